@@ -1,0 +1,61 @@
+"""The composition root: builds the database, HTTP client and sender from config, closes them.
+
+CLI commands and the scheduler are thin entry points over ``App``; nothing else constructs
+an engine, a client or a transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from digest import __version__
+from digest.config import Config
+from digest.deliver import Sender, build_sender
+from digest.store import Store, open_engine, resolve_url, upgrade
+
+
+@dataclass
+class App:
+    """One configured digest service: its config, database and store."""
+
+    config: Config
+    engine: Engine
+    store: Store
+
+    @classmethod
+    def open(cls, config: Config, migrate: bool = True) -> App:
+        """Open the database and bring its schema up to date (migrations run on every start)."""
+        engine = open_engine(resolve_url(config.service.database_url, config.base_dir))
+        if migrate:
+            upgrade(engine)
+        return cls(config, engine, Store(engine))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @asynccontextmanager
+    async def http(self) -> AsyncIterator[httpx.AsyncClient]:
+        """One shared HTTP client for a gather: timeouts, a real User-Agent, bounded redirects."""
+        g = self.config.gather
+        timeout = httpx.Timeout(g.timeout_seconds, connect=min(10.0, g.timeout_seconds))
+        headers = {"User-Agent": f"digest/{__version__} (+{self.config.service.base_url})"}
+        limits = httpx.Limits(max_connections=g.concurrency * 2)
+        async with httpx.AsyncClient(
+            timeout=timeout, headers=headers, follow_redirects=True, max_redirects=5, limits=limits
+        ) as client:
+            yield client
+
+    @asynccontextmanager
+    async def sender(self) -> AsyncIterator[Sender]:
+        """The configured transport, closed after use."""
+        sender = build_sender(self.config)
+        try:
+            yield sender
+        finally:
+            await sender.aclose()

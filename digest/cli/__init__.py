@@ -1,0 +1,64 @@
+"""The command line: thin commands over App and the pipeline; errors become message + hint.
+
+Exit codes: 0 ok, 1 the run failed, 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from digest import __version__
+from digest.cli import operate, setup, subscribers
+from digest.cli._common import Context
+from digest.errors import DigestError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="config file (default: $DIGEST_CONFIG, else ./digest.toml)",
+)
+@click.option("-v", "--verbose", count=True, help="more detail: -v info, -vv debug")
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """digest: gathers news feeds, groups and ranks the stories, and mails a digest."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("httpx", "httpcore", "alembic", "apscheduler", "mail.log"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    ctx.obj = Context(config_path)
+
+
+for module in (setup, operate, subscribers):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``digest`` console script."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DigestError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(1)
+    except SystemExit:
+        raise
+    sys.exit(0)

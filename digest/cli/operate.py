@@ -1,0 +1,217 @@
+"""Commands that run the service: gather, sources, preview, send, run, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from digest.cli._common import Context, console, pass_context, run_async
+from digest.config import Config
+from digest.pipeline import RunReport, gather_sources, rank_window, run_digest
+from digest.records import Recipient, RenderedEdition
+from digest.render import EditionInfo, render_edition, substitute
+from digest.schedule import next_slot
+from digest.sources import SourceReport
+from digest.store import Edition, utcnow
+
+_DIGEST_OPTION = click.option(
+    "--digest", "digest_id", default=None, help="digest id (default: first)"
+)
+
+
+@click.command("gather")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document of the results")
+@pass_context
+def gather_cmd(ctx: Context, as_json: bool) -> None:
+    """Fetch every source once and store new articles; a broken source is only a warning."""
+    reports = run_async(gather_sources(ctx.app()))
+    if as_json:
+        click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
+        return
+    print_sources(reports)
+
+
+@click.command("sources")
+@pass_context
+def sources_cmd(ctx: Context) -> None:
+    """List the sources with their health: last success, failures in a row, last error."""
+    table = Table("source", "last success", "failures", "items", "last error")
+    for row in ctx.app().store.list_sources():
+        when = f"{row.last_success_at:%Y-%m-%d %H:%M}" if row.last_success_at else "never"
+        table.add_row(
+            row.name, when, str(row.consecutive_failures), str(row.items_seen), row.last_error or ""
+        )
+    console.print(table)
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="folder to write DIGEST.html and DIGEST.txt into",
+)
+@_DIGEST_OPTION
+@pass_context
+def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
+    """Render the next edition from the stored articles and write its HTML and text; send nothing."""
+    app = ctx.app()
+    digest = app.config.digest(digest_id)
+    now = utcnow()
+    tz = digest.timezone or app.config.service.timezone
+    s = app.config.service
+    ranked = rank_window(app, digest, now)
+    rendered = render_edition(
+        EditionInfo(s.name, digest.title, s.base_url, s.postal_address, tz, now), ranked
+    )
+    html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
+    click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
+    click.echo(f"wrote {html}\nwrote {text}")
+
+
+def write_preview(
+    config: Config, edition: RenderedEdition | Edition, out_dir: Path, name: str = "digest"
+) -> tuple[Path, Path]:
+    """Write an edition's HTML and text with sample personal links, for a person to open."""
+    sample = Recipient(
+        0,
+        "preview@example.org",
+        None,
+        f"{config.service.base_url}/unsubscribe/PREVIEW",
+        f"mailto:{config.unsubscribe_mailto()}",
+        f"{config.service.base_url}/preferences/PREVIEW",
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, text_path = out_dir / f"{name}.html", out_dir / f"{name}.txt"
+    html_path.write_text(substitute(edition.html, sample, is_html=True), encoding="utf-8")
+    text_path.write_text(substitute(edition.text, sample, is_html=False), encoding="utf-8")
+    return html_path.resolve(), text_path.resolve()
+
+
+@click.command()
+@_DIGEST_OPTION
+@click.option(
+    "--gather/--no-gather",
+    "gather_first",
+    default=False,
+    help="fetch the sources first (default: use what is stored)",
+)
+@pass_context
+def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
+    """Build the current slot's edition (once) and deliver it to whoever has not had it."""
+    report = run_async(run_digest(ctx.app(), digest_id, gather_first=gather_first))
+    print_run(report)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="gather, send every digest's current edition, exit")
+@pass_context
+def run(ctx: Context, once: bool) -> None:
+    """Run as a daemon: each digest on its cron schedule, gathering on an interval."""
+    app = ctx.app()
+    if once:
+        ok = True
+        sources = run_async(gather_sources(app))
+        print_sources(sources)
+        for digest in app.config.digests:
+            report = run_async(run_digest(app, digest.id, gather_first=False))
+            print_run(report)
+            ok = ok and report.ok
+        if not ok:
+            raise SystemExit(1)
+        return
+    from digest.schedule.daemon import run_daemon
+
+    run_daemon(app)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Each recent edition with its delivery counts, and when each digest fires next."""
+    app = ctx.app()
+    now = utcnow()
+    editions = []
+    for e in app.store.editions(limit=20):
+        assert e.id is not None
+        editions.append(
+            {
+                "id": e.id,
+                "digest": e.digest_id,
+                "slot": e.slot.isoformat(),
+                "subject": e.subject,
+                "stories": e.story_count,
+                "deliveries": app.store.delivery_counts(e.id),
+            }
+        )
+    upcoming = {}
+    for d in app.config.digests:
+        fire = next_slot(d.schedule, d.timezone or app.config.service.timezone, now)
+        upcoming[d.id] = fire.isoformat() if fire else None
+    if as_json:
+        click.echo(json.dumps({"editions": editions, "next_runs": upcoming}, indent=2))
+        return
+    table = Table("edition", "digest", "slot (UTC)", "stories", "deliveries")
+    for e in editions:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(e["deliveries"].items())) or "none"
+        table.add_row(
+            str(e["id"]), str(e["digest"]), str(e["slot"])[:16], str(e["stories"]), counts
+        )
+    console.print(table)
+    for digest_id, when in upcoming.items():
+        click.echo(f"next {digest_id}: {when}")
+
+
+def print_sources(reports: list[SourceReport]) -> None:
+    """One line per source: new items, or the error and its hint."""
+    for r in reports:
+        if r.status == "ok":
+            click.echo(f"  ok    {r.name}: {r.items_seen} items, {r.new_items} new")
+        else:
+            click.echo(f"  FAIL  {r.name}: {r.error}")
+
+
+def print_run(report: RunReport) -> None:
+    """What a run did, in the words an admin checking at 7 a.m. needs."""
+    if report.sources:
+        print_sources(report.sources)
+    e = report.edition
+    if e is not None:
+        verb = "built" if report.created else "already built"
+        click.echo(
+            f"edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC) {verb}: "
+            f"{e.story_count} stories, subject {e.subject!r}"
+        )
+    d = report.delivery
+    if d is None:
+        return
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send"
+    click.echo(f"delivery: {counts} ({d.queued} newly queued)")
+    for line in d.problems:
+        click.echo(f"  {line}", err=True)
+    if d.stopped:
+        click.echo(
+            f"delivery stopped: {d.stopped}; unsent messages stay queued for the next run", err=True
+        )
+
+
+def _report_dict(r: SourceReport) -> dict[str, object]:
+    return {
+        "name": r.name,
+        "status": r.status,
+        "new_items": r.new_items,
+        "items_seen": r.items_seen,
+        "error": r.error or None,
+        "hint": r.hint or None,
+        "notes": r.notes,
+    }
+
+
+COMMANDS = [gather_cmd, sources_cmd, preview, send, run, status]

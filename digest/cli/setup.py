@@ -1,0 +1,98 @@
+"""Commands that set digest up: init, check, db, demo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from digest.cli._common import Context, console, pass_context, run_async
+from digest.config import config_path, load_config, warnings_for
+from digest.errors import DigestError
+from digest.resources import example_config
+from digest.store import current_revision
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+@pass_context
+def init(ctx: Context, force: bool) -> None:
+    """Write a starter config (the documented example) to --config or ./digest.toml."""
+    target = config_path(ctx.config_path)
+    if target.exists() and not force:
+        raise DigestError(f"{target} already exists", "pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(example_config(), target)
+    click.echo(f"wrote {target}; edit it, then run `digest check`")
+
+
+@click.command()
+@pass_context
+def check(ctx: Context) -> None:
+    """Validate the config: exit 0, or print every problem as file:line: key: what; fix."""
+    config = load_config(ctx.config_path)
+    for warning in warnings_for(config):
+        click.echo(f"warning: {warning}", err=True)
+    path = config_path(ctx.config_path)
+    click.echo(
+        f"{path}: ok ({len(config.sources)} sources, {len(config.digests)} digests, "
+        f"delivery by {config.delivery.transport})"
+    )
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@pass_context
+def upgrade(ctx: Context) -> None:
+    """Apply pending migrations (digest also does this on every start)."""
+    app = ctx.app()
+    click.echo(f"database at revision {current_revision(app.engine)}")
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="folder for the demo's config, feeds, database and Maildir",
+)
+@click.pass_context
+def demo(click_ctx: click.Context, folder: Path) -> None:
+    """Run the embedded default offline: sample feeds -> SQLite -> a digest in a local Maildir."""
+    from digest import demo as demo_data
+    from digest.cli.operate import print_run, write_preview
+    from digest.pipeline import run_digest
+
+    config_file = demo_data.prepare(folder)
+    ctx = Context(str(config_file))
+    click_ctx.obj = ctx
+    app = ctx.app()
+    for email, name in demo_data.SUBSCRIBERS:
+        app.store.add_subscriber(email, name)
+    report = run_async(run_digest(app))
+    print_run(report)
+    assert report.edition is not None
+    html, _ = write_preview(app.config, report.edition, folder / "preview")
+    mail = app.config.resolve_path(app.config.delivery.maildir.path)
+    console.rule("the digest, as its plain-text part reads")
+    click.echo(report.edition.text.split("\n--\n")[0].rstrip())
+    console.rule()
+    click.echo(f"The digest landed in the Maildir {mail} ({_count(mail)} messages in all).")
+    click.echo(f"Open it in a mail client:  neomutt -f {mail}")
+    click.echo(f"Or in a browser:           {html}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _count(maildir: Path) -> int:
+    return sum(1 for sub in ("new", "cur") for _ in (maildir / sub).glob("*"))
+
+
+COMMANDS = [init, check, db, demo]

@@ -1,0 +1,30 @@
+"""The config stage: one TOML file, parsed into typed, validated models."""
+
+from digest.config.loader import config_path, load_config, parse_config, warnings_for
+from digest.config.models import (
+    Config,
+    DeliveryConfig,
+    DigestConfig,
+    GatherConfig,
+    MaildirConfig,
+    RankConfig,
+    ServiceConfig,
+    SmtpConfig,
+    SourceConfig,
+)
+
+__all__ = [
+    "Config",
+    "DeliveryConfig",
+    "DigestConfig",
+    "GatherConfig",
+    "MaildirConfig",
+    "RankConfig",
+    "ServiceConfig",
+    "SmtpConfig",
+    "SourceConfig",
+    "config_path",
+    "load_config",
+    "parse_config",
+    "warnings_for",
+]

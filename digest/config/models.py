@@ -1,0 +1,317 @@
+"""Typed config models: every setting declared once, with its default and one line of help.
+
+The ``description`` of each field is the help text shown in ``config.example.toml`` and in
+error hints; a test keeps the example config and these models in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from digest.schedule.slots import trigger
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DIGEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class _Model(BaseModel):
+    """Base: unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_timezone(value: str) -> str:
+    """Accept an IANA time zone name such as ``Europe/London``."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as 'Europe/London' or 'UTC'"
+        ) from None
+    return value
+
+
+def check_env_name(value: str) -> str:
+    """Accept the name of an environment variable (the secret itself never sits in the file)."""
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name; name the variable that holds "
+            "the secret (such as 'DIGEST_SECRET'), never the secret itself"
+        )
+    return value
+
+
+class ServiceConfig(_Model):
+    """Who sends the digest, from where, and where its state lives."""
+
+    name: str = Field(min_length=1, description="the newsletter's name, shown in every email")
+    base_url: str = Field(
+        description="public https address of this service; unsubscribe and web links start here"
+    )
+    timezone: str = Field(default="UTC", description="default IANA time zone")
+    database_url: str = Field(
+        default="sqlite:///digest.db",
+        description="SQLAlchemy URL; a relative SQLite path is relative to this file",
+    )
+    sender: str = Field(description="From address, optionally with a name: 'Name <addr@host>'")
+    reply_to: str | None = Field(default=None, description="optional Reply-To address")
+    postal_address: str = Field(
+        default="", description="the sender's postal address, printed in the footer"
+    )
+    unsubscribe_mailto: str | None = Field(
+        default=None,
+        description="address for mailto unsubscribes; defaults to unsubscribe@ the sender's domain",
+    )
+    secret_env: str = Field(
+        default="DIGEST_SECRET",
+        description="environment variable holding the secret that signs subscriber links",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        return check_env_name(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                f"{value!r} is not an http(s) address; write it as 'https://host/path'"
+            )
+        return value.rstrip("/")
+
+    @field_validator("sender", "reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from email.utils import parseaddr
+
+        _, addr = parseaddr(value)
+        try:
+            validate_email(addr, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a valid address ({exc})") from None
+        return value
+
+
+class GatherConfig(_Model):
+    """How sources are fetched."""
+
+    interval_minutes: int = Field(
+        default=30, ge=1, le=1440, description="how often `digest run` gathers, in minutes"
+    )
+    timeout_seconds: float = Field(
+        default=20.0, gt=0, le=300, description="give up on one source after this many seconds"
+    )
+    concurrency: int = Field(default=8, ge=1, le=256, description="sources fetched at once")
+    max_items_per_source: int = Field(
+        default=200, ge=1, description="items read from one feed per fetch, newest first"
+    )
+    retention_days: int = Field(
+        default=30, ge=1, description="articles older than this are pruned from the database"
+    )
+
+
+class SourceConfig(_Model):
+    """One news source: a feed (RSS, Atom or JSON Feed)."""
+
+    name: str = Field(min_length=1, description="a unique, human name for the source")
+    url: str = Field(description="the feed's http(s) address, or file: path for a local file")
+    weight: float = Field(default=1.0, ge=0, le=10, description="how much this source counts")
+    topics: list[str] = Field(default_factory=list, description="topics its articles belong to")
+    enabled: bool = Field(default=True, description="set to false to pause the source")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^(https?://[^/\s]+|file:)", value):
+            raise ValueError(
+                f"{value!r} is not a feed address; use an http(s) URL such as "
+                "'https://example.org/feed.xml' (or 'file:path' for a local file)"
+            )
+        return value
+
+
+class DigestConfig(_Model):
+    """One digest: what goes in it and when it is sent."""
+
+    id: str = Field(description="short identifier used on the command line, such as 'morning'")
+    title: str = Field(min_length=1, description="the email's title, shown in the subject line")
+    schedule: str = Field(
+        default="0 7 * * *", description="cron expression (minute hour day month weekday)"
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA time zone of the schedule; defaults to service.timezone"
+    )
+    breaking_items: int = Field(default=5, ge=0, le=50, description="at most this many breaking")
+    latest_items: int = Field(default=20, ge=0, le=200, description="at most this many latest")
+    lookback_hours: float = Field(
+        default=24, gt=0, le=24 * 31, description="articles published in this window count"
+    )
+    topics: list[str] = Field(
+        default_factory=list, description="only sources with one of these topics; empty means all"
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _DIGEST_ID.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid id; use lower-case letters, digits, '-' and '_'"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            trigger(value, "UTC")
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a cron expression ({exc}); write five fields, "
+                "such as '0 7 * * *' for 07:00 every day"
+            ) from None
+        return value
+
+
+class RankConfig(_Model):
+    """The weights of the breaking score: each signal's contribution is shown by the ranker."""
+
+    half_life_hours: float = Field(default=6.0, gt=0, description="freshness halves every N hours")
+    recency_weight: float = Field(default=1.0, ge=0, description="weight of freshness (0..1)")
+    source_weight: float = Field(default=0.5, ge=0, description="weight of the best source weight")
+    coverage_weight: float = Field(
+        default=1.0, ge=0, description="weight per additional source carrying the story"
+    )
+    cue_weight: float = Field(
+        default=0.5, ge=0, description="bonus for 'breaking', 'live', 'developing' in a title"
+    )
+    breaking_min_sources: int = Field(
+        default=2, ge=1, description="a story needs this many sources to be 'Breaking'"
+    )
+    similarity: float = Field(
+        default=0.5, gt=0, le=1, description="title word overlap (Jaccard) that makes one story"
+    )
+
+
+class SmtpConfig(_Model):
+    """An SMTP relay."""
+
+    host: str = Field(default="localhost", description="SMTP server host name")
+    port: int = Field(default=587, ge=1, le=65535, description="587 STARTTLS, 465 TLS, 25 plain")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="'starttls', 'tls' (implicit) or 'none'"
+    )
+    username: str | None = Field(default=None, description="login name, if the server needs one")
+    password_env: str | None = Field(
+        default=None, description="environment variable holding the SMTP password"
+    )
+    verify_certificate: bool = Field(default=True, description="check the server's certificate")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="per-command SMTP timeout")
+    connections: int = Field(default=4, ge=1, le=64, description="connections used in parallel")
+
+    @field_validator("password_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
+
+
+class MaildirConfig(_Model):
+    """A local Maildir folder; any mail client opens it."""
+
+    path: str = Field(default="mail", description="Maildir folder; relative to this file")
+
+
+class DeliveryConfig(_Model):
+    """How messages leave digest."""
+
+    transport: Literal["smtp", "maildir"] = Field(
+        default="maildir", description="'smtp' or 'maildir'"
+    )
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="settings of 'smtp'")
+    maildir: MaildirConfig = Field(default_factory=MaildirConfig, description="of 'maildir'")
+
+
+class Config(_Model):
+    """The whole config file."""
+
+    service: ServiceConfig = Field(description="the service")
+    gather: GatherConfig = Field(default_factory=GatherConfig, description="gathering")
+    rank: RankConfig = Field(default_factory=RankConfig, description="ranking")
+    sources: list[SourceConfig] = Field(min_length=1, description="the news sources")
+    digests: list[DigestConfig] = Field(min_length=1, description="the digests")
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="delivery")
+    base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the file")
+
+    def digest(self, digest_id: str | None) -> DigestConfig:
+        """The digest with this id, or the first one when no id is given."""
+        if digest_id is None:
+            return self.digests[0]
+        for d in self.digests:
+            if d.id == digest_id:
+                return d
+        known = ", ".join(d.id for d in self.digests)
+        from digest.errors import DigestError
+
+        raise DigestError(f"no digest with id {digest_id!r}", f"the config defines: {known}")
+
+    def secret(self) -> str:
+        """The signing secret from the environment variable the config names."""
+        value = os.environ.get(self.service.secret_env, "")
+        if len(value) < 16:
+            from digest.errors import DigestError
+
+            raise DigestError(
+                f"the signing secret ${self.service.secret_env} is "
+                + ("not set" if not value else "shorter than 16 characters"),
+                f"export {self.service.secret_env}=$(python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))') in the service's environment",
+            )
+        return value
+
+    def smtp_password(self) -> str | None:
+        """The SMTP password from its environment variable, if one is named."""
+        env = self.delivery.smtp.password_env
+        if env is None:
+            return None
+        value = os.environ.get(env)
+        if value is None:
+            from digest.errors import DigestError
+
+            raise DigestError(
+                f"the SMTP password variable ${env} is not set",
+                f"export {env}=... in the service's environment, or remove password_env",
+            )
+        return value
+
+    def unsubscribe_mailto(self) -> str:
+        """Where mailto unsubscribes go: the configured address or unsubscribe@sender-domain."""
+        from email.utils import parseaddr
+
+        if self.service.unsubscribe_mailto:
+            return parseaddr(self.service.unsubscribe_mailto)[1]
+        return "unsubscribe@" + parseaddr(self.service.sender)[1].rpartition("@")[2]
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the config, relative paths taken from the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p

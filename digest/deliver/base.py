@@ -1,0 +1,53 @@
+"""The one interface every transport implements, and the registry that builds one by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from digest.config import Config
+from digest.errors import DigestError
+from digest.records import OutgoingMessage, SendResult
+
+
+class Sender(Protocol):
+    """A transport. ``send_batch`` returns one result per message it was handed.
+
+    Per-message trouble (a refused recipient) is a SendResult; trouble that stops every
+    message (no connection, login refused) raises DeliveryError so the dispatcher stops
+    and leaves the remaining rows pending for the next run.
+    """
+
+    name: str
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Send each message; never raise for one recipient's problem."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections and files."""
+        ...
+
+
+SenderFactory = Callable[[Config], Sender]
+_REGISTRY: dict[str, SenderFactory] = {}
+
+
+def register(name: str) -> Callable[[SenderFactory], SenderFactory]:
+    """Class or function decorator: make a transport available under ``delivery.transport``."""
+
+    def add(factory: SenderFactory) -> SenderFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+def build_sender(config: Config) -> Sender:
+    """The transport the config names."""
+    name = config.delivery.transport
+    if name not in _REGISTRY:
+        raise DigestError(
+            f"unknown delivery transport {name!r}", f"use one of: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name](config)

@@ -1,0 +1,102 @@
+"""The dispatcher: turns an edition's delivery rows into messages and records every outcome.
+
+Rows are claimed in batches (marked 'sending' before anything leaves), personalised from the
+edition's MessageTemplate, handed to the Sender, and each result recorded. A transport that
+stops entirely leaves the rows it never tried back in 'pending' for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from digest.deliver.base import Sender
+from digest.errors import DeliveryError
+from digest.records import OutgoingMessage, Recipient, SendResult
+from digest.render import MessageTemplate
+from digest.store import Delivery, Subscriber
+
+log = logging.getLogger("digest.deliver")
+
+
+class DeliveryStore(Protocol):
+    """The store methods the dispatcher needs."""
+
+    def queue_deliveries(self, edition_id: int) -> int: ...
+    def claim_deliveries(
+        self, edition_id: int, limit: int
+    ) -> list[tuple[Delivery, Subscriber]]: ...
+    def finish_delivery(
+        self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
+    ) -> None: ...
+    def release_deliveries(self, delivery_ids: list[int]) -> None: ...
+
+
+@dataclass
+class DeliveryReport:
+    """What one dispatch did: how many rows ended in each state, and the failures' reasons."""
+
+    queued: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    stopped: str = ""
+
+
+async def dispatch(
+    store: DeliveryStore,
+    sender: Sender,
+    template: MessageTemplate,
+    recipient_for: Callable[[Subscriber], Recipient],
+    edition_id: int,
+    batch_size: int = 200,
+) -> DeliveryReport:
+    """Deliver the edition to every active subscriber who has not had it yet."""
+    report = DeliveryReport(queued=store.queue_deliveries(edition_id))
+    while True:
+        claimed = store.claim_deliveries(edition_id, batch_size)
+        if not claimed:
+            return report
+        messages = []
+        for delivery, subscriber in claimed:
+            assert delivery.id is not None
+            message_id, data = template.personalise(recipient_for(subscriber), delivery.id)
+            messages.append(
+                OutgoingMessage(delivery.id, template.sender, subscriber.email, message_id, data)
+            )
+        emails = {m.delivery_id: m.recipient for m in messages}
+        ids = {m.delivery_id: m.message_id for m in messages}
+        try:
+            results = await sender.send_batch(messages)
+        except DeliveryError as exc:
+            done = _record(
+                store, [r for r in exc.results if isinstance(r, SendResult)], ids, emails, report
+            )
+            store.release_deliveries([i for i in ids if i not in done])
+            report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+            log.error("delivery stopped: %s", report.stopped)
+            return report
+        _record(store, results, ids, emails, report)
+
+
+def _record(
+    store: DeliveryStore,
+    results: list[SendResult],
+    ids: dict[int, str],
+    emails: dict[int, str],
+    report: DeliveryReport,
+) -> set[int]:
+    done = set()
+    for result in results:
+        store.finish_delivery(
+            result.delivery_id, result.status, result.detail, ids[result.delivery_id]
+        )
+        report.counts[result.status] += 1
+        done.add(result.delivery_id)
+        if result.status != "sent":
+            line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"
+            report.problems.append(line)
+            log.warning("delivery to %s", line)
+    return done

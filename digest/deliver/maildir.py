@@ -1,0 +1,55 @@
+"""The ``maildir`` transport: each message becomes a file in a Maildir any mail client opens."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from collections.abc import Sequence
+from pathlib import Path
+
+from digest.config import Config
+from digest.deliver.base import register
+from digest.errors import DeliveryError
+from digest.records import OutgoingMessage, SendResult
+
+
+class MaildirSender:
+    """Writes messages into ``cur/``-less Maildir ``new/``, atomically (tmp/ then rename)."""
+
+    name = "maildir"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._box = mailbox.Maildir(str(path), create=True)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot create the Maildir {path}: {exc.strerror}",
+                "set delivery.maildir.path to a writable folder",
+            ) from None
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Add each message; Maildir files use LF line ends, as mail clients expect."""
+        return await asyncio.to_thread(self._write, messages)
+
+    def _write(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        results = []
+        for message in messages:
+            try:
+                key = self._box.add(message.data.replace(b"\r\n", b"\n"))
+            except OSError as exc:
+                raise DeliveryError(
+                    f"cannot write to the Maildir {self.path}: {exc.strerror}",
+                    "check the folder's permissions and free space",
+                ) from None
+            results.append(SendResult(message.delivery_id, "sent", f"maildir {key}"))
+        return results
+
+    async def aclose(self) -> None:
+        """Nothing stays open between writes."""
+        self._box.close()
+
+
+@register("maildir")
+def _from_config(config: Config) -> MaildirSender:
+    return MaildirSender(config.resolve_path(config.delivery.maildir.path))

@@ -1,0 +1,84 @@
+"""The one exception tree of digest. Every error carries a hint that tells the user what to fix.
+
+    DigestError                 base: message + hint, what the CLI prints
+    ├── ConfigError             the TOML config is unreadable or invalid (carries every problem)
+    ├── StoreError              the database cannot be opened or migrated
+    ├── SourceError             one source could not be fetched or parsed (a warning, never fatal)
+    ├── TemplateError           an email template is missing or broken (file and line)
+    └── DeliveryError           the transport cannot deliver at all (connection, auth, folder)
+
+Each edge translates them: the CLI prints ``error: message`` and ``hint: ...`` and exits
+non-zero; the pipeline logs a SourceError with the source's name and goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DigestError(Exception):
+    """Base of every error digest raises on purpose; ``hint`` says how to fix it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config file, located by line and dotted key path."""
+
+    file: str
+    line: int
+    key: str
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        fix = f"; {self.fix}" if self.fix else ""
+        return f"{self.file}:{self.line}: {self.key}: {self.what}{fix}"
+
+
+class ConfigError(DigestError):
+    """The config could not be loaded; ``problems`` lists every mistake, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[ConfigProblem], hint: str = "") -> None:
+        self.problems = problems
+        lines = "\n".join(str(p) for p in problems)
+        super().__init__(lines, hint or "fix the lines above, then run `digest check` again")
+
+
+class StoreError(DigestError):
+    """The database cannot be opened, migrated or written."""
+
+
+class SourceError(DigestError):
+    """One source failed; the run logs it by name and carries on with the others."""
+
+    def __init__(self, source: str, message: str, hint: str = "") -> None:
+        super().__init__(f"source {source!r}: {message}", hint)
+        self.source = source
+
+
+class TemplateError(DigestError):
+    """An email template is missing or has a syntax error; nothing is sent."""
+
+
+class DeliveryError(DigestError):
+    """The transport cannot deliver at all (server unreachable, login refused, folder unwritable).
+
+    ``results`` holds what the transport did finish before it stopped, so those rows are
+    recorded and never sent again.
+    """
+
+    def __init__(self, message: str, hint: str = "", results: list[object] | None = None) -> None:
+        super().__init__(message, hint)
+        self.results = results or []

@@ -1,0 +1,122 @@
+"""The plain typed records that flow between the stages: sources -> rank -> render -> deliver.
+
+Each stage takes and returns these, never ORM rows, so every stage's core is testable alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry read from a feed: text only, already sanitised, link already canonical."""
+
+    guid: str
+    url: str
+    title: str
+    summary: str
+    author: str | None
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """A stored article as the ranker sees it, with its source's configured weight and topics."""
+
+    id: int
+    source: str
+    title: str
+    url: str
+    summary: str
+    published_at: datetime
+    source_weight: float = 1.0
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One named part of a story's score: its raw value and what it added."""
+
+    name: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Story:
+    """Articles that tell the same story; ``lead`` supplies the headline shown."""
+
+    lead: ArticleRecord
+    others: tuple[ArticleRecord, ...]
+    score: float
+    signals: tuple[Signal, ...]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Distinct source names carrying the story, the lead's first."""
+        names = [self.lead.source]
+        for a in self.others:
+            if a.source not in names:
+                names.append(a.source)
+        return tuple(names)
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """Every topic of every source carrying the story."""
+        return frozenset(t for a in (self.lead, *self.others) for t in a.topics)
+
+
+@dataclass(frozen=True)
+class RankedEdition:
+    """What goes into one edition: the breaking stories, then the latest ones."""
+
+    breaking: tuple[Story, ...]
+    latest: tuple[Story, ...]
+
+    @property
+    def count(self) -> int:
+        """How many stories the edition carries."""
+        return len(self.breaking) + len(self.latest)
+
+
+@dataclass(frozen=True)
+class RenderedEdition:
+    """An edition rendered once: subject, inlined HTML and text, holding personalisation tokens."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One subscriber as delivery needs them: address, name and personal links."""
+
+    subscriber_id: int
+    email: str
+    name: str | None
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    preferences_url: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """Bytes ready for the wire, and who they go to."""
+
+    delivery_id: int
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the transport said about one message: sent, deferred (try later) or failed."""
+
+    delivery_id: int
+    status: str
+    detail: str = ""

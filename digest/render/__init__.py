@@ -1,0 +1,15 @@
+"""The render stage: templates rendered and CSS inlined once per edition, personalised cheaply."""
+
+from digest.render.edition import TOKENS, EditionInfo, inline_css, render_edition, subject_for
+from digest.render.message import MessageTemplate, build_template, substitute
+
+__all__ = [
+    "TOKENS",
+    "EditionInfo",
+    "MessageTemplate",
+    "build_template",
+    "inline_css",
+    "render_edition",
+    "subject_for",
+    "substitute",
+]

@@ -1,0 +1,150 @@
+"""Parse a fetched document into FeedItems: RSS and Atom through feedparser, JSON Feed by hand.
+
+``parse_feed`` never raises on a bad feed item; it raises SourceError only when the document
+is not a feed at all (an HTML page, an empty body, unparseable bytes), with a hint.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser  # type: ignore[import-untyped]
+
+from digest.errors import SourceError
+from digest.records import FeedItem
+from digest.sources.normalise import canonical_url, html_to_text
+
+SUMMARY_LIMIT = 600
+TITLE_LIMIT = 300
+
+
+def parse_feed(
+    source: str, body: bytes, headers: Mapping[str, str] | None = None, limit: int = 200
+) -> tuple[list[FeedItem], list[str]]:
+    """Items of the feed (newest first, at most ``limit``) and notes on what was skipped."""
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = headers.get("content-type", "")
+    stripped = body.lstrip()
+    if not stripped:
+        raise SourceError(source, "the response body is empty", "check the feed URL in the config")
+    if stripped[:1] == b"{" or "json" in content_type:
+        items, notes = _parse_json_feed(source, body)
+    else:
+        items, notes = _parse_xml_feed(source, body, headers)
+    items.sort(key=lambda i: i.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return items[:limit], notes
+
+
+def _parse_xml_feed(
+    source: str, body: bytes, headers: dict[str, str]
+) -> tuple[list[FeedItem], list[str]]:
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    if not parsed.entries and not parsed.get("version"):
+        head = body[:512].lower()
+        if b"<html" in head or b"<!doctype html" in head:
+            raise SourceError(
+                source,
+                "the address returned an HTML page, not a feed",
+                "point url at the site's RSS, Atom or JSON feed (look for a link rel=alternate "
+                "of type application/rss+xml on the page)",
+            )
+        reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
+        raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
+    notes: list[str] = []
+    items: list[FeedItem] = []
+    for index, entry in enumerate(parsed.entries):
+        item = _item_from_entry(entry)
+        if item is None:
+            notes.append(f"item {index + 1} has no http(s) link; skipped")
+            continue
+        items.append(item)
+    return items, notes
+
+
+def _item_from_entry(entry: Any) -> FeedItem | None:
+    link = entry.get("link") or ""
+    url = canonical_url(link)
+    if url is None:
+        return None
+    title = html_to_text(entry.get("title", ""), TITLE_LIMIT) or "(untitled)"
+    summary_html = entry.get("summary", "")
+    if not summary_html and entry.get("content"):
+        summary_html = entry["content"][0].get("value", "")
+    published = None
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        if entry.get(key):
+            published = datetime.fromtimestamp(calendar.timegm(entry[key]), UTC)
+            break
+    guid = entry.get("id") or url or _content_hash(title, summary_html)
+    return FeedItem(
+        guid=str(guid)[:500],
+        url=url,
+        title=title,
+        summary=html_to_text(summary_html, SUMMARY_LIMIT),
+        author=html_to_text(entry.get("author", ""), 200) or None,
+        published_at=published,
+    )
+
+
+def _parse_json_feed(source: str, body: bytes) -> tuple[list[FeedItem], list[str]]:
+    """JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(
+            source, f"invalid JSON: {exc}", "check the feed URL in the config"
+        ) from None
+    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        raise SourceError(source, "JSON without a JSON Feed 'version'", "check the feed URL")
+    notes: list[str] = []
+    items: list[FeedItem] = []
+    raw_items = doc.get("items")
+    for index, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
+        if not isinstance(raw, dict):
+            notes.append(f"item {index + 1} is not an object; skipped")
+            continue
+        url = canonical_url(str(raw.get("url") or raw.get("external_url") or ""))
+        if url is None:
+            notes.append(f"item {index + 1} has no http(s) url; skipped")
+            continue
+        summary_html = str(
+            raw.get("summary") or raw.get("content_html") or raw.get("content_text") or ""
+        )
+        authors = raw.get("authors") or (
+            [raw["author"]] if isinstance(raw.get("author"), dict) else []
+        )
+        author = next(
+            (str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")), None
+        )
+        items.append(
+            FeedItem(
+                guid=str(raw.get("id") or url)[:500],
+                url=url,
+                title=html_to_text(str(raw.get("title") or ""), TITLE_LIMIT) or "(untitled)",
+                summary=html_to_text(summary_html, SUMMARY_LIMIT),
+                author=author,
+                published_at=_iso_date(raw.get("date_published") or raw.get("date_modified")),
+            )
+        )
+    return items, notes
+
+
+def _iso_date(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _content_hash(*parts: str) -> str:
+    return "sha1:" + hashlib.sha1("\x00".join(parts).encode()).hexdigest()

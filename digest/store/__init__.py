@@ -1,0 +1,19 @@
+"""The store: tables, migrations, and every query, beside the pipeline."""
+
+from digest.store.engine import current_revision, open_engine, resolve_url, upgrade
+from digest.store.store import Store
+from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, utcnow
+
+__all__ = [
+    "Article",
+    "Delivery",
+    "Edition",
+    "Source",
+    "Store",
+    "Subscriber",
+    "current_revision",
+    "open_engine",
+    "resolve_url",
+    "upgrade",
+    "utcnow",
+]

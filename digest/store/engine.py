@@ -1,0 +1,92 @@
+"""Opening the database: SQLite in WAL mode by default, any SQLAlchemy URL otherwise; migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlmodel import create_engine
+
+from digest.errors import StoreError
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def resolve_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite path relative to the config's folder, not the working directory."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"database_url {url!r} is not a database URL",
+            "write it as 'sqlite:///digest.db' or 'postgresql+psycopg://user@host/db'",
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if not path.is_absolute():
+            return str(parsed.set(database=str((base_dir / path).resolve())))
+    return url
+
+
+def open_engine(url: str) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    try:
+        parsed = make_url(url)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        connect_args: dict[str, Any] = {"check_same_thread": False} if is_sqlite else {}
+        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
+    except (ArgumentError, ModuleNotFoundError, OSError) as exc:
+        raise StoreError(
+            f"cannot open database {url!r}: {exc}",
+            "for PostgreSQL install the driver (`pip install 'digest[postgres]'`) and use "
+            "'postgresql+psycopg://...'; for SQLite check the folder is writable",
+        ) from None
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply every pending migration; run on every start so the schema is always current."""
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    except OperationalError as exc:
+        raise StoreError(
+            f"cannot open or migrate the database: {exc.orig}",
+            "check service.database_url, that its folder is writable and the server is up",
+        ) from None
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database migration failed: {exc}", "see the error above") from None
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,328 @@
+"""Every query digest makes, in one place: stages and commands call these, never select()."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from digest.records import FeedItem
+from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, utcnow
+
+
+class Store:
+    """The database, seen through the operations the pipeline and the CLI need."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def session(self) -> Session:
+        """A new session; expire_on_commit off so returned rows stay readable."""
+        return Session(self.engine, expire_on_commit=False)
+
+    # --- sources ---------------------------------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[tuple[str, str]]) -> dict[str, int]:
+        """Make a row for every configured (name, url); return name -> id."""
+        with self.session() as s:
+            rows = {r.name: r for r in s.exec(select(Source))}
+            for name, url in sources:
+                row = rows.get(name)
+                if row is None:
+                    row = rows[name] = Source(name=name, url=url)
+                    s.add(row)
+                elif row.url != url:
+                    row.url = url
+                    s.add(row)
+            s.commit()
+            return {name: row.id for name, row in rows.items() if row.id is not None}
+
+    def record_fetch(
+        self, source_id: int, *, error: str | None = None, items_seen: int = 0
+    ) -> None:
+        """Note one fetch attempt's outcome in the source's health columns."""
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(Source, source_id)
+            if row is None:
+                return
+            row.last_attempt_at = now
+            if error is None:
+                row.last_success_at, row.consecutive_failures, row.last_error = now, 0, None
+                row.items_seen = items_seen
+            else:
+                row.consecutive_failures += 1
+                row.last_error = error
+            s.add(row)
+            s.commit()
+
+    def list_sources(self) -> list[Source]:
+        """Every source row with its health, by name."""
+        with self.session() as s:
+            return list(s.exec(select(Source).order_by(col(Source.name))))
+
+    # --- articles --------------------------------------------------------------------------
+
+    def add_articles(self, source_id: int, items: Sequence[FeedItem]) -> int:
+        """Store the items not seen before (same guid from this source, or same URL); count them.
+
+        Dates are clamped: an item without a date, or dated in the future, counts from now.
+        """
+        if not items:
+            return 0
+        now = utcnow()
+        with self.session() as s:
+            guids = {i.guid for i in items}
+            urls = {i.url for i in items}
+            known_guids = set(
+                s.exec(
+                    select(Article.guid).where(
+                        Article.source_id == source_id, col(Article.guid).in_(guids)
+                    )
+                )
+            )
+            known_urls = set(s.exec(select(Article.url).where(col(Article.url).in_(urls))))
+            added = 0
+            for item in items:
+                if item.guid in known_guids or item.url in known_urls:
+                    continue
+                known_guids.add(item.guid)
+                known_urls.add(item.url)
+                published = (
+                    item.published_at if item.published_at and item.published_at <= now else now
+                )
+                s.add(
+                    Article(
+                        source_id=source_id,
+                        guid=item.guid,
+                        url=item.url,
+                        title=item.title,
+                        summary=item.summary,
+                        author=item.author,
+                        published_at=published,
+                        first_seen_at=now,
+                    )
+                )
+                added += 1
+            s.commit()
+            return added
+
+    def articles_between(
+        self, since: datetime, until: datetime, source_names: Iterable[str]
+    ) -> list[tuple[Article, str]]:
+        """Articles published in [since, until] by the named sources, with the source name."""
+        names = list(source_names)
+        with self.session() as s:
+            rows = s.exec(
+                select(Article, Source.name)
+                .join(Source, col(Source.id) == col(Article.source_id))
+                .where(
+                    col(Article.published_at) >= since,
+                    col(Article.published_at) <= until,
+                    col(Source.name).in_(names),
+                )
+                .order_by(col(Article.published_at).desc())
+            )
+            return [(a, n) for a, n in rows]
+
+    # --- subscribers -----------------------------------------------------------------------
+
+    def add_subscriber(
+        self,
+        email: str,
+        name: str | None = None,
+        topics: Sequence[str] = (),
+        timezone: str | None = None,
+    ) -> tuple[Subscriber, bool]:
+        """Add or reactivate a subscriber; returns the row and whether it changed anything."""
+        with self.session() as s:
+            row = s.exec(select(Subscriber).where(Subscriber.email == email)).first()
+            if row is not None:
+                if row.status == "active":
+                    return row, False
+                row.status, row.unsubscribed_at = "active", None
+            else:
+                row = Subscriber(
+                    email=email,
+                    name=name,
+                    public_id=secrets.token_urlsafe(12),
+                    topics=",".join(topics),
+                    timezone=timezone,
+                    created_at=utcnow(),
+                )
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                existing = s.exec(select(Subscriber).where(Subscriber.email == email)).one()
+                return existing, False
+            s.refresh(row)
+            return row, True
+
+    def unsubscribe(self, *, email: str | None = None, public_id: str | None = None) -> bool:
+        """Mark the subscriber unsubscribed at once; True when someone was active."""
+        with self.session() as s:
+            query = select(Subscriber)
+            query = (
+                query.where(Subscriber.email == email)
+                if email is not None
+                else query.where(Subscriber.public_id == public_id)
+            )
+            row = s.exec(query).first()
+            if row is None or row.status != "active":
+                return False
+            row.status, row.unsubscribed_at = "unsubscribed", utcnow()
+            s.add(row)
+            s.commit()
+            return True
+
+    def subscribers(self, status: str | None = None) -> list[Subscriber]:
+        """Subscribers in the order they joined, optionally only those with ``status``."""
+        with self.session() as s:
+            query = select(Subscriber).order_by(col(Subscriber.id))
+            if status is not None:
+                query = query.where(Subscriber.status == status)
+            return list(s.exec(query))
+
+    def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
+        """The subscriber a signed link names, if any."""
+        with self.session() as s:
+            return s.exec(select(Subscriber).where(Subscriber.public_id == public_id)).first()
+
+    # --- editions and deliveries -----------------------------------------------------------
+
+    def edition(self, digest_id: str, slot: datetime) -> Edition | None:
+        """The stored edition of this digest for this slot, if built already."""
+        with self.session() as s:
+            return s.exec(
+                select(Edition).where(Edition.digest_id == digest_id, Edition.slot == slot)
+            ).first()
+
+    def save_edition(self, edition: Edition) -> Edition:
+        """Store a newly built edition; if another process stored this slot first, return theirs."""
+        with self.session() as s:
+            s.add(edition)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                existing = self.edition(edition.digest_id, edition.slot)
+                assert existing is not None
+                return existing
+            s.refresh(edition)
+            return edition
+
+    def editions(self, limit: int = 20) -> list[Edition]:
+        """The newest editions first."""
+        with self.session() as s:
+            return list(s.exec(select(Edition).order_by(col(Edition.slot).desc()).limit(limit)))
+
+    def queue_deliveries(self, edition_id: int) -> int:
+        """A pending row for every active subscriber without one for this edition; count added."""
+        with self.session() as s:
+            have = select(Delivery.subscriber_id).where(Delivery.edition_id == edition_id)
+            missing = s.exec(
+                select(Subscriber.id).where(
+                    Subscriber.status == "active", col(Subscriber.id).not_in(have)
+                )
+            ).all()
+            now = utcnow()
+            for subscriber_id in missing:
+                assert subscriber_id is not None
+                s.add(Delivery(edition_id=edition_id, subscriber_id=subscriber_id, updated_at=now))
+            try:
+                s.commit()
+            except IntegrityError:  # a concurrent sender queued some of them: theirs stand
+                s.rollback()
+                return 0
+            return len(missing)
+
+    def claim_deliveries(self, edition_id: int, limit: int) -> list[tuple[Delivery, Subscriber]]:
+        """Up to ``limit`` pending or deferred rows of active subscribers, marked 'sending'.
+
+        The mark is committed before anything is sent, so a crash mid-send leaves the row
+        in 'sending' and a re-run never mails that subscriber a second time.
+        """
+        with self.session() as s:
+            rows = list(
+                s.exec(
+                    select(Delivery, Subscriber)
+                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                    .where(
+                        Delivery.edition_id == edition_id,
+                        col(Delivery.status).in_(("pending", "deferred")),
+                        Subscriber.status == "active",
+                    )
+                    .order_by(col(Delivery.id))
+                    .limit(limit)
+                )
+            )
+            ids = [d.id for d, _ in rows]
+            if ids:
+                s.exec(  # type: ignore[call-overload]
+                    update(Delivery)
+                    .where(
+                        col(Delivery.id).in_(ids), col(Delivery.status).in_(("pending", "deferred"))
+                    )
+                    .values(status="sending", attempts=Delivery.attempts + 1, updated_at=utcnow())
+                )
+                s.commit()
+            return [(d, sub) for d, sub in rows]
+
+    def finish_delivery(
+        self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
+    ) -> None:
+        """Record what the transport said: sent, deferred (retry next run) or failed."""
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(Delivery, delivery_id)
+            if row is None:
+                return
+            row.status, row.updated_at = status, now
+            row.error = detail or None
+            if message_id:
+                row.message_id = message_id
+            if status == "sent":
+                row.sent_at = now
+            s.add(row)
+            s.commit()
+
+    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Put claimed rows that were never handed to the transport back to pending."""
+        if not delivery_ids:
+            return
+        with self.session() as s:
+            s.exec(  # type: ignore[call-overload]
+                update(Delivery)
+                .where(col(Delivery.id).in_(list(delivery_ids)), Delivery.status == "sending")
+                .values(status="pending", updated_at=utcnow())
+            )
+            s.commit()
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """How many rows of the edition are in each state."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Delivery.status, func.count())
+                .where(Delivery.edition_id == edition_id)
+                .group_by(Delivery.status)
+            )
+            return {status: int(n) for status, n in rows}
+
+    def deliveries(self, edition_id: int) -> list[tuple[Delivery, Subscriber]]:
+        """Every delivery row of the edition with its subscriber."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Delivery, Subscriber)
+                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                    .where(Delivery.edition_id == edition_id)
+                    .order_by(col(Delivery.id))
+                )
+            )

@@ -1,0 +1,126 @@
+"""The database tables. Changing one means a new alembic migration (a test checks both agree)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (SQLite has none) and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; the only clock the store uses."""
+    return datetime.now(UTC)
+
+
+def _when(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Source(SQLModel, table=True):
+    """A source from the config, with its fetch health. Known by its configured name."""
+
+    __tablename__ = "sources"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    url: str
+    last_attempt_at: datetime | None = _when(nullable=True)
+    last_success_at: datetime | None = _when(nullable=True)
+    consecutive_failures: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    items_seen: int = 0
+
+
+class Article(SQLModel, table=True):
+    """One article, once: unique per source by guid, and looked up by canonical URL."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("source_id", "guid", name="uq_articles_source_guid"),
+        Index("ix_articles_url", "url"),
+        Index("ix_articles_published_at", "published_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="sources.id", index=True)
+    guid: str
+    url: str
+    title: str
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    author: str | None = None
+    published_at: datetime = _when()
+    first_seen_at: datetime = _when()
+
+
+class Subscriber(SQLModel, table=True):
+    """A person who receives digests. ``public_id`` is the random id inside signed links."""
+
+    __tablename__ = "subscribers"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    name: str | None = None
+    public_id: str = Field(unique=True)
+    status: str = Field(default="active", index=True)  # active | unsubscribed
+    topics: str = ""  # comma-separated; empty means every topic
+    timezone: str | None = None
+    created_at: datetime = _when()
+    unsubscribed_at: datetime | None = _when(nullable=True)
+
+
+class Edition(SQLModel, table=True):
+    """One issue of one digest for one scheduled slot, stored rendered so it can be re-sent."""
+
+    __tablename__ = "editions"
+    __table_args__ = (UniqueConstraint("digest_id", "slot", name="uq_editions_digest_slot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: str
+    slot: datetime = _when()
+    created_at: datetime = _when()
+    subject: str
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    story_count: int = 0
+
+
+class Delivery(SQLModel, table=True):
+    """One row per edition x subscriber: the single source of truth for 'was this sent?'."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+        Index("ix_deliveries_edition_status", "edition_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(foreign_key="editions.id")
+    subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
+    # pending -> sending -> sent | deferred (retried next run) | failed (permanent)
+    status: str = "pending"
+    attempts: int = 0
+    message_id: str | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+
+
+DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed")

@@ -1,0 +1,88 @@
+"""Subscriber input, checked before it reaches the store: addresses and CSV rows.
+
+Bad rows are reported with their line number; good rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+CSV_COLUMNS = ("email", "name", "topics", "timezone")
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    """One valid row: a normalised address and its optional details."""
+
+    email: str
+    name: str | None = None
+    topics: tuple[str, ...] = ()
+    timezone: str | None = None
+
+
+def normalise_email(raw: str) -> str:
+    """The address in the one form the store keeps (lower case); ValueError says what is wrong."""
+    try:
+        checked = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{raw.strip()!r} is not a valid address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
+    """Rows of a subscriber CSV (header optional: email,name,topics,timezone) and problems.
+
+    ``topics`` is a ``;``-separated list. Problems are (line number, what is wrong).
+    """
+    good: list[NewSubscriber] = []
+    problems: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    reader = csv.reader(io.StringIO(text))
+    columns: tuple[str, ...] = CSV_COLUMNS
+    for row in reader:
+        line = reader.line_num
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if line == 1 and cells[0].lower() == "email":
+            unknown = [c for c in cells if c.lower() not in CSV_COLUMNS]
+            if unknown:
+                problems.append((line, f"unknown columns {unknown}; use {', '.join(CSV_COLUMNS)}"))
+            columns = tuple(c.lower() for c in cells)
+            continue
+        record = dict(zip(columns, cells, strict=False))
+        try:
+            email = normalise_email(record.get("email", ""))
+            tz = record.get("timezone") or None
+            if tz:
+                try:
+                    ZoneInfo(tz)
+                except (ZoneInfoNotFoundError, ValueError):
+                    raise ValueError(
+                        f"unknown time zone {tz!r}; use a name like 'Europe/Paris'"
+                    ) from None
+        except ValueError as exc:
+            problems.append((line, str(exc)))
+            continue
+        if email in seen:
+            problems.append((line, f"{email} appears twice in the file; the first row is kept"))
+            continue
+        seen.add(email)
+        topics = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
+        good.append(NewSubscriber(email, record.get("name") or None, topics, tz))
+    return good, problems
+
+
+def to_csv(rows: list[tuple[str, str | None, str, str | None, str]]) -> str:
+    """CSV of (email, name, topics, timezone, status) rows, with a header, for export."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, "status"])
+    for email, name, topics, tz, status in rows:
+        writer.writerow([email, name or "", topics.replace(",", ";"), tz or "", status])
+    return out.getvalue()
