@@ -33,9 +33,11 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """A run fails only when delivery stopped or a message failed, never for a bad source."""
-        d = self.delivery
-        return d is None or (not d.stopped and not d.counts.get("failed"))
+        """A run fails when delivery stopped; a bad source or one refused address does not.
+
+        Refused addresses are recorded on their delivery rows and printed with the run.
+        """
+        return self.delivery is None or not self.delivery.stopped
 
 
 async def gather_sources(app: App) -> list[SourceReport]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import click
@@ -138,7 +139,7 @@ def status(ctx: Context, as_json: bool) -> None:
     """Each recent edition with its delivery counts, and when each digest fires next."""
     app = ctx.app()
     now = utcnow()
-    editions = []
+    editions: list[dict[str, Any]] = []
     for e in app.store.editions(limit=20):
         assert e.id is not None
         editions.append(
@@ -159,10 +160,10 @@ def status(ctx: Context, as_json: bool) -> None:
         click.echo(json.dumps({"editions": editions, "next_runs": upcoming}, indent=2))
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "deliveries")
-    for e in editions:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(e["deliveries"].items())) or "none"
+    for row in editions:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(row["deliveries"].items())) or "none"
         table.add_row(
-            str(e["id"]), str(e["digest"]), str(e["slot"])[:16], str(e["stories"]), counts
+            str(row["id"]), str(row["digest"]), str(row["slot"])[:16], str(row["stories"]), counts
         )
     console.print(table)
     for digest_id, when in upcoming.items():

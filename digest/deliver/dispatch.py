@@ -26,6 +26,7 @@ class DeliveryStore(Protocol):
     """The store methods the dispatcher needs."""
 
     def queue_deliveries(self, edition_id: int) -> int: ...
+    def requeue_deferred(self, edition_id: int) -> int: ...
     def claim_deliveries(
         self, edition_id: int, limit: int
     ) -> list[tuple[Delivery, Subscriber]]: ...
@@ -55,6 +56,7 @@ async def dispatch(
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet."""
     report = DeliveryReport(queued=store.queue_deliveries(edition_id))
+    store.requeue_deferred(edition_id)  # rows claimed below are each tried once per run
     while True:
         claimed = store.claim_deliveries(edition_id, batch_size)
         if not claimed:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import premailer  # type: ignore[import-untyped]
+import premailer
 
 from digest.records import RankedEdition, RenderedEdition, Story
 from digest.render import templates

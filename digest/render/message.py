@@ -131,13 +131,16 @@ def build_template(
 
 
 def _header(name: str, value: str) -> bytes:
-    """One folded, RFC 2047-encoded header line (non-ASCII values are encoded, never raw)."""
-    if value.isascii() and len(name) + len(value) < 76:
-        return f"{name}: {value}".encode("ascii") + CRLF
-    encoded = Header(
-        value, "utf-8" if not value.isascii() else "us-ascii", header_name=name
-    ).encode(linesep="\r\n")
-    return f"{name}: {encoded}".encode("ascii") + CRLF
+    """One header line, folded at spaces near 78 columns; non-ASCII values RFC 2047-encoded."""
+    if not value.isascii():
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        return f"{name}: {encoded}".encode("ascii") + CRLF
+    lines = [f"{name}:"]
+    for word in value.split(" "):
+        if len(lines[-1]) + 1 + len(word) > 78 and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += f" {word}"
+    return "\r\n".join(lines).encode("ascii") + CRLF
 
 
 def _qp(text: str) -> bytes:

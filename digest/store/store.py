@@ -243,8 +243,19 @@ class Store:
                 return 0
             return len(missing)
 
+    def requeue_deferred(self, edition_id: int) -> int:
+        """Deferred rows (a 4xx last time) become pending again: each run retries them once."""
+        with self.session() as s:
+            result = s.execute(
+                update(Delivery)
+                .where(col(Delivery.edition_id) == edition_id, col(Delivery.status) == "deferred")
+                .values(status="pending", updated_at=utcnow())
+            )
+            s.commit()
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def claim_deliveries(self, edition_id: int, limit: int) -> list[tuple[Delivery, Subscriber]]:
-        """Up to ``limit`` pending or deferred rows of active subscribers, marked 'sending'.
+        """Up to ``limit`` pending rows of active subscribers, marked 'sending'.
 
         The mark is committed before anything is sent, so a crash mid-send leaves the row
         in 'sending' and a re-run never mails that subscriber a second time.
@@ -256,7 +267,7 @@ class Store:
                     .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
                     .where(
                         Delivery.edition_id == edition_id,
-                        col(Delivery.status).in_(("pending", "deferred")),
+                        Delivery.status == "pending",
                         Subscriber.status == "active",
                     )
                     .order_by(col(Delivery.id))
@@ -265,11 +276,9 @@ class Store:
             )
             ids = [d.id for d, _ in rows]
             if ids:
-                s.exec(  # type: ignore[call-overload]
+                s.execute(
                     update(Delivery)
-                    .where(
-                        col(Delivery.id).in_(ids), col(Delivery.status).in_(("pending", "deferred"))
-                    )
+                    .where(col(Delivery.id).in_(ids), col(Delivery.status) == "pending")
                     .values(status="sending", attempts=Delivery.attempts + 1, updated_at=utcnow())
                 )
                 s.commit()
@@ -298,9 +307,9 @@ class Store:
         if not delivery_ids:
             return
         with self.session() as s:
-            s.exec(  # type: ignore[call-overload]
+            s.execute(
                 update(Delivery)
-                .where(col(Delivery.id).in_(list(delivery_ids)), Delivery.status == "sending")
+                .where(col(Delivery.id).in_(list(delivery_ids)), col(Delivery.status) == "sending")
                 .values(status="pending", updated_at=utcnow())
             )
             s.commit()

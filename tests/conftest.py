@@ -1,0 +1,261 @@
+"""Shared test peers: a real local HTTP server for feeds, a real SMTP server, config files."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+SECRET = "test-secret-0123456789-abcdefghij"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    """What the feed server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/xml"})
+    delay: float = 0.0  # seconds to wait before answering (a hanging server)
+
+
+class FeedServer:
+    """A real HTTP server on 127.0.0.1, port 0, serving ``routes``; records request paths."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests.append((self.path, dict(self.headers)))
+                route = outer.routes.get(self.path)
+                if route is None:
+                    route = Route(b"not found", 404, {"Content-Type": "text/plain"})
+                if route.delay:
+                    time.sleep(route.delay)
+                try:
+                    self.send_response(route.status)
+                    for k, v in route.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def add(self, path: str, body: bytes | str, **kw: Any) -> str:
+        self.routes[path] = Route(body.encode() if isinstance(body, str) else body, **kw)
+        return self.url(path)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+# --- SMTP ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+class RecordingHandler:
+    """Accepts mail; refuses recipients by prefix: 'bounce' -> 550 5.1.1, 'later' -> 451."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("bounce"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if address.startswith("later"):
+            return "451 4.7.1 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), content))
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield SmtpServer("127.0.0.1", controller.port, handler)
+    controller.stop()
+
+
+# --- config --------------------------------------------------------------------------------
+
+
+def config_text(
+    sources: list[tuple[str, str]],
+    *,
+    transport: str = "maildir",
+    smtp_port: int = 25,
+    extra: str = "",
+    schedule: str = "0 7 * * *",
+    timeout: float = 5.0,
+) -> str:
+    """A complete config: the given (name, url) sources, SQLite beside it, one digest."""
+    parts = [
+        f"""[service]
+name = "Test Desk"
+base_url = "https://digest.test"
+timezone = "UTC"
+database_url = "sqlite:///digest.db"
+sender = "Test Desk <news@example.com>"
+postal_address = "1 Test Street"
+secret_env = "DIGEST_SECRET"
+
+[gather]
+timeout_seconds = {timeout}
+
+[[digests]]
+id = "daily"
+title = "Daily Test"
+schedule = "{schedule}"
+breaking_items = 3
+latest_items = 20
+lookback_hours = 48
+
+[delivery]
+transport = "{transport}"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+connections = 2
+timeout_seconds = 10
+
+[delivery.maildir]
+path = "mail"
+"""
+    ]
+    for name, url in sources:
+        parts.append(f'\n[[sources]]\nname = "{name}"\nurl = "{url}"\n')
+    parts.append(extra)
+    return "".join(parts)
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    return SECRET
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, secret: str) -> Callable[..., Path]:
+    def write(sources: list[tuple[str, str]], **kw: Any) -> Path:
+        path = tmp_path / "digest.toml"
+        path.write_text(config_text(sources, **kw), encoding="utf-8")
+        return path
+
+    return write
+
+
+def rss(items: list[dict[str, str]], title: str = "Test Feed") -> str:
+    """A small RSS 2.0 document; each item dict has title, link, and optional guid/date/desc."""
+    from xml.sax.saxutils import escape
+
+    body = "".join(
+        "<item>"
+        f"<title>{escape(i['title'])}</title>"
+        + (f"<link>{escape(i['link'])}</link>" if i.get("link") else "")
+        + (f"<guid>{escape(i['guid'])}</guid>" if i.get("guid") else "")
+        + (f"<pubDate>{i['date']}</pubDate>" if i.get("date") else "")
+        + (f"<description>{escape(i['desc'])}</description>" if i.get("desc") else "")
+        + "</item>"
+        for i in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>https://example.test/</link>{body}</channel></rss>"
+    )
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the real ``digest`` entry point in-process; returns (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from digest.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    import sys
+
+    old_argv = sys.argv
+    sys.argv = ["digest", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old_argv
+    return code, out.getvalue(), err.getvalue()
