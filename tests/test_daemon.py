@@ -1,0 +1,64 @@
+"""`digest run`: the daemon schedules each digest and gathering, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from digest.app import App
+from digest.config import load_config
+from digest.schedule.daemon import MISFIRE_GRACE_SECONDS, build_scheduler
+from tests.conftest import ROOT, FeedServer, rss
+
+
+def _config(write_config, feed_server: FeedServer) -> Path:
+    url = feed_server.add("/f.xml", rss([{"title": "Harbour strike ends", "guid": "1",
+                                         "link": "https://wire.test/1"}]))
+    return write_config([("Wire", url)], schedule="30 6 * * 1-5")
+
+
+def test_scheduler_has_one_job_per_digest_and_a_gathering_job(write_config, feed_server) -> None:
+    app = App.open(load_config(_config(write_config, feed_server)))
+    try:
+        scheduler = build_scheduler(app)
+        scheduler.start(paused=True)
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert set(jobs) == {"digest:daily", "gather"}
+        send = jobs["digest:daily"]
+        assert send.coalesce and send.max_instances == 1
+        assert send.misfire_grace_time == MISFIRE_GRACE_SECONDS
+        after = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # a Saturday
+        fire = send.trigger.get_next_fire_time(None, after)
+        assert fire.weekday() == 0 and (fire.hour, fire.minute) == (6, 30)  # Monday 06:30
+        scheduler.shutdown(wait=False)
+    finally:
+        app.close()
+
+
+def test_daemon_gathers_at_start_and_exits_cleanly_on_sigterm(write_config, feed_server) -> None:
+    config = _config(write_config, feed_server)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", str(config), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(p == "/f.xml" for p, _ in feed_server.requests):
+            time.sleep(0.1)
+        assert any(p == "/f.xml" for p, _ in feed_server.requests), "the daemon never gathered"
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "scheduled send daily" in output
+    assert "received SIGTERM" in output and "stopped" in output
+    assert "Traceback" not in output

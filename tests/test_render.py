@@ -1,0 +1,137 @@
+"""Render once per edition, personalise per recipient by substitution, escape everything."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from digest.errors import TemplateError
+from digest.records import ArticleRecord, RankedEdition, Recipient, Story
+from digest.render import EditionInfo, build_template, render_edition
+
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+INFO = EditionInfo("Test Desk", "Daily Test", "https://digest.test", "1 Test Street",
+                   "Europe/Paris", NOW)
+
+
+def story(i: int, title: str, summary: str = "A summary.", source: str = "Wire") -> Story:
+    lead = ArticleRecord(i, source, title, f"https://wire.test/{i}", summary, NOW)
+    other = ArticleRecord(i + 100, "Post", title, f"https://post.test/{i}", "", NOW)
+    return Story(lead, (other,), 1.0, ())
+
+
+EDITION = RankedEdition(
+    breaking=(story(1, "Tom & Jerry <b>sign</b> a treaty", "Cats \"and\" mice <agree>."),),
+    latest=(story(2, "Café opens in Zürich", "Prices in €."),),
+)
+
+
+def recipient(name: str | None = "Zoë Ça") -> Recipient:
+    return Recipient(7, "zoe@example.org", name, "https://digest.test/unsubscribe/tok.EN-_",
+                     "mailto:unsubscribe@example.com?subject=unsubscribe%20tok.EN-_",
+                     "https://digest.test/preferences/pref.TOK")
+
+
+def test_text_from_feeds_is_escaped_in_html_and_kept_in_text() -> None:
+    rendered = render_edition(INFO, EDITION)
+    assert "Tom &amp; Jerry &lt;b&gt;sign&lt;/b&gt; a treaty" in rendered.html
+    assert "<b>sign" not in rendered.html
+    assert "Tom & Jerry <b>sign</b> a treaty" in rendered.text
+    assert rendered.subject == "Daily Test, Sat 28 Nov: Tom & Jerry <b>sign</b> a treaty"
+
+
+def test_css_is_inlined_once_and_only_media_queries_stay_in_a_style_block() -> None:
+    html = render_edition(INFO, EDITION).html
+    assert re.search(r'<h1 style="[^"]*font-size:28px', html)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
+    assert styles and all("@media" in s for s in styles)
+    assert "<link" not in html
+
+
+def test_sections_sources_and_local_times_are_shown() -> None:
+    rendered = render_edition(INFO, EDITION)
+    text = rendered.text
+    assert text.index("BREAKING") < text.index("1. Tom & Jerry") < text.index("LATEST")
+    assert "2. Café opens in Zürich" in text
+    assert "Wire · Sat 08:00 · 2 sources" in text  # 07:00 UTC is 08:00 in Paris
+    assert "Also Post: https://post.test/1" in text
+    assert 'href="https://post.test/1"' in rendered.html
+
+
+def _personalised(name: str | None = "Zoë Ça") -> tuple[str, bytes]:
+    rendered = render_edition(INFO, EDITION)
+    template = build_template(rendered, sender="Test Desk <news@example.com>", reply_to=None,
+                              list_name="Daily Test", list_id="daily.digest.test",
+                              message_id_prefix="digest.3")
+    return template.personalise(recipient(name), 42)
+
+
+def test_personalised_bytes_are_a_valid_mime_message() -> None:
+    message_id, data = _personalised()
+    assert message_id == "<digest.3.42@example.com>"
+    assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only
+    assert data.isascii()  # 7-bit clean: quoted-printable bodies, RFC 2047 headers
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["To"] == "Zoë Ça <zoe@example.org>"
+    assert message["Message-ID"] == message_id
+    assert message["Subject"] == "Daily Test, Sat 28 Nov: Tom & Jerry <b>sign</b> a treaty"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Unsubscribe: https://digest.test/unsubscribe/tok.EN-_" in text
+    assert 'href="https://digest.test/unsubscribe/tok.EN-_"' in html
+    assert 'href="https://digest.test/preferences/pref.TOK"' in html
+    assert "Café opens in Zürich" in text and "Prices in €." in html
+    assert "DIGESTx" not in text + html
+
+
+def test_recipients_share_everything_but_their_own_headers_and_links() -> None:
+    rendered = render_edition(INFO, EDITION)
+    template = build_template(rendered, sender="news@example.com", reply_to="ed@example.com",
+                              list_name="Daily Test", list_id="daily.digest.test",
+                              message_id_prefix="digest.3")
+    other = Recipient(8, "bob@example.org", None, "https://digest.test/unsubscribe/BOB",
+                      "mailto:u@example.com", "https://digest.test/preferences/BOB")
+    _, zoe_bytes = template.personalise(recipient(), 1)
+    _, bob_bytes = template.personalise(other, 2)
+    zoe = email.message_from_bytes(zoe_bytes, policy=email.policy.default)
+    bob = email.message_from_bytes(bob_bytes, policy=email.policy.default)
+    assert bob["To"] == "bob@example.org" and bob["Reply-To"] == "ed@example.com"
+    assert "BOB" in bob["List-Unsubscribe"] and "tok.EN-_" not in bob_bytes.decode()
+    assert zoe["Subject"] == bob["Subject"]
+
+
+def test_no_template_is_rendered_per_recipient(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = render_edition(INFO, EDITION)
+    template = build_template(rendered, sender="news@example.com", reply_to=None,
+                              list_name="Daily Test", list_id="daily.digest.test",
+                              message_id_prefix="digest.3")
+
+    def forbidden(*args: object, **kwargs: object) -> str:
+        raise AssertionError("a template was rendered per recipient")
+
+    monkeypatch.setattr(jinja2.Template, "render", forbidden)
+    monkeypatch.setattr("premailer.Premailer.transform", forbidden)
+    for i in range(3):
+        assert template.personalise(recipient(), i)[1]
+
+
+def test_a_broken_override_template_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "digest.html.j2").write_text("<p>\n{% if breaking %}\n<p>no endif\n")
+    with pytest.raises(TemplateError) as caught:
+        render_edition(INFO, EDITION, override_dir=tmp_path)
+    assert f"{tmp_path / 'digest.html.j2'}:" in caught.value.message
+    assert "syntax error" in caught.value.message
+
+
+def test_an_unknown_variable_in_an_override_is_an_error_not_a_blank(tmp_path: Path) -> None:
+    (tmp_path / "digest.txt.j2").write_text("line one\n{{ no_such_value }}\n")
+    with pytest.raises(TemplateError) as caught:
+        render_edition(INFO, EDITION, override_dir=tmp_path)
+    assert "digest.txt.j2:2" in caught.value.message

@@ -1,0 +1,39 @@
+"""The store: migrations build exactly the tables the models declare; SQLite runs in WAL mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from digest.store import current_revision, open_engine, upgrade
+from digest.store.engine import _alembic_config, resolve_url
+from digest.store.tables import SQLModel
+
+
+def test_migrations_match_the_models_and_are_idempotent(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert current_revision(engine) is None
+    upgrade(engine)
+    upgrade(engine)  # a second start changes nothing
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert current_revision(engine) == head
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == [], f"models and migrations differ; add a migration: {diff}"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_a_relative_sqlite_path_is_relative_to_the_config_folder(tmp_path: Path) -> None:
+    url = resolve_url("sqlite:///data/digest.db", tmp_path)
+    assert url == f"sqlite:///{tmp_path / 'data' / 'digest.db'}"
+    assert resolve_url("postgresql+psycopg://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
