@@ -41,9 +41,14 @@ class RunReport:
 
 
 async def gather_sources(app: App) -> list[SourceReport]:
-    """Fetch every enabled source once."""
+    """Fetch every enabled source once, then prune articles past the retention period."""
     async with app.http() as client:
-        return await gather(app.config, app.store, client)
+        reports = await gather(app.config, app.store, client)
+    cutoff = utcnow() - timedelta(days=app.config.gather.retention_days)
+    pruned = app.store.prune_articles(cutoff)
+    if pruned:
+        log.info("pruned %d articles first seen before %s", pruned, f"{cutoff:%Y-%m-%d}")
+    return reports
 
 
 def digest_timezone(app: App, digest: DigestConfig) -> str:

@@ -37,3 +37,22 @@ def test_a_relative_sqlite_path_is_relative_to_the_config_folder(tmp_path: Path)
     url = resolve_url("sqlite:///data/digest.db", tmp_path)
     assert url == f"sqlite:///{tmp_path / 'data' / 'digest.db'}"
     assert resolve_url("postgresql+psycopg://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+
+
+def test_articles_past_retention_are_pruned(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from digest.records import FeedItem
+    from digest.store import Store, utcnow
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    store = Store(engine)
+    source = store.sync_sources([("Wire", "https://wire.test/feed")])["Wire"]
+    items = [
+        FeedItem(f"g{i}", f"https://wire.test/{i}", f"Title {i}", "", None, None) for i in range(3)
+    ]
+    assert store.add_articles(source, items) == 3
+    assert store.prune_articles(utcnow() - timedelta(days=1)) == 0
+    assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 3
+    assert store.articles_between(utcnow() - timedelta(days=9), utcnow(), ["Wire"]) == []

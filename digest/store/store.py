@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -111,6 +111,13 @@ class Store:
                 added += 1
             s.commit()
             return added
+
+    def prune_articles(self, older_than: datetime) -> int:
+        """Delete articles first seen before ``older_than``; return how many went."""
+        with self.session() as s:
+            result = s.execute(delete(Article).where(col(Article.first_seen_at) < older_than))
+            s.commit()
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def articles_between(
         self, since: datetime, until: datetime, source_names: Iterable[str]
