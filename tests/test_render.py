@@ -135,3 +135,20 @@ def test_an_unknown_variable_in_an_override_is_an_error_not_a_blank(tmp_path: Pa
     with pytest.raises(TemplateError) as caught:
         render_edition(INFO, EDITION, override_dir=tmp_path)
     assert "digest.txt.j2:2" in caught.value.message
+
+
+def test_long_personal_values_keep_lines_short_and_decode_exactly() -> None:
+    rendered = render_edition(INFO, EDITION)
+    template = build_template(rendered, sender="news@example.com", reply_to=None,
+                              list_name="Daily Test", list_id="daily.digest.test",
+                              message_id_prefix="digest.3")
+    long_url = "https://digest.test/unsubscribe/" + "x" * 150 + "=&<>\"é"
+    who = Recipient(9, "long@example.org", "Long", long_url, "mailto:u@example.com",
+                    "https://digest.test/preferences/p")
+    _, data = template.personalise(who, 1)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f"Unsubscribe: {long_url}\n" in text.replace("\r\n", "\n")
+    assert 'href="https://digest.test/unsubscribe/' + "x" * 150 + '=&amp;&lt;&gt;&quot;é"' in html

@@ -1,14 +1,17 @@
 """Build the MIME message once per edition; make each recipient's bytes by substitution.
 
-``MessageTemplate`` holds the edition's headers and both bodies with tokens still in them.
-``personalise`` swaps the tokens, quoted-printable encodes the two parts (C speed) and
-joins prebuilt byte strings: no EmailMessage is built per recipient.
+``build_template`` renders the whole body once: both parts quoted-printable encoded, split
+at the personalisation tokens. ``personalise`` then joins those prebuilt byte strings with
+the recipient's few encoded values between them, behind soft line breaks (``=`` CRLF, which
+a QP decoder removes), so every line stays under 78 columns whatever the values' length.
+No template render, CSS inlining, body encoding or EmailMessage build happens per recipient.
 """
 
 from __future__ import annotations
 
 import binascii
 import html
+import re
 import secrets
 from dataclasses import dataclass
 from email.header import Header
@@ -18,69 +21,88 @@ from digest.records import Recipient, RenderedEdition
 from digest.render.edition import PREFERENCES_URL, RECIPIENT_NAME, UNSUBSCRIBE_URL
 
 CRLF = b"\r\n"
+_SOFT_BREAK = b"=\r\n"
+_TOKEN = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{RECIPIENT_NAME})")
+
+# A slot is (token, is_html): where one recipient value goes, and whether it is HTML-escaped.
+Slot = tuple[str, bool]
 
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """One edition's message, ready to personalise."""
+    """One edition's message, ready to personalise: static bytes with slots between them."""
 
     sender: str
     domain: str
     common_headers: bytes
-    boundary: bytes
-    text: str
-    html: str
+    pieces: tuple[bytes, ...]
+    slots: tuple[Slot, ...]
     message_id_prefix: str
 
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
         message_id = f"<{self.message_id_prefix}.{delivery_id}@{self.domain}>"
-        text = substitute(self.text, recipient, is_html=False)
-        body_html = substitute(self.html, recipient, is_html=True)
-        headers = b"".join(
+        raw = {
+            UNSUBSCRIBE_URL: recipient.unsubscribe_url,
+            PREFERENCES_URL: recipient.preferences_url,
+            RECIPIENT_NAME: recipient.name or "",
+        }
+        values = {
+            (token, is_html): _SOFT_BREAK
+            + _qp(html.escape(value) if is_html else value)
+            + _SOFT_BREAK
+            for token, value in raw.items()
+            for is_html in (False, True)
+        }
+        out = [
+            _header("To", _address(recipient.name, recipient.email)),
+            _header("Message-ID", message_id),
+            _header("Date", formatdate(localtime=False, usegmt=True)),
+            _header(
+                "List-Unsubscribe",
+                f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>",
+            ),
+            self.common_headers,
+            self.pieces[0],
+        ]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            out.append(values[slot])
+            out.append(piece)
+        return message_id, b"".join(out)
+
+
+def _encode_part(body: str, is_html: bool) -> tuple[list[bytes], list[Slot]]:
+    """QP-encode one part between its tokens: n+1 static pieces around n slots."""
+    parts = _TOKEN.split(body.replace("\r\n", "\n").replace("\r", "\n"))
+    pieces = [_qp(text) for text in parts[0::2]]
+    slots = [(token, is_html) for token in parts[1::2]]
+    return pieces, slots
+
+
+def _body(text: str, body_html: str, boundary: bytes) -> tuple[tuple[bytes, ...], tuple[Slot, ...]]:
+    """Both parts of multipart/alternative as static pieces and slots."""
+    pieces: list[bytes] = [b""]
+    slots: list[Slot] = []
+    for subtype, body, is_html in (("plain", text, False), ("html", body_html, True)):
+        part_pieces, part_slots = _encode_part(body, is_html)
+        pieces[-1] += b"".join(
             (
-                _header("To", _address(recipient.name, recipient.email)),
-                _header("Message-ID", message_id),
-                _header("Date", formatdate(localtime=False, usegmt=True)),
-                _header(
-                    "List-Unsubscribe",
-                    f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>",
-                ),
-                self.common_headers,
-            )
-        )
-        b = self.boundary
-        data = b"".join(
-            (
-                headers,
-                CRLF,
+                CRLF,  # ends the headers, or the previous part
                 b"--",
-                b,
+                boundary,
                 CRLF,
-                b'Content-Type: text/plain; charset="utf-8"',
+                f'Content-Type: text/{subtype}; charset="utf-8"'.encode(),
                 CRLF,
                 b"Content-Transfer-Encoding: quoted-printable",
                 CRLF,
                 CRLF,
-                _qp(text),
-                CRLF,
-                b"--",
-                b,
-                CRLF,
-                b'Content-Type: text/html; charset="utf-8"',
-                CRLF,
-                b"Content-Transfer-Encoding: quoted-printable",
-                CRLF,
-                CRLF,
-                _qp(body_html),
-                CRLF,
-                b"--",
-                b,
-                b"--",
-                CRLF,
+                part_pieces[0],
             )
         )
-        return message_id, data
+        pieces.extend(part_pieces[1:])
+        slots.extend(part_slots)
+    pieces[-1] += CRLF + b"--" + boundary + b"--" + CRLF
+    return tuple(pieces), tuple(slots)
 
 
 def substitute(body: str, recipient: Recipient, *, is_html: bool) -> str:
@@ -119,13 +141,13 @@ def build_template(
     headers.append(
         _header("Content-Type", f'multipart/alternative; boundary="{boundary.decode()}"')
     )
+    pieces, slots = _body(rendered.text, rendered.html, boundary)
     return MessageTemplate(
         sender=parseaddr(sender)[1],
         domain=domain,
         common_headers=b"".join(headers),
-        boundary=boundary,
-        text=rendered.text,
-        html=rendered.html,
+        pieces=pieces,
+        slots=slots,
         message_id_prefix=message_id_prefix,
     )
 
