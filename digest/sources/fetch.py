@@ -23,6 +23,7 @@ class Fetched:
 
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    url: str = ""  # where the body came from, after redirects; relative links resolve here
 
 
 def file_path(url: str, base_dir: Path) -> Path:
@@ -38,31 +39,28 @@ def file_path(url: str, base_dir: Path) -> Path:
 async def fetch(client: httpx.AsyncClient, name: str, url: str, base_dir: Path) -> Fetched:
     """The source's document, or SourceError naming the source, the cause and the fix."""
     if url.startswith("file:"):
-        path = file_path(url, base_dir)
-        try:
-            return Fetched(path.read_bytes()[:MAX_BODY_BYTES])
-        except OSError as exc:
-            raise SourceError(
-                name, f"cannot read {path}: {exc.strerror}", "check the path"
-            ) from None
+        return _read_file(name, file_path(url, base_dir))
     try:
         async with client.stream("GET", url, headers={"Accept": FEED_ACCEPT}) as response:
             if response.status_code >= 400:
                 raise SourceError(
                     name, _status_message(response), _status_hint(response.status_code)
                 )
+            # The announced length saves downloading what would be cut off anyway; the
+            # running count below also holds for chunked and compressed bodies.
+            announced = response.headers.get("content-length", "")
+            if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
+                raise _too_large(name, f"{url} announces {_size(int(announced))}")
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise SourceError(
-                        name,
-                        f"the response is over {MAX_BODY_BYTES // (1024 * 1024)} MB; cut off",
-                        "check that url points at a feed, not a large file",
+                    raise _too_large(
+                        name, f"the response from {url} went past the limit and was cut off"
                     )
                 chunks.append(chunk)
-            return Fetched(b"".join(chunks), dict(response.headers))
+            return Fetched(b"".join(chunks), dict(response.headers), str(response.url))
     except httpx.TimeoutException:
         raise SourceError(
             name,
@@ -73,12 +71,39 @@ async def fetch(client: httpx.AsyncClient, name: str, url: str, base_dir: Path) 
         raise SourceError(
             name, f"too many redirects from {url}", "use the final feed address"
         ) from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise SourceError(
             name,
             f"cannot fetch {url}: {type(exc).__name__}: {exc}",
             "check the address and network",
         ) from None
+
+
+def _read_file(name: str, path: Path) -> Fetched:
+    """A local feed file, under the same size cap as a download."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BODY_BYTES:
+            raise _too_large(name, f"{path} is {_size(size)}")
+        return Fetched(path.read_bytes(), url=path.resolve().as_uri())
+    except OSError as exc:
+        raise SourceError(name, f"cannot read {path}: {exc.strerror}", "check the path") from None
+
+
+def _too_large(name: str, what: str) -> SourceError:
+    return SourceError(
+        name,
+        f"{what}; a feed may be {_size(MAX_BODY_BYTES)} at most",
+        "check that url points at a feed, not a large file",
+    )
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n} bytes"
 
 
 def _status_message(response: httpx.Response) -> str:

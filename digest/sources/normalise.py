@@ -4,53 +4,77 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import nh3
 
 # Query parameters that only track the reader; two URLs differing in them are one article.
 _TRACKING = re.compile(
-    r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|ref_src|cmpid|ocid)$", re.I
+    r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|ref_src|cmpid|ocid"
+    r"|wt_mc|wt_zmc)$",
+    re.I,
 )
 _SPACE = re.compile(r"\s+")
+# Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
+_DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
+# Elements that end a line or a block: a space goes in before each of their tags, so
+# "<p>One</p><p>Two</p>" reads "One Two", not "OneTwo". Adding a space to the input is safe
+# wherever it lands (in text, an attribute or a script body); nh3 still parses all of it.
+_BREAKS = (
+    "p|br|div|li|ul|ol|dd|dt|tr|td|th|table|blockquote|h[1-6]|hr|pre|figure|figcaption"
+    "|section|article|header|footer|aside"
+)
+_BREAK_TAG = re.compile(rf"(?=</?(?:{_BREAKS})\b)", re.I)
 
 
 def canonical_url(url: str) -> str | None:
-    """Lower-case scheme and host, no fragment, no tracking parameters; None unless http(s)."""
+    """Lower-case scheme and host, no fragment, no tracking parameters; None unless http(s).
+
+    The rest of the query is kept byte for byte and in order: the result is also the link
+    the digest prints, so it must still open the same page.
+    """
     url = url.strip()
     try:
         parts = urlsplit(url)
-    except ValueError:
+        port = parts.port
+    except ValueError:  # unbalanced IPv6 brackets, a port that is not a number
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
         return None
     host = parts.hostname.lower()
-    if parts.port and not (
-        (parts.scheme.lower() == "http" and parts.port == 80)
-        or (parts.scheme.lower() == "https" and parts.port == 443)
-    ):
-        host = f"{host}:{parts.port}"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(k)
-        ]
+    if ":" in host:
+        host = f"[{host}]"
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _TRACKING.match(unquote_plus(pair.split("=", 1)[0]))
     )
-    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", query, ""))
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))
 
 
 def html_to_text(value: str, limit: int | None = None) -> str:
     """Plain text of an HTML fragment: tags and script/style bodies removed, entities decoded.
 
     nh3 (ammonia) does the parsing, so hostile markup can never survive as markup; the
-    result is text, which the templates escape again on output.
+    result is text, which the templates escape again on output. With ``limit``, the text
+    is cut at a word boundary and ends in an ellipsis, ``limit`` characters at most.
     """
     if not value:
         return ""
-    cleaned = nh3.clean(value, tags=set(), attributes={}, strip_comments=True)
+    cleaned = nh3.clean(
+        _BREAK_TAG.sub(" ", value),
+        tags=set(),
+        clean_content_tags=_DROP_WITH_CONTENT,
+        attributes={},
+        strip_comments=True,
+    )
     text = _SPACE.sub(" ", html.unescape(cleaned)).strip()
     if limit is not None and len(text) > limit:
-        cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-– ")
-        text = f"{cut}…"
+        cut = text[: limit - 1]
+        if " " in cut:
+            cut = cut.rsplit(" ", 1)[0]
+        text = f"{cut.rstrip(',;:.-– ')}…"
     return text

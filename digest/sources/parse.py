@@ -12,11 +12,13 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 
 from digest.errors import SourceError
 from digest.records import FeedItem
+from digest.sources.dates import parse_localised_date
 from digest.sources.normalise import canonical_url, html_to_text
 
 SUMMARY_LIMIT = 600
@@ -24,16 +26,25 @@ TITLE_LIMIT = 300
 
 
 def parse_feed(
-    source: str, body: bytes, headers: Mapping[str, str] | None = None, limit: int = 200
+    source: str,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    limit: int = 200,
+    base_url: str | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
-    """Items of the feed (newest first, at most ``limit``) and notes on what was skipped."""
+    """Items of the feed (newest first, at most ``limit``) and notes on what was skipped.
+
+    ``base_url`` is where the feed was fetched from; relative item links resolve against it.
+    """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if base_url:
+        headers.setdefault("content-location", base_url)
     content_type = headers.get("content-type", "")
-    stripped = body.lstrip()
+    stripped = body.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
     if not stripped:
         raise SourceError(source, "the response body is empty", "check the feed URL in the config")
     if stripped[:1] == b"{" or "json" in content_type:
-        items, notes = _parse_json_feed(source, body)
+        items, notes = _parse_json_feed(source, stripped, base_url)
     else:
         items, notes = _parse_xml_feed(source, body, headers)
     items.sort(key=lambda i: i.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
@@ -45,8 +56,9 @@ def _parse_xml_feed(
 ) -> tuple[list[FeedItem], list[str]]:
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
     if not parsed.entries and not parsed.get("version"):
-        head = body[:512].lower()
-        if b"<html" in head or b"<!doctype html" in head:
+        head = body[:2048].lower()
+        html_type = "text/html" in headers.get("content-type", "")
+        if html_type or b"<html" in head or b"<!doctype html" in head:
             raise SourceError(
                 source,
                 "the address returned an HTML page, not a feed",
@@ -60,10 +72,20 @@ def _parse_xml_feed(
     for index, entry in enumerate(parsed.entries):
         item = _item_from_entry(entry)
         if item is None:
-            notes.append(f"item {index + 1} has no http(s) link; skipped")
+            notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
             continue
         items.append(item)
     return items, notes
+
+
+def _skipped(index: int, title: object, link: object) -> str:
+    """The note for an item without a usable link: which item, and what its link was."""
+    label = html_to_text(str(title or ""), 80)
+    named = f"item {index + 1} ({label!r})" if label else f"item {index + 1}"
+    link = str(link or "").strip()
+    if not link:
+        return f"{named} has no link; skipped"
+    return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
 def _item_from_entry(entry: Any) -> FeedItem | None:
@@ -75,11 +97,6 @@ def _item_from_entry(entry: Any) -> FeedItem | None:
     summary_html = entry.get("summary", "")
     if not summary_html and entry.get("content"):
         summary_html = entry["content"][0].get("value", "")
-    published = None
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        if entry.get(key):
-            published = datetime.fromtimestamp(calendar.timegm(entry[key]), UTC)
-            break
     guid = entry.get("id") or url or _content_hash(title, summary_html)
     return FeedItem(
         guid=str(guid)[:500],
@@ -87,11 +104,30 @@ def _item_from_entry(entry: Any) -> FeedItem | None:
         title=title,
         summary=html_to_text(summary_html, SUMMARY_LIMIT),
         author=html_to_text(entry.get("author", ""), 200) or None,
-        published_at=published,
+        published_at=_entry_date(entry),
     )
 
 
-def _parse_json_feed(source: str, body: bytes) -> tuple[list[FeedItem], list[str]]:
+def _entry_date(entry: Any) -> datetime | None:
+    """The entry's date in UTC: what feedparser read, else a non-English RFC 822 date."""
+    # dict.get, not entry.get: feedparser's own get maps a missing "updated" to "published"
+    # with a DeprecationWarning; each key is asked for in turn here anyway.
+    for key in ("published", "updated", "created"):
+        parsed = dict.get(entry, f"{key}_parsed")
+        if parsed:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            except (OverflowError, OSError, ValueError):  # a year datetime cannot hold
+                continue
+        raw = dict.get(entry, key)
+        if isinstance(raw, str) and (localised := parse_localised_date(raw)) is not None:
+            return localised
+    return None
+
+
+def _parse_json_feed(
+    source: str, body: bytes, base_url: str | None
+) -> tuple[list[FeedItem], list[str]]:
     """JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1)."""
     try:
         doc = json.loads(body)
@@ -99,9 +135,8 @@ def _parse_json_feed(source: str, body: bytes) -> tuple[list[FeedItem], list[str
         raise SourceError(
             source, f"invalid JSON: {exc}", "check the feed URL in the config"
         ) from None
-    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(
-        "https://jsonfeed.org/version/"
-    ):
+    # The spec says https://jsonfeed.org/version/1.1; early feeds wrote http://.
+    if not isinstance(doc, dict) or "://jsonfeed.org/version/" not in str(doc.get("version")):
         raise SourceError(source, "JSON without a JSON Feed 'version'", "check the feed URL")
     notes: list[str] = []
     items: list[FeedItem] = []
@@ -110,10 +145,13 @@ def _parse_json_feed(source: str, body: bytes) -> tuple[list[FeedItem], list[str
         if not isinstance(raw, dict):
             notes.append(f"item {index + 1} is not an object; skipped")
             continue
-        url = canonical_url(str(raw.get("url") or raw.get("external_url") or ""))
+        link = str(raw.get("url") or raw.get("external_url") or "")
+        url = canonical_url(urljoin(base_url, link) if base_url else link)
         if url is None:
-            notes.append(f"item {index + 1} has no http(s) url; skipped")
+            notes.append(_skipped(index, raw.get("title"), link))
             continue
+        # summary and content_text are plain text by the spec, but feeds put markup in
+        # them too: everything goes through html_to_text, so no markup can get through.
         summary_html = str(
             raw.get("summary") or raw.get("content_html") or raw.get("content_text") or ""
         )

@@ -1,0 +1,456 @@
+"""The gather stage over real HTTP: a local feed server, the real config, App and database.
+
+One broken source is a warning naming the source and the cause; the run goes on and the
+healthy sources' articles are stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from digest.pipeline import gather_sources
+from digest.sources import SourceReport
+from digest.store import Article, Source
+from tests.conftest import FeedServer, rss, run_cli
+
+OpenApp = Callable[..., App]
+# The modules, not the functions of the same name that digest.sources exports.
+fetch_module = importlib.import_module("digest.sources.fetch")
+gather_module = importlib.import_module("digest.sources.gather")
+
+
+def ago(**delta: float) -> str:
+    return format_datetime(datetime.now(UTC) - timedelta(**delta))
+
+
+@pytest.fixture
+def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
+    """Write a config for the given (name, url) sources and open the real App over it."""
+    apps: list[App] = []
+
+    def open_(sources: list[tuple[str, str]], **kw: Any) -> App:
+        app = App.open(load_config(write_config(sources, **kw)))
+        apps.append(app)
+        return app
+
+    yield open_
+    for app in apps:
+        app.close()
+
+
+def articles(app: App) -> list[tuple[Article, str]]:
+    """Every stored article with its source's name."""
+    names = [s.name for s in app.config.sources]
+    far = timedelta(days=365 * 50)
+    now = datetime.now(UTC)
+    return app.store.articles_between(now - far, now + far, names)
+
+
+def health(app: App) -> dict[str, Source]:
+    return {row.name: row for row in app.store.list_sources()}
+
+
+def by_name(reports: list[SourceReport]) -> dict[str, SourceReport]:
+    return {r.name: r for r in reports}
+
+
+HEALTHY = [
+    {
+        "title": "Bridge closed",
+        "link": "https://wire.test/bridge",
+        "guid": "w1",
+        "date": ago(hours=1),
+    },
+    {
+        "title": "Budget passed",
+        "link": "https://wire.test/budget",
+        "guid": "w2",
+        "date": ago(hours=2),
+    },
+]
+
+
+# --- one healthy source among broken ones ------------------------------------------------------
+
+
+def broken_sources(feed_server: FeedServer) -> list[tuple[str, str]]:
+    page = "<!DOCTYPE html><html><head><title>Home</title></head><body>Welcome</body></html>"
+    return [
+        ("Wire", feed_server.add("/wire.xml", rss(HEALTHY))),
+        ("Broken", feed_server.add("/broken.xml", "oops", status=500)),
+        ("Homepage", feed_server.add("/", page, headers={"Content-Type": "text/html"})),
+        ("Sleepy", feed_server.add("/slow.xml", rss(HEALTHY), delay=5.0)),
+        ("Gone", feed_server.url("/gone.xml")),  # the server answers 404 to unknown paths
+    ]
+
+
+# Each broken source: what its error must say.
+CAUSES = {
+    "Broken": "HTTP 500",
+    "Homepage": "HTML page",
+    "Sleepy": "timed out",
+    "Gone": "HTTP 404",
+}
+
+
+def test_gather_command_goes_on_past_broken_sources(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    config = write_config(broken_sources(feed_server), timeout=1.0)
+
+    started = time.monotonic()
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert time.monotonic() - started < 4.5  # the sleepy server was not waited for
+
+    assert code == 0, err
+    doc = json.loads(out)
+    reports = {s["name"]: s for s in doc["sources"]}
+    assert set(reports) == {"Wire", *CAUSES}
+    assert reports["Wire"] == {
+        "name": "Wire",
+        "status": "ok",
+        "new_items": 2,
+        "items_seen": 2,
+        "error": None,
+        "hint": None,
+        "notes": [],
+    }
+    for name, cause in CAUSES.items():
+        report = reports[name]
+        assert (report["status"], report["new_items"]) == ("error", 0)
+        assert f"'{name}'" in report["error"] and cause in report["error"], report
+        assert report["hint"]
+        # the same warning, by name and cause, in the log on stderr
+        assert any(f"'{name}'" in line and cause in line for line in err.splitlines()), err
+        assert "WARNING" in err
+
+
+def test_gather_stores_the_healthy_source_and_records_every_source_health(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    app = open_app(broken_sources(feed_server), timeout=1.0)
+    asyncio.run(gather_sources(app))
+    stored = articles(app)
+    assert sorted((a.url, name) for a, name in stored) == [
+        ("https://wire.test/bridge", "Wire"),
+        ("https://wire.test/budget", "Wire"),
+    ]
+    rows = health(app)
+    assert rows["Wire"].consecutive_failures == 0
+    assert rows["Wire"].last_error is None
+    assert rows["Wire"].last_success_at is not None
+    assert rows["Wire"].items_seen == 2
+    for name, cause in CAUSES.items():
+        assert rows[name].consecutive_failures == 1
+        assert rows[name].last_success_at is None
+        assert rows[name].last_attempt_at is not None
+        assert cause in (rows[name].last_error or "")
+
+    asyncio.run(gather_sources(app))  # failures count up in a row; success stays reset
+    rows = health(app)
+    assert [rows[n].consecutive_failures for n in CAUSES] == [2, 2, 2, 2]
+    assert rows["Wire"].consecutive_failures == 0
+
+
+def test_a_source_recovering_resets_its_failures(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    url = feed_server.add("/flaky.xml", "down", status=503)
+    app = open_app([("Flaky", url)])
+    [report] = asyncio.run(gather_sources(app))
+    assert report.status == "error" and "HTTP 503" in report.error
+    feed_server.add("/flaky.xml", rss(HEALTHY))
+    [report] = asyncio.run(gather_sources(app))
+    assert (report.status, report.new_items) == ("ok", 2)
+    row = health(app)["Flaky"]
+    assert (row.consecutive_failures, row.last_error) == (0, None)
+    assert row.last_success_at is not None
+
+
+def test_sources_command_shows_health(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    config = write_config(
+        [("Wire", feed_server.add("/w.xml", rss(HEALTHY))), ("Gone", feed_server.url("/x"))]
+    )
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    code, out, _ = run_cli("--config", str(config), "sources")
+    assert code == 0
+    rows = {cells[1]: cells[2:5] for cells in table_rows(out)}
+    assert rows["Gone"] == ["never", "1", "0"]  # last success, failures in a row, items
+    assert rows["Wire"][1:] == ["0", "2"] and rows["Wire"][0] != "never"
+    assert "HTTP 404" in out
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The cells of each table line that starts a row (its first cell is not empty)."""
+    lines = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
+    return [cells for cells in lines if len(cells) > 2 and cells[1]]
+
+
+# --- dedup and dates -----------------------------------------------------------------------
+
+
+async def test_a_second_gather_stores_nothing_new(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    app = open_app([("Wire", feed_server.add("/w.xml", rss(HEALTHY)))])
+    [first] = await gather_sources(app)
+    [second] = await gather_sources(app)
+    assert (first.new_items, second.new_items) == (2, 0)
+    assert (first.items_seen, second.items_seen) == (2, 2)
+    assert len(articles(app)) == 2
+
+
+async def test_same_article_in_two_feeds_is_stored_once(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    date = ago(minutes=30)
+    one = rss([{"title": "Story", "link": "https://news.test/story?utm_source=a", "date": date}])
+    two = rss(
+        [
+            {
+                "title": "Story",
+                "link": "https://NEWS.test/story?utm_source=b&fbclid=x#top",
+                "date": date,
+            }
+        ]
+    )
+    app = open_app([("A", feed_server.add("/a.xml", one)), ("B", feed_server.add("/b.xml", two))])
+    reports = by_name(await gather_sources(app))
+    assert reports["A"].new_items + reports["B"].new_items == 1
+    [(article, _)] = articles(app)
+    assert article.url == "https://news.test/story"
+
+
+async def test_same_guid_twice_in_one_feed_is_stored_once(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    feed = rss(
+        [
+            {
+                "title": "First copy",
+                "link": "https://x.test/a",
+                "guid": "same",
+                "date": ago(hours=1),
+            },
+            {
+                "title": "Second copy",
+                "link": "https://x.test/b",
+                "guid": "same",
+                "date": ago(hours=2),
+            },
+        ]
+    )
+    app = open_app([("X", feed_server.add("/x.xml", feed))])
+    [report] = await gather_sources(app)
+    assert (report.items_seen, report.new_items) == (2, 1)
+    assert [a.title for a, _ in articles(app)] == ["First copy"]
+
+
+async def test_future_and_missing_dates_count_from_first_seen(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    future = format_datetime(datetime.now(UTC) + timedelta(days=3))
+    feed = rss(
+        [
+            {"title": "From the future", "link": "https://x.test/future", "date": future},
+            {"title": "Undated", "link": "https://x.test/undated"},
+            {
+                "title": "Dated",
+                "link": "https://x.test/dated",
+                "date": "Tue, 03 Jan 2023 12:00:00 GMT",
+            },
+        ]
+    )
+    app = open_app([("X", feed_server.add("/x.xml", feed))])
+    before = datetime.now(UTC)
+    await gather_sources(app)
+    after = datetime.now(UTC)
+    stored = {a.title: a for a, _ in articles(app)}
+    for title in ("From the future", "Undated"):
+        article = stored[title]
+        assert before - timedelta(seconds=1) <= article.published_at <= after
+        assert article.published_at == article.first_seen_at
+    assert stored["Dated"].published_at == datetime(2023, 1, 3, 12, 0, tzinfo=UTC)
+
+
+async def test_skipped_items_are_reported_not_dropped_silently(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    feed = rss(
+        [
+            {"title": "Good", "link": "https://x.test/good"},
+            {"title": "Hostile", "link": "javascript:alert(1)"},
+            {"title": "Bad port", "link": "http://x.test:notaport/a"},
+            {"title": "Relative", "link": "/news/relative?utm_source=rss"},
+        ]
+    )
+    url = feed_server.add("/feeds/x.xml", feed)
+    app = open_app([("X", url)])
+    [report] = await gather_sources(app)
+    assert report.status == "ok"
+    assert report.new_items == 2
+    assert {a.url for a, _ in articles(app)} == {
+        "https://x.test/good",
+        feed_server.url("/news/relative"),  # resolved against the feed's address
+    }
+    assert len(report.notes) == 2
+    assert "Hostile" in report.notes[0] and "Bad port" in report.notes[1]
+
+
+async def test_a_parser_surprise_fails_only_that_source(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = gather_module.parse_feed
+
+    def fragile(source: str, *args: Any, **kw: Any) -> Any:
+        if source == "Odd":
+            raise RuntimeError("feedparser tripped")
+        return real(source, *args, **kw)
+
+    monkeypatch.setattr(gather_module, "parse_feed", fragile)
+    app = open_app(
+        [
+            ("Wire", feed_server.add("/w.xml", rss(HEALTHY))),
+            ("Odd", feed_server.add("/odd.xml", rss(HEALTHY))),
+        ]
+    )
+    reports = by_name(await gather_sources(app))
+    assert reports["Wire"].new_items == 2
+    assert reports["Odd"].status == "error"
+    assert "RuntimeError: feedparser tripped" in reports["Odd"].error
+    assert health(app)["Odd"].consecutive_failures == 1
+
+
+# --- what we send, and what we refuse to take ----------------------------------------------------
+
+
+async def test_requests_carry_a_user_agent_and_a_feed_accept_header(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    app = open_app([("Wire", feed_server.add("/w.xml", rss(HEALTHY)))])
+    await gather_sources(app)
+    [(path, headers)] = feed_server.requests
+    assert path == "/w.xml"
+    agent = headers["User-Agent"]
+    assert agent.startswith("digest/") and "python-httpx" not in agent
+    assert "https://digest.test" in agent  # says whom to contact
+    accept = headers["Accept"]
+    assert "application/rss+xml" in accept and "application/atom+xml" in accept
+    assert "application/feed+json" in accept
+
+
+@pytest.mark.parametrize("announce_length", [True, False])
+async def test_a_body_over_the_size_cap_is_cut_off(
+    feed_server: FeedServer,
+    open_app: OpenApp,
+    monkeypatch: pytest.MonkeyPatch,
+    announce_length: bool,
+) -> None:
+    monkeypatch.setattr(fetch_module, "MAX_BODY_BYTES", 2048)
+    big = rss([{"title": f"Item {n}", "link": f"https://x.test/{n}"} for n in range(200)])
+    assert len(big) > 2048
+    # Without a Content-Length, only counting the bytes as they come can catch it.
+    url = feed_server.add("/big.xml", big) if announce_length else chunked_server(big.encode())
+    app = open_app([("Big", url), ("Wire", feed_server.add("/w.xml", rss(HEALTHY)))])
+    reports = by_name(await gather_sources(app))
+    assert reports["Big"].status == "error"
+    assert "'Big'" in reports["Big"].error and "2.0 KB" in reports["Big"].error
+    assert reports["Wire"].new_items == 2
+    assert [name for _, name in articles(app)] == ["Wire", "Wire"]
+
+
+def test_a_local_file_over_the_size_cap_is_refused(
+    tmp_path: Path, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch_module, "MAX_BODY_BYTES", 1024)
+    (tmp_path / "big.xml").write_text(
+        rss([{"title": f"Item {n}", "link": f"https://x.test/{n}"} for n in range(100)])
+    )
+    (tmp_path / "small.xml").write_text(rss(HEALTHY))
+    app = open_app([("Big", "file:big.xml"), ("Small", "file:small.xml")])
+    reports = by_name(asyncio.run(gather_sources(app)))
+    assert reports["Big"].status == "error" and "1.0 KB" in reports["Big"].error
+    assert reports["Small"].new_items == 2
+
+
+async def test_a_server_that_trickles_is_given_up_on_in_time(open_app: OpenApp) -> None:
+    # Each byte comes well within the read timeout, so only a deadline on the whole
+    # download stops it.
+    url = trickle_server(b"<rss>" + b" " * 100, every=0.2)
+    app = open_app([("Trickle", url)], timeout=1.0)
+    started = time.monotonic()
+    [report] = await gather_sources(app)
+    assert time.monotonic() - started < 3
+    assert report.status == "error"
+    assert "'Trickle'" in report.error and "timed out" in report.error
+
+
+# --- small raw HTTP servers for what http.server cannot do ------------------------------------
+
+
+def raw_server(answer: Callable[[socket.socket], None]) -> str:
+    """A one-thread HTTP server on port 0 that hands each connection to ``answer``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        with listener:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                with contextlib.suppress(OSError):  # the client gave up: that is the point
+                    answer(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/feed.xml"
+
+
+def chunked_server(body: bytes) -> str:
+    """Serves ``body`` with chunked transfer encoding: no Content-Length announced."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        for start in range(0, len(body), 512):
+            piece = body[start : start + 512]
+            conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.sendall(b"0\r\n\r\n")
+
+    return raw_server(answer)
+
+
+def trickle_server(body: bytes, every: float) -> str:
+    """Announces ``body`` and then sends it one byte every ``every`` seconds."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        )
+        for byte in body:
+            conn.sendall(bytes([byte]))
+            time.sleep(every)
+
+    return raw_server(answer)
