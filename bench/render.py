@@ -22,36 +22,51 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from digest.records import ArticleRecord, RankedEdition, Recipient, Story  # noqa: E402
-from digest.render import EditionInfo, build_template, render_edition, substitute  # noqa: E402
+from digest.records import ArticleRecord, RankedEdition, Recipient, Story
+from digest.render import EditionInfo, build_template, render_edition, substitute
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
 
 def edition(stories: int = 25) -> RankedEdition:
     def story(i: int) -> Story:
-        lead = ArticleRecord(i, f"Source {i % 7}", f"Headline number {i} about a story of the day",
-                             f"https://news.example/{i}", "A summary sentence of the article. " * 8,
-                             NOW - timedelta(minutes=i))
+        lead = ArticleRecord(
+            i,
+            f"Source {i % 7}",
+            f"Headline number {i} about a story of the day",
+            f"https://news.example/{i}",
+            "A summary sentence of the article. " * 8,
+            NOW - timedelta(minutes=i),
+        )
         other = ArticleRecord(i + 1000, "Other", lead.title, f"https://other.example/{i}", "", NOW)
         return Story(lead, (other,), 1.0, ())
 
-    return RankedEdition(tuple(story(i) for i in range(5)),
-                         tuple(story(i) for i in range(5, stories)))
+    return RankedEdition(
+        tuple(story(i) for i in range(5)), tuple(story(i) for i in range(5, stories))
+    )
 
 
 def recipient(i: int) -> Recipient:
-    return Recipient(i, f"reader{i}@example.org", f"Reader {i}",
-                     f"https://digest.example/unsubscribe/token{i:08d}.signature",
-                     f"mailto:unsubscribe@example.org?subject=unsubscribe%20token{i:08d}",
-                     f"https://digest.example/preferences/token{i:08d}.signature")
+    return Recipient(
+        i,
+        f"reader{i}@example.org",
+        f"Reader {i}",
+        f"https://digest.example/unsubscribe/token{i:08d}.signature",
+        f"mailto:unsubscribe@example.org?subject=unsubscribe%20token{i:08d}",
+        f"https://digest.example/preferences/token{i:08d}.signature",
+    )
 
 
-INFO = EditionInfo("Bench Desk", "Morning Briefing", "https://digest.example", "1 Street",
-                   "Europe/London", NOW)
-TEMPLATE_ARGS = {"sender": "Bench <news@example.org>", "reply_to": None,
-                 "list_name": "Morning Briefing", "list_id": "morning.digest.example",
-                 "message_id_prefix": "digest.1"}
+INFO = EditionInfo(
+    "Bench Desk", "Morning Briefing", "https://digest.example", "1 Street", "Europe/London", NOW
+)
+TEMPLATE_ARGS = {
+    "sender": "Bench <news@example.org>",
+    "reply_to": None,
+    "list_name": "Morning Briefing",
+    "list_id": "morning.digest.example",
+    "message_id_prefix": "digest.1",
+}
 
 
 def ours(n: int, ranked: RankedEdition) -> tuple[float, int]:
@@ -89,19 +104,27 @@ def main() -> None:
     ours_s, ours_bytes = ours(args.recipients, ranked)
     naive_s, naive_bytes = naive(args.naive, ranked)
     ours_rate, naive_rate = args.recipients / ours_s, args.naive / naive_s
-    print(f"render once + substitute: {args.recipients} messages in {ours_s:.2f} s "
-          f"({ours_rate:,.0f} msg/s, {ours_bytes} bytes each)")
-    print(f"naive per-recipient build: {args.naive} messages in {naive_s:.2f} s "
-          f"({naive_rate:,.0f} msg/s, {naive_bytes} bytes each)")
-    print(json.dumps({
-        "recipients": args.recipients,
-        "wall_s": round(ours_s, 3),
-        "msgs_per_s": round(ours_rate, 1),
-        "naive_msgs_per_s": round(naive_rate, 1),
-        "speedup_x": round(ours_rate / naive_rate, 1),
-        "message_bytes": ours_bytes,
-        "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }))
+    print(
+        f"render once + substitute: {args.recipients} messages in {ours_s:.2f} s "
+        f"({ours_rate:,.0f} msg/s, {ours_bytes} bytes each)"
+    )
+    print(
+        f"naive per-recipient build: {args.naive} messages in {naive_s:.2f} s "
+        f"({naive_rate:,.0f} msg/s, {naive_bytes} bytes each)"
+    )
+    print(
+        json.dumps(
+            {
+                "recipients": args.recipients,
+                "wall_s": round(ours_s, 3),
+                "msgs_per_s": round(ours_rate, 1),
+                "naive_msgs_per_s": round(naive_rate, 1),
+                "speedup_x": round(ours_rate / naive_rate, 1),
+                "message_bytes": ours_bytes,
+                "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ from tests.conftest import ROOT, FeedServer, rss
 
 
 def _config(write_config, feed_server: FeedServer) -> Path:
-    url = feed_server.add("/f.xml", rss([{"title": "Harbour strike ends", "guid": "1",
-                                         "link": "https://wire.test/1"}]))
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
     return write_config([("Wire", url)], schedule="30 6 * * 1-5")
 
 
@@ -45,11 +47,16 @@ def test_daemon_gathers_at_start_and_exits_cleanly_on_sigterm(write_config, feed
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "digest", "--config", str(config), "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(p == "/f.xml" for p, _ in feed_server.requests):
+        while time.monotonic() < deadline and not any(
+            p == "/f.xml" for p, _ in feed_server.requests
+        ):
             time.sleep(0.1)
         assert any(p == "/f.xml" for p, _ in feed_server.requests), "the daemon never gathered"
         time.sleep(0.5)

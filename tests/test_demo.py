@@ -29,15 +29,18 @@ def demo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _messages(folder: Path) -> list[email.message.EmailMessage]:
     box = mailbox.Maildir(str(folder / "mail"), create=False)
     return [
-        email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)  # type: ignore[misc]
-        for key in box.keys()
+        email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+        for key in box.iterkeys()
     ]
 
 
 def test_demo_delivers_one_digest_per_sample_subscriber(demo_dir: Path) -> None:
     messages = _messages(demo_dir)
     assert sorted(m["To"] for m in messages) == [
-        "Ada <ada@example.org>", "Grace <grace@example.org>", "Linus <linus@example.net>"]
+        "Ada <ada@example.org>",
+        "Grace <grace@example.org>",
+        "Linus <linus@example.net>",
+    ]
     for message in messages:
         assert message["Subject"].startswith("Morning Briefing, ")
         html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
@@ -59,17 +62,34 @@ def test_running_the_demo_again_sends_nothing_twice(demo_dir: Path) -> None:
     assert len(_messages(demo_dir)) == 3
 
 
-@pytest.mark.skipif(not (shutil.which("neomutt") and shutil.which("tmux")),
-                    reason="neomutt and tmux are installed by scripts/test")
+@pytest.mark.skipif(
+    not (shutil.which("neomutt") and shutil.which("tmux")),
+    reason="neomutt and tmux are installed by scripts/test",
+)
 def test_a_real_mail_client_shows_the_digest(demo_dir: Path, tmp_path: Path) -> None:
     mail = demo_dir / "mail"
     session = f"digest-test-{time.monotonic_ns()}"
-    command = (f"neomutt -n -F /dev/null -e 'set folder={mail} spoolfile={mail} "
-               f"mbox_type=Maildir sort=date' -e 'ignore *' -e 'unignore from subject' -f {mail}")
+    command = (
+        f"neomutt -n -F /dev/null -e 'set folder={mail} spoolfile={mail} "
+        f"mbox_type=Maildir sort=date' -e 'ignore *' -e 'unignore from subject' -f {mail}"
+    )
     env_home = tmp_path / "home"
     env_home.mkdir()
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50",
-                    f"HOME={env_home} TERM=xterm-256color {command}"], check=True)
+    subprocess.run(
+        [
+            "tmux",
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "160",
+            "-y",
+            "50",
+            f"HOME={env_home} TERM=xterm-256color {command}",
+        ],
+        check=True,
+    )
     try:
         index = _wait_for_screen(session, "Morning Briefing")
         assert index.count("Morning Briefing") >= 3, index  # one line per message
@@ -84,8 +104,9 @@ def _wait_for_screen(session: str, needle: str, timeout: float = 15.0) -> str:
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
-        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                capture_output=True, text=True).stdout
+        screen = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        ).stdout
         if needle in screen:
             return screen
         time.sleep(0.2)

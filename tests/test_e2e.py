@@ -31,30 +31,57 @@ def _recent(minutes: int) -> str:
 def _serve_sources(feed_server: FeedServer) -> list[tuple[str, str]]:
     wire = rss(
         [
-            {"title": "Bridge collapse closes river crossing for weeks", "guid": "w1",
-             "link": "https://wire.test/bridge?utm_source=rss", "date": _recent(30),
-             "desc": "Engineers inspect the damage."},
-            {"title": "Parliament passes data protection bill", "guid": "w2",
-             "link": "https://wire.test/data-bill", "date": _recent(90), "desc": HOSTILE},
-            {"title": "Item with a hostile link", "guid": "w3",
-             "link": "javascript:alert(4)", "date": _recent(20)},
+            {
+                "title": "Bridge collapse closes river crossing for weeks",
+                "guid": "w1",
+                "link": "https://wire.test/bridge?utm_source=rss",
+                "date": _recent(30),
+                "desc": "Engineers inspect the damage.",
+            },
+            {
+                "title": "Parliament passes data protection bill",
+                "guid": "w2",
+                "link": "https://wire.test/data-bill",
+                "date": _recent(90),
+                "desc": HOSTILE,
+            },
+            {
+                "title": "Item with a hostile link",
+                "guid": "w3",
+                "link": "javascript:alert(4)",
+                "date": _recent(20),
+            },
         ]
     )
     post = rss(
         [
-            {"title": "River crossing closed for weeks after bridge collapse", "guid": "p1",
-             "link": "https://post.test/bridge", "date": _recent(25),
-             "desc": "Commuters face long detours."},
-            {"title": "Orchestra announces free summer concerts", "guid": "p2",
-             "link": "https://post.test/concerts", "date": _recent(200)},
+            {
+                "title": "River crossing closed for weeks after bridge collapse",
+                "guid": "p1",
+                "link": "https://post.test/bridge",
+                "date": _recent(25),
+                "desc": "Commuters face long detours.",
+            },
+            {
+                "title": "Orchestra announces free summer concerts",
+                "guid": "p2",
+                "link": "https://post.test/concerts",
+                "date": _recent(200),
+            },
         ]
     )
     return [
         ("Wire", feed_server.add("/wire.xml", wire)),
         ("Post", feed_server.add("/post.xml", post)),
         ("Broken", feed_server.add("/broken.xml", "oops", status=500)),
-        ("Homepage", feed_server.add("/home", "<!DOCTYPE html><html><body>hi</body></html>",
-                                     headers={"Content-Type": "text/html"})),
+        (
+            "Homepage",
+            feed_server.add(
+                "/home",
+                "<!DOCTYPE html><html><body>hi</body></html>",
+                headers={"Content-Type": "text/html"},
+            ),
+        ),
         ("Sleepy", feed_server.add("/slow.xml", wire, delay=3.0)),
     ]
 
@@ -68,8 +95,9 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
 
 @pytest.fixture
 def service(feed_server: FeedServer, smtp_server: SmtpServer, write_config) -> Path:
-    config = write_config(_serve_sources(feed_server), transport="smtp",
-                          smtp_port=smtp_server.port, timeout=1.0)
+    config = write_config(
+        _serve_sources(feed_server), transport="smtp", smtp_port=smtp_server.port, timeout=1.0
+    )
     for address in ("ana@example.org", "zoe@example.org"):
         code, _, err = run_cli("--config", str(config), "subscribers", "add", address)
         assert code == 0, err
@@ -94,7 +122,9 @@ def test_digest_reaches_every_subscriber_with_both_parts_and_list_headers(
         assert re.search(rf"source '{name}': .*{cause}", err), (name, err)
     assert "2 sent" in out
     assert sorted(m.recipients[0] for m in smtp_server.messages) == [
-        "ana@example.org", "zoe@example.org"]
+        "ana@example.org",
+        "zoe@example.org",
+    ]
 
     subscribers = _subscribers(service)
     for received in smtp_server.messages:
@@ -110,8 +140,9 @@ def test_digest_reaches_every_subscriber_with_both_parts_and_list_headers(
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message.get_content_type() == "multipart/alternative"
 
-        https, mailto = re.fullmatch(r"<(https://[^>]+)>, <(mailto:[^>]+)>",
-                                     message["List-Unsubscribe"]).groups()
+        found = re.fullmatch(r"<(https://[^>]+)>, <(mailto:[^>]+)>", message["List-Unsubscribe"])
+        assert found, message["List-Unsubscribe"]
+        https, mailto = found.groups()
         token = https.rsplit("/", 1)[1]
         assert https == f"https://digest.test/unsubscribe/{token}"
         assert mailto == f"mailto:unsubscribe@example.com?subject=unsubscribe%20{token}"
@@ -160,6 +191,7 @@ def test_a_second_run_sends_nothing_and_a_new_subscriber_gets_the_same_edition(
     assert [m.recipients for m in smtp_server.messages[2:]] == [["late@example.org"]]
     late = smtp_server.messages[2].message()
     assert late["Subject"] == first["ana@example.org"]["Subject"]
+
     def news(message: EmailMessage) -> str:  # the text part without the personal footer
         return _parts(message)[0].replace("\r\n", "\n").split("\n--\n")[0]
 
@@ -167,9 +199,7 @@ def test_a_second_run_sends_nothing_and_a_new_subscriber_gets_the_same_edition(
     assert "Bridge collapse" in news(late)
 
 
-def test_refusals_are_recorded_per_recipient(
-    service: Path, smtp_server: SmtpServer
-) -> None:
+def test_refusals_are_recorded_per_recipient(service: Path, smtp_server: SmtpServer) -> None:
     for address in ("bounce@example.org", "later@example.org"):
         assert run_cli("--config", str(service), "subscribers", "add", address)[0] == 0
     code, out, err = run_cli("--config", str(service), "send", "--gather")
@@ -196,17 +226,18 @@ def test_unreachable_smtp_server_fails_the_run_and_loses_nothing(
 ) -> None:
     from tests.conftest import free_port
 
-    dead = write_config(_serve_sources(feed_server), transport="smtp", smtp_port=free_port(),
-                        timeout=1.0)
+    dead = write_config(
+        _serve_sources(feed_server), transport="smtp", smtp_port=free_port(), timeout=1.0
+    )
     assert run_cli("--config", str(dead), "subscribers", "add", "ana@example.org")[0] == 0
-    code, out, err = run_cli("--config", str(dead), "send", "--gather")
+    code, _, err = run_cli("--config", str(dead), "send", "--gather")
     assert code == 1
     assert "cannot connect to the SMTP server 127.0.0.1:" in err
     assert "stay queued" in err
 
     # Point the same database at a live server: the queued message goes out, once.
     dead.write_text(re.sub(r"(?m)^port = \d+$", f"port = {smtp_server.port}", dead.read_text()))
-    code, out, err = run_cli("--config", str(dead), "send")
+    code, _out, err = run_cli("--config", str(dead), "send")
     assert code == 0, err
     assert [m.recipients for m in smtp_server.messages] == [["ana@example.org"]]
 

@@ -494,6 +494,10 @@ def test_canonical_url_rejects_what_is_not_a_web_link(url: str) -> None:
         ("<!-- a comment -->visible", "visible"),
         ('<a href="javascript:alert(1)" onclick="x()">link text</a>', "link text"),
         ("<img src=x onerror=alert(1)>", ""),
+        # escaped twice: the first decoding yields markup, which is cleaned in turn
+        ("&lt;script&gt;alert(1)&lt;/script&gt;Hello", "Hello"),
+        ("Tom &amp;amp; Jerry &lt;img src=x onerror=alert(1)&gt;", "Tom & Jerry"),
+        ("Tom &amp; Jerry: 3 &lt; 4", "Tom & Jerry: 3 < 4"),
         ("", ""),
     ],
 )

@@ -13,15 +13,27 @@ from digest.records import ArticleRecord
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
 
-def article(i: int, source: str, title: str, minutes_ago: int = 10, weight: float = 1.0,
-            summary: str = "") -> ArticleRecord:
-    return ArticleRecord(i, source, title, f"https://{source.lower()}.test/{i}", summary,
-                         NOW - timedelta(minutes=minutes_ago), weight)
+def article(
+    i: int, source: str, title: str, minutes_ago: int = 10, weight: float = 1.0, summary: str = ""
+) -> ArticleRecord:
+    return ArticleRecord(
+        i,
+        source,
+        title,
+        f"https://{source.lower()}.test/{i}",
+        summary,
+        NOW - timedelta(minutes=minutes_ago),
+        weight,
+    )
 
 
 def test_title_words_fold_case_accents_and_drop_stop_words() -> None:
     assert title_words("BREAKING: Zürich votes on the new Tram line") == {
-        "zurich", "votes", "tram", "line"}
+        "zurich",
+        "votes",
+        "tram",
+        "line",
+    }
 
 
 def test_same_story_from_different_outlets_groups_and_others_do_not() -> None:
@@ -37,13 +49,18 @@ def test_same_story_from_different_outlets_groups_and_others_do_not() -> None:
 
 
 def test_score_is_the_sum_of_its_named_signals() -> None:
-    weights = RankConfig(half_life_hours=6, recency_weight=2, source_weight=0.5,
-                         coverage_weight=1.5, cue_weight=0.25)
+    weights = RankConfig(
+        half_life_hours=6, recency_weight=2, source_weight=0.5, coverage_weight=1.5, cue_weight=0.25
+    )
     story = score_story(
-        [article(1, "Wire", "Breaking: bridge closed", 360, weight=2.0),
-         article(2, "Post", "Bridge closed after crash", 360),
-         article(3, "Post", "Bridge closed for weeks", 400)],
-        NOW, weights)
+        [
+            article(1, "Wire", "Breaking: bridge closed", 360, weight=2.0),
+            article(2, "Post", "Bridge closed after crash", 360),
+            article(3, "Post", "Bridge closed for weeks", 400),
+        ],
+        NOW,
+        weights,
+    )
     signals = {s.name: (s.value, s.contribution) for s in story.signals}
     assert signals["recency"] == (pytest.approx(0.5), pytest.approx(1.0))  # one half-life old
     assert signals["source_weight"] == (2.0, 1.0)
@@ -63,21 +80,31 @@ def test_breaking_needs_several_sources_or_a_cue_and_latest_is_newest_first() ->
         article(5, "Post", "Library reopens after restoration", 30),
         article(6, "Wire", "Tram line extension opens", 300),
     ]
-    edition = rank(items, NOW, DigestConfig(id="d", title="D", breaking_items=5, latest_items=2),
-                   RankConfig())
+    edition = rank(
+        items, NOW, DigestConfig(id="d", title="D", breaking_items=5, latest_items=2), RankConfig()
+    )
     assert [s.lead.id for s in edition.breaking] == [1, 4] or [
-        s.lead.id for s in edition.breaking] == [2, 4]
+        s.lead.id for s in edition.breaking
+    ] == [2, 4]
     assert [s.lead.id for s in edition.latest] == [3, 5]  # newest first, capped at 2
     assert edition.count == 4
 
 
 def test_breaking_is_capped_and_ordered_by_score() -> None:
-    headlines = ["Harbour strike ends", "Comet visible tonight", "Museum roof repaired",
-                 "Election date announced"]
-    items = [article(i * 10 + j, f"S{j}", headlines[i - 1], 10 * i)
-             for i in range(1, 5) for j in range(i + 1)]
+    headlines = [
+        "Harbour strike ends",
+        "Comet visible tonight",
+        "Museum roof repaired",
+        "Election date announced",
+    ]
+    items = [
+        article(i * 10 + j, f"S{j}", headlines[i - 1], 10 * i)
+        for i in range(1, 5)
+        for j in range(i + 1)
+    ]
     edition = rank(items, NOW, DigestConfig(id="d", title="D", breaking_items=2), RankConfig())
     # Stories 4 and 3 are carried by the most sources.
     assert [len(s.sources) for s in edition.breaking] == [5, 4]
     assert [s.score for s in edition.breaking] == sorted(
-        (s.score for s in edition.breaking), reverse=True)
+        (s.score for s in edition.breaking), reverse=True
+    )

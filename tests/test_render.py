@@ -16,8 +16,9 @@ from digest.records import ArticleRecord, RankedEdition, Recipient, Story
 from digest.render import EditionInfo, build_template, render_edition
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-INFO = EditionInfo("Test Desk", "Daily Test", "https://digest.test", "1 Test Street",
-                   "Europe/Paris", NOW)
+INFO = EditionInfo(
+    "Test Desk", "Daily Test", "https://digest.test", "1 Test Street", "Europe/Paris", NOW
+)
 
 
 def story(i: int, title: str, summary: str = "A summary.", source: str = "Wire") -> Story:
@@ -27,15 +28,20 @@ def story(i: int, title: str, summary: str = "A summary.", source: str = "Wire")
 
 
 EDITION = RankedEdition(
-    breaking=(story(1, "Tom & Jerry <b>sign</b> a treaty", "Cats \"and\" mice <agree>."),),
+    breaking=(story(1, "Tom & Jerry <b>sign</b> a treaty", 'Cats "and" mice <agree>.'),),
     latest=(story(2, "Café opens in Zürich", "Prices in €."),),
 )
 
 
 def recipient(name: str | None = "Zoë Ça") -> Recipient:
-    return Recipient(7, "zoe@example.org", name, "https://digest.test/unsubscribe/tok.EN-_",
-                     "mailto:unsubscribe@example.com?subject=unsubscribe%20tok.EN-_",
-                     "https://digest.test/preferences/pref.TOK")
+    return Recipient(
+        7,
+        "zoe@example.org",
+        name,
+        "https://digest.test/unsubscribe/tok.EN-_",
+        "mailto:unsubscribe@example.com?subject=unsubscribe%20tok.EN-_",
+        "https://digest.test/preferences/pref.TOK",
+    )
 
 
 def test_text_from_feeds_is_escaped_in_html_and_kept_in_text() -> None:
@@ -66,9 +72,14 @@ def test_sections_sources_and_local_times_are_shown() -> None:
 
 def _personalised(name: str | None = "Zoë Ça") -> tuple[str, bytes]:
     rendered = render_edition(INFO, EDITION)
-    template = build_template(rendered, sender="Test Desk <news@example.com>", reply_to=None,
-                              list_name="Daily Test", list_id="daily.digest.test",
-                              message_id_prefix="digest.3")
+    template = build_template(
+        rendered,
+        sender="Test Desk <news@example.com>",
+        reply_to=None,
+        list_name="Daily Test",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
     return template.personalise(recipient(name), 42)
 
 
@@ -93,11 +104,22 @@ def test_personalised_bytes_are_a_valid_mime_message() -> None:
 
 def test_recipients_share_everything_but_their_own_headers_and_links() -> None:
     rendered = render_edition(INFO, EDITION)
-    template = build_template(rendered, sender="news@example.com", reply_to="ed@example.com",
-                              list_name="Daily Test", list_id="daily.digest.test",
-                              message_id_prefix="digest.3")
-    other = Recipient(8, "bob@example.org", None, "https://digest.test/unsubscribe/BOB",
-                      "mailto:u@example.com", "https://digest.test/preferences/BOB")
+    template = build_template(
+        rendered,
+        sender="news@example.com",
+        reply_to="ed@example.com",
+        list_name="Daily Test",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
+    other = Recipient(
+        8,
+        "bob@example.org",
+        None,
+        "https://digest.test/unsubscribe/BOB",
+        "mailto:u@example.com",
+        "https://digest.test/preferences/BOB",
+    )
     _, zoe_bytes = template.personalise(recipient(), 1)
     _, bob_bytes = template.personalise(other, 2)
     zoe = email.message_from_bytes(zoe_bytes, policy=email.policy.default)
@@ -109,9 +131,14 @@ def test_recipients_share_everything_but_their_own_headers_and_links() -> None:
 
 def test_no_template_is_rendered_per_recipient(monkeypatch: pytest.MonkeyPatch) -> None:
     rendered = render_edition(INFO, EDITION)
-    template = build_template(rendered, sender="news@example.com", reply_to=None,
-                              list_name="Daily Test", list_id="daily.digest.test",
-                              message_id_prefix="digest.3")
+    template = build_template(
+        rendered,
+        sender="news@example.com",
+        reply_to=None,
+        list_name="Daily Test",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
 
     def forbidden(*args: object, **kwargs: object) -> str:
         raise AssertionError("a template was rendered per recipient")
@@ -139,12 +166,23 @@ def test_an_unknown_variable_in_an_override_is_an_error_not_a_blank(tmp_path: Pa
 
 def test_long_personal_values_keep_lines_short_and_decode_exactly() -> None:
     rendered = render_edition(INFO, EDITION)
-    template = build_template(rendered, sender="news@example.com", reply_to=None,
-                              list_name="Daily Test", list_id="daily.digest.test",
-                              message_id_prefix="digest.3")
-    long_url = "https://digest.test/unsubscribe/" + "x" * 150 + "=&<>\"é"
-    who = Recipient(9, "long@example.org", "Long", long_url, "mailto:u@example.com",
-                    "https://digest.test/preferences/p")
+    template = build_template(
+        rendered,
+        sender="news@example.com",
+        reply_to=None,
+        list_name="Daily Test",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
+    long_url = "https://digest.test/unsubscribe/" + "x" * 150 + '=&<>"é'
+    who = Recipient(
+        9,
+        "long@example.org",
+        "Long",
+        long_url,
+        "mailto:u@example.com",
+        "https://digest.test/preferences/p",
+    )
     _, data = template.personalise(who, 1)
     assert max(len(line) for line in data.split(b"\r\n")) <= 78
     message = email.message_from_bytes(data, policy=email.policy.default)

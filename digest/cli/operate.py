@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -59,7 +59,7 @@ def sources_cmd(ctx: Context) -> None:
 @_DIGEST_OPTION
 @pass_context
 def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
-    """Render the next edition from the stored articles and write its HTML and text; send nothing."""
+    """Render the next edition from stored articles; write its HTML and text, send nothing."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
     now = utcnow()

@@ -17,7 +17,7 @@ from digest.demo.stories import OUTLETS, SUBSCRIBERS
 CONFIG_NAME = "digest.toml"
 SECRET_ENV = "DIGEST_SECRET"
 
-_HEADER = """# The embedded demo of digest: local sample feeds, SQLite, delivery into ./mail (a Maildir).
+_HEADER = """# The embedded demo of digest: local sample feeds, SQLite, a Maildir in ./mail.
 # Written by `digest demo`; edit freely. The documented template is config.example.toml.
 
 [service]

@@ -93,7 +93,9 @@ def title_words(title: str) -> frozenset[str]:
     """Normalised content words of a headline: case- and accent-folded, stop words dropped."""
     folded = unicodedata.normalize("NFKD", title.casefold())
     folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return frozenset(w for w in _WORD.findall(folded) if w not in STOPWORDS and (len(w) > 1 or w.isdigit()))
+    return frozenset(
+        w for w in _WORD.findall(folded) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
+    )
 
 
 def group_stories(

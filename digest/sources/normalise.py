@@ -64,14 +64,23 @@ def html_to_text(value: str, limit: int | None = None) -> str:
     """
     if not value:
         return ""
-    cleaned = nh3.clean(
-        _BREAK_TAG.sub(" ", value),
-        tags=set(),
-        clean_content_tags=_DROP_WITH_CONTENT,
-        attributes={},
-        strip_comments=True,
-    )
-    text = _SPACE.sub(" ", html.unescape(cleaned)).strip()
+    text = value
+    # Feeds that escape their HTML twice deliver "&lt;script&gt;" which decodes to markup
+    # again; clean until nothing changes (a few rounds at most) so no markup survives.
+    for _ in range(3):
+        cleaned = nh3.clean(
+            _BREAK_TAG.sub(" ", text),
+            tags=set(),
+            clean_content_tags=_DROP_WITH_CONTENT,
+            attributes={},
+            strip_comments=True,
+        )
+        decoded = html.unescape(cleaned)
+        if decoded == text or "<" not in decoded:
+            text = decoded
+            break
+        text = decoded
+    text = _SPACE.sub(" ", text).strip()
     if limit is not None and len(text) > limit:
         cut = text[: limit - 1]
         if " " in cut:
