@@ -1,0 +1,76 @@
+"""The same store on a real PostgreSQL server (scripts/test starts one and sets the URL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from digest.store import open_engine, upgrade
+from digest.store.tables import SQLModel
+from tests.conftest import FeedServer, rss, run_cli
+
+URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
+if not URL:
+    if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
+        raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
+    pytest.skip("no PostgreSQL server (scripts/test starts one)", allow_module_level=True)
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh database on the server for one test, dropped afterwards."""
+    assert URL
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migrations_match_the_models_on_postgresql(database: str) -> None:
+    engine = open_engine(database)
+    upgrade(engine)
+    upgrade(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_a_digest_goes_out_once_with_postgresql(
+    database: str, feed_server: FeedServer, write_config, tmp_path: Path
+) -> None:
+    url = feed_server.add(
+        "/f.xml",
+        rss(
+            [
+                {
+                    "title": "Harbour strike ends after talks",
+                    "guid": "1",
+                    "link": "https://wire.test/1",
+                },
+                {"title": "Comet visible tonight", "guid": "2", "link": "https://wire.test/2"},
+            ]
+        ),
+    )
+    config = write_config([("Wire", url)])
+    config.write_text(config.read_text().replace('"sqlite:///digest.db"', f'"{database}"'))
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0, err
+    assert "1 sent" in out
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0 and "nothing to send" in out
+    mail = list((tmp_path / "mail" / "new").iterdir())
+    assert len(mail) == 1 and b"Harbour strike ends after talks" in mail[0].read_bytes()
