@@ -13,7 +13,7 @@ import pytest
 
 from digest.errors import TemplateError
 from digest.records import ArticleRecord, RankedEdition, Recipient, Story
-from digest.render import EditionInfo, build_template, render_edition
+from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 INFO = EditionInfo(
@@ -70,16 +70,20 @@ def test_sections_sources_and_local_times_are_shown() -> None:
     assert 'href="https://post.test/1"' in rendered.html
 
 
-def _personalised(name: str | None = "Zoë Ça") -> tuple[str, bytes]:
-    rendered = render_edition(INFO, EDITION)
-    template = build_template(
-        rendered,
-        sender="Test Desk <news@example.com>",
-        reply_to=None,
+def _template(sender: str = "news@example.com", reply_to: str | None = None) -> MessageTemplate:
+    """The edition's message template, as the dispatcher builds it once per edition."""
+    return build_template(
+        render_edition(INFO, EDITION),
+        sender=sender,
+        reply_to=reply_to,
         list_name="Daily Test",
         list_id="daily.digest.test",
         message_id_prefix="digest.3",
     )
+
+
+def _personalised(name: str | None = "Zoë Ça") -> tuple[str, bytes]:
+    template = _template(sender="Test Desk <news@example.com>")
     return template.personalise(recipient(name), 42)
 
 
@@ -103,15 +107,7 @@ def test_personalised_bytes_are_a_valid_mime_message() -> None:
 
 
 def test_recipients_share_everything_but_their_own_headers_and_links() -> None:
-    rendered = render_edition(INFO, EDITION)
-    template = build_template(
-        rendered,
-        sender="news@example.com",
-        reply_to="ed@example.com",
-        list_name="Daily Test",
-        list_id="daily.digest.test",
-        message_id_prefix="digest.3",
-    )
+    template = _template(reply_to="ed@example.com")
     other = Recipient(
         8,
         "bob@example.org",
@@ -130,15 +126,7 @@ def test_recipients_share_everything_but_their_own_headers_and_links() -> None:
 
 
 def test_no_template_is_rendered_per_recipient(monkeypatch: pytest.MonkeyPatch) -> None:
-    rendered = render_edition(INFO, EDITION)
-    template = build_template(
-        rendered,
-        sender="news@example.com",
-        reply_to=None,
-        list_name="Daily Test",
-        list_id="daily.digest.test",
-        message_id_prefix="digest.3",
-    )
+    template = _template()
 
     def forbidden(*args: object, **kwargs: object) -> str:
         raise AssertionError("a template was rendered per recipient")
@@ -165,15 +153,7 @@ def test_an_unknown_variable_in_an_override_is_an_error_not_a_blank(tmp_path: Pa
 
 
 def test_long_personal_values_keep_lines_short_and_decode_exactly() -> None:
-    rendered = render_edition(INFO, EDITION)
-    template = build_template(
-        rendered,
-        sender="news@example.com",
-        reply_to=None,
-        list_name="Daily Test",
-        list_id="daily.digest.test",
-        message_id_prefix="digest.3",
-    )
+    template = _template()
     long_url = "https://digest.test/unsubscribe/" + "x" * 150 + '=&<>"é'
     who = Recipient(
         9,
