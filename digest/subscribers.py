@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 CSV_COLUMNS = ("email", "name", "topics", "timezone")
+STATUSES = ("active", "unsubscribed")
+# Import also reads the ``status`` column that export writes, so an export imports as it was.
+_IMPORT_COLUMNS = (*CSV_COLUMNS, "status")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class NewSubscriber:
     name: str | None = None
     topics: tuple[str, ...] = ()
     timezone: str | None = None
+    status: str = "active"
 
 
 def normalise_email(raw: str) -> str:
@@ -34,38 +38,52 @@ def normalise_email(raw: str) -> str:
     return checked.normalized.lower()
 
 
+def check_timezone(raw: str | None) -> str | None:
+    """An IANA time zone name, or None for none; ValueError says what is wrong."""
+    if not raw:
+        return None
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {raw!r}; use a name like 'Europe/Paris'") from None
+    return raw
+
+
 def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
     """Rows of a subscriber CSV (header optional: email,name,topics,timezone) and problems.
 
-    ``topics`` is a ``;``-separated list. Problems are (line number, what is wrong).
+    ``topics`` is a ``;``-separated list; a ``status`` column (as export writes it) may say
+    ``unsubscribed``. Problems are (line number, what is wrong).
     """
     good: list[NewSubscriber] = []
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
     reader = csv.reader(io.StringIO(text))
     columns: tuple[str, ...] = CSV_COLUMNS
+    first_row = True
+    end = 0  # where the previous row ended: a quoted cell may span lines
     for row in reader:
-        line = reader.line_num
+        line, end = end + 1, reader.line_num
         cells = [c.strip() for c in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
-        if line == 1 and cells[0].lower() == "email":
-            unknown = [c for c in cells if c.lower() not in CSV_COLUMNS]
+        if first_row and "email" in (c.lower() for c in cells):
+            first_row = False
+            unknown = [c for c in cells if c.lower() not in _IMPORT_COLUMNS]
             if unknown:
-                problems.append((line, f"unknown columns {unknown}; use {', '.join(CSV_COLUMNS)}"))
+                problems.append(
+                    (line, f"unknown columns {unknown}; use {', '.join(_IMPORT_COLUMNS)}")
+                )
             columns = tuple(c.lower() for c in cells)
             continue
+        first_row = False
         record = dict(zip(columns, cells, strict=False))
         try:
             email = normalise_email(record.get("email", ""))
-            tz = record.get("timezone") or None
-            if tz:
-                try:
-                    ZoneInfo(tz)
-                except (ZoneInfoNotFoundError, ValueError):
-                    raise ValueError(
-                        f"unknown time zone {tz!r}; use a name like 'Europe/Paris'"
-                    ) from None
+            tz = check_timezone(record.get("timezone"))
+            status = record.get("status") or "active"
+            if status not in STATUSES:
+                raise ValueError(f"unknown status {status!r}; use {' or '.join(STATUSES)}")
         except ValueError as exc:
             problems.append((line, str(exc)))
             continue
@@ -74,7 +92,7 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
             continue
         seen.add(email)
         topics = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
-        good.append(NewSubscriber(email, record.get("name") or None, topics, tz))
+        good.append(NewSubscriber(email, record.get("name") or None, topics, tz, status))
     return good, problems
 
 
@@ -82,7 +100,7 @@ def to_csv(rows: list[tuple[str, str | None, str, str | None, str]]) -> str:
     """CSV of (email, name, topics, timezone, status) rows, with a header, for export."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*CSV_COLUMNS, "status"])
+    writer.writerow(_IMPORT_COLUMNS)
     for email, name, topics, tz, status in rows:
         writer.writerow([email, name or "", topics.replace(",", ";"), tz or "", status])
     return out.getvalue()

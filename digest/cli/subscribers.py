@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context
 from digest.errors import DigestError
-from digest.subscribers import normalise_email, parse_csv, to_csv
+from digest.subscribers import check_timezone, normalise_email, parse_csv, to_csv
 
 
 @click.group()
@@ -31,6 +32,10 @@ def add(
         address = normalise_email(email)
     except ValueError as exc:
         raise DigestError(str(exc), "check the address") from None
+    try:
+        timezone = check_timezone(timezone)
+    except ValueError as exc:
+        raise DigestError(str(exc), "see `timedatectl list-timezones` for the names") from None
     row, changed = ctx.app().store.add_subscriber(address, name, topics, timezone)
     click.echo(f"added {row.email}" if changed else f"{row.email} is already subscribed")
 
@@ -56,7 +61,11 @@ def remove(ctx: Context, email: str) -> None:
 def list_cmd(ctx: Context, show_all: bool) -> None:
     """List active subscribers (or everyone with --all)."""
     rows = ctx.app().store.subscribers(None if show_all else "active")
-    table = Table("email", "name", "status", "topics", "time zone", "since")
+    table = Table()
+    # An address is what the reader acts on: never cut it short to fit the terminal.
+    table.add_column("email", no_wrap=True, min_width=max((len(r.email) for r in rows), default=5))
+    for title in ("name", "status", "topics", "time zone", "since"):
+        table.add_column(title)
     for r in rows:
         table.add_row(
             r.email,
@@ -66,7 +75,8 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
             r.timezone or "",
             f"{r.created_at:%Y-%m-%d}",
         )
-    console.print(table)
+    # Piped or captured, the table keeps its natural width instead of a guessed 80 columns.
+    (console if console.is_terminal else Console(width=1000)).print(table)
     click.echo(f"{len(rows)} subscribers")
 
 
@@ -74,16 +84,42 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_context
 def import_cmd(ctx: Context, csv_file: Path) -> None:
-    """Import a CSV (email,name,topics,timezone); bad rows are reported by line, good ones kept."""
-    good, problems = parse_csv(csv_file.read_text(encoding="utf-8-sig"))
+    """Import a CSV (email,name,topics,timezone); bad rows are reported by line, good ones kept.
+
+    People who unsubscribed are not re-added: an import is not their consent.
+    """
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DigestError(
+            f"{csv_file} is not UTF-8 text", "save it as 'CSV UTF-8' and import it again"
+        ) from None
+    good, problems = parse_csv(text)
     store = ctx.app().store
-    added = sum(1 for s in good if store.add_subscriber(s.email, s.name, s.topics, s.timezone)[1])
+    known = {s.email: s.status for s in store.subscribers()}
+    added = already = opted_out = 0
+    for s in good:
+        status = known.get(s.email)
+        if status is None:
+            store.add_subscriber(s.email, s.name, s.topics, s.timezone)
+            if s.status == "unsubscribed":  # keep the suppression an export carried
+                store.unsubscribe(email=s.email)
+            added += 1
+        elif status == "active":
+            already += 1
+        else:
+            opted_out += 1
     for line, what in problems:
         click.echo(f"{csv_file}:{line}: {what}", err=True)
+    left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
-        f"imported {added} new, {len(good) - added} already subscribed, "
+        f"imported {added} new, {already} already subscribed, {left_out}"
         f"{len(problems)} rows with problems"
     )
+    if opted_out:
+        click.echo(
+            "hint: `digest subscribers add EMAIL` re-adds one person at their request", err=True
+        )
     if problems:
         raise SystemExit(1)
 

@@ -24,11 +24,15 @@ def _split_key(key: str) -> list[str]:
 
 def _open_brackets(line: str) -> int:
     """Net count of '[' minus ']' outside strings and comments on one line."""
-    depth, quote = 0, ""
+    depth, quote, escaped = 0, "", False
     for ch in line:
-        if quote:
+        if escaped:
+            escaped = False
+        elif quote:
             if ch == quote:
                 quote = ""
+            elif ch == "\\" and quote == '"':  # only basic strings have escapes
+                escaped = True
         elif ch in "\"'":
             quote = ch
         elif ch == "#":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -48,7 +49,7 @@ def parse_config(text: str, file: Path) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc), text)
         raise ConfigError(
             [
                 ConfigProblem(
@@ -62,6 +63,16 @@ def parse_config(text: str, file: Path) -> Config:
         ) from None
     lines = key_lines(text)
     problems = _duplicate_problems(raw, lines, str(file))
+    if "base_dir" in raw:  # set from the file's place, never from the file
+        problems.append(
+            ConfigProblem(
+                str(file),
+                line_of(lines, ("base_dir",)),
+                "base_dir",
+                "unknown key",
+                "remove it: relative paths are always relative to this file's folder",
+            )
+        )
     try:
         config = Config.model_validate({**raw, "base_dir": file.resolve().parent})
     except ValidationError as exc:
@@ -76,20 +87,24 @@ def parse_config(text: str, file: Path) -> Config:
 def warnings_for(config: Config) -> list[str]:
     """Things that are valid but will stop a send: secrets named but not set here."""
     out = []
-    names = [config.service.secret_env]
-    if config.delivery.transport == "smtp" and config.delivery.smtp.password_env:
-        names.append(config.delivery.smtp.password_env)
-    for name in names:
-        if not os.environ.get(name):
-            out.append(f"${name} is not set in this environment; sending needs it")
+    secret = os.environ.get(config.service.secret_env, "")
+    if not secret:
+        out.append(f"${config.service.secret_env} is not set in this environment; sending needs it")
+    elif len(secret) < 16:
+        out.append(
+            f"${config.service.secret_env} is shorter than 16 characters; sending refuses it"
+        )
+    password_env = config.delivery.smtp.password_env
+    if config.delivery.transport == "smtp" and password_env and password_env not in os.environ:
+        out.append(f"${password_env} is not set in this environment; sending needs it")
     return out
 
 
-def _line_from_message(message: str) -> int:
-    import re
-
+def _line_from_message(message: str, text: str) -> int:
     found = re.search(r"line (\d+)", message)
-    return int(found.group(1)) if found else 1
+    if found:
+        return int(found.group(1))
+    return max(1, len(text.splitlines())) if "end of document" in message else 1
 
 
 def _duplicate_problems(
@@ -104,8 +119,8 @@ def _duplicate_problems(
             continue
         for index, item in enumerate(items):
             value = item.get(key) if isinstance(item, dict) else None
-            if value is None:
-                continue
+            if not isinstance(value, str):
+                continue  # missing or of the wrong type: validation reports it
             if value in seen:
                 path = (table, index, key)
                 problems.append(
@@ -128,25 +143,58 @@ def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:
     info = _field_info(path)
     help_text = info.description if info and info.description else ""
     key = dotted(path)
+    line = line_of(lines, path)
+    if info is not None and _model_in(info.annotation) is not None:  # a [table] or [[tables]]
+        many = typing.get_origin(info.annotation) is list
+        if kind in ("missing", "too_short"):
+            fix = f"add at least one [[{key}]] table" if many else f"add a [{key}] table"
+            what = "required table is missing" if kind == "missing" else "needs at least one entry"
+            return ConfigProblem(file, line, key, what, f"{fix} ({help_text})")
+        name = dotted(path[:-1] if isinstance(path[-1], int) else path)
+        fix = f"write each entry as a [[{name}]] table" if many else f"write a [{name}] table"
+        return ConfigProblem(file, line, key, str(err["msg"]), fix)
     if kind == "missing":
         name = path[-1]
-        return ConfigProblem(
-            file,
-            line_of(lines, path),
-            key,
-            "required key is missing",
-            f"add `{name} = ...` ({help_text})" if help_text else f"add `{name}`",
-        )
+        fix = f"add `{name} = ...` ({help_text})" if help_text else f"add `{name}`"
+        return ConfigProblem(file, line, key, "required key is missing", fix)
     if kind == "extra_forbidden":
         known = _known_keys(path[:-1])
         close = difflib.get_close_matches(str(path[-1]), known, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(known)}"
-        return ConfigProblem(file, line_of(lines, path), key, "unknown key", fix)
+        if len(path) > 1 and path[-1] in _known_keys(()):
+            fix = f"`{path[-1]}` is top-level: move it above the first [table] header"
+        elif close:
+            fix = f"did you mean {close[0]!r}?"
+        else:
+            fix = f"known keys here: {', '.join(known)}"
+        return ConfigProblem(file, line, key, "unknown key", fix)
     what = str(err["msg"]).removeprefix("Value error, ")
-    if kind != "value_error" and "input" in err and not isinstance(err["input"], dict | list):
+    if kind == "value_error":  # our validators say what is wrong and how to fix it
+        return ConfigProblem(file, line, key, what, "")
+    if "input" in err and not isinstance(err["input"], dict | list):
         what = f"{what} (got {err['input']!r})"
-    fix = "" if kind == "value_error" else (f"expected {help_text}" if help_text else "")
-    return ConfigProblem(file, line_of(lines, path), key, what, fix)
+    expected = _expected(info.annotation, item=isinstance(path[-1], int)) if info else ""
+    fix = f"write {expected}" if expected else ""
+    if help_text:
+        fix = f"{fix} ({help_text})" if fix else help_text
+    return ConfigProblem(file, line, key, what, fix)
+
+
+_SIMPLE = {bool: "true or false", int: "a whole number", float: "a number", str: 'a "string"'}
+
+
+def _expected(annotation: Any, item: bool = False) -> str:
+    """What a value of this type looks like in TOML, for the fix of a wrong-type error."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        if item:
+            return _expected(args[0])
+        return 'a list such as ["a", "b"]' if args == [str] else "a list in [brackets]"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(f'"{a}"' for a in args)
+    if len(args) == 1:  # X | None: the key is optional, and written as X
+        return _expected(args[0])
+    return _SIMPLE.get(annotation, "")
 
 
 def _walk(path: tuple[Any, ...]) -> tuple[type[BaseModel] | None, FieldInfo | None]:

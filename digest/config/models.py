@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from digest.schedule.slots import trigger
+from digest.schedule.slots import next_slot, trigger
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -183,13 +184,19 @@ class DigestConfig(_Model):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        fields = "minute hour day month weekday"
         try:
             trigger(value, "UTC")
         except ValueError as exc:
-            raise ValueError(
-                f"{value!r} is not a cron expression ({exc}); write five fields, "
-                "such as '0 7 * * *' for 07:00 every day"
-            ) from None
+            fix = (
+                f"write five fields ({fields}), such as '0 7 * * *' for 07:00 every day"
+                if len(value.split()) != 5
+                else "minute is 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7 (0 and 7 "
+                "= Sunday); each may be *, a list 1,3, a range 1-5 or a step */2"
+            )
+            raise ValueError(f"{value!r} is not a cron expression ({exc}); {fix}") from None
+        if next_slot(value, "UTC", datetime.now(UTC)) is None:
+            raise ValueError(f"{value!r} never fires (no month has that day); check day and month")
         return value
 
 

@@ -2,15 +2,23 @@
 
 An edition is identified by (digest, slot), so running `digest send` twice at 07:05 and
 07:40 builds one edition, and a subscriber added at 08:00 receives that same edition.
+
+Schedules follow crontab, not APScheduler, where the two differ: weekdays count from
+Sunday = 0 (7 is Sunday too); a day of month and a weekday both given means either one
+(``0 7 1 * 1``: the 1st and every Monday); and a fixed-time schedule fires once on the
+day the clocks go back, although its wall-clock time happens twice.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
 
 _SPANS = (
     timedelta(hours=1),
@@ -21,12 +29,11 @@ _SPANS = (
     timedelta(days=366 * 5),
 )
 
-
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DAY_PART = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
 
 
-def trigger(schedule: str, timezone: str) -> CronTrigger:
+def trigger(schedule: str, timezone: str) -> BaseTrigger:
     """The APScheduler trigger for a standard five-field cron expression in a time zone.
 
     APScheduler 3 numbers weekdays from Monday = 0, crontab from Sunday = 0 (APScheduler
@@ -36,14 +43,18 @@ def trigger(schedule: str, timezone: str) -> CronTrigger:
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_crontab_weekdays(weekday),
-        timezone=ZoneInfo(timezone),
-    )
+    zone = ZoneInfo(timezone)
+    weekdays = _crontab_weekdays(weekday)
+
+    def cron(day: str, weekdays: str) -> CronTrigger:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=zone
+        )
+
+    if day.startswith("*") or weekday.startswith("*"):
+        return cron(day, weekdays)
+    # crontab fires when either restricted day field matches; APScheduler wants both.
+    return OrTrigger([cron(day, "*"), cron("*", weekdays)])
 
 
 def _crontab_weekdays(field: str) -> str:
@@ -59,6 +70,10 @@ def _crontab_weekdays(field: str) -> str:
         start, end = (0, 6) if first == "*" else (int(first), int(last or first))
         if start > 7 or end > 7:
             raise ValueError(f"weekday {part!r} is out of range 0-7")
+        if start > end:
+            raise ValueError(f"weekday range {part!r} runs backwards; write it low-high, as 1-5")
+        if step is not None and int(step) == 0:
+            raise ValueError(f"weekday step in {part!r} is 0; use a step of 1 or more")
         for number in range(start, end + 1, int(step or 1)):
             name = _DAY_NAMES[number % 7]
             if name not in names:
@@ -66,22 +81,47 @@ def _crontab_weekdays(field: str) -> str:
     return ",".join(names)
 
 
+def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
+    """Fire times (UTC) at or after ``start``, strictly increasing."""
+    cron = trigger(schedule, timezone)
+    minute, hour = schedule.split()[:2]
+    fixed_time = "*" not in minute and "*" not in hour
+    cursor = start
+    while True:
+        fire = cron.get_next_fire_time(None, cursor)
+        if fire is None:
+            return
+        instant = fire.astimezone(UTC)
+        if instant < cursor:
+            # APScheduler can answer a time before the one asked for in the hour the clocks go
+            # back; step on a minute (the finest cron unit) rather than loop on it.
+            cursor = cursor.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            continue
+        if not (fixed_time and _repeated(fire)):
+            yield instant
+        # Step in UTC: arithmetic on the zone's wall clock drops ``fold``, so in the hour the
+        # clocks go back ``fire + 1s`` would land an hour earlier and return ``fire`` forever.
+        cursor = instant + timedelta(seconds=1)
+
+
+def _repeated(fire: datetime) -> bool:
+    """Whether ``fire`` is the second time its wall-clock time happens (the clocks went back)."""
+    return fire.replace(fold=0).astimezone(UTC) < fire.astimezone(UTC)
+
+
 def latest_slot(schedule: str, timezone: str, now: datetime) -> datetime:
     """The newest fire time <= ``now`` (UTC); falls back to ``now`` for a cron that never fired."""
-    cron = trigger(schedule, timezone)
     for span in _SPANS:
-        fire = cron.get_next_fire_time(None, now - span)
-        if fire is None or fire > now:
-            continue
-        while True:
-            following = cron.get_next_fire_time(fire, fire + timedelta(seconds=1))
-            if following is None or following > now:
-                return fire.astimezone(UTC)
-            fire = following
+        latest = None
+        for fire in _fires(schedule, timezone, now - span):
+            if fire > now:
+                break
+            latest = fire
+        if latest is not None:
+            return latest
     return now.astimezone(UTC).replace(microsecond=0)
 
 
 def next_slot(schedule: str, timezone: str, now: datetime) -> datetime | None:
     """The next fire time after ``now`` (UTC), for status displays."""
-    fire = trigger(schedule, timezone).get_next_fire_time(None, now + timedelta(seconds=1))
-    return fire.astimezone(UTC) if fire else None
+    return next(_fires(schedule, timezone, now + timedelta(seconds=1)), None)

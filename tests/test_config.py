@@ -1,0 +1,621 @@
+"""The config stage: `digest check`, `digest init`, secrets, relative paths, and the example.
+
+Every mistake in a config is reported at once as ``file:line: key.path: what; fix``, with
+exit code 2 and no traceback; config.example.toml documents every field the models declare.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from digest.config import Config, load_config, parse_config, warnings_for
+from digest.config._lines import key_lines
+from digest.errors import ConfigError, DigestError
+from digest.store.engine import resolve_url
+from tests.conftest import ROOT, SECRET, run_cli
+
+EXAMPLE = ROOT / "config.example.toml"
+
+# A small valid config; each case below changes one line of it.
+BASE = """\
+[service]
+name = "Test Desk"
+base_url = "https://digest.example.com"
+timezone = "UTC"
+sender = "Test Desk <news@example.com>"
+
+[[sources]]
+name = "one"
+url = "https://one.example.com/feed"
+
+[[sources]]
+name = "two"
+url = "https://two.example.com/feed"
+weight = 1.0
+
+[[digests]]
+id = "daily"
+title = "Daily"
+schedule = "0 7 * * *"
+
+[delivery.smtp]
+port = 587
+"""
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"{old!r} must occur once in the config"
+    return text.replace(old, new)
+
+
+def line_of(text: str, marker: str) -> int:
+    """1-based number of the one line containing ``marker``."""
+    found = [n for n, line in enumerate(text.splitlines(), start=1) if marker in line]
+    assert len(found) == 1, f"{marker!r} is on lines {found}"
+    return found[0]
+
+
+def check(path: Path) -> tuple[int, str, str]:
+    return run_cli("--config", str(path), "check")
+
+
+# (case id, line to replace, replacement, key path, words in the message, line marker)
+MISTAKES = [
+    (
+        "misspelt key",
+        'timezone = "UTC"',
+        'time_zone = "UTC"',
+        "service.time_zone",
+        "unknown key; did you mean 'timezone'?",
+        "time_zone",
+    ),
+    (
+        "wrong type",
+        "weight = 1.0",
+        'weight = "heavy"',
+        "sources[1].weight",
+        "(got 'heavy'); write a number",
+        '"heavy"',
+    ),
+    (
+        "bad cron expression",
+        'schedule = "0 7 * * *"',
+        'schedule = "0 25 * * *"',
+        "digests[0].schedule",
+        "is not a cron expression",
+        "0 25",
+    ),
+    (
+        "missing required key",
+        'title = "Daily"\n',
+        "",
+        "digests[0].title",
+        "required key is missing; add `title = ...`",
+        "[[digests]]",
+    ),
+    (
+        "bad time zone",
+        'timezone = "UTC"',
+        'timezone = "Europe/Lndon"',
+        "service.timezone",
+        "unknown time zone 'Europe/Lndon'; use an IANA name",
+        "Lndon",
+    ),
+    (
+        "value out of range, nested table",
+        "port = 587",
+        "port = 70000",
+        "delivery.smtp.port",
+        "less than or equal to 65535 (got 70000); write a whole number",
+        "70000",
+    ),
+    (
+        "secret written into the file",
+        'sender = "Test Desk <news@example.com>"',
+        f'sender = "Test Desk <news@example.com>"\nsecret = "{SECRET}"',
+        "service.secret",
+        "unknown key",
+        SECRET,
+    ),
+    (
+        "schedule that never fires",
+        'schedule = "0 7 * * *"',
+        'schedule = "0 7 31 2 *"',
+        "digests[0].schedule",
+        "never fires",
+        "31 2",
+    ),
+    (
+        "top-level key under a table",
+        "port = 587",
+        "port = 587\nsources = []",
+        "delivery.smtp.sources",
+        "`sources` is top-level: move it above the first [table] header",
+        "sources = []",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words", "marker"),
+    [case[1:] for case in MISTAKES],
+    ids=[case[0] for case in MISTAKES],
+)
+def test_check_reports_a_mistake_by_file_line_and_key(
+    tmp_path: Path, secret: str, old: str, new: str, key: str, words: str, marker: str
+) -> None:
+    text = edit(BASE, old, new)
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 2, err
+    assert f"{path}:{line_of(text, marker)}: {key}: " in err
+    assert words in err
+    assert "Traceback" not in err + out
+
+
+# Five edits, six mistakes; then (key path, marker of its line) for each report.
+ALL_AT_ONCE = [
+    ('timezone = "UTC"', 'time_zone = "UTC"\ntimezone = "Europe/Lndon"'),
+    ("weight = 1.0", 'weight = "heavy"'),
+    ('title = "Daily"\n', ""),
+    ('schedule = "0 7 * * *"', 'schedule = "0 7 * *"'),
+    ("port = 587", "port = 70000"),
+]
+REPORTED = [
+    ("service.time_zone", "time_zone"),
+    ("service.timezone", "Lndon"),
+    ("sources[1].weight", '"heavy"'),
+    ("digests[0].title", "[[digests]]"),
+    ("digests[0].schedule", "0 7 * *"),
+    ("delivery.smtp.port", "70000"),
+]
+
+
+def test_check_reports_every_mistake_at_once(tmp_path: Path, secret: str) -> None:
+    text = BASE
+    for old, new in ALL_AT_ONCE:
+        text = edit(text, old, new)
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 2
+    assert "Traceback" not in err + out
+    reported = [line.removeprefix("error: ") for line in err.splitlines()]
+    for key, marker in REPORTED:
+        prefix = f"{path}:{line_of(text, marker)}: {key}: "
+        found = [line for line in reported if line.startswith(prefix)]
+        assert found, f"{key} not reported at line {line_of(text, marker)}:\n{err}"
+        assert re.fullmatch(r".+: .+; .+", found[0]), f"no fix given: {found[0]}"
+    assert len([line for line in reported if line.startswith(str(path))]) == len(REPORTED)
+
+
+@pytest.mark.parametrize(
+    ("text", "duplicate"),
+    [
+        (edit(BASE, 'name = "two"', 'name = "one"'), "sources[1].name"),
+        (BASE + '\n[[digests]]\nid = "daily"\ntitle = "Again"\n', "digests[1].id"),
+    ],
+    ids=["source name", "digest id"],
+)
+def test_duplicate_names_are_reported_at_the_duplicate(
+    tmp_path: Path, secret: str, text: str, duplicate: str
+) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+    table = duplicate.split("[")[0]
+    value_line = 'name = "one"' if table == "sources" else 'id = "daily"'
+    second = [n for n, line in enumerate(text.splitlines(), 1) if line == value_line][1]
+
+    code, _, err = check(path)
+
+    assert code == 2
+    assert f"{path}:{second}: {duplicate}: " in err
+    assert f"already used by {table}[0]; give each entry of [[{table}]] a unique" in err
+
+
+DIGESTS_TABLE = '[[digests]]\nid = "daily"\ntitle = "Daily"\nschedule = "0 7 * * *"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fix"),
+    [
+        (edit(BASE, "[service]", 'service = "x"\n[servic]'), "service", "write a [service] table"),
+        (
+            edit(edit(BASE, DIGESTS_TABLE, ""), "[service]", 'digests = ["daily"]\n[service]'),
+            "digests[0]",
+            "write each entry as a [[digests]] table",
+        ),
+        (edit(BASE, "weight = 1.0", 'topics = "world"'), "sources[1].topics", "a list such as"),
+        (edit(BASE, "weight = 1.0", "enabled = 3"), "sources[1].enabled", "write true or false"),
+        (
+            edit(BASE, "port = 587", 'security = "ssl"'),
+            "delivery.smtp.security",
+            'write one of "starttls", "tls", "none"',
+        ),
+        (edit(BASE, "port = 587", "port = 25.5"), "delivery.smtp.port", "write a whole number"),
+    ],
+    ids=["table", "list of tables", "list", "boolean", "choice", "whole number"],
+)
+def test_a_value_of_the_wrong_shape_says_what_to_write(
+    tmp_path: Path, text: str, key: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "digest.toml")
+    fixes = {p.key: p.fix for p in caught.value.problems}
+    assert fix in fixes[key], fixes
+
+
+def test_wrong_types_in_a_name_do_not_crash_the_duplicate_check(tmp_path: Path) -> None:
+    text = edit(BASE, 'name = "one"', 'name = ["one"]')
+    text = edit(text, 'name = "two"', 'name = ["one"]')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "digest.toml")
+    assert [p.key for p in caught.value.problems] == ["sources[0].name", "sources[1].name"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[service]\nname = "x"\nbase_url = "https://x\n', 3),
+        ('[service]\nname = "x"\n\n[[sources]\nname = "y"\n', 4),
+        ('[service]\nname = "x"\nname = "y"\n', 3),
+        ('[service]\nname = """never closed\n\nmore\n', 4),
+    ],
+    ids=["unterminated string", "unclosed header", "key twice", "open multi-line string"],
+)
+def test_toml_syntax_error_is_reported_with_its_line(
+    tmp_path: Path, secret: str, text: str, line: int
+) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 2
+    assert f"{path}:{line}: (syntax): not valid TOML" in err
+    assert "Traceback" not in err + out
+
+
+def test_missing_config_file_says_how_to_make_one(tmp_path: Path) -> None:
+    code, out, err = check(tmp_path / "nowhere.toml")
+
+    assert code == 2
+    assert "nowhere.toml" in err
+    assert "no such file" in err
+    assert "hint:" in err
+    assert "digest init" in err
+    assert "Traceback" not in err + out
+
+
+def test_empty_config_names_each_missing_table(tmp_path: Path) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text("", encoding="utf-8")
+
+    code, _, err = check(path)
+
+    assert code == 2
+    assert "service: required table is missing; add a [service] table" in err
+    assert "sources: required table is missing; add at least one [[sources]] table" in err
+    assert "digests: required table is missing; add at least one [[digests]] table" in err
+
+
+def test_base_dir_cannot_be_set_from_the_file(tmp_path: Path) -> None:
+    text = 'base_dir = "/etc"\n' + BASE
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "digest.toml")
+    assert [(p.line, p.key, p.what) for p in caught.value.problems] == [
+        (1, "base_dir", "unknown key")
+    ]
+
+
+# --- where keys sit: the line scanner -----------------------------------------------------
+
+SCANNED = """\
+# a comment = not a key
+top = 1
+[service]  # trailing comment
+name = "a \\" [ quote"
+topics = [
+  "a]",
+  "b",
+]
+desc = \"\"\"
+fake = "inside a string"
+\"\"\"
+after = 2
+smtp.port = 25
+[[sources]]
+name = "one"
+[[sources]]
+name = "two"
+[sources.extra]
+key = 3
+[ "delivery" . 'smtp' ]
+host = "h"
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        (("top",), 2),
+        (("service",), 3),
+        (("service", "name"), 4),
+        (("service", "topics"), 5),
+        (("service", "desc"), 9),
+        (("service", "after"), 12),
+        (("service", "smtp", "port"), 13),
+        (("sources", 0), 14),
+        (("sources", 0, "name"), 15),
+        (("sources", 1, "name"), 17),
+        (("sources", 1, "extra", "key"), 19),
+        (("delivery", "smtp", "host"), 21),
+    ],
+    ids=lambda value: "" if isinstance(value, int) else ".".join(map(str, value)),
+)
+def test_key_lines_finds_each_key(path: tuple[str | int, ...], line: int) -> None:
+    lines = key_lines(SCANNED)
+    assert lines[path] == line
+    assert ("service", "fake") not in lines
+    assert ("a comment",) not in lines
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+
+def write_base(tmp_path: Path) -> Path:
+    path = tmp_path / "digest.toml"
+    path.write_text(BASE, encoding="utf-8")
+    return path
+
+
+def test_check_warns_when_the_secret_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    code, out, err = check(write_base(tmp_path))
+
+    assert code == 0
+    assert "warning: $DIGEST_SECRET is not set" in err
+    assert "ok (2 sources, 1 digests" in out
+
+
+def test_check_warns_when_the_secret_is_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET", "short")
+    code, _, err = check(write_base(tmp_path))
+
+    assert code == 0
+    assert "warning: $DIGEST_SECRET is shorter than 16 characters" in err
+
+
+def test_check_is_quiet_when_the_secret_is_set(tmp_path: Path, secret: str) -> None:
+    code, _, err = check(write_base(tmp_path))
+
+    assert code == 0
+    assert "warning" not in err
+
+
+def test_check_warns_about_an_unset_smtp_password(
+    tmp_path: Path, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SMTP_PASSWORD", raising=False)
+    text = BASE + '\n[delivery]\ntransport = "smtp"\n'
+    text = edit(text, "port = 587", 'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"')
+    config = parse_config(text, tmp_path / "digest.toml")
+    assert warnings_for(config) == [
+        "$DIGEST_SMTP_PASSWORD is not set in this environment; sending needs it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [(None, "is not set"), ("", "is not set"), ("fifteen-chars!!", "shorter than 16")],
+)
+def test_secret_is_refused_when_unset_or_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str | None, problem: str
+) -> None:
+    if value is None:
+        monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("DIGEST_SECRET", value)
+    config = parse_config(BASE, tmp_path / "digest.toml")
+
+    with pytest.raises(DigestError) as caught:
+        config.secret()
+
+    assert problem in caught.value.message
+    assert "$DIGEST_SECRET" in caught.value.message
+    assert "export DIGEST_SECRET=" in caught.value.hint
+
+
+def test_secret_comes_from_the_variable_the_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTHER_SECRET", "x" * 16)
+    text = edit(BASE, 'timezone = "UTC"', 'timezone = "UTC"\nsecret_env = "OTHER_SECRET"')
+    assert parse_config(text, tmp_path / "d.toml").secret() == "x" * 16
+
+
+def test_secret_env_must_name_a_variable_not_hold_a_secret(tmp_path: Path) -> None:
+    text = edit(BASE, 'timezone = "UTC"', 'timezone = "UTC"\nsecret_env = "s3cr3t-v@lue!"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "digest.toml")
+    assert caught.value.problems[0].key == "service.secret_env"
+    assert "never the secret itself" in caught.value.problems[0].what
+
+
+# --- relative paths ------------------------------------------------------------------------
+
+
+def test_relative_paths_start_at_the_config_files_folder(
+    tmp_path: Path, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.sources.fetch import file_path
+
+    home = tmp_path / "conf"
+    home.mkdir()
+    text = edit(BASE, "https://one.example.com/feed", "file:feeds/one.xml")
+    text = edit(text, 'timezone = "UTC"', 'timezone = "UTC"\ndatabase_url = "sqlite:///db/d.db"')
+    text += '\n[delivery.maildir]\npath = "mail"\n'
+    (home / "digest.toml").write_text(text, encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    config = load_config("../conf/digest.toml")
+
+    assert config.base_dir == home
+    assert config.resolve_path(config.delivery.maildir.path) == home / "mail"
+    assert resolve_url(config.service.database_url, config.base_dir) == (
+        f"sqlite:///{home / 'db' / 'd.db'}"
+    )
+    assert file_path(config.sources[0].url, config.base_dir) == home / "feeds" / "one.xml"
+    # Absolute paths are left alone.
+    assert config.resolve_path(str(tmp_path / "abs")) == tmp_path / "abs"
+
+    # And the commands use them: the database lands beside the config, not here.
+    code, _, err = run_cli("--config", "../conf/digest.toml", "subscribers", "add", "a@example.com")
+    assert code == 0, err
+    assert (home / "db" / "d.db").exists()
+    assert list(elsewhere.iterdir()) == []
+
+
+async def test_a_relative_file_source_is_read_from_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from digest.sources.fetch import fetch
+
+    (tmp_path / "conf" / "feeds").mkdir(parents=True)
+    (tmp_path / "conf" / "feeds" / "one.xml").write_bytes(b"<rss/>")
+    text = edit(BASE, "https://one.example.com/feed", "file:feeds/one.xml")
+    (tmp_path / "conf" / "digest.toml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = load_config("conf/digest.toml")
+    monkeypatch.chdir("/")
+
+    async with httpx.AsyncClient() as client:
+        fetched = await fetch(client, "one", config.sources[0].url, config.base_dir)
+
+    assert fetched.body == b"<rss/>"
+
+
+# --- digest init -----------------------------------------------------------------------------
+
+
+def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path, secret: str) -> None:
+    target = tmp_path / "new" / "digest.toml"
+
+    code, out, _ = run_cli("--config", str(target), "init")
+    assert code == 0
+    assert target.read_text(encoding="utf-8") == EXAMPLE.read_text(encoding="utf-8")
+    assert "digest check" in out
+    assert check(target)[0] == 0
+
+    target.write_text("# my edits\n", encoding="utf-8")
+    code, _, err = run_cli("--config", str(target), "init")
+    assert code == 1
+    assert "already exists" in err
+    assert "--force" in err
+    assert target.read_text(encoding="utf-8") == "# my edits\n"
+
+    code, _, _ = run_cli("--config", str(target), "init", "--force")
+    assert code == 0
+    assert target.read_text(encoding="utf-8") == EXAMPLE.read_text(encoding="utf-8")
+
+
+# --- the example config and the models stay in step ------------------------------------------
+
+_COMMENTED_KEY = re.compile(r"^#\s*([A-Za-z_][A-Za-z0-9_]*\s*=\s*.+)$")
+
+
+def uncommented(text: str) -> str:
+    """The example with every optional ``# key = value`` line switched on."""
+    return "\n".join(_COMMENTED_KEY.sub(r"\1", line) for line in text.splitlines()) + "\n"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_model_in, typing.get_args(annotation))), None)
+
+
+def field_paths(model: type[BaseModel], prefix: tuple[str | int, ...] = ()) -> list[tuple]:
+    """Every settable key of the models; a list of tables is shown by its first entry."""
+    paths: list[tuple] = []
+    for name, info in model.model_fields.items():
+        if name == "base_dir":  # set from the file's place, never written in it
+            continue
+        inner = _model_in(info.annotation)
+        if inner is None:
+            paths.append((*prefix, name))
+        elif typing.get_origin(info.annotation) is list:
+            paths += field_paths(inner, (*prefix, name, 0))
+        else:
+            paths += field_paths(inner, (*prefix, name))
+    return paths
+
+
+def dotted(path: tuple) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+
+
+def test_field_paths_walks_nested_and_list_models() -> None:
+    paths = {dotted(p) for p in field_paths(Config)}
+    assert {"sources[0].weight", "digests[0].schedule", "delivery.smtp.host"} <= paths
+    assert {"delivery.maildir.path", "service.secret_env", "rank.similarity"} <= paths
+
+
+def test_example_config_validates(secret: str) -> None:
+    code, _, err = check(EXAMPLE)
+    assert code == 0, err
+    assert "warning" not in err
+    config = load_config(EXAMPLE)
+    assert config.base_dir == ROOT
+
+
+def test_example_config_documents_every_field() -> None:
+    lines = key_lines(uncommented(EXAMPLE.read_text(encoding="utf-8")))
+    missing = [dotted(p) for p in field_paths(Config) if p not in lines]
+    assert missing == [], f"config.example.toml lacks these keys: {', '.join(missing)}"
+
+
+def test_example_config_with_every_option_on_still_validates(tmp_path: Path) -> None:
+    text = uncommented(EXAMPLE.read_text(encoding="utf-8"))
+    assert text != EXAMPLE.read_text(encoding="utf-8"), "expected some `# key = value` lines"
+    config = parse_config(text, tmp_path / "digest.toml")
+    assert config.service.reply_to is not None
+    assert config.delivery.smtp.password_env is not None
+
+
+def test_every_key_in_the_example_has_a_comment_above_it() -> None:
+    text = uncommented(EXAMPLE.read_text(encoding="utf-8"))
+    rows = text.splitlines()
+    documented = set(field_paths(Config))  # later [[sources]] entries may go bare
+    bare = [
+        dotted(path)
+        for path, line in key_lines(text).items()
+        if path in documented and not rows[line - 2].lstrip().startswith("#")
+    ]
+    assert bare == [], f"these keys have no comment line above them: {', '.join(bare)}"
+
+
+def test_example_parses_as_plain_toml() -> None:
+    raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    assert raw["service"]["secret_env"] == "DIGEST_SECRET"
+    assert "secret" not in raw["service"]

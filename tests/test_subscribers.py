@@ -1,0 +1,288 @@
+"""`digest subscribers add/remove/list/import/export` through the real entry point.
+
+A bad CSV row is reported as ``FILE:LINE: what`` and the good rows are kept; an export
+imports back as it was; people who unsubscribed are not re-added by an import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from digest.subscribers import NewSubscriber, parse_csv
+from tests.conftest import run_cli
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(write_config: Callable[..., Path]) -> Cli:
+    """``digest --config <a fresh config in tmp_path> ARGS...``."""
+    config = write_config([("one", "https://one.example.com/feed")])
+    return lambda *args: run_cli("--config", str(config), *args)
+
+
+def exported(cli: Cli, *options: str) -> list[dict[str, str]]:
+    code, out, err = cli("subscribers", "export", *options)
+    assert code == 0, err
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def active(cli: Cli) -> list[str]:
+    return [row["email"] for row in exported(cli)]
+
+
+def write_csv(folder: Path, text: str, name: str = "people.csv") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- add, remove, list -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "two@@example.com", "a@", "@example.com"])
+def test_add_rejects_an_invalid_address(cli: Cli, address: str) -> None:
+    code, out, err = cli("subscribers", "add", address)
+
+    assert code == 1
+    assert f"error: {address!r} is not a valid address" in err
+    assert "hint:" in err
+    assert "Traceback" not in err + out
+    assert active(cli) == []
+
+
+def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
+    code, _, err = cli("subscribers", "add", "ann@example.com", "--timezone", "Mars/Base")
+
+    assert code == 1
+    assert "unknown time zone 'Mars/Base'" in err
+    assert active(cli) == []
+
+
+def test_add_then_list_shows_every_detail(cli: Cli) -> None:
+    long_address = "a-rather-long-address.for-testing@newsletters.example.com"
+    code, out, _ = cli(
+        "subscribers", "add", "Ann@Example.com", "--name", "Ann",
+        "--topic", "world", "--topic", "tech", "--timezone", "Europe/Paris",
+    )  # fmt: skip
+    assert (code, out) == (0, "added ann@example.com\n")
+    assert cli("subscribers", "add", long_address)[0] == 0
+
+    code, out, _ = cli("subscribers", "list")
+
+    assert code == 0
+    ann = next(line for line in out.splitlines() if "ann@example.com" in line)
+    for detail in ("Ann", "active", "world,tech", "Europe/Paris"):
+        assert detail in ann
+    assert long_address in out  # never cut short to fit a terminal
+    assert out.rstrip().endswith("2 subscribers")
+
+
+def test_adding_twice_says_already_subscribed(cli: Cli) -> None:
+    cli("subscribers", "add", "ann@example.com")
+    code, out, _ = cli("subscribers", "add", "ANN@example.com")
+    assert (code, out) == (0, "ann@example.com is already subscribed\n")
+    assert active(cli) == ["ann@example.com"]
+
+
+def test_remove_then_add_reactivates(cli: Cli) -> None:
+    cli("subscribers", "add", "ann@example.com", "--name", "Ann")
+    cli("subscribers", "add", "bob@example.com")
+
+    code, out, _ = cli("subscribers", "remove", "Ann@example.com")
+    assert (code, out) == (0, "unsubscribed ann@example.com\n")
+    assert active(cli) == ["bob@example.com"]
+    assert [(r["email"], r["status"]) for r in exported(cli, "--all")] == [
+        ("ann@example.com", "unsubscribed"),
+        ("bob@example.com", "active"),
+    ]
+    _, out, _ = cli("subscribers", "list", "--all")
+    assert "unsubscribed" in out
+
+    code, out, _ = cli("subscribers", "add", "ann@example.com")
+    assert (code, out) == (0, "added ann@example.com\n")
+    assert active(cli) == ["ann@example.com", "bob@example.com"]
+    assert exported(cli)[0]["name"] == "Ann"  # the same person, history kept
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [("nobody@example.com", "nobody@example.com is not an active subscriber"),
+     ("not-an-address", "is not a valid address")],
+)  # fmt: skip
+def test_remove_refuses_what_it_cannot_remove(cli: Cli, address: str, message: str) -> None:
+    code, _, err = cli("subscribers", "remove", address)
+    assert code == 1
+    assert message in err
+
+
+# --- import and export ----------------------------------------------------------------------
+
+PEOPLE = """\
+email,name,topics,timezone
+carl@example.com,Carl,world;us,America/New_York
+bad-address,Bad,,
+dan@example.com,Dan,,Nowhere/Zone
+"eve@example.com","Eve, Jr.",,
+
+CARL@example.com,Carl again,,
+fay@example.com,,,Europe/London
+"""
+
+
+def test_import_keeps_good_rows_and_reports_each_bad_one(cli: Cli, tmp_path: Path) -> None:
+    people = write_csv(tmp_path, PEOPLE)
+
+    code, out, err = cli("subscribers", "import", str(people))
+
+    assert code == 1
+    assert err.splitlines() == [
+        f"{people}:3: 'bad-address' is not a valid address: An email address must have an @-sign.",
+        f"{people}:4: unknown time zone 'Nowhere/Zone'; use a name like 'Europe/Paris'",
+        f"{people}:7: carl@example.com appears twice in the file; the first row is kept",
+    ]
+    assert out == "imported 3 new, 0 already subscribed, 3 rows with problems\n"
+    rows = exported(cli)
+    assert [r["email"] for r in rows] == ["carl@example.com", "eve@example.com", "fay@example.com"]
+    assert rows[0] == {
+        "email": "carl@example.com",
+        "name": "Carl",
+        "topics": "world;us",
+        "timezone": "America/New_York",
+        "status": "active",
+    }
+    assert rows[1]["name"] == "Eve, Jr."
+    _, listed, _ = cli("subscribers", "list")
+    assert "fay@example.com" in listed
+    assert "3 subscribers" in listed
+
+
+def test_reimport_counts_already_subscribed(cli: Cli, tmp_path: Path) -> None:
+    people = write_csv(tmp_path, PEOPLE)
+    cli("subscribers", "import", str(people))
+
+    code, out, _ = cli("subscribers", "import", str(people))
+
+    assert code == 1  # the same bad rows are still bad
+    assert out == "imported 0 new, 3 already subscribed, 3 rows with problems\n"
+    assert len(active(cli)) == 3
+
+
+def test_a_clean_import_exits_zero(cli: Cli, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"  # as a spreadsheet saves it: with a byte-order mark
+    people.write_text("email,name\nann@example.com\nbob@example.com,Bob\n", encoding="utf-8-sig")
+    code, out, err = cli("subscribers", "import", str(people))
+    assert (code, err) == (0, "")
+    assert out == "imported 2 new, 0 already subscribed, 0 rows with problems\n"
+
+
+def test_export_round_trips_through_import(
+    cli: Cli, tmp_path: Path, write_config: Callable[..., Path]
+) -> None:
+    cli("subscribers", "import", str(write_csv(tmp_path, PEOPLE)))
+    cli("subscribers", "add", "gus@example.com", "--topic", "science")
+    cli("subscribers", "remove", "eve@example.com")
+    saved = tmp_path / "saved.csv"
+    code, _, err = cli("subscribers", "export", "--all", str(saved))
+    assert code == 0
+    assert f"wrote 4 subscribers to {saved}" in err
+
+    # A second service with its own config and database.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "digest.toml").write_text(
+        write_config([("one", "https://one.example.com/feed")]).read_text(encoding="utf-8")
+    )
+
+    def other_cli(*args: str) -> tuple[int, str, str]:
+        return run_cli("--config", str(other / "digest.toml"), *args)
+
+    code, out, err = other_cli("subscribers", "import", str(saved))
+
+    assert (code, err) == (0, "")
+    assert out == "imported 4 new, 0 already subscribed, 0 rows with problems\n"
+    assert exported(other_cli, "--all") == exported(cli, "--all")
+    assert "eve@example.com" not in active(other_cli)  # an unsubscribe survives the move
+
+
+def test_import_does_not_resubscribe_people_who_left(cli: Cli, tmp_path: Path) -> None:
+    cli("subscribers", "add", "ann@example.com")
+    cli("subscribers", "remove", "ann@example.com")
+
+    code, out, err = cli("subscribers", "import", str(write_csv(tmp_path, "ann@example.com\n")))
+
+    assert code == 0
+    assert "1 unsubscribed earlier (not re-added)" in out
+    assert "digest subscribers add" in err
+    assert active(cli) == []
+
+
+def test_import_refuses_a_file_that_is_not_utf8(cli: Cli, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_bytes("email,name\nzoë@example.com,Zoë\n".encode("utf-16"))
+
+    code, out, err = cli("subscribers", "import", str(people))
+
+    assert code == 1
+    assert "is not UTF-8 text" in err
+    assert "Traceback" not in out + err
+
+
+def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
+    cli("subscribers", "add", "ann@example.com", "--name", "Ann, the First")
+    code, out, _ = cli("subscribers", "export")
+    assert code == 0
+    assert out == 'email,name,topics,timezone,status\nann@example.com,"Ann, the First",,,active\n'
+
+
+# --- the CSV reader on its own ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "good", "problems"),
+    [
+        ("a@example.com\n", [NewSubscriber("a@example.com")], []),
+        ("EMAIL\nA@Example.COM\n", [NewSubscriber("a@example.com")], []),
+        (
+            "name,email\nAnn,ann@example.com\n",
+            [NewSubscriber("ann@example.com", "Ann")],
+            [],
+        ),
+        (
+            "# exported today\nemail,topics\nann@example.com, world ; tech \n",
+            [NewSubscriber("ann@example.com", topics=("world", "tech"))],
+            [],
+        ),
+        (
+            'email,name\nann@example.com,"Ann\nof two lines"\nbad,x\n',
+            [NewSubscriber("ann@example.com", "Ann\nof two lines")],
+            [(4, "'bad' is not a valid address: An email address must have an @-sign.")],
+        ),
+        (
+            "email,nickname\nann@example.com,Annie\n",
+            [NewSubscriber("ann@example.com")],
+            [(1, "unknown columns ['nickname']; use email, name, topics, timezone, status")],
+        ),
+        (
+            "email,status\nann@example.com,unsubscribed\nbob@example.com,gone\n",
+            [NewSubscriber("ann@example.com", status="unsubscribed")],
+            [(3, "unknown status 'gone'; use active or unsubscribed")],
+        ),
+    ],
+    ids=[
+        "no header",
+        "capitals",
+        "columns in another order",
+        "comment first, spaces",
+        "a cell over two lines",
+        "unknown column",
+        "status column",
+    ],
+)
+def test_parse_csv(text: str, good: list[NewSubscriber], problems: list[tuple[int, str]]) -> None:
+    assert parse_csv(text) == (good, problems)
