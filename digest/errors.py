@@ -42,7 +42,8 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         fix = f"; {self.fix}" if self.fix else ""
-        return f"{self.file}:{self.line}: {self.key}: {self.what}{fix}"
+        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
+        return f"{where}: {self.key}: {self.what}{fix}"
 
 
 class ConfigError(DigestError):
