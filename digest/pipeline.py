@@ -73,6 +73,7 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
             published_at=a.published_at,
             source_weight=by_name[name].weight,
             topics=tuple(by_name[name].topics),
+            breaking=a.breaking,
         )
         for a, name in app.store.articles_between(since, now, by_name)
     ]

@@ -19,6 +19,12 @@ class FeedItem:
     summary: str
     author: str | None
     published_at: datetime | None
+    modified_at: datetime | None = None
+    image_url: str | None = None
+    image_alt: str | None = None
+    language: str | None = None
+    section: str | None = None
+    breaking: bool = False  # the source itself marks it breaking (section, label, live flag)
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class ArticleRecord:
     published_at: datetime
     source_weight: float = 1.0
     topics: tuple[str, ...] = ()
+    breaking: bool = False  # flagged breaking by its own source
 
 
 @dataclass(frozen=True)

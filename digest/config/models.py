@@ -118,7 +118,23 @@ class GatherConfig(_Model):
     timeout_seconds: float = Field(
         default=20.0, gt=0, le=300, description="give up on one source after this many seconds"
     )
-    concurrency: int = Field(default=8, ge=1, le=256, description="sources fetched at once")
+    concurrency: int = Field(default=32, ge=1, le=512, description="requests in flight at once")
+    per_host_concurrency: int = Field(
+        default=2, ge=1, le=32, description="requests in flight at once to one host"
+    )
+    per_host_delay_seconds: float = Field(
+        default=0.5, ge=0, le=60, description="politeness pause between requests to one host"
+    )
+    max_body_mb: float = Field(
+        default=10.0,
+        gt=0,
+        le=500,
+        description="a response larger than this (decompressed) is cut off",
+    )
+    max_redirects: int = Field(default=5, ge=0, le=20, description="redirects followed per request")
+    backoff_max_hours: float = Field(
+        default=24.0, gt=0, le=24 * 14, description="longest pause for a source failing repeatedly"
+    )
     max_items_per_source: int = Field(
         default=200, ge=1, description="items read from one feed per fetch, newest first"
     )
@@ -128,10 +144,26 @@ class GatherConfig(_Model):
 
 
 class SourceConfig(_Model):
-    """One news source: a feed (RSS, Atom or JSON Feed)."""
+    """One news source: a feed, a news sitemap, or a news site's own listing page."""
 
     name: str = Field(min_length=1, description="a unique, human name for the source")
-    url: str = Field(description="the feed's http(s) address, or file: path for a local file")
+    kind: Literal["feed", "sitemap", "page"] = Field(
+        default="feed",
+        description="'feed' (RSS, Atom, JSON Feed), 'sitemap' (a news sitemap) or 'page' "
+        "(a listing page such as 'Latest Updates'; each linked article page is read)",
+    )
+    url: str = Field(description="the source's http(s) address, or file: path for a local file")
+    links: str | None = Field(
+        default=None,
+        description="kind 'page': CSS selector of the article links; found automatically if unset",
+    )
+    breaking: str | None = Field(
+        default=None,
+        description="kind 'page': CSS selector of the page's breaking-news links or section",
+    )
+    max_articles: int = Field(
+        default=30, ge=1, le=500, description="kind 'page': article pages read per fetch, at most"
+    )
     weight: float = Field(default=1.0, ge=0, le=10, description="how much this source counts")
     topics: list[str] = Field(default_factory=list, description="topics its articles belong to")
     enabled: bool = Field(default=True, description="set to false to pause the source")

@@ -3,7 +3,8 @@
 score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
       + source_weight   * (the highest configured weight among the story's sources)
       + coverage_weight * (distinct sources carrying the story - 1)
-      + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing')
+      + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
+                           or a source flagged the article breaking on its own page)
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def score_story(articles: Sequence[ArticleRecord], now: datetime, weights: RankC
     freshness = 0.5 ** (age_hours / weights.half_life_hours)
     best_weight = max(a.source_weight for a in articles)
     extra_sources = len({a.source for a in articles}) - 1
-    cue = 1.0 if any(_CUES.search(a.title) for a in articles) else 0.0
+    # A cue: a headline says so, or a source marked the article breaking on its own page.
+    cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
         Signal("source_weight", best_weight, weights.source_weight * best_weight),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -13,6 +14,12 @@ from sqlmodel import Session, col, select
 
 from digest.records import FeedItem
 from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, utcnow
+
+
+def content_hash(item: FeedItem) -> str:
+    """Identity of last resort: the item's normalised title and summary."""
+    text = " ".join(f"{item.title}\x00{item.summary}".casefold().split())
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 class Store:
@@ -28,7 +35,11 @@ class Store:
     # --- sources ---------------------------------------------------------------------------
 
     def sync_sources(self, sources: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """Make a row for every configured (name, url); return name -> id."""
+        """Make a row for every configured (name, url); return name -> id.
+
+        When the configured URL changes, the fetch state learnt from the old one (a
+        redirect target, validators, 'gone', backoff) is forgotten.
+        """
         with self.session() as s:
             rows = {r.name: r for r in s.exec(select(Source))}
             for name, url in sources:
@@ -37,10 +48,29 @@ class Store:
                     row = rows[name] = Source(name=name, url=url)
                     s.add(row)
                 elif row.url != url:
-                    row.url = url
+                    row.url, row.fetch_url, row.etag, row.last_modified = url, None, None, None
+                    row.status, row.next_attempt_at, row.consecutive_failures = "active", None, 0
                     s.add(row)
             s.commit()
             return {name: row.id for name, row in rows.items() if row.id is not None}
+
+    def source(self, source_id: int) -> Source | None:
+        """One source row: its fetch state (fetch_url, validators, status, backoff)."""
+        with self.session() as s:
+            return s.get(Source, source_id)
+
+    def update_source(self, source_id: int, **changes: object) -> None:
+        """Set fetch-state columns of a source (fetch_url, etag, last_modified, status, ...)."""
+        with self.session() as s:
+            row = s.get(Source, source_id)
+            if row is None:
+                return
+            for key, value in changes.items():
+                if not hasattr(row, key):
+                    raise AttributeError(f"sources has no column {key!r}")
+                setattr(row, key, value)
+            s.add(row)
+            s.commit()
 
     def record_fetch(
         self, source_id: int, *, error: str | None = None, items_seen: int = 0
@@ -61,6 +91,14 @@ class Store:
             s.add(row)
             s.commit()
 
+    def known_urls(self, urls: Iterable[str]) -> set[str]:
+        """Which of these canonical URLs are stored already (a page source skips them)."""
+        wanted = list(set(urls))
+        if not wanted:
+            return set()
+        with self.session() as s:
+            return set(s.exec(select(Article.url).where(col(Article.url).in_(wanted))))
+
     def list_sources(self) -> list[Source]:
         """Every source row with its health, by name."""
         with self.session() as s:
@@ -69,9 +107,11 @@ class Store:
     # --- articles --------------------------------------------------------------------------
 
     def add_articles(self, source_id: int, items: Sequence[FeedItem]) -> int:
-        """Store the items not seen before (same guid from this source, or same URL); count them.
+        """Store the items not seen before; count them.
 
-        Dates are clamped: an item without a date, or dated in the future, counts from now.
+        Identity: the same guid from this source, else the same canonical URL from any
+        source, else the same title and summary from this source (content hash). Dates are
+        clamped: an item without a date, or dated in the future, counts from now.
         """
         if not items:
             return 0
@@ -87,12 +127,22 @@ class Store:
                 )
             )
             known_urls = set(s.exec(select(Article.url).where(col(Article.url).in_(urls))))
+            hashes = {content_hash(i) for i in items}
+            known_hashes = set(
+                s.exec(
+                    select(Article.content_hash).where(
+                        Article.source_id == source_id, col(Article.content_hash).in_(hashes)
+                    )
+                )
+            )
             added = 0
             for item in items:
-                if item.guid in known_guids or item.url in known_urls:
+                digest = content_hash(item)
+                if item.guid in known_guids or item.url in known_urls or digest in known_hashes:
                     continue
                 known_guids.add(item.guid)
                 known_urls.add(item.url)
+                known_hashes.add(digest)
                 published = (
                     item.published_at if item.published_at and item.published_at <= now else now
                 )
@@ -106,6 +156,13 @@ class Store:
                         author=item.author,
                         published_at=published,
                         first_seen_at=now,
+                        modified_at=item.modified_at,
+                        image_url=item.image_url,
+                        image_alt=item.image_alt,
+                        language=item.language,
+                        section=item.section,
+                        breaking=item.breaking,
+                        content_hash=content_hash(item),
                     )
                 )
                 added += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -45,7 +45,15 @@ class Source(SQLModel, table=True):
     __tablename__ = "sources"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
-    url: str
+    url: str  # as configured
+    # Where to fetch now: the configured URL, or where a 301/308 moved it (reset when the
+    # configured URL changes).
+    fetch_url: str | None = None
+    etag: str | None = None  # validators for conditional GET: a 304 costs nothing
+    last_modified: str | None = None
+    status: str = Field(default="active", sa_column_kwargs={"server_default": "active"})
+    # active | gone (answered 410: not fetched again until its configured URL changes)
+    next_attempt_at: datetime | None = _when(nullable=True)  # backoff / Retry-After
     last_attempt_at: datetime | None = _when(nullable=True)
     last_success_at: datetime | None = _when(nullable=True)
     consecutive_failures: int = 0
@@ -70,7 +78,15 @@ class Article(SQLModel, table=True):
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     author: str | None = None
     published_at: datetime = _when()
-    first_seen_at: datetime = _when()
+    first_seen_at: datetime = _when(index=True)
+    modified_at: datetime | None = _when(nullable=True)
+    image_url: str | None = None
+    image_alt: str | None = None
+    language: str | None = None
+    section: str | None = None
+    # The source itself marks it as breaking (a breaking section, label or live flag).
+    breaking: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    content_hash: str | None = Field(default=None, index=True)  # identity of last resort
 
 
 class Subscriber(SQLModel, table=True):
