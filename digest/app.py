@@ -41,13 +41,20 @@ class App:
 
     @asynccontextmanager
     async def http(self) -> AsyncIterator[httpx.AsyncClient]:
-        """One shared HTTP client for a gather: timeouts, a real User-Agent, bounded redirects."""
+        """One shared HTTP client for a gather: timeouts and a real User-Agent.
+
+        Redirects are not followed here: the gatherer follows them itself, to count them,
+        refuse any scheme but http(s) and learn whether a feed moved for good.
+        """
         g = self.config.gather
         timeout = httpx.Timeout(g.timeout_seconds, connect=min(10.0, g.timeout_seconds))
         headers = {"User-Agent": f"digest/{__version__} (+{self.config.service.base_url})"}
-        limits = httpx.Limits(max_connections=g.concurrency * 2)
+        # The gatherer bounds requests in flight itself; the pool only has to hold them.
+        limits = httpx.Limits(
+            max_connections=g.concurrency, max_keepalive_connections=g.concurrency
+        )
         async with httpx.AsyncClient(
-            timeout=timeout, headers=headers, follow_redirects=True, max_redirects=5, limits=limits
+            timeout=timeout, headers=headers, follow_redirects=False, limits=limits
         ) as client:
             yield client
 

@@ -160,8 +160,12 @@ def config_text(
     extra: str = "",
     schedule: str = "0 7 * * *",
     timeout: float = 5.0,
+    gather: str = "",
 ) -> str:
-    """A complete config: the given (name, url) sources, SQLite beside it, one digest."""
+    """A complete config: the given (name, url) sources, SQLite beside it, one digest.
+
+    ``gather`` is more TOML lines for the [gather] table, such as "max_body_mb = 1".
+    """
     parts = [
         f"""[service]
 name = "Test Desk"
@@ -174,6 +178,7 @@ secret_env = "DIGEST_SECRET"
 
 [gather]
 timeout_seconds = {timeout}
+{gather}
 
 [[digests]]
 id = "daily"

@@ -363,12 +363,14 @@ async def test_a_body_over_the_size_cap_is_cut_off(
     monkeypatch: pytest.MonkeyPatch,
     announce_length: bool,
 ) -> None:
-    monkeypatch.setattr(fetch_module, "MAX_BODY_BYTES", 2048)
     big = rss([{"title": f"Item {n}", "link": f"https://x.test/{n}"} for n in range(200)])
     assert len(big) > 2048
     # Without a Content-Length, only counting the bytes as they come can catch it.
     url = feed_server.add("/big.xml", big) if announce_length else chunked_server(big.encode())
-    app = open_app([("Big", url), ("Wire", feed_server.add("/w.xml", rss(HEALTHY)))])
+    app = open_app(
+        [("Big", url), ("Wire", feed_server.add("/w.xml", rss(HEALTHY)))],
+        gather=f"max_body_mb = {2048 / 1024 / 1024!r}",
+    )
     reports = by_name(await gather_sources(app))
     assert reports["Big"].status == "error"
     assert "'Big'" in reports["Big"].error and "2.0 KB" in reports["Big"].error
@@ -379,12 +381,14 @@ async def test_a_body_over_the_size_cap_is_cut_off(
 def test_a_local_file_over_the_size_cap_is_refused(
     tmp_path: Path, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch_module, "MAX_BODY_BYTES", 1024)
     (tmp_path / "big.xml").write_text(
         rss([{"title": f"Item {n}", "link": f"https://x.test/{n}"} for n in range(100)])
     )
     (tmp_path / "small.xml").write_text(rss(HEALTHY))
-    app = open_app([("Big", "file:big.xml"), ("Small", "file:small.xml")])
+    app = open_app(
+        [("Big", "file:big.xml"), ("Small", "file:small.xml")],
+        gather=f"max_body_mb = {1024 / 1024 / 1024!r}",
+    )
     reports = by_name(asyncio.run(gather_sources(app)))
     assert reports["Big"].status == "error" and "1.0 KB" in reports["Big"].error
     assert reports["Small"].new_items == 2

@@ -1,10 +1,27 @@
-"""Fetching one source's bytes: httpx for http(s), the file system for ``file:`` sources."""
+"""Fetching one source's bytes politely: httpx for http(s), the file system for ``file:``.
+
+``Fetcher`` wraps the one shared httpx client. Every request it makes, feed or article page,
+goes through the same rules: a bound on requests in flight overall and per host, a pause
+between requests to one host, conditional GET, redirects followed by hand (at most N, http
+and https only, noting whether every hop was permanent), and a body cap counted while
+streaming, after decompression, so a gzip bomb is cut off early.
+
+Errors are ``SourceError``; an HTTP status the gatherer must act on (410, 429, 503) comes as
+``HttpStatusError``, which carries the status and any Retry-After time.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
@@ -15,6 +32,10 @@ FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 )
+# Only what _Decoder below can undo with a bound on its output.
+ACCEPT_ENCODING = "gzip, deflate"
+_PERMANENT = (301, 308)
+_REDIRECT = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,294 @@ class Fetched:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     url: str = ""  # where the body came from, after redirects; relative links resolve here
+    status: int = 200  # 304: not modified since the validators we sent; body is empty
+    moved_to: str | None = None  # the final URL when every redirect hop was permanent
+
+
+class HttpStatusError(SourceError):
+    """The server answered an error status; ``retry_at`` is its Retry-After, if it gave one."""
+
+    def __init__(
+        self, source: str, status: int, message: str, hint: str, retry_at: datetime | None
+    ) -> None:
+        super().__init__(source, message, hint)
+        self.status = status
+        self.retry_at = retry_at
+
+
+class HostPolicy:
+    """Politeness per host: at most ``per_host`` requests in flight, ``delay`` s between starts."""
+
+    def __init__(self, per_host: int = 2, delay: float = 0.5) -> None:
+        self.per_host = per_host
+        self.delay = delay
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._next_start: dict[str, float] = {}
+
+    @asynccontextmanager
+    async def turn(self, host: str) -> AsyncIterator[None]:
+        """Wait for this host's turn, then hold one of its slots for the request."""
+        slots = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
+        async with slots:
+            if self.delay > 0:
+                # Claim the next start time before sleeping, so waiters queue up in order.
+                now = time.monotonic()
+                start = max(now, self._next_start.get(host, 0.0))
+                self._next_start[host] = start + self.delay
+                if start > now:
+                    await asyncio.sleep(start - now)
+            yield
+
+
+@dataclass
+class Limits:
+    """The caps every request obeys (from the config's [gather] table)."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_redirects: int = 5
+    timeout_seconds: float = 20.0
+
+
+class Fetcher:
+    """The shared client with its limits: every request of a gather goes through ``get``."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        limits: Limits | None = None,
+        hosts: HostPolicy | None = None,
+        concurrency: int = 32,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.limits = limits or Limits()
+        self.hosts = hosts or HostPolicy()
+        self.base_dir = base_dir or Path.cwd()
+        self._overall = asyncio.Semaphore(concurrency)
+
+    async def get(
+        self,
+        name: str,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = FEED_ACCEPT,
+    ) -> Fetched:
+        """The document at ``url`` (a 304 when the validators still hold), or SourceError."""
+        if url.startswith("file:"):
+            return read_file(name, file_path(url, self.base_dir), self.limits.max_body_bytes)
+        headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        permanent = True
+        current = url
+        for hop in range(self.limits.max_redirects + 1):
+            _check_scheme(name, current, url)
+            result = await self._one(name, current, headers)
+            if isinstance(result, Fetched):
+                moved = current if hop and permanent and current != url else None
+                return Fetched(result.body, result.headers, current, result.status, moved)
+            status, location = result
+            permanent = permanent and status in _PERMANENT
+            current = location
+        raise SourceError(
+            name,
+            f"too many redirects from {url} (more than {self.limits.max_redirects}; "
+            "a redirect loop?)",
+            "use the final feed address, or raise gather.max_redirects",
+        )
+
+    async def _one(self, name: str, url: str, headers: dict[str, str]) -> Fetched | tuple[int, str]:
+        """One request: the answer, or (status, absolute Location) for a redirect."""
+        host = urlsplit(url).hostname or ""
+        timeout = self.limits.timeout_seconds
+        async with self.hosts.turn(host), self._overall:
+            try:
+                # httpx's timeouts bound connecting and each read; this bounds the whole
+                # answer, so a server that trickles a byte at a time cannot hold us for ever.
+                async with asyncio.timeout(timeout):
+                    return await self._request(name, url, headers)
+            except TimeoutError:
+                raise SourceError(
+                    name,
+                    f"timed out fetching {url} (no complete answer in {timeout:g} s)",
+                    "the server is slow or down; raise gather.timeout_seconds if it is always slow",
+                ) from None
+            except httpx.TimeoutException:
+                raise SourceError(
+                    name,
+                    f"timed out fetching {url}",
+                    "the server is slow or down; raise gather.timeout_seconds if it is always slow",
+                ) from None
+            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+                raise SourceError(
+                    name,
+                    f"the connection to {host} was reset or closed mid-answer while fetching "
+                    f"{url} ({type(exc).__name__})",
+                    "a network or server fault; digest will try again on the next run",
+                ) from None
+            except httpx.ConnectError as exc:
+                raise SourceError(
+                    name,
+                    f"cannot connect to {host} for {url}: {exc}",
+                    "check the address and the network; digest will try again on the next run",
+                ) from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise SourceError(
+                    name,
+                    f"cannot fetch {url}: {type(exc).__name__}: {exc}",
+                    "check the address and network",
+                ) from None
+
+    async def _request(
+        self, name: str, url: str, headers: dict[str, str]
+    ) -> Fetched | tuple[int, str]:
+        async with self.client.stream(
+            "GET", url, headers=headers, follow_redirects=False
+        ) as response:
+            status = response.status_code
+            if status in _REDIRECT and "location" in response.headers:
+                return status, urljoin(url, response.headers["location"].strip())
+            if status == 304:
+                return Fetched(b"", dict(response.headers), url, 304)
+            if status >= 400 or status in _REDIRECT:
+                raise _status_error(name, response)
+            cap = self.limits.max_body_bytes
+            announced = response.headers.get("content-length", "")
+            encoding = response.headers.get("content-encoding", "")
+            if not encoding and announced.isdigit() and int(announced) > cap:
+                raise too_large(name, f"{url} announces {_size(int(announced))}", cap)
+            body = await _read_capped(name, url, response, encoding, cap)
+            return Fetched(body, dict(response.headers), url, status)
+
+
+async def _read_capped(
+    name: str, url: str, response: httpx.Response, encoding: str, cap: int
+) -> bytes:
+    """The decoded body, counted as it is decompressed; SourceError past ``cap`` bytes."""
+    decoder = _Decoder(name, url, encoding)
+    chunks: list[bytes] = []
+    size = 0
+    async for raw in response.aiter_raw():
+        for piece in decoder.feed(raw, cap - size + 1):
+            size += len(piece)
+            if size > cap:
+                raise too_large(name, f"the response from {url} went past the limit", cap)
+            chunks.append(piece)
+    tail = decoder.flush()
+    if size + len(tail) > cap:
+        raise too_large(name, f"the response from {url} went past the limit", cap)
+    chunks.append(tail)
+    return b"".join(chunks)
+
+
+class _Decoder:
+    """Content-Encoding undone with a bound on each step's output (zlib's max_length)."""
+
+    def __init__(self, name: str, url: str, encoding: str) -> None:
+        self.name, self.url = name, url
+        coding = encoding.strip().lower()
+        self.zlib: zlib._Decompress | None
+        if coding in ("", "identity"):
+            self.zlib = None
+        elif coding in ("gzip", "x-gzip"):
+            self.zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif coding == "deflate":
+            self.zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        else:
+            raise SourceError(
+                name,
+                f"{url} sent a body in an encoding we did not ask for ({encoding!r})",
+                "the server ignores Accept-Encoding; report it to the site",
+            )
+
+    def feed(self, data: bytes, room: int) -> list[bytes]:
+        """Decoded pieces of ``data``; stops once ``room`` bytes are out (the cap is hit)."""
+        if self.zlib is None:
+            return [data]
+        out: list[bytes] = []
+        try:
+            while data and room > 0:
+                piece = self.zlib.decompress(data, room)
+                out.append(piece)
+                room -= len(piece)
+                data = self.zlib.unconsumed_tail
+        except zlib.error as exc:
+            raise self._broken(exc) from None
+        return out
+
+    def flush(self) -> bytes:
+        """What the decompressor still holds at the end of the body."""
+        if self.zlib is None:
+            return b""
+        try:
+            return self.zlib.flush()
+        except zlib.error as exc:
+            raise self._broken(exc) from None
+
+    def _broken(self, exc: zlib.error) -> SourceError:
+        return SourceError(
+            self.name,
+            f"could not decompress the response from {self.url}: {exc}",
+            "the server sends a broken compressed body; report it to the site",
+        )
+
+
+def _check_scheme(name: str, url: str, first: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return
+    if url == first:
+        raise SourceError(name, f"{url!r} is not an http(s) address", "use an http(s) URL")
+    raise SourceError(
+        name,
+        f"{first} redirected to {url[:100]!r}, which is not an http(s) address; refused",
+        "digest only follows http and https; use a feed address that stays on the web",
+    )
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
+    """The time a Retry-After header names (seconds or an HTTP date), in UTC; else None."""
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=min(int(value), 10**8))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _status_error(name: str, response: httpx.Response) -> HttpStatusError:
+    status = response.status_code
+    message = f"HTTP {status} {response.reason_phrase} from {response.url}"
+    retry_at = retry_after(response.headers.get("retry-after"))
+    if status in (301, 302, 303, 307, 308):
+        message += " (a redirect without a Location)"
+    if retry_at is not None and status in (429, 503):
+        message += f"; asked to come back after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+    return HttpStatusError(name, status, message, _status_hint(status), retry_at)
+
+
+def _status_hint(status: int) -> str:
+    if status == 410:
+        return (
+            "the server says the feed is gone for good; change the source's url to its new "
+            "address, or remove the source"
+        )
+    if status == 404:
+        return "the feed is not there; find its new address or remove the source"
+    if status in (401, 403):
+        return "the server refuses us; the feed may need a login or block robots"
+    if status == 429:
+        return "the server asks us to slow down; digest waits as asked before trying again"
+    return "the server failed; digest will try again later"
 
 
 def file_path(url: str, base_dir: Path) -> Path:
@@ -36,65 +345,23 @@ def file_path(url: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-async def fetch(client: httpx.AsyncClient, name: str, url: str, base_dir: Path) -> Fetched:
-    """The source's document, or SourceError naming the source, the cause and the fix."""
-    if url.startswith("file:"):
-        return _read_file(name, file_path(url, base_dir))
-    try:
-        async with client.stream("GET", url, headers={"Accept": FEED_ACCEPT}) as response:
-            if response.status_code >= 400:
-                raise SourceError(
-                    name, _status_message(response), _status_hint(response.status_code)
-                )
-            # The announced length saves downloading what would be cut off anyway; the
-            # running count below also holds for chunked and compressed bodies.
-            announced = response.headers.get("content-length", "")
-            if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
-                raise _too_large(name, f"{url} announces {_size(int(announced))}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise _too_large(
-                        name, f"the response from {url} went past the limit and was cut off"
-                    )
-                chunks.append(chunk)
-            return Fetched(b"".join(chunks), dict(response.headers), str(response.url))
-    except httpx.TimeoutException:
-        raise SourceError(
-            name,
-            f"timed out fetching {url}",
-            "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-        ) from None
-    except httpx.TooManyRedirects:
-        raise SourceError(
-            name, f"too many redirects from {url}", "use the final feed address"
-        ) from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise SourceError(
-            name,
-            f"cannot fetch {url}: {type(exc).__name__}: {exc}",
-            "check the address and network",
-        ) from None
-
-
-def _read_file(name: str, path: Path) -> Fetched:
+def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:
     """A local feed file, under the same size cap as a download."""
     try:
         size = path.stat().st_size
-        if size > MAX_BODY_BYTES:
-            raise _too_large(name, f"{path} is {_size(size)}")
+        if size > cap:
+            raise too_large(name, f"{path} is {_size(size)}", cap)
         return Fetched(path.read_bytes(), url=path.resolve().as_uri())
     except OSError as exc:
         raise SourceError(name, f"cannot read {path}: {exc.strerror}", "check the path") from None
 
 
-def _too_large(name: str, what: str) -> SourceError:
+def too_large(name: str, what: str, cap: int) -> SourceError:
+    """The error for a body past the cap: what was too big, and the cap."""
     return SourceError(
         name,
-        f"{what}; a feed may be {_size(MAX_BODY_BYTES)} at most",
-        "check that url points at a feed, not a large file",
+        f"{what}; cut off: a response may be {_size(cap)} at most",
+        "check that url points at a feed, not a large file; or raise gather.max_body_mb",
     )
 
 
@@ -106,15 +373,6 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _status_message(response: httpx.Response) -> str:
-    return f"HTTP {response.status_code} {response.reason_phrase} from {response.url}"
-
-
-def _status_hint(status: int) -> str:
-    if status in (404, 410):
-        return "the feed is gone; find its new address or remove the source"
-    if status in (401, 403):
-        return "the server refuses us; the feed may need a login or block robots"
-    if status == 429:
-        return "the server asks us to slow down; raise gather.interval_minutes"
-    return "the server failed; digest will try again on the next run"
+async def fetch(client: httpx.AsyncClient, name: str, url: str, base_dir: Path) -> Fetched:
+    """One document fetched with the default limits and no politeness pause (a one-off)."""
+    return await Fetcher(client, hosts=HostPolicy(delay=0), base_dir=base_dir).get(name, url)

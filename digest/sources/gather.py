@@ -1,21 +1,33 @@
-"""Gather every enabled source concurrently; a broken source is a warning, never a failed run."""
+"""Gather every enabled source concurrently; a broken source is a warning, never a failed run.
+
+Per source, the stored fetch state decides what happens: a source that answered 410 is
+'gone' and not fetched; one waiting out a Retry-After or a backoff is 'skipped' until its
+``next_attempt_at``; any other is fetched from its ``fetch_url`` (where a permanent redirect
+moved it) or its configured url, with the stored validators, so an unchanged feed costs a 304.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.records import FeedItem
-from digest.sources.fetch import Fetched, fetch
+from digest.sources import page as page_source
+from digest.sources import sitemap as sitemap_source
+from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
 from digest.sources.parse import parse_feed
-from digest.store import Store
+from digest.store import Source, Store, utcnow
 
 log = logging.getLogger("digest.sources")
+
+HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+_VALIDATOR_LIMIT = 500  # a longer ETag is not stored (sending a wrong one only costs a 200)
 
 
 @dataclass
@@ -23,78 +35,207 @@ class SourceReport:
     """How one source did in one gather."""
 
     name: str
-    status: str = "ok"  # ok | error
+    status: str = "ok"  # ok | error | gone (answered 410) | skipped (waiting until next_attempt_at)
     new_items: int = 0
     items_seen: int = 0
     error: str = ""
     hint: str = ""
     notes: list[str] = field(default_factory=list)
+    next_attempt_at: datetime | None = None  # when a failing or skipped source is tried next
 
 
-async def gather(config: Config, store: Store, client: httpx.AsyncClient) -> list[SourceReport]:
-    """Fetch, parse and store every enabled source; returns one report per source."""
+def backoff(failures: int, interval_minutes: float, max_hours: float) -> timedelta:
+    """How long a source failing ``failures`` times in a row waits before its next fetch.
+
+    One failure is retried on the next run (it may be a blip); after that the pause doubles
+    each time, interval * 2^(failures-1), up to ``max_hours``.
+    """
+    if failures < 2:
+        return timedelta(0)
+    doubled = timedelta(minutes=interval_minutes) * 2 ** min(failures - 1, 30)
+    return min(doubled, timedelta(hours=max_hours))
+
+
+def fetcher_for(config: Config, client: httpx.AsyncClient, hosts: HostPolicy | None) -> Fetcher:
+    """The polite fetcher of one gather, with the caps from the config's [gather] table."""
+    g = config.gather
+    limits = Limits(int(g.max_body_mb * 1024 * 1024), g.max_redirects, g.timeout_seconds)
+    hosts = hosts or HostPolicy(g.per_host_concurrency, g.per_host_delay_seconds)
+    return Fetcher(client, limits, hosts, g.concurrency, config.base_dir)
+
+
+async def gather(
+    config: Config, store: Store, client: httpx.AsyncClient, hosts: HostPolicy | None = None
+) -> list[SourceReport]:
+    """Fetch, parse and store every enabled source; returns one report per source.
+
+    ``hosts`` overrides the per-host politeness from the config (tests pass a zero delay).
+    """
     sources = [s for s in config.sources if s.enabled]
     ids = store.sync_sources([(s.name, s.url) for s in config.sources])
-    limit = asyncio.Semaphore(config.gather.concurrency)
-
-    async def one(source: SourceConfig) -> SourceReport:
-        async with limit:
-            return await _gather_one(config, store, client, source, ids[source.name])
-
-    return list(await asyncio.gather(*(one(s) for s in sources)))
+    fetcher = fetcher_for(config, client, hosts)
+    return list(
+        await asyncio.gather(
+            *(_gather_one(config, store, fetcher, s, ids[s.name]) for s in sources)
+        )
+    )
 
 
 async def _gather_one(
-    config: Config, store: Store, client: httpx.AsyncClient, source: SourceConfig, source_id: int
+    config: Config, store: Store, fetcher: Fetcher, source: SourceConfig, source_id: int
 ) -> SourceReport:
     report = SourceReport(source.name)
-    timeout = config.gather.timeout_seconds
+    row = store.source(source_id)
+    if row is None:  # sync_sources just made it; only a concurrent delete gets here
+        row = Source(name=source.name, url=source.url)
+    now = utcnow()
+    if row.status == "gone":
+        return _gone(report, row)
+    if row.next_attempt_at is not None and row.next_attempt_at > now:
+        return _skipped(report, row, row.next_attempt_at)
+    url = row.fetch_url or source.url
     try:
-        try:
-            # httpx's timeout bounds each read; this bounds the whole download, so a server
-            # that trickles a byte at a time cannot hold the gather for ever.
-            async with asyncio.timeout(timeout):
-                fetched = await fetch(client, source.name, source.url, config.base_dir)
-        except TimeoutError:
-            raise SourceError(
-                source.name,
-                f"timed out fetching {source.url} (no complete answer in {timeout:g} s)",
-                "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-            ) from None
-        items, notes = await asyncio.to_thread(_parse, config, source, fetched)
+        fetched = await fetcher.get(
+            source.name, url, etag=row.etag, last_modified=row.last_modified
+        )
+        if fetched.status == 304:
+            report.items_seen = row.items_seen
+            report.notes.append("not modified since the last fetch (HTTP 304)")
+            store.update_source(source_id, next_attempt_at=None)
+            store.record_fetch(source_id, items_seen=row.items_seen)
+            return report
+        items, notes = await _read(config, store, fetcher, source, fetched)
     except SourceError as exc:
-        report.status, report.error, report.hint = "error", exc.message, exc.hint
-        log.warning("%s (%s)", exc.message, exc.hint)
-        store.record_fetch(source_id, error=exc.message)
-        return report
+        return _failed(config, store, report, row, source_id, exc, now)
     report.items_seen = len(items)
     report.notes = notes
     for note in notes:
         log.info("source %r: %s", source.name, note)
+    changes: dict[str, object] = {
+        "next_attempt_at": None,
+        "etag": _validator(fetched.headers, "etag"),
+        "last_modified": _validator(fetched.headers, "last-modified"),
+    }
+    if fetched.moved_to and fetched.moved_to != row.fetch_url:
+        changes["fetch_url"] = fetched.moved_to
+        report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
+        log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
     report.new_items = store.add_articles(source_id, items)
+    store.update_source(source_id, **changes)
     store.record_fetch(source_id, items_seen=len(items))
     log.info("source %r: %d items, %d new", source.name, len(items), report.new_items)
     return report
 
 
-def _parse(
-    config: Config, source: SourceConfig, fetched: Fetched
+def _failed(
+    config: Config,
+    store: Store,
+    report: SourceReport,
+    row: Source,
+    source_id: int,
+    exc: SourceError,
+    now: datetime,
+) -> SourceReport:
+    """Record the failure; a 410 marks the source gone, others wait (Retry-After, backoff)."""
+    report.status, report.error, report.hint = "error", exc.message, exc.hint
+    log.warning("%s (%s)", exc.message, exc.hint)
+    store.record_fetch(source_id, error=exc.message)
+    status = exc.status if isinstance(exc, HttpStatusError) else None
+    if status == 410:
+        report.status = "gone"
+        store.update_source(source_id, status="gone")
+        return report
+    g = config.gather
+    cap = timedelta(hours=g.backoff_max_hours)
+    wait = backoff(row.consecutive_failures + 1, g.interval_minutes, g.backoff_max_hours)
+    next_at = now + wait if wait else None
+    if isinstance(exc, HttpStatusError) and status in (429, 503) and exc.retry_at:
+        # A hostile Retry-After of ten years is held to the backoff cap.
+        asked = min(exc.retry_at, now + cap)
+        next_at = max(asked, next_at) if next_at else asked
+    if next_at is not None and next_at > now:
+        report.next_attempt_at = next_at
+        report.notes.append(f"next try at {_when(next_at)}")
+        store.update_source(source_id, next_attempt_at=next_at)
+    return report
+
+
+def _gone(report: SourceReport, row: Source) -> SourceReport:
+    url = row.fetch_url or row.url
+    report.status = "gone"
+    report.error = SourceError(
+        report.name, f"gone: {url} answered HTTP 410 Gone; not fetched any more"
+    ).message
+    report.hint = "change the source's url to its new address, or remove the source"
+    return report
+
+
+def _skipped(report: SourceReport, row: Source, until: datetime) -> SourceReport:
+    report.status = "skipped"
+    report.next_attempt_at = until
+    failures = row.consecutive_failures
+    report.error = SourceError(
+        report.name,
+        f"not fetched until {_when(until)} ({failures} failure{'s' if failures != 1 else ''} "
+        f"in a row; last: {row.last_error or 'none'})",
+    ).message
+    report.hint = (
+        "digest tries it again by itself then; fix the cause, or change its url to try at once"
+    )
+    report.notes.append(f"next try at {_when(until)}")
+    return report
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _validator(headers: dict[str, str], name: str) -> str | None:
+    value = next((v for k, v in headers.items() if k.lower() == name), None)
+    if not value or len(value) > _VALIDATOR_LIMIT:
+        return None
+    return value
+
+
+async def _read(
+    config: Config, store: Store, fetcher: Fetcher, source: SourceConfig, fetched: Fetched
 ) -> tuple[list[FeedItem], list[str]]:
-    """parse_feed, with any surprise inside the parser turned into this source's error."""
+    """The items of a fetched document, read as its kind says; any surprise is a SourceError."""
+    base = fetched.url or source.url
+    limit = config.gather.max_items_per_source
+
+    async def fetch_article(url: str) -> Fetched:
+        return await fetcher.get(source.name, url, accept=HTML_ACCEPT)
+
     try:
-        return parse_feed(
-            source.name,
-            fetched.body,
-            fetched.headers,
-            config.gather.max_items_per_source,
-            base_url=fetched.url or source.url,
-        )
+        if source.kind == "page":
+            items, notes = await page_source.read_page_source(
+                source, fetched, base, fetch_article, store.known_urls
+            )
+        elif source.kind == "sitemap":
+            items, notes = await asyncio.to_thread(
+                sitemap_source.parse_sitemap, source.name, fetched.body, base
+            )
+        else:
+            items, notes = await asyncio.to_thread(
+                parse_feed, source.name, fetched.body, fetched.headers, limit, base_url=base
+            )
     except SourceError:
         raise
-    except Exception as exc:  # a parser bug on one odd feed must not stop the others
-        log.exception("source %r: unexpected error while parsing", source.name)
+    except NotImplementedError as exc:
         raise SourceError(
             source.name,
-            f"could not parse the feed: {type(exc).__name__}: {exc}",
-            "this is a bug in digest; please report it with the feed's address",
+            f"sources of kind {source.kind!r} cannot be read by this version: {exc}",
+            "use the site's RSS or Atom feed instead (kind = 'feed')",
         ) from None
+    except Exception as exc:  # a parser bug on one odd document must not stop the others
+        log.exception("source %r: unexpected error while reading", source.name)
+        raise SourceError(
+            source.name,
+            f"could not parse the {source.kind}: {type(exc).__name__}: {exc}",
+            "this is a bug in digest; please report it with the source's address",
+        ) from None
+    if len(items) > limit:
+        oldest = datetime.min.replace(tzinfo=UTC)
+        items = sorted(items, key=lambda i: i.published_at or oldest, reverse=True)[:limit]
+    return items, notes
