@@ -1,15 +1,70 @@
 """Sources of kind 'page': a news site's own listing page and the article pages it links to.
 
-(Stub: the interface the gatherer calls; filled in by the page-sources work.)
+The listing page gives the links (a CSS selector from the config, else found automatically)
+and which of them the page marks as breaking; each new article page gives the item's
+metadata (``metadata.read_metadata``). selectolax (the Lexbor HTML5 parser) reads the
+listing: it parses as browsers do and runs the CSS selectors written in the config.
+
+Automatic link finding keeps links that stay on the site, have an article-like path (a
+slug of several words, a date, a long numeric id) and headline-like text, outside the
+site's navigation, footer, share and tag blocks. Automatic breaking detection marks links
+inside a block whose heading, class or id says "breaking" (or "live", "just in"), and
+links whose own label says so.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from digest.config import SourceConfig
+from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.fetch import Fetched
+from digest.sources.metadata import read_metadata
+from digest.sources.normalise import canonical_url, html_to_text
+
+_TITLE_LIMIT = 300
+# Blocks whose links are never articles: navigation, footers, sharing, tag clouds, logins.
+_CHROME_TAGS = {"nav", "footer"}
+_CHROME_ROLES = {"navigation", "contentinfo", "banner", "menu", "menubar", "search"}
+_CHROME_WORDS = re.compile(
+    r"(?:^|[\s_-])(nav|navbar|navigation|menu|footer|breadcrumbs?|share|sharing|social|tags?"
+    r"|tag-?cloud|pagination|pager|cookies?|login|signin|subscribe|newsletter|author|byline)"
+    r"(?:$|[\s_-])",
+    re.I,
+)
+# Path segments of pages that are not articles (lists, people, accounts, feeds, assets).
+_NOT_ARTICLE_SEGMENT = re.compile(
+    r"^(tags?|topics?|category|categories|author|authors|writers?|page|search|login|logout"
+    r"|signin|sign-in|signup|register|account|subscribe|newsletter|share|feed|rss|about"
+    r"|contact|privacy|terms|cookies?|advertise|wp-login\.php|wp-admin|cdn-cgi|static)$",
+    re.I,
+)
+_ASSET = re.compile(r"\.(jpe?g|png|gif|webp|svg|pdf|zip|mp[34]|css|js|xml|json|ico)$", re.I)
+_SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)  # three words or more
+_DATE_PATH = re.compile(r"/(19|20)\d\d/[01]?\d/")
+_LONG_ID = re.compile(r"\d{5,}")
+_BREAKING_WORDS = re.compile(
+    r"(?:^|[\s_-])(breaking|breakingnews|live|liveblog|just-?in)(?:$|[\s_-])", re.I
+)
+_BREAKING_HEADING = re.compile(r"\b(breaking|live|just in)\b", re.I)
+_BREAKING_LABEL = re.compile(
+    r"^\s*(breaking(\s+news)?|live(\s+updates)?|just\s+in)\b\s*[:|–—-]?", re.I
+)
+_LABEL_TAGS = {"span", "strong", "em", "b", "mark", "small", "label", "i"}
+_HEADINGS = "h1, h2, h3, h4, h5, h6"
+
+
+@dataclass
+class _Link:
+    url: str
+    text: str
+    breaking: bool = False
 
 
 async def read_page_source(
@@ -25,4 +80,227 @@ async def read_page_source(
     ``known(urls)`` says which canonical URLs are stored already, so they are not fetched.
     Returns the items and notes on what was skipped and why.
     """
-    raise NotImplementedError("page sources are not implemented yet")
+    links = find_links(source, listing.body, listing.url or listing_url)
+    notes: list[str] = []
+    if not links:
+        raise SourceError(
+            source.name,
+            "no article links found on the listing page",
+            "set `links` to a CSS selector of the article links"
+            if source.links is None
+            else f"the selector links = {source.links!r} matches no article link; check it",
+        )
+    stored = known([link.url for link in links])
+    new = [link for link in links if link.url not in stored]
+    if len(new) > source.max_articles:
+        notes.append(
+            f"{len(new) - source.max_articles} more new links left for the next run "
+            f"(max_articles = {source.max_articles})"
+        )
+        new = new[: source.max_articles]
+    items: list[FeedItem] = []
+    for link in new:
+        try:
+            page = await fetch_article(link.url)
+        except SourceError as exc:
+            notes.append(f"article {link.url} skipped: {exc.message}")
+            continue
+        items.append(_item(link, page))
+    return items, notes
+
+
+def find_links(source: SourceConfig, body: bytes, base_url: str) -> list[_Link]:
+    """The listing page's article links in page order, one per canonical URL."""
+    try:
+        tree = LexborHTMLParser(body)
+    except (SelectolaxError, ValueError) as exc:
+        raise SourceError(source.name, f"cannot parse the listing page: {exc}") from None
+    base = tree.css_first("base[href]")
+    if base is not None:
+        base_url = urljoin(base_url, base.attributes.get("href") or "")
+    site = _site(base_url)
+    anchors = (
+        _selected(tree, source.links, source.name)
+        if source.links
+        else [a for a in tree.css("a[href]") if not _in_chrome(a)]
+    )
+    found: dict[str, _Link] = {}
+    for anchor in anchors:
+        url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
+        if url is None:
+            continue
+        text = _anchor_text(anchor)
+        if source.links is None and not (
+            _site(url) == site and _article_path(url) and _headline(text)
+        ):
+            continue
+        link = found.setdefault(url, _Link(url, text))
+        if len(text) > len(link.text):
+            link.text = text  # "Read more" and the headline share a URL; keep the headline
+    if source.breaking:
+        for anchor in _selected(tree, source.breaking, source.name):
+            url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
+            if url in found:
+                found[url].breaking = True
+    else:
+        for anchor in anchors:
+            url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
+            if url in found and not found[url].breaking:
+                found[url].breaking = _looks_breaking(anchor, set(found))
+    return list(found.values())
+
+
+def _item(link: _Link, page: Fetched) -> FeedItem:
+    meta = read_metadata(page.body, page.url or link.url)
+    return FeedItem(
+        # The listing's link, canonicalised, is the identity: it is what ``known`` is asked
+        # about on the next run, so an article page is fetched once.
+        guid=link.url,
+        url=link.url,
+        title=meta.title or html_to_text(link.text, _TITLE_LIMIT) or "(untitled)",
+        summary=meta.summary,
+        author=meta.author,
+        published_at=meta.published_at,
+        modified_at=meta.modified_at,
+        image_url=meta.image_url,
+        image_alt=meta.image_alt,
+        language=meta.language,
+        section=meta.section,
+        breaking=link.breaking or meta.live,
+    )
+
+
+def _selected(tree: LexborHTMLParser, selector: str, name: str) -> list[LexborNode]:
+    """The links a configured selector picks: matched <a> elements and links inside matches."""
+    try:
+        matches = tree.css(selector)
+    except (SelectolaxError, ValueError) as exc:
+        raise SourceError(
+            name, f"invalid CSS selector {selector!r}: {exc}", "fix it in the config"
+        ) from None
+    out: list[LexborNode] = []
+    for node in matches:
+        if node.tag == "a":
+            if node.attributes.get("href"):
+                out.append(node)
+        else:
+            out.extend(node.css("a[href]"))
+    return out
+
+
+def _in_chrome(node: LexborNode) -> bool:
+    """Inside the site's navigation, footer, share bar or similar furniture."""
+    ancestors: list[LexborNode] = []
+    parent = node.parent
+    while parent is not None and parent.tag not in ("body", "html"):
+        ancestors.append(parent)
+        parent = parent.parent
+    # A site header is chrome; an article teaser's own <header> is not.
+    in_article = any(a.tag == "article" for a in ancestors)
+    for a in ancestors:
+        attrs = a.attributes
+        if a.tag in _CHROME_TAGS or (attrs.get("role") or "").lower() in _CHROME_ROLES:
+            return True
+        if a.tag == "header" and not in_article:
+            return True
+        if _CHROME_WORDS.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
+            return True
+    return False
+
+
+def _article_path(url: str) -> bool:
+    path = urlsplit(url).path
+    segments = [s for s in path.split("/") if s]
+    if not segments or _ASSET.search(path):
+        return False
+    if any(_NOT_ARTICLE_SEGMENT.match(s) for s in segments):
+        return False
+    last = segments[-1]
+    return bool(
+        _SLUG.search(last)
+        or _DATE_PATH.search(path)
+        or _LONG_ID.search(last)
+        or (last.endswith((".html", ".htm")) and len(last) > 12)
+    )
+
+
+def _headline(text: str) -> bool:
+    """Text a headline or a teaser could be; not "More", "Share", "Next page"."""
+    return len(text.split()) >= 4 or len(text) >= 25
+
+
+def _anchor_text(anchor: LexborNode) -> str:
+    text = anchor.text(separator=" ", strip=True)
+    if not text:
+        img = anchor.css_first("img[alt]")
+        text = (img.attributes.get("alt") if img is not None else None) or ""
+        text = text or anchor.attributes.get("title") or ""
+    return " ".join(text.split())
+
+
+def _looks_breaking(anchor: LexborNode, article_urls: set[str]) -> bool:
+    """The link's own label, or the nearest titled block around it, says breaking."""
+    if _BREAKING_LABEL.match(_anchor_text(anchor)):
+        return True
+    parent = anchor.parent
+    depth = 0
+    while parent is not None and parent.tag not in ("body", "html", "main"):
+        attrs = parent.attributes
+        if _BREAKING_WORDS.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
+            return True
+        if depth < 2 and _has_label(parent, anchor, article_urls):
+            return True
+        heading = _block_heading(parent, article_urls)
+        if heading is not None:
+            # The nearest block with a heading names the section the link is in.
+            return bool(_BREAKING_HEADING.search(heading))
+        parent = parent.parent
+        depth += 1
+    return False
+
+
+def _has_label(container: LexborNode, anchor: LexborNode, article_urls: set[str]) -> bool:
+    """A small "Breaking" / "Live" / "Just in" badge next to the link, in the same item."""
+    if len(_article_paths(container, article_urls)) > 1:
+        return False  # a list of several stories: a badge belongs to one of them
+    for node in container.iter():
+        if node.tag in _LABEL_TAGS and node.mem_id != anchor.mem_id:
+            text = node.text(separator=" ", strip=True)
+            if len(text) <= 20 and _BREAKING_LABEL.fullmatch(text):
+                return True
+    return False
+
+
+def _block_heading(block: LexborNode, article_urls: set[str]) -> str | None:
+    """The heading that titles a block: its first section heading, else one just before it.
+
+    Headings that are themselves article links (a teaser's headline) do not title a block.
+    """
+    for heading in block.css(_HEADINGS):
+        if not _links_to_article(heading, article_urls):
+            return heading.text(separator=" ", strip=True)
+    sibling = block.prev
+    while sibling is not None and sibling.tag in ("-text", "_comment", "-comment"):
+        sibling = sibling.prev
+    if (
+        sibling is not None
+        and sibling.tag in ("h1", "h2", "h3", "h4", "h5", "h6")
+        and not _links_to_article(sibling, article_urls)
+    ):
+        return sibling.text(separator=" ", strip=True)
+    return None
+
+
+def _links_to_article(node: LexborNode, article_urls: set[str]) -> bool:
+    return bool(_article_paths(node, article_urls))
+
+
+def _article_paths(node: LexborNode, article_urls: set[str]) -> set[str]:
+    """Paths of the article links inside ``node`` (hrefs may be relative, so paths compare)."""
+    wanted = {urlsplit(u).path for u in article_urls}
+    paths = {urlsplit(a.attributes.get("href") or "").path for a in node.css("a[href]")}
+    return paths & wanted
+
+
+def _site(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower().removeprefix("www.")

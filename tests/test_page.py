@@ -1,0 +1,228 @@
+"""Sources of kind 'page' over real HTTP: a listing page in the style of a news site's
+"Latest Updates" and "Breaking News" columns, and the article pages it links to.
+
+The pages are files under tests/data/pages; ``{BASE}`` in them becomes the local server's
+address, so absolute canonical and image URLs point back at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.config import SourceConfig
+from digest.errors import SourceError
+from digest.records import FeedItem
+from digest.sources.fetch import Fetched, fetch
+from digest.sources.metadata import read_metadata
+from digest.sources.page import read_page_source
+from tests.conftest import FeedServer
+
+PAGES = Path(__file__).parent / "data" / "pages"
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+# path on the server -> file
+ARTICLES = {
+    "/world/2026/11/27/envoy-visit-eases-trade-tensions": "envoy.html",
+    "/business/province-pays-salaries-early-before-holiday-48213": "salaries.html",
+    "/culture/viral-song-taken-down-after-millions-of-views": "song.html",
+    "/live/election-count-results-as-they-come-in": "election.html",
+    "/world/embassy-says-it-is-closely-following-developments": "embassy.html",
+    "/science/2026/11/28/probe-returns-samples-from-asteroid": "probe.html",
+}
+ENVOY, SALARIES, SONG, ELECTION, EMBASSY, PROBE = ARTICLES
+
+
+def serve(server: FeedServer, skip: tuple[str, ...] = ()) -> str:
+    """Serve the listing at /news/latest and every article page; returns the listing URL."""
+    base = server.url("")
+    for path, name in ARTICLES.items():
+        if path not in skip:
+            text = (PAGES / name).read_text(encoding="utf-8").replace("{BASE}", base)
+            server.add(path, text, headers=HTML)
+    return server.add("/news/latest", (PAGES / "listing.html").read_bytes(), headers=HTML)
+
+
+async def read(
+    server: FeedServer,
+    listing_url: str,
+    known: set[str] | None = None,
+    **config: object,
+) -> tuple[dict[str, FeedItem], list[str]]:
+    """Run read_page_source over the real server; items keyed by their path."""
+    source = SourceConfig.model_validate(
+        {"name": "lantern", "kind": "page", "url": listing_url, **config}
+    )
+    async with httpx.AsyncClient(timeout=5) as client:
+        listing = await fetch(client, "lantern", listing_url, Path("."))
+
+        def fetch_article(url: str) -> Awaitable[Fetched]:
+            return fetch(client, "lantern", url, Path("."))
+
+        def is_known(urls: list[str]) -> set[str]:
+            return {u for u in urls if u in (known or set())}
+
+        items, notes = await read_page_source(source, listing, listing_url, fetch_article, is_known)
+    base = server.url("")
+    return {i.url.removeprefix(base): i for i in items}, notes
+
+
+def article_requests(server: FeedServer) -> list[str]:
+    return [path for path, _ in server.requests if path in ARTICLES]
+
+
+async def test_automatic_extraction_finds_exactly_the_articles(feed_server: FeedServer) -> None:
+    items, notes = await read(feed_server, serve(feed_server))
+    # Not the nav, footer, share, author, tag, login or other-site links; tracking
+    # parameters stripped, so the sidebar's ?utm_source link is the same article.
+    assert set(items) == set(ARTICLES)
+    assert notes == []
+    assert sorted(article_requests(feed_server)) == sorted(ARTICLES)  # each page once
+
+
+async def test_automatic_breaking_flags(feed_server: FeedServer) -> None:
+    items, _ = await read(feed_server, serve(feed_server))
+    breaking = {path for path, item in items.items() if item.breaking}
+    assert breaking == {
+        SALARIES,  # in the "Breaking News" section (and also listed under Latest Updates)
+        SONG,  # same section
+        EMBASSY,  # the block right after a second "Breaking News" heading
+        PROBE,  # its own "Just in" label
+        ELECTION,  # a LiveBlogPosting with no coverageEndTime: still live
+    }
+    assert not items[ENVOY].breaking  # the top story, under no breaking heading
+
+
+async def test_configured_selectors_override_automatic_detection(feed_server: FeedServer) -> None:
+    items, _ = await read(
+        feed_server,
+        serve(feed_server),
+        links="ul.latest-list a",
+        breaking="ul.latest-list li:first-child",
+    )
+    assert set(items) == {PROBE, ELECTION, SALARIES}
+    assert items[PROBE].breaking  # the selector
+    assert items[ELECTION].breaking  # live, whatever the selectors say
+    assert not items[SALARIES].breaking  # the page's breaking block is not consulted
+
+
+async def test_metadata_from_json_ld_graph_and_opengraph(feed_server: FeedServer) -> None:
+    items, _ = await read(feed_server, serve(feed_server))
+    base = feed_server.url("")
+    envoy = items[ENVOY]
+    assert envoy.guid == envoy.url == base + ENVOY
+    # The JSON-LD NewsArticle inside @graph wins over OpenGraph; a broken block is skipped.
+    assert envoy.title == "Envoy's visit sets out to ease trade tensions between the two capitals"
+    assert envoy.summary.startswith("The foreign minister arrives on Wednesday")
+    assert envoy.published_at == datetime(2026, 11, 27, 4, 30, tzinfo=UTC)
+    assert envoy.modified_at == datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    assert envoy.author == "Mira Halden, Tomas Ilves"
+    assert envoy.section == "World"
+    assert envoy.language == "en-GB"
+    assert envoy.image_url == base + "/img/envoy-arrives.jpg"
+    assert envoy.image_alt == "The envoy steps off the plane in the rain"
+
+    salaries = items[SALARIES]
+    assert salaries.title == "Province to pay public salaries early before the holiday"
+    assert salaries.summary == (
+        "Public employees will be paid five days before the holiday, the finance department said."
+    )
+    assert salaries.published_at == datetime(2026, 11, 26, 13, 45, tzinfo=UTC)
+    assert salaries.author == "Lantern Business Desk"
+    assert salaries.image_url == base + "/img/salaries.png"  # relative og:image resolved
+
+    probe = items[PROBE]
+    assert probe.title == "Probe returns samples from a distant asteroid"
+    assert probe.section == "Science"
+    assert probe.language == "en"
+    assert not probe.summary.startswith("<")
+
+
+async def test_date_fallbacks_and_future_dates(feed_server: FeedServer) -> None:
+    before = datetime.now(UTC)
+    items, _ = await read(feed_server, serve(feed_server))
+    # No JSON-LD, no article:published_time: the page's <time datetime>.
+    assert items[EMBASSY].published_at == datetime(2026, 11, 26, 8, 15, tzinfo=UTC)
+    assert items[EMBASSY].title == "Embassy says it is closely following developments"
+    assert items[EMBASSY].summary.startswith("The embassy said it was following")
+    assert items[EMBASSY].language == "ur"
+    # OpenGraph's article:published_time when there is no JSON-LD.
+    assert items[SONG].published_at == datetime(2026, 11, 27, 21, 10, tzinfo=UTC)
+    # A date in 2099 is clamped to now.
+    election = items[ELECTION].published_at
+    assert election is not None and before <= election <= datetime.now(UTC) + timedelta(seconds=1)
+    assert (
+        items[ELECTION].summary == "Follow the count district by district as the results come in."
+    )
+
+
+async def test_hostile_metadata_never_survives(feed_server: FeedServer) -> None:
+    items, _ = await read(feed_server, serve(feed_server))
+    song = items[SONG]
+    stored = " ".join(
+        str(v) for v in (song.title, song.summary, song.author, song.section, song.image_alt)
+    )
+    for bad in ("<", "script", "onerror", "onload", "onmouseover", "javascript:", "alert", "steal"):
+        assert bad not in stored.lower(), bad
+    assert song.title == "Viral song taken down after millions of views"
+    assert song.summary == "The song had passed 28 million views. Watch"
+    assert song.image_url is None  # javascript: is not an image
+    # A canonical link to another site cannot take over that site's article.
+    assert song.url == feed_server.url(SONG)
+
+
+async def test_known_articles_are_not_fetched_again(feed_server: FeedServer) -> None:
+    listing = serve(feed_server)
+    known = {feed_server.url(ENVOY), feed_server.url(SONG)}
+    items, _ = await read(feed_server, listing, known=known)
+    assert set(items) == set(ARTICLES) - {ENVOY, SONG}
+    assert ENVOY not in article_requests(feed_server)
+    assert SONG not in article_requests(feed_server)
+
+
+async def test_max_articles_caps_the_pages_fetched(feed_server: FeedServer) -> None:
+    items, notes = await read(feed_server, serve(feed_server), max_articles=2)
+    assert len(items) == 2 and len(article_requests(feed_server)) == 2
+    assert notes == ["4 more new links left for the next run (max_articles = 2)"]
+
+
+async def test_a_broken_article_page_is_a_note(feed_server: FeedServer) -> None:
+    items, notes = await read(feed_server, serve(feed_server, skip=(SONG,)))
+    assert set(items) == set(ARTICLES) - {SONG}
+    assert len(notes) == 1
+    assert notes[0].startswith(f"article {feed_server.url(SONG)} skipped: ")
+    assert "404" in notes[0]
+
+
+async def test_a_page_without_article_links_is_a_source_error(feed_server: FeedServer) -> None:
+    url = feed_server.add(
+        "/empty", "<html><body><nav><a href='/a-b-c-d'>Home page link</a>", headers=HTML
+    )
+    with pytest.raises(SourceError, match="no article links"):
+        await read(feed_server, url)
+
+
+async def test_a_bad_selector_is_a_source_error(feed_server: FeedServer) -> None:
+    with pytest.raises(SourceError, match="invalid CSS selector"):
+        await read(feed_server, serve(feed_server), links="ul[[[")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", ""),
+        (b"\x00\xff\xfe garbage", ""),
+        (b"<html><head><title>Only a <b>title</b></title></head></html>", "Only a title"),
+        (
+            b'<html><head><script type="application/ld+json">{"@type": ["Thing", "NewsArticle"],'
+            b' "headline": "Typed twice"}</script></head></html>',
+            "Typed twice",
+        ),
+    ],
+)
+def test_read_metadata_is_total(body: bytes, expected: str) -> None:
+    assert read_metadata(body, "https://news.example/a").title == expected
