@@ -72,6 +72,8 @@ class SourceError(DigestError):
 class TemplateError(DigestError):
     """An email template is missing or has a syntax error; nothing is sent."""
 
+    exit_code = 2  # like a config error: the admin's files need fixing
+
 
 class DeliveryError(DigestError):
     """The transport cannot deliver at all (server unreachable, login refused, folder unwritable).

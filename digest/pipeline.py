@@ -74,10 +74,17 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
             source_weight=by_name[name].weight,
             topics=tuple(by_name[name].topics),
             breaking=a.breaking,
+            image_url=a.image_url,
+            image_alt=a.image_alt,
         )
         for a, name in app.store.articles_between(since, now, by_name)
     ]
     return rank(records, now, digest, app.config.rank)
+
+
+def web_view_url(base_url: str, digest_id: str, slot: datetime) -> str:
+    """The public address of an edition's web view (served by the web app)."""
+    return f"{base_url}/editions/{digest_id}/{slot:%Y%m%dT%H%MZ}"
 
 
 def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Edition, bool]:
@@ -90,9 +97,15 @@ def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Editio
     ranked = rank_window(app, digest, now)
     service = app.config.service
     info = EditionInfo(
-        service.name, digest.title, service.base_url, service.postal_address, tz, now
+        service.name,
+        digest.title,
+        service.base_url,
+        service.postal_address,
+        tz,
+        now,
+        web_url=web_view_url(service.base_url, digest.id, slot),
     )
-    rendered = render_edition(info, ranked)
+    rendered = render_edition(info, ranked, app.config.templates_dir())
     edition = Edition(
         digest_id=digest.id,
         slot=slot,

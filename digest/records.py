@@ -40,6 +40,8 @@ class ArticleRecord:
     source_weight: float = 1.0
     topics: tuple[str, ...] = ()
     breaking: bool = False  # flagged breaking by its own source
+    image_url: str | None = None
+    image_alt: str | None = None
 
 
 @dataclass(frozen=True)

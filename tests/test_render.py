@@ -170,3 +170,91 @@ def test_long_personal_values_keep_lines_short_and_decode_exactly() -> None:
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert f"Unsubscribe: {long_url}\n" in text.replace("\r\n", "\n")
     assert 'href="https://digest.test/unsubscribe/' + "x" * 150 + '=&amp;&lt;&gt;&quot;é"' in html
+
+
+def _long_edition(n: int) -> RankedEdition:
+    stories = [
+        story(i, f"Headline {i}: " + "a long and winding headline " * 3, "Summary text. " * 40)
+        for i in range(n)
+    ]
+    return RankedEdition(tuple(stories[:5]), tuple(stories[5:]))
+
+
+def test_size_guard_keeps_html_under_the_gmail_clip_for_200_long_items() -> None:
+    info = EditionInfo(
+        "Test Desk",
+        "Daily Test",
+        "https://digest.test",
+        "1 Test Street",
+        "UTC",
+        NOW,
+        web_url="https://digest.test/editions/daily/20261128T0700Z",
+    )
+    rendered = render_edition(info, _long_edition(200))
+    size = len(rendered.html.encode())
+    assert size <= 100_000
+    kept = rendered.html.count('class="story"')
+    assert 5 < kept < 200  # trimmed, but every breaking story and some latest ones stay
+    assert size > 80_000  # the guard keeps as much as fits, not a token amount
+    assert f"{200 - kept} more stories did not fit in this email." in rendered.html
+    assert 'href="https://digest.test/editions/daily/20261128T0700Z"' in rendered.html
+    assert "Headline 0:" in rendered.html and "Headline 199:" not in rendered.html
+    assert f"{200 - kept} more stories did not fit" in rendered.text
+    assert "The whole edition: https://digest.test/editions/daily/20261128T0700Z" in rendered.text
+    # The footer, with its unsubscribe link, survives the trim.
+    assert "Unsubscribe" in rendered.html
+
+
+def test_a_small_edition_is_not_trimmed() -> None:
+    rendered = render_edition(INFO, _long_edition(10))
+    assert rendered.html.count('class="story"') == 10
+    assert "did not fit" not in rendered.html
+
+
+def test_html_is_strictly_valid_and_safe_for_mail_clients() -> None:
+    import html5lib
+
+    lead = ArticleRecord(
+        1,
+        "Wire",
+        "A <b>bold</b> headline",
+        "https://wire.test/1",
+        "Summary.",
+        NOW,
+        image_url="https://wire.test/1.jpg",
+        image_alt="",
+    )
+    edition = RankedEdition((Story(lead, (), 1.0, ()), story(2, "Two")), (story(3, "Three"),))
+    info = EditionInfo(
+        "Test Desk",
+        "Daily Test",
+        "https://digest.test",
+        "1 Test Street",
+        "UTC",
+        NOW,
+        web_url="https://digest.test/editions/daily/x",
+    )
+    rendered = render_edition(info, edition)
+    _, data = build_template(
+        rendered,
+        sender="news@example.com",
+        reply_to=None,
+        list_name="Daily Test",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    ).personalise(recipient(), 1)
+    body = email.message_from_bytes(data, policy=email.policy.default).get_body(("html",))
+    assert body is not None
+    html = body.get_content()
+    html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
+    assert '<html lang="en"' in html and 'role="presentation"' in html
+    assert "<!--[if mso]>" in html  # Outlook gets a fixed-width table
+    assert 'name="color-scheme"' in html
+    images = re.findall(r"<img\b[^>]*>", html)
+    assert images and all(re.search(r'\balt="[^"]+"', img) for img in images), images
+    links = re.findall(r'href="([^"]*)"', html)
+    assert links and all(link.startswith(("https://", "mailto:")) for link in links), links
+    assert "<script" not in html.lower()
+    assert not re.search(r"\son[a-z]+\s*=", html, re.I)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
+    assert all(len(s.encode()) <= 16_000 for s in styles)

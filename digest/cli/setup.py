@@ -10,6 +10,7 @@ import click
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import config_path, load_config, warnings_for
 from digest.errors import DigestError
+from digest.render import check_templates
 from digest.resources import example_config
 from digest.store import current_revision
 
@@ -34,6 +35,7 @@ def check(ctx: Context) -> None:
     config = load_config(ctx.config_path)
     for warning in warnings_for(config):
         click.echo(f"warning: {warning}", err=True)
+    check_templates(config.templates_dir())  # TemplateError (exit 2) names file and line
     path = config_path(ctx.config_path)
     click.echo(
         f"{path}: ok ({len(config.sources)} sources, {len(config.digests)} digests, "

@@ -70,6 +70,10 @@ class ServiceConfig(_Model):
         default=None,
         description="address for mailto unsubscribes; defaults to unsubscribe@ the sender's domain",
     )
+    templates_dir: str | None = Field(
+        default=None,
+        description="folder of email templates overriding the built-in ones; relative to this file",
+    )
     secret_env: str = Field(
         default="DIGEST_SECRET",
         description="environment variable holding the secret that signs subscriber links",
@@ -349,6 +353,11 @@ class Config(_Model):
         if self.service.unsubscribe_mailto:
             return parseaddr(self.service.unsubscribe_mailto)[1]
         return "unsubscribe@" + parseaddr(self.service.sender)[1].rpartition("@")[2]
+
+    def templates_dir(self) -> Path | None:
+        """The admin's template folder, if the config names one."""
+        folder = self.service.templates_dir
+        return None if folder is None else self.resolve_path(folder)
 
     def resolve_path(self, path: str) -> Path:
         """A path from the config, relative paths taken from the config file's folder."""

@@ -1,6 +1,13 @@
 """The render stage: templates rendered and CSS inlined once per edition, personalised cheaply."""
 
-from digest.render.edition import TOKENS, EditionInfo, inline_css, render_edition, subject_for
+from digest.render.edition import (
+    TOKENS,
+    EditionInfo,
+    check_templates,
+    inline_css,
+    render_edition,
+    subject_for,
+)
 from digest.render.message import MessageTemplate, build_template, substitute
 
 __all__ = [
@@ -8,6 +15,7 @@ __all__ = [
     "EditionInfo",
     "MessageTemplate",
     "build_template",
+    "check_templates",
     "inline_css",
     "render_edition",
     "subject_for",

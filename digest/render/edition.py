@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import premailer
@@ -24,6 +25,11 @@ PREFERENCES_URL = "DIGESTxPREFERENCESxURL"
 RECIPIENT_NAME = "DIGESTxRECIPIENTxNAME"
 TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, RECIPIENT_NAME)
 
+# Gmail clips HTML over about 102 KB; keep room for the personal links and headers.
+HTML_LIMIT = 100_000
+
+log = logging.getLogger("digest.render")
+
 
 @dataclass(frozen=True)
 class EditionInfo:
@@ -35,6 +41,7 @@ class EditionInfo:
     postal_address: str
     timezone: str
     built_at: datetime
+    web_url: str | None = None  # the edition's web view, linked when the email is trimmed
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
@@ -51,15 +58,64 @@ def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
 def render_edition(
     info: EditionInfo, ranked: RankedEdition, override_dir: Path | None = None
 ) -> RenderedEdition:
-    """Subject, inlined HTML and text of the edition, with the personalisation tokens in place."""
+    """Subject, inlined HTML and text of the edition, with the personalisation tokens in place.
+
+    Size guard: Gmail clips a message whose HTML is over about 102 KB, hiding the footer and
+    its unsubscribe link. When the HTML would pass ``HTML_LIMIT``, the lowest stories are
+    dropped (Latest from the end, then Breaking) and a "more on the web" line takes their
+    place; the web view keeps the whole edition.
+    """
     env = templates.environment(override_dir)
+    html_template = templates.load(env, "digest.html.j2")
+    text_template = templates.load(env, "digest.txt.j2")
+
+    def attempt(keep: int) -> RenderedEdition:
+        trimmed = _first(ranked, keep)
+        context = _context(info, trimmed, omitted=ranked.count - trimmed.count)
+        html = inline_css(templates.render(html_template, **context))
+        text = templates.render(text_template, **context)
+        return RenderedEdition(subject=context["subject"], html=html, text=text)
+
+    full = attempt(ranked.count)
+    if _size(full) <= HTML_LIMIT:
+        return full
+    low, high = 0, ranked.count - 1  # the largest count that fits lies in [low, high]
+    best = attempt(0)
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = attempt(middle)
+        if _size(candidate) <= HTML_LIMIT:
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+    log.warning(
+        "edition %r trimmed to fit %d bytes: %d of %d stories kept",
+        info.title,
+        HTML_LIMIT,
+        best.html.count('class="story"'),
+        ranked.count,
+    )
+    return best
+
+
+def _size(rendered: RenderedEdition) -> int:
+    return len(rendered.html.encode("utf-8"))
+
+
+def _first(ranked: RankedEdition, keep: int) -> RankedEdition:
+    """The ``keep`` most important stories: Breaking first, then Latest in order."""
+    breaking = ranked.breaking[:keep]
+    return RankedEdition(breaking, ranked.latest[: max(0, keep - len(breaking))])
+
+
+def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str, Any]:
     tz = ZoneInfo(info.timezone)
-    subject = subject_for(info, ranked)
-    context = {
+    return {
         "edition": info,
-        "subject": subject,
+        "subject": subject_for(info, ranked),
         "breaking": ranked.breaking,
         "latest": ranked.latest,
+        "omitted": omitted,
         "preheader": _preheader(ranked),
         "local_date": info.built_at.astimezone(tz),
         "when": lambda story: _local_time(story, tz),
@@ -67,9 +123,6 @@ def render_edition(
         "preferences_url": PREFERENCES_URL,
         "recipient_name": RECIPIENT_NAME,
     }
-    html = templates.render(templates.load(env, "digest.html.j2"), **context)
-    text = templates.render(templates.load(env, "digest.txt.j2"), **context)
-    return RenderedEdition(subject=subject, html=inline_css(html), text=text)
 
 
 def inline_css(html: str) -> str:
@@ -93,3 +146,35 @@ def _preheader(ranked: RankedEdition) -> str:
 def _local_time(story: Story, tz: ZoneInfo) -> str:
     when = max(a.published_at for a in (story.lead, *story.others)).astimezone(tz)
     return f"{when:%a} {when:%H:%M}"
+
+
+def check_templates(override_dir: Path | None) -> None:
+    """Render a small sample edition through the templates; TemplateError names file and line.
+
+    Run by `digest check`, so a broken admin template is found before any send.
+    """
+    from datetime import UTC
+
+    from digest.records import ArticleRecord
+
+    now = datetime.now(UTC)
+    article = ArticleRecord(
+        1,
+        "Sample Source",
+        "Sample headline",
+        "https://example.org/a",
+        "Sample summary.",
+        now,
+        image_url="https://example.org/a.jpg",
+    )
+    story = Story(article, (), 1.0, ())
+    info = EditionInfo(
+        "Sample",
+        "Sample digest",
+        "https://example.org",
+        "Sample address",
+        "UTC",
+        now,
+        web_url="https://example.org/editions/sample",
+    )
+    render_edition(info, RankedEdition((story,), (story,)), override_dir)
