@@ -7,20 +7,24 @@ address, so absolute canonical and image URLs point back at it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 
-from digest.config import SourceConfig
+from digest.app import App
+from digest.config import SourceConfig, load_config
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.fetch import Fetched, fetch
 from digest.sources.metadata import read_metadata
 from digest.sources.page import read_page_source
-from tests.conftest import FeedServer
+from digest.store import Article
+from tests.conftest import FeedServer, run_cli
 
 PAGES = Path(__file__).parent / "data" / "pages"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -226,3 +230,44 @@ async def test_a_bad_selector_is_a_source_error(feed_server: FeedServer) -> None
 )
 def test_read_metadata_is_total(body: bytes, expected: str) -> None:
     assert read_metadata(body, "https://news.example/a").title == expected
+
+
+def test_gather_json_end_to_end(feed_server: FeedServer, write_config: Callable[..., Path]) -> None:
+    listing = serve(feed_server)
+    sitemap = feed_server.add(
+        "/news-sitemap.xml",
+        (PAGES / "news-sitemap.xml").read_bytes(),
+        headers={"Content-Type": "application/xml"},
+    )
+    config = write_config(
+        [],
+        extra=(
+            f'\n[[sources]]\nname = "Lantern"\nkind = "page"\nurl = "{listing}"\n'
+            f'\n[[sources]]\nname = "Lantern sitemap"\nkind = "sitemap"\nurl = "{sitemap}"\n'
+        ),
+    )
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 0, err
+    reports = {s["name"]: s for s in json.loads(out)["sources"]}
+    assert reports["Lantern"]["status"] == "ok"
+    assert reports["Lantern"]["new_items"] == len(ARTICLES)
+    assert reports["Lantern sitemap"]["status"] == "ok"
+    assert reports["Lantern sitemap"]["new_items"] == 4
+    first = sorted(article_requests(feed_server))
+    assert first == sorted(ARTICLES)
+
+    # The second run reads the listing again but fetches no article page twice.
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 0, err
+    reports = {s["name"]: s for s in json.loads(out)["sources"]}
+    assert reports["Lantern"]["new_items"] == 0
+    assert sorted(article_requests(feed_server)) == first
+
+    app = App.open(load_config(config))
+    try:
+        with app.store.session() as s:
+            rows = s.exec(select(Article)).all()
+            breaking = {r.url.removeprefix(feed_server.url("")) for r in rows if r.breaking}
+    finally:
+        app.close()
+    assert breaking == {SALARIES, SONG, EMBASSY, PROBE, ELECTION}

@@ -142,7 +142,7 @@ def _is_live(ld: dict[str, Any], now: datetime) -> bool:
     """A live blog is breaking until its coverage ends."""
     if "liveblogposting" not in _types(ld):
         return False
-    end = _date(ld.get("coverageEndTime"), now=None)
+    end = iso_date(ld.get("coverageEndTime"), now=None)
     return end is None or end > now
 
 
@@ -242,12 +242,12 @@ def _first_text(limit: int, *values: object) -> str:
 
 def _first_date(now: datetime, *values: object) -> datetime | None:
     for value in values:
-        if (found := _date(value, now)) is not None:
+        if (found := iso_date(value, now)) is not None:
             return found
     return None
 
 
-def _date(value: object, now: datetime | None) -> datetime | None:
+def iso_date(value: object, now: datetime | None) -> datetime | None:
     """An ISO 8601 date in UTC, never later than ``now``; None when unreadable."""
     if not isinstance(value, str) or not value.strip():
         return None

@@ -14,6 +14,7 @@ links whose own label says so.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -105,7 +106,8 @@ async def read_page_source(
         except SourceError as exc:
             notes.append(f"article {link.url} skipped: {exc.message}")
             continue
-        items.append(_item(link, page))
+        # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
+        items.append(await asyncio.to_thread(_item, link, page))
     return items, notes
 
 
