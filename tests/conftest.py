@@ -161,10 +161,12 @@ def config_text(
     schedule: str = "0 7 * * *",
     timeout: float = 5.0,
     gather: str = "",
+    per_host_delay: float = 0.0,
 ) -> str:
     """A complete config: the given (name, url) sources, SQLite beside it, one digest.
 
-    ``gather`` is more TOML lines for the [gather] table, such as "max_body_mb = 1".
+    ``gather`` is more TOML lines for the [gather] table, such as "max_body_mb = 1". All
+    sources of the local servers share one host, so its politeness pause is off unless given.
     """
     parts = [
         f"""[service]
@@ -178,6 +180,7 @@ secret_env = "DIGEST_SECRET"
 
 [gather]
 timeout_seconds = {timeout}
+per_host_delay_seconds = {per_host_delay}
 {gather}
 
 [[digests]]

@@ -538,3 +538,77 @@ def test_item_with_unreadable_date_has_none() -> None:
     feed = rss([{"title": "t", "link": "https://x.test/a", "date": "sometime last week"}])
     [item], _ = parse_feed("X", feed.encode())
     assert item.published_at is None
+
+
+# --- images and language ---------------------------------------------------------------------
+
+MEDIA_RSS = b"""<?xml version="1.0"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title>
+<language>pt-BR</language>
+<item><title>Widest media:content wins</title><link>https://x.test/a</link>
+<media:content url="https://img.test/small.jpg" medium="image" width="100"/>
+<media:content url="https://img.test/wide.jpg?utm_source=rss" medium="image" width="1200"/>
+<media:content url="https://img.test/clip.mp4" medium="video" width="4000"/>
+<media:thumbnail url="https://img.test/thumb.jpg"/></item>
+<item><title>Thumbnail before enclosure</title><link>https://x.test/b</link>
+<enclosure url="https://img.test/e.png" type="image/png" length="1"/>
+<media:thumbnail url="https://img.test/t.jpg"/></item>
+<item><title>Image enclosure, audio ignored</title><link>https://x.test/c</link>
+<enclosure url="https://img.test/e.mp3" type="audio/mpeg" length="1"/>
+<enclosure url="https://img.test/e2.png" type="image/png" length="1"/></item>
+<item><title>Hostile image URLs are dropped</title><link>https://x.test/d</link>
+<media:thumbnail url="javascript:alert(1)"/>
+<media:content url="data:image/png;base64,AAAA" medium="image"/></item>
+</channel></rss>"""
+
+
+def test_the_best_http_image_of_each_item_is_kept() -> None:
+    items = by_url(parse_feed("M", MEDIA_RSS)[0])
+    assert items["https://x.test/a"].image_url == "https://img.test/wide.jpg"
+    assert items["https://x.test/b"].image_url == "https://img.test/t.jpg"
+    assert items["https://x.test/c"].image_url == "https://img.test/e2.png"
+    assert items["https://x.test/d"].image_url is None
+    assert {i.language for i in items.values()} == {"pt-BR"}
+
+
+def test_atom_image_enclosure_brings_its_title_as_alt_and_entry_language_wins() -> None:
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="fr">
+    <title>x</title>
+    <entry xml:lang="de"><title>Eins</title><id>1</id><link href="https://x.test/1"/>
+    <link rel="enclosure" type="image/jpeg" href="https://img.test/1.jpg"
+          title="Die Br&#252;cke &lt;script&gt;alert(1)&lt;/script&gt;"/></entry>
+    <entry><title>Deux</title><id>2</id><link href="https://x.test/2"/></entry></feed>"""
+    items = by_url(parse_feed("A", atom)[0])
+    one = items["https://x.test/1"]
+    assert (one.image_url, one.image_alt, one.language) == (
+        "https://img.test/1.jpg",
+        "Die Brücke",
+        "de",
+    )
+    assert items["https://x.test/2"].language == "fr"
+
+
+def test_json_feed_image_and_language() -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J",
+        "language": "en-GB",
+        "items": [
+            {"id": "1", "url": "https://x.test/1", "image": "https://img.test/1.jpg"},
+            {"id": "2", "url": "https://x.test/2", "image": "javascript:x", "language": "cy"},
+        ],
+    }
+    items = by_url(parse_feed("J", json.dumps(doc).encode())[0])
+    assert (items["https://x.test/1"].image_url, items["https://x.test/1"].language) == (
+        "https://img.test/1.jpg",
+        "en-GB",
+    )
+    assert (items["https://x.test/2"].image_url, items["https://x.test/2"].language) == (None, "cy")
+
+
+def test_a_language_that_is_not_a_tag_is_dropped() -> None:
+    feed = rss([{"title": "T", "link": "https://x.test/t"}]).replace(
+        "<channel>", "<channel><language>&lt;script&gt;en</language>"
+    )
+    [item] = parse_feed("R", feed.encode())[0]
+    assert item.language is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,10 @@ from digest.sources.normalise import canonical_url, html_to_text
 
 SUMMARY_LIMIT = 600
 TITLE_LIMIT = 300
+ALT_LIMIT = 300
+# A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
+_IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.I)
 
 
 def parse_feed(
@@ -69,8 +74,9 @@ def _parse_xml_feed(
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
     notes: list[str] = []
     items: list[FeedItem] = []
+    feed_language = _language(parsed.feed.get("language"))
     for index, entry in enumerate(parsed.entries):
-        item = _item_from_entry(entry)
+        item = _item_from_entry(entry, feed_language)
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
             continue
@@ -88,7 +94,7 @@ def _skipped(index: int, title: object, link: object) -> str:
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
-def _item_from_entry(entry: Any) -> FeedItem | None:
+def _item_from_entry(entry: Any, feed_language: str | None = None) -> FeedItem | None:
     link = entry.get("link") or ""
     url = canonical_url(link)
     if url is None:
@@ -98,6 +104,7 @@ def _item_from_entry(entry: Any) -> FeedItem | None:
     if not summary_html and entry.get("content"):
         summary_html = entry["content"][0].get("value", "")
     guid = entry.get("id") or url or _content_hash(title, summary_html)
+    image_url, image_alt = _entry_image(entry)
     return FeedItem(
         guid=str(guid)[:500],
         url=url,
@@ -105,7 +112,59 @@ def _item_from_entry(entry: Any) -> FeedItem | None:
         summary=html_to_text(summary_html, SUMMARY_LIMIT),
         author=html_to_text(entry.get("author", ""), 200) or None,
         published_at=_entry_date(entry),
+        image_url=image_url,
+        image_alt=image_alt,
+        language=_entry_language(entry) or feed_language,
     )
+
+
+def _entry_image(entry: Any) -> tuple[str | None, str | None]:
+    """The entry's best image and its alt text: media:content, media:thumbnail, enclosure.
+
+    Among media:content images the widest wins; only http(s) URLs are taken.
+    """
+    candidates: list[tuple[int, int, object, object]] = []  # (rank, -width, url, alt)
+    for media in entry.get("media_content") or []:
+        if not isinstance(media, dict):
+            continue
+        kind = str(media.get("medium") or media.get("type") or "")
+        url = str(media.get("url") or "")
+        if kind.startswith("image") or (not kind and _IMAGE_PATH.search(url.split("?")[0])):
+            alt = media.get("description") or media.get("title")
+            candidates.append((0, -_number(media.get("width")), url, alt))
+    for thumb in entry.get("media_thumbnail") or []:
+        if isinstance(thumb, dict):
+            candidates.append((1, -_number(thumb.get("width")), thumb.get("url"), None))
+    for link in entry.get("links") or []:
+        is_enclosure = isinstance(link, dict) and link.get("rel") == "enclosure"
+        if is_enclosure and str(link.get("type") or "").startswith("image/"):
+            candidates.append((2, 0, link.get("href"), link.get("title")))
+    for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], c[1])):
+        canonical = canonical_url(str(url or ""))
+        if canonical is not None:
+            return canonical, html_to_text(str(alt or ""), ALT_LIMIT) or None
+    return None, None
+
+
+def _entry_language(entry: Any) -> str | None:
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key)
+        if isinstance(detail, dict) and (language := _language(detail.get("language"))):
+            return language
+    return None
+
+
+def _language(value: object) -> str | None:
+    """A language tag, if it looks like one (feeds put all sorts in <language>)."""
+    text = str(value or "").strip()
+    return text if _LANGUAGE.match(text) else None
+
+
+def _number(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 def _entry_date(entry: Any) -> datetime | None:
@@ -140,6 +199,7 @@ def _parse_json_feed(
         raise SourceError(source, "JSON without a JSON Feed 'version'", "check the feed URL")
     notes: list[str] = []
     items: list[FeedItem] = []
+    feed_language = _language(doc.get("language"))
     raw_items = doc.get("items")
     for index, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
         if not isinstance(raw, dict):
@@ -169,6 +229,8 @@ def _parse_json_feed(
                 summary=html_to_text(summary_html, SUMMARY_LIMIT),
                 author=author,
                 published_at=_iso_date(raw.get("date_published") or raw.get("date_modified")),
+                image_url=canonical_url(str(raw.get("image") or raw.get("banner_image") or "")),
+                language=_language(raw.get("language")) or feed_language,
             )
         )
     return items, notes
