@@ -128,10 +128,10 @@ def _entry_image(entry: Any) -> tuple[str | None, str | None]:
         if not isinstance(media, dict):
             continue
         kind = str(media.get("medium") or media.get("type") or "")
-        url = str(media.get("url") or "")
-        if kind.startswith("image") or (not kind and _IMAGE_PATH.search(url.split("?")[0])):
+        address = str(media.get("url") or "")
+        if kind.startswith("image") or (not kind and _IMAGE_PATH.search(address.split("?")[0])):
             alt = media.get("description") or media.get("title")
-            candidates.append((0, -_number(media.get("width")), url, alt))
+            candidates.append((0, -_number(media.get("width")), address, alt))
     for thumb in entry.get("media_thumbnail") or []:
         if isinstance(thumb, dict):
             candidates.append((1, -_number(thumb.get("width")), thumb.get("url"), None))
