@@ -132,6 +132,8 @@ def inline_css(html: str) -> str:
         allow_network=False,
         allow_loading_external_files=False,
         keep_style_tags=False,
+        # The @media rules left in <style> must beat the inlined styles: keep their !important.
+        strip_important=False,
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
     )
