@@ -1,4 +1,4 @@
-"""Commands that run the service: gather, sources, preview, send, run, status."""
+"""Commands that run the service: gather, preview, send, run, status."""
 
 from __future__ import annotations
 
@@ -33,19 +33,6 @@ def gather_cmd(ctx: Context, as_json: bool) -> None:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
         return
     print_sources(reports)
-
-
-@click.command("sources")
-@pass_context
-def sources_cmd(ctx: Context) -> None:
-    """List the sources with their health: last success, failures in a row, last error."""
-    table = Table("source", "last success", "failures", "items", "last error")
-    for row in ctx.app().store.list_sources():
-        when = f"{row.last_success_at:%Y-%m-%d %H:%M}" if row.last_success_at else "never"
-        table.add_row(
-            row.name, when, str(row.consecutive_failures), str(row.items_seen), row.last_error or ""
-        )
-    console.print(table)
 
 
 @click.command()
@@ -215,4 +202,4 @@ def _report_dict(r: SourceReport) -> dict[str, object]:
     }
 
 
-COMMANDS = [gather_cmd, sources_cmd, preview, send, run, status]
+COMMANDS = [gather_cmd, preview, send, run, status]
