@@ -232,6 +232,21 @@ def test_read_metadata_is_total(body: bytes, expected: str) -> None:
     assert read_metadata(body, "https://news.example/a").title == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<title>Café crème</title>".encode(), ""),  # UTF-8, undeclared
+        ("<title>Café crème</title>".encode("latin-1"), ""),  # Latin-1, undeclared
+        ("<title>Café crème</title>".encode("latin-1"), "text/html; charset=ISO-8859-1"),
+        ('<meta charset="windows-1252"><title>Café crème</title>'.encode("cp1252"), ""),
+        ('<?xml version="1.0" encoding="utf-8"?><title>Café crème</title>'.encode(), ""),
+    ],
+)
+def test_article_page_charsets(body: bytes, content_type: str) -> None:
+    meta = read_metadata(body, "https://news.example/a", content_type=content_type)
+    assert meta.title == "Café crème"
+
+
 def test_gather_json_end_to_end(feed_server: FeedServer, write_config: Callable[..., Path]) -> None:
     listing = serve(feed_server)
     sitemap = feed_server.add(

@@ -39,6 +39,9 @@ _ARTICLE_TYPES = {
     "blogposting",
 }
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_CHARSET = re.compile(rb"charset=[\"']?([A-Za-z0-9_.:-]+)", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.I)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,16 @@ class ArticleMeta:
     live: bool = False  # a LiveBlogPosting whose coverage has not ended
 
 
-def read_metadata(body: bytes, url: str, now: datetime | None = None) -> ArticleMeta:
+def read_metadata(
+    body: bytes, url: str, now: datetime | None = None, content_type: str = ""
+) -> ArticleMeta:
     """The metadata of the article page ``body`` fetched from ``url``; empty fields when absent."""
     now = now or datetime.now(UTC)
+    text = _XML_DECLARATION.sub("", decode_html(body, content_type), count=1)
+    if not text.strip():
+        return ArticleMeta()
     try:
-        tree = parse_html(body, encoding=_charset(body))
+        tree = parse_html(text, encoding="utf-8")
     except (lxml.etree.LxmlError, ValueError):
         return ArticleMeta()
     if tree is None:
@@ -275,14 +283,20 @@ def _site(url: str) -> str:
     return host.removeprefix("www.")
 
 
-def _charset(body: bytes) -> str:
-    """The declared charset of the page (meta tag), else UTF-8."""
-    match = re.search(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", body[:4096], re.I)
-    if match:
-        name = match.group(1).decode("ascii")
-        try:
-            "".encode(name)
-            return name
-        except LookupError:
-            pass
-    return "UTF-8"
+def decode_html(body: bytes, content_type: str = "") -> str:
+    """The page as text: the charset the server or the page declares, else UTF-8, else cp1252.
+
+    Pages without a declaration are mostly UTF-8; what is not valid UTF-8 is nearly always
+    Latin-1 or its Windows superset, and cp1252 decodes any byte, so this never fails.
+    """
+    for declared in (_CHARSET.search(content_type.encode()), _META_CHARSET.search(body[:4096])):
+        if declared:
+            name = declared.group(1).decode("ascii", "replace")
+            try:
+                return body.decode(name, errors="replace")
+            except LookupError:
+                pass
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")

@@ -26,7 +26,7 @@ from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.fetch import Fetched
-from digest.sources.metadata import read_metadata
+from digest.sources.metadata import decode_html, read_metadata
 from digest.sources.normalise import canonical_url, html_to_text
 
 _TITLE_LIMIT = 300
@@ -81,7 +81,8 @@ async def read_page_source(
     ``known(urls)`` says which canonical URLs are stored already, so they are not fetched.
     Returns the items and notes on what was skipped and why.
     """
-    links = find_links(source, listing.body, listing.url or listing_url)
+    content_type = _content_type(listing)
+    links = find_links(source, listing.body, listing.url or listing_url, content_type)
     notes: list[str] = []
     if not links:
         raise SourceError(
@@ -111,10 +112,12 @@ async def read_page_source(
     return items, notes
 
 
-def find_links(source: SourceConfig, body: bytes, base_url: str) -> list[_Link]:
+def find_links(
+    source: SourceConfig, body: bytes, base_url: str, content_type: str = ""
+) -> list[_Link]:
     """The listing page's article links in page order, one per canonical URL."""
     try:
-        tree = LexborHTMLParser(body)
+        tree = LexborHTMLParser(decode_html(body, content_type))
     except (SelectolaxError, ValueError) as exc:
         raise SourceError(source.name, f"cannot parse the listing page: {exc}") from None
     base = tree.css_first("base[href]")
@@ -153,7 +156,7 @@ def find_links(source: SourceConfig, body: bytes, base_url: str) -> list[_Link]:
 
 
 def _item(link: _Link, page: Fetched) -> FeedItem:
-    meta = read_metadata(page.body, page.url or link.url)
+    meta = read_metadata(page.body, page.url or link.url, content_type=_content_type(page))
     return FeedItem(
         # The listing's link, canonicalised, is the identity: it is what ``known`` is asked
         # about on the next run, so an article page is fetched once.
@@ -302,6 +305,10 @@ def _article_paths(node: LexborNode, article_urls: set[str]) -> set[str]:
     wanted = {urlsplit(u).path for u in article_urls}
     paths = {urlsplit(a.attributes.get("href") or "").path for a in node.css("a[href]")}
     return paths & wanted
+
+
+def _content_type(fetched: Fetched) -> str:
+    return next((v for k, v in fetched.headers.items() if k.lower() == "content-type"), "")
 
 
 def _site(url: str) -> str:
