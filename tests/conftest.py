@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import socket
@@ -34,10 +35,17 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/xml"})
     delay: float = 0.0  # seconds to wait before answering (a hanging server)
+    # Answers by itself on the raw connection (a reset, a slow drip, a streamed body): it
+    # gets the handler and writes to handler.wfile / handler.connection as it likes.
+    raw: Callable[[BaseHTTPRequestHandler], None] | None = None
 
 
 class FeedServer:
-    """A real HTTP server on 127.0.0.1, port 0, serving ``routes``; records request paths."""
+    """A real HTTP server on 127.0.0.1, port 0, serving ``routes``; records request paths.
+
+    Like a real server it answers 304 when a route's ETag or Last-Modified header matches
+    the request's If-None-Match or If-Modified-Since.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
@@ -52,6 +60,16 @@ class FeedServer:
                     route = Route(b"not found", 404, {"Content-Type": "text/plain"})
                 if route.delay:
                     time.sleep(route.delay)
+                if route.raw is not None:
+                    # The client giving up (a reset, a closed socket) is often the point.
+                    with contextlib.suppress(OSError):
+                        route.raw(self)
+                    self.close_connection = True
+                    return
+                if _not_modified(route.headers, self.headers):
+                    self.send_response(304)
+                    self.end_headers()
+                    return
                 try:
                     self.send_response(route.status)
                     for k, v in route.headers.items():
@@ -77,6 +95,14 @@ class FeedServer:
     def add(self, path: str, body: bytes | str, **kw: Any) -> str:
         self.routes[path] = Route(body.encode() if isinstance(body, str) else body, **kw)
         return self.url(path)
+
+
+def _not_modified(answer: dict[str, str], request: Any) -> bool:
+    etag = answer.get("ETag")
+    modified = answer.get("Last-Modified")
+    if etag and request.get("If-None-Match") == etag:
+        return True
+    return bool(modified and request.get("If-Modified-Since") == modified)
 
 
 @pytest.fixture
