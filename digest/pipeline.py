@@ -12,8 +12,15 @@ from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
 from digest.links import personal_links
 from digest.rank import rank
-from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition
-from digest.render import EditionInfo, build_template, render_edition
+from digest.records import (
+    ArticleRecord,
+    RankedEdition,
+    Recipient,
+    RenderedEdition,
+    ranked_from_json,
+    ranked_to_json,
+)
+from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
 from digest.schedule import latest_slot
 from digest.sources import SourceReport, gather
 from digest.store import Edition, Subscriber, utcnow
@@ -87,25 +94,38 @@ def web_view_url(base_url: str, digest_id: str, slot: datetime) -> str:
     return f"{base_url}/editions/{digest_id}/{slot:%Y%m%dT%H%MZ}"
 
 
-def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Edition, bool]:
-    """The edition of the current slot: the stored one, or a new one ranked and rendered now."""
-    tz = digest_timezone(app, digest)
-    slot = latest_slot(digest.schedule, tz, now)
-    existing = app.store.edition(digest.id, slot)
-    if existing is not None:
-        return existing, False
-    ranked = rank_window(app, digest, now)
+def edition_info(
+    app: App,
+    digest: DigestConfig,
+    slot: datetime,
+    built_at: datetime,
+    timezone: str | None = None,
+    locale: str | None = None,
+) -> EditionInfo:
+    """What the templates need for one edition, in one time zone and language."""
     service = app.config.service
-    info = EditionInfo(
+    return EditionInfo(
         service.name,
         digest.title,
         service.base_url,
         service.postal_address,
-        tz,
-        now,
+        timezone or digest_timezone(app, digest),
+        built_at,
         web_url=web_view_url(service.base_url, digest.id, slot),
+        locale=locale or service.locale,
     )
-    rendered = render_edition(info, ranked, app.config.templates_dir())
+
+
+def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Edition, bool]:
+    """The edition of the current slot: the stored one, or a new one ranked and rendered now."""
+    slot = latest_slot(digest.schedule, digest_timezone(app, digest), now)
+    existing = app.store.edition(digest.id, slot)
+    if existing is not None:
+        return existing, False
+    ranked = rank_window(app, digest, now)
+    rendered = render_edition(
+        edition_info(app, digest, slot, now), ranked, app.config.templates_dir()
+    )
     edition = Edition(
         digest_id=digest.id,
         slot=slot,
@@ -114,10 +134,49 @@ def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Editio
         html=rendered.html,
         text=rendered.text,
         story_count=ranked.count,
+        stories=ranked_to_json(ranked),
     )
     saved = app.store.save_edition(edition)
     log.info("edition %s of %s built: %d stories", digest.id, slot, ranked.count)
     return saved, saved is edition
+
+
+class SegmentTemplates:
+    """One MessageTemplate per (time zone, locale) among the recipients, each rendered once.
+
+    The edition's stored render serves the digest's own time zone and the service's
+    locale; anyone else gets the same stories rendered in their zone and language.
+    """
+
+    def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
+        self.app, self.digest, self.edition = app, digest, edition
+        self.default = (digest_timezone(app, digest), app.config.service.locale)
+        self._cache: dict[tuple[str, str], MessageTemplate] = {}
+
+    def __call__(self, subscriber: Subscriber) -> MessageTemplate:
+        key = (subscriber.timezone or self.default[0], subscriber.locale or self.default[1])
+        if key not in self._cache:
+            self._cache[key] = self._build(key)
+        return self._cache[key]
+
+    def _build(self, key: tuple[str, str]) -> MessageTemplate:
+        e, service = self.edition, self.app.config.service
+        if key == self.default or not e.stories:
+            rendered = RenderedEdition(e.subject, e.html, e.text)
+        else:
+            info = edition_info(self.app, self.digest, e.slot, e.created_at, *key)
+            rendered = render_edition(
+                info, ranked_from_json(e.stories), self.app.config.templates_dir()
+            )
+            log.info("edition %s rendered for %s / %s", e.id, *key)
+        return build_template(
+            rendered,
+            sender=service.sender,
+            reply_to=service.reply_to,
+            list_name=f"{self.digest.title} ({service.name})",
+            list_id=f"{self.digest.id}.{urlsplit(service.base_url).hostname}",
+            message_id_prefix=f"digest.{e.id}",
+        )
 
 
 async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryReport:
@@ -126,14 +185,6 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
     service = config.service
     secret = config.secret()
     mailto = config.unsubscribe_mailto()
-    template = build_template(
-        RenderedEdition(edition.subject, edition.html, edition.text),
-        sender=service.sender,
-        reply_to=service.reply_to,
-        list_name=f"{digest.title} ({service.name})",
-        list_id=f"{digest.id}.{urlsplit(service.base_url).hostname}",
-        message_id_prefix=f"digest.{edition.id}",
-    )
 
     def recipient_for(s: Subscriber) -> Recipient:
         return personal_links(
@@ -141,8 +192,9 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
         )
 
     assert edition.id is not None
+    templates = SegmentTemplates(app, digest, edition)
     async with app.sender() as sender:
-        return await dispatch(app.store, sender, template, recipient_for, edition.id)
+        return await dispatch(app.store, sender, templates, recipient_for, edition.id)
 
 
 async def run_digest(

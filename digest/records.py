@@ -5,8 +5,10 @@ Each stage takes and returns these, never ORM rows, so every stage's core is tes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -129,3 +131,36 @@ class SendResult:
     delivery_id: int
     status: str
     detail: str = ""
+
+
+def ranked_to_json(ranked: RankedEdition) -> str:
+    """The edition's stories as JSON, stored with the edition."""
+    return json.dumps(asdict(ranked), default=_iso, ensure_ascii=False)
+
+
+def ranked_from_json(text: str) -> RankedEdition:
+    """The stories stored by ``ranked_to_json``."""
+    doc = json.loads(text)
+
+    def article(raw: dict[str, Any]) -> ArticleRecord:
+        raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
+        raw["topics"] = tuple(raw.get("topics", ()))
+        return ArticleRecord(**raw)
+
+    def story(raw: dict[str, Any]) -> Story:
+        return Story(
+            article(raw["lead"]),
+            tuple(article(o) for o in raw["others"]),
+            raw["score"],
+            tuple(Signal(**s) for s in raw["signals"]),
+        )
+
+    return RankedEdition(
+        tuple(story(s) for s in doc["breaking"]), tuple(story(s) for s in doc["latest"])
+    )
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in an edition")

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
-CSV_COLUMNS = ("email", "name", "topics", "timezone")
+from digest.render.i18n import check_locale
+
+CSV_COLUMNS = ("email", "name", "topics", "timezone", "locale")
 STATUSES = ("active", "unsubscribed")
 # Import also reads the ``status`` column that export writes, so an export imports as it was.
 _IMPORT_COLUMNS = (*CSV_COLUMNS, "status")
@@ -27,6 +29,7 @@ class NewSubscriber:
     topics: tuple[str, ...] = ()
     timezone: str | None = None
     status: str = "active"
+    locale: str | None = None
 
 
 def normalise_email(raw: str) -> str:
@@ -49,8 +52,13 @@ def check_timezone(raw: str | None) -> str | None:
     return raw
 
 
+def check_subscriber_locale(raw: str | None) -> str | None:
+    """A locale code such as 'fr' or 'pt_BR', or None for none; ValueError says what is wrong."""
+    return check_locale(raw) if raw else None
+
+
 def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
-    """Rows of a subscriber CSV (header optional: email,name,topics,timezone) and problems.
+    """Rows of a subscriber CSV (header optional: email,name,topics,timezone,locale), problems.
 
     ``topics`` is a ``;``-separated list; a ``status`` column (as export writes it) may say
     ``unsubscribed``. Problems are (line number, what is wrong).
@@ -81,6 +89,7 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
         try:
             email = normalise_email(record.get("email", ""))
             tz = check_timezone(record.get("timezone"))
+            locale = check_subscriber_locale(record.get("locale"))
             status = record.get("status") or "active"
             if status not in STATUSES:
                 raise ValueError(f"unknown status {status!r}; use {' or '.join(STATUSES)}")
@@ -92,15 +101,17 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
             continue
         seen.add(email)
         topics = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
-        good.append(NewSubscriber(email, record.get("name") or None, topics, tz, status))
+        good.append(NewSubscriber(email, record.get("name") or None, topics, tz, status, locale))
     return good, problems
 
 
-def to_csv(rows: list[tuple[str, str | None, str, str | None, str]]) -> str:
-    """CSV of (email, name, topics, timezone, status) rows, with a header, for export."""
+def to_csv(rows: list[tuple[str, str | None, str, str | None, str | None, str]]) -> str:
+    """CSV of (email, name, topics, timezone, locale, status) rows, with a header, for export."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_IMPORT_COLUMNS)
-    for email, name, topics, tz, status in rows:
-        writer.writerow([email, name or "", topics.replace(",", ";"), tz or "", status])
+    for email, name, topics, tz, locale, status in rows:
+        writer.writerow(
+            [email, name or "", topics.replace(",", ";"), tz or "", locale or "", status]
+        )
     return out.getvalue()

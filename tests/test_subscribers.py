@@ -154,6 +154,7 @@ def test_import_keeps_good_rows_and_reports_each_bad_one(cli: Cli, tmp_path: Pat
         "name": "Carl",
         "topics": "world;us",
         "timezone": "America/New_York",
+        "locale": "",
         "status": "active",
     }
     assert rows[1]["name"] == "Eve, Jr."
@@ -237,7 +238,9 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
     cli("subscribers", "add", "ann@example.com", "--name", "Ann, the First")
     code, out, _ = cli("subscribers", "export")
     assert code == 0
-    assert out == 'email,name,topics,timezone,status\nann@example.com,"Ann, the First",,,active\n'
+    assert out == (
+        'email,name,topics,timezone,locale,status\nann@example.com,"Ann, the First",,,,active\n'
+    )
 
 
 # --- the CSV reader on its own ----------------------------------------------------------------
@@ -266,7 +269,13 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
         (
             "email,nickname\nann@example.com,Annie\n",
             [NewSubscriber("ann@example.com")],
-            [(1, "unknown columns ['nickname']; use email, name, topics, timezone, status")],
+            [
+                (
+                    1,
+                    "unknown columns ['nickname']; "
+                    "use email, name, topics, timezone, locale, status",
+                )
+            ],
         ),
         (
             "email,status\nann@example.com,unsubscribed\nbob@example.com,gone\n",

@@ -10,7 +10,13 @@ from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context
 from digest.errors import DigestError
-from digest.subscribers import check_timezone, normalise_email, parse_csv, to_csv
+from digest.subscribers import (
+    check_subscriber_locale,
+    check_timezone,
+    normalise_email,
+    parse_csv,
+    to_csv,
+)
 
 
 @click.group()
@@ -23,9 +29,15 @@ def subscribers() -> None:
 @click.option("--name", default=None, help="how to greet them")
 @click.option("--topic", "topics", multiple=True, help="only these topics (repeatable)")
 @click.option("--timezone", default=None, help="their IANA time zone")
+@click.option("--locale", default=None, help="language of their email, such as fr or de")
 @pass_context
 def add(
-    ctx: Context, email: str, name: str | None, topics: tuple[str, ...], timezone: str | None
+    ctx: Context,
+    email: str,
+    name: str | None,
+    topics: tuple[str, ...],
+    timezone: str | None,
+    locale: str | None,
 ) -> None:
     """Add a subscriber (or reactivate one who left)."""
     try:
@@ -36,7 +48,11 @@ def add(
         timezone = check_timezone(timezone)
     except ValueError as exc:
         raise DigestError(str(exc), "see `timedatectl list-timezones` for the names") from None
-    row, changed = ctx.app().store.add_subscriber(address, name, topics, timezone)
+    try:
+        locale = check_subscriber_locale(locale)
+    except ValueError as exc:
+        raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
+    row, changed = ctx.app().store.add_subscriber(address, name, topics, timezone, locale)
     click.echo(f"added {row.email}" if changed else f"{row.email} is already subscribed")
 
 
@@ -101,7 +117,7 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
     for s in good:
         status = known.get(s.email)
         if status is None:
-            store.add_subscriber(s.email, s.name, s.topics, s.timezone)
+            store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
             if s.status == "unsubscribed":  # keep the suppression an export carried
                 store.unsubscribe(email=s.email)
             added += 1
@@ -131,7 +147,7 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
 def export_cmd(ctx: Context, csv_file: Path | None, show_all: bool) -> None:
     """Export subscribers as CSV to a file, or to standard output."""
     rows = ctx.app().store.subscribers(None if show_all else "active")
-    text = to_csv([(r.email, r.name, r.topics, r.timezone, r.status) for r in rows])
+    text = to_csv([(r.email, r.name, r.topics, r.timezone, r.locale, r.status) for r in rows])
     if csv_file is None:
         click.echo(text, nl=False)
     else:

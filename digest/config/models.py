@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from digest.render.i18n import check_locale
 from digest.schedule.slots import next_slot, trigger
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,6 +58,9 @@ class ServiceConfig(_Model):
         description="public https address of this service; unsubscribe and web links start here"
     )
     timezone: str = Field(default="UTC", description="default IANA time zone")
+    locale: str = Field(
+        default="en", description="default language of the email (en, fr, de, es, ...)"
+    )
     database_url: str = Field(
         default="sqlite:///digest.db",
         description="SQLAlchemy URL; a relative SQLite path is relative to this file",
@@ -78,6 +82,11 @@ class ServiceConfig(_Model):
         default="DIGEST_SECRET",
         description="environment variable holding the secret that signs subscriber links",
     )
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return check_locale(value)
 
     @field_validator("timezone")
     @classmethod

@@ -49,7 +49,7 @@ class DeliveryReport:
 async def dispatch(
     store: DeliveryStore,
     sender: Sender,
-    template: MessageTemplate,
+    template_for: Callable[[Subscriber], MessageTemplate],
     recipient_for: Callable[[Subscriber], Recipient],
     edition_id: int,
     batch_size: int = 200,
@@ -64,6 +64,7 @@ async def dispatch(
         messages = []
         for delivery, subscriber in claimed:
             assert delivery.id is not None
+            template = template_for(subscriber)  # one per time zone and language, built once
             message_id, data = template.personalise(recipient_for(subscriber), delivery.id)
             messages.append(
                 OutgoingMessage(delivery.id, template.sender, subscriber.email, message_id, data)

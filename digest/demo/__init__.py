@@ -24,6 +24,7 @@ _HEADER = """# The embedded demo of digest: local sample feeds, SQLite, a Maildi
 name = "The Demo Desk"
 base_url = "https://digest.example.org"
 timezone = "Europe/London"
+locale = "en_GB"
 database_url = "sqlite:///digest.db"
 sender = "The Demo Desk <digest@digest.example.org>"
 postal_address = "The Demo Desk, 1 Example Street, London EC1A 1AA"

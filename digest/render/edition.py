@@ -17,6 +17,7 @@ import premailer
 
 from digest.records import RankedEdition, RenderedEdition, Story
 from digest.render import templates
+from digest.render.i18n import DEFAULT_LOCALE, Localizer
 
 # Placeholders the templates print where per-recipient values go. Plain ASCII letters only,
 # so neither premailer nor autoescaping changes them.
@@ -42,12 +43,13 @@ class EditionInfo:
     timezone: str
     built_at: datetime
     web_url: str | None = None  # the edition's web view, linked when the email is trimmed
+    locale: str = DEFAULT_LOCALE  # language of the fixed strings, dates and numbers
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
     """``Morning Briefing, Sat 28 Nov: <top headline>``: the date and the lead story."""
     local = info.built_at.astimezone(ZoneInfo(info.timezone))
-    subject = f"{info.title}, {local:%a} {local.day} {local:%b}"
+    subject = f"{info.title}, {Localizer(info.locale).short_date(local)}"
     top = (ranked.breaking or ranked.latest or (None,))[0]
     if top is not None:
         headline = top.lead.title
@@ -110,7 +112,10 @@ def _first(ranked: RankedEdition, keep: int) -> RankedEdition:
 
 def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str, Any]:
     tz = ZoneInfo(info.timezone)
+    loc = Localizer(info.locale)
     return {
+        **loc.jinja_globals(),
+        "loc": loc,
         "edition": info,
         "subject": subject_for(info, ranked),
         "breaking": ranked.breaking,
@@ -118,7 +123,7 @@ def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str
         "omitted": omitted,
         "preheader": _preheader(ranked),
         "local_date": info.built_at.astimezone(tz),
-        "when": lambda story: _local_time(story, tz),
+        "when": lambda story: loc.day_time(_newest(story).astimezone(tz)),
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
         "recipient_name": RECIPIENT_NAME,
@@ -145,9 +150,8 @@ def _preheader(ranked: RankedEdition) -> str:
     return " · ".join(s.lead.title for s in top)
 
 
-def _local_time(story: Story, tz: ZoneInfo) -> str:
-    when = max(a.published_at for a in (story.lead, *story.others)).astimezone(tz)
-    return f"{when:%a} {when:%H:%M}"
+def _newest(story: Story) -> datetime:
+    return max(a.published_at for a in (story.lead, *story.others))
 
 
 def check_templates(override_dir: Path | None) -> None:

@@ -202,6 +202,7 @@ class Store:
         name: str | None = None,
         topics: Sequence[str] = (),
         timezone: str | None = None,
+        locale: str | None = None,
     ) -> tuple[Subscriber, bool]:
         """Add or reactivate a subscriber; returns the row and whether it changed anything."""
         with self.session() as s:
@@ -217,6 +218,7 @@ class Store:
                     public_id=secrets.token_urlsafe(12),
                     topics=",".join(topics),
                     timezone=timezone,
+                    locale=locale,
                     created_at=utcnow(),
                 )
             s.add(row)

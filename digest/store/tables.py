@@ -99,7 +99,8 @@ class Subscriber(SQLModel, table=True):
     public_id: str = Field(unique=True)
     status: str = Field(default="active", index=True)  # active | unsubscribed
     topics: str = ""  # comma-separated; empty means every topic
-    timezone: str | None = None
+    timezone: str | None = None  # dates in their email; None: the digest's time zone
+    locale: str | None = None  # language of their email; None: the service's locale
     created_at: datetime = _when()
     unsubscribed_at: datetime | None = _when(nullable=True)
 
@@ -117,6 +118,9 @@ class Edition(SQLModel, table=True):
     html: str = Field(sa_column=Column(Text, nullable=False))
     text: str = Field(sa_column=Column(Text, nullable=False))
     story_count: int = 0
+    # The ranked stories as JSON (records.ranked_to_json), so subscribers in another time
+    # zone or language get the same edition rendered for them.
+    stories: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
 class Delivery(SQLModel, table=True):

@@ -1,0 +1,115 @@
+"""The few fixed strings of the email, per language, and locale-aware dates (Babel).
+
+English is the source text; a language missing a string falls back to English, so a
+partial translation never breaks an email. Dates and times are formatted by Babel from
+the CLDR data for the subscriber's locale (``fr``, ``de_AT``, ``pt_BR``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+
+DEFAULT_LOCALE = "en"
+
+# English source text -> translation. Plural forms are separate keys ("{n} sources").
+_STRINGS: dict[str, dict[str, str]] = {
+    "fr": {
+        "Breaking": "À la une",
+        "Latest": "Dernières nouvelles",
+        "Also": "Aussi",
+        "{n} sources": "{n} sources",
+        "{n} more story did not fit in this email.": "{n} autre article n’a pas tenu dans cet e-mail.",
+        "{n} more stories did not fit in this email.": "{n} autres articles n’ont pas tenu dans cet e-mail.",
+        "Read the whole edition on the web": "Lire l’édition complète sur le web",
+        "The whole edition": "L’édition complète",
+        "No new stories since the last edition.": "Rien de nouveau depuis la dernière édition.",
+        "You receive {title} because you subscribed to {service}.": "Vous recevez {title} car vous êtes abonné·e à {service}.",
+        "Preferences": "Préférences",
+        "Unsubscribe": "Se désabonner",
+        "View this edition in your browser": "Voir cette édition dans votre navigateur",
+        "On the web": "Sur le web",
+    },
+    "de": {
+        "Breaking": "Eilmeldungen",
+        "Latest": "Neueste Meldungen",
+        "Also": "Auch",
+        "{n} sources": "{n} Quellen",
+        "{n} more story did not fit in this email.": "{n} weitere Meldung passte nicht in diese E-Mail.",
+        "{n} more stories did not fit in this email.": "{n} weitere Meldungen passten nicht in diese E-Mail.",
+        "Read the whole edition on the web": "Die ganze Ausgabe im Web lesen",
+        "The whole edition": "Die ganze Ausgabe",
+        "No new stories since the last edition.": "Seit der letzten Ausgabe gibt es nichts Neues.",
+        "You receive {title} because you subscribed to {service}.": "Sie erhalten {title}, weil Sie {service} abonniert haben.",
+        "Preferences": "Einstellungen",
+        "Unsubscribe": "Abbestellen",
+        "View this edition in your browser": "Diese Ausgabe im Browser ansehen",
+        "On the web": "Im Web",
+    },
+    "es": {
+        "Breaking": "Última hora",
+        "Latest": "Lo más reciente",
+        "Also": "También",
+        "{n} sources": "{n} fuentes",
+        "{n} more story did not fit in this email.": "{n} noticia más no cupo en este correo.",
+        "{n} more stories did not fit in this email.": "{n} noticias más no cupieron en este correo.",
+        "Read the whole edition on the web": "Leer la edición completa en la web",
+        "The whole edition": "La edición completa",
+        "No new stories since the last edition.": "No hay noticias nuevas desde la última edición.",
+        "You receive {title} because you subscribed to {service}.": "Recibes {title} porque te suscribiste a {service}.",
+        "Preferences": "Preferencias",
+        "Unsubscribe": "Darse de baja",
+        "View this edition in your browser": "Ver esta edición en el navegador",
+        "On the web": "En la web",
+    },
+}
+
+
+def check_locale(value: str) -> str:
+    """Accept a locale Babel knows (``en``, ``fr_CA``, ``pt-BR``); ValueError otherwise."""
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (UnknownLocaleError, ValueError):
+        raise ValueError(
+            f"unknown locale {value!r}; use a code such as 'en', 'fr' or 'pt_BR'"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Localizer:
+    """Strings, plurals and dates for one locale, handed to the templates."""
+
+    locale: str
+
+    @property
+    def language(self) -> str:
+        """The language part, used for ``<html lang>``: ``pt_BR`` -> ``pt``."""
+        return self.locale.split("_")[0]
+
+    def gettext(self, text: str, **values: object) -> str:
+        """The translation of ``text`` (English when there is none), with values filled in."""
+        return _STRINGS.get(self.language, {}).get(text, text).format(**values)
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        """Singular or plural by ``n``, translated."""
+        return self.gettext(singular if n == 1 else plural, n=n, **values)
+
+    def long_date(self, when: datetime) -> str:
+        """``Saturday, November 28, 2026`` / ``samedi 28 novembre 2026``."""
+        return format_date(when, format="full", locale=self.locale)
+
+    def short_date(self, when: datetime) -> str:
+        """``Sat, Nov 28`` / ``sam. 28 nov.``: for the subject line."""
+        return format_date(when, format="EEE d MMM", locale=self.locale)
+
+    def day_time(self, when: datetime) -> str:
+        """``Sat 07:05`` / ``sam. 07:05``: when a story was last updated."""
+        return format_datetime(when, "EEE HH:mm", locale=self.locale)
+
+    def jinja_globals(self) -> dict[str, Callable[..., str]]:
+        """``_`` and ``ngettext`` for the templates."""
+        return {"_": self.gettext, "ngettext": self.ngettext}

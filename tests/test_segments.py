@@ -1,0 +1,110 @@
+"""Each subscriber reads the edition in their own time zone and language, rendered once per pair."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from digest.records import (
+    ArticleRecord,
+    RankedEdition,
+    Signal,
+    Story,
+    ranked_from_json,
+    ranked_to_json,
+)
+from digest.render import edition as edition_module
+from tests.conftest import FeedServer, rss, run_cli
+
+
+def test_stories_survive_their_round_trip_through_the_edition_row() -> None:
+    when = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
+    lead = ArticleRecord(
+        1,
+        "Wire",
+        "Storm",
+        "https://w.test/1",
+        "S.",
+        when,
+        1.5,
+        ("world",),
+        True,
+        "https://w.test/1.jpg",
+        "Waves",
+    )
+    ranked = RankedEdition((Story(lead, (lead,), 2.5, (Signal("cue", 1.0, 0.5),)),), ())
+    assert ranked_from_json(ranked_to_json(ranked)) == ranked
+
+
+def _bodies(folder: Path) -> dict[str, str]:
+    box = mailbox.Maildir(str(folder / "mail"), create=False)
+    out = {}
+    for key in box.iterkeys():
+        message = BytesParser(policy=policy.default).parsebytes(box.get_bytes(key))
+        text = message.get_body(("plain",))
+        assert text is not None
+        out[str(message["To"])] = f"{message['Subject']}\n{text.get_content()}"
+    return out
+
+
+def test_subscribers_get_their_own_language_and_time_zone(
+    write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = feed_server.add(
+        "/f.xml",
+        rss(
+            [
+                {
+                    "title": "Harbour strike ends",
+                    "guid": "1",
+                    "link": "https://wire.test/1",
+                    "date": "Sat, 28 Nov 2026 06:30:00 GMT",
+                },
+                {
+                    "title": "Harbour strike is over",
+                    "guid": "2",
+                    "link": "https://post.test/2",
+                    "date": "Sat, 28 Nov 2026 06:20:00 GMT",
+                },
+            ]
+        ),
+    )
+    config = write_config([("Wire", url)])
+    for args in (
+        ["ana@example.org"],
+        ["bea@example.org", "--locale", "fr", "--timezone", "Europe/Paris"],
+        ["cat@example.org", "--locale", "fr", "--timezone", "Europe/Paris"],
+        ["dan@example.org", "--locale", "de", "--timezone", "America/New_York"],
+    ):
+        assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
+
+    renders: list[str] = []
+    real = edition_module.render_edition
+
+    def counting(info, ranked, override_dir=None):  # type: ignore[no-untyped-def]
+        renders.append(f"{info.timezone}/{info.locale}")
+        return real(info, ranked, override_dir)
+
+    monkeypatch.setattr("digest.pipeline.render_edition", counting)
+    code, _, err = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0, err
+    # One render for the edition itself, then one per other (time zone, language) pair.
+    assert sorted(renders) == ["America/New_York/de", "Europe/Paris/fr", "UTC/en"]
+
+    bodies = _bodies(tmp_path)
+    assert len(bodies) == 4
+    english = bodies["ana@example.org"]
+    assert "Harbour strike" in english and "Saturday, November 28, 2026" in english
+    assert "Sat 06:30" in english and "Unsubscribe:" in english
+    french = bodies["bea@example.org"]
+    assert "samedi 28 novembre 2026" in french and "sam. 07:30" in french  # Paris time
+    assert "Se désabonner:" in french and "Préférences:" in french
+    assert "samedi 28 novembre 2026" in bodies["cat@example.org"]  # same segment, same render
+    german = bodies["dan@example.org"]
+    assert "Samstag, 28. November 2026" in german and "Sa. 01:30" in german  # New York time
+    assert "Abbestellen:" in german
