@@ -83,7 +83,7 @@ class FeedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -95,6 +95,12 @@ class FeedServer:
     def add(self, path: str, body: bytes | str, **kw: Any) -> str:
         self.routes[path] = Route(body.encode() if isinstance(body, str) else body, **kw)
         return self.url(path)
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops connections when dozens of sources connect at
+    # once; the kernel then retries them a second later, which looks like a slow server.
+    request_queue_size = 128
 
 
 def _not_modified(answer: dict[str, str], request: Any) -> bool:

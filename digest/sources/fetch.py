@@ -180,7 +180,16 @@ class Fetcher:
                     f"cannot connect to {host} for {url}: {exc}",
                     "check the address and the network; digest will try again on the next run",
                 ) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            except httpx.InvalidURL as exc:
+                # httpx reads a redirect's Location even when not following it; a
+                # "javascript:..." there is not a URL it can hold.
+                raise SourceError(
+                    name,
+                    f"{url} answered with an address that is not a usable http(s) URL "
+                    f"({exc}); refused",
+                    "digest only follows http and https; use a feed address that stays on the web",
+                ) from None
+            except httpx.HTTPError as exc:
                 raise SourceError(
                     name,
                     f"cannot fetch {url}: {type(exc).__name__}: {exc}",
