@@ -258,3 +258,20 @@ def test_html_is_strictly_valid_and_safe_for_mail_clients() -> None:
     assert not re.search(r"\son[a-z]+\s*=", html, re.I)
     styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
     assert all(len(s.encode()) <= 16_000 for s in styles)
+
+
+def test_latest_is_grouped_by_topic_in_rank_order() -> None:
+    def item(i: int, topic: str) -> Story:
+        lead = ArticleRecord(
+            i, "Wire", f"Story {i}", f"https://wire.test/{i}", "", NOW, topics=(topic,)
+        )
+        return Story(lead, (), 1.0, ())
+
+    edition = RankedEdition(
+        (story(1, "Lead story"),), (item(2, "world"), item(3, "science"), item(4, "world"))
+    )
+    rendered = render_edition(INFO, edition)
+    text = rendered.text
+    assert text.index("World\n-----") < text.index("2. Story 2") < text.index("3. Story 4")
+    assert text.index("3. Story 4") < text.index("Science\n-------") < text.index("4. Story 3")
+    assert rendered.html.index(">World</h4>") < rendered.html.index(">Science</h4>")

@@ -120,6 +120,7 @@ def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str
         "subject": subject_for(info, ranked),
         "breaking": ranked.breaking,
         "latest": ranked.latest,
+        "latest_groups": group_latest(ranked.latest),
         "omitted": omitted,
         "preheader": _preheader(ranked),
         "local_date": info.built_at.astimezone(tz),
@@ -148,6 +149,18 @@ def inline_css(html: str) -> str:
 def _preheader(ranked: RankedEdition) -> str:
     top = (ranked.breaking or ranked.latest)[:3]
     return " · ".join(s.lead.title for s in top)
+
+
+def group_latest(stories: tuple[Story, ...]) -> list[tuple[str, list[Story]]]:
+    """Latest stories grouped by their lead's first topic (else its source), in rank order.
+
+    Groups appear in the order of their first story; one group means no sub-headings.
+    """
+    groups: dict[str, list[Story]] = {}
+    for story in stories:
+        key = story.lead.topics[0].capitalize() if story.lead.topics else story.lead.source
+        groups.setdefault(key, []).append(story)
+    return list(groups.items())
 
 
 def _newest(story: Story) -> datetime:
