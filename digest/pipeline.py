@@ -176,6 +176,7 @@ class SegmentTemplates:
             list_name=f"{self.digest.title} ({service.name})",
             list_id=f"{self.digest.id}.{urlsplit(service.base_url).hostname}",
             message_id_prefix=f"digest.{e.id}",
+            locale=key[1],
         )
 
 

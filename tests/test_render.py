@@ -103,6 +103,8 @@ def test_personalised_bytes_are_a_valid_mime_message() -> None:
     assert 'href="https://digest.test/unsubscribe/tok.EN-_"' in html
     assert 'href="https://digest.test/preferences/pref.TOK"' in html
     assert "Café opens in Zürich" in text and "Prices in €." in html
+    assert "\nHello Zoë Ça,\n" in text.replace("\r\n", "\n")  # the personal greeting
+    assert ">Hello Zoë Ça,</p>" in html
     assert "DIGESTx" not in text + html
 
 

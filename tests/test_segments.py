@@ -86,7 +86,7 @@ def test_subscribers_get_their_own_language_and_time_zone(
     renders: list[str] = []
     real = edition_module.render_edition
 
-    def counting(info, ranked, override_dir=None):  # type: ignore[no-untyped-def]
+    def counting(info, ranked, override_dir=None):
         renders.append(f"{info.timezone}/{info.locale}")
         return real(info, ranked, override_dir)
 
@@ -104,6 +104,7 @@ def test_subscribers_get_their_own_language_and_time_zone(
     french = bodies["bea@example.org"]
     assert "samedi 28 novembre 2026" in french and "sam. 07:30" in french  # Paris time
     assert "Se désabonner:" in french and "Préférences:" in french
+    assert "\nBonjour,\n" in french.replace("\r\n", "\n")
     assert "samedi 28 novembre 2026" in bodies["cat@example.org"]  # same segment, same render
     german = bodies["dan@example.org"]
     assert "Samstag, 28. November 2026" in german and "Sa. 01:30" in german  # New York time

@@ -23,8 +23,8 @@ from digest.render.i18n import DEFAULT_LOCALE, Localizer
 # so neither premailer nor autoescaping changes them.
 UNSUBSCRIBE_URL = "DIGESTxUNSUBSCRIBExURL"
 PREFERENCES_URL = "DIGESTxPREFERENCESxURL"
-RECIPIENT_NAME = "DIGESTxRECIPIENTxNAME"
-TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, RECIPIENT_NAME)
+GREETING = "DIGESTxGREETING"
+TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
 
 # Gmail clips HTML over about 102 KB; keep room for the personal links and headers.
 HTML_LIMIT = 100_000
@@ -127,7 +127,7 @@ def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str
         "when": lambda story: loc.day_time(_newest(story).astimezone(tz)),
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
-        "recipient_name": RECIPIENT_NAME,
+        "greeting": GREETING,
     }
 
 

@@ -19,6 +19,8 @@ DEFAULT_LOCALE = "en"
 # English source text -> translation. Plural forms are separate keys ("{n} sources").
 _STRINGS: dict[str, dict[str, str]] = {
     "fr": {
+        "Hello {name},": "Bonjour {name},",
+        "Hello,": "Bonjour,",
         "Breaking": "À la une",
         "Latest": "Dernières nouvelles",
         "Also": "Aussi",
@@ -35,6 +37,8 @@ _STRINGS: dict[str, dict[str, str]] = {
         "On the web": "Sur le web",
     },
     "de": {
+        "Hello {name},": "Hallo {name},",
+        "Hello,": "Hallo,",
         "Breaking": "Eilmeldungen",
         "Latest": "Neueste Meldungen",
         "Also": "Auch",
@@ -51,6 +55,8 @@ _STRINGS: dict[str, dict[str, str]] = {
         "On the web": "Im Web",
     },
     "es": {
+        "Hello {name},": "Hola, {name}:",
+        "Hello,": "Hola:",
         "Breaking": "Última hora",
         "Latest": "Lo más reciente",
         "Also": "También",

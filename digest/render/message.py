@@ -18,11 +18,12 @@ from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
 from digest.records import Recipient, RenderedEdition
-from digest.render.edition import PREFERENCES_URL, RECIPIENT_NAME, UNSUBSCRIBE_URL
+from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
+from digest.render.i18n import DEFAULT_LOCALE, Localizer
 
 CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
-_TOKEN = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{RECIPIENT_NAME})")
+_TOKEN = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{GREETING})")
 
 # A slot is (token, is_html): where one recipient value goes, and whether it is HTML-escaped.
 Slot = tuple[str, bool]
@@ -38,6 +39,7 @@ class MessageTemplate:
     pieces: tuple[bytes, ...]
     slots: tuple[Slot, ...]
     message_id_prefix: str
+    locale: str = DEFAULT_LOCALE  # language of the greeting
 
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
@@ -45,7 +47,7 @@ class MessageTemplate:
         raw = {
             UNSUBSCRIBE_URL: recipient.unsubscribe_url,
             PREFERENCES_URL: recipient.preferences_url,
-            RECIPIENT_NAME: recipient.name or "",
+            GREETING: greeting(self.locale, recipient),
         }
         values = {
             (token, is_html): _SOFT_BREAK
@@ -105,13 +107,25 @@ def _body(text: str, body_html: str, boundary: bytes) -> tuple[tuple[bytes, ...]
     return tuple(pieces), tuple(slots)
 
 
-def substitute(body: str, recipient: Recipient, *, is_html: bool) -> str:
+def greeting(locale: str, recipient: Recipient) -> str:
+    """``Hello Ada,`` in the recipient's language, or ``Hello,`` without a name."""
+    loc = Localizer(locale)
+    return (
+        loc.gettext("Hello {name},", name=recipient.name)
+        if recipient.name
+        else loc.gettext("Hello,")
+    )
+
+
+def substitute(
+    body: str, recipient: Recipient, *, is_html: bool, locale: str = DEFAULT_LOCALE
+) -> str:
     """Put one recipient's links and name where the edition's tokens stand."""
     quote = html.escape if is_html else str
     return (
         body.replace(UNSUBSCRIBE_URL, quote(recipient.unsubscribe_url))
         .replace(PREFERENCES_URL, quote(recipient.preferences_url))
-        .replace(RECIPIENT_NAME, quote(recipient.name or ""))
+        .replace(GREETING, quote(greeting(locale, recipient)))
     )
 
 
@@ -123,6 +137,7 @@ def build_template(
     list_name: str,
     list_id: str,
     message_id_prefix: str,
+    locale: str = DEFAULT_LOCALE,
 ) -> MessageTemplate:
     """The per-edition part of every message: From, Subject, List-* headers, both bodies."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
@@ -149,6 +164,7 @@ def build_template(
         pieces=pieces,
         slots=slots,
         message_id_prefix=message_id_prefix,
+        locale=locale,
     )
 
 
