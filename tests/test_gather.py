@@ -23,7 +23,9 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
+from digest.errors import SourceError
 from digest.pipeline import gather_sources
+from digest.records import FeedItem
 from digest.sources import SourceReport
 from digest.store import Article, Source
 from tests.conftest import FeedServer, rss, run_cli
@@ -458,3 +460,97 @@ def trickle_server(body: bytes, every: float) -> str:
             time.sleep(every)
 
     return raw_server(answer)
+
+
+# --- kinds: sitemap and page sources go to their readers ------------------------------------
+
+sitemap_module = importlib.import_module("digest.sources.sitemap")
+page_module = importlib.import_module("digest.sources.page")
+
+
+def kind_source(name: str, kind: str, url: str) -> str:
+    return f'\n[[sources]]\nname = "{name}"\nkind = "{kind}"\nurl = "{url}"\n'
+
+
+def story(url: str, title: str) -> FeedItem:
+    return FeedItem(guid=url, url=url, title=title, summary="", author=None, published_at=None)
+
+
+async def test_a_sitemap_source_is_read_by_parse_sitemap(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, bytes, str]] = []
+
+    def fake(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
+        calls.append((source, body, base_url))
+        return [story("https://map.test/a", "From the map")], ["one entry skipped"]
+
+    monkeypatch.setattr(sitemap_module, "parse_sitemap", fake)
+    feed_server.add("/final-map.xml", b"<urlset/>")
+    moved = feed_server.add("/map.xml", "", status=301, headers={"Location": "/final-map.xml"})
+    app = open_app([], extra=kind_source("Map", "sitemap", moved))
+    [report] = await gather_sources(app)
+    assert (report.status, report.new_items) == ("ok", 1)
+    assert calls == [("Map", b"<urlset/>", feed_server.url("/final-map.xml"))]
+    assert "one entry skipped" in report.notes
+    assert [a.title for a, _ in articles(app)] == ["From the map"]
+
+
+async def test_a_page_source_fetches_its_articles_through_the_same_client(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    async def fake(
+        source: Any, listing: Any, listing_url: str, fetch_article: Any, known: Any
+    ) -> tuple[list[FeedItem], list[str]]:
+        seen["listing"] = (source.name, listing.body, listing_url)
+        seen["known"] = known(["https://wire.test/bridge", "https://elsewhere.test/x"])
+        page = await fetch_article(feed_server.url("/article.html"))
+        seen["article"] = page.body
+        try:
+            await fetch_article(feed_server.url("/missing.html"))
+        except SourceError as exc:
+            seen["missing"] = exc.message
+        return [story("https://site.test/story", "Read from its page")], []
+
+    monkeypatch.setattr(page_module, "read_page_source", fake)
+    feed_server.add("/article.html", "<html>story</html>", headers={"Content-Type": "text/html"})
+    listing = feed_server.add(
+        "/latest", "<html>links</html>", headers={"Content-Type": "text/html"}
+    )
+    app = open_app(
+        [("Wire", feed_server.add("/w.xml", rss(HEALTHY)))],
+        extra=kind_source("Site", "page", listing),
+    )
+    await gather_sources(app)  # Wire's articles are stored now; Site's known() sees them
+    reports = by_name(await gather_sources(app))
+
+    assert reports["Site"].status == "ok"
+    assert ("https://site.test/story", "Site") in [(a.url, n) for a, n in articles(app)]
+    assert seen["listing"] == ("Site", b"<html>links</html>", listing)
+    assert seen["known"] == {"https://wire.test/bridge"}
+    assert seen["article"] == b"<html>story</html>"
+    assert "'Site'" in seen["missing"] and "HTTP 404" in seen["missing"]
+    article_requests = [h for p, h in feed_server.requests if p == "/article.html"]
+    assert article_requests and "text/html" in article_requests[0]["Accept"]
+    assert article_requests[0]["User-Agent"].startswith("digest/")
+
+
+@pytest.mark.parametrize("kind", ["page", "sitemap"])
+async def test_a_reader_not_implemented_fails_only_that_source(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    def missing(*args: Any) -> Any:
+        raise NotImplementedError(f"{kind} sources are not implemented yet")
+
+    monkeypatch.setattr(sitemap_module, "parse_sitemap", missing)
+    monkeypatch.setattr(page_module, "read_page_source", missing)
+    url = feed_server.add("/odd", "<html/>", headers={"Content-Type": "text/html"})
+    app = open_app(
+        [("Wire", feed_server.add("/w.xml", rss(HEALTHY)))], extra=kind_source("Odd", kind, url)
+    )
+    reports = by_name(await gather_sources(app))
+    assert reports["Wire"].new_items == 2
+    assert reports["Odd"].status == "error"
+    assert f"kind {kind!r} cannot be read" in reports["Odd"].error and reports["Odd"].hint
