@@ -8,6 +8,7 @@ address, so absolute canonical and image URLs point back at it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.fetch import Fetched, fetch
 from digest.sources.metadata import read_metadata
-from digest.sources.page import read_page_source
+from digest.sources.page import find_links, read_page_source
 from digest.store import Article
 from tests.conftest import FeedServer, run_cli
 
@@ -286,3 +287,18 @@ def test_gather_json_end_to_end(feed_server: FeedServer, write_config: Callable[
     finally:
         app.close()
     assert breaking == {SALARIES, SONG, EMBASSY, PROBE, ELECTION}
+
+
+def test_a_listing_of_thousands_of_links_is_read_in_linear_time() -> None:
+    # Once, breaking detection looked at every block again for every link: minutes here.
+    items = "".join(
+        f'<li><h3><a href="/news/2026/11/story-number-{i}-about-things">Story number {i} '
+        f"about many things</a></h3></li>"
+        for i in range(5000)
+    )
+    body = f"<html><body><main><h2>Latest</h2><div><ul>{items}</ul></div></main></body></html>"
+    source = SourceConfig(name="big", kind="page", url="https://big.example/")
+    started = time.perf_counter()
+    links = find_links(source, body.encode(), "https://big.example/")
+    assert len(links) == 5000 and not any(link.breaking for link in links)
+    assert time.perf_counter() - started < 10

@@ -62,7 +62,9 @@ _HEADINGS = "h1, h2, h3, h4, h5, h6"
 
 
 @dataclass
-class _Link:
+class ListingLink:
+    """An article link found on a listing page: canonical URL, its text, breaking or not."""
+
     url: str
     text: str
     breaking: bool = False
@@ -114,7 +116,7 @@ async def read_page_source(
 
 def find_links(
     source: SourceConfig, body: bytes, base_url: str, content_type: str = ""
-) -> list[_Link]:
+) -> list[ListingLink]:
     """The listing page's article links in page order, one per canonical URL."""
     try:
         tree = LexborHTMLParser(decode_html(body, content_type))
@@ -129,7 +131,7 @@ def find_links(
         if source.links
         else [a for a in tree.css("a[href]") if not _in_chrome(a)]
     )
-    found: dict[str, _Link] = {}
+    found: dict[str, ListingLink] = {}
     for anchor in anchors:
         url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
         if url is None:
@@ -139,7 +141,7 @@ def find_links(
             _site(url) == site and _article_path(url) and _headline(text)
         ):
             continue
-        link = found.setdefault(url, _Link(url, text))
+        link = found.setdefault(url, ListingLink(url, text))
         if len(text) > len(link.text):
             link.text = text  # "Read more" and the headline share a URL; keep the headline
     if source.breaking:
@@ -148,14 +150,15 @@ def find_links(
             if url in found:
                 found[url].breaking = True
     else:
+        looks_breaking = _BreakingDetector(set(found))
         for anchor in anchors:
             url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
             if url in found and not found[url].breaking:
-                found[url].breaking = _looks_breaking(anchor, set(found))
+                found[url].breaking = looks_breaking(anchor)
     return list(found.values())
 
 
-def _item(link: _Link, page: Fetched) -> FeedItem:
+def _item(link: ListingLink, page: Fetched) -> FeedItem:
     meta = read_metadata(page.body, page.url or link.url, content_type=_content_type(page))
     return FeedItem(
         # The listing's link, canonicalised, is the identity: it is what ``known`` is asked
@@ -243,68 +246,90 @@ def _anchor_text(anchor: LexborNode) -> str:
     return " ".join(text.split())
 
 
-def _looks_breaking(anchor: LexborNode, article_urls: set[str]) -> bool:
-    """The link's own label, or the nearest titled block around it, says breaking."""
-    if _BREAKING_LABEL.match(_anchor_text(anchor)):
-        return True
-    parent = anchor.parent
-    depth = 0
-    while parent is not None and parent.tag not in ("body", "html", "main"):
-        attrs = parent.attributes
-        if _BREAKING_WORDS.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
-            return True
-        if depth < 2 and _has_label(parent, anchor, article_urls):
-            return True
-        heading = _block_heading(parent, article_urls)
-        if heading is not None:
-            # The nearest block with a heading names the section the link is in.
-            return bool(_BREAKING_HEADING.search(heading))
-        parent = parent.parent
-        depth += 1
-    return False
+class _BreakingDetector:
+    """Says whether a link sits in a breaking block or carries a breaking label.
 
-
-def _has_label(container: LexborNode, anchor: LexborNode, article_urls: set[str]) -> bool:
-    """A small "Breaking" / "Live" / "Just in" badge next to the link, in the same item."""
-    if len(_article_paths(container, article_urls)) > 1:
-        return False  # a list of several stories: a badge belongs to one of them
-    for node in container.iter():
-        if node.tag in _LABEL_TAGS and node.mem_id != anchor.mem_id:
-            text = node.text(separator=" ", strip=True)
-            if len(text) <= 20 and _BREAKING_LABEL.fullmatch(text):
-                return True
-    return False
-
-
-def _block_heading(block: LexborNode, article_urls: set[str]) -> str | None:
-    """The heading that titles a block: its first section heading, else one just before it.
-
-    Headings that are themselves article links (a teaser's headline) do not title a block.
+    Verdicts per block and article links per block are remembered, so a listing of
+    thousands of links costs one pass over its tree, not one per link.
     """
-    for heading in block.css(_HEADINGS):
-        if not _links_to_article(heading, article_urls):
-            return heading.text(separator=" ", strip=True)
-    sibling = block.prev
-    while sibling is not None and sibling.tag in ("-text", "_comment", "-comment"):
-        sibling = sibling.prev
-    if (
-        sibling is not None
-        and sibling.tag in ("h1", "h2", "h3", "h4", "h5", "h6")
-        and not _links_to_article(sibling, article_urls)
-    ):
-        return sibling.text(separator=" ", strip=True)
-    return None
 
+    def __init__(self, article_urls: set[str]) -> None:
+        self._paths = {urlsplit(u).path for u in article_urls}
+        self._verdicts: dict[int, bool | None] = {}
+        self._links: dict[int, int] = {}
 
-def _links_to_article(node: LexborNode, article_urls: set[str]) -> bool:
-    return bool(_article_paths(node, article_urls))
+    def __call__(self, anchor: LexborNode) -> bool:
+        """The link's own label, or the nearest titled block around it, says breaking."""
+        if _BREAKING_LABEL.match(_anchor_text(anchor)):
+            return True
+        parent = anchor.parent
+        for _ in range(2):  # a badge sits next to the link, in its item
+            if parent is None or parent.tag in ("body", "html", "main"):
+                break
+            if self._has_label(parent, anchor):
+                return True
+            parent = parent.parent
+        return bool(self._verdict(anchor.parent))
 
+    def _verdict(self, node: LexborNode | None) -> bool | None:
+        """True or False as the nearest block with a breaking class or a heading says."""
+        chain: list[LexborNode] = []
+        verdict: bool | None = None
+        while node is not None and node.tag not in ("body", "html", "main"):
+            if node.mem_id in self._verdicts:
+                verdict = self._verdicts[node.mem_id]
+                break
+            chain.append(node)
+            attrs = node.attributes
+            if _BREAKING_WORDS.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
+                verdict = True
+                break
+            heading = self._block_heading(node)
+            if heading is not None:
+                # The nearest block with a heading names the section the link is in.
+                verdict = bool(_BREAKING_HEADING.search(heading))
+                break
+            node = node.parent
+        for seen in chain:
+            self._verdicts[seen.mem_id] = verdict
+        return verdict
 
-def _article_paths(node: LexborNode, article_urls: set[str]) -> set[str]:
-    """Paths of the article links inside ``node`` (hrefs may be relative, so paths compare)."""
-    wanted = {urlsplit(u).path for u in article_urls}
-    paths = {urlsplit(a.attributes.get("href") or "").path for a in node.css("a[href]")}
-    return paths & wanted
+    def _has_label(self, container: LexborNode, anchor: LexborNode) -> bool:
+        """A small "Breaking" / "Live" / "Just in" badge next to the link, in the same item."""
+        if self._article_links(container) > 1:
+            return False  # a list of several stories: a badge belongs to one of them
+        for node in container.traverse():
+            if node.tag in _LABEL_TAGS and node.mem_id != anchor.mem_id:
+                text = node.text(separator=" ", strip=True)
+                if len(text) <= 20 and _BREAKING_LABEL.fullmatch(text):
+                    return True
+        return False
+
+    def _block_heading(self, block: LexborNode) -> str | None:
+        """The heading that titles a block: its first section heading, else one just before it.
+
+        Headings that are themselves article links (a teaser's headline) do not title a block.
+        """
+        for heading in block.css(_HEADINGS):
+            if not self._article_links(heading):
+                return heading.text(separator=" ", strip=True)
+        sibling = block.prev
+        while sibling is not None and sibling.tag in ("-text", "_comment", "-comment"):
+            sibling = sibling.prev
+        if (
+            sibling is not None
+            and sibling.tag in ("h1", "h2", "h3", "h4", "h5", "h6")
+            and not self._article_links(sibling)
+        ):
+            return sibling.text(separator=" ", strip=True)
+        return None
+
+    def _article_links(self, node: LexborNode) -> int:
+        """How many distinct articles ``node`` links to (hrefs may be relative: paths compare)."""
+        if node.mem_id not in self._links:
+            paths = {urlsplit(a.attributes.get("href") or "").path for a in node.css("a[href]")}
+            self._links[node.mem_id] = len(paths & self._paths)
+        return self._links[node.mem_id]
 
 
 def _content_type(fetched: Fetched) -> str:
