@@ -302,3 +302,28 @@ def test_a_listing_of_thousands_of_links_is_read_in_linear_time() -> None:
     links = find_links(source, body.encode(), "https://big.example/")
     assert len(links) == 5000 and not any(link.breaking for link in links)
     assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("json_ld", "live"),
+    [
+        ('{"@type": "LiveBlogPosting", "headline": "Count"}', True),
+        ('{"@type": "LiveBlogPosting", "coverageEndTime": "2999-01-01T00:00:00Z"}', True),
+        ('{"@type": "LiveBlogPosting", "coverageEndTime": "2020-01-01T00:00:00Z"}', False),
+        ('{"@type": "NewsArticle", "headline": "Not live"}', False),
+        ('{"@graph": [{"@type": "WebPage"}, {"@type": "LiveBlogPosting"}]}', True),
+    ],
+)
+def test_live_blogs_are_live_until_their_coverage_ends(json_ld: str, live: bool) -> None:
+    body = f'<script type="application/ld+json">{json_ld}</script>'.encode()
+    assert read_metadata(body, "https://news.example/live").live is live
+
+
+def test_author_from_meta_tags_never_a_profile_url() -> None:
+    body = (
+        b'<meta property="article:author" content="https://social.example/mira">'
+        b'<meta name="author" content="Mira Halden">'
+    )
+    assert read_metadata(body, "https://news.example/a").author == "Mira Halden"
+    only_url = b'<meta property="article:author" content="https://social.example/mira">'
+    assert read_metadata(only_url, "https://news.example/a").author is None

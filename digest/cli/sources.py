@@ -16,7 +16,7 @@ from digest.sources.opml import append_sources, plan_import, read_opml
 @click.group("sources", invoke_without_command=True)
 @click.pass_context
 def sources_cmd(click_ctx: click.Context) -> None:
-    """List the sources with their health: last success, failures in a row, last error."""
+    """The sources with their health (last success, failures, last error); `import` adds OPML."""
     if click_ctx.invoked_subcommand is not None:
         return
     ctx = click_ctx.find_object(Context)

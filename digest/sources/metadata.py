@@ -100,7 +100,9 @@ def read_metadata(
         canonical=_canonical(tree, og, url),
         title=title,
         summary=summary,
-        author=_author(ld.get("author")) or _first_text(200, meta.get("author")) or None,
+        author=_author(ld.get("author"))
+        or _author(meta.get("author"))
+        or _author(og.get("article:author")),
         published_at=published,
         modified_at=modified,
         image_url=image_url,
