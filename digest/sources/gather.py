@@ -73,19 +73,25 @@ async def gather(
     """
     sources = [s for s in config.sources if s.enabled]
     ids = store.sync_sources([(s.name, s.url) for s in config.sources])
+    rows = {row.id: row for row in store.list_sources()}  # one query, not one per source
     fetcher = fetcher_for(config, client, hosts)
     return list(
         await asyncio.gather(
-            *(_gather_one(config, store, fetcher, s, ids[s.name]) for s in sources)
+            *(_gather_one(config, store, fetcher, s, ids[s.name], rows) for s in sources)
         )
     )
 
 
 async def _gather_one(
-    config: Config, store: Store, fetcher: Fetcher, source: SourceConfig, source_id: int
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+    source: SourceConfig,
+    source_id: int,
+    rows: dict[int | None, Source],
 ) -> SourceReport:
     report = SourceReport(source.name)
-    row = store.source(source_id)
+    row = rows.get(source_id)
     if row is None:  # sync_sources just made it; only a concurrent delete gets here
         row = Source(name=source.name, url=source.url)
     now = utcnow()
@@ -101,8 +107,7 @@ async def _gather_one(
         if fetched.status == 304:
             report.items_seen = row.items_seen
             report.notes.append("not modified since the last fetch (HTTP 304)")
-            store.update_source(source_id, next_attempt_at=None)
-            store.record_fetch(source_id, items_seen=row.items_seen)
+            store.finish_fetch(source_id, {"next_attempt_at": None}, items_seen=row.items_seen)
             return report
         items, notes = await _read(config, store, fetcher, source, fetched)
     except SourceError as exc:
@@ -121,8 +126,7 @@ async def _gather_one(
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
     report.new_items = store.add_articles(source_id, items)
-    store.update_source(source_id, **changes)
-    store.record_fetch(source_id, items_seen=len(items))
+    store.finish_fetch(source_id, changes, items_seen=len(items))
     log.info("source %r: %d items, %d new", source.name, len(items), report.new_items)
     return report
 
@@ -139,11 +143,10 @@ def _failed(
     """Record the failure; a 410 marks the source gone, others wait (Retry-After, backoff)."""
     report.status, report.error, report.hint = "error", exc.message, exc.hint
     log.warning("%s (%s)", exc.message, exc.hint)
-    store.record_fetch(source_id, error=exc.message)
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = "gone"
-        store.update_source(source_id, status="gone")
+        store.finish_fetch(source_id, {"status": "gone"}, error=exc.message)
         return report
     g = config.gather
     cap = timedelta(hours=g.backoff_max_hours)
@@ -156,7 +159,7 @@ def _failed(
     if next_at is not None and next_at > now:
         report.next_attempt_at = next_at
         report.notes.append(f"next try at {_when(next_at)}")
-        store.update_source(source_id, next_attempt_at=next_at)
+    store.finish_fetch(source_id, {"next_attempt_at": next_at}, error=exc.message)
     return report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, update
@@ -76,11 +76,26 @@ class Store:
         self, source_id: int, *, error: str | None = None, items_seen: int = 0
     ) -> None:
         """Note one fetch attempt's outcome in the source's health columns."""
+        self.finish_fetch(source_id, error=error, items_seen=items_seen)
+
+    def finish_fetch(
+        self,
+        source_id: int,
+        changes: Mapping[str, object] | None = None,
+        *,
+        error: str | None = None,
+        items_seen: int = 0,
+    ) -> None:
+        """One fetch's outcome (as record_fetch) and fetch-state changes, in one transaction."""
         now = utcnow()
         with self.session() as s:
             row = s.get(Source, source_id)
             if row is None:
                 return
+            for key, value in (changes or {}).items():
+                if not hasattr(row, key):
+                    raise AttributeError(f"sources has no column {key!r}")
+                setattr(row, key, value)
             row.last_attempt_at = now
             if error is None:
                 row.last_success_at, row.consecutive_failures, row.last_error = now, 0, None
