@@ -327,3 +327,25 @@ def test_author_from_meta_tags_never_a_profile_url() -> None:
     assert read_metadata(body, "https://news.example/a").author == "Mira Halden"
     only_url = b'<meta property="article:author" content="https://social.example/mira">'
     assert read_metadata(only_url, "https://news.example/a").author is None
+
+
+def test_links_are_only_followed_within_the_site() -> None:
+    body = b"""<base href="http://169.254.169.254/">
+    <ul class="list">
+      <li><a href="https://news.lantern.example/2026/11/27/one-story-on-a-sister-host">One
+        story on a sister host of the site</a></li>
+      <li><a href="/2026/11/27/a-story-resolved-against-the-base">A story resolved
+        against a hostile base element</a></li>
+      <li><a href="http://127.0.0.1:8080/2026/11/27/an-internal-address">A story at an
+        internal address on this machine</a></li>
+      <li><a href="https://other.example/2026/11/27/another-sites-story">Another site's
+        story that the selector also matches</a></li>
+    </ul>"""
+    for links in (None, "ul.list a"):
+        source = SourceConfig(
+            name="l", kind="page", url="https://www.lantern.example/", links=links
+        )
+        found = find_links(source, body, "https://www.lantern.example/latest")
+        assert [link.url for link in found] == [
+            "https://news.lantern.example/2026/11/27/one-story-on-a-sister-host"
+        ]

@@ -59,6 +59,7 @@ _BREAKING_LABEL = re.compile(
 )
 _LABEL_TAGS = {"span", "strong", "em", "b", "mark", "small", "label", "i"}
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
+_IP_HOST = re.compile(r"^[\d.]+$|:")
 
 
 @dataclass
@@ -122,10 +123,12 @@ def find_links(
         tree = LexborHTMLParser(decode_html(body, content_type))
     except (SelectolaxError, ValueError) as exc:
         raise SourceError(source.name, f"cannot parse the listing page: {exc}") from None
+    # The site is where the listing came from, never what its <base> claims: links are only
+    # followed within it, so a page cannot send the gatherer to other (or internal) hosts.
+    site = _site(base_url)
     base = tree.css_first("base[href]")
     if base is not None:
         base_url = urljoin(base_url, base.attributes.get("href") or "")
-    site = _site(base_url)
     anchors = (
         _selected(tree, source.links, source.name)
         if source.links
@@ -137,9 +140,9 @@ def find_links(
         if url is None:
             continue
         text = _anchor_text(anchor)
-        if source.links is None and not (
-            _site(url) == site and _article_path(url) and _headline(text)
-        ):
+        if not _same_site(url, site):
+            continue
+        if source.links is None and not (_article_path(url) and _headline(text)):
             continue
         link = found.setdefault(url, ListingLink(url, text))
         if len(text) > len(link.text):
@@ -334,6 +337,17 @@ class _BreakingDetector:
 
 def _content_type(fetched: Fetched) -> str:
     return next((v for k, v in fetched.headers.items() if k.lower() == "content-type"), "")
+
+
+def _same_site(url: str, site: str) -> bool:
+    """On the listing's host or a sibling of it (www.x.example, news.x.example, x.example)."""
+    host = _site(url)
+    if host == site:
+        return True
+    if _IP_HOST.match(site) or _IP_HOST.match(host) or site.count(".") < 1:
+        return False
+    domain = ".".join(site.split(".")[-2:])
+    return host == domain or host.endswith("." + domain)
 
 
 def _site(url: str) -> str:
