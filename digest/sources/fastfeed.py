@@ -1,0 +1,153 @@
+"""A fast path for the common feeds: well-formed RSS 2.0 and Atom 1.0, read with lxml.
+
+feedparser reads anything, but costs ~20 ms for a 20-item feed; lxml builds the tree in
+~0.2 ms. ``read_entries`` turns such a feed into entries shaped like feedparser's (the keys
+``parse._item_from_entry`` reads), so one piece of code makes FeedItems from both. It
+returns None for anything else (RSS 1.0, Atom 0.3, malformed XML, undeclared encodings),
+and the caller falls back to feedparser. A test checks both paths agree on real feeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+from feedparser.datetimes import _parse_date
+from lxml import etree
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+MEDIA = "{http://search.yahoo.com/mrss/}"
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+# No entities resolved, no DTD, no network: a feed cannot make us read files or URLs.
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+)
+
+Entry = dict[str, Any]
+
+
+def read_entries(body: bytes, base_url: str | None) -> tuple[list[Entry], str | None] | None:
+    """(entries, feed language) of a plain RSS 2.0 or Atom 1.0 feed, else None."""
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    base = base_url or ""
+    if root.tag == "rss" and str(root.get("version", "")).startswith(("2.", "0.9")):
+        channel = root.find("channel")
+        if channel is None:
+            return None
+        return [_rss_entry(item, base) for item in channel.iter("item")], _text(
+            channel.find("language")
+        )
+    if root.tag == f"{ATOM}feed":
+        return [_atom_entry(e, base) for e in root.iter(f"{ATOM}entry")], root.get(XML_LANG)
+    return None
+
+
+def _text(element: Any) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _date(entry: Entry, key: str, raw: str) -> None:
+    if raw:
+        entry[key] = raw
+        parsed = _parse_date(raw)
+        if parsed is not None:
+            entry[f"{key}_parsed"] = parsed
+
+
+def _media(entry: Entry, element: Any) -> None:
+    contents = [dict(m.attrib) for m in element.iter(f"{MEDIA}content") if m.get("url")]
+    thumbs = [dict(m.attrib) for m in element.iter(f"{MEDIA}thumbnail") if m.get("url")]
+    if contents:
+        entry["media_content"] = contents
+    if thumbs:
+        entry["media_thumbnail"] = thumbs
+
+
+def _rss_entry(item: Any, base: str) -> Entry:
+    entry: Entry = {"title": _text(item.find("title"))}
+    link = _text(item.find("link"))
+    guid = item.find("guid")
+    if guid is not None and _text(guid):
+        entry["id"] = _text(guid)
+        if not link and guid.get("isPermaLink", "true").lower() == "true":
+            link = _text(guid)
+    if link:
+        entry["link"] = urljoin(base, link)
+    description = _text(item.find("description"))
+    encoded = _text(item.find(f"{CONTENT}encoded"))
+    if description:
+        entry["summary"] = description
+    if encoded:
+        entry["content"] = [{"value": encoded}]
+        entry.setdefault("summary", encoded)
+    author = _text(item.find("author")) or _text(item.find(f"{DC}creator"))
+    if author:
+        entry["author"] = author
+    _date(entry, "published", _text(item.find("pubDate")))
+    _date(entry, "updated", _text(item.find(f"{DC}date")))
+    _media(entry, item)
+    entry["links"] = [
+        {"rel": "enclosure", "href": e.get("url"), "type": e.get("type", "")}
+        for e in item.iter("enclosure")
+        if e.get("url")
+    ]
+    lang = item.get(XML_LANG)
+    if lang:
+        entry["title_detail"] = {"language": lang}
+    return entry
+
+
+def _atom_content(element: Any) -> str:
+    """Atom text constructs: text and html carry their markup as text; xhtml as children."""
+    if element is None:
+        return ""
+    if element.get("type") == "xhtml":
+        return "".join(etree.tostring(child, encoding="unicode") for child in element)
+    return (element.text or "").strip()
+
+
+def _atom_entry(element: Any, base: str) -> Entry:
+    entry: Entry = {"title": _atom_content(element.find(f"{ATOM}title"))}
+    links = []
+    for link in element.iter(f"{ATOM}link"):
+        href = link.get("href")
+        if not href:
+            continue
+        rel = link.get("rel", "alternate")
+        links.append(
+            {
+                "rel": rel,
+                "href": urljoin(base, href),
+                "type": link.get("type", ""),
+                "title": link.get("title"),
+            }
+        )
+        if rel == "alternate" and "link" not in entry:
+            entry["link"] = urljoin(base, href)
+    entry["links"] = links
+    identifier = _text(element.find(f"{ATOM}id"))
+    if identifier:
+        entry["id"] = identifier
+    summary = _atom_content(element.find(f"{ATOM}summary"))
+    content = _atom_content(element.find(f"{ATOM}content"))
+    if summary:
+        entry["summary"] = summary
+    if content:
+        entry["content"] = [{"value": content}]
+        entry.setdefault("summary", content)
+    author = element.find(f"{ATOM}author")
+    if author is not None and _text(author.find(f"{ATOM}name")):
+        entry["author"] = _text(author.find(f"{ATOM}name"))
+    _date(entry, "published", _text(element.find(f"{ATOM}published")))
+    _date(entry, "updated", _text(element.find(f"{ATOM}updated")))
+    _media(entry, element)
+    lang = element.get(XML_LANG)
+    if lang:
+        entry["title_detail"] = {"language": lang}
+    return entry
