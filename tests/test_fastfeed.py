@@ -26,7 +26,8 @@ MADE_UP = {
 <media:thumbnail url="https://img.example.org/1-small.jpg" width="100"/>
 <dc:creator>Ana</dc:creator></item>
 <item><title>Permalink guid</title><guid>https://example.org/b/2</guid>
-<dc:date>2026-11-28T05:00:00Z</dc:date><content:encoded><![CDATA[<i>Only content</i>]]></content:encoded>
+<dc:date>2026-11-28T05:00:00Z</dc:date>
+<content:encoded><![CDATA[<i>Only content</i>]]></content:encoded>
 <enclosure url="https://img.example.org/2.png" type="image/png" length="1"/></item>
 <item><title>No link at all</title><guid isPermaLink="false">x</guid></item>
 </channel></rss>""",
@@ -35,7 +36,8 @@ MADE_UP = {
 <updated>2026-11-28T06:00:00Z</updated>
 <entry><title type="html">Tom &amp;amp; Jerry &lt;em&gt;live&lt;/em&gt;</title>
 <link href="https://example.org/c/3"/><id>urn:3</id><updated>2026-11-28T06:00:00+01:00</updated>
-<summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>One <b>two</b></p></div></summary>
+<summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>One <b>two</b></p></div>
+</summary>
 <author><name>Bo</name></author></entry>
 <entry><title>Second</title><link rel="alternate" href="d/4"/><id>urn:4</id>
 <published>2026-11-27T23:00:00Z</published><content type="html">&lt;p&gt;Body&lt;/p&gt;</content>
