@@ -207,8 +207,13 @@ async def test_a_page_without_article_links_is_a_source_error(feed_server: FeedS
     url = feed_server.add(
         "/empty", "<html><body><nav><a href='/a-b-c-d'>Home page link</a>", headers=HTML
     )
-    with pytest.raises(SourceError, match="no article links"):
+    with pytest.raises(SourceError, match="no article links") as caught:
         await read(feed_server, url)
+    assert caught.value.hint == "set `links` to a CSS selector of the article links"
+    feed = feed_server.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel/></rss>')
+    with pytest.raises(SourceError, match="no article links") as caught:
+        await read(feed_server, feed)
+    assert caught.value.hint == "the address serves XML, not a web page: set kind = 'feed'"
 
 
 async def test_a_bad_selector_is_a_source_error(feed_server: FeedServer) -> None:

@@ -91,9 +91,7 @@ async def read_page_source(
         raise SourceError(
             source.name,
             "no article links found on the listing page",
-            "set `links` to a CSS selector of the article links"
-            if source.links is None
-            else f"the selector links = {source.links!r} matches no article link; check it",
+            _no_links_hint(source, listing),
         )
     stored = known([link.url for link in links])
     new = [link for link in links if link.url not in stored]
@@ -113,6 +111,16 @@ async def read_page_source(
         # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
         items.append(await asyncio.to_thread(_item, link, page))
     return items, notes
+
+
+def _no_links_hint(source: SourceConfig, listing: Fetched) -> str:
+    head = listing.body[:1024].lstrip().lower()
+    if head.startswith(b"<?xml") or head.startswith((b"<rss", b"<feed", b"<urlset")):
+        kind = "sitemap" if b"<urlset" in head else "feed"
+        return f"the address serves XML, not a web page: set kind = {kind!r}"
+    if source.links is None:
+        return "set `links` to a CSS selector of the article links"
+    return f"the selector links = {source.links!r} matches no article link; check it"
 
 
 def find_links(
