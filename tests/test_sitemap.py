@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from digest.errors import SourceError
+from digest.sources.fetch import MAX_BODY_BYTES
 from digest.sources.sitemap import parse_sitemap
 
 DOC = (Path(__file__).parent / "data" / "pages" / "news-sitemap.xml").read_bytes()
@@ -103,3 +105,15 @@ def test_relative_locations_resolve_against_the_sitemap() -> None:
             "Town council approves new bridge",
         )
     ]
+
+
+def test_a_gzipped_sitemap_file_is_read() -> None:
+    items, _ = parse_sitemap("lantern", gzip.compress(DOC), BASE)
+    assert len(items) == 4
+
+
+def test_a_gzip_bomb_is_cut_off() -> None:
+    bomb = gzip.compress(b"<urlset>" + b" " * (MAX_BODY_BYTES + 10) + b"</urlset>")
+    assert len(bomb) < 100_000
+    with pytest.raises(SourceError, match="inflates past the size limit"):
+        parse_sitemap("lantern", bomb, BASE)
