@@ -19,9 +19,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
-from extruct.jsonld import JsonLdExtractor
-from extruct.opengraph import OpenGraphExtractor
-from extruct.utils import parse_html
+import lxml.html
 
 from digest.sources.normalise import canonical_url, html_to_text
 
@@ -70,7 +68,7 @@ def read_metadata(
     if not text.strip():
         return ArticleMeta()
     try:
-        tree = parse_html(text, encoding="utf-8")
+        tree = lxml.html.fromstring(text, parser=lxml.html.HTMLParser(encoding="utf-8"))
     except (lxml.etree.LxmlError, ValueError):
         return ArticleMeta()
     if tree is None:
@@ -118,6 +116,10 @@ def read_metadata(
 
 def _article_object(tree: Any) -> dict[str, Any]:
     """The first JSON-LD object typed as an article, looking inside ``@graph`` too."""
+    # extruct is imported on first use: its package pulls in rdflib and friends (a third
+    # of a second), which every other command of the CLI need not pay for.
+    from extruct.jsonld import JsonLdExtractor
+
     extractor = JsonLdExtractor()
     for script in tree.xpath('//script[@type="application/ld+json"]'):
         try:
@@ -176,6 +178,8 @@ def _one(value: object) -> object:
 
 def _opengraph(tree: Any) -> dict[str, Any]:
     """OpenGraph properties, the first value of each (og:image:alt stays next to og:image)."""
+    from extruct.opengraph import OpenGraphExtractor
+
     try:
         found = OpenGraphExtractor().extract_items(tree)
     except Exception:  # extruct on a malformed head: treat as absent
