@@ -49,9 +49,11 @@ class App:
         g = self.config.gather
         timeout = httpx.Timeout(g.timeout_seconds, connect=min(10.0, g.timeout_seconds))
         headers = {"User-Agent": f"digest/{__version__} (+{self.config.service.base_url})"}
-        # The gatherer bounds requests in flight itself; the pool only has to hold them.
+        # The gatherer bounds requests in flight itself; the pool only has to hold them. Few
+        # idle connections are kept: httpcore scans them all on every request, which costs
+        # more than reconnecting when hundreds of hosts are gathered at once.
         limits = httpx.Limits(
-            max_connections=g.concurrency, max_keepalive_connections=g.concurrency
+            max_connections=g.concurrency, max_keepalive_connections=min(g.concurrency, 16)
         )
         async with httpx.AsyncClient(
             timeout=timeout, headers=headers, follow_redirects=False, limits=limits
