@@ -29,6 +29,11 @@ class DigestError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (parsing runs in worker processes): pickle them
+        # with the arguments their own __init__ takes.
+        return (type(self), (self.message, self.hint))
+
 
 @dataclass(frozen=True)
 class ConfigProblem:
@@ -56,6 +61,9 @@ class ConfigError(DigestError):
         lines = "\n".join(str(p) for p in problems)
         super().__init__(lines, hint or "fix the lines above, then run `digest check` again")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.problems, self.hint))
+
 
 class StoreError(DigestError):
     """The database cannot be opened, migrated or written."""
@@ -67,6 +75,10 @@ class SourceError(DigestError):
     def __init__(self, source: str, message: str, hint: str = "") -> None:
         super().__init__(f"source {source!r}: {message}", hint)
         self.source = source
+        self.reason = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.source, self.reason, self.hint))
 
 
 class TemplateError(DigestError):

@@ -110,3 +110,18 @@ def test_what_is_not_plain_rss_or_atom_falls_back() -> None:
     )
     fast = read_entries(bomb, BASE)
     assert fast is None or "aaaaaaaaaa" not in str(fast[0])  # entities are never expanded
+
+
+def test_errors_survive_the_trip_from_a_parser_process() -> None:
+    import pickle
+
+    from digest.errors import ConfigError, ConfigProblem, SourceError
+    from digest.sources.fetch import HttpStatusError
+
+    for error in (
+        SourceError("Wire", "the address returned an HTML page, not a feed", "point url at..."),
+        HttpStatusError("Wire", 429, "HTTP 429", "slow down", datetime(2026, 1, 1, tzinfo=UTC)),
+        ConfigError([ConfigProblem("f.toml", 3, "a.b", "wrong", "fix it")]),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and copy.__dict__ == error.__dict__

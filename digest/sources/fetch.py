@@ -59,6 +59,9 @@ class HttpStatusError(SourceError):
         self.status = status
         self.retry_at = retry_at
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.source, self.status, self.reason, self.hint, self.retry_at))
+
 
 class HostPolicy:
     """Politeness per host: at most ``per_host`` requests in flight, ``delay`` s between starts."""

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 
@@ -27,6 +34,7 @@ from digest.store import Source, Store, utcnow
 log = logging.getLogger("digest.sources")
 
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+POOL_THRESHOLD = 40  # sources in one gather before parsing moves to worker processes
 _VALIDATOR_LIMIT = 500  # a longer ETag is not stored (sending a wrong one only costs a 200)
 
 
@@ -75,11 +83,42 @@ async def gather(
     ids = store.sync_sources([(s.name, s.url) for s in config.sources])
     rows = {row.id: row for row in store.list_sources()}  # one query, not one per source
     fetcher = fetcher_for(config, client, hosts)
-    return list(
-        await asyncio.gather(
-            *(_gather_one(config, store, fetcher, s, ids[s.name], rows) for s in sources)
+    async with parser_pool(len(sources)) as pool:
+        return list(
+            await asyncio.gather(
+                *(_gather_one(config, store, fetcher, s, ids[s.name], rows, pool) for s in sources)
+            )
         )
-    )
+
+
+@asynccontextmanager
+async def parser_pool(sources: int) -> AsyncIterator[asyncio.Future[Executor] | None]:
+    """Worker processes for parsing, when there are enough sources to repay starting them.
+
+    Parsing is CPU-bound Python: threads share one core, processes use them all. The pool
+    comes from a fork server (a clean process that preloaded the parser), so forking never
+    copies this process's threads or locks. It starts in a thread, while the first answers
+    are on their way; readers await it.
+    """
+    workers = min(os.cpu_count() or 1, 4)
+    if sources < POOL_THRESHOLD or workers < 2:
+        yield None
+        return
+
+    def start() -> Executor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["digest.sources.parse"])
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        for future in [pool.submit(os.getpid) for _ in range(workers)]:
+            future.result()
+        return pool
+
+    starting = asyncio.ensure_future(asyncio.to_thread(start))
+    try:
+        yield starting
+    finally:
+        pool = await starting
+        await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
 
 
 async def _gather_one(
@@ -89,6 +128,7 @@ async def _gather_one(
     source: SourceConfig,
     source_id: int,
     rows: dict[int | None, Source],
+    pool: asyncio.Future[Executor] | None = None,
 ) -> SourceReport:
     report = SourceReport(source.name)
     row = rows.get(source_id)
@@ -109,7 +149,7 @@ async def _gather_one(
             report.notes.append("not modified since the last fetch (HTTP 304)")
             store.finish_fetch(source_id, {"next_attempt_at": None}, items_seen=row.items_seen)
             return report
-        items, notes = await _read(config, store, fetcher, source, fetched)
+        items, notes = await _read(config, store, fetcher, source, fetched, pool)
     except SourceError as exc:
         return _failed(config, store, report, row, source_id, exc, now)
     report.items_seen = len(items)
@@ -201,7 +241,12 @@ def _validator(headers: dict[str, str], name: str) -> str | None:
 
 
 async def _read(
-    config: Config, store: Store, fetcher: Fetcher, source: SourceConfig, fetched: Fetched
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+    source: SourceConfig,
+    fetched: Fetched,
+    pool: asyncio.Future[Executor] | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """The items of a fetched document, read as its kind says; any surprise is a SourceError."""
     base = fetched.url or source.url
@@ -219,6 +264,13 @@ async def _read(
             items, notes = await asyncio.to_thread(
                 sitemap_source.parse_sitemap, source.name, fetched.body, base
             )
+        elif pool is not None:
+            job = partial(parse_feed, source.name, fetched.body, fetched.headers, limit, base)
+            try:
+                items, notes = await asyncio.get_running_loop().run_in_executor(await pool, job)
+            except BrokenProcessPool:  # a worker died (out of memory?): parse here instead
+                log.warning("source %r: parser process failed; parsing in-process", source.name)
+                items, notes = await asyncio.to_thread(job)
         else:
             items, notes = await asyncio.to_thread(
                 parse_feed, source.name, fetched.body, fetched.headers, limit, base_url=base
