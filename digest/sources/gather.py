@@ -30,6 +30,7 @@ from digest.sources import sitemap as sitemap_source
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
 from digest.sources.parse import parse_feed
 from digest.store import Source, Store, utcnow
+from digest.store.store import FetchOutcome
 
 log = logging.getLogger("digest.sources")
 
@@ -83,12 +84,66 @@ async def gather(
     ids = store.sync_sources([(s.name, s.url) for s in config.sources])
     rows = {row.id: row for row in store.list_sources()}  # one query, not one per source
     fetcher = fetcher_for(config, client, hosts)
+    writer = BatchWriter(store)
     async with parser_pool(len(sources)) as pool:
         return list(
             await asyncio.gather(
-                *(_gather_one(config, store, fetcher, s, ids[s.name], rows, pool) for s in sources)
+                *(
+                    _gather_one(config, store, fetcher, s, ids[s.name], rows, pool, writer)
+                    for s in sources
+                )
             )
         )
+
+
+class BatchWriter:
+    """Saves fetch outcomes in batches from a thread: a few commits for hundreds of sources.
+
+    ``save`` waits until its batch is written and returns how many articles were new, so a
+    report is never printed for something not yet stored. Batches are written one at a
+    time (SQLite has one writer).
+    """
+
+    def __init__(self, store: Store, size: int = 64, wait: float = 0.02) -> None:
+        self.store, self.size, self.wait = store, size, wait
+        self._pending: list[tuple[FetchOutcome, asyncio.Future[int]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def save(self, outcome: FetchOutcome) -> int:
+        """Queue one outcome; return its new-article count once its batch is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._pending.append((outcome, future))
+        if len(self._pending) >= self.size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.wait, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.ensure_future(self._write(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, batch: list[tuple[FetchOutcome, asyncio.Future[int]]]) -> None:
+        async with self._lock:
+            try:
+                counts = await asyncio.to_thread(self.store.save_fetches, [o for o, _ in batch])
+            except Exception as exc:  # every source of the batch learns why
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+        for (_, future), count in zip(batch, counts, strict=True):
+            if not future.done():
+                future.set_result(count)
 
 
 @asynccontextmanager
@@ -128,7 +183,8 @@ async def _gather_one(
     source: SourceConfig,
     source_id: int,
     rows: dict[int | None, Source],
-    pool: asyncio.Future[Executor] | None = None,
+    pool: asyncio.Future[Executor] | None,
+    writer: BatchWriter,
 ) -> SourceReport:
     report = SourceReport(source.name)
     row = rows.get(source_id)
@@ -147,11 +203,15 @@ async def _gather_one(
         if fetched.status == 304:
             report.items_seen = row.items_seen
             report.notes.append("not modified since the last fetch (HTTP 304)")
-            store.finish_fetch(source_id, {"next_attempt_at": None}, items_seen=row.items_seen)
+            await writer.save(
+                FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
+            )
             return report
         items, notes = await _read(config, store, fetcher, source, fetched, pool)
     except SourceError as exc:
-        return _failed(config, store, report, row, source_id, exc, now)
+        report, outcome = _failed(config, report, row, source_id, exc, now)
+        await writer.save(outcome)
+        return report
     report.items_seen = len(items)
     report.notes = notes
     for note in notes:
@@ -165,29 +225,26 @@ async def _gather_one(
         changes["fetch_url"] = fetched.moved_to
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
-    report.new_items = store.add_articles(source_id, items)
-    store.finish_fetch(source_id, changes, items_seen=len(items))
+    report.new_items = await writer.save(FetchOutcome(source_id, items, changes, None, len(items)))
     log.info("source %r: %d items, %d new", source.name, len(items), report.new_items)
     return report
 
 
 def _failed(
     config: Config,
-    store: Store,
     report: SourceReport,
     row: Source,
     source_id: int,
     exc: SourceError,
     now: datetime,
-) -> SourceReport:
-    """Record the failure; a 410 marks the source gone, others wait (Retry-After, backoff)."""
+) -> tuple[SourceReport, FetchOutcome]:
+    """The failure's report and what to store: a 410 marks the source gone, others wait."""
     report.status, report.error, report.hint = "error", exc.message, exc.hint
     log.warning("%s (%s)", exc.message, exc.hint)
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = "gone"
-        store.finish_fetch(source_id, {"status": "gone"}, error=exc.message)
-        return report
+        return report, FetchOutcome(source_id, (), {"status": "gone"}, exc.message)
     g = config.gather
     cap = timedelta(hours=g.backoff_max_hours)
     wait = backoff(row.consecutive_failures + 1, g.interval_minutes, g.backoff_max_hours)
@@ -199,8 +256,7 @@ def _failed(
     if next_at is not None and next_at > now:
         report.next_attempt_at = next_at
         report.notes.append(f"next try at {_when(next_at)}")
-    store.finish_fetch(source_id, {"next_attempt_at": next_at}, error=exc.message)
-    return report
+    return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
 
 
 def _gone(report: SourceReport, row: Source) -> SourceReport:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, insert, or_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -20,6 +21,17 @@ def content_hash(item: FeedItem) -> str:
     """Identity of last resort: the item's normalised title and summary."""
     text = " ".join(f"{item.title}\x00{item.summary}".casefold().split())
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """What one fetch of one source brought: new items, fetch-state changes, or an error."""
+
+    source_id: int
+    items: Sequence[FeedItem] = ()
+    changes: Mapping[str, object] = field(default_factory=dict)
+    error: str | None = None
+    items_seen: int = 0
 
 
 class Store:
@@ -87,24 +99,40 @@ class Store:
         items_seen: int = 0,
     ) -> None:
         """One fetch's outcome (as record_fetch) and fetch-state changes, in one transaction."""
+        self.save_fetches([FetchOutcome(source_id, (), changes or {}, error, items_seen)])
+
+    def save_fetches(self, outcomes: Sequence[FetchOutcome]) -> list[int]:
+        """Many fetches' new articles and health, in one transaction; new articles per outcome.
+
+        A gather of hundreds of sources writes in batches through this: one commit per
+        batch instead of two per source.
+        """
         now = utcnow()
-        with self.session() as s:
-            row = s.get(Source, source_id)
-            if row is None:
-                return
-            for key, value in (changes or {}).items():
-                if not hasattr(row, key):
-                    raise AttributeError(f"sources has no column {key!r}")
-                setattr(row, key, value)
-            row.last_attempt_at = now
-            if error is None:
-                row.last_success_at, row.consecutive_failures, row.last_error = now, 0, None
-                row.items_seen = items_seen
-            else:
-                row.consecutive_failures += 1
-                row.last_error = error
-            s.add(row)
-            s.commit()
+        sources = SQLModel.metadata.tables["sources"]
+        added = []
+        with self.engine.begin() as connection:
+            for outcome in outcomes:
+                added.append(self._insert_new(connection, outcome.source_id, outcome.items, now))
+                unknown = set(outcome.changes) - set(sources.c.keys())
+                if unknown:
+                    raise AttributeError(f"sources has no column {sorted(unknown)!r}")
+                values: dict[str, object] = {**outcome.changes, "last_attempt_at": now}
+                if outcome.error is None:
+                    values.update(
+                        last_success_at=now,
+                        consecutive_failures=0,
+                        last_error=None,
+                        items_seen=outcome.items_seen,
+                    )
+                else:
+                    values.update(
+                        consecutive_failures=sources.c.consecutive_failures + 1,
+                        last_error=outcome.error,
+                    )
+                connection.execute(
+                    update(sources).where(sources.c.id == outcome.source_id).values(**values)
+                )
+        return added
 
     def known_urls(self, urls: Iterable[str]) -> set[str]:
         """Which of these canonical URLs are stored already (a page source skips them)."""
@@ -130,61 +158,67 @@ class Store:
         """
         if not items:
             return 0
-        now = utcnow()
+        with self.engine.begin() as connection:
+            return self._insert_new(connection, source_id, items, utcnow())
+
+    @staticmethod
+    def _insert_new(
+        connection: Connection, source_id: int, items: Sequence[FeedItem], now: datetime
+    ) -> int:
+        """Insert the items not stored yet (see add_articles); count them."""
+        if not items:
+            return 0
         # Core, not ORM objects: a gather stores thousands of rows, and ORM bookkeeping was
         # two thirds of its cost (bench/gather.py).
         table = SQLModel.metadata.tables["articles"]
         guids = {i.guid for i in items}
         urls = {i.url for i in items}
         hashes = {content_hash(i) for i in items}
-        with self.engine.begin() as connection:
-            known = connection.execute(
-                select(table.c.guid, table.c.url, table.c.content_hash, table.c.source_id).where(
-                    or_(
-                        and_(
-                            table.c.source_id == source_id,
-                            or_(table.c.guid.in_(guids), table.c.content_hash.in_(hashes)),
-                        ),
-                        table.c.url.in_(urls),
-                    )
+        known = connection.execute(
+            select(table.c.guid, table.c.url, table.c.content_hash, table.c.source_id).where(
+                or_(
+                    and_(
+                        table.c.source_id == source_id,
+                        or_(table.c.guid.in_(guids), table.c.content_hash.in_(hashes)),
+                    ),
+                    table.c.url.in_(urls),
                 )
-            ).all()
-            known_guids = {g for g, _, _, sid in known if sid == source_id}
-            known_urls = {u for _, u, _, _ in known}
-            known_hashes = {h for _, _, h, sid in known if sid == source_id}
-            rows = []
-            for item in items:
-                digest = content_hash(item)
-                if item.guid in known_guids or item.url in known_urls or digest in known_hashes:
-                    continue
-                known_guids.add(item.guid)
-                known_urls.add(item.url)
-                known_hashes.add(digest)
-                published = (
-                    item.published_at if item.published_at and item.published_at <= now else now
-                )
-                rows.append(
-                    {
-                        "source_id": source_id,
-                        "guid": item.guid,
-                        "url": item.url,
-                        "title": item.title,
-                        "summary": item.summary,
-                        "author": item.author,
-                        "published_at": published,
-                        "first_seen_at": now,
-                        "modified_at": item.modified_at,
-                        "image_url": item.image_url,
-                        "image_alt": item.image_alt,
-                        "language": item.language,
-                        "section": item.section,
-                        "breaking": item.breaking,
-                        "content_hash": digest,
-                    }
-                )
-            if rows:
-                connection.execute(insert(table), rows)
-            return len(rows)
+            )
+        ).all()
+        known_guids = {g for g, _, _, sid in known if sid == source_id}
+        known_urls = {u for _, u, _, _ in known}
+        known_hashes = {h for _, _, h, sid in known if sid == source_id}
+        rows = []
+        for item in items:
+            digest = content_hash(item)
+            if item.guid in known_guids or item.url in known_urls or digest in known_hashes:
+                continue
+            known_guids.add(item.guid)
+            known_urls.add(item.url)
+            known_hashes.add(digest)
+            published = item.published_at if item.published_at and item.published_at <= now else now
+            rows.append(
+                {
+                    "source_id": source_id,
+                    "guid": item.guid,
+                    "url": item.url,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "author": item.author,
+                    "published_at": published,
+                    "first_seen_at": now,
+                    "modified_at": item.modified_at,
+                    "image_url": item.image_url,
+                    "image_alt": item.image_alt,
+                    "language": item.language,
+                    "section": item.section,
+                    "breaking": item.breaking,
+                    "content_hash": digest,
+                }
+            )
+        if rows:
+            connection.execute(insert(table), rows)
+        return len(rows)
 
     def prune_articles(self, older_than: datetime) -> int:
         """Delete articles first seen before ``older_than``; return how many went."""
