@@ -131,6 +131,7 @@ def test_gather_command_goes_on_past_broken_sources(
         "error": None,
         "hint": None,
         "notes": [],
+        "next_attempt_at": None,
     }
     for name, cause in CAUSES.items():
         report = reports[name]
@@ -554,3 +555,24 @@ async def test_a_reader_not_implemented_fails_only_that_source(
     assert reports["Wire"].new_items == 2
     assert reports["Odd"].status == "error"
     assert f"kind {kind!r} cannot be read" in reports["Odd"].error and reports["Odd"].hint
+
+
+def test_the_json_report_says_when_a_waiting_source_is_tried_next(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    busy = feed_server.add(
+        "/busy.xml",
+        "slow down",
+        status=429,
+        headers={"Content-Type": "text/plain", "Retry-After": "3600"},
+    )
+    config = write_config([("Busy", busy)])
+    for attempt in (1, 2):
+        code, out, _ = run_cli("--config", str(config), "gather", "--json")
+        assert code == 0
+        (report,) = json.loads(out)["sources"]
+        assert report["status"] == ("error" if attempt == 1 else "skipped")
+        due = datetime.fromisoformat(report["next_attempt_at"])
+        assert timedelta(minutes=59) < due - datetime.now(UTC) <= timedelta(hours=1)
+    code, out, _ = run_cli("--config", str(config), "gather")
+    assert "WAIT  Busy: " in out and "hint: digest tries it again by itself" in out

@@ -159,11 +159,14 @@ def status(ctx: Context, as_json: bool) -> None:
 
 def print_sources(reports: list[SourceReport]) -> None:
     """One line per source: new items, or the error and its hint."""
+    labels = {"error": "FAIL", "gone": "GONE", "skipped": "WAIT"}
     for r in reports:
         if r.status == "ok":
             click.echo(f"  ok    {r.name}: {r.items_seen} items, {r.new_items} new")
         else:
-            click.echo(f"  FAIL  {r.name}: {r.error}")
+            click.echo(f"  {labels.get(r.status, r.status.upper()):<5} {r.name}: {r.error}")
+            if r.hint:
+                click.echo(f"        hint: {r.hint}")
 
 
 def print_run(report: RunReport) -> None:
@@ -199,6 +202,7 @@ def _report_dict(r: SourceReport) -> dict[str, object]:
         "error": r.error or None,
         "hint": r.hint or None,
         "notes": r.notes,
+        "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
     }
 
 
