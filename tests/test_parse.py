@@ -612,3 +612,39 @@ def test_a_language_that_is_not_a_tag_is_dropped() -> None:
     )
     [item] = parse_feed("R", feed.encode())[0]
     assert item.language is None
+
+
+OLDER_FORMATS = {
+    "rss-0.91": b"""<?xml version="1.0" encoding="ISO-8859-1"?>
+<rss version="0.91"><channel><title>Old</title><link>https://old.test/</link>
+<item><title>Caf\xe9 reopens</title><link>https://old.test/cafe</link>
+<description>Coffee &amp; cake.</description></item></channel></rss>""",
+    "rss-1.0": b"""<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://old.test/"><title>RDF</title><link>https://old.test/</link>
+<items><rdf:Seq><rdf:li rdf:resource="https://old.test/cafe"/></rdf:Seq></items></channel>
+<item rdf:about="https://old.test/cafe"><title>Caf\xc3\xa9 reopens</title>
+<link>https://old.test/cafe</link><description>Coffee &amp; cake.</description>
+<dc:date>2026-11-28T06:00:00Z</dc:date></item></rdf:RDF>""",
+    "atom-0.3": b"""<?xml version="1.0" encoding="utf-8"?>
+<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>Atom 0.3</title>
+<entry><title>Caf\xc3\xa9 reopens</title><link rel="alternate" type="text/html"
+ href="https://old.test/cafe"/><id>tag:old.test,2026:cafe</id>
+<issued>2026-11-28T06:00:00Z</issued><modified>2026-11-28T06:00:00Z</modified>
+<summary>Coffee &amp; cake.</summary></entry></feed>""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLDER_FORMATS))
+def test_older_feed_formats_are_read_through_feedparser(name: str) -> None:
+    items, notes = parse_feed(name, OLDER_FORMATS[name])
+    assert notes == []
+    (item,) = items
+    assert (item.title, item.url, item.summary) == (
+        "Café reopens",
+        "https://old.test/cafe",
+        "Coffee & cake.",
+    )
+    if name != "rss-0.91":
+        assert item.published_at == datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
