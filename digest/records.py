@@ -126,7 +126,11 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What the transport said about one message: sent, deferred (try later) or failed."""
+    """What the transport said about one message.
+
+    ``status``: sent; deferred (4xx: retried next run); failed (5xx); bounced (5.1.x: the
+    address is dead, the row fails and the subscriber is suppressed).
+    """
 
     delivery_id: int
     status: str

@@ -204,8 +204,8 @@ def test_refusals_are_recorded_per_recipient(service: Path, smtp_server: SmtpSer
         assert run_cli("--config", str(service), "subscribers", "add", address)[0] == 0
     code, out, err = run_cli("--config", str(service), "send", "--gather")
     assert code == 0, err
-    assert "1 deferred" in out and "1 failed" in out and "2 sent" in out
-    assert "bounce@example.org: failed: 550 5.1.1" in err
+    assert "1 deferred" in out and "1 bounced" in out and "2 sent" in out
+    assert "bounce@example.org: bounced: 550 5.1.1" in err
     assert "later@example.org: deferred: 451" in err
 
     app = App.open(load_config(service))
@@ -213,12 +213,25 @@ def test_refusals_are_recorded_per_recipient(service: Path, smtp_server: SmtpSer
         edition = app.store.editions()[0]
         assert edition.id is not None
         rows = {s.email: d for d, s in app.store.deliveries(edition.id)}
+        subscribers = app.store.subscribers()
     finally:
         app.close()
     assert rows["bounce@example.org"].status == "failed"
     assert "User unknown" in (rows["bounce@example.org"].error or "")
     assert rows["later@example.org"].status == "deferred"
     assert rows["ana@example.org"].status == "sent" and rows["ana@example.org"].sent_at
+    # The hard bounce suppressed the address; the deferred one is retried on the next run.
+    assert {s.email: s.status for s in subscribers} == {
+        "ana@example.org": "active",
+        "zoe@example.org": "active",
+        "bounce@example.org": "bounced",
+        "later@example.org": "active",
+    }
+    before = len(smtp_server.messages)
+    code, out, err = run_cli("--config", str(service), "send")
+    assert code == 0
+    assert "1 deferred" in out and "bounce@" not in err  # only later@ was tried again
+    assert len(smtp_server.messages) == before
 
 
 def test_unreachable_smtp_server_fails_the_run_and_loses_nothing(

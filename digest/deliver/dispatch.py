@@ -34,6 +34,7 @@ class DeliveryStore(Protocol):
         self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
     ) -> None: ...
     def release_deliveries(self, delivery_ids: list[int]) -> None: ...
+    def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
 
 
 @dataclass
@@ -70,32 +71,44 @@ async def dispatch(
                 OutgoingMessage(delivery.id, template.sender, subscriber.email, message_id, data)
             )
         emails = {m.delivery_id: m.recipient for m in messages}
+        owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
         ids = {m.delivery_id: m.message_id for m in messages}
         try:
             results = await sender.send_batch(messages)
         except DeliveryError as exc:
             done = _record(
-                store, [r for r in exc.results if isinstance(r, SendResult)], ids, emails, report
+                store,
+                [r for r in exc.results if isinstance(r, SendResult)],
+                owners,
+                ids,
+                emails,
+                report,
             )
             store.release_deliveries([i for i in ids if i not in done])
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             log.error("delivery stopped: %s", report.stopped)
             return report
-        _record(store, results, ids, emails, report)
+        _record(store, results, owners, ids, emails, report)
 
 
 def _record(
     store: DeliveryStore,
     results: list[SendResult],
+    owners: dict[int, int],
     ids: dict[int, str],
     emails: dict[int, str],
     report: DeliveryReport,
 ) -> set[int]:
     done = set()
     for result in results:
+        # A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses
+        # the subscriber, so no later edition is sent to a dead address.
+        row_status = "failed" if result.status == "bounced" else result.status
         store.finish_delivery(
-            result.delivery_id, result.status, result.detail, ids[result.delivery_id]
+            result.delivery_id, row_status, result.detail, ids[result.delivery_id]
         )
+        if result.status == "bounced" and result.delivery_id in owners:
+            store.suppress_subscriber(owners[result.delivery_id], "bounced")
         report.counts[result.status] += 1
         done.add(result.delivery_id)
         if result.status != "sent":

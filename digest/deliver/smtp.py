@@ -7,6 +7,7 @@ code and text. A server that cannot be reached or refuses the login raises Deliv
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Sequence
 
@@ -134,8 +135,20 @@ class SmtpSender:
                 client.close()
 
 
+# RFC 3463 enhanced codes that mean the address itself is dead: bad mailbox (5.1.1), bad
+# address syntax (5.1.3), bad or null-MX domain (5.1.2, 5.1.10), moved (5.1.6).
+_HARD_BOUNCE = re.compile(r"^5\.1\.(?:0|1|2|3|6|10)\b")
+
+
 def _result(message: OutgoingMessage, code: int, text: str) -> SendResult:
-    status = "deferred" if 400 <= code < 500 else "failed"
+    """4xx: try again next run; 5xx: failed; 5.1.x (no such user or domain): a hard bounce."""
+    text = text.strip()
+    if 400 <= code < 500:
+        status = "deferred"
+    elif code >= 500 and _HARD_BOUNCE.match(text):
+        status = "bounced"
+    else:
+        status = "failed"
     return SendResult(message.delivery_id, status, f"{code} {text}".strip())
 
 

@@ -299,6 +299,17 @@ class Store:
             s.commit()
             return True
 
+    def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool:
+        """Stop mailing a subscriber (a hard bounce, a complaint); True if they were active."""
+        with self.session() as s:
+            row = s.get(Subscriber, subscriber_id)
+            if row is None or row.status != "active":
+                return False
+            row.status, row.unsubscribed_at = status, utcnow()
+            s.add(row)
+            s.commit()
+            return True
+
     def subscribers(self, status: str | None = None) -> list[Subscriber]:
         """Subscribers in the order they joined, optionally only those with ``status``."""
         with self.session() as s:

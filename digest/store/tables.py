@@ -97,7 +97,7 @@ class Subscriber(SQLModel, table=True):
     email: str = Field(unique=True)
     name: str | None = None
     public_id: str = Field(unique=True)
-    status: str = Field(default="active", index=True)  # active | unsubscribed
+    status: str = Field(default="active", index=True)  # active | unsubscribed | bounced
     topics: str = ""  # comma-separated; empty means every topic
     timezone: str | None = None  # dates in their email; None: the digest's time zone
     locale: str | None = None  # language of their email; None: the service's locale
