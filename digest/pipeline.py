@@ -195,7 +195,15 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
     assert edition.id is not None
     templates = SegmentTemplates(app, digest, edition)
     async with app.sender() as sender:
-        return await dispatch(app.store, sender, templates, recipient_for, edition.id)
+        return await dispatch(
+            app.store,
+            sender,
+            templates,
+            recipient_for,
+            edition.id,
+            batch_size=config.delivery.batch_size,
+            lease_seconds=config.delivery.lease_seconds,
+        )
 
 
 async def run_digest(

@@ -299,6 +299,15 @@ class DeliveryConfig(_Model):
     transport: Literal["smtp", "maildir"] = Field(
         default="maildir", description="'smtp' or 'maildir'"
     )
+    lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="a claimed batch not finished within this time (a crash) is sent again",
+    )
+    batch_size: int = Field(
+        default=200, ge=1, le=10000, description="deliveries claimed and sent per batch"
+    )
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="settings of 'smtp'")
     maildir: MaildirConfig = Field(default_factory=MaildirConfig, description="of 'maildir'")
 

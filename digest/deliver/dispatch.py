@@ -27,12 +27,12 @@ class DeliveryStore(Protocol):
 
     def queue_deliveries(self, edition_id: int) -> int: ...
     def requeue_deferred(self, edition_id: int) -> int: ...
+    def reclaim_expired(self, edition_id: int) -> int: ...
+    def suppress_inactive(self, edition_id: int) -> int: ...
     def claim_deliveries(
-        self, edition_id: int, limit: int
+        self, edition_id: int, limit: int, lease_seconds: float = 300.0
     ) -> list[tuple[Delivery, Subscriber]]: ...
-    def finish_delivery(
-        self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
-    ) -> None: ...
+    def finish_deliveries(self, results: list[tuple[int, str, str, str | None]]) -> None: ...
     def release_deliveries(self, delivery_ids: list[int]) -> None: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
 
@@ -54,12 +54,27 @@ async def dispatch(
     recipient_for: Callable[[Subscriber], Recipient],
     edition_id: int,
     batch_size: int = 200,
+    lease_seconds: float = 300.0,
 ) -> DeliveryReport:
-    """Deliver the edition to every active subscriber who has not had it yet."""
+    """Deliver the edition to every active subscriber who has not had it yet.
+
+    Before the first batch: new subscribers are queued, deferred rows get their one retry
+    of this run, rows whose sender died (lease expired) are taken back, and rows of people
+    who left since are marked suppressed.
+    """
     report = DeliveryReport(queued=store.queue_deliveries(edition_id))
     store.requeue_deferred(edition_id)  # rows claimed below are each tried once per run
+    reclaimed = store.reclaim_expired(edition_id)
+    if reclaimed:
+        log.warning(
+            "%d deliveries of edition %d were in flight when their sender stopped; "
+            "sending them again",
+            reclaimed,
+            edition_id,
+        )
+    store.suppress_inactive(edition_id)
     while True:
-        claimed = store.claim_deliveries(edition_id, batch_size)
+        claimed = store.claim_deliveries(edition_id, batch_size, lease_seconds)
         if not claimed:
             return report
         messages = []
@@ -100,13 +115,20 @@ def _record(
     report: DeliveryReport,
 ) -> set[int]:
     done = set()
+    # A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses the
+    # subscriber, so no later edition is sent to a dead address.
+    store.finish_deliveries(
+        [
+            (
+                r.delivery_id,
+                "failed" if r.status == "bounced" else r.status,
+                r.detail,
+                ids[r.delivery_id],
+            )
+            for r in results
+        ]
+    )
     for result in results:
-        # A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses
-        # the subscriber, so no later edition is sent to a dead address.
-        row_status = "failed" if result.status == "bounced" else result.status
-        store.finish_delivery(
-            result.delivery_id, row_status, result.detail, ids[result.delivery_id]
-        )
         if result.status == "bounced" and result.delivery_id in owners:
             store.suppress_subscriber(owners[result.delivery_id], "bounced")
         report.counts[result.status] += 1

@@ -6,9 +6,9 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, insert, or_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -373,62 +373,155 @@ class Store:
 
     def requeue_deferred(self, edition_id: int) -> int:
         """Deferred rows (a 4xx last time) become pending again: each run retries them once."""
-        with self.session() as s:
-            result = s.execute(
-                update(Delivery)
-                .where(col(Delivery.edition_id) == edition_id, col(Delivery.status) == "deferred")
-                .values(status="pending", updated_at=utcnow())
+        return self._move(edition_id, "deferred", "pending")
+
+    def reclaim_expired(self, edition_id: int) -> int:
+        """Claimed rows whose lease ran out (their sender died) become pending again."""
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == "sending",
+                    or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < utcnow()),
+                )
+                .values(status="pending", lease_until=None, updated_at=utcnow())
             )
-            s.commit()
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)
 
-    def claim_deliveries(self, edition_id: int, limit: int) -> list[tuple[Delivery, Subscriber]]:
-        """Up to ``limit`` pending rows of active subscribers, marked 'sending'.
+    def retry_failed(self, edition_id: int) -> int:
+        """`digest retry`: failed rows of still-active subscribers go back to pending."""
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        subscribers = SQLModel.metadata.tables["subscribers"]
+        active = select(subscribers.c.id).where(subscribers.c.status == "active")
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == "failed",
+                    deliveries.c.subscriber_id.in_(active),
+                )
+                .values(status="pending", error=None, updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
 
-        The mark is committed before anything is sent, so a crash mid-send leaves the row
-        in 'sending' and a re-run never mails that subscriber a second time.
+    def suppress_inactive(self, edition_id: int) -> int:
+        """Pending rows of people who left (or bounced) since they were queued: 'suppressed'."""
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        subscribers = SQLModel.metadata.tables["subscribers"]
+        inactive = select(subscribers.c.id).where(subscribers.c.status != "active")
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == "pending",
+                    deliveries.c.subscriber_id.in_(inactive),
+                )
+                .values(status="suppressed", updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
+
+    def _move(self, edition_id: int, old: str, new: str) -> int:
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == old)
+                .values(status=new, updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
+
+    def claim_deliveries(
+        self, edition_id: int, limit: int, lease_seconds: float = 300.0
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
+
+        One UPDATE ... RETURNING takes the rows, so two senders never claim the same one;
+        the claim is committed before anything is sent. Rows come in id order (keyset), so
+        memory never holds more than one batch however long the list.
         """
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        subscribers = SQLModel.metadata.tables["subscribers"]
+        now = utcnow()
+        candidates = (
+            select(deliveries.c.id)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.status == "pending",
+                subscribers.c.status == "active",
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self.engine.begin() as connection:
+            claimed = (
+                connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(candidates), deliveries.c.status == "pending")
+                    .values(
+                        status="sending",
+                        attempts=deliveries.c.attempts + 1,
+                        updated_at=now,
+                        lease_until=now + timedelta(seconds=lease_seconds),
+                    )
+                    .returning(deliveries.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        if not claimed:
+            return []
         with self.session() as s:
-            rows = list(
+            return list(
                 s.exec(
                     select(Delivery, Subscriber)
                     .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-                    .where(
-                        Delivery.edition_id == edition_id,
-                        Delivery.status == "pending",
-                        Subscriber.status == "active",
-                    )
+                    .where(col(Delivery.id).in_(list(claimed)))
                     .order_by(col(Delivery.id))
-                    .limit(limit)
                 )
             )
-            ids = [d.id for d, _ in rows]
-            if ids:
-                s.execute(
-                    update(Delivery)
-                    .where(col(Delivery.id).in_(ids), col(Delivery.status) == "pending")
-                    .values(status="sending", attempts=Delivery.attempts + 1, updated_at=utcnow())
-                )
-                s.commit()
-            return [(d, sub) for d, sub in rows]
+
+    def finish_deliveries(self, results: Sequence[tuple[int, str, str, str | None]]) -> None:
+        """Record a batch of (delivery id, status, detail, Message-ID) in one transaction."""
+        if not results:
+            return
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        now = utcnow()
+        rows = [
+            {
+                "row_id": delivery_id,
+                "status": status,
+                "error": detail or None,
+                "message_id": message_id,
+                "updated_at": now,
+                "sent_at": now if status == "sent" else None,
+            }
+            for delivery_id, status, detail, message_id in results
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == bindparam("row_id"))
+                .values(
+                    status=bindparam("status"),
+                    error=bindparam("error"),
+                    message_id=bindparam("message_id"),
+                    updated_at=bindparam("updated_at"),
+                    sent_at=bindparam("sent_at"),
+                    lease_until=None,
+                ),
+                rows,
+            )
 
     def finish_delivery(
         self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
     ) -> None:
-        """Record what the transport said: sent, deferred (retry next run) or failed."""
-        now = utcnow()
-        with self.session() as s:
-            row = s.get(Delivery, delivery_id)
-            if row is None:
-                return
-            row.status, row.updated_at = status, now
-            row.error = detail or None
-            if message_id:
-                row.message_id = message_id
-            if status == "sent":
-                row.sent_at = now
-            s.add(row)
-            s.commit()
+        """Record what the transport said about one message (see finish_deliveries)."""
+        self.finish_deliveries([(delivery_id, status, detail, message_id)])
 
     def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Put claimed rows that were never handed to the transport back to pending."""
@@ -438,7 +531,7 @@ class Store:
             s.execute(
                 update(Delivery)
                 .where(col(Delivery.id).in_(list(delivery_ids)), col(Delivery.status) == "sending")
-                .values(status="pending", updated_at=utcnow())
+                .values(status="pending", lease_until=None, updated_at=utcnow())
             )
             s.commit()
 

@@ -134,13 +134,17 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="editions.id")
     subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
-    # pending -> sending -> sent | deferred (retried next run) | failed (permanent)
+    # pending -> sending (claimed, until lease_until) -> sent | deferred (a 4xx: retried next
+    # run) | failed (permanent, with the server's words) | suppressed (subscriber left first)
     status: str = "pending"
     attempts: int = 0
     message_id: str | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
+    # A claimed row belongs to the sender that claimed it until then; after a crash it
+    # returns to pending (so at most the messages in flight at the crash go out twice).
+    lease_until: datetime | None = _when(nullable=True)
 
 
-DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed")
+DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
