@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
+from digest.errors import DigestError
 from digest.links import personal_links
 from digest.rank import rank
 from digest.records import (
@@ -204,6 +205,18 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
             batch_size=config.delivery.batch_size,
             lease_seconds=config.delivery.lease_seconds,
         )
+
+
+async def deliver_stored(app: App, edition_id: int) -> RunReport:
+    """Deliver a stored edition (any slot) to whoever has not had it: `digest retry`."""
+    edition = app.store.edition_by_id(edition_id)
+    if edition is None:
+        known = ", ".join(str(e.id) for e in app.store.editions(limit=10)) or "none yet"
+        raise DigestError(f"no edition {edition_id}", f"recent editions: {known} (digest status)")
+    digest = app.config.digest(edition.digest_id)
+    report = RunReport(digest.id, edition=edition)
+    report.delivery = await deliver_edition(app, digest, edition)
+    return report
 
 
 async def run_digest(

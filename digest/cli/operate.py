@@ -11,7 +11,7 @@ from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
-from digest.pipeline import RunReport, gather_sources, rank_window, run_digest
+from digest.pipeline import RunReport, deliver_stored, gather_sources, rank_window, run_digest
 from digest.records import Recipient, RenderedEdition
 from digest.render import EditionInfo, render_edition, substitute
 from digest.schedule import next_slot
@@ -120,6 +120,23 @@ def run(ctx: Context, once: bool) -> None:
 
 
 @click.command()
+@click.argument("edition_id", type=int)
+@click.option("--no-send", is_flag=True, help="only re-queue; the next send delivers them")
+@pass_context
+def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
+    """Re-queue an edition's failed deliveries (not bounced or unsubscribed people) and send."""
+    app = ctx.app()
+    requeued = app.store.retry_failed(edition_id)
+    click.echo(f"edition {edition_id}: {requeued} failed deliveries re-queued")
+    if no_send or not requeued:
+        return
+    report = run_async(deliver_stored(app, edition_id))
+    print_run(report)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
@@ -136,7 +153,8 @@ def status(ctx: Context, as_json: bool) -> None:
                 "slot": e.slot.isoformat(),
                 "subject": e.subject,
                 "stories": e.story_count,
-                "deliveries": app.store.delivery_counts(e.id),
+                "deliveries": (tally := app.store.delivery_counts(e.id)),
+                "progress": _progress(tally),
             }
         )
     upcoming = {}
@@ -146,15 +164,27 @@ def status(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"editions": editions, "next_runs": upcoming}, indent=2))
         return
-    table = Table("edition", "digest", "slot (UTC)", "stories", "deliveries")
+    table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
     for row in editions:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["deliveries"].items())) or "none"
         table.add_row(
-            str(row["id"]), str(row["digest"]), str(row["slot"])[:16], str(row["stories"]), counts
+            str(row["id"]),
+            str(row["digest"]),
+            str(row["slot"])[:16],
+            str(row["stories"]),
+            f"{row['progress']:.0%}",
+            counts,
         )
     console.print(table)
     for digest_id, when in upcoming.items():
         click.echo(f"next {digest_id}: {when}")
+
+
+def _progress(counts: dict[str, int]) -> float:
+    """Share of an edition's rows that reached an end state (sent, failed, suppressed)."""
+    total = sum(counts.values())
+    finished = sum(counts.get(k, 0) for k in ("sent", "failed", "suppressed"))
+    return finished / total if total else 1.0
 
 
 def print_sources(reports: list[SourceReport]) -> None:
@@ -206,4 +236,4 @@ def _report_dict(r: SourceReport) -> dict[str, object]:
     }
 
 
-COMMANDS = [gather_cmd, preview, send, run, status]
+COMMANDS = [gather_cmd, preview, send, run, retry, status]

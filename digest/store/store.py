@@ -325,6 +325,11 @@ class Store:
 
     # --- editions and deliveries -----------------------------------------------------------
 
+    def edition_by_id(self, edition_id: int) -> Edition | None:
+        """One stored edition by its id."""
+        with self.session() as s:
+            return s.get(Edition, edition_id)
+
     def edition(self, digest_id: str, slot: datetime) -> Edition | None:
         """The stored edition of this digest for this slot, if built already."""
         with self.session() as s:
