@@ -50,7 +50,7 @@ class Counting:
 
 
 @pytest.fixture
-def counting_server():  # type: ignore[no-untyped-def]
+def counting_server():
     handler = Counting()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -72,7 +72,7 @@ def _config(write_config, feed_server: FeedServer, port: int, extra: str = "") -
 def test_retry_requeues_failed_rows_only_and_status_shows_progress(
     write_config,
     feed_server: FeedServer,
-    counting_server,  # type: ignore[no-untyped-def]
+    counting_server,
 ) -> None:
     port, handler = counting_server
     config = _config(write_config, feed_server, port)
@@ -147,7 +147,7 @@ def _add_subscribers(config: Path, count: int) -> None:
 def test_kill_9_three_times_every_subscriber_gets_the_edition(
     write_config,
     feed_server: FeedServer,
-    counting_server,  # type: ignore[no-untyped-def]
+    counting_server,
 ) -> None:
     port, handler = counting_server
     config = _config(write_config, feed_server, port, extra="batch_size = 200\nlease_seconds = 1.0")
