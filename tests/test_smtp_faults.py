@@ -1,0 +1,308 @@
+"""SMTP faults against a real local server that misbehaves on purpose, driven through the CLI.
+
+The server is a small asyncio SMTP server of its own (aiosmtpd cannot drop a connection in
+the middle of DATA or go silent after RCPT). It counts what it received per address, so
+each test checks that every message ends sent, deferred-then-sent, or failed with its
+reason, and that nobody is mailed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from tests.conftest import FeedServer, free_port, rss, run_cli
+
+GOOD = ("ana@example.org", "zoe@example.org", "max@example.org")
+
+
+@dataclass
+class Faults:
+    """How the server misbehaves; tests change it between runs to clear a fault."""
+
+    greeting: str = "220 faults.test ESMTP"
+    pipelining: bool = True
+    # address prefix -> reply to RCPT
+    refuse: dict[str, str] = field(default_factory=dict)
+    # address prefix -> how many more times to drop the connection in the middle of DATA
+    drop: dict[str, int] = field(default_factory=dict)
+    stall: tuple[str, ...] = ()  # address prefixes whose RCPT never gets an answer
+
+
+class FaultyServer:
+    """An SMTP server on 127.0.0.1 in a thread of its own; ``received`` counts per address."""
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.received: Counter[str] = Counter()
+        self.drops = 0
+        self.sessions = 0
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._session, "127.0.0.1", self.port)
+        )
+        self._started.set()
+        self.loop.run_forever()
+
+    def start(self) -> FaultyServer:
+        self.thread.start()
+        self._started.wait(5)
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.sessions += 1
+        f = self.faults
+        try:
+            await self._converse(f, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _converse(
+        self, f: Faults, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        def say(line: str) -> None:
+            writer.write(line.encode() + b"\r\n")
+
+        say(f.greeting)
+        if not f.greeting.startswith("220"):
+            await writer.drain()
+            return
+        rcpts: list[str] = []
+        while line := await reader.readline():
+            command = line.decode().strip()
+            verb = command[:4].upper()
+            if verb == "EHLO":
+                say("250-faults.test" + ("\r\n250-PIPELINING" if f.pipelining else ""))
+                say("250 8BITMIME")
+            elif verb in ("HELO", "NOOP"):
+                say("250 OK")
+            elif verb == "MAIL":
+                rcpts = []
+                say("250 2.1.0 OK")
+            elif verb == "RCPT":
+                address = command.split(":", 1)[1].strip().strip("<>")
+                if address.startswith(f.stall):
+                    await writer.drain()
+                    await reader.read()  # silent until the client gives up
+                    return
+                refusal = next((r for p, r in f.refuse.items() if address.startswith(p)), None)
+                if refusal:
+                    say(refusal)
+                else:
+                    rcpts.append(address)
+                    say("250 2.1.5 OK")
+            elif verb == "DATA":
+                if not rcpts:
+                    say("503 5.5.1 No valid recipients")
+                    continue
+                say("354 End data with <CR><LF>.<CR><LF>")
+                await writer.drain()
+                dropper = next(
+                    (p for p in f.drop if f.drop[p] > 0 and rcpts[0].startswith(p)), None
+                )
+                if dropper:
+                    await reader.readexactly(2000)  # part of the message, then the line goes dead
+                    f.drop[dropper] -= 1
+                    self.drops += 1
+                    writer.transport.abort()
+                    return
+                await reader.readuntil(b"\r\n.\r\n")
+                self.received.update(rcpts)
+                say("250 2.0.0 Queued")
+            elif verb == "RSET":
+                rcpts = []
+                say("250 OK")
+            elif verb == "QUIT":
+                say("221 Bye")
+                await writer.drain()
+                return
+            else:
+                say("502 5.5.2 Command not recognised")
+            await writer.drain()
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultyServer]:
+    server = FaultyServer().start()
+    yield server
+    server.stop()
+
+
+def _setup(feed_server: FeedServer, write_config, port: int, *addresses: str) -> Path:
+    feed = rss([{"title": "Storm closes the coast road", "guid": "s1", "link": "https://n.test/1"}])
+    config = write_config(
+        [("News", feed_server.add("/news.xml", feed))], transport="smtp", smtp_port=port
+    )
+    # A short SMTP timeout so the stalling server costs a second, not ten.
+    config.write_text(
+        re.sub(
+            r"(connections = 2\n)timeout_seconds = 10", r"\1timeout_seconds = 1", config.read_text()
+        )
+    )
+    for address in addresses:
+        code, _, err = run_cli("--config", str(config), "subscribers", "add", address)
+        assert code == 0, err
+    return config
+
+
+def _rows(config: Path) -> dict[str, tuple[str, str]]:
+    """Each subscriber's delivery row: (status, error)."""
+    app = App.open(load_config(config))
+    try:
+        (edition,) = app.store.editions()
+        assert edition.id is not None
+        return {s.email: (d.status, d.error or "") for d, s in app.store.deliveries(edition.id)}
+    finally:
+        app.close()
+
+
+def _send(config: Path, *extra: str) -> tuple[int, str, str]:
+    return run_cli("--config", str(config), "send", *extra)
+
+
+def test_refusals_end_deferred_failed_or_bounced_and_the_deferred_go_out_next_run(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.refuse = {
+        "later": "451 4.7.1 Greylisted, try again later",
+        "policy": "550 5.7.1 Message refused by policy",
+        "ghost": "550 5.1.1 <ghost@example.org>: User unknown",
+    }
+    addresses = (
+        *GOOD,
+        "later1@example.org",
+        "later2@example.org",
+        "policy@example.org",
+        "ghost@example.org",
+    )
+    config = _setup(feed_server, write_config, faulty.port, *addresses)
+
+    code, _, err = _send(config, "--gather")
+    assert code == 0, err
+    rows = _rows(config)
+    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
+    assert rows["later1@example.org"] == ("deferred", "451 4.7.1 Greylisted, try again later")
+    assert rows["later2@example.org"][0] == "deferred"
+    assert rows["policy@example.org"] == ("failed", "550 5.7.1 Message refused by policy")
+    assert rows["ghost@example.org"][0] == "failed" and "5.1.1" in rows["ghost@example.org"][1]
+    assert "ghost@example.org: bounced: 550 5.1.1" in err
+    assert "policy@example.org: failed: 550 5.7.1" in err
+
+    faulty.faults.refuse = {}  # greylisting over; the dead addresses stay failed
+    code, _, err = _send(config)
+    assert code == 0, err
+    rows = _rows(config)
+    assert rows["later1@example.org"][0] == rows["later2@example.org"][0] == "sent"
+    assert rows["policy@example.org"][0] == rows["ghost@example.org"][0] == "failed"
+    assert faulty.received == Counter(
+        {a: 1 for a in (*GOOD, "later1@example.org", "later2@example.org")}
+    )
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_connection_dropped_mid_data_is_retried_once_on_a_fresh_session(
+    feed_server: FeedServer, write_config, faulty: FaultyServer, pipelining: bool
+) -> None:
+    faulty.faults.pipelining = pipelining
+    faulty.faults.drop = {"flaky": 1, "cursed": 2}
+    config = _setup(
+        feed_server, write_config, faulty.port, *GOOD, "flaky@example.org", "cursed@example.org"
+    )
+
+    code, _, err = _send(config, "--gather")
+    assert code == 0, err
+    rows = _rows(config)
+    assert rows["flaky@example.org"][0] == "sent"  # the retry went through
+    assert rows["cursed@example.org"][0] == "deferred"  # dropped twice: kept for the next run
+    assert "connection lost twice" in rows["cursed@example.org"][1]
+    assert faulty.drops == 3
+    assert "cursed@example.org" not in faulty.received
+
+    code, _, err = _send(config)  # the line is good again
+    assert code == 0, err
+    assert _rows(config)["cursed@example.org"][0] == "sent"
+    assert faulty.received == Counter(
+        {a: 1 for a in (*GOOD, "flaky@example.org", "cursed@example.org")}
+    )
+
+
+def test_a_stalling_server_defers_the_message_at_the_timeout_and_the_run_goes_on(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.stall = ("slow",)
+    config = _setup(feed_server, write_config, faulty.port, *GOOD, "slow@example.org")
+
+    code, _, err = _send(config, "--gather")
+    assert code == 0, err
+    rows = _rows(config)
+    assert rows["slow@example.org"][0] == "deferred"
+    assert "timed out after 1 s" in rows["slow@example.org"][1]
+    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
+
+    faulty.faults.stall = ()
+    code, _, err = _send(config)
+    assert code == 0, err
+    assert _rows(config)["slow@example.org"][0] == "sent"
+    assert faulty.received == Counter({a: 1 for a in (*GOOD, "slow@example.org")})
+
+
+def test_421_at_connect_stops_the_run_with_the_reason_and_keeps_every_row_queued(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.greeting = "421 4.3.2 Too many connections, try later"
+    config = _setup(feed_server, write_config, faulty.port, *GOOD)
+
+    code, _, err = _send(config, "--gather")
+    assert code == 1
+    assert f"the SMTP server 127.0.0.1:{faulty.port} refused the session: 421 4.3.2" in err
+    assert "stay queued" in err
+    assert {status for status, _ in _rows(config).values()} == {"pending"}
+    assert not faulty.received
+
+    faulty.faults.greeting = "220 faults.test ESMTP"
+    code, _, err = _send(config)
+    assert code == 0, err
+    assert faulty.received == Counter(dict.fromkeys(GOOD, 1))
+
+
+def test_an_unreachable_server_stops_the_run_with_the_reason(
+    feed_server: FeedServer, write_config
+) -> None:
+    config = _setup(feed_server, write_config, free_port(), *GOOD)
+    code, _, err = _send(config, "--gather")
+    assert code == 1
+    assert "cannot connect to the SMTP server 127.0.0.1:" in err
+    assert {status for status, _ in _rows(config).values()} == {"pending"}
+
+
+def test_sessions_are_reused_across_messages_and_batches(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    addresses = [f"reader{i}@example.org" for i in range(30)]
+    config = _setup(feed_server, write_config, faulty.port, *addresses)
+    code, _, err = _send(config, "--gather")
+    assert code == 0, err
+    assert faulty.received == Counter(dict.fromkeys(addresses, 1))
+    assert faulty.sessions <= 2  # delivery.smtp.connections = 2
