@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
+from digest.deliver.limits import ErrorBudget, RateLimiter
 from digest.errors import DigestError
 from digest.links import personal_links
 from digest.rank import rank
@@ -204,7 +205,22 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
             edition.id,
             batch_size=config.delivery.batch_size,
             lease_seconds=config.delivery.lease_seconds,
+            limiter=rate_limiter(app),
+            budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
         )
+
+
+def rate_limiter(app: App) -> RateLimiter | None:
+    """The configured sending limits; hour and day buckets start from what was sent already."""
+    limits = app.config.delivery.rate.model_dump()
+    if not any(limits.values()):
+        return None
+    now = utcnow()
+    recent = {
+        "per_hour": app.store.sent_since(now - timedelta(hours=1)) if limits["per_hour"] else 0,
+        "per_day": app.store.sent_since(now - timedelta(days=1)) if limits["per_day"] else 0,
+    }
+    return RateLimiter.from_limits(limits, recent)
 
 
 async def deliver_stored(app: App, edition_id: int) -> RunReport:

@@ -217,6 +217,8 @@ def print_run(report: RunReport) -> None:
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
     for line in d.problems:
         click.echo(f"  {line}", err=True)
+    if d.waiting:
+        click.echo(f"delivery waiting: {d.waiting}")
     if d.stopped:
         click.echo(
             f"delivery stopped: {d.stopped}; unsent messages stay queued for the next run", err=True

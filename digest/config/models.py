@@ -293,6 +293,15 @@ class MaildirConfig(_Model):
     path: str = Field(default="mail", description="Maildir folder; relative to this file")
 
 
+class RateConfig(_Model):
+    """Sending limits as token buckets; each one unset means no limit of that kind."""
+
+    per_second: int | None = Field(default=None, ge=1, description="messages a second, at most")
+    per_minute: int | None = Field(default=None, ge=1, description="messages a minute, at most")
+    per_hour: int | None = Field(default=None, ge=1, description="messages an hour, at most")
+    per_day: int | None = Field(default=None, ge=1, description="messages a day, at most")
+
+
 class DeliveryConfig(_Model):
     """How messages leave digest."""
 
@@ -308,6 +317,16 @@ class DeliveryConfig(_Model):
     batch_size: int = Field(
         default=200, ge=1, le=10000, description="deliveries claimed and sent per batch"
     )
+    error_budget: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="pause the edition when more than this share of a run's messages is refused",
+    )
+    error_budget_minimum: int = Field(
+        default=50, ge=1, description="messages tried before the error budget is judged"
+    )
+    rate: RateConfig = Field(default_factory=RateConfig, description="sending limits")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="settings of 'smtp'")
     maildir: MaildirConfig = Field(default_factory=MaildirConfig, description="of 'maildir'")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from digest.deliver.base import Sender
+from digest.deliver.limits import ErrorBudget, RateLimiter
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
@@ -44,7 +45,8 @@ class DeliveryReport:
     queued: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
-    stopped: str = ""
+    stopped: str = ""  # the run failed: transport down, error budget spent
+    waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
 
 
 async def dispatch(
@@ -55,6 +57,8 @@ async def dispatch(
     edition_id: int,
     batch_size: int = 200,
     lease_seconds: float = 300.0,
+    limiter: RateLimiter | None = None,
+    budget: ErrorBudget | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
@@ -74,7 +78,15 @@ async def dispatch(
         )
     store.suppress_inactive(edition_id)
     while True:
-        claimed = store.claim_deliveries(edition_id, batch_size, lease_seconds)
+        allowed = await limiter.acquire(batch_size) if limiter else batch_size
+        if allowed == 0:
+            assert limiter is not None
+            report.waiting = (
+                f"{limiter.exhausted()} is reached; the rest stays queued for a later run"
+            )
+            log.warning("delivery paused: %s", report.waiting)
+            return report
+        claimed = store.claim_deliveries(edition_id, allowed, lease_seconds)
         if not claimed:
             return report
         messages = []
@@ -104,6 +116,12 @@ async def dispatch(
             log.error("delivery stopped: %s", report.stopped)
             return report
         _record(store, results, owners, ids, emails, report)
+        if budget is not None:
+            budget.record(len(results), sum(1 for r in results if r.status != "sent"))
+            if reason := budget.exceeded():
+                report.stopped = reason
+                log.error("delivery stopped: %s", reason)
+                return report
 
 
 def _record(

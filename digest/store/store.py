@@ -540,6 +540,17 @@ class Store:
             )
             s.commit()
 
+    def sent_since(self, since: datetime) -> int:
+        """Messages sent since then, over every edition (for hourly and daily limits)."""
+        with self.session() as s:
+            return int(
+                s.exec(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.status == "sent", col(Delivery.sent_at) >= since)
+                ).one()
+            )
+
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """How many rows of the edition are in each state."""
         with self.session() as s:

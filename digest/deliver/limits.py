@@ -1,0 +1,125 @@
+"""Sending limits an operator can reason about: token buckets per second, minute, hour and
+day, and an error budget that stops an edition instead of burning the list.
+
+A bucket of ``rate`` messages per ``period`` starts full and refills continuously, so
+``per_minute = 600`` allows a burst of 600 and then 10 a second. The hour and day buckets
+start from what the database says was already sent in the last hour and day, so restarting
+the daemon does not reset a provider's daily quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+PERIODS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` tokens per ``period`` seconds, at most ``rate`` at once."""
+
+    rate: float
+    period: float
+    tokens: float = -1.0
+    clock: Callable[[], float] = time.monotonic
+    updated: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = self.rate
+        self.updated = self.clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate / self.period)
+        self.updated = now
+
+    def available(self) -> int:
+        """Whole tokens that can be taken now."""
+        self._refill()
+        return int(self.tokens)
+
+    def take(self, count: int) -> None:
+        """Spend ``count`` tokens (the caller checked ``available``)."""
+        self._refill()
+        self.tokens -= count
+
+    def wait_for_one(self) -> float:
+        """Seconds until one token is available."""
+        self._refill()
+        return max(0.0, (1 - self.tokens) * self.period / self.rate)
+
+
+class RateLimiter:
+    """All configured buckets at once: a message needs a token from each."""
+
+    def __init__(self, buckets: dict[str, TokenBucket], max_wait: float = 3600.0) -> None:
+        self.buckets = buckets
+        self.max_wait = max_wait
+
+    @classmethod
+    def from_limits(
+        cls, limits: dict[str, int | None], sent_recently: dict[str, int]
+    ) -> RateLimiter:
+        """Buckets for the limits set; hour and day ones start less what was already sent."""
+        buckets = {}
+        for name, rate in limits.items():
+            if rate:
+                start = max(0.0, rate - sent_recently.get(name, 0))
+                buckets[name] = TokenBucket(rate, PERIODS[name], tokens=start)
+        return cls(buckets)
+
+    async def acquire(self, wanted: int) -> int:
+        """Wait until at least one message may go; return how many (at most ``wanted``).
+
+        Returns 0 when the wait would exceed ``max_wait`` (a daily quota spent): the caller
+        stops, and the rest goes out on a later run.
+        """
+        if not self.buckets:
+            return wanted
+        while True:
+            allowed = min([wanted, *(b.available() for b in self.buckets.values())])
+            if allowed > 0:
+                for bucket in self.buckets.values():
+                    bucket.take(allowed)
+                return allowed
+            wait = max(b.wait_for_one() for b in self.buckets.values())
+            if wait > self.max_wait:
+                return 0
+            await asyncio.sleep(wait)
+
+    def exhausted(self) -> str:
+        """Which limit stopped the run, for the report."""
+        for name, bucket in self.buckets.items():
+            if bucket.wait_for_one() > self.max_wait:
+                return f"the {name.replace('_', ' ')} limit of {bucket.rate:g} messages"
+        return "a sending limit"
+
+
+@dataclass
+class ErrorBudget:
+    """Stop when too many messages of this run are refused: a broken server or a bad list."""
+
+    ratio: float
+    minimum: int
+    attempted: int = 0
+    refused: int = 0
+
+    def record(self, attempted: int, refused: int) -> None:
+        """Count one batch's outcome."""
+        self.attempted += attempted
+        self.refused += refused
+
+    def exceeded(self) -> str | None:
+        """Why to stop, or None while within budget."""
+        if self.attempted < self.minimum or self.refused <= self.ratio * self.attempted:
+            return None
+        return (
+            f"error budget exceeded: {self.refused} of {self.attempted} messages were refused "
+            f"({self.refused / self.attempted:.0%}, budget {self.ratio:.0%}); the edition is "
+            "paused with the rest queued. Read the refusals above, fix the cause, then "
+            "`digest send` (or `digest retry EDITION` for the failed ones)"
+        )

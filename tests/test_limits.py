@@ -1,0 +1,109 @@
+"""Sending limits and the error budget: pure buckets with a fake clock, then through a send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from digest.deliver.limits import ErrorBudget, RateLimiter, TokenBucket
+from tests.conftest import FeedServer, SmtpServer, rss, run_cli
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_bucket_allows_a_burst_then_refills_at_its_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(600, 60.0, clock=clock)  # 600 a minute: 10 a second
+    assert bucket.available() == 600
+    bucket.take(600)
+    assert bucket.available() == 0
+    assert bucket.wait_for_one() == pytest.approx(0.1)
+    clock.now = 2.0
+    assert bucket.available() == 20
+    clock.now = 1000.0
+    assert bucket.available() == 600  # never more than one period's worth
+
+
+def test_the_limiter_takes_from_every_bucket_and_stops_at_a_spent_daily_quota() -> None:
+    limiter = RateLimiter.from_limits(
+        {"per_second": 5, "per_minute": None, "per_hour": None, "per_day": 8}, {"per_day": 5}
+    )
+    assert asyncio.run(limiter.acquire(100)) == 3  # the day had 8, 5 already sent
+    assert asyncio.run(limiter.acquire(100)) == 0  # the next token is hours away
+    assert limiter.exhausted() == "the per day limit of 8 messages"
+
+
+def test_the_error_budget_judges_only_after_its_minimum() -> None:
+    budget = ErrorBudget(0.2, 50)
+    budget.record(40, 40)
+    assert budget.exceeded() is None  # too few tried to judge
+    budget.record(10, 0)
+    assert budget.exceeded() and "40 of 50 messages were refused (80%" in str(budget.exceeded())
+    fine = ErrorBudget(0.2, 50)
+    fine.record(100, 20)
+    assert fine.exceeded() is None
+
+
+def _config(write_config, feed_server: FeedServer, port: int, delivery: str) -> Path:
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    config = write_config([("Wire", url)], transport="smtp", smtp_port=port)
+    config.write_text(
+        config.read_text().replace('transport = "smtp"', f'transport = "smtp"\n{delivery}')
+    )
+    return config
+
+
+def _add(config: Path, *addresses: str) -> None:
+    for address in addresses:
+        assert run_cli("--config", str(config), "subscribers", "add", address)[0] == 0
+
+
+def test_a_daily_limit_sends_what_it_may_and_keeps_the_rest_queued(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _config(
+        write_config,
+        feed_server,
+        smtp_server.port,
+        "batch_size = 10\n\n[delivery.rate]\nper_day = 2",
+    )
+    _add(config, "a@example.org", "b@example.org", "c@example.org")
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0  # a limit is not a failure
+    assert "2 sent" in out and "delivery waiting: the per day limit of 2 messages" in out
+    assert len(smtp_server.messages) == 2
+    code, out, _ = run_cli("--config", str(config), "send")
+    assert len(smtp_server.messages) == 2  # still the same day: nothing more
+    _, status, _ = run_cli("--config", str(config), "status", "--json")
+    assert json.loads(status)["editions"][0]["deliveries"] == {"sent": 2, "pending": 1}
+
+
+def test_the_error_budget_pauses_an_edition_instead_of_burning_the_list(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _config(
+        write_config,
+        feed_server,
+        smtp_server.port,
+        "batch_size = 10\nerror_budget = 0.5\nerror_budget_minimum = 10",
+    )
+    # conftest's server defers every 'later*' address with a 451.
+    _add(config, *(f"later{i}@example.org" for i in range(30)))
+    code, _, err = run_cli("--config", str(config), "send", "--gather")
+    assert code == 1
+    assert "error budget exceeded: 10 of 10 messages were refused" in err
+    _, status, _ = run_cli("--config", str(config), "status", "--json")
+    counts = json.loads(status)["editions"][0]["deliveries"]
+    assert counts == {"deferred": 10, "pending": 20}  # the rest was not tried
