@@ -1,0 +1,79 @@
+"""Bounces after the fact: read delivery status notifications (RFC 3464) from a mailbox.
+
+A remote server that accepted a message may still refuse it later and mail back a DSN. The
+per-recipient blocks of its ``message/delivery-status`` part say which address failed and
+why; an address that is dead (enhanced status 5.1.x, or 5.2.1 "mailbox disabled") is
+suppressed, like a hard bounce during the SMTP dialogue. Other permanent failures (policy,
+full mailbox) are reported but do not suppress: they may pass another day.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+from digest.errors import DigestError
+
+_DEAD = re.compile(r"^5\.(?:1\.(?:0|1|2|3|6|10)|2\.1)$")
+_ADDRESS = re.compile(r"^\s*(?:rfc822\s*;)?\s*<?([^<>\s;]+@[^<>\s;]+)>?\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """One failed recipient named by a DSN."""
+
+    address: str
+    status: str  # the enhanced status code, such as 5.1.1
+    diagnostic: str
+
+    @property
+    def dead(self) -> bool:
+        """True when the address itself no longer exists: it should be suppressed."""
+        return bool(_DEAD.match(self.status))
+
+
+def bounces_in(message: Message) -> list[Bounce]:
+    """The failed recipients a message reports; [] when it is not a DSN."""
+    found = []
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        payload = part.get_payload()
+        blocks = payload if isinstance(payload, list) else []
+        for block in blocks:
+            if not isinstance(block, Message):
+                continue
+            recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
+            action = str(block.get("Action", "")).strip().lower()
+            status = str(block.get("Status", "")).strip().split(" ")[0]
+            match = _ADDRESS.match(str(recipient or ""))
+            if match and action == "failed" and status.startswith("5."):
+                diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+                found.append(Bounce(match.group(1).lower(), status, diagnostic))
+    return found
+
+
+def read_mailbox(path: Path) -> Iterator[Message]:
+    """Every message of a Maildir (a folder with cur/ and new/) or an mbox file."""
+    if path.is_dir():
+        if not (path / "cur").is_dir() and not (path / "new").is_dir():
+            raise DigestError(
+                f"{path} is a folder but not a Maildir (no cur/ or new/)",
+                "point at the Maildir that receives the bounces, or an mbox file",
+            )
+        box: mailbox.Mailbox[mailbox.Message] = mailbox.Maildir(
+            str(path), factory=None, create=False
+        )
+    elif path.is_file():
+        box = mailbox.mbox(str(path), factory=None, create=False)
+    else:
+        raise DigestError(f"no mailbox at {path}", "give the Maildir folder or mbox file path")
+    for key in box.iterkeys():
+        raw = box.get_bytes(key)
+        yield email.message_from_bytes(raw, policy=email.policy.compat32)
