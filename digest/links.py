@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from digest.records import Recipient
 
-Purpose = Literal["unsubscribe", "preferences"]
+Purpose = Literal["unsubscribe", "preferences", "csrf"]
+CONFIRM_MAX_AGE = 2 * 24 * 3600  # a confirmation link works for two days
 
 
 def make_token(secret: str, purpose: Purpose, public_id: str) -> str:
@@ -49,3 +50,17 @@ def personal_links(
         unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe%20{unsubscribe}",
         preferences_url=f"{base_url}/preferences/{make_token(secret, 'preferences', public_id)}",
     )
+
+
+def make_confirm_token(secret: str, public_id: str) -> str:
+    """A confirmation link's token: signed like the others, and dated, so it expires."""
+    return URLSafeTimedSerializer(secret, salt="digest.confirm").dumps(public_id)
+
+
+def read_confirm_token(secret: str, token: str, max_age: int = CONFIRM_MAX_AGE) -> str | None:
+    """The ``public_id`` in a genuine, unexpired confirmation token, else None."""
+    try:
+        value = URLSafeTimedSerializer(secret, salt="digest.confirm").loads(token, max_age=max_age)
+    except BadSignature:  # also SignatureExpired, its subclass
+        return None
+    return value if isinstance(value, str) else None

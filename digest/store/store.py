@@ -318,6 +318,61 @@ class Store:
                 query = query.where(Subscriber.status == status)
             return list(s.exec(query))
 
+    def subscriber_by_email(self, email: str) -> Subscriber | None:
+        """The subscriber with this (normalised) address, if any."""
+        with self.session() as s:
+            return s.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+    def add_pending(self, email: str, name: str | None, topics: Sequence[str]) -> Subscriber:
+        """A web sign-up: a new 'pending' subscriber (confirmation not yet clicked).
+
+        An existing row is returned unchanged, so a stranger re-subscribing an address can
+        neither downgrade a confirmed subscriber nor revive an unsubscribed one without
+        the owner clicking the new confirmation link.
+        """
+        existing = self.subscriber_by_email(email)
+        if existing is not None:
+            return existing
+        row = Subscriber(
+            email=email,
+            name=name,
+            public_id=secrets.token_urlsafe(12),
+            status="pending",
+            topics=",".join(topics),
+            created_at=utcnow(),
+        )
+        with self.session() as s:
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:  # the same address signed up twice at once
+                s.rollback()
+                found = self.subscriber_by_email(email)
+                assert found is not None
+                return found
+            s.refresh(row)
+            return row
+
+    def set_subscriber(self, subscriber_id: int, **changes: object) -> Subscriber | None:
+        """Change a subscriber's status or preferences (status, topics, locale, timezone)."""
+        allowed = {"status", "topics", "locale", "timezone", "name"}
+        if set(changes) - allowed:
+            raise AttributeError(f"cannot set {sorted(set(changes) - allowed)} on a subscriber")
+        with self.session() as s:
+            row = s.get(Subscriber, subscriber_id)
+            if row is None:
+                return None
+            for key, value in changes.items():
+                setattr(row, key, value)
+            if changes.get("status") == "unsubscribed":
+                row.unsubscribed_at = utcnow()
+            elif changes.get("status") == "active":
+                row.unsubscribed_at = None
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+            return row
+
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
         """The subscriber a signed link names, if any."""
         with self.session() as s:
