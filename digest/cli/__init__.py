@@ -11,7 +11,7 @@ import sys
 import click
 
 from digest import __version__
-from digest.cli import bounces, operate, setup, sources, subscribers
+from digest.cli import bounces, operate, setup, sources, subscribers, web
 from digest.cli._common import Context
 from digest.errors import DigestError
 
@@ -36,7 +36,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = Context(config_path)
 
 
-for module in (setup, operate, sources, subscribers, bounces):
+for module in (setup, operate, sources, subscribers, bounces, web):
     for command in module.COMMANDS:
         cli.add_command(command)
 

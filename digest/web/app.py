@@ -1,0 +1,273 @@
+"""The subscriber-facing web app (`digest serve`): sign up, confirm, preferences, leave in
+one click, and the archive of past editions. No JavaScript, no cookies; every personal
+page is reached through a signed token, and every form carries a signed CSRF field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from digest.app import App
+from digest.links import make_confirm_token, make_token, read_confirm_token, read_token
+from digest.pipeline import web_view_url
+from digest.records import Recipient
+from digest.render import substitute
+from digest.render.i18n import check_locale
+from digest.resources import _find
+from digest.store import Subscriber
+from digest.subscribers import check_timezone, normalise_email
+from digest.web.mailer import send_confirmation
+from digest.web.security import SECURITY_HEADERS, RateLimit, csrf_ok, csrf_token
+
+LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
+
+
+class _Headers(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def create_app(
+    app: App, per_ip: RateLimit | None = None, per_address: RateLimit | None = None
+) -> Starlette:
+    """The ASGI app over one configured digest service."""
+    config = app.config
+    secret = config.secret()
+    service = config.service
+    base = service.base_url
+    topics = sorted({t for s in config.sources for t in s.topics})
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_find("templates", "web"))),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    per_ip = per_ip or RateLimit(10, 3600)
+    per_address = per_address or RateLimit(3, 3600)
+
+    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(template).render(service=service, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def message(
+        title: str, text: str, status: int = 200, link: dict[str, str] | None = None
+    ) -> HTMLResponse:
+        return page("message.html.j2", status, title=title, text=text, link=link)
+
+    def invalid_link() -> HTMLResponse:
+        return message(
+            "This link is not valid",
+            "It may be incomplete or out of date. Copy the whole link from the "
+            "email, or subscribe again.",
+            404,
+            {"url": "/", "label": "Subscribe"},
+        )
+
+    def subscriber_for(purpose: str, token: str) -> Subscriber | None:
+        public_id = read_token(secret, purpose, token)  # type: ignore[arg-type]
+        return app.store.subscriber_by_public_id(public_id) if public_id else None
+
+    def client_ip(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    async def home(request: Request) -> Response:
+        return page(
+            "subscribe.html.j2",
+            title="Subscribe",
+            topics=topics,
+            error="",
+            email="",
+            name="",
+            csrf=csrf_token(secret, client_ip(request)),
+        )
+
+    async def subscribe(request: Request) -> Response:
+        form = await request.form()
+        ip = client_ip(request)
+        raw_email, name = str(form.get("email", "")), str(form.get("name", "")).strip()[:100]
+
+        def again(error: str, status: int) -> Response:
+            return page(
+                "subscribe.html.j2",
+                status,
+                title="Subscribe",
+                topics=topics,
+                error=error,
+                email=raw_email,
+                name=name,
+                csrf=csrf_token(secret, ip),
+            )
+
+        if not csrf_ok(secret, ip, str(form.get("csrf", ""))):
+            return again("The form expired; please send it again.", 400)
+        try:
+            email = normalise_email(raw_email)
+        except ValueError:
+            return again("That does not look like an email address.", 400)
+        if not per_ip.allow(ip) or not per_address.allow(email):
+            return message("Too many requests", "Please try again in an hour.", 429)
+        chosen = [t for t in form.getlist("topics") if t in topics]
+        subscriber = app.store.add_pending(email, name or None, chosen)
+        # Only pending or unsubscribed addresses get a confirmation; the page is the same
+        # whatever the address's state, so it reveals nothing about who is subscribed.
+        if subscriber.status in ("pending", "unsubscribed"):
+            token = make_confirm_token(secret, subscriber.public_id)
+            await send_confirmation(app, email, f"{base}/confirm/{token}")
+        return message(
+            "Check your inbox",
+            "If the address can receive mail, a confirmation link is on its way. "
+            "Open it within two days to start receiving the newsletter.",
+        )
+
+    async def confirm(request: Request) -> Response:
+        public_id = read_confirm_token(secret, request.path_params["token"])
+        subscriber = app.store.subscriber_by_public_id(public_id) if public_id else None
+        if subscriber is None or subscriber.id is None:
+            return invalid_link()
+        if subscriber.status != "active":
+            app.store.set_subscriber(subscriber.id, status="active")
+        preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
+        return message(
+            "You are subscribed",
+            f"{service.name} will reach you from the next edition.",
+            link={"url": preferences, "label": "Choose your topics"},
+        )
+
+    async def unsubscribe(request: Request) -> Response:
+        token = request.path_params["token"]
+        subscriber = subscriber_for("unsubscribe", token)
+        if subscriber is None or subscriber.id is None:
+            return invalid_link()
+        if request.method == "GET":
+            preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
+            return page("unsubscribe.html.j2", title="Unsubscribe", preferences_url=preferences)
+        # RFC 8058 one-click (body List-Unsubscribe=One-Click) or the page's button: the
+        # token is the proof, no cookie or session is needed; it takes effect at once.
+        if subscriber.status != "unsubscribed":
+            app.store.set_subscriber(subscriber.id, status="unsubscribed")
+        return message(
+            "You are unsubscribed",
+            f"{service.name} will not be sent to you again.",
+            link={"url": "/", "label": "Subscribe again"},
+        )
+
+    async def preferences(request: Request) -> Response:
+        token = request.path_params["token"]
+        subscriber = subscriber_for("preferences", token)
+        if subscriber is None or subscriber.id is None:
+            return invalid_link()
+        saved, error = False, ""
+        if request.method == "POST":
+            form = await request.form()
+            if not csrf_ok(secret, subscriber.public_id, str(form.get("csrf", ""))):
+                error = "The form expired; please save again."
+            else:
+                try:
+                    changes = _preference_changes(form, topics, subscriber)
+                except ValueError as exc:
+                    error = str(exc)
+                else:
+                    subscriber = app.store.set_subscriber(subscriber.id, **changes) or subscriber
+                    saved = True
+        leave = f"/unsubscribe/{make_token(secret, 'unsubscribe', subscriber.public_id)}"
+        return page(
+            "preferences.html.j2",
+            400 if error else 200,
+            title="Preferences",
+            subscriber=subscriber,
+            topics=topics,
+            locales=LOCALES,
+            chosen=set(subscriber.topics.split(",")),
+            saved=saved,
+            error=error,
+            csrf=csrf_token(secret, subscriber.public_id),
+            unsubscribe_url=leave,
+        )
+
+    def reader() -> Recipient:
+        return Recipient(0, "", None, f"{base}/", "", f"{base}/")
+
+    async def edition_view(request: Request) -> Response:
+        try:
+            slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
+        except ValueError:
+            return message("No such edition", "Check the address.", 404)
+        edition = app.store.edition(request.path_params["digest_id"], slot.replace(tzinfo=UTC))
+        if edition is None:
+            return message("No such edition", "Check the address.", 404)
+        return HTMLResponse(substitute(edition.html, reader(), is_html=True))
+
+    async def archive(request: Request) -> Response:
+        editions = [
+            {"subject": e.subject, "url": web_view_url(base, e.digest_id, e.slot)}
+            for e in app.store.editions(limit=100)
+        ]
+        return page("archive.html.j2", title="Archive", editions=editions)
+
+    async def feed(request: Request) -> Response:
+        entries = "".join(
+            f"<entry><title>{escape(e.subject)}</title>"
+            f'<link href="{escape(web_view_url(base, e.digest_id, e.slot))}"/>'
+            f"<id>{escape(web_view_url(base, e.digest_id, e.slot))}</id>"
+            f"<updated>{e.created_at.isoformat()}</updated></entry>"
+            for e in app.store.editions(limit=50)
+        )
+        updated = datetime.now(UTC).isoformat()
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?>'
+            f'<feed xmlns="http://www.w3.org/2005/Atom"><title>{escape(service.name)}</title>'
+            f"<id>{escape(base)}/</id><updated>{updated}</updated>"
+            f'<link rel="self" href="{escape(base)}/feed.atom"/>{entries}</feed>'
+        )
+        return Response(body, media_type="application/atom+xml")
+
+    async def healthz(request: Request) -> Response:
+        try:
+            app.store.editions(limit=1)
+        except Exception as exc:  # the point of a health check: say what is wrong
+            return JSONResponse({"status": "error", "database": str(exc)}, 503)
+        return JSONResponse({"status": "ok"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return message("Not found", "There is nothing at this address.", 404)
+
+    routes = [
+        Route("/", home),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/confirm/{token}", confirm),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
+        Route("/editions/{digest_id}/{stamp}", edition_view),
+        Route("/archive", archive),
+        Route("/feed.atom", feed),
+        Route("/healthz", healthz),
+    ]
+    return Starlette(
+        routes=routes, middleware=[Middleware(_Headers)], exception_handlers={404: not_found}
+    )
+
+
+def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:
+    """What a preferences form changes; ValueError names a bad field."""
+    changes: dict[str, object] = {
+        "topics": ",".join(t for t in form.getlist("topics") if t in topics)
+    }
+    changes["timezone"] = check_timezone(str(form.get("timezone", "")).strip() or None)
+    locale = str(form.get("locale", "")).strip()
+    changes["locale"] = check_locale(locale) if locale else None
+    paused = form.get("paused") == "yes"
+    if subscriber.status in ("active", "paused"):
+        changes["status"] = "paused" if paused else "active"
+    return changes

@@ -1,0 +1,40 @@
+"""The one transactional email the web app sends: the sign-up confirmation."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from digest.app import App
+from digest.records import OutgoingMessage
+
+
+def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage:
+    """A short plain-text message with the confirmation link."""
+    service = app.config.service
+    message = EmailMessage()
+    message["From"] = service.sender
+    message["To"] = email
+    message["Subject"] = f"Confirm your subscription to {service.name}"
+    message["Date"] = formatdate(usegmt=True)
+    domain = parseaddr(service.sender)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid("confirm", domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        f"Someone (we hope you) asked to receive {service.name} at this address.\n\n"
+        f"To confirm, open this link within two days:\n\n{confirm_url}\n\n"
+        "If it was not you, ignore this message: nothing will be sent to you.\n"
+    )
+    return message
+
+
+async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
+    """Send it through the configured transport; returns the transport's status."""
+    message = confirmation_message(app, email, confirm_url)
+    data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    outgoing = OutgoingMessage(
+        0, parseaddr(app.config.service.sender)[1], email, str(message["Message-ID"]), data
+    )
+    async with app.sender() as sender:
+        results = await sender.send_batch([outgoing])
+    return results[0].status if results else "failed"

@@ -1,0 +1,199 @@
+"""The web app, in-process through httpx's ASGI transport, mailing through a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from digest.links import make_token
+from digest.web import create_app
+from digest.web.security import RateLimit
+from tests.conftest import SECRET, FeedServer, SmtpServer, rss, run_cli
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Path:
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    path = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+    path.write_text(
+        path.read_text().replace(
+            f'name = "Wire"\nurl = "{url}"',
+            f'name = "Wire"\nurl = "{url}"\ntopics = ["world", "science"]',
+        )
+    )
+    return path
+
+
+@pytest.fixture
+async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
+    app = App.open(load_config(config))
+    asgi = create_app(app, per_ip=RateLimit(100, 3600), per_address=RateLimit(3, 3600))
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+        yield c, app
+    app.close()
+
+
+async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
+    page = await client.get(path)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def _status(app: App, email: str) -> str | None:
+    found = app.store.subscriber_by_email(email)
+    return found.status if found else None
+
+
+async def test_double_opt_in_then_preferences_then_one_click(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    response = await c.post(
+        "/subscribe",
+        data={
+            "email": "Ana@Example.org",
+            "name": "Ana",
+            "topics": ["world", "sport"],
+            "csrf": await _csrf(c),
+        },
+    )
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert _status(app, "ana@example.org") == "pending"
+    (mail,) = smtp_server.messages
+    body = mail.message().get_content()
+    link = re.search(r"https://digest\.test(/confirm/\S+)", body)
+    assert link and mail.recipients == ["ana@example.org"]
+
+    confirmed = await c.get(link.group(1))
+    assert "You are subscribed" in confirmed.text
+    assert _status(app, "ana@example.org") == "active"
+    subscriber = app.store.subscriber_by_email("ana@example.org")
+    assert subscriber is not None and subscriber.topics == "world"  # 'sport' is not offered
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', subscriber.public_id)}"
+    saved = await c.post(
+        prefs,
+        data={
+            "topics": ["science"],
+            "timezone": "Europe/Paris",
+            "locale": "fr",
+            "paused": "yes",
+            "csrf": await _csrf(c, prefs),
+        },
+    )
+    assert saved.status_code == 200 and "Saved." in saved.text
+    subscriber = app.store.subscriber_by_email("ana@example.org")
+    assert subscriber is not None
+    assert (subscriber.topics, subscriber.timezone, subscriber.locale, subscriber.status) == (
+        "science",
+        "Europe/Paris",
+        "fr",
+        "paused",
+    )
+
+    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', subscriber.public_id)}"
+    page = await c.get(leave)
+    assert '<form method="post">' in page.text and _status(app, "ana@example.org") == "paused"
+    one_click = await c.post(
+        leave,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert one_click.status_code == 200 and "set-cookie" not in one_click.headers
+    assert _status(app, "ana@example.org") == "unsubscribed"
+
+
+async def test_forged_swapped_and_expired_tokens_fail(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    c, app = client
+    assert run_cli("--config", str(config), "subscribers", "add", "bob@example.org")[0] == 0
+    bob = app.store.subscriber_by_email("bob@example.org")
+    assert bob is not None
+    good = make_token(SECRET, "unsubscribe", bob.public_id)
+    for path in (
+        f"/unsubscribe/{good[:-1]}x",
+        f"/unsubscribe/{make_token(SECRET, 'preferences', bob.public_id)}",
+        f"/unsubscribe/{make_token('another-secret-0123456789', 'unsubscribe', bob.public_id)}",
+        f"/preferences/{good}",
+    ):
+        response = await c.post(path, content=b"List-Unsubscribe=One-Click")
+        assert response.status_code == 404, path
+    assert (await c.get("/confirm/not-a-token")).status_code == 404
+    from itsdangerous import URLSafeTimedSerializer
+
+    old = URLSafeTimedSerializer(SECRET, salt="digest.confirm").dumps(bob.public_id)
+    from digest.links import read_confirm_token
+
+    assert read_confirm_token(SECRET, old, max_age=-1) is None  # expired
+    assert _status(app, "bob@example.org") == "active"
+
+
+async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
+    client: tuple[httpx.AsyncClient, App], config: Path, smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    assert run_cli("--config", str(config), "subscribers", "add", "known@example.org")[0] == 0
+    known = await c.post("/subscribe", data={"email": "known@example.org", "csrf": await _csrf(c)})
+    unknown = await c.post("/subscribe", data={"email": "new@example.org", "csrf": await _csrf(c)})
+    assert known.status_code == unknown.status_code == 200
+    assert known.text == unknown.text
+    # A stranger re-subscribing a confirmed address leaves it confirmed, and mails nothing.
+    assert _status(app, "known@example.org") == "active"
+    assert [m.recipients for m in smtp_server.messages] == [["new@example.org"]]
+
+
+async def test_csrf_rate_limits_escaping_and_headers(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    no_csrf = await c.post("/subscribe", data={"email": "x@example.org"})
+    assert no_csrf.status_code == 400 and _status(app, "x@example.org") is None
+    xss = '"><script>alert(1)</script>'
+    bad = await c.post("/subscribe", data={"email": xss, "name": xss, "csrf": await _csrf(c)})
+    assert bad.status_code == 400 and "<script>alert(1)" not in bad.text
+    assert "&lt;script&gt;" in bad.text
+    for _ in range(3):
+        await c.post("/subscribe", data={"email": "flood@example.org", "csrf": await _csrf(c)})
+    limited = await c.post(
+        "/subscribe", data={"email": "flood@example.org", "csrf": await _csrf(c)}
+    )
+    assert limited.status_code == 429
+    assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
+    home = await c.get("/")
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+    assert home.headers["x-frame-options"] == "DENY" and "set-cookie" not in home.headers
+
+
+async def test_archive_web_view_feed_and_health(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    c, _ = client
+    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
+    sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
+    assert sent[0] == 0, sent[2]
+    archive = await c.get("/archive")
+    link = re.search(r'href="https://digest\.test(/editions/daily/\d{8}T\d{4}Z)"', archive.text)
+    assert link, archive.text
+    view = await c.get(link.group(1))
+    assert view.status_code == 200 and "Harbour strike ends" in view.text
+    assert "DIGESTx" not in view.text and "/unsubscribe/" not in view.text
+    feed = await c.get("/feed.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    assert "<entry><title>Daily Test" in feed.text
+    assert (await c.get("/healthz")).json() == {"status": "ok"}
+    assert (await c.get("/editions/daily/nonsense")).status_code == 404
