@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import ssl
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from digest.app import App
 from digest.config import load_config
-from tests.conftest import FeedServer, free_port, rss, run_cli
+from tests.conftest import FeedServer, RecordingHandler, free_port, rss, run_cli
 
 GOOD = ("ana@example.org", "zoe@example.org", "max@example.org")
 
@@ -306,3 +312,88 @@ def test_sessions_are_reused_across_messages_and_batches(
     assert code == 0, err
     assert faulty.received == Counter(dict.fromkeys(addresses, 1))
     assert faulty.sessions <= 2  # delivery.smtp.connections = 2
+
+
+# --- TLS and AUTH --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _login(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"digest", b"s3cret")
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_verifies_the_certificate_by_default_and_logs_in(
+    feed_server: FeedServer,
+    write_config,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    security: str,
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = RecordingHandler()
+    tls = (
+        {"tls_context": context, "require_starttls": True}
+        if security == "starttls"
+        # aiosmtpd only counts STARTTLS as TLS; on an implicit-TLS port it must be told.
+        else {"ssl_context": context, "auth_require_tls": False}
+    )
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=_login,
+        auth_required=True,
+        **tls,
+    )
+    controller.start()
+    try:
+        config = _setup(feed_server, write_config, controller.port, *GOOD)
+        text = config.read_text().replace(
+            'security = "none"',
+            f'security = "{security}"\nusername = "digest"\npassword_env = "SMTP_PASSWORD"',
+        )
+        config.write_text(text)
+        monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+
+        # A self-signed certificate nobody trusts: refused before any mail goes out.
+        code, _, err = _send(config, "--gather")
+        assert code == 1
+        assert "CERTIFICATE_VERIFY_FAILED" in err
+        assert {status for status, _ in _rows(config).values()} == {"pending"}
+
+        monkeypatch.setenv("SMTP_PASSWORD", "wrong")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now the certificate is trusted
+        code, _, err = _send(config)
+        assert code == 1
+        assert "refused the login for 'digest': 535" in err
+
+        monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+        code, _, err = _send(config)
+        assert code == 0, err
+        assert sorted(m.recipients[0] for m in handler.messages) == sorted(GOOD)
+    finally:
+        controller.stop()
