@@ -69,3 +69,69 @@ def test_daemon_gathers_at_start_and_exits_cleanly_on_sigterm(write_config, feed
     assert "scheduled send daily" in output
     assert "received SIGTERM" in output and "stopped" in output
     assert "Traceback" not in output
+
+
+def _start_daemon(config: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for_gather(feed_server: FeedServer, path: str, count: int = 1) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if sum(1 for p, _ in feed_server.requests if p == path) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the daemon never gathered")
+
+
+def test_a_second_daemon_on_the_same_database_exits_with_a_clear_message(
+    write_config, feed_server
+) -> None:
+    config = _config(write_config, feed_server)
+    first = _start_daemon(config)
+    try:
+        _wait_for_gather(feed_server, "/f.xml")
+        second = _start_daemon(config)
+        output, _ = second.communicate(timeout=20)
+        assert second.returncode == 1, output
+        assert f"another digest daemon (pid {first.pid}) is running on this database" in output
+        assert "Traceback" not in output
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=20)
+    assert first.returncode == 0
+
+
+def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
+    write_config, feed_server
+) -> None:
+    config = _config(write_config, feed_server)
+    good = config.read_text()
+    daemon = _start_daemon(config)
+    try:
+        _wait_for_gather(feed_server, "/f.xml")
+        config.write_text(good.replace('schedule = "30 6 * * 1-5"', 'schedule = "0 25 * * *"'))
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        extra = feed_server.add(
+            "/g.xml",
+            rss([{"title": "Comet visible tonight", "guid": "2", "link": "https://wire.test/2"}]),
+        )
+        config.write_text(good + f'\n[[sources]]\nname = "Post"\nurl = "{extra}"\n')
+        daemon.send_signal(signal.SIGHUP)
+        _wait_for_gather(feed_server, "/g.xml")  # the new source is gathered at once
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=20)
+    assert daemon.returncode == 0, output
+    assert "the new config is invalid; keeping the old one" in output
+    assert "digests[0].schedule" in output
+    assert "config reloaded: 2 sources, 1 digests" in output

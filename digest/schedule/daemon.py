@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -20,8 +21,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App
-from digest.errors import DigestError
+from digest.config import Config
+from digest.errors import ConfigError, DigestError
 from digest.schedule.slots import trigger
+from digest.store.lock import daemon_lock
 
 log = logging.getLogger("digest.schedule")
 MISFIRE_GRACE_SECONDS = 3600
@@ -80,23 +83,67 @@ def build_scheduler(app: App) -> BackgroundScheduler:
     return scheduler
 
 
-def run_daemon(app: App, stop: threading.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set); in-flight work finishes first."""
+def run_daemon(
+    app: App,
+    stop: threading.Event | None = None,
+    reload_config: Callable[[], Config] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); in-flight work finishes first.
+
+    One daemon per database (a lock; a second one exits with a clear message). SIGHUP
+    reloads the config through ``reload_config``: an invalid new config is reported and
+    the old one kept.
+    """
     stop = stop or threading.Event()
+    reload = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            log.warning("received SIGHUP; reloading the config")
+            reload.set()
+            return
         log.warning(
             "received %s; finishing the running job, then exiting", signal.Signals(signum).name
         )
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, on_signal)
+    with daemon_lock(app.engine):
+        scheduler = _start(app)
+        while not stop.is_set():
+            if reload.wait(timeout=0.5):
+                reload.clear()
+                new_app = _reloaded(app, reload_config)
+                if new_app is not None:
+                    scheduler.shutdown(wait=True)
+                    app = new_app
+                    scheduler = _start(app)
+        scheduler.shutdown(wait=True)
+    log.warning("stopped")
+
+
+def _start(app: App) -> BackgroundScheduler:
     scheduler = build_scheduler(app)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.warning("scheduled %s; next run %s", job.name, job.next_run_time)
-    stop.wait()
-    scheduler.shutdown(wait=True)
-    log.warning("stopped")
+    return scheduler
+
+
+def _reloaded(app: App, reload_config: Callable[[], Config] | None) -> App | None:
+    """The app with the new config, or None (and a log line) to keep the old one."""
+    if reload_config is None:
+        log.error("this daemon cannot reload its config; restart it instead")
+        return None
+    try:
+        config = reload_config()
+    except ConfigError as exc:
+        log.error("the new config is invalid; keeping the old one:\n%s", exc.message)
+        return None
+    if config.service.database_url != app.config.service.database_url:
+        log.error("database_url changed; keeping the old config (restart to switch databases)")
+        return None
+    log.warning("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
+    return App(config, app.engine, app.store)
