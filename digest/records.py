@@ -114,14 +114,46 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class MessageFields:
+    """One recipient's message as an HTTP API wants it: fields, not MIME bytes.
+
+    ``subject``, ``text`` and ``html`` are the edition's, still holding their tokens (the
+    HTML body's tokens are spelled apart from the text's, so one flat substitution table
+    serves both); ``values`` maps every token to this recipient's value, HTML-escaped for
+    the HTML tokens. ``headers`` are the list headers, with this recipient's values.
+    """
+
+    sender: str  # From, with display name
+    reply_to: str | None
+    to: str  # the address alone
+    to_name: str | None
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    values: dict[str, str]
+
+    def render(self, body: str) -> str:
+        """``body`` with this recipient's values in place of its tokens."""
+        for token, value in self.values.items():
+            body = body.replace(token, value)
+        return body
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
-    """Bytes ready for the wire, and who they go to."""
+    """Bytes ready for the wire, and who they go to.
+
+    ``fields`` is set, and ``data`` left empty, for a transport that asks for fields
+    (``wants_fields = True``): HTTP APIs build their own MIME.
+    """
 
     delivery_id: int
     sender: str
     recipient: str
     message_id: str
     data: bytes = field(repr=False)
+    fields: MessageFields | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

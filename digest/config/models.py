@@ -293,6 +293,41 @@ class MaildirConfig(_Model):
     path: str = Field(default="mail", description="Maildir folder; relative to this file")
 
 
+class _ApiConfig(_Model):
+    """What every HTTP API provider needs: its key's env var, its address, patience."""
+
+    api_key_env: str = Field(description="environment variable holding the API key")
+    base_url: str = Field(description="the API's address (change it only for a test server)")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="per-request HTTP timeout")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries of a batch after 429, 5xx or a timeout"
+    )
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        return check_env_name(value)
+
+
+class ResendConfig(_ApiConfig):
+    """Resend: POST /emails/batch, 100 messages a call."""
+
+    api_key_env: str = Field(
+        default="RESEND_API_KEY", description="environment variable holding the API key"
+    )
+    base_url: str = Field(default="https://api.resend.com", description="the API's address")
+
+
+class PostmarkConfig(_ApiConfig):
+    """Postmark: POST /email/batch, 500 messages a call."""
+
+    api_key_env: str = Field(
+        default="POSTMARK_SERVER_TOKEN", description="environment variable holding the server token"
+    )
+    base_url: str = Field(default="https://api.postmarkapp.com", description="the API's address")
+    message_stream: str = Field(default="broadcast", description="the server's message stream")
+
+
 class RateConfig(_Model):
     """Sending limits as token buckets; each one unset means no limit of that kind."""
 
@@ -305,8 +340,8 @@ class RateConfig(_Model):
 class DeliveryConfig(_Model):
     """How messages leave digest."""
 
-    transport: Literal["smtp", "maildir"] = Field(
-        default="maildir", description="'smtp' or 'maildir'"
+    transport: Literal["smtp", "maildir", "resend", "postmark"] = Field(
+        default="maildir", description="'smtp', 'maildir', or an HTTP API provider's name"
     )
     lease_seconds: float = Field(
         default=300.0,
@@ -329,6 +364,8 @@ class DeliveryConfig(_Model):
     rate: RateConfig = Field(default_factory=RateConfig, description="sending limits")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="settings of 'smtp'")
     maildir: MaildirConfig = Field(default_factory=MaildirConfig, description="of 'maildir'")
+    resend: ResendConfig = Field(default_factory=ResendConfig, description="of 'resend'")
+    postmark: PostmarkConfig = Field(default_factory=PostmarkConfig, description="of 'postmark'")
 
 
 class Config(_Model):

@@ -77,6 +77,7 @@ async def dispatch(
             edition_id,
         )
     store.suppress_inactive(edition_id)
+    wants_fields = getattr(sender, "wants_fields", False)
     while True:
         allowed = await limiter.acquire(batch_size) if limiter else batch_size
         if allowed == 0:
@@ -93,10 +94,22 @@ async def dispatch(
         for delivery, subscriber in claimed:
             assert delivery.id is not None
             template = template_for(subscriber)  # one per time zone and language, built once
-            message_id, data = template.personalise(recipient_for(subscriber), delivery.id)
-            messages.append(
-                OutgoingMessage(delivery.id, template.sender, subscriber.email, message_id, data)
-            )
+            recipient = recipient_for(subscriber)
+            if wants_fields:  # an HTTP API builds its own MIME from fields
+                message = OutgoingMessage(
+                    delivery.id,
+                    template.sender,
+                    subscriber.email,
+                    template.message_id(delivery.id),
+                    b"",
+                    template.fields(recipient),
+                )
+            else:
+                message_id, data = template.personalise(recipient, delivery.id)
+                message = OutgoingMessage(
+                    delivery.id, template.sender, subscriber.email, message_id, data
+                )
+            messages.append(message)
         emails = {m.delivery_id: m.recipient for m in messages}
         owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
         ids = {m.delivery_id: m.message_id for m in messages}

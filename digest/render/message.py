@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
-from digest.records import Recipient, RenderedEdition
+from digest.records import MessageFields, Recipient, RenderedEdition
 from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
 
@@ -40,6 +40,44 @@ class MessageTemplate:
     slots: tuple[Slot, ...]
     message_id_prefix: str
     locale: str = DEFAULT_LOCALE  # language of the greeting
+    # The same message as fields, for HTTP APIs (``fields``); bodies keep their tokens.
+    from_header: str = ""
+    reply_to: str | None = None
+    subject: str = ""
+    text: str = ""
+    html: str = ""  # its tokens spelled as html_token(token)
+    list_id: str = ""
+
+    def message_id(self, delivery_id: int) -> str:
+        """The Message-ID of one delivery."""
+        return f"<{self.message_id_prefix}.{delivery_id}@{self.domain}>"
+
+    def fields(self, recipient: Recipient) -> MessageFields:
+        """One recipient's message as fields, with each token's value for them."""
+        raw = {
+            UNSUBSCRIBE_URL: recipient.unsubscribe_url,
+            PREFERENCES_URL: recipient.preferences_url,
+            GREETING: greeting(self.locale, recipient),
+        }
+        values = dict(raw)
+        values.update({html_token(t): html.escape(v) for t, v in raw.items()})
+        return MessageFields(
+            sender=self.from_header,
+            reply_to=self.reply_to,
+            to=recipient.email,
+            to_name=recipient.name,
+            subject=self.subject,
+            text=self.text,
+            html=self.html,
+            headers={
+                "List-Unsubscribe": (
+                    f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"
+                ),
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "List-Id": self.list_id,
+            },
+            values=values,
+        )
 
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
@@ -71,6 +109,12 @@ class MessageTemplate:
             out.append(values[slot])
             out.append(piece)
         return message_id, b"".join(out)
+
+
+def html_token(token: str) -> str:
+    """The HTML body's spelling of a token: never contains the text spelling, so a
+    provider's substitution of one cannot touch the other."""
+    return token.replace("DIGESTx", "DIGESTxHx", 1)
 
 
 def _encode_part(body: str, is_html: bool) -> tuple[list[bytes], list[Slot]]:
@@ -165,6 +209,12 @@ def build_template(
         slots=slots,
         message_id_prefix=message_id_prefix,
         locale=locale,
+        from_header=_format_sender(sender),
+        reply_to=_format_sender(reply_to) if reply_to else None,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=_TOKEN.sub(lambda m: html_token(m.group(0)), rendered.html),
+        list_id=f"{_quote_phrase(list_name)} <{list_id}>",
     )
 
 

@@ -1,0 +1,5 @@
+"""HTTP API providers, each a Sender registered under its name."""
+
+from . import postmark, resend
+
+__all__ = ["postmark", "resend"]

@@ -1,0 +1,202 @@
+"""What every HTTP API provider shares: one httpx client, bounded retries, header checks.
+
+A batch call ends one of three ways: a reply to read (2xx, or a 4xx the provider explains),
+a give-up after bounded retries (429, 5xx, timeouts: the rows are deferred to the next run),
+or an auth failure (401/403), which stops the run as a DeliveryError naming the env var.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from digest.errors import DeliveryError
+from digest.records import MessageFields, OutgoingMessage, SendResult
+
+MAX_WAIT_SECONDS = 60.0  # a 429 asking for longer than this defers the batch instead
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def api_key(provider: str, env: str) -> str:
+    """The key from the environment variable the config names, or a DeliveryError."""
+    value = os.environ.get(env, "")
+    if not value:
+        raise DeliveryError(
+            f"{provider}: the environment variable {env} is not set",
+            f"export {env} with the {provider} API key, or name another variable in "
+            f"delivery.{provider}.api_key_env",
+        )
+    return value
+
+
+@dataclass
+class Reply:
+    """A batch call's end: the response to read, or why the rows wait for the next run."""
+
+    response: httpx.Response | None
+    problem: str = ""
+
+
+class ApiClient:
+    """One httpx.AsyncClient for one provider, with the retry rules every provider shares."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        key_env: str,
+        *,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.provider = provider
+        self.key_env = key_env
+        self.max_retries = max_retries
+        self._sleep = sleep
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def post(self, path: str, **kwargs: Any) -> Reply:
+        """POST, retrying 429 (as long as the API asks), 5xx and timeouts with backoff."""
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            wait = min(0.5 * 2**attempt, 8.0) * (0.5 + random.random() / 2)
+            try:
+                response = await self.client.post(path, **kwargs)
+            except httpx.TimeoutException:
+                problem = f"{self.provider} did not answer in time"
+            except httpx.TransportError as exc:
+                problem = f"cannot reach {self.provider}: {exc or type(exc).__name__}"
+            else:
+                status = response.status_code
+                if status in (401, 403):
+                    raise DeliveryError(
+                        f"{self.provider} refused the API key (HTTP {status}: "
+                        f"{error_text(response)})",
+                        f"check the key in the environment variable {self.key_env}",
+                    )
+                if status == 429:
+                    problem = f"{self.provider} rate limit (HTTP 429): {error_text(response)}"
+                    asked = retry_after(response)
+                    if asked is not None:
+                        if asked > MAX_WAIT_SECONDS:
+                            return Reply(None, f"{problem}; retry in {asked:.0f} s")
+                        wait = asked
+                elif status >= 500:
+                    problem = f"{self.provider} HTTP {status}: {error_text(response)}"
+                else:
+                    return Reply(response)
+            if attempt < self.max_retries:
+                await self._sleep(wait)
+        return Reply(None, problem)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the API asks us to wait: Retry-After (seconds or a date), or a reset header."""
+    headers = response.headers
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value) if value else None
+            if when is not None:
+                return max(0.0, when.timestamp() - time.time())
+    for name in ("ratelimit-reset", "x-ratelimit-reset"):
+        value = headers.get(name)
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                continue
+            # Some APIs send seconds to wait, some a Unix time: a Unix time is huge.
+            return max(0.0, seconds - time.time()) if seconds > 1e9 else seconds
+    return None
+
+
+def error_text(response: httpx.Response) -> str:
+    """The provider's own words about an error, from the usual JSON fields, or the body."""
+    try:
+        doc = response.json()
+    except ValueError:
+        return response.text[:300].strip() or response.reason_phrase
+    if isinstance(doc, dict):
+        for key in ("message", "Message", "error", "errors"):
+            if key in doc:
+                value = doc[key]
+                if isinstance(value, list):
+                    return "; ".join(
+                        str(v.get("message", v)) if isinstance(v, dict) else str(v) for v in value
+                    )
+                return str(value)
+    return str(doc)[:300]
+
+
+def unsafe_header(fields: MessageFields) -> str | None:
+    """The name of a header field whose value holds CR or LF (header injection), if any."""
+    named = {
+        "From": fields.sender,
+        "Reply-To": fields.reply_to or "",
+        "To": fields.to,
+        "To name": fields.to_name or "",
+        "Subject": fields.subject,
+        **fields.headers,
+    }
+    for name, value in named.items():
+        if "\r" in value or "\n" in value:
+            return name
+    return None
+
+
+def split_safe(
+    messages: Sequence[OutgoingMessage],
+) -> tuple[list[tuple[OutgoingMessage, MessageFields]], list[SendResult]]:
+    """Messages fit to send, and failed results for those with CR/LF in a header value."""
+    ok: list[tuple[OutgoingMessage, MessageFields]] = []
+    failed: list[SendResult] = []
+    for message in messages:
+        if message.fields is None:
+            raise DeliveryError("an API transport was handed MIME bytes instead of fields")
+        bad = unsafe_header(message.fields)
+        if bad:
+            failed.append(
+                SendResult(message.delivery_id, "failed", f"CR or LF in the {bad} header value")
+            )
+        else:
+            ok.append((message, message.fields))
+    return ok, failed
+
+
+def display(address: str, name: str | None) -> str:
+    """``Name <address>`` for JSON APIs that take one string (no RFC 2047 encoding)."""
+    if not name:
+        return address
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>'
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``items`` in slices of at most ``size``."""
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,126 @@
+"""The ``postmark`` transport: POST /email/batch, up to 500 messages a call.
+
+Postmark answers 200 even when some messages were refused: each entry of the reply carries
+its own ErrorCode (0 is accepted), in the order of the request, so each row is judged alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from digest.config import Config
+from digest.deliver.base import register
+from digest.deliver.providers._http import (
+    ApiClient,
+    Sleep,
+    api_key,
+    chunks,
+    display,
+    error_text,
+    split_safe,
+)
+from digest.records import MessageFields, OutgoingMessage, SendResult
+
+BATCH = 500
+# ErrorCodes that say the address itself is dead or unwilling: fail and suppress.
+_BOUNCED = {406}  # inactive recipient: it bounced or complained before
+_DEFERRED = {429}  # rate limited: the next run tries again
+
+
+class PostmarkSender:
+    """Sends through Postmark's batch endpoint, one message per recipient."""
+
+    name = "postmark"
+    wants_fields = True
+
+    def __init__(self, api: ApiClient, message_stream: str) -> None:
+        self.api = api
+        self.message_stream = message_stream
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One call per 500 messages; each row gets the result Postmark gave it."""
+        ok, results = split_safe(messages)
+        for chunk in chunks(ok, BATCH):
+            results.extend(await self._call(chunk))
+        return results
+
+    async def _call(
+        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
+    ) -> list[SendResult]:
+        ids = [m.delivery_id for m, _ in chunk]
+        reply = await self.api.post("/email/batch", json=[self._email(f) for _, f in chunk])
+        if reply.response is None:
+            return [SendResult(i, "deferred", reply.problem) for i in ids]
+        response = reply.response
+        if not response.is_success:
+            detail = f"postmark HTTP {response.status_code}: {error_text(response)}"
+            return [SendResult(i, "failed", detail) for i in ids]
+        try:
+            entries = response.json()
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list) or len(entries) != len(ids):
+            # Unknown fate: deferring could send twice, so the rows fail with the reason.
+            detail = "postmark answered 200 without one result per message"
+            return [SendResult(i, "failed", detail) for i in ids]
+        return [_result(i, e) for i, e in zip(ids, entries, strict=True)]
+
+    def _email(self, fields: MessageFields) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "From": fields.sender,
+            "To": display(fields.to, fields.to_name),
+            "Subject": fields.subject,
+            "TextBody": fields.render(fields.text),
+            "HtmlBody": fields.render(fields.html),
+            "Headers": [{"Name": k, "Value": v} for k, v in fields.headers.items()],
+            "MessageStream": self.message_stream,
+        }
+        if fields.reply_to:
+            body["ReplyTo"] = fields.reply_to
+        return body
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.api.aclose()
+
+
+def _result(delivery_id: int, entry: Any) -> SendResult:
+    if not isinstance(entry, dict):
+        return SendResult(delivery_id, "failed", "postmark: malformed result")
+    code = entry.get("ErrorCode", 0)
+    if code == 0:
+        return SendResult(delivery_id, "sent", f"postmark {entry.get('MessageID', '')}".strip())
+    detail = f"postmark error {code}: {entry.get('Message', '')}"
+    if code in _DEFERRED:
+        return SendResult(delivery_id, "deferred", detail)
+    return SendResult(delivery_id, "bounced" if code in _BOUNCED else "failed", detail)
+
+
+def build(
+    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
+) -> PostmarkSender:
+    """A Postmark sender from ``[delivery.postmark]``."""
+    c = config.delivery.postmark
+    key = api_key("postmark", c.api_key_env)
+    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+    return PostmarkSender(
+        ApiClient(
+            "postmark",
+            c.base_url,
+            c.api_key_env,
+            headers={"X-Postmark-Server-Token": key, "Accept": "application/json"},
+            timeout=c.timeout_seconds,
+            max_retries=c.max_retries,
+            transport=transport,
+            **extra,
+        ),
+        c.message_stream,
+    )
+
+
+@register("postmark")
+def _from_config(config: Config) -> PostmarkSender:
+    return build(config)

@@ -1,0 +1,561 @@
+"""HTTP API providers: every request they build is validated against the provider's own spec.
+
+The provider's API is the only thing mocked (an httpx.MockTransport, or a real local HTTP
+server for the end-to-end runs through the CLI), and it answers with documented responses.
+The specs live in ../shared/specs; without them these tests skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from digest.app import App
+from digest.config import Config, load_config
+from digest.deliver import Sender
+from digest.deliver.providers import postmark, resend
+from digest.deliver.providers._http import retry_after
+from digest.errors import DeliveryError
+from digest.records import OutgoingMessage, Recipient, RenderedEdition, SendResult
+from digest.render import build_template
+from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
+from tests.conftest import FeedServer, rss, run_cli, write_config  # noqa: F401
+
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+openapi_core = pytest.importorskip("openapi_core")
+yaml = pytest.importorskip("yaml")
+pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is absent")
+
+from openapi_core import OpenAPI  # noqa: E402
+from openapi_core.datatypes import RequestParameters  # noqa: E402
+from openapi_core.templating.responses.exceptions import ResponseNotFound  # noqa: E402
+from werkzeug.datastructures import Headers, ImmutableMultiDict  # noqa: E402
+
+SPEC_FILES = {"resend": "resend/resend.yaml", "postmark": "postmark/server.oas3.yml"}
+BASE_URLS = {"resend": "https://api.resend.com", "postmark": "https://api.postmarkapp.com"}
+_loaded: dict[str, OpenAPI] = {}
+
+
+def spec(provider: str) -> OpenAPI:
+    """The provider's OpenAPI document, its server set to the address the client uses."""
+    if provider not in _loaded:
+        doc = yaml.safe_load((SPECS / SPEC_FILES[provider]).read_text(encoding="utf-8"))
+        doc["servers"] = [{"url": BASE_URLS[provider]}]
+        _loaded[provider] = OpenAPI.from_dict(doc)
+    return _loaded[provider]
+
+
+# --- openapi-core adapters for plain requests and responses ---------------------------------
+
+
+@dataclass
+class _Request:
+    host_url: str
+    path: str
+    method: str
+    body: bytes | None
+    content_type: str
+    parameters: RequestParameters
+
+
+@dataclass
+class _Response:
+    data: bytes
+    status_code: int
+    content_type: str
+    headers: Headers
+
+
+def _openapi_request(method: str, url: str, headers: dict[str, str], body: bytes) -> _Request:
+    parts = urlsplit(url)
+    return _Request(
+        host_url=f"{parts.scheme}://{parts.netloc}",
+        path=parts.path,
+        method=method.lower(),
+        body=body,
+        content_type=headers.get("content-type", ""),
+        parameters=RequestParameters(
+            query=ImmutableMultiDict(parse_qs(parts.query)), header=Headers(headers)
+        ),
+    )
+
+
+@dataclass
+class Answer:
+    """One documented reply: status, JSON body, headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Api:
+    """A provider's API as the tests play it: validates each request, answers from ``reply``."""
+
+    provider: str
+    reply: Callable[[Any], Answer]
+    requests: list[tuple[dict[str, str], Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def handle(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
+        """Validate the request against the spec, record it, and answer."""
+        api = spec(self.provider)
+        request = _openapi_request(method, url, headers, body)
+        try:
+            api.validate_request(request)
+        except Exception as exc:  # the validator's errors carry the schema path
+            self.problems.append(f"request: {exc!r}: {getattr(exc, '__cause__', '')!r}")
+        doc = json.loads(body) if body else None
+        self.requests.append((headers, doc))
+        answer = self.reply(doc)
+        if answer.status < 500 and answer.status != 429:  # the specs document these
+            data = json.dumps(answer.body).encode()
+            response = _Response(data, answer.status, "application/json", Headers())
+            try:
+                api.validate_response(request, response)
+            except ResponseNotFound:
+                pass  # a status the spec leaves out (Resend's 422): its docs give the shape
+            except Exception as exc:
+                self.problems.append(f"response {answer.status}: {exc!r}")
+        return answer
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport that plays this API."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            answer = self.handle(request.method, str(request.url), headers, request.content)
+            return httpx.Response(answer.status, json=answer.body, headers=answer.headers)
+
+        return httpx.MockTransport(handler)
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+RENDERED = RenderedEdition(
+    subject="Daily Test, 28 November: Bridge collapse",
+    html=f"<p>{GREETING}</p><p>News &amp; more</p>"
+    f'<a href="{UNSUBSCRIBE_URL}">Unsubscribe</a> <a href="{PREFERENCES_URL}">Prefs</a>',
+    text=f"{GREETING}\n\nNews & more\n\nUnsubscribe: {UNSUBSCRIBE_URL}\n",
+)
+
+
+def messages(count: int, *, subject: str | None = None) -> list[OutgoingMessage]:
+    """``count`` messages as the dispatcher hands them to a fields-wanting transport."""
+    template = build_template(
+        RENDERED if subject is None else RenderedEdition(subject, RENDERED.html, RENDERED.text),
+        sender="Test Desk <news@example.com>",
+        reply_to="desk@example.com",
+        list_name="Daily Test (Test Desk)",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.1",
+    )
+    out = []
+    for n in range(1, count + 1):
+        recipient = Recipient(
+            n,
+            f"reader{n}@example.org",
+            "Ada & Co" if n == 1 else None,
+            f"https://digest.test/unsubscribe/tok{n}",
+            f"mailto:unsubscribe@example.com?subject=unsubscribe%20tok{n}",
+            f"https://digest.test/preferences/tok{n}",
+        )
+        out.append(
+            OutgoingMessage(
+                n,
+                template.sender,
+                recipient.email,
+                template.message_id(n),
+                b"",
+                template.fields(recipient),
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789-abcdefghij")
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
+    from tests.conftest import config_text
+
+    path = tmp_path / "digest.toml"
+    path.write_text(config_text([("One", "https://one.test/feed")]), encoding="utf-8")
+    return load_config(path)
+
+
+async def _no_wait(seconds: float) -> None:
+    waits.append(seconds)
+
+
+waits: list[float] = []
+
+BUILDERS: dict[str, Callable[..., Sender]] = {"resend": resend.build, "postmark": postmark.build}
+
+
+def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) -> list[SendResult]:
+    """Run one send_batch of ``provider`` against ``api``."""
+    waits.clear()
+
+    async def run() -> list[SendResult]:
+        sender = BUILDERS[provider](config, api.transport(), _no_wait)
+        try:
+            return await sender.send_batch(batch)
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(run())
+
+
+# --- documented replies ----------------------------------------------------------------------
+
+
+def resend_ok(doc: Any) -> Answer:
+    return Answer(
+        200, {"data": [{"id": f"4ef9a417-02e9-4d39-ad75-{n:012d}"} for n in range(len(doc))]}
+    )
+
+
+def postmark_ok(doc: Any) -> Answer:
+    return Answer(
+        200,
+        [
+            {
+                "ErrorCode": 0,
+                "Message": "OK",
+                "MessageID": f"b7bc2f4a-e38e-4336-af7d-{n:012d}",
+                "SubmittedAt": "2026-11-28T14:00:00.0000000-05:00",
+                "To": m["To"],
+            }
+            for n, m in enumerate(doc)
+        ],
+    )
+
+
+OK = {"resend": resend_ok, "postmark": postmark_ok}
+LIMITS = {"resend": 100, "postmark": 500}
+
+
+# --- contract: full batches ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_a_full_batch_is_valid_per_spec_and_split_at_the_provider_limit(
+    provider: str, config: Config
+) -> None:
+    limit = LIMITS[provider]
+    api = Api(provider, OK[provider])
+    results = send(provider, api, config, messages(limit + 1))
+    assert api.problems == []
+    assert [len(doc) for _, doc in api.requests] == [limit, 1]
+    assert [r.status for r in results] == ["sent"] * (limit + 1)
+    assert sorted(r.delivery_id for r in results) == list(range(1, limit + 2))
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "body"),
+    [
+        ("resend", "/emails/batch", [{"to": ["a@example.org"], "subject": "no from"}]),
+        ("postmark", "/email/batch", {"From": "not a list"}),
+    ],
+)
+def test_the_contract_check_itself_catches_a_bad_request(
+    provider: str, path: str, body: Any
+) -> None:
+    api = Api(provider, lambda doc: Answer(500, {}))
+    headers = {
+        "content-type": "application/json",
+        "authorization": "Bearer k",
+        "x-postmark-server-token": "k",
+    }
+    api.handle("POST", BASE_URLS[provider] + path, headers, json.dumps(body).encode())
+    assert len(api.problems) == 1 and api.problems[0].startswith("request:")
+
+
+def test_resend_request_carries_each_recipients_values_and_an_idempotency_key(
+    config: Config,
+) -> None:
+    api = Api("resend", resend_ok)
+    send("resend", api, config, messages(2))
+    send("resend", api, config, messages(2))
+    (headers, doc), (again, _) = api.requests
+    assert headers["authorization"] == "Bearer re_test_key"
+    assert headers["idempotency-key"] == again["idempotency-key"], "a retry must reuse the key"
+    first, second = doc
+    assert first["from"] == "Test Desk <news@example.com>"
+    assert first["to"] == ['"Ada & Co" <reader1@example.org>']
+    assert first["reply_to"] == "desk@example.com"
+    assert first["subject"] == RENDERED.subject
+    assert first["text"].startswith("Hello Ada & Co,")
+    assert "https://digest.test/unsubscribe/tok1" in first["text"]
+    assert "<p>Hello Ada &amp; Co,</p>" in first["html"]
+    assert 'href="https://digest.test/preferences/tok1"' in first["html"]
+    assert "DIGESTx" not in first["text"] + first["html"] + second["text"] + second["html"]
+    assert first["headers"] == {
+        "List-Unsubscribe": "<https://digest.test/unsubscribe/tok1>, "
+        "<mailto:unsubscribe@example.com?subject=unsubscribe%20tok1>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": '"Daily Test (Test Desk)" <daily.digest.test>',
+    }
+    assert second["to"] == ["reader2@example.org"]
+    assert "tok2" in second["headers"]["List-Unsubscribe"]
+
+
+def test_postmark_request_carries_each_recipients_values_as_header_list(config: Config) -> None:
+    api = Api("postmark", postmark_ok)
+    send("postmark", api, config, messages(2))
+    ((headers, doc),) = api.requests
+    assert headers["x-postmark-server-token"] == "pm-test-token"
+    first = doc[0]
+    assert first["To"] == '"Ada & Co" <reader1@example.org>'
+    assert first["MessageStream"] == "broadcast"
+    assert first["ReplyTo"] == "desk@example.com"
+    assert {h["Name"]: h["Value"] for h in first["Headers"]}["List-Unsubscribe-Post"] == (
+        "List-Unsubscribe=One-Click"
+    )
+    assert "https://digest.test/unsubscribe/tok1" in first["TextBody"]
+    assert "Hello Ada &amp; Co," in first["HtmlBody"]
+
+
+# --- contract: rejected batches ------------------------------------------------------------
+
+
+def test_resend_rejected_batch_fails_every_row_with_resends_message(config: Config) -> None:
+    def reject(doc: Any) -> Answer:
+        return Answer(
+            422,
+            {"statusCode": 422, "name": "validation_error", "message": "Invalid `from` field."},
+        )
+
+    api = Api("resend", reject)
+    results = send("resend", api, config, messages(3))
+    assert [r.status for r in results] == ["failed"] * 3
+    assert all("Invalid `from` field." in r.detail for r in results)
+    assert len(api.requests) == 1, "a 4xx is not retried"
+
+
+def test_postmark_judges_each_result_of_a_200_reply(config: Config) -> None:
+    def mixed(doc: Any) -> Answer:
+        answer = postmark_ok(doc)
+        answer.body[1] = {
+            "ErrorCode": 406,
+            "Message": "You tried to send to a recipient that has been marked as inactive.",
+            "To": doc[1]["To"],
+        }
+        answer.body[2] = {"ErrorCode": 300, "Message": "Invalid 'To' address.", "To": doc[2]["To"]}
+        return answer
+
+    api = Api("postmark", mixed)
+    results = send("postmark", api, config, messages(3))
+    assert api.problems == []
+    assert [r.status for r in results] == ["sent", "bounced", "failed"]
+    assert "marked as inactive" in results[1].detail
+    assert "Invalid 'To' address." in results[2].detail
+
+
+def test_postmark_rejected_batch_fails_every_row(config: Config) -> None:
+    api = Api("postmark", lambda doc: Answer(422, {"ErrorCode": 300, "Message": "Invalid JSON"}))
+    results = send("postmark", api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "Invalid JSON" in results[0].detail
+
+
+# --- errors shared by every provider ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_429_waits_as_asked_then_succeeds(provider: str, config: Config) -> None:
+    calls: list[int] = []
+
+    def limited(doc: Any) -> Answer:
+        calls.append(1)
+        if len(calls) == 1:
+            return Answer(429, {"message": "Too many requests"}, {"Retry-After": "2"})
+        return OK[provider](doc)
+
+    api = Api(provider, limited)
+    results = send(provider, api, config, messages(2))
+    assert waits == [2.0]
+    assert [r.status for r in results] == ["sent", "sent"]
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_5xx_retries_with_backoff_then_defers(provider: str, config: Config) -> None:
+    api = Api(provider, lambda doc: Answer(503, {"message": "unavailable"}))
+    results = send(provider, api, config, messages(2))
+    assert len(api.requests) == 4  # one try and max_retries = 3 retries
+    assert len(waits) == 3 and waits[0] < waits[1] < waits[2]
+    assert [r.status for r in results] == ["deferred", "deferred"]
+    assert "503" in results[0].detail
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_a_timeout_is_retried(provider: str, config: Config) -> None:
+    calls: list[int] = []
+
+    def slow_once(doc: Any) -> Answer:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("timed out")
+        return OK[provider](doc)
+
+    api = Api(provider, slow_once)
+    results = send(provider, api, config, messages(1))
+    assert [r.status for r in results] == ["sent"]
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_refused_key_stops_the_run_naming_the_env_var(provider: str, config: Config) -> None:
+    api = Api(provider, lambda doc: Answer(401, {"ErrorCode": 10, "message": "bad key"}))
+    with pytest.raises(DeliveryError) as caught:
+        send(provider, api, config, messages(1))
+    env = {"resend": "RESEND_API_KEY", "postmark": "POSTMARK_SERVER_TOKEN"}[provider]
+    assert env in caught.value.hint
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_missing_key_is_a_delivery_error_naming_the_env_var(
+    provider: str, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"resend": "RESEND_API_KEY", "postmark": "POSTMARK_SERVER_TOKEN"}[provider]
+    monkeypatch.delenv(env)
+    with pytest.raises(DeliveryError, match=env):
+        BUILDERS[provider](config)
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_cr_or_lf_in_a_header_value_is_refused_before_any_request(
+    provider: str, config: Config
+) -> None:
+    api = Api(provider, OK[provider])
+    results = send(provider, api, config, messages(2, subject="Hi\r\nBcc: victim@example.org"))
+    assert api.requests == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "Subject" in results[0].detail
+
+
+def test_retry_after_reads_seconds_dates_and_reset_headers() -> None:
+    def response(**headers: str) -> httpx.Response:
+        return httpx.Response(429, headers=headers)
+
+    assert retry_after(response(**{"Retry-After": "3"})) == 3.0
+    assert retry_after(response(**{"ratelimit-reset": "5"})) == 5.0
+    assert retry_after(response(**{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
+    assert retry_after(response()) is None
+
+
+# --- end to end through the CLI, against a real local HTTP server ------------------------------
+
+
+class ApiServer:
+    """A real HTTP server on 127.0.0.1 that plays ``api``."""
+
+    def __init__(self, api: Api) -> None:
+        outer = api
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                url = BASE_URLS[outer.provider] + self.path
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                answer = outer.handle("POST", url, headers, body)
+                data = json.dumps(answer.body).encode()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feeds(feed_server: FeedServer) -> list[tuple[str, str]]:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    date = format_datetime(datetime.now(UTC) - timedelta(minutes=30))
+    items = [{"title": "Bridge closes", "guid": "w1", "link": "https://wire.test/b", "date": date}]
+    return [("Wire", feed_server.add("/wire.xml", rss(items)))]
+
+
+def _statuses(config_path: Path) -> dict[str, str]:
+    app = App.open(load_config(config_path))
+    try:
+        (edition,) = app.store.editions()
+        assert edition.id is not None
+        return {s.email: d.status for d, s in app.store.deliveries(edition.id)}
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_send_through_the_cli_records_each_row_and_never_sends_twice(
+    provider: str,
+    feeds: list[tuple[str, str]],
+    write_config: Callable[..., Path],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
+
+    def reply(doc: Any) -> Answer:
+        # The refused address: one message of the batch for Postmark, a whole batch for Resend.
+        if provider == "postmark":
+            answer = postmark_ok(doc)
+            for n, m in enumerate(doc):
+                if m["To"].startswith("bad@"):
+                    answer.body[n] = {"ErrorCode": 300, "Message": "Invalid 'To' address."}
+            return answer
+        if any(m["to"][0].startswith("bad@") for m in doc):
+            return Answer(422, {"statusCode": 422, "name": "validation_error", "message": "bad to"})
+        return resend_ok(doc)
+
+    api = Api(provider, reply)
+    server = ApiServer(api)
+    try:
+        extra = f'\n[delivery.{provider}]\nbase_url = "{server.url}"\n'
+        config = write_config(feeds, transport=provider, extra=extra)
+        # batch_size 2: for Resend, the refused address goes in a call of its own.
+        text = config.read_text().replace("[delivery]\n", "[delivery]\nbatch_size = 2\n", 1)
+        config.write_text(text)
+        for address in ("ana@example.org", "zoe@example.org", "bad@example.org"):
+            assert run_cli("--config", str(config), "subscribers", "add", address)[0] == 0
+        code, _, err = run_cli("--config", str(config), "send", "--gather")
+        assert code == 0, err
+        assert api.problems == []
+        assert _statuses(config) == {
+            "ana@example.org": "sent",
+            "zoe@example.org": "sent",
+            "bad@example.org": "failed",
+        }
+        sent = len(api.requests)
+        code, _, err = run_cli("--config", str(config), "send")
+        assert code == 0, err
+        assert len(api.requests) == sent, "a re-run called the API again"
+    finally:
+        server.close()
