@@ -355,7 +355,7 @@ def test_tls_verifies_the_certificate_by_default_and_logs_in(
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler = RecordingHandler()
-    tls = (
+    tls: dict[str, Any] = (
         {"tls_context": context, "require_starttls": True}
         if security == "starttls"
         # aiosmtpd only counts STARTTLS as TLS; on an implicit-TLS port it must be told.
