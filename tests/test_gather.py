@@ -576,3 +576,15 @@ def test_the_json_report_says_when_a_waiting_source_is_tried_next(
         assert timedelta(minutes=59) < due - datetime.now(UTC) <= timedelta(hours=1)
     code, out, _ = run_cli("--config", str(config), "gather")
     assert "WAIT  Busy: " in out and "hint: digest tries it again by itself" in out
+
+
+def test_logs_can_be_one_json_object_a_line(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    broken = feed_server.add("/broken.xml", "oops", status=500)
+    config = write_config([("Broken", broken)])
+    code, _, err = run_cli("--log-json", "--config", str(config), "gather")
+    assert code == 0
+    records = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert any(r["level"] == "warning" and "source 'Broken'" in r["message"] for r in records)
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)

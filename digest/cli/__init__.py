@@ -5,12 +5,11 @@ Exit codes: 0 ok, 1 the run failed, 2 bad usage or config.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
-from digest import __version__
+from digest import __version__, logs
 from digest.cli import bounces, operate, setup, sources, subscribers, web
 from digest.cli._common import Context
 from digest.errors import DigestError
@@ -25,14 +24,17 @@ from digest.errors import DigestError
     help="config file (default: $DIGEST_CONFIG, else ./digest.toml)",
 )
 @click.option("-v", "--verbose", count=True, help="more detail: -v info, -vv debug")
+@click.option(
+    "--log-json",
+    is_flag=True,
+    envvar="DIGEST_LOG_JSON",
+    help="log one JSON object a line (for journald, Loki, ...); also $DIGEST_LOG_JSON=1",
+)
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: int, log_json: bool) -> None:
     """digest: gathers news feeds, groups and ranks the stories, and mails a digest."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("httpx", "httpcore", "alembic", "apscheduler", "mail.log"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    logs.configure(verbose, log_json)
     ctx.obj = Context(config_path)
 
 

@@ -1,0 +1,36 @@
+"""Logging set-up: readable lines for a terminal, or one JSON object a line for a collector."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+NOISY = ("httpx", "httpcore", "alembic", "apscheduler", "mail.log", "uvicorn.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message"}`` plus ``exception`` when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, ensure_ascii=False)
+
+
+def configure(verbosity: int, json_lines: bool) -> None:
+    """Warnings by default, info with -v, debug with -vv; JSON lines when asked."""
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
