@@ -23,7 +23,7 @@ import pytest
 from digest.app import App
 from digest.config import Config, load_config
 from digest.deliver import Sender
-from digest.deliver.providers import postmark, resend
+from digest.deliver.providers import postmark, resend, sendgrid
 from digest.deliver.providers._http import retry_after
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, RenderedEdition, SendResult
@@ -41,8 +41,16 @@ from openapi_core.datatypes import RequestParameters  # noqa: E402
 from openapi_core.templating.responses.exceptions import ResponseNotFound  # noqa: E402
 from werkzeug.datastructures import Headers, ImmutableMultiDict  # noqa: E402
 
-SPEC_FILES = {"resend": "resend/resend.yaml", "postmark": "postmark/server.oas3.yml"}
-BASE_URLS = {"resend": "https://api.resend.com", "postmark": "https://api.postmarkapp.com"}
+SPEC_FILES = {
+    "resend": "resend/resend.yaml",
+    "postmark": "postmark/server.oas3.yml",
+    "sendgrid": "sendgrid/tsg_mail_v3.yaml",
+}
+BASE_URLS = {
+    "resend": "https://api.resend.com",
+    "postmark": "https://api.postmarkapp.com",
+    "sendgrid": "https://api.sendgrid.com",
+}
 _loaded: dict[str, OpenAPI] = {}
 
 
@@ -120,7 +128,7 @@ class Api:
         self.requests.append((headers, doc))
         answer = self.reply(doc)
         if answer.status < 500 and answer.status != 429:  # the specs document these
-            data = json.dumps(answer.body).encode()
+            data = b"" if answer.body is None else json.dumps(answer.body).encode()
             response = _Response(data, answer.status, "application/json", Headers())
             try:
                 api.validate_response(request, response)
@@ -136,6 +144,8 @@ class Api:
         def handler(request: httpx.Request) -> httpx.Response:
             headers = {k.lower(): v for k, v in request.headers.items()}
             answer = self.handle(request.method, str(request.url), headers, request.content)
+            if answer.body is None:
+                return httpx.Response(answer.status, headers=answer.headers)
             return httpx.Response(answer.status, json=answer.body, headers=answer.headers)
 
         return httpx.MockTransport(handler)
@@ -190,6 +200,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789-abcdefghij")
     monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
     from tests.conftest import config_text
 
     path = tmp_path / "digest.toml"
@@ -203,7 +214,11 @@ async def _no_wait(seconds: float) -> None:
 
 waits: list[float] = []
 
-BUILDERS: dict[str, Callable[..., Sender]] = {"resend": resend.build, "postmark": postmark.build}
+BUILDERS: dict[str, Callable[..., Sender]] = {
+    "resend": resend.build,
+    "postmark": postmark.build,
+    "sendgrid": sendgrid.build,
+}
 
 
 def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) -> list[SendResult]:
@@ -245,14 +260,29 @@ def postmark_ok(doc: Any) -> Answer:
     )
 
 
-OK = {"resend": resend_ok, "postmark": postmark_ok}
-LIMITS = {"resend": 100, "postmark": 500}
+def sendgrid_ok(doc: Any) -> Answer:
+    return Answer(202, None, {"X-Message-Id": "W86EgYT6SQKk0lRflfLRsA"})
+
+
+OK = {"resend": resend_ok, "postmark": postmark_ok, "sendgrid": sendgrid_ok}
+LIMITS = {"resend": 100, "postmark": 500, "sendgrid": 1000}
+ENV = {
+    "resend": "RESEND_API_KEY",
+    "postmark": "POSTMARK_SERVER_TOKEN",
+    "sendgrid": "SENDGRID_API_KEY",
+}
+PROVIDERS = list(OK)
+
+
+def size(doc: Any) -> int:
+    """How many recipients one request carries."""
+    return len(doc["personalizations"]) if isinstance(doc, dict) else len(doc)
 
 
 # --- contract: full batches ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_full_batch_is_valid_per_spec_and_split_at_the_provider_limit(
     provider: str, config: Config
 ) -> None:
@@ -260,7 +290,7 @@ def test_a_full_batch_is_valid_per_spec_and_split_at_the_provider_limit(
     api = Api(provider, OK[provider])
     results = send(provider, api, config, messages(limit + 1))
     assert api.problems == []
-    assert [len(doc) for _, doc in api.requests] == [limit, 1]
+    assert [size(doc) for _, doc in api.requests] == [limit, 1]
     assert [r.status for r in results] == ["sent"] * (limit + 1)
     assert sorted(r.delivery_id for r in results) == list(range(1, limit + 2))
 
@@ -330,6 +360,47 @@ def test_postmark_request_carries_each_recipients_values_as_header_list(config: 
     assert "Hello Ada &amp; Co," in first["HtmlBody"]
 
 
+def test_sendgrid_sends_the_content_once_with_substitutions_per_recipient(config: Config) -> None:
+    api = Api("sendgrid", sendgrid_ok)
+    results = send("sendgrid", api, config, messages(2))
+    assert api.problems == []
+    assert [r.detail for r in results] == ["sendgrid W86EgYT6SQKk0lRflfLRsA"] * 2
+    ((headers, doc),) = api.requests
+    assert headers["authorization"] == "Bearer SG.test-key"
+    assert doc["from"] == {"email": "news@example.com", "name": "Test Desk"}
+    assert doc["reply_to"] == {"email": "desk@example.com"}
+    assert doc["subject"] == RENDERED.subject
+    text, html = doc["content"]
+    assert text["type"] == "text/plain" and html["type"] == "text/html"
+    assert GREETING in text["value"] and GREETING not in html["value"]
+    assert doc["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    first, second = doc["personalizations"]
+    assert first["to"] == [{"email": "reader1@example.org", "name": "Ada & Co"}]
+    assert first["custom_args"] == {"delivery_id": "1"}
+    assert "tok1" in first["headers"]["List-Unsubscribe"]
+    assert "tok2" in second["headers"]["List-Unsubscribe"]
+    # Each recipient's values, put into both parts by SendGrid: escaped for the HTML part.
+    rendered_text = text["value"]
+    rendered_html = html["value"]
+    for token, value in first["substitutions"].items():
+        rendered_text = rendered_text.replace(token, value)
+        rendered_html = rendered_html.replace(token, value)
+    assert rendered_text.startswith("Hello Ada & Co,")
+    assert "<p>Hello Ada &amp; Co,</p>" in rendered_html
+    assert "DIGESTx" not in rendered_text + rendered_html
+
+
+def test_sendgrid_rejected_batch_fails_every_row_with_its_errors(config: Config) -> None:
+    errors = [
+        {"message": "The from address does not match a verified Sender Identity.", "field": "from"}
+    ]
+    api = Api("sendgrid", lambda doc: Answer(400, {"errors": errors}))
+    results = send("sendgrid", api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "verified Sender Identity" in results[0].detail
+
+
 # --- contract: rejected batches ------------------------------------------------------------
 
 
@@ -377,7 +448,7 @@ def test_postmark_rejected_batch_fails_every_row(config: Config) -> None:
 # --- errors shared by every provider ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_429_waits_as_asked_then_succeeds(provider: str, config: Config) -> None:
     calls: list[int] = []
 
@@ -393,7 +464,7 @@ def test_429_waits_as_asked_then_succeeds(provider: str, config: Config) -> None
     assert [r.status for r in results] == ["sent", "sent"]
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_5xx_retries_with_backoff_then_defers(provider: str, config: Config) -> None:
     api = Api(provider, lambda doc: Answer(503, {"message": "unavailable"}))
     results = send(provider, api, config, messages(2))
@@ -403,7 +474,7 @@ def test_5xx_retries_with_backoff_then_defers(provider: str, config: Config) -> 
     assert "503" in results[0].detail
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_timeout_is_retried(provider: str, config: Config) -> None:
     calls: list[int] = []
 
@@ -419,26 +490,26 @@ def test_a_timeout_is_retried(provider: str, config: Config) -> None:
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_refused_key_stops_the_run_naming_the_env_var(provider: str, config: Config) -> None:
     api = Api(provider, lambda doc: Answer(401, {"ErrorCode": 10, "message": "bad key"}))
     with pytest.raises(DeliveryError) as caught:
         send(provider, api, config, messages(1))
-    env = {"resend": "RESEND_API_KEY", "postmark": "POSTMARK_SERVER_TOKEN"}[provider]
+    env = ENV[provider]
     assert env in caught.value.hint
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_missing_key_is_a_delivery_error_naming_the_env_var(
     provider: str, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {"resend": "RESEND_API_KEY", "postmark": "POSTMARK_SERVER_TOKEN"}[provider]
+    env = ENV[provider]
     monkeypatch.delenv(env)
     with pytest.raises(DeliveryError, match=env):
         BUILDERS[provider](config)
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_cr_or_lf_in_a_header_value_is_refused_before_any_request(
     provider: str, config: Config
 ) -> None:
@@ -474,7 +545,7 @@ class ApiServer:
                 url = BASE_URLS[outer.provider] + self.path
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 answer = outer.handle("POST", url, headers, body)
-                data = json.dumps(answer.body).encode()
+                data = b"" if answer.body is None else json.dumps(answer.body).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -513,7 +584,7 @@ def _statuses(config_path: Path) -> dict[str, str]:
         app.close()
 
 
-@pytest.mark.parametrize("provider", ["resend", "postmark"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_send_through_the_cli_records_each_row_and_never_sends_twice(
     provider: str,
     feeds: list[tuple[str, str]],
@@ -522,6 +593,7 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
 ) -> None:
     monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
 
     def reply(doc: Any) -> Answer:
         # The refused address: one message of the batch for Postmark, a whole batch for Resend.
@@ -531,6 +603,11 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
                 if m["To"].startswith("bad@"):
                     answer.body[n] = {"ErrorCode": 300, "Message": "Invalid 'To' address."}
             return answer
+        if provider == "sendgrid":
+            if any(p["to"][0]["email"].startswith("bad@") for p in doc["personalizations"]):
+                errors = [{"message": "Does not contain a valid address.", "field": "to"}]
+                return Answer(400, {"errors": errors})
+            return sendgrid_ok(doc)
         if any(m["to"][0].startswith("bad@") for m in doc):
             return Answer(422, {"statusCode": 422, "name": "validation_error", "message": "bad to"})
         return resend_ok(doc)

@@ -328,6 +328,15 @@ class PostmarkConfig(_ApiConfig):
     message_stream: str = Field(default="broadcast", description="the server's message stream")
 
 
+class SendGridConfig(_ApiConfig):
+    """SendGrid: POST /v3/mail/send, 1,000 personalizations a call."""
+
+    api_key_env: str = Field(
+        default="SENDGRID_API_KEY", description="environment variable holding the API key"
+    )
+    base_url: str = Field(default="https://api.sendgrid.com", description="the API's address")
+
+
 class RateConfig(_Model):
     """Sending limits as token buckets; each one unset means no limit of that kind."""
 
@@ -340,7 +349,7 @@ class RateConfig(_Model):
 class DeliveryConfig(_Model):
     """How messages leave digest."""
 
-    transport: Literal["smtp", "maildir", "resend", "postmark"] = Field(
+    transport: Literal["smtp", "maildir", "resend", "postmark", "sendgrid"] = Field(
         default="maildir", description="'smtp', 'maildir', or an HTTP API provider's name"
     )
     lease_seconds: float = Field(
@@ -366,6 +375,7 @@ class DeliveryConfig(_Model):
     maildir: MaildirConfig = Field(default_factory=MaildirConfig, description="of 'maildir'")
     resend: ResendConfig = Field(default_factory=ResendConfig, description="of 'resend'")
     postmark: PostmarkConfig = Field(default_factory=PostmarkConfig, description="of 'postmark'")
+    sendgrid: SendGridConfig = Field(default_factory=SendGridConfig, description="of 'sendgrid'")
 
 
 class Config(_Model):

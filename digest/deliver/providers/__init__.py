@@ -1,5 +1,5 @@
 """HTTP API providers, each a Sender registered under its name."""
 
-from . import postmark, resend
+from . import postmark, resend, sendgrid
 
-__all__ = ["postmark", "resend"]
+__all__ = ["postmark", "resend", "sendgrid"]

@@ -1,0 +1,122 @@
+"""The ``sendgrid`` transport: POST /v3/mail/send, up to 1,000 personalizations a call.
+
+The edition's subject and bodies go once per call, with their tokens; each personalization
+carries one recipient, their List-Unsubscribe header and their token values as
+``substitutions``, which SendGrid puts into the content. SendGrid answers 202 for the whole
+call or refuses the whole call, so every row of a call shares its fate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.utils import parseaddr
+from typing import Any
+
+import httpx
+
+from digest.config import Config
+from digest.deliver.base import register
+from digest.deliver.providers._http import ApiClient, Sleep, api_key, chunks, error_text, split_safe
+from digest.records import MessageFields, OutgoingMessage, SendResult
+
+BATCH = 1000
+# Headers the same for every recipient go once per call; the rest per personalization.
+_SHARED_HEADERS = ("List-Id", "List-Unsubscribe-Post")
+
+
+class SendGridSender:
+    """Sends through SendGrid's v3 mail send, one personalization per recipient."""
+
+    name = "sendgrid"
+    wants_fields = True
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One call per 1,000 recipients sharing one edition's content."""
+        ok, results = split_safe(messages)
+        # Recipients of different templates (time zone, language) cannot share a call.
+        groups: dict[tuple[str, str, str], list[tuple[OutgoingMessage, MessageFields]]] = {}
+        for message, fields in ok:
+            groups.setdefault((fields.subject, fields.text, fields.html), []).append(
+                (message, fields)
+            )
+        for group in groups.values():
+            for chunk in chunks(group, BATCH):
+                results.extend(await self._call(chunk))
+        return results
+
+    async def _call(
+        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
+    ) -> list[SendResult]:
+        ids = [m.delivery_id for m, _ in chunk]
+        reply = await self.api.post("/v3/mail/send", json=_body(chunk))
+        if reply.response is None:
+            return [SendResult(i, "deferred", reply.problem) for i in ids]
+        response = reply.response
+        if not response.is_success:
+            detail = f"sendgrid HTTP {response.status_code}: {error_text(response)}"
+            return [SendResult(i, "failed", detail) for i in ids]
+        detail = f"sendgrid {response.headers.get('x-message-id', '')}".strip()
+        return [SendResult(i, "sent", detail) for i in ids]
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.api.aclose()
+
+
+def _mailbox(value: str) -> dict[str, str]:
+    name, address = parseaddr(value)
+    return {"email": address, "name": name} if name else {"email": address}
+
+
+def _body(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> dict[str, Any]:
+    first = chunk[0][1]
+    body: dict[str, Any] = {
+        "personalizations": [
+            {
+                "to": [{"email": f.to, "name": f.to_name} if f.to_name else {"email": f.to}],
+                "headers": {k: v for k, v in f.headers.items() if k not in _SHARED_HEADERS},
+                "substitutions": f.values,
+                "custom_args": {"delivery_id": str(m.delivery_id)},
+            }
+            for m, f in chunk
+        ],
+        "from": _mailbox(first.sender),
+        "subject": first.subject,
+        "content": [
+            {"type": "text/plain", "value": first.text},
+            {"type": "text/html", "value": first.html},
+        ],
+        "headers": {k: v for k, v in first.headers.items() if k in _SHARED_HEADERS},
+    }
+    if first.reply_to:
+        body["reply_to"] = _mailbox(first.reply_to)
+    return body
+
+
+def build(
+    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
+) -> SendGridSender:
+    """A SendGrid sender from ``[delivery.sendgrid]``."""
+    c = config.delivery.sendgrid
+    key = api_key("sendgrid", c.api_key_env)
+    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+    return SendGridSender(
+        ApiClient(
+            "sendgrid",
+            c.base_url,
+            c.api_key_env,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=c.timeout_seconds,
+            max_retries=c.max_retries,
+            transport=transport,
+            **extra,
+        )
+    )
+
+
+@register("sendgrid")
+def _from_config(config: Config) -> SendGridSender:
+    return build(config)
