@@ -108,3 +108,21 @@ def test_breaking_is_capped_and_ordered_by_score() -> None:
     assert [s.score for s in edition.breaking] == sorted(
         (s.score for s in edition.breaking), reverse=True
     )
+
+
+def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkeypatch) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    assert run_cli("demo", "--dir", str(tmp_path / "demo"))[0] == 0
+    code, out, _ = run_cli("--config", str(tmp_path / "demo" / "digest.toml"), "explain", "--json")
+    assert code == 0
+    stories = json.loads(out)["stories"]
+    assert stories[0]["section"] == "breaking" and stories[0]["headline"].startswith("Storm")
+    assert len(stories[0]["sources"]) == 3
+    for story in stories:
+        assert set(story["signals"]) == {"recency", "source_weight", "coverage", "cue"}
+        total = sum(s["adds"] for s in story["signals"].values())
+        assert total == pytest.approx(story["score"], abs=1e-3)

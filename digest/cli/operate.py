@@ -82,6 +82,51 @@ def write_preview(
 
 @click.command()
 @_DIGEST_OPTION
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@pass_context
+def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
+    """The next edition's ranked stories with each signal's contribution to the score."""
+    app = ctx.app()
+    digest = app.config.digest(digest_id)
+    ranked = rank_window(app, digest, utcnow())
+    rows = [
+        {
+            "section": section,
+            "rank": rank,
+            "score": story.score,
+            "headline": story.lead.title,
+            "sources": list(story.sources),
+            "signals": {
+                s.name: {"value": s.value, "adds": round(s.contribution, 4)} for s in story.signals
+            },
+        }
+        for section, stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
+        for rank, story in enumerate(stories, start=1)
+    ]
+    if as_json:
+        click.echo(json.dumps({"digest": digest.id, "stories": rows}, indent=2))
+        return
+    names = list(rows[0]["signals"]) if rows else []  # type: ignore[call-overload]
+    table = Table("section", "#", "score", *names, "sources", "headline")
+    for row in rows:
+        signals: dict[str, dict[str, float]] = row["signals"]  # type: ignore[assignment]
+        table.add_row(
+            str(row["section"]),
+            str(row["rank"]),
+            f"{row['score']:.2f}",
+            *(f"{signals[n]['adds']:.2f}" for n in names),
+            str(len(row["sources"])),  # type: ignore[arg-type]
+            str(row["headline"]),
+        )
+    console.print(table)
+    click.echo(
+        "score = the sum of the signals, each weighted in [rank] of the config; "
+        f"{len(ranked.breaking)} breaking, {len(ranked.latest)} latest"
+    )
+
+
+@click.command()
+@_DIGEST_OPTION
 @click.option(
     "--gather/--no-gather",
     "gather_first",
@@ -239,4 +284,4 @@ def _report_dict(r: SourceReport) -> dict[str, object]:
     }
 
 
-COMMANDS = [gather_cmd, preview, send, run, retry, status]
+COMMANDS = [gather_cmd, preview, explain, send, run, retry, status]
