@@ -13,7 +13,7 @@ from digest.deliver import DeliveryReport, dispatch
 from digest.deliver.limits import ErrorBudget, RateLimiter
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.rank import rank
+from digest.rank import narrow, rank
 from digest.records import (
     ArticleRecord,
     RankedEdition,
@@ -144,33 +144,47 @@ def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Editio
 
 
 class SegmentTemplates:
-    """One MessageTemplate per (time zone, locale) among the recipients, each rendered once.
+    """One MessageTemplate per (time zone, locale, topics) among the recipients, built once.
 
-    The edition's stored render serves the digest's own time zone and the service's
-    locale; anyone else gets the same stories rendered in their zone and language.
+    The edition's stored render serves the digest's own time zone, the service's locale and
+    every topic; anyone else gets the same stories, narrowed to their topics, rendered in
+    their zone and language.
     """
 
     def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
         self.app, self.digest, self.edition = app, digest, edition
-        self.default = (digest_timezone(app, digest), app.config.service.locale)
-        self._cache: dict[tuple[str, str], MessageTemplate] = {}
+        self.default = (digest_timezone(app, digest), app.config.service.locale, "")
+        self._cache: dict[tuple[str, str, str], MessageTemplate] = {}
 
     def __call__(self, subscriber: Subscriber) -> MessageTemplate:
-        key = (subscriber.timezone or self.default[0], subscriber.locale or self.default[1])
+        topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))
+        key = (
+            subscriber.timezone or self.default[0],
+            subscriber.locale or self.default[1],
+            topics,
+        )
         if key not in self._cache:
             self._cache[key] = self._build(key)
         return self._cache[key]
 
-    def _build(self, key: tuple[str, str]) -> MessageTemplate:
+    def _build(self, key: tuple[str, str, str]) -> MessageTemplate:
         e, service = self.edition, self.app.config.service
+        timezone, locale, topics = key
         if key == self.default or not e.stories:
             rendered = RenderedEdition(e.subject, e.html, e.text)
         else:
-            info = edition_info(self.app, self.digest, e.slot, e.created_at, *key)
-            rendered = render_edition(
-                info, ranked_from_json(e.stories), self.app.config.templates_dir()
+            ranked = ranked_from_json(e.stories)
+            if topics:
+                ranked = narrow(ranked, set(topics.split(",")))
+            info = edition_info(self.app, self.digest, e.slot, e.created_at, timezone, locale)
+            rendered = render_edition(info, ranked, self.app.config.templates_dir())
+            log.info(
+                "edition %s rendered for %s / %s / topics %s",
+                e.id,
+                timezone,
+                locale,
+                topics or "all",
             )
-            log.info("edition %s rendered for %s / %s", e.id, *key)
         return build_template(
             rendered,
             sender=service.sender,
@@ -178,7 +192,7 @@ class SegmentTemplates:
             list_name=f"{self.digest.title} ({service.name})",
             list_id=f"{self.digest.id}.{urlsplit(service.base_url).hostname}",
             message_id_prefix=f"digest.{e.id}",
-            locale=key[1],
+            locale=locale,
         )
 
 

@@ -109,3 +109,68 @@ def test_subscribers_get_their_own_language_and_time_zone(
     german = bodies["dan@example.org"]
     assert "Samstag, 28. November 2026" in german and "Sa. 01:30" in german  # New York time
     assert "Abbestellen:" in german
+
+
+def test_a_subscriber_with_topics_gets_only_those_stories(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    world = feed_server.add(
+        "/world.xml",
+        rss(
+            [
+                {
+                    "title": "Ceasefire talks resume in Geneva",
+                    "guid": "w1",
+                    "link": "https://w.test/1",
+                }
+            ]
+        ),
+    )
+    science = feed_server.add(
+        "/science.xml",
+        rss(
+            [
+                {
+                    "title": "Comet visible tonight across Europe",
+                    "guid": "s1",
+                    "link": "https://s.test/1",
+                }
+            ]
+        ),
+    )
+    config = write_config([("World Desk", world), ("Science Desk", science)])
+    text = config.read_text()
+    text = text.replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
+    text = text.replace(f'url = "{science}"', f'url = "{science}"\ntopics = ["science"]')
+    config.write_text(text)
+    assert run_cli("--config", str(config), "subscribers", "add", "all@example.org")[0] == 0
+    assert (
+        run_cli(
+            "--config", str(config), "subscribers", "add", "sci@example.org", "--topic", "science"
+        )[0]
+        == 0
+    )
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    bodies = _bodies(tmp_path)
+    assert "Ceasefire talks" in bodies["all@example.org"]
+    assert "Comet visible" in bodies["all@example.org"]
+    assert "Comet visible" in bodies["sci@example.org"]
+    assert "Ceasefire talks" not in bodies["sci@example.org"]
+
+
+def test_narrow_keeps_rank_order_and_sections() -> None:
+    from digest.rank import narrow
+
+    when = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
+
+    def story(i: int, topic: str) -> Story:
+        lead = ArticleRecord(i, "Wire", f"S{i}", f"https://w.test/{i}", "", when, 1.0, (topic,))
+        return Story(lead, (), 1.0, ())
+
+    ranked = RankedEdition(
+        (story(1, "world"), story(2, "science")),
+        (story(3, "science"), story(4, "sport"), story(5, "science")),
+    )
+    narrowed = narrow(ranked, {"science"})
+    assert [s.lead.id for s in narrowed.breaking] == [2]
+    assert [s.lead.id for s in narrowed.latest] == [3, 5]

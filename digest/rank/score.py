@@ -64,3 +64,12 @@ def rank(
 
 def _signal(story: Story, name: str) -> float:
     return next(s.value for s in story.signals if s.name == name)
+
+
+def narrow(ranked: RankedEdition, topics: set[str]) -> RankedEdition:
+    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order."""
+
+    def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
+        return tuple(s for s in stories if s.topics & topics)
+
+    return RankedEdition(keep(ranked.breaking), keep(ranked.latest))
