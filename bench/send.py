@@ -144,12 +144,14 @@ def ours(folder: Path, port: int, recipients: int, connections: int, batch: int)
     try:
         add_subscribers(app, recipients)
         edition = save_edition(app)
+        before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
         report = asyncio.run(deliver_edition(app, app.config.digests[0], edition))
         wall = time.perf_counter() - start
+        transport_s = SENDING[0]
         assert edition.id is not None
         rows = app.store.delivery_counts(edition.id)
-        size = message_size(app, edition)
+        data = one_message(app, edition)
     finally:
         app.close()
     sent = report.counts["sent"]
@@ -157,7 +159,14 @@ def ours(folder: Path, port: int, recipients: int, connections: int, batch: int)
         raise SystemExit(
             f"digest sent {sent} of {recipients}: {report.stopped or report.problems[:3]}"
         )
-    return {"wall_s": wall, "msgs_per_s": sent / wall, "rows": rows, "size": size}
+    return {
+        "wall_s": wall,
+        "msgs_per_s": sent / wall,
+        "rows": rows,
+        "data": data,
+        "before_mb": before_mb,
+        "transport_s": transport_s,
+    }
 
 
 def smtp_source(port: int, messages: int) -> float:
@@ -172,7 +181,7 @@ def smtp_source(port: int, messages: int) -> float:
     return messages / (time.perf_counter() - start)
 
 
-def message_size(app: App, edition: Edition) -> int:
+def one_message(app: App, edition: Edition) -> bytes:
     """Bytes of one personalised message, as the sink receives it."""
     template = SegmentTemplates(app, app.config.digests[0], edition)(
         Subscriber(email="x", public_id="x")
@@ -181,7 +190,74 @@ def message_size(app: App, edition: Edition) -> int:
     recipient = Recipient(
         1, "reader0000001@example.org", "Reader 1", links, "mailto:u@example.org", links
     )
-    return len(template.personalise(recipient, 1)[1])
+    return template.personalise(recipient, 1)[1]
+
+
+def compare_transports(port: int, count: int, connections: int, data: bytes) -> dict[str, float]:
+    """msg/s of prebuilt messages: digest's transport, aiosmtplib, smtplib threads unpipelined."""
+    import smtplib
+    import threading
+
+    import aiosmtplib
+
+    from digest.config import SmtpConfig
+
+    def rate(seconds: float) -> float:
+        return round(count / seconds)
+
+    messages = [
+        OutgoingMessage(i, "news@example.org", f"r{i}@example.org", "", data) for i in range(count)
+    ]
+    settings = SmtpConfig(host="127.0.0.1", port=port, security="none", connections=connections)
+
+    async def digest_run() -> float:
+        sender = SmtpSender(settings, None)
+        start = time.perf_counter()
+        for i in range(0, count, 500):
+            await sender.send_batch(messages[i : i + 500])
+        await sender.aclose()
+        return time.perf_counter() - start
+
+    async def aio_run() -> float:
+        todo = iter(messages)
+
+        async def worker() -> None:
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+            await client.connect()
+            for m in todo:
+                await client.sendmail(m.sender, [m.recipient], m.data)
+            await client.quit()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        return time.perf_counter() - start
+
+    def threads_run() -> float:
+        todo = iter(messages)
+        lock = threading.Lock()
+
+        def worker() -> None:
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                while True:
+                    with lock:
+                        m = next(todo, None)
+                    if m is None:
+                        return
+                    client.sendmail(m.sender, [m.recipient], m.data)
+
+        start = time.perf_counter()
+        pool = [threading.Thread(target=worker) for _ in range(connections)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        return time.perf_counter() - start
+
+    return {
+        "digest_smtp_msgs_per_s": rate(asyncio.run(digest_run())),
+        "aiosmtplib_msgs_per_s": rate(asyncio.run(aio_run())),
+        "smtplib_threads_msgs_per_s": rate(threads_run()),
+    }
 
 
 def main() -> None:
@@ -191,6 +267,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--batch", type=int, default=500, help="delivery.batch_size")
     parser.add_argument("--no-baseline", action="store_true", help="skip smtp-source")
+    parser.add_argument(
+        "--compare-transports",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also send N prebuilt messages with aiosmtplib and with plain smtplib threads",
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="digest-send-"))
@@ -199,7 +282,12 @@ def main() -> None:
     try:
         digest = ours(folder, args.port, args.recipients, args.connections, args.batch)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        size = digest["size"]
+        size = len(digest["data"])
+        compared = (
+            compare_transports(args.port, args.compare_transports, args.connections, digest["data"])
+            if args.compare_transports
+            else {}
+        )
         baseline = (
             None if args.no_baseline else smtp_source(args.port, min(args.recipients, 20_000))
         )
@@ -208,17 +296,25 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
     print(f"digest: {args.recipients} messages of {size / 1000:.1f} KB in {digest['wall_s']:.1f} s")
-    print(f"digest: {digest['msgs_per_s']:,.0f} msg/s, peak memory {peak_mb:.1f} MB")
-    print(f"digest: rows {digest['rows']}; {SENDING[0]:.1f} s of it inside the SMTP transport")
+    print(
+        f"digest: {digest['msgs_per_s']:,.0f} msg/s, peak memory {peak_mb:.1f} MB "
+        f"({digest['before_mb']:.1f} MB before the send)"
+    )
+    inside = digest["transport_s"]
+    print(f"digest: rows {digest['rows']}; {inside:.1f} s of it inside the SMTP transport")
     figures = {
         "recipients": args.recipients,
         "message_kb": round(size / 1000, 1),
         "connections": args.connections,
         "digest_wall_s": round(digest["wall_s"], 2),
         "digest_msgs_per_s": round(digest["msgs_per_s"]),
-        "digest_transport_s": round(SENDING[0], 2),
+        "digest_transport_s": round(digest["transport_s"], 2),
         "peak_mem_mb": round(peak_mb, 1),
+        "mem_before_send_mb": round(digest["before_mb"], 1),
     }
+    for name, value in compared.items():
+        print(f"{name}: {value:,.0f} ({args.compare_transports} prebuilt messages)")
+    figures.update(compared)
     if baseline is not None:
         ratio = digest["msgs_per_s"] / baseline
         print(f"smtp-source -d -s 10: {baseline:,.0f} msg/s; ratio {ratio:.2f}")
