@@ -23,7 +23,7 @@ import pytest
 from digest.app import App
 from digest.config import Config, load_config
 from digest.deliver import Sender
-from digest.deliver.providers import postmark, resend, sendgrid
+from digest.deliver.providers import mailgun, postmark, resend, sendgrid
 from digest.deliver.providers._http import retry_after
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, RenderedEdition, SendResult
@@ -45,11 +45,13 @@ SPEC_FILES = {
     "resend": "resend/resend.yaml",
     "postmark": "postmark/server.oas3.yml",
     "sendgrid": "sendgrid/tsg_mail_v3.yaml",
+    "mailgun": "mailgun/openapi.yaml",
 }
 BASE_URLS = {
     "resend": "https://api.resend.com",
     "postmark": "https://api.postmarkapp.com",
     "sendgrid": "https://api.sendgrid.com",
+    "mailgun": "https://api.mailgun.net",
 }
 _loaded: dict[str, OpenAPI] = {}
 
@@ -98,6 +100,25 @@ def _openapi_request(method: str, url: str, headers: dict[str, str], body: bytes
     )
 
 
+def _decode(content_type: str, body: bytes) -> Any:
+    """A JSON body, or a multipart form as (name, value) pairs in order."""
+    if not body:
+        return None
+    if content_type.startswith("multipart/form-data"):
+        import email.parser
+        import email.policy
+
+        raw = f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+        pairs = []
+        for part in message.iter_parts():
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            pairs.append((part.get_param("name", header="content-disposition"), payload.decode()))
+        return pairs
+    return json.loads(body)
+
+
 @dataclass
 class Answer:
     """One documented reply: status, JSON body, headers."""
@@ -124,7 +145,7 @@ class Api:
             api.validate_request(request)
         except Exception as exc:  # the validator's errors carry the schema path
             self.problems.append(f"request: {exc!r}: {getattr(exc, '__cause__', '')!r}")
-        doc = json.loads(body) if body else None
+        doc = _decode(headers.get("content-type", ""), body)
         self.requests.append((headers, doc))
         answer = self.reply(doc)
         if answer.status < 500 and answer.status != 429:  # the specs document these
@@ -201,10 +222,12 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
+    monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
     from tests.conftest import config_text
 
     path = tmp_path / "digest.toml"
-    path.write_text(config_text([("One", "https://one.test/feed")]), encoding="utf-8")
+    extra = '\n[delivery.mailgun]\ndomain = "mg.example.org"\n'
+    path.write_text(config_text([("One", "https://one.test/feed")], extra=extra), encoding="utf-8")
     return load_config(path)
 
 
@@ -218,6 +241,7 @@ BUILDERS: dict[str, Callable[..., Sender]] = {
     "resend": resend.build,
     "postmark": postmark.build,
     "sendgrid": sendgrid.build,
+    "mailgun": mailgun.build,
 }
 
 
@@ -264,19 +288,30 @@ def sendgrid_ok(doc: Any) -> Answer:
     return Answer(202, None, {"X-Message-Id": "W86EgYT6SQKk0lRflfLRsA"})
 
 
-OK = {"resend": resend_ok, "postmark": postmark_ok, "sendgrid": sendgrid_ok}
-LIMITS = {"resend": 100, "postmark": 500, "sendgrid": 1000}
+def mailgun_ok(doc: Any) -> Answer:
+    return Answer(
+        200, {"id": "<20261128140000.1.1@mg.example.org>", "message": "Queued. Thank you."}
+    )
+
+
+OK = {"resend": resend_ok, "postmark": postmark_ok, "sendgrid": sendgrid_ok, "mailgun": mailgun_ok}
+LIMITS = {"resend": 100, "postmark": 500, "sendgrid": 1000, "mailgun": 1000}
 ENV = {
     "resend": "RESEND_API_KEY",
     "postmark": "POSTMARK_SERVER_TOKEN",
     "sendgrid": "SENDGRID_API_KEY",
+    "mailgun": "MAILGUN_API_KEY",
 }
 PROVIDERS = list(OK)
 
 
 def size(doc: Any) -> int:
     """How many recipients one request carries."""
-    return len(doc["personalizations"]) if isinstance(doc, dict) else len(doc)
+    if isinstance(doc, dict):
+        return len(doc["personalizations"])
+    if doc and isinstance(doc[0], tuple):  # a form: one ``to`` per recipient
+        return sum(1 for name, _ in doc if name == "to")
+    return len(doc)
 
 
 # --- contract: full batches ----------------------------------------------------------------
@@ -399,6 +434,48 @@ def test_sendgrid_rejected_batch_fails_every_row_with_its_errors(config: Config)
     assert api.problems == []
     assert [r.status for r in results] == ["failed", "failed"]
     assert "verified Sender Identity" in results[0].detail
+
+
+def test_mailgun_sends_the_content_once_with_recipient_variables(config: Config) -> None:
+    api = Api("mailgun", mailgun_ok)
+    results = send("mailgun", api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["sent", "sent"]
+    ((headers, form),) = api.requests
+    assert headers["authorization"].startswith("Basic ")
+    assert headers["content-type"].startswith("multipart/form-data")
+    fields = dict(form)
+    assert [v for k, v in form if k == "to"] == [
+        '"Ada & Co" <reader1@example.org>',
+        "reader2@example.org",
+    ]
+    assert fields["from"] == "Test Desk <news@example.com>"
+    assert fields["h:Reply-To"] == "desk@example.com"
+    assert fields["h:List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert fields["h:List-Unsubscribe"] == "%recipient.list_unsubscribe%"
+    variables = json.loads(fields["recipient-variables"])
+    assert set(variables) == {"reader1@example.org", "reader2@example.org"}
+    assert "tok2" in variables["reader2@example.org"]["list_unsubscribe"]
+
+    def as_mailgun_sends(body: str, address: str) -> str:
+        for name, value in variables[address].items():
+            body = body.replace(f"%recipient.{name}%", str(value))
+        return body
+
+    text = as_mailgun_sends(fields["text"], "reader1@example.org")
+    html = as_mailgun_sends(fields["html"], "reader1@example.org")
+    assert text.startswith("Hello Ada & Co,") and "<p>Hello Ada &amp; Co,</p>" in html
+    assert "https://digest.test/unsubscribe/tok1" in text
+    assert "DIGESTx" not in text + html and "%recipient" not in text + html
+
+
+def test_mailgun_rejected_batch_fails_every_row(config: Config) -> None:
+    message = "'to' parameter is not a valid address. please check documentation"
+    api = Api("mailgun", lambda doc: Answer(400, {"message": message}))
+    results = send("mailgun", api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "not a valid address" in results[0].detail
 
 
 # --- contract: rejected batches ------------------------------------------------------------
@@ -594,6 +671,7 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
     monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
+    monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
 
     def reply(doc: Any) -> Answer:
         # The refused address: one message of the batch for Postmark, a whole batch for Resend.
@@ -603,6 +681,11 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
                 if m["To"].startswith("bad@"):
                     answer.body[n] = {"ErrorCode": 300, "Message": "Invalid 'To' address."}
             return answer
+        if provider == "mailgun":
+            if any(v.startswith("bad@") for k, v in doc if k == "to"):
+                message = "'to' parameter is not a valid address. please check documentation"
+                return Answer(400, {"message": message})
+            return mailgun_ok(doc)
         if provider == "sendgrid":
             if any(p["to"][0]["email"].startswith("bad@") for p in doc["personalizations"]):
                 errors = [{"message": "Does not contain a valid address.", "field": "to"}]
@@ -616,6 +699,8 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
     server = ApiServer(api)
     try:
         extra = f'\n[delivery.{provider}]\nbase_url = "{server.url}"\n'
+        if provider == "mailgun":
+            extra += 'domain = "mg.example.org"\n'
         config = write_config(feeds, transport=provider, extra=extra)
         # batch_size 2: for Resend, the refused address goes in a call of its own.
         text = config.read_text().replace("[delivery]\n", "[delivery]\nbatch_size = 2\n", 1)
@@ -636,3 +721,16 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
         assert len(api.requests) == sent, "a re-run called the API again"
     finally:
         server.close()
+
+
+def test_the_contract_check_catches_a_mailgun_form_without_from() -> None:
+    api = Api("mailgun", lambda doc: Answer(500, {}))
+    request = httpx.Request(
+        "POST",
+        BASE_URLS["mailgun"] + "/v3/mg.example.org/messages",
+        files=[("to", (None, "a@example.org")), ("subject", (None, "no from"))],
+        headers={"authorization": "Basic YXBpOmtleQ=="},
+    )
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    api.handle("POST", str(request.url), headers, request.read())
+    assert len(api.problems) == 1 and "'from' is a required property" in api.problems[0]

@@ -337,6 +337,18 @@ class SendGridConfig(_ApiConfig):
     base_url: str = Field(default="https://api.sendgrid.com", description="the API's address")
 
 
+class MailgunConfig(_ApiConfig):
+    """Mailgun: POST /v3/{domain}/messages, 1,000 recipients a call."""
+
+    api_key_env: str = Field(
+        default="MAILGUN_API_KEY", description="environment variable holding the API key"
+    )
+    base_url: str = Field(default="https://api.mailgun.net", description="the API's address")
+    domain: str = Field(
+        default="", description="the Mailgun sending domain, such as mg.example.org"
+    )
+
+
 class RateConfig(_Model):
     """Sending limits as token buckets; each one unset means no limit of that kind."""
 
@@ -349,7 +361,7 @@ class RateConfig(_Model):
 class DeliveryConfig(_Model):
     """How messages leave digest."""
 
-    transport: Literal["smtp", "maildir", "resend", "postmark", "sendgrid"] = Field(
+    transport: Literal["smtp", "maildir", "resend", "postmark", "sendgrid", "mailgun"] = Field(
         default="maildir", description="'smtp', 'maildir', or an HTTP API provider's name"
     )
     lease_seconds: float = Field(
@@ -376,6 +388,7 @@ class DeliveryConfig(_Model):
     resend: ResendConfig = Field(default_factory=ResendConfig, description="of 'resend'")
     postmark: PostmarkConfig = Field(default_factory=PostmarkConfig, description="of 'postmark'")
     sendgrid: SendGridConfig = Field(default_factory=SendGridConfig, description="of 'sendgrid'")
+    mailgun: MailgunConfig = Field(default_factory=MailgunConfig, description="of 'mailgun'")
 
 
 class Config(_Model):

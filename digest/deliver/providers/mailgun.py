@@ -1,0 +1,146 @@
+"""The ``mailgun`` transport: POST /v3/{domain}/messages, up to 1,000 recipients a call.
+
+One call carries the edition's subject and bodies once, every recipient in ``to``, and each
+recipient's values in ``recipient-variables``; Mailgun sends each recipient their own copy
+with ``%recipient.NAME%`` replaced. The form goes as multipart/form-data, as the spec says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from digest.config import Config
+from digest.deliver.base import register
+from digest.deliver.providers._http import (
+    ApiClient,
+    Sleep,
+    api_key,
+    chunks,
+    display,
+    error_text,
+    split_safe,
+)
+from digest.errors import DeliveryError
+from digest.records import MessageFields, OutgoingMessage, SendResult
+
+BATCH = 1000
+_UNSUBSCRIBE = "list_unsubscribe"  # the recipient variable holding List-Unsubscribe
+
+
+class MailgunSender:
+    """Sends through Mailgun's messages endpoint with recipient-variables."""
+
+    name = "mailgun"
+    wants_fields = True
+
+    def __init__(self, api: ApiClient, domain: str) -> None:
+        self.api = api
+        self.domain = domain
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One call per 1,000 recipients sharing one edition's content."""
+        ok, results = split_safe(messages)
+        groups: dict[tuple[str, str, str], list[tuple[OutgoingMessage, MessageFields]]] = {}
+        for message, fields in ok:
+            groups.setdefault((fields.subject, fields.text, fields.html), []).append(
+                (message, fields)
+            )
+        for group in groups.values():
+            for chunk in chunks(group, BATCH):
+                results.extend(await self._call(chunk))
+        return results
+
+    async def _call(
+        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
+    ) -> list[SendResult]:
+        ids = [m.delivery_id for m, _ in chunk]
+        # (None, value): a plain form field in a multipart body, no file name.
+        form = [(name, (None, value)) for name, value in _form(chunk)]
+        reply = await self.api.post(f"/v3/{self.domain}/messages", files=form)
+        if reply.response is None:
+            return [SendResult(i, "deferred", reply.problem) for i in ids]
+        response = reply.response
+        if not response.is_success:
+            detail = f"mailgun HTTP {response.status_code}: {error_text(response)}"
+            return [SendResult(i, "failed", detail) for i in ids]
+        try:
+            detail = f"mailgun {response.json().get('id', '')}".strip()
+        except (ValueError, AttributeError):
+            detail = "mailgun"
+        return [SendResult(i, "sent", detail) for i in ids]
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.api.aclose()
+
+
+def _placeholders(body: str, tokens: Sequence[str]) -> str:
+    for token in tokens:
+        body = body.replace(token, f"%recipient.{token}%")
+    return body
+
+
+def _form(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> list[tuple[str, str]]:
+    first = chunk[0][1]
+    tokens = list(first.values)
+    form = [
+        ("from", first.sender),
+        *(("to", display(f.to, f.to_name)) for _, f in chunk),
+        ("subject", first.subject),
+        ("text", _placeholders(first.text, tokens)),
+        ("html", _placeholders(first.html, tokens)),
+        (
+            "recipient-variables",
+            json.dumps(
+                {
+                    f.to: {
+                        **f.values,
+                        _UNSUBSCRIBE: f.headers["List-Unsubscribe"],
+                        "id": m.delivery_id,
+                    }
+                    for m, f in chunk
+                }
+            ),
+        ),
+        ("h:List-Unsubscribe", f"%recipient.{_UNSUBSCRIBE}%"),
+    ]
+    form += [(f"h:{k}", v) for k, v in first.headers.items() if k != "List-Unsubscribe"]
+    if first.reply_to:
+        form.append(("h:Reply-To", first.reply_to))
+    form.append(("v:delivery_id", "%recipient.id%"))
+    return form
+
+
+def build(
+    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
+) -> MailgunSender:
+    """A Mailgun sender from ``[delivery.mailgun]``."""
+    c = config.delivery.mailgun
+    if not c.domain:
+        raise DeliveryError(
+            "mailgun: no sending domain", "set delivery.mailgun.domain, such as mg.example.org"
+        )
+    key = api_key("mailgun", c.api_key_env)
+    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+    return MailgunSender(
+        ApiClient(
+            "mailgun",
+            c.base_url,
+            c.api_key_env,
+            auth=("api", key),
+            timeout=c.timeout_seconds,
+            max_retries=c.max_retries,
+            transport=transport,
+            **extra,
+        ),
+        c.domain,
+    )
+
+
+@register("mailgun")
+def _from_config(config: Config) -> MailgunSender:
+    return build(config)
