@@ -42,6 +42,7 @@ class Faults:
     # address prefix -> how many more times to drop the connection in the middle of DATA
     drop: dict[str, int] = field(default_factory=dict)
     stall: tuple[str, ...] = ()  # address prefixes whose RCPT never gets an answer
+    one_per_session: bool = False  # hang up after each message, without a word
 
 
 class FaultyServer:
@@ -137,6 +138,9 @@ class FaultyServer:
                 await reader.readuntil(b"\r\n.\r\n")
                 self.received.update(rcpts)
                 say("250 2.0.0 Queued")
+                if f.one_per_session:
+                    await writer.drain()
+                    return
             elif verb == "RSET":
                 rcpts = []
                 say("250 OK")
@@ -397,3 +401,25 @@ def test_tls_verifies_the_certificate_by_default_and_logs_in(
         assert sorted(m.recipients[0] for m in handler.messages) == sorted(GOOD)
     finally:
         controller.stop()
+
+
+def test_a_server_that_hangs_up_after_each_message_gets_each_message_once(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.one_per_session = True  # every pooled session is dead when next used
+    addresses = [f"reader{i}@example.org" for i in range(12)]
+    config = _setup(feed_server, write_config, faulty.port, *addresses)
+    code, _, err = _send(config, "--gather")
+    assert code == 0, err
+    assert {status for status, _ in _rows(config).values()} == {"sent"}
+    assert faulty.received == Counter(dict.fromkeys(addresses, 1))
+    assert faulty.sessions == 12
+
+
+def test_an_address_with_a_line_break_never_reaches_the_wire() -> None:
+    from digest.deliver.smtp import _transaction
+    from digest.records import OutgoingMessage
+
+    message = OutgoingMessage(1, "news@example.org", "a@example.org\r\nRCPT TO:<b@x>", "", b"")
+    result = _transaction(None, message)  # type: ignore[arg-type]  # no session is touched
+    assert result.status == "failed" and "invalid address" in result.detail

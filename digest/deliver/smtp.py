@@ -192,6 +192,9 @@ class _Stalled(Exception):
 
 def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
     """One MAIL/RCPT/DATA exchange; pipelined when the server offers it."""
+    if _UNSAFE.search(message.sender + message.recipient):
+        # A line break would smuggle commands into the session: never put it on the wire.
+        return SendResult(message.delivery_id, "failed", "invalid address: <, >, CR or LF")
     commands = [
         f"MAIL FROM:<{message.sender}>".encode(),
         f"RCPT TO:<{message.recipient}>".encode(),
@@ -224,6 +227,9 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
     if code != 250:
         return _result(message, code, _text(text))
     return SendResult(message.delivery_id, "sent", f"{code} {_text(text)}")
+
+
+_UNSAFE = re.compile(r"[\r\n<>]")
 
 
 def _send(client: smtplib.SMTP, data: bytes) -> None:
