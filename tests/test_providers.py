@@ -23,7 +23,7 @@ import pytest
 from digest.app import App
 from digest.config import Config, load_config
 from digest.deliver import Sender
-from digest.deliver.providers import mailgun, postmark, resend, sendgrid
+from digest.deliver.providers import mailgun, postmark, resend, sendgrid, ses
 from digest.deliver.providers._http import retry_after
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, RenderedEdition, SendResult
@@ -52,6 +52,7 @@ BASE_URLS = {
     "postmark": "https://api.postmarkapp.com",
     "sendgrid": "https://api.sendgrid.com",
     "mailgun": "https://api.mailgun.net",
+    "ses": "https://email.us-east-1.amazonaws.com",
 }
 _loaded: dict[str, OpenAPI] = {}
 
@@ -119,6 +120,26 @@ def _decode(content_type: str, body: bytes) -> Any:
     return json.loads(body)
 
 
+_ses: list[Any] = []
+
+
+def ses_model() -> Any:
+    """botocore's SES v2 service model, from ../shared/specs."""
+    if not _ses:
+        from botocore.model import ServiceModel
+
+        path = SPECS / "ses" / "sesv2-2019-09-27.service-2.json"
+        _ses.append(ServiceModel(json.loads(path.read_text(encoding="utf-8")), "sesv2"))
+    return _ses[0]
+
+
+def _shape_errors(where: str, value: Any, shape: Any) -> list[str]:
+    from botocore.validate import ParamValidator
+
+    report = ParamValidator().validate(value, shape)
+    return [f"{where}: {report.generate_report()}"] if report.has_errors() else []
+
+
 @dataclass
 class Answer:
     """One documented reply: status, JSON body, headers."""
@@ -139,6 +160,8 @@ class Api:
 
     def handle(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
         """Validate the request against the spec, record it, and answer."""
+        if self.provider == "ses":
+            return self._handle_ses(method, url, headers, body)
         api = spec(self.provider)
         request = _openapi_request(method, url, headers, body)
         try:
@@ -157,6 +180,26 @@ class Api:
                 pass  # a status the spec leaves out (Resend's 422): its docs give the shape
             except Exception as exc:
                 self.problems.append(f"response {answer.status}: {exc!r}")
+        return answer
+
+    def _handle_ses(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
+        """SES has no OpenAPI: check the request against botocore's service model."""
+        operation = ses_model().operation_model("SendBulkEmail")
+        if (method, urlsplit(url).path) != (operation.http["method"], operation.http["requestUri"]):
+            self.problems.append(f"request: {method} {url} is not SendBulkEmail")
+        auth = headers.get("authorization", "")
+        if not auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") or (
+            "/us-east-1/ses/aws4_request, SignedHeaders=" not in auth
+        ):
+            self.problems.append(f"request: not SigV4-signed for ses: {auth!r}")
+        if "x-amz-date" not in headers:
+            self.problems.append("request: no X-Amz-Date")
+        doc = json.loads(body)
+        self.problems += _shape_errors("request", doc, operation.input_shape)
+        self.requests.append((headers, doc))
+        answer = self.reply(doc)
+        if answer.status == 200:
+            self.problems += _shape_errors("response", answer.body, operation.output_shape)
         return answer
 
     def transport(self) -> httpx.MockTransport:
@@ -223,6 +266,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
     monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     from tests.conftest import config_text
 
     path = tmp_path / "digest.toml"
@@ -242,6 +287,7 @@ BUILDERS: dict[str, Callable[..., Sender]] = {
     "postmark": postmark.build,
     "sendgrid": sendgrid.build,
     "mailgun": mailgun.build,
+    "ses": ses.build,
 }
 
 
@@ -294,13 +340,33 @@ def mailgun_ok(doc: Any) -> Answer:
     )
 
 
-OK = {"resend": resend_ok, "postmark": postmark_ok, "sendgrid": sendgrid_ok, "mailgun": mailgun_ok}
-LIMITS = {"resend": 100, "postmark": 500, "sendgrid": 1000, "mailgun": 1000}
+def ses_ok(doc: Any) -> Answer:
+    entries = doc["BulkEmailEntries"]
+    return Answer(
+        200,
+        {
+            "BulkEmailEntryResults": [
+                {"Status": "SUCCESS", "MessageId": f"0100018c-0000-0000-0000-{n:012d}-000000"}
+                for n in range(len(entries))
+            ]
+        },
+    )
+
+
+OK = {
+    "resend": resend_ok,
+    "postmark": postmark_ok,
+    "sendgrid": sendgrid_ok,
+    "mailgun": mailgun_ok,
+    "ses": ses_ok,
+}
+LIMITS = {"resend": 100, "postmark": 500, "sendgrid": 1000, "mailgun": 1000, "ses": 50}
 ENV = {
     "resend": "RESEND_API_KEY",
     "postmark": "POSTMARK_SERVER_TOKEN",
     "sendgrid": "SENDGRID_API_KEY",
     "mailgun": "MAILGUN_API_KEY",
+    "ses": "AWS_ACCESS_KEY_ID",
 }
 PROVIDERS = list(OK)
 
@@ -308,7 +374,7 @@ PROVIDERS = list(OK)
 def size(doc: Any) -> int:
     """How many recipients one request carries."""
     if isinstance(doc, dict):
-        return len(doc["personalizations"])
+        return len(doc.get("personalizations") or doc["BulkEmailEntries"])
     if doc and isinstance(doc[0], tuple):  # a form: one ``to`` per recipient
         return sum(1 for name, _ in doc if name == "to")
     return len(doc)
@@ -476,6 +542,88 @@ def test_mailgun_rejected_batch_fails_every_row(config: Config) -> None:
     assert api.problems == []
     assert [r.status for r in results] == ["failed", "failed"]
     assert "not a valid address" in results[0].detail
+
+
+def test_ses_sends_an_inline_template_with_each_recipients_data(config: Config) -> None:
+    api = Api("ses", ses_ok)
+    results = send("ses", api, config, messages(2))
+    assert api.problems == []
+    assert [r.detail for r in results] == [
+        "ses 0100018c-0000-0000-0000-000000000000-000000",
+        "ses 0100018c-0000-0000-0000-000000000001-000000",
+    ]
+    ((_headers, doc),) = api.requests
+    assert doc["FromEmailAddress"] == "Test Desk <news@example.com>"
+    assert doc["ReplyToAddresses"] == ["desk@example.com"]
+    template = doc["DefaultContent"]["Template"]
+    content = template["TemplateContent"]
+    assert content["Subject"] == RENDERED.subject
+    assert {h["Name"] for h in template["Headers"]} == {"List-Id", "List-Unsubscribe-Post"}
+    first, second = doc["BulkEmailEntries"]
+    assert first["Destination"] == {"ToAddresses": ['"Ada & Co" <reader1@example.org>']}
+    assert "tok1" in first["ReplacementHeaders"][0]["Value"]
+    assert "tok2" in second["ReplacementHeaders"][0]["Value"]
+    data = json.loads(
+        first["ReplacementEmailContent"]["ReplacementTemplate"]["ReplacementTemplateData"]
+    )
+
+    def as_ses_renders(body: str) -> str:
+        for name, value in data.items():
+            body = body.replace("{{{" + name + "}}}", value)
+        return body
+
+    text, html = as_ses_renders(content["Text"]), as_ses_renders(content["Html"])
+    assert text.startswith("Hello Ada & Co,") and "<p>Hello Ada &amp; Co,</p>" in html
+    assert "DIGESTx" not in text + html and "{{" not in text + html
+
+
+def test_ses_judges_each_entry_of_a_200_reply(config: Config) -> None:
+    def mixed(doc: Any) -> Answer:
+        answer = ses_ok(doc)
+        answer.body["BulkEmailEntryResults"][1] = {
+            "Status": "MESSAGE_REJECTED",
+            "Error": "Email address is not verified.",
+        }
+        answer.body["BulkEmailEntryResults"][2] = {"Status": "ACCOUNT_THROTTLED"}
+        return answer
+
+    api = Api("ses", mixed)
+    results = send("ses", api, config, messages(3))
+    assert api.problems == []
+    assert [r.status for r in results] == ["sent", "failed", "deferred"]
+    assert "not verified" in results[1].detail
+
+
+def test_ses_rejected_batch_fails_every_row(config: Config) -> None:
+    def reject(doc: Any) -> Answer:
+        return Answer(
+            400,
+            {"message": "Template data is not valid JSON."},
+            {"x-amzn-ErrorType": "BadRequestException:http://internal.amazon.com/"},
+        )
+
+    api = Api("ses", reject)
+    results = send("ses", api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "BadRequestException" in results[0].detail
+    assert "not valid JSON" in results[0].detail
+
+
+def test_ses_batches_hold_at_most_50_destinations(config: Config) -> None:
+    api = Api("ses", ses_ok)
+    send("ses", api, config, messages(101))
+    assert [size(doc) for _, doc in api.requests] == [50, 50, 1]
+    assert api.problems == []
+
+
+def test_the_contract_check_catches_a_bad_ses_request() -> None:
+    errors = _shape_errors(
+        "request",
+        {"BulkEmailEntries": [{"Destination": {"ToAddresses": "not-a-list"}}]},
+        ses_model().operation_model("SendBulkEmail").input_shape,
+    )
+    assert errors and "DefaultContent" in errors[0] and "ToAddresses" in errors[0]
 
 
 # --- contract: rejected batches ------------------------------------------------------------
@@ -672,6 +820,8 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
     monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 
     def reply(doc: Any) -> Answer:
         # The refused address: one message of the batch for Postmark, a whole batch for Resend.
@@ -680,6 +830,15 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
             for n, m in enumerate(doc):
                 if m["To"].startswith("bad@"):
                     answer.body[n] = {"ErrorCode": 300, "Message": "Invalid 'To' address."}
+            return answer
+        if provider == "ses":
+            answer = ses_ok(doc)
+            for n, entry in enumerate(doc["BulkEmailEntries"]):
+                if entry["Destination"]["ToAddresses"][0].startswith("bad@"):
+                    answer.body["BulkEmailEntryResults"][n] = {
+                        "Status": "MESSAGE_REJECTED",
+                        "Error": "Email address is not verified.",
+                    }
             return answer
         if provider == "mailgun":
             if any(v.startswith("bad@") for k, v in doc if k == "to"):

@@ -349,6 +349,37 @@ class MailgunConfig(_ApiConfig):
     )
 
 
+class SesConfig(_Model):
+    """Amazon SES v2: SendBulkEmail, 50 destinations a call, SigV4-signed."""
+
+    region: str = Field(default="us-east-1", description="the AWS region of the SES account")
+    access_key_id_env: str = Field(
+        default="AWS_ACCESS_KEY_ID", description="environment variable holding the access key id"
+    )
+    secret_access_key_env: str = Field(
+        default="AWS_SECRET_ACCESS_KEY",
+        description="environment variable holding the secret access key",
+    )
+    session_token_env: str | None = Field(
+        default=None, description="environment variable holding a session token, if any"
+    )
+    base_url: str = Field(
+        default="", description="the API's address; empty means email.REGION.amazonaws.com"
+    )
+    configuration_set: str | None = Field(
+        default=None, description="SES configuration set for event publishing"
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="per-request HTTP timeout")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries of a batch after 429, 5xx or a timeout"
+    )
+
+    @field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
+
+
 class RateConfig(_Model):
     """Sending limits as token buckets; each one unset means no limit of that kind."""
 
@@ -361,8 +392,8 @@ class RateConfig(_Model):
 class DeliveryConfig(_Model):
     """How messages leave digest."""
 
-    transport: Literal["smtp", "maildir", "resend", "postmark", "sendgrid", "mailgun"] = Field(
-        default="maildir", description="'smtp', 'maildir', or an HTTP API provider's name"
+    transport: Literal["smtp", "maildir", "resend", "postmark", "sendgrid", "mailgun", "ses"] = (
+        Field(default="maildir", description="'smtp', 'maildir', or an HTTP API provider's name")
     )
     lease_seconds: float = Field(
         default=300.0,
@@ -389,6 +420,7 @@ class DeliveryConfig(_Model):
     postmark: PostmarkConfig = Field(default_factory=PostmarkConfig, description="of 'postmark'")
     sendgrid: SendGridConfig = Field(default_factory=SendGridConfig, description="of 'sendgrid'")
     mailgun: MailgunConfig = Field(default_factory=MailgunConfig, description="of 'mailgun'")
+    ses: SesConfig = Field(default_factory=SesConfig, description="settings of 'ses'")
 
 
 class Config(_Model):

@@ -1,5 +1,5 @@
 """HTTP API providers, each a Sender registered under its name."""
 
-from . import mailgun, postmark, resend, sendgrid
+from . import mailgun, postmark, resend, sendgrid, ses
 
-__all__ = ["mailgun", "postmark", "resend", "sendgrid"]
+__all__ = ["mailgun", "postmark", "resend", "sendgrid", "ses"]
