@@ -893,3 +893,27 @@ def test_the_contract_check_catches_a_mailgun_form_without_from() -> None:
     headers = {k.lower(): v for k, v in request.headers.items()}
     api.handle("POST", str(request.url), headers, request.read())
     assert len(api.problems) == 1 and "'from' is a required property" in api.problems[0]
+
+
+def test_sigv4_signs_the_aws_documented_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """get-vanilla from AWS's Signature Version 4 test suite, through digest's httpx Auth."""
+    import datetime as dt
+
+    import botocore.auth
+    from botocore.credentials import Credentials
+
+    moment = dt.datetime(2015, 8, 30, 12, 36, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: moment)
+    auth = ses.SigV4(
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        "us-east-1",
+        "service",
+    )
+    request = httpx.Request("GET", "https://example.amazonaws.com/")
+    signed = next(auth.auth_flow(request))
+    assert signed.headers["X-Amz-Date"] == "20150830T123600Z"
+    assert signed.headers["Authorization"] == (
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+        "SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    )
