@@ -53,6 +53,13 @@ async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
     return found.group(1)
 
 
+def _tampered(token: str) -> str:
+    """The token with one character of its signature changed (never a no-op: not the last
+    character, whose low bits base64 does not use, and never to the same character)."""
+    i = len(token) - 5
+    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
+
+
 def _status(app: App, email: str) -> str | None:
     found = app.store.subscriber_by_email(email)
     return found.status if found else None
@@ -126,7 +133,7 @@ async def test_forged_swapped_and_expired_tokens_fail(
     assert bob is not None
     good = make_token(SECRET, "unsubscribe", bob.public_id)
     for path in (
-        f"/unsubscribe/{good[:-1]}x",
+        f"/unsubscribe/{_tampered(good)}",
         f"/unsubscribe/{make_token(SECRET, 'preferences', bob.public_id)}",
         f"/unsubscribe/{make_token('another-secret-0123456789', 'unsubscribe', bob.public_id)}",
         f"/preferences/{good}",

@@ -423,6 +423,40 @@ class DeliveryConfig(_Model):
     ses: SesConfig = Field(default_factory=SesConfig, description="settings of 'ses'")
 
 
+class WebhooksConfig(_Model):
+    """Provider webhooks (bounces, complaints) served by `digest serve` at /webhooks/NAME.
+
+    Each provider is accepted only when its verification secret is configured, by naming
+    the environment variable that holds it.
+    """
+
+    sendgrid_public_key_env: str | None = Field(
+        default=None, description="variable holding SendGrid's Event Webhook verification key"
+    )
+    mailgun_signing_key_env: str | None = Field(
+        default=None, description="variable holding Mailgun's HTTP webhook signing key"
+    )
+    postmark_credentials_env: str | None = Field(
+        default=None, description="variable holding 'user:password' of the Postmark webhook URL"
+    )
+    resend_secret_env: str | None = Field(
+        default=None, description="variable holding Resend's webhook signing secret (whsec_...)"
+    )
+    ses_topic_arn: str | None = Field(
+        default=None, description="the SNS topic ARN whose SES notifications are accepted"
+    )
+
+    @field_validator(
+        "sendgrid_public_key_env",
+        "mailgun_signing_key_env",
+        "postmark_credentials_env",
+        "resend_secret_env",
+    )
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
+
+
 class Config(_Model):
     """The whole config file."""
 
@@ -432,6 +466,9 @@ class Config(_Model):
     sources: list[SourceConfig] = Field(min_length=1, description="the news sources")
     digests: list[DigestConfig] = Field(min_length=1, description="the digests")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="delivery")
+    webhooks: WebhooksConfig = Field(
+        default_factory=WebhooksConfig, description="provider webhooks"
+    )
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the file")
 
     def digest(self, digest_id: str | None) -> DigestConfig:

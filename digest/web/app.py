@@ -5,6 +5,7 @@ page is reached through a signed token, and every form carries a signed CSRF fie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -27,6 +28,7 @@ from digest.resources import _find
 from digest.store import Subscriber
 from digest.subscribers import check_timezone, normalise_email
 from digest.web.mailer import send_confirmation
+from digest.web.receiver import WebhookReceiver, https_get
 from digest.web.security import SECURITY_HEADERS, RateLimit, csrf_ok, csrf_token
 
 LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
@@ -41,7 +43,10 @@ class _Headers(BaseHTTPMiddleware):
 
 
 def create_app(
-    app: App, per_ip: RateLimit | None = None, per_address: RateLimit | None = None
+    app: App,
+    per_ip: RateLimit | None = None,
+    per_address: RateLimit | None = None,
+    fetch: Callable[[str], bytes] | None = None,
 ) -> Starlette:
     """The ASGI app over one configured digest service."""
     config = app.config
@@ -240,6 +245,11 @@ def create_app(
             return JSONResponse({"status": "error", "database": str(exc)}, 503)
         return JSONResponse({"status": "ok"})
 
+    hooks = WebhookReceiver(app, fetch or https_get)
+
+    async def webhook(request: Request) -> Response:
+        return await hooks.receive(request.path_params["provider"], request)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return message("Not found", "There is nothing at this address.", 404)
 
@@ -253,6 +263,7 @@ def create_app(
         Route("/archive", archive),
         Route("/feed.atom", feed),
         Route("/healthz", healthz),
+        Route("/webhooks/{provider}", webhook, methods=["POST"]),
     ]
     return Starlette(
         routes=routes, middleware=[Middleware(_Headers)], exception_handlers={404: not_found}

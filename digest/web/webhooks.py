@@ -1,0 +1,261 @@
+"""Provider webhooks: verify each request as its provider documents, read bounce and
+complaint events, and say which addresses to suppress.
+
+    sendgrid   ECDSA P-256 / SHA-256 over timestamp + body (X-Twilio-Email-Event-Webhook-*)
+    mailgun    HMAC-SHA256(signing key, timestamp + token), hex, inside the JSON body
+    postmark   HTTP basic-auth credentials of the webhook URL
+    resend     Svix: HMAC-SHA256(secret, "id.timestamp.body"), base64, in svix-signature
+    ses        SNS message signature (RSA, SignatureVersion 1 = SHA1, 2 = SHA256) with the
+               certificate from an https://sns.<region>.amazonaws.com URL, and the topic ARN
+
+Verification is pure (functions of headers, body and secret); the certificate download
+for SNS is injected so tests and offline installs can supply it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+MAX_AGE = 300  # seconds a signed timestamp stays acceptable (replays are refused)
+_SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+
+
+class WebhookRejected(Exception):
+    """The request is not from the provider (or is stale); answered 401, nothing changes."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One address a provider reports as bounced (permanently) or complained about."""
+
+    email: str
+    kind: str  # bounced | complained
+    reason: str
+
+
+def _fresh(timestamp: str, now: float | None) -> None:
+    try:
+        age = abs((now or time.time()) - int(timestamp))
+    except ValueError:
+        raise WebhookRejected("timestamp is not a number") from None
+    if age > MAX_AGE:
+        raise WebhookRejected("timestamp too old or in the future: a replay?")
+
+
+# --- SendGrid ------------------------------------------------------------------------------
+
+
+def verify_sendgrid(
+    headers: Mapping[str, str], body: bytes, public_key: str, now: float | None = None
+) -> None:
+    """ECDSA signature of timestamp + body with SendGrid's verification key."""
+    signature = headers.get("x-twilio-email-event-webhook-signature", "")
+    timestamp = headers.get("x-twilio-email-event-webhook-timestamp", "")
+    _fresh(timestamp, now)
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(public_key))
+        assert isinstance(key, ec.EllipticCurvePublicKey)
+        key.verify(
+            base64.b64decode(signature), timestamp.encode() + body, ec.ECDSA(hashes.SHA256())
+        )
+    except (InvalidSignature, ValueError, AssertionError):
+        raise WebhookRejected("bad SendGrid signature") from None
+
+
+def sendgrid_events(body: bytes) -> list[Suppression]:
+    """Bounces (not blocks: those are temporary), drops for bounced addresses, spam reports."""
+    out = []
+    for event in _json(body, list):
+        if not isinstance(event, dict) or not event.get("email"):
+            continue
+        kind = event.get("event")
+        if kind == "bounce" and event.get("type", "bounce") == "bounce":
+            out.append(Suppression(event["email"], "bounced", str(event.get("reason", ""))))
+        elif kind == "spamreport":
+            out.append(Suppression(event["email"], "complained", "spam report"))
+    return out
+
+
+# --- Mailgun -------------------------------------------------------------------------------
+
+
+def verify_mailgun(body: bytes, signing_key: str, now: float | None = None) -> None:
+    """HMAC-SHA256 of timestamp + token, as the JSON body's "signature" object carries it."""
+    signature = _json(body, dict).get("signature") or {}
+    timestamp, token = str(signature.get("timestamp", "")), str(signature.get("token", ""))
+    _fresh(timestamp, now)
+    expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest(), str(signature.get("signature", ""))):
+        raise WebhookRejected("bad Mailgun signature")
+
+
+def mailgun_events(body: bytes) -> list[Suppression]:
+    """Permanent failures and complaints."""
+    data = _json(body, dict).get("event-data") or {}
+    recipient = data.get("recipient")
+    if not recipient:
+        return []
+    if data.get("event") == "failed" and data.get("severity") == "permanent":
+        status = data.get("delivery-status") or {}
+        reason = (
+            f"{status.get('code', '')} {status.get('message') or status.get('description', '')}"
+        )
+        return [Suppression(recipient, "bounced", reason.strip())]
+    if data.get("event") == "complained":
+        return [Suppression(recipient, "complained", "complaint")]
+    return []
+
+
+# --- Postmark ------------------------------------------------------------------------------
+
+
+def verify_postmark(headers: Mapping[str, str], credentials: str) -> None:
+    """The basic-auth user:password the webhook URL was configured with."""
+    supplied = headers.get("authorization", "")
+    expected = "Basic " + base64.b64encode(credentials.encode()).decode()
+    if not hmac.compare_digest(supplied, expected):
+        raise WebhookRejected("bad Postmark credentials")
+
+
+def postmark_events(body: bytes) -> list[Suppression]:
+    """HardBounce-like bounces and spam complaints."""
+    event = _json(body, dict)
+    email = event.get("Email")
+    if not email:
+        return []
+    if event.get("RecordType") == "Bounce" and event.get("Type") in (
+        "HardBounce",
+        "BadEmailAddress",
+        "ManuallyDeactivated",
+    ):
+        return [Suppression(email, "bounced", str(event.get("Description", "")))]
+    if event.get("RecordType") == "SpamComplaint":
+        return [Suppression(email, "complained", "spam complaint")]
+    return []
+
+
+# --- Resend (Svix) -------------------------------------------------------------------------
+
+
+def verify_resend(
+    headers: Mapping[str, str], body: bytes, secret: str, now: float | None = None
+) -> None:
+    """Svix: base64 HMAC-SHA256 of "id.timestamp.body" with the decoded whsec_ secret."""
+    message_id = headers.get("svix-id", "")
+    timestamp = headers.get("svix-timestamp", "")
+    _fresh(timestamp, now)
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+    except ValueError:
+        raise WebhookRejected("the Resend secret is not base64") from None
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [s.partition(",")[2] for s in headers.get("svix-signature", "").split()]
+    if not any(hmac.compare_digest(expected, candidate) for candidate in offered):
+        raise WebhookRejected("bad Resend signature")
+
+
+def resend_events(body: bytes) -> list[Suppression]:
+    """email.bounced (permanent) and email.complained."""
+    event = _json(body, dict)
+    data = event.get("data") or {}
+    recipients = data.get("to") or []
+    recipients = recipients if isinstance(recipients, list) else [recipients]
+    if event.get("type") == "email.bounced":
+        bounce = data.get("bounce") or {}
+        if str(bounce.get("type", "Permanent")).lower() != "permanent":
+            return []
+        return [Suppression(r, "bounced", str(bounce.get("message", ""))) for r in recipients]
+    if event.get("type") == "email.complained":
+        return [Suppression(r, "complained", "complaint") for r in recipients]
+    return []
+
+
+# --- Amazon SES via SNS --------------------------------------------------------------------
+
+_SNS_FIELDS = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+}
+
+
+def verify_sns(
+    body: bytes, topic_arn: str, fetch_certificate: Callable[[str], bytes]
+) -> dict[str, Any]:
+    """The SNS envelope, once its signature and topic are checked."""
+    message = _json(body, dict)
+    fields = _SNS_FIELDS.get(str(message.get("Type")))
+    if fields is None:
+        raise WebhookRejected("not an SNS notification or subscription confirmation")
+    if message.get("TopicArn") != topic_arn:
+        raise WebhookRejected("notification from another SNS topic")
+    cert_url = str(message.get("SigningCertURL", ""))
+    parts = urlsplit(cert_url)
+    if parts.scheme != "https" or not _SNS_HOST.match(parts.hostname or ""):
+        raise WebhookRejected("signing certificate not from an amazonaws.com SNS host")
+    signed = "".join(f"{k}\n{message[k]}\n" for k in fields if k in message).encode()
+    algorithm = hashes.SHA256() if str(message.get("SignatureVersion")) == "2" else hashes.SHA1()
+    try:
+        certificate = x509.load_pem_x509_certificate(fetch_certificate(cert_url))
+        key = certificate.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise WebhookRejected("the SNS certificate does not hold an RSA key")
+        signature = base64.b64decode(str(message.get("Signature", "")))
+        key.verify(signature, signed, padding.PKCS1v15(), algorithm)
+    except (InvalidSignature, ValueError, TypeError):
+        raise WebhookRejected("bad SNS signature") from None
+    return message
+
+
+def ses_events(envelope: Mapping[str, Any]) -> list[Suppression]:
+    """Permanent bounces and complaints from an SES notification inside an SNS envelope."""
+    try:
+        note = json.loads(str(envelope.get("Message", "")))
+    except ValueError:
+        return []
+    kind = note.get("notificationType") or note.get("eventType")
+    if kind == "Bounce" and (note.get("bounce") or {}).get("bounceType") == "Permanent":
+        return [
+            Suppression(r["emailAddress"], "bounced", str(r.get("diagnosticCode", "")))
+            for r in note["bounce"].get("bouncedRecipients", [])
+            if r.get("emailAddress")
+        ]
+    if kind == "Complaint":
+        return [
+            Suppression(r["emailAddress"], "complained", "complaint")
+            for r in (note.get("complaint") or {}).get("complainedRecipients", [])
+            if r.get("emailAddress")
+        ]
+    return []
+
+
+def _json(body: bytes, kind: type) -> Any:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise WebhookRejected("the body is not JSON") from None
+    if not isinstance(value, kind):
+        raise WebhookRejected(f"expected a JSON {kind.__name__}")
+    return value
