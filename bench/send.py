@@ -96,7 +96,7 @@ timeout_seconds = 30
 """
 
 
-def add_subscribers(app: App, count: int, chunk: int = 50_000) -> None:
+def add_subscribers(app: App, count: int, chunk: int = 10_000) -> None:
     """Insert ``count`` active subscribers in chunks (memory stays flat at 1,000,000)."""
     table = SQLModel.metadata.tables["subscribers"]
     now = utcnow()
