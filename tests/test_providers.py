@@ -917,3 +917,10 @@ def test_sigv4_signs_the_aws_documented_example(monkeypatch: pytest.MonkeyPatch)
         "SignedHeaders=host;x-amz-date, "
         "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
     )
+
+
+def test_mailgun_200_without_a_message_id_is_not_taken_for_sent(config: Config) -> None:
+    api = Api("mailgun", lambda doc: Answer(200, {"message": "Mailgun Magnificent API"}))
+    results = send("mailgun", api, config, messages(1))
+    assert [r.status for r in results] == ["failed"]
+    assert "domain and base_url" in results[0].detail

@@ -3,6 +3,10 @@
 Rows are claimed in batches (marked 'sending' before anything leaves), personalised from the
 edition's MessageTemplate, handed to the Sender, and each result recorded. A transport that
 stops entirely leaves the rows it never tried back in 'pending' for the next run.
+
+A transport with ``wants_fields = True`` (the HTTP API providers) gets each message as
+MessageFields (subject, bodies with tokens, this recipient's values and list headers)
+instead of MIME bytes; the SMTP and Maildir path is unchanged.
 """
 
 from __future__ import annotations

@@ -68,10 +68,14 @@ class MailgunSender:
             detail = f"mailgun HTTP {response.status_code}: {error_text(response)}"
             return [SendResult(i, "failed", detail) for i in ids]
         try:
-            detail = f"mailgun {response.json().get('id', '')}".strip()
+            queued = str(response.json().get("id", ""))
         except (ValueError, AttributeError):
-            detail = "mailgun"
-        return [SendResult(i, "sent", detail) for i in ids]
+            queued = ""
+        if not queued:
+            # A wrong domain or base URL can land on Mailgun's 200 "Magnificent API" page.
+            detail = "mailgun answered 200 without a message id; check domain and base_url"
+            return [SendResult(i, "failed", detail) for i in ids]
+        return [SendResult(i, "sent", f"mailgun {queued}") for i in ids]
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
