@@ -43,6 +43,7 @@ class Faults:
     drop: dict[str, int] = field(default_factory=dict)
     stall: tuple[str, ...] = ()  # address prefixes whose RCPT never gets an answer
     one_per_session: bool = False  # hang up after each message, without a word
+    busy_after_drop: bool = False  # after a drop, greet every new session with 421
 
 
 class FaultyServer:
@@ -133,6 +134,8 @@ class FaultyServer:
                     await reader.readexactly(2000)  # part of the message, then the line goes dead
                     f.drop[dropper] -= 1
                     self.drops += 1
+                    if f.busy_after_drop:
+                        f.greeting = "421 4.3.2 Service shutting down"
                     writer.transport.abort()
                     return
                 await reader.readuntil(b"\r\n.\r\n")
@@ -423,3 +426,27 @@ def test_an_address_with_a_line_break_never_reaches_the_wire() -> None:
     message = OutgoingMessage(1, "news@example.org", "a@example.org\r\nRCPT TO:<b@x>", "", b"")
     result = _transaction(None, message)  # type: ignore[arg-type]  # no session is touched
     assert result.status == "failed" and "invalid address" in result.detail
+
+
+def test_a_drop_then_a_server_that_refuses_new_sessions_stops_the_run_and_loses_nothing(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.drop = {"flaky": 1}
+    faulty.faults.busy_after_drop = True
+    addresses = [f"reader{i}@example.org" for i in range(20)]
+    config = _setup(feed_server, write_config, faulty.port, "flaky@example.org", *addresses)
+
+    code, _, err = _send(config, "--gather")
+    assert code == 1
+    assert "refused the session: 421 4.3.2 Service shutting down" in err
+    rows = _rows(config)
+    assert rows["flaky@example.org"][0] == "pending"  # cut off, not lost: queued again
+    assert {status for status, _ in rows.values()} <= {"sent", "pending"}
+    assert "flaky@example.org" not in faulty.received
+
+    faulty.faults.greeting = "220 faults.test ESMTP"
+    faulty.faults.busy_after_drop = False
+    code, _, err = _send(config)
+    assert code == 0, err
+    assert {status for status, _ in _rows(config).values()} == {"sent"}
+    assert faulty.received == Counter(dict.fromkeys(["flaky@example.org", *addresses], 1))
