@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.app import App
 from digest.config import load_config
 from digest.schedule.daemon import MISFIRE_GRACE_SECONDS, build_scheduler
-from tests.conftest import ROOT, FeedServer, rss
+from tests.conftest import ROOT, FeedServer, rss, run_cli
 
 
 def _config(write_config, feed_server: FeedServer) -> Path:
@@ -135,3 +135,49 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
     assert "the new config is invalid; keeping the old one" in output
     assert "digests[0].schedule" in output
     assert "config reloaded: 2 sources, 1 digests" in output
+
+
+def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
+    write_config, feed_server
+) -> None:
+    import asyncio
+
+    from digest.pipeline import run_digest
+    from digest.schedule.daemon import missed
+
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    config = write_config([("Wire", url)], schedule="0 7 * * *")
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    app = App.open(load_config(config))
+    try:
+        seven = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+        back = seven + timedelta(minutes=20)  # the daemon was down at 07:00, back at 07:20
+        assert missed(app, "daily", "0 7 * * *", "UTC", back)
+        scheduler = build_scheduler(app, now=back)
+        scheduler.start(paused=True)
+        assert scheduler.get_job("digest:daily").next_run_time == back  # due at once
+        scheduler.shutdown(wait=False)
+
+        report = asyncio.run(run_digest(app, "daily", now=back))
+        assert report.edition is not None and report.edition.slot == seven
+        assert report.delivery is not None and report.delivery.counts["sent"] == 1
+
+        # Restarted again at 07:30: that slot is done, nothing is due until tomorrow.
+        later = seven + timedelta(minutes=30)
+        assert not missed(app, "daily", "0 7 * * *", "UTC", later)
+        scheduler = build_scheduler(app, now=later)
+        scheduler.start(paused=True)
+        upcoming = scheduler.get_job("digest:daily").next_run_time
+        assert upcoming != later and upcoming.hour == 7  # the cron's next 07:00, not now
+        scheduler.shutdown(wait=False)
+        again = asyncio.run(run_digest(app, "daily", now=later))
+        assert again.delivery is not None and not again.delivery.counts  # nobody twice
+
+        # Back only at 09:00, past the hour of grace: wait for the next slot instead.
+        tomorrow = seven + timedelta(days=1, hours=2)
+        assert not missed(app, "daily", "0 7 * * *", "UTC", tomorrow)
+    finally:
+        app.close()

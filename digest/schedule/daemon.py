@@ -23,15 +23,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App
 from digest.config import Config
 from digest.errors import ConfigError, DigestError
-from digest.schedule.slots import trigger
+from digest.schedule.slots import latest_slot, trigger
 from digest.store.lock import daemon_lock
 
 log = logging.getLogger("digest.schedule")
 MISFIRE_GRACE_SECONDS = 3600
 
 
-def build_scheduler(app: App) -> BackgroundScheduler:
-    """A scheduler with one job per digest and one gathering job."""
+def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
+    """A scheduler with one job per digest (due at once if its slot was missed) and a
+    gathering job."""
     from digest.pipeline import gather_sources, run_digest
 
     scheduler = BackgroundScheduler(
@@ -65,13 +66,19 @@ def build_scheduler(app: App) -> BackgroundScheduler:
             log.error("gather failed: %s (%s)", exc.message, exc.hint)
 
     config = app.config
+    now = now or datetime.now(UTC)
     for digest in config.digests:
+        timezone = digest.timezone or config.service.timezone
+        extra = (
+            {"next_run_time": now} if missed(app, digest.id, digest.schedule, timezone, now) else {}
+        )
         scheduler.add_job(
             send,
-            trigger(digest.schedule, digest.timezone or config.service.timezone),
+            trigger(digest.schedule, timezone),
             args=[digest.id],
             id=f"digest:{digest.id}",
             name=f"send {digest.id}",
+            **extra,
         )
     scheduler.add_job(
         gather,
@@ -81,6 +88,23 @@ def build_scheduler(app: App) -> BackgroundScheduler:
         next_run_time=datetime.now(UTC),
     )
     return scheduler
+
+
+def missed(app: App, digest_id: str, schedule: str, timezone: str, now: datetime) -> bool:
+    """True when the digest's latest slot, within the grace period, was not (fully) sent.
+
+    A daemon that was down at 07:00 and starts at 07:20 sends the 07:00 edition at once; one
+    that starts at 09:00 waits for the next slot. The edition of a slot is built once, so a
+    catch-up never sends anyone a second copy.
+    """
+    slot = latest_slot(schedule, timezone, now)
+    if (now - slot).total_seconds() > MISFIRE_GRACE_SECONDS:
+        return False
+    edition = app.store.edition(digest_id, slot)
+    if edition is None or edition.id is None:
+        return True
+    counts = app.store.delivery_counts(edition.id)
+    return any(counts.get(state) for state in ("pending", "sending", "deferred"))
 
 
 def run_daemon(
