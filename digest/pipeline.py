@@ -11,6 +11,7 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
 from digest.deliver.limits import ErrorBudget, RateLimiter
+from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.links import personal_links
 from digest.rank import narrow, rank
@@ -221,6 +222,7 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
             lease_seconds=config.delivery.lease_seconds,
             limiter=rate_limiter(app),
             budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
+            signer=make_signer(config),
         )
 
 

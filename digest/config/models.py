@@ -389,6 +389,32 @@ class RateConfig(_Model):
     per_day: int | None = Field(default=None, ge=1, description="messages a day, at most")
 
 
+class DkimConfig(_Model):
+    """DKIM signing of every message (dkimpy), both unsubscribe headers included.
+
+    Off until ``domain`` and ``selector`` are set (leave them out when the relay signs).
+    """
+
+    domain: str | None = Field(default=None, description="the signing domain (d=)")
+    selector: str | None = Field(default=None, description="the DNS selector (s=) of the key")
+    private_key_file: str | None = Field(
+        default=None, description="PEM private key file; relative to this file"
+    )
+    private_key_env: str | None = Field(
+        default=None, description="or: environment variable holding the PEM private key"
+    )
+
+    @field_validator("private_key_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
+
+    @property
+    def enabled(self) -> bool:
+        """True once a domain and a selector are set."""
+        return bool(self.domain and self.selector)
+
+
 class DeliveryConfig(_Model):
     """How messages leave digest."""
 
@@ -414,6 +440,7 @@ class DeliveryConfig(_Model):
         default=50, ge=1, description="messages tried before the error budget is judged"
     )
     rate: RateConfig = Field(default_factory=RateConfig, description="sending limits")
+    dkim: DkimConfig = Field(default_factory=DkimConfig, description="DKIM signing")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="settings of 'smtp'")
     maildir: MaildirConfig = Field(default_factory=MaildirConfig, description="of 'maildir'")
     resend: ResendConfig = Field(default_factory=ResendConfig, description="of 'resend'")

@@ -22,6 +22,7 @@ from digest.deliver.limits import ErrorBudget, RateLimiter
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
+from digest.render.message import HeaderInjection
 from digest.store import Delivery, Subscriber
 
 log = logging.getLogger("digest.deliver")
@@ -63,6 +64,7 @@ async def dispatch(
     lease_seconds: float = 300.0,
     limiter: RateLimiter | None = None,
     budget: ErrorBudget | None = None,
+    signer: Callable[[bytes], bytes] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
@@ -95,25 +97,28 @@ async def dispatch(
         if not claimed:
             return report
         messages = []
+        refused: list[SendResult] = []
         for delivery, subscriber in claimed:
             assert delivery.id is not None
             template = template_for(subscriber)  # one per time zone and language, built once
             recipient = recipient_for(subscriber)
-            if wants_fields:  # an HTTP API builds its own MIME from fields
-                message = OutgoingMessage(
-                    delivery.id,
-                    template.sender,
-                    subscriber.email,
-                    template.message_id(delivery.id),
-                    b"",
-                    template.fields(recipient),
+            try:
+                message = _message(
+                    template, recipient, delivery.id, subscriber.email, wants_fields, signer
                 )
-            else:
-                message_id, data = template.personalise(recipient, delivery.id)
-                message = OutgoingMessage(
-                    delivery.id, template.sender, subscriber.email, message_id, data
-                )
+            except HeaderInjection as exc:  # this row fails, the others go on
+                refused.append(SendResult(delivery.id, "failed", str(exc)))
+                continue
             messages.append(message)
+        if refused:
+            _record(
+                store,
+                refused,
+                {},
+                {r.delivery_id: "" for r in refused},
+                {d.id: s.email for d, s in claimed if d.id is not None},
+                report,
+            )
         emails = {m.delivery_id: m.recipient for m in messages}
         owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
         ids = {m.delivery_id: m.message_id for m in messages}
@@ -173,3 +178,27 @@ def _record(
             report.problems.append(line)
             log.warning("delivery to %s", line)
     return done
+
+
+def _message(
+    template: MessageTemplate,
+    recipient: Recipient,
+    delivery_id: int,
+    email: str,
+    wants_fields: bool,
+    signer: Callable[[bytes], bytes] | None,
+) -> OutgoingMessage:
+    """One row's message: fields for an HTTP API, or MIME bytes (DKIM-signed if configured)."""
+    if wants_fields:  # an HTTP API builds its own MIME from fields
+        return OutgoingMessage(
+            delivery_id,
+            template.sender,
+            email,
+            template.message_id(delivery_id),
+            b"",
+            template.fields(recipient),
+        )
+    message_id, data = template.personalise(recipient, delivery_id)
+    if signer is not None:
+        data = signer(data)
+    return OutgoingMessage(delivery_id, template.sender, email, message_id, data)
