@@ -24,7 +24,7 @@ from digest.records import (
     ranked_to_json,
 )
 from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
-from digest.schedule import latest_slot
+from digest.schedule import fires_at, hourly_schedule, latest_slot
 from digest.sources import SourceReport, gather
 from digest.store import Edition, Subscriber, utcnow
 
@@ -119,9 +119,32 @@ def edition_info(
     )
 
 
+def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """The slot an edition built now belongs to (hourly for a local-time digest)."""
+    if digest.local_time:
+        return latest_slot(hourly_schedule(digest.schedule), "UTC", now)
+    return latest_slot(digest.schedule, digest_timezone(app, digest), now)
+
+
+def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str | None] | None:
+    """For a local-time digest, the subscribers' time zones whose local schedule is ``slot``.
+
+    None for an ordinary digest (everyone at once). A subscriber without a time zone of
+    their own counts in the digest's.
+    """
+    if not digest.local_time:
+        return None
+    default = digest_timezone(app, digest)
+    return {
+        zone
+        for zone in app.store.active_timezones()
+        if fires_at(digest.schedule, zone or default, slot)
+    }
+
+
 def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Edition, bool]:
     """The edition of the current slot: the stored one, or a new one ranked and rendered now."""
-    slot = latest_slot(digest.schedule, digest_timezone(app, digest), now)
+    slot = digest_slot(app, digest, now)
     existing = app.store.edition(digest.id, slot)
     if existing is not None:
         return existing, False
@@ -198,7 +221,11 @@ class SegmentTemplates:
 
 
 async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryReport:
-    """Send the edition to every active subscriber who has not had it."""
+    """Send the edition to every active subscriber who has not had it (for a local-time
+    digest: every subscriber of the slot's time-zone bucket)."""
+    bucket = local_time_bucket(app, digest, edition.slot)
+    if bucket is not None and edition.id is not None:
+        app.store.queue_deliveries(edition.id, bucket)
     config = app.config
     service = config.service
     secret = config.secret()
@@ -223,6 +250,7 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
             limiter=rate_limiter(app),
             budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
             signer=make_signer(config),
+            queue_all=bucket is None,
         )
 
 
@@ -264,6 +292,10 @@ async def run_digest(
     report = RunReport(digest.id)
     if gather_first:
         report.sources = await gather_sources(app)
-    report.edition, report.created = build_edition(app, digest, now or utcnow())
+    now = now or utcnow()
+    if local_time_bucket(app, digest, digest_slot(app, digest, now)) == set():
+        log.info("digest %s: no subscriber's local time is %s now", digest.id, digest.schedule)
+        return report  # nobody's 07:00 is this hour: no edition
+    report.edition, report.created = build_edition(app, digest, now)
     report.delivery = await deliver_edition(app, digest, report.edition)
     return report

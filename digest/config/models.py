@@ -211,6 +211,11 @@ class DigestConfig(_Model):
     topics: list[str] = Field(
         default_factory=list, description="only sources with one of these topics; empty means all"
     )
+    local_time: bool = Field(
+        default=False,
+        description="send at the schedule's time in each subscriber's own time zone "
+        "(hourly buckets), each bucket built from the news of its hour",
+    )
 
     @field_validator("id")
     @classmethod

@@ -65,6 +65,7 @@ async def dispatch(
     limiter: RateLimiter | None = None,
     budget: ErrorBudget | None = None,
     signer: Callable[[bytes], bytes] | None = None,
+    queue_all: bool = True,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
@@ -72,7 +73,8 @@ async def dispatch(
     of this run, rows whose sender died (lease expired) are taken back, and rows of people
     who left since are marked suppressed.
     """
-    report = DeliveryReport(queued=store.queue_deliveries(edition_id))
+    # A local-time digest's bucket was queued by the caller; anyone else waits for theirs.
+    report = DeliveryReport(queued=store.queue_deliveries(edition_id) if queue_all else 0)
     store.requeue_deferred(edition_id)  # rows claimed below are each tried once per run
     reclaimed = store.reclaim_expired(edition_id)
     if reclaimed:

@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App
 from digest.config import Config
 from digest.errors import ConfigError, DigestError
-from digest.schedule.slots import latest_slot, trigger
+from digest.schedule.slots import hourly_schedule, latest_slot, trigger
 from digest.store.lock import daemon_lock
 
 log = logging.getLogger("digest.schedule")
@@ -69,12 +69,13 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     now = now or datetime.now(UTC)
     for digest in config.digests:
         timezone = digest.timezone or config.service.timezone
-        extra = (
-            {"next_run_time": now} if missed(app, digest.id, digest.schedule, timezone, now) else {}
-        )
+        schedule = digest.schedule
+        if digest.local_time:  # every hour: each hour's time-zone bucket gets its edition
+            schedule, timezone = hourly_schedule(schedule), "UTC"
+        extra = {"next_run_time": now} if missed(app, digest.id, schedule, timezone, now) else {}
         scheduler.add_job(
             send,
-            trigger(digest.schedule, timezone),
+            trigger(schedule, timezone),
             args=[digest.id],
             id=f"digest:{digest.id}",
             name=f"send {digest.id}",

@@ -125,3 +125,14 @@ def latest_slot(schedule: str, timezone: str, now: datetime) -> datetime:
 def next_slot(schedule: str, timezone: str, now: datetime) -> datetime | None:
     """The next fire time after ``now`` (UTC), for status displays."""
     return next(_fires(schedule, timezone, now + timedelta(seconds=1)), None)
+
+
+def hourly_schedule(schedule: str) -> str:
+    """The cron a local-time digest runs on: every hour, at the schedule's minute(s)."""
+    return f"{schedule.split()[0]} * * * *"
+
+
+def fires_at(schedule: str, timezone: str, moment: datetime) -> bool:
+    """True when the schedule, read in ``timezone``, fires exactly at ``moment``."""
+    fire = trigger(schedule, timezone).get_next_fire_time(None, moment - timedelta(seconds=1))
+    return fire is not None and fire.astimezone(UTC) == moment.astimezone(UTC)
