@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from digest.records import Recipient
 
-Purpose = Literal["unsubscribe", "preferences", "csrf"]
+Purpose = Literal["unsubscribe", "preferences", "csrf", "bounce"]
 CONFIRM_MAX_AGE = 2 * 24 * 3600  # a confirmation link works for two days
 
 
@@ -31,6 +31,19 @@ def read_token(secret: str, purpose: Purpose, token: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def verp_address(secret: str, domain: str, public_id: str) -> str:
+    """``bounce+TOKEN@domain``: the envelope sender that names the subscriber a bounce is for."""
+    return f"bounce+{make_token(secret, 'bounce', public_id)}@{domain}"
+
+
+def read_verp(secret: str, address: str) -> str | None:
+    """The ``public_id`` in a genuine VERP address, else None."""
+    local = address.strip().strip("<>").partition("@")[0]
+    if not local.startswith("bounce+"):
+        return None
+    return read_token(secret, "bounce", local.removeprefix("bounce+"))
+
+
 def personal_links(
     secret: str,
     base_url: str,
@@ -39,10 +52,13 @@ def personal_links(
     public_id: str,
     email: str,
     name: str | None,
+    verp_domain: str | None = None,
 ) -> Recipient:
-    """The recipient record with their unsubscribe (https and mailto) and preferences links."""
+    """The recipient record with their unsubscribe (https and mailto) and preferences links,
+    and, with ``verp_domain``, their own envelope sender for bounces."""
     unsubscribe = make_token(secret, "unsubscribe", public_id)
     return Recipient(
+        bounce_address=verp_address(secret, verp_domain, public_id) if verp_domain else None,
         subscriber_id=subscriber_id,
         email=email,
         name=name,

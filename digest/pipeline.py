@@ -233,7 +233,14 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
 
     def recipient_for(s: Subscriber) -> Recipient:
         return personal_links(
-            secret, service.base_url, mailto, s.id or 0, s.public_id, s.email, s.name
+            secret,
+            service.base_url,
+            mailto,
+            s.id or 0,
+            s.public_id,
+            s.email,
+            s.name,
+            config.delivery.verp_domain,
         )
 
     assert edition.id is not None

@@ -111,6 +111,7 @@ class Recipient:
     unsubscribe_url: str
     unsubscribe_mailto: str
     preferences_url: str
+    bounce_address: str | None = None  # VERP envelope sender, when configured
 
 
 @dataclass(frozen=True)

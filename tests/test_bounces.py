@@ -106,3 +106,42 @@ def test_dead_addresses_are_suppressed_and_others_only_reported(
 def test_a_path_that_is_no_mailbox_is_a_clear_error(config: Path, tmp_path: Path) -> None:
     code, _, err = run_cli("--config", str(config), "bounces", "process", str(tmp_path))
     assert code == 1 and "is a folder but not a Maildir" in err and "Traceback" not in err
+
+
+def test_verp_envelope_names_the_subscriber_and_brings_forwarded_bounces_home(
+    write_config, feed_server: FeedServer, smtp_server, tmp_path: Path
+) -> None:
+    from digest.links import read_verp
+    from tests.conftest import SECRET
+
+    url = feed_server.add("/v.xml", rss([{"title": "T", "guid": "1", "link": "https://w.test/1"}]))
+    config = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+    config.write_text(
+        config.read_text().replace(
+            'transport = "smtp"', 'transport = "smtp"\nverp_domain = "bounces.example.com"'
+        )
+    )
+    assert run_cli("--config", str(config), "subscribers", "add", "fwd@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    (received,) = smtp_server.messages
+    assert received.sender.startswith("bounce+") and received.sender.endswith(
+        "@bounces.example.com"
+    )
+    app = App.open(load_config(config))
+    try:
+        owner = app.store.subscriber_by_email("fwd@example.org")
+        assert owner is not None and read_verp(SECRET, received.sender) == owner.public_id
+    finally:
+        app.close()
+
+    # The address forwarded to another mailbox, which bounced: the DSN names that other
+    # address, but it came back to the VERP sender, which names our subscriber.
+    raw = dsn("forwarded-to@elsewhere.example", "5.1.1").replace(
+        b"To: news@example.com", f"To: {received.sender}".encode()
+    )
+    box = mailbox.Maildir(str(tmp_path / "verp"), create=True)
+    box.add(raw)
+    box.close()
+    code, out, _ = run_cli("--config", str(config), "bounces", "process", str(tmp_path / "verp"))
+    assert code == 0 and "1 addresses suppressed" in out
+    assert _statuses(config)["fwd@example.org"] == "bounced"

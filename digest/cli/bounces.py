@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from digest.cli._common import Context, pass_context
-from digest.deliver.bounces import bounces_in, read_mailbox
+from digest.deliver.bounces import bounces_in, read_mailbox, verp_recipient
+from digest.links import read_verp
 
 
 @click.group()
@@ -20,15 +21,22 @@ def bounces() -> None:
 @pass_context
 def process(ctx: Context, mailbox_path: Path) -> None:
     """Read DSNs (RFC 3464) from a Maildir or mbox and suppress dead addresses."""
-    store = ctx.app().store
+    app = ctx.app()
+    store = app.store
+    secret = app.config.secret()
     known = {s.email: s for s in store.subscribers()}
     messages = dsns = suppressed = 0
     for message in read_mailbox(mailbox_path):
         messages += 1
         found = bounces_in(message)
         dsns += bool(found)
+        # With VERP the bounce came back to bounce+TOKEN@: the token names the subscriber
+        # even when the failed address was a forwarding target.
+        verp = verp_recipient(message)
+        public_id = read_verp(secret, verp) if verp else None
+        owner = store.subscriber_by_public_id(public_id) if public_id else None
         for bounce in found:
-            subscriber = known.get(bounce.address)
+            subscriber = known.get(bounce.address) or owner
             if subscriber is None:
                 click.echo(f"  {bounce.address}: {bounce.status}: not a subscriber; ignored")
             elif bounce.dead and subscriber.id is not None:

@@ -444,6 +444,11 @@ class DeliveryConfig(_Model):
     error_budget_minimum: int = Field(
         default=50, ge=1, description="messages tried before the error budget is judged"
     )
+    verp_domain: str | None = Field(
+        default=None,
+        description="envelope sender bounce+TOKEN@ this domain, so each bounce names its "
+        "subscriber; deliver that domain's mail to a mailbox `digest bounces process` reads",
+    )
     rate: RateConfig = Field(default_factory=RateConfig, description="sending limits")
     dkim: DkimConfig = Field(default_factory=DkimConfig, description="DKIM signing")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="settings of 'smtp'")

@@ -38,6 +38,16 @@ class Bounce:
         return bool(_DEAD.match(self.status))
 
 
+def verp_recipient(message: Message) -> str | None:
+    """The VERP address a bounce was sent back to (its To), if it is one."""
+    for header in ("Delivered-To", "X-Original-To", "To"):
+        value = str(message.get(header, ""))
+        match = re.search(r"bounce\+[^@\s<>]+@[^\s<>,]+", value)
+        if match:
+            return match.group(0)
+    return None
+
+
 def bounces_in(message: Message) -> list[Bounce]:
     """The failed recipients a message reports; [] when it is not a DSN."""
     found = []

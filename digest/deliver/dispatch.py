@@ -203,4 +203,5 @@ def _message(
     message_id, data = template.personalise(recipient, delivery_id)
     if signer is not None:
         data = signer(data)
-    return OutgoingMessage(delivery_id, template.sender, email, message_id, data)
+    sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
+    return OutgoingMessage(delivery_id, sender, email, message_id, data)
