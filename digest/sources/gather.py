@@ -85,7 +85,8 @@ async def gather(
     rows = {row.id: row for row in store.list_sources()}  # one query, not one per source
     fetcher = fetcher_for(config, client, hosts)
     writer = BatchWriter(store)
-    async with parser_pool(len(sources)) as pool:
+    fresh = sum(1 for s in sources if not _has_validators(rows.get(ids[s.name])))
+    async with parser_pool(len(sources), eager=fresh >= POOL_THRESHOLD) as pool:
         return list(
             await asyncio.gather(
                 *(
@@ -146,34 +147,63 @@ class BatchWriter:
                 future.set_result(count)
 
 
-@asynccontextmanager
-async def parser_pool(sources: int) -> AsyncIterator[asyncio.Future[Executor] | None]:
-    """Worker processes for parsing, when there are enough sources to repay starting them.
+class ParserPool:
+    """Worker processes for parsing, started once, on first need or ahead of time.
 
     Parsing is CPU-bound Python: threads share one core, processes use them all. The pool
     comes from a fork server (a clean process that preloaded the parser), so forking never
-    copies this process's threads or locks. It starts in a thread, while the first answers
-    are on their way; readers await it.
+    copies this process's threads or locks. It starts in a thread; readers await it.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._starting: asyncio.Future[Executor] | None = None
+
+    def start(self) -> None:
+        """Begin starting the workers (no-op when already started)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+
+    async def executor(self) -> Executor:
+        """The running pool, started now if nothing asked for it before."""
+        self.start()
+        assert self._starting is not None
+        return await self._starting
+
+    def _start(self) -> Executor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["digest.sources.parse"])
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
+            future.result()
+        return pool
+
+    async def close(self) -> None:
+        """Stop the workers, if they were ever started."""
+        if self._starting is not None:
+            pool = await self._starting
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+
+
+@asynccontextmanager
+async def parser_pool(sources: int, eager: bool) -> AsyncIterator[ParserPool | None]:
+    """A ParserPool when there are enough sources to repay it, else None (parse in a thread).
+
+    ``eager`` starts it at once, while the first answers are on their way (sources never
+    fetched before will need it); otherwise it starts with the first document to parse, so
+    a gather of unchanged feeds (all 304) never starts it.
     """
     workers = min(os.cpu_count() or 1, 4)
     if sources < POOL_THRESHOLD or workers < 2:
         yield None
         return
-
-    def start() -> Executor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["digest.sources.parse"])
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        for future in [pool.submit(os.getpid) for _ in range(workers)]:
-            future.result()
-        return pool
-
-    starting = asyncio.ensure_future(asyncio.to_thread(start))
+    pool = ParserPool(workers)
+    if eager:
+        pool.start()
     try:
-        yield starting
+        yield pool
     finally:
-        pool = await starting
-        await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        await pool.close()
 
 
 async def _gather_one(
@@ -183,7 +213,7 @@ async def _gather_one(
     source: SourceConfig,
     source_id: int,
     rows: dict[int | None, Source],
-    pool: asyncio.Future[Executor] | None,
+    pool: ParserPool | None,
     writer: BatchWriter,
 ) -> SourceReport:
     report = SourceReport(source.name)
@@ -289,6 +319,11 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _has_validators(row: Source | None) -> bool:
+    """True when a conditional GET can answer 304 (the source was fetched before)."""
+    return row is not None and bool(row.etag or row.last_modified)
+
+
 def _validator(headers: dict[str, str], name: str) -> str | None:
     value = next((v for k, v in headers.items() if k.lower() == name), None)
     if not value or len(value) > _VALIDATOR_LIMIT:
@@ -302,7 +337,7 @@ async def _read(
     fetcher: Fetcher,
     source: SourceConfig,
     fetched: Fetched,
-    pool: asyncio.Future[Executor] | None = None,
+    pool: ParserPool | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """The items of a fetched document, read as its kind says; any surprise is a SourceError."""
     base = fetched.url or source.url
@@ -323,7 +358,8 @@ async def _read(
         elif pool is not None:
             job = partial(parse_feed, source.name, fetched.body, fetched.headers, limit, base)
             try:
-                items, notes = await asyncio.get_running_loop().run_in_executor(await pool, job)
+                executor = await pool.executor()
+                items, notes = await asyncio.get_running_loop().run_in_executor(executor, job)
             except BrokenProcessPool:  # a worker died (out of memory?): parse here instead
                 log.warning("source %r: parser process failed; parsing in-process", source.name)
                 items, notes = await asyncio.to_thread(job)
