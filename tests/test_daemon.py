@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,6 +70,11 @@ def test_daemon_gathers_at_start_and_exits_cleanly_on_sigterm(write_config, feed
     assert "scheduled send daily" in output
     assert "received SIGTERM" in output and "stopped" in output
     assert "Traceback" not in output
+    # `digest status` shows the last result of each job the daemon ran.
+    code, status, _ = run_cli("--config", str(config), "status", "--json")
+    assert code == 0
+    gather = json.loads(status)["jobs"]["gather"]
+    assert gather["ok"] and gather["summary"] == "1 sources, 1 new articles"
 
 
 def _start_daemon(config: Path) -> subprocess.Popen[str]:

@@ -207,8 +207,18 @@ def status(ctx: Context, as_json: bool) -> None:
     for d in app.config.digests:
         fire = next_slot(d.schedule, d.timezone or app.config.service.timezone, now)
         upcoming[d.id] = fire.isoformat() if fire else None
+    jobs = {
+        run.job: {
+            "finished_at": run.finished_at.isoformat(),
+            "ok": run.ok,
+            "summary": run.summary,
+        }
+        for run in app.store.job_runs()
+    }
     if as_json:
-        click.echo(json.dumps({"editions": editions, "next_runs": upcoming}, indent=2))
+        click.echo(
+            json.dumps({"editions": editions, "next_runs": upcoming, "jobs": jobs}, indent=2)
+        )
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
     for row in editions:
@@ -224,6 +234,9 @@ def status(ctx: Context, as_json: bool) -> None:
     console.print(table)
     for digest_id, when in upcoming.items():
         click.echo(f"next {digest_id}: {when}")
+    for job, run in jobs.items():
+        state = "ok" if run["ok"] else "FAILED"
+        click.echo(f"last {job}: {state} at {str(run['finished_at'])[:19]}: {run['summary']}")
 
 
 def _progress(counts: dict[str, int]) -> float:

@@ -46,24 +46,39 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     )
 
     def send(digest_id: str) -> None:
+        started = datetime.now(UTC)
         try:
             report = asyncio.run(run_digest(app, digest_id, gather_first=True))
         except DigestError as exc:
             log.error("digest %s failed: %s (%s)", digest_id, exc.message, exc.hint)
+            app.store.record_job(f"send {digest_id}", started, False, f"{exc.message} ({exc.hint})")
             return
         d = report.delivery
-        log.warning(
-            "digest %s: edition %s, %s",
-            digest_id,
-            report.edition.id if report.edition else "-",
-            dict(d.counts) if d else "no delivery",
+        summary = (
+            f"edition {report.edition.id if report.edition else '-'}: "
+            + (", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send")
+            + (f"; stopped: {d.stopped}" if d and d.stopped else "")
+            + (f"; waiting: {d.waiting}" if d and d.waiting else "")
+            if d
+            else "no subscriber's time this hour"
         )
+        log.warning("digest %s: %s", digest_id, summary)
+        app.store.record_job(f"send {digest_id}", started, report.ok, summary)
 
     def gather() -> None:
+        started = datetime.now(UTC)
         try:
-            asyncio.run(gather_sources(app))
+            reports = asyncio.run(gather_sources(app))
         except DigestError as exc:
             log.error("gather failed: %s (%s)", exc.message, exc.hint)
+            app.store.record_job("gather", started, False, f"{exc.message} ({exc.hint})")
+            return
+        failing = [r.name for r in reports if r.status != "ok"]
+        new = sum(r.new_items for r in reports)
+        summary = f"{len(reports)} sources, {new} new articles" + (
+            f"; not ok: {', '.join(failing)}" if failing else ""
+        )
+        app.store.record_job("gather", started, True, summary)
 
     config = app.config
     now = now or datetime.now(UTC)

@@ -20,6 +20,7 @@ from digest.store.tables import (
     Article,
     Delivery,
     Edition,
+    JobRun,
     Source,
     Subscriber,
     UTCDateTime,
@@ -629,6 +630,26 @@ class Store:
                 .values(status="pending", lease_until=None, updated_at=utcnow())
             )
             s.commit()
+
+    def record_job(self, job: str, started_at: datetime, ok: bool, summary: str) -> None:
+        """Keep the last result of a daemon job (one row per job, replaced each run)."""
+        with self.session() as s:
+            row = s.get(JobRun, job) or JobRun(
+                job=job, started_at=started_at, finished_at=utcnow(), ok=ok, summary=summary
+            )
+            row.started_at, row.finished_at, row.ok, row.summary = (
+                started_at,
+                utcnow(),
+                ok,
+                summary[:2000],
+            )
+            s.add(row)
+            s.commit()
+
+    def job_runs(self) -> list[JobRun]:
+        """The last result of every daemon job, by name."""
+        with self.session() as s:
+            return list(s.exec(select(JobRun).order_by(col(JobRun.job))))
 
     def sent_since(self, since: datetime) -> int:
         """Messages sent since then, over every edition (for hourly and daily limits)."""

@@ -147,4 +147,15 @@ class Delivery(SQLModel, table=True):
     lease_until: datetime | None = _when(nullable=True)
 
 
+class JobRun(SQLModel, table=True):
+    """The last run of one daemon job (a digest's send, the gathering): what `status` shows."""
+
+    __tablename__ = "job_runs"
+    job: str = Field(primary_key=True)
+    started_at: datetime = _when()
+    finished_at: datetime = _when()
+    ok: bool
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+
+
 DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
