@@ -29,8 +29,8 @@ from digest.sources import page as page_source
 from digest.sources import sitemap as sitemap_source
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
 from digest.sources.parse import parse_feed
-from digest.store import Source, Store, utcnow
-from digest.store.store import FetchOutcome
+from digest.store import Store, utcnow
+from digest.store.store import FetchOutcome, SourceState
 
 log = logging.getLogger("digest.sources")
 
@@ -82,7 +82,7 @@ async def gather(
     """
     sources = [s for s in config.sources if s.enabled]
     ids = store.sync_sources([(s.name, s.url) for s in config.sources])
-    rows = {row.id: row for row in store.list_sources()}  # one query, not one per source
+    rows = store.source_states()  # one query, not one per source
     fetcher = fetcher_for(config, client, hosts)
     writer = BatchWriter(store)
     fresh = sum(1 for s in sources if not _has_validators(rows.get(ids[s.name])))
@@ -212,14 +212,14 @@ async def _gather_one(
     fetcher: Fetcher,
     source: SourceConfig,
     source_id: int,
-    rows: dict[int | None, Source],
+    rows: dict[int, SourceState],
     pool: ParserPool | None,
     writer: BatchWriter,
 ) -> SourceReport:
     report = SourceReport(source.name)
     row = rows.get(source_id)
     if row is None:  # sync_sources just made it; only a concurrent delete gets here
-        row = Source(name=source.name, url=source.url)
+        row = SourceState(source_id, source.name, source.url)
     now = utcnow()
     if row.status == "gone":
         return _gone(report, row)
@@ -263,7 +263,7 @@ async def _gather_one(
 def _failed(
     config: Config,
     report: SourceReport,
-    row: Source,
+    row: SourceState,
     source_id: int,
     exc: SourceError,
     now: datetime,
@@ -289,7 +289,7 @@ def _failed(
     return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
 
 
-def _gone(report: SourceReport, row: Source) -> SourceReport:
+def _gone(report: SourceReport, row: SourceState) -> SourceReport:
     url = row.fetch_url or row.url
     report.status = "gone"
     report.error = SourceError(
@@ -299,7 +299,7 @@ def _gone(report: SourceReport, row: Source) -> SourceReport:
     return report
 
 
-def _skipped(report: SourceReport, row: Source, until: datetime) -> SourceReport:
+def _skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceReport:
     report.status = "skipped"
     report.next_attempt_at = until
     failures = row.consecutive_failures
@@ -319,7 +319,7 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _has_validators(row: Source | None) -> bool:
+def _has_validators(row: SourceState | None) -> bool:
     """True when a conditional GET can answer 304 (the source was fetched before)."""
     return row is not None and bool(row.etag or row.last_modified)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -35,6 +36,23 @@ def content_hash(item: FeedItem) -> str:
 
 
 @dataclass(frozen=True)
+class SourceState:
+    """A source's fetch state as the gatherer reads it (a plain record, not an ORM row)."""
+
+    id: int
+    name: str
+    url: str
+    fetch_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    status: str = "active"
+    next_attempt_at: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    items_seen: int = 0
+
+
+@dataclass(frozen=True)
 class FetchOutcome:
     """What one fetch of one source brought: new items, fetch-state changes, or an error."""
 
@@ -61,21 +79,56 @@ class Store:
         """Make a row for every configured (name, url); return name -> id.
 
         When the configured URL changes, the fetch state learnt from the old one (a
-        redirect target, validators, 'gone', backoff) is forgotten.
+        redirect target, validators, 'gone', backoff) is forgotten. Core statements: a
+        gather of hundreds of sources runs this every time.
         """
-        with self.session() as s:
-            rows = {r.name: r for r in s.exec(select(Source))}
-            for name, url in sources:
-                row = rows.get(name)
-                if row is None:
-                    row = rows[name] = Source(name=name, url=url)
-                    s.add(row)
-                elif row.url != url:
-                    row.url, row.fetch_url, row.etag, row.last_modified = url, None, None, None
-                    row.status, row.next_attempt_at, row.consecutive_failures = "active", None, 0
-                    s.add(row)
-            s.commit()
-            return {name: row.id for name, row in rows.items() if row.id is not None}
+        table = SQLModel.metadata.tables["sources"]
+        wanted = dict(sources)
+        with self.engine.begin() as connection:
+            known = {
+                name: (source_id, url)
+                for source_id, name, url in connection.execute(
+                    core_select(table.c.id, table.c.name, table.c.url)
+                )
+            }
+            new = [
+                {
+                    "name": name,
+                    "url": url,
+                    "status": "active",
+                    "consecutive_failures": 0,
+                    "items_seen": 0,
+                }
+                for name, url in wanted.items()
+                if name not in known
+            ]
+            if new:
+                connection.execute(insert(table), new)
+            for name, url in wanted.items():
+                if name in known and known[name][1] != url:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.id == known[name][0])
+                        .values(
+                            url=url,
+                            fetch_url=None,
+                            etag=None,
+                            last_modified=None,
+                            status="active",
+                            next_attempt_at=None,
+                            consecutive_failures=0,
+                        )
+                    )
+            rows = connection.execute(core_select(table.c.name, table.c.id))
+            return {name: source_id for name, source_id in rows}
+
+    def source_states(self) -> dict[int, SourceState]:
+        """Every source's fetch state by id, as light records (one query per gather)."""
+        table = SQLModel.metadata.tables["sources"]
+        fields = [f.name for f in dataclasses.fields(SourceState)]
+        with self.engine.connect() as connection:
+            rows = connection.execute(core_select(*(table.c[f] for f in fields)))
+            return {row.id: SourceState(*row) for row in rows}
 
     def source(self, source_id: int) -> Source | None:
         """One source row: its fetch state (fetch_url, validators, status, backoff)."""
