@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
-from digest.deliver.limits import ErrorBudget, RateLimiter
+from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.links import personal_links
@@ -258,6 +259,11 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
             budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
             signer=make_signer(config),
             queue_all=bucket is None,
+            retry_after=partial(
+                retry_delay,
+                base=config.delivery.retry_base_seconds,
+                cap=config.delivery.retry_max_hours * 3600,
+            ),
         )
 
 

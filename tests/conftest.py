@@ -225,6 +225,7 @@ lookback_hours = 48
 
 [delivery]
 transport = "{transport}"
+retry_base_seconds = 0  # tests retry deferred messages on the very next run
 
 [delivery.smtp]
 host = "127.0.0.1"

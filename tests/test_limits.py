@@ -59,9 +59,8 @@ def _config(write_config, feed_server: FeedServer, port: int, delivery: str) -> 
         rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
     )
     config = write_config([("Wire", url)], transport="smtp", smtp_port=port)
-    config.write_text(
-        config.read_text().replace('transport = "smtp"', f'transport = "smtp"\n{delivery}')
-    )
+    anchor = "retry_base_seconds = 0  # tests retry deferred messages on the very next run"
+    config.write_text(config.read_text().replace(anchor, f"{anchor}\n{delivery}"))
     return config
 
 
@@ -107,3 +106,29 @@ def test_the_error_budget_pauses_an_edition_instead_of_burning_the_list(
     _, status, _ = run_cli("--config", str(config), "status", "--json")
     counts = json.loads(status)["editions"][0]["deliveries"]
     assert counts == {"deferred": 10, "pending": 20}  # the rest was not tried
+
+
+def test_a_deferred_message_waits_longer_each_time_with_jitter() -> None:
+    from digest.deliver.limits import retry_delay
+
+    assert retry_delay(1, 0, 3600) == 0.0
+    first = [retry_delay(1, 300, 6 * 3600) for _ in range(50)]
+    assert all(240 <= d <= 360 for d in first) and len(set(first)) > 1  # jittered
+    assert 960 <= retry_delay(3, 300, 6 * 3600) <= 1440  # 300 * 2^2, +-20 %
+    assert retry_delay(30, 300, 6 * 3600) <= 6 * 3600 * 1.2  # capped
+
+
+def test_deferred_rows_are_not_retried_before_their_time(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _config(write_config, feed_server, smtp_server.port, "")
+    config.write_text(
+        config.read_text().replace("retry_base_seconds = 0", "retry_base_seconds = 600")
+    )
+    _add(config, "later1@example.org", "ana@example.org")
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0 and "1 deferred" in out and "1 sent" in out
+    code, out, _ = run_cli("--config", str(config), "send")
+    assert "nothing to send" in out  # the deferred one waits its ten minutes
+    _, status, _ = run_cli("--config", str(config), "status", "--json")
+    assert json.loads(status)["editions"][0]["deliveries"] == {"sent": 1, "deferred": 1}

@@ -444,6 +444,14 @@ class DeliveryConfig(_Model):
     error_budget_minimum: int = Field(
         default=50, ge=1, description="messages tried before the error budget is judged"
     )
+    retry_base_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="a deferred (4xx) message waits this long, doubling each time (with jitter)",
+    )
+    retry_max_hours: float = Field(
+        default=6.0, gt=0, description="the longest wait between two tries of a deferred message"
+    )
     verp_domain: str | None = Field(
         default=None,
         description="envelope sender bounce+TOKEN@ this domain, so each bounce names its "

@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from digest.deliver.base import Sender
@@ -23,7 +24,7 @@ from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
-from digest.store import Delivery, Subscriber
+from digest.store import Delivery, Subscriber, utcnow
 
 log = logging.getLogger("digest.deliver")
 
@@ -38,7 +39,11 @@ class DeliveryStore(Protocol):
     def claim_deliveries(
         self, edition_id: int, limit: int, lease_seconds: float = 300.0
     ) -> list[tuple[Delivery, Subscriber]]: ...
-    def finish_deliveries(self, results: list[tuple[int, str, str, str | None]]) -> None: ...
+    def finish_deliveries(
+        self,
+        results: list[tuple[int, str, str, str | None]],
+        retry_at: dict[int, datetime] | None = None,
+    ) -> None: ...
     def release_deliveries(self, delivery_ids: list[int]) -> None: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
 
@@ -66,6 +71,7 @@ async def dispatch(
     budget: ErrorBudget | None = None,
     signer: Callable[[bytes], bytes] | None = None,
     queue_all: bool = True,
+    retry_after: Callable[[int], float] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
@@ -122,6 +128,7 @@ async def dispatch(
                 report,
             )
         emails = {m.delivery_id: m.recipient for m in messages}
+        tries = {d.id: d.attempts for d, _ in claimed if d.id is not None}
         owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
         ids = {m.delivery_id: m.message_id for m in messages}
         try:
@@ -134,12 +141,13 @@ async def dispatch(
                 ids,
                 emails,
                 report,
+                _retry_times(tries, retry_after),
             )
             store.release_deliveries([i for i in ids if i not in done])
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             log.error("delivery stopped: %s", report.stopped)
             return report
-        _record(store, results, owners, ids, emails, report)
+        _record(store, results, owners, ids, emails, report, _retry_times(tries, retry_after))
         if budget is not None:
             budget.record(len(results), sum(1 for r in results if r.status != "sent"))
             if reason := budget.exceeded():
@@ -155,6 +163,7 @@ def _record(
     ids: dict[int, str],
     emails: dict[int, str],
     report: DeliveryReport,
+    retry_at: Callable[[int], datetime] | None = None,
 ) -> set[int]:
     done = set()
     # A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses the
@@ -168,7 +177,10 @@ def _record(
                 ids[r.delivery_id],
             )
             for r in results
-        ]
+        ],
+        {r.delivery_id: retry_at(r.delivery_id) for r in results if r.status == "deferred"}
+        if retry_at
+        else None,
     )
     for result in results:
         if result.status == "bounced" and result.delivery_id in owners:
@@ -205,3 +217,13 @@ def _message(
         data = signer(data)
     sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
     return OutgoingMessage(delivery_id, sender, email, message_id, data)
+
+
+def _retry_times(
+    tries: dict[int, int], retry_after: Callable[[int], float] | None
+) -> Callable[[int], datetime] | None:
+    """When each deferred row of this batch may be tried again (None: at the next run)."""
+    if retry_after is None:
+        return None
+    now = utcnow()
+    return lambda delivery_id: now + timedelta(seconds=retry_after(tries.get(delivery_id, 1)))

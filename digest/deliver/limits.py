@@ -10,6 +10,7 @@ the daemon does not reset a provider's daily quota.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,3 +124,12 @@ class ErrorBudget:
             "paused with the rest queued. Read the refusals above, fix the cause, then "
             "`digest send` (or `digest retry EDITION` for the failed ones)"
         )
+
+
+def retry_delay(attempts: int, base: float, cap: float, jitter: float = 0.2) -> float:
+    """Seconds a deferred message waits before try ``attempts + 1``: doubling, capped, with
+    +-``jitter`` so a thousand deferred messages do not all come back in the same second."""
+    if base <= 0:
+        return 0.0
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(1 - jitter, 1 + jitter)

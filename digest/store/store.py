@@ -521,8 +521,19 @@ class Store:
             return {row[0] for row in rows}
 
     def requeue_deferred(self, edition_id: int) -> int:
-        """Deferred rows (a 4xx last time) become pending again: each run retries them once."""
-        return self._move(edition_id, "deferred", "pending")
+        """Deferred rows (a 4xx last time) whose retry time has come become pending again."""
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.status == "deferred",
+                    or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= utcnow()),
+                )
+                .values(status="pending", updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
 
     def reclaim_expired(self, edition_id: int) -> int:
         """Claimed rows whose lease ran out (their sender died) become pending again."""
@@ -570,16 +581,6 @@ class Store:
                     deliveries.c.subscriber_id.in_(inactive),
                 )
                 .values(status="suppressed", updated_at=utcnow())
-            )
-            return int(result.rowcount or 0)
-
-    def _move(self, edition_id: int, old: str, new: str) -> int:
-        deliveries = SQLModel.metadata.tables["deliveries"]
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(deliveries)
-                .where(deliveries.c.edition_id == edition_id, deliveries.c.status == old)
-                .values(status=new, updated_at=utcnow())
             )
             return int(result.rowcount or 0)
 
@@ -634,8 +635,13 @@ class Store:
                 )
             )
 
-    def finish_deliveries(self, results: Sequence[tuple[int, str, str, str | None]]) -> None:
-        """Record a batch of (delivery id, status, detail, Message-ID) in one transaction."""
+    def finish_deliveries(
+        self,
+        results: Sequence[tuple[int, str, str, str | None]],
+        retry_at: Mapping[int, datetime] | None = None,
+    ) -> None:
+        """Record a batch of (delivery id, status, detail, Message-ID) in one transaction;
+        ``retry_at`` says when each deferred row may be tried again."""
         if not results:
             return
         deliveries = SQLModel.metadata.tables["deliveries"]
@@ -648,6 +654,7 @@ class Store:
                 "message_id": message_id,
                 "updated_at": now,
                 "sent_at": now if status == "sent" else None,
+                "retry_at": (retry_at or {}).get(delivery_id),
             }
             for delivery_id, status, detail, message_id in results
         ]
@@ -661,6 +668,7 @@ class Store:
                     message_id=bindparam("message_id"),
                     updated_at=bindparam("updated_at"),
                     sent_at=bindparam("sent_at"),
+                    retry_at=bindparam("retry_at"),
                     lease_until=None,
                 ),
                 rows,

@@ -145,6 +145,8 @@ class Delivery(SQLModel, table=True):
     # A claimed row belongs to the sender that claimed it until then; after a crash it
     # returns to pending (so at most the messages in flight at the crash go out twice).
     lease_until: datetime | None = _when(nullable=True)
+    # A deferred row (a 4xx) is not tried again before this: exponential backoff, jitter.
+    retry_at: datetime | None = _when(nullable=True)
 
 
 class JobRun(SQLModel, table=True):
