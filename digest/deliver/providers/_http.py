@@ -200,3 +200,43 @@ def display(address: str, name: str | None) -> str:
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """``items`` in slices of at most ``size``."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+Pair = tuple[OutgoingMessage, MessageFields]
+
+
+class BatchApiSender:
+    """What every API transport shares: rows with unsafe headers fail first, the rest go in
+    calls of at most ``batch`` (grouped by content when one call carries one content, as
+    with substitution-based APIs), and the client is closed once.
+    """
+
+    name = "api"
+    wants_fields = True
+    batch = 100
+    shared_content = False  # True: a call's recipients must share subject, text and html
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One result per message, calls of at most ``batch`` recipients."""
+        ok, results = split_safe(messages)
+        groups: list[list[Pair]] = [list(ok)]
+        if self.shared_content:  # recipients of other segments cannot share a call
+            by_content: dict[tuple[str, str, str], list[Pair]] = {}
+            for pair in ok:
+                fields = pair[1]
+                by_content.setdefault((fields.subject, fields.text, fields.html), []).append(pair)
+            groups = list(by_content.values())
+        for group in groups:
+            for chunk in chunks(group, self.batch):
+                results.extend(await self._call(chunk))
+        return results
+
+    async def _call(self, chunk: Sequence[Pair]) -> list[SendResult]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.api.aclose()

@@ -17,12 +17,11 @@ from digest.config import Config
 from digest.deliver.base import register
 from digest.deliver.providers._http import (
     ApiClient,
+    BatchApiSender,
     Sleep,
     api_key,
-    chunks,
     display,
     error_text,
-    split_safe,
 )
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
@@ -31,28 +30,16 @@ BATCH = 1000
 _UNSUBSCRIBE = "list_unsubscribe"  # the recipient variable holding List-Unsubscribe
 
 
-class MailgunSender:
+class MailgunSender(BatchApiSender):
     """Sends through Mailgun's messages endpoint with recipient-variables."""
 
     name = "mailgun"
-    wants_fields = True
+    batch = BATCH
+    shared_content = True
 
     def __init__(self, api: ApiClient, domain: str) -> None:
-        self.api = api
+        super().__init__(api)
         self.domain = domain
-
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One call per 1,000 recipients sharing one edition's content."""
-        ok, results = split_safe(messages)
-        groups: dict[tuple[str, str, str], list[tuple[OutgoingMessage, MessageFields]]] = {}
-        for message, fields in ok:
-            groups.setdefault((fields.subject, fields.text, fields.html), []).append(
-                (message, fields)
-            )
-        for group in groups.values():
-            for chunk in chunks(group, BATCH):
-                results.extend(await self._call(chunk))
-        return results
 
     async def _call(
         self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
@@ -76,10 +63,6 @@ class MailgunSender:
             detail = "mailgun answered 200 without a message id; check domain and base_url"
             return [SendResult(i, "failed", detail) for i in ids]
         return [SendResult(i, "sent", f"mailgun {queued}") for i in ids]
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self.api.aclose()
 
 
 def _placeholders(body: str, tokens: Sequence[str]) -> str:

@@ -15,12 +15,11 @@ from digest.config import Config
 from digest.deliver.base import register
 from digest.deliver.providers._http import (
     ApiClient,
+    BatchApiSender,
     Sleep,
     api_key,
-    chunks,
     display,
     error_text,
-    split_safe,
 )
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
@@ -30,22 +29,15 @@ _BOUNCED = {406}  # inactive recipient: it bounced or complained before
 _DEFERRED = {429}  # rate limited: the next run tries again
 
 
-class PostmarkSender:
+class PostmarkSender(BatchApiSender):
     """Sends through Postmark's batch endpoint, one message per recipient."""
 
     name = "postmark"
-    wants_fields = True
+    batch = BATCH
 
     def __init__(self, api: ApiClient, message_stream: str) -> None:
-        self.api = api
+        super().__init__(api)
         self.message_stream = message_stream
-
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One call per 500 messages; each row gets the result Postmark gave it."""
-        ok, results = split_safe(messages)
-        for chunk in chunks(ok, BATCH):
-            results.extend(await self._call(chunk))
-        return results
 
     async def _call(
         self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
@@ -81,10 +73,6 @@ class PostmarkSender:
         if fields.reply_to:
             body["ReplyTo"] = fields.reply_to
         return body
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self.api.aclose()
 
 
 def _result(delivery_id: int, entry: Any) -> SendResult:

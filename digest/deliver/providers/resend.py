@@ -17,33 +17,22 @@ from digest.config import Config
 from digest.deliver.base import register
 from digest.deliver.providers._http import (
     ApiClient,
+    BatchApiSender,
     Sleep,
     api_key,
-    chunks,
     display,
     error_text,
-    split_safe,
 )
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
 BATCH = 100
 
 
-class ResendSender:
+class ResendSender(BatchApiSender):
     """Sends through Resend's batch endpoint."""
 
     name = "resend"
-    wants_fields = True
-
-    def __init__(self, api: ApiClient) -> None:
-        self.api = api
-
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One call per 100 messages; rows of a refused call fail with Resend's message."""
-        ok, results = split_safe(messages)
-        for chunk in chunks(ok, BATCH):
-            results.extend(await self._call(chunk))
-        return results
+    batch = BATCH
 
     async def _call(
         self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
@@ -66,10 +55,6 @@ class ResendSender:
             SendResult(i, "sent", f"resend {data[n]}" if n < len(data) else "resend")
             for n, i in enumerate(ids)
         ]
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self.api.aclose()
 
 
 def _email(fields: MessageFields) -> dict[str, Any]:

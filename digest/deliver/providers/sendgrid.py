@@ -16,7 +16,7 @@ import httpx
 
 from digest.config import Config
 from digest.deliver.base import register
-from digest.deliver.providers._http import ApiClient, Sleep, api_key, chunks, error_text, split_safe
+from digest.deliver.providers._http import ApiClient, BatchApiSender, Sleep, api_key, error_text
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
 BATCH = 1000
@@ -24,28 +24,12 @@ BATCH = 1000
 _SHARED_HEADERS = ("List-Id", "List-Unsubscribe-Post")
 
 
-class SendGridSender:
+class SendGridSender(BatchApiSender):
     """Sends through SendGrid's v3 mail send, one personalization per recipient."""
 
     name = "sendgrid"
-    wants_fields = True
-
-    def __init__(self, api: ApiClient) -> None:
-        self.api = api
-
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One call per 1,000 recipients sharing one edition's content."""
-        ok, results = split_safe(messages)
-        # Recipients of different templates (time zone, language) cannot share a call.
-        groups: dict[tuple[str, str, str], list[tuple[OutgoingMessage, MessageFields]]] = {}
-        for message, fields in ok:
-            groups.setdefault((fields.subject, fields.text, fields.html), []).append(
-                (message, fields)
-            )
-        for group in groups.values():
-            for chunk in chunks(group, BATCH):
-                results.extend(await self._call(chunk))
-        return results
+    batch = BATCH
+    shared_content = True
 
     async def _call(
         self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
@@ -60,10 +44,6 @@ class SendGridSender:
             return [SendResult(i, "failed", detail) for i in ids]
         detail = f"sendgrid {response.headers.get('x-message-id', '')}".strip()
         return [SendResult(i, "sent", detail) for i in ids]
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self.api.aclose()
 
 
 def _mailbox(value: str) -> dict[str, str]:

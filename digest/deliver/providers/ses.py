@@ -21,7 +21,7 @@ from botocore.credentials import Credentials
 
 from digest.config import Config
 from digest.deliver.base import register
-from digest.deliver.providers._http import ApiClient, Sleep, chunks, display, error_text, split_safe
+from digest.deliver.providers._http import ApiClient, BatchApiSender, Sleep, display, error_text
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
@@ -56,28 +56,16 @@ class SigV4(httpx.Auth):
         yield request
 
 
-class SesSender:
+class SesSender(BatchApiSender):
     """Sends through SES v2 SendBulkEmail with an inline template."""
 
     name = "ses"
-    wants_fields = True
+    batch = BATCH
+    shared_content = True
 
     def __init__(self, api: ApiClient, configuration_set: str | None = None) -> None:
-        self.api = api
+        super().__init__(api)
         self.configuration_set = configuration_set
-
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One call per 50 recipients sharing one edition's content."""
-        ok, results = split_safe(messages)
-        groups: dict[tuple[str, str, str], list[tuple[OutgoingMessage, MessageFields]]] = {}
-        for message, fields in ok:
-            groups.setdefault((fields.subject, fields.text, fields.html), []).append(
-                (message, fields)
-            )
-        for group in groups.values():
-            for chunk in chunks(group, BATCH):
-                results.extend(await self._call(chunk))
-        return results
 
     async def _call(
         self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
@@ -144,10 +132,6 @@ class SesSender:
         if self.configuration_set:
             request["ConfigurationSetName"] = self.configuration_set
         return request
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self.api.aclose()
 
 
 def _placeholders(body: str, tokens: Sequence[str]) -> str:
