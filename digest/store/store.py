@@ -522,65 +522,56 @@ class Store:
 
     def requeue_deferred(self, edition_id: int) -> int:
         """Deferred rows (a 4xx last time) whose retry time has come become pending again."""
-        deliveries = SQLModel.metadata.tables["deliveries"]
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.status == "deferred",
-                    or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= utcnow()),
-                )
-                .values(status="pending", updated_at=utcnow())
-            )
-            return int(result.rowcount or 0)
+        d = SQLModel.metadata.tables["deliveries"]
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "deferred", or_(d.c.retry_at.is_(None), d.c.retry_at <= utcnow())],
+            status="pending",
+        )
 
     def reclaim_expired(self, edition_id: int) -> int:
         """Claimed rows whose lease ran out (their sender died) become pending again."""
-        deliveries = SQLModel.metadata.tables["deliveries"]
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.status == "sending",
-                    or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < utcnow()),
-                )
-                .values(status="pending", lease_until=None, updated_at=utcnow())
-            )
-            return int(result.rowcount or 0)
+        d = SQLModel.metadata.tables["deliveries"]
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "sending", or_(d.c.lease_until.is_(None), d.c.lease_until < utcnow())],
+            status="pending",
+            lease_until=None,
+        )
 
     def retry_failed(self, edition_id: int) -> int:
         """`digest retry`: failed rows of still-active subscribers go back to pending."""
-        deliveries = SQLModel.metadata.tables["deliveries"]
-        subscribers = SQLModel.metadata.tables["subscribers"]
-        active = select(subscribers.c.id).where(subscribers.c.status == "active")
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.status == "failed",
-                    deliveries.c.subscriber_id.in_(active),
-                )
-                .values(status="pending", error=None, updated_at=utcnow())
-            )
-            return int(result.rowcount or 0)
+        d = SQLModel.metadata.tables["deliveries"]
+        people = SQLModel.metadata.tables["subscribers"]
+        active = core_select(people.c.id).where(people.c.status == "active")
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "failed", d.c.subscriber_id.in_(active)],
+            status="pending",
+            error=None,
+        )
 
     def suppress_inactive(self, edition_id: int) -> int:
         """Pending rows of people who left (or bounced) since they were queued: 'suppressed'."""
-        deliveries = SQLModel.metadata.tables["deliveries"]
-        subscribers = SQLModel.metadata.tables["subscribers"]
-        inactive = select(subscribers.c.id).where(subscribers.c.status != "active")
+        d = SQLModel.metadata.tables["deliveries"]
+        people = SQLModel.metadata.tables["subscribers"]
+        inactive = core_select(people.c.id).where(people.c.status != "active")
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "pending", d.c.subscriber_id.in_(inactive)],
+            status="suppressed",
+        )
+
+    def _update_deliveries(
+        self, edition_id: int, conditions: list[ColumnElement[bool]], **values: object
+    ) -> int:
+        """Set ``values`` on the edition's rows matching ``conditions``; count them."""
+        d = SQLModel.metadata.tables["deliveries"]
         with self.engine.begin() as connection:
             result = connection.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.status == "pending",
-                    deliveries.c.subscriber_id.in_(inactive),
-                )
-                .values(status="suppressed", updated_at=utcnow())
+                update(d)
+                .where(d.c.edition_id == edition_id, *conditions)
+                .values(**values, updated_at=utcnow())
             )
             return int(result.rowcount or 0)
 

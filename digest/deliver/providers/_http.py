@@ -240,3 +240,25 @@ class BatchApiSender:
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.api.aclose()
+
+
+def client_from(
+    provider: str,
+    settings: Any,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep | None,
+    **auth: Any,
+) -> ApiClient:
+    """The ApiClient a ``[delivery.NAME]`` table describes (base_url, api_key_env, timeout,
+    max_retries), with the provider's own ``headers=`` or ``auth=``."""
+    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+    return ApiClient(
+        provider,
+        settings.base_url,
+        settings.api_key_env,
+        timeout=settings.timeout_seconds,
+        max_retries=settings.max_retries,
+        transport=transport,
+        **auth,
+        **extra,
+    )

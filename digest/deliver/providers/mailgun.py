@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
 
@@ -20,6 +19,7 @@ from digest.deliver.providers._http import (
     BatchApiSender,
     Sleep,
     api_key,
+    client_from,
     display,
     error_text,
 )
@@ -112,18 +112,8 @@ def build(
             "mailgun: no sending domain", "set delivery.mailgun.domain, such as mg.example.org"
         )
     key = api_key("mailgun", c.api_key_env)
-    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
     return MailgunSender(
-        ApiClient(
-            "mailgun",
-            c.base_url,
-            c.api_key_env,
-            auth=("api", key),
-            timeout=c.timeout_seconds,
-            max_retries=c.max_retries,
-            transport=transport,
-            **extra,
-        ),
+        client_from("mailgun", c, transport, sleep, auth=("api", key)),
         c.domain,
     )
 

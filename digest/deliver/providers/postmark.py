@@ -18,6 +18,7 @@ from digest.deliver.providers._http import (
     BatchApiSender,
     Sleep,
     api_key,
+    client_from,
     display,
     error_text,
 )
@@ -93,17 +94,13 @@ def build(
     """A Postmark sender from ``[delivery.postmark]``."""
     c = config.delivery.postmark
     key = api_key("postmark", c.api_key_env)
-    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
     return PostmarkSender(
-        ApiClient(
+        client_from(
             "postmark",
-            c.base_url,
-            c.api_key_env,
+            c,
+            transport,
+            sleep,
             headers={"X-Postmark-Server-Token": key, "Accept": "application/json"},
-            timeout=c.timeout_seconds,
-            max_retries=c.max_retries,
-            transport=transport,
-            **extra,
         ),
         c.message_stream,
     )

@@ -16,10 +16,10 @@ import httpx
 from digest.config import Config
 from digest.deliver.base import register
 from digest.deliver.providers._http import (
-    ApiClient,
     BatchApiSender,
     Sleep,
     api_key,
+    client_from,
     display,
     error_text,
 )
@@ -85,18 +85,8 @@ def build(
     """A Resend sender from ``[delivery.resend]``."""
     c = config.delivery.resend
     key = api_key("resend", c.api_key_env)
-    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
     return ResendSender(
-        ApiClient(
-            "resend",
-            c.base_url,
-            c.api_key_env,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=c.timeout_seconds,
-            max_retries=c.max_retries,
-            transport=transport,
-            **extra,
-        )
+        client_from("resend", c, transport, sleep, headers={"Authorization": f"Bearer {key}"})
     )
 
 

@@ -16,7 +16,13 @@ import httpx
 
 from digest.config import Config
 from digest.deliver.base import register
-from digest.deliver.providers._http import ApiClient, BatchApiSender, Sleep, api_key, error_text
+from digest.deliver.providers._http import (
+    BatchApiSender,
+    Sleep,
+    api_key,
+    client_from,
+    error_text,
+)
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
 BATCH = 1000
@@ -82,18 +88,8 @@ def build(
     """A SendGrid sender from ``[delivery.sendgrid]``."""
     c = config.delivery.sendgrid
     key = api_key("sendgrid", c.api_key_env)
-    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
     return SendGridSender(
-        ApiClient(
-            "sendgrid",
-            c.base_url,
-            c.api_key_env,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=c.timeout_seconds,
-            max_retries=c.max_retries,
-            transport=transport,
-            **extra,
-        )
+        client_from("sendgrid", c, transport, sleep, headers={"Authorization": f"Bearer {key}"})
     )
 
 
