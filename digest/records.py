@@ -44,6 +44,15 @@ class ArticleRecord:
     breaking: bool = False  # flagged breaking by its own source
     image_url: str | None = None
     image_alt: str | None = None
+    # The story it belongs to (the id of the story's first article), once clustered.
+    story_id: int | None = None
+    # When digest first stored it (the velocity signal); None: count from published_at.
+    first_seen_at: datetime | None = None
+
+    @property
+    def seen_at(self) -> datetime:
+        """When it reached digest: first_seen_at, else published_at."""
+        return self.first_seen_at or self.published_at
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,22 @@ class Story:
     def topics(self) -> frozenset[str]:
         """Every topic of every source carrying the story."""
         return frozenset(t for a in (self.lead, *self.others) for t in a.topics)
+
+    @property
+    def story_id(self) -> int:
+        """The story's stable id (its first article's), matched across editions."""
+        return self.lead.story_id if self.lead.story_id is not None else self.lead.id
+
+    @property
+    def also(self) -> tuple[ArticleRecord, ...]:
+        """One article per other source (its first listed), for "Also: ..." under the lead."""
+        seen = {self.lead.source}
+        picked = []
+        for a in self.others:
+            if a.source not in seen:
+                seen.add(a.source)
+                picked.append(a)
+        return tuple(picked)
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,8 @@ def ranked_from_json(text: str) -> RankedEdition:
 
     def article(raw: dict[str, Any]) -> ArticleRecord:
         raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
+        if raw.get("first_seen_at"):
+            raw["first_seen_at"] = datetime.fromisoformat(raw["first_seen_at"])
         raw["topics"] = tuple(raw.get("topics", ()))
         return ArticleRecord(**raw)
 

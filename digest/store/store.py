@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
 from digest.records import FeedItem
+from digest.store.stories import StoryQueries
 from digest.store.tables import (
     Article,
     Delivery,
@@ -63,7 +64,7 @@ class FetchOutcome:
     items_seen: int = 0
 
 
-class Store:
+class Store(StoryQueries):
     """The database, seen through the operations the pipeline and the CLI need."""
 
     def __init__(self, engine: Engine) -> None:

@@ -87,6 +87,9 @@ class Article(SQLModel, table=True):
     # The source itself marks it as breaking (a breaking section, label or live flag).
     breaking: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     content_hash: str | None = Field(default=None, index=True)  # identity of last resort
+    # The story it tells, named by the id of the story's first article (rank.StoryIndex);
+    # None until a rank run has placed it. Stored so stories keep their ids across runs.
+    story_id: int | None = Field(default=None, index=True)
 
 
 class Subscriber(SQLModel, table=True):
