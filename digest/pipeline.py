@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from urllib.parse import urlsplit
@@ -15,9 +15,8 @@ from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.rank import narrow, rank
+from digest.rank import assign_stories, narrow, rank, sent_sources
 from digest.records import (
-    ArticleRecord,
     RankedEdition,
     Recipient,
     RenderedEdition,
@@ -68,29 +67,54 @@ def digest_timezone(app: App, digest: DigestConfig) -> str:
 
 
 def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
-    """Rank the articles of the digest's look-back window ending at ``now``."""
-    by_name = {s.name: s for s in app.config.sources if s.enabled}
-    if digest.topics:
-        wanted = set(digest.topics)
-        by_name = {n: s for n, s in by_name.items() if wanted & set(s.topics)}
+    """Rank the articles of the digest's look-back window ending at ``now``.
+
+    Stories are formed over every enabled source and back to ``rank.story_memory_hours``
+    (further than the window when that is longer), and each article's story is stored, so
+    a story keeps its id from run to run and digest to digest: that id is how an earlier
+    edition's story is recognised (the sent penalty).
+    """
+    enabled = {s.name: s for s in app.config.sources if s.enabled}
+    wanted = set(digest.topics)
+    mine = {n for n, s in enabled.items() if not wanted or wanted & set(s.topics)}
+    weights = app.config.rank
     since = now - timedelta(hours=digest.lookback_hours)
+    memory = min(since, now - timedelta(hours=weights.story_memory_hours))
     records = [
-        ArticleRecord(
-            id=a.id or 0,
-            source=name,
-            title=a.title,
-            url=a.url,
-            summary=a.summary,
-            published_at=a.published_at,
-            source_weight=by_name[name].weight,
-            topics=tuple(by_name[name].topics),
-            breaking=a.breaking,
-            image_url=a.image_url,
-            image_alt=a.image_alt,
-        )
-        for a, name in app.store.articles_between(since, now, by_name)
+        replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
+        for a in app.store.window_articles(memory, now, enabled)
     ]
-    return rank(records, now, digest, app.config.rank)
+    stories = assign_stories(records, weights)
+    changed = {a.id: stories[a.id] for a in records if stories[a.id] != a.story_id}
+    if changed:
+        app.store.save_story_ids(changed)
+        log.info("stories: %d articles placed or moved", len(changed))
+    window = [
+        replace(a, story_id=stories[a.id])
+        for a in records
+        if a.source in mine and a.published_at >= since
+    ]
+    return rank(window, now, digest, weights, sent_before(app, digest, now))
+
+
+def sent_before(app: App, digest: DigestConfig, now: datetime) -> dict[int, frozenset[str]]:
+    """The stories the digest's last few editions sent, with the sources each had then.
+
+    Its subscribers received those editions. A local-time digest's earlier editions went
+    to other time zones, so only the same hour on earlier days counts there.
+    """
+    slot = digest_slot(app, digest, now)
+    count = app.config.rank.sent_lookback_editions
+    slots = [slot - timedelta(days=k) for k in range(1, count + 1)] if digest.local_time else None
+    editions = []
+    for doc in app.store.edition_stories(digest.id, slot, count, slots):
+        try:
+            editions.append(ranked_from_json(doc))
+        except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
+            log.warning(
+                "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
+            )
+    return sent_sources(editions)
 
 
 def web_view_url(base_url: str, digest_id: str, slot: datetime) -> str:

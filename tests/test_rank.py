@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import group_stories, rank, score_story, title_words
+from digest.rank import SIGNALS, group_stories, rank, score_story, title_words
 from digest.records import ArticleRecord
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
@@ -123,6 +123,6 @@ def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkey
     assert stories[0]["section"] == "breaking" and stories[0]["headline"].startswith("Storm")
     assert len(stories[0]["sources"]) == 3
     for story in stories:
-        assert set(story["signals"]) == {"recency", "source_weight", "coverage", "cue"}
+        assert list(story["signals"]) == list(SIGNALS)
         total = sum(s["adds"] for s in story["signals"].values())
         assert total == pytest.approx(story["score"], abs=1e-3)

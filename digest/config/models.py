@@ -216,6 +216,10 @@ class DigestConfig(_Model):
         description="send at the schedule's time in each subscriber's own time zone "
         "(hourly buckets), each bucket built from the news of its hour",
     )
+    latest_group_by: Literal["topic", "source"] = Field(
+        default="topic",
+        description="group 'Latest' by the lead's first topic ('topic') or its source ('source')",
+    )
 
     @field_validator("id")
     @classmethod
@@ -257,16 +261,41 @@ class RankConfig(_Model):
     recency_weight: float = Field(default=1.0, ge=0, description="weight of freshness (0..1)")
     source_weight: float = Field(default=0.5, ge=0, description="weight of the best source weight")
     coverage_weight: float = Field(
-        default=1.0, ge=0, description="weight per additional source carrying the story"
+        default=1.0,
+        ge=0,
+        description="weight of the other sources carrying the story (each source's weight, "
+        "one vote per source)",
+    )
+    velocity_weight: float = Field(
+        default=0.5, ge=0, description="weight per source that joined the story lately"
+    )
+    velocity_hours: float = Field(
+        default=3.0, gt=0, description="a source joined lately: its first article is this recent"
     )
     cue_weight: float = Field(
         default=0.5, ge=0, description="bonus for 'breaking', 'live', 'developing' in a title"
     )
+    sent_penalty: float = Field(
+        default=2.0,
+        ge=0,
+        description="subtracted from a story an earlier edition sent, unless a new source joined",
+    )
+    sent_lookback_editions: int = Field(
+        default=3, ge=0, le=100, description="how many earlier editions the penalty looks at"
+    )
     breaking_min_sources: int = Field(
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"
     )
+    breaking_min_score: float = Field(
+        default=2.0, description="and a score of at least this to be 'Breaking'"
+    )
     similarity: float = Field(
         default=0.5, gt=0, le=1, description="title word overlap (Jaccard) that makes one story"
+    )
+    story_memory_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="a new article joins a story seen up to this many hours back",
     )
 
 

@@ -2,26 +2,73 @@
 
 score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
       + source_weight   * (the highest configured weight among the story's sources)
-      + coverage_weight * (distinct sources carrying the story - 1)
+      + coverage_weight * (the configured weights of the story's distinct sources, summed,
+                           minus the lead's: one vote per source however many articles it
+                           ran, and the lead's own weight already counts in source_weight)
+      + velocity_weight * (distinct sources whose first article of the story reached digest
+                           in the last velocity_hours)
       + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
                            or a source flagged the article breaking on its own page)
+      - sent_penalty    * (1 if an earlier edition of the digest sent the story and no
+                           source has joined it since)
+
+Sections: "Breaking" holds the stories scoring at least ``breaking_min_score`` that are
+carried by ``breaking_min_sources`` sources or have a cue, best first, at most the digest's
+``breaking_items``; "Latest" the rest, best first, at most ``latest_items``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank.stories import group_stories
+from digest.rank.cluster import StoryIndex
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
 
+SIGNALS = ("recency", "source_weight", "coverage", "velocity", "cue", "already_sent")
 
-def score_story(articles: Sequence[ArticleRecord], now: datetime, weights: RankConfig) -> Story:
-    """One story from its articles, with every signal's value and contribution."""
+
+def story_index(weights: RankConfig) -> StoryIndex:
+    """A new StoryIndex configured from [rank]: the one place one is built."""
+    return StoryIndex(similarity=weights.similarity)
+
+
+def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> dict[int, int]:
+    """article id -> story id: stored members keep their story, new articles join or start one.
+
+    Articles already in a story go into the index first, then the new ones, each oldest
+    first, so a story keeps the id of its first article and an article arriving today joins
+    yesterday's story.
+    """
+    index = story_index(weights)
+    placed = sorted((a for a in articles if a.story_id is not None), key=_arrival)
+    for a in placed:
+        index.add(a.id, a.title, a.url, story_id=a.story_id)
+    for a in sorted((a for a in articles if a.story_id is None), key=_arrival):
+        index.add(a.id, a.title, a.url)
+    return index.assignments()
+
+
+def _arrival(article: ArticleRecord) -> tuple[datetime, int]:
+    return article.seen_at, article.id
+
+
+def score_story(
+    articles: Sequence[ArticleRecord],
+    now: datetime,
+    weights: RankConfig,
+    sent_sources: frozenset[str] | None = None,
+) -> Story:
+    """One story from its articles, with every signal's value and contribution.
+
+    ``sent_sources``: the sources the story had when an earlier edition sent it (None: not
+    sent); the penalty applies unless a source outside them carries it now.
+    """
     lead = max(
         articles, key=lambda a: (a.source_weight, len(a.summary), -a.published_at.timestamp())
     )
@@ -29,37 +76,70 @@ def score_story(articles: Sequence[ArticleRecord], now: datetime, weights: RankC
     newest = max(a.published_at for a in articles)
     age_hours = max(0.0, (now - newest).total_seconds() / 3600)
     freshness = 0.5 ** (age_hours / weights.half_life_hours)
-    best_weight = max(a.source_weight for a in articles)
-    extra_sources = len({a.source for a in articles}) - 1
+    source_weights: dict[str, float] = {}
+    first_seen: dict[str, datetime] = {}
+    for a in articles:
+        source_weights[a.source] = max(source_weights.get(a.source, 0.0), a.source_weight)
+        first_seen[a.source] = min(first_seen.get(a.source, a.seen_at), a.seen_at)
+    best_weight = max(source_weights.values())
+    coverage = round(sum(source_weights.values()) - source_weights[lead.source], 4)
+    lately = now - timedelta(hours=weights.velocity_hours)
+    velocity = float(sum(1 for seen in first_seen.values() if seen >= lately))
     # A cue: a headline says so, or a source marked the article breaking on its own page.
     cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
+    repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
         Signal("source_weight", best_weight, weights.source_weight * best_weight),
-        Signal("coverage", extra_sources, weights.coverage_weight * extra_sources),
+        Signal("coverage", coverage, weights.coverage_weight * coverage),
+        Signal("velocity", velocity, weights.velocity_weight * velocity),
         Signal("cue", cue, weights.cue_weight * cue),
+        Signal("already_sent", repeat, -weights.sent_penalty * repeat),
     )
     return Story(lead, others, round(sum(s.contribution for s in signals), 4), signals)
 
 
+def sent_sources(editions: Iterable[RankedEdition]) -> dict[int, frozenset[str]]:
+    """story id -> the sources it had when sent, over earlier editions of one digest."""
+    sent: dict[int, frozenset[str]] = {}
+    for edition in editions:
+        for story in (*edition.breaking, *edition.latest):
+            sent[story.story_id] = sent.get(story.story_id, frozenset()) | set(story.sources)
+    return sent
+
+
 def rank(
-    articles: Sequence[ArticleRecord], now: datetime, digest: DigestConfig, weights: RankConfig
+    articles: Sequence[ArticleRecord],
+    now: datetime,
+    digest: DigestConfig,
+    weights: RankConfig,
+    sent: Mapping[int, frozenset[str]] | None = None,
 ) -> RankedEdition:
-    """Group the window's articles into stories and split them into Breaking and Latest."""
-    ordered = sorted(articles, key=lambda a: a.published_at, reverse=True)
-    stories = [score_story(g, now, weights) for g in group_stories(ordered, weights.similarity)]
+    """Score the window's stories and split them into Breaking and Latest.
+
+    Articles are grouped by their ``story_id``; any without one are clustered here first
+    (the pipeline passes them clustered and stored). ``sent``: see ``sent_sources``.
+    """
+    if any(a.story_id is None for a in articles):
+        ids = assign_stories(articles, weights)
+        articles = [
+            a if a.story_id is not None else replace(a, story_id=ids[a.id]) for a in articles
+        ]
+    groups: dict[int, list[ArticleRecord]] = {}
+    for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
+        groups.setdefault(a.story_id if a.story_id is not None else a.id, []).append(a)
+    sent = sent or {}
+    stories = [score_story(g, now, weights, sent.get(sid)) for sid, g in groups.items()]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
-    breaking = [
-        s
-        for s in stories
-        if len(s.sources) >= weights.breaking_min_sources or _signal(s, "cue") > 0
-    ][: digest.breaking_items]
+    breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
-    latest = sorted(
-        (s for s in stories if id(s) not in chosen),
-        key=lambda s: (-max(a.published_at for a in (s.lead, *s.others)).timestamp(), s.lead.id),
-    )[: digest.latest_items]
+    latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
     return RankedEdition(tuple(breaking), tuple(latest))
+
+
+def _is_breaking(story: Story, weights: RankConfig) -> bool:
+    wide = len(story.sources) >= weights.breaking_min_sources or _signal(story, "cue") > 0
+    return wide and story.score >= weights.breaking_min_score
 
 
 def _signal(story: Story, name: str) -> float:

@@ -1,0 +1,129 @@
+"""Story membership is stored: an article arriving in a later run joins the earlier story,
+a stored story is kept as it is, and an earlier edition's story is recognised by its id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from digest.app import App
+from digest.config import load_config
+from digest.pipeline import build_edition, rank_window
+from digest.records import FeedItem, RankedEdition, Story
+from digest.store import Store, open_engine, upgrade, utcnow
+
+STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
+RATES = "Central bank holds interest rates at 4.25%"
+SOURCES = ["Wire", "Gazette", "Post"]
+
+
+@pytest.fixture
+def app(write_config: Callable[..., Path]) -> Iterator[App]:
+    config = write_config([(name, f"file:{name.lower()}.xml") for name in SOURCES])
+    app = App.open(load_config(config))
+    yield app
+    app.close()
+
+
+def publish(app: App, source: str, title: str, minutes_ago: int = 30) -> int:
+    """Store one article from ``source``; return its id."""
+    source_id = app.store.sync_sources([(n, f"file:{n.lower()}.xml") for n in SOURCES])[source]
+    slug = f"{source}-{title}".replace(" ", "-")
+    published = utcnow() - timedelta(minutes=minutes_ago)
+    item = FeedItem(slug, f"https://{source.lower()}.test/{slug}", title, "", None, published)
+    assert app.store.add_articles(source_id, [item]) == 1
+    return stored_ids(app)[slug_url(source, slug)][0]
+
+
+def slug_url(source: str, slug: str) -> str:
+    return f"https://{source.lower()}.test/{slug}"
+
+
+def stored_ids(app: App) -> dict[str, tuple[int, int | None]]:
+    """url -> (article id, story id) of every stored article."""
+    now = utcnow()
+    rows = app.store.window_articles(now - timedelta(days=9), now + timedelta(days=1), SOURCES)
+    return {a.url: (a.id, a.story_id) for a in rows}
+
+
+def story_of(app: App, article_id: int) -> int | None:
+    return next(s for a, s in stored_ids(app).values() if a == article_id)
+
+
+def stories(ranked: RankedEdition) -> list[Story]:
+    return [*ranked.breaking, *ranked.latest]
+
+
+def test_an_article_of_a_later_run_joins_the_stored_story(app: App) -> None:
+    digest = app.config.digest(None)
+    storm = publish(app, "Wire", STORM, 90)
+    rates = publish(app, "Post", RATES, 60)
+    first = rank_window(app, digest, utcnow())
+    assert story_of(app, storm) == storm and story_of(app, rates) == rates
+    assert sorted(len(s.sources) for s in stories(first)) == [1, 1]
+
+    later = publish(
+        app, "Gazette", "Storm Isolde makes landfall leaving 40,000 homes without power"
+    )
+    second = rank_window(app, digest, utcnow())
+    assert story_of(app, later) == storm  # joined the first run's story, by its id
+    assert story_of(app, storm) == storm and story_of(app, rates) == rates
+    storm_story = next(s for s in stories(second) if s.story_id == storm)
+    assert set(storm_story.sources) == {"Wire", "Gazette"}
+
+
+def test_stored_membership_is_kept_not_recomputed(app: App) -> None:
+    # An editor's (or an earlier, better clusterer's) decision stands: two headlines that
+    # share no word stay one story because the store says so.
+    a = publish(app, "Wire", STORM, 90)
+    b = publish(app, "Post", "Thousands without electricity on the coast", 60)
+    assert app.store.save_story_ids({a: a, b: a}) == 2
+    ranked = rank_window(app, app.config.digest(None), utcnow())
+    assert [sorted(s.sources) for s in stories(ranked)] == [["Post", "Wire"]]
+    assert story_of(app, b) == a
+
+
+def test_a_sent_story_is_penalised_until_a_new_source_joins(app: App) -> None:
+    digest = app.config.digest(None)
+    storm = publish(app, "Wire", STORM, 60)
+    publish(app, "Gazette", "Storm Isolde landfall leaves 40,000 homes without power", 50)
+    now = utcnow()
+    edition, created = build_edition(app, digest, now)
+    assert created and edition.story_count == 1
+
+    def signal(ranked: RankedEdition, name: str) -> float:
+        story = next(s for s in stories(ranked) if s.story_id == storm)
+        return next(s.value for s in story.signals if s.name == name)
+
+    tomorrow = now + timedelta(days=1)  # the next slot of the daily digest
+    assert signal(rank_window(app, digest, tomorrow), "already_sent") == 1.0
+    publish(app, "Post", "Storm Isolde: 40,000 homes without power after landfall", 10)
+    assert signal(rank_window(app, digest, tomorrow), "already_sent") == 0.0
+
+
+def test_migration_0007_upgrades_a_database_with_articles(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0006")
+    store = Store(engine)
+    source = store.sync_sources([("Wire", "https://wire.test/feed")])["Wire"]
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO articles (source_id, guid, url, title, summary, published_at, "
+                "first_seen_at, breaking) VALUES (:s, 'g1', 'https://wire.test/1', 'Old news', "
+                "'', :t, :t, false)"
+            ),
+            {"s": source, "t": utcnow().replace(tzinfo=None)},
+        )
+    upgrade(engine)
+    assert "ix_articles_story_id" in {i["name"] for i in inspect(engine).get_indexes("articles")}
+    now = utcnow()
+    [old] = store.window_articles(now - timedelta(days=1), now + timedelta(days=1), ["Wire"])
+    assert old.title == "Old news" and old.story_id is None
+    store.save_story_ids({old.id: old.id})
+    [old] = store.window_articles(now - timedelta(days=1), now + timedelta(days=1), ["Wire"])
+    assert old.story_id == old.id
