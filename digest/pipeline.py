@@ -141,6 +141,7 @@ def edition_info(
         built_at,
         web_url=web_view_url(service.base_url, digest.id, slot),
         locale=locale or service.locale,
+        latest_group_by=digest.latest_group_by,
     )
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.pipeline import RunReport, deliver_stored, gather_sources, rank_window, run_digest
+from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import EditionInfo, render_edition, substitute
 from digest.schedule import next_slot
@@ -54,7 +55,16 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     s = app.config.service
     ranked = rank_window(app, digest, now)
     rendered = render_edition(
-        EditionInfo(s.name, digest.title, s.base_url, s.postal_address, tz, now), ranked
+        EditionInfo(
+            s.name,
+            digest.title,
+            s.base_url,
+            s.postal_address,
+            tz,
+            now,
+            latest_group_by=digest.latest_group_by,
+        ),
+        ranked,
     )
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
@@ -93,6 +103,7 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         {
             "section": section,
             "rank": rank,
+            "story_id": story.story_id,
             "score": story.score,
             "headline": story.lead.title,
             "sources": list(story.sources),
@@ -106,22 +117,26 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"digest": digest.id, "stories": rows}, indent=2))
         return
-    names = list(rows[0]["signals"]) if rows else []  # type: ignore[call-overload]
-    table = Table("section", "#", "score", *names, "sources", "headline")
+    table = Table("section", "#", "score", *SIGNALS, "sources", "headline")
     for row in rows:
         signals: dict[str, dict[str, float]] = row["signals"]  # type: ignore[assignment]
         table.add_row(
             str(row["section"]),
             str(row["rank"]),
             f"{row['score']:.2f}",
-            *(f"{signals[n]['adds']:.2f}" for n in names),
+            *(f"{signals[n]['adds']:.2f}" if n in signals else "" for n in SIGNALS),
             str(len(row["sources"])),  # type: ignore[arg-type]
             str(row["headline"]),
         )
     console.print(table)
+    w = app.config.rank
     click.echo(
-        "score = the sum of the signals, each weighted in [rank] of the config; "
-        f"{len(ranked.breaking)} breaking, {len(ranked.latest)} latest"
+        "score = the sum of the signals, each weighted in [rank] of the config: freshness, "
+        "the best source weight, the other sources' weights (one vote each), sources joining "
+        f"in the last {w.velocity_hours:g} h, a breaking cue, minus the penalty for a story "
+        f"one of the last {w.sent_lookback_editions} editions sent (unless a source joined). "
+        f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
+        f"or a cue; {len(ranked.breaking)} breaking, {len(ranked.latest)} latest"
     )
 
 

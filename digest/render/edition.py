@@ -44,6 +44,7 @@ class EditionInfo:
     built_at: datetime
     web_url: str | None = None  # the edition's web view, linked when the email is trimmed
     locale: str = DEFAULT_LOCALE  # language of the fixed strings, dates and numbers
+    latest_group_by: str = "topic"  # "Latest" grouped by "topic" or by "source"
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
@@ -120,7 +121,7 @@ def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str
         "subject": subject_for(info, ranked),
         "breaking": ranked.breaking,
         "latest": ranked.latest,
-        "latest_groups": group_latest(ranked.latest),
+        "latest_groups": group_latest(ranked.latest, info.latest_group_by),
         "omitted": omitted,
         "preheader": _preheader(ranked),
         "local_date": info.built_at.astimezone(tz),
@@ -151,14 +152,16 @@ def _preheader(ranked: RankedEdition) -> str:
     return " · ".join(s.lead.title for s in top)
 
 
-def group_latest(stories: tuple[Story, ...]) -> list[tuple[str, list[Story]]]:
-    """Latest stories grouped by their lead's first topic (else its source), in rank order.
+def group_latest(stories: tuple[Story, ...], by: str = "topic") -> list[tuple[str, list[Story]]]:
+    """Latest stories grouped by their lead's first topic (else its source), or with
+    ``by="source"`` by the lead's source, in rank order.
 
     Groups appear in the order of their first story; one group means no sub-headings.
     """
     groups: dict[str, list[Story]] = {}
     for story in stories:
-        key = story.lead.topics[0].capitalize() if story.lead.topics else story.lead.source
+        lead = story.lead
+        key = lead.topics[0].capitalize() if by == "topic" and lead.topics else lead.source
         groups.setdefault(key, []).append(story)
     return list(groups.items())
 
