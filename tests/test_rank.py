@@ -123,6 +123,6 @@ def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkey
     assert stories[0]["section"] == "breaking" and stories[0]["headline"].startswith("Storm")
     assert len(stories[0]["sources"]) == 3
     for story in stories:
-        assert list(story["signals"]) == list(SIGNALS)
+        assert list(story["signals"]) == list(SIGNALS) and isinstance(story["story_id"], int)
         total = sum(s["adds"] for s in story["signals"].values())
         assert total == pytest.approx(story["score"], abs=1e-3)

@@ -94,7 +94,7 @@ def score_story(
         Signal("coverage", coverage, weights.coverage_weight * coverage),
         Signal("velocity", velocity, weights.velocity_weight * velocity),
         Signal("cue", cue, weights.cue_weight * cue),
-        Signal("already_sent", repeat, -weights.sent_penalty * repeat),
+        Signal("already_sent", repeat, 0.0 - weights.sent_penalty * repeat),
     )
     return Story(lead, others, round(sum(s.contribution for s in signals), 4), signals)
 

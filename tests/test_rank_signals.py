@@ -1,0 +1,216 @@
+"""The breaking score's signals and the sections, each pinned on a small hand-made case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from digest.config import DigestConfig, RankConfig
+from digest.rank import SIGNALS, rank, score_story, sent_sources
+from digest.records import ArticleRecord, RankedEdition, Story, ranked_from_json, ranked_to_json
+from digest.render import EditionInfo, render_edition
+from digest.render.edition import group_latest
+
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+DIGEST = DigestConfig(id="d", title="D", breaking_items=5, latest_items=20)
+
+
+def article(
+    i: int,
+    source: str,
+    title: str = "Storm Isolde makes landfall",
+    minutes_ago: int = 10,
+    *,
+    weight: float = 1.0,
+    seen_minutes_ago: int | None = None,
+    story: int | None = None,
+    topics: tuple[str, ...] = (),
+) -> ArticleRecord:
+    return ArticleRecord(
+        i,
+        source,
+        title,
+        f"https://{source.lower()}.test/{i}",
+        "",
+        NOW - timedelta(minutes=minutes_ago),
+        weight,
+        topics=topics,
+        story_id=story,
+        first_seen_at=None
+        if seen_minutes_ago is None
+        else NOW - timedelta(minutes=seen_minutes_ago),
+    )
+
+
+def signals(story: Story) -> dict[str, tuple[float, float]]:
+    return {s.name: (s.value, s.contribution) for s in story.signals}
+
+
+def test_every_signal_is_named_and_they_sum_to_the_score() -> None:
+    story = score_story([article(1, "Wire"), article(2, "Post")], NOW, RankConfig())
+    assert tuple(signals(story)) == SIGNALS
+    assert story.score == pytest.approx(sum(c for _, c in signals(story).values()), abs=1e-3)
+
+
+def test_coverage_is_one_weighted_vote_per_source_beyond_the_lead() -> None:
+    weights = RankConfig(coverage_weight=2.0)
+    story = score_story(
+        [
+            article(1, "Wire", weight=3.0),
+            article(2, "Wire", weight=3.0),  # a second Wire article adds no vote
+            article(3, "Post", weight=0.5),
+            article(4, "Post", weight=0.5),
+            article(5, "Post", weight=0.5),
+            article(6, "Blog", weight=1.0),
+        ],
+        NOW,
+        weights,
+    )
+    assert story.lead.source == "Wire"
+    assert signals(story)["coverage"] == (1.5, 3.0)  # Post 0.5 + Blog 1.0, the lead's left out
+    alone = score_story([article(1, "Wire"), article(2, "Wire"), article(3, "Wire")], NOW, weights)
+    assert signals(alone)["coverage"] == (0.0, 0.0)
+
+
+def test_velocity_counts_sources_whose_first_article_joined_within_the_window() -> None:
+    weights = RankConfig(velocity_hours=3, velocity_weight=0.5)
+    story = score_story(
+        [
+            article(1, "Wire", seen_minutes_ago=300),  # Wire joined 5 h ago...
+            article(2, "Wire", seen_minutes_ago=30),  # ...so its follow-up is not joining
+            article(3, "Post", seen_minutes_ago=120),  # joined 2 h ago: counts
+            article(4, "Blog", seen_minutes_ago=210),  # 3.5 h ago: outside the window
+            article(5, "Desk", minutes_ago=60),  # never seen by digest: its publication time
+        ],
+        NOW,
+        weights,
+    )
+    assert signals(story)["velocity"] == (2.0, 1.0)  # Post and Desk
+
+
+def test_the_sent_penalty_applies_until_a_new_source_joins() -> None:
+    weights = RankConfig(sent_penalty=2.5)
+    sent = frozenset({"Wire", "Post"})
+    same = score_story([article(1, "Wire"), article(2, "Post")], NOW, weights, sent)
+    assert signals(same)["already_sent"] == (1.0, -2.5)
+    fewer = score_story([article(1, "Wire")], NOW, weights, sent)
+    assert signals(fewer)["already_sent"] == (1.0, -2.5)
+    grown = score_story(
+        [article(1, "Wire"), article(2, "Post"), article(3, "Blog")], NOW, weights, sent
+    )
+    assert signals(grown)["already_sent"] == (0.0, 0.0)
+    never = score_story([article(1, "Wire"), article(2, "Post")], NOW, weights)
+    assert signals(never)["already_sent"] == (0.0, 0.0)
+
+
+def test_sent_stories_are_read_back_from_a_stored_edition_by_story_id() -> None:
+    first = rank(
+        [article(1, "Wire", story=1), article(2, "Post", story=1)], NOW, DIGEST, RankConfig()
+    )
+    stored = ranked_from_json(ranked_to_json(first))
+    assert sent_sources([stored]) == {1: frozenset({"Wire", "Post"})}
+
+    later = NOW + timedelta(hours=1)
+    again = [article(1, "Wire", story=1), article(2, "Post", story=1)]
+    ranked = rank(again, later, DIGEST, RankConfig(), sent_sources([stored]))
+    assert ranked.breaking == ()  # the penalty took it below the Breaking threshold
+    assert signals(ranked.latest[0])["already_sent"][0] == 1.0
+    grown = [*again, article(3, "Blog", story=1)]
+    assert rank(grown, later, DIGEST, RankConfig(), sent_sources([stored])).breaking != ()
+
+
+def test_rank_groups_by_story_id_and_clusters_articles_without_one() -> None:
+    items = [
+        article(1, "Wire", "Harbour strike ends after talks", story=1),
+        article(2, "Post", "Museum roof repaired", story=1),  # the store says: same story
+        article(3, "Blog", "Harbour strike ends after long talks"),  # clustered here
+        article(4, "Desk", "Comet visible tonight"),
+    ]
+    ranked = rank(items, NOW, DIGEST, RankConfig())
+    groups = sorted(
+        sorted(a.id for a in (s.lead, *s.others)) for s in (*ranked.breaking, *ranked.latest)
+    )
+    assert groups == [[1, 2, 3], [4]]
+
+
+HEADLINES = [
+    "Harbour strike ends",
+    "Comet visible tonight",
+    "Museum roof repaired",
+    "Election date announced",
+    "Bridge reopens early",
+]
+
+
+def test_breaking_needs_the_threshold_and_is_capped() -> None:
+    weights = RankConfig(breaking_min_score=2.5, breaking_min_sources=2)
+    items = [
+        # Five two-source stories, fresh: above the threshold.
+        *(
+            article(10 * i + j, f"S{j}", headline, 5 * i)
+            for i, headline in enumerate(HEADLINES)
+            for j in range(2)
+        ),
+        # A two-source story a day old: wide enough, but below the threshold.
+        article(90, "S0", "Yesterday's council vote", 24 * 60),
+        article(91, "S1", "Yesterday's council vote", 24 * 60),
+        # A fresh single-source story without a cue: never Breaking.
+        article(95, "S0", "Quiet single report", 1),
+    ]
+    ranked = rank(items, NOW, DigestConfig(id="d", title="D", breaking_items=3), weights)
+    assert len(ranked.breaking) == 3  # capped
+    assert all(s.score >= 2.5 and len(s.sources) == 2 for s in ranked.breaking)
+    assert [s.score for s in ranked.breaking] == sorted(
+        (s.score for s in ranked.breaking), reverse=True
+    )
+    late = {s.lead.title for s in ranked.latest}
+    assert {"Yesterday's council vote", "Quiet single report"} <= late
+    assert [s.score for s in ranked.latest] == sorted(
+        (s.score for s in ranked.latest), reverse=True
+    )
+
+
+def _story(i: int, source: str, topics: tuple[str, ...], title: str) -> Story:
+    return Story(article(i, source, title, topics=topics), (), 1.0, ())
+
+
+LATEST = (
+    _story(1, "Wire", ("politics",), "Parliament passes data bill"),
+    _story(2, "Post", ("science",), "Comet visible tonight"),
+    _story(3, "Post", ("politics",), "Mayor resigns"),
+    _story(4, "Blog", (), "Local bakery wins prize"),
+)
+
+
+def test_latest_is_grouped_by_topic_or_by_source_in_rank_order() -> None:
+    by_topic = [(k, [s.lead.id for s in v]) for k, v in group_latest(LATEST, "topic")]
+    assert by_topic == [("Politics", [1, 3]), ("Science", [2]), ("Blog", [4])]
+    by_source = [(k, [s.lead.id for s in v]) for k, v in group_latest(LATEST, "source")]
+    assert by_source == [("Wire", [1]), ("Post", [2, 3]), ("Blog", [4])]
+
+
+@pytest.mark.parametrize(
+    "by,headings", [("topic", ["Politics", "Science"]), ("source", ["Wire", "Post"])]
+)
+def test_the_email_shows_latest_under_the_configured_headings(by: str, headings: list[str]) -> None:
+    info = EditionInfo("Desk", "Daily", "https://d.test", "", "UTC", NOW, latest_group_by=by)
+    text = render_edition(info, RankedEdition((), LATEST)).text
+    for heading in headings:
+        assert f"\n{heading}\n{'-' * len(heading)}\n" in text
+
+
+def test_a_story_shows_once_with_its_other_sources_each_listed_once() -> None:
+    lead = article(1, "Wire", "Storm Isolde makes landfall", weight=2.0)
+    story = score_story(
+        [lead, article(2, "Post"), article(3, "Post"), article(4, "Wire"), article(5, "Blog")],
+        NOW,
+        RankConfig(),
+    )
+    assert story.lead.id == 1
+    assert [a.source for a in story.also] == ["Post", "Blog"]
+    info = EditionInfo("Desk", "Daily", "https://d.test", "", "UTC", NOW)
+    text = render_edition(info, RankedEdition((story,), ())).text
+    assert text.count("Storm Isolde makes landfall") == 1
+    assert text.count("Also Post:") == 1 and text.count("Also Blog:") == 1
+    assert "Also Wire" not in text
