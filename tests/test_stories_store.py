@@ -3,12 +3,14 @@ a stored story is kept as it is, and an earlier edition's story is recognised by
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from digest.app import App
 from digest.config import load_config
@@ -21,9 +23,32 @@ RATES = "Central bank holds interest rates at 4.25%"
 SOURCES = ["Wire", "Gazette", "Post"]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """SQLite beside the config, or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield "sqlite:///digest.db"
+        return
+    server = os.environ.get("DIGEST_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
+            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
+        pytest.skip("no PostgreSQL server (scripts/test starts one)")
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def app(write_config: Callable[..., Path]) -> Iterator[App]:
+def app(write_config: Callable[..., Path], database_url: str) -> Iterator[App]:
     config = write_config([(name, f"file:{name.lower()}.xml") for name in SOURCES])
+    text_ = config.read_text(encoding="utf-8")
+    config.write_text(text_.replace("sqlite:///digest.db", database_url), encoding="utf-8")
     app = App.open(load_config(config))
     yield app
     app.close()
