@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, inspect, text
 
 from digest.app import App
 from digest.config import load_config
-from digest.pipeline import build_edition, rank_window
-from digest.records import FeedItem, RankedEdition, Story
-from digest.store import Store, open_engine, upgrade, utcnow
+from digest.pipeline import build_edition, digest_slot, rank_window, sent_before
+from digest.records import ArticleRecord, FeedItem, RankedEdition, Story, ranked_to_json
+from digest.store import Edition, Store, open_engine, upgrade, utcnow
 
 STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
 RATES = "Central bank holds interest rates at 4.25%"
@@ -152,3 +152,28 @@ def test_migration_0007_upgrades_a_database_with_articles(tmp_path: Path) -> Non
     store.save_story_ids({old.id: old.id})
     [old] = store.window_articles(now - timedelta(days=1), now + timedelta(days=1), ["Wire"])
     assert old.story_id == old.id
+
+
+def test_a_local_time_digest_counts_only_the_same_hour_on_earlier_days(app: App) -> None:
+    digest = app.config.digest(None).model_copy(update={"local_time": True})
+    now = utcnow()
+    slot = digest_slot(app, digest, now)
+
+    def edition(when: timedelta, story: int) -> None:
+        lead = ArticleRecord(story, "Wire", STORM, "https://wire.test/x", "", now, story_id=story)
+        ranked = RankedEdition((Story(lead, (), 1.0, ()),), ())
+        app.store.save_edition(
+            Edition(
+                digest_id=digest.id,
+                slot=slot - when,
+                created_at=now,
+                subject="s",
+                html="h",
+                text="t",
+                stories=ranked_to_json(ranked),
+            )
+        )
+
+    edition(timedelta(hours=1), 7)  # went to another time zone an hour ago
+    edition(timedelta(days=1), 8)  # this bucket's edition yesterday
+    assert sent_before(app, digest, now) == {8: frozenset({"Wire"})}
