@@ -1,4 +1,4 @@
-"""The first ranker: stories by shared title words, and a score that is a sum of named signals."""
+"""The ranker: a score that is a sum of named signals, sections, and `digest explain`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SIGNALS, group_stories, rank, score_story, title_words
+from digest.rank import SIGNALS, rank, score_story
 from digest.records import ArticleRecord
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
@@ -25,27 +25,6 @@ def article(
         NOW - timedelta(minutes=minutes_ago),
         weight,
     )
-
-
-def test_title_words_fold_case_accents_and_drop_stop_words() -> None:
-    assert title_words("BREAKING: Zürich votes on the new Tram line") == {
-        "zurich",
-        "votes",
-        "tram",
-        "line",
-    }
-
-
-def test_same_story_from_different_outlets_groups_and_others_do_not() -> None:
-    items = [
-        article(1, "Wire", "Storm Isolde makes landfall, leaving 40,000 homes without power"),
-        article(2, "Gazette", "Storm Isolde landfall leaves 40,000 homes without power"),
-        article(3, "Report", "Live: Storm Isolde makes landfall as 40,000 homes lose power"),
-        article(4, "Wire", "Central bank holds interest rates at 4.25%"),
-        article(5, "Gazette", "Local runner sets course record at city marathon"),
-    ]
-    groups = group_stories(items, similarity=0.5)
-    assert sorted(sorted(a.id for a in g) for g in groups) == [[1, 2, 3], [4], [5]]
 
 
 def test_score_is_the_sum_of_its_named_signals() -> None:

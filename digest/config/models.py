@@ -290,7 +290,14 @@ class RankConfig(_Model):
         default=2.0, description="and a score of at least this to be 'Breaking'"
     )
     similarity: float = Field(
-        default=0.5, gt=0, le=1, description="title word overlap (Jaccard) that makes one story"
+        default=0.25,
+        gt=0,
+        le=1,
+        description="cosine similarity of an article's headline and URL words to a story's "
+        "that makes it join the story",
+    )
+    merge_similarity: float = Field(
+        default=0.3, gt=0, le=1, description="cosine similarity at which two stories become one"
     )
     story_memory_hours: float = Field(
         default=48.0,

@@ -1,5 +1,6 @@
 """The rank stage: group articles into stories and score them, explainably."""
 
+from digest.rank.cluster import StoryIndex
 from digest.rank.score import (
     SIGNALS,
     assign_stories,
@@ -9,16 +10,16 @@ from digest.rank.score import (
     sent_sources,
     story_index,
 )
-from digest.rank.stories import group_stories, title_words
+from digest.rank.terms import article_terms
 
 __all__ = [
     "SIGNALS",
+    "StoryIndex",
+    "article_terms",
     "assign_stories",
-    "group_stories",
     "narrow",
     "rank",
     "score_story",
     "sent_sources",
     "story_index",
-    "title_words",
 ]

@@ -35,7 +35,7 @@ SIGNALS = ("recency", "source_weight", "coverage", "velocity", "cue", "already_s
 
 def story_index(weights: RankConfig) -> StoryIndex:
     """A new StoryIndex configured from [rank]: the one place one is built."""
-    return StoryIndex(similarity=weights.similarity)
+    return StoryIndex(similarity=weights.similarity, merge=weights.merge_similarity)
 
 
 def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> dict[int, int]:

@@ -1,0 +1,266 @@
+"""Story clustering and breaking ranking, measured on real labelled headlines.
+
+Reads a file in the format of ``../shared/data/uci_news_aggregator/`` (tab-separated:
+ID TITLE URL PUBLISHER CATEGORY STORY HOSTNAME TIMESTAMP; STORY is the aggregator's own
+cluster id) and runs digest's real code on it: ``rank.assign_stories`` (the StoryIndex the
+pipeline uses, configured from ``[rank]`` defaults) and ``rank.rank`` (the breaking score).
+
+    .venv/bin/python bench/rank_eval.py [--data FILE.tsv] [--seed 42] [--sizes 10000,100000]
+
+Figures (last line, one JSON object):
+- ``bcubed_precision`` / ``bcubed_recall`` / ``bcubed_f1``: our stories against STORY, rows
+  in shuffled order (``--seed``), title and URL as the only inputs (TIMESTAMP is the
+  aggregator's crawl time of a whole story, so it is never shown to the clusterer).
+  ``exact_title_f1`` is the exact normalised-title baseline, computed here too.
+- ``p_at_10``: a digest every 8 hours (00, 08, 16 UTC); candidates are the stories first
+  seen in the 24 hours before it; the gold top 10 are the candidates with the most distinct
+  publishers over all rows. The ranker sees only the rows of the file's 50 most frequent
+  publishers (the "subscribed" sources) that arrived before the digest, clusters them
+  incrementally itself (stories from earlier digests keep their ids, as in the pipeline),
+  and ranks the stories having an article in the 24-hour window. Each of its stories
+  counts as the gold story most of its window articles belong to (a gold story counts
+  once); P@10 = overlap of the two top-10 lists / 10, averaged over the digests with at
+  least 10 candidates. ``p_at_10_gold_distinct`` is the baseline "distinct subscribed
+  publishers" with the gold clusters given, measured the same way.
+- ``seconds_10k`` / ``seconds_100k`` / ``ratio``: clustering 10,000 and 100,000 articles on
+  one core (the fastest of ``--repeat`` runs: the machine is shared), the file tiled with
+  perturbed titles and URLs (see ``tiled``); ``ratio`` near 10 is linear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import sys
+import time
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from digest.config import DigestConfig, RankConfig
+from digest.rank import assign_stories, rank
+from digest.records import ArticleRecord
+
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/uci_news_aggregator/uci_2014-04-11_to_04-13.tsv"
+)
+HOUR = timedelta(hours=1)
+EPOCH = datetime(2014, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One labelled headline."""
+
+    title: str
+    url: str
+    publisher: str
+    story: str
+    time: datetime
+
+
+def load(path: Path, seed: int) -> list[Row]:
+    """The file's rows, shuffled with ``seed`` (rows of one story are contiguous in it)."""
+    csv.field_size_limit(1 << 24)
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [
+            Row(
+                r["TITLE"],
+                r["URL"],
+                r["PUBLISHER"],
+                r["STORY"],
+                datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC),
+            )
+            for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+def bcubed(predicted: Sequence[object], gold: Sequence[object]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 of a clustering against the gold one."""
+    both = Counter(zip(predicted, gold, strict=True))
+    size_p, size_g = Counter(predicted), Counter(gold)
+    precision = sum(n * n / size_p[p] for (p, _), n in both.items()) / len(gold)
+    recall = sum(n * n / size_g[g] for (_, g), n in both.items()) / len(gold)
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def article(i: int, row: Row, seen: datetime = EPOCH) -> ArticleRecord:
+    """A row as the ranker's record; ``seen`` stands in for publish and first-seen time."""
+    return ArticleRecord(
+        id=i, source=row.publisher, title=row.title, url=row.url, summary="",
+        published_at=seen, first_seen_at=seen,
+    )  # fmt: skip
+
+
+def cluster(rows: Sequence[Row], weights: RankConfig) -> list[int]:
+    """Our story id of each row, in the given order, time hidden (every row 'seen' at once)."""
+    ids = assign_stories([article(i, r) for i, r in enumerate(rows, 1)], weights)
+    return [ids[i] for i in range(1, len(rows) + 1)]
+
+
+def exact_title(rows: Sequence[Row]) -> list[str]:
+    return [re.sub(r"\W+", " ", r.title.casefold()).strip() for r in rows]
+
+
+def digest_times(rows: Sequence[Row]) -> list[datetime]:
+    first, last = min(r.time for r in rows), max(r.time for r in rows)
+    t = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    times = []
+    while t <= last + 8 * HOUR:
+        if t > first:
+            times.append(t)
+        t += 8 * HOUR
+    return times
+
+
+def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> tuple[float, float, int]:
+    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline."""
+    first_seen: dict[str, datetime] = {}
+    publishers: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        first_seen[r.story] = min(first_seen.get(r.story, r.time), r.time)
+        publishers[r.story].add(r.publisher)
+    top50 = {p for p, _ in Counter(r.publisher for r in rows).most_common(50)}
+    subscribed = [(i, r) for i, r in enumerate(rows, 1) if r.publisher in top50]
+    gold_of = {i: r.story for i, r in subscribed}
+    digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
+    known: dict[int, ArticleRecord] = {}
+    ours, baseline = [], []
+    for at in digest_times(rows):
+        since = at - 24 * HOUR
+        candidates = [s for s, t in first_seen.items() if since <= t < at]
+        # The ranker's day: new rows arrive, join stories, and stored ids carry over.
+        new = [article(i, r, r.time) for i, r in subscribed if r.time < at and i not in known]
+        known.update({a.id: a for a in new})
+        ids = assign_stories(list(known.values()), weights)
+        known = {i: replace(a, story_id=ids[i]) for i, a in known.items()}
+        if len(candidates) < 10:
+            continue
+        gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
+        window = [a for a in known.values() if since <= a.seen_at < at]
+        ranked = rank(window, at, digest, weights)
+        ours.append(_overlap(gold, ranked.breaking + ranked.latest, gold_of))
+        by_gold: dict[str, set[str]] = defaultdict(set)
+        for a in window:
+            by_gold[gold_of[a.id]].add(a.source)
+        top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
+        baseline.append(len(gold & set(top)) / 10)
+    return sum(ours) / len(ours), sum(baseline) / len(baseline), len(ours)
+
+
+def _overlap(gold: set[str], stories: Sequence[object], gold_of: dict[int, str]) -> float:
+    mine: list[str] = []
+    for story in stories:
+        members = [story.lead, *story.others]  # type: ignore[attr-defined]
+        label = Counter(gold_of[a.id] for a in members).most_common(1)[0][0]
+        if label not in mine:
+            mine.append(label)
+        if len(mine) == 10:
+            break
+    return len(gold & set(mine)) / 10
+
+
+def tiled(rows: Sequence[Row], size: int, seed: int) -> list[Row]:
+    """``size`` rows: the file, then copies of it with every title perturbed.
+
+    In copy N a word is dropped and two swapped in each title, and half the vocabulary
+    (chosen per word and copy, so consistently) is respelled ("heartbleed" -> "heartbleedN"):
+    each copy tells new stories that still share many words with the others, as a bigger
+    window would.
+    """
+    rnd = random.Random(seed)
+    out: list[Row] = []
+    copy = 0
+    while len(out) < size:
+        for r in rows[: size - len(out)]:
+            words = r.title.split()
+            if copy and len(words) > 3:
+                del words[rnd.randrange(len(words))]
+                j = rnd.randrange(len(words) - 1)
+                words[j], words[j + 1] = words[j + 1], words[j]
+                words = [_respell(w, copy) for w in words]
+            url = r.url if not copy else "/".join(_respell(p, copy) for p in r.url.split("/"))
+            out.append(replace(r, title=" ".join(words), url=url))
+        copy += 1
+    return out
+
+
+def _respell(word: str, copy: int) -> str:
+    if len(word) < 4 or zlib.crc32(f"{copy}:{word.lower()}".encode()) % 2:
+        return word
+    return f"{word}{copy}"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TSV file to evaluate")
+    parser.add_argument("--seed", type=int, default=42, help="shuffle seed")
+    parser.add_argument(
+        "--sizes", default="10000,100000", help="article counts to time (empty: no timing)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="time each size this many times, keep the fastest"
+    )
+    args = parser.parse_args()
+    if not args.data.exists():
+        sys.exit(f"no data file at {args.data}: pass --data FILE.tsv")
+    weights = RankConfig()
+    rows = load(args.data, args.seed)
+    gold = [r.story for r in rows]
+    start = time.perf_counter()
+    precision, recall, f1 = bcubed(cluster(rows, weights), gold)
+    cluster_s = time.perf_counter() - start
+    _, _, exact_f1 = bcubed(exact_title(rows), gold)
+    print(
+        f"{len(rows)} rows, {len(set(gold))} stories: B-cubed P {precision:.3f} R {recall:.3f}"
+        f" F1 {f1:.3f} in {cluster_s:.1f} s (exact title F1 {exact_f1:.3f})"
+    )
+    p10, p10_gold, digests = precision_at_10(rows, weights)
+    print(f"P@10 {p10:.3f} over {digests} digests (gold clusters, distinct: {p10_gold:.3f})")
+    figures: dict[str, object] = {
+        "rows": len(rows),
+        "stories": len(set(gold)),
+        "bcubed_precision": round(precision, 4),
+        "bcubed_recall": round(recall, 4),
+        "bcubed_f1": round(f1, 4),
+        "exact_title_f1": round(exact_f1, 4),
+        "p_at_10": round(p10, 4),
+        "p_at_10_gold_distinct": round(p10_gold, 4),
+        "digests": digests,
+    }
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    for size in sizes:
+        data = tiled(rows, size, args.seed)
+        seconds = min(
+            timed(lambda data=data: cluster(data, weights))  # type: ignore[misc]
+            for _ in range(args.repeat)
+        )
+        figures[f"seconds_{size // 1000}k"] = round(seconds, 2)
+        print(f"clustering {size} articles: {seconds:.1f} s", flush=True)
+    if len(sizes) == 2:
+        figures["ratio"] = round(
+            figures[f"seconds_{sizes[1] // 1000}k"] / figures[f"seconds_{sizes[0] // 1000}k"],  # type: ignore[operator]
+            2,
+        )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

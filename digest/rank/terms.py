@@ -1,0 +1,142 @@
+"""The words a headline and its URL contribute to story matching.
+
+A headline is short, so every word counts: the title's content words, stemmed in the
+article's language (Snowball, through PyStemmer), and the words of the URL's slug, which
+publishers often write as a fuller headline ("/2014/04/11/heartbleed-bug-hits-cisco-routers").
+Stop words, numbers and the slug's machine parts (ids, hashes, "index.html") are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import Stemmer
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SUFFIX = re.compile(r"\.[a-z0-9]{2,5}$")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Headline words that say nothing about which story it is.
+STOPWORDS = _words(
+    """a an the and or but of in on at to for from by with as is are was were be been being
+    it its this that these those after before over under into about than then says said new
+    news live breaking update updates updated developing latest report reports amid how why
+    what who will would can could may might has have had not no up out s t ll re ve d m
+    you your we our they their he she his her i my just get gets more most all now here
+    there when where which while via vs video videos photo photos watch first one two"""
+)
+# Function words of the other languages digest renders, folded; English's apply to all.
+_LANGUAGE_STOPWORDS = {
+    "de": _words(
+        """der die das den dem des ein eine einen einem einer und oder ist sind war im in zu
+        mit von fur auf nicht sich bei nach aus uber um wie als auch noch"""
+    ),
+    "es": _words(
+        """el la los las lo del de un una unos unas y o con por para en es son se al que su sus
+        mas como tras ante sobre"""
+    ),
+    "fr": _words(
+        """le la les l des du de d un une et ou en au aux pour par sur dans est sont qui que
+        qu il elle ils se sa son ses ce cette pas plus apres avant avec"""
+    ),
+    "it": _words(
+        """il lo la gli le i di del della dei delle un una e o con per in su che non si al alla
+        da dal"""
+    ),
+    "pt": _words(
+        """o a os as do da dos das de um uma e ou com por para em no na nos nas que se ao mais
+        apos"""
+    ),
+}
+# Slug words that name the page, not the story.
+_URL_STOPWORDS = _words(
+    """www com html htm php asp aspx shtml cms article articles story stories index id en us
+    uk blog blogs http https amp detail details content post posts item page"""
+)
+_LANGUAGES = {
+    "da": "danish",
+    "de": "german",
+    "en": "english",
+    "es": "spanish",
+    "fi": "finnish",
+    "fr": "french",
+    "hu": "hungarian",
+    "it": "italian",
+    "nl": "dutch",
+    "no": "norwegian",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sv": "swedish",
+    "tr": "turkish",
+}
+
+
+def fold(text: str) -> str:
+    """Case- and accent-folded: 'Zürich' and 'zurich' are one word."""
+    if text.isascii():
+        return text.lower()
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=32)
+def _stemmer(language: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(_LANGUAGES.get(language, "english"))
+
+
+def _language(language: str | None) -> str:
+    return (language or "en").split("-")[0].split("_")[0].lower()
+
+
+def _content(words: list[str], language: str) -> list[str]:
+    other = _LANGUAGE_STOPWORDS.get(language, frozenset())
+    return [
+        w for w in words if len(w) > 1 and w not in STOPWORDS and w not in other and not w.isdigit()
+    ]
+
+
+def title_terms(title: str, language: str | None = None) -> list[str]:
+    """The headline's content words, stemmed, in order."""
+    lang = _language(language)
+    text = fold(title.replace("'s ", " ").replace("\u2019s ", " "))
+    return _stemmer(lang).stemWords(_content(_WORD.findall(text), lang))
+
+
+def slug_terms(url: str, language: str | None = None) -> list[str]:
+    """The words of the URL's slug: the path segment with the most hyphens or underscores.
+
+    Segments with fewer than two separators ("/world/", "/253018-us-internet") carry no
+    headline; long words are ids or hashes.
+    """
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    slug = max(segments, key=lambda s: s.count("-") + s.count("_"), default="")
+    if slug.count("-") + slug.count("_") < 2:
+        return []
+    lang = _language(language)
+    words = _content(_WORD.findall(fold(_SUFFIX.sub("", slug))), lang)
+    words = [w for w in words if w not in _URL_STOPWORDS and len(w) <= 14]
+    return _stemmer(lang).stemWords(words)
+
+
+def article_terms(
+    title: str, url: str = "", language: str | None = None, slug_weight: float = 1.0
+) -> dict[str, float]:
+    """Term counts of one article: its headline's words, plus its slug's at ``slug_weight``.
+
+    A slug word counts once however often it repeats, so a slug that restates the
+    headline strengthens those words instead of drowning the rest.
+    """
+    counts: dict[str, float] = dict(Counter(title_terms(title, language)))
+    if slug_weight > 0 and url:
+        for word in set(slug_terms(url, language)):
+            counts[word] = counts.get(word, 0.0) + slug_weight
+    return counts

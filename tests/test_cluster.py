@@ -1,0 +1,97 @@
+"""Story clustering: headline and slug terms, joining, incremental ids and merging."""
+
+from __future__ import annotations
+
+from digest.rank import StoryIndex, article_terms
+from digest.rank.terms import slug_terms, title_terms
+
+
+def test_title_terms_fold_case_and_accents_drop_stop_words_and_stem() -> None:
+    assert title_terms("BREAKING: Zürich votes on the new Tram lines") == [
+        "zurich",
+        "vote",
+        "tram",
+        "line",
+    ]
+
+
+def test_title_terms_stem_in_the_article_language() -> None:
+    assert title_terms("Les élections municipales", "fr") == title_terms(
+        "élection municipale", "fr-FR"
+    )
+    assert title_terms("Wahlen", "xx") == title_terms("Wahlen", None)  # unknown: English
+
+
+def test_slug_terms_read_the_headline_in_the_url_and_skip_ids() -> None:
+    url = "https://news.test/2014/04/11/heartbleed-bug-hits-cisco-routers-9f8e7d6c5b4a3f2e1d0c.html?utm=x"
+    assert slug_terms(url) == ["heartble", "bug", "hit", "cisco", "router"]
+    assert slug_terms("https://news.test/world/253018") == []  # no slug, no words
+
+
+def test_a_slug_word_counts_once_beside_the_title() -> None:
+    terms = article_terms(
+        "Cisco patches", "https://n.test/cisco-cisco-cisco-patch", slug_weight=0.5
+    )
+    assert terms == {"cisco": 1.5, "patch": 1.5}
+
+
+STORM = [
+    (1, "Storm Isolde makes landfall, leaving 40,000 homes without power", "https://wire.test/a"),
+    (2, "Storm Isolde landfall leaves 40,000 homes without power", "https://gazette.test/b"),
+    (3, "Live: Storm Isolde makes landfall as 40,000 homes lose power", "https://report.test/c"),
+]
+OTHER = [
+    (4, "Central bank holds interest rates at 4.25%", "https://wire.test/d"),
+    (5, "Local runner sets course record at city marathon", "https://gazette.test/e"),
+]
+
+
+def test_the_same_story_from_several_outlets_is_one_story_and_others_are_not() -> None:
+    index = StoryIndex()
+    for i, title, url in STORM + OTHER:
+        index.add(i, title, url)
+    assert index.assignments() == {1: 1, 2: 1, 3: 1, 4: 4, 5: 5}
+
+
+def test_a_story_is_named_by_its_first_article_and_keeps_its_stored_id() -> None:
+    """Yesterday's stored membership is taken as is; today's article joins that story."""
+    index = StoryIndex()
+    index.add(10, STORM[0][1], STORM[0][2], story_id=7)  # stored: story 7
+    index.add(11, OTHER[0][1], OTHER[0][2], story_id=11)
+    assert index.add(12, STORM[1][1], STORM[1][2]) == 7
+    assert index.add(13, "Volcano erupts on remote island", "https://x.test/f") == 13
+    assert index.assignments() == {10: 7, 11: 11, 12: 7, 13: 13}
+
+
+def test_a_stored_article_keeps_its_story_even_when_its_words_fit_another() -> None:
+    index = StoryIndex()
+    index.add(1, STORM[0][1], STORM[0][2])
+    index.add(2, STORM[1][1], STORM[1][2], story_id=2)  # stored apart: not re-decided
+    assert index.add(3, OTHER[0][1], OTHER[0][2]) == 3
+    assignments = index.assignments()
+    assert assignments[3] == 3 and assignments[1] in (1, 2)
+
+
+def test_stories_whose_words_come_to_agree_merge_under_the_older_id() -> None:
+    """Two stories started apart; once both have grown alike, ``assignments`` merges them."""
+    index = StoryIndex(similarity=0.9, merge=0.3)  # joining is strict, merging is not
+    index.add(5, "Heartbleed bug: banks check their servers", "")
+    index.add(9, "Heartbleed bug: banks and shops check servers", "")
+    index.add(3, "Parliament votes on the budget", "")
+    assert index.assignments() == {5: 5, 9: 5, 3: 3}
+
+
+def test_an_article_without_words_starts_its_own_story() -> None:
+    index = StoryIndex()
+    index.add(1, "", "")
+    index.add(2, "!!!", "https://x.test/")
+    index.add(3, "The", "")
+    assert index.assignments() == {1: 1, 2: 2, 3: 3}
+
+
+def test_merging_follows_renamed_stories_for_later_adds() -> None:
+    index = StoryIndex(similarity=0.9, merge=0.3)
+    index.add(5, "Heartbleed bug: banks check their servers", "")
+    index.add(9, "Heartbleed bug: banks and shops check servers", "")
+    index.assignments()  # 9's story merges into 5's
+    assert index.add(12, "Elections called", "", story_id=9) == 5
