@@ -124,8 +124,13 @@ def digest_times(rows: Sequence[Row]) -> list[datetime]:
     return times
 
 
-def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> tuple[float, float, int]:
-    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline."""
+def precision_at_10(
+    rows: Sequence[Row], weights: RankConfig
+) -> tuple[float | None, float | None, int]:
+    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline.
+
+    None when no digest had 10 candidates (a file too small or too short).
+    """
     first_seen: dict[str, datetime] = {}
     publishers: dict[str, set[str]] = defaultdict(set)
     for r in rows:
@@ -156,6 +161,8 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> tuple[float, fl
             by_gold[gold_of[a.id]].add(a.source)
         top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
         baseline.append(len(gold & set(top)) / 10)
+    if not ours:
+        return None, None, 0
     return sum(ours) / len(ours), sum(baseline) / len(baseline), len(ours)
 
 
@@ -233,7 +240,11 @@ def main() -> None:
         f" F1 {f1:.3f} in {cluster_s:.1f} s (exact title F1 {exact_f1:.3f})"
     )
     p10, p10_gold, digests = precision_at_10(rows, weights)
-    print(f"P@10 {p10:.3f} over {digests} digests (gold clusters, distinct: {p10_gold:.3f})")
+
+    def shown(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    print(f"P@10 {shown(p10)} over {digests} digests (gold clusters: {shown(p10_gold)})")
     figures: dict[str, object] = {
         "rows": len(rows),
         "stories": len(set(gold)),
@@ -241,8 +252,8 @@ def main() -> None:
         "bcubed_recall": round(recall, 4),
         "bcubed_f1": round(f1, 4),
         "exact_title_f1": round(exact_f1, 4),
-        "p_at_10": round(p10, 4),
-        "p_at_10_gold_distinct": round(p10_gold, 4),
+        "p_at_10": None if p10 is None else round(p10, 4),
+        "p_at_10_gold_distinct": None if p10_gold is None else round(p10_gold, 4),
         "digests": digests,
     }
     sizes = [int(s) for s in args.sizes.split(",") if s]
