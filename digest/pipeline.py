@@ -98,7 +98,7 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> dict[int, frozenset[str]]:
-    """The stories the digest's last few editions sent, with the sources each had then.
+    """What the digest's last few editions sent: article id -> the sources its story had then.
 
     Its subscribers received those editions. A local-time digest's earlier editions went
     to other time zones, so only the same hour on earlier days counts there.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,12 +105,15 @@ def test_the_sent_penalty_applies_until_a_new_source_joins() -> None:
     assert signals(never)["already_sent"] == (0.0, 0.0)
 
 
-def test_sent_stories_are_read_back_from_a_stored_edition_by_story_id() -> None:
+def test_sent_stories_are_read_back_from_a_stored_edition_by_their_articles() -> None:
     first = rank(
         [article(1, "Wire", story=1), article(2, "Post", story=1)], NOW, DIGEST, RankConfig()
     )
     stored = ranked_from_json(ranked_to_json(first))
-    assert sent_sources([stored]) == {1: frozenset({"Wire", "Post"})}
+    assert sent_sources([stored]) == {
+        1: frozenset({"Wire", "Post"}),
+        2: frozenset({"Wire", "Post"}),
+    }
 
     later = NOW + timedelta(hours=1)
     again = [article(1, "Wire", story=1), article(2, "Post", story=1)]
@@ -118,6 +122,10 @@ def test_sent_stories_are_read_back_from_a_stored_edition_by_story_id() -> None:
     assert signals(ranked.latest[0])["already_sent"][0] == 1.0
     grown = [*again, article(3, "Blog", story=1)]
     assert rank(grown, later, DIGEST, RankConfig(), sent_sources([stored])).breaking != ()
+    # The sent story merged into an older one (id 0) since: still recognised by its articles.
+    merged = [article(0, "Post", story=0), *(replace(a, story_id=0) for a in again)]
+    ranked = rank(merged, later, DIGEST, RankConfig(), sent_sources([stored]))
+    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
 
 
 def test_rank_groups_by_story_id_and_clusters_articles_without_one() -> None:

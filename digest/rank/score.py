@@ -100,12 +100,26 @@ def score_story(
 
 
 def sent_sources(editions: Iterable[RankedEdition]) -> dict[int, frozenset[str]]:
-    """story id -> the sources it had when sent, over earlier editions of one digest."""
+    """article id -> the sources its story had when sent, over earlier editions of one digest.
+
+    Keyed by article, not story id: a sent story is recognised through any article it
+    carried, even after it merged into another story and took that story's id.
+    """
     sent: dict[int, frozenset[str]] = {}
     for edition in editions:
         for story in (*edition.breaking, *edition.latest):
-            sent[story.story_id] = sent.get(story.story_id, frozenset()) | set(story.sources)
+            sources = frozenset(story.sources)
+            for a in (story.lead, *story.others):
+                sent[a.id] = sent.get(a.id, frozenset()) | sources
     return sent
+
+
+def _sent_with(
+    group: Sequence[ArticleRecord], sent: Mapping[int, frozenset[str]]
+) -> frozenset[str] | None:
+    """The sources the group's story had when sent (None: none of its articles was sent)."""
+    found = [sent[a.id] for a in group if a.id in sent]
+    return frozenset().union(*found) if found else None
 
 
 def rank(
@@ -129,7 +143,7 @@ def rank(
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
         groups.setdefault(a.story_id if a.story_id is not None else a.id, []).append(a)
     sent = sent or {}
-    stories = [score_story(g, now, weights, sent.get(sid)) for sid, g in groups.items()]
+    stories = [score_story(g, now, weights, _sent_with(g, sent)) for g in groups.values()]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
