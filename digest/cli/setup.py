@@ -81,10 +81,11 @@ def demo(click_ctx: click.Context, folder: Path) -> None:
     report = run_async(run_digest(app))
     print_run(report)
     assert report.edition is not None
-    html, _ = write_preview(app.config, report.edition, folder / "preview")
+    html, text = write_preview(app.config, report.edition, folder / "preview")
     mail = app.config.resolve_path(app.config.delivery.maildir.path)
     console.rule("the digest, as its plain-text part reads")
-    click.echo(report.edition.text.split("\n--\n")[0].rstrip())
+    # The preview's text: personal parts filled in as for a reader without a name.
+    click.echo(text.read_text(encoding="utf-8").split("\n--\n")[0].rstrip())
     console.rule()
     click.echo(f"The digest landed in the Maildir {mail} ({_count(mail)} messages in all).")
     click.echo(f"Open it in a mail client:  neomutt -f {mail}")
