@@ -15,7 +15,7 @@ from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.rank import assign_stories, narrow, rank, sent_sources
+from digest.rank import SentStories, assign_stories, narrow, rank, sent_sources
 from digest.records import (
     RankedEdition,
     Recipient,
@@ -94,11 +94,12 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         for a in records
         if a.source in mine and a.published_at >= since
     ]
-    return rank(window, now, digest, weights, sent_before(app, digest, now))
+    sent = sent_before(app, digest, now).with_stories(stories)
+    return rank(window, now, digest, weights, sent)
 
 
-def sent_before(app: App, digest: DigestConfig, now: datetime) -> dict[int, frozenset[str]]:
-    """What the digest's last few editions sent: article id -> the sources its story had then.
+def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
+    """What the digest's last few editions sent, with the sources each story had then.
 
     Its subscribers received those editions. A local-time digest's earlier editions went
     to other time zones, so only the same hour on earlier days counts there.

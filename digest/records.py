@@ -48,6 +48,7 @@ class ArticleRecord:
     story_id: int | None = None
     # When digest first stored it (the velocity signal); None: count from published_at.
     first_seen_at: datetime | None = None
+    language: str | None = None  # the feed's or page's language tag: how its words stem
 
     @property
     def seen_at(self) -> datetime:

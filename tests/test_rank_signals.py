@@ -110,10 +110,9 @@ def test_sent_stories_are_read_back_from_a_stored_edition_by_their_articles() ->
         [article(1, "Wire", story=1), article(2, "Post", story=1)], NOW, DIGEST, RankConfig()
     )
     stored = ranked_from_json(ranked_to_json(first))
-    assert sent_sources([stored]) == {
-        1: frozenset({"Wire", "Post"}),
-        2: frozenset({"Wire", "Post"}),
-    }
+    sent = sent_sources([stored])
+    assert sent.by_story == {1: frozenset({"Wire", "Post"})}
+    assert sent.by_article == {1: frozenset({"Wire", "Post"}), 2: frozenset({"Wire", "Post"})}
 
     later = NOW + timedelta(hours=1)
     again = [article(1, "Wire", story=1), article(2, "Post", story=1)]
@@ -126,6 +125,27 @@ def test_sent_stories_are_read_back_from_a_stored_edition_by_their_articles() ->
     merged = [article(0, "Post", story=0), *(replace(a, story_id=0) for a in again)]
     ranked = rank(merged, later, DIGEST, RankConfig(), sent_sources([stored]))
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+
+
+def test_a_sent_story_is_recognised_after_its_sent_articles_left_the_window() -> None:
+    """Sent with Wire and Post; the next day only a new Wire article is in the window."""
+    stored = ranked_from_json(
+        ranked_to_json(
+            rank([article(1, "Wire", story=1), article(2, "Post", story=1)], NOW, DIGEST,
+                 RankConfig())
+        )
+    )  # fmt: skip
+    tomorrow = NOW + timedelta(days=1)
+    today = [article(5, "Wire", story=1, minutes_ago=-1440 + 10)]
+    ranked = rank(today, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
+    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    # Merged since into story 0: known through the sent articles' current story.
+    moved = [article(5, "Wire", story=0, minutes_ago=-1440 + 10)]
+    sent = sent_sources([stored]).with_stories({1: 0, 2: 0, 5: 0})
+    ranked = rank(moved, tomorrow, DIGEST, RankConfig(), sent)
+    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    unknown = rank(moved, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
+    assert signals((*unknown.breaking, *unknown.latest)[0])["already_sent"][0] == 0.0
 
 
 def test_rank_groups_by_story_id_and_clusters_articles_without_one() -> None:

@@ -176,4 +176,4 @@ def test_a_local_time_digest_counts_only_the_same_hour_on_earlier_days(app: App)
 
     edition(timedelta(hours=1), 7)  # went to another time zone an hour ago
     edition(timedelta(days=1), 8)  # this bucket's edition yesterday
-    assert sent_before(app, digest, now) == {8: frozenset({"Wire"})}
+    assert sent_before(app, digest, now).by_story == {8: frozenset({"Wire"})}

@@ -3,6 +3,7 @@
 from digest.rank.cluster import StoryIndex
 from digest.rank.score import (
     SIGNALS,
+    SentStories,
     assign_stories,
     narrow,
     rank,
@@ -14,6 +15,7 @@ from digest.rank.terms import article_terms
 
 __all__ = [
     "SIGNALS",
+    "SentStories",
     "StoryIndex",
     "article_terms",
     "assign_stories",

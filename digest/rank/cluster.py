@@ -157,9 +157,9 @@ class StoryIndex:
             total[w] = total.get(w, 0.0) + x
         story.size += 1
         story.stale += 1
-        # A young story's centroid moves with every article; a big one's barely does,
-        # so it is recomputed after every eighth.
-        if story.size <= 16 or story.stale >= 8:
+        # A young story's centroid moves with every article; a big one's barely does, so
+        # it is recomputed once its new articles are an eighth of it (bounded work per add).
+        if story.size <= 16 or story.stale * 8 >= story.size:
             self._recentre(story)
 
     def _recentre(self, story: _Story) -> None:

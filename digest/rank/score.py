@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
@@ -48,9 +48,9 @@ def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> di
     index = story_index(weights)
     placed = sorted((a for a in articles if a.story_id is not None), key=_arrival)
     for a in placed:
-        index.add(a.id, a.title, a.url, story_id=a.story_id)
+        index.add(a.id, a.title, a.url, story_id=a.story_id, language=a.language)
     for a in sorted((a for a in articles if a.story_id is None), key=_arrival):
-        index.add(a.id, a.title, a.url)
+        index.add(a.id, a.title, a.url, language=a.language)
     return index.assignments()
 
 
@@ -99,27 +99,47 @@ def score_story(
     return Story(lead, others, round(sum(s.contribution for s in signals), 4), signals)
 
 
-def sent_sources(editions: Iterable[RankedEdition]) -> dict[int, frozenset[str]]:
-    """article id -> the sources its story had when sent, over earlier editions of one digest.
+@dataclass(frozen=True)
+class SentStories:
+    """What earlier editions of one digest sent, and the sources each story had then.
 
-    Keyed by article, not story id: a sent story is recognised through any article it
-    carried, even after it merged into another story and took that story's id.
+    Known both by story id and by article id: a story keeps its id from run to run, but it
+    may merge into an older story and take that one's id, and its sent articles may leave
+    the window while new ones carry it. ``with_stories`` adds the current story ids of
+    the sent articles (the pipeline knows them over its whole story memory).
     """
-    sent: dict[int, frozenset[str]] = {}
+
+    by_story: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    by_article: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+    def with_stories(self, story_of: Mapping[int, int]) -> SentStories:
+        """The same, with each sent article's current story (``story_of``) known as sent."""
+        by_story = dict(self.by_story)
+        for article_id, sources in self.by_article.items():
+            if article_id in story_of:
+                sid = story_of[article_id]
+                by_story[sid] = by_story.get(sid, frozenset()) | sources
+        return SentStories(by_story, self.by_article)
+
+    def sources(self, story_id: int, articles: Sequence[ArticleRecord]) -> frozenset[str] | None:
+        """The sources the story had when sent; None when no edition sent it."""
+        found = [self.by_article[a.id] for a in articles if a.id in self.by_article]
+        if story_id in self.by_story:
+            found.append(self.by_story[story_id])
+        return frozenset().union(*found) if found else None
+
+
+def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
+    """The stories of earlier editions of one digest, with the sources each had when sent."""
+    by_story: dict[int, frozenset[str]] = {}
+    by_article: dict[int, frozenset[str]] = {}
     for edition in editions:
         for story in (*edition.breaking, *edition.latest):
             sources = frozenset(story.sources)
+            by_story[story.story_id] = by_story.get(story.story_id, frozenset()) | sources
             for a in (story.lead, *story.others):
-                sent[a.id] = sent.get(a.id, frozenset()) | sources
-    return sent
-
-
-def _sent_with(
-    group: Sequence[ArticleRecord], sent: Mapping[int, frozenset[str]]
-) -> frozenset[str] | None:
-    """The sources the group's story had when sent (None: none of its articles was sent)."""
-    found = [sent[a.id] for a in group if a.id in sent]
-    return frozenset().union(*found) if found else None
+                by_article[a.id] = by_article.get(a.id, frozenset()) | sources
+    return SentStories(by_story, by_article)
 
 
 def rank(
@@ -127,7 +147,7 @@ def rank(
     now: datetime,
     digest: DigestConfig,
     weights: RankConfig,
-    sent: Mapping[int, frozenset[str]] | None = None,
+    sent: SentStories | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -142,8 +162,8 @@ def rank(
     groups: dict[int, list[ArticleRecord]] = {}
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
         groups.setdefault(a.story_id if a.story_id is not None else a.id, []).append(a)
-    sent = sent or {}
-    stories = [score_story(g, now, weights, _sent_with(g, sent)) for g in groups.values()]
+    sent = sent or SentStories()
+    stories = [score_story(g, now, weights, sent.sources(sid, g)) for sid, g in groups.items()]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}

@@ -47,6 +47,7 @@ class StoryQueries:
                 articles.c.image_url,
                 articles.c.image_alt,
                 articles.c.story_id,
+                articles.c.language,
             )
             .join(sources, sources.c.id == articles.c.source_id)
             .where(
