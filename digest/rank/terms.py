@@ -18,6 +18,8 @@ import Stemmer
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SUFFIX = re.compile(r"\.[a-z0-9]{2,5}$")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+)")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -81,11 +83,35 @@ _LANGUAGES = {
 
 
 def fold(text: str) -> str:
-    """Case- and accent-folded: 'Zürich' and 'zurich' are one word."""
+    """Case-folded, and accent-folded in Latin script: 'Zürich' and 'zurich' are one word.
+
+    Marks on other scripts' letters are kept: they make the letter (Russian й, Japanese で).
+    """
     if text.isascii():
         return text.lower()
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in folded if not unicodedata.combining(c))
+    kept: list[str] = []
+    for c in unicodedata.normalize("NFKD", text.casefold()):
+        if kept and kept[-1] < "\u0250" and unicodedata.combining(c):
+            continue  # an accent on a Latin letter
+        kept.append(c)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+def _split_cjk(words: list[str]) -> list[str]:
+    """Chinese and Japanese write without spaces: their runs become overlapping bigrams."""
+    out: list[str] = []
+    for word in words:
+        if not _CJK.search(word):
+            out.append(word)
+            continue
+        for run in _CJK_RUN.split(word):
+            if _CJK.match(run):
+                out.extend(
+                    [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+                )
+            elif run:
+                out.append(run)
+    return out
 
 
 @lru_cache(maxsize=32)
@@ -108,7 +134,7 @@ def title_terms(title: str, language: str | None = None) -> list[str]:
     """The headline's content words, stemmed, in order."""
     lang = _language(language)
     text = fold(title.replace("'s ", " ").replace("\u2019s ", " "))
-    return _stemmer(lang).stemWords(_content(_WORD.findall(text), lang))
+    return _stemmer(lang).stemWords(_content(_split_cjk(_WORD.findall(text)), lang))
 
 
 def slug_terms(url: str, language: str | None = None) -> list[str]:
