@@ -54,3 +54,22 @@ def test_the_evaluation_runs_on_a_small_file_and_ends_with_its_json(tmp_path: Pa
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["stories"] == 2
     assert figures["bcubed_f1"] == 1.0  # two clearly different stories, told 12 times each
+
+
+def test_p_at_10_takes_our_first_ten_and_a_split_story_costs_a_place() -> None:
+    from datetime import UTC, datetime
+
+    from digest.records import ArticleRecord, Story
+
+    def story(*ids: int) -> Story:
+        arts = [ArticleRecord(i, "P", "t", "u", "", datetime(2014, 4, 11, tzinfo=UTC)) for i in ids]
+        return Story(arts[0], tuple(arts[1:]), 1.0, ())
+
+    gold_of = {i: f"g{i // 10}" for i in range(200)}  # articles 10-19 are story g1, ...
+    gold = {f"g{k}" for k in range(1, 11)}
+    ours = [story(10 * k, 10 * k + 1) for k in range(1, 11)]
+    assert rank_eval.overlap_at_10(gold, ours, gold_of) == 1.0
+    split = [story(10), story(11), *ours[1:]]  # g1 twice: g10 falls off our first ten
+    assert rank_eval.overlap_at_10(gold, split, gold_of) == 0.9
+    mixed = [story(10, 11, 25), *ours[1:]]  # most of its articles are g1
+    assert rank_eval.overlap_at_10(gold, mixed, gold_of) == 1.0
