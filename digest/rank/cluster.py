@@ -78,7 +78,9 @@ class StoryIndex:
         self._documents = 0
         self._frequency: dict[str, int] = defaultdict(int)
         self._stories: dict[int, _Story] = {}
-        self._index: dict[str, set[int]] = defaultdict(set)
+        # word -> {story id: the word's weight in the story's centroid}, for the
+        # ``index_terms`` heaviest words of each story
+        self._index: dict[str, dict[int, float]] = defaultdict(dict)
         self._story_of: dict[int, int] = {}
         self._renamed: dict[int, int] = {}  # merged story -> the story it joined
 
@@ -141,15 +143,14 @@ class StoryIndex:
         of a look-up does not grow with the number of stories.
         """
         partial: dict[int, float] = defaultdict(float)
-        stories = self._stories
-        for word, x in heapq.nlargest(terms, vector.items(), key=itemgetter(1)):
+        for word, x in sorted(vector.items(), key=itemgetter(1), reverse=True)[:terms]:
             found = self._index.get(word)
             if found and len(found) <= _COMMON:
-                for story_id in found:
-                    partial[story_id] += x * stories[story_id].centroid[word]
+                for story_id, weight in found.items():
+                    partial[story_id] += x * weight
         if len(partial) <= size:
             return list(partial)
-        return heapq.nlargest(size, partial, key=partial.__getitem__)
+        return sorted(partial, key=partial.__getitem__, reverse=True)[:size]
 
     def _join(self, story: _Story, vector: Vector) -> None:
         total = story.total
@@ -174,12 +175,11 @@ class StoryIndex:
         story.centroid = {w: x / norm for w, x in top}
         story.stale = 0
         indexed = tuple(w for w, _ in top[: self.index_terms])
-        if indexed != story.indexed:
-            for w in story.indexed:
-                self._index[w].discard(story.id)
-            for w in indexed:
-                self._index[w].add(story.id)
-            story.indexed = indexed
+        for w in set(story.indexed).difference(indexed):
+            self._index[w].pop(story.id, None)
+        for w in indexed:
+            self._index[w][story.id] = story.centroid[w]
+        story.indexed = indexed
 
     def _merge_all(self) -> None:
         """Merge stories whose centroids agree, the biggest absorbing first."""
@@ -207,7 +207,7 @@ class StoryIndex:
                 keeper.total[w] = keeper.total.get(w, 0.0) + x
             keeper.size += other.size
             for w in other.indexed:
-                self._index[w].discard(other.id)
+                self._index[w].pop(other.id, None)
             del self._stories[other.id]
             self._renamed[other.id] = keeper.id
         self._recentre(keeper)
