@@ -177,3 +177,26 @@ def test_a_local_time_digest_counts_only_the_same_hour_on_earlier_days(app: App)
     edition(timedelta(hours=1), 7)  # went to another time zone an hour ago
     edition(timedelta(days=1), 8)  # this bucket's edition yesterday
     assert sent_before(app, digest, now).by_story == {8: frozenset({"Wire"})}
+
+
+def test_a_run_writes_only_the_story_ids_that_changed(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[dict[int, int]] = []
+    save = app.store.save_story_ids
+
+    def spy(ids: dict[int, int]) -> int:
+        writes.append(dict(ids))
+        return save(ids)
+
+    monkeypatch.setattr(app.store, "save_story_ids", spy)
+    digest = app.config.digest(None)
+    storm = publish(app, "Wire", STORM, 90)
+    rates = publish(app, "Post", RATES, 60)
+    rank_window(app, digest, utcnow())
+    assert writes == [{storm: storm, rates: rates}]
+    rank_window(app, digest, utcnow())
+    assert len(writes) == 1  # nothing new, nothing moved: no write
+    later = publish(app, "Gazette", "Storm Isolde landfall leaves 40,000 homes without power")
+    rank_window(app, digest, utcnow())
+    assert writes[1:] == [{later: storm}]

@@ -34,7 +34,12 @@ SIGNALS = ("recency", "source_weight", "coverage", "velocity", "cue", "already_s
 
 
 def story_index(weights: RankConfig) -> StoryIndex:
-    """A new StoryIndex configured from [rank]: the one place one is built."""
+    """A new StoryIndex configured from [rank]: the one place one is built.
+
+    The two thresholds are the admin's to tune (how readily articles join and stories
+    merge); the index's sizes (centroid and index terms) are tuned for speed in
+    ``bench/rank_eval.py`` and stay the StoryIndex defaults.
+    """
     return StoryIndex(similarity=weights.similarity, merge=weights.merge_similarity)
 
 

@@ -61,7 +61,11 @@ class StoryQueries:
             return [ArticleRecord(**row) for row in connection.execute(query).mappings()]
 
     def save_story_ids(self, assignments: Mapping[int, int]) -> int:
-        """Store article id -> story id (only the ones that changed, please); count them."""
+        """Store article id -> story id; count them.
+
+        Pass only the ids that changed: a run re-clusters its whole story memory, and
+        rewriting thousands of unchanged rows would cost a write each for nothing.
+        """
         if not assignments:
             return 0
         articles = SQLModel.metadata.tables["articles"]
