@@ -90,6 +90,19 @@ def test_adding_twice_says_already_subscribed(cli: Cli) -> None:
     assert active(cli) == ["ann@example.com"]
 
 
+def test_adding_an_existing_address_with_details_updates_them(cli: Cli) -> None:
+    cli("subscribers", "add", "ann@example.com", "--name", "Ann")
+    code, out, _ = cli(
+        "subscribers", "add", "ann@example.com", "--name", "Ann Lee", "--timezone", "Asia/Tokyo"
+    )
+    assert (code, out) == (0, "ann@example.com is already subscribed: updated name, timezone\n")
+    _, listing, _ = cli("subscribers", "list")
+    ann = next(line for line in listing.splitlines() if "ann@example.com" in line)
+    assert "Ann Lee" in ann and "Asia/Tokyo" in ann
+    code, out, _ = cli("subscribers", "add", "ann@example.com", "--name", "Ann Lee")
+    assert out == "ann@example.com is already subscribed\n"  # nothing new: nothing said
+
+
 def test_remove_then_add_reactivates(cli: Cli) -> None:
     cli("subscribers", "add", "ann@example.com", "--name", "Ann")
     cli("subscribers", "add", "bob@example.com")

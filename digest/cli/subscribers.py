@@ -39,7 +39,7 @@ def add(
     timezone: str | None,
     locale: str | None,
 ) -> None:
-    """Add a subscriber (or reactivate one who left)."""
+    """Add a subscriber (or reactivate one who left); for one already in, set the details given."""
     try:
         address = normalise_email(email)
     except ValueError as exc:
@@ -52,8 +52,16 @@ def add(
         locale = check_subscriber_locale(locale)
     except ValueError as exc:
         raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
-    row, changed = ctx.app().store.add_subscriber(address, name, topics, timezone, locale)
-    click.echo(f"added {row.email}" if changed else f"{row.email} is already subscribed")
+    store = ctx.app().store
+    row, changed = store.add_subscriber(address, name, topics, timezone, locale)
+    if changed:
+        click.echo(f"added {row.email}")
+        return
+    updated = store.update_subscriber(address, name, topics, timezone, locale)
+    if updated:
+        click.echo(f"{row.email} is already subscribed: updated {', '.join(updated)}")
+    else:
+        click.echo(f"{row.email} is already subscribed")
 
 
 @subscribers.command()

@@ -347,6 +347,28 @@ class Store(StoryQueries):
             s.refresh(row)
             return row, True
 
+    def update_subscriber(
+        self,
+        email: str,
+        name: str | None = None,
+        topics: Sequence[str] = (),
+        timezone: str | None = None,
+        locale: str | None = None,
+    ) -> list[str]:
+        """Set the details given (None or no topics: leave as is); the names of those changed."""
+        wanted: dict[str, str | None] = {"name": name, "timezone": timezone, "locale": locale}
+        if topics:
+            wanted["topics"] = ",".join(topics)
+        with self.session() as s:
+            row = s.exec(select(Subscriber).where(Subscriber.email == email)).one()
+            changed = [k for k, v in wanted.items() if v is not None and getattr(row, k) != v]
+            for key in changed:
+                setattr(row, key, wanted[key])
+            if changed:
+                s.add(row)
+                s.commit()
+            return changed
+
     def unsubscribe(self, *, email: str | None = None, public_id: str | None = None) -> bool:
         """Mark the subscriber unsubscribed at once; True when someone was active."""
         with self.session() as s:
