@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context, run_async
@@ -90,6 +91,17 @@ def write_preview(
     return html_path.resolve(), text_path.resolve()
 
 
+# Short column names, so the table keeps room for the headline in an 80-column terminal.
+_SHORT = {
+    "recency": "fresh",
+    "source_weight": "weight",
+    "coverage": "cover",
+    "velocity": "veloc",
+    "cue": "cue",
+    "already_sent": "sent",
+}
+
+
 @click.command()
 @_DIGEST_OPTION
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
@@ -117,12 +129,16 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"digest": digest.id, "stories": rows}, indent=2))
         return
-    table = Table("section", "#", "score", *SIGNALS, "sources", "headline")
+    table = Table(
+        "#", "score", *(_SHORT[n] for n in SIGNALS), "src", "headline",
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+    )  # fmt: skip
+    for column in table.columns[:-1]:
+        column.no_wrap = True
     for row in rows:
         signals: dict[str, dict[str, float]] = row["signals"]  # type: ignore[assignment]
         table.add_row(
-            str(row["section"]),
-            str(row["rank"]),
+            f"{str(row['section'])[0].upper()}{row['rank']}",
             f"{row['score']:.2f}",
             *(f"{signals[n]['adds']:.2f}" if n in signals else "" for n in SIGNALS),
             str(len(row["sources"])),  # type: ignore[arg-type]
@@ -131,6 +147,9 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     console.print(table)
     w = app.config.rank
     click.echo(
+        "#: B = Breaking, L = Latest; "
+        + ", ".join(f"{_SHORT[n]} = {n}" for n in SIGNALS)
+        + "; src = sources carrying the story.\n"
         "score = the sum of the signals, each weighted in [rank] of the config: freshness, "
         "the best source weight, the other sources' weights (one vote each), sources joining "
         f"in the last {w.velocity_hours:g} h, a breaking cue, minus the penalty for a story "
