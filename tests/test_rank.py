@@ -105,3 +105,17 @@ def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkey
         assert list(story["signals"]) == list(SIGNALS) and isinstance(story["story_id"], int)
         total = sum(s["adds"] for s in story["signals"].values())
         assert total == pytest.approx(story["score"], abs=1e-3)
+
+
+def test_explain_table_fits_a_terminal_and_names_its_columns(tmp_path, monkeypatch) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run_cli("demo", "--dir", str(tmp_path / "demo"))[0] == 0
+    code, out, _ = run_cli("--config", str(tmp_path / "demo" / "digest.toml"), "explain")
+    assert code == 0
+    table = out.split("#: B = Breaking")[0]
+    assert all(len(line) <= 80 for line in table.splitlines())
+    assert "Storm Isolde makes" in table  # the headline is readable, not a few letters a line
+    assert "fresh = recency" in out and "sent = already_sent" in out
