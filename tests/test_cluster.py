@@ -107,3 +107,20 @@ def test_other_scripts_keep_their_letters_and_cjk_runs_become_bigrams() -> None:
     index.add(2, "東京 大地震 津波注意報を発表", "")
     index.add(3, "大阪で新しい美術館が開館", "")
     assert index.assignments() == {1: 1, 2: 1, 3: 3}
+
+
+def test_one_wire_summary_under_different_headlines_joins_but_never_outweighs_them() -> None:
+    wire = (
+        "Storm Isolde came ashore near Port Calder before dawn with gusts of 140 km/h; "
+        "utility crews said 40,000 homes were without power and ferries were suspended."
+    )
+    assert article_terms("Isolde hits", summary=wire)["isold"] == 1.4  # headline 1 + summary 0.4
+    index = StoryIndex()
+    index.add(1, "Isolde hits the coast", "", summary=wire)
+    index.add(2, "Night of gales at Port Calder", "", summary=wire)
+    index.add(3, "Ferries suspended, thousands in the dark", "")  # headline alone: too far
+    assert index.assignments() == {1: 1, 2: 1, 3: 3}
+    alone = StoryIndex()
+    alone.add(1, "Isolde hits the coast", "")
+    alone.add(2, "Night of gales at Port Calder", "")
+    assert alone.assignments() == {1: 1, 2: 2}  # without the summary they are apart

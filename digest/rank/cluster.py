@@ -1,7 +1,8 @@
 """Incremental story clustering: an article arriving tomorrow joins yesterday's story.
 
-Each article is a TF-IDF vector of its headline and URL-slug words (``terms``), with
-document frequencies counted as articles arrive, so nothing is fitted in advance. A story
+Each article is a TF-IDF vector of its headline and URL-slug words, and more lightly its
+summary's (``terms``), with document frequencies counted as articles arrive, so nothing
+is fitted in advance. A story
 is the sum of its articles' vectors; its centroid keeps the ``centroid_terms`` heaviest
 words. A new article joins the story whose centroid it is most similar to (cosine at least
 ``similarity``) or starts a story of its own. Only stories sharing one of the article's
@@ -91,9 +92,11 @@ class StoryIndex:
         url: str = "",
         story_id: int | None = None,
         language: str | None = None,
+        summary: str = "",
     ) -> int:
         """Put one article into a story and return that story's id (before merging)."""
-        vector = self._vector(article_terms(title, url, language, self.slug_weight))
+        terms = article_terms(title, url, language, self.slug_weight, summary)
+        vector = self._vector(terms)
         if story_id is None:
             best = self._best(vector)
             story_id = article_id if best is None else best

@@ -53,9 +53,9 @@ def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> di
     index = story_index(weights)
     placed = sorted((a for a in articles if a.story_id is not None), key=_arrival)
     for a in placed:
-        index.add(a.id, a.title, a.url, story_id=a.story_id, language=a.language)
+        index.add(a.id, a.title, a.url, a.story_id, a.language, a.summary)
     for a in sorted((a for a in articles if a.story_id is None), key=_arrival):
-        index.add(a.id, a.title, a.url, language=a.language)
+        index.add(a.id, a.title, a.url, None, a.language, a.summary)
     return index.assignments()
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import Stemmer
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+SUMMARY_WORDS = 25  # of a summary, the distinct words that count
 _SUFFIX = re.compile(r"\.[a-z0-9]{2,5}$")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+)")
@@ -154,15 +155,27 @@ def slug_terms(url: str, language: str | None = None) -> list[str]:
 
 
 def article_terms(
-    title: str, url: str = "", language: str | None = None, slug_weight: float = 1.0
+    title: str,
+    url: str = "",
+    language: str | None = None,
+    slug_weight: float = 1.0,
+    summary: str = "",
+    summary_weight: float = 0.4,
 ) -> dict[str, float]:
-    """Term counts of one article: its headline's words, plus its slug's at ``slug_weight``.
+    """Term counts of one article: its headline's words, plus its slug's and summary's.
 
-    A slug word counts once however often it repeats, so a slug that restates the
-    headline strengthens those words instead of drowning the rest.
+    A slug word counts ``slug_weight`` once however often it repeats, so a slug that
+    restates the headline strengthens those words instead of drowning the rest. The
+    summary's first ``SUMMARY_WORDS`` distinct words count ``summary_weight`` each: enough
+    for two articles with one wire summary under different headlines to meet, not so much
+    that a long summary outweighs the headline.
     """
     counts: dict[str, float] = dict(Counter(title_terms(title, language)))
     if slug_weight > 0 and url:
         for word in set(slug_terms(url, language)):
             counts[word] = counts.get(word, 0.0) + slug_weight
+    if summary_weight > 0 and summary:
+        words = dict.fromkeys(title_terms(summary[: SUMMARY_WORDS * 12], language))
+        for word in list(words)[:SUMMARY_WORDS]:
+            counts[word] = counts.get(word, 0.0) + summary_weight
     return counts
