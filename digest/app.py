@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from digest import __version__
 from digest.config import Config
 from digest.deliver import Sender, build_sender
+from digest.sources.transport import PoolPerOriginTransport
 from digest.store import Store, open_engine, resolve_url, upgrade
 
 
@@ -49,14 +50,14 @@ class App:
         g = self.config.gather
         timeout = httpx.Timeout(g.timeout_seconds, connect=min(10.0, g.timeout_seconds))
         headers = {"User-Agent": f"digest/{__version__} (+{self.config.service.base_url})"}
-        # The gatherer bounds requests in flight itself; the pool only has to hold them. Few
-        # idle connections are kept: httpcore scans them all on every request, which costs
-        # more than reconnecting when hundreds of hosts are gathered at once.
-        limits = httpx.Limits(
-            max_connections=g.concurrency, max_keepalive_connections=min(g.concurrency, 16)
+        # The gatherer bounds requests in flight overall and per host itself; each host's
+        # own small pool keeps the connections its next feeds reuse (see PoolPerOriginTransport).
+        per_origin = httpx.Limits(
+            max_connections=g.concurrency, max_keepalive_connections=g.per_host_concurrency
         )
+        transport = PoolPerOriginTransport(per_origin, max_pools=g.concurrency)
         async with httpx.AsyncClient(
-            timeout=timeout, headers=headers, follow_redirects=False, limits=limits
+            timeout=timeout, headers=headers, follow_redirects=False, transport=transport
         ) as client:
             yield client
 

@@ -209,6 +209,9 @@ class Fetcher:
             if status in _REDIRECT and "location" in response.headers:
                 return status, urljoin(url, response.headers["location"].strip())
             if status == 304:
+                # A 304 has no body; reading its end lets the connection be reused (httpcore
+                # closes one whose answer was left unread).
+                await response.aread()
                 return Fetched(b"", dict(response.headers), url, 304)
             if status >= 400 or status in _REDIRECT:
                 raise _status_error(name, response)
