@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, or_, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -755,8 +756,35 @@ def _insert_new(
             )
         counts.append(len(rows) - before)
     if rows:
-        connection.execute(insert(table), rows)
+        _insert_many(connection, table, rows)
     return counts
+
+
+def _insert_many(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """``connection.execute(insert(table), rows)``, with less work per row.
+
+    The statement is compiled once for the dialect and the rows go to the driver's
+    executemany after only each column type's own bind conversion (UTCDateTime's), which
+    SQLAlchemy's generic per-row parameter processing made cost more than SQLite's insert.
+    Every row has the keys of the first.
+    """
+    dialect = connection.dialect
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    positional = compiled.positiontup is not None
+    order = list(compiled.positiontup) if compiled.positiontup is not None else keys
+    converters = [
+        (i, processor)
+        for i, key in enumerate(order)
+        if (processor := table.c[key].type.bind_processor(dialect)) is not None
+    ]
+    params: list[Any] = []
+    for row in rows:
+        values = [row[key] for key in order]
+        for i, processor in converters:
+            values[i] = processor(values[i])
+        params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
+    connection.exec_driver_sql(compiled.string, params)
 
 
 def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now: datetime) -> None:
