@@ -6,9 +6,11 @@ an engine, a client or a transport.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -18,6 +20,23 @@ from digest.config import Config
 from digest.deliver import Sender, build_sender
 from digest.sources.transport import PoolPerOriginTransport
 from digest.store import Store, open_engine, resolve_url, upgrade
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine to completion on a fresh event loop: uvloop's, where installed.
+
+    Every entry point (the CLI, the daemon) runs its work through here. A gather of
+    hundreds of sources spends much of its time in the event loop's own machinery, which
+    uvloop does in C (bench/gather.py: ~15% less CPU).
+    """
+    try:
+        import uvloop
+    except ImportError:  # a platform without uvloop (Windows): the standard loop
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
 
 
 @dataclass
