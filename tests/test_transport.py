@@ -1,13 +1,18 @@
-"""The shared client's transport: a host's next requests reuse its connections, 304s too,
-and the pools kept open stay bounded however many hosts a gather visits."""
+"""The shared client's transport: a host's next requests reuse its connections, 304s too;
+the pools kept open stay bounded however many hosts a gather visits; the asyncio network
+backend does TLS with verification, notices a connection the server closed, and fails
+with httpx's errors."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
+import pytest
 
 from digest.sources.fetch import Fetcher, HostPolicy
 from digest.sources.transport import PoolPerOriginTransport
@@ -16,9 +21,10 @@ from digest.sources.transport import PoolPerOriginTransport
 class KeepAliveServer:
     """An HTTP/1.1 server on 127.0.0.1 that keeps connections open and counts them."""
 
-    def __init__(self) -> None:
+    def __init__(self, close_after_answer: bool = False) -> None:
         self.connections = 0
         self.port = 0
+        self.close_after_answer = close_after_answer  # as a server's idle timeout would
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -30,6 +36,8 @@ class KeepAliveServer:
                 else:
                     writer.write(b'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\nhello')
                 await writer.drain()
+                if self.close_after_answer:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -37,9 +45,11 @@ class KeepAliveServer:
 
 
 @asynccontextmanager
-async def keep_alive_server() -> AsyncIterator[KeepAliveServer]:
-    state = KeepAliveServer()
-    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
+async def keep_alive_server(
+    close_after_answer: bool = False, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[KeepAliveServer]:
+    state = KeepAliveServer(close_after_answer)
+    server = await asyncio.start_server(state.handle, "127.0.0.1", 0, ssl=tls)
     state.port = server.sockets[0].getsockname()[1]
     try:
         yield state
@@ -47,9 +57,10 @@ async def keep_alive_server() -> AsyncIterator[KeepAliveServer]:
         server.close()
 
 
-def client(max_pools: int = 8) -> httpx.AsyncClient:
+def client(max_pools: int = 8, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=8, max_keepalive_connections=2)
-    return httpx.AsyncClient(transport=PoolPerOriginTransport(limits, max_pools=max_pools))
+    transport = PoolPerOriginTransport(limits, max_pools=max_pools, verify=verify)
+    return httpx.AsyncClient(transport=transport)
 
 
 async def test_a_hosts_requests_and_304s_reuse_its_connections() -> None:
@@ -75,3 +86,39 @@ async def test_idle_pools_past_max_pools_are_closed() -> None:
         assert len(pools) <= 2
         # a's pool was the least recently used when c came, so a connected again
         assert (a.connections, b.connections, c.connections) == (2, 1, 1)
+
+
+async def test_a_connection_the_server_closed_is_not_reused() -> None:
+    async with keep_alive_server(close_after_answer=True) as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(3):
+            assert (await http.get(url)).content == b"hello"
+            await asyncio.sleep(0.05)  # the server's close arrives while the connection idles
+        assert server.connections == 3
+
+
+async def test_a_refused_connection_is_httpx_connect_error() -> None:
+    async with keep_alive_server() as server:
+        port = server.port
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_tls_is_verified_against_the_trusted_certificates(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with keep_alive_server(tls=served) as server:
+        url = f"https://127.0.0.1:{server.port}/"
+        async with client(verify=trusting) as http:
+            assert (await http.get(url)).content == b"hello"
+            assert (await http.get(url)).content == b"hello"
+        async with client() as http:  # the default CAs do not know a self-signed certificate
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(url)
+        assert server.connections == 1  # both trusted requests on one; the refused one
+        # never finished its handshake, so never reached the handler
