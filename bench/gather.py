@@ -49,7 +49,7 @@ import feedparser
 from digest.app import App, run
 from digest.config import load_config
 from digest.pipeline import gather_sources
-from digest.sources import SourceReport
+from digest.sources.gather import SourceReport
 
 SECTIONS = ("World", "Politics", "Business", "Technology", "Science", "Health", "Sport")
 GATHER_LIMIT_S = 120.0  # one gather may not take longer than this, whatever the config says

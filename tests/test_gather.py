@@ -26,7 +26,7 @@ from digest.config import load_config
 from digest.errors import SourceError
 from digest.pipeline import gather_sources
 from digest.records import FeedItem
-from digest.sources import SourceReport
+from digest.sources.gather import SourceReport
 from digest.store import Article, Source
 from tests.conftest import FeedServer, rss, run_cli
 
