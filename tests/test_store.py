@@ -104,3 +104,40 @@ def test_a_batch_of_fetches_stores_as_if_each_were_saved_alone(tmp_path: Path) -
     assert (rows["A"].etag, rows["A"].consecutive_failures, rows["A"].items_seen) == ('"a"', 0, 1)
     assert rows["A"].last_success_at is not None and rows["A"].last_error is None
     assert (rows["B"].consecutive_failures, rows["B"].last_error) == (2, "HTTP 503 from b.test")
+
+
+def test_the_bulk_insert_stores_values_as_sqlalchemy_would(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from digest.records import FeedItem
+    from digest.store import Store
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    store = Store(engine)
+    source = store.sync_sources([("Wire", "https://wire.test/feed")])["Wire"]
+    when = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)  # no microseconds: SQLite text differs
+    store.add_articles(source, [FeedItem("g1", "https://wire.test/1", "One", "", None, when)])
+    articles = SQLModel.metadata.tables["articles"]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(articles),
+            [
+                {
+                    "source_id": source,
+                    "guid": "g2",
+                    "url": "https://wire.test/2",
+                    "title": "Two",
+                    "summary": "",
+                    "published_at": when,
+                    "first_seen_at": when,
+                    "breaking": False,
+                }
+            ],
+        )
+        rows = connection.execute(
+            text("SELECT guid, published_at, breaking FROM articles ORDER BY guid")
+        ).all()
+    assert rows[0][1:] == rows[1][1:] == ("2026-01-02 10:00:00.000000", 0)

@@ -764,9 +764,10 @@ def _insert_many(connection: Connection, table: Table, rows: list[dict[str, obje
     """``connection.execute(insert(table), rows)``, with less work per row.
 
     The statement is compiled once for the dialect and the rows go to the driver's
-    executemany after only each column type's own bind conversion (UTCDateTime's), which
-    SQLAlchemy's generic per-row parameter processing made cost more than SQLite's insert.
-    Every row has the keys of the first.
+    executemany after only each column type's own bind conversion for that dialect (the
+    same as SQLAlchemy's: UTCDateTime to SQLite's text form, booleans), since SQLAlchemy's
+    generic per-row parameter processing cost more than SQLite's insert. Every row has the
+    keys of the first.
     """
     dialect = connection.dialect
     keys = list(rows[0])
@@ -776,7 +777,8 @@ def _insert_many(connection: Connection, table: Table, rows: list[dict[str, obje
     converters = [
         (i, processor)
         for i, key in enumerate(order)
-        if (processor := table.c[key].type.bind_processor(dialect)) is not None
+        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+        is not None
     ]
     params: list[Any] = []
     for row in rows:
