@@ -7,10 +7,11 @@ few connections that the per-host politeness allows, so a host's next feed reuse
 connection for the price of a dictionary look-up. Pools idle longest are closed once more
 than ``max_pools`` are open, which bounds the sockets kept open whatever the number of hosts.
 
-The pools talk to the network through ``AsyncioBackend``, asyncio's own streams in place of
-httpcore's anyio backend: anyio wraps every read and write in a cancel scope and a
+The pools talk to the network through ``AsyncioBackend``, a small asyncio protocol in place
+of httpcore's anyio backend: anyio wraps every read and write in a cancel scope and a
 checkpoint and rebuilds a socket's attributes on every keep-alive check, which was a
-quarter of the event loop's time in a gather of hundreds of feeds (bench/gather.py).
+quarter of the event loop's time in a gather of hundreds of feeds (bench/gather.py);
+asyncio's streams, tried next, still armed a timer for every read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import functools
 import ssl
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -32,38 +33,124 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class _Stream(httpcore.AsyncNetworkStream):
-    """One connection as asyncio streams, failing with httpcore's exceptions."""
+_HIGH_WATER = 256 * 1024  # bytes received and not yet read before the socket is paused
+_LOW_WATER = _HIGH_WATER // 4
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
+
+class _Connection(asyncio.Protocol):
+    """One connection's received bytes and state, and at most one read or write waiting."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.BaseTransport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.writing_paused = False
+        self.reading_paused = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.tcp().pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.eof = True
+        self.error = exc
+        self.writing_paused = False
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait for the next event on the connection; False if ``timeout`` s pass first."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        if timeout is None:
+            return await waiter
+        expiry = loop.call_later(timeout, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            expiry.cancel()
+
+    def tcp(self) -> asyncio.Transport:
+        """The transport (plain or TLS) the connection is on."""
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        return cast(asyncio.Transport, self.transport)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """One connection on an asyncio protocol, failing with httpcore's exceptions.
+
+    A read answers from what has already arrived without waiting or arming a timer, which
+    is the common case; only an empty buffer waits, with the read timeout.
+    """
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` (b"" at the end), within ``timeout`` seconds."""
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+        connection = self._connection
+        while not connection.buffer:
+            if connection.error is not None:
+                raise httpcore.ReadError(_reason(connection.error))
+            if connection.eof:
+                return b""
+            if not await connection.wait(timeout):
+                raise httpcore.ReadTimeout(f"no data in {timeout:g} s")
+        data = bytes(connection.buffer[:max_bytes])
+        del connection.buffer[:max_bytes]
+        if connection.reading_paused and len(connection.buffer) <= _LOW_WATER:
+            connection.reading_paused = False
+            connection.tcp().resume_reading()
+        return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         """Send ``buffer``, waiting within ``timeout`` while the kernel's buffer is full."""
         if not buffer:
             return
-        try:
-            self._writer.write(buffer)
-            async with asyncio.timeout(timeout):
-                await self._writer.drain()
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc)) from exc
-        except (OSError, RuntimeError) as exc:  # RuntimeError: written after the close
-            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+        connection = self._connection
+        transport = connection.tcp()
+        if connection.error is not None or transport.is_closing():
+            raise httpcore.WriteError(_reason(connection.error) if connection.error else "closed")
+        transport.write(buffer)
+        while connection.writing_paused:
+            if not await connection.wait(timeout):
+                raise httpcore.WriteTimeout(f"could not send in {timeout:g} s")
+        if connection.error is not None:
+            raise httpcore.WriteError(_reason(connection.error))
 
     async def aclose(self) -> None:
         """Close the connection (without waiting for the peer)."""
-        self._writer.close()
+        self._connection.tcp().close()
 
     async def start_tls(
         self,
@@ -72,30 +159,48 @@ class _Stream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """The same connection after a TLS handshake."""
+        connection = self._connection
+        transport = connection.tcp()
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+                tls = await loop.start_tls(
+                    transport, connection, ssl_context, server_hostname=server_hostname
+                )
         except TimeoutError as exc:
-            self._writer.close()
-            raise httpcore.ConnectTimeout(str(exc)) from exc
+            transport.close()
+            raise httpcore.ConnectTimeout(f"no TLS handshake in {timeout:g} s") from exc
         except (OSError, ssl.SSLError) as exc:
-            self._writer.close()
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+            transport.close()
+            raise httpcore.ConnectError(_reason(exc)) from exc
+        if tls is None:  # the loop gave up on the handshake without an error
+            raise httpcore.ConnectError("TLS could not be started")
+        connection.transport = tls
         return self
 
     def get_extra_info(self, info: str) -> Any:
         """What httpcore and httpx ask of a connection (see httpcore's anyio backend)."""
+        connection = self._connection
+        transport = connection.tcp()
         if info == "is_readable":
-            # Asked of an idle kept-alive connection: readable means closed by the server
-            # (or garbage sent), so it must not be reused.
-            reader = self._reader
-            return reader.at_eof() or reader.exception() is not None or self._writer.is_closing()
+            # Asked of an idle kept-alive connection: anything readable (the server's close,
+            # or bytes nobody asked for) means it must not be reused.
+            return (
+                connection.eof
+                or connection.error is not None
+                or bool(connection.buffer)
+                or transport.is_closing()
+            )
         name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
-        return self._writer.get_extra_info(name)
+        return transport.get_extra_info(name)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network on asyncio streams (TCP only; TCP_NODELAY is asyncio's default)."""
+    """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default)."""
 
     async def connect_tcp(
         self,
@@ -107,17 +212,20 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         """A connection to host:port, within ``timeout`` seconds."""
         local = (local_address, 0) if local_address else None
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, local_addr=local)
+                transport, connection = await loop.create_connection(
+                    _Connection, host, port, local_addr=local
+                )
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
+            raise httpcore.ConnectTimeout(f"no connection in {timeout:g} s") from exc
         except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        sock = writer.get_extra_info("socket")
+            raise httpcore.ConnectError(_reason(exc)) from exc
+        sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
-        return _Stream(reader, writer)
+        return _Stream(connection)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep (httpcore's retry back-off)."""
