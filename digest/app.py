@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from digest import __version__
 from digest.config import Config
 from digest.deliver import Sender, build_sender
-from digest.sources.transport import PoolPerOriginTransport
+from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
 from digest.store import Store, open_engine, resolve_url, upgrade
 
 T = TypeVar("T")
@@ -75,9 +75,10 @@ class App:
             max_connections=g.concurrency, max_keepalive_connections=g.per_host_concurrency
         )
         transport = PoolPerOriginTransport(per_origin, max_pools=g.concurrency)
-        async with httpx.AsyncClient(
+        client = httpx.AsyncClient(
             timeout=timeout, headers=headers, follow_redirects=False, transport=transport
-        ) as client:
+        )
+        async with skip_cookieless_responses(client):
             yield client
 
     @asynccontextmanager

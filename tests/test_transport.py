@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from digest.sources.fetch import Fetcher, HostPolicy
-from digest.sources.transport import PoolPerOriginTransport
+from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
 
 
 class KeepAliveServer:
@@ -25,13 +25,20 @@ class KeepAliveServer:
         self.connections = 0
         self.port = 0
         self.close_after_answer = close_after_answer  # as a server's idle timeout would
+        self.heads: list[str] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-                if "if-none-match:" in head:
+                self.heads.append(head)
+                if head.startswith("get /set-cookie "):
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nSet-Cookie: consent=yes; Path=/\r\n"
+                        b"Content-Length: 0\r\n\r\n"
+                    )
+                elif "if-none-match:" in head:
                     writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
                 else:
                     writer.write(b'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\nhello')
@@ -122,3 +129,13 @@ async def test_tls_is_verified_against_the_trusted_certificates(
                 await http.get(url)
         assert server.connections == 1  # both trusted requests on one; the refused one
         # never finished its handshake, so never reached the handler
+
+
+async def test_cookies_a_server_sets_are_still_sent_back() -> None:
+    async with keep_alive_server() as server, skip_cookieless_responses(client()) as http:
+        assert type(http.cookies) is not httpx.Cookies  # the jar that skips cookieless answers
+        base = f"http://127.0.0.1:{server.port}"
+        await http.get(f"{base}/feed.xml")
+        await http.get(f"{base}/set-cookie")
+        await http.get(f"{base}/feed.xml")
+    assert ["cookie: consent=yes" in head for head in server.heads] == [False, False, True]
