@@ -767,7 +767,7 @@ def _insert_many(connection: Connection, table: Table, rows: list[dict[str, obje
     executemany after only each column type's own bind conversion for that dialect (the
     same as SQLAlchemy's: UTCDateTime to SQLite's text form, booleans), since SQLAlchemy's
     generic per-row parameter processing cost more than SQLite's insert. Every row has the
-    keys of the first.
+    keys of the first; values are hashable (converted once per distinct value).
     """
     dialect = connection.dialect
     keys = list(rows[0])
@@ -780,11 +780,18 @@ def _insert_many(connection: Connection, table: Table, rows: list[dict[str, obje
         if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
         is not None
     ]
+    # A batch repeats values (first_seen_at is one "now", modified_at mostly None): each
+    # distinct value is converted once.
+    converted: list[dict[Any, Any]] = [{} for _ in converters]
     params: list[Any] = []
     for row in rows:
         values = [row[key] for key in order]
-        for i, processor in converters:
-            values[i] = processor(values[i])
+        for (i, processor), done in zip(converters, converted, strict=True):
+            value = values[i]
+            if value in done:
+                values[i] = done[value]
+            else:
+                values[i] = done[value] = processor(value)
         params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
     connection.exec_driver_sql(compiled.string, params)
 
