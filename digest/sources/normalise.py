@@ -15,6 +15,7 @@ _TRACKING = re.compile(
     re.I,
 )
 _SPACE = re.compile(r"\s+")
+_PLAIN_HOST = re.compile(r"[^@:\[\]%]+")  # a netloc that is only a host name
 # Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
 # Elements that end a line or a block: a space goes in before each of their tags, so
@@ -43,23 +44,38 @@ def canonical_url(url: str) -> str | None:
     url = url.strip()
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError:  # unbalanced IPv6 brackets, a port that is not a number
+    except ValueError:  # unbalanced IPv6 brackets
         return None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https"):
         return None
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    if port and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    query = "&".join(
-        pair
-        for pair in parts.query.split("&")
-        if pair and not _TRACKING.match(unquote_plus(pair.split("=", 1)[0]))
-    )
+    host = parts.netloc
+    if _PLAIN_HOST.fullmatch(host):
+        # No user, port, brackets or zone: the host is the netloc (hostname and port would
+        # each split it again; a feed's every link and image comes through here).
+        host = host.lower()
+    else:
+        try:
+            port = parts.port
+        except ValueError:  # a port that is not a number
+            return None
+        if not parts.hostname:
+            return None
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        if port and (scheme, port) not in (("http", 80), ("https", 443)):
+            host = f"{host}:{port}"
+    query = "&".join(pair for pair in parts.query.split("&") if pair and not _tracking(pair))
     return urlunsplit((scheme, host, parts.path or "/", query, ""))
+
+
+def _tracking(pair: str) -> bool:
+    """True for a query parameter that only tracks the reader (utm_source=..., fbclid=...)."""
+    name = pair.split("=", 1)[0]
+    if "%" in name or "+" in name:
+        name = unquote_plus(name)
+    return _TRACKING.match(name) is not None
 
 
 def html_to_text(value: str, limit: int | None = None) -> str:
