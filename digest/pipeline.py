@@ -25,7 +25,7 @@ from digest.records import (
 )
 from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
 from digest.schedule import fires_at, hourly_schedule, latest_slot
-from digest.sources import SourceReport, gather
+from digest.sources.gather import SourceReport, gather
 from digest.store import Edition, Subscriber, utcnow
 
 log = logging.getLogger("digest.pipeline")

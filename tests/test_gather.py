@@ -10,7 +10,10 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +29,7 @@ from digest.config import load_config
 from digest.errors import SourceError
 from digest.pipeline import gather_sources
 from digest.records import FeedItem
-from digest.sources import SourceReport
+from digest.sources.gather import SourceReport
 from digest.store import Article, Source
 from tests.conftest import FeedServer, rss, run_cli
 
@@ -588,3 +591,31 @@ def test_logs_can_be_one_json_object_a_line(
     records = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert any(r["level"] == "warning" and "source 'Broken'" in r["message"] for r in records)
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+
+
+def test_parser_processes_do_not_run_the_main_script_again(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    script = tmp_path / "main_script.py"
+    script.write_text(
+        f"""
+import asyncio, os
+with open({str(marks)!r}, "a") as f:
+    f.write(f"{{os.getpid()}}\\n")  # every process that runs this file leaves its pid
+
+
+async def main():
+    from digest.sources.gather import ParserPool
+    pool = ParserPool(2)
+    executor = await pool.executor()
+    assert os.getpid() not in {{executor.submit(os.getpid).result() for _ in range(8)}}
+    await pool.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, str(script)], check=True, env=env, timeout=60)
+    assert len(marks.read_text().split()) == 1  # the parent only

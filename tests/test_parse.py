@@ -6,6 +6,7 @@ No network and no database: bytes in, FeedItems (text only, canonical links, UTC
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -648,3 +649,24 @@ def test_older_feed_formats_are_read_through_feedparser(name: str) -> None:
     )
     if name != "rss-0.91":
         assert item.published_at == datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain title: 5 > 3, \"quoted\" and 'single'",
+        "  spaced\r\n\tout \u00a0 text  ",
+        "\ufeffa byte-order mark first",
+        "a NUL\x00 inside",
+        "a\u2028line separator and \U0001f600",
+        "long words " * 40,
+    ],
+)
+def test_plain_text_skips_the_sanitiser_with_the_same_result(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.sources import normalise
+
+    quick = html_to_text(text, 60)
+    monkeypatch.setattr(normalise, "_PLAIN", re.compile(r"(?!)"))  # never plain: always nh3
+    assert quick == html_to_text(text, 60)

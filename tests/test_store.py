@@ -56,3 +56,88 @@ def test_articles_past_retention_are_pruned(tmp_path: Path) -> None:
     assert store.prune_articles(utcnow() - timedelta(days=1)) == 0
     assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 3
     assert store.articles_between(utcnow() - timedelta(days=9), utcnow(), ["Wire"]) == []
+
+
+def test_a_batch_of_fetches_stores_as_if_each_were_saved_alone(tmp_path: Path) -> None:
+    from digest.records import FeedItem
+    from digest.store import Store
+    from digest.store.store import FetchOutcome
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    store = Store(engine)
+    ids = store.sync_sources([("A", "https://a.test/feed"), ("B", "https://b.test/feed")])
+    a, b = ids["A"], ids["B"]
+    store.save_fetches([FetchOutcome(b, (), {}, "HTTP 500 from b.test")])
+
+    def item(guid: str, url: str, title: str) -> FeedItem:
+        return FeedItem(guid, url, title, "", None, None)
+
+    counts = store.save_fetches(
+        [
+            FetchOutcome(
+                a,
+                [item("1", "https://x.test/1", "One"), item("1", "https://x.test/9", "Dup guid")],
+                {"etag": '"a"'},
+                None,
+                2,
+            ),
+            # B repeats A's URL (seen across sources) and its own content (same title, no summary)
+            FetchOutcome(
+                b,
+                [
+                    item("7", "https://x.test/1", "Seven"),
+                    item("8", "https://x.test/8", "Eight"),
+                    item("9", "https://x.test/88", "Eight"),
+                ],
+                {},
+                None,
+                3,
+            ),
+            FetchOutcome(a, [item("2", "https://x.test/2", "Two")], {}, None, 1),
+        ]
+    )
+    assert counts == [1, 1, 1]
+    for _ in range(2):  # failures count up from the success above, in one UPDATE each
+        store.save_fetches([FetchOutcome(b, (), {"next_attempt_at": None}, "HTTP 503 from b.test")])
+    rows = {row.name: row for row in store.list_sources()}
+    assert (rows["A"].etag, rows["A"].consecutive_failures, rows["A"].items_seen) == ('"a"', 0, 1)
+    assert rows["A"].last_success_at is not None and rows["A"].last_error is None
+    assert (rows["B"].consecutive_failures, rows["B"].last_error) == (2, "HTTP 503 from b.test")
+
+
+def test_the_bulk_insert_stores_values_as_sqlalchemy_would(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from digest.records import FeedItem
+    from digest.store import Store
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    store = Store(engine)
+    source = store.sync_sources([("Wire", "https://wire.test/feed")])["Wire"]
+    when = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)  # no microseconds: SQLite text differs
+    store.add_articles(source, [FeedItem("g1", "https://wire.test/1", "One", "", None, when)])
+    articles = SQLModel.metadata.tables["articles"]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(articles),
+            [
+                {
+                    "source_id": source,
+                    "guid": "g2",
+                    "url": "https://wire.test/2",
+                    "title": "Two",
+                    "summary": "",
+                    "published_at": when,
+                    "first_seen_at": when,
+                    "breaking": False,
+                }
+            ],
+        )
+        rows = connection.execute(
+            text("SELECT guid, published_at, breaking FROM articles ORDER BY guid")
+        ).all()
+    assert rows[0][1:] == rows[1][1:] == ("2026-01-02 10:00:00.000000", 0)

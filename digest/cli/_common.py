@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -10,7 +9,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from digest.app import App
+from digest.app import App, run
 from digest.config import Config, load_config
 
 T = TypeVar("T")
@@ -44,5 +43,5 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run one coroutine to completion on a fresh event loop."""
-    return asyncio.run(coroutine)
+    """Run one coroutine to completion on a fresh event loop (see digest.app.run)."""
+    return run(coroutine)

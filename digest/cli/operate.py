@@ -17,7 +17,7 @@ from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import EditionInfo, render_edition, substitute
 from digest.schedule import next_slot
-from digest.sources import SourceReport
+from digest.sources.gather import SourceReport
 from digest.store import Edition, utcnow
 
 _DIGEST_OPTION = click.option(

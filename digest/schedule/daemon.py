@@ -8,7 +8,6 @@ still within the grace period.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import threading
@@ -20,7 +19,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.app import App
+from digest.app import App, run
 from digest.config import Config
 from digest.errors import ConfigError, DigestError
 from digest.schedule.slots import hourly_schedule, latest_slot, trigger
@@ -48,7 +47,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     def send(digest_id: str) -> None:
         started = datetime.now(UTC)
         try:
-            report = asyncio.run(run_digest(app, digest_id, gather_first=True))
+            report = run(run_digest(app, digest_id, gather_first=True))
         except DigestError as exc:
             log.error("digest %s failed: %s (%s)", digest_id, exc.message, exc.hint)
             app.store.record_job(f"send {digest_id}", started, False, f"{exc.message} ({exc.hint})")
@@ -68,7 +67,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     def gather() -> None:
         started = datetime.now(UTC)
         try:
-            reports = asyncio.run(gather_sources(app))
+            reports = run(gather_sources(app))
         except DigestError as exc:
             log.error("gather failed: %s (%s)", exc.message, exc.hint)
             app.store.record_job("gather", started, False, f"{exc.message} ({exc.hint})")

@@ -202,13 +202,19 @@ class Fetcher:
     async def _request(
         self, name: str, url: str, headers: dict[str, str]
     ) -> Fetched | tuple[int, str]:
-        async with self.client.stream(
-            "GET", url, headers=headers, follow_redirects=False
-        ) as response:
+        # client.send(stream=True) and aclose, as client.stream() does, without its
+        # generator-based context manager (a gather makes hundreds of these).
+        request = self.client.build_request("GET", url, headers=headers)
+        response = await self.client.send(request, stream=True, follow_redirects=False)
+        try:
             status = response.status_code
             if status in _REDIRECT and "location" in response.headers:
                 return status, urljoin(url, response.headers["location"].strip())
             if status == 304:
+                # A 304 has no body; reading its end lets the connection be reused (httpcore
+                # closes one whose answer was left unread).
+                async for _ in response.aiter_raw():
+                    pass
                 return Fetched(b"", dict(response.headers), url, 304)
             if status >= 400 or status in _REDIRECT:
                 raise _status_error(name, response)
@@ -219,6 +225,8 @@ class Fetcher:
                 raise too_large(name, f"{url} announces {_size(int(announced))}", cap)
             body = await _read_capped(name, url, response, encoding, cap)
             return Fetched(body, dict(response.headers), url, status)
+        finally:
+            await response.aclose()
 
 
 async def _read_capped(

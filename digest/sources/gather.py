@@ -12,10 +12,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -174,7 +175,9 @@ class ParserPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["digest.sources.parse"])
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
+        with _main_script_hidden():  # every worker is spawned by these first submits
+            futures = [pool.submit(os.getpid) for _ in range(self.workers)]
+        for future in futures:
             future.result()
         return pool
 
@@ -183,6 +186,24 @@ class ParserPool:
         if self._starting is not None:
             pool = await self._starting
             await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+
+
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Start processes that do not run this program's main script again.
+
+    multiprocessing re-runs ``__main__``'s file in every new process (for functions defined
+    there). The parser's functions live in digest.sources.parse, and the script is the
+    `digest` command, or bench/gather.py, whose imports (the CLI, the store, the config)
+    cost each worker ~1 s of CPU per gather while the gather needs that CPU.
+    """
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
 
 
 @asynccontextmanager

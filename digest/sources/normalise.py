@@ -15,6 +15,7 @@ _TRACKING = re.compile(
     re.I,
 )
 _SPACE = re.compile(r"\s+")
+_PLAIN_HOST = re.compile(r"[^@:\[\]%]+")  # a netloc that is only a host name
 # Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
 # Elements that end a line or a block: a space goes in before each of their tags, so
@@ -25,6 +26,13 @@ _BREAKS = (
     "|section|article|header|footer|aside"
 )
 _BREAK_TAG = re.compile(rf"(?=</?(?:{_BREAKS})\b)", re.I)
+# nh3's sanitiser keeping no tag or attribute, built once: nh3.clean() builds its settings
+# on every call, which cost as much as the cleaning of a summary.
+_TEXT_ONLY = nh3.Cleaner(
+    tags=set(), clean_content_tags=_DROP_WITH_CONTENT, attributes={}, strip_comments=True
+)
+# Text nh3 passes through as it is: no markup or entity, no NUL, no leading byte-order mark.
+_PLAIN = re.compile(r"(?!\ufeff)[^<&\x00]*")
 
 
 def canonical_url(url: str) -> str | None:
@@ -36,23 +44,38 @@ def canonical_url(url: str) -> str | None:
     url = url.strip()
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError:  # unbalanced IPv6 brackets, a port that is not a number
+    except ValueError:  # unbalanced IPv6 brackets
         return None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https"):
         return None
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    if port and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    query = "&".join(
-        pair
-        for pair in parts.query.split("&")
-        if pair and not _TRACKING.match(unquote_plus(pair.split("=", 1)[0]))
-    )
+    host = parts.netloc
+    if _PLAIN_HOST.fullmatch(host):
+        # No user, port, brackets or zone: the host is the netloc (hostname and port would
+        # each split it again; a feed's every link and image comes through here).
+        host = host.lower()
+    else:
+        try:
+            port = parts.port
+        except ValueError:  # a port that is not a number
+            return None
+        if not parts.hostname:
+            return None
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        if port and (scheme, port) not in (("http", 80), ("https", 443)):
+            host = f"{host}:{port}"
+    query = "&".join(pair for pair in parts.query.split("&") if pair and not _tracking(pair))
     return urlunsplit((scheme, host, parts.path or "/", query, ""))
+
+
+def _tracking(pair: str) -> bool:
+    """True for a query parameter that only tracks the reader (utm_source=..., fbclid=...)."""
+    name = pair.split("=", 1)[0]
+    if "%" in name or "+" in name:
+        name = unquote_plus(name)
+    return _TRACKING.match(name) is not None
 
 
 def html_to_text(value: str, limit: int | None = None) -> str:
@@ -64,23 +87,25 @@ def html_to_text(value: str, limit: int | None = None) -> str:
     """
     if not value:
         return ""
+    if _PLAIN.fullmatch(value):
+        # No tag, entity or character the parser would drop: nh3 would return it unchanged.
+        # Most titles, authors and alt texts are like this; nh3 is most of a feed's parse.
+        return _shorten(_SPACE.sub(" ", value).strip(), limit)
     text = value
     # Feeds that escape their HTML twice deliver "&lt;script&gt;" which decodes to markup
     # again; clean until nothing changes (a few rounds at most) so no markup survives.
     for _ in range(3):
-        cleaned = nh3.clean(
-            _BREAK_TAG.sub(" ", text),
-            tags=set(),
-            clean_content_tags=_DROP_WITH_CONTENT,
-            attributes={},
-            strip_comments=True,
-        )
+        cleaned = _TEXT_ONLY.clean(_BREAK_TAG.sub(" ", text))
         decoded = html.unescape(cleaned)
         if decoded == text or "<" not in decoded:
             text = decoded
             break
         text = decoded
-    text = _SPACE.sub(" ", text).strip()
+    return _shorten(_SPACE.sub(" ", text).strip(), limit)
+
+
+def _shorten(text: str, limit: int | None) -> str:
+    """``text`` cut at a word boundary to ``limit`` characters, ending in an ellipsis."""
     if limit is not None and len(text) > limit:
         cut = text[: limit - 1]
         if " " in cut:

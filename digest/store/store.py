@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -169,34 +170,19 @@ class Store(StoryQueries):
     def save_fetches(self, outcomes: Sequence[FetchOutcome]) -> list[int]:
         """Many fetches' new articles and health, in one transaction; new articles per outcome.
 
-        A gather of hundreds of sources writes in batches through this: one commit per
-        batch instead of two per source.
+        A gather of hundreds of sources writes in batches through this: a handful of
+        statements per batch (the look-ups, one multi-row insert, one executemany UPDATE per
+        shape of change), not several per source; statement compilation dominated before.
         """
         now = utcnow()
         sources = SQLModel.metadata.tables["sources"]
-        added = []
+        for outcome in outcomes:
+            unknown = set(outcome.changes) - set(sources.c.keys())
+            if unknown:
+                raise AttributeError(f"sources has no column {sorted(unknown)!r}")
         with self.engine.begin() as connection:
-            for outcome in outcomes:
-                added.append(self._insert_new(connection, outcome.source_id, outcome.items, now))
-                unknown = set(outcome.changes) - set(sources.c.keys())
-                if unknown:
-                    raise AttributeError(f"sources has no column {sorted(unknown)!r}")
-                values: dict[str, object] = {**outcome.changes, "last_attempt_at": now}
-                if outcome.error is None:
-                    values.update(
-                        last_success_at=now,
-                        consecutive_failures=0,
-                        last_error=None,
-                        items_seen=outcome.items_seen,
-                    )
-                else:
-                    values.update(
-                        consecutive_failures=sources.c.consecutive_failures + 1,
-                        last_error=outcome.error,
-                    )
-                connection.execute(
-                    update(sources).where(sources.c.id == outcome.source_id).values(**values)
-                )
+            added = _insert_new(connection, [(o.source_id, o.items) for o in outcomes], now)
+            _update_health(connection, outcomes, now)
         return added
 
     def known_urls(self, urls: Iterable[str]) -> set[str]:
@@ -224,66 +210,7 @@ class Store(StoryQueries):
         if not items:
             return 0
         with self.engine.begin() as connection:
-            return self._insert_new(connection, source_id, items, utcnow())
-
-    @staticmethod
-    def _insert_new(
-        connection: Connection, source_id: int, items: Sequence[FeedItem], now: datetime
-    ) -> int:
-        """Insert the items not stored yet (see add_articles); count them."""
-        if not items:
-            return 0
-        # Core, not ORM objects: a gather stores thousands of rows, and ORM bookkeeping was
-        # two thirds of its cost (bench/gather.py).
-        table = SQLModel.metadata.tables["articles"]
-        guids = {i.guid for i in items}
-        urls = {i.url for i in items}
-        hashes = {content_hash(i) for i in items}
-        known = connection.execute(
-            select(table.c.guid, table.c.url, table.c.content_hash, table.c.source_id).where(
-                or_(
-                    and_(
-                        table.c.source_id == source_id,
-                        or_(table.c.guid.in_(guids), table.c.content_hash.in_(hashes)),
-                    ),
-                    table.c.url.in_(urls),
-                )
-            )
-        ).all()
-        known_guids = {g for g, _, _, sid in known if sid == source_id}
-        known_urls = {u for _, u, _, _ in known}
-        known_hashes = {h for _, _, h, sid in known if sid == source_id}
-        rows = []
-        for item in items:
-            digest = content_hash(item)
-            if item.guid in known_guids or item.url in known_urls or digest in known_hashes:
-                continue
-            known_guids.add(item.guid)
-            known_urls.add(item.url)
-            known_hashes.add(digest)
-            published = item.published_at if item.published_at and item.published_at <= now else now
-            rows.append(
-                {
-                    "source_id": source_id,
-                    "guid": item.guid,
-                    "url": item.url,
-                    "title": item.title,
-                    "summary": item.summary,
-                    "author": item.author,
-                    "published_at": published,
-                    "first_seen_at": now,
-                    "modified_at": item.modified_at,
-                    "image_url": item.image_url,
-                    "image_alt": item.image_alt,
-                    "language": item.language,
-                    "section": item.section,
-                    "breaking": item.breaking,
-                    "content_hash": digest,
-                }
-            )
-        if rows:
-            connection.execute(insert(table), rows)
-        return len(rows)
+            return _insert_new(connection, [(source_id, items)], utcnow())[0]
 
     def prune_articles(self, older_than: datetime) -> int:
         """Delete articles first seen before ``older_than``; return how many went."""
@@ -758,3 +685,165 @@ class Store(StoryQueries):
                     .order_by(col(Delivery.id))
                 )
             )
+
+
+# --- a gather's batched writes -----------------------------------------------------------------
+
+_IN_CHUNK = 500  # values per IN (...) list: well under every backend's limit on parameters
+
+
+def _chunks(values: Collection[object]) -> Iterable[list[object]]:
+    listed = list(values)
+    for start in range(0, len(listed), _IN_CHUNK):
+        yield listed[start : start + _IN_CHUNK]
+
+
+def _insert_new(
+    connection: Connection,
+    batches: Sequence[tuple[int, Sequence[FeedItem]]],
+    now: datetime,
+) -> list[int]:
+    """Insert the items not stored yet (see Store.add_articles); count them per batch.
+
+    Three look-ups for the whole list (guids and content hashes per source, URLs across all
+    sources) and one multi-row insert: Core, not ORM objects, and not a query per source,
+    since a gather stores thousands of rows (bench/gather.py). Batches are taken in order, so
+    a later one sees what an earlier one added, as if each were stored on its own.
+    """
+    table = SQLModel.metadata.tables["articles"]
+    hashed = [
+        (source_id, [(item, content_hash(item)) for item in items]) for source_id, items in batches
+    ]
+    source_ids = {source_id for source_id, items in hashed if items}
+    if not source_ids:
+        return [0] * len(batches)
+    guids = {item.guid for _, items in hashed for item, _ in items}
+    urls = {item.url for _, items in hashed for item, _ in items}
+    hashes = {digest for _, items in hashed for _, digest in items}
+    known_urls: set[str] = set()
+    known_guids: set[tuple[int, str]] = set()
+    known_hashes: set[tuple[int, str]] = set()
+    ids = list(source_ids)
+    for chunk in _chunks(urls):
+        known_urls.update(
+            connection.execute(core_select(table.c.url).where(table.c.url.in_(chunk))).scalars()
+        )
+    for chunk in _chunks(guids):
+        known_guids.update(
+            (sid, guid)
+            for sid, guid in connection.execute(
+                core_select(table.c.source_id, table.c.guid).where(
+                    table.c.source_id.in_(ids), table.c.guid.in_(chunk)
+                )
+            )
+        )
+    for chunk in _chunks(hashes):
+        known_hashes.update(
+            (sid, digest)
+            for sid, digest in connection.execute(
+                core_select(table.c.source_id, table.c.content_hash).where(
+                    table.c.content_hash.in_(chunk)
+                )
+            )
+        )
+    rows: list[dict[str, object]] = []
+    counts = []
+    for source_id, items in hashed:
+        before = len(rows)
+        for item, digest in items:
+            guid, url = (source_id, item.guid), item.url
+            if guid in known_guids or url in known_urls or (source_id, digest) in known_hashes:
+                continue
+            known_guids.add(guid)
+            known_urls.add(url)
+            known_hashes.add((source_id, digest))
+            published = item.published_at if item.published_at and item.published_at <= now else now
+            rows.append(
+                {
+                    "source_id": source_id,
+                    "guid": item.guid,
+                    "url": item.url,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "author": item.author,
+                    "published_at": published,
+                    "first_seen_at": now,
+                    "modified_at": item.modified_at,
+                    "image_url": item.image_url,
+                    "image_alt": item.image_alt,
+                    "language": item.language,
+                    "section": item.section,
+                    "breaking": item.breaking,
+                    "content_hash": digest,
+                }
+            )
+        counts.append(len(rows) - before)
+    if rows:
+        _insert_many(connection, table, rows)
+    return counts
+
+
+def _insert_many(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """``connection.execute(insert(table), rows)``, with less work per row.
+
+    The statement is compiled once for the dialect and the rows go to the driver's
+    executemany after only each column type's own bind conversion for that dialect (the
+    same as SQLAlchemy's: UTCDateTime to SQLite's text form, booleans), since SQLAlchemy's
+    generic per-row parameter processing cost more than SQLite's insert. Every row has the
+    keys of the first; values are hashable (converted once per distinct value).
+    """
+    dialect = connection.dialect
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    positional = compiled.positiontup is not None
+    order = list(compiled.positiontup) if compiled.positiontup is not None else keys
+    converters = [
+        (i, processor)
+        for i, key in enumerate(order)
+        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+        is not None
+    ]
+    # A batch repeats values (first_seen_at is one "now", modified_at mostly None): each
+    # distinct value is converted once.
+    converted: list[dict[Any, Any]] = [{} for _ in converters]
+    params: list[Any] = []
+    for row in rows:
+        values = [row[key] for key in order]
+        for (i, processor), done in zip(converters, converted, strict=True):
+            value = values[i]
+            if value in done:
+                values[i] = done[value]
+            else:
+                values[i] = done[value] = processor(value)
+        params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
+    connection.exec_driver_sql(compiled.string, params)
+
+
+def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now: datetime) -> None:
+    """Each outcome's fetch-state changes and health columns: one executemany per shape.
+
+    Outcomes that change the same columns share one compiled UPDATE (a gather of unchanged
+    feeds is one statement for the whole batch, not one compiled per source).
+    """
+    sources = SQLModel.metadata.tables["sources"]
+    groups: dict[tuple[bool, tuple[str, ...]], list[dict[str, object]]] = {}
+    for outcome in outcomes:
+        values: dict[str, object] = {**outcome.changes, "last_attempt_at": now}
+        if outcome.error is None:
+            values.update(
+                last_success_at=now,
+                consecutive_failures=0,
+                last_error=None,
+                items_seen=outcome.items_seen,
+            )
+        else:
+            values["last_error"] = outcome.error
+        failed = outcome.error is not None
+        groups.setdefault((failed, tuple(sorted(values))), []).append(
+            {"_source_id": outcome.source_id, **values}
+        )
+    for (failed, _), params in groups.items():
+        statement = update(sources).where(sources.c.id == bindparam("_source_id"))
+        if failed:
+            statement = statement.values(consecutive_failures=sources.c.consecutive_failures + 1)
+        connection.execute(statement, params)

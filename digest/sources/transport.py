@@ -1,0 +1,323 @@
+"""The shared client's transport: httpx's own, with one small connection pool per origin.
+
+httpcore's pool looks at every connection it holds on every request, so one pool for a
+gather of hundreds of hosts costs O(connections) per request, and keeping connections alive
+made that worse than reconnecting. A pool per origin (scheme, host, port) holds at most the
+few connections that the per-host politeness allows, so a host's next feed reuses a
+connection for the price of a dictionary look-up. Pools idle longest are closed once more
+than ``max_pools`` are open, which bounds the sockets kept open whatever the number of hosts.
+
+The pools talk to the network through ``AsyncioBackend``, a small asyncio protocol in place
+of httpcore's anyio backend: anyio wraps every read and write in a cancel scope and a
+checkpoint and rebuilds a socket's attributes on every keep-alive check, which was a
+quarter of the event loop's time in a gather of hundreds of feeds (bench/gather.py);
+asyncio's streams, tried next, still armed a timer for every read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, cast
+
+import httpcore
+import httpx
+
+
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """httpx's verifying TLS context, built once per process (loading the CAs takes ~40 ms)."""
+    return httpx.create_ssl_context()
+
+
+_HIGH_WATER = 256 * 1024  # bytes received and not yet read before the socket is paused
+_LOW_WATER = _HIGH_WATER // 4
+
+
+class _Connection(asyncio.Protocol):
+    """One connection's received bytes and state, and at most one read or write waiting."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.BaseTransport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.writing_paused = False
+        self.reading_paused = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.tcp().pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.eof = True
+        self.error = exc
+        self.writing_paused = False
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait for the next event on the connection; False if ``timeout`` s pass first."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        if timeout is None:
+            return await waiter
+        expiry = loop.call_later(timeout, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            expiry.cancel()
+
+    def tcp(self) -> asyncio.Transport:
+        """The transport (plain or TLS) the connection is on."""
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        return cast(asyncio.Transport, self.transport)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """One connection on an asyncio protocol, failing with httpcore's exceptions.
+
+    A read answers from what has already arrived without waiting or arming a timer, which
+    is the common case; only an empty buffer waits, with the read timeout.
+    """
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """Up to ``max_bytes`` (b"" at the end), within ``timeout`` seconds."""
+        connection = self._connection
+        while not connection.buffer:
+            if connection.error is not None:
+                raise httpcore.ReadError(_reason(connection.error))
+            if connection.eof:
+                return b""
+            if not await connection.wait(timeout):
+                raise httpcore.ReadTimeout(f"no data in {timeout:g} s")
+        data = bytes(connection.buffer[:max_bytes])
+        del connection.buffer[:max_bytes]
+        if connection.reading_paused and len(connection.buffer) <= _LOW_WATER:
+            connection.reading_paused = False
+            connection.tcp().resume_reading()
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Send ``buffer``, waiting within ``timeout`` while the kernel's buffer is full."""
+        if not buffer:
+            return
+        connection = self._connection
+        transport = connection.tcp()
+        if connection.error is not None or transport.is_closing():
+            raise httpcore.WriteError(_reason(connection.error) if connection.error else "closed")
+        transport.write(buffer)
+        while connection.writing_paused:
+            if not await connection.wait(timeout):
+                raise httpcore.WriteTimeout(f"could not send in {timeout:g} s")
+        if connection.error is not None:
+            raise httpcore.WriteError(_reason(connection.error))
+
+    async def aclose(self) -> None:
+        """Close the connection (without waiting for the peer)."""
+        self._connection.tcp().close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """The same connection after a TLS handshake."""
+        connection = self._connection
+        transport = connection.tcp()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                tls = await loop.start_tls(
+                    transport, connection, ssl_context, server_hostname=server_hostname
+                )
+        except TimeoutError as exc:
+            transport.close()
+            raise httpcore.ConnectTimeout(f"no TLS handshake in {timeout:g} s") from exc
+        except (OSError, ssl.SSLError) as exc:
+            transport.close()
+            raise httpcore.ConnectError(_reason(exc)) from exc
+        if tls is None:  # the loop gave up on the handshake without an error
+            raise httpcore.ConnectError("TLS could not be started")
+        connection.transport = tls
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        """What httpcore and httpx ask of a connection (see httpcore's anyio backend)."""
+        connection = self._connection
+        transport = connection.tcp()
+        if info == "is_readable":
+            # Asked of an idle kept-alive connection: anything readable (the server's close,
+            # or bytes nobody asked for) means it must not be reused.
+            return (
+                connection.eof
+                or connection.error is not None
+                or bool(connection.buffer)
+                or transport.is_closing()
+            )
+        name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
+        return transport.get_extra_info(name)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """A connection to host:port, within ``timeout`` seconds."""
+        local = (local_address, 0) if local_address else None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport, connection = await loop.create_connection(
+                    _Connection, host, port, local_addr=local
+                )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"no connection in {timeout:g} s") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(_reason(exc)) from exc
+        sock = transport.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return _Stream(connection)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep (httpcore's retry back-off)."""
+        await asyncio.sleep(seconds)
+
+
+class _PoolPerOrigin(httpcore.AsyncConnectionPool):
+    """An httpcore pool that hands each request to the pool of its origin."""
+
+    def __init__(self, max_pools: int, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self._options = options
+        self._max_pools = max_pools
+        self._pools: OrderedDict[tuple[bytes, bytes, int | None], httpcore.AsyncConnectionPool]
+        self._pools = OrderedDict()
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        """Send the request through its origin's pool (made on first use)."""
+        url = request.url
+        key = (url.scheme, url.host, url.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            await self._close_idle_pools()
+            pool = httpcore.AsyncConnectionPool(**self._options)  # type: ignore[arg-type]
+            self._pools[key] = pool
+        else:
+            self._pools.move_to_end(key)
+        return await pool.handle_async_request(request)
+
+    async def _close_idle_pools(self) -> None:
+        """Close the least recently used pools with nothing in flight, down to max_pools."""
+        excess = len(self._pools) + 1 - self._max_pools
+        if excess <= 0:
+            return
+        for key, pool in list(self._pools.items()):
+            if all(c.is_idle() for c in pool.connections):
+                del self._pools[key]
+                await pool.aclose()
+                excess -= 1
+                if excess <= 0:
+                    return
+
+    async def aclose(self) -> None:
+        """Close every origin's pool."""
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()
+        await super().aclose()
+
+
+class PoolPerOriginTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport (request and error mapping unchanged) over a pool per origin.
+
+    ``limits`` apply per origin; the gatherer bounds requests in flight overall and per host
+    itself, so each origin's pool only holds what the politeness rules let through.
+    ``verify`` replaces the default TLS context (tests trust their own certificate with it).
+    """
+
+    def __init__(
+        self, limits: httpx.Limits, max_pools: int, verify: ssl.SSLContext | None = None
+    ) -> None:
+        context = verify or ssl_context()
+        super().__init__(verify=context, limits=httpx.Limits(max_connections=1))
+        self._pool = _PoolPerOrigin(
+            max_pools,
+            ssl_context=context,
+            network_backend=AsyncioBackend(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+        )
+
+
+class _CookiesFromSetCookie(httpx.Cookies):
+    """A client's cookie jar that skips responses setting no cookie.
+
+    httpx hands every response to the jar through urllib request and response stand-ins,
+    ~10% of a conditional GET's CPU; without a Set-Cookie header the jar learns nothing.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Store the cookies the response sets (see httpx.Cookies)."""
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+def skip_cookieless_responses(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """``client``, its jar asked only about responses that set a cookie (same cookies kept).
+
+    httpx keeps the jar in a private attribute; should that change, this does nothing.
+    """
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _CookiesFromSetCookie(client._cookies)
+    return client

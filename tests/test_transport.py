@@ -1,0 +1,141 @@
+"""The shared client's transport: a host's next requests reuse its connections, 304s too;
+the pools kept open stay bounded however many hosts a gather visits; the asyncio network
+backend does TLS with verification, notices a connection the server closed, and fails
+with httpx's errors."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.sources.fetch import Fetcher, HostPolicy
+from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
+
+
+class KeepAliveServer:
+    """An HTTP/1.1 server on 127.0.0.1 that keeps connections open and counts them."""
+
+    def __init__(self, close_after_answer: bool = False) -> None:
+        self.connections = 0
+        self.port = 0
+        self.close_after_answer = close_after_answer  # as a server's idle timeout would
+        self.heads: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+                self.heads.append(head)
+                if head.startswith("get /set-cookie "):
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nSet-Cookie: consent=yes; Path=/\r\n"
+                        b"Content-Length: 0\r\n\r\n"
+                    )
+                elif "if-none-match:" in head:
+                    writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
+                else:
+                    writer.write(b'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\nhello')
+                await writer.drain()
+                if self.close_after_answer:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@asynccontextmanager
+async def keep_alive_server(
+    close_after_answer: bool = False, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[KeepAliveServer]:
+    state = KeepAliveServer(close_after_answer)
+    server = await asyncio.start_server(state.handle, "127.0.0.1", 0, ssl=tls)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+
+
+def client(max_pools: int = 8, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=2)
+    transport = PoolPerOriginTransport(limits, max_pools=max_pools, verify=verify)
+    return httpx.AsyncClient(transport=transport)
+
+
+async def test_a_hosts_requests_and_304s_reuse_its_connections() -> None:
+    async with keep_alive_server() as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/feed.xml"
+        fetcher = Fetcher(http, hosts=HostPolicy(delay=0))
+        for _ in range(3):
+            assert (await fetcher.get("wire", url)).body == b"hello"
+            assert (await fetcher.get("wire", url, etag='"v1"')).status == 304
+        assert server.connections == 1
+
+
+async def test_idle_pools_past_max_pools_are_closed() -> None:
+    async with (
+        keep_alive_server() as a,
+        keep_alive_server() as b,
+        keep_alive_server() as c,
+        client(max_pools=2) as http,
+    ):
+        for server in (a, b, c, a):
+            assert (await http.get(f"http://127.0.0.1:{server.port}/")).status_code == 200
+        pools = http._transport._pool._pools  # type: ignore[attr-defined]
+        assert len(pools) <= 2
+        # a's pool was the least recently used when c came, so a connected again
+        assert (a.connections, b.connections, c.connections) == (2, 1, 1)
+
+
+async def test_a_connection_the_server_closed_is_not_reused() -> None:
+    async with keep_alive_server(close_after_answer=True) as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(3):
+            assert (await http.get(url)).content == b"hello"
+            await asyncio.sleep(0.05)  # the server's close arrives while the connection idles
+        assert server.connections == 3
+
+
+async def test_a_refused_connection_is_httpx_connect_error() -> None:
+    async with keep_alive_server() as server:
+        port = server.port
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_tls_is_verified_against_the_trusted_certificates(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with keep_alive_server(tls=served) as server:
+        url = f"https://127.0.0.1:{server.port}/"
+        async with client(verify=trusting) as http:
+            assert (await http.get(url)).content == b"hello"
+            assert (await http.get(url)).content == b"hello"
+        async with client() as http:  # the default CAs do not know a self-signed certificate
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(url)
+        assert server.connections == 1  # both trusted requests on one; the refused one
+        # never finished its handshake, so never reached the handler
+
+
+async def test_cookies_a_server_sets_are_still_sent_back() -> None:
+    async with keep_alive_server() as server, skip_cookieless_responses(client()) as http:
+        assert type(http.cookies) is not httpx.Cookies  # the jar that skips cookieless answers
+        base = f"http://127.0.0.1:{server.port}"
+        await http.get(f"{base}/feed.xml")
+        await http.get(f"{base}/set-cookie")
+        await http.get(f"{base}/feed.xml")
+    assert ["cookie: consent=yes" in head for head in server.heads] == [False, False, True]
