@@ -6,14 +6,31 @@ Each stage takes and returns these, never ORM rows, so every stage's core is tes
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+# What no database column should hold: NUL (PostgreSQL refuses it), other C0 controls but
+# tab and line breaks, and lone UTF-16 surrogates (a JSON feed's "\ud800": UTF-8 cannot
+# encode it, so the whole insert would fail).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with the characters no database can store replaced (U+FFFD) or dropped."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m[0] < " " else "\ufffd", text)
 
 
 @dataclass(frozen=True)
 class FeedItem:
-    """One entry read from a feed: text only, already sanitised, link already canonical."""
+    """One entry read from a feed: text only, already sanitised, link already canonical.
+
+    Every text field is made storable on creation, whichever reader built it, so one
+    feed's broken character cannot fail the batch that stores other sources' articles.
+    """
 
     guid: str
     url: str
@@ -27,6 +44,14 @@ class FeedItem:
     language: str | None = None
     section: str | None = None
     breaking: bool = False  # the source itself marks it breaking (section, label, live flag)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                clean = storable(value)
+                if clean is not value:
+                    object.__setattr__(self, f.name, clean)
 
 
 @dataclass(frozen=True)

@@ -619,3 +619,59 @@ if __name__ == "__main__":
     env = {**os.environ, "PYTHONPATH": str(root)}
     subprocess.run([sys.executable, str(script)], check=True, env=env, timeout=60)
     assert len(marks.read_text().split()) == 1  # the parent only
+
+
+# --- what the database cannot store ---------------------------------------------------------
+
+
+def test_unstorable_characters_are_replaced_and_fail_no_batch(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    """A JSON feed's lone surrogate and NUL: stored as U+FFFD / dropped, others unharmed."""
+    bad = (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "Odd", "items": ['
+        '{"id": "odd-\\u0000-1", "url": "https://odd.test/1", "title": "Bad \\ud800 title",'
+        ' "content_text": "text \\u0007 bell", "date_published": "2026-11-28T06:00:00Z"}]}'
+    )
+    app = open_app(
+        [
+            ("Wire", feed_server.add("/wire.xml", rss(HEALTHY))),
+            (
+                "Odd",
+                feed_server.add(
+                    "/odd.json", bad, headers={"Content-Type": "application/feed+json"}
+                ),
+            ),
+        ]
+    )
+    reports = by_name(asyncio.run(gather_sources(app)))
+    assert reports["Odd"].status == "ok" and reports["Wire"].new_items == 2
+    odd = [a for a, name in articles(app) if name == "Odd"]
+    assert [(a.guid, a.title, a.summary) for a in odd] == [
+        ("odd--1", "Bad \ufffd title", "text  bell")
+    ]
+
+
+def test_a_source_the_database_refuses_fails_alone_by_name(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One source's articles break the batch's transaction: the others are still stored."""
+    sources = [(f"S{i}", feed_server.add(f"/s{i}.xml", rss(
+        [{**item, "guid": f"{i}-{item['guid']}", "link": f"{item['link']}-{i}"} for item in HEALTHY]
+    ))) for i in range(4)]  # fmt: skip
+    app = open_app(sources)
+    refused = app.store.sync_sources([(n, u) for n, u in sources])["S2"]
+    save = app.store.save_fetches
+
+    def save_fetches(outcomes: Any) -> list[int]:
+        if any(o.source_id == refused and o.items for o in outcomes):
+            raise ValueError("value too long for type character varying(500)")
+        return save(outcomes)
+
+    monkeypatch.setattr(app.store, "save_fetches", save_fetches)
+    reports = by_name(asyncio.run(gather_sources(app)))
+    assert reports["S2"].status == "error" and "could not be stored" in reports["S2"].error
+    assert "character varying" in reports["S2"].error
+    assert {n: r.new_items for n, r in reports.items() if n != "S2"} == {"S0": 2, "S1": 2, "S3": 2}
+    assert sorted({name for _, name in articles(app)}) == ["S0", "S1", "S3"]
+    assert "could not be stored" in (health(app)["S2"].last_error or "")

@@ -9,10 +9,12 @@ moved it) or its configured url, with the stored validators, so an unchanged fee
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -138,14 +140,35 @@ class BatchWriter:
         async with self._lock:
             try:
                 counts = await asyncio.to_thread(self.store.save_fetches, [o for o, _ in batch])
-            except Exception as exc:  # every source of the batch learns why
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    return
+                # One source's outcome failed the batch's transaction: write them one at a
+                # time, so only that source fails (by name, in its report) and the others'
+                # articles are stored.
+                log.warning(
+                    "a batch of %d fetches failed (%s); writing each alone", len(batch), exc
+                )
+                for one in batch:
+                    try:
+                        counts = await asyncio.to_thread(self.store.save_fetches, [one[0]])
+                    except Exception as alone:
+                        _settle(one[1], alone)
+                    else:
+                        _settle(one[1], counts[0])
                 return
         for (_, future), count in zip(batch, counts, strict=True):
-            if not future.done():
-                future.set_result(count)
+            _settle(future, count)
+
+
+def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 class ParserPool:
@@ -175,7 +198,7 @@ class ParserPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["digest.sources.parse"])
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        with _main_script_hidden():  # every worker is spawned by these first submits
+        with _STARTING, _main_script_hidden():  # these first submits spawn every worker
             futures = [pool.submit(os.getpid) for _ in range(self.workers)]
         for future in futures:
             future.result()
@@ -186,6 +209,11 @@ class ParserPool:
         if self._starting is not None:
             pool = await self._starting
             await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+
+
+# Pools start in threads (the daemon's jobs run in threads of their own): one at a time,
+# so one's restoring ``__main__.__file__`` cannot land while another's workers spawn.
+_STARTING = threading.Lock()
 
 
 @contextmanager
@@ -276,7 +304,17 @@ async def _gather_one(
         changes["fetch_url"] = fetched.moved_to
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
-    report.new_items = await writer.save(FetchOutcome(source_id, items, changes, None, len(items)))
+    try:
+        report.new_items = await writer.save(
+            FetchOutcome(source_id, items, changes, None, len(items))
+        )
+    except Exception as exc:  # the database refused this source's articles: say so, go on
+        report.status, report.error = "error", f"its {len(items)} items could not be stored: {exc}"
+        report.hint = "see the log for the database's message; the next run tries them again"
+        log.error("source %r: %d items not stored: %s", source.name, len(items), exc)
+        with contextlib.suppress(Exception):  # the health columns, if the store takes them
+            await writer.save(FetchOutcome(source_id, (), {}, report.error, len(items)))
+        return report
     log.info("source %r: %d items, %d new", source.name, len(items), report.new_items)
     return report
 
