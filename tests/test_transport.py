@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 
@@ -139,3 +140,62 @@ async def test_cookies_a_server_sets_are_still_sent_back() -> None:
         await http.get(f"{base}/set-cookie")
         await http.get(f"{base}/feed.xml")
     assert ["cookie: consent=yes" in head for head in server.heads] == [False, False, True]
+
+
+@pytest.fixture
+def pools_closed_in_flight(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many requests each origin's pool still had in flight when it was closed.
+
+    Read from httpcore's own bookkeeping (a request stays in ``_requests`` until its
+    response is closed), so it does not trust the counting it checks.
+    """
+    closed: list[int] = []
+    aclose = httpcore.AsyncConnectionPool.aclose
+
+    async def recording_aclose(pool: httpcore.AsyncConnectionPool) -> None:
+        closed.append(len(pool._requests))
+        await aclose(pool)
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "aclose", recording_aclose)
+    return closed
+
+
+async def test_a_pool_handing_out_a_kept_alive_connection_is_not_closed(
+    pools_closed_in_flight: list[int],
+) -> None:
+    # httpcore gives a request an idle kept-alive connection, then yields before marking it
+    # active: a new origin's request in that window must not close the pool under it.
+    async with keep_alive_server() as a, keep_alive_server() as b:
+        for yields in range(6):  # wherever the request to b lands in the reuse's progress
+            async with client(max_pools=1) as http:
+                assert (await http.get(f"http://127.0.0.1:{a.port}/")).content == b"hello"
+                reuse = asyncio.create_task(http.get(f"http://127.0.0.1:{a.port}/"))
+                for _ in range(yields):
+                    await asyncio.sleep(0)
+                assert (await http.get(f"http://127.0.0.1:{b.port}/")).content == b"hello"
+                assert (await reuse).content == b"hello"
+    assert pools_closed_in_flight and not any(pools_closed_in_flight)
+
+
+async def test_concurrent_requests_over_more_origins_than_max_pools_all_succeed(
+    pools_closed_in_flight: list[int],
+) -> None:
+    async with (
+        keep_alive_server() as a,
+        keep_alive_server() as b,
+        keep_alive_server() as c,
+        keep_alive_server() as d,
+        client(max_pools=2) as http,
+    ):
+        urls = [f"http://127.0.0.1:{s.port}/" for s in (a, b, c, d)] * 25
+        responses = await asyncio.gather(*(http.get(url) for url in urls))
+        assert [r.content for r in responses] == [b"hello"] * len(urls)
+        # one request in flight on its own origin: the others' pools may go, not its own
+        async with http.stream("GET", urls[0]) as held:
+            for url in urls[1:4]:
+                assert (await http.get(url)).status_code == 200
+            assert await held.aread() == b"hello"
+        async with keep_alive_server() as e:  # a new origin closes pools down to max_pools
+            assert (await http.get(f"http://127.0.0.1:{e.port}/")).status_code == 200
+            assert len(http._transport._pool._pools) <= 2  # type: ignore[attr-defined]
+    assert not any(pools_closed_in_flight)

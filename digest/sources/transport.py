@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 import httpcore
@@ -232,36 +232,58 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+_Origin = tuple[bytes, bytes, int | None]
+
+
 class _PoolPerOrigin(httpcore.AsyncConnectionPool):
-    """An httpcore pool that hands each request to the pool of its origin."""
+    """An httpcore pool that hands each request to the pool of its origin.
+
+    A pool is closed only when no request on it is in flight, counted here from the moment
+    a request arrives until its response body is closed. Asking the pool's connections
+    instead (``is_idle()``) misses a request that httpcore has just handed a kept-alive
+    connection: the connection says idle until that request runs, after a yield.
+    """
 
     def __init__(self, max_pools: int, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
         self._options = options
         self._max_pools = max_pools
-        self._pools: OrderedDict[tuple[bytes, bytes, int | None], httpcore.AsyncConnectionPool]
-        self._pools = OrderedDict()
+        self._pools: OrderedDict[_Origin, httpcore.AsyncConnectionPool] = OrderedDict()
+        self._in_flight: Counter[_Origin] = Counter()
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         """Send the request through its origin's pool (made on first use)."""
         url = request.url
         key = (url.scheme, url.host, url.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            await self._close_idle_pools()
-            pool = httpcore.AsyncConnectionPool(**self._options)  # type: ignore[arg-type]
-            self._pools[key] = pool
-        else:
-            self._pools.move_to_end(key)
-        return await pool.handle_async_request(request)
+        # Counted before any await, so a pool made here is never closed under this request.
+        self._in_flight[key] += 1
+        try:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = httpcore.AsyncConnectionPool(**self._options)  # type: ignore[arg-type]
+                self._pools[key] = pool
+                await self._close_idle_pools()
+            else:
+                self._pools.move_to_end(key)
+            response = await pool.handle_async_request(request)
+        except BaseException:
+            self._done(key)
+            raise
+        response.stream = _CountedStream(response.stream, functools.partial(self._done, key))
+        return response
+
+    def _done(self, key: _Origin) -> None:
+        self._in_flight[key] -= 1
+        if self._in_flight[key] <= 0:
+            del self._in_flight[key]
 
     async def _close_idle_pools(self) -> None:
         """Close the least recently used pools with nothing in flight, down to max_pools."""
-        excess = len(self._pools) + 1 - self._max_pools
+        excess = len(self._pools) - self._max_pools
         if excess <= 0:
             return
         for key, pool in list(self._pools.items()):
-            if all(c.is_idle() for c in pool.connections):
+            if self._in_flight[key] == 0 and self._pools.get(key) is pool:
                 del self._pools[key]
                 await pool.aclose()
                 excess -= 1
@@ -274,6 +296,29 @@ class _PoolPerOrigin(httpcore.AsyncConnectionPool):
         for pool in pools:
             await pool.aclose()
         await super().aclose()
+
+
+class _CountedStream:
+    """A response body that reports once when it is closed: its request is then done."""
+
+    def __init__(self, stream: Iterable[bytes] | AsyncIterable[bytes], done: Callable[[], None]):
+        self._stream = cast(AsyncIterable[bytes], stream)
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Close the body (the connection goes back to its pool), then count the request done."""
+        try:
+            aclose = getattr(self._stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
 
 
 class PoolPerOriginTransport(httpx.AsyncHTTPTransport):
