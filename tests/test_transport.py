@@ -6,15 +6,18 @@ with httpx's errors."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpcore
 import httpx
 import pytest
 
+from digest.sources import transport
 from digest.sources.fetch import Fetcher, HostPolicy
 from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
 
@@ -199,3 +202,85 @@ async def test_concurrent_requests_over_more_origins_than_max_pools_all_succeed(
             assert (await http.get(f"http://127.0.0.1:{e.port}/")).status_code == 200
             assert len(http._transport._pool._pools) <= 2  # type: ignore[attr-defined]
     assert not any(pools_closed_in_flight)
+
+
+@contextmanager
+def silent_address() -> Iterator[tuple[str, int]]:
+    """A local address whose connects hang unanswered, as over a route that drops packets.
+
+    A listening socket that never accepts, its one-connection backlog already taken: the
+    kernel drops the next handshakes instead of refusing them.
+    """
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        yield listener.getsockname()
+
+
+def resolving_to(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[str, int]) -> None:
+    """Make every host name resolve to ``addresses`` (the first tried first)."""
+
+    async def resolve(host: str, port: int) -> list[tuple[int, str, int]]:
+        return [(socket.AF_INET, ip, p) for ip, p in addresses]
+
+    monkeypatch.setattr(transport, "_resolve", resolve)
+
+
+async def test_a_silent_first_address_does_not_hold_up_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A dual-stack host whose IPv6 route drops packets: its IPv4 address is tried
+    # HAPPY_EYEBALLS_DELAY later, not after the whole connect timeout.
+    async with keep_alive_server() as server:
+        with silent_address() as silent:
+            resolving_to(monkeypatch, silent, ("127.0.0.1", server.port))
+            timeout = httpx.Timeout(5.0, connect=3.0)
+            async with client() as http:
+                started = time.monotonic()
+                response = await http.get("http://dual.test/", timeout=timeout)
+                assert response.content == b"hello"
+                assert time.monotonic() - started < 1.5
+    assert server.connections == 1
+
+
+async def test_a_refused_first_address_hands_over_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with keep_alive_server() as gone:
+        refused = ("127.0.0.1", gone.port)
+    async with keep_alive_server() as server:
+        resolving_to(monkeypatch, refused, ("127.0.0.1", server.port))
+        async with client() as http:
+            started = time.monotonic()
+            assert (await http.get("http://dual.test/")).content == b"hello"
+            assert time.monotonic() - started < transport.HAPPY_EYEBALLS_DELAY
+
+
+async def test_addresses_that_all_stay_silent_time_out_at_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with silent_address() as silent:
+        resolving_to(monkeypatch, silent, silent)
+        async with client() as http:
+            started = time.monotonic()
+            with pytest.raises(httpx.ConnectTimeout):
+                await http.get("http://dual.test/", timeout=httpx.Timeout(5.0, connect=0.6))
+            assert time.monotonic() - started < 1.5
+
+
+async def test_a_names_addresses_alternate_families_first_family_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    v6, v4 = socket.AF_INET6, socket.AF_INET
+    answers = [(v6, "2001:db8::1"), (v6, "2001:db8::2"), (v4, "192.0.2.1"), (v6, "2001:db8::1")]
+
+    async def getaddrinfo(host: str, port: int, **kw: object) -> list[tuple[object, ...]]:
+        return [(family, socket.SOCK_STREAM, 6, "", (ip, port)) for family, ip in answers]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    assert await transport._resolve("dual.test", 80) == [
+        (v6, "2001:db8::1", 80),
+        (v4, "192.0.2.1", 80),
+        (v6, "2001:db8::2", 80),
+    ]

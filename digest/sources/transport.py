@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import socket
 import ssl
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -199,6 +201,80 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+_Address = tuple[int, str, int]  # family, IP address, port
+_Connected = tuple[asyncio.BaseTransport, _Connection]
+
+HAPPY_EYEBALLS_DELAY = 0.25  # s before the next address is tried (RFC 8305's default)
+
+
+async def _resolve(host: str, port: int) -> list[_Address]:
+    """host's addresses for TCP, alternating families, first family first (RFC 8305 4)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    by_family: dict[int, list[_Address]] = {}
+    for family, _, _, _, sockaddr in infos:
+        address = (family, str(sockaddr[0]), int(sockaddr[1]))
+        if address not in by_family.setdefault(family, []):
+            by_family[family].append(address)
+    interleaved = itertools.zip_longest(*by_family.values())
+    return [address for group in interleaved for address in group if address is not None]
+
+
+async def _connect_first(
+    addresses: list[_Address], local: tuple[str, int] | None, delay: float
+) -> _Connected:
+    """A connection to the first of ``addresses`` to answer ("happy eyeballs", RFC 8305).
+
+    Attempts start ``delay`` s apart, or at once when one fails; the first to connect wins
+    and the others are cancelled (and closed, should one connect meanwhile). Trying one
+    address after another under one timeout, as ``create_connection`` does, lets an IPv6
+    route that drops packets use up the whole connect timeout before IPv4 is tried.
+    """
+    loop = asyncio.get_running_loop()
+
+    async def attempt(address: _Address) -> _Connected:
+        family, ip, port = address
+        return await loop.create_connection(_Connection, ip, port, family=family, local_addr=local)
+
+    if not addresses:
+        raise OSError("the name resolved to no address")
+    if len(addresses) == 1:
+        return await attempt(addresses[0])
+    waiting = list(addresses)
+    running: set[asyncio.Task[_Connected]] = set()
+    started: list[asyncio.Task[_Connected]] = []
+    errors: list[OSError] = []
+    winner: asyncio.Task[_Connected] | None = None
+    try:
+        while waiting or running:
+            if waiting:
+                task = asyncio.create_task(attempt(waiting.pop(0)))
+                running.add(task)
+                started.append(task)
+            done, running = await asyncio.wait(
+                running, timeout=delay if waiting else None, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                error = task.exception()
+                if error is None:
+                    winner = task
+                    return task.result()
+                if not isinstance(error, OSError):
+                    raise error
+                errors.append(error)
+        if len(errors) == 1:
+            raise errors[0]
+        raise OSError(f"all {len(errors)} addresses failed: " + "; ".join(map(_reason, errors)))
+    finally:
+        losers = [task for task in started if task is not winner]
+        for task in losers:
+            task.cancel()
+        if losers:
+            await asyncio.wait(losers)
+        for task in losers:  # one may have connected before its cancel arrived
+            if not task.cancelled() and task.exception() is None:
+                task.result()[0].close()
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default)."""
 
@@ -210,14 +286,12 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        """A connection to host:port, within ``timeout`` seconds."""
+        """A connection to host:port, within ``timeout`` seconds, its addresses raced."""
         local = (local_address, 0) if local_address else None
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_connection(
-                    _Connection, host, port, local_addr=local
-                )
+                addresses = await _resolve(host, port)
+                transport, connection = await _connect_first(addresses, local, HAPPY_EYEBALLS_DELAY)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"no connection in {timeout:g} s") from exc
         except OSError as exc:
