@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from digest import __version__
 from digest.config import Config
 from digest.deliver import Sender, build_sender
-from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
+from digest.sources.transport import gather_transport, skip_cookieless_responses, ssl_context
 from digest.store import Store, open_engine, resolve_url, upgrade
 
 T = TypeVar("T")
@@ -74,9 +74,15 @@ class App:
         per_origin = httpx.Limits(
             max_connections=g.concurrency, max_keepalive_connections=g.per_host_concurrency
         )
-        transport = PoolPerOriginTransport(per_origin, max_pools=g.concurrency)
+        # None behind a proxy: httpx's own transport, which honours the proxy variables.
+        transport = gather_transport(per_origin, max_pools=g.concurrency)
         client = httpx.AsyncClient(
-            timeout=timeout, headers=headers, follow_redirects=False, transport=transport
+            timeout=timeout,
+            headers=headers,
+            follow_redirects=False,
+            transport=transport,
+            verify=ssl_context(),  # used by httpx's own transport only
+            limits=httpx.Limits(max_connections=g.concurrency),  # likewise
         )
         async with skip_cookieless_responses(client):
             yield client

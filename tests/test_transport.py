@@ -6,10 +6,11 @@ with httpx's errors."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import httpcore
 import httpx
 import pytest
 
+from digest.app import App
+from digest.config import load_config
 from digest.sources import transport
 from digest.sources.fetch import Fetcher, HostPolicy
 from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
@@ -284,3 +287,91 @@ async def test_a_names_addresses_alternate_families_first_family_first(
         (v4, "192.0.2.1", 80),
         (v6, "2001:db8::2", 80),
     ]
+
+
+class ForwardProxy:
+    """A forward proxy on 127.0.0.1 that records each request line and answers it itself."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[str] = []
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            self.request_lines.append(head.split("\r\n")[0])
+            if head.startswith("CONNECT "):  # no tunnel: the line is what the test needs
+                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def forward_proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ForwardProxy]:
+    """A local proxy, and an environment that names no proxy until a test sets one."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    proxy = ForwardProxy()
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    proxy.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield proxy
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def open_app(write_config: Callable[..., Path]) -> Iterator[App]:
+    app = App.open(load_config(write_config([("Wire", "http://feeds.test/feed.xml")])))
+    yield app
+    app.close()
+
+
+async def test_the_apps_client_sends_through_the_environments_proxy(
+    forward_proxy: ForwardProxy,
+    open_app: App,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
+    monkeypatch.setattr(transport, "_proxy_noted", False)
+    with caplog.at_level(logging.INFO, logger="digest.sources"):
+        async with open_app.http() as http:
+            assert (await http.get("http://feeds.test/feed.xml")).content == b"proxied"
+            with pytest.raises(httpx.ProxyError):  # the proxy refused the tunnel
+                await http.get("https://feeds.test/feed.xml")
+    assert forward_proxy.request_lines == [
+        "GET http://feeds.test/feed.xml HTTP/1.1",
+        "CONNECT feeds.test:443 HTTP/1.1",
+    ]
+    assert "proxy" in caplog.text
+
+
+async def test_hosts_in_no_proxy_are_reached_directly(
+    forward_proxy: ForwardProxy, open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    async with keep_alive_server() as server, open_app.http() as http:
+        assert (await http.get(f"http://127.0.0.1:{server.port}/")).content == b"hello"
+        assert (await http.get("http://feeds.test/")).content == b"proxied"
+    assert server.connections == 1
+    assert forward_proxy.request_lines == ["GET http://feeds.test/ HTTP/1.1"]
+
+
+async def test_without_a_proxy_the_apps_client_keeps_a_pool_per_origin(
+    forward_proxy: ForwardProxy, open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_app.http() as http:
+        assert isinstance(http._transport, PoolPerOriginTransport)
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    monkeypatch.setenv("NO_PROXY", "*")  # httpx: no proxy for any host
+    async with open_app.http() as http:
+        assert isinstance(http._transport, PoolPerOriginTransport)

@@ -19,14 +19,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import socket
 import ssl
+import urllib.request
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 import httpcore
 import httpx
+
+log = logging.getLogger("digest.sources")
 
 
 @functools.cache
@@ -416,6 +420,42 @@ class PoolPerOriginTransport(httpx.AsyncHTTPTransport):
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
         )
+
+
+def environment_proxies() -> bool:
+    """Whether the environment names a proxy for HTTP(S), as httpx reads it.
+
+    The same variables and rules as httpx: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (any case, or
+    the system's settings where urllib reads them), none if NO_PROXY is ``*``.
+    """
+    proxies = urllib.request.getproxies()
+    bypass_all = "*" in (host.strip() for host in proxies.get("no", "").split(","))
+    return not bypass_all and any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+_proxy_noted = False
+
+
+def gather_transport(limits: httpx.Limits, max_pools: int) -> PoolPerOriginTransport | None:
+    """The shared client's transport: a pool per origin, or None (httpx's own) behind a proxy.
+
+    httpx honours the proxy variables only for a client given no transport, so with ours an
+    operator behind an egress proxy would see every feed fail. Behind a proxy every
+    connection goes to the proxy, so a pool per origin has little to split, and httpx's own
+    transport already applies the proxies and NO_PROXY exactly as documented; mounting
+    proxy transports beside ours would mean copying httpx's private NO_PROXY parsing. So
+    the client falls back to httpx's transport whenever a proxy is set.
+    """
+    global _proxy_noted
+    if environment_proxies():
+        if not _proxy_noted:
+            _proxy_noted = True
+            log.info(
+                "a proxy is set in the environment: gathering through it with httpx's "
+                "own transport (no pool per origin)"
+            )
+        return None
+    return PoolPerOriginTransport(limits, max_pools)
 
 
 class _CookiesFromSetCookie(httpx.Cookies):
