@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from digest import __version__
 from digest.config import Config
 from digest.deliver import Sender, build_sender
-from digest.sources.transport import gather_transport, skip_cookieless_responses, ssl_context
+from digest.sources.network import ssl_context
+from digest.sources.transport import gather_transport, skip_cookieless_responses
 from digest.store import Store, open_engine, resolve_url, upgrade
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
-from digest.sources import transport
+from digest.sources import network, transport
 from digest.sources.fetch import Fetcher, HostPolicy
 from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
 
@@ -227,7 +227,7 @@ def resolving_to(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[str, int]) -
     async def resolve(host: str, port: int) -> list[tuple[int, str, int]]:
         return [(socket.AF_INET, ip, p) for ip, p in addresses]
 
-    monkeypatch.setattr(transport, "_resolve", resolve)
+    monkeypatch.setattr(network, "_resolve", resolve)
 
 
 async def test_a_silent_first_address_does_not_hold_up_the_next(
@@ -257,7 +257,7 @@ async def test_a_refused_first_address_hands_over_at_once(
         async with client() as http:
             started = time.monotonic()
             assert (await http.get("http://dual.test/")).content == b"hello"
-            assert time.monotonic() - started < transport.HAPPY_EYEBALLS_DELAY
+            assert time.monotonic() - started < network.HAPPY_EYEBALLS_DELAY
 
 
 async def test_addresses_that_all_stay_silent_time_out_at_the_connect_timeout(
@@ -282,7 +282,7 @@ async def test_a_names_addresses_alternate_families_first_family_first(
         return [(family, socket.SOCK_STREAM, 6, "", (ip, port)) for family, ip in answers]
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
-    assert await transport._resolve("dual.test", 80) == [
+    assert await network._resolve("dual.test", 80) == [
         (v6, "2001:db8::1", 80),
         (v4, "192.0.2.1", 80),
         (v6, "2001:db8::2", 80),
