@@ -2,13 +2,12 @@
 
 Each article is a TF-IDF vector of its headline and URL-slug words, and more lightly its
 summary's (``terms``), with document frequencies counted as articles arrive, so nothing
-is fitted in advance. A story
-is the sum of its articles' vectors; its centroid keeps the ``centroid_terms`` heaviest
-words. A new article joins the story whose centroid it is most similar to (cosine at least
-``similarity``) or starts a story of its own. Only stories sharing one of the article's
-words are compared: an inverted index maps each word to the stories whose
-``index_terms`` heaviest words include it, so the cost of an article does not grow with
-the window. ``assignments()`` then merges stories whose centroids have come to agree
+is fitted in advance. A story is the sum of its articles' vectors; its centroid keeps the
+``centroid_terms`` heaviest words. A new article joins the story whose centroid it is most
+similar to (cosine at least ``similarity``) or starts a story of its own. Only a shortlist
+of stories is compared: an inverted index maps each word to the stories whose
+``index_terms`` heaviest words include it (``_shortlist``), so the cost of an article does
+not grow with the window. ``assignments()`` then merges stories whose centroids have come to agree
 (cosine at least ``merge``): articles that arrived early, before their story had
 words in common with them, end up together.
 
