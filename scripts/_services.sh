@@ -12,24 +12,30 @@ start_postgres() {
     echo "digest: PostgreSQL is not installed; its tests will fail (apt-get install postgresql)" >&2
     return 0
   fi
-  local run=()
+  local run=() pgdir="$PEERS/pg"
+  mkdir -p "$PEERS"
   if [ "$(id -u)" -eq 0 ]; then
-    install -d -o postgres -g postgres -m 700 "$PEERS/pg"
     run=(runuser -u postgres --)
+    if ! runuser -u postgres -- test -x "$PEERS" 2>/dev/null; then
+      # The checkout is in a folder the postgres user cannot enter (mktemp -d makes 0700
+      # folders): the cluster goes to /tmp instead, one per checkout.
+      pgdir="/tmp/digest-pg-$(printf %s "$ROOT" | md5sum | cut -c1-10)"
+    fi
+    install -d -o postgres -g postgres -m 700 "$pgdir"
   else
-    mkdir -p "$PEERS/pg" && chmod 700 "$PEERS/pg"
+    mkdir -p "$pgdir" && chmod 700 "$pgdir"
   fi
-  if [ ! -f "$PEERS/pg/data/PG_VERSION" ]; then
-    "${run[@]}" "$bin/initdb" -D "$PEERS/pg/data" -U postgres -A trust -E UTF8 \
+  if [ ! -f "$pgdir/data/PG_VERSION" ]; then
+    "${run[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 \
       --locale=C.UTF-8 --no-sync >"$PEERS/pg-initdb.log" 2>&1 || {
         echo "digest: initdb failed, see $PEERS/pg-initdb.log" >&2; return 1; }
   fi
-  "${run[@]}" "$bin/pg_ctl" -D "$PEERS/pg/data" status >/dev/null 2>&1 ||
-    "${run[@]}" "$bin/pg_ctl" -D "$PEERS/pg/data" -l "$PEERS/pg/server.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PEERS/pg -c fsync=off -c synchronous_commit=off" \
-      start >/dev/null || { echo "digest: PostgreSQL did not start, see $PEERS/pg/server.log" >&2; return 1; }
+  "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1 ||
+    "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pgdir -c fsync=off -c synchronous_commit=off" \
+      start >/dev/null || { echo "digest: PostgreSQL did not start, see $pgdir/server.log" >&2; return 1; }
   export DIGEST_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/postgres"
-  PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$PEERS/pg/data" -m fast -w stop)
+  PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop)
 }
 
 stop_services() {
