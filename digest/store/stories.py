@@ -9,16 +9,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from digest.records import ArticleRecord
+from digest.store.base import StoreBase
 
 
-class StoryQueries:
+class StoryQueries(StoreBase):
     """The queries of the rank stage (``Store`` inherits them)."""
-
-    engine: Engine
 
     def window_articles(
         self, since: datetime, until: datetime, source_names: Iterable[str]

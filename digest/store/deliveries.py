@@ -1,0 +1,321 @@
+"""Edition and delivery queries: the outbox (queue, claim with a lease, finish, retry) and job runs.
+
+A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in ``store/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, func, insert, literal, or_, update
+from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel, col, select
+
+from digest.store.base import StoreBase
+from digest.store.tables import (
+    Delivery,
+    Edition,
+    JobRun,
+    Subscriber,
+    UTCDateTime,
+    utcnow,
+)
+
+
+class DeliveryQueries(StoreBase):
+    """The edition, outbox and job-run queries (``Store`` inherits them)."""
+
+    def edition_by_id(self, edition_id: int) -> Edition | None:
+        """One stored edition by its id."""
+        with self.session() as s:
+            return s.get(Edition, edition_id)
+
+    def edition(self, digest_id: str, slot: datetime) -> Edition | None:
+        """The stored edition of this digest for this slot, if built already."""
+        with self.session() as s:
+            return s.exec(
+                select(Edition).where(Edition.digest_id == digest_id, Edition.slot == slot)
+            ).first()
+
+    def save_edition(self, edition: Edition) -> Edition:
+        """Store a newly built edition; if another process stored this slot first, return theirs."""
+        with self.session() as s:
+            s.add(edition)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                existing = self.edition(edition.digest_id, edition.slot)
+                assert existing is not None
+                return existing
+            s.refresh(edition)
+            return edition
+
+    def editions(self, limit: int = 20) -> list[Edition]:
+        """The newest editions first."""
+        with self.session() as s:
+            return list(s.exec(select(Edition).order_by(col(Edition.slot).desc()).limit(limit)))
+
+    def queue_deliveries(
+        self,
+        edition_id: int,
+        timezones: Collection[str | None] | None = None,
+    ) -> int:
+        """A pending row for every active subscriber without one for this edition; count added.
+
+        One INSERT ... SELECT, so a million subscribers queue in seconds. With
+        ``timezones``, only subscribers whose own time zone is in it (None: those without
+        one) are queued: a local-time digest's hourly bucket.
+        """
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        subscribers = SQLModel.metadata.tables["subscribers"]
+        now = utcnow()
+        have = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
+        chosen = core_select(
+            literal(edition_id),
+            subscribers.c.id,
+            literal("pending"),
+            literal(0),
+            literal(now, UTCDateTime()),
+        ).where(subscribers.c.status == "active", subscribers.c.id.not_in(have))
+        if timezones is not None:
+            named = [t for t in timezones if t is not None]
+            condition: ColumnElement[bool] = subscribers.c.timezone.in_(named)
+            if None in timezones:
+                condition = or_(condition, subscribers.c.timezone.is_(None))
+            chosen = chosen.where(condition)
+        columns = ["edition_id", "subscriber_id", "status", "attempts", "updated_at"]
+        with self.engine.begin() as connection:
+            try:
+                result = connection.execute(insert(deliveries).from_select(columns, chosen))
+            except IntegrityError:  # a concurrent sender queued some of them: theirs stand
+                return 0
+            return int(result.rowcount or 0)
+
+    def active_timezones(self) -> set[str | None]:
+        """The distinct time zones of active subscribers (None: no zone of their own)."""
+        subscribers = SQLModel.metadata.tables["subscribers"]
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(subscribers.c.timezone).where(subscribers.c.status == "active").distinct()
+            )
+            return {row[0] for row in rows}
+
+    def requeue_deferred(self, edition_id: int) -> int:
+        """Deferred rows (a 4xx last time) whose retry time has come become pending again."""
+        d = SQLModel.metadata.tables["deliveries"]
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "deferred", or_(d.c.retry_at.is_(None), d.c.retry_at <= utcnow())],
+            status="pending",
+        )
+
+    def reclaim_expired(self, edition_id: int) -> int:
+        """Claimed rows whose lease ran out (their sender died) become pending again."""
+        d = SQLModel.metadata.tables["deliveries"]
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "sending", or_(d.c.lease_until.is_(None), d.c.lease_until < utcnow())],
+            status="pending",
+            lease_until=None,
+        )
+
+    def retry_failed(self, edition_id: int) -> int:
+        """`digest retry`: failed rows of still-active subscribers go back to pending."""
+        d = SQLModel.metadata.tables["deliveries"]
+        people = SQLModel.metadata.tables["subscribers"]
+        active = core_select(people.c.id).where(people.c.status == "active")
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "failed", d.c.subscriber_id.in_(active)],
+            status="pending",
+            error=None,
+        )
+
+    def suppress_inactive(self, edition_id: int) -> int:
+        """Pending rows of people who left (or bounced) since they were queued: 'suppressed'."""
+        d = SQLModel.metadata.tables["deliveries"]
+        people = SQLModel.metadata.tables["subscribers"]
+        inactive = core_select(people.c.id).where(people.c.status != "active")
+        return self._update_deliveries(
+            edition_id,
+            [d.c.status == "pending", d.c.subscriber_id.in_(inactive)],
+            status="suppressed",
+        )
+
+    def _update_deliveries(
+        self, edition_id: int, conditions: list[ColumnElement[bool]], **values: object
+    ) -> int:
+        """Set ``values`` on the edition's rows matching ``conditions``; count them."""
+        d = SQLModel.metadata.tables["deliveries"]
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(d)
+                .where(d.c.edition_id == edition_id, *conditions)
+                .values(**values, updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
+
+    def claim_deliveries(
+        self, edition_id: int, limit: int, lease_seconds: float = 300.0
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
+
+        One UPDATE ... RETURNING takes the rows, so two senders never claim the same one;
+        the claim is committed before anything is sent. Rows come in id order (keyset), so
+        memory never holds more than one batch however long the list.
+        """
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        subscribers = SQLModel.metadata.tables["subscribers"]
+        now = utcnow()
+        candidates = (
+            select(deliveries.c.id)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.status == "pending",
+                subscribers.c.status == "active",
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self.engine.begin() as connection:
+            claimed = (
+                connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(candidates), deliveries.c.status == "pending")
+                    .values(
+                        status="sending",
+                        attempts=deliveries.c.attempts + 1,
+                        updated_at=now,
+                        lease_until=now + timedelta(seconds=lease_seconds),
+                    )
+                    .returning(deliveries.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        if not claimed:
+            return []
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Delivery, Subscriber)
+                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                    .where(col(Delivery.id).in_(list(claimed)))
+                    .order_by(col(Delivery.id))
+                )
+            )
+
+    def finish_deliveries(
+        self,
+        results: Sequence[tuple[int, str, str, str | None]],
+        retry_at: Mapping[int, datetime] | None = None,
+    ) -> None:
+        """Record a batch of (delivery id, status, detail, Message-ID) in one transaction;
+        ``retry_at`` says when each deferred row may be tried again."""
+        if not results:
+            return
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        now = utcnow()
+        rows = [
+            {
+                "row_id": delivery_id,
+                "status": status,
+                "error": detail or None,
+                "message_id": message_id,
+                "updated_at": now,
+                "sent_at": now if status == "sent" else None,
+                "retry_at": (retry_at or {}).get(delivery_id),
+            }
+            for delivery_id, status, detail, message_id in results
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == bindparam("row_id"))
+                .values(
+                    status=bindparam("status"),
+                    error=bindparam("error"),
+                    message_id=bindparam("message_id"),
+                    updated_at=bindparam("updated_at"),
+                    sent_at=bindparam("sent_at"),
+                    retry_at=bindparam("retry_at"),
+                    lease_until=None,
+                ),
+                rows,
+            )
+
+    def finish_delivery(
+        self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
+    ) -> None:
+        """Record what the transport said about one message (see finish_deliveries)."""
+        self.finish_deliveries([(delivery_id, status, detail, message_id)])
+
+    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Put claimed rows that were never handed to the transport back to pending."""
+        if not delivery_ids:
+            return
+        with self.session() as s:
+            s.execute(
+                update(Delivery)
+                .where(col(Delivery.id).in_(list(delivery_ids)), col(Delivery.status) == "sending")
+                .values(status="pending", lease_until=None, updated_at=utcnow())
+            )
+            s.commit()
+
+    def record_job(self, job: str, started_at: datetime, ok: bool, summary: str) -> None:
+        """Keep the last result of a daemon job (one row per job, replaced each run)."""
+        with self.session() as s:
+            row = s.get(JobRun, job) or JobRun(
+                job=job, started_at=started_at, finished_at=utcnow(), ok=ok, summary=summary
+            )
+            row.started_at, row.finished_at, row.ok, row.summary = (
+                started_at,
+                utcnow(),
+                ok,
+                summary[:2000],
+            )
+            s.add(row)
+            s.commit()
+
+    def job_runs(self) -> list[JobRun]:
+        """The last result of every daemon job, by name."""
+        with self.session() as s:
+            return list(s.exec(select(JobRun).order_by(col(JobRun.job))))
+
+    def sent_since(self, since: datetime) -> int:
+        """Messages sent since then, over every edition (for hourly and daily limits)."""
+        with self.session() as s:
+            return int(
+                s.exec(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.status == "sent", col(Delivery.sent_at) >= since)
+                ).one()
+            )
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """How many rows of the edition are in each state."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Delivery.status, func.count())
+                .where(Delivery.edition_id == edition_id)
+                .group_by(Delivery.status)
+            )
+            return {status: int(n) for status, n in rows}
+
+    def deliveries(self, edition_id: int) -> list[tuple[Delivery, Subscriber]]:
+        """Every delivery row of the edition with its subscriber."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Delivery, Subscriber)
+                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                    .where(Delivery.edition_id == edition_id)
+                    .order_by(col(Delivery.id))
+                )
+            )
