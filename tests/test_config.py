@@ -69,6 +69,14 @@ def check(path: Path) -> tuple[int, str, str]:
 # (case id, line to replace, replacement, key path, words in the message, line marker)
 MISTAKES = [
     (
+        "a key an earlier version read",
+        "[delivery.smtp]",
+        "[rank]\nsimilarity = 0.5\n\n[delivery.smtp]",
+        "rank.similarity",
+        "no longer read; it was headline word overlap",
+        "similarity = 0.5",
+    ),
+    (
         "misspelt key",
         'timezone = "UTC"',
         'time_zone = "UTC"',
@@ -578,7 +586,7 @@ def dotted(path: tuple) -> str:
 def test_field_paths_walks_nested_and_list_models() -> None:
     paths = {dotted(p) for p in field_paths(Config)}
     assert {"sources[0].weight", "digests[0].schedule", "delivery.smtp.host"} <= paths
-    assert {"delivery.maildir.path", "service.secret_env", "rank.similarity"} <= paths
+    assert {"delivery.maildir.path", "service.secret_env", "rank.story_similarity"} <= paths
 
 
 def test_example_config_validates(secret: str) -> None:

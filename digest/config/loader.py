@@ -137,6 +137,15 @@ def _duplicate_problems(
     return problems
 
 
+# Keys an earlier version read, and what replaces them: an upgrade must not silently
+# change what a kept setting means.
+RETIRED = {
+    "rank.similarity": "it was headline word overlap (Jaccard, 0.5 by default); stories now "
+    "match by the cosine similarity of their words: replace it with `story_similarity = 0.25` "
+    "(lower joins more, higher splits more)",
+}
+
+
 def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:
     path = tuple(err["loc"])
     kind = err["type"]
@@ -157,6 +166,8 @@ def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:
         name = path[-1]
         fix = f"add `{name} = ...` ({help_text})" if help_text else f"add `{name}`"
         return ConfigProblem(file, line, key, "required key is missing", fix)
+    if kind == "extra_forbidden" and key in RETIRED:
+        return ConfigProblem(file, line, key, "this key is no longer read", RETIRED[key])
     if kind == "extra_forbidden":
         known = _known_keys(path[:-1])
         close = difflib.get_close_matches(str(path[-1]), known, n=1)

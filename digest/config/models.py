@@ -289,7 +289,7 @@ class RankConfig(_Model):
     breaking_min_score: float = Field(
         default=2.0, description="and a score of at least this to be 'Breaking'"
     )
-    similarity: float = Field(
+    story_similarity: float = Field(
         default=0.25,
         gt=0,
         le=1,

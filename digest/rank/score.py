@@ -40,7 +40,7 @@ def story_index(weights: RankConfig) -> StoryIndex:
     merge); the index's sizes (centroid and index terms) are tuned for speed in
     ``bench/rank_eval.py`` and stay the StoryIndex defaults.
     """
-    return StoryIndex(similarity=weights.similarity, merge=weights.merge_similarity)
+    return StoryIndex(similarity=weights.story_similarity, merge=weights.merge_similarity)
 
 
 def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> dict[int, int]:
