@@ -85,12 +85,13 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         for a in app.store.window_articles(memory, now, enabled)
     ]
     stories = assign_stories(records, weights)
-    changed = {a.id: stories[a.id] for a in records if stories[a.id] != a.story_id}
+    story_of = stories.story_of
+    changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
     if changed:
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
     window = [
-        replace(a, story_id=stories[a.id])
+        replace(a, story_id=story_of[a.id])
         for a in records
         if a.source in mine and a.published_at >= since
     ]

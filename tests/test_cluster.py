@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from digest.rank import StoryIndex, article_terms
+from datetime import UTC, datetime, timedelta
+
+from digest.config import RankConfig
+from digest.rank import StoryIndex, article_terms, assign_stories
 from digest.rank.terms import fold, slug_terms, title_terms
+from digest.records import ArticleRecord
 
 
 def test_title_terms_fold_case_and_accents_drop_stop_words_and_stem() -> None:
@@ -124,3 +128,56 @@ def test_one_wire_summary_under_different_headlines_joins_but_never_outweighs_th
     alone.add(1, "Isolde hits the coast", "")
     alone.add(2, "Night of gales at Port Calder", "")
     assert alone.assignments() == {1: 1, 2: 2}  # without the summary they are apart
+
+
+MORNING = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+
+
+def _at(hours: float) -> datetime:
+    return MORNING + timedelta(hours=hours)
+
+
+def test_a_story_takes_articles_within_the_gap_and_a_later_one_follows_it() -> None:
+    """Articles 9 h apart keep joining (the story keeps going); one 20 h after the story's
+    last article starts a story that follows it; the 12-hour gap is counted from the story's
+    nearest article, so arrival order (here shuffled) does not matter."""
+    index = StoryIndex(gap_hours=12)
+    index.add(1, STORM[0][1], STORM[0][2], at=_at(0))
+    index.add(3, STORM[2][1], STORM[2][2], at=_at(18))  # 18 h after 1: too far, for now
+    index.add(2, STORM[1][1], STORM[1][2], at=_at(9))  # 9 h after 1, 9 h before 3
+    index.add(4, STORM[1][1], "https://late.test/g", at=_at(38))  # 20 h after the last
+    index.add(5, OTHER[0][1], OTHER[0][2], at=_at(38))
+    assert index.assignments() == {1: 1, 2: 1, 3: 1, 4: 4, 5: 5}  # 3 joined when 2 bridged
+    assert index.continuations() == {4: 1}
+    timeless = StoryIndex()
+    for i, (_, title, url) in enumerate([*STORM, (0, STORM[1][1], "https://late.test/g")], 1):
+        timeless.add(i, title, url, at=_at(20 * i))
+    assert set(timeless.assignments().values()) == {1}  # no gap: one story over days
+
+
+def test_agreeing_stories_far_apart_in_time_do_not_merge_but_follow() -> None:
+    index = StoryIndex(similarity=0.9, merge=0.3, gap_hours=12)
+    index.add(5, "Heartbleed bug: banks check their servers", "", at=_at(0))
+    index.add(9, "Heartbleed bug: banks and shops check servers", "", at=_at(30))
+    index.add(3, "Heartbleed bug: banks check servers again", "", at=_at(1))
+    assert index.assignments() == {5: 3, 3: 3, 9: 9}
+    assert index.continuations() == {9: 3}
+
+
+def test_assign_stories_dates_an_article_by_publication_unless_it_is_in_the_future() -> None:
+    """A feed that dates its article a day ahead (a wrong clock) is placed when it arrived,
+    so it still joins the story it reached digest with."""
+
+    def record(i: int, title: str, published: float, seen: float) -> ArticleRecord:
+        return ArticleRecord(i, "S", title, "", "", _at(published), first_seen_at=_at(seen))
+
+    stories = assign_stories(
+        [
+            record(1, STORM[0][1], 0, 0),
+            record(2, STORM[1][1], 24, 0.5),  # claims tomorrow, arrived with 1
+            record(3, STORM[2][1], -30, 1),  # published well before: an older story
+        ],
+        RankConfig(),
+    )
+    assert stories.story_of == {1: 1, 2: 1, 3: 3}
+    assert stories.follows == {1: 3}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SIGNALS, rank, score_story, sent_sources
+from digest.rank import SIGNALS, Membership, rank, score_story, sent_sources
 from digest.records import ArticleRecord, RankedEdition, Story, ranked_from_json, ranked_to_json
 from digest.render import EditionInfo, render_edition
 from digest.render.edition import group_latest
@@ -141,11 +141,33 @@ def test_a_sent_story_is_recognised_after_its_sent_articles_left_the_window() ->
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
     # Merged since into story 0: known through the sent articles' current story.
     moved = [article(5, "Wire", story=0, minutes_ago=-1440 + 10)]
-    sent = sent_sources([stored]).with_stories({1: 0, 2: 0, 5: 0})
+    sent = sent_sources([stored]).with_stories(Membership({1: 0, 2: 0, 5: 0}))
     ranked = rank(moved, tomorrow, DIGEST, RankConfig(), sent)
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
     unknown = rank(moved, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
     assert signals((*unknown.breaking, *unknown.latest)[0])["already_sent"][0] == 0.0
+
+
+def test_a_story_following_a_sent_one_after_a_quiet_spell_is_penalised_unless_it_grew() -> None:
+    """Story 1 was sent; a day later story 9 takes it up (``follows``), then story 12 takes
+    up 9: both are known as sent, until a source the sent story did not have carries one."""
+    stored = ranked_from_json(
+        ranked_to_json(rank([article(1, "Wire", story=1), article(2, "Post", story=1)], NOW,
+                            DIGEST, RankConfig()))
+    )  # fmt: skip
+    tomorrow = NOW + timedelta(days=1)
+    stories = Membership({1: 1, 2: 1, 9: 9, 12: 12}, follows={9: 1, 12: 9})
+    sent = sent_sources([stored]).with_stories(stories)
+    for story in (9, 12):
+        again = [article(story, "Wire", story=story, minutes_ago=-1440 + 10)]
+        ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent)
+        assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    grown = [article(9, "Wire", story=9), article(10, "Blog", story=9)]
+    ranked = rank(grown, tomorrow, DIGEST, RankConfig(), sent)
+    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 0.0
+    alone = sent_sources([stored]).with_stories(Membership({1: 1, 2: 1, 9: 9}))
+    ranked = rank(grown[:1], tomorrow, DIGEST, RankConfig(), alone)
+    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 0.0
 
 
 def test_rank_groups_by_story_id_and_clusters_articles_without_one() -> None:

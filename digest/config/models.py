@@ -299,6 +299,12 @@ class RankConfig(_Model):
     merge_similarity: float = Field(
         default=0.3, gt=0, le=1, description="cosine similarity at which two stories become one"
     )
+    story_gap_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="a story goes quiet: an article published this many hours from all of "
+        "its articles starts a new story, which the sent penalty knows as a follow-up",
+    )
     story_memory_hours: float = Field(
         default=48.0,
         gt=0,

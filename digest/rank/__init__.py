@@ -3,6 +3,7 @@
 from digest.rank.cluster import StoryIndex
 from digest.rank.score import (
     SIGNALS,
+    Membership,
     SentStories,
     assign_stories,
     narrow,
@@ -15,6 +16,7 @@ from digest.rank.terms import article_terms
 
 __all__ = [
     "SIGNALS",
+    "Membership",
     "SentStories",
     "StoryIndex",
     "article_terms",

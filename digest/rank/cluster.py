@@ -11,6 +11,14 @@ not grow with the window. ``assignments()`` then merges stories whose centroids 
 (cosine at least ``merge``): articles that arrived early, before their story had
 words in common with them, end up together.
 
+Time bounds a story as an editor's desk does: with ``gap_hours`` set, an article joins
+only a story with an article published within that many hours of it, and two stories
+merge only if they come that close. A story that went quiet and is taken up again later
+("Heartbleed: what to change now", a day after "Heartbleed bug found") becomes a new story
+that *follows* the old one (``continuations()``), so a digest can still tell its readers
+already had it. Without that bound, one event's coverage over days grows into one
+ever-wider story, which is what the aggregator's labels in ``bench/rank_eval.py`` split.
+
 Every story is named by the id of its first article (``story_id``), so ids are stable
 across runs without a table of their own; when two stories merge, the older name wins.
 
@@ -23,6 +31,7 @@ import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 
 from digest.rank.terms import article_terms
@@ -43,6 +52,11 @@ class _Story:
     indexed: tuple[str, ...] = ()
     size: int = 0
     stale: int = 0  # articles joined since the centroid was last computed
+    first: float = math.inf  # publication hours (since the epoch) of its oldest article...
+    last: float = -math.inf  # ...and of its newest; infinite while none had a time
+
+    def spans(self, at: float) -> None:
+        self.first, self.last = min(self.first, at), max(self.last, at)
 
 
 def cosine(a: Vector, b: Vector) -> float:
@@ -56,10 +70,11 @@ def cosine(a: Vector, b: Vector) -> float:
 class StoryIndex:
     """Stories of a window of articles, grown one article at a time.
 
-    ``add(article_id, title, url, story_id=None)``: an article already stored with a story
-    passes that ``story_id`` and joins it as is; a new one joins the best matching story
-    or starts its own. ``assignments()``: every added article's story id after merging,
-    which is what to store.
+    ``add(article_id, title, url, story_id=None, at=...)``: an article already stored with
+    a story passes that ``story_id`` and joins it as is; a new one joins the best matching
+    story near ``at`` in time or starts its own. ``assignments()``: every added article's
+    story id after merging, which is what to store; ``continuations()``: which stories
+    take up an earlier one.
     """
 
     def __init__(
@@ -69,9 +84,11 @@ class StoryIndex:
         centroid_terms: int = 100,
         index_terms: int = 12,
         slug_weight: float = 1.0,
+        gap_hours: float | None = None,
     ) -> None:
         self.similarity = similarity
         self.merge = merge
+        self.gap = math.inf if gap_hours is None else gap_hours
         self.centroid_terms = centroid_terms
         self.index_terms = index_terms
         self.slug_weight = slug_weight
@@ -83,6 +100,7 @@ class StoryIndex:
         self._index: dict[str, dict[int, float]] = defaultdict(dict)
         self._story_of: dict[int, int] = {}
         self._renamed: dict[int, int] = {}  # merged story -> the story it joined
+        self._follows: dict[int, int] = {}  # story -> the earlier story it takes up
 
     def add(
         self,
@@ -92,18 +110,25 @@ class StoryIndex:
         story_id: int | None = None,
         language: str | None = None,
         summary: str = "",
+        at: datetime | None = None,
     ) -> int:
-        """Put one article into a story and return that story's id (before merging)."""
+        """Put one article into a story and return that story's id (before merging).
+
+        ``at``: when the article was published; None puts it at no distance from any story.
+        """
         terms = article_terms(title, url, language, self.slug_weight, summary)
         vector = self._vector(terms)
+        hours = None if at is None else at.timestamp() / 3600
         if story_id is None:
-            best = self._best(vector)
+            best = self._best(vector, hours)
             story_id = article_id if best is None else best
         else:
             story_id = self._current(story_id)
         story = self._stories.get(story_id)
         if story is None:
             story = self._stories[story_id] = _Story(story_id)
+        if hours is not None:
+            story.spans(hours)
         self._join(story, vector)
         self._story_of[article_id] = story_id
         return story_id
@@ -112,6 +137,19 @@ class StoryIndex:
         """article id -> story id for every article added, after merging agreeing stories."""
         self._merge_all()
         return {a: self._current(s) for a, s in self._story_of.items()}
+
+    def continuations(self) -> dict[int, int]:
+        """story id -> the id of the earlier story it takes up after a quiet spell.
+
+        Known once ``assignments()`` has run: two stories that would have merged but for
+        the time between them. A story may take up several; the oldest is kept.
+        """
+        follows: dict[int, int] = {}
+        for later, earlier in self._follows.items():
+            later, earlier = self._current(later), self._current(earlier)
+            if later != earlier:
+                follows[later] = min(earlier, follows.get(later, earlier))
+        return follows
 
     def _vector(self, counts: dict[str, float]) -> Vector:
         """TF-IDF weights from the frequencies seen so far, this article included."""
@@ -125,24 +163,38 @@ class StoryIndex:
         norm = math.sqrt(sum(x * x for x in weights.values())) or 1.0
         return {w: x / norm for w, x in weights.items()}
 
-    def _best(self, vector: Vector) -> int | None:
-        """The most similar story at or above the threshold, if any."""
+    def _best(self, vector: Vector, hours: float | None) -> int | None:
+        """The most similar story near in time at or above the threshold, if any."""
         best, best_score = None, self.similarity
-        for story_id in self._shortlist(vector):
+        for story_id in self._shortlist(vector, near=hours):
             score = cosine(vector, self._stories[story_id].centroid)
             if score >= best_score:
                 best, best_score = story_id, score
         return best
 
+    def _near(self, story: _Story, first: float, last: float) -> bool:
+        """Whether the story has an article within the gap of the span first..last.
+
+        A story or span without a time (first > last) is near every other.
+        """
+        if story.first > story.last or first > last:
+            return True
+        return story.first - self.gap <= last and first <= story.last + self.gap
+
     def _shortlist(
-        self, vector: Vector, terms: int = _QUERY_TERMS, size: int = _SHORTLIST
+        self,
+        vector: Vector,
+        terms: int = _QUERY_TERMS,
+        size: int = _SHORTLIST,
+        near: float | None = None,
     ) -> list[int]:
         """The stories most likely to match ``vector``, found through the index.
 
         Stories are ranked by the part of the cosine that the vector's ``terms``
         heaviest words give; a word in more than ``_COMMON`` stories' index is too common
         to shortlist by. Only the shortlist's full cosines are then computed, so the cost
-        of a look-up does not grow with the number of stories.
+        of a look-up does not grow with the number of stories. ``near``: only stories
+        within the gap of that hour.
         """
         partial: dict[int, float] = defaultdict(float)
         for word, x in sorted(vector.items(), key=itemgetter(1), reverse=True)[:terms]:
@@ -150,6 +202,13 @@ class StoryIndex:
             if found and len(found) <= _COMMON:
                 for story_id, weight in found.items():
                     partial[story_id] += x * weight
+        if near is not None and self.gap < math.inf:
+            stories = self._stories
+            return [
+                s
+                for s in sorted(partial, key=partial.__getitem__, reverse=True)
+                if self._near(stories[s], near, near)
+            ][:size]
         if len(partial) <= size:
             return list(partial)
         return sorted(partial, key=partial.__getitem__, reverse=True)[:size]
@@ -184,18 +243,27 @@ class StoryIndex:
         story.indexed = indexed
 
     def _merge_all(self) -> None:
-        """Merge stories whose centroids agree, the biggest absorbing first."""
+        """Merge stories whose centroids agree, the biggest absorbing first.
+
+        Agreeing stories too far apart in time do not merge: the later follows the earlier.
+        """
         for story in self._stories.values():
             if story.stale:
                 self._recentre(story)
         for story in sorted(self._stories.values(), key=lambda s: (-s.size, s.id)):
             if story.id not in self._stories:
                 continue
-            absorbed = [
-                self._stories[c]
-                for c in self._shortlist(story.centroid, self.index_terms, 4 * _SHORTLIST)
-                if c != story.id and cosine(story.centroid, self._stories[c].centroid) >= self.merge
-            ]
+            absorbed = []
+            for c in self._shortlist(story.centroid, self.index_terms, 4 * _SHORTLIST):
+                other = self._stories[c]
+                if c == story.id or cosine(story.centroid, other.centroid) < self.merge:
+                    continue
+                if self._near(other, story.first, story.last):
+                    absorbed.append(other)
+                elif other.first > story.last:
+                    self._follows[c] = story.id
+                else:
+                    self._follows[story.id] = c
             if absorbed:
                 self._absorb(story, absorbed)
 
@@ -208,6 +276,8 @@ class StoryIndex:
             for w, x in other.total.items():
                 keeper.total[w] = keeper.total.get(w, 0.0) + x
             keeper.size += other.size
+            keeper.first = min(keeper.first, other.first)
+            keeper.last = max(keeper.last, other.last)
             for w in other.indexed:
                 self._index[w].pop(other.id, None)
             del self._stories[other.id]

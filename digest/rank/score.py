@@ -40,23 +40,43 @@ def story_index(weights: RankConfig) -> StoryIndex:
     merge); the index's sizes (centroid and index terms) are tuned for speed in
     ``bench/rank_eval.py`` and stay the StoryIndex defaults.
     """
-    return StoryIndex(similarity=weights.story_similarity, merge=weights.merge_similarity)
+    return StoryIndex(
+        similarity=weights.story_similarity,
+        merge=weights.merge_similarity,
+        gap_hours=weights.story_gap_hours,
+    )
 
 
-def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> dict[int, int]:
-    """article id -> story id: stored members keep their story, new articles join or start one.
+@dataclass(frozen=True)
+class Membership:
+    """Which story each article is in (``story_of``: article id -> story id), and which
+    stories take up an earlier one after a quiet spell (``follows``: story id -> story id).
+    """
+
+    story_of: dict[int, int]
+    follows: dict[int, int] = field(default_factory=dict)
+
+
+def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> Membership:
+    """Stored members keep their story; new articles join a story or start one.
 
     Articles already in a story go into the index first, then the new ones, each oldest
     first, so a story keeps the id of its first article and an article arriving today joins
-    yesterday's story.
+    yesterday's story (if that story was still going within ``rank.story_gap_hours``).
     """
     index = story_index(weights)
     placed = sorted((a for a in articles if a.story_id is not None), key=_arrival)
     for a in placed:
-        index.add(a.id, a.title, a.url, a.story_id, a.language, a.summary)
+        index.add(a.id, a.title, a.url, a.story_id, a.language, a.summary, story_time(a))
     for a in sorted((a for a in articles if a.story_id is None), key=_arrival):
-        index.add(a.id, a.title, a.url, None, a.language, a.summary)
-    return index.assignments()
+        index.add(a.id, a.title, a.url, None, a.language, a.summary, story_time(a))
+    return Membership(index.assignments(), index.continuations())
+
+
+def story_time(article: ArticleRecord) -> datetime:
+    """When an article belongs in time: its publication, unless a feed dated it after it
+    reached digest (a wrong clock or time zone), then when it arrived."""
+    return min(article.published_at, article.seen_at)
 
 
 def _arrival(article: ArticleRecord) -> tuple[datetime, int]:
@@ -111,19 +131,28 @@ class SentStories:
     Known both by story id and by article id: a story keeps its id from run to run, but it
     may merge into an older story and take that one's id, and its sent articles may leave
     the window while new ones carry it. ``with_stories`` adds the current story ids of
-    the sent articles (the pipeline knows them over its whole story memory).
+    the sent articles (the pipeline knows them over its whole story memory), and the
+    stories that take up a sent one after a quiet spell.
     """
 
     by_story: Mapping[int, frozenset[str]] = field(default_factory=dict)
     by_article: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
-    def with_stories(self, story_of: Mapping[int, int]) -> SentStories:
-        """The same, with each sent article's current story (``story_of``) known as sent."""
+    def with_stories(self, stories: Membership) -> SentStories:
+        """The same, with each sent article's current story known as sent, and each story
+        following a sent one known as sent with that one's sources (so a story that went
+        quiet and came back from the same sources is not news again)."""
         by_story = dict(self.by_story)
         for article_id, sources in self.by_article.items():
-            if article_id in story_of:
-                sid = story_of[article_id]
+            if article_id in stories.story_of:
+                sid = stories.story_of[article_id]
                 by_story[sid] = by_story.get(sid, frozenset()) | sources
+        for later in stories.follows:
+            earlier, seen = later, {later}
+            while (earlier := stories.follows.get(earlier, earlier)) not in seen:
+                seen.add(earlier)
+                if earlier in by_story:
+                    by_story[later] = by_story.get(later, frozenset()) | by_story[earlier]
         return SentStories(by_story, self.by_article)
 
     def sources(self, story_id: int, articles: Sequence[ArticleRecord]) -> frozenset[str] | None:
@@ -160,7 +189,7 @@ def rank(
     (the pipeline passes them clustered and stored). ``sent``: see ``sent_sources``.
     """
     if any(a.story_id is None for a in articles):
-        ids = assign_stories(articles, weights)
+        ids = assign_stories(articles, weights).story_of
         articles = [
             a if a.story_id is not None else replace(a, story_id=ids[a.id]) for a in articles
         ]
