@@ -178,13 +178,13 @@ def precision_at_10(
         known.update({a.id: a for a in new})
         # As rank_window: stories are formed over the story memory, ids kept from before.
         remembered = [a for a in known.values() if a.seen_at >= at - memory]
-        ids = assign_stories(remembered, weights).story_of
-        known.update({a.id: replace(a, story_id=ids[a.id]) for a in remembered})
+        stories = assign_stories(remembered, weights)
+        known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
         if len(candidates) < 10:
             continue
         gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
         window = [a for a in known.values() if since <= a.seen_at < at]
-        ranked = rank(window, at, digest, weights)
+        ranked = rank(window, at, digest, weights, follows=stories.follows)
         ours.append(overlap_at_10(gold, ranked.breaking + ranked.latest, gold_of))
         by_gold: dict[str, set[str]] = defaultdict(set)
         for a in window:

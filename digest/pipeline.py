@@ -96,7 +96,7 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         if a.source in mine and a.published_at >= since
     ]
     sent = sent_before(app, digest, now).with_stories(stories)
-    return rank(window, now, digest, weights, sent)
+    return rank(window, now, digest, weights, sent, stories.follows)
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:

@@ -264,3 +264,23 @@ def test_a_story_shows_once_with_its_other_sources_each_listed_once() -> None:
     assert text.count("Storm Isolde makes landfall") == 1
     assert text.count("Also Post:") == 1 and text.count("Also Blog:") == 1
     assert "Also Wire" not in text
+
+
+def test_a_story_and_its_follow_up_in_one_window_are_one_item() -> None:
+    """Yesterday evening's story 1 and this morning's story 5, which takes it up after a
+    quiet night (``follows``), are one item with the sources of both; unrelated story 7 stays
+    apart, and without ``follows`` the two would be two items."""
+    items = [
+        article(1, "Wire", minutes_ago=780, story=1),
+        article(2, "Post", minutes_ago=770, story=1),
+        article(5, "Blog", "Storm Isolde: the morning after", minutes_ago=30, story=5),
+        article(7, "Desk", "Comet visible tonight", story=7),
+    ]
+    ranked = rank(items, NOW, DIGEST, RankConfig(), follows={5: 1})
+    stories = (*ranked.breaking, *ranked.latest)
+    assert sorted(sorted(s.sources) for s in stories) == [["Blog", "Post", "Wire"], ["Desk"]]
+    assert (
+        len((*rank(items, NOW, DIGEST, RankConfig()).latest,))
+        + len(rank(items, NOW, DIGEST, RankConfig()).breaking)
+        == 3
+    )

@@ -148,11 +148,10 @@ class SentStories:
                 sid = stories.story_of[article_id]
                 by_story[sid] = by_story.get(sid, frozenset()) | sources
         for later in stories.follows:
-            earlier, seen = later, {later}
-            while (earlier := stories.follows.get(earlier, earlier)) not in seen:
-                seen.add(earlier)
-                if earlier in by_story:
-                    by_story[later] = by_story.get(later, frozenset()) | by_story[earlier]
+            chain = _chain(later, stories.follows)
+            found = [by_story[s] for s in chain if s in by_story]
+            if found:
+                by_story[later] = frozenset().union(*found)
         return SentStories(by_story, self.by_article)
 
     def sources(self, story_id: int, articles: Sequence[ArticleRecord]) -> frozenset[str] | None:
@@ -182,20 +181,27 @@ def rank(
     digest: DigestConfig,
     weights: RankConfig,
     sent: SentStories | None = None,
+    follows: Mapping[int, int] | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
     Articles are grouped by their ``story_id``; any without one are clustered here first
     (the pipeline passes them clustered and stored). ``sent``: see ``sent_sources``.
+    ``follows`` (``Membership.follows``): a story and the stories taking it up after a
+    quiet spell are one item in an edition whose window holds several of them, so a
+    reader sees yesterday evening's story and this morning's follow-up once.
     """
     if any(a.story_id is None for a in articles):
-        ids = assign_stories(articles, weights).story_of
+        stories = assign_stories(articles, weights)
         articles = [
-            a if a.story_id is not None else replace(a, story_id=ids[a.id]) for a in articles
+            a if a.story_id is not None else replace(a, story_id=stories.story_of[a.id])
+            for a in articles
         ]
+        follows = {**stories.follows, **(follows or {})}
     groups: dict[int, list[ArticleRecord]] = {}
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
-        groups.setdefault(a.story_id if a.story_id is not None else a.id, []).append(a)
+        sid = a.story_id if a.story_id is not None else a.id
+        groups.setdefault(_chain(sid, follows or {})[-1], []).append(a)
     sent = sent or SentStories()
     stories = [score_story(g, now, weights, sent.sources(sid, g)) for sid, g in groups.items()]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
@@ -203,6 +209,14 @@ def rank(
     chosen = {id(s) for s in breaking}
     latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
     return RankedEdition(tuple(breaking), tuple(latest))
+
+
+def _chain(story_id: int, follows: Mapping[int, int]) -> list[int]:
+    """The story, the story it takes up, and that one's, back to the first."""
+    chain = [story_id]
+    while (story_id := follows.get(story_id, story_id)) not in chain:
+        chain.append(story_id)
+    return chain
 
 
 def _is_breaking(story: Story, weights: RankConfig) -> bool:
