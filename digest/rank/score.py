@@ -192,12 +192,12 @@ def rank(
     reader sees yesterday evening's story and this morning's follow-up once.
     """
     if any(a.story_id is None for a in articles):
-        stories = assign_stories(articles, weights)
+        membership = assign_stories(articles, weights)
         articles = [
-            a if a.story_id is not None else replace(a, story_id=stories.story_of[a.id])
+            a if a.story_id is not None else replace(a, story_id=membership.story_of[a.id])
             for a in articles
         ]
-        follows = {**stories.follows, **(follows or {})}
+        follows = {**membership.follows, **(follows or {})}
     groups: dict[int, list[ArticleRecord]] = {}
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
         sid = a.story_id if a.story_id is not None else a.id
