@@ -57,7 +57,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import assign_stories, rank
+from digest.rank import SourceOverlap, assign_stories, rank
 from digest.records import ArticleRecord, Story
 
 DEFAULT_DATA = (
@@ -184,7 +184,10 @@ def precision_at_10(
             continue
         gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
         window = [a for a in known.values() if since <= a.seen_at < at]
-        ranked = rank(window, at, digest, weights, follows=stories.follows)
+        overlap = SourceOverlap.of(
+            ((stories.story_of[a.id], a.source) for a in remembered), weights.overlap_discount
+        )
+        ranked = rank(window, at, digest, weights, follows=stories.follows, overlap=overlap)
         ours.append(overlap_at_10(gold, ranked.breaking + ranked.latest, gold_of))
         by_gold: dict[str, set[str]] = defaultdict(set)
         for a in window:

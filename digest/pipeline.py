@@ -15,7 +15,14 @@ from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.rank import SentStories, assign_stories, narrow, rank, sent_sources
+from digest.rank import (
+    SentStories,
+    SourceOverlap,
+    assign_stories,
+    narrow,
+    rank,
+    sent_sources,
+)
 from digest.records import (
     RankedEdition,
     Recipient,
@@ -96,7 +103,10 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         if a.source in mine and a.published_at >= since
     ]
     sent = sent_before(app, digest, now).with_stories(stories)
-    return rank(window, now, digest, weights, sent, stories.follows)
+    overlap = SourceOverlap.of(
+        ((story_of[a.id], a.source) for a in records), weights.overlap_discount
+    )
+    return rank(window, now, digest, weights, sent, stories.follows, overlap)
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:

@@ -267,7 +267,7 @@ class RankConfig(_Model):
         "one vote per source)",
     )
     velocity_weight: float = Field(
-        default=0.5, ge=0, description="weight per source that joined the story lately"
+        default=0.25, ge=0, description="weight per source (its vote) that joined the story lately"
     )
     velocity_hours: float = Field(
         default=3.0, gt=0, description="a source joined lately: its first article is this recent"
@@ -282,6 +282,12 @@ class RankConfig(_Model):
     )
     sent_lookback_editions: int = Field(
         default=3, ge=0, le=100, description="how many earlier editions the penalty looks at"
+    )
+    overlap_discount: float = Field(
+        default=1.0,
+        ge=0,
+        description="sources that usually carry the same stories share their coverage "
+        "vote; 0: every source a full vote",
     )
     breaking_min_sources: int = Field(
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"

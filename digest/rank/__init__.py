@@ -1,6 +1,7 @@
 """The rank stage: group articles into stories and score them, explainably."""
 
 from digest.rank.cluster import StoryIndex
+from digest.rank.overlap import SourceOverlap
 from digest.rank.score import (
     SIGNALS,
     Membership,
@@ -18,6 +19,7 @@ __all__ = [
     "SIGNALS",
     "Membership",
     "SentStories",
+    "SourceOverlap",
     "StoryIndex",
     "article_terms",
     "assign_stories",

@@ -2,11 +2,13 @@
 
 score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
       + source_weight   * (the highest configured weight among the story's sources)
-      + coverage_weight * (the configured weights of the story's distinct sources, summed,
-                           minus the lead's: one vote per source however many articles it
-                           ran, and the lead's own weight already counts in source_weight)
-      + velocity_weight * (distinct sources whose first article of the story reached digest
-                           in the last velocity_hours)
+      + coverage_weight * (the votes of the story's distinct sources, summed, minus the
+                           lead's: one vote per source however many articles it ran, its
+                           configured weight shared with the sources that usually come
+                           with it (``overlap``, ``rank.overlap_discount``); the lead's own
+                           weight already counts in source_weight)
+      + velocity_weight * (the votes, as for coverage, of the sources whose first article
+                           of the story reached digest in the last velocity_hours)
       + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
                            or a source flagged the article breaking on its own page)
       - sent_penalty    * (1 if an earlier edition of the digest sent the story and no
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
 from digest.rank.cluster import StoryIndex
+from digest.rank.overlap import SourceOverlap
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -88,11 +91,13 @@ def score_story(
     now: datetime,
     weights: RankConfig,
     sent_sources: frozenset[str] | None = None,
+    overlap: SourceOverlap | None = None,
 ) -> Story:
     """One story from its articles, with every signal's value and contribution.
 
     ``sent_sources``: the sources the story had when an earlier edition sent it (None: not
-    sent); the penalty applies unless a source outside them carries it now.
+    sent); the penalty applies unless a source outside them carries it now. ``overlap``:
+    how often the sources carry the same stories (None: every source a full vote).
     """
     lead = max(
         articles, key=lambda a: (a.source_weight, len(a.summary), -a.published_at.timestamp())
@@ -107,9 +112,10 @@ def score_story(
         source_weights[a.source] = max(source_weights.get(a.source, 0.0), a.source_weight)
         first_seen[a.source] = min(first_seen.get(a.source, a.seen_at), a.seen_at)
     best_weight = max(source_weights.values())
-    coverage = round(sum(source_weights.values()) - source_weights[lead.source], 4)
+    votes = (overlap or SourceOverlap()).votes(source_weights)
+    coverage = round(sum(votes.values()) - votes[lead.source], 4)
     lately = now - timedelta(hours=weights.velocity_hours)
-    velocity = float(sum(1 for seen in first_seen.values() if seen >= lately))
+    velocity = round(sum(votes[s] for s, seen in first_seen.items() if seen >= lately), 4)
     # A cue: a headline says so, or a source marked the article breaking on its own page.
     cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
     repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
@@ -182,6 +188,7 @@ def rank(
     weights: RankConfig,
     sent: SentStories | None = None,
     follows: Mapping[int, int] | None = None,
+    overlap: SourceOverlap | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -189,7 +196,8 @@ def rank(
     (the pipeline passes them clustered and stored). ``sent``: see ``sent_sources``.
     ``follows`` (``Membership.follows``): a story and the stories taking it up after a
     quiet spell are one item in an edition whose window holds several of them, so a
-    reader sees yesterday evening's story and this morning's follow-up once.
+    reader sees yesterday evening's story and this morning's follow-up once. ``overlap``:
+    see ``score_story``.
     """
     if any(a.story_id is None for a in articles):
         membership = assign_stories(articles, weights)
@@ -203,7 +211,9 @@ def rank(
         sid = a.story_id if a.story_id is not None else a.id
         groups.setdefault(_chain(sid, follows or {})[-1], []).append(a)
     sent = sent or SentStories()
-    stories = [score_story(g, now, weights, sent.sources(sid, g)) for sid, g in groups.items()]
+    stories = [
+        score_story(g, now, weights, sent.sources(sid, g), overlap) for sid, g in groups.items()
+    ]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
