@@ -32,6 +32,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from operator import itemgetter
 
 from digest.rank.terms import article_terms
@@ -203,12 +204,8 @@ class StoryIndex:
                 for story_id, weight in found.items():
                     partial[story_id] += x * weight
         if near is not None and self.gap < math.inf:
-            stories = self._stories
-            return [
-                s
-                for s in sorted(partial, key=partial.__getitem__, reverse=True)
-                if self._near(stories[s], near, near)
-            ][:size]
+            stories, ranked = self._stories, sorted(partial, key=partial.__getitem__, reverse=True)
+            return list(islice((s for s in ranked if self._near(stories[s], near, near)), size))
         if len(partial) <= size:
             return list(partial)
         return sorted(partial, key=partial.__getitem__, reverse=True)[:size]
