@@ -151,7 +151,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         + ", ".join(f"{_SHORT[n]} = {n}" for n in SIGNALS)
         + "; src = sources carrying the story.\n"
         "score = the sum of the signals, each weighted in [rank] of the config: freshness, "
-        "the best source weight, the other sources' weights (one vote each), sources joining "
+        "the best source weight, the other sources' votes (a source's weight, shared with "
+        "sources that usually carry the same stories), the votes of sources joining "
         f"in the last {w.velocity_hours:g} h, a breaking cue, minus the penalty for a story "
         f"one of the last {w.sent_lookback_editions} editions sent (unless a source joined). "
         f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
