@@ -604,7 +604,7 @@ with open({str(marks)!r}, "a") as f:
 
 
 async def main():
-    from digest.sources.gather import ParserPool
+    from digest.sources.parsers import ParserPool
     pool = ParserPool(2)
     executor = await pool.executor()
     assert os.getpid() not in {{executor.submit(os.getpid).result() for _ in range(8)}}

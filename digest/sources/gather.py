@@ -11,14 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
-import sys
-import threading
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -30,15 +23,16 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources import page as page_source
 from digest.sources import sitemap as sitemap_source
+from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
 from digest.sources.parse import parse_feed
+from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.store import Store, utcnow
 from digest.store.store import FetchOutcome, SourceState
 
 log = logging.getLogger("digest.sources")
 
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-POOL_THRESHOLD = 40  # sources in one gather before parsing moves to worker processes
 _VALIDATOR_LIMIT = 500  # a longer ETag is not stored (sending a wrong one only costs a 200)
 
 
@@ -98,161 +92,6 @@ async def gather(
                 )
             )
         )
-
-
-class BatchWriter:
-    """Saves fetch outcomes in batches from a thread: a few commits for hundreds of sources.
-
-    ``save`` waits until its batch is written and returns how many articles were new, so a
-    report is never printed for something not yet stored. Batches are written one at a
-    time (SQLite has one writer).
-    """
-
-    def __init__(self, store: Store, size: int = 64, wait: float = 0.02) -> None:
-        self.store, self.size, self.wait = store, size, wait
-        self._pending: list[tuple[FetchOutcome, asyncio.Future[int]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def save(self, outcome: FetchOutcome) -> int:
-        """Queue one outcome; return its new-article count once its batch is committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pending.append((outcome, future))
-        if len(self._pending) >= self.size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.wait, self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if batch:
-            task = asyncio.ensure_future(self._write(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _write(self, batch: list[tuple[FetchOutcome, asyncio.Future[int]]]) -> None:
-        async with self._lock:
-            try:
-                counts = await asyncio.to_thread(self.store.save_fetches, [o for o, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
-                    return
-                # One source's outcome failed the batch's transaction: write them one at a
-                # time, so only that source fails (by name, in its report) and the others'
-                # articles are stored.
-                log.warning(
-                    "a batch of %d fetches failed (%s); writing each alone", len(batch), exc
-                )
-                for one in batch:
-                    try:
-                        counts = await asyncio.to_thread(self.store.save_fetches, [one[0]])
-                    except Exception as alone:
-                        _settle(one[1], alone)
-                    else:
-                        _settle(one[1], counts[0])
-                return
-        for (_, future), count in zip(batch, counts, strict=True):
-            _settle(future, count)
-
-
-def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
-
-
-class ParserPool:
-    """Worker processes for parsing, started once, on first need or ahead of time.
-
-    Parsing is CPU-bound Python: threads share one core, processes use them all. The pool
-    comes from a fork server (a clean process that preloaded the parser), so forking never
-    copies this process's threads or locks. It starts in a thread; readers await it.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._starting: asyncio.Future[Executor] | None = None
-
-    def start(self) -> None:
-        """Begin starting the workers (no-op when already started)."""
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
-
-    async def executor(self) -> Executor:
-        """The running pool, started now if nothing asked for it before."""
-        self.start()
-        assert self._starting is not None
-        return await self._starting
-
-    def _start(self) -> Executor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["digest.sources.parse"])
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        with _STARTING, _main_script_hidden():  # these first submits spawn every worker
-            futures = [pool.submit(os.getpid) for _ in range(self.workers)]
-        for future in futures:
-            future.result()
-        return pool
-
-    async def close(self) -> None:
-        """Stop the workers, if they were ever started."""
-        if self._starting is not None:
-            pool = await self._starting
-            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
-
-
-# Pools start in threads (the daemon's jobs run in threads of their own): one at a time,
-# so one's restoring ``__main__.__file__`` cannot land while another's workers spawn.
-_STARTING = threading.Lock()
-
-
-@contextmanager
-def _main_script_hidden() -> Iterator[None]:
-    """Start processes that do not run this program's main script again.
-
-    multiprocessing re-runs ``__main__``'s file in every new process (for functions defined
-    there). The parser's functions live in digest.sources.parse, and the script is the
-    `digest` command, or bench/gather.py, whose imports (the CLI, the store, the config)
-    cost each worker ~1 s of CPU per gather while the gather needs that CPU.
-    """
-    main = sys.modules["__main__"]
-    path = main.__dict__.pop("__file__", None)
-    try:
-        yield
-    finally:
-        if path is not None:
-            main.__file__ = path
-
-
-@asynccontextmanager
-async def parser_pool(sources: int, eager: bool) -> AsyncIterator[ParserPool | None]:
-    """A ParserPool when there are enough sources to repay it, else None (parse in a thread).
-
-    ``eager`` starts it at once, while the first answers are on their way (sources never
-    fetched before will need it); otherwise it starts with the first document to parse, so
-    a gather of unchanged feeds (all 304) never starts it.
-    """
-    workers = min(os.cpu_count() or 1, 4)
-    if sources < POOL_THRESHOLD or workers < 2:
-        yield None
-        return
-    pool = ParserPool(workers)
-    if eager:
-        pool.start()
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def _gather_one(
