@@ -201,3 +201,27 @@ def test_a_date_without_a_time_of_day_is_placed_when_it_arrived_that_day() -> No
         RankConfig(),
     )
     assert stories.story_of == {1: 1, 2: 1, 3: 3}
+
+
+def test_of_several_earlier_stories_a_follow_up_takes_up_the_oldest() -> None:
+    """Stories 1 and 2, 20 hours apart, both agree with story 3, 40 hours after 2: 3 follows
+    1, the oldest, whichever it was compared with last."""
+    index = StoryIndex(similarity=0.9, merge=0.3, gap_hours=12)
+    index.add(1, "Heartbleed bug banks servers", "", at=_at(0))
+    index.add(2, "Heartbleed bug shops passwords", "", at=_at(20))
+    index.add(3, "Heartbleed bug banks shops servers passwords", "", at=_at(60))
+    assert index.assignments() == {1: 1, 2: 2, 3: 3}
+    assert index.continuations()[3] == 1
+
+
+def test_a_story_without_a_time_does_not_join_stories_far_apart() -> None:
+    """Two untimed articles make the biggest story; it may absorb one timed story, but not
+    then a second 100 hours from the first."""
+    index = StoryIndex(similarity=0.9, merge=0.3, gap_hours=12)
+    index.add(1, "Heartbleed bug: banks check their servers", "", at=_at(0))
+    index.add(2, "Heartbleed bug: banks and shops check servers", "", at=_at(100))
+    index.add(3, "Heartbleed bug: banks check servers again", "")
+    index.add(4, "Heartbleed bug: banks check servers again", "")
+    stories = index.assignments()
+    assert stories[3] == stories[4]
+    assert stories[1] != stories[2]

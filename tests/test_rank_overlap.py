@@ -71,3 +71,15 @@ def test_coverage_and_velocity_count_the_votes_of_the_storys_sources() -> None:
     assert signal(mixed, "velocity") == pytest.approx(1 + 1 / (1 + 1 / 26), abs=1e-4)
     plain = score_story(pack, NOW, weights)  # no overlap known: one full vote each
     assert next(s.value for s in plain.signals if s.name == "coverage") == 2.0
+
+
+def test_the_story_being_scored_is_not_its_own_sources_habit() -> None:
+    """60 sources that each carried 10 stories alone and now carry story 7 together keep
+    nearly full votes: story 7 is left out of the counts it is scored by."""
+    names = [f"S{k}" for k in range(60)]
+    pairs = [(1000 * k + s, n) for k, n in enumerate(names) for s in range(10)]
+    pairs += [(7, n) for n in names]
+    overlap = SourceOverlap.of(pairs, discount=1.0)
+    weights = dict.fromkeys(names, 1.0)
+    assert sum(overlap.excluding({7}).votes(weights).values()) == pytest.approx(60)
+    assert sum(overlap.votes(weights).values()) < 13  # counted with itself: a false habit

@@ -281,3 +281,22 @@ def test_a_story_and_its_follow_up_in_one_window_are_one_item() -> None:
     assert sorted(sorted(s.sources) for s in stories) == [["Blog", "Post", "Wire"], ["Desk"]]
     apart = rank(items, NOW, DIGEST, RankConfig())
     assert len(apart.breaking) + len(apart.latest) == 3
+
+
+def test_an_item_whose_sent_story_sits_mid_chain_keeps_the_penalty() -> None:
+    """Story 9 (Wire) was sent; it follows story 1, which this digest never sent. Next
+    morning a new Wire article joins 9: the item (1 and 9 together) is still known as sent,
+    and its headline comes from the newest story."""
+    stored = ranked_from_json(
+        ranked_to_json(rank([article(90, "Wire", story=9)], NOW, DIGEST, RankConfig()))
+    )
+    tomorrow = NOW + timedelta(hours=10)
+    items = [
+        article(1, "Wire", "Storm Isolde nears the coast", minutes_ago=-300, story=1),
+        article(91, "Wire", "Storm Isolde: the morning after", minutes_ago=-590, story=9),
+    ]
+    sent = sent_sources([stored]).with_stories(Membership({1: 1, 90: 9, 91: 9}, {9: 1}))
+    ranked = rank(items, tomorrow, DIGEST, RankConfig(), sent, follows={9: 1})
+    (item,) = (*ranked.breaking, *ranked.latest)
+    assert signals(item)["already_sent"][0] == 1.0
+    assert item.lead.id == 91  # the follow-up's headline leads

@@ -251,18 +251,26 @@ class StoryIndex:
             if story.id not in self._stories:
                 continue
             absorbed = []
+            first, last = story.first, story.last  # the merged story's span so far
             for c in self._shortlist(story.centroid, self.index_terms, 4 * _SHORTLIST):
                 other = self._stories[c]
                 if c == story.id or cosine(story.centroid, other.centroid) < self.merge:
                     continue
-                if self._near(other, story.first, story.last):
+                if self._near(other, first, last):
                     absorbed.append(other)
+                    first, last = min(first, other.first), max(last, other.last)
+                elif story.first > story.last:
+                    continue  # a story without a time has no place in an order
                 elif other.first > story.last:
-                    self._follows[c] = story.id
+                    self._follow(c, story.id)
                 else:
-                    self._follows[story.id] = c
+                    self._follow(story.id, c)
             if absorbed:
                 self._absorb(story, absorbed)
+
+    def _follow(self, later: int, earlier: int) -> None:
+        """Record that ``later`` takes up ``earlier``; of several, the oldest is kept."""
+        self._follows[later] = min(earlier, self._follows.get(later, earlier))
 
     def _absorb(self, story: _Story, others: list[_Story]) -> None:
         """Fold ``others`` into ``story``; the merged story keeps the oldest id."""

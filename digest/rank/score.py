@@ -101,15 +101,20 @@ def score_story(
     weights: RankConfig,
     sent_sources: frozenset[str] | None = None,
     overlap: SourceOverlap | None = None,
+    leads: Sequence[ArticleRecord] | None = None,
 ) -> Story:
     """One story from its articles, with every signal's value and contribution.
 
     ``sent_sources``: the sources the story had when an earlier edition sent it (None: not
     sent); the penalty applies unless a source outside them carries it now. ``overlap``:
-    how often the sources carry the same stories (None: every source a full vote).
+    how often the sources carry the same stories, this story left out (None: every
+    source a full vote). ``leads``: the articles the headline may come from (None: all).
+    The lead is the best-weighted source's article with the longest summary, the
+    earliest of equals (the first to report).
     """
     lead = max(
-        articles, key=lambda a: (a.source_weight, len(a.summary), -a.published_at.timestamp())
+        leads or articles,
+        key=lambda a: (a.source_weight, len(a.summary), -a.published_at.timestamp()),
     )
     others = tuple(a for a in articles if a is not lead)
     newest = max(a.published_at for a in articles)
@@ -169,11 +174,15 @@ class SentStories:
                 by_story[later] = frozenset().union(*found)
         return SentStories(by_story, self.by_article)
 
-    def sources(self, story_id: int, articles: Sequence[ArticleRecord]) -> frozenset[str] | None:
-        """The sources the story had when sent; None when no edition sent it."""
+    def sources(
+        self, story_ids: Iterable[int], articles: Sequence[ArticleRecord]
+    ) -> frozenset[str] | None:
+        """The sources an item had when sent; None when no edition sent any of it.
+
+        ``story_ids``: the item's stories (a story and those it follows or that follow it).
+        """
         found = [self.by_article[a.id] for a in articles if a.id in self.by_article]
-        if story_id in self.by_story:
-            found.append(self.by_story[story_id])
+        found += [self.by_story[s] for s in story_ids if s in self.by_story]
         return frozenset().union(*found) if found else None
 
 
@@ -216,18 +225,35 @@ def rank(
         ]
         follows = {**membership.follows, **(follows or {})}
     groups: dict[int, list[ArticleRecord]] = {}
+    chains: dict[int, set[int]] = {}  # group -> every story id in it and in its chains
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
-        sid = a.story_id if a.story_id is not None else a.id
-        groups.setdefault(_chain(sid, follows or {})[-1], []).append(a)
+        chain = _chain(a.story_id if a.story_id is not None else a.id, follows or {})
+        groups.setdefault(chain[-1], []).append(a)
+        chains.setdefault(chain[-1], set()).update(chain)
     sent = sent or SentStories()
+    overlap = overlap or SourceOverlap()
     stories = [
-        score_story(g, now, weights, sent.sources(sid, g), overlap) for sid, g in groups.items()
+        score_story(
+            g,
+            now,
+            weights,
+            sent.sources(chains[key], g),
+            overlap.excluding(chains[key]),
+            _newest_story(g),
+        )
+        for key, g in groups.items()
     ]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
     latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
     return RankedEdition(tuple(breaking), tuple(latest))
+
+
+def _newest_story(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
+    """The articles of the group's newest story: a follow-up's headline leads the item."""
+    newest = max(articles, key=story_time).story_id
+    return [a for a in articles if a.story_id == newest]
 
 
 def _chain(story_id: int, follows: Mapping[int, int]) -> list[int]:
