@@ -18,6 +18,8 @@ merge only if they come that close. A story that went quiet and is taken up agai
 that *follows* the old one (``continuations()``), so a digest can still tell its readers
 already had it. Without that bound, one event's coverage over days grows into one
 ever-wider story, which is what the aggregator's labels in ``bench/rank_eval.py`` split.
+Nearness is judged against a story's span, first to last article; an article stored with
+a story joins it whatever its time, so a story stored before the bound existed stays whole.
 
 Every story is named by the id of its first article (``story_id``), so ids are stable
 across runs without a table of their own; when two stories merge, the older name wins.
