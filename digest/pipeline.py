@@ -102,7 +102,7 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         for a in records
         if a.source in mine and a.published_at >= since
     ]
-    sent = sent_before(app, digest, now).with_stories(stories)
+    sent = sent_before(app, digest, now).with_stories(story_of)
     overlap = SourceOverlap.of(
         ((story_of[a.id], a.source) for a in records), weights.overlap_discount
     )

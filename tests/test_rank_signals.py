@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SIGNALS, Membership, rank, score_story, sent_sources
+from digest.rank import SIGNALS, rank, score_story, sent_sources
 from digest.records import ArticleRecord, RankedEdition, Story, ranked_from_json, ranked_to_json
 from digest.render import EditionInfo, render_edition
 from digest.render.edition import group_latest
@@ -141,7 +141,7 @@ def test_a_sent_story_is_recognised_after_its_sent_articles_left_the_window() ->
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
     # Merged since into story 0: known through the sent articles' current story.
     moved = [article(5, "Wire", story=0, minutes_ago=-1440 + 10)]
-    sent = sent_sources([stored]).with_stories(Membership({1: 0, 2: 0, 5: 0}))
+    sent = sent_sources([stored]).with_stories({1: 0, 2: 0, 5: 0})
     ranked = rank(moved, tomorrow, DIGEST, RankConfig(), sent)
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
     unknown = rank(moved, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
@@ -156,17 +156,16 @@ def test_a_story_following_a_sent_one_after_a_quiet_spell_is_penalised_unless_it
                             DIGEST, RankConfig()))
     )  # fmt: skip
     tomorrow = NOW + timedelta(days=1)
-    stories = Membership({1: 1, 2: 1, 9: 9, 12: 12}, follows={9: 1, 12: 9})
-    sent = sent_sources([stored]).with_stories(stories)
+    follows = {9: 1, 12: 9}
+    sent = sent_sources([stored])
     for story in (9, 12):
         again = [article(story, "Wire", story=story, minutes_ago=-1440 + 10)]
-        ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent)
+        ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent, follows)
         assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
     grown = [article(9, "Wire", story=9), article(10, "Blog", story=9)]
-    ranked = rank(grown, tomorrow, DIGEST, RankConfig(), sent)
+    ranked = rank(grown, tomorrow, DIGEST, RankConfig(), sent, follows)
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 0.0
-    alone = sent_sources([stored]).with_stories(Membership({1: 1, 2: 1, 9: 9}))
-    ranked = rank(grown[:1], tomorrow, DIGEST, RankConfig(), alone)
+    ranked = rank(grown[:1], tomorrow, DIGEST, RankConfig(), sent)  # no follow-up known
     assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 0.0
 
 
@@ -295,7 +294,7 @@ def test_an_item_whose_sent_story_sits_mid_chain_keeps_the_penalty() -> None:
         article(1, "Wire", "Storm Isolde nears the coast", minutes_ago=-300, story=1),
         article(91, "Wire", "Storm Isolde: the morning after", minutes_ago=-590, story=9),
     ]
-    sent = sent_sources([stored]).with_stories(Membership({1: 1, 90: 9, 91: 9}, {9: 1}))
+    sent = sent_sources([stored]).with_stories({1: 1, 90: 9, 91: 9})
     ranked = rank(items, tomorrow, DIGEST, RankConfig(), sent, follows={9: 1})
     (item,) = (*ranked.breaking, *ranked.latest)
     assert signals(item)["already_sent"][0] == 1.0

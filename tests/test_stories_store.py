@@ -200,3 +200,28 @@ def test_a_run_writes_only_the_story_ids_that_changed(
     later = publish(app, "Gazette", "Storm Isolde landfall leaves 40,000 homes without power")
     rank_window(app, digest, utcnow())
     assert writes[1:] == [{later: storm}]
+
+
+def test_a_sent_story_taken_up_after_a_quiet_day_is_a_penalised_follow_up(app: App) -> None:
+    """Sent yesterday; 26 hours later Wire runs it again: a story of its own (past the
+    12-hour gap) that follows yesterday's, so it is penalised until a new source joins."""
+    digest = app.config.digest(None)
+    now = utcnow()
+    storm = publish(app, "Wire", STORM, 26 * 60)
+    publish(app, "Gazette", "Storm Isolde landfall leaves 40,000 homes without power", 25 * 60)
+    edition, created = build_edition(app, digest, now - timedelta(hours=24))
+    assert created and edition.story_count == 1
+    again = publish(app, "Wire", "Storm Isolde makes landfall: 40,000 homes without power", 10)
+
+    def item() -> Story:
+        (found,) = [s for s in stories(rank_window(app, digest, now)) if again in _ids(s)]
+        return found
+
+    assert next(s.value for s in item().signals if s.name == "already_sent") == 1.0
+    assert story_of(app, again) not in (None, storm)  # its own story, after the gap
+    publish(app, "Post", "Storm Isolde: 40,000 homes still without power", 5)
+    assert next(s.value for s in item().signals if s.name == "already_sent") == 0.0
+
+
+def _ids(story: Story) -> set[int]:
+    return {a.id for a in (story.lead, *story.others)}

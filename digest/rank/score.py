@@ -151,27 +151,21 @@ class SentStories:
     Known both by story id and by article id: a story keeps its id from run to run, but it
     may merge into an older story and take that one's id, and its sent articles may leave
     the window while new ones carry it. ``with_stories`` adds the current story ids of
-    the sent articles (the pipeline knows them over its whole story memory), and the
-    stories that take up a sent one after a quiet spell.
+    the sent articles (the pipeline knows them over its whole story memory). A story
+    that takes up a sent one after a quiet spell is known through ``rank``'s ``follows``:
+    an item is sent if any story of its chain was.
     """
 
     by_story: Mapping[int, frozenset[str]] = field(default_factory=dict)
     by_article: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
-    def with_stories(self, stories: Membership) -> SentStories:
-        """The same, with each sent article's current story known as sent, and each story
-        following a sent one known as sent with that one's sources (so a story that went
-        quiet and came back from the same sources is not news again)."""
+    def with_stories(self, story_of: Mapping[int, int]) -> SentStories:
+        """The same, with each sent article's current story (``story_of``) known as sent."""
         by_story = dict(self.by_story)
         for article_id, sources in self.by_article.items():
-            if article_id in stories.story_of:
-                sid = stories.story_of[article_id]
+            if article_id in story_of:
+                sid = story_of[article_id]
                 by_story[sid] = by_story.get(sid, frozenset()) | sources
-        for later in stories.follows:
-            chain = _chain(later, stories.follows)
-            found = [by_story[s] for s in chain if s in by_story]
-            if found:
-                by_story[later] = frozenset().union(*found)
         return SentStories(by_story, self.by_article)
 
     def sources(
