@@ -3,7 +3,8 @@
 Reads a file in the format of ``../shared/data/uci_news_aggregator/`` (tab-separated:
 ID TITLE URL PUBLISHER CATEGORY STORY HOSTNAME TIMESTAMP; STORY is the aggregator's own
 cluster id) and runs digest's real code on it: ``rank.assign_stories`` (the StoryIndex the
-pipeline uses, configured from ``[rank]`` defaults) and ``rank.rank`` (the breaking score).
+pipeline uses, configured from ``[rank]`` defaults) and ``rank.rank_memory`` (the steps of
+the pipeline's ``rank_window`` between reading the store and writing story ids back).
 
     .venv/bin/python bench/rank_eval.py [--data FILE.tsv] [--seed 42] [--sizes 10000,100000]
 
@@ -24,7 +25,7 @@ Figures (last line, one JSON object):
   publishers (the "subscribed" sources) that arrived before the digest, clusters them
   incrementally itself over its story memory (``rank.story_memory_hours``; stories from
   earlier digests keep their ids, as in the pipeline), and ranks the stories having an
-  article in the 24-hour window with ``rank.rank`` and the ``[rank]`` defaults. The
+  article in the 24-hour window with ``rank.rank_memory`` and the ``[rank]`` defaults. The
   already-sent penalty is off: each digest is judged on its own, as the gold lists are
   (they repeat a story in up to three digests). Each of our first 10 stories stands for
   the gold story most of its window articles belong to (``overlap_at_10``); P@10 =
@@ -57,7 +58,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SourceOverlap, assign_stories, rank
+from digest.rank import SentStories, assign_stories, rank_memory
 from digest.records import ArticleRecord, Story
 
 DEFAULT_DATA = (
@@ -176,19 +177,20 @@ def precision_at_10(
         # The ranker's day: new rows arrive, join stories, and stored ids carry over.
         new = [article(i, r, r.time) for i, r in subscribed if r.time < at and i not in known]
         known.update({a.id: a for a in new})
-        # As rank_window: stories are formed over the story memory, ids kept from before.
+        # As rank_window: stories formed over the story memory, ids kept from before.
         remembered = [a for a in known.values() if a.seen_at >= at - memory]
-        stories = assign_stories(remembered, weights)
-        known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
+
+        def in_window(a: ArticleRecord, since: datetime = since, at: datetime = at) -> bool:
+            return since <= a.seen_at < at
+
+        ranked = rank_memory(remembered, in_window, at, digest, weights, SentStories())
+        story_of = ranked.stories.story_of
+        known.update({a.id: replace(a, story_id=story_of[a.id]) for a in remembered})
         if len(candidates) < 10:
             continue
         gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
         window = [a for a in known.values() if since <= a.seen_at < at]
-        overlap = SourceOverlap.of(
-            ((stories.story_of[a.id], a.source) for a in remembered), weights.overlap_discount
-        )
-        ranked = rank(window, at, digest, weights, follows=stories.follows, overlap=overlap)
-        ours.append(overlap_at_10(gold, ranked.breaking + ranked.latest, gold_of))
+        ours.append(overlap_at_10(gold, ranked.edition.breaking + ranked.edition.latest, gold_of))
         by_gold: dict[str, set[str]] = defaultdict(set)
         for a in window:
             by_gold[gold_of[a.id]].add(a.source)

@@ -15,14 +15,7 @@ from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.rank import (
-    SentStories,
-    SourceOverlap,
-    assign_stories,
-    narrow,
-    rank,
-    sent_sources,
-)
+from digest.rank import SentStories, narrow, rank_memory, sent_sources
 from digest.records import (
     RankedEdition,
     Recipient,
@@ -91,22 +84,20 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
         for a in app.store.window_articles(memory, now, enabled)
     ]
-    stories = assign_stories(records, weights)
-    story_of = stories.story_of
+    ranked = rank_memory(
+        records,
+        lambda a: a.source in mine and a.published_at >= since,
+        now,
+        digest,
+        weights,
+        sent_before(app, digest, now),
+    )
+    story_of = ranked.stories.story_of
     changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
     if changed:
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
-    window = [
-        replace(a, story_id=story_of[a.id])
-        for a in records
-        if a.source in mine and a.published_at >= since
-    ]
-    sent = sent_before(app, digest, now).with_stories(story_of)
-    overlap = SourceOverlap.of(
-        ((story_of[a.id], a.source) for a in records), weights.overlap_discount
-    )
-    return rank(window, now, digest, weights, sent, stories.follows, overlap)
+    return ranked.edition
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:

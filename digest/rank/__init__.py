@@ -14,10 +14,12 @@ from digest.rank.score import (
     story_index,
 )
 from digest.rank.terms import article_terms
+from digest.rank.window import RankedMemory, rank_memory
 
 __all__ = [
     "SIGNALS",
     "Membership",
+    "RankedMemory",
     "SentStories",
     "SourceOverlap",
     "StoryIndex",
@@ -25,6 +27,7 @@ __all__ = [
     "assign_stories",
     "narrow",
     "rank",
+    "rank_memory",
     "score_story",
     "sent_sources",
     "story_index",

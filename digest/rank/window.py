@@ -1,0 +1,52 @@
+"""One edition's ranking from the story memory: the rank stage as the pipeline runs it.
+
+The pipeline reads the memory from the store and writes the story ids back; between the
+two, everything is here and pure, so ``bench/rank_eval.py`` measures the very steps a send
+takes: stories formed over the whole memory (stored ids kept), the digest's window taken
+from it, sources' habits counted over the memory, and the window ranked with the chains
+of follow-ups and the sent penalty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from digest.config import DigestConfig, RankConfig
+from digest.rank.overlap import SourceOverlap
+from digest.rank.score import Membership, SentStories, assign_stories, rank
+from digest.records import ArticleRecord, RankedEdition
+
+
+@dataclass(frozen=True)
+class RankedMemory:
+    """The edition, and every memory article's story (what to store)."""
+
+    edition: RankedEdition
+    stories: Membership
+
+
+def rank_memory(
+    memory: Sequence[ArticleRecord],
+    in_window: Callable[[ArticleRecord], bool],
+    now: datetime,
+    digest: DigestConfig,
+    weights: RankConfig,
+    sent: SentStories,
+) -> RankedMemory:
+    """Rank the memory articles ``in_window`` admits, with stories formed over all of it.
+
+    ``memory``: every enabled source's articles back to ``rank.story_memory_hours``, with
+    their stored story ids; ``sent``: what the digest's earlier editions sent.
+    """
+    stories = assign_stories(memory, weights)
+    story_of = stories.story_of
+    window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
+    overlap = SourceOverlap.of(
+        ((story_of[a.id], a.source) for a in memory), weights.overlap_discount
+    )
+    edition = rank(
+        window, now, digest, weights, sent.with_stories(story_of), stories.follows, overlap
+    )
+    return RankedMemory(edition, stories)
