@@ -64,8 +64,9 @@ def test_coverage_and_velocity_count_the_votes_of_the_storys_sources() -> None:
         return next(s.value for s in story.signals if s.name == name)
 
     assert signal(pack, "coverage") == pytest.approx(2 / (1 + 2 * 20 / 25), abs=1e-4)
-    # Radio, the oldest, leads; Gazette carried one of its 21 stories with Radio.
-    assert signal(mixed, "coverage") == pytest.approx(1 + 1 / (1 + 1 / 26), abs=1e-4)
+    # Wire A's full vote counts in source_weight (all weigh 1; the fullest vote is taken);
+    # Gazette and Radio carried one of their 21 stories together.
+    assert signal(mixed, "coverage") == pytest.approx(2 / (1 + 1 / 26), abs=1e-4)
     assert signal(pack, "velocity") == pytest.approx(3 / (1 + 2 * 20 / 25), abs=1e-4)
     # Radio joined 10 h ago: only Wire A's and Gazette's votes are recent.
     assert signal(mixed, "velocity") == pytest.approx(1 + 1 / (1 + 1 / 26), abs=1e-4)

@@ -299,3 +299,32 @@ def test_an_item_whose_sent_story_sits_mid_chain_keeps_the_penalty() -> None:
     (item,) = (*ranked.breaking, *ranked.latest)
     assert signals(item)["already_sent"][0] == 1.0
     assert item.lead.id == 91  # the follow-up's headline leads
+
+
+def test_a_follow_up_led_by_a_lighter_source_does_not_count_the_heavy_one_twice() -> None:
+    """Wire (weight 3) carried yesterday's story 1; Post (weight 1) leads this morning's
+    follow-up 5. Wire's weight is source_weight; coverage is Post's vote alone."""
+    items = [
+        article(1, "Wire", minutes_ago=780, weight=3.0, story=1),
+        article(5, "Post", "Storm Isolde: the morning after", weight=1.0, story=5),
+    ]
+    ranked = rank(items, NOW, DIGEST, RankConfig(), follows={5: 1})
+    (item,) = (*ranked.breaking, *ranked.latest)
+    assert item.lead.id == 5
+    assert signals(item)["source_weight"][0] == 3.0
+    assert signals(item)["coverage"][0] == 1.0
+
+
+def test_a_follow_up_is_penalised_when_its_sibling_was_sent() -> None:
+    """Stories 2 and 4 both take up story 1 (never sent here); 2 was sent with Wire and
+    Post. This morning 4, from Wire alone, is the same story again: penalised."""
+    stored = ranked_from_json(
+        ranked_to_json(
+            rank([article(20, "Wire", story=2), article(21, "Post", story=2)], NOW, DIGEST,
+                 RankConfig())
+        )
+    )  # fmt: skip
+    tomorrow = NOW + timedelta(days=1)
+    again = [article(40, "Wire", story=4, minutes_ago=-1440 + 10)]
+    ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent_sources([stored]), {2: 1, 4: 1})
+    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0

@@ -314,7 +314,8 @@ class RankConfig(_Model):
     story_memory_hours: float = Field(
         default=48.0,
         gt=0,
-        description="a new article joins a story seen up to this many hours back",
+        description="stories are remembered this many hours back: a follow-up of one, or "
+        "one an earlier edition sent, is recognised within it",
     )
 
 

@@ -245,6 +245,9 @@ class StoryIndex:
         """Merge stories whose centroids agree, the biggest absorbing first.
 
         Agreeing stories too far apart in time do not merge: the later follows the earlier.
+        Agreeing is the same test both ways (``merge``), so a follow-up link is as sure as
+        a merge. Measured in bench/README.md: linking at the joining threshold instead
+        groups more of the labels' separate stories and loses about 0.01 of P@10.
         """
         for story in self._stories.values():
             if story.stale:

@@ -56,7 +56,7 @@ class SourceOverlap:
 
     def excluding(self, story_ids: Iterable[int]) -> SourceOverlap:
         """The same counts with these stories (the one being scored) left out."""
-        return replace(self, excluded=frozenset(story_ids) & self.story_sources.keys())
+        return replace(self, excluded=frozenset(story_ids).intersection(self.story_sources))
 
     def votes(self, weights: Mapping[str, float]) -> dict[str, float]:
         """Each source's vote for one story: its weight, shared with its usual companions.

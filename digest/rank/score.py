@@ -3,10 +3,10 @@
 score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
       + source_weight   * (the highest configured weight among the story's sources)
       + coverage_weight * (the votes of the story's distinct sources, summed, minus the
-                           lead's: one vote per source however many articles it ran, its
-                           configured weight shared with the sources that usually come
-                           with it (``overlap``, ``rank.overlap_discount``); the lead's own
-                           weight already counts in source_weight)
+                           best-weighted one's: one vote per source however many articles
+                           it ran, its configured weight shared with the sources that
+                           usually come with it (``overlap``, ``rank.overlap_discount``);
+                           the best weight already counts in source_weight)
       + velocity_weight * (the votes, as for coverage, of the sources whose first article
                            of the story reached digest in the last velocity_hours)
       + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
@@ -127,9 +127,11 @@ def score_story(
         first_seen[a.source] = min(first_seen.get(a.source, a.seen_at), a.seen_at)
     best_weight = max(source_weights.values())
     votes = (overlap or SourceOverlap()).votes(source_weights)
-    coverage = round(sum(votes.values()) - votes[lead.source], 4)
+    # The best-weighted source counts in source_weight; coverage is everyone else's vote.
+    best = max(source_weights, key=lambda s: (source_weights[s], votes[s]))
+    coverage = round(sum(votes.values()) - votes[best], 4)
     lately = now - timedelta(hours=weights.velocity_hours)
-    velocity = round(sum(votes[s] for s, seen in first_seen.items() if seen >= lately), 4)
+    velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     # A cue: a headline says so, or a source marked the article breaking on its own page.
     cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
     repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
@@ -213,17 +215,21 @@ def rank(
     """
     if any(a.story_id is None for a in articles):
         membership = assign_stories(articles, weights)
-        articles = [
-            a if a.story_id is not None else replace(a, story_id=membership.story_of[a.id])
-            for a in articles
-        ]
+        articles = [replace(a, story_id=membership.story_of[a.id]) for a in articles]
         follows = {**membership.follows, **(follows or {})}
+    follows = follows or {}
+    # Every story of a chain, siblings included (two follow-ups of one story), by its root:
+    # an item was sent if any of them was.
+    family: dict[int, set[int]] = {}
+    for story_id in follows:
+        chain = _chain(story_id, follows)
+        family.setdefault(chain[-1], set()).update(chain)
     groups: dict[int, list[ArticleRecord]] = {}
     chains: dict[int, set[int]] = {}  # group -> every story id in it and in its chains
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
-        chain = _chain(a.story_id if a.story_id is not None else a.id, follows or {})
-        groups.setdefault(chain[-1], []).append(a)
-        chains.setdefault(chain[-1], set()).update(chain)
+        root = _chain(a.story_id if a.story_id is not None else a.id, follows)[-1]
+        groups.setdefault(root, []).append(a)
+        chains.setdefault(root, {root}).update(family.get(root, ()), [a.story_id or a.id])
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
     stories = [
@@ -246,7 +252,7 @@ def rank(
 
 def _newest_story(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
     """The articles of the group's newest story: a follow-up's headline leads the item."""
-    newest = max(articles, key=story_time).story_id
+    newest = max(articles, key=lambda a: (story_time(a), a.story_id or 0)).story_id
     return [a for a in articles if a.story_id == newest]
 
 
