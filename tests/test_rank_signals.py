@@ -48,6 +48,16 @@ def signals(story: Story) -> dict[str, tuple[float, float]]:
     return {s.name: (s.value, s.contribution) for s in story.signals}
 
 
+def stored_edition(*items: ArticleRecord) -> RankedEdition:
+    """An edition of ``items`` sent now, read back as the pipeline stores it."""
+    return ranked_from_json(ranked_to_json(rank(list(items), NOW, DIGEST, RankConfig())))
+
+
+def penalty(ranked: RankedEdition) -> float:
+    """The already_sent value of the edition's first item."""
+    return signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0]
+
+
 def test_every_signal_is_named_and_they_sum_to_the_score() -> None:
     story = score_story([article(1, "Wire"), article(2, "Post")], NOW, RankConfig())
     assert tuple(signals(story)) == SIGNALS
@@ -124,49 +134,41 @@ def test_sent_stories_are_read_back_from_a_stored_edition_by_their_articles() ->
     # The sent story merged into an older one (id 0) since: still recognised by its articles.
     merged = [article(0, "Post", story=0), *(replace(a, story_id=0) for a in again)]
     ranked = rank(merged, later, DIGEST, RankConfig(), sent_sources([stored]))
-    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    assert penalty(ranked) == 1.0
 
 
 def test_a_sent_story_is_recognised_after_its_sent_articles_left_the_window() -> None:
     """Sent with Wire and Post; the next day only a new Wire article is in the window."""
-    stored = ranked_from_json(
-        ranked_to_json(
-            rank([article(1, "Wire", story=1), article(2, "Post", story=1)], NOW, DIGEST,
-                 RankConfig())
-        )
-    )  # fmt: skip
+    stored = stored_edition(article(1, "Wire", story=1), article(2, "Post", story=1))
     tomorrow = NOW + timedelta(days=1)
     today = [article(5, "Wire", story=1, minutes_ago=-1440 + 10)]
     ranked = rank(today, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
-    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    assert penalty(ranked) == 1.0
     # Merged since into story 0: known through the sent articles' current story.
     moved = [article(5, "Wire", story=0, minutes_ago=-1440 + 10)]
     sent = sent_sources([stored]).with_stories({1: 0, 2: 0, 5: 0})
     ranked = rank(moved, tomorrow, DIGEST, RankConfig(), sent)
-    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    assert penalty(ranked) == 1.0
     unknown = rank(moved, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
-    assert signals((*unknown.breaking, *unknown.latest)[0])["already_sent"][0] == 0.0
+    assert penalty(unknown) == 0.0
 
 
 def test_a_story_following_a_sent_one_after_a_quiet_spell_is_penalised_unless_it_grew() -> None:
     """Story 1 was sent; a day later story 9 takes it up (``follows``), then story 12 takes
     up 9: both are known as sent, until a source the sent story did not have carries one."""
-    stored = ranked_from_json(
-        ranked_to_json(rank([article(1, "Wire", story=1), article(2, "Post", story=1)], NOW,
-                            DIGEST, RankConfig()))
-    )  # fmt: skip
+    stored = stored_edition(article(1, "Wire", story=1), article(2, "Post", story=1))
     tomorrow = NOW + timedelta(days=1)
     follows = {9: 1, 12: 9}
     sent = sent_sources([stored])
     for story in (9, 12):
         again = [article(story, "Wire", story=story, minutes_ago=-1440 + 10)]
         ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent, follows)
-        assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+        assert penalty(ranked) == 1.0
     grown = [article(9, "Wire", story=9), article(10, "Blog", story=9)]
     ranked = rank(grown, tomorrow, DIGEST, RankConfig(), sent, follows)
-    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 0.0
+    assert penalty(ranked) == 0.0
     ranked = rank(grown[:1], tomorrow, DIGEST, RankConfig(), sent)  # no follow-up known
-    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 0.0
+    assert penalty(ranked) == 0.0
 
 
 def test_rank_groups_by_story_id_and_clusters_articles_without_one() -> None:
@@ -286,9 +288,7 @@ def test_an_item_whose_sent_story_sits_mid_chain_keeps_the_penalty() -> None:
     """Story 9 (Wire) was sent; it follows story 1, which this digest never sent. Next
     morning a new Wire article joins 9: the item (1 and 9 together) is still known as sent,
     and its headline comes from the newest story."""
-    stored = ranked_from_json(
-        ranked_to_json(rank([article(90, "Wire", story=9)], NOW, DIGEST, RankConfig()))
-    )
+    stored = stored_edition(article(90, "Wire", story=9))
     tomorrow = NOW + timedelta(hours=10)
     items = [
         article(1, "Wire", "Storm Isolde nears the coast", minutes_ago=-300, story=1),
@@ -318,13 +318,8 @@ def test_a_follow_up_led_by_a_lighter_source_does_not_count_the_heavy_one_twice(
 def test_a_follow_up_is_penalised_when_its_sibling_was_sent() -> None:
     """Stories 2 and 4 both take up story 1 (never sent here); 2 was sent with Wire and
     Post. This morning 4, from Wire alone, is the same story again: penalised."""
-    stored = ranked_from_json(
-        ranked_to_json(
-            rank([article(20, "Wire", story=2), article(21, "Post", story=2)], NOW, DIGEST,
-                 RankConfig())
-        )
-    )  # fmt: skip
+    stored = stored_edition(article(20, "Wire", story=2), article(21, "Post", story=2))
     tomorrow = NOW + timedelta(days=1)
     again = [article(40, "Wire", story=4, minutes_ago=-1440 + 10)]
     ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent_sources([stored]), {2: 1, 4: 1})
-    assert signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0] == 1.0
+    assert penalty(ranked) == 1.0
