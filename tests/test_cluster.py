@@ -183,26 +183,6 @@ def test_assign_stories_dates_an_article_by_publication_unless_it_is_in_the_futu
     assert stories.follows == {1: 3}
 
 
-def test_a_date_without_a_time_of_day_is_placed_when_it_arrived_that_day() -> None:
-    """A sitemap's "2026-11-27" (stored as midnight) for an article seen at 20:00 that day
-    joins the 19:00 story; a real time of 00:00:01 is kept and starts its own."""
-    evening = _at(12)  # 19:00 on the 27th
-    midnight = MORNING.replace(hour=0)
-
-    def record(i: int, published: datetime, seen: datetime) -> ArticleRecord:
-        return ArticleRecord(i, "S", STORM[i % 3][1], "", "", published, first_seen_at=seen)
-
-    stories = assign_stories(
-        [
-            record(1, evening, evening),
-            record(2, midnight, evening + timedelta(hours=1)),
-            record(3, midnight + timedelta(seconds=1), evening + timedelta(hours=1)),
-        ],
-        RankConfig(),
-    )
-    assert stories.story_of == {1: 1, 2: 1, 3: 3}
-
-
 def test_of_several_earlier_stories_a_follow_up_takes_up_the_oldest() -> None:
     """Stories 1 and 2, 20 hours apart, both agree with story 3, 40 hours after 2: 3 follows
     1, the oldest, whichever it was compared with last."""

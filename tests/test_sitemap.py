@@ -10,6 +10,7 @@ import pytest
 
 from digest.errors import SourceError
 from digest.sources.fetch import MAX_BODY_BYTES
+from digest.sources.metadata import iso_date
 from digest.sources.sitemap import parse_sitemap
 
 DOC = (Path(__file__).parent / "data" / "pages" / "news-sitemap.xml").read_bytes()
@@ -37,7 +38,7 @@ def test_news_sitemap_entries() -> None:
 
     salaries = items[1]
     assert salaries.title == "Province to pay salaries early"  # the script is gone
-    assert salaries.published_at == datetime(2026, 11, 26, tzinfo=UTC)  # a bare date
+    assert salaries.published_at == datetime(2026, 11, 26, 12, tzinfo=UTC)  # a bare date: noon
     assert salaries.language == "ur"
 
     # A plain <url> entry: the title from the address's slug, the date from <lastmod>.
@@ -117,3 +118,13 @@ def test_a_gzip_bomb_is_cut_off() -> None:
     assert len(bomb) < 100_000
     with pytest.raises(SourceError, match="inflates past the size limit"):
         parse_sitemap("lantern", bomb, BASE)
+
+
+def test_a_bare_date_becomes_the_middle_of_the_part_of_its_day_already_past() -> None:
+    """Noon of a past day; halfway to now today; a date with a time of day as it is."""
+    now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    assert iso_date("2026-11-26", now) == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert iso_date("2026-11-28", now) == datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+    assert iso_date("20261126", None) == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert iso_date("2026-11-26T00:00:00Z", now) == datetime(2026, 11, 26, tzinfo=UTC)
+    assert iso_date("2026-11-29", now) == now  # a date ahead of us: now, as before

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
 from digest.rank.cluster import StoryIndex
@@ -78,17 +78,9 @@ def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> Me
 
 def story_time(article: ArticleRecord) -> datetime:
     """When an article belongs in time: its publication, unless a feed dated it after it
-    reached digest (a wrong clock or time zone), then when it arrived.
-
-    A date without a time of day (a sitemap's or a page's "2026-11-28", stored as
-    midnight) means some moment of that day: it is taken as the latest it can mean, the
-    day's end or when digest saw it, so an evening article is not put 20 hours before the
-    story it belongs to.
-    """
-    published = article.published_at
-    if published.astimezone(UTC).time() == time(0):
-        published += timedelta(days=1)
-    return min(published, article.seen_at)
+    reached digest (a wrong clock or time zone), then when it arrived. (A bare date is
+    made a time of day when it is read: ``sources.metadata.iso_date``.)"""
+    return min(article.published_at, article.seen_at)
 
 
 def _arrival(article: ArticleRecord) -> tuple[datetime, int]:
