@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from digest.errors import SourceError
+from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
-from digest.sources.metadata import iso_date
 from digest.sources.sitemap import parse_sitemap
 
 DOC = (Path(__file__).parent / "data" / "pages" / "news-sitemap.xml").read_bytes()

@@ -79,7 +79,7 @@ def assign_stories(articles: Sequence[ArticleRecord], weights: RankConfig) -> Me
 def story_time(article: ArticleRecord) -> datetime:
     """When an article belongs in time: its publication, unless a feed dated it after it
     reached digest (a wrong clock or time zone), then when it arrived. (A bare date is
-    made a time of day when it is read: ``sources.metadata.iso_date``.)"""
+    made a time of day when it is read: ``sources.dates.iso_date``.)"""
     return min(article.published_at, article.seen_at)
 
 

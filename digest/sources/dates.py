@@ -1,6 +1,7 @@
-"""Dates feedparser cannot read: RFC 822 dates written with non-English month names.
+"""Dates as sources write them: ISO 8601 (bare dates too) and non-English RFC 822.
 
-Feeds from Brazil, Portugal, Spain, France, Germany and Italy often write
+``iso_date`` reads the ISO dates of JSON Feeds, news sitemaps and pages' metadata, one
+rule for all three. Feeds from Brazil, Portugal, Spain, France, Germany and Italy often write
 ``Seg, 24 Set 2018 19:42:40 -0300``. feedparser only knows English names and leaves such a
 date unparsed; without a date the article would count as published when first seen.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 _ENGLISH = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -59,3 +60,30 @@ def parse_localised_date(value: str) -> datetime | None:
 def _fold(word: str) -> str:
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def iso_date(value: object, now: datetime | None) -> datetime | None:
+    """An ISO 8601 date in UTC, never later than ``now``; None when unreadable.
+
+    A bare date ("2026-11-26", as sitemaps and pages often give) is some moment of that
+    day: it becomes the middle of the part of the day already past (noon of a past day,
+    or halfway to ``now`` today), which is within 12 hours of the true time. Midnight
+    would put an evening article a day before its story, and outside tomorrow morning's
+    window.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if _BARE_DATE.fullmatch(text):
+        day_end = parsed + timedelta(days=1)
+        known = min(day_end, now) if now is not None else day_end
+        parsed += max(known - parsed, timedelta(0)) / 2
+    return min(parsed, now) if now is not None else parsed
+
+
+_BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")

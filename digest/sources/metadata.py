@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
 
+from digest.sources.dates import iso_date
 from digest.sources.normalise import canonical_url, html_to_text
 
 TITLE_LIMIT = 300
@@ -259,33 +260,6 @@ def _first_date(now: datetime, *values: object) -> datetime | None:
         if (found := iso_date(value, now)) is not None:
             return found
     return None
-
-
-def iso_date(value: object, now: datetime | None) -> datetime | None:
-    """An ISO 8601 date in UTC, never later than ``now``; None when unreadable.
-
-    A bare date ("2026-11-26", as sitemaps and pages often give) is some moment of that
-    day: it becomes the middle of the part of the day already past (noon of a past day,
-    or halfway to ``now`` today), which is within 12 hours of the true time. Midnight
-    would put an evening article a day before its story, and outside tomorrow morning's
-    window.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if _BARE_DATE.fullmatch(text):
-        day_end = parsed + timedelta(days=1)
-        known = min(day_end, now) if now is not None else day_end
-        parsed += max(known - parsed, timedelta(0)) / 2
-    return min(parsed, now) if now is not None else parsed
-
-
-_BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 
 
 def _xpath_text(tree: Any, path: str) -> str:

@@ -19,7 +19,7 @@ import feedparser
 
 from digest.errors import SourceError
 from digest.records import FeedItem
-from digest.sources.dates import parse_localised_date
+from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.fastfeed import read_entries
 from digest.sources.normalise import canonical_url, html_to_text
 
@@ -237,22 +237,12 @@ def _parse_json_feed(
                 title=html_to_text(str(raw.get("title") or ""), TITLE_LIMIT) or "(untitled)",
                 summary=html_to_text(summary_html, SUMMARY_LIMIT),
                 author=author,
-                published_at=_iso_date(raw.get("date_published") or raw.get("date_modified")),
+                published_at=iso_date(raw.get("date_published") or raw.get("date_modified"), None),
                 image_url=canonical_url(str(raw.get("image") or raw.get("banner_image") or "")),
                 language=_language(raw.get("language")) or feed_language,
             )
         )
     return items, notes
-
-
-def _iso_date(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _content_hash(*parts: str) -> str:

@@ -28,8 +28,8 @@ from defusedxml import DefusedXmlException
 
 from digest.errors import SourceError
 from digest.records import FeedItem
+from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
-from digest.sources.metadata import iso_date
 from digest.sources.normalise import canonical_url, html_to_text
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
