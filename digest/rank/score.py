@@ -217,24 +217,24 @@ def rank(
         chain = _chain(story_id, follows)
         family.setdefault(chain[-1], set()).update(chain)
     groups: dict[int, list[ArticleRecord]] = {}
-    chains: dict[int, set[int]] = {}  # group -> every story id in it and in its chains
     for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
         root = _chain(a.story_id if a.story_id is not None else a.id, follows)[-1]
         groups.setdefault(root, []).append(a)
-        chains.setdefault(root, {root}).update(family.get(root, ()), [a.story_id or a.id])
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
-    stories = [
-        score_story(
-            g,
-            now,
-            weights,
-            sent.sources(chains[key], g),
-            overlap.excluding(chains[key]),
-            _newest_story(g),
+    stories = []
+    for root, group in groups.items():
+        members = {root, *family.get(root, ())}  # the item's stories, in or out of the window
+        stories.append(
+            score_story(
+                group,
+                now,
+                weights,
+                sent.sources(members, group),
+                overlap.excluding(members),
+                _newest_story(group),
+            )
         )
-        for key, g in groups.items()
-    ]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
