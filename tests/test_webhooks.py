@@ -324,3 +324,34 @@ async def test_an_unconfigured_provider_is_not_served(config: Path) -> None:
         assert (await c.post("/webhooks/resend", content=b"{}")).status_code == 404
         assert (await c.post("/webhooks/nobody", content=b"{}")).status_code == 404
     app.close()
+
+
+async def test_a_malformed_event_is_refused_or_ignored_never_a_crash(client) -> None:
+    c, app, _ = client
+    unsigned = await c.post("/webhooks/mailgun", content=json.dumps({"signature": "x"}))
+    assert unsigned.status_code == 401
+    not_an_object = _mailgun("gone@example.org")  # type: ignore[arg-type]
+    assert (await c.post("/webhooks/mailgun", content=not_an_object)).status_code == 200
+    latin = {"Authorization": "Basic \u00e9".encode("latin-1")}
+    assert (await c.post("/webhooks/postmark", content=b"{}", headers=latin)).status_code == 401
+    body = json.dumps({"type": "email.bounced", "data": "gone@example.org"}).encode()
+    assert (await c.post("/webhooks/resend", content=body, headers=_svix(body))).status_code == 200
+    strings = {
+        "notificationType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bouncedRecipients": ["gone@example.org"]},
+    }
+    for message in (strings, "[1, 2]"):
+        sns = await c.post("/webhooks/ses", content=_sns("Notification", message))
+        assert sns.status_code == 200
+    assert set(_statuses(app).values()) == {"active"}
+
+
+async def test_a_paused_reader_whose_address_bounces_is_suppressed(client) -> None:
+    c, app, _ = client
+    gone = app.store.subscriber_by_email("gone@example.org")
+    assert gone is not None and gone.id is not None
+    app.store.set_subscriber(gone.id, status="paused")
+    event = {"event": "failed", "severity": "permanent", "recipient": "gone@example.org"}
+    assert (await c.post("/webhooks/mailgun", content=_mailgun(event))).json()["suppressed"] == 1
+    # Resuming on the preferences page later must not mail a dead address.
+    assert _statuses(app)["gone@example.org"] == "bounced"

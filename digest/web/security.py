@@ -37,7 +37,8 @@ def csrf_ok(secret: str, bound_to: str, token: str, now: float | None = None) ->
     """True for a genuine field issued in the last 24 hours for the same thing."""
     hour = int((now or time.time()) // 3600)
     stamp, _, _ = token.partition(".")
-    if not stamp.isdigit() or not 0 <= hour - int(stamp) <= 24:
+    # isascii: str.isdigit() also admits digits int() refuses, such as '²'.
+    if not (stamp.isascii() and stamp.isdigit()) or not 0 <= hour - int(stamp) <= 24:
         return False
     expected = csrf_token(secret, bound_to, int(stamp) * 3600)
     return hmac.compare_digest(expected, token)

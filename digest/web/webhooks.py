@@ -95,7 +95,7 @@ def sendgrid_events(body: bytes) -> list[Suppression]:
 
 def verify_mailgun(body: bytes, signing_key: str, now: float | None = None) -> None:
     """HMAC-SHA256 of timestamp + token, as the JSON body's "signature" object carries it."""
-    signature = _json(body, dict).get("signature") or {}
+    signature = _object(_json(body, dict).get("signature"))
     timestamp, token = str(signature.get("timestamp", "")), str(signature.get("token", ""))
     _fresh(timestamp, now)
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256)
@@ -105,12 +105,12 @@ def verify_mailgun(body: bytes, signing_key: str, now: float | None = None) -> N
 
 def mailgun_events(body: bytes) -> list[Suppression]:
     """Permanent failures and complaints."""
-    data = _json(body, dict).get("event-data") or {}
+    data = _object(_json(body, dict).get("event-data"))
     recipient = data.get("recipient")
     if not recipient:
         return []
     if data.get("event") == "failed" and data.get("severity") == "permanent":
-        status = data.get("delivery-status") or {}
+        status = _object(data.get("delivery-status"))
         reason = (
             f"{status.get('code', '')} {status.get('message') or status.get('description', '')}"
         )
@@ -125,8 +125,9 @@ def mailgun_events(body: bytes) -> list[Suppression]:
 
 def verify_postmark(headers: Mapping[str, str], credentials: str) -> None:
     """The basic-auth user:password the webhook URL was configured with."""
-    supplied = headers.get("authorization", "")
-    expected = "Basic " + base64.b64encode(credentials.encode()).decode()
+    supplied = headers.get("authorization", "").encode("utf-8", "surrogateescape")
+    expected = b"Basic " + base64.b64encode(credentials.encode())
+    # Bytes: compare_digest refuses non-ASCII text, and a header may hold any.
     if not hmac.compare_digest(supplied, expected):
         raise WebhookRejected("bad Postmark credentials")
 
@@ -172,11 +173,11 @@ def verify_resend(
 def resend_events(body: bytes) -> list[Suppression]:
     """email.bounced (permanent) and email.complained."""
     event = _json(body, dict)
-    data = event.get("data") or {}
+    data = _object(event.get("data"))
     recipients = data.get("to") or []
     recipients = recipients if isinstance(recipients, list) else [recipients]
     if event.get("type") == "email.bounced":
-        bounce = data.get("bounce") or {}
+        bounce = _object(data.get("bounce"))
         if str(bounce.get("type", "Permanent")).lower() != "permanent":
             return []
         return [Suppression(r, "bounced", str(bounce.get("message", ""))) for r in recipients]
@@ -232,23 +233,35 @@ def verify_sns(
 def ses_events(envelope: Mapping[str, Any]) -> list[Suppression]:
     """Permanent bounces and complaints from an SES notification inside an SNS envelope."""
     try:
-        note = json.loads(str(envelope.get("Message", "")))
+        note = _object(json.loads(str(envelope.get("Message", ""))))
     except ValueError:
         return []
     kind = note.get("notificationType") or note.get("eventType")
-    if kind == "Bounce" and (note.get("bounce") or {}).get("bounceType") == "Permanent":
+    bounce = _object(note.get("bounce"))
+    if kind == "Bounce" and bounce.get("bounceType") == "Permanent":
         return [
             Suppression(r["emailAddress"], "bounced", str(r.get("diagnosticCode", "")))
-            for r in note["bounce"].get("bouncedRecipients", [])
+            for r in _objects(bounce.get("bouncedRecipients"))
             if r.get("emailAddress")
         ]
     if kind == "Complaint":
         return [
             Suppression(r["emailAddress"], "complained", "complaint")
-            for r in (note.get("complaint") or {}).get("complainedRecipients", [])
+            for r in _objects(_object(note.get("complaint")).get("complainedRecipients"))
             if r.get("emailAddress")
         ]
     return []
+
+
+def _object(value: object) -> dict[str, Any]:
+    """A JSON object inside an event, or {} when the field is missing or not an object:
+    a malformed event is refused or ignored, never a crash (a 500 the provider retries)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    """The JSON objects of a list field (others, and a field that is not a list, skipped)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _json(body: bytes, kind: type) -> Any:
