@@ -7,6 +7,9 @@ replayed as a preferences token; verification is constant-time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
@@ -68,15 +71,37 @@ def personal_links(
     )
 
 
-def make_confirm_token(secret: str, public_id: str) -> str:
-    """A confirmation link's token: signed like the others, and dated, so it expires."""
-    return URLSafeTimedSerializer(secret, salt="digest.confirm").dumps(public_id)
+@dataclass(frozen=True)
+class Confirmation:
+    """What a genuine confirmation link says."""
+
+    public_id: str
+    requested_at: datetime  # when the link was made (to the second)
+    topics: tuple[str, ...] | None  # chosen on the sign-up form; None: a link without them
 
 
-def read_confirm_token(secret: str, token: str, max_age: int = CONFIRM_MAX_AGE) -> str | None:
-    """The ``public_id`` in a genuine, unexpired confirmation token, else None."""
+def make_confirm_token(secret: str, public_id: str, topics: Sequence[str] = ()) -> str:
+    """A confirmation link's token: signed like the others, and dated, so it expires.
+
+    It carries the topics chosen on the form, so someone signing up again gets the
+    topics they chose this time, applied only when they confirm.
+    """
+    serializer = URLSafeTimedSerializer(secret, salt="digest.confirm")
+    return serializer.dumps([public_id, list(topics)])
+
+
+def read_confirm_token(
+    secret: str, token: str, max_age: int = CONFIRM_MAX_AGE
+) -> Confirmation | None:
+    """The confirmation in a genuine, unexpired token, else None."""
+    serializer = URLSafeTimedSerializer(secret, salt="digest.confirm")
     try:
-        value = URLSafeTimedSerializer(secret, salt="digest.confirm").loads(token, max_age=max_age)
+        value, made = serializer.loads(token, max_age=max_age, return_timestamp=True)
     except BadSignature:  # also SignatureExpired, its subclass
         return None
-    return value if isinstance(value, str) else None
+    if isinstance(value, str):  # a link made before tokens carried topics
+        return Confirmation(value, made, None)
+    match value:
+        case [str(public_id), list(topics)] if all(isinstance(t, str) for t in topics):
+            return Confirmation(public_id, made, tuple(topics))
+    return None

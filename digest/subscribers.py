@@ -15,7 +15,8 @@ from email_validator import EmailNotValidError, validate_email
 from digest.render.i18n import check_locale
 
 CSV_COLUMNS = ("email", "name", "topics", "timezone", "locale")
-STATUSES = ("active", "unsubscribed")
+# Every status the store writes: an export of everyone imports as it was, suppressions kept.
+STATUSES = ("active", "pending", "paused", "unsubscribed", "bounced", "complained")
 # Import also reads the ``status`` column that export writes, so an export imports as it was.
 _IMPORT_COLUMNS = (*CSV_COLUMNS, "status")
 
@@ -60,8 +61,8 @@ def check_subscriber_locale(raw: str | None) -> str | None:
 def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
     """Rows of a subscriber CSV (header optional: email,name,topics,timezone,locale), problems.
 
-    ``topics`` is a ``;``-separated list; a ``status`` column (as export writes it) may say
-    ``unsubscribed``. Problems are (line number, what is wrong).
+    ``topics`` is a ``;``-separated list; a ``status`` column (as export writes it) may
+    hold any of ``STATUSES``. Problems are (line number, what is wrong).
     """
     good: list[NewSubscriber] = []
     problems: list[tuple[int, str]] = []
@@ -92,7 +93,7 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
             locale = check_subscriber_locale(record.get("locale"))
             status = record.get("status") or "active"
             if status not in STATUSES:
-                raise ValueError(f"unknown status {status!r}; use {' or '.join(STATUSES)}")
+                raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         except ValueError as exc:
             problems.append((line, str(exc)))
             continue

@@ -117,15 +117,44 @@ def test_remove_then_add_reactivates(cli: Cli) -> None:
     _, out, _ = cli("subscribers", "list", "--all")
     assert "unsubscribed" in out
 
-    code, out, _ = cli("subscribers", "add", "ann@example.com")
-    assert (code, out) == (0, "added ann@example.com\n")
+    code, out, _ = cli(
+        "subscribers", "add", "ann@example.com", "--topic", "science", "--timezone", "Asia/Tokyo"
+    )
+    assert (code, out) == (0, "re-subscribed ann@example.com (was unsubscribed)\n")
     assert active(cli) == ["ann@example.com", "bob@example.com"]
-    assert exported(cli)[0]["name"] == "Ann"  # the same person, history kept
+    ann = exported(cli)[0]
+    assert ann["name"] == "Ann"  # the same person, history kept
+    assert (ann["topics"], ann["timezone"]) == ("science", "Asia/Tokyo")  # as asked this time
+
+
+def test_remove_ends_a_paused_or_pending_subscription_and_keeps_a_bounce(
+    cli: Cli, tmp_path: Path
+) -> None:
+    people = (
+        "email,status\npia@example.com,paused\npat@example.com,pending\nbo@example.com,bounced\n"
+    )
+    assert cli("subscribers", "import", str(write_csv(tmp_path, people)))[0] == 0
+
+    assert cli("subscribers", "remove", "pia@example.com")[:2] == (
+        0,
+        "unsubscribed pia@example.com\n",
+    )
+    assert cli("subscribers", "remove", "pat@example.com")[:2] == (
+        0,
+        "unsubscribed pat@example.com\n",
+    )
+    code, out, _ = cli("subscribers", "remove", "bo@example.com")
+    assert (code, out) == (0, "bo@example.com is already bounced: nothing to do\n")
+    assert [(r["email"], r["status"]) for r in exported(cli, "--all")] == [
+        ("pia@example.com", "unsubscribed"),
+        ("pat@example.com", "unsubscribed"),
+        ("bo@example.com", "bounced"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("address", "message"),
-    [("nobody@example.com", "nobody@example.com is not an active subscriber"),
+    [("nobody@example.com", "nobody@example.com is not a subscriber"),
      ("not-an-address", "is not a valid address")],
 )  # fmt: skip
 def test_remove_refuses_what_it_cannot_remove(cli: Cli, address: str, message: str) -> None:
@@ -201,10 +230,15 @@ def test_export_round_trips_through_import(
     cli("subscribers", "import", str(write_csv(tmp_path, PEOPLE)))
     cli("subscribers", "add", "gus@example.com", "--topic", "science")
     cli("subscribers", "remove", "eve@example.com")
+    # Every status the store writes travels: a pause, a bounce, a complaint, a pending sign-up.
+    others = "email,status\npia@example.com,paused\nbo@example.com,bounced\n" + (
+        "cy@example.com,complained\npat@example.com,pending\n"
+    )
+    cli("subscribers", "import", str(write_csv(tmp_path, others, "others.csv")))
     saved = tmp_path / "saved.csv"
     code, _, err = cli("subscribers", "export", "--all", str(saved))
     assert code == 0
-    assert f"wrote 4 subscribers to {saved}" in err
+    assert f"wrote 8 subscribers to {saved}" in err
 
     # A second service with its own config and database.
     other = tmp_path / "other"
@@ -219,9 +253,17 @@ def test_export_round_trips_through_import(
     code, out, err = other_cli("subscribers", "import", str(saved))
 
     assert (code, err) == (0, "")
-    assert out == "imported 4 new, 0 already subscribed, 0 rows with problems\n"
+    assert out == "imported 8 new, 0 already subscribed, 0 rows with problems\n"
     assert exported(other_cli, "--all") == exported(cli, "--all")
-    assert "eve@example.com" not in active(other_cli)  # an unsubscribe survives the move
+    assert active(other_cli) == active(cli)  # unsubscribes and suppressions survive the move
+    assert {r["status"] for r in exported(other_cli, "--all")} == {
+        "active",
+        "unsubscribed",
+        "paused",
+        "bounced",
+        "complained",
+        "pending",
+    }
 
 
 def test_import_does_not_resubscribe_people_who_left(cli: Cli, tmp_path: Path) -> None:
@@ -293,7 +335,13 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
         (
             "email,status\nann@example.com,unsubscribed\nbob@example.com,gone\n",
             [NewSubscriber("ann@example.com", status="unsubscribed")],
-            [(3, "unknown status 'gone'; use active or unsubscribed")],
+            [
+                (
+                    3,
+                    "unknown status 'gone'; use one of active, pending, paused, unsubscribed,"
+                    " bounced, complained",
+                )
+            ],
         ),
     ],
     ids=[

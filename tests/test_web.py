@@ -204,3 +204,74 @@ async def test_archive_web_view_feed_and_health(
     assert "<entry><title>Daily Test" in feed.text
     assert (await c.get("/healthz")).json() == {"status": "ok"}
     assert (await c.get("/editions/daily/nonsense")).status_code == 404
+
+
+async def test_a_head_request_or_a_get_never_unsubscribes(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    c, app = client
+    app.store.add_subscriber("ana@example.org")
+    ana = app.store.subscriber_by_email("ana@example.org")
+    assert ana is not None
+    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', ana.public_id)}"
+    assert (await c.head(leave)).status_code == 200  # a link scanner checking the URL
+    assert (await c.get(leave)).status_code == 200
+    assert _status(app, "ana@example.org") == "active"
+
+
+async def _confirm_link(
+    c: httpx.AsyncClient, smtp_server: SmtpServer, email: str, topics: tuple[str, ...] = ("world",)
+) -> str:
+    """Sign ``email`` up through the form and return the path of the link it was mailed."""
+    form = {"email": email, "topics": list(topics), "csrf": await _csrf(c)}
+    await c.post("/subscribe", data=form)
+    body = smtp_server.messages[-1].message().get_content()
+    found = re.search(r"https://digest\.test(/confirm/\S+)", body)
+    assert found and smtp_server.messages[-1].recipients == [email]
+    return found.group(1)
+
+
+async def test_an_old_confirmation_link_never_undoes_leaving_or_a_pause(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    emails = ("bo@example.org", "cy@example.org", "di@example.org")
+    links = {e: await _confirm_link(c, smtp_server, e) for e in emails}
+    for email in emails:
+        assert "You are subscribed" in (await c.get(links[email])).text
+    ids: dict[str, int] = {}
+    for email in emails:
+        row = app.store.subscriber_by_email(email)
+        assert row is not None and row.id is not None
+        ids[email] = row.id
+    app.store.suppress_subscriber(ids["bo@example.org"], "complained")  # a spam report
+    app.store.set_subscriber(ids["cy@example.org"], status="paused")
+    assert app.store.unsubscribe(email="di@example.org")
+
+    for email in emails:  # the same links, clicked again or fetched by a mail scanner
+        await c.get(links[email])
+    assert [_status(app, e) for e in emails] == ["complained", "paused", "unsubscribed"]
+    assert "This link has been used up" in (await c.get(links["di@example.org"])).text
+    assert "paused" in (await c.get(links["cy@example.org"])).text
+
+
+async def test_signing_up_again_comes_back_with_the_topics_chosen_this_time(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await c.get(await _confirm_link(c, smtp_server, "di@example.org"))
+    assert app.store.unsubscribe(email="di@example.org")
+    # Subscribed to world, left; now signs up again choosing science, and confirms.
+    await asyncio.sleep(1.1)  # links are dated to the second: this one is after leaving
+    again = await _confirm_link(c, smtp_server, "di@example.org", ("science",))
+    assert "You are subscribed" in (await c.get(again)).text
+    di = app.store.subscriber_by_email("di@example.org")
+    assert di is not None and (di.status, di.topics) == ("active", "science")
+
+
+async def test_a_csrf_field_with_a_non_ascii_digit_is_refused_not_a_crash(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    c, app = client
+    refused = await c.post("/subscribe", data={"email": "x@example.org", "csrf": "\u00b2.abc"})
+    assert refused.status_code == 400 and _status(app, "x@example.org") is None

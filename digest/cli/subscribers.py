@@ -53,9 +53,11 @@ def add(
     except ValueError as exc:
         raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
     store = ctx.app().store
+    before = store.subscriber_by_email(address)
     row, changed = store.add_subscriber(address, name, topics, timezone, locale)
     if changed:
-        click.echo(f"added {row.email}")
+        was = f" (was {before.status})" if before is not None else ""
+        click.echo(f"{'re-subscribed' if before else 'added'} {row.email}{was}")
         return
     updated = store.update_subscriber(address, name, topics, timezone, locale)
     if updated:
@@ -73,10 +75,14 @@ def remove(ctx: Context, email: str) -> None:
         address = normalise_email(email)
     except ValueError as exc:
         raise DigestError(str(exc), "check the address") from None
-    if ctx.app().store.unsubscribe(email=address):
+    store = ctx.app().store
+    if store.unsubscribe(email=address):
         click.echo(f"unsubscribed {address}")
-    else:
-        raise DigestError(f"{address} is not an active subscriber", "see `digest subscribers list`")
+        return
+    row = store.subscriber_by_email(address)
+    if row is None:
+        raise DigestError(f"{address} is not a subscriber", "see `digest subscribers list --all`")
+    click.echo(f"{address} is already {row.status}: nothing to do")
 
 
 @subscribers.command("list")
@@ -125,9 +131,9 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
     for s in good:
         status = known.get(s.email)
         if status is None:
-            store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
-            if s.status == "unsubscribed":  # keep the suppression an export carried
-                store.unsubscribe(email=s.email)
+            row, _ = store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
+            if s.status != "active" and row.id is not None:  # as the export had them
+                store.set_subscriber(row.id, status=s.status)
             added += 1
         elif status == "active":
             already += 1

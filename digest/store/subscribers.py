@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -16,6 +17,11 @@ from digest.store.tables import (
     Subscriber,
     utcnow,
 )
+
+# The statuses in which someone has ended their subscription, or their mail server has
+# (bounced) or they reported the mail (complained). Nothing but their own request brings
+# them back; every other status (pending, active, paused) can still end in one of these.
+LEFT = ("unsubscribed", "bounced", "complained")
 
 
 class SubscriberQueries(StoreBase):
@@ -29,13 +35,22 @@ class SubscriberQueries(StoreBase):
         timezone: str | None = None,
         locale: str | None = None,
     ) -> tuple[Subscriber, bool]:
-        """Add or reactivate a subscriber; returns the row and whether it changed anything."""
+        """Add or reactivate a subscriber; returns the row and whether it changed anything.
+
+        Reactivating someone (at their request: the admin's ``subscribers add``) also sets
+        the details given, as a new row would have them.
+        """
         with self.session() as s:
             row = s.exec(select(Subscriber).where(Subscriber.email == email)).first()
             if row is not None:
                 if row.status == "active":
                     return row, False
                 row.status, row.unsubscribed_at = "active", None
+                details = {"name": name, "timezone": timezone, "locale": locale}
+                details["topics"] = ",".join(topics) if topics else None
+                for key, value in details.items():
+                    if value is not None:
+                        setattr(row, key, value)
             else:
                 row = Subscriber(
                     email=email,
@@ -79,7 +94,11 @@ class SubscriberQueries(StoreBase):
             return changed
 
     def unsubscribe(self, *, email: str | None = None, public_id: str | None = None) -> bool:
-        """Mark the subscriber unsubscribed at once; True when someone was active."""
+        """Mark the subscriber unsubscribed at once; True when they had not already left.
+
+        A pending or paused subscriber can leave too (a paused one could otherwise resume);
+        one who bounced or complained keeps that status, which says more.
+        """
         with self.session() as s:
             query = select(Subscriber)
             query = (
@@ -88,7 +107,7 @@ class SubscriberQueries(StoreBase):
                 else query.where(Subscriber.public_id == public_id)
             )
             row = s.exec(query).first()
-            if row is None or row.status != "active":
+            if row is None or row.status in LEFT:
                 return False
             row.status, row.unsubscribed_at = "unsubscribed", utcnow()
             s.add(row)
@@ -96,10 +115,14 @@ class SubscriberQueries(StoreBase):
             return True
 
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool:
-        """Stop mailing a subscriber (a hard bounce, a complaint); True if they were active."""
+        """Stop mailing a subscriber (a hard bounce, a complaint); True unless they had left.
+
+        Paused and pending subscribers are suppressed too: a paused reader whose address
+        bounces must not be mailed again when they resume.
+        """
         with self.session() as s:
             row = s.get(Subscriber, subscriber_id)
-            if row is None or row.status != "active":
+            if row is None or row.status in LEFT:
                 return False
             row.status, row.unsubscribed_at = status, utcnow()
             s.add(row)
@@ -160,9 +183,9 @@ class SubscriberQueries(StoreBase):
                 return None
             for key, value in changes.items():
                 setattr(row, key, value)
-            if changes.get("status") == "unsubscribed":
+            if changes.get("status") in LEFT:
                 row.unsubscribed_at = utcnow()
-            elif changes.get("status") == "active":
+            elif "status" in changes:
                 row.unsubscribed_at = None
             s.add(row)
             s.commit()
@@ -173,3 +196,33 @@ class SubscriberQueries(StoreBase):
         """The subscriber a signed link names, if any."""
         with self.session() as s:
             return s.exec(select(Subscriber).where(Subscriber.public_id == public_id)).first()
+
+    def confirm_subscriber(
+        self, public_id: str, requested_at: datetime, topics: Sequence[str] | None = None
+    ) -> Subscriber | None:
+        """A confirmation link was opened: the subscriber as it stands afterwards, if any.
+
+        Pending becomes active. Someone who left comes back only through a link requested
+        after they left (``requested_at``: when the link was made), so an old link,
+        clicked again or fetched by a mail scanner, cannot undo an unsubscription, a bounce
+        or a complaint. Active and paused subscribers stay as they are. ``topics``: those
+        chosen on the sign-up form, applied when the row becomes active.
+        """
+        with self.session() as s:
+            row = s.exec(select(Subscriber).where(Subscriber.public_id == public_id)).first()
+            if row is None:
+                return None
+            left = row.status in LEFT
+            # Links are dated to the second: one made in the second they left counts as old.
+            if row.status == "pending" or (
+                left
+                and row.unsubscribed_at is not None
+                and requested_at > row.unsubscribed_at.replace(microsecond=0)
+            ):
+                row.status, row.unsubscribed_at = "active", None
+                if topics is not None:
+                    row.topics = ",".join(topics)
+                s.add(row)
+                s.commit()
+                s.refresh(row)
+            return row

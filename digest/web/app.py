@@ -125,10 +125,11 @@ def create_app(
             return message("Too many requests", "Please try again in an hour.", 429)
         chosen = [t for t in form.getlist("topics") if t in topics]
         subscriber = app.store.add_pending(email, name or None, chosen)
-        # Only pending or unsubscribed addresses get a confirmation; the page is the same
-        # whatever the address's state, so it reveals nothing about who is subscribed.
-        if subscriber.status in ("pending", "unsubscribed"):
-            token = make_confirm_token(secret, subscriber.public_id)
+        # Only pending, unsubscribed or bounced addresses get a confirmation (one who
+        # reported the mail as spam is not mailed unasked); the page is the same whatever
+        # the address's state, so it reveals nothing about who is subscribed.
+        if subscriber.status in ("pending", "unsubscribed", "bounced"):
+            token = make_confirm_token(secret, subscriber.public_id, chosen)
             await send_confirmation(app, email, f"{base}/confirm/{token}")
         return message(
             "Check your inbox",
@@ -137,13 +138,28 @@ def create_app(
         )
 
     async def confirm(request: Request) -> Response:
-        public_id = read_confirm_token(secret, request.path_params["token"])
-        subscriber = app.store.subscriber_by_public_id(public_id) if public_id else None
-        if subscriber is None or subscriber.id is None:
+        link = read_confirm_token(secret, request.path_params["token"])
+        subscriber = (
+            app.store.confirm_subscriber(link.public_id, link.requested_at, link.topics)
+            if link
+            else None
+        )
+        if subscriber is None:
             return invalid_link()
-        if subscriber.status != "active":
-            app.store.set_subscriber(subscriber.id, status="active")
         preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
+        if subscriber.status == "paused":
+            return message(
+                "Your subscription is paused",
+                f"{service.name} is paused for you; resume it on your preferences page.",
+                link={"url": preferences, "label": "Resume or change your topics"},
+            )
+        if subscriber.status != "active":  # the link is older than their leaving
+            return message(
+                "This link has been used up",
+                "You left the newsletter after this link was sent. "
+                "To receive it again, subscribe again.",
+                link={"url": "/", "label": "Subscribe again"},
+            )
         return message(
             "You are subscribed",
             f"{service.name} will reach you from the next edition.",
@@ -155,13 +171,14 @@ def create_app(
         subscriber = subscriber_for("unsubscribe", token)
         if subscriber is None or subscriber.id is None:
             return invalid_link()
-        if request.method == "GET":
+        # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
+        # is what link scanners send, so it shows the page with the button.
+        if request.method != "POST":
             preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
             return page("unsubscribe.html.j2", title="Unsubscribe", preferences_url=preferences)
         # RFC 8058 one-click (body List-Unsubscribe=One-Click) or the page's button: the
         # token is the proof, no cookie or session is needed; it takes effect at once.
-        if subscriber.status != "unsubscribed":
-            app.store.set_subscriber(subscriber.id, status="unsubscribed")
+        app.store.unsubscribe(public_id=subscriber.public_id)
         return message(
             "You are unsubscribed",
             f"{service.name} will not be sent to you again.",
