@@ -85,7 +85,11 @@ async def test_double_opt_in_then_preferences_then_one_click(
     link = re.search(r"https://digest\.test(/confirm/\S+)", body)
     assert link and mail.recipients == ["ana@example.org"]
 
-    confirmed = await c.get(link.group(1))
+    for fetch in (c.head, c.get):  # a mail scanner fetching the link confirms nothing
+        assert (await fetch(link.group(1))).status_code == 200
+    assert _status(app, "ana@example.org") == "pending"
+    assert '<form method="post">' in (await c.get(link.group(1))).text
+    confirmed = await c.post(link.group(1))
     assert "You are subscribed" in confirmed.text
     assert _status(app, "ana@example.org") == "active"
     subscriber = app.store.subscriber_by_email("ana@example.org")
@@ -238,7 +242,7 @@ async def test_an_old_confirmation_link_never_undoes_leaving_or_a_pause(
     emails = ("bo@example.org", "cy@example.org", "di@example.org")
     links = {e: await _confirm_link(c, smtp_server, e) for e in emails}
     for email in emails:
-        assert "You are subscribed" in (await c.get(links[email])).text
+        assert "You are subscribed" in (await c.post(links[email])).text
     ids: dict[str, int] = {}
     for email in emails:
         row = app.store.subscriber_by_email(email)
@@ -248,23 +252,23 @@ async def test_an_old_confirmation_link_never_undoes_leaving_or_a_pause(
     app.store.set_subscriber(ids["cy@example.org"], status="paused")
     assert app.store.unsubscribe(email="di@example.org")
 
-    for email in emails:  # the same links, clicked again or fetched by a mail scanner
-        await c.get(links[email])
+    for email in emails:  # the same links, opened and their button pressed again
+        await c.post(links[email])
     assert [_status(app, e) for e in emails] == ["complained", "paused", "unsubscribed"]
-    assert "This link has been used up" in (await c.get(links["di@example.org"])).text
-    assert "paused" in (await c.get(links["cy@example.org"])).text
+    assert "This link has been used up" in (await c.post(links["di@example.org"])).text
+    assert "paused" in (await c.post(links["cy@example.org"])).text
 
 
 async def test_signing_up_again_comes_back_with_the_topics_chosen_this_time(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
     c, app = client
-    await c.get(await _confirm_link(c, smtp_server, "di@example.org"))
+    await c.post(await _confirm_link(c, smtp_server, "di@example.org"))
     assert app.store.unsubscribe(email="di@example.org")
     # Subscribed to world, left; now signs up again choosing science, and confirms.
     await asyncio.sleep(1.1)  # links are dated to the second: this one is after leaving
     again = await _confirm_link(c, smtp_server, "di@example.org", ("science",))
-    assert "You are subscribed" in (await c.get(again)).text
+    assert "You are subscribed" in (await c.post(again)).text
     di = app.store.subscriber_by_email("di@example.org")
     assert di is not None and (di.status, di.topics) == ("active", "science")
 

@@ -99,6 +99,10 @@ def test_a_reader_subscribes_confirms_chooses_and_leaves(
         link = re.search(rf"{re.escape(base)}/confirm/\S+", body)
         assert link, body
         page.goto(link.group(0))
+        assert "Confirm your subscription" in page.content()
+        # Opening the link alone confirms nothing.
+        assert app.store.subscriber_by_email("reader@example.org").status == "pending"  # type: ignore[union-attr]
+        page.click("button[type=submit]")
         assert "You are subscribed" in page.content()
         assert app.store.subscriber_by_email("reader@example.org").status == "active"  # type: ignore[union-attr]
 

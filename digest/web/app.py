@@ -139,11 +139,14 @@ def create_app(
 
     async def confirm(request: Request) -> Response:
         link = read_confirm_token(secret, request.path_params["token"])
-        subscriber = (
-            app.store.confirm_subscriber(link.public_id, link.requested_at, link.topics)
-            if link
-            else None
-        )
+        if link is None:
+            return invalid_link()
+        # Opening the link shows a button; only the button (a POST) confirms. Mail
+        # scanners fetch every link in a message, and a stranger may have typed the
+        # address into the form: a fetch alone must not subscribe anyone.
+        if request.method != "POST":
+            return page("confirm.html.j2", title="Confirm")
+        subscriber = app.store.confirm_subscriber(link.public_id, link.requested_at, link.topics)
         if subscriber is None:
             return invalid_link()
         preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
@@ -273,7 +276,7 @@ def create_app(
     routes = [
         Route("/", home),
         Route("/subscribe", subscribe, methods=["POST"]),
-        Route("/confirm/{token}", confirm),
+        Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/editions/{digest_id}/{stamp}", edition_view),

@@ -22,7 +22,7 @@ def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
         f"Someone (we hope you) asked to receive {service.name} at this address.\n\n"
-        f"To confirm, open this link within two days:\n\n{confirm_url}\n\n"
+        f"To confirm, open this link within two days and press the button:\n\n{confirm_url}\n\n"
         "If it was not you, ignore this message: nothing will be sent to you.\n"
     )
     return message
