@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +304,29 @@ def test_requests_to_one_host_are_spaced_and_bounded() -> None:
     assert most == {"a": 1, "b": 1}
     assert elapsed < 0.6  # the other host was not held up behind host a
     assert starts["b"][0] - min(starts["a"]) < 0.05
+
+
+def test_a_late_wake_up_does_not_shorten_the_next_pause() -> None:
+    """The loop is blocked just as the second request should start (a busy gather): it
+    starts late, and the third still waits the whole delay after it."""
+    policy = HostPolicy(per_host=1, delay=0.1)
+    starts: list[float] = []
+
+    async def request() -> None:
+        async with policy.turn("a"):
+            starts.append(time.monotonic())
+
+    async def block_the_loop() -> None:
+        await asyncio.sleep(0.09)
+        time.sleep(0.04)  # a parse or a store write holding the loop
+
+    async def main() -> None:
+        await asyncio.gather(block_the_loop(), *(request() for _ in range(3)))
+
+    asyncio.run(main())
+    gaps = [b - a for a, b in pairwise(starts)]
+    assert gaps[0] >= 0.12  # the second woke late
+    assert gaps[1] >= 0.1, gaps
 
 
 def test_the_configured_politeness_applies_to_one_gather(

@@ -84,6 +84,11 @@ class HostPolicy:
                 self._next_start[host] = start + self.delay
                 if start > now:
                     await asyncio.sleep(start - now)
+                    # A busy loop wakes us late: count the pause from when we really start,
+                    # so the host never sees two requests closer than ``delay``.
+                    late = time.monotonic() - start
+                    if late > 0:
+                        self._next_start[host] += late
             yield
 
 
