@@ -29,6 +29,9 @@ _SPANS = (
     timedelta(days=366 * 5),
 )
 
+# The furthest a zone's clocks go forward at once: an hour mostly, two at Antarctica/Troll.
+_LONGEST_CLOCK_JUMP = timedelta(hours=2)
+
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DAY_PART = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
 
@@ -133,6 +136,14 @@ def hourly_schedule(schedule: str) -> str:
 
 
 def fires_at(schedule: str, timezone: str, moment: datetime) -> bool:
-    """True when the schedule, read in ``timezone``, fires exactly at ``moment``."""
-    fire = trigger(schedule, timezone).get_next_fire_time(None, moment - timedelta(seconds=1))
-    return fire is not None and fire.astimezone(UTC) == moment.astimezone(UTC)
+    """True when the schedule, read in ``timezone``, fires exactly at ``moment``.
+
+    As for an ordinary digest, a fixed-time schedule fires the first time only when its
+    wall-clock time happens twice (the clocks go back), so a local-time subscriber gets one
+    edition that day; a time the clocks skip fires as late as the jump (02:30 New York time
+    on the night the clocks go forward fires at 03:30).
+    """
+    # A skipped time fires at the instant after the jump, but APScheduler finds it only when
+    # asked from before the jump: searching from ``moment`` (03:30 local) looks for tomorrow's.
+    fires = _fires(schedule, timezone, moment - _LONGEST_CLOCK_JUMP)
+    return next((fire for fire in fires if fire >= moment), None) == moment
