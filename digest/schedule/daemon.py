@@ -84,7 +84,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     for digest in config.digests:
         timezone = digest.timezone or config.service.timezone
         schedule = digest.schedule
-        if digest.local_time:  # every hour: each hour's time-zone bucket gets its edition
+        if digest.local_time:  # every quarter hour: each slot's time-zone bucket gets its edition
             schedule, timezone = hourly_schedule(schedule), "UTC"
         extra = {"next_run_time": now} if missed(app, digest.id, schedule, timezone, now) else {}
         scheduler.add_job(

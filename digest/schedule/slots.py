@@ -7,6 +7,9 @@ Schedules follow crontab, not APScheduler, where the two differ: weekdays count 
 Sunday = 0 (7 is Sunday too); a day of month and a weekday both given means either one
 (``0 7 1 * 1``: the 1st and every Monday); and a fixed-time schedule fires once on the
 day the clocks go back, although its wall-clock time happens twice.
+
+A local-time digest runs on ``hourly_schedule`` (in UTC, every quarter hour a local time can
+fall on) and each run's slot goes to the time zones in which the schedule ``fires_at`` it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -28,6 +32,11 @@ _SPANS = (
     timedelta(days=367),
     timedelta(days=366 * 5),
 )
+
+# Zone offsets from UTC, daylight saving included, are whole multiples of this.
+_OFFSET_STEP_MINUTES = 15
+# The furthest a zone's clocks go forward at once: an hour mostly, two at Antarctica/Troll.
+_LONGEST_CLOCK_JUMP = timedelta(hours=2)
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DAY_PART = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
@@ -128,11 +137,38 @@ def next_slot(schedule: str, timezone: str, now: datetime) -> datetime | None:
 
 
 def hourly_schedule(schedule: str) -> str:
-    """The cron a local-time digest runs on: every hour, at the schedule's minute(s)."""
-    return f"{schedule.split()[0]} * * * *"
+    """The cron (in UTC) a local-time digest runs on: every hour, at each minute past the
+    hour when the schedule's local time can happen somewhere.
+
+    Every zone's offset from UTC, daylight saving included, is a whole number of quarter
+    hours (Kolkata +5:30, Kathmandu +5:45, St John's -3:30), so a local 07:00 happens in UTC
+    at the schedule's minute or 15, 30 or 45 minutes past it; a job on the minute alone never
+    reaches those zones. Each of these quarter-hour runs is its own slot.
+    """
+    minutes = {
+        (minute + offset) % 60
+        for minute in _minutes(schedule.split()[0])
+        for offset in range(0, 60, _OFFSET_STEP_MINUTES)
+    }
+    return f"{','.join(str(m) for m in sorted(minutes))} * * * *"
+
+
+def _minutes(field: str) -> list[int]:
+    """The minutes past the hour a crontab minute field names ('*/20' -> 0, 20, 40)."""
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    fires = _fires(f"{field} * * * *", "UTC", start)
+    return [f.minute for f in takewhile(lambda f: f < start + timedelta(hours=1), fires)]
 
 
 def fires_at(schedule: str, timezone: str, moment: datetime) -> bool:
-    """True when the schedule, read in ``timezone``, fires exactly at ``moment``."""
-    fire = trigger(schedule, timezone).get_next_fire_time(None, moment - timedelta(seconds=1))
-    return fire is not None and fire.astimezone(UTC) == moment.astimezone(UTC)
+    """True when the schedule, read in ``timezone``, fires exactly at ``moment``.
+
+    As for an ordinary digest, a fixed-time schedule fires the first time only when its
+    wall-clock time happens twice (the clocks go back), so a local-time subscriber gets one
+    edition that day; a time the clocks skip fires as late as the jump (02:30 New York time
+    on the night the clocks go forward fires at 03:30).
+    """
+    # A skipped time fires at the instant after the jump, but APScheduler finds it only when
+    # asked from before the jump: searching from ``moment`` (03:30 local) looks for tomorrow's.
+    fires = _fires(schedule, timezone, moment - _LONGEST_CLOCK_JUMP)
+    return next((fire for fire in fires if fire >= moment), None) == moment

@@ -1,0 +1,185 @@
+"""Local-time slots: a local-time digest runs every quarter hour (UTC) a local time can fall
+on, and each subscriber's zone fires at exactly one of those slots per local day.
+
+Zones a whole hour from UTC are not the only ones: Kolkata is +5:30, Kathmandu +5:45,
+St John's -3:30 (-2:30 in summer), Adelaide +9:30 (+10:30), Tehran +3:30, Chatham +12:45
+(+13:45); Lord Howe moves its clocks by half an hour. On the night the clocks go back a
+fixed local time happens twice and fires the first time only; on the night they go
+forward a time the clocks skip fires as late as the jump, as an ordinary digest does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from digest.pipeline import gather_sources, run_digest
+from digest.schedule import fires_at, hourly_schedule, latest_slot
+from digest.schedule.daemon import build_scheduler
+from tests.conftest import FeedServer, rss, run_cli
+from tests.test_local_time import _received
+
+QUARTER = timedelta(minutes=15)
+
+
+def utc(text: str) -> datetime:
+    """'2026-11-30 01:30' as an aware UTC datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "runs_on"),
+    [
+        ("0 7 * * *", "0,15,30,45 * * * *"),
+        ("10 7 * * *", "10,25,40,55 * * * *"),
+        ("50 6 * * 1-5", "5,20,35,50 * * * *"),
+        ("0,20 7 * * *", "0,5,15,20,30,35,45,50 * * * *"),
+        ("*/5 7 * * *", ",".join(str(m) for m in range(0, 60, 5)) + " * * * *"),
+    ],
+)
+def test_a_local_time_digest_runs_every_quarter_hour_from_its_minute(
+    schedule: str, runs_on: str
+) -> None:
+    assert hourly_schedule(schedule) == runs_on
+
+
+# zone | schedule | the first day (UTC) of a 72-hour window | every fire in it (UTC) | case;
+# 2026 throughout.
+TABLE = """
+Asia/Kolkata        | 0 7 * * *  | 11-30 | 11-30 01:30, 12-01 01:30, 12-02 01:30 | +5:30
+Asia/Kathmandu      | 0 7 * * *  | 11-30 | 11-30 01:15, 12-01 01:15, 12-02 01:15 | +5:45
+Asia/Tehran         | 0 7 * * *  | 11-30 | 11-30 03:30, 12-01 03:30, 12-02 03:30 | +3:30
+Pacific/Chatham     | 0 7 * * *  | 11-30 | 11-30 17:15, 12-01 17:15, 12-02 17:15 | +13:45
+Europe/Paris        | 0 7 * * *  | 11-30 | 11-30 06:00, 12-01 06:00, 12-02 06:00 | +1
+
+# The clocks go forward (St John's at 05:30 UTC on 8 March, Adelaide at 16:30 UTC on 3 Oct,
+# Troll from +0 to +2 at 01:00 UTC on 29 March). A skipped time fires after the jump.
+America/St_Johns    | 0 7 * * *  | 03-07 | 03-07 10:30, 03-08 09:30, 03-09 09:30 | -3:30 to -2:30
+Australia/Adelaide  | 0 7 * * *  | 10-02 | 10-02 21:30, 10-03 20:30, 10-04 20:30 | +9:30 to +10:30
+America/New_York    | 30 2 * * * | 03-07 | 03-07 07:30, 03-08 07:30, 03-09 06:30 | 02:30 skipped
+Europe/London       | 30 1 * * * | 03-28 | 03-28 01:30, 03-29 01:30, 03-30 00:30 | 01:30 skipped
+Australia/Adelaide  | 30 2 * * * | 10-02 | 10-02 17:00, 10-03 17:00, 10-04 16:00 | 02:30 skipped
+Australia/Lord_Howe | 15 2 * * * | 10-02 | 10-02 15:45, 10-03 15:45, 10-04 15:15 | 02:15 skipped
+Antarctica/Troll    | 30 2 * * * | 03-28 | 03-28 02:30, 03-29 02:30, 03-30 00:30 | 2 hours skipped
+
+# The clocks go back: the repeated time fires the first time only.
+America/New_York    | 30 1 * * * | 10-31 | 10-31 05:30, 11-01 05:30, 11-02 06:30 | 01:30 twice
+Europe/London       | 30 1 * * * | 10-24 | 10-24 00:30, 10-25 00:30, 10-26 01:30 | 01:30 twice
+America/St_Johns    | 30 1 * * * | 10-31 | 10-31 04:00, 11-01 04:00, 11-02 05:00 | 01:30 twice
+Australia/Adelaide  | 30 2 * * * | 04-03 | 04-03 16:00, 04-04 16:00, 04-05 17:00 | 02:30 twice
+Australia/Lord_Howe | 45 1 * * * | 04-03 | 04-03 14:45, 04-04 14:45, 04-05 15:15 | 01:45 twice
+America/St_Johns    | 0 7 * * *  | 10-31 | 10-31 09:30, 11-01 10:30, 11-02 10:30 | -2:30 to -3:30
+"""
+CASES = [
+    [cell.strip() for cell in row.split("|")]
+    for row in TABLE.splitlines()
+    if row.strip() and not row.startswith("#")
+]
+
+
+@pytest.mark.parametrize(
+    ("zone", "schedule", "start", "fires"),
+    [case[:4] for case in CASES],
+    ids=[f"{case[0]} {case[4]}" for case in CASES],
+)
+def test_each_zone_fires_at_one_quarter_hour_slot_per_local_day(
+    zone: str, schedule: str, start: str, fires: str
+) -> None:
+    """Run as the daemon does, a few minutes late, every quarter hour for 72 hours."""
+    first = utc(f"2026-{start} 00:00")
+    runs = [first + k * QUARTER for k in range(72 * 4)]
+    slots = [
+        latest_slot(hourly_schedule(schedule), "UTC", run + timedelta(minutes=4)) for run in runs
+    ]
+    assert slots == runs  # each run is its own quarter-hour slot
+    fired = [slot for slot in slots if fires_at(schedule, zone, slot)]
+    assert fired == [utc(f"2026-{fire.strip()}") for fire in fires.split(",")]
+    days = [slot.astimezone(ZoneInfo(zone)).date() for slot in fired]
+    assert days == [days[0] + timedelta(days=k) for k in range(len(days))]  # one a local day
+
+
+def test_the_daemon_runs_a_local_time_digest_every_quarter_hour(write_config, feed_server) -> None:
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([])))], schedule="0 7 * * *")
+    config.write_text(config.read_text().replace("lookback_hours = 48", "local_time = true"))
+    app = App.open(load_config(config))
+    try:
+        job = build_scheduler(app, utc("2026-11-30 00:00")).get_job("digest:daily")
+        now = utc("2026-11-30 01:02")
+        fires: list[datetime] = []
+        for _ in range(5):
+            now = job.trigger.get_next_fire_time(None, now + timedelta(seconds=1))
+            fires.append(now)
+        assert fires == [utc("2026-11-30 01:15") + k * QUARTER for k in range(5)]
+    finally:
+        app.close()
+
+
+PEOPLE = {
+    "kolkata@example.org": "Asia/Kolkata",
+    "kathmandu@example.org": "Asia/Kathmandu",
+    "stjohns@example.org": "America/St_Johns",
+    "adelaide@example.org": "Australia/Adelaide",
+    "tehran@example.org": "Asia/Tehran",
+    "london@example.org": "Europe/London",
+}
+
+
+def test_every_zone_gets_one_edition_a_day_at_its_own_seven(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Two days of the daemon's quarter-hour runs through the real pipeline into a Maildir."""
+    url = feed_server.add(
+        "/f.xml",
+        rss(
+            [
+                {
+                    "title": "Harbour strike ends",
+                    "guid": "1",
+                    "link": "https://wire.test/1",
+                    "date": "Sun, 29 Nov 2026 12:00:00 GMT",
+                }
+            ]
+        ),
+    )
+    config = write_config([("Wire", url)], schedule="0 7 * * *")
+    config.write_text(
+        config.read_text().replace("lookback_hours = 48", "lookback_hours = 96\nlocal_time = true")
+    )
+    for email, zone in PEOPLE.items():
+        assert (
+            run_cli("--config", str(config), "subscribers", "add", email, "--timezone", zone)[0]
+            == 0
+        )
+    app = App.open(load_config(config))
+    try:
+        asyncio.run(gather_sources(app))
+        job = build_scheduler(app, utc("2026-11-30 00:00")).get_job("digest:daily")
+        start = utc("2026-11-30 00:00")
+        fire = job.trigger.get_next_fire_time(None, start)
+        received_on: dict[str, list[date]] = {email: [] for email in PEOPLE}
+        seen = {email: 0 for email in PEOPLE}
+        sending_slots: set[datetime] = set()
+        while fire < start + timedelta(days=2):
+            for late in (timedelta(minutes=3), timedelta(minutes=11)):  # a second run: nothing
+                report = asyncio.run(run_digest(app, "daily", now=fire + late, gather_first=False))
+                assert report.delivery is None or not report.delivery.stopped
+            for email, subjects in _received(tmp_path).items():
+                if len(subjects) > seen[email]:
+                    local = fire.astimezone(ZoneInfo(PEOPLE[email]))
+                    assert (local.hour, local.minute) == (7, 0), (email, local)
+                    received_on[email] += [local.date()] * (len(subjects) - seen[email])
+                    seen[email] = len(subjects)
+                    sending_slots.add(fire)
+            fire = job.trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        for email, days in received_on.items():
+            assert len(days) == 2 and days[1] - days[0] == timedelta(days=1), (email, days)
+        # no edition for a quarter hour where nobody's clock says 07:00
+        assert sorted(e.slot for e in app.store.editions(limit=100)) == sorted(sending_slots)
+    finally:
+        app.close()
