@@ -149,7 +149,7 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
     import asyncio
 
     from digest.pipeline import run_digest
-    from digest.schedule.daemon import missed
+    from digest.schedule.daemon import missed_slots
 
     url = feed_server.add(
         "/f.xml",
@@ -161,21 +161,25 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
     try:
         seven = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
         back = seven + timedelta(minutes=20)  # the daemon was down at 07:00, back at 07:20
-        assert missed(app, "daily", "0 7 * * *", "UTC", back)
+        assert missed_slots(app, "daily", "0 7 * * *", "UTC", back) == [seven]
         scheduler = build_scheduler(app, now=back)
         scheduler.start(paused=True)
-        assert scheduler.get_job("digest:daily").next_run_time == back  # due at once
+        catch_up = scheduler.get_job("catch-up:daily")
+        assert catch_up.next_run_time == back  # due at once
+        assert scheduler.get_job("digest:daily").next_run_time != back  # its cron alone
         scheduler.shutdown(wait=False)
 
-        report = asyncio.run(run_digest(app, "daily", now=back))
-        assert report.edition is not None and report.edition.slot == seven
-        assert report.delivery is not None and report.delivery.counts["sent"] == 1
+        catch_up.func(*catch_up.args)
+        edition = app.store.edition("daily", seven)
+        assert edition is not None and edition.id is not None
+        assert app.store.delivery_counts(edition.id) == {"sent": 1}
 
         # Restarted again at 07:30: that slot is done, nothing is due until tomorrow.
         later = seven + timedelta(minutes=30)
-        assert not missed(app, "daily", "0 7 * * *", "UTC", later)
+        assert missed_slots(app, "daily", "0 7 * * *", "UTC", later) == []
         scheduler = build_scheduler(app, now=later)
         scheduler.start(paused=True)
+        assert scheduler.get_job("catch-up:daily") is None
         upcoming = scheduler.get_job("digest:daily").next_run_time
         assert upcoming != later and upcoming.hour == 7  # the cron's next 07:00, not now
         scheduler.shutdown(wait=False)
@@ -184,6 +188,6 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
 
         # Back only at 09:00, past the hour of grace: wait for the next slot instead.
         tomorrow = seven + timedelta(days=1, hours=2)
-        assert not missed(app, "daily", "0 7 * * *", "UTC", tomorrow)
+        assert missed_slots(app, "daily", "0 7 * * *", "UTC", tomorrow) == []
     finally:
         app.close()

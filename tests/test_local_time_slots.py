@@ -183,3 +183,37 @@ def test_every_zone_gets_one_edition_a_day_at_its_own_seven(
         assert sorted(e.slot for e in app.store.editions(limit=100)) == sorted(sending_slots)
     finally:
         app.close()
+
+
+def test_a_restart_catches_up_every_quarter_hour_it_missed(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Down from 01:00 to 01:40 UTC: Kathmandu's 07:00 (01:15) and Kolkata's (01:30) were
+    both missed; the restart owes each zone its edition, and only those two slots."""
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    config = write_config([("Wire", url)], schedule="0 7 * * *")
+    config.write_text(config.read_text().replace("lookback_hours = 48", "local_time = true"))
+    for email in ("kolkata@example.org", "kathmandu@example.org", "london@example.org"):
+        zone = PEOPLE[email]
+        assert (
+            run_cli("--config", str(config), "subscribers", "add", email, "--timezone", zone)[0]
+            == 0
+        )
+    app = App.open(load_config(config))
+    try:
+        back = utc("2026-11-30 01:40")
+        scheduler = build_scheduler(app, back)
+        catch_up = scheduler.get_job("catch-up:daily")
+        assert catch_up is not None and catch_up.args[1] == [
+            utc("2026-11-30 01:15"),
+            utc("2026-11-30 01:30"),
+        ]
+        catch_up.func(*catch_up.args)
+        received = {email: len(subjects) for email, subjects in _received(tmp_path).items()}
+        assert received == {"kathmandu@example.org": 1, "kolkata@example.org": 1}
+        assert build_scheduler(app, back).get_job("catch-up:daily") is None  # all sent
+    finally:
+        app.close()

@@ -2,8 +2,8 @@
 on an interval; SIGTERM or SIGINT lets the running job finish, then exits.
 
 Jobs run one at a time (a single worker thread), so a gather and a send never race on the
-same rows; a job that was missed while the machine slept runs once (coalesced) if it is
-still within the grace period.
+same rows; slots missed while the daemon was down or the machine slept are sent once
+each, oldest first, if they are still within the grace period.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App, run
 from digest.config import Config
 from digest.errors import ConfigError, DigestError
-from digest.schedule.slots import hourly_schedule, latest_slot, trigger
+from digest.schedule.slots import hourly_schedule, slots_between, trigger
 from digest.store.lock import daemon_lock
 
 log = logging.getLogger("digest.schedule")
@@ -30,9 +30,9 @@ MISFIRE_GRACE_SECONDS = 3600
 
 
 def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
-    """A scheduler with one job per digest (due at once if its slot was missed) and a
-    gathering job."""
-    from digest.pipeline import gather_sources, run_digest
+    """A scheduler with one job per digest, a catch-up job for a digest whose slots were
+    missed (due at once), and a gathering job."""
+    from digest.pipeline import gather_sources, local_time_bucket, run_digest
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -44,10 +44,10 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         },
     )
 
-    def send(digest_id: str) -> None:
+    def send(digest_id: str, at: datetime | None = None, gather_first: bool = True) -> None:
         started = datetime.now(UTC)
         try:
-            report = run(run_digest(app, digest_id, gather_first=True))
+            report = run(run_digest(app, digest_id, now=at, gather_first=gather_first))
         except DigestError as exc:
             log.error("digest %s failed: %s (%s)", digest_id, exc.message, exc.hint)
             app.store.record_job(f"send {digest_id}", started, False, f"{exc.message} ({exc.hint})")
@@ -63,6 +63,13 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         )
         log.warning("digest %s: %s", digest_id, summary)
         app.store.record_job(f"send {digest_id}", started, report.ok, summary)
+
+    def catch_up(digest_id: str, slots: list[datetime]) -> None:
+        """Each missed slot's edition, oldest first, as it would have been built then; one
+        gathering first serves them all."""
+        for i, slot in enumerate(slots):
+            log.warning("digest %s: catching up the %s slot missed while down", digest_id, slot)
+            send(digest_id, at=slot, gather_first=i == 0)
 
     def gather() -> None:
         started = datetime.now(UTC)
@@ -86,15 +93,25 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         schedule = digest.schedule
         if digest.local_time:  # every quarter hour: each slot's time-zone bucket gets its edition
             schedule, timezone = hourly_schedule(schedule), "UTC"
-        extra = {"next_run_time": now} if missed(app, digest.id, schedule, timezone, now) else {}
         scheduler.add_job(
             send,
             trigger(schedule, timezone),
             args=[digest.id],
             id=f"digest:{digest.id}",
             name=f"send {digest.id}",
-            **extra,
         )
+        slots = missed_slots(app, digest.id, schedule, timezone, now)
+        if digest.local_time:  # only the quarter hours that are someone's local time
+            slots = [slot for slot in slots if local_time_bucket(app, digest, slot)]
+        if slots:
+            scheduler.add_job(
+                catch_up,
+                "date",
+                run_date=now,
+                args=[digest.id, slots],
+                id=f"catch-up:{digest.id}",
+                name=f"catch up {digest.id}",
+            )
     scheduler.add_job(
         gather,
         IntervalTrigger(minutes=config.gather.interval_minutes),
@@ -105,16 +122,26 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     return scheduler
 
 
-def missed(app: App, digest_id: str, schedule: str, timezone: str, now: datetime) -> bool:
-    """True when the digest's latest slot, within the grace period, was not (fully) sent.
+def missed_slots(
+    app: App, digest_id: str, schedule: str, timezone: str, now: datetime
+) -> list[datetime]:
+    """The digest's slots within the grace period that were not (fully) sent, oldest first.
 
     A daemon that was down at 07:00 and starts at 07:20 sends the 07:00 edition at once; one
-    that starts at 09:00 waits for the next slot. The edition of a slot is built once, so a
-    catch-up never sends anyone a second copy.
+    that starts at 09:00 waits for the next slot. A local-time digest has a slot every
+    quarter hour, so a restart at 07:20 owes both 07:00 and 07:15 (each to the zones whose
+    07:00 it is). The edition of a slot is built once, so a catch-up never sends anyone a
+    second copy.
     """
-    slot = latest_slot(schedule, timezone, now)
-    if (now - slot).total_seconds() > MISFIRE_GRACE_SECONDS:
-        return False
+    grace = timedelta(seconds=MISFIRE_GRACE_SECONDS)
+    return [
+        slot
+        for slot in slots_between(schedule, timezone, now - grace, now)
+        if _unsent(app, digest_id, slot)
+    ]
+
+
+def _unsent(app: App, digest_id: str, slot: datetime) -> bool:
     edition = app.store.edition(digest_id, slot)
     if edition is None or edition.id is None:
         return True

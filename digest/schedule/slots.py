@@ -131,6 +131,11 @@ def latest_slot(schedule: str, timezone: str, now: datetime) -> datetime:
     return now.astimezone(UTC).replace(microsecond=0)
 
 
+def slots_between(schedule: str, timezone: str, start: datetime, end: datetime) -> list[datetime]:
+    """The fire times in [``start``, ``end``] (UTC), oldest first."""
+    return list(takewhile(lambda fire: fire <= end, _fires(schedule, timezone, start)))
+
+
 def next_slot(schedule: str, timezone: str, now: datetime) -> datetime | None:
     """The next fire time after ``now`` (UTC), for status displays."""
     return next(_fires(schedule, timezone, now + timedelta(seconds=1)), None)
