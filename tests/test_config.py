@@ -380,6 +380,45 @@ def test_key_lines_finds_each_key(path: tuple[str | int, ...], line: int) -> Non
     assert ("a comment",) not in lines
 
 
+# A triple quote that opens nothing: the scanner must not read the rest of the file as one
+# string (every later error would then be reported at line 1).
+TRIPLE_QUOTES_THAT_OPEN_NOTHING = [
+    'name = "Test Desk"  # write """ for a multi-line name',
+    "name = '''Test\"\"\"Desk'''",
+    'name = \'Test"""Desk\'',
+    'name = "Test\\"\\"\\"Desk"',
+    'name = """Test\nDesk"""  # closed; not """ again',
+    'name = """Test ""Desk"""""',
+]
+
+
+@pytest.mark.parametrize(
+    "name",
+    TRIPLE_QUOTES_THAT_OPEN_NOTHING,
+    ids=[
+        "in a comment",
+        "in a one-line literal",
+        "in a literal string",
+        "escaped in a basic string",
+        "after a closed multi-line string",
+        "five closing quotes",
+    ],
+)
+def test_a_triple_quote_that_opens_nothing_keeps_later_lines_right(
+    tmp_path: Path, name: str
+) -> None:
+    text = edit(edit(BASE, 'name = "Test Desk"', name), "port = 587", "port = 70000")
+    tomllib.loads(text)  # each case is valid TOML
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "digest.toml")
+
+    assert [(p.key, p.line) for p in caught.value.problems] == [
+        ("delivery.smtp.port", line_of(text, "70000"))
+    ]
+    assert key_lines(text)[("service", "sender")] == line_of(text, "sender =")
+
+
 # --- secrets -----------------------------------------------------------------------------
 
 
