@@ -148,6 +148,22 @@ MISTAKES = [
         "`sources` is top-level: move it above the first [table] header",
         "sources = []",
     ),
+    (
+        "parent table's key under a sub-table",
+        "port = 587",
+        'port = 587\ntransport = "smtp"',
+        "delivery.smtp.transport",
+        "unknown key; `transport` belongs to [delivery]: move it above [delivery.smtp]",
+        'transport = "smtp"',
+    ),
+    (
+        "misspelt key in a sub-table",
+        "port = 587",
+        "port = 587\nconections = 2",
+        "delivery.smtp.conections",
+        "unknown key; did you mean 'connections'?",
+        "conections",
+    ),
 ]
 
 
