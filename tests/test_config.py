@@ -93,6 +93,30 @@ MISTAKES = [
         '"heavy"',
     ),
     (
+        "a boolean where a number is asked",
+        "weight = 1.0",
+        "weight = true",
+        "sources[1].weight",
+        "valid number (got True); write a number",
+        "weight = true",
+    ),
+    (
+        "a string where a boolean is asked",
+        "weight = 1.0",
+        'enabled = "no"',
+        "sources[1].enabled",
+        "valid boolean (got 'no'); write true or false",
+        'enabled = "no"',
+    ),
+    (
+        "a string where a whole number is asked",
+        "port = 587",
+        'port = "587"',
+        "delivery.smtp.port",
+        "valid integer (got '587'); write a whole number",
+        '"587"',
+    ),
+    (
         "bad cron expression",
         'schedule = "0 7 * * *"',
         'schedule = "0 25 * * *"',
@@ -279,6 +303,15 @@ def test_a_value_of_the_wrong_shape_says_what_to_write(
         parse_config(text, tmp_path / "digest.toml")
     fixes = {p.key: p.fix for p in caught.value.problems}
     assert fix in fixes[key], fixes
+
+
+def test_a_whole_number_is_still_a_number(tmp_path: Path) -> None:
+    text = edit(BASE, "weight = 1.0", "weight = 2")
+    text = edit(text, 'schedule = "0 7 * * *"', 'schedule = "0 7 * * *"\nlookback_hours = 12')
+    config = parse_config(text, tmp_path / "digest.toml")
+    assert config.sources[1].weight == 2.0
+    assert isinstance(config.sources[1].weight, float)
+    assert config.digests[0].lookback_hours == 12.0
 
 
 def test_wrong_types_in_a_name_do_not_crash_the_duplicate_check(tmp_path: Path) -> None:

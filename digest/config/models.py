@@ -24,9 +24,14 @@ _DIGEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class _Model(BaseModel):
-    """Base: unknown keys are errors (a typo must not silently fall back to a default)."""
+    """Base: unknown keys and wrong types are errors, never silently read as something else.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A typo must not fall back to a default, and strict types keep ``weight = true`` from
+    loading as 1.0, ``enabled = "no"`` as false and ``port = "587"`` as 587. Strict still
+    takes a whole number where a number is asked (``weight = 2``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def check_timezone(value: str) -> str:
