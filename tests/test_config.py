@@ -6,6 +6,7 @@ exit code 2 and no traceback; config.example.toml documents every field the mode
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 import typing
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from digest.config import Config, load_config, parse_config, warnings_for
 from digest.config._lines import key_lines
@@ -709,6 +711,72 @@ def test_every_key_in_the_example_has_a_comment_above_it() -> None:
         if path in documented and not rows[line - 2].lstrip().startswith("#")
     ]
     assert bare == [], f"these keys have no comment line above them: {', '.join(bare)}"
+
+
+def toml_value(value: object) -> str:
+    """A default as TOML writes it: true, 1.0, "UTC", []."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(toml_value, value)) + "]"
+    return repr(value)
+
+
+def field_info(path: tuple) -> FieldInfo:
+    """The model field a key path of the config file sets."""
+    names = [part for part in path if isinstance(part, str)]
+    model: type[BaseModel] | None = Config
+    for name in names[:-1]:
+        assert model is not None
+        model = _model_in(model.model_fields[name].annotation)
+    assert model is not None
+    return model.model_fields[names[-1]]
+
+
+def value_at(raw: dict[str, Any], path: tuple) -> Any:
+    value: Any = raw
+    for part in path:
+        value = value[part]
+    return value
+
+
+def comment_above(rows: list[str], line: int) -> str:
+    """The comment lines right above 1-based ``line``, joined."""
+    above: list[str] = []
+    for row in reversed(rows[: line - 1]):
+        if not row.lstrip().startswith("#"):
+            break
+        above.insert(0, row)
+    return " ".join(above)
+
+
+def test_an_example_value_that_is_not_the_default_says_the_default() -> None:
+    """Deleting a line brings back the default: the admin must know it is not what was shown."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    raw, rows, lines = tomllib.loads(text), text.splitlines(), key_lines(text)
+    silent = []
+    for path in field_paths(Config):
+        info = field_info(path)
+        if path not in lines or info.is_required():
+            continue
+        default = info.get_default(call_default_factory=True)
+        said = f"default: {toml_value(default)}"
+        if value_at(raw, path) != default and said not in comment_above(rows, lines[path]):
+            silent.append(f"{dotted(path)} (line {lines[path]}): its comment must say ({said})")
+    assert silent == [], "\n".join(silent)
+
+
+def test_an_example_key_written_commented_out_is_off_by_default() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    shown, optional = key_lines(text), key_lines(uncommented(text))
+    on = [
+        dotted(path)
+        for path in field_paths(Config)
+        if path in optional and path not in shown and field_info(path).default is not None
+    ]
+    assert on == [], f"`# key = value` means off, but these have a default: {', '.join(on)}"
 
 
 def test_example_parses_as_plain_toml() -> None:
