@@ -479,43 +479,196 @@ def write_base(tmp_path: Path) -> Path:
     return path
 
 
-def test_check_warns_when_the_secret_is_unset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# What `digest check` warns about: the config loads, but a send or a webhook would fail here,
+# or the config would silently do less than it says. Secrets are warnings, not errors: the
+# service may run with an environment this shell does not have.
+# (case id, line to replace, replacement, variables: value or None for unset, key, line
+# marker, words in the warning)
+WARNINGS: list[tuple[str, str, str, dict[str, str | None], str, str, str]] = [
+    (
+        "signing secret unset",
+        "port = 587",
+        "port = 587",
+        {"DIGEST_SECRET": None},
+        "service.secret_env",
+        "[service]",
+        "$DIGEST_SECRET is not set in this environment; sending needs it; export DIGEST_SECRET=",
+    ),
+    (
+        "signing secret short",
+        "port = 587",
+        "port = 587",
+        {"DIGEST_SECRET": "short"},
+        "service.secret_env",
+        "[service]",
+        "$DIGEST_SECRET is shorter than 16 characters, and sending refuses it",
+    ),
+    (
+        "SMTP password unset",
+        "port = 587",
+        'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"\n\n[delivery]\ntransport = "smtp"',
+        {"DIGEST_SMTP_PASSWORD": None},
+        "delivery.smtp.password_env",
+        "password_env",
+        "$DIGEST_SMTP_PASSWORD is not set in this environment; sending needs it",
+    ),
+    (
+        "API key of the transport unset",
+        "port = 587",
+        'port = 587\n\n[delivery]\ntransport = "resend"',
+        {"RESEND_API_KEY": None},
+        "delivery.resend.api_key_env",
+        "[delivery]",
+        "$RESEND_API_KEY is not set in this environment; sending needs it; export RESEND_API_KEY=",
+    ),
+    (
+        "AWS key of SES empty",
+        "port = 587",
+        'port = 587\n\n[delivery]\ntransport = "ses"',
+        {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "set"},
+        "delivery.ses.access_key_id_env",
+        "[delivery]",
+        "$AWS_ACCESS_KEY_ID is not set in this environment; sending needs it",
+    ),
+    (
+        "webhook secret unset",
+        "port = 587",
+        'port = 587\n\n[webhooks]\nresend_secret_env = "DIGEST_RESEND_HOOK"',
+        {"DIGEST_RESEND_HOOK": None},
+        "webhooks.resend_secret_env",
+        "resend_secret_env",
+        "/webhooks/resend needs it: it answers 503 without it; export DIGEST_RESEND_HOOK=",
+    ),
+    (
+        "templates folder missing",
+        'timezone = "UTC"',
+        'timezone = "UTC"\ntemplates_dir = "nope"',
+        {},
+        "service.templates_dir",
+        "templates_dir",
+        "nope, so the built-in templates are used; create the folder",
+    ),
+    (
+        "DKIM without a selector",
+        "port = 587",
+        'port = 587\n\n[delivery.dkim]\ndomain = "example.com"\nprivate_key_file = "dkim.pem"',
+        {},
+        "delivery.dkim.selector",
+        "[delivery.dkim]",
+        "DKIM is off without a selector, so mail goes out unsigned; add selector = ...",
+    ),
+    (
+        "DKIM key variable unset",
+        "port = 587",
+        'port = 587\n\n[delivery.dkim]\ndomain = "example.com"\nselector = "s1"\n'
+        'private_key_env = "DIGEST_DKIM_KEY"',
+        {"DIGEST_DKIM_KEY": None},
+        "delivery.dkim",
+        "[delivery.dkim]",
+        "the DKIM key variable $DIGEST_DKIM_KEY is not set",
+    ),
+]
+
+
+def set_environment(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str | None]) -> None:
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "variables", "key", "marker", "words"),
+    [case[1:] for case in WARNINGS],
+    ids=[case[0] for case in WARNINGS],
+)
+def test_check_warns_about_what_would_fail_or_do_less_later(
+    tmp_path: Path,
+    secret: str,
+    monkeypatch: pytest.MonkeyPatch,
+    old: str,
+    new: str,
+    variables: dict[str, str | None],
+    key: str,
+    marker: str,
+    words: str,
 ) -> None:
-    monkeypatch.delenv("DIGEST_SECRET", raising=False)
-    code, out, err = check(write_base(tmp_path))
+    set_environment(monkeypatch, variables)
+    text = edit(BASE, old, new)
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
 
-    assert code == 0
-    assert "warning: $DIGEST_SECRET is not set" in err
-    assert "ok (2 sources, 1 digests" in out
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert err.count("warning: ") == 1, err
+    assert f"warning: {path}:{line_of(text, marker)}: {key}: " in err
+    assert words in err
+    assert f"{path}: ok" in out
 
 
-def test_check_warns_when_the_secret_is_short(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# What `digest check` refuses although the config loads: every send would stop on it.
+DKIM_THAT_CANNOT_SIGN = [
+    ("no key", "", "delivery.dkim has no key; set private_key_file or private_key_env"),
+    (
+        "key file missing",
+        'private_key_file = "missing.pem"',
+        "cannot read the DKIM key",
+    ),
+    ("not a key", 'private_key_file = "dkim.pem"', "the DKIM key cannot sign"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key_line", "words"),
+    [case[1:] for case in DKIM_THAT_CANNOT_SIGN],
+    ids=[case[0] for case in DKIM_THAT_CANNOT_SIGN],
+)
+def test_check_refuses_dkim_settings_that_cannot_sign(
+    tmp_path: Path, secret: str, key_line: str, words: str
 ) -> None:
-    monkeypatch.setenv("DIGEST_SECRET", "short")
-    code, _, err = check(write_base(tmp_path))
+    (tmp_path / "dkim.pem").write_text("not a key\n", encoding="utf-8")
+    text = BASE + f'\n[delivery.dkim]\ndomain = "example.com"\nselector = "s1"\n{key_line}\n'
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
 
-    assert code == 0
-    assert "warning: $DIGEST_SECRET is shorter than 16 characters" in err
+    code, out, err = check(path)
+
+    assert code == 2
+    assert f"{path}:{line_of(text, '[delivery.dkim]')}: delivery.dkim: " in err
+    assert words in err
+    assert "ok" not in out
+    assert "Traceback" not in err + out
 
 
-def test_check_is_quiet_when_the_secret_is_set(tmp_path: Path, secret: str) -> None:
-    code, _, err = check(write_base(tmp_path))
-
-    assert code == 0
-    assert "warning" not in err
-
-
-def test_check_warns_about_an_unset_smtp_password(
+def test_check_is_quiet_when_everything_named_is_there(
     tmp_path: Path, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DIGEST_SMTP_PASSWORD", raising=False)
-    text = BASE + '\n[delivery]\ntransport = "smtp"\n'
-    text = edit(text, "port = 587", 'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"')
-    config = parse_config(text, tmp_path / "digest.toml")
-    assert warnings_for(config) == [
-        "$DIGEST_SMTP_PASSWORD is not set in this environment; sending needs it"
+    set_environment(monkeypatch, {"RESEND_API_KEY": "re_key", "DIGEST_RESEND_HOOK": "whsec_x"})
+    (tmp_path / "mytemplates").mkdir()
+    text = edit(BASE, 'timezone = "UTC"', 'timezone = "UTC"\ntemplates_dir = "mytemplates"')
+    text += '\n[delivery]\ntransport = "resend"\n'
+    text += '\n[webhooks]\nresend_secret_env = "DIGEST_RESEND_HOOK"\n'
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert "warning" not in err
+    assert "delivery by resend" in out
+
+
+def test_a_warning_about_a_config_built_in_code_names_the_key_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    config = Config.model_validate(tomllib.loads(BASE))
+    assert [str(problem) for problem in warnings_for(config)] == [
+        "service.secret_env: $DIGEST_SECRET is not set in this environment; sending needs it; "
+        "export DIGEST_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') "
+        "where digest runs"
     ]
 
 

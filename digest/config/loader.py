@@ -74,7 +74,10 @@ def parse_config(text: str, file: Path) -> Config:
             )
         )
     try:
-        config = Config.model_validate({**raw, "base_dir": file.resolve().parent})
+        config = Config.model_validate(
+            {**raw, "base_dir": file.resolve().parent},
+            context={"file": str(file), "key_lines": lines},
+        )
     except ValidationError as exc:
         problems += [_problem(err, lines, str(file)) for err in exc.errors()]
         config = None
@@ -82,22 +85,6 @@ def parse_config(text: str, file: Path) -> Config:
         problems.sort(key=lambda p: p.line)
         raise ConfigError(problems)
     return config
-
-
-def warnings_for(config: Config) -> list[str]:
-    """Things that are valid but will stop a send: secrets named but not set here."""
-    out = []
-    secret = os.environ.get(config.service.secret_env, "")
-    if not secret:
-        out.append(f"${config.service.secret_env} is not set in this environment; sending needs it")
-    elif len(secret) < 16:
-        out.append(
-            f"${config.service.secret_env} is shorter than 16 characters; sending refuses it"
-        )
-    password_env = config.delivery.smtp.password_env
-    if config.delivery.transport == "smtp" and password_env and password_env not in os.environ:
-        out.append(f"${password_env} is not set in this environment; sending needs it")
-    return out
 
 
 def _line_from_message(message: str, text: str) -> int:
