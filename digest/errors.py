@@ -48,7 +48,8 @@ class ConfigProblem:
     def __str__(self) -> str:
         fix = f"; {self.fix}" if self.fix else ""
         where = f"{self.file}:{self.line}" if self.line > 0 else self.file
-        return f"{where}: {self.key}: {self.what}{fix}"
+        key = f"{where}: {self.key}" if where else self.key  # a config built in code has no file
+        return f"{key}: {self.what}{fix}"
 
 
 class ConfigError(DigestError):

@@ -6,6 +6,7 @@ exit code 2 and no traceback; config.example.toml documents every field the mode
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 import typing
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from digest.config import Config, load_config, parse_config, warnings_for
 from digest.config._lines import key_lines
@@ -93,6 +95,30 @@ MISTAKES = [
         '"heavy"',
     ),
     (
+        "a boolean where a number is asked",
+        "weight = 1.0",
+        "weight = true",
+        "sources[1].weight",
+        "valid number (got True); write a number",
+        "weight = true",
+    ),
+    (
+        "a string where a boolean is asked",
+        "weight = 1.0",
+        'enabled = "no"',
+        "sources[1].enabled",
+        "valid boolean (got 'no'); write true or false",
+        'enabled = "no"',
+    ),
+    (
+        "a string where a whole number is asked",
+        "port = 587",
+        'port = "587"',
+        "delivery.smtp.port",
+        "valid integer (got '587'); write a whole number",
+        '"587"',
+    ),
+    (
         "bad cron expression",
         'schedule = "0 7 * * *"',
         'schedule = "0 25 * * *"',
@@ -147,6 +173,22 @@ MISTAKES = [
         "delivery.smtp.sources",
         "`sources` is top-level: move it above the first [table] header",
         "sources = []",
+    ),
+    (
+        "parent table's key under a sub-table",
+        "port = 587",
+        'port = 587\ntransport = "smtp"',
+        "delivery.smtp.transport",
+        "unknown key; `transport` belongs to [delivery]: move it above [delivery.smtp]",
+        'transport = "smtp"',
+    ),
+    (
+        "misspelt key in a sub-table",
+        "port = 587",
+        "port = 587\nconections = 2",
+        "delivery.smtp.conections",
+        "unknown key; did you mean 'connections'?",
+        "conections",
     ),
 ]
 
@@ -265,6 +307,15 @@ def test_a_value_of_the_wrong_shape_says_what_to_write(
     assert fix in fixes[key], fixes
 
 
+def test_a_whole_number_is_still_a_number(tmp_path: Path) -> None:
+    text = edit(BASE, "weight = 1.0", "weight = 2")
+    text = edit(text, 'schedule = "0 7 * * *"', 'schedule = "0 7 * * *"\nlookback_hours = 12')
+    config = parse_config(text, tmp_path / "digest.toml")
+    assert config.sources[1].weight == 2.0
+    assert isinstance(config.sources[1].weight, float)
+    assert config.digests[0].lookback_hours == 12.0
+
+
 def test_wrong_types_in_a_name_do_not_crash_the_duplicate_check(tmp_path: Path) -> None:
     text = edit(BASE, 'name = "one"', 'name = ["one"]')
     text = edit(text, 'name = "two"', 'name = ["one"]')
@@ -380,6 +431,45 @@ def test_key_lines_finds_each_key(path: tuple[str | int, ...], line: int) -> Non
     assert ("a comment",) not in lines
 
 
+# A triple quote that opens nothing: the scanner must not read the rest of the file as one
+# string (every later error would then be reported at line 1).
+TRIPLE_QUOTES_THAT_OPEN_NOTHING = [
+    'name = "Test Desk"  # write """ for a multi-line name',
+    "name = '''Test\"\"\"Desk'''",
+    'name = \'Test"""Desk\'',
+    'name = "Test\\"\\"\\"Desk"',
+    'name = """Test\nDesk"""  # closed; not """ again',
+    'name = """Test ""Desk"""""',
+]
+
+
+@pytest.mark.parametrize(
+    "name",
+    TRIPLE_QUOTES_THAT_OPEN_NOTHING,
+    ids=[
+        "in a comment",
+        "in a one-line literal",
+        "in a literal string",
+        "escaped in a basic string",
+        "after a closed multi-line string",
+        "five closing quotes",
+    ],
+)
+def test_a_triple_quote_that_opens_nothing_keeps_later_lines_right(
+    tmp_path: Path, name: str
+) -> None:
+    text = edit(edit(BASE, 'name = "Test Desk"', name), "port = 587", "port = 70000")
+    tomllib.loads(text)  # each case is valid TOML
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "digest.toml")
+
+    assert [(p.key, p.line) for p in caught.value.problems] == [
+        ("delivery.smtp.port", line_of(text, "70000"))
+    ]
+    assert key_lines(text)[("service", "sender")] == line_of(text, "sender =")
+
+
 # --- secrets -----------------------------------------------------------------------------
 
 
@@ -389,43 +479,196 @@ def write_base(tmp_path: Path) -> Path:
     return path
 
 
-def test_check_warns_when_the_secret_is_unset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# What `digest check` warns about: the config loads, but a send or a webhook would fail here,
+# or the config would silently do less than it says. Secrets are warnings, not errors: the
+# service may run with an environment this shell does not have.
+# (case id, line to replace, replacement, variables: value or None for unset, key, line
+# marker, words in the warning)
+WARNINGS: list[tuple[str, str, str, dict[str, str | None], str, str, str]] = [
+    (
+        "signing secret unset",
+        "port = 587",
+        "port = 587",
+        {"DIGEST_SECRET": None},
+        "service.secret_env",
+        "[service]",
+        "$DIGEST_SECRET is not set in this environment; sending needs it; export DIGEST_SECRET=",
+    ),
+    (
+        "signing secret short",
+        "port = 587",
+        "port = 587",
+        {"DIGEST_SECRET": "short"},
+        "service.secret_env",
+        "[service]",
+        "$DIGEST_SECRET is shorter than 16 characters, and sending refuses it",
+    ),
+    (
+        "SMTP password unset",
+        "port = 587",
+        'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"\n\n[delivery]\ntransport = "smtp"',
+        {"DIGEST_SMTP_PASSWORD": None},
+        "delivery.smtp.password_env",
+        "password_env",
+        "$DIGEST_SMTP_PASSWORD is not set in this environment; sending needs it",
+    ),
+    (
+        "API key of the transport unset",
+        "port = 587",
+        'port = 587\n\n[delivery]\ntransport = "resend"',
+        {"RESEND_API_KEY": None},
+        "delivery.resend.api_key_env",
+        "[delivery]",
+        "$RESEND_API_KEY is not set in this environment; sending needs it; export RESEND_API_KEY=",
+    ),
+    (
+        "AWS key of SES empty",
+        "port = 587",
+        'port = 587\n\n[delivery]\ntransport = "ses"',
+        {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "set"},
+        "delivery.ses.access_key_id_env",
+        "[delivery]",
+        "$AWS_ACCESS_KEY_ID is not set in this environment; sending needs it",
+    ),
+    (
+        "webhook secret unset",
+        "port = 587",
+        'port = 587\n\n[webhooks]\nresend_secret_env = "DIGEST_RESEND_HOOK"',
+        {"DIGEST_RESEND_HOOK": None},
+        "webhooks.resend_secret_env",
+        "resend_secret_env",
+        "/webhooks/resend needs it: it answers 503 without it; export DIGEST_RESEND_HOOK=",
+    ),
+    (
+        "templates folder missing",
+        'timezone = "UTC"',
+        'timezone = "UTC"\ntemplates_dir = "nope"',
+        {},
+        "service.templates_dir",
+        "templates_dir",
+        "nope, so the built-in templates are used; create the folder",
+    ),
+    (
+        "DKIM without a selector",
+        "port = 587",
+        'port = 587\n\n[delivery.dkim]\ndomain = "example.com"\nprivate_key_file = "dkim.pem"',
+        {},
+        "delivery.dkim.selector",
+        "[delivery.dkim]",
+        "DKIM is off without a selector, so mail goes out unsigned; add selector = ...",
+    ),
+    (
+        "DKIM key variable unset",
+        "port = 587",
+        'port = 587\n\n[delivery.dkim]\ndomain = "example.com"\nselector = "s1"\n'
+        'private_key_env = "DIGEST_DKIM_KEY"',
+        {"DIGEST_DKIM_KEY": None},
+        "delivery.dkim",
+        "[delivery.dkim]",
+        "the DKIM key variable $DIGEST_DKIM_KEY is not set",
+    ),
+]
+
+
+def set_environment(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str | None]) -> None:
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "variables", "key", "marker", "words"),
+    [case[1:] for case in WARNINGS],
+    ids=[case[0] for case in WARNINGS],
+)
+def test_check_warns_about_what_would_fail_or_do_less_later(
+    tmp_path: Path,
+    secret: str,
+    monkeypatch: pytest.MonkeyPatch,
+    old: str,
+    new: str,
+    variables: dict[str, str | None],
+    key: str,
+    marker: str,
+    words: str,
 ) -> None:
-    monkeypatch.delenv("DIGEST_SECRET", raising=False)
-    code, out, err = check(write_base(tmp_path))
+    set_environment(monkeypatch, variables)
+    text = edit(BASE, old, new)
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
 
-    assert code == 0
-    assert "warning: $DIGEST_SECRET is not set" in err
-    assert "ok (2 sources, 1 digests" in out
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert err.count("warning: ") == 1, err
+    assert f"warning: {path}:{line_of(text, marker)}: {key}: " in err
+    assert words in err
+    assert f"{path}: ok" in out
 
 
-def test_check_warns_when_the_secret_is_short(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# What `digest check` refuses although the config loads: every send would stop on it.
+DKIM_THAT_CANNOT_SIGN = [
+    ("no key", "", "delivery.dkim has no key; set private_key_file or private_key_env"),
+    (
+        "key file missing",
+        'private_key_file = "missing.pem"',
+        "cannot read the DKIM key",
+    ),
+    ("not a key", 'private_key_file = "dkim.pem"', "the DKIM key cannot sign"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key_line", "words"),
+    [case[1:] for case in DKIM_THAT_CANNOT_SIGN],
+    ids=[case[0] for case in DKIM_THAT_CANNOT_SIGN],
+)
+def test_check_refuses_dkim_settings_that_cannot_sign(
+    tmp_path: Path, secret: str, key_line: str, words: str
 ) -> None:
-    monkeypatch.setenv("DIGEST_SECRET", "short")
-    code, _, err = check(write_base(tmp_path))
+    (tmp_path / "dkim.pem").write_text("not a key\n", encoding="utf-8")
+    text = BASE + f'\n[delivery.dkim]\ndomain = "example.com"\nselector = "s1"\n{key_line}\n'
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
 
-    assert code == 0
-    assert "warning: $DIGEST_SECRET is shorter than 16 characters" in err
+    code, out, err = check(path)
+
+    assert code == 2
+    assert f"{path}:{line_of(text, '[delivery.dkim]')}: delivery.dkim: " in err
+    assert words in err
+    assert "ok" not in out
+    assert "Traceback" not in err + out
 
 
-def test_check_is_quiet_when_the_secret_is_set(tmp_path: Path, secret: str) -> None:
-    code, _, err = check(write_base(tmp_path))
-
-    assert code == 0
-    assert "warning" not in err
-
-
-def test_check_warns_about_an_unset_smtp_password(
+def test_check_is_quiet_when_everything_named_is_there(
     tmp_path: Path, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DIGEST_SMTP_PASSWORD", raising=False)
-    text = BASE + '\n[delivery]\ntransport = "smtp"\n'
-    text = edit(text, "port = 587", 'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"')
-    config = parse_config(text, tmp_path / "digest.toml")
-    assert warnings_for(config) == [
-        "$DIGEST_SMTP_PASSWORD is not set in this environment; sending needs it"
+    set_environment(monkeypatch, {"RESEND_API_KEY": "re_key", "DIGEST_RESEND_HOOK": "whsec_x"})
+    (tmp_path / "mytemplates").mkdir()
+    text = edit(BASE, 'timezone = "UTC"', 'timezone = "UTC"\ntemplates_dir = "mytemplates"')
+    text += '\n[delivery]\ntransport = "resend"\n'
+    text += '\n[webhooks]\nresend_secret_env = "DIGEST_RESEND_HOOK"\n'
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert "warning" not in err
+    assert "delivery by resend" in out
+
+
+def test_a_warning_about_a_config_built_in_code_names_the_key_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET", raising=False)
+    config = Config.model_validate(tomllib.loads(BASE))
+    assert [str(problem) for problem in warnings_for(config)] == [
+        "service.secret_env: $DIGEST_SECRET is not set in this environment; sending needs it; "
+        "export DIGEST_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') "
+        "where digest runs"
     ]
 
 
@@ -621,6 +864,72 @@ def test_every_key_in_the_example_has_a_comment_above_it() -> None:
         if path in documented and not rows[line - 2].lstrip().startswith("#")
     ]
     assert bare == [], f"these keys have no comment line above them: {', '.join(bare)}"
+
+
+def toml_value(value: object) -> str:
+    """A default as TOML writes it: true, 1.0, "UTC", []."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(toml_value, value)) + "]"
+    return repr(value)
+
+
+def field_info(path: tuple) -> FieldInfo:
+    """The model field a key path of the config file sets."""
+    names = [part for part in path if isinstance(part, str)]
+    model: type[BaseModel] | None = Config
+    for name in names[:-1]:
+        assert model is not None
+        model = _model_in(model.model_fields[name].annotation)
+    assert model is not None
+    return model.model_fields[names[-1]]
+
+
+def value_at(raw: dict[str, Any], path: tuple) -> Any:
+    value: Any = raw
+    for part in path:
+        value = value[part]
+    return value
+
+
+def comment_above(rows: list[str], line: int) -> str:
+    """The comment lines right above 1-based ``line``, joined."""
+    above: list[str] = []
+    for row in reversed(rows[: line - 1]):
+        if not row.lstrip().startswith("#"):
+            break
+        above.insert(0, row)
+    return " ".join(above)
+
+
+def test_an_example_value_that_is_not_the_default_says_the_default() -> None:
+    """Deleting a line brings back the default: the admin must know it is not what was shown."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    raw, rows, lines = tomllib.loads(text), text.splitlines(), key_lines(text)
+    silent = []
+    for path in field_paths(Config):
+        info = field_info(path)
+        if path not in lines or info.is_required():
+            continue
+        default = info.get_default(call_default_factory=True)
+        said = f"default: {toml_value(default)}"
+        if value_at(raw, path) != default and said not in comment_above(rows, lines[path]):
+            silent.append(f"{dotted(path)} (line {lines[path]}): its comment must say ({said})")
+    assert silent == [], "\n".join(silent)
+
+
+def test_an_example_key_written_commented_out_is_off_by_default() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    shown, optional = key_lines(text), key_lines(uncommented(text))
+    on = [
+        dotted(path)
+        for path in field_paths(Config)
+        if path in optional and path not in shown and field_info(path).default is not None
+    ]
+    assert on == [], f"`# key = value` means off, but these have a default: {', '.join(on)}"
 
 
 def test_example_parses_as_plain_toml() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from digest.cli._common import Context, console, pass_context, run_async
-from digest.config import config_path, load_config, warnings_for
-from digest.errors import DigestError
+from digest.config import Config, config_path, load_config, warnings_for
+from digest.deliver.signing import make_signer
+from digest.errors import ConfigError, ConfigProblem, DigestError
 from digest.render import check_templates
 from digest.resources import example_config
 from digest.store import current_revision
@@ -33,14 +34,40 @@ def init(ctx: Context, force: bool) -> None:
 def check(ctx: Context) -> None:
     """Validate the config: exit 0, or print every problem as file:line: key: what; fix."""
     config = load_config(ctx.config_path)
-    for warning in warnings_for(config):
+    errors, warnings = _dkim_problems(config)
+    for warning in [*warnings_for(config), *warnings]:
         click.echo(f"warning: {warning}", err=True)
+    if errors:
+        raise ConfigError(errors)
     check_templates(config.templates_dir())  # TemplateError (exit 2) names file and line
     path = config_path(ctx.config_path)
     click.echo(
         f"{path}: ok ({len(config.sources)} sources, {len(config.digests)} digests, "
         f"delivery by {config.delivery.transport})"
     )
+
+
+def _dkim_problems(config: Config) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+    """Errors and warnings of [delivery.dkim]: what make_signer, which a send calls, would do."""
+    settings = config.delivery.dkim
+    table = ("delivery", "dkim")
+    try:
+        signer = make_signer(config)
+    except DigestError as exc:
+        problem = config.problem(table, exc.message, exc.hint)
+        # A key read from the environment may be set where digest runs, if not here.
+        return ([], [problem]) if settings.private_key_env else ([problem], [])
+    keys = (settings.domain, settings.selector, settings.private_key_file, settings.private_key_env)
+    if signer is None and any(keys):  # some of the table is written, but signing is off
+        missing = "domain" if not settings.domain else "selector"
+        problem = config.problem(
+            (*table, missing),
+            f"DKIM is off without a {missing}, so mail goes out unsigned",
+            f"add {missing} = ... under [delivery.dkim], or comment out its other keys "
+            "if your relay signs",
+        )
+        return [], [problem]
+    return [], []
 
 
 @click.group()

@@ -22,17 +22,32 @@ def _split_key(key: str) -> list[str]:
     return [p.strip("\"'") for p in parts]
 
 
-def _open_brackets(line: str) -> int:
-    """Net count of '[' minus ']' outside strings and comments on one line."""
-    depth, quote, escaped = 0, "", False
-    for ch in line:
-        if escaped:
-            escaped = False
-        elif quote:
-            if ch == quote:
-                quote = ""
-            elif ch == "\\" and quote == '"':  # only basic strings have escapes
-                escaped = True
+def _scan_value(line: str, depth: int, multiline: str) -> tuple[int, str]:
+    """Carry a value's state across one line: bracket depth, and the open multi-line quote.
+
+    One pass follows every kind of string and stops at a comment, so a bracket or a triple
+    quote inside a comment or a single-line string counts for nothing.
+    """
+    quote, i = "", 0
+    while i < len(line):
+        ch = line[i]
+        if multiline or quote:
+            delimiter = multiline or quote
+            if ch == "\\" and delimiter[0] == '"':  # only basic strings have escapes
+                i += 2
+                continue
+            if line.startswith(delimiter, i):
+                i += len(delimiter)
+                # Up to two more quotes right after the closing three belong to the text.
+                extra = 2 if multiline else 0
+                while extra and line.startswith(delimiter[0], i):
+                    i, extra = i + 1, extra - 1
+                multiline = quote = ""
+                continue
+        elif line.startswith(('"""', "'''"), i):
+            multiline = line[i : i + 3]
+            i += 3
+            continue
         elif ch in "\"'":
             quote = ch
         elif ch == "#":
@@ -41,7 +56,8 @@ def _open_brackets(line: str) -> int:
             depth += 1
         elif ch == "]":
             depth -= 1
-    return depth
+        i += 1
+    return depth, multiline
 
 
 def key_lines(text: str) -> dict[Path, int]:
@@ -49,15 +65,11 @@ def key_lines(text: str) -> dict[Path, int]:
     lines: dict[Path, int] = {}
     table: Path = ()
     array_counts: dict[tuple[str, ...], int] = {}
-    depth = 0
-    in_multiline = ""
+    depth, multiline = 0, ""
     for number, line in enumerate(text.splitlines(), start=1):
-        if in_multiline:
-            if line.count(in_multiline) % 2 == 1:
-                in_multiline = ""
-            continue
-        if depth > 0:
-            depth += _open_brackets(line)
+        if depth > 0 or multiline:  # inside a value that spans lines
+            depth, multiline = _scan_value(line, depth, multiline)
+            depth = max(0, depth)
             continue
         header = _HEADER.match(line)
         if header:
@@ -77,11 +89,8 @@ def key_lines(text: str) -> dict[Path, int]:
         if key:
             path = (*table, *_split_key(key.group(1)))
             lines.setdefault(path, number)
-            rest = line[key.end() :]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
-                    in_multiline = quote
-            depth = max(0, _open_brackets(rest))
+            depth, multiline = _scan_value(line[key.end() :], 0, "")
+            depth = max(0, depth)
     return lines
 
 

@@ -74,7 +74,10 @@ def parse_config(text: str, file: Path) -> Config:
             )
         )
     try:
-        config = Config.model_validate({**raw, "base_dir": file.resolve().parent})
+        config = Config.model_validate(
+            {**raw, "base_dir": file.resolve().parent},
+            context={"file": str(file), "key_lines": lines},
+        )
     except ValidationError as exc:
         problems += [_problem(err, lines, str(file)) for err in exc.errors()]
         config = None
@@ -82,22 +85,6 @@ def parse_config(text: str, file: Path) -> Config:
         problems.sort(key=lambda p: p.line)
         raise ConfigError(problems)
     return config
-
-
-def warnings_for(config: Config) -> list[str]:
-    """Things that are valid but will stop a send: secrets named but not set here."""
-    out = []
-    secret = os.environ.get(config.service.secret_env, "")
-    if not secret:
-        out.append(f"${config.service.secret_env} is not set in this environment; sending needs it")
-    elif len(secret) < 16:
-        out.append(
-            f"${config.service.secret_env} is shorter than 16 characters; sending refuses it"
-        )
-    password_env = config.delivery.smtp.password_env
-    if config.delivery.transport == "smtp" and password_env and password_env not in os.environ:
-        out.append(f"${password_env} is not set in this environment; sending needs it")
-    return out
 
 
 def _line_from_message(message: str, text: str) -> int:
@@ -171,8 +158,9 @@ def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:
     if kind == "extra_forbidden":
         known = _known_keys(path[:-1])
         close = difflib.get_close_matches(str(path[-1]), known, n=1)
-        if len(path) > 1 and path[-1] in _known_keys(()):
-            fix = f"`{path[-1]}` is top-level: move it above the first [table] header"
+        misplaced = _misplaced(path)
+        if misplaced:
+            fix = misplaced
         elif close:
             fix = f"did you mean {close[0]!r}?"
         else:
@@ -188,6 +176,31 @@ def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:
     if help_text:
         fix = f"{fix} ({help_text})" if fix else help_text
     return ConfigProblem(file, line, key, what, fix)
+
+
+def _misplaced(path: tuple[Any, ...]) -> str:
+    """Where a key unknown in its table belongs when an enclosing table knows it, else "".
+
+    A key written below a sub-table's header lands in that sub-table (``transport`` after
+    ``[delivery.smtp]``); a near-miss there would be the wrong hint.
+    """
+    key, table = path[-1], path[:-1]
+    for end in range(len(table) - 1, -1, -1):
+        if isinstance(table[end], int):
+            continue  # ('sources',) without its index is not a table of its own
+        parent = table[:end]
+        if key not in _known_keys(parent):
+            continue
+        if not parent:
+            return f"`{key}` is top-level: move it above the first [table] header"
+        return f"`{key}` belongs to {_header(parent)}: move it above {_header(table)}"
+    return ""
+
+
+def _header(table: tuple[Any, ...]) -> str:
+    """How a table's header is written: ``[delivery.smtp]``, or ``[[sources]]`` for an item."""
+    name = ".".join(str(part) for part in table if not isinstance(part, int))
+    return f"[[{name}]]" if isinstance(table[-1], int) else f"[{name}]"
 
 
 _SIMPLE = {bool: "true or false", int: "a whole number", float: "a number", str: 'a "string"'}

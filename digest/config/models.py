@@ -10,12 +10,15 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from digest.config._lines import Path as KeyPath
+from digest.config._lines import dotted, line_of
+from digest.errors import ConfigProblem
 from digest.render.i18n import check_locale
 from digest.schedule.slots import next_slot, trigger
 
@@ -24,9 +27,14 @@ _DIGEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class _Model(BaseModel):
-    """Base: unknown keys are errors (a typo must not silently fall back to a default)."""
+    """Base: unknown keys and wrong types are errors, never silently read as something else.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A typo must not fall back to a default, and strict types keep ``weight = true`` from
+    loading as 1.0, ``enabled = "no"`` as false and ``port = "587"`` as 587. Strict still
+    takes a whole number where a number is asked (``weight = 2``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def check_timezone(value: str) -> str:
@@ -564,6 +572,21 @@ class Config(_Model):
         default_factory=WebhooksConfig, description="provider webhooks"
     )
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the file")
+    # Where the file's keys sit, so a problem found after loading (a secret not exported, a
+    # missing folder) names its line too. parse_config passes them as validation context.
+    _file: str = PrivateAttr(default="")
+    _key_lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Keep the file name and key lines parse_config passed, if it passed them."""
+        if isinstance(context, dict):
+            self._file = str(context.get("file", ""))
+            self._key_lines = dict(context.get("key_lines", {}))
+
+    def problem(self, path: KeyPath, what: str, fix: str = "") -> ConfigProblem:
+        """A problem with the key at ``path``, placed at its line (or its table's) in the file."""
+        line = line_of(self._key_lines, path) if self._key_lines else 0
+        return ConfigProblem(self._file, line, dotted(path), what, fix)
 
     def digest(self, digest_id: str | None) -> DigestConfig:
         """The digest with this id, or the first one when no id is given."""

@@ -44,7 +44,13 @@ def make_signer(config: Config) -> Callable[[bytes], bytes] | None:
         )
         return header + message
 
-    sign(b"From: a@example.org\r\nSubject: key check\r\n\r\nbody\r\n")  # a bad key fails now
+    try:  # a bad key fails now, not on the first message
+        sign(b"From: a@example.org\r\nSubject: key check\r\n\r\nbody\r\n")
+    except dkim.DKIMException as exc:
+        raise DigestError(
+            f"the DKIM key cannot sign: {exc}",
+            "give delivery.dkim a PEM private key (RSA or Ed25519, PKCS#1 or PKCS#8)",
+        ) from None
     return sign
 
 

@@ -1,0 +1,105 @@
+"""What `digest check` warns about: a config that loads, but will fail or do less later.
+
+Each warning is a ConfigProblem, so it reads like an error (``file:line: key: what; fix``).
+Most depend on this shell's environment, which may not be the service's: a secret that is
+not exported here may be exported where digest runs, so they warn rather than fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+from digest.config.models import Config
+from digest.errors import ConfigProblem
+
+# The settings naming the variables a transport's credentials are in; "api_key_env" if unlisted.
+_KEY_SETTINGS = {"maildir": (), "ses": ("access_key_id_env", "secret_access_key_env")}
+_WEBHOOK_SECRETS = {
+    "sendgrid": "sendgrid_public_key_env",
+    "mailgun": "mailgun_signing_key_env",
+    "postmark": "postmark_credentials_env",
+    "resend": "resend_secret_env",
+}
+
+
+def warnings_for(config: Config) -> list[ConfigProblem]:
+    """Things that are valid but will stop a send or a webhook, or silently do less."""
+    return [
+        *_signing_secret(config),
+        *_transport_secrets(config),
+        *_webhook_secrets(config),
+        *_templates_dir(config),
+    ]
+
+
+def _not_set(env: str, needed_for: str) -> str:
+    return f"${env} is not set in this environment; {needed_for} needs it"
+
+
+def _signing_secret(config: Config) -> list[ConfigProblem]:
+    env = config.service.secret_env
+    secret = os.environ.get(env, "")
+    if secret and len(secret) >= 16:
+        return []
+    what = (
+        _not_set(env, "sending")
+        if not secret
+        else f"${env} is shorter than 16 characters, and sending refuses it"
+    )
+    fix = (
+        f"export {env}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') "
+        "where digest runs"
+    )
+    return [config.problem(("service", "secret_env"), what, fix)]
+
+
+def _transport_secrets(config: Config) -> list[ConfigProblem]:
+    """The password or API keys the chosen transport reads from the environment at send time."""
+    transport = config.delivery.transport
+    settings = getattr(config.delivery, transport)
+    if transport == "smtp":  # an empty password is still a password; an unset one is not
+        env = settings.password_env
+        unset = [("password_env", env)] if env and env not in os.environ else []
+    else:  # a provider refuses an empty key as surely as a missing one
+        named = [(k, getattr(settings, k)) for k in _KEY_SETTINGS.get(transport, ("api_key_env",))]
+        unset = [(key, env) for key, env in named if not os.environ.get(env)]
+    return [
+        config.problem(
+            ("delivery", transport, key),
+            _not_set(env, "sending"),
+            f"export {env}=... where digest runs, or name another variable in "
+            f"delivery.{transport}.{key}",
+        )
+        for key, env in unset
+    ]
+
+
+def _webhook_secrets(config: Config) -> list[ConfigProblem]:
+    """A webhook whose secret is named but not set answers 503 to the provider."""
+    problems = []
+    for provider, key in _WEBHOOK_SECRETS.items():
+        env = getattr(config.webhooks, key)
+        if env and not os.environ.get(env):
+            problems.append(
+                config.problem(
+                    ("webhooks", key),
+                    f"{_not_set(env, f'/webhooks/{provider}')}: it answers 503 without it",
+                    f"export {env}=... where `digest serve` runs, or remove {key}",
+                )
+            )
+    return problems
+
+
+def _templates_dir(config: Config) -> list[ConfigProblem]:
+    """A templates folder that is not there is skipped, and the built-in templates are used."""
+    folder = config.templates_dir()
+    if folder is None or folder.is_dir():
+        return []
+    return [
+        config.problem(
+            ("service", "templates_dir"),
+            f"no folder at {folder}, so the built-in templates are used",
+            "create the folder (relative paths start at this file's folder), or remove "
+            "templates_dir",
+        )
+    ]
