@@ -222,7 +222,8 @@ class DigestConfig(_Model):
     local_time: bool = Field(
         default=False,
         description="send at the schedule's time in each subscriber's own time zone "
-        "(hourly buckets), each bucket built from the news of its hour",
+        "(run every quarter hour, for zones such as +5:30 and +5:45), each run's zones "
+        "getting an edition built from the news of that moment",
     )
     latest_group_by: Literal["topic", "source"] = Field(
         default="topic",
