@@ -125,7 +125,7 @@ async def _gather_one(
                 FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
             )
             return report
-        items, notes = await _read(config, store, fetcher, source, fetched, pool)
+        items, notes = await _read(config, store, fetcher, source, source_id, fetched, pool)
     except SourceError as exc:
         report, outcome = _failed(config, report, row, source_id, exc, now)
         await writer.save(outcome)
@@ -144,9 +144,7 @@ async def _gather_one(
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
     try:
-        report.new_items = await writer.save(
-            FetchOutcome(source_id, items, changes, None, len(items))
-        )
+        stored = await writer.save(FetchOutcome(source_id, items, changes, None, len(items)))
     except Exception as exc:  # the database refused this source's articles: say so, go on
         report.status, report.error = "error", f"its {len(items)} items could not be stored: {exc}"
         report.hint = "see the log for the database's message; the next run tries them again"
@@ -154,7 +152,25 @@ async def _gather_one(
         with contextlib.suppress(Exception):  # the health columns, if the store takes them
             await writer.save(FetchOutcome(source_id, (), {}, report.error, len(items)))
         return report
-    log.info("source %r: %d items, %d new", source.name, len(items), report.new_items)
+    report.new_items = stored.new
+    for update in stored.updated:
+        log.info(
+            "source %r: article %d changed in the feed (%s); now %r, was %r",
+            source.name,
+            update.article_id,
+            ", ".join(update.changed),
+            update.title,
+            update.old_title,
+        )
+    if stored.updated:
+        report.notes.append(f"{len(stored.updated)} stored items changed in the feed; updated")
+    log.info(
+        "source %r: %d items, %d new, %d updated",
+        source.name,
+        len(items),
+        report.new_items,
+        len(stored.updated),
+    )
     return report
 
 
@@ -234,6 +250,7 @@ async def _read(
     store: Store,
     fetcher: Fetcher,
     source: SourceConfig,
+    source_id: int,
     fetched: Fetched,
     pool: ParserPool | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
@@ -246,8 +263,9 @@ async def _read(
 
     try:
         if source.kind == "page":
+            known = partial(store.known_urls, source_id=source_id)  # its own, not others'
             items, notes = await page_source.read_page_source(
-                source, fetched, base, fetch_article, store.known_urls
+                source, fetched, base, fetch_article, known
             )
         elif source.kind == "sitemap":
             items, notes = await asyncio.to_thread(
