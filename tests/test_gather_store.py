@@ -1,5 +1,6 @@
 """What a gather stores, over real HTTP and real SQLite: which items are new, which are
-updates of stored ones, which a second source carries too, which outlive pruning.
+updates of stored ones, which a second source carries too, which outlive pruning; and a
+database failure on any path is that source's error, never the gather's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from digest.app import App
 from digest.config import load_config
@@ -251,6 +253,37 @@ def test_migration_0009_keeps_old_articles_and_prunes_them_by_first_seen(tmp_pat
     kept = store.articles_between(old - timedelta(days=1), utcnow(), ["Wire"])
     assert [a.guid for a, _ in kept] == ["recent"]
     engine.dispose()
+
+
+# --- the database failing ---------------------------------------------------------------------
+
+
+async def test_a_store_failure_on_any_path_is_that_sources_error_not_the_gathers(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = feed_server.add(
+        "/same.xml",
+        rss([{"title": "Old", "link": "https://s.test/old"}]),
+        headers={"Content-Type": "application/xml", "ETag": '"v1"'},
+    )
+    changing = feed_server.add("/new.xml", rss([{"title": "A", "link": "https://n.test/a"}]))
+    broken = feed_server.add("/broken.xml", "oops", status=500)
+    app = open_app([("Same", same), ("Changing", changing), ("Broken", broken)])
+    await gather_sources(app)
+    feed_server.add("/new.xml", rss([{"title": "B", "link": "https://n.test/b"}]))
+
+    def locked(outcomes: Any) -> Any:
+        raise OperationalError("UPDATE sources ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(app.store, "save_fetches", locked)
+    reports = by_name(await gather_sources(app))
+    assert set(reports) == {"Same", "Changing", "Broken"}
+    for name in ("Same", "Changing"):
+        assert reports[name].status == "error", reports[name]
+        assert f"source {name!r}" in reports[name].error, reports[name].error
+        assert "database is locked" in reports[name].error and reports[name].hint
+    assert "HTTP 500" in reports["Broken"].error  # its own failure stays the error
+    assert any("database is locked" in note for note in reports["Broken"].notes)
 
 
 # --- the same on PostgreSQL (scripts/test starts one) -----------------------------------------

@@ -28,6 +28,7 @@ from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, 
 from digest.sources.parse import parse_feed
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.store import Store, utcnow
+from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
 
 log = logging.getLogger("digest.sources")
@@ -121,14 +122,13 @@ async def _gather_one(
         if fetched.status == 304:
             report.items_seen = row.items_seen
             report.notes.append("not modified since the last fetch (HTTP 304)")
-            await writer.save(
-                FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
-            )
+            unchanged = FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
+            await _save(writer, source, unchanged, report)
             return report
         items, notes = await _read(config, store, fetcher, source, source_id, fetched, pool)
     except SourceError as exc:
         report, outcome = _failed(config, report, row, source_id, exc, now)
-        await writer.save(outcome)
+        await _save(writer, source, outcome, report)
         return report
     report.items_seen = len(items)
     report.notes = notes
@@ -143,14 +143,10 @@ async def _gather_one(
         changes["fetch_url"] = fetched.moved_to
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
-    try:
-        stored = await writer.save(FetchOutcome(source_id, items, changes, None, len(items)))
-    except Exception as exc:  # the database refused this source's articles: say so, go on
-        report.status, report.error = "error", f"its {len(items)} items could not be stored: {exc}"
-        report.hint = "see the log for the database's message; the next run tries them again"
-        log.error("source %r: %d items not stored: %s", source.name, len(items), exc)
-        with contextlib.suppress(Exception):  # the health columns, if the store takes them
-            await writer.save(FetchOutcome(source_id, (), {}, report.error, len(items)))
+    stored = await _save(
+        writer, source, FetchOutcome(source_id, items, changes, None, len(items)), report
+    )
+    if stored is None:
         return report
     report.new_items = stored.new
     for update in stored.updated:
@@ -172,6 +168,32 @@ async def _gather_one(
         len(stored.updated),
     )
     return report
+
+
+async def _save(
+    writer: BatchWriter, source: SourceConfig, outcome: FetchOutcome, report: SourceReport
+) -> ItemsStored | None:
+    """Write one fetch's outcome; the database refusing it is this source's error, by name.
+
+    Every path (new items, a 304, a failed fetch) saves through here, so a locked or full
+    database costs each source its report line, never the whole gather. None when refused.
+    """
+    try:
+        return await writer.save(outcome)
+    except Exception as exc:
+        count = len(outcome.items)
+        what = f"its {count} items" if count else "its fetch state"
+        problem = f"{what} could not be stored: {exc}"
+        log.error("source %r: %s", source.name, problem)
+        if report.status == "ok":
+            report.status, report.error = "error", SourceError(source.name, problem).message
+            report.hint = "see the log for the database's message; the next run tries again"
+        else:  # the fetch failed first: that stays the error, this is a note beside it
+            report.notes.append(problem)
+        if count:  # the health columns, if the store takes that much
+            with contextlib.suppress(Exception):
+                await writer.save(FetchOutcome(outcome.source_id, (), {}, report.error, count))
+        return None
 
 
 def _failed(
