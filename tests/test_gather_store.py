@@ -255,6 +255,25 @@ def test_migration_0009_keeps_old_articles_and_prunes_them_by_first_seen(tmp_pat
     engine.dispose()
 
 
+# --- a redirect to a login page --------------------------------------------------------------
+
+
+async def test_a_feed_redirected_to_a_login_page_names_where_it_went(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    login = "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>"
+    feed_server.add("/login?next=/members.xml", login, headers={"Content-Type": "text/html"})
+    url = feed_server.add(
+        "/members.xml", "", status=302, headers={"Location": "/login?next=/members.xml"}
+    )
+    app = open_app([("Members", url)])
+    [report] = await gather_sources(app)
+    assert report.status == "error"
+    assert feed_server.url("/login?next=/members.xml") in report.error, report.error
+    assert "HTML page" in report.error and "redirects" in report.hint, report.hint
+    assert "log in" in report.hint or "authentication" in report.hint, report.hint
+
+
 # --- the database failing ---------------------------------------------------------------------
 
 

@@ -125,7 +125,7 @@ async def _gather_one(
             unchanged = FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
             await _save(writer, source, unchanged, report)
             return report
-        items, notes = await _read(config, store, fetcher, source, source_id, fetched, pool)
+        items, notes = await _read(config, store, fetcher, source, source_id, url, fetched, pool)
     except SourceError as exc:
         report, outcome = _failed(config, report, row, source_id, exc, now)
         await _save(writer, source, outcome, report)
@@ -251,6 +251,20 @@ def _skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceR
     return report
 
 
+def _after_redirect(exc: SourceError, requested: str, final: str) -> SourceError:
+    """The reader's error, naming where redirects led when that is not the address asked
+    for: a feed that now redirects to a login page is not "an HTML page at your url"."""
+    if not final or final == requested or type(exc) is not SourceError:
+        return exc  # (a subclass carries more, such as an HTTP status: left as it is)
+    return SourceError(
+        exc.source,
+        f"{exc.reason} (at {final}, where {requested} now redirects)",
+        "the feed now redirects there: if that is a login page, the feed needs "
+        "authentication, which digest cannot give; if the feed moved, set url to its new "
+        f"address; otherwise {exc.hint}",
+    )
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -273,10 +287,15 @@ async def _read(
     fetcher: Fetcher,
     source: SourceConfig,
     source_id: int,
+    requested: str,
     fetched: Fetched,
     pool: ParserPool | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
-    """The items of a fetched document, read as its kind says; any surprise is a SourceError."""
+    """The items of a fetched document, read as its kind says; any surprise is a SourceError.
+
+    ``requested`` is the address asked for: when redirects ended elsewhere, the error names
+    where.
+    """
     base = fetched.url or source.url
     limit = config.gather.max_items_per_source
 
@@ -305,8 +324,8 @@ async def _read(
             items, notes = await asyncio.to_thread(
                 parse_feed, source.name, fetched.body, fetched.headers, limit, base_url=base
             )
-    except SourceError:
-        raise
+    except SourceError as exc:
+        raise _after_redirect(exc, requested, fetched.url) from None
     except NotImplementedError as exc:
         raise SourceError(
             source.name,
