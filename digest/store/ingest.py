@@ -34,6 +34,8 @@ from digest.records import FeedItem
 # again writes nothing, most of the time. Far below any retention (a whole day at least).
 SEEN_EVERY = timedelta(hours=6)
 _IN_CHUNK = 500  # values per IN (...) list: well under every backend's limit on parameters
+# What an entry's update writes (the id, guid, first_seen_at and story stay).
+_UPDATED = ("title", "summary", "url", "content_hash", "modified_at", "last_seen_at")
 
 
 def content_hash(item: FeedItem) -> str:
@@ -139,9 +141,6 @@ def store_items(
     for chunk in _chunks(seen):
         connection.execute(update(table).where(table.c.id.in_(chunk)).values(last_seen_at=now))
     return results
-
-
-_UPDATED = ("title", "summary", "url", "content_hash", "modified_at", "last_seen_at")
 
 
 def _has_own_guid(item: FeedItem) -> bool:
