@@ -28,6 +28,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.errors import SourceError
 from digest.pipeline import gather_sources
+from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport
 from digest.store import Article, Source
@@ -223,9 +224,10 @@ async def test_a_second_gather_stores_nothing_new(
     assert len(articles(app)) == 2
 
 
-async def test_same_article_in_two_feeds_is_stored_once(
+async def test_same_article_in_two_feeds_is_one_story_from_two_sources(
     feed_server: FeedServer, open_app: OpenApp
 ) -> None:
+    """Each source keeps its copy (its coverage vote, its topics); the clusterer joins them."""
     date = ago(minutes=30)
     one = rss([{"title": "Story", "link": "https://news.test/story?utm_source=a", "date": date}])
     two = rss(
@@ -239,9 +241,16 @@ async def test_same_article_in_two_feeds_is_stored_once(
     )
     app = open_app([("A", feed_server.add("/a.xml", one)), ("B", feed_server.add("/b.xml", two))])
     reports = by_name(await gather_sources(app))
-    assert reports["A"].new_items + reports["B"].new_items == 1
-    [(article, _)] = articles(app)
-    assert article.url == "https://news.test/story"
+    assert (reports["A"].new_items, reports["B"].new_items) == (1, 1)
+    stored = articles(app)
+    assert sorted((a.url, name) for a, name in stored) == [
+        ("https://news.test/story", "A"),
+        ("https://news.test/story", "B"),
+    ]
+    records = app.store.window_articles(
+        datetime.now(UTC) - timedelta(days=1), datetime.now(UTC), ["A", "B"]
+    )
+    assert len(set(assign_stories(records, app.config.rank).story_of.values())) == 1
 
 
 async def test_same_guid_twice_in_one_feed_is_stored_once(
@@ -509,7 +518,9 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
         source: Any, listing: Any, listing_url: str, fetch_article: Any, known: Any
     ) -> tuple[list[FeedItem], list[str]]:
         seen["listing"] = (source.name, listing.body, listing_url)
-        seen["known"] = known(["https://wire.test/bridge", "https://elsewhere.test/x"])
+        seen["known"] = known(
+            ["https://wire.test/bridge", "https://site.test/story", "https://elsewhere.test/x"]
+        )
         page = await fetch_article(feed_server.url("/article.html"))
         seen["article"] = page.body
         try:
@@ -527,13 +538,15 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
         [("Wire", feed_server.add("/w.xml", rss(HEALTHY)))],
         extra=kind_source("Site", "page", listing),
     )
-    await gather_sources(app)  # Wire's articles are stored now; Site's known() sees them
+    # Site's own article is stored now; known() answers for it, not for Wire's articles
+    # (a page source stores its copy of an article another source carried too).
+    await gather_sources(app)
     reports = by_name(await gather_sources(app))
 
     assert reports["Site"].status == "ok"
     assert ("https://site.test/story", "Site") in [(a.url, n) for a, n in articles(app)]
     assert seen["listing"] == ("Site", b"<html>links</html>", listing)
-    assert seen["known"] == {"https://wire.test/bridge"}
+    assert seen["known"] == {"https://site.test/story"}
     assert seen["article"] == b"<html>story</html>"
     assert "'Site'" in seen["missing"] and "HTTP 404" in seen["missing"]
     article_requests = [h for p, h in feed_server.requests if p == "/article.html"]
@@ -663,7 +676,7 @@ def test_a_source_the_database_refuses_fails_alone_by_name(
     refused = app.store.sync_sources([(n, u) for n, u in sources])["S2"]
     save = app.store.save_fetches
 
-    def save_fetches(outcomes: Any) -> list[int]:
+    def save_fetches(outcomes: Any) -> Any:
         if any(o.source_id == refused and o.items for o in outcomes):
             raise ValueError("value too long for type character varying(500)")
         return save(outcomes)

@@ -82,13 +82,14 @@ def test_a_batch_of_fetches_stores_as_if_each_were_saved_alone(tmp_path: Path) -
                 None,
                 2,
             ),
-            # B repeats A's URL (seen across sources) and its own content (same title, no summary)
+            # B repeats A's URL (its own copy: identity is per source), then its own
+            # content under another link and no guid of its own (the content hash)
             FetchOutcome(
                 b,
                 [
                     item("7", "https://x.test/1", "Seven"),
                     item("8", "https://x.test/8", "Eight"),
-                    item("9", "https://x.test/88", "Eight"),
+                    item("https://x.test/88", "https://x.test/88", "Eight"),
                 ],
                 {},
                 None,
@@ -97,7 +98,7 @@ def test_a_batch_of_fetches_stores_as_if_each_were_saved_alone(tmp_path: Path) -
             FetchOutcome(a, [item("2", "https://x.test/2", "Two")], {}, None, 1),
         ]
     )
-    assert counts == [1, 1, 1]
+    assert [stored.new for stored in counts] == [1, 2, 1]
     for _ in range(2):  # failures count up from the success above, in one UPDATE each
         store.save_fetches([FetchOutcome(b, (), {"next_attempt_at": None}, "HTTP 503 from b.test")])
     rows = {row.name: row for row in store.list_sources()}

@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from digest.store import Store
+from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome
 
 log = logging.getLogger("digest.sources")
@@ -19,22 +20,22 @@ log = logging.getLogger("digest.sources")
 class BatchWriter:
     """Saves fetch outcomes in batches from a thread: a few commits for hundreds of sources.
 
-    ``save`` waits until its batch is written and returns how many articles were new, so a
-    report is never printed for something not yet stored. Batches are written one at a
-    time (SQLite has one writer).
+    ``save`` waits until its batch is written and returns what it stored (new articles,
+    updated ones), so a report is never printed for something not yet stored. Batches are
+    written one at a time (SQLite has one writer).
     """
 
     def __init__(self, store: Store, size: int = 64, wait: float = 0.02) -> None:
         self.store, self.size, self.wait = store, size, wait
-        self._pending: list[tuple[FetchOutcome, asyncio.Future[int]]] = []
+        self._pending: list[tuple[FetchOutcome, asyncio.Future[ItemsStored]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def save(self, outcome: FetchOutcome) -> int:
-        """Queue one outcome; return its new-article count once its batch is committed."""
+    async def save(self, outcome: FetchOutcome) -> ItemsStored:
+        """Queue one outcome; return what it stored once its batch is committed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
+        future: asyncio.Future[ItemsStored] = loop.create_future()
         self._pending.append((outcome, future))
         if len(self._pending) >= self.size:
             self._flush()
@@ -52,10 +53,10 @@ class BatchWriter:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, batch: list[tuple[FetchOutcome, asyncio.Future[int]]]) -> None:
+    async def _write(self, batch: list[tuple[FetchOutcome, asyncio.Future[ItemsStored]]]) -> None:
         async with self._lock:
             try:
-                counts = await asyncio.to_thread(self.store.save_fetches, [o for o, _ in batch])
+                results = await asyncio.to_thread(self.store.save_fetches, [o for o, _ in batch])
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][1], exc)
@@ -68,17 +69,17 @@ class BatchWriter:
                 )
                 for one in batch:
                     try:
-                        counts = await asyncio.to_thread(self.store.save_fetches, [one[0]])
-                    except Exception as alone:
-                        _settle(one[1], alone)
+                        alone = await asyncio.to_thread(self.store.save_fetches, [one[0]])
+                    except Exception as failure:
+                        _settle(one[1], failure)
                     else:
-                        _settle(one[1], counts[0])
+                        _settle(one[1], alone[0])
                 return
-        for (_, future), count in zip(batch, counts, strict=True):
-            _settle(future, count)
+        for (_, future), stored in zip(batch, results, strict=True):
+            _settle(future, stored)
 
 
-def _settle(future: asyncio.Future[int], result: int | BaseException) -> None:
+def _settle(future: asyncio.Future[ItemsStored], result: ItemsStored | BaseException) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):

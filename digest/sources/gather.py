@@ -28,6 +28,7 @@ from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, 
 from digest.sources.parse import parse_feed
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.store import Store, utcnow
+from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
 
 log = logging.getLogger("digest.sources")
@@ -121,14 +122,13 @@ async def _gather_one(
         if fetched.status == 304:
             report.items_seen = row.items_seen
             report.notes.append("not modified since the last fetch (HTTP 304)")
-            await writer.save(
-                FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
-            )
+            unchanged = FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
+            await _save(writer, source, unchanged, report)
             return report
-        items, notes = await _read(config, store, fetcher, source, fetched, pool)
+        items, notes = await _read(config, store, fetcher, source, source_id, url, fetched, pool)
     except SourceError as exc:
         report, outcome = _failed(config, report, row, source_id, exc, now)
-        await writer.save(outcome)
+        await _save(writer, source, outcome, report)
         return report
     report.items_seen = len(items)
     report.notes = notes
@@ -143,19 +143,57 @@ async def _gather_one(
         changes["fetch_url"] = fetched.moved_to
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
-    try:
-        report.new_items = await writer.save(
-            FetchOutcome(source_id, items, changes, None, len(items))
-        )
-    except Exception as exc:  # the database refused this source's articles: say so, go on
-        report.status, report.error = "error", f"its {len(items)} items could not be stored: {exc}"
-        report.hint = "see the log for the database's message; the next run tries them again"
-        log.error("source %r: %d items not stored: %s", source.name, len(items), exc)
-        with contextlib.suppress(Exception):  # the health columns, if the store takes them
-            await writer.save(FetchOutcome(source_id, (), {}, report.error, len(items)))
+    stored = await _save(
+        writer, source, FetchOutcome(source_id, items, changes, None, len(items)), report
+    )
+    if stored is None:
         return report
-    log.info("source %r: %d items, %d new", source.name, len(items), report.new_items)
+    report.new_items = stored.new
+    for update in stored.updated:
+        log.info(
+            "source %r: article %d changed in the feed (%s); now %r, was %r",
+            source.name,
+            update.article_id,
+            ", ".join(update.changed),
+            update.title,
+            update.old_title,
+        )
+    if stored.updated:
+        report.notes.append(f"{len(stored.updated)} stored items changed in the feed; updated")
+    log.info(
+        "source %r: %d items, %d new, %d updated",
+        source.name,
+        len(items),
+        report.new_items,
+        len(stored.updated),
+    )
     return report
+
+
+async def _save(
+    writer: BatchWriter, source: SourceConfig, outcome: FetchOutcome, report: SourceReport
+) -> ItemsStored | None:
+    """Write one fetch's outcome; the database refusing it is this source's error, by name.
+
+    Every path (new items, a 304, a failed fetch) saves through here, so a locked or full
+    database costs each source its report line, never the whole gather. None when refused.
+    """
+    try:
+        return await writer.save(outcome)
+    except Exception as exc:
+        count = len(outcome.items)
+        what = f"its {count} items" if count else "its fetch state"
+        problem = f"{what} could not be stored: {exc}"
+        log.error("source %r: %s", source.name, problem)
+        if report.status == "ok":
+            report.status, report.error = "error", SourceError(source.name, problem).message
+            report.hint = "see the log for the database's message; the next run tries again"
+        else:  # the fetch failed first: that stays the error, this is a note beside it
+            report.notes.append(problem)
+        if count:  # the health columns, if the store takes that much
+            with contextlib.suppress(Exception):
+                await writer.save(FetchOutcome(outcome.source_id, (), {}, report.error, count))
+        return None
 
 
 def _failed(
@@ -213,6 +251,20 @@ def _skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceR
     return report
 
 
+def _after_redirect(exc: SourceError, requested: str, final: str) -> SourceError:
+    """The reader's error, naming where redirects led when that is not the address asked
+    for: a feed that now redirects to a login page is not "an HTML page at your url"."""
+    if not final or final == requested or type(exc) is not SourceError:
+        return exc  # (a subclass carries more, such as an HTTP status: left as it is)
+    return SourceError(
+        exc.source,
+        f"{exc.reason} (at {final}, where {requested} now redirects)",
+        "the feed now redirects there: if that is a login page, the feed needs "
+        "authentication, which digest cannot give; if the feed moved, set url to its new "
+        f"address; otherwise {exc.hint}",
+    )
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -234,10 +286,16 @@ async def _read(
     store: Store,
     fetcher: Fetcher,
     source: SourceConfig,
+    source_id: int,
+    requested: str,
     fetched: Fetched,
     pool: ParserPool | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
-    """The items of a fetched document, read as its kind says; any surprise is a SourceError."""
+    """The items of a fetched document, read as its kind says; any surprise is a SourceError.
+
+    ``requested`` is the address asked for: when redirects ended elsewhere, the error names
+    where.
+    """
     base = fetched.url or source.url
     limit = config.gather.max_items_per_source
 
@@ -246,8 +304,9 @@ async def _read(
 
     try:
         if source.kind == "page":
+            known = partial(store.known_urls, source_id=source_id)  # its own, not others'
             items, notes = await page_source.read_page_source(
-                source, fetched, base, fetch_article, store.known_urls
+                source, fetched, base, fetch_article, known
             )
         elif source.kind == "sitemap":
             items, notes = await asyncio.to_thread(
@@ -265,8 +324,8 @@ async def _read(
             items, notes = await asyncio.to_thread(
                 parse_feed, source.name, fetched.body, fetched.headers, limit, base_url=base
             )
-    except SourceError:
-        raise
+    except SourceError as exc:
+        raise _after_redirect(exc, requested, fetched.url) from None
     except NotImplementedError as exc:
         raise SourceError(
             source.name,

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
 
 from digest.records import FeedItem
 from digest.store.deliveries import DeliveryQueries
+from digest.store.ingest import ItemsStored, store_items
 from digest.store.stories import StoryQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
@@ -23,12 +22,6 @@ from digest.store.tables import (
     Source,
     utcnow,
 )
-
-
-def content_hash(item: FeedItem) -> str:
-    """Identity of last resort: the item's normalised title and summary."""
-    text = " ".join(f"{item.title}\x00{item.summary}".casefold().split())
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -154,8 +147,8 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
         """One fetch's outcome (as record_fetch) and fetch-state changes, in one transaction."""
         self.save_fetches([FetchOutcome(source_id, (), changes or {}, error, items_seen)])
 
-    def save_fetches(self, outcomes: Sequence[FetchOutcome]) -> list[int]:
-        """Many fetches' new articles and health, in one transaction; new articles per outcome.
+    def save_fetches(self, outcomes: Sequence[FetchOutcome]) -> list[ItemsStored]:
+        """Many fetches' articles and health, in one transaction; what each outcome stored.
 
         A gather of hundreds of sources writes in batches through this: a handful of
         statements per batch (the look-ups, one multi-row insert, one executemany UPDATE per
@@ -168,17 +161,21 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
             if unknown:
                 raise AttributeError(f"sources has no column {sorted(unknown)!r}")
         with self.engine.begin() as connection:
-            added = _insert_new(connection, [(o.source_id, o.items) for o in outcomes], now)
+            stored = store_items(connection, [(o.source_id, o.items) for o in outcomes], now)
             _update_health(connection, outcomes, now)
-        return added
+        return stored
 
-    def known_urls(self, urls: Iterable[str]) -> set[str]:
-        """Which of these canonical URLs are stored already (a page source skips them)."""
+    def known_urls(self, urls: Iterable[str], source_id: int | None = None) -> set[str]:
+        """Which of these canonical URLs are stored already, by the given source if one is
+        given (a page source skips its own articles, not those another source carried)."""
         wanted = list(set(urls))
         if not wanted:
             return set()
+        query = select(Article.url).where(col(Article.url).in_(wanted))
+        if source_id is not None:
+            query = query.where(Article.source_id == source_id)
         with self.session() as s:
-            return set(s.exec(select(Article.url).where(col(Article.url).in_(wanted))))
+            return set(s.exec(query))
 
     def list_sources(self) -> list[Source]:
         """Every source row with its health, by name."""
@@ -188,23 +185,27 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
     # --- articles --------------------------------------------------------------------------
 
     def add_articles(self, source_id: int, items: Sequence[FeedItem]) -> int:
-        """Store the items not seen before; count them.
+        """Store the items not seen before (and update the changed ones); count the new.
 
-        Identity: the same guid from this source, else the same canonical URL from any
-        source, else the same title and summary from this source (content hash). Dates are
-        clamped: an item without a date, or dated in the future, counts from now.
+        Identity is per source: the same guid, else the same canonical URL, else, for an
+        item without a guid of its own, the same title and summary (ingest.py says why).
         """
         if not items:
             return 0
         with self.engine.begin() as connection:
-            return _insert_new(connection, [(source_id, items)], utcnow())[0]
+            return store_items(connection, [(source_id, items)], utcnow())[0].new
 
     def prune_articles(self, older_than: datetime) -> int:
-        """Delete articles first seen before ``older_than``; return how many went."""
-        with self.session() as s:
-            result = s.execute(delete(Article).where(col(Article.first_seen_at) < older_than))
-            s.commit()
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """Delete articles no gather has found in their source since ``older_than``; count them.
+
+        An article its feed still lists stays however old it is: deleted, it would be stored
+        again at the next gather as new, an undated one dated that day.
+        """
+        articles = SQLModel.metadata.tables["articles"]
+        seen, first = articles.c.last_seen_at, articles.c.first_seen_at
+        unseen = or_(seen < older_than, and_(seen.is_(None), first < older_than))
+        with self.engine.begin() as connection:
+            return int(connection.execute(delete(articles).where(unseen)).rowcount or 0)
 
     def articles_between(
         self, since: datetime, until: datetime, source_names: Iterable[str]
@@ -225,136 +226,7 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
             return [(a, n) for a, n in rows]
 
 
-# --- a gather's batched writes -----------------------------------------------------------------
-
-_IN_CHUNK = 500  # values per IN (...) list: well under every backend's limit on parameters
-
-
-def _chunks(values: Collection[object]) -> Iterable[list[object]]:
-    listed = list(values)
-    for start in range(0, len(listed), _IN_CHUNK):
-        yield listed[start : start + _IN_CHUNK]
-
-
-def _insert_new(
-    connection: Connection,
-    batches: Sequence[tuple[int, Sequence[FeedItem]]],
-    now: datetime,
-) -> list[int]:
-    """Insert the items not stored yet (see Store.add_articles); count them per batch.
-
-    Three look-ups for the whole list (guids and content hashes per source, URLs across all
-    sources) and one multi-row insert: Core, not ORM objects, and not a query per source,
-    since a gather stores thousands of rows (bench/gather.py). Batches are taken in order, so
-    a later one sees what an earlier one added, as if each were stored on its own.
-    """
-    table = SQLModel.metadata.tables["articles"]
-    hashed = [
-        (source_id, [(item, content_hash(item)) for item in items]) for source_id, items in batches
-    ]
-    source_ids = {source_id for source_id, items in hashed if items}
-    if not source_ids:
-        return [0] * len(batches)
-    guids = {item.guid for _, items in hashed for item, _ in items}
-    urls = {item.url for _, items in hashed for item, _ in items}
-    hashes = {digest for _, items in hashed for _, digest in items}
-    known_urls: set[str] = set()
-    known_guids: set[tuple[int, str]] = set()
-    known_hashes: set[tuple[int, str]] = set()
-    ids = list(source_ids)
-    for chunk in _chunks(urls):
-        known_urls.update(
-            connection.execute(core_select(table.c.url).where(table.c.url.in_(chunk))).scalars()
-        )
-    for chunk in _chunks(guids):
-        known_guids.update(
-            (sid, guid)
-            for sid, guid in connection.execute(
-                core_select(table.c.source_id, table.c.guid).where(
-                    table.c.source_id.in_(ids), table.c.guid.in_(chunk)
-                )
-            )
-        )
-    for chunk in _chunks(hashes):
-        known_hashes.update(
-            (sid, digest)
-            for sid, digest in connection.execute(
-                core_select(table.c.source_id, table.c.content_hash).where(
-                    table.c.content_hash.in_(chunk)
-                )
-            )
-        )
-    rows: list[dict[str, object]] = []
-    counts = []
-    for source_id, items in hashed:
-        before = len(rows)
-        for item, digest in items:
-            guid, url = (source_id, item.guid), item.url
-            if guid in known_guids or url in known_urls or (source_id, digest) in known_hashes:
-                continue
-            known_guids.add(guid)
-            known_urls.add(url)
-            known_hashes.add((source_id, digest))
-            published = item.published_at if item.published_at and item.published_at <= now else now
-            rows.append(
-                {
-                    "source_id": source_id,
-                    "guid": item.guid,
-                    "url": item.url,
-                    "title": item.title,
-                    "summary": item.summary,
-                    "author": item.author,
-                    "published_at": published,
-                    "first_seen_at": now,
-                    "modified_at": item.modified_at,
-                    "image_url": item.image_url,
-                    "image_alt": item.image_alt,
-                    "language": item.language,
-                    "section": item.section,
-                    "breaking": item.breaking,
-                    "content_hash": digest,
-                }
-            )
-        counts.append(len(rows) - before)
-    if rows:
-        _insert_many(connection, table, rows)
-    return counts
-
-
-def _insert_many(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
-    """``connection.execute(insert(table), rows)``, with less work per row.
-
-    The statement is compiled once for the dialect and the rows go to the driver's
-    executemany after only each column type's own bind conversion for that dialect (the
-    same as SQLAlchemy's: UTCDateTime to SQLite's text form, booleans), since SQLAlchemy's
-    generic per-row parameter processing cost more than SQLite's insert. Every row has the
-    keys of the first; values are hashable (converted once per distinct value).
-    """
-    dialect = connection.dialect
-    keys = list(rows[0])
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    positional = compiled.positiontup is not None
-    order = list(compiled.positiontup) if compiled.positiontup is not None else keys
-    converters = [
-        (i, processor)
-        for i, key in enumerate(order)
-        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-        is not None
-    ]
-    # A batch repeats values (first_seen_at is one "now", modified_at mostly None): each
-    # distinct value is converted once.
-    converted: list[dict[Any, Any]] = [{} for _ in converters]
-    params: list[Any] = []
-    for row in rows:
-        values = [row[key] for key in order]
-        for (i, processor), done in zip(converters, converted, strict=True):
-            value = values[i]
-            if value in done:
-                values[i] = done[value]
-            else:
-                values[i] = done[value] = processor(value)
-        params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
-    connection.exec_driver_sql(compiled.string, params)
+# --- a gather's batched writes ---------------------------------------------------------------
 
 
 def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now: datetime) -> None:

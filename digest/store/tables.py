@@ -87,6 +87,10 @@ class Article(SQLModel, table=True):
     # The source itself marks it as breaking (a breaking section, label or live flag).
     breaking: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     content_hash: str | None = Field(default=None, index=True)  # identity of last resort
+    # When a gather last found it in its source (refreshed every few hours, not every
+    # gather): pruning goes by it, so an item its feed still lists is kept, not stored again
+    # as new. None on rows stored before migration 0009: first_seen_at stands in.
+    last_seen_at: datetime | None = _when(nullable=True, index=True)
     # The story it tells, named by the id of the story's first article (rank.StoryIndex);
     # None until a rank run has placed it. Stored so stories keep their ids across runs.
     story_id: int | None = Field(default=None, index=True)

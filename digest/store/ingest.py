@@ -1,0 +1,261 @@
+"""Storing a gather's items: which are new, which stored ones their feed has changed, and
+which are only seen again (so that pruning keeps what a feed still lists).
+
+Identity is per source. Another source's copy of an article is a row of its own: the
+clusterer puts both in one story, so each source's coverage vote and topics count. Within
+a source, an item is
+
+- the stored article with the same guid; a changed title, summary or link updates that row
+  in place (it keeps its id and its story);
+- else the stored article with the same canonical URL (a feed that makes up new guids);
+- else, for an item without a guid of its own (its guid is its URL), the stored article with
+  the same title and summary (a content hash: a feed whose links carry a changing session
+  parameter). An item with a guid of its own and a new URL is new, however often its
+  headline recurs ("Morning briefing").
+
+A module of the store (all SQL stays in ``store/``), apart from store.py for its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from digest.records import FeedItem
+
+# last_seen_at is written at most this often per article: a gather that finds its items
+# again writes nothing, most of the time. Far below any retention (a whole day at least).
+SEEN_EVERY = timedelta(hours=6)
+_IN_CHUNK = 500  # values per IN (...) list: well under every backend's limit on parameters
+# What an entry's update writes (the id, guid, first_seen_at and story stay).
+_UPDATED = ("title", "summary", "url", "content_hash", "modified_at", "last_seen_at")
+
+
+def content_hash(item: FeedItem) -> str:
+    """Identity of last resort: the item's normalised title and summary."""
+    text = " ".join(f"{item.title}\x00{item.summary}".casefold().split())
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ArticleUpdate:
+    """A stored article whose entry changed in its feed (same guid): what changed, and how
+    it was titled before, for the log line."""
+
+    article_id: int
+    old_title: str
+    title: str
+    changed: tuple[str, ...]  # of "title", "summary", "url"
+
+
+@dataclass(frozen=True)
+class ItemsStored:
+    """What storing one fetch's items did: how many were new, which stored ones changed."""
+
+    new: int = 0
+    updated: tuple[ArticleUpdate, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A stored article as the look-ups see it (title, summary, url only from the guids')."""
+
+    id: int
+    last_seen_at: datetime | None
+    url: str = ""
+    title: str = ""
+    summary: str = ""
+
+
+_TAKEN = _Row(-1, None)  # stored or matched earlier in this same call: nothing more to do
+
+
+def store_items(
+    connection: Connection, batches: Sequence[tuple[int, Sequence[FeedItem]]], now: datetime
+) -> list[ItemsStored]:
+    """Insert the new items, update the changed ones, note when the others were seen.
+
+    One look-up by guid for the whole list, then by URL and by content hash only for the
+    items the guids did not place, one multi-row insert and a few executemany updates:
+    Core, not ORM objects, and not a query per source, since a gather stores thousands of
+    rows (bench/gather.py). Batches are taken in order, so a later one sees what an earlier
+    one did, as if each were stored on its own. Dates are clamped: an item without a date,
+    or dated in the future, counts from now.
+    """
+    table = SQLModel.metadata.tables["articles"]
+    hashed = [
+        (source_id, [(item, content_hash(item)) for item in items]) for source_id, items in batches
+    ]
+    ids = sorted({source_id for source_id, items in hashed if items})
+    if not ids:
+        return [ItemsStored() for _ in batches]
+    by_guid = _by_guid(connection, table, ids, {i.guid for _, items in hashed for i, _ in items})
+    rest = [(s, i, d) for s, items in hashed for i, d in items if (s, i.guid) not in by_guid]
+    by_url = _look_up(connection, table, "url", ids, {i.url for _, i, _ in rest})
+    no_guid = {d for _, i, d in rest if not _has_own_guid(i)}
+    by_hash = _look_up(connection, table, "content_hash", ids, no_guid)
+    rows: list[dict[str, object]] = []
+    changes: list[dict[str, object]] = []
+    seen: list[int] = []
+    results = []
+    for source_id, items in hashed:
+        new, updated = 0, []
+        for item, digest in items:
+            guid = (source_id, item.guid)
+            known = by_guid.get(guid)
+            same_entry = known is not None  # the same guid: its text may have changed
+            if known is None:
+                known = by_url.get((source_id, item.url))
+            if known is None and not _has_own_guid(item):
+                known = by_hash.get((source_id, digest))
+            by_guid[guid] = _TAKEN  # a second copy in the same fetch is the same article
+            if known is _TAKEN:
+                continue
+            if known is None:
+                rows.append(_new_row(source_id, item, digest, now))
+                by_url[(source_id, item.url)] = by_hash[(source_id, digest)] = _TAKEN
+                new += 1
+            elif same_entry and (change := _changed(known, item)):
+                changes.append(_update_params(known, item, digest, now))
+                updated.append(ArticleUpdate(known.id, known.title, item.title, change))
+                by_url[(source_id, item.url)] = _TAKEN
+            elif known.last_seen_at is None or known.last_seen_at <= now - SEEN_EVERY:
+                seen.append(known.id)
+        results.append(ItemsStored(new, tuple(updated)))
+    if rows:
+        _insert_many(connection, table, rows)
+    if changes:
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({k: bindparam(f"new_{k}") for k in _UPDATED}),
+            changes,
+        )
+    for chunk in _chunks(seen):
+        connection.execute(update(table).where(table.c.id.in_(chunk)).values(last_seen_at=now))
+    return results
+
+
+def _has_own_guid(item: FeedItem) -> bool:
+    """False when the reader made the guid from the link (the entry had no id)."""
+    return item.guid != item.url
+
+
+def _changed(known: _Row, item: FeedItem) -> tuple[str, ...]:
+    """Which of title, summary and link the feed changed in the entry stored as ``known``."""
+    pairs = (("title", known.title, item.title), ("summary", known.summary, item.summary))
+    changed = tuple(name for name, old, new in pairs if old != new)
+    return changed + (("url",) if known.url != item.url else ())
+
+
+def _update_params(known: _Row, item: FeedItem, digest: str, now: datetime) -> dict[str, object]:
+    return {
+        "row_id": known.id,
+        "new_title": item.title,
+        "new_summary": item.summary,
+        "new_url": item.url,
+        "new_content_hash": digest,
+        "new_modified_at": item.modified_at or now,  # a feed's own date, else when seen
+        "new_last_seen_at": now,
+    }
+
+
+def _new_row(source_id: int, item: FeedItem, digest: str, now: datetime) -> dict[str, object]:
+    published = item.published_at if item.published_at and item.published_at <= now else now
+    return {
+        "source_id": source_id,
+        "guid": item.guid,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "author": item.author,
+        "published_at": published,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "modified_at": item.modified_at,
+        "image_url": item.image_url,
+        "image_alt": item.image_alt,
+        "language": item.language,
+        "section": item.section,
+        "breaking": item.breaking,
+        "content_hash": digest,
+    }
+
+
+def _chunks(values: Collection[object]) -> Iterable[list[object]]:
+    listed = list(values)
+    for start in range(0, len(listed), _IN_CHUNK):
+        yield listed[start : start + _IN_CHUNK]
+
+
+def _by_guid(
+    connection: Connection, table: Table, ids: list[int], guids: set[str]
+) -> dict[tuple[int, str], _Row]:
+    """The stored articles of these sources with these guids, with what an update compares."""
+    found: dict[tuple[int, str], _Row] = {}
+    c = table.c
+    for chunk in _chunks(guids):
+        query = select(c.source_id, c.guid, c.id, c.last_seen_at, c.url, c.title, c.summary)
+        for source_id, guid, *row in connection.execute(
+            query.where(c.source_id.in_(ids), c.guid.in_(chunk))
+        ):
+            found[(source_id, guid)] = _Row(*row)
+    return found
+
+
+def _look_up(
+    connection: Connection, table: Table, column: str, ids: list[int], values: set[str]
+) -> dict[tuple[int, str], _Row]:
+    """The stored articles of these sources whose ``column`` holds one of these values."""
+    found: dict[tuple[int, str], _Row] = {}
+    c = table.c
+    for chunk in _chunks(values):
+        query = select(c.source_id, c[column], c.id, c.last_seen_at)
+        for source_id, value, row_id, seen in connection.execute(
+            query.where(c.source_id.in_(ids), c[column].in_(chunk))
+        ):
+            found[(source_id, value)] = _Row(row_id, seen)
+    return found
+
+
+def _insert_many(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """``connection.execute(insert(table), rows)``, with less work per row.
+
+    The statement is compiled once for the dialect and the rows go to the driver's
+    executemany after only each column type's own bind conversion for that dialect (the
+    same as SQLAlchemy's: UTCDateTime to SQLite's text form, booleans), since SQLAlchemy's
+    generic per-row parameter processing cost more than SQLite's insert. Every row has the
+    keys of the first; values are hashable (converted once per distinct value).
+    """
+    dialect = connection.dialect
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    positional = compiled.positiontup is not None
+    order = list(compiled.positiontup) if compiled.positiontup is not None else keys
+    converters = [
+        (i, processor)
+        for i, key in enumerate(order)
+        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+        is not None
+    ]
+    # A batch repeats values (first_seen_at is one "now", modified_at mostly None): each
+    # distinct value is converted once.
+    converted: list[dict[Any, Any]] = [{} for _ in converters]
+    params: list[Any] = []
+    for row in rows:
+        values = [row[key] for key in order]
+        for (i, processor), done in zip(converters, converted, strict=True):
+            value = values[i]
+            if value in done:
+                values[i] = done[value]
+            else:
+                values[i] = done[value] = processor(value)
+        params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
+    connection.exec_driver_sql(compiled.string, params)

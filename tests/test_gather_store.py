@@ -1,0 +1,343 @@
+"""What a gather stores, over real HTTP and real SQLite: which items are new, which are
+updates of stored ones, which a second source carries too, which outlive pruning; and a
+database failure on any path is that source's error, never the gather's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
+
+from digest.app import App
+from digest.config import load_config
+from digest.pipeline import gather_sources, rank_window
+from digest.rank import assign_stories
+from digest.records import FeedItem
+from digest.sources.gather import SourceReport
+from digest.store import Article, Store, open_engine, upgrade, utcnow
+from digest.store.store import FetchOutcome
+from tests.conftest import FeedServer, rss
+
+OpenApp = Callable[..., App]
+
+
+def ago(**delta: float) -> str:
+    return format_datetime(datetime.now(UTC) - timedelta(**delta))
+
+
+@pytest.fixture
+def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
+    """Write a config for the given (name, url) sources and open the real App over it
+    (every App of one test shares one database)."""
+    apps: list[App] = []
+
+    def open_(sources: list[tuple[str, str]], **kw: Any) -> App:
+        app = App.open(load_config(write_config(sources, **kw)))
+        apps.append(app)
+        return app
+
+    yield open_
+    for app in apps:
+        app.close()
+
+
+def stored(app: App) -> list[tuple[Article, str]]:
+    """Every stored article with its source's name, newest first."""
+    names = [s.name for s in app.config.sources]
+    far = timedelta(days=365 * 50)
+    now = datetime.now(UTC)
+    return app.store.articles_between(now - far, now + far, names)
+
+
+def by_name(reports: list[SourceReport]) -> dict[str, SourceReport]:
+    return {r.name: r for r in reports}
+
+
+def source(name: str, url: str, kind: str = "feed", topics: str = "") -> str:
+    extra = f"topics = [{topics}]\n" if topics else ""
+    return f'\n[[sources]]\nname = "{name}"\nkind = "{kind}"\nurl = "{url}"\n{extra}'
+
+
+# --- an updated entry ------------------------------------------------------------------------
+
+
+async def test_an_updated_entry_takes_its_new_title_and_keeps_its_id_and_story(
+    feed_server: FeedServer, open_app: OpenApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    date = ago(hours=1)
+    first = {"title": "Bridge closed", "link": "https://w.test/bridge", "guid": "b1", "date": date}
+    url = feed_server.add("/w.xml", rss([first]))
+    app = open_app([("Wire", url)])
+    await gather_sources(app)
+    rank_window(app, app.config.digest(None), utcnow())  # places it in a story
+    [(before, _)] = stored(app)
+    assert before.story_id == before.id
+
+    corrected = {**first, "title": "Bridge reopened after inspection", "desc": "Engineers agree."}
+    feed_server.add("/w.xml", rss([corrected]))
+    with caplog.at_level(logging.INFO, logger="digest.sources"):
+        [report] = await gather_sources(app)
+    [(after, _)] = stored(app)
+    assert report.new_items == 0 and report.status == "ok"
+    assert (after.title, after.summary) == ("Bridge reopened after inspection", "Engineers agree.")
+    assert (after.id, after.story_id, after.published_at) == (
+        before.id,
+        before.story_id,
+        before.published_at,
+    )
+    assert after.modified_at is not None  # the feed gave no date of its own: when it was seen
+    assert any(
+        "'Wire'" in r.getMessage() and "Bridge reopened after inspection" in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO
+    ), caplog.text
+    assert any("updated" in note for note in report.notes), report.notes
+
+
+# --- the same URL from two sources -----------------------------------------------------------
+
+
+async def test_a_story_linked_by_two_sources_counts_both_and_reaches_both_topics(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    item = [
+        {
+            "title": "Central bank raises rates by half a point",
+            "link": "https://agency.test/rates",
+            "date": ago(minutes=30),
+        }
+    ]
+    extra = (
+        source("Agency", feed_server.add("/a.xml", rss(item)), topics='"world"')
+        + source("Business", feed_server.add("/b.xml", rss(item)), topics='"business"')
+        + '\n[[digests]]\nid = "biz"\ntitle = "Biz"\ntopics = ["business"]\nlookback_hours = 48\n'
+    )
+    app = open_app([], extra=extra)
+    reports = by_name(await gather_sources(app))
+    assert {n: r.new_items for n, r in reports.items()} == {"Agency": 1, "Business": 1}
+    now = utcnow()
+    records = app.store.window_articles(now - timedelta(days=1), now, ["Agency", "Business"])
+    assert len({assign_stories(records, app.config.rank).story_of[a.id] for a in records}) == 1
+    daily = rank_window(app, app.config.digest("daily"), now)
+    [story] = daily.breaking + daily.latest
+    assert set(story.sources) == {"Agency", "Business"}
+    assert rank_window(app, app.config.digest("biz"), now).count == 1
+
+
+async def test_a_page_source_reads_an_article_another_source_stored(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    path = "/2024/05/council-votes-on-new-budget"
+    article = (
+        "<html><head><title>Council votes on the new budget plan</title></head>"
+        "<body><article><h1>Council votes on the new budget plan</h1></article></body></html>"
+    )
+    feed_server.add(path, article, headers={"Content-Type": "text/html"})
+    listing = (
+        f"<html><body><main><a href='{path}'>Council votes on the new budget plan</a>"
+        "</main></body></html>"
+    )
+    listing_url = feed_server.add("/latest", listing, headers={"Content-Type": "text/html"})
+    feed = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Council votes", "link": feed_server.url(path), "date": ago(hours=1)}]),
+    )
+    await gather_sources(open_app([("Feed", feed)]))
+    app = open_app([("Feed", feed)], extra=source("Site", listing_url, "page"))
+    reports = by_name(await gather_sources(app))
+    assert reports["Site"].new_items == 1, reports["Site"]
+    assert sorted(name for _, name in stored(app)) == ["Feed", "Site"]
+
+
+# --- the content hash ------------------------------------------------------------------------
+
+
+async def test_a_new_edition_of_a_recurring_headline_is_stored(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    def briefing(day: str, hours: float) -> dict[str, str]:
+        link = f"https://w.test/briefing/2024-05-{day}"
+        return {
+            "title": "Morning briefing",
+            "link": link,
+            "guid": f"brief-05{day}",
+            "date": ago(hours=hours),
+        }
+
+    url = feed_server.add("/w.xml", rss([briefing("01", 25)]))
+    app = open_app([("Wire", url)])
+    await gather_sources(app)
+    feed_server.add("/w.xml", rss([briefing("02", 1), briefing("01", 25)]))
+    [report] = await gather_sources(app)
+    assert report.new_items == 1, (report, report.notes)
+    assert len(stored(app)) == 2
+
+
+async def test_an_item_without_a_guid_whose_link_changes_is_still_known_by_its_content(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    def item(session: str) -> dict[str, str]:
+        link = f"https://w.test/story?session={session}"  # not a known tracking parameter
+        return {
+            "title": "Storm warning",
+            "desc": "Gales expected.",
+            "link": link,
+            "date": ago(hours=1),
+        }
+
+    url = feed_server.add("/w.xml", rss([item("1")]))
+    app = open_app([("Wire", url)])
+    await gather_sources(app)
+    feed_server.add("/w.xml", rss([item("2")]))
+    [report] = await gather_sources(app)
+    assert report.new_items == 0 and len(stored(app)) == 1
+
+
+# --- pruning ---------------------------------------------------------------------------------
+
+
+async def test_a_pruned_item_still_in_the_feed_does_not_come_back_as_new(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evergreen = {"title": "About us: the evergreen page", "link": "https://w.test/about"}
+    dropped = {"title": "Last month's news", "link": "https://w.test/old-news"}
+    url = feed_server.add("/w.xml", rss([evergreen, dropped]))
+    app = open_app([("Wire", url)])
+    forty_days_ago = utcnow() - timedelta(days=40)  # retention_days is 30
+    with monkeypatch.context() as past:  # the first gather (and its prune) was then
+        past.setattr("digest.store.store.utcnow", lambda: forty_days_ago)
+        past.setattr("digest.pipeline.utcnow", lambda: forty_days_ago)
+        await gather_sources(app)
+    feed_server.add("/w.xml", rss([evergreen]))
+    await gather_sources(app)  # the feed still lists the evergreen page; then the prune
+    [report] = await gather_sources(app)
+    assert report.new_items == 0
+    [(article, _)] = stored(app)
+    assert article.title == evergreen["title"]
+    assert article.published_at == forty_days_ago  # not re-dated as fresh news
+
+
+def test_migration_0009_keeps_old_articles_and_prunes_them_by_first_seen(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0007")
+    store = Store(engine)
+    source_id = store.sync_sources([("Wire", "https://wire.test/feed")])["Wire"]
+    old, recent = utcnow() - timedelta(days=40), utcnow()
+    with engine.begin() as connection:
+        for guid, when in (("old", old), ("recent", recent)):
+            connection.execute(
+                text(
+                    "INSERT INTO articles (source_id, guid, url, title, summary, published_at, "
+                    "first_seen_at, breaking) VALUES (:s, :g, :u, 'Old news', '', :t, :t, false)"
+                ),
+                {
+                    "s": source_id,
+                    "g": guid,
+                    "u": f"https://w.test/{guid}",
+                    "t": when.replace(tzinfo=None),
+                },
+            )
+    upgrade(engine)
+    assert "last_seen_at" in {c["name"] for c in inspect(engine).get_columns("articles")}
+    assert store.prune_articles(utcnow() - timedelta(days=30)) == 1
+    kept = store.articles_between(old - timedelta(days=1), utcnow(), ["Wire"])
+    assert [a.guid for a, _ in kept] == ["recent"]
+    engine.dispose()
+
+
+# --- a redirect to a login page --------------------------------------------------------------
+
+
+async def test_a_feed_redirected_to_a_login_page_names_where_it_went(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    login = "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>"
+    feed_server.add("/login?next=/members.xml", login, headers={"Content-Type": "text/html"})
+    url = feed_server.add(
+        "/members.xml", "", status=302, headers={"Location": "/login?next=/members.xml"}
+    )
+    app = open_app([("Members", url)])
+    [report] = await gather_sources(app)
+    assert report.status == "error"
+    assert feed_server.url("/login?next=/members.xml") in report.error, report.error
+    assert "HTML page" in report.error and "redirects" in report.hint, report.hint
+    assert "log in" in report.hint or "authentication" in report.hint, report.hint
+
+
+# --- the database failing ---------------------------------------------------------------------
+
+
+async def test_a_store_failure_on_any_path_is_that_sources_error_not_the_gathers(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = feed_server.add(
+        "/same.xml",
+        rss([{"title": "Old", "link": "https://s.test/old"}]),
+        headers={"Content-Type": "application/xml", "ETag": '"v1"'},
+    )
+    changing = feed_server.add("/new.xml", rss([{"title": "A", "link": "https://n.test/a"}]))
+    broken = feed_server.add("/broken.xml", "oops", status=500)
+    app = open_app([("Same", same), ("Changing", changing), ("Broken", broken)])
+    await gather_sources(app)
+    feed_server.add("/new.xml", rss([{"title": "B", "link": "https://n.test/b"}]))
+
+    def locked(outcomes: Any) -> Any:
+        raise OperationalError("UPDATE sources ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(app.store, "save_fetches", locked)
+    reports = by_name(await gather_sources(app))
+    assert set(reports) == {"Same", "Changing", "Broken"}
+    for name in ("Same", "Changing"):
+        assert reports[name].status == "error", reports[name]
+        assert f"source {name!r}" in reports[name].error, reports[name].error
+        assert "database is locked" in reports[name].error and reports[name].hint
+    assert "HTTP 500" in reports["Broken"].error  # its own failure stays the error
+    assert any("database is locked" in note for note in reports["Broken"].notes)
+
+
+# --- the same on PostgreSQL (scripts/test starts one) -----------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("DIGEST_TEST_POSTGRES_URL"), reason="no PostgreSQL server")
+def test_identity_updates_and_pruning_on_postgresql() -> None:
+    url = os.environ["DIGEST_TEST_POSTGRES_URL"]
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = open_engine(url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        upgrade(engine, "0007")
+        upgrade(engine)
+        store = Store(engine)
+        ids = store.sync_sources([("A", "https://a.test/feed"), ("B", "https://b.test/feed")])
+
+        def item(guid: str, title: str) -> FeedItem:
+            return FeedItem(guid, "https://x.test/story", title, "", None, None)
+
+        first = store.save_fetches(
+            [
+                FetchOutcome(ids["A"], [item("g", "Bridge closed")]),
+                FetchOutcome(ids["B"], [item("h", "Bridge closed")]),
+            ]
+        )
+        assert [s.new for s in first] == [1, 1]
+        [stored] = store.save_fetches([FetchOutcome(ids["A"], [item("g", "Bridge reopened")])])
+        assert (stored.new, [u.title for u in stored.updated]) == (0, ["Bridge reopened"])
+        assert store.prune_articles(utcnow() - timedelta(days=1)) == 0
+        assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 2
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
