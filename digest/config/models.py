@@ -160,7 +160,9 @@ class GatherConfig(_Model):
         default=200, ge=1, description="items read from one feed per fetch, newest first"
     )
     retention_days: int = Field(
-        default=30, ge=1, description="articles older than this are pruned from the database"
+        default=30,
+        ge=1,
+        description="articles their source has not listed for this many days are pruned",
     )
 
 
