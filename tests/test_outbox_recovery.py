@@ -1,0 +1,164 @@
+"""The outbox after the slot: leases held by slow batches, rows resumed or expired, retry.
+
+Against real SMTP servers and a real SQLite database, like tests/test_outbox.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from digest.app import App
+from digest.config import load_config
+from digest.deliver.dispatch import dispatch
+from digest.pipeline import SegmentTemplates, build_edition
+from digest.records import Recipient
+from digest.store import Subscriber, utcnow
+from digest.store.tables import SQLModel
+from tests.conftest import ROOT, FeedServer, free_port, run_cli
+from tests.test_outbox import _config
+
+
+class Slow:
+    """Accepts everything, ``delay`` seconds per message (a tarpit), and counts per address."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.received: Counter[str] = Counter()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        for address in envelope.rcpt_tos:
+            self.received[address] += 1
+        return "250 OK"
+
+
+@pytest.fixture
+def slow_server() -> Iterator[tuple[int, Slow]]:
+    handler = Slow(0.6)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, handler
+    controller.stop()
+
+
+def _subscribe(config: Path, *addresses: str) -> None:
+    for address in addresses:
+        code, _, err = run_cli("--config", str(config), "subscribers", "add", address)
+        assert code == 0, err
+
+
+def _recipient(s: Subscriber) -> Recipient:
+    return Recipient(s.id or 0, s.email, None, "https://u.test", "mailto:u@x.test", "https://p")
+
+
+READERS = tuple(f"reader{i}@example.org" for i in range(8))
+
+
+# --- a batch that outlives its lease (bug 4) -------------------------------------------
+
+
+def test_a_batch_slower_than_its_lease_is_not_taken_by_a_second_sender(
+    write_config, feed_server: FeedServer, slow_server: tuple[int, Slow]
+) -> None:
+    """Two dispatches of one edition at once (the daemon, and cron's `digest send`), a 1 s
+    lease and a batch that takes 2.4 s (8 messages, 0.6 s each, 2 connections): the lease is
+    renewed while the batch is out, so the second dispatch finds nothing to take and every
+    reader gets the edition once."""
+    port, handler = slow_server
+    config = _config(write_config, feed_server, port)
+    _subscribe(config, *READERS)
+    app = App.open(load_config(config))
+    try:
+        digest = app.config.digests[0]
+        edition, _ = build_edition(app, digest, utcnow())
+        assert edition.id is not None
+        templates = SegmentTemplates(app, digest, edition)
+
+        async def one(start_after: float) -> None:
+            await asyncio.sleep(start_after)
+            async with app.sender() as sender:
+                await dispatch(app.store, sender, templates, _recipient, edition.id or 0,
+                               lease_seconds=1.0)  # fmt: skip
+
+        async def both() -> None:
+            await asyncio.gather(one(0.0), one(1.2))  # the second comes after the 1 s lease
+
+        asyncio.run(both())
+        assert handler.received == Counter(dict.fromkeys(READERS, 1))
+        assert app.store.delivery_counts(edition.id) == {"sent": len(READERS)}
+    finally:
+        app.close()
+
+
+def test_cron_send_while_the_daemon_sends_mails_nobody_twice(
+    write_config, feed_server: FeedServer, slow_server: tuple[int, Slow]
+) -> None:
+    """The same as two processes: a second `digest send` starts while the first one's only
+    batch is still out, past its lease."""
+    port, handler = slow_server
+    config = _config(write_config, feed_server, port, extra="lease_seconds = 1.0")
+    readers = [f"reader{i}@example.org" for i in range(16)]  # one batch of 4.8 s
+    _subscribe(config, *readers)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
+    first = subprocess.Popen(
+        [*command, "--gather"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while not handler.received and first.poll() is None:  # the batch is out (0.6 s in)
+        assert time.monotonic() < deadline, "the first sender never sent"
+        time.sleep(0.01)
+    time.sleep(0.6)  # past the first sender's original lease
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (out, second.stdout)
+    assert handler.received == Counter(dict.fromkeys(readers, 1))
+
+
+def test_a_sender_whose_lease_was_taken_cannot_overwrite_the_new_owner(
+    write_config, feed_server: FeedServer
+) -> None:
+    """A sender that stalled past its lease (its rows were reclaimed and claimed by another)
+    records nothing on them, and cannot renew or release them."""
+    config = _config(write_config, feed_server, 25)
+    _subscribe(config, "ana@example.org")
+    app = App.open(load_config(config))
+    try:
+        edition, _ = build_edition(app, app.config.digests[0], utcnow())
+        assert edition.id is not None
+        app.store.queue_deliveries(edition.id)
+        ((stalled, _),) = app.store.claim_deliveries(edition.id, 1, lease_seconds=60)
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:  # the stalled sender's lease runs out
+            connection.execute(
+                deliveries.update().values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+        assert app.store.reclaim_expired(edition.id) == 1
+        ((taken, _),) = app.store.claim_deliveries(edition.id, 1, lease_seconds=60)
+        assert stalled.id == taken.id and stalled.claim_token != taken.claim_token
+        assert stalled.claim_token is not None and taken.claim_token is not None
+
+        assert app.store.renew_lease(stalled.claim_token, 60) == 0
+        result = [(taken.id or 0, "deferred", "451 4.7.1 later", "<m@x>")]
+        assert app.store.finish_deliveries(result, stalled.claim_token) == 0
+        app.store.release_deliveries([taken.id or 0], stalled.claim_token)
+        assert app.store.delivery_counts(edition.id) == {"sending": 1}  # still the new owner's
+
+        assert app.store.renew_lease(taken.claim_token, 60) == 1
+        sent = [(taken.id or 0, "sent", "250 OK", "<m@x>")]
+        assert app.store.finish_deliveries(sent, taken.claim_token) == 1
+        assert app.store.delivery_counts(edition.id) == {"sent": 1}
+    finally:
+        app.close()
