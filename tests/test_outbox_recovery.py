@@ -10,24 +10,28 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import create_engine, text
 
 from digest.app import App
 from digest.config import load_config
 from digest.deliver.dispatch import dispatch
-from digest.pipeline import SegmentTemplates, build_edition
+from digest.pipeline import SegmentTemplates, build_edition, gather_sources
 from digest.records import Recipient
 from digest.store import Subscriber, utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import ROOT, FeedServer, free_port, run_cli
 from tests.test_outbox import _config
+from tests.test_smtp_faults import FaultyServer
 
 
 class Slow:
@@ -51,6 +55,44 @@ def slow_server() -> Iterator[tuple[int, Slow]]:
     controller.start()
     yield controller.port, handler
     controller.stop()
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultyServer]:
+    """The SMTP server of tests/test_smtp_faults.py that misbehaves on purpose."""
+    server = FaultyServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the config's own SQLite file, or a fresh PostgreSQL database (skipped
+    without a server, as in tests/test_postgres.py)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url = os.environ.get("DIGEST_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
+            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
+        pytest.skip("no PostgreSQL server (scripts/test starts one)")
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _on(config: Path, database: str | None) -> Path:
+    """The config, on ``database`` when one is given."""
+    if database is not None:
+        text = config.read_text().replace('"sqlite:///digest.db"', f'"{database}"')
+        config.write_text(text)
+    return config
 
 
 def _subscribe(config: Path, *addresses: str) -> None:
@@ -128,11 +170,11 @@ def test_cron_send_while_the_daemon_sends_mails_nobody_twice(
 
 
 def test_a_sender_whose_lease_was_taken_cannot_overwrite_the_new_owner(
-    write_config, feed_server: FeedServer
+    write_config, feed_server: FeedServer, database: str | None
 ) -> None:
     """A sender that stalled past its lease (its rows were reclaimed and claimed by another)
     records nothing on them, and cannot renew or release them."""
-    config = _config(write_config, feed_server, 25)
+    config = _on(_config(write_config, feed_server, 25), database)
     _subscribe(config, "ana@example.org")
     app = App.open(load_config(config))
     try:
@@ -160,5 +202,76 @@ def test_a_sender_whose_lease_was_taken_cannot_overwrite_the_new_owner(
         sent = [(taken.id or 0, "sent", "250 OK", "<m@x>")]
         assert app.store.finish_deliveries(sent, taken.claim_token) == 1
         assert app.store.delivery_counts(edition.id) == {"sent": 1}
+    finally:
+        app.close()
+
+
+# --- earlier editions' waiting rows: resumed, expired, retried (bugs 1 and 8) -----------
+
+DAY = timedelta(days=1)
+
+
+def _open(config: Path) -> App:
+    app = App.open(load_config(config))
+    asyncio.run(gather_sources(app))
+    return app
+
+
+def _statuses(app: App, edition_id: int | None) -> dict[str, str]:
+    assert edition_id is not None
+    return {s.email: d.status for d, s in app.store.deliveries(edition_id)}
+
+
+def _seven_am() -> datetime:
+    return utcnow().replace(hour=7, minute=5, second=0, microsecond=0)
+
+
+def test_unfinished_editions_are_those_with_rows_a_run_must_still_send(
+    write_config, feed_server: FeedServer, database: str | None
+) -> None:
+    """Pending, due deferred and orphaned (lease run out) rows make an edition unfinished,
+    oldest first; sent rows, deferred ones not due and live claims do not. Expiry fails
+    every waiting row, due or not, with the reason."""
+    config = _on(_config(write_config, feed_server, 25), database)
+    _subscribe(config, "ana@example.org", "bob@example.org", "cy@example.org")
+    app = _open(config)
+    try:
+        digest = app.config.digests[0]
+        old, _ = build_edition(app, digest, _seven_am() - DAY)
+        new, _ = build_edition(app, digest, _seven_am())
+        assert old.id is not None and new.id is not None
+        app.store.queue_deliveries(old.id)
+        (ana, _), (bob, _), (cy, _) = app.store.claim_deliveries(old.id, 3, lease_seconds=60)
+        token = ana.claim_token or ""
+        finished = [(ana.id or 0, "sent", "250 OK", None), (bob.id or 0, "deferred", "451", None)]
+        app.store.finish_deliveries(finished, token, {bob.id or 0: utcnow() + DAY})
+        # cy's claim is live; bob waits a day
+
+        def unfinished(**kw: Any) -> list[int | None]:
+            return [e.id for e in app.store.unfinished_editions(digest.id, **kw)]
+
+        assert unfinished() == []
+        assert unfinished(due_only=False) == [old.id]
+        app.store.queue_deliveries(new.id)  # three pending rows
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:  # cy's sender dies
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.id == cy.id)
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+        assert unfinished() == [old.id, new.id]
+        assert unfinished(before=new.slot) == [old.id]
+        assert unfinished(since=old.slot + timedelta(seconds=1)) == [new.id]
+
+        assert app.store.expire_unfinished(old.id, "too late") == 2  # bob and cy
+        rows = {s.email: d for d, s in app.store.deliveries(old.id)}
+        assert {e: (d.status, d.error) for e, d in rows.items()} == {
+            "ana@example.org": ("sent", "250 OK"),
+            "bob@example.org": ("failed", "too late"),
+            "cy@example.org": ("failed", "too late"),
+        }
+        assert rows["cy@example.org"].claim_token is None
+        assert unfinished(due_only=False) == [new.id]
     finally:
         app.close()

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -105,21 +105,57 @@ class DeliveryQueries(StoreBase):
             )
             return {row[0] for row in rows}
 
-    def requeue_deferred(self, edition_id: int) -> int:
-        """Deferred rows (a 4xx last time) whose retry time has come become pending again."""
+    def requeue_deferred(self, edition_id: int, due_only: bool = True) -> int:
+        """Deferred rows (a 4xx last time) whose retry time has come become pending again
+        (every deferred row when not ``due_only``: `digest retry`)."""
         d = SQLModel.metadata.tables["deliveries"]
         return self._update_deliveries(
             edition_id,
-            [d.c.status == "deferred", or_(d.c.retry_at.is_(None), d.c.retry_at <= utcnow())],
+            [d.c.status == "deferred", *([_due(utcnow())] if due_only else [])],
             status="pending",
+        )
+
+    def unfinished_editions(
+        self,
+        digest_id: str,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        due_only: bool = True,
+    ) -> list[Edition]:
+        """The digest's editions (slot in [since, before)) with rows a run should still send,
+        oldest first: pending, deferred (whose retry time has come, if ``due_only``), or
+        claimed by a sender whose lease ran out."""
+        editions = SQLModel.metadata.tables["editions"]
+        d = SQLModel.metadata.tables["deliveries"]
+        query = select(Edition).where(
+            Edition.digest_id == digest_id,
+            exists().where(d.c.edition_id == editions.c.id, _unfinished(due_only)),
+        )
+        if since is not None:
+            query = query.where(col(Edition.slot) >= since)
+        if before is not None:
+            query = query.where(col(Edition.slot) < before)
+        with self.session() as s:
+            return list(s.exec(query.order_by(col(Edition.slot))))
+
+    def expire_unfinished(self, edition_id: int, reason: str) -> int:
+        """The edition's rows still waiting to go (pending, deferred, or claimed by a dead
+        sender) become failed with ``reason``: too late to send. Count them."""
+        return self._update_deliveries(
+            edition_id,
+            [_unfinished(due_only=False)],
+            status="failed",
+            error=reason,
+            lease_until=None,
+            claim_token=None,
+            retry_at=None,
         )
 
     def reclaim_expired(self, edition_id: int) -> int:
         """Claimed rows whose lease ran out (their sender died) become pending again."""
-        d = SQLModel.metadata.tables["deliveries"]
         return self._update_deliveries(
             edition_id,
-            [d.c.status == "sending", or_(d.c.lease_until.is_(None), d.c.lease_until < utcnow())],
+            [_orphaned(utcnow())],
             status="pending",
             lease_until=None,
             claim_token=None,
@@ -347,3 +383,26 @@ def _held_by(claim_token: str) -> ColumnElement[bool]:
     """Rows still in flight under this claim (not reclaimed, not taken by another sender)."""
     d = SQLModel.metadata.tables["deliveries"]
     return and_(d.c.status == "sending", d.c.claim_token == claim_token)
+
+
+def _unfinished(due_only: bool) -> ColumnElement[bool]:
+    """Rows a run still has to send: pending, deferred (due ones only, if ``due_only``), or
+    claimed by a sender whose lease ran out."""
+    d = SQLModel.metadata.tables["deliveries"]
+    now = utcnow()
+    deferred: ColumnElement[bool] = d.c.status == "deferred"
+    if due_only:
+        deferred = and_(deferred, _due(now))
+    return or_(d.c.status == "pending", deferred, _orphaned(now))
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A deferred row's retry time has come (or it never had one)."""
+    d = SQLModel.metadata.tables["deliveries"]
+    return or_(d.c.retry_at.is_(None), d.c.retry_at <= now)
+
+
+def _orphaned(now: datetime) -> ColumnElement[bool]:
+    """Claimed by a sender whose lease ran out: it died, or stalled past it."""
+    d = SQLModel.metadata.tables["deliveries"]
+    return and_(d.c.status == "sending", or_(d.c.lease_until.is_(None), d.c.lease_until < now))
