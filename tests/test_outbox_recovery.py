@@ -6,6 +6,7 @@ Against real SMTP servers and a real SQLite database, like tests/test_outbox.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -25,13 +26,13 @@ from sqlalchemy import create_engine, text
 from digest.app import App
 from digest.config import load_config
 from digest.deliver.dispatch import dispatch
-from digest.pipeline import SegmentTemplates, build_edition, gather_sources
+from digest.pipeline import SegmentTemplates, build_edition, gather_sources, run_digest
 from digest.records import Recipient
 from digest.store import Subscriber, utcnow
 from digest.store.tables import SQLModel
-from tests.conftest import ROOT, FeedServer, free_port, run_cli
+from tests.conftest import ROOT, FeedServer, free_port, rss, run_cli
 from tests.test_outbox import _config
-from tests.test_smtp_faults import FaultyServer
+from tests.test_smtp_faults import FaultyServer, _setup
 
 
 class Slow:
@@ -273,5 +274,103 @@ def test_unfinished_editions_are_those_with_rows_a_run_must_still_send(
         }
         assert rows["cy@example.org"].claim_token is None
         assert unfinished(due_only=False) == [new.id]
+    finally:
+        app.close()
+
+
+def test_a_greylisted_reader_gets_the_edition_on_the_next_days_run(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    """The daemon fires once a day: tomorrow's run sends today's deferred row (earlier
+    edition first) and nobody who subscribed since gets today's edition."""
+    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    app = _open(config)
+    try:
+        first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
+        assert first.edition is not None and first.delivery is not None
+        assert first.delivery.counts == {"sent": 1, "deferred": 1}
+        faulty.faults.refuse = {}  # greylisting is over
+        _subscribe(config, "newbie@example.org")
+
+        second = asyncio.run(run_digest(app, "daily", now=_seven_am() + DAY, gather_first=False))
+        assert _statuses(app, first.edition.id) == {
+            "ana@example.org": "sent",
+            "later@example.org": "sent",
+        }  # newbie joined after this edition: no row, no mail
+        assert faulty.received == Counter(
+            {"ana@example.org": 2, "later@example.org": 2, "newbie@example.org": 1}
+        )
+        ((resumed, report),) = second.resumed
+        assert resumed.id == first.edition.id and report.counts == {"sent": 1}
+        assert report.queued == 0
+        assert second.delivery is not None and second.delivery.counts == {"sent": 3}
+    finally:
+        app.close()
+
+
+def test_rows_held_by_a_daily_limit_go_out_before_the_next_edition(
+    feed_server: FeedServer, write_config, tmp_path: Path
+) -> None:
+    """per_day = 2 and three readers: the one held back today goes first tomorrow, so the
+    backlog never starves behind each new edition."""
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], extra="\n[delivery.rate]\nper_day = 2\n")
+    _subscribe(config, "ana@example.org", "bob@example.org", "cy@example.org")
+    app = _open(config)
+    try:
+        first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
+        assert first.edition is not None and first.edition.id is not None
+        assert first.delivery is not None and first.delivery.waiting
+        assert first.delivery.counts == {"sent": 2}
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:  # a day passes: the quota is free again
+            connection.execute(deliveries.update().values(sent_at=utcnow() - DAY - DAY / 24))
+
+        second = asyncio.run(run_digest(app, "daily", now=_seven_am() + DAY, gather_first=False))
+        assert app.store.delivery_counts(first.edition.id) == {"sent": 3}
+        assert second.edition is not None and second.edition.id != first.edition.id
+        assert app.store.delivery_counts(second.edition.id or 0) == {"sent": 1, "pending": 2}
+        ((resumed, report),) = second.resumed
+        assert resumed.id == first.edition.id and report.counts == {"sent": 1}
+    finally:
+        app.close()
+
+
+def test_an_edition_too_old_to_go_out_is_marked_failed_with_a_reason(
+    feed_server: FeedServer,
+    write_config,
+    faulty: FaultyServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Three days later the daily edition is stale: its waiting row is failed with a
+    reason (and a log line naming the edition), not mailed late; `digest retry` still can."""
+    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    app = _open(config)
+    try:
+        first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
+        assert first.edition is not None and first.edition.id is not None
+        faulty.faults.refuse = {}
+        # `run_cli` replaced the root handlers (logging.basicConfig(force=True)): listen here
+        pipeline_log = logging.getLogger("digest.pipeline")
+        pipeline_log.addHandler(caplog.handler)
+        try:
+            late = asyncio.run(
+                run_digest(app, "daily", now=_seven_am() + 3 * DAY, gather_first=False)
+            )
+        finally:
+            pipeline_log.removeHandler(caplog.handler)
+        ((row, _),) = [(d, s) for d, s in app.store.deliveries(first.edition.id)
+                       if s.email == "later@example.org"]  # fmt: skip
+        assert row.status == "failed" and row.error is not None
+        assert "too late to go out" in row.error and f"digest retry {first.edition.id}" in row.error
+        assert f"1 deliveries marked failed: not sent: edition {first.edition.id}" in caplog.text
+        assert faulty.received == Counter({"ana@example.org": 2, "later@example.org": 1})
+        assert late.resumed == []
+
+        code, out, _ = run_cli("--config", str(config), "retry", str(first.edition.id))
+        assert code == 0 and "1 failed deliveries re-queued" in out and "1 sent" in out
+        assert faulty.received["later@example.org"] == 2
     finally:
         app.close()
