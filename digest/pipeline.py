@@ -327,15 +327,24 @@ def rate_limiter(app: App) -> RateLimiter | None:
     return RateLimiter.from_limits(limits, recent)
 
 
-async def deliver_stored(app: App, edition_id: int) -> RunReport:
-    """Deliver a stored edition (any slot) to whoever has not had it: `digest retry`."""
+def stored_edition(app: App, edition_id: int) -> Edition:
+    """A stored edition by id; DigestError naming the recent ones when there is none."""
     edition = app.store.edition_by_id(edition_id)
     if edition is None:
         known = ", ".join(str(e.id) for e in app.store.editions(limit=10)) or "none yet"
         raise DigestError(f"no edition {edition_id}", f"recent editions: {known} (digest status)")
+    return edition
+
+
+async def deliver_stored(app: App, edition_id: int) -> RunReport:
+    """Send a stored edition's queued rows (any slot, however old): `digest retry`.
+
+    Nobody is newly queued: a subscriber who joined after the edition never gets it.
+    """
+    edition = stored_edition(app, edition_id)
     digest = app.config.digest(edition.digest_id)
     report = RunReport(digest.id, edition=edition)
-    report.delivery = await deliver_edition(app, digest, edition)
+    report.delivery = await deliver_edition(app, digest, edition, queue_new=False)
     return report
 
 

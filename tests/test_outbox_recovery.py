@@ -32,7 +32,7 @@ from digest.store import Subscriber, utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import ROOT, FeedServer, free_port, rss, run_cli
 from tests.test_outbox import _config
-from tests.test_smtp_faults import FaultyServer, _setup
+from tests.test_smtp_faults import FaultyServer, _rows, _setup
 
 
 class Slow:
@@ -374,3 +374,65 @@ def test_an_edition_too_old_to_go_out_is_marked_failed_with_a_reason(
         assert faulty.received["later@example.org"] == 2
     finally:
         app.close()
+
+
+def test_retry_sends_deferred_rows_before_their_retry_time(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    """`digest retry` is the admin saying "now": a deferred row waiting an hour goes."""
+    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
+    config = _setup(feed_server, write_config, faulty.port, "later@example.org")
+    config.write_text(
+        config.read_text().replace("retry_base_seconds = 0", "retry_base_seconds = 3600")
+    )
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    faulty.faults.refuse = {}
+    code, out, _ = run_cli("--config", str(config), "send")
+    assert code == 0 and "nothing to send" in out  # not due for an hour
+    code, out, _ = run_cli("--config", str(config), "retry", "1")
+    assert code == 0 and "1 deferred ones due now" in out and "1 sent" in out, out
+    assert _rows(config)["later@example.org"][0] == "sent"
+    assert faulty.received == Counter({"later@example.org": 1})
+
+
+def test_retry_sends_rows_held_by_a_limit_though_none_failed(
+    feed_server: FeedServer, write_config, tmp_path: Path
+) -> None:
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], extra="\n[delivery.rate]\nper_day = 1\n")
+    _subscribe(config, "ana@example.org", "bob@example.org")
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0 and "delivery waiting" in out
+    config.write_text(config.read_text().replace("per_day = 1", ""))  # the quota is raised
+    code, out, _ = run_cli("--config", str(config), "retry", "1")
+    assert code == 0 and "0 failed deliveries re-queued" in out and "1 sent" in out, out
+    assert len(list((tmp_path / "mail" / "new").iterdir())) == 2
+
+
+def test_retry_of_an_old_edition_mails_nobody_who_joined_since(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.refuse = {"policy": "550 5.7.1 Message refused by policy"}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "policy@example.org")
+    app = _open(config)
+    try:
+        week_ago = asyncio.run(
+            run_digest(app, "daily", now=_seven_am() - 7 * DAY, gather_first=False)
+        )
+        asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
+    finally:
+        app.close()
+    assert week_ago.edition is not None
+    faulty.faults.refuse = {}
+    _subscribe(config, "newbie@example.org")
+    code, out, _ = run_cli("--config", str(config), "retry", str(week_ago.edition.id))
+    assert code == 0 and "1 sent (0 newly queued)" in out, out
+    assert faulty.received["policy@example.org"] == 1
+    assert faulty.received["newbie@example.org"] == 0
+
+
+def test_retry_of_an_unknown_edition_names_the_recent_ones(write_config, feed_server) -> None:
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)])
+    code, out, err = run_cli("--config", str(config), "retry", "42")
+    assert code != 0 and "no edition 42" in out + err

@@ -13,7 +13,14 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.pipeline import RunReport, deliver_stored, gather_sources, rank_window, run_digest
+from digest.pipeline import (
+    RunReport,
+    deliver_stored,
+    gather_sources,
+    rank_window,
+    run_digest,
+    stored_edition,
+)
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import EditionInfo, render_edition, substitute
@@ -207,11 +214,18 @@ def run(ctx: Context, once: bool) -> None:
 @click.option("--no-send", is_flag=True, help="only re-queue; the next send delivers them")
 @pass_context
 def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
-    """Re-queue an edition's failed deliveries (not bounced or unsubscribed people) and send."""
+    """Re-queue an edition's failed and deferred deliveries (not bounced or unsubscribed
+    people) and send whatever it still has waiting; nobody who joined since is added."""
     app = ctx.app()
+    stored_edition(app, edition_id)  # an unknown id is an error naming the recent ones
     requeued = app.store.retry_failed(edition_id)
-    click.echo(f"edition {edition_id}: {requeued} failed deliveries re-queued")
-    if no_send or not requeued:
+    deferred = app.store.requeue_deferred(edition_id, due_only=False)
+    click.echo(
+        f"edition {edition_id}: {requeued} failed deliveries re-queued, "
+        f"{deferred} deferred ones due now"
+    )
+    counts = app.store.delivery_counts(edition_id)
+    if no_send or not (counts.get("pending") or counts.get("sending")):
         return
     report = run_async(deliver_stored(app, edition_id))
     print_run(report)
