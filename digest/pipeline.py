@@ -24,11 +24,17 @@ from digest.records import (
     ranked_to_json,
 )
 from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
-from digest.schedule import fires_at, hourly_schedule, latest_slot
+from digest.schedule import fires_at, hourly_schedule, latest_slot, next_slot
 from digest.sources.gather import SourceReport, gather
 from digest.store import Edition, Subscriber, utcnow
 
 log = logging.getLogger("digest.pipeline")
+
+# An earlier edition's rows still waiting (deferred, held by a sending limit, cut off by a
+# stopped run) go out on later runs while the edition is at most this many schedule periods
+# old, and never when older than RESUME_MAX_AGE: stale news is marked failed, not sent late.
+RESUME_PERIODS = 3
+RESUME_MAX_AGE = timedelta(days=2)
 
 
 @dataclass
@@ -40,14 +46,17 @@ class RunReport:
     edition: Edition | None = None
     created: bool = False
     delivery: DeliveryReport | None = None
+    # Earlier editions of the digest whose waiting rows this run sent (see resume_unfinished)
+    resumed: list[tuple[Edition, DeliveryReport]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """A run fails when delivery stopped; a bad source or one refused address does not.
+        """A run fails when a delivery stopped; a bad source or one refused address does not.
 
         Refused addresses are recorded on their delivery rows and printed with the run.
         """
-        return self.delivery is None or not self.delivery.stopped
+        deliveries = [self.delivery, *(report for _, report in self.resumed)]
+        return not any(d is not None and d.stopped for d in deliveries)
 
 
 async def gather_sources(app: App) -> list[SourceReport]:
@@ -249,10 +258,20 @@ class SegmentTemplates:
         )
 
 
-async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryReport:
+async def deliver_edition(
+    app: App,
+    digest: DigestConfig,
+    edition: Edition,
+    *,
+    queue_new: bool = True,
+) -> DeliveryReport:
     """Send the edition to every active subscriber who has not had it (for a local-time
-    digest: every subscriber of the slot's time-zone bucket)."""
-    bucket = local_time_bucket(app, digest, edition.slot)
+    digest: every subscriber of the slot's time-zone bucket).
+
+    Without ``queue_new`` only the rows already queued go (a retry, or an earlier edition
+    resumed): someone who subscribed after the edition's run gets the next one, not this.
+    """
+    bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
     if bucket is not None and edition.id is not None:
         app.store.queue_deliveries(edition.id, bucket)
     config = app.config
@@ -286,7 +305,7 @@ async def deliver_edition(app: App, digest: DigestConfig, edition: Edition) -> D
             limiter=rate_limiter(app),
             budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
             signer=make_signer(config),
-            queue_all=bucket is None,
+            queue_all=queue_new and bucket is None,
             retry_after=partial(
                 retry_delay,
                 base=config.delivery.retry_base_seconds,
@@ -308,16 +327,89 @@ def rate_limiter(app: App) -> RateLimiter | None:
     return RateLimiter.from_limits(limits, recent)
 
 
-async def deliver_stored(app: App, edition_id: int) -> RunReport:
-    """Deliver a stored edition (any slot) to whoever has not had it: `digest retry`."""
+def stored_edition(app: App, edition_id: int) -> Edition:
+    """A stored edition by id; DigestError naming the recent ones when there is none."""
     edition = app.store.edition_by_id(edition_id)
     if edition is None:
         known = ", ".join(str(e.id) for e in app.store.editions(limit=10)) or "none yet"
         raise DigestError(f"no edition {edition_id}", f"recent editions: {known} (digest status)")
+    return edition
+
+
+async def deliver_stored(app: App, edition_id: int) -> RunReport:
+    """Send a stored edition's queued rows (any slot, however old): `digest retry`.
+
+    Nobody is newly queued: a subscriber who joined after the edition never gets it.
+    """
+    edition = stored_edition(app, edition_id)
     digest = app.config.digest(edition.digest_id)
     report = RunReport(digest.id, edition=edition)
-    report.delivery = await deliver_edition(app, digest, edition)
+    report.delivery = await deliver_edition(app, digest, edition, queue_new=False)
     return report
+
+
+def resume_since(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """The oldest slot whose edition may still go out late: RESUME_PERIODS schedule periods
+    back, at most RESUME_MAX_AGE (so an hourly digest resumes hours, a daily one days)."""
+    timezone = digest_timezone(app, digest)
+    last = latest_slot(digest.schedule, timezone, now)
+    following = next_slot(digest.schedule, timezone, last)
+    period = following - last if following is not None else RESUME_MAX_AGE
+    return now - min(RESUME_MAX_AGE, RESUME_PERIODS * period)
+
+
+async def resume_unfinished(
+    app: App,
+    digest: DigestConfig,
+    now: datetime,
+    before: datetime,
+) -> list[tuple[Edition, DeliveryReport]]:
+    """Send the rows earlier editions (slot before ``before``) still have waiting, oldest
+    edition first, and mark failed those of editions too old to go out late.
+
+    Waiting rows are pending (a sending limit, a stopped run), deferred whose retry time has
+    come, or claimed by a sender that died. Only rows already queued go: nobody is added to
+    an old edition. A sending limit or a stopped transport ends the resuming; the rest
+    waits for the next run.
+    """
+    since = resume_since(app, digest, now)
+    for stale in app.store.unfinished_editions(
+        digest.id, before=min(since, before), due_only=False
+    ):
+        _expire(app, stale, now - since)
+    resumed = []
+    for edition in app.store.unfinished_editions(digest.id, since=since, before=before):
+        assert edition.id is not None
+        counts = app.store.delivery_counts(edition.id)
+        log.warning(
+            "digest %s: resuming edition %d (slot %s UTC): %s left by an earlier run",
+            digest.id,
+            edition.id,
+            f"{edition.slot:%Y-%m-%d %H:%M}",
+            ", ".join(
+                f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
+            ),
+        )
+        report = await deliver_edition(app, digest, edition, queue_new=False)
+        resumed.append((edition, report))
+        if report.stopped or report.waiting:
+            break
+    return resumed
+
+
+def _expire(app: App, edition: Edition, max_age: timedelta) -> None:
+    """Mark failed, with a log line, the waiting rows of an edition too old to send now."""
+    assert edition.id is not None
+    app.store.suppress_inactive(edition.id)  # people who left are suppressed, not failed
+    reason = (
+        f"not sent: edition {edition.id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) was still "
+        f"waiting {max_age.total_seconds() / 3600:g} h after its slot, too late to go out; "
+        f"`digest retry {edition.id}` sends it anyway"
+    )
+    if expired := app.store.expire_unfinished(edition.id, reason):
+        log.warning(
+            "digest %s: %d deliveries marked failed: %s", edition.digest_id, expired, reason
+        )
 
 
 async def run_digest(
@@ -327,14 +419,21 @@ async def run_digest(
     now: datetime | None = None,
     gather_first: bool = True,
 ) -> RunReport:
-    """Gather (optionally), build or reuse the slot's edition, and deliver it."""
+    """Gather (optionally), send what earlier editions still have waiting, then build or
+    reuse the slot's edition and deliver it.
+
+    Earlier editions go first, so rows held back by a daily limit are not overtaken every
+    day by the next edition's.
+    """
     digest = app.config.digest(digest_id)
     app.config.secret()  # fail before any work when the signing secret is missing
     report = RunReport(digest.id)
     if gather_first:
         report.sources = await gather_sources(app)
     now = now or utcnow()
-    if local_time_bucket(app, digest, digest_slot(app, digest, now)) == set():
+    slot = digest_slot(app, digest, now)
+    report.resumed = await resume_unfinished(app, digest, now, slot)
+    if local_time_bucket(app, digest, slot) == set():
         log.info("digest %s: no subscriber's local time is %s now", digest.id, digest.schedule)
         return report  # nobody's 07:00 is this hour: no edition
     report.edition, report.created = build_edition(app, digest, now)

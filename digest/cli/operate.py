@@ -12,7 +12,15 @@ from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
-from digest.pipeline import RunReport, deliver_stored, gather_sources, rank_window, run_digest
+from digest.deliver import DeliveryReport
+from digest.pipeline import (
+    RunReport,
+    deliver_stored,
+    gather_sources,
+    rank_window,
+    run_digest,
+    stored_edition,
+)
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import EditionInfo, render_edition, substitute
@@ -170,7 +178,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
 )
 @pass_context
 def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
-    """Build the current slot's edition (once) and deliver it to whoever has not had it."""
+    """Send what earlier editions still have waiting, then build the current slot's edition
+    (once) and deliver it to whoever has not had it."""
     report = run_async(run_digest(ctx.app(), digest_id, gather_first=gather_first))
     print_run(report)
     if not report.ok:
@@ -205,11 +214,18 @@ def run(ctx: Context, once: bool) -> None:
 @click.option("--no-send", is_flag=True, help="only re-queue; the next send delivers them")
 @pass_context
 def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
-    """Re-queue an edition's failed deliveries (not bounced or unsubscribed people) and send."""
+    """Re-queue an edition's failed and deferred deliveries (not bounced or unsubscribed
+    people) and send whatever it still has waiting; nobody who joined since is added."""
     app = ctx.app()
+    stored_edition(app, edition_id)  # an unknown id is an error naming the recent ones
     requeued = app.store.retry_failed(edition_id)
-    click.echo(f"edition {edition_id}: {requeued} failed deliveries re-queued")
-    if no_send or not requeued:
+    deferred = app.store.requeue_deferred(edition_id, due_only=False)
+    click.echo(
+        f"edition {edition_id}: {requeued} failed deliveries re-queued, "
+        f"{deferred} deferred ones due now"
+    )
+    counts = app.store.delivery_counts(edition_id)
+    if no_send or not (counts.get("pending") or counts.get("sending")):
         return
     report = run_async(deliver_stored(app, edition_id))
     print_run(report)
@@ -297,6 +313,12 @@ def print_run(report: RunReport) -> None:
     """What a run did, in the words an admin checking at 7 a.m. needs."""
     if report.sources:
         print_sources(report.sources)
+    for edition, resumed in report.resumed:  # sent first: earlier editions' waiting rows
+        click.echo(
+            f"edition {edition.id} ({edition.digest_id}, slot {edition.slot:%Y-%m-%d %H:%M} "
+            "UTC) resumed: rows an earlier run left waiting"
+        )
+        _print_delivery(resumed)
     e = report.edition
     if e is not None:
         verb = "built" if report.created else "already built"
@@ -304,9 +326,11 @@ def print_run(report: RunReport) -> None:
             f"edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC) {verb}: "
             f"{e.story_count} stories, subject {e.subject!r}"
         )
-    d = report.delivery
-    if d is None:
-        return
+    if report.delivery is not None:
+        _print_delivery(report.delivery)
+
+
+def _print_delivery(d: DeliveryReport) -> None:
     counts = ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send"
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
     for line in d.problems:

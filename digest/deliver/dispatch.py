@@ -4,6 +4,10 @@ Rows are claimed in batches (marked 'sending' before anything leaves), personali
 edition's MessageTemplate, handed to the Sender, and each result recorded. A transport that
 stops entirely leaves the rows it never tried back in 'pending' for the next run.
 
+A claim holds its rows with a lease, renewed every third of it while the batch is out, so a
+second sender (cron's `digest send` while the daemon runs) never takes a slow batch as if
+its sender had died. Results are recorded only on rows the claim still holds (its token).
+
 A transport with ``wants_fields = True`` (the HTTP API providers) gets each message as
 MessageFields (subject, bodies with tokens, this recipient's values and list headers)
 instead of MIME bytes; the SMTP and Maildir path is unchanged.
@@ -11,9 +15,11 @@ instead of MIME bytes; the SMTP and Maildir path is unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,12 +45,14 @@ class DeliveryStore(Protocol):
     def claim_deliveries(
         self, edition_id: int, limit: int, lease_seconds: float = 300.0
     ) -> list[tuple[Delivery, Subscriber]]: ...
+    def renew_lease(self, claim_token: str, lease_seconds: float) -> int: ...
     def finish_deliveries(
         self,
         results: list[tuple[int, str, str, str | None]],
+        claim_token: str,
         retry_at: dict[int, datetime] | None = None,
-    ) -> None: ...
-    def release_deliveries(self, delivery_ids: list[int]) -> None: ...
+    ) -> int: ...
+    def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
 
 
@@ -104,6 +112,9 @@ async def dispatch(
         claimed = store.claim_deliveries(edition_id, allowed, lease_seconds)
         if not claimed:
             return report
+        token = claimed[0][0].claim_token
+        assert token is not None
+        claim = _Claim(store, token, len(claimed), edition_id, lease_seconds)
         messages = []
         refused: list[SendResult] = []
         for delivery, subscriber in claimed:
@@ -120,7 +131,7 @@ async def dispatch(
             messages.append(message)
         if refused:
             _record(
-                store,
+                claim,
                 refused,
                 {},
                 {r.delivery_id: "" for r in refused},
@@ -132,10 +143,11 @@ async def dispatch(
         owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
         ids = {m.delivery_id: m.message_id for m in messages}
         try:
-            results = await sender.send_batch(messages)
+            async with claim.kept():
+                results = await sender.send_batch(messages)
         except DeliveryError as exc:
             done = _record(
-                store,
+                claim,
                 [r for r in exc.results if isinstance(r, SendResult)],
                 owners,
                 ids,
@@ -143,11 +155,11 @@ async def dispatch(
                 report,
                 _retry_times(tries, retry_after),
             )
-            store.release_deliveries([i for i in ids if i not in done])
+            store.release_deliveries([i for i in ids if i not in done], token)
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             log.error("delivery stopped: %s", report.stopped)
             return report
-        _record(store, results, owners, ids, emails, report, _retry_times(tries, retry_after))
+        _record(claim, results, owners, ids, emails, report, _retry_times(tries, retry_after))
         if budget is not None:
             budget.record(len(results), sum(1 for r in results if r.status != "sent"))
             if reason := budget.exceeded():
@@ -156,8 +168,68 @@ async def dispatch(
                 return report
 
 
+@dataclass
+class _Claim:
+    """One claimed batch: its token, and the lease kept alive while the batch is out."""
+
+    store: DeliveryStore
+    token: str
+    size: int
+    edition_id: int
+    lease_seconds: float
+
+    @asynccontextmanager
+    async def kept(self) -> AsyncIterator[None]:
+        """Renew the lease now and every third of it until the block ends."""
+        task = asyncio.create_task(self._renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew(self) -> None:
+        warned = False
+        while True:
+            try:
+                held = self.store.renew_lease(self.token, self.lease_seconds)
+            except Exception as exc:  # a heartbeat must not break the send in flight
+                log.error(
+                    "edition %d: could not renew the lease of a batch in flight (%s); if the "
+                    "batch outlives delivery.lease_seconds another sender may send it again. "
+                    "Check the database",
+                    self.edition_id,
+                    exc,
+                )
+            else:
+                if held < self.size and not warned:
+                    warned = True
+                    self._taken(self.size - held)
+            await asyncio.sleep(self.lease_seconds / 3)
+
+    def finish(
+        self,
+        results: list[tuple[int, str, str, str | None]],
+        retry_at: dict[int, datetime] | None,
+    ) -> None:
+        """Record the results on the rows the claim still holds; say so if some were lost."""
+        recorded = self.store.finish_deliveries(results, self.token, retry_at)
+        if recorded < len(results):
+            self._taken(len(results) - recorded)
+
+    def _taken(self, count: int) -> None:
+        log.warning(
+            "edition %d: %d deliveries of a batch in flight were taken by another sender after "
+            "their lease ran out (this process stalled); they may go out twice and the other "
+            "sender records them. Raise delivery.lease_seconds above the longest batch time",
+            self.edition_id,
+            count,
+        )
+
+
 def _record(
-    store: DeliveryStore,
+    claim: _Claim,
     results: list[SendResult],
     owners: dict[int, int],
     ids: dict[int, str],
@@ -168,7 +240,7 @@ def _record(
     done = set()
     # A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses the
     # subscriber, so no later edition is sent to a dead address.
-    store.finish_deliveries(
+    claim.finish(
         [
             (
                 r.delivery_id,
@@ -184,7 +256,7 @@ def _record(
     )
     for result in results:
         if result.status == "bounced" and result.delivery_id in owners:
-            store.suppress_subscriber(owners[result.delivery_id], "bounced")
+            claim.store.suppress_subscriber(owners[result.delivery_id], "bounced")
         report.counts[result.status] += 1
         done.add(result.delivery_id)
         if result.status != "sent":

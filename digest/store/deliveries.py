@@ -5,10 +5,11 @@ A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in `
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, literal, or_, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -104,23 +105,60 @@ class DeliveryQueries(StoreBase):
             )
             return {row[0] for row in rows}
 
-    def requeue_deferred(self, edition_id: int) -> int:
-        """Deferred rows (a 4xx last time) whose retry time has come become pending again."""
+    def requeue_deferred(self, edition_id: int, due_only: bool = True) -> int:
+        """Deferred rows (a 4xx last time) whose retry time has come become pending again
+        (every deferred row when not ``due_only``: `digest retry`)."""
         d = SQLModel.metadata.tables["deliveries"]
         return self._update_deliveries(
             edition_id,
-            [d.c.status == "deferred", or_(d.c.retry_at.is_(None), d.c.retry_at <= utcnow())],
+            [d.c.status == "deferred", *([_due(utcnow())] if due_only else [])],
             status="pending",
+        )
+
+    def unfinished_editions(
+        self,
+        digest_id: str,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        due_only: bool = True,
+    ) -> list[Edition]:
+        """The digest's editions (slot in [since, before)) with rows a run should still send,
+        oldest first: pending, deferred (whose retry time has come, if ``due_only``), or
+        claimed by a sender whose lease ran out."""
+        editions = SQLModel.metadata.tables["editions"]
+        d = SQLModel.metadata.tables["deliveries"]
+        query = select(Edition).where(
+            Edition.digest_id == digest_id,
+            exists().where(d.c.edition_id == editions.c.id, _unfinished(due_only)),
+        )
+        if since is not None:
+            query = query.where(col(Edition.slot) >= since)
+        if before is not None:
+            query = query.where(col(Edition.slot) < before)
+        with self.session() as s:
+            return list(s.exec(query.order_by(col(Edition.slot))))
+
+    def expire_unfinished(self, edition_id: int, reason: str) -> int:
+        """The edition's rows still waiting to go (pending, deferred, or claimed by a dead
+        sender) become failed with ``reason``: too late to send. Count them."""
+        return self._update_deliveries(
+            edition_id,
+            [_unfinished(due_only=False)],
+            status="failed",
+            error=reason,
+            lease_until=None,
+            claim_token=None,
+            retry_at=None,
         )
 
     def reclaim_expired(self, edition_id: int) -> int:
         """Claimed rows whose lease ran out (their sender died) become pending again."""
-        d = SQLModel.metadata.tables["deliveries"]
         return self._update_deliveries(
             edition_id,
-            [d.c.status == "sending", or_(d.c.lease_until.is_(None), d.c.lease_until < utcnow())],
+            [_orphaned(utcnow())],
             status="pending",
             lease_until=None,
+            claim_token=None,
         )
 
     def retry_failed(self, edition_id: int) -> int:
@@ -166,11 +204,14 @@ class DeliveryQueries(StoreBase):
 
         One UPDATE ... RETURNING takes the rows, so two senders never claim the same one;
         the claim is committed before anything is sent. Rows come in id order (keyset), so
-        memory never holds more than one batch however long the list.
+        memory never holds more than one batch however long the list. Every row of the
+        claim carries one new random ``claim_token``: renewing, finishing and releasing
+        them need it.
         """
         deliveries = SQLModel.metadata.tables["deliveries"]
         subscribers = SQLModel.metadata.tables["subscribers"]
         now = utcnow()
+        token = secrets.token_hex(16)
         candidates = (
             select(deliveries.c.id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
@@ -192,6 +233,7 @@ class DeliveryQueries(StoreBase):
                         attempts=deliveries.c.attempts + 1,
                         updated_at=now,
                         lease_until=now + timedelta(seconds=lease_seconds),
+                        claim_token=token,
                     )
                     .returning(deliveries.c.id)
                 )
@@ -210,15 +252,36 @@ class DeliveryQueries(StoreBase):
                 )
             )
 
+    def renew_lease(self, claim_token: str, lease_seconds: float) -> int:
+        """Extend the lease of the claim's rows still in flight; count the rows still held.
+
+        A sender renews while its batch is out, so a slow batch is never taken by another
+        sender as if its sender had died; fewer rows than claimed means some were.
+        """
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        now = utcnow()
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(_held_by(claim_token))
+                .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
     def finish_deliveries(
         self,
         results: Sequence[tuple[int, str, str, str | None]],
+        claim_token: str,
         retry_at: Mapping[int, datetime] | None = None,
-    ) -> None:
+    ) -> int:
         """Record a batch of (delivery id, status, detail, Message-ID) in one transaction;
-        ``retry_at`` says when each deferred row may be tried again."""
+        ``retry_at`` says when each deferred row may be tried again. Count the rows recorded.
+
+        Only rows this claim still holds are written: a row whose lease ran out and which
+        another sender took belongs to that sender now, and its outcome is theirs to record.
+        """
         if not results:
-            return
+            return 0
         deliveries = SQLModel.metadata.tables["deliveries"]
         now = utcnow()
         rows = [
@@ -234,9 +297,9 @@ class DeliveryQueries(StoreBase):
             for delivery_id, status, detail, message_id in results
         ]
         with self.engine.begin() as connection:
-            connection.execute(
+            result = connection.execute(
                 update(deliveries)
-                .where(deliveries.c.id == bindparam("row_id"))
+                .where(deliveries.c.id == bindparam("row_id"), _held_by(claim_token))
                 .values(
                     status=bindparam("status"),
                     error=bindparam("error"),
@@ -248,24 +311,19 @@ class DeliveryQueries(StoreBase):
                 ),
                 rows,
             )
+            return int(result.rowcount or 0)
 
-    def finish_delivery(
-        self, delivery_id: int, status: str, detail: str = "", message_id: str | None = None
-    ) -> None:
-        """Record what the transport said about one message (see finish_deliveries)."""
-        self.finish_deliveries([(delivery_id, status, detail, message_id)])
-
-    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+    def release_deliveries(self, delivery_ids: Sequence[int], claim_token: str) -> None:
         """Put claimed rows that were never handed to the transport back to pending."""
         if not delivery_ids:
             return
-        with self.session() as s:
-            s.execute(
-                update(Delivery)
-                .where(col(Delivery.id).in_(list(delivery_ids)), col(Delivery.status) == "sending")
-                .values(status="pending", lease_until=None, updated_at=utcnow())
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(list(delivery_ids)), _held_by(claim_token))
+                .values(status="pending", lease_until=None, claim_token=None, updated_at=utcnow())
             )
-            s.commit()
 
     def record_job(self, job: str, started_at: datetime, ok: bool, summary: str) -> None:
         """Keep the last result of a daemon job (one row per job, replaced each run)."""
@@ -319,3 +377,32 @@ class DeliveryQueries(StoreBase):
                     .order_by(col(Delivery.id))
                 )
             )
+
+
+def _held_by(claim_token: str) -> ColumnElement[bool]:
+    """Rows still in flight under this claim (not reclaimed, not taken by another sender)."""
+    d = SQLModel.metadata.tables["deliveries"]
+    return and_(d.c.status == "sending", d.c.claim_token == claim_token)
+
+
+def _unfinished(due_only: bool) -> ColumnElement[bool]:
+    """Rows a run still has to send: pending, deferred (due ones only, if ``due_only``), or
+    claimed by a sender whose lease ran out."""
+    d = SQLModel.metadata.tables["deliveries"]
+    now = utcnow()
+    deferred: ColumnElement[bool] = d.c.status == "deferred"
+    if due_only:
+        deferred = and_(deferred, _due(now))
+    return or_(d.c.status == "pending", deferred, _orphaned(now))
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A deferred row's retry time has come (or it never had one)."""
+    d = SQLModel.metadata.tables["deliveries"]
+    return or_(d.c.retry_at.is_(None), d.c.retry_at <= now)
+
+
+def _orphaned(now: datetime) -> ColumnElement[bool]:
+    """Claimed by a sender whose lease ran out: it died, or stalled past it."""
+    d = SQLModel.metadata.tables["deliveries"]
+    return and_(d.c.status == "sending", or_(d.c.lease_until.is_(None), d.c.lease_until < now))

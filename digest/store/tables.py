@@ -152,6 +152,9 @@ class Delivery(SQLModel, table=True):
     # A claimed row belongs to the sender that claimed it until then; after a crash it
     # returns to pending (so at most the messages in flight at the crash go out twice).
     lease_until: datetime | None = _when(nullable=True)
+    # Which claim holds the row: finishing, releasing and renewing need it, so a sender
+    # whose lease ran out (and whose rows another sender took) cannot overwrite theirs.
+    claim_token: str | None = None
     # A deferred row (a 4xx) is not tried again before this: exponential backoff, jitter.
     retry_at: datetime | None = _when(nullable=True)
 
