@@ -1,7 +1,7 @@
 """articles.last_seen_at: pruning keeps what a feed still lists (gather review, bug 5)
 
 Revision ID: 0009
-Revises: 0007 (the lead re-chains it after 0008 at merge)
+Revises: 0008
 Create Date: 2026-11-28 19:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import digest.store.tables
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
