@@ -180,9 +180,12 @@ def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str
     }
 
 
-def build_edition(app: App, digest: DigestConfig, now: datetime) -> tuple[Edition, bool]:
-    """The edition of the current slot: the stored one, or a new one ranked and rendered now."""
-    slot = digest_slot(app, digest, now)
+def build_edition(
+    app: App, digest: DigestConfig, now: datetime, slot: datetime | None = None
+) -> tuple[Edition, bool]:
+    """The edition of ``slot`` (default: the slot of ``now``): the stored one, or a new one
+    ranked and rendered with the news up to ``now``."""
+    slot = slot or digest_slot(app, digest, now)
     existing = app.store.edition(digest.id, slot)
     if existing is not None:
         return existing, False
@@ -428,14 +431,16 @@ async def run_digest(
     digest = app.config.digest(digest_id)
     app.config.secret()  # fail before any work when the signing secret is missing
     report = RunReport(digest.id)
+    # The slot is the one the run was started for: a long gathering must not carry a
+    # local-time digest into the next quarter hour, whose zones are others.
+    slot = digest_slot(app, digest, now or utcnow())
     if gather_first:
         report.sources = await gather_sources(app)
     now = now or utcnow()
-    slot = digest_slot(app, digest, now)
     report.resumed = await resume_unfinished(app, digest, now, slot)
     if local_time_bucket(app, digest, slot) == set():
         log.info("digest %s: no subscriber's local time is %s now", digest.id, digest.schedule)
         return report  # nobody's 07:00 is this hour: no edition
-    report.edition, report.created = build_edition(app, digest, now)
+    report.edition, report.created = build_edition(app, digest, now, slot)
     report.delivery = await deliver_edition(app, digest, report.edition)
     return report

@@ -217,3 +217,38 @@ def test_a_restart_catches_up_every_quarter_hour_it_missed(
         assert build_scheduler(app, back).get_job("catch-up:daily") is None  # all sent
     finally:
         app.close()
+
+
+def test_a_long_gathering_keeps_the_run_in_the_slot_it_started_in(
+    write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kathmandu's 07:00 is 01:15 UTC; the run starts then, and its gathering takes 20
+    minutes: the edition is still Kathmandu's, not the 01:30 slot's (Kolkata's)."""
+    import digest.pipeline as pipeline
+
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    config = write_config([("Wire", url)], schedule="0 7 * * *")
+    config.write_text(config.read_text().replace("lookback_hours = 48", "local_time = true"))
+    zone = PEOPLE["kathmandu@example.org"]
+    args = ("subscribers", "add", "kathmandu@example.org", "--timezone", zone)
+    assert run_cli("--config", str(config), *args)[0] == 0
+    clock = [utc("2026-11-30 01:15") + timedelta(seconds=30)]
+    gather = pipeline.gather_sources
+
+    async def slow_gather(app: App) -> list:
+        reports = await gather(app)
+        clock[0] += timedelta(minutes=20)
+        return reports
+
+    monkeypatch.setattr(pipeline, "utcnow", lambda: clock[0])
+    monkeypatch.setattr(pipeline, "gather_sources", slow_gather)
+    app = App.open(load_config(config))
+    try:
+        report = asyncio.run(run_digest(app, "daily"))
+        assert report.edition is not None and report.edition.slot == utc("2026-11-30 01:15")
+        assert {e: len(s) for e, s in _received(tmp_path).items()} == {"kathmandu@example.org": 1}
+    finally:
+        app.close()
