@@ -12,15 +12,35 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from digest.app import App
-from digest.config import load_config
+from digest.config import Config, load_config
+from digest.errors import DeliveryError
+from digest.records import SendResult
 from tests.conftest import FeedServer, run_cli
+from tests.test_providers import (
+    LIMITS,
+    OK,
+    PROVIDERS,
+    SPECS,
+    Answer,
+    Api,
+    ApiServer,
+    _statuses,
+    config,  # noqa: F401  (a fixture)
+    feeds,  # noqa: F401  (a fixture)
+    messages,
+    resend_ok,
+    send,
+)
 from tests.test_smtp_faults import GOOD, Faults, FaultyServer, _rows, _send, _setup
+
+needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is absent")
 
 # --- SMTP ------------------------------------------------------------------------------------
 
@@ -97,8 +117,8 @@ def losing() -> Iterator[LosesTheReplyToTheDot]:
     server.stop()
 
 
-def _edition_id(config: Path) -> int:
-    app = App.open(load_config(config))
+def _edition_id(config_path: Path) -> int:
+    app = App.open(load_config(config_path))
     try:
         (edition,) = app.store.editions()
         assert edition.id is not None
@@ -113,11 +133,11 @@ def test_a_connection_lost_after_the_final_dot_fails_the_message_and_never_sends
 ) -> None:
     losing.faults.pipelining = pipelining
     losing.lose = {"lost": 1}
-    config = _setup(feed_server, write_config, losing.port, *GOOD, "lost@example.org")
+    config_path = _setup(feed_server, write_config, losing.port, *GOOD, "lost@example.org")
 
-    code, _, err = _send(config, "--gather")
+    code, _, err = _send(config_path, "--gather")
     assert code == 0, err
-    rows = _rows(config)
+    rows = _rows(config_path)
     assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
     status, reason = rows["lost@example.org"]
     assert status == "failed"
@@ -127,9 +147,9 @@ def test_a_connection_lost_after_the_final_dot_fails_the_message_and_never_sends
     assert "lost@example.org: failed: connection lost after the message was sent" in err
     assert losing.drops == 1
 
-    code, _, err = _send(config)  # a later run leaves the failed row alone
+    code, _, err = _send(config_path)  # a later run leaves the failed row alone
     assert code == 0, err
-    assert _rows(config)["lost@example.org"][0] == "failed"
+    assert _rows(config_path)["lost@example.org"][0] == "failed"
     assert losing.received == Counter(dict.fromkeys([*GOOD, "lost@example.org"], 1))
 
 
@@ -138,15 +158,15 @@ def test_digest_retry_sends_a_message_of_unknown_fate_the_server_never_queued(
 ) -> None:
     losing.lose = {"lost": 1}
     losing.queue_then_lose = False  # the server died before queuing it: its log says so
-    config = _setup(feed_server, write_config, losing.port, "lost@example.org")
-    code, _, err = _send(config, "--gather")
+    config_path = _setup(feed_server, write_config, losing.port, "lost@example.org")
+    code, _, err = _send(config_path, "--gather")
     assert code == 0, err
-    assert _rows(config)["lost@example.org"][0] == "failed"
+    assert _rows(config_path)["lost@example.org"][0] == "failed"
     assert not losing.received
 
-    code, out, err = run_cli("--config", str(config), "retry", str(_edition_id(config)))
+    code, out, err = run_cli("--config", str(config_path), "retry", str(_edition_id(config_path)))
     assert code == 0, out + err
-    assert _rows(config)["lost@example.org"][0] == "sent"
+    assert _rows(config_path)["lost@example.org"][0] == "sent"
     assert losing.received == Counter({"lost@example.org": 1})
 
 
@@ -154,17 +174,99 @@ def test_no_reply_to_the_final_dot_within_the_timeout_fails_the_message_and_neve
     feed_server: FeedServer, write_config, losing: LosesTheReplyToTheDot
 ) -> None:
     losing.stall = {"slow": 1}  # the server queued it, then took longer than timeout_seconds
-    config = _setup(feed_server, write_config, losing.port, *GOOD, "slow@example.org")
+    config_path = _setup(feed_server, write_config, losing.port, *GOOD, "slow@example.org")
 
-    code, _, err = _send(config, "--gather")
+    code, _, err = _send(config_path, "--gather")
     assert code == 0, err
-    rows = _rows(config)
+    rows = _rows(config_path)
     assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
     status, reason = rows["slow@example.org"]
     assert status == "failed"
     assert reason.startswith("no reply within 1 s after the message was sent")
     assert "fate unknown" in reason and "digest retry" in reason
 
-    code, _, err = _send(config)
+    code, _, err = _send(config_path)
     assert code == 0, err
     assert losing.received == Counter(dict.fromkeys([*GOOD, "slow@example.org"], 1))
+
+
+# --- HTTP API providers ----------------------------------------------------------------------
+
+
+@needs_specs
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_auth_error_on_a_later_call_carries_the_results_of_the_calls_before_it(
+    provider: str,
+    config: Config,  # noqa: F811
+) -> None:
+    limit = LIMITS[provider]
+
+    def revoked_after_the_first_call(doc: Any) -> Answer:
+        if len(api.requests) > 1:
+            return Answer(401, {"message": "API key revoked"})
+        return OK[provider](doc)
+
+    api = Api(provider, revoked_after_the_first_call)
+    with pytest.raises(DeliveryError) as caught:
+        send(provider, api, config, messages(limit + 1))  # two calls: limit, then 1
+    assert [p for p in api.problems if p.startswith("request")] == []
+    assert len(api.requests) == 2
+    results = [r for r in caught.value.results if isinstance(r, SendResult)]
+    assert len(results) == len(caught.value.results)
+    assert [r.delivery_id for r in results] == list(range(1, limit + 1))
+    assert {r.status for r in results} == {"sent"}
+
+
+def _import_subscribers(config_path: Path, count: int) -> list[str]:
+    addresses = [f"reader{n}@example.org" for n in range(count)]
+    csv = config_path.parent / "people.csv"
+    csv.write_text("email\n" + "\n".join(addresses) + "\n", encoding="utf-8")
+    code, out, err = run_cli("--config", str(config_path), "subscribers", "import", str(csv))
+    assert code == 0, out + err
+    return addresses
+
+
+def _api_config(config_path: Path, provider: str, url: str, *more: str) -> None:
+    """Point ``[delivery.PROVIDER]`` at the local server (with ``more`` lines)."""
+    text = config_path.read_text()
+    table = f'[delivery.{provider}]\nbase_url = "{url}"\n' + "".join(f"{m}\n" for m in more)
+    config_path.write_text(text + "\n" + table)
+
+
+@needs_specs
+def test_rows_accepted_before_the_key_was_refused_are_recorded_sent_and_the_rest_wait(
+    feeds: list[tuple[str, str]],  # noqa: F811
+    write_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    accepted: Counter[str] = Counter()
+    revoked = [True]
+
+    def reply(doc: Any) -> Answer:
+        if revoked[0] and accepted:  # the key is revoked after Resend took the first call
+            return Answer(401, {"statusCode": 401, "name": "invalid_api_key", "message": "bad"})
+        accepted.update(m["to"][0] for m in doc)
+        return resend_ok(doc)
+
+    api = Api("resend", reply)
+    server = ApiServer(api)
+    try:
+        config_path = write_config(feeds, transport="resend")
+        _api_config(config_path, "resend", server.url)
+        addresses = _import_subscribers(config_path, 150)  # one batch of 150: calls of 100 and 50
+
+        code, _, err = run_cli("--config", str(config_path), "send", "--gather")
+        assert code == 1 and "resend refused the API key" in err
+        statuses = _statuses(config_path)
+        assert Counter(statuses.values()) == Counter({"sent": 100, "pending": 50})
+        assert {a for a, s in statuses.items() if s == "sent"} == set(accepted)
+
+        revoked[0] = False  # a new key
+        code, _, err = run_cli("--config", str(config_path), "send")
+        assert code == 0, err
+        assert set(_statuses(config_path).values()) == {"sent"}
+        assert accepted == Counter(dict.fromkeys(addresses, 1))
+        assert len(api.requests) == 3 and api.problems == []
+    finally:
+        server.close()

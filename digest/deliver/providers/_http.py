@@ -220,7 +220,12 @@ class BatchApiSender:
         self.api = api
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One result per message, calls of at most ``batch`` recipients."""
+        """One result per message, calls of at most ``batch`` recipients.
+
+        A DeliveryError from a later call (the key refused) carries the results of the calls
+        before it, so the dispatcher records the rows the provider took instead of queuing
+        them to be sent again.
+        """
         ok, results = split_safe(messages)
         groups: list[list[Pair]] = [list(ok)]
         if self.shared_content:  # recipients of other segments cannot share a call
@@ -231,7 +236,11 @@ class BatchApiSender:
             groups = list(by_content.values())
         for group in groups:
             for chunk in chunks(group, self.batch):
-                results.extend(await self._call(chunk))
+                try:
+                    results.extend(await self._call(chunk))
+                except DeliveryError as exc:
+                    exc.results = results + list(exc.results)
+                    raise
         return results
 
     async def _call(self, chunk: Sequence[Pair]) -> list[SendResult]:
