@@ -11,11 +11,13 @@ message that surely never arrived is still tried again.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from digest.app import App
@@ -37,10 +39,13 @@ from tests.test_providers import (
     messages,
     resend_ok,
     send,
+    waits,
 )
 from tests.test_smtp_faults import GOOD, Faults, FaultyServer, _rows, _send, _setup
 
 needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is absent")
+# The providers whose send API takes no idempotency key (see ../shared/specs/README.md).
+WITHOUT_KEYS = [p for p in PROVIDERS if p != "resend"]
 
 # --- SMTP ------------------------------------------------------------------------------------
 
@@ -208,13 +213,25 @@ def test_an_auth_error_on_a_later_call_carries_the_results_of_the_calls_before_i
 
     api = Api(provider, revoked_after_the_first_call)
     with pytest.raises(DeliveryError) as caught:
-        send(provider, api, config, messages(limit + 1))  # two calls: limit, then 1
+        send(provider, api, config, messages(limit + 1))  # calls of the limit, then 1
     assert [p for p in api.problems if p.startswith("request")] == []
     assert len(api.requests) == 2
     results = [r for r in caught.value.results if isinstance(r, SendResult)]
     assert len(results) == len(caught.value.results)
     assert [r.delivery_id for r in results] == list(range(1, limit + 1))
     assert {r.status for r in results} == {"sent"}
+
+
+def _api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "RESEND_API_KEY": "re_test_key",
+        "POSTMARK_SERVER_TOKEN": "pm-test-token",
+        "SENDGRID_API_KEY": "SG.test-key",
+        "MAILGUN_API_KEY": "key-test",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    }.items():
+        monkeypatch.setenv(name, value)
 
 
 def _import_subscribers(config_path: Path, count: int) -> list[str]:
@@ -239,7 +256,7 @@ def test_rows_accepted_before_the_key_was_refused_are_recorded_sent_and_the_rest
     write_config: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    _api_keys(monkeypatch)
     accepted: Counter[str] = Counter()
     revoked = [True]
 
@@ -268,5 +285,120 @@ def test_rows_accepted_before_the_key_was_refused_are_recorded_sent_and_the_rest
         assert set(_statuses(config_path).values()) == {"sent"}
         assert accepted == Counter(dict.fromkeys(addresses, 1))
         assert len(api.requests) == 3 and api.problems == []
+    finally:
+        server.close()
+
+
+def _lost(answer: str) -> Exception | Answer:
+    """How the answer to a request that went out is lost."""
+    if answer.startswith("HTTP "):
+        return Answer(int(answer[5:]), {"message": "Internal Server Error"})
+    return {
+        "ReadTimeout": httpx.ReadTimeout("timed out"),
+        "WriteTimeout": httpx.WriteTimeout("timed out"),
+        "RemoteProtocolError": httpx.RemoteProtocolError("Server disconnected"),
+        "ReadError": httpx.ReadError("Connection reset by peer"),
+    }[answer]
+
+
+@needs_specs
+@pytest.mark.parametrize("provider", WITHOUT_KEYS)
+@pytest.mark.parametrize(
+    "answer",
+    ["ReadTimeout", "WriteTimeout", "RemoteProtocolError", "ReadError", "HTTP 500", "HTTP 503"],
+)
+def test_a_lost_answer_fails_the_rows_of_a_provider_without_idempotency_keys(
+    provider: str,
+    answer: str,
+    config: Config,  # noqa: F811
+) -> None:
+    def accepts_then_loses_the_answer(doc: Any) -> Answer:
+        lost = _lost(answer)
+        if isinstance(lost, Exception):
+            raise lost
+        return lost
+
+    api = Api(provider, accepts_then_loses_the_answer)
+    results = send(provider, api, config, messages(3))
+    assert [p for p in api.problems if p.startswith("request")] == []
+    assert len(api.requests) == 1 and waits == [], "a call that may have been taken is not repeated"
+    assert [r.status for r in results] == ["failed"] * 3
+    reason = results[0].detail
+    assert f"{provider} may have accepted these messages (fate unknown" in reason
+    assert f"look for them in {provider}'s activity log" in reason and "digest retry" in reason
+
+
+@needs_specs
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("never_sent", [httpx.ConnectError, httpx.ConnectTimeout])
+def test_a_request_that_never_reached_the_provider_is_retried(
+    provider: str,
+    never_sent: type[httpx.TransportError],
+    config: Config,  # noqa: F811
+) -> None:
+    def unreachable_once(doc: Any) -> Answer:
+        if len(api.requests) == 1:
+            raise never_sent("no connection")
+        return OK[provider](doc)
+
+    api = Api(provider, unreachable_once)
+    results = send(provider, api, config, messages(2))
+    assert [r.status for r in results] == ["sent", "sent"]
+    assert len(api.requests) == 2 and len(waits) == 1
+
+
+@needs_specs
+def test_resend_retries_a_lost_answer_with_the_same_idempotency_key(
+    config: Config,  # noqa: F811
+) -> None:
+    def loses_two_answers(doc: Any) -> Answer:
+        if len(api.requests) == 1:
+            raise httpx.ReadTimeout("timed out")
+        if len(api.requests) == 2:
+            return Answer(500, {"message": "Internal Server Error"})
+        return resend_ok(doc)
+
+    api = Api("resend", loses_two_answers)
+    results = send("resend", api, config, messages(2))
+    assert [r.status for r in results] == ["sent", "sent"]
+    assert len({headers["idempotency-key"] for headers, _ in api.requests}) == 1
+    assert len(api.requests) == 3
+
+
+@needs_specs
+@pytest.mark.parametrize("provider", WITHOUT_KEYS)
+def test_a_batch_whose_answer_timed_out_is_failed_not_sent_again_by_a_later_run(
+    provider: str,
+    feeds: list[tuple[str, str]],  # noqa: F811
+    write_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _api_keys(monkeypatch)
+
+    def slow_first_answer(doc: Any) -> Answer:
+        if len(api.requests) == 1:
+            time.sleep(1.5)  # accepted, but the answer comes after the client gave up
+        return OK[provider](doc)
+
+    api = Api(provider, slow_first_answer)
+    server = ApiServer(api)
+    # Its late answer meets a closed connection: the broken pipe is the point, not news.
+    server.httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+    try:
+        config_path = write_config(feeds, transport=provider)
+        more = ['domain = "mg.example.org"'] if provider == "mailgun" else []
+        _api_config(config_path, provider, server.url, "timeout_seconds = 0.5", *more)
+        addresses = _import_subscribers(config_path, 3)
+
+        code, _, err = run_cli("--config", str(config_path), "send", "--gather")
+        assert code == 0, err
+        assert _statuses(config_path) == dict.fromkeys(addresses, "failed")
+        assert f"{addresses[0]}: failed: {provider} did not answer in time" in err
+        assert "fate unknown" in err and "digest retry" in err
+
+        code, _, err = run_cli("--config", str(config_path), "send")
+        assert code == 0, err
+        assert len(api.requests) == 1, "a later run sent the batch again"
+        assert api.problems == []
     finally:
         server.close()
