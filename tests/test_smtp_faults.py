@@ -1,7 +1,7 @@
 """SMTP faults against a real local server that misbehaves on purpose, driven through the CLI.
 
-The server is a small asyncio SMTP server of its own (aiosmtpd cannot drop a connection in
-the middle of DATA or go silent after RCPT). It counts what it received per address, so
+The server is a small asyncio SMTP server of its own (aiosmtpd cannot drop a connection at
+DATA or go silent after RCPT). It counts what it received per address, so
 each test checks that every message ends sent, deferred-then-sent, or failed with its
 reason, and that nobody is mailed twice.
 """
@@ -37,7 +37,9 @@ class Faults:
     pipelining: bool = True
     # address prefix -> reply to RCPT
     refuse: dict[str, str] = field(default_factory=dict)
-    # address prefix -> how many more times to drop the connection in the middle of DATA
+    # address prefix -> how many more times to drop the connection at DATA, before the message
+    # is sent (after it, the client cannot tell whether the server kept it: see
+    # test_unknown_fate.py)
     drop: dict[str, int] = field(default_factory=dict)
     stall: tuple[str, ...] = ()  # address prefixes whose RCPT never gets an answer
     one_per_session: bool = False  # hang up after each message, without a word
@@ -123,19 +125,18 @@ class FaultyServer:
                 if not rcpts:
                     say("503 5.5.1 No valid recipients")
                     continue
-                say("354 End data with <CR><LF>.<CR><LF>")
-                await writer.drain()
                 dropper = next(
                     (p for p in f.drop if f.drop[p] > 0 and rcpts[0].startswith(p)), None
                 )
-                if dropper:
-                    await reader.readexactly(2000)  # part of the message, then the line goes dead
+                if dropper:  # the line goes dead before the 354 and the message
                     f.drop[dropper] -= 1
                     self.drops += 1
                     if f.busy_after_drop:
                         f.greeting = "421 4.3.2 Service shutting down"
                     writer.transport.abort()
                     return
+                say("354 End data with <CR><LF>.<CR><LF>")
+                await writer.drain()
                 await reader.readuntil(b"\r\n.\r\n")
                 self.received.update(rcpts)
                 say("250 2.0.0 Queued")
@@ -233,7 +234,7 @@ def test_refusals_end_deferred_failed_or_bounced_and_the_deferred_go_out_next_ru
 
 
 @pytest.mark.parametrize("pipelining", [True, False])
-def test_a_connection_dropped_mid_data_is_retried_once_on_a_fresh_session(
+def test_a_connection_dropped_before_the_message_is_sent_is_retried_once_on_a_fresh_session(
     feed_server: FeedServer, write_config, faulty: FaultyServer, pipelining: bool
 ) -> None:
     faulty.faults.pipelining = pipelining

@@ -8,11 +8,14 @@ connections 851; Postfix's C ``smtp-source`` 3,276 in the same run.
 Each session sends MAIL, RCPT and DATA in one write when the server offers PIPELINING, then
 the dot-stuffed body. Replies are judged per message: 4xx defers it (the next run retries),
 5xx fails it with the server's code and text, 5.1.x marks a hard bounce. A connection that
-drops mid-message is reopened and the message tried once more; if that fails too the
-message is deferred, never lost. A server that stalls past ``timeout_seconds`` defers the
-message it stalled on and the run goes on with a fresh session. A server that cannot be
-reached, refuses the session (421 at connect) or the login raises DeliveryError, and the
-dispatcher leaves the untried rows pending.
+drops before the whole message is sent is reopened and the message tried once more; if that
+fails too the message is deferred, never lost. A server that stalls past ``timeout_seconds``
+defers the message it stalled on and the run goes on with a fresh session. Once the final
+dot is sent, though, the server may have queued the message: if its reply never comes (the
+line drops, or the timeout passes) the message's fate is unknown, so it fails with a reason
+that tells the operator to check the server's log and ``digest retry``, and is never sent
+again on its own. A server that cannot be reached, refuses the session (421 at connect) or
+the login raises DeliveryError, and the dispatcher leaves the untried rows pending.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ class SmtpSender:
     ) -> tuple[smtplib.SMTP | None, SendResult]:
         """Send on ``client``; returns the session to keep using (None: open a new one)."""
         try:
-            return client, _transaction(client, message)
+            return self._attempt(client, message)
         except _Stalled as exc:
             _close(client)
             return None, _deferred(
@@ -114,16 +117,40 @@ class SmtpSender:
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             _close(client)
             first = str(exc) or type(exc).__name__
-        # The connection dropped mid-message: the server kept nothing, so one more try on a
-        # fresh session. DeliveryError from _connect stops the run, and the dispatcher
-        # leaves this message's row pending with the others not tried.
+        # The connection dropped before the final dot was sent (or the server answered 421):
+        # the server kept nothing, so one more try on a fresh session. DeliveryError from
+        # _connect stops the run, and the dispatcher leaves this message's row pending with
+        # the others not tried.
         client = self._connect()
         try:
-            return client, _transaction(client, message)
+            return self._attempt(client, message)
         except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
             _close(client)
             return None, _deferred(
                 message, f"connection lost twice ({first}; then {exc or type(exc).__name__})"
+            )
+
+    def _attempt(
+        self, client: smtplib.SMTP, message: OutgoingMessage
+    ) -> tuple[smtplib.SMTP | None, SendResult]:
+        """One transaction; a message whose reply to the final dot never came fails."""
+        try:
+            return client, _transaction(client, message)
+        except _FateUnknown as exc:
+            _close(client)
+            cause, seconds = exc.__cause__, self.settings.timeout_seconds
+            if isinstance(cause, _Stalled):
+                what = f"no reply within {seconds:g} s after the message was sent"
+            else:
+                lost = str(cause) or type(cause).__name__
+                what = f"connection lost after the message was sent ({lost})"
+            # Sending it again could deliver it twice: the operator decides, from the log.
+            return None, SendResult(
+                message.delivery_id,
+                "failed",
+                f"{what}; fate unknown, so it is not sent again: look for Message-ID "
+                f"{message.message_id} in the SMTP server's log, and if it is not there, "
+                "run `digest retry` for this edition",
             )
 
     def _connect(self) -> smtplib.SMTP:
@@ -190,6 +217,11 @@ class _Stalled(Exception):
     """The server did not answer within the timeout."""
 
 
+class _FateUnknown(Exception):
+    """The whole message was sent, but the reply to its final dot never came (the cause says
+    why): the server may have queued it."""
+
+
 def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
     """One MAIL/RCPT/DATA exchange; pipelined when the server offers it."""
     if _UNSAFE.search(message.sender + message.recipient):
@@ -221,8 +253,11 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
                 _reset(client)
             return _result(message, code, _text(text))
     _send(client, _dot_stuffed(message.data))
-    code, text = _reply(client)
-    if code == 421:
+    try:
+        code, text = _reply(client)
+    except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _FateUnknown from exc
+    if code == 421:  # an answer: the server refuses the message and closes the session
         raise smtplib.SMTPServerDisconnected(f"421 {_text(text)}")
     if code != 250:
         return _result(message, code, _text(text))

@@ -1,8 +1,15 @@
 """What every HTTP API provider shares: one httpx client, bounded retries, header checks.
 
-A batch call ends one of three ways: a reply to read (2xx, or a 4xx the provider explains),
-a give-up after bounded retries (429, 5xx, timeouts: the rows are deferred to the next run),
-or an auth failure (401/403), which stops the run as a DeliveryError naming the env var.
+A batch call ends one of four ways: a reply to read (2xx, or a 4xx the provider explains);
+a give-up after bounded retries of a call the provider surely did not take (no connection,
+429), whose rows are deferred to the next run; a lost answer (a timeout, a dropped
+connection or a 5xx after the request went out), when the provider may have accepted the
+call; or an auth failure (401/403), which stops the run as a DeliveryError naming the env var.
+
+A lost answer is retried only when the call carries an idempotency key (Resend), so the
+provider drops the repeat. Without one (Postmark, SendGrid, Mailgun, SES: none offers one)
+a retry or a deferral could send the whole batch twice, so its rows fail at once, fate
+unknown, with a reason telling the operator to check the provider's log and ``digest retry``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,14 @@ from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
 MAX_WAIT_SECONDS = 60.0  # a 429 asking for longer than this defers the batch instead
+# Failures before the request left: the provider cannot have it, so a retry is always safe.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -39,10 +54,21 @@ def api_key(provider: str, env: str) -> str:
 
 @dataclass
 class Reply:
-    """A batch call's end: the response to read, or why the rows wait for the next run."""
+    """A batch call's end: the response to read, or why there is none.
+
+    ``fate_unknown``: the request may have reached the provider and been accepted, so its
+    rows must not be sent again on their own.
+    """
 
     response: httpx.Response | None
     problem: str = ""
+    fate_unknown: bool = False
+
+    def unanswered(self, ids: Sequence[int]) -> list[SendResult]:
+        """The rows' results when no response came: deferred to the next run when the
+        provider surely did not take the call, failed when it may have."""
+        status = "failed" if self.fate_unknown else "deferred"
+        return [SendResult(i, status, self.problem) for i in ids]
 
 
 class ApiClient:
@@ -74,17 +100,30 @@ class ApiClient:
             follow_redirects=False,
         )
 
-    async def post(self, path: str, **kwargs: Any) -> Reply:
-        """POST, retrying 429 (as long as the API asks), 5xx and timeouts with backoff."""
+    async def post(self, path: str, *, idempotency_key: str | None = None, **kwargs: Any) -> Reply:
+        """POST, retrying with backoff only where a retry cannot send twice.
+
+        Retried: a request that never left (no connection) and a 429 (as long as the API
+        asks); with an ``idempotency_key`` (sent as Idempotency-Key) also a lost answer:
+        a timeout, a dropped connection, a 5xx. Without one, a lost answer ends the call at
+        once with ``fate_unknown``.
+        """
+        if idempotency_key is not None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Idempotency-Key": idempotency_key}
         problem = ""
         for attempt in range(self.max_retries + 1):
             wait = min(0.5 * 2**attempt, 8.0) * (0.5 + random.random() / 2)
             try:
                 response = await self.client.post(path, **kwargs)
-            except httpx.TimeoutException:
-                problem = f"{self.provider} did not answer in time"
-            except httpx.TransportError as exc:
+            except _NOT_SENT as exc:
                 problem = f"cannot reach {self.provider}: {exc or type(exc).__name__}"
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    problem = f"{self.provider} did not answer in time"
+                else:
+                    problem = f"connection to {self.provider} lost: {exc or type(exc).__name__}"
+                if idempotency_key is None:
+                    return self._fate_unknown(problem)
             else:
                 status = response.status_code
                 if status in (401, 403):
@@ -93,7 +132,7 @@ class ApiClient:
                         f"{error_text(response)})",
                         f"check the key in the environment variable {self.key_env}",
                     )
-                if status == 429:
+                if status == 429:  # a refusal: the provider took nothing, a retry is safe
                     problem = f"{self.provider} rate limit (HTTP 429): {error_text(response)}"
                     asked = retry_after(response)
                     if asked is not None:
@@ -101,12 +140,26 @@ class ApiClient:
                             return Reply(None, f"{problem}; retry in {asked:.0f} s")
                         wait = asked
                 elif status >= 500:
+                    # No provider documents a 5xx that surely did not take the call.
                     problem = f"{self.provider} HTTP {status}: {error_text(response)}"
+                    if idempotency_key is None:
+                        return self._fate_unknown(problem)
                 else:
                     return Reply(response)
             if attempt < self.max_retries:
                 await self._sleep(wait)
         return Reply(None, problem)
+
+    def _fate_unknown(self, problem: str) -> Reply:
+        p = self.provider
+        return Reply(
+            None,
+            f"{problem}; {p} may have accepted these messages "
+            f"(fate unknown; {p} takes no idempotency key), so they are not sent again: "
+            f"look for them in {p}'s activity log, and if they are not there, run "
+            "`digest retry` for this edition",
+            fate_unknown=True,
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -220,7 +273,12 @@ class BatchApiSender:
         self.api = api
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One result per message, calls of at most ``batch`` recipients."""
+        """One result per message, calls of at most ``batch`` recipients.
+
+        A DeliveryError from a later call (the key refused) carries the results of the calls
+        before it, so the dispatcher records the rows the provider took instead of queuing
+        them to be sent again.
+        """
         ok, results = split_safe(messages)
         groups: list[list[Pair]] = [list(ok)]
         if self.shared_content:  # recipients of other segments cannot share a call
@@ -231,7 +289,11 @@ class BatchApiSender:
             groups = list(by_content.values())
         for group in groups:
             for chunk in chunks(group, self.batch):
-                results.extend(await self._call(chunk))
+                try:
+                    results.extend(await self._call(chunk))
+                except DeliveryError as exc:
+                    exc.results = results + list(exc.results)
+                    raise
         return results
 
     async def _call(self, chunk: Sequence[Pair]) -> list[SendResult]:

@@ -49,7 +49,7 @@ class MailgunSender(BatchApiSender):
         form = [(name, (None, value)) for name, value in _form(chunk)]
         reply = await self.api.post(f"/v3/{self.domain}/messages", files=form)
         if reply.response is None:
-            return [SendResult(i, "deferred", reply.problem) for i in ids]
+            return reply.unanswered(ids)
         response = reply.response
         if not response.is_success:
             detail = f"mailgun HTTP {response.status_code}: {error_text(response)}"

@@ -46,7 +46,7 @@ class PostmarkSender(BatchApiSender):
         ids = [m.delivery_id for m, _ in chunk]
         reply = await self.api.post("/email/batch", json=[self._email(f) for _, f in chunk])
         if reply.response is None:
-            return [SendResult(i, "deferred", reply.problem) for i in ids]
+            return reply.unanswered(ids)
         response = reply.response
         if not response.is_success:
             detail = f"postmark HTTP {response.status_code}: {error_text(response)}"

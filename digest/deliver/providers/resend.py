@@ -40,12 +40,10 @@ class ResendSender(BatchApiSender):
         ids = [m.delivery_id for m, _ in chunk]
         key = hashlib.sha256("\n".join(m.message_id for m, _ in chunk).encode()).hexdigest()
         reply = await self.api.post(
-            "/emails/batch",
-            json=[_email(f) for _, f in chunk],
-            headers={"Idempotency-Key": f"digest-{key}"},
+            "/emails/batch", json=[_email(f) for _, f in chunk], idempotency_key=f"digest-{key}"
         )
         if reply.response is None:
-            return [SendResult(i, "deferred", reply.problem) for i in ids]
+            return reply.unanswered(ids)
         response = reply.response
         if not response.is_success:
             detail = f"resend HTTP {response.status_code}: {error_text(response)}"

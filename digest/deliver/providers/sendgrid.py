@@ -43,7 +43,7 @@ class SendGridSender(BatchApiSender):
         ids = [m.delivery_id for m, _ in chunk]
         reply = await self.api.post("/v3/mail/send", json=_body(chunk))
         if reply.response is None:
-            return [SendResult(i, "deferred", reply.problem) for i in ids]
+            return reply.unanswered(ids)
         response = reply.response
         if not response.is_success:
             detail = f"sendgrid HTTP {response.status_code}: {error_text(response)}"

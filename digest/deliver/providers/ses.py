@@ -76,7 +76,7 @@ class SesSender(BatchApiSender):
             PATH, content=body, headers={"Content-Type": "application/json"}
         )
         if reply.response is None:
-            return [SendResult(i, "deferred", reply.problem) for i in ids]
+            return reply.unanswered(ids)
         response = reply.response
         if not response.is_success:
             kind = response.headers.get("x-amzn-errortype", "").split(":")[0]
