@@ -1,0 +1,126 @@
+"""Edge cases of reading sources: odd dates, lying encodings, xml:base, cuts, sites, walls.
+
+Each test pins one case where an item was lost, garbled or misread; where the case is about
+a source, it goes end to end through the real FeedServer, App and database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from digest.pipeline import gather_sources
+from digest.sources.dates import iso_date, parse_localised_date
+from digest.sources.metadata import read_metadata
+from digest.sources.parse import parse_feed
+from tests import test_gather
+from tests.conftest import FeedServer, rss
+from tests.test_gather import OpenApp, articles
+
+open_app = test_gather.open_app  # the fixture: the real App over a written config
+
+
+def _source(name: str, url: str, kind: str) -> str:
+    """A [[sources]] table of a kind other than feed, for the config's ``extra``."""
+    return f'\n[[sources]]\nname = "{name}"\nkind = "{kind}"\nurl = "{url}"\n'
+
+
+# --- dates out of range are no date, never a failed source ---------------------------------
+
+OUT_OF_RANGE_ISO = ["9999-12-31", "0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_ISO)
+def test_an_iso_date_past_what_datetime_holds_is_no_date(value: str) -> None:
+    assert iso_date(value, None) is None
+    assert iso_date(value, datetime.now(UTC)) is None
+
+
+def test_a_localised_date_past_year_9999_in_utc_is_no_date() -> None:
+    assert parse_localised_date("Sex, 31 Dez 9999 23:00:00 -0100") is None
+
+
+@pytest.mark.parametrize(
+    "date", ["Fri, 31 Dec 9999 23:00:00 -0100", "Sex, 31 Dez 9999 23:00:00 -0100"]
+)
+@pytest.mark.parametrize("version", ["2.0", "0.92x"])  # the lxml fast path; feedparser
+def test_an_rss_item_with_a_date_out_of_range_is_kept_undated(date: str, version: str) -> None:
+    body = rss(
+        [
+            {"title": "Odd", "link": "https://x.test/odd", "date": date},
+            {
+                "title": "Good",
+                "link": "https://x.test/good",
+                "date": "Tue, 03 Jan 2023 12:00:00 GMT",
+            },
+        ]
+    ).replace('version="2.0"', f'version="{version}"')
+    items, notes = parse_feed("X", body.encode())
+    assert {i.title: i.published_at for i in items} == {
+        "Good": datetime(2023, 1, 3, 12, tzinfo=UTC),
+        "Odd": None,
+    }
+    assert notes == []
+
+
+def test_an_article_page_dated_out_of_range_is_read_undated() -> None:
+    page = (
+        b'<html><head><script type="application/ld+json">{"@type": "NewsArticle", '
+        b'"headline": "Odd date", "datePublished": "0001-01-01T00:00:00+01:00"}</script>'
+        b"</head><body></body></html>"
+    )
+    meta = read_metadata(page, "https://x.test/2024/05/odd-date-story")
+    assert (meta.title, meta.published_at) == ("Odd date", None)
+
+
+async def test_a_json_feed_item_dated_year_9999_does_not_fail_the_others(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J",
+        "items": [
+            {
+                "id": "1",
+                "url": "https://j.test/good",
+                "title": "Good",
+                "date_published": datetime.now(UTC).isoformat(),
+            },
+            {
+                "id": "2",
+                "url": "https://j.test/odd",
+                "title": "Odd",
+                "date_published": "9999-12-31",
+            },
+        ],
+    }
+    url = feed_server.add(
+        "/j.json", json.dumps(feed), headers={"Content-Type": "application/feed+json"}
+    )
+    app = open_app([("J", url)])
+    [report] = await gather_sources(app)
+    assert (report.status, report.new_items) == ("ok", 2), (report.error, report.hint)
+    assert {a.title for a, _ in articles(app)} == {"Good", "Odd"}
+
+
+async def test_a_sitemap_entry_dated_year_1_before_utc_does_not_fail_the_sitemap(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    body = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        "<url><loc>https://s.test/a</loc><news:news><news:title>Good one</news:title>"
+        f"<news:publication_date>{now}</news:publication_date></news:news></url>"
+        "<url><loc>https://s.test/b</loc><news:news><news:title>Odd one</news:title>"
+        "<news:publication_date>0001-01-01T00:00:00+01:00</news:publication_date>"
+        "</news:news><lastmod>9999-12-31</lastmod></url>"
+        "</urlset>"
+    )
+    url = feed_server.add("/news-sitemap.xml", body)
+    app = open_app([], extra=_source("Map", url, "sitemap"))
+    [report] = await gather_sources(app)
+    assert (report.status, report.new_items) == ("ok", 2), (report.error, report.hint)
+    assert {a.title for a, _ in articles(app)} == {"Good one", "Odd one"}
