@@ -124,3 +124,98 @@ async def test_a_sitemap_entry_dated_year_1_before_utc_does_not_fail_the_sitemap
     [report] = await gather_sources(app)
     assert (report.status, report.new_items) == ("ok", 2), (report.error, report.hint)
     assert {a.title for a, _ in articles(app)} == {"Good one", "Odd one"}
+
+
+# --- the fast path reads what feedparser reads: encodings, xml:base ------------------------
+
+CAFE = "Café São Paulo"
+
+
+def _rss_declaring(encoding: str) -> str:
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>T'
+        f"</title><item><title>{CAFE}</title><link>https://x.test/a</link></item>"
+        "</channel></rss>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("declared", "written", "content_type"),
+    [
+        # UTF-8 bytes under a Latin-1 declaration: the HTTP charset tells the truth...
+        ("ISO-8859-1", "utf-8", "application/rss+xml; charset=utf-8"),
+        # ...or nothing does, and the text is mended as feedparser mends it.
+        ("ISO-8859-1", "utf-8", "application/rss+xml"),
+        ("windows-1252", "utf-8", "text/xml; charset=UTF-8"),
+        # Honest declarations, with or without a charset that agrees.
+        ("ISO-8859-1", "latin-1", "application/rss+xml; charset=iso-8859-1"),
+        ("ISO-8859-1", "latin-1", "application/xml"),
+        ("UTF-8", "utf-8", "application/rss+xml; charset=utf-8"),
+        ("us-ascii", "ascii", "application/rss+xml"),
+    ],
+)
+async def test_a_feed_is_read_in_its_true_encoding(
+    feed_server: FeedServer, open_app: OpenApp, declared: str, written: str, content_type: str
+) -> None:
+    body = _rss_declaring(declared)
+    if written == "ascii":
+        body = body.replace(CAFE, "Cafe Sao Paulo")
+    url = feed_server.add("/x.xml", body.encode(written), headers={"Content-Type": content_type})
+    app = open_app([("X", url)])
+    [report] = await gather_sources(app)
+    expected = "Cafe Sao Paulo" if written == "ascii" else CAFE
+    assert [a.title for a, _ in articles(app)] == [expected], report.notes
+
+
+ATOM_WITH_BASES = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.test/posts/">
+  <title>B</title><id>urn:b</id><updated>2024-01-01T00:00:00Z</updated>
+  <entry><id>urn:1</id><title>One</title><updated>2024-01-03T00:00:00Z</updated>
+    <link href="one.html"/></entry>
+  <entry xml:base="2024/"><id>urn:2</id><title>Two</title><updated>2024-01-02T00:00:00Z</updated>
+    <link href="two.html"/></entry>
+  <entry><id>urn:3</id><title>Three</title><updated>2024-01-01T00:00:00Z</updated>
+    <link xml:base="/archive/" href="three.html"/></entry>
+</feed>"""
+
+
+async def test_atom_links_resolve_against_the_nearest_xml_base(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    url = feed_server.add("/b/atom.xml", ATOM_WITH_BASES)
+    app = open_app([("B", url)])
+    await gather_sources(app)
+    assert sorted(a.url for a, _ in articles(app)) == [
+        "https://blog.test/archive/three.html",
+        "https://blog.test/posts/2024/two.html",
+        "https://blog.test/posts/one.html",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "urls"),
+    [
+        (
+            ATOM_WITH_BASES,
+            [
+                "https://blog.test/posts/one.html",
+                "https://blog.test/posts/2024/two.html",
+                "https://blog.test/archive/three.html",
+            ],
+        ),
+        # A relative xml:base resolves against the feed's URL; RSS carries xml:base too.
+        (
+            b'<rss version="2.0" xml:base="/site/"><channel><title>R</title>'
+            b"<item><title>A</title><link>a/1.html</link></item>"
+            b'<item xml:base="https://other.test/"><title>B</title><guid>b/2.html</guid></item>'
+            b"</channel></rss>",
+            ["https://feeds.cdn.test/site/a/1.html", "https://other.test/b/2.html"],
+        ),
+    ],
+)
+def test_the_fast_path_and_feedparser_resolve_xml_base_alike(body: bytes, urls: list[str]) -> None:
+    feed_url = "https://feeds.cdn.test/b/feed.xml"
+    fast, _ = parse_feed("B", body, {}, 10, feed_url)
+    # feedparser, as the fallback reads it: the fast path declines an unknown RSS version.
+    slow, _ = parse_feed("B", body.replace(b'version="2.0"', b'version="2.0x"'), {}, 10, feed_url)
+    assert [i.url for i in fast] == [i.url for i in slow] == urls
