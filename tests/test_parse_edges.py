@@ -219,3 +219,60 @@ def test_the_fast_path_and_feedparser_resolve_xml_base_alike(body: bytes, urls: 
     # feedparser, as the fallback reads it: the fast path declines an unknown RSS version.
     slow, _ = parse_feed("B", body.replace(b'version="2.0"', b'version="2.0x"'), {}, 10, feed_url)
     assert [i.url for i in fast] == [i.url for i in slow] == urls
+
+
+# --- max_items_per_source: undated items keep their place, and the cut is noted ------------
+
+
+async def test_the_newest_undated_story_survives_the_item_limit_and_the_cut_is_noted(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    feed = rss(
+        [
+            {"title": "Breaking: newest story, undated", "link": "https://x.test/new"},
+            {"title": "Older", "link": "https://x.test/b", "date": "Tue, 03 Jan 2023 12:00:00 GMT"},
+            {
+                "title": "Oldest",
+                "link": "https://x.test/c",
+                "date": "Mon, 02 Jan 2023 12:00:00 GMT",
+            },
+        ]
+    )
+    app = open_app([("X", feed_server.add("/x.xml", feed))], gather="max_items_per_source = 2")
+    [report] = await gather_sources(app)
+    assert {a.title for a, _ in articles(app)} == {"Breaking: newest story, undated", "Older"}
+    assert (
+        "1 older item past max_items_per_source = 2 (the limit in [gather]) left out"
+        in report.notes
+    )
+
+
+@pytest.mark.parametrize(
+    ("dates", "kept"),
+    [
+        # Newest first, undated items between dated ones: the feed's order is kept.
+        (["", "2023-01-05", "", "2023-01-03", "", "2023-01-01"], [0, 1, 2, 3]),
+        # Oldest first (some feeds are): the newest dated items are kept, undated beside them.
+        (["2023-01-01", "2023-01-02", "", "2023-01-03", "2023-01-04"], [4, 3, 1, 2]),
+        # Nothing dated: the top of the feed.
+        (["", "", "", "", ""], [0, 1, 2, 3]),
+    ],
+)
+def test_the_item_limit_keeps_the_newest_by_date_and_by_place(
+    dates: list[str], kept: list[int]
+) -> None:
+    body = rss(
+        [
+            {"title": f"Story {n}", "link": f"https://x.test/{n}", "date": f"{d}T12:00:00Z"}
+            if d
+            else {"title": f"Story {n}", "link": f"https://x.test/{n}"}
+            for n, d in enumerate(dates)
+        ]
+    )
+    items, notes = parse_feed("X", body.encode(), {}, limit=4)
+    assert [i.url for i in items] == [f"https://x.test/{n}" for n in kept]
+    cut = len(dates) - 4
+    assert notes == [
+        f"{cut} older item{'s' if cut != 1 else ''} past max_items_per_source = 4 "
+        "(the limit in [gather]) left out"
+    ]
