@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from digest.config import SourceConfig
 from digest.pipeline import gather_sources
 from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.metadata import read_metadata
+from digest.sources.page import find_links
 from digest.sources.parse import parse_feed
 from tests import test_gather
 from tests.conftest import FeedServer, rss
@@ -276,3 +278,74 @@ def test_the_item_limit_keeps_the_newest_by_date_and_by_place(
         f"{cut} older item{'s' if cut != 1 else ''} past max_items_per_source = 4 "
         "(the limit in [gather]) left out"
     ]
+
+
+# --- page sources: the same site is the registrable domain (Public Suffix List) -------------
+
+
+@pytest.fixture
+def through_feed_server(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> FeedServer:
+    """The FeedServer as the HTTP proxy: any host name reaches it, routes keyed by full URL."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", feed_server.url(""))
+    return feed_server
+
+
+def _page(title: str, published: str = "2024-05-02T10:00:00Z") -> bytes:
+    return (
+        f'<html><head><title>{title} | Site</title><script type="application/ld+json">'
+        f'{{"@type": "NewsArticle", "headline": "{title}", "datePublished": "{published}"}}'
+        "</script></head><body><article>Text</article></body></html>"
+    ).encode()
+
+
+async def test_a_co_uk_listing_follows_its_own_site_and_not_another_co_uk_site(
+    through_feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    server = through_feed_server
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    own = "http://www.news.co.uk/2024/05/council-votes-on-new-budget-plan"
+    sibling = "http://sport.news.co.uk/2024/05/county-side-wins-the-cup-final"
+    rival = "http://www.rival.co.uk/2024/05/rival-paper-story-about-something"
+    listing = "".join(
+        f'<a href="{url}">{text}</a>'
+        for url, text in [
+            (own, "Council votes on new budget plan"),
+            (sibling, "County side wins the cup final"),
+            (rival, "Rival paper story about something"),
+        ]
+    )
+    server.add("http://www.news.co.uk/latest", f"<main>{listing}</main>", headers=html)
+    server.add(own, _page("Council votes on new budget plan"), headers=html)
+    server.add(sibling, _page("County side wins the cup final"), headers=html)
+    server.add(rival, _page("Rival paper story about something"), headers=html)
+    app = open_app([], extra=_source("News", "http://www.news.co.uk/latest", "page"))
+    [report] = await gather_sources(app)
+    assert report.status == "ok", (report.error, report.hint)
+    assert sorted(a.url for a, _ in articles(app)) == [sibling, own]
+    assert rival not in [path for path, _ in server.requests]
+
+
+@pytest.mark.parametrize(
+    ("listing", "link", "followed"),
+    [
+        ("https://www.news.com.au/latest", "https://www.rival.com.au/2024/05/a-b-c-d", False),
+        ("https://www.news.com.au/latest", "https://news.com.au/2024/05/a-b-c-d", True),
+        ("https://alice.github.io/blog/", "https://bob.github.io/2024/05/a-b-c-d", False),
+        ("https://alice.github.io/blog/", "https://alice.github.io/2024/05/a-b-c-d", True),
+        ("https://www.bbc.co.uk/news", "https://feeds.bbc.co.uk/2024/05/a-b-c-d", True),
+        ("https://example.com/latest", "https://www.example.com/2024/05/a-b-c-d", True),
+        ("https://example.com/latest", "https://example.com.evil.test/2024/05/a-b-c-d", False),
+        ("http://localhost:8000/latest", "http://other.localhost/2024/05/a-b-c-d", False),
+    ],
+)
+def test_a_listing_follows_links_within_its_registrable_domain(
+    listing: str, link: str, followed: bool
+) -> None:
+    html = f'<main><a href="{link}">A headline of several words</a></main>'.encode()
+    source = SourceConfig(name="S", kind="page", url=listing)
+    assert [found.url for found in find_links(source, html, listing)] == (
+        [link] if followed else []
+    )
