@@ -349,3 +349,58 @@ def test_a_listing_follows_links_within_its_registrable_domain(
     assert [found.url for found in find_links(source, html, listing)] == (
         [link] if followed else []
     )
+
+
+# --- page sources: an article behind a login wall is skipped with a note, not stored -------
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _listing(*paths: str) -> bytes:
+    links = "".join(f"<a href='{p}'>{p.rsplit('/', 1)[-1].replace('-', ' ')}</a>" for p in paths)
+    return f"<html><body><main>{links}</main></body></html>".encode()
+
+
+async def test_a_page_article_behind_a_login_redirect_is_skipped_and_tried_again(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    article = "/2024/05/council-votes-on-the-new-budget"
+    login = (
+        b"<html><head><title>Sign in to continue</title></head><body><form></form></body></html>"
+    )
+    feed_server.add("/login?next=/2024/05", login, headers=HTML)
+    feed_server.add(article, "", status=302, headers={"Location": "/login?next=/2024/05"})
+    url = feed_server.add("/latest", _listing(article), headers=HTML)
+    app = open_app([], extra=_source("Site", url, "page"))
+    [report] = await gather_sources(app)
+    assert (report.status, articles(app)) == ("ok", [])
+    assert report.notes == [
+        f"article {feed_server.url(article)} skipped: it led to "
+        f"{feed_server.url('/login?next=/2024/05')}, a sign-in or subscription page; "
+        "tried again next run"
+    ]
+    feed_server.add(article, _page("Council votes on the new budget"), headers=HTML)
+    await gather_sources(app)  # the wall is gone (or the article free again): stored now
+    assert [a.title for a, _ in articles(app)] == ["Council votes on the new budget"]
+
+
+async def test_a_page_article_redirected_to_a_page_that_is_no_article_is_skipped(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    gone = "/2024/05/story-that-moved-to-the-home-page"
+    moved = "/2024/05/old-address-of-a-story"
+    home = b"<html><head><title>The Daily Example</title></head><body>News</body></html>"
+    feed_server.add("/", home, headers=HTML)
+    feed_server.add(gone, "", status=302, headers={"Location": "/"})
+    # A plain page (no metadata) at a new article address is the article: it is stored.
+    feed_server.add(moved, "", status=301, headers={"Location": "/2024/05/new-address-of-a-story"})
+    plain = b"<html><head><title>New address of a story</title></head><body>Text</body></html>"
+    feed_server.add("/2024/05/new-address-of-a-story", plain, headers=HTML)
+    url = feed_server.add("/latest", _listing(gone, moved), headers=HTML)
+    app = open_app([], extra=_source("Site", url, "page"))
+    [report] = await gather_sources(app)
+    assert [a.title for a, _ in articles(app)] == ["New address of a story"]
+    assert report.notes == [
+        f"article {feed_server.url(gone)} skipped: it led to {feed_server.url('/')}, "
+        "a page that is not an article; tried again next run"
+    ]
