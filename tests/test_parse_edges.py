@@ -14,6 +14,7 @@ import pytest
 from digest.config import SourceConfig
 from digest.pipeline import gather_sources
 from digest.sources.dates import iso_date, parse_localised_date
+from digest.sources.fastfeed import read_entries
 from digest.sources.metadata import read_metadata
 from digest.sources.page import find_links
 from digest.sources.parse import parse_feed
@@ -167,6 +168,30 @@ async def test_a_feed_is_read_in_its_true_encoding(
     [report] = await gather_sources(app)
     expected = "Cafe Sao Paulo" if written == "ascii" else CAFE
     assert [a.title for a, _ in articles(app)] == [expected], report.notes
+
+
+@pytest.mark.parametrize(
+    ("declared", "written", "content_type", "fast"),
+    [
+        ("UTF-8", "utf-8", "application/rss+xml; charset=utf-8", True),
+        ("us-ascii", "ascii", "", True),
+        ("ISO-8859-1", "latin-1", "application/rss+xml; charset=latin1", True),  # honest
+        ("ISO-8859-1", "latin-1", "text/xml", True),
+        ("ISO-8859-1", "utf-8", "", False),  # the declaration lies: the body is UTF-8
+        ("ISO-8859-1", "latin-1", "application/rss+xml; charset=utf-8", False),  # disagree
+        ("UTF-8", "utf-8", "application/rss+xml; charset=iso-8859-1", False),
+        ("x-no-such-encoding", "utf-8", "", False),
+    ],
+)
+def test_the_fast_path_takes_a_feed_only_when_its_encoding_is_not_in_doubt(
+    declared: str, written: str, content_type: str, fast: bool
+) -> None:
+    text = _rss_declaring(declared)
+    body = (text.replace(CAFE, "Cafe") if written == "ascii" else text).encode(written)
+    read = read_entries(body, "https://x.test/feed", content_type)
+    assert (read is not None) == fast
+    if read is not None:
+        assert read[0][0]["title"] in (CAFE, "Cafe")
 
 
 ATOM_WITH_BASES = b"""<?xml version="1.0" encoding="utf-8"?>

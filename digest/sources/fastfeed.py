@@ -3,14 +3,16 @@
 feedparser reads anything, but costs ~20 ms for a 20-item feed; lxml builds the tree in
 ~0.2 ms. ``read_entries`` turns such a feed into entries shaped like feedparser's (the keys
 ``parse._item_from_entry`` reads), so one piece of code makes FeedItems from both. It
-returns None for anything else (RSS 1.0, Atom 0.3, malformed XML, a body not valid in its
-encoding, an encoding other than UTF-8), and the caller falls back to feedparser. A test
-checks both paths agree on real feeds.
+returns None for anything else (RSS 1.0, Atom 0.3, malformed XML, undeclared encodings,
+encodings in doubt), and the caller falls back to feedparser. A test checks both paths
+agree on real feeds.
 
 Encodings: lxml believes the XML declaration, while feedparser weighs it against the HTTP
 charset and mends text that was UTF-8 read as Latin-1. A UTF-8 feed whose declaration says
-ISO-8859-1 (a common lie) would come out of lxml as "CafÃ©"; so only feeds in UTF-8 by
-both the declaration and the HTTP charset (the great majority) take the fast path.
+ISO-8859-1 (a common lie) would come out of lxml as "CafÃ©". So the fast path takes a feed
+only when the HTTP charset, if any, names the declared encoding, and a declaration other
+than UTF-8 is not belied by a body that is valid UTF-8 (real Latin-1 text with accents
+never is); feedparser reads the rest.
 
 Relative links resolve against the nearest ``xml:base`` (lxml's ``element.base``), else
 the feed's own URL, as feedparser resolves them.
@@ -42,14 +44,13 @@ Entry = dict[str, Any]
 # The encoding an XML declaration names, and a Content-Type's charset parameter.
 _DECLARED = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']""")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
-_UTF8 = frozenset({"utf-8", "ascii"})  # codecs' names; ASCII is UTF-8 too
 
 
 def read_entries(
     body: bytes, base_url: str | None, content_type: str = ""
 ) -> tuple[list[Entry], str | None] | None:
-    """(entries, feed language) of a plain RSS 2.0 or Atom 1.0 feed in UTF-8, else None."""
-    if not _utf8(body, content_type):
+    """(entries, feed language) of a plain RSS 2.0 or Atom 1.0 feed, else None."""
+    if not _encoding_agreed(body, content_type):
         return None
     try:
         root = etree.fromstring(body, _PARSER, base_url=base_url)
@@ -68,22 +69,37 @@ def read_entries(
     return None
 
 
-def _utf8(body: bytes, content_type: str) -> bool:
-    """True when neither the XML declaration nor the HTTP charset names anything but UTF-8.
-
-    A document without a declaration is UTF-8 (or has a BOM lxml reads) by the XML spec.
-    """
-    names = [m.group(1).decode("latin-1") for m in [_DECLARED.match(body[:512])] if m]
-    names += [m.group(1) for m in [_CHARSET.search(content_type)] if m]
-    return all(_codec(name) in _UTF8 for name in names)
+def _encoding_agreed(body: bytes, content_type: str) -> bool:
+    """True when lxml, which believes the XML declaration, reads the text as feedparser would."""
+    declared = _DECLARED.match(body[:512])
+    encoding = _codec(declared.group(1).decode("latin-1")) if declared else "utf-8"
+    charset = _CHARSET.search(content_type)
+    if not encoding or (charset is not None and _codec(charset.group(1)) != encoding):
+        return False
+    return encoding == "utf-8" or not _utf8_beyond_ascii(body)
 
 
 def _codec(name: str) -> str:
-    """Python's name of an encoding ("UTF8" -> "utf-8", "us-ascii" -> "ascii"); "" if unknown."""
+    """Python's name of an encoding ("UTF8" -> "utf-8", "latin1" -> "iso8859-1"); "" if unknown.
+
+    ASCII counts as UTF-8: a document in one is in the other.
+    """
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name).name
     except LookupError:
         return ""
+    return "utf-8" if codec == "ascii" else codec
+
+
+def _utf8_beyond_ascii(body: bytes) -> bool:
+    """Valid UTF-8 with characters beyond ASCII: UTF-8 text, whatever its declaration says."""
+    if body.isascii():
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _Base:
