@@ -52,9 +52,9 @@ def parse_localised_date(value: str) -> datetime | None:
     )
     try:
         parsed = parsedate_to_datetime(english)
-    except (TypeError, ValueError):
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: past year 9999 in UTC
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _fold(word: str) -> str:
@@ -63,7 +63,7 @@ def _fold(word: str) -> str:
 
 
 def iso_date(value: object, now: datetime | None) -> datetime | None:
-    """An ISO 8601 date in UTC, never later than ``now``; None when unreadable.
+    """An ISO 8601 date in UTC, never later than ``now``; None when unreadable or out of range.
 
     A bare date ("2026-11-26", as sitemaps and pages often give) is some moment of that
     day: it becomes the middle of the part of the day already past (noon of a past day,
@@ -74,15 +74,18 @@ def iso_date(value: object, now: datetime | None) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    # A date at the edge of what datetime holds ("9999-12-31", "0001-01-01T00:00+01:00")
+    # overflows when moved to UTC or to the day's end: it is no date, like an unreadable one,
+    # so one odd item never fails its source.
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if _BARE_DATE.fullmatch(text):
+            day_end = parsed + timedelta(days=1)
+            known = min(day_end, now) if now is not None else day_end
+            parsed += max(known - parsed, timedelta(0)) / 2
+    except (ValueError, OverflowError):
         return None
-    parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if _BARE_DATE.fullmatch(text):
-        day_end = parsed + timedelta(days=1)
-        known = min(day_end, now) if now is not None else day_end
-        parsed += max(known - parsed, timedelta(0)) / 2
     return min(parsed, now) if now is not None else parsed
 
 

@@ -58,6 +58,9 @@ class ArticleMeta:
     language: str | None = None
     section: str | None = None
     live: bool = False  # a LiveBlogPosting whose coverage has not ended
+    # The page calls itself an article: JSON-LD of an article type, og:type "article", or a
+    # publication date. A sign-in page or a home page a redirect ended on does not.
+    article: bool = False
 
 
 def read_metadata(
@@ -109,6 +112,7 @@ def read_metadata(
         language=_language(ld.get("inLanguage"), tree, og),
         section=_first_text(100, _one(ld.get("articleSection")), og.get("article:section")) or None,
         live=_is_live(ld, now),
+        article=bool(ld) or og.get("og:type") == "article" or published is not None,
     )
 
 

@@ -18,8 +18,10 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import urljoin, urlsplit
 
+from publicsuffixlist import PublicSuffixList
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from digest.config import SourceConfig
@@ -46,6 +48,13 @@ _NOT_ARTICLE_SEGMENT = re.compile(
     r"|contact|privacy|terms|cookies?|advertise|wp-login\.php|wp-admin|cdn-cgi|static)$",
     re.I,
 )
+# Where a login wall or a paywall sends a reader: a sign-in, account or subscription page.
+_WALL_SEGMENT = re.compile(
+    r"^(log-?in|log-?on|sign-?in|sign-?up|register|registration|my-?account|accounts?|auth"
+    r"|sso|subscribe|subscriptions?|paywall|membership|wp-login\.php)$",
+    re.I,
+)
+_WALL_HOST = re.compile(r"^(login|signin|accounts?|auth|sso|subscribe)\.", re.I)
 _ASSET = re.compile(r"\.(jpe?g|png|gif|webp|svg|pdf|zip|mp[34]|css|js|xml|json|ico)$", re.I)
 _SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)  # three words or more
 _DATE_PATH = re.compile(r"/(19|20)\d\d/[01]?\d/")
@@ -85,7 +94,11 @@ async def read_page_source(
     Returns the items and notes on what was skipped and why.
     """
     content_type = _content_type(listing)
-    links = find_links(source, listing.body, listing.url or listing_url, content_type)
+    # Parsing a listing (and, once a process, reading the suffix list) takes milliseconds:
+    # off the loop, so fetches go on.
+    links = await asyncio.to_thread(
+        find_links, source, listing.body, listing.url or listing_url, content_type
+    )
     notes: list[str] = []
     if not links:
         raise SourceError(
@@ -109,7 +122,12 @@ async def read_page_source(
             notes.append(f"article {link.url} skipped: {exc.message}")
             continue
         # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
-        items.append(await asyncio.to_thread(_item, link, page))
+        item, detour = await asyncio.to_thread(_item, link, page)
+        if item is None:
+            # Not stored, so the link is new again on the next run and fetched again then.
+            notes.append(f"article {link.url} skipped: {detour}; tried again next run")
+            continue
+        items.append(item)
     return items, notes
 
 
@@ -169,9 +187,13 @@ def find_links(
     return list(found.values())
 
 
-def _item(link: ListingLink, page: Fetched) -> FeedItem:
+def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
+    """The link's item from its article page; None and why when the page is not the article."""
     meta = read_metadata(page.body, page.url or link.url, content_type=_content_type(page))
-    return FeedItem(
+    detour = _detour(link.url, page.url, meta.article)
+    if detour:
+        return None, detour
+    item = FeedItem(
         # The listing's link, canonicalised, is the identity: it is what ``known`` is asked
         # about on the next run, so an article page is fetched once.
         guid=link.url,
@@ -187,6 +209,28 @@ def _item(link: ListingLink, page: Fetched) -> FeedItem:
         section=meta.section,
         breaking=link.breaking or meta.live,
     )
+    return item, ""
+
+
+def _detour(link: str, final: str, is_article: bool) -> str:
+    """Why the page a link redirected to is not its article ("" when it is).
+
+    A login wall or a paywall redirects to its sign-in page, whose <title> ("Sign in to
+    continue") would be stored as the headline, under the link's URL, and never fetched again.
+    """
+    landed = canonical_url(final) if final else None
+    if landed is None or landed == link:
+        return ""
+    parts = urlsplit(landed)
+    if _WALL_HOST.match(parts.hostname or ""):
+        return f"it led to {landed}, a sign-in or subscription page"
+    if parts.path == urlsplit(link).path:  # to https, or to www.: the same page
+        return ""
+    if any(_WALL_SEGMENT.match(s) for s in parts.path.split("/")):
+        return f"it led to {landed}, a sign-in or subscription page"
+    if not is_article and not _article_path(landed):
+        return f"it led to {landed}, a page that is not an article"
+    return ""
 
 
 def _selected(tree: LexborHTMLParser, selector: str, name: str) -> list[LexborNode]:
@@ -348,14 +392,24 @@ def _content_type(fetched: Fetched) -> str:
 
 
 def _same_site(url: str, site: str) -> bool:
-    """On the listing's host or a sibling of it (www.x.example, news.x.example, x.example)."""
+    """On the listing's host or a sibling of it (www.x.example, news.x.example, x.example).
+
+    Siblings share the registrable domain the Public Suffix List gives: news.co.uk for
+    www.news.co.uk, so www.rival.co.uk is another site, as alice.github.io is to bob's.
+    """
     host = _site(url)
     if host == site:
         return True
-    if _IP_HOST.match(site) or _IP_HOST.match(host) or site.count(".") < 1:
+    if _IP_HOST.match(site) or _IP_HOST.match(host):
         return False
-    domain = ".".join(site.split(".")[-2:])
-    return host == domain or host.endswith("." + domain)
+    domain = _suffix_list().privatesuffix(site)  # None for a bare suffix or one label
+    return domain is not None and (host == domain or host.endswith("." + domain))
+
+
+@cache
+def _suffix_list() -> PublicSuffixList:
+    """The Public Suffix List bundled with publicsuffixlist, read once (~0.15 s); never fetched."""
+    return PublicSuffixList()
 
 
 def _site(url: str) -> str:

@@ -41,6 +41,7 @@ def parse_feed(
     """Items of the feed (newest first, at most ``limit``) and notes on what was skipped.
 
     ``base_url`` is where the feed was fetched from; relative item links resolve against it.
+    ``limit`` is max_items_per_source from the config's [gather] table.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     if base_url:
@@ -53,15 +54,40 @@ def parse_feed(
         items, notes = _parse_json_feed(source, stripped, base_url)
     else:
         items, notes = _parse_xml_feed(source, body, headers)
-    items.sort(key=lambda i: i.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
-    return items[:limit], notes
+    items, cut = newest_first(items, limit)
+    if cut:
+        notes.append(
+            f"{cut} older item{'s' if cut != 1 else ''} past max_items_per_source = {limit} "
+            "(the limit in [gather]) left out"
+        )
+    return items, notes
+
+
+_NEWEST = datetime.max.replace(tzinfo=UTC)
+
+
+def newest_first(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], int]:
+    """The ``limit`` newest items, newest first, and how many older ones were left out.
+
+    An undated item stands where the feed put it: feeds list the newest first, so it counts
+    as dated like the dated item above it (as newest of all at the top). Counted as oldest,
+    the undated story a feed has just put at its top would be the first one cut.
+    """
+    ranks: list[datetime] = []
+    above = _NEWEST
+    for item in items:
+        above = item.published_at or above
+        ranks.append(above)
+    # sorted() is stable, reverse=True too: an undated item stays below its dated neighbour.
+    order = sorted(range(len(items)), key=ranks.__getitem__, reverse=True)
+    return [items[i] for i in order[:limit]], max(len(items) - limit, 0)
 
 
 def _parse_xml_feed(
     source: str, body: bytes, headers: dict[str, str]
 ) -> tuple[list[FeedItem], list[str]]:
-    fast = read_entries(body, headers.get("content-location"))
-    if fast is not None:  # plain RSS 2.0 / Atom 1.0: lxml, ten times faster than feedparser
+    fast = read_entries(body, headers.get("content-location"), headers.get("content-type", ""))
+    if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
         entries, language = fast
         return _items(entries, _language(language))
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
