@@ -197,6 +197,17 @@ def test_a_hostile_retry_after_is_held_to_the_backoff_cap(
     assert abs((due - datetime.now(UTC)).total_seconds() - 3 * 3600) < 10
 
 
+def test_a_retry_after_date_past_the_calendar_is_ignored_not_a_crash(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    far = "Fri, 31 Dec 9999 23:00:00 -0100"  # in UTC, year 10000: no datetime holds it
+    url = feed_server.add("/busy.xml", "", status=503, headers={"Retry-After": far})
+    app = open_app([("Busy", url)])
+    report = gather(app)
+    assert report.status == "error" and "HTTP 503" in (report.error or "")
+    assert row(app, "Busy").consecutive_failures == 1  # an ordinary backoff, not a bug report
+
+
 def test_backoff_doubles_and_is_capped() -> None:
     hours = [backoff(n, 30, 24).total_seconds() / 3600 for n in range(1, 9)]
     assert hours == [0, 1, 2, 4, 8, 16, 24, 24]

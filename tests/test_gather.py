@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -507,6 +508,34 @@ async def test_a_sitemap_source_is_read_by_parse_sitemap(
     assert calls == [("Map", b"<urlset/>", feed_server.url("/final-map.xml"))]
     assert "one entry skipped" in report.notes
     assert [a.title for a, _ in articles(app)] == ["From the map"]
+
+
+async def test_a_sitemap_over_the_item_limit_is_cut_like_a_feed_and_says_so(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A news sitemap may hold 1,000 entries: the newest are kept (an undated one at the
+    top stays), and the cut is a note on the report, as for a feed."""
+    dated = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+    def fake(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
+        undated = story("https://map.test/newest", "Undated, at the top")
+        older = [
+            replace(
+                story(f"https://map.test/{n}", f"Story {n}"),
+                published_at=dated - timedelta(hours=n),
+            )
+            for n in range(3)
+        ]
+        return [undated, *older], []
+
+    monkeypatch.setattr(sitemap_module, "parse_sitemap", fake)
+    url = feed_server.add("/map.xml", b"<urlset/>")
+    app = open_app([], extra=kind_source("Map", "sitemap", url), gather="max_items_per_source = 2")
+    [report] = await gather_sources(app)
+    assert sorted(a.title for a, _ in articles(app)) == ["Story 0", "Undated, at the top"]
+    assert "2 older items past max_items_per_source = 2 (the limit in [gather]) left out" in (
+        report.notes
+    )
 
 
 async def test_a_page_source_fetches_its_articles_through_the_same_client(

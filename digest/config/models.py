@@ -365,7 +365,11 @@ class _ApiConfig(_Model):
     base_url: str = Field(description="the API's address (change it only for a test server)")
     timeout_seconds: float = Field(default=30.0, gt=0, description="per-request HTTP timeout")
     max_retries: int = Field(
-        default=3, ge=0, le=10, description="retries of a batch after 429, 5xx or a timeout"
+        default=3,
+        ge=0,
+        le=10,
+        description="retries of a batch after a 429 or a request that never reached the API; "
+        "a lost answer is retried only with an idempotency key (Resend)",
     )
 
     @field_validator("api_key_env")
@@ -436,7 +440,11 @@ class SesConfig(_Model):
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="per-request HTTP timeout")
     max_retries: int = Field(
-        default=3, ge=0, le=10, description="retries of a batch after 429, 5xx or a timeout"
+        default=3,
+        ge=0,
+        le=10,
+        description="retries of a batch after a 429 or a request that never reached the API; "
+        "a lost answer is retried only with an idempotency key (Resend)",
     )
 
     @field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")

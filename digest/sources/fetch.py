@@ -329,9 +329,9 @@ def retry_after(value: str | None, now: datetime | None = None) -> datetime | No
         return now + timedelta(seconds=min(int(value), 10**8))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # year 9999 west of UTC
         return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _status_error(name: str, response: httpx.Response) -> HttpStatusError:

@@ -25,7 +25,7 @@ from digest.sources import page as page_source
 from digest.sources import sitemap as sitemap_source
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
-from digest.sources.parse import parse_feed
+from digest.sources.parse import parse_feed, within_limit
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.store import Store, utcnow
 from digest.store.ingest import ItemsStored
@@ -339,7 +339,5 @@ async def _read(
             f"could not parse the {source.kind}: {type(exc).__name__}: {exc}",
             "this is a bug in digest; please report it with the source's address",
         ) from None
-    if len(items) > limit:
-        oldest = datetime.min.replace(tzinfo=UTC)
-        items = sorted(items, key=lambda i: i.published_at or oldest, reverse=True)[:limit]
-    return items, notes
+    items, cut = within_limit(items, limit)  # a feed's parser cut it already
+    return items, notes + cut

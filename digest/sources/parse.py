@@ -54,13 +54,20 @@ def parse_feed(
         items, notes = _parse_json_feed(source, stripped, base_url)
     else:
         items, notes = _parse_xml_feed(source, body, headers)
+    items, cut = within_limit(items, limit)
+    return items, notes + cut
+
+
+def within_limit(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[str]]:
+    """The ``limit`` newest items (``newest_first``), and a note when older ones were cut:
+    the one cut for feeds, pages and sitemaps alike."""
     items, cut = newest_first(items, limit)
-    if cut:
-        notes.append(
-            f"{cut} older item{'s' if cut != 1 else ''} past max_items_per_source = {limit} "
-            "(the limit in [gather]) left out"
-        )
-    return items, notes
+    if not cut:
+        return items, []
+    return items, [
+        f"{cut} older item{'s' if cut != 1 else ''} past max_items_per_source = {limit} "
+        "(the limit in [gather]) left out"
+    ]
 
 
 _NEWEST = datetime.max.replace(tzinfo=UTC)
