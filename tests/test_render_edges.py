@@ -1,0 +1,59 @@
+"""Edges of rendering and personalisation: hostile feed text, odd addresses and names, long
+lines, and the sizes and headers a mail client actually sees.
+
+Every message is parsed back with the email package (``policy=default``), as a client would.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+
+from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition, Story
+from digest.render import build_template, render_edition
+from digest.render.message import MessageTemplate
+from tests.test_render import INFO, NOW, recipient
+
+
+def _parse(data: bytes) -> EmailMessage:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _one(title: str, url: str = "https://w.test/1", summary: str = "s") -> RankedEdition:
+    lead = ArticleRecord(1, "Wire", title, url, summary, NOW)
+    return RankedEdition((Story(lead, (), 1.0, ()),), ())
+
+
+def _build(rendered: RenderedEdition, list_name: str = "Daily Test") -> MessageTemplate:
+    return build_template(
+        rendered,
+        sender="news@example.com",
+        reply_to=None,
+        list_name=list_name,
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
+
+
+def _bodies(data: bytes) -> tuple[str, str]:
+    """(plain text, HTML) of a message, decoded as a client decodes them."""
+    message = _parse(data)
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert isinstance(text, EmailMessage) and isinstance(html, EmailMessage)
+    return text.get_content().replace("\r\n", "\n"), html.get_content()
+
+
+# --- the plain-text part ---------------------------------------------------------------------
+
+
+def test_a_url_or_hyphenated_word_in_a_summary_stays_whole_in_the_text_part() -> None:
+    link = "https://example.org/2026/11/28/harbour-strike-ends-after-six-weeks-of-talks?id=12345"
+    summary = f"Details: {link} (live). The well-known-and-much-discussed plan stands."
+    _, data = _build(render_edition(INFO, _one("T", summary=summary))).personalise(recipient(), 1)
+    text, _ = _bodies(data)
+    assert f"\n   {link}\n" in text  # alone on its line, whole, so clients link all of it
+    assert "well-known-and-much-discussed" in text
