@@ -57,3 +57,31 @@ def test_a_url_or_hyphenated_word_in_a_summary_stays_whole_in_the_text_part() ->
     text, _ = _bodies(data)
     assert f"\n   {link}\n" in text  # alone on its line, whole, so clients link all of it
     assert "well-known-and-much-discussed" in text
+
+
+# --- quoted-printable line length ------------------------------------------------------------
+
+
+def _body_lines(data: bytes) -> list[bytes]:
+    return data.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+
+
+def test_every_body_line_is_at_most_76_characters_whatever_the_values_length() -> None:
+    """RFC 2045 6.7 rule 5: a piece that ends on a full line gets no 77th column from the
+    soft break that joins it to the next value."""
+    template = _build(render_edition(INFO, _one("T", summary="Summary " * 40)))
+    for size in range(0, 160, 3):
+        who = Recipient(
+            1,
+            "zoe@example.org",
+            "N" * size or None,
+            "https://digest.test/unsubscribe/" + "u" * size,
+            "mailto:u@example.org",
+            "https://digest.test/preferences/" + "é" * (size // 3),
+        )
+        _, data = template.personalise(who, 1)
+        long = [line for line in _body_lines(data) if len(line) > 76]
+        assert not long, (size, long)
+        text, html = _bodies(data)
+        assert f"Unsubscribe: {who.unsubscribe_url}\n" in text
+        assert f'href="{who.preferences_url}"' in html

@@ -3,13 +3,12 @@
 ``build_template`` renders the whole body once: both parts quoted-printable encoded, split
 at the personalisation tokens. ``personalise`` then joins those prebuilt byte strings with
 the recipient's few encoded values between them, behind soft line breaks (``=`` CRLF, which
-a QP decoder removes), so every line stays under 78 columns whatever the values' length.
+a QP decoder removes), so no line passes RFC 2045's 76 columns whatever the values' length.
 No template render, CSS inlining, body encoding or EmailMessage build happens per recipient.
 """
 
 from __future__ import annotations
 
-import binascii
 import html
 import re
 import secrets
@@ -18,11 +17,11 @@ from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
 from digest.records import MessageFields, Recipient, RenderedEdition
+from digest.render import qp
 from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
+from digest.render.qp import CRLF, SOFT_BREAK
 
-CRLF = b"\r\n"
-_SOFT_BREAK = b"=\r\n"
 _TOKEN = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{GREETING})")
 
 # A slot is (token, is_html): where one recipient value goes, and whether it is HTML-escaped.
@@ -88,9 +87,9 @@ class MessageTemplate:
             GREETING: greeting(self.locale, recipient),
         }
         values = {
-            (token, is_html): _SOFT_BREAK
-            + _qp(html.escape(value) if is_html else value)
-            + _SOFT_BREAK
+            (token, is_html): SOFT_BREAK
+            + qp.encode(html.escape(value) if is_html else value)
+            + SOFT_BREAK
             for token, value in raw.items()
             for is_html in (False, True)
         }
@@ -120,7 +119,7 @@ def html_token(token: str) -> str:
 def _encode_part(body: str, is_html: bool) -> tuple[list[bytes], list[Slot]]:
     """QP-encode one part between its tokens: n+1 static pieces around n slots."""
     parts = _TOKEN.split(body.replace("\r\n", "\n").replace("\r", "\n"))
-    pieces = [_qp(text) for text in parts[0::2]]
+    pieces = [qp.encode(text) for text in parts[0::2]]
     slots = [(token, is_html) for token in parts[1::2]]
     return pieces, slots
 
@@ -245,11 +244,6 @@ def _header(name: str, value: str, strict: bool = True) -> bytes:
             lines.append("")
         lines[-1] += f" {word}"
     return "\r\n".join(lines).encode("ascii") + CRLF
-
-
-def _qp(text: str) -> bytes:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(body, istext=True).replace(b"\n", CRLF)
 
 
 def _address(name: str | None, email: str) -> str:
