@@ -10,10 +10,12 @@ import email
 import email.policy
 from email.message import EmailMessage
 
+import pytest
+
 from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition, Story
-from digest.render import build_template, render_edition
+from digest.render import EditionInfo, build_template, render_edition
 from digest.render.message import MessageTemplate
-from tests.test_render import INFO, NOW, recipient
+from tests.test_render import INFO, NOW, recipient, story
 
 
 def _parse(data: bytes) -> EmailMessage:
@@ -85,3 +87,43 @@ def test_every_body_line_is_at_most_76_characters_whatever_the_values_length() -
         text, html = _bodies(data)
         assert f"Unsubscribe: {who.unsubscribe_url}\n" in text
         assert f'href="{who.preferences_url}"' in html
+
+
+# --- the Gmail clip guard --------------------------------------------------------------------
+
+
+def _html_part_on_the_wire(data: bytes) -> bytes:
+    return data.split(b"Content-Type: text/html")[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n--")[0]
+
+
+@pytest.mark.parametrize(
+    ("locale", "title", "summary"),
+    [
+        ("fr", "Été {i} : À la une à Zürich, l'été s'achève", "Résumé détaillé à lire. " * 30),
+        ("en", "第{i}号：港口罢工在谈判六周后结束", "详细摘要，内容很长。" * 40),
+    ],
+    ids=["french", "chinese"],
+)
+def test_the_clip_guard_keeps_the_html_part_as_sent_under_102_kb(
+    locale: str, title: str, summary: str
+) -> None:
+    """Quoted-printable makes "=" three bytes and each non-ASCII byte three: the guard
+    measures the part as it goes on the wire, not the decoded HTML."""
+    info = EditionInfo(
+        "Test Desk",
+        "Daily Test",
+        "https://digest.test",
+        "1 Test Street",
+        "UTC",
+        NOW,
+        web_url="https://digest.test/e/1",
+        locale=locale,
+    )
+    stories = [story(i, title.format(i=i), summary) for i in range(200)]
+    rendered = render_edition(info, RankedEdition(tuple(stories[:5]), tuple(stories[5:])))
+    _, data = _build(rendered).personalise(recipient(), 1)
+    wire = _html_part_on_the_wire(data)
+    assert len(wire) <= 102 * 1024, (len(rendered.html.encode()), len(wire))
+    assert len(wire) > 90_000  # trimmed to fit, not to a token amount
+    _, html = _bodies(data)
+    assert "https://digest.test/unsubscribe/tok.EN-_" in html  # the footer is there
