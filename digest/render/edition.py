@@ -1,7 +1,7 @@
 """Render an edition once: jinja2 for HTML and text, premailer to inline the CSS, once.
 
-The output still holds personalisation tokens (see ``TOKENS``); ``render.message`` swaps
-them per recipient, so no template render or CSS inlining happens per recipient.
+The output still holds personalisation tokens (see ``render.tokens``); ``render.message``
+swaps them per recipient, so no template render or CSS inlining happens per recipient.
 """
 
 from __future__ import annotations
@@ -18,13 +18,7 @@ import premailer
 from digest.records import RankedEdition, RenderedEdition, Story
 from digest.render import qp, templates
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
-
-# Placeholders the templates print where per-recipient values go. Plain ASCII letters only,
-# so neither premailer nor autoescaping changes them.
-UNSUBSCRIBE_URL = "DIGESTxUNSUBSCRIBExURL"
-PREFERENCES_URL = "DIGESTxPREFERENCESxURL"
-GREETING = "DIGESTxGREETING"
-TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
+from digest.render.tokens import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Nonce
 
 # Gmail clips HTML over about 102 KB as sent (quoted-printable: "=" is "=3D", "é" is
 # "=C3=A9"); keep room for the personal links and the part's headers.
@@ -74,13 +68,16 @@ def render_edition(
     env = templates.environment(override_dir)
     html_template = templates.load(env, "digest.html.j2")
     text_template = templates.load(env, "digest.txt.j2")
+    nonce = Nonce()  # only the templates know it: feed text cannot spell a token
 
     def attempt(keep: int) -> RenderedEdition:
         trimmed = _first(ranked, keep)
-        context = _context(info, trimmed, omitted=ranked.count - trimmed.count)
-        html = inline_css(templates.render(html_template, **context))
-        text = templates.render(text_template, **context)
-        return RenderedEdition(subject=context["subject"], html=html, text=text)
+        context = _context(info, trimmed, ranked.count - trimmed.count, nonce.tokens())
+        return RenderedEdition(
+            subject=nonce.settle(context["subject"]),
+            html=nonce.settle(inline_css(templates.render(html_template, **context))),
+            text=nonce.settle(templates.render(text_template, **context)),
+        )
 
     full = attempt(ranked.count)
     if _size(full) <= HTML_LIMIT:
@@ -115,7 +112,9 @@ def _first(ranked: RankedEdition, keep: int) -> RankedEdition:
     return RankedEdition(breaking, ranked.latest[: max(0, keep - len(breaking))])
 
 
-def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str, Any]:
+def _context(
+    info: EditionInfo, ranked: RankedEdition, omitted: int, tokens: dict[str, str]
+) -> dict[str, Any]:
     tz = ZoneInfo(info.timezone)
     loc = Localizer(info.locale)
     return {
@@ -130,9 +129,9 @@ def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str
         "preheader": _preheader(ranked),
         "local_date": info.built_at.astimezone(tz),
         "when": lambda story: loc.day_time(_newest(story).astimezone(tz)),
-        "unsubscribe_url": UNSUBSCRIBE_URL,
-        "preferences_url": PREFERENCES_URL,
-        "greeting": GREETING,
+        "unsubscribe_url": tokens[UNSUBSCRIBE_URL],
+        "preferences_url": tokens[PREFERENCES_URL],
+        "greeting": tokens[GREETING],
     }
 
 

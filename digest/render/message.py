@@ -10,7 +10,6 @@ No template render, CSS inlining, body encoding or EmailMessage build happens pe
 from __future__ import annotations
 
 import html
-import re
 import secrets
 from dataclasses import dataclass
 from email.header import Header
@@ -18,11 +17,9 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from digest.records import MessageFields, Recipient, RenderedEdition
 from digest.render import qp
-from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
 from digest.render.qp import CRLF, SOFT_BREAK
-
-_TOKEN = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{GREETING})")
+from digest.render.tokens import GREETING, PATTERN, PREFERENCES_URL, UNSUBSCRIBE_URL, defuse
 
 # A slot is (token, is_html): where one recipient value goes, and whether it is HTML-escaped.
 Slot = tuple[str, bool]
@@ -53,11 +50,7 @@ class MessageTemplate:
 
     def fields(self, recipient: Recipient) -> MessageFields:
         """One recipient's message as fields, with each token's value for them."""
-        raw = {
-            UNSUBSCRIBE_URL: recipient.unsubscribe_url,
-            PREFERENCES_URL: recipient.preferences_url,
-            GREETING: greeting(self.locale, recipient),
-        }
+        raw = token_values(self.locale, recipient)
         values = dict(raw)
         values.update({html_token(t): html.escape(v) for t, v in raw.items()})
         return MessageFields(
@@ -81,11 +74,7 @@ class MessageTemplate:
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
         message_id = f"<{self.message_id_prefix}.{delivery_id}@{self.domain}>"
-        raw = {
-            UNSUBSCRIBE_URL: recipient.unsubscribe_url,
-            PREFERENCES_URL: recipient.preferences_url,
-            GREETING: greeting(self.locale, recipient),
-        }
+        raw = token_values(self.locale, recipient)
         values = {
             (token, is_html): SOFT_BREAK
             + qp.encode(html.escape(value) if is_html else value)
@@ -118,7 +107,7 @@ def html_token(token: str) -> str:
 
 def _encode_part(body: str, is_html: bool) -> tuple[list[bytes], list[Slot]]:
     """QP-encode one part between its tokens: n+1 static pieces around n slots."""
-    parts = _TOKEN.split(body.replace("\r\n", "\n").replace("\r", "\n"))
+    parts = PATTERN.split(body.replace("\r\n", "\n").replace("\r", "\n"))
     pieces = [qp.encode(text) for text in parts[0::2]]
     slots = [(token, is_html) for token in parts[1::2]]
     return pieces, slots
@@ -151,10 +140,14 @@ def _body(text: str, body_html: str, boundary: bytes) -> tuple[tuple[bytes, ...]
 
 
 def greeting(locale: str, recipient: Recipient) -> str:
-    """``Hello Ada,`` in the recipient's language, or ``Hello,`` without a name."""
+    """``Hello Ada,`` in the recipient's language, or ``Hello,`` without a name.
+
+    A name that spells a token is defused: a provider that substitutes its values more than
+    once, or one token after another, never finds a token inside the greeting.
+    """
     loc = Localizer(locale)
     return (
-        loc.gettext("Hello {name},", name=recipient.name)
+        loc.gettext("Hello {name},", name=defuse(recipient.name))
         if recipient.name
         else loc.gettext("Hello,")
     )
@@ -165,11 +158,17 @@ def substitute(
 ) -> str:
     """Put one recipient's links and name where the edition's tokens stand."""
     quote = html.escape if is_html else str
-    return (
-        body.replace(UNSUBSCRIBE_URL, quote(recipient.unsubscribe_url))
-        .replace(PREFERENCES_URL, quote(recipient.preferences_url))
-        .replace(GREETING, quote(greeting(locale, recipient)))
-    )
+    values = token_values(locale, recipient)
+    return PATTERN.sub(lambda m: quote(values[m.group(0)]), body)
+
+
+def token_values(locale: str, recipient: Recipient) -> dict[str, str]:
+    """What each token stands for in one recipient's message."""
+    return {
+        UNSUBSCRIBE_URL: recipient.unsubscribe_url,
+        PREFERENCES_URL: recipient.preferences_url,
+        GREETING: greeting(locale, recipient),
+    }
 
 
 def build_template(
@@ -214,7 +213,7 @@ def build_template(
         reply_to=_format_sender(reply_to) if reply_to else None,
         subject=rendered.subject,
         text=rendered.text,
-        html=_TOKEN.sub(lambda m: html_token(m.group(0)), rendered.html),
+        html=PATTERN.sub(lambda m: html_token(m.group(0)), rendered.html),
         list_id=f"{_quote_phrase(list_name)} <{list_id}>",
     )
 
