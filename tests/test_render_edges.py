@@ -13,11 +13,14 @@ import json
 import mailbox
 import re
 from collections.abc import Callable
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from digest.app import App
+from digest.config import load_config
 from digest.deliver.providers import mailgun, ses
 from digest.deliver.providers._http import ApiClient
 from digest.records import (
@@ -30,8 +33,8 @@ from digest.records import (
     Story,
 )
 from digest.render import EditionInfo, build_template, render_edition
-from digest.render.message import MessageTemplate
-from tests.conftest import FeedServer, rss, run_cli
+from digest.render.message import HeaderInjection, MessageTemplate
+from tests.conftest import FeedServer, SmtpServer, rss, run_cli
 from tests.test_render import INFO, NOW, recipient, story
 
 
@@ -248,3 +251,94 @@ def test_ses_is_handed_no_handlebars_a_feed_wrote() -> None:
     for name in ("Subject", "Text", "Html"):
         found = set(re.findall(r"\{\{+[^{}]*\}*", content[name]))
         assert found <= ours, (name, found - ours)
+
+
+# --- headers as a client reads them ----------------------------------------------------------
+
+
+def _header_lines(data: bytes) -> list[bytes]:
+    return data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def _rfc2047(data: bytes, name: str) -> str:
+    """A header's value unfolded and decoded as RFC 2047 says."""
+    raw = email.message_from_bytes(data, policy=email.policy.compat32)[name]
+    return str(make_header(decode_header(re.sub(r"\r\n(?=[ \t])", "", raw))))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "山" * 100,
+        "山" * 300,  # a CSV import from before names had a limit
+        "N" * 300,  # one ASCII word too long to fold
+        'Zoë Ça, the "Reader" (of news)',
+        "=?utf-8?q?Admin?= Team",
+        " ".join(["Ada Lovelace"] * 20),
+    ],
+    ids=["100 CJK", "300 CJK", "300 ASCII", "specials", "encoded-word shape", "many words"],
+)
+def test_a_name_of_any_length_is_folded_and_reads_back_exactly(name: str) -> None:
+    _, data = _build(render_edition(INFO, _one("T"))).personalise(recipient(name), 1)
+    long = [line for line in _header_lines(data) if len(line) > 78]
+    assert not long, long
+    to = _parse(data)["To"]
+    assert not to.defects, to.defects
+    (address,) = to.addresses
+    assert address.addr_spec == "zoe@example.org"
+    # Python's address parser keeps the folding space between two encoded words, which
+    # RFC 2047 6.2 says a client drops; decode_header does drop it, and reads the name back.
+    assert address.display_name.replace(" ", "") == name.replace(" ", "")
+    assert _rfc2047(data, "To") == f"{name} <zoe@example.org>"
+
+
+def test_list_id_with_a_non_ascii_name_keeps_its_id_readable() -> None:
+    _, data = _build(render_edition(INFO, _one("T")), "Café Digest").personalise(recipient(), 1)
+    (line,) = [line for line in _header_lines(data) if line.startswith(b"List-Id:")]
+    assert line.endswith(b" <daily.digest.test>"), line
+    assert _parse(data)["List-Id"] == "Café Digest <daily.digest.test>"
+
+
+@pytest.mark.parametrize(
+    "headline",
+    ["=?utf-8?q?Your_account_is_suspended?=", "=?UTF-8?B?WW91ciBhY2NvdW50?= locked"],
+)
+def test_a_headline_shaped_like_an_encoded_word_is_shown_as_written(headline: str) -> None:
+    rendered = render_edition(INFO, _one(headline))
+    _, data = _build(rendered).personalise(recipient(), 1)
+    assert headline in rendered.subject
+    assert _parse(data)["Subject"] == rendered.subject
+
+
+# --- addresses that need SMTPUTF8 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [None, "Zoë"])
+def test_a_non_ascii_address_already_stored_fails_its_own_row_with_the_reason(
+    name: str | None,
+) -> None:
+    """Rows stored before the input rule: the To header and the SMTP envelope could not
+    carry them, so building the message refuses them with what dispatch fails a row on."""
+    template = _build(render_edition(INFO, _one("T")))
+    who = Recipient(1, "zoë@bücher.example", name, "https://d/u", "mailto:u@x", "https://d/p")
+    for build in (lambda: template.personalise(who, 1), lambda: template.fields(who)):
+        with pytest.raises(HeaderInjection, match=r"not an ASCII address.*SMTPUTF8"):
+            build()
+
+
+def test_one_non_ascii_address_does_not_stop_the_send_for_everyone(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    url = feed_server.add("/f.xml", rss([{"title": "T", "guid": "1", "link": "https://w.test/1"}]))
+    config = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+    app = App.open(load_config(config))
+    try:  # as a row stored before addresses had to be ASCII
+        app.store.add_subscriber("ada@bücher.example", "Ada")
+        app.store.add_subscriber("ana@example.org", "Ana")
+    finally:
+        app.close()
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+    assert [m.recipients for m in smtp_server.messages] == [["ana@example.org"]]
+    assert "'ada@bücher.example' is not an ASCII address" in err, (code, out, err)
+    _, status, _ = run_cli("--config", str(config), "status", "--json")
+    assert json.loads(status)["editions"][0]["deliveries"] == {"sent": 1, "failed": 1}

@@ -19,12 +19,12 @@ def encode(text: str) -> bytes:
     """``text`` as UTF-8 quoted-printable with CRLF line ends; its last line has room for
     the ``=`` of a soft break after it."""
     body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    encoded = binascii.b2a_qp(body, istext=True).replace(b"\n", CRLF)
-    start = encoded.rfind(CRLF) + 2 if CRLF in encoded else 0
-    if len(encoded) - start < MAX_LINE:
-        return encoded
-    # b2a_qp filled the last line to 76: break it earlier, never inside an "=XX" escape.
-    cut = MAX_LINE - 2
-    while b"=" in encoded[start + cut - 2 : start + cut]:
-        cut -= 1
-    return encoded[: start + cut] + SOFT_BREAK + encoded[start + cut :]
+    encoded = binascii.b2a_qp(body, istext=True)
+    start = encoded.rfind(b"\n") + 1 if len(encoded) >= MAX_LINE else 0  # of the last line
+    if len(encoded) - start >= MAX_LINE:
+        # b2a_qp filled the last line to 76: break it earlier, never inside an "=XX" escape.
+        cut = start + MAX_LINE - 2
+        while b"=" in encoded[cut - 2 : cut]:
+            cut -= 1
+        encoded = encoded[:cut] + b"=\n" + encoded[cut:]
+    return encoded.replace(b"\n", CRLF)
