@@ -34,6 +34,7 @@ from digest.records import (
 )
 from digest.render import EditionInfo, build_template, render_edition
 from digest.render.message import HeaderInjection, MessageTemplate
+from digest.subscribers import NewSubscriber, normalise_email, parse_csv
 from tests.conftest import FeedServer, SmtpServer, rss, run_cli
 from tests.test_render import INFO, NOW, recipient, story
 
@@ -311,6 +312,26 @@ def test_a_headline_shaped_like_an_encoded_word_is_shown_as_written(headline: st
 
 
 # --- addresses that need SMTPUTF8 ------------------------------------------------------------
+
+
+def test_an_internationalised_domain_is_kept_in_ascii_and_a_non_ascii_local_part_refused() -> None:
+    assert normalise_email(" Ada@Bücher.Example ") == "ada@xn--bcher-kva.example"
+    assert normalise_email("ada@xn--bcher-kva.example") == "ada@xn--bcher-kva.example"
+    with pytest.raises(ValueError, match=r"before the @ has non-ASCII characters.*SMTPUTF8"):
+        normalise_email("zoë@example.org")
+    good, problems = parse_csv("email,name\nzoë@example.org,Zoë\nada@bücher.example,Ada\n")
+    assert good == [NewSubscriber("ada@xn--bcher-kva.example", "Ada")]
+    assert [(line, "SMTPUTF8" in why) for line, why in problems] == [(2, True)]
+
+
+def test_a_name_over_200_characters_is_refused_at_import() -> None:
+    good, problems = parse_csv(
+        f"email,name\na@example.org,{'山' * 201}\nb@example.org,{'b' * 200}\n"
+    )
+    assert good == [NewSubscriber("b@example.org", "b" * 200)]
+    assert problems == [
+        (2, f"the name {'山' * 30!r}... is 201 characters long; a name may have at most 200")
+    ]
 
 
 @pytest.mark.parametrize("name", [None, "Zoë"])
