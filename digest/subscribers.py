@@ -19,6 +19,7 @@ CSV_COLUMNS = ("email", "name", "topics", "timezone", "locale")
 STATUSES = ("active", "pending", "paused", "unsubscribed", "bounced", "complained")
 # Import also reads the ``status`` column that export writes, so an export imports as it was.
 _IMPORT_COLUMNS = (*CSV_COLUMNS, "status")
+NAME_LIMIT = 200  # characters of a subscriber's name
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,42 @@ class NewSubscriber:
 
 
 def normalise_email(raw: str) -> str:
-    """The address in the one form the store keeps (lower case); ValueError says what is wrong."""
+    """The address in the one form the store keeps (lower case, ASCII); ValueError says what
+    is wrong.
+
+    digest sends without SMTPUTF8, so every address must be ASCII: an internationalised
+    domain is kept in its ASCII (punycode) form, which reaches the same mailbox; a local part
+    (before the @) that is not ASCII cannot be written any other way, so it is refused.
+    """
+    address = raw.strip()
     try:
-        checked = validate_email(raw.strip(), check_deliverability=False)
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"{raw.strip()!r} is not a valid address: {exc}") from None
-    return checked.normalized.lower()
+        if "@" in address and not address.rpartition("@")[0].isascii():
+            raise ValueError(
+                f"{address!r} cannot be sent to: the part before the @ has non-ASCII "
+                "characters, which needs SMTPUTF8, and digest sends plain SMTP"
+            ) from None
+        raise ValueError(f"{address!r} is not a valid address: {exc}") from None
+    assert checked.ascii_email is not None  # always set when SMTPUTF8 is not allowed
+    return checked.ascii_email.lower()
+
+
+def check_name(raw: str | None) -> str | None:
+    """A subscriber's name, or None for none; ValueError says what is wrong.
+
+    The name goes into the To header and the greeting of every email; one over
+    ``NAME_LIMIT`` characters is surely not a name (a CSV column shifted, say).
+    """
+    name = (raw or "").strip()
+    if not name:
+        return None
+    if len(name) > NAME_LIMIT:
+        raise ValueError(
+            f"the name {name[:30]!r}... is {len(name)} characters long; a name may have at "
+            f"most {NAME_LIMIT}"
+        )
+    return name
 
 
 def check_timezone(raw: str | None) -> str | None:
@@ -89,6 +120,7 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
         record = dict(zip(columns, cells, strict=False))
         try:
             email = normalise_email(record.get("email", ""))
+            name = check_name(record.get("name"))
             tz = check_timezone(record.get("timezone"))
             locale = check_subscriber_locale(record.get("locale"))
             status = record.get("status") or "active"
@@ -102,7 +134,7 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
             continue
         seen.add(email)
         topics = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
-        good.append(NewSubscriber(email, record.get("name") or None, topics, tz, status, locale))
+        good.append(NewSubscriber(email, name, topics, tz, status, locale))
     return good, problems
 
 

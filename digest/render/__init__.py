@@ -1,7 +1,6 @@
 """The render stage: templates rendered and CSS inlined once per edition, personalised cheaply."""
 
 from digest.render.edition import (
-    TOKENS,
     EditionInfo,
     check_templates,
     inline_css,
@@ -9,6 +8,7 @@ from digest.render.edition import (
     subject_for,
 )
 from digest.render.message import MessageTemplate, build_template, substitute
+from digest.render.tokens import TOKENS
 
 __all__ = [
     "TOKENS",

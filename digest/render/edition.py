@@ -1,7 +1,7 @@
 """Render an edition once: jinja2 for HTML and text, premailer to inline the CSS, once.
 
-The output still holds personalisation tokens (see ``TOKENS``); ``render.message`` swaps
-them per recipient, so no template render or CSS inlining happens per recipient.
+The output still holds personalisation tokens (see ``render.tokens``); ``render.message``
+swaps them per recipient, so no template render or CSS inlining happens per recipient.
 """
 
 from __future__ import annotations
@@ -16,17 +16,12 @@ from zoneinfo import ZoneInfo
 import premailer
 
 from digest.records import RankedEdition, RenderedEdition, Story
-from digest.render import templates
+from digest.render import qp, templates
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
+from digest.render.tokens import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Nonce
 
-# Placeholders the templates print where per-recipient values go. Plain ASCII letters only,
-# so neither premailer nor autoescaping changes them.
-UNSUBSCRIBE_URL = "DIGESTxUNSUBSCRIBExURL"
-PREFERENCES_URL = "DIGESTxPREFERENCESxURL"
-GREETING = "DIGESTxGREETING"
-TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
-
-# Gmail clips HTML over about 102 KB; keep room for the personal links and headers.
+# Gmail clips HTML over about 102 KB as sent (quoted-printable: "=" is "=3D", "é" is
+# "=C3=A9"); keep room for the personal links and the part's headers.
 HTML_LIMIT = 100_000
 
 log = logging.getLogger("digest.render")
@@ -64,20 +59,25 @@ def render_edition(
     """Subject, inlined HTML and text of the edition, with the personalisation tokens in place.
 
     Size guard: Gmail clips a message whose HTML is over about 102 KB, hiding the footer and
-    its unsubscribe link. When the HTML would pass ``HTML_LIMIT``, the lowest stories are
-    dropped (Latest from the end, then Breaking) and a "more on the web" line takes their
-    place; the web view keeps the whole edition.
+    its unsubscribe link. The HTML part is measured as it goes on the wire, encoded by the
+    same ``qp.encode`` the message is built with (quoted-printable makes a French edition
+    about 1.5 times its decoded size, a Chinese one about 2.3 times). When the part would
+    pass ``HTML_LIMIT``, the lowest stories are dropped (Latest from the end, then Breaking)
+    and a "more on the web" line takes their place; the web view keeps the whole edition.
     """
     env = templates.environment(override_dir)
     html_template = templates.load(env, "digest.html.j2")
     text_template = templates.load(env, "digest.txt.j2")
+    nonce = Nonce()  # only the templates know it: feed text cannot spell a token
 
     def attempt(keep: int) -> RenderedEdition:
         trimmed = _first(ranked, keep)
-        context = _context(info, trimmed, omitted=ranked.count - trimmed.count)
-        html = inline_css(templates.render(html_template, **context))
-        text = templates.render(text_template, **context)
-        return RenderedEdition(subject=context["subject"], html=html, text=text)
+        context = _context(info, trimmed, ranked.count - trimmed.count, nonce.tokens())
+        return RenderedEdition(
+            subject=nonce.settle(context["subject"]),
+            html=nonce.settle(inline_css(templates.render(html_template, **context))),
+            text=nonce.settle(templates.render(text_template, **context)),
+        )
 
     full = attempt(ranked.count)
     if _size(full) <= HTML_LIMIT:
@@ -102,7 +102,8 @@ def render_edition(
 
 
 def _size(rendered: RenderedEdition) -> int:
-    return len(rendered.html.encode("utf-8"))
+    """Bytes of the HTML part as sent: quoted-printable, as ``render.message`` encodes it."""
+    return len(qp.encode(rendered.html))
 
 
 def _first(ranked: RankedEdition, keep: int) -> RankedEdition:
@@ -111,7 +112,9 @@ def _first(ranked: RankedEdition, keep: int) -> RankedEdition:
     return RankedEdition(breaking, ranked.latest[: max(0, keep - len(breaking))])
 
 
-def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str, Any]:
+def _context(
+    info: EditionInfo, ranked: RankedEdition, omitted: int, tokens: dict[str, str]
+) -> dict[str, Any]:
     tz = ZoneInfo(info.timezone)
     loc = Localizer(info.locale)
     return {
@@ -126,9 +129,9 @@ def _context(info: EditionInfo, ranked: RankedEdition, omitted: int) -> dict[str
         "preheader": _preheader(ranked),
         "local_date": info.built_at.astimezone(tz),
         "when": lambda story: loc.day_time(_newest(story).astimezone(tz)),
-        "unsubscribe_url": UNSUBSCRIBE_URL,
-        "preferences_url": PREFERENCES_URL,
-        "greeting": GREETING,
+        "unsubscribe_url": tokens[UNSUBSCRIBE_URL],
+        "preferences_url": tokens[PREFERENCES_URL],
+        "greeting": tokens[GREETING],
     }
 
 

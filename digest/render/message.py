@@ -3,27 +3,31 @@
 ``build_template`` renders the whole body once: both parts quoted-printable encoded, split
 at the personalisation tokens. ``personalise`` then joins those prebuilt byte strings with
 the recipient's few encoded values between them, behind soft line breaks (``=`` CRLF, which
-a QP decoder removes), so every line stays under 78 columns whatever the values' length.
+a QP decoder removes), so no line passes RFC 2045's 76 columns whatever the values' length.
 No template render, CSS inlining, body encoding or EmailMessage build happens per recipient.
 """
 
 from __future__ import annotations
 
-import binascii
 import html
-import re
 import secrets
 from dataclasses import dataclass
-from email.header import Header
+from email.errors import MessageError
 from email.utils import formataddr, formatdate, parseaddr
 
 from digest.records import MessageFields, Recipient, RenderedEdition
-from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
+from digest.render import qp
+from digest.render.headers import (
+    HeaderInjection,
+    UnsendableRecipient,
+    address_header,
+    check_address,
+    header,
+    text_header,
+)
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
-
-CRLF = b"\r\n"
-_SOFT_BREAK = b"=\r\n"
-_TOKEN = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{GREETING})")
+from digest.render.qp import CRLF, SOFT_BREAK
+from digest.render.tokens import GREETING, PATTERN, PREFERENCES_URL, UNSUBSCRIBE_URL, defuse
 
 # A slot is (token, is_html): where one recipient value goes, and whether it is HTML-escaped.
 Slot = tuple[str, bool]
@@ -54,11 +58,9 @@ class MessageTemplate:
 
     def fields(self, recipient: Recipient) -> MessageFields:
         """One recipient's message as fields, with each token's value for them."""
-        raw = {
-            UNSUBSCRIBE_URL: recipient.unsubscribe_url,
-            PREFERENCES_URL: recipient.preferences_url,
-            GREETING: greeting(self.locale, recipient),
-        }
+        with _OneRecipient(recipient):
+            check_address(recipient.email)
+            raw = token_values(self.locale, recipient)
         values = dict(raw)
         values.update({html_token(t): html.escape(v) for t, v in raw.items()})
         return MessageFields(
@@ -81,34 +83,54 @@ class MessageTemplate:
 
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
-        message_id = f"<{self.message_id_prefix}.{delivery_id}@{self.domain}>"
-        raw = {
-            UNSUBSCRIBE_URL: recipient.unsubscribe_url,
-            PREFERENCES_URL: recipient.preferences_url,
-            GREETING: greeting(self.locale, recipient),
-        }
-        values = {
-            (token, is_html): _SOFT_BREAK
-            + _qp(html.escape(value) if is_html else value)
-            + _SOFT_BREAK
-            for token, value in raw.items()
-            for is_html in (False, True)
-        }
-        out = [
-            _header("To", _address(recipient.name, recipient.email)),
-            _header("Message-ID", message_id),
-            _header("Date", formatdate(localtime=False, usegmt=True)),
-            _header(
-                "List-Unsubscribe",
-                f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>",
-            ),
-            self.common_headers,
-            self.pieces[0],
-        ]
+        message_id = self.message_id(delivery_id)
+        with _OneRecipient(recipient):
+            values = {
+                (token, is_html): SOFT_BREAK
+                + qp.encode(html.escape(value) if is_html else value)
+                + SOFT_BREAK
+                for token, value in token_values(self.locale, recipient).items()
+                for is_html in (False, True)
+            }
+            personal = [
+                address_header("To", recipient.name, recipient.email),
+                header("Message-ID", message_id),
+                header("Date", formatdate(localtime=False, usegmt=True)),
+                header(
+                    "List-Unsubscribe",
+                    f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>",
+                ),
+            ]
+        out = [*personal, self.common_headers, self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
             out.append(values[slot])
             out.append(piece)
         return message_id, b"".join(out)
+
+
+class _OneRecipient:
+    """Turns an error from one recipient's data into UnsendableRecipient: that row fails with
+    the reason and the send goes on. ValueError (UnicodeError among them) and the email
+    package's errors come from the data; anything else is a bug, and stops the send.
+
+    A class, not @contextmanager: it runs once per message, and a generator costs more.
+    """
+
+    def __init__(self, recipient: Recipient) -> None:
+        self.email = recipient.email
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if exc is None or isinstance(exc, HeaderInjection):
+            return
+        if isinstance(exc, ValueError | MessageError):
+            raise UnsendableRecipient(
+                f"the message to {self.email!r} cannot be built: {exc}"
+            ) from exc
 
 
 def html_token(token: str) -> str:
@@ -119,8 +141,8 @@ def html_token(token: str) -> str:
 
 def _encode_part(body: str, is_html: bool) -> tuple[list[bytes], list[Slot]]:
     """QP-encode one part between its tokens: n+1 static pieces around n slots."""
-    parts = _TOKEN.split(body.replace("\r\n", "\n").replace("\r", "\n"))
-    pieces = [_qp(text) for text in parts[0::2]]
+    parts = PATTERN.split(body.replace("\r\n", "\n").replace("\r", "\n"))
+    pieces = [qp.encode(text) for text in parts[0::2]]
     slots = [(token, is_html) for token in parts[1::2]]
     return pieces, slots
 
@@ -152,10 +174,14 @@ def _body(text: str, body_html: str, boundary: bytes) -> tuple[tuple[bytes, ...]
 
 
 def greeting(locale: str, recipient: Recipient) -> str:
-    """``Hello Ada,`` in the recipient's language, or ``Hello,`` without a name."""
+    """``Hello Ada,`` in the recipient's language, or ``Hello,`` without a name.
+
+    A name that spells a token is defused: a provider that substitutes its values more than
+    once, or one token after another, never finds a token inside the greeting.
+    """
     loc = Localizer(locale)
     return (
-        loc.gettext("Hello {name},", name=recipient.name)
+        loc.gettext("Hello {name},", name=defuse(recipient.name))
         if recipient.name
         else loc.gettext("Hello,")
     )
@@ -166,11 +192,17 @@ def substitute(
 ) -> str:
     """Put one recipient's links and name where the edition's tokens stand."""
     quote = html.escape if is_html else str
-    return (
-        body.replace(UNSUBSCRIBE_URL, quote(recipient.unsubscribe_url))
-        .replace(PREFERENCES_URL, quote(recipient.preferences_url))
-        .replace(GREETING, quote(greeting(locale, recipient)))
-    )
+    values = token_values(locale, recipient)
+    return PATTERN.sub(lambda m: quote(values[m.group(0)]), body)
+
+
+def token_values(locale: str, recipient: Recipient) -> dict[str, str]:
+    """What each token stands for in one recipient's message."""
+    return {
+        UNSUBSCRIBE_URL: recipient.unsubscribe_url,
+        PREFERENCES_URL: recipient.preferences_url,
+        GREETING: greeting(locale, recipient),
+    }
 
 
 def build_template(
@@ -187,21 +219,19 @@ def build_template(
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     boundary = f"=_digest_{secrets.token_hex(12)}".encode()
     headers = [
-        _header("From", _format_sender(sender), strict=False),
-        _header("Subject", rendered.subject, strict=False),
-        _header("List-Id", f"{_quote_phrase(list_name)} <{list_id}>", strict=False),
-        _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-        _header("Precedence", "bulk"),
-        _header("Auto-Submitted", "auto-generated"),
+        address_header("From", *parseaddr(sender), strict=False),
+        text_header("Subject", rendered.subject, strict=False),
+        address_header("List-Id", list_name, list_id, strict=False),
+        header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        header("Precedence", "bulk"),
+        header("Auto-Submitted", "auto-generated"),
         # Gmail's feedback loop groups complaints by these ids: edition, list, sender.
-        _header("Feedback-ID", f"{message_id_prefix.replace('.', '-')}:{list_id}:digest:{domain}"),
-        _header("MIME-Version", "1.0"),
+        header("Feedback-ID", f"{message_id_prefix.replace('.', '-')}:{list_id}:digest:{domain}"),
+        header("MIME-Version", "1.0"),
     ]
     if reply_to:
-        headers.append(_header("Reply-To", _format_sender(reply_to), strict=False))
-    headers.append(
-        _header("Content-Type", f'multipart/alternative; boundary="{boundary.decode()}"')
-    )
+        headers.append(address_header("Reply-To", *parseaddr(reply_to), strict=False))
+    headers.append(header("Content-Type", f'multipart/alternative; boundary="{boundary.decode()}"'))
     pieces, slots = _body(rendered.text, rendered.html, boundary)
     return MessageTemplate(
         sender=parseaddr(sender)[1],
@@ -215,50 +245,15 @@ def build_template(
         reply_to=_format_sender(reply_to) if reply_to else None,
         subject=rendered.subject,
         text=rendered.text,
-        html=_TOKEN.sub(lambda m: html_token(m.group(0)), rendered.html),
+        html=PATTERN.sub(lambda m: html_token(m.group(0)), rendered.html),
         list_id=f"{_quote_phrase(list_name)} <{list_id}>",
     )
 
 
-class HeaderInjection(ValueError):
-    """A header value holds CR or LF: it could smuggle in headers of its own."""
-
-
-def _header(name: str, value: str, strict: bool = True) -> bytes:
-    """One header line, folded at spaces near 78 columns; non-ASCII values RFC 2047-encoded.
-
-    A per-recipient value with CR or LF (a hostile name in a CSV, say) raises
-    HeaderInjection before any byte of it is written, and the dispatcher fails that one row
-    with the reason; an edition-wide value (``strict=False``) has its line breaks folded to
-    spaces, since it comes from our own config and rendering.
-    """
-    if "\r" in value or "\n" in value:
-        if strict:
-            raise HeaderInjection(f"the {name} header would contain a line break: {value[:60]!r}")
-        value = " ".join(value.split())
-    if not value.isascii():
-        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-        return f"{name}: {encoded}".encode("ascii") + CRLF
-    lines = [f"{name}:"]
-    for word in value.split(" "):
-        if len(lines[-1]) + 1 + len(word) > 78 and lines[-1] != f"{name}:":
-            lines.append("")
-        lines[-1] += f" {word}"
-    return "\r\n".join(lines).encode("ascii") + CRLF
-
-
-def _qp(text: str) -> bytes:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(body, istext=True).replace(b"\n", CRLF)
-
-
-def _address(name: str | None, email: str) -> str:
-    return formataddr((name, email), charset="utf-8") if name else email
-
-
 def _format_sender(value: str) -> str:
+    """``Name <address>`` for an API's From or Reply-To field, the name RFC 2047-encoded."""
     name, addr = parseaddr(value)
-    return _address(name or None, addr)
+    return formataddr((name, addr), charset="utf-8") if name else addr
 
 
 def _quote_phrase(name: str) -> str:

@@ -8,6 +8,7 @@ with ``%recipient.NAME%`` replaced. The form goes as multipart/form-data, as the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import httpx
@@ -28,6 +29,10 @@ from digest.records import MessageFields, OutgoingMessage, SendResult
 
 BATCH = 1000
 _UNSUBSCRIBE = "list_unsubscribe"  # the recipient variable holding List-Unsubscribe
+# Mailgun fills %recipient.NAME% (and its own %recipient_...% and %unsubscribe_url% kinds)
+# anywhere in the subject and bodies: text from a feed must never name one, or each reader's
+# List-Unsubscribe value lands in a link of the feed's choosing.
+_VARIABLE = re.compile(r"%(?=recipient|[a-z_]*unsubscribe_url%)", re.IGNORECASE)
 
 
 class MailgunSender(BatchApiSender):
@@ -65,7 +70,13 @@ class MailgunSender(BatchApiSender):
         return [SendResult(i, "sent", f"mailgun {queued}") for i in ids]
 
 
+def _literal(text: str) -> str:
+    """``text`` with nothing Mailgun reads as a variable: such a "%" is written "%25"."""
+    return _VARIABLE.sub("%25", text)
+
+
 def _placeholders(body: str, tokens: Sequence[str]) -> str:
+    body = _literal(body)
     for token in tokens:
         body = body.replace(token, f"%recipient.{token}%")
     return body
@@ -77,7 +88,7 @@ def _form(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> list[tuple[
     form = [
         ("from", first.sender),
         *(("to", display(f.to, f.to_name)) for _, f in chunk),
-        ("subject", first.subject),
+        ("subject", _literal(first.subject)),
         ("text", _placeholders(first.text, tokens)),
         ("html", _placeholders(first.html, tokens)),
         (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -100,7 +101,7 @@ class SesSender(BatchApiSender):
             "DefaultContent": {
                 "Template": {
                     "TemplateContent": {
-                        "Subject": first.subject,
+                        "Subject": _literal(first.subject),
                         "Text": _placeholders(first.text, tokens),
                         "Html": _placeholders(first.html, tokens),
                     },
@@ -134,7 +135,19 @@ class SesSender(BatchApiSender):
         return request
 
 
+# SES renders the subject and bodies as Handlebars: a "{{" from a feed could print any
+# template data ("{{#each this}}{{this}}{{/each}}" prints each reader's links) or fail the
+# render. A zero-width space between two braces leaves no "{{" and reads the same.
+_OPENING = re.compile(r"\{(?=\{)")
+
+
+def _literal(text: str) -> str:
+    """``text`` with nothing Handlebars reads as an expression."""
+    return _OPENING.sub("{\u200b", text)
+
+
 def _placeholders(body: str, tokens: Sequence[str]) -> str:
+    body = _literal(body)
     for token in tokens:
         body = body.replace(token, "{{{" + token + "}}}")
     return body
