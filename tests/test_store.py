@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -9,9 +11,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+from digest.config import load_config
 from digest.store import current_revision, open_engine, upgrade
 from digest.store.engine import _alembic_config, resolve_url
 from digest.store.tables import SQLModel
+from tests.conftest import run_cli
 
 
 def test_migrations_match_the_models_and_are_idempotent(tmp_path: Path) -> None:
@@ -142,3 +146,48 @@ def test_the_bulk_insert_stores_values_as_sqlalchemy_would(tmp_path: Path) -> No
             text("SELECT guid, published_at, breaking FROM articles ORDER BY guid")
         ).all()
     assert rows[0][1:] == rows[1][1:] == ("2026-01-02 10:00:00.000000", 0)
+
+
+def test_addresses_stored_before_they_had_to_be_ascii_are_migrated(
+    tmp_path: Path, write_config: Callable[..., Path]
+) -> None:
+    """A Unicode domain becomes its punycode form (same mailbox); a Unicode local part, or
+    one whose ASCII form is taken, stays as written and can still be removed."""
+    import sqlalchemy as sa
+
+    config = write_config([("one", "https://one.example.com/feed")])
+    loaded = load_config(config)
+    engine = open_engine(resolve_url(loaded.service.database_url, loaded.base_dir))
+    upgrade(engine, "0009")
+    subscribers = sa.table(
+        "subscribers", sa.column("email"), sa.column("public_id"), sa.column("status"),
+        sa.column("topics"), sa.column("created_at"),
+    )  # fmt: skip
+    emails = [
+        "ada@bücher.example",
+        "zoë@example.org",
+        "bo@xn--bcher-kva.example",
+        "bo@bücher.example",
+    ]
+    with engine.begin() as connection:
+        for n, email in enumerate(emails):
+            connection.execute(
+                subscribers.insert().values(
+                    email=email, public_id=f"p{n}", status="active", topics="",
+                    created_at=datetime(2026, 11, 1, tzinfo=UTC),
+                )
+            )  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as connection:
+        stored = [r[0] for r in connection.execute(sa.text("SELECT email FROM subscribers"))]
+    assert sorted(stored) == sorted(
+        [
+            "ada@xn--bcher-kva.example",
+            "zoë@example.org",
+            "bo@xn--bcher-kva.example",
+            "bo@bücher.example",
+        ]
+    )
+    engine.dispose()
+    code, out, _ = run_cli("--config", str(config), "subscribers", "remove", "Zoë@example.org")
+    assert (code, out) == (0, "unsubscribed zoë@example.org\n")

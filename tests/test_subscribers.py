@@ -64,6 +64,14 @@ def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
     assert active(cli) == []
 
 
+def test_add_rejects_a_name_too_long_to_be_one(cli: Cli) -> None:
+    code, _, err = cli("subscribers", "add", "ann@example.com", "--name", "x" * 201)
+
+    assert code == 1
+    assert "201 characters long; a name may have at most 200" in err
+    assert active(cli) == []
+
+
 def test_add_then_list_shows_every_detail(cli: Cli) -> None:
     long_address = "a-rather-long-address.for-testing@newsletters.example.com"
     code, out, _ = cli(

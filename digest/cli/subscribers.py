@@ -11,6 +11,7 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context
 from digest.errors import DigestError
 from digest.subscribers import (
+    check_name,
     check_subscriber_locale,
     check_timezone,
     normalise_email,
@@ -52,6 +53,10 @@ def add(
         locale = check_subscriber_locale(locale)
     except ValueError as exc:
         raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
+    try:
+        name = check_name(name)
+    except ValueError as exc:
+        raise DigestError(str(exc), "give the name they go by, or none") from None
     store = ctx.app().store
     before = store.subscriber_by_email(address)
     row, changed = store.add_subscriber(address, name, topics, timezone, locale)
@@ -71,11 +76,14 @@ def add(
 @pass_context
 def remove(ctx: Context, email: str) -> None:
     """Unsubscribe an address at once (the row stays, so history and suppression stay)."""
+    store = ctx.app().store
     try:
         address = normalise_email(email)
     except ValueError as exc:
-        raise DigestError(str(exc), "check the address") from None
-    store = ctx.app().store
+        # A row stored before addresses had to be ASCII is found as it was written.
+        address = email.strip().lower()
+        if store.subscriber_by_email(address) is None:
+            raise DigestError(str(exc), "check the address") from None
     if store.unsubscribe(email=address):
         click.echo(f"unsubscribed {address}")
         return
