@@ -186,6 +186,7 @@ def one_message(app: App, edition: Edition) -> bytes:
     template = SegmentTemplates(app, app.config.digests[0], edition)(
         Subscriber(email="x", public_id="x")
     )
+    assert template is not None  # every topic: the whole edition
     links = "https://digest.example/unsubscribe/" + "t" * 40
     recipient = Recipient(
         1, "reader0000001@example.org", "Reader 1", links, "mailto:u@example.org", links

@@ -48,6 +48,8 @@ class RunReport:
     delivery: DeliveryReport | None = None
     # Earlier editions of the digest whose waiting rows this run sent (see resume_unfinished)
     resumed: list[tuple[Edition, DeliveryReport]] = field(default_factory=list)
+    # Why nothing was delivered, when nothing was meant to be (nobody's local time, no story)
+    idle: str = ""
 
     @property
     def ok(self) -> bool:
@@ -219,9 +221,11 @@ class SegmentTemplates:
     def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
         self.app, self.digest, self.edition = app, digest, edition
         self.default = (digest_timezone(app, digest), app.config.service.locale, "")
-        self._cache: dict[tuple[str, str, str], MessageTemplate] = {}
+        self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
 
-    def __call__(self, subscriber: Subscriber) -> MessageTemplate:
+    def __call__(self, subscriber: Subscriber) -> MessageTemplate | None:
+        """Their message; None when none of the edition's stories is in their topics (and
+        the digest does not send empty editions): nothing to send them this time."""
         topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))
         key = (
             subscriber.timezone or self.default[0],
@@ -232,7 +236,7 @@ class SegmentTemplates:
             self._cache[key] = self._build(key)
         return self._cache[key]
 
-    def _build(self, key: tuple[str, str, str]) -> MessageTemplate:
+    def _build(self, key: tuple[str, str, str]) -> MessageTemplate | None:
         e, service = self.edition, self.app.config.service
         timezone, locale, topics = key
         if key == self.default or not e.stories:
@@ -241,6 +245,8 @@ class SegmentTemplates:
             ranked = ranked_from_json(e.stories)
             if topics:
                 ranked = narrow(ranked, set(topics.split(",")))
+                if ranked.count == 0 and e.story_count and not self.digest.send_empty:
+                    return None
             info = edition_info(self.app, self.digest, e.slot, e.created_at, timezone, locale)
             rendered = render_edition(info, ranked, self.app.config.templates_dir())
             log.info(
@@ -439,8 +445,17 @@ async def run_digest(
     now = now or utcnow()
     report.resumed = await resume_unfinished(app, digest, now, slot)
     if local_time_bucket(app, digest, slot) == set():
-        log.info("digest %s: no subscriber's local time is %s now", digest.id, digest.schedule)
+        report.idle = f"no subscriber's local time is {digest.schedule!r} now"
+        log.info("digest %s: %s", digest.id, report.idle)
         return report  # nobody's 07:00 is this hour: no edition
     report.edition, report.created = build_edition(app, digest, now, slot)
+    if report.edition.story_count == 0 and not digest.send_empty:
+        report.idle = (
+            f"edition {report.edition.id} has no stories: none of the digest's sources had an "
+            f"article in the last {digest.lookback_hours:g} hours, so nothing was sent "
+            "(see `digest sources`; `send_empty = true` sends a 'nothing new' email instead)"
+        )
+        log.warning("digest %s: %s", digest.id, report.idle)
+        return report
     report.delivery = await deliver_edition(app, digest, report.edition)
     return report

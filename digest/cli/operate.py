@@ -328,6 +328,8 @@ def print_run(report: RunReport) -> None:
         )
     if report.delivery is not None:
         _print_delivery(report.delivery)
+    elif report.idle:
+        click.echo(f"nothing sent: {report.idle}")
 
 
 def _print_delivery(d: DeliveryReport) -> None:

@@ -231,6 +231,11 @@ class DigestConfig(_Model):
         default="topic",
         description="group 'Latest' by the lead's first topic ('topic') or its source ('source')",
     )
+    send_empty: bool = Field(
+        default=False,
+        description="send an edition with no stories (a 'nothing new' email); off: no email "
+        "goes to anyone whose edition would be empty, and the run says why",
+    )
 
     @field_validator("id")
     @classmethod

@@ -70,7 +70,7 @@ class DeliveryReport:
 async def dispatch(
     store: DeliveryStore,
     sender: Sender,
-    template_for: Callable[[Subscriber], MessageTemplate],
+    template_for: Callable[[Subscriber], MessageTemplate | None],
     recipient_for: Callable[[Subscriber], Recipient],
     edition_id: int,
     batch_size: int = 200,
@@ -116,25 +116,29 @@ async def dispatch(
         assert token is not None
         claim = _Claim(store, token, len(claimed), edition_id, lease_seconds)
         messages = []
-        refused: list[SendResult] = []
+        settled: list[SendResult] = []  # rows decided here: skipped, or refused
         for delivery, subscriber in claimed:
             assert delivery.id is not None
             template = template_for(subscriber)  # one per time zone and language, built once
+            if template is None:  # nothing of this edition is in their topics
+                detail = f"no story of this edition is in their topics ({subscriber.topics})"
+                settled.append(SendResult(delivery.id, "skipped", detail))
+                continue
             recipient = recipient_for(subscriber)
             try:
                 message = _message(
                     template, recipient, delivery.id, subscriber.email, wants_fields, signer
                 )
             except HeaderInjection as exc:  # this row fails, the others go on
-                refused.append(SendResult(delivery.id, "failed", str(exc)))
+                settled.append(SendResult(delivery.id, "failed", str(exc)))
                 continue
             messages.append(message)
-        if refused:
+        if settled:
             _record(
                 claim,
-                refused,
+                settled,
                 {},
-                {r.delivery_id: "" for r in refused},
+                {r.delivery_id: "" for r in settled},
                 {d.id: s.email for d, s in claimed if d.id is not None},
                 report,
             )
@@ -259,7 +263,9 @@ def _record(
             claim.store.suppress_subscriber(owners[result.delivery_id], "bounced")
         report.counts[result.status] += 1
         done.add(result.delivery_id)
-        if result.status != "sent":
+        if result.status == "skipped":
+            log.info("delivery to %s skipped: %s", emails[result.delivery_id], result.detail)
+        elif result.status != "sent":
             line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"
             report.problems.append(line)
             log.warning("delivery to %s", line)

@@ -59,7 +59,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
             + (f"; stopped: {d.stopped}" if d and d.stopped else "")
             + (f"; waiting: {d.waiting}" if d and d.waiting else "")
             if d
-            else "no subscriber's time this hour"
+            else report.idle or "nothing to send"
         )
         log.warning("digest %s: %s", digest_id, summary)
         app.store.record_job(f"send {digest_id}", started, report.ok, summary)

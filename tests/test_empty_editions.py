@@ -1,0 +1,72 @@
+"""Nothing to say, nothing sent: an edition without stories mails nobody, and a subscriber
+whose topics match none of an edition's stories is skipped, each with a line saying why.
+``send_empty = true`` sends the "nothing new" email instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digest.app import App
+from digest.config import load_config
+from tests.conftest import FeedServer, rss, run_cli
+from tests.test_local_time import _received as _inbox
+
+
+def _service(write_config, feed_server: FeedServer, items: list[dict[str, str]], extra: str = ""):
+    url = feed_server.add("/w.xml", rss(items))
+    config = write_config([("World Desk", url)])
+    text = config.read_text().replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["world"]')
+    config.write_text(text.replace("lookback_hours = 48", f"lookback_hours = 48\n{extra}"))
+    return config
+
+
+def test_an_edition_without_stories_mails_nobody_and_says_why(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _service(write_config, feed_server, [])
+    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
+
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+
+    assert code == 0
+    assert "0 stories" in out and "nothing sent: edition 1 has no stories" in out
+    assert "see `digest sources`" in out
+    assert _inbox(tmp_path) == {}
+
+
+def test_send_empty_sends_the_nothing_new_email(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _service(write_config, feed_server, [], extra="send_empty = true")
+    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
+
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+
+    assert list(_inbox(tmp_path)) == ["ann@example.org"]
+
+
+def test_a_reader_whose_topics_match_nothing_is_skipped_and_the_row_says_why(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    story = {"title": "Ceasefire talks resume", "guid": "w1", "link": "https://w.test/1"}
+    config = _service(write_config, feed_server, [story])
+    cli = ["--config", str(config), "subscribers", "add"]
+    assert run_cli(*cli, "sci@example.org", "--topic", "science")[0] == 0
+    assert run_cli(*cli, "world@example.org", "--topic", "world")[0] == 0
+
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+
+    assert code == 0 and "1 sent, 1 skipped" in out
+    assert list(_inbox(tmp_path)) == ["world@example.org"]
+    app = App.open(load_config(config))
+    try:
+        rows = {s.email: d for d, s in app.store.deliveries(1)}
+    finally:
+        app.close()
+    assert rows["sci@example.org"].status == "skipped"
+    assert "no story of this edition is in their topics (science)" in (
+        rows["sci@example.org"].error or ""
+    )
+    # Skipped is final: a second run sends nobody anything.
+    assert "nothing to send" in run_cli("--config", str(config), "send")[1]
+    assert list(_inbox(tmp_path)) == ["world@example.org"]
