@@ -21,6 +21,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from digest.app import App
+from digest.config import load_config
+
 SECRET = "test-secret-0123456789-abcdefghij"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,6 +263,25 @@ def write_config(tmp_path: Path, secret: str) -> Callable[..., Path]:
         return path
 
     return write
+
+
+OpenApp = Callable[..., App]
+
+
+@pytest.fixture
+def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
+    """Write a config for the given (name, url) sources and open the real App over it
+    (every App of one test shares one database); each is closed after the test."""
+    apps: list[App] = []
+
+    def open_(sources: list[tuple[str, str]], **kw: Any) -> App:
+        app = App.open(load_config(write_config(sources, **kw)))
+        apps.append(app)
+        return app
+
+    yield open_
+    for app in apps:
+        app.close()
 
 
 def rss(items: list[dict[str, str]], title: str = "Test Feed") -> str:

@@ -151,10 +151,10 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
     from digest.pipeline import run_digest
     from digest.schedule.daemon import missed_slots
 
-    url = feed_server.add(
-        "/f.xml",
-        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
-    )
+    # Dated just before the 07:00 slot below (until then digest dates it when first seen).
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    story["date"] = "Mon, 30 Nov 2026 06:00:00 GMT"
+    url = feed_server.add("/f.xml", rss([story]))
     config = write_config([("Wire", url)], schedule="0 7 * * *")
     assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
     app = App.open(load_config(config))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from itertools import pairwise
@@ -24,30 +24,14 @@ from digest.pipeline import gather_sources
 from digest.sources.fetch import HostPolicy
 from digest.sources.gather import backoff
 from digest.store import Source
-from tests.conftest import FeedServer, config_text, rss, run_cli
+from tests.conftest import FeedServer, OpenApp, config_text, rss, run_cli
 
-OpenApp = Callable[..., App]
 FEED = rss(
     [
         {"title": "Bridge closed", "link": "https://wire.test/bridge", "guid": "w1"},
         {"title": "Budget passed", "link": "https://wire.test/budget", "guid": "w2"},
     ]
 )
-
-
-@pytest.fixture
-def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
-    """Write a config for the given (name, url) sources and open the real App over it."""
-    apps: list[App] = []
-
-    def open_(sources: list[tuple[str, str]], **kw: Any) -> App:
-        app = App.open(load_config(write_config(sources, **kw)))
-        apps.append(app)
-        return app
-
-    yield open_
-    for app in apps:
-        app.close()
 
 
 def row(app: App, name: str) -> Source:

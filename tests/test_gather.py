@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -26,16 +26,14 @@ from typing import Any
 import pytest
 
 from digest.app import App
-from digest.config import load_config
 from digest.errors import SourceError
 from digest.pipeline import gather_sources
 from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport
 from digest.store import Article, Source
-from tests.conftest import FeedServer, rss, run_cli
+from tests.conftest import FeedServer, OpenApp, rss, run_cli
 
-OpenApp = Callable[..., App]
 # The modules, not the functions of the same name that digest.sources exports.
 fetch_module = importlib.import_module("digest.sources.fetch")
 gather_module = importlib.import_module("digest.sources.gather")
@@ -43,21 +41,6 @@ gather_module = importlib.import_module("digest.sources.gather")
 
 def ago(**delta: float) -> str:
     return format_datetime(datetime.now(UTC) - timedelta(**delta))
-
-
-@pytest.fixture
-def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
-    """Write a config for the given (name, url) sources and open the real App over it."""
-    apps: list[App] = []
-
-    def open_(sources: list[tuple[str, str]], **kw: Any) -> App:
-        app = App.open(load_config(write_config(sources, **kw)))
-        apps.append(app)
-        return app
-
-    yield open_
-    for app in apps:
-        app.close()
 
 
 def articles(app: App) -> list[tuple[Article, str]]:

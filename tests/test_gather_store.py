@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,36 +18,17 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from digest.app import App
-from digest.config import load_config
 from digest.pipeline import gather_sources, rank_window
 from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport
 from digest.store import Article, Store, open_engine, upgrade, utcnow
 from digest.store.store import FetchOutcome
-from tests.conftest import FeedServer, rss
-
-OpenApp = Callable[..., App]
+from tests.conftest import FeedServer, OpenApp, rss
 
 
 def ago(**delta: float) -> str:
     return format_datetime(datetime.now(UTC) - timedelta(**delta))
-
-
-@pytest.fixture
-def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
-    """Write a config for the given (name, url) sources and open the real App over it
-    (every App of one test shares one database)."""
-    apps: list[App] = []
-
-    def open_(sources: list[tuple[str, str]], **kw: Any) -> App:
-        app = App.open(load_config(write_config(sources, **kw)))
-        apps.append(app)
-        return app
-
-    yield open_
-    for app in apps:
-        app.close()
 
 
 def stored(app: App) -> list[tuple[Article, str]]:

@@ -18,11 +18,8 @@ from digest.sources.fastfeed import read_entries
 from digest.sources.metadata import read_metadata
 from digest.sources.page import find_links
 from digest.sources.parse import parse_feed
-from tests import test_gather
-from tests.conftest import FeedServer, rss
-from tests.test_gather import OpenApp, articles
-
-open_app = test_gather.open_app  # the fixture: the real App over a written config
+from tests.conftest import FeedServer, OpenApp, rss
+from tests.test_gather import articles
 
 
 def _source(name: str, url: str, kind: str) -> str:
