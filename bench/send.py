@@ -1,7 +1,7 @@
 """Messages per second into Postfix's smtp-sink, against smtp-source on the same sink.
 
 digest's side is the real send path: 20,000 subscribers in a temporary SQLite store, one
-rendered edition (~40 KB messages), and ``pipeline.deliver_edition``: queue, claim in
+rendered edition (~40 KB messages), and ``sending.deliver_edition``: queue, claim in
 batches with a lease, personalise each message, send it through the SMTP transport, record
 each result. The baseline is Postfix's C blaster, ``smtp-source -d -s 10 -m N -l 40000``,
 run against the same sink right after: the machine's own limit.
@@ -40,13 +40,14 @@ from sqlalchemy import insert
 from digest.app import App
 from digest.config import load_config
 from digest.deliver.smtp import SmtpSender
-from digest.pipeline import SegmentTemplates, deliver_edition, edition_info
+from digest.editions import SegmentTemplates, edition_info
 from digest.records import (
     OutgoingMessage,
     Recipient,
     ranked_to_json,
 )
 from digest.render import render_edition
+from digest.sending import deliver_edition
 from digest.store import Edition, Subscriber, utcnow
 from digest.store.tables import SQLModel
 

@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from digest.app import App
-from digest.pipeline import gather_sources, rank_window
+from digest.editions import rank_window
+from digest.pipeline import gather_sources
 from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport

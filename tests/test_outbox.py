@@ -102,7 +102,7 @@ def test_a_lease_keeps_a_row_until_it_runs_out(write_config, feed_server: FeedSe
         assert run_cli("--config", str(config), "subscribers", "add", address)[0] == 0
     app = App.open(load_config(config))
     try:
-        from digest.pipeline import build_edition
+        from digest.editions import build_edition
 
         edition, _ = build_edition(app, app.config.digests[0], utcnow())
         assert edition.id is not None

@@ -26,7 +26,8 @@ from sqlalchemy import create_engine, text
 from digest.app import App
 from digest.config import load_config
 from digest.deliver.dispatch import dispatch
-from digest.pipeline import SegmentTemplates, build_edition, gather_sources, run_digest
+from digest.editions import SegmentTemplates, build_edition
+from digest.pipeline import gather_sources, run_digest
 from digest.records import Recipient
 from digest.store import Subscriber, utcnow
 from digest.store.tables import SQLModel

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from digest.app import App
 from digest.config import load_config
-from digest.pipeline import build_edition, digest_slot, rank_window, sent_before
+from digest.editions import build_edition, digest_slot, rank_window, sent_before
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story, ranked_to_json
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
 

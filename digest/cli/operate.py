@@ -13,18 +13,13 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.pipeline import (
-    RunReport,
-    deliver_stored,
-    gather_sources,
-    rank_window,
-    run_digest,
-    stored_edition,
-)
+from digest.editions import rank_window
+from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import EditionInfo, render_edition, substitute
 from digest.schedule import next_slot
+from digest.sending import stored_edition
 from digest.sources.gather import SourceReport
 from digest.store import Edition, utcnow
 

@@ -32,7 +32,8 @@ MISFIRE_GRACE_SECONDS = 3600
 def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
     """A scheduler with one job per digest, a catch-up job for a digest whose slots were
     missed (due at once), and a gathering job."""
-    from digest.pipeline import gather_sources, local_time_bucket, run_digest
+    from digest.editions import local_time_bucket
+    from digest.pipeline import gather_sources, run_digest
 
     scheduler = BackgroundScheduler(
         timezone=UTC,

@@ -19,8 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from digest.app import App
+from digest.editions import web_view_url
 from digest.links import make_confirm_token, make_token, read_confirm_token, read_token
-from digest.pipeline import web_view_url
 from digest.records import Recipient
 from digest.render import substitute
 from digest.render.i18n import check_locale

@@ -1,0 +1,219 @@
+"""An edition: its slot, its stories ranked over the story memory, its render for each
+segment of readers. The build half of the composition root (``digest.pipeline``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from digest.app import App
+from digest.config import DigestConfig
+from digest.rank import SentStories, narrow, rank_memory, sent_sources
+from digest.records import (
+    RankedEdition,
+    RenderedEdition,
+    ranked_from_json,
+    ranked_to_json,
+)
+from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
+from digest.schedule import fires_at, hourly_schedule, latest_slot
+from digest.store import Edition, Subscriber
+
+log = logging.getLogger("digest.pipeline")
+
+
+def digest_timezone(app: App, digest: DigestConfig) -> str:
+    """The digest's own time zone, else the service's."""
+    return digest.timezone or app.config.service.timezone
+
+
+def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
+    """Rank the articles of the digest's look-back window ending at ``now``.
+
+    Stories are formed over every enabled source and back to ``rank.story_memory_hours``
+    (further than the window when that is longer), and each article's story is stored, so
+    a story keeps its id from run to run and digest to digest: that id is how an earlier
+    edition's story is recognised (the sent penalty).
+    """
+    enabled = {s.name: s for s in app.config.sources if s.enabled}
+    wanted = set(digest.topics)
+    mine = {n for n, s in enabled.items() if not wanted or wanted & set(s.topics)}
+    weights = app.config.rank
+    since = now - timedelta(hours=digest.lookback_hours)
+    memory = min(since, now - timedelta(hours=weights.story_memory_hours))
+    records = [
+        replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
+        for a in app.store.window_articles(memory, now, enabled)
+    ]
+    ranked = rank_memory(
+        records,
+        lambda a: a.source in mine and a.published_at >= since,
+        now,
+        digest,
+        weights,
+        sent_before(app, digest, now),
+    )
+    story_of = ranked.stories.story_of
+    changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
+    if changed:
+        app.store.save_story_ids(changed)
+        log.info("stories: %d articles placed or moved", len(changed))
+    return ranked.edition
+
+
+def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
+    """What the digest's last few editions sent, with the sources each story had then.
+
+    Its subscribers received those editions. A local-time digest's earlier editions went
+    to other time zones, so only the same hour on earlier days counts there.
+    """
+    slot = digest_slot(app, digest, now)
+    count = app.config.rank.sent_lookback_editions
+    slots = [slot - timedelta(days=k) for k in range(1, count + 1)] if digest.local_time else None
+    editions = []
+    for doc in app.store.edition_stories(digest.id, slot, count, slots):
+        try:
+            editions.append(ranked_from_json(doc))
+        except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
+            log.warning(
+                "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
+            )
+    return sent_sources(editions)
+
+
+def web_view_url(base_url: str, digest_id: str, slot: datetime) -> str:
+    """The public address of an edition's web view (served by the web app)."""
+    return f"{base_url}/editions/{digest_id}/{slot:%Y%m%dT%H%MZ}"
+
+
+def edition_info(
+    app: App,
+    digest: DigestConfig,
+    slot: datetime,
+    built_at: datetime,
+    timezone: str | None = None,
+    locale: str | None = None,
+) -> EditionInfo:
+    """What the templates need for one edition, in one time zone and language."""
+    service = app.config.service
+    return EditionInfo(
+        service.name,
+        digest.title,
+        service.base_url,
+        service.postal_address,
+        timezone or digest_timezone(app, digest),
+        built_at,
+        web_url=web_view_url(service.base_url, digest.id, slot),
+        locale=locale or service.locale,
+        latest_group_by=digest.latest_group_by,
+    )
+
+
+def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """The slot an edition built now belongs to (hourly for a local-time digest)."""
+    if digest.local_time:
+        return latest_slot(hourly_schedule(digest.schedule), "UTC", now)
+    return latest_slot(digest.schedule, digest_timezone(app, digest), now)
+
+
+def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str | None] | None:
+    """For a local-time digest, the subscribers' time zones whose local schedule is ``slot``.
+
+    None for an ordinary digest (everyone at once). A subscriber without a time zone of
+    their own counts in the digest's.
+    """
+    if not digest.local_time:
+        return None
+    default = digest_timezone(app, digest)
+    return {
+        zone
+        for zone in app.store.active_timezones()
+        if fires_at(digest.schedule, zone or default, slot)
+    }
+
+
+def build_edition(
+    app: App, digest: DigestConfig, now: datetime, slot: datetime | None = None
+) -> tuple[Edition, bool]:
+    """The edition of ``slot`` (default: the slot of ``now``): the stored one, or a new one
+    ranked and rendered with the news up to ``now``."""
+    slot = slot or digest_slot(app, digest, now)
+    existing = app.store.edition(digest.id, slot)
+    if existing is not None:
+        return existing, False
+    ranked = rank_window(app, digest, now)
+    rendered = render_edition(
+        edition_info(app, digest, slot, now), ranked, app.config.templates_dir()
+    )
+    edition = Edition(
+        digest_id=digest.id,
+        slot=slot,
+        created_at=now,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        story_count=ranked.count,
+        stories=ranked_to_json(ranked),
+    )
+    saved = app.store.save_edition(edition)
+    log.info("edition %s of %s built: %d stories", digest.id, slot, ranked.count)
+    return saved, saved is edition
+
+
+class SegmentTemplates:
+    """One MessageTemplate per (time zone, locale, topics) among the recipients, built once.
+
+    The edition's stored render serves the digest's own time zone, the service's locale and
+    every topic; anyone else gets the same stories, narrowed to their topics, rendered in
+    their zone and language.
+    """
+
+    def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
+        self.app, self.digest, self.edition = app, digest, edition
+        self.default = (digest_timezone(app, digest), app.config.service.locale, "")
+        self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
+
+    def __call__(self, subscriber: Subscriber) -> MessageTemplate | None:
+        """Their message; None when none of the edition's stories is in their topics (and
+        the digest does not send empty editions): nothing to send them this time."""
+        topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))
+        key = (
+            subscriber.timezone or self.default[0],
+            subscriber.locale or self.default[1],
+            topics,
+        )
+        if key not in self._cache:
+            self._cache[key] = self._build(key)
+        return self._cache[key]
+
+    def _build(self, key: tuple[str, str, str]) -> MessageTemplate | None:
+        e, service = self.edition, self.app.config.service
+        timezone, locale, topics = key
+        if key == self.default or not e.stories:
+            rendered = RenderedEdition(e.subject, e.html, e.text)
+        else:
+            ranked = ranked_from_json(e.stories)
+            if topics:
+                ranked = narrow(ranked, set(topics.split(",")))
+                if ranked.count == 0 and e.story_count and not self.digest.send_empty:
+                    return None
+            info = edition_info(self.app, self.digest, e.slot, e.created_at, timezone, locale)
+            rendered = render_edition(info, ranked, self.app.config.templates_dir())
+            log.info(
+                "edition %s rendered for %s / %s / topics %s",
+                e.id,
+                timezone,
+                locale,
+                topics or "all",
+            )
+        return build_template(
+            rendered,
+            sender=service.sender,
+            reply_to=service.reply_to,
+            list_name=f"{self.digest.title} ({service.name})",
+            list_id=f"{self.digest.id}.{urlsplit(service.base_url).hostname}",
+            message_id_prefix=f"digest.{e.id}",
+            locale=locale,
+        )

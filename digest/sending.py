@@ -1,0 +1,173 @@
+"""Sending an edition, now or late: its outbox rows dispatched with the configured limits,
+and earlier editions' waiting rows resumed (or retired when too old). The delivery half of
+the composition root (``digest.pipeline``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+
+from digest.app import App
+from digest.config import DigestConfig
+from digest.deliver import DeliveryReport, dispatch
+from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
+from digest.deliver.signing import make_signer
+from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
+from digest.errors import DigestError
+from digest.links import personal_links
+from digest.records import (
+    Recipient,
+)
+from digest.schedule import latest_slot, next_slot
+from digest.store import Edition, Subscriber, utcnow
+
+log = logging.getLogger("digest.pipeline")
+
+# An earlier edition's rows still waiting (deferred, held by a sending limit, cut off by a
+# stopped run) go out on later runs while the edition is at most this many schedule periods
+# old, and never when older than RESUME_MAX_AGE: stale news is marked failed, not sent late.
+RESUME_PERIODS = 3
+RESUME_MAX_AGE = timedelta(days=2)
+
+
+async def deliver_edition(
+    app: App,
+    digest: DigestConfig,
+    edition: Edition,
+    *,
+    queue_new: bool = True,
+) -> DeliveryReport:
+    """Send the edition to every active subscriber who has not had it (for a local-time
+    digest: every subscriber of the slot's time-zone bucket).
+
+    Without ``queue_new`` only the rows already queued go (a retry, or an earlier edition
+    resumed): someone who subscribed after the edition's run gets the next one, not this.
+    """
+    bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
+    if bucket is not None and edition.id is not None:
+        app.store.queue_deliveries(edition.id, bucket)
+    config = app.config
+    service = config.service
+    secret = config.secret()
+    mailto = config.unsubscribe_mailto()
+
+    def recipient_for(s: Subscriber) -> Recipient:
+        return personal_links(
+            secret,
+            service.base_url,
+            mailto,
+            s.id or 0,
+            s.public_id,
+            s.email,
+            s.name,
+            config.delivery.verp_domain,
+        )
+
+    assert edition.id is not None
+    templates = SegmentTemplates(app, digest, edition)
+    async with app.sender() as sender:
+        return await dispatch(
+            app.store,
+            sender,
+            templates,
+            recipient_for,
+            edition.id,
+            batch_size=config.delivery.batch_size,
+            lease_seconds=config.delivery.lease_seconds,
+            limiter=rate_limiter(app),
+            budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
+            signer=make_signer(config),
+            queue_all=queue_new and bucket is None,
+            retry_after=partial(
+                retry_delay,
+                base=config.delivery.retry_base_seconds,
+                cap=config.delivery.retry_max_hours * 3600,
+            ),
+        )
+
+
+def rate_limiter(app: App) -> RateLimiter | None:
+    """The configured sending limits; hour and day buckets start from what was sent already."""
+    limits = app.config.delivery.rate.model_dump()
+    if not any(limits.values()):
+        return None
+    now = utcnow()
+    recent = {
+        "per_hour": app.store.sent_since(now - timedelta(hours=1)) if limits["per_hour"] else 0,
+        "per_day": app.store.sent_since(now - timedelta(days=1)) if limits["per_day"] else 0,
+    }
+    return RateLimiter.from_limits(limits, recent)
+
+
+def stored_edition(app: App, edition_id: int) -> Edition:
+    """A stored edition by id; DigestError naming the recent ones when there is none."""
+    edition = app.store.edition_by_id(edition_id)
+    if edition is None:
+        known = ", ".join(str(e.id) for e in app.store.editions(limit=10)) or "none yet"
+        raise DigestError(f"no edition {edition_id}", f"recent editions: {known} (digest status)")
+    return edition
+
+
+def resume_since(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """The oldest slot whose edition may still go out late: RESUME_PERIODS schedule periods
+    back, at most RESUME_MAX_AGE (so an hourly digest resumes hours, a daily one days)."""
+    timezone = digest_timezone(app, digest)
+    last = latest_slot(digest.schedule, timezone, now)
+    following = next_slot(digest.schedule, timezone, last)
+    period = following - last if following is not None else RESUME_MAX_AGE
+    return now - min(RESUME_MAX_AGE, RESUME_PERIODS * period)
+
+
+async def resume_unfinished(
+    app: App,
+    digest: DigestConfig,
+    now: datetime,
+    before: datetime,
+) -> list[tuple[Edition, DeliveryReport]]:
+    """Send the rows earlier editions (slot before ``before``) still have waiting, oldest
+    edition first, and mark failed those of editions too old to go out late.
+
+    Waiting rows are pending (a sending limit, a stopped run), deferred whose retry time has
+    come, or claimed by a sender that died. Only rows already queued go: nobody is added to
+    an old edition. A sending limit or a stopped transport ends the resuming; the rest
+    waits for the next run.
+    """
+    since = resume_since(app, digest, now)
+    for stale in app.store.unfinished_editions(
+        digest.id, before=min(since, before), due_only=False
+    ):
+        _expire(app, stale, now - since)
+    resumed = []
+    for edition in app.store.unfinished_editions(digest.id, since=since, before=before):
+        assert edition.id is not None
+        counts = app.store.delivery_counts(edition.id)
+        log.warning(
+            "digest %s: resuming edition %d (slot %s UTC): %s left by an earlier run",
+            digest.id,
+            edition.id,
+            f"{edition.slot:%Y-%m-%d %H:%M}",
+            ", ".join(
+                f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
+            ),
+        )
+        report = await deliver_edition(app, digest, edition, queue_new=False)
+        resumed.append((edition, report))
+        if report.stopped or report.waiting:
+            break
+    return resumed
+
+
+def _expire(app: App, edition: Edition, max_age: timedelta) -> None:
+    """Mark failed, with a log line, the waiting rows of an edition too old to send now."""
+    assert edition.id is not None
+    app.store.suppress_inactive(edition.id)  # people who left are suppressed, not failed
+    reason = (
+        f"not sent: edition {edition.id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) was still "
+        f"waiting {max_age.total_seconds() / 3600:g} h after its slot, too late to go out; "
+        f"`digest retry {edition.id}` sends it anyway"
+    )
+    if expired := app.store.expire_unfinished(edition.id, reason):
+        log.warning(
+            "digest %s: %d deliveries marked failed: %s", edition.digest_id, expired, reason
+        )
