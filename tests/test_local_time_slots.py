@@ -23,6 +23,7 @@ from digest.pipeline import gather_sources, run_digest
 from digest.schedule import fires_at, hourly_schedule, latest_slot
 from digest.schedule.daemon import build_scheduler
 from tests.conftest import FeedServer, rss, run_cli
+from tests.test_daemon import clock_at
 from tests.test_local_time import _received
 
 QUARTER = timedelta(minutes=15)
@@ -185,6 +186,16 @@ def test_every_zone_gets_one_edition_a_day_at_its_own_seven(
         app.close()
 
 
+def _next_run(app: App, now: datetime) -> datetime:
+    """When the daemon, started at ``now``, first runs the digest's job."""
+    scheduler = build_scheduler(app, now)
+    scheduler.start(paused=True)
+    try:
+        return scheduler.get_job("digest:daily").next_run_time
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 # Dated just before the runs below; until that date passes, digest dates it when first seen
 # (never in the future), which the long look-back also covers.
 HARBOUR = {
@@ -196,7 +207,7 @@ HARBOUR = {
 
 
 def test_a_restart_catches_up_every_quarter_hour_it_missed(
-    write_config, feed_server: FeedServer, tmp_path: Path
+    write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Down from 01:00 to 01:40 UTC: Kathmandu's 07:00 (01:15) and Kolkata's (01:30) were
     both missed; the restart owes each zone its edition, and only those two slots."""
@@ -216,16 +227,37 @@ def test_a_restart_catches_up_every_quarter_hour_it_missed(
     app = App.open(load_config(config))
     try:
         back = utc("2026-11-30 01:40")
-        scheduler = build_scheduler(app, back)
-        catch_up = scheduler.get_job("catch-up:daily")
-        assert catch_up is not None and catch_up.args[1] == [
-            utc("2026-11-30 01:15"),
-            utc("2026-11-30 01:30"),
-        ]
-        catch_up.func(*catch_up.args)
+        assert _next_run(app, back) == back  # due at once
+        job = build_scheduler(app, back).get_job("digest:daily")
+        clock_at(monkeypatch, back)
+        job.func(*job.args)
         received = {email: len(subjects) for email, subjects in _received(tmp_path).items()}
         assert received == {"kathmandu@example.org": 1, "kolkata@example.org": 1}
-        assert build_scheduler(app, back).get_job("catch-up:daily") is None  # all sent
+        assert _next_run(app, back) != back  # all sent: the cron's next fire
+    finally:
+        app.close()
+
+
+def test_a_job_started_late_still_sends_the_slot_it_was_for(
+    write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kathmandu's 01:15 fire waits 16 minutes behind a long job and starts at 01:31, in
+    Kolkata's slot: it sends both; the 01:30 fire, coalesced behind it, sends nothing more."""
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([HARBOUR])))])
+    lookback = "lookback_hours = 240\nlocal_time = true"  # see HARBOUR
+    config.write_text(config.read_text().replace("lookback_hours = 48", lookback))
+    for email in ("kolkata@example.org", "kathmandu@example.org"):
+        args = ("subscribers", "add", email, "--timezone", PEOPLE[email])
+        assert run_cli("--config", str(config), *args)[0] == 0
+    app = App.open(load_config(config))
+    try:
+        job = build_scheduler(app, utc("2026-11-30 01:00")).get_job("digest:daily")
+        clock_at(monkeypatch, utc("2026-11-30 01:31"))
+        job.func(*job.args)
+        clock_at(monkeypatch, utc("2026-11-30 01:31:30"))
+        job.func(*job.args)
+        received = {email: len(subjects) for email, subjects in _received(tmp_path).items()}
+        assert received == {"kathmandu@example.org": 1, "kolkata@example.org": 1}
     finally:
         app.close()
 

@@ -20,9 +20,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App, run
-from digest.config import Config
+from digest.config import Config, DigestConfig
 from digest.errors import ConfigError, DigestError
-from digest.schedule.slots import hourly_schedule, slots_between, trigger
+from digest.schedule.slots import hourly_schedule, latest_slot, slots_between, trigger
+from digest.store import utcnow
 from digest.store.lock import daemon_lock
 
 log = logging.getLogger("digest.schedule")
@@ -30,9 +31,8 @@ MISFIRE_GRACE_SECONDS = 3600
 
 
 def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
-    """A scheduler with one job per digest, a catch-up job for a digest whose slots were
-    missed (due at once), and a gathering job."""
-    from digest.editions import local_time_bucket
+    """A scheduler with one job per digest (due at once when slots were missed while the
+    daemon was down) and a gathering job."""
     from digest.pipeline import gather_sources, run_digest
 
     scheduler = BackgroundScheduler(
@@ -65,12 +65,20 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         log.warning("digest %s: %s", digest_id, summary)
         app.store.record_job(f"send {digest_id}", started, report.ok, summary)
 
-    def catch_up(digest_id: str, slots: list[datetime]) -> None:
-        """Each missed slot's edition, oldest first, as it would have been built then; one
-        gathering first serves them all."""
-        for i, slot in enumerate(slots):
-            log.warning("digest %s: catching up the %s slot missed while down", digest_id, slot)
-            send(digest_id, at=slot, gather_first=i == 0)
+    def send_due(digest: DigestConfig, schedule: str, timezone: str) -> None:
+        """A digest's job: the slots of the grace period still owed, oldest first, each as
+        it would have been built then, then the current slot; one gathering serves all.
+
+        Owed slots come from a restart, a job started late behind a long one (a local-time
+        digest's slot is a quarter hour), or fires coalesced into one run.
+        """
+        now = utcnow()
+        current = latest_slot(schedule, timezone, now)
+        owed = [s for s in owed_slots(app, digest, schedule, timezone, now) if s != current]
+        for i, slot in enumerate(owed):
+            log.warning("digest %s: sending the %s slot it missed", digest.id, f"{slot:%H:%M}")
+            send(digest.id, at=slot, gather_first=i == 0)
+        send(digest.id, gather_first=not owed)
 
     def gather() -> None:
         started = datetime.now(UTC)
@@ -88,31 +96,21 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         app.store.record_job("gather", started, True, summary)
 
     config = app.config
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     for digest in config.digests:
         timezone = digest.timezone or config.service.timezone
         schedule = digest.schedule
         if digest.local_time:  # every quarter hour: each slot's time-zone bucket gets its edition
             schedule, timezone = hourly_schedule(schedule), "UTC"
+        owed = owed_slots(app, digest, schedule, timezone, now)
         scheduler.add_job(
-            send,
+            send_due,
             trigger(schedule, timezone),
-            args=[digest.id],
+            args=[digest, schedule, timezone],
             id=f"digest:{digest.id}",
             name=f"send {digest.id}",
+            **({"next_run_time": now} if owed else {}),
         )
-        slots = missed_slots(app, digest.id, schedule, timezone, now)
-        if digest.local_time:  # only the quarter hours that are someone's local time
-            slots = [slot for slot in slots if local_time_bucket(app, digest, slot)]
-        if slots:
-            scheduler.add_job(
-                catch_up,
-                "date",
-                run_date=now,
-                args=[digest.id, slots],
-                id=f"catch-up:{digest.id}",
-                name=f"catch up {digest.id}",
-            )
     scheduler.add_job(
         gather,
         IntervalTrigger(minutes=config.gather.interval_minutes),
@@ -121,6 +119,19 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         next_run_time=datetime.now(UTC),
     )
     return scheduler
+
+
+def owed_slots(
+    app: App, digest: DigestConfig, schedule: str, timezone: str, now: datetime
+) -> list[datetime]:
+    """``missed_slots``; for a local-time digest only the quarter hours that are someone's
+    local time (the others have nobody to send to)."""
+    from digest.editions import local_time_bucket
+
+    slots = missed_slots(app, digest.id, schedule, timezone, now)
+    if digest.local_time:
+        slots = [slot for slot in slots if local_time_bucket(app, digest, slot)]
+    return slots
 
 
 def missed_slots(
