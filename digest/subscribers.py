@@ -56,6 +56,16 @@ def normalise_email(raw: str) -> str:
     return checked.ascii_email.lower()
 
 
+def stored_form(raw: str) -> str:
+    """How the store would hold an address someone reports (a provider's bounce, a DSN, the
+    admin): ``normalise_email``'s form, or, for one it refuses, the address in lower case
+    (a row stored before addresses had to be ASCII is found as it was written)."""
+    try:
+        return normalise_email(raw)
+    except ValueError:
+        return raw.strip().lower()
+
+
 def check_name(raw: str | None) -> str | None:
     """A subscriber's name, or None for none; ValueError says what is wrong.
 

@@ -70,3 +70,22 @@ def test_a_reader_whose_topics_match_nothing_is_skipped_and_the_row_says_why(
     # Skipped is final: a second run sends nobody anything.
     assert "nothing to send" in run_cli("--config", str(config), "send")[1]
     assert list(_inbox(tmp_path)) == ["world@example.org"]
+
+
+def test_status_counts_an_edition_with_skipped_rows_as_done(
+    write_config, feed_server: FeedServer
+) -> None:
+    import json
+
+    story = {"title": "Ceasefire talks resume", "guid": "w1", "link": "https://w.test/1"}
+    config = _service(write_config, feed_server, [story])
+    cli = ["--config", str(config), "subscribers", "add"]
+    assert run_cli(*cli, "sci@example.org", "--topic", "science")[0] == 0
+    assert run_cli(*cli, "world@example.org", "--topic", "world")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+
+    code, out, _ = run_cli("--config", str(config), "status", "--json")
+
+    assert code == 0
+    [edition] = json.loads(out)["editions"]
+    assert edition["progress"] == 1.0

@@ -355,3 +355,11 @@ async def test_a_paused_reader_whose_address_bounces_is_suppressed(client) -> No
     assert (await c.post("/webhooks/mailgun", content=_mailgun(event))).json()["suppressed"] == 1
     # Resuming on the preferences page later must not mail a dead address.
     assert _statuses(app)["gone@example.org"] == "bounced"
+
+
+async def test_a_bounce_reported_for_the_unicode_form_of_an_address_is_matched(client) -> None:
+    c, app, _ = client
+    app.store.add_subscriber("ann@xn--bcher-kva.example")  # as digest stores ann@bücher.example
+    event = {"event": "failed", "severity": "permanent", "recipient": "ann@bücher.example"}
+    assert (await c.post("/webhooks/mailgun", content=_mailgun(event))).json()["suppressed"] == 1
+    assert _statuses(app)["ann@xn--bcher-kva.example"] == "bounced"

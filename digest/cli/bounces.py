@@ -9,6 +9,7 @@ import click
 from digest.cli._common import Context, pass_context
 from digest.deliver.bounces import bounces_in, read_mailbox, verp_recipient
 from digest.links import read_verp
+from digest.subscribers import stored_form
 
 
 @click.group()
@@ -36,7 +37,7 @@ def process(ctx: Context, mailbox_path: Path) -> None:
         public_id = read_verp(secret, verp) if verp else None
         owner = store.subscriber_by_public_id(public_id) if public_id else None
         for bounce in found:
-            subscriber = known.get(bounce.address) or owner
+            subscriber = known.get(stored_form(bounce.address)) or owner
             if subscriber is None:
                 click.echo(f"  {bounce.address}: {bounce.status}: not a subscriber; ignored")
             elif bounce.dead and subscriber.id is not None:

@@ -22,6 +22,7 @@ from digest.schedule import next_slot
 from digest.sending import stored_edition
 from digest.sources.gather import SourceReport
 from digest.store import Edition, utcnow
+from digest.store.tables import FINAL_DELIVERY_STATES
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -288,7 +289,7 @@ def status(ctx: Context, as_json: bool) -> None:
 def _progress(counts: dict[str, int]) -> float:
     """Share of an edition's rows that reached an end state (sent, failed, suppressed)."""
     total = sum(counts.values())
-    finished = sum(counts.get(k, 0) for k in ("sent", "failed", "suppressed"))
+    finished = sum(counts.get(k, 0) for k in FINAL_DELIVERY_STATES)
     return finished / total if total else 1.0
 
 

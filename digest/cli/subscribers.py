@@ -16,6 +16,7 @@ from digest.subscribers import (
     check_timezone,
     normalise_email,
     parse_csv,
+    stored_form,
     to_csv,
 )
 
@@ -77,11 +78,10 @@ def add(
 def remove(ctx: Context, email: str) -> None:
     """Unsubscribe an address at once (the row stays, so history and suppression stay)."""
     store = ctx.app().store
+    address = stored_form(email)
     try:
-        address = normalise_email(email)
+        normalise_email(email)
     except ValueError as exc:
-        # A row stored before addresses had to be ASCII is found as it was written.
-        address = email.strip().lower()
         if store.subscriber_by_email(address) is None:
             raise DigestError(str(exc), "check the address") from None
     if store.unsubscribe(email=address):

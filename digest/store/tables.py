@@ -170,4 +170,7 @@ class JobRun(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
 
 
-DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
+# A delivery row's states. A run never sends a row in a final state again (`digest retry`
+# re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
+DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed", "suppressed", "skipped")
+FINAL_DELIVERY_STATES = ("sent", "failed", "suppressed", "skipped")

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from digest.app import App
+from digest.subscribers import stored_form
 from digest.web import webhooks as hooks
 from digest.web.webhooks import Suppression, WebhookRejected
 
@@ -69,7 +70,7 @@ class WebhookReceiver:
             return JSONResponse({"error": "verification failed"}, 401)
         suppressed = 0
         for event in found:
-            subscriber = self.app.store.subscriber_by_email(event.email.strip().lower())
+            subscriber = self.app.store.subscriber_by_email(stored_form(event.email))
             if subscriber is None or subscriber.id is None:
                 log.info("webhook %s: %s is not a subscriber; ignored", provider, event.email)
                 continue
