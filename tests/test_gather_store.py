@@ -208,6 +208,35 @@ async def test_a_pruned_item_still_in_the_feed_does_not_come_back_as_new(
     assert article.published_at == forty_days_ago  # not re-dated as fresh news
 
 
+async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored_as_new(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page source does not fetch an article it has again; the listing linking it is
+    what keeps it from being pruned."""
+    path = "/2024/05/council-votes-on-new-budget"
+    article = (
+        "<html><head><title>Council votes on the new budget plan</title></head>"
+        "<body><article><h1>Council votes on the new budget plan</h1></article></body></html>"
+    )
+    feed_server.add(path, article, headers={"Content-Type": "text/html"})
+    listing = (
+        f"<html><body><main><a href='{path}'>Council votes on the new budget plan</a>"
+        "</main></body></html>"
+    )
+    listing_url = feed_server.add("/latest", listing, headers={"Content-Type": "text/html"})
+    app = open_app([], extra=source("Site", listing_url, "page"))
+    forty_days_ago = utcnow() - timedelta(days=40)  # retention_days is 30
+    with monkeypatch.context() as past:
+        past.setattr("digest.store.store.utcnow", lambda: forty_days_ago)
+        past.setattr("digest.pipeline.utcnow", lambda: forty_days_ago)
+        await gather_sources(app)
+    await gather_sources(app)  # the listing still links the article; then the prune
+    [report] = await gather_sources(app)
+    assert report.new_items == 0, report
+    [(stored_article, _)] = stored(app)
+    assert stored_article.published_at == forty_days_ago  # not re-dated as fresh news
+
+
 def test_migration_0009_keeps_old_articles_and_prunes_them_by_first_seen(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
     upgrade(engine, "0007")

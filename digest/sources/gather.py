@@ -304,7 +304,7 @@ async def _read(
 
     try:
         if source.kind == "page":
-            known = partial(store.known_urls, source_id=source_id)  # its own, not others'
+            known = partial(store.listed_urls, source_id)  # its own, not others'
             items, notes = await page_source.read_page_source(
                 source, fetched, base, fetch_article, known
             )

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel, col, select
 
 from digest.records import FeedItem
 from digest.store.deliveries import DeliveryQueries
-from digest.store.ingest import ItemsStored, store_items
+from digest.store.ingest import SEEN_EVERY, ItemsStored, store_items
 from digest.store.stories import StoryQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
@@ -165,17 +165,25 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
             _update_health(connection, outcomes, now)
         return stored
 
-    def known_urls(self, urls: Iterable[str], source_id: int | None = None) -> set[str]:
-        """Which of these canonical URLs are stored already, by the given source if one is
-        given (a page source skips its own articles, not those another source carried)."""
+    def listed_urls(self, source_id: int, urls: Iterable[str]) -> set[str]:
+        """Which of the URLs a page source's listing links the source has stored already
+        (its own articles, not those another source carried), each marked as still listed:
+        a page source does not fetch them again, so this is where pruning learns that the
+        listing still links them (``last_seen_at``, as a feed's items are marked)."""
         wanted = list(set(urls))
         if not wanted:
             return set()
-        query = select(Article.url).where(col(Article.url).in_(wanted))
-        if source_id is not None:
-            query = query.where(Article.source_id == source_id)
+        query = select(Article.id, Article.url, Article.last_seen_at).where(
+            col(Article.url).in_(wanted), Article.source_id == source_id
+        )
+        now = utcnow()
         with self.session() as s:
-            return set(s.exec(query))
+            rows = list(s.exec(query))
+            stale = [i for i, _, seen in rows if seen is None or seen <= now - SEEN_EVERY]
+            if stale:
+                s.exec(update(Article).where(col(Article.id).in_(stale)).values(last_seen_at=now))
+                s.commit()
+            return {url for _, url, _ in rows}
 
     def list_sources(self) -> list[Source]:
         """Every source row with its health, by name."""
