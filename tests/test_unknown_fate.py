@@ -365,6 +365,22 @@ def test_resend_retries_a_lost_answer_with_the_same_idempotency_key(
     assert len(api.requests) == 3
 
 
+def test_resend_fails_the_rows_when_every_retry_loses_its_answer(
+    config: Config,  # noqa: F811
+) -> None:
+    """Deferred, they would go out next run in other batches under other keys: a repeat
+    Resend would not recognise."""
+
+    def always_times_out(doc: Any) -> Answer:
+        raise httpx.ReadTimeout("timed out")
+
+    api = Api("resend", always_times_out)
+    results = send("resend", api, config, messages(2))
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "fate unknown; its answers were lost on every retry" in results[0].detail
+    assert len({headers["idempotency-key"] for headers, _ in api.requests}) == 1
+
+
 @needs_specs
 @pytest.mark.parametrize("provider", WITHOUT_KEYS)
 def test_a_batch_whose_answer_timed_out_is_failed_not_sent_again_by_a_later_run(

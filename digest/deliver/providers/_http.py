@@ -111,6 +111,7 @@ class ApiClient:
         if idempotency_key is not None:
             kwargs["headers"] = {**kwargs.get("headers", {}), "Idempotency-Key": idempotency_key}
         problem = ""
+        lost = False  # an answer was lost: the provider may hold the batch under this key
         for attempt in range(self.max_retries + 1):
             wait = min(0.5 * 2**attempt, 8.0) * (0.5 + random.random() / 2)
             try:
@@ -124,6 +125,7 @@ class ApiClient:
                     problem = f"connection to {self.provider} lost: {exc or type(exc).__name__}"
                 if idempotency_key is None:
                     return self._fate_unknown(problem)
+                lost = True
             else:
                 status = response.status_code
                 if status in (401, 403):
@@ -144,20 +146,25 @@ class ApiClient:
                     problem = f"{self.provider} HTTP {status}: {error_text(response)}"
                     if idempotency_key is None:
                         return self._fate_unknown(problem)
+                    lost = True
                 else:
                     return Reply(response)
             if attempt < self.max_retries:
                 await self._sleep(wait)
+        if lost:
+            # Deferred, the rows would go out next run in other batches, under other keys,
+            # which the provider would not recognise as repeats.
+            return self._fate_unknown(problem, "its answers were lost on every retry")
         return Reply(None, problem)
 
-    def _fate_unknown(self, problem: str) -> Reply:
+    def _fate_unknown(self, problem: str, why: str = "") -> Reply:
         p = self.provider
+        why = why or f"{p} takes no idempotency key"
         return Reply(
             None,
-            f"{problem}; {p} may have accepted these messages "
-            f"(fate unknown; {p} takes no idempotency key), so they are not sent again: "
-            f"look for them in {p}'s activity log, and if they are not there, run "
-            "`digest retry` for this edition",
+            f"{problem}; {p} may have accepted these messages (fate unknown; {why}), so "
+            f"they are not sent again: look for them in {p}'s activity log, and if they "
+            "are not there, run `digest retry` for this edition",
             fate_unknown=True,
         )
 
