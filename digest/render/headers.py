@@ -140,6 +140,8 @@ def _word(data: bytes) -> str:
 def _line(name: str, value: str, encode: bool) -> bytes:
     if encode:
         return f"{name}: {_encoded(name, value)}".encode("ascii") + CRLF
+    if len(name) + 2 + len(value) <= _WIDTH:  # most headers: one line as it is
+        return f"{name}: {value}".encode("ascii") + CRLF
     lines = [f"{name}:"]
     for word in value.split(" "):
         if len(lines[-1]) + 1 + len(word) > _WIDTH and lines[-1] != f"{name}:":

@@ -85,13 +85,14 @@ class MessageTemplate:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
         message_id = self.message_id(delivery_id)
         with _OneRecipient(recipient):
-            values = {
-                (token, is_html): SOFT_BREAK
-                + qp.encode(html.escape(value) if is_html else value)
-                + SOFT_BREAK
-                for token, value in token_values(self.locale, recipient).items()
-                for is_html in (False, True)
-            }
+            values = {}
+            for token, value in token_values(self.locale, recipient).items():
+                plain = SOFT_BREAK + qp.encode(value) + SOFT_BREAK
+                escaped = html.escape(value)  # a URL or a plain name: the same, encoded once
+                values[token, False] = plain
+                values[token, True] = (
+                    plain if escaped == value else SOFT_BREAK + qp.encode(escaped) + SOFT_BREAK
+                )
             personal = [
                 address_header("To", recipient.name, recipient.email),
                 header("Message-ID", message_id),

@@ -18,7 +18,9 @@ MAX_LINE = 76  # RFC 2045 6.7 rule 5, the soft break's "=" included
 def encode(text: str) -> bytes:
     """``text`` as UTF-8 quoted-printable with CRLF line ends; its last line has room for
     the ``=`` of a soft break after it."""
-    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    body = text.encode("utf-8")
     encoded = binascii.b2a_qp(body, istext=True)
     start = encoded.rfind(b"\n") + 1 if len(encoded) >= MAX_LINE else 0  # of the last line
     if len(encoded) - start >= MAX_LINE:
