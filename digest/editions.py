@@ -18,7 +18,7 @@ from digest.records import (
     ranked_to_json,
 )
 from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
-from digest.schedule import fires_at, hourly_schedule, latest_slot
+from digest.schedule import fires_at, latest_slot, local_time_schedule
 from digest.store import Edition, Subscriber
 
 log = logging.getLogger("digest.pipeline")
@@ -114,7 +114,7 @@ def edition_info(
 def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:
     """The slot an edition built now belongs to (hourly for a local-time digest)."""
     if digest.local_time:
-        return latest_slot(hourly_schedule(digest.schedule), "UTC", now)
+        return latest_slot(local_time_schedule(digest.schedule), "UTC", now)
     return latest_slot(digest.schedule, digest_timezone(app, digest), now)
 
 

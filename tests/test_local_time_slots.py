@@ -20,7 +20,7 @@ import pytest
 from digest.app import App
 from digest.config import load_config
 from digest.pipeline import gather_sources, run_digest
-from digest.schedule import fires_at, hourly_schedule, latest_slot
+from digest.schedule import fires_at, latest_slot, local_time_schedule
 from digest.schedule.daemon import build_scheduler
 from tests.conftest import FeedServer, rss, run_cli
 from tests.test_daemon import clock_at
@@ -47,7 +47,7 @@ def utc(text: str) -> datetime:
 def test_a_local_time_digest_runs_every_quarter_hour_from_its_minute(
     schedule: str, runs_on: str
 ) -> None:
-    assert hourly_schedule(schedule) == runs_on
+    assert local_time_schedule(schedule) == runs_on
 
 
 # zone | schedule | the first day (UTC) of a 72-hour window | every fire in it (UTC) | case;
@@ -96,7 +96,8 @@ def test_each_zone_fires_at_one_quarter_hour_slot_per_local_day(
     first = utc(f"2026-{start} 00:00")
     runs = [first + k * QUARTER for k in range(72 * 4)]
     slots = [
-        latest_slot(hourly_schedule(schedule), "UTC", run + timedelta(minutes=4)) for run in runs
+        latest_slot(local_time_schedule(schedule), "UTC", run + timedelta(minutes=4))
+        for run in runs
     ]
     assert slots == runs  # each run is its own quarter-hour slot
     fired = [slot for slot in slots if fires_at(schedule, zone, slot)]

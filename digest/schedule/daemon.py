@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App, run
 from digest.config import Config, DigestConfig
 from digest.errors import ConfigError, DigestError
-from digest.schedule.slots import hourly_schedule, latest_slot, slots_between, trigger
+from digest.schedule.slots import latest_slot, local_time_schedule, slots_between, trigger
 from digest.store import utcnow
 from digest.store.lock import daemon_lock
 
@@ -101,7 +101,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         timezone = digest.timezone or config.service.timezone
         schedule = digest.schedule
         if digest.local_time:  # every quarter hour: each slot's time-zone bucket gets its edition
-            schedule, timezone = hourly_schedule(schedule), "UTC"
+            schedule, timezone = local_time_schedule(schedule), "UTC"
         owed = owed_slots(app, digest, schedule, timezone, now)
         scheduler.add_job(
             send_due,

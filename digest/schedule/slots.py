@@ -8,7 +8,7 @@ Sunday = 0 (7 is Sunday too); a day of month and a weekday both given means eith
 (``0 7 1 * 1``: the 1st and every Monday); and a fixed-time schedule fires once on the
 day the clocks go back, although its wall-clock time happens twice.
 
-A local-time digest runs on ``hourly_schedule`` (in UTC, every quarter hour a local time can
+A local-time digest runs on ``local_time_schedule`` (in UTC, every quarter hour a local time can
 fall on) and each run's slot goes to the time zones in which the schedule ``fires_at`` it.
 """
 
@@ -141,7 +141,7 @@ def next_slot(schedule: str, timezone: str, now: datetime) -> datetime | None:
     return next(_fires(schedule, timezone, now + timedelta(seconds=1)), None)
 
 
-def hourly_schedule(schedule: str) -> str:
+def local_time_schedule(schedule: str) -> str:
     """The cron (in UTC) a local-time digest runs on: every hour, at each minute past the
     hour when the schedule's local time can happen somewhere.
 
