@@ -27,6 +27,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.records import FeedItem
+from digest.sources.breaking import BreakingDetector, anchor_text
 from digest.sources.fetch import Fetched
 from digest.sources.metadata import decode_html, read_metadata
 from digest.sources.normalise import canonical_url, html_to_text
@@ -59,15 +60,6 @@ _ASSET = re.compile(r"\.(jpe?g|png|gif|webp|svg|pdf|zip|mp[34]|css|js|xml|json|i
 _SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)  # three words or more
 _DATE_PATH = re.compile(r"/(19|20)\d\d/[01]?\d/")
 _LONG_ID = re.compile(r"\d{5,}")
-_BREAKING_WORDS = re.compile(
-    r"(?:^|[\s_-])(breaking|breakingnews|live|liveblog|just-?in)(?:$|[\s_-])", re.I
-)
-_BREAKING_HEADING = re.compile(r"\b(breaking|live|just in)\b", re.I)
-_BREAKING_LABEL = re.compile(
-    r"^\s*(breaking(\s+news)?|live(\s+updates)?|just\s+in)\b\s*[:|–—-]?", re.I
-)
-_LABEL_TAGS = {"span", "strong", "em", "b", "mark", "small", "label", "i"}
-_HEADINGS = "h1, h2, h3, h4, h5, h6"
 _IP_HOST = re.compile(r"^[\d.]+$|:")
 
 
@@ -165,7 +157,7 @@ def find_links(
         url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
         if url is None:
             continue
-        text = _anchor_text(anchor)
+        text = anchor_text(anchor)
         if not _same_site(url, site):
             continue
         if source.links is None and not (_article_path(url) and _headline(text)):
@@ -179,7 +171,7 @@ def find_links(
             if url in found:
                 found[url].breaking = True
     else:
-        looks_breaking = _BreakingDetector(set(found))
+        looks_breaking = BreakingDetector(set(found))
         for anchor in anchors:
             url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
             if url in found and not found[url].breaking:
@@ -290,101 +282,6 @@ def _article_path(url: str) -> bool:
 def _headline(text: str) -> bool:
     """Text a headline or a teaser could be; not "More", "Share", "Next page"."""
     return len(text.split()) >= 4 or len(text) >= 25
-
-
-def _anchor_text(anchor: LexborNode) -> str:
-    text = anchor.text(separator=" ", strip=True)
-    if not text:
-        img = anchor.css_first("img[alt]")
-        text = (img.attributes.get("alt") if img is not None else None) or ""
-        text = text or anchor.attributes.get("title") or ""
-    return " ".join(text.split())
-
-
-class _BreakingDetector:
-    """Says whether a link sits in a breaking block or carries a breaking label.
-
-    Verdicts per block and article links per block are remembered, so a listing of
-    thousands of links costs one pass over its tree, not one per link.
-    """
-
-    def __init__(self, article_urls: set[str]) -> None:
-        self._paths = {urlsplit(u).path for u in article_urls}
-        self._verdicts: dict[int, bool | None] = {}
-        self._links: dict[int, int] = {}
-
-    def __call__(self, anchor: LexborNode) -> bool:
-        """The link's own label, or the nearest titled block around it, says breaking."""
-        if _BREAKING_LABEL.match(_anchor_text(anchor)):
-            return True
-        parent = anchor.parent
-        for _ in range(2):  # a badge sits next to the link, in its item
-            if parent is None or parent.tag in ("body", "html", "main"):
-                break
-            if self._has_label(parent, anchor):
-                return True
-            parent = parent.parent
-        return bool(self._verdict(anchor.parent))
-
-    def _verdict(self, node: LexborNode | None) -> bool | None:
-        """True or False as the nearest block with a breaking class or a heading says."""
-        chain: list[LexborNode] = []
-        verdict: bool | None = None
-        while node is not None and node.tag not in ("body", "html", "main"):
-            if node.mem_id in self._verdicts:
-                verdict = self._verdicts[node.mem_id]
-                break
-            chain.append(node)
-            attrs = node.attributes
-            if _BREAKING_WORDS.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
-                verdict = True
-                break
-            heading = self._block_heading(node)
-            if heading is not None:
-                # The nearest block with a heading names the section the link is in.
-                verdict = bool(_BREAKING_HEADING.search(heading))
-                break
-            node = node.parent
-        for seen in chain:
-            self._verdicts[seen.mem_id] = verdict
-        return verdict
-
-    def _has_label(self, container: LexborNode, anchor: LexborNode) -> bool:
-        """A small "Breaking" / "Live" / "Just in" badge next to the link, in the same item."""
-        if self._article_links(container) > 1:
-            return False  # a list of several stories: a badge belongs to one of them
-        for node in container.traverse():
-            if node.tag in _LABEL_TAGS and node.mem_id != anchor.mem_id:
-                text = node.text(separator=" ", strip=True)
-                if len(text) <= 20 and _BREAKING_LABEL.fullmatch(text):
-                    return True
-        return False
-
-    def _block_heading(self, block: LexborNode) -> str | None:
-        """The heading that titles a block: its first section heading, else one just before it.
-
-        Headings that are themselves article links (a teaser's headline) do not title a block.
-        """
-        for heading in block.css(_HEADINGS):
-            if not self._article_links(heading):
-                return heading.text(separator=" ", strip=True)
-        sibling = block.prev
-        while sibling is not None and sibling.tag in ("-text", "_comment", "-comment"):
-            sibling = sibling.prev
-        if (
-            sibling is not None
-            and sibling.tag in ("h1", "h2", "h3", "h4", "h5", "h6")
-            and not self._article_links(sibling)
-        ):
-            return sibling.text(separator=" ", strip=True)
-        return None
-
-    def _article_links(self, node: LexborNode) -> int:
-        """How many distinct articles ``node`` links to (hrefs may be relative: paths compare)."""
-        if node.mem_id not in self._links:
-            paths = {urlsplit(a.attributes.get("href") or "").path for a in node.css("a[href]")}
-            self._links[node.mem_id] = len(paths & self._paths)
-        return self._links[node.mem_id]
 
 
 def _content_type(fetched: Fetched) -> str:
