@@ -183,6 +183,14 @@ MISTAKES = [
         'transport = "smtp"',
     ),
     (
+        "a password in clear to a remote relay",
+        "port = 587",
+        'port = 25\nhost = "relay.example.net"\nsecurity = "none"\nusername = "digest"',
+        "delivery.smtp.username",
+        'security = "none" would send the password to relay.example.net in clear',
+        'username = "digest"',
+    ),
+    (
         "misspelt key in a sub-table",
         "port = 587",
         "port = 587\nconections = 2",

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 
 import dkim
+import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from digest.app import App
 from digest.config import load_config
+from digest.deliver.signing import make_signer
+from digest.errors import DigestError
+from digest.web.mailer import send_confirmation
 from tests.conftest import FeedServer, SmtpServer, rss, run_cli
 
 
@@ -24,9 +29,13 @@ def _config(write_config, feed_server: FeedServer, smtp_server: SmtpServer, extr
     return config
 
 
-def test_every_message_carries_a_dkim_signature_that_verifies(
+Dns = Callable[..., bytes]
+
+
+def _signing(
     write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
-) -> None:
+) -> tuple[Path, Dns]:
+    """A config that signs with a new RSA key, and the DNS lookup that publishes it."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "dkim.pem").write_bytes(
         key.private_bytes(
@@ -50,15 +59,23 @@ selector = "s2026"
 private_key_file = "dkim.pem"
 """,
     )
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s2026._domainkey.example.com."
+        return dns_record
+
+    return config, dns
+
+
+def test_every_message_carries_a_dkim_signature_that_verifies(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    config, dns = _signing(write_config, feed_server, smtp_server, tmp_path)
     for address in ("ana@example.org", "bob@example.org"):
         assert run_cli("--config", str(config), "subscribers", "add", address)[0] == 0
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 0, err
     assert len(smtp_server.messages) == 2
-
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"s2026._domainkey.example.com."
-        return dns_record
 
     for received in smtp_server.messages:
         assert received.data.startswith(b"DKIM-Signature:")
@@ -70,6 +87,44 @@ private_key_file = "dkim.pem"
         assert not dkim.verify(
             received.data.replace(b"Subject: Daily", b"Subject: Dialy"), dnsfunc=dns
         )
+        # Nor does it survive a Subject or unsubscribe link put above ours, where clients
+        # read them (each header is signed once more than it appears).
+        forged = b"Subject: Your account is locked\r\nList-Unsubscribe: <https://evil.test/>\r\n"
+        assert not dkim.verify(forged + received.data, dnsfunc=dns)
+
+
+async def test_the_confirmation_email_is_signed_too(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    config, dns = _signing(write_config, feed_server, smtp_server, tmp_path)
+    app = App.open(load_config(config))
+    try:
+        await send_confirmation(app, "new@example.org", "https://digest.test/confirm/t")
+    finally:
+        app.close()
+    [received] = smtp_server.messages
+    assert b"/confirm/t" in received.data and dkim.verify(received.data, dnsfunc=dns)
+
+
+def test_a_key_that_cannot_sign_is_refused_with_what_works(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    (tmp_path / "dkim.pem").write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([])))])
+    config.write_text(
+        config.read_text()
+        + '\n[delivery.dkim]\ndomain = "example.com"\nselector = "s1"\n'
+        + 'private_key_file = "dkim.pem"\n'
+    )
+    with pytest.raises(DigestError) as refused:
+        make_signer(load_config(config))
+    assert "RSA private key in PEM" in refused.value.hint
 
 
 def test_a_line_break_in_a_name_fails_that_row_only(

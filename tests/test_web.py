@@ -6,6 +6,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -205,7 +206,13 @@ async def test_archive_web_view_feed_and_health(
     assert "DIGESTx" not in view.text and "/unsubscribe/" not in view.text
     feed = await c.get("/feed.atom")
     assert feed.headers["content-type"].startswith("application/atom+xml")
-    assert "<entry><title>Daily Test" in feed.text
+    atom = ElementTree.fromstring(feed.content)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert atom.findtext("a:author/a:name", namespaces=ns)  # RFC 4287 4.1.1
+    [entry] = atom.findall("a:entry", ns)
+    assert (entry.findtext("a:title", namespaces=ns) or "").startswith("Daily Test")
+    # The feed changed when its newest edition did, not at each request.
+    assert atom.findtext("a:updated", namespaces=ns) == entry.findtext("a:updated", namespaces=ns)
     assert (await c.get("/healthz")).json() == {"status": "ok"}
     assert (await c.get("/editions/daily/nonsense")).status_code == 404
 
@@ -279,3 +286,21 @@ async def test_a_csrf_field_with_a_non_ascii_digit_is_refused_not_a_crash(
     c, app = client
     refused = await c.post("/subscribe", data={"email": "x@example.org", "csrf": "\u00b2.abc"})
     assert refused.status_code == 400 and _status(app, "x@example.org") is None
+
+
+async def test_a_headline_xml_cannot_hold_keeps_the_atom_feed_readable(
+    client: tuple[httpx.AsyncClient, App], config: Path, feed_server: FeedServer
+) -> None:
+    c, _ = client
+    feed_server.add(
+        "/f.xml",
+        rss(
+            [{"title": "Harbour &#xFFFE; strike ends", "guid": "1", "link": "https://wire.test/1"}]
+        ),
+    )
+    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
+    sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
+    assert sent[0] == 0, sent[2]
+    feed = await c.get("/feed.atom")
+    ElementTree.fromstring(feed.content)  # well-formed: U+FFFE is not an XML character
+    assert "Harbour" in feed.text

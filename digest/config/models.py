@@ -6,6 +6,7 @@ error hints; a test keeps the example config and these models in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from digest.config._lines import Path as KeyPath
 from digest.config._lines import dotted, line_of
@@ -355,6 +356,30 @@ class SmtpConfig(_Model):
     @classmethod
     def _env(cls, value: str | None) -> str | None:
         return None if value is None else check_env_name(value)
+
+    @field_validator("username")
+    @classmethod
+    def _not_in_clear(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A login over a connection without TLS sends the password in clear: only to a
+        relay on this machine."""
+        host, security = info.data.get("host", "localhost"), info.data.get("security")
+        if value is not None and security == "none" and not _loopback(host):
+            raise ValueError(
+                f'security = "none" would send the password to {host} in clear; use '
+                '"starttls" (port 587) or "tls" (port 465), or log in only to a relay on '
+                "this machine (localhost)"
+            )
+        return value
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class MaildirConfig(_Model):

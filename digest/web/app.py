@@ -5,6 +5,7 @@ page is reached through a signed token, and every form carries a signed CSRF fie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -242,19 +243,22 @@ def create_app(
         return page("archive.html.j2", title="Archive", editions=editions)
 
     async def feed(request: Request) -> Response:
+        editions = app.store.editions(limit=50)
         entries = "".join(
-            f"<entry><title>{escape(e.subject)}</title>"
-            f'<link href="{escape(web_view_url(base, e.digest_id, e.slot))}"/>'
-            f"<id>{escape(web_view_url(base, e.digest_id, e.slot))}</id>"
+            f"<entry><title>{_xml(e.subject)}</title>"
+            f'<link href="{_xml(web_view_url(base, e.digest_id, e.slot))}"/>'
+            f"<id>{_xml(web_view_url(base, e.digest_id, e.slot))}</id>"
             f"<updated>{e.created_at.isoformat()}</updated></entry>"
-            for e in app.store.editions(limit=50)
+            for e in editions
         )
-        updated = datetime.now(UTC).isoformat()
+        # The feed changed when its newest edition was made (RFC 4287 4.2.15), not per request.
+        newest = max((e.created_at for e in editions), default=datetime(2000, 1, 1, tzinfo=UTC))
         body = (
             f'<?xml version="1.0" encoding="utf-8"?>'
-            f'<feed xmlns="http://www.w3.org/2005/Atom"><title>{escape(service.name)}</title>'
-            f"<id>{escape(base)}/</id><updated>{updated}</updated>"
-            f'<link rel="self" href="{escape(base)}/feed.atom"/>{entries}</feed>'
+            f'<feed xmlns="http://www.w3.org/2005/Atom"><title>{_xml(service.name)}</title>'
+            f"<author><name>{_xml(service.name)}</name></author>"
+            f"<id>{_xml(base)}/</id><updated>{newest.isoformat()}</updated>"
+            f'<link rel="self" href="{_xml(base)}/feed.atom"/>{entries}</feed>'
         )
         return Response(body, media_type="application/atom+xml")
 
@@ -302,3 +306,13 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
     if subscriber.status in ("active", "paused"):
         changes["status"] = "paused" if paused else "active"
     return changes
+
+
+# Characters XML 1.0 does not allow (C0 controls but tab, CR, LF; surrogates; U+FFFE/FFFF):
+# one in a headline would make the whole feed unreadable to every feed reader.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    """Text for an Atom element or attribute: escaped, and without what XML forbids."""
+    return escape(_NOT_XML.sub("", text), {'"': "&quot;"})

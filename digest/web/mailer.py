@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from digest.app import App
+from digest.deliver.signing import make_signer
 from digest.records import OutgoingMessage
 
 
@@ -36,5 +38,10 @@ async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
         0, parseaddr(app.config.service.sender)[1], email, str(message["Message-ID"]), data
     )
     async with app.sender() as sender:
+        # Signed as the digests are (a DMARC policy asking for DKIM covers this mail too);
+        # an API provider signs what it sends itself.
+        signer = None if getattr(sender, "wants_fields", False) else make_signer(app.config)
+        if signer is not None:
+            outgoing = dataclasses.replace(outgoing, data=signer(data))
         results = await sender.send_batch([outgoing])
     return results[0].status if results else "failed"
