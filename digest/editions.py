@@ -18,7 +18,7 @@ from digest.records import (
     ranked_to_json,
 )
 from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
-from digest.schedule import fires_at, latest_slot, local_time_schedule
+from digest.schedule import fires_at, latest_slot, local_time_schedule, next_slot
 from digest.store import Edition, Subscriber
 
 log = logging.getLogger("digest.pipeline")
@@ -132,6 +132,18 @@ def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str
         for zone in app.store.active_timezones()
         if fires_at(digest.schedule, zone or default, slot)
     }
+
+
+def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """When the next edition is built: the current slot if its edition is not built yet,
+    else the slot after it. What `explain` and `preview` show is that edition: ranked as
+    of then, with every edition sent before it counted as sent."""
+    slot = digest_slot(app, digest, now)
+    if app.store.edition(digest.id, slot) is None:
+        return now
+    schedule = local_time_schedule(digest.schedule) if digest.local_time else digest.schedule
+    timezone = "UTC" if digest.local_time else digest_timezone(app, digest)
+    return next_slot(schedule, timezone, now) or now
 
 
 def build_edition(

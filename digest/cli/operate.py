@@ -13,11 +13,11 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.editions import rank_window
+from digest.editions import digest_slot, edition_info, next_edition_at, rank_window
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
-from digest.render import EditionInfo, render_edition, substitute
+from digest.render import render_edition, substitute
 from digest.schedule import next_slot
 from digest.sending import stored_edition
 from digest.sources.gather import SourceReport
@@ -55,22 +55,11 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     """Render the next edition from stored articles; write its HTML and text, send nothing."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
-    now = utcnow()
-    tz = digest.timezone or app.config.service.timezone
-    s = app.config.service
-    ranked = rank_window(app, digest, now)
-    rendered = render_edition(
-        EditionInfo(
-            s.name,
-            digest.title,
-            s.base_url,
-            s.postal_address,
-            tz,
-            now,
-            latest_group_by=digest.latest_group_by,
-        ),
-        ranked,
-    )
+    at = next_edition_at(app, digest, utcnow())
+    ranked = rank_window(app, digest, at)
+    # Built as the send builds it: the admin's templates, the service's language, the link.
+    info = edition_info(app, digest, digest_slot(app, digest, at), at)
+    rendered = render_edition(info, ranked, app.config.templates_dir())
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
     click.echo(f"wrote {html}\nwrote {text}")
@@ -114,7 +103,7 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     """The next edition's ranked stories with each signal's contribution to the score."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
-    ranked = rank_window(app, digest, utcnow())
+    ranked = rank_window(app, digest, next_edition_at(app, digest, utcnow()))
     rows = [
         {
             "section": section,
