@@ -66,6 +66,13 @@ class ConfigError(DigestError):
         return (type(self), (self.problems, self.hint))
 
 
+class UsageError(DigestError):
+    """The command was asked for something the config does not have (an unknown digest id):
+    bad usage, exit 2, so cron's monitoring does not read a typo as a failed run."""
+
+    exit_code = 2
+
+
 class StoreError(DigestError):
     """The database cannot be opened, migrated or written."""
 

@@ -3,18 +3,24 @@ edition as the send will build it; failures are messages and exit codes, not tra
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mailbox
+import os
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from babel.dates import get_month_names
 
 from digest.app import App
 from digest.config import load_config
 from digest.editions import rank_window
+from digest.pipeline import run_digest
 from digest.store import utcnow
-from tests.conftest import FeedServer, rss, run_cli
+from digest.store.lock import daemon_lock
+from tests.conftest import FeedServer, free_port, rss, run_cli
 
 
 def _feed(feed_server: FeedServer) -> str:
@@ -75,3 +81,95 @@ def test_preview_is_the_email_the_send_builds(
     assert first_line.startswith("OUR OWN TEXT") and month in first_line  # French
     assert "/editions/daily/" in first_line
     assert first_line == sent_text.splitlines()[0]  # the same French date, the same link
+
+
+def test_an_unknown_digest_id_is_bad_usage(write_config, feed_server: FeedServer) -> None:
+    config = write_config([("Wire", _feed(feed_server))])
+    code, _, err = run_cli("--config", str(config), "send", "--digest", "nope")
+    assert code == 2 and "no digest with id 'nope'" in err and "the config defines: daily" in err
+
+
+def test_retry_no_send_refuses_an_edition_no_later_run_would_send(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = write_config([("Wire", _feed(feed_server))])
+    config.write_text(config.read_text().replace("lookback_hours = 48", "send_empty = true"))
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    app = App.open(load_config(config))
+    try:
+        week_ago = utcnow() - timedelta(days=7)
+        old = asyncio.run(run_digest(app, "daily", now=week_ago, gather_first=False))
+    finally:
+        app.close()
+    assert old.edition is not None
+
+    code, _, err = run_cli("--config", str(config), "retry", str(old.edition.id), "--no-send")
+
+    assert code == 2 and "too old for a later run to send" in err
+    assert f"run `digest retry {old.edition.id}` without --no-send" in err
+
+
+def test_a_locked_database_is_a_message_not_a_traceback(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = write_config([("Wire", _feed(feed_server))])
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    holder = sqlite3.connect(tmp_path / "digest.db", timeout=1)
+    holder.execute("BEGIN IMMEDIATE")  # a backup or a long import holds the write lock
+    try:
+        code, out, err = run_cli("--config", str(config), "send", "--gather")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert code == 1 and "error: the database is unavailable: database is locked" in err
+    assert "Traceback" not in out + err
+
+
+def test_a_job_that_dies_of_a_bug_is_recorded_as_failed(
+    write_config, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.schedule.jobs as jobs
+
+    config = write_config([("Wire", _feed(feed_server))])
+    app = App.open(load_config(config))
+    try:
+        assert jobs.send_job(app, "daily", gather_first=False) is not None  # ok: recorded
+
+        async def broken(*args: object, **kw: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(jobs, "run_digest", broken)
+        assert jobs.send_job(app, "daily", gather_first=False) is None
+    finally:
+        app.close()
+    _, out, _ = run_cli("--config", str(config), "status", "--json")
+    last = json.loads(out)["jobs"]["send daily"]
+    assert last["ok"] is False and last["summary"] == "RuntimeError: a bug"
+
+
+def test_run_once_is_recorded_for_status_like_the_daemon(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = write_config([("Wire", _feed(feed_server))], transport="smtp", smtp_port=free_port())
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+
+    code, _, err = run_cli("--config", str(config), "run", "--once")  # the SMTP server is down
+
+    assert code == 1 and "delivery stopped" in err
+    _, out, _ = run_cli("--config", str(config), "status")
+    assert "last send daily: FAILED" in out and "last gather: ok" in out
+
+
+def test_status_says_whether_a_daemon_runs_on_the_database(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = write_config([("Wire", _feed(feed_server))])
+    _, out, _ = run_cli("--config", str(config), "status")
+    assert "daemon: not running on this database" in out
+    app = App.open(load_config(config))
+    try:
+        with daemon_lock(app.engine):
+            _, out, _ = run_cli("--config", str(config), "status", "--json")
+    finally:
+        app.close()
+    assert json.loads(out)["daemon"] == {"running": True, "holder": f"pid {os.getpid()}"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from digest import __version__, logs
 from digest.cli import bounces, operate, setup, sources, subscribers, web
@@ -58,6 +59,14 @@ def main() -> None:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
+    except OperationalError as exc:  # locked, gone, refused: the database, not the command
+        click.echo(f"error: the database is unavailable: {exc.orig}", err=True)
+        click.echo(
+            "hint: another process may be writing to it (a backup, a long import, a second "
+            "digest); run the command again, and check service.database_url",
+            err=True,
+        )
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(1)

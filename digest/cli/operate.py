@@ -14,14 +14,16 @@ from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
 from digest.editions import digest_slot, edition_info, next_edition_at, rank_window
+from digest.errors import UsageError
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import render_edition, substitute
 from digest.schedule import next_slot
-from digest.sending import stored_edition
+from digest.sending import resume_since, stored_edition
 from digest.sources.gather import SourceReport
 from digest.store import Edition, utcnow
+from digest.store.lock import daemon_holder
 from digest.store.tables import FINAL_DELIVERY_STATES
 
 _DIGEST_OPTION = click.option(
@@ -177,14 +179,17 @@ def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
 def run(ctx: Context, once: bool) -> None:
     """Run as a daemon: each digest on its cron schedule, gathering on an interval."""
     app = ctx.app()
-    if once:
-        ok = True
-        sources = run_async(gather_sources(app))
-        print_sources(sources)
+    if once:  # the daemon's jobs, once each, recorded for `digest status` as the daemon's are
+        from digest.schedule.jobs import gather_job, send_job
+
+        sources = gather_job(app)
+        ok = sources is not None
+        print_sources(sources or [])
         for digest in app.config.digests:
-            report = run_async(run_digest(app, digest.id, gather_first=False))
-            print_run(report)
-            ok = ok and report.ok
+            report = send_job(app, digest.id, gather_first=False)
+            if report is not None:
+                print_run(report)
+            ok = ok and report is not None and report.ok
         if not ok:
             raise SystemExit(1)
         return
@@ -202,7 +207,14 @@ def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
     """Re-queue an edition's failed and deferred deliveries (not bounced or unsubscribed
     people) and send whatever it still has waiting; nobody who joined since is added."""
     app = ctx.app()
-    stored_edition(app, edition_id)  # an unknown id is an error naming the recent ones
+    edition = stored_edition(app, edition_id)  # an unknown id is an error naming recent ones
+    digest = app.config.digest(edition.digest_id)
+    if no_send and edition.slot < resume_since(app, digest, utcnow()):
+        raise UsageError(
+            f"edition {edition_id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) is too old for a "
+            "later run to send: the next send would mark its rows failed again",
+            f"run `digest retry {edition_id}` without --no-send to send them now",
+        )
     requeued = app.store.retry_failed(edition_id)
     deferred = app.store.requeue_deferred(edition_id, due_only=False)
     click.echo(
@@ -251,10 +263,11 @@ def status(ctx: Context, as_json: bool) -> None:
         }
         for run in app.store.job_runs()
     }
+    holder = daemon_holder(app.engine)
+    daemon = {"running": holder is not None, "holder": holder}
     if as_json:
-        click.echo(
-            json.dumps({"editions": editions, "next_runs": upcoming, "jobs": jobs}, indent=2)
-        )
+        document = {"editions": editions, "next_runs": upcoming, "jobs": jobs, "daemon": daemon}
+        click.echo(json.dumps(document, indent=2))
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
     for row in editions:
@@ -268,11 +281,20 @@ def status(ctx: Context, as_json: bool) -> None:
             counts,
         )
     console.print(table)
+    if holder is not None:
+        click.echo(f"daemon: running ({holder})")
+    else:
+        click.echo(
+            "daemon: not running on this database; digests go out only when `digest run` "
+            "(or cron's `digest run --once`) runs"
+        )
     for digest_id, when in upcoming.items():
-        click.echo(f"next {digest_id}: {when}")
+        shown = f"{when[:16].replace('T', ' ')} UTC" if when else "never (its schedule)"
+        click.echo(f"next {digest_id}: {shown}")
     for job, run in jobs.items():
         state = "ok" if run["ok"] else "FAILED"
-        click.echo(f"last {job}: {state} at {str(run['finished_at'])[:19]}: {run['summary']}")
+        finished = str(run["finished_at"])[:19].replace("T", " ")
+        click.echo(f"last {job}: {state} at {finished} UTC: {run['summary']}")
 
 
 def _progress(counts: dict[str, int]) -> float:

@@ -637,9 +637,9 @@ class Config(_Model):
             if d.id == digest_id:
                 return d
         known = ", ".join(d.id for d in self.digests)
-        from digest.errors import DigestError
+        from digest.errors import UsageError
 
-        raise DigestError(f"no digest with id {digest_id!r}", f"the config defines: {known}")
+        raise UsageError(f"no digest with id {digest_id!r}", f"the config defines: {known}")
 
     def secret(self) -> str:
         """The signing secret from the environment variable the config names."""

@@ -19,9 +19,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.app import App, run
+from digest.app import App
 from digest.config import Config, DigestConfig
-from digest.errors import ConfigError, DigestError
+from digest.errors import ConfigError
 from digest.schedule.slots import latest_slot, local_time_schedule, slots_between, trigger
 from digest.store import utcnow
 from digest.store.lock import daemon_lock
@@ -33,7 +33,7 @@ MISFIRE_GRACE_SECONDS = 3600
 def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
     """A scheduler with one job per digest (due at once when slots were missed while the
     daemon was down) and a gathering job."""
-    from digest.pipeline import gather_sources, run_digest
+    from digest.schedule.jobs import gather_job, send_job
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -44,26 +44,6 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
         },
     )
-
-    def send(digest_id: str, at: datetime | None = None, gather_first: bool = True) -> None:
-        started = datetime.now(UTC)
-        try:
-            report = run(run_digest(app, digest_id, now=at, gather_first=gather_first))
-        except DigestError as exc:
-            log.error("digest %s failed: %s (%s)", digest_id, exc.message, exc.hint)
-            app.store.record_job(f"send {digest_id}", started, False, f"{exc.message} ({exc.hint})")
-            return
-        d = report.delivery
-        summary = (
-            f"edition {report.edition.id if report.edition else '-'}: "
-            + (", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send")
-            + (f"; stopped: {d.stopped}" if d and d.stopped else "")
-            + (f"; waiting: {d.waiting}" if d and d.waiting else "")
-            if d
-            else report.idle or "nothing to send"
-        )
-        log.warning("digest %s: %s", digest_id, summary)
-        app.store.record_job(f"send {digest_id}", started, report.ok, summary)
 
     def send_due(digest: DigestConfig, schedule: str, timezone: str) -> None:
         """A digest's job: the slots of the grace period still owed, oldest first, each as
@@ -77,23 +57,11 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         owed = [s for s in owed_slots(app, digest, schedule, timezone, now) if s != current]
         for i, slot in enumerate(owed):
             log.warning("digest %s: sending the %s slot it missed", digest.id, f"{slot:%H:%M}")
-            send(digest.id, at=slot, gather_first=i == 0)
-        send(digest.id, gather_first=not owed)
+            send_job(app, digest.id, at=slot, gather_first=i == 0)
+        send_job(app, digest.id, gather_first=not owed)
 
     def gather() -> None:
-        started = datetime.now(UTC)
-        try:
-            reports = run(gather_sources(app))
-        except DigestError as exc:
-            log.error("gather failed: %s (%s)", exc.message, exc.hint)
-            app.store.record_job("gather", started, False, f"{exc.message} ({exc.hint})")
-            return
-        failing = [r.name for r in reports if r.status != "ok"]
-        new = sum(r.new_items for r in reports)
-        summary = f"{len(reports)} sources, {new} new articles" + (
-            f"; not ok: {', '.join(failing)}" if failing else ""
-        )
-        app.store.record_job("gather", started, True, summary)
+        gather_job(app)
 
     config = app.config
     now = now or utcnow()

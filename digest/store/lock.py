@@ -68,3 +68,28 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing releases the lock
+
+
+def daemon_holder(engine: Engine) -> str | None:
+    """Who holds the daemon lock ("pid N", or "a session" on PostgreSQL); None when no
+    daemon runs on this database (or the backend has no lock to ask). For `digest status`:
+    the lock is taken and given back at once, so asking never stops a daemon starting."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        path = Path(f"{url.database}.daemon.lock") if url.database else None
+        if path is None or not path.exists():
+            return None
+        with path.open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"pid {handle.read().strip() or 'unknown'}"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+    if url.get_backend_name() == "postgresql":
+        with engine.connect() as connection:
+            got = connection.execute(text(f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})"))
+            if not got.scalar():
+                return "a database session"
+            connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"))
+    return None

@@ -1,0 +1,76 @@
+"""The two jobs of a run, whoever runs them (the daemon, or cron's `digest run --once`):
+gather, and send one digest. Each records its outcome for `digest status`, whatever
+happens: a job that dies of a bug records that too, so status never shows an old "ok"
+as the latest word.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from digest.app import App, run
+from digest.errors import DigestError
+from digest.pipeline import RunReport, gather_sources, run_digest
+from digest.sources.gather import SourceReport
+
+log = logging.getLogger("digest.schedule")
+
+
+def send_job(
+    app: App, digest_id: str, at: datetime | None = None, gather_first: bool = True
+) -> RunReport | None:
+    """Run one digest (``at``: the slot's time, for a slot sent late); None if it failed
+    before reporting."""
+    job, started = f"send {digest_id}", datetime.now(UTC)
+    try:
+        report = run(run_digest(app, digest_id, now=at, gather_first=gather_first))
+    except Exception as exc:
+        _failed(app, job, started, exc)
+        return None
+    d = report.delivery
+    summary = (
+        f"edition {report.edition.id if report.edition else '-'}: "
+        + (", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send")
+        + (f"; stopped: {d.stopped}" if d and d.stopped else "")
+        + (f"; waiting: {d.waiting}" if d and d.waiting else "")
+        if d
+        else report.idle or "nothing to send"
+    )
+    log.warning("digest %s: %s", digest_id, summary)
+    _record(app, job, started, report.ok, summary)
+    return report
+
+
+def gather_job(app: App) -> list[SourceReport] | None:
+    """Gather every source once; None if the gathering itself failed."""
+    started = datetime.now(UTC)
+    try:
+        reports = run(gather_sources(app))
+    except Exception as exc:
+        _failed(app, "gather", started, exc)
+        return None
+    failing = [r.name for r in reports if r.status != "ok"]
+    new = sum(r.new_items for r in reports)
+    summary = f"{len(reports)} sources, {new} new articles" + (
+        f"; not ok: {', '.join(failing)}" if failing else ""
+    )
+    _record(app, "gather", started, True, summary)
+    return reports
+
+
+def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
+    if isinstance(exc, DigestError):
+        log.error("%s failed: %s (%s)", job, exc.message, exc.hint)
+        _record(app, job, started, False, f"{exc.message} ({exc.hint})")
+    else:
+        log.exception("%s failed: a bug in digest or an unreadable database", job)
+        _record(app, job, started, False, f"{type(exc).__name__}: {exc}")
+
+
+def _record(app: App, job: str, started: datetime, ok: bool, summary: str) -> None:
+    """Best effort: the database may be what failed."""
+    try:
+        app.store.record_job(job, started, ok, summary)
+    except Exception:
+        log.exception("could not record the %s job's outcome (%s)", job, summary)
