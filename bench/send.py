@@ -40,11 +40,10 @@ from sqlalchemy import insert
 from digest.app import App
 from digest.config import load_config
 from digest.deliver.smtp import SmtpSender
-from digest.editions import SegmentTemplates, edition_info
+from digest.editions import SegmentTemplates, edition_info, edition_row
 from digest.records import (
     OutgoingMessage,
     Recipient,
-    ranked_to_json,
 )
 from digest.render import render_edition
 from digest.sending import deliver_edition
@@ -123,18 +122,7 @@ def save_edition(app: App) -> Edition:
     now = datetime.now(UTC).replace(microsecond=0)
     ranked = ranked_edition(22)  # ~40 KB a message, like smtp-source -l 40000
     rendered = render_edition(edition_info(app, digest, now, now), ranked)
-    return app.store.save_edition(
-        Edition(
-            digest_id=digest.id,
-            slot=now,
-            created_at=now,
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-            story_count=ranked.count,
-            stories=ranked_to_json(ranked),
-        )
-    )
+    return app.store.save_edition(edition_row(digest.id, now, now, ranked, rendered))
 
 
 def ours(folder: Path, port: int, recipients: int, connections: int, batch: int) -> dict:

@@ -146,6 +146,26 @@ def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
     return next_slot(schedule, timezone, now) or now
 
 
+def edition_row(
+    digest_id: str,
+    slot: datetime,
+    built_at: datetime,
+    ranked: RankedEdition,
+    rendered: RenderedEdition,
+) -> Edition:
+    """The stored form of an edition: its render, and its stories for later segments."""
+    return Edition(
+        digest_id=digest_id,
+        slot=slot,
+        created_at=built_at,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        story_count=ranked.count,
+        stories=ranked_to_json(ranked),
+    )
+
+
 def build_edition(
     app: App, digest: DigestConfig, now: datetime, slot: datetime | None = None
 ) -> tuple[Edition, bool]:
@@ -159,16 +179,7 @@ def build_edition(
     rendered = render_edition(
         edition_info(app, digest, slot, now), ranked, app.config.templates_dir()
     )
-    edition = Edition(
-        digest_id=digest.id,
-        slot=slot,
-        created_at=now,
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        story_count=ranked.count,
-        stories=ranked_to_json(ranked),
-    )
+    edition = edition_row(digest.id, slot, now, ranked, rendered)
     saved = app.store.save_edition(edition)
     log.info("edition %s of %s built: %d stories", digest.id, slot, ranked.count)
     return saved, saved is edition
