@@ -365,6 +365,7 @@ def test_resend_retries_a_lost_answer_with_the_same_idempotency_key(
     assert len(api.requests) == 3
 
 
+@needs_specs
 def test_resend_fails_the_rows_when_every_retry_loses_its_answer(
     config: Config,  # noqa: F811
 ) -> None:
