@@ -208,6 +208,29 @@ async def test_a_pruned_item_still_in_the_feed_does_not_come_back_as_new(
     assert article.published_at == forty_days_ago  # not re-dated as fresh news
 
 
+async def test_an_item_of_a_feed_unchanged_for_longer_than_retention_is_kept(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed answering 304 still lists what it listed: its undated item must not be pruned
+    and come back as today's news when the feed next changes."""
+    evergreen = {"title": "About us: the evergreen page", "link": "https://w.test/about"}
+    url = feed_server.add("/w.xml", rss([evergreen]), headers={"ETag": '"v1"'})
+    app = open_app([("Wire", url)])
+    forty_days_ago = utcnow() - timedelta(days=40)  # retention_days is 30
+    with monkeypatch.context() as past:
+        past.setattr("digest.store.store.utcnow", lambda: forty_days_ago)
+        past.setattr("digest.pipeline.utcnow", lambda: forty_days_ago)
+        await gather_sources(app)
+    [unchanged] = await gather_sources(app)  # a 304; then the prune
+    assert "HTTP 304" in " ".join(unchanged.notes)
+    news = {"title": "Harbour strike ends", "link": "https://w.test/strike"}
+    feed_server.add("/w.xml", rss([news, evergreen]), headers={"ETag": '"v2"'})
+    [changed] = await gather_sources(app)
+    assert changed.new_items == 1  # the news, not the evergreen page again
+    evergreen_row = next(a for a, _ in stored(app) if a.title == evergreen["title"])
+    assert evergreen_row.published_at == forty_days_ago
+
+
 async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored_as_new(
     feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:

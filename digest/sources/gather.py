@@ -122,7 +122,9 @@ async def _gather_one(
         if fetched.status == 304:
             report.items_seen = row.items_seen
             report.notes.append("not modified since the last fetch (HTTP 304)")
-            unchanged = FetchOutcome(source_id, (), {"next_attempt_at": None}, None, row.items_seen)
+            unchanged = FetchOutcome(
+                source_id, (), {"next_attempt_at": None}, None, row.items_seen, unchanged=True
+            )
             await _save(writer, source, unchanged, report)
             return report
         items, notes = await _read(config, store, fetcher, source, source_id, url, fetched, pool)

@@ -50,6 +50,9 @@ class FetchOutcome:
     changes: Mapping[str, object] = field(default_factory=dict)
     error: str | None = None
     items_seen: int = 0
+    # A 304: the source lists what it listed at its last full answer, which was not read
+    # again, so its articles are marked as still listed (pruning keeps them).
+    unchanged: bool = False
 
 
 class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
@@ -162,6 +165,7 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
                 raise AttributeError(f"sources has no column {sorted(unknown)!r}")
         with self.engine.begin() as connection:
             stored = store_items(connection, [(o.source_id, o.items) for o in outcomes], now)
+            _still_listed(connection, [o.source_id for o in outcomes if o.unchanged], now)
             _update_health(connection, outcomes, now)
         return stored
 
@@ -235,6 +239,21 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
 
 
 # --- a gather's batched writes ---------------------------------------------------------------
+
+
+def _still_listed(connection: Connection, source_ids: list[int], now: datetime) -> None:
+    """Mark as listed the articles of sources that answered 304 (at most every SEEN_EVERY,
+    as a feed's items are): one statement for the batch, and usually no row to write."""
+    if not source_ids:
+        return
+    articles = SQLModel.metadata.tables["articles"]
+    seen = articles.c.last_seen_at
+    connection.execute(
+        update(articles)
+        .where(articles.c.source_id.in_(source_ids))
+        .where(or_(seen.is_(None), seen <= now - SEEN_EVERY))
+        .values(last_seen_at=now)
+    )
 
 
 def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now: datetime) -> None:
