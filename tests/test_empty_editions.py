@@ -20,6 +20,16 @@ def _service(write_config, feed_server: FeedServer, items: list[dict[str, str]],
     return config
 
 
+def _science_and_world_readers(write_config, feed_server: FeedServer) -> Path:
+    """A world-news source with one story, one reader of science and one of world news."""
+    story = {"title": "Ceasefire talks resume", "guid": "w1", "link": "https://w.test/1"}
+    config = _service(write_config, feed_server, [story])
+    cli = ["--config", str(config), "subscribers", "add"]
+    assert run_cli(*cli, "sci@example.org", "--topic", "science")[0] == 0
+    assert run_cli(*cli, "world@example.org", "--topic", "world")[0] == 0
+    return config
+
+
 def test_an_edition_without_stories_mails_nobody_and_says_why(
     write_config, feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -48,11 +58,7 @@ def test_send_empty_sends_the_nothing_new_email(
 def test_a_reader_whose_topics_match_nothing_is_skipped_and_the_row_says_why(
     write_config, feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    story = {"title": "Ceasefire talks resume", "guid": "w1", "link": "https://w.test/1"}
-    config = _service(write_config, feed_server, [story])
-    cli = ["--config", str(config), "subscribers", "add"]
-    assert run_cli(*cli, "sci@example.org", "--topic", "science")[0] == 0
-    assert run_cli(*cli, "world@example.org", "--topic", "world")[0] == 0
+    config = _science_and_world_readers(write_config, feed_server)
 
     code, out, _ = run_cli("--config", str(config), "send", "--gather")
 
@@ -77,11 +83,7 @@ def test_status_counts_an_edition_with_skipped_rows_as_done(
 ) -> None:
     import json
 
-    story = {"title": "Ceasefire talks resume", "guid": "w1", "link": "https://w.test/1"}
-    config = _service(write_config, feed_server, [story])
-    cli = ["--config", str(config), "subscribers", "add"]
-    assert run_cli(*cli, "sci@example.org", "--topic", "science")[0] == 0
-    assert run_cli(*cli, "world@example.org", "--topic", "world")[0] == 0
+    config = _science_and_world_readers(write_config, feed_server)
     assert run_cli("--config", str(config), "send", "--gather")[0] == 0
 
     code, out, _ = run_cli("--config", str(config), "status", "--json")

@@ -49,6 +49,32 @@ def source(name: str, url: str, kind: str = "feed", topics: str = "") -> str:
     return f'\n[[sources]]\nname = "{name}"\nkind = "{kind}"\nurl = "{url}"\n{extra}'
 
 
+async def gather_long_ago(app: App, monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Gather (and prune) as if 40 days ago, past retention_days (30); returns that time."""
+    then = utcnow() - timedelta(days=40)
+    with monkeypatch.context() as past:
+        past.setattr("digest.store.store.utcnow", lambda: then)
+        past.setattr("digest.pipeline.utcnow", lambda: then)
+        await gather_sources(app)
+    return then
+
+
+def council_site(feed_server: FeedServer) -> tuple[str, str]:
+    """A site with one article page and a listing linking it: (article path, listing URL)."""
+    path = "/2024/05/council-votes-on-new-budget"
+    article = (
+        "<html><head><title>Council votes on the new budget plan</title></head>"
+        "<body><article><h1>Council votes on the new budget plan</h1></article></body></html>"
+    )
+    feed_server.add(path, article, headers={"Content-Type": "text/html"})
+    listing = (
+        f"<html><body><main><a href='{path}'>Council votes on the new budget plan</a>"
+        "</main></body></html>"
+    )
+    listing_url = feed_server.add("/latest", listing, headers={"Content-Type": "text/html"})
+    return path, listing_url
+
+
 # --- an updated entry ------------------------------------------------------------------------
 
 
@@ -118,17 +144,7 @@ async def test_a_story_linked_by_two_sources_counts_both_and_reaches_both_topics
 async def test_a_page_source_reads_an_article_another_source_stored(
     feed_server: FeedServer, open_app: OpenApp
 ) -> None:
-    path = "/2024/05/council-votes-on-new-budget"
-    article = (
-        "<html><head><title>Council votes on the new budget plan</title></head>"
-        "<body><article><h1>Council votes on the new budget plan</h1></article></body></html>"
-    )
-    feed_server.add(path, article, headers={"Content-Type": "text/html"})
-    listing = (
-        f"<html><body><main><a href='{path}'>Council votes on the new budget plan</a>"
-        "</main></body></html>"
-    )
-    listing_url = feed_server.add("/latest", listing, headers={"Content-Type": "text/html"})
+    path, listing_url = council_site(feed_server)
     feed = feed_server.add(
         "/f.xml",
         rss([{"title": "Council votes", "link": feed_server.url(path), "date": ago(hours=1)}]),
@@ -194,11 +210,7 @@ async def test_a_pruned_item_still_in_the_feed_does_not_come_back_as_new(
     dropped = {"title": "Last month's news", "link": "https://w.test/old-news"}
     url = feed_server.add("/w.xml", rss([evergreen, dropped]))
     app = open_app([("Wire", url)])
-    forty_days_ago = utcnow() - timedelta(days=40)  # retention_days is 30
-    with monkeypatch.context() as past:  # the first gather (and its prune) was then
-        past.setattr("digest.store.store.utcnow", lambda: forty_days_ago)
-        past.setattr("digest.pipeline.utcnow", lambda: forty_days_ago)
-        await gather_sources(app)
+    forty_days_ago = await gather_long_ago(app, monkeypatch)
     feed_server.add("/w.xml", rss([evergreen]))
     await gather_sources(app)  # the feed still lists the evergreen page; then the prune
     [report] = await gather_sources(app)
@@ -216,11 +228,7 @@ async def test_an_item_of_a_feed_unchanged_for_longer_than_retention_is_kept(
     evergreen = {"title": "About us: the evergreen page", "link": "https://w.test/about"}
     url = feed_server.add("/w.xml", rss([evergreen]), headers={"ETag": '"v1"'})
     app = open_app([("Wire", url)])
-    forty_days_ago = utcnow() - timedelta(days=40)  # retention_days is 30
-    with monkeypatch.context() as past:
-        past.setattr("digest.store.store.utcnow", lambda: forty_days_ago)
-        past.setattr("digest.pipeline.utcnow", lambda: forty_days_ago)
-        await gather_sources(app)
+    forty_days_ago = await gather_long_ago(app, monkeypatch)
     [unchanged] = await gather_sources(app)  # a 304; then the prune
     assert "HTTP 304" in " ".join(unchanged.notes)
     news = {"title": "Harbour strike ends", "link": "https://w.test/strike"}
@@ -236,23 +244,9 @@ async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored
 ) -> None:
     """A page source does not fetch an article it has again; the listing linking it is
     what keeps it from being pruned."""
-    path = "/2024/05/council-votes-on-new-budget"
-    article = (
-        "<html><head><title>Council votes on the new budget plan</title></head>"
-        "<body><article><h1>Council votes on the new budget plan</h1></article></body></html>"
-    )
-    feed_server.add(path, article, headers={"Content-Type": "text/html"})
-    listing = (
-        f"<html><body><main><a href='{path}'>Council votes on the new budget plan</a>"
-        "</main></body></html>"
-    )
-    listing_url = feed_server.add("/latest", listing, headers={"Content-Type": "text/html"})
+    _, listing_url = council_site(feed_server)
     app = open_app([], extra=source("Site", listing_url, "page"))
-    forty_days_ago = utcnow() - timedelta(days=40)  # retention_days is 30
-    with monkeypatch.context() as past:
-        past.setattr("digest.store.store.utcnow", lambda: forty_days_ago)
-        past.setattr("digest.pipeline.utcnow", lambda: forty_days_ago)
-        await gather_sources(app)
+    forty_days_ago = await gather_long_ago(app, monkeypatch)
     await gather_sources(app)  # the listing still links the article; then the prune
     [report] = await gather_sources(app)
     assert report.new_items == 0, report
