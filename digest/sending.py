@@ -16,9 +16,7 @@ from digest.deliver.signing import make_signer
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.records import (
-    Recipient,
-)
+from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
 from digest.store import Edition, Subscriber, utcnow
 

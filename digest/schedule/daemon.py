@@ -25,6 +25,7 @@ from digest.errors import ConfigError
 from digest.schedule.slots import latest_slot, local_time_schedule, slots_between, trigger
 from digest.store import utcnow
 from digest.store.lock import daemon_lock
+from digest.store.tables import FINAL_DELIVERY_STATES
 
 log = logging.getLogger("digest.schedule")
 MISFIRE_GRACE_SECONDS = 3600
@@ -126,7 +127,7 @@ def _unsent(app: App, digest_id: str, slot: datetime) -> bool:
     if edition is None or edition.id is None:
         return True
     counts = app.store.delivery_counts(edition.id)
-    return any(counts.get(state) for state in ("pending", "sending", "deferred"))
+    return any(n for state, n in counts.items() if state not in FINAL_DELIVERY_STATES)
 
 
 def run_daemon(
