@@ -67,6 +67,20 @@ async def deliver_stored(app: App, edition_id: int) -> RunReport:
     return report
 
 
+async def resume_waiting(app: App, digest_id: str | None = None) -> RunReport:
+    """Send what the digest's editions have waiting and due now, the current slot's
+    included: deferred rows whose retry time has come, rows a sending limit held or a
+    stopped run left. Nothing is built and nobody newly queued.
+
+    The daemon's retry job, between a digest's slots: a greylisted reader of a daily digest
+    gets it minutes later, not with tomorrow's run.
+    """
+    digest = app.config.digest(digest_id)
+    report = RunReport(digest.id)
+    report.resumed = await resume_unfinished(app, digest, utcnow())
+    return report
+
+
 async def run_digest(
     app: App,
     digest_id: str | None = None,

@@ -212,7 +212,7 @@ class OutgoingMessage:
 class SendResult:
     """What the transport said about one message.
 
-    ``status``: sent; deferred (4xx: retried next run); failed (5xx); bounced (5.1.x: the
+    ``status``: sent; deferred (4xx: retried after its wait); failed (5xx); bounced (5.1.x: the
     address is dead, the row fails and the subscriber is suppressed); skipped (nothing of
     the edition is in their topics: decided before sending, final).
     """

@@ -121,10 +121,11 @@ async def resume_unfinished(
     app: App,
     digest: DigestConfig,
     now: datetime,
-    before: datetime,
+    before: datetime | None = None,
 ) -> list[tuple[Edition, DeliveryReport]]:
-    """Send the rows earlier editions (slot before ``before``) still have waiting, oldest
-    edition first, and mark failed those of editions too old to go out late.
+    """Send the rows earlier editions (slot before ``before``; None: every edition, the
+    current slot's too) still have waiting, oldest edition first, and mark failed those of
+    editions too old to go out late.
 
     Waiting rows are pending (a sending limit, a stopped run), deferred whose retry time has
     come, or claimed by a sender that died. Only rows already queued go: nobody is added to
@@ -133,7 +134,7 @@ async def resume_unfinished(
     """
     since = resume_since(app, digest, now)
     for stale in app.store.unfinished_editions(
-        digest.id, before=min(since, before), due_only=False
+        digest.id, before=since if before is None else min(since, before), due_only=False
     ):
         _expire(app, stale, now - since)
     resumed = []

@@ -27,13 +27,18 @@ def _config(write_config, feed_server: FeedServer) -> Path:
     return write_config([("Wire", url)], schedule="30 6 * * 1-5")
 
 
-def test_scheduler_has_one_job_per_digest_and_a_gathering_job(write_config, feed_server) -> None:
+def test_scheduler_has_one_job_per_digest_a_gathering_job_and_a_retry_job(
+    write_config, feed_server
+) -> None:
     app = App.open(load_config(_config(write_config, feed_server)))
     try:
         scheduler = build_scheduler(app)
         scheduler.start(paused=True)
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"digest:daily", "gather"}
+        assert set(jobs) == {"digest:daily", "gather", "retry"}
+        # The tests' config retries deferred rows at once (retry_base_seconds = 0): the
+        # retry job still looks only once a minute.
+        assert jobs["retry"].trigger.interval == timedelta(seconds=60)
         send = jobs["digest:daily"]
         assert send.coalesce and send.max_instances == 1
         assert send.misfire_grace_time == MISFIRE_GRACE_SECONDS

@@ -92,6 +92,10 @@ class RateLimiter:
                 return 0
             await asyncio.sleep(wait)
 
+    def ready(self) -> bool:
+        """A message may go now, with no wait."""
+        return all(b.available() >= 1 for b in self.buckets.values())
+
     def exhausted(self) -> str:
         """Which limit stopped the run, for the report."""
         for name, bucket in self.buckets.items():

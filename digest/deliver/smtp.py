@@ -6,7 +6,7 @@ transport 2,888 msg/s, smtplib's own ``sendmail`` in 10 threads 1,554, aiosmtpli
 connections 851; Postfix's C ``smtp-source`` 3,276 in the same run.
 
 Each session sends MAIL, RCPT and DATA in one write when the server offers PIPELINING, then
-the dot-stuffed body. Replies are judged per message: 4xx defers it (the next run retries),
+the dot-stuffed body. Replies are judged per message: 4xx defers it (retried after its wait),
 5xx fails it with the server's code and text, 5.1.x marks a hard bounce. A connection that
 drops before the whole message is sent is reopened and the message tried once more; if that
 fails too the message is deferred, never lost. A server that stalls past ``timeout_seconds``
@@ -325,7 +325,7 @@ _HARD_BOUNCE = re.compile(r"^5\.1\.(?:0|1|2|3|6|10)\b")
 
 
 def _result(message: OutgoingMessage, code: int, text: str) -> SendResult:
-    """4xx: try again next run; 5xx: failed; 5.1.x (no such user or domain): a hard bounce."""
+    """4xx: try again after the wait; 5xx: failed; 5.1.x (no such user or domain): a hard bounce."""
     text = text.strip()
     if 400 <= code < 500:
         status = "deferred"

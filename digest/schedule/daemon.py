@@ -1,5 +1,6 @@
-"""``digest run``: the daemon. APScheduler fires each digest on its cron schedule and gathers
-on an interval; SIGTERM or SIGINT lets the running job finish, then exits.
+"""``digest run``: the daemon. APScheduler fires each digest on its cron schedule, gathers
+on an interval, and between slots sends deferred rows when their retry time comes;
+SIGTERM or SIGINT lets the running job finish, then exits.
 
 Jobs run one at a time (a single worker thread), so a gather and a send never race on the
 same rows; slots missed while the daemon was down or the machine slept are sent once
@@ -33,8 +34,8 @@ MISFIRE_GRACE_SECONDS = 3600
 
 def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
     """A scheduler with one job per digest (due at once when slots were missed while the
-    daemon was down) and a gathering job."""
-    from digest.schedule.jobs import gather_job, send_job
+    daemon was down), a gathering job and a retry job."""
+    from digest.schedule.jobs import gather_job, retry_job, send_job
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -64,6 +65,9 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
     def gather() -> None:
         gather_job(app)
 
+    def retry() -> None:
+        retry_job(app)
+
     config = app.config
     now = now or utcnow()
     for digest in config.digests:
@@ -87,7 +91,20 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         name="gather",
         next_run_time=datetime.now(UTC),
     )
+    scheduler.add_job(
+        retry,
+        IntervalTrigger(seconds=retry_interval_seconds(config)),
+        id="retry",
+        name="retry deferred",
+    )
     return scheduler
+
+
+def retry_interval_seconds(config: Config) -> float:
+    """How often the retry job looks for due rows: the first retry wait
+    (``delivery.retry_base_seconds``), at least a minute and at most a quarter hour, so a
+    greylisted message goes soon after its wait and an idle daemon does not poll."""
+    return min(900.0, max(60.0, config.delivery.retry_base_seconds))
 
 
 def owed_slots(

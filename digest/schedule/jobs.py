@@ -1,7 +1,7 @@
-"""The two jobs of a run, whoever runs them (the daemon, or cron's `digest run --once`):
-gather, and send one digest. Each records its outcome for `digest status`, whatever
-happens: a job that dies of a bug records that too, so status never shows an old "ok"
-as the latest word.
+"""The jobs of a run, whoever runs them (the daemon, or cron's `digest run --once`):
+gather, send one digest, and (the daemon, between slots) retry what is due. Each records
+its outcome for `digest status`, whatever happens: a job that dies of a bug records that
+too, so status never shows an old "ok" as the latest word.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import logging
 from datetime import UTC, datetime
 
 from digest.app import App, run
+from digest.deliver import DeliveryReport
 from digest.errors import DigestError
-from digest.pipeline import RunReport, gather_sources, run_digest
+from digest.pipeline import RunReport, gather_sources, resume_waiting, run_digest
+from digest.sending import rate_limiter
 from digest.sources.gather import SourceReport
 
 log = logging.getLogger("digest.schedule")
@@ -30,16 +32,52 @@ def send_job(
         return None
     d = report.delivery
     summary = (
-        f"edition {report.edition.id if report.edition else '-'}: "
-        + (", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send")
-        + (f"; stopped: {d.stopped}" if d and d.stopped else "")
-        + (f"; waiting: {d.waiting}" if d and d.waiting else "")
+        _delivered(report.edition.id if report.edition else None, d)
         if d
         else report.idle or "nothing to send"
     )
     log.warning("digest %s: %s", digest_id, summary)
     _record(app, job, started, report.ok, summary)
     return report
+
+
+def retry_job(app: App) -> list[RunReport]:
+    """Send each digest's rows that are due between its slots: a deferred (4xx) row once its
+    retry time has come, rows a sending limit held once it has room. One report per digest
+    that had something due.
+
+    Quiet when nothing is due, or when a limit has no room now (it does not start a wait
+    for a spent quota); recorded for `digest status` only when something was due.
+    """
+    limiter = rate_limiter(app)
+    if limiter is not None and not limiter.ready():
+        log.debug("retry: a sending limit has no room now")
+        return []
+    reports = []
+    for digest in app.config.digests:
+        if not app.store.unfinished_editions(digest.id):
+            continue
+        job, started = f"retry {digest.id}", datetime.now(UTC)
+        try:
+            report = run(resume_waiting(app, digest.id))
+        except Exception as exc:
+            _failed(app, job, started, exc)
+            continue
+        summary = "; ".join(_delivered(e.id, d) for e, d in report.resumed) or "nothing to resume"
+        log.warning("digest %s: retry: %s", digest.id, summary)
+        _record(app, job, started, report.ok, summary)
+        reports.append(report)
+    return reports
+
+
+def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
+    """One edition's delivery in a line: "edition 12: 3 sent, 1 deferred; waiting: ..."."""
+    return (
+        f"edition {edition_id if edition_id is not None else '-'}: "
+        + (", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send")
+        + (f"; stopped: {d.stopped}" if d.stopped else "")
+        + (f"; waiting: {d.waiting}" if d.waiting else "")
+    )
 
 
 def gather_job(app: App) -> list[SourceReport] | None:

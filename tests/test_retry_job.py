@@ -1,0 +1,152 @@
+"""The daemon's retry job: between a digest's slots, deferred rows go once their retry time
+has come, and rows a sending limit held go once it has room.
+
+Against the misbehaving SMTP server of tests/test_smtp_faults.py and a real SQLite database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from digest.pipeline import gather_sources, run_digest
+from digest.schedule.daemon import retry_interval_seconds
+from digest.schedule.jobs import retry_job
+from digest.store import utcnow
+from digest.store.tables import SQLModel
+from tests.conftest import FeedServer, rss, run_cli
+from tests.test_smtp_faults import FaultyServer, _setup
+
+GREYLISTED = "451 4.7.1 Greylisted, try again later"
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultyServer]:
+    server = FaultyServer().start()
+    yield server
+    server.stop()
+
+
+def _open(config: Path, retry_base_seconds: int = 300) -> App:
+    """The app over ``config`` with a real first retry wait (the tests' config has none)."""
+    text = config.read_text().replace(
+        "retry_base_seconds = 0", f"retry_base_seconds = {retry_base_seconds}"
+    )
+    config.write_text(text)
+    app = App.open(load_config(config))
+    asyncio.run(gather_sources(app))
+    return app
+
+
+def _wait_passes(app: App) -> None:
+    """The deferred rows' retry time comes (as it would after the wait)."""
+    deliveries = SQLModel.metadata.tables["deliveries"]
+    with app.engine.begin() as connection:
+        connection.execute(
+            deliveries.update()
+            .where(deliveries.c.status == "deferred")
+            .values(retry_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+def _jobs(app: App) -> dict[str, tuple[bool, str]]:
+    return {j.job: (j.ok, j.summary) for j in app.store.job_runs()}
+
+
+def test_a_greylisted_reader_gets_the_edition_when_the_wait_is_over_not_tomorrow(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.refuse = {"later": GREYLISTED}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    app = _open(config)
+    try:
+        first = asyncio.run(run_digest(app, "daily", gather_first=False))
+        assert first.edition is not None and first.edition.id is not None
+        assert first.delivery is not None and first.delivery.counts == {"sent": 1, "deferred": 1}
+
+        assert retry_job(app) == []  # the five minutes are not over: nothing is tried
+        assert "retry daily" not in _jobs(app)
+        assert faulty.received == Counter({"ana@example.org": 1})
+
+        faulty.faults.refuse = {}  # the greylisting server now accepts
+        code, _, err = run_cli("--config", str(config), "subscribers", "add", "new@example.org")
+        assert code == 0, err
+        _wait_passes(app)
+        (report,) = retry_job(app)
+
+        ((edition, delivery),) = report.resumed
+        assert edition.id == first.edition.id and delivery.counts == {"sent": 1}
+        # Nobody twice, and the reader who joined since waits for the next edition.
+        assert faulty.received == Counter({"ana@example.org": 1, "later@example.org": 1})
+        assert app.store.delivery_counts(first.edition.id) == {"sent": 2}
+        assert _jobs(app)["retry daily"] == (True, f"edition {first.edition.id}: 1 sent")
+        assert retry_job(app) == []  # done: the next tick finds nothing
+    finally:
+        app.close()
+
+
+def test_a_relay_down_at_the_retry_keeps_the_row_and_says_so(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    faulty.faults.refuse = {"later": GREYLISTED}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    app = _open(config)
+    try:
+        first = asyncio.run(run_digest(app, "daily", gather_first=False))
+        assert first.edition is not None and first.edition.id is not None
+        faulty.stop()  # the relay goes away before the retry
+        _wait_passes(app)
+        (report,) = retry_job(app)
+
+        assert not report.ok
+        ok, summary = _jobs(app)["retry daily"]
+        assert not ok and "stopped" in summary, summary
+        counts = app.store.delivery_counts(first.edition.id)
+        assert counts.get("sent") == 1 and counts.get("failed") is None, counts
+        assert sum(n for k, n in counts.items() if k in {"pending", "deferred"}) == 1, counts
+    finally:
+        app.close()
+
+
+def test_the_retry_job_waits_for_a_spent_daily_quota_then_sends_the_rest(
+    feed_server: FeedServer, write_config
+) -> None:
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], extra="\n[delivery.rate]\nper_day = 2\n")
+    for address in ("ana@example.org", "bob@example.org", "cy@example.org"):
+        code, _, err = run_cli("--config", str(config), "subscribers", "add", address)
+        assert code == 0, err
+    app = _open(config)
+    try:
+        first = asyncio.run(run_digest(app, "daily", gather_first=False))
+        assert first.edition is not None and first.edition.id is not None
+        assert first.delivery is not None and first.delivery.waiting
+
+        assert retry_job(app) == []  # the day's two are spent: it does not start a wait
+        assert app.store.delivery_counts(first.edition.id) == {"sent": 2, "pending": 1}
+
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:  # a day passes: the quota is free again
+            connection.execute(deliveries.update().values(sent_at=utcnow() - timedelta(days=1.1)))
+        (report,) = retry_job(app)
+        assert report.ok and app.store.delivery_counts(first.edition.id) == {"sent": 3}
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(("base", "interval"), [(0, 60), (300, 300), (86400, 900)])
+def test_the_retry_job_looks_as_often_as_the_first_wait_within_a_minute_and_a_quarter_hour(
+    write_config, base: int, interval: int
+) -> None:
+    config = write_config([("Wire", "https://wire.test/feed.xml")])
+    config.write_text(
+        config.read_text().replace("retry_base_seconds = 0", f"retry_base_seconds = {base}")
+    )
+    assert retry_interval_seconds(load_config(config)) == interval
