@@ -535,6 +535,33 @@ def test_unreadable_dates_are_none(raw: str) -> None:
     assert parse_localised_date(raw) is None
 
 
+@pytest.mark.parametrize(
+    ("raw", "utc_hour"),
+    [
+        ("Tue, 15 Sep 2020 10:00:00 CEST", 8),
+        ("Tue, 15 Sep 2020 10:00:00 MESZ", 8),
+        ("Di, 15 Sep 2020 10:00:00 MESZ", 8),  # German weekday: the localised reader
+        ("Tue, 15 Sep 2020 10:00 CET", 9),
+        ("Tue, 15 Sep 2020 10:00:00 JST", 1),
+        ("Tue, 15 Sep 2020 10:00:00 EST", 15),  # the US names: feedparser's own reading
+        ("Tue, 15 Sep 2020 10:00:00 GMT", 10),
+        ("Tue, 15 Sep 2020 10:00:00 IST", 10),  # India, Ireland or Israel: left as it was
+    ],
+)
+def test_zone_names_are_read_as_their_offsets(raw: str, utc_hour: int) -> None:
+    """feedparser reads a zone name it does not know as UTC: a Berlin paper's 10:00 CEST
+    would look two hours fresher than it is."""
+    feed = rss([{"title": "t", "link": "https://x.test/a", "date": raw}])
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><entry><title>t</title>'
+        f'<link href="https://x.test/a"/><id>a</id><updated>{raw}</updated></entry></feed>'
+    )
+    for body in (feed, atom):
+        [item], _ = parse_feed("X", body.encode())
+        assert item.published_at is not None
+        assert (item.published_at.day, item.published_at.hour) == (15, utc_hour), body
+
+
 def test_item_with_unreadable_date_has_none() -> None:
     feed = rss([{"title": "t", "link": "https://x.test/a", "date": "sometime last week"}])
     [item], _ = parse_feed("X", feed.encode())

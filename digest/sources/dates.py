@@ -4,14 +4,22 @@
 rule for all three. Feeds from Brazil, Portugal, Spain, France, Germany and Italy often write
 ``Seg, 24 Set 2018 19:42:40 -0300``. feedparser only knows English names and leaves such a
 date unparsed; without a date the article would count as published when first seen.
+
+``numeric_zone`` writes the zone names feedparser and ``email.utils`` do not know (they know
+the US ones) as offsets: ``10:00 CEST`` is 08:00 UTC, not 10:00, which would make a
+German, French or Japanese article look hours fresher than it is.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from feedparser.datetimes import _parse_date as feedparser_date
+from feedparser.datetimes import registerDateHandler
 
 _ENGLISH = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -31,6 +39,38 @@ _MONTHS = {
     "gen": 1, "mag": 5, "giu": 6, "lug": 7, "ott": 10,
 }  # fmt: skip
 
+# Zone names news feeds write beyond the US ones the parsers know, as offsets. Only names
+# with one meaning in news: IST (India, Ireland, Israel), CST (US, China) and AST (Atlantic,
+# Arabia) keep the parsers' reading.
+_ZONES = {
+    "WET": "+0000", "WEZ": "+0000", "WEST": "+0100", "WESZ": "+0100", "BST": "+0100",
+    "CET": "+0100", "MEZ": "+0100", "CEST": "+0200", "MESZ": "+0200",
+    "EET": "+0200", "OEZ": "+0200", "EEST": "+0300", "OESZ": "+0300", "MSK": "+0300",
+    "WAT": "+0100", "SAST": "+0200", "EAT": "+0300", "PKT": "+0500", "NPT": "+0545",
+    "ICT": "+0700", "WIB": "+0700", "HKT": "+0800", "SGT": "+0800", "PHT": "+0800",
+    "AWST": "+0800", "JST": "+0900", "KST": "+0900", "ACST": "+0930", "ACDT": "+1030",
+    "AEST": "+1000", "AEDT": "+1100", "NZST": "+1200", "NZDT": "+1300",
+    "HST": "-1000", "AKST": "-0900", "AKDT": "-0800", "NST": "-0330", "NDT": "-0230",
+    "BRT": "-0300", "ART": "-0300", "CLT": "-0400", "CLST": "-0300",
+}  # fmt: skip
+_TRAILING_ZONE = re.compile(r"(?<=[\d\s])([A-Za-z]{3,4})\s*$")
+
+
+def numeric_zone(value: str) -> str:
+    """``value`` with a trailing zone name of ``_ZONES`` written as its offset; else as is."""
+    match = _TRAILING_ZONE.search(value)
+    if match is None or (offset := _ZONES.get(match[1].upper())) is None:
+        return value
+    return f"{value[: match.start(1)].rstrip()} {offset}"
+
+
+def zoned_date_handler(value: str) -> time.struct_time | None:
+    """A feedparser date handler (registered first): a date ending in a zone name of
+    ``_ZONES`` is read by feedparser's own handlers with the offset written instead."""
+    zoned = numeric_zone(value)
+    return None if zoned == value else feedparser_date(zoned)
+
+
 # [weekday,] day month year hh:mm[:ss] [zone]; the weekday is ignored, whatever its language.
 _DATE = re.compile(
     r"^\s*(?:[^\W\d]+\.?,?\s+)?(\d{1,2})\.?\s+([^\W\d]+)\.?\s+(\d{4})\s+"
@@ -47,6 +87,7 @@ def parse_localised_date(value: str) -> datetime | None:
     month = _MONTHS.get(_fold(month_name)) or _MONTHS.get(_fold(month_name)[:3])
     if month is None:
         return None
+    zone = _ZONES.get((zone or "").upper(), zone)
     english = (
         f"{day} {_ENGLISH[month - 1]} {year} {hour}:{minute}:{second or '00'} {zone or '+0000'}"
     )
@@ -90,3 +131,6 @@ def iso_date(value: object, now: datetime | None) -> datetime | None:
 
 
 _BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+
+
+registerDateHandler(zoned_date_handler)  # for feedparser.parse and the fast path alike
