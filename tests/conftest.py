@@ -143,13 +143,14 @@ class RecordingHandler:
 
     def __init__(self) -> None:
         self.messages: list[Received] = []
+        self.defer_later = True  # False: the greylisting is over, 'later' is accepted
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address.startswith("bounce"):
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-        if address.startswith("later"):
+        if address.startswith("later") and self.defer_later:
             return "451 4.7.1 Try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"

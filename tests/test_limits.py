@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from digest.app import App
+from digest.config import load_config
 from digest.deliver.limits import ErrorBudget, RateLimiter, TokenBucket
+from digest.schedule.jobs import retry_job
 from tests.conftest import FeedServer, SmtpServer, rss, run_cli
 
 
@@ -45,12 +48,12 @@ def test_the_limiter_takes_from_every_bucket_and_stops_at_a_spent_daily_quota() 
 def test_the_error_budget_judges_only_after_its_minimum() -> None:
     budget = ErrorBudget(0.2, 50)
     budget.record(40, 40)
-    assert budget.exceeded() is None  # too few tried to judge
+    assert budget.exceeded(7) is None  # too few tried to judge
     budget.record(10, 0)
-    assert budget.exceeded() and "40 of 50 messages were refused (80%" in str(budget.exceeded())
+    assert budget.exceeded(7) and "40 of 50 messages were refused (80%" in str(budget.exceeded(7))
     fine = ErrorBudget(0.2, 50)
     fine.record(100, 20)
-    assert fine.exceeded() is None
+    assert fine.exceeded(7) is None
 
 
 def _config(write_config, feed_server: FeedServer, port: int, delivery: str) -> Path:
@@ -103,9 +106,28 @@ def test_the_error_budget_pauses_an_edition_instead_of_burning_the_list(
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 1
     assert "error budget exceeded: 10 of 10 messages were refused" in err
+    assert "`digest retry 1` sends the paused and failed ones" in err
     _, status, _ = run_cli("--config", str(config), "status", "--json")
     counts = json.loads(status)["editions"][0]["deliveries"]
-    assert counts == {"deferred": 10, "pending": 20}  # the rest was not tried
+    assert counts == {"deferred": 10, "paused": 20}  # the rest was not tried
+
+    # Paused until the admin says so: neither the next send nor the daemon's retry job
+    # tries the rest against the same refusals.
+    app = App.open(load_config(config))
+    try:
+        code, _, _ = run_cli("--config", str(config), "send")
+        retry_job(app)
+        assert app.store.delivery_counts(1)["paused"] == 20
+        assert len(smtp_server.messages) == 0
+    finally:
+        app.close()
+
+    # The cause is fixed: `digest retry` sends the paused rows (and the deferred ones).
+    smtp_server.handler.defer_later = False
+    code, out, err = run_cli("--config", str(config), "retry", "1")
+    assert code == 0, err
+    assert "20 paused ones resumed" in out, out
+    assert len(smtp_server.messages) == 30
 
 
 def test_a_deferred_message_waits_longer_each_time_with_jitter() -> None:

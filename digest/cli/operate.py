@@ -204,8 +204,9 @@ def run(ctx: Context, once: bool) -> None:
 @click.option("--no-send", is_flag=True, help="only re-queue; the next send delivers them")
 @pass_context
 def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
-    """Re-queue an edition's failed and deferred deliveries (not bounced or unsubscribed
-    people) and send whatever it still has waiting; nobody who joined since is added."""
+    """Re-queue an edition's failed, paused and deferred deliveries (not bounced or
+    unsubscribed people) and send whatever it still has waiting; nobody who joined since is
+    added."""
     app = ctx.app()
     edition = stored_edition(app, edition_id)  # an unknown id is an error naming recent ones
     digest = app.config.digest(edition.digest_id)
@@ -216,10 +217,12 @@ def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
             f"run `digest retry {edition_id}` without --no-send to send them now",
         )
     requeued = app.store.retry_failed(edition_id)
+    resumed = app.store.resume_paused(edition_id)
     deferred = app.store.requeue_deferred(edition_id, due_only=False)
     click.echo(
         f"edition {edition_id}: {requeued} failed deliveries re-queued, "
-        f"{deferred} deferred ones due now"
+        + (f"{resumed} paused ones resumed, " if resumed else "")
+        + f"{deferred} deferred ones due now"
     )
     counts = app.store.delivery_counts(edition_id)
     if no_send or not (counts.get("pending") or counts.get("sending")):

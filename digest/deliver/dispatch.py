@@ -53,6 +53,7 @@ class DeliveryStore(Protocol):
         retry_at: dict[int, datetime] | None = None,
     ) -> int: ...
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
+    def pause_pending(self, edition_id: int, reason: str) -> int: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
 
 
@@ -166,9 +167,12 @@ async def dispatch(
         _record(claim, results, owners, ids, emails, report, _retry_times(tries, retry_after))
         if budget is not None:
             budget.record(len(results), sum(1 for r in results if r.status != "sent"))
-            if reason := budget.exceeded():
+            if reason := budget.exceeded(edition_id):
+                # Paused until the admin says so: no later run or retry tick tries the rest
+                # against the same refusals.
+                paused = store.pause_pending(edition_id, reason)
                 report.stopped = reason
-                log.error("delivery stopped: %s", reason)
+                log.error("delivery stopped, %d deliveries paused: %s", paused, reason)
                 return report
 
 

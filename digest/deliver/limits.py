@@ -118,15 +118,15 @@ class ErrorBudget:
         self.attempted += attempted
         self.refused += refused
 
-    def exceeded(self) -> str | None:
+    def exceeded(self, edition_id: int) -> str | None:
         """Why to stop, or None while within budget."""
         if self.attempted < self.minimum or self.refused <= self.ratio * self.attempted:
             return None
         return (
             f"error budget exceeded: {self.refused} of {self.attempted} messages were refused "
-            f"({self.refused / self.attempted:.0%}, budget {self.ratio:.0%}); the edition is "
-            "paused with the rest queued. Read the refusals above, fix the cause, then "
-            "`digest send` (or `digest retry EDITION` for the failed ones)"
+            f"({self.refused / self.attempted:.0%}, budget {self.ratio:.0%}); edition "
+            f"{edition_id} is paused with the rest unsent. Read the refusals above, fix the "
+            f"cause, then `digest retry {edition_id}` sends the paused and failed ones"
         )
 
 

@@ -151,6 +151,21 @@ class DeliveryQueries(StoreBase):
             retry_at=None,
         )
 
+    def pause_pending(self, edition_id: int, reason: str) -> int:
+        """The edition's pending rows wait for the admin (the error budget stopped it): no
+        run or retry sends them until `digest retry` (``resume_paused``). Count them."""
+        d = SQLModel.metadata.tables["deliveries"]
+        return self._update_deliveries(
+            edition_id, [d.c.status == "pending"], status="paused", error=reason
+        )
+
+    def resume_paused(self, edition_id: int) -> int:
+        """`digest retry`: the edition's paused rows are pending again. Count them."""
+        d = SQLModel.metadata.tables["deliveries"]
+        return self._update_deliveries(
+            edition_id, [d.c.status == "paused"], status="pending", error=None
+        )
+
     def reclaim_expired(self, edition_id: int) -> int:
         """Claimed rows whose lease ran out (their sender died) become pending again."""
         return self._update_deliveries(
@@ -174,13 +189,14 @@ class DeliveryQueries(StoreBase):
         )
 
     def suppress_inactive(self, edition_id: int) -> int:
-        """Pending rows of people who left (or bounced) since they were queued: 'suppressed'."""
+        """Pending (or paused) rows of people who left (or bounced) since they were queued:
+        'suppressed'."""
         d = SQLModel.metadata.tables["deliveries"]
         people = SQLModel.metadata.tables["subscribers"]
         inactive = core_select(people.c.id).where(people.c.status != "active")
         return self._update_deliveries(
             edition_id,
-            [d.c.status == "pending", d.c.subscriber_id.in_(inactive)],
+            [d.c.status.in_(("pending", "paused")), d.c.subscriber_id.in_(inactive)],
             status="suppressed",
         )
 
@@ -387,13 +403,15 @@ def _held_by(claim_token: str) -> ColumnElement[bool]:
 
 def _unfinished(due_only: bool) -> ColumnElement[bool]:
     """Rows a run still has to send: pending, deferred (due ones only, if ``due_only``), or
-    claimed by a sender whose lease ran out."""
+    claimed by a sender whose lease ran out; without ``due_only`` paused ones too (they are
+    not sent until `digest retry`, but an edition too old to send fails them)."""
     d = SQLModel.metadata.tables["deliveries"]
     now = utcnow()
-    deferred: ColumnElement[bool] = d.c.status == "deferred"
     if due_only:
-        deferred = and_(deferred, _due(now))
-    return or_(d.c.status == "pending", deferred, _orphaned(now))
+        return or_(
+            d.c.status == "pending", and_(d.c.status == "deferred", _due(now)), _orphaned(now)
+        )
+    return or_(d.c.status.in_(("pending", "deferred", "paused")), _orphaned(now))
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

@@ -141,8 +141,9 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="editions.id")
     subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
-    # pending -> sending (claimed, until lease_until) -> sent | deferred (a 4xx: retried next
-    # run) | failed (permanent, with the server's words) | suppressed (subscriber left first)
+    # pending -> sending (claimed, until lease_until) -> sent | deferred (a 4xx: retried after
+    # retry_at) | failed (permanent, with the server's words) | suppressed (subscriber left
+    # first); pending -> paused (the error budget stopped the edition: until `digest retry`)
     status: str = "pending"
     attempts: int = 0
     message_id: str | None = None
@@ -172,5 +173,8 @@ class JobRun(SQLModel, table=True):
 
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`
 # re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
-DELIVERY_STATES = ("pending", "sending", "sent", "deferred", "failed", "suppressed", "skipped")
+# Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.
+DELIVERY_STATES = (
+    "pending", "sending", "sent", "deferred", "paused", "failed", "suppressed", "skipped"
+)  # fmt: skip
 FINAL_DELIVERY_STATES = ("sent", "failed", "suppressed", "skipped")
