@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from digest.app import App
 from digest.deliver import DeliveryReport
 from digest.editions import build_edition, digest_slot, local_time_bucket
-from digest.sending import deliver_edition, resume_unfinished, stored_edition
+from digest.sending import deliver_edition, rate_limiter, resume_unfinished, stored_edition
 from digest.sources.gather import SourceReport, gather
 from digest.store import Edition, utcnow
 
@@ -77,7 +77,7 @@ async def resume_waiting(app: App, digest_id: str | None = None) -> RunReport:
     """
     digest = app.config.digest(digest_id)
     report = RunReport(digest.id)
-    report.resumed = await resume_unfinished(app, digest, utcnow())
+    report.resumed = await resume_unfinished(app, digest, utcnow(), limiter=rate_limiter(app))
     return report
 
 
@@ -103,7 +103,8 @@ async def run_digest(
     if gather_first:
         report.sources = await gather_sources(app)
     now = now or utcnow()
-    report.resumed = await resume_unfinished(app, digest, now, slot)
+    limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
+    report.resumed = await resume_unfinished(app, digest, now, slot, limiter)
     if local_time_bucket(app, digest, slot) == set():
         report.idle = f"no subscriber's local time is {digest.schedule!r} now"
         log.info("digest %s: %s", digest.id, report.idle)
@@ -117,5 +118,5 @@ async def run_digest(
         )
         log.warning("digest %s: %s", digest.id, report.idle)
         return report
-    report.delivery = await deliver_edition(app, digest, report.edition)
+    report.delivery = await deliver_edition(app, digest, report.edition, limiter=limiter)
     return report

@@ -35,12 +35,15 @@ async def deliver_edition(
     edition: Edition,
     *,
     queue_new: bool = True,
+    limiter: RateLimiter | None = None,
 ) -> DeliveryReport:
     """Send the edition to every active subscriber who has not had it (for a local-time
     digest: every subscriber of the slot's time-zone bucket).
 
     Without ``queue_new`` only the rows already queued go (a retry, or an earlier edition
     resumed): someone who subscribed after the edition's run gets the next one, not this.
+    ``limiter``: the run's sending limits, shared by every edition the run sends (default:
+    limits of their own).
     """
     bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
     if bucket is not None and edition.id is not None:
@@ -73,7 +76,7 @@ async def deliver_edition(
             edition.id,
             batch_size=config.delivery.batch_size,
             lease_seconds=config.delivery.lease_seconds,
-            limiter=rate_limiter(app),
+            limiter=limiter or rate_limiter(app),
             budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
             signer=make_signer(config),
             queue_all=queue_new and bucket is None,
@@ -85,11 +88,17 @@ async def deliver_edition(
         )
 
 
-def rate_limiter(app: App) -> RateLimiter | None:
-    """The configured sending limits; hour and day buckets start from what was sent already."""
+def rate_limiter(app: App) -> RateLimiter:
+    """The configured sending limits (none: a limiter that never waits); hour and day
+    buckets start from what was sent already.
+
+    One run makes one and shares it between the editions it sends: the second and minute
+    buckets are not in the database, so a limiter per edition would let a run resuming
+    yesterday's edition send twice the per-minute limit.
+    """
     limits = app.config.delivery.rate.model_dump()
     if not any(limits.values()):
-        return None
+        return RateLimiter({})
     now = utcnow()
     recent = {
         "per_hour": app.store.sent_since(now - timedelta(hours=1)) if limits["per_hour"] else 0,
@@ -122,6 +131,7 @@ async def resume_unfinished(
     digest: DigestConfig,
     now: datetime,
     before: datetime | None = None,
+    limiter: RateLimiter | None = None,
 ) -> list[tuple[Edition, DeliveryReport]]:
     """Send the rows earlier editions (slot before ``before``; None: every edition, the
     current slot's too) still have waiting, oldest edition first, and mark failed those of
@@ -150,7 +160,7 @@ async def resume_unfinished(
                 f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
             ),
         )
-        report = await deliver_edition(app, digest, edition, queue_new=False)
+        report = await deliver_edition(app, digest, edition, queue_new=False, limiter=limiter)
         resumed.append((edition, report))
         if report.stopped or report.waiting:
             break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,17 @@ def test_a_bucket_allows_a_burst_then_refills_at_its_rate() -> None:
     assert bucket.available() == 20
     clock.now = 1000.0
     assert bucket.available() == 600  # never more than one period's worth
+
+
+def test_tokens_granted_for_rows_that_were_not_sent_go_back() -> None:
+    """A run asks for a batch's worth and claims fewer rows (the edition's last): the rest
+    of the day's quota stays for the run's next edition."""
+    limiter = RateLimiter.from_limits({"per_day": 3}, {})
+    assert asyncio.run(limiter.acquire(200)) == 3
+    limiter.give_back(2)  # one row was left to claim
+    assert asyncio.run(limiter.acquire(200)) == 2
+    limiter.give_back(500)
+    assert asyncio.run(limiter.acquire(200)) == 3  # never more than the limit
 
 
 def test_the_limiter_takes_from_every_bucket_and_stops_at_a_spent_daily_quota() -> None:
@@ -154,3 +166,45 @@ def test_deferred_rows_are_not_retried_before_their_time(
     assert "nothing to send" in out  # the deferred one waits its ten minutes
     _, status, _ = run_cli("--config", str(config), "status", "--json")
     assert json.loads(status)["editions"][0]["deliveries"] == {"sent": 1, "deferred": 1}
+
+
+def test_one_run_shares_one_limiter_between_the_editions_it_sends(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, monkeypatch
+) -> None:
+    """A run resuming yesterday's deferred rows and sending today's edition keeps one set
+    of limits: the second and minute buckets live only in the limiter, so a limiter per
+    edition would start today's with a full minute's worth after yesterday's burst."""
+    from datetime import timedelta
+
+    import digest.sending
+    from digest.pipeline import gather_sources, run_digest
+    from digest.store import utcnow
+
+    config = _config(
+        write_config, feed_server, smtp_server.port, "\n[delivery.rate]\nper_minute = 600"
+    )
+    _add(config, "ana@example.org", "later1@example.org")
+    limiters: list[object] = []
+    real_dispatch = digest.sending.dispatch
+
+    async def spy(*args: Any, **kw: Any) -> object:
+        limiters.append(kw["limiter"])
+        return await real_dispatch(*args, **kw)
+
+    monkeypatch.setattr(digest.sending, "dispatch", spy)
+    app = App.open(load_config(config))
+    try:
+        asyncio.run(gather_sources(app))
+        first = asyncio.run(run_digest(app, "daily", gather_first=False))
+        assert first.delivery is not None and first.delivery.counts == {"sent": 1, "deferred": 1}
+        smtp_server.handler.defer_later = False
+        limiters.clear()
+
+        tomorrow = utcnow() + timedelta(days=1)
+        second = asyncio.run(run_digest(app, "daily", now=tomorrow, gather_first=False))
+
+        assert [r.counts for _, r in second.resumed] == [{"sent": 1}]
+        assert second.delivery is not None and second.delivery.counts == {"sent": 2}
+        assert len(limiters) == 2 and limiters[0] is limiters[1]
+    finally:
+        app.close()

@@ -112,6 +112,8 @@ async def dispatch(
             return report
         claimed = store.claim_deliveries(edition_id, allowed, lease_seconds)
         if not claimed:
+            if limiter:
+                limiter.give_back(allowed)  # the limiter may go on to the run's next edition
             return report
         token = claimed[0][0].claim_token
         assert token is not None
@@ -134,6 +136,8 @@ async def dispatch(
                 settled.append(SendResult(delivery.id, "failed", str(exc)))
                 continue
             messages.append(message)
+        if limiter:  # tokens for rows not there, skipped or refused here: nothing went out
+            limiter.give_back(allowed - len(messages))
         if settled:
             _record(
                 claim,

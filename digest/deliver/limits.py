@@ -48,6 +48,11 @@ class TokenBucket:
         self._refill()
         self.tokens -= count
 
+    def give_back(self, count: int) -> None:
+        """Return ``count`` tokens taken but not spent (never above ``rate``)."""
+        self._refill()
+        self.tokens = min(self.rate, self.tokens + count)
+
     def wait_for_one(self) -> float:
         """Seconds until one token is available."""
         self._refill()
@@ -91,6 +96,12 @@ class RateLimiter:
             if wait > self.max_wait:
                 return 0
             await asyncio.sleep(wait)
+
+    def give_back(self, count: int) -> None:
+        """Return tokens ``acquire`` granted for messages that were not sent."""
+        if count > 0:
+            for bucket in self.buckets.values():
+                bucket.give_back(count)
 
     def ready(self) -> bool:
         """A message may go now, with no wait."""

@@ -49,8 +49,7 @@ def retry_job(app: App) -> list[RunReport]:
     Quiet when nothing is due, or when a limit has no room now (it does not start a wait
     for a spent quota); recorded for `digest status` only when something was due.
     """
-    limiter = rate_limiter(app)
-    if limiter is not None and not limiter.ready():
+    if not rate_limiter(app).ready():
         log.debug("retry: a sending limit has no room now")
         return []
     reports = []
