@@ -546,6 +546,7 @@ def test_unreadable_dates_are_none(raw: str) -> None:
         ("Tue, 15 Sep 2020 10:00:00 EST", 15),  # the US names: feedparser's own reading
         ("Tue, 15 Sep 2020 10:00:00 GMT", 10),
         ("Tue, 15 Sep 2020 10:00:00 IST", 10),  # India, Ireland or Israel: left as it was
+        ("Tue Sep 15 10:00:00 2020 CEST", 8),  # strftime("%c %Z"): the offset is no year
     ],
 )
 def test_zone_names_are_read_as_their_offsets(raw: str, utc_hour: int) -> None:

@@ -56,19 +56,38 @@ _ZONES = {
 _TRAILING_ZONE = re.compile(r"(?<=[\d\s])([A-Za-z]{3,4})\s*$")
 
 
+# asctime order, as strftime("%c") writes it: "Wed Jun 10 09:41:01 2026".
+_ASCTIME = re.compile(
+    r"^[A-Za-z]{3}\s+([A-Za-z]{3})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?)\s+(\d{4})$"
+)
+
+
 def numeric_zone(value: str) -> str:
-    """``value`` with a trailing zone name of ``_ZONES`` written as its offset; else as is."""
+    """``value`` with a trailing zone name of ``_ZONES`` written as its offset; else as is.
+
+    An asctime-ordered date is rewritten in RFC 822 order: with an offset after its year,
+    feedparser would read the offset as the year.
+    """
     match = _TRAILING_ZONE.search(value)
     if match is None or (offset := _ZONES.get(match[1].upper())) is None:
         return value
-    return f"{value[: match.start(1)].rstrip()} {offset}"
+    head = value[: match.start(1)].strip()
+    if asctime := _ASCTIME.match(head):
+        month, day, clock, year = asctime.groups()
+        head = f"{day} {month} {year} {clock}"
+    return f"{head} {offset}"
 
 
 def zoned_date_handler(value: str) -> time.struct_time | None:
     """A feedparser date handler (registered first): a date ending in a zone name of
     ``_ZONES`` is read by feedparser's own handlers with the offset written instead."""
     zoned = numeric_zone(value)
-    return None if zoned == value else feedparser_date(zoned)
+    if zoned == value:
+        return None
+    parsed = feedparser_date(zoned)
+    # A reading far from any news date means the rewrite misled a handler: no date beats
+    # a wrong one (the article then counts as published when first seen).
+    return parsed if parsed is not None and 1990 <= parsed.tm_year <= 2200 else None
 
 
 # [weekday,] day month year hh:mm[:ss] [zone]; the weekday is ignored, whatever its language.
