@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from digest.app import App
 from digest.deliver import DeliveryReport
+from digest.deliver.limits import RateLimiter
 from digest.editions import build_edition, digest_slot, local_time_bucket
 from digest.sending import deliver_edition, rate_limiter, resume_unfinished, stored_edition
 from digest.sources.gather import SourceReport, gather
@@ -67,7 +68,9 @@ async def deliver_stored(app: App, edition_id: int) -> RunReport:
     return report
 
 
-async def resume_waiting(app: App, digest_id: str | None = None) -> RunReport:
+async def resume_waiting(
+    app: App, digest_id: str | None = None, limiter: RateLimiter | None = None
+) -> RunReport:
     """Send what the digest's editions have waiting and due now, the current slot's
     included: deferred rows whose retry time has come, rows a sending limit held or a
     stopped run left. Nothing is built and nobody newly queued.
@@ -77,7 +80,8 @@ async def resume_waiting(app: App, digest_id: str | None = None) -> RunReport:
     """
     digest = app.config.digest(digest_id)
     report = RunReport(digest.id)
-    report.resumed = await resume_unfinished(app, digest, utcnow(), limiter=rate_limiter(app))
+    limiter = limiter or rate_limiter(app)
+    report.resumed = await resume_unfinished(app, digest, utcnow(), limiter=limiter)
     return report
 
 

@@ -11,7 +11,7 @@ from functools import partial
 from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
-from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
+from digest.deliver.limits import PERIODS, ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.signing import make_signer
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
@@ -88,23 +88,24 @@ async def deliver_edition(
         )
 
 
-def rate_limiter(app: App) -> RateLimiter:
-    """The configured sending limits (none: a limiter that never waits); hour and day
-    buckets start from what was sent already.
+def rate_limiter(app: App, max_wait: float = 3600.0) -> RateLimiter:
+    """The configured sending limits (none: a limiter that never waits). Each bucket starts
+    from what the database says was sent in its period, by this process or any other, so
+    a restart, a second edition or cron's `digest send` beside the daemon never gets a
+    fresh allowance. One run shares one between the editions it sends.
 
-    One run makes one and shares it between the editions it sends: the second and minute
-    buckets are not in the database, so a limiter per edition would let a run resuming
-    yesterday's edition send twice the per-minute limit.
+    ``max_wait``: the longest wait for a token before the run stops with the rest queued.
     """
     limits = app.config.delivery.rate.model_dump()
     if not any(limits.values()):
         return RateLimiter({})
     now = utcnow()
     recent = {
-        "per_hour": app.store.sent_since(now - timedelta(hours=1)) if limits["per_hour"] else 0,
-        "per_day": app.store.sent_since(now - timedelta(days=1)) if limits["per_day"] else 0,
+        name: app.store.sent_since(now - timedelta(seconds=PERIODS[name]))
+        for name, rate in limits.items()
+        if rate
     }
-    return RateLimiter.from_limits(limits, recent)
+    return RateLimiter.from_limits(limits, recent, max_wait)
 
 
 def stored_edition(app: App, edition_id: int) -> Edition:

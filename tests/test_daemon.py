@@ -24,7 +24,10 @@ def _config(write_config, feed_server: FeedServer) -> Path:
         "/f.xml",
         rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
     )
-    return write_config([("Wire", url)], schedule="30 6 * * 1-5")
+    config = write_config([("Wire", url)], schedule="30 6 * * 1-5")
+    text = config.read_text().replace("retry_base_seconds = 0", "retry_base_seconds = 300")
+    config.write_text(text)
+    return config
 
 
 def test_scheduler_has_one_job_per_digest_a_gathering_job_and_a_retry_job(
@@ -36,9 +39,7 @@ def test_scheduler_has_one_job_per_digest_a_gathering_job_and_a_retry_job(
         scheduler.start(paused=True)
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert set(jobs) == {"digest:daily", "gather", "retry"}
-        # The tests' config retries deferred rows at once (retry_base_seconds = 0): the
-        # retry job still looks only once a minute.
-        assert jobs["retry"].trigger.interval == timedelta(seconds=60)
+        assert jobs["retry"].trigger.interval == timedelta(seconds=300)  # the first wait
         send = jobs["digest:daily"]
         assert send.coalesce and send.max_instances == 1
         assert send.misfire_grace_time == MISFIRE_GRACE_SECONDS

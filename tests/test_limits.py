@@ -119,9 +119,11 @@ def test_the_error_budget_pauses_an_edition_instead_of_burning_the_list(
     assert code == 1
     assert "error budget exceeded: 10 of 10 messages were refused" in err
     assert "`digest retry 1` sends the paused and failed ones" in err
+    assert "30 unsent messages paused" in err and "stay queued for the next run" not in err
     _, status, _ = run_cli("--config", str(config), "status", "--json")
     counts = json.loads(status)["editions"][0]["deliveries"]
-    assert counts == {"deferred": 10, "paused": 20}  # the rest was not tried
+    # The rest was not tried; the ten refused wait with it, not for their retry time.
+    assert counts == {"paused": 30}
 
     # Paused until the admin says so: neither the next send nor the daemon's retry job
     # tries the rest against the same refusals.
@@ -129,16 +131,17 @@ def test_the_error_budget_pauses_an_edition_instead_of_burning_the_list(
     try:
         code, _, _ = run_cli("--config", str(config), "send")
         retry_job(app)
-        assert app.store.delivery_counts(1)["paused"] == 20
+        assert app.store.delivery_counts(1) == {"paused": 30}
+        assert max(d.attempts for d, _ in app.store.deliveries(1)) == 1  # none tried again
         assert len(smtp_server.messages) == 0
     finally:
         app.close()
 
-    # The cause is fixed: `digest retry` sends the paused rows (and the deferred ones).
+    # The cause is fixed: `digest retry` sends the paused rows.
     smtp_server.handler.defer_later = False
     code, out, err = run_cli("--config", str(config), "retry", "1")
     assert code == 0, err
-    assert "20 paused ones resumed" in out, out
+    assert "30 paused ones resumed" in out, out
     assert len(smtp_server.messages) == 30
 
 

@@ -7,6 +7,7 @@ Against the misbehaving SMTP server of tests/test_smtp_faults.py and a real SQLi
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +20,7 @@ from digest.config import load_config
 from digest.pipeline import gather_sources, run_digest
 from digest.schedule.daemon import retry_interval_seconds
 from digest.schedule.jobs import retry_job
+from digest.sending import rate_limiter
 from digest.store import utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import FeedServer, rss, run_cli
@@ -141,12 +143,60 @@ def test_the_retry_job_waits_for_a_spent_daily_quota_then_sends_the_rest(
         app.close()
 
 
-@pytest.mark.parametrize(("base", "interval"), [(0, 60), (300, 300), (86400, 900)])
+@pytest.mark.parametrize(("base", "interval"), [(0, None), (30, 60), (300, 300), (86400, 900)])
 def test_the_retry_job_looks_as_often_as_the_first_wait_within_a_minute_and_a_quarter_hour(
-    write_config, base: int, interval: int
+    write_config, base: int, interval: int | None
 ) -> None:
+    """None: no retry job. A first wait of 0 would otherwise try a full mailbox every
+    minute for two days; deferred rows go with the digest's next run instead."""
     config = write_config([("Wire", "https://wire.test/feed.xml")])
     config.write_text(
         config.read_text().replace("retry_base_seconds = 0", f"retry_base_seconds = {base}")
     )
     assert retry_interval_seconds(load_config(config)) == interval
+
+
+def test_every_limit_starts_from_what_was_sent_in_its_period(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    """The minute's allowance spent by a run is spent for the retry tick after it too (and
+    for cron's `digest send` beside the daemon): a fresh limiter is no fresh minute."""
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "bob@example.org")
+    config.write_text(config.read_text() + "\n[delivery.rate]\nper_minute = 2\n")
+    app = _open(config)
+    try:
+        report = asyncio.run(run_digest(app, "daily", gather_first=False))
+        assert report.delivery is not None and report.delivery.counts == {"sent": 2}
+        assert not rate_limiter(app).ready()
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:  # a minute passes
+            connection.execute(deliveries.update().values(sent_at=utcnow() - timedelta(seconds=61)))
+        assert rate_limiter(app).ready()
+    finally:
+        app.close()
+
+
+def test_a_retry_tick_for_one_row_does_not_hold_the_daemon_waiting_on_a_limit(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    """per_hour = 2 is a token every half hour: the run and then the tick each send what
+    they have and stop, rather than waiting for a token only to find nothing left (the
+    daemon has one worker: gathers and sends would queue behind it)."""
+    faulty.faults.refuse = {"later": GREYLISTED}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    config.write_text(config.read_text() + "\n[delivery.rate]\nper_hour = 2\n")
+    app = _open(config)
+    try:
+        started = time.monotonic()
+        first = asyncio.run(run_digest(app, "daily", gather_first=False))
+        assert first.delivery is not None and first.delivery.counts == {"sent": 1, "deferred": 1}
+        assert time.monotonic() - started < 20
+        faulty.faults.refuse = {}
+        _wait_passes(app)
+        started = time.monotonic()
+        (report,) = retry_job(app)
+        took = time.monotonic() - started
+        assert [d.counts for _, d in report.resumed] == [{"sent": 1}]
+        assert took < 20, f"the retry tick took {took:.0f} s for one message"
+    finally:
+        app.close()

@@ -349,7 +349,9 @@ def _print_delivery(d: DeliveryReport) -> None:
         click.echo(f"  {line}", err=True)
     if d.waiting:
         click.echo(f"delivery waiting: {d.waiting}")
-    if d.stopped:
+    if d.stopped and d.paused:
+        click.echo(f"delivery stopped: {d.stopped}; {d.paused} unsent messages paused", err=True)
+    elif d.stopped:
         click.echo(
             f"delivery stopped: {d.stopped}; unsent messages stay queued for the next run", err=True
         )

@@ -54,6 +54,7 @@ class DeliveryStore(Protocol):
     ) -> int: ...
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
     def pause_pending(self, edition_id: int, reason: str) -> int: ...
+    def has_pending(self, edition_id: int) -> bool: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
 
 
@@ -66,6 +67,7 @@ class DeliveryReport:
     problems: list[str] = field(default_factory=list)
     stopped: str = ""  # the run failed: transport down, error budget spent
     waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
+    paused: int = 0  # rows the error budget paused: they wait for `digest retry`
 
 
 async def dispatch(
@@ -102,6 +104,8 @@ async def dispatch(
     store.suppress_inactive(edition_id)
     wants_fields = getattr(sender, "wants_fields", False)
     while True:
+        if limiter and not limiter.ready() and not store.has_pending(edition_id):
+            return report  # nothing left to send: no wait on a limit to find that out
         allowed = await limiter.acquire(batch_size) if limiter else batch_size
         if allowed == 0:
             assert limiter is not None
@@ -174,9 +178,9 @@ async def dispatch(
             if reason := budget.exceeded(edition_id):
                 # Paused until the admin says so: no later run or retry tick tries the rest
                 # against the same refusals.
-                paused = store.pause_pending(edition_id, reason)
+                report.paused = store.pause_pending(edition_id, reason)
                 report.stopped = reason
-                log.error("delivery stopped, %d deliveries paused: %s", paused, reason)
+                log.error("delivery stopped, %d deliveries paused: %s", report.paused, reason)
                 return report
 
 

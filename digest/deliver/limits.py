@@ -1,10 +1,10 @@
 """Sending limits an operator can reason about: token buckets per second, minute, hour and
 day, and an error budget that stops an edition instead of burning the list.
 
-A bucket of ``rate`` messages per ``period`` starts full and refills continuously, so
-``per_minute = 600`` allows a burst of 600 and then 10 a second. The hour and day buckets
-start from what the database says was already sent in the last hour and day, so restarting
-the daemon does not reset a provider's daily quota.
+A bucket of ``rate`` messages per ``period`` refills continuously, so ``per_minute = 600``
+allows a burst of 600 and then 10 a second. Each bucket starts full less what the database
+says was sent in its last period, so restarting the daemon, a second edition or a second
+sender does not reset a provider's quota.
 """
 
 from __future__ import annotations
@@ -68,15 +68,15 @@ class RateLimiter:
 
     @classmethod
     def from_limits(
-        cls, limits: dict[str, int | None], sent_recently: dict[str, int]
+        cls, limits: dict[str, int | None], sent_recently: dict[str, int], max_wait: float = 3600.0
     ) -> RateLimiter:
-        """Buckets for the limits set; hour and day ones start less what was already sent."""
+        """Buckets for the limits set, each less what was sent in its last period."""
         buckets = {}
         for name, rate in limits.items():
             if rate:
                 start = max(0.0, rate - sent_recently.get(name, 0))
                 buckets[name] = TokenBucket(rate, PERIODS[name], tokens=start)
-        return cls(buckets)
+        return cls(buckets, max_wait)
 
     async def acquire(self, wanted: int) -> int:
         """Wait until at least one message may go; return how many (at most ``wanted``).

@@ -91,20 +91,23 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         name="gather",
         next_run_time=datetime.now(UTC),
     )
-    scheduler.add_job(
-        retry,
-        IntervalTrigger(seconds=retry_interval_seconds(config)),
-        id="retry",
-        name="retry deferred",
-    )
+    if interval := retry_interval_seconds(config):
+        scheduler.add_job(
+            retry, IntervalTrigger(seconds=interval), id="retry", name="retry deferred"
+        )
     return scheduler
 
 
-def retry_interval_seconds(config: Config) -> float:
+def retry_interval_seconds(config: Config) -> float | None:
     """How often the retry job looks for due rows: the first retry wait
     (``delivery.retry_base_seconds``), at least a minute and at most a quarter hour, so a
-    greylisted message goes soon after its wait and an idle daemon does not poll."""
-    return min(900.0, max(60.0, config.delivery.retry_base_seconds))
+    greylisted message goes soon after its wait and an idle daemon does not poll.
+
+    None (no retry job) when that wait is 0: deferred rows go with the digest's next run,
+    not every minute without a pause between tries.
+    """
+    base = config.delivery.retry_base_seconds
+    return min(900.0, max(60.0, base)) if base > 0 else None
 
 
 def owed_slots(

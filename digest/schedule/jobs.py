@@ -46,19 +46,26 @@ def retry_job(app: App) -> list[RunReport]:
     retry time has come, rows a sending limit held once it has room. One report per digest
     that had something due.
 
-    Quiet when nothing is due, or when a limit has no room now (it does not start a wait
-    for a spent quota); recorded for `digest status` only when something was due.
+    One set of limits serves the whole tick, and it waits at most a minute for a token
+    (a per-second or per-minute limit): an hour or day quota spent stops it, with the rest
+    left for a later tick, so the daemon's one worker is never held for long. Quiet when
+    nothing is due or a limit has no room now; recorded for `digest status` when something
+    was due, or to clear a failure recorded before.
     """
-    if not rate_limiter(app).ready():
+    limiter = rate_limiter(app, max_wait=60.0)
+    if not limiter.ready():
         log.debug("retry: a sending limit has no room now")
         return []
     reports = []
+    failed_before = {r.job for r in app.store.job_runs() if not r.ok}
     for digest in app.config.digests:
-        if not app.store.unfinished_editions(digest.id):
-            continue
         job, started = f"retry {digest.id}", datetime.now(UTC)
+        if not app.store.unfinished_editions(digest.id):
+            if job in failed_before:  # what failed then has gone since (a run sent it)
+                _record(app, job, started, True, "nothing waiting")
+            continue
         try:
-            report = run(resume_waiting(app, digest.id))
+            report = run(resume_waiting(app, digest.id, limiter))
         except Exception as exc:
             _failed(app, job, started, exc)
             continue

@@ -151,12 +151,24 @@ class DeliveryQueries(StoreBase):
             retry_at=None,
         )
 
+    def has_pending(self, edition_id: int) -> bool:
+        """The edition has rows a sender could claim now."""
+        d = SQLModel.metadata.tables["deliveries"]
+        query = core_select(d.c.id).where(d.c.edition_id == edition_id, d.c.status == "pending")
+        with self.engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
+
     def pause_pending(self, edition_id: int, reason: str) -> int:
-        """The edition's pending rows wait for the admin (the error budget stopped it): no
-        run or retry sends them until `digest retry` (``resume_paused``). Count them."""
+        """The edition's unsent rows (pending, and deferred: the refusals that spent the
+        budget) wait for the admin: no run or retry sends them until `digest retry`
+        (``resume_paused``). Count them."""
         d = SQLModel.metadata.tables["deliveries"]
         return self._update_deliveries(
-            edition_id, [d.c.status == "pending"], status="paused", error=reason
+            edition_id,
+            [d.c.status.in_(("pending", "deferred"))],
+            status="paused",
+            error=reason,
+            retry_at=None,
         )
 
     def resume_paused(self, edition_id: int) -> int:
