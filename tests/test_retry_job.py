@@ -113,6 +113,12 @@ def test_a_relay_down_at_the_retry_keeps_the_row_and_says_so(
         counts = app.store.delivery_counts(first.edition.id)
         assert counts.get("sent") == 1 and counts.get("failed") is None, counts
         assert sum(n for k, n in counts.items() if k in {"pending", "deferred"}) == 1, counts
+
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:  # a later run sent it, the relay back
+            connection.execute(deliveries.update().values(status="sent"))
+        assert retry_job(app) == []
+        assert _jobs(app)["retry daily"] == (True, "nothing waiting")  # no stale FAILED
     finally:
         app.close()
 
