@@ -5,6 +5,7 @@ the composition root (``digest.pipeline``)."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -88,13 +89,15 @@ async def deliver_edition(
         )
 
 
-def rate_limiter(app: App, max_wait: float = 3600.0) -> RateLimiter:
+def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) -> RateLimiter:
     """The configured sending limits (none: a limiter that never waits). Each bucket starts
     from what the database says was sent in its period, by this process or any other, so
     a restart, a second edition or cron's `digest send` beside the daemon never gets a
     fresh allowance. One run shares one between the editions it sends.
 
-    ``max_wait``: the longest wait for a token before the run stops with the rest queued.
+    ``max_wait``: the longest wait for a token before the run stops with the rest queued;
+    ``turn``: seconds after which it starts no wait at all (the daemon's retry job, so a
+    long drip under a limit does not hold the daemon's one worker).
     """
     limits = app.config.delivery.rate.model_dump()
     if not any(limits.values()):
@@ -105,7 +108,9 @@ def rate_limiter(app: App, max_wait: float = 3600.0) -> RateLimiter:
         for name, rate in limits.items()
         if rate
     }
-    return RateLimiter.from_limits(limits, recent, max_wait)
+    limiter = RateLimiter.from_limits(limits, recent, max_wait)
+    limiter.deadline = time.monotonic() + turn if turn is not None else None
+    return limiter
 
 
 def stored_edition(app: App, edition_id: int) -> Edition:

@@ -48,6 +48,18 @@ def test_tokens_granted_for_rows_that_were_not_sent_go_back() -> None:
     assert asyncio.run(limiter.acquire(200)) == 3  # never more than the limit
 
 
+def test_a_limiter_with_a_turn_starts_no_wait_past_its_end() -> None:
+    """The retry job's turn: under per_hour = 3600 a backlog would drip for an hour on the
+    daemon's one worker; past the turn's end it stops, the rest left for the next turn."""
+    import time
+
+    limiter = RateLimiter.from_limits({"per_second": 1}, {})
+    limiter.deadline = time.monotonic() + 0.5
+    assert asyncio.run(limiter.acquire(10)) == 1
+    assert asyncio.run(limiter.acquire(10)) == 0  # the next token is a second away
+    assert "end of this turn" in limiter.exhausted()
+
+
 def test_the_limiter_takes_from_every_bucket_and_stops_at_a_spent_daily_quota() -> None:
     limiter = RateLimiter.from_limits(
         {"per_second": 5, "per_minute": None, "per_hour": None, "per_day": 8}, {"per_day": 5}

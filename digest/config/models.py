@@ -546,7 +546,7 @@ class DeliveryConfig(_Model):
         default=300.0,
         ge=0,
         description="a deferred (4xx) message waits this long, doubling each time (with jitter); "
-        "0: it goes with the digest's next run",
+        "0: tried again at every chance (each minute under the daemon)",
     )
     retry_max_hours: float = Field(
         default=6.0, gt=0, description="the longest wait between two tries of a deferred message"

@@ -62,9 +62,16 @@ class TokenBucket:
 class RateLimiter:
     """All configured buckets at once: a message needs a token from each."""
 
-    def __init__(self, buckets: dict[str, TokenBucket], max_wait: float = 3600.0) -> None:
+    def __init__(
+        self,
+        buckets: dict[str, TokenBucket],
+        max_wait: float = 3600.0,
+        deadline: float | None = None,
+    ) -> None:
         self.buckets = buckets
         self.max_wait = max_wait
+        # time.monotonic() after which no wait starts: a run with a turn of bounded length
+        self.deadline = deadline
 
     @classmethod
     def from_limits(
@@ -93,7 +100,7 @@ class RateLimiter:
                     bucket.take(allowed)
                 return allowed
             wait = max(b.wait_for_one() for b in self.buckets.values())
-            if wait > self.max_wait:
+            if wait > self.max_wait or self._past_deadline(wait):
                 return 0
             await asyncio.sleep(wait)
 
@@ -107,11 +114,16 @@ class RateLimiter:
         """A message may go now, with no wait."""
         return all(b.available() >= 1 for b in self.buckets.values())
 
+    def _past_deadline(self, wait: float) -> bool:
+        return self.deadline is not None and time.monotonic() + wait > self.deadline
+
     def exhausted(self) -> str:
         """Which limit stopped the run, for the report."""
         for name, bucket in self.buckets.items():
             if bucket.wait_for_one() > self.max_wait:
                 return f"the {name.replace('_', ' ')} limit of {bucket.rate:g} messages"
+        if self._past_deadline(max((b.wait_for_one() for b in self.buckets.values()), default=0)):
+            return "the end of this turn under the sending limits (the next turn goes on)"
         return "a sending limit"
 
 

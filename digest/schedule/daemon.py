@@ -91,23 +91,21 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         name="gather",
         next_run_time=datetime.now(UTC),
     )
-    if interval := retry_interval_seconds(config):
-        scheduler.add_job(
-            retry, IntervalTrigger(seconds=interval), id="retry", name="retry deferred"
-        )
+    scheduler.add_job(
+        retry,
+        IntervalTrigger(seconds=retry_interval_seconds(config)),
+        id="retry",
+        name="retry deferred",
+    )
     return scheduler
 
 
-def retry_interval_seconds(config: Config) -> float | None:
+def retry_interval_seconds(config: Config) -> float:
     """How often the retry job looks for due rows: the first retry wait
     (``delivery.retry_base_seconds``), at least a minute and at most a quarter hour, so a
-    greylisted message goes soon after its wait and an idle daemon does not poll.
-
-    None (no retry job) when that wait is 0: deferred rows go with the digest's next run,
-    not every minute without a pause between tries.
-    """
-    base = config.delivery.retry_base_seconds
-    return min(900.0, max(60.0, base)) if base > 0 else None
+    greylisted message goes soon after its wait and an idle daemon does not poll. (A wait
+    of 0 means a deferred row is tried at every look, once a minute.)"""
+    return min(900.0, max(60.0, config.delivery.retry_base_seconds))
 
 
 def owed_slots(

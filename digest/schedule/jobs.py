@@ -46,13 +46,14 @@ def retry_job(app: App) -> list[RunReport]:
     retry time has come, rows a sending limit held once it has room. One report per digest
     that had something due.
 
-    One set of limits serves the whole tick, and it waits at most a minute for a token
-    (a per-second or per-minute limit): an hour or day quota spent stops it, with the rest
-    left for a later tick, so the daemon's one worker is never held for long. Quiet when
+    One set of limits serves the whole tick. It waits at most a minute for a token (a
+    per-second or per-minute limit) and starts no wait after five minutes: a spent quota
+    or a long drip under a limit stops it with the rest left for the next tick, so the
+    daemon's one worker is never held for long. Quiet when
     nothing is due or a limit has no room now; recorded for `digest status` when something
     was due, or to clear a failure recorded before.
     """
-    limiter = rate_limiter(app, max_wait=60.0)
+    limiter = rate_limiter(app, max_wait=60.0, turn=300.0)
     if not limiter.ready():
         log.debug("retry: a sending limit has no room now")
         return []
