@@ -137,6 +137,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
+        # The sending limits count what was sent in the last second, minute, hour and day.
+        Index("ix_deliveries_status_sent_at", "status", "sent_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="editions.id")
