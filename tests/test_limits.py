@@ -48,6 +48,15 @@ def test_tokens_granted_for_rows_that_were_not_sent_go_back() -> None:
     assert asyncio.run(limiter.acquire(200)) == 3  # never more than the limit
 
 
+def test_an_hourly_quota_nearly_spent_is_not_refilled_within_the_run() -> None:
+    """3,599 of 3,600 sent in the last hour: one more may go now. Refilled at 1 a second,
+    the run would go on sending while the hour's sends are all still in the window."""
+    limiter = RateLimiter.from_limits({"per_hour": 3600}, {"per_hour": 3599})
+    assert asyncio.run(limiter.acquire(100)) == 1
+    assert asyncio.run(limiter.acquire(100)) == 0  # at once: no wait for a token
+    assert limiter.exhausted() == "the per hour limit of 3600 messages"
+
+
 def test_a_limiter_with_a_turn_starts_no_wait_past_its_end() -> None:
     """The retry job's turn: under per_hour = 3600 a backlog would drip for an hour on the
     daemon's one worker; past the turn's end it stops, the rest left for the next turn."""

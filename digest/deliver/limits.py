@@ -1,32 +1,44 @@
 """Sending limits an operator can reason about: token buckets per second, minute, hour and
 day, and an error budget that stops an edition instead of burning the list.
 
-A bucket of ``rate`` messages per ``period`` refills continuously, so ``per_minute = 600``
-allows a burst of 600 and then 10 a second. Each bucket starts full less what the database
-says was sent in its last period, so restarting the daemon, a second edition or a second
-sender does not reset a provider's quota.
+Each bucket starts full less what the database says was sent in its last period, so
+restarting the daemon, a second edition or a second sender does not reset a provider's
+quota. A second or minute bucket of ``rate`` messages per ``period`` refills continuously,
+so ``per_minute = 600`` allows a burst of 600 and then 10 a second. An hour or day bucket
+does not refill within a run: what is left of the window is all the run may send, and the
+next run (the daemon's retry job, a minute later) counts the window again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PERIODS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
+# Rates that refill within a run; hour and day quotas are windows the database counts.
+REFILLING = ("per_second", "per_minute")
 
 
 @dataclass
 class TokenBucket:
-    """``rate`` tokens per ``period`` seconds, at most ``rate`` at once."""
+    """``rate`` tokens per ``period`` seconds, at most ``rate`` at once.
+
+    Without ``refills`` the bucket holds only what it started with: an hour or day quota
+    is a window over the sends the database records, and refilling it at its rate in the
+    run would let a run that starts with the window nearly full go past the quota. The
+    next run (the retry job's next turn) starts again from the database.
+    """
 
     rate: float
     period: float
     tokens: float = -1.0
     clock: Callable[[], float] = time.monotonic
     updated: float = field(default=0.0)
+    refills: bool = True
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
@@ -35,7 +47,9 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self.clock()
-        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate / self.period)
+        if self.refills:
+            gained = (now - self.updated) * self.rate / self.period
+            self.tokens = min(self.rate, self.tokens + gained)
         self.updated = now
 
     def available(self) -> int:
@@ -54,9 +68,11 @@ class TokenBucket:
         self.tokens = min(self.rate, self.tokens + count)
 
     def wait_for_one(self) -> float:
-        """Seconds until one token is available."""
+        """Seconds until one token is available (infinite when it does not refill)."""
         self._refill()
-        return max(0.0, (1 - self.tokens) * self.period / self.rate)
+        if self.tokens >= 1:
+            return 0.0
+        return (1 - self.tokens) * self.period / self.rate if self.refills else math.inf
 
 
 class RateLimiter:
@@ -82,7 +98,8 @@ class RateLimiter:
         for name, rate in limits.items():
             if rate:
                 start = max(0.0, rate - sent_recently.get(name, 0))
-                buckets[name] = TokenBucket(rate, PERIODS[name], tokens=start)
+                refills = name in REFILLING
+                buckets[name] = TokenBucket(rate, PERIODS[name], tokens=start, refills=refills)
         return cls(buckets, max_wait)
 
     async def acquire(self, wanted: int) -> int:
