@@ -1,8 +1,17 @@
 # Sourced by scripts/test: start the real peers the tests use, on 127.0.0.1 only, under ./.peers.
-# PostgreSQL: a throwaway cluster on port 5433 (fsync off), stopped when the tests end.
+# PostgreSQL: a throwaway cluster on port 5433, or the next free one when another checkout's
+# tests hold it (fsync off), stopped when the tests end.
 
 PEERS="${DIGEST_PEERS_DIR:-$ROOT/.peers}"
-PG_PORT="${DIGEST_PG_PORT:-5433}"
+
+free_port() {
+  local port
+  for port in $(seq 5433 5533); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  echo 5433
+}
+PG_PORT="${DIGEST_PG_PORT:-$(free_port)}"
 
 start_postgres() {
   command -v apt-get >/dev/null 2>&1 && { apt_install postgresql || true; }
@@ -30,10 +39,13 @@ start_postgres() {
       --locale=C.UTF-8 --no-sync >"$PEERS/pg-initdb.log" 2>&1 || {
         echo "digest: initdb failed, see $PEERS/pg-initdb.log" >&2; return 1; }
   fi
-  "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1 ||
+  if "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1; then
+    PG_PORT="$(sed -n 4p "$pgdir/data/postmaster.pid")"  # this checkout's, left running
+  else
     "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pgdir -c fsync=off -c synchronous_commit=off" \
       start >/dev/null || { echo "digest: PostgreSQL did not start, see $pgdir/server.log" >&2; return 1; }
+  fi
   export DIGEST_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/postgres"
   PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop)
 }
