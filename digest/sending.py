@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
 from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
-from digest.deliver.limits import PERIODS, ErrorBudget, RateLimiter, retry_delay
+from digest.deliver.limits import (
+    PERIODS,
+    REFILLING,
+    ErrorBudget,
+    RateLimiter,
+    Recount,
+    retry_delay,
+)
 from digest.deliver.signing import make_signer
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
@@ -95,6 +103,9 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
     a restart, a second edition or cron's `digest send` beside the daemon never gets a
     fresh allowance. One run shares one between the editions it sends.
 
+    Hour and day quotas are windows: an empty one is counted again in the database, and
+    the run waits for its oldest send to leave it (``max_wait`` at most).
+
     ``max_wait``: the longest wait for a token before the run stops with the rest queued;
     ``turn``: seconds after which it starts no wait at all (the daemon's retry job, so a
     long drip under a limit does not hold the daemon's one worker).
@@ -108,9 +119,21 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
         for name, rate in limits.items()
         if rate
     }
-    limiter = RateLimiter.from_limits(limits, recent, max_wait)
+    recounts = {
+        name: partial(app.store.window_room, timedelta(seconds=PERIODS[name]), rate)
+        for name, rate in limits.items()
+        if rate and name not in REFILLING
+    }
+    limiter = RateLimiter.from_limits(
+        limits, recent, max_wait, {n: _now_bound(f) for n, f in recounts.items()}
+    )
     limiter.deadline = time.monotonic() + turn if turn is not None else None
     return limiter
+
+
+def _now_bound(window_room: Callable[[datetime], tuple[int, float]]) -> Recount:
+    """A quota's recount, asked at the time it is called."""
+    return lambda: window_room(utcnow())
 
 
 def stored_edition(app: App, edition_id: int) -> Edition:

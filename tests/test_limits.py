@@ -57,6 +57,67 @@ def test_an_hourly_quota_nearly_spent_is_not_refilled_within_the_run() -> None:
     assert limiter.exhausted() == "the per hour limit of 3600 messages"
 
 
+def test_an_empty_hourly_window_waits_for_its_oldest_send_to_leave() -> None:
+    """With the database's recount: the run waits exactly until the window has room
+    (not period/rate, not forever), and sends once it does."""
+    clock = Clock()
+    answers = iter([(0, 30.0), (1, 0.0)])
+    bucket = TokenBucket(
+        2, 3600.0, tokens=0, clock=clock, refills=False, recount=lambda: next(answers)
+    )
+    assert bucket.available() == 0
+    assert bucket.wait_for_one() == pytest.approx(30.0)  # the oldest send leaves in 30 s
+    clock.now = 10.0
+    assert bucket.available() == 0  # not counted again before then
+    clock.now = 30.0
+    assert bucket.available() == 1
+
+
+def test_tokens_out_for_a_batch_are_not_counted_again_before_it_is_recorded() -> None:
+    """The database does not know the batch in flight yet: giving back the tokens of rows
+    not claimed must not recount the window to full and add them on top."""
+    bucket = TokenBucket(
+        2, 86400.0, tokens=2, clock=Clock(), refills=False, recount=lambda: (2, 0.0)
+    )
+    bucket.take(2)  # a batch of two asked for, one row claimed
+    bucket.give_back(1)
+    assert bucket.tokens == 1
+
+
+def test_the_window_room_counts_recorded_sends(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Three sends 3,500 s, 3,000 s and 10 s ago: a quota of 5 has room for 2; a quota of
+    2 is full until the send of 3,000 s ago leaves the hour, 600 s from now."""
+    from datetime import timedelta
+
+    from digest.pipeline import gather_sources, run_digest
+    from digest.store import utcnow
+    from digest.store.tables import SQLModel
+
+    config = _config(write_config, feed_server, smtp_server.port, "")
+    _add(config, "a@example.org", "b@example.org", "c@example.org")
+    app = App.open(load_config(config))
+    try:
+        asyncio.run(gather_sources(app))
+        asyncio.run(run_digest(app, "daily", gather_first=False))
+        now = utcnow()
+        deliveries = SQLModel.metadata.tables["deliveries"]
+        with app.engine.begin() as connection:
+            for ago, (d, _) in zip((3500, 3000, 10), app.store.deliveries(1), strict=True):
+                connection.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id == d.id)
+                    .values(sent_at=now - timedelta(seconds=ago))
+                )
+        hour = timedelta(hours=1)
+        assert app.store.window_room(hour, 5, now) == (2, 0.0)
+        room, frees_in = app.store.window_room(hour, 2, now)
+        assert room == 0 and frees_in == pytest.approx(600, abs=1)
+    finally:
+        app.close()
+
+
 def test_a_limiter_with_a_turn_starts_no_wait_past_its_end() -> None:
     """The retry job's turn: under per_hour = 3600 a backlog would drip for an hour on the
     daemon's one worker; past the turn's end it stops, the rest left for the next turn."""

@@ -4,9 +4,10 @@ day, and an error budget that stops an edition instead of burning the list.
 Each bucket starts full less what the database says was sent in its last period, so
 restarting the daemon, a second edition or a second sender does not reset a provider's
 quota. A second or minute bucket of ``rate`` messages per ``period`` refills continuously,
-so ``per_minute = 600`` allows a burst of 600 and then 10 a second. An hour or day bucket
-does not refill within a run: what is left of the window is all the run may send, and the
-next run (the daemon's retry job, a minute later) counts the window again.
+so ``per_minute = 600`` allows a burst of 600 and then 10 a second. An hour or day quota is
+a window over the sends the database records: when its bucket is empty the window is
+counted again, and the run waits (up to its ``max_wait``) for the oldest send to leave it,
+never refilling ahead of it.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ PERIODS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day":
 # Rates that refill within a run; hour and day quotas are windows the database counts.
 REFILLING = ("per_second", "per_minute")
 
+# For an hour or day quota: (messages that may go now, seconds until one more may go).
+Recount = Callable[[], tuple[int, float]]
+
 
 @dataclass
 class TokenBucket:
     """``rate`` tokens per ``period`` seconds, at most ``rate`` at once.
 
-    Without ``refills`` the bucket holds only what it started with: an hour or day quota
-    is a window over the sends the database records, and refilling it at its rate in the
-    run would let a run that starts with the window nearly full go past the quota. The
-    next run (the retry job's next turn) starts again from the database.
+    Without ``refills`` the bucket does not refill at its rate: an hour or day quota is a
+    window over the sends the database records, and refilling it at its rate would let a
+    run that starts with the window nearly full go past the quota. When it is empty it
+    asks ``recount`` (the database) how much room the window has and when the next send
+    leaves it; without ``recount`` it stays empty.
     """
 
     rate: float
@@ -39,17 +44,25 @@ class TokenBucket:
     clock: Callable[[], float] = time.monotonic
     updated: float = field(default=0.0)
     refills: bool = True
+    recount: Recount | None = None
+    recount_at: float = 0.0  # clock time before which the window is not counted again
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
             self.tokens = self.rate
         self.updated = self.clock()
 
-    def _refill(self) -> None:
+    def _refill(self, recount: bool = True) -> None:
+        """Tokens gained since the last look. ``recount=False`` while tokens are out for a
+        batch not yet recorded: the database would not count those sends yet."""
         now = self.clock()
         if self.refills:
             gained = (now - self.updated) * self.rate / self.period
             self.tokens = min(self.rate, self.tokens + gained)
+        elif recount and self.tokens < 1 and self.recount and now >= self.recount_at:
+            room, frees_in = self.recount()
+            self.tokens = float(min(self.rate, room))
+            self.recount_at = now + max(frees_in, 1.0)  # at most once a second
         self.updated = now
 
     def available(self) -> int:
@@ -59,20 +72,22 @@ class TokenBucket:
 
     def take(self, count: int) -> None:
         """Spend ``count`` tokens (the caller checked ``available``)."""
-        self._refill()
+        self._refill(recount=False)
         self.tokens -= count
 
     def give_back(self, count: int) -> None:
         """Return ``count`` tokens taken but not spent (never above ``rate``)."""
-        self._refill()
+        self._refill(recount=False)
         self.tokens = min(self.rate, self.tokens + count)
 
     def wait_for_one(self) -> float:
-        """Seconds until one token is available (infinite when it does not refill)."""
+        """Seconds until one token is available (infinite when nothing refills it)."""
         self._refill()
         if self.tokens >= 1:
             return 0.0
-        return (1 - self.tokens) * self.period / self.rate if self.refills else math.inf
+        if self.refills:
+            return (1 - self.tokens) * self.period / self.rate
+        return max(0.0, self.recount_at - self.clock()) if self.recount else math.inf
 
 
 class RateLimiter:
@@ -91,15 +106,25 @@ class RateLimiter:
 
     @classmethod
     def from_limits(
-        cls, limits: dict[str, int | None], sent_recently: dict[str, int], max_wait: float = 3600.0
+        cls,
+        limits: dict[str, int | None],
+        sent_recently: dict[str, int],
+        max_wait: float = 3600.0,
+        recounts: dict[str, Recount] | None = None,
     ) -> RateLimiter:
-        """Buckets for the limits set, each less what was sent in its last period."""
+        """Buckets for the limits set, each less what was sent in its last period; the
+        hour and day ones count their window again through ``recounts`` when empty."""
         buckets = {}
         for name, rate in limits.items():
             if rate:
                 start = max(0.0, rate - sent_recently.get(name, 0))
-                refills = name in REFILLING
-                buckets[name] = TokenBucket(rate, PERIODS[name], tokens=start, refills=refills)
+                buckets[name] = TokenBucket(
+                    rate,
+                    PERIODS[name],
+                    tokens=start,
+                    refills=name in REFILLING,
+                    recount=(recounts or {}).get(name),
+                )
         return cls(buckets, max_wait)
 
     async def acquire(self, wanted: int) -> int:

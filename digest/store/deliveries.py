@@ -384,6 +384,28 @@ class DeliveryQueries(StoreBase):
                 ).one()
             )
 
+    def window_room(self, period: timedelta, limit: int, now: datetime) -> tuple[int, float]:
+        """An hour or day quota as a window over the sends recorded: how many more may go
+        now (``limit`` less those sent in the last ``period``), and when that is none, the
+        seconds until the oldest send that keeps it full leaves the window."""
+        since = now - period
+        sent = self.sent_since(since)
+        if sent < limit:
+            return limit - sent, 0.0
+        d = SQLModel.metadata.tables["deliveries"]
+        query = (
+            core_select(d.c.sent_at)
+            .where(d.c.status == "sent", d.c.sent_at >= since)
+            .order_by(d.c.sent_at)
+            .offset(sent - limit)
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            oldest = connection.execute(query).scalar()
+        if oldest is None:  # sent since the count: look again soon
+            return 0, 1.0
+        return 0, max(0.0, (oldest + period - now).total_seconds())
+
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """How many rows of the edition are in each state."""
         with self.session() as s:
