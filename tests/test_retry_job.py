@@ -94,6 +94,30 @@ def test_a_greylisted_reader_gets_the_edition_when_the_wait_is_over_not_tomorrow
         app.close()
 
 
+def test_cron_retry_due_sends_the_greylisted_reader_as_the_daemon_would(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    """Without the daemon, `digest retry --due` (every five minutes from cron) is the
+    retry job."""
+    faulty.faults.refuse = {"later": GREYLISTED}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    app = _open(config)
+    try:
+        asyncio.run(run_digest(app, "daily", gather_first=False))
+        code, out, _ = run_cli("--config", str(config), "retry", "--due")
+        assert code == 0 and "nothing due" in out, out  # the wait is not over
+        faulty.faults.refuse = {}
+        _wait_passes(app)
+        code, out, err = run_cli("--config", str(config), "retry", "--due")
+        assert code == 0, err
+        assert "resumed" in out and "delivery: 1 sent" in out, out
+        assert faulty.received == Counter({"ana@example.org": 1, "later@example.org": 1})
+        code, _, err = run_cli("--config", str(config), "retry")
+        assert code == 2 and "either an EDITION to retry or --due" in err, err
+    finally:
+        app.close()
+
+
 def test_a_relay_down_at_the_retry_keeps_the_row_and_says_so(
     feed_server: FeedServer, write_config, faulty: FaultyServer
 ) -> None:

@@ -200,14 +200,36 @@ def run(ctx: Context, once: bool) -> None:
 
 
 @click.command()
-@click.argument("edition_id", type=int)
+@click.argument("edition_id", type=int, required=False)
 @click.option("--no-send", is_flag=True, help="only re-queue; the next send delivers them")
+@click.option(
+    "--due",
+    is_flag=True,
+    help="no EDITION: send what every digest has due now (deferred rows whose wait is over, "
+    "rows a limit or a stopped run left), as the daemon's retry job does; for cron",
+)
 @pass_context
-def retry(ctx: Context, edition_id: int, no_send: bool) -> None:
+def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> None:
     """Re-queue an edition's failed, paused and deferred deliveries (not bounced or
     unsubscribed people) and send whatever it still has waiting; nobody who joined since is
-    added."""
+    added. With --due instead of EDITION: send what is due now, every digest."""
     app = ctx.app()
+    if due == (edition_id is not None) or (due and no_send):
+        raise UsageError(
+            "give either an EDITION to retry or --due (without --no-send)",
+            "`digest status` lists the editions; `digest retry --due` is the cron line",
+        )
+    if edition_id is None:
+        from digest.schedule.jobs import retry_job
+
+        reports = retry_job(app)
+        for run_report in reports:
+            print_run(run_report)
+        if not reports:
+            click.echo("nothing due: no deferred row's wait is over, and no limit has room")
+        if not all(r.ok for r in reports):
+            raise SystemExit(1)
+        return
     edition = stored_edition(app, edition_id)  # an unknown id is an error naming recent ones
     digest = app.config.digest(edition.digest_id)
     if no_send and edition.slot < resume_since(app, digest, utcnow()):
