@@ -198,6 +198,30 @@ MISTAKES = [
         "unknown key; did you mean 'connections'?",
         "conections",
     ),
+    (
+        "a database URL sqlite cannot read (two slashes missing)",
+        'timezone = "UTC"',
+        'timezone = "UTC"\ndatabase_url = "sqlite:/err.db"',
+        "service.database_url",
+        "'sqlite:/err.db' is not a database URL; write it as 'sqlite:///digest.db'",
+        "err.db",
+    ),
+    (
+        "a page's link selector selectolax cannot read",
+        "weight = 1.0",
+        'kind = "page"\nlinks = "section.latest >> a"',
+        "sources[1].links",
+        "'section.latest >> a' is not a CSS selector selectolax can read; write one such as",
+        ">> a",
+    ),
+    (
+        "a page's breaking selector selectolax cannot read",
+        "weight = 1.0",
+        'kind = "page"\nbreaking = ".breaking a["',
+        "sources[1].breaking",
+        "'.breaking a[' is not a CSS selector",
+        "a[",
+    ),
 ]
 
 

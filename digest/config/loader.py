@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from digest.config._lines import dotted, key_lines, line_of
 from digest.config.models import Config
@@ -62,7 +63,9 @@ def parse_config(text: str, file: Path) -> Config:
             ]
         ) from None
     lines = key_lines(text)
-    problems = _duplicate_problems(raw, lines, str(file))
+    problems = _duplicate_problems(raw, lines, str(file)) + _selector_problems(
+        raw, lines, str(file)
+    )
     if "base_dir" in raw:  # set from the file's place, never from the file
         problems.append(
             ConfigProblem(
@@ -121,6 +124,38 @@ def _duplicate_problems(
                 )
             else:
                 seen[value] = index
+    return problems
+
+
+def _selector_problems(
+    raw: dict[str, Any], lines: dict[Any, int], file: str
+) -> list[ConfigProblem]:
+    """A page source's CSS selectors, compiled by selectolax as the page reader compiles them.
+
+    Checked here rather than in the model so a mistake fails `digest check` with its line,
+    while a SourceConfig built in code still reaches the reader's own SourceError.
+    """
+    problems = []
+    items = raw.get("sources")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        for key in ("links", "breaking"):
+            value = item.get(key) if isinstance(item, dict) else None
+            if not isinstance(value, str):
+                continue  # unset, or of the wrong type: validation reports that
+            try:
+                LexborHTMLParser("").css(value)
+            except (SelectolaxError, ValueError):
+                path = ("sources", index, key)
+                problems.append(
+                    ConfigProblem(
+                        file,
+                        line_of(lines, path),
+                        dotted(path),
+                        f"{value!r} is not a CSS selector selectolax can read",
+                        "write one such as 'section.latest a' (descendant), 'ul > li > a' "
+                        f"(child) or '.breaking a', or remove `{key}` to let digest find them",
+                    )
+                )
     return problems
 
 

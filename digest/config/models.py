@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from digest.config._lines import Path as KeyPath
 from digest.config._lines import dotted, line_of
@@ -106,6 +108,20 @@ class ServiceConfig(_Model):
     @classmethod
     def _env(cls, value: str) -> str:
         return check_env_name(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """Parsed here as the store parses it, so a typo fails `digest check`, not a run."""
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                f"{value!r} is not a database URL; write it as 'sqlite:///digest.db' (three "
+                "slashes, then a path relative to this file) or "
+                "'postgresql+psycopg://user@host/dbname'"
+            ) from None
+        return value
 
     @field_validator("base_url")
     @classmethod
