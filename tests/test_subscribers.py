@@ -19,10 +19,16 @@ from tests.conftest import run_cli
 Cli = Callable[..., tuple[int, str, str]]
 
 
+# The topics the tests' subscribers choose: a subscriber's topic must be one a source has.
+TOPICS = '\n[[sources]]\nname = "two"\nurl = "https://two.example.com/feed"\n' + (
+    'topics = ["world", "us", "tech", "science"]\n'
+)
+
+
 @pytest.fixture
 def cli(write_config: Callable[..., Path]) -> Cli:
     """``digest --config <a fresh config in tmp_path> ARGS...``."""
-    config = write_config([("one", "https://one.example.com/feed")])
+    config = write_config([("one", "https://one.example.com/feed")], extra=TOPICS)
     return lambda *args: run_cli("--config", str(config), *args)
 
 
@@ -89,6 +95,29 @@ def test_add_then_list_shows_every_detail(cli: Cli) -> None:
         assert detail in ann
     assert long_address in out  # never cut short to fit a terminal
     assert out.rstrip().endswith("2 subscribers")
+
+
+def test_add_refuses_a_topic_no_source_has_and_names_the_known_ones(cli: Cli) -> None:
+    code, out, err = cli("subscribers", "add", "ann@example.com", "--topic", "wrld")
+
+    assert code == 2
+    assert "error: no source has the topic 'wrld'" in err
+    assert "the sources' topics are: science, tech, us, world" in err
+    assert "Traceback" not in err + out
+    assert active(cli) == []
+
+
+def test_without_source_topics_a_topic_is_refused_with_a_way_out(
+    write_config: Callable[..., Path],
+) -> None:
+    config = write_config([("one", "https://one.example.com/feed")])
+
+    code, _, err = run_cli(
+        "--config", str(config), "subscribers", "add", "a@example.com", "--topic", "x"
+    )
+
+    assert code == 2
+    assert "no source declares topics: leave the topics out" in err
 
 
 def test_adding_twice_says_already_subscribed(cli: Cli) -> None:
@@ -213,6 +242,18 @@ def test_import_keeps_good_rows_and_reports_each_bad_one(cli: Cli, tmp_path: Pat
     assert "3 subscribers" in listed
 
 
+def test_import_leaves_out_a_row_whose_topic_no_source_has(cli: Cli, tmp_path: Path) -> None:
+    people = "email,topics\nann@example.com,world;wrld\nbob@example.com,tech\n"
+
+    code, out, err = cli("subscribers", "import", str(write_csv(tmp_path, people)))
+
+    assert code == 1
+    assert "ann@example.com: no source has the topic 'wrld'; row left out" in err
+    assert "hint: the sources' topics are: science, tech, us, world" in err
+    assert out == "imported 1 new, 0 already subscribed, 1 rows with problems\n"
+    assert active(cli) == ["bob@example.com"]
+
+
 def test_reimport_counts_already_subscribed(cli: Cli, tmp_path: Path) -> None:
     people = write_csv(tmp_path, PEOPLE)
     cli("subscribers", "import", str(people))
@@ -252,7 +293,9 @@ def test_export_round_trips_through_import(
     other = tmp_path / "other"
     other.mkdir()
     (other / "digest.toml").write_text(
-        write_config([("one", "https://one.example.com/feed")]).read_text(encoding="utf-8")
+        write_config([("one", "https://one.example.com/feed")], extra=TOPICS).read_text(
+            encoding="utf-8"
+        )
     )
 
     def other_cli(*args: str) -> tuple[int, str, str]:
@@ -364,3 +407,10 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
 )
 def test_parse_csv(text: str, good: list[NewSubscriber], problems: list[tuple[int, str]]) -> None:
     assert parse_csv(text) == (good, problems)
+
+
+def test_import_help_names_every_column_the_readme_lists(cli: Cli) -> None:
+    code, out, _ = cli("subscribers", "import", "--help")
+
+    assert code == 0
+    assert "email,name,topics,timezone,locale,status" in " ".join(out.split())

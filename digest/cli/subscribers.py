@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context
-from digest.errors import DigestError
+from digest.config import Config
+from digest.errors import DigestError, UsageError
 from digest.subscribers import (
+    NewSubscriber,
     check_name,
     check_subscriber_locale,
     check_timezone,
@@ -24,6 +26,19 @@ from digest.subscribers import (
 @click.group()
 def subscribers() -> None:
     """Manage the people who receive the digests."""
+
+
+def _unknown_topics(config: Config, topics: tuple[str, ...]) -> tuple[list[str], str]:
+    """The topics no source declares, and what to write instead.
+
+    A reader is sent only stories of their topics, and only sources give stories topics:
+    a misspelt topic would have every edition skip them without a word.
+    """
+    known = sorted({topic for source in config.sources for topic in source.topics})
+    unknown = [topic for topic in topics if topic not in known]
+    if known:
+        return unknown, f"the sources' topics are: {', '.join(known)}"
+    return unknown, "no source declares topics: leave the topics out (they get every story)"
 
 
 @subscribers.command()
@@ -58,6 +73,12 @@ def add(
         name = check_name(name)
     except ValueError as exc:
         raise DigestError(str(exc), "give the name they go by, or none") from None
+    unknown, known = _unknown_topics(ctx.config(), topics)
+    if unknown:
+        raise UsageError(
+            f"no source has the topic {', '.join(map(repr, unknown))}",
+            f"{known}; add topics = [...] to a [[sources]] table for a new one",
+        )
     store = ctx.app().store
     before = store.subscriber_by_email(address)
     row, changed = store.add_subscriber(address, name, topics, timezone, locale)
@@ -118,13 +139,35 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
     click.echo(f"{len(rows)} subscribers")
 
 
+def _split_by_topics(
+    config: Config, people: list[NewSubscriber]
+) -> tuple[list[NewSubscriber], list[str], str]:
+    """The rows whose topics some source has, what is wrong with the others, the known topics.
+
+    parse_csv keeps no line numbers for good rows, so a refused row is named by its address.
+    """
+    kept: list[NewSubscriber] = []
+    refused: list[str] = []
+    hint = ""
+    for person in people:
+        unknown, hint = _unknown_topics(config, person.topics)
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            refused.append(f"{person.email}: no source has the topic {names}; row left out")
+        else:
+            kept.append(person)
+    return kept, refused, hint
+
+
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_context
 def import_cmd(ctx: Context, csv_file: Path) -> None:
-    """Import a CSV (email,name,topics,timezone); bad rows are reported by line, good ones kept.
+    """Import a CSV (email,name,topics,timezone,locale,status); bad rows are reported, good kept.
 
-    People who unsubscribed are not re-added: an import is not their consent.
+    The header row is optional (without it the columns are email,name,topics,timezone,locale);
+    topics are separated by ';'. People who unsubscribed are not re-added: an import is not
+    their consent.
     """
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
@@ -133,6 +176,7 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             f"{csv_file} is not UTF-8 text", "save it as 'CSV UTF-8' and import it again"
         ) from None
     good, problems = parse_csv(text)
+    good, refused, topics_hint = _split_by_topics(ctx.config(), good)
     store = ctx.app().store
     known = {s.email: s.status for s in store.subscribers()}
     added = already = opted_out = 0
@@ -149,16 +193,20 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             opted_out += 1
     for line, what in problems:
         click.echo(f"{csv_file}:{line}: {what}", err=True)
+    for what in refused:
+        click.echo(f"{csv_file}: {what}", err=True)
+    if refused:
+        click.echo(f"hint: {topics_hint}", err=True)
     left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
         f"imported {added} new, {already} already subscribed, {left_out}"
-        f"{len(problems)} rows with problems"
+        f"{len(problems) + len(refused)} rows with problems"
     )
     if opted_out:
         click.echo(
             "hint: `digest subscribers add EMAIL` re-adds one person at their request", err=True
         )
-    if problems:
+    if problems or refused:
         raise SystemExit(1)
 
 
