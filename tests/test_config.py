@@ -865,11 +865,60 @@ def test_field_paths_walks_nested_and_list_models() -> None:
 
 
 def test_example_config_validates(secret: str) -> None:
-    code, _, err = check(EXAMPLE)
+    code, out, err = check(EXAMPLE)
     assert code == 0, err
-    assert "warning" not in err
+    assert "is still the example's value" in err  # its placeholders, and only them
+    assert err.count("warning: ") == err.count("is still the example's value")
+    assert "ok (5 sources (5 enabled), 1 digest, delivery by maildir)" in out
     config = load_config(EXAMPLE)
     assert config.base_dir == ROOT
+
+
+EXAMPLE_PLACEHOLDERS = [
+    ("service.base_url", "https://news.example.org"),
+    ("service.sender", "<digest@news.example.org>"),
+    ("service.postal_address", "1 Example Street"),
+]
+
+
+def test_check_warns_about_each_placeholder_left_from_the_example(
+    tmp_path: Path, secret: str
+) -> None:
+    """`digest init` then `digest check`: ok, but every example value still there is named."""
+    path = tmp_path / "digest.toml"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == len(EXAMPLE_PLACEHOLDERS), err
+    for (key, marker), line in zip(EXAMPLE_PLACEHOLDERS, warned, strict=True):
+        assert line.startswith(f"warning: {path}:{line_of(text, marker)}: {key}: "), line
+        assert "still the example's value; replace it with your own" in line
+    assert f"{path}: ok" in out
+
+    # The chosen transport's placeholders count; a table nothing reads does not.
+    path.write_text(edit(text, '\ntransport = "maildir"', '\ntransport = "smtp"'), encoding="utf-8")
+    _, _, err = check(path)
+    assert f"{line_of(text, 'smtp.example.org')}: delivery.smtp.host: 'smtp.example.org'" in err
+    assert "mg.example.org" not in err
+
+    mine = text.replace("news.example.org", "news.my-paper.net")
+    path.write_text(mine.replace("1 Example Street", "1 High Street"), encoding="utf-8")
+    _, _, err = check(path)
+    assert "warning" not in err
+
+
+def test_check_counts_enabled_sources_and_says_one_digest(tmp_path: Path, secret: str) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(edit(BASE, "weight = 1.0", "enabled = false"), encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert out == f"{path}: ok (2 sources (1 enabled), 1 digest, delivery by maildir)\n"
 
 
 def test_example_config_documents_every_field() -> None:

@@ -41,10 +41,18 @@ def check(ctx: Context) -> None:
         raise ConfigError(errors)
     check_templates(config.templates_dir())  # TemplateError (exit 2) names file and line
     path = config_path(ctx.config_path)
+    # A paused source gathers nothing: say how many will.
+    enabled = sum(source.enabled for source in config.sources)
+    sources = f"{_count_of(len(config.sources), 'source')} ({enabled} enabled)"
     click.echo(
-        f"{path}: ok ({len(config.sources)} sources, {len(config.digests)} digests, "
+        f"{path}: ok ({sources}, {_count_of(len(config.digests), 'digest')}, "
         f"delivery by {config.delivery.transport})"
     )
+
+
+def _count_of(count: int, noun: str) -> str:
+    """``1 digest``, ``2 digests``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _dkim_problems(config: Config) -> tuple[list[ConfigProblem], list[ConfigProblem]]:

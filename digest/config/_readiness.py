@@ -8,9 +8,14 @@ not exported here may be exported where digest runs, so they warn rather than fa
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from functools import cache
+from typing import Any
 
 from digest.config.models import Config
 from digest.errors import ConfigProblem
+from digest.resources import example_config
 
 # The settings naming the variables a transport's credentials are in; "api_key_env" if unlisted.
 _KEY_SETTINGS = {"maildir": (), "ses": ("access_key_id_env", "secret_access_key_env")}
@@ -29,6 +34,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_transport_secrets(config),
         *_webhook_secrets(config),
         *_templates_dir(config),
+        *_example_values(config),
     ]
 
 
@@ -103,3 +109,46 @@ def _templates_dir(config: Config) -> list[ConfigProblem]:
             "templates_dir",
         )
     ]
+
+
+# A `# key = value` line of the example: an optional key shown switched off.
+_COMMENTED_KEY = re.compile(r"^#\s*([A-Za-z_][A-Za-z0-9_]*\s*=\s*.+)$", re.MULTILINE)
+
+
+@cache
+def _example() -> dict[str, Any]:
+    """config.example.toml with its optional keys switched on, as `digest init` wrote it."""
+    return tomllib.loads(_COMMENTED_KEY.sub(r"\1", example_config().read_text(encoding="utf-8")))
+
+
+def _example_values(config: Config) -> list[ConfigProblem]:
+    """Placeholders left from the example (an example.org host, the sample postal address).
+
+    Only the tables that take effect are looked at: the chosen transport's, not the others'
+    placeholders, which nothing reads.
+    """
+    example = _example()
+    tables: list[tuple[str, ...]] = [
+        ("service",),
+        ("delivery",),
+        ("delivery", "dkim"),
+        ("delivery", config.delivery.transport),
+    ]
+    problems = []
+    for table in tables:
+        shown: Any = example
+        current: Any = config
+        for part in table:
+            shown, current = shown.get(part, {}), getattr(current, part)
+        for key, value in shown.items():
+            placeholder = isinstance(value, str) and "example" in value.lower()
+            if placeholder and getattr(current, key, None) == value:
+                problems.append(
+                    config.problem(
+                        (*table, key),
+                        f"{value!r} is still the example's value",
+                        "replace it with your own before the first send (example.org names "
+                        "and the sample postal address are placeholders)",
+                    )
+                )
+    return problems
