@@ -304,3 +304,79 @@ async def test_a_headline_xml_cannot_hold_keeps_the_atom_feed_readable(
     feed = await c.get("/feed.atom")
     ElementTree.fromstring(feed.content)  # well-formed: U+FFFE is not an XML character
     assert "Harbour" in feed.text
+
+
+# --- the preferences page of someone nothing is sent to --------------------------------------
+# It says so, offers the way back that exists (a confirmation link, as signing up again
+# sends), and never answers "Saved." while they stay unsubscribed.
+
+
+async def _subscribed(c: httpx.AsyncClient, smtp_server: SmtpServer, app: App, email: str) -> str:
+    """Sign ``email`` up and confirm; the path of their preferences page."""
+    assert "You are subscribed" in (await c.post(await _confirm_link(c, smtp_server, email))).text
+    row = app.store.subscriber_by_email(email)
+    assert row is not None and row.id is not None
+    app.store.set_subscriber(row.id, topics="science")
+    return f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+
+
+async def test_after_unsubscribing_the_page_says_so_and_the_way_back_works(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    prefs = await _subscribed(c, smtp_server, app, "ana@example.org")
+    csrf = await _csrf(c, prefs)
+    assert app.store.unsubscribe(email="ana@example.org")
+
+    page = await c.get(prefs)
+    assert page.status_code == 200
+    assert "You are unsubscribed" in page.text and "Save</button>" not in page.text
+
+    # A preferences form still open in another tab: refused, not "Saved.".
+    stale = await c.post(prefs, data={"topics": ["world"], "csrf": csrf})
+    assert stale.status_code == 400 and "Nothing was saved" in stale.text
+    assert "Saved." not in stale.text
+    row = app.store.subscriber_by_email("ana@example.org")
+    assert row is not None and (row.status, row.topics) == ("unsubscribed", "science")
+
+    sent = len(smtp_server.messages)
+    await asyncio.sleep(1.1)  # links are dated to the second: this one is after leaving
+    back = await c.post(prefs, data={"action": "resubscribe", "csrf": csrf})
+    assert "Check your inbox" in back.text
+    assert _status(app, "ana@example.org") == "unsubscribed"  # not until they confirm
+    assert len(smtp_server.messages) == sent + 1
+    body = smtp_server.messages[-1].message().get_content()
+    link = re.search(r"https://digest\.test(/confirm/\S+)", body)
+    assert link and smtp_server.messages[-1].recipients == ["ana@example.org"]
+    assert "You are subscribed" in (await c.post(link.group(1))).text
+    row = app.store.subscriber_by_email("ana@example.org")
+    assert row is not None and (row.status, row.topics) == ("active", "science")
+
+
+async def test_a_spam_report_is_not_undone_by_a_click(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    prefs = await _subscribed(c, smtp_server, app, "bo@example.org")
+    row = app.store.subscriber_by_email("bo@example.org")
+    assert row is not None and row.id is not None
+    app.store.suppress_subscriber(row.id, "complained")
+    sent = len(smtp_server.messages)
+
+    page = await c.get(prefs)
+    assert "reported as spam" in page.text and "<button" not in page.text
+    assert "write to news@example.com" in page.text
+    tried = await c.post(prefs, data={"action": "resubscribe", "csrf": await _csrf(c, "/")})
+    assert tried.status_code == 400
+    assert len(smtp_server.messages) == sent
+    assert _status(app, "bo@example.org") == "complained"
+
+
+async def test_a_paused_subscriber_is_told_how_to_resume(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    prefs = await _subscribed(c, smtp_server, app, "cy@example.org")
+    paused = await c.post(prefs, data={"paused": "yes", "csrf": await _csrf(c, prefs)})
+    assert "Saved." in paused.text and "Your subscription is paused" in paused.text
+    assert "untick Pause" in (await c.get(prefs)).text

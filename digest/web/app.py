@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -27,6 +28,7 @@ from digest.render import substitute
 from digest.render.i18n import check_locale
 from digest.resources import _find
 from digest.store import Subscriber
+from digest.store.subscribers import LEFT
 from digest.subscribers import check_timezone, normalise_email
 from digest.web.mailer import send_confirmation
 from digest.web.receiver import WebhookReceiver, https_get
@@ -194,6 +196,8 @@ def create_app(
         subscriber = subscriber_for("preferences", token)
         if subscriber is None or subscriber.id is None:
             return invalid_link()
+        if subscriber.status in (*LEFT, "pending"):
+            return await not_receiving(request, subscriber)
         saved, error = False, ""
         if request.method == "POST":
             form = await request.form()
@@ -220,6 +224,42 @@ def create_app(
             error=error,
             csrf=csrf_token(secret, subscriber.public_id),
             unsubscribe_url=leave,
+        )
+
+    async def not_receiving(request: Request, subscriber: Subscriber) -> Response:
+        """The preferences page of someone nothing is sent to: it says so and offers the way
+        back (a confirmation link, as signing up again sends), never a form that would
+        answer "Saved." while they stay unsubscribed."""
+        status, error = subscriber.status, ""
+        can_return = status != "complained"  # a spam report is not undone by a click
+        if request.method == "POST":
+            form = await request.form()
+            if not csrf_ok(secret, subscriber.public_id, str(form.get("csrf", ""))):
+                error = "The form expired; please press the button again."
+            elif form.get("action") != "resubscribe" or not can_return:
+                error = "Nothing was saved: nothing is sent to you, whatever the settings."
+            elif not per_ip.allow(client_ip(request)) or not per_address.allow(subscriber.email):
+                return message("Too many requests", "Please try again in an hour.", 429)
+            else:
+                kept = [t for t in subscriber.topics.split(",") if t in topics]
+                token = make_confirm_token(secret, subscriber.public_id, kept)
+                await send_confirmation(app, subscriber.email, f"{base}/confirm/{token}")
+                return message(
+                    "Check your inbox",
+                    f"A confirmation link is on its way to {subscriber.email}. Open it "
+                    f"within two days and press its button to receive {service.name} again.",
+                )
+        return page(
+            "preferences_left.html.j2",
+            400 if error else 200,
+            title=_LEFT_TITLES[status],
+            status_text=_left_text(status, service.name, subscriber.email),
+            way_back="To receive it again, write to "
+            f"{parseaddr(service.reply_to or service.sender)[1]} from this address.",
+            subscriber=subscriber,
+            can_return=can_return,
+            error=error,
+            csrf=csrf_token(secret, subscriber.public_id),
         )
 
     def reader() -> Recipient:
@@ -306,6 +346,27 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
     if subscriber.status in ("active", "paused"):
         changes["status"] = "paused" if paused else "active"
     return changes
+
+
+_LEFT_TITLES = {
+    "unsubscribed": "You are unsubscribed",
+    "bounced": "Mail to you bounced",
+    "complained": "You reported our email as spam",
+    "pending": "Your subscription is not confirmed",
+}
+
+
+def _left_text(status: str, name: str, email: str) -> str:
+    """Why nothing is sent to this address, in the reader's terms."""
+    return {
+        "unsubscribed": f"You left {name}: nothing is sent to {email}.",
+        "bounced": f"Mail to {email} was refused by its mail server, so {name} is no longer "
+        "sent to it.",
+        "complained": f"An email from {name} to {email} was reported as spam, so nothing is "
+        "sent to it.",
+        "pending": f"{email} has not confirmed its subscription to {name} yet, so nothing is "
+        "sent to it.",
+    }[status]
 
 
 # Characters XML 1.0 does not allow (C0 controls but tab, CR, LF; surrogates; U+FFFE/FFFF):
