@@ -116,6 +116,11 @@ class Localizer:
         """``Sat 07:05`` / ``sam. 07:05``: when a story was last updated."""
         return format_datetime(when, "EEE HH:mm", locale=self.locale)
 
+    def label(self, text: str) -> str:
+        """``text`` followed by a colon as the language writes it: French puts a narrow
+        no-break space before it (``Préférences :``), so the colon never wraps alone."""
+        return text + ("\u202f:" if self.language == "fr" else ":")
+
     def jinja_globals(self) -> dict[str, Callable[..., str]]:
-        """``_`` and ``ngettext`` for the templates."""
-        return {"_": self.gettext, "ngettext": self.ngettext}
+        """``_``, ``ngettext`` and ``label`` (a label and its colon) for the templates."""
+        return {"_": self.gettext, "ngettext": self.ngettext, "label": self.label}
