@@ -14,14 +14,17 @@ from tests.test_local_time import _received as _inbox
 
 def _service(write_config, feed_server: FeedServer, items: list[dict[str, str]], extra: str = ""):
     url = feed_server.add("/w.xml", rss(items))
-    config = write_config([("World Desk", url)])
+    lab = feed_server.add("/s.xml", rss([]))  # a science source with nothing new
+    config = write_config([("World Desk", url), ("Lab Notes", lab)])
     text = config.read_text().replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["world"]')
+    text = text.replace(f'url = "{lab}"', f'url = "{lab}"\ntopics = ["science"]')
     config.write_text(text.replace("lookback_hours = 48", f"lookback_hours = 48\n{extra}"))
     return config
 
 
 def _science_and_world_readers(write_config, feed_server: FeedServer) -> Path:
-    """A world-news source with one story, one reader of science and one of world news."""
+    """A world-news source with one story, a science source with none, one reader of
+    science and one of world news."""
     story = {"title": "Ceasefire talks resume", "guid": "w1", "link": "https://w.test/1"}
     config = _service(write_config, feed_server, [story])
     cli = ["--config", str(config), "subscribers", "add"]
