@@ -135,11 +135,13 @@ def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str
 
 
 def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
-    """When the next edition is built: the current slot if its edition is not built yet,
-    else the slot after it. What `explain` and `preview` show is that edition: ranked as
-    of then, with every edition sent before it counted as sent."""
+    """When the next edition is built: the current slot if its edition is not built yet
+    (or was built empty and is rebuilt), else the slot after it. What `explain` and
+    `preview` show is that edition: ranked as of then, with every edition sent before it
+    counted as sent."""
     slot = digest_slot(app, digest, now)
-    if app.store.edition(digest.id, slot) is None:
+    stored = app.store.edition(digest.id, slot)
+    if stored is None or rebuildable(app, stored):
         return now
     schedule = local_time_schedule(digest.schedule) if digest.local_time else digest.schedule
     timezone = "UTC" if digest.local_time else digest_timezone(app, digest)
@@ -170,19 +172,44 @@ def build_edition(
     app: App, digest: DigestConfig, now: datetime, slot: datetime | None = None
 ) -> tuple[Edition, bool]:
     """The edition of ``slot`` (default: the slot of ``now``): the stored one, or a new one
-    ranked and rendered with the news up to ``now``."""
+    ranked and rendered with the news up to ``now``; and whether this call built it.
+
+    A stored edition without stories that went to nobody (a `digest send` before the first
+    gather) is rebuilt in place, keeping its id, once there are stories: else the slot's
+    digest would be lost, as nothing else builds it again.
+    """
     slot = slot or digest_slot(app, digest, now)
     existing = app.store.edition(digest.id, slot)
-    if existing is not None:
+    if existing is not None and not rebuildable(app, existing):
         return existing, False
     ranked = rank_window(app, digest, now)
+    if existing is not None and ranked.count == 0:
+        return existing, False  # still nothing to say: the stored edition stands
     rendered = render_edition(
         edition_info(app, digest, slot, now), ranked, app.config.templates_dir()
     )
     edition = edition_row(digest.id, slot, now, ranked, rendered)
+    if existing is not None:
+        assert existing.id is not None
+        saved, rebuilt = app.store.rebuild_edition(existing.id, edition)
+        if rebuilt:
+            log.info(
+                "edition %s of %s rebuilt: %d stories (it had none)",
+                digest.id,
+                slot,
+                ranked.count,
+            )
+        return saved, rebuilt
     saved = app.store.save_edition(edition)
     log.info("edition %s of %s built: %d stories", digest.id, slot, ranked.count)
     return saved, saved is edition
+
+
+def rebuildable(app: App, edition: Edition) -> bool:
+    """The stored edition has no story and no message of it went out: a later run of its
+    slot builds it again with the news it finds then."""
+    assert edition.id is not None
+    return edition.story_count == 0 and not app.store.edition_went_out(edition.id)
 
 
 class SegmentTemplates:

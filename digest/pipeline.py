@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.app import App
+from digest.config import DigestConfig
 from digest.deliver import DeliveryReport
 from digest.deliver.limits import RateLimiter
 from digest.editions import build_edition, digest_slot, local_time_bucket
@@ -115,12 +116,27 @@ async def run_digest(
         return report  # nobody's 07:00 is this hour: no edition
     report.edition, report.created = build_edition(app, digest, now, slot)
     if report.edition.story_count == 0 and not digest.send_empty:
-        report.idle = (
-            f"edition {report.edition.id} has no stories: none of the digest's sources had an "
-            f"article in the last {digest.lookback_hours:g} hours, so nothing was sent "
-            "(see `digest sources`; `send_empty = true` sends a 'nothing new' email instead)"
-        )
+        report.idle = f"edition {report.edition.id} has no stories: " + _why_empty(app, digest)
         log.warning("digest %s: %s", digest.id, report.idle)
         return report
     report.delivery = await deliver_edition(app, digest, report.edition, limiter=limiter)
     return report
+
+
+def _why_empty(app: App, digest: DigestConfig) -> str:
+    """Why an edition has no stories, and what to do about it.
+
+    Before the first gather the store holds no article at all (`digest send` does not
+    gather unless asked): the last 24 hours are not to blame, and the edition is built again
+    by the next run of its slot that finds stories.
+    """
+    if not any(source.last_attempt_at for source in app.store.list_sources()):
+        return (
+            "no source has been gathered yet: run `digest gather` or `digest send --gather`, "
+            "so nothing was sent"
+        )
+    return (
+        f"none of the digest's sources had an article in the last {digest.lookback_hours:g} "
+        "hours, so nothing was sent (see `digest sources`; `send_empty = true` sends a "
+        "'nothing new' email instead)"
+    )

@@ -186,13 +186,19 @@ async def dispatch(
 
 @dataclass
 class _Claim:
-    """One claimed batch: its token, and the lease kept alive while the batch is out."""
+    """One claimed batch: its token, and the lease kept alive while the batch is out.
+
+    ``held`` counts the rows still in flight under the claim: rows it recorded (a skipped
+    subscriber, a refused message, before the batch goes out) are no longer held, so
+    fewer rows renewed than that means another sender took some.
+    """
 
     store: DeliveryStore
     token: str
-    size: int
+    held: int
     edition_id: int
     lease_seconds: float
+    warned: bool = False
 
     @asynccontextmanager
     async def kept(self) -> AsyncIterator[None]:
@@ -206,7 +212,6 @@ class _Claim:
                 await task
 
     async def _renew(self) -> None:
-        warned = False
         while True:
             try:
                 held = self.store.renew_lease(self.token, self.lease_seconds)
@@ -219,9 +224,8 @@ class _Claim:
                     exc,
                 )
             else:
-                if held < self.size and not warned:
-                    warned = True
-                    self._taken(self.size - held)
+                if held < self.held:
+                    self._taken(self.held - held)
             await asyncio.sleep(self.lease_seconds / 3)
 
     def finish(
@@ -233,8 +237,13 @@ class _Claim:
         recorded = self.store.finish_deliveries(results, self.token, retry_at)
         if recorded < len(results):
             self._taken(len(results) - recorded)
+        self.held -= len(results)  # recorded, or another sender's now: not this claim's
 
     def _taken(self, count: int) -> None:
+        """Say once per claim that rows of it were taken (renewal may find them first)."""
+        if self.warned:
+            return
+        self.warned = True
         log.warning(
             "edition %d: %d deliveries of a batch in flight were taken by another sender after "
             "their lease ran out (this process stalled); they may go out twice and the other "

@@ -55,6 +55,41 @@ class DeliveryQueries(StoreBase):
             s.refresh(edition)
             return edition
 
+    def edition_went_out(self, edition_id: int) -> bool:
+        """A message of the edition went out, or may have: a row sent, or one in flight."""
+        d = SQLModel.metadata.tables["deliveries"]
+        query = core_select(d.c.id).where(d.c.edition_id == edition_id, _went_out())
+        with self.engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
+
+    def rebuild_edition(self, edition_id: int, edition: Edition) -> tuple[Edition, bool]:
+        """Put ``edition``'s render and stories in place of the stored edition ``edition_id``
+        (which keeps its id and slot), if that one still has no story and went to nobody;
+        return the stored edition and whether it was rebuilt.
+
+        One conditional UPDATE: when another run rebuilt or sent it meanwhile, theirs stands.
+        """
+        editions = SQLModel.metadata.tables["editions"]
+        d = SQLModel.metadata.tables["deliveries"]
+        went_out = exists().where(d.c.edition_id == editions.c.id, _went_out())
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(editions)
+                .where(editions.c.id == edition_id, editions.c.story_count == 0, ~went_out)
+                .values(
+                    created_at=edition.created_at,
+                    subject=edition.subject,
+                    html=edition.html,
+                    text=edition.text,
+                    story_count=edition.story_count,
+                    stories=edition.stories,
+                )
+            )
+            rebuilt = bool(result.rowcount)
+        stored = self.edition_by_id(edition_id)
+        assert stored is not None
+        return stored, rebuilt
+
     def editions(self, limit: int = 20) -> list[Edition]:
         """The newest editions first."""
         with self.session() as s:
@@ -433,6 +468,12 @@ def _held_by(claim_token: str) -> ColumnElement[bool]:
     """Rows still in flight under this claim (not reclaimed, not taken by another sender)."""
     d = SQLModel.metadata.tables["deliveries"]
     return and_(d.c.status == "sending", d.c.claim_token == claim_token)
+
+
+def _went_out() -> ColumnElement[bool]:
+    """A row whose message went out (sent), or may be going out now (claimed)."""
+    d = SQLModel.metadata.tables["deliveries"]
+    return d.c.status.in_(("sent", "sending"))
 
 
 def _unfinished(due_only: bool) -> ColumnElement[bool]:
