@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import mailbox
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
+from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
+from babel.dates import format_datetime as format_dt
 
 from digest.records import (
     ArticleRecord,
@@ -55,6 +59,10 @@ def _bodies(folder: Path) -> dict[str, str]:
 def test_subscribers_get_their_own_language_and_time_zone(
     write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The articles are forty minutes old whenever the test runs: the dates shown are the
+    # day the edition is built, in each reader's zone, and the lead's time there.
+    built = datetime.now(UTC)
+    lead_at = (built - timedelta(minutes=40)).replace(second=0, microsecond=0)
     url = feed_server.add(
         "/f.xml",
         rss(
@@ -63,17 +71,24 @@ def test_subscribers_get_their_own_language_and_time_zone(
                     "title": "Harbour strike ends",
                     "guid": "1",
                     "link": "https://wire.test/1",
-                    "date": "Sat, 28 Nov 2026 06:30:00 GMT",
+                    "date": format_datetime(lead_at, usegmt=True),
                 },
                 {
                     "title": "Harbour strike is over",
                     "guid": "2",
                     "link": "https://post.test/2",
-                    "date": "Sat, 28 Nov 2026 06:20:00 GMT",
+                    "date": format_datetime(lead_at - timedelta(minutes=10), usegmt=True),
                 },
             ]
         ),
     )
+
+    def shown(zone: str, locale: str) -> tuple[str, str]:
+        """The dateline's day and the lead's time, as a reader in ``zone`` reads them."""
+        tz = ZoneInfo(zone)
+        day = format_date(built.astimezone(tz), format="full", locale=locale)
+        return day, format_dt(lead_at.astimezone(tz), "EEE HH:mm", locale=locale)
+
     config = write_config([("Wire", url)])
     for args in (
         ["ana@example.org"],
@@ -99,15 +114,18 @@ def test_subscribers_get_their_own_language_and_time_zone(
     bodies = _bodies(tmp_path)
     assert len(bodies) == 4
     english = bodies["ana@example.org"]
-    assert "Harbour strike" in english and "Saturday, November 28, 2026" in english
-    assert "Sat 06:30" in english and "Unsubscribe:" in english
+    day, time = shown("UTC", "en")
+    assert "Harbour strike" in english and day in english  # "Saturday, November 28, 2026"
+    assert time in english and "Unsubscribe:" in english  # "Sat 06:30"
     french = bodies["bea@example.org"]
-    assert "samedi 28 novembre 2026" in french and "sam. 07:30" in french  # Paris time
-    assert "Se désabonner:" in french and "Préférences:" in french
+    paris_day, paris_time = shown("Europe/Paris", "fr")
+    assert paris_day in french and paris_time in french  # "samedi 28 novembre 2026", "sam. 07:30"
+    assert "Se désabonner\u202f:" in french and "Préférences\u202f:" in french
     assert "\nBonjour,\n" in french.replace("\r\n", "\n")
-    assert "samedi 28 novembre 2026" in bodies["cat@example.org"]  # same segment, same render
+    assert paris_day in bodies["cat@example.org"]  # same segment, same render
     german = bodies["dan@example.org"]
-    assert "Samstag, 28. November 2026" in german and "Sa. 01:30" in german  # New York time
+    new_york_day, new_york_time = shown("America/New_York", "de")
+    assert new_york_day in german and new_york_time in german  # "Samstag, 28. November 2026"
     assert "Abbestellen:" in german
 
 
