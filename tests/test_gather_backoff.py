@@ -1,5 +1,6 @@
 """A source waiting out its failures' backoff, as the admin fixing it meets it: a corrected
-setting is tried on the next `digest gather`, and `--force` tries every source now.
+setting is tried on the next `digest gather`, `--force` tries every source now, and the
+command's exit status says when no source could be read at all.
 """
 
 from __future__ import annotations
@@ -84,3 +85,22 @@ def test_force_tries_every_waiting_source_now(
     code, reports = gather(config, "--force")
     assert code == 0
     assert (reports["Down"]["status"], reports["Gone"]["status"]) == ("ok", "ok")
+
+
+def test_gather_exits_1_when_no_source_was_read(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    down = feed_server.add("/down.xml", "down", status=500)
+    config = write_config([("Down", down), ("Missing", feed_server.url("/missing.xml"))])
+    code, out, _ = run_cli("--config", str(config), "gather")
+    assert code == 1 and "FAIL  Down" in out and "FAIL  Missing" in out
+    run_cli("--config", str(config), "gather")
+    code, reports = gather(config)  # both waiting out their backoff now
+    assert code == 1 and {r["status"] for r in reports.values()} == {"skipped"}
+
+    wire = feed_server.add("/wire.xml", FEED)
+    config = write_config([("Down", down), ("Wire", wire)])
+    assert gather(config)[0] == 0  # one source read is a run that worked
+
+    code, out, _ = run_cli("--config", str(config), "gather", "--help")
+    assert "1 when none was" in " ".join(out.split())

@@ -40,7 +40,11 @@ _DIGEST_OPTION = click.option(
 )
 @pass_context
 def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
-    """Fetch every source once and store new articles; a broken source is only a warning."""
+    """Fetch every source once and store new articles; a broken source is a warning, the rest go on.
+
+    Exits 0 when at least one source was read, 1 when none was: each one failed, is gone,
+    or waits out the backoff of earlier failures (a cron job or a monitor sees the outage).
+    """
     app = ctx.app()
     if force:
         end_waits(app.config, app.store)
@@ -49,6 +53,8 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
     else:
         print_sources(reports)
+    if reports and not any(r.status == "ok" for r in reports):
+        raise SystemExit(1)
 
 
 @click.command()
