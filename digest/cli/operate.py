@@ -21,7 +21,7 @@ from digest.records import Recipient, RenderedEdition
 from digest.render import render_edition, substitute
 from digest.schedule import next_slot
 from digest.sending import resume_since, stored_edition
-from digest.sources.gather import SourceReport
+from digest.sources.gather import SourceReport, end_waits
 from digest.store import Edition, utcnow
 from digest.store.lock import daemon_holder
 from digest.store.tables import FINAL_DELIVERY_STATES
@@ -33,14 +33,28 @@ _DIGEST_OPTION = click.option(
 
 @click.command("gather")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document of the results")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="try every source now, also those waiting out a failure's backoff or marked gone",
+)
 @pass_context
-def gather_cmd(ctx: Context, as_json: bool) -> None:
-    """Fetch every source once and store new articles; a broken source is only a warning."""
-    reports = run_async(gather_sources(ctx.app()))
+def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
+    """Fetch every source once and store new articles; a broken source is a warning, the rest go on.
+
+    Exits 0 when at least one source was read, 1 when none was: each one failed, is gone,
+    or waits out the backoff of earlier failures (a cron job or a monitor sees the outage).
+    """
+    app = ctx.app()
+    if force:
+        end_waits(app.config, app.store)
+    reports = run_async(gather_sources(app))
     if as_json:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
-        return
-    print_sources(reports)
+    else:
+        print_sources(reports)
+    if reports and not any(r.status == "ok" for r in reports):
+        raise SystemExit(1)
 
 
 @click.command()

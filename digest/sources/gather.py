@@ -4,12 +4,17 @@ Per source, the stored fetch state decides what happens: a source that answered 
 'gone' and not fetched; one waiting out a Retry-After or a backoff is 'skipped' until its
 ``next_attempt_at``; any other is fetched from its ``fetch_url`` (where a permanent redirect
 moved it) or its configured url, with the stored validators, so an unchanged feed costs a 304.
+
+That state was learnt under the source's settings: when any of them changes (a fixed
+``links`` selector, not only the url), it is forgotten and the source is tried at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -63,6 +68,35 @@ def backoff(failures: int, interval_minutes: float, max_hours: float) -> timedel
     return min(doubled, timedelta(hours=max_hours))
 
 
+def configured_as(source: SourceConfig) -> str:
+    """What the store keeps as the source's configured url: the url and a fingerprint of all
+    its settings, as a fragment (never sent; the config's url is what is fetched).
+
+    The store forgets a source's fetch state (backoff, validators, 'gone') when its url
+    changes; with the fingerprint in it, so it does when any other setting changes: a fixed
+    selector is tried on the next gather, and a 304 for the old one does not hide it.
+    """
+    settings = json.dumps(source.model_dump(mode="json", exclude={"name"}), sort_keys=True)
+    return f"{source.url}#settings-{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+
+
+def end_waits(config: Config, store: Store) -> list[str]:
+    """Make every enabled source due now (`digest gather --force`): its backoff or
+    Retry-After wait ends and a 'gone' mark is lifted; returns the names that waited.
+
+    Its failures still count: failing again, it waits as long as it would have.
+    """
+    enabled = {s.name for s in config.sources if s.enabled}
+    now = utcnow()
+    ended = []
+    for row in store.source_states().values():
+        due = row.next_attempt_at is None or row.next_attempt_at <= now
+        if row.name in enabled and (row.status == "gone" or not due):
+            store.update_source(row.id, next_attempt_at=None, status="active")
+            ended.append(row.name)
+    return ended
+
+
 def fetcher_for(config: Config, client: httpx.AsyncClient, hosts: HostPolicy | None) -> Fetcher:
     """The polite fetcher of one gather, with the caps from the config's [gather] table."""
     g = config.gather
@@ -79,7 +113,7 @@ async def gather(
     ``hosts`` overrides the per-host politeness from the config (tests pass a zero delay).
     """
     sources = [s for s in config.sources if s.enabled]
-    ids = store.sync_sources([(s.name, s.url) for s in config.sources])
+    ids = store.sync_sources([(s.name, configured_as(s)) for s in config.sources])
     rows = store.source_states()  # one query, not one per source
     fetcher = fetcher_for(config, client, hosts)
     writer = BatchWriter(store)
@@ -111,7 +145,7 @@ async def _gather_one(
         row = SourceState(source_id, source.name, source.url)
     now = utcnow()
     if row.status == "gone":
-        return _gone(report, row)
+        return _gone(report, row, source.url)
     if row.next_attempt_at is not None and row.next_attempt_at > now:
         return _skipped(report, row, row.next_attempt_at)
     url = row.fetch_url or source.url
@@ -227,8 +261,8 @@ def _failed(
     return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
 
 
-def _gone(report: SourceReport, row: SourceState) -> SourceReport:
-    url = row.fetch_url or row.url
+def _gone(report: SourceReport, row: SourceState, configured: str) -> SourceReport:
+    url = row.fetch_url or configured
     report.status = "gone"
     report.error = SourceError(
         report.name, f"gone: {url} answered HTTP 410 Gone; not fetched any more"
@@ -247,7 +281,8 @@ def _skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceR
         f"in a row; last: {row.last_error or 'none'})",
     ).message
     report.hint = (
-        "digest tries it again by itself then; fix the cause, or change its url to try at once"
+        "digest tries it again by itself then; fix the cause in its settings (a changed "
+        "setting is tried at once), or run `digest gather --force`"
     )
     report.notes.append(f"next try at {_when(until)}")
     return report

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -88,10 +89,9 @@ async def read_page_source(
     content_type = _content_type(listing)
     # Parsing a listing (and, once a process, reading the suffix list) takes milliseconds:
     # off the loop, so fetches go on.
-    links = await asyncio.to_thread(
-        find_links, source, listing.body, listing.url or listing_url, content_type
+    links, notes = await asyncio.to_thread(
+        read_listing, source, listing.body, listing.url or listing_url, content_type
     )
-    notes: list[str] = []
     if not links:
         raise SourceError(
             source.name,
@@ -101,6 +101,7 @@ async def read_page_source(
     stored = known([link.url for link in links])
     new = [link for link in links if link.url not in stored]
     if len(new) > source.max_articles:
+        new.sort(key=lambda link: not link.breaking)  # breaking news is not left for later
         notes.append(
             f"{len(new) - source.max_articles} more new links left for the next run "
             f"(max_articles = {source.max_articles})"
@@ -137,6 +138,21 @@ def find_links(
     source: SourceConfig, body: bytes, base_url: str, content_type: str = ""
 ) -> list[ListingLink]:
     """The listing page's article links in page order, one per canonical URL."""
+    return read_listing(source, body, base_url, content_type)[0]
+
+
+def read_listing(
+    source: SourceConfig, body: bytes, base_url: str, content_type: str = ""
+) -> tuple[list[ListingLink], list[str]]:
+    """The listing's article links (page order, breaking-only ones last) and notes on the
+    breaking links left out and why.
+
+    Links the page marks as breaking are articles too: the `breaking` selector's links are
+    kept beside the `links` selector's (an admin writes one selector for the Latest column
+    and one for the Breaking block), and automatic detection keeps a breaking block's links
+    even when the headline rule or the chrome rule would drop them (a short ticker label, a
+    banner in the site header). Only links off the site or to no article are left out.
+    """
     try:
         tree = LexborHTMLParser(decode_html(body, content_type))
     except (SelectolaxError, ValueError) as exc:
@@ -144,39 +160,83 @@ def find_links(
     # The site is where the listing came from, never what its <base> claims: links are only
     # followed within it, so a page cannot send the gatherer to other (or internal) hosts.
     site = _site(base_url)
+    listing = canonical_url(base_url)
     base = tree.css_first("base[href]")
     if base is not None:
         base_url = urljoin(base_url, base.attributes.get("href") or "")
-    anchors = (
-        _selected(tree, source.links, source.name)
-        if source.links
-        else [a for a in tree.css("a[href]") if not _in_chrome(a)]
-    )
+
+    def resolve(anchor: LexborNode) -> str | None:
+        return canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
+
     found: dict[str, ListingLink] = {}
-    for anchor in anchors:
-        url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
-        if url is None:
-            continue
-        text = anchor_text(anchor)
-        if not _same_site(url, site):
-            continue
-        if source.links is None and not (_article_path(url) and _headline(text)):
-            continue
+
+    def add(url: str, text: str) -> ListingLink:
         link = found.setdefault(url, ListingLink(url, text))
         if len(text) > len(link.text):
             link.text = text  # "Read more" and the headline share a URL; keep the headline
+        return link
+
+    every = tree.css("a[href]") if not source.links else []
+    anchors = (
+        _selected(tree, source.links, source.name)
+        if source.links
+        else [a for a in every if not _in_chrome(a)]
+    )
+    for anchor in anchors:
+        url = resolve(anchor)
+        if url is None or not _same_site(url, site):
+            continue
+        text = anchor_text(anchor)
+        if source.links is None and not (_article_path(url) and _headline(text)):
+            continue
+        add(url, text)
+    left_out: Counter[str] = Counter()
     if source.breaking:
         for anchor in _selected(tree, source.breaking, source.name):
-            url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
-            if url in found:
-                found[url].breaking = True
+            url = resolve(anchor)
+            why = _not_followed(url, site, any_path=True)
+            if why:
+                left_out[why] += 1
+            elif url is not None and url != listing:
+                add(url, anchor_text(anchor)).breaking = True
     else:
         looks_breaking = BreakingDetector(set(found))
-        for anchor in anchors:
-            url = canonical_url(urljoin(base_url, anchor.attributes.get("href") or ""))
-            if url in found and not found[url].breaking:
-                found[url].breaking = looks_breaking(anchor)
-    return list(found.values())
+        outside = {a.mem_id for a in anchors}
+        # Automatic links: every link on the page is asked, so a breaking banner in the site
+        # header or a ticker's short labels are not lost. A `links` selector: only its links.
+        for anchor in anchors if source.links else every:
+            url = resolve(anchor)
+            link = found.get(url) if url is not None else None
+            if (link is None and source.links) or (link is not None and link.breaking):
+                continue
+            if anchor.mem_id not in outside and not (url and _article_path(url)):
+                continue  # a menu's section links: chrome, whatever badge sits beside them
+            if url == listing or not looks_breaking(anchor):
+                continue  # (a breaking banner's "#top" or close link is the listing itself)
+            why = _not_followed(url, site, any_path=link is not None)
+            if why:
+                left_out[why] += 1
+            elif url is not None:
+                add(url, anchor_text(anchor)).breaking = True
+    notes = [
+        f"{n} breaking link{'s' if n != 1 else ''} left out: {why}"
+        for why, n in sorted(left_out.items())
+    ]
+    return list(found.values()), notes
+
+
+def _not_followed(url: str | None, site: str, *, any_path: bool) -> str:
+    """Why a breaking link is not fetched; "" when it is.
+
+    ``any_path``: the admin's selector chose it, so any address on the site is an article.
+    """
+    if url is None:
+        return "not a web address"
+    if not _same_site(url, site):
+        return "on another site"
+    if not any_path and not _article_path(url):
+        return "not an article address (a section, tag or account page)"
+    return ""
 
 
 def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
