@@ -110,6 +110,18 @@ async def run_digest(
     now = now or utcnow()
     limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
     report.resumed = await resume_unfinished(app, digest, now, slot, limiter)
+    newest = app.store.newest_edition(digest.id)
+    if not digest.local_time and newest is not None and newest.slot > slot:
+        # The schedule moved later in the day: the latest slot of the new schedule is
+        # older than the edition readers already have. Mailing it would send yesterday's
+        # news after today's.
+        report.idle = (
+            f"edition {newest.id} (slot {newest.slot:%Y-%m-%d %H:%M} UTC) is newer than this "
+            f"run's slot ({slot:%Y-%m-%d %H:%M} UTC): the schedule changed, so nothing is "
+            "built for the older slot; the next edition goes at the schedule's next time"
+        )
+        log.warning("digest %s: %s", digest.id, report.idle)
+        return report
     if local_time_bucket(app, digest, slot) == set():
         report.idle = f"no subscriber's local time is {digest.schedule!r} now"
         log.info("digest %s: %s", digest.id, report.idle)

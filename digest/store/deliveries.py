@@ -41,6 +41,12 @@ class DeliveryQueries(StoreBase):
                 select(Edition).where(Edition.digest_id == digest_id, Edition.slot == slot)
             ).first()
 
+    def newest_edition(self, digest_id: str) -> Edition | None:
+        """The digest's edition of the latest slot, if any."""
+        with self.session() as s:
+            query = select(Edition).where(Edition.digest_id == digest_id)
+            return s.exec(query.order_by(col(Edition.slot).desc())).first()
+
     def save_edition(self, edition: Edition) -> Edition:
         """Store a newly built edition; if another process stored this slot first, return theirs."""
         with self.session() as s:
