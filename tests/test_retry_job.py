@@ -134,6 +134,7 @@ def test_a_relay_down_at_the_retry_keeps_the_row_and_says_so(
         assert not report.ok
         ok, summary = _jobs(app)["retry daily"]
         assert not ok and "stopped" in summary, summary
+        assert "nothing sent; stopped" in summary and "nothing to send" not in summary
         counts = app.store.delivery_counts(first.edition.id)
         assert counts.get("sent") == 1 and counts.get("failed") is None, counts
         assert sum(n for k, n in counts.items() if k in {"pending", "deferred"}) == 1, counts

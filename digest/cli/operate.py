@@ -379,7 +379,9 @@ def print_run(report: RunReport) -> None:
 
 
 def _print_delivery(d: DeliveryReport) -> None:
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or "nothing to send"
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or (
+        "nothing sent" if d.stopped else "nothing to send"
+    )
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
     for line in d.problems:
         click.echo(f"  {line}", err=True)

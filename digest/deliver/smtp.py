@@ -192,7 +192,7 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as exc:
             _close(client)
             raise DeliveryError(
-                f"cannot connect to the SMTP server {where} ({s.security}): {exc}",
+                f"cannot connect to the SMTP server {where} (security {s.security}): {exc}",
                 "check delivery.smtp.host, port and security, and that the server is up",
             ) from None
         return client
