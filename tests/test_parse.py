@@ -563,6 +563,20 @@ def test_zone_names_are_read_as_their_offsets(raw: str, utc_hour: int) -> None:
         assert (item.published_at.day, item.published_at.hour) == (15, utc_hour), body
 
 
+def test_a_feed_cut_off_in_transfer_keeps_its_items_and_says_it_is_broken() -> None:
+    """Items before the cut are news; the source stays ok, but its report says why the
+    rest may be missing, for the admin reading `digest sources`."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Story</title><link>https://a.test/1</link></item>"
+        b"<item><title>Second</title><link>https://a.test/2</link><description>cut"
+    )
+    items, notes = parse_feed("X", body)
+    assert [i.url for i in items] == ["https://a.test/1", "https://a.test/2"]
+    assert notes and notes[0].startswith("the feed is not well-formed XML")
+    assert "2 items read" in notes[0]
+
+
 def test_item_with_unreadable_date_has_none() -> None:
     feed = rss([{"title": "t", "link": "https://x.test/a", "date": "sometime last week"}])
     [item], _ = parse_feed("X", feed.encode())

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
+from xml.sax import SAXException
 
 import feedparser
 
@@ -110,7 +111,16 @@ def _parse_xml_feed(
             )
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
-    return _items(parsed.entries, _language(parsed.feed.get("language")))
+    items, notes = _items(parsed.entries, _language(parsed.feed.get("language")))
+    broken = parsed.get("bozo_exception")
+    if isinstance(broken, SAXException):  # not an encoding quibble: the XML itself is broken
+        notes.insert(
+            0,
+            f"the feed is not well-formed XML ({broken}): {len(items)} "
+            f"item{'' if len(items) == 1 else 's'} read from what parsed; a feed cut off in "
+            "transfer, or a broken generator (tell the site)",
+        )
+    return items, notes
 
 
 def _items(entries: list[Any], feed_language: str | None) -> tuple[list[FeedItem], list[str]]:
