@@ -24,13 +24,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+class PlainFormatter(logging.Formatter):
+    """``LEVEL logger: message``; led by the UTC time when the lines go to a file or a pipe
+    (cron's log, nohup, a daemon's output), where a line without a time cannot be placed."""
+
+    def __init__(self, timed: bool) -> None:
+        super().__init__(("%(asctime)s " if timed else "") + "%(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def configure(verbosity: int, json_lines: bool) -> None:
     """Warnings by default, info with -v, debug with -vv; JSON lines when asked."""
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s: %(message)s")
-    )
+    timed = not handler.stream.isatty()
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter(timed))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in NOISY:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
