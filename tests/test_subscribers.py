@@ -240,6 +240,11 @@ def test_import_keeps_good_rows_and_reports_each_bad_one(cli: Cli, tmp_path: Pat
     _, listed, _ = cli("subscribers", "list")
     assert "fay@example.com" in listed
     assert "3 subscribers" in listed
+    # Someone who left is not listed, but counted, so nobody seems silently lost.
+    assert cli("subscribers", "remove", "fay@example.com")[0] == 0
+    _, listed, _ = cli("subscribers", "list")
+    assert "fay@example.com" not in listed
+    assert "2 subscribers (and 1 pending, paused or gone: --all lists them)" in listed
 
 
 def test_import_leaves_out_a_row_whose_topic_no_source_has(cli: Cli, tmp_path: Path) -> None:

@@ -115,11 +115,17 @@ def remove(ctx: Context, email: str) -> None:
 
 
 @subscribers.command("list")
-@click.option("--all", "show_all", is_flag=True, help="include unsubscribed people")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="everyone: also pending, paused, unsubscribed, bounced and complained people",
+)
 @pass_context
 def list_cmd(ctx: Context, show_all: bool) -> None:
     """List active subscribers (or everyone with --all)."""
-    rows = ctx.app().store.subscribers(None if show_all else "active")
+    store = ctx.app().store
+    rows = store.subscribers(None if show_all else "active")
     table = Table()
     # An address is what the reader acts on: never cut it short to fit the terminal.
     table.add_column("email", no_wrap=True, min_width=max((len(r.email) for r in rows), default=5))
@@ -136,7 +142,12 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
         )
     # Piped or captured, the table keeps its natural width instead of a guessed 80 columns.
     (console if console.is_terminal else Console(width=1000)).print(table)
-    click.echo(f"{len(rows)} subscribers")
+    hidden = 0 if show_all else len(store.subscribers(None)) - len(rows)
+    plural = "" if len(rows) == 1 else "s"
+    click.echo(
+        f"{len(rows)} subscriber{plural}"
+        + (f" (and {hidden} pending, paused or gone: --all lists them)" if hidden else "")
+    )
 
 
 def _split_by_topics(
@@ -212,7 +223,12 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
 
 @subscribers.command("export")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
-@click.option("--all", "show_all", is_flag=True, help="include unsubscribed people")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="everyone: also pending, paused, unsubscribed, bounced and complained people",
+)
 @pass_context
 def export_cmd(ctx: Context, csv_file: Path | None, show_all: bool) -> None:
     """Export subscribers as CSV to a file, or to standard output."""
