@@ -231,3 +231,37 @@ def test_a_retry_tick_for_one_row_does_not_hold_the_daemon_waiting_on_a_limit(
         assert took < 20, f"the retry tick took {took:.0f} s for one message"
     finally:
         app.close()
+
+
+def test_the_daemon_s_retry_job_sends_a_slot_whose_send_failed_before_building(
+    feed_server: FeedServer, write_config
+) -> None:
+    """The 07:00 send died before building the edition (a locked database, a template
+    broken then fixed): the next retry tick within the grace hour builds and sends it, once."""
+    from digest.schedule.daemon import build_scheduler
+
+    slot = (utcnow() - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], schedule=f"{slot.minute} {slot.hour} * * *")
+    # Built as of its slot, the edition has none of the articles gathered since: send it
+    # anyway, the test is about the slot being sent at all.
+    config.write_text(
+        config.read_text().replace("lookback_hours = 48", "lookback_hours = 48\nsend_empty = true")
+    )
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    app = _open(config)
+    try:
+        scheduler = build_scheduler(app)
+        scheduler.start(paused=True)
+        retry = scheduler.get_job("retry")
+        assert app.store.edition("daily", slot) is None  # as if its send had failed
+        retry.func()
+        edition = app.store.edition("daily", slot)
+        assert edition is not None and edition.id is not None
+        assert app.store.delivery_counts(edition.id) == {"sent": 1}
+        retry.func()  # the next tick: built, sent, nothing more
+        assert app.store.delivery_counts(edition.id) == {"sent": 1}
+        assert len(app.store.editions()) == 1
+        scheduler.shutdown(wait=False)
+    finally:
+        app.close()

@@ -66,15 +66,29 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         gather_job(app)
 
     def retry() -> None:
+        """Rows due between slots, after any slot of the grace period that has no edition
+        at all: its send failed before building one (a locked database, a broken template
+        fixed since), and no other job would come back to it."""
+        for digest, schedule, timezone in plans:
+            for slot in owed_slots(app, digest, schedule, timezone, utcnow()):
+                if app.store.edition(digest.id, slot) is None:
+                    log.warning(
+                        "digest %s: the %s slot has no edition (its send failed?); sending it",
+                        digest.id,
+                        f"{slot:%H:%M}",
+                    )
+                    send_job(app, digest.id, at=slot, gather_first=False)
         retry_job(app)
 
     config = app.config
     now = now or utcnow()
+    plans: list[tuple[DigestConfig, str, str]] = []
     for digest in config.digests:
         timezone = digest.timezone or config.service.timezone
         schedule = digest.schedule
         if digest.local_time:  # every quarter hour: each slot's time-zone bucket gets its edition
             schedule, timezone = local_time_schedule(schedule), "UTC"
+        plans.append((digest, schedule, timezone))
         owed = owed_slots(app, digest, schedule, timezone, now)
         scheduler.add_job(
             send_due,
