@@ -154,6 +154,25 @@ def test_an_unknown_variable_in_an_override_is_an_error_not_a_blank(tmp_path: Pa
     with pytest.raises(TemplateError) as caught:
         render_edition(INFO, EDITION, override_dir=tmp_path)
     assert "digest.txt.j2:2" in caught.value.message
+    assert caught.value.hint.startswith("fix the template")  # the admin's own file
+
+
+def test_digest_s_own_template_failing_says_restart_not_fix(monkeypatch) -> None:
+    """Code and built-in templates of two versions (an upgrade under a running daemon):
+    the built-in file is not the admin's to fix."""
+    from digest.render import templates
+
+    real = templates.render
+
+    def older_code(template: jinja2.Template, **context: object) -> str:
+        context.pop("label", None)  # as code from before the templates used label()
+        template.globals.pop("label", None)
+        return real(template, **context)
+
+    monkeypatch.setattr(templates, "render", older_code)
+    with pytest.raises(TemplateError) as caught:
+        render_edition(INFO, EDITION)
+    assert "digest's own template" in caught.value.hint and "restart" in caught.value.hint
 
 
 def test_long_personal_values_keep_lines_short_and_decode_exactly() -> None:

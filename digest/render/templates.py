@@ -32,7 +32,7 @@ def load(env: jinja2.Environment, name: str) -> jinja2.Template:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}",
-            "fix the template; nothing was sent",
+            _fix_hint(exc.filename),
         ) from None
     except jinja2.TemplateNotFound:
         raise TemplateError(f"template {name!r} not found", "check the templates folder") from None
@@ -46,8 +46,21 @@ def render(template: jinja2.Template, **context: object) -> str:
         line = _template_line(exc, template)
         raise TemplateError(
             f"{template.filename}:{line}: {type(exc).__name__}: {exc}",
-            "fix the template; nothing was sent",
+            _fix_hint(template.filename),
         ) from None
+
+
+def _fix_hint(filename: str | None) -> str:
+    """What to do about a template that fails: the admin's own is theirs to fix; digest's
+    own failing means code and templates of two versions (an upgrade under a running
+    daemon), or a copy of an older one in the admin's folder."""
+    builtin = email_templates_dir().resolve()
+    if filename and Path(filename).resolve().is_relative_to(builtin):
+        return (
+            "this is digest's own template: if digest was just upgraded, restart the daemon "
+            "(or the command) so code and templates match; nothing was sent"
+        )
+    return "fix the template (or copy digest's current one over it); nothing was sent"
 
 
 def _template_line(exc: Exception, template: jinja2.Template) -> int | str:
