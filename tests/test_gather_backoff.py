@@ -55,15 +55,20 @@ def test_a_corrected_source_is_tried_on_the_next_gather(
     assert code == 0
 
 
-def test_any_changed_setting_ends_the_wait_and_an_unchanged_one_does_not(
+def test_a_changed_reading_setting_ends_the_wait_and_a_ranking_one_does_not(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     down = feed_server.add("/down.xml", "down", status=500)
-    config = write_config([], extra=f'\n[[sources]]\nname = "Wire"\nurl = "{down}"\n')
+    source = f'\n[[sources]]\nname = "Wire"\nurl = "{down}"\n'
+    config = write_config([], extra=source)
     gather(config), gather(config)
     assert gather(config)[1]["Wire"]["status"] == "skipped"
     asked = len(feed_server.requests)
-    config = write_config([], extra=f'\n[[sources]]\nname = "Wire"\nurl = "{down}"\nweight = 2\n')
+    # Weight and topics are how it ranks, not how it is read: the wait stands.
+    config = write_config([], extra=source + 'weight = 2\ntopics = ["world"]\n')
+    assert gather(config)[1]["Wire"]["status"] == "skipped"
+    assert len(feed_server.requests) == asked
+    config = write_config([], extra=source + 'kind = "page"\n')
     assert gather(config)[1]["Wire"]["status"] == "error"  # tried again at once
     assert len(feed_server.requests) == asked + 1
     # Its failures count afresh under the new settings: retried once, then it waits again.

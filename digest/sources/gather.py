@@ -69,15 +69,30 @@ def backoff(failures: int, interval_minutes: float, max_hours: float) -> timedel
 
 
 def configured_as(source: SourceConfig) -> str:
-    """What the store keeps as the source's configured url: the url and a fingerprint of all
-    its settings, as a fragment (never sent; the config's url is what is fetched).
+    """What the store keeps as the source's configured url: the url, and for a source with
+    reading settings of its own a fingerprint of them, as a fragment (never sent; the
+    config's url is what is fetched).
 
     The store forgets a source's fetch state (backoff, validators, 'gone') when its url
-    changes; with the fingerprint in it, so it does when any other setting changes: a fixed
-    selector is tried on the next gather, and a 304 for the old one does not hide it.
+    changes; with the fingerprint in it, so it does when a setting of how it is read
+    changes: a fixed selector is tried on the next gather, and a 304 for the old one does
+    not hide it. Settings of how it is ranked (weight, topics) keep the state, and a plain
+    feed keeps its bare url, as stored before fingerprints.
     """
-    settings = json.dumps(source.model_dump(mode="json", exclude={"name"}), sort_keys=True)
+    reading = source.model_dump(mode="json", include=_READING)
+    if reading == _PLAIN_FEED:
+        return source.url
+    settings = json.dumps(reading, sort_keys=True)
     return f"{source.url}#settings-{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+
+
+# What decides how a source is fetched and read; a plain feed sets none of it.
+_READING = {"kind", "links", "breaking", "max_articles"}
+_PLAIN_FEED = {
+    name: field.get_default(call_default_factory=True)
+    for name, field in SourceConfig.model_fields.items()
+    if name in _READING
+}
 
 
 def end_waits(config: Config, store: Store) -> list[str]:
