@@ -247,16 +247,18 @@ def test_import_keeps_good_rows_and_reports_each_bad_one(cli: Cli, tmp_path: Pat
     assert "2 subscribers (and 1 pending, paused or gone: --all lists them)" in listed
 
 
-def test_import_leaves_out_a_row_whose_topic_no_source_has(cli: Cli, tmp_path: Path) -> None:
+def test_import_keeps_a_row_whose_topic_no_source_has_and_warns(cli: Cli, tmp_path: Path) -> None:
+    """An export from before a source was retired comes back whole: nobody loses their
+    place over a stale topic, and the admin is told which rows have one."""
     people = "email,topics\nann@example.com,world;wrld\nbob@example.com,tech\n"
 
     code, out, err = cli("subscribers", "import", str(write_csv(tmp_path, people)))
 
-    assert code == 1
-    assert "ann@example.com: no source has the topic 'wrld'; row left out" in err
+    assert code == 0
+    assert "warning: ann@example.com: no source has the topic 'wrld' (imported as given" in err
     assert "hint: the sources' topics are: science, tech, us, world" in err
-    assert out == "imported 1 new, 0 already subscribed, 1 rows with problems\n"
-    assert active(cli) == ["bob@example.com"]
+    assert out == "imported 2 new, 0 already subscribed, 0 rows with problems\n"
+    assert active(cli) == ["ann@example.com", "bob@example.com"]
 
 
 def test_reimport_counts_already_subscribed(cli: Cli, tmp_path: Path) -> None:

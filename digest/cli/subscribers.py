@@ -150,24 +150,24 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
     )
 
 
-def _split_by_topics(
-    config: Config, people: list[NewSubscriber]
-) -> tuple[list[NewSubscriber], list[str], str]:
-    """The rows whose topics some source has, what is wrong with the others, the known topics.
+def _topic_warnings(config: Config, people: list[NewSubscriber]) -> tuple[list[str], str]:
+    """A warning for each row with a topic no source has, and the known topics.
 
-    parse_csv keeps no line numbers for good rows, so a refused row is named by its address.
+    The rows are imported as given all the same: an import restores what an export held
+    (a source retired since must not cost a reader their place), and the admin is told.
+    parse_csv keeps no line numbers for good rows, so a row is named by its address.
     """
-    kept: list[NewSubscriber] = []
-    refused: list[str] = []
+    warnings: list[str] = []
     hint = ""
     for person in people:
         unknown, hint = _unknown_topics(config, person.topics)
         if unknown:
             names = ", ".join(map(repr, unknown))
-            refused.append(f"{person.email}: no source has the topic {names}; row left out")
-        else:
-            kept.append(person)
-    return kept, refused, hint
+            warnings.append(
+                f"{person.email}: no source has the topic {names} (imported as given; they get "
+                "stories only of their topics a source has)"
+            )
+    return warnings, hint
 
 
 @subscribers.command("import")
@@ -187,7 +187,7 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             f"{csv_file} is not UTF-8 text", "save it as 'CSV UTF-8' and import it again"
         ) from None
     good, problems = parse_csv(text)
-    good, refused, topics_hint = _split_by_topics(ctx.config(), good)
+    unknown_topics, topics_hint = _topic_warnings(ctx.config(), good)
     store = ctx.app().store
     known = {s.email: s.status for s in store.subscribers()}
     added = already = opted_out = 0
@@ -204,20 +204,20 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             opted_out += 1
     for line, what in problems:
         click.echo(f"{csv_file}:{line}: {what}", err=True)
-    for what in refused:
-        click.echo(f"{csv_file}: {what}", err=True)
-    if refused:
+    for what in unknown_topics:
+        click.echo(f"{csv_file}: warning: {what}", err=True)
+    if unknown_topics:
         click.echo(f"hint: {topics_hint}", err=True)
     left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
         f"imported {added} new, {already} already subscribed, {left_out}"
-        f"{len(problems) + len(refused)} rows with problems"
+        f"{len(problems)} rows with problems"
     )
     if opted_out:
         click.echo(
             "hint: `digest subscribers add EMAIL` re-adds one person at their request", err=True
         )
-    if problems or refused:
+    if problems:
         raise SystemExit(1)
 
 
