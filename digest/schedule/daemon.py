@@ -70,7 +70,10 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         at all: its send failed before building one (a locked database, a broken template
         fixed since), and no other job would come back to it."""
         for digest, schedule, timezone in plans:
+            newest = app.store.newest_edition(digest.id)
             for slot in owed_slots(app, digest, schedule, timezone, utcnow()):
+                if not digest.local_time and newest is not None and newest.slot > slot:
+                    continue  # a schedule moved: readers have a later edition already
                 if app.store.edition(digest.id, slot) is None:
                     log.warning(
                         "digest %s: the %s slot has no edition (its send failed?); sending it",
