@@ -7,6 +7,7 @@ Against the misbehaving SMTP server of tests/test_smtp_faults.py and a real SQLi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -261,6 +262,40 @@ def test_the_daemon_s_retry_job_sends_a_slot_whose_send_failed_before_building(
         assert app.store.delivery_counts(edition.id) == {"sent": 1}
         retry.func()  # the next tick: built, sent, nothing more
         assert app.store.delivery_counts(edition.id) == {"sent": 1}
+        assert len(app.store.editions()) == 1
+        scheduler.shutdown(wait=False)
+    finally:
+        app.close()
+
+
+def test_the_retry_job_leaves_alone_a_slot_older_than_the_last_edition(
+    feed_server: FeedServer, write_config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The schedule moved earlier after today's edition went: the new schedule's slot in
+    the grace hour is older than that edition, and no tick tries to send it."""
+    from digest.schedule.daemon import build_scheduler
+
+    sent_slot = (utcnow() - timedelta(minutes=5)).replace(second=0, microsecond=0)
+    earlier = sent_slot - timedelta(minutes=20)
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], schedule=f"{sent_slot.minute} {sent_slot.hour} * * *")
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    app = _open(config)
+    asyncio.run(run_digest(app, "daily", gather_first=False))
+    app.close()
+    config.write_text(
+        config.read_text().replace(
+            f'"{sent_slot.minute} {sent_slot.hour} * * *"',
+            f'"{earlier.minute} {earlier.hour} * * *"',
+        )
+    )
+    app = _open(config)
+    try:
+        scheduler = build_scheduler(app)
+        scheduler.start(paused=True)
+        with caplog.at_level(logging.WARNING):
+            scheduler.get_job("retry").func()
+        assert "has no edition" not in caplog.text and "is newer than" not in caplog.text
         assert len(app.store.editions()) == 1
         scheduler.shutdown(wait=False)
     finally:
