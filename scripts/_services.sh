@@ -6,7 +6,7 @@ PEERS="${DIGEST_PEERS_DIR:-$ROOT/.peers}"
 
 free_port() {
   local port
-  for port in $(seq 5433 5533); do
+  for port in $(seq "${1:-5433}" 5533); do
     (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
   echo 5433
@@ -42,9 +42,19 @@ start_postgres() {
   if "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1; then
     PG_PORT="$(sed -n 4p "$pgdir/data/postmaster.pid")"  # this checkout's, left running
   else
-    "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
+    local tries=0
+    # Another checkout's tests may take the port between the look and the start: then the
+    # next free one (unless DIGEST_PG_PORT fixes it).
+    until "${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 30 \
       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pgdir -c fsync=off -c synchronous_commit=off" \
-      start >/dev/null || { echo "digest: PostgreSQL did not start, see $pgdir/server.log" >&2; return 1; }
+      start >/dev/null 2>&1; do
+      tries=$((tries + 1))
+      if [ -n "${DIGEST_PG_PORT:-}" ] || [ "$tries" -ge 5 ] ||
+        ! tail -n 5 "$pgdir/server.log" 2>/dev/null | grep -q "already in use"; then
+        echo "digest: PostgreSQL did not start, see $pgdir/server.log" >&2; return 1
+      fi
+      PG_PORT="$(free_port $((PG_PORT + 1)))"
+    done
   fi
   export DIGEST_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/postgres"
   PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop)
