@@ -59,6 +59,20 @@ def _wait_passes(app: App) -> None:
         )
 
 
+def _greylisted(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> tuple[Path, App, int]:
+    """Ana and a reader the server greylists: the first run sends Ana's copy and defers
+    the other. The config, the open app (the caller closes it) and the edition's id."""
+    faulty.faults.refuse = {"later": GREYLISTED}
+    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    app = _open(config)
+    first = asyncio.run(run_digest(app, "daily", gather_first=False))
+    assert first.edition is not None and first.edition.id is not None
+    assert first.delivery is not None and first.delivery.counts == {"sent": 1, "deferred": 1}
+    return config, app, first.edition.id
+
+
 def _jobs(app: App) -> dict[str, tuple[bool, str]]:
     return {j.job: (j.ok, j.summary) for j in app.store.job_runs()}
 
@@ -66,14 +80,8 @@ def _jobs(app: App) -> dict[str, tuple[bool, str]]:
 def test_a_greylisted_reader_gets_the_edition_when_the_wait_is_over_not_tomorrow(
     feed_server: FeedServer, write_config, faulty: FaultyServer
 ) -> None:
-    faulty.faults.refuse = {"later": GREYLISTED}
-    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    app = _open(config)
+    config, app, edition_id = _greylisted(feed_server, write_config, faulty)
     try:
-        first = asyncio.run(run_digest(app, "daily", gather_first=False))
-        assert first.edition is not None and first.edition.id is not None
-        assert first.delivery is not None and first.delivery.counts == {"sent": 1, "deferred": 1}
-
         assert retry_job(app) == []  # the five minutes are not over: nothing is tried
         assert "retry daily" not in _jobs(app)
         assert faulty.received == Counter({"ana@example.org": 1})
@@ -85,11 +93,11 @@ def test_a_greylisted_reader_gets_the_edition_when_the_wait_is_over_not_tomorrow
         (report,) = retry_job(app)
 
         ((edition, delivery),) = report.resumed
-        assert edition.id == first.edition.id and delivery.counts == {"sent": 1}
+        assert edition.id == edition_id and delivery.counts == {"sent": 1}
         # Nobody twice, and the reader who joined since waits for the next edition.
         assert faulty.received == Counter({"ana@example.org": 1, "later@example.org": 1})
-        assert app.store.delivery_counts(first.edition.id) == {"sent": 2}
-        assert _jobs(app)["retry daily"] == (True, f"edition {first.edition.id}: 1 sent")
+        assert app.store.delivery_counts(edition_id) == {"sent": 2}
+        assert _jobs(app)["retry daily"] == (True, f"edition {edition_id}: 1 sent")
         assert retry_job(app) == []  # done: the next tick finds nothing
     finally:
         app.close()
@@ -100,11 +108,8 @@ def test_cron_retry_due_sends_the_greylisted_reader_as_the_daemon_would(
 ) -> None:
     """Without the daemon, `digest retry --due` (every five minutes from cron) is the
     retry job."""
-    faulty.faults.refuse = {"later": GREYLISTED}
-    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    app = _open(config)
+    config, app, _ = _greylisted(feed_server, write_config, faulty)
     try:
-        asyncio.run(run_digest(app, "daily", gather_first=False))
         code, out, _ = run_cli("--config", str(config), "retry", "--due")
         assert code == 0 and "nothing due" in out, out  # the wait is not over
         faulty.faults.refuse = {}
@@ -122,12 +127,8 @@ def test_cron_retry_due_sends_the_greylisted_reader_as_the_daemon_would(
 def test_a_relay_down_at_the_retry_keeps_the_row_and_says_so(
     feed_server: FeedServer, write_config, faulty: FaultyServer
 ) -> None:
-    faulty.faults.refuse = {"later": GREYLISTED}
-    config = _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    app = _open(config)
+    _, app, edition_id = _greylisted(feed_server, write_config, faulty)
     try:
-        first = asyncio.run(run_digest(app, "daily", gather_first=False))
-        assert first.edition is not None and first.edition.id is not None
         faulty.stop()  # the relay goes away before the retry
         _wait_passes(app)
         (report,) = retry_job(app)
@@ -136,7 +137,7 @@ def test_a_relay_down_at_the_retry_keeps_the_row_and_says_so(
         ok, summary = _jobs(app)["retry daily"]
         assert not ok and "stopped" in summary, summary
         assert "nothing sent; stopped" in summary and "nothing to send" not in summary
-        counts = app.store.delivery_counts(first.edition.id)
+        counts = app.store.delivery_counts(edition_id)
         assert counts.get("sent") == 1 and counts.get("failed") is None, counts
         assert sum(n for k, n in counts.items() if k in {"pending", "deferred"}) == 1, counts
 
