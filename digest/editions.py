@@ -168,6 +168,16 @@ def edition_row(
     )
 
 
+def superseding_edition(app: App, digest: DigestConfig, slot: datetime) -> Edition | None:
+    """The digest's edition of a later slot than ``slot``, if readers have one: the
+    schedule moved later in the day, and mailing ``slot``'s edition would send older news
+    after newer. Never for a local-time digest, whose quarter hours serve different zones."""
+    newest = app.store.newest_edition(digest.id)
+    if digest.local_time or newest is None or newest.slot <= slot:
+        return None
+    return newest
+
+
 def build_edition(
     app: App, digest: DigestConfig, now: datetime, slot: datetime | None = None
 ) -> tuple[Edition, bool]:

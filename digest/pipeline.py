@@ -14,7 +14,7 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport
 from digest.deliver.limits import RateLimiter
-from digest.editions import build_edition, digest_slot, local_time_bucket
+from digest.editions import build_edition, digest_slot, local_time_bucket, superseding_edition
 from digest.sending import deliver_edition, rate_limiter, resume_unfinished, stored_edition
 from digest.sources.gather import SourceReport, gather
 from digest.store import Edition, utcnow
@@ -110,8 +110,7 @@ async def run_digest(
     now = now or utcnow()
     limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
     report.resumed = await resume_unfinished(app, digest, now, slot, limiter)
-    newest = app.store.newest_edition(digest.id)
-    if not digest.local_time and newest is not None and newest.slot > slot:
+    if (newest := superseding_edition(app, digest, slot)) is not None:
         # The schedule moved later in the day: the latest slot of the new schedule is
         # older than the edition readers already have. Mailing it would send yesterday's
         # news after today's.

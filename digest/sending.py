@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -18,7 +17,6 @@ from digest.deliver.limits import (
     REFILLING,
     ErrorBudget,
     RateLimiter,
-    Recount,
     retry_delay,
 )
 from digest.deliver.signing import make_signer
@@ -124,16 +122,9 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
         for name, rate in limits.items()
         if rate and name not in REFILLING
     }
-    limiter = RateLimiter.from_limits(
-        limits, recent, max_wait, {n: _now_bound(f) for n, f in recounts.items()}
-    )
+    limiter = RateLimiter.from_limits(limits, recent, max_wait, recounts)
     limiter.deadline = time.monotonic() + turn if turn is not None else None
     return limiter
-
-
-def _now_bound(window_room: Callable[[datetime], tuple[int, float]]) -> Recount:
-    """A quota's recount, asked at the time it is called."""
-    return lambda: window_room(utcnow())
 
 
 def stored_edition(app: App, edition_id: int) -> Edition:

@@ -16,7 +16,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 PERIODS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
@@ -110,7 +110,7 @@ class RateLimiter:
         limits: dict[str, int | None],
         sent_recently: dict[str, int],
         max_wait: float = 3600.0,
-        recounts: dict[str, Recount] | None = None,
+        recounts: Mapping[str, Recount] | None = None,
     ) -> RateLimiter:
         """Buckets for the limits set, each less what was sent in its last period; the
         hour and day ones count their window again through ``recounts`` when empty."""

@@ -35,6 +35,7 @@ MISFIRE_GRACE_SECONDS = 3600
 def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
     """A scheduler with one job per digest (due at once when slots were missed while the
     daemon was down), a gathering job and a retry job."""
+    from digest.editions import superseding_edition
     from digest.schedule.jobs import gather_job, retry_job, send_job
 
     scheduler = BackgroundScheduler(
@@ -70,9 +71,8 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         at all: its send failed before building one (a locked database, a broken template
         fixed since), and no other job would come back to it."""
         for digest, schedule, timezone in plans:
-            newest = app.store.newest_edition(digest.id)
             for slot in owed_slots(app, digest, schedule, timezone, utcnow()):
-                if not digest.local_time and newest is not None and newest.slot > slot:
+                if superseding_edition(app, digest, slot) is not None:
                     continue  # a schedule moved: readers have a later edition already
                 if app.store.edition(digest.id, slot) is None:
                     log.warning(

@@ -199,7 +199,7 @@ class DeliveryQueries(StoreBase):
         with self.engine.connect() as connection:
             return connection.execute(query.limit(1)).first() is not None
 
-    def pause_pending(self, edition_id: int, reason: str) -> int:
+    def pause_unsent(self, edition_id: int, reason: str) -> int:
         """The edition's unsent rows (pending, and deferred: the refusals that spent the
         budget) wait for the admin: no run or retry sends them until `digest retry`
         (``resume_paused``). Count them."""
@@ -425,10 +425,13 @@ class DeliveryQueries(StoreBase):
                 ).one()
             )
 
-    def window_room(self, period: timedelta, limit: int, now: datetime) -> tuple[int, float]:
+    def window_room(
+        self, period: timedelta, limit: int, now: datetime | None = None
+    ) -> tuple[int, float]:
         """An hour or day quota as a window over the sends recorded: how many more may go
         now (``limit`` less those sent in the last ``period``), and when that is none, the
         seconds until the oldest send that keeps it full leaves the window."""
+        now = now or utcnow()
         since = now - period
         sent = self.sent_since(since)
         if sent < limit:
