@@ -1,22 +1,40 @@
-"""`digest bounces process`: DSNs that arrive after the fact suppress dead addresses."""
+"""`digest bounces process`: DSNs that arrive after the fact suppress dead addresses, and
+only with proof that they answer a digest sent to that reader (a genuine VERP token, or
+without VERP a quoted Message-ID of ours): a forged report suppresses nobody."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import mailbox
+from email.message import Message
 from pathlib import Path
 
 import pytest
 
 from digest.app import App
 from digest.config import load_config
-from tests.conftest import FeedServer, rss, run_cli
+from digest.links import verp_address
+from tests.conftest import SECRET, FeedServer, rss, run_cli
+
+VERP_DOMAIN = "bounces.example.com"
 
 
-def dsn(recipient: str, status: str, action: str = "failed") -> bytes:
-    """A delivery status notification as Postfix writes it (RFC 3464)."""
+def dsn(
+    recipient: str,
+    status: str,
+    action: str = "failed",
+    *,
+    to: str = "news@example.com",
+    message_id: str | None = None,
+) -> bytes:
+    """A delivery status notification as Postfix writes it (RFC 3464), sent back to ``to``,
+    quoting the returned message's headers (with ``message_id`` when given)."""
+    quoted = f"Message-ID: {message_id}\n" if message_id else ""
     return f"""From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
-To: news@example.com
+To: {to}
 Subject: Undelivered Mail Returned to Sender
+Message-ID: <20261128070002.4F2A1@mx.example.net>
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="B0UND"
 
@@ -43,10 +61,37 @@ Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address
 --B0UND
 Content-Type: text/rfc822-headers
 
-Subject: Daily Test
+From: Test Desk <news@example.com>
+{quoted}Subject: Daily Test
 
 --B0UND--
 """.encode()
+
+
+def delivered(config: Path) -> dict[str, Message]:
+    """Send the current edition (maildir transport) and return each reader's message."""
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    box = mailbox.Maildir(str(config.parent / "mail"), create=False)
+    messages = {}
+    for key in box.iterkeys():
+        message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.compat32)
+        messages[str(message["To"]).strip("<>")] = message
+    return messages
+
+
+def mailbox_of(tmp_path: Path, kind: str, messages: list[bytes]) -> Path:
+    """A Maildir or an mbox holding ``messages``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    if kind == "maildir":
+        target = tmp_path / "returned"
+        box: mailbox.Mailbox = mailbox.Maildir(str(target), create=True)
+    else:
+        target = tmp_path / "returned.mbox"
+        box = mailbox.mbox(str(target), create=True)
+    for raw in messages:
+        box.add(raw)
+    box.close()
+    return target
 
 
 @pytest.fixture
@@ -70,22 +115,18 @@ def _statuses(config: Path) -> dict[str, str]:
 def test_dead_addresses_are_suppressed_and_others_only_reported(
     config: Path, tmp_path: Path, kind: str
 ) -> None:
+    # Without VERP a report counts when it quotes the Message-ID of the digest it returns.
+    sent = {email: str(m["Message-ID"]) for email, m in delivered(config).items()}
     messages = [
-        dsn("Gone@Example.org", "5.1.1"),
-        dsn("full@example.org", "5.2.2"),  # mailbox full: may pass another day
-        dsn("fine@example.org", "4.4.1", action="delayed"),  # not a failure yet
-        dsn("stranger@example.org", "5.1.1"),
+        dsn("Gone@Example.org", "5.1.1", message_id=sent["gone@example.org"]),
+        # mailbox full: may pass another day
+        dsn("full@example.org", "5.2.2", message_id=sent["full@example.org"]),
+        # not a failure yet
+        dsn("fine@example.org", "4.4.1", action="delayed", message_id=sent["fine@example.org"]),
+        dsn("stranger@example.org", "5.1.1", message_id="<elsewhere.1@example.net>"),
         b"From: someone@example.org\nSubject: hello\n\nnot a bounce\n",
     ]
-    if kind == "maildir":
-        box: mailbox.Mailbox = mailbox.Maildir(str(tmp_path / "bounces"), create=True)
-        target = tmp_path / "bounces"
-    else:
-        box = mailbox.mbox(str(tmp_path / "bounces.mbox"), create=True)
-        target = tmp_path / "bounces.mbox"
-    for raw in messages:
-        box.add(raw)
-    box.close()
+    target = mailbox_of(tmp_path, kind, messages)
 
     code, out, err = run_cli("--config", str(config), "bounces", "process", str(target))
     assert code == 0, err
@@ -101,6 +142,98 @@ def test_dead_addresses_are_suppressed_and_others_only_reported(
     # Processing the same mailbox again changes nothing.
     code, out, _ = run_cli("--config", str(config), "bounces", "process", str(target))
     assert "0 addresses suppressed" in out
+
+
+def test_without_verp_a_report_must_quote_a_digest_sent_to_that_address(
+    config: Path, tmp_path: Path
+) -> None:
+    """A DSN anyone could write names the victim; it is believed only when it quotes the
+    Message-ID digest recorded for its delivery to that very address."""
+    sent = {email: str(m["Message-ID"]) for email, m in delivered(config).items()}
+    forged = [
+        dsn("gone@example.org", "5.1.1"),  # quotes no Message-ID at all
+        dsn("gone@example.org", "5.1.1", message_id=sent["fine@example.org"]),  # another's
+        dsn("gone@example.org", "5.1.1", message_id="<never-sent.7@example.com>"),  # one never sent
+    ]
+    target = mailbox_of(tmp_path, "mbox", forged)
+    code, out, err = run_cli("--config", str(config), "bounces", "process", str(target))
+    assert code == 0, err
+    assert "gone@example.org: 5.1.1: refused: it quotes no Message-ID" in out
+    assert f"refused: the Message-ID it quotes ({sent['fine@example.org']}) is of no digest" in out
+    assert "refused: the Message-ID it quotes (<never-sent.7@example.com>)" in out
+    assert "3 bounce reports, 0 addresses suppressed" in out and "3 refused" in out
+    assert set(_statuses(config).values()) == {"active"}
+
+    genuine = mailbox_of(
+        tmp_path / "2",
+        "maildir",
+        [dsn("gone@example.org", "5.1.1", message_id=sent["gone@example.org"])],
+    )
+    code, out, _ = run_cli("--config", str(config), "bounces", "process", str(genuine))
+    assert code == 0 and "gone@example.org: 5.1.1: suppressed" in out
+    assert _statuses(config) == {
+        "gone@example.org": "bounced",
+        "full@example.org": "active",
+        "fine@example.org": "active",
+    }
+
+
+def _with_verp(config: Path) -> None:
+    config.write_text(
+        config.read_text().replace(
+            'transport = "maildir"', f'transport = "maildir"\nverp_domain = "{VERP_DOMAIN}"'
+        )
+    )
+
+
+def _public_id(config: Path, address: str) -> str:
+    app = App.open(load_config(config))
+    try:
+        subscriber = app.store.subscriber_by_email(address)
+        assert subscriber is not None
+        return subscriber.public_id
+    finally:
+        app.close()
+
+
+def test_with_verp_only_a_genuine_tokens_owner_is_suppressed(config: Path, tmp_path: Path) -> None:
+    """The attack: a DSN naming the victim, sent to a made-up VERP address or to the From
+    address. Neither suppresses anyone; a genuine token suppresses its owner, not the
+    address the report names."""
+    _with_verp(config)
+    sent = {email: str(m["Message-ID"]) for email, m in delivered(config).items()}
+    forged = [
+        dsn("gone@example.org", "5.1.1", to=f"bounce+not-a-real-token@{VERP_DOMAIN}"),
+        # To the From address: even quoting the victim's real Message-ID, with VERP on a
+        # genuine bounce comes back to the reader's VERP address.
+        dsn("gone@example.org", "5.1.1", to="news@example.com"),
+        dsn("gone@example.org", "5.1.1", message_id=sent["gone@example.org"]),
+    ]
+    target = mailbox_of(tmp_path, "maildir", forged)
+    code, out, err = run_cli("--config", str(config), "bounces", "process", str(target))
+    assert code == 0, err
+    assert (
+        f"gone@example.org: 5.1.1: refused: it came back to bounce+not-a-real-token@{VERP_DOMAIN},"
+        " whose token is not genuine" in out
+    )
+    assert (
+        out.count(f"refused: it came back to news@example.com, not to a bounce+TOKEN@{VERP_DOMAIN}")
+        == 2
+    )
+    assert "0 addresses suppressed" in out and "3 refused" in out
+    assert set(_statuses(config).values()) == {"active"}
+
+    # The attacker's own genuine token, with the victim as Final-Recipient: only the
+    # token's owner (the one who sent it) is suppressed.
+    own = verp_address(SECRET, VERP_DOMAIN, _public_id(config, "full@example.org"))
+    target = mailbox_of(tmp_path / "2", "mbox", [dsn("gone@example.org", "5.1.1", to=own)])
+    code, out, _ = run_cli("--config", str(config), "bounces", "process", str(target))
+    assert code == 0 and "gone@example.org: 5.1.1: suppressed full@example.org" in out
+    assert _statuses(config) == {
+        "gone@example.org": "active",
+        "full@example.org": "bounced",
+        "fine@example.org": "active",
+    }
 
 
 def test_a_path_that_is_no_mailbox_is_a_clear_error(config: Path, tmp_path: Path) -> None:

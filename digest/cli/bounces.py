@@ -1,60 +1,48 @@
-"""``digest bounces process``: suppress addresses that later bounced (DSNs in a mailbox)."""
+"""``digest bounces process``: mail that comes back (DSNs, mailto unsubscribes), from a
+mailbox or piped in by the MTA."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
+from email.message import Message
 from pathlib import Path
 
 import click
 
 from digest.cli._common import Context, pass_context
-from digest.deliver.bounces import bounces_in, read_mailbox, verp_recipient
-from digest.links import read_verp
-from digest.subscribers import stored_form
+from digest.deliver.bounces import read_mailbox, read_message
+from digest.deliver.inbound import InboundRules, handle_inbound
 
 
 @click.group()
 def bounces() -> None:
-    """Bounces that arrive by mail after a message was accepted."""
+    """Bounces and unsubscribe requests that arrive by mail."""
 
 
 @bounces.command()
-@click.argument("mailbox_path", type=click.Path(path_type=Path))
+@click.argument("mailbox_path", type=click.Path(path_type=Path, allow_dash=True))
 @pass_context
 def process(ctx: Context, mailbox_path: Path) -> None:
-    """Read DSNs (RFC 3464) from a Maildir or mbox and suppress dead addresses."""
+    """Read DSNs (RFC 3464) and replies to the List-Unsubscribe mailto: from a Maildir, an
+    mbox, or one message on stdin (``-``, for an MTA pipe); suppress dead addresses and
+    unsubscribe the readers whose token is genuine, and say what was refused and why."""
     app = ctx.app()
-    store = app.store
-    secret = app.config.secret()
-    known = {s.email: s for s in store.subscribers()}
-    messages = dsns = suppressed = 0
-    for message in read_mailbox(mailbox_path):
-        messages += 1
-        found = bounces_in(message)
-        dsns += bool(found)
-        # With VERP the bounce came back to bounce+TOKEN@: the token names the subscriber
-        # even when the failed address was a forwarding target.
-        verp = verp_recipient(message)
-        public_id = read_verp(secret, verp) if verp else None
-        owner = store.subscriber_by_public_id(public_id) if public_id else None
-        for bounce in found:
-            subscriber = known.get(stored_form(bounce.address)) or owner
-            if subscriber is None:
-                click.echo(f"  {bounce.address}: {bounce.status}: not a subscriber; ignored")
-            elif bounce.dead and subscriber.id is not None:
-                if store.suppress_subscriber(subscriber.id, "bounced"):
-                    suppressed += 1
-                    click.echo(
-                        f"  {bounce.address}: {bounce.status}: suppressed "
-                        f"({bounce.diagnostic or 'no diagnostic'})"
-                    )
-            else:
-                click.echo(
-                    f"  {bounce.address}: {bounce.status}: permanent failure kept "
-                    f"active ({bounce.diagnostic or 'no diagnostic'})"
-                )
-    click.echo(
-        f"{messages} messages read, {dsns} bounce reports, {suppressed} addresses suppressed"
+    config = app.config
+    rules = InboundRules(
+        secret=config.secret(),
+        verp_domain=config.delivery.verp_domain,
+        unsubscribe_address=config.unsubscribe_mailto(),
     )
+    messages: Iterable[Message]
+    if str(mailbox_path) == "-":
+        messages = [read_message(sys.stdin.buffer.read())]
+    else:
+        messages = read_mailbox(mailbox_path)
+    report = handle_inbound(messages, app.store, rules)
+    for outcome in report.outcomes:
+        click.echo(outcome.line)
+    click.echo(report.summary())
 
 
 COMMANDS = [bounces]

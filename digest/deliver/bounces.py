@@ -5,6 +5,11 @@ per-recipient blocks of its ``message/delivery-status`` part say which address f
 why; an address that is dead (enhanced status 5.1.x, or 5.2.1 "mailbox disabled") is
 suppressed, like a hard bounce during the SMTP dialogue. Other permanent failures (policy,
 full mailbox) are reported but do not suppress: they may pass another day.
+
+Anyone can mail a DSN, so one is believed only with proof that it answers our own mail: the
+VERP address it came back to (whose signed token names the reader), or the Message-ID of a
+digest it quotes (``quoted_message_ids``); ``digest.deliver.inbound`` weighs that proof.
+Parsing here stays pure: a Message in, plain records out.
 """
 
 from __future__ import annotations
@@ -48,6 +53,60 @@ def verp_recipient(message: Message) -> str | None:
     return None
 
 
+def is_report(message: Message) -> bool:
+    """True for a delivery status notification, failed or not (a "delayed" one too)."""
+    return any(p.get_content_type() == "message/delivery-status" for p in message.walk())
+
+
+def quoted_message_ids(message: Message) -> set[str]:
+    """The Message-IDs of the returned message a DSN quotes, as ``<id>``.
+
+    MTAs return the message (message/rfc822), its headers (text/rfc822-headers), or, the
+    older ones, its headers pasted into the text: all three are read. The DSN's own
+    Message-ID is not among them.
+    """
+    found: set[str] = set()
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            inner = part.get_payload()
+            for quoted in inner if isinstance(inner, list) else []:
+                if isinstance(quoted, Message) and quoted.get("Message-ID"):
+                    found.add(_message_id(str(quoted["Message-ID"])))
+        elif kind in ("text/rfc822-headers", "text/plain"):
+            found.update(_message_id(m) for m in _QUOTED_ID.findall(part_text(part)))
+    found.discard("")
+    return found
+
+
+_QUOTED_ID = re.compile(r"^[ \t>]*Message-ID:\s*(<[^<>\s]+>|[^\s<>]+)", re.I | re.M)
+
+
+def _message_id(value: str) -> str:
+    match = re.search(r"<[^<>\s]+>", value)
+    if match:
+        return match.group(0)
+    value = value.strip()
+    return f"<{value}>" if value and " " not in value else ""
+
+
+def part_text(part: Message) -> str:
+    """A leaf part's text, transfer-decoded; at most a megabyte of it."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data[:1_000_000].decode(charset, errors="replace")
+    except LookupError:  # a charset Python does not know
+        return data[:1_000_000].decode("utf-8", errors="replace")
+
+
+def read_message(data: bytes) -> Message:
+    """One message as an MTA pipes it (a leading mbox ``From `` line is fine)."""
+    return email.message_from_bytes(data, policy=email.policy.compat32)
+
+
 def bounces_in(message: Message) -> list[Bounce]:
     """The failed recipients a message reports; [] when it is not a DSN."""
     found = []
@@ -85,5 +144,4 @@ def read_mailbox(path: Path) -> Iterator[Message]:
     else:
         raise DigestError(f"no mailbox at {path}", "give the Maildir folder or mbox file path")
     for key in box.iterkeys():
-        raw = box.get_bytes(key)
-        yield email.message_from_bytes(raw, policy=email.policy.compat32)
+        yield read_message(box.get_bytes(key))

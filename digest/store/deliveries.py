@@ -460,6 +460,20 @@ class DeliveryQueries(StoreBase):
             )
             return {status: int(n) for status, n in rows}
 
+    def message_recipients(self, message_ids: Collection[str]) -> dict[str, int]:
+        """Which subscriber each of these Message-IDs was sent to (ids never sent are absent).
+
+        A bounce report is believed only for the address a message it quotes went to.
+        """
+        if not message_ids:
+            return {}
+        d = SQLModel.metadata.tables["deliveries"]
+        query = core_select(d.c.message_id, d.c.subscriber_id).where(
+            d.c.message_id.in_(sorted(set(message_ids)))
+        )
+        with self.engine.connect() as connection:
+            return {str(m): int(s) for m, s in connection.execute(query)}
+
     def deliveries(self, edition_id: int) -> list[tuple[Delivery, Subscriber]]:
         """Every delivery row of the edition with its subscriber."""
         with self.session() as s:

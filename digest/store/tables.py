@@ -139,6 +139,9 @@ class Delivery(SQLModel, table=True):
         Index("ix_deliveries_edition_status", "edition_id", "status"),
         # The sending limits count what was sent in the last second, minute, hour and day.
         Index("ix_deliveries_status_sent_at", "status", "sent_at"),
+        # A bounce report without VERP is believed only when it quotes one of our
+        # Message-IDs: `digest bounces process` looks them up.
+        Index("ix_deliveries_message_id", "message_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="editions.id")
