@@ -1,0 +1,170 @@
+"""Replies to the ``mailto:`` of List-Unsubscribe unsubscribe their reader, through
+`digest bounces process` (a Maildir, an mbox, or one message piped on stdin by the MTA);
+a request without a genuine unsubscribe token changes nothing and says why."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from email.message import EmailMessage, Message
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from digest.links import make_token
+from tests.conftest import ROOT, SECRET, FeedServer, rss, run_cli
+from tests.test_bounces import _public_id, _statuses, delivered, dsn, mailbox_of
+
+READERS = ("ann@example.org", "bob@example.org")
+
+
+@pytest.fixture
+def config(write_config, feed_server: FeedServer) -> Path:
+    url = feed_server.add("/f.xml", rss([{"title": "T", "guid": "1", "link": "https://w.test/1"}]))
+    path = write_config([("Wire", url)])
+    for address in READERS:
+        assert run_cli("--config", str(path), "subscribers", "add", address)[0] == 0
+    return path
+
+
+def mailto_of(message: Message) -> tuple[str, str]:
+    """(address, subject) of the List-Unsubscribe mailto: a mail client's reply."""
+    value = " ".join(str(message["List-Unsubscribe"]).split())
+    match = re.search(r"<mailto:([^>?]+)\?([^>]+)>", value)
+    assert match, value
+    return match.group(1), parse_qs(match.group(2))["subject"][0]
+
+
+def reply(to: str, subject: str, body: str = "", sender: str = "ann@example.org") -> bytes:
+    """A message as a mail client sends it (quoted-printable body, as many do)."""
+    message = EmailMessage()
+    message["From"] = f"Ann <{sender}>"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body or "Sent from my phone", cte="quoted-printable")
+    return message.as_bytes()
+
+
+def process(config: Path, tmp_path: Path, kind: str, raw: bytes, monkeypatch) -> str:
+    """Run `digest bounces process` on one message from a Maildir, an mbox or stdin."""
+    if kind == "stdin":
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+        target = "-"
+    else:
+        target = str(mailbox_of(tmp_path / kind, kind, [raw]))
+    code, out, err = run_cli("--config", str(config), "bounces", "process", target)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox", "stdin"])
+@pytest.mark.parametrize("where", ["subject", "re-subject", "body"])
+def test_a_reply_to_the_mailto_unsubscribes_its_reader(
+    config: Path, tmp_path: Path, kind: str, where: str, monkeypatch
+) -> None:
+    address, subject = mailto_of(delivered(config)["ann@example.org"])
+    assert subject.startswith("unsubscribe ")
+    raw = {
+        "subject": reply(address, subject),
+        "re-subject": reply(address, f"Re: {subject}"),
+        # A client that keeps the words in the body, the subject a plain "Unsubscribe".
+        "body": reply(address, "Unsubscribe", f"Please take me off the list.\n\n{subject}\n"),
+    }[where]
+    out = process(config, tmp_path, kind, raw, monkeypatch)
+    assert "unsubscribe request from ann@example.org: ann@example.org unsubscribed" in out
+    assert "1 unsubscribe requests, 1 unsubscribed, 0 refused" in out
+    assert _statuses(config) == {"ann@example.org": "unsubscribed", "bob@example.org": "active"}
+
+    # The same request again (the MTA delivered it twice) changes nothing more.
+    out = process(config, tmp_path / "again", kind, raw, monkeypatch)
+    assert "ann@example.org had already left; unchanged" in out
+
+
+def test_the_token_decides_who_leaves_not_the_sender(config: Path, tmp_path: Path) -> None:
+    """Ann's token in a request sent from Bob's address unsubscribes Ann (the token is the
+    proof, as on the https link), and Bob stays."""
+    address, subject = mailto_of(delivered(config)["ann@example.org"])
+    target = mailbox_of(tmp_path, "mbox", [reply(address, subject, sender="bob@example.org")])
+    code, out, _ = run_cli("--config", str(config), "bounces", "process", str(target))
+    assert code == 0 and "from bob@example.org: ann@example.org unsubscribed" in out
+    assert _statuses(config) == {"ann@example.org": "unsubscribed", "bob@example.org": "active"}
+
+
+def test_a_request_without_a_genuine_token_changes_nothing(config: Path, tmp_path: Path) -> None:
+    sent = delivered(config)
+    address, subject = mailto_of(sent["ann@example.org"])
+    token = subject.removeprefix("unsubscribe ")
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    public_id = _public_id(config, "ann@example.org")
+    wrong_purpose = make_token(SECRET, "preferences", public_id)
+    other_secret = make_token("another-secret-0123456789", "unsubscribe", public_id)
+    requests = [
+        reply(address, f"unsubscribe {tampered}"),
+        reply(address, f"unsubscribe {wrong_purpose}"),
+        reply(address, f"unsubscribe {other_secret}"),
+        reply(address, "unsubscribe", "Please remove ann@example.org"),  # no token at all
+    ]
+    target = mailbox_of(tmp_path, "maildir", requests)
+    code, out, err = run_cli("--config", str(config), "bounces", "process", str(target))
+    assert code == 0, err
+    assert out.count("unsubscribe request from ann@example.org: refused: its token is not") == 3
+    assert "refused: no unsubscribe token in its subject or body; nobody unsubscribed" in out
+    assert "4 unsubscribe requests, 0 unsubscribed, 4 refused" in out
+    assert set(_statuses(config).values()) == {"active"}
+
+
+def test_mail_that_merely_quotes_a_digest_unsubscribes_nobody(config: Path, tmp_path: Path) -> None:
+    """A reader's reply to the digest, an out-of-office answer and a bounce all quote the
+    message, unsubscribe link and all: none of them is a request."""
+    sent = delivered(config)
+    original = sent["ann@example.org"]
+    address, subject = mailto_of(original)
+    footer = " ".join(str(original["List-Unsubscribe"]).split())
+    quoted = f"Thanks for today's edition!\n\n> {footer}\n> {subject}\n"
+    vacation = EmailMessage()
+    vacation["From"] = "ann@example.org"
+    vacation["To"] = address
+    vacation["Subject"] = "Automatic reply: Daily Test"
+    vacation["Auto-Submitted"] = "auto-replied"
+    vacation.set_content(f"I am away.\n\n{quoted}")
+    delayed = dsn(
+        "ann@example.org", "4.4.1", action="delayed", message_id=str(original["Message-ID"])
+    ).replace(b"Subject: Daily Test", f"Subject: Daily Test\n\n{quoted}".encode())
+    messages = [
+        reply("news@example.com", "Re: Daily Test", quoted),  # to the From address
+        vacation.as_bytes(),
+        delayed,
+    ]
+    target = mailbox_of(tmp_path, "mbox", messages)
+    code, out, err = run_cli("--config", str(config), "bounces", "process", str(target))
+    assert code == 0, err
+    assert "('Re: Daily Test'): not a bounce report or unsubscribe request; ignored" in out
+    assert "('Automatic reply: Daily Test'): an automatic reply; ignored" in out
+    assert "0 unsubscribe requests, 0 unsubscribed" in out
+    assert set(_statuses(config).values()) == {"active"}
+
+
+def test_an_mta_pipe_hands_one_message_on_stdin(config: Path) -> None:
+    """The real command as an alias runs it: one message on stdin (with the ``From `` line
+    some MTAs put first), a separate process."""
+    address, subject = mailto_of(delivered(config)["bob@example.org"])
+    raw = b"From bob@example.org  Mon Dec  7 05:00:00 2026\n" + reply(
+        address, subject, sender="bob@example.org"
+    ).replace(b"\r\n", b"\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGEST_SECRET": SECRET}
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "bounces", "process", "-"],
+        input=raw,
+        capture_output=True,
+        env=env,
+        cwd=config.parent,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"bob@example.org unsubscribed" in result.stdout
+    assert _statuses(config) == {"ann@example.org": "active", "bob@example.org": "unsubscribed"}
