@@ -32,11 +32,9 @@ def _config(write_config, feed_server: FeedServer, smtp_server: SmtpServer, extr
 Dns = Callable[..., bytes]
 
 
-def _signing(
-    write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
-) -> tuple[Path, Dns]:
-    """A config that signs with a new RSA key, and the DNS lookup that publishes it."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _new_key(tmp_path: Path, bits: int = 2048) -> rsa.RSAPrivateKey:
+    """A new RSA key, written to dkim.pem in ``tmp_path``."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     (tmp_path / "dkim.pem").write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -44,6 +42,14 @@ def _signing(
             serialization.NoEncryption(),
         )
     )
+    return key
+
+
+def _signing(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> tuple[Path, Dns]:
+    """A config that signs with a new RSA key, and the DNS lookup that publishes it."""
+    key = _new_key(tmp_path)
     public = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -91,6 +97,81 @@ def test_every_message_carries_a_dkim_signature_that_verifies(
         # read them (each header is signed once more than it appears).
         forged = b"Subject: Your account is locked\r\nList-Unsubscribe: <https://evil.test/>\r\n"
         assert not dkim.verify(forged + received.data, dnsfunc=dns)
+
+
+def test_the_signature_survives_a_relay_that_changes_whitespace(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """c=relaxed/relaxed: a gateway that pads a header or a body line's end with spaces
+    leaves the signature valid (under simple, the default body canonicalisation, it broke)."""
+    config, dns = _signing(write_config, feed_server, smtp_server, tmp_path)
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    [received] = smtp_server.messages
+    signature = received.message()["DKIM-Signature"]
+    assert "c=relaxed/relaxed;" in "".join(signature.split())
+    assert dkim.verify(received.data, dnsfunc=dns)
+
+    head, _, body = received.data.partition(b"\r\n\r\n")
+    relayed = head.replace(b"\r\nSubject: ", b"\r\nSubject:   ") + b"\r\n\r\n"
+    relayed += body.replace(b"\r\n", b"  \r\n")  # trailing spaces on every body line
+    assert relayed != received.data
+    assert dkim.verify(relayed, dnsfunc=dns)
+
+
+def _check(write_config, tmp_path: Path, sender: str, domain: str, bits: int = 2048) -> str:
+    """What `digest check` warns about a config that signs as ``domain`` From ``sender``."""
+    _new_key(tmp_path, bits)
+    config = write_config([("Wire", "https://wire.test/f.xml")])
+    text = config.read_text().replace("news@example.com", sender)
+    config.write_text(
+        text
+        + f'\n[delivery.dkim]\ndomain = "{domain}"\nselector = "s1"\n'
+        + 'private_key_file = "dkim.pem"\n'
+    )
+    code, out, err = run_cli("--config", str(config), "check")
+    assert code == 0 and ": ok" in out, err
+    return err
+
+
+# (From address, DKIM d=, aligned?) under DMARC's relaxed alignment: one registrable domain.
+ALIGNMENT = [
+    ("news@mail.example.org", "example.org", True),
+    ("news@example.org", "mail.example.org", True),
+    ("news@example.org", "EXAMPLE.org", True),
+    ("news@a.example.co.uk", "b.example.co.uk", True),
+    ("news@example.org", "other.net", False),
+    ("news@example.org", "example.net", False),
+    # Two organisations under one public suffix: co.uk is not a registrable domain.
+    ("news@one.co.uk", "two.co.uk", False),
+]
+
+
+@pytest.mark.parametrize(("sender", "domain", "aligned"), ALIGNMENT)
+def test_check_warns_when_the_dkim_domain_does_not_align_with_from(
+    write_config, tmp_path: Path, sender: str, domain: str, aligned: bool
+) -> None:
+    err = _check(write_config, tmp_path, sender, domain)
+    if aligned:
+        assert "warning" not in err, err
+        return
+    assert err.count("warning: ") == 1, err
+    assert "delivery.dkim.domain: " in err
+    assert f"d={domain} does not align with the From domain {sender.split('@')[1]}" in err
+    assert "DMARC" in err and "sign as " in err
+
+
+@pytest.mark.parametrize(("bits", "weak"), [(1024, True), (2048, False), (3072, False)])
+def test_check_warns_about_a_dkim_key_under_2048_bits(
+    write_config, tmp_path: Path, bits: int, weak: bool
+) -> None:
+    err = _check(write_config, tmp_path, "news@example.com", "example.com", bits)
+    if not weak:
+        assert "warning" not in err, err
+        return
+    assert err.count("warning: ") == 1, err
+    assert "delivery.dkim.private_key_file: the DKIM key is 1024 bits" in err
+    assert "openssl genrsa" in err
 
 
 async def test_the_confirmation_email_is_signed_too(
