@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import dkim
@@ -16,7 +18,11 @@ from digest.config import load_config
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
 from digest.web.mailer import send_confirmation
-from tests.conftest import FeedServer, SmtpServer, rss, run_cli
+from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
+from tests.test_render import _personalised, _template, recipient
+
+# <digest.EDITION.DELIVERY.RANDOM@domain>: 16 random bytes, URL-safe base64.
+MESSAGE_ID = re.compile(r"<digest\.(\d+)\.(\d+)\.([A-Za-z0-9_-]{22})@example\.com>")
 
 
 def _config(write_config, feed_server: FeedServer, smtp_server: SmtpServer, extra: str) -> Path:
@@ -174,6 +180,64 @@ def test_check_warns_about_a_dkim_key_under_2048_bits(
     assert "openssl genrsa" in err
 
 
+def test_two_databases_never_give_their_first_message_one_message_id(
+    secret: str, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """A staging database numbers its first edition and delivery as production's does:
+    the Message-ID still differs (else Gmail hides the second as a repeat), and it is
+    the one stored on the delivery row, which bounces are matched against."""
+    url = feed_server.add("/f.xml", rss([{"title": "Harbour strike ends", "guid": "1"}]))
+    sent: list[str] = []
+    for name in ("production", "staging"):
+        (tmp_path / name).mkdir()
+        config = tmp_path / name / "digest.toml"
+        config.write_text(
+            config_text([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+        )
+        assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+        assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+        message_id = smtp_server.messages[-1].message()["Message-ID"]
+        app = App.open(load_config(config))
+        try:
+            [edition] = app.store.editions()
+            assert edition.id is not None
+            [(delivery, _)] = app.store.deliveries(edition.id)
+        finally:
+            app.close()
+        assert delivery.message_id == message_id
+        sent.append(message_id)
+
+    first, second = (MESSAGE_ID.fullmatch(m) for m in sent)
+    assert first and second, sent
+    assert first.group(1, 2) == second.group(1, 2) == ("1", "1")  # the readable part
+    assert first.group(3) != second.group(3)
+
+
+def test_message_ids_are_not_sequential_and_each_delivery_keeps_its_own() -> None:
+    """Knowing one's own Message-ID tells nothing of the next recipient's (a forged bounce
+    that quotes it could otherwise get that subscriber suppressed); a delivery sent again
+    (after a crash) has the same id, so a client shows one copy."""
+    template = _template()
+    ana, bob = recipient("Ana"), replace(recipient("Bob"), unsubscribe_url="https://u.test/b")
+    ids = [template.personalise(ana, n)[0] for n in range(1, 51)]
+    found = [MESSAGE_ID.fullmatch(i) for i in ids]
+    assert all(found), ids
+    assert len({m.group(3) for m in found if m}) == 50
+    assert [int(m.group(2)) for m in found if m] == list(range(1, 51))  # still readable
+    assert template.personalise(ana, 7)[0] == ids[6] == template.message_id(ana, 7)
+    assert template.personalise(bob, 7)[0] != ids[6]
+
+
+# As written, not as the email package reads it back (it turns GMT into +0000).
+DATE = re.compile(rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r\n")
+
+
+def test_the_date_header_is_utc_with_a_numeric_zone() -> None:
+    """RFC 5322 3.3: ``+0000``; ``GMT`` is the obsolete zone name."""
+    _, data = _personalised()
+    assert DATE.search(data), data[:300]
+
+
 async def test_the_confirmation_email_is_signed_too(
     write_config, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -185,6 +249,9 @@ async def test_the_confirmation_email_is_signed_too(
         app.close()
     [received] = smtp_server.messages
     assert b"/confirm/t" in received.data and dkim.verify(received.data, dnsfunc=dns)
+    assert DATE.search(received.data)
+    message = received.message()
+    assert re.fullmatch(r"<digest\.confirm\.[A-Za-z0-9_-]{22}@example\.com>", message["Message-ID"])
 
 
 def test_a_key_that_cannot_sign_is_refused_with_what_works(
