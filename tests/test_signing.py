@@ -17,6 +17,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
+from digest.store import Delivery, Subscriber
 from digest.web.mailer import send_confirmation
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
 from tests.test_render import _personalised, _template, recipient
@@ -197,13 +198,7 @@ def test_two_databases_never_give_their_first_message_one_message_id(
         assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
         assert run_cli("--config", str(config), "send", "--gather")[0] == 0
         message_id = smtp_server.messages[-1].message()["Message-ID"]
-        app = App.open(load_config(config))
-        try:
-            [edition] = app.store.editions()
-            assert edition.id is not None
-            [(delivery, _)] = app.store.deliveries(edition.id)
-        finally:
-            app.close()
+        [(delivery, _)] = _rows(config)  # each database's first edition and delivery
         assert delivery.message_id == message_id
         sent.append(message_id)
 
@@ -211,6 +206,35 @@ def test_two_databases_never_give_their_first_message_one_message_id(
     assert first and second, sent
     assert first.group(1, 2) == second.group(1, 2) == ("1", "1")  # the readable part
     assert first.group(3) != second.group(3)
+
+
+def test_a_deferred_delivery_is_sent_again_under_its_first_message_id(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The id stored on the row at the 451 is the one the reader gets at the retry, so a
+    report quoting either matches the row."""
+    config = _config(write_config, feed_server, smtp_server, "")
+    assert run_cli("--config", str(config), "subscribers", "add", "later@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    assert smtp_server.messages == []
+    [(deferred, _)] = _rows(config)
+    assert deferred.status == "deferred" and deferred.message_id
+
+    smtp_server.handler.defer_later = False
+    code, _, err = run_cli("--config", str(config), "retry", "1")
+    assert code == 0, err
+    [received] = smtp_server.messages
+    assert received.message()["Message-ID"] == deferred.message_id
+    [(sent, _)] = _rows(config)
+    assert sent.status == "sent" and sent.message_id == deferred.message_id
+
+
+def _rows(config: Path) -> list[tuple[Delivery, Subscriber]]:
+    app = App.open(load_config(config))
+    try:
+        return app.store.deliveries(1)
+    finally:
+        app.close()
 
 
 def test_message_ids_are_not_sequential_and_each_delivery_keeps_its_own() -> None:
