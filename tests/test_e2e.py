@@ -134,8 +134,10 @@ def test_digest_reaches_every_subscriber_with_both_parts_and_list_headers(
         assert "Bridge collapse closes river crossing" in message["Subject"]
         assert message["To"] == received.recipients[0]
         assert received.sender == "news@example.com"
-        assert re.fullmatch(r"<digest\.\d+\.\d+@example\.com>", message["Message-ID"])
-        assert message["Date"]
+        assert re.fullmatch(
+            r"<digest\.\d+\.\d+\.[A-Za-z0-9_-]{22}@example\.com>", message["Message-ID"]
+        )
+        assert re.search(rb"\r\nDate: [^\r]+ \+0000\r\n", received.data)
         assert message["List-Id"] == '"Daily Test (Test Desk)" <daily.digest.test>'
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message.get_content_type() == "multipart/alternative"

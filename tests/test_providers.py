@@ -251,7 +251,7 @@ def messages(count: int, *, subject: str | None = None) -> list[OutgoingMessage]
                 n,
                 template.sender,
                 recipient.email,
-                template.message_id(n),
+                template.message_id(recipient, n),
                 b"",
                 template.fields(recipient),
             )

@@ -9,7 +9,7 @@ import click
 
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config, config_path, load_config, warnings_for
-from digest.deliver.signing import make_signer
+from digest.deliver.signing import STRONG_KEY_BITS, key_bits, make_signer, private_key
 from digest.errors import ConfigError, ConfigProblem, DigestError
 from digest.render import check_templates
 from digest.resources import example_config
@@ -75,7 +75,27 @@ def _dkim_problems(config: Config) -> tuple[list[ConfigProblem], list[ConfigProb
             "if your relay signs",
         )
         return [], [problem]
-    return [], []
+    if signer is None:
+        return [], []
+    return [], _weak_key(config)
+
+
+def _weak_key(config: Config) -> list[ConfigProblem]:
+    """A key that signs, but under the 2048 bits RFC 8301 asks for: a receiver may treat
+    a 1024-bit signature as weak, and one under 1024 bits as no signature at all."""
+    settings = config.delivery.dkim
+    bits = key_bits(private_key(config))
+    if bits is None or bits >= STRONG_KEY_BITS:
+        return []
+    where = "private_key_env" if settings.private_key_env else "private_key_file"
+    return [
+        config.problem(
+            ("delivery", "dkim", where),
+            f"the DKIM key is {bits} bits; receivers expect at least {STRONG_KEY_BITS}",
+            f"make a new key (openssl genrsa -out dkim.pem {STRONG_KEY_BITS}), publish its "
+            "public half under a new selector, then switch selector and key together",
+        )
+    ]
 
 
 @click.group()

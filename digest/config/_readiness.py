@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from email.utils import parseaddr
 from functools import cache
 from typing import Any
 
 from digest.config.models import Config
+from digest.domains import registrable_domain, same_organisation
 from digest.errors import ConfigProblem
 from digest.resources import example_config
 
@@ -34,6 +36,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_transport_secrets(config),
         *_webhook_secrets(config),
         *_templates_dir(config),
+        *_dkim_alignment(config),
         *_example_values(config),
     ]
 
@@ -94,6 +97,30 @@ def _webhook_secrets(config: Config) -> list[ConfigProblem]:
                 )
             )
     return problems
+
+
+def _dkim_alignment(config: Config) -> list[ConfigProblem]:
+    """A DKIM domain outside the From address's organisation (DMARC relaxed alignment).
+
+    The signature still verifies, but DMARC only counts a d= with the From domain's
+    registrable domain: without it (or an aligned SPF) a p=quarantine or p=reject policy
+    sends every digest to spam or back, and Gmail and Yahoo require alignment of bulk senders.
+    """
+    settings = config.delivery.dkim
+    sender = parseaddr(config.service.sender)[1].rpartition("@")[2]
+    if not settings.enabled or not sender or same_organisation(str(settings.domain), sender):
+        return []
+    organisation = registrable_domain(sender) or sender
+    return [
+        config.problem(
+            ("delivery", "dkim", "domain"),
+            f"d={settings.domain} does not align with the From domain {sender} "
+            "(service.sender), so DMARC does not count the signature and a policy of "
+            "quarantine or reject applies",
+            f"sign as {organisation} or a subdomain of it (publish the key there), or send "
+            f"from an address at {settings.domain}",
+        )
+    ]
 
 
 def _templates_dir(config: Config) -> list[ConfigProblem]:

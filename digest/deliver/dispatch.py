@@ -307,7 +307,7 @@ def _message(
             delivery_id,
             template.sender,
             email,
-            template.message_id(delivery_id),
+            template.message_id(recipient, delivery_id),
             b"",
             template.fields(recipient),
         )

@@ -4,6 +4,10 @@ Signing is per message (its To, Message-ID and unsubscribe link differ), after t
 personal bytes are spliced; RFC 8058 asks that both List-Unsubscribe headers be signed.
 Each header is signed one time more than it appears (RFC 6376 8.15): a Subject or a
 List-Unsubscribe that someone adds above ours breaks the signature.
+
+Both header and body are canonicalised ``relaxed`` (c=relaxed/relaxed): a relay that
+refolds a header or changes whitespace at a line's end (common in list software and
+gateways) does not break the signature, as it does under ``simple``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import os
 from collections.abc import Callable
 
 import dkim
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from digest.config import Config
 from digest.errors import DigestError
@@ -35,18 +41,28 @@ SIGNED_HEADERS = [
 # Listed twice: the second names the absence of another copy (each appears once at most).
 _OVERSIGNED = SIGNED_HEADERS + SIGNED_HEADERS
 
+CANONICALIZE = (b"relaxed", b"relaxed")
+# RFC 8301 3.2: signers SHOULD use RSA keys of at least 2048 bits (1024 is the floor).
+STRONG_KEY_BITS = 2048
+
 
 def make_signer(config: Config) -> Callable[[bytes], bytes] | None:
     """A function that prepends a DKIM-Signature, or None when DKIM is not configured."""
     settings = config.delivery.dkim
     if not settings.enabled:
         return None
-    key = _private_key(config)
+    key = private_key(config)
     domain, selector = str(settings.domain).encode(), str(settings.selector).encode()
 
     def sign(message: bytes) -> bytes:
         header = dkim.sign(
-            message, selector, domain, key, include_headers=_OVERSIGNED, linesep=b"\r\n"
+            message,
+            selector,
+            domain,
+            key,
+            canonicalize=CANONICALIZE,
+            include_headers=_OVERSIGNED,
+            linesep=b"\r\n",
         )
         return header + message
 
@@ -60,7 +76,18 @@ def make_signer(config: Config) -> Callable[[bytes], bytes] | None:
     return sign
 
 
-def _private_key(config: Config) -> bytes:
+def key_bits(key: bytes) -> int | None:
+    """The size in bits of an RSA private key in PEM, or None when it is not one that
+    cryptography reads (make_signer says what is wrong with such a key)."""
+    try:
+        loaded = load_pem_private_key(key, password=None)
+    except (ValueError, TypeError):
+        return None
+    return loaded.key_size if isinstance(loaded, rsa.RSAPrivateKey) else None
+
+
+def private_key(config: Config) -> bytes:
+    """The PEM private key [delivery.dkim] names, from its file or environment variable."""
     settings = config.delivery.dkim
     if settings.private_key_env:
         value = os.environ.get(settings.private_key_env)

@@ -12,7 +12,10 @@ changes the subject it shows), or when one word is too long to fold. Every line 
 from __future__ import annotations
 
 import base64
-from email.utils import formataddr
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from email.utils import format_datetime, formataddr
 
 CRLF = b"\r\n"
 _WIDTH = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
@@ -73,6 +76,27 @@ def address_header(name: str, phrase: str | None, address: str, strict: bool = T
     lines[-1] += f" <{address}>"
     folded = "\r\n".join(lines)
     return f"{name}: {folded}".encode("ascii") + CRLF
+
+
+def make_message_id(readable: str, domain: str, key: str | None = None) -> str:
+    """``<readable.UNIQUE@domain>``: UNIQUE is 128 bits, random, or a hash of ``key``.
+
+    UNIQUE is what makes the id unique and unguessable: a staging database numbers its
+    editions and deliveries as production's does (and Gmail hides a message whose
+    Message-ID it has seen), and a reader of one message must not work out another
+    recipient's id. A ``key`` must itself be secret and unique (so hashing keeps it both);
+    the same key gives the same id, so a message sent again keeps it. ``readable``
+    (edition and delivery numbers, say) is for whoever reads a mail log.
+    """
+    unique = secrets.token_bytes(16) if key is None else hashlib.sha256(key.encode()).digest()
+    token = base64.urlsafe_b64encode(unique[:16]).rstrip(b"=").decode("ascii")
+    return f"<{readable}.{token}@{domain}>"
+
+
+def date_now() -> str:
+    """This moment as a Date header value in UTC: ``Mon, 07 Dec 2026 05:24:27 +0000``
+    (RFC 5322 3.3; the ``GMT`` zone name is its obsolete form)."""
+    return format_datetime(datetime.now(UTC))
 
 
 def check_address(address: str) -> None:

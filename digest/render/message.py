@@ -13,7 +13,7 @@ import html
 import secrets
 from dataclasses import dataclass
 from email.errors import MessageError
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, parseaddr
 
 from digest.records import MessageFields, Recipient, RenderedEdition
 from digest.render import qp
@@ -22,7 +22,9 @@ from digest.render.headers import (
     UnsendableRecipient,
     address_header,
     check_address,
+    date_now,
     header,
+    make_message_id,
     text_header,
 )
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
@@ -52,9 +54,17 @@ class MessageTemplate:
     html: str = ""  # its tokens spelled as html_token(token)
     list_id: str = ""
 
-    def message_id(self, delivery_id: int) -> str:
-        """The Message-ID of one delivery."""
-        return f"<{self.message_id_prefix}.{delivery_id}@{self.domain}>"
+    def message_id(self, recipient: Recipient, delivery_id: int) -> str:
+        """The Message-ID of one delivery: ``<digest.EDITION.DELIVERY.UNIQUE@domain>``.
+
+        UNIQUE hashes the delivery with the recipient's unsubscribe link, which only the
+        service secret and their random public id make: no other database or reader has
+        it, yet every attempt at one delivery row gets the same id, so a message sent again
+        after a crash keeps its id (a client shows one copy, and a bounce of either copy
+        matches the id stored on the row).
+        """
+        readable = f"{self.message_id_prefix}.{delivery_id}"
+        return make_message_id(readable, self.domain, f"{readable}\n{recipient.unsubscribe_url}")
 
     def fields(self, recipient: Recipient) -> MessageFields:
         """One recipient's message as fields, with each token's value for them."""
@@ -83,7 +93,7 @@ class MessageTemplate:
 
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         """(Message-ID, message bytes with CRLF line ends) for one recipient."""
-        message_id = self.message_id(delivery_id)
+        message_id = self.message_id(recipient, delivery_id)
         with _OneRecipient(recipient):
             values = {}
             for token, value in token_values(self.locale, recipient).items():
@@ -96,7 +106,7 @@ class MessageTemplate:
             personal = [
                 address_header("To", recipient.name, recipient.email),
                 header("Message-ID", message_id),
-                header("Date", formatdate(localtime=False, usegmt=True)),
+                header("Date", date_now()),
                 header(
                     "List-Unsubscribe",
                     f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>",

@@ -19,13 +19,12 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
 from urllib.parse import urljoin, urlsplit
 
-from publicsuffixlist import PublicSuffixList
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from digest.config import SourceConfig
+from digest.domains import registrable_domain
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.breaking import BreakingDetector, anchor_text
@@ -359,14 +358,8 @@ def _same_site(url: str, site: str) -> bool:
         return True
     if _IP_HOST.match(site) or _IP_HOST.match(host):
         return False
-    domain = _suffix_list().privatesuffix(site)  # None for a bare suffix or one label
+    domain = registrable_domain(site)  # None for a bare suffix or one label
     return domain is not None and (host == domain or host.endswith("." + domain))
-
-
-@cache
-def _suffix_list() -> PublicSuffixList:
-    """The Public Suffix List bundled with publicsuffixlist, read once (~0.15 s); never fetched."""
-    return PublicSuffixList()
 
 
 def _site(url: str) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import parseaddr
 
 from digest.app import App
 from digest.deliver.signing import make_signer
 from digest.records import OutgoingMessage
+from digest.render.headers import date_now, make_message_id
 
 
 def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage:
@@ -18,9 +19,9 @@ def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage
     message["From"] = service.sender
     message["To"] = email
     message["Subject"] = f"Confirm your subscription to {service.name}"
-    message["Date"] = formatdate(usegmt=True)
+    message["Date"] = date_now()
     domain = parseaddr(service.sender)[1].rpartition("@")[2] or "localhost"
-    message["Message-ID"] = make_msgid("confirm", domain=domain)
+    message["Message-ID"] = make_message_id("digest.confirm", domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
         f"Someone (we hope you) asked to receive {service.name} at this address.\n\n"
