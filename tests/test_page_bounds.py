@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from digest.app import App
 from digest.pipeline import gather_sources
-from digest.sources.gather import SourceReport
+from digest.sources.gather import SourceReport, end_waits
 from digest.sources.site import Site
 from digest.store import Article
 from tests.conftest import FeedServer, OpenApp, rss, run_cli
@@ -205,6 +205,28 @@ def test_an_overrun_page_source_stores_what_it_read_fails_and_backs_off(
     [third] = run(app)  # now it waits, like any failing source
     assert third.status == "skipped"
     assert [path for path, _ in feed_server.requests].count("/latest") == 2
+
+
+def test_pages_that_stall_at_the_top_of_the_listing_do_not_hold_up_the_rest_for_ever(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    # Two stalling pages take both of the host's slots until the deadline. Fetched in the
+    # listing's order each run, they would do so on every run, and the source would never
+    # store an article again; in another order each run, the others get through.
+    stalled = [article_path(n) for n in range(2)]
+    quick = [article_path(n) for n in range(2, 5)]
+    for path in stalled:
+        feed_server.add(path, article_page("Never arrives"), headers=HTML, delay=STALL)
+    for path in quick:
+        feed_server.add(path, article_page(f"Quick {path}"), headers=HTML)
+    app = open_app([], extra=page_source(listing(feed_server, stalled + quick)), timeout=0.5)
+    runs = 0
+    while stored_urls(app) != sorted(feed_server.url(p) for p in quick) and runs < 40:
+        end_waits(app.config, app.store)  # as `digest gather --force`: no backoff wait
+        [report] = run(app)
+        assert report.status == "error"  # the stalled pages still overrun it
+        runs += 1
+    assert stored_urls(app) == sorted(feed_server.url(p) for p in quick), runs
 
 
 def test_article_pages_are_fetched_concurrently_within_the_per_host_limits(

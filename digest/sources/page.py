@@ -15,6 +15,7 @@ links whose own label says so.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -109,14 +110,22 @@ async def read_page_source(
         )
         new = new[: source.max_articles]
     site = Site.of(base_url)
+    # Requests start in this order as the host's slots free up. Breaking news first; the
+    # rest in a new order each run: in the listing's order, pages that stall at its top
+    # would take every slot of the host until the source's deadline on every run, and
+    # the pages after them would never be read.
+    order = sorted(new, key=lambda link: (not link.breaking, random.random()))
     try:
         async with asyncio.TaskGroup() as group:
-            reads = [group.create_task(_read_article(link, site, fetch_article)) for link in new]
+            reads = {
+                link.url: group.create_task(_read_article(link, site, fetch_article))
+                for link in order
+            }
     except ExceptionGroup as failed:  # a bug on one page: the gatherer reports it as before
         raise failed.exceptions[0] from None  # its own traceback says where
     items: list[FeedItem] = []
-    for read in reads:
-        item, note = read.result()
+    for link in new:  # items and notes in the listing's order
+        item, note = reads[link.url].result()
         if item is not None:
             items.append(item)
         else:
