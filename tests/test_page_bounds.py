@@ -147,7 +147,7 @@ def test_stalling_article_pages_cost_the_source_its_timeout_not_each(
     code, out, err = run_cli("--config", str(config), "gather", "--json")
     took = time.monotonic() - started
 
-    assert took < 1.0 + 1.5, took  # one timeout and a margin; not five
+    assert took < 1.0 + 2.0, took  # one timeout and a margin (start-up included); not five
     [report] = json.loads(out)["sources"]
     assert report["status"] == "error", report
     assert "gather.timeout_seconds = 1 s" in report["error"]
@@ -158,10 +158,10 @@ def test_stalling_article_pages_cost_the_source_its_timeout_not_each(
 def test_slow_redirect_hops_count_against_the_sources_time(
     feed_server: FeedServer, open_app: OpenApp
 ) -> None:
-    # Each hop answers well within the timeout; together they take twice as long.
+    # Each hop answers within the timeout; together they take three times as long.
     for hop in range(4):
         feed_server.add(
-            f"/hop{hop}", "", status=302, headers={"Location": f"/hop{hop + 1}"}, delay=0.5
+            f"/hop{hop}", "", status=302, headers={"Location": f"/hop{hop + 1}"}, delay=0.8
         )
     feed_server.add("/hop4", rss([{"title": "Late", "link": "https://wire.test/l", "guid": "l"}]))
     app = open_app([("Wire", feed_server.url("/hop0"))], timeout=1.0)
