@@ -5,6 +5,9 @@ Per source, the stored fetch state decides what happens: a source that answered 
 ``next_attempt_at``; any other is fetched from its ``fetch_url`` (where a permanent redirect
 moved it) or its configured url, with the stored validators, so an unchanged feed costs a 304.
 
+A source has ``gather.timeout_seconds`` in all, its redirect hops and a page source's
+article pages included (``fetch.Deadline``); one still going then is cut off and fails.
+
 That state was learnt under the source's settings: when any of them changes (a fixed
 ``links`` selector, not only the url), it is forgotten and the source is tried at once.
 """
@@ -311,6 +314,8 @@ async def _overran(
     )
     report.notes = notes
     report.items_seen = len(items)
+    for note in notes:
+        log.info("source %r: %s", source.name, note)
     report, outcome = _failed(config, report, row, source_id, exc, now)
     changes = {**outcome.changes, "etag": None, "last_modified": None}
     stored = await _save(writer, source, replace(outcome, items=items, changes=changes), report)
