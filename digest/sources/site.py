@@ -37,7 +37,11 @@ class Site:
         return cls(scheme, host, port)
 
     def holds(self, url: str) -> bool:
-        """Whether ``url`` is on this site (see the module's docstring)."""
+        """Whether ``url`` is on this site (see the module's docstring).
+
+        Siblings share the registrable domain the Public Suffix List gives: news.co.uk for
+        www.news.co.uk, so www.rival.co.uk is another site, as alice.github.io is to bob's.
+        """
         scheme, host, port = _origin(url)
         if port is None or (scheme, port) != (self.scheme, self.port):
             upgrade = (self.scheme, self.port, scheme, port) == ("http", 80, "https", 443)
