@@ -31,6 +31,7 @@ from digest.pipeline import gather_sources
 from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport
+from digest.sources.site import Site
 from digest.store import Article, Source
 from tests.conftest import FeedServer, OpenApp, rss, run_cli
 
@@ -533,10 +534,11 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
         seen["known"] = known(
             ["https://wire.test/bridge", "https://site.test/story", "https://elsewhere.test/x"]
         )
-        page = await fetch_article(feed_server.url("/article.html"))
+        site = Site.of(listing_url)
+        page = await fetch_article(feed_server.url("/article.html"), site)
         seen["article"] = page.body
         try:
-            await fetch_article(feed_server.url("/missing.html"))
+            await fetch_article(feed_server.url("/missing.html"), site)
         except SourceError as exc:
             seen["missing"] = exc.message
         return [story("https://site.test/story", "Read from its page")], []

@@ -24,6 +24,7 @@ from digest.records import FeedItem
 from digest.sources.fetch import Fetched, fetch
 from digest.sources.metadata import read_metadata
 from digest.sources.page import find_links, read_page_source
+from digest.sources.site import Site
 from digest.store import Article
 from tests.conftest import FeedServer, run_cli
 
@@ -65,8 +66,8 @@ async def read(
     async with httpx.AsyncClient(timeout=5) as client:
         listing = await fetch(client, "lantern", listing_url, Path("."))
 
-        def fetch_article(url: str) -> Awaitable[Fetched]:
-            return fetch(client, "lantern", url, Path("."))
+        def fetch_article(url: str, site: Site) -> Awaitable[Fetched]:
+            return fetch(client, "lantern", url, Path("."), within=site)
 
         def is_known(urls: list[str]) -> set[str]:
             return {u for u in urls if u in (known or set())}

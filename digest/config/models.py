@@ -154,7 +154,10 @@ class GatherConfig(_Model):
         default=30, ge=1, le=1440, description="how often `digest run` gathers, in minutes"
     )
     timeout_seconds: float = Field(
-        default=20.0, gt=0, le=300, description="give up on one source after this many seconds"
+        default=20.0,
+        gt=0,
+        le=300,
+        description="the time one source may take, its redirects and article pages included",
     )
     concurrency: int = Field(default=32, ge=1, le=512, description="requests in flight at once")
     per_host_concurrency: int = Field(

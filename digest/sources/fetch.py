@@ -3,8 +3,10 @@
 ``Fetcher`` wraps the one shared httpx client. Every request it makes, feed or article page,
 goes through the same rules: a bound on requests in flight overall and per host, a pause
 between requests to one host, conditional GET, redirects followed by hand (at most N, http
-and https only, noting whether every hop was permanent), and a body cap counted while
-streaming, after decompression, so a gzip bomb is cut off early.
+and https only, each hop checked before it is requested, noting whether every hop was
+permanent), a body cap counted while streaming, after decompression, so a gzip bomb is cut
+off early, and a deadline: a request's own, or the one its source shares with all its
+requests (``Deadline``).
 
 Errors are ``SourceError``; an HTTP status the gatherer must act on (410, 429, 503) comes as
 ``HttpStatusError``, which carries the status and any Retry-After time.
@@ -26,6 +28,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from digest.errors import SourceError
+from digest.sources.site import Site
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 FEED_ACCEPT = (
@@ -92,6 +95,27 @@ class HostPolicy:
             yield
 
 
+class Deadline:
+    """The time one source may take (gather.timeout_seconds), shared by all its requests.
+
+    It starts when the source's first request gets its turn: waiting behind other sources'
+    requests for a slot is not the source's time. From then on, its redirect hops, its
+    article pages and their waits for a turn all count, and whatever is still going at the
+    deadline is cut off. ``cut`` counts the requests it cut off.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at: float | None = None  # the event loop's time it ends; None until started
+        self.cut = 0
+
+    def start(self) -> float:
+        """Start the clock, if it has not started; the loop time it ends."""
+        if self.at is None:
+            self.at = asyncio.get_running_loop().time() + self.seconds
+        return self.at
+
+
 @dataclass
 class Limits:
     """The caps every request obeys (from the config's [gather] table)."""
@@ -126,8 +150,15 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str = FEED_ACCEPT,
+        within: Site | None = None,
+        deadline: Deadline | None = None,
     ) -> Fetched:
-        """The document at ``url`` (a 304 when the validators still hold), or SourceError."""
+        """The document at ``url`` (a 304 when the validators still hold), or SourceError.
+
+        ``within``: every hop, the first included, must be on that site; one that is not is
+        refused before it is requested. ``deadline``: the source's, shared by its requests;
+        without one, each request has gather.timeout_seconds of its own.
+        """
         if url.startswith("file:"):
             return read_file(name, file_path(url, self.base_dir), self.limits.max_body_bytes)
         headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
@@ -139,7 +170,9 @@ class Fetcher:
         current = url
         for hop in range(self.limits.max_redirects + 1):
             _check_scheme(name, current, url)
-            result = await self._one(name, current, headers)
+            if within is not None and not within.holds(current):
+                raise _off_site(name, url, current, within)
+            result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
                 return Fetched(result.body, result.headers, current, result.status, moved)
@@ -153,56 +186,77 @@ class Fetcher:
             "use the final feed address, or raise gather.max_redirects",
         )
 
-    async def _one(self, name: str, url: str, headers: dict[str, str]) -> Fetched | tuple[int, str]:
+    async def _one(
+        self, name: str, url: str, headers: dict[str, str], deadline: Deadline | None
+    ) -> Fetched | tuple[int, str]:
         """One request: the answer, or (status, absolute Location) for a redirect."""
         host = urlsplit(url).hostname or ""
-        timeout = self.limits.timeout_seconds
-        async with self.hosts.turn(host), self._overall:
-            try:
-                # httpx's timeouts bound connecting and each read; this bounds the whole
-                # answer, so a server that trickles a byte at a time cannot hold us for ever.
-                async with asyncio.timeout(timeout):
-                    return await self._request(name, url, headers)
-            except TimeoutError:
-                raise SourceError(
-                    name,
-                    f"timed out fetching {url} (no complete answer in {timeout:g} s)",
-                    "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-                ) from None
-            except httpx.TimeoutException:
-                raise SourceError(
-                    name,
-                    f"timed out fetching {url}",
-                    "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-                ) from None
-            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-                raise SourceError(
-                    name,
-                    f"the connection to {host} was reset or closed mid-answer while fetching "
-                    f"{url} ({type(exc).__name__})",
-                    "a network or server fault; digest will try again on the next run",
-                ) from None
-            except httpx.ConnectError as exc:
-                raise SourceError(
-                    name,
-                    f"cannot connect to {host} for {url}: {exc}",
-                    "check the address and the network; digest will try again on the next run",
-                ) from None
-            except httpx.InvalidURL as exc:
-                # httpx reads a redirect's Location even when not following it; a
-                # "javascript:..." there is not a URL it can hold.
-                raise SourceError(
-                    name,
-                    f"{url} answered with an address that is not a usable http(s) URL "
-                    f"({exc}); refused",
-                    "digest only follows http and https; use a feed address that stays on the web",
-                ) from None
-            except httpx.HTTPError as exc:
-                raise SourceError(
-                    name,
-                    f"cannot fetch {url}: {type(exc).__name__}: {exc}",
-                    "check the address and network",
-                ) from None
+        own = deadline is None
+        clock = deadline or Deadline(self.limits.timeout_seconds)
+        try:
+            # The deadline bounds the wait for a turn once the source's clock runs (not the
+            # first request's wait: see Deadline), and the whole answer: httpx's timeouts
+            # bound connecting and each read, so a server that trickles a byte at a time
+            # would hold us for ever.
+            async with asyncio.timeout_at(clock.at) as bound:
+                async with self.hosts.turn(host), self._overall:
+                    bound.reschedule(clock.start())
+                    return await self._attempt(name, url, headers, host)
+        except TimeoutError:
+            clock.cut += 1
+            if own:
+                reason = f"timed out fetching {url} (no complete answer in {clock.seconds:g} s)"
+            else:
+                reason = (
+                    f"timed out fetching {url}: the source took longer than "
+                    f"gather.timeout_seconds = {clock.seconds:g} s, the time of one source "
+                    "with its redirects and article pages"
+                )
+            raise SourceError(
+                name,
+                reason,
+                "the server is slow or down; raise gather.timeout_seconds if it is always slow",
+            ) from None
+
+    async def _attempt(
+        self, name: str, url: str, headers: dict[str, str], host: str
+    ) -> Fetched | tuple[int, str]:
+        """The request, with httpx's errors said as SourceErrors naming the host and url."""
+        try:
+            return await self._request(name, url, headers)
+        except httpx.TimeoutException:
+            raise SourceError(
+                name,
+                f"timed out fetching {url}",
+                "the server is slow or down; raise gather.timeout_seconds if it is always slow",
+            ) from None
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            raise SourceError(
+                name,
+                f"the connection to {host} was reset or closed mid-answer while fetching "
+                f"{url} ({type(exc).__name__})",
+                "a network or server fault; digest will try again on the next run",
+            ) from None
+        except httpx.ConnectError as exc:
+            raise SourceError(
+                name,
+                f"cannot connect to {host} for {url}: {exc}",
+                "check the address and the network; digest will try again on the next run",
+            ) from None
+        except httpx.InvalidURL as exc:
+            # httpx reads a redirect's Location even when not following it; a
+            # "javascript:..." there is not a URL it can hold.
+            raise SourceError(
+                name,
+                f"{url} answered with an address that is not a usable http(s) URL ({exc}); refused",
+                "digest only follows http and https; use a feed address that stays on the web",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise SourceError(
+                name,
+                f"cannot fetch {url}: {type(exc).__name__}: {exc}",
+                "check the address and network",
+            ) from None
 
     async def _request(
         self, name: str, url: str, headers: dict[str, str]
@@ -319,6 +373,19 @@ def _check_scheme(name: str, url: str, first: str) -> None:
     )
 
 
+def _off_site(name: str, first: str, url: str, site: Site) -> SourceError:
+    if url == first:
+        reason = f"{url[:200]} is not on the listing's site ({site}); not fetched"
+    else:
+        reason = f"{first} redirected to {url[:200]}, off the listing's site ({site}); not followed"
+    return SourceError(
+        name,
+        reason,
+        "a page source reads article pages on its listing's own site only (the same scheme, "
+        "host and port); nothing to do unless the site moved, then set url to its new address",
+    )
+
+
 def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
     """The time a Retry-After header names (seconds or an HTTP date), in UTC; else None."""
     if not value:
@@ -398,6 +465,9 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-async def fetch(client: httpx.AsyncClient, name: str, url: str, base_dir: Path) -> Fetched:
+async def fetch(
+    client: httpx.AsyncClient, name: str, url: str, base_dir: Path, within: Site | None = None
+) -> Fetched:
     """One document fetched with the default limits and no politeness pause (a one-off)."""
-    return await Fetcher(client, hosts=HostPolicy(delay=0), base_dir=base_dir).get(name, url)
+    fetcher = Fetcher(client, hosts=HostPolicy(delay=0), base_dir=base_dir)
+    return await fetcher.get(name, url, within=within)

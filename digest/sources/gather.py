@@ -5,6 +5,9 @@ Per source, the stored fetch state decides what happens: a source that answered 
 ``next_attempt_at``; any other is fetched from its ``fetch_url`` (where a permanent redirect
 moved it) or its configured url, with the stored validators, so an unchanged feed costs a 304.
 
+A source has ``gather.timeout_seconds`` in all, its redirect hops and a page source's
+article pages included (``fetch.Deadline``); one still going then is cut off and fails.
+
 That state was learnt under the source's settings: when any of them changes (a fixed
 ``links`` selector, not only the url), it is forgotten and the source is tried at once.
 """
@@ -17,7 +20,7 @@ import hashlib
 import json
 import logging
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -29,9 +32,10 @@ from digest.records import FeedItem
 from digest.sources import page as page_source
 from digest.sources import sitemap as sitemap_source
 from digest.sources.batch import BatchWriter
-from digest.sources.fetch import Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
+from digest.sources.fetch import Deadline, Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
 from digest.sources.parse import parse_feed, within_limit
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
+from digest.sources.site import Site
 from digest.store import Store, utcnow
 from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
@@ -164,9 +168,11 @@ async def _gather_one(
     if row.next_attempt_at is not None and row.next_attempt_at > now:
         return _skipped(report, row, row.next_attempt_at)
     url = row.fetch_url or source.url
+    # gather.timeout_seconds is the time of the source, its redirects and article pages.
+    deadline = Deadline(config.gather.timeout_seconds)
     try:
         fetched = await fetcher.get(
-            source.name, url, etag=row.etag, last_modified=row.last_modified
+            source.name, url, etag=row.etag, last_modified=row.last_modified, deadline=deadline
         )
         if fetched.status == 304:
             report.items_seen = row.items_seen
@@ -176,11 +182,17 @@ async def _gather_one(
             )
             await _save(writer, source, unchanged, report)
             return report
-        items, notes = await _read(config, store, fetcher, source, source_id, url, fetched, pool)
+        items, notes = await _read(
+            config, store, fetcher, source, source_id, url, fetched, deadline, pool
+        )
     except SourceError as exc:
         report, outcome = _failed(config, report, row, source_id, exc, now)
         await _save(writer, source, outcome, report)
         return report
+    if deadline.cut:
+        return await _overran(
+            config, writer, report, row, source, source_id, deadline, items, notes, now
+        )
     report.items_seen = len(items)
     report.notes = notes
     for note in notes:
@@ -276,6 +288,42 @@ def _failed(
     return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
 
 
+async def _overran(
+    config: Config,
+    writer: BatchWriter,
+    report: SourceReport,
+    row: SourceState,
+    source: SourceConfig,
+    source_id: int,
+    deadline: Deadline,
+    items: list[FeedItem],
+    notes: list[str],
+    now: datetime,
+) -> SourceReport:
+    """A page source whose article pages outlasted its time: a failure that backs off like
+    any other, the articles read in time stored (so they are not fetched again) and the
+    listing's validators dropped, so the next run reads it again rather than take a 304."""
+    cut = deadline.cut  # one per article page: a fetch cut off goes no further
+    exc = SourceError(
+        source.name,
+        f"took longer than gather.timeout_seconds = {deadline.seconds:g} s: {cut} article "
+        f"page{'s' if cut != 1 else ''} not read in time"
+        + (f" ({len(items)} read and stored)" if items else ""),
+        "the site is slow: the pages not read are tried on the next run; if it is always "
+        "this slow, raise gather.timeout_seconds or lower the source's max_articles",
+    )
+    report.notes = notes
+    report.items_seen = len(items)
+    for note in notes:
+        log.info("source %r: %s", source.name, note)
+    report, outcome = _failed(config, report, row, source_id, exc, now)
+    changes = {**outcome.changes, "etag": None, "last_modified": None}
+    stored = await _save(writer, source, replace(outcome, items=items, changes=changes), report)
+    if stored is not None:
+        report.new_items = stored.new
+    return report
+
+
 def _gone(report: SourceReport, row: SourceState, configured: str) -> SourceReport:
     url = row.fetch_url or configured
     report.status = "gone"
@@ -341,18 +389,21 @@ async def _read(
     source_id: int,
     requested: str,
     fetched: Fetched,
+    deadline: Deadline,
     pool: ParserPool | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """The items of a fetched document, read as its kind says; any surprise is a SourceError.
 
     ``requested`` is the address asked for: when redirects ended elsewhere, the error names
-    where.
+    where. A page source's article pages share the source's ``deadline``.
     """
     base = fetched.url or source.url
     limit = config.gather.max_items_per_source
 
-    async def fetch_article(url: str) -> Fetched:
-        return await fetcher.get(source.name, url, accept=HTML_ACCEPT)
+    async def fetch_article(url: str, site: Site) -> Fetched:
+        return await fetcher.get(
+            source.name, url, accept=HTML_ACCEPT, within=site, deadline=deadline
+        )
 
     try:
         if source.kind == "page":

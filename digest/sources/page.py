@@ -15,6 +15,7 @@ links whose own label says so.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,13 +25,13 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from digest.config import SourceConfig
-from digest.domains import registrable_domain
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.breaking import BreakingDetector, anchor_text
 from digest.sources.fetch import Fetched
 from digest.sources.metadata import decode_html, read_metadata
 from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.site import Site
 
 _TITLE_LIMIT = 300
 # Blocks whose links are never articles: navigation, footers, sharing, tag clouds, logins.
@@ -60,7 +61,6 @@ _ASSET = re.compile(r"\.(jpe?g|png|gif|webp|svg|pdf|zip|mp[34]|css|js|xml|json|i
 _SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)  # three words or more
 _DATE_PATH = re.compile(r"/(19|20)\d\d/[01]?\d/")
 _LONG_ID = re.compile(r"\d{5,}")
-_IP_HOST = re.compile(r"^[\d.]+$|:")
 
 
 @dataclass
@@ -76,20 +76,23 @@ async def read_page_source(
     source: SourceConfig,
     listing: Fetched,
     listing_url: str,
-    fetch_article: Callable[[str], Awaitable[Fetched]],
+    fetch_article: Callable[[str, Site], Awaitable[Fetched]],
     known: Callable[[list[str]], set[str]],
 ) -> tuple[list[FeedItem], list[str]]:
     """Items from a listing page: links found on it, metadata read from each new article page.
 
-    ``fetch_article(url)`` fetches through the gatherer's polite client (raises SourceError);
-    ``known(urls)`` says which canonical URLs are stored already, so they are not fetched.
-    Returns the items and notes on what was skipped and why.
+    ``fetch_article(url, site)`` fetches through the gatherer's polite client, refusing any
+    hop off ``site`` before it is requested (raises SourceError); ``known(urls)`` says which
+    canonical URLs are stored already, so they are not fetched. The article pages are
+    fetched concurrently: the client's per-host limits and pause are what spaces them out.
+    Returns the items and notes on what was skipped and why, in the listing's order.
     """
     content_type = _content_type(listing)
+    base_url = listing.url or listing_url
     # Parsing a listing (and, once a process, reading the suffix list) takes milliseconds:
     # off the loop, so fetches go on.
     links, notes = await asyncio.to_thread(
-        read_listing, source, listing.body, listing.url or listing_url, content_type
+        read_listing, source, listing.body, base_url, content_type
     )
     if not links:
         raise SourceError(
@@ -106,21 +109,44 @@ async def read_page_source(
             f"(max_articles = {source.max_articles})"
         )
         new = new[: source.max_articles]
+    site = Site.of(base_url)
+    # Requests start in this order as the host's slots free up. Breaking news first; the
+    # rest in a new order each run: in the listing's order, pages that stall at its top
+    # would take every slot of the host until the source's deadline on every run, and
+    # the pages after them would never be read.
+    order = sorted(new, key=lambda link: (not link.breaking, random.random()))
+    try:
+        async with asyncio.TaskGroup() as group:
+            reads = {
+                link.url: group.create_task(_read_article(link, site, fetch_article))
+                for link in order
+            }
+    except ExceptionGroup as failed:  # a bug on one page: the gatherer reports it as before
+        raise failed.exceptions[0] from None  # its own traceback says where
     items: list[FeedItem] = []
-    for link in new:
-        try:
-            page = await fetch_article(link.url)
-        except SourceError as exc:
-            notes.append(f"article {link.url} skipped: {exc.message}")
-            continue
-        # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
-        item, detour = await asyncio.to_thread(_item, link, page)
-        if item is None:
-            # Not stored, so the link is new again on the next run and fetched again then.
-            notes.append(f"article {link.url} skipped: {detour}; tried again next run")
-            continue
-        items.append(item)
+    for link in new:  # items and notes in the listing's order
+        item, note = reads[link.url].result()
+        if item is not None:
+            items.append(item)
+        else:
+            notes.append(note)
     return items, notes
+
+
+async def _read_article(
+    link: ListingLink, site: Site, fetch_article: Callable[[str, Site], Awaitable[Fetched]]
+) -> tuple[FeedItem | None, str]:
+    """The link's item, or None and a note on why it was skipped."""
+    try:
+        page = await fetch_article(link.url, site)
+    except SourceError as exc:
+        return None, f"article {link.url} skipped: {exc.message}"
+    # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
+    item, detour = await asyncio.to_thread(_item, link, page)
+    if item is None:
+        # Not stored, so the link is new again on the next run and fetched again then.
+        return None, f"article {link.url} skipped: {detour}; tried again next run"
+    return item, ""
 
 
 def _no_links_hint(source: SourceConfig, listing: Fetched) -> str:
@@ -158,7 +184,7 @@ def read_listing(
         raise SourceError(source.name, f"cannot parse the listing page: {exc}") from None
     # The site is where the listing came from, never what its <base> claims: links are only
     # followed within it, so a page cannot send the gatherer to other (or internal) hosts.
-    site = _site(base_url)
+    site = Site.of(base_url)
     listing = canonical_url(base_url)
     base = tree.css_first("base[href]")
     if base is not None:
@@ -183,7 +209,7 @@ def read_listing(
     )
     for anchor in anchors:
         url = resolve(anchor)
-        if url is None or not _same_site(url, site):
+        if url is None or not site.holds(url):
             continue
         text = anchor_text(anchor)
         if source.links is None and not (_article_path(url) and _headline(text)):
@@ -224,14 +250,14 @@ def read_listing(
     return list(found.values()), notes
 
 
-def _not_followed(url: str | None, site: str, *, any_path: bool) -> str:
+def _not_followed(url: str | None, site: Site, *, any_path: bool) -> str:
     """Why a breaking link is not fetched; "" when it is.
 
     ``any_path``: the admin's selector chose it, so any address on the site is an article.
     """
     if url is None:
         return "not a web address"
-    if not _same_site(url, site):
+    if not site.holds(url):
         return "on another site"
     if not any_path and not _article_path(url):
         return "not an article address (a section, tag or account page)"
@@ -345,22 +371,3 @@ def _headline(text: str) -> bool:
 
 def _content_type(fetched: Fetched) -> str:
     return next((v for k, v in fetched.headers.items() if k.lower() == "content-type"), "")
-
-
-def _same_site(url: str, site: str) -> bool:
-    """On the listing's host or a sibling of it (www.x.example, news.x.example, x.example).
-
-    Siblings share the registrable domain the Public Suffix List gives: news.co.uk for
-    www.news.co.uk, so www.rival.co.uk is another site, as alice.github.io is to bob's.
-    """
-    host = _site(url)
-    if host == site:
-        return True
-    if _IP_HOST.match(site) or _IP_HOST.match(host):
-        return False
-    domain = registrable_domain(site)  # None for a bare suffix or one label
-    return domain is not None and (host == domain or host.endswith("." + domain))
-
-
-def _site(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower().removeprefix("www.")
