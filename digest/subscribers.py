@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,11 +67,25 @@ def stored_form(raw: str) -> str:
         return raw.strip().lower()
 
 
+# Characters no name holds: controls (CR, LF, tab, NUL...), line and paragraph separators,
+# and the bidi embeddings, overrides and isolates that make a To header read backwards.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+_CONTROL_NAMES = {"\r": "a carriage return", "\n": "a line feed", "\t": "a tab"}
+
+
+def _unprintable(char: str) -> bool:
+    return char in _BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
 def check_name(raw: str | None) -> str | None:
     """A subscriber's name, or None for none; ValueError says what is wrong.
 
-    The name goes into the To header and the greeting of every email; one over
-    ``NAME_LIMIT`` characters is surely not a name (a CSV column shifted, say).
+    The one door every name comes in by (``subscribers add``, CSV import, the sign-up
+    form). The name goes into the To header and the greeting of every email: a line break
+    would be a header of its own (the message is then refused), so control characters are
+    refused here rather than failing each edition later; one over ``NAME_LIMIT`` characters
+    is surely not a name (a CSV column shifted, say).
     """
     name = (raw or "").strip()
     if not name:
@@ -80,7 +95,26 @@ def check_name(raw: str | None) -> str | None:
             f"the name {name[:30]!r}... is {len(name)} characters long; a name may have at "
             f"most {NAME_LIMIT}"
         )
+    bad = next((c for c in name if _unprintable(c)), None)
+    if bad is not None:
+        what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "a control character")
+        raise ValueError(
+            f"the name {name[:60]!r} holds U+{ord(bad):04X} ({what}); a name is one line "
+            "of printable text"
+        )
     return name
+
+
+def sendable_name(stored: str | None) -> str | None:
+    """The name to greet a reader by, or None to write to them without one.
+
+    A name stored before ``check_name`` refused control characters would fail every
+    message to its reader; the reader would rather get the email without their name.
+    """
+    try:
+        return check_name(stored)
+    except ValueError:
+        return None
 
 
 def check_timezone(raw: str | None) -> str | None:

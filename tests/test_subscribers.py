@@ -73,8 +73,23 @@ def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
 def test_add_rejects_a_name_too_long_to_be_one(cli: Cli) -> None:
     code, _, err = cli("subscribers", "add", "ann@example.com", "--name", "x" * 201)
 
-    assert code == 1
+    assert code == 2  # bad input on the command line, as a control character or a topic
     assert "201 characters long; a name may have at most 200" in err
+    assert active(cli) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("Bob\r\nBcc: x", "U+000D (a carriage return)"), ("Bob\tBcc", "U+0009 (a tab)"),
+     ("Bob\u202egro.live", "U+202E (RIGHT-TO-LEFT OVERRIDE)"), ("Bob\x00", "U+0000")],
+)  # fmt: skip
+def test_add_refuses_a_name_with_a_control_character(cli: Cli, name: str, shown: str) -> None:
+    code, out, err = cli("subscribers", "add", "bob@example.com", "--name", name)
+
+    assert code == 2
+    assert f"error: the name {name!r} holds {shown}" in err
+    assert "a name is one line of printable text" in err
+    assert "Traceback" not in out + err
     assert active(cli) == []
 
 
@@ -261,6 +276,24 @@ def test_import_keeps_a_row_whose_topic_no_source_has_and_warns(cli: Cli, tmp_pa
     assert active(cli) == ["ann@example.com", "bob@example.com"]
 
 
+def test_import_refuses_a_name_with_a_line_break_and_names_its_line(
+    cli: Cli, tmp_path: Path
+) -> None:
+    people = write_csv(
+        tmp_path, 'email,name\nann@example.com,Ann\nbob@example.com,"Bob\r\nBcc: x"\n'
+    )
+
+    code, out, err = cli("subscribers", "import", str(people))
+
+    assert code == 1
+    assert err.splitlines() == [
+        f"{people}:3: the name 'Bob\\nBcc: x' holds U+000A (a line feed); a name is one line "
+        "of printable text"
+    ]
+    assert out == "imported 1 new, 0 already subscribed, 1 rows with problems\n"
+    assert active(cli) == ["ann@example.com"]
+
+
 def test_reimport_counts_already_subscribed(cli: Cli, tmp_path: Path) -> None:
     people = write_csv(tmp_path, PEOPLE)
     cli("subscribers", "import", str(people))
@@ -375,9 +408,16 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
             [],
         ),
         (
-            'email,name\nann@example.com,"Ann\nof two lines"\nbad,x\n',
-            [NewSubscriber("ann@example.com", "Ann\nof two lines")],
-            [(4, "'bad' is not a valid address: An email address must have an @-sign.")],
+            'email,name\nann@example.com,"Ann\nof two lines"\nbad,x\ncy@example.com,Cy\n',
+            [NewSubscriber("cy@example.com", "Cy")],
+            [
+                (
+                    2,
+                    "the name 'Ann\\nof two lines' holds U+000A (a line feed); a name is one "
+                    "line of printable text",
+                ),
+                (4, "'bad' is not a valid address: An email address must have an @-sign."),
+            ],
         ),
         (
             "email,nickname\nann@example.com,Annie\n",

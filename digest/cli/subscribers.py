@@ -71,8 +71,8 @@ def add(
         raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
     try:
         name = check_name(name)
-    except ValueError as exc:
-        raise DigestError(str(exc), "give the name they go by, or none") from None
+    except ValueError as exc:  # bad input on the command line, as an unknown topic is
+        raise UsageError(str(exc), "give the name they go by on one line, or none") from exc
     unknown, known = _unknown_topics(ctx.config(), topics)
     if unknown:
         raise UsageError(

@@ -29,7 +29,7 @@ from digest.render.i18n import check_locale
 from digest.resources import _find
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
-from digest.subscribers import check_timezone, normalise_email
+from digest.subscribers import check_name, check_timezone, normalise_email
 from digest.web.mailer import send_confirmation
 from digest.web.receiver import WebhookReceiver, https_get
 from digest.web.security import SECURITY_HEADERS, RateLimit, csrf_ok, csrf_token
@@ -124,6 +124,10 @@ def create_app(
             email = normalise_email(raw_email)
         except ValueError:
             return again("That does not look like an email address.", 400)
+        try:
+            name = check_name(name) or ""
+        except ValueError:
+            return again("Please write your name on one line, without special characters.", 400)
         if not per_ip.allow(ip) or not per_address.allow(email):
             return message("Too many requests", "Please try again in an hour.", 429)
         chosen = [t for t in form.getlist("topics") if t in topics]
