@@ -24,7 +24,7 @@ def process(ctx: Context, mailbox_path: Path) -> None:
     """Read DSNs (RFC 3464) from a Maildir or mbox and suppress dead addresses."""
     app = ctx.app()
     store = app.store
-    secret = app.config.secret()
+    secret = app.config.secrets()  # a bounce of mail sent before a rotation names its token
     known = {s.email: s for s in store.subscribers()}
     messages = dsns = suppressed = 0
     for message in read_mailbox(mailbox_path):

@@ -54,6 +54,7 @@ def create_app(
     """The ASGI app over one configured digest service."""
     config = app.config
     secret = config.secret()
+    keys = config.secrets()  # links mailed before a secret was rotated still work
     service = config.service
     base = service.base_url
     topics = sorted({t for s in config.sources for t in s.topics})
@@ -84,7 +85,7 @@ def create_app(
         )
 
     def subscriber_for(purpose: str, token: str) -> Subscriber | None:
-        public_id = read_token(secret, purpose, token)  # type: ignore[arg-type]
+        public_id = read_token(keys, purpose, token)  # type: ignore[arg-type]
         return app.store.subscriber_by_public_id(public_id) if public_id else None
 
     def client_ip(request: Request) -> str:
@@ -145,7 +146,7 @@ def create_app(
         )
 
     async def confirm(request: Request) -> Response:
-        link = read_confirm_token(secret, request.path_params["token"])
+        link = read_confirm_token(keys, request.path_params["token"])
         if link is None:
             return invalid_link()
         # Opening the link shows a button; only the button (a POST) confirms. Mail
