@@ -260,20 +260,23 @@ _COLUMN_OF = {_key(s): column for column, spellings in _SPELLINGS.items() for s 
 
 
 def _is_header(cells: list[str]) -> bool:
-    """The first row is a header when it names a column digest knows, or holds no address
-    at all (a header of names digest does not know, to be refused, not read as people)."""
-    return any(_key(c) in _COLUMN_OF for c in cells) or not any("@" in c for c in cells)
+    """The first row is a header when it holds no address: a header of names digest does not
+    know is refused, never read as people (nor a row of people as a header)."""
+    return not any("@" in c for c in cells)
 
 
 def _header(line: int, cells: list[str]) -> tuple[str, ...]:
     """The columns a header row names; CsvHeaderError for one it cannot map."""
     unknown = [c for c in cells if c and _key(c) not in _COLUMN_OF]
     if unknown:
-        raise CsvHeaderError(
-            line,
-            f"the header names columns digest does not know: {', '.join(map(repr, unknown))}; "
-            f"the columns it reads are {accepted_columns()}",
+        names = ", ".join(map(repr, unknown))
+        what = (
+            f"the header names columns digest does not know: {names}"
+            if len(unknown) < len([c for c in cells if c])
+            else f"line {line} has no address, so it is read as a header, but digest knows "
+            f"none of its columns: {names}"
         )
+        raise CsvHeaderError(line, f"{what}; the columns it reads are {accepted_columns()}")
     columns = tuple(_COLUMN_OF.get(_key(c), "") for c in cells)
     for column in set(columns) - {""}:
         if columns.count(column) > 1:
@@ -307,8 +310,12 @@ def _delimiter(text: str) -> str:
 
 
 def _guarded(cell: str) -> str:
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """The cell with a ``'`` in front when a spreadsheet would read it as a formula (or it
+    already starts with ``'`` before one, so that ``_unguarded`` gives it back whole)."""
+    return "'" + cell if cell.lstrip("'").startswith(_FORMULA_START) else cell
 
 
 def _unguarded(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
+    """The cell as it was before ``_guarded``."""
+    guarded = cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START)
+    return cell[1:] if guarded else cell

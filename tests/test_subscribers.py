@@ -334,19 +334,19 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_and_import_restores_th
     formula = "=cmd|' /C calc'!A0"
     for address, name in [("a@example.com", formula), ("b@example.com", "+1 Bob"),
                           ("c@example.com", "-Cy"), ("d@example.com", "@Dee"),
-                          ("e@example.com", "Eve = Eve")]:  # fmt: skip
+                          ("e@example.com", "Eve = Eve"), ("f@example.com", "'=Fay")]:  # fmt: skip
         assert cli("subscribers", "add", address, "--name", name)[0] == 0
 
     code, out, _ = cli("subscribers", "export")
 
     assert code == 0
     names = [row[1] for row in csv.reader(io.StringIO(out))][1:]
-    assert names == ["'" + formula, "'+1 Bob", "'-Cy", "'@Dee", "Eve = Eve"]
+    assert names == ["'" + formula, "'+1 Bob", "'-Cy", "'@Dee", "Eve = Eve", "''=Fay"]
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in csv.reader(io.StringIO(out))
                    for cell in row)  # fmt: skip
     good, problems = parse_csv(out)  # an import reads the names back as they were
     assert problems == []
-    assert [g.name for g in good] == [formula, "+1 Bob", "-Cy", "@Dee", "Eve = Eve"]
+    assert [g.name for g in good] == [formula, "+1 Bob", "-Cy", "@Dee", "Eve = Eve", "'=Fay"]
 
 
 def test_export_help_says_how_formulas_are_neutralised(cli: Cli) -> None:
@@ -553,8 +553,11 @@ def test_parse_csv(text: str, good: list[NewSubscriber], problems: list[tuple[in
         ("# from the CRM\nEmail,Mail\na@example.com,b@example.com\n",
          "the header has 2 email columns: Email, Mail"),
         ("Name,Topics\nAnn,world\n", "the header has no email column; the columns it reads"),
+        ("Correo,Nombre\nann@example.com,Ann\n",
+         "line 1 has no address, so it is read as a header, but digest knows none of its "
+         "columns: 'Correo', 'Nombre'; the columns it reads are email (or e-mail, "),
     ],
-    ids=["unknown column", "twice the same column", "no email column"],
+    ids=["unknown column", "twice the same column", "no email column", "no known column"],
 )  # fmt: skip
 def test_parse_csv_refuses_a_header_it_cannot_map(text: str, message: str) -> None:
     with pytest.raises(CsvHeaderError) as caught:
