@@ -44,7 +44,11 @@ def test_stored_bad_data_costs_the_reader_the_name_or_one_report_not_every_editi
 
         assert first.delivery is not None
         assert first.delivery.counts == {"sent": 2, "failed": 1}
-        assert [p for p in first.delivery.problems if UNSENDABLE in p] == first.delivery.problems
+        assert len(first.delivery.problems) == 1
+        assert UNSENDABLE in first.delivery.problems[0]
+        assert first.delivery.problems[0].endswith(
+            "(later editions skip this reader until it is fixed)"
+        )
         bob = next(m for m in smtp_server.messages if m.recipients == ["bob@example.org"])
         assert bob.message()["To"] == "bob@example.org"  # without the name, nothing injected
         assert "Bcc" not in bob.message() and b"victim" not in bob.data

@@ -300,9 +300,10 @@ def _refused(
     """A row whose message cannot be built from the reader's own data (an address with no
     ASCII form, say): failed with the reason the first time, so the run reports it, and
     skipped on every later edition until the data is fixed, so it is not reported daily."""
-    first = store.failed_before(subscriber.id or 0, edition_id, reason)
+    failed = f"{reason} (later editions skip this reader until it is fixed)"
+    first = store.failed_before(subscriber.id or 0, edition_id, failed)
     if first is None:
-        return SendResult(delivery_id, "failed", reason)
+        return SendResult(delivery_id, "failed", failed)
     return SendResult(
         delivery_id,
         "skipped",
