@@ -3,6 +3,9 @@
 The token carries only the subscriber's random ``public_id`` (never the address), signed with
 HMAC-SHA256 by itsdangerous under a per-purpose salt, so an unsubscribe token cannot be
 replayed as a preferences token; verification is constant-time.
+
+Tokens are signed with the current secret only; reading accepts it or any earlier secret
+the admin still lists (``Keys``), so rotating the secret does not break links already mailed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from digest.records import Recipient
 
 Purpose = Literal["unsubscribe", "preferences", "csrf", "bounce"]
 CONFIRM_MAX_AGE = 2 * 24 * 3600  # a confirmation link works for two days
+# What a token is read with: the current secret, or it and then earlier ones still accepted.
+Keys = str | Sequence[str]
+
+
+def _keys(secret: Keys) -> list[str]:
+    """The secrets as itsdangerous takes them: oldest first, so it signs with the last."""
+    return [secret] if isinstance(secret, str) else list(reversed(secret))
 
 
 def make_token(secret: str, purpose: Purpose, public_id: str) -> str:
@@ -25,10 +35,10 @@ def make_token(secret: str, purpose: Purpose, public_id: str) -> str:
     return URLSafeSerializer(secret, salt=f"digest.{purpose}").dumps(public_id)
 
 
-def read_token(secret: str, purpose: Purpose, token: str) -> str | None:
+def read_token(secret: Keys, purpose: Purpose, token: str) -> str | None:
     """The ``public_id`` inside a genuine token, or None for a forged or mangled one."""
     try:
-        value = URLSafeSerializer(secret, salt=f"digest.{purpose}").loads(token)
+        value = URLSafeSerializer(_keys(secret), salt=f"digest.{purpose}").loads(token)
     except BadSignature:
         return None
     return value if isinstance(value, str) else None
@@ -39,7 +49,7 @@ def verp_address(secret: str, domain: str, public_id: str) -> str:
     return f"bounce+{make_token(secret, 'bounce', public_id)}@{domain}"
 
 
-def read_verp(secret: str, address: str) -> str | None:
+def read_verp(secret: Keys, address: str) -> str | None:
     """The ``public_id`` in a genuine VERP address, else None."""
     local = address.strip().strip("<>").partition("@")[0]
     if not local.startswith("bounce+"):
@@ -91,10 +101,10 @@ def make_confirm_token(secret: str, public_id: str, topics: Sequence[str] = ()) 
 
 
 def read_confirm_token(
-    secret: str, token: str, max_age: int = CONFIRM_MAX_AGE
+    secret: Keys, token: str, max_age: int = CONFIRM_MAX_AGE
 ) -> Confirmation | None:
     """The confirmation in a genuine, unexpired token, else None."""
-    serializer = URLSafeTimedSerializer(secret, salt="digest.confirm")
+    serializer = URLSafeTimedSerializer(_keys(secret), salt="digest.confirm")
     try:
         value, made = serializer.loads(token, max_age=max_age, return_timestamp=True)
     except BadSignature:  # also SignatureExpired, its subclass

@@ -26,6 +26,7 @@ from digest.links import personal_links
 from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
 from digest.store import Edition, Subscriber, utcnow
+from digest.subscribers import sendable_name
 
 log = logging.getLogger("digest.pipeline")
 
@@ -61,6 +62,15 @@ async def deliver_edition(
     mailto = config.unsubscribe_mailto()
 
     def recipient_for(s: Subscriber) -> Recipient:
+        name = sendable_name(s.name)
+        if name is None and (s.name or "").strip():
+            log.warning(
+                "%s's stored name %r cannot go in a header (a control character): sent "
+                "without it; `digest subscribers add %s --name NAME` sets a new one",
+                s.email,
+                s.name,
+                s.email,
+            )
         return personal_links(
             secret,
             service.base_url,
@@ -68,7 +78,7 @@ async def deliver_edition(
             s.id or 0,
             s.public_id,
             s.email,
-            s.name,
+            name,
             config.delivery.verp_domain,
         )
 

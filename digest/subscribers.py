@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,11 +69,25 @@ def stored_form(raw: str) -> str:
         return raw.strip().lower()
 
 
+# Characters no name holds: controls (CR, LF, tab, NUL...), line and paragraph separators,
+# and the bidi embeddings, overrides and isolates that make a To header read backwards.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+_CONTROL_NAMES = {"\r": "a carriage return", "\n": "a line feed", "\t": "a tab"}
+
+
+def _unprintable(char: str) -> bool:
+    return char in _BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
 def check_name(raw: str | None) -> str | None:
     """A subscriber's name, or None for none; ValueError says what is wrong.
 
-    The name goes into the To header and the greeting of every email; one over
-    ``NAME_LIMIT`` characters is surely not a name (a CSV column shifted, say).
+    The one door every name comes in by (``subscribers add``, CSV import, the sign-up
+    form). The name goes into the To header and the greeting of every email: a line break
+    would be a header of its own (the message is then refused), so control characters are
+    refused here rather than failing each edition later; one over ``NAME_LIMIT`` characters
+    is surely not a name (a CSV column shifted, say).
     """
     name = (raw or "").strip()
     if not name:
@@ -80,7 +97,26 @@ def check_name(raw: str | None) -> str | None:
             f"the name {name[:30]!r}... is {len(name)} characters long; a name may have at "
             f"most {NAME_LIMIT}"
         )
+    bad = next((c for c in name if _unprintable(c)), None)
+    if bad is not None:
+        what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "a control character")
+        raise ValueError(
+            f"the name {name[:60]!r} holds U+{ord(bad):04X} ({what}); a name is one line "
+            "of printable text"
+        )
     return name
+
+
+def sendable_name(stored: str | None) -> str | None:
+    """The name to greet a reader by, or None to write to them without one.
+
+    A name stored before ``check_name`` refused control characters would fail every
+    message to its reader; the reader would rather get the email without their name.
+    """
+    try:
+        return check_name(stored)
+    except ValueError:
+        return None
 
 
 def check_timezone(raw: str | None) -> str | None:
@@ -99,40 +135,66 @@ def check_subscriber_locale(raw: str | None) -> str | None:
     return check_locale(raw) if raw else None
 
 
-def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
+class CsvHeaderError(ValueError):
+    """A header row digest cannot map: the whole file is refused, since reading its columns
+    by position would put one column's values into another (a department as a topic)."""
+
+    def __init__(self, line: int, what: str) -> None:
+        super().__init__(what)
+        self.line = line
+
+
+def accepted_columns() -> str:
+    """The header names import reads, for a message or --help."""
+    return "; ".join(
+        f"{column.replace('_', ' ')} (or {', '.join(rest)})" if rest else column
+        for column, (_, *rest) in _SPELLINGS.items()
+    )
+
+
+def parse_csv(
+    text: str, topics: Collection[str] | None = None
+) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
     """Rows of a subscriber CSV (header optional: email,name,topics,timezone,locale), problems.
 
-    ``topics`` is a ``;``-separated list; a ``status`` column (as export writes it) may
-    hold any of ``STATUSES``. Problems are (line number, what is wrong).
+    The header's names are matched in any case and in the spellings other tools export
+    (``Email Address``, ``Full Name``, ``First Name`` and ``Last Name``, ``Time zone``...);
+    one it does not know raises CsvHeaderError. Cells are separated by commas, semicolons or
+    tabs, whichever the file uses. ``topics`` is a ``;``-separated list, each one of
+    ``topics`` when given; a ``status`` column (as export writes it) may hold any of
+    ``STATUSES``. Problems are (line number, what is wrong).
     """
     good: list[NewSubscriber] = []
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
-    reader = csv.reader(io.StringIO(text))
+    lines = io.StringIO(text)
+    reader = csv.reader(lines, delimiter=_delimiter(text))
     columns: tuple[str, ...] = CSV_COLUMNS
     first_row = True
     end = 0  # where the previous row ended: a quoted cell may span lines
     for row in reader:
         line, end = end + 1, reader.line_num
-        cells = [c.strip() for c in row]
+        cells = [_unguarded(c.strip()) for c in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
-        if first_row and "email" in (c.lower() for c in cells):
+        if first_row and _is_header(cells):
             first_row = False
-            unknown = [c for c in cells if c.lower() not in _IMPORT_COLUMNS]
-            if unknown:
-                problems.append(
-                    (line, f"unknown columns {unknown}; use {', '.join(_IMPORT_COLUMNS)}")
-                )
-            columns = tuple(c.lower() for c in cells)
+            columns = _header(line, cells)
             continue
         first_row = False
         record = dict(zip(columns, cells, strict=False))
+        if not record.get("name"):
+            record["name"] = " ".join(
+                filter(None, (record.get("first_name"), record.get("last_name")))
+            )
+        chosen = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
         try:
             email = normalise_email(record.get("email", ""))
             name = check_name(record.get("name"))
             tz = check_timezone(record.get("timezone"))
             locale = check_subscriber_locale(record.get("locale"))
+            if topics is not None:
+                check_topics(chosen, topics)
             status = record.get("status") or "active"
             if status not in STATUSES:
                 raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
@@ -143,18 +205,117 @@ def parse_csv(text: str) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
             problems.append((line, f"{email} appears twice in the file; the first row is kept"))
             continue
         seen.add(email)
-        topics = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
-        good.append(NewSubscriber(email, name, topics, tz, status, locale))
+        good.append(NewSubscriber(email, name, chosen, tz, status, locale))
     return good, problems
 
 
+def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:
+    """ValueError naming the topics of ``chosen`` that are not ``known`` (the sources').
+
+    A reader is sent only stories of their topics, and only sources give stories topics:
+    a misspelt topic would have every edition skip them without a word.
+    """
+    unknown = [topic for topic in chosen if topic not in known]
+    if unknown:
+        raise ValueError(f"no source has the topic {', '.join(map(repr, unknown))}")
+
+
 def to_csv(rows: list[tuple[str, str | None, str, str | None, str | None, str]]) -> str:
-    """CSV of (email, name, topics, timezone, locale, status) rows, with a header, for export."""
+    """CSV of (email, name, topics, timezone, locale, status) rows, with a header, for export.
+
+    A cell that a spreadsheet would run as a formula (it starts with ``= + - @``, a tab or a
+    CR: a name typed into the public form, say) is written with a ``'`` before it, which
+    spreadsheets show as text; import takes that ``'`` off again.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_IMPORT_COLUMNS)
     for email, name, topics, tz, locale, status in rows:
-        writer.writerow(
-            [email, name or "", topics.replace(",", ";"), tz or "", locale or "", status]
-        )
+        cells = [email, name or "", topics.replace(",", ";"), tz or "", locale or "", status]
+        writer.writerow([_guarded(cell) for cell in cells])
     return out.getvalue()
+
+
+# Every header name import reads, by column: the first is digest's own, the others what
+# other tools' exports call it. Matched in any case, ignoring spaces, dashes and underscores.
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "email": ("email", "e-mail", "email address", "mail"),
+    "name": ("name", "full name", "display name"),
+    "first_name": ("first name", "given name"),
+    "last_name": ("last name", "surname", "family name"),
+    "topics": ("topics", "topic", "interests"),
+    "timezone": ("timezone", "time zone", "tz"),
+    "locale": ("locale", "language", "lang"),
+    "status": ("status",),
+}
+# Cells a spreadsheet reads as a formula (OWASP's list for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _key(cell: str) -> str:
+    return "".join(c for c in cell.lower() if c not in " -_")
+
+
+_COLUMN_OF = {_key(s): column for column, spellings in _SPELLINGS.items() for s in spellings}
+
+
+def _is_header(cells: list[str]) -> bool:
+    """The first row is a header when it holds no address: a header of names digest does not
+    know is refused, never read as people (nor a row of people as a header)."""
+    return not any("@" in c for c in cells)
+
+
+def _header(line: int, cells: list[str]) -> tuple[str, ...]:
+    """The columns a header row names; CsvHeaderError for one it cannot map."""
+    unknown = [c for c in cells if c and _key(c) not in _COLUMN_OF]
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        what = (
+            f"the header names columns digest does not know: {names}"
+            if len(unknown) < len([c for c in cells if c])
+            else f"line {line} has no address, so it is read as a header, but digest knows "
+            f"none of its columns: {names}"
+        )
+        raise CsvHeaderError(line, f"{what}; the columns it reads are {accepted_columns()}")
+    columns = tuple(_COLUMN_OF.get(_key(c), "") for c in cells)
+    for column in set(columns) - {""}:
+        if columns.count(column) > 1:
+            twice = [c for c in cells if _COLUMN_OF.get(_key(c)) == column]
+            raise CsvHeaderError(
+                line, f"the header has {len(twice)} {column} columns: {', '.join(twice)}"
+            )
+    if "email" not in columns:
+        raise CsvHeaderError(
+            line, f"the header has no email column; the columns it reads are {accepted_columns()}"
+        )
+    return columns
+
+
+def _delimiter(text: str) -> str:
+    """The file's cell separator: a tab, a semicolon (as spreadsheets save CSV where the
+    comma is the decimal mark) or a comma, as its first row shows.
+
+    A header row has no other punctuation, so the more frequent of ``;`` and ``,`` wins; a
+    row of data may hold ``;`` between topics, so there a comma wins if there is one.
+    """
+    first = next(
+        (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), ""
+    )
+    first = re.sub(r'"[^"]*"', "", first)  # a quoted cell's own commas do not count
+    if "\t" in first:
+        return "\t"
+    if "@" not in first:
+        return ";" if first.count(";") > first.count(",") else ","
+    return "," if "," in first or ";" not in first else ";"
+
+
+def _guarded(cell: str) -> str:
+    """The cell with a ``'`` in front when a spreadsheet would read it as a formula (or it
+    already starts with ``'`` before one, so that ``_unguarded`` gives it back whole)."""
+    return "'" + cell if cell.lstrip("'").startswith(_FORMULA_START) else cell
+
+
+def _unguarded(cell: str) -> str:
+    """The cell as it was before ``_guarded``."""
+    guarded = cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START)
+    return cell[1:] if guarded else cell

@@ -524,7 +524,16 @@ WARNINGS: list[tuple[str, str, str, dict[str, str | None], str, str, str]] = [
         {"DIGEST_SECRET": None},
         "service.secret_env",
         "[service]",
-        "$DIGEST_SECRET is not set in this environment; sending needs it; export DIGEST_SECRET=",
+        "$DIGEST_SECRET is not set in this environment; sending needs it; make one once with",
+    ),
+    (
+        "previous secret short",
+        "port = 587",
+        "port = 587",
+        {"DIGEST_PREVIOUS_SECRETS": "abc 0123456789abcdefXYZ"},
+        "service.previous_secrets_env",
+        "[service]",
+        "$DIGEST_PREVIOUS_SECRETS holds 1 value(s) shorter than 16 characters",
     ),
     (
         "signing secret short",
@@ -699,8 +708,10 @@ def test_a_warning_about_a_config_built_in_code_names_the_key_alone(
     config = Config.model_validate(tomllib.loads(BASE))
     assert [str(problem) for problem in warnings_for(config)] == [
         "service.secret_env: $DIGEST_SECRET is not set in this environment; sending needs it; "
-        "export DIGEST_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') "
-        "where digest runs"
+        "make one once with python3 -c 'import secrets; print(secrets.token_urlsafe(32))' and "
+        "set DIGEST_SECRET to that value where digest runs (its systemd EnvironmentFile, say), "
+        "the same on every start: a new secret breaks every link already mailed (the README "
+        "says how to rotate one)"
     ]
 
 
@@ -722,7 +733,10 @@ def test_secret_is_refused_when_unset_or_short(
 
     assert problem in caught.value.message
     assert "$DIGEST_SECRET" in caught.value.message
-    assert "export DIGEST_SECRET=" in caught.value.hint
+    assert "set DIGEST_SECRET to that value" in caught.value.hint
+    # Never a command that makes a new secret wherever it is pasted (a unit's ExecStartPre,
+    # a start script): each start would break every link already mailed.
+    assert "$(" not in caught.value.hint and "export DIGEST_SECRET=" not in caught.value.hint
 
 
 def test_secret_comes_from_the_variable_the_config_names(

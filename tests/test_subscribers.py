@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.subscribers import NewSubscriber, parse_csv
+from digest.subscribers import CsvHeaderError, NewSubscriber, parse_csv
 from tests.conftest import run_cli
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -73,8 +73,23 @@ def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
 def test_add_rejects_a_name_too_long_to_be_one(cli: Cli) -> None:
     code, _, err = cli("subscribers", "add", "ann@example.com", "--name", "x" * 201)
 
-    assert code == 1
+    assert code == 2  # bad input on the command line, as a control character or a topic
     assert "201 characters long; a name may have at most 200" in err
+    assert active(cli) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("Bob\r\nBcc: x", "U+000D (a carriage return)"), ("Bob\tBcc", "U+0009 (a tab)"),
+     ("Bob\u202egro.live", "U+202E (RIGHT-TO-LEFT OVERRIDE)"), ("Bob\x00", "U+0000")],
+)  # fmt: skip
+def test_add_refuses_a_name_with_a_control_character(cli: Cli, name: str, shown: str) -> None:
+    code, out, err = cli("subscribers", "add", "bob@example.com", "--name", name)
+
+    assert code == 2
+    assert f"error: the name {name!r} holds {shown}" in err
+    assert "a name is one line of printable text" in err
+    assert "Traceback" not in out + err
     assert active(cli) == []
 
 
@@ -247,18 +262,97 @@ def test_import_keeps_good_rows_and_reports_each_bad_one(cli: Cli, tmp_path: Pat
     assert "2 subscribers (and 1 pending, paused or gone: --all lists them)" in listed
 
 
-def test_import_keeps_a_row_whose_topic_no_source_has_and_warns(cli: Cli, tmp_path: Path) -> None:
-    """An export from before a source was retired comes back whole: nobody loses their
-    place over a stale topic, and the admin is told which rows have one."""
-    people = "email,topics\nann@example.com,world;wrld\nbob@example.com,tech\n"
+def test_import_refuses_a_topic_no_source_has_with_its_line(cli: Cli, tmp_path: Path) -> None:
+    """As `subscribers add` does: a reader with a misspelt topic would never get a story."""
+    people = write_csv(tmp_path, "email,topics\nann@example.com,world;wrld\nbob@example.com,tech\n")
 
-    code, out, err = cli("subscribers", "import", str(write_csv(tmp_path, people)))
+    code, out, err = cli("subscribers", "import", str(people))
+
+    assert code == 1
+    assert err.splitlines() == [
+        f"{people}:2: no source has the topic 'wrld'",
+        "hint: the sources' topics are: science, tech, us, world",
+    ]
+    assert out == "imported 1 new, 0 already subscribed, 1 rows with problems\n"
+    assert active(cli) == ["bob@example.com"]
+
+
+def test_import_maps_another_tools_header_and_refuses_a_column_it_does_not_know(
+    cli: Cli, tmp_path: Path
+) -> None:
+    people = write_csv(
+        tmp_path, "Email Address,Full Name,Department\nann@example.com,Ann Lee,science\n"
+    )
+
+    code, out, err = cli("subscribers", "import", str(people))
+
+    assert code == 2
+    assert f"error: {people}:1: the header names columns digest does not know: 'Department'" in err
+    assert "the columns it reads are email (or e-mail, email address, mail); name (or " in err
+    assert "topics (or topic, interests)" in err
+    assert "hint: rename each column" in err
+    assert "Traceback" not in out + err
+    assert exported(cli, "--all") == []  # nothing imported: Department is not read as topics
+
+    people.write_text("Email Address,Full Name\nann@example.com,Ann Lee\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(people))[:2] == (
+        0,
+        "imported 1 new, 0 already subscribed, 0 rows with problems\n",
+    )
+    assert [(r["email"], r["name"], r["topics"]) for r in exported(cli)] == [
+        ("ann@example.com", "Ann Lee", "")
+    ]
+
+
+@pytest.mark.parametrize("separator", [";", "\t"], ids=["semicolon", "tab"])
+def test_import_reads_a_file_separated_by_semicolons_or_tabs(
+    cli: Cli, tmp_path: Path, separator: str
+) -> None:
+    rows = [
+        ["E-mail", "Name", "Topics", "Time zone"],
+        ["ann@example.com", "Lee, Ann", "world;tech", "Europe/Paris"],
+        ["bob@example.com", "Bob", "", ""],
+    ]
+    text = io.StringIO()  # as a spreadsheet saves it: a cell holding the separator is quoted
+    csv.writer(text, delimiter=separator, lineterminator="\n").writerows(rows)
+    people = write_csv(tmp_path, text.getvalue())
+
+    code, out, err = cli("subscribers", "import", str(people))
+
+    assert (code, err) == (0, "")
+    assert out == "imported 2 new, 0 already subscribed, 0 rows with problems\n"
+    assert [(r["email"], r["name"], r["topics"], r["timezone"]) for r in exported(cli)] == [
+        ("ann@example.com", "Lee, Ann", "world;tech", "Europe/Paris"),
+        ("bob@example.com", "Bob", "", ""),
+    ]
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run_and_import_restores_them(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A name typed into the public form reaches the admin's spreadsheet through export."""
+    formula = "=cmd|' /C calc'!A0"
+    for address, name in [("a@example.com", formula), ("b@example.com", "+1 Bob"),
+                          ("c@example.com", "-Cy"), ("d@example.com", "@Dee"),
+                          ("e@example.com", "Eve = Eve"), ("f@example.com", "'=Fay")]:  # fmt: skip
+        assert cli("subscribers", "add", address, "--name", name)[0] == 0
+
+    code, out, _ = cli("subscribers", "export")
 
     assert code == 0
-    assert "warning: ann@example.com: no source has the topic 'wrld' (imported as given" in err
-    assert "hint: the sources' topics are: science, tech, us, world" in err
-    assert out == "imported 2 new, 0 already subscribed, 0 rows with problems\n"
-    assert active(cli) == ["ann@example.com", "bob@example.com"]
+    names = [row[1] for row in csv.reader(io.StringIO(out))][1:]
+    assert names == ["'" + formula, "'+1 Bob", "'-Cy", "'@Dee", "Eve = Eve", "''=Fay"]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in csv.reader(io.StringIO(out))
+                   for cell in row)  # fmt: skip
+    good, problems = parse_csv(out)  # an import reads the names back as they were
+    assert problems == []
+    assert [g.name for g in good] == [formula, "+1 Bob", "-Cy", "@Dee", "Eve = Eve", "'=Fay"]
+
+
+def test_export_help_says_how_formulas_are_neutralised(cli: Cli) -> None:
+    code, out, _ = cli("subscribers", "export", "--help")
+    assert code == 0
+    assert "starting with = + - @" in " ".join(out.split())
 
 
 def test_reimport_counts_already_subscribed(cli: Cli, tmp_path: Path) -> None:
@@ -375,20 +469,48 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
             [],
         ),
         (
-            'email,name\nann@example.com,"Ann\nof two lines"\nbad,x\n',
-            [NewSubscriber("ann@example.com", "Ann\nof two lines")],
-            [(4, "'bad' is not a valid address: An email address must have an @-sign.")],
-        ),
-        (
-            "email,nickname\nann@example.com,Annie\n",
-            [NewSubscriber("ann@example.com")],
+            'email,name\nann@example.com,"Ann\nof two lines"\nbad,x\ncy@example.com,Cy\n',
+            [NewSubscriber("cy@example.com", "Cy")],
             [
                 (
-                    1,
-                    "unknown columns ['nickname']; "
-                    "use email, name, topics, timezone, locale, status",
-                )
+                    2,
+                    "the name 'Ann\\nof two lines' holds U+000A (a line feed); a name is one "
+                    "line of printable text",
+                ),
+                (4, "'bad' is not a valid address: An email address must have an @-sign."),
             ],
+        ),
+        (
+            "Email Address,First Name,Last Name,Time Zone,Language,Interests,STATUS\n"
+            "ann@example.com,Ann,Lee,Asia/Tokyo,fr,world;tech,paused\n"
+            "bob@example.com,Bob,,,,,\n",
+            [
+                NewSubscriber(
+                    "ann@example.com", "Ann Lee", ("world", "tech"), "Asia/Tokyo", "paused", "fr"
+                ),
+                NewSubscriber("bob@example.com", "Bob"),
+            ],
+            [],
+        ),
+        (
+            "email;name;topics\nann@example.com;Lee, Ann;world\n",
+            [NewSubscriber("ann@example.com", "Lee, Ann", ("world",))],
+            [],
+        ),
+        (
+            "email\tname\nann@example.com\tAnn\n",
+            [NewSubscriber("ann@example.com", "Ann")],
+            [],
+        ),
+        (
+            "ann@example.com;Ann\nbob@example.com;Bob\n",
+            [NewSubscriber("ann@example.com", "Ann"), NewSubscriber("bob@example.com", "Bob")],
+            [],
+        ),
+        (
+            "ann@example.com,Ann,world;tech\n",
+            [NewSubscriber("ann@example.com", "Ann", ("world", "tech"))],
+            [],
         ),
         (
             "email,status\nann@example.com,unsubscribed\nbob@example.com,gone\n",
@@ -408,12 +530,48 @@ def test_export_without_a_file_writes_csv_to_stdout(cli: Cli) -> None:
         "columns in another order",
         "comment first, spaces",
         "a cell over two lines",
-        "unknown column",
+        "another tool's header",
+        "semicolons",
+        "tabs",
+        "semicolons, no header",
+        "no header, topics",
         "status column",
     ],
 )
 def test_parse_csv(text: str, good: list[NewSubscriber], problems: list[tuple[int, str]]) -> None:
     assert parse_csv(text) == (good, problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("email,nickname\nann@example.com,Annie\n",
+         "the header names columns digest does not know: 'nickname'; the columns it reads are "
+         "email (or e-mail, email address, mail); name (or full name, display name); first name "
+         "(or given name); last name (or surname, family name); topics (or topic, interests); "
+         "timezone (or time zone, tz); locale (or language, lang); status"),
+        ("# from the CRM\nEmail,Mail\na@example.com,b@example.com\n",
+         "the header has 2 email columns: Email, Mail"),
+        ("Name,Topics\nAnn,world\n", "the header has no email column; the columns it reads"),
+        ("Correo,Nombre\nann@example.com,Ann\n",
+         "line 1 has no address, so it is read as a header, but digest knows none of its "
+         "columns: 'Correo', 'Nombre'; the columns it reads are email (or e-mail, "),
+    ],
+    ids=["unknown column", "twice the same column", "no email column", "no known column"],
+)  # fmt: skip
+def test_parse_csv_refuses_a_header_it_cannot_map(text: str, message: str) -> None:
+    with pytest.raises(CsvHeaderError) as caught:
+        parse_csv(text)
+    assert str(caught.value).startswith(message)
+    assert caught.value.line == (2 if text.startswith("#") else 1)
+
+
+def test_parse_csv_refuses_a_topic_not_in_the_list_with_its_line() -> None:
+    good, problems = parse_csv(
+        "email,topics\na@example.com,world\nb@example.com,world;wrld;x\n", ["world"]
+    )
+    assert good == [NewSubscriber("a@example.com", topics=("world",))]
+    assert problems == [(3, "no source has the topic 'wrld', 'x'")]
 
 
 def test_import_help_names_every_column_the_readme_lists(cli: Cli) -> None:

@@ -169,6 +169,26 @@ async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
     assert [m.recipients for m in smtp_server.messages] == [["new@example.org"]]
 
 
+async def test_a_name_with_a_line_break_is_refused_at_sign_up(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    response = await c.post(
+        "/subscribe",
+        data={
+            "email": "bob@example.org",
+            "name": "Bob\r\nBcc: x@evil.test",
+            "csrf": await _csrf(c),
+        },
+    )
+
+    assert response.status_code == 400
+    assert "Please write your name on one line" in response.text
+    assert 'value="bob@example.org"' in response.text  # the form comes back filled in
+    assert _status(app, "bob@example.org") is None
+    assert smtp_server.messages == []
+
+
 async def test_csrf_rate_limits_escaping_and_headers(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:

@@ -30,7 +30,7 @@ def process(ctx: Context, mailbox_path: Path) -> None:
     app = ctx.app()
     config = app.config
     rules = InboundRules(
-        secret=config.secret(),
+        secret=config.secrets(),  # a bounce or reply to mail sent before a rotation
         verp_domain=config.delivery.verp_domain,
         unsubscribe_address=config.unsubscribe_mailto(),
     )

@@ -12,10 +12,11 @@ from digest.cli._common import Context, console, pass_context
 from digest.config import Config
 from digest.errors import DigestError, UsageError
 from digest.subscribers import (
-    NewSubscriber,
+    CsvHeaderError,
     check_name,
     check_subscriber_locale,
     check_timezone,
+    check_topics,
     normalise_email,
     parse_csv,
     stored_form,
@@ -28,17 +29,13 @@ def subscribers() -> None:
     """Manage the people who receive the digests."""
 
 
-def _unknown_topics(config: Config, topics: tuple[str, ...]) -> tuple[list[str], str]:
-    """The topics no source declares, and what to write instead.
-
-    A reader is sent only stories of their topics, and only sources give stories topics:
-    a misspelt topic would have every edition skip them without a word.
-    """
+def _known_topics(config: Config) -> tuple[list[str], str]:
+    """The topics the sources declare (a subscriber may choose only these), and a hint
+    naming them."""
     known = sorted({topic for source in config.sources for topic in source.topics})
-    unknown = [topic for topic in topics if topic not in known]
     if known:
-        return unknown, f"the sources' topics are: {', '.join(known)}"
-    return unknown, "no source declares topics: leave the topics out (they get every story)"
+        return known, f"the sources' topics are: {', '.join(known)}"
+    return known, "no source declares topics: leave the topics out (they get every story)"
 
 
 @subscribers.command()
@@ -71,14 +68,15 @@ def add(
         raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
     try:
         name = check_name(name)
+    except ValueError as exc:  # bad input on the command line, as an unknown topic is
+        raise UsageError(str(exc), "give the name they go by on one line, or none") from exc
+    known, topics_hint = _known_topics(ctx.config())
+    try:
+        check_topics(topics, known)
     except ValueError as exc:
-        raise DigestError(str(exc), "give the name they go by, or none") from None
-    unknown, known = _unknown_topics(ctx.config(), topics)
-    if unknown:
         raise UsageError(
-            f"no source has the topic {', '.join(map(repr, unknown))}",
-            f"{known}; add topics = [...] to a [[sources]] table for a new one",
-        )
+            str(exc), f"{topics_hint}; add topics = [...] to a [[sources]] table for a new one"
+        ) from exc
     store = ctx.app().store
     before = store.subscriber_by_email(address)
     row, changed = store.add_subscriber(address, name, topics, timezone, locale)
@@ -150,35 +148,19 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
     )
 
 
-def _topic_warnings(config: Config, people: list[NewSubscriber]) -> tuple[list[str], str]:
-    """A warning for each row with a topic no source has, and the known topics.
-
-    The rows are imported as given all the same: an import restores what an export held
-    (a source retired since must not cost a reader their place), and the admin is told.
-    parse_csv keeps no line numbers for good rows, so a row is named by its address.
-    """
-    warnings: list[str] = []
-    hint = ""
-    for person in people:
-        unknown, hint = _unknown_topics(config, person.topics)
-        if unknown:
-            names = ", ".join(map(repr, unknown))
-            warnings.append(
-                f"{person.email}: no source has the topic {names} (imported as given; they get "
-                "stories only of their topics a source has)"
-            )
-    return warnings, hint
-
-
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_context
 def import_cmd(ctx: Context, csv_file: Path) -> None:
     """Import a CSV (email,name,topics,timezone,locale,status); bad rows are reported, good kept.
 
-    The header row is optional (without it the columns are email,name,topics,timezone,locale);
-    topics are separated by ';'. People who unsubscribed are not re-added: an import is not
-    their consent.
+    The header row is optional (without it the columns are email,name,topics,timezone,locale).
+    Its names are read in any case and as other tools spell them (Email Address, Full Name,
+    First Name and Last Name, Time Zone, Language...); a column it does not know refuses the
+    file (exit 2) with the names it reads. Cells may be separated by commas, semicolons or
+    tabs. Topics are separated by ';' and must be topics a source declares, as for `add`.
+    A leading ' that export puts before a cell starting with = + - @ is taken off. People
+    who unsubscribed are not re-added: an import is not their consent.
     """
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
@@ -186,8 +168,15 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
         raise DigestError(
             f"{csv_file} is not UTF-8 text", "save it as 'CSV UTF-8' and import it again"
         ) from None
-    good, problems = parse_csv(text)
-    unknown_topics, topics_hint = _topic_warnings(ctx.config(), good)
+    known_topics, topics_hint = _known_topics(ctx.config())
+    try:
+        good, problems = parse_csv(text, known_topics)
+    except CsvHeaderError as exc:
+        raise UsageError(
+            f"{csv_file}:{exc.line}: {exc}",
+            "rename each column to a name digest reads, or delete the columns it does not "
+            "need, and import again",
+        ) from exc
     store = ctx.app().store
     known = {s.email: s.status for s in store.subscribers()}
     added = already = opted_out = 0
@@ -204,9 +193,7 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             opted_out += 1
     for line, what in problems:
         click.echo(f"{csv_file}:{line}: {what}", err=True)
-    for what in unknown_topics:
-        click.echo(f"{csv_file}: warning: {what}", err=True)
-    if unknown_topics:
+    if any(what.startswith("no source has the topic") for _, what in problems):
         click.echo(f"hint: {topics_hint}", err=True)
     left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
@@ -231,7 +218,12 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
 )
 @pass_context
 def export_cmd(ctx: Context, csv_file: Path | None, show_all: bool) -> None:
-    """Export subscribers as CSV to a file, or to standard output."""
+    """Export subscribers as CSV to a file, or to standard output.
+
+    A cell starting with = + - @ (or a tab or CR) gets a ' in front, so a spreadsheet shows
+    it as text instead of running it as a formula (anyone can type a name into the sign-up
+    form); `subscribers import` takes the ' off again.
+    """
     rows = ctx.app().store.subscribers(None if show_all else "active")
     text = to_csv([(r.email, r.name, r.topics, r.timezone, r.locale, r.status) for r in rows])
     if csv_file is None:

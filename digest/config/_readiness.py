@@ -14,7 +14,7 @@ from email.utils import parseaddr
 from functools import cache
 from typing import Any
 
-from digest.config.models import Config
+from digest.config.models import Config, secret_hint
 from digest.domains import registrable_domain, same_organisation
 from digest.errors import ConfigProblem
 from digest.resources import example_config
@@ -33,6 +33,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
     """Things that are valid but will stop a send or a webhook, or silently do less."""
     return [
         *_signing_secret(config),
+        *_previous_secrets(config),
         *_transport_secrets(config),
         *_webhook_secrets(config),
         *_templates_dir(config),
@@ -55,11 +56,22 @@ def _signing_secret(config: Config) -> list[ConfigProblem]:
         if not secret
         else f"${env} is shorter than 16 characters, and sending refuses it"
     )
-    fix = (
-        f"export {env}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') "
-        "where digest runs"
+    return [config.problem(("service", "secret_env"), what, secret_hint(env))]
+
+
+def _previous_secrets(config: Config) -> list[ConfigProblem]:
+    """An earlier secret shorter than any digest signs with is surely a typo (a value cut
+    short), and is not used: links signed with the real one would stop working."""
+    env = config.service.previous_secrets_env
+    short = [s for s in config.previous_secrets() if len(s) < 16]
+    if not short:
+        return []
+    what = (
+        f"${env} holds {len(short)} value(s) shorter than 16 characters, which links are "
+        "never checked against"
     )
-    return [config.problem(("service", "secret_env"), what, fix)]
+    fix = f"set {env} to the earlier secrets as they were, separated by spaces"
+    return [config.problem(("service", "previous_secrets_env"), what, fix)]
 
 
 def _transport_secrets(config: Config) -> list[ConfigProblem]:

@@ -51,6 +51,17 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def secret_hint(env: str) -> str:
+    """How to set the signing secret: made once and kept, since every link mailed is signed
+    with it (a command that makes a new one on each start would break them all)."""
+    return (
+        "make one once with python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
+        f"and set {env} to that value where digest runs (its systemd EnvironmentFile, say), "
+        "the same on every start: a new secret breaks every link already mailed (the README "
+        "says how to rotate one)"
+    )
+
+
 def check_env_name(value: str) -> str:
     """Accept the name of an environment variable (the secret itself never sits in the file)."""
     if not _ENV_NAME.match(value):
@@ -93,6 +104,13 @@ class ServiceConfig(_Model):
         default="DIGEST_SECRET",
         description="environment variable holding the secret that signs subscriber links",
     )
+    previous_secrets_env: str = Field(
+        default="DIGEST_PREVIOUS_SECRETS",
+        description=(
+            "environment variable holding earlier signing secrets (space-separated), still "
+            "accepted on links already mailed while a secret is rotated; unset: none"
+        ),
+    )
 
     @field_validator("locale")
     @classmethod
@@ -104,7 +122,7 @@ class ServiceConfig(_Model):
     def _tz(cls, value: str) -> str:
         return check_timezone(value)
 
-    @field_validator("secret_env")
+    @field_validator("secret_env", "previous_secrets_env")
     @classmethod
     def _env(cls, value: str) -> str:
         return check_env_name(value)
@@ -670,10 +688,19 @@ class Config(_Model):
             raise DigestError(
                 f"the signing secret ${self.service.secret_env} is "
                 + ("not set" if not value else "shorter than 16 characters"),
-                f"export {self.service.secret_env}=$(python3 -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))') in the service's environment",
+                secret_hint(self.service.secret_env),
             )
         return value
+
+    def secrets(self) -> tuple[str, ...]:
+        """The signing secret and then the earlier ones still accepted on links already
+        mailed: verify with these, sign with ``secret()`` alone. An earlier one shorter than
+        16 characters is left out (`digest check` warns): a short key could be guessed."""
+        return (self.secret(), *(s for s in self.previous_secrets() if len(s) >= 16))
+
+    def previous_secrets(self) -> list[str]:
+        """The values in ``previous_secrets_env``, separated by spaces (or commas)."""
+        return os.environ.get(self.service.previous_secrets_env, "").replace(",", " ").split()
 
     def smtp_password(self) -> str | None:
         """The SMTP password from its environment variable, if one is named."""

@@ -56,6 +56,7 @@ class DeliveryStore(Protocol):
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
+    def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
 
 
 @dataclass
@@ -137,7 +138,7 @@ async def dispatch(
                     template, recipient, delivery.id, subscriber.email, wants_fields, signer
                 )
             except HeaderInjection as exc:  # this row fails, the others go on
-                settled.append(SendResult(delivery.id, "failed", str(exc)))
+                settled.append(_refused(store, delivery.id, subscriber, edition_id, str(exc)))
                 continue
             messages.append(message)
         if limiter:  # tokens for rows not there, skipped or refused here: nothing went out
@@ -291,6 +292,23 @@ def _record(
             report.problems.append(line)
             log.warning("delivery to %s", line)
     return done
+
+
+def _refused(
+    store: DeliveryStore, delivery_id: int, subscriber: Subscriber, edition_id: int, reason: str
+) -> SendResult:
+    """A row whose message cannot be built from the reader's own data (an address with no
+    ASCII form, say): failed with the reason the first time, so the run reports it, and
+    skipped on every later edition until the data is fixed, so it is not reported daily."""
+    failed = f"{reason} (later editions skip this reader until it is fixed)"
+    first = store.failed_before(subscriber.id or 0, edition_id, failed)
+    if first is None:
+        return SendResult(delivery_id, "failed", failed)
+    return SendResult(
+        delivery_id,
+        "skipped",
+        f"{reason} (reported when edition {first} failed on it; skipped until it is fixed)",
+    )
 
 
 def _message(

@@ -37,7 +37,7 @@ from digest.deliver.unsubscribes import (
     subject_of,
     token_candidates,
 )
-from digest.links import read_token, read_verp
+from digest.links import Keys, read_token, read_verp
 from digest.store import Subscriber
 from digest.subscribers import stored_form
 
@@ -56,7 +56,7 @@ class InboundStore(Protocol):
 class InboundRules:
     """What a returned message is checked against (from the config)."""
 
-    secret: str
+    secret: Keys
     verp_domain: str | None  # set: only a bounce to a genuine VERP address counts
     unsubscribe_address: str  # the mailto: of List-Unsubscribe
 

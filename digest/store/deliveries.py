@@ -474,6 +474,22 @@ class DeliveryQueries(StoreBase):
         with self.engine.connect() as connection:
             return {str(m): int(s) for m, s in connection.execute(query)}
 
+    def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None:
+        """The first other edition whose row for this subscriber failed for ``reason``, if
+        any: a failure of the reader's own data was reported then, and is not again."""
+        with self.session() as s:
+            return s.exec(
+                select(Delivery.edition_id)
+                .where(
+                    Delivery.subscriber_id == subscriber_id,
+                    Delivery.edition_id != edition_id,
+                    Delivery.status == "failed",
+                    Delivery.error == reason,
+                )
+                .order_by(col(Delivery.edition_id))
+                .limit(1)
+            ).first()
+
     def deliveries(self, edition_id: int) -> list[tuple[Delivery, Subscriber]]:
         """Every delivery row of the edition with its subscriber."""
         with self.session() as s:

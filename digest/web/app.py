@@ -29,7 +29,7 @@ from digest.render.i18n import check_locale
 from digest.resources import _find
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
-from digest.subscribers import check_timezone, normalise_email
+from digest.subscribers import check_name, check_timezone, normalise_email
 from digest.web.mailer import send_confirmation
 from digest.web.receiver import WebhookReceiver, https_get
 from digest.web.security import SECURITY_HEADERS, RateLimit, csrf_ok, csrf_token
@@ -54,6 +54,7 @@ def create_app(
     """The ASGI app over one configured digest service."""
     config = app.config
     secret = config.secret()
+    keys = config.secrets()  # links mailed before a secret was rotated still work
     service = config.service
     base = service.base_url
     topics = sorted({t for s in config.sources for t in s.topics})
@@ -84,7 +85,7 @@ def create_app(
         )
 
     def subscriber_for(purpose: str, token: str) -> Subscriber | None:
-        public_id = read_token(secret, purpose, token)  # type: ignore[arg-type]
+        public_id = read_token(keys, purpose, token)  # type: ignore[arg-type]
         return app.store.subscriber_by_public_id(public_id) if public_id else None
 
     def client_ip(request: Request) -> str:
@@ -124,6 +125,10 @@ def create_app(
             email = normalise_email(raw_email)
         except ValueError:
             return again("That does not look like an email address.", 400)
+        try:
+            name = check_name(name) or ""
+        except ValueError:
+            return again("Please write your name on one line, without special characters.", 400)
         if not per_ip.allow(ip) or not per_address.allow(email):
             return message("Too many requests", "Please try again in an hour.", 429)
         chosen = [t for t in form.getlist("topics") if t in topics]
@@ -141,7 +146,7 @@ def create_app(
         )
 
     async def confirm(request: Request) -> Response:
-        link = read_confirm_token(secret, request.path_params["token"])
+        link = read_confirm_token(keys, request.path_params["token"])
         if link is None:
             return invalid_link()
         # Opening the link shows a button; only the button (a POST) confirms. Mail
