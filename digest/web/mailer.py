@@ -8,6 +8,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from digest.app import App
 from digest.deliver.signing import make_signer
+from digest.errors import DeliveryError
 from digest.records import OutgoingMessage
 
 
@@ -31,7 +32,11 @@ def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage
 
 
 async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
-    """Send it through the configured transport; returns the transport's status."""
+    """Send it through the configured transport; returns the transport's status.
+
+    DeliveryError when it did not go and may later (the server is down or deferred it):
+    nothing retries a confirmation, so the reader must be told to try again.
+    """
     message = confirmation_message(app, email, confirm_url)
     data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     outgoing = OutgoingMessage(
@@ -44,4 +49,9 @@ async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
         if signer is not None:
             outgoing = dataclasses.replace(outgoing, data=signer(data))
         results = await sender.send_batch([outgoing])
+    if results and results[0].status == "deferred":
+        raise DeliveryError(
+            f"the confirmation to {email} was deferred: {results[0].detail}",
+            "the mail server asked to try later; the reader was asked to send the form again",
+        )
     return results[0].status if results else "failed"
