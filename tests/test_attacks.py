@@ -30,7 +30,7 @@ from digest.config import load_config
 from digest.web import create_app
 from digest.web.security import RateLimit
 from digest.web.server import server_config
-from tests.conftest import FeedServer, RecordingHandler, SmtpServer, free_port, rss
+from tests.conftest import ROOT, FeedServer, RecordingHandler, SmtpServer, free_port, rss
 from tests.test_webhooks import CERT_URL, MAILGUN_KEY, TOPIC, _certificate, _mailgun, _sns
 
 MIB = 1024 * 1024
@@ -511,3 +511,44 @@ def test_certificate_urls_are_checked_first_and_failures_are_a_4xx_with_a_log_li
         for r in caplog.records
     ), caplog.text
     assert running.people() == UNTOUCHED
+
+
+# --- `digest serve` itself -----------------------------------------------------------------
+
+
+def test_digest_serve_trusts_the_configured_proxies_not_uvicorns_variable(
+    make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    """The real command in a subprocess: FORWARDED_ALLOW_IPS="*" (uvicorn's own setting)
+    neither replaces service.trusted_proxies nor is applied silently."""
+    import os
+    import subprocess
+    import sys
+
+    config = make_config(smtp_server.port, "trusted_proxies = []")
+    port = free_port()
+    env = {**os.environ, "FORWARDED_ALLOW_IPS": "*", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "digest", "--config", str(config), "serve"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        # A peer that is no proxy of ours says the reader came over https: not believed,
+        # so the form's cookie is not marked Secure (it would be over https).
+        page = httpx.get(f"http://127.0.0.1:{port}/", headers={"X-Forwarded-Proto": "https"})
+        assert page.status_code == 200
+        assert "secure" not in page.headers["set-cookie"].lower()
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=10)
+    assert "FORWARDED_ALLOW_IPS is not read" in err and "trusted_proxies = []" in err
