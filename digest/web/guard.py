@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("digest.web")
@@ -98,4 +98,9 @@ class CatchAll:
             log.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if started:  # half a response is out: let the server drop the connection
                 raise
-            await self.failed()(scope, receive, send)
+            try:
+                page = self.failed()
+            except Exception:  # the page's own template is what fails
+                log.exception("the error page cannot be rendered either")
+                page = PlainTextResponse("Something went wrong; the error was logged.", 500)
+            await page(scope, receive, send)

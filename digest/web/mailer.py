@@ -6,6 +6,8 @@ import dataclasses
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
+from starlette.concurrency import run_in_threadpool
+
 from digest.app import App
 from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
@@ -45,9 +47,15 @@ async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
     async with app.sender() as sender:
         # Signed as the digests are (a DMARC policy asking for DKIM covers this mail too);
         # an API provider signs what it sends itself.
-        signer = None if getattr(sender, "wants_fields", False) else make_signer(app.config)
+        # In a thread: the key is read from disk and RSA signing takes milliseconds, which
+        # on the event loop would hold up every other request.
+        signer = (
+            None
+            if getattr(sender, "wants_fields", False)
+            else await run_in_threadpool(make_signer, app.config)
+        )
         if signer is not None:
-            outgoing = dataclasses.replace(outgoing, data=signer(data))
+            outgoing = dataclasses.replace(outgoing, data=await run_in_threadpool(signer, data))
         results = await sender.send_batch([outgoing])
     if results and results[0].status == "deferred":
         raise DeliveryError(
