@@ -316,6 +316,10 @@ def test_a_proxy_that_is_not_an_address_is_a_config_error(
     code, _, err = run_cli("--config", str(config), "check")
     assert code == 2
     assert "service.trusted_proxies" in err and "'proxy.internal' is not an IP address" in err
+    # Written back as uvicorn's check reads them (a network with host bits set would
+    # otherwise be taken for a host name and never match).
+    config = make_config(smtp_server.port, 'trusted_proxies = ["10.0.0.5/8", "2001:db8::5"]')
+    assert load_config(config).service.trusted_proxies == ["10.0.0.0/8", "2001:db8::5"]
 
 
 # --- the reader's address changes between the page and the submit --------------------------
