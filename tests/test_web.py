@@ -208,7 +208,12 @@ async def test_csrf_rate_limits_escaping_and_headers(
     assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
     home = await c.get("/")
     assert "default-src 'none'" in home.headers["content-security-policy"]
-    assert home.headers["x-frame-options"] == "DENY" and "set-cookie" not in home.headers
+    assert home.headers["x-frame-options"] == "DENY"
+    # One cookie, the sign-up form's nonce: no script reads it, no other site sends it.
+    cookie = home.headers["set-cookie"].lower()
+    assert cookie.startswith("digest_form=") and "httponly" in cookie
+    assert "samesite=strict" in cookie and "secure" in cookie and "path=/" in cookie
+    assert "set-cookie" not in (await c.get("/archive")).headers
 
 
 async def test_archive_web_view_feed_and_health(

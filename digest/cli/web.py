@@ -13,23 +13,25 @@ from digest.cli._common import Context, pass_context
 @pass_context
 def serve(ctx: Context, host: str, port: int) -> None:
     """Serve sign-up, confirmation, preferences, one-click unsubscribe and the archive."""
+    import os
+
     import uvicorn
 
     from digest.web import create_app
+    from digest.web.server import server_config
 
     app = ctx.app()
     click.echo(
         f"serving {app.config.service.name} on http://{host}:{port} "
         f"(public address {app.config.service.base_url})"
     )
-    uvicorn.run(
-        create_app(app),
-        host=host,
-        port=port,
-        log_level="warning",
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-    )
+    if os.environ.get("FORWARDED_ALLOW_IPS"):
+        click.echo(
+            "warning: FORWARDED_ALLOW_IPS is not read; the proxies trusted are "
+            f"service.trusted_proxies = {list(app.config.service.trusted_proxies)}",
+            err=True,
+        )
+    uvicorn.Server(server_config(create_app(app), host, port)).run()
 
 
 COMMANDS = [serve]

@@ -100,6 +100,16 @@ class ServiceConfig(_Model):
         default=None,
         description="folder of email templates overriding the built-in ones; relative to this file",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="addresses or CIDR networks of the reverse proxies in front of `digest "
+        "serve`; only their X-Forwarded-For and X-Forwarded-Proto are believed",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="largest request body `digest serve` reads (forms, webhooks); larger is 413",
+    )
     secret_env: str = Field(
         default="DIGEST_SECRET",
         description="environment variable holding the secret that signs subscriber links",
@@ -111,6 +121,24 @@ class ServiceConfig(_Model):
             "accepted on links already mailed while a secret is rotated; unset: none"
         ),
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        """Parsed here, and written back in the form uvicorn's check reads: it would take a
+        typo (or '10.0.0.5/8', host bits set) as a host name that never matches."""
+        parsed = []
+        for entry in value:
+            try:
+                network = ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or CIDR network; write the proxy's "
+                    "address as '10.0.0.5', '2001:db8::5' or a network as '10.0.0.0/8'"
+                ) from None
+            one = network.num_addresses == 1 and "/" not in entry
+            parsed.append(str(network.network_address) if one else str(network))
+        return parsed
 
     @field_validator("locale")
     @classmethod

@@ -1,10 +1,13 @@
 """The subscriber-facing web app (`digest serve`): sign up, confirm, preferences, leave in
-one click, and the archive of past editions. No JavaScript, no cookies; every personal
-page is reached through a signed token, and every form carries a signed CSRF field.
+one click, and the archive of past editions. No JavaScript; one cookie (the sign-up form's
+nonce, see security.py); every personal page is reached through a signed token, and every
+form carries a signed CSRF field. Store calls run in a worker thread: each one blocks, and
+on the event loop it would stall every other request.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,14 +17,17 @@ from xml.sax.saxutils import escape
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from digest.app import App
 from digest.editions import web_view_url
+from digest.errors import DeliveryError
 from digest.links import make_confirm_token, make_token, read_confirm_token, read_token
 from digest.records import Recipient
 from digest.render import substitute
@@ -30,10 +36,21 @@ from digest.resources import _find
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
 from digest.subscribers import check_name, check_timezone, normalise_email
+from digest.web.guard import BodyLimit, CatchAll
 from digest.web.mailer import send_confirmation
 from digest.web.receiver import WebhookReceiver, https_get
-from digest.web.security import SECURITY_HEADERS, RateLimit, csrf_ok, csrf_token
+from digest.web.security import (
+    FORM_COOKIE,
+    SECURITY_HEADERS,
+    RateLimit,
+    csrf_ok,
+    csrf_token,
+    form_nonce,
+    signup_csrf,
+    signup_csrf_ok,
+)
 
+log = logging.getLogger("digest.web")
 LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
 
 
@@ -84,61 +101,99 @@ def create_app(
             {"url": "/", "label": "Subscribe"},
         )
 
-    def subscriber_for(purpose: str, token: str) -> Subscriber | None:
+    async def subscriber_for(purpose: str, token: str) -> Subscriber | None:
         public_id = read_token(keys, purpose, token)  # type: ignore[arg-type]
-        return app.store.subscriber_by_public_id(public_id) if public_id else None
+        if not public_id:
+            return None
+        return await run_in_threadpool(app.store.subscriber_by_public_id, public_id)
 
     def client_ip(request: Request) -> str:
+        # The proxy's X-Forwarded-For is already applied (service.trusted_proxies).
         return request.client.host if request.client else "unknown"
 
-    async def home(request: Request) -> Response:
-        return page(
+    def signup_form(
+        request: Request, status: int = 200, error: str = "", email: str = "", name: str = ""
+    ) -> Response:
+        """The sign-up page, its field bound to the browser's nonce cookie (set or renewed)."""
+        nonce = form_nonce(request.cookies.get(FORM_COOKIE))
+        response = page(
             "subscribe.html.j2",
+            status,
             title="Subscribe",
             topics=topics,
-            error="",
-            email="",
-            name="",
-            csrf=csrf_token(secret, client_ip(request)),
+            error=error,
+            email=email,
+            name=name,
+            csrf=signup_csrf(secret, nonce),
         )
+        response.set_cookie(
+            FORM_COOKIE,
+            nonce,
+            max_age=86400,  # as long as the field is valid
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    def mail_down(email: str, exc: DeliveryError) -> Response:
+        """The confirmation did not go: the reader is asked to send the form again (the row
+        stays pending, and a new try sends a new link)."""
+        log.warning(
+            "sign-up of %s: the confirmation was not sent (%s); the reader was asked to try "
+            "again. %s",
+            email,
+            exc,
+            exc.hint,
+        )
+        response = message(
+            "Your confirmation could not be sent yet",
+            "Our mail server is not answering just now. Please try again in a few minutes; "
+            "nothing you sent was lost.",
+            503,
+            {"url": "/", "label": "Back to the form"},
+        )
+        response.headers["Retry-After"] = "300"
+        return response
+
+    async def home(request: Request) -> Response:
+        return signup_form(request)
 
     async def subscribe(request: Request) -> Response:
         form = await request.form()
         ip = client_ip(request)
-        raw_email, name = str(form.get("email", "")), str(form.get("name", "")).strip()[:100]
+        raw_email, raw_name = str(form.get("email", "")), str(form.get("name", ""))
 
         def again(error: str, status: int) -> Response:
-            return page(
-                "subscribe.html.j2",
-                status,
-                title="Subscribe",
-                topics=topics,
-                error=error,
-                email=raw_email,
-                name=name,
-                csrf=csrf_token(secret, ip),
-            )
+            return signup_form(request, status, error, raw_email, raw_name)
 
-        if not csrf_ok(secret, ip, str(form.get("csrf", ""))):
-            return again("The form expired; please send it again.", 400)
+        if not signup_csrf_ok(secret, request.cookies.get(FORM_COOKIE), str(form.get("csrf", ""))):
+            return again(
+                "The form expired; please send it again. (The form needs its cookie: if "
+                "this repeats, allow cookies for this site.)",
+                400,
+            )
         try:
             email = normalise_email(raw_email)
         except ValueError:
             return again("That does not look like an email address.", 400)
         try:
-            name = check_name(name) or ""
+            name = check_name(raw_name)
         except ValueError:
             return again("Please write your name on one line, without special characters.", 400)
         if not per_ip.allow(ip) or not per_address.allow(email):
             return message("Too many requests", "Please try again in an hour.", 429)
         chosen = [t for t in form.getlist("topics") if t in topics]
-        subscriber = app.store.add_pending(email, name or None, chosen)
+        subscriber = await run_in_threadpool(app.store.add_pending, email, name, chosen)
         # Only pending, unsubscribed or bounced addresses get a confirmation (one who
         # reported the mail as spam is not mailed unasked); the page is the same whatever
         # the address's state, so it reveals nothing about who is subscribed.
         if subscriber.status in ("pending", "unsubscribed", "bounced"):
             token = make_confirm_token(secret, subscriber.public_id, chosen)
-            await send_confirmation(app, email, f"{base}/confirm/{token}")
+            try:
+                await send_confirmation(app, email, f"{base}/confirm/{token}")
+            except DeliveryError as exc:
+                return mail_down(email, exc)
         return message(
             "Check your inbox",
             "If the address can receive mail, a confirmation link is on its way. "
@@ -154,7 +209,9 @@ def create_app(
         # address into the form: a fetch alone must not subscribe anyone.
         if request.method != "POST":
             return page("confirm.html.j2", title="Confirm")
-        subscriber = app.store.confirm_subscriber(link.public_id, link.requested_at, link.topics)
+        subscriber = await run_in_threadpool(
+            app.store.confirm_subscriber, link.public_id, link.requested_at, link.topics
+        )
         if subscriber is None:
             return invalid_link()
         preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
@@ -179,7 +236,7 @@ def create_app(
 
     async def unsubscribe(request: Request) -> Response:
         token = request.path_params["token"]
-        subscriber = subscriber_for("unsubscribe", token)
+        subscriber = await subscriber_for("unsubscribe", token)
         if subscriber is None or subscriber.id is None:
             return invalid_link()
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
@@ -189,7 +246,7 @@ def create_app(
             return page("unsubscribe.html.j2", title="Unsubscribe", preferences_url=preferences)
         # RFC 8058 one-click (body List-Unsubscribe=One-Click) or the page's button: the
         # token is the proof, no cookie or session is needed; it takes effect at once.
-        app.store.unsubscribe(public_id=subscriber.public_id)
+        await run_in_threadpool(app.store.unsubscribe, public_id=subscriber.public_id)
         return message(
             "You are unsubscribed",
             f"{service.name} will not be sent to you again.",
@@ -198,7 +255,7 @@ def create_app(
 
     async def preferences(request: Request) -> Response:
         token = request.path_params["token"]
-        subscriber = subscriber_for("preferences", token)
+        subscriber = await subscriber_for("preferences", token)
         if subscriber is None or subscriber.id is None:
             return invalid_link()
         if subscriber.status in (*LEFT, "pending"):
@@ -214,7 +271,10 @@ def create_app(
                 except ValueError as exc:
                     error = str(exc)
                 else:
-                    subscriber = app.store.set_subscriber(subscriber.id, **changes) or subscriber
+                    changed = await run_in_threadpool(
+                        app.store.set_subscriber, subscriber.id, **changes
+                    )
+                    subscriber = changed or subscriber
                     saved = True
         leave = f"/unsubscribe/{make_token(secret, 'unsubscribe', subscriber.public_id)}"
         return page(
@@ -248,7 +308,10 @@ def create_app(
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in topics]
                 token = make_confirm_token(secret, subscriber.public_id, kept)
-                await send_confirmation(app, subscriber.email, f"{base}/confirm/{token}")
+                try:
+                    await send_confirmation(app, subscriber.email, f"{base}/confirm/{token}")
+                except DeliveryError as exc:
+                    return mail_down(subscriber.email, exc)
                 return message(
                     "Check your inbox",
                     f"A confirmation link is on its way to {subscriber.email}. Open it "
@@ -275,7 +338,9 @@ def create_app(
             slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
         except ValueError:
             return message("No such edition", "Check the address.", 404)
-        edition = app.store.edition(request.path_params["digest_id"], slot.replace(tzinfo=UTC))
+        edition = await run_in_threadpool(
+            app.store.edition, request.path_params["digest_id"], slot.replace(tzinfo=UTC)
+        )
         if edition is None:
             return message("No such edition", "Check the address.", 404)
         return HTMLResponse(substitute(edition.html, reader(), is_html=True))
@@ -283,12 +348,12 @@ def create_app(
     async def archive(request: Request) -> Response:
         editions = [
             {"subject": e.subject, "url": web_view_url(base, e.digest_id, e.slot)}
-            for e in app.store.editions(limit=100)
+            for e in await run_in_threadpool(app.store.editions, 100)
         ]
         return page("archive.html.j2", title="Archive", editions=editions)
 
     async def feed(request: Request) -> Response:
-        editions = app.store.editions(limit=50)
+        editions = await run_in_threadpool(app.store.editions, 50)
         entries = "".join(
             f"<entry><title>{_xml(e.subject)}</title>"
             f'<link href="{_xml(web_view_url(base, e.digest_id, e.slot))}"/>'
@@ -309,7 +374,7 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         try:
-            app.store.editions(limit=1)
+            await run_in_threadpool(app.store.editions, 1)
         except Exception as exc:  # the point of a health check: say what is wrong
             return JSONResponse({"status": "error", "database": str(exc)}, 503)
         return JSONResponse({"status": "ok"})
@@ -321,6 +386,20 @@ def create_app(
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return message("Not found", "There is nothing at this address.", 404)
+
+    def too_large() -> Response:
+        return message(
+            "Too large",
+            f"This site reads at most {service.max_body_bytes} bytes in one request.",
+            413,
+        )
+
+    def failed() -> Response:
+        return message(
+            "Something went wrong",
+            "The error was logged for the site's admin. Please try again in a few minutes.",
+            500,
+        )
 
     routes = [
         Route("/", home),
@@ -334,9 +413,15 @@ def create_app(
         Route("/healthz", healthz),
         Route("/webhooks/{provider}", webhook, methods=["POST"]),
     ]
-    return Starlette(
-        routes=routes, middleware=[Middleware(_Headers)], exception_handlers={404: not_found}
-    )
+    middleware = [
+        # The client's own address from a trusted proxy's X-Forwarded-For (CIDRs allowed),
+        # here rather than in `digest serve`, so the app is right whatever server runs it.
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=service.trusted_proxies),
+        Middleware(_Headers),
+        Middleware(CatchAll, failed=failed),
+        Middleware(BodyLimit, limit=service.max_body_bytes, too_large=too_large),
+    ]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found})
 
 
 def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:

@@ -6,8 +6,11 @@ import dataclasses
 from email.message import EmailMessage
 from email.utils import parseaddr
 
+from starlette.concurrency import run_in_threadpool
+
 from digest.app import App
 from digest.deliver.signing import make_signer
+from digest.errors import DeliveryError
 from digest.records import OutgoingMessage
 from digest.render.headers import date_now, make_message_id
 
@@ -32,7 +35,11 @@ def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage
 
 
 async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
-    """Send it through the configured transport; returns the transport's status."""
+    """Send it through the configured transport; returns the transport's status.
+
+    DeliveryError when it did not go and may later (the server is down or deferred it):
+    nothing retries a confirmation, so the reader must be told to try again.
+    """
     message = confirmation_message(app, email, confirm_url)
     data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     outgoing = OutgoingMessage(
@@ -41,8 +48,19 @@ async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
     async with app.sender() as sender:
         # Signed as the digests are (a DMARC policy asking for DKIM covers this mail too);
         # an API provider signs what it sends itself.
-        signer = None if getattr(sender, "wants_fields", False) else make_signer(app.config)
+        # In a thread: the key is read from disk and RSA signing takes milliseconds, which
+        # on the event loop would hold up every other request.
+        signer = (
+            None
+            if getattr(sender, "wants_fields", False)
+            else await run_in_threadpool(make_signer, app.config)
+        )
         if signer is not None:
-            outgoing = dataclasses.replace(outgoing, data=signer(data))
+            outgoing = dataclasses.replace(outgoing, data=await run_in_threadpool(signer, data))
         results = await sender.send_batch([outgoing])
+    if results and results[0].status == "deferred":
+        raise DeliveryError(
+            f"the confirmation to {email} was deferred: {results[0].detail}",
+            "the mail server asked to try later; the reader was asked to send the form again",
+        )
     return results[0].status if results else "failed"

@@ -1,27 +1,36 @@
-"""The webhook endpoint: which provider, its configured secret, verification, suppression."""
+"""The webhook endpoint: which provider, its configured secret, verification, suppression.
+
+Verification (with the SNS certificate download) and the store calls run in a worker
+thread: both block, and on the event loop they would stall every other request.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import httpx
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from digest.app import App
 from digest.subscribers import stored_form
 from digest.web import webhooks as hooks
-from digest.web.webhooks import Suppression, WebhookRejected
+from digest.web.webhooks import Suppression, WebhookMalformed, WebhookRejected
 
 log = logging.getLogger("digest.web.webhooks")
+_KEPT_CERTIFICATES = 16  # SNS signs with one certificate a region for months
+_FAILED_FOR = 60.0  # seconds a URL whose download failed is refused without a new try
 
 
 def https_get(url: str) -> bytes:
-    """Fetch an SNS certificate or confirmation URL (hosts are checked by the caller)."""
-    response = httpx.get(url, timeout=10.0, follow_redirects=False)
+    """Fetch an SNS certificate or confirmation URL (only SNS hosts: the caller checks)."""
+    response = httpx.get(url, timeout=5.0, follow_redirects=False)
     response.raise_for_status()
     return response.content
 
@@ -31,15 +40,35 @@ class WebhookReceiver:
 
     def __init__(self, app: App, fetch: Callable[[str], bytes]) -> None:
         self.app, self.fetch = app, fetch
-        self._certificates: dict[str, bytes] = {}
+        self._certificates: OrderedDict[str, bytes] = OrderedDict()
+        self._failed: dict[str, float] = {}
+        self._lock = threading.Lock()  # one download at a time; the others find it cached
 
     def _secret(self, env: str | None) -> str | None:
         return os.environ.get(env) if env else None
 
     def _certificate(self, url: str) -> bytes:
-        if url not in self._certificates:
-            self._certificates[url] = self.fetch(url)
-        return self._certificates[url]
+        """The certificate at ``url`` (an SNS host: verify_sns checked), kept once fetched."""
+        with self._lock:
+            if url in self._certificates:
+                return self._certificates[url]
+            if time.monotonic() - self._failed.get(url, -_FAILED_FOR) < _FAILED_FOR:
+                raise WebhookRejected(f"the SNS certificate {url} failed to download just now")
+            try:
+                certificate = self._get(url)
+            except WebhookRejected:
+                self._failed[url] = time.monotonic()
+                raise
+            self._certificates[url] = certificate
+            while len(self._certificates) > _KEPT_CERTIFICATES:
+                self._certificates.popitem(last=False)
+            return certificate
+
+    def _get(self, url: str) -> bytes:
+        try:
+            return self.fetch(url)
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            raise WebhookRejected(f"GET {url} failed: {exc or type(exc).__name__}") from exc
 
     async def receive(self, provider: str, request: Request) -> Response:
         """200 with what was suppressed; 401 for a request that fails verification."""
@@ -61,13 +90,20 @@ class WebhookReceiver:
                 env.get(provider),
             )
             return JSONResponse({"error": "webhook secret not set on the server"}, 503)
-        body = await request.body()
+        body = await request.body()  # at most service.max_body_bytes: BodyLimit holds it
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            found = self._verified_events(provider, headers, body, secret)
+            found = await run_in_threadpool(self._verified_events, provider, headers, body, secret)
+        except WebhookMalformed as exc:
+            log.warning("webhook %s refused: %s", provider, exc)
+            return JSONResponse({"error": f"bad request: {exc}"}, 400)
         except WebhookRejected as exc:
             log.warning("webhook %s rejected: %s", provider, exc)
             return JSONResponse({"error": "verification failed"}, 401)
+        suppressed = await run_in_threadpool(self._suppress, provider, found)
+        return JSONResponse({"events": len(found), "suppressed": suppressed})
+
+    def _suppress(self, provider: str, found: list[Suppression]) -> int:
         suppressed = 0
         for event in found:
             subscriber = self.app.store.subscriber_by_email(stored_form(event.email))
@@ -83,7 +119,7 @@ class WebhookReceiver:
                     event.kind,
                     event.reason or "no reason given",
                 )
-        return JSONResponse({"events": len(found), "suppressed": suppressed})
+        return suppressed
 
     def _verified_events(
         self, provider: str, headers: dict[str, str], body: bytes, secret: str
@@ -103,9 +139,9 @@ class WebhookReceiver:
         envelope = hooks.verify_sns(body, secret, self._certificate)
         if envelope["Type"] == "SubscriptionConfirmation":
             url = str(envelope.get("SubscribeURL", ""))
-            parts = urlsplit(url)
-            if parts.scheme == "https" and (parts.hostname or "").endswith(".amazonaws.com"):
-                self.fetch(url)
-                log.warning("webhook ses: subscription to %s confirmed", envelope["TopicArn"])
+            if not hooks.sns_url_ok(url):
+                raise WebhookRejected(f"SubscribeURL {url!r} is not on an SNS host")
+            self._get(url)
+            log.warning("webhook ses: subscription to %s confirmed", envelope["TopicArn"])
             return []
         return hooks.ses_events(envelope)

@@ -1,13 +1,20 @@
 """Web safety that needs no session: signed CSRF fields, per-key rate limits, headers.
 
 Every form carries a CSRF field signed with the service secret and bound to what the form
-acts on (the sign-up form to the client's IP, a preferences form to the subscriber), so a
-page on another site cannot post it. No cookies are set anywhere.
+acts on, so a page on another site cannot post it. A preferences form is bound to the
+subscriber its link names. The sign-up form has no such name, so it is bound to a random
+nonce in one cookie (``FORM_COOKIE``, SameSite=Strict, HttpOnly): a page elsewhere can
+neither read the field nor make the browser send the cookie with its post. It used to be
+bound to the client's IP, and then a reader whose address changed between the page and the
+submit (IPv4 then IPv6, a private relay, carrier NAT) was told the form expired. That is
+the only cookie: it holds no identity and no other page reads it.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -42,6 +49,28 @@ def csrf_ok(secret: str, bound_to: str, token: str, now: float | None = None) ->
         return False
     expected = csrf_token(secret, bound_to, int(stamp) * 3600)
     return hmac.compare_digest(expected, token)
+
+
+FORM_COOKIE = "digest_form"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def form_nonce(cookie: str | None) -> str:
+    """The nonce the sign-up form is bound to: the browser's own, kept so two open tabs both
+    work, or a new one when it has none (or something that is not one of ours)."""
+    if cookie and _NONCE.fullmatch(cookie):
+        return cookie
+    return secrets.token_urlsafe(16)  # 22 characters
+
+
+def signup_csrf(secret: str, nonce: str) -> str:
+    """The sign-up form's field, bound to the browser's nonce."""
+    return csrf_token(secret, f"signup:{nonce}")
+
+
+def signup_csrf_ok(secret: str, nonce: str | None, token: str) -> bool:
+    """True for a field issued to the browser that holds ``nonce`` in the last day."""
+    return bool(nonce and _NONCE.fullmatch(nonce)) and csrf_ok(secret, f"signup:{nonce}", token)
 
 
 class RateLimit:

@@ -9,7 +9,8 @@ complaint events, and say which addresses to suppress.
                certificate from an https://sns.<region>.amazonaws.com URL, and the topic ARN
 
 Verification is pure (functions of headers, body and secret); the certificate download
-for SNS is injected so tests and offline installs can supply it.
+for SNS is injected so tests and offline installs can supply it, and is only ever asked
+for an https URL on an SNS host (``sns_url_ok``), checked first.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 class WebhookRejected(Exception):
     """The request is not from the provider (or is stale); answered 401, nothing changes."""
+
+
+class WebhookMalformed(WebhookRejected):
+    """The body is not what any provider sends (not JSON, nested past what a parser takes);
+    answered 400, nothing changes."""
 
 
 @dataclass(frozen=True)
@@ -213,9 +219,8 @@ def verify_sns(
     if message.get("TopicArn") != topic_arn:
         raise WebhookRejected("notification from another SNS topic")
     cert_url = str(message.get("SigningCertURL", ""))
-    parts = urlsplit(cert_url)
-    if parts.scheme != "https" or not _SNS_HOST.match(parts.hostname or ""):
-        raise WebhookRejected("signing certificate not from an amazonaws.com SNS host")
+    if not sns_url_ok(cert_url) or not urlsplit(cert_url).path.endswith(".pem"):
+        raise WebhookRejected(f"signing certificate {cert_url!r} is not on an SNS host")
     signed = "".join(f"{k}\n{message[k]}\n" for k in fields if k in message).encode()
     algorithm = hashes.SHA256() if str(message.get("SignatureVersion")) == "2" else hashes.SHA1()
     try:
@@ -230,11 +235,27 @@ def verify_sns(
     return message
 
 
+def sns_url_ok(url: str) -> bool:
+    """An https URL on an SNS host (sns.<region>.amazonaws.com), default port, no user part:
+    the only place digest fetches a certificate or a subscription confirmation from."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https"
+        and port in (None, 443)
+        and "@" not in parts.netloc
+        and bool(_SNS_HOST.match(parts.hostname or ""))
+    )
+
+
 def ses_events(envelope: Mapping[str, Any]) -> list[Suppression]:
     """Permanent bounces and complaints from an SES notification inside an SNS envelope."""
     try:
         note = _object(json.loads(str(envelope.get("Message", ""))))
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     kind = note.get("notificationType") or note.get("eventType")
     bounce = _object(note.get("bounce"))
@@ -268,7 +289,9 @@ def _json(body: bytes, kind: type) -> Any:
     try:
         value = json.loads(body)
     except ValueError:
-        raise WebhookRejected("the body is not JSON") from None
+        raise WebhookMalformed("the body is not JSON") from None
+    except RecursionError:  # [[[[... a thousand deep: the parser gives up, not digest
+        raise WebhookMalformed("the body's JSON is nested too deep") from None
     if not isinstance(value, kind):
         raise WebhookRejected(f"expected a JSON {kind.__name__}")
     return value
