@@ -117,7 +117,7 @@ def _parse_xml_feed(
         # feedparser's complaints about the Content-Type (missing, or not XML's) are not why
         # a document is no feed: a feed served without one still reads.
         reason = (
-            broken
+            f"the body is not well-formed XML ({broken})"
             if isinstance(broken, SAXException)
             else "no RSS or Atom elements found (it is neither RSS, Atom nor JSON Feed)"
         )
