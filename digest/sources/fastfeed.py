@@ -178,20 +178,12 @@ def _media(entry: Entry, element: Any) -> None:
         entry["media_thumbnail"] = thumbs
 
 
-def _media_description(element: Any) -> Any:
-    """The entry's media:description, its own or its media:group's (YouTube's)."""
-    found = element.find(f"{MEDIA}description")
-    if found is None:
-        found = element.find(f"{MEDIA}group/{MEDIA}description")
-    return found
-
-
 def _typed(value: str, kind: str) -> dict[str, str]:
     return {"value": value, "type": kind}
 
 
 # The children of an RSS <item> that _rss_entry reads, each under the key it fills; several
-# tags may fill one key (an RSS title or a Dublin Core one). For each tag the first counts.
+# tags may fill one key (an RSS title or a Dublin Core one), which _FIRST_WINS settles.
 _RSS_CHILDREN: dict[str, str] = {
     "title": "title",
     f"{DC}title": "title",

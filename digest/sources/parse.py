@@ -192,7 +192,7 @@ _CP1252 = {
 }
 
 
-# Two or more characters that are the bytes of one UTF-8 character read as ISO-8859-1.
+# A UTF-8 lead byte and a continuation byte, read as two ISO-8859-1 characters ("Ã©").
 _MOJIBAKE = re.compile("[\xc2-\xf4][\x80-\xbf]")
 
 
@@ -236,9 +236,13 @@ def entry_text(entry: Any) -> tuple[str, str]:
 
 def entry_link(entry: Any, base_url: str | None) -> str:
     """The entry's link, resolved against ``base_url`` if the reader left it relative."""
-    link = str(entry.get("link") or "")
+    return _resolved(str(entry.get("link") or ""), base_url)
+
+
+def _resolved(link: str, base_url: str | None) -> str:
+    """``link`` against ``base_url``; an absolute http(s) link as it is (most are)."""
     if base_url and link and not link.startswith(("https://", "http://")):
-        link = urljoin(base_url, link)
+        return urljoin(base_url, link)
     return link
 
 
@@ -285,9 +289,7 @@ def _entry_image(entry: Any, base_url: str | None = None) -> tuple[str | None, s
     for link in entry.get("links") or []:
         is_enclosure = isinstance(link, dict) and link.get("rel") == "enclosure"
         if is_enclosure and str(link.get("type") or "").startswith("image/"):
-            href = str(link.get("href") or "")
-            if base_url and not href.startswith(("https://", "http://")):
-                href = urljoin(base_url, href)
+            href = _resolved(str(link.get("href") or ""), base_url)
             candidates.append((2, 0, href, link.get("title")))
     for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], c[1])):
         canonical = canonical_url(str(url or ""))
