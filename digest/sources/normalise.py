@@ -78,16 +78,22 @@ def _tracking(pair: str) -> bool:
     return _TRACKING.match(name) is not None
 
 
-def html_to_text(value: str, limit: int | None = None) -> str:
+def html_to_text(value: str, limit: int | None = None, *, markup: bool = True) -> str:
     """Plain text of an HTML fragment: tags and script/style bodies removed, entities decoded.
 
     nh3 (ammonia) does the parsing, so hostile markup can never survive as markup; the
     result is text, which the templates escape again on output. With ``limit``, the text
     is cut at a word boundary and ends in an ellipsis, ``limit`` characters at most.
+
+    ``markup=False`` says the value is text already (an Atom ``type="text"`` construct, an
+    RSS title without markup): only its spaces are tidied. "Vec<T>" or "the <blink> tag"
+    in text is what the author wrote; read as HTML, the "tag" would vanish.
     """
     if not value:
         return ""
-    if _PLAIN.fullmatch(value):
+    if not markup:
+        value = value.replace("\x00", "")
+    if not markup or _PLAIN.fullmatch(value):
         # No tag, entity or character the parser would drop: nh3 would return it unchanged.
         # Most titles, authors and alt texts are like this; nh3 is most of a feed's parse.
         return _shorten(_SPACE.sub(" ", value).strip(), limit)

@@ -7,6 +7,7 @@ is not a feed at all (an HTML page, an empty body, unparseable bytes), with a hi
 from __future__ import annotations
 
 import calendar
+import contextlib
 import hashlib
 import json
 import re
@@ -21,7 +22,7 @@ import feedparser
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
-from digest.sources.fastfeed import read_entries
+from digest.sources.fastfeed import read_entries, rss_title_type
 from digest.sources.normalise import canonical_url, html_to_text
 
 SUMMARY_LIMIT = 600
@@ -45,8 +46,11 @@ def parse_feed(
     ``limit`` is max_items_per_source from the config's [gather] table.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
-    if base_url:
-        headers.setdefault("content-location", base_url)
+    # Relative links resolve against the document's URL: a Content-Location header names
+    # it (relative to where the body came from, RFC 9110 8.7), else the fetched URL.
+    location = headers.get("content-location", "").strip()
+    if location:
+        base_url = urljoin(base_url or "", location)
     content_type = headers.get("content-type", "")
     stripped = body.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
     if not stripped:
@@ -54,7 +58,7 @@ def parse_feed(
     if stripped[:1] == b"{" or "json" in content_type:
         items, notes = _parse_json_feed(source, stripped, base_url)
     else:
-        items, notes = _parse_xml_feed(source, body, headers)
+        items, notes = _parse_xml_feed(source, body, headers, base_url)
     items, cut = within_limit(items, limit)
     return items, notes + cut
 
@@ -92,13 +96,13 @@ def newest_first(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], int
 
 
 def _parse_xml_feed(
-    source: str, body: bytes, headers: dict[str, str]
+    source: str, body: bytes, headers: dict[str, str], base_url: str | None
 ) -> tuple[list[FeedItem], list[str]]:
-    fast = read_entries(body, headers.get("content-location"), headers.get("content-type", ""))
+    fast = read_entries(body, base_url, headers.get("content-type", ""))
     if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
         entries, language = fast
         return _items(entries, _language(language))
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    parsed = read_with_feedparser(body, headers)
     if not parsed.entries and not parsed.get("version"):
         head = body[:2048].lower()
         html_type = "text/html" in headers.get("content-type", "")
@@ -109,9 +113,16 @@ def _parse_xml_feed(
                 "point url at the site's RSS, Atom or JSON feed (look for a link rel=alternate "
                 "of type application/rss+xml on the page)",
             )
-        reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
+        broken = parsed.get("bozo_exception")
+        # feedparser's complaints about the Content-Type (missing, or not XML's) are not why
+        # a document is no feed: a feed served without one still reads.
+        reason = (
+            f"the body is not well-formed XML ({broken})"
+            if isinstance(broken, SAXException)
+            else "no RSS or Atom elements found (it is neither RSS, Atom nor JSON Feed)"
+        )
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
-    items, notes = _items(parsed.entries, _language(parsed.feed.get("language")))
+    items, notes = _items(parsed.entries, _language(parsed.feed.get("language")), base_url)
     broken = parsed.get("bozo_exception")
     if isinstance(broken, SAXException):  # not an encoding quibble: the XML itself is broken
         notes.insert(
@@ -123,12 +134,36 @@ def _parse_xml_feed(
     return items, notes
 
 
-def _items(entries: list[Any], feed_language: str | None) -> tuple[list[FeedItem], list[str]]:
-    """FeedItems of feedparser-shaped entries, and a note for each one skipped."""
+def read_with_feedparser(body: bytes, headers: Mapping[str, str]) -> Any:
+    """feedparser's reading of ``body``, as the fast path would read it.
+
+    feedparser gets no base URL: ids stay as the feed wrote them (RFC 4287 compares them
+    as strings; feedparser would resolve a relative one), and ``entry_link`` resolves the
+    links it leaves relative. RSS titles are typed by ``rss_title_type``, as the fast path
+    types them.
+    """
+    headers = {k: v for k, v in headers.items() if k.lower() != "content-location"}
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    if not str(parsed.get("version", "")).startswith("atom"):
+        for entry in parsed.entries:
+            detail = entry.get("title_detail")
+            if isinstance(detail, dict) and detail.get("type") in ("text/plain", "text/html"):
+                detail["type"] = rss_title_type(str(entry.get("title") or ""))
+    return parsed
+
+
+def _items(
+    entries: list[Any], feed_language: str | None, base_url: str | None = None
+) -> tuple[list[FeedItem], list[str]]:
+    """FeedItems of feedparser-shaped entries, and a note for each one skipped.
+
+    ``base_url`` resolves links the reader left relative (feedparser is given no base, so
+    that it leaves ids as the feed wrote them).
+    """
     notes: list[str] = []
     items: list[FeedItem] = []
     for index, entry in enumerate(entries):
-        item = _item_from_entry(entry, feed_language)
+        item = _item_from_entry(entry, feed_language, base_url)
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
             continue
@@ -146,31 +181,95 @@ def _skipped(index: int, title: object, link: object) -> str:
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
-def _item_from_entry(entry: Any, feed_language: str | None = None) -> FeedItem | None:
-    link = entry.get("link") or ""
-    url = canonical_url(link)
+# The content types whose value is markup; any other declared type is text. No type at all
+# counts as HTML: RSS descriptions are HTML by convention, and so are most undeclared values.
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml", ""})
+# C1 control characters, which no text means: bytes of windows-1252 read as ISO-8859-1
+# (WHATWG reads the iso-8859-1 label as windows-1252, and so does feedparser).
+_C1 = re.compile("[\x80-\x9f]")
+_CP1252 = {
+    byte: bytes([byte]).decode("cp1252", errors="ignore") or chr(byte) for byte in range(0x80, 0xA0)
+}
+
+
+# A UTF-8 lead byte and a continuation byte, read as two ISO-8859-1 characters ("Ã©").
+_MOJIBAKE = re.compile("[\xc2-\xf4][\x80-\xbf]")
+
+
+def _repaired(value: str) -> str:
+    """``value`` with the two repairs feedparser makes to every text it reads.
+
+    UTF-8 read as ISO-8859-1 and encoded again ("cafÃ©") is decoded once more, when the
+    whole text decodes; each C1 control character becomes the windows-1252 character of
+    its byte.
+    """
+    if _MOJIBAKE.search(value):
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            value = value.encode("iso-8859-1").decode("utf-8")
+    return value.translate(_CP1252) if _C1.search(value) else value
+
+
+def _detail_is_html(entry: Any, key: str) -> bool:
+    detail = entry.get(key)
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    return str(kind or "").lower() in _HTML_TYPES
+
+
+def entry_text(entry: Any) -> tuple[str, str]:
+    """(title, summary) of a feedparser-shaped entry as plain text, each read as its type says.
+
+    A text construct ("History of the <blink> tag") stays as written; an HTML one loses its
+    markup. The summary is the entry's summary, else its first content.
+    """
+    title = _repaired(str(entry.get("title") or ""))
+    title_text = html_to_text(title, TITLE_LIMIT, markup=_detail_is_html(entry, "title_detail"))
+    summary = entry.get("summary") or ""
+    summary_html = _detail_is_html(entry, "summary_detail")
+    content = (entry.get("content") or [{}])[0]
+    if not summary or ("summary_detail" not in entry and content.get("value") == summary):
+        # No summary, or feedparser's copy of the content (which keeps no type): the content.
+        summary = content.get("value") or ""
+        summary_html = str(content.get("type") or "").lower() in _HTML_TYPES
+    summary_text = html_to_text(_repaired(str(summary)), SUMMARY_LIMIT, markup=summary_html)
+    return title_text, summary_text
+
+
+def entry_link(entry: Any, base_url: str | None) -> str:
+    """The entry's link, resolved against ``base_url`` if the reader left it relative."""
+    return _resolved(str(entry.get("link") or ""), base_url)
+
+
+def _resolved(link: str, base_url: str | None) -> str:
+    """``link`` against ``base_url``; an absolute http(s) link as it is (most are)."""
+    if base_url and link and not link.startswith(("https://", "http://")):
+        return urljoin(base_url, link)
+    return link
+
+
+def _item_from_entry(
+    entry: Any, feed_language: str | None = None, base_url: str | None = None
+) -> FeedItem | None:
+    url = canonical_url(entry_link(entry, base_url))
     if url is None:
         return None
-    title = html_to_text(entry.get("title", ""), TITLE_LIMIT) or "(untitled)"
-    summary_html = entry.get("summary", "")
-    if not summary_html and entry.get("content"):
-        summary_html = entry["content"][0].get("value", "")
-    guid = entry.get("id") or url or _content_hash(title, summary_html)
-    image_url, image_alt = _entry_image(entry)
+    title, summary = entry_text(entry)
+    guid = entry.get("id") or url or _content_hash(title, summary)
+    image_url, image_alt = _entry_image(entry, base_url)
+    author = _repaired(str(entry.get("author") or ""))
     return FeedItem(
         guid=str(guid)[:500],
         url=url,
-        title=title,
-        summary=html_to_text(summary_html, SUMMARY_LIMIT),
-        author=html_to_text(entry.get("author", ""), 200) or None,
-        published_at=_entry_date(entry),
+        title=title or "(untitled)",
+        summary=summary,
+        author=html_to_text(author, 200) or None,
+        published_at=entry_date(entry),
         image_url=image_url,
         image_alt=image_alt,
         language=_entry_language(entry) or feed_language,
     )
 
 
-def _entry_image(entry: Any) -> tuple[str | None, str | None]:
+def _entry_image(entry: Any, base_url: str | None = None) -> tuple[str | None, str | None]:
     """The entry's best image and its alt text: media:content, media:thumbnail, enclosure.
 
     Among media:content images the widest wins; only http(s) URLs are taken.
@@ -190,7 +289,8 @@ def _entry_image(entry: Any) -> tuple[str | None, str | None]:
     for link in entry.get("links") or []:
         is_enclosure = isinstance(link, dict) and link.get("rel") == "enclosure"
         if is_enclosure and str(link.get("type") or "").startswith("image/"):
-            candidates.append((2, 0, link.get("href"), link.get("title")))
+            href = _resolved(str(link.get("href") or ""), base_url)
+            candidates.append((2, 0, href, link.get("title")))
     for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], c[1])):
         canonical = canonical_url(str(url or ""))
         if canonical is not None:
@@ -219,7 +319,7 @@ def _number(value: object) -> int:
         return 0
 
 
-def _entry_date(entry: Any) -> datetime | None:
+def entry_date(entry: Any) -> datetime | None:
     """The entry's date in UTC: what feedparser read, else a non-English RFC 822 date."""
     # dict.get, not entry.get: feedparser's own get maps a missing "updated" to "published"
     # with a DeprecationWarning; each key is asked for in turn here anyway.
