@@ -188,6 +188,57 @@ def test_sources_command_shows_health(
     assert "HTTP 404" in out
 
 
+def test_sources_command_shows_each_state_and_when_it_is_tried_again(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    """A source that fails, waits, is gone or broken reads as such, not as a row of numbers;
+    a waiting one says when it is tried again."""
+    cut_off = '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>A'
+    sources = [
+        ("Wire", feed_server.add("/w.xml", rss(HEALTHY))),
+        ("Retired", feed_server.add("/retired.xml", "gone", status=410)),
+        ("Busy", feed_server.add("/busy.xml", "", status=429, headers={"Retry-After": "3600"})),
+        ("Broken", feed_server.add("/broken.xml", cut_off)),
+        ("Down", feed_server.add("/down.xml", "oops", status=500)),
+        ("Old", feed_server.add("/old.xml", rss(HEALTHY))),
+    ]
+    config = write_config(sources)
+    code, out, _ = run_cli("--config", str(config), "gather")
+    assert code == 0
+    # The malformed feed that yielded nothing is a failure in gather's report, not "ok".
+    assert "FAIL  Broken: source 'Broken': the feed is not well-formed XML" in out
+    assert "ok    Broken" not in out
+
+    # "Old" leaves the config, "Fresh" joins it (not gathered yet).
+    config = write_config([*sources[:-1], ("Fresh", feed_server.add("/f.xml", rss(HEALTHY)))])
+    before = datetime.now(UTC)
+    code, out, _ = run_cli("--config", str(config), "sources", "--json")
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)["sources"]}
+    states = {name: row["state"] for name, row in rows.items()}
+    assert states == {
+        "Broken": "failing",
+        "Busy": "waiting",
+        "Down": "failing",
+        "Fresh": "new",
+        "Old": "off",
+        "Retired": "gone",
+        "Wire": "ok",
+    }
+    due = datetime.fromisoformat(rows["Busy"]["next_attempt_at"])
+    assert timedelta(minutes=55) < due - before <= timedelta(hours=1)
+    assert "not well-formed XML" in rows["Broken"]["last_error"]
+    assert [rows[n]["next_attempt_at"] for n in ("Broken", "Down", "Retired", "Wire")] == [None] * 4
+
+    code, out, _ = run_cli("--config", str(config), "sources")
+    assert code == 0
+    table = {cells[1]: cells[5:7] for cells in table_rows(out)}  # state, next try
+    assert table["Wire"] == ["ok", "next gather"]
+    assert table["Retired"][0] == "GONE" and table["Broken"][0] == "FAIL"
+    assert table["Busy"][0] == "WAIT" and f"{due:%Y-%m-%d}" in table["Busy"][1]
+    assert (table["Old"][0], table["Fresh"][0]) == ("off", "new")
+
+
 def table_rows(out: str) -> list[list[str]]:
     """The cells of each table line that starts a row (its first cell is not empty)."""
     lines = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
