@@ -8,6 +8,9 @@ JSON Feed reader; a page source over a real HTTP server; a news sitemap).
 from __future__ import annotations
 
 import json
+import mailbox
+from collections.abc import Callable
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import httpx
@@ -20,7 +23,8 @@ from digest.sources import parse_feed
 from digest.sources.fetch import Fetched, fetch
 from digest.sources.page import read_page_source
 from digest.sources.sitemap import parse_sitemap
-from tests.conftest import FeedServer
+from tests.conftest import FeedServer, run_cli
+from tests.conftest import rss as feed
 
 RLO, PDF, ZWSP, BOM, WJ, SHY = "\u202e", "\u202c", "\u200b", "\ufeff", "\u2060", "\u00ad"
 LRI, PDI, ZWJ, ZWNJ = "\u2066", "\u2069", "\u200d", "\u200c"
@@ -333,3 +337,26 @@ def test_a_feed_that_yields_nothing_because_it_is_broken_is_a_source_error(
 )
 def test_an_empty_feed_is_not_an_error(body: bytes) -> None:
     assert parse_feed("Wire", body) == ([], [])
+
+
+# --- the subject line ------------------------------------------------------------------------
+
+
+def test_the_subject_line_carries_the_fallback_headline_and_nothing_invisible(
+    write_config: Callable[..., Path], feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Gathered, ranked, rendered and sent: the one story's headline heads the subject."""
+    story = {
+        "title": f"{RLO}(untitled){PDF}",
+        "guid": "1",
+        "link": "https://wire.test/1",
+        "desc": f"Harbour strike ends{ZWSP} after talks. Ships sail tonight.",
+    }
+    config = write_config([("Wire", feed_server.add("/f.xml", feed([story])))])
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    code, _, err = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0, err
+    [message] = mailbox.Maildir(str(tmp_path / "mail"), create=False)
+    subject = str(make_header(decode_header(message["Subject"])))
+    assert subject.endswith(": Harbour strike ends after talks."), subject
+    assert "(untitled)" not in subject and not any(c in subject for c in INVISIBLE)
