@@ -232,11 +232,33 @@ def test_sources_command_shows_each_state_and_when_it_is_tried_again(
 
     code, out, _ = run_cli("--config", str(config), "sources")
     assert code == 0
-    table = {cells[1]: cells[5:7] for cells in table_rows(out)}  # state, next try
-    assert table["Wire"] == ["ok", "next gather"]
-    assert table["Retired"][0] == "GONE" and table["Broken"][0] == "FAIL"
-    assert table["Busy"][0] == "WAIT" and f"{due:%Y-%m-%d}" in table["Busy"][1]
-    assert (table["Old"][0], table["Fresh"][0]) == ("off", "new")
+    state = {name: cells[3] for name, cells in table_cells(out).items()}
+    assert state["Busy"] == f"WAIT until {due:%Y-%m-%d %H:%M} UTC"
+    del state["Busy"]
+    assert state == {
+        "Broken": "FAIL",
+        "Down": "FAIL",
+        "Fresh": "new",
+        "Old": "off",
+        "Retired": "GONE",
+        "Wire": "ok",
+    }
+
+
+def table_cells(out: str) -> dict[str, list[str]]:
+    """Each table row's cells by its first one, the lines of a wrapped cell joined."""
+    rows: dict[str, list[str]] = {}
+    last: list[str] = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")][1:-1]
+        if not cells:
+            continue
+        if cells[0]:
+            last = rows.setdefault(cells[0], cells[1:])
+        else:
+            for n, more in enumerate(cells[1:]):
+                last[n] = f"{last[n]} {more}".strip()
+    return rows
 
 
 def table_rows(out: str) -> list[list[str]]:

@@ -37,17 +37,6 @@ class SourceHealth:
     last_error: str | None
     next_attempt_at: datetime | None  # when a waiting source is tried again
 
-    @property
-    def next_try(self) -> str:
-        """When it is fetched again, in words: a time, the next gather, or what it takes."""
-        if self.condition is SourceCondition.WAITING and self.next_attempt_at is not None:
-            return f"{self.next_attempt_at:%Y-%m-%d %H:%M} UTC"
-        if self.condition is SourceCondition.GONE:
-            return "once its url changes"
-        if self.condition is SourceCondition.OFF:
-            return "not gathered"
-        return "next gather"
-
 
 def source_health(
     store: Store, gathered: Collection[str], now: datetime | None = None
