@@ -156,6 +156,25 @@ def test_json_feed_fields_of_the_wrong_type_are_a_note_and_left_out() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("fields", "author", "note"),
+    [
+        ({"author": {"name": "Joe Bloggs"}}, "Joe Bloggs", None),  # JSON Feed 1.0
+        ({"author": "Joe Bloggs"}, "Joe Bloggs", None),  # a string where an object belongs
+        ({"author": ["Joe"]}, None, "its 'author' is a list, not an author"),
+        ({"authors": {"name": "Joe"}}, None, "its 'authors' is an object, not a list of authors"),
+        ({"authors": [3, {"name": "Ann"}]}, "Ann", "its 'authors[0]' is a number, not an author"),
+    ],
+)
+def test_json_feed_authors_of_every_shape(
+    fields: dict[str, object], author: str | None, note: str | None
+) -> None:
+    body = json_feed({"id": "1", "url": "https://x.test/1", "title": "T", **fields})
+    [item], notes = parse_feed("J", body)
+    assert item.author == author
+    assert notes == ([f"item 1: {note}; left out"] if note else [])
+
+
 def test_a_json_feed_item_whose_only_url_is_a_list_is_skipped_with_notes() -> None:
     body = json_feed(
         {"id": "a", "url": ["https://x.test/a"], "title": "Lost"},

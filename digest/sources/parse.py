@@ -350,19 +350,25 @@ class _JsonFields:
         return self._text(self.raw, key, key, number=number, noted=noted)
 
     def author(self) -> str:
-        """The first author's name: from ``authors`` (1.1), else ``author`` (1.0)."""
-        authors = self.raw.get("authors")
-        if authors is None and self.raw.get("author") is not None:
-            authors = [self.raw["author"]]
-        if authors is None:
+        """The first author's name: from ``authors`` (1.1), else ``author`` (1.0). A plain
+        string where the spec has an object is taken as the name (no repr can come of it)."""
+        key = "authors" if self.raw.get("authors") is not None else "author"
+        value = self.raw.get(key)
+        people = value if key == "authors" else [value]
+        if value is None or not isinstance(people, list):
+            if value is not None:
+                self._note(key, value, "a list of authors")
             return ""
-        if not isinstance(authors, list):
-            self._note("authors", authors)
-            return ""
-        for n, author in enumerate(authors):
-            if not isinstance(author, dict):
-                self._note(f"authors[{n}]", author)
-            elif name := self._text(author, "name", f"authors[{n}].name"):
+        for n, person in enumerate(people):
+            label = f"{key}[{n}]" if key == "authors" else key
+            if isinstance(person, str):
+                name = person
+            elif isinstance(person, dict):
+                name = self._text(person, "name", f"{label}.name")
+            else:
+                self._note(label, person, "an author")
+                continue
+            if name.strip():
                 return name
         return ""
 
@@ -384,9 +390,9 @@ class _JsonFields:
             self._note(label, value)
         return ""
 
-    def _note(self, label: str, value: object) -> None:
+    def _note(self, label: str, value: object, wanted: str = "text") -> None:
         self.notes.append(
-            f"item {self.index + 1}: its {label!r} is {_json_kind(value)}, not text; left out"
+            f"item {self.index + 1}: its {label!r} is {_json_kind(value)}, not {wanted}; left out"
         )
 
 
