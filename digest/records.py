@@ -24,12 +24,66 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(lambda m: "" if m[0] < " " else "\ufffd", text)
 
 
+# Characters that show nothing yet change what a reader sees or what a filter matches: the
+# explicit bidi controls (U+202E turns "gpj.exe" around, and an unclosed one turns the rest
+# of a subject line or a text part around with it), zero-width spaces, word joiners and
+# invisible operators, byte-order marks, the soft hyphen, Hangul fillers (a "blank" name)
+# and Unicode tag characters (invisible ASCII). Kept: LRM/RLM/ALM, which right-to-left text
+# uses to place its punctuation and which reorder nothing beyond themselves; variation
+# selectors; and ZWJ/ZWNJ where they join (below).
+_HIDDEN = (
+    "\u00ad\u115f\u1160\u180e\u200b\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164"
+    "\ufeff\uffa0\ufff9-\ufffb"
+)
+# ZWJ and ZWNJ shape Persian, Indic and emoji sequences (between two characters beyond
+# ASCII); anywhere else (in Latin text, at an edge, beside a space) they only hide.
+_JOINER = "\u200c\u200d"
+# A run of tag characters, unless it follows the black flag (a subdivision flag: England).
+_TAGS = "(?<![\U0001f3f4\U000e0000-\U000e007f])[\U000e0000-\U000e007f]+"
+INVISIBLE = re.compile(
+    f"[{_HIDDEN}]|(?<![^\\x00-\\x7f\\s{_JOINER}])[{_JOINER}]|[{_JOINER}](?![^\\x00-\\x7f\\s])"
+    f"|{_TAGS}"
+)
+# Every one of them, joiners too: in an address none of them is text (``invisible_encoded``).
+_ANY_INVISIBLE = re.compile(f"[{_HIDDEN}{_JOINER}\U000e0000-\U000e007f]")
+_SPACES = re.compile(" {2,}")
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without the invisible characters that disguise it (bidi overrides, zero-width
+    characters, byte-order marks); spaces they stood between become one.
+
+    Every text that reaches an email goes through this (FeedItem does it on creation), so a
+    headline cannot reverse the subject line it ends up in, nor hide from deduplication.
+    """
+    # One character class finds none in most texts; the alternation walks every position.
+    if text.isascii() or _ANY_INVISIBLE.search(text) is None:
+        return text
+    cleaned = INVISIBLE.sub("", text)
+    if len(cleaned) == len(text):
+        return text
+    return _SPACES.sub(" ", cleaned).strip()
+
+
+def invisible_encoded(url: str) -> str:
+    """``url`` with its invisible characters percent-encoded: the same address (a browser
+    sends them encoded), which can no longer turn around the text it is printed in."""
+    if url.isascii():
+        return url
+    return _ANY_INVISIBLE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), url)
+
+
+# The FeedItem fields a reader sees as text (not its links, guid or language tag).
+_TEXT_FIELDS = ("title", "summary", "author", "image_alt", "section")
+
+
 @dataclass(frozen=True)
 class FeedItem:
     """One entry read from a feed: text only, already sanitised, link already canonical.
 
     Every text field is made storable on creation, whichever reader built it, so one
-    feed's broken character cannot fail the batch that stores other sources' articles.
+    feed's broken character cannot fail the batch that stores other sources' articles; the
+    fields shown as text also lose their invisible characters (``strip_invisible``).
     """
 
     guid: str
@@ -50,6 +104,8 @@ class FeedItem:
             value = getattr(self, f.name)
             if isinstance(value, str):
                 clean = storable(value)
+                if f.name in _TEXT_FIELDS:
+                    clean = strip_invisible(clean)
                 if clean is not value:
                     object.__setattr__(self, f.name, clean)
 

@@ -236,8 +236,9 @@ def test_relative_links_resolve_against_the_feed_address() -> None:
     [item], notes = parse_feed("X", feed.encode(), base_url="https://site.test/feeds/all.xml")
     assert item.url == "https://site.test/news/1"
     assert notes == []
-    _, notes = parse_feed("X", feed.encode())  # without an address it cannot be resolved
-    assert len(notes) == 1
+    # Without an address it cannot be resolved, and a feed of no usable item is an error.
+    with pytest.raises(SourceError, match="none of the feed's 1 item could be used"):
+        parse_feed("X", feed.encode())
 
 
 # --- hostile markup --------------------------------------------------------------------------
@@ -637,8 +638,14 @@ def test_json_feed_image_and_language() -> None:
         "title": "J",
         "language": "en-GB",
         "items": [
-            {"id": "1", "url": "https://x.test/1", "image": "https://img.test/1.jpg"},
-            {"id": "2", "url": "https://x.test/2", "image": "javascript:x", "language": "cy"},
+            {"id": "1", "url": "https://x.test/1", "title": "A", "image": "https://img.test/1.jpg"},
+            {
+                "id": "2",
+                "url": "https://x.test/2",
+                "title": "B",
+                "image": "javascript:x",
+                "language": "cy",
+            },
         ],
     }
     items = by_url(parse_feed("J", json.dumps(doc).encode())[0])

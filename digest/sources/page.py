@@ -30,7 +30,7 @@ from digest.records import FeedItem
 from digest.sources.breaking import BreakingDetector, anchor_text
 from digest.sources.fetch import Fetched
 from digest.sources.metadata import decode_html, read_metadata
-from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text
 from digest.sources.site import Site
 
 _TITLE_LIMIT = 300
@@ -275,7 +275,7 @@ def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
         # about on the next run, so an article page is fetched once.
         guid=link.url,
         url=link.url,
-        title=meta.title or html_to_text(link.text, _TITLE_LIMIT) or "(untitled)",
+        title=headline(meta.title) or headline(html_to_text(link.text, _TITLE_LIMIT), meta.summary),
         summary=meta.summary,
         author=meta.author,
         published_at=meta.published_at,
@@ -286,6 +286,8 @@ def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
         section=meta.section,
         breaking=link.breaking or meta.live,
     )
+    if not item.title:
+        return None, "it has no title, no link text and no summary to take one from"
     return item, ""
 
 

@@ -23,7 +23,7 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.fastfeed import read_entries, rss_title_type
-from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text
 
 SUMMARY_LIMIT = 600
 TITLE_LIMIT = 300
@@ -101,7 +101,9 @@ def _parse_xml_feed(
     fast = read_entries(body, base_url, headers.get("content-type", ""))
     if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
         entries, language = fast
-        return _items(entries, _language(language))
+        items, notes = _items(entries, _language(language))
+        _some_usable(source, len(entries), items, notes)
+        return items, notes
     parsed = read_with_feedparser(body, headers)
     if not parsed.entries and not parsed.get("version"):
         head = body[:2048].lower()
@@ -124,6 +126,15 @@ def _parse_xml_feed(
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
     items, notes = _items(parsed.entries, _language(parsed.feed.get("language")), base_url)
     broken = parsed.get("bozo_exception")
+    if isinstance(broken, SAXException) and not items:
+        # Nothing read is no "ok, 0 items": the admin would never learn the feed is broken.
+        raise SourceError(
+            source,
+            f"the feed is not well-formed XML ({broken}) and no item could be read from it",
+            "a feed cut off in transfer, or a broken generator (tell the site); digest "
+            "tries again at the next run",
+        )
+    _some_usable(source, len(parsed.entries), items, notes)
     if isinstance(broken, SAXException):  # not an encoding quibble: the XML itself is broken
         notes.insert(
             0,
@@ -152,6 +163,20 @@ def read_with_feedparser(body: bytes, headers: Mapping[str, str]) -> Any:
     return parsed
 
 
+def _some_usable(source: str, count: int, items: list[FeedItem], notes: list[str]) -> None:
+    """Raise when the feed lists items and not one could be used: a feed that shows its
+    readers nothing is broken, not "ok, 0 items" (an empty feed is fine)."""
+    if count and not items:
+        more = f"; {len(notes) - 1} more notes" if len(notes) > 1 else ""
+        raise SourceError(
+            source,
+            f"none of the feed's {count} item{'s' if count != 1 else ''} could be used "
+            f"({notes[0] if notes else 'no reason given'}{more})",
+            "each item needs an http(s) link and a title or summary: tell the site, or "
+            "point url at another of its feeds",
+        )
+
+
 def _items(
     entries: list[Any], feed_language: str | None, base_url: str | None = None
 ) -> tuple[list[FeedItem], list[str]]:
@@ -166,8 +191,10 @@ def _items(
         item = _item_from_entry(entry, feed_language, base_url)
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
-            continue
-        items.append(item)
+        elif not item.title:
+            notes.append(_untitled(index, item.url))
+        else:
+            items.append(item)
     return items, notes
 
 
@@ -179,6 +206,11 @@ def _skipped(index: int, title: object, link: object) -> str:
     if not link:
         return f"{named} has no link; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
+
+
+def _untitled(index: int, url: str) -> str:
+    """The note for an item with neither a title nor a summary to stand in for one."""
+    return f"item {index + 1} ({url}) has no title and no summary to take one from; skipped"
 
 
 # The content types whose value is markup; any other declared type is text. No type at all
@@ -249,6 +281,7 @@ def _resolved(link: str, base_url: str | None) -> str:
 def _item_from_entry(
     entry: Any, feed_language: str | None = None, base_url: str | None = None
 ) -> FeedItem | None:
+    """The entry's FeedItem; None without an http(s) link, an empty title without words."""
     url = canonical_url(entry_link(entry, base_url))
     if url is None:
         return None
@@ -259,7 +292,7 @@ def _item_from_entry(
     return FeedItem(
         guid=str(guid)[:500],
         url=url,
-        title=title or "(untitled)",
+        title=headline(title, summary),
         summary=summary,
         author=html_to_text(author, 200) or None,
         published_at=entry_date(entry),
@@ -346,6 +379,12 @@ def _parse_json_feed(
         raise SourceError(
             source, f"invalid JSON: {exc}", "check the feed URL in the config"
         ) from None
+    except RecursionError:  # [[[[...]]]] a hundred thousand deep: no feed is written so
+        raise SourceError(
+            source,
+            "invalid JSON Feed: nested too deeply to read",
+            "no JSON Feed nests like this; check the feed URL, or tell the site",
+        ) from None
     # The spec says https://jsonfeed.org/version/1.1; early feeds wrote http://.
     if not isinstance(doc, dict) or "://jsonfeed.org/version/" not in str(doc.get("version")):
         raise SourceError(source, "JSON without a JSON Feed 'version'", "check the feed URL")
@@ -353,39 +392,120 @@ def _parse_json_feed(
     items: list[FeedItem] = []
     feed_language = _language(doc.get("language"))
     raw_items = doc.get("items")
-    for index, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
+    if not isinstance(raw_items, list):
+        raise SourceError(
+            source,
+            f"the JSON Feed's 'items' is {_json_kind(raw_items)}, not a list of items",
+            "a broken feed generator: tell the site; digest tries again at the next run",
+        )
+    for index, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             notes.append(f"item {index + 1} is not an object; skipped")
             continue
-        link = str(raw.get("url") or raw.get("external_url") or "")
+        field = _JsonFields(raw, index, notes)
+        link = field.text("url") or field.text("external_url")
         url = canonical_url(urljoin(base_url, link) if base_url else link)
         if url is None:
-            notes.append(_skipped(index, raw.get("title"), link))
+            notes.append(_skipped(index, field.text("title", noted=False), link))
             continue
         # summary and content_text are plain text by the spec, but feeds put markup in
         # them too: everything goes through html_to_text, so no markup can get through.
-        summary_html = str(
-            raw.get("summary") or raw.get("content_html") or raw.get("content_text") or ""
+        summary_html = (
+            field.text("summary") or field.text("content_html") or field.text("content_text")
         )
-        authors = raw.get("authors") or (
-            [raw["author"]] if isinstance(raw.get("author"), dict) else []
-        )
-        author = next(
-            (str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")), None
-        )
+        summary = html_to_text(summary_html, SUMMARY_LIMIT)
+        title = headline(html_to_text(field.text("title"), TITLE_LIMIT), summary)
+        if not title:
+            notes.append(_untitled(index, url))
+            continue
         items.append(
             FeedItem(
-                guid=str(raw.get("id") or url)[:500],
+                guid=(field.text("id", number=True) or url)[:500],
                 url=url,
-                title=html_to_text(str(raw.get("title") or ""), TITLE_LIMIT) or "(untitled)",
-                summary=html_to_text(summary_html, SUMMARY_LIMIT),
-                author=author,
-                published_at=iso_date(raw.get("date_published") or raw.get("date_modified"), None),
-                image_url=canonical_url(str(raw.get("image") or raw.get("banner_image") or "")),
-                language=_language(raw.get("language")) or feed_language,
+                title=title,
+                summary=summary,
+                author=html_to_text(field.author(), 200) or None,
+                published_at=iso_date(
+                    field.text("date_published") or field.text("date_modified"), None
+                ),
+                image_url=canonical_url(field.text("image") or field.text("banner_image")),
+                language=_language(field.text("language")) or feed_language,
             )
         )
+    _some_usable(source, len(raw_items), items, notes)
     return items, notes
+
+
+class _JsonFields:
+    """One JSON Feed item's fields as text; a field of another type (an object as a title,
+    a list as a url) is left out with a note, never stored as its Python repr."""
+
+    def __init__(self, raw: dict[str, Any], index: int, notes: list[str]) -> None:
+        self.raw, self.index, self.notes = raw, index, notes
+
+    def text(self, key: str, *, number: bool = False, noted: bool = True) -> str:
+        """The field's string; "" when absent or of another type. ``number``: the spec's
+        reader coerces a numeric id to a string, so a number is taken as its digits."""
+        return self._text(self.raw, key, key, number=number, noted=noted)
+
+    def author(self) -> str:
+        """The first author's name: from ``authors`` (1.1), else ``author`` (1.0). A plain
+        string where the spec has an object is taken as the name (no repr can come of it)."""
+        key = "authors" if self.raw.get("authors") is not None else "author"
+        value = self.raw.get(key)
+        people = value if key == "authors" else [value]
+        if value is None or not isinstance(people, list):
+            if value is not None:
+                self._note(key, value, "a list of authors")
+            return ""
+        for n, person in enumerate(people):
+            label = f"{key}[{n}]" if key == "authors" else key
+            if isinstance(person, str):
+                name = person
+            elif isinstance(person, dict):
+                name = self._text(person, "name", f"{label}.name")
+            else:
+                self._note(label, person, "an author")
+                continue
+            if name.strip():
+                return name
+        return ""
+
+    def _text(
+        self,
+        mapping: dict[str, Any],
+        key: str,
+        label: str,
+        *,
+        number: bool = False,
+        noted: bool = True,
+    ) -> str:
+        value = mapping.get(key)
+        if value is None or isinstance(value, str):
+            return value or ""
+        if number and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if noted:
+            self._note(label, value)
+        return ""
+
+    def _note(self, label: str, value: object, wanted: str = "text") -> None:
+        self.notes.append(
+            f"item {self.index + 1}: its {label!r} is {_json_kind(value)}, not {wanted}; left out"
+        )
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in a note's words."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def _content_hash(*parts: str) -> str:
