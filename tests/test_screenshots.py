@@ -186,10 +186,10 @@ def browser():
         launched.close()
 
 
-def _page(browser, width: int, scheme: str, images: bool):  # type: ignore[no-untyped-def]
+def _page(browser, width: int, scheme: str, images: bool):
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
 
-    def answer(route) -> None:  # type: ignore[no-untyped-def]
+    def answer(route) -> None:
         # Nothing leaves the machine: pictures come from here, everything else is refused.
         if images and route.request.resource_type == "image":
             route.fulfill(status=200, content_type="image/svg+xml", body=PICTURE)
