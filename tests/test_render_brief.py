@@ -202,6 +202,12 @@ def test_the_top_lists_the_breaking_headlines_the_reading_time_and_the_web_links
     assert "Forwarded this? Subscribe: https://digest.test/\n" in text
 
 
+def test_an_edition_of_one_story_has_no_list_of_one() -> None:
+    rendered = render_edition(INFO, edition(article(1, "Storm makes landfall")))
+    assert "In this edition" not in rendered.html + rendered.text
+    assert 'href="#story-' not in rendered.html
+
+
 def test_without_a_web_app_there_is_no_view_or_subscribe_link() -> None:
     info = EditionInfo("D", "Brief", "https://d.test", "", "UTC", NOW)
     rendered = render_edition(info, EDITION)

@@ -173,7 +173,7 @@ def _context(
         "latest_groups": latest_groups,
         "story_count": len(shown),
         "number": lambda story: numbers[id(story)],
-        "contents": shown[:top],
+        "contents": shown[:top] if len(shown) > 1 else [],  # a list of one says nothing
         "omitted": omitted,
         "reading_minutes": minutes,
         "preheader": _preheader(ranked, loc, minutes),
