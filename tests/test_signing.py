@@ -311,7 +311,7 @@ def test_a_line_break_in_a_stored_name_is_left_out_not_injected(
         app.store.add_subscriber("ana@example.org", "Ana")
     finally:
         app.close()
-    code, out, err = run_cli("--config", str(config), "send", "--gather")
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
     assert code == 0
     assert "2 sent" in out
     assert sorted(m.recipients[0] for m in smtp_server.messages) == [

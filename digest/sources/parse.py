@@ -31,6 +31,9 @@ ALT_LIMIT = 300
 # A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
 _IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.I)
+# The email's widest picture is 584 px; twice that is sharp on a 2x screen and no heavier.
+_IMAGE_SHOWN = 584
+_IMAGE_SHARP = 2 * _IMAGE_SHOWN
 
 
 def parse_feed(
@@ -305,7 +308,8 @@ def _item_from_entry(
 def _entry_image(entry: Any, base_url: str | None = None) -> tuple[str | None, str | None]:
     """The entry's best image and its alt text: media:content, media:thumbnail, enclosure.
 
-    Among media:content images the widest wins; only http(s) URLs are taken.
+    Among renditions of one kind, the one that suits the email best (``_rendition_order``);
+    only http(s) URLs are taken.
     """
     candidates: list[tuple[int, int, object, object]] = []  # (rank, -width, url, alt)
     for media in entry.get("media_content") or []:
@@ -324,11 +328,22 @@ def _entry_image(entry: Any, base_url: str | None = None) -> tuple[str | None, s
         if is_enclosure and str(link.get("type") or "").startswith("image/"):
             href = _resolved(str(link.get("href") or ""), base_url)
             candidates.append((2, 0, href, link.get("title")))
-    for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], c[1])):
+    for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], _rendition_order(-c[1]))):
         canonical = canonical_url(str(url or ""))
         if canonical is not None:
             return canonical, html_to_text(str(alt or ""), ALT_LIMIT) or None
     return None, None
+
+
+def _rendition_order(width: int) -> tuple[int, int]:
+    """Sort key of a rendition ``width`` px wide (0: not said): first the largest up to twice
+    the width the email shows, if it fills it; then the smallest wider than that; then the
+    largest narrower one; then one of unknown width."""
+    if _IMAGE_SHOWN <= width <= _IMAGE_SHARP:
+        return (0, -width)
+    if width > _IMAGE_SHARP:
+        return (1, width)
+    return (2, -width) if width else (3, 0)
 
 
 def _entry_language(entry: Any) -> str | None:
