@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.app import App
 from digest.store.tables import Admin
+from digest.subscribers import normalise_email
 from digest.web.admin.auth import SESSION_COOKIE, LoginGuard, Sessions, check_password
 from digest.web.security import FORM_COOKIE, csrf_ok, csrf_token, form_nonce
 
@@ -151,7 +152,11 @@ class Console:
                 return RedirectResponse("/admin/", 303)
             return self.login_form(request)
         form = await request.form()
-        email = str(form.get("email", "")).strip().lower()
+        raw = str(form.get("email", ""))
+        try:  # the form `digest admins add` stored it in
+            email = normalise_email(raw)
+        except ValueError:
+            email = raw.strip().lower()
         password = str(form.get("password", ""))
         next_url = _local(str(form.get("next", "")))
         nonce = request.cookies.get(FORM_COOKIE) or ""

@@ -26,6 +26,7 @@ from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_sub
 from digest.web.admin import preview as previews
 from digest.web.admin import reports
 from digest.web.admin.console import Console
+from digest.web.security import SECURITY_HEADERS
 
 log = logging.getLogger("digest.web.admin")
 LOCALES = ("en", "fr", "de", "es")
@@ -81,7 +82,7 @@ class Screens:
                 "preview.html.j2", request, admin, 400, title="Preview", error=str(exc), **context
             )
         _, text = previews.personal(self.app, segment, rendered)
-        return self.c.page(
+        response = self.c.page(
             "preview.html.j2",
             request,
             admin,
@@ -95,6 +96,10 @@ class Screens:
             error="",
             **context,
         )
+        # The email's HTML is shown in a frame of this site (its own page, preview_html).
+        csp = SECURITY_HEADERS["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = f"{csp}; frame-src 'self'"
+        return response
 
     async def preview_html(self, request: Request, admin: Admin) -> Response:
         """The email's HTML alone, for the preview page's frame (same origin only)."""
