@@ -167,7 +167,7 @@ def test_an_admin_walks_the_console(site: Console, smtp_server: SmtpServer) -> N
         assert "no source has the topic" in main and "not re-added: unsubscribed earlier" in main
         assert store.subscriber_by_email("cy@example.org") is None  # nothing written yet
         shots.take(page, "import-preview")
-        page.click("button[value=import]")
+        page.click("text=Import 1 new row")
         assert "Imported 1 new" in page.inner_text("main")
         cy = store.subscriber_by_email("cy@example.org")
         assert cy is not None and cy.topics == "science" and cy.name == "Cy Clark"
@@ -182,7 +182,7 @@ def test_an_admin_walks_the_console(site: Console, smtp_server: SmtpServer) -> N
         page.select_option("#state", "deferred")
         page.click("form.filters button")
         assert "later@example.org" in page.inner_text("table >> nth=1")
-        page.click("text=Retry 1 failed, paused or deferred rows and send")
+        page.click("text=Retry 1 failed, paused or deferred row and send")
         assert "Retried: 0 failed re-queued, 0 paused resumed, 1 deferred due now; then 1 sent" in (
             page.inner_text("main")
         )

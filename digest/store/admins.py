@@ -158,7 +158,11 @@ class AdminQueries(StoreBase):
         with self.session() as s:
             rows = s.exec(
                 select(Delivery.status, Delivery.error, func.count())
-                .where(Delivery.edition_id == edition_id, col(Delivery.error).is_not(None))
+                .where(
+                    Delivery.edition_id == edition_id,
+                    col(Delivery.error).is_not(None),
+                    Delivery.status != "sent",  # the server's 250 is no reason
+                )
                 .group_by(col(Delivery.status), col(Delivery.error))
                 .order_by(func.count().desc())
                 .limit(limit)
