@@ -133,6 +133,7 @@ class Console:
             error=error,
             email=email,
             next_url=next_url or request.query_params.get("next", ""),
+            logged_out=request.query_params.get("out") == "1" and not error,
             csrf=csrf_token(self.secret, f"admin-login:{nonce}"),
         )
         response.set_cookie(

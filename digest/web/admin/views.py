@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -131,8 +131,8 @@ class Screens:
         log.info(
             "admin %s sent themselves a test of %s (%s)", admin.email, segment.digest_id, status
         )
-        back = str(form.get("back", ""))
-        return RedirectResponse(f"/admin/preview?{back}&sent={admin.email}", 303)
+        back = [(k, v) for k, v in parse_qsl(str(form.get("back", ""))) if k != "sent"]
+        return RedirectResponse(f"/admin/preview?{urlencode([*back, ('sent', admin.email)])}", 303)
 
     # --- subscribers -----------------------------------------------------------------------
 
