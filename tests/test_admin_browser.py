@@ -2,8 +2,8 @@
 dashboard, preview as a segment, a test send that arrives in the SMTP server, subscriber
 search and status change, CSV import previewed then imported, an edition retried, log out.
 Each step is checked in the database or the mailbox; each screen is kept as a PNG in
-``$DIGEST_ARTIFACTS/screenshots`` (default ``artifacts/screenshots``) at 1280 and 375 px,
-and at 375 px nothing may scroll sideways."""
+``$DIGEST_ARTIFACTS/screenshots`` (default ``artifacts/screenshots``) at 1280 px (light)
+and 375 px (dark), and at 375 px nothing may scroll sideways."""
 
 from __future__ import annotations
 
@@ -50,7 +50,10 @@ class Shots:
 
     def __init__(self, browser: Any, base: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.narrow = browser.new_context(viewport={"width": 375, "height": 812})
+        # The phone-width copy is also the dark-mode one: both looks are checked by eye.
+        self.narrow = browser.new_context(
+            viewport={"width": 375, "height": 812}, color_scheme="dark"
+        )
         self.base = base
 
     def take(self, page: Any, name: str) -> None:
@@ -193,7 +196,7 @@ def test_an_admin_walks_the_console(site: Console, smtp_server: SmtpServer) -> N
         # Sources and the transport check.
         page.click("nav >> text=Sources")
         page.click("button[aria-label='Fetch Science Daily now']")
-        assert "Fetched Science Daily: 1 items, 0 new" in page.inner_text("main")
+        assert "Fetched Science Daily: 1 item, 0 new" in page.inner_text("main")
         shots.take(page, "sources")
         page.click("nav >> text=Delivery")
         page.click("text=Test the connection")

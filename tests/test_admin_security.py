@@ -206,3 +206,25 @@ def test_log_out_everywhere_ends_every_session(site: Console) -> None:
         site.login(laptop)
         stale = laptop.post("/admin/delivery", data={"csrf": token.group(1)})
         assert stale.status_code == 403
+
+
+def test_an_unknown_address_costs_the_same_password_check_as_a_known_one() -> None:
+    import statistics
+    import time
+
+    from digest.web.admin.auth import check_password, hash_password, prepare
+
+    stored = hash_password(PASSWORD)
+    prepare()
+
+    def cost(hashed: str | None) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            assert check_password(hashed, "wrong password!") == (False, None)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    known, unknown = cost(stored), cost(None)
+    assert 1 / 3 < unknown / known < 3, (known, unknown)  # an argon2 verification each
+    assert known > 0.005  # a real key derivation, not a string comparison

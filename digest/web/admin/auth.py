@@ -34,7 +34,14 @@ def hash_password(password: str) -> str:
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
+    """Made once, before the first login (``Console`` asks at start-up): made during one,
+    it would make that unknown address's answer slower than a known one's."""
     return _hasher.hash("not the password of anyone")
+
+
+def prepare() -> None:
+    """Make the dummy hash now, at start-up."""
+    _dummy_hash()
 
 
 def check_password(stored: str | None, password: str) -> tuple[bool, str | None]:

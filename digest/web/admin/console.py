@@ -22,7 +22,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from digest.app import App
 from digest.store.tables import Admin
 from digest.subscribers import normalise_email
-from digest.web.admin.auth import SESSION_COOKIE, LoginGuard, Sessions, check_password
+from digest.web.admin.auth import (
+    SESSION_COOKIE,
+    LoginGuard,
+    Sessions,
+    check_password,
+    prepare,
+)
 from digest.web.security import FORM_COOKIE, csrf_ok, csrf_token, form_nonce
 
 log = logging.getLogger("digest.web.admin")
@@ -39,6 +45,7 @@ class Console:
         self.secret = app.config.secret()
         self.sessions = Sessions(self.secret, settings.session_hours * 3600)
         self.guard = guard or LoginGuard(settings.max_failed_logins, settings.lockout_minutes * 60)
+        prepare()
 
     # --- rendering -------------------------------------------------------------------------
 

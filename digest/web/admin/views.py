@@ -3,6 +3,7 @@ and renders it; each change goes through the same function the CLI command calls
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 from typing import Any
@@ -107,10 +108,10 @@ class Screens:
             segment = await run_in_threadpool(self._segment, request.query_params)
             _, rendered = await run_in_threadpool(previews.render_for, self.app, segment)
         except (ValueError, DigestError) as exc:
-            return HTMLResponse(f"<p>{exc}</p>", 400)
-        html, _ = previews.personal(self.app, segment, rendered)
+            return HTMLResponse(f"<p>{html.escape(str(exc))}</p>", 400)
+        body, _ = previews.personal(self.app, segment, rendered)
         return HTMLResponse(
-            html,
+            body,
             headers={
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                 "img-src https: data:; frame-ancestors 'self'; base-uri 'none'",
@@ -367,7 +368,8 @@ class Screens:
             async with self.app.http() as client:
                 report = (await gather(one, self.app.store, client))[0]
             if report.status == "ok":
-                return f"{name}: {report.items_seen} items, {report.new_items} new"
+                items = "item" if report.items_seen == 1 else "items"
+                return f"{name}: {report.items_seen} {items}, {report.new_items} new"
             return f"{name}: {report.error}" + (f" ({report.hint})" if report.hint else "")
 
         done = await run_in_threadpool(run, fetch())
