@@ -159,3 +159,25 @@ def test_an_import_with_an_unknown_column_is_refused_naming_it(
     assert answer.status_code == 400
     assert "Line 1" in answer.text and "Department" in answer.text
     assert site.app.store.subscriber_by_email("a@example.org") is None
+
+
+def test_the_api_check_wants_the_key_and_reaches_the_api_sending_nothing(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = console_config(write_config, feed_server, 25)
+    api = feed_server.url("/postmark")
+    feed_server.add("/postmark", "{}", headers={"Content-Type": "application/json"})
+    text = path.read_text().replace('transport = "smtp"', 'transport = "postmark"')
+    path.write_text(text + f'\n[delivery.postmark]\napi_key_env = "PM_KEY"\nbase_url = "{api}"\n')
+    with serving(path, gather=False) as site, site.client() as client:
+        site.login(client)
+        page = client.get("/admin/delivery")
+        unset = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        assert unset.status_code == 502 and "PM_KEY is not set" in unset.text
+        monkeypatch.setenv("PM_KEY", "pm-test-key")
+        feed_server.requests.clear()
+        ok = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        assert ok.status_code == 200 and "answered (HTTP 200)" in ok.text
+        assert [path for path, _ in feed_server.requests] == ["/postmark"]  # one GET, no mail

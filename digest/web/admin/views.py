@@ -9,6 +9,7 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.app import run
 from digest.config import Config
+from digest.deliver.base import build_sender
 from digest.errors import DigestError
 from digest.pipeline import deliver_stored
 from digest.rank import SIGNALS
@@ -418,7 +420,26 @@ def check_transport(config: Config) -> str:
                 "give the user digest runs as write access to it",
             )
         return f"the Maildir {folder} will be made at the first send"
+    return _check_api(config)
+
+
+def _check_api(config: Config) -> str:
+    """An HTTP API provider: its keys are set (the sender builds, as a send's would), and
+    its address answers over the network. Nothing is sent; a key the provider refuses is
+    told by the first send (each provider checks keys on a different call)."""
+    transport = config.delivery.transport
+    run(build_sender(config).aclose())  # DeliveryError naming a key's unset variable
+    settings = getattr(config.delivery, transport)
+    url = settings.base_url or f"https://email.{settings.region}.amazonaws.com"
+    try:
+        answer = httpx.get(url, timeout=settings.timeout_seconds)
+    except httpx.HTTPError as exc:
+        raise DigestError(
+            f"cannot reach the {transport} API at {url}: {exc}",
+            f"check delivery.{transport}.base_url and that this server may make https "
+            "requests to it (a firewall, a proxy)",
+        ) from exc
     return (
-        f"{transport} is an HTTP API: digest checks its key at the first send "
-        "(a refused key stops the send with the provider's answer); no connection test here yet"
+        f"the {transport} API at {url} answered (HTTP {answer.status_code}) and its key is "
+        "set; the provider checks the key itself at the first send"
     )
