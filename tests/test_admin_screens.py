@@ -181,3 +181,14 @@ def test_the_api_check_wants_the_key_and_reaches_the_api_sending_nothing(
         ok = client.post("/admin/delivery", data={"csrf": _csrf(page)})
         assert ok.status_code == 200 and "answered (HTTP 200)" in ok.text
         assert [path for path, _ in feed_server.requests] == ["/postmark"]  # one GET, no mail
+
+
+def test_a_search_takes_underscores_and_percents_as_they_are(site: Console) -> None:
+    store = site.app.store
+    store.add_subscriber("first_last@example.org")
+    store.add_subscriber("firstxlast@example.org")
+    store.add_subscriber("half@example.org", "50% off")
+    store.add_subscriber("fifty@example.org", "50 cents off")
+    assert [s.email for s in store.search_subscribers("first_l")] == ["first_last@example.org"]
+    assert [s.email for s in store.search_subscribers("50%")] == ["half@example.org"]
+    assert len(store.search_subscribers("FIRST")) == 2

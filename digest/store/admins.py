@@ -100,11 +100,13 @@ class AdminQueries(StoreBase):
         ``topic`` (someone with no topics chosen gets every topic, so they match too)."""
         query = select(Subscriber).order_by(col(Subscriber.email)).limit(limit)
         if text:
-            like = f"%{text.lower().replace('%', '').replace('_', '')}%"
+            # % and _ are searched as themselves (first_last@...), not as wildcards.
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
             query = query.where(
                 or_(
-                    func.lower(col(Subscriber.email)).like(like),
-                    func.lower(col(Subscriber.name)).like(like),
+                    func.lower(col(Subscriber.email)).like(like, escape="\\"),
+                    func.lower(col(Subscriber.name)).like(like, escape="\\"),
                 )
             )
         if status:

@@ -143,7 +143,10 @@ class Screens:
         q = request.query_params
         text, status, topic = q.get("q", "").strip(), q.get("status", ""), q.get("topic", "")
         rows = await run_in_threadpool(
-            self.app.store.search_subscribers, text, status if status in STATUSES else "", topic
+            self.app.store.search_subscribers,
+            text,
+            status if status in STATUSES else "",
+            topic if topic in self.topics else "",
         )
         counts = await run_in_threadpool(self.app.store.subscriber_counts)
         return self.c.page(
