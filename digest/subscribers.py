@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -207,6 +208,58 @@ def parse_csv(
         seen.add(email)
         good.append(NewSubscriber(email, name, chosen, tz, status, locale))
     return good, problems
+
+
+def csv_columns(text: str) -> tuple[bool, list[tuple[str, str]]]:
+    """How import reads a file's columns: whether its first row is a header, and each
+    (header cell or position, column it fills; "" for a cell it ignores). CsvHeaderError as
+    ``parse_csv`` raises it. What the console shows before an import."""
+    rows = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
+    for line, row in enumerate(rows, start=1):
+        cells = [_unguarded(c.strip()) for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if _is_header(cells):
+            return True, list(zip(cells, _header(line, cells), strict=True))
+        return False, [(f"column {i}", c) for i, c in enumerate(CSV_COLUMNS[: len(cells)], 1)]
+    return False, []
+
+
+def import_subscribers(
+    store: _ImportStore, rows: Sequence[NewSubscriber]
+) -> tuple[int, int, list[str]]:
+    """Add the rows nobody has yet: (added, already active, addresses that left earlier).
+
+    Someone who unsubscribed, bounced or complained is not re-added: an import is not their
+    consent. A row with another status than active keeps it (an export read back).
+    """
+    known = {s.email: s.status for s in store.subscribers()}
+    added, already, opted_out = 0, 0, []
+    for s in rows:
+        status = known.get(s.email)
+        if status is None:
+            row, _ = store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
+            if s.status != "active" and row.id is not None:
+                store.set_subscriber(row.id, status=s.status)
+            added += 1
+        elif status == "active":
+            already += 1
+        else:
+            opted_out.append(s.email)
+    return added, already, opted_out
+
+
+class _ImportStore(Protocol):
+    def subscribers(self, status: str | None = None) -> Sequence[Any]: ...
+    def add_subscriber(
+        self,
+        email: str,
+        name: str | None = None,
+        topics: Sequence[str] = (),
+        timezone: str | None = None,
+        locale: str | None = None,
+    ) -> tuple[Any, bool]: ...
+    def set_subscriber(self, subscriber_id: int, **changes: object) -> Any: ...
 
 
 def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:

@@ -17,6 +17,7 @@ from digest.subscribers import (
     check_subscriber_locale,
     check_timezone,
     check_topics,
+    import_subscribers,
     normalise_email,
     parse_csv,
     stored_form,
@@ -177,20 +178,8 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             "rename each column to a name digest reads, or delete the columns it does not "
             "need, and import again",
         ) from exc
-    store = ctx.app().store
-    known = {s.email: s.status for s in store.subscribers()}
-    added = already = opted_out = 0
-    for s in good:
-        status = known.get(s.email)
-        if status is None:
-            row, _ = store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
-            if s.status != "active" and row.id is not None:  # as the export had them
-                store.set_subscriber(row.id, status=s.status)
-            added += 1
-        elif status == "active":
-            already += 1
-        else:
-            opted_out += 1
+    added, already, left = import_subscribers(ctx.app().store, good)
+    opted_out = len(left)
     for line, what in problems:
         click.echo(f"{csv_file}:{line}: {what}", err=True)
     if any(what.startswith("no source has the topic") for _, what in problems):

@@ -666,6 +666,35 @@ class WebhooksConfig(_Model):
         return None if value is None else check_env_name(value)
 
 
+class AdminConfig(_Model):
+    """The admin console under /admin of `digest serve`, and its /metrics."""
+
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        le=720,
+        description="how long an admin stays logged in without logging in again",
+    )
+    max_failed_logins: int = Field(
+        default=10, ge=1, description="wrong passwords in a row that lock an account for a while"
+    )
+    lockout_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="how long an account stays locked after too many wrong passwords",
+    )
+    metrics_token_env: str = Field(
+        default="DIGEST_METRICS_TOKEN",
+        description="variable holding the bearer token /metrics asks for; unset: /metrics "
+        "answers only requests from this machine (127.0.0.1, ::1)",
+    )
+
+    @field_validator("metrics_token_env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        return check_env_name(value)
+
+
 class Config(_Model):
     """The whole config file."""
 
@@ -678,6 +707,7 @@ class Config(_Model):
     webhooks: WebhooksConfig = Field(
         default_factory=WebhooksConfig, description="provider webhooks"
     )
+    admin: AdminConfig = Field(default_factory=AdminConfig, description="the admin console")
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the file")
     # Where the file's keys sit, so a problem found after loading (a secret not exported, a
     # missing folder) names its line too. parse_config passes them as validation context.

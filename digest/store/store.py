@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
 
 from digest.records import FeedItem
+from digest.store.admins import AdminQueries
 from digest.store.deliveries import DeliveryQueries
 from digest.store.ingest import SEEN_EVERY, ItemsStored, store_items
 from digest.store.stories import StoryQueries
@@ -55,7 +56,7 @@ class FetchOutcome:
     unchanged: bool = False
 
 
-class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
+class Store(StoryQueries, SubscriberQueries, DeliveryQueries, AdminQueries):
     """The database, seen through the operations the pipeline and the CLI need."""
 
     # --- sources ---------------------------------------------------------------------------

@@ -176,6 +176,19 @@ class JobRun(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class Admin(SQLModel, table=True):
+    """An account of the admin console (`digest admins add`): an argon2 hash, never the
+    password. ``generation`` is in every session cookie: raising it ends every session."""
+
+    __tablename__ = "admins"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    password_hash: str
+    generation: int = 1
+    created_at: datetime = _when()
+    last_login_at: datetime | None = _when(nullable=True)
+
+
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`
 # re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
 # Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.
