@@ -23,8 +23,8 @@ from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.fastfeed import read_entries
 from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.summary import DEFAULT_CHARS, email_summary
 
-SUMMARY_LIMIT = 600
 TITLE_LIMIT = 300
 ALT_LIMIT = 300
 # A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
@@ -38,11 +38,13 @@ def parse_feed(
     headers: Mapping[str, str] | None = None,
     limit: int = 200,
     base_url: str | None = None,
+    summary_chars: int = DEFAULT_CHARS,
 ) -> tuple[list[FeedItem], list[str]]:
     """Items of the feed (newest first, at most ``limit``) and notes on what was skipped.
 
     ``base_url`` is where the feed was fetched from; relative item links resolve against it.
-    ``limit`` is max_items_per_source from the config's [gather] table.
+    ``limit`` and ``summary_chars`` are max_items_per_source and summary_chars from the
+    config's [gather] table.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     if base_url:
@@ -52,9 +54,9 @@ def parse_feed(
     if not stripped:
         raise SourceError(source, "the response body is empty", "check the feed URL in the config")
     if stripped[:1] == b"{" or "json" in content_type:
-        items, notes = _parse_json_feed(source, stripped, base_url)
+        items, notes = _parse_json_feed(source, stripped, base_url, summary_chars)
     else:
-        items, notes = _parse_xml_feed(source, body, headers)
+        items, notes = _parse_xml_feed(source, body, headers, summary_chars)
     items, cut = within_limit(items, limit)
     return items, notes + cut
 
@@ -92,12 +94,12 @@ def newest_first(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], int
 
 
 def _parse_xml_feed(
-    source: str, body: bytes, headers: dict[str, str]
+    source: str, body: bytes, headers: dict[str, str], summary_chars: int
 ) -> tuple[list[FeedItem], list[str]]:
     fast = read_entries(body, headers.get("content-location"), headers.get("content-type", ""))
     if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
         entries, language = fast
-        return _items(entries, _language(language))
+        return _items(entries, _language(language), summary_chars)
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
     if not parsed.entries and not parsed.get("version"):
         head = body[:2048].lower()
@@ -111,7 +113,7 @@ def _parse_xml_feed(
             )
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
-    items, notes = _items(parsed.entries, _language(parsed.feed.get("language")))
+    items, notes = _items(parsed.entries, _language(parsed.feed.get("language")), summary_chars)
     broken = parsed.get("bozo_exception")
     if isinstance(broken, SAXException):  # not an encoding quibble: the XML itself is broken
         notes.insert(
@@ -123,12 +125,14 @@ def _parse_xml_feed(
     return items, notes
 
 
-def _items(entries: list[Any], feed_language: str | None) -> tuple[list[FeedItem], list[str]]:
+def _items(
+    entries: list[Any], feed_language: str | None, summary_chars: int = DEFAULT_CHARS
+) -> tuple[list[FeedItem], list[str]]:
     """FeedItems of feedparser-shaped entries, and a note for each one skipped."""
     notes: list[str] = []
     items: list[FeedItem] = []
     for index, entry in enumerate(entries):
-        item = _item_from_entry(entry, feed_language)
+        item = _item_from_entry(entry, feed_language, summary_chars)
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
             continue
@@ -146,7 +150,9 @@ def _skipped(index: int, title: object, link: object) -> str:
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
-def _item_from_entry(entry: Any, feed_language: str | None = None) -> FeedItem | None:
+def _item_from_entry(
+    entry: Any, feed_language: str | None = None, summary_chars: int = DEFAULT_CHARS
+) -> FeedItem | None:
     link = entry.get("link") or ""
     url = canonical_url(link)
     if url is None:
@@ -157,16 +163,17 @@ def _item_from_entry(entry: Any, feed_language: str | None = None) -> FeedItem |
         summary_html = entry["content"][0].get("value", "")
     guid = entry.get("id") or url or _content_hash(title, summary_html)
     image_url, image_alt = _entry_image(entry)
+    language = _entry_language(entry) or feed_language
     return FeedItem(
         guid=str(guid)[:500],
         url=url,
         title=title,
-        summary=html_to_text(summary_html, SUMMARY_LIMIT),
+        summary=email_summary(summary_html, language, summary_chars),
         author=html_to_text(entry.get("author", ""), 200) or None,
         published_at=_entry_date(entry),
         image_url=image_url,
         image_alt=image_alt,
-        language=_entry_language(entry) or feed_language,
+        language=language,
     )
 
 
@@ -237,7 +244,7 @@ def _entry_date(entry: Any) -> datetime | None:
 
 
 def _parse_json_feed(
-    source: str, body: bytes, base_url: str | None
+    source: str, body: bytes, base_url: str | None, summary_chars: int
 ) -> tuple[list[FeedItem], list[str]]:
     """JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1)."""
     try:
@@ -263,7 +270,8 @@ def _parse_json_feed(
             notes.append(_skipped(index, raw.get("title"), link))
             continue
         # summary and content_text are plain text by the spec, but feeds put markup in
-        # them too: everything goes through html_to_text, so no markup can get through.
+        # them too: everything goes through html_to_text (in email_summary), so no markup
+        # can get through.
         summary_html = str(
             raw.get("summary") or raw.get("content_html") or raw.get("content_text") or ""
         )
@@ -273,16 +281,17 @@ def _parse_json_feed(
         author = next(
             (str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")), None
         )
+        language = _language(raw.get("language")) or feed_language
         items.append(
             FeedItem(
                 guid=str(raw.get("id") or url)[:500],
                 url=url,
                 title=html_to_text(str(raw.get("title") or ""), TITLE_LIMIT) or "(untitled)",
-                summary=html_to_text(summary_html, SUMMARY_LIMIT),
+                summary=email_summary(summary_html, language, summary_chars),
                 author=author,
                 published_at=iso_date(raw.get("date_published") or raw.get("date_modified"), None),
                 image_url=canonical_url(str(raw.get("image") or raw.get("banner_image") or "")),
-                language=_language(raw.get("language")) or feed_language,
+                language=language,
             )
         )
     return items, notes
