@@ -353,7 +353,7 @@ def real_feed(name: str) -> bytes:
             "guardian.rss",
             55,
             "FBI has 'grave concerns' about Trump plan to release controversial memo",
-            "Europe’s top five leagues",
+            "Fitzgerald’s financial interests",
             datetime(2018, 1, 31, 20, 13, 54, tzinfo=UTC),
         ),
         (
@@ -416,7 +416,7 @@ def test_real_feed_content_encoded_and_creator() -> None:
     assert (item.url, item.author, item.summary) == (
         "https://localhost:8000/",
         "tobi",
-        "Lorem ipsum",
+        "Lorem ipsum.",
     )
 
 

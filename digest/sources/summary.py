@@ -32,7 +32,10 @@ from digest.sources.normalise import html_to_text
 
 # gather.summary_chars's default, for callers without a config (a test keeps them equal).
 DEFAULT_CHARS = 250
-SENTENCES = 2  # a summary is the lead one or two sentences
+# A summary is the lead sentence, and the next ones while it is shorter than a third of the
+# limit: a short standfirst ("He was 38.", "Capra? Coppola?") says too little alone, while
+# a long one's next sentence mostly says it again (the standfirst, then the article's lead).
+THIN = 3
 
 # Marks a block boundary through html_to_text: a visible symbol (U+241E, SYMBOL FOR RECORD
 # SEPARATOR), so no cleaner of invisible characters takes it out, and none a feed writes.
@@ -90,7 +93,7 @@ _DROP_BLOCK = re.compile(
     rf"|actualizado|publicado|atualizado)?(?:\s+(?:at|on|à|le|um|am|a las|el|em|às))?\s*"
     rf"{_CLOCK}(?:,?\s*{_DATE})?"
     rf"|(?:by|par|von|por)\s+{_NAME}(?:\s*(?:,|and|&|et|und|y|e)\s*{_NAME})*"
-    r"(?:\s*[,|–—-]\s*[^.!?]{0,60})?"
+    r"(?:\s*,\s*[^.!?]{0,60})?"  # "By Jane Doe, Political Correspondent"
     r"|(?:photo(?:graph)?s?|picture|image|illustration|foto|fotos|bild|imagen"
     r"|crédits? photo)\s*:.{0,120}"
     r")[\s.:]*$",
@@ -134,8 +137,13 @@ _BLOCK_END = re.compile(
 _CUT_BY_SOURCE = re.compile(r"\s*(?:[\[(]\s*(?:\.{3}|…)\s*[\])]|\.{3,}|…)\s*$")
 _HAS_WORD = re.compile(r"\w")
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’»)\]]*$")
-# "Nova York, 24 set (EFE).- O índice...": an agency's dateline, not a sentence of its own.
-_DATELINE = re.compile(r"^([^.!?]{1,60}\(\w{2,10}\))\.\s*[-–—]\s*")
+# A dateline before the lead: "MOSCOU, 24 SET (ANSA) - ", "Nova York, 24 set (EFE).- ",
+# "BRASÍLIA (Reuters) - ", "Bengaluru, May 3: ", "MANGALURU: ". A brief has no room for it.
+_DATELINE = re.compile(
+    rf"^(?:[^.!?:()]{{1,40}}\((?-i:[A-Z][\w/]{{1,12}})\)\.?\s*[-–—]"
+    rf"|[A-ZÀ-Ý][\w .'’-]{{1,30}},\s*{_DATE}\s*:|(?-i:[A-ZÀ-Ý]{{2,}}(?:[ -][A-ZÀ-Ý]{{2,}})?)\s*:)"
+    r"\s*(?=[\w\"“‘'«])"
+)
 # What goes before a block's first word: an emoji, a "|" or a bullet left by the layout.
 _LEADING = re.compile(r"^[^\w\"“‘'(¿¡«„]+")
 _HANGING = re.compile(r"[\s,;:–—-]+$")
@@ -157,7 +165,7 @@ def email_summary(text_or_html: str, language: str | None, limit: int = DEFAULT_
         return ""
     # sentencex is fast, but a dump of a whole article need not be split to the end:
     # enough for two sentences of the limit, with room for the one after.
-    window = _DATELINE.sub(r"\1 – ", text[: 3 * limit + 200])
+    window = _DATELINE.sub("", text[: 3 * limit + 200], count=1)
     sentences = [s.strip() for s in sentencex.segment(_language(language), window)]
     sentences = [s for s in sentences if s] or [window.strip()]
     if len(sentences) > 1 and not _ENDS_SENTENCE.search(sentences[-1]):
@@ -167,8 +175,8 @@ def email_summary(text_or_html: str, language: str | None, limit: int = DEFAULT_
     for sentence in sentences:
         if length + 1 + len(sentence) > limit or not _ENDS_SENTENCE.search(sentence):
             break
-        if len(chosen) >= SENTENCES and length >= limit // 3:
-            break  # two sentences, unless they were a few words ("Capra? Coppola?")
+        if chosen and length >= limit // THIN:
+            break  # the lead sentence says enough; a second one would mostly repeat it
         chosen.append(sentence)
         length += 1 + len(sentence)
     if chosen:
