@@ -37,14 +37,16 @@ DEFAULT_CHARS = 250
 # a long one's next sentence mostly says it again (the standfirst, then the article's lead).
 THIN = 3
 
-# Marks a block boundary through html_to_text: a visible symbol (U+241E, SYMBOL FOR RECORD
-# SEPARATOR), so no cleaner of invisible characters takes it out, and none a feed writes.
-_MARK = "\u241e"
+# Marks a block boundary through html_to_text: printable, so no cleaner of invisible or
+# control characters takes it out; ASCII, so an ASCII text stays one byte a character on
+# its way through nh3 (a symbol such as U+241E made html_to_text a quarter slower). Text
+# that holds it anyway is only split there.
+_MARK = "@@@"
 _BLOCKS = (
     "p|br|div|li|ul|ol|dd|dt|tr|td|th|table|blockquote|h[1-6]|hr|pre|figure|figcaption"
     "|section|article|header|footer|aside"
 )
-_BLOCK_TAG = re.compile(rf"(?=</?(?:{_BLOCKS})\b)", re.I)
+_BLOCK_TAG = re.compile(rf"<(?=/?(?:{_BLOCKS})\b)", re.I)  # "<" first: re skips to each
 # A paragraph or list item that is nothing but a link (with an optional "Related:" label
 # before it): a pointer to another story, not this one's text.
 _LINK_ONLY = re.compile(
@@ -118,21 +120,35 @@ _ANYWHERE = re.compile(
     r"|se publicó primero en|aparece primero en|apareceu primeiro em)\s[^.!?]{1,120}"
     r"(?:[.!?]|$)(?:\s*veröffentlicht\.)?"
     # A tweet's embed: "— Name (@handle) January 31, 2018", its links and hashtags at the end.
-    rf"|[—–-]\s*[^()\n{_MARK}]{{1,60}}\(@\w{{1,20}}\)\s*{_DATE}"
+    rf"|[—–-]\s*[^()\n]{{1,60}}\(@\w{{1,20}}\)\s*{_DATE}"
     r"|\bpic\.twitter\.com/\S+|\bhttps?://\S+|\bwww\.[a-z0-9-]+\.\S+"
     r"|click to share on \w+(?:\s*\(opens in new window\))?"
     # A photo credit in brackets.
     r"|[(\[](?:photo(?:graph)?|picture|image|foto|bild|imagen|crédit photo)\s*:[^)\]]{0,100}[)\]]",
     re.I,
 )
+# What any text _ANYWHERE takes out holds one of these (lower case): a cheap look first.
+_ANYWHERE_HINT = re.compile(
+    r"://|www\.|pic\.twitter|\(@|first on|premier sur|zuerst auf|primero en|primeiro em"
+    r"|click to share|[(\[](?:photo|picture|image|foto|bild|imagen|crédit)"
+)
 # Furniture at the end of a block: read-more links after a sentence, a trailing photo
 # credit, hashtags, a "|" or "–" left hanging.
-_BLOCK_END = re.compile(
-    rf"(?:(?<=[.!?…:\"”’»)\]])|^)\s*(?:{_READ_MORE})\s*(?:\.{{2,}}|…|»|›|→|>>|[.!:])*\s*$"
-    r"|\s+(?:photo(?:graph)?|picture|image|foto|bild|imagen|crédit photo)\s*:\s*[^.!?]{1,100}$"
-    r"|(?:\s+#\w+)+\s*$|\s*[|–—•·]\s*$",
+# Each is searched for only in a block's last characters, and only when a cheap test says
+# it may be there: these patterns are anchored at the end, which Python's re cannot start
+# from, so a search on the whole block would try them at every position.
+_READ_MORE_END = re.compile(
+    rf"(?:(?<=[.!?…:\"”’»)\]])|^)\s*(?:{_READ_MORE})\s*(?:\.{{2,}}|…|»|›|→|>>|[.!:])*\s*$",
     re.I,
 )
+_READ_MORE_TAIL = 48  # the longest phrase with its punctuation
+_CREDIT_END = re.compile(
+    r"\s+(?:photo(?:graph)?|picture|image|foto|bild|imagen|crédit photo)\s*:\s*[^.!?]{1,100}$",
+    re.I,
+)
+_CREDIT_WORD = re.compile("photo|picture|image|foto|bild|imagen|crédit")  # lower case
+_HASHTAGS_END = re.compile(r"(?:\s+#\w+)+\s*$")
+_SEPARATORS = "|–—•·"
 # The source's own cut: "[...]", "[…]", "(...)", "...", "…" at the end of the text.
 _CUT_BY_SOURCE = re.compile(r"\s*(?:[\[(]\s*(?:\.{3}|…)\s*[\])]|\.{3,}|…)\s*$")
 _HAS_WORD = re.compile(r"\w")
@@ -146,7 +162,7 @@ _DATELINE = re.compile(
 )
 # What goes before a block's first word: an emoji, a "|" or a bullet left by the layout.
 _LEADING = re.compile(r"^[^\w\"“‘'(¿¡«„]+")
-_HANGING = re.compile(r"[\s,;:–—-]+$")
+_HANGING = " \t\n,;:–—-"  # stripped from the end of a cut text
 
 # Names of the patterns, for tests and for whoever wonders what is taken out.
 BOILERPLATE = {
@@ -154,13 +170,15 @@ BOILERPLATE = {
     "block": _DROP_BLOCK.pattern,
     "block start": _BLOCK_START.pattern,
     "anywhere": _ANYWHERE.pattern,
+    "read more at the end": _READ_MORE_END.pattern,
+    "photo credit at the end": _CREDIT_END.pattern,
 }
 
 
 def email_summary(text_or_html: str, language: str | None, limit: int = DEFAULT_CHARS) -> str:
     """The lead one or two sentences of a feed's or page's text, furniture removed, at most
     ``limit`` characters, ending at a sentence's end or in an ellipsis after a whole word."""
-    text = _clean(text_or_html)
+    text = _clean(text_or_html, 6 * limit + 1000)
     if not text:
         return ""
     # sentencex is fast, but a dump of a whole article need not be split to the end:
@@ -168,12 +186,12 @@ def email_summary(text_or_html: str, language: str | None, limit: int = DEFAULT_
     window = _DATELINE.sub("", text[: 3 * limit + 200], count=1)
     sentences = [s.strip() for s in sentencex.segment(_language(language), window)]
     sentences = [s for s in sentences if s] or [window.strip()]
-    if len(sentences) > 1 and not _ENDS_SENTENCE.search(sentences[-1]):
+    if len(sentences) > 1 and not _ends_sentence(sentences[-1]):
         sentences.pop()  # the source's (or the window's) cut in mid-sentence
     chosen: list[str] = []
     length = -1
     for sentence in sentences:
-        if length + 1 + len(sentence) > limit or not _ENDS_SENTENCE.search(sentence):
+        if length + 1 + len(sentence) > limit or not _ends_sentence(sentence):
             break
         if chosen and length >= limit // THIN:
             break  # the lead sentence says enough; a second one would mostly repeat it
@@ -184,30 +202,39 @@ def email_summary(text_or_html: str, language: str | None, limit: int = DEFAULT_
     return _shorten(sentences[0], limit)
 
 
-def _clean(value: str) -> str:
+def _clean(value: str, window: int) -> str:
     """The text's blocks, furniture removed, joined as sentences. Where the source cut its
-    text short ("[...]", "..."), the words before the cut are left without a full stop."""
+    text short ("[...]", "..."), the words before the cut are left without a full stop.
+
+    Only the first ``window`` characters of ``value`` are read: the lead sentences are in
+    them, and a live blog's whole day need not go through the HTML parser.
+    """
     if not value:
         return ""
+    cut_here = len(value) > window
+    if cut_here:
+        value = value[:window]
     if "<" not in value and "&lt;" in value:
         value = html.unescape(value)  # escaped twice: html_to_text would read it as markup too
     if "<" in value:
-        value = _BLOCK_TAG.sub(f" {_MARK} ", _LINK_ONLY.sub(" ", value))
+        value = _BLOCK_TAG.sub(f" {_MARK} <", _LINK_ONLY.sub(" ", value))
     else:
         value = _TEXT_BREAK.sub(f" {_MARK} ", value)
     blocks = [b for b in map(_block, html_to_text(value).split(_MARK)) if b]
     if not blocks:
         return ""
     last = blocks.pop()
-    cut = _CUT_BY_SOURCE.search(last)
-    if cut:
+    cut = _CUT_BY_SOURCE.search(last, max(0, len(last) - 12))
+    if cut_here:  # cut in mid-sentence, maybe in mid-word
+        last = last.rsplit(" ", 1)[0].rstrip(_HANGING) if " " in last else ""
+    elif cut:
         # The source cut its text short: its last words are not a sentence. When the
         # ellipsis sits on a letter ("renovaç..."), the last word is a piece of one.
         half_word = not cut.group().startswith((" ", "\t")) and last[: cut.start()][-1:].isalnum()
         last = last[: cut.start()]
         if half_word and " " in last:
             last = last.rsplit(" ", 1)[0]
-        last = _HANGING.sub("", last) if _HAS_WORD.search(last) else ""
+        last = last.rstrip(_HANGING) if _HAS_WORD.search(last) else ""
     else:
         last = _sentence_end(last)
     return " ".join([*map(_sentence_end, blocks), *([last] if last else [])])
@@ -215,23 +242,48 @@ def _clean(value: str) -> str:
 
 def _block(raw: str) -> str:
     """One block's text without its furniture; "" when it was all furniture."""
-    block = _SPACE.sub(" ", _ANYWHERE.sub(" ", raw)).strip()
+    block = raw.strip()
+    low = block.lower()
+    if _ANYWHERE_HINT.search(low):  # most blocks have none: skip the slow search
+        block = _SPACE.sub(" ", _ANYWHERE.sub(" ", block)).strip()
     for _ in range(3):  # "Read more | Share" : each pass takes one piece off the end
         if not block or _DROP_BLOCK.match(block):
             return ""
-        trimmed = _BLOCK_START.sub("", block, count=1)
-        trimmed = _LEADING.sub("", _BLOCK_END.sub("", trimmed).strip())
+        start = _BLOCK_START.match(block)
+        trimmed = block[start.end() :] if start else block
+        if trimmed[:1] and not trimmed[0].isalnum():
+            trimmed = _LEADING.sub("", trimmed)
+        trimmed = _end_trimmed(trimmed)
         if trimmed == block:
             break
         block = trimmed
     return block if _HAS_WORD.search(block) else ""
 
 
+def _end_trimmed(block: str) -> str:
+    """``block`` without the furniture at its end: a read-more link, a photo credit,
+    hashtags, a separator left hanging."""
+    size = len(block)
+    end = _READ_MORE_END.search(block, max(0, size - _READ_MORE_TAIL))
+    if end is None and "#" in block:
+        end = _HASHTAGS_END.search(block, max(0, block.rfind(" ", 0, block.find("#"))))
+    if end is None and _CREDIT_WORD.search(block[-130:].lower()):
+        end = _CREDIT_END.search(block, max(0, size - 130))
+    if end is not None:
+        return block[: end.start()].strip()
+    return block.rstrip(_SEPARATORS + " ") if block[-1:] in _SEPARATORS else block
+
+
+def _ends_sentence(text: str) -> bool:
+    """True when ``text`` ends as a sentence does (only its last characters are searched)."""
+    return _ENDS_SENTENCE.search(text, max(0, len(text) - 8)) is not None
+
+
 def _sentence_end(block: str) -> str:
     """``block`` as a sentence: a full stop after a headline-like fragment or a list item."""
-    if _ENDS_SENTENCE.search(block):
+    if _ends_sentence(block):
         return block
-    return _HANGING.sub("", block) + "."
+    return block.rstrip(_HANGING) + "."
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -241,7 +293,7 @@ def _shorten(text: str, limit: int) -> str:
         cut = text[: limit - 1]
         if text[limit - 1] != " " and " " in cut:
             cut = cut.rsplit(" ", 1)[0]  # the last word did not fit whole
-    return _HANGING.sub("", cut).rstrip(".") + "…"
+    return cut.rstrip(_HANGING).rstrip(".") + "…"
 
 
 def _language(tag: str | None) -> str:
