@@ -10,15 +10,18 @@ import html
 import json
 import re
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
 
 from digest.config.models import GatherConfig
+from digest.pipeline import gather_sources
 from digest.sources.parse import parse_feed
 from digest.sources.summary import DEFAULT_CHARS, email_summary
-from tests.conftest import ROOT, SHARED
+from tests.conftest import ROOT, SHARED, FeedServer, OpenApp
+from tests.conftest import rss as rss_doc
 
 FEEDS = SHARED / "data" / "feeds"
 # A summary ends at a sentence's end (a closing quote or bracket may follow), or in an
@@ -141,6 +144,26 @@ def test_summary_chars_is_gathers_setting_with_the_same_default() -> None:
     assert GatherConfig().summary_chars == DEFAULT_CHARS
     long_text = "<p>" + "The council met again today to discuss the budget. " * 10 + "</p>"
     assert len(summary_of(long_text, chars=120)) <= 120
+
+
+async def test_gather_stores_summaries_of_the_configured_length(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    text = " ".join(f"The council met for the {n}th time today to discuss it." for n in range(9))
+    items = [{"title": "Council", "link": "https://news.test/c", "desc": f"<p>{text}</p>"}]
+    app = open_app(
+        [("Wire", feed_server.add("/w.xml", rss_doc(items)))], gather="summary_chars = 120"
+    )
+    await gather_sources(app)
+    now = datetime.now(UTC)
+    [(article, _)] = app.store.articles_between(now - timedelta(days=1), now, ["Wire"])
+    # At the default 250 a lead of 54 characters is thin and takes the next sentence with
+    # it; at 120 it is a third of the limit and stands alone.
+    assert article.summary == "The council met for the 0th time today to discuss it."
+    assert summary_of(f"<p>{text}</p>") == (
+        "The council met for the 0th time today to discuss it. "
+        "The council met for the 1th time today to discuss it."
+    )
 
 
 # --- furniture, per kind and language --------------------------------------------------------
