@@ -14,9 +14,10 @@ steps:
    bylines, live-blog time stamps, photo credits, "[...]" and the like, in the languages
    the email is localised to (en, fr, de, es) and Portuguese.
 3. sentencex (Wikimedia's rule-based segmenter, which knows each language's
-   abbreviations: "Dr.", "U.S.", "z.B.", "Sr.") splits the text into sentences; the
-   first one or two that fit in ``limit`` characters are the summary. A first sentence
-   longer than that is cut after a whole word and ends in an ellipsis.
+   abbreviations: "Dr.", "U.S.", "z.B.", "Sr.") splits the text into sentences; the lead
+   sentence is the summary, with the next while it is short (``THIN``), all within
+   ``limit`` characters. A lead sentence longer than that is cut after a whole word and
+   ends in an ellipsis. An agency's or a city's dateline before it is left out.
 
 The result is plain text: ``html_to_text`` did the parsing, and nothing here adds markup.
 """
