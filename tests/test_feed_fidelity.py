@@ -26,13 +26,13 @@ from digest.sources import parse as parse_module
 from digest.sources.fastfeed import read_entries
 from digest.sources.normalise import canonical_url, html_to_text
 from digest.sources.parse import (
-    SUMMARY_LIMIT,
     TITLE_LIMIT,
     entry_date,
     entry_link,
     entry_text,
     read_with_feedparser,
 )
+from digest.sources.summary import email_summary
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "data" / "feedparser-tests"
@@ -99,7 +99,9 @@ def _theirs(entry: Any) -> dict[str, object]:
         "link": canonical_url(entry.get("link") or ""),
         "id": entry.get("id") or None,
         "date": _date(entry),
-        "summary": html_to_text(summary, SUMMARY_LIMIT, markup=_html(summary_detail)),
+        # Both sides write the summary for the email the same way; what is compared is
+        # which text each reads, and as what type.
+        "summary": email_summary(summary, None, markup=_html(summary_detail)),
     }
 
 

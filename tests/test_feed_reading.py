@@ -78,7 +78,7 @@ def test_text_that_looks_like_a_tag_is_kept(gather: Gather) -> None:
         "<link href='https://example.org/2'/><id>urn:2</id></entry>"
     )
     first, second = gather(atom, {"Content-Type": ATOM})
-    assert (first.title, first.summary) == ("History of the <blink> tag", "if x<y then")
+    assert (first.title, first.summary) == ("History of the <blink> tag", "if x<y then.")
     assert second.title == "Tom & Jerry live"  # HTML: the markup goes
 
 
@@ -143,7 +143,7 @@ def test_windows_1252_bytes_labelled_latin_1_are_read_as_windows_1252(
     ).encode("latin-1")
     content_type = "application/rss+xml" + ("; charset=ISO-8859-1" if charset_header else "")
     [item] = gather(feed, {"Content-Type": content_type})
-    assert (item.title, item.summary) == ("Don’t panic – café", "“Quoted”")
+    assert (item.title, item.summary) == ("Don’t panic – café", "“Quoted”.")
 
 
 # --- 5. one reading, whichever path reads the feed -------------------------------------------
@@ -178,9 +178,9 @@ def test_media_description_dublin_core_and_embedded_atom_fields_are_read(gather:
         "<body xmlns='http://www.w3.org/1999/xhtml'><p>An XHTML body</p></body></item>"
     )
     first, second = gather(feed)
-    assert (first.title, first.summary) == ("A Dublin Core title", "A Dublin Core description")
+    assert (first.title, first.summary) == ("A Dublin Core title", "A Dublin Core description.")
     assert first.published_at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 8, tzinfo=UTC)
-    assert second.summary == "An XHTML body"
+    assert second.summary == "An XHTML body."
     assert second.published_at.replace(tzinfo=UTC) == datetime(2026, 11, 29, 8, tzinfo=UTC)
 
 

@@ -601,9 +601,15 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
     seen: dict[str, Any] = {}
 
     async def fake(
-        source: Any, listing: Any, listing_url: str, fetch_article: Any, known: Any
+        source: Any,
+        listing: Any,
+        listing_url: str,
+        fetch_article: Any,
+        known: Any,
+        summary_chars: int,
     ) -> tuple[list[FeedItem], list[str]]:
         seen["listing"] = (source.name, listing.body, listing_url)
+        seen["summary_chars"] = summary_chars
         seen["known"] = known(
             ["https://wire.test/bridge", "https://site.test/story", "https://elsewhere.test/x"]
         )
@@ -633,6 +639,7 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
     assert reports["Site"].status == "ok"
     assert ("https://site.test/story", "Site") in [(a.url, n) for a, n in articles(app)]
     assert seen["listing"] == ("Site", b"<html>links</html>", listing)
+    assert seen["summary_chars"] == 250  # [gather] summary_chars, its default
     assert seen["known"] == {"https://site.test/story"}
     assert seen["article"] == b"<html>story</html>"
     assert "'Site'" in seen["missing"] and "HTTP 404" in seen["missing"]
@@ -748,7 +755,7 @@ def test_unstorable_characters_are_replaced_and_fail_no_batch(
     assert reports["Odd"].status == "ok" and reports["Wire"].new_items == 2
     odd = [a for a, name in articles(app) if name == "Odd"]
     assert [(a.guid, a.title, a.summary) for a in odd] == [
-        ("odd--1", "Bad \ufffd title", "text  bell")
+        ("odd--1", "Bad \ufffd title", "text  bell.")
     ]
 
 

@@ -225,6 +225,12 @@ class GatherConfig(_Model):
     max_items_per_source: int = Field(
         default=200, ge=1, description="items read from one feed per fetch, newest first"
     )
+    summary_chars: int = Field(
+        default=250,
+        ge=80,
+        le=1000,
+        description="a story's summary in the email: its lead sentences, at most this long",
+    )
     retention_days: int = Field(
         default=30,
         ge=1,

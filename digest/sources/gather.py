@@ -399,6 +399,7 @@ async def _read(
     """
     base = fetched.url or source.url
     limit = config.gather.max_items_per_source
+    summary_chars = config.gather.summary_chars
 
     async def fetch_article(url: str, site: Site) -> Fetched:
         return await fetcher.get(
@@ -409,14 +410,16 @@ async def _read(
         if source.kind == "page":
             known = partial(store.listed_urls, source_id)  # its own, not others'
             items, notes = await page_source.read_page_source(
-                source, fetched, base, fetch_article, known
+                source, fetched, base, fetch_article, known, summary_chars
             )
         elif source.kind == "sitemap":
             items, notes = await asyncio.to_thread(
                 sitemap_source.parse_sitemap, source.name, fetched.body, base
             )
         elif pool is not None:
-            job = partial(parse_feed, source.name, fetched.body, fetched.headers, limit, base)
+            job = partial(
+                parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
+            )
             try:
                 executor = await pool.executor()
                 items, notes = await asyncio.get_running_loop().run_in_executor(executor, job)
@@ -425,7 +428,7 @@ async def _read(
                 items, notes = await asyncio.to_thread(job)
         else:
             items, notes = await asyncio.to_thread(
-                parse_feed, source.name, fetched.body, fetched.headers, limit, base_url=base
+                parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
             )
     except SourceError as exc:
         raise _after_redirect(exc, requested, fetched.url) from None

@@ -24,8 +24,8 @@ from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.fastfeed import read_entries, rss_title_type
 from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.summary import DEFAULT_CHARS, email_summary
 
-SUMMARY_LIMIT = 600
 TITLE_LIMIT = 300
 ALT_LIMIT = 300
 # A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
@@ -42,11 +42,13 @@ def parse_feed(
     headers: Mapping[str, str] | None = None,
     limit: int = 200,
     base_url: str | None = None,
+    summary_chars: int = DEFAULT_CHARS,
 ) -> tuple[list[FeedItem], list[str]]:
     """Items of the feed (newest first, at most ``limit``) and notes on what was skipped.
 
     ``base_url`` is where the feed was fetched from; relative item links resolve against it.
-    ``limit`` is max_items_per_source from the config's [gather] table.
+    ``limit`` and ``summary_chars`` are max_items_per_source and summary_chars from the
+    config's [gather] table.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     # Relative links resolve against the document's URL: a Content-Location header names
@@ -59,9 +61,9 @@ def parse_feed(
     if not stripped:
         raise SourceError(source, "the response body is empty", "check the feed URL in the config")
     if stripped[:1] == b"{" or "json" in content_type:
-        items, notes = _parse_json_feed(source, stripped, base_url)
+        items, notes = _parse_json_feed(source, stripped, base_url, summary_chars)
     else:
-        items, notes = _parse_xml_feed(source, body, headers, base_url)
+        items, notes = _parse_xml_feed(source, body, headers, base_url, summary_chars)
     items, cut = within_limit(items, limit)
     return items, notes + cut
 
@@ -99,12 +101,12 @@ def newest_first(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], int
 
 
 def _parse_xml_feed(
-    source: str, body: bytes, headers: dict[str, str], base_url: str | None
+    source: str, body: bytes, headers: dict[str, str], base_url: str | None, summary_chars: int
 ) -> tuple[list[FeedItem], list[str]]:
     fast = read_entries(body, base_url, headers.get("content-type", ""))
     if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
         entries, language = fast
-        items, notes = _items(entries, _language(language))
+        items, notes = _items(entries, _language(language), None, summary_chars)
         _some_usable(source, len(entries), items, notes)
         return items, notes
     parsed = read_with_feedparser(body, headers)
@@ -127,7 +129,9 @@ def _parse_xml_feed(
             else "no RSS or Atom elements found (it is neither RSS, Atom nor JSON Feed)"
         )
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
-    items, notes = _items(parsed.entries, _language(parsed.feed.get("language")), base_url)
+    items, notes = _items(
+        parsed.entries, _language(parsed.feed.get("language")), base_url, summary_chars
+    )
     broken = parsed.get("bozo_exception")
     if isinstance(broken, SAXException) and not items:
         # Nothing read is no "ok, 0 items": the admin would never learn the feed is broken.
@@ -181,7 +185,10 @@ def _some_usable(source: str, count: int, items: list[FeedItem], notes: list[str
 
 
 def _items(
-    entries: list[Any], feed_language: str | None, base_url: str | None = None
+    entries: list[Any],
+    feed_language: str | None,
+    base_url: str | None = None,
+    summary_chars: int = DEFAULT_CHARS,
 ) -> tuple[list[FeedItem], list[str]]:
     """FeedItems of feedparser-shaped entries, and a note for each one skipped.
 
@@ -191,7 +198,7 @@ def _items(
     notes: list[str] = []
     items: list[FeedItem] = []
     for index, entry in enumerate(entries):
-        item = _item_from_entry(entry, feed_language, base_url)
+        item = _item_from_entry(entry, feed_language, base_url, summary_chars)
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
         elif not item.title:
@@ -250,8 +257,11 @@ def _detail_is_html(entry: Any, key: str) -> bool:
     return str(kind or "").lower() in _HTML_TYPES
 
 
-def entry_text(entry: Any) -> tuple[str, str]:
-    """(title, summary) of a feedparser-shaped entry as plain text, each read as its type says.
+def entry_text(
+    entry: Any, language: str | None = None, summary_chars: int = DEFAULT_CHARS
+) -> tuple[str, str]:
+    """(title, summary) of a feedparser-shaped entry as plain text, each read as its type says;
+    the summary written for the email (``email_summary``).
 
     A text construct ("History of the <blink> tag") stays as written; an HTML one loses its
     markup. The summary is the entry's summary, else its first content.
@@ -265,7 +275,9 @@ def entry_text(entry: Any) -> tuple[str, str]:
         # No summary, or feedparser's copy of the content (which keeps no type): the content.
         summary = content.get("value") or ""
         summary_html = str(content.get("type") or "").lower() in _HTML_TYPES
-    summary_text = html_to_text(_repaired(str(summary)), SUMMARY_LIMIT, markup=summary_html)
+    summary_text = email_summary(
+        _repaired(str(summary)), language, summary_chars, markup=summary_html
+    )
     return title_text, summary_text
 
 
@@ -282,13 +294,17 @@ def _resolved(link: str, base_url: str | None) -> str:
 
 
 def _item_from_entry(
-    entry: Any, feed_language: str | None = None, base_url: str | None = None
+    entry: Any,
+    feed_language: str | None = None,
+    base_url: str | None = None,
+    summary_chars: int = DEFAULT_CHARS,
 ) -> FeedItem | None:
     """The entry's FeedItem; None without an http(s) link, an empty title without words."""
     url = canonical_url(entry_link(entry, base_url))
     if url is None:
         return None
-    title, summary = entry_text(entry)
+    language = _entry_language(entry) or feed_language
+    title, summary = entry_text(entry, language, summary_chars)
     guid = entry.get("id") or url or _content_hash(title, summary)
     image_url, image_alt = _entry_image(entry, base_url)
     author = _repaired(str(entry.get("author") or ""))
@@ -301,7 +317,7 @@ def _item_from_entry(
         published_at=entry_date(entry),
         image_url=image_url,
         image_alt=image_alt,
-        language=_entry_language(entry) or feed_language,
+        language=language,
     )
 
 
@@ -385,7 +401,7 @@ def entry_date(entry: Any) -> datetime | None:
 
 
 def _parse_json_feed(
-    source: str, body: bytes, base_url: str | None
+    source: str, body: bytes, base_url: str | None, summary_chars: int = DEFAULT_CHARS
 ) -> tuple[list[FeedItem], list[str]]:
     """JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1)."""
     try:
@@ -428,7 +444,8 @@ def _parse_json_feed(
         summary_html = (
             field.text("summary") or field.text("content_html") or field.text("content_text")
         )
-        summary = html_to_text(summary_html, SUMMARY_LIMIT)
+        language = _language(field.text("language")) or feed_language
+        summary = email_summary(summary_html, language, summary_chars)
         title = headline(html_to_text(field.text("title"), TITLE_LIMIT), summary)
         if not title:
             notes.append(_untitled(index, url))
@@ -444,7 +461,7 @@ def _parse_json_feed(
                     field.text("date_published") or field.text("date_modified"), None
                 ),
                 image_url=canonical_url(field.text("image") or field.text("banner_image")),
-                language=_language(field.text("language")) or feed_language,
+                language=language,
             )
         )
     _some_usable(source, len(raw_items), items, notes)
