@@ -111,14 +111,7 @@ async def run_digest(
     limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
     report.resumed = await resume_unfinished(app, digest, now, slot, limiter)
     if (newest := superseding_edition(app, digest, slot)) is not None:
-        # The schedule moved later in the day: the latest slot of the new schedule is
-        # older than the edition readers already have. Mailing it would send yesterday's
-        # news after today's.
-        report.idle = (
-            f"edition {newest.id} (slot {newest.slot:%Y-%m-%d %H:%M} UTC) is newer than this "
-            f"run's slot ({slot:%Y-%m-%d %H:%M} UTC): the schedule changed, so nothing is "
-            "built for the older slot; the next edition goes at the schedule's next time"
-        )
+        report.idle = _superseded(app, digest, slot, newest)
         log.warning("digest %s: %s", digest.id, report.idle)
         return report
     if local_time_bucket(app, digest, slot) == set():
@@ -132,6 +125,24 @@ async def run_digest(
         return report
     report.delivery = await deliver_edition(app, digest, report.edition, limiter=limiter)
     return report
+
+
+def _superseded(app: App, digest: DigestConfig, slot: datetime, newest: Edition) -> str:
+    """Why a slot older than the newest edition is not built: it was asked for late (a
+    catch-up, a run started behind a long job), or the schedule moved later in the day, so
+    that the current slot of the new schedule is older than the edition readers have.
+    Mailing it would send older news after newer either way."""
+    edition = f"edition {newest.id} (slot {newest.slot:%Y-%m-%d %H:%M} UTC)"
+    if slot < digest_slot(app, digest, utcnow()):
+        return (
+            f"the {slot:%Y-%m-%d %H:%M} UTC slot has passed and readers have the newer "
+            f"{edition}, so it is not sent"
+        )
+    return (
+        f"{edition} is newer than this run's slot ({slot:%Y-%m-%d %H:%M} UTC): the schedule "
+        "changed, so nothing is built for the older slot; the next edition goes at the "
+        "schedule's next time"
+    )
 
 
 def _why_empty(app: App, digest: DigestConfig) -> str:

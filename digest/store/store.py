@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
@@ -196,6 +196,29 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
         """Every source row with its health, by name."""
         with self.session() as s:
             return list(s.exec(select(Source).order_by(col(Source.name))))
+
+    # --- digests ---------------------------------------------------------------------------
+
+    def scheduled_since(self, digest_id: str, now: datetime) -> datetime:
+        """When the daemon first scheduled the digest; recorded now if it never did.
+
+        A digest that had editions before this was recorded (an upgrade, or `digest send`
+        run by cron before) counts from its first edition's slot.
+        """
+        starts = SQLModel.metadata.tables["digest_starts"]
+        editions = SQLModel.metadata.tables["editions"]
+        with self.engine.begin() as connection:
+            recorded: datetime | None = connection.execute(
+                core_select(starts.c.scheduled_at).where(starts.c.digest_id == digest_id)
+            ).scalar()
+            if recorded is not None:
+                return recorded
+            first: datetime | None = connection.execute(
+                core_select(func.min(editions.c.slot)).where(editions.c.digest_id == digest_id)
+            ).scalar()
+            since = min(first, now) if first is not None else now
+            connection.execute(insert(starts).values(digest_id=digest_id, scheduled_at=since))
+            return since
 
     # --- articles --------------------------------------------------------------------------
 
