@@ -47,14 +47,48 @@ class RunReport:
 
 
 async def gather_sources(app: App) -> list[SourceReport]:
-    """Fetch every enabled source once, then prune articles past the retention period."""
+    """Fetch every enabled source once, then prune what is past its retention period."""
     async with app.http() as client:
         reports = await gather(app.config, app.store, client)
-    cutoff = utcnow() - timedelta(days=app.config.gather.retention_days)
-    pruned = app.store.prune_articles(cutoff)
-    if pruned:
-        log.info("pruned %d articles first seen before %s", pruned, f"{cutoff:%Y-%m-%d}")
+    prune_stored(app)
     return reports
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What one prune deleted: articles no source lists any more, old editions, and the
+    delivery rows of old editions."""
+
+    articles: int
+    editions: int
+    deliveries: int
+
+
+def prune_stored(app: App) -> PruneReport:
+    """Delete what the retention settings let go (`gather.retention_days`, `[retention]`).
+
+    Every gather runs it, so the daemon's database stays the size of its retention;
+    `digest prune` runs it alone.
+    """
+    now = utcnow()
+    cutoff = now - timedelta(days=app.config.gather.retention_days)
+    articles = app.store.prune_articles(cutoff)
+    if articles:
+        log.info("pruned %d articles not listed since %s", articles, f"{cutoff:%Y-%m-%d}")
+    keep = app.config.retention
+    history = app.store.prune_history(
+        now - timedelta(days=keep.editions_days), now - timedelta(days=keep.deliveries_days)
+    )
+    if history.editions or history.deliveries:
+        log.info(
+            "pruned %d editions older than %d days and %d delivery rows of editions older "
+            "than %d days",
+            history.editions,
+            keep.editions_days,
+            history.deliveries,
+            keep.deliveries_days,
+        )
+    return PruneReport(articles, history.editions, history.deliveries)
 
 
 async def deliver_stored(app: App, edition_id: int) -> RunReport:

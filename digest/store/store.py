@@ -14,6 +14,7 @@ from sqlmodel import SQLModel, col, select
 
 from digest.records import FeedItem
 from digest.store.deliveries import DeliveryQueries
+from digest.store.history import HistoryQueries
 from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
 from digest.store.stories import StoryQueries
 from digest.store.subscribers import SubscriberQueries
@@ -58,7 +59,7 @@ class FetchOutcome:
     listed_urls: tuple[str, ...] = ()
 
 
-class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
+class Store(StoryQueries, SubscriberQueries, DeliveryQueries, HistoryQueries):
     """The database, seen through the operations the pipeline and the CLI need."""
 
     # --- sources ---------------------------------------------------------------------------
