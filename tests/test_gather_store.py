@@ -405,7 +405,14 @@ def test_identity_updates_and_pruning_on_postgresql() -> None:
         [stored] = store.save_fetches([FetchOutcome(ids["A"], [item("g", "Bridge reopened")])])
         assert (stored.new, [u.title for u in stored.updated]) == (0, ["Bridge reopened"])
         assert store.prune_articles(utcnow() - timedelta(days=1)) == 0
-        assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 2
+        # A 304 refreshes what the last full read listed: A's article, not B's.
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE articles SET last_seen_at = :t"), {"t": "2000-01-01"})
+        store.save_fetches([FetchOutcome(ids["A"], unchanged=True)])
+        store.save_fetches([FetchOutcome(ids["B"], [])])  # a full read listing nothing now
+        store.save_fetches([FetchOutcome(ids["B"], unchanged=True)])
+        assert store.prune_articles(utcnow() - timedelta(days=1)) == 1
+        assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 1
     finally:
         engine.dispose()
         with admin.connect() as connection:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 import digest.store.history
 from digest.app import App
@@ -26,7 +28,7 @@ from digest.records import (
     ranked_to_json,
 )
 from digest.render import EditionInfo, render_edition
-from digest.store import Edition, utcnow
+from digest.store import Edition, Store, open_engine, upgrade, utcnow
 from tests.conftest import FeedServer, OpenApp, rss, run_cli
 
 
@@ -154,3 +156,45 @@ def test_an_edition_stored_in_full_by_an_earlier_version_still_reads() -> None:
     ranked = RankedEdition((), (_story(1, 3, 2, newest_other=True),))
     old = json.dumps(dataclasses.asdict(ranked), default=lambda d: d.isoformat())
     assert ranked_from_json(old) == ranked
+
+
+# --- the same on PostgreSQL (scripts/test starts one) -----------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("DIGEST_TEST_POSTGRES_URL"), reason="no PostgreSQL server")
+def test_history_pruning_and_first_schedules_on_postgresql() -> None:
+    url = os.environ["DIGEST_TEST_POSTGRES_URL"]
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = open_engine(url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        upgrade(engine)
+        store = Store(engine)
+        for n in range(3):
+            store.add_subscriber(f"reader{n}@example.org")
+        now = utcnow().replace(microsecond=0)
+        ids = []
+        for days in (400, 200, 10):
+            slot = now - timedelta(days=days)
+            edition = store.save_edition(
+                Edition(
+                    digest_id="daily", slot=slot, created_at=slot, subject="s", html="h", text="t"
+                )
+            )
+            assert edition.id is not None
+            store.queue_deliveries(edition.id)
+            ids.append(edition.id)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE deliveries SET status = 'sent'"))
+        pruned = store.prune_history(now - timedelta(days=365), now - timedelta(days=90))
+        assert (pruned.editions, pruned.deliveries) == (1, 6)
+        assert [e.id for e in store.editions()] == [ids[2], ids[1]]
+        assert store.scheduled_since("daily", now) == now - timedelta(days=200)  # its first
+        assert store.scheduled_since("daily", now + timedelta(hours=1)) == now - timedelta(days=200)
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
