@@ -68,7 +68,7 @@ def prune_stored(app: App) -> PruneReport:
     """Delete what the retention settings let go (`gather.retention_days`, `[retention]`).
 
     Every gather runs it, so the daemon's database stays the size of its retention;
-    `digest prune` runs it alone.
+    `digest db prune` runs it alone.
     """
     now = utcnow()
     cutoff = now - timedelta(days=app.config.gather.retention_days)
