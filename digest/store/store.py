@@ -309,14 +309,19 @@ def _with_listings(
 ) -> list[FetchOutcome]:
     """The outcomes, each full read's with the ids it listed as a change to ``listing``.
 
-    A full read is a success that was not a 304. A page source's links to articles stored
+    A full read is a success that was not a 304 and brought the items it counted (not a
+    bare ``record_fetch``). A page source's links to articles stored
     before are looked up by URL (one query per such source; a page lists a few dozen).
     """
     articles = SQLModel.metadata.tables["articles"]
     result = []
     for outcome, items in zip(outcomes, stored, strict=True):
-        if outcome.error is not None or outcome.unchanged:
-            result.append(outcome)
+        if (
+            outcome.error is not None
+            or outcome.unchanged
+            or (outcome.items_seen and not outcome.items)
+        ):
+            result.append(outcome)  # not a full read handing over what it listed
             continue
         ids = list(items.listed)
         for chunk in in_chunks(set(outcome.listed_urls)):
