@@ -55,7 +55,10 @@ def _sent(app: App) -> dict[datetime, dict[str, int]]:
 
 
 def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_edition(
-    write_config, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+    write_config,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = _app(write_config, feed_server)
     try:
@@ -71,8 +74,12 @@ def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_ed
         assert _sent(app) == {utc("2026-11-30 12:02"): {"sent": 1}}
 
         back = utc("2026-11-30 13:05:10")  # down from 12:03 until 13:05: 30 slots missed
-        job, retry, first_run = _jobs(app, back)
+        with caplog.at_level(logging.WARNING):
+            job, retry, first_run = _jobs(app, back)
         assert first_run == back  # one is owed, at once
+        assert "29 slots missed while the daemon was down (12:06 to 13:02) not sent" in (
+            caplog.text
+        )
         clock_at(monkeypatch, back)
         job.func(*job.args)
         retry.func()
@@ -80,6 +87,10 @@ def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_ed
             utc("2026-11-30 12:02"): {"sent": 1},
             utc("2026-11-30 13:04"): {"sent": 1},  # the latest missed slot, alone
         }
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            _jobs(app, back)  # a reload: the skipped slots were said once, not again
+        assert "missed" not in caplog.text
     finally:
         app.close()
 

@@ -191,10 +191,14 @@ def _note_skipped(
     from digest.editions import local_time_bucket
 
     since = app.store.scheduled_since(digest.id, now)
+    newest = app.store.newest_edition(digest.id)
+    # Slots older than the newest edition were noted when it was sent (a reload, a quick
+    # restart): not again.
+    since = max(since, newest.slot) if newest is not None else since
     skipped = [
         slot
         for slot in missed_slots(app, digest.id, schedule, timezone, now)
-        if slot >= since and slot not in owed and local_time_bucket(app, digest, slot) != set()
+        if slot > since and slot not in owed and local_time_bucket(app, digest, slot) != set()
     ]
     if skipped:
         log.warning(
