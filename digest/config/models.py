@@ -238,6 +238,24 @@ class GatherConfig(_Model):
     )
 
 
+class RetentionConfig(_Model):
+    """How long sent editions and their per-reader delivery rows are kept (articles:
+    gather.retention_days). Pruned by every gather and by `digest prune`."""
+
+    editions_days: int = Field(
+        default=365,
+        ge=1,
+        description="editions older than this many days leave the archive and web view, "
+        "with their delivery rows (a digest's newest edition always stays)",
+    )
+    deliveries_days: int = Field(
+        default=90,
+        ge=2,
+        description="the per-reader delivery rows of editions older than this many days are "
+        "deleted (the edition stays); bounces quoting their Message-IDs are not matched then",
+    )
+
+
 class SourceConfig(_Model):
     """One news source: a feed, a news sitemap, or a news site's own listing page."""
 
@@ -706,6 +724,9 @@ class Config(_Model):
 
     service: ServiceConfig = Field(description="the service")
     gather: GatherConfig = Field(default_factory=GatherConfig, description="gathering")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="how long editions and deliveries stay"
+    )
     rank: RankConfig = Field(default_factory=RankConfig, description="ranking")
     sources: list[SourceConfig] = Field(min_length=1, description="the news sources")
     digests: list[DigestConfig] = Field(min_length=1, description="the digests")
