@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -157,18 +158,50 @@ def parse_csv(
 ) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
     """Rows of a subscriber CSV (header optional: email,name,topics,timezone,locale), problems.
 
-    The header's names are matched in any case and in the spellings other tools export
-    (``Email Address``, ``Full Name``, ``First Name`` and ``Last Name``, ``Time zone``...);
-    one it does not know raises CsvHeaderError. Cells are separated by commas, semicolons or
-    tabs, whichever the file uses. ``topics`` is a ``;``-separated list, each one of
-    ``topics`` when given; a ``status`` column (as export writes it) may hold any of
-    ``STATUSES``. Problems are (line number, what is wrong).
+    ``read_csv`` over a whole text, with an address given twice reported on its later line.
+    Problems are (line number, what is wrong).
     """
     good: list[NewSubscriber] = []
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
-    lines = io.StringIO(text)
-    reader = csv.reader(lines, delimiter=_delimiter(text))
+    for line, row in read_csv(io.StringIO(text), topics):
+        if isinstance(row, str):
+            problems.append((line, row))
+        elif row.email in seen:
+            problems.append((line, twice(row.email)))
+        else:
+            seen.add(row.email)
+            good.append(row)
+    return good, problems
+
+
+def twice(email: str) -> str:
+    """The problem of a row whose address an earlier row of the same file has."""
+    return f"{email} appears twice in the file; the first row is kept"
+
+
+def read_csv(
+    lines: Iterable[str], topics: Collection[str] | None = None
+) -> Iterator[tuple[int, NewSubscriber | str]]:
+    """(line number, a valid row or what is wrong with it) for each row of a subscriber CSV.
+
+    One row at a time, so a file of a million people is read in flat memory; the caller
+    judges an address given twice (``twice``). The header's names are matched in any case
+    and in the spellings other tools export (``Email Address``, ``Full Name``, ``First
+    Name`` and ``Last Name``, ``Time zone``...); one it does not know raises CsvHeaderError
+    before any row is given. Cells are separated by commas, semicolons or tabs, whichever
+    the file uses. ``topics`` is a ``;``-separated list, each one of ``topics`` when given;
+    a ``status`` column (as export writes it) may hold any of ``STATUSES``.
+    """
+    source = iter(lines)
+    ahead: list[str] = []  # the lines read to find the separator, given to csv again
+    first = ""
+    for ln in source:
+        ahead.append(ln)
+        if ln.strip() and not ln.lstrip().startswith("#"):
+            first = ln.rstrip("\r\n")
+            break
+    reader = csv.reader(itertools.chain(ahead, source), delimiter=_delimiter(first))
     columns: tuple[str, ...] = CSV_COLUMNS
     first_row = True
     end = 0  # where the previous row ended: a quoted cell may span lines
@@ -182,31 +215,27 @@ def parse_csv(
             columns = _header(line, cells)
             continue
         first_row = False
-        record = dict(zip(columns, cells, strict=False))
-        if not record.get("name"):
-            record["name"] = " ".join(
-                filter(None, (record.get("first_name"), record.get("last_name")))
-            )
-        chosen = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
         try:
-            email = normalise_email(record.get("email", ""))
-            name = check_name(record.get("name"))
-            tz = check_timezone(record.get("timezone"))
-            locale = check_subscriber_locale(record.get("locale"))
-            if topics is not None:
-                check_topics(chosen, topics)
-            status = record.get("status") or "active"
-            if status not in STATUSES:
-                raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+            yield line, _person(dict(zip(columns, cells, strict=False)), topics)
         except ValueError as exc:
-            problems.append((line, str(exc)))
-            continue
-        if email in seen:
-            problems.append((line, f"{email} appears twice in the file; the first row is kept"))
-            continue
-        seen.add(email)
-        good.append(NewSubscriber(email, name, chosen, tz, status, locale))
-    return good, problems
+            yield line, str(exc)
+
+
+def _person(record: dict[str, str], topics: Collection[str] | None) -> NewSubscriber:
+    """One row's person; ValueError says what is wrong."""
+    if not record.get("name"):
+        record["name"] = " ".join(filter(None, (record.get("first_name"), record.get("last_name"))))
+    chosen = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
+    email = normalise_email(record.get("email", ""))
+    name = check_name(record.get("name"))
+    tz = check_timezone(record.get("timezone"))
+    locale = check_subscriber_locale(record.get("locale"))
+    if topics is not None:
+        check_topics(chosen, topics)
+    status = record.get("status") or "active"
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    return NewSubscriber(email, name, chosen, tz, status, locale)
 
 
 def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:
@@ -291,16 +320,13 @@ def _header(line: int, cells: list[str]) -> tuple[str, ...]:
     return columns
 
 
-def _delimiter(text: str) -> str:
+def _delimiter(first: str) -> str:
     """The file's cell separator: a tab, a semicolon (as spreadsheets save CSV where the
-    comma is the decimal mark) or a comma, as its first row shows.
+    comma is the decimal mark) or a comma, as its first row (``first``) shows.
 
     A header row has no other punctuation, so the more frequent of ``;`` and ``,`` wins; a
     row of data may hold ``;`` between topics, so there a comma wins if there is one.
     """
-    first = next(
-        (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), ""
-    )
     first = re.sub(r'"[^"]*"', "", first)  # a quoted cell's own commas do not count
     if "\t" in first:
         return "\t"

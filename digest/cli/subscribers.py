@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
 from pathlib import Path
 
 import click
@@ -11,17 +13,22 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context
 from digest.config import Config
 from digest.errors import DigestError, UsageError
+from digest.store.subscribers import ImportCounts
 from digest.subscribers import (
     CsvHeaderError,
+    NewSubscriber,
     check_name,
     check_subscriber_locale,
     check_timezone,
     check_topics,
     normalise_email,
-    parse_csv,
+    read_csv,
     stored_form,
     to_csv,
+    twice,
 )
+
+IMPORT_CHUNK = 1000  # rows per lookup and insert: flat memory, few round trips
 
 
 @click.group()
@@ -162,43 +169,54 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
     A leading ' that export puts before a cell starting with = + - @ is taken off. People
     who unsubscribed are not re-added: an import is not their consent.
     """
-    try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise DigestError(
-            f"{csv_file} is not UTF-8 text", "save it as 'CSV UTF-8' and import it again"
-        ) from None
+    _check_utf8(csv_file)
     known_topics, topics_hint = _known_topics(ctx.config())
-    try:
-        good, problems = parse_csv(text, known_topics)
-    except CsvHeaderError as exc:
-        raise UsageError(
-            f"{csv_file}:{exc.line}: {exc}",
-            "rename each column to a name digest reads, or delete the columns it does not "
-            "need, and import again",
-        ) from exc
     store = ctx.app().store
-    known = {s.email: s.status for s in store.subscribers()}
-    added = already = opted_out = 0
-    for s in good:
-        status = known.get(s.email)
-        if status is None:
-            row, _ = store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
-            if s.status != "active" and row.id is not None:  # as the export had them
-                store.set_subscriber(row.id, status=s.status)
-            added += 1
-        elif status == "active":
-            already += 1
-        else:
-            opted_out += 1
-    for line, what in problems:
-        click.echo(f"{csv_file}:{line}: {what}", err=True)
-    if any(what.startswith("no source has the topic") for _, what in problems):
+    counts = ImportCounts()
+    added_after = store.last_subscriber_id()
+    problems = topic_problems = 0
+
+    def report(found: list[tuple[int, str]]) -> None:
+        nonlocal problems, topic_problems
+        for line, what in sorted(found):
+            click.echo(f"{csv_file}:{line}: {what}", err=True)
+            topic_problems += what.startswith("no source has the topic")
+        problems += len(found)
+
+    with csv_file.open(encoding="utf-8-sig", newline="") as lines:
+        rows = read_csv(lines, known_topics)
+        while True:
+            try:
+                chunk = list(itertools.islice(rows, IMPORT_CHUNK))
+            except CsvHeaderError as exc:
+                raise UsageError(
+                    f"{csv_file}:{exc.line}: {exc}",
+                    "rename each column to a name digest reads, or delete the columns it "
+                    "does not need, and import again",
+                ) from exc
+            if not chunk:
+                break
+            found: list[tuple[int, str]] = []
+            people: dict[str, tuple[int, NewSubscriber]] = {}
+            for line, row in chunk:
+                if isinstance(row, str):
+                    found.append((line, row))
+                elif row.email in people:
+                    found.append((line, twice(row.email)))
+                else:
+                    people[row.email] = (line, row)
+            lines_of = [line for line, _ in people.values()]
+            before = len(counts.twice)
+            store.import_subscribers([p for _, p in people.values()], added_after, counts)
+            found += [(lines_of[i], twice(email)) for i, email in counts.twice[before:]]
+            report(found)
+    if topic_problems:
         click.echo(f"hint: {topics_hint}", err=True)
+    added, already, opted_out = counts.added, counts.already, counts.not_readded
     left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
         f"imported {added} new, {already} already subscribed, {left_out}"
-        f"{len(problems)} rows with problems"
+        f"{problems} rows with problems"
     )
     if opted_out:
         click.echo(
@@ -206,6 +224,31 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
         )
     if problems:
         raise SystemExit(1)
+
+
+def _check_utf8(csv_file: Path) -> None:
+    """DigestError unless the whole file is UTF-8, read in blocks: nothing of a file that
+    is not is imported (a spreadsheet saved it in another encoding)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with csv_file.open("rb") as data:
+        while block := data.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line += block[: exc.start].count(b"\n")
+                raise DigestError(
+                    f"{csv_file} is not UTF-8 text (line {line} is not)",
+                    "save it as 'CSV UTF-8' and import it again",
+                ) from None
+            line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DigestError(
+            f"{csv_file} is not UTF-8 text (it ends in the middle of a character)",
+            "save it as 'CSV UTF-8' and import it again",
+        ) from None
 
 
 @subscribers.command("export")

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
+from sqlalchemy import func, insert
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -22,6 +27,34 @@ from digest.store.tables import (
 # (bounced) or they reported the mail (complained). Nothing but their own request brings
 # them back; every other status (pending, active, paused) can still end in one of these.
 LEFT = ("unsubscribed", "bounced", "complained")
+
+
+@dataclass
+class ImportCounts:
+    """What a bulk import did with its rows, added up chunk by chunk."""
+
+    added: int = 0
+    already: int = 0  # active already
+    not_readded: int = 0  # in another status (left, pending, paused): an import is no consent
+    # Addresses a row earlier in the same import already added, as (index in the chunk, email).
+    twice: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _Person(Protocol):
+    """A row to import (``digest.subscribers.NewSubscriber``)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def topics(self) -> tuple[str, ...]: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def locale(self) -> str | None: ...
 
 
 class SubscriberQueries(StoreBase):
@@ -226,3 +259,80 @@ class SubscriberQueries(StoreBase):
                 s.commit()
                 s.refresh(row)
             return row
+
+    def last_subscriber_id(self) -> int:
+        """The highest subscriber id so far (0 for none): an import adds rows above it."""
+        table = Subscriber.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as connection:
+            return int(connection.execute(core_select(func.max(table.c.id))).scalar() or 0)
+
+    def import_subscribers(
+        self, people: Sequence[_Person], added_after: int, counts: ImportCounts
+    ) -> None:
+        """Add the people of one chunk of an import who are not subscribers yet, adding to
+        ``counts``: one lookup of the chunk's addresses and one insert for the new ones.
+
+        An address already in (any status) is left as it is. ``added_after``: the highest id
+        before the import began, so a row above it was added by an earlier chunk of the same
+        file (its address is in the file twice). Each new row takes the status given (an
+        export's row imports as it was). A sign-up of the same address between the lookup
+        and the insert is a conflict: the chunk is looked up again.
+        """
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    chunk = _import_chunk(connection, people, added_after)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                continue
+            counts.added += chunk.added
+            counts.already += chunk.already
+            counts.not_readded += chunk.not_readded
+            counts.twice.extend(chunk.twice)
+            return
+
+
+def _import_chunk(
+    connection: Connection, people: Sequence[_Person], added_after: int
+) -> ImportCounts:
+    """``import_subscribers`` for one chunk, in the caller's transaction."""
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    found = {
+        email: (row_id, status)
+        for email, row_id, status in connection.execute(
+            core_select(table.c.email, table.c.id, table.c.status).where(
+                table.c.email.in_({p.email for p in people})
+            )
+        )
+    }
+    chunk = ImportCounts()
+    now = utcnow()
+    new = []
+    for index, person in enumerate(people):
+        row_id, status = found.get(person.email, (None, None))
+        if row_id is None:
+            new.append(
+                {
+                    "email": person.email,
+                    "name": person.name,
+                    "public_id": secrets.token_urlsafe(12),
+                    "status": person.status,
+                    "topics": ",".join(person.topics),
+                    "timezone": person.timezone,
+                    "locale": person.locale,
+                    "created_at": now,
+                    "unsubscribed_at": now if person.status in LEFT else None,
+                }
+            )
+            found[person.email] = (-1, person.status)
+        elif row_id == -1 or row_id > added_after:  # added by this import: in the file twice
+            chunk.twice.append((index, person.email))
+        elif status == "active":
+            chunk.already += 1
+        else:
+            chunk.not_readded += 1
+    if new:
+        connection.execute(insert(table), new)
+    chunk.added = len(new)
+    return chunk
