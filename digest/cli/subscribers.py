@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import itertools
+import json
 from pathlib import Path
 
 import click
@@ -13,8 +14,10 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context
 from digest.config import Config
 from digest.errors import DigestError, UsageError
+from digest.store import Subscriber
 from digest.store.subscribers import ImportCounts
 from digest.subscribers import (
+    STATUSES,
     CsvHeaderError,
     NewSubscriber,
     check_name,
@@ -126,11 +129,42 @@ def remove(ctx: Context, email: str) -> None:
     is_flag=True,
     help="everyone: also pending, paused, unsubscribed, bounced and complained people",
 )
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="only people in this status (repeatable; instead of active)",
+)
+@click.option("--topic", default=None, help="only people who get this topic's stories")
+@click.option("--search", default=None, help="only people whose address or name holds this text")
+@click.option("--json", "as_json", is_flag=True, help="one JSON list of people, for scripts")
 @pass_context
-def list_cmd(ctx: Context, show_all: bool) -> None:
-    """List active subscribers (or everyone with --all)."""
+def list_cmd(
+    ctx: Context,
+    show_all: bool,
+    statuses: tuple[str, ...],
+    topic: str | None,
+    search: str | None,
+    as_json: bool,
+) -> None:
+    """List active subscribers (or everyone with --all), narrowed by status, topic or text.
+
+    --topic lists those who get the topic's stories: it is one of theirs, or they chose
+    none (every topic). --search matches part of the address or the name, in any case.
+    """
+    if topic is not None:
+        known, topics_hint = _known_topics(ctx.config())
+        try:
+            check_topics((topic,), known)
+        except ValueError as exc:
+            raise UsageError(str(exc), topics_hint) from exc
     store = ctx.app().store
-    rows = store.subscribers(None if show_all else "active")
+    wanted = statuses or (() if show_all else ("active",))
+    rows = store.find_subscribers(wanted, topic, search)
+    if as_json:
+        click.echo(json.dumps([_as_json(r) for r in rows], indent=2))
+        return
     table = Table()
     # An address is what the reader acts on: never cut it short to fit the terminal.
     table.add_column("email", no_wrap=True, min_width=max((len(r.email) for r in rows), default=5))
@@ -147,12 +181,26 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
         )
     # Piped or captured, the table keeps its natural width instead of a guessed 80 columns.
     (console if console.is_terminal else Console(width=1000)).print(table)
-    hidden = 0 if show_all else len(store.subscribers(None)) - len(rows)
     plural = "" if len(rows) == 1 else "s"
+    narrowed = topic is not None or bool(search) or bool(statuses)
+    hidden = 0 if show_all or narrowed else len(store.subscribers(None)) - len(rows)
     click.echo(
         f"{len(rows)} subscriber{plural}"
+        + (" found" if narrowed else "")
         + (f" (and {hidden} pending, paused or gone: --all lists them)" if hidden else "")
     )
+
+
+def _as_json(row: Subscriber) -> dict[str, object]:
+    return {
+        "email": row.email,
+        "name": row.name,
+        "status": row.status,
+        "topics": [t for t in row.topics.split(",") if t],
+        "timezone": row.timezone,
+        "locale": row.locale,
+        "since": row.created_at.isoformat(),
+    }
 
 
 @subscribers.command("import")

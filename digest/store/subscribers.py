@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -168,6 +168,39 @@ class SubscriberQueries(StoreBase):
             query = select(Subscriber).order_by(col(Subscriber.id))
             if status is not None:
                 query = query.where(Subscriber.status == status)
+            return list(s.exec(query))
+
+    def find_subscribers(
+        self, statuses: Sequence[str] = (), topic: str | None = None, text: str | None = None
+    ) -> list[Subscriber]:
+        """Subscribers in the order they joined, narrowed to ``statuses`` (none: all), to
+        those who get ``topic``'s stories (it is one of theirs, or they chose none, which is
+        every topic), and to those whose address or name holds ``text`` in any case."""
+        with self.session() as s:
+            query = select(Subscriber).order_by(col(Subscriber.id))
+            if statuses:
+                query = query.where(col(Subscriber.status).in_(statuses))
+            if topic is not None:
+                topics = col(Subscriber.topics)
+                query = query.where(
+                    or_(
+                        topics == "",
+                        topics == topic,
+                        topics.startswith(f"{topic},", autoescape=True),
+                        topics.endswith(f",{topic}", autoescape=True),
+                        topics.contains(f",{topic},", autoescape=True),
+                    )
+                )
+            if text:
+                needle = text.lower()
+                query = query.where(
+                    or_(
+                        func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
+                        func.lower(func.coalesce(col(Subscriber.name), "")).contains(
+                            needle, autoescape=True
+                        ),
+                    )
+                )
             return list(s.exec(query))
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
