@@ -287,6 +287,7 @@ def status(ctx: Context, as_json: bool) -> None:
                 "subject": e.subject,
                 "stories": e.story_count,
                 "deliveries": (tally := app.store.delivery_counts(e.id)),
+                "reasons": app.store.delivery_reasons(e.id),
                 "progress": _progress(tally),
             }
         )
@@ -320,6 +321,16 @@ def status(ctx: Context, as_json: bool) -> None:
             counts,
         )
     console.print(table)
+    for row in editions:
+        for state, reasons in row["reasons"].items():
+            for reason, rows in list(reasons.items())[:5]:
+                click.echo(f"edition {row['id']}: {state} {rows}: {reason}")
+            if len(reasons) > 5:
+                more = sum(list(reasons.values())[5:])
+                click.echo(
+                    f"edition {row['id']}: {state} {more}: for {len(reasons) - 5} other "
+                    "reasons (--json lists all)"
+                )
     if holder is not None:
         click.echo(f"daemon: running ({holder})")
     else:
@@ -383,6 +394,8 @@ def _print_delivery(d: DeliveryReport) -> None:
         "nothing sent" if d.stopped else "nothing to send"
     )
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
+    for reason, rows in d.skipped.most_common():
+        click.echo(f"  skipped {rows}: {reason}")
     for line in d.problems:
         click.echo(f"  {line}", err=True)
     if d.waiting:

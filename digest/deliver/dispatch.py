@@ -69,6 +69,7 @@ class DeliveryReport:
     stopped: str = ""  # the run failed: transport down, error budget spent
     waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
     paused: int = 0  # rows the error budget paused: they wait for `digest retry`
+    skipped: Counter[str] = field(default_factory=Counter)  # why rows were skipped -> rows
 
 
 async def dispatch(
@@ -286,6 +287,7 @@ def _record(
         report.counts[result.status] += 1
         done.add(result.delivery_id)
         if result.status == "skipped":
+            report.skipped[result.detail] += 1
             log.info("delivery to %s skipped: %s", emails[result.delivery_id], result.detail)
         elif result.status != "sent":
             line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"
