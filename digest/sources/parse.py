@@ -17,11 +17,13 @@ from urllib.parse import urljoin
 from xml.sax import SAXException
 
 import feedparser
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.fastfeed import read_entries
+from digest.sources.metadata import decode_html
 from digest.sources.normalise import canonical_url, html_to_text
 
 SUMMARY_LIMIT = 600
@@ -103,12 +105,7 @@ def _parse_xml_feed(
         head = body[:2048].lower()
         html_type = "text/html" in headers.get("content-type", "")
         if html_type or b"<html" in head or b"<!doctype html" in head:
-            raise SourceError(
-                source,
-                "the address returned an HTML page, not a feed",
-                "point url at the site's RSS, Atom or JSON feed (look for a link rel=alternate "
-                "of type application/rss+xml on the page)",
-            )
+            raise _html_page(source, body, headers)
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
         raise SourceError(source, f"not a feed: {reason}", "check the feed URL in the config")
     items, notes = _items(parsed.entries, _language(parsed.feed.get("language")))
@@ -121,6 +118,36 @@ def _parse_xml_feed(
             "transfer, or a broken generator (tell the site)",
         )
     return items, notes
+
+
+# The types of the feeds a page names in <link rel="alternate" type=... href=...>.
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
+
+
+def _html_page(source: str, body: bytes, headers: Mapping[str, str]) -> SourceError:
+    """The error for a web page where a feed was expected, naming the feed the page links
+    to, if any; a news site's page is also a source as it is, as kind = "page"."""
+    as_page = 'or set kind = "page" to read this page\'s article links as they are'
+    base = headers.get("content-location", "")
+    feeds: list[str] = []
+    try:
+        tree = LexborHTMLParser(decode_html(body, headers.get("content-type", "")))
+        for link in tree.css("link[rel][href]"):
+            rel = (link.attributes.get("rel") or "").lower().split()
+            kind = (link.attributes.get("type") or "").lower().split(";")[0].strip()
+            href = (link.attributes.get("href") or "").strip()
+            if "alternate" in rel and kind in _FEED_TYPES and href:
+                feeds.append(urljoin(base, href))
+    except (SelectolaxError, ValueError):
+        pass  # no feed named: the general hint
+    if feeds:
+        hint = f'the page names its feed: set url = "{feeds[0]}"; {as_page}'
+    else:
+        hint = (
+            "point url at the site's RSS, Atom or JSON feed (look for a link rel=alternate of "
+            f"type application/rss+xml on the page), {as_page}"
+        )
+    return SourceError(source, "the address returned an HTML page, not a feed", hint)
 
 
 def _items(entries: list[Any], feed_language: str | None) -> tuple[list[FeedItem], list[str]]:
