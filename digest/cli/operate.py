@@ -13,7 +13,7 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.editions import digest_slot, edition_info, next_edition_at, rank_window
+from digest.editions import digest_slot, edition_info, left_out, next_edition_at, rank_window
 from digest.errors import UsageError
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
@@ -78,6 +78,8 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     rendered = render_edition(info, ranked, app.config.templates_dir())
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
+    for note in left_out(app, digest, at, ranked):
+        click.echo(f"left out: {note}")
     click.echo(f"wrote {html}\nwrote {text}")
 
 
@@ -119,7 +121,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     """The next edition's ranked stories with each signal's contribution to the score."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
-    ranked = rank_window(app, digest, next_edition_at(app, digest, utcnow()))
+    at = next_edition_at(app, digest, utcnow())
+    ranked = rank_window(app, digest, at)
     rows = [
         {
             "section": section,
@@ -135,8 +138,10 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         for section, stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
         for rank, story in enumerate(stories, start=1)
     ]
+    notes = left_out(app, digest, at, ranked)
     if as_json:
-        click.echo(json.dumps({"digest": digest.id, "stories": rows}, indent=2))
+        document = {"digest": digest.id, "stories": rows, "left_out": notes}
+        click.echo(json.dumps(document, indent=2))
         return
     table = Table(
         "#", "score", *(_SHORT[n] for n in SIGNALS), "src", "headline",
@@ -167,6 +172,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
         f"or a cue; {len(ranked.breaking)} breaking, {len(ranked.latest)} latest"
     )
+    for note in notes:
+        click.echo(f"left out: {note}")
 
 
 @click.command()
