@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -155,8 +155,30 @@ def check_timezone(raw: str | None) -> str | None:
     try:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {raw!r}; use a name like 'Europe/Paris'") from None
+        close = _zones_named(raw)
+        hint = (
+            f"did you mean {' or '.join(map(repr, close))}?"
+            if close
+            else "use a name like 'Europe/Paris'"
+        )
+        raise ValueError(f"unknown time zone {raw!r}; {hint}") from None
     return raw
+
+
+@functools.cache
+def _zone_keys() -> dict[str, list[str]]:
+    """IANA zones by their full name and by their city, in lower case."""
+    keys: dict[str, list[str]] = {}
+    for zone in sorted(available_timezones()):
+        for key in {zone.lower(), zone.rsplit("/", 1)[-1].lower()}:
+            keys.setdefault(key, []).append(zone)
+    return keys
+
+
+def _zones_named(raw: str) -> list[str]:
+    """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
+    is Europe/Paris, 'New York' is America/New_York."""
+    return _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])[:3]
 
 
 def check_subscriber_locale(raw: str | None) -> str | None:

@@ -57,7 +57,7 @@ def write_csv(folder: Path, text: str, name: str = "people.csv") -> Path:
 def test_add_rejects_an_invalid_address(cli: Cli, address: str) -> None:
     code, out, err = cli("subscribers", "add", address)
 
-    assert code == 1
+    assert code == 2  # bad usage (it was 1, as for a failed run)
     assert f"error: {address!r} is not a valid address" in err
     assert "hint:" in err
     assert "Traceback" not in err + out
@@ -67,8 +67,16 @@ def test_add_rejects_an_invalid_address(cli: Cli, address: str) -> None:
 def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
     code, _, err = cli("subscribers", "add", "ann@example.com", "--timezone", "Mars/Base")
 
-    assert code == 1
-    assert "unknown time zone 'Mars/Base'" in err
+    assert code == 2  # bad usage (it was 1, as for a failed run)
+    assert "unknown time zone 'Mars/Base'; use a name like 'Europe/Paris'" in err
+    assert active(cli) == []
+
+
+def test_a_city_given_as_a_time_zone_is_bad_usage_naming_its_zone(cli: Cli) -> None:
+    """Issue 20, point 7: `--timezone Karachi` exited 1 with no way to the right name."""
+    code, _, err = cli("subscribers", "add", "ann@example.com", "--timezone", "Karachi")
+    assert code == 2
+    assert "error: unknown time zone 'Karachi'; did you mean 'Asia/Karachi'?" in err
     assert active(cli) == []
 
 

@@ -64,18 +64,19 @@ def add(
     locale: str | None,
 ) -> None:
     """Add a subscriber (or reactivate one who left); for one already in, set the details given."""
+    # Bad input on the command line is bad usage (exit 2), as a bad name or topic is.
     try:
         address = normalise_email(email)
     except ValueError as exc:
-        raise DigestError(str(exc), "check the address") from None
+        raise UsageError(str(exc), "check the address") from exc
     try:
         timezone = check_timezone(timezone)
     except ValueError as exc:
-        raise DigestError(str(exc), "see `timedatectl list-timezones` for the names") from None
+        raise UsageError(str(exc), "see `timedatectl list-timezones` for the names") from exc
     try:
         locale = check_subscriber_locale(locale)
     except ValueError as exc:
-        raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
+        raise UsageError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from exc
     try:
         name = check_name(name)
     except ValueError as exc:  # bad input on the command line, as an unknown topic is
