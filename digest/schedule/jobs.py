@@ -36,7 +36,7 @@ def send_job(
         if d
         else report.idle or "nothing to send"
     )
-    log.warning("digest %s: %s", digest_id, summary)
+    (log.info if report.ok else log.warning)("digest %s: %s", digest_id, summary)
     _record(app, job, started, report.ok, summary)
     return report
 
@@ -71,7 +71,7 @@ def retry_job(app: App) -> list[RunReport]:
             _failed(app, job, started, exc)
             continue
         summary = "; ".join(_delivered(e.id, d) for e, d in report.resumed) or "nothing to resume"
-        log.warning("digest %s: retry: %s", digest.id, summary)
+        (log.info if report.ok else log.warning)("digest %s: retry: %s", digest.id, summary)
         _record(app, job, started, report.ok, summary)
         reports.append(report)
     return reports
