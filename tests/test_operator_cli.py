@@ -235,3 +235,20 @@ def test_preview_of_an_empty_store_says_to_gather(write_config, feed_server, tmp
     code, out, _ = run_cli("--config", str(config), "preview", "--out", str(tmp_path / "p"))
     assert code == 0
     assert "left out: nothing, as no article is stored for its sources: `digest gather` " in out
+
+
+def test_status_last_gather_counts_the_gather_a_send_runs_first(
+    write_config, feed_server: FeedServer
+) -> None:
+    """Issue 20, point 7: `send --gather` gathered, and status's last gather said nothing."""
+    config = write_config([("Wire", _feed(feed_server))])
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    code, out, _ = run_cli("--config", str(config), "status", "--json")
+    assert code == 0
+    gather = json.loads(out)["jobs"]["gather"]
+    assert gather["ok"] and gather["summary"] == "1 sources, 1 new articles"
+    # and `digest gather` on its own is the last gather after it
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    code, out, _ = run_cli("--config", str(config), "status")
+    assert "last gather: ok at " in out and ": 1 sources, 0 new articles" in out

@@ -20,6 +20,7 @@ from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import render_edition, substitute
 from digest.schedule import next_slot
+from digest.schedule.jobs import record_gather
 from digest.sending import resume_since, stored_edition
 from digest.sources.gather import SourceReport, end_waits
 from digest.store import Edition, utcnow
@@ -48,7 +49,9 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
     app = ctx.app()
     if force:
         end_waits(app.config, app.store)
+    started = utcnow()
     reports = run_async(gather_sources(app))
+    record_gather(app, started, reports)
     if as_json:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
     else:
@@ -188,7 +191,10 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
 def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
     """Send what earlier editions still have waiting, then build the current slot's edition
     (once) and deliver it to whoever has not had it."""
-    report = run_async(run_digest(ctx.app(), digest_id, gather_first=gather_first))
+    app, started = ctx.app(), utcnow()
+    report = run_async(run_digest(app, digest_id, gather_first=gather_first))
+    if report.sources:
+        record_gather(app, started, report.sources)
     print_run(report)
     if not report.ok:
         raise SystemExit(1)
