@@ -252,3 +252,15 @@ def test_status_last_gather_counts_the_gather_a_send_runs_first(
     assert run_cli("--config", str(config), "gather")[0] == 0
     code, out, _ = run_cli("--config", str(config), "status")
     assert "last gather: ok at " in out and ": 1 sources, 0 new articles" in out
+
+
+def test_serve_without_its_secret_fails_before_saying_serving(
+    write_config, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, point 7: "serving ..." was printed, then the missing secret stopped it."""
+    config = write_config([("Wire", _feed(feed_server))])
+    monkeypatch.delenv("DIGEST_SECRET")
+    code, out, err = run_cli("--config", str(config), "serve", "--port", str(free_port()))
+    assert code != 0
+    assert "serving" not in out + err
+    assert "DIGEST_SECRET" in err
