@@ -172,7 +172,9 @@ async def dispatch(
             )
             store.release_deliveries([i for i in ids if i not in done], token)
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-            log.error("delivery stopped: %s", report.stopped)
+            # The report carries it to whoever prints the run (the CLI, the daemon's log
+            # line): logged as an error here too, it was said twice.
+            log.info("delivery stopped: %s", report.stopped)
             return report
         _record(claim, results, owners, ids, emails, report, _retry_times(tries, retry_after))
         if budget is not None:
@@ -182,7 +184,7 @@ async def dispatch(
                 # against the same refusals.
                 report.paused = store.pause_unsent(edition_id, reason)
                 report.stopped = reason
-                log.error("delivery stopped, %d deliveries paused: %s", report.paused, reason)
+                log.info("delivery stopped, %d deliveries paused: %s", report.paused, reason)
                 return report
 
 
