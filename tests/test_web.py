@@ -484,3 +484,30 @@ async def test_after_a_one_click_unsubscribe_the_link_no_longer_asks(
     assert page.status_code == 200
     assert "Stop receiving" not in page.text and "<form" not in page.text
     assert "You are unsubscribed" in page.text and "ana@example.org" in page.text
+
+
+async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """Issue 20, point 7: two editions of one day looked the same in the archive."""
+    from datetime import UTC, datetime
+
+    from digest.store import Edition
+
+    c, app = client
+    for hour in (7, 18):
+        slot = datetime(2026, 12, 1, hour, 0, tzinfo=UTC)
+        with app.store.session() as s:
+            subject = "Daily Test, Tue 1 Dec"
+            s.add(Edition(digest_id="daily", slot=slot, created_at=slot, subject=subject,
+                          html="<p>x</p>", text="x"))  # fmt: skip
+            s.commit()
+    archive = (await c.get("/archive")).text
+    assert (
+        '<time class="note" datetime="2026-12-01T07:00:00+00:00">2026-12-01 07:00 UTC</time>'
+        in archive
+    )
+    assert (
+        '<time class="note" datetime="2026-12-01T18:00:00+00:00">2026-12-01 18:00 UTC</time>'
+        in archive
+    )

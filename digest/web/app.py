@@ -371,8 +371,14 @@ def create_app(
         return HTMLResponse(substitute(edition.html, reader(), is_html=True))
 
     async def archive(request: Request) -> Response:
+        zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
         editions = [
-            {"subject": e.subject, "url": web_view_url(base, e.digest_id, e.slot)}
+            {
+                "subject": e.subject,
+                "url": web_view_url(base, e.digest_id, e.slot),
+                "iso": e.slot.isoformat(),
+                "when": f"{e.slot.astimezone(zone):%Y-%m-%d %H:%M} {service.timezone}",
+            }
             for e in await run_in_threadpool(app.store.editions, 100)
         ]
         return page("archive.html.j2", title="Archive", editions=editions)
