@@ -6,12 +6,12 @@ A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in `
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, insert, or_
+from sqlalchemy import Table, func, insert, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -365,7 +365,26 @@ def _import_chunk(
             chunk.already += 1
         else:
             chunk.not_readded += 1
-    if new:
+    if new and connection.dialect.name == "postgresql":
+        _copy(connection, table, new)
+    elif new:
         connection.execute(insert(table), new)
     chunk.added = len(new)
     return chunk
+
+
+def _copy(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
+    """PostgreSQL's COPY of ``rows`` into ``table``, in the connection's transaction: the
+    fastest way in (an executemany sends the rows one statement at a time). Each value goes
+    through its column type's bind step, as in an INSERT (a datetime as naive UTC)."""
+    columns = list(rows[0])
+    steps = [table.c[c].type.bind_processor(connection.dialect) for c in columns]
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[c] if step is None else step(row[c])
+                    for c, step in zip(columns, steps, strict=True)
+                ]
+            )
