@@ -37,6 +37,7 @@ def edition(stories: int = 25) -> RankedEdition:
             f"https://news.example/{i}",
             "A summary sentence of the article. " * 8,
             NOW - timedelta(minutes=i),
+            image_url=f"https://images.news.example/{i}.jpg?w=460&q=55",  # a picture each
         )
         other = ArticleRecord(i + 1000, "Other", lead.title, f"https://other.example/{i}", "", NOW)
         return Story(lead, (other,), 1.0, ())

@@ -175,6 +175,7 @@ def edition_info(
         web_url=web_view_url(service.base_url, digest.id, slot),
         locale=locale or service.locale,
         latest_group_by=digest.latest_group_by,
+        subscribe_url=f"{service.base_url}/",  # the web app's sign-up page
     )
 
 
@@ -344,3 +345,21 @@ class SegmentTemplates:
             message_id_prefix=f"digest.{e.id}",
             locale=locale,
         )
+
+
+def next_edition_preview(
+    app: App,
+    digest: DigestConfig,
+    now: datetime,
+    timezone: str | None = None,
+    locale: str | None = None,
+    topics: frozenset[str] = frozenset(),
+) -> tuple[RankedEdition, RenderedEdition]:
+    """The next edition as a send would build it (`digest preview`, the console's preview):
+    its ranked stories and its render for one segment, narrowed to ``topics`` when given,
+    in ``timezone`` and ``locale`` (default: the digest's own). Nothing is stored."""
+    at = next_edition_at(app, digest, now)
+    ranked = rank_window(app, digest, at)
+    shown = narrow(ranked, set(topics)) if topics else ranked
+    info = edition_info(app, digest, digest_slot(app, digest, at), at, timezone, locale)
+    return shown, render_edition(info, shown, app.config.templates_dir())

@@ -47,14 +47,48 @@ class RunReport:
 
 
 async def gather_sources(app: App) -> list[SourceReport]:
-    """Fetch every enabled source once, then prune articles past the retention period."""
+    """Fetch every enabled source once, then prune what is past its retention period."""
     async with app.http() as client:
         reports = await gather(app.config, app.store, client)
-    cutoff = utcnow() - timedelta(days=app.config.gather.retention_days)
-    pruned = app.store.prune_articles(cutoff)
-    if pruned:
-        log.info("pruned %d articles first seen before %s", pruned, f"{cutoff:%Y-%m-%d}")
+    prune_stored(app)
     return reports
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What one prune deleted: articles no source lists any more, old editions, and the
+    delivery rows of old editions."""
+
+    articles: int
+    editions: int
+    deliveries: int
+
+
+def prune_stored(app: App) -> PruneReport:
+    """Delete what the retention settings let go (`gather.retention_days`, `[retention]`).
+
+    Every gather runs it, so the daemon's database stays the size of its retention;
+    `digest db prune` runs it alone.
+    """
+    now = utcnow()
+    cutoff = now - timedelta(days=app.config.gather.retention_days)
+    articles = app.store.prune_articles(cutoff)
+    if articles:
+        log.info("pruned %d articles not listed since %s", articles, f"{cutoff:%Y-%m-%d}")
+    keep = app.config.retention
+    history = app.store.prune_history(
+        now - timedelta(days=keep.editions_days), now - timedelta(days=keep.deliveries_days)
+    )
+    if history.editions or history.deliveries:
+        log.info(
+            "pruned %d editions older than %d days and %d delivery rows of editions older "
+            "than %d days",
+            history.editions,
+            keep.editions_days,
+            history.deliveries,
+            keep.deliveries_days,
+        )
+    return PruneReport(articles, history.editions, history.deliveries)
 
 
 async def deliver_stored(app: App, edition_id: int) -> RunReport:
@@ -111,14 +145,7 @@ async def run_digest(
     limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
     report.resumed = await resume_unfinished(app, digest, now, slot, limiter)
     if (newest := superseding_edition(app, digest, slot)) is not None:
-        # The schedule moved later in the day: the latest slot of the new schedule is
-        # older than the edition readers already have. Mailing it would send yesterday's
-        # news after today's.
-        report.idle = (
-            f"edition {newest.id} (slot {newest.slot:%Y-%m-%d %H:%M} UTC) is newer than this "
-            f"run's slot ({slot:%Y-%m-%d %H:%M} UTC): the schedule changed, so nothing is "
-            "built for the older slot; the next edition goes at the schedule's next time"
-        )
+        report.idle = _superseded(app, digest, slot, newest)
         log.warning("digest %s: %s", digest.id, report.idle)
         return report
     if local_time_bucket(app, digest, slot) == set():
@@ -132,6 +159,24 @@ async def run_digest(
         return report
     report.delivery = await deliver_edition(app, digest, report.edition, limiter=limiter)
     return report
+
+
+def _superseded(app: App, digest: DigestConfig, slot: datetime, newest: Edition) -> str:
+    """Why a slot older than the newest edition is not built: it was asked for late (a
+    catch-up, a run started behind a long job), or the schedule moved later in the day, so
+    that the current slot of the new schedule is older than the edition readers have.
+    Mailing it would send older news after newer either way."""
+    edition = f"edition {newest.id} (slot {newest.slot:%Y-%m-%d %H:%M} UTC)"
+    if slot < digest_slot(app, digest, utcnow()):
+        return (
+            f"the {slot:%Y-%m-%d %H:%M} UTC slot has passed and readers have the newer "
+            f"{edition}, so it is not sent"
+        )
+    return (
+        f"{edition} is newer than this run's slot ({slot:%Y-%m-%d %H:%M} UTC): the schedule "
+        "changed, so nothing is built for the older slot; the next edition goes at the "
+        "schedule's next time"
+    )
 
 
 def _why_empty(app: App, digest: DigestConfig) -> str:

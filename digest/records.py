@@ -24,12 +24,66 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(lambda m: "" if m[0] < " " else "\ufffd", text)
 
 
+# Characters that show nothing yet change what a reader sees or what a filter matches: the
+# explicit bidi controls (U+202E turns "gpj.exe" around, and an unclosed one turns the rest
+# of a subject line or a text part around with it), zero-width spaces, word joiners and
+# invisible operators, byte-order marks, the soft hyphen, Hangul fillers (a "blank" name)
+# and Unicode tag characters (invisible ASCII). Kept: LRM/RLM/ALM, which right-to-left text
+# uses to place its punctuation and which reorder nothing beyond themselves; variation
+# selectors; and ZWJ/ZWNJ where they join (below).
+_HIDDEN = (
+    "\u00ad\u115f\u1160\u180e\u200b\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164"
+    "\ufeff\uffa0\ufff9-\ufffb"
+)
+# ZWJ and ZWNJ shape Persian, Indic and emoji sequences (between two characters beyond
+# ASCII); anywhere else (in Latin text, at an edge, beside a space) they only hide.
+_JOINER = "\u200c\u200d"
+# A run of tag characters, unless it follows the black flag (a subdivision flag: England).
+_TAGS = "(?<![\U0001f3f4\U000e0000-\U000e007f])[\U000e0000-\U000e007f]+"
+INVISIBLE = re.compile(
+    f"[{_HIDDEN}]|(?<![^\\x00-\\x7f\\s{_JOINER}])[{_JOINER}]|[{_JOINER}](?![^\\x00-\\x7f\\s])"
+    f"|{_TAGS}"
+)
+# Every one of them, joiners too: in an address none of them is text (``invisible_encoded``).
+_ANY_INVISIBLE = re.compile(f"[{_HIDDEN}{_JOINER}\U000e0000-\U000e007f]")
+_SPACES = re.compile(" {2,}")
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without the invisible characters that disguise it (bidi overrides, zero-width
+    characters, byte-order marks); spaces they stood between become one.
+
+    Every text that reaches an email goes through this (FeedItem does it on creation), so a
+    headline cannot reverse the subject line it ends up in, nor hide from deduplication.
+    """
+    # One character class finds none in most texts; the alternation walks every position.
+    if text.isascii() or _ANY_INVISIBLE.search(text) is None:
+        return text
+    cleaned = INVISIBLE.sub("", text)
+    if len(cleaned) == len(text):
+        return text
+    return _SPACES.sub(" ", cleaned).strip()
+
+
+def invisible_encoded(url: str) -> str:
+    """``url`` with its invisible characters percent-encoded: the same address (a browser
+    sends them encoded), which can no longer turn around the text it is printed in."""
+    if url.isascii():
+        return url
+    return _ANY_INVISIBLE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), url)
+
+
+# The FeedItem fields a reader sees as text (not its links, guid or language tag).
+_TEXT_FIELDS = ("title", "summary", "author", "image_alt", "section")
+
+
 @dataclass(frozen=True)
 class FeedItem:
     """One entry read from a feed: text only, already sanitised, link already canonical.
 
     Every text field is made storable on creation, whichever reader built it, so one
-    feed's broken character cannot fail the batch that stores other sources' articles.
+    feed's broken character cannot fail the batch that stores other sources' articles; the
+    fields shown as text also lose their invisible characters (``strip_invisible``).
     """
 
     guid: str
@@ -50,6 +104,8 @@ class FeedItem:
             value = getattr(self, f.name)
             if isinstance(value, str):
                 clean = storable(value)
+                if f.name in _TEXT_FIELDS:
+                    clean = strip_invisible(clean)
                 if clean is not value:
                     object.__setattr__(self, f.name, clean)
 
@@ -225,15 +281,66 @@ class SendResult:
 
 
 def ranked_to_json(ranked: RankedEdition) -> str:
-    """The edition's stories as JSON, stored with the edition."""
-    return json.dumps(asdict(ranked), default=_iso, ensure_ascii=False)
+    """The edition's stories as JSON, stored with the edition, compactly.
+
+    What later reads it: the render for other time zones, languages and topics (each
+    story's lead in full; the sources carrying it, the first article of each with its
+    link and title for "Also"; its topics; its newest date), the repeat checks of later
+    editions (the story's id, its sources and every article's id) and the score with its
+    signals. The other articles are stored as their id and source alone, with a date
+    only for the newest and topics only where they add one: a running story carried by
+    two hundred feeds would otherwise store two hundred summaries an edition.
+    """
+    doc = {
+        "breaking": [_compact_story(s) for s in ranked.breaking],
+        "latest": [_compact_story(s) for s in ranked.latest],
+    }
+    return json.dumps(doc, default=_iso, ensure_ascii=False, separators=(",", ":"))
+
+
+def _compact_story(story: Story) -> dict[str, Any]:
+    """A story as ``ranked_to_json`` stores it (``ranked_from_json`` reads it back)."""
+    newest = max(story.others, key=lambda a: a.published_at, default=None)
+    if newest is not None and newest.published_at <= story.lead.published_at:
+        newest = None  # the lead is the newest: no other date is needed
+    also = {a.id for a in story.also}
+    topics = set(story.lead.topics)
+    others = []
+    for a in story.others:
+        other: dict[str, Any] = {"id": a.id, "source": a.source}
+        if a.id in also:
+            other.update(title=a.title, url=a.url)
+        if a is newest:
+            other["published_at"] = a.published_at
+        if not topics.issuperset(a.topics):
+            other["topics"] = list(a.topics)
+            topics.update(a.topics)
+        others.append(other)
+    return {
+        "lead": asdict(story.lead),
+        "others": others,
+        "score": story.score,
+        "signals": [asdict(s) for s in story.signals],
+    }
 
 
 def ranked_from_json(text: str) -> RankedEdition:
-    """The stories stored by ``ranked_to_json``."""
+    """The stories stored by ``ranked_to_json`` (or in full, as earlier versions stored them).
+
+    An article stored compactly gets an empty title, link and summary, and the lead's date:
+    none of them is what anything reads of it.
+    """
     doc = json.loads(text)
 
-    def article(raw: dict[str, Any]) -> ArticleRecord:
+    def article(raw: dict[str, Any], lead: ArticleRecord | None = None) -> ArticleRecord:
+        if lead is not None:
+            raw = {
+                "title": "",
+                "url": "",
+                "summary": "",
+                "published_at": lead.published_at.isoformat(),
+                **raw,
+            }
         raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
         if raw.get("first_seen_at"):
             raw["first_seen_at"] = datetime.fromisoformat(raw["first_seen_at"])
@@ -241,9 +348,10 @@ def ranked_from_json(text: str) -> RankedEdition:
         return ArticleRecord(**raw)
 
     def story(raw: dict[str, Any]) -> Story:
+        lead = article(raw["lead"])
         return Story(
-            article(raw["lead"]),
-            tuple(article(o) for o in raw["others"]),
+            lead,
+            tuple(article(o, lead) for o in raw["others"]),
             raw["score"],
             tuple(Signal(**s) for s in raw["signals"]),
         )

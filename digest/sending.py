@@ -146,6 +146,16 @@ def stored_edition(app: App, edition_id: int) -> Edition:
     return edition
 
 
+def requeue_edition(app: App, edition_id: int) -> tuple[int, int, int]:
+    """`digest retry EDITION`'s re-queue (the console's Retry too): failed rows back to
+    pending, paused ones resumed, deferred ones due now; bounced or unsubscribed people stay
+    out (their rows are suppressed at the send). Counts of each."""
+    requeued = app.store.retry_failed(edition_id)
+    resumed = app.store.resume_paused(edition_id)
+    deferred = app.store.requeue_deferred(edition_id, due_only=False)
+    return requeued, resumed, deferred
+
+
 def resume_since(app: App, digest: DigestConfig, now: datetime) -> datetime:
     """The oldest slot whose edition may still go out late: RESUME_PERIODS schedule periods
     back, at most RESUME_MAX_AGE (so an hourly digest resumes hours, a daily one days)."""

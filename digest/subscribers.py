@@ -13,11 +13,13 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.render.i18n import check_locale
+from digest.store.subscribers import ImportCounts
 
 CSV_COLUMNS = ("email", "name", "topics", "timezone", "locale")
 # Every status the store writes: an export of everyone imports as it was, suppressions kept.
@@ -286,6 +288,48 @@ def _person(record: dict[str, str], topics: Collection[str] | None) -> NewSubscr
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     return NewSubscriber(email, name, chosen, tz, status, locale)
+
+
+def csv_columns(text: str) -> tuple[bool, list[tuple[str, str]]]:
+    """How import reads a file's columns: whether its first row is a header, and each
+    (header cell or position, column it fills; "" for a cell it ignores). CsvHeaderError as
+    ``parse_csv`` raises it. What the console shows before an import."""
+    first = next(
+        (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), ""
+    )
+    rows = csv.reader(io.StringIO(text), delimiter=_delimiter(first))
+    for line, row in enumerate(rows, start=1):
+        cells = [_unguarded(c.strip()) for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if _is_header(cells):
+            return True, list(zip(cells, _header(line, cells), strict=True))
+        return False, [(f"column {i}", c) for i, c in enumerate(CSV_COLUMNS[: len(cells)], 1)]
+    return False, []
+
+
+def import_subscribers(
+    store: _ImportStore, rows: Sequence[NewSubscriber], chunk: int = 1000
+) -> tuple[int, int, list[str]]:
+    """Add the rows nobody has yet, ``chunk`` rows a lookup and an insert: (added, already
+    active, addresses that left earlier, the first thousand of them).
+
+    Someone who unsubscribed, bounced or complained is not re-added: an import is not their
+    consent. A row with another status than active keeps it (an export read back). ``rows``
+    hold each address once (``parse_csv``'s).
+    """
+    counts = ImportCounts()
+    added_after = store.last_subscriber_id()
+    for start in range(0, len(rows), chunk):
+        store.import_subscribers(rows[start : start + chunk], added_after, counts)
+    return counts.added, counts.already, counts.left
+
+
+class _ImportStore(Protocol):
+    def last_subscriber_id(self) -> int: ...
+    def import_subscribers(
+        self, people: Sequence[NewSubscriber], added_after: int, counts: ImportCounts
+    ) -> None: ...
 
 
 def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:

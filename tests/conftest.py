@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import os
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,9 @@ from digest.app import App
 from digest.config import load_config
 
 SECRET = "test-secret-0123456789-abcdefghij"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The shared read-only data beside the checkout; DIGEST_SHARED points elsewhere (a worktree
+# kept in another folder than the main checkout).
+SHARED = Path(os.environ.get("DIGEST_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 ROOT = Path(__file__).resolve().parents[1]
 
 

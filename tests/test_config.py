@@ -1049,3 +1049,32 @@ def test_example_parses_as_plain_toml() -> None:
     raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     assert raw["service"]["secret_env"] == "DIGEST_SECRET"
     assert "secret" not in raw["service"]
+
+
+def test_check_warns_when_one_host_s_sources_outlast_the_gather_interval(
+    tmp_path: Path, secret: str
+) -> None:
+    """200 feeds of one host, 0.5 s apart (the default politeness), take 100 s: more than a
+    gather every minute. The warning names the host, the count, the time and the fixes; a
+    host with few sources, and the same feeds at a longer interval, are fine."""
+    many = "".join(
+        f'\n[[sources]]\nname = "wire {n}"\nurl = "https://feeds.example.net/{n}.xml"\n'
+        for n in range(200)
+    )
+    text = edit(BASE, "[[digests]]", many + "\n[gather]\ninterval_minutes = 1\n\n[[digests]]")
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert f"{path}: ok" in out
+    assert err.count("warning: ") == 1, err
+    assert f"warning: {path}:{line_of(text, 'interval_minutes')}: gather.interval_minutes: " in err
+    assert "200 sources on feeds.example.net take at least 100 s" in err
+    assert "raise gather.interval_minutes to 2 or more" in err
+    assert "lower gather.per_host_delay_seconds" in err
+
+    path.write_text(edit(text, "interval_minutes = 1", "interval_minutes = 2"), encoding="utf-8")
+    code, _, err = check(path)
+    assert code == 0 and "warning" not in err, err

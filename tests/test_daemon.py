@@ -179,6 +179,7 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
     try:
         seven = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
         back = seven + timedelta(minutes=20)  # the daemon was down at 07:00, back at 07:20
+        app.store.scheduled_since("daily", seven - timedelta(days=1))  # running since then
         assert missed_slots(app, "daily", "0 7 * * *", "UTC", back) == [seven]
         scheduler = build_scheduler(app, now=back)
         scheduler.start(paused=True)

@@ -189,6 +189,79 @@ def test_sources_command_shows_health(
     assert "HTTP 404" in out
 
 
+def test_sources_command_shows_each_state_and_when_it_is_tried_again(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    """A source that fails, waits, is gone or broken reads as such, not as a row of numbers;
+    a waiting one says when it is tried again."""
+    cut_off = '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>A'
+    sources = [
+        ("Wire", feed_server.add("/w.xml", rss(HEALTHY))),
+        ("Retired", feed_server.add("/retired.xml", "gone", status=410)),
+        ("Busy", feed_server.add("/busy.xml", "", status=429, headers={"Retry-After": "3600"})),
+        ("Broken", feed_server.add("/broken.xml", cut_off)),
+        ("Down", feed_server.add("/down.xml", "oops", status=500)),
+        ("Old", feed_server.add("/old.xml", rss(HEALTHY))),
+    ]
+    config = write_config(sources)
+    code, out, _ = run_cli("--config", str(config), "gather")
+    assert code == 0
+    # The malformed feed that yielded nothing is a failure in gather's report, not "ok".
+    assert "FAIL  Broken: source 'Broken': the feed is not well-formed XML" in out
+    assert "ok    Broken" not in out
+
+    # "Old" leaves the config, "Fresh" joins it (not gathered yet).
+    config = write_config([*sources[:-1], ("Fresh", feed_server.add("/f.xml", rss(HEALTHY)))])
+    before = datetime.now(UTC)
+    code, out, _ = run_cli("--config", str(config), "sources", "--json")
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)["sources"]}
+    states = {name: row["state"] for name, row in rows.items()}
+    assert states == {
+        "Broken": "failing",
+        "Busy": "waiting",
+        "Down": "failing",
+        "Fresh": "new",
+        "Old": "off",
+        "Retired": "gone",
+        "Wire": "ok",
+    }
+    due = datetime.fromisoformat(rows["Busy"]["next_attempt_at"])
+    assert timedelta(minutes=55) < due - before <= timedelta(hours=1)
+    assert "not well-formed XML" in rows["Broken"]["last_error"]
+    assert [rows[n]["next_attempt_at"] for n in ("Broken", "Down", "Retired", "Wire")] == [None] * 4
+
+    code, out, _ = run_cli("--config", str(config), "sources")
+    assert code == 0
+    state = {name: cells[3] for name, cells in table_cells(out).items()}
+    assert state["Busy"] == f"WAIT until {due:%Y-%m-%d %H:%M} UTC"
+    del state["Busy"]
+    assert state == {
+        "Broken": "FAIL",
+        "Down": "FAIL",
+        "Fresh": "new",
+        "Old": "off",
+        "Retired": "GONE",
+        "Wire": "ok",
+    }
+
+
+def table_cells(out: str) -> dict[str, list[str]]:
+    """Each table row's cells by its first one, the lines of a wrapped cell joined."""
+    rows: dict[str, list[str]] = {}
+    last: list[str] = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")][1:-1]
+        if not cells:
+            continue
+        if cells[0]:
+            last = rows.setdefault(cells[0], cells[1:])
+        else:
+            for n, more in enumerate(cells[1:]):
+                last[n] = f"{last[n]} {more}".strip()
+    return rows
+
+
 def table_rows(out: str) -> list[list[str]]:
     """The cells of each table line that starts a row (its first cell is not empty)."""
     lines = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
@@ -528,9 +601,15 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
     seen: dict[str, Any] = {}
 
     async def fake(
-        source: Any, listing: Any, listing_url: str, fetch_article: Any, known: Any
+        source: Any,
+        listing: Any,
+        listing_url: str,
+        fetch_article: Any,
+        known: Any,
+        summary_chars: int,
     ) -> tuple[list[FeedItem], list[str]]:
         seen["listing"] = (source.name, listing.body, listing_url)
+        seen["summary_chars"] = summary_chars
         seen["known"] = known(
             ["https://wire.test/bridge", "https://site.test/story", "https://elsewhere.test/x"]
         )
@@ -560,6 +639,7 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
     assert reports["Site"].status == "ok"
     assert ("https://site.test/story", "Site") in [(a.url, n) for a, n in articles(app)]
     assert seen["listing"] == ("Site", b"<html>links</html>", listing)
+    assert seen["summary_chars"] == 250  # [gather] summary_chars, its default
     assert seen["known"] == {"https://site.test/story"}
     assert seen["article"] == b"<html>story</html>"
     assert "'Site'" in seen["missing"] and "HTTP 404" in seen["missing"]
@@ -675,7 +755,7 @@ def test_unstorable_characters_are_replaced_and_fail_no_batch(
     assert reports["Odd"].status == "ok" and reports["Wire"].new_items == 2
     odd = [a for a, name in articles(app) if name == "Odd"]
     assert [(a.guid, a.title, a.summary) for a in odd] == [
-        ("odd--1", "Bad \ufffd title", "text  bell")
+        ("odd--1", "Bad \ufffd title", "text  bell.")
     ]
 
 

@@ -239,6 +239,49 @@ async def test_an_item_of_a_feed_unchanged_for_longer_than_retention_is_kept(
     assert evergreen_row.published_at == forty_days_ago
 
 
+async def test_an_item_a_304_answering_feed_no_longer_lists_is_pruned_after_retention(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 304 means "the list you read last time": the article the feed dropped before that
+    read is not on it, and goes after retention_days, however often the feed answers 304."""
+    evergreen = {"title": "About us: the evergreen page", "link": "https://w.test/about"}
+    dropped = {"title": "Last month's news", "link": "https://w.test/old-news"}
+    url = feed_server.add("/w.xml", rss([evergreen, dropped]), headers={"ETag": '"v1"'})
+    app = open_app([("Wire", url)])
+    await gather_long_ago(app, monkeypatch)
+    feed_server.add("/w.xml", rss([evergreen]), headers={"ETag": '"v2"'})
+    await gather_long_ago(app, monkeypatch)  # the feed dropped the news then
+    for _ in range(2):
+        [unchanged] = await gather_sources(app)  # a 304 each time; then the prune
+        assert "HTTP 304" in " ".join(unchanged.notes)
+    assert [a.title for a, _ in stored(app)] == [evergreen["title"]]
+
+
+async def test_a_page_article_still_linked_by_a_304_listing_is_kept(
+    feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page source's listing answering 304 still links the articles it linked at its
+    last full read, those read before it included."""
+    path, _ = council_site(feed_server)
+    listing = f"<html><body><main><a href='{path}'>Council votes on the new budget plan</a>"
+    listing_url = feed_server.add(
+        "/latest",
+        listing + "</main></body></html>",
+        headers={"Content-Type": "text/html", "ETag": '"v1"'},
+    )
+    app = open_app([], extra=source("Site", listing_url, "page"))
+    await gather_long_ago(app, monkeypatch)  # the article is read and stored
+    feed_server.add(
+        "/latest",
+        listing + "<a href='/about'>About the council</a></main></body></html>",
+        headers={"Content-Type": "text/html", "ETag": '"v2"'},
+    )
+    await gather_long_ago(app, monkeypatch)  # a full read; the article is known by then
+    [report] = await gather_sources(app)  # a 304; then the prune
+    assert "HTTP 304" in " ".join(report.notes)
+    assert any(a.url.endswith(path) for a, _ in stored(app))
+
+
 async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored_as_new(
     feed_server: FeedServer, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -362,7 +405,14 @@ def test_identity_updates_and_pruning_on_postgresql() -> None:
         [stored] = store.save_fetches([FetchOutcome(ids["A"], [item("g", "Bridge reopened")])])
         assert (stored.new, [u.title for u in stored.updated]) == (0, ["Bridge reopened"])
         assert store.prune_articles(utcnow() - timedelta(days=1)) == 0
-        assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 2
+        # A 304 refreshes what the last full read listed: A's article, not B's.
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE articles SET last_seen_at = :t"), {"t": "2000-01-01"})
+        store.save_fetches([FetchOutcome(ids["A"], unchanged=True)])
+        store.save_fetches([FetchOutcome(ids["B"], [])])  # a full read listing nothing now
+        store.save_fetches([FetchOutcome(ids["B"], unchanged=True)])
+        assert store.prune_articles(utcnow() - timedelta(days=1)) == 1
+        assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 1
     finally:
         engine.dispose()
         with admin.connect() as connection:

@@ -18,6 +18,8 @@ from digest.render import EditionInfo, build_template, render_edition
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+# The lead's picture goes above it, wide; a Latest story's beside its headline, small.
+IMAGES = {1: "https://harbour.example/storm.jpg", 10: "https://ledger.example/chip.jpg"}
 
 
 def _message() -> bytes:
@@ -29,8 +31,9 @@ def _message() -> bytes:
             f"https://{source.split()[0].lower()}.example/{i}",
             summary,
             NOW - timedelta(minutes=minutes),
-            image_url="https://harbour.example/storm.jpg" if i == 1 else None,
+            image_url=IMAGES.get(i),
             image_alt="Waves breaking over the harbour wall" if i == 1 else None,
+            language="de-CH" if i == 12 else None,
         )
 
     storm = Story(
@@ -56,7 +59,7 @@ def _message() -> bytes:
             [
                 "Chipmaker unveils 2-nanometre processor",
                 "Transit agencies publish open data for 40 cities",
-                "Café in Zürich wins €10,000 prize",
+                "Zürcher Café gewinnt Preis von 10.000 €",
             ]
         )
     )
@@ -68,6 +71,7 @@ def _message() -> bytes:
         "Europe/London",
         NOW,
         web_url="https://digest.example/editions/morning/20261128T0700Z",
+        subscribe_url="https://digest.example/",
     )
     template = build_template(
         render_edition(info, RankedEdition((storm,), latest)),

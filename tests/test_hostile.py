@@ -188,6 +188,10 @@ XXE = (
 )
 
 
+def json_feed_text(items: str) -> str:
+    return f'{{"version": "https://jsonfeed.org/version/1.1", "items": {items}}}'
+
+
 def titles(articles: list[Article]) -> list[str]:
     return sorted(a.title for a in articles)
 
@@ -292,11 +296,35 @@ CASES = [
         "invalid JSON",
     ),
     Case("json-not-a-feed", body('{"hello": "world"}'), "error", "JSON Feed"),
+    Case(
+        "json-nested-deep",
+        body(json_feed_text("[" * 100_000 + "]" * 100_000), Content_Type="application/feed+json"),
+        "error",
+        "nested too deeply",
+    ),
+    Case(
+        "json-items-not-a-list",
+        body(json_feed_text('{"id": "1"}'), Content_Type="application/feed+json"),
+        "error",
+        "'items' is an object, not a list",
+    ),
     # feeds that are broken but readable, and what digest keeps of them
     Case(
         "malformed-xml",
         body(FEED_HEAD + item("Unclosed & <b>bold", "https://x.test/m1") + "<item><title>Two"),
         new=None,
+    ),
+    Case(
+        "malformed-no-items",
+        body(FEED_HEAD + "<item><title>Cut off mid-"),
+        "error",
+        "not well-formed XML",
+    ),
+    Case(
+        "no-usable-items",
+        body(channel(item("No link", "") + item("Script link", "javascript:alert(1)"))),
+        "error",
+        "none of the feed's 2 items could be used",
     ),
     Case("empty-feed", body(channel("")), new=0),
     Case(
@@ -489,6 +517,58 @@ CASES = [
         body(channel(item("Nul\x01 and bell\x07 here", "https://x.test/ctl"))),
         status="ok",
     ),
+    Case(
+        "invisible-characters",
+        body(
+            channel(
+                item(
+                    "\ufeffInvoice\u200b \u202efdp.exe\u202c",
+                    "https://x.test/inv",
+                    "<description>Pay\u2060 now\u00ad.</description>"
+                    "<author>\u2066Mallory\u2069</author>",
+                )
+            )
+        ),
+        new=1,
+        check=expect_titles("Invoice fdp.exe"),
+    ),
+    Case(
+        "no-headlines",
+        body(
+            channel(
+                item("(untitled)", "https://x.test/nt1", "<description>Ferries run.</description>")
+                + item("&l7;", "https://x.test/nt2", "<description>Trams too.</description>")
+                + item("\u202e\u200b", "https://x.test/nt3")
+            )
+        ),
+        new=2,
+        check=expect_titles("Ferries run.", "Trams too."),
+    ),
+    Case(
+        "json-wrong-types",
+        body(
+            json.dumps(
+                {
+                    "version": "https://jsonfeed.org/version/1.1",
+                    "items": [
+                        {
+                            "id": {"x": 1},
+                            "url": ["https://x.test/jw1"],
+                            "external_url": "https://x.test/jw2",
+                            "title": {"text": "Object"},
+                            "summary": ["List"],
+                            "content_text": "Words after all.",
+                            "authors": {"name": "Not a list"},
+                            "image": ["https://img.test/1.jpg"],
+                        }
+                    ],
+                }
+            ),
+            Content_Type="application/feed+json",
+        ),
+        new=1,
+        check=expect_titles("Words after all."),
+    ),
     Case("billion-laughs", body(BILLION_LAUGHS), status="any"),
     Case("external-entity", body(XXE), status="any", check=no_secret),
     Case("ten-thousand-items", body(ten_thousand()), new=200),
@@ -595,6 +675,8 @@ def test_retry_after_is_stored_for_the_busy_cases(gathered: Any) -> None:
 
 
 HOSTILE = ("<", "javascript:", "onerror", "onclick", "\x00", "script>", "alert(")
+# Invisible characters, reprs of JSON values, headlines that are none: never stored either.
+HIDDEN = ("\u202e", "\u200b", "\ufeff", "\u2060", "\u2066", "\u00ad", "{'", "['", "(untitled)")
 
 
 def test_nothing_hostile_reaches_storage(gathered: Any) -> None:
@@ -604,8 +686,9 @@ def test_nothing_hostile_reaches_storage(gathered: Any) -> None:
     for a in everything:
         for value in (a.title, a.summary, a.url, a.image_url, a.image_alt, a.author):
             text = (value or "").lower()
-            for bad in HOSTILE:
+            for bad in HOSTILE + HIDDEN:
                 assert bad not in text, (a.source_id, a.title, bad)
+        assert a.title.strip() and "&l7;" not in a.title
         assert a.url.startswith(("http://", "https://"))
         assert a.image_url is None or a.image_url.startswith(("http://", "https://"))
         assert a.published_at <= a.first_seen_at + timedelta(seconds=1)

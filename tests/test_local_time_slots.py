@@ -228,6 +228,7 @@ def test_a_restart_catches_up_every_quarter_hour_it_missed(
     app = App.open(load_config(config))
     try:
         back = utc("2026-11-30 01:40")
+        app.store.scheduled_since("daily", utc("2026-11-29 00:00"))  # running since then
         assert _next_run(app, back) == back  # due at once
         job = build_scheduler(app, back).get_job("digest:daily")
         clock_at(monkeypatch, back)

@@ -16,7 +16,8 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources import canonical_url, html_to_text, parse_feed
 from digest.sources.dates import parse_localised_date
-from digest.sources.parse import SUMMARY_LIMIT, TITLE_LIMIT
+from digest.sources.parse import TITLE_LIMIT
+from digest.sources.summary import DEFAULT_CHARS
 from tests.conftest import rss
 
 FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
@@ -129,13 +130,13 @@ def test_atom_10() -> None:
     assert (budget.guid, budget.title, budget.summary, budget.author) == (
         "urn:post:1",
         "Budget passes",
-        "Votes counted overnight",
+        "Votes counted overnight.",  # a summary ends as a sentence
         "Bo Chen",
     )
     assert budget.published_at == datetime(2023, 1, 3, 13, 15, tzinfo=UTC)  # published wins
     only_updated = got["https://post.test/updated"]
     assert only_updated.published_at == datetime(2023, 1, 2, 22, 30, tzinfo=UTC)
-    assert only_updated.summary == "Content only"
+    assert only_updated.summary == "Content only."
 
 
 def test_json_feed_11() -> None:
@@ -153,7 +154,7 @@ def test_json_feed_11() -> None:
     assert (external.guid, external.url, external.summary) == (
         "42",
         "https://daily.test/external",
-        "Plain text body",
+        "Plain text body.",
     )
     assert external.published_at == datetime(2023, 1, 1, tzinfo=UTC)
 
@@ -161,7 +162,7 @@ def test_json_feed_11() -> None:
 def test_json_feed_10_author_object() -> None:
     [item], _ = parse_feed("Old", json.dumps(JSON_10).encode())
     assert item.author == "Di Old"
-    assert item.summary == "A summary"
+    assert item.summary == "A summary."
     assert item.published_at == datetime(2023, 1, 1, 2, 0, tzinfo=UTC)
 
 
@@ -236,8 +237,9 @@ def test_relative_links_resolve_against_the_feed_address() -> None:
     [item], notes = parse_feed("X", feed.encode(), base_url="https://site.test/feeds/all.xml")
     assert item.url == "https://site.test/news/1"
     assert notes == []
-    _, notes = parse_feed("X", feed.encode())  # without an address it cannot be resolved
-    assert len(notes) == 1
+    # Without an address it cannot be resolved, and a feed of no usable item is an error.
+    with pytest.raises(SourceError, match="none of the feed's 1 item could be used"):
+        parse_feed("X", feed.encode())
 
 
 # --- hostile markup --------------------------------------------------------------------------
@@ -248,7 +250,7 @@ def test_hostile_html_in_rss_title_and_description_leaves_text_only() -> None:
     [item], _ = parse_feed("X", feed.encode())
     assert_text_only(item.title)
     assert_text_only(item.summary)
-    assert item.summary == "Ministers met. Read more"  # the frame and its text are gone
+    assert item.summary == "Ministers met."  # the frame, its text and the read-more are gone
     assert item.title.startswith("Headline Ministers met.")
 
 
@@ -282,7 +284,7 @@ def test_summary_and_title_are_capped() -> None:
     long = " ".join(["word"] * 1000)
     feed = rss([{"title": long, "link": "https://x.test/a", "desc": f"<p>{long}</p>"}])
     [item], _ = parse_feed("X", feed.encode())
-    assert len(item.summary) <= SUMMARY_LIMIT and item.summary.endswith("word…")
+    assert len(item.summary) <= DEFAULT_CHARS and item.summary.endswith("word…")
     assert len(item.title) <= TITLE_LIMIT and item.title.endswith("…")
 
 
@@ -352,7 +354,7 @@ def real_feed(name: str) -> bytes:
             "guardian.rss",
             55,
             "FBI has 'grave concerns' about Trump plan to release controversial memo",
-            "Europe’s top five leagues",
+            "Fitzgerald’s financial interests",
             datetime(2018, 1, 31, 20, 13, 54, tzinfo=UTC),
         ),
         (
@@ -415,7 +417,7 @@ def test_real_feed_content_encoded_and_creator() -> None:
     assert (item.url, item.author, item.summary) == (
         "https://localhost:8000/",
         "tobi",
-        "Lorem ipsum",
+        "Lorem ipsum.",
     )
 
 
@@ -637,8 +639,14 @@ def test_json_feed_image_and_language() -> None:
         "title": "J",
         "language": "en-GB",
         "items": [
-            {"id": "1", "url": "https://x.test/1", "image": "https://img.test/1.jpg"},
-            {"id": "2", "url": "https://x.test/2", "image": "javascript:x", "language": "cy"},
+            {"id": "1", "url": "https://x.test/1", "title": "A", "image": "https://img.test/1.jpg"},
+            {
+                "id": "2",
+                "url": "https://x.test/2",
+                "title": "B",
+                "image": "javascript:x",
+                "language": "cy",
+            },
         ],
     }
     items = by_url(parse_feed("J", json.dumps(doc).encode())[0])

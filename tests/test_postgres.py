@@ -112,4 +112,4 @@ def test_an_import_in_chunks_round_trips_on_postgresql(
         ).scalar()  # fmt: skip
     engine.dispose()
     assert left == 1050
-    assert naive_utc < 600  # stored as naive UTC, as every other row
+    assert naive_utc is not None and naive_utc < 600  # stored as naive UTC, as other rows

@@ -253,6 +253,7 @@ def test_the_daemon_s_retry_job_sends_a_slot_whose_send_failed_before_building(
     assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
     app = _open(config)
     try:
+        app.store.scheduled_since("daily", slot - timedelta(days=1))  # the daemon ran then
         scheduler = build_scheduler(app)
         scheduler.start(paused=True)
         retry = scheduler.get_job("retry")

@@ -1,7 +1,10 @@
-"""What a person sees: the email in headless Chromium at 600 and 375 px, light and dark.
+"""What a person sees: the email in headless Chromium at 640 and 375 px, light and dark,
+with images shown and with images blocked.
 
-Checks that nothing overflows sideways and that every piece of text is legible (WCAG AA
-contrast against the background it actually sits on). The PNGs are written to
+Checks that nothing overflows sideways, that every piece of text is legible (WCAG AA
+contrast against the background it actually sits on), that every story whose source gave a
+picture shows it at the size its numeric width and height say, that blocking images moves
+nothing, and that every link is a tap target of at least 14px. The PNGs are written to
 ``$DIGEST_ARTIFACTS/screenshots`` (default ``artifacts/screenshots``) for a person to look at.
 """
 
@@ -58,10 +61,19 @@ CONTRAST_JS = """() => {
 }"""
 
 
-def _html() -> str:
-    def story(i: int, title: str, summary: str, source: str) -> Story:
+def _stories() -> RankedEdition:
+    def story(
+        i: int, title: str, summary: str, source: str, image: bool = True, **more: object
+    ) -> Story:
         lead = ArticleRecord(
-            i, source, title, f"https://news.example/{i}", summary, NOW - timedelta(minutes=10 * i)
+            i,
+            source,
+            title,
+            f"https://news.example/{i}",
+            summary,
+            NOW - timedelta(minutes=10 * i),
+            image_url=f"https://images.example/{i}.jpg" if image else None,
+            **more,  # type: ignore[arg-type]
         )
         other = ArticleRecord(
             i + 100, "Second Outlet", title, f"https://other.example/{i}", "", NOW
@@ -69,13 +81,14 @@ def _html() -> str:
         return Story(lead, (other,), 1.0, ())
 
     long_word = "Supercalifragilisticexpialidocious-and-a-very-long-unbroken-headline-word"
-    edition = RankedEdition(
+    return RankedEdition(
         (
             story(
                 1,
                 "Storm makes landfall, leaving 40,000 homes without power",
                 "Utility crews said power would return within two days. " * 3,
                 "Harbour Wire",
+                image_alt="Waves breaking over the harbour wall",
             ),
             story(2, f"Headline with {long_word}", "Summary.", "Metro Gazette"),
         ),
@@ -83,12 +96,18 @@ def _html() -> str:
             story(
                 i,
                 f"Latest story number {i} about the day's events",
-                "A short summary.",
+                "A short summary of what happened, in a sentence or two.",
                 "Pacific Report",
+                image=i != 5,  # one story without a picture: its row has no empty cell
+                topics=("science" if i % 2 else "world",),
+                language="pt-BR" if i == 4 else None,
             )
             for i in range(3, 9)
         ),
     )
+
+
+def _html() -> str:
     info = EditionInfo(
         "The Demo Desk",
         "Morning Briefing",
@@ -97,17 +116,56 @@ def _html() -> str:
         "Europe/London",
         NOW,
         web_url="https://digest.example/editions/morning/x",
+        subscribe_url="https://digest.example/",
     )
-    rendered = render_edition(info, edition)
+    rendered = render_edition(info, _stories())
     who = Recipient(
         1,
         "ada@example.org",
-        "Ada",
+        "Ada Lovelace",
         "https://digest.example/unsubscribe/t",
         "mailto:u@example.org",
         "https://digest.example/preferences/t",
     )
     return substitute(rendered.html, who, is_html=True)
+
+
+# A picture of the lead's shape (584x328), at twice its size, as a source's image arrives;
+# served for every image request.
+PICTURE = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="1168" height="656">'
+    b'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">'
+    b'<stop offset="0" stop-color="#3b6e99"/><stop offset="1" stop-color="#d4a86a"/>'
+    b'</linearGradient></defs><rect width="1168" height="656" fill="url(#g)"/>'
+    b'<circle cx="380" cy="280" r="150" fill="#f4ead2"/></svg>'
+)
+
+# Each story: its id, the source image it should show, and where its headline sits.
+STORIES_JS = """() => [...document.querySelectorAll('.story')].map(s => {
+  const img = s.querySelector('img');
+  const r = img && img.getBoundingClientRect();
+  return {
+    id: s.id,
+    headline: Math.round(s.querySelector('.headline').getBoundingClientRect().top),
+    img: img && {
+      src: img.getAttribute('src'), width: img.getAttribute('width'),
+      height: img.getAttribute('height'), alt: img.getAttribute('alt'),
+      loaded: img.complete && img.naturalWidth > 0,
+      box: [Math.round(r.width), Math.round(r.height)],
+    },
+  };
+})"""
+
+# Every link a reader can see: its font size and the box a finger has to hit.
+LINKS_JS = """() => [...document.querySelectorAll('a')].filter(a => a.offsetParent !== null)
+  .map(a => {
+    const r = a.getBoundingClientRect();
+    const img = a.querySelector('img');
+    const box = img ? img.getBoundingClientRect() : r;
+    return {text: (a.textContent || a.href).trim().slice(0, 40),
+            size: parseFloat(getComputedStyle(a).fontSize), img: !!img,
+            height: Math.round(box.height)};
+  })"""
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +186,68 @@ def browser():
         launched.close()
 
 
-@pytest.mark.parametrize("width", [600, 375])
+def _page(browser, width: int, scheme: str, images: bool):
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+
+    def answer(route) -> None:
+        # Nothing leaves the machine: pictures come from here, everything else is refused.
+        if images and route.request.resource_type == "image":
+            route.fulfill(status=200, content_type="image/svg+xml", body=PICTURE)
+        else:
+            route.abort()
+
+    page.route("**/*", answer)
+    page.set_content(_html(), wait_until="load")
+    name = f"digest-{width}-{scheme}{'' if images else '-images-blocked'}.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    return page
+
+
+@pytest.mark.parametrize("width", [640, 375])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_email_fits_and_is_legible(browser, width: int, scheme: str) -> None:
-    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    page.route("**/*", lambda route: route.abort())  # nothing is fetched: the email is offline
-    page.set_content(_html())
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"digest-{width}-{scheme}.png"), full_page=True)
-    scroll_width = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= width, f"the email is {scroll_width}px wide at a {width}px viewport"
-    texts = page.evaluate(CONTRAST_JS)
-    assert len(texts) > 20
-    poor = [t for t in texts if t["ratio"] < 4.5]
-    assert not poor, f"text below WCAG AA contrast in {scheme} mode: {poor}"
-    page.close()
+    shown = _page(browser, width, scheme, images=True)
+    blocked = _page(browser, width, scheme, images=False)
+    for page in (shown, blocked):
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= width, f"the email is {scroll_width}px wide at a {width}px viewport"
+        texts = page.evaluate(CONTRAST_JS)
+        assert len(texts) > 20
+        poor = [t for t in texts if t["ratio"] < 4.5]
+        assert not poor, f"text below WCAG AA contrast in {scheme} mode: {poor}"
+        small = [
+            link for link in page.evaluate(LINKS_JS) if link["size"] < 14 or link["height"] < 14
+        ]
+        assert not small, f"links smaller than a 14px tap target: {small}"
+    with_images, without = shown.evaluate(STORIES_JS), blocked.evaluate(STORIES_JS)
+    expected = {
+        f"story-{n}": s.lead.image_url
+        for n, s in enumerate((*_stories().breaking, *_sorted_latest()), 1)
+    }
+    assert {s["id"]: s["img"] and s["img"]["src"] for s in with_images} == expected
+    for story in with_images:
+        img = story["img"]
+        if img is None:
+            continue
+        assert img["width"].isdigit() and img["height"].isdigit(), img  # what Outlook sizes by
+        assert img["loaded"], img  # every story whose source gave a picture shows it
+        lead = img["width"] == "584"
+        assert img["box"][0] >= (width - 60 if lead else 90), img
+        ratio = int(img["width"]) / int(img["height"])
+        assert abs(img["box"][0] / img["box"][1] - ratio) < 0.05, img
+        assert img["alt"] == ("Waves breaking over the harbour wall" if lead else ""), img
+    # Images blocked: every picture keeps its box, so no headline moves and nothing collapses.
+    assert [s["headline"] for s in without] == [s["headline"] for s in with_images]
+    assert [s["img"] and s["img"]["box"] for s in without] == [
+        s["img"] and s["img"]["box"] for s in with_images
+    ]
+    shown.close()
+    blocked.close()
+
+
+def _sorted_latest() -> list[Story]:
+    """Latest in the order the email shows it: grouped by topic."""
+    from digest.render.edition import group_latest
+
+    return [s for _, group in group_latest(_stories().latest) for s in group]

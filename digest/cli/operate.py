@@ -13,15 +13,15 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.editions import digest_slot, edition_info, left_out, next_edition_at, rank_window
+from digest.editions import left_out, next_edition_at, next_edition_preview, rank_window
 from digest.errors import UsageError
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
-from digest.render import render_edition, substitute
+from digest.render import substitute
 from digest.schedule import next_slot
 from digest.schedule.jobs import record_gather
-from digest.sending import resume_since, stored_edition
+from digest.sending import requeue_edition, resume_since, stored_edition
 from digest.sources.gather import SourceReport, end_waits
 from digest.store import Edition, utcnow
 from digest.store.lock import daemon_holder
@@ -74,14 +74,12 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     """Render the next edition from stored articles; write its HTML and text, send nothing."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
-    at = next_edition_at(app, digest, utcnow())
-    ranked = rank_window(app, digest, at)
     # Built as the send builds it: the admin's templates, the service's language, the link.
-    info = edition_info(app, digest, digest_slot(app, digest, at), at)
-    rendered = render_edition(info, ranked, app.config.templates_dir())
+    now = utcnow()
+    ranked, rendered = next_edition_preview(app, digest, now)
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
-    for note in left_out(app, digest, at, ranked):
+    for note in left_out(app, digest, next_edition_at(app, digest, now), ranked):
         click.echo(f"left out: {note}")
     click.echo(f"wrote {html}\nwrote {text}")
 
@@ -265,9 +263,7 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
             "later run to send: the next send would mark its rows failed again",
             f"run `digest retry {edition_id}` without --no-send to send them now",
         )
-    requeued = app.store.retry_failed(edition_id)
-    resumed = app.store.resume_paused(edition_id)
-    deferred = app.store.requeue_deferred(edition_id, due_only=False)
+    requeued, resumed, deferred = requeue_edition(app, edition_id)
     click.echo(
         f"edition {edition_id}: {requeued} failed deliveries re-queued, "
         + (f"{resumed} paused ones resumed, " if resumed else "")
@@ -300,7 +296,7 @@ def status(ctx: Context, as_json: bool) -> None:
                 "subject": e.subject,
                 "stories": e.story_count,
                 "deliveries": (tally := app.store.delivery_counts(e.id)),
-                "reasons": app.store.delivery_reasons(e.id),
+                "reasons": _grouped(app.store.delivery_reasons(e.id, limit=100)),
                 "progress": _progress(tally),
             }
         )
@@ -358,6 +354,14 @@ def status(ctx: Context, as_json: bool) -> None:
         state = "ok" if run["ok"] else "FAILED"
         finished = str(run["finished_at"])[:19].replace("T", " ")
         click.echo(f"last {job}: {state} at {finished} UTC: {run['summary']}")
+
+
+def _grouped(reasons: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """(state, reason, rows), commonest first, as state -> reason -> rows."""
+    grouped: dict[str, dict[str, int]] = {}
+    for state, reason, rows in reasons:
+        grouped.setdefault(state, {})[reason] = rows
+    return grouped
 
 
 def _progress(counts: dict[str, int]) -> float:

@@ -111,6 +111,26 @@ def upgrade(ctx: Context) -> None:
     click.echo(f"database at revision {current_revision(app.engine)}")
 
 
+@db.command()
+@pass_context
+def prune(ctx: Context) -> None:
+    """Delete what the retention settings let go: articles no source lists any more
+    (gather.retention_days), old editions and old delivery rows ([retention]); every
+    gather does this too."""
+    from digest.pipeline import prune_stored
+
+    app = ctx.app()
+    report = prune_stored(app)
+    keep = app.config.retention
+    click.echo(
+        f"pruned {_count_of(report.articles, 'article')} not listed for "
+        f"{app.config.gather.retention_days} days, "
+        f"{_count_of(report.editions, 'edition')} older than {keep.editions_days} days, "
+        f"{_count_of(report.deliveries, 'delivery row')} of editions older than "
+        f"{keep.deliveries_days} days"
+    )
+
+
 @click.command()
 @click.option(
     "--dir",

@@ -2,32 +2,86 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context
 from digest.config.loader import config_path, parse_config
 from digest.errors import ConfigError, DigestError
+from digest.sources.health import SourceCondition, SourceHealth, source_health
 from digest.sources.opml import append_sources, plan_import, read_opml
 
 
 @click.group("sources", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document of the sources")
 @click.pass_context
-def sources_cmd(click_ctx: click.Context) -> None:
-    """The sources with their health (last success, failures, last error); `import` adds OPML."""
+def sources_cmd(click_ctx: click.Context, as_json: bool) -> None:
+    """The sources with their health (last success, failures, state, last error); `import`
+    adds OPML."""
     if click_ctx.invoked_subcommand is not None:
         return
     ctx = click_ctx.find_object(Context)
     assert ctx is not None
-    table = Table("source", "last success", "failures", "items", "last error")
-    for row in ctx.app().store.list_sources():
-        when = f"{row.last_success_at:%Y-%m-%d %H:%M}" if row.last_success_at else "never"
+    app = ctx.app()
+    gathered = {s.name for s in app.config.sources if s.enabled}
+    health = source_health(app.store, gathered)
+    if as_json:
+        click.echo(json.dumps({"sources": [_health_dict(h) for h in health]}, indent=2))
+        return
+    table = Table("source", "last success", "failures", "items", "state", "last error")
+    table.columns[1].no_wrap = True  # a date and time, on one line
+    table.columns[4].max_width = 10  # the last error needs the room more
+    for h in health:
+        when = f"{h.last_success_at:%Y-%m-%d %H:%M}" if h.last_success_at else "never"
         table.add_row(
-            row.name, when, str(row.consecutive_failures), str(row.items_seen), row.last_error or ""
+            h.name,
+            when,
+            str(h.consecutive_failures),
+            str(h.items_seen),
+            _state(h),
+            h.last_error or "",
         )
-    console.print(table)
+    # Into a pipe or a file (cron mail, grep) the errors need not wrap at 80 columns.
+    (console if console.is_terminal else Console(width=_PIPE_WIDTH)).print(table)
+
+
+_PIPE_WIDTH = 160
+
+
+def _health_dict(h: SourceHealth) -> dict[str, object]:
+    return {
+        "name": h.name,
+        "state": h.condition.value,
+        "next_attempt_at": h.next_attempt_at.isoformat() if h.next_attempt_at else None,
+        "last_success_at": h.last_success_at.isoformat() if h.last_success_at else None,
+        "consecutive_failures": h.consecutive_failures,
+        "items_seen": h.items_seen,
+        "last_error": h.last_error,
+    }
+
+
+def _state(h: SourceHealth) -> str:
+    """The state in words, a problem in capitals as `digest gather` labels it, and when the
+    source is fetched again."""
+    if h.condition is SourceCondition.WAITING and h.next_attempt_at is not None:
+        return f"WAIT until {h.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+    return _STATES[h.condition]
+
+
+# FAIL: tried again at the next gather; GONE: not fetched until its url changes (or
+# `digest gather --force`); off: disabled or no longer in the config (README, Commands).
+_STATES = {
+    SourceCondition.OK: "ok",
+    SourceCondition.FAILING: "FAIL",
+    SourceCondition.WAITING: "WAIT",
+    SourceCondition.GONE: "GONE",
+    SourceCondition.NEW: "new",
+    SourceCondition.OFF: "off",
+}
 
 
 @sources_cmd.command("import")

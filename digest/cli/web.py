@@ -12,7 +12,8 @@ from digest.cli._common import Context, pass_context
 @click.option("--port", default=8080, show_default=True, type=int, help="port to listen on")
 @pass_context
 def serve(ctx: Context, host: str, port: int) -> None:
-    """Serve sign-up, confirmation, preferences, one-click unsubscribe and the archive."""
+    """Serve sign-up, confirmation, preferences, one-click unsubscribe, the archive, and the
+    admin console at /admin with /metrics."""
     import os
 
     import uvicorn

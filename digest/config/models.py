@@ -225,10 +225,34 @@ class GatherConfig(_Model):
     max_items_per_source: int = Field(
         default=200, ge=1, description="items read from one feed per fetch, newest first"
     )
+    summary_chars: int = Field(
+        default=250,
+        ge=80,
+        le=1000,
+        description="a story's summary in the email: its lead sentences, at most this long",
+    )
     retention_days: int = Field(
         default=30,
         ge=1,
         description="articles their source has not listed for this many days are pruned",
+    )
+
+
+class RetentionConfig(_Model):
+    """How long sent editions and their per-reader delivery rows are kept (articles:
+    gather.retention_days). Pruned by every gather and by `digest prune`."""
+
+    editions_days: int = Field(
+        default=365,
+        ge=1,
+        description="editions older than this many days leave the archive and web view, "
+        "with their delivery rows (a digest's newest edition always stays)",
+    )
+    deliveries_days: int = Field(
+        default=90,
+        ge=2,
+        description="the per-reader delivery rows of editions older than this many days are "
+        "deleted (the edition stays); bounces quoting their Message-IDs are not matched then",
     )
 
 
@@ -666,11 +690,43 @@ class WebhooksConfig(_Model):
         return None if value is None else check_env_name(value)
 
 
+class AdminConfig(_Model):
+    """The admin console under /admin of `digest serve`, and its /metrics."""
+
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        le=720,
+        description="how long an admin stays logged in without logging in again",
+    )
+    max_failed_logins: int = Field(
+        default=10, ge=1, description="wrong passwords in a row that lock an account for a while"
+    )
+    lockout_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="how long an account stays locked after too many wrong passwords",
+    )
+    metrics_token_env: str = Field(
+        default="DIGEST_METRICS_TOKEN",
+        description="variable holding the bearer token /metrics asks for; unset: /metrics "
+        "answers only requests from this machine (127.0.0.1, ::1)",
+    )
+
+    @field_validator("metrics_token_env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        return check_env_name(value)
+
+
 class Config(_Model):
     """The whole config file."""
 
     service: ServiceConfig = Field(description="the service")
     gather: GatherConfig = Field(default_factory=GatherConfig, description="gathering")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="how long editions and deliveries stay"
+    )
     rank: RankConfig = Field(default_factory=RankConfig, description="ranking")
     sources: list[SourceConfig] = Field(min_length=1, description="the news sources")
     digests: list[DigestConfig] = Field(min_length=1, description="the digests")
@@ -678,6 +734,7 @@ class Config(_Model):
     webhooks: WebhooksConfig = Field(
         default_factory=WebhooksConfig, description="provider webhooks"
     )
+    admin: AdminConfig = Field(default_factory=AdminConfig, description="the admin console")
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the file")
     # Where the file's keys sit, so a problem found after loading (a secret not exported, a
     # missing folder) names its line too. parse_config passes them as validation context.

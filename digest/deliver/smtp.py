@@ -197,6 +197,21 @@ class SmtpSender:
             ) from None
         return client
 
+    def check_connection(self) -> str:
+        """Connect, say EHLO, start TLS and log in as a send would, then QUIT: nothing is
+        sent. What the server said, or DeliveryError with the hint a send would give."""
+        client = self._connect()
+        try:
+            features = ", ".join(sorted(client.esmtp_features)) or "none"
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            _close(client)
+        s = self.settings
+        login = f"logged in as {s.username}" if s.username else "no login configured"
+        return (
+            f"{s.host}:{s.port} answered (security {s.security}, {login}; extensions: {features})"
+        )
+
     async def aclose(self) -> None:
         """QUIT every open session and stop the worker threads."""
         with self._lock:

@@ -7,6 +7,8 @@ swaps them per recipient, so no template render or CSS inlining happens per reci
 from __future__ import annotations
 
 import logging
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +18,24 @@ from zoneinfo import ZoneInfo
 import premailer
 
 from digest.records import RankedEdition, RenderedEdition, Story
-from digest.render import qp, templates
+from digest.render import plain, qp, templates
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
 from digest.render.tokens import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Nonce
 
 # Gmail clips HTML over about 102 KB as sent (quoted-printable: "=" is "=3D", "é" is
 # "=C3=A9"); keep room for the personal links and the part's headers.
 HTML_LIMIT = 100_000
+# Subjects past about 60 characters are cut by most inboxes, phones first.
+SUBJECT_LIMIT = 60
+# An adult's silent reading of news prose; what "N min read" at the top is counted with.
+WORDS_PER_MINUTE = 230
+# The top's list of headlines: Breaking, topped up from Latest to at least the minimum.
+CONTENTS_MAX, CONTENTS_MIN = 5, 3
+# Han, kana: a reader's word is about one character; everything else is split at spaces.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+# premailer copies a background colour into bgcolor=, an attribute no <img> has.
+_IMG_BGCOLOR = re.compile(r'(<img\b[^>]*?) bgcolor="[^"]*"')
 
 log = logging.getLogger("digest.render")
 
@@ -40,17 +53,43 @@ class EditionInfo:
     web_url: str | None = None  # the edition's web view, linked when the email is trimmed
     locale: str = DEFAULT_LOCALE  # language of the fixed strings, dates and numbers
     latest_group_by: str = "topic"  # "Latest" grouped by "topic" or by "source"
+    # The public sign-up page, offered to readers of a forwarded copy ("Forwarded this?").
+    subscribe_url: str | None = None
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
-    """``Morning Briefing, Sat 28 Nov: <top headline>``: the date and the lead story."""
-    local = info.built_at.astimezone(ZoneInfo(info.timezone))
-    subject = f"{info.title}, {Localizer(info.locale).short_date(local)}"
+    """``Morning Briefing: <lead headline>``, cut at a word to about ``SUBJECT_LIMIT``
+    characters. No date: the inbox shows when the message came."""
     top = (ranked.breaking or ranked.latest or (None,))[0]
-    if top is not None:
-        headline = top.lead.title
-        subject += f": {headline if len(headline) <= 90 else headline[:89] + '…'}"
-    return subject
+    if top is None:
+        return info.title
+    room = max(SUBJECT_LIMIT - len(info.title) - 2, 24)  # a long title still leaves a headline
+    return f"{info.title}: {_cut(top.lead.title, room)}"
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut at the last whole word within ``limit`` characters, with an ellipsis;
+    text without spaces (Chinese, Japanese) is cut at a character."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return f"{cut.rstrip(',;:.-–— ')}…"
+
+
+def reading_words(ranked: RankedEdition) -> int:
+    """The words a reader reads in the edition: every headline and summary (a Han or kana
+    character counts as a word)."""
+    return sum(
+        len(_WORD.findall(s.lead.title)) + len(_WORD.findall(s.lead.summary))
+        for s in (*ranked.breaking, *ranked.latest)
+    )
+
+
+def reading_minutes(ranked: RankedEdition) -> int:
+    """Minutes to read the edition at ``WORDS_PER_MINUTE``, rounded up; at least 1."""
+    return max(1, math.ceil(reading_words(ranked) / WORDS_PER_MINUTE))
 
 
 def render_edition(
@@ -117,26 +156,59 @@ def _context(
 ) -> dict[str, Any]:
     tz = ZoneInfo(info.timezone)
     loc = Localizer(info.locale)
+    latest_groups = group_latest(ranked.latest, info.latest_group_by)
+    # Stories are numbered as they are shown: Breaking, then Latest group by group.
+    shown = [*ranked.breaking, *(s for _, stories in latest_groups for s in stories)]
+    numbers = {id(story): n for n, story in enumerate(shown, 1)}
+    top = min(max(len(ranked.breaking), CONTENTS_MIN), CONTENTS_MAX)
+    minutes = reading_minutes(ranked)
     return {
         **loc.jinja_globals(),
+        **plain.jinja_globals(),
         "loc": loc,
         "edition": info,
         "subject": subject_for(info, ranked),
         "breaking": ranked.breaking,
         "latest": ranked.latest,
-        "latest_groups": group_latest(ranked.latest, info.latest_group_by),
+        "latest_groups": latest_groups,
+        "story_count": len(shown),
+        "number": lambda story: numbers[id(story)],
+        "contents": shown[:top] if len(shown) > 1 else [],  # a list of one says nothing
         "omitted": omitted,
-        "preheader": _preheader(ranked),
+        "reading_minutes": minutes,
+        "preheader": _preheader(ranked, loc, minutes),
         "local_date": info.built_at.astimezone(tz),
         "when": lambda story: loc.day_time(_newest(story).astimezone(tz)),
+        "lang": lambda story: _story_language(story, loc.language),
+        "image_alt": _image_alt,
         "unsubscribe_url": tokens[UNSUBSCRIBE_URL],
         "preferences_url": tokens[PREFERENCES_URL],
         "greeting": tokens[GREETING],
     }
 
 
+def _story_language(story: Story, edition_language: str) -> str | None:
+    """The story's language tag when its language is not the edition's (``pt-PT`` in an
+    English edition), for its ``lang``: screen readers then read it with the right voice."""
+    tag = (story.lead.language or "").replace("_", "-")
+    language = tag.split("-")[0].lower()
+    return tag if language and language != edition_language.lower() else None
+
+
+def _image_alt(story: Story) -> str:
+    """The image's own description when the source gives one that says more than the
+    headline printed beside it; else empty, as for a picture that only illustrates it."""
+    alt = " ".join((story.lead.image_alt or "").split())
+    return "" if alt.casefold() in story.lead.title.casefold() else alt
+
+
 def inline_css(html: str) -> str:
-    """premailer, without the network: no remote CSS is ever fetched."""
+    """premailer, without the network: no remote CSS is ever fetched.
+
+    The templates' own ``width`` and ``height`` attributes stay as written: premailer would
+    copy the CSS into them (``width="100%" height="auto"`` on an image), which Outlook,
+    reading only the attributes, cannot size an image by.
+    """
     inliner = premailer.Premailer(
         html,
         allow_network=False,
@@ -145,14 +217,26 @@ def inline_css(html: str) -> str:
         # The @media rules left in <style> must beat the inlined styles: keep their !important.
         strip_important=False,
         disable_validation=True,
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,
     )
-    return str(inliner.transform(pretty_print=False))
+    return _IMG_BGCOLOR.sub(r"\1", str(inliner.transform(pretty_print=False)))
 
 
-def _preheader(ranked: RankedEdition) -> str:
-    top = (ranked.breaking or ranked.latest)[:3]
-    return " · ".join(s.lead.title for s in top)
+def _preheader(ranked: RankedEdition, loc: Localizer, minutes: int) -> str:
+    """The line an inbox shows after the subject: what else is inside, never the subject's
+    headline again; how many stories and how long they take to read."""
+    stories = [*ranked.breaking, *ranked.latest]
+    if not stories:
+        return loc.gettext("No new stories since the last edition.")
+    size = f"{loc.ngettext('{n} story', '{n} stories', len(stories))}, " + loc.gettext(
+        "{n} min read", n=minutes
+    )
+    others = " · ".join(s.lead.title for s in stories[1:3])
+    if others:
+        return f"{loc.label(loc.gettext('Also'))} {others} — {size}"
+    summary = _cut(stories[0].lead.summary, 120)
+    return f"{summary} — {size}" if summary else size
 
 
 def group_latest(stories: tuple[Story, ...], by: str = "topic") -> list[tuple[str, list[Story]]]:

@@ -35,6 +35,15 @@ _STRINGS: dict[str, dict[str, str]] = {
         "Unsubscribe": "Se désabonner",
         "View this edition in your browser": "Voir cette édition dans votre navigateur",
         "On the web": "Sur le web",
+        "View in browser": "Voir dans le navigateur",
+        "Forwarded this?": "On vous a transféré cet e-mail\u202f?",
+        "Subscribe": "S’abonner",
+        "In this edition": "Dans cette édition",
+        "{n} min read": "{n}\u00a0min de lecture",
+        "{n} story": "{n} article",
+        "{n} stories": "{n} articles",
+        "And {n} more story below.": "Et {n} autre article plus bas.",
+        "And {n} more stories below.": "Et {n} autres articles plus bas.",
     },
     "de": {
         "Hello {name},": "Hallo {name},",
@@ -53,6 +62,15 @@ _STRINGS: dict[str, dict[str, str]] = {
         "Unsubscribe": "Abbestellen",
         "View this edition in your browser": "Diese Ausgabe im Browser ansehen",
         "On the web": "Im Web",
+        "View in browser": "Im Browser ansehen",
+        "Forwarded this?": "Weitergeleitet bekommen?",
+        "Subscribe": "Abonnieren",
+        "In this edition": "In dieser Ausgabe",
+        "{n} min read": "{n}\u00a0Min. Lesezeit",
+        "{n} story": "{n} Meldung",
+        "{n} stories": "{n} Meldungen",
+        "And {n} more story below.": "Und {n} weitere Meldung weiter unten.",
+        "And {n} more stories below.": "Und {n} weitere Meldungen weiter unten.",
     },
     "es": {
         "Hello {name},": "Hola, {name}:",
@@ -71,8 +89,48 @@ _STRINGS: dict[str, dict[str, str]] = {
         "Unsubscribe": "Darse de baja",
         "View this edition in your browser": "Ver esta edición en el navegador",
         "On the web": "En la web",
+        "View in browser": "Ver en el navegador",
+        "Forwarded this?": "¿Te lo reenviaron?",
+        "Subscribe": "Suscríbete",
+        "In this edition": "En esta edición",
+        "{n} min read": "{n}\u00a0min de lectura",
+        "{n} story": "{n} noticia",
+        "{n} stories": "{n} noticias",
+        "And {n} more story below.": "Y {n} noticia más abajo.",
+        "And {n} more stories below.": "Y {n} noticias más abajo.",
     },
 }
+
+
+def zone_name(when: datetime) -> str:
+    """The zone of an aware ``when`` as readers know it: ``CET``, ``GMT``, ``EST``, ``UTC``;
+    ``UTC+5:30`` where the tz database has no letters for it (``-03``, ``+0530``).
+
+    The tz database's abbreviation, not Babel's ``z``: CLDR has short names for few zones
+    and locales (``Eastern Standard Time`` in en_GB, ``-0500`` in French).
+    """
+    name = when.tzname() or ""
+    if name[:1].isalpha():
+        return name
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    if not minutes:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def first_name(name: str) -> str:
+    """What a greeting calls a reader: the first word of the name they gave ("Alice" for
+    "Alice Moreau"), or the first word after the comma of "Moreau, Alice" (a list export).
+
+    Deliberately simple: where the family name comes first ("Yamada Taro") the first word
+    is the family name, which is how those readers are addressed anyway; a name written
+    without spaces ("山田太郎") stays whole.
+    """
+    family, comma, given = name.partition(",")
+    words = (given if comma and given.strip() else family).split()
+    return words[0] if words else ""
 
 
 def check_locale(value: str) -> str:
@@ -113,8 +171,9 @@ class Localizer:
         return format_date(when, format="EEE d MMM", locale=self.locale)
 
     def day_time(self, when: datetime) -> str:
-        """``Sat 07:05`` / ``sam. 07:05``: when a story was last updated."""
-        return format_datetime(when, "EEE HH:mm", locale=self.locale)
+        """``Sat 07:05 CET`` / ``sam. 07:05 CET``: when a story was last updated, with the
+        zone, so a forwarded copy or a reader away from home knows which 07:05 it is."""
+        return f"{format_datetime(when, 'EEE HH:mm', locale=self.locale)} {zone_name(when)}"
 
     def label(self, text: str) -> str:
         """``text`` followed by a colon as the language writes it: French puts a narrow

@@ -27,7 +27,7 @@ from digest.render.headers import (
     make_message_id,
     text_header,
 )
-from digest.render.i18n import DEFAULT_LOCALE, Localizer
+from digest.render.i18n import DEFAULT_LOCALE, Localizer, first_name
 from digest.render.qp import CRLF, SOFT_BREAK
 from digest.render.tokens import GREETING, PATTERN, PREFERENCES_URL, UNSUBSCRIBE_URL, defuse
 
@@ -185,17 +185,15 @@ def _body(text: str, body_html: str, boundary: bytes) -> tuple[tuple[bytes, ...]
 
 
 def greeting(locale: str, recipient: Recipient) -> str:
-    """``Hello Ada,`` in the recipient's language, or ``Hello,`` without a name.
+    """``Hello Ada,`` in the recipient's language (``first_name``: not "Hello Ada
+    Lovelace,"), or ``Hello,`` without a name.
 
     A name that spells a token is defused: a provider that substitutes its values more than
     once, or one token after another, never finds a token inside the greeting.
     """
     loc = Localizer(locale)
-    return (
-        loc.gettext("Hello {name},", name=defuse(recipient.name))
-        if recipient.name
-        else loc.gettext("Hello,")
-    )
+    name = first_name(recipient.name) if recipient.name else ""
+    return loc.gettext("Hello {name},", name=defuse(name)) if name else loc.gettext("Hello,")
 
 
 def substitute(

@@ -3,8 +3,8 @@ on an interval, and between slots sends deferred rows when their retry time come
 SIGTERM or SIGINT lets the running job finish, then exits.
 
 Jobs run one at a time (a single worker thread), so a gather and a send never race on the
-same rows; slots missed while the daemon was down or the machine slept are sent once
-each, oldest first, if they are still within the grace period.
+same rows. After the daemon was down or the machine slept, each reader is sent the latest
+slot they missed within the grace period, once (``owed_slots``), never every slot missed.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
             schedule, timezone = local_time_schedule(schedule), "UTC"
         plans.append((digest, schedule, timezone))
         owed = owed_slots(app, digest, schedule, timezone, now)
+        _note_skipped(app, digest, schedule, timezone, now, owed)
         scheduler.add_job(
             send_due,
             trigger(schedule, timezone),
@@ -137,20 +138,41 @@ def retry_interval_seconds(config: Config) -> float:
 def owed_slots(
     app: App, digest: DigestConfig, schedule: str, timezone: str, now: datetime
 ) -> list[datetime]:
-    """``missed_slots``; for a local-time digest only the quarter hours that are someone's
-    local time (the others have nobody to send to)."""
-    from digest.editions import local_time_bucket
+    """The slots still owed, oldest first: for each reader the latest slot of the grace
+    period that was theirs, if it was not (fully) sent; never one from before the daemon
+    first scheduled the digest, nor one older than an edition readers already have.
 
-    slots = missed_slots(app, digest.id, schedule, timezone, now)
-    if digest.local_time:
-        slots = [slot for slot in slots if local_time_bucket(app, digest, slot)]
-    return slots
+    So a first start on a fresh database owes nothing (its first edition goes at the next
+    slot), a restart after an hour down owes one edition, not one per missed slot, and a
+    slot lost behind a long job is not sent after a newer one. A local-time digest's
+    quarter hours go to different time zones: each zone is owed its own latest slot (and
+    a quarter hour that is nobody's local time owes nothing).
+    """
+    from digest.editions import local_time_bucket, superseding_edition
+
+    since = app.store.scheduled_since(digest.id, now)
+    start = max(now - timedelta(seconds=MISFIRE_GRACE_SECONDS), since)
+    owed: list[datetime] = []
+    covered: set[str | None] = set()  # the readers a newer slot was for
+    for slot in reversed(slots_between(schedule, timezone, start, now)):
+        audience = local_time_bucket(app, digest, slot)
+        zones: set[str | None] = {_EVERYONE} if audience is None else audience
+        if not zones - covered:
+            continue
+        covered |= zones
+        if superseding_edition(app, digest, slot) is None and _unsent(app, digest.id, slot):
+            owed.append(slot)
+    return owed[::-1]
+
+
+_EVERYONE = "*"  # an ordinary digest's slot is for every reader (not a time zone's name)
 
 
 def missed_slots(
     app: App, digest_id: str, schedule: str, timezone: str, now: datetime
 ) -> list[datetime]:
-    """The digest's slots within the grace period that were not (fully) sent, oldest first.
+    """The digest's slots within the grace period that were not (fully) sent, oldest first
+    (``owed_slots`` picks from these what is still sent).
 
     A daemon that was down at 07:00 and starts at 07:20 sends the 07:00 edition at once; one
     that starts at 09:00 waits for the next slot. A local-time digest has a slot every
@@ -164,6 +186,40 @@ def missed_slots(
         for slot in slots_between(schedule, timezone, now - grace, now)
         if _unsent(app, digest_id, slot)
     ]
+
+
+def _note_skipped(
+    app: App,
+    digest: DigestConfig,
+    schedule: str,
+    timezone: str,
+    now: datetime,
+    owed: list[datetime],
+) -> None:
+    """Say once, at start, which missed slots are not sent (only the latest is)."""
+    from digest.editions import local_time_bucket
+
+    since = app.store.scheduled_since(digest.id, now)
+    newest = app.store.newest_edition(digest.id)
+    # Slots older than the newest edition were noted when it was sent (a reload, a quick
+    # restart): not again.
+    since = max(since, newest.slot) if newest is not None else since
+    skipped = [
+        slot
+        for slot in missed_slots(app, digest.id, schedule, timezone, now)
+        if slot > since and slot not in owed and local_time_bucket(app, digest, slot) != set()
+    ]
+    if skipped:
+        log.warning(
+            "digest %s: %d slot%s missed while the daemon was down (%s to %s) not sent: "
+            "readers get the latest one%s",
+            digest.id,
+            len(skipped),
+            "s" if len(skipped) != 1 else "",
+            f"{skipped[0]:%H:%M}",
+            f"{skipped[-1]:%H:%M}",
+            f" ({', '.join(f'{s:%H:%M}' for s in owed)})" if owed else "",
+        )
 
 
 def _unsent(app: App, digest_id: str, slot: datetime) -> bool:

@@ -182,8 +182,9 @@ async def _gather_one(
             )
             await _save(writer, source, unchanged, report)
             return report
+        listed: set[str] = set()
         items, notes = await _read(
-            config, store, fetcher, source, source_id, url, fetched, deadline, pool
+            config, store, fetcher, source, source_id, url, fetched, deadline, pool, listed
         )
     except SourceError as exc:
         report, outcome = _failed(config, report, row, source_id, exc, now)
@@ -206,9 +207,10 @@ async def _gather_one(
         changes["fetch_url"] = fetched.moved_to
         report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
         log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
-    stored = await _save(
-        writer, source, FetchOutcome(source_id, items, changes, None, len(items)), report
+    outcome = FetchOutcome(
+        source_id, items, changes, None, len(items), listed_urls=tuple(sorted(listed))
     )
+    stored = await _save(writer, source, outcome, report)
     if stored is None:
         return report
     report.new_items = stored.new
@@ -391,14 +393,17 @@ async def _read(
     fetched: Fetched,
     deadline: Deadline,
     pool: ParserPool | None = None,
+    listed: set[str] | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """The items of a fetched document, read as its kind says; any surprise is a SourceError.
 
     ``requested`` is the address asked for: when redirects ended elsewhere, the error names
-    where. A page source's article pages share the source's ``deadline``.
+    where. A page source's article pages share the source's ``deadline``; the links of its
+    listing to articles stored before (not read again) are added to ``listed``.
     """
     base = fetched.url or source.url
     limit = config.gather.max_items_per_source
+    summary_chars = config.gather.summary_chars
 
     async def fetch_article(url: str, site: Site) -> Fetched:
         return await fetcher.get(
@@ -407,16 +412,24 @@ async def _read(
 
     try:
         if source.kind == "page":
-            known = partial(store.listed_urls, source_id)  # its own, not others'
+
+            def known(urls: list[str]) -> set[str]:
+                found = store.listed_urls(source_id, urls)  # its own, not others'
+                if listed is not None:
+                    listed.update(found)
+                return found
+
             items, notes = await page_source.read_page_source(
-                source, fetched, base, fetch_article, known
+                source, fetched, base, fetch_article, known, summary_chars
             )
         elif source.kind == "sitemap":
             items, notes = await asyncio.to_thread(
                 sitemap_source.parse_sitemap, source.name, fetched.body, base
             )
         elif pool is not None:
-            job = partial(parse_feed, source.name, fetched.body, fetched.headers, limit, base)
+            job = partial(
+                parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
+            )
             try:
                 executor = await pool.executor()
                 items, notes = await asyncio.get_running_loop().run_in_executor(executor, job)
@@ -425,7 +438,7 @@ async def _read(
                 items, notes = await asyncio.to_thread(job)
         else:
             items, notes = await asyncio.to_thread(
-                parse_feed, source.name, fetched.body, fetched.headers, limit, base_url=base
+                parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
             )
     except SourceError as exc:
         raise _after_redirect(exc, requested, fetched.url) from None

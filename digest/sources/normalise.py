@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import nh3
+
+from digest.records import invisible_encoded, strip_invisible
 
 # Query parameters that only track the reader; two URLs differing in them are one article.
 _TRACKING = re.compile(
@@ -41,7 +44,7 @@ def canonical_url(url: str) -> str | None:
     The rest of the query is kept byte for byte and in order: the result is also the link
     the digest prints, so it must still open the same page.
     """
-    url = url.strip()
+    url = invisible_encoded(url.strip())
     try:
         parts = urlsplit(url)
     except ValueError:  # unbalanced IPv6 brackets
@@ -78,16 +81,22 @@ def _tracking(pair: str) -> bool:
     return _TRACKING.match(name) is not None
 
 
-def html_to_text(value: str, limit: int | None = None) -> str:
+def html_to_text(value: str, limit: int | None = None, *, markup: bool = True) -> str:
     """Plain text of an HTML fragment: tags and script/style bodies removed, entities decoded.
 
     nh3 (ammonia) does the parsing, so hostile markup can never survive as markup; the
     result is text, which the templates escape again on output. With ``limit``, the text
     is cut at a word boundary and ends in an ellipsis, ``limit`` characters at most.
+
+    ``markup=False`` says the value is text already (an Atom ``type="text"`` construct, an
+    RSS title without markup): only its spaces are tidied. "Vec<T>" or "the <blink> tag"
+    in text is what the author wrote; read as HTML, the "tag" would vanish.
     """
     if not value:
         return ""
-    if _PLAIN.fullmatch(value):
+    if not markup:
+        value = value.replace("\x00", "")
+    if not markup or _PLAIN.fullmatch(value):
         # No tag, entity or character the parser would drop: nh3 would return it unchanged.
         # Most titles, authors and alt texts are like this; nh3 is most of a feed's parse.
         return _shorten(_SPACE.sub(" ", value).strip(), limit)
@@ -112,3 +121,63 @@ def _shorten(text: str, limit: int | None) -> str:
             cut = cut.rsplit(" ", 1)[0]
         text = f"{cut.rstrip(',;:.-– ')}…"
     return text
+
+
+# Titles that say there is none: a generator's placeholder, never a headline.
+_NO_TITLE = frozenset(
+    {
+        "untitled",
+        "(untitled)",
+        "[untitled]",
+        "no title",
+        "(no title)",
+        "[no title]",
+        "null",
+        "none",
+        "(none)",
+        "undefined",
+    }
+)
+# An entity reference html.unescape left as it was: a name HTML does not know (``&l7;``),
+# which a broken generator wrote; it is no text, so it is dropped from a headline.
+_ENTITY_LEFT = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
+_SENTENCE_END = re.compile(r"[.!?。！？](?=\s|$)")
+HEADLINE_FROM_SUMMARY = 120  # characters of a summary's start that stand in for a title
+
+
+def headline(title: str, summary: str = "") -> str:
+    """An item's headline: its title (plain text, from ``html_to_text``), else the start of
+    its summary (its first sentence, or its first words); "" when it has neither.
+
+    A reader would rather see what an item is about than "(untitled)" or a broken entity
+    name, in the digest and in a subject line; an item with no words at all is skipped by
+    the caller, with a note, rather than mailed as nothing.
+    """
+    text = _readable(title)
+    if _has_words(text):
+        return text
+    start = _readable(summary)
+    if not _has_words(start):
+        return ""
+    end = _SENTENCE_END.search(start, 11)  # "U.S. troops ...": not a sentence of its own
+    if end is not None and end.end() <= HEADLINE_FROM_SUMMARY:
+        return start[: end.end()]
+    return _shorten(start, HEADLINE_FROM_SUMMARY)
+
+
+def _readable(text: str) -> str:
+    """Text without its invisible characters and the entity names no one could expand."""
+    text = strip_invisible(text)
+    if "&" in text:
+        text = _SPACE.sub(" ", _ENTITY_LEFT.sub(_known_entity, text)).strip()
+    return text
+
+
+def _known_entity(match: re.Match[str]) -> str:
+    """The reference as it stands when HTML names it (a doubly escaped one); else nothing."""
+    return match[0] if f"{match[1]};" in html.entities.html5 else ""
+
+
+def _has_words(text: str) -> bool:
+    """Text a reader can read as a headline: a letter or digit, and no placeholder."""
+    return any(c.isalnum() for c in text) and text.casefold() not in _NO_TITLE

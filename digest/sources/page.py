@@ -31,8 +31,9 @@ from digest.records import FeedItem
 from digest.sources.breaking import BreakingDetector, anchor_text
 from digest.sources.fetch import Fetched
 from digest.sources.metadata import decode_html, read_metadata
-from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text
 from digest.sources.site import Site
+from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 _TITLE_LIMIT = 300
 # Blocks whose links are never articles: navigation, footers, sharing, tag clouds, logins.
@@ -79,12 +80,14 @@ async def read_page_source(
     listing_url: str,
     fetch_article: Callable[[str, Site], Awaitable[Fetched]],
     known: Callable[[list[str]], set[str]],
+    summary_chars: int = DEFAULT_CHARS,
 ) -> tuple[list[FeedItem], list[str]]:
     """Items from a listing page: links found on it, metadata read from each new article page.
 
     ``fetch_article(url, site)`` fetches through the gatherer's polite client, refusing any
     hop off ``site`` before it is requested (raises SourceError); ``known(urls)`` says which
-    canonical URLs are stored already, so they are not fetched. The article pages are
+    canonical URLs are stored already, so they are not fetched. ``summary_chars`` is the
+    [gather] table's summary_chars. The article pages are
     fetched concurrently: the client's per-host limits and pause are what spaces them out.
     Returns the items and notes on what was skipped and why, in the listing's order.
     """
@@ -119,7 +122,7 @@ async def read_page_source(
     try:
         async with asyncio.TaskGroup() as group:
             reads = {
-                link.url: group.create_task(_read_article(link, site, fetch_article))
+                link.url: group.create_task(_read_article(link, site, fetch_article, summary_chars))
                 for link in order
             }
     except ExceptionGroup as failed:  # a bug on one page: the gatherer reports it as before
@@ -135,7 +138,10 @@ async def read_page_source(
 
 
 async def _read_article(
-    link: ListingLink, site: Site, fetch_article: Callable[[str, Site], Awaitable[Fetched]]
+    link: ListingLink,
+    site: Site,
+    fetch_article: Callable[[str, Site], Awaitable[Fetched]],
+    summary_chars: int = DEFAULT_CHARS,
 ) -> tuple[FeedItem | None, str]:
     """The link's item, or None and a note on why it was skipped."""
     try:
@@ -143,7 +149,7 @@ async def _read_article(
     except SourceError as exc:
         return None, f"article {link.url} skipped: {exc.message}"
     # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
-    item, detour = await asyncio.to_thread(_item, link, page)
+    item, detour = await asyncio.to_thread(_item, link, page, summary_chars)
     if item is None:
         # Not stored, so the link is new again on the next run and fetched again then.
         return None, f"article {link.url} skipped: {detour}; tried again next run"
@@ -267,7 +273,9 @@ def _not_followed(url: str | None, site: Site, *, any_path: bool) -> str:
     return ""
 
 
-def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
+def _item(
+    link: ListingLink, page: Fetched, summary_chars: int = DEFAULT_CHARS
+) -> tuple[FeedItem | None, str]:
     """The link's item from its article page; None and why when the page is not the article."""
     meta = read_metadata(page.body, page.url or link.url, content_type=_content_type(page))
     detour = _detour(link.url, page.url, meta.article)
@@ -278,8 +286,8 @@ def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
         # about on the next run, so an article page is fetched once.
         guid=link.url,
         url=link.url,
-        title=meta.title or html_to_text(link.text, _TITLE_LIMIT) or "(untitled)",
-        summary=meta.summary,
+        title=headline(meta.title) or headline(html_to_text(link.text, _TITLE_LIMIT), meta.summary),
+        summary=email_summary(meta.summary, meta.language, summary_chars),
         author=meta.author,
         published_at=meta.published_at,
         modified_at=meta.modified_at,
@@ -289,6 +297,8 @@ def _item(link: ListingLink, page: Fetched) -> tuple[FeedItem | None, str]:
         section=meta.section,
         breaking=link.breaking or meta.live,
     )
+    if not item.title:
+        return None, "it has no title, no link text and no summary to take one from"
     return item, ""
 
 

@@ -30,7 +30,7 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
-from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
 _TITLE_LIMIT = 300
@@ -124,7 +124,7 @@ def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | N
         return None, f"no http(s) <loc> ({loc[:80]!r}); skipped" if loc else "no <loc>; skipped"
     news = _child(entry, "news")
     publication = _child(news, "publication") if news is not None else None
-    title = html_to_text(_text(news, "title"), _TITLE_LIMIT) if news is not None else ""
+    title = headline(html_to_text(_text(news, "title"), _TITLE_LIMIT)) if news is not None else ""
     if not title:
         title = _title_from_slug(url)
         if not title:

@@ -460,24 +460,6 @@ class DeliveryQueries(StoreBase):
             )
             return {status: int(n) for status, n in rows}
 
-    def delivery_reasons(self, edition_id: int) -> dict[str, dict[str, int]]:
-        """Why the edition's rows that did not go out did not: state -> reason -> rows, the
-        most frequent reason first (skipped, failed, deferred, paused...), so every count an
-        admin reads comes with its reasons."""
-        d = SQLModel.metadata.tables["deliveries"]
-        query = (
-            core_select(d.c.status, d.c.error, func.count())
-            .where(d.c.edition_id == edition_id, d.c.status.not_in(("sent", "pending", "sending")))
-            .group_by(d.c.status, d.c.error)
-            .order_by(func.count().desc(), d.c.error)
-        )
-        reasons: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as connection:
-            for status, error, count in connection.execute(query):
-                reason = error or "no reason recorded"
-                reasons.setdefault(status, {})[reason] = int(count)
-        return reasons
-
     def message_recipients(self, message_ids: Collection[str]) -> dict[str, int]:
         """Which subscriber each of these Message-IDs was sent to (ids never sent are absent).
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,9 @@ class ItemsStored:
 
     new: int = 0
     updated: tuple[ArticleUpdate, ...] = ()
+    # The ids of every stored article the fetch listed (new, changed or only seen again):
+    # what a later 304 means is still listed.
+    listed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,12 @@ def store_items(
     changes: list[dict[str, object]] = []
     seen: list[int] = []
     results = []
+    listings: list[tuple[list[int], list[tuple[int, str]]]] = []  # known ids, new keys
     for source_id, items in hashed:
         new, updated = 0, []
+        known_ids: list[int] = []
+        new_keys: list[tuple[int, str]] = []
+        listings.append((known_ids, new_keys))
         for item, digest in items:
             guid = (source_id, item.guid)
             known = by_guid.get(guid)
@@ -121,8 +128,11 @@ def store_items(
             if known is None:
                 rows.append(_new_row(source_id, item, digest, now))
                 by_url[(source_id, item.url)] = by_hash[(source_id, digest)] = _TAKEN
+                new_keys.append(guid)
                 new += 1
-            elif same_entry and (change := _changed(known, item)):
+                continue
+            known_ids.append(known.id)
+            if same_entry and (change := _changed(known, item)):
                 changes.append(_update_params(known, item, digest, now))
                 updated.append(ArticleUpdate(known.id, known.title, item.title, change))
                 by_url[(source_id, item.url)] = _TAKEN
@@ -138,9 +148,20 @@ def store_items(
             .values({k: bindparam(f"new_{k}") for k in _UPDATED}),
             changes,
         )
-    for chunk in _chunks(seen):
+    for chunk in in_chunks(seen):
         connection.execute(update(table).where(table.c.id.in_(chunk)).values(last_seen_at=now))
-    return results
+    inserted = (
+        _by_guid(connection, table, ids, {guid for _, keys in listings for _, guid in keys})
+        if rows
+        else {}
+    )
+    return [
+        replace(
+            result,
+            listed=tuple(known_ids) + tuple(inserted[key].id for key in keys if key in inserted),
+        )
+        for result, (known_ids, keys) in zip(results, listings, strict=True)
+    ]
 
 
 def _has_own_guid(item: FeedItem) -> bool:
@@ -189,7 +210,8 @@ def _new_row(source_id: int, item: FeedItem, digest: str, now: datetime) -> dict
     }
 
 
-def _chunks(values: Collection[object]) -> Iterable[list[object]]:
+def in_chunks(values: Collection[object]) -> Iterable[list[object]]:
+    """``values`` in lists short enough for one IN (...) on every backend."""
     listed = list(values)
     for start in range(0, len(listed), _IN_CHUNK):
         yield listed[start : start + _IN_CHUNK]
@@ -201,7 +223,7 @@ def _by_guid(
     """The stored articles of these sources with these guids, with what an update compares."""
     found: dict[tuple[int, str], _Row] = {}
     c = table.c
-    for chunk in _chunks(guids):
+    for chunk in in_chunks(guids):
         query = select(c.source_id, c.guid, c.id, c.last_seen_at, c.url, c.title, c.summary)
         for source_id, guid, *row in connection.execute(
             query.where(c.source_id.in_(ids), c.guid.in_(chunk))
@@ -216,7 +238,7 @@ def _look_up(
     """The stored articles of these sources whose ``column`` holds one of these values."""
     found: dict[tuple[int, str], _Row] = {}
     c = table.c
-    for chunk in _chunks(values):
+    for chunk in in_chunks(values):
         query = select(c.source_id, c[column], c.id, c.last_seen_at)
         for source_id, value, row_id, seen in connection.execute(
             query.where(c.source_id.in_(ids), c[column].in_(chunk))

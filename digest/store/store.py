@@ -7,14 +7,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col, select
 
 from digest.records import FeedItem
+from digest.store.admins import AdminQueries
 from digest.store.deliveries import DeliveryQueries
-from digest.store.ingest import SEEN_EVERY, ItemsStored, store_items
+from digest.store.history import HistoryQueries
+from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
 from digest.store.stories import StoryQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
@@ -51,11 +53,14 @@ class FetchOutcome:
     error: str | None = None
     items_seen: int = 0
     # A 304: the source lists what it listed at its last full answer, which was not read
-    # again, so its articles are marked as still listed (pruning keeps them).
+    # again, so the articles of that answer are marked as still listed (pruning keeps them).
     unchanged: bool = False
+    # A page source's links to articles it stored before (not read again, so not among
+    # ``items``): listed as well, for a later 304.
+    listed_urls: tuple[str, ...] = ()
 
 
-class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
+class Store(StoryQueries, SubscriberQueries, DeliveryQueries, AdminQueries, HistoryQueries):
     """The database, seen through the operations the pipeline and the CLI need."""
 
     # --- sources ---------------------------------------------------------------------------
@@ -166,7 +171,7 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
         with self.engine.begin() as connection:
             stored = store_items(connection, [(o.source_id, o.items) for o in outcomes], now)
             _still_listed(connection, [o.source_id for o in outcomes if o.unchanged], now)
-            _update_health(connection, outcomes, now)
+            _update_health(connection, _with_listings(connection, outcomes, stored), now)
         return stored
 
     def listed_urls(self, source_id: int, urls: Iterable[str]) -> set[str]:
@@ -193,6 +198,29 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
         """Every source row with its health, by name."""
         with self.session() as s:
             return list(s.exec(select(Source).order_by(col(Source.name))))
+
+    # --- digests ---------------------------------------------------------------------------
+
+    def scheduled_since(self, digest_id: str, now: datetime) -> datetime:
+        """When the daemon first scheduled the digest; recorded now if it never did.
+
+        A digest that had editions before this was recorded (an upgrade, or `digest send`
+        run by cron before) counts from its first edition's slot.
+        """
+        starts = SQLModel.metadata.tables["digest_starts"]
+        editions = SQLModel.metadata.tables["editions"]
+        with self.engine.begin() as connection:
+            recorded: datetime | None = connection.execute(
+                core_select(starts.c.scheduled_at).where(starts.c.digest_id == digest_id)
+            ).scalar()
+            if recorded is not None:
+                return recorded
+            first: datetime | None = connection.execute(
+                core_select(func.min(editions.c.slot)).where(editions.c.digest_id == digest_id)
+            ).scalar()
+            since = min(first, now) if first is not None else now
+            connection.execute(insert(starts).values(digest_id=digest_id, scheduled_at=since))
+            return since
 
     # --- articles --------------------------------------------------------------------------
 
@@ -242,18 +270,70 @@ class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
 
 
 def _still_listed(connection: Connection, source_ids: list[int], now: datetime) -> None:
-    """Mark as listed the articles of sources that answered 304 (at most every SEEN_EVERY,
-    as a feed's items are): one statement for the batch, and usually no row to write."""
+    """Mark as listed the articles the last full read of each source that answered 304
+    listed (at most every SEEN_EVERY, as a feed's items are): one look-up and one statement
+    per chunk, and usually no row to write.
+
+    Only those: an article the feed dropped before its last change is not listed by a 304,
+    and is pruned after retention. A source without a recorded listing (not read in full
+    since the upgrade that added it) has all its articles marked, as before.
+    """
     if not source_ids:
         return
+    sources = SQLModel.metadata.tables["sources"]
     articles = SQLModel.metadata.tables["articles"]
     seen = articles.c.last_seen_at
-    connection.execute(
-        update(articles)
-        .where(articles.c.source_id.in_(source_ids))
-        .where(or_(seen.is_(None), seen <= now - SEEN_EVERY))
-        .values(last_seen_at=now)
-    )
+    stale = or_(seen.is_(None), seen <= now - SEEN_EVERY)
+    listed: list[int] = []
+    unknown: list[int] = []
+    for source_id, listing in connection.execute(
+        core_select(sources.c.id, sources.c.listing).where(sources.c.id.in_(source_ids))
+    ):
+        if listing is None:
+            unknown.append(source_id)
+        else:
+            listed.extend(int(i) for i in listing.split(",") if i)
+    if unknown:
+        connection.execute(
+            update(articles)
+            .where(articles.c.source_id.in_(unknown), stale)
+            .values(last_seen_at=now)
+        )
+    for chunk in in_chunks(listed):
+        connection.execute(
+            update(articles).where(articles.c.id.in_(chunk), stale).values(last_seen_at=now)
+        )
+
+
+def _with_listings(
+    connection: Connection, outcomes: Sequence[FetchOutcome], stored: Sequence[ItemsStored]
+) -> list[FetchOutcome]:
+    """The outcomes, each full read's with the ids it listed as a change to ``listing``.
+
+    A full read is a success that was not a 304 and brought the items it counted (not a
+    bare ``record_fetch``). A page source's links to articles stored
+    before are looked up by URL (one query per such source; a page lists a few dozen).
+    """
+    articles = SQLModel.metadata.tables["articles"]
+    result = []
+    for outcome, items in zip(outcomes, stored, strict=True):
+        if (
+            outcome.error is not None
+            or outcome.unchanged
+            or (outcome.items_seen and not outcome.items)
+        ):
+            result.append(outcome)  # not a full read handing over what it listed
+            continue
+        ids = list(items.listed)
+        for chunk in in_chunks(set(outcome.listed_urls)):
+            ids += connection.execute(
+                core_select(articles.c.id).where(
+                    articles.c.source_id == outcome.source_id, articles.c.url.in_(chunk)
+                )
+            ).scalars()
+        listing = ",".join(str(i) for i in sorted(set(ids)))
+        result.append(dataclasses.replace(outcome, changes={**outcome.changes, "listing": listing}))
+    return result
 
 
 def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now: datetime) -> None:

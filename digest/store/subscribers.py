@@ -27,6 +27,7 @@ from digest.store.tables import (
 # (bounced) or they reported the mail (complained). Nothing but their own request brings
 # them back; every other status (pending, active, paused) can still end in one of these.
 LEFT = ("unsubscribed", "bounced", "complained")
+LEFT_SHOWN = 1000  # addresses an import names of those it did not re-add (a count of all)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class ImportCounts:
     added: int = 0
     already: int = 0  # active already
     not_readded: int = 0  # in another status (left, pending, paused): an import is no consent
+    left: list[str] = field(default_factory=list)  # their addresses, the first LEFT_SHOWN
     # Addresses a row earlier in the same import already added, as (index in the chunk, email).
     twice: list[tuple[int, str]] = field(default_factory=list)
 
@@ -323,6 +325,7 @@ class SubscriberQueries(StoreBase):
             counts.already += chunk.already
             counts.not_readded += chunk.not_readded
             counts.twice.extend(chunk.twice)
+            counts.left.extend(chunk.left[: max(LEFT_SHOWN - len(counts.left), 0)])
             return
 
 
@@ -365,6 +368,8 @@ def _import_chunk(
             chunk.already += 1
         else:
             chunk.not_readded += 1
+            if len(chunk.left) < LEFT_SHOWN:
+                chunk.left.append(person.email)
     if new and connection.dialect.name == "postgresql":
         _copy(connection, table, new)
     elif new:

@@ -59,6 +59,11 @@ class Source(SQLModel, table=True):
     consecutive_failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     items_seen: int = 0
+    # The ids of the articles its last full read (a 200) listed, comma-separated: a 304
+    # means "still that list", so only these are marked as still listed, and an article
+    # the feed dropped long ago is pruned after retention even if the feed answers 304
+    # from then on. None until a full read since migration 0014: a 304 marks them all.
+    listing: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Article(SQLModel, table=True):
@@ -165,6 +170,15 @@ class Delivery(SQLModel, table=True):
     retry_at: datetime | None = _when(nullable=True)
 
 
+class DigestStart(SQLModel, table=True):
+    """When the daemon first scheduled a digest: a slot before that was never owed, so a
+    first start on a fresh database catches nothing up."""
+
+    __tablename__ = "digest_starts"
+    digest_id: str = Field(primary_key=True)
+    scheduled_at: datetime = _when()
+
+
 class JobRun(SQLModel, table=True):
     """The last run of one daemon job (a digest's send, the gathering): what `status` shows."""
 
@@ -174,6 +188,19 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime = _when()
     ok: bool
     summary: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Admin(SQLModel, table=True):
+    """An account of the admin console (`digest admins add`): an argon2 hash, never the
+    password. ``generation`` is in every session cookie: raising it ends every session."""
+
+    __tablename__ = "admins"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    password_hash: str
+    generation: int = 1
+    created_at: datetime = _when()
+    last_login_at: datetime | None = _when(nullable=True)
 
 
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`

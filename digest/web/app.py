@@ -39,6 +39,8 @@ from digest.resources import _find
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
 from digest.subscribers import check_name, check_timezone, normalise_email
+from digest.web.admin import admin_routes
+from digest.web.admin.auth import LoginGuard
 from digest.web.guard import BodyLimit, CatchAll
 from digest.web.mailer import send_confirmation
 from digest.web.receiver import WebhookReceiver, https_get
@@ -70,6 +72,7 @@ def create_app(
     per_ip: RateLimit | None = None,
     per_address: RateLimit | None = None,
     fetch: Callable[[str], bytes] | None = None,
+    admin_guard: LoginGuard | None = None,
 ) -> Starlette:
     """The ASGI app over one configured digest service."""
     config = app.config
@@ -443,6 +446,7 @@ def create_app(
         Route("/feed.atom", feed),
         Route("/healthz", healthz),
         Route("/webhooks/{provider}", webhook, methods=["POST"]),
+        *admin_routes(app, env, admin_guard),
     ]
     middleware = [
         # The client's own address from a trusted proxy's X-Forwarded-For (CIDRs allowed),

@@ -1,0 +1,76 @@
+"""How each source stands between gathers, for `digest sources`: read from its stored health.
+
+A row's columns say it piecemeal (failures in a row, a backoff's ``next_attempt_at``, a 410's
+``status``); this names the one state an admin acts on, and when the source is tried again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from digest.store import Store, utcnow
+
+
+class SourceCondition(StrEnum):
+    """One source's state between gathers."""
+
+    OK = "ok"  # its last fetch was read
+    FAILING = "failing"  # its last fetch failed; the next gather tries it again
+    WAITING = "waiting"  # failed and backing off (or asked to wait): not fetched before a time
+    GONE = "gone"  # answered 410 Gone: not fetched until its url changes (or --force)
+    NEW = "new"  # not fetched yet
+    OFF = "off"  # stored from an earlier config, but disabled or no longer configured
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One source's health as `digest sources` prints it."""
+
+    name: str
+    condition: SourceCondition
+    last_success_at: datetime | None
+    consecutive_failures: int
+    items_seen: int
+    last_error: str | None
+    next_attempt_at: datetime | None  # when a waiting source is tried again
+
+
+def source_health(
+    store: Store, gathered: Collection[str], now: datetime | None = None
+) -> list[SourceHealth]:
+    """Every source's health by name: the stored ones, and the ones the config enables
+    (``gathered``) that no gather has met yet."""
+    now = now or utcnow()
+    out = []
+    rows = store.list_sources()
+    for name in set(gathered) - {row.name for row in rows}:
+        out.append(SourceHealth(name, SourceCondition.NEW, None, 0, 0, None, None))
+    for row in rows:
+        waits = row.next_attempt_at is not None and row.next_attempt_at > now
+        if row.name not in gathered:
+            condition = SourceCondition.OFF
+        elif row.status == "gone":
+            condition = SourceCondition.GONE
+        elif waits:
+            condition = SourceCondition.WAITING
+        elif row.consecutive_failures:
+            condition = SourceCondition.FAILING
+        elif row.last_attempt_at is None:
+            condition = SourceCondition.NEW
+        else:
+            condition = SourceCondition.OK
+        out.append(
+            SourceHealth(
+                row.name,
+                condition,
+                row.last_success_at,
+                row.consecutive_failures,
+                row.items_seen,
+                row.last_error,
+                row.next_attempt_at if waits else None,
+            )
+        )
+    return sorted(out, key=lambda health: health.name)

@@ -1,0 +1,196 @@
+"""Admin accounts and what the admin console reads: a mixin of ``Store``.
+
+The console's reports (counts by status, a person's deliveries, the metrics' figures) are
+queries like any other, so they live here, not in the views.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from digest.store.base import StoreBase
+from digest.store.tables import Admin, Delivery, Edition, Subscriber, utcnow
+
+# Delivery rows that still wait to go: what /metrics calls the queue.
+QUEUED = ("pending", "sending", "deferred", "paused")
+
+
+class AdminQueries(StoreBase):
+    """Admin accounts and the console's read-only reports (``Store`` inherits them)."""
+
+    # --- accounts --------------------------------------------------------------------------
+
+    def add_admin(self, email: str, password_hash: str) -> Admin | None:
+        """A new account; None when one with this address exists already."""
+        row = Admin(email=email, password_hash=password_hash, created_at=utcnow())
+        with self.session() as s:
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return None
+            s.refresh(row)
+            return row
+
+    def admins(self) -> list[Admin]:
+        """Every admin account, by address."""
+        with self.session() as s:
+            return list(s.exec(select(Admin).order_by(col(Admin.email))))
+
+    def admin_by_email(self, email: str) -> Admin | None:
+        """The account with this (lower-case) address, if any."""
+        with self.session() as s:
+            return s.exec(select(Admin).where(Admin.email == email)).first()
+
+    def admin_by_id(self, admin_id: int) -> Admin | None:
+        """The account a session cookie names, if it still exists."""
+        with self.session() as s:
+            return s.get(Admin, admin_id)
+
+    def remove_admin(self, email: str) -> bool:
+        """Delete the account (its sessions end with it); True when there was one."""
+        with self.session() as s:
+            row = s.exec(select(Admin).where(Admin.email == email)).first()
+            if row is None:
+                return False
+            s.delete(row)
+            s.commit()
+            return True
+
+    def admin_logged_in(self, admin_id: int, password_hash: str | None = None) -> None:
+        """Note a login (and store a rehashed password when the hash parameters grew)."""
+        with self.session() as s:
+            row = s.get(Admin, admin_id)
+            if row is None:
+                return
+            row.last_login_at = utcnow()
+            if password_hash:
+                row.password_hash = password_hash
+            s.add(row)
+            s.commit()
+
+    def end_admin_sessions(self, admin_id: int) -> int:
+        """Raise the account's generation, so every cookie issued before is refused; the new one."""
+        with self.session() as s:
+            row = s.get(Admin, admin_id)
+            if row is None:
+                return 0
+            row.generation += 1
+            s.add(row)
+            s.commit()
+            return row.generation
+
+    # --- reports ---------------------------------------------------------------------------
+
+    def subscriber_counts(self) -> dict[str, int]:
+        """How many subscribers are in each status."""
+        with self.session() as s:
+            rows = s.exec(select(Subscriber.status, func.count()).group_by(col(Subscriber.status)))
+            return {status: int(n) for status, n in rows}
+
+    def search_subscribers(
+        self, text: str = "", status: str = "", topic: str = "", limit: int = 200
+    ) -> list[Subscriber]:
+        """Subscribers whose address or name contains ``text``, in ``status``, choosing
+        ``topic`` (someone with no topics chosen gets every topic, so they match too)."""
+        query = select(Subscriber).order_by(col(Subscriber.email)).limit(limit)
+        if text:
+            # % and _ are searched as themselves (first_last@...), not as wildcards.
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
+            query = query.where(
+                or_(
+                    func.lower(col(Subscriber.email)).like(like, escape="\\"),
+                    func.lower(col(Subscriber.name)).like(like, escape="\\"),
+                )
+            )
+        if status:
+            query = query.where(Subscriber.status == status)
+        if topic:
+            topics = col(Subscriber.topics)
+            query = query.where(or_(topics == "", ("," + topics + ",").like(f"%,{topic},%")))
+        with self.session() as s:
+            return list(s.exec(query))
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """One subscriber row."""
+        with self.session() as s:
+            return s.get(Subscriber, subscriber_id)
+
+    def subscriber_deliveries(
+        self, subscriber_id: int, limit: int = 50
+    ) -> list[tuple[Delivery, Edition]]:
+        """The person's latest delivery rows with their editions, newest first."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Delivery, Edition)
+                    .join(Edition, col(Edition.id) == col(Delivery.edition_id))
+                    .where(Delivery.subscriber_id == subscriber_id)
+                    .order_by(col(Delivery.id).desc())
+                    .limit(limit)
+                )
+            )
+
+    def edition_bounces(self, edition_id: int) -> int:
+        """Recipients of the edition whose address bounced or who complained after it was
+        sent to them (a bounce arrives after the row is marked sent)."""
+        with self.session() as s:
+            return int(
+                s.exec(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                    .where(
+                        Delivery.edition_id == edition_id,
+                        Delivery.status == "sent",
+                        col(Subscriber.status).in_(("bounced", "complained")),
+                        col(Subscriber.unsubscribed_at) >= col(Delivery.sent_at),
+                    )
+                ).one()
+            )
+
+    def delivery_reasons(self, edition_id: int, limit: int = 10) -> list[tuple[str, str, int]]:
+        """The edition's (state, reason, rows) for rows that carry a reason, commonest first."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Delivery.status, Delivery.error, func.count())
+                .where(
+                    Delivery.edition_id == edition_id,
+                    col(Delivery.error).is_not(None),
+                    Delivery.status != "sent",  # the server's 250 is no reason
+                )
+                .group_by(col(Delivery.status), col(Delivery.error))
+                .order_by(func.count().desc())
+                .limit(limit)
+            )
+            return [(status, str(error), int(n)) for status, error, n in rows]
+
+    def delivery_totals(self) -> dict[str, int]:
+        """Every delivery row ever, by state (the metrics' messages by outcome)."""
+        with self.session() as s:
+            rows = s.exec(select(Delivery.status, func.count()).group_by(col(Delivery.status)))
+            return {status: int(n) for status, n in rows}
+
+    def oldest_queued(self) -> datetime | None:
+        """When the longest-waiting unsent row was last touched (None: nothing waits)."""
+        with self.session() as s:
+            return s.exec(
+                select(func.min(Delivery.updated_at)).where(col(Delivery.status).in_(QUEUED))
+            ).one()
+
+    def last_sent_by_digest(self) -> dict[str, datetime]:
+        """Each digest's latest message that went out."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Edition.digest_id, func.max(Delivery.sent_at))
+                .join(Edition, col(Edition.id) == col(Delivery.edition_id))
+                .where(Delivery.status == "sent")
+                .group_by(col(Edition.digest_id))
+            )
+            return {digest: when for digest, when in rows if when is not None}

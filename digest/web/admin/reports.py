@@ -1,0 +1,161 @@
+"""What the console's screens show, as typed reports built from the same functions the CLI
+calls (`digest status`, `digest check`, `digest explain`): no second copy of a rule.
+
+Each builder is blocking (database, files): the views call it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from digest.app import App
+from digest.cli.operate import _progress  # the share `digest status` prints as "done"
+from digest.cli.setup import _dkim_problems  # what `digest check` adds to warnings_for
+from digest.config import warnings_for
+from digest.editions import digest_timezone
+from digest.records import RankedEdition
+from digest.schedule import next_slot
+from digest.store import Edition, Source, utcnow
+from digest.store.lock import daemon_holder
+from digest.store.tables import JobRun
+
+
+@dataclass(frozen=True)
+class EditionLine:
+    """One edition with its deliveries by state, bounces since, and the reasons given."""
+
+    edition: Edition
+    counts: dict[str, int]
+    bounced: int
+    progress: float
+    reasons: list[tuple[str, str, int]]
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """When a digest fires next, in UTC and in its own zone."""
+
+    digest_id: str
+    title: str
+    utc: datetime | None
+    local: datetime | None
+    zone: str
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """A source's health in the words the dashboard uses: ok, failing, waiting, gone."""
+
+    row: Source
+    health: str
+    enabled: bool
+
+
+@dataclass
+class Dashboard:
+    """Everything the dashboard shows."""
+
+    daemon: str | None
+    jobs: list[JobRun]
+    next_runs: list[NextRun]
+    editions: list[EditionLine]
+    sources: list[SourceLine]
+    subscribers: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+def edition_line(app: App, edition: Edition) -> EditionLine:
+    """An edition's figures, as `digest status` counts them, with bounces and reasons."""
+    assert edition.id is not None
+    counts = app.store.delivery_counts(edition.id)
+    return EditionLine(
+        edition,
+        counts,
+        app.store.edition_bounces(edition.id),
+        _progress(counts),
+        app.store.delivery_reasons(edition.id),
+    )
+
+
+def source_lines(app: App) -> list[SourceLine]:
+    """Every configured source with its stored health (one not gathered yet: 'new')."""
+    now = utcnow()
+    rows = {row.name: row for row in app.store.list_sources()}
+    lines = []
+    for source in app.config.sources:
+        row = rows.get(source.name) or Source(name=source.name, url=source.url)
+        if row.status == "gone":
+            health = "gone"
+        elif row.next_attempt_at is not None and row.next_attempt_at > now:
+            health = "waiting"
+        elif row.consecutive_failures:
+            health = "failing"
+        elif row.last_success_at is None:
+            health = "new"
+        else:
+            health = "ok"
+        lines.append(SourceLine(row, health if source.enabled else "disabled", source.enabled))
+    return lines
+
+
+def next_runs(app: App, now: datetime) -> list[NextRun]:
+    """Each digest's next slot, as `digest status` computes it."""
+    runs = []
+    for d in app.config.digests:
+        zone = d.timezone or app.config.service.timezone
+        fire = next_slot(d.schedule, zone, now)
+        local = fire.astimezone(ZoneInfo(digest_timezone(app, d))) if fire else None
+        runs.append(NextRun(d.id, d.title, fire, local, digest_timezone(app, d)))
+    return runs
+
+
+def config_warnings(app: App) -> list[str]:
+    """`digest check`'s warnings and errors of the loaded config, one line each."""
+    errors, warnings = _dkim_problems(app.config)
+    return [str(p) for p in [*errors, *warnings_for(app.config), *warnings]]
+
+
+def dashboard(app: App) -> Dashboard:
+    """The dashboard's report."""
+    now = utcnow()
+    return Dashboard(
+        daemon=daemon_holder(app.engine),
+        jobs=app.store.job_runs(),
+        next_runs=next_runs(app, now),
+        editions=[edition_line(app, e) for e in app.store.editions(limit=8)],
+        sources=source_lines(app),
+        subscribers=app.store.subscriber_counts(),
+        warnings=config_warnings(app),
+    )
+
+
+@dataclass(frozen=True)
+class StoryLine:
+    """One story of the preview with `digest explain`'s signals."""
+
+    section: str
+    rank: int
+    headline: str
+    url: str
+    score: float
+    sources: int
+    signals: dict[str, float]
+
+
+def explained(ranked: RankedEdition) -> list[StoryLine]:
+    """The stories of a ranked edition with each signal's contribution, as explain prints."""
+    return [
+        StoryLine(
+            section,
+            rank,
+            story.lead.title,
+            story.lead.url,
+            story.score,
+            len(story.sources),
+            {s.name: round(s.contribution, 3) for s in story.signals},
+        )
+        for section, stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
+        for rank, story in enumerate(stories, start=1)
+    ]

@@ -1,0 +1,114 @@
+"""The admin console served as `digest serve` serves it (uvicorn on a real socket), over a
+config mailing through the test SMTP server, with an admin account and fresh news."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from digest.app import App, run
+from digest.config import load_config
+from digest.pipeline import gather_sources
+from digest.web import create_app
+from digest.web.admin.auth import LoginGuard, hash_password
+from digest.web.server import server_config
+from tests.conftest import FeedServer, rss
+
+ADMIN, PASSWORD = "boss@example.org", "correct horse battery"
+STORIES = [
+    ("Storm reaches the coast", "world"),
+    ("Telescope finds a new moon", "science"),
+    ("Parliament passes the budget", "world"),
+]
+
+
+@dataclass
+class Console:
+    """The running app: its address and the App over the same database."""
+
+    base: str
+    app: App
+
+    def client(self, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=20.0, **kw)  # type: ignore[arg-type]
+
+    def login(
+        self, client: httpx.Client, email: str = ADMIN, password: str = PASSWORD
+    ) -> httpx.Response:
+        """Log in through the form (the client keeps the cookies)."""
+        page = client.get("/admin/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token, page.text
+        return client.post(
+            "/admin/login",
+            data={"csrf": token.group(1), "email": email, "password": password, "next": ""},
+        )
+
+
+def console_config(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_port: int
+) -> Path:
+    """Two sources with topics, fresh stories, SMTP to the test server."""
+    now = datetime.now(UTC)
+    items = [
+        {
+            "title": title,
+            "guid": f"g{i}",
+            "link": f"https://news.test/{i}",
+            "desc": f"{title}: what happened and why.",
+            "date": format_datetime(now - timedelta(hours=i + 1)),
+        }
+        for i, (title, _) in enumerate(STORIES)
+    ]
+    world = feed_server.add(
+        "/world.xml", rss([x for x, (_, t) in zip(items, STORIES, strict=True) if t == "world"])
+    )
+    science = feed_server.add(
+        "/science.xml", rss([x for x, (_, t) in zip(items, STORIES, strict=True) if t == "science"])
+    )
+    path = write_config([], transport="smtp", smtp_port=smtp_port)
+    path.write_text(
+        path.read_text()
+        + f'\n[[sources]]\nname = "World Wire"\nurl = "{world}"\ntopics = ["world"]\n'
+        + f'\n[[sources]]\nname = "Science Daily"\nurl = "{science}"\ntopics = ["science"]\n'
+    )
+    return path
+
+
+@contextmanager
+def serving(
+    config: Path, guard: LoginGuard | None = None, gather: bool = True
+) -> Iterator[Console]:
+    """uvicorn in a thread, with `digest serve`'s settings, on a free port of 127.0.0.1."""
+    app = App.open(load_config(config))
+    app.store.add_admin(ADMIN, hash_password(PASSWORD))
+    if gather:
+        run(gather_sources(app))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(server_config(create_app(app, admin_guard=guard), "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield Console(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+        app.close()

@@ -1,0 +1,194 @@
+"""The console's screens against the running server, one behaviour each: what they show is
+what the database and the config say, and what they change goes through the CLI's rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.app import run
+from digest.links import make_token
+from digest.pipeline import run_digest
+from digest.store import utcnow
+from digest.web.admin.reports import config_warnings
+from tests.admin_site import Console, console_config, serving
+from tests.conftest import SECRET, FeedServer, Route, SmtpServer, free_port
+
+
+@pytest.fixture
+def config(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> Path:
+    return console_config(write_config, feed_server, smtp_server.port)
+
+
+@pytest.fixture
+def site(config: Path) -> Iterator[Console]:
+    with serving(config) as running:
+        yield running
+
+
+@pytest.fixture
+def client(site: Console) -> Iterator[httpx.Client]:
+    with site.client() as c:
+        assert site.login(c).status_code == 303
+        yield c
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_preview_as_one_subscriber_uses_their_topics_language_and_links(
+    site: Console, client: httpx.Client
+) -> None:
+    row, _ = site.app.store.add_subscriber(
+        "reader@example.org", "Rea", ["world"], "Asia/Tokyo", "de"
+    )
+    query = {"digest": "daily", "email": "reader@example.org"}
+    page = client.get("/admin/preview", params=query)
+    assert page.status_code == 200
+    assert "Storm reaches the coast" in page.text and "Telescope finds a new moon" not in page.text
+    assert "frame-src 'self'" in page.headers["content-security-policy"]
+    html = client.get("/admin/preview/email.html", params=query)
+    assert html.status_code == 200 and html.headers["x-frame-options"] == "SAMEORIGIN"
+    assert make_token(SECRET, "unsubscribe", row.public_id) in html.text
+    assert "Rea" in html.text  # their name in the greeting
+    unknown = client.get("/admin/preview", params={"email": "nobody@example.org"})
+    assert unknown.status_code == 400 and "no subscriber has the address" in unknown.text
+    bad_zone = client.get("/admin/preview", params={"timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 400
+
+
+def test_the_dashboard_shows_failing_sources_next_runs_in_their_zone_and_warnings(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = console_config(write_config, feed_server, smtp_server.port)
+    path.write_text(
+        path.read_text().replace('id = "daily"', 'id = "daily"\ntimezone = "Europe/Paris"')
+    )
+    monkeypatch.setenv("DIGEST_PREVIOUS_SECRETS", "short")  # `digest check` warns of it
+    feed_server.routes["/science.xml"] = Route(b"down", status=500)
+    with serving(path) as site, site.client() as client:
+        site.login(client)
+        page = client.get("/admin/").text
+        warnings = config_warnings(site.app)
+        assert warnings and all(w.split(":")[-1].strip()[:30] in page for w in warnings)
+        assert "Europe/Paris" in page and "07:00" in page  # 07:00 in Paris, 06:00 UTC
+        assert "06:00 UTC" in page
+        assert "Science Daily" in page and "failing" in page and "500" in page
+        assert "1 need a look" in page
+
+
+def test_subscribers_are_filtered_by_status_and_topic(site: Console, client: httpx.Client) -> None:
+    store = site.app.store
+    store.add_subscriber("world@example.org", topics=["world"])
+    store.add_subscriber("all@example.org")
+    science, _ = store.add_subscriber("science@example.org", topics=["science"])
+    store.set_subscriber(science.id, status="paused")  # type: ignore[arg-type]
+    found = client.get("/admin/subscribers", params={"topic": "world"}).text
+    assert "world@example.org" in found and "all@example.org" in found  # no topics: all
+    assert "science@example.org" not in found
+    paused = client.get("/admin/subscribers", params={"status": "paused"}).text
+    assert "science@example.org" in paused and "world@example.org" not in paused
+
+
+def test_a_failed_row_is_retried_and_sent(
+    site: Console, client: httpx.Client, smtp_server: SmtpServer
+) -> None:
+    store = site.app.store
+    store.add_subscriber("later@example.org")
+    report = run(run_digest(site.app))
+    assert report.edition is not None and report.edition.id is not None
+    edition_id = report.edition.id
+    store.expire_unfinished(edition_id, "too old to send")  # the deferred row fails
+    assert store.delivery_counts(edition_id) == {"failed": 1}
+    page = client.get(f"/admin/editions/{edition_id}")
+    assert "too old to send" in page.text
+    smtp_server.handler.defer_later = False
+    done = client.post(f"/admin/editions/{edition_id}/retry", data={"csrf": _csrf(page)})
+    assert done.status_code == 303
+    assert "1%20failed%20re-queued" in done.headers["location"]
+    assert store.delivery_counts(edition_id) == {"sent": 1}
+
+
+def test_fetch_now_lifts_the_wait_of_one_source(site: Console, client: httpx.Client) -> None:
+    store = site.app.store
+    state = next(s for s in store.source_states().values() if s.name == "World Wire")
+    store.update_source(state.id, next_attempt_at=utcnow() + timedelta(hours=3))
+    page = client.get("/admin/sources")
+    assert "waiting" in page.text
+    done = client.post("/admin/sources/fetch", data={"csrf": _csrf(page), "source": "World Wire"})
+    assert done.status_code == 303 and "World%20Wire%3A%202%20items" in done.headers["location"]
+    assert store.source(state.id).next_attempt_at is None  # type: ignore[union-attr]
+    missing = client.post("/admin/sources/fetch", data={"csrf": _csrf(page), "source": "Nope"})
+    assert missing.status_code == 404
+
+
+def test_the_transport_check_says_why_it_cannot_connect(
+    write_config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    path = console_config(write_config, feed_server, free_port())  # nothing listens there
+    with serving(path, gather=False) as site, site.client() as client:
+        site.login(client)
+        page = client.get("/admin/delivery")
+        answer = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        assert answer.status_code == 502
+        assert "cannot connect to the SMTP server" in answer.text and "Hint:" in answer.text
+
+
+def test_an_import_with_an_unknown_column_is_refused_naming_it(
+    site: Console, client: httpx.Client
+) -> None:
+    page = client.get("/admin/import")
+    answer = client.post(
+        "/admin/import",
+        data={"csrf": _csrf(page), "action": "preview"},
+        files={"file": ("people.csv", b"email,Department\na@example.org,Sales\n", "text/csv")},
+    )
+    assert answer.status_code == 400
+    assert "Line 1" in answer.text and "Department" in answer.text
+    assert site.app.store.subscriber_by_email("a@example.org") is None
+
+
+def test_the_api_check_wants_the_key_and_reaches_the_api_sending_nothing(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = console_config(write_config, feed_server, 25)
+    api = feed_server.url("/postmark")
+    feed_server.add("/postmark", "{}", headers={"Content-Type": "application/json"})
+    text = path.read_text().replace('transport = "smtp"', 'transport = "postmark"')
+    path.write_text(text + f'\n[delivery.postmark]\napi_key_env = "PM_KEY"\nbase_url = "{api}"\n')
+    with serving(path, gather=False) as site, site.client() as client:
+        site.login(client)
+        page = client.get("/admin/delivery")
+        unset = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        assert unset.status_code == 502 and "PM_KEY is not set" in unset.text
+        monkeypatch.setenv("PM_KEY", "pm-test-key")
+        feed_server.requests.clear()
+        ok = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        assert ok.status_code == 200 and "answered (HTTP 200)" in ok.text
+        assert [path for path, _ in feed_server.requests] == ["/postmark"]  # one GET, no mail
+
+
+def test_a_search_takes_underscores_and_percents_as_they_are(site: Console) -> None:
+    store = site.app.store
+    store.add_subscriber("first_last@example.org")
+    store.add_subscriber("firstxlast@example.org")
+    store.add_subscriber("half@example.org", "50% off")
+    store.add_subscriber("fifty@example.org", "50 cents off")
+    assert [s.email for s in store.search_subscribers("first_l")] == ["first_last@example.org"]
+    assert [s.email for s in store.search_subscribers("50%")] == ["half@example.org"]
+    assert len(store.search_subscribers("FIRST")) == 2
