@@ -63,6 +63,73 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
     return ranked.edition
 
 
+def left_out(app: App, digest: DigestConfig, now: datetime, ranked: RankedEdition) -> list[str]:
+    """What the edition ranked at ``now`` (``rank_window``) leaves out and why, with the
+    numbers: articles older than the look-back window, articles of sources outside the
+    digest's topics, stories past the section sizes, and stories under the Breaking bar.
+
+    An edition of fewer stories than were gathered says why rather than showing less
+    without a word (``explain`` and ``preview`` print these lines).
+    """
+    enabled = {s.name: s for s in app.config.sources if s.enabled}
+    wanted = set(digest.topics)
+    mine = sorted(n for n, s in enabled.items() if not wanted or wanted & set(s.topics))
+    since = now - timedelta(hours=digest.lookback_hours)
+    notes = []
+    old = app.store.article_counts(None, since, mine)
+    if old:
+        count = sum(n for n, _ in old.values())
+        newest = max(when for _, when in old.values())
+        notes.append(
+            f"{_articles(count)} older than the look-back window (lookback_hours = "
+            f"{digest.lookback_hours:g} in [[digests]] {digest.id!r}); the newest of them "
+            f"is {_ago(now - newest)} old"
+        )
+    others = app.store.article_counts(since, now, sorted(set(enabled) - set(mine)))
+    if others:
+        count = sum(n for n, _ in others.values())
+        notes.append(
+            f"{_articles(count)} in the window from sources without the digest's topics "
+            f"({', '.join(digest.topics)}): {', '.join(sorted(others))}"
+        )
+    past = ranked.candidates - ranked.count
+    if past > 0:
+        notes.append(
+            f"{past} more stor{'y' if past == 1 else 'ies'} in the window, past "
+            f"breaking_items = {digest.breaking_items} and latest_items = {digest.latest_items}"
+        )
+    weights = app.config.rank
+    under = [
+        s
+        for s in ranked.latest
+        if len(s.sources) >= weights.breaking_min_sources and s.score < weights.breaking_min_score
+    ]
+    if under:
+        notes.append(
+            f"{len(under)} stor{'y' if len(under) == 1 else 'ies'} with "
+            f"{weights.breaking_min_sources}+ sources of Breaking (shown in Latest): scored "
+            f"under breaking_min_score = {weights.breaking_min_score:g} in [rank]"
+        )
+    if not mine:
+        notes.append(
+            f"everything: no enabled source has the digest's topics ({', '.join(digest.topics)})"
+        )
+    elif not ranked.candidates and not old:
+        notes.append(
+            "nothing, as no article is stored for its sources: `digest gather` fetches them"
+        )
+    return notes
+
+
+def _articles(count: int) -> str:
+    return f"{count} article{'' if count == 1 else 's'}"
+
+
+def _ago(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
+
+
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
     """What the digest's last few editions sent, with the sources each story had then.
 

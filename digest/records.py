@@ -192,6 +192,8 @@ class RankedEdition:
 
     breaking: tuple[Story, ...]
     latest: tuple[Story, ...]
+    # How many stories the window held, those past breaking_items and latest_items too.
+    candidates: int = 0
 
     @property
     def count(self) -> int:

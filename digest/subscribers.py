@@ -6,17 +6,20 @@ Bad rows are reported with their line number; good rows are kept.
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import itertools
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.render.i18n import check_locale
+from digest.store.subscribers import ImportCounts
 
 CSV_COLUMNS = ("email", "name", "topics", "timezone", "locale")
 # Every status the store writes: an export of everyone imports as it was, suppressions kept.
@@ -47,6 +50,13 @@ def normalise_email(raw: str) -> str:
     (before the @) that is not ASCII cannot be written any other way, so it is refused.
     """
     address = raw.strip()
+    local, _, domain = address.rpartition("@")
+    if len(local) <= 64 and len(address) <= 254 and _PLAIN_LOCAL.fullmatch(local):
+        # The common case, as fast as an import of a million rows needs: a plain ASCII
+        # local part, which validate_email keeps as it is, and a domain checked once.
+        ascii_domain = _checked_domain(domain)
+        if ascii_domain is not None:
+            return f"{local}@{ascii_domain}".lower()
     try:
         checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -58,6 +68,24 @@ def normalise_email(raw: str) -> str:
         raise ValueError(f"{address!r} is not a valid address: {exc}") from None
     assert checked.ascii_email is not None  # always set when SMTPUTF8 is not allowed
     return checked.ascii_email.lower()
+
+
+# A dot-atom of RFC 5322 letters, at most 64 characters: what validate_email accepts as a
+# local part and gives back unchanged.
+_PLAIN_LOCAL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_domain(domain: str) -> str | None:
+    """The domain in the ASCII form validate_email gives, or None when it refuses it (the
+    full check then says why); an import's rows share a few domains."""
+    try:
+        checked = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return checked.ascii_domain
 
 
 def stored_form(raw: str) -> str:
@@ -98,7 +126,9 @@ def check_name(raw: str | None) -> str | None:
             f"the name {name[:30]!r}... is {len(name)} characters long; a name may have at "
             f"most {NAME_LIMIT}"
         )
-    bad = next((c for c in name if _unprintable(c)), None)
+    # str.isprintable is False for every character _unprintable names (and a few more):
+    # the scan runs only then, which a million-row import notices.
+    bad = None if name.isprintable() else next((c for c in name if _unprintable(c)), None)
     if bad is not None:
         what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "a control character")
         raise ValueError(
@@ -127,8 +157,30 @@ def check_timezone(raw: str | None) -> str | None:
     try:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {raw!r}; use a name like 'Europe/Paris'") from None
+        close = _zones_named(raw)
+        hint = (
+            f"did you mean {' or '.join(map(repr, close))}?"
+            if close
+            else "use a name like 'Europe/Paris'"
+        )
+        raise ValueError(f"unknown time zone {raw!r}; {hint}") from None
     return raw
+
+
+@functools.cache
+def _zone_keys() -> dict[str, list[str]]:
+    """IANA zones by their full name and by their city, in lower case."""
+    keys: dict[str, list[str]] = {}
+    for zone in sorted(available_timezones()):
+        for key in {zone.lower(), zone.rsplit("/", 1)[-1].lower()}:
+            keys.setdefault(key, []).append(zone)
+    return keys
+
+
+def _zones_named(raw: str) -> list[str]:
+    """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
+    is Europe/Paris, 'New York' is America/New_York."""
+    return _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])[:3]
 
 
 def check_subscriber_locale(raw: str | None) -> str | None:
@@ -158,18 +210,50 @@ def parse_csv(
 ) -> tuple[list[NewSubscriber], list[tuple[int, str]]]:
     """Rows of a subscriber CSV (header optional: email,name,topics,timezone,locale), problems.
 
-    The header's names are matched in any case and in the spellings other tools export
-    (``Email Address``, ``Full Name``, ``First Name`` and ``Last Name``, ``Time zone``...);
-    one it does not know raises CsvHeaderError. Cells are separated by commas, semicolons or
-    tabs, whichever the file uses. ``topics`` is a ``;``-separated list, each one of
-    ``topics`` when given; a ``status`` column (as export writes it) may hold any of
-    ``STATUSES``. Problems are (line number, what is wrong).
+    ``read_csv`` over a whole text, with an address given twice reported on its later line.
+    Problems are (line number, what is wrong).
     """
     good: list[NewSubscriber] = []
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
-    lines = io.StringIO(text)
-    reader = csv.reader(lines, delimiter=_delimiter(text))
+    for line, row in read_csv(io.StringIO(text), topics):
+        if isinstance(row, str):
+            problems.append((line, row))
+        elif row.email in seen:
+            problems.append((line, twice(row.email)))
+        else:
+            seen.add(row.email)
+            good.append(row)
+    return good, problems
+
+
+def twice(email: str) -> str:
+    """The problem of a row whose address an earlier row of the same file has."""
+    return f"{email} appears twice in the file; the first row is kept"
+
+
+def read_csv(
+    lines: Iterable[str], topics: Collection[str] | None = None
+) -> Iterator[tuple[int, NewSubscriber | str]]:
+    """(line number, a valid row or what is wrong with it) for each row of a subscriber CSV.
+
+    One row at a time, so a file of a million people is read in flat memory; the caller
+    judges an address given twice (``twice``). The header's names are matched in any case
+    and in the spellings other tools export (``Email Address``, ``Full Name``, ``First
+    Name`` and ``Last Name``, ``Time zone``...); one it does not know raises CsvHeaderError
+    before any row is given. Cells are separated by commas, semicolons or tabs, whichever
+    the file uses. ``topics`` is a ``;``-separated list, each one of ``topics`` when given;
+    a ``status`` column (as export writes it) may hold any of ``STATUSES``.
+    """
+    source = iter(lines)
+    ahead: list[str] = []  # the lines read to find the separator, given to csv again
+    first = ""
+    for ln in source:
+        ahead.append(ln)
+        if ln.strip() and not ln.lstrip().startswith("#"):
+            first = ln.rstrip("\r\n")
+            break
+    reader = csv.reader(itertools.chain(ahead, source), delimiter=_delimiter(first))
     columns: tuple[str, ...] = CSV_COLUMNS
     first_row = True
     end = 0  # where the previous row ended: a quoted cell may span lines
@@ -183,38 +267,37 @@ def parse_csv(
             columns = _header(line, cells)
             continue
         first_row = False
-        record = dict(zip(columns, cells, strict=False))
-        if not record.get("name"):
-            record["name"] = " ".join(
-                filter(None, (record.get("first_name"), record.get("last_name")))
-            )
-        chosen = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
         try:
-            email = normalise_email(record.get("email", ""))
-            name = check_name(record.get("name"))
-            tz = check_timezone(record.get("timezone"))
-            locale = check_subscriber_locale(record.get("locale"))
-            if topics is not None:
-                check_topics(chosen, topics)
-            status = record.get("status") or "active"
-            if status not in STATUSES:
-                raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+            yield line, _person(dict(zip(columns, cells, strict=False)), topics)
         except ValueError as exc:
-            problems.append((line, str(exc)))
-            continue
-        if email in seen:
-            problems.append((line, f"{email} appears twice in the file; the first row is kept"))
-            continue
-        seen.add(email)
-        good.append(NewSubscriber(email, name, chosen, tz, status, locale))
-    return good, problems
+            yield line, str(exc)
+
+
+def _person(record: dict[str, str], topics: Collection[str] | None) -> NewSubscriber:
+    """One row's person; ValueError says what is wrong."""
+    if not record.get("name"):
+        record["name"] = " ".join(filter(None, (record.get("first_name"), record.get("last_name"))))
+    chosen = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
+    email = normalise_email(record.get("email", ""))
+    name = check_name(record.get("name"))
+    tz = check_timezone(record.get("timezone"))
+    locale = check_subscriber_locale(record.get("locale"))
+    if topics is not None:
+        check_topics(chosen, topics)
+    status = record.get("status") or "active"
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    return NewSubscriber(email, name, chosen, tz, status, locale)
 
 
 def csv_columns(text: str) -> tuple[bool, list[tuple[str, str]]]:
     """How import reads a file's columns: whether its first row is a header, and each
     (header cell or position, column it fills; "" for a cell it ignores). CsvHeaderError as
     ``parse_csv`` raises it. What the console shows before an import."""
-    rows = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
+    first = next(
+        (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), ""
+    )
+    rows = csv.reader(io.StringIO(text), delimiter=_delimiter(first))
     for line, row in enumerate(rows, start=1):
         cells = [_unguarded(c.strip()) for c in row]
         if not any(cells) or cells[0].startswith("#"):
@@ -226,40 +309,27 @@ def csv_columns(text: str) -> tuple[bool, list[tuple[str, str]]]:
 
 
 def import_subscribers(
-    store: _ImportStore, rows: Sequence[NewSubscriber]
+    store: _ImportStore, rows: Sequence[NewSubscriber], chunk: int = 1000
 ) -> tuple[int, int, list[str]]:
-    """Add the rows nobody has yet: (added, already active, addresses that left earlier).
+    """Add the rows nobody has yet, ``chunk`` rows a lookup and an insert: (added, already
+    active, addresses that left earlier, the first thousand of them).
 
     Someone who unsubscribed, bounced or complained is not re-added: an import is not their
-    consent. A row with another status than active keeps it (an export read back).
+    consent. A row with another status than active keeps it (an export read back). ``rows``
+    hold each address once (``parse_csv``'s).
     """
-    known = {s.email: s.status for s in store.subscribers()}
-    added, already, opted_out = 0, 0, []
-    for s in rows:
-        status = known.get(s.email)
-        if status is None:
-            row, _ = store.add_subscriber(s.email, s.name, s.topics, s.timezone, s.locale)
-            if s.status != "active" and row.id is not None:
-                store.set_subscriber(row.id, status=s.status)
-            added += 1
-        elif status == "active":
-            already += 1
-        else:
-            opted_out.append(s.email)
-    return added, already, opted_out
+    counts = ImportCounts()
+    added_after = store.last_subscriber_id()
+    for start in range(0, len(rows), chunk):
+        store.import_subscribers(rows[start : start + chunk], added_after, counts)
+    return counts.added, counts.already, counts.left
 
 
 class _ImportStore(Protocol):
-    def subscribers(self, status: str | None = None) -> Sequence[Any]: ...
-    def add_subscriber(
-        self,
-        email: str,
-        name: str | None = None,
-        topics: Sequence[str] = (),
-        timezone: str | None = None,
-        locale: str | None = None,
-    ) -> tuple[Any, bool]: ...
-    def set_subscriber(self, subscriber_id: int, **changes: object) -> Any: ...
+    def last_subscriber_id(self) -> int: ...
+    def import_subscribers(
+        self, people: Sequence[NewSubscriber], added_after: int, counts: ImportCounts
+    ) -> None: ...
 
 
 def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:
@@ -344,16 +414,13 @@ def _header(line: int, cells: list[str]) -> tuple[str, ...]:
     return columns
 
 
-def _delimiter(text: str) -> str:
+def _delimiter(first: str) -> str:
     """The file's cell separator: a tab, a semicolon (as spreadsheets save CSV where the
-    comma is the decimal mark) or a comma, as its first row shows.
+    comma is the decimal mark) or a comma, as its first row (``first``) shows.
 
     A header row has no other punctuation, so the more frequent of ``;`` and ``,`` wins; a
     row of data may hold ``;`` between topics, so there a comma wins if there is one.
     """
-    first = next(
-        (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), ""
-    )
     first = re.sub(r'"[^"]*"', "", first)  # a quoted cell's own commas do not count
     if "\t" in first:
         return "\t"

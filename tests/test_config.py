@@ -222,6 +222,24 @@ MISTAKES = [
         "'.breaking a[' is not a CSS selector",
         "a[",
     ),
+    (
+        # selectolax reads it (closing the bracket itself), and it matches the div, never a
+        # link: it failed later as "matches no article link" (issue 20, point 5)
+        "a page's selector with a bracket never closed",
+        "weight = 1.0",
+        'kind = "page"\nlinks = "div[class=latest a"',
+        "sources[1].links",
+        "'div[class=latest a' is not a CSS selector selectolax can read: a [ is never closed",
+        "latest a",
+    ),
+    (
+        "a page's selector with a quote never closed",
+        "weight = 1.0",
+        'kind = "page"\nbreaking = \'a[title="Breaking]\'',
+        "sources[1].breaking",
+        'is not a CSS selector selectolax can read: a " is never closed',
+        "title=",
+    ),
 ]
 
 

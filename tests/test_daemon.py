@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -208,3 +209,49 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
         assert missed_slots(app, "daily", "0 7 * * *", "UTC", tomorrow) == []
     finally:
         app.close()
+
+
+def test_a_restart_that_sends_the_missed_slot_says_so(
+    write_config, feed_server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20, point 7: the 07:00 edition sent at 07:20 went out without a word."""
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    story["date"] = "Mon, 30 Nov 2026 06:00:00 GMT"
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([story])))])
+    app = App.open(load_config(config))  # (not run_cli: its logging set-up drops caplog's)
+    try:
+        app.store.add_subscriber("ana@example.org")
+        seven = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+        back = seven + timedelta(minutes=20)
+        scheduler = build_scheduler(app, now=back)
+        scheduler.start(paused=True)
+        job = scheduler.get_job("digest:daily")
+        scheduler.shutdown(wait=False)
+        clock_at(monkeypatch, back)
+        with caplog.at_level(logging.INFO, logger="digest"):
+            job.func(*job.args)
+    finally:
+        app.close()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "digest.schedule"]
+    assert ("WARNING", "digest daily: sending the 07:00 slot it missed, 20 minutes late") in said
+    # the send itself went well: routine, not a warning
+    assert ("INFO", "digest daily: edition 1: 1 sent") in said
+
+
+def test_the_daemons_routine_lines_are_info_and_shown_without_v(write_config, feed_server) -> None:
+    """Issue 20, point 7: routine scheduling was logged at WARNING."""
+    config = _config(write_config, feed_server)
+    process = _start_daemon(config)
+    try:
+        _wait_for_gather(feed_server, "/f.xml")
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "INFO digest.schedule: scheduled send daily; next run" in output
+    assert "INFO digest.schedule: received SIGTERM" in output
+    assert "INFO digest.schedule: stopped" in output
+    assert "WARNING" not in output

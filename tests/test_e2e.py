@@ -260,3 +260,22 @@ def test_unreachable_smtp_server_fails_the_run_and_loses_nothing(
 def test_feed_server_route_type_is_shared() -> None:
     # The conftest's Route default is an XML feed; guard the helper the tests above rely on.
     assert Route().headers["Content-Type"] == "application/xml"
+
+
+def test_tls_on_a_plain_port_names_the_mix_up_once(
+    feed_server: FeedServer, write_config, smtp_server: SmtpServer
+) -> None:
+    """Issue 20, point 7: `[SSL: WRONG_VERSION_NUMBER]` got the generic hint, and each
+    connect error was printed twice (a log line and the run's report)."""
+    config = write_config(_serve_sources(feed_server), transport="smtp", smtp_port=smtp_server.port)
+    config.write_text(config.read_text().replace('security = "none"', 'security = "tls"'))
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+    assert code == 1
+    assert "WRONG_VERSION_NUMBER" in err
+    assert (
+        f"the server on port {smtp_server.port} answered in plain text, not TLS: security = "
+        '"tls" is for port 465; for port 587 (or 25) set security = "starttls"' in err
+    )
+    assert (out + err).count("cannot connect to the SMTP server") == 1
+    assert smtp_server.messages == []

@@ -94,3 +94,28 @@ def test_status_counts_an_edition_with_skipped_rows_as_done(
     assert code == 0
     [edition] = json.loads(out)["editions"]
     assert edition["progress"] == 1.0
+
+
+def test_send_and_status_give_each_skip_its_reason_grouped(
+    write_config, feed_server: FeedServer
+) -> None:
+    """Every count comes with its reasons (issue 20, point 1): "1 skipped" alone sends the
+    admin to the database."""
+    import json
+
+    config = _science_and_world_readers(write_config, feed_server)
+    add = ["--config", str(config), "subscribers", "add"]
+    assert run_cli(*add, "sci2@example.org", "--topic", "science")[0] == 0
+
+    code, out, _ = run_cli("--config", str(config), "send", "--gather")
+
+    assert code == 0 and "1 sent, 2 skipped" in out
+    reason = "no story of this edition is in their topics (science)"
+    assert f"  skipped 2: {reason}\n" in out
+
+    code, out, _ = run_cli("--config", str(config), "status", "--json")
+    assert code == 0
+    [edition] = json.loads(out)["editions"]
+    assert edition["reasons"] == {"skipped": {reason: 2}}
+    code, out, _ = run_cli("--config", str(config), "status")
+    assert f"edition 1: skipped 2: {reason}" in out

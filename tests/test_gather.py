@@ -782,3 +782,37 @@ def test_a_source_the_database_refuses_fails_alone_by_name(
     assert {n: r.new_items for n, r in reports.items() if n != "S2"} == {"S0": 2, "S1": 2, "S3": 2}
     assert sorted({name for _, name in articles(app)}) == ["S0", "S1", "S3"]
     assert "could not be stored" in (health(app)["S2"].last_error or "")
+
+
+HOMEPAGE = """<!doctype html><html><head><title>The Daily Ledger</title>
+<link rel="stylesheet" href="/site.css">
+<link rel="alternate" type="application/rss+xml" title="Latest" href="/feeds/latest.xml">
+</head><body><h1>The Daily Ledger</h1></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("page", "hint"),
+    [
+        (
+            HOMEPAGE,
+            'hint: the page names its feed: set url = "{base}/feeds/latest.xml"; or set '
+            'kind = "page" to read this page\'s article links as they are',
+        ),
+        (
+            HOMEPAGE.replace("alternate", "author"),
+            "hint: point url at the site's RSS, Atom or JSON feed (look for a link "
+            'rel=alternate of type application/rss+xml on the page), or set kind = "page" '
+            "to read this page's article links as they are",
+        ),
+    ],
+)
+def test_a_homepage_given_as_a_feed_names_its_feed_or_kind_page(
+    feed_server: FeedServer, write_config: Callable[..., Path], page: str, hint: str
+) -> None:
+    """Issue 20, point 4: the project's own answer for a news site is kind = "page"."""
+    url = feed_server.add("/", page, headers={"Content-Type": "text/html; charset=utf-8"})
+    config = write_config([("Ledger", url)])
+    code, out, _ = run_cli("--config", str(config), "gather")
+    assert code == 1
+    assert "FAIL  Ledger: source 'Ledger': the address returned an HTML page, not a feed" in out
+    assert hint.format(base=url.rstrip("/")) in out

@@ -9,6 +9,7 @@ import mailbox
 import os
 import sqlite3
 from datetime import timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,93 @@ def test_status_says_whether_a_daemon_runs_on_the_database(
     finally:
         app.close()
     assert json.loads(out)["daemon"] == {"running": True, "holder": f"pid {os.getpid()}"}
+
+
+HEADLINES = [
+    "Harbour strike ends after pay deal",
+    "Council approves new tram line",
+    "Drought cuts the wheat harvest",
+    "Museum returns looted bronzes",
+    "Rail fares rise in January",
+]
+
+
+def _dated(prefix: str, count: int, age: timedelta, host: str) -> list[dict[str, str]]:
+    when = format_datetime(utcnow() - age)
+    return [
+        {"title": f"{prefix}: {HEADLINES[i]}", "guid": f"{prefix}{i}", "date": when,
+         "link": f"https://{host}/{prefix}-{i}"}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_explain_and_preview_say_what_they_left_out_and_why(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 20, point 2: articles gathered but shown nowhere are counted, with the reason."""
+    old = feed_server.add("/old.xml", rss(_dated("Archive", 5, timedelta(days=4), "old.test")))
+    fresh = feed_server.add("/fresh.xml", rss(_dated("Harbour", 3, timedelta(hours=2), "f.test")))
+    lab = feed_server.add("/lab.xml", rss(_dated("Probe", 2, timedelta(hours=1), "lab.test")))
+    config = write_config([("Old Wire", old), ("Fresh Wire", fresh), ("Lab", lab)])
+    text = config.read_text()
+    for url, topic in ((old, "world"), (fresh, "world"), (lab, "science")):
+        text = text.replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["{topic}"]')
+    text = text.replace("latest_items = 20", 'latest_items = 2\ntopics = ["world"]')
+    config.write_text(text)
+    assert run_cli("--config", str(config), "gather")[0] == 0
+
+    expected = [
+        "5 articles older than the look-back window (lookback_hours = 48 in [[digests]] "
+        "'daily'); the newest of them is 4 days old",
+        "2 articles in the window from sources without the digest's topics (world): Lab",
+        "1 more story in the window, past breaking_items = 3 and latest_items = 2",
+    ]
+    code, out, _ = run_cli("--config", str(config), "explain", "--json")
+    assert code == 0
+    assert json.loads(out)["left_out"] == expected
+    code, out, _ = run_cli("--config", str(config), "explain")
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("left out: ")] == [
+        f"left out: {note}" for note in expected
+    ]
+    code, out, _ = run_cli("--config", str(config), "preview", "--out", str(tmp_path / "p"))
+    assert code == 0
+    assert out.splitlines()[:4] == ["2 stories (0 breaking)"] + [
+        f"left out: {note}" for note in expected
+    ]
+
+
+def test_preview_of_an_empty_store_says_to_gather(write_config, feed_server, tmp_path) -> None:
+    config = write_config([("Wire", _feed(feed_server))])
+    code, out, _ = run_cli("--config", str(config), "preview", "--out", str(tmp_path / "p"))
+    assert code == 0
+    assert "left out: nothing, as no article is stored for its sources: `digest gather` " in out
+
+
+def test_status_last_gather_counts_the_gather_a_send_runs_first(
+    write_config, feed_server: FeedServer
+) -> None:
+    """Issue 20, point 7: `send --gather` gathered, and status's last gather said nothing."""
+    config = write_config([("Wire", _feed(feed_server))])
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    code, out, _ = run_cli("--config", str(config), "status", "--json")
+    assert code == 0
+    gather = json.loads(out)["jobs"]["gather"]
+    assert gather["ok"] and gather["summary"] == "1 sources, 1 new articles"
+    # and `digest gather` on its own is the last gather after it
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    code, out, _ = run_cli("--config", str(config), "status")
+    assert "last gather: ok at " in out and ": 1 sources, 0 new articles" in out
+
+
+def test_serve_without_its_secret_fails_before_saying_serving(
+    write_config, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, point 7: "serving ..." was printed, then the missing secret stopped it."""
+    config = write_config([("Wire", _feed(feed_server))])
+    monkeypatch.delenv("DIGEST_SECRET")
+    code, out, err = run_cli("--config", str(config), "serve", "--port", str(free_port()))
+    assert code != 0
+    assert "serving" not in out + err
+    assert "DIGEST_SECRET" in err

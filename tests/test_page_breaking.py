@@ -104,3 +104,16 @@ def test_left_out_breaking_links_are_a_verbose_log_line(
     code, _, err = run_cli("-v", "--config", str(config), "gather")
     assert code == 0, err
     assert "source 'Front': 1 breaking link left out: on another site" in err
+
+
+async def test_a_links_selector_alone_keeps_breaking_detection_on(
+    feed_server: FeedServer,
+) -> None:
+    """Setting only `links` (the Latest column) keeps finding the page's breaking blocks
+    (issue 20, point 3): it used to switch detection off for every link it did not select."""
+    items, notes = await read(
+        feed_server, serve_listing(feed_server), links="section.latest a.headline"
+    )
+    assert set(items) == {ENVOY, SALARIES, PROBE, ELECTION, EMBASSY}
+    assert {p for p, i in items.items() if i.breaking} == {ELECTION, EMBASSY, SALARIES}
+    assert notes == ["1 breaking link left out: on another site"]

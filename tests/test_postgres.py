@@ -74,3 +74,42 @@ def test_a_digest_goes_out_once_with_postgresql(
     assert code == 0 and "nothing to send" in out
     mail = list((tmp_path / "mail" / "new").iterdir())
     assert len(mail) == 1 and b"Harbour strike ends after talks" in mail[0].read_bytes()
+
+
+def test_an_import_in_chunks_round_trips_on_postgresql(
+    database: str, write_config, tmp_path: Path
+) -> None:
+    """The chunked import's PostgreSQL path (COPY): every column as given, a status's date."""
+    people = "email,name,topics,timezone,locale,status\n" + "".join(
+        f'p{i}@example.com,"O\'Brien, \\\\ {i}\tx",tech,Asia/Karachi,fr,'
+        f"{('active', 'unsubscribed')[i % 2]}\n"
+        for i in range(2_100)
+    ).replace("\t", "")
+    people += "p0@example.com,Again,,,,active\n"  # in the file twice, chunks apart
+    config = write_config(
+        [], extra='\n[[sources]]\nname = "T"\nurl = "https://t.example/f"\ntopics = ["tech"]\n'
+    )
+    config.write_text(config.read_text().replace('"sqlite:///digest.db"', f'"{database}"'))
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text(people, encoding="utf-8")
+    code, out, err = run_cli("--config", str(config), "subscribers", "import", str(csv_file))
+    assert code == 1
+    assert out == "imported 2100 new, 0 already subscribed, 1 rows with problems\n"
+    assert (
+        err == f"{csv_file}:2102: p0@example.com appears twice in the file; the first row is kept\n"
+    )
+    again = tmp_path / "again.csv"
+    assert run_cli("--config", str(config), "subscribers", "export", "--all", str(again))[0] == 0
+    assert again.read_text(encoding="utf-8") == people.rsplit("p0@example.com,Again", 1)[0]
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        left = connection.execute(
+            text("SELECT count(*) FROM subscribers WHERE unsubscribed_at IS NOT NULL")
+        ).scalar()
+        naive_utc = connection.execute(
+            text("SELECT max(abs(extract(epoch FROM (now() AT TIME ZONE 'UTC') - created_at))) "
+                 "FROM subscribers")
+        ).scalar()  # fmt: skip
+    engine.dispose()
+    assert left == 1050
+    assert naive_utc is not None and naive_utc < 600  # stored as naive UTC, as other rows

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,7 @@ def write_csv(folder: Path, text: str, name: str = "people.csv") -> Path:
 def test_add_rejects_an_invalid_address(cli: Cli, address: str) -> None:
     code, out, err = cli("subscribers", "add", address)
 
-    assert code == 1
+    assert code == 2  # bad usage (it was 1, as for a failed run)
     assert f"error: {address!r} is not a valid address" in err
     assert "hint:" in err
     assert "Traceback" not in err + out
@@ -65,8 +67,16 @@ def test_add_rejects_an_invalid_address(cli: Cli, address: str) -> None:
 def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
     code, _, err = cli("subscribers", "add", "ann@example.com", "--timezone", "Mars/Base")
 
-    assert code == 1
-    assert "unknown time zone 'Mars/Base'" in err
+    assert code == 2  # bad usage (it was 1, as for a failed run)
+    assert "unknown time zone 'Mars/Base'; use a name like 'Europe/Paris'" in err
+    assert active(cli) == []
+
+
+def test_a_city_given_as_a_time_zone_is_bad_usage_naming_its_zone(cli: Cli) -> None:
+    """Issue 20, point 7: `--timezone Karachi` exited 1 with no way to the right name."""
+    code, _, err = cli("subscribers", "add", "ann@example.com", "--timezone", "Karachi")
+    assert code == 2
+    assert "error: unknown time zone 'Karachi'; did you mean 'Asia/Karachi'?" in err
     assert active(cli) == []
 
 
@@ -579,3 +589,85 @@ def test_import_help_names_every_column_the_readme_lists(cli: Cli) -> None:
 
     assert code == 0
     assert "email,name,topics,timezone,locale,status" in " ".join(out.split())
+
+
+# --- list: filters and JSON (issue 20, point 8) -----------------------------------------------
+
+FILTERED = (
+    "email,name,topics,timezone,locale,status\n"
+    "ann@example.com,Ann Lee,tech,,,active\n"
+    "bob@example.com,Bob Stone,world;tech,,,active\n"
+    "cy@other.org,Cy Annex,world,,,paused\n"
+    "dee@other.org,Dee,,,,unsubscribed\n"
+    "eve@example.com,Eve,science,,,active\n"
+)
+
+
+def listed(cli: Cli, *options: str) -> list[str]:
+    code, out, err = cli("subscribers", "list", "--json", *options)
+    assert code == 0, err
+    return [person["email"] for person in json.loads(out)]
+
+
+def test_list_filters_by_status_topic_and_text(cli: Cli, tmp_path: Path) -> None:
+    assert cli("subscribers", "import", str(write_csv(tmp_path, FILTERED)))[0] == 0
+    assert listed(cli) == ["ann@example.com", "bob@example.com", "eve@example.com"]
+    assert listed(cli, "--status", "paused", "--status", "unsubscribed") == [
+        "cy@other.org",
+        "dee@other.org",
+    ]
+    # tech's readers: those who chose it, and Dee chose none (every topic) but left
+    assert listed(cli, "--topic", "tech") == ["ann@example.com", "bob@example.com"]
+    assert listed(cli, "--all", "--topic", "world") == [
+        "bob@example.com",
+        "cy@other.org",
+        "dee@other.org",
+    ]
+    # a substring of the address or of the name, in any case
+    assert listed(cli, "--all", "--search", "ANN") == ["ann@example.com", "cy@other.org"]
+    assert listed(cli, "--all", "--search", "other.org") == ["cy@other.org", "dee@other.org"]
+    assert listed(cli, "--search", "%") == []  # a LIKE wildcard is a plain character
+
+
+def test_list_json_gives_every_detail(cli: Cli, tmp_path: Path) -> None:
+    cli(
+        "subscribers",
+        "add",
+        "ann@example.com",
+        "--name",
+        "Ann",
+        "--topic",
+        "tech",
+        "--topic",
+        "world",
+        "--timezone",
+        "Asia/Karachi",
+        "--locale",
+        "fr",
+    )
+    code, out, _ = cli("subscribers", "list", "--json")
+    assert code == 0
+    (person,) = json.loads(out)
+    assert person.pop("since").startswith(str(datetime.now(UTC).year))
+    assert person == {
+        "email": "ann@example.com",
+        "name": "Ann",
+        "status": "active",
+        "topics": ["tech", "world"],
+        "timezone": "Asia/Karachi",
+        "locale": "fr",
+    }
+
+
+def test_list_refuses_a_topic_no_source_has(cli: Cli) -> None:
+    code, _, err = cli("subscribers", "list", "--topic", "cooking")
+    assert code == 2
+    assert "no source has the topic 'cooking'" in err
+
+
+def test_list_says_how_many_a_filter_found(cli: Cli, tmp_path: Path) -> None:
+    cli("subscribers", "import", str(write_csv(tmp_path, FILTERED)))
+    code, out, _ = cli("subscribers", "list", "--search", "bob")
+    assert code == 0
+    assert "bob@example.com" in out and "ann@example.com" not in out
+    assert out.splitlines()[-1] == "1 subscriber found"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -405,3 +407,107 @@ async def test_a_paused_subscriber_is_told_how_to_resume(
     paused = await c.post(prefs, data={"paused": "yes", "csrf": await _csrf(c, prefs)})
     assert "Saved." in paused.text and "Your subscription is paused" in paused.text
     assert "untick Pause" in (await c.get(prefs)).text
+
+
+# --- the preferences form (issue 20, point 6) ------------------------------------------------
+
+
+async def test_a_wrong_zone_keeps_every_other_choice_and_names_the_zone_meant(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    prefs = await _subscribed(c, smtp_server, app, "ana@example.org")  # topics: science
+    refused = await c.post(
+        prefs,
+        data={
+            "topics": ["world"],
+            "timezone": "Karachi",
+            "locale": "fr",
+            "paused": "yes",
+            "csrf": await _csrf(c, prefs),
+        },
+    )
+    assert refused.status_code == 400
+    assert "Nothing was saved: unknown time zone &#39;Karachi&#39;; did you mean" in refused.text
+    assert "Saved." not in refused.text
+    # What was entered comes back, to fix the one field: not what is stored
+    assert re.search(r'value="world" checked', refused.text)
+    assert not re.search(r'value="science" checked', refused.text)
+    assert 'value="Karachi"' in refused.text
+    assert '<option value="fr" selected>' in refused.text
+    assert re.search(r'name="paused" value="yes" checked', refused.text)
+    row = app.store.subscriber_by_email("ana@example.org")
+    assert row is not None and (row.topics, row.timezone, row.status) == ("science", None, "active")
+
+
+async def test_the_form_names_its_address_offers_the_zones_and_says_saved_plainly(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    prefs = await _subscribed(c, smtp_server, app, "ana@example.org")
+    page = await c.get(prefs)
+    assert "For ana@example.org" in page.text
+    # a searchable list of zones, no placeholder that looks like a value already chosen
+    assert 'list="zones"' in page.text and '<option value="Asia/Karachi">' in page.text
+    assert "placeholder" not in page.text
+    assert "newsletter's time zone (UTC)" in page.text
+    # the browser's zone fills an empty field: a script the page's policy allows by hash
+    script = re.search(r"<script>(.*?)</script>", page.text, re.S)
+    assert script and "resolvedOptions().timeZone" in script.group(1)
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+    policy = page.headers["content-security-policy"]
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert "script-src" not in (await c.get("/")).headers["content-security-policy"]
+
+    saved = await c.post(prefs, data={"timezone": "Asia/Karachi", "csrf": await _csrf(c, prefs)})
+    assert saved.status_code == 200
+    assert '<p class="saved" role="status"><strong>Saved.</strong>' in saved.text
+    assert 'value="Asia/Karachi"' in saved.text
+
+
+async def test_after_a_one_click_unsubscribe_the_link_no_longer_asks(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _subscribed(c, smtp_server, app, "ana@example.org")
+    row = app.store.subscriber_by_email("ana@example.org")
+    assert row is not None
+    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}"
+    asked = await c.get(leave)
+    assert "Stop receiving Test Desk at ana@example.org?" in asked.text
+    await c.post(
+        leave,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    page = await c.get(leave)
+    assert page.status_code == 200
+    assert "Stop receiving" not in page.text and "<form" not in page.text
+    assert "You are unsubscribed" in page.text and "ana@example.org" in page.text
+
+
+async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """Issue 20, point 7: two editions of one day looked the same in the archive."""
+    from datetime import UTC, datetime
+
+    from digest.store import Edition
+
+    c, app = client
+    for hour in (7, 18):
+        slot = datetime(2026, 12, 1, hour, 0, tzinfo=UTC)
+        with app.store.session() as s:
+            subject = "Daily Test, Tue 1 Dec"
+            s.add(Edition(digest_id="daily", slot=slot, created_at=slot, subject=subject,
+                          html="<p>x</p>", text="x"))  # fmt: skip
+            s.commit()
+    archive = (await c.get("/archive")).text
+    assert (
+        '<time class="note" datetime="2026-12-01T07:00:00+00:00">2026-12-01 07:00 UTC</time>'
+        in archive
+    )
+    assert (
+        '<time class="note" datetime="2026-12-01T18:00:00+00:00">2026-12-01 18:00 UTC</time>'
+        in archive
+    )

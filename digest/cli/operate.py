@@ -13,13 +13,14 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.editions import next_edition_at, next_edition_preview, rank_window
+from digest.editions import left_out, next_edition_at, next_edition_preview, rank_window
 from digest.errors import UsageError
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
 from digest.records import Recipient, RenderedEdition
 from digest.render import substitute
 from digest.schedule import next_slot
+from digest.schedule.jobs import record_gather
 from digest.sending import requeue_edition, resume_since, stored_edition
 from digest.sources.gather import SourceReport, end_waits
 from digest.store import Edition, utcnow
@@ -48,7 +49,9 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
     app = ctx.app()
     if force:
         end_waits(app.config, app.store)
+    started = utcnow()
     reports = run_async(gather_sources(app))
+    record_gather(app, started, reports)
     if as_json:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
     else:
@@ -72,9 +75,12 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     app = ctx.app()
     digest = app.config.digest(digest_id)
     # Built as the send builds it: the admin's templates, the service's language, the link.
-    ranked, rendered = next_edition_preview(app, digest, utcnow())
+    now = utcnow()
+    ranked, rendered = next_edition_preview(app, digest, now)
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
+    for note in left_out(app, digest, next_edition_at(app, digest, now), ranked):
+        click.echo(f"left out: {note}")
     click.echo(f"wrote {html}\nwrote {text}")
 
 
@@ -116,7 +122,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     """The next edition's ranked stories with each signal's contribution to the score."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
-    ranked = rank_window(app, digest, next_edition_at(app, digest, utcnow()))
+    at = next_edition_at(app, digest, utcnow())
+    ranked = rank_window(app, digest, at)
     rows = [
         {
             "section": section,
@@ -132,8 +139,10 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         for section, stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
         for rank, story in enumerate(stories, start=1)
     ]
+    notes = left_out(app, digest, at, ranked)
     if as_json:
-        click.echo(json.dumps({"digest": digest.id, "stories": rows}, indent=2))
+        document = {"digest": digest.id, "stories": rows, "left_out": notes}
+        click.echo(json.dumps(document, indent=2))
         return
     table = Table(
         "#", "score", *(_SHORT[n] for n in SIGNALS), "src", "headline",
@@ -164,6 +173,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
         f"or a cue; {len(ranked.breaking)} breaking, {len(ranked.latest)} latest"
     )
+    for note in notes:
+        click.echo(f"left out: {note}")
 
 
 @click.command()
@@ -178,7 +189,10 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
 def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
     """Send what earlier editions still have waiting, then build the current slot's edition
     (once) and deliver it to whoever has not had it."""
-    report = run_async(run_digest(ctx.app(), digest_id, gather_first=gather_first))
+    app, started = ctx.app(), utcnow()
+    report = run_async(run_digest(app, digest_id, gather_first=gather_first))
+    if report.sources:
+        record_gather(app, started, report.sources)
     print_run(report)
     if not report.ok:
         raise SystemExit(1)
@@ -282,6 +296,7 @@ def status(ctx: Context, as_json: bool) -> None:
                 "subject": e.subject,
                 "stories": e.story_count,
                 "deliveries": (tally := app.store.delivery_counts(e.id)),
+                "reasons": _grouped(app.store.delivery_reasons(e.id, limit=100)),
                 "progress": _progress(tally),
             }
         )
@@ -315,6 +330,16 @@ def status(ctx: Context, as_json: bool) -> None:
             counts,
         )
     console.print(table)
+    for row in editions:
+        for state, reasons in row["reasons"].items():
+            for reason, rows in list(reasons.items())[:5]:
+                click.echo(f"edition {row['id']}: {state} {rows}: {reason}")
+            if len(reasons) > 5:
+                more = sum(list(reasons.values())[5:])
+                click.echo(
+                    f"edition {row['id']}: {state} {more}: for {len(reasons) - 5} other "
+                    "reasons (--json lists all)"
+                )
     if holder is not None:
         click.echo(f"daemon: running ({holder})")
     else:
@@ -329,6 +354,14 @@ def status(ctx: Context, as_json: bool) -> None:
         state = "ok" if run["ok"] else "FAILED"
         finished = str(run["finished_at"])[:19].replace("T", " ")
         click.echo(f"last {job}: {state} at {finished} UTC: {run['summary']}")
+
+
+def _grouped(reasons: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """(state, reason, rows), commonest first, as state -> reason -> rows."""
+    grouped: dict[str, dict[str, int]] = {}
+    for state, reason, rows in reasons:
+        grouped.setdefault(state, {})[reason] = rows
+    return grouped
 
 
 def _progress(counts: dict[str, int]) -> float:
@@ -378,6 +411,8 @@ def _print_delivery(d: DeliveryReport) -> None:
         "nothing sent" if d.stopped else "nothing to send"
     )
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
+    for reason, rows in d.skipped.most_common():
+        click.echo(f"  skipped {rows}: {reason}")
     for line in d.problems:
         click.echo(f"  {line}", err=True)
     if d.waiting:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
+import json
 from pathlib import Path
 
 import click
@@ -11,18 +14,24 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context
 from digest.config import Config
 from digest.errors import DigestError, UsageError
+from digest.store import Subscriber
+from digest.store.subscribers import ImportCounts
 from digest.subscribers import (
+    STATUSES,
     CsvHeaderError,
+    NewSubscriber,
     check_name,
     check_subscriber_locale,
     check_timezone,
     check_topics,
-    import_subscribers,
     normalise_email,
-    parse_csv,
+    read_csv,
     stored_form,
     to_csv,
+    twice,
 )
+
+IMPORT_CHUNK = 1000  # rows per lookup and insert: flat memory, few round trips
 
 
 @click.group()
@@ -55,18 +64,19 @@ def add(
     locale: str | None,
 ) -> None:
     """Add a subscriber (or reactivate one who left); for one already in, set the details given."""
+    # Bad input on the command line is bad usage (exit 2), as a bad name or topic is.
     try:
         address = normalise_email(email)
     except ValueError as exc:
-        raise DigestError(str(exc), "check the address") from None
+        raise UsageError(str(exc), "check the address") from exc
     try:
         timezone = check_timezone(timezone)
     except ValueError as exc:
-        raise DigestError(str(exc), "see `timedatectl list-timezones` for the names") from None
+        raise UsageError(str(exc), "see `timedatectl list-timezones` for the names") from exc
     try:
         locale = check_subscriber_locale(locale)
     except ValueError as exc:
-        raise DigestError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from None
+        raise UsageError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from exc
     try:
         name = check_name(name)
     except ValueError as exc:  # bad input on the command line, as an unknown topic is
@@ -120,11 +130,42 @@ def remove(ctx: Context, email: str) -> None:
     is_flag=True,
     help="everyone: also pending, paused, unsubscribed, bounced and complained people",
 )
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="only people in this status (repeatable; instead of active)",
+)
+@click.option("--topic", default=None, help="only people who get this topic's stories")
+@click.option("--search", default=None, help="only people whose address or name holds this text")
+@click.option("--json", "as_json", is_flag=True, help="one JSON list of people, for scripts")
 @pass_context
-def list_cmd(ctx: Context, show_all: bool) -> None:
-    """List active subscribers (or everyone with --all)."""
+def list_cmd(
+    ctx: Context,
+    show_all: bool,
+    statuses: tuple[str, ...],
+    topic: str | None,
+    search: str | None,
+    as_json: bool,
+) -> None:
+    """List active subscribers (or everyone with --all), narrowed by status, topic or text.
+
+    --topic lists those who get the topic's stories: it is one of theirs, or they chose
+    none (every topic). --search matches part of the address or the name, in any case.
+    """
+    if topic is not None:
+        known, topics_hint = _known_topics(ctx.config())
+        try:
+            check_topics((topic,), known)
+        except ValueError as exc:
+            raise UsageError(str(exc), topics_hint) from exc
     store = ctx.app().store
-    rows = store.subscribers(None if show_all else "active")
+    wanted = statuses or (() if show_all else ("active",))
+    rows = store.find_subscribers(wanted, topic, search)
+    if as_json:
+        click.echo(json.dumps([_as_json(r) for r in rows], indent=2))
+        return
     table = Table()
     # An address is what the reader acts on: never cut it short to fit the terminal.
     table.add_column("email", no_wrap=True, min_width=max((len(r.email) for r in rows), default=5))
@@ -141,12 +182,26 @@ def list_cmd(ctx: Context, show_all: bool) -> None:
         )
     # Piped or captured, the table keeps its natural width instead of a guessed 80 columns.
     (console if console.is_terminal else Console(width=1000)).print(table)
-    hidden = 0 if show_all else len(store.subscribers(None)) - len(rows)
     plural = "" if len(rows) == 1 else "s"
+    narrowed = topic is not None or bool(search) or bool(statuses)
+    hidden = 0 if show_all or narrowed else len(store.subscribers(None)) - len(rows)
     click.echo(
         f"{len(rows)} subscriber{plural}"
+        + (" found" if narrowed else "")
         + (f" (and {hidden} pending, paused or gone: --all lists them)" if hidden else "")
     )
+
+
+def _as_json(row: Subscriber) -> dict[str, object]:
+    return {
+        "email": row.email,
+        "name": row.name,
+        "status": row.status,
+        "topics": [t for t in row.topics.split(",") if t],
+        "timezone": row.timezone,
+        "locale": row.locale,
+        "since": row.created_at.isoformat(),
+    }
 
 
 @subscribers.command("import")
@@ -163,31 +218,54 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
     A leading ' that export puts before a cell starting with = + - @ is taken off. People
     who unsubscribed are not re-added: an import is not their consent.
     """
-    try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise DigestError(
-            f"{csv_file} is not UTF-8 text", "save it as 'CSV UTF-8' and import it again"
-        ) from None
+    _check_utf8(csv_file)
     known_topics, topics_hint = _known_topics(ctx.config())
-    try:
-        good, problems = parse_csv(text, known_topics)
-    except CsvHeaderError as exc:
-        raise UsageError(
-            f"{csv_file}:{exc.line}: {exc}",
-            "rename each column to a name digest reads, or delete the columns it does not "
-            "need, and import again",
-        ) from exc
-    added, already, left = import_subscribers(ctx.app().store, good)
-    opted_out = len(left)
-    for line, what in problems:
-        click.echo(f"{csv_file}:{line}: {what}", err=True)
-    if any(what.startswith("no source has the topic") for _, what in problems):
+    store = ctx.app().store
+    counts = ImportCounts()
+    added_after = store.last_subscriber_id()
+    problems = topic_problems = 0
+
+    def report(found: list[tuple[int, str]]) -> None:
+        nonlocal problems, topic_problems
+        for line, what in sorted(found):
+            click.echo(f"{csv_file}:{line}: {what}", err=True)
+            topic_problems += what.startswith("no source has the topic")
+        problems += len(found)
+
+    with csv_file.open(encoding="utf-8-sig", newline="") as lines:
+        rows = read_csv(lines, known_topics)
+        while True:
+            try:
+                chunk = list(itertools.islice(rows, IMPORT_CHUNK))
+            except CsvHeaderError as exc:
+                raise UsageError(
+                    f"{csv_file}:{exc.line}: {exc}",
+                    "rename each column to a name digest reads, or delete the columns it "
+                    "does not need, and import again",
+                ) from exc
+            if not chunk:
+                break
+            found: list[tuple[int, str]] = []
+            people: dict[str, tuple[int, NewSubscriber]] = {}
+            for line, row in chunk:
+                if isinstance(row, str):
+                    found.append((line, row))
+                elif row.email in people:
+                    found.append((line, twice(row.email)))
+                else:
+                    people[row.email] = (line, row)
+            lines_of = [line for line, _ in people.values()]
+            before = len(counts.twice)
+            store.import_subscribers([p for _, p in people.values()], added_after, counts)
+            found += [(lines_of[i], twice(email)) for i, email in counts.twice[before:]]
+            report(found)
+    if topic_problems:
         click.echo(f"hint: {topics_hint}", err=True)
+    added, already, opted_out = counts.added, counts.already, counts.not_readded
     left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
         f"imported {added} new, {already} already subscribed, {left_out}"
-        f"{len(problems)} rows with problems"
+        f"{problems} rows with problems"
     )
     if opted_out:
         click.echo(
@@ -195,6 +273,31 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
         )
     if problems:
         raise SystemExit(1)
+
+
+def _check_utf8(csv_file: Path) -> None:
+    """DigestError unless the whole file is UTF-8, read in blocks: nothing of a file that
+    is not is imported (a spreadsheet saved it in another encoding)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with csv_file.open("rb") as data:
+        while block := data.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line += block[: exc.start].count(b"\n")
+                raise DigestError(
+                    f"{csv_file} is not UTF-8 text (line {line} is not)",
+                    "save it as 'CSV UTF-8' and import it again",
+                ) from None
+            line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DigestError(
+            f"{csv_file} is not UTF-8 text (it ends in the middle of a character)",
+            "save it as 'CSV UTF-8' and import it again",
+        ) from None
 
 
 @subscribers.command("export")

@@ -22,6 +22,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     from digest.web.server import server_config
 
     app = ctx.app()
+    asgi = create_app(app)  # before saying "serving": a missing secret stops it here
     click.echo(
         f"serving {app.config.service.name} on http://{host}:{port} "
         f"(public address {app.config.service.base_url})"
@@ -32,7 +33,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
             f"service.trusted_proxies = {list(app.config.service.trusted_proxies)}",
             err=True,
         )
-    uvicorn.Server(server_config(create_app(app), host, port)).run()
+    uvicorn.Server(server_config(asgi, host, port)).run()
 
 
 COMMANDS = [serve]

@@ -142,21 +142,53 @@ def _selector_problems(
             value = item.get(key) if isinstance(item, dict) else None
             if not isinstance(value, str):
                 continue  # unset, or of the wrong type: validation reports that
+            unclosed = _unclosed(value)
             try:
                 LexborHTMLParser("").css(value)
             except (SelectolaxError, ValueError):
+                unclosed = unclosed or "?"
+            if unclosed:
                 path = ("sources", index, key)
+                why = f": a {unclosed} is never closed" if unclosed != "?" else ""
                 problems.append(
                     ConfigProblem(
                         file,
                         line_of(lines, path),
                         dotted(path),
-                        f"{value!r} is not a CSS selector selectolax can read",
+                        f"{value!r} is not a CSS selector selectolax can read{why}",
                         "write one such as 'section.latest a' (descendant), 'ul > li > a' "
                         f"(child) or '.breaking a', or remove `{key}` to let digest find them",
                     )
                 )
     return problems
+
+
+_CLOSERS = {"[": "]", "(": ")"}
+
+
+def _unclosed(selector: str) -> str:
+    """The bracket, parenthesis or quote a selector opens and never closes, or "".
+
+    selectolax closes them itself at the end (``div[class=latest`` reads as
+    ``div[class=latest]``, which matches the div, never a link), so a typo would pass.
+    """
+    stack: list[str] = []
+    quote = ""
+    escaped = False
+    for char in selector:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in _CLOSERS:
+            stack.append(char)
+        elif stack and char == _CLOSERS[stack[-1]]:
+            stack.pop()
+    return quote or (stack[-1] if stack else "")
 
 
 # Keys an earlier version read, and what replaces them: an upgrade must not silently

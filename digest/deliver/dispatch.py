@@ -69,6 +69,7 @@ class DeliveryReport:
     stopped: str = ""  # the run failed: transport down, error budget spent
     waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
     paused: int = 0  # rows the error budget paused: they wait for `digest retry`
+    skipped: Counter[str] = field(default_factory=Counter)  # why rows were skipped -> rows
 
 
 async def dispatch(
@@ -171,7 +172,9 @@ async def dispatch(
             )
             store.release_deliveries([i for i in ids if i not in done], token)
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-            log.error("delivery stopped: %s", report.stopped)
+            # The report carries it to whoever prints the run (the CLI, the daemon's log
+            # line): logged as an error here too, it was said twice.
+            log.info("delivery stopped: %s", report.stopped)
             return report
         _record(claim, results, owners, ids, emails, report, _retry_times(tries, retry_after))
         if budget is not None:
@@ -181,7 +184,7 @@ async def dispatch(
                 # against the same refusals.
                 report.paused = store.pause_unsent(edition_id, reason)
                 report.stopped = reason
-                log.error("delivery stopped, %d deliveries paused: %s", report.paused, reason)
+                log.info("delivery stopped, %d deliveries paused: %s", report.paused, reason)
                 return report
 
 
@@ -286,6 +289,7 @@ def _record(
         report.counts[result.status] += 1
         done.add(result.delivery_id)
         if result.status == "skipped":
+            report.skipped[result.detail] += 1
             log.info("delivery to %s skipped: %s", emails[result.delivery_id], result.detail)
         elif result.status != "sent":
             line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"

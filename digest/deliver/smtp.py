@@ -193,7 +193,7 @@ class SmtpSender:
             _close(client)
             raise DeliveryError(
                 f"cannot connect to the SMTP server {where} (security {s.security}): {exc}",
-                "check delivery.smtp.host, port and security, and that the server is up",
+                _connect_hint(s.port, s.security, exc),
             ) from None
         return client
 
@@ -354,3 +354,18 @@ def _result(message: OutgoingMessage, code: int, text: str) -> SendResult:
 @register("smtp")
 def _from_config(config: Config) -> SmtpSender:
     return SmtpSender(config.delivery.smtp, config.smtp_password())
+
+
+def _connect_hint(port: int, security: str, exc: Exception) -> str:
+    """What to change when a session cannot start: the usual mix-up of port and security
+    named, else where to look."""
+    if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
+        return (
+            f'the server on port {port} answered in plain text, not TLS: security = "tls" '
+            'is for port 465; for port 587 (or 25) set security = "starttls"'
+        )
+    if port == 465 and security != "tls":
+        return (
+            'port 465 wants security = "tls" (TLS from the first byte); "starttls" is for port 587'
+        )
+    return "check delivery.smtp.host, port and security, and that the server is up"

@@ -239,7 +239,7 @@ def rank(
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
     latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
-    return RankedEdition(tuple(breaking), tuple(latest))
+    return RankedEdition(tuple(breaking), tuple(latest), len(stories))
 
 
 def _newest_story(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:

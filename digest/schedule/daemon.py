@@ -61,6 +61,15 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         for i, slot in enumerate(owed):
             log.warning("digest %s: sending the %s slot it missed", digest.id, f"{slot:%H:%M}")
             send_job(app, digest.id, at=slot, gather_first=i == 0)
+        late = now - current
+        if late > timedelta(minutes=1) and _unsent(app, digest.id, current):
+            # (a restart after the slot, or a job that ran long before this one)
+            log.warning(
+                "digest %s: sending the %s slot it missed, %d minutes late",
+                digest.id,
+                f"{current:%H:%M}",
+                late.total_seconds() // 60,
+            )
         send_job(app, digest.id, gather_first=not owed)
 
     def gather() -> None:
@@ -234,13 +243,17 @@ def run_daemon(
     """
     stop = stop or threading.Event()
     reload = threading.Event()
+    # What the daemon does on schedule is routine (INFO), and its log is how an admin
+    # follows it: its own lines show without -v, warnings stay for what needs a look.
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
-            log.warning("received SIGHUP; reloading the config")
+            log.info("received SIGHUP; reloading the config")
             reload.set()
             return
-        log.warning(
+        log.info(
             "received %s; finishing the running job, then exiting", signal.Signals(signum).name
         )
         stop.set()
@@ -259,14 +272,14 @@ def run_daemon(
                     app = new_app
                     scheduler = _start(app)
         scheduler.shutdown(wait=True)
-    log.warning("stopped")
+    log.info("stopped")
 
 
 def _start(app: App) -> BackgroundScheduler:
     scheduler = build_scheduler(app)
     scheduler.start()
     for job in scheduler.get_jobs():
-        log.warning("scheduled %s; next run %s", job.name, job.next_run_time)
+        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
     return scheduler
 
 
@@ -283,5 +296,5 @@ def _reloaded(app: App, reload_config: Callable[[], Config] | None) -> App | Non
     if config.service.database_url != app.config.service.database_url:
         log.error("database_url changed; keeping the old config (restart to switch databases)")
         return None
-    log.warning("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
+    log.info("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
     return App(config, app.engine, app.store)

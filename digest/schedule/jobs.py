@@ -30,13 +30,15 @@ def send_job(
     except Exception as exc:
         _failed(app, job, started, exc)
         return None
+    if report.sources:
+        record_gather(app, started, report.sources)
     d = report.delivery
     summary = (
         _delivered(report.edition.id if report.edition else None, d)
         if d
         else report.idle or "nothing to send"
     )
-    log.warning("digest %s: %s", digest_id, summary)
+    (log.info if report.ok else log.warning)("digest %s: %s", digest_id, summary)
     _record(app, job, started, report.ok, summary)
     return report
 
@@ -71,7 +73,7 @@ def retry_job(app: App) -> list[RunReport]:
             _failed(app, job, started, exc)
             continue
         summary = "; ".join(_delivered(e.id, d) for e, d in report.resumed) or "nothing to resume"
-        log.warning("digest %s: retry: %s", digest.id, summary)
+        (log.info if report.ok else log.warning)("digest %s: retry: %s", digest.id, summary)
         _record(app, job, started, report.ok, summary)
         reports.append(report)
     return reports
@@ -98,13 +100,19 @@ def gather_job(app: App) -> list[SourceReport] | None:
     except Exception as exc:
         _failed(app, "gather", started, exc)
         return None
+    record_gather(app, started, reports)
+    return reports
+
+
+def record_gather(app: App, started: datetime, reports: list[SourceReport]) -> None:
+    """Record a gathering for `digest status`, whatever ran it (the gather job, a send that
+    gathers first, `digest gather`): its last gather is the last one made."""
     failing = [r.name for r in reports if r.status != "ok"]
     new = sum(r.new_items for r in reports)
     summary = f"{len(reports)} sources, {new} new articles" + (
         f"; not ok: {', '.join(failing)}" if failing else ""
     )
     _record(app, "gather", started, True, summary)
-    return reports
 
 
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:

@@ -7,9 +7,10 @@ listing: it parses as browsers do and runs the CSS selectors written in the conf
 
 Automatic link finding keeps links that stay on the site, have an article-like path (a
 slug of several words, a date, a long numeric id) and headline-like text, outside the
-site's navigation, footer, share and tag blocks. Automatic breaking detection marks links
-inside a block whose heading, class or id says "breaking" (or "live", "just in"), and
-links whose own label says so.
+site's navigation, footer, share and tag blocks. Automatic breaking detection (on unless a
+`breaking` selector is set: a `links` selector does not turn it off) marks links inside a
+block whose heading, class or id says "breaking" (or "live", "just in"), and links whose
+own label says so.
 """
 
 from __future__ import annotations
@@ -180,9 +181,10 @@ def read_listing(
 
     Links the page marks as breaking are articles too: the `breaking` selector's links are
     kept beside the `links` selector's (an admin writes one selector for the Latest column
-    and one for the Breaking block), and automatic detection keeps a breaking block's links
-    even when the headline rule or the chrome rule would drop them (a short ticker label, a
-    banner in the site header). Only links off the site or to no article are left out.
+    and one for the Breaking block). Without a `breaking` selector, automatic detection
+    keeps a breaking block's links, whether `links` is set or not, even when the headline
+    rule or the chrome rule would drop them (a short ticker label, a banner in the site
+    header). Only links off the site or to no article are left out.
     """
     try:
         tree = LexborHTMLParser(decode_html(body, content_type))
@@ -207,7 +209,7 @@ def read_listing(
             link.text = text  # "Read more" and the headline share a URL; keep the headline
         return link
 
-    every = tree.css("a[href]") if not source.links else []
+    every = tree.css("a[href]")
     anchors = (
         _selected(tree, source.links, source.name)
         if source.links
@@ -233,12 +235,13 @@ def read_listing(
     else:
         looks_breaking = BreakingDetector(set(found))
         outside = {a.mem_id for a in anchors}
-        # Automatic links: every link on the page is asked, so a breaking banner in the site
-        # header or a ticker's short labels are not lost. A `links` selector: only its links.
-        for anchor in anchors if source.links else every:
+        # Every link on the page is asked, so a breaking banner in the site header or a
+        # ticker's short labels are not lost, with a `links` selector too (it names the
+        # Latest column; only a `breaking` selector replaces this detection).
+        for anchor in every:
             url = resolve(anchor)
             link = found.get(url) if url is not None else None
-            if (link is None and source.links) or (link is not None and link.breaking):
+            if link is not None and link.breaking:
                 continue
             if anchor.mem_id not in outside and not (url and _article_path(url)):
                 continue  # a menu's section links: chrome, whatever badge sits beside them

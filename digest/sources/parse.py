@@ -18,11 +18,13 @@ from urllib.parse import urljoin
 from xml.sax import SAXException
 
 import feedparser
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
 from digest.sources.fastfeed import read_entries, rss_title_type
+from digest.sources.metadata import decode_html
 from digest.sources.normalise import canonical_url, headline, html_to_text
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
@@ -114,12 +116,7 @@ def _parse_xml_feed(
         head = body[:2048].lower()
         html_type = "text/html" in headers.get("content-type", "")
         if html_type or b"<html" in head or b"<!doctype html" in head:
-            raise SourceError(
-                source,
-                "the address returned an HTML page, not a feed",
-                "point url at the site's RSS, Atom or JSON feed (look for a link rel=alternate "
-                "of type application/rss+xml on the page)",
-            )
+            raise _html_page(source, body, headers, base_url or "")
         broken = parsed.get("bozo_exception")
         # feedparser's complaints about the Content-Type (missing, or not XML's) are not why
         # a document is no feed: a feed served without one still reads.
@@ -150,6 +147,35 @@ def _parse_xml_feed(
             "transfer, or a broken generator (tell the site)",
         )
     return items, notes
+
+
+# The types of the feeds a page names in <link rel="alternate" type=... href=...>.
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
+
+
+def _html_page(source: str, body: bytes, headers: Mapping[str, str], base: str) -> SourceError:
+    """The error for a web page where a feed was expected, naming the feed the page links
+    to, if any; a news site's page is also a source as it is, as kind = "page"."""
+    as_page = 'or set kind = "page" to read this page\'s article links as they are'
+    feeds: list[str] = []
+    try:
+        tree = LexborHTMLParser(decode_html(body, headers.get("content-type", "")))
+        for link in tree.css("link[rel][href]"):
+            rel = (link.attributes.get("rel") or "").lower().split()
+            kind = (link.attributes.get("type") or "").lower().split(";")[0].strip()
+            href = (link.attributes.get("href") or "").strip()
+            if "alternate" in rel and kind in _FEED_TYPES and href:
+                feeds.append(urljoin(base, href))
+    except (SelectolaxError, ValueError):
+        pass  # no feed named: the general hint
+    if feeds:
+        hint = f'the page names its feed: set url = "{feeds[0]}"; {as_page}'
+    else:
+        hint = (
+            "point url at the site's RSS, Atom or JSON feed (look for a link rel=alternate of "
+            f"type application/rss+xml on the page), {as_page}"
+        )
+    return SourceError(source, "the address returned an HTML page, not a feed", hint)
 
 
 def read_with_feedparser(body: bytes, headers: Mapping[str, str]) -> Any:

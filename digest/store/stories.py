@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import SQLModel
 
 from digest.records import ArticleRecord
@@ -57,6 +57,28 @@ class StoryQueries(StoreBase):
         )
         with self.engine.connect() as connection:
             return [ArticleRecord(**row) for row in connection.execute(query).mappings()]
+
+    def article_counts(
+        self, since: datetime | None, until: datetime, source_names: Iterable[str]
+    ) -> dict[str, tuple[int, datetime]]:
+        """Per named source: how many of its articles were published in [since, until)
+        (since None: any time before until), and the newest one's date. What a window left
+        out, for the admin reading `explain` or `preview`."""
+        articles = SQLModel.metadata.tables["articles"]
+        sources = SQLModel.metadata.tables["sources"]
+        names = list(source_names)
+        if not names:
+            return {}
+        query = (
+            select(sources.c.name, func.count(), func.max(articles.c.published_at))
+            .join(sources, sources.c.id == articles.c.source_id)
+            .where(articles.c.published_at < until, sources.c.name.in_(names))
+            .group_by(sources.c.name)
+        )
+        if since is not None:
+            query = query.where(articles.c.published_at >= since)
+        with self.engine.connect() as connection:  # max() keeps the column's type: aware UTC
+            return {name: (int(n), newest) for name, n, newest in connection.execute(query)}
 
     def save_story_ids(self, assignments: Mapping[int, int]) -> int:
         """Store article id -> story id; count them.

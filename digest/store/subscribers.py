@@ -6,9 +6,14 @@ A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in `
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
+from sqlalchemy import Table, func, insert, or_
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -22,6 +27,36 @@ from digest.store.tables import (
 # (bounced) or they reported the mail (complained). Nothing but their own request brings
 # them back; every other status (pending, active, paused) can still end in one of these.
 LEFT = ("unsubscribed", "bounced", "complained")
+LEFT_SHOWN = 1000  # addresses an import names of those it did not re-add (a count of all)
+
+
+@dataclass
+class ImportCounts:
+    """What a bulk import did with its rows, added up chunk by chunk."""
+
+    added: int = 0
+    already: int = 0  # active already
+    not_readded: int = 0  # in another status (left, pending, paused): an import is no consent
+    left: list[str] = field(default_factory=list)  # their addresses, the first LEFT_SHOWN
+    # Addresses a row earlier in the same import already added, as (index in the chunk, email).
+    twice: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _Person(Protocol):
+    """A row to import (``digest.subscribers.NewSubscriber``)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def topics(self) -> tuple[str, ...]: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def locale(self) -> str | None: ...
 
 
 class SubscriberQueries(StoreBase):
@@ -137,6 +172,39 @@ class SubscriberQueries(StoreBase):
                 query = query.where(Subscriber.status == status)
             return list(s.exec(query))
 
+    def find_subscribers(
+        self, statuses: Sequence[str] = (), topic: str | None = None, text: str | None = None
+    ) -> list[Subscriber]:
+        """Subscribers in the order they joined, narrowed to ``statuses`` (none: all), to
+        those who get ``topic``'s stories (it is one of theirs, or they chose none, which is
+        every topic), and to those whose address or name holds ``text`` in any case."""
+        with self.session() as s:
+            query = select(Subscriber).order_by(col(Subscriber.id))
+            if statuses:
+                query = query.where(col(Subscriber.status).in_(statuses))
+            if topic is not None:
+                topics = col(Subscriber.topics)
+                query = query.where(
+                    or_(
+                        topics == "",
+                        topics == topic,
+                        topics.startswith(f"{topic},", autoescape=True),
+                        topics.endswith(f",{topic}", autoescape=True),
+                        topics.contains(f",{topic},", autoescape=True),
+                    )
+                )
+            if text:
+                needle = text.lower()
+                query = query.where(
+                    or_(
+                        func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
+                        func.lower(func.coalesce(col(Subscriber.name), "")).contains(
+                            needle, autoescape=True
+                        ),
+                    )
+                )
+            return list(s.exec(query))
+
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         """The subscriber with this (normalised) address, if any."""
         with self.session() as s:
@@ -226,3 +294,102 @@ class SubscriberQueries(StoreBase):
                 s.commit()
                 s.refresh(row)
             return row
+
+    def last_subscriber_id(self) -> int:
+        """The highest subscriber id so far (0 for none): an import adds rows above it."""
+        table = Subscriber.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as connection:
+            return int(connection.execute(core_select(func.max(table.c.id))).scalar() or 0)
+
+    def import_subscribers(
+        self, people: Sequence[_Person], added_after: int, counts: ImportCounts
+    ) -> None:
+        """Add the people of one chunk of an import who are not subscribers yet, adding to
+        ``counts``: one lookup of the chunk's addresses and one insert for the new ones.
+
+        An address already in (any status) is left as it is. ``added_after``: the highest id
+        before the import began, so a row above it was added by an earlier chunk of the same
+        file (its address is in the file twice). Each new row takes the status given (an
+        export's row imports as it was). A sign-up of the same address between the lookup
+        and the insert is a conflict: the chunk is looked up again.
+        """
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    chunk = _import_chunk(connection, people, added_after)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                continue
+            counts.added += chunk.added
+            counts.already += chunk.already
+            counts.not_readded += chunk.not_readded
+            counts.twice.extend(chunk.twice)
+            counts.left.extend(chunk.left[: max(LEFT_SHOWN - len(counts.left), 0)])
+            return
+
+
+def _import_chunk(
+    connection: Connection, people: Sequence[_Person], added_after: int
+) -> ImportCounts:
+    """``import_subscribers`` for one chunk, in the caller's transaction."""
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    found = {
+        email: (row_id, status)
+        for email, row_id, status in connection.execute(
+            core_select(table.c.email, table.c.id, table.c.status).where(
+                table.c.email.in_({p.email for p in people})
+            )
+        )
+    }
+    chunk = ImportCounts()
+    now = utcnow()
+    new = []
+    for index, person in enumerate(people):
+        row_id, status = found.get(person.email, (None, None))
+        if row_id is None:
+            new.append(
+                {
+                    "email": person.email,
+                    "name": person.name,
+                    "public_id": secrets.token_urlsafe(12),
+                    "status": person.status,
+                    "topics": ",".join(person.topics),
+                    "timezone": person.timezone,
+                    "locale": person.locale,
+                    "created_at": now,
+                    "unsubscribed_at": now if person.status in LEFT else None,
+                }
+            )
+            found[person.email] = (-1, person.status)
+        elif row_id == -1 or row_id > added_after:  # added by this import: in the file twice
+            chunk.twice.append((index, person.email))
+        elif status == "active":
+            chunk.already += 1
+        else:
+            chunk.not_readded += 1
+            if len(chunk.left) < LEFT_SHOWN:
+                chunk.left.append(person.email)
+    if new and connection.dialect.name == "postgresql":
+        _copy(connection, table, new)
+    elif new:
+        connection.execute(insert(table), new)
+    chunk.added = len(new)
+    return chunk
+
+
+def _copy(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
+    """PostgreSQL's COPY of ``rows`` into ``table``, in the connection's transaction: the
+    fastest way in (an executemany sends the rows one statement at a time). Each value goes
+    through its column type's bind step, as in an INSERT (a datetime as naive UTC)."""
+    columns = list(rows[0])
+    steps = [table.c[c].type.bind_processor(connection.dialect) for c in columns]
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[c] if step is None else step(row[c])
+                    for c, step in zip(columns, steps, strict=True)
+                ]
+            )

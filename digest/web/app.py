@@ -7,8 +7,11 @@ on the event loop it would stall every other request.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
+import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -245,8 +248,19 @@ def create_app(
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
         # is what link scanners send, so it shows the page with the button.
         if request.method != "POST":
+            if subscriber.status in LEFT:  # (after a one-click unsubscribe, say): no question
+                return message(
+                    _LEFT_TITLES[subscriber.status],
+                    _left_text(subscriber.status, service.name, subscriber.email),
+                    link={"url": "/", "label": "Subscribe again"},
+                )
             preferences = f"/preferences/{make_token(secret, 'preferences', subscriber.public_id)}"
-            return page("unsubscribe.html.j2", title="Unsubscribe", preferences_url=preferences)
+            return page(
+                "unsubscribe.html.j2",
+                title="Unsubscribe",
+                preferences_url=preferences,
+                email=subscriber.email,
+            )
         # RFC 8058 one-click (body List-Unsubscribe=One-Click) or the page's button: the
         # token is the proof, no cookie or session is needed; it takes effect at once.
         await run_in_threadpool(app.store.unsubscribe, public_id=subscriber.public_id)
@@ -264,6 +278,7 @@ def create_app(
         if subscriber.status in (*LEFT, "pending"):
             return await not_receiving(request, subscriber)
         saved, error = False, ""
+        entered = _stored_choices(subscriber)
         if request.method == "POST":
             form = await request.form()
             if not csrf_ok(secret, subscriber.public_id, str(form.get("csrf", ""))):
@@ -273,26 +288,36 @@ def create_app(
                     changes = _preference_changes(form, topics, subscriber)
                 except ValueError as exc:
                     error = str(exc)
+                    entered = _entered_choices(form)  # kept as typed, to fix the one field
                 else:
                     changed = await run_in_threadpool(
                         app.store.set_subscriber, subscriber.id, **changes
                     )
                     subscriber = changed or subscriber
+                    entered = _stored_choices(subscriber)
                     saved = True
         leave = f"/unsubscribe/{make_token(secret, 'unsubscribe', subscriber.public_id)}"
-        return page(
+        response = page(
             "preferences.html.j2",
             400 if error else 200,
             title="Preferences",
             subscriber=subscriber,
             topics=topics,
             locales=LOCALES,
-            chosen=set(subscriber.topics.split(",")),
+            entered=entered,
+            zones=_ZONES,
+            zone_script=_ZONE_SCRIPT,
+            default_zone=service.timezone,
             saved=saved,
             error=error,
             csrf=csrf_token(secret, subscriber.public_id),
             unsubscribe_url=leave,
         )
+        # The one script of the site, allowed by its hash on this page alone.
+        response.headers["Content-Security-Policy"] = SECURITY_HEADERS[
+            "Content-Security-Policy"
+        ].replace("default-src 'none';", f"default-src 'none'; script-src '{_ZONE_SCRIPT_HASH}';")
+        return response
 
     async def not_receiving(request: Request, subscriber: Subscriber) -> Response:
         """The preferences page of someone nothing is sent to: it says so and offers the way
@@ -349,8 +374,14 @@ def create_app(
         return HTMLResponse(substitute(edition.html, reader(), is_html=True))
 
     async def archive(request: Request) -> Response:
+        zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
         editions = [
-            {"subject": e.subject, "url": web_view_url(base, e.digest_id, e.slot)}
+            {
+                "subject": e.subject,
+                "url": web_view_url(base, e.digest_id, e.slot),
+                "iso": e.slot.isoformat(),
+                "when": f"{e.slot.astimezone(zone):%Y-%m-%d %H:%M} {service.timezone}",
+            }
             for e in await run_in_threadpool(app.store.editions, 100)
         ]
         return page("archive.html.j2", title="Archive", editions=editions)
@@ -440,6 +471,47 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
     if subscriber.status in ("active", "paused"):
         changes["status"] = "paused" if paused else "active"
     return changes
+
+
+def _stored_choices(subscriber: Subscriber) -> dict[str, Any]:
+    """The preferences form's fields as the subscriber's row has them."""
+    return {
+        "topics": set(subscriber.topics.split(",")),
+        "timezone": subscriber.timezone or "",
+        "locale": subscriber.locale or "",
+        "paused": subscriber.status == "paused",
+    }
+
+
+def _entered_choices(form: Any) -> dict[str, Any]:
+    """The preferences form's fields as the reader sent them (a form refused for one field
+    comes back with the others as they were chosen, not as stored)."""
+    return {
+        "topics": set(form.getlist("topics")),
+        "timezone": str(form.get("timezone", "")).strip(),
+        "locale": str(form.get("locale", "")).strip(),
+        "paused": form.get("paused") == "yes",
+    }
+
+
+# The zones the preferences form offers (a <datalist>: typing narrows it; any IANA name is
+# accepted): the Area/City names, without the old aliases (US/Eastern, Etc/GMT+5...).
+_ZONES = sorted(
+    z
+    for z in zoneinfo.available_timezones()
+    if "/" in z
+    and not z.startswith(("Etc/", "SystemV/", "US/", "Brazil/", "Canada/", "Chile/", "Mexico/"))
+)
+# With scripts on, an empty zone field starts at the browser's own zone; without, the list
+# and the typed name work the same.
+_ZONE_SCRIPT = (
+    'var z=document.getElementById("timezone");'
+    'if(z&&!z.value){try{z.value=Intl.DateTimeFormat().resolvedOptions().timeZone||"";}'
+    "catch(e){}}"
+)
+_ZONE_SCRIPT_HASH = (
+    "sha256-" + base64.b64encode(hashlib.sha256(_ZONE_SCRIPT.encode()).digest()).decode()
+)
 
 
 _LEFT_TITLES = {
