@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -40,7 +41,9 @@ from digest.render.edition import WORDS_PER_MINUTE, reading_words
 from digest.sources.parse import parse_feed
 from digest.sources.summary import DEFAULT_CHARS
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
+# The shared data beside the checkout, or where DIGEST_SHARED says (as for the tests).
+SHARED = Path(os.environ.get("DIGEST_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+FEEDS = SHARED / "data" / "feeds"
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 # The measure: an edition of 20 stories.
 STORIES = 20
