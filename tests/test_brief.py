@@ -59,3 +59,20 @@ def test_the_edition_from_the_real_feeds_reads_as_a_brief(
     # group's heading names, the footer's repeat of the top's links); 620 of them
     # headlines and summaries.
     assert figures.words < 750
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "issue 16's 'under 700 words for 20 stories' is not met: 738, of which 620 are the "
+        "headlines and whole lead sentences of these feeds (Portuguese wire leads of 220-245 "
+        "characters); shorter needs summaries cut mid-sentence (summary_chars 180: 682 words, "
+        "8 of 15 summaries ending in an ellipsis) or story times without their zone"
+    ),
+)
+def test_the_edition_from_the_real_feeds_is_under_700_words() -> None:
+    brief = _bench()
+    ranked = brief.edition(FEEDS)
+    figures = brief.measure(ranked, render_edition(brief.INFO, ranked))
+    assert figures.stories == 20 and figures.images_shown == figures.images_offered
+    assert figures.words < 700
