@@ -1,13 +1,20 @@
 """The email as a reader meets it: an edition built from real news feeds, measured as a brief.
 
 Every feed in ``../shared/data/feeds/`` (RSS and Atom captured from real news sites) is
-parsed as gathering parses it. The feeds were captured years apart, so each one's dates are
+parsed as gathering parses it, summaries written for the email at ``--summary-chars``
+(``gather.summary_chars``). The feeds were captured years apart, so each one's dates are
 moved together until its newest item is ``NOW`` (the gaps between its items kept); then the
-articles are ranked as a 24-hour edition with the default digest settings and rendered
-once, as the pipeline does. Printed: stories, words and reading time, the summaries' median
-and longest, images offered and shown, the HTML part's size as sent.
+articles are ranked as a 24-hour edition with the default digest settings, its first
+``--stories`` stories kept (Breaking, then Latest) and rendered once, as the pipeline does.
 
-    .venv/bin/python bench/brief.py [--feeds DIR] [--html OUT.html]
+Printed: the words of the text part as one reader gets it, URLs left out (everything else
+counts: the email's own lines, headlines, source lines, headings, summaries), the reading
+time the email states (headlines and summaries at ``WORDS_PER_MINUTE``), the summaries'
+median and longest, pictures offered and shown, the HTML part's size as sent. ``--show``
+prints the text part, for a person to read; ``--html`` writes the HTML part.
+
+    .venv/bin/python bench/brief.py [--feeds DIR] [--stories 20] [--summary-chars 250]
+                                    [--show] [--html OUT.html]
 
 Last line: one JSON object of the figures.
 """
@@ -16,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,13 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digest.config import DigestConfig, RankConfig
 from digest.rank import rank
-from digest.records import ArticleRecord, RankedEdition, RenderedEdition
-from digest.render import EditionInfo, qp, render_edition
-from digest.render.edition import reading_words
+from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition
+from digest.render import EditionInfo, qp, render_edition, substitute
+from digest.render.edition import WORDS_PER_MINUTE, reading_words
 from digest.sources.parse import parse_feed
+from digest.sources.summary import DEFAULT_CHARS
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
+# The shared data beside the checkout, or where DIGEST_SHARED says (as for the tests).
+SHARED = Path(os.environ.get("DIGEST_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+FEEDS = SHARED / "data" / "feeds"
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+# The issue's measure: an edition of 20 stories.
+STORIES = 20
 # Each captured feed as the source an admin would configure: name and topics.
 SOURCES = {
     "guardian.rss": ("The Guardian", ("world",)),
@@ -53,14 +66,28 @@ INFO = EditionInfo(
     web_url="https://digest.example/editions/morning/20261128T0600Z",
     subscribe_url="https://digest.example/",
 )
+# The reader the text part is measured for: a greeting by first name, personal links.
+READER = Recipient(
+    1,
+    "ada@example.org",
+    "Ada Lovelace",
+    "https://digest.example/u/1/token",
+    "mailto:unsubscribe@digest.example",
+    "https://digest.example/p/1/token",
+)
 
 
-def articles(feeds: Path = FEEDS) -> list[ArticleRecord]:
+def articles(feeds: Path = FEEDS, summary_chars: int = DEFAULT_CHARS) -> list[ArticleRecord]:
     """Every item of every feed in ``feeds``, as stored articles, newest of each feed at NOW."""
     out: list[ArticleRecord] = []
     for path in sorted(feeds.iterdir()):
         source, topics = SOURCES.get(path.name, (path.stem, ()))
-        items, _ = parse_feed(source, path.read_bytes(), base_url=f"https://{path.stem}.example/")
+        items, _ = parse_feed(
+            source,
+            path.read_bytes(),
+            base_url=f"https://{path.stem}.example/",
+            summary_chars=summary_chars,
+        )
         dated = [i for i in items if i.published_at is not None]
         if not dated:
             continue
@@ -84,11 +111,20 @@ def articles(feeds: Path = FEEDS) -> list[ArticleRecord]:
     return out
 
 
-def edition(feeds: Path = FEEDS) -> RankedEdition:
-    """The 24-hour edition of the real feeds, ranked with the default settings."""
+def edition(
+    feeds: Path = FEEDS, summary_chars: int = DEFAULT_CHARS, stories: int = STORIES
+) -> RankedEdition:
+    """The 24-hour edition of the real feeds, ranked with the default settings: its first
+    ``stories`` stories, Breaking then Latest."""
     digest = DigestConfig(id="morning", title=INFO.title)
-    window = [a for a in articles(feeds) if (NOW - a.published_at).total_seconds() <= 24 * 3600]
-    return rank(window, NOW, digest, RankConfig())
+    window = [
+        a
+        for a in articles(feeds, summary_chars)
+        if (NOW - a.published_at).total_seconds() <= 24 * 3600
+    ]
+    ranked = rank(window, NOW, digest, RankConfig())
+    breaking = ranked.breaking[:stories]
+    return RankedEdition(breaking, ranked.latest[: stories - len(breaking)])
 
 
 @dataclass(frozen=True)
@@ -96,26 +132,39 @@ class Figures:
     """What a reader meets in one rendered edition."""
 
     stories: int
-    words: int
-    reading_minutes: int
+    words: int  # of the text part, URLs left out
+    reading_words: int  # headlines and summaries: what the stated reading time counts
+    reading_minutes: int  # as the email states it
     summary_median: float
     summary_max: int
+    summary_chars: int
     images_offered: int
     images_shown: int
     html_bytes_sent: int
 
 
-def measure(ranked: RankedEdition, rendered: RenderedEdition) -> Figures:
+def text_words(text: str) -> int:
+    """Words of a text part as one reader gets it (greeting and links in place); a URL is
+    not read."""
+    text = substitute(text, READER, is_html=False)
+    return sum(1 for w in text.split() if any(c.isalnum() for c in w) and "://" not in w)
+
+
+def measure(
+    ranked: RankedEdition, rendered: RenderedEdition, summary_chars: int = DEFAULT_CHARS
+) -> Figures:
     """The figures of ``rendered``, the render of ``ranked``."""
     stories = [*ranked.breaking, *ranked.latest]
     summaries = [len(s.lead.summary) for s in stories if s.lead.summary] or [0]
     minutes = re.search(r"(\d+) min read", rendered.html)
     return Figures(
         stories=len(stories),
-        words=reading_words(ranked),
+        words=text_words(rendered.text),
+        reading_words=reading_words(ranked),
         reading_minutes=int(minutes.group(1)) if minutes else 0,
         summary_median=statistics.median(summaries),
         summary_max=max(summaries),
+        summary_chars=summary_chars,
         images_offered=sum(1 for s in stories if s.lead.image_url),
         images_shown=len(re.findall(r"<img\b", rendered.html)),
         html_bytes_sent=len(qp.encode(rendered.html)),
@@ -124,24 +173,31 @@ def measure(ranked: RankedEdition, rendered: RenderedEdition) -> Figures:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=Path, default=FEEDS)
+    parser.add_argument("--feeds", type=Path, default=FEEDS, help="a folder of RSS/Atom files")
+    parser.add_argument("--stories", type=int, default=STORIES, help="the edition's first N")
+    parser.add_argument("--summary-chars", type=int, default=DEFAULT_CHARS)
+    parser.add_argument("--show", action="store_true", help="print the text part")
     parser.add_argument("--html", type=Path, help="write the rendered HTML here")
     args = parser.parse_args()
     if not args.feeds.is_dir():
         sys.exit(f"no feeds folder at {args.feeds}; pass --feeds DIR")
-    ranked = edition(args.feeds)
+    ranked = edition(args.feeds, args.summary_chars, args.stories)
     rendered = render_edition(INFO, ranked)
     if args.html:
         args.html.write_text(rendered.html)
-    figures = measure(ranked, rendered)
+    if args.show:
+        print(rendered.text)
+    figures = measure(ranked, rendered, args.summary_chars)
     print(f"subject: {rendered.subject}")
     print(
-        f"{figures.stories} stories ({len(ranked.breaking)} breaking), {figures.words} words, "
-        f"{figures.reading_minutes} min read; summaries median {figures.summary_median:.0f}, "
-        f"max {figures.summary_max} characters; images {figures.images_shown} shown of "
+        f"{figures.stories} stories ({len(ranked.breaking)} breaking), {figures.words} words "
+        f"in the text part; {figures.reading_minutes} min read ({figures.reading_words} words "
+        f"of headlines and summaries at {WORDS_PER_MINUTE} a minute); summaries median "
+        f"{figures.summary_median:.0f}, max {figures.summary_max} characters (limit "
+        f"{figures.summary_chars}); images {figures.images_shown} shown of "
         f"{figures.images_offered} offered; HTML {figures.html_bytes_sent:,} bytes as sent"
     )
-    print(json.dumps(figures.__dict__))
+    print(json.dumps(asdict(figures)))
 
 
 if __name__ == "__main__":

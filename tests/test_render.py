@@ -65,7 +65,8 @@ def test_sections_sources_and_local_times_are_shown() -> None:
     text = rendered.text
     body = text[text.index("BREAKING") :]  # below the top's list of headlines
     assert body.index("1. Tom & Jerry") < body.index("LATEST") < body.index("2. Café opens")
-    assert "Wire · Sat 08:00 CET · 2 sources" in text  # 07:00 UTC is 08:00 in Paris
+    # 07:00 UTC is 08:00 in Paris; the edition's own day is at its top, not on each story.
+    assert "Wire · 08:00 CET · 2 sources" in text
     assert "Also Post: https://post.test/1" in text
     assert 'href="https://post.test/1"' in rendered.html
 
@@ -300,6 +301,9 @@ def test_latest_is_grouped_by_topic_in_rank_order() -> None:
     )
     rendered = render_edition(INFO, edition)
     text = rendered.text[rendered.text.index("LATEST") :]
-    assert text.index("World\n-----") < text.index("2. Story 2") < text.index("3. Story 4")
+    # Both World stories come from Wire: the heading says so once, their lines do not.
+    world = "World · Wire\n------------"
+    assert text.index(world) < text.index("2. Story 2") < text.index("3. Story 4")
     assert text.index("3. Story 4") < text.index("Science\n-------") < text.index("4. Story 3")
-    assert rendered.html.index(">World</h3>") < rendered.html.index(">Science</h3>")
+    assert rendered.html.index(">World · Wire</h3>") < rendered.html.index(">Science</h3>")
+    assert "2. Story 2\n   08:00 CET\n" in text and "4. Story 3\n   Wire · 08:00 CET\n" in text

@@ -3,6 +3,7 @@ a text part that lines up, headings in order, names and times as a reader expect
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import itertools
@@ -198,7 +199,8 @@ def test_the_top_lists_the_breaking_headlines_the_reading_time_and_the_web_links
     assert re.search(r'Forwarded this\? <a href="https://digest.test/"[^>]*>Subscribe</a>', top)
     head = text[: text.index("BREAKING")]
     assert f"View in browser: {INFO.web_url}\n" in head
-    assert "\nIn this edition:\n1. Storm makes landfall\n2. Ferries stop for the day\n" in head
+    # The text part has no list: without links it would print the first headlines twice.
+    assert "In this edition" not in text and text.count("Storm makes landfall") == 1
     assert "Forwarded this? Subscribe: https://digest.test/\n" in text
 
 
@@ -281,14 +283,25 @@ def test_text_lines_fit_78_columns_and_hang_in_one_column_past_item_9() -> None:
     item = body[body.index(" 1. Headline 1 ") :].split("\n\n")[0].split("\n")
     assert all(line.startswith("    ") and line[4] != " " for line in item[1:]), item
     assert f"\n    Also Other Outlet:\n    {link}\n" in body  # too long to share its label's line
-    assert "\n    Wire · Sat 07:05 CET · 2 sources\n" in body  # its newest article's time
+    assert "\n    Wire · 07:05 CET · 2 sources\n" in body  # its newest article's time
 
 
 def test_times_carry_their_zone_in_both_parts() -> None:
     _, text, html = _sent(EDITION)
-    assert "Wire · Sat 07:04 CET" in text and "Wire · Sat 07:04 CET" in html
+    assert "Wire · 07:04 CET" in text and "Wire · 07:04 CET" in html
     info = EditionInfo("D", "Brief", "https://d.test", "", "America/Sao_Paulo", NOW)
-    assert "Wire · Sat 03:04 UTC-3" in render_edition(info, EDITION).text  # no letters: an offset
+    assert "Wire · 03:04 UTC-3" in render_edition(info, EDITION).text  # no letters: an offset
+
+
+def test_a_time_names_its_day_only_when_it_is_not_the_editions() -> None:
+    yesterday = ArticleRecord(
+        9, "Wire", "Late vote", "https://wire.test/9", "", NOW - timedelta(hours=8)
+    )
+    ranked = edition(article(1, "Storm makes landfall"), latest=(yesterday,))
+    _, text, html = _sent(ranked)
+    assert "Saturday, November 28, 2026" in text  # the edition's day, at the top
+    assert "Wire · 07:04 CET" in text and "Wire · Fri 23:05 CET" in text
+    assert "Wire · 07:04 CET" in html and "Wire · Fri 23:05 CET" in html
 
 
 # --- structure and accessibility ------------------------------------------------------------
@@ -352,5 +365,55 @@ def test_every_fixed_string_of_the_templates_is_translated_in_every_language() -
         env.parse(source)  # and the template is well formed
     for source_text in ("{n} story", "{n} stories", "{n} min read", "Also"):  # the preheader
         used.add(source_text)
+    used.add("{n} sources")  # a story's line under its headline, written by render.edition
     for language, strings in _STRINGS.items():
         assert not used - set(strings), (language, sorted(used - set(strings)))
+
+
+# --- what a reader would not miss -------------------------------------------------------------
+
+
+def test_a_summary_that_only_says_the_headline_again_is_left_out() -> None:
+    ranked = edition(
+        article(1, "Storm makes landfall in Florida", summary="Storm making landfall in Florida."),
+        latest=(
+            article(2, "Ferries stop for the day", summary="Ferries stopped, 3 routes closed."),
+            article(3, "Polls close", summary="Polls closed at 8pm."),
+        ),
+    )
+    _, text, html = _sent(ranked)
+    assert "making landfall" not in text + html  # nothing the headline did not say
+    assert "Ferries stopped, 3 routes closed." in text  # a word and a number of its own
+    assert "Polls closed at 8pm." in text and "Polls closed at 8pm." in html  # a number
+    assert reading_words(ranked) == 5 + (5 + 5) + (2 + 4)  # the words shown, no more
+
+
+def test_a_source_is_named_once_above_the_stories_it_all_gave() -> None:
+    def one(i: int, source: str, topic: str) -> Story:
+        return Story(
+            ArticleRecord(i, source, f"Story {i}", f"https://s.test/{i}", "", NOW, topics=(topic,)),
+            (),
+            1.0,
+            (),
+        )
+
+    latest = (one(1, "Post", "world"), one(2, "Post", "world"), one(3, "Blog", "science"))
+    by_source = EditionInfo("D", "B", "https://d.test", "", "UTC", NOW, latest_group_by="source")
+    text = render_edition(by_source, RankedEdition((), latest)).text
+    assert "\nPost\n----\n\n1. Story 1\n   06:05 UTC\n" in text  # not "Post · 06:05 UTC"
+    assert "\nBlog\n----\n\n3. Story 3\n   Blog · 06:05 UTC\n" in text
+    by_topic = dataclasses.replace(by_source, latest_group_by="topic")
+    rendered = render_edition(by_topic, RankedEdition((), latest))
+    assert "\nWorld · Post\n------------\n\n1. Story 1\n   06:05 UTC\n" in rendered.text
+    assert "\nScience\n-------\n\n3. Story 3\n   Blog · 06:05 UTC\n" in rendered.text
+    assert ">World · Post</h3>" in rendered.html and ">Science</h3>" in rendered.html
+    assert rendered.html.count(">Post · ") == 0 and rendered.html.count(">Blog · ") == 1
+
+
+def test_the_footer_does_not_repeat_the_tops_links() -> None:
+    _, text, html = _sent(EDITION)
+    web = INFO.web_url or ""
+    assert web and html.count(f'href="{web}"') == 1 and text.count(web) == 1
+    assert html.count("Forwarded this?") == 1 and text.count("Forwarded this?") == 1
+    footer = html[html.index('class="footer"') :]
+    assert "Unsubscribe" in footer and "Preferences" in footer and "1 Test Street" in footer

@@ -34,6 +34,7 @@ CONTENTS_MAX, CONTENTS_MIN = 5, 3
 # Han, kana: a reader's word is about one character; everything else is split at spaces.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+_NUMBER = re.compile(r"\d+")
 # premailer copies a background colour into bgcolor=, an attribute no <img> has.
 _IMG_BGCOLOR = re.compile(r'(<img\b[^>]*?) bgcolor="[^"]*"')
 
@@ -79,12 +80,31 @@ def _cut(text: str, limit: int) -> str:
 
 
 def reading_words(ranked: RankedEdition) -> int:
-    """The words a reader reads in the edition: every headline and summary (a Han or kana
-    character counts as a word)."""
+    """The words a reader reads in the edition: every headline and summary shown (a Han or
+    kana character counts as a word)."""
     return sum(
-        len(_WORD.findall(s.lead.title)) + len(_WORD.findall(s.lead.summary))
+        len(_WORD.findall(s.lead.title)) + len(_WORD.findall(shown_summary(s)))
         for s in (*ranked.breaking, *ranked.latest)
     )
+
+
+def shown_summary(story: Story) -> str:
+    """The lead's summary as the email prints it; none when it only says the headline again
+    (every content word, stemmed, and every number of it in the headline): a reader would
+    read the same thing twice."""
+    # Imported here: the config imports the render's locales, and the rank package the config.
+    from digest.rank.terms import title_terms
+
+    lead = story.lead
+    if not lead.summary:
+        return ""
+    words = set(title_terms(lead.summary, lead.language))
+    numbers = set(_NUMBER.findall(lead.summary))
+    if words <= set(title_terms(lead.title, lead.language)) and numbers <= set(
+        _NUMBER.findall(lead.title)
+    ):
+        return ""
+    return lead.summary
 
 
 def reading_minutes(ranked: RankedEdition) -> int:
@@ -162,6 +182,20 @@ def _context(
     numbers = {id(story): n for n, story in enumerate(shown, 1)}
     top = min(max(len(ranked.breaking), CONTENTS_MIN), CONTENTS_MAX)
     minutes = reading_minutes(ranked)
+    local_date = info.built_at.astimezone(tz)
+
+    def when(story: Story) -> str:
+        return loc.day_time(_newest(story).astimezone(tz), today=local_date)
+
+    def meta(story: Story, above: str = "") -> str:
+        """The line under a headline: source (unless the heading ``above`` names it),
+        time, and how many sources carry the story."""
+        parts = [story.lead.source] if story.lead.source != above else []
+        parts.append(when(story))
+        if len(story.sources) > 1:
+            parts.append(loc.gettext("{n} sources", n=len(story.sources)))
+        return " · ".join(parts)
+
     return {
         **loc.jinja_globals(),
         **plain.jinja_globals(),
@@ -177,8 +211,12 @@ def _context(
         "omitted": omitted,
         "reading_minutes": minutes,
         "preheader": _preheader(ranked, loc, minutes),
-        "local_date": info.built_at.astimezone(tz),
-        "when": lambda story: loc.day_time(_newest(story).astimezone(tz)),
+        "local_date": local_date,
+        "when": when,
+        "meta": meta,
+        "summary": shown_summary,
+        "group_source": group_source,
+        "group_heading": group_heading,
         "lang": lambda story: _story_language(story, loc.language),
         "image_alt": _image_alt,
         "unsubscribe_url": tokens[UNSUBSCRIBE_URL],
@@ -235,7 +273,7 @@ def _preheader(ranked: RankedEdition, loc: Localizer, minutes: int) -> str:
     others = " · ".join(s.lead.title for s in stories[1:3])
     if others:
         return f"{loc.label(loc.gettext('Also'))} {others} — {size}"
-    summary = _cut(stories[0].lead.summary, 120)
+    summary = _cut(shown_summary(stories[0]), 120)
     return f"{summary} — {size}" if summary else size
 
 
@@ -251,6 +289,21 @@ def group_latest(stories: tuple[Story, ...], by: str = "topic") -> list[tuple[st
         key = lead.topics[0].capitalize() if by == "topic" and lead.topics else lead.source
         groups.setdefault(key, []).append(story)
     return list(groups.items())
+
+
+def group_source(stories: list[Story]) -> str:
+    """The source every story of a group of two or more leads with, else empty: the group's
+    heading names it once (``group_heading``) and the stories' lines under it leave it out.
+    A story alone under its heading keeps its source on its own line (naming it in the
+    heading would save nothing)."""
+    sources = {s.lead.source for s in stories}
+    return sources.pop() if len(stories) > 1 and len(sources) == 1 else ""
+
+
+def group_heading(heading: str, source: str) -> str:
+    """A group's heading, with the source all its stories come from (``Brazil · UOL``);
+    a group by source is headed by the source alone."""
+    return heading if source in ("", heading) else f"{heading} · {source}"
 
 
 def _newest(story: Story) -> datetime:

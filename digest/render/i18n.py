@@ -33,8 +33,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "You receive {title} because you subscribed to {service}.": "Vous recevez {title} car vous êtes abonné·e à {service}.",
         "Preferences": "Préférences",
         "Unsubscribe": "Se désabonner",
-        "View this edition in your browser": "Voir cette édition dans votre navigateur",
-        "On the web": "Sur le web",
         "View in browser": "Voir dans le navigateur",
         "Forwarded this?": "On vous a transféré cet e-mail\u202f?",
         "Subscribe": "S’abonner",
@@ -60,8 +58,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "You receive {title} because you subscribed to {service}.": "Sie erhalten {title}, weil Sie {service} abonniert haben.",
         "Preferences": "Einstellungen",
         "Unsubscribe": "Abbestellen",
-        "View this edition in your browser": "Diese Ausgabe im Browser ansehen",
-        "On the web": "Im Web",
         "View in browser": "Im Browser ansehen",
         "Forwarded this?": "Weitergeleitet bekommen?",
         "Subscribe": "Abonnieren",
@@ -87,8 +83,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "You receive {title} because you subscribed to {service}.": "Recibes {title} porque te suscribiste a {service}.",
         "Preferences": "Preferencias",
         "Unsubscribe": "Darse de baja",
-        "View this edition in your browser": "Ver esta edición en el navegador",
-        "On the web": "En la web",
         "View in browser": "Ver en el navegador",
         "Forwarded this?": "¿Te lo reenviaron?",
         "Subscribe": "Suscríbete",
@@ -170,10 +164,12 @@ class Localizer:
         """``Sat, Nov 28`` / ``sam. 28 nov.``: for the subject line."""
         return format_date(when, format="EEE d MMM", locale=self.locale)
 
-    def day_time(self, when: datetime) -> str:
+    def day_time(self, when: datetime, today: datetime | None = None) -> str:
         """``Sat 07:05 CET`` / ``sam. 07:05 CET``: when a story was last updated, with the
-        zone, so a forwarded copy or a reader away from home knows which 07:05 it is."""
-        return f"{format_datetime(when, 'EEE HH:mm', locale=self.locale)} {zone_name(when)}"
+        zone, so a forwarded copy or a reader away from home knows which 07:05 it is.
+        ``07:05 CET`` on the day of ``today`` (the edition's date, printed at its top)."""
+        pattern = "HH:mm" if today is not None and when.date() == today.date() else "EEE HH:mm"
+        return f"{format_datetime(when, pattern, locale=self.locale)} {zone_name(when)}"
 
     def label(self, text: str) -> str:
         """``text`` followed by a colon as the language writes it: French puts a narrow
