@@ -20,8 +20,8 @@ Figures (last line, one JSON object):
 - ``bcubed_precision`` / ``bcubed_recall`` / ``bcubed_f1``: our stories against STORY, rows
   in shuffled order (``--seed``), title, URL and time (TIMESTAMP, as each article's
   publication time) the inputs, clustered with the ``[rank]`` defaults. Time enters only
-  through ``rank.story_gap_hours`` (12 h): an article joins a story with an article
-  within 12 hours of it. The rows of one STORY lie within seconds of each other (median
+  through ``rank.story_gap_hours`` (6 h): an article joins a story with an article
+  within 6 hours of it. The rows of one STORY lie within seconds of each other (median
   span 8 s), so no finer use of time is made: it would read the label.
   ``bcubed_f1_timeless`` is the same clustering with every row at one time (no gap).
   ``exact_title_f1`` is the exact normalised-title baseline, computed here too.
@@ -44,9 +44,10 @@ Figures (last line, one JSON object):
   counts in the month before).
 - ``seconds_10k`` / ``seconds_100k`` / ``ratio``: clustering 10,000 and 100,000 articles on
   one core (CPU time, the fastest of ``--repeat`` runs: the machine is shared). The file
-  is tiled to the largest size with perturbed titles and URLs (``tiled``), and each size
-  is a random sample of that corpus (``scale_sample``), so both sizes hold the same kind
-  of rows; ``ratio`` near 10 is linear.
+  is tiled to the largest size with perturbed titles and URLs (``tiled``; the Mar-Apr
+  file needs no copies), and each size is a random sample of that corpus
+  (``scale_sample``), so both sizes hold the same kind of rows; ``ratio`` near 10 is
+  linear.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ as the other signals alone do, and sources that report all at once teach no grow
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
@@ -121,3 +122,16 @@ def test_the_pipeline_learns_growth_from_the_stored_articles(open_app) -> None:
             put(name, 100 + 10 * s + k, " ".join(f"w{s}x{j}" for j in range(4)), seen)
     assert growth_of("Volcano erupts on remote island") > 0
     assert growth_of("Senate passes the budget bill") == 0.0
+
+
+def test_a_story_going_since_yesterday_is_not_young_for_its_new_article() -> None:
+    """Its age counts from its first article in the memory, not in the window."""
+    curve = GrowthCurve.of(
+        [*_settled(30, spread_hours=8), (700, "S1", NOW - timedelta(hours=30))], NOW
+    )
+    new = [replace(_article(1, "S2", NOW - timedelta(minutes=30)), story_id=700)]
+    story = score_story(new, NOW, RankConfig(), growth=curve)
+    assert next(s.value for s in story.signals if s.name == "growth") == 0.0
+    fresh = [replace(new[0], story_id=999)]
+    story = score_story(fresh, NOW, RankConfig(), growth=curve)
+    assert next(s.value for s in story.signals if s.name == "growth") > 0

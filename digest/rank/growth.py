@@ -19,8 +19,8 @@ Measured in ``bench/rank_eval.py`` (see bench/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 _SETTLED_HOURS = 24.0  # a story this old has the sources it will get (and the curve's end)
@@ -34,6 +34,9 @@ class GrowthCurve:
 
     points: tuple[tuple[float, float], ...] = ()
     stories: int = 0  # the settled stories it was learned from
+    # story id -> hours (since the epoch) its first article reached digest, over the
+    # memory: a story's age counts from there, not from its first article in the window
+    started: Mapping[int, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, arrivals: Iterable[tuple[int, str, datetime]], now: datetime) -> GrowthCurve:
@@ -44,19 +47,29 @@ class GrowthCurve:
             sources = first.setdefault(story_id, {})
             sources[source] = min(sources.get(source, hours), hours)
         cutoff = now.timestamp() / 3600 - _SETTLED_HOURS
-        settled = []
-        for sources in first.values():
-            start = min(sources.values())
-            if start <= cutoff:
-                settled.append(sorted(t - start for t in sources.values()))
+        started = {story_id: min(sources.values()) for story_id, sources in first.items()}
+        settled = [
+            [t - started[story_id] for t in sources.values()]
+            for story_id, sources in first.items()
+            if started[story_id] <= cutoff
+        ]
         if len(settled) < _MIN_STORIES:
-            return cls((), len(settled))
+            return cls((), len(settled), started)
         final = sum(sum(1 for t in ages if t <= _SETTLED_HOURS) for ages in settled)
         points = []
         for age in _AGES:
             by_then = sum(sum(1 for t in ages if t <= age) for ages in settled)
             points.append((age, max(1.0, final / by_then)))
-        return cls(tuple(points), len(settled))
+        return cls(tuple(points), len(settled), started)
+
+    def age(self, story_ids: Iterable[int], now: datetime, first_seen: datetime) -> float:
+        """Hours since the story's first article reached digest, over the memory.
+
+        ``first_seen``: its first article among those at hand, for a story not in it.
+        """
+        hours = [self.started[s] for s in story_ids if s in self.started]
+        start = min([*hours, first_seen.timestamp() / 3600])
+        return max(0.0, now.timestamp() / 3600 - start)
 
     def factor(self, age_hours: float) -> float:
         """How many times its sources so far a story this old can expect to end with.

@@ -130,8 +130,10 @@ def score_story(
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     # Sources still to come: a young story has only the quick ones yet.
-    age = max(0.0, (now - min(first_seen.values())).total_seconds() / 3600)
-    to_come = round(sum(votes.values()) * ((growth or GrowthCurve()).factor(age) - 1), 4)
+    growth = growth or GrowthCurve()
+    stories = {a.story_id for a in articles if a.story_id is not None}
+    age = growth.age(stories, now, min(first_seen.values()))
+    to_come = round(sum(votes.values()) * (growth.factor(age) - 1), 4)
     # A cue: a headline says so, or a source marked the article breaking on its own page.
     cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
     repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
