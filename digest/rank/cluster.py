@@ -8,8 +8,9 @@ similar to (cosine at least ``similarity``) or starts a story of its own. Only a
 of stories is compared: an inverted index maps each word to the stories whose
 ``index_terms`` heaviest words include it (``_shortlist``), so the cost of an article does
 not grow with the window. ``assignments()`` then merges stories whose centroids have come to agree
-(cosine at least ``merge``): articles that arrived early, before their story had
-words in common with them, end up together.
+(cosine at least ``merge``; a story of one or two articles at the joining threshold, if
+lower): articles that arrived early, before their story had words in common with them,
+end up together.
 
 Time bounds a story as an editor's desk does: with ``gap_hours`` set, an article joins
 only a story with an article published within that many hours of it, and two stories
@@ -43,6 +44,7 @@ Vector = dict[str, float]
 _COMMON = 100  # a word indexing more stories than this shortlists none
 _QUERY_TERMS = 6  # an article's heaviest words, by which it shortlists stories
 _SHORTLIST = 8  # stories whose full similarity is computed per article
+_SMALL = 2  # a story this small merges at the joining threshold (``_merge_all``)
 
 
 @dataclass
@@ -259,7 +261,11 @@ class StoryIndex:
             first, last = story.first, story.last  # the merged story's span so far
             for c in self._shortlist(story.centroid, self.index_terms, 4 * _SHORTLIST):
                 other = self._stories[c]
-                if c == story.id or cosine(story.centroid, other.centroid) < self.merge:
+                # A story of an article or two merges at the joining threshold too: what
+                # its article would have joined, had the story existed when it arrived.
+                small = min(story.size, other.size) <= _SMALL
+                need = min(self.similarity, self.merge) if small else self.merge
+                if c == story.id or cosine(story.centroid, other.centroid) < need:
                     continue
                 if self._near(other, first, last):
                     absorbed.append(other)
