@@ -216,3 +216,15 @@ def test_an_early_lone_article_joins_the_story_that_formed_after_it() -> None:
     for i, word in enumerate(["Monday", "Tuesday", "vote", "talks", "deal", "pay"], 3):
         index.add(i, f"Dockers strike ballot wages offer {word}")  # the story grows around 2
     assert set(index.assignments().values()) == {1}  # one story, under the older id
+
+
+def test_stories_out_of_reach_leave_the_look_up_but_are_still_followed() -> None:
+    """A look-up costs the same however long the run: a story whose newest article is more
+    than the gap (and a day's slack) behind leaves the index; merging still finds it."""
+    index = StoryIndex(similarity=0.9, merge=0.3, gap_hours=6)
+    index.add(1, "Heartbleed bug: banks check their servers", "", at=_at(0))
+    for day in range(1, 200):  # a story a day about the markets, each its own
+        index.add(100 + day, f"Markets close day{day} session{day}", "", at=_at(24 * day))
+    assert len(index._index["market"]) <= 3  # only the stories still within reach
+    index.add(2, "Heartbleed bug: banks and shops check servers", "", at=_at(24 * 200))
+    assert index.assignments()[2] == 2 and index.continuations()[2] == 1
