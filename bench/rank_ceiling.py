@@ -24,7 +24,7 @@ stories given (no clustering error), the same digests and candidates as rank_eva
 - ``p_at_10_oracle``: the visible stories by their true publisher count: what a perfect
   size estimate would reach (some gold stories have no subscribed row at all).
 
-    .venv/bin/python bench/rank_ceiling.py [--data FILE.tsv]
+    .venv/bin/python bench/rank_ceiling.py [--data FILE.tsv[.gz]]
 
 Last line: one JSON object of the figures.
 """
@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rank_eval import DEFAULT_DATA, HOUR, Row, digest_times, load
+from rank_eval import DEFAULT_DATA, HOUR, Row, digest_times, load, open_text
 
 Story = str
 Scores = Mapping[Story, float]
@@ -131,7 +131,7 @@ def topic_shares(path: Path, gold: Gold) -> dict[Story, float]:
     The topic is the file's CATEGORY column, a label rank_eval never reads: this is a
     ceiling, what knowing the topic exactly would give.
     """
-    with path.open(newline="", encoding="utf-8") as f:
+    with open_text(path) as f:
         topic = {
             r["STORY"]: r["CATEGORY"]
             for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)

@@ -6,14 +6,22 @@ cluster id) and runs digest's real code on it: ``rank.assign_stories`` (the Stor
 pipeline uses, configured from ``[rank]`` defaults) and ``rank.rank_memory`` (the steps of
 the pipeline's ``rank_window`` between reading the store and writing story ids back).
 
-    .venv/bin/python bench/rank_eval.py [--data FILE.tsv] [--seed 42] [--sizes 10000,100000]
+    .venv/bin/python bench/rank_eval.py [--data FILE.tsv[.gz]] [--seed 42] [--sizes 10000,100000]
+        [--jitter-hours H] [--months 2014-03,...]
+
+The default file is the two-month dev file (Mar-Apr 2014, 175,755 headlines, read gzipped
+as it is); ``--data ../shared/data/uci_news_aggregator/uci_2014-04-11_to_04-13.tsv`` is
+the 3-day smoke set. ``--jitter-hours H`` moves each row's time by a uniform random delay
+in [0, H) (seeded with ``--seed``): the file's TIMESTAMP is the crawl time of a whole
+story, so without it time alone nearly gives the label away. ``--months`` keeps only the
+rows of those calendar months (UTC), to iterate on one month and check on another.
 
 Figures (last line, one JSON object):
 - ``bcubed_precision`` / ``bcubed_recall`` / ``bcubed_f1``: our stories against STORY, rows
   in shuffled order (``--seed``), title, URL and time (TIMESTAMP, as each article's
   publication time) the inputs, clustered with the ``[rank]`` defaults. Time enters only
-  through ``rank.story_gap_hours`` (12 h): an article joins a story with an article
-  within 12 hours of it. The rows of one STORY lie within seconds of each other (median
+  through ``rank.story_gap_hours`` (6 h): an article joins a story with an article
+  within 6 hours of it. The rows of one STORY lie within seconds of each other (median
   span 8 s), so no finer use of time is made: it would read the label.
   ``bcubed_f1_timeless`` is the same clustering with every row at one time (no gap).
   ``exact_title_f1`` is the exact normalised-title baseline, computed here too.
@@ -31,18 +39,23 @@ Figures (last line, one JSON object):
   the gold story most of its window articles belong to (``overlap_at_10``); P@10 =
   overlap with the gold top 10 / 10, averaged over the digests with at least 10
   candidates. ``p_at_10_gold_distinct`` is the baseline "distinct subscribed publishers"
-  with the gold clusters given, measured the same way.
+  with the gold clusters given, measured the same way. ``p_at_10_by_month``: both, per
+  calendar month of the digest's window (its last instant: the 00:00 digest of the 1st
+  counts in the month before).
 - ``seconds_10k`` / ``seconds_100k`` / ``ratio``: clustering 10,000 and 100,000 articles on
   one core (CPU time, the fastest of ``--repeat`` runs: the machine is shared). The file
-  is tiled to the largest size with perturbed titles and URLs (``tiled``), and each size
-  is a random sample of that corpus (``scale_sample``), so both sizes hold the same kind
-  of rows; ``ratio`` near 10 is linear.
+  is tiled to the largest size with perturbed titles and URLs (``tiled``; the Mar-Apr
+  file needs no copies), and each size is a random sample of that corpus
+  (``scale_sample``), so both sizes hold the same kind of rows; ``ratio`` near 10 is
+  linear.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
+import io
 import json
 import random
 import re
@@ -62,8 +75,7 @@ from digest.rank import SentStories, assign_stories, rank_memory
 from digest.records import ArticleRecord, Story
 
 DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared/data/uci_news_aggregator/uci_2014-04-11_to_04-13.tsv"
+    Path(__file__).resolve().parents[2] / "shared/data/uci_news_aggregator/uci_2014-03_to_04.tsv.gz"
 )
 HOUR = timedelta(hours=1)
 EPOCH = datetime(2014, 1, 1, tzinfo=UTC)
@@ -80,10 +92,12 @@ class Row:
     time: datetime
 
 
-def load(path: Path, seed: int) -> list[Row]:
-    """The file's rows, shuffled with ``seed`` (rows of one story are contiguous in it)."""
+def load(path: Path, seed: int, jitter_hours: float = 0.0, months: Sequence[str] = ()) -> list[Row]:
+    """The file's rows (plain or gzipped), shuffled with ``seed`` (rows of one story are
+    contiguous in it), each delayed by a uniform random [0, ``jitter_hours``) hours and,
+    with ``months`` ("2014-03"), only those months' rows (by the delayed time)."""
     csv.field_size_limit(1 << 24)
-    with path.open(newline="", encoding="utf-8") as f:
+    with open_text(path) as f:
         rows = [
             Row(
                 r["TITLE"],
@@ -94,8 +108,26 @@ def load(path: Path, seed: int) -> list[Row]:
             )
             for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         ]
+    if jitter_hours:
+        # Drawn in file order, before the shuffle: the same delays whatever the seed's shuffle.
+        rnd = random.Random(seed)
+        rows = [replace(r, time=r.time + rnd.uniform(0, jitter_hours) * HOUR) for r in rows]
+    if months:
+        rows = [r for r in rows if month_of(r.time) in months]
     random.Random(seed).shuffle(rows)
     return rows
+
+
+def open_text(path: Path) -> io.TextIOWrapper:
+    """A data file for reading as text, gunzipped on the fly when it ends in ``.gz``."""
+    # The caller closes it (a with block): the wrapper closes the raw file with it.
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def month_of(t: datetime) -> str:
+    """The calendar month (UTC) of a time, as "2014-03"."""
+    return t.strftime("%Y-%m")
 
 
 def bcubed(predicted: Sequence[object], gold: Sequence[object]) -> tuple[float, float, float]:
@@ -152,12 +184,49 @@ def digest_times(rows: Sequence[Row]) -> list[datetime]:
     return times
 
 
-def precision_at_10(
-    rows: Sequence[Row], weights: RankConfig
-) -> tuple[float | None, float | None, int]:
+@dataclass(frozen=True)
+class Precision:
+    """P@10 of our ranking and of the gold-cluster baseline, each digest's, by its month."""
+
+    ours: Sequence[float] = ()
+    baseline: Sequence[float] = ()
+    months: Sequence[str] = ()
+
+    @property
+    def digests(self) -> int:
+        return len(self.ours)
+
+    def mean(self, month: str | None = None) -> tuple[float | None, float | None]:
+        """Both means over all digests or one month's; None without a digest."""
+        keep = [i for i, m in enumerate(self.months) if month in (None, m)]
+        if not keep:
+            return None, None
+        return (
+            sum(self.ours[i] for i in keep) / len(keep),
+            sum(self.baseline[i] for i in keep) / len(keep),
+        )
+
+    def by_month(self) -> dict[str, dict[str, float | int | None]]:
+        """Each month's means and digest count, rounded for the JSON."""
+        out: dict[str, dict[str, float | int | None]] = {}
+        for month in sorted(set(self.months)):
+            ours, gold = self.mean(month)
+            out[month] = {
+                "p_at_10": _round(ours),
+                "p_at_10_gold_distinct": _round(gold),
+                "digests": self.months.count(month),
+            }
+        return out
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
     """P@10 of our ranking with our own clusters, and of the gold-cluster baseline.
 
-    None when no digest had 10 candidates (a file too small or too short).
+    Empty when no digest had 10 candidates (a file too small or too short).
     """
     first_seen: dict[str, datetime] = {}
     publishers: dict[str, set[str]] = defaultdict(set)
@@ -170,7 +239,7 @@ def precision_at_10(
     digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
     known: dict[int, ArticleRecord] = {}
     memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
-    ours, baseline = [], []
+    ours, baseline, months = [], [], []
     for at in digest_times(rows):
         since = at - 24 * HOUR
         candidates = [s for s, t in first_seen.items() if since <= t < at]
@@ -196,9 +265,8 @@ def precision_at_10(
             by_gold[gold_of[a.id]].add(a.source)
         top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
         baseline.append(len(gold & set(top)) / 10)
-    if not ours:
-        return None, None, 0
-    return sum(ours) / len(ours), sum(baseline) / len(baseline), len(ours)
+        months.append(month_of(at - timedelta(microseconds=1)))
+    return Precision(ours, baseline, months)
 
 
 def overlap_at_10(gold: set[str], stories: Sequence[Story], gold_of: Mapping[int, str]) -> float:
@@ -270,7 +338,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TSV file to evaluate")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="TSV file (or .tsv.gz) to evaluate"
+    )
     parser.add_argument("--seed", type=int, default=42, help="shuffle seed")
     parser.add_argument(
         "--sizes", default="10000,100000", help="article counts to time (empty: no timing)"
@@ -278,11 +348,19 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=2, help="time each size this many times, keep the fastest"
     )
+    parser.add_argument(
+        "--jitter-hours", type=float, default=0.0,
+        help="delay each row by a uniform random [0, H) hours (seeded)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--months", default="", help="only these calendar months' rows, e.g. 2014-03,2014-04"
+    )
     args = parser.parse_args()
     if not args.data.exists():
         sys.exit(f"no data file at {args.data}: pass --data FILE.tsv")
     weights = RankConfig()
-    rows = load(args.data, args.seed)
+    months = [m for m in args.months.split(",") if m]
+    rows = load(args.data, args.seed, args.jitter_hours, months)
     gold = [r.story for r in rows]
     start = time.perf_counter()
     predicted = cluster(rows, weights)
@@ -296,12 +374,20 @@ def main() -> None:
         f" F1 {f1:.3f} in {cluster_s:.1f} s (without time F1 {timeless_f1:.3f};"
         f" exact title F1 {exact_f1:.3f})"
     )
-    p10, p10_gold, digests = precision_at_10(rows, weights)
+    precision_10 = precision_at_10(rows, weights)
+    p10, p10_gold = precision_10.mean()
 
     def shown(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
-    print(f"P@10 {shown(p10)} over {digests} digests (gold clusters: {shown(p10_gold)})")
+    for month, m in precision_10.by_month().items():
+        print(
+            f"  {month}: P@10 {shown(m['p_at_10'])} over {m['digests']} digests"
+            f" (gold clusters: {shown(m['p_at_10_gold_distinct'])})"
+        )
+    print(
+        f"P@10 {shown(p10)} over {precision_10.digests} digests (gold clusters: {shown(p10_gold)})"
+    )
     figures: dict[str, object] = {
         "rows": len(rows),
         "stories": len(set(gold)),
@@ -312,9 +398,11 @@ def main() -> None:
         "exact_title_f1": round(exact_f1, 4),
         "gold_merged_as_ours_precision": round(merged_p, 4),
         "gold_merged_as_ours_f1": round(merged_f1, 4),
-        "p_at_10": None if p10 is None else round(p10, 4),
-        "p_at_10_gold_distinct": None if p10_gold is None else round(p10_gold, 4),
-        "digests": digests,
+        "p_at_10": _round(p10),
+        "p_at_10_gold_distinct": _round(p10_gold),
+        "p_at_10_by_month": precision_10.by_month(),
+        "digests": precision_10.digests,
+        "jitter_hours": args.jitter_hours,
     }
     sizes = [int(s) for s in args.sizes.split(",") if s]
     corpus = tiled(rows, max(sizes, default=0), args.seed)
@@ -331,7 +419,7 @@ def main() -> None:
             figures[f"seconds_{sizes[1] // 1000}k"] / figures[f"seconds_{sizes[0] // 1000}k"],  # type: ignore[operator]
             2,
         )
-    print(json.dumps(figures))
+    print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

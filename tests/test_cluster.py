@@ -205,3 +205,26 @@ def test_a_story_without_a_time_does_not_join_stories_far_apart() -> None:
     stories = index.assignments()
     assert stories[3] == stories[4]
     assert stories[1] != stories[2]
+
+
+def test_an_early_lone_article_joins_the_story_that_formed_after_it() -> None:
+    """A story of one article merges at the joining threshold, not merging's: its article
+    would have joined the story had the story existed when it arrived."""
+    index = StoryIndex(similarity=0.25, merge=0.9)
+    index.add(1, "Dockers strike harbour Felixstowe")  # first, when nothing else was known
+    index.add(2, "Dockers union ballot wages offer tonight")  # too unlike it: a story of its own
+    for i, word in enumerate(["Monday", "Tuesday", "vote", "talks", "deal", "pay"], 3):
+        index.add(i, f"Dockers strike ballot wages offer {word}")  # the story grows around 2
+    assert set(index.assignments().values()) == {1}  # one story, under the older id
+
+
+def test_stories_out_of_reach_leave_the_look_up_but_are_still_followed() -> None:
+    """A look-up costs the same however long the run: a story whose newest article is more
+    than the gap (and a day's slack) behind leaves the index; merging still finds it."""
+    index = StoryIndex(similarity=0.9, merge=0.3, gap_hours=6)
+    index.add(1, "Heartbleed bug: banks check their servers", "", at=_at(0))
+    for day in range(1, 200):  # a story a day about the markets, each its own
+        index.add(100 + day, f"Markets close day{day} session{day}", "", at=_at(24 * day))
+    assert len(index._index["market"]) <= 3  # only the stories still within reach
+    index.add(2, "Heartbleed bug: banks and shops check servers", "", at=_at(24 * 200))
+    assert index.assignments()[2] == 2 and index.continuations()[2] == 1

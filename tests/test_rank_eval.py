@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -45,15 +46,52 @@ def test_the_evaluation_runs_on_a_small_file_and_ends_with_its_json(tmp_path: Pa
             ts = 1397221591790 + s * 3_600_000 * 10 + p * 1000
             lines.append(f"{n}\t{topic} says outlet {p}\thttps://p{p}.test/{n}\tPub {p}\tb\tS{s}"
                          f"\tp{p}.test\t{ts}")  # fmt: skip
-    data = tmp_path / "small.tsv"
-    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = tmp_path / "small.tsv.gz"
+    data.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))  # read gzipped as is
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench/rank_eval.py"), "--data", str(data), "--sizes", ""],
+        [sys.executable, str(ROOT / "bench/rank_eval.py"), "--data", str(data), "--sizes", "",
+         "--jitter-hours", "2"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["stories"] == 2
     assert figures["bcubed_f1"] == 1.0  # two clearly different stories, told 12 times each
+    assert figures["jitter_hours"] == 2.0
+    assert figures["p_at_10_by_month"] == {}  # too few stories for a digest of 10
+
+
+def _tsv(path: Path, times_ms: list[int]) -> Path:
+    lines = ["ID\tTITLE\tURL\tPUBLISHER\tCATEGORY\tSTORY\tHOSTNAME\tTIMESTAMP"]
+    lines += [f"{i}\tTitle {i}\thttps://p.test/{i}\tPub\tb\tS{i}\tp.test\t{ms}"
+              for i, ms in enumerate(times_ms)]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_jitter_delays_each_row_by_less_than_h_hours_the_same_way_each_run(tmp_path: Path) -> None:
+    at = 1396310400000  # 2014-04-01 00:00 UTC
+    data = _tsv(tmp_path / "f.tsv", [at] * 200)
+    plain = {r.title: r.time for r in rank_eval.load(data, seed=3)}
+    moved = {r.title: r.time for r in rank_eval.load(data, seed=3, jitter_hours=6)}
+    delays = [(moved[t] - plain[t]).total_seconds() / 3600 for t in plain]
+    assert all(0 <= d < 6 for d in delays) and max(delays) > 4 and min(delays) < 2
+    assert moved == {r.title: r.time for r in rank_eval.load(data, seed=3, jitter_hours=6)}
+
+
+def test_months_keep_only_those_calendar_months_rows(tmp_path: Path) -> None:
+    march, april = 1396223999000, 1396310400000  # 2014-03-30 23:59:59, 2014-04-01 00:00
+    data = _tsv(tmp_path / "f.tsv", [march, april, april])
+    assert [r.title for r in rank_eval.load(data, 1, months=["2014-03"])] == ["Title 0"]
+    assert len(rank_eval.load(data, 1, months=["2014-03", "2014-04"])) == 3
+
+
+def test_p_at_10_is_averaged_per_month_beside_the_mean() -> None:
+    p = rank_eval.Precision([0.5, 0.7, 0.9], [0.4, 0.6, 0.6], ["2014-03", "2014-04", "2014-04"])
+    assert p.mean() == pytest.approx((0.7, 1.6 / 3))
+    assert p.by_month() == {
+        "2014-03": {"p_at_10": 0.5, "p_at_10_gold_distinct": 0.4, "digests": 1},
+        "2014-04": {"p_at_10": 0.8, "p_at_10_gold_distinct": 0.6, "digests": 2},
+    }
 
 
 def test_p_at_10_takes_our_first_ten_and_a_split_story_costs_a_place() -> None:

@@ -106,9 +106,10 @@ def write_preview(
 # Short column names, so the table keeps room for the headline in an 80-column terminal.
 _SHORT = {
     "recency": "fresh",
-    "source_weight": "weight",
-    "coverage": "cover",
-    "velocity": "veloc",
+    "source_weight": "wt",
+    "coverage": "cov",
+    "velocity": "vel",
+    "growth": "grow",
     "cue": "cue",
     "already_sent": "sent",
 }
@@ -146,7 +147,7 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         return
     table = Table(
         "#", "score", *(_SHORT[n] for n in SIGNALS), "src", "headline",
-        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=0,
     )  # fmt: skip
     for column in table.columns[:-1]:
         column.no_wrap = True
@@ -168,7 +169,9 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         "score = the sum of the signals, each weighted in [rank] of the config: freshness, "
         "the best source weight, the other sources' votes (a source's weight, shared with "
         "sources that usually carry the same stories), the votes of sources joining "
-        f"in the last {w.velocity_hours:g} h, a breaking cue, minus the penalty for a story "
+        f"in the last {w.velocity_hours:g} h, the votes a young story can still expect "
+        "(learned from how the stories of the last days grew here; 0 until there are "
+        "some), a breaking cue, minus the penalty for a story "
         f"one of the last {w.sent_lookback_editions} editions sent (unless a source joined). "
         f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
         f"or a cue; {len(ranked.breaking)} breaking, {len(ranked.latest)} latest"

@@ -375,6 +375,12 @@ class RankConfig(_Model):
     velocity_weight: float = Field(
         default=0.25, ge=0, description="weight per source (its vote) that joined the story lately"
     )
+    growth_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight per vote a young story can expect still to come, learned from how "
+        "the story memory's stories grew; 0: off",
+    )
     velocity_hours: float = Field(
         default=3.0, gt=0, description="a source joined lately: its first article is this recent"
     )
@@ -390,7 +396,7 @@ class RankConfig(_Model):
         default=3, ge=0, le=100, description="how many earlier editions the penalty looks at"
     )
     overlap_discount: float = Field(
-        default=1.0,
+        default=0.0,
         ge=0,
         description="sources that usually carry the same stories share their coverage "
         "vote; 0: every source a full vote",
@@ -402,7 +408,7 @@ class RankConfig(_Model):
         default=2.0, description="and a score of at least this to be 'Breaking'"
     )
     story_similarity: float = Field(
-        default=0.25,
+        default=0.2,
         gt=0,
         le=1,
         description="cosine similarity of an article's headline and URL words to a story's "
@@ -412,7 +418,7 @@ class RankConfig(_Model):
         default=0.3, gt=0, le=1, description="cosine similarity at which two stories become one"
     )
     story_gap_hours: float = Field(
-        default=12.0,
+        default=6.0,
         gt=0,
         description="a story goes quiet: an article published this many hours from all of "
         "its articles starts a new story, which the sent penalty knows as a follow-up",

@@ -1,6 +1,7 @@
 """The rank stage: group articles into stories and score them, explainably."""
 
 from digest.rank.cluster import StoryIndex
+from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.score import (
     SIGNALS,
@@ -18,6 +19,7 @@ from digest.rank.window import RankedMemory, rank_memory
 
 __all__ = [
     "SIGNALS",
+    "GrowthCurve",
     "Membership",
     "RankedMemory",
     "SentStories",

@@ -6,10 +6,12 @@ is fitted in advance. A story is the sum of its articles' vectors; its centroid 
 ``centroid_terms`` heaviest words. A new article joins the story whose centroid it is most
 similar to (cosine at least ``similarity``) or starts a story of its own. Only a shortlist
 of stories is compared: an inverted index maps each word to the stories whose
-``index_terms`` heaviest words include it (``_shortlist``), so the cost of an article does
-not grow with the window. ``assignments()`` then merges stories whose centroids have come to agree
-(cosine at least ``merge``): articles that arrived early, before their story had
-words in common with them, end up together.
+``index_terms`` heaviest words include it (``_shortlist``), and a story out of reach in
+time leaves that index (``_set_aside``), so the cost of an article does not grow with the
+window. ``assignments()`` then merges stories whose centroids have come to agree
+(cosine at least ``merge``; a story of one or two articles at the joining threshold, if
+lower): articles that arrived early, before their story had words in common with them,
+end up together.
 
 Time bounds a story as an editor's desk does: with ``gap_hours`` set, an article joins
 only a story with an article published within that many hours of it, and two stories
@@ -43,6 +45,12 @@ Vector = dict[str, float]
 _COMMON = 100  # a word indexing more stories than this shortlists none
 _QUERY_TERMS = 6  # an article's heaviest words, by which it shortlists stories
 _SHORTLIST = 8  # stories whose full similarity is computed per article
+_SMALL = 2  # a story this small merges at the joining threshold (``_merge_all``)
+# A story whose newest article is this many hours beyond the gap behind the newest article
+# added leaves the look-up index until the merging (``_set_aside``): no article joins it
+# any more, so a look-up costs the same however long the run. The slack covers feeds that
+# date an article well before digest reads it.
+_SLACK_HOURS = 24.0
 
 
 @dataclass
@@ -104,6 +112,9 @@ class StoryIndex:
         self._story_of: dict[int, int] = {}
         self._renamed: dict[int, int] = {}  # merged story -> the story it joined
         self._follows: dict[int, int] = {}  # story -> the earlier story it takes up
+        self._by_last: list[tuple[float, int]] = []  # (newest article's hour, story), a heap
+        self._aside: set[int] = set()  # stories out of the look-up index (``_set_aside``)
+        self._newest = -math.inf  # the newest article's hour so far
 
     def add(
         self,
@@ -132,12 +143,35 @@ class StoryIndex:
             story = self._stories[story_id] = _Story(story_id)
         if hours is not None:
             story.spans(hours)
+            heapq.heappush(self._by_last, (story.last, story_id))
         self._join(story, vector)
+        if story_id in self._aside:  # a stored article joined it: back in the index
+            self._aside.discard(story_id)
+            self._recentre(story)
         self._story_of[article_id] = story_id
+        if hours is not None and self.gap < math.inf and hours > self._newest:
+            self._newest = hours
+            self._set_aside(hours - self.gap - _SLACK_HOURS)
         return story_id
+
+    def _set_aside(self, before: float) -> None:
+        """Take the stories whose newest article is before ``before`` out of the index."""
+        heap = self._by_last
+        while heap and heap[0][0] < before:
+            last, story_id = heapq.heappop(heap)
+            story = self._stories.get(story_id)
+            if story is None or story_id in self._aside or story.last != last:
+                continue  # merged away, already aside, or a later entry stands for it
+            for w in story.indexed:
+                self._index[w].pop(story_id, None)
+            story.indexed = ()
+            self._aside.add(story_id)
 
     def assignments(self) -> dict[int, int]:
         """article id -> story id for every article added, after merging agreeing stories."""
+        for story_id in self._aside:  # merging and follow-ups look far back: all indexed
+            self._recentre(self._stories[story_id])
+        self._aside.clear()
         self._merge_all()
         return {a: self._current(s) for a, s in self._story_of.items()}
 
@@ -259,7 +293,11 @@ class StoryIndex:
             first, last = story.first, story.last  # the merged story's span so far
             for c in self._shortlist(story.centroid, self.index_terms, 4 * _SHORTLIST):
                 other = self._stories[c]
-                if c == story.id or cosine(story.centroid, other.centroid) < self.merge:
+                # A story of an article or two merges at the joining threshold too: what
+                # its article would have joined, had the story existed when it arrived.
+                small = min(story.size, other.size) <= _SMALL
+                need = min(self.similarity, self.merge) if small else self.merge
+                if c == story.id or cosine(story.centroid, other.centroid) < need:
                     continue
                 if self._near(other, first, last):
                     absorbed.append(other)

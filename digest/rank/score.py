@@ -9,6 +9,9 @@ score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
                            the best weight already counts in source_weight)
       + velocity_weight * (the votes, as for coverage, of the sources whose first article
                            of the story reached digest in the last velocity_hours)
+      + growth_weight   * (the votes still to come: all the story's votes times its age's
+                           growth factor less one, the factor learned from how the story
+                           memory's settled stories grew: ``growth``; 0 without history)
       + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
                            or a source flagged the article breaking on its own page)
       - sent_penalty    * (1 if an earlier edition of the digest sent the story and no
@@ -28,12 +31,13 @@ from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
 from digest.rank.cluster import StoryIndex
+from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
 
-SIGNALS = ("recency", "source_weight", "coverage", "velocity", "cue", "already_sent")
+SIGNALS = ("recency", "source_weight", "coverage", "velocity", "growth", "cue", "already_sent")
 
 
 def story_index(weights: RankConfig) -> StoryIndex:
@@ -94,6 +98,7 @@ def score_story(
     sent_sources: frozenset[str] | None = None,
     overlap: SourceOverlap | None = None,
     leads: Sequence[ArticleRecord] | None = None,
+    growth: GrowthCurve | None = None,
 ) -> Story:
     """One story from its articles, with every signal's value and contribution.
 
@@ -124,6 +129,11 @@ def score_story(
     coverage = round(sum(votes.values()) - votes[best], 4)
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
+    # Sources still to come: a young story has only the quick ones yet.
+    growth = growth or GrowthCurve()
+    stories = {a.story_id for a in articles if a.story_id is not None}
+    age = growth.age(stories, now, min(first_seen.values()))
+    to_come = round(sum(votes.values()) * (growth.factor(age) - 1), 4)
     # A cue: a headline says so, or a source marked the article breaking on its own page.
     cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
     repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
@@ -132,6 +142,7 @@ def score_story(
         Signal("source_weight", best_weight, weights.source_weight * best_weight),
         Signal("coverage", coverage, weights.coverage_weight * coverage),
         Signal("velocity", velocity, weights.velocity_weight * velocity),
+        Signal("growth", to_come, weights.growth_weight * to_come),
         Signal("cue", cue, weights.cue_weight * cue),
         Signal("already_sent", repeat, 0.0 - weights.sent_penalty * repeat),
     )
@@ -195,6 +206,7 @@ def rank(
     sent: SentStories | None = None,
     follows: Mapping[int, int] | None = None,
     overlap: SourceOverlap | None = None,
+    growth: GrowthCurve | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -202,8 +214,8 @@ def rank(
     (the pipeline passes them clustered and stored). ``sent``: see ``sent_sources``.
     ``follows`` (``Membership.follows``): a story and the stories taking it up after a
     quiet spell are one item in an edition whose window holds several of them, so a
-    reader sees yesterday evening's story and this morning's follow-up once. ``overlap``:
-    see ``score_story``.
+    reader sees yesterday evening's story and this morning's follow-up once. ``overlap``,
+    ``growth``: see ``score_story``.
     """
     if any(a.story_id is None for a in articles):
         membership = assign_stories(articles, weights)
@@ -233,6 +245,7 @@ def rank(
                 sent.sources(members, group),
                 overlap.excluding(members),
                 _newest_story(group),
+                growth,
             )
         )
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))

@@ -3,8 +3,8 @@
 The pipeline reads the memory from the store and writes the story ids back; between the
 two, everything is here and pure, so ``bench/rank_eval.py`` measures the very steps a send
 takes: stories formed over the whole memory (stored ids kept), the digest's window taken
-from it, sources' habits counted over the memory, and the window ranked with the chains
-of follow-ups and the sent penalty.
+from it, sources' habits and how stories grew counted over the memory, and the window
+ranked with the chains of follow-ups and the sent penalty.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest.config import DigestConfig, RankConfig
+from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.score import Membership, SentStories, assign_stories, rank
 from digest.records import ArticleRecord, RankedEdition
@@ -46,7 +47,9 @@ def rank_memory(
     overlap = SourceOverlap.of(
         ((story_of[a.id], a.source) for a in memory), weights.overlap_discount
     )
+    # How stories grew, from the memory's settled ones: what this store has seen happen.
+    growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)
     edition = rank(
-        window, now, digest, weights, sent.with_stories(story_of), stories.follows, overlap
+        window, now, digest, weights, sent.with_stories(story_of), stories.follows, overlap, growth
     )
     return RankedMemory(edition, stories)

@@ -1,0 +1,87 @@
+"""How big a young story will become, learned from how the stories before it grew.
+
+A story an hour old has only the sources that were quick to it; by the time the edition
+is read, others will have joined. Counting its sources so far ranks it below a day-old
+story that had all day to gather them. The subscribed sources' own past says by how much:
+over the settled stories of the story memory (first article ``_SETTLED_HOURS`` ago or
+more), the ratio of their sources a day in to their sources ``h`` hours in is the growth
+a story ``h`` hours old can expect (``GrowthCurve.factor``). Nothing is fitted in advance
+and nothing reads a label: it is what digest saw happen, recomputed at each ranking from
+the stored articles. The ``growth`` signal is then the sources a story can expect still to
+come, counted in votes as coverage is (``score.score_story``).
+
+Where stories arrive whole (every source within minutes) the curve is flat, every factor
+1 and the signal 0; a new install with less than ``_MIN_STORIES`` settled stories has no
+curve at all, so it ranks exactly by the other signals (counting, as before).
+
+Measured in ``bench/rank_eval.py`` (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+_SETTLED_HOURS = 24.0  # a story this old has the sources it will get (and the curve's end)
+_AGES = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # hours a factor is known at
+_MIN_STORIES = 20  # settled stories needed before the curve is believed
+
+
+@dataclass(frozen=True)
+class GrowthCurve:
+    """Expected growth of a story's sources by its age: (age hours, factor), ages rising."""
+
+    points: tuple[tuple[float, float], ...] = ()
+    stories: int = 0  # the settled stories it was learned from
+    # story id -> hours (since the epoch) its first article reached digest, over the
+    # memory: a story's age counts from there, not from its first article in the window
+    started: Mapping[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, arrivals: Iterable[tuple[int, str, datetime]], now: datetime) -> GrowthCurve:
+        """From (story id, source, when the article reached digest): the story memory."""
+        first: dict[int, dict[str, float]] = {}
+        for story_id, source, seen in arrivals:
+            hours = seen.timestamp() / 3600
+            sources = first.setdefault(story_id, {})
+            sources[source] = min(sources.get(source, hours), hours)
+        cutoff = now.timestamp() / 3600 - _SETTLED_HOURS
+        started = {story_id: min(sources.values()) for story_id, sources in first.items()}
+        settled = [
+            [t - started[story_id] for t in sources.values()]
+            for story_id, sources in first.items()
+            if started[story_id] <= cutoff
+        ]
+        if len(settled) < _MIN_STORIES:
+            return cls((), len(settled), started)
+        final = sum(sum(1 for t in ages if t <= _SETTLED_HOURS) for ages in settled)
+        points = []
+        for age in _AGES:
+            by_then = sum(sum(1 for t in ages if t <= age) for ages in settled)
+            points.append((age, max(1.0, final / by_then)))
+        return cls(tuple(points), len(settled), started)
+
+    def age(self, story_ids: Iterable[int], now: datetime, first_seen: datetime) -> float:
+        """Hours since the story's first article reached digest, over the memory.
+
+        ``first_seen``: its first article among those at hand, for a story not in it.
+        """
+        hours = [self.started[s] for s in story_ids if s in self.started]
+        start = min([*hours, first_seen.timestamp() / 3600])
+        return max(0.0, now.timestamp() / 3600 - start)
+
+    def factor(self, age_hours: float) -> float:
+        """How many times its sources so far a story this old can expect to end with.
+
+        The factor of the latest known age not after ``age_hours`` (of the first known age
+        for a younger story): 1 for a story older than the curve or without a curve.
+        """
+        if not self.points or age_hours >= _SETTLED_HOURS:
+            return 1.0
+        found = self.points[0][1]
+        for age, factor in self.points:
+            if age > age_hours:
+                break
+            found = factor
+        return found
