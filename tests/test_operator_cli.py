@@ -188,7 +188,7 @@ HEADLINES = [
 def _dated(prefix: str, count: int, age: timedelta, host: str) -> list[dict[str, str]]:
     when = format_datetime(utcnow() - age)
     return [
-        {"title": f"{prefix}: {HEADLINES[i]}", "guid": f"{prefix}{i}", "date": when,
+        {"title": HEADLINES[i], "guid": f"{prefix}{i}", "date": when,
          "link": f"https://{host}/{prefix}-{i}"}
         for i in range(count)
     ]  # fmt: skip
