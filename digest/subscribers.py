@@ -71,14 +71,15 @@ def stored_form(raw: str) -> str:
 
 
 # Characters no name holds: controls (CR, LF, tab, NUL...), line and paragraph separators,
-# and the bidi embeddings, overrides and isolates that make a To header read backwards.
+# the bidi embeddings, overrides and isolates that make a To header read backwards, and lone
+# surrogates (a byte that is not UTF-8 on the command line), which no database or message holds.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 _CONTROL_NAMES = {"\r": "a carriage return", "\n": "a line feed", "\t": "a tab"}
 
 
 def _unprintable(char: str) -> bool:
-    return char in _BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+    return char in _BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
 
 
 def check_name(raw: str | None) -> str | None:
@@ -100,7 +101,10 @@ def check_name(raw: str | None) -> str | None:
         )
     bad = next((c for c in name if _unprintable(c)), None)
     if bad is not None:
-        what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "a control character")
+        what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "")
+        if not what:
+            surrogate = unicodedata.category(bad) == "Cs"
+            what = "a byte that is not UTF-8 text" if surrogate else "a control character"
         raise ValueError(
             f"the name {name[:60]!r} holds U+{ord(bad):04X} ({what}); a name is one line "
             "of printable text"

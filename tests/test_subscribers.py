@@ -81,7 +81,10 @@ def test_add_rejects_a_name_too_long_to_be_one(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("name", "shown"),
     [("Bob\r\nBcc: x", "U+000D (a carriage return)"), ("Bob\tBcc", "U+0009 (a tab)"),
-     ("Bob\u202egro.live", "U+202E (RIGHT-TO-LEFT OVERRIDE)"), ("Bob\x00", "U+0000")],
+     ("Bob\u202egro.live", "U+202E (RIGHT-TO-LEFT OVERRIDE)"), ("Bob\x00", "U+0000"),
+     # A byte that is not UTF-8 on the command line arrives as a lone surrogate, which no
+     # database or message can hold: refused like a control character, not a traceback.
+     ("Bob\udcff", "U+DCFF (a byte that is not UTF-8 text)")],
 )  # fmt: skip
 def test_add_refuses_a_name_with_a_control_character(cli: Cli, name: str, shown: str) -> None:
     code, out, err = cli("subscribers", "add", "bob@example.com", "--name", name)
