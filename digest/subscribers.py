@@ -366,13 +366,20 @@ def _delimiter(text: str) -> str:
     return "," if "," in first or ";" not in first else ";"
 
 
+def _formula(cell: str) -> bool:
+    """Whether a spreadsheet may read the cell as a formula: it starts with one of
+    ``_FORMULA_START``, after any ``'`` (see ``_guarded``) and any spaces (which some
+    spreadsheets trim on import: `` =cmd|...`` runs there as ``=cmd|...`` does)."""
+    text = cell.lstrip("'")
+    return text.startswith(_FORMULA_START) or text.lstrip().startswith(_FORMULA_START)
+
+
 def _guarded(cell: str) -> str:
     """The cell with a ``'`` in front when a spreadsheet would read it as a formula (or it
     already starts with ``'`` before one, so that ``_unguarded`` gives it back whole)."""
-    return "'" + cell if cell.lstrip("'").startswith(_FORMULA_START) else cell
+    return "'" + cell if _formula(cell) else cell
 
 
 def _unguarded(cell: str) -> str:
     """The cell as it was before ``_guarded``."""
-    guarded = cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START)
-    return cell[1:] if guarded else cell
+    return cell[1:] if cell.startswith("'") and _formula(cell) else cell

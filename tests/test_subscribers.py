@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.subscribers import CsvHeaderError, NewSubscriber, parse_csv
+from digest.subscribers import CsvHeaderError, NewSubscriber, parse_csv, to_csv
 from tests.conftest import run_cli
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -350,6 +350,21 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_and_import_restores_th
     good, problems = parse_csv(out)  # an import reads the names back as they were
     assert problems == []
     assert [g.name for g in good] == [formula, "+1 Bob", "-Cy", "@Dee", "Eve = Eve", "'=Fay"]
+
+
+def test_a_formula_behind_spaces_is_neutralised_and_restored() -> None:
+    """No door stores a name with leading spaces today, but a row written before may hold
+    one, and some spreadsheets trim the spaces on import and run what follows."""
+    stored = [" =cmd|' /C calc'!A0", "\u00a0+1", "  Ann", "' -x"]
+    rows = [(f"{n}@example.com", name, "", None, None, "active") for n, name in enumerate(stored)]
+
+    out = to_csv(rows)
+
+    names = [row[1] for row in csv.reader(io.StringIO(out))][1:]
+    assert names == ["' =cmd|' /C calc'!A0", "'\u00a0+1", "  Ann", "'' -x"]
+    good, problems = parse_csv(out)
+    assert problems == []
+    assert [g.name for g in good] == ["=cmd|' /C calc'!A0", "+1", "Ann", "' -x"]
 
 
 def test_export_help_says_how_formulas_are_neutralised(cli: Cli) -> None:
