@@ -356,7 +356,9 @@ def test_a_formula_behind_spaces_is_neutralised_and_restored() -> None:
     """No door stores a name with leading spaces today, but a row written before may hold
     one, and some spreadsheets trim the spaces on import and run what follows."""
     stored = [" =cmd|' /C calc'!A0", "\u00a0+1", "  Ann", "' -x"]
-    rows = [(f"{n}@example.com", name, "", None, None, "active") for n, name in enumerate(stored)]
+    rows: list[tuple[str, str | None, str, str | None, str | None, str]] = [
+        (f"{n}@example.com", name, "", None, None, "active") for n, name in enumerate(stored)
+    ]
 
     out = to_csv(rows)
 
