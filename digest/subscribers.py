@@ -99,14 +99,15 @@ def stored_form(raw: str) -> str:
 
 
 # Characters no name holds: controls (CR, LF, tab, NUL...), line and paragraph separators,
-# and the bidi embeddings, overrides and isolates that make a To header read backwards.
+# the bidi embeddings, overrides and isolates that make a To header read backwards, and lone
+# surrogates (a byte that is not UTF-8 on the command line), which no database or message holds.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 _CONTROL_NAMES = {"\r": "a carriage return", "\n": "a line feed", "\t": "a tab"}
 
 
 def _unprintable(char: str) -> bool:
-    return char in _BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+    return char in _BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
 
 
 def check_name(raw: str | None) -> str | None:
@@ -130,7 +131,10 @@ def check_name(raw: str | None) -> str | None:
     # the scan runs only then, which a million-row import notices.
     bad = None if name.isprintable() else next((c for c in name if _unprintable(c)), None)
     if bad is not None:
-        what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "a control character")
+        what = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "")
+        if not what:
+            surrogate = unicodedata.category(bad) == "Cs"
+            what = "a byte that is not UTF-8 text" if surrogate else "a control character"
         raise ValueError(
             f"the name {name[:60]!r} holds U+{ord(bad):04X} ({what}); a name is one line "
             "of printable text"
@@ -429,13 +433,20 @@ def _delimiter(first: str) -> str:
     return "," if "," in first or ";" not in first else ";"
 
 
+def _formula(cell: str) -> bool:
+    """Whether a spreadsheet may read the cell as a formula: it starts with one of
+    ``_FORMULA_START``, after any ``'`` (see ``_guarded``) and any spaces (which some
+    spreadsheets trim on import: `` =cmd|...`` runs there as ``=cmd|...`` does)."""
+    text = cell.lstrip("'")
+    return text.startswith(_FORMULA_START) or text.lstrip().startswith(_FORMULA_START)
+
+
 def _guarded(cell: str) -> str:
     """The cell with a ``'`` in front when a spreadsheet would read it as a formula (or it
     already starts with ``'`` before one, so that ``_unguarded`` gives it back whole)."""
-    return "'" + cell if cell.lstrip("'").startswith(_FORMULA_START) else cell
+    return "'" + cell if _formula(cell) else cell
 
 
 def _unguarded(cell: str) -> str:
     """The cell as it was before ``_guarded``."""
-    guarded = cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START)
-    return cell[1:] if guarded else cell
+    return cell[1:] if cell.startswith("'") and _formula(cell) else cell

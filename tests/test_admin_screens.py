@@ -192,3 +192,17 @@ def test_a_search_takes_underscores_and_percents_as_they_are(site: Console) -> N
     assert [s.email for s in store.search_subscribers("first_l")] == ["first_last@example.org"]
     assert [s.email for s in store.search_subscribers("50%")] == ["half@example.org"]
     assert len(store.search_subscribers("FIRST")) == 2
+
+
+def test_each_test_send_has_a_message_id_of_its_own(
+    site: Console, client: httpx.Client, smtp_server: SmtpServer
+) -> None:
+    """An admin sends a test, changes a template, sends again: a mailbox that has seen a
+    Message-ID hides the message that repeats it (Gmail does), so the second test would
+    never show."""
+    page = client.get("/admin/preview", params={"digest": "daily"})
+    for _ in range(2):
+        sent = client.post("/admin/preview/send", data={"digest": "daily", "csrf": _csrf(page)})
+        assert sent.status_code == 303, sent.text
+    ids = [m.message()["Message-ID"] for m in smtp_server.messages]
+    assert len(ids) == 2 and ids[0] != ids[1], ids

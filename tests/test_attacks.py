@@ -307,6 +307,30 @@ def test_x_forwarded_for_is_believed_only_from_a_configured_proxy(
     ]
 
 
+def test_the_sign_up_limit_counts_an_ipv6_client_by_its_64(
+    make_config: Callable[..., Path], smtp_server: SmtpServer
+) -> None:
+    """A home line or a server gets a /64 and may use any address in it: counted per IPv6
+    address, a client changing its address at each sign-up would have no limit at all."""
+    config = make_config(smtp_server.port, 'trusted_proxies = ["127.0.0.3"]')
+    with serving(config, per_ip=RateLimit(1, 3600)) as running:
+
+        def sign_up(forwarded: str, email: str) -> int:
+            headers = {"X-Forwarded-For": forwarded}
+            with running.client("127.0.0.3") as c:
+                form = {"email": email, "csrf": _form(c, headers)}
+                return c.post("/subscribe", data=form, headers=headers).status_code
+
+        assert sign_up("2001:db8:1:1::1", "one@example.org") == 200
+        assert sign_up("2001:db8:1:1::2", "two@example.org") == 429  # the same /64
+        assert sign_up("2001:db8:1:1:ffff:ffff:ffff:ffff", "three@example.org") == 429
+        assert sign_up("2001:db8:1:2::1", "four@example.org") == 200  # another /64
+        assert sign_up("198.51.100.7", "five@example.org") == 200
+        assert sign_up("::ffff:198.51.100.7", "six@example.org") == 429  # the same IPv4 client
+        pending = {e for e, (status, _) in running.people().items() if status == "pending"}
+    assert pending == {"one@example.org", "four@example.org", "five@example.org"}
+
+
 def test_a_proxy_that_is_not_an_address_is_a_config_error(
     make_config: Callable[..., Path], smtp_server: SmtpServer
 ) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.subscribers import CsvHeaderError, NewSubscriber, parse_csv
+from digest.subscribers import CsvHeaderError, NewSubscriber, parse_csv, to_csv
 from tests.conftest import run_cli
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -91,7 +91,10 @@ def test_add_rejects_a_name_too_long_to_be_one(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("name", "shown"),
     [("Bob\r\nBcc: x", "U+000D (a carriage return)"), ("Bob\tBcc", "U+0009 (a tab)"),
-     ("Bob\u202egro.live", "U+202E (RIGHT-TO-LEFT OVERRIDE)"), ("Bob\x00", "U+0000")],
+     ("Bob\u202egro.live", "U+202E (RIGHT-TO-LEFT OVERRIDE)"), ("Bob\x00", "U+0000"),
+     # A byte that is not UTF-8 on the command line arrives as a lone surrogate, which no
+     # database or message can hold: refused like a control character, not a traceback.
+     ("Bob\udcff", "U+DCFF (a byte that is not UTF-8 text)")],
 )  # fmt: skip
 def test_add_refuses_a_name_with_a_control_character(cli: Cli, name: str, shown: str) -> None:
     code, out, err = cli("subscribers", "add", "bob@example.com", "--name", name)
@@ -357,6 +360,23 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_and_import_restores_th
     good, problems = parse_csv(out)  # an import reads the names back as they were
     assert problems == []
     assert [g.name for g in good] == [formula, "+1 Bob", "-Cy", "@Dee", "Eve = Eve", "'=Fay"]
+
+
+def test_a_formula_behind_spaces_is_neutralised_and_restored() -> None:
+    """No door stores a name with leading spaces today, but a row written before may hold
+    one, and some spreadsheets trim the spaces on import and run what follows."""
+    stored = [" =cmd|' /C calc'!A0", "\u00a0+1", "  Ann", "' -x"]
+    rows: list[tuple[str, str | None, str, str | None, str | None, str]] = [
+        (f"{n}@example.com", name, "", None, None, "active") for n, name in enumerate(stored)
+    ]
+
+    out = to_csv(rows)
+
+    names = [row[1] for row in csv.reader(io.StringIO(out))][1:]
+    assert names == ["' =cmd|' /C calc'!A0", "'\u00a0+1", "  Ann", "'' -x"]
+    good, problems = parse_csv(out)
+    assert problems == []
+    assert [g.name for g in good] == ["=cmd|' /C calc'!A0", "+1", "Ann", "' -x"]
 
 
 def test_export_help_says_how_formulas_are_neutralised(cli: Cli) -> None:

@@ -218,6 +218,34 @@ def test_a_title_that_is_no_headline_takes_the_summary_start(
     assert item.title == headline
 
 
+def test_an_unknown_entity_in_a_summary_never_reaches_a_headline_or_summary() -> None:
+    """&l7; makes the XML malformed, and feedparser's reading of HTML then wrote it as
+    "&l7" (no semicolon, so nothing could tell it from AT&T): "&l7" became a headline, and
+    the start of a headline taken from the summary."""
+    items, notes = parse_feed(
+        "X",
+        rss(
+            rss_item("", extra="<description>&l7;</description>", link="https://x.test/1")
+            + rss_item("&l7;", extra="<description>&l7; Trams run late.</description>",
+                       link="https://x.test/2")
+            + rss_item("Prices &l7; rise", extra="<description><![CDATA[<p>Up &l7; 3%.</p>]]>"
+                       "</description>", link="https://x.test/3")
+            + rss_item("AT&amp;T &eacute;t&eacute;", link="https://x.test/4")
+        ),
+    )  # fmt: skip
+
+    assert [(i.title, i.summary) for i in items] == [
+        ("Trams run late.", "Trams run late."),
+        ("Prices rise", "Up 3%."),
+        ("AT&T été", ""),
+    ]
+    assert not any("l7" in f"{i.title} {i.summary}" for i in items)
+    assert "item 1 (https://x.test/1) has no title and no summary to take one from; skipped" in (
+        notes
+    )
+    assert any("&l7;" in note and "tell the site" in note for note in notes)
+
+
 def test_an_item_with_no_title_and_no_summary_is_skipped_with_a_note() -> None:
     items, notes = parse_feed(
         "X", rss(rss_item("(untitled)"), rss_item("Bridge reopens", link="https://x.test/b"))

@@ -363,3 +363,29 @@ async def test_a_bounce_reported_for_the_unicode_form_of_an_address_is_matched(c
     event = {"event": "failed", "severity": "permanent", "recipient": "ann@bücher.example"}
     assert (await c.post("/webhooks/mailgun", content=_mailgun(event))).json()["suppressed"] == 1
     assert _statuses(app)["ann@xn--bcher-kva.example"] == "bounced"
+
+
+async def test_an_address_that_is_not_text_is_ignored_never_a_500(client) -> None:
+    """A verified event whose address is a number, an object or a list, or text no database
+    holds (a lone surrogate, as JSON's \\udcff gives): ignored with the rest read, not a 500
+    the provider retries for days."""
+    c, app, _ = client
+    auth = {"Authorization": "Basic " + base64.b64encode(b"hooks:s3cret").decode()}
+    for address in (123, {"a": 1}, ["gone@example.org"], "gone@\udcff.example.org"):
+        postmark = json.dumps({"RecordType": "SpamComplaint", "Email": address}).encode()
+        answer = await c.post("/webhooks/postmark", content=postmark, headers=auth)
+        assert (answer.status_code, answer.json()["suppressed"]) == (200, 0)
+        event = {"event": "failed", "severity": "permanent", "recipient": address}
+        answer = await c.post("/webhooks/mailgun", content=_mailgun(event))
+        assert (answer.status_code, answer.json()["suppressed"]) == (200, 0)
+        body = json.dumps([{"event": "spamreport", "email": address}]).encode()
+        answer = await c.post("/webhooks/sendgrid", content=body, headers=_sendgrid(body))
+        assert (answer.status_code, answer.json()["suppressed"]) == (200, 0)
+        body = json.dumps({"type": "email.complained", "data": {"to": [address]}}).encode()
+        answer = await c.post("/webhooks/resend", content=body, headers=_svix(body))
+        assert (answer.status_code, answer.json()["suppressed"]) == (200, 0)
+        note = {"notificationType": "Complaint",
+                "complaint": {"complainedRecipients": [{"emailAddress": address}]}}  # fmt: skip
+        answer = await c.post("/webhooks/ses", content=_sns("Notification", note))
+        assert (answer.status_code, answer.json()["suppressed"]) == (200, 0)
+    assert set(_statuses(app).values()) == {"active"}

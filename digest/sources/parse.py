@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import hashlib
+import html.entities
 import json
 import re
 from collections.abc import Mapping
@@ -36,6 +37,9 @@ _IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.I)
 # The email's widest picture is 584 px; twice that is sharp on a 2x screen and no heavier.
 _IMAGE_SHOWN = 584
 _IMAGE_SHARP = 2 * _IMAGE_SHOWN
+# An entity reference by name; the ones neither XML nor HTML knows are a broken generator's.
+_ENTITY_REF = re.compile(rb"&([A-Za-z][A-Za-z0-9]{0,31});")
+_XML_ENTITIES = frozenset({b"lt", b"gt", b"amp", b"quot", b"apos"})
 
 
 def parse_feed(
@@ -111,6 +115,7 @@ def _parse_xml_feed(
         items, notes = _items(entries, _language(language), None, summary_chars)
         _some_usable(source, len(entries), items, notes)
         return items, notes
+    body, unknown = _drop_unknown_entities(body)
     parsed = read_with_feedparser(body, headers)
     if not parsed.entries and not parsed.get("version"):
         head = body[:2048].lower()
@@ -130,15 +135,24 @@ def _parse_xml_feed(
         parsed.entries, _language(parsed.feed.get("language")), base_url, summary_chars
     )
     broken = parsed.get("bozo_exception")
-    if isinstance(broken, SAXException) and not items:
+    malformed = str(broken) if isinstance(broken, SAXException) else None
+    if unknown and malformed is None:  # the XML was well-formed but for those (dropped)
+        malformed = f"undefined entity {', '.join(unknown)}"
+    if malformed and not items:
         # Nothing read is no "ok, 0 items": the admin would never learn the feed is broken.
         raise SourceError(
             source,
-            f"the feed is not well-formed XML ({broken}) and no item could be read from it",
+            f"the feed is not well-formed XML ({malformed}) and no item could be read from it",
             "a feed cut off in transfer, or a broken generator (tell the site); digest "
             "tries again at the next run",
         )
     _some_usable(source, len(parsed.entries), items, notes)
+    if unknown:
+        notes.insert(
+            0,
+            f"the feed names entities neither XML nor HTML knows ({', '.join(unknown)}): "
+            "left out of its text; a broken generator (tell the site)",
+        )
     if isinstance(broken, SAXException):  # not an encoding quibble: the XML itself is broken
         notes.insert(
             0,
@@ -176,6 +190,32 @@ def _html_page(source: str, body: bytes, headers: Mapping[str, str], base: str) 
             f"type application/rss+xml on the page), {as_page}"
         )
     return SourceError(source, "the address returned an HTML page, not a feed", hint)
+
+
+def _drop_unknown_entities(body: bytes) -> tuple[bytes, list[str]]:
+    """The body without the entity references that neither XML nor HTML names (``&l7;``, a
+    broken generator's), and those references, for a note.
+
+    Such a reference is no text: ``headline`` drops it from a title. But it makes the XML
+    malformed, and feedparser then writes it in HTML as ``&l7`` (so does a well-formed
+    ``&amp;l7;`` in HTML): without its semicolon nothing tells it from the text "AT&T",
+    and it was shown, as a headline even. So it goes before feedparser reads the body. A
+    feed declaring entities of its own (``<!ENTITY``) is left as it is; HTML's names
+    (``&eacute;``), which feedparser expands, are kept.
+    """
+    if b"&" not in body or b"<!ENTITY" in body[:65536]:
+        return body, []
+    unknown: list[str] = []
+
+    def drop(match: re.Match[bytes]) -> bytes:
+        name = match[1]
+        if name in _XML_ENTITIES or f"{name.decode()};" in html.entities.html5:
+            return match[0]
+        if len(unknown) < 5 and match[0].decode() not in unknown:
+            unknown.append(match[0].decode())
+        return b""
+
+    return _ENTITY_REF.sub(drop, body), unknown
 
 
 def read_with_feedparser(body: bytes, headers: Mapping[str, str]) -> Any:

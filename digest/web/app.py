@@ -51,6 +51,7 @@ from digest.web.security import (
     csrf_ok,
     csrf_token,
     form_nonce,
+    rate_key,
     signup_csrf,
     signup_csrf_ok,
 )
@@ -187,7 +188,7 @@ def create_app(
             name = check_name(raw_name)
         except ValueError:
             return again("Please write your name on one line, without special characters.", 400)
-        if not per_ip.allow(ip) or not per_address.allow(email):
+        if not per_ip.allow(rate_key(ip)) or not per_address.allow(email):
             return message("Too many requests", "Please try again in an hour.", 429)
         chosen = [t for t in form.getlist("topics") if t in topics]
         subscriber = await run_in_threadpool(app.store.add_pending, email, name, chosen)
@@ -331,7 +332,9 @@ def create_app(
                 error = "The form expired; please press the button again."
             elif form.get("action") != "resubscribe" or not can_return:
                 error = "Nothing was saved: nothing is sent to you, whatever the settings."
-            elif not per_ip.allow(client_ip(request)) or not per_address.allow(subscriber.email):
+            elif not per_ip.allow(rate_key(client_ip(request))) or not per_address.allow(
+                subscriber.email
+            ):
                 return message("Too many requests", "Please try again in an hour.", 429)
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in topics]

@@ -13,6 +13,7 @@ the only cookie: it holds no identity and no other page reads it.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import secrets
 import time
@@ -71,6 +72,23 @@ def signup_csrf(secret: str, nonce: str) -> str:
 def signup_csrf_ok(secret: str, nonce: str | None, token: str) -> bool:
     """True for a field issued to the browser that holds ``nonce`` in the last day."""
     return bool(nonce and _NONCE.fullmatch(nonce)) and csrf_ok(secret, f"signup:{nonce}", token)
+
+
+def rate_key(address: str) -> str:
+    """What a client's requests are counted under for a per-address limit: its IPv4
+    address, or the /64 of its IPv6 one. A home line or a server is given a whole /64 and
+    may use any address in it, so a limit per IPv6 address would be no limit at all to a
+    client that changes address at each request. An IPv4 client seen in IPv6 form
+    (``::ffff:198.51.100.7``) is counted as itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # "unknown", or a name a test server gives
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 class RateLimit:

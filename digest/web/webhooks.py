@@ -86,13 +86,14 @@ def sendgrid_events(body: bytes) -> list[Suppression]:
     """Bounces (not blocks: those are temporary), drops for bounced addresses, spam reports."""
     out = []
     for event in _json(body, list):
-        if not isinstance(event, dict) or not event.get("email"):
+        email = _address(event.get("email")) if isinstance(event, dict) else None
+        if email is None:
             continue
         kind = event.get("event")
         if kind == "bounce" and event.get("type", "bounce") == "bounce":
-            out.append(Suppression(event["email"], "bounced", str(event.get("reason", ""))))
+            out.append(Suppression(email, "bounced", str(event.get("reason", ""))))
         elif kind == "spamreport":
-            out.append(Suppression(event["email"], "complained", "spam report"))
+            out.append(Suppression(email, "complained", "spam report"))
     return out
 
 
@@ -112,8 +113,8 @@ def verify_mailgun(body: bytes, signing_key: str, now: float | None = None) -> N
 def mailgun_events(body: bytes) -> list[Suppression]:
     """Permanent failures and complaints."""
     data = _object(_json(body, dict).get("event-data"))
-    recipient = data.get("recipient")
-    if not recipient:
+    recipient = _address(data.get("recipient"))
+    if recipient is None:
         return []
     if data.get("event") == "failed" and data.get("severity") == "permanent":
         status = _object(data.get("delivery-status"))
@@ -141,8 +142,8 @@ def verify_postmark(headers: Mapping[str, str], credentials: str) -> None:
 def postmark_events(body: bytes) -> list[Suppression]:
     """HardBounce-like bounces and spam complaints."""
     event = _json(body, dict)
-    email = event.get("Email")
-    if not email:
+    email = _address(event.get("Email"))
+    if email is None:
         return []
     if event.get("RecordType") == "Bounce" and event.get("Type") in (
         "HardBounce",
@@ -180,8 +181,9 @@ def resend_events(body: bytes) -> list[Suppression]:
     """email.bounced (permanent) and email.complained."""
     event = _json(body, dict)
     data = _object(event.get("data"))
-    recipients = data.get("to") or []
-    recipients = recipients if isinstance(recipients, list) else [recipients]
+    listed = data.get("to") or []
+    addresses = [_address(r) for r in (listed if isinstance(listed, list) else [listed])]
+    recipients = [r for r in addresses if r is not None]
     if event.get("type") == "email.bounced":
         bounce = _object(data.get("bounce"))
         if str(bounce.get("type", "Permanent")).lower() != "permanent":
@@ -261,15 +263,15 @@ def ses_events(envelope: Mapping[str, Any]) -> list[Suppression]:
     bounce = _object(note.get("bounce"))
     if kind == "Bounce" and bounce.get("bounceType") == "Permanent":
         return [
-            Suppression(r["emailAddress"], "bounced", str(r.get("diagnosticCode", "")))
+            Suppression(email, "bounced", str(r.get("diagnosticCode", "")))
             for r in _objects(bounce.get("bouncedRecipients"))
-            if r.get("emailAddress")
+            if (email := _address(r.get("emailAddress"))) is not None
         ]
     if kind == "Complaint":
         return [
-            Suppression(r["emailAddress"], "complained", "complaint")
+            Suppression(email, "complained", "complaint")
             for r in _objects(_object(note.get("complaint")).get("complainedRecipients"))
-            if r.get("emailAddress")
+            if (email := _address(r.get("emailAddress"))) is not None
         ]
     return []
 
@@ -278,6 +280,19 @@ def _object(value: object) -> dict[str, Any]:
     """A JSON object inside an event, or {} when the field is missing or not an object:
     a malformed event is refused or ignored, never a crash (a 500 the provider retries)."""
     return value if isinstance(value, dict) else {}
+
+
+def _address(value: object) -> str | None:
+    """An event's address, or None when it is none: not text (a number, an object, a list),
+    empty, or text no database holds (a lone surrogate, which JSON's ``\\udcff`` gives).
+    Such an event is left out, not a crash: a 500 the provider retries for days."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def _objects(value: object) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ and no delivery row is written for it: it counts nowhere and never stops a reade
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -135,7 +136,11 @@ async def send_test(app: App, segment: Segment, to: str) -> str:
         locale=segment.locale or service.locale,
     )
     template = dataclasses.replace(
-        template, common_headers=template.common_headers + header("X-Digest-Test", "yes")
+        template,
+        common_headers=template.common_headers + header("X-Digest-Test", "yes"),
+        # A Message-ID of its own for each test: a mailbox hides a message whose id it has
+        # seen (Gmail does), so a second test of the same preview would never show.
+        message_id_prefix=f"digest.test.{secrets.token_hex(8)}",
     )
     recipient = dataclasses.replace(sample_recipient(app, segment, to), email=to, name=None)
     async with app.sender() as sender:
