@@ -56,23 +56,6 @@ def create_app(
     signup, reader, public = SignUpViews(ctx), ReaderViews(ctx), PublicViews(ctx, fetch)
     service = ctx.service
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return ctx.message("Not found", "There is nothing at this address.", 404)
-
-    def too_large() -> Response:
-        return ctx.message(
-            "Too large",
-            f"This site reads at most {service.max_body_bytes} bytes in one request.",
-            413,
-        )
-
-    def failed() -> Response:
-        return ctx.message(
-            "Something went wrong",
-            "The error was logged for the site's admin. Please try again in a few minutes.",
-            500,
-        )
-
     routes = [
         Route("/", signup.home),
         Route("/subscribe", signup.subscribe, methods=["POST"]),
@@ -91,12 +74,12 @@ def create_app(
         # here rather than in `digest serve`, so the app is right whatever server runs it.
         Middleware(ProxyHeadersMiddleware, trusted_hosts=service.trusted_proxies),
         Middleware(_Headers),
-        Middleware(CatchAll, failed=failed),
-        Middleware(BodyLimit, limit=service.max_body_bytes, too_large=too_large),
+        Middleware(CatchAll, failed=ctx.failed),
+        Middleware(BodyLimit, limit=service.max_body_bytes, too_large=ctx.too_large),
     ]
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={404: not_found},
+        exception_handlers={404: ctx.not_found},
         lifespan=ctx.lifespan,
     )

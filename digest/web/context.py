@@ -127,6 +127,26 @@ class WebContext:
         """The answer when a named limit refuses."""
         return self.message("Too many requests", "Please try again in an hour.", 429)
 
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """Any address with no route."""
+        return self.message("Not found", "There is nothing at this address.", 404)
+
+    def too_large(self) -> Response:
+        """A request body over ``service.max_body_bytes``."""
+        return self.message(
+            "Too large",
+            f"This site reads at most {self.service.max_body_bytes} bytes in one request.",
+            413,
+        )
+
+    def failed(self) -> Response:
+        """An error no view expected (logged by CatchAll)."""
+        return self.message(
+            "Something went wrong",
+            "The error was logged for the site's admin. Please try again in a few minutes.",
+            500,
+        )
+
     def mail_down(self, email: str, exc: DeliveryError) -> Response:
         """The confirmation did not go: the reader is asked to send the form again (the row
         stays pending, and a new try sends a new link)."""
