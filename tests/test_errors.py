@@ -6,11 +6,12 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import digest
 import digest.errors
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 
 
 def _drawn_tree() -> dict[str, str | None]:
@@ -85,3 +86,17 @@ def test_json_logs_at_vv_carry_the_cause(tmp_path: Path) -> None:
     assert traced, err
     assert "UnicodeDecodeError" in traced[0]["exception"]
     assert "ConfigError" in traced[0]["exception"]
+
+
+def test_a_failed_source_is_logged_with_its_cause_at_vv(
+    write_config: Callable[..., Path],
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/feed.xml"  # nothing listens there
+    config = write_config([("Gone", url)], timeout=2.0)
+
+    _, _, err = run_cli("--config", str(config), "gather")
+    assert "cannot connect" in err and "Traceback" not in err
+
+    _, _, err = run_cli("-vv", "--config", str(config), "gather")
+    assert "Traceback" in err and "ConnectError" in err
+    assert "The above exception was the direct cause of the following exception" in err

@@ -271,7 +271,9 @@ def _failed(
 ) -> tuple[SourceReport, FetchOutcome]:
     """The failure's report and what to store: a 410 marks the source gone, others wait."""
     report.status, report.error, report.hint = "error", exc.message, exc.hint
-    log.warning("%s (%s)", exc.message, exc.hint)
+    # At -vv with the traceback and its cause (the network's or the parser's own error).
+    trace = exc if log.isEnabledFor(logging.DEBUG) else None
+    log.warning("%s (%s)", exc.message, exc.hint, exc_info=trace)
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = "gone"
