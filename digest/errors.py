@@ -2,13 +2,16 @@
 
     DigestError                 base: message + hint, what the CLI prints
     ├── ConfigError             the TOML config is unreadable or invalid (carries every problem)
+    ├── UsageError              the command asks for what the config lacks (an unknown digest id)
     ├── StoreError              the database cannot be opened or migrated
     ├── SourceError             one source could not be fetched or parsed (a warning, never fatal)
     ├── TemplateError           an email template is missing or broken (file and line)
     └── DeliveryError           the transport cannot deliver at all (connection, auth, folder)
 
 Each edge translates them: the CLI prints ``error: message`` and ``hint: ...`` and exits
-non-zero; the pipeline logs a SourceError with the source's name and goes on.
+non-zero (at ``-vv`` it logs the traceback first, with the chained cause); the pipeline logs
+a SourceError with the source's name and goes on. Raise them ``from exc`` so the original
+error travels with them; ``from None`` only where the cause would leak something (say why).
 """
 
 from __future__ import annotations

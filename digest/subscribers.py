@@ -64,8 +64,8 @@ def normalise_email(raw: str) -> str:
             raise ValueError(
                 f"{address!r} cannot be sent to: the part before the @ has non-ASCII "
                 "characters, which needs SMTPUTF8, and digest sends plain SMTP"
-            ) from None
-        raise ValueError(f"{address!r} is not a valid address: {exc}") from None
+            ) from exc
+        raise ValueError(f"{address!r} is not a valid address: {exc}") from exc
     assert checked.ascii_email is not None  # always set when SMTPUTF8 is not allowed
     return checked.ascii_email.lower()
 
@@ -160,14 +160,14 @@ def check_timezone(raw: str | None) -> str | None:
         return None
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError) as exc:
         close = _zones_named(raw)
         hint = (
             f"did you mean {' or '.join(map(repr, close))}?"
             if close
             else "use a name like 'Europe/Paris'"
         )
-        raise ValueError(f"unknown time zone {raw!r}; {hint}") from None
+        raise ValueError(f"unknown time zone {raw!r}; {hint}") from exc
     return raw
 
 

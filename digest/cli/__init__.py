@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 the run failed, 2 bad usage or config.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -55,11 +56,13 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except DigestError as exc:
+        _trace(exc)
         click.echo(f"error: {exc.message}", err=True)
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
     except OperationalError as exc:  # locked, gone, refused: the database, not the command
+        _trace(exc)
         click.echo(f"error: the database is unavailable: {exc.orig}", err=True)
         click.echo(
             "hint: another process may be writing to it (a backup, a long import, a second "
@@ -73,3 +76,12 @@ def main() -> None:
     except SystemExit:
         raise
     sys.exit(0)
+
+
+def _trace(exc: BaseException) -> None:
+    """At -vv (and in JSON logs at -vv) the traceback with its chained causes, above the
+    friendly lines: the hint is for the admin, the cause for whoever debugs the failure.
+    At normal verbosity only the message and hint are printed."""
+    log = logging.getLogger("digest.cli")
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: %s", type(exc).__name__, exc, exc_info=exc)

@@ -109,7 +109,7 @@ def import_cmd(ctx: Context, opml_file: Path, dry_run: bool) -> None:
         raise DigestError(
             f"the imported sources would make {path} invalid; nothing was written:\n{exc}",
             "fix the config (or the OPML file), then import again",
-        ) from None
+        ) from exc
     path.write_text(new_text, encoding="utf-8")
     click.echo(f"{len(plan.added)} added, {len(plan.skipped)} skipped; wrote {path}")
 

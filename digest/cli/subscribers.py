@@ -113,7 +113,7 @@ def remove(ctx: Context, email: str) -> None:
         normalise_email(email)
     except ValueError as exc:
         if store.subscriber_by_email(address) is None:
-            raise DigestError(str(exc), "check the address") from None
+            raise DigestError(str(exc), "check the address") from exc
     if store.unsubscribe(email=address):
         click.echo(f"unsubscribed {address}")
         return
@@ -289,15 +289,15 @@ def _check_utf8(csv_file: Path) -> None:
                 raise DigestError(
                     f"{csv_file} is not UTF-8 text (line {line} is not)",
                     "save it as 'CSV UTF-8' and import it again",
-                ) from None
+                ) from exc
             line += block.count(b"\n")
     try:
         decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         raise DigestError(
             f"{csv_file} is not UTF-8 text (it ends in the middle of a character)",
             "save it as 'CSV UTF-8' and import it again",
-        ) from None
+        ) from exc
 
 
 @subscribers.command("export")

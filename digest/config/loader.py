@@ -32,16 +32,16 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     file = config_path(path)
     try:
         text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise ConfigError(
             [ConfigProblem(str(file), 0, "(file)", "no such file", "")],
             "run `digest init` to write a starter config, or pass --config PATH "
             f"(or set ${ENV_VAR})",
-        ) from None
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             [ConfigProblem(str(file), 0, "(file)", f"cannot read it: {exc}", "")]
-        ) from None
+        ) from exc
     return parse_config(text, file)
 
 
@@ -61,7 +61,7 @@ def parse_config(text: str, file: Path) -> Config:
                     "check quotes, brackets and '=' on that line",
                 )
             ]
-        ) from None
+        ) from exc
     lines = key_lines(text)
     problems = _duplicate_problems(raw, lines, str(file)) + _selector_problems(
         raw, lines, str(file)

@@ -44,10 +44,10 @@ def check_timezone(value: str) -> str:
     """Accept an IANA time zone name such as ``Europe/London``."""
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(
             f"unknown time zone {value!r}; use an IANA name such as 'Europe/London' or 'UTC'"
-        ) from None
+        ) from exc
     return value
 
 
@@ -131,11 +131,11 @@ class ServiceConfig(_Model):
         for entry in value:
             try:
                 network = ipaddress.ip_network(entry.strip(), strict=False)
-            except ValueError:
+            except ValueError as exc:
                 raise ValueError(
                     f"{entry!r} is not an IP address or CIDR network; write the proxy's "
                     "address as '10.0.0.5', '2001:db8::5' or a network as '10.0.0.0/8'"
-                ) from None
+                ) from exc
             one = network.num_addresses == 1 and "/" not in entry
             parsed.append(str(network.network_address) if one else str(network))
         return parsed
@@ -161,12 +161,12 @@ class ServiceConfig(_Model):
         """Parsed here as the store parses it, so a typo fails `digest check`, not a run."""
         try:
             make_url(value)
-        except ArgumentError:
+        except ArgumentError as exc:
             raise ValueError(
                 f"{value!r} is not a database URL; write it as 'sqlite:///digest.db' (three "
                 "slashes, then a path relative to this file) or "
                 "'postgresql+psycopg://user@host/dbname'"
-            ) from None
+            ) from exc
         return value
 
     @field_validator("base_url")
@@ -189,7 +189,7 @@ class ServiceConfig(_Model):
         try:
             validate_email(addr, check_deliverability=False)
         except EmailNotValidError as exc:
-            raise ValueError(f"{value!r} is not a valid address ({exc})") from None
+            raise ValueError(f"{value!r} is not a valid address ({exc})") from exc
         return value
 
 
@@ -354,7 +354,7 @@ class DigestConfig(_Model):
                 else "minute is 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7 (0 and 7 "
                 "= Sunday); each may be *, a list 1,3, a range 1-5 or a step */2"
             )
-            raise ValueError(f"{value!r} is not a cron expression ({exc}); {fix}") from None
+            raise ValueError(f"{value!r} is not a cron expression ({exc}); {fix}") from exc
         if next_slot(value, "UTC", datetime.now(UTC)) is None:
             raise ValueError(f"{value!r} never fires (no month has that day); check day and month")
         return value

@@ -26,7 +26,7 @@ class MaildirSender:
             raise DeliveryError(
                 f"cannot create the Maildir {path}: {exc.strerror}",
                 "set delivery.maildir.path to a writable folder",
-            ) from None
+            ) from exc
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Add each message; Maildir files use LF line ends, as mail clients expect."""
@@ -41,7 +41,7 @@ class MaildirSender:
                 raise DeliveryError(
                     f"cannot write to the Maildir {self.path}: {exc.strerror}",
                     "check the folder's permissions and free space",
-                ) from None
+                ) from exc
             results.append(SendResult(message.delivery_id, "sent", f"maildir {key}"))
         return results
 

@@ -72,7 +72,7 @@ def make_signer(config: Config) -> Callable[[bytes], bytes] | None:
         raise DigestError(
             f"the DKIM key cannot sign: {exc}",
             "give delivery.dkim an RSA private key in PEM (PKCS#1 or PKCS#8), 2048 bits",
-        ) from None
+        ) from exc
     return sign
 
 
@@ -105,7 +105,7 @@ def private_key(config: Config) -> bytes:
             raise DigestError(
                 f"cannot read the DKIM key {path}: {exc.strerror}",
                 "check delivery.dkim.private_key_file",
-            ) from None
+            ) from exc
     raise DigestError(
         "delivery.dkim has no key", "set private_key_file or private_key_env under [delivery.dkim]"
     )

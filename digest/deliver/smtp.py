@@ -180,7 +180,7 @@ class SmtpSender:
                 f"the SMTP server {where} refused the login for {s.username!r}: "
                 f"{exc.smtp_code} {_text(exc.smtp_error)}",
                 f"check delivery.smtp.username and the password in ${s.password_env}",
-            ) from None
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             _close(client)
             raise DeliveryError(
@@ -188,13 +188,13 @@ class SmtpSender:
                 f"{exc.smtp_code} {_text(exc.smtp_error)}",
                 "the server is busy or limits connections: try again later, or lower "
                 "delivery.smtp.connections",
-            ) from None
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             _close(client)
             raise DeliveryError(
                 f"cannot connect to the SMTP server {where} (security {s.security}): {exc}",
                 _connect_hint(s.port, s.security, exc),
-            ) from None
+            ) from exc
         return client
 
     def check_connection(self) -> str:
@@ -288,7 +288,7 @@ def _send(client: smtplib.SMTP, data: bytes) -> None:
     try:
         client.sock.sendall(data)
     except TimeoutError as exc:
-        raise _Stalled(f"sending: {exc}") from None
+        raise _Stalled(f"sending: {exc}") from exc
 
 
 def _reply(client: smtplib.SMTP) -> tuple[int, bytes]:
@@ -297,7 +297,7 @@ def _reply(client: smtplib.SMTP) -> tuple[int, bytes]:
     except smtplib.SMTPServerDisconnected as exc:
         # smtplib turns a read timeout into a disconnect; tell the two apart.
         if "timed out" in str(exc):
-            raise _Stalled("waiting for a reply") from None
+            raise _Stalled("waiting for a reply") from exc
         raise
 
 

@@ -131,10 +131,10 @@ def check_locale(value: str) -> str:
     """Accept a locale Babel knows (``en``, ``fr_CA``, ``pt-BR``); ValueError otherwise."""
     try:
         return str(Locale.parse(value.replace("-", "_")))
-    except (UnknownLocaleError, ValueError):
+    except (UnknownLocaleError, ValueError) as exc:
         raise ValueError(
             f"unknown locale {value!r}; use a code such as 'en', 'fr' or 'pt_BR'"
-        ) from None
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ def load(env: jinja2.Environment, name: str) -> jinja2.Template:
         raise TemplateError(
             f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}",
             _fix_hint(exc.filename),
-        ) from None
-    except jinja2.TemplateNotFound:
-        raise TemplateError(f"template {name!r} not found", "check the templates folder") from None
+        ) from exc
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"template {name!r} not found", "check the templates folder") from exc
 
 
 def render(template: jinja2.Template, **context: object) -> str:
@@ -47,7 +47,7 @@ def render(template: jinja2.Template, **context: object) -> str:
         raise TemplateError(
             f"{template.filename}:{line}: {type(exc).__name__}: {exc}",
             _fix_hint(template.filename),
-        ) from None
+        ) from exc
 
 
 def _fix_hint(filename: str | None) -> str:

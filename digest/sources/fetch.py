@@ -202,7 +202,7 @@ class Fetcher:
                 async with self.hosts.turn(host), self._overall:
                     bound.reschedule(clock.start())
                     return await self._attempt(name, url, headers, host)
-        except TimeoutError:
+        except TimeoutError as exc:
             clock.cut += 1
             if own:
                 reason = f"timed out fetching {url} (no complete answer in {clock.seconds:g} s)"
@@ -216,7 +216,7 @@ class Fetcher:
                 name,
                 reason,
                 "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-            ) from None
+            ) from exc
 
     async def _attempt(
         self, name: str, url: str, headers: dict[str, str], host: str
@@ -224,25 +224,25 @@ class Fetcher:
         """The request, with httpx's errors said as SourceErrors naming the host and url."""
         try:
             return await self._request(name, url, headers)
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
             raise SourceError(
                 name,
                 f"timed out fetching {url}",
                 "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-            ) from None
+            ) from exc
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
             raise SourceError(
                 name,
                 f"the connection to {host} was reset or closed mid-answer while fetching "
                 f"{url} ({type(exc).__name__})",
                 "a network or server fault; digest will try again on the next run",
-            ) from None
+            ) from exc
         except httpx.ConnectError as exc:
             raise SourceError(
                 name,
                 f"cannot connect to {host} for {url}: {exc}",
                 "check the address and the network; digest will try again on the next run",
-            ) from None
+            ) from exc
         except httpx.InvalidURL as exc:
             # httpx reads a redirect's Location even when not following it; a
             # "javascript:..." there is not a URL it can hold.
@@ -250,13 +250,13 @@ class Fetcher:
                 name,
                 f"{url} answered with an address that is not a usable http(s) URL ({exc}); refused",
                 "digest only follows http and https; use a feed address that stays on the web",
-            ) from None
+            ) from exc
         except httpx.HTTPError as exc:
             raise SourceError(
                 name,
                 f"cannot fetch {url}: {type(exc).__name__}: {exc}",
                 "check the address and network",
-            ) from None
+            ) from exc
 
     async def _request(
         self, name: str, url: str, headers: dict[str, str]
@@ -340,7 +340,7 @@ class _Decoder:
                 room -= len(piece)
                 data = self.zlib.unconsumed_tail
         except zlib.error as exc:
-            raise self._broken(exc) from None
+            raise self._broken(exc) from exc
         return out
 
     def flush(self) -> bytes:
@@ -350,7 +350,7 @@ class _Decoder:
         try:
             return self.zlib.flush()
         except zlib.error as exc:
-            raise self._broken(exc) from None
+            raise self._broken(exc) from exc
 
     def _broken(self, exc: zlib.error) -> SourceError:
         return SourceError(
@@ -445,7 +445,7 @@ def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:
             raise too_large(name, f"{path} is {_size(size)}", cap)
         return Fetched(path.read_bytes(), url=path.resolve().as_uri())
     except OSError as exc:
-        raise SourceError(name, f"cannot read {path}: {exc.strerror}", "check the path") from None
+        raise SourceError(name, f"cannot read {path}: {exc.strerror}", "check the path") from exc
 
 
 def too_large(name: str, what: str, cap: int) -> SourceError:

@@ -271,7 +271,9 @@ def _failed(
 ) -> tuple[SourceReport, FetchOutcome]:
     """The failure's report and what to store: a 410 marks the source gone, others wait."""
     report.status, report.error, report.hint = "error", exc.message, exc.hint
-    log.warning("%s (%s)", exc.message, exc.hint)
+    # At -vv with the traceback and its cause (the network's or the parser's own error).
+    trace = exc if log.isEnabledFor(logging.DEBUG) else None
+    log.warning("%s (%s)", exc.message, exc.hint, exc_info=trace)
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = "gone"
@@ -441,19 +443,22 @@ async def _read(
                 parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
             )
     except SourceError as exc:
-        raise _after_redirect(exc, requested, fetched.url) from None
+        said = _after_redirect(exc, requested, fetched.url)
+        if said is exc:
+            raise  # as it is, with its own cause
+        raise said from exc
     except NotImplementedError as exc:
         raise SourceError(
             source.name,
             f"sources of kind {source.kind!r} cannot be read by this version: {exc}",
             "use the site's RSS or Atom feed instead (kind = 'feed')",
-        ) from None
+        ) from exc
     except Exception as exc:  # a parser bug on one odd document must not stop the others
         log.exception("source %r: unexpected error while reading", source.name)
         raise SourceError(
             source.name,
             f"could not parse the {source.kind}: {type(exc).__name__}: {exc}",
             "this is a bug in digest; please report it with the source's address",
-        ) from None
+        ) from exc
     items, cut = within_limit(items, limit)  # a feed's parser cut it already
     return items, notes + cut

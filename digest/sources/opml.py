@@ -50,9 +50,9 @@ def read_opml(body: bytes, file: str = "the OPML file") -> list[OpmlFeed]:
     except DefusedXmlException as exc:
         raise DigestError(
             f"{file} uses XML features digest refuses for safety ({type(exc).__name__})", hint
-        ) from None
+        ) from exc
     except ET.ParseError as exc:
-        raise DigestError(f"{file} is not well-formed XML: {exc}", hint) from None
+        raise DigestError(f"{file} is not well-formed XML: {exc}", hint) from exc
     if _local(root.tag) != "opml":
         raise DigestError(f"{file} is not OPML: its root element is <{_local(root.tag)}>", hint)
     feeds: list[OpmlFeed] = []

@@ -126,7 +126,10 @@ async def read_page_source(
                 for link in order
             }
     except ExceptionGroup as failed:  # a bug on one page: the gatherer reports it as before
-        raise failed.exceptions[0] from None  # its own traceback says where
+        first = failed.exceptions[0]
+        # Re-raised with the cause it came with (`from None` would wipe it); the group
+        # itself adds nothing, so it is left out of the chain. Its own traceback says where.
+        raise first from first.__cause__
     items: list[FeedItem] = []
     for link in new:  # items and notes in the listing's order
         item, note = reads[link.url].result()
@@ -189,7 +192,7 @@ def read_listing(
     try:
         tree = LexborHTMLParser(decode_html(body, content_type))
     except (SelectolaxError, ValueError) as exc:
-        raise SourceError(source.name, f"cannot parse the listing page: {exc}") from None
+        raise SourceError(source.name, f"cannot parse the listing page: {exc}") from exc
     # The site is where the listing came from, never what its <base> claims: links are only
     # followed within it, so a page cannot send the gatherer to other (or internal) hosts.
     site = Site.of(base_url)
@@ -330,7 +333,7 @@ def _selected(tree: LexborHTMLParser, selector: str, name: str) -> list[LexborNo
     except (SelectolaxError, ValueError) as exc:
         raise SourceError(
             name, f"invalid CSS selector {selector!r}: {exc}", "fix it in the config"
-        ) from None
+        ) from exc
     out: list[LexborNode] = []
     for node in matches:
         if node.tag == "a":

@@ -475,13 +475,13 @@ def _parse_json_feed(
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(
             source, f"invalid JSON: {exc}", "check the feed URL in the config"
-        ) from None
-    except RecursionError:  # [[[[...]]]] a hundred thousand deep: no feed is written so
+        ) from exc
+    except RecursionError as exc:  # [[[[...]]]] a hundred thousand deep: no feed is written so
         raise SourceError(
             source,
             "invalid JSON Feed: nested too deeply to read",
             "no JSON Feed nests like this; check the feed URL, or tell the site",
-        ) from None
+        ) from exc
     # The spec says https://jsonfeed.org/version/1.1; early feeds wrote http://.
     if not isinstance(doc, dict) or "://jsonfeed.org/version/" not in str(doc.get("version")):
         raise SourceError(source, "JSON without a JSON Feed 'version'", "check the feed URL")

@@ -81,7 +81,7 @@ def _gunzip(source: str, body: bytes) -> bytes:
     except zlib.error as exc:
         raise SourceError(
             source, f"the gzipped sitemap is corrupt: {exc}", "check the URL"
-        ) from None
+        ) from exc
     if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
         raise SourceError(
             source,
@@ -103,7 +103,7 @@ def _parse(source: str, body: bytes) -> ET.Element:
             source,
             f"the sitemap uses XML features digest refuses for safety ({type(exc).__name__})",
             "a real news sitemap declares no entities or DTDs; check the URL",
-        ) from None
+        ) from exc
     except ET.ParseError as exc:
         head = body[:2048].lower()
         if b"<html" in head or b"<!doctype html" in head:
@@ -111,10 +111,10 @@ def _parse(source: str, body: bytes) -> ET.Element:
                 source,
                 "the address returned an HTML page, not a sitemap",
                 "point url at the site's news sitemap, or use kind = 'page' for a listing page",
-            ) from None
+            ) from exc
         raise SourceError(
             source, f"the sitemap is not well-formed XML: {exc}", "check the sitemap URL"
-        ) from None
+        ) from exc
 
 
 def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | None, str]:

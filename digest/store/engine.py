@@ -21,11 +21,11 @@ def resolve_url(url: str, base_dir: Path) -> str:
     """Make a relative SQLite path relative to the config's folder, not the working directory."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except ArgumentError as exc:
         raise StoreError(
             f"database_url {url!r} is not a database URL",
             "write it as 'sqlite:///digest.db' or 'postgresql+psycopg://user@host/db'",
-        ) from None
+        ) from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database or "")
         if not path.is_absolute():
@@ -47,7 +47,7 @@ def open_engine(url: str) -> Engine:
             f"cannot open database {url!r}: {exc}",
             "for PostgreSQL install the driver (`pip install 'digest[postgres]'`) and use "
             "'postgresql+psycopg://...'; for SQLite check the folder is writable",
-        ) from None
+        ) from exc
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -79,9 +79,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise StoreError(
             f"cannot open or migrate the database: {exc.orig}",
             "check service.database_url, that its folder is writable and the server is up",
-        ) from None
+        ) from exc
     except SQLAlchemyError as exc:
-        raise StoreError(f"database migration failed: {exc}", "see the error above") from None
+        raise StoreError(f"database migration failed: {exc}", "see the error above") from exc
 
 
 def current_revision(engine: Engine) -> str | None:

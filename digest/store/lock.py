@@ -53,14 +53,14 @@ def _file_lock(path: Path) -> Iterator[None]:
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             raise DigestError(
                 f"another digest daemon (pid {owner}) is running on this database",
                 "stop it first (one daemon per database sends each edition once); "
                 f"the lock is {path}",
-            ) from None
+            ) from exc
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

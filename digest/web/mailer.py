@@ -1,23 +1,36 @@
-"""The one transactional email the web app sends: the sign-up confirmation."""
+"""The one transactional email the web app sends: the sign-up confirmation.
+
+The app owns one ``Mailer``, and the mailer one sender, built on the first confirmation and
+closed when the app shuts down: an SMTP sender keeps its sessions and worker threads across
+messages, so building one per confirmation would open a thread pool and a connection for
+every reader who signs up. A sender left idle for ``IDLE_SECONDS`` is closed and the next
+confirmation builds a fresh one: a mail server (or a NAT on the way) drops an idle session
+after a few minutes, and a silently dropped one would cost a reader a timeout.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from email.message import EmailMessage
 from email.utils import parseaddr
 
 from starlette.concurrency import run_in_threadpool
 
 from digest.app import App
+from digest.config import Config
+from digest.deliver import Sender, build_sender
 from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage
 from digest.render.headers import date_now, make_message_id
 
+IDLE_SECONDS = 60.0  # well under Postfix's smtpd_timeout (300 s) and common NAT timeouts
 
-def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage:
+
+def confirmation_message(config: Config, email: str, confirm_url: str) -> EmailMessage:
     """A short plain-text message with the confirmation link."""
-    service = app.config.service
+    service = config.service
     message = EmailMessage()
     message["From"] = service.sender
     message["To"] = email
@@ -34,18 +47,37 @@ def confirmation_message(app: App, email: str, confirm_url: str) -> EmailMessage
     return message
 
 
-async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
-    """Send it through the configured transport; returns the transport's status.
+class Mailer:
+    """Sends confirmations through one sender, built on first use and kept until ``aclose``."""
 
-    DeliveryError when it did not go and may later (the server is down or deferred it):
-    nothing retries a confirmation, so the reader must be told to try again.
-    """
-    message = confirmation_message(app, email, confirm_url)
-    data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    outgoing = OutgoingMessage(
-        0, parseaddr(app.config.service.sender)[1], email, str(message["Message-ID"]), data
-    )
-    async with app.sender() as sender:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._sender: Sender | None = None
+        self._used = 0.0  # time.monotonic() of the last send
+
+    async def _the_sender(self) -> Sender:
+        now = time.monotonic()
+        if self._sender is not None and now - self._used > IDLE_SECONDS:
+            await self.aclose()
+        self._used = now
+        # No await between the test and the assignment: two sign-ups at once share one.
+        if self._sender is None:
+            self._sender = build_sender(self._config)
+        return self._sender
+
+    async def send(self, email: str, confirm_url: str) -> str:
+        """Send one confirmation; returns the transport's status.
+
+        DeliveryError when it did not go and may later (the server is down or deferred it):
+        nothing retries a confirmation, so the reader must be told to try again.
+        """
+        config = self._config
+        message = confirmation_message(config, email, confirm_url)
+        data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        outgoing = OutgoingMessage(
+            0, parseaddr(config.service.sender)[1], email, str(message["Message-ID"]), data
+        )
+        sender = await self._the_sender()
         # Signed as the digests are (a DMARC policy asking for DKIM covers this mail too);
         # an API provider signs what it sends itself.
         # In a thread: the key is read from disk and RSA signing takes milliseconds, which
@@ -53,14 +85,30 @@ async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
         signer = (
             None
             if getattr(sender, "wants_fields", False)
-            else await run_in_threadpool(make_signer, app.config)
+            else await run_in_threadpool(make_signer, config)
         )
         if signer is not None:
             outgoing = dataclasses.replace(outgoing, data=await run_in_threadpool(signer, data))
         results = await sender.send_batch([outgoing])
-    if results and results[0].status == "deferred":
-        raise DeliveryError(
-            f"the confirmation to {email} was deferred: {results[0].detail}",
-            "the mail server asked to try later; the reader was asked to send the form again",
-        )
-    return results[0].status if results else "failed"
+        if results and results[0].status == "deferred":
+            raise DeliveryError(
+                f"the confirmation to {email} was deferred: {results[0].detail}",
+                "the mail server asked to try later; the reader was asked to send the form again",
+            )
+        return results[0].status if results else "failed"
+
+    async def aclose(self) -> None:
+        """Close the sender (QUIT its sessions, stop its threads), if one was built."""
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            await sender.aclose()
+
+
+async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
+    """One confirmation through a sender of its own, closed after it (the web app keeps one
+    ``Mailer`` for all of them instead)."""
+    mailer = Mailer(app.config)
+    try:
+        return await mailer.send(email, confirm_url)
+    finally:
+        await mailer.aclose()

@@ -56,8 +56,8 @@ class Suppression:
 def _fresh(timestamp: str, now: float | None) -> None:
     try:
         age = abs((now or time.time()) - int(timestamp))
-    except ValueError:
-        raise WebhookRejected("timestamp is not a number") from None
+    except ValueError as exc:
+        raise WebhookRejected("timestamp is not a number") from exc
     if age > MAX_AGE:
         raise WebhookRejected("timestamp too old or in the future: a replay?")
 
@@ -78,8 +78,8 @@ def verify_sendgrid(
         key.verify(
             base64.b64decode(signature), timestamp.encode() + body, ec.ECDSA(hashes.SHA256())
         )
-    except (InvalidSignature, ValueError, AssertionError):
-        raise WebhookRejected("bad SendGrid signature") from None
+    except (InvalidSignature, ValueError, AssertionError) as exc:
+        raise WebhookRejected("bad SendGrid signature") from exc
 
 
 def sendgrid_events(body: bytes) -> list[Suppression]:
@@ -168,8 +168,8 @@ def verify_resend(
     _fresh(timestamp, now)
     try:
         key = base64.b64decode(secret.removeprefix("whsec_"))
-    except ValueError:
-        raise WebhookRejected("the Resend secret is not base64") from None
+    except ValueError as exc:
+        raise WebhookRejected("the Resend secret is not base64") from exc
     signed = f"{message_id}.{timestamp}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     offered = [s.partition(",")[2] for s in headers.get("svix-signature", "").split()]
@@ -232,8 +232,8 @@ def verify_sns(
             raise WebhookRejected("the SNS certificate does not hold an RSA key")
         signature = base64.b64decode(str(message.get("Signature", "")))
         key.verify(signature, signed, padding.PKCS1v15(), algorithm)
-    except (InvalidSignature, ValueError, TypeError):
-        raise WebhookRejected("bad SNS signature") from None
+    except (InvalidSignature, ValueError, TypeError) as exc:
+        raise WebhookRejected("bad SNS signature") from exc
     return message
 
 
@@ -303,10 +303,10 @@ def _objects(value: object) -> list[dict[str, Any]]:
 def _json(body: bytes, kind: type) -> Any:
     try:
         value = json.loads(body)
-    except ValueError:
-        raise WebhookMalformed("the body is not JSON") from None
-    except RecursionError:  # [[[[... a thousand deep: the parser gives up, not digest
-        raise WebhookMalformed("the body's JSON is nested too deep") from None
+    except ValueError as exc:
+        raise WebhookMalformed("the body is not JSON") from exc
+    except RecursionError as exc:  # [[[[... a thousand deep: the parser gives up, not digest
+        raise WebhookMalformed("the body's JSON is nested too deep") from exc
     if not isinstance(value, kind):
         raise WebhookRejected(f"expected a JSON {kind.__name__}")
     return value

@@ -1,0 +1,180 @@
+"""What every subscriber view works over, built once by ``create_app``: the config, the
+store, the signing keys, the templates, the one mailer and the named rate limits, plus the
+few page helpers all views share (a page, a message, "this link is not valid")."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from digest.app import App
+from digest.config import Config
+from digest.config.models import ServiceConfig
+from digest.errors import DeliveryError
+from digest.links import Purpose, read_token
+from digest.resources import _find
+from digest.store import Store, Subscriber
+from digest.web.mailer import Mailer
+from digest.web.security import RateLimit, rate_key
+
+log = logging.getLogger("digest.web")
+
+# Sign-up and "send me a new link" share these: a form that mails a stranger's address is
+# the one thing here an abuser could repeat to flood a mailbox (or our sending reputation).
+SIGNUP_PER_IP_PER_HOUR = 10
+SIGNUP_PER_ADDRESS_PER_HOUR = 3
+MAIL_DOWN_RETRY_AFTER_SECONDS = 300  # Retry-After when the confirmation could not be sent
+
+
+@dataclass
+class Limits:
+    """The web app's named rate limits, one counter each for the app's lifetime."""
+
+    signup_per_ip: RateLimit = field(
+        default_factory=lambda: RateLimit(SIGNUP_PER_IP_PER_HOUR, 3600)
+    )
+    signup_per_address: RateLimit = field(
+        default_factory=lambda: RateLimit(SIGNUP_PER_ADDRESS_PER_HOUR, 3600)
+    )
+
+    def allow_signup(self, ip: str, email: str) -> bool:
+        """One more confirmation mail for this client and address (counted when allowed)."""
+        return self.signup_per_ip.allow(rate_key(ip)) and self.signup_per_address.allow(email)
+
+
+@dataclass
+class WebContext:
+    """The one object the views share; nothing in it changes per request but the counters."""
+
+    app: App
+    templates: jinja2.Environment
+    mailer: Mailer
+    limits: Limits
+    secret: str = field(init=False)
+    keys: tuple[str, ...] = field(init=False)  # links mailed before a secret was rotated still work
+    topics: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.secret = self.config.secret()
+        self.keys = self.config.secrets()
+        self.topics = sorted({t for s in self.config.sources for t in s.topics})
+
+    @classmethod
+    def build(cls, app: App, limits: Limits) -> WebContext:
+        """The context of one app; a missing secret stops it here, before it serves."""
+        templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(_find("templates", "web"))),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        return cls(app, templates, Mailer(app.config), limits)
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+    @property
+    def service(self) -> ServiceConfig:
+        return self.app.config.service
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+    @property
+    def base(self) -> str:
+        return self.service.base_url
+
+    @asynccontextmanager
+    async def lifespan(self, _asgi: Starlette) -> AsyncIterator[None]:
+        """Close the mailer's sender when the server stops."""
+        try:
+            yield
+        finally:
+            await self.mailer.aclose()
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """A page of the site, rendered from templates/web."""
+        html = self.templates.get_template(template).render(service=self.service, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def message(
+        self, title: str, text: str, status: int = 200, link: dict[str, str] | None = None
+    ) -> HTMLResponse:
+        """A page that says one thing, with at most one link onwards."""
+        return self.page("message.html.j2", status, title=title, text=text, link=link)
+
+    def invalid_link(self) -> HTMLResponse:
+        """The answer to a token that is not ours, is cut short or out of date."""
+        return self.message(
+            "This link is not valid",
+            "It may be incomplete or out of date. Copy the whole link from the "
+            "email, or subscribe again.",
+            404,
+            {"url": "/", "label": "Subscribe"},
+        )
+
+    def too_many(self) -> HTMLResponse:
+        """The answer when a named limit refuses."""
+        return self.message("Too many requests", "Please try again in an hour.", 429)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """Any address with no route."""
+        return self.message("Not found", "There is nothing at this address.", 404)
+
+    def too_large(self) -> Response:
+        """A request body over ``service.max_body_bytes``."""
+        return self.message(
+            "Too large",
+            f"This site reads at most {self.service.max_body_bytes} bytes in one request.",
+            413,
+        )
+
+    def failed(self) -> Response:
+        """An error no view expected (logged by CatchAll)."""
+        return self.message(
+            "Something went wrong",
+            "The error was logged for the site's admin. Please try again in a few minutes.",
+            500,
+        )
+
+    def mail_down(self, email: str, exc: DeliveryError) -> Response:
+        """The confirmation did not go: the reader is asked to send the form again (the row
+        stays pending, and a new try sends a new link)."""
+        log.warning(
+            "sign-up of %s: the confirmation was not sent (%s); the reader was asked to try "
+            "again. %s",
+            email,
+            exc,
+            exc.hint,
+        )
+        response = self.message(
+            "Your confirmation could not be sent yet",
+            "Our mail server is not answering just now. Please try again in a few minutes; "
+            "nothing you sent was lost.",
+            503,
+            {"url": "/", "label": "Back to the form"},
+        )
+        response.headers["Retry-After"] = str(MAIL_DOWN_RETRY_AFTER_SECONDS)
+        return response
+
+    async def subscriber_for(self, purpose: Purpose, token: str) -> Subscriber | None:
+        """The subscriber a signed link names, or None for a link that is not valid."""
+        public_id = read_token(self.keys, purpose, token)
+        if not public_id:
+            return None
+        return await run_in_threadpool(self.store.subscriber_by_public_id, public_id)
+
+
+def client_ip(request: Request) -> str:
+    """The client's address (the trusted proxy's X-Forwarded-For is already applied)."""
+    return request.client.host if request.client else "unknown"

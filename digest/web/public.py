@@ -1,0 +1,109 @@
+"""The pages anyone may read: an edition's web view, the archive, its Atom feed, and the
+health check; and the providers' webhooks (which carry their own signatures)."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from digest.editions import web_view_url
+from digest.records import Recipient
+from digest.render import substitute
+from digest.web.context import WebContext
+from digest.web.receiver import WebhookReceiver, https_get
+
+ARCHIVE_EDITIONS = 100  # the newest editions the archive page lists
+FEED_EDITIONS = 50  # and the Atom feed
+
+
+class PublicViews:
+    """``/editions/...``, ``/archive``, ``/feed.atom``, ``/healthz`` and ``/webhooks/...``."""
+
+    def __init__(self, ctx: WebContext, fetch: Callable[[str], bytes] | None = None) -> None:
+        self.ctx = ctx
+        self.hooks = WebhookReceiver(ctx.app, fetch or https_get)
+
+    def _reader(self) -> Recipient:
+        base = self.ctx.base
+        return Recipient(0, "", None, f"{base}/", "", f"{base}/")
+
+    async def edition(self, request: Request) -> Response:
+        """One edition as it was mailed, its personal links pointing at the site."""
+        ctx = self.ctx
+        try:
+            slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
+        except ValueError:
+            return ctx.message("No such edition", "Check the address.", 404)
+        edition = await run_in_threadpool(
+            ctx.store.edition, request.path_params["digest_id"], slot.replace(tzinfo=UTC)
+        )
+        if edition is None:
+            return ctx.message("No such edition", "Check the address.", 404)
+        return HTMLResponse(substitute(edition.html, self._reader(), is_html=True))
+
+    async def archive(self, request: Request) -> Response:
+        """The newest editions, newest first, each at its time in the service's zone."""
+        ctx, service = self.ctx, self.ctx.service
+        zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
+        editions = [
+            {
+                "subject": e.subject,
+                "url": web_view_url(ctx.base, e.digest_id, e.slot),
+                "iso": e.slot.isoformat(),
+                "when": f"{e.slot.astimezone(zone):%Y-%m-%d %H:%M} {service.timezone}",
+            }
+            for e in await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS)
+        ]
+        return ctx.page("archive.html.j2", title="Archive", editions=editions)
+
+    async def feed(self, request: Request) -> Response:
+        """The archive as an Atom feed."""
+        ctx, base = self.ctx, self.ctx.base
+        editions = await run_in_threadpool(ctx.store.editions, FEED_EDITIONS)
+        entries = "".join(
+            f"<entry><title>{_xml(e.subject)}</title>"
+            f'<link href="{_xml(web_view_url(base, e.digest_id, e.slot))}"/>'
+            f"<id>{_xml(web_view_url(base, e.digest_id, e.slot))}</id>"
+            f"<updated>{e.created_at.isoformat()}</updated></entry>"
+            for e in editions
+        )
+        # The feed changed when its newest edition was made (RFC 4287 4.2.15), not per request.
+        newest = max((e.created_at for e in editions), default=datetime(2000, 1, 1, tzinfo=UTC))
+        name = _xml(ctx.service.name)
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?>'
+            f'<feed xmlns="http://www.w3.org/2005/Atom"><title>{name}</title>'
+            f"<author><name>{name}</name></author>"
+            f"<id>{_xml(base)}/</id><updated>{newest.isoformat()}</updated>"
+            f'<link rel="self" href="{_xml(base)}/feed.atom"/>{entries}</feed>'
+        )
+        return Response(body, media_type="application/atom+xml")
+
+    async def healthz(self, request: Request) -> Response:
+        """``ok``, or 503 naming what is wrong with the database."""
+        try:
+            await run_in_threadpool(self.ctx.store.editions, 1)
+        except Exception as exc:  # the point of a health check: say what is wrong
+            return JSONResponse({"status": "error", "database": str(exc)}, 503)
+        return JSONResponse({"status": "ok"})
+
+    async def webhook(self, request: Request) -> Response:
+        """A provider's bounce or complaint report."""
+        return await self.hooks.receive(request.path_params["provider"], request)
+
+
+# Characters XML 1.0 does not allow (C0 controls but tab, CR, LF; surrogates; U+FFFE/FFFF):
+# one in a headline would make the whole feed unreadable to every feed reader.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    """Text for an Atom element or attribute: escaped, and without what XML forbids."""
+    return escape(_NOT_XML.sub("", text), {'"': "&quot;"})

@@ -1,0 +1,235 @@
+"""The reader's own pages, reached through signed links: preferences (topics, zone,
+language, pause) and unsubscribe. Someone nothing is sent to gets a page that says so and
+offers the way back, never a form that would answer "Saved." while they stay away.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zoneinfo
+from email.utils import parseaddr
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.errors import DeliveryError
+from digest.links import make_confirm_token, make_token
+from digest.render.i18n import check_locale
+from digest.store import Subscriber
+from digest.store.subscribers import LEFT
+from digest.subscribers import check_timezone
+from digest.web.context import WebContext, client_ip
+from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token
+
+LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
+
+
+class ReaderViews:
+    """``/preferences/{token}`` and ``/unsubscribe/{token}``."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """The page with the button (GET), or leaving at once (POST, RFC 8058 one-click)."""
+        ctx = self.ctx
+        token = request.path_params["token"]
+        subscriber = await ctx.subscriber_for("unsubscribe", token)
+        if subscriber is None or subscriber.id is None:
+            return ctx.invalid_link()
+        # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
+        # is what link scanners send, so it shows the page with the button.
+        if request.method != "POST":
+            if subscriber.status in LEFT:  # (after a one-click unsubscribe, say): no question
+                return ctx.message(
+                    _LEFT_TITLES[subscriber.status],
+                    _left_text(subscriber.status, ctx.service.name, subscriber.email),
+                    link={"url": "/", "label": "Subscribe again"},
+                )
+            preferences = (
+                f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
+            )
+            return ctx.page(
+                "unsubscribe.html.j2",
+                title="Unsubscribe",
+                preferences_url=preferences,
+                email=subscriber.email,
+            )
+        # RFC 8058 one-click (body List-Unsubscribe=One-Click) or the page's button: the
+        # token is the proof, no cookie or session is needed; it takes effect at once.
+        await run_in_threadpool(ctx.store.unsubscribe, public_id=subscriber.public_id)
+        return ctx.message(
+            "You are unsubscribed",
+            f"{ctx.service.name} will not be sent to you again.",
+            link={"url": "/", "label": "Subscribe again"},
+        )
+
+    async def preferences(self, request: Request) -> Response:
+        """The reader's choices (GET), saved (POST) when the form's CSRF field is genuine."""
+        ctx = self.ctx
+        token = request.path_params["token"]
+        subscriber = await ctx.subscriber_for("preferences", token)
+        if subscriber is None or subscriber.id is None:
+            return ctx.invalid_link()
+        if subscriber.status in (*LEFT, "pending"):
+            return await self.not_receiving(request, subscriber)
+        saved, error = False, ""
+        entered = _stored_choices(subscriber)
+        if request.method == "POST":
+            form = await request.form()
+            if not csrf_ok(ctx.secret, subscriber.public_id, str(form.get("csrf", ""))):
+                error = "The form expired; please save again."
+            else:
+                try:
+                    changes = _preference_changes(form, ctx.topics, subscriber)
+                except ValueError as exc:
+                    error = str(exc)
+                    entered = _entered_choices(form)  # kept as typed, to fix the one field
+                else:
+                    changed = await run_in_threadpool(
+                        ctx.store.set_subscriber, subscriber.id, **changes
+                    )
+                    subscriber = changed or subscriber
+                    entered = _stored_choices(subscriber)
+                    saved = True
+        leave = f"/unsubscribe/{make_token(ctx.secret, 'unsubscribe', subscriber.public_id)}"
+        response = ctx.page(
+            "preferences.html.j2",
+            400 if error else 200,
+            title="Preferences",
+            subscriber=subscriber,
+            topics=ctx.topics,
+            locales=LOCALES,
+            entered=entered,
+            zones=_ZONES,
+            zone_script=_ZONE_SCRIPT,
+            default_zone=ctx.service.timezone,
+            saved=saved,
+            error=error,
+            csrf=csrf_token(ctx.secret, subscriber.public_id),
+            unsubscribe_url=leave,
+        )
+        # The one script of the site, allowed by its hash on this page alone.
+        response.headers["Content-Security-Policy"] = SECURITY_HEADERS[
+            "Content-Security-Policy"
+        ].replace("default-src 'none';", f"default-src 'none'; script-src '{_ZONE_SCRIPT_HASH}';")
+        return response
+
+    async def not_receiving(self, request: Request, subscriber: Subscriber) -> Response:
+        """The preferences page of someone nothing is sent to: it says so and offers the way
+        back (a confirmation link, as signing up again sends), never a form that would
+        answer "Saved." while they stay unsubscribed."""
+        ctx = self.ctx
+        status, error = subscriber.status, ""
+        can_return = status != "complained"  # a spam report is not undone by a click
+        if request.method == "POST":
+            form = await request.form()
+            if not csrf_ok(ctx.secret, subscriber.public_id, str(form.get("csrf", ""))):
+                error = "The form expired; please press the button again."
+            elif form.get("action") != "resubscribe" or not can_return:
+                error = "Nothing was saved: nothing is sent to you, whatever the settings."
+            elif not ctx.limits.allow_signup(client_ip(request), subscriber.email):
+                return ctx.too_many()
+            else:
+                kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
+                token = make_confirm_token(ctx.secret, subscriber.public_id, kept)
+                try:
+                    await ctx.mailer.send(subscriber.email, f"{ctx.base}/confirm/{token}")
+                except DeliveryError as exc:
+                    return ctx.mail_down(subscriber.email, exc)
+                return ctx.message(
+                    "Check your inbox",
+                    f"A confirmation link is on its way to {subscriber.email}. Open it "
+                    f"within two days and press its button to receive {ctx.service.name} again.",
+                )
+        return ctx.page(
+            "preferences_left.html.j2",
+            400 if error else 200,
+            title=_LEFT_TITLES[status],
+            status_text=_left_text(status, ctx.service.name, subscriber.email),
+            way_back="To receive it again, write to "
+            f"{parseaddr(ctx.service.reply_to or ctx.service.sender)[1]} from this address.",
+            subscriber=subscriber,
+            can_return=can_return,
+            error=error,
+            csrf=csrf_token(ctx.secret, subscriber.public_id),
+        )
+
+
+def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:
+    """What a preferences form changes; ValueError names a bad field."""
+    changes: dict[str, object] = {
+        "topics": ",".join(t for t in form.getlist("topics") if t in topics)
+    }
+    changes["timezone"] = check_timezone(str(form.get("timezone", "")).strip() or None)
+    locale = str(form.get("locale", "")).strip()
+    changes["locale"] = check_locale(locale) if locale else None
+    paused = form.get("paused") == "yes"
+    if subscriber.status in ("active", "paused"):
+        changes["status"] = "paused" if paused else "active"
+    return changes
+
+
+def _stored_choices(subscriber: Subscriber) -> dict[str, Any]:
+    """The preferences form's fields as the subscriber's row has them."""
+    return {
+        "topics": set(subscriber.topics.split(",")),
+        "timezone": subscriber.timezone or "",
+        "locale": subscriber.locale or "",
+        "paused": subscriber.status == "paused",
+    }
+
+
+def _entered_choices(form: Any) -> dict[str, Any]:
+    """The preferences form's fields as the reader sent them (a form refused for one field
+    comes back with the others as they were chosen, not as stored)."""
+    return {
+        "topics": set(form.getlist("topics")),
+        "timezone": str(form.get("timezone", "")).strip(),
+        "locale": str(form.get("locale", "")).strip(),
+        "paused": form.get("paused") == "yes",
+    }
+
+
+# The zones the preferences form offers (a <datalist>: typing narrows it; any IANA name is
+# accepted): the Area/City names, without the old aliases (US/Eastern, Etc/GMT+5...).
+_ZONES = sorted(
+    z
+    for z in zoneinfo.available_timezones()
+    if "/" in z
+    and not z.startswith(("Etc/", "SystemV/", "US/", "Brazil/", "Canada/", "Chile/", "Mexico/"))
+)
+# With scripts on, an empty zone field starts at the browser's own zone; without, the list
+# and the typed name work the same.
+_ZONE_SCRIPT = (
+    'var z=document.getElementById("timezone");'
+    'if(z&&!z.value){try{z.value=Intl.DateTimeFormat().resolvedOptions().timeZone||"";}'
+    "catch(e){}}"
+)
+_ZONE_SCRIPT_HASH = (
+    "sha256-" + base64.b64encode(hashlib.sha256(_ZONE_SCRIPT.encode()).digest()).decode()
+)
+
+
+_LEFT_TITLES = {
+    "unsubscribed": "You are unsubscribed",
+    "bounced": "Mail to you bounced",
+    "complained": "You reported our email as spam",
+    "pending": "Your subscription is not confirmed",
+}
+
+
+def _left_text(status: str, name: str, email: str) -> str:
+    """Why nothing is sent to this address, in the reader's terms."""
+    return {
+        "unsubscribed": f"You left {name}: nothing is sent to {email}.",
+        "bounced": f"Mail to {email} was refused by its mail server, so {name} is no longer "
+        "sent to it.",
+        "complained": f"An email from {name} to {email} was reported as spam, so nothing is "
+        "sent to it.",
+        "pending": f"{email} has not confirmed its subscription to {name} yet, so nothing is "
+        "sent to it.",
+    }[status]

@@ -1,0 +1,138 @@
+"""Signing up: the form, its post (which mails a confirmation link) and the confirm page.
+
+The page a post answers is the same whatever the address's state, so it reveals nothing
+about who is subscribed; only a POST confirms, since mail scanners fetch every link.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.errors import DeliveryError
+from digest.links import make_confirm_token, make_token, read_confirm_token
+from digest.subscribers import check_name, normalise_email
+from digest.web.context import WebContext, client_ip
+from digest.web.security import FORM_COOKIE, form_nonce, signup_csrf, signup_csrf_ok
+
+FORM_COOKIE_SECONDS = 86400  # as long as the form's field is valid
+
+
+class SignUpViews:
+    """``/``, ``POST /subscribe`` and ``/confirm/{token}``."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    def form(
+        self, request: Request, status: int = 200, error: str = "", email: str = "", name: str = ""
+    ) -> Response:
+        """The sign-up page, its field bound to the browser's nonce cookie (set or renewed)."""
+        ctx = self.ctx
+        nonce = form_nonce(request.cookies.get(FORM_COOKIE))
+        response = ctx.page(
+            "subscribe.html.j2",
+            status,
+            title="Subscribe",
+            topics=ctx.topics,
+            error=error,
+            email=email,
+            name=name,
+            csrf=signup_csrf(ctx.secret, nonce),
+        )
+        response.set_cookie(
+            FORM_COOKIE,
+            nonce,
+            max_age=FORM_COOKIE_SECONDS,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def home(self, request: Request) -> Response:
+        """The sign-up form."""
+        return self.form(request)
+
+    async def subscribe(self, request: Request) -> Response:
+        """Record a pending subscriber and mail the confirmation link."""
+        ctx = self.ctx
+        form = await request.form()
+        raw_email, raw_name = str(form.get("email", "")), str(form.get("name", ""))
+
+        def again(error: str, status: int) -> Response:
+            return self.form(request, status, error, raw_email, raw_name)
+
+        if not signup_csrf_ok(
+            ctx.secret, request.cookies.get(FORM_COOKIE), str(form.get("csrf", ""))
+        ):
+            return again(
+                "The form expired; please send it again. (The form needs its cookie: if "
+                "this repeats, allow cookies for this site.)",
+                400,
+            )
+        try:
+            email = normalise_email(raw_email)
+        except ValueError:
+            return again("That does not look like an email address.", 400)
+        try:
+            name = check_name(raw_name)
+        except ValueError:
+            return again("Please write your name on one line, without special characters.", 400)
+        if not ctx.limits.allow_signup(client_ip(request), email):
+            return ctx.too_many()
+        chosen = [t for t in form.getlist("topics") if t in ctx.topics]
+        subscriber = await run_in_threadpool(ctx.store.add_pending, email, name, chosen)
+        # Only pending, unsubscribed or bounced addresses get a confirmation (one who
+        # reported the mail as spam is not mailed unasked); the page is the same whatever
+        # the address's state, so it reveals nothing about who is subscribed.
+        if subscriber.status in ("pending", "unsubscribed", "bounced"):
+            token = make_confirm_token(ctx.secret, subscriber.public_id, chosen)
+            try:
+                await ctx.mailer.send(email, f"{ctx.base}/confirm/{token}")
+            except DeliveryError as exc:
+                return ctx.mail_down(email, exc)
+        return ctx.message(
+            "Check your inbox",
+            "If the address can receive mail, a confirmation link is on its way. "
+            "Open it within two days to start receiving the newsletter.",
+        )
+
+    async def confirm(self, request: Request) -> Response:
+        """The confirmation link: a page with a button, and the button's POST confirms."""
+        ctx = self.ctx
+        link = read_confirm_token(ctx.keys, request.path_params["token"])
+        if link is None:
+            return ctx.invalid_link()
+        # Opening the link shows a button; only the button (a POST) confirms. Mail
+        # scanners fetch every link in a message, and a stranger may have typed the
+        # address into the form: a fetch alone must not subscribe anyone.
+        if request.method != "POST":
+            return ctx.page("confirm.html.j2", title="Confirm")
+        subscriber = await run_in_threadpool(
+            ctx.store.confirm_subscriber, link.public_id, link.requested_at, link.topics
+        )
+        if subscriber is None:
+            return ctx.invalid_link()
+        token = make_token(ctx.secret, "preferences", subscriber.public_id)
+        preferences = f"/preferences/{token}"
+        name = ctx.service.name
+        if subscriber.status == "paused":
+            return ctx.message(
+                "Your subscription is paused",
+                f"{name} is paused for you; resume it on your preferences page.",
+                link={"url": preferences, "label": "Resume or change your topics"},
+            )
+        if subscriber.status != "active":  # the link is older than their leaving
+            return ctx.message(
+                "This link has been used up",
+                "You left the newsletter after this link was sent. "
+                "To receive it again, subscribe again.",
+                link={"url": "/", "label": "Subscribe again"},
+            )
+        return ctx.message(
+            "You are subscribed",
+            f"{name} will reach you from the next edition.",
+            link={"url": preferences, "label": "Choose your topics"},
+        )

@@ -1,0 +1,117 @@
+"""The web app's one context: one sender for every confirmation, closed when the server
+stops, and the sign-up limits named once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from digest.app import App
+from digest.config import load_config
+from digest.web import create_app
+from digest.web.context import SIGNUP_PER_ADDRESS_PER_HOUR
+from tests.conftest import FeedServer, RecordingHandler, free_port, rss
+
+pytestmark = pytest.mark.asyncio
+
+
+class _SessionHandler(RecordingHandler):
+    """Records which SMTP session (client address and port) carried each message, and the
+    QUITs that ended sessions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: list[tuple[str, int]] = []
+        self.quits = 0
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits += 1
+        return "221 Bye"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.sessions.append(tuple(session.peer))  # type: ignore[arg-type]
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[_SessionHandler, int]]:
+    handler = _SessionHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield handler, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def config(write_config, feed_server: FeedServer, smtp: tuple[_SessionHandler, int]) -> Path:
+    url = feed_server.add(
+        "/f.xml", rss([{"title": "One", "guid": "1", "link": "https://w.test/1"}])
+    )
+    return write_config([("Wire", url)], transport="smtp", smtp_port=smtp[1])
+
+
+async def _sign_up(client: httpx.AsyncClient, email: str) -> httpx.Response:
+    page = await client.get("/")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return await client.post("/subscribe", data={"email": email, "csrf": found.group(1)})
+
+
+async def test_confirmations_go_through_one_sender_closed_when_the_server_stops(
+    config: Path, smtp: tuple[_SessionHandler, int]
+) -> None:
+    handler, _ = smtp
+    app = App.open(load_config(config))
+    asgi = create_app(app)
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    client = httpx.AsyncClient(transport=transport, base_url="https://digest.test")
+    async with asgi.router.lifespan_context(asgi), client as c:
+        for email in ("ann@example.org", "bob@example.org", "cy@example.org"):
+            assert (await _sign_up(c, email)).status_code == 200
+    app.close()
+    assert [m.recipients for m in handler.messages] == [
+        ["ann@example.org"],
+        ["bob@example.org"],
+        ["cy@example.org"],
+    ]
+    # One SMTP session carried them all: the app keeps one sender, not one per email.
+    assert len(set(handler.sessions)) == 1, handler.sessions
+    assert handler.quits == 1  # and it said goodbye when the server stopped
+
+
+async def test_the_named_limit_of_confirmations_to_one_address(
+    config: Path, smtp: tuple[_SessionHandler, int]
+) -> None:
+    app = App.open(load_config(config))
+    transport = httpx.ASGITransport(app=create_app(app), client=("203.0.113.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+        answers = [
+            (await _sign_up(c, "ann@example.org")).status_code
+            for _ in range(SIGNUP_PER_ADDRESS_PER_HOUR + 1)
+        ]
+    app.close()
+    assert answers == [200] * SIGNUP_PER_ADDRESS_PER_HOUR + [429]
+
+
+async def test_a_sender_left_idle_is_closed_and_the_next_confirmation_opens_a_fresh_one(
+    config: Path, smtp: tuple[_SessionHandler, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, _ = smtp
+    monkeypatch.setattr("digest.web.mailer.IDLE_SECONDS", -1.0)  # every gap is too long
+    app = App.open(load_config(config))
+    asgi = create_app(app)
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    client = httpx.AsyncClient(transport=transport, base_url="https://digest.test")
+    async with asgi.router.lifespan_context(asgi), client as c:
+        for email in ("ann@example.org", "bob@example.org"):
+            assert (await _sign_up(c, email)).status_code == 200
+    app.close()
+    assert len(handler.messages) == 2
+    assert len(set(handler.sessions)) == 2  # a stale session is not reused
+    assert handler.quits == 2  # and each was closed properly
