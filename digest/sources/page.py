@@ -226,6 +226,14 @@ def read_listing(
         if source.links is None and not (_article_path(url) and _headline(text)):
             continue
         add(url, text)
+    if source.links and not found:
+        # The admin's selector finds nothing: an error to fix, even when breaking detection
+        # would find links (the Latest column it names is what the admin wants read).
+        raise SourceError(
+            source.name,
+            "no article links found on the listing page",
+            f"the selector links = {source.links!r} matches no article link; check it",
+        )
     left_out: Counter[str] = Counter()
     if source.breaking:
         for anchor in _selected(tree, source.breaking, source.name):
