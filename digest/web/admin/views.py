@@ -40,7 +40,11 @@ class Screens:
 
     def __init__(self, console: Console) -> None:
         self.c, self.app = console, console.app
-        self.topics = sorted({t for s in self.app.config.sources for t in s.topics})
+
+    @property
+    def topics(self) -> list[str]:
+        """The sources' topics, from the config as loaded now (the Config screen reloads it)."""
+        return sorted({t for s in self.app.config.sources for t in s.topics})
 
     # --- dashboard -------------------------------------------------------------------------
 
