@@ -73,10 +73,14 @@ class Redactor:
         return text
 
 
-def redact(text: str) -> tuple[str, Redactor]:
+def redact(text: str, running: Config | None = None) -> tuple[str, Redactor]:
     """The file's text with each secret-looking value replaced, and the redactor for the
-    messages shown beside it."""
+    messages shown beside it (which also blanks the values of the variables ``running``
+    names, the defaults not written in the file included)."""
     redactor = Redactor()
+    for name in _env_names(running.model_dump() if running else {}):
+        if len(os.environ.get(name, "")) >= 4:
+            redactor.secrets.add(os.environ[name])
     out: list[str] = []
     closing = ""  # the closing quotes of a sensitive multi-line value being skipped
     for line in text.splitlines():
@@ -115,6 +119,21 @@ def redact(text: str) -> tuple[str, Redactor]:
     return redactor("\n".join(out)), redactor
 
 
+def _env_names(settings: object) -> set[str]:
+    """The values of every ``*_env`` setting in a config's dump: the variables it reads."""
+    found: set[str] = set()
+    if isinstance(settings, dict):
+        for key, value in settings.items():
+            if str(key).endswith("_env") and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _env_names(value)
+    elif isinstance(settings, list):
+        for value in settings:
+            found |= _env_names(value)
+    return found
+
+
 def _sensitive(key: str) -> bool:
     return bool(_SENSITIVE.search(key)) and not key.endswith(_NOT_SECRET)
 
@@ -128,7 +147,7 @@ def check_file(running: Config) -> FileCheck:
         modified = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
     except (OSError, UnicodeDecodeError) as exc:
         return FileCheck(path, "", None, [f"{path}: cannot read it: {exc}"], [])
-    text, scrub = redact(raw)
+    text, scrub = redact(raw, running)
     try:
         config = reload_config(running, path)
     except ConfigError as exc:
@@ -183,7 +202,9 @@ class ConfigScreen:
             report=report,
             loaded_at=self.loaded_at,
             changed=report.modified is not None and report.modified > self.loaded_at,
-            reloaded=request.query_params.get("reloaded", ""),
+            reloaded=request.query_params.get("reloaded") == "1",
+            sources=len(running.sources),
+            digests=len(running.digests),
             refused=refused or [],
             hint=hint,
             daemon=holder,
@@ -198,16 +219,20 @@ class ConfigScreen:
             config = await run_in_threadpool(reload_config, running, running.file)
         except ConfigError as exc:
             raw = await run_in_threadpool(_read, running.file)
-            _, scrub = redact(raw)
+            _, scrub = redact(raw, running)
             log.warning("admin %s: the config reload failed; the running one is kept", admin.email)
             return await self._page(
                 request, admin, 400, [scrub(str(p)) for p in exc.problems], scrub(exc.hint)
             )
         self.app.config = config  # what every screen reads, from the next request on
         self.loaded_at = datetime.now(UTC)
-        summary = f"{len(config.sources)} sources, {len(config.digests)} digests"
-        log.info("admin %s reloaded the config: %s", admin.email, summary)
-        return RedirectResponse(f"/admin/config?reloaded={summary}", 303)
+        log.info(
+            "admin %s reloaded the config: %d sources, %d digests",
+            admin.email,
+            len(config.sources),
+            len(config.digests),
+        )
+        return RedirectResponse("/admin/config?reloaded=1", 303)
 
     async def signal_daemon(self, request: Request, admin: Admin) -> Response:
         """SIGHUP to the daemon holding this database's lock on this machine."""
