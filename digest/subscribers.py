@@ -313,26 +313,34 @@ def csv_columns(text: str) -> tuple[bool, list[tuple[str, str]]]:
 
 
 def import_subscribers(
-    store: _ImportStore, rows: Sequence[NewSubscriber], chunk: int = 1000
+    store: _ImportStore,
+    rows: Sequence[NewSubscriber],
+    chunk: int = 1000,
+    by: str = "an import",
 ) -> tuple[int, int, list[str]]:
     """Add the rows nobody has yet, ``chunk`` rows a lookup and an insert: (added, already
     active, addresses that left earlier, the first thousand of them).
 
     Someone who unsubscribed, bounced or complained is not re-added: an import is not their
     consent. A row with another status than active keeps it (an export read back). ``rows``
-    hold each address once (``parse_csv``'s).
+    hold each address once (``parse_csv``'s). ``by``: who imported, for each new row's
+    history.
     """
     counts = ImportCounts()
     added_after = store.last_subscriber_id()
     for start in range(0, len(rows), chunk):
-        store.import_subscribers(rows[start : start + chunk], added_after, counts)
+        store.import_subscribers(rows[start : start + chunk], added_after, counts, by)
     return counts.added, counts.already, counts.left
 
 
 class _ImportStore(Protocol):
     def last_subscriber_id(self) -> int: ...
     def import_subscribers(
-        self, people: Sequence[NewSubscriber], added_after: int, counts: ImportCounts
+        self,
+        people: Sequence[NewSubscriber],
+        added_after: int,
+        counts: ImportCounts,
+        by: str = ...,
     ) -> None: ...
 
 

@@ -204,6 +204,12 @@ def test_an_admin_walks_the_console(site: Console, smtp_server: SmtpServer) -> N
         shots.take(page, "delivery")
         mails = len(smtp_server.messages)
 
+        # The config: shown, checked and reloaded, never written.
+        page.click("nav >> text=Config")
+        page.click("text=Reload the file")
+        assert "Reloaded: 2 sources, 1 digests" in page.inner_text("main")
+        shots.take(page, "config")
+
         # Log out: the console is closed again.
         page.click("nav >> text=Log out >> nth=0")
         assert page.url.startswith(site.base + "/admin/login")

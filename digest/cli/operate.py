@@ -221,10 +221,10 @@ def run(ctx: Context, once: bool) -> None:
         if not ok:
             raise SystemExit(1)
         return
-    from digest.config import load_config
+    from digest.config import reload_config
     from digest.schedule.daemon import run_daemon
 
-    run_daemon(app, reload_config=lambda: load_config(ctx.config_path))
+    run_daemon(app, reload_config=lambda running: reload_config(running, ctx.config_path))
 
 
 @click.command()

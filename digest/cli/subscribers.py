@@ -114,7 +114,7 @@ def remove(ctx: Context, email: str) -> None:
     except ValueError as exc:
         if store.subscriber_by_email(address) is None:
             raise DigestError(str(exc), "check the address") from exc
-    if store.unsubscribe(email=address):
+    if store.unsubscribe(email=address, by="an admin (`digest subscribers remove`)"):
         click.echo(f"unsubscribed {address}")
         return
     row = store.subscriber_by_email(address)
@@ -256,7 +256,12 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
                     people[row.email] = (line, row)
             lines_of = [line for line, _ in people.values()]
             before = len(counts.twice)
-            store.import_subscribers([p for _, p in people.values()], added_after, counts)
+            store.import_subscribers(
+                [p for _, p in people.values()],
+                added_after,
+                counts,
+                f"an import (`digest subscribers import {csv_file.name}`)",
+            )
             found += [(lines_of[i], twice(email)) for i, email in counts.twice[before:]]
             report(found)
     if topic_problems:

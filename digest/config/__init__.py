@@ -1,7 +1,7 @@
 """The config stage: one TOML file, parsed into typed, validated models."""
 
 from digest.config._readiness import warnings_for
-from digest.config.loader import config_path, load_config, parse_config
+from digest.config.loader import config_path, load_config, parse_config, reload_config
 from digest.config.models import (
     Config,
     DeliveryConfig,
@@ -27,5 +27,6 @@ __all__ = [
     "config_path",
     "load_config",
     "parse_config",
+    "reload_config",
     "warnings_for",
 ]

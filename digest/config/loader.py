@@ -45,6 +45,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(text, file)
 
 
+def reload_config(current: Config, path: str | os.PathLike[str] | None = None) -> Config:
+    """The config file read again by a running service (the daemon's SIGHUP, the console's
+    Reload): the new config, or ConfigError, when the file is invalid or changes what only a
+    restart can change (the database), and the caller keeps ``current``."""
+    config = load_config(path)
+    if config.service.database_url != current.service.database_url:
+        raise ConfigError(
+            [
+                config.problem(
+                    ("service", "database_url"),
+                    "changed while digest runs, which keeps the database it opened",
+                    "restart digest to change the database (or put the old URL back)",
+                )
+            ],
+            "restart to change the database; nothing else of the file was applied",
+        )
+    return config
+
+
 def parse_config(text: str, file: Path) -> Config:
     """Validate config text; ``file`` names it in errors and anchors relative paths."""
     try:

@@ -753,6 +753,11 @@ class Config(_Model):
             self._file = str(context.get("file", ""))
             self._key_lines = dict(context.get("key_lines", {}))
 
+    @property
+    def file(self) -> str:
+        """The file this config was read from, as named when loading ("" if made in code)."""
+        return self._file
+
     def problem(self, path: KeyPath, what: str, fix: str = "") -> ConfigProblem:
         """A problem with the key at ``path``, placed at its line (or its table's) in the file."""
         line = line_of(self._key_lines, path) if self._key_lines else 0

@@ -55,7 +55,9 @@ class DeliveryStore(Protocol):
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
-    def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
+    def suppress_subscriber(
+        self, subscriber_id: int, status: str = "bounced", by: str = ""
+    ) -> bool: ...
     def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
 
 
@@ -285,7 +287,9 @@ def _record(
     )
     for result in results:
         if result.status == "bounced" and result.delivery_id in owners:
-            claim.store.suppress_subscriber(owners[result.delivery_id], "bounced")
+            claim.store.suppress_subscriber(
+                owners[result.delivery_id], "bounced", "a bounce (the server refused the address)"
+            )
         report.counts[result.status] += 1
         done.add(result.delivery_id)
         if result.status == "skipped":

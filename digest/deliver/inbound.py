@@ -48,8 +48,12 @@ class InboundStore(Protocol):
     def subscriber_by_email(self, email: str) -> Subscriber | None: ...
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None: ...
     def message_recipients(self, message_ids: Collection[str]) -> dict[str, int]: ...
-    def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
-    def unsubscribe(self, *, email: str | None = None, public_id: str | None = None) -> bool: ...
+    def suppress_subscriber(
+        self, subscriber_id: int, status: str = "bounced", by: str = ""
+    ) -> bool: ...
+    def unsubscribe(
+        self, *, email: str | None = None, public_id: str | None = None, by: str = ...
+    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,9 @@ def _judge(bounce: Bounce, subscriber: Subscriber, store: InboundStore) -> Outco
     who = "" if subscriber.email == stored_form(bounce.address) else f" {subscriber.email}"
     if not bounce.dead:
         return Outcome(Verdict.KEPT, f"  {head}: permanent failure kept active ({diagnostic})")
-    if subscriber.id is not None and store.suppress_subscriber(subscriber.id, "bounced"):
+    if subscriber.id is not None and store.suppress_subscriber(
+        subscriber.id, "bounced", "a bounce message to the return address"
+    ):
         return Outcome(Verdict.SUPPRESSED, f"  {head}: suppressed{who} ({diagnostic})")
     return Outcome(Verdict.UNCHANGED, f"  {head}:{who or ' they'} had already left; unchanged")
 
@@ -217,7 +223,7 @@ def _unsubscribe(message: Message, store: InboundStore, rules: InboundRules) -> 
     subscriber = store.subscriber_by_public_id(readers[0])
     if subscriber is None:
         return Outcome(Verdict.IGNORED, f"{head}: its token names no subscriber; ignored")
-    if store.unsubscribe(public_id=readers[0]):
+    if store.unsubscribe(public_id=readers[0], by="an unsubscribe email (mailto)"):
         return Outcome(Verdict.UNSUBSCRIBED, f"{head}: {subscriber.email} unsubscribed")
     line = f"{head}: {subscriber.email} had already left; unchanged"
     return Outcome(Verdict.UNCHANGED, line)

@@ -233,13 +233,13 @@ def _unsent(app: App, digest_id: str, slot: datetime) -> bool:
 def run_daemon(
     app: App,
     stop: threading.Event | None = None,
-    reload_config: Callable[[], Config] | None = None,
+    reload_config: Callable[[Config], Config] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set); in-flight work finishes first.
 
     One daemon per database (a lock; a second one exits with a clear message). SIGHUP
-    reloads the config through ``reload_config``: an invalid new config is reported and
-    the old one kept.
+    reloads the config through ``reload_config``, given the running config (the config
+    package's ``reload_config``): an invalid new config is reported and the old one kept.
     """
     stop = stop or threading.Event()
     reload = threading.Event()
@@ -283,18 +283,15 @@ def _start(app: App) -> BackgroundScheduler:
     return scheduler
 
 
-def _reloaded(app: App, reload_config: Callable[[], Config] | None) -> App | None:
+def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
     """The app with the new config, or None (and a log line) to keep the old one."""
     if reload_config is None:
         log.error("this daemon cannot reload its config; restart it instead")
         return None
     try:
-        config = reload_config()
+        config = reload_config(app.config)
     except ConfigError as exc:
         log.error("the new config is invalid; keeping the old one:\n%s", exc.message)
-        return None
-    if config.service.database_url != app.config.service.database_url:
-        log.error("database_url changed; keeping the old config (restart to switch databases)")
         return None
     log.info("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
     return App(config, app.engine, app.store)

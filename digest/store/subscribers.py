@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Table, func, insert, or_
+from sqlalchemy import Table, Text, func, insert, literal, null, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from digest.store.base import StoreBase
 from digest.store.tables import (
     Subscriber,
+    SubscriberEvent,
+    UTCDateTime,
     utcnow,
 )
 
@@ -69,6 +71,7 @@ class SubscriberQueries(StoreBase):
         topics: Sequence[str] = (),
         timezone: str | None = None,
         locale: str | None = None,
+        by: str = "an admin (`digest subscribers add`)",
     ) -> tuple[Subscriber, bool]:
         """Add or reactivate a subscriber; returns the row and whether it changed anything.
 
@@ -77,6 +80,7 @@ class SubscriberQueries(StoreBase):
         """
         with self.session() as s:
             row = s.exec(select(Subscriber).where(Subscriber.email == email)).first()
+            before = row.status if row is not None else None
             if row is not None:
                 if row.status == "active":
                     return row, False
@@ -98,6 +102,8 @@ class SubscriberQueries(StoreBase):
                 )
             s.add(row)
             try:
+                s.flush()
+                _record(s, row, before, by)
                 s.commit()
             except IntegrityError:
                 s.rollback()
@@ -128,11 +134,18 @@ class SubscriberQueries(StoreBase):
                 s.commit()
             return changed
 
-    def unsubscribe(self, *, email: str | None = None, public_id: str | None = None) -> bool:
+    def unsubscribe(
+        self,
+        *,
+        email: str | None = None,
+        public_id: str | None = None,
+        by: str = "the unsubscribe link",
+    ) -> bool:
         """Mark the subscriber unsubscribed at once; True when they had not already left.
 
         A pending or paused subscriber can leave too (a paused one could otherwise resume);
-        one who bounced or complained keeps that status, which says more.
+        one who bounced or complained keeps that status, which says more. ``by``: what made
+        them leave, for their history (the default: the link in every email).
         """
         with self.session() as s:
             query = select(Subscriber)
@@ -144,23 +157,31 @@ class SubscriberQueries(StoreBase):
             row = s.exec(query).first()
             if row is None or row.status in LEFT:
                 return False
+            before = row.status
             row.status, row.unsubscribed_at = "unsubscribed", utcnow()
             s.add(row)
+            _record(s, row, before, by)
             s.commit()
             return True
 
-    def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool:
+    def suppress_subscriber(
+        self, subscriber_id: int, status: str = "bounced", by: str = ""
+    ) -> bool:
         """Stop mailing a subscriber (a hard bounce, a complaint); True unless they had left.
 
         Paused and pending subscribers are suppressed too: a paused reader whose address
-        bounces must not be mailed again when they resume.
+        bounces must not be mailed again when they resume. ``by``: where the news came
+        from, for their history (default: "a bounce" or "a complaint").
         """
         with self.session() as s:
             row = s.get(Subscriber, subscriber_id)
             if row is None or row.status in LEFT:
                 return False
+            before = row.status
             row.status, row.unsubscribed_at = status, utcnow()
             s.add(row)
+            default = "a complaint" if status == "complained" else "a bounce"
+            _record(s, row, before, by or default)
             s.commit()
             return True
 
@@ -210,7 +231,13 @@ class SubscriberQueries(StoreBase):
         with self.session() as s:
             return s.exec(select(Subscriber).where(Subscriber.email == email)).first()
 
-    def add_pending(self, email: str, name: str | None, topics: Sequence[str]) -> Subscriber:
+    def add_pending(
+        self,
+        email: str,
+        name: str | None,
+        topics: Sequence[str],
+        by: str = "the sign-up form",
+    ) -> Subscriber:
         """A web sign-up: a new 'pending' subscriber (confirmation not yet clicked).
 
         An existing row is returned unchanged, so a stranger re-subscribing an address can
@@ -231,6 +258,8 @@ class SubscriberQueries(StoreBase):
         with self.session() as s:
             s.add(row)
             try:
+                s.flush()
+                _record(s, row, None, by)
                 s.commit()
             except IntegrityError:  # the same address signed up twice at once
                 s.rollback()
@@ -241,7 +270,10 @@ class SubscriberQueries(StoreBase):
             return row
 
     def set_subscriber(self, subscriber_id: int, **changes: object) -> Subscriber | None:
-        """Change a subscriber's status or preferences (status, topics, locale, timezone)."""
+        """Change a subscriber's status or preferences (status, topics, locale, timezone);
+        ``by``: who changed the status, for their history (default: they did, on their
+        preferences page)."""
+        by = str(changes.pop("by", "their preferences page"))
         allowed = {"status", "topics", "locale", "timezone", "name"}
         if set(changes) - allowed:
             raise AttributeError(f"cannot set {sorted(set(changes) - allowed)} on a subscriber")
@@ -249,6 +281,7 @@ class SubscriberQueries(StoreBase):
             row = s.get(Subscriber, subscriber_id)
             if row is None:
                 return None
+            before = row.status
             for key, value in changes.items():
                 setattr(row, key, value)
             if changes.get("status") in LEFT:
@@ -256,9 +289,22 @@ class SubscriberQueries(StoreBase):
             elif "status" in changes:
                 row.unsubscribed_at = None
             s.add(row)
+            if row.status != before:
+                _record(s, row, before, by)
             s.commit()
             s.refresh(row)
             return row
+
+    def subscriber_history(self, subscriber_id: int, limit: int = 200) -> list[SubscriberEvent]:
+        """The person's status changes, newest first (ties: the later written first)."""
+        with self.session() as s:
+            query = (
+                select(SubscriberEvent)
+                .where(SubscriberEvent.subscriber_id == subscriber_id)
+                .order_by(col(SubscriberEvent.at).desc(), col(SubscriberEvent.id).desc())
+                .limit(limit)
+            )
+            return list(s.exec(query))
 
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
         """The subscriber a signed link names, if any."""
@@ -266,7 +312,11 @@ class SubscriberQueries(StoreBase):
             return s.exec(select(Subscriber).where(Subscriber.public_id == public_id)).first()
 
     def confirm_subscriber(
-        self, public_id: str, requested_at: datetime, topics: Sequence[str] | None = None
+        self,
+        public_id: str,
+        requested_at: datetime,
+        topics: Sequence[str] | None = None,
+        by: str = "the confirmation link",
     ) -> Subscriber | None:
         """A confirmation link was opened: the subscriber as it stands afterwards, if any.
 
@@ -287,10 +337,12 @@ class SubscriberQueries(StoreBase):
                 and row.unsubscribed_at is not None
                 and requested_at > row.unsubscribed_at.replace(microsecond=0)
             ):
+                before = row.status
                 row.status, row.unsubscribed_at = "active", None
                 if topics is not None:
                     row.topics = ",".join(topics)
                 s.add(row)
+                _record(s, row, before, by)
                 s.commit()
                 s.refresh(row)
             return row
@@ -302,7 +354,11 @@ class SubscriberQueries(StoreBase):
             return int(connection.execute(core_select(func.max(table.c.id))).scalar() or 0)
 
     def import_subscribers(
-        self, people: Sequence[_Person], added_after: int, counts: ImportCounts
+        self,
+        people: Sequence[_Person],
+        added_after: int,
+        counts: ImportCounts,
+        by: str = "an import",
     ) -> None:
         """Add the people of one chunk of an import who are not subscribers yet, adding to
         ``counts``: one lookup of the chunk's addresses and one insert for the new ones.
@@ -316,7 +372,7 @@ class SubscriberQueries(StoreBase):
         for attempt in range(3):
             try:
                 with self.engine.begin() as connection:
-                    chunk = _import_chunk(connection, people, added_after)
+                    chunk = _import_chunk(connection, people, added_after, by)
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -330,7 +386,7 @@ class SubscriberQueries(StoreBase):
 
 
 def _import_chunk(
-    connection: Connection, people: Sequence[_Person], added_after: int
+    connection: Connection, people: Sequence[_Person], added_after: int, by: str
 ) -> ImportCounts:
     """``import_subscribers`` for one chunk, in the caller's transaction."""
     table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -374,8 +430,55 @@ def _import_chunk(
         _copy(connection, table, new)
     elif new:
         connection.execute(insert(table), new)
+    if new:  # their first line of history, in one statement
+        _record_made(connection, [str(r["email"]) for r in new], by, now)
     chunk.added = len(new)
     return chunk
+
+
+def record_status(
+    into: Session | Connection,
+    changes: Sequence[tuple[int, str | None, str]],
+    by: str,
+    at: datetime | None = None,
+) -> None:
+    """Write status changes, (subscriber id, before, after), to the subscribers' history in
+    the caller's transaction: every store method that sets a status calls this, so no change
+    goes unrecorded. A status before of None means the row was made then."""
+    when = at or utcnow()
+    rows = [
+        {"subscriber_id": i, "from_status": before, "to_status": after, "at": when, "by": by}
+        for i, before, after in changes
+    ]
+    if not rows:
+        return
+    if isinstance(into, Session):
+        into.add_all(SubscriberEvent.model_validate(row) for row in rows)
+    else:
+        into.execute(insert(SubscriberEvent.__table__), rows)  # type: ignore[attr-defined]
+
+
+def _record_made(connection: Connection, emails: Sequence[str], by: str, at: datetime) -> None:
+    """``record_status`` for rows an import just made, known by address: their ids and
+    statuses read by the INSERT itself (no lookup of the ids in between)."""
+    people = Subscriber.__table__  # type: ignore[attr-defined]
+    events = SubscriberEvent.__table__  # type: ignore[attr-defined]
+    made = core_select(
+        people.c.id,
+        literal(at, UTCDateTime()),
+        null(),
+        people.c.status,
+        literal(by, Text()),
+    ).where(people.c.email.in_(emails))
+    connection.execute(
+        insert(events).from_select(["subscriber_id", "at", "from_status", "to_status", "by"], made)
+    )
+
+
+def _record(s: Session, row: Subscriber, before: str | None, by: str) -> None:
+    """One row's change, the row in the session (flushed, so a new one has its id)."""
+    assert row.id is not None
+    record_status(s, [(row.id, before, row.status)], by)
 
 
 def _copy(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:

@@ -203,6 +203,19 @@ class Admin(SQLModel, table=True):
     last_login_at: datetime | None = _when(nullable=True)
 
 
+class SubscriberEvent(SQLModel, table=True):
+    """One change of a subscriber's status: when, from what (None: the row was made), to
+    what, and what made it (a link, a bounce, an admin): the history on their console page."""
+
+    __tablename__ = "subscriber_events"
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
+    at: datetime = _when()
+    from_status: str | None = None
+    to_status: str
+    by: str = Field(sa_column=Column(Text, nullable=False))
+
+
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`
 # re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
 # Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.

@@ -110,7 +110,9 @@ class WebhookReceiver:
             if subscriber is None or subscriber.id is None:
                 log.info("webhook %s: %s is not a subscriber; ignored", provider, event.email)
                 continue
-            if self.app.store.suppress_subscriber(subscriber.id, event.kind):
+            if self.app.store.suppress_subscriber(
+                subscriber.id, event.kind, f"the {provider} webhook"
+            ):
                 suppressed += 1
                 log.warning(
                     "webhook %s: %s %s (%s); suppressed",

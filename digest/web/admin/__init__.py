@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from digest.app import App
 from digest.web.admin.auth import LoginGuard
+from digest.web.admin.config_screen import ConfigScreen
 from digest.web.admin.console import Console
 from digest.web.admin.metrics import metrics_endpoint
 from digest.web.admin.views import Screens
@@ -21,6 +22,7 @@ def admin_routes(
     """/admin/... (each screen behind the login) and /metrics."""
     console = Console(app, env, guard)
     s = Screens(console)
+    config = ConfigScreen(console)
     g = console.guarded
     get, both = ["GET"], ["GET", "POST"]
     routes = [
@@ -39,6 +41,9 @@ def admin_routes(
         Route("/sources", g(s.sources), methods=get),
         Route("/sources/fetch", g(s.fetch_now), methods=["POST"]),
         Route("/delivery", g(s.delivery), methods=both),
+        Route("/config", g(config.show), methods=get),
+        Route("/config/reload", g(config.reload), methods=["POST"]),
+        Route("/config/signal", g(config.signal_daemon), methods=["POST"]),
         # Anything else under /admin: still a login first, so no URL says what exists.
         Route(
             "/{rest:path}",

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.cli.operate import _progress  # the share `digest status` prints as "done"
 from digest.cli.setup import _dkim_problems  # what `digest check` adds to warnings_for
-from digest.config import warnings_for
+from digest.config import Config, warnings_for
 from digest.editions import digest_timezone
 from digest.records import RankedEdition
 from digest.schedule import next_slot
@@ -111,10 +111,16 @@ def next_runs(app: App, now: datetime) -> list[NextRun]:
     return runs
 
 
+def check_problems(config: Config) -> tuple[list[str], list[str]]:
+    """`digest check`'s errors and warnings of a loaded config, one line each."""
+    errors, warnings = _dkim_problems(config)
+    return [str(p) for p in errors], [str(p) for p in [*warnings_for(config), *warnings]]
+
+
 def config_warnings(app: App) -> list[str]:
     """`digest check`'s warnings and errors of the loaded config, one line each."""
-    errors, warnings = _dkim_problems(app.config)
-    return [str(p) for p in [*errors, *warnings_for(app.config), *warnings]]
+    errors, warnings = check_problems(app.config)
+    return [*errors, *warnings]
 
 
 def dashboard(app: App) -> Dashboard:

@@ -40,7 +40,11 @@ class Screens:
 
     def __init__(self, console: Console) -> None:
         self.c, self.app = console, console.app
-        self.topics = sorted({t for s in self.app.config.sources for t in s.topics})
+
+    @property
+    def topics(self) -> list[str]:
+        """The sources' topics, from the config as loaded now (the Config screen reloads it)."""
+        return sorted({t for s in self.app.config.sources for t in s.topics})
 
     # --- dashboard -------------------------------------------------------------------------
 
@@ -175,6 +179,7 @@ class Screens:
             form = await request.form()
             done, error = await run_in_threadpool(
                 self._change_status,
+                admin,
                 row.email,
                 subscriber_id,
                 str(form.get("action", "")),
@@ -182,6 +187,7 @@ class Screens:
             )
             row = await run_in_threadpool(self.app.store.subscriber_by_id, subscriber_id) or row
         deliveries = await run_in_threadpool(self.app.store.subscriber_deliveries, subscriber_id)
+        history = await run_in_threadpool(self.app.store.subscriber_history, subscriber_id)
         return self.c.page(
             "subscriber.html.j2",
             request,
@@ -190,27 +196,28 @@ class Screens:
             title=row.email,
             person=row,
             deliveries=deliveries,
+            history=history,
             left=row.status in LEFT,
             done=done,
             error=error,
         )
 
     def _change_status(
-        self, email: str, subscriber_id: int, action: str, status: str
+        self, admin: Admin, email: str, subscriber_id: int, action: str, status: str
     ) -> tuple[str, str]:
         """The CLI's rules: anyone not gone can be unsubscribed (`subscribers remove`); an
         active reader can be paused and a paused one resumed, as on their own preferences
         page; nobody who left is brought back from here: only they can, by signing up."""
-        store = self.app.store
+        store, by = self.app.store, f"admin {admin.email} in the console"
         if action == "unsubscribe":
-            if store.unsubscribe(email=email):
+            if store.unsubscribe(email=email, by=by):
                 return f"{email} is unsubscribed.", ""
             return "", f"{email} is already {status}: nothing to do."
         if action == "pause" and status == "active":
-            store.set_subscriber(subscriber_id, status="paused")
+            store.set_subscriber(subscriber_id, by=by, status="paused")
             return f"{email} is paused.", ""
         if action == "resume" and status == "paused":
-            store.set_subscriber(subscriber_id, status="active")
+            store.set_subscriber(subscriber_id, by=by, status="active")
             return f"{email} is active again.", ""
         if status in LEFT:
             return "", (
@@ -248,7 +255,10 @@ class Screens:
                 else:
                     if form.get("action") == "import":
                         context["result"] = await run_in_threadpool(
-                            import_subscribers, self.app.store, plan["good"]
+                            import_subscribers,
+                            self.app.store,
+                            plan["good"],
+                            by=f"an import by admin {admin.email} in the console",
                         )
                     else:
                         context["plan"] = plan
