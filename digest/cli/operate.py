@@ -13,6 +13,7 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config
 from digest.deliver import DeliveryReport
+from digest.deliver.dispatch import count_words
 from digest.editions import digest_slot, edition_info, next_edition_at, rank_window
 from digest.errors import UsageError
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
@@ -310,7 +311,7 @@ def status(ctx: Context, as_json: bool) -> None:
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
     for row in editions:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(row["deliveries"].items())) or "none"
+        counts = count_words(row["deliveries"]) or "none"
         table.add_row(
             str(row["id"]),
             str(row["digest"]),
@@ -379,12 +380,15 @@ def print_run(report: RunReport) -> None:
 
 
 def _print_delivery(d: DeliveryReport) -> None:
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or (
-        "nothing sent" if d.stopped else "nothing to send"
+    counts = d.counts_line() or (
+        "nothing sent" if d.stopped else "nothing to send now" if d.in_flight else "nothing to send"
     )
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
-    for line in d.problems:
-        click.echo(f"  {line}", err=True)
+    # Each refusal was logged once as it happened; here its totals, per reason.
+    for reason, n in d.refusals.most_common():
+        click.echo(f"  {n} x {reason}", err=True)
+    if d.in_flight:
+        click.echo(f"delivery in flight: {d.in_flight_note()}")
     if d.waiting:
         click.echo(f"delivery waiting: {d.waiting}")
     if d.stopped and d.paused:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +31,8 @@ from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.store import Delivery, Subscriber, utcnow
+from digest.store.deliveries import OutboxState
+from digest.store.tables import DELIVERY_STATES
 
 log = logging.getLogger("digest.deliver")
 
@@ -55,6 +57,7 @@ class DeliveryStore(Protocol):
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
+    def outbox_state(self, edition_id: int) -> OutboxState: ...
     def suppress_subscriber(self, subscriber_id: int, status: str = "bounced") -> bool: ...
     def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
 
@@ -69,6 +72,33 @@ class DeliveryReport:
     stopped: str = ""  # the run failed: transport down, error budget spent
     waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
     paused: int = 0  # rows the error budget paused: they wait for `digest retry`
+    # Rows of the edition another sender holds at the end of this run (claimed, lease not
+    # run out), and when the last lease runs out: a stopped sender's rows are pending again
+    # then, for the next send or a worker.
+    in_flight: int = 0
+    back_at: datetime | None = None
+    bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
+    refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
+
+    def counts_line(self) -> str:
+        """The rows this run settled, in the words and order `digest status` uses."""
+        line = count_words(self.counts)
+        if self.bounced:
+            line = line.replace(
+                f"{self.counts['failed']} failed",
+                f"{self.counts['failed']} failed ({self.bounced} bounced: address suppressed)",
+            )
+        return line
+
+    def in_flight_note(self) -> str:
+        """One line naming the rows in flight elsewhere and when they come back, or ""."""
+        if not self.in_flight:
+            return ""
+        when = f"{self.back_at:%Y-%m-%d %H:%M:%S} UTC" if self.back_at else "their lease's end"
+        return (
+            f"{self.in_flight} in flight, held by another sender; if it stopped, they are "
+            f"pending again at {when} and the next send (or a worker) sends them"
+        )
 
 
 async def dispatch(
@@ -84,8 +114,12 @@ async def dispatch(
     signer: Callable[[bytes], bytes] | None = None,
     queue_all: bool = True,
     retry_after: Callable[[int], float] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
+
+    ``stop``: asked before each claim; when it says so, the run ends after the batch on
+    the wire (a worker's SIGTERM, a scheduler that lost its lead).
 
     Before the first batch: new subscribers are queued, deferred rows get their one retry
     of this run, rows whose sender died (lease expired) are taken back, and rows of people
@@ -105,6 +139,10 @@ async def dispatch(
     store.suppress_inactive(edition_id)
     wants_fields = getattr(sender, "wants_fields", False)
     while True:
+        if stop is not None and stop():
+            log.warning("edition %d: stopping after the batch in flight, as asked", edition_id)
+            _note_in_flight(store, edition_id, report)
+            return report
         if limiter and not limiter.ready() and not store.has_pending(edition_id):
             return report  # nothing left to send: no wait on a limit to find that out
         allowed = await limiter.acquire(batch_size) if limiter else batch_size
@@ -119,6 +157,10 @@ async def dispatch(
         if not claimed:
             if limiter:
                 limiter.give_back(allowed)  # the limiter may go on to the run's next edition
+            if stop is not None and stop():
+                return report
+            if await _more_to_claim(store, edition_id, report):
+                continue
             return report
         token = claimed[0][0].claim_token
         assert token is not None
@@ -183,6 +225,52 @@ async def dispatch(
                 report.stopped = reason
                 log.error("delivery stopped, %d deliveries paused: %s", report.paused, reason)
                 return report
+
+
+def count_words(counts: Mapping[str, int]) -> str:
+    """Rows per state as "3 sent, 1 deferred, 1 failed": one wording for every command
+    (the row's state, as stored), in the order a row moves through them."""
+    order = {state: i for i, state in enumerate(DELIVERY_STATES)}
+    return ", ".join(
+        f"{n} {state}"
+        for state, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))
+        if n
+    )
+
+
+def _reason(detail: str) -> str:
+    """A refusal's reason without its address or ids: the server's code and first words."""
+    return " ".join(detail.split()[:6])[:80] or "no reason given"
+
+
+async def _more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:
+    """After an empty claim: whether to claim again. Empty means "nothing claimable now":
+    pending rows another sender's claim has locked this instant come free in a moment
+    (try again), rows of a sender that died since the run began come back (take them);
+    rows in flight under a live lease are named in the report, and the run ends."""
+    for _ in range(50):  # a claim's lock lasts milliseconds; 50 x 0.1 s is more than enough
+        if store.reclaim_expired(edition_id):
+            log.warning("edition %d: rows of a sender that stopped came back; sending", edition_id)
+            return True
+        state = store.outbox_state(edition_id)
+        if state.pending:
+            await asyncio.sleep(0.1)
+            continue
+        report.in_flight, report.back_at = state.in_flight, state.last_back
+        if state.in_flight:
+            log.warning("edition %d: %s", edition_id, report.in_flight_note())
+        return False
+    log.warning(
+        "edition %d: pending rows stayed locked by another transaction for 5 s; the next "
+        "send (or a worker) takes them",
+        edition_id,
+    )
+    return False
+
+
+def _note_in_flight(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> None:
+    state = store.outbox_state(edition_id)
+    report.in_flight, report.back_at = state.in_flight, state.last_back
 
 
 @dataclass
@@ -283,13 +371,17 @@ def _record(
     for result in results:
         if result.status == "bounced" and result.delivery_id in owners:
             claim.store.suppress_subscriber(owners[result.delivery_id], "bounced")
-        report.counts[result.status] += 1
+        report.counts["failed" if result.status == "bounced" else result.status] += 1
+        report.bounced += result.status == "bounced"
         done.add(result.delivery_id)
         if result.status == "skipped":
             log.info("delivery to %s skipped: %s", emails[result.delivery_id], result.detail)
         elif result.status != "sent":
+            # Logged here once; the CLI prints the report's totals per reason, not each line
+            # again.
             line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"
             report.problems.append(line)
+            report.refusals[f"{result.status}: {_reason(result.detail)}"] += 1
             log.warning("delivery to %s", line)
     return done
 

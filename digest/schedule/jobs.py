@@ -81,10 +81,8 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
     """One edition's delivery in a line: "edition 12: 3 sent, 1 deferred; waiting: ..."."""
     return (
         f"edition {edition_id if edition_id is not None else '-'}: "
-        + (
-            ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items()))
-            or ("nothing sent" if d.stopped else "nothing to send")
-        )
+        + (d.counts_line() or ("nothing sent" if d.stopped else "nothing to send"))
+        + (f"; {d.in_flight_note()}" if d.in_flight else "")
         + (f"; stopped: {d.stopped}" if d.stopped else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, update
@@ -24,6 +25,16 @@ from digest.store.tables import (
     UTCDateTime,
     utcnow,
 )
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """An edition's rows still to send: claimable now, and in flight under a lease."""
+
+    pending: int
+    in_flight: int
+    first_back: datetime | None  # the earliest lease of a row in flight runs out then
+    last_back: datetime | None  # and the latest: every row in flight is back by then
 
 
 class DeliveryQueries(StoreBase):
@@ -132,7 +143,11 @@ class DeliveryQueries(StoreBase):
         columns = ["edition_id", "subscriber_id", "status", "attempts", "updated_at"]
         with self.engine.begin() as connection:
             try:
-                result = connection.execute(insert(deliveries).from_select(columns, chosen))
+                # preserve_rowcount: PostgreSQL's driver reports -1 for INSERT ... SELECT
+                # unless asked to keep the count.
+                result = connection.execution_options(preserve_rowcount=True).execute(
+                    insert(deliveries).from_select(columns, chosen)
+                )
             except IntegrityError:  # a concurrent sender queued some of them: theirs stand
                 return 0
             return int(result.rowcount or 0)
@@ -271,18 +286,26 @@ class DeliveryQueries(StoreBase):
     ) -> list[tuple[Delivery, Subscriber]]:
         """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
 
-        One UPDATE ... RETURNING takes the rows, so two senders never claim the same one;
-        the claim is committed before anything is sent. Rows come in id order (keyset), so
+        One statement takes the rows: a MATERIALIZED CTE picks them ``FOR UPDATE SKIP
+        LOCKED`` (on PostgreSQL; SQLite has one writer), and the UPDATE joins it on id. Two
+        senders never claim the same row, and neither waits on the other's: each takes the
+        next rows nobody holds (Oban's fetch; a plain ``id IN (subquery LIMIT n)`` lets the
+        loser of a race re-check the winner's rows, find none and stop, and lets the planner
+        run the LIMIT subquery once per row). The partial index on claimable rows keeps
+        the pick fast however many old rows the table holds, even before ANALYZE.
+
+        The claim is committed before anything is sent. Rows come in id order (keyset), so
         memory never holds more than one batch however long the list. Every row of the
         claim carries one new random ``claim_token``: renewing, finishing and releasing
-        them need it.
+        them need it. An empty answer means "nothing claimable now", not "finished": rows
+        may be locked by another claim at this moment (see ``outbox_state``).
         """
         deliveries = SQLModel.metadata.tables["deliveries"]
         subscribers = SQLModel.metadata.tables["subscribers"]
         now = utcnow()
         token = secrets.token_hex(16)
-        candidates = (
-            select(deliveries.c.id)
+        picked = (
+            core_select(deliveries.c.id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .where(
                 deliveries.c.edition_id == edition_id,
@@ -291,12 +314,15 @@ class DeliveryQueries(StoreBase):
             )
             .order_by(deliveries.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True, of=deliveries)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
         )
         with self.engine.begin() as connection:
             claimed = (
                 connection.execute(
                     update(deliveries)
-                    .where(deliveries.c.id.in_(candidates), deliveries.c.status == "pending")
+                    .where(deliveries.c.id == picked.c.id)
                     .values(
                         status="sending",
                         attempts=deliveries.c.attempts + 1,
@@ -320,6 +346,28 @@ class DeliveryQueries(StoreBase):
                     .order_by(col(Delivery.id))
                 )
             )
+
+    def outbox_state(self, edition_id: int) -> OutboxState:
+        """What the edition still has to send: rows claimable now (pending, of active
+        subscribers) and rows in flight (claimed, lease not run out), with the time the
+        last lease runs out: if their sender stopped, they come back to pending then."""
+        d = SQLModel.metadata.tables["deliveries"]
+        people = SQLModel.metadata.tables["subscribers"]
+        now = utcnow()
+        pending = (
+            core_select(func.count())
+            .select_from(d.join(people, people.c.id == d.c.subscriber_id))
+            .where(d.c.edition_id == edition_id, d.c.status == "pending")
+            .where(people.c.status == "active")
+        )
+        flying = core_select(func.count(), func.min(d.c.lease_until), func.max(d.c.lease_until))
+        flying = flying.where(
+            d.c.edition_id == edition_id, d.c.status == "sending", d.c.lease_until >= now
+        )
+        with self.engine.connect() as connection:
+            waiting = int(connection.execute(pending).scalar() or 0)
+            count, first, last = connection.execute(flying).one()
+        return OutboxState(waiting, int(count or 0), first, last)  # min/max keep UTCDateTime
 
     def renew_lease(self, claim_token: str, lease_seconds: float) -> int:
         """Extend the lease of the claim's rows still in flight; count the rows still held.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -130,6 +130,10 @@ class Edition(SQLModel, table=True):
     stories: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
+# The rows the claimable index holds (rows a sender may take now, or after a retry wait).
+CLAIMABLE = "status IN ('pending', 'deferred')"
+
+
 class Delivery(SQLModel, table=True):
     """One row per edition x subscriber: the single source of truth for 'was this sent?'."""
 
@@ -142,6 +146,16 @@ class Delivery(SQLModel, table=True):
         # A bounce report without VERP is believed only when it quotes one of our
         # Message-IDs: `digest bounces process` looks them up.
         Index("ix_deliveries_message_id", "message_id"),
+        # The claim's pick: only rows still to send, in id order per edition. Partial, so it
+        # stays small however many sent rows earlier editions left, and the planner takes
+        # it even before ANALYZE has seen a newly queued edition.
+        Index(
+            "ix_deliveries_claimable",
+            "edition_id",
+            "id",
+            postgresql_where=text(CLAIMABLE),
+            sqlite_where=text(CLAIMABLE),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="editions.id")
