@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -44,6 +45,7 @@ async def deliver_edition(
     *,
     queue_new: bool = True,
     limiter: RateLimiter | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Send the edition to every active subscriber who has not had it (for a local-time
     digest: every subscriber of the slot's time-zone bucket).
@@ -51,7 +53,7 @@ async def deliver_edition(
     Without ``queue_new`` only the rows already queued go (a retry, or an earlier edition
     resumed): someone who subscribed after the edition's run gets the next one, not this.
     ``limiter``: the run's sending limits, shared by every edition the run sends (default:
-    limits of their own).
+    limits of their own). ``stop``: asked before each batch (a worker's SIGTERM).
     """
     bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
     if bucket is not None and edition.id is not None:
@@ -102,6 +104,7 @@ async def deliver_edition(
                 base=config.delivery.retry_base_seconds,
                 cap=config.delivery.retry_max_hours * 3600,
             ),
+            stop=stop,
         )
 
 

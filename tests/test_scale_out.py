@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -56,7 +57,7 @@ def pg(postgres_database: str) -> Iterator[tuple[Store, int]]:
 
 
 @pytest.fixture
-def lite(tmp_path) -> Iterator[tuple[Store, int]]:  # type: ignore[no-untyped-def]
+def lite(tmp_path: Path) -> Iterator[tuple[Store, int]]:
     store, edition_id = _store(f"sqlite:///{tmp_path / 'digest.db'}", 30)
     yield store, edition_id
     store.engine.dispose()
@@ -118,11 +119,12 @@ class _Sink:
     """A transport that accepts every message and remembers the rows it sent."""
 
     wants_fields = False
+    name = "sink"
 
     def __init__(self) -> None:
         self.sent: list[int] = []
 
-    async def send_batch(self, messages: list[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         self.sent.extend(m.delivery_id for m in messages)
         return [SendResult(m.delivery_id, "sent", "250 ok") for m in messages]
 

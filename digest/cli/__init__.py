@@ -11,7 +11,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from digest import __version__, logs
-from digest.cli import bounces, operate, setup, sources, subscribers, web
+from digest.cli import bounces, operate, setup, sources, subscribers, web, workers
 from digest.cli._common import Context
 from digest.errors import DigestError
 
@@ -39,7 +39,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, log_json: boo
     ctx.obj = Context(config_path)
 
 
-for module in (setup, operate, sources, subscribers, bounces, web):
+for module in (setup, operate, sources, subscribers, bounces, web, workers):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col, select
 
 from digest.store.base import StoreBase
+from digest.store.pg import notify_outbox
 from digest.store.tables import (
     Delivery,
     Edition,
@@ -148,6 +149,8 @@ class DeliveryQueries(StoreBase):
                 result = connection.execution_options(preserve_rowcount=True).execute(
                     insert(deliveries).from_select(columns, chosen)
                 )
+                if result.rowcount:
+                    notify_outbox(connection)
             except IntegrityError:  # a concurrent sender queued some of them: theirs stand
                 return 0
             return int(result.rowcount or 0)
@@ -279,6 +282,8 @@ class DeliveryQueries(StoreBase):
                 .where(d.c.edition_id == edition_id, *conditions)
                 .values(**values, updated_at=utcnow())
             )
+            if result.rowcount and values.get("status") == "pending":
+                notify_outbox(connection)  # rows to send: wake the workers
             return int(result.rowcount or 0)
 
     def claim_deliveries(

@@ -22,6 +22,7 @@ from digest.store.tables import (
     Source,
     utcnow,
 )
+from digest.store.workers import WorkerQueries
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class FetchOutcome:
     unchanged: bool = False
 
 
-class Store(StoryQueries, SubscriberQueries, DeliveryQueries):
+class Store(StoryQueries, SubscriberQueries, DeliveryQueries, WorkerQueries):
     """The database, seen through the operations the pipeline and the CLI need."""
 
     # --- sources ---------------------------------------------------------------------------

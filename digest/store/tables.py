@@ -190,6 +190,33 @@ class JobRun(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class Worker(SQLModel, table=True):
+    """A running `digest worker` (or scheduler), by its heartbeat: `digest status` lists
+    them, and a row whose last_seen is old names a process that stopped without saying so."""
+
+    __tablename__ = "workers"
+    id: str = Field(primary_key=True)  # host:pid:random, unique per process start
+    role: str = "worker"  # worker | scheduler
+    host: str
+    pid: int
+    started_at: datetime = _when()
+    last_seen: datetime = _when()
+    sent: int = 0  # messages this process sent since it started
+    rate: float = 0.0  # messages a second between its last two heartbeats
+    state: str = ""  # what it does: sending, idle, stopping; leading, standby
+
+
+class RateWindow(SQLModel, table=True):
+    """A sending limit's current window (one row per limit: per_second, per_minute), shared
+    by every sender on the database: each takes its tokens here before claiming, so the
+    limit holds for the whole installation, not per process."""
+
+    __tablename__ = "rate_windows"
+    name: str = Field(primary_key=True)
+    window_start: float = 0.0  # Unix time the window began
+    used: int = 0  # messages granted in it
+
+
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`
 # re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
 # Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.
