@@ -108,6 +108,22 @@ async def deliver_edition(
         )
 
 
+def queue_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryReport:
+    """Queue the edition for every active subscriber who has not had it (a local-time
+    digest: the slot's time-zone bucket) and send nothing: `[schedule] send = false`, the
+    workers send. The report says how many rows were queued."""
+    assert edition.id is not None
+    bucket = local_time_bucket(app, digest, edition.slot)
+    queued = app.store.queue_deliveries(edition.id, bucket)
+    log.warning(
+        "digest %s: edition %d: %d deliveries queued for the workers (`digest worker`)",
+        digest.id,
+        edition.id,
+        queued,
+    )
+    return DeliveryReport(queued=queued, for_workers=True)
+
+
 def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) -> RateLimiter:
     """The configured sending limits (none: a limiter that never waits). Each bucket starts
     from what the database says was sent in its period, by this process or any other, so
@@ -165,6 +181,8 @@ async def resume_unfinished(
     now: datetime,
     before: datetime | None = None,
     limiter: RateLimiter | None = None,
+    send: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> list[tuple[Edition, DeliveryReport]]:
     """Send the rows earlier editions (slot before ``before``; None: every edition, the
     current slot's too) still have waiting, oldest edition first, and mark failed those of
@@ -174,13 +192,18 @@ async def resume_unfinished(
     come, or claimed by a sender that died. Only rows already queued go: nobody is added to
     an old edition. A sending limit or a stopped transport ends the resuming; the rest
     waits for the next run.
+
+    Without ``send`` (`[schedule] send = false`) only the too-old rows are marked: the
+    workers send the rest. ``stop`` is asked before each batch.
     """
     since = resume_since(app, digest, now)
     for stale in app.store.unfinished_editions(
         digest.id, before=since if before is None else min(since, before), due_only=False
     ):
         _expire(app, stale, now - since)
-    resumed = []
+    resumed: list[tuple[Edition, DeliveryReport]] = []
+    if not send:
+        return resumed
     for edition in app.store.unfinished_editions(digest.id, since=since, before=before):
         assert edition.id is not None
         counts = app.store.delivery_counts(edition.id)
@@ -193,7 +216,9 @@ async def resume_unfinished(
                 f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
             ),
         )
-        report = await deliver_edition(app, digest, edition, queue_new=False, limiter=limiter)
+        report = await deliver_edition(
+            app, digest, edition, queue_new=False, limiter=limiter, stop=stop
+        )
         resumed.append((edition, report))
         if report.stopped or report.waiting:
             break

@@ -77,11 +77,14 @@ class DeliveryReport:
     # then, for the next send or a worker.
     in_flight: int = 0
     back_at: datetime | None = None
+    for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
     bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
     refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
 
     def counts_line(self) -> str:
         """The rows this run settled, in the words and order `digest status` uses."""
+        if self.for_workers:
+            return f"{self.queued} queued for the workers (`digest worker` sends them)"
         line = count_words(self.counts)
         if self.bounced:
             line = line.replace(
