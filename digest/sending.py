@@ -18,6 +18,7 @@ from digest.deliver.limits import (
     REFILLING,
     ErrorBudget,
     RateLimiter,
+    SharedWindow,
     retry_delay,
 )
 from digest.deliver.signing import make_signer
@@ -27,6 +28,7 @@ from digest.links import personal_links
 from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
 from digest.store import Edition, Subscriber, utcnow
+from digest.store.pg import is_postgresql
 from digest.subscribers import sendable_name
 
 log = logging.getLogger("digest.pipeline")
@@ -131,7 +133,10 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
     fresh allowance. One run shares one between the editions it sends.
 
     Hour and day quotas are windows: an empty one is counted again in the database, and
-    the run waits for its oldest send to leave it (``max_wait`` at most).
+    the run waits for its oldest send to leave it (``max_wait`` at most). On PostgreSQL,
+    where many workers may send at once, the per-second and per-minute limits are also
+    taken from one row per limit (``store.take_tokens``), so they hold for the whole
+    installation.
 
     ``max_wait``: the longest wait for a token before the run stops with the rest queued;
     ``turn``: seconds after which it starts no wait at all (the daemon's retry job, so a
@@ -152,6 +157,16 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
         if rate and name not in REFILLING
     }
     limiter = RateLimiter.from_limits(limits, recent, max_wait, recounts)
+    if is_postgresql(app.engine):  # many senders, maybe many machines: one count for all
+        limiter.shared = [
+            SharedWindow(
+                name,
+                partial(app.store.take_tokens, name, rate, PERIODS[name]),
+                partial(app.store.give_tokens, name, PERIODS[name]),
+            )
+            for name, rate in limits.items()
+            if rate and name in REFILLING
+        ]
     limiter.deadline = time.monotonic() + turn if turn is not None else None
     return limiter
 

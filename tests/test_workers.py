@@ -165,3 +165,38 @@ def test_a_killed_workers_rows_come_back_after_their_lease(
         assert dead.pid == worker.pid
     finally:
         app.close()
+
+
+def test_a_per_second_limit_holds_for_two_workers_together(
+    postgres_database: str, feed_server: FeedServer, write_config, slow_sink
+) -> None:
+    """per_second = 10 with two workers: 10 a second between them (by the rows' sent_at,
+    one batch of slack), not 10 each."""
+    slow_sink.delay = 0.0
+    config = _config(write_config, feed_server, postgres_database, slow_sink.port)
+    config.write_text(config.read_text() + "\n[delivery.rate]\nper_second = 10\n")
+    app, edition_id = _queued(config)
+    apps = [App.open(load_config(config)) for _ in range(2)]
+    sent: dict[int, int] = {}
+
+    def one(me: int) -> None:
+        sent[me] = asyncio.run(run_worker(apps[me], threading.Event(), rounds=1)).sent
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    took = time.monotonic() - started
+    for worker_app in apps:
+        worker_app.close()
+    try:
+        assert sum(sent.values()) == READERS and all(sent.values()), sent
+        per_second = Counter(
+            int(d.sent_at.timestamp()) for d, _ in app.store.deliveries(edition_id) if d.sent_at
+        )
+        assert max(per_second.values()) <= 10 + 5, per_second  # the limit, plus one batch
+        assert took >= (READERS - 10) / 10 - 1  # the first second's 10 at once, then 10 a second
+    finally:
+        app.close()

@@ -83,22 +83,23 @@ class WorkerQueries(StoreBase):
         now = time.time() if now is None else now
         start = math.floor(now / period) * period
         with self.engine.begin() as connection:
-            locked = connection.execute(
+            # A new window: reset the row (which locks it). Else lock it as it stands.
+            connection.execute(
                 update(table)
                 .where(table.c.name == name, table.c.window_start < start)
                 .values(window_start=start, used=0)
             )
-            if not locked.rowcount:
+            pick = core_select(table.c.used).where(table.c.name == name).with_for_update()
+            used = connection.execute(pick).scalar()
+            if used is None:  # the limit's first use on this database
                 try:
                     with connection.begin_nested():
                         connection.execute(
                             insert(table).values(name=name, window_start=start, used=0)
                         )
                 except IntegrityError:
-                    pass  # the row is there: this window's, or another sender's new one
-            used = connection.execute(
-                core_select(table.c.used).where(table.c.name == name).with_for_update()
-            ).scalar_one()
+                    pass  # another sender made it first
+                used = connection.execute(pick).scalar_one()
             granted = max(0, min(wanted, rate - int(used)))
             if granted:
                 connection.execute(
