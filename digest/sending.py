@@ -135,8 +135,8 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
     Hour and day quotas are windows: an empty one is counted again in the database, and
     the run waits for its oldest send to leave it (``max_wait`` at most). On PostgreSQL,
     where many workers may send at once, the per-second and per-minute limits are also
-    taken from one row per limit (``store.take_tokens``), so they hold for the whole
-    installation.
+    taken from one token bucket row per limit (``store.take_tokens``, at most a batch at
+    once), so they hold for the whole installation.
 
     ``max_wait``: the longest wait for a token before the run stops with the rest queued;
     ``turn``: seconds after which it starts no wait at all (the daemon's retry job, so a
@@ -158,11 +158,12 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
     }
     limiter = RateLimiter.from_limits(limits, recent, max_wait, recounts)
     if is_postgresql(app.engine):  # many senders, maybe many machines: one count for all
+        batch = app.config.delivery.batch_size
         limiter.shared = [
             SharedWindow(
                 name,
-                partial(app.store.take_tokens, name, rate, PERIODS[name]),
-                partial(app.store.give_tokens, name, PERIODS[name]),
+                partial(app.store.take_tokens, name, rate, PERIODS[name], min(rate, batch)),
+                partial(app.store.give_tokens, name, min(rate, batch)),
             )
             for name, rate in limits.items()
             if rate and name in REFILLING

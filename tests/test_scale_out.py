@@ -191,3 +191,39 @@ def test_send_and_status_word_the_same_state_alike() -> None:
     report.bounced = 2
     assert report.counts_line() == "3 sent, 1 deferred, 2 failed (2 bounced: address suppressed)"
     assert count_words({"failed": 2, "sent": 3, "deferred": 1}) == "3 sent, 1 deferred, 2 failed"
+
+
+def test_status_lists_the_queue_and_the_workers(write_config, feed_server) -> None:
+    from digest.app import App
+    from digest.config import load_config
+    from digest.store.tables import Worker
+    from tests.conftest import run_cli
+
+    config = write_config([("Wire", feed_server.add("/f.xml", "<rss/>"))])
+    app = App.open(load_config(config))
+    try:
+        store = app.store
+        for i in range(3):
+            store.add_subscriber(f"r{i}@example.org")
+        now = utcnow()
+        edition = store.save_edition(
+            Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
+        )
+        assert edition.id is not None
+        store.queue_deliveries(edition.id)
+        store.claim_deliveries(edition.id, 1, lease_seconds=600)
+        for pid, seen in ((101, now), (102, now - timedelta(minutes=10))):
+            store.register_worker(
+                Worker(id=f"h:{pid}", host="mail-1", pid=pid, started_at=now, last_seen=seen)
+            )
+        store.beat("h:101", sent=40, rate=12.5, state="sending")
+    finally:
+        app.close()
+    code, out, err = run_cli("--config", str(config), "status")
+    assert code == 0, err
+    assert "queue: 2 pending (oldest waiting" in out
+    assert "1 in flight (if their sender stopped, they are pending again by" in out
+    lines = [line for line in out.splitlines() if "mail-1" in line]
+    assert len(lines) == 2
+    assert "101" in lines[0] and "sending" in lines[0] and "12.5" in lines[0]
+    assert "102" in lines[1] and "STOPPED?" in lines[1]

@@ -9,6 +9,7 @@ scripts/test starts (skipped without one).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -73,6 +74,17 @@ def _config(
     text += "\n[worker]\npoll_seconds = 0.2\nheartbeat_seconds = 0.2\n"
     path.write_text(text)
     return path
+
+
+def queue_sent(app: App) -> int:
+    """Rows already sent (the killed worker's earlier batches)."""
+    return sum(
+        n
+        for edition in app.store.editions()
+        if edition.id
+        for state, n in app.store.delivery_counts(edition.id).items()
+        if state == "sent"
+    )
 
 
 def _queued(config: Path) -> tuple[App, int]:
@@ -148,6 +160,15 @@ def test_a_killed_workers_rows_come_back_after_their_lease(
     try:
         state = app.store.outbox_state(edition_id)
         assert state.in_flight == 5 and state.last_back is not None
+        # status lists the killed worker (its heartbeat ageing) and the queue.
+        code, out, err = run_cli("--config", str(config), "status", "--json")
+        assert code == 0, err
+        document = json.loads(out)
+        assert [(w["role"], w["pid"]) for w in document["workers"]] == [("worker", worker.pid)]
+        queue = document["queue"]
+        assert queue["in_flight"] == 5 and queue["pending"] == READERS - 5 - queue_sent(app)
+        assert queue["in_flight_back_by"] == state.last_back.isoformat()
+        assert queue["oldest_pending_seconds"] is not None
         # `digest send` right now sends the rest and names the 5 with when they come back.
         code, out, err = run_cli("--config", str(config), "retry", str(edition_id))
         assert code == 0, err

@@ -11,6 +11,7 @@ from rich import box
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context, run_async
+from digest.cli._status import outbox_document, print_outbox
 from digest.config import Config
 from digest.deliver import DeliveryReport
 from digest.deliver.dispatch import count_words
@@ -274,7 +275,8 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
-    """Each recent edition with its delivery counts, and when each digest fires next."""
+    """Each recent edition with its delivery counts, the queue (pending, in flight, the
+    oldest row's age), the workers and schedulers, and when each digest fires next."""
     app = ctx.app()
     now = utcnow()
     editions: list[dict[str, Any]] = []
@@ -305,9 +307,10 @@ def status(ctx: Context, as_json: bool) -> None:
     }
     holder = daemon_holder(app.engine)
     daemon = {"running": holder is not None, "holder": holder}
+    outbox = outbox_document(app)
     if as_json:
         document = {"editions": editions, "next_runs": upcoming, "jobs": jobs, "daemon": daemon}
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(document | outbox, indent=2))
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
     for row in editions:
@@ -321,6 +324,7 @@ def status(ctx: Context, as_json: bool) -> None:
             counts,
         )
     console.print(table)
+    print_outbox(outbox)
     if holder is not None:
         click.echo(f"daemon: running ({holder})")
     else:

@@ -93,8 +93,8 @@ class TokenBucket:
 @dataclass
 class SharedWindow:
     """A per-second or per-minute limit shared by every sender on the database (the store's
-    ``take_tokens``): each takes its room from one row before it claims, so N workers on N
-    machines send ``rate`` messages a period between them, not N times that."""
+    ``take_tokens``): each takes its room from one token-bucket row before it claims, so N
+    workers on N machines send ``rate`` messages a period between them, not N times that."""
 
     name: str
     take: Callable[[int], tuple[int, float]]  # wanted -> (granted, seconds until room)

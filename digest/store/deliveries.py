@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, text, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -19,6 +19,7 @@ from sqlmodel import SQLModel, col, select
 from digest.store.base import StoreBase
 from digest.store.pg import notify_outbox
 from digest.store.tables import (
+    CLAIMABLE,
     Delivery,
     Edition,
     JobRun,
@@ -36,6 +37,18 @@ class OutboxState:
     in_flight: int
     first_back: datetime | None  # the earliest lease of a row in flight runs out then
     last_back: datetime | None  # and the latest: every row in flight is back by then
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """The whole outbox at a glance, for `digest status`."""
+
+    pending: int = 0  # claimable now
+    deferred: int = 0  # waiting for their retry time
+    in_flight: int = 0  # claimed, lease running
+    orphaned: int = 0  # claimed by a sender whose lease ran out: it stopped; sent again next
+    oldest: datetime | None = None  # the pending row waiting longest, since
+    back_at: datetime | None = None  # the last lease of a row in flight runs out then
 
 
 class DeliveryQueries(StoreBase):
@@ -351,6 +364,42 @@ class DeliveryQueries(StoreBase):
                     .order_by(col(Delivery.id))
                 )
             )
+
+    def queue_summary(self) -> QueueSummary:
+        """Rows still to send over every edition: pending, deferred, in flight (lease
+        running) and orphaned (lease run out), the oldest pending row's time and when the
+        last lease runs out. Reads the partial index of unfinished rows, not the table."""
+        d = SQLModel.metadata.tables["deliveries"]
+        now = utcnow()
+        # One bound "now" in both places, so PostgreSQL sees the grouped expression as one.
+        live = (
+            d.c.lease_until.is_not(None) & (d.c.lease_until >= bindparam("now", now, UTCDateTime()))
+        ).label("live")
+        query = (
+            core_select(
+                d.c.status, live, func.count(), func.min(d.c.updated_at), func.max(d.c.lease_until)
+            )
+            .where(text(CLAIMABLE))
+            .group_by(d.c.status, live)
+        )
+        counts: dict[str, int] = {}
+        oldest = back_at = None
+        with self.engine.connect() as connection:
+            for status, held, n, first, last in connection.execute(query):
+                key = status if status != "sending" else "in_flight" if held else "orphaned"
+                counts[key] = counts.get(key, 0) + int(n)
+                if status == "pending" and first is not None:
+                    oldest = first if oldest is None else min(oldest, first)
+                if key == "in_flight" and last is not None:
+                    back_at = last if back_at is None else max(back_at, last)
+        return QueueSummary(
+            counts.get("pending", 0),
+            counts.get("deferred", 0),
+            counts.get("in_flight", 0),
+            counts.get("orphaned", 0),
+            oldest,
+            back_at,
+        )
 
     def outbox_state(self, edition_id: int) -> OutboxState:
         """What the edition still has to send: rows claimable now (pending, of active

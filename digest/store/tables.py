@@ -130,8 +130,9 @@ class Edition(SQLModel, table=True):
     stories: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
-# The rows the claimable index holds (rows a sender may take now, or after a retry wait).
-CLAIMABLE = "status IN ('pending', 'deferred')"
+# The rows the claimable index holds: those still to send (now, after a retry wait) or in
+# flight; every sent or failed row leaves it.
+CLAIMABLE = "status IN ('pending', 'deferred', 'sending')"
 
 
 class Delivery(SQLModel, table=True):
@@ -207,14 +208,14 @@ class Worker(SQLModel, table=True):
 
 
 class RateWindow(SQLModel, table=True):
-    """A sending limit's current window (one row per limit: per_second, per_minute), shared
+    """A sending limit's token bucket (one row per limit: per_second, per_minute), shared
     by every sender on the database: each takes its tokens here before claiming, so the
     limit holds for the whole installation, not per process."""
 
     __tablename__ = "rate_windows"
     name: str = Field(primary_key=True)
-    window_start: float = 0.0  # Unix time the window began
-    used: int = 0  # messages granted in it
+    tokens: float = 0.0  # messages that may go now
+    updated: float = 0.0  # Unix time (the database's clock) the tokens were counted
 
 
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`

@@ -8,10 +8,13 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, func, insert, literal, update
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col, select
 
 from digest.store.base import StoreBase
@@ -69,56 +72,66 @@ class WorkerQueries(StoreBase):
             return len(list(rows))
 
     def take_tokens(
-        self, name: str, rate: int, period: float, wanted: int, now: float | None = None
+        self, name: str, rate: int, period: float, burst: int, wanted: int
     ) -> tuple[int, float]:
-        """Take up to ``wanted`` of the ``rate`` messages the current window of ``period``
-        seconds allows, for every sender on the database at once; return how many were
-        granted and, when none, the seconds until the next window.
+        """Take up to ``wanted`` messages from the ``name`` limit (``rate`` a ``period``)
+        for every sender on the database at once; return how many were granted and, when
+        none, the seconds until one is.
 
-        Windows are aligned to the clock (a per-second limit's window is one wall-clock
-        second), so the limit holds for sends counted by second. The row is locked by the
-        first UPDATE (on SQLite: the write lock), so two senders never take the same room.
+        A token bucket in one row, refilled at the limit's rate and holding at most
+        ``burst`` (a batch): in any period at most ``rate`` plus one batch go, however many
+        workers ask. The row is locked while taken, and the time is the database's, so
+        machines with clocks apart agree.
         """
         table = SQLModel.metadata.tables["rate_windows"]
-        now = time.time() if now is None else now
-        start = math.floor(now / period) * period
+        pick = (
+            core_select(table.c.tokens, table.c.updated, _clock(self.engine))
+            .where(table.c.name == name)
+            .with_for_update()
+        )
         with self.engine.begin() as connection:
-            # A new window: reset the row (which locks it). Else lock it as it stands.
-            connection.execute(
-                update(table)
-                .where(table.c.name == name, table.c.window_start < start)
-                .values(window_start=start, used=0)
-            )
-            pick = core_select(table.c.used).where(table.c.name == name).with_for_update()
-            used = connection.execute(pick).scalar()
-            if used is None:  # the limit's first use on this database
+            row = connection.execute(pick).first()
+            if row is None:  # the limit's first use on this database
                 try:
                     with connection.begin_nested():
                         connection.execute(
-                            insert(table).values(name=name, window_start=start, used=0)
+                            insert(table).values(name=name, tokens=float(burst), updated=0.0)
                         )
                 except IntegrityError:
                     pass  # another sender made it first
-                used = connection.execute(pick).scalar_one()
-            granted = max(0, min(wanted, rate - int(used)))
-            if granted:
-                connection.execute(
-                    update(table).where(table.c.name == name).values(used=table.c.used + granted)
-                )
-        return granted, 0.0 if granted else max(0.0, start + period - now)
+                row = connection.execute(pick).one()
+            tokens, updated, now = float(row[0]), float(row[1]), float(row[2])
+            tokens = min(float(burst), tokens + max(0.0, now - updated) * rate / period)
+            granted = max(0, min(wanted, math.floor(tokens)))
+            connection.execute(
+                update(table)
+                .where(table.c.name == name)
+                .values(tokens=tokens - granted, updated=now)
+            )
+        return granted, 0.0 if granted else (1 - (tokens - granted)) * period / rate
 
-    def give_tokens(self, name: str, period: float, count: int) -> None:
-        """Return tokens taken for messages that did not go, if their window still runs."""
+    def give_tokens(self, name: str, burst: int, count: int) -> None:
+        """Return tokens taken for messages that did not go (never above ``burst``)."""
         if count <= 0:
             return
         table = SQLModel.metadata.tables["rate_windows"]
-        start = math.floor(time.time() / period) * period
         with self.engine.begin() as connection:
             connection.execute(
                 update(table)
-                .where(table.c.name == name, table.c.window_start == start, table.c.used >= count)
-                .values(used=table.c.used - count)
+                .where(table.c.name == name)
+                .values(tokens=func.least(float(burst), table.c.tokens + count))
+                if self.engine.dialect.name == "postgresql"
+                else update(table)
+                .where(table.c.name == name)
+                .values(tokens=func.min(float(burst), table.c.tokens + count))
             )
+
+
+def _clock(engine: Engine) -> ColumnElement[Any]:
+    """Now, in Unix seconds, by the database's clock (SQLite: this machine's)."""
+    if engine.dialect.name == "postgresql":
+        return func.extract("epoch", func.clock_timestamp())
+    return literal(time.time())
 
 
 def seen_ago(last_seen: datetime, now: datetime | None = None) -> float:

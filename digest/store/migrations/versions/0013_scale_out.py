@@ -16,7 +16,7 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
-CLAIMABLE = "status IN ('pending', 'deferred')"
+CLAIMABLE = "status IN ('pending', 'deferred', 'sending')"
 
 
 def upgrade() -> None:
@@ -36,8 +36,8 @@ def upgrade() -> None:
     op.create_table(
         'rate_windows',
         sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column('window_start', sa.Float(), nullable=False),
-        sa.Column('used', sa.Integer(), nullable=False),
+        sa.Column('tokens', sa.Float(), nullable=False),
+        sa.Column('updated', sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint('name'),
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
