@@ -227,3 +227,36 @@ def test_status_lists_the_queue_and_the_workers(write_config, feed_server) -> No
     assert len(lines) == 2
     assert "101" in lines[0] and "sending" in lines[0] and "12.5" in lines[0]
     assert "102" in lines[1] and "STOPPED?" in lines[1]
+
+
+def test_a_scheduler_that_does_not_send_queues_for_the_workers(
+    write_config, feed_server, tmp_path: Path
+) -> None:
+    """`[schedule] send = false`: the run builds and queues the edition and mails nobody;
+    a worker's pass sends it."""
+    from digest.app import App
+    from digest.config import load_config
+    from digest.pipeline import run_digest
+    from digest.worker import run_worker
+    from tests.conftest import rss
+
+    url = feed_server.add("/f.xml", rss([{"title": "A", "guid": "1", "link": "https://w/1"}]))
+    config = write_config([("Wire", url)])
+    config.write_text(config.read_text() + "\n[schedule]\nsend = false\n")
+    app = App.open(load_config(config))
+    try:
+        for i in range(3):
+            app.store.add_subscriber(f"r{i}@example.org")
+        report = asyncio.run(run_digest(app, send=app.config.schedule.send))
+        assert report.delivery is not None and report.delivery.for_workers
+        assert report.delivery.counts_line() == (
+            "3 queued for the workers (`digest worker` sends them)"
+        )
+        assert not (tmp_path / "mail" / "new").exists() or not any(
+            (tmp_path / "mail" / "new").iterdir()
+        )
+        stats = asyncio.run(run_worker(app, threading.Event(), rounds=1))
+        assert stats.sent == 3
+        assert len(list((tmp_path / "mail" / "new").iterdir())) == 3
+    finally:
+        app.close()
