@@ -260,3 +260,47 @@ def test_a_scheduler_that_does_not_send_queues_for_the_workers(
         assert len(list((tmp_path / "mail" / "new").iterdir())) == 3
     finally:
         app.close()
+
+
+class _SlowSink(_Sink):
+    """Looks at the outbox while each batch is on the wire; can ask the run to stop."""
+
+    def __init__(self, store: Store, edition_id: int, stop_after: int = 0) -> None:
+        super().__init__()
+        self.store, self.edition_id, self.stop_after = store, edition_id, stop_after
+        self.in_flight_seen: list[int] = []
+        self.batches = 0
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        await asyncio.sleep(0.2)  # on the wire: the dispatcher builds the next batch now
+        self.in_flight_seen.append(self.store.delivery_counts(self.edition_id).get("sending", 0))
+        self.batches += 1
+        return await super().send_batch(messages)
+
+    def stopping(self) -> bool:
+        return bool(self.stop_after) and self.batches >= self.stop_after
+
+
+def test_the_next_batch_is_claimed_while_one_is_on_the_wire(lite: tuple[Store, int]) -> None:
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _SlowSink(store, edition_id)
+    report = _send(store, edition_id, sink, queue=False)
+    assert report.counts == {"sent": 30}
+    # Batches of 7: while each of the first ones is out, the next 7 are claimed too.
+    assert sink.in_flight_seen[:3] == [14, 14, 14], sink.in_flight_seen
+
+
+def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int]) -> None:
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _SlowSink(store, edition_id, stop_after=1)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    report = asyncio.run(
+        dispatch(
+            store, sink, lambda s: template, _recipient, edition_id,
+            batch_size=7, queue_all=False, stop=sink.stopping,
+        )
+    )  # fmt: skip
+    assert report.counts == {"sent": 7}
+    assert store.delivery_counts(edition_id) == {"sent": 7, "pending": 23}

@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -141,37 +140,43 @@ async def dispatch(
         )
     store.suppress_inactive(edition_id)
     wants_fields = getattr(sender, "wants_fields", False)
-    while True:
-        if stop is not None and stop():
-            log.warning("edition %d: stopping after the batch in flight, as asked", edition_id)
-            _note_in_flight(store, edition_id, report)
-            return report
-        if limiter and not limiter.ready() and not store.has_pending(edition_id):
-            return report  # nothing left to send: no wait on a limit to find that out
-        allowed = await limiter.acquire(batch_size) if limiter else batch_size
+
+    async def prepare(ahead: bool = False) -> _Batch | None:
+        """Take tokens, claim a batch and build its messages (rows decided here, skipped
+        or refused, are recorded at once). None: nothing claimed (see report.waiting).
+        ``ahead``: claimed while a batch is on the wire, so it never waits for a limit
+        (None when one has no room now: the batch on the wire may be what fills it)."""
+        if limiter and ahead:
+            allowed = limiter.try_acquire(batch_size)
+            if allowed == 0:
+                return None
+        elif limiter and not limiter.ready() and not store.has_pending(edition_id):
+            return None  # nothing left to send: no wait on a limit to find that out
+        else:
+            allowed = await limiter.acquire(batch_size) if limiter else batch_size
         if allowed == 0:
             assert limiter is not None
             report.waiting = (
                 f"{limiter.exhausted()} is reached; the rest stays queued for a later run"
             )
             log.warning("delivery paused: %s", report.waiting)
-            return report
+            return None
         claimed = store.claim_deliveries(edition_id, allowed, lease_seconds)
         if not claimed:
             if limiter:
                 limiter.give_back(allowed)  # the limiter may go on to the run's next edition
-            if stop is not None and stop():
-                return report
-            if await _more_to_claim(store, edition_id, report):
-                continue
-            return report
+            return None
         token = claimed[0][0].claim_token
         assert token is not None
         claim = _Claim(store, token, len(claimed), edition_id, lease_seconds)
-        messages = []
+        claim.start_renewing()  # from the claim on: it may wait while the batch before sends
+        batch = _Batch(claim, allowed)
         settled: list[SendResult] = []  # rows decided here: skipped, or refused
         for delivery, subscriber in claimed:
             assert delivery.id is not None
+            batch.tries[delivery.id] = delivery.attempts
+            if subscriber.id is not None:
+                batch.owners[delivery.id] = subscriber.id
             template = template_for(subscriber)  # one per time zone and language, built once
             if template is None:  # nothing of this edition is in their topics
                 detail = f"no story of this edition is in their topics ({subscriber.topics})"
@@ -185,9 +190,9 @@ async def dispatch(
             except HeaderInjection as exc:  # this row fails, the others go on
                 settled.append(_refused(store, delivery.id, subscriber, edition_id, str(exc)))
                 continue
-            messages.append(message)
+            batch.messages.append(message)
         if limiter:  # tokens for rows not there, skipped or refused here: nothing went out
-            limiter.give_back(allowed - len(messages))
+            limiter.give_back(allowed - len(batch.messages))
         if settled:
             _record(
                 claim,
@@ -197,37 +202,107 @@ async def dispatch(
                 {d.id: s.email for d, s in claimed if d.id is not None},
                 report,
             )
-        emails = {m.delivery_id: m.recipient for m in messages}
-        tries = {d.id: d.attempts for d, _ in claimed if d.id is not None}
-        owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
-        ids = {m.delivery_id: m.message_id for m in messages}
+        return batch
+
+    def put_back(batch: _Batch | None) -> None:
+        """A batch claimed ahead that will not be sent: its rows go back to pending."""
+        if batch is None:
+            return
+        batch.claim.stop_renewing()
+        store.release_deliveries(list(batch.ids), batch.claim.token)
+        if limiter:
+            limiter.give_back(len(batch.messages))
+
+    # Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
+    # from threads, so the event loop is free meanwhile): the sessions do not idle between
+    # batches. At most one batch is held ahead; a stop, a stopped transport or a spent
+    # error budget releases it unsent.
+    upcoming: _Batch | None = None
+    while True:
+        if stop is not None and stop():
+            put_back(upcoming)
+            log.warning("edition %d: stopping after the batch in flight, as asked", edition_id)
+            _note_in_flight(store, edition_id, report)
+            return report
+        batch, upcoming = upcoming or await prepare(), None
+        if batch is None:
+            if report.waiting or (stop is not None and stop()):
+                return report
+            if await _more_to_claim(store, edition_id, report):
+                continue
+            return report
+        on_wire = asyncio.create_task(sender.send_batch(batch.messages))
+        ahead_failed: Exception | None = None  # raised once this batch is recorded
+        if not (stop is not None and stop()):
+            try:
+                upcoming = await prepare(ahead=True)
+            except Exception as exc:  # the database, say: the batch on the wire is recorded
+                ahead_failed = exc
         try:
-            async with claim.kept():
-                results = await sender.send_batch(messages)
+            results = await on_wire
         except DeliveryError as exc:
+            batch.claim.stop_renewing()
             done = _record(
-                claim,
+                batch.claim,
                 [r for r in exc.results if isinstance(r, SendResult)],
-                owners,
-                ids,
-                emails,
+                batch.owners,
+                batch.ids,
+                batch.emails,
                 report,
-                _retry_times(tries, retry_after),
+                _retry_times(batch.tries, retry_after),
             )
-            store.release_deliveries([i for i in ids if i not in done], token)
+            store.release_deliveries([i for i in batch.ids if i not in done], batch.claim.token)
+            put_back(upcoming)
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             log.error("delivery stopped: %s", report.stopped)
             return report
-        _record(claim, results, owners, ids, emails, report, _retry_times(tries, retry_after))
+        except BaseException:
+            batch.claim.stop_renewing()
+            put_back(upcoming)
+            raise
+        batch.claim.stop_renewing()
+        _record(
+            batch.claim,
+            results,
+            batch.owners,
+            batch.ids,
+            batch.emails,
+            report,
+            _retry_times(batch.tries, retry_after),
+        )
+        if ahead_failed is not None:
+            raise ahead_failed
         if budget is not None:
             budget.record(len(results), sum(1 for r in results if r.status != "sent"))
             if reason := budget.exceeded(edition_id):
+                put_back(upcoming)
                 # Paused until the admin says so: no later run or retry tick tries the rest
                 # against the same refusals.
                 report.paused = store.pause_unsent(edition_id, reason)
                 report.stopped = reason
                 log.error("delivery stopped, %d deliveries paused: %s", report.paused, reason)
                 return report
+
+
+@dataclass
+class _Batch:
+    """One claimed batch, built: its messages, and what recording their results needs."""
+
+    claim: _Claim
+    allowed: int  # tokens the limiter granted for it
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    tries: dict[int, int] = field(default_factory=dict)  # delivery id -> attempts so far
+    owners: dict[int, int] = field(default_factory=dict)  # delivery id -> subscriber id
+
+    @property
+    def ids(self) -> dict[int, str]:
+        """Message-ID of each row going out."""
+        return {m.delivery_id: m.message_id for m in self.messages}
+
+    @property
+    def emails(self) -> dict[int, str]:
+        """Address of each row going out."""
+        return {m.delivery_id: m.recipient for m in self.messages}
 
 
 def count_words(counts: Mapping[str, int]) -> str:
@@ -292,18 +367,22 @@ class _Claim:
     lease_seconds: float
     warned: bool = False
 
-    @asynccontextmanager
-    async def kept(self) -> AsyncIterator[None]:
-        """Renew the lease now and every third of it until the block ends."""
-        task = asyncio.create_task(self._renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+    renewing: asyncio.Task[None] | None = None
 
-    async def _renew(self) -> None:
+    def start_renewing(self) -> None:
+        """Renew the lease every third of it until ``stop_renewing`` (the first renewal
+        comes after a third: the claim has just set it)."""
+        self.renewing = asyncio.create_task(self._renew(first_wait=True))
+
+    def stop_renewing(self) -> None:
+        """Stop renewing (the batch is recorded, released, or the run ends)."""
+        if self.renewing is not None:
+            self.renewing.cancel()
+            self.renewing = None
+
+    async def _renew(self, first_wait: bool = False) -> None:
+        if first_wait:
+            await asyncio.sleep(self.lease_seconds / 3)
         while True:
             try:
                 held = self.store.renew_lease(self.token, self.lease_seconds)

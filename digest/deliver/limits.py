@@ -163,6 +163,22 @@ class RateLimiter:
                 return 0
             await asyncio.sleep(max(wait, 0.01))
 
+    def try_acquire(self, wanted: int) -> int:
+        """As ``acquire``, without waiting: how many may go now (0: none now).
+
+        For a batch claimed ahead while another is on the wire: a wait there could be for
+        room that the batch on the wire frees only once it is recorded, after the wait.
+        """
+        if not self.buckets and not self.shared:
+            return wanted
+        allowed = min([wanted, *(b.available() for b in self.buckets.values())])
+        if allowed > 0:
+            allowed, _ = self._take_shared(allowed)
+        if allowed > 0:
+            for bucket in self.buckets.values():
+                bucket.take(allowed)
+        return allowed
+
     def _take_shared(self, wanted: int) -> tuple[int, float]:
         """Take ``wanted`` (or fewer) from every shared window; what one window could not
         grant goes back to those taken before it. Returns (granted, seconds to wait)."""

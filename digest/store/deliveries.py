@@ -517,14 +517,18 @@ class DeliveryQueries(StoreBase):
             return list(s.exec(select(JobRun).order_by(col(JobRun.job))))
 
     def sent_since(self, since: datetime) -> int:
-        """Messages sent since then, over every edition (for hourly and daily limits)."""
-        with self.session() as s:
-            return int(
-                s.exec(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .where(Delivery.status == "sent", col(Delivery.sent_at) >= since)
-                ).one()
+        """Messages sent since then, over every edition, and those in flight now (claimed,
+        lease running: they are going out, though not recorded yet), for the limits. A
+        sender builds its next batch while one is on the wire, and a window counted without
+        those would grant their room twice."""
+        d = SQLModel.metadata.tables["deliveries"]
+        sent = core_select(func.count()).where(d.c.status == "sent", d.c.sent_at >= since)
+        flying = core_select(func.count()).where(
+            d.c.status == "sending", d.c.lease_until >= utcnow()
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(sent).scalar() or 0) + int(
+                connection.execute(flying).scalar() or 0
             )
 
     def window_room(
@@ -548,7 +552,7 @@ class DeliveryQueries(StoreBase):
         )
         with self.engine.connect() as connection:
             oldest = connection.execute(query).scalar()
-        if oldest is None:  # sent since the count: look again soon
+        if oldest is None:  # sent since the count, or in flight: look again soon
             return 0, 1.0
         return 0, max(0.0, (oldest + period - now).total_seconds())
 
