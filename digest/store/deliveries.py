@@ -337,33 +337,34 @@ class DeliveryQueries(StoreBase):
             .prefix_with("MATERIALIZED")
         )
         with self.engine.begin() as connection:
-            claimed = (
-                connection.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == picked.c.id)
-                    .values(
-                        status="sending",
-                        attempts=deliveries.c.attempts + 1,
-                        updated_at=now,
-                        lease_until=now + timedelta(seconds=lease_seconds),
-                        claim_token=token,
+            rows = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == picked.c.id)
+                .values(
+                    status="sending",
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=now,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    claim_token=token,
+                )
+                .returning(*deliveries.c)
+            ).all()
+            if not rows:
+                return []
+            # Core rows made into records without validation (model_construct): the ORM's
+            # load of a batch cost 20-30 ms, a hundred times the claim itself.
+            people = {
+                row.id: Subscriber.model_construct(**row._asdict())
+                for row in connection.execute(
+                    core_select(*subscribers.c).where(
+                        subscribers.c.id.in_({r.subscriber_id for r in rows})
                     )
-                    .returning(deliveries.c.id)
                 )
-                .scalars()
-                .all()
-            )
-        if not claimed:
-            return []
-        with self.session() as s:
-            return list(
-                s.exec(
-                    select(Delivery, Subscriber)
-                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-                    .where(col(Delivery.id).in_(list(claimed)))
-                    .order_by(col(Delivery.id))
-                )
-            )
+            }
+        return [
+            (Delivery.model_construct(**row._asdict()), people[row.subscriber_id])
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
 
     def queue_summary(self) -> QueueSummary:
         """Rows still to send over every edition: pending, deferred, in flight (lease
