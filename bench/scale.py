@@ -133,6 +133,7 @@ def smtp_sink(folder: Path, port: int, delay: float = 0.0) -> subprocess.Popen[b
 
 COUNTING_SINK = """
 import asyncio, collections, json, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # for sigwait, in every thread
 from aiosmtpd.controller import Controller
 class H:
     def __init__(self): self.seen = collections.Counter()
@@ -271,7 +272,9 @@ def correctness(server: str, folder: Path, args: argparse.Namespace) -> dict[str
         killed = workers[1]
         time.sleep(args.late)
         workers.append(worker(config, folder / "w4.log"))
-        time.sleep(max(0.0, args.kill_after - args.late))
+        # kill -9 one worker mid-run: once a fifth of the rows went out
+        while counts(database, edition_id).get("sent", 0) < args.subscribers * args.kill_at:
+            time.sleep(0.1)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
         drained = drain(database, edition_id, args.subscribers, args.time_limit)
@@ -356,9 +359,10 @@ def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
     try:
         for n in (1, 4, 8):
             database = fresh_database(server)
-            config = write_config(folder, database, port, batch=50, connections=4, lease=120)
+            config = write_config(folder, database, port, batch=50, connections=10, lease=120)
             edition_id = queued_edition(config, args.latency_recipients)
             workers = [worker(config, folder / f"l{n}-{i}.log") for i in range(n)]
+            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
             start = time.monotonic()
             drain(database, edition_id, args.latency_recipients, args.time_limit)
             wall = time.monotonic() - start
@@ -490,6 +494,12 @@ def failover(server: str, folder: Path, args: argparse.Namespace) -> dict[str, A
     return result
 
 
+def _started(database: str, edition_id: int) -> bool:
+    """A worker claimed its first batch (every worker has started by then, nearly)."""
+    rows = counts(database, edition_id)
+    return bool(rows.get("sending") or rows.get("sent"))
+
+
 def _said(log: Path, *words: str) -> bool:
     said = log.read_text()
     return any(w in said for w in words)
@@ -514,7 +524,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="delivery.batch_size")
     parser.add_argument("--lease", type=float, default=20.0, help="delivery.lease_seconds")
     parser.add_argument("--late", type=float, default=3.0, help="the 5th worker starts then")
-    parser.add_argument("--kill-after", type=float, default=4.0, help="kill -9 one worker then")
+    parser.add_argument(
+        "--kill-at", type=float, default=0.2, help="kill -9 a worker when this share went"
+    )
     parser.add_argument("--throughput", type=int, default=5_000, help="messages per run")
     parser.add_argument("--throughput-batch", type=int, default=500)
     parser.add_argument("--latency-recipients", type=int, default=400)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from digest.store.deliveries import OutboxState
 from digest.store.tables import DELIVERY_STATES
 
 log = logging.getLogger("digest.deliver")
+# The next batch is claimed and built when the one on the wire has had this share of the
+# last batch's time on the wire.
+AHEAD_AT = 0.7
 
 
 class DeliveryStore(Protocol):
@@ -215,9 +219,11 @@ async def dispatch(
 
     # Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
     # from threads, so the event loop is free meanwhile): the sessions do not idle between
-    # batches. At most one batch is held ahead; a stop, a stopped transport or a spent
-    # error budget releases it unsent.
+    # batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
+    # at most one batch is held ahead; a stop, a stopped transport or a spent error budget
+    # releases it unsent.
     upcoming: _Batch | None = None
+    wire_time: float | None = None  # the last batch's seconds on the wire
     while True:
         if stop is not None and stop():
             put_back(upcoming)
@@ -232,12 +238,18 @@ async def dispatch(
                 continue
             return report
         on_wire = asyncio.create_task(sender.send_batch(batch.messages))
+        wire_started = time.monotonic()
         ahead_failed: Exception | None = None  # raised once this batch is recorded
-        if not (stop is not None and stop()):
-            try:
-                upcoming = await prepare(ahead=True)
-            except Exception as exc:  # the database, say: the batch on the wire is recorded
-                ahead_failed = exc
+        if wire_time is not None and not (stop is not None and stop()):
+            # Claim ahead near the end of this batch's expected time on the wire (the last
+            # one's), not at its start: a slow server's batch takes seconds, and a batch
+            # held ahead all that time is work the other workers cannot take.
+            await asyncio.wait({on_wire}, timeout=AHEAD_AT * wire_time)
+            if not on_wire.done():
+                try:
+                    upcoming = await prepare(ahead=True)
+                except Exception as exc:  # the database: the batch on the wire is recorded
+                    ahead_failed = exc
         try:
             results = await on_wire
         except DeliveryError as exc:
@@ -260,6 +272,7 @@ async def dispatch(
             batch.claim.stop_renewing()
             put_back(upcoming)
             raise
+        wire_time = time.monotonic() - wire_started
         batch.claim.stop_renewing()
         _record(
             batch.claim,
