@@ -323,8 +323,9 @@ def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str,
             database = fresh_database(server)
             config = write_config(folder, database, port, batch=args.throughput_batch)
             edition_id = queued_edition(config, args.throughput)
-            start = time.monotonic()
             workers = [worker(config, folder / f"t{n}-{i}.log") for i in range(n)]
+            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
+            start = time.monotonic()
             drain(database, edition_id, args.throughput, args.time_limit)
             wall = time.monotonic() - start
             stop_all(workers)
