@@ -304,3 +304,29 @@ def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int])
     )  # fmt: skip
     assert report.counts == {"sent": 7}
     assert store.delivery_counts(edition_id) == {"sent": 7, "pending": 23}
+
+
+def test_retry_due_names_rows_in_flight_and_when_they_come_back(write_config, feed_server) -> None:
+    from digest.app import App
+    from digest.config import load_config
+    from tests.conftest import run_cli
+
+    config = write_config([("Wire", feed_server.add("/f.xml", "<rss/>"))])
+    app = App.open(load_config(config))
+    try:
+        app.store.add_subscriber("r@example.org")
+        now = utcnow()
+        edition = app.store.save_edition(
+            Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
+        )
+        assert edition.id is not None
+        app.store.queue_deliveries(edition.id)
+        app.store.claim_deliveries(edition.id, 1, lease_seconds=600)  # its sender dies
+        back = app.store.queue_summary().back_at
+    finally:
+        app.close()
+    assert back is not None
+    code, out, err = run_cli("--config", str(config), "retry", "--due")
+    assert code == 0, err
+    said = "1 in flight under a sender's lease; if it stopped, they are pending again by "
+    assert f"{said}{back:%Y-%m-%d %H:%M:%S} UTC" in out

@@ -243,6 +243,13 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
             print_run(run_report)
         if not reports:
             click.echo("nothing due: no deferred row's wait is over, and no limit has room")
+        queue = app.store.queue_summary()
+        if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
+            click.echo(
+                f"{queue.in_flight} in flight under a sender's lease; if it stopped, they are "
+                f"pending again by {queue.back_at:%Y-%m-%d %H:%M:%S} UTC and the next send "
+                "(or a worker) sends them"
+            )
         if not all(r.ok for r in reports):
             raise SystemExit(1)
         return
