@@ -7,6 +7,7 @@ sent (and resumed) in ``digest.sending``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,7 +16,13 @@ from digest.config import DigestConfig
 from digest.deliver import DeliveryReport
 from digest.deliver.limits import RateLimiter
 from digest.editions import build_edition, digest_slot, local_time_bucket, superseding_edition
-from digest.sending import deliver_edition, rate_limiter, resume_unfinished, stored_edition
+from digest.sending import (
+    deliver_edition,
+    queue_edition,
+    rate_limiter,
+    resume_unfinished,
+    stored_edition,
+)
 from digest.sources.gather import SourceReport, gather
 from digest.store import Edition, utcnow
 
@@ -104,7 +111,11 @@ async def deliver_stored(app: App, edition_id: int) -> RunReport:
 
 
 async def resume_waiting(
-    app: App, digest_id: str | None = None, limiter: RateLimiter | None = None
+    app: App,
+    digest_id: str | None = None,
+    limiter: RateLimiter | None = None,
+    send: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """Send what the digest's editions have waiting and due now, the current slot's
     included: deferred rows whose retry time has come, rows a sending limit held or a
@@ -116,7 +127,9 @@ async def resume_waiting(
     digest = app.config.digest(digest_id)
     report = RunReport(digest.id)
     limiter = limiter or rate_limiter(app)
-    report.resumed = await resume_unfinished(app, digest, utcnow(), limiter=limiter)
+    report.resumed = await resume_unfinished(
+        app, digest, utcnow(), limiter=limiter, send=send, stop=stop
+    )
     return report
 
 
@@ -126,9 +139,15 @@ async def run_digest(
     *,
     now: datetime | None = None,
     gather_first: bool = True,
+    send: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """Gather (optionally), send what earlier editions still have waiting, then build or
     reuse the slot's edition and deliver it.
+
+    Without ``send`` (the scheduler under `[schedule] send = false`) the edition is built
+    and queued, and `digest worker`s send it. ``stop`` is asked before each batch (a
+    scheduler that lost its lead, a second SIGTERM).
 
     Earlier editions go first, so rows held back by a daily limit are not overtaken every
     day by the next edition's.
@@ -143,7 +162,7 @@ async def run_digest(
         report.sources = await gather_sources(app)
     now = now or utcnow()
     limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
-    report.resumed = await resume_unfinished(app, digest, now, slot, limiter)
+    report.resumed = await resume_unfinished(app, digest, now, slot, limiter, send, stop)
     if (newest := superseding_edition(app, digest, slot)) is not None:
         report.idle = _superseded(app, digest, slot, newest)
         log.warning("digest %s: %s", digest.id, report.idle)
@@ -157,7 +176,10 @@ async def run_digest(
         report.idle = f"edition {report.edition.id} has no stories: " + _why_empty(app, digest)
         log.warning("digest %s: %s", digest.id, report.idle)
         return report
-    report.delivery = await deliver_edition(app, digest, report.edition, limiter=limiter)
+    if not send:
+        report.delivery = queue_edition(app, digest, report.edition)
+        return report
+    report.delivery = await deliver_edition(app, digest, report.edition, limiter=limiter, stop=stop)
     return report
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -17,6 +18,7 @@ from digest.deliver.limits import (
     REFILLING,
     ErrorBudget,
     RateLimiter,
+    SharedWindow,
     retry_delay,
 )
 from digest.deliver.signing import make_signer
@@ -26,6 +28,7 @@ from digest.links import personal_links
 from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
 from digest.store import Edition, Subscriber, utcnow
+from digest.store.pg import is_postgresql
 from digest.subscribers import sendable_name
 
 log = logging.getLogger("digest.pipeline")
@@ -44,6 +47,7 @@ async def deliver_edition(
     *,
     queue_new: bool = True,
     limiter: RateLimiter | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Send the edition to every active subscriber who has not had it (for a local-time
     digest: every subscriber of the slot's time-zone bucket).
@@ -51,7 +55,7 @@ async def deliver_edition(
     Without ``queue_new`` only the rows already queued go (a retry, or an earlier edition
     resumed): someone who subscribed after the edition's run gets the next one, not this.
     ``limiter``: the run's sending limits, shared by every edition the run sends (default:
-    limits of their own).
+    limits of their own). ``stop``: asked before each batch (a worker's SIGTERM).
     """
     bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
     if bucket is not None and edition.id is not None:
@@ -102,7 +106,24 @@ async def deliver_edition(
                 base=config.delivery.retry_base_seconds,
                 cap=config.delivery.retry_max_hours * 3600,
             ),
+            stop=stop,
         )
+
+
+def queue_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryReport:
+    """Queue the edition for every active subscriber who has not had it (a local-time
+    digest: the slot's time-zone bucket) and send nothing: `[schedule] send = false`, the
+    workers send. The report says how many rows were queued."""
+    assert edition.id is not None
+    bucket = local_time_bucket(app, digest, edition.slot)
+    queued = app.store.queue_deliveries(edition.id, bucket)
+    log.warning(
+        "digest %s: edition %d: %d deliveries queued for the workers (`digest worker`)",
+        digest.id,
+        edition.id,
+        queued,
+    )
+    return DeliveryReport(queued=queued, for_workers=True)
 
 
 def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) -> RateLimiter:
@@ -112,7 +133,10 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
     fresh allowance. One run shares one between the editions it sends.
 
     Hour and day quotas are windows: an empty one is counted again in the database, and
-    the run waits for its oldest send to leave it (``max_wait`` at most).
+    the run waits for its oldest send to leave it (``max_wait`` at most). On PostgreSQL,
+    where many workers may send at once, the per-second and per-minute limits are also
+    taken from one token bucket row per limit (``store.take_tokens``, at most a batch at
+    once), so they hold for the whole installation.
 
     ``max_wait``: the longest wait for a token before the run stops with the rest queued;
     ``turn``: seconds after which it starts no wait at all (the daemon's retry job, so a
@@ -133,6 +157,17 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
         if rate and name not in REFILLING
     }
     limiter = RateLimiter.from_limits(limits, recent, max_wait, recounts)
+    if is_postgresql(app.engine):  # many senders, maybe many machines: one count for all
+        batch = app.config.delivery.batch_size
+        limiter.shared = [
+            SharedWindow(
+                name,
+                partial(app.store.take_tokens, name, rate, PERIODS[name], min(rate, batch)),
+                partial(app.store.give_tokens, name, min(rate, batch)),
+            )
+            for name, rate in limits.items()
+            if rate and name in REFILLING
+        ]
     limiter.deadline = time.monotonic() + turn if turn is not None else None
     return limiter
 
@@ -172,6 +207,8 @@ async def resume_unfinished(
     now: datetime,
     before: datetime | None = None,
     limiter: RateLimiter | None = None,
+    send: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> list[tuple[Edition, DeliveryReport]]:
     """Send the rows earlier editions (slot before ``before``; None: every edition, the
     current slot's too) still have waiting, oldest edition first, and mark failed those of
@@ -181,13 +218,18 @@ async def resume_unfinished(
     come, or claimed by a sender that died. Only rows already queued go: nobody is added to
     an old edition. A sending limit or a stopped transport ends the resuming; the rest
     waits for the next run.
+
+    Without ``send`` (`[schedule] send = false`) only the too-old rows are marked: the
+    workers send the rest. ``stop`` is asked before each batch.
     """
     since = resume_since(app, digest, now)
     for stale in app.store.unfinished_editions(
         digest.id, before=since if before is None else min(since, before), due_only=False
     ):
         _expire(app, stale, now - since)
-    resumed = []
+    resumed: list[tuple[Edition, DeliveryReport]] = []
+    if not send:
+        return resumed
     for edition in app.store.unfinished_editions(digest.id, since=since, before=before):
         assert edition.id is not None
         counts = app.store.delivery_counts(edition.id)
@@ -200,7 +242,9 @@ async def resume_unfinished(
                 f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
             ),
         )
-        report = await deliver_edition(app, digest, edition, queue_new=False, limiter=limiter)
+        report = await deliver_edition(
+            app, digest, edition, queue_new=False, limiter=limiter, stop=stop
+        )
         resumed.append((edition, report))
         if report.stopped or report.waiting:
             break

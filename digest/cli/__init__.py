@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from digest import __version__, logs
-from digest.cli import admins, bounces, operate, setup, sources, subscribers, web
+from digest.cli import admins, bounces, operate, setup, sources, subscribers, web, workers
 from digest.cli._common import Context
 from digest.errors import DigestError
 
@@ -40,7 +40,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, log_json: boo
     ctx.obj = Context(config_path)
 
 
-for module in (setup, operate, sources, subscribers, bounces, web, admins):
+for module in (setup, operate, sources, subscribers, bounces, web, admins, workers):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -11,9 +11,16 @@ from rich import box
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context, run_async
+from digest.cli._status import outbox_document, print_outbox
 from digest.config import Config
 from digest.deliver import DeliveryReport
-from digest.editions import left_out, next_edition_at, next_edition_preview, rank_window
+from digest.deliver.dispatch import count_words
+from digest.editions import (
+    left_out,
+    next_edition_at,
+    next_edition_preview,
+    rank_window,
+)
 from digest.errors import UsageError
 from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
 from digest.rank import SIGNALS
@@ -255,6 +262,13 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
             print_run(run_report)
         if not reports:
             click.echo("nothing due: no deferred row's wait is over, and no limit has room")
+        queue = app.store.queue_summary()
+        if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
+            click.echo(
+                f"{queue.in_flight} in flight under a sender's lease; if it stopped, they are "
+                f"pending again by {queue.back_at:%Y-%m-%d %H:%M:%S} UTC and the next send "
+                "(or a worker) sends them"
+            )
         if not all(r.ok for r in reports):
             raise SystemExit(1)
         return
@@ -285,7 +299,8 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
-    """Each recent edition with its delivery counts, and when each digest fires next."""
+    """Each recent edition with its delivery counts, the queue (pending, in flight, the
+    oldest row's age), the workers and schedulers, and when each digest fires next."""
     app = ctx.app()
     now = utcnow()
     editions: list[dict[str, Any]] = []
@@ -317,13 +332,14 @@ def status(ctx: Context, as_json: bool) -> None:
     }
     holder = daemon_holder(app.engine)
     daemon = {"running": holder is not None, "holder": holder}
+    outbox = outbox_document(app)
     if as_json:
         document = {"editions": editions, "next_runs": upcoming, "jobs": jobs, "daemon": daemon}
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(document | outbox, indent=2))
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
     for row in editions:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(row["deliveries"].items())) or "none"
+        counts = count_words(row["deliveries"]) or "none"
         table.add_row(
             str(row["id"]),
             str(row["digest"]),
@@ -343,6 +359,7 @@ def status(ctx: Context, as_json: bool) -> None:
                     f"edition {row['id']}: {state} {more}: for {len(reasons) - 5} other "
                     "reasons (--json lists all)"
                 )
+    print_outbox(outbox)
     if holder is not None:
         click.echo(f"daemon: running ({holder})")
     else:
@@ -410,14 +427,17 @@ def print_run(report: RunReport) -> None:
 
 
 def _print_delivery(d: DeliveryReport) -> None:
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items())) or (
-        "nothing sent" if d.stopped else "nothing to send"
+    counts = d.counts_line() or (
+        "nothing sent" if d.stopped else "nothing to send now" if d.in_flight else "nothing to send"
     )
     click.echo(f"delivery: {counts} ({d.queued} newly queued)")
     for reason, rows in d.skipped.most_common():
         click.echo(f"  skipped {rows}: {reason}")
-    for line in d.problems:
-        click.echo(f"  {line}", err=True)
+    # Each refusal was logged once as it happened; here its totals, per reason.
+    for reason, n in d.refusals.most_common():
+        click.echo(f"  {n} x {reason}", err=True)
+    if d.in_flight:
+        click.echo(f"delivery in flight: {d.in_flight_note()}")
     if d.waiting:
         click.echo(f"delivery waiting: {d.waiting}")
     if d.stopped and d.paused:

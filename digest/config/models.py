@@ -662,6 +662,41 @@ class DeliveryConfig(_Model):
     ses: SesConfig = Field(default_factory=SesConfig, description="settings of 'ses'")
 
 
+class ScheduleConfig(_Model):
+    """The scheduler, `digest run`: any number may run on PostgreSQL, one leads at a time."""
+
+    send: bool = Field(
+        default=True,
+        description="the leading scheduler sends what it queues; false: it only gathers, "
+        "builds and queues, and `digest worker`s send",
+    )
+    leader_check_seconds: float = Field(
+        default=5.0,
+        ge=1,
+        le=60,
+        description="how often a scheduler checks it still holds the lead (PostgreSQL), and "
+        "a standby tries to take it; a standby leads within three of these",
+    )
+
+
+class WorkerConfig(_Model):
+    """`digest worker`: long-lived senders, any number on any number of machines."""
+
+    poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="an idle worker looks for work this often (on PostgreSQL it also wakes "
+        "at once when rows are queued)",
+    )
+    heartbeat_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="a worker writes its heartbeat row (last seen, messages sent) this often",
+    )
+
+
 class WebhooksConfig(_Model):
     """Provider webhooks (bounces, complaints) served by `digest serve` at /webhooks/NAME.
 
@@ -737,6 +772,10 @@ class Config(_Model):
     sources: list[SourceConfig] = Field(min_length=1, description="the news sources")
     digests: list[DigestConfig] = Field(min_length=1, description="the digests")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="delivery")
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig, description="the scheduler (`digest run`)"
+    )
+    worker: WorkerConfig = Field(default_factory=WorkerConfig, description="`digest worker`")
     webhooks: WebhooksConfig = Field(
         default_factory=WebhooksConfig, description="provider webhooks"
     )

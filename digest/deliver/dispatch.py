@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -31,8 +31,13 @@ from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.store import Delivery, Subscriber, utcnow
+from digest.store.deliveries import OutboxState
+from digest.store.tables import DELIVERY_STATES
 
 log = logging.getLogger("digest.deliver")
+# The next batch is claimed and built when the one on the wire has had this share of the
+# last batch's time on the wire.
+AHEAD_AT = 0.7
 
 
 class DeliveryStore(Protocol):
@@ -55,6 +60,7 @@ class DeliveryStore(Protocol):
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
+    def outbox_state(self, edition_id: int) -> OutboxState: ...
     def suppress_subscriber(
         self, subscriber_id: int, status: str = "bounced", by: str = ""
     ) -> bool: ...
@@ -72,6 +78,36 @@ class DeliveryReport:
     waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
     paused: int = 0  # rows the error budget paused: they wait for `digest retry`
     skipped: Counter[str] = field(default_factory=Counter)  # why rows were skipped -> rows
+    # Rows of the edition another sender holds at the end of this run (claimed, lease not
+    # run out), and when the last lease runs out: a stopped sender's rows are pending again
+    # then, for the next send or a worker.
+    in_flight: int = 0
+    back_at: datetime | None = None
+    for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
+    bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
+    refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
+
+    def counts_line(self) -> str:
+        """The rows this run settled, in the words and order `digest status` uses."""
+        if self.for_workers:
+            return f"{self.queued} queued for the workers (`digest worker` sends them)"
+        line = count_words(self.counts)
+        if self.bounced:
+            line = line.replace(
+                f"{self.counts['failed']} failed",
+                f"{self.counts['failed']} failed ({self.bounced} bounced: address suppressed)",
+            )
+        return line
+
+    def in_flight_note(self) -> str:
+        """One line naming the rows in flight elsewhere and when they come back, or ""."""
+        if not self.in_flight:
+            return ""
+        when = f"{self.back_at:%Y-%m-%d %H:%M:%S} UTC" if self.back_at else "their lease's end"
+        return (
+            f"{self.in_flight} in flight, held by another sender; if it stopped, they are "
+            f"pending again at {when} and the next send (or a worker) sends them"
+        )
 
 
 async def dispatch(
@@ -87,8 +123,12 @@ async def dispatch(
     signer: Callable[[bytes], bytes] | None = None,
     queue_all: bool = True,
     retry_after: Callable[[int], float] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
+
+    ``stop``: asked before each claim; when it says so, the run ends after the batch on
+    the wire (a worker's SIGTERM, a scheduler that lost its lead).
 
     Before the first batch: new subscribers are queued, deferred rows get their one retry
     of this run, rows whose sender died (lease expired) are taken back, and rows of people
@@ -107,29 +147,43 @@ async def dispatch(
         )
     store.suppress_inactive(edition_id)
     wants_fields = getattr(sender, "wants_fields", False)
-    while True:
-        if limiter and not limiter.ready() and not store.has_pending(edition_id):
-            return report  # nothing left to send: no wait on a limit to find that out
-        allowed = await limiter.acquire(batch_size) if limiter else batch_size
+
+    async def prepare(ahead: bool = False) -> _Batch | None:
+        """Take tokens, claim a batch and build its messages (rows decided here, skipped
+        or refused, are recorded at once). None: nothing claimed (see report.waiting).
+        ``ahead``: claimed while a batch is on the wire, so it never waits for a limit
+        (None when one has no room now: the batch on the wire may be what fills it)."""
+        if limiter and ahead:
+            allowed = limiter.try_acquire(batch_size)
+            if allowed == 0:
+                return None
+        elif limiter and not limiter.ready() and not store.has_pending(edition_id):
+            return None  # nothing left to send: no wait on a limit to find that out
+        else:
+            allowed = await limiter.acquire(batch_size) if limiter else batch_size
         if allowed == 0:
             assert limiter is not None
             report.waiting = (
                 f"{limiter.exhausted()} is reached; the rest stays queued for a later run"
             )
             log.warning("delivery paused: %s", report.waiting)
-            return report
+            return None
         claimed = store.claim_deliveries(edition_id, allowed, lease_seconds)
         if not claimed:
             if limiter:
                 limiter.give_back(allowed)  # the limiter may go on to the run's next edition
-            return report
+            return None
         token = claimed[0][0].claim_token
         assert token is not None
         claim = _Claim(store, token, len(claimed), edition_id, lease_seconds)
-        messages = []
+        claim.start_renewing()  # from the claim on: it may wait while the batch before sends
+        batch = _Batch(claim, allowed)
         settled: list[SendResult] = []  # rows decided here: skipped, or refused
         for delivery, subscriber in claimed:
             assert delivery.id is not None
+            batch.tries[delivery.id] = delivery.attempts
+            if subscriber.id is not None:
+                batch.owners[delivery.id] = subscriber.id
             template = template_for(subscriber)  # one per time zone and language, built once
             if template is None:  # nothing of this edition is in their topics
                 detail = f"no story of this edition is in their topics ({subscriber.topics})"
@@ -143,9 +197,9 @@ async def dispatch(
             except HeaderInjection as exc:  # this row fails, the others go on
                 settled.append(_refused(store, delivery.id, subscriber, edition_id, str(exc)))
                 continue
-            messages.append(message)
+            batch.messages.append(message)
         if limiter:  # tokens for rows not there, skipped or refused here: nothing went out
-            limiter.give_back(allowed - len(messages))
+            limiter.give_back(allowed - len(batch.messages))
         if settled:
             _record(
                 claim,
@@ -155,39 +209,164 @@ async def dispatch(
                 {d.id: s.email for d, s in claimed if d.id is not None},
                 report,
             )
-        emails = {m.delivery_id: m.recipient for m in messages}
-        tries = {d.id: d.attempts for d, _ in claimed if d.id is not None}
-        owners = {d.id: s.id for d, s in claimed if d.id is not None and s.id is not None}
-        ids = {m.delivery_id: m.message_id for m in messages}
+        return batch
+
+    def put_back(batch: _Batch | None) -> None:
+        """A batch claimed ahead that will not be sent: its rows go back to pending."""
+        if batch is None:
+            return
+        batch.claim.stop_renewing()
+        store.release_deliveries(list(batch.ids), batch.claim.token)
+        if limiter:
+            limiter.give_back(len(batch.messages))
+
+    # Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
+    # from threads, so the event loop is free meanwhile): the sessions do not idle between
+    # batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
+    # at most one batch is held ahead; a stop, a stopped transport or a spent error budget
+    # releases it unsent.
+    upcoming: _Batch | None = None
+    wire_time: float | None = None  # the last batch's seconds on the wire
+    while True:
+        if stop is not None and stop():
+            put_back(upcoming)
+            log.warning("edition %d: stopping after the batch in flight, as asked", edition_id)
+            _note_in_flight(store, edition_id, report)
+            return report
+        batch, upcoming = upcoming or await prepare(), None
+        if batch is None:
+            if report.waiting or (stop is not None and stop()):
+                return report
+            if await _more_to_claim(store, edition_id, report):
+                continue
+            return report
+        on_wire = asyncio.create_task(sender.send_batch(batch.messages))
+        wire_started = time.monotonic()
+        ahead_failed: Exception | None = None  # raised once this batch is recorded
+        if wire_time is not None and not (stop is not None and stop()):
+            # Claim ahead near the end of this batch's expected time on the wire (the last
+            # one's), not at its start: a slow server's batch takes seconds, and a batch
+            # held ahead all that time is work the other workers cannot take.
+            await asyncio.wait({on_wire}, timeout=AHEAD_AT * wire_time)
+            if not on_wire.done():
+                try:
+                    upcoming = await prepare(ahead=True)
+                except Exception as exc:  # the database: the batch on the wire is recorded
+                    ahead_failed = exc
         try:
-            async with claim.kept():
-                results = await sender.send_batch(messages)
+            results = await on_wire
         except DeliveryError as exc:
+            batch.claim.stop_renewing()
             done = _record(
-                claim,
+                batch.claim,
                 [r for r in exc.results if isinstance(r, SendResult)],
-                owners,
-                ids,
-                emails,
+                batch.owners,
+                batch.ids,
+                batch.emails,
                 report,
-                _retry_times(tries, retry_after),
+                _retry_times(batch.tries, retry_after),
             )
-            store.release_deliveries([i for i in ids if i not in done], token)
+            store.release_deliveries([i for i in batch.ids if i not in done], batch.claim.token)
+            put_back(upcoming)
             report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             # The report carries it to whoever prints the run (the CLI, the daemon's log
             # line): logged as an error here too, it was said twice.
             log.info("delivery stopped: %s", report.stopped)
             return report
-        _record(claim, results, owners, ids, emails, report, _retry_times(tries, retry_after))
+        except BaseException:
+            batch.claim.stop_renewing()
+            put_back(upcoming)
+            raise
+        wire_time = time.monotonic() - wire_started
+        batch.claim.stop_renewing()
+        _record(
+            batch.claim,
+            results,
+            batch.owners,
+            batch.ids,
+            batch.emails,
+            report,
+            _retry_times(batch.tries, retry_after),
+        )
+        if ahead_failed is not None:
+            raise ahead_failed
         if budget is not None:
             budget.record(len(results), sum(1 for r in results if r.status != "sent"))
             if reason := budget.exceeded(edition_id):
+                put_back(upcoming)
                 # Paused until the admin says so: no later run or retry tick tries the rest
                 # against the same refusals.
                 report.paused = store.pause_unsent(edition_id, reason)
                 report.stopped = reason
                 log.info("delivery stopped, %d deliveries paused: %s", report.paused, reason)
                 return report
+
+
+@dataclass
+class _Batch:
+    """One claimed batch, built: its messages, and what recording their results needs."""
+
+    claim: _Claim
+    allowed: int  # tokens the limiter granted for it
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    tries: dict[int, int] = field(default_factory=dict)  # delivery id -> attempts so far
+    owners: dict[int, int] = field(default_factory=dict)  # delivery id -> subscriber id
+
+    @property
+    def ids(self) -> dict[int, str]:
+        """Message-ID of each row going out."""
+        return {m.delivery_id: m.message_id for m in self.messages}
+
+    @property
+    def emails(self) -> dict[int, str]:
+        """Address of each row going out."""
+        return {m.delivery_id: m.recipient for m in self.messages}
+
+
+def count_words(counts: Mapping[str, int]) -> str:
+    """Rows per state as "3 sent, 1 deferred, 1 failed": one wording for every command
+    (the row's state, as stored), in the order a row moves through them."""
+    order = {state: i for i, state in enumerate(DELIVERY_STATES)}
+    return ", ".join(
+        f"{n} {state}"
+        for state, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))
+        if n
+    )
+
+
+def _reason(detail: str) -> str:
+    """A refusal's reason without its address or ids: the server's code and first words."""
+    return " ".join(detail.split()[:6])[:80] or "no reason given"
+
+
+async def _more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:
+    """After an empty claim: whether to claim again. Empty means "nothing claimable now":
+    pending rows another sender's claim has locked this instant come free in a moment
+    (try again), rows of a sender that died since the run began come back (take them);
+    rows in flight under a live lease are named in the report, and the run ends."""
+    for _ in range(50):  # a claim's lock lasts milliseconds; 50 x 0.1 s is more than enough
+        if store.reclaim_expired(edition_id):
+            log.warning("edition %d: rows of a sender that stopped came back; sending", edition_id)
+            return True
+        state = store.outbox_state(edition_id)
+        if state.pending:
+            await asyncio.sleep(0.1)
+            continue
+        report.in_flight, report.back_at = state.in_flight, state.last_back
+        if state.in_flight:
+            log.warning("edition %d: %s", edition_id, report.in_flight_note())
+        return False
+    log.warning(
+        "edition %d: pending rows stayed locked by another transaction for 5 s; the next "
+        "send (or a worker) takes them",
+        edition_id,
+    )
+    return False
+
+
+def _note_in_flight(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> None:
+    state = store.outbox_state(edition_id)
+    report.in_flight, report.back_at = state.in_flight, state.last_back
 
 
 @dataclass
@@ -206,18 +385,22 @@ class _Claim:
     lease_seconds: float
     warned: bool = False
 
-    @asynccontextmanager
-    async def kept(self) -> AsyncIterator[None]:
-        """Renew the lease now and every third of it until the block ends."""
-        task = asyncio.create_task(self._renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+    renewing: asyncio.Task[None] | None = None
 
-    async def _renew(self) -> None:
+    def start_renewing(self) -> None:
+        """Renew the lease every third of it until ``stop_renewing`` (the first renewal
+        comes after a third: the claim has just set it)."""
+        self.renewing = asyncio.create_task(self._renew(first_wait=True))
+
+    def stop_renewing(self) -> None:
+        """Stop renewing (the batch is recorded, released, or the run ends)."""
+        if self.renewing is not None:
+            self.renewing.cancel()
+            self.renewing = None
+
+    async def _renew(self, first_wait: bool = False) -> None:
+        if first_wait:
+            await asyncio.sleep(self.lease_seconds / 3)
         while True:
             try:
                 held = self.store.renew_lease(self.token, self.lease_seconds)
@@ -290,14 +473,18 @@ def _record(
             claim.store.suppress_subscriber(
                 owners[result.delivery_id], "bounced", "a bounce (the server refused the address)"
             )
-        report.counts[result.status] += 1
+        report.counts["failed" if result.status == "bounced" else result.status] += 1
+        report.bounced += result.status == "bounced"
         done.add(result.delivery_id)
         if result.status == "skipped":
             report.skipped[result.detail] += 1
             log.info("delivery to %s skipped: %s", emails[result.delivery_id], result.detail)
         elif result.status != "sent":
+            # Logged here once; the CLI prints the report's totals per reason, not each line
+            # again.
             line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"
             report.problems.append(line)
+            report.refusals[f"{result.status}: {_reason(result.detail)}"] += 1
             log.warning("delivery to %s", line)
     return done
 

@@ -90,19 +90,33 @@ class TokenBucket:
         return max(0.0, self.recount_at - self.clock()) if self.recount else math.inf
 
 
+@dataclass
+class SharedWindow:
+    """A per-second or per-minute limit shared by every sender on the database (the store's
+    ``take_tokens``): each takes its room from one token-bucket row before it claims, so N
+    workers on N machines send ``rate`` messages a period between them, not N times that."""
+
+    name: str
+    take: Callable[[int], tuple[int, float]]  # wanted -> (granted, seconds until room)
+    give: Callable[[int], None]  # return tokens granted but not used
+
+
 class RateLimiter:
-    """All configured buckets at once: a message needs a token from each."""
+    """All configured buckets at once: a message needs a token from each (and from each
+    shared window: the same limits, counted for the whole installation)."""
 
     def __init__(
         self,
         buckets: dict[str, TokenBucket],
         max_wait: float = 3600.0,
         deadline: float | None = None,
+        shared: list[SharedWindow] | None = None,
     ) -> None:
         self.buckets = buckets
         self.max_wait = max_wait
         # time.monotonic() after which no wait starts: a run with a turn of bounded length
         self.deadline = deadline
+        self.shared = shared or []
 
     @classmethod
     def from_limits(
@@ -133,24 +147,60 @@ class RateLimiter:
         Returns 0 when the wait would exceed ``max_wait`` (a daily quota spent): the caller
         stops, and the rest goes out on a later run.
         """
-        if not self.buckets:
+        if not self.buckets and not self.shared:
             return wanted
         while True:
             allowed = min([wanted, *(b.available() for b in self.buckets.values())])
+            wait = 0.0
+            if allowed > 0:
+                allowed, wait = self._take_shared(allowed)
             if allowed > 0:
                 for bucket in self.buckets.values():
                     bucket.take(allowed)
                 return allowed
-            wait = max(b.wait_for_one() for b in self.buckets.values())
+            wait = max([wait, *(b.wait_for_one() for b in self.buckets.values())])
             if wait > self.max_wait or self._past_deadline(wait):
                 return 0
-            await asyncio.sleep(wait)
+            await asyncio.sleep(max(wait, 0.01))
+
+    def try_acquire(self, wanted: int) -> int:
+        """As ``acquire``, without waiting: how many may go now (0: none now).
+
+        For a batch claimed ahead while another is on the wire: a wait there could be for
+        room that the batch on the wire frees only once it is recorded, after the wait.
+        """
+        if not self.buckets and not self.shared:
+            return wanted
+        allowed = min([wanted, *(b.available() for b in self.buckets.values())])
+        if allowed > 0:
+            allowed, _ = self._take_shared(allowed)
+        if allowed > 0:
+            for bucket in self.buckets.values():
+                bucket.take(allowed)
+        return allowed
+
+    def _take_shared(self, wanted: int) -> tuple[int, float]:
+        """Take ``wanted`` (or fewer) from every shared window; what one window could not
+        grant goes back to those taken before it. Returns (granted, seconds to wait)."""
+        taken: list[SharedWindow] = []
+        for window in self.shared:
+            got, frees_in = window.take(wanted)
+            if got < wanted:
+                for earlier in taken:
+                    earlier.give(wanted - got)
+                if got == 0:
+                    return 0, frees_in
+                wanted = got
+            taken.append(window)
+        return wanted, 0.0
 
     def give_back(self, count: int) -> None:
         """Return tokens ``acquire`` granted for messages that were not sent."""
         if count > 0:
             for bucket in self.buckets.values():
                 bucket.give_back(count)
+            for window in self.shared:
+                window.give(count)
 
     def ready(self) -> bool:
         """A message may go now, with no wait."""

@@ -10,8 +10,12 @@ slot they missed within the grace period, once (``owed_slots``), never every slo
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import signal
+import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -25,16 +29,20 @@ from digest.config import Config, DigestConfig
 from digest.errors import ConfigError
 from digest.schedule.slots import latest_slot, local_time_schedule, slots_between, trigger
 from digest.store import utcnow
-from digest.store.lock import daemon_lock
-from digest.store.tables import FINAL_DELIVERY_STATES
+from digest.store.lock import LeaderLock, daemon_lock
+from digest.store.pg import is_postgresql
+from digest.store.tables import FINAL_DELIVERY_STATES, Worker
 
 log = logging.getLogger("digest.schedule")
 MISFIRE_GRACE_SECONDS = 3600
 
 
-def build_scheduler(app: App, now: datetime | None = None) -> BackgroundScheduler:
+def build_scheduler(
+    app: App, now: datetime | None = None, stop: Callable[[], bool] | None = None
+) -> BackgroundScheduler:
     """A scheduler with one job per digest (due at once when slots were missed while the
-    daemon was down), a gathering job and a retry job."""
+    daemon was down), a gathering job and a retry job. ``stop`` is asked by the sending
+    jobs before each batch: the lead is lost, or a second SIGTERM came."""
     from digest.editions import superseding_edition
     from digest.schedule.jobs import gather_job, retry_job, send_job
 
@@ -60,7 +68,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
         owed = [s for s in owed_slots(app, digest, schedule, timezone, now) if s != current]
         for i, slot in enumerate(owed):
             log.warning("digest %s: sending the %s slot it missed", digest.id, f"{slot:%H:%M}")
-            send_job(app, digest.id, at=slot, gather_first=i == 0)
+            send_job(app, digest.id, at=slot, gather_first=i == 0, stop=stop)
         late = now - current
         if late > timedelta(minutes=1) and _unsent(app, digest.id, current):
             # (a restart after the slot, or a job that ran long before this one)
@@ -70,7 +78,7 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
                 f"{current:%H:%M}",
                 late.total_seconds() // 60,
             )
-        send_job(app, digest.id, gather_first=not owed)
+        send_job(app, digest.id, gather_first=not owed, stop=stop)
 
     def gather() -> None:
         gather_job(app)
@@ -89,8 +97,8 @@ def build_scheduler(app: App, now: datetime | None = None) -> BackgroundSchedule
                         digest.id,
                         f"{slot:%H:%M}",
                     )
-                    send_job(app, digest.id, at=slot, gather_first=False)
-        retry_job(app)
+                    send_job(app, digest.id, at=slot, gather_first=False, stop=stop)
+        retry_job(app, stop=stop)
 
     config = app.config
     now = now or utcnow()
@@ -235,13 +243,20 @@ def run_daemon(
     stop: threading.Event | None = None,
     reload_config: Callable[[Config], Config] | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set); in-flight work finishes first.
+    """Run until SIGTERM/SIGINT (or ``stop`` is set).
 
-    One daemon per database (a lock; a second one exits with a clear message). SIGHUP
-    reloads the config through ``reload_config``, given the running config (the config
-    package's ``reload_config``): an invalid new config is reported and the old one kept.
+    A first SIGTERM lets the running job finish; a second one, or a SIGINT, stops it after
+    the batch on the wire. SIGHUP reloads the config through ``reload_config``, given the
+    running config (the config package's ``reload_config``): an invalid new config is
+    reported and the old one kept.
+
+    PostgreSQL: any number run; one leads (``LeaderLock``, checked every
+    ``schedule.leader_check_seconds``), the others stand by and take over when it stops. A
+    leader that loses the lock stops scheduling at once, and its running job stops after
+    the batch on the wire. SQLite: one daemon per database; a second exits at once.
     """
     stop = stop or threading.Event()
+    halt = threading.Event()  # stop after the batch on the wire, not after the job
     reload = threading.Event()
     # What the daemon does on schedule is routine (INFO), and its log is how an admin
     # follows it: its own lines show without -v, warnings stay for what needs a look.
@@ -249,34 +264,146 @@ def run_daemon(
         log.setLevel(logging.INFO)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
         if signum == signal.SIGHUP:
             log.info("received SIGHUP; reloading the config")
             reload.set()
             return
-        log.info(
-            "received %s; finishing the running job, then exiting", signal.Signals(signum).name
-        )
+        if signum == signal.SIGINT or stop.is_set():
+            log.warning("received %s; stopping after the batch on the wire", name)
+            halt.set()
+        else:
+            log.warning(
+                "received %s; finishing the running job, then exiting (a second SIGTERM, or "
+                "SIGINT, stops after the batch on the wire)",
+                name,
+            )
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
-    with daemon_lock(app.engine):
-        scheduler = _start(app)
-        while not stop.is_set():
-            if reload.wait(timeout=0.5):
-                reload.clear()
-                new_app = _reloaded(app, reload_config)
-                if new_app is not None:
-                    scheduler.shutdown(wait=True)
-                    app = new_app
-                    scheduler = _start(app)
-        scheduler.shutdown(wait=True)
+    if is_postgresql(app.engine):
+        _elected(app, stop, halt, reload, reload_config)
+    else:
+        with daemon_lock(app.engine):
+            _lead(app, stop, halt, reload, reload_config)
     log.info("stopped")
 
 
-def _start(app: App) -> BackgroundScheduler:
-    scheduler = build_scheduler(app)
+def _lead(
+    app: App,
+    stop: threading.Event,
+    halt: threading.Event,
+    reload: threading.Event,
+    reload_config: Callable[[Config], Config] | None,
+) -> None:
+    """The only daemon on the database (SQLite): schedule until stopped."""
+    scheduler = _start(app, halt.is_set)
+    while not stop.is_set():
+        if reload.wait(timeout=0.5):
+            reload.clear()
+            new_app = _reloaded(app, reload_config)
+            if new_app is not None:
+                scheduler.shutdown(wait=True)
+                app = new_app
+                scheduler = _start(app, halt.is_set)
+    scheduler.shutdown(wait=True)
+
+
+def _elected(
+    app: App,
+    stop: threading.Event,
+    halt: threading.Event,
+    reload: threading.Event,
+    reload_config: Callable[[Config], Config] | None,
+) -> None:
+    """One of many schedulers on PostgreSQL: lead while holding the lock, else stand by.
+
+    The lock is asked for (standby) or checked (leader) every ``leader_check_seconds``: a
+    standby leads within one interval of the lock's release (a leader killed, its session
+    ended), and a leader whose session ended notices within one interval, so two lead at
+    once for at most that long, and the building of an edition is idempotent (one per slot)
+    and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
+    """
+    lock = LeaderLock(app.engine)
+    leading = threading.Event()
+
+    def stopping() -> bool:
+        return halt.is_set() or not leading.is_set()
+
+    me = _register(app)
+    scheduler: BackgroundScheduler | None = None
+    next_check = 0.0
+    said_standby = False
+    try:
+        while not stop.is_set():
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + app.config.schedule.leader_check_seconds
+                if scheduler is None and lock.try_take():
+                    leading.set()
+                    log.warning("leading: this scheduler gathers, builds and queues editions")
+                    scheduler = _start(app, stopping)
+                    said_standby = False
+                elif scheduler is not None and not lock.still_held():
+                    leading.clear()  # the running job stops after its batch on the wire
+                    scheduler.shutdown(wait=False)
+                    scheduler = None
+                    # A standby asks every interval: it takes over before this one asks again.
+                    next_check += 2 * app.config.schedule.leader_check_seconds
+                    log.error(
+                        "lost the scheduler's lead (its database session ended); stopped "
+                        "scheduling at once, a standby takes over; standing by"
+                    )
+                    said_standby = True
+                elif scheduler is None and not said_standby:
+                    log.warning("standing by: another scheduler leads on this database")
+                    said_standby = True
+                _beat(app, me, "leading" if scheduler is not None else "standby")
+            if reload.wait(timeout=0.2):
+                reload.clear()
+                new_app = _reloaded(app, reload_config)
+                if new_app is not None:
+                    app = new_app
+                    if scheduler is not None:
+                        scheduler.shutdown(wait=True)
+                        scheduler = _start(app, stopping)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        leading.clear()
+        lock.release()
+        try:
+            app.store.forget_worker(me)
+        except Exception:
+            log.exception("could not remove this scheduler's heartbeat row")
+
+
+def _register(app: App) -> str:
+    """This scheduler's heartbeat row (role scheduler), for `digest status`."""
+    host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+    me = Worker(
+        id=f"{host}:{pid}:{secrets.token_hex(4)}",
+        role="scheduler",
+        host=host,
+        pid=pid,
+        started_at=now,
+        last_seen=now,
+        state="standby",
+    )
+    app.store.register_worker(me)
+    return me.id
+
+
+def _beat(app: App, me: str, state: str) -> None:
+    try:
+        app.store.beat(me, 0, 0.0, state)
+    except Exception as exc:  # the database is down: the lock check says what to do
+        log.error("could not write this scheduler's heartbeat: %s", exc)
+
+
+def _start(app: App, stop: Callable[[], bool] | None = None) -> BackgroundScheduler:
+    scheduler = build_scheduler(app, stop=stop)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.info("scheduled %s; next run %s", job.name, job.next_run_time)

@@ -7,6 +7,7 @@ too, so status never shows an old "ok" as the latest word.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from digest.app import App, run
@@ -20,13 +21,21 @@ log = logging.getLogger("digest.schedule")
 
 
 def send_job(
-    app: App, digest_id: str, at: datetime | None = None, gather_first: bool = True
+    app: App,
+    digest_id: str,
+    at: datetime | None = None,
+    gather_first: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport | None:
     """Run one digest (``at``: the slot's time, for a slot sent late); None if it failed
-    before reporting."""
+    before reporting. Under `[schedule] send = false` it builds and queues, and workers
+    send. ``stop``: asked before each batch."""
     job, started = f"send {digest_id}", datetime.now(UTC)
+    send = app.config.schedule.send
     try:
-        report = run(run_digest(app, digest_id, now=at, gather_first=gather_first))
+        report = run(
+            run_digest(app, digest_id, now=at, gather_first=gather_first, send=send, stop=stop)
+        )
     except Exception as exc:
         _failed(app, job, started, exc)
         return None
@@ -43,7 +52,7 @@ def send_job(
     return report
 
 
-def retry_job(app: App) -> list[RunReport]:
+def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunReport]:
     """Send each digest's rows that are due between its slots: a deferred (4xx) row once its
     retry time has come, rows a sending limit held once it has room. One report per digest
     that had something due.
@@ -68,7 +77,9 @@ def retry_job(app: App) -> list[RunReport]:
                 _record(app, job, started, True, "nothing waiting")
             continue
         try:
-            report = run(resume_waiting(app, digest.id, limiter))
+            report = run(
+                resume_waiting(app, digest.id, limiter, send=app.config.schedule.send, stop=stop)
+            )
         except Exception as exc:
             _failed(app, job, started, exc)
             continue
@@ -83,10 +94,8 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
     """One edition's delivery in a line: "edition 12: 3 sent, 1 deferred; waiting: ..."."""
     return (
         f"edition {edition_id if edition_id is not None else '-'}: "
-        + (
-            ", ".join(f"{n} {k}" for k, n in sorted(d.counts.items()))
-            or ("nothing sent" if d.stopped else "nothing to send")
-        )
+        + (d.counts_line() or ("nothing sent" if d.stopped else "nothing to send"))
+        + (f"; {d.in_flight_note()}" if d.in_flight else "")
         + (f"; stopped: {d.stopped}" if d.stopped else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
     )

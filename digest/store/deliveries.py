@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, text, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col, select
 
 from digest.store.base import StoreBase
+from digest.store.pg import notify_outbox
 from digest.store.tables import (
+    CLAIMABLE,
     Delivery,
     Edition,
     JobRun,
@@ -24,6 +27,28 @@ from digest.store.tables import (
     UTCDateTime,
     utcnow,
 )
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """An edition's rows still to send: claimable now, and in flight under a lease."""
+
+    pending: int
+    in_flight: int
+    first_back: datetime | None  # the earliest lease of a row in flight runs out then
+    last_back: datetime | None  # and the latest: every row in flight is back by then
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """The whole outbox at a glance, for `digest status`."""
+
+    pending: int = 0  # claimable now
+    deferred: int = 0  # waiting for their retry time
+    in_flight: int = 0  # claimed, lease running
+    orphaned: int = 0  # claimed by a sender whose lease ran out: it stopped; sent again next
+    oldest: datetime | None = None  # the pending row waiting longest, since
+    back_at: datetime | None = None  # the last lease of a row in flight runs out then
 
 
 class DeliveryQueries(StoreBase):
@@ -132,7 +157,13 @@ class DeliveryQueries(StoreBase):
         columns = ["edition_id", "subscriber_id", "status", "attempts", "updated_at"]
         with self.engine.begin() as connection:
             try:
-                result = connection.execute(insert(deliveries).from_select(columns, chosen))
+                # preserve_rowcount: PostgreSQL's driver reports -1 for INSERT ... SELECT
+                # unless asked to keep the count.
+                result = connection.execution_options(preserve_rowcount=True).execute(
+                    insert(deliveries).from_select(columns, chosen)
+                )
+                if result.rowcount:
+                    notify_outbox(connection)
             except IntegrityError:  # a concurrent sender queued some of them: theirs stand
                 return 0
             return int(result.rowcount or 0)
@@ -264,6 +295,8 @@ class DeliveryQueries(StoreBase):
                 .where(d.c.edition_id == edition_id, *conditions)
                 .values(**values, updated_at=utcnow())
             )
+            if result.rowcount and values.get("status") == "pending":
+                notify_outbox(connection)  # rows to send: wake the workers
             return int(result.rowcount or 0)
 
     def claim_deliveries(
@@ -271,18 +304,26 @@ class DeliveryQueries(StoreBase):
     ) -> list[tuple[Delivery, Subscriber]]:
         """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
 
-        One UPDATE ... RETURNING takes the rows, so two senders never claim the same one;
-        the claim is committed before anything is sent. Rows come in id order (keyset), so
+        One statement takes the rows: a MATERIALIZED CTE picks them ``FOR UPDATE SKIP
+        LOCKED`` (on PostgreSQL; SQLite has one writer), and the UPDATE joins it on id. Two
+        senders never claim the same row, and neither waits on the other's: each takes the
+        next rows nobody holds (Oban's fetch; a plain ``id IN (subquery LIMIT n)`` lets the
+        loser of a race re-check the winner's rows, find none and stop, and lets the planner
+        run the LIMIT subquery once per row). The partial index on claimable rows keeps
+        the pick fast however many old rows the table holds, even before ANALYZE.
+
+        The claim is committed before anything is sent. Rows come in id order (keyset), so
         memory never holds more than one batch however long the list. Every row of the
         claim carries one new random ``claim_token``: renewing, finishing and releasing
-        them need it.
+        them need it. An empty answer means "nothing claimable now", not "finished": rows
+        may be locked by another claim at this moment (see ``outbox_state``).
         """
         deliveries = SQLModel.metadata.tables["deliveries"]
         subscribers = SQLModel.metadata.tables["subscribers"]
         now = utcnow()
         token = secrets.token_hex(16)
-        candidates = (
-            select(deliveries.c.id)
+        picked = (
+            core_select(deliveries.c.id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .where(
                 deliveries.c.edition_id == edition_id,
@@ -291,35 +332,97 @@ class DeliveryQueries(StoreBase):
             )
             .order_by(deliveries.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True, of=deliveries)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
         )
         with self.engine.begin() as connection:
-            claimed = (
-                connection.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(candidates), deliveries.c.status == "pending")
-                    .values(
-                        status="sending",
-                        attempts=deliveries.c.attempts + 1,
-                        updated_at=now,
-                        lease_until=now + timedelta(seconds=lease_seconds),
-                        claim_token=token,
+            rows = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == picked.c.id)
+                .values(
+                    status="sending",
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=now,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    claim_token=token,
+                )
+                .returning(*deliveries.c)
+            ).all()
+            if not rows:
+                return []
+            # Core rows made into records without validation (model_construct): the ORM's
+            # load of a batch cost 20-30 ms, a hundred times the claim itself.
+            people = {
+                row.id: Subscriber.model_construct(**row._asdict())
+                for row in connection.execute(
+                    core_select(*subscribers.c).where(
+                        subscribers.c.id.in_({r.subscriber_id for r in rows})
                     )
-                    .returning(deliveries.c.id)
                 )
-                .scalars()
-                .all()
+            }
+        return [
+            (Delivery.model_construct(**row._asdict()), people[row.subscriber_id])
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
+
+    def queue_summary(self) -> QueueSummary:
+        """Rows still to send over every edition: pending, deferred, in flight (lease
+        running) and orphaned (lease run out), the oldest pending row's time and when the
+        last lease runs out. Reads the partial index of unfinished rows, not the table."""
+        d = SQLModel.metadata.tables["deliveries"]
+        now = utcnow()
+        # One bound "now" in both places, so PostgreSQL sees the grouped expression as one.
+        live = (
+            d.c.lease_until.is_not(None) & (d.c.lease_until >= bindparam("now", now, UTCDateTime()))
+        ).label("live")
+        query = (
+            core_select(
+                d.c.status, live, func.count(), func.min(d.c.updated_at), func.max(d.c.lease_until)
             )
-        if not claimed:
-            return []
-        with self.session() as s:
-            return list(
-                s.exec(
-                    select(Delivery, Subscriber)
-                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-                    .where(col(Delivery.id).in_(list(claimed)))
-                    .order_by(col(Delivery.id))
-                )
-            )
+            .where(text(CLAIMABLE))
+            .group_by(d.c.status, live)
+        )
+        counts: dict[str, int] = {}
+        oldest = back_at = None
+        with self.engine.connect() as connection:
+            for status, held, n, first, last in connection.execute(query):
+                key = status if status != "sending" else "in_flight" if held else "orphaned"
+                counts[key] = counts.get(key, 0) + int(n)
+                if status == "pending" and first is not None:
+                    oldest = first if oldest is None else min(oldest, first)
+                if key == "in_flight" and last is not None:
+                    back_at = last if back_at is None else max(back_at, last)
+        return QueueSummary(
+            counts.get("pending", 0),
+            counts.get("deferred", 0),
+            counts.get("in_flight", 0),
+            counts.get("orphaned", 0),
+            oldest,
+            back_at,
+        )
+
+    def outbox_state(self, edition_id: int) -> OutboxState:
+        """What the edition still has to send: rows claimable now (pending, of active
+        subscribers) and rows in flight (claimed, lease not run out), with the time the
+        last lease runs out: if their sender stopped, they come back to pending then."""
+        d = SQLModel.metadata.tables["deliveries"]
+        people = SQLModel.metadata.tables["subscribers"]
+        now = utcnow()
+        pending = (
+            core_select(func.count())
+            .select_from(d.join(people, people.c.id == d.c.subscriber_id))
+            .where(d.c.edition_id == edition_id, d.c.status == "pending")
+            .where(people.c.status == "active")
+        )
+        flying = core_select(func.count(), func.min(d.c.lease_until), func.max(d.c.lease_until))
+        flying = flying.where(
+            d.c.edition_id == edition_id, d.c.status == "sending", d.c.lease_until >= now
+        )
+        with self.engine.connect() as connection:
+            waiting = int(connection.execute(pending).scalar() or 0)
+            count, first, last = connection.execute(flying).one()
+        return OutboxState(waiting, int(count or 0), first, last)  # min/max keep UTCDateTime
 
     def renew_lease(self, claim_token: str, lease_seconds: float) -> int:
         """Extend the lease of the claim's rows still in flight; count the rows still held.
@@ -415,14 +518,18 @@ class DeliveryQueries(StoreBase):
             return list(s.exec(select(JobRun).order_by(col(JobRun.job))))
 
     def sent_since(self, since: datetime) -> int:
-        """Messages sent since then, over every edition (for hourly and daily limits)."""
-        with self.session() as s:
-            return int(
-                s.exec(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .where(Delivery.status == "sent", col(Delivery.sent_at) >= since)
-                ).one()
+        """Messages sent since then, over every edition, and those in flight now (claimed,
+        lease running: they are going out, though not recorded yet), for the limits. A
+        sender builds its next batch while one is on the wire, and a window counted without
+        those would grant their room twice."""
+        d = SQLModel.metadata.tables["deliveries"]
+        sent = core_select(func.count()).where(d.c.status == "sent", d.c.sent_at >= since)
+        flying = core_select(func.count()).where(
+            d.c.status == "sending", d.c.lease_until >= utcnow()
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(sent).scalar() or 0) + int(
+                connection.execute(flying).scalar() or 0
             )
 
     def window_room(
@@ -446,7 +553,7 @@ class DeliveryQueries(StoreBase):
         )
         with self.engine.connect() as connection:
             oldest = connection.execute(query).scalar()
-        if oldest is None:  # sent since the count: look again soon
+        if oldest is None:  # sent since the count, or in flight: look again soon
             return 0, 1.0
         return 0, max(0.0, (oldest + period - now).total_seconds())
 

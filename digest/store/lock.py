@@ -1,22 +1,29 @@
-"""One daemon per database: a second `digest run` on the same database exits at once.
+"""One scheduler leads per database.
 
 SQLite: an exclusive ``flock`` on ``<database>.daemon.lock`` (released by the kernel when
-the process dies, even by ``kill -9``); the file holds the owner's pid for the message.
-PostgreSQL: a session advisory lock, held by a connection kept open for the daemon's life.
+the process dies, even by ``kill -9``); the file holds the owner's pid for the message; a
+second `digest run` exits at once.
+PostgreSQL: ``LeaderLock``, a session advisory lock on a connection of its own with TCP
+keepalives, checked every few seconds; the other `digest run`s stand by and take it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from digest.errors import DigestError
+from digest.store.pg import dedicated_connection
+
+log = logging.getLogger("digest.schedule")
 
 _ADVISORY_KEY = 7_311_991  # any fixed number: digest's daemon lock
 
@@ -93,3 +100,60 @@ def daemon_holder(engine: Engine) -> str | None:
                 return "a database session"
             connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"))
     return None
+
+
+class LeaderLock:
+    """The scheduler's lead on PostgreSQL: the session advisory lock, held by a connection
+    of its own with TCP keepalives (``pg.dedicated_connection``), and checked again every
+    few seconds: PostgreSQL ends a session (pg_terminate_backend, a restart, a network cut
+    the keepalives find) and its lock with it, and the leader must learn that before a
+    standby leads beside it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Any = None
+
+    def try_take(self) -> bool:
+        """Take the lead if nobody holds it; False (and no error) when another does or the
+        database cannot be reached."""
+        try:
+            if self.connection is None or self.connection.closed:
+                self.connection = dedicated_connection(self.engine)
+            row = self.connection.execute(
+                "SELECT pg_try_advisory_lock(%s)", (_ADVISORY_KEY,)
+            ).fetchone()
+            return bool(row and row[0])
+        except Exception as exc:
+            log.warning("could not ask for the scheduler's lead: %s", exc)
+            self._drop()
+            return False
+
+    def still_held(self) -> bool:
+        """Whether this session still holds the lock (False when the session is gone)."""
+        if self.connection is None:
+            return False
+        try:
+            row = self.connection.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND objid = %s",
+                (_ADVISORY_KEY,),
+            ).fetchone()
+            return bool(row and row[0])
+        except Exception as exc:
+            log.error("the scheduler's lock session failed: %s", exc)
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        """Give the lead back (closing the session releases it too)."""
+        if self.connection is not None and not self.connection.closed:
+            with suppress(Exception):  # the session is gone, and the lock with it
+                self.connection.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            with suppress(Exception):
+                self.connection.close()
+            self.connection = None

@@ -24,6 +24,7 @@ from digest.store.tables import (
     Source,
     utcnow,
 )
+from digest.store.workers import WorkerQueries
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ class FetchOutcome:
     listed_urls: tuple[str, ...] = ()
 
 
-class Store(StoryQueries, SubscriberQueries, DeliveryQueries, AdminQueries, HistoryQueries):
+class Store(
+    StoryQueries, SubscriberQueries, DeliveryQueries, AdminQueries, HistoryQueries, WorkerQueries
+):
     """The database, seen through the operations the pipeline and the CLI need."""
 
     # --- sources ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -135,6 +135,11 @@ class Edition(SQLModel, table=True):
     stories: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
+# The rows the claimable index holds: those still to send (now, after a retry wait) or in
+# flight; every sent or failed row leaves it.
+CLAIMABLE = "status IN ('pending', 'deferred', 'sending')"
+
+
 class Delivery(SQLModel, table=True):
     """One row per edition x subscriber: the single source of truth for 'was this sent?'."""
 
@@ -147,6 +152,16 @@ class Delivery(SQLModel, table=True):
         # A bounce report without VERP is believed only when it quotes one of our
         # Message-IDs: `digest bounces process` looks them up.
         Index("ix_deliveries_message_id", "message_id"),
+        # The claim's pick: only rows still to send, in id order per edition. Partial, so it
+        # stays small however many sent rows earlier editions left, and the planner takes
+        # it even before ANALYZE has seen a newly queued edition.
+        Index(
+            "ix_deliveries_claimable",
+            "edition_id",
+            "id",
+            postgresql_where=text(CLAIMABLE),
+            sqlite_where=text(CLAIMABLE),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="editions.id")
@@ -214,6 +229,33 @@ class SubscriberEvent(SQLModel, table=True):
     from_status: str | None = None
     to_status: str
     by: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Worker(SQLModel, table=True):
+    """A running `digest worker` (or scheduler), by its heartbeat: `digest status` lists
+    them, and a row whose last_seen is old names a process that stopped without saying so."""
+
+    __tablename__ = "workers"
+    id: str = Field(primary_key=True)  # host:pid:random, unique per process start
+    role: str = "worker"  # worker | scheduler
+    host: str
+    pid: int
+    started_at: datetime = _when()
+    last_seen: datetime = _when()
+    sent: int = 0  # messages this process sent since it started
+    rate: float = 0.0  # messages a second between its last two heartbeats
+    state: str = ""  # what it does: sending, idle, stopping; leading, standby
+
+
+class RateWindow(SQLModel, table=True):
+    """A sending limit's token bucket (one row per limit: per_second, per_minute), shared
+    by every sender on the database: each takes its tokens here before claiming, so the
+    limit holds for the whole installation, not per process."""
+
+    __tablename__ = "rate_windows"
+    name: str = Field(primary_key=True)
+    tokens: float = 0.0  # messages that may go now
+    updated: float = 0.0  # Unix time (the database's clock) the tokens were counted
 
 
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`

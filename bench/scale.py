@@ -1,0 +1,577 @@
+"""Many workers on one PostgreSQL outbox: correctness under a kill -9, throughput against
+smtp-source, scaling when the server is slow, claim latency with many old rows, failover
+of the elected scheduler.
+
+    .venv/bin/python bench/scale.py                      # the quick look (a few minutes)
+    .venv/bin/python bench/scale.py --subscribers 200000 --old-rows 5000000 \\
+        --latency-recipients 2000 --throughput 20000     # the issue's acceptance sizes
+
+PostgreSQL is started through scripts/_services.sh (as the tests start it) unless
+``--database URL`` names one; Postfix's smtp-sink and smtp-source (``scripts/peers.sh
+install``) are the sink and the baseline; the correctness run counts every recipient in a
+sink of its own (aiosmtpd), which is slower but counts. Workers are real `digest worker`
+processes. Sections can be skipped (``--skip claims,failover``). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+# ruff: noqa: E402  (digest and bench/send.py are imported after sys.path is set)
+
+from send import add_subscribers, save_edition  # bench/send.py: the same list and edition
+from sqlalchemy import create_engine, text
+
+from digest.app import App
+from digest.config import load_config
+from digest.store import utcnow
+
+PEERS = ROOT / "scripts" / "peers.sh"
+SECRET = secrets.token_urlsafe(32)
+CONFIG = """[service]
+name = "Bench Desk"
+base_url = "https://digest.example"
+timezone = "UTC"
+database_url = "{database}"
+sender = "Bench Desk <news@example.org>"
+postal_address = "1 Bench Street"
+secret_env = "DIGEST_BENCH_SECRET"
+
+[[digests]]
+id = "morning"
+title = "Morning Briefing"
+schedule = "{schedule}"
+
+[[sources]]
+name = "Wire"
+url = "https://wire.example/feed.xml"
+
+[delivery]
+transport = "smtp"
+batch_size = {batch}
+lease_seconds = {lease}
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+connections = {connections}
+timeout_seconds = 60
+
+[schedule]
+send = false
+leader_check_seconds = {check}
+
+[worker]
+poll_seconds = 0.5
+heartbeat_seconds = 1.0
+{extra}"""
+
+
+# --- peers -----------------------------------------------------------------------------------
+
+
+def start_postgres() -> tuple[str, list[str]]:
+    """A server through the project's scripts; its URL and the command that stops it."""
+    script = (
+        "set -e; source scripts/_bootstrap.sh >/dev/null; source scripts/_services.sh; "
+        'start_postgres >&2; echo "$DIGEST_TEST_POSTGRES_URL"; printf "%q " "${PG_STOP[@]}"'
+    )
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    return out[0], shlex.split(out[1])
+
+
+def fresh_database(server: str) -> str:
+    name = f"digest_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(server: str, url: str) -> None:
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def smtp_sink(folder: Path, port: int, delay: float = 0.0) -> subprocess.Popen[bytes]:
+    """Postfix's smtp-sink on 127.0.0.1:port (``delay``: seconds before each DATA reply)."""
+    user = ["-u", "nobody"] if os.getuid() == 0 else []
+    wait = ["-w", str(int(delay))] if delay else []
+    sink = subprocess.Popen(
+        ["smtp-sink", *user, *wait, f"127.0.0.1:{port}", "1024"],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / f"sink-{port}.log").open("w"),
+    )
+    _wait_port(port)
+    return sink
+
+
+COUNTING_SINK = """
+import asyncio, collections, json, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # for sigwait, in every thread
+from aiosmtpd.controller import Controller
+class H:
+    def __init__(self): self.seen = collections.Counter()
+    async def handle_DATA(self, server, session, envelope):
+        for r in envelope.rcpt_tos: self.seen[r] += 1
+        return "250 OK"
+h = H(); c = Controller(h, hostname="127.0.0.1", port=int(sys.argv[1])); c.start()
+print("ready", flush=True)
+signal.sigwait({signal.SIGTERM})
+c.stop(); json.dump(h.seen, open(sys.argv[2], "w"))
+"""
+
+
+def counting_sink(folder: Path, port: int) -> tuple[subprocess.Popen[str], Path]:
+    """An aiosmtpd sink in its own process that counts each recipient (written at SIGTERM)."""
+    out = folder / "counted.json"
+    sink = subprocess.Popen(
+        [sys.executable, "-c", COUNTING_SINK, str(port), str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+    return sink, out
+
+
+def _wait_port(port: int) -> None:
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- a deployment in a folder ------------------------------------------------------------------
+
+
+def write_config(folder: Path, database: str, port: int, **kw: Any) -> Path:
+    values = {
+        "schedule": "0 3 1 1 *",
+        "batch": 200,
+        "lease": 30,
+        "connections": 10,
+        "check": 1.0,
+        "extra": "",
+    } | kw
+    path = folder / f"digest-{port}-{secrets.token_hex(2)}.toml"
+    path.write_text(CONFIG.format(database=database, port=port, **values))
+    return path
+
+
+def queued_edition(config: Path, subscribers: int, add: bool = True) -> int:
+    """Subscribers (``add``), one 40 KB edition, queued to all of them; its id."""
+    os.environ["DIGEST_BENCH_SECRET"] = SECRET
+    app = App.open(load_config(config))
+    try:
+        if add:
+            add_subscribers(app, subscribers)
+        edition = save_edition(app)
+        assert edition.id is not None
+        app.store.queue_deliveries(edition.id)
+        return edition.id
+    finally:
+        app.close()
+
+
+def worker(config: Path, log: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGEST_BENCH_SECRET": SECRET}
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", str(config), "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
+
+
+def counts(database: str, edition_id: int) -> dict[str, int]:
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT status, count(*) FROM deliveries WHERE edition_id = :e GROUP BY status"),
+            {"e": edition_id},
+        )
+        result = {status: int(n) for status, n in rows}
+    engine.dispose()
+    return result
+
+
+def drain(database: str, edition_id: int, total: int, limit: float) -> float:
+    """Seconds until every row of the edition is recorded sent (or ``limit`` passes)."""
+    start = time.monotonic()
+    while counts(database, edition_id).get("sent", 0) < total:
+        if time.monotonic() - start > limit:
+            break
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def stop_all(processes: list[subprocess.Popen[str]]) -> list[int]:
+    """SIGTERM each live worker; the messages each says it sent."""
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    sent = []
+    for p in processes:
+        out, _ = p.communicate(timeout=120)
+        line = (out or "").strip().splitlines()[-1:] or [""]
+        sent.append(int(line[0].split(": ")[1].split(" sent")[0]) if " sent" in line[0] else 0)
+    return sent
+
+
+# --- the sections ------------------------------------------------------------------------------
+
+
+def correctness(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """4 workers started together, a 5th later, one killed with kill -9 mid-run."""
+    database = fresh_database(server)
+    port = free_port()
+    sink, counted = counting_sink(folder, port)
+    try:
+        config = write_config(folder, database, port, batch=args.batch, lease=args.lease)
+        edition_id = queued_edition(config, args.subscribers)
+        start = time.monotonic()
+        workers = [worker(config, folder / f"w{i}.log") for i in range(4)]
+        killed = workers[1]
+        time.sleep(args.late)
+        workers.append(worker(config, folder / "w4.log"))
+        # kill -9 one worker mid-run: once a fifth of the rows went out
+        while counts(database, edition_id).get("sent", 0) < args.subscribers * args.kill_at:
+            time.sleep(0.1)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        drained = drain(database, edition_id, args.subscribers, args.time_limit)
+        live = [w for w in workers if w is not killed]
+        sent = stop_all(live)
+        wall = time.monotonic() - start
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(60)
+    seen = Counter(json.loads(counted.read_text()))
+    rows = counts(database, edition_id)
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        attempts = Counter(
+            int(a)
+            for (a,) in connection.execute(
+                text("SELECT attempts FROM deliveries WHERE edition_id = :e"), {"e": edition_id}
+            )
+        )
+    engine.dispose()
+    drop_database(server, database)
+    total = sum(seen.values())
+    return {
+        "subscribers": args.subscribers,
+        "drain_s": round(drained, 1),
+        "wall_s": round(wall, 1),
+        "rows": rows,
+        "sink_messages": total,
+        "duplicates": total - len(seen),
+        "lost": args.subscribers - len(seen),
+        "rows_sent": rows.get("sent", 0),
+        "attempts_over_1": sum(n for a, n in attempts.items() if a > 1),
+        "batch": args.batch,
+        "live_worker_sent": sent,
+        "min_worker_share": round(min(sent) / max(1, sum(sent)), 3),
+    }
+
+
+def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """1, 2 and 4 workers into smtp-sink, and smtp-source into the same sink."""
+    port = free_port()
+    sink = smtp_sink(folder, port)
+    result: dict[str, Any] = {"messages": args.throughput}
+    try:
+        for n in (1, 2, 4):
+            database = fresh_database(server)
+            config = write_config(folder, database, port, batch=args.throughput_batch)
+            edition_id = queued_edition(config, args.throughput)
+            workers = [worker(config, folder / f"t{n}-{i}.log") for i in range(n)]
+            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
+            start = time.monotonic()
+            drain(database, edition_id, args.throughput, args.time_limit)
+            wall = time.monotonic() - start
+            stop_all(workers)
+            drop_database(server, database)
+            result[f"workers_{n}_msgs_per_s"] = round(args.throughput / wall)
+        start = time.monotonic()
+        subprocess.run(
+            [
+                *("smtp-source", "-d", "-s", "10", "-m", str(args.throughput), "-l", "40000"),
+                *("-f", "from@example.com", "-t", "to@example.com", f"127.0.0.1:{port}"),
+            ],
+            check=True,
+        )
+        result["smtp_source_msgs_per_s"] = round(args.throughput / (time.monotonic() - start))
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    result["one_worker_vs_smtp_source"] = round(
+        result["workers_1_msgs_per_s"] / result["smtp_source_msgs_per_s"], 3
+    )
+    result["workers_4_vs_1"] = round(
+        result["workers_4_msgs_per_s"] / result["workers_1_msgs_per_s"], 3
+    )
+    return result
+
+
+def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """A sink that waits 1 s before each DATA reply: 1, 4 and 8 workers, batch 50."""
+    port = free_port()
+    sink = smtp_sink(folder, port, delay=1)
+    result: dict[str, Any] = {"recipients": args.latency_recipients}
+    try:
+        for n in (1, 4, 8):
+            database = fresh_database(server)
+            config = write_config(folder, database, port, batch=50, connections=10, lease=120)
+            edition_id = queued_edition(config, args.latency_recipients)
+            workers = [worker(config, folder / f"l{n}-{i}.log") for i in range(n)]
+            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
+            start = time.monotonic()
+            drain(database, edition_id, args.latency_recipients, args.time_limit)
+            wall = time.monotonic() - start
+            sent = stop_all(workers)
+            drop_database(server, database)
+            result[f"workers_{n}_s"] = round(wall, 1)
+            result[f"workers_{n}_shares"] = sent
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    one = result["workers_1_s"]
+    result["latency_4_vs_ideal"] = round(result["workers_4_s"] / (one / 4), 3)
+    result["latency_8_vs_ideal"] = round(result["workers_8_s"] / (one / 8), 3)
+    shares = result["workers_8_shares"]
+    result["max_share_off_equal"] = round(
+        max(abs(s - sum(shares) / len(shares)) for s in shares) / (sum(shares) / len(shares)), 3
+    )
+    return result
+
+
+def claims(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Claim latency with ``old_rows`` rows of earlier editions, no ANALYZE after queueing."""
+    database = fresh_database(server)
+    config = write_config(folder, database, free_port())
+    os.environ["DIGEST_BENCH_SECRET"] = SECRET
+    app = App.open(load_config(config))
+    try:
+        readers = args.claim_readers
+        add_subscribers(app, readers)
+        now = utcnow()
+        editions = max(1, args.old_rows // readers)
+        engine = app.engine
+        for e in range(editions):
+            slot = datetime(2020, 1, 1) + timedelta(hours=e)  # naive UTC, as stored
+            with engine.begin() as connection:
+                edition_id = connection.execute(
+                    text(
+                        "INSERT INTO editions (digest_id, slot, created_at, subject, html, text, "
+                        "story_count, stories) VALUES ('old', :slot, :now, 's', 'h', 't', 0, '') "
+                        "RETURNING id"
+                    ),
+                    {"slot": slot, "now": now.replace(tzinfo=None)},
+                ).scalar_one()
+                connection.execute(
+                    text(
+                        "INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, "
+                        "updated_at, sent_at) SELECT :e, id, 'sent', 1, :now, :now FROM subscribers"
+                    ),
+                    {"e": edition_id, "now": now.replace(tzinfo=None)},
+                )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE deliveries"))
+        edition = save_edition(app)
+        assert edition.id is not None
+        app.store.queue_deliveries(edition.id)  # no ANALYZE after this: the planner's stats
+        timings = []
+        while True:
+            start = time.perf_counter()
+            batch = app.store.claim_deliveries(edition.id, args.batch, lease_seconds=600)
+            timings.append((time.perf_counter() - start) * 1000)
+            if not batch:
+                break
+        old_rows = editions * readers
+    finally:
+        app.close()
+        drop_database(server, database)
+    first = timings[0]
+    timings.sort()
+    return {
+        "old_rows": old_rows,
+        "claims": len(timings),
+        "first_claim_ms": round(first, 1),
+        "claim_p50_ms": round(statistics.median(timings), 1),
+        "claim_p95_ms": round(timings[max(0, int(len(timings) * 0.95) - 1)], 1),
+    }
+
+
+def failover(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Two `digest run`s; kill -9 the leader, then (again, two fresh ones)
+    pg_terminate_backend its lock session: seconds until the standby leads."""
+    database = fresh_database(server)
+    config = write_config(folder, database, free_port(), check=5.0)
+    os.environ["DIGEST_BENCH_SECRET"] = SECRET
+    App.open(load_config(config)).close()  # migrate once, before two processes race to
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result: dict[str, Any] = {}
+    for how in ("kill", "terminate"):
+        logs = [folder / f"{how}-{i}.log" for i in range(2)]
+        runs = []
+        for log in logs:
+            runs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "digest", "--config", str(config), "run"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log.open("w"),
+                )
+            )
+            _until(
+                lambda log=log: any(w in log.read_text() for w in ("leading:", "standing by")), 60
+            )
+        leader = 0 if "leading:" in logs[0].read_text() else 1
+        standby = 1 - leader
+        start = time.monotonic()
+        if how == "kill":
+            runs[leader].send_signal(signal.SIGKILL)
+        else:
+            engine = create_engine(database)
+            with engine.connect() as connection:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "
+                        "locktype = 'advisory' AND granted AND objid = 7311991"
+                    )
+                )
+            engine.dispose()
+        took = _until(partial(_said, logs[standby], "leading:"), 60)
+        result[f"failover_{how}_s"] = round(took, 1)
+        if how == "terminate":
+            _until(partial(_said, logs[leader], "lost the scheduler's lead"), 30)
+            result["old_leader_stopped_s"] = round(time.monotonic() - start, 1)
+        for run in runs:
+            if run.poll() is None:
+                run.send_signal(signal.SIGTERM)
+        for run in runs:
+            run.wait(60)
+    drop_database(server, database)
+    result["failover_s"] = max(result["failover_kill_s"], result["failover_terminate_s"])
+    return result
+
+
+def _started(database: str, edition_id: int) -> bool:
+    """A worker claimed its first batch (every worker has started by then, nearly)."""
+    rows = counts(database, edition_id)
+    return bool(rows.get("sending") or rows.get("sent"))
+
+
+def _said(log: Path, *words: str) -> bool:
+    said = log.read_text()
+    return any(w in said for w in words)
+
+
+def _until(condition: Any, seconds: float) -> float:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > seconds:
+            raise SystemExit("timed out waiting")
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", help="a PostgreSQL server URL (default: start one)")
+    parser.add_argument("--subscribers", type=int, default=5_000, help="correctness run")
+    parser.add_argument("--batch", type=int, default=200, help="delivery.batch_size")
+    parser.add_argument("--lease", type=float, default=20.0, help="delivery.lease_seconds")
+    parser.add_argument("--late", type=float, default=3.0, help="the 5th worker starts then")
+    parser.add_argument(
+        "--kill-at", type=float, default=0.2, help="kill -9 a worker when this share went"
+    )
+    parser.add_argument("--throughput", type=int, default=5_000, help="messages per run")
+    parser.add_argument("--throughput-batch", type=int, default=500)
+    parser.add_argument("--latency-recipients", type=int, default=400)
+    parser.add_argument("--old-rows", type=int, default=500_000, help="claims: rows before")
+    parser.add_argument("--claim-readers", type=int, default=20_000, help="claims: new edition")
+    parser.add_argument("--time-limit", type=float, default=1800.0, help="per drain, seconds")
+    parser.add_argument("--skip", default="", help="sections to skip, comma-separated")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    folder = Path(tempfile.mkdtemp(prefix="digest-scale-"))
+    stop: list[str] = []
+    server = args.database or os.environ.get("DIGEST_TEST_POSTGRES_URL")
+    if not server:
+        server, stop = start_postgres()
+    figures: dict[str, Any] = {}
+    try:
+        for name, section in (
+            ("claims", claims),
+            ("failover", failover),
+            ("correctness", correctness),
+            ("latency", latency),
+            ("throughput", throughput),
+        ):
+            if name in skip:
+                continue
+            started = time.monotonic()
+            result = section(server, folder, args)
+            print(f"{name} ({time.monotonic() - started:.0f} s): {json.dumps(result)}", flush=True)
+            figures.update({f"{name}.{k}" if k in figures else k: v for k, v in result.items()})
+    finally:
+        if stop:
+            subprocess.run(stop, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+    keys = (
+        "workers_4_vs_1", "one_worker_vs_smtp_source", "duplicates", "lost", "min_worker_share",
+        "latency_4_vs_ideal", "latency_8_vs_ideal", "claim_p95_ms", "first_claim_ms",
+        "failover_s", "import_1m_s", "import_1m_peak_mb",
+    )  # fmt: skip
+    summary = {k: figures.get(k) for k in keys} | {
+        k: v for k, v in figures.items() if k not in keys and not isinstance(v, (dict, list))
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

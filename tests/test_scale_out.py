@@ -1,0 +1,332 @@
+"""Many senders on one outbox: claims that never share a row and never stop early, rows of
+a stopped sender named until they come back, and the counts every command words alike.
+
+The PostgreSQL cases run on the server scripts/test starts (skipped without one); the
+others run on SQLite, which keeps one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from digest.deliver.dispatch import DeliveryReport, count_words, dispatch
+from digest.records import OutgoingMessage, Recipient, SendResult
+from digest.render import MessageTemplate
+from digest.store import Edition, Store, open_engine, upgrade, utcnow
+from digest.store.tables import SQLModel, Subscriber
+
+
+def _store(url: str, readers: int) -> tuple[Store, int]:
+    """A migrated store with ``readers`` active subscribers and one edition queued to all."""
+    engine = open_engine(url)
+    upgrade(engine)
+    store = Store(engine)
+    now = utcnow()
+    rows = [
+        {
+            "email": f"reader{i:05d}@example.org",
+            "public_id": secrets.token_urlsafe(12),
+            "status": "active",
+            "topics": "",
+            "created_at": now,
+        }
+        for i in range(readers)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(SQLModel.metadata.tables["subscribers"]), rows)
+    edition = store.save_edition(
+        Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
+    )
+    assert edition.id is not None
+    return store, edition.id
+
+
+@pytest.fixture
+def pg(postgres_database: str) -> Iterator[tuple[Store, int]]:
+    store, edition_id = _store(postgres_database, 1000)
+    yield store, edition_id
+    store.engine.dispose()
+
+
+@pytest.fixture
+def lite(tmp_path: Path) -> Iterator[tuple[Store, int]]:
+    store, edition_id = _store(f"sqlite:///{tmp_path / 'digest.db'}", 30)
+    yield store, edition_id
+    store.engine.dispose()
+
+
+def test_queueing_on_postgresql_counts_the_rows_it_queued(pg: tuple[Store, int]) -> None:
+    store, edition_id = pg
+    assert store.queue_deliveries(edition_id) == 1000  # was -1: the driver's rowcount
+    assert store.queue_deliveries(edition_id) == 0
+
+
+def test_concurrent_claims_never_share_a_row_and_each_claimant_gets_work(
+    pg: tuple[Store, int],
+) -> None:
+    """Four claimants started together drain 1,000 rows in batches of 20: every row is
+    claimed exactly once, and none of them stops early on an empty claim."""
+    store, edition_id = pg
+    store.queue_deliveries(edition_id)
+    start = threading.Barrier(4)
+    taken: list[list[int]] = [[] for _ in range(4)]
+
+    def claimant(me: int) -> None:
+        start.wait()
+        while batch := store.claim_deliveries(edition_id, 20, lease_seconds=60):
+            taken[me].extend(d.id for d, _ in batch if d.id is not None)
+
+    threads = [threading.Thread(target=claimant, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    every = [i for mine in taken for i in mine]
+    assert len(every) == len(set(every)) == 1000
+    assert all(len(mine) >= 100 for mine in taken), [len(mine) for mine in taken]
+
+
+def test_the_claim_uses_the_partial_index_of_claimable_rows(pg: tuple[Store, int]) -> None:
+    """The pick reads the small index of rows still to send, not the whole table."""
+    from sqlalchemy import text
+
+    store, edition_id = pg
+    store.queue_deliveries(edition_id)
+    with store.engine.connect() as connection:
+        plan = "\n".join(
+            row[0]
+            for row in connection.execute(
+                text(
+                    "EXPLAIN SELECT d.id FROM deliveries d JOIN subscribers s ON "
+                    "s.id = d.subscriber_id WHERE d.edition_id = :e AND d.status = 'pending' "
+                    "AND s.status = 'active' ORDER BY d.id LIMIT 50 FOR UPDATE OF d SKIP LOCKED"
+                ),
+                {"e": edition_id},
+            )
+        )
+    assert "ix_deliveries_claimable" in plan, plan
+
+
+class _Sink:
+    """A transport that accepts every message and remembers the rows it sent."""
+
+    wants_fields = False
+    name = "sink"
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        self.sent.extend(m.delivery_id for m in messages)
+        return [SendResult(m.delivery_id, "sent", "250 ok") for m in messages]
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Template:
+    """Enough of a MessageTemplate for the dispatcher: fixed bytes per recipient."""
+
+    sender = "news@example.org"
+
+    def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
+        return f"<{delivery_id}@test>", b"Subject: s\r\n\r\nbody\r\n"
+
+
+def _recipient(s: Subscriber) -> Recipient:
+    return Recipient(s.id or 0, s.email, None, "https://u.test", "mailto:u@x.test", "https://p")
+
+
+def _send(store: Store, edition_id: int, sink: _Sink, queue: bool = True) -> DeliveryReport:
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    return asyncio.run(
+        dispatch(
+            store,
+            sink,
+            lambda s: template,
+            _recipient,
+            edition_id,
+            batch_size=7,
+            queue_all=queue,
+        )
+    )
+
+
+def test_rows_held_by_a_stopped_sender_are_named_with_when_they_come_back(
+    lite: tuple[Store, int],
+) -> None:
+    """A sender that died holding rows: the next send sends the rest, says how many are
+    in flight and when their lease runs out, then sends them once it has."""
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    held = store.claim_deliveries(edition_id, 5, lease_seconds=60)  # its sender dies
+    sink = _Sink()
+    report = _send(store, edition_id, sink, queue=False)
+    assert report.counts == {"sent": 25}
+    assert report.in_flight == 5
+    assert report.back_at is not None
+    assert timedelta(seconds=55) < report.back_at - utcnow() <= timedelta(seconds=60)
+    assert "5 in flight, held by another sender" in report.in_flight_note()
+    assert f"{report.back_at:%H:%M:%S} UTC" in report.in_flight_note()
+
+    token = held[0][0].claim_token
+    assert token is not None  # the lease runs out: the rows come back and go out once
+    store.renew_lease(token, -1)
+    again = _send(store, edition_id, sink, queue=False)
+    assert again.counts == {"sent": 5} and again.in_flight == 0
+    assert sorted(sink.sent) == sorted(set(sink.sent)) and len(sink.sent) == 30
+
+
+def test_send_and_status_word_the_same_state_alike() -> None:
+    report = DeliveryReport()
+    report.counts.update({"sent": 3, "failed": 2, "deferred": 1})
+    report.bounced = 2
+    assert report.counts_line() == "3 sent, 1 deferred, 2 failed (2 bounced: address suppressed)"
+    assert count_words({"failed": 2, "sent": 3, "deferred": 1}) == "3 sent, 1 deferred, 2 failed"
+
+
+def test_status_lists_the_queue_and_the_workers(write_config, feed_server) -> None:
+    from digest.app import App
+    from digest.config import load_config
+    from digest.store.tables import Worker
+    from tests.conftest import run_cli
+
+    config = write_config([("Wire", feed_server.add("/f.xml", "<rss/>"))])
+    app = App.open(load_config(config))
+    try:
+        store = app.store
+        for i in range(3):
+            store.add_subscriber(f"r{i}@example.org")
+        now = utcnow()
+        edition = store.save_edition(
+            Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
+        )
+        assert edition.id is not None
+        store.queue_deliveries(edition.id)
+        store.claim_deliveries(edition.id, 1, lease_seconds=600)
+        for pid, seen in ((101, now), (102, now - timedelta(minutes=10))):
+            store.register_worker(
+                Worker(id=f"h:{pid}", host="mail-1", pid=pid, started_at=now, last_seen=seen)
+            )
+        store.beat("h:101", sent=40, rate=12.5, state="sending")
+    finally:
+        app.close()
+    code, out, err = run_cli("--config", str(config), "status")
+    assert code == 0, err
+    assert "queue: 2 pending (oldest waiting" in out
+    assert "1 in flight (if their sender stopped, they are pending again by" in out
+    lines = [line for line in out.splitlines() if "mail-1" in line]
+    assert len(lines) == 2
+    assert "101" in lines[0] and "sending" in lines[0] and "12.5" in lines[0]
+    assert "102" in lines[1] and "STOPPED?" in lines[1]
+
+
+def test_a_scheduler_that_does_not_send_queues_for_the_workers(
+    write_config, feed_server, tmp_path: Path
+) -> None:
+    """`[schedule] send = false`: the run builds and queues the edition and mails nobody;
+    a worker's pass sends it."""
+    from digest.app import App
+    from digest.config import load_config
+    from digest.pipeline import run_digest
+    from digest.worker import run_worker
+    from tests.conftest import rss
+
+    url = feed_server.add("/f.xml", rss([{"title": "A", "guid": "1", "link": "https://w/1"}]))
+    config = write_config([("Wire", url)])
+    config.write_text(config.read_text() + "\n[schedule]\nsend = false\n")
+    app = App.open(load_config(config))
+    try:
+        for i in range(3):
+            app.store.add_subscriber(f"r{i}@example.org")
+        report = asyncio.run(run_digest(app, send=app.config.schedule.send))
+        assert report.delivery is not None and report.delivery.for_workers
+        assert report.delivery.counts_line() == (
+            "3 queued for the workers (`digest worker` sends them)"
+        )
+        assert not (tmp_path / "mail" / "new").exists() or not any(
+            (tmp_path / "mail" / "new").iterdir()
+        )
+        stats = asyncio.run(run_worker(app, threading.Event(), rounds=1))
+        assert stats.sent == 3
+        assert len(list((tmp_path / "mail" / "new").iterdir())) == 3
+    finally:
+        app.close()
+
+
+class _SlowSink(_Sink):
+    """Looks at the outbox while each batch is on the wire; can ask the run to stop."""
+
+    def __init__(self, store: Store, edition_id: int, stop_after: int = 0) -> None:
+        super().__init__()
+        self.store, self.edition_id, self.stop_after = store, edition_id, stop_after
+        self.in_flight_seen: list[int] = []
+        self.batches = 0
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        await asyncio.sleep(0.2)  # on the wire: the dispatcher builds the next batch now
+        self.in_flight_seen.append(self.store.delivery_counts(self.edition_id).get("sending", 0))
+        self.batches += 1
+        return await super().send_batch(messages)
+
+    def stopping(self) -> bool:
+        return bool(self.stop_after) and self.batches >= self.stop_after
+
+
+def test_the_next_batch_is_claimed_while_one_is_on_the_wire(lite: tuple[Store, int]) -> None:
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _SlowSink(store, edition_id)
+    report = _send(store, edition_id, sink, queue=False)
+    assert report.counts == {"sent": 30}
+    # Batches of 7: from the second on, while each is out the next 7 are claimed too.
+    assert sink.in_flight_seen == [7, 14, 14, 9, 2], sink.in_flight_seen  # 30 rows
+
+
+def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int]) -> None:
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _SlowSink(store, edition_id, stop_after=1)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    report = asyncio.run(
+        dispatch(
+            store, sink, lambda s: template, _recipient, edition_id,
+            batch_size=7, queue_all=False, stop=sink.stopping,
+        )
+    )  # fmt: skip
+    assert report.counts == {"sent": 7}
+    assert store.delivery_counts(edition_id) == {"sent": 7, "pending": 23}
+
+
+def test_retry_due_names_rows_in_flight_and_when_they_come_back(write_config, feed_server) -> None:
+    from digest.app import App
+    from digest.config import load_config
+    from tests.conftest import run_cli
+
+    config = write_config([("Wire", feed_server.add("/f.xml", "<rss/>"))])
+    app = App.open(load_config(config))
+    try:
+        app.store.add_subscriber("r@example.org")
+        now = utcnow()
+        edition = app.store.save_edition(
+            Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
+        )
+        assert edition.id is not None
+        app.store.queue_deliveries(edition.id)
+        app.store.claim_deliveries(edition.id, 1, lease_seconds=600)  # its sender dies
+        back = app.store.queue_summary().back_at
+    finally:
+        app.close()
+    assert back is not None
+    code, out, err = run_cli("--config", str(config), "retry", "--due")
+    assert code == 0, err
+    said = "1 in flight under a sender's lease; if it stopped, they are pending again by "
+    assert f"{said}{back:%Y-%m-%d %H:%M:%S} UTC" in out
