@@ -273,7 +273,7 @@ def run_daemon(
             log.warning("received %s; stopping after the batch on the wire", name)
             halt.set()
         else:
-            log.warning(
+            log.info(
                 "received %s; finishing the running job, then exiting (a second SIGTERM, or "
                 "SIGINT, stops after the batch on the wire)",
                 name,
@@ -342,7 +342,7 @@ def _elected(
                 next_check = time.monotonic() + app.config.schedule.leader_check_seconds
                 if scheduler is None and lock.try_take():
                     leading.set()
-                    log.warning("leading: this scheduler gathers, builds and queues editions")
+                    log.info("leading: this scheduler gathers, builds and queues editions")
                     scheduler = _start(app, stopping)
                     said_standby = False
                 elif scheduler is not None and not lock.still_held():
@@ -357,7 +357,7 @@ def _elected(
                     )
                     said_standby = True
                 elif scheduler is None and not said_standby:
-                    log.warning("standing by: another scheduler leads on this database")
+                    log.info("standing by: another scheduler leads on this database")
                     said_standby = True
                 _beat(app, me, "leading" if scheduler is not None else "standby")
             if reload.wait(timeout=0.2):
