@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,15 +22,38 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def check_timezone(value: str) -> str:
-    """Accept an IANA time zone name such as ``Europe/London``."""
+def check_timezone(
+    value: str, otherwise: str = "use an IANA name such as 'Europe/London' or 'UTC'"
+) -> str:
+    """Accept an IANA time zone name such as ``Europe/London``; the one check of a zone,
+    in the config and for a subscriber alike.
+
+    A name that is not a zone but names one (a city, 'europe/paris', 'New York') gets the
+    zones it probably means; any other gets ``otherwise``, worded for who is asked.
+    """
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown time zone {value!r}; use an IANA name such as 'Europe/London' or 'UTC'"
-        ) from exc
+        close = _zones_named(value)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
+        raise ValueError(f"unknown time zone {value!r}; {hint}") from exc
     return value
+
+
+@functools.cache
+def _zone_keys() -> dict[str, list[str]]:
+    """IANA zones by their full name and by their city, in lower case."""
+    keys: dict[str, list[str]] = {}
+    for zone in sorted(available_timezones()):
+        for key in {zone.lower(), zone.rsplit("/", 1)[-1].lower()}:
+            keys.setdefault(key, []).append(zone)
+    return keys
+
+
+def _zones_named(raw: str) -> list[str]:
+    """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
+    is Europe/Paris, 'New York' is America/New_York."""
+    return _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])[:3]
 
 
 def secret_hint(env: str) -> str:
