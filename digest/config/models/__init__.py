@@ -4,7 +4,7 @@ The ``description`` of each field is the help text shown in ``config.example.tom
 error hints; a test keeps the example config and these models in step.
 """
 
-from digest.config.models.base import check_env_name, check_timezone, secret_hint
+from digest.config.models.base import check_env_name, check_timezone, default, secret_hint
 from digest.config.models.config import Config
 from digest.config.models.delivery import DeliveryConfig, DkimConfig, RateConfig
 from digest.config.models.digests import DigestConfig
@@ -44,5 +44,6 @@ __all__ = [
     "WebhooksConfig",
     "check_env_name",
     "check_timezone",
+    "default",
     "secret_hint",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,20 @@ class _Model(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def default(model: type[BaseModel], name: str) -> Any:
+    """The default ``model`` declares for its field ``name``.
+
+    A function or class outside the config that takes a setting (``Fetcher``'s
+    concurrency, ``StoryIndex``'s thresholds) takes this as its default, so the default
+    lives once, here, and a caller that passes no value gets what the config file would
+    have given it.
+    """
+    field = model.model_fields[name]
+    if field.is_required():
+        raise TypeError(f"{model.__name__}.{name} has no default to take")
+    return field.get_default(call_default_factory=True)
 
 
 def check_timezone(
