@@ -2,6 +2,12 @@
 
 The ``description`` of each field is the help text shown in ``config.example.toml`` and in
 error hints; a test keeps the example config and these models in step.
+
+One module per table or group of tables (``service``, ``gather`` with ``retention`` and
+``sources``, ``digests``, ``rank``, ``delivery``, ``transports``, ``web``), ``config`` for
+the whole file and ``base`` for the strict base model and the checks several tables share.
+Import them from here. A function elsewhere that takes a setting defaults to
+``default(Model, "field")``, never to the number written out again.
 """
 
 from digest.config.models.base import check_env_name, check_timezone, default, secret_hint
