@@ -14,10 +14,10 @@ import unicodedata
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest.config.models import check_timezone
 from digest.render.i18n import check_locale
 from digest.store.subscribers import ImportCounts
 
@@ -154,37 +154,9 @@ def sendable_name(stored: str | None) -> str | None:
         return None
 
 
-def check_timezone(raw: str | None) -> str | None:
+def check_subscriber_timezone(raw: str | None) -> str | None:
     """An IANA time zone name, or None for none; ValueError says what is wrong."""
-    if not raw:
-        return None
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        close = _zones_named(raw)
-        hint = (
-            f"did you mean {' or '.join(map(repr, close))}?"
-            if close
-            else "use a name like 'Europe/Paris'"
-        )
-        raise ValueError(f"unknown time zone {raw!r}; {hint}") from exc
-    return raw
-
-
-@functools.cache
-def _zone_keys() -> dict[str, list[str]]:
-    """IANA zones by their full name and by their city, in lower case."""
-    keys: dict[str, list[str]] = {}
-    for zone in sorted(available_timezones()):
-        for key in {zone.lower(), zone.rsplit("/", 1)[-1].lower()}:
-            keys.setdefault(key, []).append(zone)
-    return keys
-
-
-def _zones_named(raw: str) -> list[str]:
-    """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
-    is Europe/Paris, 'New York' is America/New_York."""
-    return _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])[:3]
+    return check_timezone(raw, otherwise="use a name like 'Europe/Paris'") if raw else None
 
 
 def check_subscriber_locale(raw: str | None) -> str | None:
@@ -284,7 +256,7 @@ def _person(record: dict[str, str], topics: Collection[str] | None) -> NewSubscr
     chosen = tuple(t.strip() for t in record.get("topics", "").split(";") if t.strip())
     email = normalise_email(record.get("email", ""))
     name = check_name(record.get("name"))
-    tz = check_timezone(record.get("timezone"))
+    tz = check_subscriber_timezone(record.get("timezone"))
     locale = check_subscriber_locale(record.get("locale"))
     if topics is not None:
         check_topics(chosen, topics)

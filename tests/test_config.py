@@ -143,6 +143,14 @@ MISTAKES = [
         "Lndon",
     ),
     (
+        "a city for a time zone: the zone it names, as for a subscriber",
+        'timezone = "UTC"',
+        'timezone = "Karachi"',
+        "service.timezone",
+        "unknown time zone 'Karachi'; did you mean 'Asia/Karachi'?",
+        "Karachi",
+    ),
+    (
         "value out of range, nested table",
         "port = 587",
         "port = 70000",

@@ -22,7 +22,7 @@ from digest.subscribers import (
     NewSubscriber,
     check_name,
     check_subscriber_locale,
-    check_timezone,
+    check_subscriber_timezone,
     check_topics,
     normalise_email,
     read_csv,
@@ -70,7 +70,7 @@ def add(
     except ValueError as exc:
         raise UsageError(str(exc), "check the address") from exc
     try:
-        timezone = check_timezone(timezone)
+        timezone = check_subscriber_timezone(timezone)
     except ValueError as exc:
         raise UsageError(str(exc), "see `timedatectl list-timezones` for the names") from exc
     try:

@@ -39,6 +39,7 @@ from datetime import datetime
 from itertools import islice
 from operator import itemgetter
 
+from digest.config.models import RankConfig, default
 from digest.rank.terms import article_terms
 
 Vector = dict[str, float]
@@ -90,8 +91,8 @@ class StoryIndex:
 
     def __init__(
         self,
-        similarity: float = 0.25,
-        merge: float = 0.3,
+        similarity: float = default(RankConfig, "story_similarity"),
+        merge: float = default(RankConfig, "merge_similarity"),
         centroid_terms: int = 100,
         index_terms: int = 12,
         slug_weight: float = 1.0,

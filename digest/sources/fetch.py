@@ -27,10 +27,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
 from digest.sources.site import Site
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BODY_BYTES = int(default(GatherConfig, "max_body_mb") * 1024 * 1024)
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
@@ -69,7 +70,11 @@ class HttpStatusError(SourceError):
 class HostPolicy:
     """Politeness per host: at most ``per_host`` requests in flight, ``delay`` s between starts."""
 
-    def __init__(self, per_host: int = 2, delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        per_host: int = default(GatherConfig, "per_host_concurrency"),
+        delay: float = default(GatherConfig, "per_host_delay_seconds"),
+    ) -> None:
         self.per_host = per_host
         self.delay = delay
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -121,8 +126,8 @@ class Limits:
     """The caps every request obeys (from the config's [gather] table)."""
 
     max_body_bytes: int = MAX_BODY_BYTES
-    max_redirects: int = 5
-    timeout_seconds: float = 20.0
+    max_redirects: int = default(GatherConfig, "max_redirects")
+    timeout_seconds: float = default(GatherConfig, "timeout_seconds")
 
 
 class Fetcher:
@@ -133,7 +138,7 @@ class Fetcher:
         client: httpx.AsyncClient,
         limits: Limits | None = None,
         hosts: HostPolicy | None = None,
-        concurrency: int = 32,
+        concurrency: int = default(GatherConfig, "concurrency"),
         base_dir: Path | None = None,
     ) -> None:
         self.client = client

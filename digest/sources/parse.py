@@ -21,6 +21,7 @@ from xml.sax import SAXException
 import feedparser
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
+from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date, parse_localised_date
@@ -46,7 +47,7 @@ def parse_feed(
     source: str,
     body: bytes,
     headers: Mapping[str, str] | None = None,
-    limit: int = 200,
+    limit: int = default(GatherConfig, "max_items_per_source"),
     base_url: str | None = None,
     summary_chars: int = DEFAULT_CHARS,
 ) -> tuple[list[FeedItem], list[str]]:

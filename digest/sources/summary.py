@@ -29,10 +29,11 @@ import re
 
 import sentencex
 
+from digest.config.models import GatherConfig, default
 from digest.sources.normalise import html_to_text
 
 # gather.summary_chars's default, for callers without a config (a test keeps them equal).
-DEFAULT_CHARS = 250
+DEFAULT_CHARS: int = default(GatherConfig, "summary_chars")
 # A summary is the lead sentence, and the next ones while it is shorter than a third of the
 # limit: a short standfirst ("He was 38.", "Capra? Coppola?") says too little alone, while
 # a long one's next sentence mostly says it again (the standfirst, then the article's lead).

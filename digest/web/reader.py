@@ -20,7 +20,7 @@ from digest.links import make_confirm_token, make_token
 from digest.render.i18n import check_locale
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
-from digest.subscribers import check_timezone
+from digest.subscribers import check_subscriber_timezone
 from digest.web.context import WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token
 
@@ -164,7 +164,7 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
     changes: dict[str, object] = {
         "topics": ",".join(t for t in form.getlist("topics") if t in topics)
     }
-    changes["timezone"] = check_timezone(str(form.get("timezone", "")).strip() or None)
+    changes["timezone"] = check_subscriber_timezone(str(form.get("timezone", "")).strip() or None)
     locale = str(form.get("locale", "")).strip()
     changes["locale"] = check_locale(locale) if locale else None
     paused = form.get("paused") == "yes"

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from digest.config.models import default
+from digest.config.models.transports import _ApiConfig
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
 
@@ -82,8 +84,8 @@ class ApiClient:
         *,
         headers: dict[str, str] | None = None,
         auth: httpx.Auth | tuple[str, str] | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 3,
+        timeout: float = default(_ApiConfig, "timeout_seconds"),
+        max_retries: int = default(_ApiConfig, "max_retries"),
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:

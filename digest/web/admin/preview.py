@@ -22,7 +22,7 @@ from digest.records import OutgoingMessage, RankedEdition, Recipient, RenderedEd
 from digest.render import build_template, substitute
 from digest.render.headers import header
 from digest.store import Subscriber, utcnow
-from digest.subscribers import check_subscriber_locale, check_timezone
+from digest.subscribers import check_subscriber_locale, check_subscriber_timezone
 
 TEST_PREFIX = "[Test] "
 
@@ -69,7 +69,7 @@ def segment_of(
     return Segment(
         digest.id,
         None,
-        check_timezone(timezone.strip() or None),
+        check_subscriber_timezone(timezone.strip() or None),
         check_subscriber_locale(locale.strip() or None),
         frozenset(topics or ()),
     )

@@ -1,0 +1,92 @@
+"""Shared by every table: the strict base model and the checks several tables use."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import BaseModel, ConfigDict
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    """Base: unknown keys and wrong types are errors, never silently read as something else.
+
+    A typo must not fall back to a default, and strict types keep ``weight = true`` from
+    loading as 1.0, ``enabled = "no"`` as false and ``port = "587"`` as 587. Strict still
+    takes a whole number where a number is asked (``weight = 2``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def default(model: type[BaseModel], name: str) -> Any:
+    """The default ``model`` declares for its field ``name``.
+
+    A function or class outside the config that takes a setting (``Fetcher``'s
+    concurrency, ``StoryIndex``'s thresholds) takes this as its default, so the default
+    lives once, here, and a caller that passes no value gets what the config file would
+    have given it.
+    """
+    field = model.model_fields[name]
+    if field.is_required():
+        raise TypeError(f"{model.__name__}.{name} has no default to take")
+    return field.get_default(call_default_factory=True)
+
+
+def check_timezone(
+    value: str, otherwise: str = "use an IANA name such as 'Europe/London' or 'UTC'"
+) -> str:
+    """Accept an IANA time zone name such as ``Europe/London``; the one check of a zone,
+    in the config and for a subscriber alike.
+
+    A name that is not a zone but names one (a city, 'europe/paris', 'New York') gets the
+    zones it probably means; any other gets ``otherwise``, worded for who is asked.
+    """
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        close = _zones_named(value)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
+        raise ValueError(f"unknown time zone {value!r}; {hint}") from exc
+    return value
+
+
+@functools.cache
+def _zone_keys() -> dict[str, list[str]]:
+    """IANA zones by their full name and by their city, in lower case."""
+    keys: dict[str, list[str]] = {}
+    for zone in sorted(available_timezones()):
+        for key in {zone.lower(), zone.rsplit("/", 1)[-1].lower()}:
+            keys.setdefault(key, []).append(zone)
+    return keys
+
+
+def _zones_named(raw: str) -> list[str]:
+    """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
+    is Europe/Paris, 'New York' is America/New_York."""
+    return _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])[:3]
+
+
+def secret_hint(env: str) -> str:
+    """How to set the signing secret: made once and kept, since every link mailed is signed
+    with it (a command that makes a new one on each start would break them all)."""
+    return (
+        "make one once with python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
+        f"and set {env} to that value where digest runs (its systemd EnvironmentFile, say), "
+        "the same on every start: a new secret breaks every link already mailed (the README "
+        "says how to rotate one)"
+    )
+
+
+def check_env_name(value: str) -> str:
+    """Accept the name of an environment variable (the secret itself never sits in the file)."""
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name; name the variable that holds "
+            "the secret (such as 'DIGEST_SECRET'), never the secret itself"
+        )
+    return value
