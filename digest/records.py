@@ -206,6 +206,7 @@ class RenderedEdition:
     subject: str
     html: str
     text: str
+    omitted: int = 0  # stories dropped to keep the HTML under Gmail's clip (on the web view)
 
 
 @dataclass(frozen=True)
