@@ -26,9 +26,9 @@ TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
 # one pass: a value put in is never scanned again.
 PATTERN = re.compile(f"({'|'.join(TOKENS)})")
 
-_DEFUSED = "DIGEST-x"
+_DEFUSED = "DIGEST-x"  # what a token-like string from a source reads as once settled
 # A token as the templates print it (``DIGESTx<nonce>x...``), or any other ``DIGESTx``.
-_SPELLED = re.compile(f"{_PREFIX}([0-9a-f]{{16}}x)?")  # what a token-like string from a source reads as once settled
+_SPELLED = re.compile(f"{_PREFIX}([0-9a-f]{{16}}x)?")
 
 
 def defuse(text: str) -> str:
