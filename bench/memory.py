@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import ctypes.util
 import gc
 import json
 import os
@@ -64,6 +65,8 @@ def main() -> None:
     time.sleep(1.0)
     tracemalloc.start(1)  # one frame: deeper ones made a round ten times slower
     libc = ctypes.CDLL(None)
+    sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
     rounds: list[dict[str, float]] = []
     snapshots: dict[int, tracemalloc.Snapshot] = {}
     start = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -84,6 +87,8 @@ def main() -> None:
                     # What the C allocator holds freed: handed back, the RSS left is in use.
                     "rss_after_trim_mb": round(_trimmed(libc), 1),
                     "objects": len(gc.get_objects()),
+                    # SQLite's own heap (page caches, statements), which tracemalloc misses.
+                    "sqlite_mb": round(sqlite.sqlite3_memory_used() / 2**20, 2),
                 }
             )
             print(json.dumps(rounds[-1]), flush=True)
@@ -103,7 +108,7 @@ def main() -> None:
     after = [r for r in rounds if r["job"] >= args.warm_up - 1]
     per_job = {
         key: soak.slope([(r["job"], r[key]) for r in after])
-        for key in ("traced_mb", "rss_mb", "rss_after_trim_mb", "objects")
+        for key in ("traced_mb", "rss_mb", "rss_after_trim_mb", "objects", "sqlite_mb")
     }
     print(
         json.dumps(
@@ -117,6 +122,7 @@ def main() -> None:
                 "rss_mb_per_job": _round(per_job["rss_mb"]),
                 "rss_after_trim_mb_per_job": _round(per_job["rss_after_trim_mb"]),
                 "objects_per_job": _round(per_job["objects"]),
+                "sqlite_mb_per_job": _round(per_job["sqlite_mb"]),
                 "gc_counts": gc.get_count(),
                 "gc_garbage": len(gc.garbage),
             }

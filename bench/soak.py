@@ -362,7 +362,7 @@ def main() -> None:
         "subscribers": args.subscribers,
         "rss_mb_after_warm_up": next((round(m, 1) for t, m in rss if t >= warm), None),
         "rss_mb_end": round(rss[-1][1], 1) if rss else None,
-        "rss_slope_mb_per_h": _round(slope([(t / 3600, m) for t, m in rss if t >= warm])),
+        "rss_slope_mb_per_h": _round(slope(_between_jobs(rss, warm))),
         "articles_max": max((n for _, n in articles), default=0),
         "articles_bound": int(args.feeds * (args.items + per_feed + 1)),
         "db_mb_end": round(db[-1][1], 1) if db else None,
@@ -385,7 +385,21 @@ def main() -> None:
         "daemon_exit": daemon.returncode,
         "dir": str(work),
     }
+    samples = {"rss": rss, "db": db, "articles": articles, "sends": sends, "gathers": gathers}
+    (work / "samples.json").write_text(json.dumps(samples))
     print(json.dumps(figures))
+
+
+def _between_jobs(rss: list[tuple[float, float]], warm: float) -> list[tuple[float, float]]:
+    """The RSS between jobs, in hours and MB: each minute's lowest sample after the warm-up
+    (a job's peak is freed when it ends; a sample mid-send says nothing about a leak)."""
+    lowest: dict[int, tuple[float, float]] = {}
+    for t, mb in rss:
+        if t >= warm:
+            minute = int(t // 60)
+            if minute not in lowest or mb < lowest[minute][1]:
+                lowest[minute] = (t / 3600, mb)
+    return sorted(lowest.values())
 
 
 def _round(value: float | None) -> float | None:
