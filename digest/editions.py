@@ -4,6 +4,7 @@ segment of readers. The build half of the composition root (``digest.pipeline``)
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -17,7 +18,13 @@ from digest.records import (
     ranked_from_json,
     ranked_to_json,
 )
-from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
+from digest.render import (
+    HTML_LIMIT,
+    EditionInfo,
+    MessageTemplate,
+    build_template,
+    render_edition,
+)
 from digest.schedule import fires_at, latest_slot, local_time_schedule, next_slot
 from digest.store import Edition, Subscriber
 
@@ -267,6 +274,8 @@ def build_edition(
         edition_info(app, digest, slot, now), ranked, app.config.templates_dir()
     )
     edition = edition_row(digest.id, slot, now, ranked, rendered)
+    if rendered.omitted:
+        log_trim(digest.id, slot, ranked.count, rendered.omitted)
     if existing is not None:
         assert existing.id is not None
         saved, rebuilt = app.store.rebuild_edition(existing.id, edition)
@@ -283,6 +292,32 @@ def build_edition(
     return saved, saved is edition
 
 
+# Editions whose trim was logged, newest last: once per edition however many of its
+# segments are trimmed (the daemon builds and sends in one process). Bounded, not a cache.
+_TRIMS_LOGGED: OrderedDict[tuple[str, datetime], None] = OrderedDict()
+_TRIMS_REMEMBERED = 64
+
+
+def log_trim(digest_id: str, slot: datetime, count: int, omitted: int, segment: str = "") -> None:
+    """The one line that says an edition's email was trimmed to fit Gmail's clip: for the
+    first render of it that is, the edition's own or a segment's."""
+    if (digest_id, slot) in _TRIMS_LOGGED:
+        return
+    _TRIMS_LOGGED[(digest_id, slot)] = None
+    while len(_TRIMS_LOGGED) > _TRIMS_REMEMBERED:
+        _TRIMS_LOGGED.popitem(last=False)
+    log.warning(
+        "edition %s of %s trimmed to fit %d bytes%s: %d of %d stories kept, the rest on "
+        "its web view (logged once an edition; other segments may keep fewer)",
+        digest_id,
+        slot,
+        HTML_LIMIT,
+        f" for {segment}" if segment else "",
+        count - omitted,
+        count,
+    )
+
+
 def rebuildable(app: App, edition: Edition) -> bool:
     """The stored edition has no story and no message of it went out: a later run of its
     slot builds it again with the news it finds then."""
@@ -295,13 +330,17 @@ class SegmentTemplates:
 
     The edition's stored render serves the digest's own time zone, the service's locale and
     every topic; anyone else gets the same stories, narrowed to their topics, rendered in
-    their zone and language.
+    their zone and language. Choices of topics that leave the same stories share one render
+    (most do: a story has several topics), and a trim to fit is logged once per edition.
     """
 
     def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
         self.app, self.digest, self.edition = app, digest, edition
         self.default = (digest_timezone(app, digest), app.config.service.locale, "")
         self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
+        # (time zone, locale, the stories shown) -> its template: what a render depends on.
+        self._renders: dict[tuple[str, str, tuple[int, ...]], MessageTemplate] = {}
+        self._ranked: RankedEdition | None = None
 
     def __call__(self, subscriber: Subscriber) -> MessageTemplate | None:
         """Their message; None when none of the edition's stories is in their topics (and
@@ -317,25 +356,41 @@ class SegmentTemplates:
         return self._cache[key]
 
     def _build(self, key: tuple[str, str, str]) -> MessageTemplate | None:
-        e, service = self.edition, self.app.config.service
+        e = self.edition
         timezone, locale, topics = key
         if key == self.default or not e.stories:
-            rendered = RenderedEdition(e.subject, e.html, e.text)
-        else:
-            ranked = ranked_from_json(e.stories)
-            if topics:
-                ranked = narrow(ranked, set(topics.split(",")))
-                if ranked.count == 0 and e.story_count and not self.digest.send_empty:
-                    return None
+            return self._template(RenderedEdition(e.subject, e.html, e.text), locale)
+        if self._ranked is None:
+            self._ranked = ranked_from_json(e.stories)
+        ranked = self._ranked
+        if topics:
+            ranked = narrow(ranked, set(topics.split(",")))
+            if ranked.count == 0 and e.story_count and not self.digest.send_empty:
+                return None
+        shown = tuple(s.lead.id for s in (*ranked.breaking, *ranked.latest))
+        if ranked.count == self._ranked.count and (timezone, locale) == self.default[:2]:
+            if self.default not in self._cache:  # their topics cover every story
+                self._cache[self.default] = self._build(self.default)
+            return self._cache[self.default]
+        render_key = (timezone, locale, shown)
+        if render_key not in self._renders:
             info = edition_info(self.app, self.digest, e.slot, e.created_at, timezone, locale)
             rendered = render_edition(info, ranked, self.app.config.templates_dir())
-            log.info(
+            log.debug(
                 "edition %s rendered for %s / %s / topics %s",
                 e.id,
                 timezone,
                 locale,
                 topics or "all",
             )
+            if rendered.omitted:
+                segment = f"{timezone} / {locale} / topics {topics or 'all'}"
+                log_trim(self.digest.id, e.slot, ranked.count, rendered.omitted, segment)
+            self._renders[render_key] = self._template(rendered, locale)
+        return self._renders[render_key]
+
+    def _template(self, rendered: RenderedEdition, locale: str) -> MessageTemplate:
+        e, service = self.edition, self.app.config.service
         return build_template(
             rendered,
             sender=service.sender,

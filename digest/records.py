@@ -158,11 +158,9 @@ class Story:
     @property
     def sources(self) -> tuple[str, ...]:
         """Distinct source names carrying the story, the lead's first."""
-        names = [self.lead.source]
-        for a in self.others:
-            if a.source not in names:
-                names.append(a.source)
-        return tuple(names)
+        # A dict keeps the first-seen order in linear time: a running story carries
+        # hundreds of articles, and a list's `in` made this quadratic.
+        return tuple(dict.fromkeys((self.lead.source, *(a.source for a in self.others))))
 
     @property
     def topics(self) -> frozenset[str]:
@@ -208,6 +206,7 @@ class RenderedEdition:
     subject: str
     html: str
     text: str
+    omitted: int = 0  # stories dropped to keep the HTML under Gmail's clip (on the web view)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The render stage: templates rendered and CSS inlined once per edition, personalised cheaply."""
 
 from digest.render.edition import (
+    HTML_LIMIT,
     EditionInfo,
     check_templates,
     inline_css,
@@ -11,6 +12,7 @@ from digest.render.message import MessageTemplate, build_template, substitute
 from digest.render.tokens import TOKENS
 
 __all__ = [
+    "HTML_LIMIT",
     "TOKENS",
     "EditionInfo",
     "MessageTemplate",

@@ -27,6 +27,8 @@ TOKENS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
 PATTERN = re.compile(f"({'|'.join(TOKENS)})")
 
 _DEFUSED = "DIGEST-x"  # what a token-like string from a source reads as once settled
+# A token as the templates print it (``DIGESTx<nonce>x...``), or any other ``DIGESTx``.
+_SPELLED = re.compile(f"{_PREFIX}([0-9a-f]{{16}}x)?")
 
 
 def defuse(text: str) -> str:
@@ -46,8 +48,9 @@ class Nonce:
 
     def settle(self, text: str) -> str:
         """``text`` with this render's tokens made plain and every other token defused."""
-        return re.sub(
-            f"{_PREFIX}({self.value}x)?",
-            lambda m: _PREFIX if m.group(1) else _DEFUSED,
-            text,
+        # One pattern for every nonce: a pattern spelled with each render's own filled the
+        # `re` module's cache with a compiled pattern per render.
+        mine = f"{self.value}x"
+        return _SPELLED.sub(
+            lambda m: _PREFIX if m.group(1) == mine else _DEFUSED + (m.group(1) or ""), text
         )
