@@ -21,10 +21,8 @@ from digest.render.i18n import check_locale
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
 from digest.subscribers import check_subscriber_timezone
-from digest.web.context import WebContext, client_ip
+from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token
-
-LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
 
 
 class ReaderViews:
