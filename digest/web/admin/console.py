@@ -1,5 +1,6 @@
 """The console's frame: who is logged in, the login and logout pages, the CSRF check of
-every form, and the page renderer the screens (views.py) share.
+every form, and the page renderer the screens (views.py, preview_screen.py,
+subscriber_screens.py) share.
 
 Every route under /admin but the login page goes through ``guarded``: without a valid
 session a GET is sent to the login page and anything else is answered 401, before the
