@@ -1,5 +1,5 @@
-"""The web app's one context: one sender for every confirmation, closed when the server
-stops, and the sign-up limits named once."""
+"""The web app's one context: one sender for every confirmation and the console's test
+sends, closed when the server stops, and the sign-up limits named once."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from digest.app import App
 from digest.config import load_config
 from digest.web import create_app
+from digest.web.admin.preview import segment_of, send_test
 from digest.web.context import SIGNUP_PER_ADDRESS_PER_HOUR
+from digest.web.mailer import Mailer
 from tests.conftest import FeedServer, RecordingHandler, free_port, rss
 
 pytestmark = pytest.mark.asyncio
@@ -115,3 +117,52 @@ async def test_a_sender_left_idle_is_closed_and_the_next_confirmation_opens_a_fr
     assert len(handler.messages) == 2
     assert len(set(handler.sessions)) == 2  # a stale session is not reused
     assert handler.quits == 2  # and each was closed properly
+
+
+async def test_a_reloaded_config_sends_through_its_own_transport(
+    config: Path, smtp: tuple[_SessionHandler, int]
+) -> None:
+    """The Config screen's reload replaces ``app.config``: the mailer's sender, built from
+    the old one, is closed and the next message goes by the new transport."""
+    handler, _ = smtp
+    other = _SessionHandler()
+    controller = Controller(other, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app = App.open(load_config(config))
+    asgi = create_app(app)
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    client = httpx.AsyncClient(transport=transport, base_url="https://digest.test")
+    try:
+        async with asgi.router.lifespan_context(asgi), client as c:
+            assert (await _sign_up(c, "ann@example.org")).status_code == 200
+            smtp_settings = app.config.delivery.smtp.model_copy(update={"port": controller.port})
+            delivery = app.config.delivery.model_copy(update={"smtp": smtp_settings})
+            app.config = app.config.model_copy(update={"delivery": delivery})
+            assert (await _sign_up(c, "bob@example.org")).status_code == 200
+    finally:
+        app.close()
+        controller.stop()
+    assert [m.recipients for m in handler.messages] == [["ann@example.org"]]
+    assert [m.recipients for m in other.messages] == [["bob@example.org"]]
+    assert handler.quits == 1  # the old transport's session was closed, not dropped
+
+
+async def test_the_consoles_test_sends_share_the_apps_one_sender(
+    config: Path, smtp: tuple[_SessionHandler, int]
+) -> None:
+    """ "Send me a test" goes through the mailer the confirmations use: one session for
+    many tests, closed with the app, not a transport (and its threads) per click."""
+    handler, _ = smtp
+    app = App.open(load_config(config))
+    mailer = Mailer(app)
+    try:
+        segment = segment_of(app, "")
+        for _ in range(2):
+            assert await send_test(app, mailer, segment, "admin@example.org")
+        assert handler.quits == 0  # kept open between tests
+    finally:
+        await mailer.aclose()
+        app.close()
+    assert [m.recipients for m in handler.messages] == [["admin@example.org"]] * 2
+    assert len(set(handler.sessions)) == 1, handler.sessions
+    assert handler.quits == 1

@@ -67,7 +67,7 @@ def create_app(
         Route("/feed.atom", public.feed),
         Route("/healthz", public.healthz),
         Route("/webhooks/{provider}", public.webhook, methods=["POST"]),
-        *admin_routes(app, ctx.templates, admin_guard),
+        *admin_routes(app, ctx.templates, ctx.mailer, admin_guard),
     ]
     middleware = [
         # The client's own address from a trusted proxy's X-Forwarded-For (CIDRs allowed),

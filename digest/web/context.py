@@ -33,6 +33,9 @@ log = logging.getLogger("digest.web")
 SIGNUP_PER_IP_PER_HOUR = 10
 SIGNUP_PER_ADDRESS_PER_HOUR = 3
 MAIL_DOWN_RETRY_AFTER_SECONDS = 300  # Retry-After when the confirmation could not be sent
+# The languages a reader may choose (the preferences page) and the console previews: the
+# email's translations (render/i18n.py), each named in its own language.
+LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
 
 
 @dataclass
@@ -76,7 +79,7 @@ class WebContext:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        return cls(app, templates, Mailer(app.config), limits)
+        return cls(app, templates, Mailer(app), limits)
 
     @property
     def config(self) -> Config:

@@ -21,6 +21,18 @@ class BodyTooLarge(Exception):
     """A request body went over the cap while it was being read."""
 
 
+class _Watched:
+    """The server's ``send``, noting whether a response has started: after that, no page of
+    ours can be answered instead, and the server must drop the connection."""
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.started = send, False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class BodyLimit:
     """Answer ``too_large()`` (a 413) to a body over ``limit`` bytes, without reading it.
 
@@ -41,7 +53,7 @@ class BodyLimit:
             self._log(scope, f"Content-Length {declared}")
             await self.too_large()(scope, receive, send)
             return
-        seen, started = 0, False
+        seen, watched = 0, _Watched(send)
 
         async def limited() -> Message:
             nonlocal seen
@@ -52,15 +64,10 @@ class BodyLimit:
                     raise BodyTooLarge(f"over {self.limit} bytes")
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
             await self.app(scope, limited, watched)
         except BodyTooLarge:
-            if started:  # too late for a page: the server drops the connection
+            if watched.started:  # too late for a page: the server drops the connection
                 raise
             self._log(scope, f"more than {self.limit} bytes sent")
             await self.too_large()(scope, receive, send)
@@ -85,18 +92,12 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = _Watched(send)
         try:
             await self.app(scope, receive, watched)
         except Exception:
             log.exception("%s %s failed", scope.get("method"), scope.get("path"))
-            if started:  # half a response is out: let the server drop the connection
+            if watched.started:  # half a response is out: let the server drop the connection
                 raise
             try:
                 page = self.failed()

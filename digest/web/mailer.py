@@ -1,11 +1,12 @@
-"""The one transactional email the web app sends: the sign-up confirmation.
+"""The web app's own emails: the sign-up confirmation, and the console's "send me a test".
 
-The app owns one ``Mailer``, and the mailer one sender, built on the first confirmation and
+The app owns one ``Mailer``, and the mailer one sender, built on the first message and
 closed when the app shuts down: an SMTP sender keeps its sessions and worker threads across
 messages, so building one per confirmation would open a thread pool and a connection for
 every reader who signs up. A sender left idle for ``IDLE_SECONDS`` is closed and the next
 confirmation builds a fresh one: a mail server (or a NAT on the way) drops an idle session
-after a few minutes, and a silently dropped one would cost a reader a timeout.
+after a few minutes, and a silently dropped one would cost a reader a timeout. A config
+reloaded from the console (a new transport, say) is likewise sent by a fresh sender.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from digest.config import Config
 from digest.deliver import Sender, build_sender
 from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
-from digest.records import OutgoingMessage
+from digest.records import OutgoingMessage, SendResult
 from digest.render.headers import date_now, make_message_id
 
 IDLE_SECONDS = 60.0  # well under Postfix's smtpd_timeout (300 s) and common NAT timeouts
@@ -48,22 +49,42 @@ def confirmation_message(config: Config, email: str, confirm_url: str) -> EmailM
 
 
 class Mailer:
-    """Sends confirmations through one sender, built on first use and kept until ``aclose``."""
+    """Sends through one sender, built on first use and kept until ``aclose``."""
 
-    def __init__(self, config: Config) -> None:
-        self._config = config
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._config = app.config  # what the sender was built from
         self._sender: Sender | None = None
         self._used = 0.0  # time.monotonic() of the last send
 
-    async def _the_sender(self) -> Sender:
+    async def sender(self) -> Sender:
+        """The sender the next message goes through (built now if there is none, or the one
+        there was sat idle too long or belongs to a config since reloaded)."""
         now = time.monotonic()
-        if self._sender is not None and now - self._used > IDLE_SECONDS:
+        stale = now - self._used > IDLE_SECONDS or self._config is not self._app.config
+        if self._sender is not None and stale:
             await self.aclose()
         self._used = now
         # No await between the test and the assignment: two sign-ups at once share one.
         if self._sender is None:
+            self._config = self._app.config
             self._sender = build_sender(self._config)
         return self._sender
+
+    async def send_one(self, message: OutgoingMessage) -> SendResult | None:
+        """Send one message, its bytes DKIM-signed as the digests' are (a DMARC policy asking
+        for DKIM covers this mail too; an API provider, sent fields, signs itself); what the
+        transport said, None when it said nothing."""
+        sender = await self.sender()
+        if message.fields is None and not getattr(sender, "wants_fields", False):
+            # In a thread: the key is read from disk and RSA signing takes milliseconds,
+            # which on the event loop would hold up every other request.
+            signer = await run_in_threadpool(make_signer, self._config)
+            if signer is not None:
+                signed = await run_in_threadpool(signer, message.data)
+                message = dataclasses.replace(message, data=signed)
+        results = await sender.send_batch([message])
+        return results[0] if results else None
 
     async def send(self, email: str, confirm_url: str) -> str:
         """Send one confirmation; returns the transport's status.
@@ -71,31 +92,19 @@ class Mailer:
         DeliveryError when it did not go and may later (the server is down or deferred it):
         nothing retries a confirmation, so the reader must be told to try again.
         """
-        config = self._config
+        config = self._app.config
         message = confirmation_message(config, email, confirm_url)
         data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         outgoing = OutgoingMessage(
             0, parseaddr(config.service.sender)[1], email, str(message["Message-ID"]), data
         )
-        sender = await self._the_sender()
-        # Signed as the digests are (a DMARC policy asking for DKIM covers this mail too);
-        # an API provider signs what it sends itself.
-        # In a thread: the key is read from disk and RSA signing takes milliseconds, which
-        # on the event loop would hold up every other request.
-        signer = (
-            None
-            if getattr(sender, "wants_fields", False)
-            else await run_in_threadpool(make_signer, config)
-        )
-        if signer is not None:
-            outgoing = dataclasses.replace(outgoing, data=await run_in_threadpool(signer, data))
-        results = await sender.send_batch([outgoing])
-        if results and results[0].status == "deferred":
+        result = await self.send_one(outgoing)
+        if result is not None and result.status == "deferred":
             raise DeliveryError(
-                f"the confirmation to {email} was deferred: {results[0].detail}",
+                f"the confirmation to {email} was deferred: {result.detail}",
                 "the mail server asked to try later; the reader was asked to send the form again",
             )
-        return results[0].status if results else "failed"
+        return result.status if result is not None else "failed"
 
     async def aclose(self) -> None:
         """Close the sender (QUIT its sessions, stop its threads), if one was built."""
@@ -107,7 +116,7 @@ class Mailer:
 async def send_confirmation(app: App, email: str, confirm_url: str) -> str:
     """One confirmation through a sender of its own, closed after it (the web app keeps one
     ``Mailer`` for all of them instead)."""
-    mailer = Mailer(app.config)
+    mailer = Mailer(app)
     try:
         return await mailer.send(email, confirm_url)
     finally:

@@ -21,10 +21,8 @@ from digest.render.i18n import check_locale
 from digest.store import Subscriber
 from digest.store.subscribers import LEFT
 from digest.subscribers import check_subscriber_timezone
-from digest.web.context import WebContext, client_ip
+from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token
-
-LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
 
 
 class ReaderViews:
@@ -36,8 +34,7 @@ class ReaderViews:
     async def unsubscribe(self, request: Request) -> Response:
         """The page with the button (GET), or leaving at once (POST, RFC 8058 one-click)."""
         ctx = self.ctx
-        token = request.path_params["token"]
-        subscriber = await ctx.subscriber_for("unsubscribe", token)
+        subscriber = await ctx.subscriber_for("unsubscribe", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
             return ctx.invalid_link()
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
@@ -70,8 +67,7 @@ class ReaderViews:
     async def preferences(self, request: Request) -> Response:
         """The reader's choices (GET), saved (POST) when the form's CSRF field is genuine."""
         ctx = self.ctx
-        token = request.path_params["token"]
-        subscriber = await ctx.subscriber_for("preferences", token)
+        subscriber = await ctx.subscriber_for("preferences", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
             return ctx.invalid_link()
         if subscriber.status in (*LEFT, "pending"):

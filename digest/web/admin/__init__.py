@@ -11,17 +11,21 @@ from digest.web.admin.auth import LoginGuard
 from digest.web.admin.config_screen import ConfigScreen
 from digest.web.admin.console import Console
 from digest.web.admin.metrics import metrics_endpoint
+from digest.web.admin.preview_screen import PreviewScreen
+from digest.web.admin.subscriber_screens import SubscriberScreens
 from digest.web.admin.views import Screens
+from digest.web.mailer import Mailer
 
 __all__ = ["admin_routes"]
 
 
 def admin_routes(
-    app: App, env: jinja2.Environment, guard: LoginGuard | None = None
+    app: App, env: jinja2.Environment, mailer: Mailer, guard: LoginGuard | None = None
 ) -> list[BaseRoute]:
-    """/admin/... (each screen behind the login) and /metrics."""
-    console = Console(app, env, guard)
-    s = Screens(console)
+    """/admin/... (each screen behind the login) and /metrics; ``mailer`` is the web app's
+    one (context.py), which sends the preview's tests."""
+    console = Console(app, env, mailer, guard)
+    s, p, people = Screens(console), PreviewScreen(console), SubscriberScreens(console)
     config = ConfigScreen(console)
     g = console.guarded
     get, both = ["GET"], ["GET", "POST"]
@@ -29,12 +33,12 @@ def admin_routes(
         Route("/login", console.login, methods=both),
         Route("/logout", g(console.logout), methods=["POST"]),
         Route("/", g(s.dashboard), methods=get),
-        Route("/preview", g(s.preview), methods=get),
-        Route("/preview/email.html", g(s.preview_html), methods=get),
-        Route("/preview/send", g(s.preview_send), methods=["POST"]),
-        Route("/subscribers", g(s.subscribers), methods=get),
-        Route("/subscribers/{subscriber_id:int}", g(s.subscriber), methods=both),
-        Route("/import", g(s.import_page), methods=both),
+        Route("/preview", g(p.preview), methods=get),
+        Route("/preview/email.html", g(p.preview_html), methods=get),
+        Route("/preview/send", g(p.preview_send), methods=["POST"]),
+        Route("/subscribers", g(people.subscribers), methods=get),
+        Route("/subscribers/{subscriber_id:int}", g(people.subscriber), methods=both),
+        Route("/import", g(people.import_page), methods=both),
         Route("/editions", g(s.editions), methods=get),
         Route("/editions/{edition_id:int}", g(s.edition), methods=get),
         Route("/editions/{edition_id:int}/retry", g(s.retry), methods=["POST"]),

@@ -22,6 +22,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from digest.web.security import RateLimit
+
 SESSION_COOKIE = "digest_admin"
 _SALT = "digest.admin.session"
 _hasher = PasswordHasher()  # argon2id with the library's current RFC 9106 parameters
@@ -110,7 +112,8 @@ class LoginGuard:
         self.max_failures, self.lockout, self.per_client = max_failures, lockout, per_client
         self.clock = clock
         self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._attempts: dict[str, deque[float]] = defaultdict(deque)
+        # Attempts per client: the sign-up's sliding window, over the lockout time.
+        self._attempts = RateLimit(per_client, lockout, clock)
 
     def locked(self, email: str) -> float:
         """Seconds until the address may try again (0: it may)."""
@@ -124,15 +127,7 @@ class LoginGuard:
 
     def client_allowed(self, client: str) -> bool:
         """Record an attempt from ``client``; False over ``per_client`` in the lockout time."""
-        now = self.clock()
-        attempts = self._attempts[client]
-        while attempts and attempts[0] <= now - self.lockout:
-            attempts.popleft()
-        if len(attempts) >= self.per_client:
-            return False
-        attempts.append(now)
-        self._bound(self._attempts)
-        return True
+        return self._attempts.allow(client)
 
     def failed(self, email: str) -> None:
         """A wrong password for ``email``."""

@@ -72,6 +72,16 @@ class Redactor:
             text = text.replace(secret, REDACTED)
         return text
 
+    def add(self, value: str) -> None:
+        """Blank ``value`` wherever it shows (an empty one blanks nothing)."""
+        self.secrets.update({value} - {""})
+
+    def add_variable(self, name: str) -> None:
+        """Blank the value of the environment variable ``name`` (one under four characters
+        would blank every word that holds it, and is no secret worth the name)."""
+        if len(os.environ.get(name, "")) >= 4:
+            self.secrets.add(os.environ[name])
+
 
 def redact(text: str, running: Config | None = None) -> tuple[str, Redactor]:
     """The file's text with each secret-looking value replaced, and the redactor for the
@@ -79,44 +89,46 @@ def redact(text: str, running: Config | None = None) -> tuple[str, Redactor]:
     names, the defaults not written in the file included)."""
     redactor = Redactor()
     for name in _env_names(running.model_dump() if running else {}):
-        if len(os.environ.get(name, "")) >= 4:
-            redactor.secrets.add(os.environ[name])
+        redactor.add_variable(name)
     out: list[str] = []
     closing = ""  # the closing quotes of a sensitive multi-line value being skipped
     for line in text.splitlines():
         if closing:  # inside a sensitive multi-line value: only its closing quotes show
             inside, done, after = line.partition(closing)
-            redactor.secrets.update({inside.strip()} - {""})
+            redactor.add(inside.strip())
             if done:
                 out.append(closing + after)
                 closing = ""
             continue
-        found = _ASSIGNMENT.match(line)
-        if found is None or line.lstrip().startswith(("#", "[")):
-            out.append(line)
-            continue
-        key = found.group("key").split(".")[-1].strip().strip("\"'")
-        value = found.group("value").strip()
-        quoted = _QUOTED.match(value)
-        literal = quoted.group("inner") if quoted else value.split("#")[0].strip()
-        if key.endswith("_env") and _ENV_NAME.fullmatch(literal):
-            # A variable the file names: shown, but its value never is.
-            if len(os.environ.get(literal, "")) >= 4:
-                redactor.secrets.add(os.environ[literal])
-        elif _sensitive(key) and value.startswith(('"""', "'''")):
-            quotes, rest = value[:3], value[3:]
-            if quotes in rest:
-                redactor.secrets.update({rest.split(quotes)[0]} - {""})
-            else:
-                redactor.secrets.update({rest.strip()} - {""})
-                closing = quotes
-                line = line[: line.index(quotes) + 3] + REDACTED
-        elif _sensitive(key) and literal:
-            redactor.secrets.add(literal)
-        out.append(line)
+        shown, closing = _redact_line(line, redactor)
+        out.append(shown)
     for found_password in _URL_PASSWORD.finditer(text):
-        redactor.secrets.add(found_password.group(1))
+        redactor.add(found_password.group(1))
     return redactor("\n".join(out)), redactor
+
+
+def _redact_line(line: str, redactor: Redactor) -> tuple[str, str]:
+    """One line outside a multi-line value, as shown (a sensitive value's secrets added to
+    ``redactor``), and the closing quotes of a sensitive multi-line value it opens ("")."""
+    found = _ASSIGNMENT.match(line)
+    if found is None or line.lstrip().startswith(("#", "[")):
+        return line, ""
+    key = found.group("key").split(".")[-1].strip().strip("\"'")
+    value = found.group("value").strip()
+    quoted = _QUOTED.match(value)
+    literal = quoted.group("inner") if quoted else value.split("#")[0].strip()
+    if key.endswith("_env") and _ENV_NAME.fullmatch(literal):
+        redactor.add_variable(literal)  # a variable the file names: shown, its value never
+    elif _sensitive(key) and value.startswith(('"""', "'''")):
+        quotes, rest = value[:3], value[3:]
+        if quotes in rest:
+            redactor.add(rest.split(quotes)[0])
+        else:
+            redactor.add(rest.strip())
+            return line[: line.index(quotes) + 3] + REDACTED, quotes
+    elif _sensitive(key) and literal:
+        redactor.add(literal)
+    return line, ""
 
 
 def _env_names(settings: object) -> set[str]:

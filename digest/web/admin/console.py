@@ -1,5 +1,6 @@
 """The console's frame: who is logged in, the login and logout pages, the CSRF check of
-every form, and the page renderer the screens (views.py) share.
+every form, and the page renderer the screens (views.py, preview_screen.py,
+subscriber_screens.py) share.
 
 Every route under /admin but the login page goes through ``guarded``: without a valid
 session a GET is sent to the login page and anything else is answered 401, before the
@@ -21,7 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.app import App
 from digest.store.tables import Admin
-from digest.subscribers import normalise_email
+from digest.subscribers import stored_form
 from digest.web.admin.auth import (
     SESSION_COOKIE,
     LoginGuard,
@@ -29,6 +30,8 @@ from digest.web.admin.auth import (
     check_password,
     prepare,
 )
+from digest.web.context import client_ip
+from digest.web.mailer import Mailer
 from digest.web.security import FORM_COOKIE, csrf_ok, csrf_token, form_nonce
 
 log = logging.getLogger("digest.web.admin")
@@ -37,15 +40,27 @@ View = Callable[[Request, Admin], Awaitable[Response]]
 
 
 class Console:
-    """What every screen needs: the app, the templates, sessions and the login guard."""
+    """What every screen needs: the app, the templates, the web app's one mailer, sessions
+    and the login guard."""
 
-    def __init__(self, app: App, env: jinja2.Environment, guard: LoginGuard | None = None):
+    def __init__(
+        self,
+        app: App,
+        env: jinja2.Environment,
+        mailer: Mailer,
+        guard: LoginGuard | None = None,
+    ):
         settings = app.config.admin
-        self.app, self.env = app, env
+        self.app, self.env, self.mailer = app, env, mailer
         self.secret = app.config.secret()
         self.sessions = Sessions(self.secret, settings.session_hours * 3600)
         self.guard = guard or LoginGuard(settings.max_failed_logins, settings.lockout_minutes * 60)
         prepare()
+
+    @property
+    def topics(self) -> list[str]:
+        """The sources' topics, from the config as loaded now (the Config screen reloads it)."""
+        return sorted({t for s in self.app.config.sources for t in s.topics})
 
     # --- rendering -------------------------------------------------------------------------
 
@@ -160,30 +175,13 @@ class Console:
                 return RedirectResponse("/admin/", 303)
             return self.login_form(request)
         form = await request.form()
-        raw = str(form.get("email", ""))
-        try:  # the form `digest admins add` stored it in
-            email = normalise_email(raw)
-        except ValueError:
-            email = raw.strip().lower()
+        email = stored_form(str(form.get("email", "")))  # as `digest admins add` stored it
         password = str(form.get("password", ""))
         next_url = _local(str(form.get("next", "")))
-        nonce = request.cookies.get(FORM_COOKIE) or ""
-        if not nonce or not csrf_ok(self.secret, f"admin-login:{nonce}", str(form.get("csrf", ""))):
-            return self.login_form(
-                request, 400, "The form expired; please log in again.", email, next_url
-            )
-        client = request.client.host if request.client else "unknown"
-        if not self.guard.client_allowed(client):
-            return self.login_form(
-                request,
-                429,
-                "Too many attempts from your address; try again later.",
-                email,
-                next_url,
-            )
-        wait = self.guard.locked(email)
-        if wait:
-            return self.login_form(request, 429, _locked(wait), email, next_url)
+        client = client_ip(request)
+        refused = self._refused(request, str(form.get("csrf", "")), client, email, next_url)
+        if refused is not None:
+            return refused
         admin = await run_in_threadpool(self.app.store.admin_by_email, email)
         ok, rehashed = await run_in_threadpool(
             check_password, admin.password_hash if admin else None, password
@@ -207,6 +205,29 @@ class Console:
             samesite="strict",
         )
         return response
+
+    def _refused(
+        self, request: Request, csrf: str, client: str, email: str, next_url: str
+    ) -> Response | None:
+        """The login form again when the attempt is not even checked: an expired form, too
+        many attempts from the client, or a locked address; None to check the password."""
+        nonce = request.cookies.get(FORM_COOKIE) or ""
+        if not nonce or not csrf_ok(self.secret, f"admin-login:{nonce}", csrf):
+            return self.login_form(
+                request, 400, "The form expired; please log in again.", email, next_url
+            )
+        if not self.guard.client_allowed(client):
+            return self.login_form(
+                request,
+                429,
+                "Too many attempts from your address; try again later.",
+                email,
+                next_url,
+            )
+        wait = self.guard.locked(email)
+        if wait:
+            return self.login_form(request, 429, _locked(wait), email, next_url)
+        return None
 
     async def logout(self, request: Request, admin: Admin) -> Response:
         """This browser's session ends; with everywhere=yes, every session of the account."""

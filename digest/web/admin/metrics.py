@@ -34,6 +34,16 @@ class DigestCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._deliveries()
+        yield from self._sources()
+        yield from self._jobs()
+        people = GaugeMetricFamily("digest_subscribers", "Subscribers by status", labels=["status"])
+        for status, count in sorted(self.app.store.subscriber_counts().items()):
+            people.add_metric([status], count)
+        yield people
+
+    def _deliveries(self) -> Iterator[Metric]:
+        """The outbox: rows by outcome, the queue, its oldest row, each digest's last send."""
         store, now = self.app.store, utcnow()
         totals = store.delivery_totals()
         messages = CounterMetricFamily(
@@ -67,6 +77,9 @@ class DigestCollector(Collector):
             if digest.id in sent:
                 last.add_metric([digest.id], sent[digest.id].timestamp())
         yield last
+
+    def _sources(self) -> Iterator[Metric]:
+        """The sources' health and failures in a row."""
         health = GaugeMetricFamily(
             "digest_sources",
             "Configured sources by health (ok, failing, waiting, gone, new, disabled)",
@@ -84,7 +97,10 @@ class DigestCollector(Collector):
         for line in lines:
             failures.add_metric([line.row.name], line.row.consecutive_failures)
         yield failures
-        jobs = store.job_runs()
+
+    def _jobs(self) -> Iterator[Metric]:
+        """Each daemon job's last run."""
+        jobs = self.app.store.job_runs()
         duration = GaugeMetricFamily(
             "digest_job_duration_seconds",
             "How long each daemon job's last run took (gather, send:DIGEST, retry)",
@@ -105,10 +121,6 @@ class DigestCollector(Collector):
         yield duration
         yield ok
         yield finished
-        people = GaugeMetricFamily("digest_subscribers", "Subscribers by status", labels=["status"])
-        for status, count in sorted(store.subscriber_counts().items()):
-            people.add_metric([status], count)
-        yield people
 
 
 def metrics_endpoint(app: App) -> Callable[[Request], Awaitable[Response]]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from digest.app import App
-from digest.deliver.signing import make_signer
 from digest.editions import next_edition_preview
 from digest.errors import DeliveryError
 from digest.links import personal_links
@@ -22,7 +21,8 @@ from digest.records import OutgoingMessage, RankedEdition, Recipient, RenderedEd
 from digest.render import build_template, substitute
 from digest.render.headers import header
 from digest.store import Subscriber, utcnow
-from digest.subscribers import check_subscriber_locale, check_subscriber_timezone
+from digest.subscribers import check_subscriber_locale, check_subscriber_timezone, check_topics
+from digest.web.mailer import Mailer
 
 TEST_PREFIX = "[Test] "
 
@@ -62,10 +62,7 @@ def segment_of(
             raise ValueError(f"no subscriber has the address {email!r}")
         chosen = frozenset(t for t in row.topics.split(",") if t)
         return Segment(digest.id, row, row.timezone, row.locale, chosen)
-    known = {t for s in app.config.sources for t in s.topics}
-    unknown = sorted(set(topics or ()) - known)
-    if unknown:
-        raise ValueError(f"no source has the topic {', '.join(unknown)}")
+    check_topics(sorted(set(topics or ())), {t for s in app.config.sources for t in s.topics})
     return Segment(
         digest.id,
         None,
@@ -117,9 +114,10 @@ def personal(app: App, segment: Segment, rendered: RenderedEdition) -> tuple[str
     )
 
 
-async def send_test(app: App, segment: Segment, to: str) -> str:
-    """Mail the segment's preview to ``to`` (the admin) marked as a test; the transport's
-    status. DeliveryError when the transport refused or deferred it."""
+async def send_test(app: App, mailer: Mailer, segment: Segment, to: str) -> str:
+    """Mail the segment's preview to ``to`` (the admin) marked as a test, through the web
+    app's one ``mailer``; the transport's status. DeliveryError when the transport refused
+    or deferred it."""
     from starlette.concurrency import run_in_threadpool
 
     config, service = app.config, app.config.service
@@ -143,21 +141,16 @@ async def send_test(app: App, segment: Segment, to: str) -> str:
         message_id_prefix=f"digest.test.{secrets.token_hex(8)}",
     )
     recipient = dataclasses.replace(sample_recipient(app, segment, to), email=to, name=None)
-    async with app.sender() as sender:
-        if getattr(sender, "wants_fields", False):
-            fields = template.fields(recipient)
-            fields.headers["X-Digest-Test"] = "yes"
-            message = OutgoingMessage(
-                0, template.sender, to, template.message_id(recipient, 0), b"", fields
-            )
-        else:
-            message_id, data = template.personalise(recipient, 0)
-            signer = await run_in_threadpool(make_signer, config)
-            if signer is not None:
-                data = await run_in_threadpool(signer, data)
-            message = OutgoingMessage(0, template.sender, to, message_id, data)
-        results = await sender.send_batch([message])
-    result = results[0] if results else None
+    if getattr(await mailer.sender(), "wants_fields", False):
+        fields = template.fields(recipient)
+        fields.headers["X-Digest-Test"] = "yes"
+        message = OutgoingMessage(
+            0, template.sender, to, template.message_id(recipient, 0), b"", fields
+        )
+    else:
+        message_id, data = template.personalise(recipient, 0)
+        message = OutgoingMessage(0, template.sender, to, message_id, data)
+    result = await mailer.send_one(message)  # signed there when the bytes are ours
     if result is None or result.status != "sent":
         detail = result.detail if result else "no answer"
         raise DeliveryError(

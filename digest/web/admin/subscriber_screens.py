@@ -1,0 +1,171 @@
+"""The Subscribers screens: the list and search, one person (with the CLI's status
+changes), and the CSV import with its preview of how each row will be read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.store.subscribers import LEFT
+from digest.store.tables import Admin
+from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_subscribers, parse_csv
+from digest.web.admin.console import Console
+
+
+class SubscriberScreens:
+    """/admin/subscribers, /admin/subscribers/{id} and /admin/import."""
+
+    def __init__(self, console: Console) -> None:
+        self.c, self.app = console, console.app
+
+    async def subscribers(self, request: Request, admin: Admin) -> Response:
+        q = request.query_params
+        text, status, topic = q.get("q", "").strip(), q.get("status", ""), q.get("topic", "")
+        rows = await run_in_threadpool(
+            self.app.store.search_subscribers,
+            text,
+            status if status in STATUSES else "",
+            topic if topic in self.c.topics else "",
+        )
+        counts = await run_in_threadpool(self.app.store.subscriber_counts)
+        return self.c.page(
+            "subscribers.html.j2",
+            request,
+            admin,
+            title="Subscribers",
+            rows=rows,
+            counts=counts,
+            q=text,
+            chosen_status=status,
+            topic=topic,
+            statuses=STATUSES,
+            topics=self.c.topics,
+        )
+
+    async def subscriber(self, request: Request, admin: Admin) -> Response:
+        subscriber_id = int(request.path_params["subscriber_id"])
+        row = await run_in_threadpool(self.app.store.subscriber_by_id, subscriber_id)
+        if row is None:
+            return self.c.message(
+                request, admin, "Not found", "No subscriber has this number.", 404
+            )
+        done, error = "", ""
+        if request.method == "POST":
+            form = await request.form()
+            done, error = await run_in_threadpool(
+                self._change_status,
+                admin,
+                row.email,
+                subscriber_id,
+                str(form.get("action", "")),
+                row.status,
+            )
+            row = await run_in_threadpool(self.app.store.subscriber_by_id, subscriber_id) or row
+        deliveries = await run_in_threadpool(self.app.store.subscriber_deliveries, subscriber_id)
+        history = await run_in_threadpool(self.app.store.subscriber_history, subscriber_id)
+        return self.c.page(
+            "subscriber.html.j2",
+            request,
+            admin,
+            400 if error else 200,
+            title=row.email,
+            person=row,
+            deliveries=deliveries,
+            history=history,
+            left=row.status in LEFT,
+            done=done,
+            error=error,
+        )
+
+    def _change_status(
+        self, admin: Admin, email: str, subscriber_id: int, action: str, status: str
+    ) -> tuple[str, str]:
+        """The CLI's rules: anyone not gone can be unsubscribed (`subscribers remove`); an
+        active reader can be paused and a paused one resumed, as on their own preferences
+        page; nobody who left is brought back from here: only they can, by signing up."""
+        store, by = self.app.store, f"admin {admin.email} in the console"
+        if action == "unsubscribe":
+            if store.unsubscribe(email=email, by=by):
+                return f"{email} is unsubscribed.", ""
+            return "", f"{email} is already {status}: nothing to do."
+        if action == "pause" and status == "active":
+            store.set_subscriber(subscriber_id, by=by, status="paused")
+            return f"{email} is paused.", ""
+        if action == "resume" and status == "paused":
+            store.set_subscriber(subscriber_id, by=by, status="active")
+            return f"{email} is active again.", ""
+        if status in LEFT:
+            return "", (
+                f"{email} is {status}: only they can come back, by signing up again "
+                "(or by asking you: `digest subscribers add` at their request)."
+            )
+        return "", f"{email} is {status}: that change does not apply."
+
+    async def import_page(self, request: Request, admin: Admin) -> Response:
+        """GET: the form. POST preview: how the file will be read. POST import: write it."""
+        context: dict[str, Any] = {
+            "title": "Import subscribers",
+            "text": "",
+            "plan": None,
+            "error": "",
+            "result": None,
+        }
+        if request.method == "POST":
+            form = await request.form()
+            upload = form.get("file")
+            text = str(form.get("text", ""))
+            if isinstance(upload, UploadFile) and upload.filename:
+                try:
+                    text = (await upload.read()).decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    context["error"] = (
+                        "The file is not UTF-8 text: save it as “CSV UTF-8” and try again."
+                    )
+            context["text"] = text
+            if text and not context["error"]:
+                try:
+                    plan = await run_in_threadpool(self._plan, text)
+                except CsvHeaderError as exc:
+                    context["error"] = f"Line {exc.line}: {exc}"
+                else:
+                    if form.get("action") == "import":
+                        context["result"] = await run_in_threadpool(
+                            import_subscribers,
+                            self.app.store,
+                            plan["good"],
+                            by=f"an import by admin {admin.email} in the console",
+                        )
+                    else:
+                        context["plan"] = plan
+        status = 400 if context["error"] else 200
+        return self.c.page("import.html.j2", request, admin, status, **context)
+
+    def _plan(self, text: str) -> dict[str, Any]:
+        """What an import of ``text`` would do, row by row, writing nothing."""
+        header, columns = csv_columns(text)
+        good, problems = parse_csv(text, self.c.topics)
+        known = {s.email: s.status for s in self.app.store.subscribers()}
+        rows = []
+        for s in good:
+            before = known.get(s.email)
+            fate = (
+                "new"
+                if before is None
+                else (
+                    "already subscribed"
+                    if before == "active"
+                    else f"not re-added: {before} earlier"
+                )
+            )
+            rows.append((s, fate))
+        return {
+            "header": header,
+            "columns": columns,
+            "good": good,
+            "rows": rows,
+            "problems": problems,
+        }
