@@ -2,7 +2,7 @@
 
 feedparser reads anything, but costs ~20 ms for a 20-item feed; lxml builds the tree in
 ~0.2 ms. ``read_entries`` turns such a feed into entries shaped like feedparser's (the keys
-``parse._item_from_entry`` reads), so one piece of code makes FeedItems from both. It
+``entries._item_from_entry`` reads), so one piece of code makes FeedItems from both. It
 returns None for anything else (RSS 1.0, Atom 0.3, malformed XML, undeclared encodings,
 encodings in doubt, entities the feed declares itself), and the caller falls back to
 feedparser. It reads what feedparser reads: an element's whole content (markup and all),
