@@ -192,7 +192,7 @@ def _rss_entry(item: Any, base: _Base) -> Entry:
         for e in item.iter("enclosure")
         if e.get("url")
     ]
-    _language(entry, item)
+    _title_language(entry, item)
     return entry
 
 
@@ -243,7 +243,7 @@ def _rss_content(entry: Entry, item: Any, children: dict[str, Any]) -> None:
         entry["content"] = [_typed(body_markup, "application/xhtml+xml")]
 
 
-def _language(entry: Entry, element: Any) -> None:
+def _title_language(entry: Entry, element: Any) -> None:
     """The element's xml:lang, as feedparser keeps it: the language of the title."""
     lang = element.get(XML_LANG)
     if lang:
@@ -308,7 +308,7 @@ def _atom_entry(element: Any, base: _Base) -> Entry:
     _date(entry, "published", _text(children.get("published")))
     _date(entry, "updated", _text(children.get("updated")))
     _media(entry, element)
-    _language(entry, element)
+    _title_language(entry, element)
     return entry
 
 

@@ -68,6 +68,11 @@ class Fetched:
     status: int = 200  # 304: not modified since the validators we sent; body is empty
     moved_to: str | None = None  # the final URL when every redirect hop was permanent
 
+    def header(self, name: str) -> str:
+        """The response header ``name`` (lower case), whatever case the server wrote it in;
+        "" when absent. (A file source's Fetched has none.)"""
+        return next((v for k, v in self.headers.items() if k.lower() == name), "")
+
 
 @dataclass
 class Limits:

@@ -175,8 +175,10 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def validator(headers: dict[str, str], name: str) -> str | None:
-    value = next((v for k, v in headers.items() if k.lower() == name), None)
+def _validator(fetched: Fetched, name: str) -> str | None:
+    """The validator header ``name`` to store for the next conditional GET; None when absent
+    or too long to keep."""
+    value = fetched.header(name)
     if not value or len(value) > _VALIDATOR_LIMIT:
         return None
     return value
@@ -212,8 +214,8 @@ async def stored(
         log.info("source %r: %s", source.name, note)
     changes: dict[str, object] = {
         "next_attempt_at": None,
-        "etag": validator(fetched.headers, "etag"),
-        "last_modified": validator(fetched.headers, "last-modified"),
+        "etag": _validator(fetched, "etag"),
+        "last_modified": _validator(fetched, "last-modified"),
     }
     if fetched.moved_to and fetched.moved_to != row.fetch_url:
         changes["fetch_url"] = fetched.moved_to

@@ -61,7 +61,7 @@ async def read_page_source(
     fetched concurrently: the client's per-host limits and pause are what spaces them out.
     Returns the items and notes on what was skipped and why, in the listing's order.
     """
-    content_type = _content_type(listing)
+    content_type = listing.header("content-type")
     base_url = listing.url or listing_url
     # Parsing a listing (and, once a process, reading the suffix list) takes milliseconds:
     # off the loop, so fetches go on.
@@ -166,7 +166,7 @@ def _item(
     link: ListingLink, page: Fetched, summary_chars: int = DEFAULT_CHARS
 ) -> tuple[FeedItem | None, str]:
     """The link's item from its article page; None and why when the page is not the article."""
-    meta = read_metadata(page.body, page.url or link.url, content_type=_content_type(page))
+    meta = read_metadata(page.body, page.url or link.url, content_type=page.header("content-type"))
     detour = _detour(link.url, page.url, meta.article)
     if detour:
         return None, detour
@@ -210,7 +210,3 @@ def _detour(link: str, final: str, is_article: bool) -> str:
     if not is_article and not article_path(landed):
         return f"it led to {landed}, a page that is not an article"
     return ""
-
-
-def _content_type(fetched: Fetched) -> str:
-    return next((v for k, v in fetched.headers.items() if k.lower() == "content-type"), "")

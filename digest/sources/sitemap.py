@@ -30,12 +30,11 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
-from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text, language_tag
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
 _TITLE_LIMIT = 300
 _SLUG_WORDS = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 def parse_sitemap(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
@@ -143,7 +142,7 @@ def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | N
         modified_at=modified,
         image_url=image_url,
         image_alt=image_alt,
-        language=language if _LANGUAGE.match(language) and len(language) <= 35 else None,
+        language=language_tag(language),
         section=None,
     ), ""
 
