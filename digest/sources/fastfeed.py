@@ -2,7 +2,7 @@
 
 feedparser reads anything, but costs ~20 ms for a 20-item feed; lxml builds the tree in
 ~0.2 ms. ``read_entries`` turns such a feed into entries shaped like feedparser's (the keys
-``parse._item_from_entry`` reads), so one piece of code makes FeedItems from both. It
+``entries._item_from_entry`` reads), so one piece of code makes FeedItems from both. It
 returns None for anything else (RSS 1.0, Atom 0.3, malformed XML, undeclared encodings,
 encodings in doubt, entities the feed declares itself), and the caller falls back to
 feedparser. It reads what feedparser reads: an element's whole content (markup and all),
@@ -10,12 +10,8 @@ each text construct with its declared type, the Dublin Core, Media RSS and embed
 fields, feedparser's precedence where an element repeats; tests check both paths agree on
 real feeds and on feedparser's own corpus.
 
-Encodings: lxml believes the XML declaration, while feedparser weighs it against the HTTP
-charset and mends text that was UTF-8 read as Latin-1. A UTF-8 feed whose declaration says
-ISO-8859-1 (a common lie) would come out of lxml as "CafÃ©". So the fast path takes a feed
-only when the HTTP charset, if any, names the declared encoding, and a declaration other
-than UTF-8 is not belied by a body that is valid UTF-8 (real Latin-1 text with accents
-never is); feedparser reads the rest.
+Encodings: the fast path takes a feed only when lxml would read its text as feedparser
+reads it (``charsets.encoding_agreed``); feedparser reads the rest.
 
 Relative links resolve against the nearest ``xml:base`` (lxml's ``element.base``), else
 the feed's own URL, as feedparser resolves them.
@@ -25,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import contextlib
 import re
 from typing import Any
@@ -33,6 +28,8 @@ from urllib.parse import urljoin
 
 from feedparser.datetimes import _parse_date
 from lxml import etree
+
+from digest.sources.charsets import encoding_agreed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
@@ -63,16 +60,11 @@ def rss_title_type(title: str) -> str:
     return "text/html" if _MARKUP.search(title) else "text/plain"
 
 
-# The encoding an XML declaration names, and a Content-Type's charset parameter.
-_DECLARED = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']""")
-_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
-
-
 def read_entries(
     body: bytes, base_url: str | None, content_type: str = ""
 ) -> tuple[list[Entry], str | None] | None:
     """(entries, feed language) of a plain RSS 2.0 or Atom 1.0 feed, else None."""
-    if not _encoding_agreed(body, content_type) or b"<!ENTITY" in body:
+    if not encoding_agreed(body, content_type) or b"<!ENTITY" in body:
         # Entities the feed declares itself are left to feedparser, which expands the
         # harmless ones; lxml, told to expand none, would cut the text at each.
         return None
@@ -91,39 +83,6 @@ def read_entries(
     if root.tag == f"{ATOM}feed":
         return [_atom_entry(e, base) for e in root.iter(f"{ATOM}entry")], root.get(XML_LANG)
     return None
-
-
-def _encoding_agreed(body: bytes, content_type: str) -> bool:
-    """True when lxml, which believes the XML declaration, reads the text as feedparser would."""
-    declared = _DECLARED.match(body[:512])
-    encoding = _codec(declared.group(1).decode("latin-1")) if declared else "utf-8"
-    charset = _CHARSET.search(content_type)
-    if not encoding or (charset is not None and _codec(charset.group(1)) != encoding):
-        return False
-    return encoding == "utf-8" or not _utf8_beyond_ascii(body)
-
-
-def _codec(name: str) -> str:
-    """Python's name of an encoding ("UTF8" -> "utf-8", "latin1" -> "iso8859-1"); "" if unknown.
-
-    ASCII counts as UTF-8: a document in one is in the other.
-    """
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        return ""
-    return "utf-8" if codec == "ascii" else codec
-
-
-def _utf8_beyond_ascii(body: bytes) -> bool:
-    """Valid UTF-8 with characters beyond ASCII: UTF-8 text, whatever its declaration says."""
-    if body.isascii():
-        return False
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 class _Base:
@@ -216,8 +175,33 @@ _FIRST_WINS = frozenset({"summary", "content"})
 
 
 def _rss_entry(item: Any, base: _Base) -> Entry:
-    # One pass over the item's children instead of a find() per field: most of the fast
-    # path's time went into those look-ups.
+    children = _rss_children(item)
+    title = _text(children.get("title"))
+    entry: Entry = {"title": title, "title_detail": {"type": rss_title_type(title)}}
+    _rss_link(entry, children.get("link"), children.get("guid"), base)
+    _rss_content(entry, item, children)
+    author = _text(children.get("author"))
+    if author:
+        entry["author"] = author
+    _date(entry, "published", _text(children.get("published")))
+    _date(entry, "updated", _text(children.get("updated")))
+    _date(entry, "created", _text(children.get("created")))
+    _media(entry, item)
+    entry["links"] = [
+        {"rel": "enclosure", "href": e.get("url"), "type": e.get("type", "")}
+        for e in item.iter("enclosure")
+        if e.get("url")
+    ]
+    _title_language(entry, item)
+    return entry
+
+
+def _rss_children(item: Any) -> dict[str, Any]:
+    """The item's children that _rss_entry reads, by the key each fills.
+
+    One pass over the item's children instead of a find() per field: most of the fast
+    path's time went into those look-ups.
+    """
     children: dict[str, Any] = {}
     for child in item:
         key = _RSS_CHILDREN.get(child.tag)  # a comment's tag is a function: no key
@@ -226,26 +210,30 @@ def _rss_entry(item: Any, base: _Base) -> Entry:
         if key == "link" and child.get("rel", "alternate") != "alternate":
             continue  # an Atom-style <link rel="enclosure" href="..."/>: not the page
         children[key] = child
-    field = children.get
-    title = _text(field("title"))
-    entry: Entry = {"title": title, "title_detail": {"type": rss_title_type(title)}}
-    link_element = field("link")
+    return children
+
+
+def _rss_link(entry: Entry, link_element: Any, guid: Any, base: _Base) -> None:
+    """The item's id and link: its <link>, else its guid when that is a permalink."""
     link = _text(link_element)
     if not link and link_element is not None:
         link = link_element.get("href", "").strip()  # an Atom-style link in an RSS item
-    guid = field("guid")
     if guid is not None and _text(guid):
         entry["id"] = _text(guid)
         if not link and guid.get("isPermaLink", "true").lower() == "true":
             link, link_element = _text(guid), guid
     if link:
         entry["link"] = base.resolve(link_element, link)
-    summary = field("summary")
+
+
+def _rss_content(entry: Entry, item: Any, children: dict[str, Any]) -> None:
+    """The item's summary (its description) and content (content:encoded, else a body)."""
+    summary = children.get("summary")
     if summary is None and (group := item.find(f"{MEDIA}group/{MEDIA}description")) is not None:
         summary = group
     description = _text(summary)
-    encoded = _text(field("content"))
-    body = field("body")  # XHTML's <body>, as some RSS feeds carry the article
+    encoded = _text(children.get("content"))
+    body = children.get("body")  # XHTML's <body>, as some RSS feeds carry the article
     if description:
         entry["summary"] = description
         entry["summary_detail"] = {"type": "text/html"}
@@ -253,22 +241,13 @@ def _rss_entry(item: Any, base: _Base) -> Entry:
         entry["content"] = [_typed(encoded, "text/html")]
     elif body_markup := _text(body):
         entry["content"] = [_typed(body_markup, "application/xhtml+xml")]
-    author = _text(field("author"))
-    if author:
-        entry["author"] = author
-    _date(entry, "published", _text(field("published")))
-    _date(entry, "updated", _text(field("updated")))
-    _date(entry, "created", _text(field("created")))
-    _media(entry, item)
-    entry["links"] = [
-        {"rel": "enclosure", "href": e.get("url"), "type": e.get("type", "")}
-        for e in item.iter("enclosure")
-        if e.get("url")
-    ]
-    lang = item.get(XML_LANG)
+
+
+def _title_language(entry: Entry, element: Any) -> None:
+    """The element's xml:lang, as feedparser keeps it: the language of the title."""
+    lang = element.get(XML_LANG)
     if lang:
         entry["title_detail"]["language"] = lang
-    return entry
 
 
 # Atom's text construct types as feedparser names them ("text" is text/plain).
@@ -303,10 +282,46 @@ _ATOM_CHILDREN: dict[str, str] = {
 
 
 def _atom_entry(element: Any, base: _Base) -> Entry:
-    # Only the entry's own children: a <source> element's link, title or id describe the
-    # feed the entry was copied from, not the entry.
+    children, links, link = _atom_children(element, base)
+    title = _atom_text(children.get("title")) or _typed("", "text/plain")
+    entry: Entry = {"title": title["value"], "title_detail": {"type": title["type"]}}
+    identifier = _text(children.get("id"))
+    if identifier:
+        entry["id"] = identifier
+        if link is None:
+            # An entry without an alternate link: its id, when that is a URL, is the page
+            # (feedparser reads it so; a tag: or urn: id is no link and the entry is skipped).
+            link = base.resolve(children.get("id"), identifier)
+    if link is not None:
+        entry["link"] = link
+    entry["links"] = links
+    summary = _atom_summary(children)
+    content = _atom_text(children.get("content"))
+    if summary is not None and summary["value"]:
+        entry["summary"] = summary["value"]
+        entry["summary_detail"] = {"type": summary["type"]}
+    if content is not None and content["value"]:
+        entry["content"] = [content]
+    author = children.get("author")
+    if author is not None and _text(author.find(f"{ATOM}name")):
+        entry["author"] = _text(author.find(f"{ATOM}name"))
+    _date(entry, "published", _text(children.get("published")))
+    _date(entry, "updated", _text(children.get("updated")))
+    _media(entry, element)
+    _title_language(entry, element)
+    return entry
+
+
+def _atom_children(
+    element: Any, base: _Base
+) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """The entry's children that _atom_entry reads by key, its links, and its page link.
+
+    Only the entry's own children: a <source> element's link, title or id describe the
+    feed the entry was copied from, not the entry.
+    """
     children: dict[str, Any] = {}
-    links = []
+    links: list[dict[str, Any]] = []
     link = None
     for child in element:
         tag = child.tag
@@ -326,44 +341,22 @@ def _atom_entry(element: Any, base: _Base) -> Entry:
         key = _ATOM_CHILDREN.get(tag)
         if key is not None and (key not in _FIRST_WINS or key not in children):
             children[key] = child
-    field = children.get
-    title = _atom_text(field("title")) or _typed("", "text/plain")
-    entry: Entry = {"title": title["value"], "title_detail": {"type": title["type"]}}
-    identifier = _text(field("id"))
-    if identifier:
-        entry["id"] = identifier
-        if link is None:
-            # An entry without an alternate link: its id, when that is a URL, is the page
-            # (feedparser reads it so; a tag: or urn: id is no link and the entry is skipped).
-            link = base.resolve(field("id"), identifier)
-    if link is not None:
-        entry["link"] = link
-    entry["links"] = links
-    summary = _atom_text(field("summary"))
-    content = _atom_text(field("content"))
-    if summary is None or not summary["value"]:
-        media = field("media")
-        if media is None and (group := field("group")) is not None:
-            media = group.find(f"{MEDIA}description")
-        if media is not None and media.text:
-            # Media RSS says type="plain" by default; feedparser reads it as HTML, as here.
-            kind = "text/plain" if media.get("type") == "plain" else "text/html"
-            summary = _typed(_text(media), kind)
+    return children, links, link
+
+
+def _atom_summary(children: dict[str, Any]) -> dict[str, str] | None:
+    """The entry's summary, else its Media RSS description (in a media:group or not)."""
+    summary = _atom_text(children.get("summary"))
     if summary is not None and summary["value"]:
-        entry["summary"] = summary["value"]
-        entry["summary_detail"] = {"type": summary["type"]}
-    if content is not None and content["value"]:
-        entry["content"] = [content]
-    author = field("author")
-    if author is not None and _text(author.find(f"{ATOM}name")):
-        entry["author"] = _text(author.find(f"{ATOM}name"))
-    _date(entry, "published", _text(field("published")))
-    _date(entry, "updated", _text(field("updated")))
-    _media(entry, element)
-    lang = element.get(XML_LANG)
-    if lang:
-        entry["title_detail"]["language"] = lang
-    return entry
+        return summary
+    media = children.get("media")
+    if media is None and (group := children.get("group")) is not None:
+        media = group.find(f"{MEDIA}description")
+    if media is not None and media.text:
+        # Media RSS says type="plain" by default; feedparser reads it as HTML, as here.
+        kind = "text/plain" if media.get("type") == "plain" else "text/html"
+        return _typed(_text(media), kind)
+    return summary
 
 
 # Link types feedparser takes as the page an entry links to (no type means a page).

@@ -15,13 +15,7 @@ Errors are ``SourceError``; an HTTP status the gatherer must act on (410, 429, 5
 from __future__ import annotations
 
 import asyncio
-import time
-import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -29,17 +23,39 @@ import httpx
 
 from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
+from digest.sources.answers import (
+    PERMANENT,
+    REDIRECT,
+    HttpStatusError,
+    check_scheme,
+    off_site,
+    status_error,
+    transport_error,
+)
+from digest.sources.bodies import MAX_BODY_BYTES, read_capped, size_text, too_large
+from digest.sources.pacing import Deadline, HostPolicy
 from digest.sources.site import Site
 
-MAX_BODY_BYTES = int(default(GatherConfig, "max_body_mb") * 1024 * 1024)
+# Re-exported: callers and tests import these from here, as before the split.
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Deadline",
+    "Fetched",
+    "Fetcher",
+    "HostPolicy",
+    "HttpStatusError",
+    "Limits",
+    "fetch",
+    "file_path",
+    "read_file",
+]
+
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 )
-# Only what _Decoder below can undo with a bound on its output.
+# Only what bodies._Decoder can undo with a bound on its output.
 ACCEPT_ENCODING = "gzip, deflate"
-_PERMANENT = (301, 308)
-_REDIRECT = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -52,73 +68,10 @@ class Fetched:
     status: int = 200  # 304: not modified since the validators we sent; body is empty
     moved_to: str | None = None  # the final URL when every redirect hop was permanent
 
-
-class HttpStatusError(SourceError):
-    """The server answered an error status; ``retry_at`` is its Retry-After, if it gave one."""
-
-    def __init__(
-        self, source: str, status: int, message: str, hint: str, retry_at: datetime | None
-    ) -> None:
-        super().__init__(source, message, hint)
-        self.status = status
-        self.retry_at = retry_at
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.source, self.status, self.reason, self.hint, self.retry_at))
-
-
-class HostPolicy:
-    """Politeness per host: at most ``per_host`` requests in flight, ``delay`` s between starts."""
-
-    def __init__(
-        self,
-        per_host: int = default(GatherConfig, "per_host_concurrency"),
-        delay: float = default(GatherConfig, "per_host_delay_seconds"),
-    ) -> None:
-        self.per_host = per_host
-        self.delay = delay
-        self._slots: dict[str, asyncio.Semaphore] = {}
-        self._next_start: dict[str, float] = {}
-
-    @asynccontextmanager
-    async def turn(self, host: str) -> AsyncIterator[None]:
-        """Wait for this host's turn, then hold one of its slots for the request."""
-        slots = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
-        async with slots:
-            if self.delay > 0:
-                # Claim the next start time before sleeping, so waiters queue up in order.
-                now = time.monotonic()
-                start = max(now, self._next_start.get(host, 0.0))
-                self._next_start[host] = start + self.delay
-                if start > now:
-                    await asyncio.sleep(start - now)
-                    # A busy loop wakes us late: count the pause from when we really start,
-                    # so the host never sees two requests closer than ``delay``.
-                    late = time.monotonic() - start
-                    if late > 0:
-                        self._next_start[host] += late
-            yield
-
-
-class Deadline:
-    """The time one source may take (gather.timeout_seconds), shared by all its requests.
-
-    It starts when the source's first request gets its turn: waiting behind other sources'
-    requests for a slot is not the source's time. From then on, its redirect hops, its
-    article pages and their waits for a turn all count, and whatever is still going at the
-    deadline is cut off. ``cut`` counts the requests it cut off.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.at: float | None = None  # the event loop's time it ends; None until started
-        self.cut = 0
-
-    def start(self) -> float:
-        """Start the clock, if it has not started; the loop time it ends."""
-        if self.at is None:
-            self.at = asyncio.get_running_loop().time() + self.seconds
-        return self.at
+    def header(self, name: str) -> str:
+        """The response header ``name`` (lower case), whatever case the server wrote it in;
+        "" when absent. (A file source's Fetched has none.)"""
+        return next((v for k, v in self.headers.items() if k.lower() == name), "")
 
 
 @dataclass
@@ -174,15 +127,15 @@ class Fetcher:
         permanent = True
         current = url
         for hop in range(self.limits.max_redirects + 1):
-            _check_scheme(name, current, url)
+            check_scheme(name, current, url)
             if within is not None and not within.holds(current):
-                raise _off_site(name, url, current, within)
+                raise off_site(name, url, current, within)
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
                 return Fetched(result.body, result.headers, current, result.status, moved)
             status, location = result
-            permanent = permanent and status in _PERMANENT
+            permanent = permanent and status in PERMANENT
             current = location
         raise SourceError(
             name,
@@ -229,39 +182,8 @@ class Fetcher:
         """The request, with httpx's errors said as SourceErrors naming the host and url."""
         try:
             return await self._request(name, url, headers)
-        except httpx.TimeoutException as exc:
-            raise SourceError(
-                name,
-                f"timed out fetching {url}",
-                "the server is slow or down; raise gather.timeout_seconds if it is always slow",
-            ) from exc
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            raise SourceError(
-                name,
-                f"the connection to {host} was reset or closed mid-answer while fetching "
-                f"{url} ({type(exc).__name__})",
-                "a network or server fault; digest will try again on the next run",
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise SourceError(
-                name,
-                f"cannot connect to {host} for {url}: {exc}",
-                "check the address and the network; digest will try again on the next run",
-            ) from exc
-        except httpx.InvalidURL as exc:
-            # httpx reads a redirect's Location even when not following it; a
-            # "javascript:..." there is not a URL it can hold.
-            raise SourceError(
-                name,
-                f"{url} answered with an address that is not a usable http(s) URL ({exc}); refused",
-                "digest only follows http and https; use a feed address that stays on the web",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise SourceError(
-                name,
-                f"cannot fetch {url}: {type(exc).__name__}: {exc}",
-                "check the address and network",
-            ) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise transport_error(name, url, host, exc) from exc
 
     async def _request(
         self, name: str, url: str, headers: dict[str, str]
@@ -272,7 +194,7 @@ class Fetcher:
         response = await self.client.send(request, stream=True, follow_redirects=False)
         try:
             status = response.status_code
-            if status in _REDIRECT and "location" in response.headers:
+            if status in REDIRECT and "location" in response.headers:
                 return status, urljoin(url, response.headers["location"].strip())
             if status == 304:
                 # A 304 has no body; reading its end lets the connection be reused (httpcore
@@ -280,156 +202,17 @@ class Fetcher:
                 async for _ in response.aiter_raw():
                     pass
                 return Fetched(b"", dict(response.headers), url, 304)
-            if status >= 400 or status in _REDIRECT:
-                raise _status_error(name, response)
+            if status >= 400 or status in REDIRECT:
+                raise status_error(name, response)
             cap = self.limits.max_body_bytes
             announced = response.headers.get("content-length", "")
             encoding = response.headers.get("content-encoding", "")
             if not encoding and announced.isdigit() and int(announced) > cap:
-                raise too_large(name, f"{url} announces {_size(int(announced))}", cap)
-            body = await _read_capped(name, url, response, encoding, cap)
+                raise too_large(name, f"{url} announces {size_text(int(announced))}", cap)
+            body = await read_capped(name, url, response, encoding, cap)
             return Fetched(body, dict(response.headers), url, status)
         finally:
             await response.aclose()
-
-
-async def _read_capped(
-    name: str, url: str, response: httpx.Response, encoding: str, cap: int
-) -> bytes:
-    """The decoded body, counted as it is decompressed; SourceError past ``cap`` bytes."""
-    decoder = _Decoder(name, url, encoding)
-    chunks: list[bytes] = []
-    size = 0
-    async for raw in response.aiter_raw():
-        for piece in decoder.feed(raw, cap - size + 1):
-            size += len(piece)
-            if size > cap:
-                raise too_large(name, f"the response from {url} went past the limit", cap)
-            chunks.append(piece)
-    tail = decoder.flush()
-    if size + len(tail) > cap:
-        raise too_large(name, f"the response from {url} went past the limit", cap)
-    chunks.append(tail)
-    return b"".join(chunks)
-
-
-class _Decoder:
-    """Content-Encoding undone with a bound on each step's output (zlib's max_length)."""
-
-    def __init__(self, name: str, url: str, encoding: str) -> None:
-        self.name, self.url = name, url
-        coding = encoding.strip().lower()
-        self.zlib: zlib._Decompress | None
-        if coding in ("", "identity"):
-            self.zlib = None
-        elif coding in ("gzip", "x-gzip"):
-            self.zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif coding == "deflate":
-            self.zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)
-        else:
-            raise SourceError(
-                name,
-                f"{url} sent a body in an encoding we did not ask for ({encoding!r})",
-                "the server ignores Accept-Encoding; report it to the site",
-            )
-
-    def feed(self, data: bytes, room: int) -> list[bytes]:
-        """Decoded pieces of ``data``; stops once ``room`` bytes are out (the cap is hit)."""
-        if self.zlib is None:
-            return [data]
-        out: list[bytes] = []
-        try:
-            while data and room > 0:
-                piece = self.zlib.decompress(data, room)
-                out.append(piece)
-                room -= len(piece)
-                data = self.zlib.unconsumed_tail
-        except zlib.error as exc:
-            raise self._broken(exc) from exc
-        return out
-
-    def flush(self) -> bytes:
-        """What the decompressor still holds at the end of the body."""
-        if self.zlib is None:
-            return b""
-        try:
-            return self.zlib.flush()
-        except zlib.error as exc:
-            raise self._broken(exc) from exc
-
-    def _broken(self, exc: zlib.error) -> SourceError:
-        return SourceError(
-            self.name,
-            f"could not decompress the response from {self.url}: {exc}",
-            "the server sends a broken compressed body; report it to the site",
-        )
-
-
-def _check_scheme(name: str, url: str, first: str) -> None:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
-        return
-    if url == first:
-        raise SourceError(name, f"{url!r} is not an http(s) address", "use an http(s) URL")
-    raise SourceError(
-        name,
-        f"{first} redirected to {url[:100]!r}, which is not an http(s) address; refused",
-        "digest only follows http and https; use a feed address that stays on the web",
-    )
-
-
-def _off_site(name: str, first: str, url: str, site: Site) -> SourceError:
-    if url == first:
-        reason = f"{url[:200]} is not on the listing's site ({site}); not fetched"
-    else:
-        reason = f"{first} redirected to {url[:200]}, off the listing's site ({site}); not followed"
-    return SourceError(
-        name,
-        reason,
-        "a page source reads article pages on its listing's own site only (the same scheme, "
-        "host and port); nothing to do unless the site moved, then set url to its new address",
-    )
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
-    """The time a Retry-After header names (seconds or an HTTP date), in UTC; else None."""
-    if not value:
-        return None
-    now = now or datetime.now(UTC)
-    value = value.strip()
-    if value.isdigit():
-        return now + timedelta(seconds=min(int(value), 10**8))
-    try:
-        when = parsedate_to_datetime(value)
-        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    except (TypeError, ValueError, IndexError, OverflowError):  # year 9999 west of UTC
-        return None
-
-
-def _status_error(name: str, response: httpx.Response) -> HttpStatusError:
-    status = response.status_code
-    message = f"HTTP {status} {response.reason_phrase} from {response.url}"
-    retry_at = retry_after(response.headers.get("retry-after"))
-    if status in (301, 302, 303, 307, 308):
-        message += " (a redirect without a Location)"
-    if retry_at is not None and status in (429, 503):
-        message += f"; asked to come back after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
-    return HttpStatusError(name, status, message, _status_hint(status), retry_at)
-
-
-def _status_hint(status: int) -> str:
-    if status == 410:
-        return (
-            "the server says the feed is gone for good; change the source's url to its new "
-            "address, or remove the source"
-        )
-    if status == 404:
-        return "the feed is not there; find its new address or remove the source"
-    if status in (401, 403):
-        return "the server refuses us; the feed may need a login or block robots"
-    if status == 429:
-        return "the server asks us to slow down; digest waits as asked before trying again"
-    return "the server failed; digest will try again later"
 
 
 def file_path(url: str, base_dir: Path) -> Path:
@@ -447,27 +230,10 @@ def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:
     try:
         size = path.stat().st_size
         if size > cap:
-            raise too_large(name, f"{path} is {_size(size)}", cap)
+            raise too_large(name, f"{path} is {size_text(size)}", cap)
         return Fetched(path.read_bytes(), url=path.resolve().as_uri())
     except OSError as exc:
         raise SourceError(name, f"cannot read {path}: {exc.strerror}", "check the path") from exc
-
-
-def too_large(name: str, what: str, cap: int) -> SourceError:
-    """The error for a body past the cap: what was too big, and the cap."""
-    return SourceError(
-        name,
-        f"{what}; cut off: a response may be {_size(cap)} at most",
-        "check that url points at a feed, not a large file; or raise gather.max_body_mb",
-    )
-
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n} bytes"
 
 
 async def fetch(

@@ -6,7 +6,7 @@ Per source, the stored fetch state decides what happens: a source that answered 
 moved it) or its configured url, with the stored validators, so an unchanged feed costs a 304.
 
 A source has ``gather.timeout_seconds`` in all, its redirect hops and a page source's
-article pages included (``fetch.Deadline``); one still going then is cut off and fails.
+article pages included (``pacing.Deadline``); one still going then is cut off and fails.
 
 That state was learnt under the source's settings: when any of them changes (a fixed
 ``links`` selector, not only the url), it is forgotten and the source is tried at once.
@@ -15,13 +15,10 @@ That state was learnt under the source's settings: when any of them changes (a f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import httpx
@@ -32,44 +29,30 @@ from digest.records import FeedItem
 from digest.sources import page as page_source
 from digest.sources import sitemap as sitemap_source
 from digest.sources.batch import BatchWriter
-from digest.sources.fetch import Deadline, Fetched, Fetcher, HostPolicy, HttpStatusError, Limits
+from digest.sources.fetch import Deadline, Fetched, Fetcher, HostPolicy, Limits
+from digest.sources.outcomes import (
+    SourceReport,
+    backoff,
+    failed,
+    gone,
+    overran,
+    save,
+    skipped,
+    stored,
+    unchanged,
+)
 from digest.sources.parse import parse_feed, within_limit
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.sources.site import Site
 from digest.store import Store, utcnow
-from digest.store.ingest import ItemsStored
-from digest.store.store import FetchOutcome, SourceState
+from digest.store.store import SourceState
+
+# Re-exported: the faces and tests import the report and the backoff from here.
+__all__ = ["SourceReport", "backoff", "configured_as", "end_waits", "fetcher_for", "gather"]
 
 log = logging.getLogger("digest.sources")
 
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-_VALIDATOR_LIMIT = 500  # a longer ETag is not stored (sending a wrong one only costs a 200)
-
-
-@dataclass
-class SourceReport:
-    """How one source did in one gather."""
-
-    name: str
-    status: str = "ok"  # ok | error | gone (answered 410) | skipped (waiting until next_attempt_at)
-    new_items: int = 0
-    items_seen: int = 0
-    error: str = ""
-    hint: str = ""
-    notes: list[str] = field(default_factory=list)
-    next_attempt_at: datetime | None = None  # when a failing or skipped source is tried next
-
-
-def backoff(failures: int, interval_minutes: float, max_hours: float) -> timedelta:
-    """How long a source failing ``failures`` times in a row waits before its next fetch.
-
-    One failure is retried on the next run (it may be a blip); after that the pause doubles
-    each time, interval * 2^(failures-1), up to ``max_hours``.
-    """
-    if failures < 2:
-        return timedelta(0)
-    doubled = timedelta(minutes=interval_minutes) * 2 ** min(failures - 1, 30)
-    return min(doubled, timedelta(hours=max_hours))
 
 
 def configured_as(source: SourceConfig) -> str:
@@ -164,195 +147,31 @@ async def _gather_one(
         row = SourceState(source_id, source.name, source.url)
     now = utcnow()
     if row.status == "gone":
-        return _gone(report, row, source.url)
+        return gone(report, row, source.url)
     if row.next_attempt_at is not None and row.next_attempt_at > now:
-        return _skipped(report, row, row.next_attempt_at)
+        return skipped(report, row, row.next_attempt_at)
     url = row.fetch_url or source.url
     # gather.timeout_seconds is the time of the source, its redirects and article pages.
     deadline = Deadline(config.gather.timeout_seconds)
+    listed: set[str] = set()
     try:
         fetched = await fetcher.get(
             source.name, url, etag=row.etag, last_modified=row.last_modified, deadline=deadline
         )
         if fetched.status == 304:
-            report.items_seen = row.items_seen
-            report.notes.append("not modified since the last fetch (HTTP 304)")
-            unchanged = FetchOutcome(
-                source_id, (), {"next_attempt_at": None}, None, row.items_seen, unchanged=True
-            )
-            await _save(writer, source, unchanged, report)
-            return report
-        listed: set[str] = set()
+            return await unchanged(writer, source, row, report)
         items, notes = await _read(
             config, store, fetcher, source, source_id, url, fetched, deadline, pool, listed
         )
     except SourceError as exc:
-        report, outcome = _failed(config, report, row, source_id, exc, now)
-        await _save(writer, source, outcome, report)
+        report, outcome = failed(config, report, row, source_id, exc, now)
+        await save(writer, source, outcome, report)
         return report
     if deadline.cut:
-        return await _overran(
+        return await overran(
             config, writer, report, row, source, source_id, deadline, items, notes, now
         )
-    report.items_seen = len(items)
-    report.notes = notes
-    for note in notes:
-        log.info("source %r: %s", source.name, note)
-    changes: dict[str, object] = {
-        "next_attempt_at": None,
-        "etag": _validator(fetched.headers, "etag"),
-        "last_modified": _validator(fetched.headers, "last-modified"),
-    }
-    if fetched.moved_to and fetched.moved_to != row.fetch_url:
-        changes["fetch_url"] = fetched.moved_to
-        report.notes.append(f"moved permanently to {fetched.moved_to}; fetched from there now")
-        log.info("source %r: moved permanently to %s", source.name, fetched.moved_to)
-    outcome = FetchOutcome(
-        source_id, items, changes, None, len(items), listed_urls=tuple(sorted(listed))
-    )
-    stored = await _save(writer, source, outcome, report)
-    if stored is None:
-        return report
-    report.new_items = stored.new
-    for update in stored.updated:
-        log.info(
-            "source %r: article %d changed in the feed (%s); now %r, was %r",
-            source.name,
-            update.article_id,
-            ", ".join(update.changed),
-            update.title,
-            update.old_title,
-        )
-    if stored.updated:
-        report.notes.append(f"{len(stored.updated)} stored items changed in the feed; updated")
-    log.info(
-        "source %r: %d items, %d new, %d updated",
-        source.name,
-        len(items),
-        report.new_items,
-        len(stored.updated),
-    )
-    return report
-
-
-async def _save(
-    writer: BatchWriter, source: SourceConfig, outcome: FetchOutcome, report: SourceReport
-) -> ItemsStored | None:
-    """Write one fetch's outcome; the database refusing it is this source's error, by name.
-
-    Every path (new items, a 304, a failed fetch) saves through here, so a locked or full
-    database costs each source its report line, never the whole gather. None when refused.
-    """
-    try:
-        return await writer.save(outcome)
-    except Exception as exc:
-        count = len(outcome.items)
-        what = f"its {count} items" if count else "its fetch state"
-        problem = f"{what} could not be stored: {exc}"
-        log.error("source %r: %s", source.name, problem)
-        if report.status == "ok":
-            report.status, report.error = "error", SourceError(source.name, problem).message
-            report.hint = "see the log for the database's message; the next run tries again"
-        else:  # the fetch failed first: that stays the error, this is a note beside it
-            report.notes.append(problem)
-        if count:  # the health columns, if the store takes that much
-            with contextlib.suppress(Exception):
-                await writer.save(FetchOutcome(outcome.source_id, (), {}, report.error, count))
-        return None
-
-
-def _failed(
-    config: Config,
-    report: SourceReport,
-    row: SourceState,
-    source_id: int,
-    exc: SourceError,
-    now: datetime,
-) -> tuple[SourceReport, FetchOutcome]:
-    """The failure's report and what to store: a 410 marks the source gone, others wait."""
-    report.status, report.error, report.hint = "error", exc.message, exc.hint
-    # At -vv with the traceback and its cause (the network's or the parser's own error).
-    trace = exc if log.isEnabledFor(logging.DEBUG) else None
-    log.warning("%s (%s)", exc.message, exc.hint, exc_info=trace)
-    status = exc.status if isinstance(exc, HttpStatusError) else None
-    if status == 410:
-        report.status = "gone"
-        return report, FetchOutcome(source_id, (), {"status": "gone"}, exc.message)
-    g = config.gather
-    cap = timedelta(hours=g.backoff_max_hours)
-    wait = backoff(row.consecutive_failures + 1, g.interval_minutes, g.backoff_max_hours)
-    next_at = now + wait if wait else None
-    if isinstance(exc, HttpStatusError) and status in (429, 503) and exc.retry_at:
-        # A hostile Retry-After of ten years is held to the backoff cap.
-        asked = min(exc.retry_at, now + cap)
-        next_at = max(asked, next_at) if next_at else asked
-    if next_at is not None and next_at > now:
-        report.next_attempt_at = next_at
-        report.notes.append(f"next try at {_when(next_at)}")
-    return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
-
-
-async def _overran(
-    config: Config,
-    writer: BatchWriter,
-    report: SourceReport,
-    row: SourceState,
-    source: SourceConfig,
-    source_id: int,
-    deadline: Deadline,
-    items: list[FeedItem],
-    notes: list[str],
-    now: datetime,
-) -> SourceReport:
-    """A page source whose article pages outlasted its time: a failure that backs off like
-    any other, the articles read in time stored (so they are not fetched again) and the
-    listing's validators dropped, so the next run reads it again rather than take a 304."""
-    cut = deadline.cut  # one per article page: a fetch cut off goes no further
-    exc = SourceError(
-        source.name,
-        f"took longer than gather.timeout_seconds = {deadline.seconds:g} s: {cut} article "
-        f"page{'s' if cut != 1 else ''} not read in time"
-        + (f" ({len(items)} read and stored)" if items else ""),
-        "the site is slow: the pages not read are tried on the next run; if it is always "
-        "this slow, raise gather.timeout_seconds or lower the source's max_articles",
-    )
-    report.notes = notes
-    report.items_seen = len(items)
-    for note in notes:
-        log.info("source %r: %s", source.name, note)
-    report, outcome = _failed(config, report, row, source_id, exc, now)
-    changes = {**outcome.changes, "etag": None, "last_modified": None}
-    stored = await _save(writer, source, replace(outcome, items=items, changes=changes), report)
-    if stored is not None:
-        report.new_items = stored.new
-    return report
-
-
-def _gone(report: SourceReport, row: SourceState, configured: str) -> SourceReport:
-    url = row.fetch_url or configured
-    report.status = "gone"
-    report.error = SourceError(
-        report.name, f"gone: {url} answered HTTP 410 Gone; not fetched any more"
-    ).message
-    report.hint = "change the source's url to its new address, or remove the source"
-    return report
-
-
-def _skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceReport:
-    report.status = "skipped"
-    report.next_attempt_at = until
-    failures = row.consecutive_failures
-    report.error = SourceError(
-        report.name,
-        f"not fetched until {_when(until)} ({failures} failure{'s' if failures != 1 else ''} "
-        f"in a row; last: {row.last_error or 'none'})",
-    ).message
-    report.hint = (
-        "digest tries it again by itself then; fix the cause in its settings (a changed "
-        "setting is tried at once), or run `digest gather --force`"
-    )
-    report.notes.append(f"next try at {_when(until)}")
-    return report
+    return await stored(writer, source, row, fetched, (items, notes, listed), report)
 
 
 def _after_redirect(exc: SourceError, requested: str, final: str) -> SourceError:
@@ -369,20 +188,9 @@ def _after_redirect(exc: SourceError, requested: str, final: str) -> SourceError
     )
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _has_validators(row: SourceState | None) -> bool:
     """True when a conditional GET can answer 304 (the source was fetched before)."""
     return row is not None and bool(row.etag or row.last_modified)
-
-
-def _validator(headers: dict[str, str], name: str) -> str | None:
-    value = next((v for k, v in headers.items() if k.lower() == name), None)
-    if not value or len(value) > _VALIDATOR_LIMIT:
-        return None
-    return value
 
 
 async def _read(
@@ -403,45 +211,18 @@ async def _read(
     where. A page source's article pages share the source's ``deadline``; the links of its
     listing to articles stored before (not read again) are added to ``listed``.
     """
-    base = fetched.url or source.url
     limit = config.gather.max_items_per_source
-    summary_chars = config.gather.summary_chars
-
-    async def fetch_article(url: str, site: Site) -> Fetched:
-        return await fetcher.get(
-            source.name, url, accept=HTML_ACCEPT, within=site, deadline=deadline
-        )
-
     try:
         if source.kind == "page":
-
-            def known(urls: list[str]) -> set[str]:
-                found = store.listed_urls(source_id, urls)  # its own, not others'
-                if listed is not None:
-                    listed.update(found)
-                return found
-
-            items, notes = await page_source.read_page_source(
-                source, fetched, base, fetch_article, known, summary_chars
+            items, notes = await _read_page(
+                config, store, fetcher, source, source_id, fetched, deadline, listed
             )
         elif source.kind == "sitemap":
             items, notes = await asyncio.to_thread(
-                sitemap_source.parse_sitemap, source.name, fetched.body, base
+                sitemap_source.parse_sitemap, source.name, fetched.body, fetched.url or source.url
             )
-        elif pool is not None:
-            job = partial(
-                parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
-            )
-            try:
-                executor = await pool.executor()
-                items, notes = await asyncio.get_running_loop().run_in_executor(executor, job)
-            except BrokenProcessPool:  # a worker died (out of memory?): parse here instead
-                log.warning("source %r: parser process failed; parsing in-process", source.name)
-                items, notes = await asyncio.to_thread(job)
         else:
-            items, notes = await asyncio.to_thread(
-                parse_feed, source.name, fetched.body, fetched.headers, limit, base, summary_chars
-            )
+            items, notes = await _parse(config, source, fetched, pool)
     except SourceError as exc:
         said = _after_redirect(exc, requested, fetched.url)
         if said is exc:
@@ -462,3 +243,57 @@ async def _read(
         ) from exc
     items, cut = within_limit(items, limit)  # a feed's parser cut it already
     return items, notes + cut
+
+
+async def _read_page(
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+    source: SourceConfig,
+    source_id: int,
+    fetched: Fetched,
+    deadline: Deadline,
+    listed: set[str] | None,
+) -> tuple[list[FeedItem], list[str]]:
+    """A page source: its listing's article links, each article fetched within ``deadline``."""
+
+    async def fetch_article(url: str, site: Site) -> Fetched:
+        return await fetcher.get(
+            source.name, url, accept=HTML_ACCEPT, within=site, deadline=deadline
+        )
+
+    def known(urls: list[str]) -> set[str]:
+        found = store.listed_urls(source_id, urls)  # its own, not others'
+        if listed is not None:
+            listed.update(found)
+        return found
+
+    base = fetched.url or source.url
+    return await page_source.read_page_source(
+        source, fetched, base, fetch_article, known, config.gather.summary_chars
+    )
+
+
+async def _parse(
+    config: Config, source: SourceConfig, fetched: Fetched, pool: ParserPool | None
+) -> tuple[list[FeedItem], list[str]]:
+    """A feed parsed off the event loop: in the parser processes when there are any."""
+    g = config.gather
+    base = fetched.url or source.url
+    job = partial(
+        parse_feed,
+        source.name,
+        fetched.body,
+        fetched.headers,
+        g.max_items_per_source,
+        base,
+        g.summary_chars,
+    )
+    if pool is None:
+        return await asyncio.to_thread(job)
+    try:
+        executor = await pool.executor()
+        return await asyncio.get_running_loop().run_in_executor(executor, job)
+    except BrokenProcessPool:  # a worker died (out of memory?): parse here instead
+        log.warning("source %r: parser process failed; parsing in-process", source.name)
+        return await asyncio.to_thread(job)

@@ -22,7 +22,7 @@ import lxml.etree
 import lxml.html
 
 from digest.sources.dates import iso_date
-from digest.sources.normalise import canonical_url, html_to_text
+from digest.sources.normalise import canonical_url, html_to_text, language_tag
 
 TITLE_LIMIT = 300
 SUMMARY_LIMIT = 600
@@ -37,7 +37,6 @@ _ARTICLE_TYPES = {
     "liveblogposting",
     "blogposting",
 }
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CHARSET = re.compile(rb"charset=[\"']?([A-Za-z0-9_.:-]+)", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -244,8 +243,8 @@ def _language(value: object, tree: Any, og: dict[str, Any]) -> str | None:
     ):
         if isinstance(raw, dict):
             raw = raw.get("alternateName") or raw.get("name")
-        if isinstance(raw, str) and _LANGUAGE.match(raw.strip()) and len(raw.strip()) <= 35:
-            return raw.strip()
+        if isinstance(raw, str) and (tag := language_tag(raw)):
+            return tag
     return None
 
 

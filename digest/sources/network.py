@@ -14,7 +14,7 @@ import functools
 import itertools
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
 
 import httpcore
@@ -231,40 +231,57 @@ async def _connect_first(
         raise OSError("the name resolved to no address")
     if len(addresses) == 1:
         return await attempt(addresses[0])
-    waiting = list(addresses)
-    running: set[asyncio.Task[_Connected]] = set()
     started: list[asyncio.Task[_Connected]] = []
-    errors: list[OSError] = []
     winner: asyncio.Task[_Connected] | None = None
     try:
-        while waiting or running:
-            if waiting:
-                task = asyncio.create_task(attempt(waiting.pop(0)))
-                running.add(task)
-                started.append(task)
-            done, running = await asyncio.wait(
-                running, timeout=delay if waiting else None, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                error = task.exception()
-                if error is None:
-                    winner = task
-                    return task.result()
-                if not isinstance(error, OSError):
-                    raise error
-                errors.append(error)
-        if len(errors) == 1:
-            raise errors[0]
-        raise OSError(f"all {len(errors)} addresses failed: " + "; ".join(map(_reason, errors)))
+        winner = await _race(list(addresses), attempt, delay, started)
+        return winner.result()
     finally:
-        losers = [task for task in started if task is not winner]
-        for task in losers:
-            task.cancel()
-        if losers:
-            await asyncio.wait(losers)
-        for task in losers:  # one may have connected before its cancel arrived
-            if not task.cancelled() and task.exception() is None:
-                task.result()[0].close()
+        await _cancel_losers(started, winner)
+
+
+async def _race(
+    waiting: list[_Address],
+    attempt: Callable[[_Address], Coroutine[Any, Any, _Connected]],
+    delay: float,
+    started: list[asyncio.Task[_Connected]],
+) -> asyncio.Task[_Connected]:
+    """The first attempt to connect, the next one started every ``delay`` s or as soon as
+    one fails; each attempt started is added to ``started``. OSError when all fail."""
+    running: set[asyncio.Task[_Connected]] = set()
+    errors: list[OSError] = []
+    while waiting or running:
+        if waiting:
+            task = asyncio.create_task(attempt(waiting.pop(0)))
+            running.add(task)
+            started.append(task)
+        done, running = await asyncio.wait(
+            running, timeout=delay if waiting else None, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            error = task.exception()
+            if error is None:
+                return task
+            if not isinstance(error, OSError):
+                raise error
+            errors.append(error)
+    if len(errors) == 1:
+        raise errors[0]
+    raise OSError(f"all {len(errors)} addresses failed: " + "; ".join(map(_reason, errors)))
+
+
+async def _cancel_losers(
+    started: list[asyncio.Task[_Connected]], winner: asyncio.Task[_Connected] | None
+) -> None:
+    """Cancel every attempt but the winner's, and close a connection one made meanwhile."""
+    losers = [task for task in started if task is not winner]
+    for task in losers:
+        task.cancel()
+    if losers:
+        await asyncio.wait(losers)
+    for task in losers:  # one may have connected before its cancel arrived
+        if not task.cancelled() and task.exception() is None:
+            task.result()[0].close()
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):

@@ -30,12 +30,11 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
-from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text, language_tag
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
 _TITLE_LIMIT = 300
 _SLUG_WORDS = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 def parse_sitemap(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
@@ -118,23 +117,21 @@ def _parse(source: str, body: bytes) -> ET.Element:
 
 
 def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | None, str]:
+    """The <url> entry's item, or None and why it was skipped. A missing element reads as
+    "" (``_text`` of no parent), so an entry without <news:news> takes its title from its
+    address and its date from <lastmod>."""
     loc = _text(entry, "loc")
     url = canonical_url(urljoin(base_url, loc)) if loc else None
     if url is None:
         return None, f"no http(s) <loc> ({loc[:80]!r}); skipped" if loc else "no <loc>; skipped"
     news = _child(entry, "news")
-    publication = _child(news, "publication") if news is not None else None
-    title = headline(html_to_text(_text(news, "title"), _TITLE_LIMIT)) if news is not None else ""
+    title = headline(html_to_text(_text(news, "title"), _TITLE_LIMIT)) or _title_from_slug(url)
     if not title:
-        title = _title_from_slug(url)
-        if not title:
-            return None, f"{url} has no <news:title> and no words in its address; skipped"
-    published = iso_date(_text(news, "publication_date"), now) if news is not None else None
+        return None, f"{url} has no <news:title> and no words in its address; skipped"
+    published = iso_date(_text(news, "publication_date"), now)
     modified = iso_date(_text(entry, "lastmod"), now)
-    language = _text(publication, "language") if publication is not None else ""
-    image = _child(entry, "image")
-    image_url = canonical_url(urljoin(base_url, _text(image, "loc"))) if image is not None else None
-    image_alt = html_to_text(_text(image, "caption") or _text(image, "title"), 300) or None
+    language = _text(_child(news, "publication"), "language")
+    image_url, image_alt = _image(_child(entry, "image"), base_url)
     return FeedItem(
         guid=url,
         url=url,
@@ -144,10 +141,19 @@ def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | N
         published_at=published or modified,
         modified_at=modified,
         image_url=image_url,
-        image_alt=image_alt if image_url else None,
-        language=language if _LANGUAGE.match(language) and len(language) <= 35 else None,
+        image_alt=image_alt,
+        language=language_tag(language),
         section=None,
     ), ""
+
+
+def _image(image: ET.Element | None, base_url: str) -> tuple[str | None, str | None]:
+    """An <image:image>'s http(s) address and its caption (or title) as alt text."""
+    if image is None:
+        return None, None
+    image_url = canonical_url(urljoin(base_url, _text(image, "loc")))
+    image_alt = html_to_text(_text(image, "caption") or _text(image, "title"), 300) or None
+    return image_url, image_alt if image_url else None
 
 
 def _title_from_slug(url: str) -> str:

@@ -231,21 +231,25 @@ def _clean(value: str, window: int, markup: bool = True) -> str:
     blocks = [b for b in map(_block, html_to_text(value, markup=markup).split(_MARK)) if b]
     if not blocks:
         return ""
-    last = blocks.pop()
+    last = _last_block(blocks.pop(), cut_here)
+    return " ".join([*map(_sentence_end, blocks), *([last] if last else [])])
+
+
+def _last_block(last: str, cut_here: bool) -> str:
+    """The last block as the summary ends it: without the words cut in mid-sentence (by
+    the window, ``cut_here``, or by the source), else as a sentence."""
     cut = _CUT_BY_SOURCE.search(last, max(0, len(last) - 12))
     if cut_here:  # cut in mid-sentence, maybe in mid-word
-        last = last.rsplit(" ", 1)[0].rstrip(_HANGING) if " " in last else ""
-    elif cut:
+        return last.rsplit(" ", 1)[0].rstrip(_HANGING) if " " in last else ""
+    if cut:
         # The source cut its text short: its last words are not a sentence. When the
         # ellipsis sits on a letter ("renovaç..."), the last word is a piece of one.
         half_word = not cut.group().startswith((" ", "\t")) and last[: cut.start()][-1:].isalnum()
         last = last[: cut.start()]
         if half_word and " " in last:
             last = last.rsplit(" ", 1)[0]
-        last = last.rstrip(_HANGING) if _HAS_WORD.search(last) else ""
-    else:
-        last = _sentence_end(last)
-    return " ".join([*map(_sentence_end, blocks), *([last] if last else [])])
+        return last.rstrip(_HANGING) if _HAS_WORD.search(last) else ""
+    return _sentence_end(last)
 
 
 def _block(raw: str) -> str:

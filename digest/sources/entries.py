@@ -1,0 +1,291 @@
+"""From a feedparser-shaped entry to a FeedItem: its text read as its type says and repaired
+as feedparser repairs it, its link, image, language and date; the notes on items skipped.
+
+The fast path (``fastfeed``) and feedparser both yield such entries, so one piece of code
+makes FeedItems from both.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from digest.errors import SourceError
+from digest.records import FeedItem
+from digest.sources.dates import parse_localised_date
+from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.summary import DEFAULT_CHARS, email_summary
+
+TITLE_LIMIT = 300
+ALT_LIMIT = 300
+# A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
+_IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.I)
+# The email's widest picture is 584 px; twice that is sharp on a 2x screen and no heavier.
+_IMAGE_SHOWN = 584
+_IMAGE_SHARP = 2 * _IMAGE_SHOWN
+
+
+def _some_usable(source: str, count: int, items: list[FeedItem], notes: list[str]) -> None:
+    """Raise when the feed lists items and not one could be used: a feed that shows its
+    readers nothing is broken, not "ok, 0 items" (an empty feed is fine)."""
+    if count and not items:
+        more = f"; {len(notes) - 1} more notes" if len(notes) > 1 else ""
+        raise SourceError(
+            source,
+            f"none of the feed's {count} item{'s' if count != 1 else ''} could be used "
+            f"({notes[0] if notes else 'no reason given'}{more})",
+            "each item needs an http(s) link and a title or summary: tell the site, or "
+            "point url at another of its feeds",
+        )
+
+
+def _items(
+    entries: list[Any],
+    feed_language: str | None,
+    base_url: str | None = None,
+    summary_chars: int = DEFAULT_CHARS,
+) -> tuple[list[FeedItem], list[str]]:
+    """FeedItems of feedparser-shaped entries, and a note for each one skipped.
+
+    ``base_url`` resolves links the reader left relative (feedparser is given no base, so
+    that it leaves ids as the feed wrote them).
+    """
+    notes: list[str] = []
+    items: list[FeedItem] = []
+    for index, entry in enumerate(entries):
+        item = _item_from_entry(entry, feed_language, base_url, summary_chars)
+        if item is None:
+            notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
+        elif not item.title:
+            notes.append(_untitled(index, item.url))
+        else:
+            items.append(item)
+    return items, notes
+
+
+def _skipped(index: int, title: object, link: object) -> str:
+    """The note for an item without a usable link: which item, and what its link was."""
+    label = html_to_text(str(title or ""), 80)
+    named = f"item {index + 1} ({label!r})" if label else f"item {index + 1}"
+    link = str(link or "").strip()
+    if not link:
+        return f"{named} has no link; skipped"
+    return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
+
+
+def _untitled(index: int, url: str) -> str:
+    """The note for an item with neither a title nor a summary to stand in for one."""
+    return f"item {index + 1} ({url}) has no title and no summary to take one from; skipped"
+
+
+# The content types whose value is markup; any other declared type is text. No type at all
+# counts as HTML: RSS descriptions are HTML by convention, and so are most undeclared values.
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml", ""})
+# C1 control characters, which no text means: bytes of windows-1252 read as ISO-8859-1
+# (WHATWG reads the iso-8859-1 label as windows-1252, and so does feedparser).
+_C1 = re.compile("[\x80-\x9f]")
+_CP1252 = {
+    byte: bytes([byte]).decode("cp1252", errors="ignore") or chr(byte) for byte in range(0x80, 0xA0)
+}
+
+
+# A UTF-8 lead byte and a continuation byte, read as two ISO-8859-1 characters ("Ã©").
+_MOJIBAKE = re.compile("[\xc2-\xf4][\x80-\xbf]")
+
+
+def _repaired(value: str) -> str:
+    """``value`` with the two repairs feedparser makes to every text it reads.
+
+    UTF-8 read as ISO-8859-1 and encoded again ("cafÃ©") is decoded once more, when the
+    whole text decodes; each C1 control character becomes the windows-1252 character of
+    its byte.
+    """
+    if _MOJIBAKE.search(value):
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            value = value.encode("iso-8859-1").decode("utf-8")
+    return value.translate(_CP1252) if _C1.search(value) else value
+
+
+def _detail_is_html(entry: Any, key: str) -> bool:
+    detail = entry.get(key)
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    return str(kind or "").lower() in _HTML_TYPES
+
+
+def entry_text(
+    entry: Any, language: str | None = None, summary_chars: int = DEFAULT_CHARS
+) -> tuple[str, str]:
+    """(title, summary) of a feedparser-shaped entry as plain text, each read as its type says;
+    the summary written for the email (``email_summary``).
+
+    A text construct ("History of the <blink> tag") stays as written; an HTML one loses its
+    markup. The summary is the entry's summary, else its first content.
+    """
+    title = _repaired(str(entry.get("title") or ""))
+    title_text = html_to_text(title, TITLE_LIMIT, markup=_detail_is_html(entry, "title_detail"))
+    summary = entry.get("summary") or ""
+    summary_html = _detail_is_html(entry, "summary_detail")
+    content = (entry.get("content") or [{}])[0]
+    if not summary or ("summary_detail" not in entry and content.get("value") == summary):
+        # No summary, or feedparser's copy of the content (which keeps no type): the content.
+        summary = content.get("value") or ""
+        summary_html = str(content.get("type") or "").lower() in _HTML_TYPES
+    summary_text = email_summary(
+        _repaired(str(summary)), language, summary_chars, markup=summary_html
+    )
+    return title_text, summary_text
+
+
+def entry_link(entry: Any, base_url: str | None) -> str:
+    """The entry's link, resolved against ``base_url`` if the reader left it relative."""
+    return _resolved(str(entry.get("link") or ""), base_url)
+
+
+def _resolved(link: str, base_url: str | None) -> str:
+    """``link`` against ``base_url``; an absolute http(s) link as it is (most are)."""
+    if base_url and link and not link.startswith(("https://", "http://")):
+        return urljoin(base_url, link)
+    return link
+
+
+def _item_from_entry(
+    entry: Any,
+    feed_language: str | None = None,
+    base_url: str | None = None,
+    summary_chars: int = DEFAULT_CHARS,
+) -> FeedItem | None:
+    """The entry's FeedItem; None without an http(s) link, an empty title without words."""
+    url = canonical_url(entry_link(entry, base_url))
+    if url is None:
+        return None
+    language = _entry_language(entry) or feed_language
+    title, summary = entry_text(entry, language, summary_chars)
+    guid = entry.get("id") or url or _content_hash(title, summary)
+    image_url, image_alt = _entry_image(entry, base_url)
+    author = _repaired(str(entry.get("author") or ""))
+    return FeedItem(
+        guid=str(guid)[:500],
+        url=url,
+        title=headline(title, summary),
+        summary=summary,
+        author=html_to_text(author, 200) or None,
+        published_at=entry_date(entry),
+        image_url=image_url,
+        image_alt=image_alt,
+        language=language,
+    )
+
+
+def _entry_image(entry: Any, base_url: str | None = None) -> tuple[str | None, str | None]:
+    """The entry's best image and its alt text: media:content, media:thumbnail, enclosure.
+
+    Among renditions of one kind, the one that suits the email best (``_rendition_order``);
+    only http(s) URLs are taken.
+    """
+    candidates = [
+        *_media_images(entry),
+        *_thumbnails(entry),
+        *_enclosed_images(entry, base_url),
+    ]
+    for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], _rendition_order(-c[1]))):
+        canonical = canonical_url(str(url or ""))
+        if canonical is not None:
+            return canonical, html_to_text(str(alt or ""), ALT_LIMIT) or None
+    return None, None
+
+
+# An image candidate: (rank of its kind, -width, url, alt).
+_Candidate = tuple[int, int, object, object]
+
+
+def _media_images(entry: Any) -> list[_Candidate]:
+    """media:content elements that are images (by medium, type, or a picture's path)."""
+    out: list[_Candidate] = []
+    for media in entry.get("media_content") or []:
+        if not isinstance(media, dict):
+            continue
+        kind = str(media.get("medium") or media.get("type") or "")
+        address = str(media.get("url") or "")
+        if kind.startswith("image") or (not kind and _IMAGE_PATH.search(address.split("?")[0])):
+            alt = media.get("description") or media.get("title")
+            out.append((0, -_number(media.get("width")), address, alt))
+    return out
+
+
+def _thumbnails(entry: Any) -> list[_Candidate]:
+    """media:thumbnail elements, which carry no alt text."""
+    return [
+        (1, -_number(thumb.get("width")), thumb.get("url"), None)
+        for thumb in entry.get("media_thumbnail") or []
+        if isinstance(thumb, dict)
+    ]
+
+
+def _enclosed_images(entry: Any, base_url: str | None) -> list[_Candidate]:
+    """Enclosures of an image type, resolved against ``base_url``."""
+    out: list[_Candidate] = []
+    for link in entry.get("links") or []:
+        is_enclosure = isinstance(link, dict) and link.get("rel") == "enclosure"
+        if is_enclosure and str(link.get("type") or "").startswith("image/"):
+            href = _resolved(str(link.get("href") or ""), base_url)
+            out.append((2, 0, href, link.get("title")))
+    return out
+
+
+def _rendition_order(width: int) -> tuple[int, int]:
+    """Sort key of a rendition ``width`` px wide (0: not said): first the largest up to twice
+    the width the email shows, if it fills it; then the smallest wider than that; then the
+    largest narrower one; then one of unknown width."""
+    if _IMAGE_SHOWN <= width <= _IMAGE_SHARP:
+        return (0, -width)
+    if width > _IMAGE_SHARP:
+        return (1, width)
+    return (2, -width) if width else (3, 0)
+
+
+def _entry_language(entry: Any) -> str | None:
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key)
+        if isinstance(detail, dict) and (language := _language(detail.get("language"))):
+            return language
+    return None
+
+
+def _language(value: object) -> str | None:
+    """A language tag, if it looks like one (feeds put all sorts in <language>)."""
+    text = str(value or "").strip()
+    return text if _LANGUAGE.match(text) else None
+
+
+def _number(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def entry_date(entry: Any) -> datetime | None:
+    """The entry's date in UTC: what feedparser read, else a non-English RFC 822 date."""
+    # dict.get, not entry.get: feedparser's own get maps a missing "updated" to "published"
+    # with a DeprecationWarning; each key is asked for in turn here anyway.
+    for key in ("published", "updated", "created"):
+        parsed = dict.get(entry, f"{key}_parsed")
+        if parsed:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            except (OverflowError, OSError, ValueError):  # a year datetime cannot hold
+                continue
+        raw = dict.get(entry, key)
+        if isinstance(raw, str) and (localised := parse_localised_date(raw)) is not None:
+            return localised
+    return None
+
+
+def _content_hash(*parts: str) -> str:
+    return "sha1:" + hashlib.sha1("\x00".join(parts).encode()).hexdigest()
