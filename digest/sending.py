@@ -13,15 +13,8 @@ from functools import partial
 from digest.app import App
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport, dispatch
-from digest.deliver.limits import (
-    PERIODS,
-    REFILLING,
-    ErrorBudget,
-    RateLimiter,
-    SharedWindow,
-    retry_delay,
-)
-from digest.deliver.signing import make_signer
+from digest.deliver.dispatch import DispatchSettings
+from digest.deliver.limits import PERIODS, REFILLING, RateLimiter, SharedWindow
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
 from digest.links import personal_links
@@ -95,17 +88,9 @@ async def deliver_edition(
             templates,
             recipient_for,
             edition.id,
-            batch_size=config.delivery.batch_size,
-            lease_seconds=config.delivery.lease_seconds,
+            DispatchSettings.from_config(config),
             limiter=limiter or rate_limiter(app),
-            budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
-            signer=make_signer(config),
             queue_all=queue_new and bucket is None,
-            retry_after=partial(
-                retry_delay,
-                base=config.delivery.retry_base_seconds,
-                cap=config.delivery.retry_max_hours * 3600,
-            ),
             stop=stop,
         )
 

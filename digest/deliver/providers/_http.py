@@ -274,7 +274,7 @@ class BatchApiSender:
     """
 
     name = "api"
-    wants_fields = True
+    wants_fields = True  # every provider builds its own MIME from MessageFields
     batch = 100
     shared_content = False  # True: a call's recipients must share subject, text and html
 
