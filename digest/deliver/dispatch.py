@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -123,12 +123,21 @@ async def dispatch(
             edition_id,
         )
     store.suppress_inactive(edition_id)
-    run = _Run(store, sender, template_for, recipient_for, edition_id, report)
-    run.settings, run.limiter, run.stop = settings or DispatchSettings(), limiter, stop
-    run.budget = run.settings.budget()
+    run = _Run(
+        store,
+        sender,
+        template_for,
+        recipient_for,
+        edition_id,
+        settings or DispatchSettings(),
+        report,
+        limiter,
+        stop,
+    )
     return await run.loop()
 
 
+@dataclass
 class _Run:
     """One dispatch of one edition: the loop and its claim / build / send / record steps.
 
@@ -139,26 +148,22 @@ class _Run:
     error budget releases it unsent.
     """
 
+    store: DeliveryStore
+    sender: Sender
+    template_for: Callable[[Subscriber], MessageTemplate | None]
+    recipient_for: Callable[[Subscriber], Recipient]
+    edition_id: int
     settings: DispatchSettings
+    report: DeliveryReport
     limiter: RateLimiter | None = None
-    budget: ErrorBudget | None = None
     stop: Callable[[], bool] | None = None
+    budget: ErrorBudget | None = field(init=False)  # this run's, from the settings
+    upcoming: Batch | None = None  # claimed and built ahead
+    wire_time: float | None = None  # the last batch's seconds on the wire
+    ahead_failed: Exception | None = None  # a claim ahead's: raised once the batch is recorded
 
-    def __init__(
-        self,
-        store: DeliveryStore,
-        sender: Sender,
-        template_for: Callable[[Subscriber], MessageTemplate | None],
-        recipient_for: Callable[[Subscriber], Recipient],
-        edition_id: int,
-        report: DeliveryReport,
-    ) -> None:
-        self.store, self.sender, self.edition_id, self.report = store, sender, edition_id, report
-        self.template_for, self.recipient_for = template_for, recipient_for
-        self.upcoming: Batch | None = None  # claimed and built ahead
-        self.wire_time: float | None = None  # the last batch's seconds on the wire
-        # A failed claim ahead: raised once the batch on the wire is recorded.
-        self.ahead_failed: Exception | None = None
+    def __post_init__(self) -> None:
+        self.budget = self.settings.budget()
 
     def stopping(self) -> bool:
         """Whether the caller asked the run to stop."""
