@@ -11,17 +11,10 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from digest.app import App
-from digest.config import DigestConfig
+from digest.config import Config, DigestConfig
 from digest.deliver import DeliveryReport, dispatch
-from digest.deliver.limits import (
-    PERIODS,
-    REFILLING,
-    ErrorBudget,
-    RateLimiter,
-    SharedWindow,
-    retry_delay,
-)
-from digest.deliver.signing import make_signer
+from digest.deliver.dispatch import DispatchSettings
+from digest.deliver.limits import PERIODS, REFILLING, RateLimiter, SharedWindow
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
 from digest.links import personal_links
@@ -60,7 +53,26 @@ async def deliver_edition(
     bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
     if bucket is not None and edition.id is not None:
         app.store.queue_deliveries(edition.id, bucket)
-    config = app.config
+    recipient_for = _recipients(app.config)
+    assert edition.id is not None
+    templates = SegmentTemplates(app, digest, edition)
+    async with app.sender() as sender:
+        return await dispatch(
+            app.store,
+            sender,
+            templates,
+            recipient_for,
+            edition.id,
+            DispatchSettings.from_config(app.config),
+            limiter=limiter or rate_limiter(app),
+            queue_all=queue_new and bucket is None,
+            stop=stop,
+        )
+
+
+def _recipients(config: Config) -> Callable[[Subscriber], Recipient]:
+    """Each subscriber's recipient: address, sendable name and personal links (unsubscribe,
+    preferences, VERP bounce address)."""
     service = config.service
     secret = config.secret()
     mailto = config.unsubscribe_mailto()
@@ -86,28 +98,7 @@ async def deliver_edition(
             config.delivery.verp_domain,
         )
 
-    assert edition.id is not None
-    templates = SegmentTemplates(app, digest, edition)
-    async with app.sender() as sender:
-        return await dispatch(
-            app.store,
-            sender,
-            templates,
-            recipient_for,
-            edition.id,
-            batch_size=config.delivery.batch_size,
-            lease_seconds=config.delivery.lease_seconds,
-            limiter=limiter or rate_limiter(app),
-            budget=ErrorBudget(config.delivery.error_budget, config.delivery.error_budget_minimum),
-            signer=make_signer(config),
-            queue_all=queue_new and bucket is None,
-            retry_after=partial(
-                retry_delay,
-                base=config.delivery.retry_base_seconds,
-                cap=config.delivery.retry_max_hours * 3600,
-            ),
-            stop=stop,
-        )
+    return recipient_for
 
 
 def queue_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryReport:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from digest.config.models import DeliveryConfig, GatherConfig, RankConfig, default
 from digest.config.models.transports import _ApiConfig
-from digest.deliver.dispatch import DeliveryStore, dispatch
+from digest.deliver.dispatch import DeliveryStore, DispatchSettings
 from digest.deliver.providers._http import ApiClient
 from digest.rank.cluster import StoryIndex
 from digest.sources import fetch, parse, summary
@@ -32,10 +32,11 @@ TAKEN: list[tuple[Callable[..., Any], str, type[BaseModel], str]] = [
     (summary.email_summary, "limit", GatherConfig, "summary_chars"),
     (ApiClient, "timeout", _ApiConfig, "timeout_seconds"),
     (ApiClient, "max_retries", _ApiConfig, "max_retries"),
+    (DispatchSettings, "batch_size", DeliveryConfig, "batch_size"),
+    (DispatchSettings, "lease_seconds", DeliveryConfig, "lease_seconds"),
+    (DispatchSettings, "error_budget_minimum", DeliveryConfig, "error_budget_minimum"),
     # still written out where they are taken (to be read from DeliveryConfig): this keeps
     # them equal until then
-    (dispatch, "batch_size", DeliveryConfig, "batch_size"),
-    (dispatch, "lease_seconds", DeliveryConfig, "lease_seconds"),
     (DeliveryStore.claim_deliveries, "lease_seconds", DeliveryConfig, "lease_seconds"),
     (DeliveryQueries.claim_deliveries, "lease_seconds", DeliveryConfig, "lease_seconds"),
 ]

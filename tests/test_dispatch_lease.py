@@ -70,7 +70,7 @@ class Stalling:
 
     def __init__(self, app: App, inner: Sender, edition_id: int) -> None:
         self.app, self.inner, self.edition_id = app, inner, edition_id
-        self.name = inner.name
+        self.name, self.wants_fields = inner.name, inner.wants_fields
         self.taken: list[int] = []
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:

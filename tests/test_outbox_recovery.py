@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from digest.app import App
 from digest.config import load_config
-from digest.deliver.dispatch import dispatch
+from digest.deliver.dispatch import DispatchSettings, dispatch
 from digest.editions import SegmentTemplates, build_edition
 from digest.pipeline import gather_sources, run_digest
 from digest.records import Recipient
@@ -134,7 +134,7 @@ def test_a_batch_slower_than_its_lease_is_not_taken_by_a_second_sender(
             await asyncio.sleep(start_after)
             async with app.sender() as sender:
                 await dispatch(app.store, sender, templates, _recipient, edition.id or 0,
-                               lease_seconds=1.0)  # fmt: skip
+                               DispatchSettings(lease_seconds=1.0))  # fmt: skip
 
         async def both() -> None:
             await asyncio.gather(one(0.0), one(1.2))  # the second comes after the 1 s lease

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from digest.deliver.dispatch import DeliveryReport, count_words, dispatch
+from digest.deliver.dispatch import DeliveryReport, DispatchSettings, count_words, dispatch
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
@@ -154,7 +154,7 @@ def _send(store: Store, edition_id: int, sink: _Sink, queue: bool = True) -> Del
             lambda s: template,
             _recipient,
             edition_id,
-            batch_size=7,
+            DispatchSettings(batch_size=7),
             queue_all=queue,
         )
     )
@@ -299,7 +299,7 @@ def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int])
     report = asyncio.run(
         dispatch(
             store, sink, lambda s: template, _recipient, edition_id,
-            batch_size=7, queue_all=False, stop=sink.stopping,
+            DispatchSettings(batch_size=7), queue_all=False, stop=sink.stopping,
         )
     )  # fmt: skip
     assert report.counts == {"sent": 7}

@@ -19,6 +19,9 @@ class Sender(Protocol):
     """
 
     name: str
+    # True: each message comes as MessageFields (subject, bodies with tokens, this
+    # recipient's values and list headers), not MIME bytes; an HTTP API builds its own MIME.
+    wants_fields: bool
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Send each message; never raise for one recipient's problem."""

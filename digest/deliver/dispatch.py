@@ -1,12 +1,10 @@
 """The dispatcher: turns an edition's delivery rows into messages and records every outcome.
 
 Rows are claimed in batches (marked 'sending' before anything leaves), personalised from the
-edition's MessageTemplate, handed to the Sender, and each result recorded. A transport that
-stops entirely leaves the rows it never tried back in 'pending' for the next run.
-
-A claim holds its rows with a lease, renewed every third of it while the batch is out, so a
-second sender (cron's `digest send` while the daemon runs) never takes a slow batch as if
-its sender had died. Results are recorded only on rows the claim still holds (its token).
+edition's MessageTemplate, handed to the Sender, and each result recorded: claim, build,
+send, record (the batch, its rows and its lease are in ``digest.deliver.batches``). A
+transport that stops entirely leaves the rows it never tried back in 'pending' for the next
+run.
 
 A transport with ``wants_fields = True`` (the HTTP API providers) gets each message as
 MessageFields (subject, bodies with tokens, this recipient's values and list headers)
@@ -18,21 +16,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from functools import partial
 
+from digest.config import Config
+from digest.config.models import DeliveryConfig, default
 from digest.deliver.base import Sender
-from digest.deliver.limits import ErrorBudget, RateLimiter
+from digest.deliver.batches import (
+    Batch,
+    Claim,
+    DeliveryStore,
+    Row,
+    message,
+    record,
+    refused,
+)
+from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
+from digest.deliver.report import DeliveryReport, count_words
+from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
-from digest.records import OutgoingMessage, Recipient, SendResult
+from digest.records import Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.store import Delivery, Subscriber, utcnow
-from digest.store.deliveries import OutboxState
-from digest.store.tables import DELIVERY_STATES
+
+__all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
 log = logging.getLogger("digest.deliver")
 # The next batch is claimed and built when the one on the wire has had this share of the
@@ -40,74 +50,43 @@ log = logging.getLogger("digest.deliver")
 AHEAD_AT = 0.7
 
 
-class DeliveryStore(Protocol):
-    """The store methods the dispatcher needs."""
+@dataclass(frozen=True)
+class DispatchSettings:
+    """How a dispatch sends, from ``[delivery]`` (``from_config``); the defaults are the
+    config model's, with no error budget, no retry wait and no signing."""
 
-    def queue_deliveries(self, edition_id: int) -> int: ...
-    def requeue_deferred(self, edition_id: int) -> int: ...
-    def reclaim_expired(self, edition_id: int) -> int: ...
-    def suppress_inactive(self, edition_id: int) -> int: ...
-    def claim_deliveries(
-        self, edition_id: int, limit: int, lease_seconds: float = 300.0
-    ) -> list[tuple[Delivery, Subscriber]]: ...
-    def renew_lease(self, claim_token: str, lease_seconds: float) -> int: ...
-    def finish_deliveries(
-        self,
-        results: list[tuple[int, str, str, str | None]],
-        claim_token: str,
-        retry_at: dict[int, datetime] | None = None,
-    ) -> int: ...
-    def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
-    def pause_unsent(self, edition_id: int, reason: str) -> int: ...
-    def has_pending(self, edition_id: int) -> bool: ...
-    def outbox_state(self, edition_id: int) -> OutboxState: ...
-    def suppress_subscriber(
-        self, subscriber_id: int, status: str = "bounced", by: str = ""
-    ) -> bool: ...
-    def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
+    batch_size: int = default(DeliveryConfig, "batch_size")
+    lease_seconds: float = default(DeliveryConfig, "lease_seconds")
+    # Seconds a deferred row waits before its next try, by its tries so far (None: it is
+    # tried again at the next run).
+    retry_after: Callable[[int], float] | None = None
+    # Share of a run's messages refused that pauses the edition (None: never paused).
+    error_budget: float | None = None
+    error_budget_minimum: int = default(DeliveryConfig, "error_budget_minimum")
+    signer: Callable[[bytes], bytes] | None = None  # DKIM
 
-
-@dataclass
-class DeliveryReport:
-    """What one dispatch did: how many rows ended in each state, and the failures' reasons."""
-
-    queued: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-    stopped: str = ""  # the run failed: transport down, error budget spent
-    waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
-    paused: int = 0  # rows the error budget paused: they wait for `digest retry`
-    skipped: Counter[str] = field(default_factory=Counter)  # why rows were skipped -> rows
-    # Rows of the edition another sender holds at the end of this run (claimed, lease not
-    # run out), and when the last lease runs out: a stopped sender's rows are pending again
-    # then, for the next send or a worker.
-    in_flight: int = 0
-    back_at: datetime | None = None
-    for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
-    bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
-    refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
-
-    def counts_line(self) -> str:
-        """The rows this run settled, in the words and order `digest status` uses."""
-        if self.for_workers:
-            return f"{self.queued} queued for the workers (`digest worker` sends them)"
-        line = count_words(self.counts)
-        if self.bounced:
-            line = line.replace(
-                f"{self.counts['failed']} failed",
-                f"{self.counts['failed']} failed ({self.bounced} bounced: address suppressed)",
-            )
-        return line
-
-    def in_flight_note(self) -> str:
-        """One line naming the rows in flight elsewhere and when they come back, or ""."""
-        if not self.in_flight:
-            return ""
-        when = f"{self.back_at:%Y-%m-%d %H:%M:%S} UTC" if self.back_at else "their lease's end"
-        return (
-            f"{self.in_flight} in flight, held by another sender; if it stopped, they are "
-            f"pending again at {when} and the next send (or a worker) sends them"
+    @classmethod
+    def from_config(cls, config: Config) -> DispatchSettings:
+        """The settings ``[delivery]`` gives (DKIM signing included)."""
+        delivery = config.delivery
+        return cls(
+            batch_size=delivery.batch_size,
+            lease_seconds=delivery.lease_seconds,
+            retry_after=partial(
+                retry_delay,
+                base=delivery.retry_base_seconds,
+                cap=delivery.retry_max_hours * 3600,
+            ),
+            error_budget=delivery.error_budget,
+            error_budget_minimum=delivery.error_budget_minimum,
+            signer=make_signer(config),
         )
+
+    def budget(self) -> ErrorBudget | None:
+        """A fresh error budget for one run (None: the run has none)."""
+        if self.error_budget is None:
+            return None
+        return ErrorBudget(self.error_budget, self.error_budget_minimum)
 
 
 async def dispatch(
@@ -116,25 +95,23 @@ async def dispatch(
     template_for: Callable[[Subscriber], MessageTemplate | None],
     recipient_for: Callable[[Subscriber], Recipient],
     edition_id: int,
-    batch_size: int = 200,
-    lease_seconds: float = 300.0,
+    settings: DispatchSettings | None = None,
+    *,
     limiter: RateLimiter | None = None,
-    budget: ErrorBudget | None = None,
-    signer: Callable[[bytes], bytes] | None = None,
     queue_all: bool = True,
-    retry_after: Callable[[int], float] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
-    ``stop``: asked before each claim; when it says so, the run ends after the batch on
-    the wire (a worker's SIGTERM, a scheduler that lost its lead).
+    ``limiter``: the sending limits (shared by every edition of a run). ``stop``: asked
+    before each claim; when it says so, the run ends after the batch on the wire (a
+    worker's SIGTERM, a scheduler that lost its lead). Without ``queue_all`` nobody new is
+    queued (a local-time digest's bucket was queued by the caller).
 
     Before the first batch: new subscribers are queued, deferred rows get their one retry
     of this run, rows whose sender died (lease expired) are taken back, and rows of people
     who left since are marked suppressed.
     """
-    # A local-time digest's bucket was queued by the caller; anyone else waits for theirs.
     report = DeliveryReport(queued=store.queue_deliveries(edition_id) if queue_all else 0)
     store.requeue_deferred(edition_id)  # rows claimed below are each tried once per run
     reclaimed = store.reclaim_expired(edition_id)
@@ -146,197 +123,212 @@ async def dispatch(
             edition_id,
         )
     store.suppress_inactive(edition_id)
-    wants_fields = getattr(sender, "wants_fields", False)
+    run = _Run(
+        store,
+        sender,
+        template_for,
+        recipient_for,
+        edition_id,
+        settings or DispatchSettings(),
+        report,
+        limiter,
+        stop,
+    )
+    return await run.loop()
 
-    async def prepare(ahead: bool = False) -> _Batch | None:
-        """Take tokens, claim a batch and build its messages (rows decided here, skipped
-        or refused, are recorded at once). None: nothing claimed (see report.waiting).
-        ``ahead``: claimed while a batch is on the wire, so it never waits for a limit
-        (None when one has no room now: the batch on the wire may be what fills it)."""
-        if limiter and ahead:
-            allowed = limiter.try_acquire(batch_size)
-            if allowed == 0:
-                return None
-        elif limiter and not limiter.ready() and not store.has_pending(edition_id):
-            return None  # nothing left to send: no wait on a limit to find that out
-        else:
-            allowed = await limiter.acquire(batch_size) if limiter else batch_size
-        if allowed == 0:
-            assert limiter is not None
-            report.waiting = (
-                f"{limiter.exhausted()} is reached; the rest stays queued for a later run"
-            )
-            log.warning("delivery paused: %s", report.waiting)
+
+@dataclass
+class _Run:
+    """One dispatch of one edition: the loop and its claim / build / send / record steps.
+
+    Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
+    from threads, so the event loop is free meanwhile): the sessions do not idle between
+    batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
+    at most one batch is held ahead (``upcoming``); a stop, a stopped transport or a spent
+    error budget releases it unsent.
+    """
+
+    store: DeliveryStore
+    sender: Sender
+    template_for: Callable[[Subscriber], MessageTemplate | None]
+    recipient_for: Callable[[Subscriber], Recipient]
+    edition_id: int
+    settings: DispatchSettings
+    report: DeliveryReport
+    limiter: RateLimiter | None = None
+    stop: Callable[[], bool] | None = None
+    budget: ErrorBudget | None = field(init=False)  # this run's, from the settings
+    upcoming: Batch | None = None  # claimed and built ahead
+    wire_time: float | None = None  # the last batch's seconds on the wire
+    ahead_failed: Exception | None = None  # a claim ahead's: raised once the batch is recorded
+
+    def __post_init__(self) -> None:
+        self.budget = self.settings.budget()
+
+    def stopping(self) -> bool:
+        """Whether the caller asked the run to stop."""
+        return self.stop is not None and self.stop()
+
+    async def loop(self) -> DeliveryReport:
+        """Claim, build, send and record batches until none is left or the run stops."""
+        while True:
+            if self.stopping():
+                self.put_back(self.upcoming)
+                log.warning(
+                    "edition %d: stopping after the batch in flight, as asked", self.edition_id
+                )
+                _note_in_flight(self.store, self.edition_id, self.report)
+                return self.report
+            batch, self.upcoming = self.upcoming or await self.prepare(), None
+            if batch is None:
+                if self.report.waiting or self.stopping():
+                    return self.report
+                if await _more_to_claim(self.store, self.edition_id, self.report):
+                    continue
+                return self.report
+            results = await self.send(batch)
+            if results is None or self.finish(batch, results):
+                return self.report
+
+    async def prepare(self, ahead: bool = False) -> Batch | None:
+        """Take tokens, claim a batch and build its messages. None: nothing claimed (see
+        report.waiting). ``ahead``: claimed while a batch is on the wire."""
+        allowed = await self.tokens(ahead)
+        if not allowed:
             return None
-        claimed = store.claim_deliveries(edition_id, allowed, lease_seconds)
+        claimed = self.store.claim_deliveries(self.edition_id, allowed, self.settings.lease_seconds)
         if not claimed:
-            if limiter:
-                limiter.give_back(allowed)  # the limiter may go on to the run's next edition
+            if self.limiter:
+                self.limiter.give_back(allowed)  # it may go on to the run's next edition
             return None
         token = claimed[0][0].claim_token
         assert token is not None
-        claim = _Claim(store, token, len(claimed), edition_id, lease_seconds)
+        claim = Claim(self.store, token, len(claimed), self.edition_id, self.settings.lease_seconds)
         claim.start_renewing()  # from the claim on: it may wait while the batch before sends
-        batch = _Batch(claim, allowed)
-        settled: list[SendResult] = []  # rows decided here: skipped, or refused
+        return self.build(Batch(claim, allowed), claimed)
+
+    async def tokens(self, ahead: bool) -> int:
+        """How many rows the sending limits let this batch claim (0: none). Ahead of time it
+        never waits for a limit (0 when one has no room now: the batch on the wire may be
+        what fills it)."""
+        size, limiter = self.settings.batch_size, self.limiter
+        if limiter is None:
+            return size
+        if ahead:
+            return limiter.try_acquire(size)
+        if not limiter.ready() and not self.store.has_pending(self.edition_id):
+            return 0  # nothing left to send: no wait on a limit to find that out
+        allowed = await limiter.acquire(size)
+        if allowed == 0:
+            self.report.waiting = (
+                f"{limiter.exhausted()} is reached; the rest stays queued for a later run"
+            )
+            log.warning("delivery paused: %s", self.report.waiting)
+        return allowed
+
+    def build(self, batch: Batch, claimed: list[tuple[Delivery, Subscriber]]) -> Batch:
+        """Each claimed row's message into the batch; rows decided here (skipped, or
+        refused) are recorded at once."""
+        settled: list[SendResult] = []
+        rows: dict[int, Row] = {}
         for delivery, subscriber in claimed:
-            assert delivery.id is not None
-            batch.tries[delivery.id] = delivery.attempts
-            if subscriber.id is not None:
-                batch.owners[delivery.id] = subscriber.id
-            template = template_for(subscriber)  # one per time zone and language, built once
+            row = rows[delivery.id or 0] = Row.claimed(delivery, subscriber)
+            template = self.template_for(subscriber)  # one per zone and language, built once
             if template is None:  # nothing of this edition is in their topics
                 detail = f"no story of this edition is in their topics ({subscriber.topics})"
-                settled.append(SendResult(delivery.id, "skipped", detail))
+                settled.append(SendResult(row.delivery_id, "skipped", detail))
                 continue
-            recipient = recipient_for(subscriber)
+            recipient = self.recipient_for(subscriber)
             try:
-                message = _message(
-                    template, recipient, delivery.id, subscriber.email, wants_fields, signer
+                built = message(
+                    template, recipient, row, self.sender.wants_fields, self.settings.signer
                 )
             except HeaderInjection as exc:  # this row fails, the others go on
-                settled.append(_refused(store, delivery.id, subscriber, edition_id, str(exc)))
+                settled.append(refused(self.store, row, self.edition_id, str(exc)))
                 continue
-            batch.messages.append(message)
-        if limiter:  # tokens for rows not there, skipped or refused here: nothing went out
-            limiter.give_back(allowed - len(batch.messages))
+            batch.add(row, built)
+        if self.limiter:  # tokens for rows not there, skipped or refused here: none went out
+            self.limiter.give_back(batch.allowed - len(batch.messages))
         if settled:
-            _record(
-                claim,
-                settled,
-                {},
-                {r.delivery_id: "" for r in settled},
-                {d.id: s.email for d, s in claimed if d.id is not None},
-                report,
-            )
+            record(batch.claim, settled, rows, self.report)
         return batch
 
-    def put_back(batch: _Batch | None) -> None:
+    async def send(self, batch: Batch) -> list[SendResult] | None:
+        """The batch on the wire, the next one claimed ahead meanwhile; its results, or
+        None when the transport stopped (the report says why)."""
+        on_wire = asyncio.create_task(self.sender.send_batch(batch.messages))
+        wire_started = time.monotonic()
+        self.ahead_failed = None
+        if self.wire_time is not None and not self.stopping():
+            # Claim ahead near the end of this batch's expected time on the wire (the last
+            # one's), not at its start: a slow server's batch takes seconds, and a batch
+            # held ahead all that time is work the other workers cannot take.
+            await asyncio.wait({on_wire}, timeout=AHEAD_AT * self.wire_time)
+            if not on_wire.done():
+                try:
+                    self.upcoming = await self.prepare(ahead=True)
+                except Exception as exc:  # the database: the batch on the wire is recorded
+                    self.ahead_failed = exc
+        try:
+            results = await on_wire
+        except DeliveryError as exc:
+            self.transport_stopped(batch, exc)
+            return None
+        except BaseException:
+            batch.claim.stop_renewing()
+            self.put_back(self.upcoming)
+            raise
+        self.wire_time = time.monotonic() - wire_started
+        return results
+
+    def finish(self, batch: Batch, results: list[SendResult]) -> bool:
+        """Record a sent batch; True when the error budget is spent (the run ends)."""
+        batch.claim.stop_renewing()
+        record(batch.claim, results, batch.rows, self.report, self.retry_at())
+        if self.ahead_failed is not None:
+            raise self.ahead_failed
+        if self.budget is None:
+            return False
+        self.budget.record(len(results), sum(1 for r in results if r.status != "sent"))
+        reason = self.budget.exceeded(self.edition_id)
+        if not reason:
+            return False
+        self.put_back(self.upcoming)
+        # Paused until the admin says so: no later run or retry tick tries the rest against
+        # the same refusals.
+        self.report.paused = self.store.pause_unsent(self.edition_id, reason)
+        self.report.stopped = reason
+        log.info("delivery stopped, %d deliveries paused: %s", self.report.paused, reason)
+        return True
+
+    def transport_stopped(self, batch: Batch, exc: DeliveryError) -> None:
+        """The transport stopped mid-batch: record what it did send, release the rest."""
+        batch.claim.stop_renewing()
+        results = [r for r in exc.results if isinstance(r, SendResult)]
+        done = record(batch.claim, results, batch.rows, self.report, self.retry_at())
+        self.store.release_deliveries([i for i in batch.rows if i not in done], batch.claim.token)
+        self.put_back(self.upcoming)
+        self.report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        # The report carries it to whoever prints the run (the CLI, the daemon's log line):
+        # logged as an error here too, it was said twice.
+        log.info("delivery stopped: %s", self.report.stopped)
+
+    def put_back(self, batch: Batch | None) -> None:
         """A batch claimed ahead that will not be sent: its rows go back to pending."""
         if batch is None:
             return
         batch.claim.stop_renewing()
-        store.release_deliveries(list(batch.ids), batch.claim.token)
-        if limiter:
-            limiter.give_back(len(batch.messages))
+        self.store.release_deliveries(list(batch.rows), batch.claim.token)
+        if self.limiter:
+            self.limiter.give_back(len(batch.messages))
 
-    # Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
-    # from threads, so the event loop is free meanwhile): the sessions do not idle between
-    # batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
-    # at most one batch is held ahead; a stop, a stopped transport or a spent error budget
-    # releases it unsent.
-    upcoming: _Batch | None = None
-    wire_time: float | None = None  # the last batch's seconds on the wire
-    while True:
-        if stop is not None and stop():
-            put_back(upcoming)
-            log.warning("edition %d: stopping after the batch in flight, as asked", edition_id)
-            _note_in_flight(store, edition_id, report)
-            return report
-        batch, upcoming = upcoming or await prepare(), None
-        if batch is None:
-            if report.waiting or (stop is not None and stop()):
-                return report
-            if await _more_to_claim(store, edition_id, report):
-                continue
-            return report
-        on_wire = asyncio.create_task(sender.send_batch(batch.messages))
-        wire_started = time.monotonic()
-        ahead_failed: Exception | None = None  # raised once this batch is recorded
-        if wire_time is not None and not (stop is not None and stop()):
-            # Claim ahead near the end of this batch's expected time on the wire (the last
-            # one's), not at its start: a slow server's batch takes seconds, and a batch
-            # held ahead all that time is work the other workers cannot take.
-            await asyncio.wait({on_wire}, timeout=AHEAD_AT * wire_time)
-            if not on_wire.done():
-                try:
-                    upcoming = await prepare(ahead=True)
-                except Exception as exc:  # the database: the batch on the wire is recorded
-                    ahead_failed = exc
-        try:
-            results = await on_wire
-        except DeliveryError as exc:
-            batch.claim.stop_renewing()
-            done = _record(
-                batch.claim,
-                [r for r in exc.results if isinstance(r, SendResult)],
-                batch.owners,
-                batch.ids,
-                batch.emails,
-                report,
-                _retry_times(batch.tries, retry_after),
-            )
-            store.release_deliveries([i for i in batch.ids if i not in done], batch.claim.token)
-            put_back(upcoming)
-            report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-            # The report carries it to whoever prints the run (the CLI, the daemon's log
-            # line): logged as an error here too, it was said twice.
-            log.info("delivery stopped: %s", report.stopped)
-            return report
-        except BaseException:
-            batch.claim.stop_renewing()
-            put_back(upcoming)
-            raise
-        wire_time = time.monotonic() - wire_started
-        batch.claim.stop_renewing()
-        _record(
-            batch.claim,
-            results,
-            batch.owners,
-            batch.ids,
-            batch.emails,
-            report,
-            _retry_times(batch.tries, retry_after),
-        )
-        if ahead_failed is not None:
-            raise ahead_failed
-        if budget is not None:
-            budget.record(len(results), sum(1 for r in results if r.status != "sent"))
-            if reason := budget.exceeded(edition_id):
-                put_back(upcoming)
-                # Paused until the admin says so: no later run or retry tick tries the rest
-                # against the same refusals.
-                report.paused = store.pause_unsent(edition_id, reason)
-                report.stopped = reason
-                log.info("delivery stopped, %d deliveries paused: %s", report.paused, reason)
-                return report
-
-
-@dataclass
-class _Batch:
-    """One claimed batch, built: its messages, and what recording their results needs."""
-
-    claim: _Claim
-    allowed: int  # tokens the limiter granted for it
-    messages: list[OutgoingMessage] = field(default_factory=list)
-    tries: dict[int, int] = field(default_factory=dict)  # delivery id -> attempts so far
-    owners: dict[int, int] = field(default_factory=dict)  # delivery id -> subscriber id
-
-    @property
-    def ids(self) -> dict[int, str]:
-        """Message-ID of each row going out."""
-        return {m.delivery_id: m.message_id for m in self.messages}
-
-    @property
-    def emails(self) -> dict[int, str]:
-        """Address of each row going out."""
-        return {m.delivery_id: m.recipient for m in self.messages}
-
-
-def count_words(counts: Mapping[str, int]) -> str:
-    """Rows per state as "3 sent, 1 deferred, 1 failed": one wording for every command
-    (the row's state, as stored), in the order a row moves through them."""
-    order = {state: i for i, state in enumerate(DELIVERY_STATES)}
-    return ", ".join(
-        f"{n} {state}"
-        for state, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))
-        if n
-    )
-
-
-def _reason(detail: str) -> str:
-    """A refusal's reason without its address or ids: the server's code and first words."""
-    return " ".join(detail.split()[:6])[:80] or "no reason given"
+    def retry_at(self) -> Callable[[Row], datetime] | None:
+        """When each deferred row of a batch may be tried again (None: at the next run)."""
+        retry_after = self.settings.retry_after
+        if retry_after is None:
+            return None
+        now = utcnow()
+        return lambda row: now + timedelta(seconds=retry_after(row.attempts))
 
 
 async def _more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:
@@ -367,175 +359,3 @@ async def _more_to_claim(store: DeliveryStore, edition_id: int, report: Delivery
 def _note_in_flight(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> None:
     state = store.outbox_state(edition_id)
     report.in_flight, report.back_at = state.in_flight, state.last_back
-
-
-@dataclass
-class _Claim:
-    """One claimed batch: its token, and the lease kept alive while the batch is out.
-
-    ``held`` counts the rows still in flight under the claim: rows it recorded (a skipped
-    subscriber, a refused message, before the batch goes out) are no longer held, so
-    fewer rows renewed than that means another sender took some.
-    """
-
-    store: DeliveryStore
-    token: str
-    held: int
-    edition_id: int
-    lease_seconds: float
-    warned: bool = False
-
-    renewing: asyncio.Task[None] | None = None
-
-    def start_renewing(self) -> None:
-        """Renew the lease every third of it until ``stop_renewing`` (the first renewal
-        comes after a third: the claim has just set it)."""
-        self.renewing = asyncio.create_task(self._renew(first_wait=True))
-
-    def stop_renewing(self) -> None:
-        """Stop renewing (the batch is recorded, released, or the run ends)."""
-        if self.renewing is not None:
-            self.renewing.cancel()
-            self.renewing = None
-
-    async def _renew(self, first_wait: bool = False) -> None:
-        if first_wait:
-            await asyncio.sleep(self.lease_seconds / 3)
-        while True:
-            try:
-                held = self.store.renew_lease(self.token, self.lease_seconds)
-            except Exception as exc:  # a heartbeat must not break the send in flight
-                log.error(
-                    "edition %d: could not renew the lease of a batch in flight (%s); if the "
-                    "batch outlives delivery.lease_seconds another sender may send it again. "
-                    "Check the database",
-                    self.edition_id,
-                    exc,
-                )
-            else:
-                if held < self.held:
-                    self._taken(self.held - held)
-            await asyncio.sleep(self.lease_seconds / 3)
-
-    def finish(
-        self,
-        results: list[tuple[int, str, str, str | None]],
-        retry_at: dict[int, datetime] | None,
-    ) -> None:
-        """Record the results on the rows the claim still holds; say so if some were lost."""
-        recorded = self.store.finish_deliveries(results, self.token, retry_at)
-        if recorded < len(results):
-            self._taken(len(results) - recorded)
-        self.held -= len(results)  # recorded, or another sender's now: not this claim's
-
-    def _taken(self, count: int) -> None:
-        """Say once per claim that rows of it were taken (renewal may find them first)."""
-        if self.warned:
-            return
-        self.warned = True
-        log.warning(
-            "edition %d: %d deliveries of a batch in flight were taken by another sender after "
-            "their lease ran out (this process stalled); they may go out twice and the other "
-            "sender records them. Raise delivery.lease_seconds above the longest batch time",
-            self.edition_id,
-            count,
-        )
-
-
-def _record(
-    claim: _Claim,
-    results: list[SendResult],
-    owners: dict[int, int],
-    ids: dict[int, str],
-    emails: dict[int, str],
-    report: DeliveryReport,
-    retry_at: Callable[[int], datetime] | None = None,
-) -> set[int]:
-    done = set()
-    # A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses the
-    # subscriber, so no later edition is sent to a dead address.
-    claim.finish(
-        [
-            (
-                r.delivery_id,
-                "failed" if r.status == "bounced" else r.status,
-                r.detail,
-                ids[r.delivery_id],
-            )
-            for r in results
-        ],
-        {r.delivery_id: retry_at(r.delivery_id) for r in results if r.status == "deferred"}
-        if retry_at
-        else None,
-    )
-    for result in results:
-        if result.status == "bounced" and result.delivery_id in owners:
-            claim.store.suppress_subscriber(
-                owners[result.delivery_id], "bounced", "a bounce (the server refused the address)"
-            )
-        report.counts["failed" if result.status == "bounced" else result.status] += 1
-        report.bounced += result.status == "bounced"
-        done.add(result.delivery_id)
-        if result.status == "skipped":
-            report.skipped[result.detail] += 1
-            log.info("delivery to %s skipped: %s", emails[result.delivery_id], result.detail)
-        elif result.status != "sent":
-            # Logged here once; the CLI prints the report's totals per reason, not each line
-            # again.
-            line = f"{emails[result.delivery_id]}: {result.status}: {result.detail}"
-            report.problems.append(line)
-            report.refusals[f"{result.status}: {_reason(result.detail)}"] += 1
-            log.warning("delivery to %s", line)
-    return done
-
-
-def _refused(
-    store: DeliveryStore, delivery_id: int, subscriber: Subscriber, edition_id: int, reason: str
-) -> SendResult:
-    """A row whose message cannot be built from the reader's own data (an address with no
-    ASCII form, say): failed with the reason the first time, so the run reports it, and
-    skipped on every later edition until the data is fixed, so it is not reported daily."""
-    failed = f"{reason} (later editions skip this reader until it is fixed)"
-    first = store.failed_before(subscriber.id or 0, edition_id, failed)
-    if first is None:
-        return SendResult(delivery_id, "failed", failed)
-    return SendResult(
-        delivery_id,
-        "skipped",
-        f"{reason} (reported when edition {first} failed on it; skipped until it is fixed)",
-    )
-
-
-def _message(
-    template: MessageTemplate,
-    recipient: Recipient,
-    delivery_id: int,
-    email: str,
-    wants_fields: bool,
-    signer: Callable[[bytes], bytes] | None,
-) -> OutgoingMessage:
-    """One row's message: fields for an HTTP API, or MIME bytes (DKIM-signed if configured)."""
-    if wants_fields:  # an HTTP API builds its own MIME from fields
-        return OutgoingMessage(
-            delivery_id,
-            template.sender,
-            email,
-            template.message_id(recipient, delivery_id),
-            b"",
-            template.fields(recipient),
-        )
-    message_id, data = template.personalise(recipient, delivery_id)
-    if signer is not None:
-        data = signer(data)
-    sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
-    return OutgoingMessage(delivery_id, sender, email, message_id, data)
-
-
-def _retry_times(
-    tries: dict[int, int], retry_after: Callable[[int], float] | None
-) -> Callable[[int], datetime] | None:
-    """When each deferred row of this batch may be tried again (None: at the next run)."""
-    if retry_after is None:
-        return None
-    now = utcnow()
-    return lambda delivery_id: now + timedelta(seconds=retry_after(tries.get(delivery_id, 1)))

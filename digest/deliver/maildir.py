@@ -17,6 +17,7 @@ class MaildirSender:
     """Writes messages into ``cur/``-less Maildir ``new/``, atomically (tmp/ then rename)."""
 
     name = "maildir"
+    wants_fields = False  # MIME bytes, as they go on the wire
 
     def __init__(self, path: Path) -> None:
         self.path = path

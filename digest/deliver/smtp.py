@@ -40,6 +40,7 @@ class SmtpSender:
     """``connections`` SMTP sessions, opened lazily and kept open across batches."""
 
     name = "smtp"
+    wants_fields = False  # MIME bytes, as they go on the wire
 
     def __init__(self, settings: SmtpConfig, password: str | None) -> None:
         self.settings = settings

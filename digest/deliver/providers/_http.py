@@ -73,6 +73,17 @@ class Reply:
         return [SendResult(i, status, self.problem) for i in ids]
 
 
+@dataclass
+class _Attempt:
+    """One POST's outcome: the reply that ends the call, or what went wrong before a retry
+    (``lost``: the answer was lost, not the request; ``wait``: seconds the API asked for)."""
+
+    reply: Reply | None = None
+    problem: str = ""
+    lost: bool = False
+    wait: float | None = None
+
+
 class ApiClient:
     """One httpx.AsyncClient for one provider, with the retry rules every provider shares."""
 
@@ -116,48 +127,56 @@ class ApiClient:
         lost = False  # an answer was lost: the provider may hold the batch under this key
         for attempt in range(self.max_retries + 1):
             wait = min(0.5 * 2**attempt, 8.0) * (0.5 + random.random() / 2)
-            try:
-                response = await self.client.post(path, **kwargs)
-            except _NOT_SENT as exc:
-                problem = f"cannot reach {self.provider}: {exc or type(exc).__name__}"
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.TimeoutException):
-                    problem = f"{self.provider} did not answer in time"
-                else:
-                    problem = f"connection to {self.provider} lost: {exc or type(exc).__name__}"
-                if idempotency_key is None:
-                    return self._fate_unknown(problem)
-                lost = True
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    raise DeliveryError(
-                        f"{self.provider} refused the API key (HTTP {status}: "
-                        f"{error_text(response)})",
-                        f"check the key in the environment variable {self.key_env}",
-                    )
-                if status == 429:  # a refusal: the provider took nothing, a retry is safe
-                    problem = f"{self.provider} rate limit (HTTP 429): {error_text(response)}"
-                    asked = retry_after(response)
-                    if asked is not None:
-                        if asked > MAX_WAIT_SECONDS:
-                            return Reply(None, f"{problem}; retry in {asked:.0f} s")
-                        wait = asked
-                elif status >= 500:
-                    # No provider documents a 5xx that surely did not take the call.
-                    problem = f"{self.provider} HTTP {status}: {error_text(response)}"
-                    if idempotency_key is None:
-                        return self._fate_unknown(problem)
-                    lost = True
-                else:
-                    return Reply(response)
+            outcome = await self._attempt(path, idempotency_key is not None, kwargs)
+            if outcome.reply is not None:
+                return outcome.reply
+            problem, lost = outcome.problem, lost or outcome.lost
             if attempt < self.max_retries:
-                await self._sleep(wait)
+                await self._sleep(wait if outcome.wait is None else outcome.wait)
         if lost:
             # Deferred, the rows would go out next run in other batches, under other keys,
             # which the provider would not recognise as repeats.
             return self._fate_unknown(problem, "its answers were lost on every retry")
         return Reply(None, problem)
+
+    async def _attempt(self, path: str, idempotent: bool, kwargs: dict[str, Any]) -> _Attempt:
+        """One POST: its reply when that ends the call, or its problem when a retry may come."""
+        try:
+            response = await self.client.post(path, **kwargs)
+        except _NOT_SENT as exc:
+            return _Attempt(problem=f"cannot reach {self.provider}: {exc or type(exc).__name__}")
+        except httpx.TransportError as exc:
+            if isinstance(exc, httpx.TimeoutException):
+                problem = f"{self.provider} did not answer in time"
+            else:
+                problem = f"connection to {self.provider} lost: {exc or type(exc).__name__}"
+            return self._lost(problem, idempotent)
+        return self._answered(response, idempotent)
+
+    def _answered(self, response: httpx.Response, idempotent: bool) -> _Attempt:
+        """What an HTTP answer means for the call: done, retried, or stopped (a refused key)."""
+        status = response.status_code
+        if status in (401, 403):
+            raise DeliveryError(
+                f"{self.provider} refused the API key (HTTP {status}: {error_text(response)})",
+                f"check the key in the environment variable {self.key_env}",
+            )
+        if status == 429:  # a refusal: the provider took nothing, a retry is safe
+            problem = f"{self.provider} rate limit (HTTP 429): {error_text(response)}"
+            asked = retry_after(response)
+            if asked is not None and asked > MAX_WAIT_SECONDS:
+                return _Attempt(Reply(None, f"{problem}; retry in {asked:.0f} s"))
+            return _Attempt(problem=problem, wait=asked)
+        if status >= 500:
+            # No provider documents a 5xx that surely did not take the call.
+            return self._lost(f"{self.provider} HTTP {status}: {error_text(response)}", idempotent)
+        return _Attempt(Reply(response))
+
+    def _lost(self, problem: str, idempotent: bool) -> _Attempt:
+        """An answer lost: retried under the idempotency key, else the fate is unknown."""
+        if not idempotent:
+            return _Attempt(self._fate_unknown(problem))
+        return _Attempt(problem=problem, lost=True)
 
     def _fate_unknown(self, problem: str, why: str = "") -> Reply:
         p = self.provider
@@ -274,7 +293,7 @@ class BatchApiSender:
     """
 
     name = "api"
-    wants_fields = True
+    wants_fields = True  # every provider builds its own MIME from MessageFields
     batch = 100
     shared_content = False  # True: a call's recipients must share subject, text and html
 

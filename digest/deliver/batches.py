@@ -1,0 +1,246 @@
+"""A claimed batch of delivery rows: the claim and its lease, one record per row, each row's
+message, and the recording of what the transport said about each.
+
+A claim holds its rows with a lease, renewed every third of it while the batch is out, so a
+second sender (cron's `digest send` while the daemon runs) never takes a slow batch as if
+its sender had died. Results are recorded only on rows the claim still holds (its token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from digest.deliver.report import DeliveryReport, refusal_reason
+from digest.records import OutgoingMessage, Recipient, SendResult
+from digest.render import MessageTemplate
+from digest.store import Delivery, Subscriber
+from digest.store.deliveries import OutboxState
+
+log = logging.getLogger("digest.deliver")
+
+
+class DeliveryStore(Protocol):
+    """The store methods the dispatcher needs."""
+
+    def queue_deliveries(self, edition_id: int) -> int: ...
+    def requeue_deferred(self, edition_id: int) -> int: ...
+    def reclaim_expired(self, edition_id: int) -> int: ...
+    def suppress_inactive(self, edition_id: int) -> int: ...
+    def claim_deliveries(
+        self, edition_id: int, limit: int, lease_seconds: float = 300.0
+    ) -> list[tuple[Delivery, Subscriber]]: ...
+    def renew_lease(self, claim_token: str, lease_seconds: float) -> int: ...
+    def finish_deliveries(
+        self,
+        results: list[tuple[int, str, str, str | None]],
+        claim_token: str,
+        retry_at: dict[int, datetime] | None = None,
+    ) -> int: ...
+    def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
+    def pause_unsent(self, edition_id: int, reason: str) -> int: ...
+    def has_pending(self, edition_id: int) -> bool: ...
+    def outbox_state(self, edition_id: int) -> OutboxState: ...
+    def suppress_subscriber(
+        self, subscriber_id: int, status: str = "bounced", by: str = ""
+    ) -> bool: ...
+    def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
+
+
+@dataclass
+class Row:
+    """One claimed delivery row: what recording its result needs."""
+
+    delivery_id: int
+    subscriber_id: int | None
+    email: str
+    attempts: int  # tries before this one: a deferred row's next wait grows with them
+    message_id: str = ""  # set when its message is built ("" for a row settled before)
+
+    @classmethod
+    def claimed(cls, delivery: Delivery, subscriber: Subscriber) -> Row:
+        """The record of one row as the claim returned it."""
+        assert delivery.id is not None
+        return cls(delivery.id, subscriber.id, subscriber.email, delivery.attempts)
+
+
+@dataclass
+class Claim:
+    """One claimed batch: its token, and the lease kept alive while the batch is out.
+
+    ``held`` counts the rows still in flight under the claim: rows it recorded (a skipped
+    subscriber, a refused message, before the batch goes out) are no longer held, so
+    fewer rows renewed than that means another sender took some.
+    """
+
+    store: DeliveryStore
+    token: str
+    held: int
+    edition_id: int
+    lease_seconds: float
+    warned: bool = False
+
+    renewing: asyncio.Task[None] | None = None
+
+    def start_renewing(self) -> None:
+        """Renew the lease every third of it until ``stop_renewing`` (the first renewal
+        comes after a third: the claim has just set it)."""
+        self.renewing = asyncio.create_task(self._renew(first_wait=True))
+
+    def stop_renewing(self) -> None:
+        """Stop renewing (the batch is recorded, released, or the run ends)."""
+        if self.renewing is not None:
+            self.renewing.cancel()
+            self.renewing = None
+
+    async def _renew(self, first_wait: bool = False) -> None:
+        if first_wait:
+            await asyncio.sleep(self.lease_seconds / 3)
+        while True:
+            try:
+                held = self.store.renew_lease(self.token, self.lease_seconds)
+            except Exception as exc:  # a heartbeat must not break the send in flight
+                log.error(
+                    "edition %d: could not renew the lease of a batch in flight (%s); if the "
+                    "batch outlives delivery.lease_seconds another sender may send it again. "
+                    "Check the database",
+                    self.edition_id,
+                    exc,
+                )
+            else:
+                if held < self.held:
+                    self._taken(self.held - held)
+            await asyncio.sleep(self.lease_seconds / 3)
+
+    def finish(
+        self,
+        results: list[tuple[int, str, str, str | None]],
+        retry_at: dict[int, datetime] | None,
+    ) -> None:
+        """Record the results on the rows the claim still holds; say so if some were lost."""
+        recorded = self.store.finish_deliveries(results, self.token, retry_at)
+        if recorded < len(results):
+            self._taken(len(results) - recorded)
+        self.held -= len(results)  # recorded, or another sender's now: not this claim's
+
+    def _taken(self, count: int) -> None:
+        """Say once per claim that rows of it were taken (renewal may find them first)."""
+        if self.warned:
+            return
+        self.warned = True
+        log.warning(
+            "edition %d: %d deliveries of a batch in flight were taken by another sender after "
+            "their lease ran out (this process stalled); they may go out twice and the other "
+            "sender records them. Raise delivery.lease_seconds above the longest batch time",
+            self.edition_id,
+            count,
+        )
+
+
+@dataclass
+class Batch:
+    """One claimed batch, built: its messages, and the rows they go out for."""
+
+    claim: Claim
+    allowed: int  # tokens the limiter granted for it
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    rows: dict[int, Row] = field(default_factory=dict)  # delivery id -> row, going out
+
+    def add(self, row: Row, message: OutgoingMessage) -> None:
+        """A row's message goes out with this batch."""
+        row.message_id = message.message_id
+        self.rows[row.delivery_id] = row
+        self.messages.append(message)
+
+
+def record(
+    claim: Claim,
+    results: list[SendResult],
+    rows: Mapping[int, Row],
+    report: DeliveryReport,
+    retry_at: Callable[[Row], datetime] | None = None,
+) -> set[int]:
+    """Record each result on its row (and in the report); the delivery ids recorded.
+
+    A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses the
+    subscriber, so no later edition is sent to a dead address.
+    """
+    claim.finish(
+        [
+            (r.delivery_id, _stored(r.status), r.detail, rows[r.delivery_id].message_id)
+            for r in results
+        ],
+        {r.delivery_id: retry_at(rows[r.delivery_id]) for r in results if r.status == "deferred"}
+        if retry_at
+        else None,
+    )
+    for result in results:
+        row = rows[result.delivery_id]
+        if result.status == "bounced" and row.subscriber_id is not None:
+            claim.store.suppress_subscriber(
+                row.subscriber_id, "bounced", "a bounce (the server refused the address)"
+            )
+        _count(result, row, report)
+    return {r.delivery_id for r in results}
+
+
+def _stored(status: str) -> str:
+    """The row's state for a transport's status: a bounce is a failure, as stored."""
+    return "failed" if status == "bounced" else status
+
+
+def _count(result: SendResult, row: Row, report: DeliveryReport) -> None:
+    """One result in the report, and logged (once: the CLI prints totals per reason)."""
+    report.counts[_stored(result.status)] += 1
+    report.bounced += result.status == "bounced"
+    if result.status == "skipped":
+        report.skipped[result.detail] += 1
+        log.info("delivery to %s skipped: %s", row.email, result.detail)
+    elif result.status != "sent":
+        line = f"{row.email}: {result.status}: {result.detail}"
+        report.problems.append(line)
+        report.refusals[f"{result.status}: {refusal_reason(result.detail)}"] += 1
+        log.warning("delivery to %s", line)
+
+
+def refused(store: DeliveryStore, row: Row, edition_id: int, reason: str) -> SendResult:
+    """A row whose message cannot be built from the reader's own data (an address with no
+    ASCII form, say): failed with the reason the first time, so the run reports it, and
+    skipped on every later edition until the data is fixed, so it is not reported daily."""
+    failed = f"{reason} (later editions skip this reader until it is fixed)"
+    first = store.failed_before(row.subscriber_id or 0, edition_id, failed)
+    if first is None:
+        return SendResult(row.delivery_id, "failed", failed)
+    return SendResult(
+        row.delivery_id,
+        "skipped",
+        f"{reason} (reported when edition {first} failed on it; skipped until it is fixed)",
+    )
+
+
+def message(
+    template: MessageTemplate,
+    recipient: Recipient,
+    row: Row,
+    wants_fields: bool,
+    signer: Callable[[bytes], bytes] | None,
+) -> OutgoingMessage:
+    """One row's message: fields for an HTTP API, or MIME bytes (DKIM-signed if configured)."""
+    if wants_fields:  # an HTTP API builds its own MIME from fields
+        return OutgoingMessage(
+            row.delivery_id,
+            template.sender,
+            row.email,
+            template.message_id(recipient, row.delivery_id),
+            b"",
+            template.fields(recipient),
+        )
+    message_id, data = template.personalise(recipient, row.delivery_id)
+    if signer is not None:
+        data = signer(data)
+    sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
+    return OutgoingMessage(row.delivery_id, sender, row.email, message_id, data)

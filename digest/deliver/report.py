@@ -1,0 +1,69 @@
+"""What one dispatch did, in the words `digest status` and the run's log line use."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from digest.store.tables import DELIVERY_STATES
+
+
+@dataclass
+class DeliveryReport:
+    """What one dispatch did: how many rows ended in each state, and the failures' reasons."""
+
+    queued: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    stopped: str = ""  # the run failed: transport down, error budget spent
+    waiting: str = ""  # a sending limit was reached: the rest goes out on a later run
+    paused: int = 0  # rows the error budget paused: they wait for `digest retry`
+    skipped: Counter[str] = field(default_factory=Counter)  # why rows were skipped -> rows
+    # Rows of the edition another sender holds at the end of this run (claimed, lease not
+    # run out), and when the last lease runs out: a stopped sender's rows are pending again
+    # then, for the next send or a worker.
+    in_flight: int = 0
+    back_at: datetime | None = None
+    for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
+    bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
+    refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
+
+    def counts_line(self) -> str:
+        """The rows this run settled, in the words and order `digest status` uses."""
+        if self.for_workers:
+            return f"{self.queued} queued for the workers (`digest worker` sends them)"
+        line = count_words(self.counts)
+        if self.bounced:
+            line = line.replace(
+                f"{self.counts['failed']} failed",
+                f"{self.counts['failed']} failed ({self.bounced} bounced: address suppressed)",
+            )
+        return line
+
+    def in_flight_note(self) -> str:
+        """One line naming the rows in flight elsewhere and when they come back, or ""."""
+        if not self.in_flight:
+            return ""
+        when = f"{self.back_at:%Y-%m-%d %H:%M:%S} UTC" if self.back_at else "their lease's end"
+        return (
+            f"{self.in_flight} in flight, held by another sender; if it stopped, they are "
+            f"pending again at {when} and the next send (or a worker) sends them"
+        )
+
+
+def count_words(counts: Mapping[str, int]) -> str:
+    """Rows per state as "3 sent, 1 deferred, 1 failed": one wording for every command
+    (the row's state, as stored), in the order a row moves through them."""
+    order = {state: i for i, state in enumerate(DELIVERY_STATES)}
+    return ", ".join(
+        f"{n} {state}"
+        for state, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))
+        if n
+    )
+
+
+def refusal_reason(detail: str) -> str:
+    """A refusal's reason without its address or ids: the server's code and first words."""
+    return " ".join(detail.split()[:6])[:80] or "no reason given"
