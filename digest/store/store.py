@@ -14,9 +14,13 @@ from sqlmodel import SQLModel, col, select
 
 from digest.records import FeedItem
 from digest.store.admins import AdminQueries
-from digest.store.deliveries import DeliveryQueries
+from digest.store.editions import EditionQueries
 from digest.store.history import HistoryQueries
 from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
+from digest.store.jobs import JobQueries
+from digest.store.outbox import OutboxQueries
+from digest.store.rates import RateQueries
+from digest.store.requeue import RequeueQueries
 from digest.store.stories import StoryQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
@@ -62,7 +66,16 @@ class FetchOutcome:
 
 
 class Store(
-    StoryQueries, SubscriberQueries, DeliveryQueries, AdminQueries, HistoryQueries, WorkerQueries
+    StoryQueries,
+    SubscriberQueries,
+    EditionQueries,
+    OutboxQueries,
+    RequeueQueries,
+    JobQueries,
+    RateQueries,
+    AdminQueries,
+    HistoryQueries,
+    WorkerQueries,
 ):
     """The database, seen through the operations the pipeline and the CLI need."""
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false, text
+from sqlalchemy import Column, DateTime, Index, Table, Text, UniqueConstraint, false, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -265,3 +265,34 @@ DELIVERY_STATES = (
     "pending", "sending", "sent", "deferred", "paused", "failed", "suppressed", "skipped"
 )  # fmt: skip
 FINAL_DELIVERY_STATES = ("sent", "failed", "suppressed", "skipped")
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """A model's core table (SQLModel does not type ``__table__``)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+# The core tables by name, for the statements that skip the ORM (bulk writes, claims, counts):
+# one handle each, imported where used, instead of a look-up in the metadata per query.
+SOURCES = _table(Source)
+ARTICLES = _table(Article)
+SUBSCRIBERS = _table(Subscriber)
+EDITIONS = _table(Edition)
+DELIVERIES = _table(Delivery)
+DIGEST_STARTS = _table(DigestStart)
+SUBSCRIBER_EVENTS = _table(SubscriberEvent)
+WORKERS = _table(Worker)
+RATE_WINDOWS = _table(RateWindow)
+
+
+class _Saved(Protocol):
+    id: int | None
+
+
+def saved_id(row: _Saved) -> int:
+    """The id of a row the store returned (saved rows always have one); raises for a row
+    never saved, whose id the database has not given yet."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id: it was never saved")
+    return row.id
