@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from digest.records import FeedItem
+from digest.store.tables import ARTICLES
 
 # last_seen_at is written at most this often per article: a gather that finds its items
 # again writes nothing, most of the time. Far below any retention (a whole day at least).
@@ -92,18 +92,17 @@ def store_items(
     one did, as if each were stored on its own. Dates are clamped: an item without a date,
     or dated in the future, counts from now.
     """
-    table = SQLModel.metadata.tables["articles"]
     hashed = [
         (source_id, [(item, content_hash(item)) for item in items]) for source_id, items in batches
     ]
     ids = sorted({source_id for source_id, items in hashed if items})
     if not ids:
         return [ItemsStored() for _ in batches]
-    by_guid = _by_guid(connection, table, ids, {i.guid for _, items in hashed for i, _ in items})
+    by_guid = _by_guid(connection, ARTICLES, ids, {i.guid for _, items in hashed for i, _ in items})
     rest = [(s, i, d) for s, items in hashed for i, d in items if (s, i.guid) not in by_guid]
-    by_url = _look_up(connection, table, "url", ids, {i.url for _, i, _ in rest})
+    by_url = _look_up(connection, ARTICLES, "url", ids, {i.url for _, i, _ in rest})
     no_guid = {d for _, i, d in rest if not _has_own_guid(i)}
-    by_hash = _look_up(connection, table, "content_hash", ids, no_guid)
+    by_hash = _look_up(connection, ARTICLES, "content_hash", ids, no_guid)
     rows: list[dict[str, object]] = []
     changes: list[dict[str, object]] = []
     seen: list[int] = []
@@ -140,18 +139,20 @@ def store_items(
                 seen.append(known.id)
         results.append(ItemsStored(new, tuple(updated)))
     if rows:
-        _insert_many(connection, table, rows)
+        _insert_many(connection, ARTICLES, rows)
     if changes:
         connection.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
+            update(ARTICLES)
+            .where(ARTICLES.c.id == bindparam("row_id"))
             .values({k: bindparam(f"new_{k}") for k in _UPDATED}),
             changes,
         )
     for chunk in in_chunks(seen):
-        connection.execute(update(table).where(table.c.id.in_(chunk)).values(last_seen_at=now))
+        connection.execute(
+            update(ARTICLES).where(ARTICLES.c.id.in_(chunk)).values(last_seen_at=now)
+        )
     inserted = (
-        _by_guid(connection, table, ids, {guid for _, keys in listings for _, guid in keys})
+        _by_guid(connection, ARTICLES, ids, {guid for _, keys in listings for _, guid in keys})
         if rows
         else {}
     )

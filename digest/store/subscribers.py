@@ -19,6 +19,8 @@ from sqlmodel import Session, col, select
 
 from digest.store.base import StoreBase
 from digest.store.tables import (
+    SUBSCRIBER_EVENTS,
+    SUBSCRIBERS,
     Subscriber,
     SubscriberEvent,
     UTCDateTime,
@@ -349,9 +351,8 @@ class SubscriberQueries(StoreBase):
 
     def last_subscriber_id(self) -> int:
         """The highest subscriber id so far (0 for none): an import adds rows above it."""
-        table = Subscriber.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as connection:
-            return int(connection.execute(core_select(func.max(table.c.id))).scalar() or 0)
+            return int(connection.execute(core_select(func.max(SUBSCRIBERS.c.id))).scalar() or 0)
 
     def import_subscribers(
         self,
@@ -389,12 +390,11 @@ def _import_chunk(
     connection: Connection, people: Sequence[_Person], added_after: int, by: str
 ) -> ImportCounts:
     """``import_subscribers`` for one chunk, in the caller's transaction."""
-    table = Subscriber.__table__  # type: ignore[attr-defined]
     found = {
         email: (row_id, status)
         for email, row_id, status in connection.execute(
-            core_select(table.c.email, table.c.id, table.c.status).where(
-                table.c.email.in_({p.email for p in people})
+            core_select(SUBSCRIBERS.c.email, SUBSCRIBERS.c.id, SUBSCRIBERS.c.status).where(
+                SUBSCRIBERS.c.email.in_({p.email for p in people})
             )
         )
     }
@@ -427,9 +427,9 @@ def _import_chunk(
             if len(chunk.left) < LEFT_SHOWN:
                 chunk.left.append(person.email)
     if new and connection.dialect.name == "postgresql":
-        _copy(connection, table, new)
+        _copy(connection, SUBSCRIBERS, new)
     elif new:
-        connection.execute(insert(table), new)
+        connection.execute(insert(SUBSCRIBERS), new)
     if new:  # their first line of history, in one statement
         _record_made(connection, [str(r["email"]) for r in new], by, now)
     chunk.added = len(new)
@@ -455,23 +455,23 @@ def record_status(
     if isinstance(into, Session):
         into.add_all(SubscriberEvent.model_validate(row) for row in rows)
     else:
-        into.execute(insert(SubscriberEvent.__table__), rows)  # type: ignore[attr-defined]
+        into.execute(insert(SUBSCRIBER_EVENTS), rows)
 
 
 def _record_made(connection: Connection, emails: Sequence[str], by: str, at: datetime) -> None:
     """``record_status`` for rows an import just made, known by address: their ids and
     statuses read by the INSERT itself (no lookup of the ids in between)."""
-    people = Subscriber.__table__  # type: ignore[attr-defined]
-    events = SubscriberEvent.__table__  # type: ignore[attr-defined]
     made = core_select(
-        people.c.id,
+        SUBSCRIBERS.c.id,
         literal(at, UTCDateTime()),
         null(),
-        people.c.status,
+        SUBSCRIBERS.c.status,
         literal(by, Text()),
-    ).where(people.c.email.in_(emails))
+    ).where(SUBSCRIBERS.c.email.in_(emails))
     connection.execute(
-        insert(events).from_select(["subscriber_id", "at", "from_status", "to_status", "by"], made)
+        insert(SUBSCRIBER_EVENTS).from_select(
+            ["subscriber_id", "at", "from_status", "to_status", "by"], made
+        )
     )
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, update
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from digest.store.base import StoreBase
-from digest.store.tables import Worker, utcnow
+from digest.store.tables import WORKERS, Worker, utcnow
 
 # A heartbeat row not refreshed for this long names a process that stopped without saying
 # so (kill -9, a lost machine); after a day it is forgotten.
@@ -23,26 +23,23 @@ class WorkerQueries(StoreBase):
 
     def register_worker(self, worker: Worker) -> None:
         """Write a new process's heartbeat row; forget rows silent for a day."""
-        workers = SQLModel.metadata.tables["workers"]
         with self.engine.begin() as connection:
-            connection.execute(delete(workers).where(workers.c.last_seen < utcnow() - FORGET_AFTER))
-            connection.execute(insert(workers).values(**worker.model_dump()))
+            connection.execute(delete(WORKERS).where(WORKERS.c.last_seen < utcnow() - FORGET_AFTER))
+            connection.execute(insert(WORKERS).values(**worker.model_dump()))
 
     def beat(self, worker_id: str, sent: int, rate: float, state: str) -> None:
         """Refresh a process's heartbeat: last seen now, what it sent, its rate and state."""
-        workers = SQLModel.metadata.tables["workers"]
         with self.engine.begin() as connection:
             connection.execute(
-                update(workers)
-                .where(workers.c.id == worker_id)
+                update(WORKERS)
+                .where(WORKERS.c.id == worker_id)
                 .values(last_seen=utcnow(), sent=sent, rate=rate, state=state)
             )
 
     def forget_worker(self, worker_id: str) -> None:
         """A process that stops cleanly takes its row away."""
-        workers = SQLModel.metadata.tables["workers"]
         with self.engine.begin() as connection:
-            connection.execute(delete(workers).where(workers.c.id == worker_id))
+            connection.execute(delete(WORKERS).where(WORKERS.c.id == worker_id))
 
     def workers(self) -> list[Worker]:
         """Every process with a heartbeat row, schedulers first, then by host and pid."""
