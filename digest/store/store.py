@@ -138,11 +138,6 @@ class Store(
             rows = connection.execute(core_select(*(SOURCES.c[f] for f in fields)))
             return {row.id: SourceState(*row) for row in rows}
 
-    def source(self, source_id: int) -> Source | None:
-        """One source row: its fetch state (fetch_url, validators, status, backoff)."""
-        with self.session() as s:
-            return s.get(Source, source_id)
-
     def update_source(self, source_id: int, **changes: object) -> None:
         """Set fetch-state columns of a source (fetch_url, etag, last_modified, status, ...)."""
         with self.session() as s:
@@ -155,23 +150,6 @@ class Store(
                 setattr(row, key, value)
             s.add(row)
             s.commit()
-
-    def record_fetch(
-        self, source_id: int, *, error: str | None = None, items_seen: int = 0
-    ) -> None:
-        """Note one fetch attempt's outcome in the source's health columns."""
-        self.finish_fetch(source_id, error=error, items_seen=items_seen)
-
-    def finish_fetch(
-        self,
-        source_id: int,
-        changes: Mapping[str, object] | None = None,
-        *,
-        error: str | None = None,
-        items_seen: int = 0,
-    ) -> None:
-        """One fetch's outcome (as record_fetch) and fetch-state changes, in one transaction."""
-        self.save_fetches([FetchOutcome(source_id, (), changes or {}, error, items_seen)])
 
     def save_fetches(self, outcomes: Sequence[FetchOutcome]) -> list[ItemsStored]:
         """Many fetches' articles and health, in one transaction; what each outcome stored.
@@ -243,17 +221,6 @@ class Store(
 
     # --- articles --------------------------------------------------------------------------
 
-    def add_articles(self, source_id: int, items: Sequence[FeedItem]) -> int:
-        """Store the items not seen before (and update the changed ones); count the new.
-
-        Identity is per source: the same guid, else the same canonical URL, else, for an
-        item without a guid of its own, the same title and summary (ingest.py says why).
-        """
-        if not items:
-            return 0
-        with self.engine.begin() as connection:
-            return store_items(connection, [(source_id, items)], utcnow())[0].new
-
     def prune_articles(self, older_than: datetime) -> int:
         """Delete articles no gather has found in their source since ``older_than``; count them.
 
@@ -264,24 +231,6 @@ class Store(
         unseen = or_(seen < older_than, and_(seen.is_(None), first < older_than))
         with self.engine.begin() as connection:
             return int(connection.execute(delete(ARTICLES).where(unseen)).rowcount or 0)
-
-    def articles_between(
-        self, since: datetime, until: datetime, source_names: Iterable[str]
-    ) -> list[tuple[Article, str]]:
-        """Articles published in [since, until] by the named sources, with the source name."""
-        names = list(source_names)
-        with self.session() as s:
-            rows = s.exec(
-                select(Article, Source.name)
-                .join(Source, col(Source.id) == col(Article.source_id))
-                .where(
-                    col(Article.published_at) >= since,
-                    col(Article.published_at) <= until,
-                    col(Source.name).in_(names),
-                )
-                .order_by(col(Article.published_at).desc())
-            )
-            return [(a, n) for a, n in rows]
 
 
 # --- a gather's batched writes ---------------------------------------------------------------
@@ -327,7 +276,7 @@ def _with_listings(
     """The outcomes, each full read's with the ids it listed as a change to ``listing``.
 
     A full read is a success that was not a 304 and brought the items it counted (not a
-    bare ``record_fetch``). A page source's links to articles stored
+    health-only outcome). A page source's links to articles stored
     before are looked up by URL (one query per such source; a page lists a few dozen).
     """
     result = []
