@@ -21,7 +21,9 @@ from digest.store.jobs import JobQueries
 from digest.store.outbox import OutboxQueries
 from digest.store.rates import RateQueries
 from digest.store.requeue import RequeueQueries
+from digest.store.status_log import StatusLogQueries
 from digest.store.stories import StoryQueries
+from digest.store.subscriber_import import ImportQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
     ARTICLES,
@@ -72,6 +74,8 @@ class FetchOutcome:
 class Store(
     StoryQueries,
     SubscriberQueries,
+    ImportQueries,
+    StatusLogQueries,
     EditionQueries,
     OutboxQueries,
     RequeueQueries,

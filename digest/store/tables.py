@@ -258,6 +258,11 @@ class RateWindow(SQLModel, table=True):
     updated: float = 0.0  # Unix time (the database's clock) the tokens were counted
 
 
+# The statuses in which someone has ended their subscription, or their mail server has
+# (bounced) or they reported the mail (complained). Nothing but their own request brings
+# them back; every other status (pending, active, paused) can still end in one of these.
+LEFT = ("unsubscribed", "bounced", "complained")
+
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`
 # re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
 # Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.
