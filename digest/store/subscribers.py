@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from digest.store.base import StoreBase
@@ -164,32 +165,36 @@ class SubscriberQueries(StoreBase):
         """Subscribers in the order they joined, narrowed to ``statuses`` (none: all), to
         those who get ``topic``'s stories (it is one of theirs, or they chose none, which is
         every topic), and to those whose address or name holds ``text`` in any case."""
+        query = select(Subscriber).order_by(col(Subscriber.id))
+        if statuses:
+            query = query.where(col(Subscriber.status).in_(statuses))
+        if topic is not None:
+            query = query.where(gets_topic(topic))
+        if text:
+            query = query.where(holds_text(text))
         with self.session() as s:
-            query = select(Subscriber).order_by(col(Subscriber.id))
-            if statuses:
-                query = query.where(col(Subscriber.status).in_(statuses))
-            if topic is not None:
-                topics = col(Subscriber.topics)
-                query = query.where(
-                    or_(
-                        topics == "",
-                        topics == topic,
-                        topics.startswith(f"{topic},", autoescape=True),
-                        topics.endswith(f",{topic}", autoescape=True),
-                        topics.contains(f",{topic},", autoescape=True),
-                    )
-                )
-            if text:
-                needle = text.lower()
-                query = query.where(
-                    or_(
-                        func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
-                        func.lower(func.coalesce(col(Subscriber.name), "")).contains(
-                            needle, autoescape=True
-                        ),
-                    )
-                )
             return list(s.exec(query))
+
+    def search_subscribers(
+        self, text: str = "", status: str = "", topic: str = "", limit: int = 200
+    ) -> list[Subscriber]:
+        """Subscribers whose address or name contains ``text``, in ``status``, choosing
+        ``topic`` (someone with no topics chosen gets every topic, so they match too), by
+        address: the admin console's search."""
+        query = select(Subscriber).order_by(col(Subscriber.email)).limit(limit)
+        if text:
+            query = query.where(holds_text(text))
+        if status:
+            query = query.where(Subscriber.status == status)
+        if topic:
+            query = query.where(gets_topic(topic))
+        with self.session() as s:
+            return list(s.exec(query))
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """One subscriber row."""
+        with self.session() as s:
+            return s.get(Subscriber, subscriber_id)
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         """The subscriber with this (normalised) address, if any."""
@@ -300,3 +305,26 @@ class SubscriberQueries(StoreBase):
                 s.commit()
                 s.refresh(row)
             return row
+
+
+def gets_topic(topic: str) -> ColumnElement[bool]:
+    """The subscriber gets ``topic``'s stories: it is one of theirs, or they chose none
+    (every topic). Topics are stored comma-joined; % and _ in a name are not wildcards."""
+    topics = col(Subscriber.topics)
+    return or_(
+        topics == "",
+        topics == topic,
+        topics.startswith(f"{topic},", autoescape=True),
+        topics.endswith(f",{topic}", autoescape=True),
+        topics.contains(f",{topic},", autoescape=True),
+    )
+
+
+def holds_text(text: str) -> ColumnElement[bool]:
+    """The address or the name holds ``text``, in any case (% and _ searched as themselves,
+    as in first_last@...)."""
+    needle = text.lower()
+    return or_(
+        func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
+        func.lower(func.coalesce(col(Subscriber.name), "")).contains(needle, autoescape=True),
+    )
