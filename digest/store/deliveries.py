@@ -1,10 +1,9 @@
-"""The old home of the edition, outbox and job-run queries, kept for one release so imports
-of it keep working: they now live in editions.py, outbox.py, requeue.py, jobs.py, rates.py."""
+"""The old home of the edition, outbox and job-run queries, kept for one release so that
+``from digest.store.deliveries import OutboxState`` keeps working: the queries now live in
+editions.py, outbox.py, requeue.py, jobs.py and rates.py. Import from those instead."""
 
 from __future__ import annotations
 
-from digest.store.outbox import OutboxQueries, OutboxState, QueueSummary
+from digest.store.outbox import OutboxState
 
-DeliveryQueries = OutboxQueries  # the mixin that held claim_deliveries
-
-__all__ = ["DeliveryQueries", "OutboxState", "QueueSummary"]
+__all__ = ["OutboxState"]
