@@ -192,3 +192,21 @@ def test_addresses_stored_before_they_had_to_be_ascii_are_migrated(
     engine.dispose()
     code, out, _ = run_cli("--config", str(config), "subscribers", "remove", "Zoë@example.org")
     assert (code, out) == (0, "unsubscribed zoë@example.org\n")
+
+
+def test_a_saved_row_hands_its_id_and_an_unsaved_one_says_it_was_never_saved(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from digest.store import Edition, Store, utcnow
+    from digest.store.tables import saved_id
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    now = utcnow()
+    edition = Edition(digest_id="daily", slot=now, created_at=now, subject="S", html="", text="")
+    with pytest.raises(ValueError, match="Edition has no id: it was never saved"):
+        saved_id(edition)
+    stored = Store(engine).save_edition(edition)
+    assert saved_id(stored) == stored.id == 1
