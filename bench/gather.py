@@ -474,11 +474,10 @@ def main() -> None:
 
             check_reports("first run", first, args.sources)
             new = sum(r.new_items for r in first)
-            stored = len(
-                app.store.articles_between(
-                    now - timedelta(days=7), datetime.now(UTC), [r.name for r in first]
-                )
+            counts = app.store.article_counts(
+                now - timedelta(days=7), datetime.now(UTC), [r.name for r in first]
             )
+            stored = sum(n for n, _ in counts.values())
             if new != expected_items or stored != expected_items:
                 raise SystemExit(
                     f"first run: {new} new items reported and {stored} stored, "

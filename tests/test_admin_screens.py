@@ -18,6 +18,7 @@ from digest.store import utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving
 from tests.conftest import SECRET, FeedServer, Route, SmtpServer, free_port
+from tests.store_queries import source
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ def test_fetch_now_lifts_the_wait_of_one_source(site: Console, client: httpx.Cli
     assert "waiting" in page.text
     done = client.post("/admin/sources/fetch", data={"csrf": _csrf(page), "source": "World Wire"})
     assert done.status_code == 303 and "World%20Wire%3A%202%20items" in done.headers["location"]
-    assert store.source(state.id).next_attempt_at is None  # type: ignore[union-attr]
+    assert source(store, state.id).next_attempt_at is None  # type: ignore[union-attr]
     missing = client.post("/admin/sources/fetch", data={"csrf": _csrf(page), "source": "Nope"})
     assert missing.status_code == 404
 

@@ -34,6 +34,7 @@ from digest.sources.gather import SourceReport
 from digest.sources.site import Site
 from digest.store import Article, Source
 from tests.conftest import FeedServer, OpenApp, rss, run_cli
+from tests.store_queries import articles_between
 
 # The modules, not the functions of the same name that digest.sources exports.
 fetch_module = importlib.import_module("digest.sources.fetch")
@@ -49,7 +50,7 @@ def articles(app: App) -> list[tuple[Article, str]]:
     names = [s.name for s in app.config.sources]
     far = timedelta(days=365 * 50)
     now = datetime.now(UTC)
-    return app.store.articles_between(now - far, now + far, names)
+    return articles_between(app.store, now - far, now + far, names)
 
 
 def health(app: App) -> dict[str, Source]:

@@ -26,6 +26,7 @@ from digest.sources.gather import SourceReport
 from digest.store import Article, Store, open_engine, upgrade, utcnow
 from digest.store.store import FetchOutcome
 from tests.conftest import FeedServer, OpenApp, rss
+from tests.store_queries import articles_between
 
 
 def ago(**delta: float) -> str:
@@ -37,7 +38,7 @@ def stored(app: App) -> list[tuple[Article, str]]:
     names = [s.name for s in app.config.sources]
     far = timedelta(days=365 * 50)
     now = datetime.now(UTC)
-    return app.store.articles_between(now - far, now + far, names)
+    return articles_between(app.store, now - far, now + far, names)
 
 
 def by_name(reports: list[SourceReport]) -> dict[str, SourceReport]:
@@ -320,7 +321,7 @@ def test_migration_0009_keeps_old_articles_and_prunes_them_by_first_seen(tmp_pat
     upgrade(engine)
     assert "last_seen_at" in {c["name"] for c in inspect(engine).get_columns("articles")}
     assert store.prune_articles(utcnow() - timedelta(days=30)) == 1
-    kept = store.articles_between(old - timedelta(days=1), utcnow(), ["Wire"])
+    kept = articles_between(store, old - timedelta(days=1), utcnow(), ["Wire"])
     assert [a.guid for a, _ in kept] == ["recent"]
     engine.dispose()
 

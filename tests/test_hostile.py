@@ -27,6 +27,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.store import Article, Source
 from tests.conftest import FeedServer, rss, run_cli
+from tests.store_queries import articles_between
 
 MAX_BODY_MB = 4
 CAP = MAX_BODY_MB * 1024 * 1024
@@ -580,7 +581,7 @@ def all_stored(app: App) -> dict[str, list[Article]]:
     far = timedelta(days=365 * 50)
     now = datetime.now(UTC)
     stored: dict[str, list[Article]] = {}
-    for article, name in app.store.articles_between(now - far, now + far, names):
+    for article, name in articles_between(app.store, now - far, now + far, names):
         stored.setdefault(name, []).append(article)
     return stored
 

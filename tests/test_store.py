@@ -16,6 +16,7 @@ from digest.store import current_revision, open_engine, upgrade
 from digest.store.engine import _alembic_config, resolve_url
 from digest.store.tables import SQLModel
 from tests.conftest import run_cli
+from tests.store_queries import add_articles, articles_between
 
 
 def test_migrations_match_the_models_and_are_idempotent(tmp_path: Path) -> None:
@@ -56,10 +57,10 @@ def test_articles_past_retention_are_pruned(tmp_path: Path) -> None:
     items = [
         FeedItem(f"g{i}", f"https://wire.test/{i}", f"Title {i}", "", None, None) for i in range(3)
     ]
-    assert store.add_articles(source, items) == 3
+    assert add_articles(store, source, items) == 3
     assert store.prune_articles(utcnow() - timedelta(days=1)) == 0
     assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 3
-    assert store.articles_between(utcnow() - timedelta(days=9), utcnow(), ["Wire"]) == []
+    assert articles_between(store, utcnow() - timedelta(days=9), utcnow(), ["Wire"]) == []
 
 
 def test_a_batch_of_fetches_stores_as_if_each_were_saved_alone(tmp_path: Path) -> None:
@@ -124,7 +125,7 @@ def test_the_bulk_insert_stores_values_as_sqlalchemy_would(tmp_path: Path) -> No
     store = Store(engine)
     source = store.sync_sources([("Wire", "https://wire.test/feed")])["Wire"]
     when = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)  # no microseconds: SQLite text differs
-    store.add_articles(source, [FeedItem("g1", "https://wire.test/1", "One", "", None, when)])
+    add_articles(store, source, [FeedItem("g1", "https://wire.test/1", "One", "", None, when)])
     articles = SQLModel.metadata.tables["articles"]
     with engine.begin() as connection:
         connection.execute(
@@ -191,3 +192,21 @@ def test_addresses_stored_before_they_had_to_be_ascii_are_migrated(
     engine.dispose()
     code, out, _ = run_cli("--config", str(config), "subscribers", "remove", "Zoë@example.org")
     assert (code, out) == (0, "unsubscribed zoë@example.org\n")
+
+
+def test_a_saved_row_hands_its_id_and_an_unsaved_one_says_it_was_never_saved(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from digest.store import Edition, Store, utcnow
+    from digest.store.tables import saved_id
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    now = utcnow()
+    edition = Edition(digest_id="daily", slot=now, created_at=now, subject="S", html="", text="")
+    with pytest.raises(ValueError, match="Edition has no id: it was never saved"):
+        saved_id(edition)
+    stored = Store(engine).save_edition(edition)
+    assert saved_id(stored) == stored.id == 1

@@ -17,6 +17,7 @@ from digest.config import load_config
 from digest.editions import build_edition, digest_slot, rank_window, sent_before
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story, ranked_to_json
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
+from tests.store_queries import add_articles
 
 STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
 RATES = "Central bank holds interest rates at 4.25%"
@@ -60,7 +61,7 @@ def publish(app: App, source: str, title: str, minutes_ago: int = 30) -> int:
     slug = f"{source}-{title}".replace(" ", "-")
     published = utcnow() - timedelta(minutes=minutes_ago)
     item = FeedItem(slug, f"https://{source.lower()}.test/{slug}", title, "", None, published)
-    assert app.store.add_articles(source_id, [item]) == 1
+    assert add_articles(app.store, source_id, [item]) == 1
     return stored_ids(app)[slug_url(source, slug)][0]
 
 

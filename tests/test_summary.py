@@ -22,6 +22,7 @@ from digest.sources.parse import parse_feed
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 from tests.conftest import SHARED, FeedServer, OpenApp
 from tests.conftest import rss as rss_doc
+from tests.store_queries import articles_between
 
 FEEDS = SHARED / "data" / "feeds"
 # A summary ends at a sentence's end (a closing quote or bracket may follow), or in an
@@ -156,7 +157,7 @@ async def test_gather_stores_summaries_of_the_configured_length(
     )
     await gather_sources(app)
     now = datetime.now(UTC)
-    [(article, _)] = app.store.articles_between(now - timedelta(days=1), now, ["Wire"])
+    [(article, _)] = articles_between(app.store, now - timedelta(days=1), now, ["Wire"])
     # At the default 250 a lead of 54 characters is thin and takes the next sentence with
     # it; at 120 it is a third of the limit and stands alone.
     assert article.summary == "The council met for the 0th time today to discuss it."

@@ -2,7 +2,7 @@
 
 from digest.store.engine import current_revision, open_engine, resolve_url, upgrade
 from digest.store.store import Store
-from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, utcnow
+from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, saved_id, utcnow
 
 __all__ = [
     "Article",
@@ -14,6 +14,7 @@ __all__ = [
     "current_revision",
     "open_engine",
     "resolve_url",
+    "saved_id",
     "upgrade",
     "utcnow",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -92,35 +92,6 @@ class AdminQueries(StoreBase):
         with self.session() as s:
             rows = s.exec(select(Subscriber.status, func.count()).group_by(col(Subscriber.status)))
             return {status: int(n) for status, n in rows}
-
-    def search_subscribers(
-        self, text: str = "", status: str = "", topic: str = "", limit: int = 200
-    ) -> list[Subscriber]:
-        """Subscribers whose address or name contains ``text``, in ``status``, choosing
-        ``topic`` (someone with no topics chosen gets every topic, so they match too)."""
-        query = select(Subscriber).order_by(col(Subscriber.email)).limit(limit)
-        if text:
-            # % and _ are searched as themselves (first_last@...), not as wildcards.
-            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            like = f"%{escaped}%"
-            query = query.where(
-                or_(
-                    func.lower(col(Subscriber.email)).like(like, escape="\\"),
-                    func.lower(col(Subscriber.name)).like(like, escape="\\"),
-                )
-            )
-        if status:
-            query = query.where(Subscriber.status == status)
-        if topic:
-            topics = col(Subscriber.topics)
-            query = query.where(or_(topics == "", ("," + topics + ",").like(f"%,{topic},%")))
-        with self.session() as s:
-            return list(s.exec(query))
-
-    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
-        """One subscriber row."""
-        with self.session() as s:
-            return s.get(Subscriber, subscriber_id)
 
     def subscriber_deliveries(
         self, subscriber_id: int, limit: int = 50

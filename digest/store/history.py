@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
-from sqlmodel import SQLModel
 
 from digest.store.base import StoreBase
-from digest.store.tables import FINAL_DELIVERY_STATES
+from digest.store.tables import DELIVERIES, EDITIONS, FINAL_DELIVERY_STATES
 
 DELIVERY_BATCH = 5000  # delivery rows deleted per transaction
 EDITION_BATCH = 20  # editions (each up to a few hundred kB) deleted per transaction
@@ -48,9 +47,8 @@ class HistoryQueries(StoreBase):
         editions = 0
         for edition_ids in self._prunable(editions_before, with_rows=False):
             rows += self._delete_deliveries(edition_ids)
-            table = SQLModel.metadata.tables["editions"]
             with self.engine.begin() as connection:
-                result = connection.execute(delete(table).where(table.c.id.in_(edition_ids)))
+                result = connection.execute(delete(EDITIONS).where(EDITIONS.c.id.in_(edition_ids)))
                 editions += int(result.rowcount or 0)
         return HistoryPruned(editions, rows)
 
@@ -60,44 +58,41 @@ class HistoryQueries(StoreBase):
         ``with_rows``: only editions that still have delivery rows (the rows' prune finds
         nothing to do in the editions it emptied before).
         """
-        editions = SQLModel.metadata.tables["editions"]
-        deliveries = SQLModel.metadata.tables["deliveries"]
-        latest = editions.alias("latest")
+        latest = EDITIONS.alias("latest")
         newest = (
             select(func.max(latest.c.slot))
-            .where(latest.c.digest_id == editions.c.digest_id)
+            .where(latest.c.digest_id == EDITIONS.c.digest_id)
             .scalar_subquery()
         )
-        rows = deliveries.c.edition_id == editions.c.id
+        rows = DELIVERIES.c.edition_id == EDITIONS.c.id
         waiting: ColumnElement[bool] = exists().where(
-            rows, deliveries.c.status.not_in(FINAL_DELIVERY_STATES)
+            rows, DELIVERIES.c.status.not_in(FINAL_DELIVERY_STATES)
         )
-        conditions = [editions.c.slot < before, editions.c.slot < newest, ~waiting]
+        conditions = [EDITIONS.c.slot < before, EDITIONS.c.slot < newest, ~waiting]
         if with_rows:
             conditions.append(exists().where(rows))
         with self.engine.connect() as connection:
             ids = list(
                 connection.execute(
-                    select(editions.c.id).where(and_(*conditions)).order_by(editions.c.id)
+                    select(EDITIONS.c.id).where(and_(*conditions)).order_by(EDITIONS.c.id)
                 ).scalars()
             )
         return [ids[i : i + EDITION_BATCH] for i in range(0, len(ids), EDITION_BATCH)]
 
     def _delete_deliveries(self, edition_ids: list[int]) -> int:
         """Delete the editions' delivery rows, DELIVERY_BATCH a transaction; count them."""
-        deliveries = SQLModel.metadata.tables["deliveries"]
         deleted = 0
         while True:
             batch = (
-                select(deliveries.c.id)
-                .where(deliveries.c.edition_id.in_(edition_ids))
+                select(DELIVERIES.c.id)
+                .where(DELIVERIES.c.edition_id.in_(edition_ids))
                 .limit(DELIVERY_BATCH)
                 .scalar_subquery()
             )
             with self.engine.begin() as connection:
                 count = int(
                     connection.execute(
-                        delete(deliveries).where(deliveries.c.id.in_(batch))
+                        delete(DELIVERIES).where(DELIVERIES.c.id.in_(batch))
                     ).rowcount
                     or 0
                 )

@@ -19,16 +19,16 @@ A module of the store (all SQL stays in ``store/``), apart from store.py for its
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from digest.records import FeedItem
+from digest.store.tables import ARTICLES
 
 # last_seen_at is written at most this often per article: a gather that finds its items
 # again writes nothing, most of the time. Far below any retention (a whole day at least).
@@ -92,76 +92,112 @@ def store_items(
     one did, as if each were stored on its own. Dates are clamped: an item without a date,
     or dated in the future, counts from now.
     """
-    table = SQLModel.metadata.tables["articles"]
     hashed = [
         (source_id, [(item, content_hash(item)) for item in items]) for source_id, items in batches
     ]
     ids = sorted({source_id for source_id, items in hashed if items})
     if not ids:
         return [ItemsStored() for _ in batches]
-    by_guid = _by_guid(connection, table, ids, {i.guid for _, items in hashed for i, _ in items})
-    rest = [(s, i, d) for s, items in hashed for i, d in items if (s, i.guid) not in by_guid]
-    by_url = _look_up(connection, table, "url", ids, {i.url for _, i, _ in rest})
-    no_guid = {d for _, i, d in rest if not _has_own_guid(i)}
-    by_hash = _look_up(connection, table, "content_hash", ids, no_guid)
-    rows: list[dict[str, object]] = []
-    changes: list[dict[str, object]] = []
-    seen: list[int] = []
-    results = []
-    listings: list[tuple[list[int], list[tuple[int, str]]]] = []  # known ids, new keys
-    for source_id, items in hashed:
-        new, updated = 0, []
-        known_ids: list[int] = []
-        new_keys: list[tuple[int, str]] = []
-        listings.append((known_ids, new_keys))
+    plan = _plan(connection, ids, hashed, now)
+    listings = [_Listing() for _ in hashed]
+    for (source_id, items), listing in zip(hashed, listings, strict=True):
         for item, digest in items:
-            guid = (source_id, item.guid)
-            known = by_guid.get(guid)
-            same_entry = known is not None  # the same guid: its text may have changed
-            if known is None:
-                known = by_url.get((source_id, item.url))
-            if known is None and not _has_own_guid(item):
-                known = by_hash.get((source_id, digest))
-            by_guid[guid] = _TAKEN  # a second copy in the same fetch is the same article
-            if known is _TAKEN:
-                continue
-            if known is None:
-                rows.append(_new_row(source_id, item, digest, now))
-                by_url[(source_id, item.url)] = by_hash[(source_id, digest)] = _TAKEN
-                new_keys.append(guid)
-                new += 1
-                continue
-            known_ids.append(known.id)
-            if same_entry and (change := _changed(known, item)):
-                changes.append(_update_params(known, item, digest, now))
-                updated.append(ArticleUpdate(known.id, known.title, item.title, change))
-                by_url[(source_id, item.url)] = _TAKEN
-            elif known.last_seen_at is None or known.last_seen_at <= now - SEEN_EVERY:
-                seen.append(known.id)
-        results.append(ItemsStored(new, tuple(updated)))
-    if rows:
-        _insert_many(connection, table, rows)
-    if changes:
-        connection.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({k: bindparam(f"new_{k}") for k in _UPDATED}),
-            changes,
-        )
-    for chunk in in_chunks(seen):
-        connection.execute(update(table).where(table.c.id.in_(chunk)).values(last_seen_at=now))
-    inserted = (
-        _by_guid(connection, table, ids, {guid for _, keys in listings for _, guid in keys})
-        if rows
-        else {}
-    )
-    return [
-        replace(
-            result,
-            listed=tuple(known_ids) + tuple(inserted[key].id for key in keys if key in inserted),
-        )
-        for result, (known_ids, keys) in zip(results, listings, strict=True)
-    ]
+            plan.place(source_id, item, digest, listing)
+    plan.write(connection)
+    new_guids = {guid for listing in listings for _, guid in listing.new_keys}
+    inserted = _by_guid(connection, ARTICLES, ids, new_guids) if plan.rows else {}
+    return [listing.stored(inserted) for listing in listings]
+
+
+@dataclass
+class _Listing:
+    """One fetch's share of a ``_Plan``: its counts, and the articles it listed (stored
+    ones by id, new ones by (source, guid) until the insert gives them ids)."""
+
+    new: int = 0
+    updated: list[ArticleUpdate] = field(default_factory=list)
+    known_ids: list[int] = field(default_factory=list)
+    new_keys: list[tuple[int, str]] = field(default_factory=list)
+
+    def stored(self, inserted: Mapping[tuple[int, str], _Row]) -> ItemsStored:
+        """The fetch's outcome, its new articles' ids read from ``inserted``."""
+        new_ids = tuple(inserted[key].id for key in self.new_keys if key in inserted)
+        return ItemsStored(self.new, tuple(self.updated), tuple(self.known_ids) + new_ids)
+
+
+@dataclass
+class _Plan:
+    """What storing a gather's items comes to, decided item by item against the look-ups
+    and then written in a few statements: rows to insert, entries to update, articles
+    only seen again."""
+
+    now: datetime
+    by_guid: dict[tuple[int, str], _Row]
+    by_url: dict[tuple[int, str], _Row]
+    by_hash: dict[tuple[int, str], _Row]
+    rows: list[dict[str, object]] = field(default_factory=list)
+    changes: list[dict[str, object]] = field(default_factory=list)
+    seen: list[int] = field(default_factory=list)
+
+    def place(self, source_id: int, item: FeedItem, digest: str, listing: _Listing) -> None:
+        """One item: new (a row to insert), a changed entry (an update), seen again, or a
+        second copy of one placed already in this call (nothing more to do)."""
+        guid = (source_id, item.guid)
+        known = self.by_guid.get(guid)
+        same_entry = known is not None  # the same guid: its text may have changed
+        if known is None:
+            known = self.by_url.get((source_id, item.url))
+        if known is None and not _has_own_guid(item):
+            known = self.by_hash.get((source_id, digest))
+        self.by_guid[guid] = _TAKEN  # a second copy in the same fetch is the same article
+        if known is _TAKEN:
+            return
+        if known is None:
+            self.rows.append(_new_row(source_id, item, digest, self.now))
+            self.by_url[(source_id, item.url)] = self.by_hash[(source_id, digest)] = _TAKEN
+            listing.new_keys.append(guid)
+            listing.new += 1
+            return
+        listing.known_ids.append(known.id)
+        if same_entry and (change := _changed(known, item)):
+            self.changes.append(_update_params(known, item, digest, self.now))
+            listing.updated.append(ArticleUpdate(known.id, known.title, item.title, change))
+            self.by_url[(source_id, item.url)] = _TAKEN
+        elif known.last_seen_at is None or known.last_seen_at <= self.now - SEEN_EVERY:
+            self.seen.append(known.id)
+
+    def write(self, connection: Connection) -> None:
+        """The plan's statements: one multi-row insert, one executemany of the changed
+        entries, one UPDATE per chunk of the articles seen again."""
+        if self.rows:
+            _insert_many(connection, ARTICLES, self.rows)
+        if self.changes:
+            connection.execute(
+                update(ARTICLES)
+                .where(ARTICLES.c.id == bindparam("row_id"))
+                .values({k: bindparam(f"new_{k}") for k in _UPDATED}),
+                self.changes,
+            )
+        for chunk in in_chunks(self.seen):
+            connection.execute(
+                update(ARTICLES).where(ARTICLES.c.id.in_(chunk)).values(last_seen_at=self.now)
+            )
+
+
+def _plan(
+    connection: Connection,
+    ids: list[int],
+    hashed: Sequence[tuple[int, Sequence[tuple[FeedItem, str]]]],
+    now: datetime,
+) -> _Plan:
+    """An empty plan with the look-ups: every item's guid, then the URLs and content hashes
+    of the items the guids did not place."""
+    by_guid = _by_guid(connection, ARTICLES, ids, {i.guid for _, items in hashed for i, _ in items})
+    rest = [(s, i, d) for s, items in hashed for i, d in items if (s, i.guid) not in by_guid]
+    by_url = _look_up(connection, ARTICLES, "url", ids, {i.url for _, i, _ in rest})
+    no_guid = {d for _, i, d in rest if not _has_own_guid(i)}
+    by_hash = _look_up(connection, ARTICLES, "content_hash", ids, no_guid)
+    return _Plan(now, by_guid, by_url, by_hash)
 
 
 def _has_own_guid(item: FeedItem) -> bool:

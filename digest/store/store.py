@@ -10,16 +10,26 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from digest.records import FeedItem
 from digest.store.admins import AdminQueries
-from digest.store.deliveries import DeliveryQueries
+from digest.store.editions import EditionQueries
 from digest.store.history import HistoryQueries
 from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
+from digest.store.jobs import JobQueries
+from digest.store.outbox import OutboxQueries
+from digest.store.rates import RateQueries
+from digest.store.requeue import RequeueQueries
+from digest.store.status_log import StatusLogQueries
 from digest.store.stories import StoryQueries
+from digest.store.subscriber_import import ImportQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
+    ARTICLES,
+    DIGEST_STARTS,
+    EDITIONS,
+    SOURCES,
     Article,
     Source,
     utcnow,
@@ -62,7 +72,18 @@ class FetchOutcome:
 
 
 class Store(
-    StoryQueries, SubscriberQueries, DeliveryQueries, AdminQueries, HistoryQueries, WorkerQueries
+    StoryQueries,
+    SubscriberQueries,
+    ImportQueries,
+    StatusLogQueries,
+    EditionQueries,
+    OutboxQueries,
+    RequeueQueries,
+    JobQueries,
+    RateQueries,
+    AdminQueries,
+    HistoryQueries,
+    WorkerQueries,
 ):
     """The database, seen through the operations the pipeline and the CLI need."""
 
@@ -75,13 +96,12 @@ class Store(
         redirect target, validators, 'gone', backoff) is forgotten. Core statements: a
         gather of hundreds of sources runs this every time.
         """
-        table = SQLModel.metadata.tables["sources"]
         wanted = dict(sources)
         with self.engine.begin() as connection:
             known = {
                 name: (source_id, url)
                 for source_id, name, url in connection.execute(
-                    core_select(table.c.id, table.c.name, table.c.url)
+                    core_select(SOURCES.c.id, SOURCES.c.name, SOURCES.c.url)
                 )
             }
             new = [
@@ -96,12 +116,12 @@ class Store(
                 if name not in known
             ]
             if new:
-                connection.execute(insert(table), new)
+                connection.execute(insert(SOURCES), new)
             for name, url in wanted.items():
                 if name in known and known[name][1] != url:
                     connection.execute(
-                        update(table)
-                        .where(table.c.id == known[name][0])
+                        update(SOURCES)
+                        .where(SOURCES.c.id == known[name][0])
                         .values(
                             url=url,
                             fetch_url=None,
@@ -112,21 +132,15 @@ class Store(
                             consecutive_failures=0,
                         )
                     )
-            rows = connection.execute(core_select(table.c.name, table.c.id))
+            rows = connection.execute(core_select(SOURCES.c.name, SOURCES.c.id))
             return {name: source_id for name, source_id in rows}
 
     def source_states(self) -> dict[int, SourceState]:
         """Every source's fetch state by id, as light records (one query per gather)."""
-        table = SQLModel.metadata.tables["sources"]
         fields = [f.name for f in dataclasses.fields(SourceState)]
         with self.engine.connect() as connection:
-            rows = connection.execute(core_select(*(table.c[f] for f in fields)))
+            rows = connection.execute(core_select(*(SOURCES.c[f] for f in fields)))
             return {row.id: SourceState(*row) for row in rows}
-
-    def source(self, source_id: int) -> Source | None:
-        """One source row: its fetch state (fetch_url, validators, status, backoff)."""
-        with self.session() as s:
-            return s.get(Source, source_id)
 
     def update_source(self, source_id: int, **changes: object) -> None:
         """Set fetch-state columns of a source (fetch_url, etag, last_modified, status, ...)."""
@@ -141,23 +155,6 @@ class Store(
             s.add(row)
             s.commit()
 
-    def record_fetch(
-        self, source_id: int, *, error: str | None = None, items_seen: int = 0
-    ) -> None:
-        """Note one fetch attempt's outcome in the source's health columns."""
-        self.finish_fetch(source_id, error=error, items_seen=items_seen)
-
-    def finish_fetch(
-        self,
-        source_id: int,
-        changes: Mapping[str, object] | None = None,
-        *,
-        error: str | None = None,
-        items_seen: int = 0,
-    ) -> None:
-        """One fetch's outcome (as record_fetch) and fetch-state changes, in one transaction."""
-        self.save_fetches([FetchOutcome(source_id, (), changes or {}, error, items_seen)])
-
     def save_fetches(self, outcomes: Sequence[FetchOutcome]) -> list[ItemsStored]:
         """Many fetches' articles and health, in one transaction; what each outcome stored.
 
@@ -166,9 +163,8 @@ class Store(
         shape of change), not several per source; statement compilation dominated before.
         """
         now = utcnow()
-        sources = SQLModel.metadata.tables["sources"]
         for outcome in outcomes:
-            unknown = set(outcome.changes) - set(sources.c.keys())
+            unknown = set(outcome.changes) - set(SOURCES.c.keys())
             if unknown:
                 raise AttributeError(f"sources has no column {sorted(unknown)!r}")
         with self.engine.begin() as connection:
@@ -210,33 +206,24 @@ class Store(
         A digest that had editions before this was recorded (an upgrade, or `digest send`
         run by cron before) counts from its first edition's slot.
         """
-        starts = SQLModel.metadata.tables["digest_starts"]
-        editions = SQLModel.metadata.tables["editions"]
         with self.engine.begin() as connection:
             recorded: datetime | None = connection.execute(
-                core_select(starts.c.scheduled_at).where(starts.c.digest_id == digest_id)
+                core_select(DIGEST_STARTS.c.scheduled_at).where(
+                    DIGEST_STARTS.c.digest_id == digest_id
+                )
             ).scalar()
             if recorded is not None:
                 return recorded
             first: datetime | None = connection.execute(
-                core_select(func.min(editions.c.slot)).where(editions.c.digest_id == digest_id)
+                core_select(func.min(EDITIONS.c.slot)).where(EDITIONS.c.digest_id == digest_id)
             ).scalar()
             since = min(first, now) if first is not None else now
-            connection.execute(insert(starts).values(digest_id=digest_id, scheduled_at=since))
+            connection.execute(
+                insert(DIGEST_STARTS).values(digest_id=digest_id, scheduled_at=since)
+            )
             return since
 
     # --- articles --------------------------------------------------------------------------
-
-    def add_articles(self, source_id: int, items: Sequence[FeedItem]) -> int:
-        """Store the items not seen before (and update the changed ones); count the new.
-
-        Identity is per source: the same guid, else the same canonical URL, else, for an
-        item without a guid of its own, the same title and summary (ingest.py says why).
-        """
-        if not items:
-            return 0
-        with self.engine.begin() as connection:
-            return store_items(connection, [(source_id, items)], utcnow())[0].new
 
     def prune_articles(self, older_than: datetime) -> int:
         """Delete articles no gather has found in their source since ``older_than``; count them.
@@ -244,29 +231,10 @@ class Store(
         An article its feed still lists stays however old it is: deleted, it would be stored
         again at the next gather as new, an undated one dated that day.
         """
-        articles = SQLModel.metadata.tables["articles"]
-        seen, first = articles.c.last_seen_at, articles.c.first_seen_at
+        seen, first = ARTICLES.c.last_seen_at, ARTICLES.c.first_seen_at
         unseen = or_(seen < older_than, and_(seen.is_(None), first < older_than))
         with self.engine.begin() as connection:
-            return int(connection.execute(delete(articles).where(unseen)).rowcount or 0)
-
-    def articles_between(
-        self, since: datetime, until: datetime, source_names: Iterable[str]
-    ) -> list[tuple[Article, str]]:
-        """Articles published in [since, until] by the named sources, with the source name."""
-        names = list(source_names)
-        with self.session() as s:
-            rows = s.exec(
-                select(Article, Source.name)
-                .join(Source, col(Source.id) == col(Article.source_id))
-                .where(
-                    col(Article.published_at) >= since,
-                    col(Article.published_at) <= until,
-                    col(Source.name).in_(names),
-                )
-                .order_by(col(Article.published_at).desc())
-            )
-            return [(a, n) for a, n in rows]
+            return int(connection.execute(delete(ARTICLES).where(unseen)).rowcount or 0)
 
 
 # --- a gather's batched writes ---------------------------------------------------------------
@@ -283,14 +251,12 @@ def _still_listed(connection: Connection, source_ids: list[int], now: datetime) 
     """
     if not source_ids:
         return
-    sources = SQLModel.metadata.tables["sources"]
-    articles = SQLModel.metadata.tables["articles"]
-    seen = articles.c.last_seen_at
+    seen = ARTICLES.c.last_seen_at
     stale = or_(seen.is_(None), seen <= now - SEEN_EVERY)
     listed: list[int] = []
     unknown: list[int] = []
     for source_id, listing in connection.execute(
-        core_select(sources.c.id, sources.c.listing).where(sources.c.id.in_(source_ids))
+        core_select(SOURCES.c.id, SOURCES.c.listing).where(SOURCES.c.id.in_(source_ids))
     ):
         if listing is None:
             unknown.append(source_id)
@@ -298,13 +264,13 @@ def _still_listed(connection: Connection, source_ids: list[int], now: datetime) 
             listed.extend(int(i) for i in listing.split(",") if i)
     if unknown:
         connection.execute(
-            update(articles)
-            .where(articles.c.source_id.in_(unknown), stale)
+            update(ARTICLES)
+            .where(ARTICLES.c.source_id.in_(unknown), stale)
             .values(last_seen_at=now)
         )
     for chunk in in_chunks(listed):
         connection.execute(
-            update(articles).where(articles.c.id.in_(chunk), stale).values(last_seen_at=now)
+            update(ARTICLES).where(ARTICLES.c.id.in_(chunk), stale).values(last_seen_at=now)
         )
 
 
@@ -314,10 +280,9 @@ def _with_listings(
     """The outcomes, each full read's with the ids it listed as a change to ``listing``.
 
     A full read is a success that was not a 304 and brought the items it counted (not a
-    bare ``record_fetch``). A page source's links to articles stored
+    health-only outcome). A page source's links to articles stored
     before are looked up by URL (one query per such source; a page lists a few dozen).
     """
-    articles = SQLModel.metadata.tables["articles"]
     result = []
     for outcome, items in zip(outcomes, stored, strict=True):
         if (
@@ -330,8 +295,8 @@ def _with_listings(
         ids = list(items.listed)
         for chunk in in_chunks(set(outcome.listed_urls)):
             ids += connection.execute(
-                core_select(articles.c.id).where(
-                    articles.c.source_id == outcome.source_id, articles.c.url.in_(chunk)
+                core_select(ARTICLES.c.id).where(
+                    ARTICLES.c.source_id == outcome.source_id, ARTICLES.c.url.in_(chunk)
                 )
             ).scalars()
         listing = ",".join(str(i) for i in sorted(set(ids)))
@@ -345,7 +310,6 @@ def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now
     Outcomes that change the same columns share one compiled UPDATE (a gather of unchanged
     feeds is one statement for the whole batch, not one compiled per source).
     """
-    sources = SQLModel.metadata.tables["sources"]
     groups: dict[tuple[bool, tuple[str, ...]], list[dict[str, object]]] = {}
     for outcome in outcomes:
         values: dict[str, object] = {**outcome.changes, "last_attempt_at": now}
@@ -363,7 +327,7 @@ def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now
             {"_source_id": outcome.source_id, **values}
         )
     for (failed, _), params in groups.items():
-        statement = update(sources).where(sources.c.id == bindparam("_source_id"))
+        statement = update(SOURCES).where(SOURCES.c.id == bindparam("_source_id"))
         if failed:
-            statement = statement.values(consecutive_failures=sources.c.consecutive_failures + 1)
+            statement = statement.values(consecutive_failures=SOURCES.c.consecutive_failures + 1)
         connection.execute(statement, params)

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
-from sqlmodel import SQLModel
 
 from digest.records import ArticleRecord
 from digest.store.base import StoreBase
+from digest.store.tables import ARTICLES, EDITIONS, SOURCES
 
 
 class StoryQueries(StoreBase):
@@ -27,33 +27,31 @@ class StoryQueries(StoreBase):
         Oldest first is the order a StoryIndex wants them in: a story is named by its first
         article. Core, not ORM rows: a window holds thousands of articles.
         """
-        articles = SQLModel.metadata.tables["articles"]
-        sources = SQLModel.metadata.tables["sources"]
         names = list(source_names)
         if not names:
             return []
         query = (
             select(
-                articles.c.id,
-                sources.c.name.label("source"),
-                articles.c.title,
-                articles.c.url,
-                articles.c.summary,
-                articles.c.published_at,
-                articles.c.first_seen_at,
-                articles.c.breaking,
-                articles.c.image_url,
-                articles.c.image_alt,
-                articles.c.story_id,
-                articles.c.language,
+                ARTICLES.c.id,
+                SOURCES.c.name.label("source"),
+                ARTICLES.c.title,
+                ARTICLES.c.url,
+                ARTICLES.c.summary,
+                ARTICLES.c.published_at,
+                ARTICLES.c.first_seen_at,
+                ARTICLES.c.breaking,
+                ARTICLES.c.image_url,
+                ARTICLES.c.image_alt,
+                ARTICLES.c.story_id,
+                ARTICLES.c.language,
             )
-            .join(sources, sources.c.id == articles.c.source_id)
+            .join(SOURCES, SOURCES.c.id == ARTICLES.c.source_id)
             .where(
-                articles.c.published_at >= since,
-                articles.c.published_at <= until,
-                sources.c.name.in_(names),
+                ARTICLES.c.published_at >= since,
+                ARTICLES.c.published_at <= until,
+                SOURCES.c.name.in_(names),
             )
-            .order_by(articles.c.first_seen_at, articles.c.id)
+            .order_by(ARTICLES.c.first_seen_at, ARTICLES.c.id)
         )
         with self.engine.connect() as connection:
             return [ArticleRecord(**row) for row in connection.execute(query).mappings()]
@@ -64,19 +62,17 @@ class StoryQueries(StoreBase):
         """Per named source: how many of its articles were published in [since, until)
         (since None: any time before until), and the newest one's date. What a window left
         out, for the admin reading `explain` or `preview`."""
-        articles = SQLModel.metadata.tables["articles"]
-        sources = SQLModel.metadata.tables["sources"]
         names = list(source_names)
         if not names:
             return {}
         query = (
-            select(sources.c.name, func.count(), func.max(articles.c.published_at))
-            .join(sources, sources.c.id == articles.c.source_id)
-            .where(articles.c.published_at < until, sources.c.name.in_(names))
-            .group_by(sources.c.name)
+            select(SOURCES.c.name, func.count(), func.max(ARTICLES.c.published_at))
+            .join(SOURCES, SOURCES.c.id == ARTICLES.c.source_id)
+            .where(ARTICLES.c.published_at < until, SOURCES.c.name.in_(names))
+            .group_by(SOURCES.c.name)
         )
         if since is not None:
-            query = query.where(articles.c.published_at >= since)
+            query = query.where(ARTICLES.c.published_at >= since)
         with self.engine.connect() as connection:  # max() keeps the column's type: aware UTC
             return {name: (int(n), newest) for name, n, newest in connection.execute(query)}
 
@@ -88,12 +84,11 @@ class StoryQueries(StoreBase):
         """
         if not assignments:
             return 0
-        articles = SQLModel.metadata.tables["articles"]
         rows = [{"row_id": a, "new_story": s} for a, s in assignments.items()]
         with self.engine.begin() as connection:
             connection.execute(
-                update(articles)
-                .where(articles.c.id == bindparam("row_id"))
+                update(ARTICLES)
+                .where(ARTICLES.c.id == bindparam("row_id"))
                 .values(story_id=bindparam("new_story")),
                 rows,
             )
@@ -110,12 +105,11 @@ class StoryQueries(StoreBase):
         first; with ``slots``, only editions of those slots (a local-time digest's bucket)."""
         if limit <= 0:
             return []
-        editions = SQLModel.metadata.tables["editions"]
-        query = select(editions.c.stories).where(
-            editions.c.digest_id == digest_id, editions.c.slot < before, editions.c.stories != ""
+        query = select(EDITIONS.c.stories).where(
+            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, EDITIONS.c.stories != ""
         )
         if slots is not None:
-            query = query.where(editions.c.slot.in_(list(slots)))
-        query = query.order_by(editions.c.slot.desc()).limit(limit)
+            query = query.where(EDITIONS.c.slot.in_(list(slots)))
+        query = query.order_by(EDITIONS.c.slot.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]

@@ -1,64 +1,30 @@
-"""Subscriber queries: adding, confirming, updating, unsubscribing and suppressing people.
+"""Subscriber rows: adding, confirming, updating, unsubscribing, suppressing and finding people.
 
-A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in ``store/``.
+A mixin of ``Store``; all SQL stays in ``store/``. A bulk import is in subscriber_import.py,
+the status history every change here writes to in status_log.py.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
 
-from sqlalchemy import Table, Text, func, insert, literal, null, or_
-from sqlalchemy import select as core_select
-from sqlalchemy.engine import Connection
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
 
 from digest.store.base import StoreBase
+from digest.store.status_log import record_change
+from digest.store.subscriber_import import ImportCounts
 from digest.store.tables import (
+    LEFT,
     Subscriber,
-    SubscriberEvent,
-    UTCDateTime,
     utcnow,
 )
 
-# The statuses in which someone has ended their subscription, or their mail server has
-# (bounced) or they reported the mail (complained). Nothing but their own request brings
-# them back; every other status (pending, active, paused) can still end in one of these.
-LEFT = ("unsubscribed", "bounced", "complained")
-LEFT_SHOWN = 1000  # addresses an import names of those it did not re-add (a count of all)
-
-
-@dataclass
-class ImportCounts:
-    """What a bulk import did with its rows, added up chunk by chunk."""
-
-    added: int = 0
-    already: int = 0  # active already
-    not_readded: int = 0  # in another status (left, pending, paused): an import is no consent
-    left: list[str] = field(default_factory=list)  # their addresses, the first LEFT_SHOWN
-    # Addresses a row earlier in the same import already added, as (index in the chunk, email).
-    twice: list[tuple[int, str]] = field(default_factory=list)
-
-
-class _Person(Protocol):
-    """A row to import (``digest.subscribers.NewSubscriber``)."""
-
-    @property
-    def email(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def topics(self) -> tuple[str, ...]: ...
-    @property
-    def timezone(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def locale(self) -> str | None: ...
+__all__ = ["LEFT", "ImportCounts", "SubscriberQueries"]
 
 
 class SubscriberQueries(StoreBase):
@@ -103,7 +69,7 @@ class SubscriberQueries(StoreBase):
             s.add(row)
             try:
                 s.flush()
-                _record(s, row, before, by)
+                record_change(s, row, before, by)
                 s.commit()
             except IntegrityError:
                 s.rollback()
@@ -160,7 +126,7 @@ class SubscriberQueries(StoreBase):
             before = row.status
             row.status, row.unsubscribed_at = "unsubscribed", utcnow()
             s.add(row)
-            _record(s, row, before, by)
+            record_change(s, row, before, by)
             s.commit()
             return True
 
@@ -181,7 +147,7 @@ class SubscriberQueries(StoreBase):
             row.status, row.unsubscribed_at = status, utcnow()
             s.add(row)
             default = "a complaint" if status == "complained" else "a bounce"
-            _record(s, row, before, by or default)
+            record_change(s, row, before, by or default)
             s.commit()
             return True
 
@@ -199,32 +165,36 @@ class SubscriberQueries(StoreBase):
         """Subscribers in the order they joined, narrowed to ``statuses`` (none: all), to
         those who get ``topic``'s stories (it is one of theirs, or they chose none, which is
         every topic), and to those whose address or name holds ``text`` in any case."""
+        query = select(Subscriber).order_by(col(Subscriber.id))
+        if statuses:
+            query = query.where(col(Subscriber.status).in_(statuses))
+        if topic is not None:
+            query = query.where(gets_topic(topic))
+        if text:
+            query = query.where(holds_text(text))
         with self.session() as s:
-            query = select(Subscriber).order_by(col(Subscriber.id))
-            if statuses:
-                query = query.where(col(Subscriber.status).in_(statuses))
-            if topic is not None:
-                topics = col(Subscriber.topics)
-                query = query.where(
-                    or_(
-                        topics == "",
-                        topics == topic,
-                        topics.startswith(f"{topic},", autoescape=True),
-                        topics.endswith(f",{topic}", autoescape=True),
-                        topics.contains(f",{topic},", autoescape=True),
-                    )
-                )
-            if text:
-                needle = text.lower()
-                query = query.where(
-                    or_(
-                        func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
-                        func.lower(func.coalesce(col(Subscriber.name), "")).contains(
-                            needle, autoescape=True
-                        ),
-                    )
-                )
             return list(s.exec(query))
+
+    def search_subscribers(
+        self, text: str = "", status: str = "", topic: str = "", limit: int = 200
+    ) -> list[Subscriber]:
+        """Subscribers whose address or name contains ``text``, in ``status``, choosing
+        ``topic`` (someone with no topics chosen gets every topic, so they match too), by
+        address: the admin console's search."""
+        query = select(Subscriber).order_by(col(Subscriber.email)).limit(limit)
+        if text:
+            query = query.where(holds_text(text))
+        if status:
+            query = query.where(Subscriber.status == status)
+        if topic:
+            query = query.where(gets_topic(topic))
+        with self.session() as s:
+            return list(s.exec(query))
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """One subscriber row."""
+        with self.session() as s:
+            return s.get(Subscriber, subscriber_id)
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         """The subscriber with this (normalised) address, if any."""
@@ -259,7 +229,7 @@ class SubscriberQueries(StoreBase):
             s.add(row)
             try:
                 s.flush()
-                _record(s, row, None, by)
+                record_change(s, row, None, by)
                 s.commit()
             except IntegrityError:  # the same address signed up twice at once
                 s.rollback()
@@ -290,21 +260,10 @@ class SubscriberQueries(StoreBase):
                 row.unsubscribed_at = None
             s.add(row)
             if row.status != before:
-                _record(s, row, before, by)
+                record_change(s, row, before, by)
             s.commit()
             s.refresh(row)
             return row
-
-    def subscriber_history(self, subscriber_id: int, limit: int = 200) -> list[SubscriberEvent]:
-        """The person's status changes, newest first (ties: the later written first)."""
-        with self.session() as s:
-            query = (
-                select(SubscriberEvent)
-                .where(SubscriberEvent.subscriber_id == subscriber_id)
-                .order_by(col(SubscriberEvent.at).desc(), col(SubscriberEvent.id).desc())
-                .limit(limit)
-            )
-            return list(s.exec(query))
 
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
         """The subscriber a signed link names, if any."""
@@ -342,157 +301,30 @@ class SubscriberQueries(StoreBase):
                 if topics is not None:
                     row.topics = ",".join(topics)
                 s.add(row)
-                _record(s, row, before, by)
+                record_change(s, row, before, by)
                 s.commit()
                 s.refresh(row)
             return row
 
-    def last_subscriber_id(self) -> int:
-        """The highest subscriber id so far (0 for none): an import adds rows above it."""
-        table = Subscriber.__table__  # type: ignore[attr-defined]
-        with self.engine.connect() as connection:
-            return int(connection.execute(core_select(func.max(table.c.id))).scalar() or 0)
 
-    def import_subscribers(
-        self,
-        people: Sequence[_Person],
-        added_after: int,
-        counts: ImportCounts,
-        by: str = "an import",
-    ) -> None:
-        """Add the people of one chunk of an import who are not subscribers yet, adding to
-        ``counts``: one lookup of the chunk's addresses and one insert for the new ones.
-
-        An address already in (any status) is left as it is. ``added_after``: the highest id
-        before the import began, so a row above it was added by an earlier chunk of the same
-        file (its address is in the file twice). Each new row takes the status given (an
-        export's row imports as it was). A sign-up of the same address between the lookup
-        and the insert is a conflict: the chunk is looked up again.
-        """
-        for attempt in range(3):
-            try:
-                with self.engine.begin() as connection:
-                    chunk = _import_chunk(connection, people, added_after, by)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-                continue
-            counts.added += chunk.added
-            counts.already += chunk.already
-            counts.not_readded += chunk.not_readded
-            counts.twice.extend(chunk.twice)
-            counts.left.extend(chunk.left[: max(LEFT_SHOWN - len(counts.left), 0)])
-            return
-
-
-def _import_chunk(
-    connection: Connection, people: Sequence[_Person], added_after: int, by: str
-) -> ImportCounts:
-    """``import_subscribers`` for one chunk, in the caller's transaction."""
-    table = Subscriber.__table__  # type: ignore[attr-defined]
-    found = {
-        email: (row_id, status)
-        for email, row_id, status in connection.execute(
-            core_select(table.c.email, table.c.id, table.c.status).where(
-                table.c.email.in_({p.email for p in people})
-            )
-        )
-    }
-    chunk = ImportCounts()
-    now = utcnow()
-    new = []
-    for index, person in enumerate(people):
-        row_id, status = found.get(person.email, (None, None))
-        if row_id is None:
-            new.append(
-                {
-                    "email": person.email,
-                    "name": person.name,
-                    "public_id": secrets.token_urlsafe(12),
-                    "status": person.status,
-                    "topics": ",".join(person.topics),
-                    "timezone": person.timezone,
-                    "locale": person.locale,
-                    "created_at": now,
-                    "unsubscribed_at": now if person.status in LEFT else None,
-                }
-            )
-            found[person.email] = (-1, person.status)
-        elif row_id == -1 or row_id > added_after:  # added by this import: in the file twice
-            chunk.twice.append((index, person.email))
-        elif status == "active":
-            chunk.already += 1
-        else:
-            chunk.not_readded += 1
-            if len(chunk.left) < LEFT_SHOWN:
-                chunk.left.append(person.email)
-    if new and connection.dialect.name == "postgresql":
-        _copy(connection, table, new)
-    elif new:
-        connection.execute(insert(table), new)
-    if new:  # their first line of history, in one statement
-        _record_made(connection, [str(r["email"]) for r in new], by, now)
-    chunk.added = len(new)
-    return chunk
-
-
-def record_status(
-    into: Session | Connection,
-    changes: Sequence[tuple[int, str | None, str]],
-    by: str,
-    at: datetime | None = None,
-) -> None:
-    """Write status changes, (subscriber id, before, after), to the subscribers' history in
-    the caller's transaction: every store method that sets a status calls this, so no change
-    goes unrecorded. A status before of None means the row was made then."""
-    when = at or utcnow()
-    rows = [
-        {"subscriber_id": i, "from_status": before, "to_status": after, "at": when, "by": by}
-        for i, before, after in changes
-    ]
-    if not rows:
-        return
-    if isinstance(into, Session):
-        into.add_all(SubscriberEvent.model_validate(row) for row in rows)
-    else:
-        into.execute(insert(SubscriberEvent.__table__), rows)  # type: ignore[attr-defined]
-
-
-def _record_made(connection: Connection, emails: Sequence[str], by: str, at: datetime) -> None:
-    """``record_status`` for rows an import just made, known by address: their ids and
-    statuses read by the INSERT itself (no lookup of the ids in between)."""
-    people = Subscriber.__table__  # type: ignore[attr-defined]
-    events = SubscriberEvent.__table__  # type: ignore[attr-defined]
-    made = core_select(
-        people.c.id,
-        literal(at, UTCDateTime()),
-        null(),
-        people.c.status,
-        literal(by, Text()),
-    ).where(people.c.email.in_(emails))
-    connection.execute(
-        insert(events).from_select(["subscriber_id", "at", "from_status", "to_status", "by"], made)
+def gets_topic(topic: str) -> ColumnElement[bool]:
+    """The subscriber gets ``topic``'s stories: it is one of theirs, or they chose none
+    (every topic). Topics are stored comma-joined; % and _ in a name are not wildcards."""
+    topics = col(Subscriber.topics)
+    return or_(
+        topics == "",
+        topics == topic,
+        topics.startswith(f"{topic},", autoescape=True),
+        topics.endswith(f",{topic}", autoescape=True),
+        topics.contains(f",{topic},", autoescape=True),
     )
 
 
-def _record(s: Session, row: Subscriber, before: str | None, by: str) -> None:
-    """One row's change, the row in the session (flushed, so a new one has its id)."""
-    assert row.id is not None
-    record_status(s, [(row.id, before, row.status)], by)
-
-
-def _copy(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
-    """PostgreSQL's COPY of ``rows`` into ``table``, in the connection's transaction: the
-    fastest way in (an executemany sends the rows one statement at a time). Each value goes
-    through its column type's bind step, as in an INSERT (a datetime as naive UTC)."""
-    columns = list(rows[0])
-    steps = [table.c[c].type.bind_processor(connection.dialect) for c in columns]
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    row[c] if step is None else step(row[c])
-                    for c, step in zip(columns, steps, strict=True)
-                ]
-            )
+def holds_text(text: str) -> ColumnElement[bool]:
+    """The address or the name holds ``text``, in any case (% and _ searched as themselves,
+    as in first_last@...)."""
+    needle = text.lower()
+    return or_(
+        func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
+        func.lower(func.coalesce(col(Subscriber.name), "")).contains(needle, autoescape=True),
+    )

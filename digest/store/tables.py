@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, false, text
+from sqlalchemy import Column, DateTime, Index, Table, Text, UniqueConstraint, false, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -258,6 +258,11 @@ class RateWindow(SQLModel, table=True):
     updated: float = 0.0  # Unix time (the database's clock) the tokens were counted
 
 
+# The statuses in which someone has ended their subscription, or their mail server has
+# (bounced) or they reported the mail (complained). Nothing but their own request brings
+# them back; every other status (pending, active, paused) can still end in one of these.
+LEFT = ("unsubscribed", "bounced", "complained")
+
 # A delivery row's states. A run never sends a row in a final state again (`digest retry`
 # re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
 # Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.
@@ -265,3 +270,34 @@ DELIVERY_STATES = (
     "pending", "sending", "sent", "deferred", "paused", "failed", "suppressed", "skipped"
 )  # fmt: skip
 FINAL_DELIVERY_STATES = ("sent", "failed", "suppressed", "skipped")
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """A model's core table (SQLModel does not type ``__table__``)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+# The core tables by name, for the statements that skip the ORM (bulk writes, claims, counts):
+# one handle each, imported where used, instead of a look-up in the metadata per query.
+SOURCES = _table(Source)
+ARTICLES = _table(Article)
+SUBSCRIBERS = _table(Subscriber)
+EDITIONS = _table(Edition)
+DELIVERIES = _table(Delivery)
+DIGEST_STARTS = _table(DigestStart)
+SUBSCRIBER_EVENTS = _table(SubscriberEvent)
+WORKERS = _table(Worker)
+RATE_WINDOWS = _table(RateWindow)
+
+
+class _Saved(Protocol):
+    id: int | None
+
+
+def saved_id(row: _Saved) -> int:
+    """The id of a row the store returned (saved rows always have one); raises for a row
+    never saved, whose id the database has not given yet."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id: it was never saved")
+    return row.id

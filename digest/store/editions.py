@@ -1,0 +1,113 @@
+"""Stored editions: built once per digest and slot, rebuilt while they went to nobody.
+
+A mixin of ``Store``; all SQL stays in ``store/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, update
+from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from digest.store.base import StoreBase
+from digest.store.delivery_rows import unfinished, went_out
+from digest.store.tables import DELIVERIES, EDITIONS, Edition
+
+
+class EditionQueries(StoreBase):
+    """The edition queries (``Store`` inherits them)."""
+
+    def edition_by_id(self, edition_id: int) -> Edition | None:
+        """One stored edition by its id."""
+        with self.session() as s:
+            return s.get(Edition, edition_id)
+
+    def edition(self, digest_id: str, slot: datetime) -> Edition | None:
+        """The stored edition of this digest for this slot, if built already."""
+        with self.session() as s:
+            return s.exec(
+                select(Edition).where(Edition.digest_id == digest_id, Edition.slot == slot)
+            ).first()
+
+    def newest_edition(self, digest_id: str) -> Edition | None:
+        """The digest's edition of the latest slot, if any."""
+        with self.session() as s:
+            query = select(Edition).where(Edition.digest_id == digest_id)
+            return s.exec(query.order_by(col(Edition.slot).desc())).first()
+
+    def save_edition(self, edition: Edition) -> Edition:
+        """Store a newly built edition; if another process stored this slot first, return theirs."""
+        with self.session() as s:
+            s.add(edition)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                existing = self.edition(edition.digest_id, edition.slot)
+                assert existing is not None
+                return existing
+            s.refresh(edition)
+            return edition
+
+    def edition_went_out(self, edition_id: int) -> bool:
+        """A message of the edition went out, or may have: a row sent, or one in flight."""
+        query = core_select(DELIVERIES.c.id).where(
+            DELIVERIES.c.edition_id == edition_id, went_out()
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
+
+    def rebuild_edition(self, edition_id: int, edition: Edition) -> tuple[Edition, bool]:
+        """Put ``edition``'s render and stories in place of the stored edition ``edition_id``
+        (which keeps its id and slot), if that one still has no story and went to nobody;
+        return the stored edition and whether it was rebuilt.
+
+        One conditional UPDATE: when another run rebuilt or sent it meanwhile, theirs stands.
+        """
+        sent = exists().where(DELIVERIES.c.edition_id == EDITIONS.c.id, went_out())
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(EDITIONS)
+                .where(EDITIONS.c.id == edition_id, EDITIONS.c.story_count == 0, ~sent)
+                .values(
+                    created_at=edition.created_at,
+                    subject=edition.subject,
+                    html=edition.html,
+                    text=edition.text,
+                    story_count=edition.story_count,
+                    stories=edition.stories,
+                )
+            )
+            rebuilt = bool(result.rowcount)
+        stored = self.edition_by_id(edition_id)
+        assert stored is not None
+        return stored, rebuilt
+
+    def editions(self, limit: int = 20) -> list[Edition]:
+        """The newest editions first."""
+        with self.session() as s:
+            return list(s.exec(select(Edition).order_by(col(Edition.slot).desc()).limit(limit)))
+
+    def unfinished_editions(
+        self,
+        digest_id: str,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        due_only: bool = True,
+    ) -> list[Edition]:
+        """The digest's editions (slot in [since, before)) with rows a run should still send,
+        oldest first: pending, deferred (whose retry time has come, if ``due_only``), or
+        claimed by a sender whose lease ran out."""
+        query = select(Edition).where(
+            Edition.digest_id == digest_id,
+            exists().where(DELIVERIES.c.edition_id == EDITIONS.c.id, unfinished(due_only)),
+        )
+        if since is not None:
+            query = query.where(col(Edition.slot) >= since)
+        if before is not None:
+            query = query.where(col(Edition.slot) < before)
+        with self.session() as s:
+            return list(s.exec(query.order_by(col(Edition.slot))))

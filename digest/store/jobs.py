@@ -1,0 +1,37 @@
+"""The daemon's job runs: the last result of each job, for `digest status` and the admin.
+
+A mixin of ``Store``; all SQL stays in ``store/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from digest.store.base import StoreBase
+from digest.store.tables import JobRun, utcnow
+
+
+class JobQueries(StoreBase):
+    """The job-run queries (``Store`` inherits them)."""
+
+    def record_job(self, job: str, started_at: datetime, ok: bool, summary: str) -> None:
+        """Keep the last result of a daemon job (one row per job, replaced each run)."""
+        with self.session() as s:
+            row = s.get(JobRun, job) or JobRun(
+                job=job, started_at=started_at, finished_at=utcnow(), ok=ok, summary=summary
+            )
+            row.started_at, row.finished_at, row.ok, row.summary = (
+                started_at,
+                utcnow(),
+                ok,
+                summary[:2000],
+            )
+            s.add(row)
+            s.commit()
+
+    def job_runs(self) -> list[JobRun]:
+        """The last result of every daemon job, by name."""
+        with self.session() as s:
+            return list(s.exec(select(JobRun).order_by(col(JobRun.job))))

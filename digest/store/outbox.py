@@ -1,0 +1,372 @@
+"""The outbox: rows queued per edition and subscriber, claimed with a lease, finished.
+
+A mixin of ``Store``; all SQL stays in ``store/``. Re-queueing between runs is in
+``requeue.py``; the row conditions both use are in ``delivery_rows.py``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, literal, or_, text, update
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
+
+from digest.store.base import StoreBase
+from digest.store.delivery_rows import held_by
+from digest.store.pg import notify_outbox
+from digest.store.tables import (
+    CLAIMABLE,
+    DELIVERIES,
+    SUBSCRIBERS,
+    Delivery,
+    Subscriber,
+    UTCDateTime,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """An edition's rows still to send: claimable now, and in flight under a lease."""
+
+    pending: int
+    in_flight: int
+    first_back: datetime | None  # the earliest lease of a row in flight runs out then
+    last_back: datetime | None  # and the latest: every row in flight is back by then
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """The whole outbox at a glance, for `digest status`."""
+
+    pending: int = 0  # claimable now
+    deferred: int = 0  # waiting for their retry time
+    in_flight: int = 0  # claimed, lease running
+    orphaned: int = 0  # claimed by a sender whose lease ran out: it stopped; sent again next
+    oldest: datetime | None = None  # the pending row waiting longest, since
+    back_at: datetime | None = None  # the last lease of a row in flight runs out then
+
+
+class OutboxQueries(StoreBase):
+    """The outbox queries a sender and a run make (``Store`` inherits them)."""
+
+    def queue_deliveries(
+        self,
+        edition_id: int,
+        timezones: Collection[str | None] | None = None,
+    ) -> int:
+        """A pending row for every active subscriber without one for this edition; count added.
+
+        One INSERT ... SELECT, so a million subscribers queue in seconds. With
+        ``timezones``, only subscribers whose own time zone is in it (None: those without
+        one) are queued: a local-time digest's hourly bucket.
+        """
+        now = utcnow()
+        have = select(DELIVERIES.c.subscriber_id).where(DELIVERIES.c.edition_id == edition_id)
+        chosen = core_select(
+            literal(edition_id),
+            SUBSCRIBERS.c.id,
+            literal("pending"),
+            literal(0),
+            literal(now, UTCDateTime()),
+        ).where(SUBSCRIBERS.c.status == "active", SUBSCRIBERS.c.id.not_in(have))
+        if timezones is not None:
+            named = [t for t in timezones if t is not None]
+            condition: ColumnElement[bool] = SUBSCRIBERS.c.timezone.in_(named)
+            if None in timezones:
+                condition = or_(condition, SUBSCRIBERS.c.timezone.is_(None))
+            chosen = chosen.where(condition)
+        columns = ["edition_id", "subscriber_id", "status", "attempts", "updated_at"]
+        with self.engine.begin() as connection:
+            try:
+                # preserve_rowcount: PostgreSQL's driver reports -1 for INSERT ... SELECT
+                # unless asked to keep the count.
+                result = connection.execution_options(preserve_rowcount=True).execute(
+                    insert(DELIVERIES).from_select(columns, chosen)
+                )
+                if result.rowcount:
+                    notify_outbox(connection)
+            except IntegrityError:  # a concurrent sender queued some of them: theirs stand
+                return 0
+            return int(result.rowcount or 0)
+
+    def active_timezones(self) -> set[str | None]:
+        """The distinct time zones of active subscribers (None: no zone of their own)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(SUBSCRIBERS.c.timezone).where(SUBSCRIBERS.c.status == "active").distinct()
+            )
+            return {row[0] for row in rows}
+
+    def has_pending(self, edition_id: int) -> bool:
+        """The edition has rows a sender could claim now."""
+        query = core_select(DELIVERIES.c.id).where(
+            DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status == "pending"
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
+
+    def claim_deliveries(
+        self, edition_id: int, limit: int, lease_seconds: float = 300.0
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
+
+        One statement takes the rows: a MATERIALIZED CTE picks them ``FOR UPDATE SKIP
+        LOCKED`` (on PostgreSQL; SQLite has one writer), and the UPDATE joins it on id. Two
+        senders never claim the same row, and neither waits on the other's: each takes the
+        next rows nobody holds (Oban's fetch; a plain ``id IN (subquery LIMIT n)`` lets the
+        loser of a race re-check the winner's rows, find none and stop, and lets the planner
+        run the LIMIT subquery once per row). The partial index on claimable rows keeps
+        the pick fast however many old rows the table holds, even before ANALYZE.
+
+        The claim is committed before anything is sent. Rows come in id order (keyset), so
+        memory never holds more than one batch however long the list. Every row of the
+        claim carries one new random ``claim_token``: renewing, finishing and releasing
+        them need it. An empty answer means "nothing claimable now", not "finished": rows
+        may be locked by another claim at this moment (see ``outbox_state``).
+        """
+        now = utcnow()
+        token = secrets.token_hex(16)
+        picked = (
+            core_select(DELIVERIES.c.id)
+            .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+            .where(
+                DELIVERIES.c.edition_id == edition_id,
+                DELIVERIES.c.status == "pending",
+                SUBSCRIBERS.c.status == "active",
+            )
+            .order_by(DELIVERIES.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=DELIVERIES)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
+        )
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == picked.c.id)
+                .values(
+                    status="sending",
+                    attempts=DELIVERIES.c.attempts + 1,
+                    updated_at=now,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    claim_token=token,
+                )
+                .returning(*DELIVERIES.c)
+            ).all()
+            return _with_subscribers(connection, rows) if rows else []
+
+    def renew_lease(self, claim_token: str, lease_seconds: float) -> int:
+        """Extend the lease of the claim's rows still in flight; count the rows still held.
+
+        A sender renews while its batch is out, so a slow batch is never taken by another
+        sender as if its sender had died; fewer rows than claimed means some were.
+        """
+        now = utcnow()
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(DELIVERIES)
+                .where(held_by(claim_token))
+                .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
+    def finish_deliveries(
+        self,
+        results: Sequence[tuple[int, str, str, str | None]],
+        claim_token: str,
+        retry_at: Mapping[int, datetime] | None = None,
+    ) -> int:
+        """Record a batch of (delivery id, status, detail, Message-ID) in one transaction;
+        ``retry_at`` says when each deferred row may be tried again. Count the rows recorded.
+
+        Only rows this claim still holds are written: a row whose lease ran out and which
+        another sender took belongs to that sender now, and its outcome is theirs to record.
+        """
+        if not results:
+            return 0
+        now = utcnow()
+        rows = [
+            {
+                "row_id": delivery_id,
+                "status": status,
+                "error": detail or None,
+                "message_id": message_id,
+                "updated_at": now,
+                "sent_at": now if status == "sent" else None,
+                "retry_at": (retry_at or {}).get(delivery_id),
+            }
+            for delivery_id, status, detail, message_id in results
+        ]
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == bindparam("row_id"), held_by(claim_token))
+                .values(
+                    status=bindparam("status"),
+                    error=bindparam("error"),
+                    message_id=bindparam("message_id"),
+                    updated_at=bindparam("updated_at"),
+                    sent_at=bindparam("sent_at"),
+                    retry_at=bindparam("retry_at"),
+                    lease_until=None,
+                ),
+                rows,
+            )
+            return int(result.rowcount or 0)
+
+    def release_deliveries(self, delivery_ids: Sequence[int], claim_token: str) -> None:
+        """Put claimed rows that were never handed to the transport back to pending."""
+        if not delivery_ids:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(list(delivery_ids)), held_by(claim_token))
+                .values(status="pending", lease_until=None, claim_token=None, updated_at=utcnow())
+            )
+
+    def queue_summary(self) -> QueueSummary:
+        """Rows still to send over every edition: pending, deferred, in flight (lease
+        running) and orphaned (lease run out), the oldest pending row's time and when the
+        last lease runs out. Reads the partial index of unfinished rows, not the table."""
+        now = utcnow()
+        # One bound "now" in both places, so PostgreSQL sees the grouped expression as one.
+        live = (
+            DELIVERIES.c.lease_until.is_not(None)
+            & (DELIVERIES.c.lease_until >= bindparam("now", now, UTCDateTime()))
+        ).label("live")
+        query = (
+            core_select(
+                DELIVERIES.c.status,
+                live,
+                func.count(),
+                func.min(DELIVERIES.c.updated_at),
+                func.max(DELIVERIES.c.lease_until),
+            )
+            .where(text(CLAIMABLE))
+            .group_by(DELIVERIES.c.status, live)
+        )
+        counts: dict[str, int] = {}
+        oldest = back_at = None
+        with self.engine.connect() as connection:
+            for status, held, n, first, last in connection.execute(query):
+                key = status if status != "sending" else "in_flight" if held else "orphaned"
+                counts[key] = counts.get(key, 0) + int(n)
+                if status == "pending" and first is not None:
+                    oldest = first if oldest is None else min(oldest, first)
+                if key == "in_flight" and last is not None:
+                    back_at = last if back_at is None else max(back_at, last)
+        return QueueSummary(
+            counts.get("pending", 0),
+            counts.get("deferred", 0),
+            counts.get("in_flight", 0),
+            counts.get("orphaned", 0),
+            oldest,
+            back_at,
+        )
+
+    def outbox_state(self, edition_id: int) -> OutboxState:
+        """What the edition still has to send: rows claimable now (pending, of active
+        subscribers) and rows in flight (claimed, lease not run out), with the time the
+        last lease runs out: if their sender stopped, they come back to pending then."""
+        now = utcnow()
+        pending = (
+            core_select(func.count())
+            .select_from(
+                DELIVERIES.join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+            )
+            .where(DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status == "pending")
+            .where(SUBSCRIBERS.c.status == "active")
+        )
+        flying = core_select(
+            func.count(), func.min(DELIVERIES.c.lease_until), func.max(DELIVERIES.c.lease_until)
+        )
+        flying = flying.where(
+            DELIVERIES.c.edition_id == edition_id,
+            DELIVERIES.c.status == "sending",
+            DELIVERIES.c.lease_until >= now,
+        )
+        with self.engine.connect() as connection:
+            waiting = int(connection.execute(pending).scalar() or 0)
+            count, first, last = connection.execute(flying).one()
+        return OutboxState(waiting, int(count or 0), first, last)  # min/max keep UTCDateTime
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """How many rows of the edition are in each state."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Delivery.status, func.count())
+                .where(Delivery.edition_id == edition_id)
+                .group_by(Delivery.status)
+            )
+            return {status: int(n) for status, n in rows}
+
+    def message_recipients(self, message_ids: Collection[str]) -> dict[str, int]:
+        """Which subscriber each of these Message-IDs was sent to (ids never sent are absent).
+
+        A bounce report is believed only for the address a message it quotes went to.
+        """
+        if not message_ids:
+            return {}
+        query = core_select(DELIVERIES.c.message_id, DELIVERIES.c.subscriber_id).where(
+            DELIVERIES.c.message_id.in_(sorted(set(message_ids)))
+        )
+        with self.engine.connect() as connection:
+            return {str(m): int(s) for m, s in connection.execute(query)}
+
+    def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None:
+        """The first other edition whose row for this subscriber failed for ``reason``, if
+        any: a failure of the reader's own data was reported then, and is not again."""
+        with self.session() as s:
+            return s.exec(
+                select(Delivery.edition_id)
+                .where(
+                    Delivery.subscriber_id == subscriber_id,
+                    Delivery.edition_id != edition_id,
+                    Delivery.status == "failed",
+                    Delivery.error == reason,
+                )
+                .order_by(col(Delivery.edition_id))
+                .limit(1)
+            ).first()
+
+    def deliveries(self, edition_id: int) -> list[tuple[Delivery, Subscriber]]:
+        """Every delivery row of the edition with its subscriber."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Delivery, Subscriber)
+                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                    .where(Delivery.edition_id == edition_id)
+                    .order_by(col(Delivery.id))
+                )
+            )
+
+
+def _with_subscribers(
+    connection: Connection, rows: Sequence[Row[Any]]
+) -> list[tuple[Delivery, Subscriber]]:
+    """Claimed delivery rows, in id order, each with its subscriber (one query for all).
+
+    Core rows made into records without validation (model_construct): the ORM's load of a
+    batch cost 20-30 ms, a hundred times the claim itself.
+    """
+    people = {
+        row.id: Subscriber.model_construct(**row._asdict())
+        for row in connection.execute(
+            core_select(*SUBSCRIBERS.c).where(SUBSCRIBERS.c.id.in_({r.subscriber_id for r in rows}))
+        )
+    }
+    return [
+        (Delivery.model_construct(**row._asdict()), people[row.subscriber_id])
+        for row in sorted(rows, key=lambda r: r.id)
+    ]

@@ -1,0 +1,47 @@
+"""Queries only tests make, kept out of ``Store`` so it holds what the service uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from digest.records import FeedItem
+from digest.store import Article, Source, Store, utcnow
+from digest.store.ingest import store_items
+
+
+def add_articles(store: Store, source_id: int, items: Sequence[FeedItem]) -> int:
+    """Store one source's items as a gather would (new ones added, changed ones updated);
+    count the new."""
+    if not items:
+        return 0
+    with store.engine.begin() as connection:
+        return store_items(connection, [(source_id, items)], utcnow())[0].new
+
+
+def articles_between(
+    store: Store, since: datetime, until: datetime, source_names: Iterable[str]
+) -> list[tuple[Article, str]]:
+    """Articles published in [since, until] by the named sources with the source's name,
+    newest first."""
+    names = list(source_names)
+    with Session(store.engine, expire_on_commit=False) as s:
+        rows = s.exec(
+            select(Article, Source.name)
+            .join(Source, col(Source.id) == col(Article.source_id))
+            .where(
+                col(Article.published_at) >= since,
+                col(Article.published_at) <= until,
+                col(Source.name).in_(names),
+            )
+            .order_by(col(Article.published_at).desc())
+        )
+        return [(a, n) for a, n in rows]
+
+
+def source(store: Store, source_id: int) -> Source | None:
+    """One source row with its fetch state."""
+    with Session(store.engine, expire_on_commit=False) as s:
+        return s.get(Source, source_id)
