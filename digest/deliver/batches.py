@@ -19,7 +19,7 @@ from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.store import Delivery, Subscriber
-from digest.store.deliveries import OutboxState
+from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
 
