@@ -79,8 +79,9 @@ class SubscriberStatus(StrEnum):
     COMPLAINED = "complained"
 
 
-# Every subscriber status, as a tuple: an export of everyone imports as it was.
-SUBSCRIBER_STATUSES = tuple(SubscriberStatus)
+# Every subscriber status, as the plain strings a user types: an export of everyone imports
+# as it was. Plain, because click.Choice offers an Enum's member names (ACTIVE), not values.
+SUBSCRIBER_STATUSES: tuple[str, ...] = tuple(status.value for status in SubscriberStatus)
 # The statuses in which someone has ended their subscription, or their mail server has
 # (bounced) or they reported the mail (complained). Nothing but their own request brings
 # them back; every other status (pending, active, paused) can still end in one of these.
