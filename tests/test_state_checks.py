@@ -3,6 +3,7 @@ rows written before the constraints keep every valid status through the upgrade.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,3 +129,28 @@ def test_an_unknown_status_already_stored_stops_the_upgrade_with_a_remedy(tmp_pa
     with engine.connect() as c:  # nothing changed: still at 0016, the row as it was
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0016"
         assert c.execute(text("SELECT status FROM deliveries WHERE id = 2")).scalar() == "queued"
+
+
+def test_the_database_allows_exactly_the_values_each_state_type_has(tmp_path: Path) -> None:
+    """Comparing migrations with the models does not look at CHECK constraints: this does,
+    so a value added to a type without a migration fails here, not at a user's write."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(engine)
+    types: dict[tuple[str, str], list[str]] = {
+        ("sources", "status"): list(SourceStatus),
+        ("subscribers", "status"): list(SubscriberStatus),
+        ("deliveries", "status"): list(DeliveryStatus),
+        ("subscriber_events", "from_status"): list(SubscriberStatus),
+        ("subscriber_events", "to_status"): list(SubscriberStatus),
+        ("workers", "role"): list(WorkerRole),
+        ("workers", "state"): ["", *WorkerState],
+    }
+    with engine.connect() as c:
+        query = text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        tables = {name: sql for name, sql in c.execute(query)}
+    for (table, column), values in types.items():
+        found = re.search(
+            rf"CONSTRAINT ck_{table}_{column} CHECK \({column} IN \((.*?)\)\)", tables[table]
+        )
+        assert found is not None, f"{table}.{column} has no check"
+        assert re.findall(r"'([^']*)'", found.group(1)) == values, f"{table}.{column}"
