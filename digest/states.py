@@ -42,6 +42,14 @@ FINAL_DELIVERY_STATES = (
     DeliveryStatus.SUPPRESSED,
     DeliveryStatus.SKIPPED,
 )
+# The rows still owed, in flight or held (every state but the final ones): what /metrics
+# calls the queue.
+QUEUED_DELIVERY_STATES = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.DEFERRED,
+    DeliveryStatus.PAUSED,
+)
 # The rows a sender may still claim (now, after a retry wait) or that are in flight: the
 # partial index of claimable rows holds exactly these.
 CLAIMABLE_DELIVERY_STATES = (

@@ -154,3 +154,10 @@ def test_the_database_allows_exactly_the_values_each_state_type_has(tmp_path: Pa
         )
         assert found is not None, f"{table}.{column} has no check"
         assert re.findall(r"'([^']*)'", found.group(1)) == values, f"{table}.{column}"
+
+
+def test_every_delivery_state_is_final_or_queued_never_both() -> None:
+    from digest.states import FINAL_DELIVERY_STATES, QUEUED_DELIVERY_STATES
+
+    assert set(FINAL_DELIVERY_STATES) | set(QUEUED_DELIVERY_STATES) == set(DeliveryStatus)
+    assert not set(FINAL_DELIVERY_STATES) & set(QUEUED_DELIVERY_STATES)
