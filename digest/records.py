@@ -275,7 +275,7 @@ class SendResult:
     """
 
     delivery_id: int
-    status: str
+    status: str  # a digest.states.SendStatus (transports still write its plain value)
     detail: str = ""
 
 

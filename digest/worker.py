@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from digest.app import App
 from digest.deliver.dispatch import DeliveryReport
 from digest.sending import deliver_edition, rate_limiter, resume_since
+from digest.states import DeliveryStatus, WorkerRole, WorkerState
 from digest.store import utcnow
 from digest.store.pg import OutboxListener
 from digest.store.tables import Worker
@@ -42,7 +43,7 @@ class WorkerStats:
     worker_id: str
     sent: int = 0
     settled: int = 0  # rows recorded in any state (sent, failed, deferred, skipped)
-    state: str = "idle"
+    state: WorkerState = WorkerState.IDLE
 
 
 async def run_worker(app: App, stop: threading.Event, rounds: int | None = None) -> WorkerStats:
@@ -51,12 +52,12 @@ async def run_worker(app: App, stop: threading.Event, rounds: int | None = None)
     now = utcnow()
     me = Worker(
         id=f"{host}:{pid}:{secrets.token_hex(4)}",
-        role="worker",
+        role=WorkerRole.WORKER,
         host=host,
         pid=pid,
         started_at=now,
         last_seen=now,
-        state="idle",
+        state=WorkerState.IDLE,
     )
     app.store.register_worker(me)
     stats = WorkerStats(me.id)
@@ -69,18 +70,18 @@ async def run_worker(app: App, stop: threading.Event, rounds: int | None = None)
             reports = await send_round(app, stop)
             done += 1
             for report in reports:
-                stats.sent += report.counts["sent"]
+                stats.sent += report.counts[DeliveryStatus.SENT]
                 stats.settled += sum(report.counts.values())
             if stop.is_set() or (rounds is not None and done >= rounds):
                 break
             if any(r.stopped for r in reports):
-                stats.state = "waiting"
+                stats.state = WorkerState.WAITING
                 await _pause(stop, max(STOPPED_PAUSE, app.config.worker.poll_seconds))
             elif not any(sum(r.counts.values()) for r in reports):
-                stats.state = "idle"
+                stats.state = WorkerState.IDLE
                 await asyncio.to_thread(listener.wait, app.config.worker.poll_seconds)
     finally:
-        stats.state = "stopping"
+        stats.state = WorkerState.STOPPING
         beating.cancel()
         listener.close()
         try:
@@ -128,7 +129,13 @@ async def _heartbeat(app: App, stats: WorkerStats, stop: threading.Event) -> Non
         now = time.monotonic()
         rate = (stats.sent - last_sent) / max(now - last_at, 1e-6)
         last_sent, last_at = stats.sent, now
-        state = "stopping" if stop.is_set() else "sending" if rate > 0 else stats.state
+        state = (
+            WorkerState.STOPPING
+            if stop.is_set()
+            else WorkerState.SENDING
+            if rate > 0
+            else stats.state
+        )
         try:
             await asyncio.to_thread(app.store.beat, stats.worker_id, stats.sent, rate, state)
         except Exception as exc:  # a heartbeat must not stop the sending

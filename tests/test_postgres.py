@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from digest.store import open_engine, upgrade
 from digest.store.tables import SQLModel
 from tests.conftest import FeedServer, rss, run_cli
+from tests.test_state_checks import check_the_upgrade_keeps_rows_and_refuses_unknown_statuses
 
 URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
 if not URL:
@@ -46,6 +47,12 @@ def test_migrations_match_the_models_on_postgresql(database: str) -> None:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_the_upgrade_keeps_rows_and_refuses_unknown_statuses_on_postgresql(
+    database: str,
+) -> None:
+    check_the_upgrade_keeps_rows_and_refuses_unknown_statuses(database)
 
 
 def test_a_digest_goes_out_once_with_postgresql(

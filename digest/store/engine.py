@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
@@ -72,9 +74,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply every pending migration; run on every start so the schema is always current."""
     cfg = _alembic_config()
     try:
-        with engine.begin() as connection:
+        with (
+            engine.connect() as connection,
+            _foreign_keys_checked_at_the_end(connection),
+            connection.begin(),
+        ):
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
+            _no_dangling_references(connection)
     except OperationalError as exc:
         raise StoreError(
             f"cannot open or migrate the database: {exc.orig}",
@@ -82,6 +89,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         ) from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"database migration failed: {exc}", "see the error above") from exc
+
+
+@contextmanager
+def _foreign_keys_checked_at_the_end(connection: Connection) -> Iterator[None]:
+    """SQLite changes a table's constraints by copying it and dropping the old copy; with
+    foreign keys on, dropping a table other rows point at (subscribers, sources) fails, or
+    leaves them dangling for a deferred check. SQLite's own procedure: keys off for the
+    change (outside a transaction, the only place the pragma works), then every reference
+    checked before the commit, and keys on again."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _no_dangling_references(connection: Connection) -> None:
+    """Fail the migration (before its commit) when a row points at a row that is gone."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise StoreError(
+                f"a migration left a row of {broken[0]} pointing at a missing {broken[2]} row",
+                "nothing was changed; fix or remove that row (sqlite3's `PRAGMA foreign_key_check` "
+                "lists them all), then start digest again",
+            )
 
 
 def current_revision(engine: Engine) -> str | None:

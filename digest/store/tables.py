@@ -5,10 +5,34 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Column, DateTime, Index, Table, Text, UniqueConstraint, false, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from digest.states import (
+    CLAIMABLE_DELIVERY_STATES,
+    DeliveryStatus,
+    SourceStatus,
+    SubscriberStatus,
+    WorkerRole,
+    WorkerState,
+    sql_in,
+)
+from digest.states import (  # their old home: callers import them here
+    FINAL_DELIVERY_STATES as FINAL_DELIVERY_STATES,
+)
+from digest.states import LEFT as LEFT
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -39,10 +63,16 @@ def _when(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
+def _one_of(table: str, column: str, values: Any) -> CheckConstraint:
+    """A state column holds one of its type's values (digest.states); migration 0017."""
+    return CheckConstraint(sql_in(column, values), name=f"ck_{table}_{column}")
+
+
 class Source(SQLModel, table=True):
     """A source from the config, with its fetch health. Known by its configured name."""
 
     __tablename__ = "sources"
+    __table_args__ = (_one_of("sources", "status", SourceStatus),)
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
     url: str  # as configured
@@ -105,6 +135,7 @@ class Subscriber(SQLModel, table=True):
     """A person who receives digests. ``public_id`` is the random id inside signed links."""
 
     __tablename__ = "subscribers"
+    __table_args__ = (_one_of("subscribers", "status", SubscriberStatus),)
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True)
     name: str | None = None
@@ -137,7 +168,7 @@ class Edition(SQLModel, table=True):
 
 # The rows the claimable index holds: those still to send (now, after a retry wait) or in
 # flight; every sent or failed row leaves it.
-CLAIMABLE = "status IN ('pending', 'deferred', 'sending')"
+CLAIMABLE = sql_in("status", CLAIMABLE_DELIVERY_STATES)
 
 
 class Delivery(SQLModel, table=True):
@@ -146,6 +177,7 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+        _one_of("deliveries", "status", DeliveryStatus),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
         # The sending limits count what was sent in the last second, minute, hour and day.
         Index("ix_deliveries_status_sent_at", "status", "sent_at"),
@@ -223,6 +255,10 @@ class SubscriberEvent(SQLModel, table=True):
     what, and what made it (a link, a bounce, an admin): the history on their console page."""
 
     __tablename__ = "subscriber_events"
+    __table_args__ = (
+        _one_of("subscriber_events", "from_status", SubscriberStatus),  # NULL passes a CHECK
+        _one_of("subscriber_events", "to_status", SubscriberStatus),
+    )
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
     at: datetime = _when()
@@ -236,6 +272,10 @@ class Worker(SQLModel, table=True):
     them, and a row whose last_seen is old names a process that stopped without saying so."""
 
     __tablename__ = "workers"
+    __table_args__ = (
+        _one_of("workers", "role", WorkerRole),
+        _one_of("workers", "state", ["", *WorkerState]),  # '': not said yet (the default)
+    )
     id: str = Field(primary_key=True)  # host:pid:random, unique per process start
     role: str = "worker"  # worker | scheduler
     host: str
@@ -258,18 +298,8 @@ class RateWindow(SQLModel, table=True):
     updated: float = 0.0  # Unix time (the database's clock) the tokens were counted
 
 
-# The statuses in which someone has ended their subscription, or their mail server has
-# (bounced) or they reported the mail (complained). Nothing but their own request brings
-# them back; every other status (pending, active, paused) can still end in one of these.
-LEFT = ("unsubscribed", "bounced", "complained")
-
-# A delivery row's states. A run never sends a row in a final state again (`digest retry`
-# re-queues failed ones when asked); skipped: nothing of the edition was in their topics.
-# Paused rows wait for the admin (`digest retry`), or fail when the edition grows too old.
-DELIVERY_STATES = (
-    "pending", "sending", "sent", "deferred", "paused", "failed", "suppressed", "skipped"
-)  # fmt: skip
-FINAL_DELIVERY_STATES = ("sent", "failed", "suppressed", "skipped")
+# A delivery row's states, kept under their old names: digest.states defines them.
+DELIVERY_STATES: tuple[str, ...] = tuple(DeliveryStatus)
 
 
 def _table(model: type[SQLModel]) -> Table:

@@ -14,9 +14,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.config.models import check_timezone
 from digest.render.i18n import check_locale
+from digest.states import SUBSCRIBER_STATUSES, SubscriberStatus
 
 # Every status the store writes: an export of everyone imports as it was, suppressions kept.
-STATUSES = ("active", "pending", "paused", "unsubscribed", "bounced", "complained")
+STATUSES = SUBSCRIBER_STATUSES
 NAME_LIMIT = 200  # characters of a subscriber's name
 
 
@@ -28,7 +29,7 @@ class NewSubscriber:
     name: str | None = None
     topics: tuple[str, ...] = ()
     timezone: str | None = None
-    status: str = "active"
+    status: str = SubscriberStatus.ACTIVE
     locale: str | None = None
 
 

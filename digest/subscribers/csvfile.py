@@ -10,6 +10,7 @@ import itertools
 import re
 from collections.abc import Collection, Iterable, Iterator
 
+from digest.states import SubscriberStatus
 from digest.subscribers.checks import (
     STATUSES,
     NewSubscriber,
@@ -121,7 +122,7 @@ def _person(record: dict[str, str], topics: Collection[str] | None) -> NewSubscr
     locale = check_subscriber_locale(record.get("locale"))
     if topics is not None:
         check_topics(chosen, topics)
-    status = record.get("status") or "active"
+    status = record.get("status") or SubscriberStatus.ACTIVE
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     return NewSubscriber(email, name, chosen, tz, status, locale)

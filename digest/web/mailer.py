@@ -25,6 +25,7 @@ from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
 from digest.render.headers import date_now, make_message_id
+from digest.states import SendStatus
 
 IDLE_SECONDS = 60.0  # well under Postfix's smtpd_timeout (300 s) and common NAT timeouts
 
@@ -99,12 +100,12 @@ class Mailer:
             0, parseaddr(config.service.sender)[1], email, str(message["Message-ID"]), data
         )
         result = await self.send_one(outgoing)
-        if result is not None and result.status == "deferred":
+        if result is not None and result.status == SendStatus.DEFERRED:
             raise DeliveryError(
                 f"the confirmation to {email} was deferred: {result.detail}",
                 "the mail server asked to try later; the reader was asked to send the form again",
             )
-        return result.status if result is not None else "failed"
+        return result.status if result is not None else SendStatus.FAILED
 
     async def aclose(self) -> None:
         """Close the sender (QUIT its sessions, stop its threads), if one was built."""

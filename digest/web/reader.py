@@ -18,8 +18,8 @@ from starlette.responses import Response
 from digest.errors import DeliveryError
 from digest.links import make_confirm_token, make_token
 from digest.render.i18n import check_locale
+from digest.states import LEFT, SubscriberStatus
 from digest.store import Subscriber
-from digest.store.subscribers import LEFT
 from digest.subscribers import check_subscriber_timezone
 from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token
@@ -70,7 +70,7 @@ class ReaderViews:
         subscriber = await ctx.subscriber_for("preferences", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
             return ctx.invalid_link()
-        if subscriber.status in (*LEFT, "pending"):
+        if subscriber.status in (*LEFT, SubscriberStatus.PENDING):
             return await self.not_receiving(request, subscriber)
         saved, error = False, ""
         entered = _stored_choices(subscriber)
@@ -120,7 +120,7 @@ class ReaderViews:
         answer "Saved." while they stay unsubscribed."""
         ctx = self.ctx
         status, error = subscriber.status, ""
-        can_return = status != "complained"  # a spam report is not undone by a click
+        can_return = status != SubscriberStatus.COMPLAINED  # a spam report is not undone by a click
         if request.method == "POST":
             form = await request.form()
             if not csrf_ok(ctx.secret, subscriber.public_id, str(form.get("csrf", ""))):
@@ -164,8 +164,8 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
     locale = str(form.get("locale", "")).strip()
     changes["locale"] = check_locale(locale) if locale else None
     paused = form.get("paused") == "yes"
-    if subscriber.status in ("active", "paused"):
-        changes["status"] = "paused" if paused else "active"
+    if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        changes["status"] = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE
     return changes
 
 
@@ -175,7 +175,7 @@ def _stored_choices(subscriber: Subscriber) -> dict[str, Any]:
         "topics": set(subscriber.topics.split(",")),
         "timezone": subscriber.timezone or "",
         "locale": subscriber.locale or "",
-        "paused": subscriber.status == "paused",
+        "paused": subscriber.status == SubscriberStatus.PAUSED,
     }
 
 
@@ -210,22 +210,26 @@ _ZONE_SCRIPT_HASH = (
 )
 
 
-_LEFT_TITLES = {
-    "unsubscribed": "You are unsubscribed",
-    "bounced": "Mail to you bounced",
-    "complained": "You reported our email as spam",
-    "pending": "Your subscription is not confirmed",
+_LEFT_TITLES: dict[str, str] = {
+    SubscriberStatus.UNSUBSCRIBED: "You are unsubscribed",
+    SubscriberStatus.BOUNCED: "Mail to you bounced",
+    SubscriberStatus.COMPLAINED: "You reported our email as spam",
+    SubscriberStatus.PENDING: "Your subscription is not confirmed",
 }
 
 
 def _left_text(status: str, name: str, email: str) -> str:
     """Why nothing is sent to this address, in the reader's terms."""
-    return {
-        "unsubscribed": f"You left {name}: nothing is sent to {email}.",
-        "bounced": f"Mail to {email} was refused by its mail server, so {name} is no longer "
-        "sent to it.",
-        "complained": f"An email from {name} to {email} was reported as spam, so nothing is "
-        "sent to it.",
-        "pending": f"{email} has not confirmed its subscription to {name} yet, so nothing is "
-        "sent to it.",
-    }[status]
+    texts: dict[str, str] = {
+        SubscriberStatus.UNSUBSCRIBED: f"You left {name}: nothing is sent to {email}.",
+        SubscriberStatus.BOUNCED: (
+            f"Mail to {email} was refused by its mail server, so {name} is no longer sent to it."
+        ),
+        SubscriberStatus.COMPLAINED: (
+            f"An email from {name} to {email} was reported as spam, so nothing is sent to it."
+        ),
+        SubscriberStatus.PENDING: (
+            f"{email} has not confirmed its subscription to {name} yet, so nothing is sent to it."
+        ),
+    }
+    return texts[status]

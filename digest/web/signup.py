@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from digest.errors import DeliveryError
 from digest.links import make_confirm_token, make_token, read_confirm_token
+from digest.states import SubscriberStatus
 from digest.subscribers import check_name, normalise_email
 from digest.web.context import WebContext, client_ip
 from digest.web.security import FORM_COOKIE, form_nonce, signup_csrf, signup_csrf_ok
@@ -87,7 +88,11 @@ class SignUpViews:
         # Only pending, unsubscribed or bounced addresses get a confirmation (one who
         # reported the mail as spam is not mailed unasked); the page is the same whatever
         # the address's state, so it reveals nothing about who is subscribed.
-        if subscriber.status in ("pending", "unsubscribed", "bounced"):
+        if subscriber.status in (
+            SubscriberStatus.PENDING,
+            SubscriberStatus.UNSUBSCRIBED,
+            SubscriberStatus.BOUNCED,
+        ):
             token = make_confirm_token(ctx.secret, subscriber.public_id, chosen)
             try:
                 await ctx.mailer.send(email, f"{ctx.base}/confirm/{token}")
@@ -118,13 +123,13 @@ class SignUpViews:
         token = make_token(ctx.secret, "preferences", subscriber.public_id)
         preferences = f"/preferences/{token}"
         name = ctx.service.name
-        if subscriber.status == "paused":
+        if subscriber.status == SubscriberStatus.PAUSED:
             return ctx.message(
                 "Your subscription is paused",
                 f"{name} is paused for you; resume it on your preferences page.",
                 link={"url": preferences, "label": "Resume or change your topics"},
             )
-        if subscriber.status != "active":  # the link is older than their leaving
+        if subscriber.status != SubscriberStatus.ACTIVE:  # the link is older than their leaving
             return ctx.message(
                 "This link has been used up",
                 "You left the newsletter after this link was sent. "

@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from digest.states import SubscriberStatus
+
 MAX_AGE = 300  # seconds a signed timestamp stays acceptable (replays are refused)
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
@@ -49,7 +51,7 @@ class Suppression:
     """One address a provider reports as bounced (permanently) or complained about."""
 
     email: str
-    kind: str  # bounced | complained
+    kind: SubscriberStatus  # bounced | complained: the status it leaves the subscriber in
     reason: str
 
 
@@ -91,9 +93,9 @@ def sendgrid_events(body: bytes) -> list[Suppression]:
             continue
         kind = event.get("event")
         if kind == "bounce" and event.get("type", "bounce") == "bounce":
-            out.append(Suppression(email, "bounced", str(event.get("reason", ""))))
+            out.append(Suppression(email, SubscriberStatus.BOUNCED, str(event.get("reason", ""))))
         elif kind == "spamreport":
-            out.append(Suppression(email, "complained", "spam report"))
+            out.append(Suppression(email, SubscriberStatus.COMPLAINED, "spam report"))
     return out
 
 
@@ -121,9 +123,9 @@ def mailgun_events(body: bytes) -> list[Suppression]:
         reason = (
             f"{status.get('code', '')} {status.get('message') or status.get('description', '')}"
         )
-        return [Suppression(recipient, "bounced", reason.strip())]
+        return [Suppression(recipient, SubscriberStatus.BOUNCED, reason.strip())]
     if data.get("event") == "complained":
-        return [Suppression(recipient, "complained", "complaint")]
+        return [Suppression(recipient, SubscriberStatus.COMPLAINED, "complaint")]
     return []
 
 
@@ -150,9 +152,9 @@ def postmark_events(body: bytes) -> list[Suppression]:
         "BadEmailAddress",
         "ManuallyDeactivated",
     ):
-        return [Suppression(email, "bounced", str(event.get("Description", "")))]
+        return [Suppression(email, SubscriberStatus.BOUNCED, str(event.get("Description", "")))]
     if event.get("RecordType") == "SpamComplaint":
-        return [Suppression(email, "complained", "spam complaint")]
+        return [Suppression(email, SubscriberStatus.COMPLAINED, "spam complaint")]
     return []
 
 
@@ -188,9 +190,10 @@ def resend_events(body: bytes) -> list[Suppression]:
         bounce = _object(data.get("bounce"))
         if str(bounce.get("type", "Permanent")).lower() != "permanent":
             return []
-        return [Suppression(r, "bounced", str(bounce.get("message", ""))) for r in recipients]
+        reason = str(bounce.get("message", ""))
+        return [Suppression(r, SubscriberStatus.BOUNCED, reason) for r in recipients]
     if event.get("type") == "email.complained":
-        return [Suppression(r, "complained", "complaint") for r in recipients]
+        return [Suppression(r, SubscriberStatus.COMPLAINED, "complaint") for r in recipients]
     return []
 
 
@@ -263,13 +266,13 @@ def ses_events(envelope: Mapping[str, Any]) -> list[Suppression]:
     bounce = _object(note.get("bounce"))
     if kind == "Bounce" and bounce.get("bounceType") == "Permanent":
         return [
-            Suppression(email, "bounced", str(r.get("diagnosticCode", "")))
+            Suppression(email, SubscriberStatus.BOUNCED, str(r.get("diagnosticCode", "")))
             for r in _objects(bounce.get("bouncedRecipients"))
             if (email := _address(r.get("emailAddress"))) is not None
         ]
     if kind == "Complaint":
         return [
-            Suppression(email, "complained", "complaint")
+            Suppression(email, SubscriberStatus.COMPLAINED, "complaint")
             for r in _objects(_object(note.get("complaint")).get("complainedRecipients"))
             if (email := _address(r.get("emailAddress"))) is not None
         ]

@@ -20,6 +20,7 @@ from digest.links import personal_links
 from digest.records import OutgoingMessage, RankedEdition, Recipient, RenderedEdition
 from digest.render import build_template, substitute
 from digest.render.headers import header
+from digest.states import SendStatus
 from digest.store import Subscriber, utcnow
 from digest.subscribers import check_subscriber_locale, check_subscriber_timezone, check_topics
 from digest.web.mailer import Mailer
@@ -151,7 +152,7 @@ async def send_test(app: App, mailer: Mailer, segment: Segment, to: str) -> str:
         message_id, data = template.personalise(recipient, 0)
         message = OutgoingMessage(0, template.sender, to, message_id, data)
     result = await mailer.send_one(message)  # signed there when the bytes are ours
-    if result is None or result.status != "sent":
+    if result is None or result.status != SendStatus.SENT:
         detail = result.detail if result else "no answer"
         raise DeliveryError(
             f"the test message to {to} was not sent: {detail}",

@@ -17,6 +17,7 @@ from digest.config import Config, warnings_for
 from digest.editions import digest_timezone
 from digest.records import RankedEdition
 from digest.schedule import next_slot
+from digest.states import SourceStatus
 from digest.store import Edition, Source, utcnow
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
@@ -86,7 +87,7 @@ def source_lines(app: App) -> list[SourceLine]:
     lines = []
     for source in app.config.sources:
         row = rows.get(source.name) or Source(name=source.name, url=source.url)
-        if row.status == "gone":
+        if row.status == SourceStatus.GONE:
             health = "gone"
         elif row.next_attempt_at is not None and row.next_attempt_at > now:
             health = "waiting"

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.store.subscribers import LEFT
+from digest.states import LEFT, SubscriberStatus
 from digest.store.tables import Admin
 from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_subscribers, parse_csv
 from digest.web.admin.console import Console
@@ -92,11 +92,11 @@ class SubscriberScreens:
             if store.unsubscribe(email=email, by=by):
                 return f"{email} is unsubscribed.", ""
             return "", f"{email} is already {status}: nothing to do."
-        if action == "pause" and status == "active":
-            store.set_subscriber(subscriber_id, by=by, status="paused")
+        if action == "pause" and status == SubscriberStatus.ACTIVE:
+            store.set_subscriber(subscriber_id, by=by, status=SubscriberStatus.PAUSED)
             return f"{email} is paused.", ""
-        if action == "resume" and status == "paused":
-            store.set_subscriber(subscriber_id, by=by, status="active")
+        if action == "resume" and status == SubscriberStatus.PAUSED:
+            store.set_subscriber(subscriber_id, by=by, status=SubscriberStatus.ACTIVE)
             return f"{email} is active again.", ""
         if status in LEFT:
             return "", (
@@ -157,7 +157,7 @@ class SubscriberScreens:
                 if before is None
                 else (
                     "already subscribed"
-                    if before == "active"
+                    if before == SubscriberStatus.ACTIVE
                     else f"not re-added: {before} earlier"
                 )
             )

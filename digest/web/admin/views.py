@@ -21,6 +21,7 @@ from digest.errors import DigestError
 from digest.pipeline import deliver_stored
 from digest.sending import requeue_edition
 from digest.sources.gather import gather
+from digest.states import DeliveryStatus, FetchStatus, SourceStatus
 from digest.store.tables import DELIVERY_STATES, Admin
 from digest.web.admin import reports
 from digest.web.admin.console import Console
@@ -92,7 +93,7 @@ class Screens:
         requeued, resumed, deferred = await run_in_threadpool(requeue_edition, self.app, edition_id)
         counts = await run_in_threadpool(self.app.store.delivery_counts, edition_id)
         sent = ""
-        if counts.get("pending") or counts.get("sending"):
+        if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
             report = await run_in_threadpool(run, deliver_stored(self.app, edition_id))
             if report.delivery is not None:
                 sent = "; then " + (
@@ -135,10 +136,12 @@ class Screens:
         async def fetch() -> str:
             states = {r.name: r for r in self.app.store.source_states().values()}
             if name in states:
-                self.app.store.update_source(states[name].id, next_attempt_at=None, status="active")
+                self.app.store.update_source(
+                    states[name].id, next_attempt_at=None, status=SourceStatus.ACTIVE
+                )
             async with self.app.http() as client:
                 report = (await gather(one, self.app.store, client))[0]
-            if report.status == "ok":
+            if report.status == FetchStatus.OK:
                 items = "item" if report.items_seen == 1 else "items"
                 return f"{name}: {report.items_seen} {items}, {report.new_items} new"
             return f"{name}: {report.error}" + (f" ({report.hint})" if report.hint else "")
