@@ -18,7 +18,7 @@ from digest.records import (
     ranked_to_json,
 )
 from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
-from digest.schedule import fires_at, latest_slot, local_time_schedule, next_slot
+from digest.schedule import FiringPlan, fires_at, firing_plan
 from digest.store import Edition, Subscriber
 
 log = logging.getLogger("digest.pipeline")
@@ -179,11 +179,14 @@ def edition_info(
     )
 
 
+def digest_plan(app: App, digest: DigestConfig) -> FiringPlan:
+    """When the digest fires (``firing_plan`` in the service's zone)."""
+    return firing_plan(digest, app.config.service.timezone)
+
+
 def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:
-    """The slot an edition built now belongs to (hourly for a local-time digest)."""
-    if digest.local_time:
-        return latest_slot(local_time_schedule(digest.schedule), "UTC", now)
-    return latest_slot(digest.schedule, digest_timezone(app, digest), now)
+    """The slot an edition built now belongs to (a quarter hour for a local-time digest)."""
+    return digest_plan(app, digest).slot(now)
 
 
 def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str | None] | None:
@@ -211,9 +214,7 @@ def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
     stored = app.store.edition(digest.id, slot)
     if stored is None or rebuildable(app, stored):
         return now
-    schedule = local_time_schedule(digest.schedule) if digest.local_time else digest.schedule
-    timezone = "UTC" if digest.local_time else digest_timezone(app, digest)
-    return next_slot(schedule, timezone, now) or now
+    return digest_plan(app, digest).next_fire(now) or now
 
 
 def edition_row(
