@@ -25,7 +25,7 @@ from digest.render import (
     build_template,
     render_edition,
 )
-from digest.schedule import fires_at, latest_slot, local_time_schedule, next_slot
+from digest.schedule import FiringPlan, fires_at, firing_plan
 from digest.store import Edition, Subscriber
 
 log = logging.getLogger("digest.pipeline")
@@ -81,6 +81,24 @@ def left_out(app: App, digest: DigestConfig, now: datetime, ranked: RankedEditio
     enabled = {s.name: s for s in app.config.sources if s.enabled}
     wanted = set(digest.topics)
     mine = sorted(n for n, s in enabled.items() if not wanted or wanted & set(s.topics))
+    notes, any_old = _window_notes(app, digest, now, mine, sorted(set(enabled) - set(mine)))
+    notes += _ranking_notes(app, digest, ranked)
+    if not mine:
+        notes.append(
+            f"everything: no enabled source has the digest's topics ({', '.join(digest.topics)})"
+        )
+    elif not ranked.candidates and not any_old:
+        notes.append(
+            "nothing, as no article is stored for its sources: `digest gather` fetches them"
+        )
+    return notes
+
+
+def _window_notes(
+    app: App, digest: DigestConfig, now: datetime, mine: list[str], others: list[str]
+) -> tuple[list[str], bool]:
+    """Articles of its sources older than the look-back window, and articles in the window
+    from sources outside its topics; and whether there were old ones."""
     since = now - timedelta(hours=digest.lookback_hours)
     notes = []
     old = app.store.article_counts(None, since, mine)
@@ -92,13 +110,19 @@ def left_out(app: App, digest: DigestConfig, now: datetime, ranked: RankedEditio
             f"{digest.lookback_hours:g} in [[digests]] {digest.id!r}); the newest of them "
             f"is {_ago(now - newest)} old"
         )
-    others = app.store.article_counts(since, now, sorted(set(enabled) - set(mine)))
-    if others:
-        count = sum(n for n, _ in others.values())
+    outside = app.store.article_counts(since, now, others)
+    if outside:
+        count = sum(n for n, _ in outside.values())
         notes.append(
             f"{_articles(count)} in the window from sources without the digest's topics "
-            f"({', '.join(digest.topics)}): {', '.join(sorted(others))}"
+            f"({', '.join(digest.topics)}): {', '.join(sorted(outside))}"
         )
+    return notes, bool(old)
+
+
+def _ranking_notes(app: App, digest: DigestConfig, ranked: RankedEdition) -> list[str]:
+    """Stories past the section sizes, and stories of enough sources under the Breaking bar."""
+    notes = []
     past = ranked.candidates - ranked.count
     if past > 0:
         notes.append(
@@ -116,14 +140,6 @@ def left_out(app: App, digest: DigestConfig, now: datetime, ranked: RankedEditio
             f"{len(under)} stor{'y' if len(under) == 1 else 'ies'} with "
             f"{weights.breaking_min_sources}+ sources of Breaking (shown in Latest): scored "
             f"under breaking_min_score = {weights.breaking_min_score:g} in [rank]"
-        )
-    if not mine:
-        notes.append(
-            f"everything: no enabled source has the digest's topics ({', '.join(digest.topics)})"
-        )
-    elif not ranked.candidates and not old:
-        notes.append(
-            "nothing, as no article is stored for its sources: `digest gather` fetches them"
         )
     return notes
 
@@ -186,11 +202,14 @@ def edition_info(
     )
 
 
+def digest_plan(app: App, digest: DigestConfig) -> FiringPlan:
+    """When the digest fires (``firing_plan`` in the service's zone)."""
+    return firing_plan(digest, app.config.service.timezone)
+
+
 def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:
-    """The slot an edition built now belongs to (hourly for a local-time digest)."""
-    if digest.local_time:
-        return latest_slot(local_time_schedule(digest.schedule), "UTC", now)
-    return latest_slot(digest.schedule, digest_timezone(app, digest), now)
+    """The slot an edition built now belongs to (a quarter hour for a local-time digest)."""
+    return digest_plan(app, digest).slot(now)
 
 
 def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str | None] | None:
@@ -218,9 +237,7 @@ def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
     stored = app.store.edition(digest.id, slot)
     if stored is None or rebuildable(app, stored):
         return now
-    schedule = local_time_schedule(digest.schedule) if digest.local_time else digest.schedule
-    timezone = "UTC" if digest.local_time else digest_timezone(app, digest)
-    return next_slot(schedule, timezone, now) or now
+    return digest_plan(app, digest).next_fire(now) or now
 
 
 def edition_row(

@@ -11,15 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from digest.app import App
+from digest.app import App, run
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport
 from digest.deliver.limits import RateLimiter
 from digest.editions import build_edition, digest_slot, local_time_bucket, superseding_edition
+from digest.errors import UsageError
 from digest.sending import (
     deliver_edition,
     queue_edition,
     rate_limiter,
+    requeue_edition,
+    resume_since,
     resume_unfinished,
     stored_edition,
 )
@@ -107,6 +110,41 @@ async def deliver_stored(app: App, edition_id: int) -> RunReport:
     digest = app.config.digest(edition.digest_id)
     report = RunReport(digest.id, edition=edition)
     report.delivery = await deliver_edition(app, digest, edition, queue_new=False)
+    return report
+
+
+@dataclass
+class RetryReport:
+    """`digest retry EDITION` (the console's Retry too): the rows put back in the queue by
+    kind, and the send that followed (None when nothing waited or none was asked for)."""
+
+    edition_id: int
+    requeued: int  # failed rows back to pending
+    resumed: int  # paused rows resumed
+    deferred: int  # deferred rows due now
+    run: RunReport | None = None
+
+
+def retry_edition(app: App, edition_id: int, send: bool = True) -> RetryReport:
+    """Re-queue an edition's failed, paused and deferred rows (not bounced or unsubscribed
+    people), then send what it has waiting unless ``send`` is false; nobody who joined
+    since is added. Blocking: the console calls it in a worker thread.
+
+    Without a send, an edition too old for a later run to resume is refused: the next send
+    would mark its rows failed again.
+    """
+    edition = stored_edition(app, edition_id)  # an unknown id is an error naming recent ones
+    digest = app.config.digest(edition.digest_id)
+    if not send and edition.slot < resume_since(app, digest, utcnow()):
+        raise UsageError(
+            f"edition {edition_id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) is too old for a "
+            "later run to send: the next send would mark its rows failed again",
+            f"run `digest retry {edition_id}` without --no-send to send them now",
+        )
+    report = RetryReport(edition_id, *requeue_edition(app, edition_id))
+    counts = app.store.delivery_counts(edition_id)
+    if send and (counts.get("pending") or counts.get("sending")):
+        report.run = run(deliver_stored(app, edition_id))
     return report
 
 

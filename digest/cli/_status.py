@@ -1,60 +1,14 @@
 """`digest status`'s outbox part: the queue over every edition, and the processes sending
-it (workers and schedulers, by their heartbeat rows)."""
+it (workers and schedulers, by their heartbeat rows), as ``digest.reports`` reports them."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
 from rich.table import Table
 
-from digest.app import App
 from digest.cli._common import console
-from digest.store import utcnow
-
-# A process whose heartbeat is older than this many of its intervals has stopped (killed,
-# or its machine lost) without removing its row.
-SILENT_BEATS = 3
-
-
-def outbox_document(app: App) -> dict[str, Any]:
-    """The queue and the processes, as the JSON `digest status --json` prints."""
-    now = utcnow()
-    q = app.store.queue_summary()
-    every = {
-        "worker": app.config.worker.heartbeat_seconds,
-        "scheduler": app.config.schedule.leader_check_seconds,
-    }
-    processes = []
-    for w in app.store.workers():
-        ago = (now - w.last_seen).total_seconds()
-        processes.append(
-            {
-                "role": w.role,
-                "host": w.host,
-                "pid": w.pid,
-                "state": w.state,
-                "started_at": w.started_at.isoformat(),
-                "last_seen": w.last_seen.isoformat(),
-                "seen_seconds_ago": round(ago, 1),
-                "stopped": ago > SILENT_BEATS * every.get(w.role, 5.0) + 5,
-                "sent": w.sent,
-                "rate_per_second": round(w.rate, 1),
-            }
-        )
-    return {
-        "queue": {
-            "pending": q.pending,
-            "deferred": q.deferred,
-            "in_flight": q.in_flight,
-            "held_by_stopped_senders": q.orphaned,
-            "oldest_pending_since": _iso(q.oldest),
-            "oldest_pending_seconds": round((now - q.oldest).total_seconds()) if q.oldest else None,
-            "in_flight_back_by": _iso(q.back_at),
-        },
-        "workers": processes,
-    }
 
 
 def print_outbox(document: dict[str, Any]) -> None:
@@ -97,10 +51,6 @@ def print_outbox(document: dict[str, Any]) -> None:
             f"{w['rate_per_second']:g}",
         )
     console.print(table)
-
-
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when else None
 
 
 def _age(seconds: float) -> str:

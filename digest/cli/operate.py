@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 from rich import box
 from rich.table import Table
 
+from digest.app import App
 from digest.cli._common import Context, console, pass_context, run_async
-from digest.cli._status import outbox_document, print_outbox
-from digest.config import Config
+from digest.cli._status import print_outbox
 from digest.deliver import DeliveryReport
 from digest.deliver.dispatch import count_words
-from digest.editions import (
-    left_out,
-    next_edition_at,
-    next_edition_preview,
-    rank_window,
-)
+from digest.editions import left_out, next_edition_at, next_edition_preview
 from digest.errors import UsageError
-from digest.pipeline import RunReport, deliver_stored, gather_sources, run_digest
+from digest.pipeline import RunReport, gather_sources, retry_edition, run_digest
 from digest.rank import SIGNALS
-from digest.records import Recipient, RenderedEdition
-from digest.render import substitute
-from digest.schedule import next_slot
+from digest.render import write_preview
+from digest.reports import EditionStatus, StatusReport, explain_report, status_report
 from digest.schedule.jobs import record_gather
-from digest.sending import requeue_edition, resume_since, stored_edition
 from digest.sources.gather import SourceReport, end_waits
-from digest.store import Edition, utcnow
-from digest.store.lock import daemon_holder
-from digest.store.tables import FINAL_DELIVERY_STATES
+from digest.store import utcnow
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -91,25 +81,6 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     click.echo(f"wrote {html}\nwrote {text}")
 
 
-def write_preview(
-    config: Config, edition: RenderedEdition | Edition, out_dir: Path, name: str = "digest"
-) -> tuple[Path, Path]:
-    """Write an edition's HTML and text with sample personal links, for a person to open."""
-    sample = Recipient(
-        0,
-        "preview@example.org",
-        None,
-        f"{config.service.base_url}/unsubscribe/PREVIEW",
-        f"mailto:{config.unsubscribe_mailto()}",
-        f"{config.service.base_url}/preferences/PREVIEW",
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html_path, text_path = out_dir / f"{name}.html", out_dir / f"{name}.txt"
-    html_path.write_text(substitute(edition.html, sample, is_html=True), encoding="utf-8")
-    text_path.write_text(substitute(edition.text, sample, is_html=False), encoding="utf-8")
-    return html_path.resolve(), text_path.resolve()
-
-
 # Short column names, so the table keeps room for the headline in an 80-column terminal.
 _SHORT = {
     "recency": "fresh",
@@ -129,28 +100,9 @@ _SHORT = {
 def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     """The next edition's ranked stories with each signal's contribution to the score."""
     app = ctx.app()
-    digest = app.config.digest(digest_id)
-    at = next_edition_at(app, digest, utcnow())
-    ranked = rank_window(app, digest, at)
-    rows = [
-        {
-            "section": section,
-            "rank": rank,
-            "story_id": story.story_id,
-            "score": story.score,
-            "headline": story.lead.title,
-            "sources": list(story.sources),
-            "signals": {
-                s.name: {"value": s.value, "adds": round(s.contribution, 4)} for s in story.signals
-            },
-        }
-        for section, stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
-        for rank, story in enumerate(stories, start=1)
-    ]
-    notes = left_out(app, digest, at, ranked)
+    report = explain_report(app, app.config.digest(digest_id))
     if as_json:
-        document = {"digest": digest.id, "stories": rows, "left_out": notes}
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
         return
     table = Table(
         "#", "score", *(_SHORT[n] for n in SIGNALS), "src", "headline",
@@ -158,14 +110,14 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     )  # fmt: skip
     for column in table.columns[:-1]:
         column.no_wrap = True
-    for row in rows:
-        signals: dict[str, dict[str, float]] = row["signals"]  # type: ignore[assignment]
+    for story in report.stories:
+        signals = story.signals
         table.add_row(
-            f"{str(row['section'])[0].upper()}{row['rank']}",
-            f"{row['score']:.2f}",
-            *(f"{signals[n]['adds']:.2f}" if n in signals else "" for n in SIGNALS),
-            str(len(row["sources"])),  # type: ignore[arg-type]
-            str(row["headline"]),
+            f"{story.section[0].upper()}{story.rank}",
+            f"{story.score:.2f}",
+            *(f"{signals[n].adds:.2f}" if n in signals else "" for n in SIGNALS),
+            str(len(story.sources)),
+            story.headline,
         )
     console.print(table)
     w = app.config.rank
@@ -181,9 +133,9 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         "some), a breaking cue, minus the penalty for a story "
         f"one of the last {w.sent_lookback_editions} editions sent (unless a source joined). "
         f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
-        f"or a cue; {len(ranked.breaking)} breaking, {len(ranked.latest)} latest"
+        f"or a cue; {report.breaking} breaking, {report.latest} latest"
     )
-    for note in notes:
+    for note in report.left_out:
         click.echo(f"left out: {note}")
 
 
@@ -255,43 +207,38 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
             "`digest status` lists the editions; `digest retry --due` is the cron line",
         )
     if edition_id is None:
-        from digest.schedule.jobs import retry_job
-
-        reports = retry_job(app)
-        for run_report in reports:
-            print_run(run_report)
-        if not reports:
-            click.echo("nothing due: no deferred row's wait is over, and no limit has room")
-        queue = app.store.queue_summary()
-        if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
-            click.echo(
-                f"{queue.in_flight} in flight under a sender's lease; if it stopped, they are "
-                f"pending again by {queue.back_at:%Y-%m-%d %H:%M:%S} UTC and the next send "
-                "(or a worker) sends them"
-            )
-        if not all(r.ok for r in reports):
-            raise SystemExit(1)
+        _retry_due(app)
         return
-    edition = stored_edition(app, edition_id)  # an unknown id is an error naming recent ones
-    digest = app.config.digest(edition.digest_id)
-    if no_send and edition.slot < resume_since(app, digest, utcnow()):
-        raise UsageError(
-            f"edition {edition_id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) is too old for a "
-            "later run to send: the next send would mark its rows failed again",
-            f"run `digest retry {edition_id}` without --no-send to send them now",
-        )
-    requeued, resumed, deferred = requeue_edition(app, edition_id)
+    report = retry_edition(app, edition_id, send=not no_send)
     click.echo(
-        f"edition {edition_id}: {requeued} failed deliveries re-queued, "
-        + (f"{resumed} paused ones resumed, " if resumed else "")
-        + f"{deferred} deferred ones due now"
+        f"edition {edition_id}: {report.requeued} failed deliveries re-queued, "
+        + (f"{report.resumed} paused ones resumed, " if report.resumed else "")
+        + f"{report.deferred} deferred ones due now"
     )
-    counts = app.store.delivery_counts(edition_id)
-    if no_send or not (counts.get("pending") or counts.get("sending")):
+    if report.run is None:
         return
-    report = run_async(deliver_stored(app, edition_id))
-    print_run(report)
-    if not report.ok:
+    print_run(report.run)
+    if not report.run.ok:
+        raise SystemExit(1)
+
+
+def _retry_due(app: App) -> None:
+    """`digest retry --due`: the daemon's retry job, once; exits 1 when a send stopped."""
+    from digest.schedule.jobs import retry_job
+
+    reports = retry_job(app)
+    for run_report in reports:
+        print_run(run_report)
+    if not reports:
+        click.echo("nothing due: no deferred row's wait is over, and no limit has room")
+    queue = app.store.queue_summary()
+    if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
+        click.echo(
+            f"{queue.in_flight} in flight under a sender's lease; if it stopped, they are "
+            f"pending again by {queue.back_at:%Y-%m-%d %H:%M:%S} UTC and the next send "
+            "(or a worker) sends them"
+        )
+    if not all(r.ok for r in reports):
         raise SystemExit(1)
 
 
@@ -301,94 +248,57 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
 def status(ctx: Context, as_json: bool) -> None:
     """Each recent edition with its delivery counts, the queue (pending, in flight, the
     oldest row's age), the workers and schedulers, and when each digest fires next."""
-    app = ctx.app()
-    now = utcnow()
-    editions: list[dict[str, Any]] = []
-    for e in app.store.editions(limit=20):
-        assert e.id is not None
-        editions.append(
-            {
-                "id": e.id,
-                "digest": e.digest_id,
-                "slot": e.slot.isoformat(),
-                "subject": e.subject,
-                "stories": e.story_count,
-                "deliveries": (tally := app.store.delivery_counts(e.id)),
-                "reasons": _grouped(app.store.delivery_reasons(e.id, limit=100)),
-                "progress": _progress(tally),
-            }
-        )
-    upcoming = {}
-    for d in app.config.digests:
-        fire = next_slot(d.schedule, d.timezone or app.config.service.timezone, now)
-        upcoming[d.id] = fire.isoformat() if fire else None
-    jobs = {
-        run.job: {
-            "finished_at": run.finished_at.isoformat(),
-            "ok": run.ok,
-            "summary": run.summary,
-        }
-        for run in app.store.job_runs()
-    }
-    holder = daemon_holder(app.engine)
-    daemon = {"running": holder is not None, "holder": holder}
-    outbox = outbox_document(app)
+    report = status_report(ctx.app())
     if as_json:
-        document = {"editions": editions, "next_runs": upcoming, "jobs": jobs, "daemon": daemon}
-        click.echo(json.dumps(document | outbox, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
         return
     table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
-    for row in editions:
-        counts = count_words(row["deliveries"]) or "none"
+    for line in report.editions:
+        e = line.edition
         table.add_row(
-            str(row["id"]),
-            str(row["digest"]),
-            str(row["slot"])[:16],
-            str(row["stories"]),
-            f"{row['progress']:.0%}",
-            counts,
+            str(line.id),
+            e.digest_id,
+            e.slot.isoformat()[:16],
+            str(e.story_count),
+            f"{line.progress:.0%}",
+            count_words(line.counts) or "none",
         )
     console.print(table)
-    for row in editions:
-        for state, reasons in row["reasons"].items():
-            for reason, rows in list(reasons.items())[:5]:
-                click.echo(f"edition {row['id']}: {state} {rows}: {reason}")
-            if len(reasons) > 5:
-                more = sum(list(reasons.values())[5:])
-                click.echo(
-                    f"edition {row['id']}: {state} {more}: for {len(reasons) - 5} other "
-                    "reasons (--json lists all)"
-                )
-    print_outbox(outbox)
-    if holder is not None:
-        click.echo(f"daemon: running ({holder})")
+    for line in report.editions:
+        _print_reasons(line)
+    print_outbox(report.outbox)
+    _print_daemon(report)
+
+
+def _print_reasons(line: EditionStatus) -> None:
+    """An edition's five commonest reasons per state, the rest summed."""
+    for state, reasons in line.reasons.items():
+        for reason, rows in list(reasons.items())[:5]:
+            click.echo(f"edition {line.id}: {state} {rows}: {reason}")
+        if len(reasons) > 5:
+            more = sum(list(reasons.values())[5:])
+            click.echo(
+                f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
+                "reasons (--json lists all)"
+            )
+
+
+def _print_daemon(report: StatusReport) -> None:
+    """Whether a daemon runs, when each digest fires next, how each job last went."""
+    if report.daemon is not None:
+        click.echo(f"daemon: running ({report.daemon})")
     else:
         click.echo(
             "daemon: not running on this database; digests go out only when `digest run` "
             "(or cron's `digest run --once`) runs"
         )
-    for digest_id, when in upcoming.items():
-        shown = f"{when[:16].replace('T', ' ')} UTC" if when else "never (its schedule)"
-        click.echo(f"next {digest_id}: {shown}")
-    for job, run in jobs.items():
-        state = "ok" if run["ok"] else "FAILED"
-        finished = str(run["finished_at"])[:19].replace("T", " ")
-        click.echo(f"last {job}: {state} at {finished} UTC: {run['summary']}")
-
-
-def _grouped(reasons: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
-    """(state, reason, rows), commonest first, as state -> reason -> rows."""
-    grouped: dict[str, dict[str, int]] = {}
-    for state, reason, rows in reasons:
-        grouped.setdefault(state, {})[reason] = rows
-    return grouped
-
-
-def _progress(counts: dict[str, int]) -> float:
-    """Share of an edition's rows that reached an end state (sent, failed, suppressed)."""
-    total = sum(counts.values())
-    finished = sum(counts.get(k, 0) for k in FINAL_DELIVERY_STATES)
-    return finished / total if total else 1.0
+    for next_run in report.next_runs:
+        when = next_run.utc
+        shown = f"{when:%Y-%m-%d %H:%M} UTC" if when else "never (its schedule)"
+        click.echo(f"next {next_run.digest_id}: {shown}")
+    for job, run in report.jobs.items():
+        state = "ok" if run.ok else "FAILED"
+        click.echo(f"last {job}: {state} at {run.finished_at:%Y-%m-%d %H:%M:%S} UTC: {run.summary}")
 
 
 def print_sources(reports: list[SourceReport]) -> None:

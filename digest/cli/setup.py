@@ -144,8 +144,9 @@ def prune(ctx: Context) -> None:
 def demo(click_ctx: click.Context, folder: Path) -> None:
     """Run the embedded default offline: sample feeds -> SQLite -> a digest in a local Maildir."""
     from digest import demo as demo_data
-    from digest.cli.operate import print_run, write_preview
+    from digest.cli.operate import print_run
     from digest.pipeline import run_digest
+    from digest.render import write_preview
 
     config_file = demo_data.prepare(folder)
     ctx = Context(str(config_file))

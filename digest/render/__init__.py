@@ -9,6 +9,7 @@ from digest.render.edition import (
     subject_for,
 )
 from digest.render.message import MessageTemplate, build_template, substitute
+from digest.render.preview import write_preview
 from digest.render.tokens import TOKENS
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "render_edition",
     "subject_for",
     "substitute",
+    "write_preview",
 ]

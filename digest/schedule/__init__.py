@@ -1,5 +1,21 @@
 """The schedule stage: which slot an edition belongs to, and the daemon that fires digests."""
 
-from digest.schedule.slots import fires_at, latest_slot, local_time_schedule, next_slot, trigger
+from digest.schedule.slots import (
+    FiringPlan,
+    fires_at,
+    firing_plan,
+    latest_slot,
+    local_time_schedule,
+    next_slot,
+    trigger,
+)
 
-__all__ = ["fires_at", "latest_slot", "local_time_schedule", "next_slot", "trigger"]
+__all__ = [
+    "FiringPlan",
+    "fires_at",
+    "firing_plan",
+    "latest_slot",
+    "local_time_schedule",
+    "next_slot",
+    "trigger",
+]

@@ -10,14 +10,11 @@ slot they missed within the grace period, once (``owed_slots``), never every slo
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import signal
-import socket
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,12 +23,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App
 from digest.config import Config, DigestConfig
-from digest.errors import ConfigError
-from digest.schedule.slots import latest_slot, local_time_schedule, slots_between, trigger
+from digest.schedule.leading import elected, lead
+from digest.schedule.slots import FiringPlan, slots_between
 from digest.store import utcnow
-from digest.store.lock import LeaderLock, daemon_lock
+from digest.store.lock import daemon_lock
 from digest.store.pg import is_postgresql
-from digest.store.tables import FINAL_DELIVERY_STATES, Worker
+from digest.store.tables import FINAL_DELIVERY_STATES
 
 log = logging.getLogger("digest.schedule")
 MISFIRE_GRACE_SECONDS = 3600
@@ -40,11 +37,11 @@ MISFIRE_GRACE_SECONDS = 3600
 def build_scheduler(
     app: App, now: datetime | None = None, stop: Callable[[], bool] | None = None
 ) -> BackgroundScheduler:
-    """A scheduler with one job per digest (due at once when slots were missed while the
-    daemon was down), a gathering job and a retry job. ``stop`` is asked by the sending
-    jobs before each batch: the lead is lost, or a second SIGTERM came."""
-    from digest.editions import superseding_edition
-    from digest.schedule.jobs import gather_job, retry_job, send_job
+    """A scheduler with one job per digest on its firing plan (due at once when slots were
+    missed while the daemon was down), a gathering job and a retry job. ``stop`` is asked by
+    the sending jobs before each batch: the lead is lost, or a second SIGTERM came."""
+    from digest.editions import digest_plan
+    from digest.schedule.jobs import gather_job
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -55,84 +52,88 @@ def build_scheduler(
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
         },
     )
-
-    def send_due(digest: DigestConfig, schedule: str, timezone: str) -> None:
-        """A digest's job: the slots of the grace period still owed, oldest first, each as
-        it would have been built then, then the current slot; one gathering serves all.
-
-        Owed slots come from a restart, a job started late behind a long one (a local-time
-        digest's slot is a quarter hour), or fires coalesced into one run.
-        """
-        now = utcnow()
-        current = latest_slot(schedule, timezone, now)
-        owed = [s for s in owed_slots(app, digest, schedule, timezone, now) if s != current]
-        for i, slot in enumerate(owed):
-            log.warning("digest %s: sending the %s slot it missed", digest.id, f"{slot:%H:%M}")
-            send_job(app, digest.id, at=slot, gather_first=i == 0, stop=stop)
-        late = now - current
-        if late > timedelta(minutes=1) and _unsent(app, digest.id, current):
-            # (a restart after the slot, or a job that ran long before this one)
-            log.warning(
-                "digest %s: sending the %s slot it missed, %d minutes late",
-                digest.id,
-                f"{current:%H:%M}",
-                late.total_seconds() // 60,
-            )
-        send_job(app, digest.id, gather_first=not owed, stop=stop)
-
-    def gather() -> None:
-        gather_job(app)
-
-    def retry() -> None:
-        """Rows due between slots, after any slot of the grace period that has no edition
-        at all: its send failed before building one (a locked database, a broken template
-        fixed since), and no other job would come back to it."""
-        for digest, schedule, timezone in plans:
-            for slot in owed_slots(app, digest, schedule, timezone, utcnow()):
-                if superseding_edition(app, digest, slot) is not None:
-                    continue  # a schedule moved: readers have a later edition already
-                if app.store.edition(digest.id, slot) is None:
-                    log.warning(
-                        "digest %s: the %s slot has no edition (its send failed?); sending it",
-                        digest.id,
-                        f"{slot:%H:%M}",
-                    )
-                    send_job(app, digest.id, at=slot, gather_first=False, stop=stop)
-        retry_job(app, stop=stop)
-
     config = app.config
     now = now or utcnow()
-    plans: list[tuple[DigestConfig, str, str]] = []
-    for digest in config.digests:
-        timezone = digest.timezone or config.service.timezone
-        schedule = digest.schedule
-        if digest.local_time:  # every quarter hour: each slot's time-zone bucket gets its edition
-            schedule, timezone = local_time_schedule(schedule), "UTC"
-        plans.append((digest, schedule, timezone))
-        owed = owed_slots(app, digest, schedule, timezone, now)
-        _note_skipped(app, digest, schedule, timezone, now, owed)
+    plans = [(digest, digest_plan(app, digest)) for digest in config.digests]
+    for digest, plan in plans:
+        owed = owed_slots(app, digest, plan, now)
+        _note_skipped(app, digest, plan, now, owed)
         scheduler.add_job(
-            send_due,
-            trigger(schedule, timezone),
-            args=[digest, schedule, timezone],
+            _send_due,
+            plan.trigger(),
+            args=[app, digest, plan, stop],
             id=f"digest:{digest.id}",
             name=f"send {digest.id}",
             **({"next_run_time": now} if owed else {}),
         )
     scheduler.add_job(
-        gather,
+        partial(gather_job, app),
         IntervalTrigger(minutes=config.gather.interval_minutes),
         id="gather",
         name="gather",
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(
-        retry,
+        partial(_retry_owed, app, plans, stop),
         IntervalTrigger(seconds=retry_interval_seconds(config)),
         id="retry",
         name="retry deferred",
     )
     return scheduler
+
+
+def _send_due(
+    app: App, digest: DigestConfig, plan: FiringPlan, stop: Callable[[], bool] | None
+) -> None:
+    """A digest's job: the slots of the grace period still owed, oldest first, each as
+    it would have been built then, then the current slot; one gathering serves all.
+
+    Owed slots come from a restart, a job started late behind a long one (a local-time
+    digest's slot is a quarter hour), or fires coalesced into one run.
+    """
+    from digest.schedule.jobs import send_job
+
+    now = utcnow()
+    current = plan.slot(now)
+    owed = [s for s in owed_slots(app, digest, plan, now) if s != current]
+    for i, slot in enumerate(owed):
+        log.warning("digest %s: sending the %s slot it missed", digest.id, f"{slot:%H:%M}")
+        send_job(app, digest.id, at=slot, gather_first=i == 0, stop=stop)
+    late = now - current
+    if late > timedelta(minutes=1) and _unsent(app, digest.id, current):
+        # (a restart after the slot, or a job that ran long before this one)
+        log.warning(
+            "digest %s: sending the %s slot it missed, %d minutes late",
+            digest.id,
+            f"{current:%H:%M}",
+            late.total_seconds() // 60,
+        )
+    send_job(app, digest.id, gather_first=not owed, stop=stop)
+
+
+def _retry_owed(
+    app: App,
+    plans: list[tuple[DigestConfig, FiringPlan]],
+    stop: Callable[[], bool] | None,
+) -> None:
+    """The retry job: rows due between slots, after any slot of the grace period that has no
+    edition at all: its send failed before building one (a locked database, a broken
+    template fixed since), and no other job would come back to it."""
+    from digest.editions import superseding_edition
+    from digest.schedule.jobs import retry_job, send_job
+
+    for digest, plan in plans:
+        for slot in owed_slots(app, digest, plan, utcnow()):
+            if superseding_edition(app, digest, slot) is not None:
+                continue  # a schedule moved: readers have a later edition already
+            if app.store.edition(digest.id, slot) is None:
+                log.warning(
+                    "digest %s: the %s slot has no edition (its send failed?); sending it",
+                    digest.id,
+                    f"{slot:%H:%M}",
+                )
+                send_job(app, digest.id, at=slot, gather_first=False, stop=stop)
+    retry_job(app, stop=stop)
 
 
 def retry_interval_seconds(config: Config) -> float:
@@ -143,9 +144,7 @@ def retry_interval_seconds(config: Config) -> float:
     return min(900.0, max(60.0, config.delivery.retry_base_seconds))
 
 
-def owed_slots(
-    app: App, digest: DigestConfig, schedule: str, timezone: str, now: datetime
-) -> list[datetime]:
+def owed_slots(app: App, digest: DigestConfig, plan: FiringPlan, now: datetime) -> list[datetime]:
     """The slots still owed, oldest first: for each reader the latest slot of the grace
     period that was theirs, if it was not (fully) sent; never one from before the daemon
     first scheduled the digest, nor one older than an edition readers already have.
@@ -162,7 +161,7 @@ def owed_slots(
     start = max(now - timedelta(seconds=MISFIRE_GRACE_SECONDS), since)
     owed: list[datetime] = []
     covered: set[str | None] = set()  # the readers a newer slot was for
-    for slot in reversed(slots_between(schedule, timezone, start, now)):
+    for slot in reversed(plan.slots_between(start, now)):
         audience = local_time_bucket(app, digest, slot)
         zones: set[str | None] = {_EVERYONE} if audience is None else audience
         if not zones - covered:
@@ -199,8 +198,7 @@ def missed_slots(
 def _note_skipped(
     app: App,
     digest: DigestConfig,
-    schedule: str,
-    timezone: str,
+    plan: FiringPlan,
     now: datetime,
     owed: list[datetime],
 ) -> None:
@@ -214,7 +212,7 @@ def _note_skipped(
     since = max(since, newest.slot) if newest is not None else since
     skipped = [
         slot
-        for slot in missed_slots(app, digest.id, schedule, timezone, now)
+        for slot in missed_slots(app, digest.id, plan.schedule, plan.timezone, now)
         if slot > since and slot not in owed and local_time_bucket(app, digest, slot) != set()
     ]
     if skipped:
@@ -284,141 +282,8 @@ def run_daemon(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
     if is_postgresql(app.engine):
-        _elected(app, stop, halt, reload, reload_config)
+        elected(app, stop, halt, reload, reload_config)
     else:
         with daemon_lock(app.engine):
-            _lead(app, stop, halt, reload, reload_config)
+            lead(app, stop, halt, reload, reload_config)
     log.info("stopped")
-
-
-def _lead(
-    app: App,
-    stop: threading.Event,
-    halt: threading.Event,
-    reload: threading.Event,
-    reload_config: Callable[[Config], Config] | None,
-) -> None:
-    """The only daemon on the database (SQLite): schedule until stopped."""
-    scheduler = _start(app, halt.is_set)
-    while not stop.is_set():
-        if reload.wait(timeout=0.5):
-            reload.clear()
-            new_app = _reloaded(app, reload_config)
-            if new_app is not None:
-                scheduler.shutdown(wait=True)
-                app = new_app
-                scheduler = _start(app, halt.is_set)
-    scheduler.shutdown(wait=True)
-
-
-def _elected(
-    app: App,
-    stop: threading.Event,
-    halt: threading.Event,
-    reload: threading.Event,
-    reload_config: Callable[[Config], Config] | None,
-) -> None:
-    """One of many schedulers on PostgreSQL: lead while holding the lock, else stand by.
-
-    The lock is asked for (standby) or checked (leader) every ``leader_check_seconds``: a
-    standby leads within one interval of the lock's release (a leader killed, its session
-    ended), and a leader whose session ended notices within one interval, so two lead at
-    once for at most that long, and the building of an edition is idempotent (one per slot)
-    and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
-    """
-    lock = LeaderLock(app.engine)
-    leading = threading.Event()
-
-    def stopping() -> bool:
-        return halt.is_set() or not leading.is_set()
-
-    me = _register(app)
-    scheduler: BackgroundScheduler | None = None
-    next_check = 0.0
-    said_standby = False
-    try:
-        while not stop.is_set():
-            if time.monotonic() >= next_check:
-                next_check = time.monotonic() + app.config.schedule.leader_check_seconds
-                if scheduler is None and lock.try_take():
-                    leading.set()
-                    log.info("leading: this scheduler gathers, builds and queues editions")
-                    scheduler = _start(app, stopping)
-                    said_standby = False
-                elif scheduler is not None and not lock.still_held():
-                    leading.clear()  # the running job stops after its batch on the wire
-                    scheduler.shutdown(wait=False)
-                    scheduler = None
-                    # A standby asks every interval: it takes over before this one asks again.
-                    next_check += 2 * app.config.schedule.leader_check_seconds
-                    log.error(
-                        "lost the scheduler's lead (its database session ended); stopped "
-                        "scheduling at once, a standby takes over; standing by"
-                    )
-                    said_standby = True
-                elif scheduler is None and not said_standby:
-                    log.info("standing by: another scheduler leads on this database")
-                    said_standby = True
-                _beat(app, me, "leading" if scheduler is not None else "standby")
-            if reload.wait(timeout=0.2):
-                reload.clear()
-                new_app = _reloaded(app, reload_config)
-                if new_app is not None:
-                    app = new_app
-                    if scheduler is not None:
-                        scheduler.shutdown(wait=True)
-                        scheduler = _start(app, stopping)
-    finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
-        leading.clear()
-        lock.release()
-        try:
-            app.store.forget_worker(me)
-        except Exception:
-            log.exception("could not remove this scheduler's heartbeat row")
-
-
-def _register(app: App) -> str:
-    """This scheduler's heartbeat row (role scheduler), for `digest status`."""
-    host, pid, now = socket.gethostname(), os.getpid(), utcnow()
-    me = Worker(
-        id=f"{host}:{pid}:{secrets.token_hex(4)}",
-        role="scheduler",
-        host=host,
-        pid=pid,
-        started_at=now,
-        last_seen=now,
-        state="standby",
-    )
-    app.store.register_worker(me)
-    return me.id
-
-
-def _beat(app: App, me: str, state: str) -> None:
-    try:
-        app.store.beat(me, 0, 0.0, state)
-    except Exception as exc:  # the database is down: the lock check says what to do
-        log.error("could not write this scheduler's heartbeat: %s", exc)
-
-
-def _start(app: App, stop: Callable[[], bool] | None = None) -> BackgroundScheduler:
-    scheduler = build_scheduler(app, stop=stop)
-    scheduler.start()
-    for job in scheduler.get_jobs():
-        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
-    return scheduler
-
-
-def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
-    """The app with the new config, or None (and a log line) to keep the old one."""
-    if reload_config is None:
-        log.error("this daemon cannot reload its config; restart it instead")
-        return None
-    try:
-        config = reload_config(app.config)
-    except ConfigError as exc:
-        log.error("the new config is invalid; keeping the old one:\n%s", exc.message)
-        return None
-    log.info("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
-    return App(config, app.engine, app.store)

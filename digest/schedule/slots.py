@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
+
+if TYPE_CHECKING:  # the config package reads schedules with this module: no import circle
+    from digest.config import DigestConfig
 
 _SPANS = (
     timedelta(hours=1),
@@ -177,3 +182,44 @@ def fires_at(schedule: str, timezone: str, moment: datetime) -> bool:
     # asked from before the jump: searching from ``moment`` (03:30 local) looks for tomorrow's.
     fires = _fires(schedule, timezone, moment - _LONGEST_CLOCK_JUMP)
     return next((fire for fire in fires if fire >= moment), None) == moment
+
+
+@dataclass(frozen=True)
+class FiringPlan:
+    """When a digest fires: the cron its job runs on and the zone that cron is read in.
+
+    The one answer `digest status`, the daemon's job, the slot an edition belongs to and the
+    console's next run all take, so they cannot disagree. An ordinary digest fires on its
+    schedule in its own zone (else the service's); a local-time digest fires every quarter
+    hour in UTC on which the schedule's local time can happen (``local_time_schedule``), and
+    each fire's readers are the zones whose local time it is (``fires_at``).
+    """
+
+    schedule: str
+    timezone: str
+    zone: str  # the digest's own zone: shown times, and readers without a zone of their own
+    local_time: bool
+
+    def trigger(self) -> BaseTrigger:
+        """The APScheduler trigger of the digest's job."""
+        return trigger(self.schedule, self.timezone)
+
+    def slot(self, now: datetime) -> datetime:
+        """The slot an edition built at ``now`` belongs to: the latest fire at or before it."""
+        return latest_slot(self.schedule, self.timezone, now)
+
+    def next_fire(self, now: datetime) -> datetime | None:
+        """The next fire after ``now`` (UTC); None for a cron that never fires again."""
+        return next_slot(self.schedule, self.timezone, now)
+
+    def slots_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """The fires in [``start``, ``end``] (UTC), oldest first."""
+        return slots_between(self.schedule, self.timezone, start, end)
+
+
+def firing_plan(digest: DigestConfig, service_timezone: str) -> FiringPlan:
+    """The digest's firing plan (its zone, else ``service_timezone``, the service's)."""
+    zone = digest.timezone or service_timezone
+    if digest.local_time:
+        return FiringPlan(local_time_schedule(digest.schedule), "UTC", zone, True)
+    return FiringPlan(digest.schedule, zone, zone, False)

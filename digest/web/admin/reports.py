@@ -7,16 +7,13 @@ Each builder is blocking (database, files): the views call it in a worker thread
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from digest.app import App
-from digest.cli.operate import _progress  # the share `digest status` prints as "done"
 from digest.cli.setup import _dkim_problems  # what `digest check` adds to warnings_for
 from digest.config import Config, warnings_for
-from digest.editions import digest_timezone
 from digest.records import RankedEdition
-from digest.schedule import next_slot
+from digest.reports import NextRun, next_runs
+from digest.reports import progress as _progress  # the share `digest status` prints as "done"
 from digest.states import SourceStatus
 from digest.store import Edition, Source, utcnow
 from digest.store.lock import daemon_holder
@@ -32,17 +29,6 @@ class EditionLine:
     bounced: int
     progress: float
     reasons: list[tuple[str, str, int]]
-
-
-@dataclass(frozen=True)
-class NextRun:
-    """When a digest fires next, in UTC and in its own zone."""
-
-    digest_id: str
-    title: str
-    utc: datetime | None
-    local: datetime | None
-    zone: str
 
 
 @dataclass(frozen=True)
@@ -99,17 +85,6 @@ def source_lines(app: App) -> list[SourceLine]:
             health = "ok"
         lines.append(SourceLine(row, health if source.enabled else "disabled", source.enabled))
     return lines
-
-
-def next_runs(app: App, now: datetime) -> list[NextRun]:
-    """Each digest's next slot, as `digest status` computes it."""
-    runs = []
-    for d in app.config.digests:
-        zone = d.timezone or app.config.service.timezone
-        fire = next_slot(d.schedule, zone, now)
-        local = fire.astimezone(ZoneInfo(digest_timezone(app, d))) if fire else None
-        runs.append(NextRun(d.id, d.title, fire, local, digest_timezone(app, d)))
-    return runs
 
 
 def check_problems(config: Config) -> tuple[list[str], list[str]]:

@@ -18,10 +18,9 @@ from digest.app import run
 from digest.config import Config
 from digest.deliver.base import build_sender
 from digest.errors import DigestError
-from digest.pipeline import deliver_stored
-from digest.sending import requeue_edition
+from digest.pipeline import retry_edition
 from digest.sources.gather import gather
-from digest.states import DeliveryStatus, FetchStatus, SourceStatus
+from digest.states import FetchStatus, SourceStatus
 from digest.store.tables import DELIVERY_STATES, Admin
 from digest.web.admin import reports
 from digest.web.admin.console import Console
@@ -90,18 +89,16 @@ class Screens:
         edition_id = int(request.path_params["edition_id"])
         if await run_in_threadpool(self.app.store.edition_by_id, edition_id) is None:
             return self.c.message(request, admin, "Not found", "No edition has this number.", 404)
-        requeued, resumed, deferred = await run_in_threadpool(requeue_edition, self.app, edition_id)
-        counts = await run_in_threadpool(self.app.store.delivery_counts, edition_id)
+        retried = await run_in_threadpool(retry_edition, self.app, edition_id)
+        requeued, resumed, deferred = retried.requeued, retried.resumed, retried.deferred
         sent = ""
-        if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
-            report = await run_in_threadpool(run, deliver_stored(self.app, edition_id))
-            if report.delivery is not None:
-                sent = "; then " + (
-                    ", ".join(f"{n} {k}" for k, n in sorted(report.delivery.counts.items()))
-                    or "nothing sent"
-                )
-                if report.delivery.stopped:
-                    sent += f" (stopped: {report.delivery.stopped})"
+        if (report := retried.run) is not None and report.delivery is not None:
+            sent = "; then " + (
+                ", ".join(f"{n} {k}" for k, n in sorted(report.delivery.counts.items()))
+                or "nothing sent"
+            )
+            if report.delivery.stopped:
+                sent += f" (stopped: {report.delivery.stopped})"
         done = (
             f"{requeued} failed re-queued, {resumed} paused resumed, "
             f"{deferred} deferred due now{sent}"

@@ -1,0 +1,250 @@
+"""Typed reports of the service's state, for the faces that show them: `digest status` and
+`digest explain` print them (text, or JSON from the same report), the console renders them.
+
+A face asks for a report and shows it; it does not gather state from the store itself, so
+the CLI and the console cannot count or time a thing differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from digest.app import App
+from digest.config import DigestConfig
+from digest.editions import digest_plan, left_out, next_edition_at, rank_window
+from digest.store import Edition, utcnow
+from digest.store.lock import daemon_holder
+from digest.store.tables import FINAL_DELIVERY_STATES, JobRun
+
+# A process whose heartbeat is older than this many of its intervals has stopped (killed,
+# or its machine lost) without removing its row.
+SILENT_BEATS = 3
+
+
+def progress(counts: dict[str, int]) -> float:
+    """Share of an edition's rows that reached an end state (sent, failed, suppressed)."""
+    total = sum(counts.values())
+    finished = sum(counts.get(k, 0) for k in FINAL_DELIVERY_STATES)
+    return finished / total if total else 1.0
+
+
+@dataclass(frozen=True)
+class EditionStatus:
+    """One edition with its deliveries by state and the reasons given, grouped by state."""
+
+    edition: Edition
+    id: int
+    counts: dict[str, int]
+    reasons: dict[str, dict[str, int]]  # state -> reason -> rows, commonest first
+
+    @property
+    def progress(self) -> float:
+        """Share of its rows that reached an end state."""
+        return progress(self.counts)
+
+    def to_json(self) -> dict[str, Any]:
+        """As `digest status --json` lists it."""
+        e = self.edition
+        return {
+            "id": self.id,
+            "digest": e.digest_id,
+            "slot": e.slot.isoformat(),
+            "subject": e.subject,
+            "stories": e.story_count,
+            "deliveries": self.counts,
+            "reasons": self.reasons,
+            "progress": self.progress,
+        }
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """When a digest fires next (its firing plan), in UTC and in its own zone."""
+
+    digest_id: str
+    title: str
+    utc: datetime | None
+    local: datetime | None
+    zone: str
+
+
+def next_runs(app: App, now: datetime) -> list[NextRun]:
+    """Each digest's next fire, as the daemon's job has it (``digest_plan``)."""
+    runs = []
+    for d in app.config.digests:
+        plan = digest_plan(app, d)
+        fire = plan.next_fire(now)
+        local = fire.astimezone(ZoneInfo(plan.zone)) if fire else None
+        runs.append(NextRun(d.id, d.title, fire, local, plan.zone))
+    return runs
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """`digest status`: recent editions, the outbox, the daemon, next runs and last jobs."""
+
+    editions: list[EditionStatus]
+    next_runs: list[NextRun]
+    jobs: dict[str, JobRun]  # the latest run of each job
+    daemon: str | None  # the daemon's lock holder, None when none runs
+    outbox: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document `digest status --json` prints."""
+        document = {
+            "editions": [e.to_json() for e in self.editions],
+            "next_runs": {
+                r.digest_id: r.utc.isoformat() if r.utc else None for r in self.next_runs
+            },
+            "jobs": {
+                job: {
+                    "finished_at": run.finished_at.isoformat(),
+                    "ok": run.ok,
+                    "summary": run.summary,
+                }
+                for job, run in self.jobs.items()
+            },
+            "daemon": {"running": self.daemon is not None, "holder": self.daemon},
+        }
+        return document | self.outbox
+
+
+def edition_status(app: App, edition: Edition) -> EditionStatus:
+    """An edition's delivery counts and reasons, as `digest status` shows them."""
+    assert edition.id is not None
+    grouped: dict[str, dict[str, int]] = {}
+    for state, reason, rows in app.store.delivery_reasons(edition.id, limit=100):
+        grouped.setdefault(state, {})[reason] = rows
+    return EditionStatus(edition, edition.id, app.store.delivery_counts(edition.id), grouped)
+
+
+def status_report(app: App, now: datetime | None = None) -> StatusReport:
+    """The service's state as `digest status` shows it."""
+    now = now or utcnow()
+    return StatusReport(
+        editions=[edition_status(app, e) for e in app.store.editions(limit=20)],
+        next_runs=next_runs(app, now),
+        jobs={run.job: run for run in app.store.job_runs()},
+        daemon=daemon_holder(app.engine),
+        outbox=outbox_document(app),
+    )
+
+
+def outbox_document(app: App) -> dict[str, Any]:
+    """The queue over every edition and the processes sending it (workers and schedulers,
+    by their heartbeat rows), as `digest status --json` prints them."""
+    now = utcnow()
+    q = app.store.queue_summary()
+    every = {
+        "worker": app.config.worker.heartbeat_seconds,
+        "scheduler": app.config.schedule.leader_check_seconds,
+    }
+    processes = []
+    for w in app.store.workers():
+        ago = (now - w.last_seen).total_seconds()
+        processes.append(
+            {
+                "role": w.role,
+                "host": w.host,
+                "pid": w.pid,
+                "state": w.state,
+                "started_at": w.started_at.isoformat(),
+                "last_seen": w.last_seen.isoformat(),
+                "seen_seconds_ago": round(ago, 1),
+                "stopped": ago > SILENT_BEATS * every.get(w.role, 5.0) + 5,
+                "sent": w.sent,
+                "rate_per_second": round(w.rate, 1),
+            }
+        )
+    return {
+        "queue": {
+            "pending": q.pending,
+            "deferred": q.deferred,
+            "in_flight": q.in_flight,
+            "held_by_stopped_senders": q.orphaned,
+            "oldest_pending_since": _iso(q.oldest),
+            "oldest_pending_seconds": round((now - q.oldest).total_seconds()) if q.oldest else None,
+            "in_flight_back_by": _iso(q.back_at),
+        },
+        "workers": processes,
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+@dataclass(frozen=True)
+class SignalShare:
+    """One signal of a story's score: its value and what it adds, weighted."""
+
+    value: float
+    adds: float
+
+
+@dataclass(frozen=True)
+class ExplainedStory:
+    """One story of the next edition with each signal's contribution to its score."""
+
+    section: str  # breaking or latest
+    rank: int
+    story_id: int
+    score: float
+    headline: str
+    sources: list[str]
+    signals: dict[str, SignalShare]
+
+    def to_json(self) -> dict[str, Any]:
+        """As `digest explain --json` lists it."""
+        return {
+            "section": self.section,
+            "rank": self.rank,
+            "story_id": self.story_id,
+            "score": self.score,
+            "headline": self.headline,
+            "sources": self.sources,
+            "signals": {n: {"value": s.value, "adds": s.adds} for n, s in self.signals.items()},
+        }
+
+
+@dataclass(frozen=True)
+class ExplainReport:
+    """`digest explain`: the next edition's ranked stories and what was left out."""
+
+    digest_id: str
+    stories: list[ExplainedStory]
+    left_out: list[str]
+    breaking: int
+    latest: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document `digest explain --json` prints."""
+        return {
+            "digest": self.digest_id,
+            "stories": [s.to_json() for s in self.stories],
+            "left_out": self.left_out,
+        }
+
+
+def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) -> ExplainReport:
+    """The next edition ranked as of when it is built, each signal's share of each score."""
+    at = next_edition_at(app, digest, now or utcnow())
+    ranked = rank_window(app, digest, at)
+    stories = [
+        ExplainedStory(
+            section,
+            rank,
+            story.story_id,
+            story.score,
+            story.lead.title,
+            list(story.sources),
+            {s.name: SignalShare(s.value, round(s.contribution, 4)) for s in story.signals},
+        )
+        for section, ranked_stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
+        for rank, story in enumerate(ranked_stories, start=1)
+    ]
+    notes = left_out(app, digest, at, ranked)
+    return ExplainReport(digest.id, stories, notes, len(ranked.breaking), len(ranked.latest))

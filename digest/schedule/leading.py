@@ -1,0 +1,182 @@
+"""Who schedules: the one daemon on a SQLite database, or the elected one of many on
+PostgreSQL (the others stand by). Both restart their scheduler on a reloaded config."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from digest.app import App
+from digest.config import Config
+from digest.errors import ConfigError
+from digest.store import utcnow
+from digest.store.lock import LeaderLock
+from digest.store.tables import Worker
+
+log = logging.getLogger("digest.schedule")
+
+
+def lead(
+    app: App,
+    stop: threading.Event,
+    halt: threading.Event,
+    reload: threading.Event,
+    reload_config: Callable[[Config], Config] | None,
+) -> None:
+    """The only daemon on the database (SQLite): schedule until stopped."""
+    scheduler = _start(app, halt.is_set)
+    while not stop.is_set():
+        if reload.wait(timeout=0.5):
+            reload.clear()
+            new_app = _reloaded(app, reload_config)
+            if new_app is not None:
+                scheduler.shutdown(wait=True)
+                app = new_app
+                scheduler = _start(app, halt.is_set)
+    scheduler.shutdown(wait=True)
+
+
+def elected(
+    app: App,
+    stop: threading.Event,
+    halt: threading.Event,
+    reload: threading.Event,
+    reload_config: Callable[[Config], Config] | None,
+) -> None:
+    """One of many schedulers on PostgreSQL: lead while holding the lock, else stand by.
+
+    The lock is asked for (standby) or checked (leader) every ``leader_check_seconds``: a
+    standby leads within one interval of the lock's release (a leader killed, its session
+    ended), and a leader whose session ended notices within one interval, so two lead at
+    once for at most that long, and the building of an edition is idempotent (one per slot)
+    and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
+    """
+    seat = _Seat(app, halt)
+    try:
+        while not stop.is_set():
+            seat.check()
+            if reload.wait(timeout=0.2):
+                reload.clear()
+                new_app = _reloaded(seat.app, reload_config)
+                if new_app is not None:
+                    seat.reload(new_app)
+    finally:
+        seat.close()
+
+
+class _Seat:
+    """A scheduler's place in the election: its lock, its heartbeat row, and its scheduler
+    while it leads."""
+
+    def __init__(self, app: App, halt: threading.Event) -> None:
+        self.app = app
+        self.halt = halt
+        self.lock = LeaderLock(app.engine)
+        self.leading = threading.Event()
+        self.me = _register(app)
+        self.scheduler: BackgroundScheduler | None = None
+        self.next_check = 0.0
+        self.said_standby = False
+
+    def stopping(self) -> bool:
+        """What the sending jobs ask before each batch: halted, or no longer leading."""
+        return self.halt.is_set() or not self.leading.is_set()
+
+    def check(self) -> None:
+        """Every ``leader_check_seconds``: take the lead, notice its loss, beat."""
+        if time.monotonic() < self.next_check:
+            return
+        every = self.app.config.schedule.leader_check_seconds
+        self.next_check = time.monotonic() + every
+        if self.scheduler is None and self.lock.try_take():
+            self.leading.set()
+            log.info("leading: this scheduler gathers, builds and queues editions")
+            self.scheduler = _start(self.app, self.stopping)
+            self.said_standby = False
+        elif self.scheduler is not None and not self.lock.still_held():
+            self.leading.clear()  # the running job stops after its batch on the wire
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+            # A standby asks every interval: it takes over before this one asks again.
+            self.next_check += 2 * every
+            log.error(
+                "lost the scheduler's lead (its database session ended); stopped "
+                "scheduling at once, a standby takes over; standing by"
+            )
+            self.said_standby = True
+        elif self.scheduler is None and not self.said_standby:
+            log.info("standing by: another scheduler leads on this database")
+            self.said_standby = True
+        _beat(self.app, self.me, "leading" if self.scheduler is not None else "standby")
+
+    def reload(self, app: App) -> None:
+        """Take the reloaded config; a leader restarts its scheduler on it."""
+        self.app = app
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = _start(app, self.stopping)
+
+    def close(self) -> None:
+        """Stop scheduling, give up the lock and remove the heartbeat row."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+        self.leading.clear()
+        self.lock.release()
+        try:
+            self.app.store.forget_worker(self.me)
+        except Exception:
+            log.exception("could not remove this scheduler's heartbeat row")
+
+
+def _register(app: App) -> str:
+    """This scheduler's heartbeat row (role scheduler), for `digest status`."""
+    host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+    me = Worker(
+        id=f"{host}:{pid}:{secrets.token_hex(4)}",
+        role="scheduler",
+        host=host,
+        pid=pid,
+        started_at=now,
+        last_seen=now,
+        state="standby",
+    )
+    app.store.register_worker(me)
+    return me.id
+
+
+def _beat(app: App, me: str, state: str) -> None:
+    try:
+        app.store.beat(me, 0, 0.0, state)
+    except Exception as exc:  # the database is down: the lock check says what to do
+        log.error("could not write this scheduler's heartbeat: %s", exc)
+
+
+def _start(app: App, stop: Callable[[], bool] | None = None) -> BackgroundScheduler:
+    from digest.schedule.daemon import build_scheduler
+
+    scheduler = build_scheduler(app, stop=stop)
+    scheduler.start()
+    for job in scheduler.get_jobs():
+        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
+    return scheduler
+
+
+def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
+    """The app with the new config, or None (and a log line) to keep the old one."""
+    if reload_config is None:
+        log.error("this daemon cannot reload its config; restart it instead")
+        return None
+    try:
+        config = reload_config(app.config)
+    except ConfigError as exc:
+        log.error("the new config is invalid; keeping the old one:\n%s", exc.message)
+        return None
+    log.info("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
+    return App(config, app.engine, app.store)
