@@ -279,7 +279,10 @@ def _start(app: App) -> BackgroundScheduler:
     scheduler = build_scheduler(app)
     scheduler.start()
     for job in scheduler.get_jobs():
-        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
+        when = job.next_run_time
+        # To the second, in UTC like every log line: "2026-12-07 07:00:00 UTC".
+        shown = f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if when else "none (paused)"
+        log.info("scheduled %s; next run %s", job.name, shown)
     return scheduler
 
 
