@@ -121,6 +121,19 @@ def test_an_admin_walks_the_console(site: Console, smtp_server: SmtpServer) -> N
         frame = page.frame_locator("iframe.email")
         assert "Telescope finds a new moon" in frame.locator("body").inner_text()
         assert "Telescope finds a new moon" in page.inner_text("pre.text")
+        # The text part shows its own lines (78 columns), none wrapped again by the pane: a
+        # wrapped line would read as a broken message. Each line of text is one line box.
+        line_boxes, text_lines = page.eval_on_selector(
+            "pre.text",
+            """pre => {
+                const range = document.createRange();
+                range.selectNodeContents(pre);
+                const tops = new Set([...range.getClientRects()]
+                    .filter(r => r.width > 0).map(r => Math.round(r.top)));
+                return [tops.size, pre.textContent.split("\\n").filter(l => l.trim()).length];
+            }""",
+        )
+        assert line_boxes == text_lines
         shots.take(page, "preview")
 
         # Send this preview to me: it arrives, marked as a test, and is not a delivery.

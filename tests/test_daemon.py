@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -252,6 +253,10 @@ def test_the_daemons_routine_lines_are_info_and_shown_without_v(write_config, fe
             process.kill()
     assert process.returncode == 0, output
     assert "INFO digest.schedule: scheduled send daily; next run" in output
+    # The next run to the second, in UTC (not "07:00:00.123456+00:00"), and each gathering
+    # says what it found: the log alone shows the daemon at work.
+    assert re.search(r"scheduled gather; next run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n", output)
+    assert "INFO digest.schedule: gather: 1 sources, 1 new articles" in output
     assert "INFO digest.schedule: received SIGTERM" in output
     assert "INFO digest.schedule: stopped" in output
     assert "WARNING" not in output

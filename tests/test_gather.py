@@ -817,3 +817,16 @@ def test_a_homepage_given_as_a_feed_names_its_feed_or_kind_page(
     assert code == 1
     assert "FAIL  Ledger: source 'Ledger': the address returned an HTML page, not a feed" in out
     assert hint.format(base=url.rstrip("/")) in out
+
+
+def test_gather_counts_in_words_a_reader_would_write(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    """One item is "1 item", as the console's "Fetch now" says it, not "1 items"."""
+    one = feed_server.add(
+        "/one.xml", rss([{"title": "T", "guid": "1", "link": "https://w.test/1"}])
+    )
+    config = write_config([("Wire", one)])
+    code, out, err = run_cli("--config", str(config), "gather")
+    assert code == 0, err
+    assert "  ok    Wire: 1 item, 1 new\n" in out

@@ -38,3 +38,29 @@ def test_the_largest_rendition_up_to_twice_the_shown_width_is_chosen(
 ) -> None:
     (item,), _ = parse_feed("Wire", _feed(*widths))
     assert item.image_url == f"https://img.test/{chosen}.jpg"
+
+
+def test_a_pictures_own_description_is_its_alt_text() -> None:
+    """Media RSS describes a picture in a child of its media:content (The Guardian, the BBC):
+    that text is the picture's alt text, so a reader who cannot see it is told what it shows.
+    A media:group's description (a video's, on YouTube) describes the item, not a picture."""
+    feed = (
+        b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title>'
+        b"<item><title>Bridge closes</title><link>https://x.test/a</link>"
+        b'<media:content url="https://img.test/a.jpg" medium="image" width="600">'
+        b'<media:description type="plain">The Northgate bridge at dusk</media:description>'
+        b"<media:credit>Photo: A. Lens</media:credit></media:content></item>"
+        b"<item><title>Storm</title><link>https://x.test/b</link>"
+        b'<media:content url="https://img.test/b.jpg" medium="image">'
+        b"<media:title>Waves over the sea wall</media:title></media:content></item>"
+        b"<item><title>Video</title><link>https://x.test/c</link><media:group>"
+        b"<media:description>A talk about bridges, an hour long</media:description>"
+        b'<media:content url="https://img.test/c.jpg" medium="image"/></media:group></item>'
+        b"</channel></rss>"
+    )
+    items, _ = parse_feed("Wire", feed)
+    assert [(i.image_url, i.image_alt) for i in items] == [
+        ("https://img.test/a.jpg", "The Northgate bridge at dusk"),
+        ("https://img.test/b.jpg", "Waves over the sea wall"),
+        ("https://img.test/c.jpg", None),
+    ]

@@ -1,5 +1,6 @@
 """Replies to the ``mailto:`` of List-Unsubscribe unsubscribe their reader, through
-`digest bounces process` (a Maildir, an mbox, or one message piped on stdin by the MTA);
+`digest bounces process` (a Maildir, an mbox, one message saved as a file, or one message
+piped on stdin by the MTA);
 a request without a genuine unsubscribe token changes nothing and says why."""
 
 from __future__ import annotations
@@ -50,10 +51,15 @@ def reply(to: str, subject: str, body: str = "", sender: str = "ann@example.org"
 
 
 def process(config: Path, tmp_path: Path, kind: str, raw: bytes, monkeypatch) -> str:
-    """Run `digest bounces process` on one message from a Maildir, an mbox or stdin."""
+    """Run `digest bounces process` on one message from a Maildir, an mbox, a file of its
+    own or stdin."""
     if kind == "stdin":
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
         target = "-"
+    elif kind == "eml":  # one message saved from a mail client: not an mbox, no "From " line
+        (tmp_path / "eml").mkdir(parents=True)
+        (tmp_path / "eml" / "request.eml").write_bytes(raw)
+        target = str(tmp_path / "eml" / "request.eml")
     else:
         target = str(mailbox_of(tmp_path / kind, kind, [raw]))
     code, out, err = run_cli("--config", str(config), "bounces", "process", target)
@@ -61,7 +67,7 @@ def process(config: Path, tmp_path: Path, kind: str, raw: bytes, monkeypatch) ->
     return out
 
 
-@pytest.mark.parametrize("kind", ["maildir", "mbox", "stdin"])
+@pytest.mark.parametrize("kind", ["maildir", "mbox", "eml", "stdin"])
 @pytest.mark.parametrize("where", ["subject", "re-subject", "body"])
 def test_a_reply_to_the_mailto_unsubscribes_its_reader(
     config: Path, tmp_path: Path, kind: str, where: str, monkeypatch

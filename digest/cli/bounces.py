@@ -25,8 +25,9 @@ def bounces() -> None:
 @pass_context
 def process(ctx: Context, mailbox_path: Path) -> None:
     """Read DSNs (RFC 3464) and replies to the List-Unsubscribe mailto: from a Maildir, an
-    mbox, or one message on stdin (``-``, for an MTA pipe); suppress dead addresses and
-    unsubscribe the readers whose token is genuine, and say what was refused and why."""
+    mbox, one message's own file (.eml), or one message on stdin (``-``, for an MTA pipe);
+    suppress dead addresses and unsubscribe the readers whose token is genuine, and say
+    what was refused and why."""
     app = ctx.app()
     config = app.config
     rules = InboundRules(

@@ -306,7 +306,7 @@ def print_sources(reports: list[SourceReport]) -> None:
     labels = {"error": "FAIL", "gone": "GONE", "skipped": "WAIT"}
     for r in reports:
         if r.status == "ok":
-            click.echo(f"  ok    {r.name}: {r.items_seen} items, {r.new_items} new")
+            click.echo(f"  ok    {r.name}: {r.counts()}")
         else:
             click.echo(f"  {labels.get(r.status, r.status.upper()):<5} {r.name}: {r.error}")
             if r.hint:

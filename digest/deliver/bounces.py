@@ -129,7 +129,9 @@ def bounces_in(message: Message) -> list[Bounce]:
 
 
 def read_mailbox(path: Path) -> Iterator[Message]:
-    """Every message of a Maildir (a folder with cur/ and new/) or an mbox file."""
+    """Every message of a Maildir (a folder with cur/ and new/) or an mbox file; a file
+    that does not start as an mbox does ("From ") is one message saved on its own (a mail
+    client's .eml), read whole rather than found empty."""
     if path.is_dir():
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
             raise DigestError(
@@ -140,6 +142,11 @@ def read_mailbox(path: Path) -> Iterator[Message]:
             str(path), factory=None, create=False
         )
     elif path.is_file():
+        with path.open("rb") as file:
+            start = file.read(5)
+        if start and start != b"From ":
+            yield read_message(path.read_bytes())
+            return
         box = mailbox.mbox(str(path), factory=None, create=False)
     else:
         raise DigestError(f"no mailbox at {path}", "give the Maildir folder or mbox file path")

@@ -110,18 +110,24 @@ def gather_job(app: App) -> list[SourceReport] | None:
         _failed(app, "gather", started, exc)
         return None
     record_gather(app, started, reports)
+    # The daemon's log is how an admin sees it work: each gathering says what it found.
+    log.info("gather: %s", gather_summary(reports))
     return reports
 
 
 def record_gather(app: App, started: datetime, reports: list[SourceReport]) -> None:
     """Record a gathering for `digest status`, whatever ran it (the gather job, a send that
     gathers first, `digest gather`): its last gather is the last one made."""
+    _record(app, "gather", started, True, gather_summary(reports))
+
+
+def gather_summary(reports: list[SourceReport]) -> str:
+    """A gathering in a line: "4 sources, 12 new articles; not ok: Wire"."""
     failing = [r.name for r in reports if r.status != "ok"]
     new = sum(r.new_items for r in reports)
-    summary = f"{len(reports)} sources, {new} new articles" + (
+    return f"{len(reports)} sources, {new} new articles" + (
         f"; not ok: {', '.join(failing)}" if failing else ""
     )
-    _record(app, "gather", started, True, summary)
 
 
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -164,7 +165,10 @@ def _start(app: App, stop: Callable[[], bool] | None = None) -> BackgroundSchedu
     scheduler = build_scheduler(app, stop=stop)
     scheduler.start()
     for job in scheduler.get_jobs():
-        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
+        when = job.next_run_time
+        # To the second, in UTC like every log line: "2026-12-07 07:00:00 UTC".
+        shown = f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if when else "none (paused)"
+        log.info("scheduled %s; next run %s", job.name, shown)
     return scheduler
 
 

@@ -129,12 +129,24 @@ def _date(entry: Entry, key: str, raw: str) -> None:
 
 
 def _media(entry: Entry, element: Any) -> None:
-    contents = [dict(m.attrib) for m in element.iter(f"{MEDIA}content") if m.get("url")]
+    contents = [_media_content(m) for m in element.iter(f"{MEDIA}content") if m.get("url")]
     thumbs = [dict(m.attrib) for m in element.iter(f"{MEDIA}thumbnail") if m.get("url")]
     if contents:
         entry["media_content"] = contents
     if thumbs:
         entry["media_thumbnail"] = thumbs
+
+
+def _media_content(element: Any) -> dict[str, str]:
+    """A media:content's attributes, with its own media:description and media:title (what
+    the picture shows: its alt text). feedparser reads those children into the entry's
+    content instead; a media:group's description, a video's, is not the picture's."""
+    content = dict(element.attrib)
+    for key in ("description", "title"):
+        text = _text(element.find(f"{MEDIA}{key}"))
+        if text and key not in content:
+            content[key] = text
+    return content
 
 
 def _typed(value: str, kind: str) -> dict[str, str]:

@@ -38,6 +38,10 @@ class SourceReport:
     notes: list[str] = field(default_factory=list)
     next_attempt_at: datetime | None = None  # when a failing or skipped source is tried next
 
+    def counts(self) -> str:
+        """What an ok fetch found, as `digest gather` and the console say it: "1 item, 1 new"."""
+        return f"{self.items_seen} item{'' if self.items_seen == 1 else 's'}, {self.new_items} new"
+
 
 def backoff(failures: int, interval_minutes: float, max_hours: float) -> timedelta:
     """How long a source failing ``failures`` times in a row waits before its next fetch.

@@ -57,7 +57,7 @@ class GatherConfig(_Model):
 
 class RetentionConfig(_Model):
     """How long sent editions and their per-reader delivery rows are kept (articles:
-    gather.retention_days). Pruned by every gather and by `digest prune`."""
+    gather.retention_days). Pruned by every gather and by `digest db prune`."""
 
     editions_days: int = Field(
         default=365,

@@ -139,8 +139,7 @@ class Screens:
             async with self.app.http() as client:
                 report = (await gather(one, self.app.store, client))[0]
             if report.status == FetchStatus.OK:
-                items = "item" if report.items_seen == 1 else "items"
-                return f"{name}: {report.items_seen} {items}, {report.new_items} new"
+                return f"{name}: {report.counts()}"
             return f"{name}: {report.error}" + (f" ({report.hint})" if report.hint else "")
 
         done = await run_in_threadpool(run, fetch())
