@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +90,15 @@ def test_breaking_is_capped_and_ordered_by_score() -> None:
     )
 
 
+def _widen_lookback(config: Path) -> None:
+    """The demo's articles are minutes old and its edition is the current slot's, so the
+    next edition's 24-hour window starts at the current slot: from the slot until their age
+    has passed, none of them would be in it. Two days keep them in, whatever the hour."""
+    text = config.read_text()
+    assert "lookback_hours = 24" in text
+    config.write_text(text.replace("lookback_hours = 24", "lookback_hours = 48"))
+
+
 def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkeypatch) -> None:
     import json
 
@@ -96,6 +106,7 @@ def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkey
 
     monkeypatch.delenv("DIGEST_SECRET", raising=False)
     assert run_cli("demo", "--dir", str(tmp_path / "demo"))[0] == 0
+    _widen_lookback(tmp_path / "demo" / "digest.toml")
     code, out, _ = run_cli("--config", str(tmp_path / "demo" / "digest.toml"), "explain", "--json")
     assert code == 0
     stories = json.loads(out)["stories"]
@@ -114,6 +125,7 @@ def test_explain_table_fits_a_terminal_and_names_its_columns(tmp_path, monkeypat
     monkeypatch.delenv("DIGEST_SECRET", raising=False)
     monkeypatch.setenv("COLUMNS", "80")
     assert run_cli("demo", "--dir", str(tmp_path / "demo"))[0] == 0
+    _widen_lookback(tmp_path / "demo" / "digest.toml")
     code, out, _ = run_cli("--config", str(tmp_path / "demo" / "digest.toml"), "explain")
     assert code == 0
     table = out.split("#: B = Breaking")[0]
