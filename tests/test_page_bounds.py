@@ -263,9 +263,10 @@ def test_article_pages_are_fetched_concurrently_within_the_per_host_limits(
     # The server saw requests overlap, never more than the per-host limit at once...
     most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert 2 <= most <= 3, spans
-    # ...and each start at least the politeness pause after the one before.
+    # ...and each start spaced by the politeness pause (0.05 s): seen by the server, whose
+    # threads start a little late under load, so half of it is the bound (none would be ~0).
     starts = sorted(start for start, _ in spans)
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.04, starts
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.025, starts
 
 
 def run(app: App) -> list[SourceReport]:
