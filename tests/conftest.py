@@ -32,6 +32,39 @@ SHARED = Path(os.environ.get("DIGEST_SHARED") or Path(__file__).resolve().parent
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# --- The fast core ------------------------------------------------------------------------
+
+# Quick one-shot tools a fixture may run in a fast test: they make a file and exit, they
+# start no service (the self-signed certificate below).
+QUICK_TOOLS = frozenset({"openssl"})
+
+
+@pytest.fixture(autouse=True)
+def _a_process_needs_the_slow_mark(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail a test that starts a process (``digest``, a server, a daemon, a browser) without
+    ``@pytest.mark.slow``, so ``pytest -m "not slow"`` stays the fast in-process core.
+    (The parser pool's workers are started by multiprocessing, not ``subprocess``: they are
+    part of the code under test and allowed.)"""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    start = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def refuse(self: subprocess.Popen[Any], args: Any, executable: Any, *rest: Any) -> Any:
+        program = executable or (args if isinstance(args, (str, bytes)) else args[0])
+        name = os.path.basename(os.fsdecode(program).split()[0])
+        if name in QUICK_TOOLS:
+            return start(self, args, executable, *rest)
+        pytest.fail(
+            f"{request.node.nodeid} starts a process ({name}): mark it @pytest.mark.slow "
+            "so that `pytest -m 'not slow'` stays the fast core",
+            pytrace=False,
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
 # --- HTTP ----------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ if CHROMIUM is None:
     if os.environ.get("DIGEST_REQUIRE_CHROMIUM"):
         raise RuntimeError("Chromium is required here (scripts/test installs it) but missing")
     pytest.skip("Chromium is not installed (scripts/test installs it)", allow_module_level=True)
+pytestmark = pytest.mark.slow  # drives Chromium through Playwright
 sync_api = pytest.importorskip("playwright.sync_api")
 ARTIFACTS = Path(os.environ.get("DIGEST_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 

@@ -154,6 +154,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_the_daemon_on_this_machine_is_signalled_to_reload(
     config: Path, client: httpx.Client
 ) -> None:

@@ -543,6 +543,7 @@ def test_certificate_urls_are_checked_first_and_failures_are_a_4xx_with_a_log_li
 # --- `digest serve` itself -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_digest_serve_trusts_the_configured_proxies_not_uvicorns_variable(
     make_config: Callable[..., Path], smtp_server: SmtpServer
 ) -> None:

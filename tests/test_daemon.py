@@ -53,6 +53,7 @@ def test_scheduler_has_one_job_per_digest_a_gathering_job_and_a_retry_job(
         app.close()
 
 
+@pytest.mark.slow
 def test_daemon_gathers_at_start_and_exits_cleanly_on_sigterm(write_config, feed_server) -> None:
     config = _config(write_config, feed_server)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -107,6 +108,7 @@ def _wait_for_gather(feed_server: FeedServer, path: str, count: int = 1) -> None
     raise AssertionError("the daemon never gathered")
 
 
+@pytest.mark.slow
 def test_a_second_daemon_on_the_same_database_exits_with_a_clear_message(
     write_config, feed_server
 ) -> None:
@@ -125,6 +127,7 @@ def test_a_second_daemon_on_the_same_database_exits_with_a_clear_message(
     assert first.returncode == 0
 
 
+@pytest.mark.slow
 def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
     write_config, feed_server
 ) -> None:
@@ -239,6 +242,7 @@ def test_a_restart_that_sends_the_missed_slot_says_so(
     assert ("INFO", "digest daily: edition 1: 1 sent") in said
 
 
+@pytest.mark.slow
 def test_the_daemons_routine_lines_are_info_and_shown_without_v(write_config, feed_server) -> None:
     """Issue 20, point 7: routine scheduling was logged at WARNING."""
     config = _config(write_config, feed_server)

@@ -67,6 +67,7 @@ def test_running_the_demo_again_sends_nothing_twice(demo_dir: Path) -> None:
     not (shutil.which("neomutt") and shutil.which("tmux")),
     reason="neomutt and tmux are installed by scripts/test",
 )
+@pytest.mark.slow
 def test_a_real_mail_client_shows_the_digest(demo_dir: Path, tmp_path: Path) -> None:
     mail = demo_dir / "mail"
     session = f"digest-test-{time.monotonic_ns()}"

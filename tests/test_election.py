@@ -87,6 +87,7 @@ def _leaders(database: str) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_a_terminated_lock_session_hands_the_lead_over(
     daemons: list[Daemon], postgres_database: str
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_terminated_lock_session_hands_the_lead_over(
     assert len(_leaders(postgres_database)) == 1
 
 
+@pytest.mark.slow
 def test_a_killed_leader_is_replaced_within_15_seconds(
     daemons: list[Daemon], postgres_database: str
 ) -> None:

@@ -701,6 +701,7 @@ def test_logs_can_be_one_json_object_a_line(
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
 
 
+@pytest.mark.slow
 def test_parser_processes_do_not_run_the_main_script_again(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     script = tmp_path / "main_script.py"

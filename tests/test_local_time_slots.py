@@ -132,6 +132,7 @@ PEOPLE = {
 }
 
 
+@pytest.mark.slow
 def test_every_zone_gets_one_edition_a_day_at_its_own_seven(
     write_config, feed_server: FeedServer, tmp_path: Path
 ) -> None:

@@ -155,6 +155,7 @@ def test_mail_that_merely_quotes_a_digest_unsubscribes_nobody(config: Path, tmp_
     assert set(_statuses(config).values()) == {"active"}
 
 
+@pytest.mark.slow
 def test_an_mta_pipe_hands_one_message_on_stdin(config: Path) -> None:
     """The real command as an alias runs it: one message on stdin (with the ``From `` line
     some MTAs put first), a separate process."""

@@ -110,6 +110,7 @@ def test_retry_no_send_refuses_an_edition_no_later_run_would_send(
     assert f"run `digest retry {old.edition.id}` without --no-send" in err
 
 
+@pytest.mark.slow
 def test_a_locked_database_is_a_message_not_a_traceback(
     write_config, feed_server: FeedServer, tmp_path: Path
 ) -> None:

@@ -144,6 +144,7 @@ def _add_subscribers(config: Path, count: int) -> None:
         app.close()
 
 
+@pytest.mark.slow
 def test_kill_9_three_times_every_subscriber_gets_the_edition(
     write_config,
     feed_server: FeedServer,

@@ -146,6 +146,7 @@ def test_a_batch_slower_than_its_lease_is_not_taken_by_a_second_sender(
         app.close()
 
 
+@pytest.mark.slow
 def test_cron_send_while_the_daemon_sends_mails_nobody_twice(
     write_config, feed_server: FeedServer, slow_server: tuple[int, Slow]
 ) -> None:

@@ -36,6 +36,7 @@ def test_tiled_copies_are_perturbed_never_exact() -> None:
     assert all(copy.title != rows[i % 5].title for i, copy in enumerate(out[5:], 5))
 
 
+@pytest.mark.slow
 def test_the_evaluation_runs_on_a_small_file_and_ends_with_its_json(tmp_path: Path) -> None:
     lines = ["ID\tTITLE\tURL\tPUBLISHER\tCATEGORY\tSTORY\tHOSTNAME\tTIMESTAMP"]
     topics = ["Volcano erupts on Iceland coast", "Central bank raises interest rates"]

@@ -26,6 +26,7 @@ if CHROMIUM is None:
     if os.environ.get("DIGEST_REQUIRE_CHROMIUM"):
         raise RuntimeError("Chromium is required here (scripts/test installs it) but missing")
     pytest.skip("Chromium is not installed (scripts/test installs it)", allow_module_level=True)
+pytestmark = pytest.mark.slow  # drives Chromium through Playwright
 sync_api = pytest.importorskip("playwright.sync_api")
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)

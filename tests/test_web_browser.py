@@ -68,6 +68,7 @@ def _wait_for_mail(smtp_server: SmtpServer, count: int) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_reader_subscribes_confirms_chooses_and_leaves(
     site: tuple[str, App], smtp_server: SmtpServer
 ) -> None:

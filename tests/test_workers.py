@@ -131,6 +131,7 @@ def test_workers_share_an_edition_without_sharing_a_row(
         app.close()
 
 
+@pytest.mark.slow
 def test_a_killed_workers_rows_come_back_after_their_lease(
     postgres_database: str, feed_server: FeedServer, write_config, slow_sink
 ) -> None:
