@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, rank_window
+from digest.states import FINAL_DELIVERY_STATES
 from digest.store import Edition, utcnow
 from digest.store.lock import daemon_holder
-from digest.store.tables import FINAL_DELIVERY_STATES, JobRun
+from digest.store.tables import JobRun
 
 # A process whose heartbeat is older than this many of its intervals has stopped (killed,
 # or its machine lost) without removing its row.
