@@ -277,7 +277,7 @@ class Worker(SQLModel, table=True):
         _one_of("workers", "state", ["", *WorkerState]),  # '': not said yet (the default)
     )
     id: str = Field(primary_key=True)  # host:pid:random, unique per process start
-    role: str = "worker"  # worker | scheduler
+    role: str = WorkerRole.WORKER  # worker | scheduler
     host: str
     pid: int
     started_at: datetime = _when()
