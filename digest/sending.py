@@ -20,6 +20,7 @@ from digest.errors import DigestError
 from digest.links import personal_links
 from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
+from digest.states import DeliveryStatus
 from digest.store import Edition, Subscriber, utcnow
 from digest.store.pg import is_postgresql
 from digest.subscribers import sendable_name
@@ -230,7 +231,9 @@ async def resume_unfinished(
             edition.id,
             f"{edition.slot:%Y-%m-%d %H:%M}",
             ", ".join(
-                f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
+                f"{counts[k]} {k}"
+                for k in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
+                if k in counts
             ),
         )
         report = await deliver_edition(
