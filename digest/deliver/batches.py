@@ -19,7 +19,7 @@ from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
-from digest.store import Delivery, Subscriber
+from digest.store import Delivery, Subscriber, saved_id
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -65,8 +65,7 @@ class Row:
     @classmethod
     def claimed(cls, delivery: Delivery, subscriber: Subscriber) -> Row:
         """The record of one row as the claim returned it."""
-        assert delivery.id is not None
-        return cls(delivery.id, subscriber.id, subscriber.email, delivery.attempts)
+        return cls(saved_id(delivery), subscriber.id, subscriber.email, delivery.attempts)
 
 
 @dataclass
