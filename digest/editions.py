@@ -26,7 +26,7 @@ from digest.render import (
     render_edition,
 )
 from digest.schedule import FiringPlan, fires_at, firing_plan
-from digest.store import Edition, Subscriber
+from digest.store import Edition, Subscriber, saved_id
 
 log = logging.getLogger("digest.pipeline")
 
@@ -294,8 +294,7 @@ def build_edition(
     if rendered.omitted:
         log_trim(digest.id, slot, ranked.count, rendered.omitted)
     if existing is not None:
-        assert existing.id is not None
-        saved, rebuilt = app.store.rebuild_edition(existing.id, edition)
+        saved, rebuilt = app.store.rebuild_edition(saved_id(existing), edition)
         if rebuilt:
             log.info(
                 "edition %s of %s rebuilt: %d stories (it had none)",
@@ -338,8 +337,7 @@ def log_trim(digest_id: str, slot: datetime, count: int, omitted: int, segment: 
 def rebuildable(app: App, edition: Edition) -> bool:
     """The stored edition has no story and no message of it went out: a later run of its
     slot builds it again with the news it finds then."""
-    assert edition.id is not None
-    return edition.story_count == 0 and not app.store.edition_went_out(edition.id)
+    return edition.story_count == 0 and not app.store.edition_went_out(saved_id(edition))
 
 
 class SegmentTemplates:

@@ -27,6 +27,7 @@ from digest.sending import (
     stored_edition,
 )
 from digest.sources.gather import SourceReport, gather
+from digest.states import DeliveryStatus
 from digest.store import Edition, utcnow
 
 log = logging.getLogger("digest.pipeline")
@@ -143,7 +144,7 @@ def retry_edition(app: App, edition_id: int, send: bool = True) -> RetryReport:
         )
     report = RetryReport(edition_id, *requeue_edition(app, edition_id))
     counts = app.store.delivery_counts(edition_id)
-    if send and (counts.get("pending") or counts.get("sending")):
+    if send and (counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING)):
         report.run = run(deliver_stored(app, edition_id))
     return report
 

@@ -275,7 +275,7 @@ class SendResult:
     """
 
     delivery_id: int
-    status: str  # a digest.states.SendStatus (transports still write its plain value)
+    status: str  # a digest.states.SendStatus
     detail: str = ""
 
 

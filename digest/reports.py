@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, rank_window
-from digest.store import Edition, utcnow
+from digest.states import FINAL_DELIVERY_STATES
+from digest.store import Edition, saved_id, utcnow
 from digest.store.lock import daemon_holder
-from digest.store.tables import FINAL_DELIVERY_STATES, JobRun
+from digest.store.tables import JobRun
 
 # A process whose heartbeat is older than this many of its intervals has stopped (killed,
 # or its machine lost) without removing its row.
@@ -114,11 +115,11 @@ class StatusReport:
 
 def edition_status(app: App, edition: Edition) -> EditionStatus:
     """An edition's delivery counts and reasons, as `digest status` shows them."""
-    assert edition.id is not None
+    edition_id = saved_id(edition)
     grouped: dict[str, dict[str, int]] = {}
-    for state, reason, rows in app.store.delivery_reasons(edition.id, limit=100):
+    for state, reason, rows in app.store.delivery_reasons(edition_id, limit=100):
         grouped.setdefault(state, {})[reason] = rows
-    return EditionStatus(edition, edition.id, app.store.delivery_counts(edition.id), grouped)
+    return EditionStatus(edition, edition_id, app.store.delivery_counts(edition_id), grouped)
 
 
 def status_report(app: App, now: datetime | None = None) -> StatusReport:

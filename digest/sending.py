@@ -20,7 +20,8 @@ from digest.errors import DigestError
 from digest.links import personal_links
 from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
-from digest.store import Edition, Subscriber, utcnow
+from digest.states import DeliveryStatus
+from digest.store import Edition, Subscriber, saved_id, utcnow
 from digest.store.pg import is_postgresql
 from digest.subscribers import sendable_name
 
@@ -50,11 +51,11 @@ async def deliver_edition(
     ``limiter``: the run's sending limits, shared by every edition the run sends (default:
     limits of their own). ``stop``: asked before each batch (a worker's SIGTERM).
     """
+    edition_id = saved_id(edition)
     bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
-    if bucket is not None and edition.id is not None:
-        app.store.queue_deliveries(edition.id, bucket)
+    if bucket is not None:
+        app.store.queue_deliveries(edition_id, bucket)
     recipient_for = _recipients(app.config)
-    assert edition.id is not None
     templates = SegmentTemplates(app, digest, edition)
     async with app.sender() as sender:
         return await dispatch(
@@ -62,7 +63,7 @@ async def deliver_edition(
             sender,
             templates,
             recipient_for,
-            edition.id,
+            edition_id,
             DispatchSettings.from_config(app.config),
             limiter=limiter or rate_limiter(app),
             queue_all=queue_new and bucket is None,
@@ -105,13 +106,13 @@ def queue_edition(app: App, digest: DigestConfig, edition: Edition) -> DeliveryR
     """Queue the edition for every active subscriber who has not had it (a local-time
     digest: the slot's time-zone bucket) and send nothing: `[schedule] send = false`, the
     workers send. The report says how many rows were queued."""
-    assert edition.id is not None
+    edition_id = saved_id(edition)
     bucket = local_time_bucket(app, digest, edition.slot)
-    queued = app.store.queue_deliveries(edition.id, bucket)
+    queued = app.store.queue_deliveries(edition_id, bucket)
     log.warning(
         "digest %s: edition %d: %d deliveries queued for the workers (`digest worker`)",
         digest.id,
-        edition.id,
+        edition_id,
         queued,
     )
     return DeliveryReport(queued=queued, for_workers=True)
@@ -222,15 +223,16 @@ async def resume_unfinished(
     if not send:
         return resumed
     for edition in app.store.unfinished_editions(digest.id, since=since, before=before):
-        assert edition.id is not None
-        counts = app.store.delivery_counts(edition.id)
+        counts = app.store.delivery_counts(saved_id(edition))
         log.warning(
             "digest %s: resuming edition %d (slot %s UTC): %s left by an earlier run",
             digest.id,
             edition.id,
             f"{edition.slot:%Y-%m-%d %H:%M}",
             ", ".join(
-                f"{counts[k]} {k}" for k in ("pending", "deferred", "sending") if k in counts
+                f"{counts[k]} {k}"
+                for k in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
+                if k in counts
             ),
         )
         report = await deliver_edition(
@@ -244,14 +246,14 @@ async def resume_unfinished(
 
 def _expire(app: App, edition: Edition, max_age: timedelta) -> None:
     """Mark failed, with a log line, the waiting rows of an edition too old to send now."""
-    assert edition.id is not None
-    app.store.suppress_inactive(edition.id)  # people who left are suppressed, not failed
+    edition_id = saved_id(edition)
+    app.store.suppress_inactive(edition_id)  # people who left are suppressed, not failed
     reason = (
-        f"not sent: edition {edition.id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) was still "
+        f"not sent: edition {edition_id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) was still "
         f"waiting {max_age.total_seconds() / 3600:g} h after its slot, too late to go out; "
-        f"`digest retry {edition.id}` sends it anyway"
+        f"`digest retry {edition_id}` sends it anyway"
     )
-    if expired := app.store.expire_unfinished(edition.id, reason):
+    if expired := app.store.expire_unfinished(edition_id, reason):
         log.warning(
             "digest %s: %d deliveries marked failed: %s", edition.digest_id, expired, reason
         )

@@ -22,6 +22,7 @@ from digest.render import write_preview
 from digest.reports import EditionStatus, StatusReport, explain_report, status_report
 from digest.schedule.jobs import record_gather
 from digest.sources.gather import SourceReport, end_waits
+from digest.states import FetchStatus
 from digest.store import utcnow
 
 _DIGEST_OPTION = click.option(
@@ -53,7 +54,7 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
     else:
         print_sources(reports)
-    if reports and not any(r.status == "ok" for r in reports):
+    if reports and not any(r.status == FetchStatus.OK for r in reports):
         raise SystemExit(1)
 
 
@@ -303,9 +304,13 @@ def _print_daemon(report: StatusReport) -> None:
 
 def print_sources(reports: list[SourceReport]) -> None:
     """One line per source: new items, or the error and its hint."""
-    labels = {"error": "FAIL", "gone": "GONE", "skipped": "WAIT"}
+    labels: dict[str, str] = {
+        FetchStatus.ERROR: "FAIL",
+        FetchStatus.GONE: "GONE",
+        FetchStatus.SKIPPED: "WAIT",
+    }
     for r in reports:
-        if r.status == "ok":
+        if r.status == FetchStatus.OK:
             click.echo(f"  ok    {r.name}: {r.counts()}")
         else:
             click.echo(f"  {labels.get(r.status, r.status.upper()):<5} {r.name}: {r.error}")

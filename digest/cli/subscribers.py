@@ -14,6 +14,7 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context
 from digest.config import Config
 from digest.errors import DigestError, UsageError
+from digest.states import SubscriberStatus
 from digest.store import Subscriber
 from digest.store.subscribers import ImportCounts
 from digest.subscribers import (
@@ -161,7 +162,7 @@ def list_cmd(
         except ValueError as exc:
             raise UsageError(str(exc), topics_hint) from exc
     store = ctx.app().store
-    wanted = statuses or (() if show_all else ("active",))
+    wanted = statuses or (() if show_all else (SubscriberStatus.ACTIVE,))
     rows = store.find_subscribers(wanted, topic, search)
     if as_json:
         click.echo(json.dumps([_as_json(r) for r in rows], indent=2))
@@ -321,7 +322,7 @@ def export_cmd(ctx: Context, csv_file: Path | None, show_all: bool) -> None:
     it as text instead of running it as a formula (anyone can type a name into the sign-up
     form); `subscribers import` takes the ' off again.
     """
-    rows = ctx.app().store.subscribers(None if show_all else "active")
+    rows = ctx.app().store.subscribers(None if show_all else SubscriberStatus.ACTIVE)
     text = to_csv([(r.email, r.name, r.topics, r.timezone, r.locale, r.status) for r in rows])
     if csv_file is None:
         click.echo(text, nl=False)

@@ -18,7 +18,8 @@ from typing import Protocol
 from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
-from digest.store import Delivery, Subscriber
+from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
+from digest.store import Delivery, Subscriber, saved_id
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -46,7 +47,7 @@ class DeliveryStore(Protocol):
     def has_pending(self, edition_id: int) -> bool: ...
     def outbox_state(self, edition_id: int) -> OutboxState: ...
     def suppress_subscriber(
-        self, subscriber_id: int, status: str = "bounced", by: str = ""
+        self, subscriber_id: int, status: str = SubscriberStatus.BOUNCED, by: str = ""
     ) -> bool: ...
     def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
 
@@ -64,8 +65,7 @@ class Row:
     @classmethod
     def claimed(cls, delivery: Delivery, subscriber: Subscriber) -> Row:
         """The record of one row as the claim returned it."""
-        assert delivery.id is not None
-        return cls(delivery.id, subscriber.id, subscriber.email, delivery.attempts)
+        return cls(saved_id(delivery), subscriber.id, subscriber.email, delivery.attempts)
 
 
 @dataclass
@@ -174,15 +174,21 @@ def record(
             (r.delivery_id, _stored(r.status), r.detail, rows[r.delivery_id].message_id)
             for r in results
         ],
-        {r.delivery_id: retry_at(rows[r.delivery_id]) for r in results if r.status == "deferred"}
+        {
+            r.delivery_id: retry_at(rows[r.delivery_id])
+            for r in results
+            if r.status == SendStatus.DEFERRED
+        }
         if retry_at
         else None,
     )
     for result in results:
         row = rows[result.delivery_id]
-        if result.status == "bounced" and row.subscriber_id is not None:
+        if result.status == SendStatus.BOUNCED and row.subscriber_id is not None:
             claim.store.suppress_subscriber(
-                row.subscriber_id, "bounced", "a bounce (the server refused the address)"
+                row.subscriber_id,
+                SubscriberStatus.BOUNCED,
+                "a bounce (the server refused the address)",
             )
         _count(result, row, report)
     return {r.delivery_id for r in results}
@@ -190,17 +196,17 @@ def record(
 
 def _stored(status: str) -> str:
     """The row's state for a transport's status: a bounce is a failure, as stored."""
-    return "failed" if status == "bounced" else status
+    return DeliveryStatus.FAILED if status == SendStatus.BOUNCED else status
 
 
 def _count(result: SendResult, row: Row, report: DeliveryReport) -> None:
     """One result in the report, and logged (once: the CLI prints totals per reason)."""
     report.counts[_stored(result.status)] += 1
-    report.bounced += result.status == "bounced"
-    if result.status == "skipped":
+    report.bounced += result.status == SendStatus.BOUNCED
+    if result.status == SendStatus.SKIPPED:
         report.skipped[result.detail] += 1
         log.info("delivery to %s skipped: %s", row.email, result.detail)
-    elif result.status != "sent":
+    elif result.status != SendStatus.SENT:
         line = f"{row.email}: {result.status}: {result.detail}"
         report.problems.append(line)
         report.refusals[f"{result.status}: {refusal_reason(result.detail)}"] += 1
@@ -214,10 +220,10 @@ def refused(store: DeliveryStore, row: Row, edition_id: int, reason: str) -> Sen
     failed = f"{reason} (later editions skip this reader until it is fixed)"
     first = store.failed_before(row.subscriber_id or 0, edition_id, failed)
     if first is None:
-        return SendResult(row.delivery_id, "failed", failed)
+        return SendResult(row.delivery_id, SendStatus.FAILED, failed)
     return SendResult(
         row.delivery_id,
-        "skipped",
+        SendStatus.SKIPPED,
         f"{reason} (reported when edition {first} failed on it; skipped until it is fixed)",
     )
 

@@ -40,6 +40,7 @@ from digest.errors import DeliveryError
 from digest.records import Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
+from digest.states import SendStatus
 from digest.store import Delivery, Subscriber, utcnow
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
@@ -236,7 +237,7 @@ class _Run:
             template = self.template_for(subscriber)  # one per zone and language, built once
             if template is None:  # nothing of this edition is in their topics
                 detail = f"no story of this edition is in their topics ({subscriber.topics})"
-                settled.append(SendResult(row.delivery_id, "skipped", detail))
+                settled.append(SendResult(row.delivery_id, SendStatus.SKIPPED, detail))
                 continue
             recipient = self.recipient_for(subscriber)
             try:
@@ -289,7 +290,7 @@ class _Run:
             raise self.ahead_failed
         if self.budget is None:
             return False
-        self.budget.record(len(results), sum(1 for r in results if r.status != "sent"))
+        self.budget.record(len(results), sum(1 for r in results if r.status != SendStatus.SENT))
         reason = self.budget.exceeded(self.edition_id)
         if not reason:
             return False

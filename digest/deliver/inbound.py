@@ -38,6 +38,7 @@ from digest.deliver.unsubscribes import (
     token_candidates,
 )
 from digest.links import Keys, read_token, read_verp
+from digest.states import SubscriberStatus
 from digest.store import Subscriber
 from digest.subscribers import stored_form
 
@@ -49,7 +50,7 @@ class InboundStore(Protocol):
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None: ...
     def message_recipients(self, message_ids: Collection[str]) -> dict[str, int]: ...
     def suppress_subscriber(
-        self, subscriber_id: int, status: str = "bounced", by: str = ""
+        self, subscriber_id: int, status: str = SubscriberStatus.BOUNCED, by: str = ""
     ) -> bool: ...
     def unsubscribe(
         self, *, email: str | None = None, public_id: str | None = None, by: str = ...
@@ -190,7 +191,7 @@ def _judge(bounce: Bounce, subscriber: Subscriber, store: InboundStore) -> Outco
     if not bounce.dead:
         return Outcome(Verdict.KEPT, f"  {head}: permanent failure kept active ({diagnostic})")
     if subscriber.id is not None and store.suppress_subscriber(
-        subscriber.id, "bounced", "a bounce message to the return address"
+        subscriber.id, SubscriberStatus.BOUNCED, "a bounce message to the return address"
     ):
         return Outcome(Verdict.SUPPRESSED, f"  {head}: suppressed{who} ({diagnostic})")
     return Outcome(Verdict.UNCHANGED, f"  {head}:{who or ' they'} had already left; unchanged")

@@ -11,6 +11,7 @@ from digest.config import Config
 from digest.deliver.base import register
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 
 class MaildirSender:
@@ -43,7 +44,7 @@ class MaildirSender:
                     f"cannot write to the Maildir {self.path}: {exc.strerror}",
                     "check the folder's permissions and free space",
                 ) from exc
-            results.append(SendResult(message.delivery_id, "sent", f"maildir {key}"))
+            results.append(SendResult(message.delivery_id, SendStatus.SENT, f"maildir {key}"))
         return results
 
     async def aclose(self) -> None:

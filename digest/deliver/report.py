@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from digest.states import DeliveryStatus
 from digest.store.tables import DELIVERY_STATES
 
 
@@ -36,9 +37,9 @@ class DeliveryReport:
             return f"{self.queued} queued for the workers (`digest worker` sends them)"
         line = count_words(self.counts)
         if self.bounced:
+            failed = self.counts[DeliveryStatus.FAILED]
             line = line.replace(
-                f"{self.counts['failed']} failed",
-                f"{self.counts['failed']} failed ({self.bounced} bounced: address suppressed)",
+                f"{failed} failed", f"{failed} failed ({self.bounced} bounced: address suppressed)"
             )
         return line
 

@@ -34,6 +34,7 @@ from digest.config import Config, SmtpConfig
 from digest.deliver.base import register
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 
 class SmtpSender:
@@ -148,7 +149,7 @@ class SmtpSender:
             # Sending it again could deliver it twice: the operator decides, from the log.
             return None, SendResult(
                 message.delivery_id,
-                "failed",
+                SendStatus.FAILED,
                 f"{what}; fate unknown, so it is not sent again: look for Message-ID "
                 f"{message.message_id} in the SMTP server's log, and if it is not there, "
                 "run `digest retry` for this edition",
@@ -242,7 +243,7 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
     """One MAIL/RCPT/DATA exchange; pipelined when the server offers it."""
     if _UNSAFE.search(message.sender + message.recipient):
         # A line break would smuggle commands into the session: never put it on the wire.
-        return SendResult(message.delivery_id, "failed", "invalid address: <, >, CR or LF")
+        return SendResult(message.delivery_id, SendStatus.FAILED, "invalid address: <, >, CR or LF")
     commands = [
         f"MAIL FROM:<{message.sender}>".encode(),
         f"RCPT TO:<{message.recipient}>".encode(),
@@ -277,7 +278,7 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
         raise smtplib.SMTPServerDisconnected(f"421 {_text(text)}")
     if code != 250:
         return _result(message, code, _text(text))
-    return SendResult(message.delivery_id, "sent", f"{code} {_text(text)}")
+    return SendResult(message.delivery_id, SendStatus.SENT, f"{code} {_text(text)}")
 
 
 _UNSAFE = re.compile(r"[\r\n<>]")
@@ -332,7 +333,7 @@ def _text(raw: bytes | str) -> str:
 
 
 def _deferred(message: OutgoingMessage, why: str) -> SendResult:
-    return SendResult(message.delivery_id, "deferred", why)
+    return SendResult(message.delivery_id, SendStatus.DEFERRED, why)
 
 
 # RFC 3463 enhanced codes that mean the address itself is dead: bad mailbox (5.1.1), bad
@@ -344,11 +345,11 @@ def _result(message: OutgoingMessage, code: int, text: str) -> SendResult:
     """4xx: try again after the wait; 5xx: failed; 5.1.x (no such user or domain): a hard bounce."""
     text = text.strip()
     if 400 <= code < 500:
-        status = "deferred"
+        status = SendStatus.DEFERRED
     elif code >= 500 and _HARD_BOUNCE.match(text):
-        status = "bounced"
+        status = SendStatus.BOUNCED
     else:
-        status = "failed"
+        status = SendStatus.FAILED
     return SendResult(message.delivery_id, status, f"{code} {text}".strip())
 
 

@@ -25,10 +25,10 @@ from digest.app import App
 from digest.config import Config, DigestConfig
 from digest.schedule.leading import elected, lead
 from digest.schedule.slots import FiringPlan, slots_between
+from digest.states import FINAL_DELIVERY_STATES
 from digest.store import utcnow
 from digest.store.lock import daemon_lock
 from digest.store.pg import is_postgresql
-from digest.store.tables import FINAL_DELIVERY_STATES
 
 log = logging.getLogger("digest.schedule")
 MISFIRE_GRACE_SECONDS = 3600

@@ -16,6 +16,7 @@ from digest.errors import DigestError
 from digest.pipeline import RunReport, gather_sources, resume_waiting, run_digest
 from digest.sending import rate_limiter
 from digest.sources.gather import SourceReport
+from digest.states import FetchStatus
 
 log = logging.getLogger("digest.schedule")
 
@@ -123,7 +124,7 @@ def record_gather(app: App, started: datetime, reports: list[SourceReport]) -> N
 
 def gather_summary(reports: list[SourceReport]) -> str:
     """A gathering in a line: "4 sources, 12 new articles; not ok: Wire"."""
-    failing = [r.name for r in reports if r.status != "ok"]
+    failing = [r.name for r in reports if r.status != FetchStatus.OK]
     new = sum(r.new_items for r in reports)
     return f"{len(reports)} sources, {new} new articles" + (
         f"; not ok: {', '.join(failing)}" if failing else ""

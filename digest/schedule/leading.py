@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from digest.app import App
 from digest.config import Config
 from digest.errors import ConfigError
+from digest.states import WorkerRole, WorkerState
 from digest.store import utcnow
 from digest.store.lock import LeaderLock
 from digest.store.tables import Worker
@@ -115,7 +116,11 @@ class _Seat:
         elif self.scheduler is None and not self.said_standby:
             log.info("standing by: another scheduler leads on this database")
             self.said_standby = True
-        _beat(self.app, self.me, "leading" if self.scheduler is not None else "standby")
+        _beat(
+            self.app,
+            self.me,
+            WorkerState.LEADING if self.scheduler is not None else WorkerState.STANDBY,
+        )
 
     def reload(self, app: App) -> None:
         """Take the reloaded config; a leader restarts its scheduler on it."""
@@ -141,12 +146,12 @@ def _register(app: App) -> str:
     host, pid, now = socket.gethostname(), os.getpid(), utcnow()
     me = Worker(
         id=f"{host}:{pid}:{secrets.token_hex(4)}",
-        role="scheduler",
+        role=WorkerRole.SCHEDULER,
         host=host,
         pid=pid,
         started_at=now,
         last_seen=now,
-        state="standby",
+        state=WorkerState.STANDBY,
     )
     app.store.register_worker(me)
     return me.id

@@ -44,6 +44,7 @@ from digest.sources.outcomes import (
 from digest.sources.parse import parse_feed, within_limit
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.sources.site import Site
+from digest.states import SourceStatus
 from digest.store import Store, utcnow
 from digest.store.store import SourceState
 
@@ -93,8 +94,8 @@ def end_waits(config: Config, store: Store) -> list[str]:
     ended = []
     for row in store.source_states().values():
         due = row.next_attempt_at is None or row.next_attempt_at <= now
-        if row.name in enabled and (row.status == "gone" or not due):
-            store.update_source(row.id, next_attempt_at=None, status="active")
+        if row.name in enabled and (row.status == SourceStatus.GONE or not due):
+            store.update_source(row.id, next_attempt_at=None, status=SourceStatus.ACTIVE)
             ended.append(row.name)
     return ended
 
@@ -146,7 +147,7 @@ async def _gather_one(
     if row is None:  # sync_sources just made it; only a concurrent delete gets here
         row = SourceState(source_id, source.name, source.url)
     now = utcnow()
-    if row.status == "gone":
+    if row.status == SourceStatus.GONE:
         return gone(report, row, source.url)
     if row.next_attempt_at is not None and row.next_attempt_at > now:
         return skipped(report, row, row.next_attempt_at)

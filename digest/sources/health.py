@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from digest.states import SourceStatus
 from digest.store import Store, utcnow
 
 
@@ -52,7 +53,7 @@ def source_health(
         waits = row.next_attempt_at is not None and row.next_attempt_at > now
         if row.name not in gathered:
             condition = SourceCondition.OFF
-        elif row.status == "gone":
+        elif row.status == SourceStatus.GONE:
             condition = SourceCondition.GONE
         elif waits:
             condition = SourceCondition.WAITING

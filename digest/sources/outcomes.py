@@ -17,6 +17,7 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Deadline, Fetched, HttpStatusError
+from digest.states import FetchStatus, SourceStatus
 from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
 
@@ -30,7 +31,7 @@ class SourceReport:
     """How one source did in one gather."""
 
     name: str
-    status: str = "ok"  # ok | error | gone (answered 410) | skipped (waiting until next_attempt_at)
+    status: str = FetchStatus.OK  # a FetchStatus
     new_items: int = 0
     items_seen: int = 0
     error: str = ""
@@ -70,8 +71,9 @@ async def save(
         what = f"its {count} items" if count else "its fetch state"
         problem = f"{what} could not be stored: {exc}"
         log.error("source %r: %s", source.name, problem)
-        if report.status == "ok":
-            report.status, report.error = "error", SourceError(source.name, problem).message
+        if report.status == FetchStatus.OK:
+            report.status = FetchStatus.ERROR
+            report.error = SourceError(source.name, problem).message
             report.hint = "see the log for the database's message; the next run tries again"
         else:  # the fetch failed first: that stays the error, this is a note beside it
             report.notes.append(problem)
@@ -90,14 +92,14 @@ def failed(
     now: datetime,
 ) -> tuple[SourceReport, FetchOutcome]:
     """The failure's report and what to store: a 410 marks the source gone, others wait."""
-    report.status, report.error, report.hint = "error", exc.message, exc.hint
+    report.status, report.error, report.hint = FetchStatus.ERROR, exc.message, exc.hint
     # At -vv with the traceback and its cause (the network's or the parser's own error).
     trace = exc if log.isEnabledFor(logging.DEBUG) else None
     log.warning("%s (%s)", exc.message, exc.hint, exc_info=trace)
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
-        report.status = "gone"
-        return report, FetchOutcome(source_id, (), {"status": "gone"}, exc.message)
+        report.status = FetchStatus.GONE
+        return report, FetchOutcome(source_id, (), {"status": SourceStatus.GONE}, exc.message)
     g = config.gather
     cap = timedelta(hours=g.backoff_max_hours)
     wait = backoff(row.consecutive_failures + 1, g.interval_minutes, g.backoff_max_hours)
@@ -150,7 +152,7 @@ async def overran(
 
 def gone(report: SourceReport, row: SourceState, configured: str) -> SourceReport:
     url = row.fetch_url or configured
-    report.status = "gone"
+    report.status = FetchStatus.GONE
     report.error = SourceError(
         report.name, f"gone: {url} answered HTTP 410 Gone; not fetched any more"
     ).message
@@ -159,7 +161,7 @@ def gone(report: SourceReport, row: SourceState, configured: str) -> SourceRepor
 
 
 def skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceReport:
-    report.status = "skipped"
+    report.status = FetchStatus.SKIPPED
     report.next_attempt_at = until
     failures = row.consecutive_failures
     report.error = SourceError(

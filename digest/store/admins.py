@@ -12,11 +12,9 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from digest.states import QUEUED_DELIVERY_STATES, DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.tables import Admin, Delivery, Edition, Subscriber, utcnow
-
-# Delivery rows that still wait to go: what /metrics calls the queue.
-QUEUED = ("pending", "sending", "deferred", "paused")
 
 
 class AdminQueries(StoreBase):
@@ -119,8 +117,10 @@ class AdminQueries(StoreBase):
                     .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
                     .where(
                         Delivery.edition_id == edition_id,
-                        Delivery.status == "sent",
-                        col(Subscriber.status).in_(("bounced", "complained")),
+                        Delivery.status == DeliveryStatus.SENT,
+                        col(Subscriber.status).in_(
+                            (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+                        ),
                         col(Subscriber.unsubscribed_at) >= col(Delivery.sent_at),
                     )
                 ).one()
@@ -134,7 +134,7 @@ class AdminQueries(StoreBase):
                 .where(
                     Delivery.edition_id == edition_id,
                     col(Delivery.error).is_not(None),
-                    Delivery.status != "sent",  # the server's 250 is no reason
+                    Delivery.status != DeliveryStatus.SENT,  # the server's 250 is no reason
                 )
                 .group_by(col(Delivery.status), col(Delivery.error))
                 .order_by(func.count().desc())
@@ -152,7 +152,9 @@ class AdminQueries(StoreBase):
         """When the longest-waiting unsent row was last touched (None: nothing waits)."""
         with self.session() as s:
             return s.exec(
-                select(func.min(Delivery.updated_at)).where(col(Delivery.status).in_(QUEUED))
+                select(func.min(Delivery.updated_at)).where(
+                    col(Delivery.status).in_(QUEUED_DELIVERY_STATES)
+                )
             ).one()
 
     def last_sent_by_digest(self) -> dict[str, datetime]:
@@ -161,7 +163,7 @@ class AdminQueries(StoreBase):
             rows = s.exec(
                 select(Edition.digest_id, func.max(Delivery.sent_at))
                 .join(Edition, col(Edition.id) == col(Delivery.edition_id))
-                .where(Delivery.status == "sent")
+                .where(Delivery.status == DeliveryStatus.SENT)
                 .group_by(col(Edition.digest_id))
             )
             return {digest: when for digest, when in rows if when is not None}

@@ -7,17 +7,20 @@ from datetime import datetime
 from sqlalchemy import and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
+from digest.states import DeliveryStatus
 from digest.store.tables import DELIVERIES, utcnow
 
 
 def held_by(claim_token: str) -> ColumnElement[bool]:
     """Rows still in flight under this claim (not reclaimed, not taken by another sender)."""
-    return and_(DELIVERIES.c.status == "sending", DELIVERIES.c.claim_token == claim_token)
+    return and_(
+        DELIVERIES.c.status == DeliveryStatus.SENDING, DELIVERIES.c.claim_token == claim_token
+    )
 
 
 def went_out() -> ColumnElement[bool]:
     """A row whose message went out (sent), or may be going out now (claimed)."""
-    return DELIVERIES.c.status.in_(("sent", "sending"))
+    return DELIVERIES.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.SENDING))
 
 
 def unfinished(due_only: bool) -> ColumnElement[bool]:
@@ -27,11 +30,16 @@ def unfinished(due_only: bool) -> ColumnElement[bool]:
     now = utcnow()
     if due_only:
         return or_(
-            DELIVERIES.c.status == "pending",
-            and_(DELIVERIES.c.status == "deferred", due(now)),
+            DELIVERIES.c.status == DeliveryStatus.PENDING,
+            and_(DELIVERIES.c.status == DeliveryStatus.DEFERRED, due(now)),
             orphaned(now),
         )
-    return or_(DELIVERIES.c.status.in_(("pending", "deferred", "paused")), orphaned(now))
+    return or_(
+        DELIVERIES.c.status.in_(
+            (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.PAUSED)
+        ),
+        orphaned(now),
+    )
 
 
 def due(now: datetime) -> ColumnElement[bool]:
@@ -42,6 +50,6 @@ def due(now: datetime) -> ColumnElement[bool]:
 def orphaned(now: datetime) -> ColumnElement[bool]:
     """Claimed by a sender whose lease ran out: it died, or stalled past it."""
     return and_(
-        DELIVERIES.c.status == "sending",
+        DELIVERIES.c.status == DeliveryStatus.SENDING,
         or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now),
     )

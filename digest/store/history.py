@@ -13,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 
+from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
-from digest.store.tables import DELIVERIES, EDITIONS, FINAL_DELIVERY_STATES
+from digest.store.tables import DELIVERIES, EDITIONS
 
 DELIVERY_BATCH = 5000  # delivery rows deleted per transaction
 EDITION_BATCH = 20  # editions (each up to a few hundred kB) deleted per transaction

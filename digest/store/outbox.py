@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import held_by
 from digest.store.pg import notify_outbox
@@ -74,10 +75,10 @@ class OutboxQueries(StoreBase):
         chosen = core_select(
             literal(edition_id),
             SUBSCRIBERS.c.id,
-            literal("pending"),
+            literal(DeliveryStatus.PENDING.value),
             literal(0),
             literal(now, UTCDateTime()),
-        ).where(SUBSCRIBERS.c.status == "active", SUBSCRIBERS.c.id.not_in(have))
+        ).where(SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE, SUBSCRIBERS.c.id.not_in(have))
         if timezones is not None:
             named = [t for t in timezones if t is not None]
             condition: ColumnElement[bool] = SUBSCRIBERS.c.timezone.in_(named)
@@ -102,14 +103,16 @@ class OutboxQueries(StoreBase):
         """The distinct time zones of active subscribers (None: no zone of their own)."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(SUBSCRIBERS.c.timezone).where(SUBSCRIBERS.c.status == "active").distinct()
+                select(SUBSCRIBERS.c.timezone)
+                .where(SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE)
+                .distinct()
             )
             return {row[0] for row in rows}
 
     def has_pending(self, edition_id: int) -> bool:
         """The edition has rows a sender could claim now."""
         query = core_select(DELIVERIES.c.id).where(
-            DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status == "pending"
+            DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status == DeliveryStatus.PENDING
         )
         with self.engine.connect() as connection:
             return connection.execute(query.limit(1)).first() is not None
@@ -140,8 +143,8 @@ class OutboxQueries(StoreBase):
             .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
             .where(
                 DELIVERIES.c.edition_id == edition_id,
-                DELIVERIES.c.status == "pending",
-                SUBSCRIBERS.c.status == "active",
+                DELIVERIES.c.status == DeliveryStatus.PENDING,
+                SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
             )
             .order_by(DELIVERIES.c.id)
             .limit(limit)
@@ -154,7 +157,7 @@ class OutboxQueries(StoreBase):
                 update(DELIVERIES)
                 .where(DELIVERIES.c.id == picked.c.id)
                 .values(
-                    status="sending",
+                    status=DeliveryStatus.SENDING,
                     attempts=DELIVERIES.c.attempts + 1,
                     updated_at=now,
                     lease_until=now + timedelta(seconds=lease_seconds),
@@ -201,7 +204,7 @@ class OutboxQueries(StoreBase):
                 "error": detail or None,
                 "message_id": message_id,
                 "updated_at": now,
-                "sent_at": now if status == "sent" else None,
+                "sent_at": now if status == DeliveryStatus.SENT else None,
                 "retry_at": (retry_at or {}).get(delivery_id),
             }
             for delivery_id, status, detail, message_id in results
@@ -231,7 +234,12 @@ class OutboxQueries(StoreBase):
             connection.execute(
                 update(DELIVERIES)
                 .where(DELIVERIES.c.id.in_(list(delivery_ids)), held_by(claim_token))
-                .values(status="pending", lease_until=None, claim_token=None, updated_at=utcnow())
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    lease_until=None,
+                    claim_token=None,
+                    updated_at=utcnow(),
+                )
             )
 
     def queue_summary(self) -> QueueSummary:
@@ -259,15 +267,21 @@ class OutboxQueries(StoreBase):
         oldest = back_at = None
         with self.engine.connect() as connection:
             for status, held, n, first, last in connection.execute(query):
-                key = status if status != "sending" else "in_flight" if held else "orphaned"
+                key = (
+                    status
+                    if status != DeliveryStatus.SENDING
+                    else "in_flight"
+                    if held
+                    else "orphaned"
+                )
                 counts[key] = counts.get(key, 0) + int(n)
-                if status == "pending" and first is not None:
+                if status == DeliveryStatus.PENDING and first is not None:
                     oldest = first if oldest is None else min(oldest, first)
                 if key == "in_flight" and last is not None:
                     back_at = last if back_at is None else max(back_at, last)
         return QueueSummary(
-            counts.get("pending", 0),
-            counts.get("deferred", 0),
+            counts.get(DeliveryStatus.PENDING, 0),
+            counts.get(DeliveryStatus.DEFERRED, 0),
             counts.get("in_flight", 0),
             counts.get("orphaned", 0),
             oldest,
@@ -284,15 +298,17 @@ class OutboxQueries(StoreBase):
             .select_from(
                 DELIVERIES.join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
             )
-            .where(DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status == "pending")
-            .where(SUBSCRIBERS.c.status == "active")
+            .where(
+                DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status == DeliveryStatus.PENDING
+            )
+            .where(SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE)
         )
         flying = core_select(
             func.count(), func.min(DELIVERIES.c.lease_until), func.max(DELIVERIES.c.lease_until)
         )
         flying = flying.where(
             DELIVERIES.c.edition_id == edition_id,
-            DELIVERIES.c.status == "sending",
+            DELIVERIES.c.status == DeliveryStatus.SENDING,
             DELIVERIES.c.lease_until >= now,
         )
         with self.engine.connect() as connection:
@@ -332,7 +348,7 @@ class OutboxQueries(StoreBase):
                 .where(
                     Delivery.subscriber_id == subscriber_id,
                     Delivery.edition_id != edition_id,
-                    Delivery.status == "failed",
+                    Delivery.status == DeliveryStatus.FAILED,
                     Delivery.error == reason,
                 )
                 .order_by(col(Delivery.edition_id))

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
 from digest.store.tables import DELIVERIES, RATE_WINDOWS, utcnow
 
@@ -30,10 +31,10 @@ class RateQueries(StoreBase):
         sender builds its next batch while one is on the wire, and a window counted without
         those would grant their room twice."""
         sent = core_select(func.count()).where(
-            DELIVERIES.c.status == "sent", DELIVERIES.c.sent_at >= since
+            DELIVERIES.c.status == DeliveryStatus.SENT, DELIVERIES.c.sent_at >= since
         )
         flying = core_select(func.count()).where(
-            DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until >= utcnow()
+            DELIVERIES.c.status == DeliveryStatus.SENDING, DELIVERIES.c.lease_until >= utcnow()
         )
         with self.engine.connect() as connection:
             return int(connection.execute(sent).scalar() or 0) + int(
@@ -53,7 +54,7 @@ class RateQueries(StoreBase):
             return limit - sent, 0.0
         query = (
             core_select(DELIVERIES.c.sent_at)
-            .where(DELIVERIES.c.status == "sent", DELIVERIES.c.sent_at >= since)
+            .where(DELIVERIES.c.status == DeliveryStatus.SENT, DELIVERIES.c.sent_at >= since)
             .order_by(DELIVERIES.c.sent_at)
             .offset(sent - limit)
             .limit(1)

@@ -10,6 +10,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy import update
 from sqlalchemy.sql.elements import ColumnElement
 
+from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import due, orphaned, unfinished
 from digest.store.pg import notify_outbox
@@ -24,8 +25,11 @@ class RequeueQueries(StoreBase):
         (every deferred row when not ``due_only``: `digest retry`)."""
         return self._update_deliveries(
             edition_id,
-            [DELIVERIES.c.status == "deferred", *([due(utcnow())] if due_only else [])],
-            status="pending",
+            [
+                DELIVERIES.c.status == DeliveryStatus.DEFERRED,
+                *([due(utcnow())] if due_only else []),
+            ],
+            status=DeliveryStatus.PENDING,
         )
 
     def expire_unfinished(self, edition_id: int, reason: str) -> int:
@@ -34,7 +38,7 @@ class RequeueQueries(StoreBase):
         return self._update_deliveries(
             edition_id,
             [unfinished(due_only=False)],
-            status="failed",
+            status=DeliveryStatus.FAILED,
             error=reason,
             lease_until=None,
             claim_token=None,
@@ -47,8 +51,8 @@ class RequeueQueries(StoreBase):
         (``resume_paused``). Count them."""
         return self._update_deliveries(
             edition_id,
-            [DELIVERIES.c.status.in_(("pending", "deferred"))],
-            status="paused",
+            [DELIVERIES.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.DEFERRED))],
+            status=DeliveryStatus.PAUSED,
             error=reason,
             retry_at=None,
         )
@@ -56,7 +60,10 @@ class RequeueQueries(StoreBase):
     def resume_paused(self, edition_id: int) -> int:
         """`digest retry`: the edition's paused rows are pending again. Count them."""
         return self._update_deliveries(
-            edition_id, [DELIVERIES.c.status == "paused"], status="pending", error=None
+            edition_id,
+            [DELIVERIES.c.status == DeliveryStatus.PAUSED],
+            status=DeliveryStatus.PENDING,
+            error=None,
         )
 
     def reclaim_expired(self, edition_id: int) -> int:
@@ -64,32 +71,36 @@ class RequeueQueries(StoreBase):
         return self._update_deliveries(
             edition_id,
             [orphaned(utcnow())],
-            status="pending",
+            status=DeliveryStatus.PENDING,
             lease_until=None,
             claim_token=None,
         )
 
     def retry_failed(self, edition_id: int) -> int:
         """`digest retry`: failed rows of still-active subscribers go back to pending."""
-        active = core_select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.status == "active")
+        active = core_select(SUBSCRIBERS.c.id).where(
+            SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE
+        )
         return self._update_deliveries(
             edition_id,
-            [DELIVERIES.c.status == "failed", DELIVERIES.c.subscriber_id.in_(active)],
-            status="pending",
+            [DELIVERIES.c.status == DeliveryStatus.FAILED, DELIVERIES.c.subscriber_id.in_(active)],
+            status=DeliveryStatus.PENDING,
             error=None,
         )
 
     def suppress_inactive(self, edition_id: int) -> int:
         """Pending (or paused) rows of people who left (or bounced) since they were queued:
         'suppressed'."""
-        inactive = core_select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.status != "active")
+        inactive = core_select(SUBSCRIBERS.c.id).where(
+            SUBSCRIBERS.c.status != SubscriberStatus.ACTIVE
+        )
         return self._update_deliveries(
             edition_id,
             [
-                DELIVERIES.c.status.in_(("pending", "paused")),
+                DELIVERIES.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.PAUSED)),
                 DELIVERIES.c.subscriber_id.in_(inactive),
             ],
-            status="suppressed",
+            status=DeliveryStatus.SUPPRESSED,
         )
 
     def _update_deliveries(
@@ -102,6 +113,6 @@ class RequeueQueries(StoreBase):
                 .where(DELIVERIES.c.edition_id == edition_id, *conditions)
                 .values(**values, updated_at=utcnow())
             )
-            if result.rowcount and values.get("status") == "pending":
+            if result.rowcount and values.get("status") == DeliveryStatus.PENDING:
                 notify_outbox(connection)  # rows to send: wake the workers
             return int(result.rowcount or 0)

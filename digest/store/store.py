@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from digest.records import FeedItem
+from digest.states import SourceStatus
 from digest.store.admins import AdminQueries
 from digest.store.editions import EditionQueries
 from digest.store.history import HistoryQueries
@@ -47,7 +48,7 @@ class SourceState:
     fetch_url: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    status: str = "active"
+    status: str = SourceStatus.ACTIVE
     next_attempt_at: datetime | None = None
     consecutive_failures: int = 0
     last_error: str | None = None
@@ -108,7 +109,7 @@ class Store(
                 {
                     "name": name,
                     "url": url,
-                    "status": "active",
+                    "status": SourceStatus.ACTIVE,
                     "consecutive_failures": 0,
                     "items_seen": 0,
                 }
@@ -127,7 +128,7 @@ class Store(
                             fetch_url=None,
                             etag=None,
                             last_modified=None,
-                            status="active",
+                            status=SourceStatus.ACTIVE,
                             next_attempt_at=None,
                             consecutive_failures=0,
                         )

@@ -17,8 +17,9 @@ from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from digest.states import LEFT, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.tables import LEFT, SUBSCRIBER_EVENTS, SUBSCRIBERS, UTCDateTime, utcnow
+from digest.store.tables import SUBSCRIBER_EVENTS, SUBSCRIBERS, UTCDateTime, utcnow
 
 LEFT_SHOWN = 1000  # addresses an import names of those it did not re-add (a count of all)
 
@@ -126,7 +127,7 @@ def _import_chunk(
             found[person.email] = (-1, person.status)
         elif row_id == -1 or row_id > added_after:  # added by this import: in the file twice
             chunk.twice.append((index, person.email))
-        elif status == "active":
+        elif status == SubscriberStatus.ACTIVE:
             chunk.already += 1
         else:
             chunk.not_readded += 1

@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from digest.states import LEFT, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.status_log import record_change
 from digest.store.subscriber_import import ImportCounts
 from digest.store.tables import (
-    LEFT,
     Subscriber,
     utcnow,
 )
@@ -48,9 +48,9 @@ class SubscriberQueries(StoreBase):
             row = s.exec(select(Subscriber).where(Subscriber.email == email)).first()
             before = row.status if row is not None else None
             if row is not None:
-                if row.status == "active":
+                if row.status == SubscriberStatus.ACTIVE:
                     return row, False
-                row.status, row.unsubscribed_at = "active", None
+                row.status, row.unsubscribed_at = SubscriberStatus.ACTIVE, None
                 details = {"name": name, "timezone": timezone, "locale": locale}
                 details["topics"] = ",".join(topics) if topics else None
                 for key, value in details.items():
@@ -124,14 +124,14 @@ class SubscriberQueries(StoreBase):
             if row is None or row.status in LEFT:
                 return False
             before = row.status
-            row.status, row.unsubscribed_at = "unsubscribed", utcnow()
+            row.status, row.unsubscribed_at = SubscriberStatus.UNSUBSCRIBED, utcnow()
             s.add(row)
             record_change(s, row, before, by)
             s.commit()
             return True
 
     def suppress_subscriber(
-        self, subscriber_id: int, status: str = "bounced", by: str = ""
+        self, subscriber_id: int, status: str = SubscriberStatus.BOUNCED, by: str = ""
     ) -> bool:
         """Stop mailing a subscriber (a hard bounce, a complaint); True unless they had left.
 
@@ -146,7 +146,7 @@ class SubscriberQueries(StoreBase):
             before = row.status
             row.status, row.unsubscribed_at = status, utcnow()
             s.add(row)
-            default = "a complaint" if status == "complained" else "a bounce"
+            default = "a complaint" if status == SubscriberStatus.COMPLAINED else "a bounce"
             record_change(s, row, before, by or default)
             s.commit()
             return True
@@ -221,7 +221,7 @@ class SubscriberQueries(StoreBase):
             email=email,
             name=name,
             public_id=secrets.token_urlsafe(12),
-            status="pending",
+            status=SubscriberStatus.PENDING,
             topics=",".join(topics),
             created_at=utcnow(),
         )
@@ -291,13 +291,13 @@ class SubscriberQueries(StoreBase):
                 return None
             left = row.status in LEFT
             # Links are dated to the second: one made in the second they left counts as old.
-            if row.status == "pending" or (
+            if row.status == SubscriberStatus.PENDING or (
                 left
                 and row.unsubscribed_at is not None
                 and requested_at > row.unsubscribed_at.replace(microsecond=0)
             ):
                 before = row.status
-                row.status, row.unsubscribed_at = "active", None
+                row.status, row.unsubscribed_at = SubscriberStatus.ACTIVE, None
                 if topics is not None:
                     row.topics = ",".join(topics)
                 s.add(row)

@@ -29,10 +29,6 @@ from digest.states import (
     WorkerState,
     sql_in,
 )
-from digest.states import (  # their old home: callers import them here
-    FINAL_DELIVERY_STATES as FINAL_DELIVERY_STATES,
-)
-from digest.states import LEFT as LEFT
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -81,7 +77,9 @@ class Source(SQLModel, table=True):
     fetch_url: str | None = None
     etag: str | None = None  # validators for conditional GET: a 304 costs nothing
     last_modified: str | None = None
-    status: str = Field(default="active", sa_column_kwargs={"server_default": "active"})
+    status: str = Field(
+        default=SourceStatus.ACTIVE, sa_column_kwargs={"server_default": SourceStatus.ACTIVE.value}
+    )
     # active | gone (answered 410: not fetched again until its configured URL changes)
     next_attempt_at: datetime | None = _when(nullable=True)  # backoff / Retry-After
     last_attempt_at: datetime | None = _when(nullable=True)
@@ -140,7 +138,9 @@ class Subscriber(SQLModel, table=True):
     email: str = Field(unique=True)
     name: str | None = None
     public_id: str = Field(unique=True)
-    status: str = Field(default="active", index=True)  # active | unsubscribed | bounced
+    status: str = Field(
+        default=SubscriberStatus.ACTIVE, index=True
+    )  # active | unsubscribed | bounced
     topics: str = ""  # comma-separated; empty means every topic
     timezone: str | None = None  # dates in their email; None: the digest's time zone
     locale: str | None = None  # language of their email; None: the service's locale
@@ -201,7 +201,7 @@ class Delivery(SQLModel, table=True):
     # pending -> sending (claimed, until lease_until) -> sent | deferred (a 4xx: retried after
     # retry_at) | failed (permanent, with the server's words) | suppressed (subscriber left
     # first); pending -> paused (the error budget stopped the edition: until `digest retry`)
-    status: str = "pending"
+    status: str = DeliveryStatus.PENDING
     attempts: int = 0
     message_id: str | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -277,7 +277,7 @@ class Worker(SQLModel, table=True):
         _one_of("workers", "state", ["", *WorkerState]),  # '': not said yet (the default)
     )
     id: str = Field(primary_key=True)  # host:pid:random, unique per process start
-    role: str = "worker"  # worker | scheduler
+    role: str = WorkerRole.WORKER  # worker | scheduler
     host: str
     pid: int
     started_at: datetime = _when()

@@ -29,6 +29,7 @@ from digest.config.models import default
 from digest.config.models.transports import _ApiConfig
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 MAX_WAIT_SECONDS = 60.0  # a 429 asking for longer than this defers the batch instead
 # Failures before the request left: the provider cannot have it, so a retry is always safe.
@@ -69,7 +70,7 @@ class Reply:
     def unanswered(self, ids: Sequence[int]) -> list[SendResult]:
         """The rows' results when no response came: deferred to the next run when the
         provider surely did not take the call, failed when it may have."""
-        status = "failed" if self.fate_unknown else "deferred"
+        status = SendStatus.FAILED if self.fate_unknown else SendStatus.DEFERRED
         return [SendResult(i, status, self.problem) for i in ids]
 
 
@@ -263,7 +264,9 @@ def split_safe(
         bad = unsafe_header(message.fields)
         if bad:
             failed.append(
-                SendResult(message.delivery_id, "failed", f"CR or LF in the {bad} header value")
+                SendResult(
+                    message.delivery_id, SendStatus.FAILED, f"CR or LF in the {bad} header value"
+                )
             )
         else:
             ok.append((message, message.fields))

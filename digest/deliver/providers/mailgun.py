@@ -26,6 +26,7 @@ from digest.deliver.providers._http import (
 )
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 BATCH = 1000
 _UNSUBSCRIBE = "list_unsubscribe"  # the recipient variable holding List-Unsubscribe
@@ -58,7 +59,7 @@ class MailgunSender(BatchApiSender):
         response = reply.response
         if not response.is_success:
             detail = f"mailgun HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         try:
             queued = str(response.json().get("id", ""))
         except (ValueError, AttributeError):
@@ -66,8 +67,8 @@ class MailgunSender(BatchApiSender):
         if not queued:
             # A wrong domain or base URL can land on Mailgun's 200 "Magnificent API" page.
             detail = "mailgun answered 200 without a message id; check domain and base_url"
-            return [SendResult(i, "failed", detail) for i in ids]
-        return [SendResult(i, "sent", f"mailgun {queued}") for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
+        return [SendResult(i, SendStatus.SENT, f"mailgun {queued}") for i in ids]
 
 
 def _literal(text: str) -> str:

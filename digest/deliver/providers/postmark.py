@@ -23,6 +23,7 @@ from digest.deliver.providers._http import (
     error_text,
 )
 from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 BATCH = 500
 # ErrorCodes that say the address itself is dead or unwilling: fail and suppress.
@@ -50,7 +51,7 @@ class PostmarkSender(BatchApiSender):
         response = reply.response
         if not response.is_success:
             detail = f"postmark HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         try:
             entries = response.json()
         except ValueError:
@@ -58,7 +59,7 @@ class PostmarkSender(BatchApiSender):
         if not isinstance(entries, list) or len(entries) != len(ids):
             # Unknown fate: deferring could send twice, so the rows fail with the reason.
             detail = "postmark answered 200 without one result per message"
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         return [_result(i, e) for i, e in zip(ids, entries, strict=True)]
 
     def _email(self, fields: MessageFields) -> dict[str, Any]:
@@ -78,14 +79,18 @@ class PostmarkSender(BatchApiSender):
 
 def _result(delivery_id: int, entry: Any) -> SendResult:
     if not isinstance(entry, dict):
-        return SendResult(delivery_id, "failed", "postmark: malformed result")
+        return SendResult(delivery_id, SendStatus.FAILED, "postmark: malformed result")
     code = entry.get("ErrorCode", 0)
     if code == 0:
-        return SendResult(delivery_id, "sent", f"postmark {entry.get('MessageID', '')}".strip())
+        return SendResult(
+            delivery_id, SendStatus.SENT, f"postmark {entry.get('MessageID', '')}".strip()
+        )
     detail = f"postmark error {code}: {entry.get('Message', '')}"
     if code in _DEFERRED:
-        return SendResult(delivery_id, "deferred", detail)
-    return SendResult(delivery_id, "bounced" if code in _BOUNCED else "failed", detail)
+        return SendResult(delivery_id, SendStatus.DEFERRED, detail)
+    return SendResult(
+        delivery_id, SendStatus.BOUNCED if code in _BOUNCED else SendStatus.FAILED, detail
+    )
 
 
 def build(

@@ -24,6 +24,7 @@ from digest.deliver.providers._http import (
     error_text,
 )
 from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 BATCH = 100
 
@@ -47,10 +48,10 @@ class ResendSender(BatchApiSender):
         response = reply.response
         if not response.is_success:
             detail = f"resend HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         data = _data(response)
         return [
-            SendResult(i, "sent", f"resend {data[n]}" if n < len(data) else "resend")
+            SendResult(i, SendStatus.SENT, f"resend {data[n]}" if n < len(data) else "resend")
             for n, i in enumerate(ids)
         ]
 

@@ -24,6 +24,7 @@ from digest.deliver.providers._http import (
     error_text,
 )
 from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 BATCH = 1000
 # Headers the same for every recipient go once per call; the rest per personalization.
@@ -47,9 +48,9 @@ class SendGridSender(BatchApiSender):
         response = reply.response
         if not response.is_success:
             detail = f"sendgrid HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         detail = f"sendgrid {response.headers.get('x-message-id', '')}".strip()
-        return [SendResult(i, "sent", detail) for i in ids]
+        return [SendResult(i, SendStatus.SENT, detail) for i in ids]
 
 
 def _mailbox(value: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from digest.deliver.base import register
 from digest.deliver.providers._http import ApiClient, BatchApiSender, Sleep, display, error_text
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 BATCH = 50
 PATH = "/v2/email/outbound-bulk-emails"
@@ -82,14 +83,14 @@ class SesSender(BatchApiSender):
         if not response.is_success:
             kind = response.headers.get("x-amzn-errortype", "").split(":")[0]
             detail = f"ses HTTP {response.status_code} {kind}: {error_text(response)}".strip()
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         try:
             entries = response.json()["BulkEmailEntryResults"]
         except (ValueError, KeyError, TypeError):
             entries = None
         if not isinstance(entries, list) or len(entries) != len(ids):
             detail = "ses answered 200 without one result per destination"
-            return [SendResult(i, "failed", detail) for i in ids]
+            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
         return [_result(i, e) for i, e in zip(ids, entries, strict=True)]
 
     def request(self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> dict[str, Any]:
@@ -155,12 +156,14 @@ def _placeholders(body: str, tokens: Sequence[str]) -> str:
 
 def _result(delivery_id: int, entry: Any) -> SendResult:
     if not isinstance(entry, dict):
-        return SendResult(delivery_id, "failed", "ses: malformed result")
+        return SendResult(delivery_id, SendStatus.FAILED, "ses: malformed result")
     status = entry.get("Status", "")
     if status == "SUCCESS":
-        return SendResult(delivery_id, "sent", f"ses {entry.get('MessageId', '')}".strip())
+        return SendResult(delivery_id, SendStatus.SENT, f"ses {entry.get('MessageId', '')}".strip())
     detail = f"ses {status}: {entry.get('Error', '')}"
-    return SendResult(delivery_id, "deferred" if status in _DEFERRED else "failed", detail)
+    return SendResult(
+        delivery_id, SendStatus.DEFERRED if status in _DEFERRED else SendStatus.FAILED, detail
+    )
 
 
 def build(

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from digest.app import App
+from digest.states import QUEUED_DELIVERY_STATES
 from digest.store import utcnow
-from digest.store.admins import QUEUED
 from digest.store.tables import DELIVERY_STATES
 from digest.web.admin.reports import source_lines
 
@@ -58,7 +58,7 @@ class DigestCollector(Collector):
             "digest_queue_depth",
             "Delivery rows still waiting to go (pending, sending, deferred, paused)",
         )
-        queue.add_metric([], sum(totals.get(s, 0) for s in QUEUED))
+        queue.add_metric([], sum(totals.get(s, 0) for s in QUEUED_DELIVERY_STATES))
         yield queue
         oldest = store.oldest_queued()
         age = GaugeMetricFamily(

@@ -15,7 +15,7 @@ from digest.records import RankedEdition
 from digest.reports import NextRun, next_runs
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
 from digest.states import SourceStatus
-from digest.store import Edition, Source, utcnow
+from digest.store import Edition, Source, saved_id, utcnow
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
 
@@ -55,14 +55,14 @@ class Dashboard:
 
 def edition_line(app: App, edition: Edition) -> EditionLine:
     """An edition's figures, as `digest status` counts them, with bounces and reasons."""
-    assert edition.id is not None
-    counts = app.store.delivery_counts(edition.id)
+    edition_id = saved_id(edition)
+    counts = app.store.delivery_counts(edition_id)
     return EditionLine(
         edition,
         counts,
-        app.store.edition_bounces(edition.id),
+        app.store.edition_bounces(edition_id),
         _progress(counts),
-        app.store.delivery_reasons(edition.id),
+        app.store.delivery_reasons(edition_id),
     )
 
 
