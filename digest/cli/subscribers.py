@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import itertools
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -33,6 +34,8 @@ from digest.subscribers import (
 )
 
 IMPORT_CHUNK = 1000  # rows per lookup and insert: flat memory, few round trips
+
+_CsvRow = tuple[int, NewSubscriber | str]  # (line, a valid row or what is wrong with it)
 
 
 @click.group()
@@ -156,17 +159,35 @@ def list_cmd(
     none (every topic). --search matches part of the address or the name, in any case.
     """
     if topic is not None:
-        known, topics_hint = _known_topics(ctx.config())
-        try:
-            check_topics((topic,), known)
-        except ValueError as exc:
-            raise UsageError(str(exc), topics_hint) from exc
+        _check_topic(ctx, topic)
     store = ctx.app().store
     wanted = statuses or (() if show_all else (SubscriberStatus.ACTIVE,))
     rows = store.find_subscribers(wanted, topic, search)
     if as_json:
         click.echo(json.dumps([_as_json(r) for r in rows], indent=2))
         return
+    _print_table(rows)
+    plural = "" if len(rows) == 1 else "s"
+    narrowed = topic is not None or bool(search) or bool(statuses)
+    hidden = 0 if show_all or narrowed else len(store.subscribers(None)) - len(rows)
+    click.echo(
+        f"{len(rows)} subscriber{plural}"
+        + (" found" if narrowed else "")
+        + (f" (and {hidden} pending, paused or gone: --all lists them)" if hidden else "")
+    )
+
+
+def _check_topic(ctx: Context, topic: str) -> None:
+    """UsageError unless a source declares ``topic``, with the topics there are."""
+    known, topics_hint = _known_topics(ctx.config())
+    try:
+        check_topics((topic,), known)
+    except ValueError as exc:
+        raise UsageError(str(exc), topics_hint) from exc
+
+
+def _print_table(rows: Sequence[Subscriber]) -> None:
+    """The people as a table, addresses whole."""
     table = Table()
     # An address is what the reader acts on: never cut it short to fit the terminal.
     table.add_column("email", no_wrap=True, min_width=max((len(r.email) for r in rows), default=5))
@@ -183,14 +204,6 @@ def list_cmd(
         )
     # Piped or captured, the table keeps its natural width instead of a guessed 80 columns.
     (console if console.is_terminal else Console(width=1000)).print(table)
-    plural = "" if len(rows) == 1 else "s"
-    narrowed = topic is not None or bool(search) or bool(statuses)
-    hidden = 0 if show_all or narrowed else len(store.subscribers(None)) - len(rows)
-    click.echo(
-        f"{len(rows)} subscriber{plural}"
-        + (" found" if narrowed else "")
-        + (f" (and {hidden} pending, paused or gone: --all lists them)" if hidden else "")
-    )
 
 
 def _as_json(row: Subscriber) -> dict[str, object]:
@@ -234,27 +247,8 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
         problems += len(found)
 
     with csv_file.open(encoding="utf-8-sig", newline="") as lines:
-        rows = read_csv(lines, known_topics)
-        while True:
-            try:
-                chunk = list(itertools.islice(rows, IMPORT_CHUNK))
-            except CsvHeaderError as exc:
-                raise UsageError(
-                    f"{csv_file}:{exc.line}: {exc}",
-                    "rename each column to a name digest reads, or delete the columns it "
-                    "does not need, and import again",
-                ) from exc
-            if not chunk:
-                break
-            found: list[tuple[int, str]] = []
-            people: dict[str, tuple[int, NewSubscriber]] = {}
-            for line, row in chunk:
-                if isinstance(row, str):
-                    found.append((line, row))
-                elif row.email in people:
-                    found.append((line, twice(row.email)))
-                else:
-                    people[row.email] = (line, row)
+        for chunk in _chunks(read_csv(lines, known_topics), csv_file):
+            found, people = _sort_chunk(chunk)
             lines_of = [line for line, _ in people.values()]
             before = len(counts.twice)
             store.import_subscribers(
@@ -267,6 +261,11 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
             report(found)
     if topic_problems:
         click.echo(f"hint: {topics_hint}", err=True)
+    _import_summary(counts, problems)
+
+
+def _import_summary(counts: ImportCounts, problems: int) -> None:
+    """What the import did; exit 1 when any row had a problem."""
     added, already, opted_out = counts.added, counts.already, counts.not_readded
     left_out = f"{opted_out} unsubscribed earlier (not re-added), " if opted_out else ""
     click.echo(
@@ -279,6 +278,38 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
         )
     if problems:
         raise SystemExit(1)
+
+
+def _chunks(rows: Iterator[_CsvRow], csv_file: Path) -> Iterator[list[_CsvRow]]:
+    """The rows IMPORT_CHUNK at a time; a header digest cannot read is a UsageError."""
+    while True:
+        try:
+            chunk = list(itertools.islice(rows, IMPORT_CHUNK))
+        except CsvHeaderError as exc:
+            raise UsageError(
+                f"{csv_file}:{exc.line}: {exc}",
+                "rename each column to a name digest reads, or delete the columns it "
+                "does not need, and import again",
+            ) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def _sort_chunk(
+    chunk: list[_CsvRow],
+) -> tuple[list[tuple[int, str]], dict[str, tuple[int, NewSubscriber]]]:
+    """A chunk's problems (a bad row, an address twice) and its people by address."""
+    found: list[tuple[int, str]] = []
+    people: dict[str, tuple[int, NewSubscriber]] = {}
+    for line, row in chunk:
+        if isinstance(row, str):
+            found.append((line, row))
+        elif row.email in people:
+            found.append((line, twice(row.email)))
+        else:
+            people[row.email] = (line, row)
+    return found, people
 
 
 def _check_utf8(csv_file: Path) -> None:

@@ -32,19 +32,11 @@ def _scan_value(line: str, depth: int, multiline: str) -> tuple[int, str]:
     while i < len(line):
         ch = line[i]
         if multiline or quote:
-            delimiter = multiline or quote
-            if ch == "\\" and delimiter[0] == '"':  # only basic strings have escapes
-                i += 2
-                continue
-            if line.startswith(delimiter, i):
-                i += len(delimiter)
-                # Up to two more quotes right after the closing three belong to the text.
-                extra = 2 if multiline else 0
-                while extra and line.startswith(delimiter[0], i):
-                    i, extra = i + 1, extra - 1
+            i, closed = _in_string(line, i, multiline or quote, bool(multiline))
+            if closed:
                 multiline = quote = ""
-                continue
-        elif line.startswith(('"""', "'''"), i):
+            continue
+        if line.startswith(('"""', "'''"), i):
             multiline = line[i : i + 3]
             i += 3
             continue
@@ -58,6 +50,20 @@ def _scan_value(line: str, depth: int, multiline: str) -> tuple[int, str]:
             depth -= 1
         i += 1
     return depth, multiline
+
+
+def _in_string(line: str, i: int, delimiter: str, multiline: bool) -> tuple[int, bool]:
+    """One step inside a string at ``line[i]``: the next index, and whether the string closed."""
+    if line[i] == "\\" and delimiter[0] == '"':  # only basic strings have escapes
+        return i + 2, False
+    if line.startswith(delimiter, i):
+        i += len(delimiter)
+        # Up to two more quotes right after the closing three belong to the text.
+        extra = 2 if multiline else 0
+        while extra and line.startswith(delimiter[0], i):
+            i, extra = i + 1, extra - 1
+        return i, True
+    return i + 1, False
 
 
 def key_lines(text: str) -> dict[Path, int]:

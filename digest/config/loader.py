@@ -227,33 +227,58 @@ def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:
     key = dotted(path)
     line = line_of(lines, path)
     if info is not None and _model_in(info.annotation) is not None:  # a [table] or [[tables]]
-        many = typing.get_origin(info.annotation) is list
-        if kind in ("missing", "too_short"):
-            fix = f"add at least one [[{key}]] table" if many else f"add a [{key}] table"
-            what = "required table is missing" if kind == "missing" else "needs at least one entry"
-            return ConfigProblem(file, line, key, what, f"{fix} ({help_text})")
-        name = dotted(path[:-1] if isinstance(path[-1], int) else path)
-        fix = f"write each entry as a [[{name}]] table" if many else f"write a [{name}] table"
-        return ConfigProblem(file, line, key, str(err["msg"]), fix)
+        return _table_problem(err, info, help_text, file, line)
     if kind == "missing":
         name = path[-1]
         fix = f"add `{name} = ...` ({help_text})" if help_text else f"add `{name}`"
         return ConfigProblem(file, line, key, "required key is missing", fix)
-    if kind == "extra_forbidden" and key in RETIRED:
-        return ConfigProblem(file, line, key, "this key is no longer read", RETIRED[key])
     if kind == "extra_forbidden":
-        known = _known_keys(path[:-1])
-        close = difflib.get_close_matches(str(path[-1]), known, n=1)
-        misplaced = _misplaced(path)
-        if misplaced:
-            fix = misplaced
-        elif close:
-            fix = f"did you mean {close[0]!r}?"
-        else:
-            fix = f"known keys here: {', '.join(known)}"
-        return ConfigProblem(file, line, key, "unknown key", fix)
+        return _unknown_key_problem(path, file, line)
+    return _value_problem(err, info, help_text, file, line)
+
+
+def _table_problem(
+    err: Any, info: FieldInfo, help_text: str, file: str, line: int
+) -> ConfigProblem:
+    """A [table] or [[tables]] that is missing, empty, or written as something else."""
+    path = tuple(err["loc"])
+    kind = err["type"]
+    key = dotted(path)
+    many = typing.get_origin(info.annotation) is list
+    if kind in ("missing", "too_short"):
+        fix = f"add at least one [[{key}]] table" if many else f"add a [{key}] table"
+        what = "required table is missing" if kind == "missing" else "needs at least one entry"
+        return ConfigProblem(file, line, key, what, f"{fix} ({help_text})")
+    name = dotted(path[:-1] if isinstance(path[-1], int) else path)
+    fix = f"write each entry as a [[{name}]] table" if many else f"write a [{name}] table"
+    return ConfigProblem(file, line, key, str(err["msg"]), fix)
+
+
+def _unknown_key_problem(path: tuple[Any, ...], file: str, line: int) -> ConfigProblem:
+    """A key no model knows: retired, misplaced, a near miss, or else the keys known here."""
+    key = dotted(path)
+    if key in RETIRED:
+        return ConfigProblem(file, line, key, "this key is no longer read", RETIRED[key])
+    known = _known_keys(path[:-1])
+    close = difflib.get_close_matches(str(path[-1]), known, n=1)
+    misplaced = _misplaced(path)
+    if misplaced:
+        fix = misplaced
+    elif close:
+        fix = f"did you mean {close[0]!r}?"
+    else:
+        fix = f"known keys here: {', '.join(known)}"
+    return ConfigProblem(file, line, key, "unknown key", fix)
+
+
+def _value_problem(
+    err: Any, info: FieldInfo | None, help_text: str, file: str, line: int
+) -> ConfigProblem:
+    """A value of the wrong type or out of range, with what a right one looks like."""
+    path = tuple(err["loc"])
+    key = dotted(path)
     what = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":  # our validators say what is wrong and how to fix it
+    if err["type"] == "value_error":  # our validators say what is wrong and how to fix it
         return ConfigProblem(file, line, key, what, "")
     if "input" in err and not isinstance(err["input"], dict | list):
         what = f"{what} (got {err['input']!r})"

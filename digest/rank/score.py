@@ -109,19 +109,12 @@ def score_story(
     The lead is the best-weighted source's article with the longest summary, the
     earliest of equals (the first to report).
     """
-    lead = max(
-        leads or articles,
-        key=lambda a: (a.source_weight, len(a.summary), -a.published_at.timestamp()),
-    )
+    lead = _lead(leads or articles)
     others = tuple(a for a in articles if a is not lead)
     newest = max(a.published_at for a in articles)
     age_hours = max(0.0, (now - newest).total_seconds() / 3600)
     freshness = 0.5 ** (age_hours / weights.half_life_hours)
-    source_weights: dict[str, float] = {}
-    first_seen: dict[str, datetime] = {}
-    for a in articles:
-        source_weights[a.source] = max(source_weights.get(a.source, 0.0), a.source_weight)
-        first_seen[a.source] = min(first_seen.get(a.source, a.seen_at), a.seen_at)
+    source_weights, first_seen = _by_source(articles)
     best_weight = max(source_weights.values())
     votes = (overlap or SourceOverlap()).votes(source_weights)
     # The best-weighted source counts in source_weight; coverage is everyone else's vote.
@@ -129,13 +122,8 @@ def score_story(
     coverage = round(sum(votes.values()) - votes[best], 4)
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
-    # Sources still to come: a young story has only the quick ones yet.
-    growth = growth or GrowthCurve()
-    stories = {a.story_id for a in articles if a.story_id is not None}
-    age = growth.age(stories, now, min(first_seen.values()))
-    to_come = round(sum(votes.values()) * (growth.factor(age) - 1), 4)
-    # A cue: a headline says so, or a source marked the article breaking on its own page.
-    cue = 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
+    to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
+    cue = _cue(articles)
     repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
@@ -147,6 +135,44 @@ def score_story(
         Signal("already_sent", repeat, 0.0 - weights.sent_penalty * repeat),
     )
     return Story(lead, others, round(sum(s.contribution for s in signals), 4), signals)
+
+
+def _lead(candidates: Sequence[ArticleRecord]) -> ArticleRecord:
+    """The best-weighted source's article with the longest summary, the earliest of equals."""
+    return max(
+        candidates,
+        key=lambda a: (a.source_weight, len(a.summary), -a.published_at.timestamp()),
+    )
+
+
+def _cue(articles: Sequence[ArticleRecord]) -> float:
+    """A cue: a headline says so, or a source marked the article breaking on its own page."""
+    return 1.0 if any(a.breaking or _CUES.search(a.title) for a in articles) else 0.0
+
+
+def _by_source(
+    articles: Sequence[ArticleRecord],
+) -> tuple[dict[str, float], dict[str, datetime]]:
+    """Each source's best weight among the articles, and when it first carried the story."""
+    source_weights: dict[str, float] = {}
+    first_seen: dict[str, datetime] = {}
+    for a in articles:
+        source_weights[a.source] = max(source_weights.get(a.source, 0.0), a.source_weight)
+        first_seen[a.source] = min(first_seen.get(a.source, a.seen_at), a.seen_at)
+    return source_weights, first_seen
+
+
+def _to_come(
+    articles: Sequence[ArticleRecord],
+    now: datetime,
+    first_seen: Mapping[str, datetime],
+    votes: Mapping[str, float],
+    growth: GrowthCurve,
+) -> float:
+    """Sources still to come: a young story has only the quick ones yet."""
+    stories = {a.story_id for a in articles if a.story_id is not None}
+    age = growth.age(stories, now, min(first_seen.values()))
+    return round(sum(votes.values()) * (growth.factor(age) - 1), 4)
 
 
 @dataclass(frozen=True)
@@ -218,20 +244,10 @@ def rank(
     ``growth``: see ``score_story``.
     """
     if any(a.story_id is None for a in articles):
-        membership = assign_stories(articles, weights)
-        articles = [replace(a, story_id=membership.story_of[a.id]) for a in articles]
-        follows = {**membership.follows, **(follows or {})}
+        articles, follows = _clustered(articles, weights, follows)
     follows = follows or {}
-    # Every story of a chain, siblings included (two follow-ups of one story), by its root:
-    # an item was sent if any of them was.
-    family: dict[int, set[int]] = {}
-    for story_id in follows:
-        chain = _chain(story_id, follows)
-        family.setdefault(chain[-1], set()).update(chain)
-    groups: dict[int, list[ArticleRecord]] = {}
-    for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
-        root = _chain(a.story_id if a.story_id is not None else a.id, follows)[-1]
-        groups.setdefault(root, []).append(a)
+    family = _families(follows)
+    groups = _groups(articles, follows)
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
     stories = []
@@ -253,6 +269,37 @@ def rank(
     chosen = {id(s) for s in breaking}
     latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
     return RankedEdition(tuple(breaking), tuple(latest), len(stories))
+
+
+def _clustered(
+    articles: Sequence[ArticleRecord], weights: RankConfig, follows: Mapping[int, int] | None
+) -> tuple[list[ArticleRecord], dict[int, int]]:
+    """The articles with a story each (clustered here), and the follows that clustering found
+    under those given."""
+    membership = assign_stories(articles, weights)
+    clustered = [replace(a, story_id=membership.story_of[a.id]) for a in articles]
+    return clustered, {**membership.follows, **(follows or {})}
+
+
+def _families(follows: Mapping[int, int]) -> dict[int, set[int]]:
+    """Every story of a chain, siblings included (two follow-ups of one story), by its root:
+    an item was sent if any of them was."""
+    family: dict[int, set[int]] = {}
+    for story_id in follows:
+        chain = _chain(story_id, follows)
+        family.setdefault(chain[-1], set()).update(chain)
+    return family
+
+
+def _groups(
+    articles: Sequence[ArticleRecord], follows: Mapping[int, int]
+) -> dict[int, list[ArticleRecord]]:
+    """The articles by the root of their story's chain, newest first within each item."""
+    groups: dict[int, list[ArticleRecord]] = {}
+    for a in sorted(articles, key=lambda a: a.published_at, reverse=True):
+        root = _chain(a.story_id if a.story_id is not None else a.id, follows)[-1]
+        groups.setdefault(root, []).append(a)
+    return groups
 
 
 def _newest_story(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:

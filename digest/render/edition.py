@@ -6,11 +6,9 @@ swaps them per recipient, so no template render or CSS inlining happens per reci
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +18,12 @@ from zoneinfo import ZoneInfo
 import premailer
 
 from digest.records import RankedEdition, RenderedEdition, Story
-from digest.render import plain, qp, templates
+from digest.render import plain, templates
+from digest.render.fit import HTML_LIMIT as HTML_LIMIT  # re-exported: imported from here
+from digest.render.fit import fitting
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
 from digest.render.tokens import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Nonce
 
-# Gmail clips HTML over about 102 KB as sent (quoted-printable: "=" is "=3D", "é" is
-# "=C3=A9"); keep room for the personal links and the part's headers.
-HTML_LIMIT = 100_000
 # Subjects past about 60 characters are cut by most inboxes, phones first.
 SUBJECT_LIMIT = 60
 # An adult's silent reading of news prose; what "N min read" at the top is counted with.
@@ -39,8 +36,6 @@ _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
 _NUMBER = re.compile(r"\d+")
 # premailer copies a background colour into bgcolor=, an attribute no <img> has.
 _IMG_BGCOLOR = re.compile(r'(<img\b[^>]*?) bgcolor="[^"]*"')
-# A story's block in the rendered HTML, by the number it is shown with.
-_STORY_START = re.compile(r'<div class="story" id="story-(\d+)"')
 
 
 @dataclass(frozen=True)
@@ -138,7 +133,8 @@ def render_edition(
     def html(keep: int) -> str:
         return templates.render(html_template, **context(keep))
 
-    keep, inlined = _fitting(html, ranked, info.latest_group_by)
+    shown = _shown(ranked, info.latest_group_by)
+    keep, inlined = fitting(html, inline_css, ranked, shown)
     final = context(keep)
     return RenderedEdition(
         subject=nonce.settle(final["subject"]),
@@ -148,103 +144,11 @@ def render_edition(
     )
 
 
-def _fitting(html: Callable[[int], str], ranked: RankedEdition, group_by: str) -> tuple[int, str]:
-    """The most stories whose inlined HTML part fits ``HTML_LIMIT`` as sent, and that HTML
-    (none at all when not even the header and footer fit).
-
-    premailer is most of a render's cost, so the count is searched on estimates and only
-    checked by inlining: one render of every story gives each story's share of the bytes
-    (``_shares``), the last inlined size how much inlining and encoding add, and each check
-    narrows the bracket [fits, does not fit]. An edition that fits whole is inlined once, a
-    trimmed one typically three times (a bisection of 600 stories would take eleven).
-    """
-    full = html(ranked.count)
-    shares = _shares(full, ranked, group_by)  # shares[k]: the first k stories' bytes
-    whole = _size_of(full)
-    frame = max(whole - shares[-1], 1)  # header, footer and style, unshared
-    inlined: dict[int, str] = {}
-    sizes: dict[int, int] = {}
-    fits, too_big = 0, ranked.count + 1
-    if whole <= 2 * HTML_LIMIT:  # inlining never halves a page: worth checking whole
-        candidate = ranked.count
-    else:
-        candidate = _estimate(shares, frame, sizes, fits, too_big)
-    checks = 0
-    while too_big - fits > 1:
-        candidate = min(max(candidate, fits + 1), too_big - 1)
-        inlined[candidate] = inline_css(html(candidate))
-        sizes[candidate] = _size_of(inlined[candidate])
-        if sizes[candidate] <= HTML_LIMIT:
-            fits = candidate
-        else:
-            too_big = candidate
-        checks += 1
-        if checks >= 4:  # the estimates stay off: halve the bracket from now on
-            candidate = (fits + too_big) // 2
-        else:
-            candidate = _estimate(shares, frame, sizes, fits, too_big)
-    if fits not in inlined:  # nothing fits, not even one story: the frame alone
-        inlined[fits] = inline_css(html(fits))
-    return fits, inlined[fits]
-
-
-def _estimate(shares: list[int], frame: int, sizes: dict[int, int], fits: int, too_big: int) -> int:
-    """The largest count in the bracket (fits, too_big) whose estimated size fits.
-
-    Sizes are taken to grow in step with the stories' shares: between the bracket's ends
-    when both were inlined, else from the share-to-size ratio of the last count inlined.
-    """
-    if fits in sizes and too_big in sizes and sizes[too_big] > sizes[fits]:
-        low, high = shares[fits], shares[too_big]
-        slope = (high - low) / (sizes[too_big] - sizes[fits])
-        room = low + (HTML_LIMIT - sizes[fits]) * slope
-    else:
-        last = next(reversed(sizes), None)
-        ratio = 1.0 if last is None else sizes[last] / (frame + shares[last])
-        room = HTML_LIMIT / ratio - frame
-    count = bisect.bisect_right(shares, room) - 1
-    return min(max(count, fits + 1), too_big - 1)
-
-
-def _shares(html: str, ranked: RankedEdition, group_by: str) -> list[int]:
-    """Cumulative bytes of the first k stories in rank order, from one render of them all:
-    each story's block runs from its opening tag to the next story's (a group's heading
-    counts with the story before it)."""
-    shown = _shown(ranked, group_by)
-    starts = {int(m.group(1)): m.start() for m in _STORY_START.finditer(html)}
-    positions = [starts.get(n) for n in range(1, len(shown) + 1)]
-    known = sorted(p for p in positions if p is not None)
-    block: dict[int, int] = {}
-    for n, start in enumerate(positions, 1):
-        if start is None:  # an override template without the story ids: no share
-            block[n] = 0
-            continue
-        following = bisect.bisect_right(known, start)
-        end = known[following] if following < len(known) else _section_end(html, start)
-        block[n] = len(qp.encode(html[start:end]))
-    numbers = {id(story): n for n, story in enumerate(shown, 1)}
-    cumulative = [0]
-    for story in (*ranked.breaking, *ranked.latest):
-        cumulative.append(cumulative[-1] + block[numbers[id(story)]])
-    return cumulative
-
-
-def _section_end(html: str, start: int) -> int:
-    """Where the last story's block ends: the end of its table cell, else of the page."""
-    end = html.find("</td>", start)
-    return end if end >= 0 else len(html)
-
-
 def _shown(ranked: RankedEdition, group_by: str) -> list[Story]:
     """The stories as the email shows (and numbers) them: Breaking, then Latest group by
     group."""
     groups = group_latest(ranked.latest, group_by)
     return [*ranked.breaking, *(s for _, stories in groups for s in stories)]
-
-
-def _size_of(html: str) -> int:
-    """Bytes of the HTML part as sent: quoted-printable, as ``render.message`` encodes it."""
-    return len(qp.encode(html))
 
 
 def _first(ranked: RankedEdition, keep: int) -> RankedEdition:
