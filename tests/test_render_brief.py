@@ -22,6 +22,7 @@ from digest.render.edition import SUBJECT_LIMIT, WORDS_PER_MINUTE, reading_words
 from digest.render.i18n import _STRINGS, Localizer
 from digest.render.message import greeting
 from digest.render.qp import encode
+from digest.render.webview import WEB_FOOTER
 from digest.resources import email_templates_dir
 
 NOW = datetime(2026, 11, 28, 6, 5, tzinfo=UTC)
@@ -366,6 +367,7 @@ def test_every_fixed_string_of_the_templates_is_translated_in_every_language() -
     for source_text in ("{n} story", "{n} stories", "{n} min read", "Also"):  # the preheader
         used.add(source_text)
     used.add("{n} sources")  # a story's line under its headline, written by render.edition
+    used.add(WEB_FOOTER)  # the web view's footer, written by render.webview
     for language, strings in _STRINGS.items():
         assert not used - set(strings), (language, sorted(used - set(strings)))
 

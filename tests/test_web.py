@@ -511,3 +511,31 @@ async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
         '<time class="note" datetime="2026-12-01T18:00:00+00:00">2026-12-01 18:00 UTC</time>'
         in archive
     )
+
+
+async def test_the_web_view_has_no_personal_footer_greeting_or_link_to_itself(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    """Whoever reads the web view is not one recipient: no greeting, no Preferences or
+    Unsubscribe link (those landed on the sign-up page), no "View in browser" to itself."""
+    c, _ = client
+    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
+    sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
+    assert sent[0] == 0, sent[2]
+    archive = await c.get("/archive")
+    link = re.search(r'href="https://digest\.test(/editions/daily/\d{8}T\d{4}Z)"', archive.text)
+    assert link, archive.text
+    view = await c.get(link.group(1))
+    page = view.text
+    assert view.status_code == 200 and "Harbour strike ends" in page
+    assert "/unsubscribe" not in page and "/preferences" not in page
+    anchors = re.findall(r"<a\b[^>]*>(.*?)</a>", page, re.S)
+    assert not [a for a in anchors if a.strip() in ("Unsubscribe", "Preferences")], anchors
+    assert "View in browser" not in page and link.group(1) + '"' not in page
+    assert "Hello" not in page
+    footer = "To change your settings or unsubscribe, use the links in the email you received."
+    assert footer in page
+    assert "Forwarded this?" in page  # the sign-up link is right on the web
+    csp = view.headers["content-security-policy"]
+    img_src = next(d for d in csp.split(";") if d.strip().startswith("img-src")).split()
+    assert "http:" in img_src and "https:" in img_src and "data:" in img_src

@@ -11,6 +11,7 @@ from digest.render.edition import (
 from digest.render.message import MessageTemplate, build_template, substitute
 from digest.render.preview import write_preview
 from digest.render.tokens import TOKENS
+from digest.render.webview import web_view
 
 __all__ = [
     "HTML_LIMIT",
@@ -23,5 +24,6 @@ __all__ = [
     "render_edition",
     "subject_for",
     "substitute",
+    "web_view",
     "write_preview",
 ]

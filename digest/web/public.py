@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from digest.editions import web_view_url
-from digest.records import Recipient
-from digest.render import substitute
+from digest.render import web_view
 from digest.web.context import WebContext
 from digest.web.receiver import WebhookReceiver, https_get
+from digest.web.security import SECURITY_HEADERS
 
 ARCHIVE_EDITIONS = 100  # the newest editions the archive page lists
 FEED_EDITIONS = 50  # and the Atom feed
@@ -30,12 +30,8 @@ class PublicViews:
         self.ctx = ctx
         self.hooks = WebhookReceiver(ctx.app, fetch or https_get)
 
-    def _reader(self) -> Recipient:
-        base = self.ctx.base
-        return Recipient(0, "", None, f"{base}/", "", f"{base}/")
-
     async def edition(self, request: Request) -> Response:
-        """One edition as it was mailed, its personal links pointing at the site."""
+        """One edition as it was mailed, without what was personal to each recipient."""
         ctx = self.ctx
         try:
             slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
@@ -46,7 +42,14 @@ class PublicViews:
         )
         if edition is None:
             return ctx.message("No such edition", "Check the address.", 404)
-        return HTMLResponse(substitute(edition.html, self._reader(), is_html=True))
+        url = web_view_url(ctx.base, edition.digest_id, edition.slot)
+        response = HTMLResponse(web_view(edition.html, url, ctx.service.locale))
+        # The email's pictures as the inbox shows them, http ones too: a feed's http image
+        # was an empty box here.
+        response.headers["Content-Security-Policy"] = SECURITY_HEADERS[
+            "Content-Security-Policy"
+        ].replace("img-src https: data:;", "img-src https: http: data:;")
+        return response
 
     async def archive(self, request: Request) -> Response:
         """The newest editions, newest first, each at its time in the service's zone."""
