@@ -21,6 +21,10 @@ _BREAKING_LABEL = re.compile(
 )
 _LABEL_TAGS = {"span", "strong", "em", "b", "mark", "small", "label", "i"}
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
+# How many blocks around a link may title it. A section's heading is a few levels up; each
+# level is a query over the block's subtree, so an unbounded walk up deeply nested markup
+# cost time quadratic in its depth.
+_ANCESTORS = 8
 
 
 def anchor_text(anchor: LexborNode) -> str:
@@ -44,6 +48,7 @@ class BreakingDetector:
         self._paths = {urlsplit(u).path for u in article_urls}
         self._verdicts: dict[int, bool | None] = {}
         self._links: dict[int, int] = {}
+        self._headings: dict[int, str | None] = {}
 
     def __call__(self, anchor: LexborNode) -> bool:
         """The link's own label, or the nearest titled block around it, says breaking."""
@@ -62,7 +67,9 @@ class BreakingDetector:
         """True or False as the nearest block with a breaking class or a heading says."""
         chain: list[LexborNode] = []
         verdict: bool | None = None
-        while node is not None and node.tag not in ("body", "html", "main"):
+        for _ in range(_ANCESTORS):
+            if node is None or node.tag in ("body", "html", "main"):
+                break
             if node.mem_id in self._verdicts:
                 verdict = self._verdicts[node.mem_id]
                 break
@@ -71,12 +78,18 @@ class BreakingDetector:
             if _BREAKING_WORDS.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
                 verdict = True
                 break
-            heading = self._block_heading(node)
+            if node.mem_id not in self._headings:
+                self._headings[node.mem_id] = self._block_heading(node)
+            heading = self._headings[node.mem_id]
             if heading is not None:
                 # The nearest block with a heading names the section the link is in.
                 verdict = bool(_BREAKING_HEADING.search(heading))
                 break
             node = node.parent
+        else:
+            # Out of levels: no verdict here, but one from a block nearer another link
+            # could still be found, so the chain's nodes are not settled.
+            return verdict
         for seen in chain:
             self._verdicts[seen.mem_id] = verdict
         return verdict

@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import parse_localised_date
-from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.normalise import canonical_url, headline, html_to_text, nesting_depth, too_deep
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
@@ -60,6 +60,7 @@ def _items(
     items: list[FeedItem] = []
     for index, entry in enumerate(entries):
         item = _item_from_entry(entry, feed_language, base_url, summary_chars)
+        notes.extend(deep_notes(index, title=entry.get("title"), summary=entry.get("summary")))
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
         elif not item.title:
@@ -67,6 +68,17 @@ def _items(
         else:
             items.append(item)
     return items, notes
+
+
+def deep_notes(index: int, **fields: object) -> list[str]:
+    """A note for each field whose HTML nests past MAX_NESTING: hostile, so it was read as
+    plain text by a tag strip (``html_to_text``), not parsed; the admin learns why."""
+    return [
+        f"item {index + 1}: its {name} nests its HTML {nesting_depth(value)} levels deep; "
+        "read as plain text, not parsed"
+        for name, value in fields.items()
+        if isinstance(value, str) and too_deep(value)
+    ]
 
 
 def _skipped(index: int, title: object, link: object) -> str:

@@ -9,7 +9,14 @@ from urllib.parse import urljoin
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date
-from digest.sources.entries import TITLE_LIMIT, _language, _skipped, _some_usable, _untitled
+from digest.sources.entries import (
+    TITLE_LIMIT,
+    _language,
+    _skipped,
+    _some_usable,
+    _untitled,
+    deep_notes,
+)
 from digest.sources.normalise import canonical_url, headline, html_to_text
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
@@ -73,6 +80,7 @@ def _item(
     # summary and content_text are plain text by the spec, but feeds put markup in
     # them too: everything goes through html_to_text, so no markup can get through.
     summary_html = field.text("summary") or field.text("content_html") or field.text("content_text")
+    notes.extend(deep_notes(index, title=field.text("title", noted=False), summary=summary_html))
     language = _language(field.text("language")) or feed_language
     summary = email_summary(summary_html, language, summary_chars)
     title = headline(html_to_text(field.text("title"), TITLE_LIMIT), summary)

@@ -38,6 +38,33 @@ _TEXT_ONLY = nh3.Cleaner(
 )
 # Text nh3 passes through as it is: no markup or entity, no NUL, no leading byte-order mark.
 _PLAIN = re.compile(r"(?!\ufeff)[^<&\x00]*")
+# How deep HTML may nest before it is read as hostile. Browsers stop nesting at 512 too;
+# past it, parsers (nh3, lexbor) and any walk up a node's ancestors slow down steeply: a
+# page of 20,000 nested <div>s or a summary of them took seconds to minutes of CPU, in a
+# thread no deadline can stop.
+MAX_NESTING = 512
+# A start or end tag (a comment, doctype or stray "<" is none): group 1 is "/" for an end
+# tag, group 2 the name, group 3 "/" for a self-closing tag.
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?:\s[^<>]*?)?(/?)>")
+# Elements that never hold content: their start tag opens nothing.
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
 
 
 def canonical_url(url: str) -> str | None:
@@ -83,6 +110,44 @@ def _tracking(pair: str) -> bool:
     return _TRACKING.match(name) is not None
 
 
+def nesting_depth(value: str) -> int:
+    """How deep the HTML in ``value`` nests: the most elements open at once, counted in one
+    linear pass over its tags (end tags close one level; void and self-closing tags none).
+
+    Cheap for ordinary text: with fewer tags than MAX_NESTING, the count of "<" is the
+    answer's upper bound and nothing is scanned.
+    """
+    if value.count("<") <= MAX_NESTING:
+        return min(value.count("<"), MAX_NESTING)
+    depth = deepest = 0
+    for end, name, closed in _TAG.findall(value):
+        if end:
+            depth = max(depth - 1, 0)
+        elif not closed and name.lower() not in _VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def too_deep(value: str) -> bool:
+    """True for HTML nested deeper than MAX_NESTING: hostile, never handed to a parser."""
+    return nesting_depth(value) > MAX_NESTING
+
+
+def strip_tags(value: str) -> str:
+    """The text of HTML too deep to parse (``too_deep``): its tags cut out by a pattern, in
+    linear time, decoded as ``html_to_text`` decodes; what still reads as a tag is dropped,
+    so no markup survives here either."""
+    text = value
+    for _ in range(3):
+        decoded = html.unescape(_TAG.sub(" ", text))
+        if decoded == text or not _TAG.search(decoded):
+            text = decoded
+            break
+        text = decoded
+    return _SPACE.sub(" ", _TAG.sub(" ", text).replace("\x00", ""))
+
+
 def html_to_text(value: str, limit: int | None = None, *, markup: bool = True) -> str:
     """Plain text of an HTML fragment: tags and script/style bodies removed, entities decoded.
 
@@ -102,6 +167,9 @@ def html_to_text(value: str, limit: int | None = None, *, markup: bool = True) -
         # No tag, entity or character the parser would drop: nh3 would return it unchanged.
         # Most titles, authors and alt texts are like this; nh3 is most of a feed's parse.
         return _shorten(_SPACE.sub(" ", value).strip(), limit)
+    if too_deep(value):
+        # Nested past any real page: its text by a plain tag strip, not nh3's parse.
+        return _shorten(_SPACE.sub(" ", strip_tags(value)).strip(), limit)
     text = value
     # Feeds that escape their HTML twice deliver "&lt;script&gt;" which decodes to markup
     # again; clean until nothing changes (a few rounds at most) so no markup survives.

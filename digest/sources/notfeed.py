@@ -11,6 +11,7 @@ from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from digest.errors import SourceError
 from digest.sources.metadata import decode_html
+from digest.sources.normalise import too_deep
 
 # The types of the feeds a page names in <link rel="alternate" type=... href=...>.
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
@@ -21,9 +22,11 @@ def html_page(source: str, body: bytes, headers: Mapping[str, str], base: str) -
     to, if any; a news site's page is also a source as it is, as kind = "page"."""
     as_page = 'or set kind = "page" to read this page\'s article links as they are'
     feeds: list[str] = []
+    page = decode_html(body, headers.get("content-type", ""))
     try:
-        tree = LexborHTMLParser(decode_html(body, headers.get("content-type", "")))
-        for link in tree.css("link[rel][href]"):
+        # A page nested deeper than any real one is not parsed (seconds of CPU): no feed named.
+        tree = None if too_deep(page) else LexborHTMLParser(page)
+        for link in tree.css("link[rel][href]") if tree else ():
             rel = (link.attributes.get("rel") or "").lower().split()
             kind = (link.attributes.get("type") or "").lower().split(";")[0].strip()
             href = (link.attributes.get("href") or "").strip()

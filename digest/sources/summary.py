@@ -30,7 +30,7 @@ import re
 import sentencex
 
 from digest.config.models import GatherConfig, default
-from digest.sources.normalise import html_to_text
+from digest.sources.normalise import html_to_text, strip_tags, too_deep
 
 # gather.summary_chars's default, for callers without a config (a test keeps them equal).
 DEFAULT_CHARS: int = default(GatherConfig, "summary_chars")
@@ -219,6 +219,9 @@ def _clean(value: str, window: int, markup: bool = True) -> str:
     """
     if not value:
         return ""
+    if markup and too_deep(value):
+        # Hostile nesting (the feed's item gets a note): its text, never a parse.
+        value, markup = strip_tags(value), False
     cut_here = len(value) > window
     if cut_here:
         value = value[:window]
