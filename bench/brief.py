@@ -11,7 +11,8 @@ Printed: the words of the text part as one reader gets it, URLs left out (everyt
 counts: the email's own lines, headlines, source lines, headings, summaries), the reading
 time the email states (headlines and summaries at ``WORDS_PER_MINUTE``), the summaries'
 median and longest, pictures offered and shown, the HTML part's size as sent. ``--show``
-prints the text part, for a person to read; ``--html`` writes the HTML part.
+prints the text part, for a person to read; ``--html`` writes the HTML part as the sample
+reader gets it.
 
     .venv/bin/python bench/brief.py [--feeds DIR] [--stories 20] [--summary-chars 250]
                                     [--show] [--html OUT.html]
@@ -184,7 +185,7 @@ def main() -> None:
     ranked = edition(args.feeds, args.summary_chars, args.stories)
     rendered = render_edition(INFO, ranked)
     if args.html:
-        args.html.write_text(rendered.html)
+        args.html.write_text(substitute(rendered.html, READER, is_html=True))  # as READER gets it
     if args.show:
         print(rendered.text)
     figures = measure(ranked, rendered, args.summary_chars)

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +25,7 @@ from digest.sending import deliver_edition, rate_limiter, resume_since
 from digest.states import DeliveryStatus, WorkerRole, WorkerState
 from digest.store import utcnow
 from digest.store.pg import OutboxListener
-from digest.store.tables import Worker
+from digest.store.workers import this_process
 
 log = logging.getLogger("digest.worker")
 # After a run stopped (the transport down), the next round waits this long at least, so
@@ -48,17 +45,7 @@ class WorkerStats:
 
 async def run_worker(app: App, stop: threading.Event, rounds: int | None = None) -> WorkerStats:
     """Send until ``stop`` is set (or after ``rounds`` rounds: tests, `--once`)."""
-    host, pid = socket.gethostname(), os.getpid()
-    now = utcnow()
-    me = Worker(
-        id=f"{host}:{pid}:{secrets.token_hex(4)}",
-        role=WorkerRole.WORKER,
-        host=host,
-        pid=pid,
-        started_at=now,
-        last_seen=now,
-        state=WorkerState.IDLE,
-    )
+    me = this_process(WorkerRole.WORKER, WorkerState.IDLE)
     app.store.register_worker(me)
     stats = WorkerStats(me.id)
     listener = OutboxListener(app.engine)

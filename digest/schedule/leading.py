@@ -4,9 +4,6 @@ PostgreSQL (the others stand by). Both restart their scheduler on a reloaded con
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +15,8 @@ from digest.app import App
 from digest.config import Config
 from digest.errors import ConfigError
 from digest.states import WorkerRole, WorkerState
-from digest.store import utcnow
 from digest.store.lock import LeaderLock
-from digest.store.tables import Worker
+from digest.store.workers import this_process
 
 log = logging.getLogger("digest.schedule")
 
@@ -143,16 +139,7 @@ class _Seat:
 
 def _register(app: App) -> str:
     """This scheduler's heartbeat row (role scheduler), for `digest status`."""
-    host, pid, now = socket.gethostname(), os.getpid(), utcnow()
-    me = Worker(
-        id=f"{host}:{pid}:{secrets.token_hex(4)}",
-        role=WorkerRole.SCHEDULER,
-        host=host,
-        pid=pid,
-        started_at=now,
-        last_seen=now,
-        state=WorkerState.STANDBY,
-    )
+    me = this_process(WorkerRole.SCHEDULER, WorkerState.STANDBY)
     app.store.register_worker(me)
     return me.id
 

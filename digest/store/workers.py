@@ -5,17 +5,36 @@ A mixin of ``Store``; all SQL stays in ``store/``.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, update
 from sqlmodel import col, select
 
+from digest.states import WorkerRole, WorkerState
 from digest.store.base import StoreBase
 from digest.store.tables import WORKERS, Worker, utcnow
 
 # A heartbeat row not refreshed for this long names a process that stopped without saying
 # so (kill -9, a lost machine); after a day it is forgotten.
 FORGET_AFTER = timedelta(days=1)
+
+
+def this_process(role: WorkerRole, state: WorkerState) -> Worker:
+    """The heartbeat row of the running process (a worker or a scheduler): host, pid and a
+    random part, so a restarted process with a reused pid is a new row."""
+    host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+    return Worker(
+        id=f"{host}:{pid}:{secrets.token_hex(4)}",
+        role=role,
+        host=host,
+        pid=pid,
+        started_at=now,
+        last_seen=now,
+        state=state,
+    )
 
 
 class WorkerQueries(StoreBase):
