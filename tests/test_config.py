@@ -852,9 +852,10 @@ def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path, secret
 
     target.write_text("# my edits\n", encoding="utf-8")
     code, _, err = run_cli("--config", str(target), "init")
-    assert code == 1
-    assert "already exists" in err
+    assert code == 2  # bad usage, like every other refusal; 1 is kept for a failed run
+    assert f"error: {target} already exists" in err
     assert "--force" in err
+    assert "digest --config OTHER.toml init" in err  # the other way out: another path
     assert target.read_text(encoding="utf-8") == "# my edits\n"
 
     code, _, _ = run_cli("--config", str(target), "init", "--force")

@@ -10,7 +10,7 @@ import click
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.config import Config, config_path, load_config, warnings_for
 from digest.deliver.signing import STRONG_KEY_BITS, key_bits, make_signer, private_key
-from digest.errors import ConfigError, ConfigProblem, DigestError
+from digest.errors import ConfigError, ConfigProblem, DigestError, UsageError
 from digest.render import check_templates
 from digest.resources import example_config
 from digest.store import current_revision
@@ -23,7 +23,12 @@ def init(ctx: Context, force: bool) -> None:
     """Write a starter config (the documented example) to --config or ./digest.toml."""
     target = config_path(ctx.config_path)
     if target.exists() and not force:
-        raise DigestError(f"{target} already exists", "pass --force to overwrite it")
+        # Bad usage (exit 2), not a failed run: nothing was tried, and the admin's file is kept.
+        raise UsageError(
+            f"{target} already exists; not overwritten",
+            "pass --force to replace it with the example, or write the example elsewhere "
+            "with `digest --config OTHER.toml init`",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(example_config(), target)
     click.echo(f"wrote {target}; edit it, then run `digest check`")
