@@ -84,6 +84,35 @@ def test_preview_is_the_email_the_send_builds(
     assert first_line == sent_text.splitlines()[0]  # the same French date, the same link
 
 
+def test_preview_text_ends_with_a_newline_whatever_the_template(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A text file for a person: `cat` leaves the prompt on its own line, diff is quiet,
+    also when the admin's own text template ends without a line break."""
+    config = write_config([("Wire", _feed(feed_server))])
+    assert run_cli("--config", str(config), "gather")[0] == 0
+
+    def preview(out: str) -> str:
+        code, _, err = run_cli("--config", str(config), "preview", "--out", str(tmp_path / out))
+        assert code == 0, err
+        return (tmp_path / out / "daily.txt").read_text(encoding="utf-8")
+
+    shipped = preview("shipped")
+    assert "Harbour strike ends" in shipped
+    assert shipped.endswith("1 Test Street\n")
+    config.write_text(
+        config.read_text().replace(
+            'secret_env = "DIGEST_SECRET"', 'secret_env = "DIGEST_SECRET"\ntemplates_dir = "mine"'
+        )
+    )
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "digest.txt.j2").write_text(
+        "{% for story in breaking + latest %}* {{ story.lead.title }}{% endfor %}"
+    )
+
+    assert preview("own") == "* Harbour strike ends\n"
+
+
 def test_an_unknown_digest_id_is_bad_usage(write_config, feed_server: FeedServer) -> None:
     config = write_config([("Wire", _feed(feed_server))])
     code, _, err = run_cli("--config", str(config), "send", "--digest", "nope")

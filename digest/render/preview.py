@@ -38,5 +38,8 @@ def write_preview(
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, text_path = out_dir / f"{name}.html", out_dir / f"{name}.txt"
     html_path.write_text(substitute(edition.html, sample, is_html=True), encoding="utf-8")
-    text_path.write_text(substitute(edition.text, sample, is_html=False), encoding="utf-8")
+    text = substitute(edition.text, sample, is_html=False)
+    # A text file ends with a newline (the email's part need not): `cat` leaves the shell's
+    # prompt on a line of its own, and diff and git do not flag the last line.
+    text_path.write_text(text if text.endswith("\n") else f"{text}\n", encoding="utf-8")
     return html_path.resolve(), text_path.resolve()
