@@ -293,6 +293,29 @@ async def test_an_old_confirmation_link_never_undoes_leaving_or_a_pause(
     assert "paused" in (await c.post(links["cy@example.org"])).text
 
 
+async def test_the_confirm_page_names_the_address_escaped(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """A reader with several addresses sees which one the button subscribes, before and
+    after pressing it; the address is text on the page, never markup."""
+    c, app = client
+    email = "o'brien&co@example.org"  # both are allowed in an address and special in HTML
+    shown = "o&#39;brien&amp;co@example.org"
+    link = await _confirm_link(c, smtp_server, email)
+
+    page = await c.get(link)
+    assert page.status_code == 200
+    assert f"at <strong>{shown}</strong>?" in page.text
+    confirmed = await c.post(link)
+    assert "You are subscribed" in confirmed.text and f"will reach {shown} from" in confirmed.text
+    assert email not in page.text + confirmed.text  # only ever escaped
+
+    subscriber = app.store.subscriber_by_email(email)
+    assert subscriber is not None and subscriber.id is not None
+    app.store.set_subscriber(subscriber.id, status="paused")
+    assert f"is paused for {shown};" in (await c.post(link)).text
+
+
 async def test_signing_up_again_comes_back_with_the_topics_chosen_this_time(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:

@@ -114,7 +114,13 @@ class SignUpViews:
         # scanners fetch every link in a message, and a stranger may have typed the
         # address into the form: a fetch alone must not subscribe anyone.
         if request.method != "POST":
-            return ctx.page("confirm.html.j2", title="Confirm")
+            # The page names the address (escaped by the template): a reader with several
+            # addresses sees which one the button subscribes. Only the address's owner
+            # received the link, so it tells a visitor nothing they did not have.
+            pending = await run_in_threadpool(ctx.store.subscriber_by_public_id, link.public_id)
+            if pending is None:
+                return ctx.invalid_link()
+            return ctx.page("confirm.html.j2", title="Confirm", email=pending.email)
         subscriber = await run_in_threadpool(
             ctx.store.confirm_subscriber, link.public_id, link.requested_at, link.topics
         )
@@ -122,22 +128,23 @@ class SignUpViews:
             return ctx.invalid_link()
         token = make_token(ctx.secret, "preferences", subscriber.public_id)
         preferences = f"/preferences/{token}"
-        name = ctx.service.name
+        # Each answer names the address it is about (the page template escapes it).
+        name, email = ctx.service.name, subscriber.email
         if subscriber.status == SubscriberStatus.PAUSED:
             return ctx.message(
                 "Your subscription is paused",
-                f"{name} is paused for you; resume it on your preferences page.",
+                f"{name} is paused for {email}; resume it on your preferences page.",
                 link={"url": preferences, "label": "Resume or change your topics"},
             )
         if subscriber.status != SubscriberStatus.ACTIVE:  # the link is older than their leaving
             return ctx.message(
                 "This link has been used up",
-                "You left the newsletter after this link was sent. "
+                f"{email} left the newsletter after this link was sent. "
                 "To receive it again, subscribe again.",
                 link={"url": "/", "label": "Subscribe again"},
             )
         return ctx.message(
             "You are subscribed",
-            f"{name} will reach you from the next edition.",
+            f"{name} will reach {email} from the next edition.",
             link={"url": preferences, "label": "Choose your topics"},
         )
