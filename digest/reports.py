@@ -8,7 +8,7 @@ the CLI and the console cannot count or time a thing differently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -213,18 +213,39 @@ class ExplainedStory:
 
 @dataclass(frozen=True)
 class ExplainReport:
-    """`digest explain`: the next edition's ranked stories and what was left out."""
+    """`digest explain`: the next edition's ranked stories and what was left out, named by
+    digest and slot (the edition `status` will list) and the moment it is ranked as of."""
 
     digest_id: str
+    title: str
+    slot: datetime  # UTC, as `digest status` lists editions
+    ranked_at: datetime  # UTC: now when the slot's edition is still to build, else its fire
+    zone: str  # the digest's own zone, for the slot in local time
     stories: list[ExplainedStory]
     left_out: list[str]
     breaking: int
     latest: int
 
+    def header(self) -> list[str]:
+        """Short lines naming what is shown (each fits a terminal beside the table):
+        ``digest: daily (Morning Wire)``, ``slot: 2026-12-08 06:00 UTC (07:00
+        Europe/Paris)``, ``ranked as of: 2026-12-07 09:12 UTC``."""
+        local = self.slot.astimezone(ZoneInfo(self.zone))
+        zone = f" ({local:%H:%M} {self.zone})" if self.zone != "UTC" else ""
+        return [
+            f"digest: {self.digest_id} ({self.title})",
+            f"slot: {self.slot:%Y-%m-%d %H:%M} UTC{zone}",
+            f"ranked as of: {self.ranked_at:%Y-%m-%d %H:%M} UTC",
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """The JSON document `digest explain --json` prints."""
         return {
             "digest": self.digest_id,
+            "title": self.title,
+            "slot": self.slot.isoformat(),
+            "ranked_at": self.ranked_at.isoformat(),
+            "timezone": self.zone,
             "stories": [s.to_json() for s in self.stories],
             "left_out": self.left_out,
         }
@@ -248,4 +269,15 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         for rank, story in enumerate(ranked_stories, start=1)
     ]
     notes = left_out(app, digest, at, ranked)
-    return ExplainReport(digest.id, stories, notes, len(ranked.breaking), len(ranked.latest))
+    plan = digest_plan(app, digest)
+    return ExplainReport(
+        digest.id,
+        digest.title,
+        plan.slot(at),
+        at.astimezone(UTC).replace(microsecond=0),
+        plan.zone,
+        stories,
+        notes,
+        len(ranked.breaking),
+        len(ranked.latest),
+    )

@@ -8,9 +8,10 @@ import json
 import mailbox
 import os
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import get_month_names
@@ -111,6 +112,52 @@ def test_preview_text_ends_with_a_newline_whatever_the_template(
     )
 
     assert preview("own") == "* Harbour strike ends\n"
+
+
+def _latest_seven(zone: str, now: datetime) -> datetime:
+    """The last 07:00 in ``zone`` at or before ``now``, in UTC."""
+    local = now.astimezone(ZoneInfo(zone))
+    seven = local.replace(hour=7, minute=0, second=0, microsecond=0)
+    return (seven if seven <= local else seven - timedelta(days=1)).astimezone(UTC)
+
+
+def test_explain_names_the_digest_and_the_slot_it_shows(
+    write_config, feed_server: FeedServer
+) -> None:
+    """Before a send, the current slot's edition; after it, the next slot's: the header
+    says which, in UTC as `status` lists editions and in the digest's own zone."""
+    config = write_config([("Wire", _feed(feed_server))])
+    config.write_text(
+        config.read_text().replace("schedule =", 'timezone = "Europe/Paris"\nschedule =')
+    )
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    current = _latest_seven("Europe/Paris", utcnow())
+
+    code, out, _ = run_cli("--config", str(config), "explain")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "digest: daily (Daily Test)",
+        f"slot: {current:%Y-%m-%d %H:%M} UTC (07:00 Europe/Paris)",
+    ]
+    assert out.splitlines()[2].startswith("ranked as of: ")
+    code, out, _ = run_cli("--config", str(config), "explain", "--json")
+    shown = json.loads(out)
+    assert (shown["digest"], shown["title"], shown["timezone"]) == (
+        "daily", "Daily Test", "Europe/Paris"
+    )  # fmt: skip
+    assert shown["slot"] == current.isoformat()
+
+    assert run_cli("--config", str(config), "send")[0] == 0  # the current slot's edition is out
+    following = _latest_seven("Europe/Paris", current + timedelta(hours=25))
+    code, out, _ = run_cli("--config", str(config), "explain", "--json")
+    shown = json.loads(out)
+    assert shown["slot"] == following.isoformat() == shown["ranked_at"]  # ranked as of its fire
+    code, out, _ = run_cli("--config", str(config), "explain")
+    assert out.splitlines()[1:3] == [
+        f"slot: {following:%Y-%m-%d %H:%M} UTC (07:00 Europe/Paris)",
+        f"ranked as of: {following:%Y-%m-%d %H:%M} UTC",
+    ]
 
 
 def test_an_unknown_digest_id_is_bad_usage(write_config, feed_server: FeedServer) -> None:

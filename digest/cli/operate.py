@@ -105,6 +105,7 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
+    click.echo("\n".join(report.header()))
     table = Table(
         "#", "score", *(_SHORT[n] for n in SIGNALS), "src", "headline",
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=0,
