@@ -14,10 +14,11 @@ import pytest
 from digest.app import run
 from digest.links import make_token
 from digest.pipeline import run_digest
+from digest.schedule.jobs import send_job
 from digest.store import utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving
-from tests.conftest import SECRET, FeedServer, Route, SmtpServer, free_port
+from tests.conftest import SECRET, FeedServer, Route, SmtpServer, free_port, run_cli
 from tests.store_queries import source
 
 
@@ -89,6 +90,23 @@ def test_the_dashboard_shows_failing_sources_next_runs_in_their_zone_and_warning
         assert "06:00 UTC" in page
         assert "Science Daily" in page and "failing" in page and "500" in page
         assert "1 need a look" in page
+
+
+def test_last_jobs_include_a_send_run_by_hand_marked_manual(
+    config: Path, site: Console, client: httpx.Client, smtp_server: SmtpServer
+) -> None:
+    """`digest send` is a send like the daemon's: the dashboard lists it, on a row of its
+    own so the daemon's last result stays in view beside it."""
+    site.app.store.add_subscriber("reader@example.org")
+    assert send_job(site.app, "daily", gather_first=False) is not None  # the daemon's slot
+    code, _, err = run_cli("--config", str(config), "send")  # the admin, by hand, later
+    assert code == 0, err
+
+    page = client.get("/admin/").text
+    rows = re.findall(r"<tr><td>(send daily[^<]*)</td><td>[^<]+</td><td class=\"ok\">ok</td>", page)
+
+    assert rows == ["send daily", "send daily (manual)"]
+    assert "<td>send daily (manual)</td>" in page
 
 
 def test_subscribers_are_filtered_by_status_and_topic(site: Console, client: httpx.Client) -> None:

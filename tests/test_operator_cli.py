@@ -238,6 +238,30 @@ def test_run_once_is_recorded_for_status_like_the_daemon(
     assert "last send daily: FAILED" in out and "last gather: ok" in out
 
 
+def test_a_send_by_hand_is_recorded_for_status_as_manual_failed_too(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = write_config([("Wire", _feed(feed_server))], transport="smtp", smtp_port=free_port())
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+
+    code, _, err = run_cli("--config", str(config), "send", "--gather")  # SMTP is down
+
+    assert code == 1 and "delivery stopped" in err
+    code, out, _ = run_cli("--config", str(config), "status", "--json")
+    jobs = json.loads(out)["jobs"]
+    assert set(jobs) == {"gather", "send daily (manual)"}  # no daemon's send was made up
+    assert jobs["send daily (manual)"]["ok"] is False
+    assert "stopped" in jobs["send daily (manual)"]["summary"]
+    _, out, _ = run_cli("--config", str(config), "status")
+    assert "last send daily (manual): FAILED" in out
+    code, _, _ = run_cli("--config", str(config), "send", "--digest", "nope")
+    assert code == 2  # bad usage is not a send, and is not recorded as one
+    assert (
+        "send nope (manual)"
+        not in json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
+    )
+
+
 def test_status_says_whether_a_daemon_runs_on_the_database(
     write_config, feed_server: FeedServer
 ) -> None:

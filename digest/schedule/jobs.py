@@ -42,15 +42,40 @@ def send_job(
         return None
     if report.sources:
         record_gather(app, started, report.sources)
-    d = report.delivery
-    summary = (
-        _delivered(report.edition.id if report.edition else None, d)
-        if d
-        else report.idle or "nothing to send"
-    )
+    summary = _sent(report)
     (log.info if report.ok else log.warning)("digest %s: %s", digest_id, summary)
     _record(app, job, started, report.ok, summary)
     return report
+
+
+def manual(job: str) -> str:
+    """The name a job run by hand is recorded under: ``send daily (manual)``. A row of its
+    own, so the daemon's last result stays in view (and in `digest_job_ok`) beside it."""
+    return f"{job} (manual)"
+
+
+def hand_send(app: App, digest_id: str, gather_first: bool) -> RunReport:
+    """`digest send`: one digest's run, recorded for `digest status` and the console as
+    ``send ID (manual)``, failed runs too; the error itself goes on to the command line,
+    which prints it with its hint (nothing is logged here a second time)."""
+    job, started = manual(f"send {digest_id}"), datetime.now(UTC)
+    try:
+        report = run(run_digest(app, digest_id, gather_first=gather_first))
+    except Exception as exc:
+        _record(app, job, started, False, _failure(exc), loud=False)
+        raise
+    if report.sources:
+        record_gather(app, started, report.sources)
+    _record(app, job, started, report.ok, _sent(report))
+    return report
+
+
+def _sent(report: RunReport) -> str:
+    """A send in a line: what it delivered, or why nothing was meant to go."""
+    d = report.delivery
+    if d is None:
+        return report.idle or "nothing to send"
+    return _delivered(report.edition.id if report.edition else None, d)
 
 
 def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunReport]:
@@ -134,15 +159,26 @@ def gather_summary(reports: list[SourceReport]) -> str:
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
     if isinstance(exc, DigestError):
         log.error("%s failed: %s (%s)", job, exc.message, exc.hint)
-        _record(app, job, started, False, f"{exc.message} ({exc.hint})")
     else:
         log.exception("%s failed: a bug in digest or an unreadable database", job)
-        _record(app, job, started, False, f"{type(exc).__name__}: {exc}")
+    _record(app, job, started, False, _failure(exc))
 
 
-def _record(app: App, job: str, started: datetime, ok: bool, summary: str) -> None:
-    """Best effort: the database may be what failed."""
+def _failure(exc: Exception) -> str:
+    """A failed job's summary: the message and hint of our errors, else the exception."""
+    if isinstance(exc, DigestError):
+        return f"{exc.message} ({exc.hint})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _record(
+    app: App, job: str, started: datetime, ok: bool, summary: str, loud: bool = True
+) -> None:
+    """Best effort: the database may be what failed. Not ``loud`` when the command line
+    prints the failure itself: then the traceback waits for -vv."""
     try:
         app.store.record_job(job, started, ok, summary)
     except Exception:
-        log.exception("could not record the %s job's outcome (%s)", job, summary)
+        (log.exception if loud else log.debug)(
+            "could not record the %s job's outcome (%s)", job, summary, exc_info=True
+        )

@@ -227,7 +227,8 @@ class DigestStart(SQLModel, table=True):
 
 
 class JobRun(SQLModel, table=True):
-    """The last run of one daemon job (a digest's send, the gathering): what `status` shows."""
+    """The last run of one job (a digest's send, the gathering): what `status` shows. A
+    send run by hand (`digest send`) has a row of its own, ``send ID (manual)``."""
 
     __tablename__ = "job_runs"
     job: str = Field(primary_key=True)
