@@ -144,6 +144,31 @@ def test_one_address_cannot_try_passwords_for_ever(config: Path) -> None:
         assert response.status_code == 429 and "from your address" in response.text
 
 
+def test_the_attempts_of_an_ipv6_client_count_by_its_64(config: Path) -> None:
+    """As the sign-up limit counts them (``rate_key``): a client given a /64 may take a new
+    address for each attempt, so counting per IPv6 address would be no limit at all."""
+    config.write_text(
+        config.read_text().replace(
+            'secret_env = "DIGEST_SECRET"',
+            'secret_env = "DIGEST_SECRET"\ntrusted_proxies = ["127.0.0.1"]',  # the test client
+        )
+    )
+    guard = LoginGuard(10, 15 * 60, per_client=5)
+    with serving(config, guard=guard, gather=False) as site:
+
+        def login(forwarded: str, password: str = "x") -> httpx.Response:
+            with site.client(headers={"X-Forwarded-For": forwarded}) as client:
+                return site.login(
+                    client, ADMIN if password == PASSWORD else "g@example.org", password
+                )
+
+        for i in range(5):
+            assert login(f"2001:db8:1:1::{i + 1}").status_code == 401
+        refused = login("2001:db8:1:1:ffff:ffff:ffff:ffff", PASSWORD)  # the same /64
+        assert refused.status_code == 429 and "from your address" in refused.text
+        assert login("2001:db8:1:2::1", PASSWORD).status_code == 303  # another /64
+
+
 def test_a_session_cookie_signed_with_another_secret_is_refused(site: Console) -> None:
     admin = site.app.store.admin_by_email(ADMIN)
     assert admin is not None and admin.id is not None

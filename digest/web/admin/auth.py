@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from digest.web.security import RateLimit
+from digest.web.security import RateLimit, rate_key
 
 SESSION_COOKIE = "digest_admin"
 _SALT = "digest.admin.session"
@@ -126,8 +126,9 @@ class LoginGuard:
         return max(0.0, failures[-1] + self.lockout - now)
 
     def client_allowed(self, client: str) -> bool:
-        """Record an attempt from ``client``; False over ``per_client`` in the lockout time."""
-        return self._attempts.allow(client)
+        """Record an attempt from ``client``; False over ``per_client`` in the lockout time.
+        Counted as the sign-up limit counts: an IPv6 client by its /64 (``rate_key``)."""
+        return self._attempts.allow(rate_key(client))
 
     def failed(self, email: str) -> None:
         """A wrong password for ``email``."""
