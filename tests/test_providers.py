@@ -2,7 +2,8 @@
 
 The provider's API is the only thing mocked (an httpx.MockTransport, or a real local HTTP
 server for the end-to-end runs through the CLI), and it answers with documented responses.
-The specs live in ../shared/specs; without them these tests skip.
+The specs live in the shared data (``SHARED / "specs"``: ../shared, or $DIGEST_SHARED); without
+them these tests skip.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, RenderedEdition, SendResult
 from digest.render import build_template
 from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
-from tests.conftest import FeedServer, rss, run_cli, write_config  # noqa: F401
+from tests.conftest import SHARED, FeedServer, rss, run_cli, write_config  # noqa: F401
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = SHARED / "specs"
 openapi_core = pytest.importorskip("openapi_core")
 yaml = pytest.importorskip("yaml")
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is absent")
+pytestmark = pytest.mark.skipif(
+    not SPECS.is_dir(), reason=f"the shared specs are not here ({SPECS})"
+)
 
 from openapi_core import OpenAPI  # noqa: E402
 from openapi_core.datatypes import RequestParameters  # noqa: E402

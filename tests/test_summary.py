@@ -1,8 +1,8 @@
 """Summaries written for the email: the lead sentences, without the furniture, in each language.
 
 Every case goes through real parsing (``parse_feed`` on a crafted RSS or JSON feed), so what
-is pinned is what gets stored. The real feeds of ../shared/data/feeds are checked
-whole; the edition they make is measured in tests/test_brief.py.
+is pinned is what gets stored. The real feeds of the shared data (``SHARED``: ../shared, or
+$DIGEST_SHARED) are checked whole; the edition they make is measured in tests/test_brief.py.
 """
 
 from __future__ import annotations

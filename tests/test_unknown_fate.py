@@ -43,7 +43,9 @@ from tests.test_providers import (
 )
 from tests.test_smtp_faults import GOOD, Faults, FaultyServer, _rows, _send, _setup
 
-needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is absent")
+needs_specs = pytest.mark.skipif(
+    not SPECS.is_dir(), reason=f"the shared specs are not here ({SPECS})"
+)
 # The providers whose send API takes no idempotency key (see ../shared/specs/README.md).
 WITHOUT_KEYS = [p for p in PROVIDERS if p != "resend"]
 
