@@ -14,6 +14,8 @@ from digest.errors import SourceError
 from digest.sources import parse_feed
 from digest.sources.listing import read_listing
 from digest.sources.normalise import MAX_NESTING, html_to_text, nesting_depth
+from tests.conftest import FeedServer
+from tests.test_page import ARTICLES, HTML, SONG, read, serve
 
 LINKS = "".join(
     f'<li><a href="/news/2026/12/story-number-{i}-about-things">Story number {i} about '
@@ -99,3 +101,40 @@ def test_a_page_nested_within_the_limit_is_read() -> None:
     links, _ = read_listing(source, body, "https://news.example/")
     assert time.process_time() - started < 2
     assert len(links) == 20
+
+
+def _article(inner: str) -> str:
+    """An article page whose metadata is all in its head, its body ``inner``."""
+    return (
+        "<html><head><title>Song taken down</title>"
+        '<meta property="og:type" content="article">'
+        '<meta property="og:description" content="The label asked for it.">'
+        f"</head><body>{inner}</body></html>"
+    )
+
+
+async def test_an_article_page_nested_past_the_limit_is_skipped_with_a_note(
+    feed_server: FeedServer,
+) -> None:
+    """As a listing page is refused (the same words): an article page nested past the limit
+    is not parsed (lxml would stop at its own depth and keep what it read, without a word),
+    its link is skipped with a note and tried again next run; the other articles are kept."""
+    listing = serve(feed_server)
+    feed_server.add(SONG, _article(nested(20_000, "<p>The lyrics.</p>")), headers=HTML)
+    started = time.process_time()
+    items, notes = await read(feed_server, listing)
+    assert time.process_time() - started < 5
+    assert set(items) == set(ARTICLES) - {SONG}
+    assert notes == [
+        f"article {feed_server.url(SONG)} skipped: the page nests its HTML 20003 levels deep; "
+        "not read; tried again next run"
+    ]
+
+
+async def test_an_article_page_nested_within_the_limit_is_read(feed_server: FeedServer) -> None:
+    listing = serve(feed_server)
+    feed_server.add(SONG, _article(nested(400, "<p>The lyrics.</p>")), headers=HTML)
+    items, notes = await read(feed_server, listing)
+    assert notes == []
+    assert items[SONG].title == "Song taken down"
+    assert items[SONG].summary == "The label asked for it."

@@ -16,7 +16,7 @@ from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.sources.breaking import BreakingDetector, anchor_text
 from digest.sources.metadata import decode_html
-from digest.sources.normalise import MAX_NESTING, canonical_url, nesting_depth, too_deep
+from digest.sources.normalise import TOO_DEEP_HINT, canonical_url, unread_page
 from digest.sources.site import Site
 
 # Blocks whose links are never articles: navigation, footers, sharing, tag clouds, logins.
@@ -71,14 +71,10 @@ def read_listing(
     header). Only links off the site or to no article are left out.
     """
     page = decode_html(body, content_type)
-    if too_deep(page):
+    if refused := unread_page(page):
         # Parsing and walking such a tree takes seconds to minutes in a thread no deadline
         # stops; no real page nests past the browsers' own limit.
-        raise SourceError(
-            source.name,
-            f"the page nests its HTML {nesting_depth(page)} levels deep; not read",
-            f"no real page nests past {MAX_NESTING} levels; check the URL, or tell the site",
-        )
+        raise SourceError(source.name, refused, TOO_DEEP_HINT)
     try:
         tree = LexborHTMLParser(page)
     except (SelectolaxError, ValueError) as exc:

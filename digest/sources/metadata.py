@@ -22,7 +22,7 @@ import lxml.etree
 import lxml.html
 
 from digest.sources.dates import iso_date
-from digest.sources.normalise import canonical_url, html_to_text, language_tag
+from digest.sources.normalise import canonical_url, html_to_text, language_tag, unread_page
 
 TITLE_LIMIT = 300
 SUMMARY_LIMIT = 600
@@ -60,6 +60,9 @@ class ArticleMeta:
     # The page calls itself an article: JSON-LD of an article type, og:type "article", or a
     # publication date. A sign-in page or a home page a redirect ended on does not.
     article: bool = False
+    # Why the page was not read at all ("" when it was): nested past MAX_NESTING, as a
+    # listing page is refused. The reader skips the article with this as its note.
+    refused: str = ""
 
 
 def read_metadata(
@@ -70,6 +73,10 @@ def read_metadata(
     text = _XML_DECLARATION.sub("", decode_html(body, content_type), count=1)
     if not text.strip():
         return ArticleMeta()
+    if refused := unread_page(text):
+        # libxml2 stops at its own depth and returns the part it read: whatever the page
+        # puts after its hostile nesting would be lost without a word.
+        return ArticleMeta(refused=refused)
     try:
         tree = lxml.html.fromstring(text, parser=lxml.html.HTMLParser(encoding="utf-8"))
     except (lxml.etree.LxmlError, ValueError):

@@ -134,6 +134,17 @@ def too_deep(value: str) -> bool:
     return nesting_depth(value) > MAX_NESTING
 
 
+# What to do about a page nested past MAX_NESTING (the hint of a listing page's error).
+TOO_DEEP_HINT = f"no real page nests past {MAX_NESTING} levels; check the URL, or tell the site"
+
+
+def unread_page(page: str) -> str:
+    """Why a whole page is not parsed ("" when it may be): HTML nested past MAX_NESTING.
+    The words a listing page's error and an article page's note share."""
+    depth = nesting_depth(page)
+    return f"the page nests its HTML {depth} levels deep; not read" if depth > MAX_NESTING else ""
+
+
 def strip_tags(value: str) -> str:
     """The text of HTML too deep to parse (``too_deep``): its tags cut out by a pattern, in
     linear time, decoded as ``html_to_text`` decodes; what still reads as a tag is dropped,

@@ -167,6 +167,8 @@ def _item(
 ) -> tuple[FeedItem | None, str]:
     """The link's item from its article page; None and why when the page is not the article."""
     meta = read_metadata(page.body, page.url or link.url, content_type=page.header("content-type"))
+    if meta.refused:  # nested past the limit: not parsed, as a listing page would not be
+        return None, meta.refused
     detour = _detour(link.url, page.url, meta.article)
     if detour:
         return None, detour
