@@ -176,3 +176,173 @@ def test_an_mta_pipe_hands_one_message_on_stdin(config: Path) -> None:
     assert result.returncode == 0, result.stderr.decode()
     assert b"bob@example.org unsubscribed" in result.stdout
     assert _statuses(config) == {"ann@example.org": "active", "bob@example.org": "unsubscribed"}
+
+
+# --- bounces and automatic mail that quote a digest -----------------------------------------
+# Mail servers and responders answer the digest's sender, quoting the digest: its
+# List-Unsubscribe header (``subject=unsubscribe%20TOKEN``) or its text part, whose
+# unsubscribe link carries the same token. Only a reply to the mailto is a request.
+
+HEADLINE = "Why readers unsubscribe from news apps"
+
+
+def _headline_config(write_config, feed_server: FeedServer, mailto: str = "") -> Path:
+    """Readers Ann and Bob of a digest whose headline (so its subject) says "unsubscribe";
+    ``mailto``: the List-Unsubscribe address, when it is not the default."""
+    story = {"title": HEADLINE, "guid": "1", "link": "https://w.test/apps"}
+    path = write_config([("Wire", feed_server.add("/f.xml", rss([story])))])
+    if mailto:
+        text = path.read_text().replace(
+            'secret_env = "DIGEST_SECRET"',
+            f'secret_env = "DIGEST_SECRET"\nunsubscribe_mailto = "{mailto}"',
+        )
+        path.write_text(text)
+    for address in READERS:
+        assert run_cli("--config", str(path), "subscribers", "add", address)[0] == 0
+    return path
+
+
+def _text_of(message: Message) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8")
+
+
+def _quoted(message: Message) -> str:
+    return "".join(f"> {line}\n" for line in _text_of(message).splitlines())
+
+
+def _plain(headers: dict[str, str], body: str) -> bytes:
+    """A message as a mail server or a responder writes it: plain text, its own headers."""
+    message = EmailMessage()
+    for name, value in headers.items():
+        message[name] = value
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def _exchange_ndr(original: Message) -> bytes:
+    """A gateway's bounce that is no DSN: the null sender, the original subject after
+    "Undeliverable:", the digest's text part pasted below."""
+    return _plain(
+        {
+            "Return-Path": "<>",
+            "From": "postmaster@reader.example",
+            "To": "news@example.com",
+            "Subject": f"Undeliverable: {original['Subject']}",
+            "Auto-Submitted": "auto-generated",
+        },
+        "Delivery has failed to these recipients or groups:\n\nann@example.org\n"
+        "The recipient's mailbox is full and can't accept messages now.\n\n"
+        f"Original message:\n\n{_text_of(original)}",
+    )
+
+
+def _vacation(original: Message) -> bytes:
+    """vacation(1) as many still run it: Precedence: junk, no Auto-Submitted, "Re:" the
+    digest's subject, the digest quoted."""
+    return _plain(
+        {
+            "From": "Ann <ann@example.org>",
+            "To": "news@example.com",
+            "Subject": f"Re: {original['Subject']}",
+            "Precedence": "junk",
+        },
+        f"I am away until Monday and will read your mail then.\n\n{_quoted(original)}",
+    )
+
+
+def _qmail(original: Message, to: str) -> bytes:
+    """qmail's failure notice: no DSN, the whole returned message pasted below a line."""
+    head = (
+        f"Return-Path: <>\nDelivered-To: {to}\nFrom: MAILER-DAEMON@mx.reader.example\n"
+        f"To: {to}\nSubject: failure notice\n\n"
+        "Hi. This is the qmail-send program at mx.reader.example.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        "<ann@example.org>:\nmailbox full\n\n--- Below this line is a copy of the message.\n\n"
+    )
+    return head.encode() + original.as_bytes()
+
+
+def _helpdesk(original: Message, to: str) -> bytes:
+    """A ticket system's acknowledgement, marked automatic, quoting what it received."""
+    return _plain(
+        {
+            "From": "Reader Helpdesk <help@reader.example>",
+            "To": to,
+            "Subject": f"[Ticket #4821] Re: {original['Subject']}",
+            "Auto-Submitted": "auto-generated",
+        },
+        f"We have received your message and will answer within a day.\n\n{_quoted(original)}",
+    )
+
+
+def test_a_bounce_or_auto_reply_whose_subject_says_unsubscribe_unsubscribes_nobody(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """The subject is the digest's (its headline says "unsubscribe"); the digest is quoted,
+    its unsubscribe link and token with it: still no request, since none of them was sent
+    to the List-Unsubscribe address."""
+    config = _headline_config(write_config, feed_server)
+    original = delivered(config)["ann@example.org"]
+    assert "unsubscribe" in str(original["Subject"])  # the premise: the words are there
+    messages = [_exchange_ndr(original), _vacation(original), _qmail(original, "news@example.com")]
+
+    target = mailbox_of(tmp_path, "mbox", messages)
+    code, out, err = run_cli("--config", str(config), "bounces", "process", str(target))
+
+    assert code == 0, err
+    assert "0 unsubscribe requests, 0 unsubscribed" in out
+    assert set(_statuses(config).values()) == {"active"}
+    assert out.count("; no delivery status report); ignored") == 2  # the bounces say so
+    assert "message from ann@example.org ('Re: Daily Test: Why readers unsubscribe" in out
+    assert "it says unsubscribe but was not sent to unsubscribe@example.com" in out
+
+
+def test_with_one_address_for_everything_only_a_request_unsubscribes(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """The List-Unsubscribe address is the sender's, where bounces and answers come back
+    too: a bounce or an automatic answer quoting the digest is no request; a person's
+    reply to the mailto, or a mail provider's one-click request (marked automatic, the
+    mailto's subject as it is), is."""
+    config = _headline_config(write_config, feed_server, mailto="news@example.com")
+    sent = delivered(config)
+    address, subject = mailto_of(sent["ann@example.org"])
+    assert address == "news@example.com"
+    quoting = [
+        _qmail(sent["ann@example.org"], address),
+        _helpdesk(sent["ann@example.org"], address),
+    ]
+
+    out = _process(config, tmp_path / "quoting", quoting)
+
+    assert "0 unsubscribe requests, 0 unsubscribed" in out
+    assert "('failure notice'): a bounce (from MAILER-DAEMON" in out
+    assert "automatic mail (Auto-Submitted: auto-generated) without the unsubscribe token" in out
+    assert set(_statuses(config).values()) == {"active"}
+
+    _, bob_subject = mailto_of(sent["bob@example.org"])
+    one_click = _plain(
+        {
+            "From": "bob@example.org",
+            "To": address,
+            "Subject": bob_subject,
+            "Auto-Submitted": "auto-generated",
+        },
+        "This message was automatically generated by the reader's mail provider.",
+    )
+    out = _process(config, tmp_path / "requests", [reply(address, subject), one_click])
+
+    assert "2 unsubscribe requests, 2 unsubscribed, 0 refused" in out
+    assert set(_statuses(config).values()) == {"unsubscribed"}
+
+
+def _process(config: Path, folder: Path, messages: list[bytes]) -> str:
+    code, out, err = run_cli(
+        "--config", str(config), "bounces", "process", str(mailbox_of(folder, "maildir", messages))
+    )
+    assert code == 0, err
+    return out

@@ -11,8 +11,11 @@ only with proof that it answers mail digest sent them:
   that went to the address it reports as failed.
 
 With ``verp_domain`` set, every digest leaves with a VERP sender, so a report that did not
-come back to one is refused. An unsubscribe request acts only on a genuine unsubscribe
-token, the same the https link carries. Everything refused is reported with the reason.
+come back to one is refused. An unsubscribe request is mail sent to the List-Unsubscribe
+address, and acts only on a genuine unsubscribe token, the same the https link carries;
+bounces that are no DSN, auto-replies, and other automatic mail without the token in its
+subject quote the digest, token and all, and are no request (see ``unsubscribes``).
+Everything refused or ignored is reported with the reason.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ from digest.deliver.bounces import (
     verp_recipient,
 )
 from digest.deliver.unsubscribes import (
+    Candidates,
+    automatic_sign,
+    bounce_sign,
     is_automatic_reply,
     is_unsubscribe_request,
+    says_unsubscribe,
     sender_of,
     subject_of,
     token_candidates,
@@ -120,14 +127,41 @@ def handle_inbound(
             found = bounces_in(message)
             report.reports += bool(found)
             report.outcomes.extend(_bounces(message, found, store, rules))
-        elif is_automatic_reply(message):
-            report.outcomes.append(_other(message, "an automatic reply"))
-        elif is_unsubscribe_request(message, rules.unsubscribe_address):
-            report.requests += 1
-            report.outcomes.append(_unsubscribe(message, store, rules))
         else:
-            report.outcomes.append(_other(message, "not a bounce report or unsubscribe request"))
+            request, outcome = _weigh(message, store, rules)
+            report.requests += request
+            report.outcomes.append(outcome)
     return report
+
+
+def _weigh(message: Message, store: InboundStore, rules: InboundRules) -> tuple[bool, Outcome]:
+    """A message that is no DSN: whether it is an unsubscribe request, and what became of
+    it. Mail that answers the digest quotes it, its unsubscribe token with it (in the
+    List-Unsubscribe header, in the footer's link): only a reply to the mailto counts."""
+    if bounce := bounce_sign(message):
+        return False, _other(message, f"a bounce ({bounce}; no delivery status report)")
+    if is_automatic_reply(message):
+        return False, _other(message, "an automatic reply")
+    address = rules.unsubscribe_address
+    if not is_unsubscribe_request(message, address):
+        if says_unsubscribe(message):
+            why = (
+                f"it says unsubscribe but was not sent to {address}, the List-Unsubscribe "
+                "address (a reply to the digest, an answer quoting it); nobody unsubscribed"
+            )
+            return False, _other(message, why)
+        return False, _other(message, "not a bounce report or unsubscribe request")
+    automatic = automatic_sign(message)
+    # A program's mail counts by the token in its subject (a mail provider's one-click
+    # request sends the mailto as it is), never by the digest its body may quote.
+    candidates = token_candidates(message, body=not automatic)
+    if automatic and not candidates.subject:
+        why = (
+            f"automatic mail ({automatic}) without the unsubscribe token in its subject: "
+            "what its body quotes is no request"
+        )
+        return False, _other(message, why)
+    return True, _unsubscribe(message, candidates, store, rules)
 
 
 def _bounces(
@@ -197,9 +231,10 @@ def _judge(bounce: Bounce, subscriber: Subscriber, store: InboundStore) -> Outco
     return Outcome(Verdict.UNCHANGED, f"  {head}:{who or ' they'} had already left; unchanged")
 
 
-def _unsubscribe(message: Message, store: InboundStore, rules: InboundRules) -> Outcome:
+def _unsubscribe(
+    message: Message, candidates: Candidates, store: InboundStore, rules: InboundRules
+) -> Outcome:
     head = f"  unsubscribe request from {sender_of(message)}"
-    candidates = token_candidates(message)
     if not candidates.subject and not candidates.body:
         why = "no unsubscribe token in its subject or body; nobody unsubscribed"
         return Outcome(Verdict.REFUSED, f"{head}: refused: {why}")

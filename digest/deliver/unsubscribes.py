@@ -2,9 +2,15 @@
 
 Every message advertises ``mailto:ADDRESS?subject=unsubscribe%20TOKEN``. A mail client
 answers it with that subject (some prefix ``Re:``, some carry the words in the body), so a
-request is a message to that address, or one whose subject says "unsubscribe", and its
-token is looked for in the subject first, then the body. The token (signed, per reader) is
-the only proof of who asks: the sender's address is not, since anyone can write any From.
+request is a message sent to that address, and its token is looked for in the subject
+first, then the body. The token (signed, per reader) is the only proof of who asks: the
+sender's address is not, since anyone can write any From.
+
+Mail servers and responders answer the digest's sender quoting the digest, whose header and
+links carry the same token, and its subject may say "unsubscribe" (a headline). So a subject
+alone makes no request; a bounce of any kind (``bounce_sign``) and an auto-reply never make
+one; other automatic mail (``automatic_sign``) counts only by the token in its subject, as a
+mail provider's one-click request sends the mailto, never by what its body quotes.
 
 Parsing here stays pure: a Message in, candidate strings out; ``digest.deliver.inbound``
 checks the tokens and acts.
@@ -26,6 +32,11 @@ from digest.deliver.bounces import part_text
 _TOKEN = re.compile(r"(?<![\w.-])[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}(?![\w-])")
 _MOST_CANDIDATES = 50  # a body full of token-shaped words costs at most this many checks
 _WORD = re.compile(r"\bunsubscribe\b", re.I)
+# Senders only mail servers write from: RFC 5321's postmaster, and the MAILER-DAEMON of
+# Sendmail, Postfix, qmail and Gmail.
+_SERVER_SENDERS = frozenset({"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster"})
+# Precedence values responders and bulk senders write (RFC 3834 section 3.1.8 reads them).
+_AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply"})
 
 
 @dataclass(frozen=True)
@@ -51,35 +62,80 @@ def sender_of(message: Message) -> str:
 
 
 def is_automatic_reply(message: Message) -> bool:
-    """An out-of-office answer (RFC 3834 ``auto-replied``, or the older X- headers): it may
-    quote a digest, links and all, and is never a request."""
+    """An out-of-office answer (RFC 3834 ``auto-replied``, the older X- headers, or
+    ``Precedence: auto_reply``): it may quote a digest, links and all, and is never a
+    request."""
     auto = str(message.get("Auto-Submitted", "")).strip().lower()
-    return auto.startswith("auto-replied") or any(
-        message.get(h) is not None for h in ("X-Autoreply", "X-Autorespond")
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    return (
+        auto.startswith("auto-replied")
+        or precedence == "auto_reply"
+        or any(message.get(h) is not None for h in ("X-Autoreply", "X-Autorespond"))
     )
 
 
+def bounce_sign(message: Message) -> str:
+    """What shows a message that is no DSN to be a bounce ("" when nothing does): a mail
+    server's sender, the null sender (``Return-Path: <>``, RFC 5321's for every
+    notification), Exim's X-Failed-Recipients, or a report of another kind. Such mail
+    pastes the returned digest below its text, tokens and all."""
+    sender = sender_of(message)
+    if sender.rpartition("@")[0].lower() in _SERVER_SENDERS:
+        return f"from {sender}"
+    if str(message.get("Return-Path", "")).strip() == "<>":
+        return "from the null sender"
+    if message.get("X-Failed-Recipients") is not None:
+        return "X-Failed-Recipients"
+    if message.get_content_type() == "multipart/report":
+        return "a multipart/report"
+    return ""
+
+
+def automatic_sign(message: Message) -> str:
+    """What marks a message as sent by a program, not a person ("" when nothing does):
+    ``Auto-Submitted`` other than ``no`` (RFC 3834), the older X- headers, or a
+    ``Precedence`` of bulk mail or a responder."""
+    auto = " ".join(str(message.get("Auto-Submitted", "")).split()).lower()
+    if auto and auto.split(";")[0] != "no":
+        return f"Auto-Submitted: {auto.split(';')[0]}"
+    for header in ("X-Autoreply", "X-Autorespond"):
+        if message.get(header) is not None:
+            return header
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    if precedence in _AUTOMATIC_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    return ""
+
+
 def is_unsubscribe_request(message: Message, unsubscribe_address: str) -> bool:
-    """A message sent to the unsubscribe address, or whose subject asks to unsubscribe."""
+    """A message sent to the unsubscribe address: a reply to the List-Unsubscribe mailto.
+    A subject that says "unsubscribe" is not enough (``says_unsubscribe``)."""
     wanted = unsubscribe_address.strip().lower()
     headers = ("To", "Cc", "Delivered-To", "X-Original-To")
     values = [str(v) for h in headers for v in message.get_all(h, [])]
-    if any(address.lower() == wanted for _, address in getaddresses(values)):
-        return True
+    return any(address.lower() == wanted for _, address in getaddresses(values))
+
+
+def says_unsubscribe(message: Message) -> bool:
+    """The subject has the word: said of mail that was not sent to the unsubscribe address,
+    so the report tells a person's misdirected request from the rest."""
     return bool(_WORD.search(subject_of(message)))
 
 
-def token_candidates(message: Message) -> Candidates:
-    """The strings shaped like a signed token, in the subject and in the text of the body
-    (plain or HTML; ``%20`` and ``&amp;`` as a client may leave them undone)."""
+def token_candidates(message: Message, body: bool = True) -> Candidates:
+    """The strings shaped like a signed token, in the subject and, unless ``body`` is
+    False, in the text of the body (plain or HTML; ``%20`` and ``&amp;`` as a client may
+    leave them undone)."""
     subject = _tokens(subject_of(message))
-    body: list[str] = []
+    if not body:
+        return Candidates(tuple(subject), ())
+    found: list[str] = []
     for part in message.walk():
         if part.get_content_type() in ("text/plain", "text/html"):
-            body.extend(t for t in _tokens(part_text(part)) if t not in body)
-        if len(body) >= _MOST_CANDIDATES:
+            found.extend(t for t in _tokens(part_text(part)) if t not in found)
+        if len(found) >= _MOST_CANDIDATES:
             break
-    return Candidates(tuple(subject), tuple(body[:_MOST_CANDIDATES]))
+    return Candidates(tuple(subject), tuple(found[:_MOST_CANDIDATES]))
 
 
 def _tokens(text: str) -> list[str]:
