@@ -45,7 +45,7 @@ class WorkerStats:
 
 async def run_worker(app: App, stop: threading.Event, rounds: int | None = None) -> WorkerStats:
     """Send until ``stop`` is set (or after ``rounds`` rounds: tests, `--once`)."""
-    me = this_process(WorkerRole.WORKER, WorkerState.IDLE)
+    me = this_process(WorkerRole.WORKER, WorkerState.IDLE, app.clock.now())
     app.store.register_worker(me)
     stats = WorkerStats(me.id)
     listener = OutboxListener(app.engine)

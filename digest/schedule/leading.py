@@ -139,7 +139,7 @@ class _Seat:
 
 def _register(app: App) -> str:
     """This scheduler's heartbeat row (role scheduler), for `digest status`."""
-    me = this_process(WorkerRole.SCHEDULER, WorkerState.STANDBY)
+    me = this_process(WorkerRole.SCHEDULER, WorkerState.STANDBY, app.clock.now())
     app.store.register_worker(me)
     return me.id
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from digest.clock import SYSTEM_CLOCK
 from digest.states import (
     CLAIMABLE_DELIVERY_STATES,
     DeliveryStatus,
@@ -51,8 +52,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    """Aware UTC now; the only clock the store uses."""
-    return datetime.now(UTC)
+    """Aware UTC now from the system clock, for leaf helpers with no store or app to carry
+    one (a row stamped outside the store, a worker's heartbeat row). Everything with a
+    store or an app asks its clock (``digest.clock``), so a test can set the time."""
+    return SYSTEM_CLOCK.now()
 
 
 def _when(nullable: bool = False, index: bool = False) -> Any:
