@@ -23,7 +23,6 @@ from digest.app import App
 from digest.deliver.dispatch import DeliveryReport
 from digest.sending import deliver_edition, rate_limiter, resume_since
 from digest.states import DeliveryStatus, WorkerRole, WorkerState
-from digest.store import utcnow
 from digest.store.pg import OutboxListener
 from digest.store.workers import this_process
 
@@ -86,7 +85,7 @@ async def send_round(app: App, stop: threading.Event) -> list[DeliveryReport]:
     # with every other sender in the database. A round waits a minute at most for room.
     limiter = rate_limiter(app, max_wait=60.0, turn=60.0)
     for digest in app.config.digests:
-        since = resume_since(app, digest, utcnow())
+        since = resume_since(app, digest, app.clock.now())
         for edition in app.store.unfinished_editions(digest.id, since=since):
             if stop.is_set():
                 return reports

@@ -23,7 +23,6 @@ from digest.reports import EditionStatus, StatusReport, explain_report, status_r
 from digest.schedule.jobs import record_gather
 from digest.sources.gather import SourceReport, end_waits
 from digest.states import FetchStatus
-from digest.store import utcnow
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -47,7 +46,7 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
     app = ctx.app()
     if force:
         end_waits(app.config, app.store)
-    started = utcnow()
+    started = app.clock.now()
     reports = run_async(gather_sources(app))
     record_gather(app, started, reports)
     if as_json:
@@ -73,7 +72,7 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     app = ctx.app()
     digest = app.config.digest(digest_id)
     # Built as the send builds it: the admin's templates, the service's language, the link.
-    now = utcnow()
+    now = app.clock.now()
     ranked, rendered = next_edition_preview(app, digest, now)
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
@@ -152,7 +151,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
 def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
     """Send what earlier editions still have waiting, then build the current slot's edition
     (once) and deliver it to whoever has not had it."""
-    app, started = ctx.app(), utcnow()
+    app = ctx.app()
+    started = app.clock.now()
     report = run_async(run_digest(app, digest_id, gather_first=gather_first))
     if report.sources:
         record_gather(app, started, report.sources)
