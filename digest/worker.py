@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from digest.app import App
+from digest.clock import Clock
 from digest.deliver.dispatch import DeliveryReport
 from digest.sending import deliver_edition, rate_limiter, resume_since
 from digest.states import DeliveryStatus, WorkerRole, WorkerState
@@ -62,7 +63,7 @@ async def run_worker(app: App, stop: threading.Event, rounds: int | None = None)
                 break
             if any(r.stopped for r in reports):
                 stats.state = WorkerState.WAITING
-                await _pause(stop, max(STOPPED_PAUSE, app.config.worker.poll_seconds))
+                await _pause(app.clock, stop, max(STOPPED_PAUSE, app.config.worker.poll_seconds))
             elif not any(sum(r.counts.values()) for r in reports):
                 stats.state = WorkerState.IDLE
                 await asyncio.to_thread(listener.wait, app.config.worker.poll_seconds)
@@ -107,7 +108,11 @@ async def send_round(app: App, stop: threading.Event) -> list[DeliveryReport]:
 
 
 async def _heartbeat(app: App, stats: WorkerStats, stop: threading.Event) -> None:
-    """Write the heartbeat row every ``worker.heartbeat_seconds``: sent, rate, state."""
+    """Write the heartbeat row every ``worker.heartbeat_seconds``: sent, rate, state.
+
+    On real time, not the app's clock: the rate is this process's real sending speed, and
+    a background loop sleeping on a set clock would spin (its sleep returns at once).
+    """
     every = app.config.worker.heartbeat_seconds
     last_sent, last_at = 0, time.monotonic()
     while True:
@@ -128,8 +133,8 @@ async def _heartbeat(app: App, stats: WorkerStats, stop: threading.Event) -> Non
             log.error("worker %s: could not write its heartbeat (%s)", stats.worker_id, exc)
 
 
-async def _pause(stop: threading.Event, seconds: float) -> None:
-    """Sleep ``seconds``, waking early when asked to stop."""
-    end = time.monotonic() + seconds
-    while not stop.is_set() and time.monotonic() < end:
-        await asyncio.sleep(min(0.5, end - time.monotonic()))
+async def _pause(clock: Clock, stop: threading.Event, seconds: float) -> None:
+    """Sleep ``seconds`` on the app's clock, waking early when asked to stop."""
+    end = clock.monotonic() + seconds
+    while not stop.is_set() and clock.monotonic() < end:
+        await clock.sleep(min(0.5, end - clock.monotonic()))

@@ -102,3 +102,31 @@ def test_a_command_runs_on_the_clock_it_is_given(write_config, tmp_path: Path) -
     code, out, _ = run_cli("--config", str(config), "status", clock=ManualClock(MONDAY_0720))
     assert code == 0
     assert "next daily: 2026-03-03 07:00 UTC" in out
+
+
+def test_a_worker_pauses_on_the_apps_clock(write_config, feed_server: FeedServer) -> None:
+    """The mail server refuses connections: the worker's round stops, and it pauses (30 s)
+    before the next on the app's clock, which a set clock passes at once."""
+    import threading
+
+    from digest.editions import build_edition
+    from digest.worker import STOPPED_PAUSE, run_worker
+    from tests.conftest import free_port
+
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    url = feed_server.add("/f.xml", rss([story]))
+    config = write_config([("Wire", url)], transport="smtp", smtp_port=free_port())
+    clock = ManualClock(datetime.now(UTC))
+    app = App.open(load_config(config), clock=clock)
+    try:
+        app.store.add_subscriber("ana@example.org")
+        edition, _ = build_edition(app, app.config.digests[0], clock.now())
+        assert app.store.queue_deliveries(edition.id or 0) == 1
+        began = time.monotonic()
+        stats = asyncio.run(run_worker(app, threading.Event(), rounds=2))
+        assert time.monotonic() - began < STOPPED_PAUSE / 2  # no real pause
+        assert stats.sent == 0
+        assert sum(clock.slept) == pytest.approx(STOPPED_PAUSE)
+        assert app.store.delivery_counts(edition.id or 0) == {"pending": 1}
+    finally:
+        app.close()
