@@ -231,15 +231,18 @@ def test_gather_json_names_a_skipped_source_and_when_it_is_tried_next(
 ) -> None:
     url = feed_server.add("/busy.xml", "", status=429, headers={"Retry-After": "600"})
     config = write_config([("Busy", url)])
-    run_cli("--config", str(config), "gather", "--json")
-    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    clock = ManualClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # the gathers' time, set
+    run_cli("--config", str(config), "gather", "--json", clock=clock)
+    clock.advance(5)
+    code, out, err = run_cli("--config", str(config), "gather", "--json", clock=clock)
     assert code == 1, err  # no source read
     [busy] = json.loads(out)["sources"]
     assert busy["status"] == "skipped"
     assert "'Busy'" in busy["error"] and "not fetched until" in busy["error"]
     when = busy.get("next_attempt_at") or busy["notes"][0].removeprefix("next try at ")
     due = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    assert 590 < (due - datetime.now(UTC)).total_seconds() <= 600
+    assert 590 < (due - clock.now()).total_seconds() <= 600
+    assert due == datetime(2026, 3, 2, 7, 10, tzinfo=UTC)  # ten minutes after the answer
 
 
 # --- a changed configured URL ----------------------------------------------------------------

@@ -111,7 +111,7 @@ def fetcher_for(
     g = config.gather
     limits = Limits(int(g.max_body_mb * 1024 * 1024), g.max_redirects, g.timeout_seconds)
     hosts = hosts or HostPolicy(g.per_host_concurrency, g.per_host_delay_seconds, clock)
-    return Fetcher(client, limits, hosts, g.concurrency, config.base_dir)
+    return Fetcher(client, limits, hosts, g.concurrency, config.base_dir, clock)
 
 
 async def gather(
