@@ -1,17 +1,29 @@
 """The one clock digest reads: wall time for what is stored and decided, a monotonic count
 for waits and pacing, and the sleep that goes with it.
 
-The composition root (``App.open``) makes one and hands it to the store, the stages and the
-web context; code that needs the time asks the clock it was given, so a test can set the
-instant a slot is decided at, or move a rate window on, without waiting for it.
+The composition root makes it: ``App.open(config, clock=...)`` (the system clock unless a
+test passes another) hands it to the store, and ``app.clock`` is that same clock, so what
+is decided and what is stored agree. The command line's ``main(clock)`` opens its App on
+it. Stages take it from the app (``app.clock``), the store's queries from ``self.clock``,
+the sending limits, per-host pacing and the web's confirmation links from whoever built
+them. A test sets the instant a slot is decided at, or moves a rate window on, with a
+``ManualClock`` instead of waiting or patching.
 
-``SYSTEM_CLOCK`` is the default where no clock is passed. The module-level ``utcnow`` in
-``digest.store.tables`` reads it too: it is left only for leaf helpers with no object to
-carry a clock (column defaults); everything with a store or an app uses theirs.
+A waiter that computes its wait from this clock also sleeps on it (``sleep``): on a set
+clock a real sleep would never move the time it waits for.
 
-Pure measurement of how long something took (``time.perf_counter`` in logs and reports)
-does not go through the clock: a set clock would make those figures meaningless, and no
-decision depends on them.
+``SYSTEM_CLOCK`` is the default where nothing passes one; ``digest.store.utcnow`` reads it
+for benchmarks and tests that have no app at hand. What stays on real time, on purpose:
+- measurement and real I/O: a batch's seconds on the wire (it paces the claim ahead against
+  the transport), a worker's heartbeat (its real rate; a background loop sleeping on a set
+  clock would spin), a lease's renewal every third of it, a claim's retry while another
+  transaction holds rows, a provider's Retry-After wait, connection fallbacks, PostgreSQL
+  lock retries, APScheduler's own triggers;
+- pure helpers with no app in reach that take ``now`` where it matters: feed, sitemap and
+  article-page parsing (future dates), config validation (a cron that never fires), the
+  Date header of a built message, the sample edition of `digest check`, CSRF hour stamps,
+  admin sessions and sign-up rate windows (each self-contained; they compare only with
+  themselves).
 """
 
 from __future__ import annotations

@@ -52,9 +52,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    """Aware UTC now from the system clock, for leaf helpers with no store or app to carry
-    one (a row stamped outside the store, a worker's heartbeat row). Everything with a
-    store or an app asks its clock (``digest.clock``), so a test can set the time."""
+    """Aware UTC now from the system clock, for code with no store or app at hand
+    (benchmarks, tests). Nothing in the service calls it: the store stamps with its own
+    clock and the stages ask ``app.clock`` (``digest.clock``), so a test can set the time."""
     return SYSTEM_CLOCK.now()
 
 
