@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from digest import __version__
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config import Config
 from digest.deliver import Sender, build_sender
 from digest.sources.network import ssl_context
@@ -49,12 +50,20 @@ class App:
     store: Store
 
     @classmethod
-    def open(cls, config: Config, migrate: bool = True) -> App:
-        """Open the database and bring its schema up to date (migrations run on every start)."""
+    def open(cls, config: Config, migrate: bool = True, clock: Clock = SYSTEM_CLOCK) -> App:
+        """Open the database and bring its schema up to date (migrations run on every start).
+
+        ``clock`` is the one every stage reads the time from (a test passes a set one).
+        """
         engine = open_engine(resolve_url(config.service.database_url, config.base_dir))
         if migrate:
             upgrade(engine)
-        return cls(config, engine, Store(engine))
+        return cls(config, engine, Store(engine, clock))
+
+    @property
+    def clock(self) -> Clock:
+        """The service's clock: the store's, so what is decided and what is stored agree."""
+        return self.store.clock
 
     def close(self) -> None:
         """Release the database connections."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from digest.records import Recipient
 
@@ -90,21 +90,38 @@ class Confirmation:
     topics: tuple[str, ...] | None  # chosen on the sign-up form; None: a link without them
 
 
-def make_confirm_token(secret: str, public_id: str, topics: Sequence[str] = ()) -> str:
-    """A confirmation link's token: signed like the others, and dated, so it expires.
+def _dated(now: datetime | None) -> dict[str, Any]:
+    """itsdangerous dates and ages tokens by ``time.time()``; with ``now`` (the app's clock)
+    by that instead, so a link's date compares with what the store stamped."""
+    if now is None:
+        return {}
+    stamp = int(now.timestamp())
+
+    class _At(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return {"signer": _At}
+
+
+def make_confirm_token(
+    secret: str, public_id: str, topics: Sequence[str] = (), now: datetime | None = None
+) -> str:
+    """A confirmation link's token: signed like the others, and dated (``now``, else the
+    system clock), so it expires.
 
     It carries the topics chosen on the form, so someone signing up again gets the
     topics they chose this time, applied only when they confirm.
     """
-    serializer = URLSafeTimedSerializer(secret, salt="digest.confirm")
+    serializer = URLSafeTimedSerializer(secret, salt="digest.confirm", **_dated(now))
     return serializer.dumps([public_id, list(topics)])
 
 
 def read_confirm_token(
-    secret: Keys, token: str, max_age: int = CONFIRM_MAX_AGE
+    secret: Keys, token: str, max_age: int = CONFIRM_MAX_AGE, now: datetime | None = None
 ) -> Confirmation | None:
-    """The confirmation in a genuine, unexpired token, else None."""
-    serializer = URLSafeTimedSerializer(_keys(secret), salt="digest.confirm")
+    """The confirmation in a genuine token unexpired at ``now`` (else the system clock's)."""
+    serializer = URLSafeTimedSerializer(_keys(secret), salt="digest.confirm", **_dated(now))
     try:
         value, made = serializer.loads(token, max_age=max_age, return_timestamp=True)
     except BadSignature:  # also SignatureExpired, its subclass

@@ -28,7 +28,7 @@ from digest.sending import (
 )
 from digest.sources.gather import SourceReport, gather
 from digest.states import DeliveryStatus
-from digest.store import Edition, utcnow
+from digest.store import Edition
 
 log = logging.getLogger("digest.pipeline")
 
@@ -81,7 +81,7 @@ def prune_stored(app: App) -> PruneReport:
     Every gather runs it, so the daemon's database stays the size of its retention;
     `digest db prune` runs it alone.
     """
-    now = utcnow()
+    now = app.clock.now()
     cutoff = now - timedelta(days=app.config.gather.retention_days)
     articles = app.store.prune_articles(cutoff)
     if articles:
@@ -136,7 +136,7 @@ def retry_edition(app: App, edition_id: int, send: bool = True) -> RetryReport:
     """
     edition = stored_edition(app, edition_id)  # an unknown id is an error naming recent ones
     digest = app.config.digest(edition.digest_id)
-    if not send and edition.slot < resume_since(app, digest, utcnow()):
+    if not send and edition.slot < resume_since(app, digest, app.clock.now()):
         raise UsageError(
             f"edition {edition_id} (slot {edition.slot:%Y-%m-%d %H:%M} UTC) is too old for a "
             "later run to send: the next send would mark its rows failed again",
@@ -167,7 +167,7 @@ async def resume_waiting(
     report = RunReport(digest.id)
     limiter = limiter or rate_limiter(app)
     report.resumed = await resume_unfinished(
-        app, digest, utcnow(), limiter=limiter, send=send, stop=stop
+        app, digest, app.clock.now(), limiter=limiter, send=send, stop=stop
     )
     return report
 
@@ -196,10 +196,10 @@ async def run_digest(
     report = RunReport(digest.id)
     # The slot is the one the run was started for: a long gathering must not carry a
     # local-time digest into the next quarter hour, whose zones are others.
-    slot = digest_slot(app, digest, now or utcnow())
+    slot = digest_slot(app, digest, now or app.clock.now())
     if gather_first:
         report.sources = await gather_sources(app)
-    now = now or utcnow()
+    now = now or app.clock.now()
     limiter = rate_limiter(app)  # one for the whole run: resumed editions and this one
     report.resumed = await resume_unfinished(app, digest, now, slot, limiter, send, stop)
     if (newest := superseding_edition(app, digest, slot)) is not None:
@@ -228,7 +228,7 @@ def _superseded(app: App, digest: DigestConfig, slot: datetime, newest: Edition)
     that the current slot of the new schedule is older than the edition readers have.
     Mailing it would send older news after newer either way."""
     edition = f"edition {newest.id} (slot {newest.slot:%Y-%m-%d %H:%M} UTC)"
-    if slot < digest_slot(app, digest, utcnow()):
+    if slot < digest_slot(app, digest, app.clock.now()):
         return (
             f"the {slot:%Y-%m-%d %H:%M} UTC slot has passed and readers have the newer "
             f"{edition}, so it is not sent"

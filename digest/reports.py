@@ -16,7 +16,7 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, rank_window
 from digest.states import FINAL_DELIVERY_STATES
-from digest.store import Edition, saved_id, utcnow
+from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
 
@@ -124,7 +124,7 @@ def edition_status(app: App, edition: Edition) -> EditionStatus:
 
 def status_report(app: App, now: datetime | None = None) -> StatusReport:
     """The service's state as `digest status` shows it."""
-    now = now or utcnow()
+    now = now or app.clock.now()
     return StatusReport(
         editions=[edition_status(app, e) for e in app.store.editions(limit=20)],
         next_runs=next_runs(app, now),
@@ -137,7 +137,7 @@ def status_report(app: App, now: datetime | None = None) -> StatusReport:
 def outbox_document(app: App) -> dict[str, Any]:
     """The queue over every edition and the processes sending it (workers and schedulers,
     by their heartbeat rows), as `digest status --json` prints them."""
-    now = utcnow()
+    now = app.clock.now()
     q = app.store.queue_summary()
     every = {
         "worker": app.config.worker.heartbeat_seconds,
@@ -253,7 +253,7 @@ class ExplainReport:
 
 def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) -> ExplainReport:
     """The next edition ranked as of when it is built, each signal's share of each score."""
-    at = next_edition_at(app, digest, now or utcnow())
+    at = next_edition_at(app, digest, now or app.clock.now())
     ranked = rank_window(app, digest, at)
     stories = [
         ExplainedStory(

@@ -5,7 +5,6 @@ the composition root (``digest.pipeline``)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,7 +20,7 @@ from digest.links import personal_links
 from digest.records import Recipient
 from digest.schedule import latest_slot, next_slot
 from digest.states import DeliveryStatus
-from digest.store import Edition, Subscriber, saved_id, utcnow
+from digest.store import Edition, Subscriber, saved_id
 from digest.store.pg import is_postgresql
 from digest.subscribers import sendable_name
 
@@ -136,8 +135,8 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
     """
     limits = app.config.delivery.rate.model_dump()
     if not any(limits.values()):
-        return RateLimiter({})
-    now = utcnow()
+        return RateLimiter({}, clock=app.clock)
+    now = app.clock.now()
     recent = {
         name: app.store.sent_since(now - timedelta(seconds=PERIODS[name]))
         for name, rate in limits.items()
@@ -148,7 +147,7 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
         for name, rate in limits.items()
         if rate and name not in REFILLING
     }
-    limiter = RateLimiter.from_limits(limits, recent, max_wait, recounts)
+    limiter = RateLimiter.from_limits(limits, recent, max_wait, recounts, app.clock)
     if is_postgresql(app.engine):  # many senders, maybe many machines: one count for all
         batch = app.config.delivery.batch_size
         limiter.shared = [
@@ -160,7 +159,7 @@ def rate_limiter(app: App, max_wait: float = 3600.0, turn: float | None = None) 
             for name, rate in limits.items()
             if rate and name in REFILLING
         ]
-    limiter.deadline = time.monotonic() + turn if turn is not None else None
+    limiter.deadline = app.clock.monotonic() + turn if turn is not None else None
     return limiter
 
 

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 
 from digest.app import App
+from digest.clock import Clock
 from digest.deliver.dispatch import DeliveryReport
 from digest.sending import deliver_edition, rate_limiter, resume_since
 from digest.states import DeliveryStatus, WorkerRole, WorkerState
-from digest.store import utcnow
 from digest.store.pg import OutboxListener
 from digest.store.workers import this_process
 
@@ -45,7 +45,7 @@ class WorkerStats:
 
 async def run_worker(app: App, stop: threading.Event, rounds: int | None = None) -> WorkerStats:
     """Send until ``stop`` is set (or after ``rounds`` rounds: tests, `--once`)."""
-    me = this_process(WorkerRole.WORKER, WorkerState.IDLE)
+    me = this_process(WorkerRole.WORKER, WorkerState.IDLE, app.clock.now())
     app.store.register_worker(me)
     stats = WorkerStats(me.id)
     listener = OutboxListener(app.engine)
@@ -63,7 +63,7 @@ async def run_worker(app: App, stop: threading.Event, rounds: int | None = None)
                 break
             if any(r.stopped for r in reports):
                 stats.state = WorkerState.WAITING
-                await _pause(stop, max(STOPPED_PAUSE, app.config.worker.poll_seconds))
+                await _pause(app.clock, stop, max(STOPPED_PAUSE, app.config.worker.poll_seconds))
             elif not any(sum(r.counts.values()) for r in reports):
                 stats.state = WorkerState.IDLE
                 await asyncio.to_thread(listener.wait, app.config.worker.poll_seconds)
@@ -86,7 +86,7 @@ async def send_round(app: App, stop: threading.Event) -> list[DeliveryReport]:
     # with every other sender in the database. A round waits a minute at most for room.
     limiter = rate_limiter(app, max_wait=60.0, turn=60.0)
     for digest in app.config.digests:
-        since = resume_since(app, digest, utcnow())
+        since = resume_since(app, digest, app.clock.now())
         for edition in app.store.unfinished_editions(digest.id, since=since):
             if stop.is_set():
                 return reports
@@ -108,7 +108,11 @@ async def send_round(app: App, stop: threading.Event) -> list[DeliveryReport]:
 
 
 async def _heartbeat(app: App, stats: WorkerStats, stop: threading.Event) -> None:
-    """Write the heartbeat row every ``worker.heartbeat_seconds``: sent, rate, state."""
+    """Write the heartbeat row every ``worker.heartbeat_seconds``: sent, rate, state.
+
+    On real time, not the app's clock: the rate is this process's real sending speed, and
+    a background loop sleeping on a set clock would spin (its sleep returns at once).
+    """
     every = app.config.worker.heartbeat_seconds
     last_sent, last_at = 0, time.monotonic()
     while True:
@@ -129,8 +133,8 @@ async def _heartbeat(app: App, stats: WorkerStats, stop: threading.Event) -> Non
             log.error("worker %s: could not write its heartbeat (%s)", stats.worker_id, exc)
 
 
-async def _pause(stop: threading.Event, seconds: float) -> None:
-    """Sleep ``seconds``, waking early when asked to stop."""
-    end = time.monotonic() + seconds
-    while not stop.is_set() and time.monotonic() < end:
-        await asyncio.sleep(min(0.5, end - time.monotonic()))
+async def _pause(clock: Clock, stop: threading.Event, seconds: float) -> None:
+    """Sleep ``seconds`` on the app's clock, waking early when asked to stop."""
+    end = clock.monotonic() + seconds
+    while not stop.is_set() and clock.monotonic() < end:
+        await clock.sleep(min(0.5, end - clock.monotonic()))

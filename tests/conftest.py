@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.app import App
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config import load_config
 
 SECRET = "test-secret-0123456789-abcdefghij"
@@ -341,8 +342,9 @@ def rss(items: list[dict[str, str]], title: str = "Test Feed") -> str:
     )
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run the real ``digest`` entry point in-process; returns (exit code, stdout, stderr)."""
+def run_cli(*args: str, clock: Clock = SYSTEM_CLOCK) -> tuple[int, str, str]:
+    """Run the real ``digest`` entry point in-process; returns (exit code, stdout, stderr).
+    ``clock``: the time the command runs at (a ``ManualClock`` to set it)."""
     import contextlib
     import io
 
@@ -357,7 +359,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                main()
+                main(clock)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:

@@ -65,11 +65,11 @@ def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_ed
         start = utc("2026-11-30 12:01:30")  # a fresh database: every slot of the hour unsent
         job, retry, first_run = _jobs(app, start)
         assert first_run != start  # the cron's next slot: nothing is owed at once
-        clock_at(monkeypatch, start)
+        clock_at(app, start)
         retry.func()  # the retry tick finds no lost slot either
         assert _sent(app) == {}
 
-        clock_at(monkeypatch, utc("2026-11-30 12:02"))  # the first regular slot
+        clock_at(app, utc("2026-11-30 12:02"))  # the first regular slot
         job.func(*job.args)
         assert _sent(app) == {utc("2026-11-30 12:02"): {"sent": 1}}
 
@@ -80,7 +80,7 @@ def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_ed
         assert "29 slots missed while the daemon was down (12:06 to 13:02) not sent" in (
             caplog.text
         )
-        clock_at(monkeypatch, back)
+        clock_at(app, back)
         job.func(*job.args)
         retry.func()
         assert _sent(app) == {
@@ -105,9 +105,9 @@ def test_slots_lost_behind_a_long_job_are_not_sent_late_nor_called_a_schedule_ch
     try:
         job, retry, _ = _jobs(app, utc("2026-11-30 11:59"))
         for at in ("12:00:05", "12:06:05"):  # the 12:02 and 12:04 fires were skipped
-            clock_at(monkeypatch, utc(f"2026-11-30 {at}"))
+            clock_at(app, utc(f"2026-11-30 {at}"))
             asyncio.run(run_digest(app, "daily", gather_first=False))
-        clock_at(monkeypatch, utc("2026-11-30 12:08:10"))
+        clock_at(app, utc("2026-11-30 12:08:10"))
         with caplog.at_level(logging.INFO):
             job.func(*job.args)
             retry.func()

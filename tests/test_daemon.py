@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.schedule.daemon import MISFIRE_GRACE_SECONDS, build_scheduler
 from tests.conftest import ROOT, FeedServer, rss, run_cli
@@ -156,13 +157,10 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
     assert "config reloaded: 2 sources, 1 digests" in output
 
 
-def clock_at(monkeypatch: pytest.MonkeyPatch, when: datetime) -> None:
-    """The daemon's and the pipeline's clocks read ``when``."""
-    import digest.pipeline
-    import digest.schedule.daemon
-
-    for module in (digest.schedule.daemon, digest.pipeline):
-        monkeypatch.setattr(module, "utcnow", lambda: when)
+def clock_at(app: App, when: datetime) -> None:
+    """The app's clock (its store's: the daemon, the pipeline and the store read it) stands
+    at ``when``."""
+    app.store.clock = ManualClock(when)
 
 
 def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
@@ -191,7 +189,7 @@ def test_a_daemon_down_at_the_slot_sends_once_when_back_within_the_grace(
         assert job.next_run_time == back  # due at once
         scheduler.shutdown(wait=False)
 
-        clock_at(monkeypatch, back)
+        clock_at(app, back)
         job.func(*job.args)
         edition = app.store.edition("daily", seven)
         assert edition is not None and edition.id is not None
@@ -231,7 +229,7 @@ def test_a_restart_that_sends_the_missed_slot_says_so(
         scheduler.start(paused=True)
         job = scheduler.get_job("digest:daily")
         scheduler.shutdown(wait=False)
-        clock_at(monkeypatch, back)
+        clock_at(app, back)
         with caplog.at_level(logging.INFO, logger="digest"):
             job.func(*job.args)
     finally:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.pipeline import gather_sources
 from digest.sources.fetch import HostPolicy
@@ -230,15 +231,18 @@ def test_gather_json_names_a_skipped_source_and_when_it_is_tried_next(
 ) -> None:
     url = feed_server.add("/busy.xml", "", status=429, headers={"Retry-After": "600"})
     config = write_config([("Busy", url)])
-    run_cli("--config", str(config), "gather", "--json")
-    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    clock = ManualClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # the gathers' time, set
+    run_cli("--config", str(config), "gather", "--json", clock=clock)
+    clock.advance(5)
+    code, out, err = run_cli("--config", str(config), "gather", "--json", clock=clock)
     assert code == 1, err  # no source read
     [busy] = json.loads(out)["sources"]
     assert busy["status"] == "skipped"
     assert "'Busy'" in busy["error"] and "not fetched until" in busy["error"]
     when = busy.get("next_attempt_at") or busy["notes"][0].removeprefix("next try at ")
     due = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    assert 590 < (due - datetime.now(UTC)).total_seconds() <= 600
+    assert 590 < (due - clock.now()).total_seconds() <= 600
+    assert due == datetime(2026, 3, 2, 7, 10, tzinfo=UTC)  # ten minutes after the answer
 
 
 # --- a changed configured URL ----------------------------------------------------------------
@@ -276,27 +280,31 @@ def test_changing_the_configured_url_forgets_the_old_state(
 
 
 def test_requests_to_one_host_are_spaced_and_bounded() -> None:
-    policy = HostPolicy(per_host=1, delay=0.1)
+    """On a set clock the spacing is exact: each request to host a starts the delay after
+    the one before, while host b's goes at once."""
+    clock = ManualClock(datetime(2026, 3, 2, 7, tzinfo=UTC))
+    policy = HostPolicy(per_host=1, delay=0.1, clock=clock)
     starts: dict[str, list[float]] = {"a": [], "b": []}
     in_flight = {"a": 0, "b": 0}
     most = {"a": 0, "b": 0}
 
     async def request(host: str) -> None:
         async with policy.turn(host):
-            starts[host].append(time.monotonic())
+            starts[host].append(clock.monotonic())
             in_flight[host] += 1
             most[host] = max(most[host], in_flight[host])
-            await asyncio.sleep(0.01)
+            await clock.sleep(0.01)
             in_flight[host] -= 1
 
     async def main() -> float:
-        began = time.monotonic()
+        began = clock.monotonic()
         await asyncio.gather(*(request(h) for h in "aaaab"))
-        return time.monotonic() - began
+        return clock.monotonic() - began
 
     elapsed = asyncio.run(main())
     gaps = [b - a for a, b in zip(starts["a"], starts["a"][1:], strict=False)]
     assert all(gap >= 0.095 for gap in gaps), gaps
+    assert gaps == pytest.approx([0.1, 0.1, 0.1])
     assert most == {"a": 1, "b": 1}
     assert elapsed < 0.6  # the other host was not held up behind host a
     assert starts["b"][0] - min(starts["a"]) < 0.05
@@ -305,16 +313,17 @@ def test_requests_to_one_host_are_spaced_and_bounded() -> None:
 def test_a_late_wake_up_does_not_shorten_the_next_pause() -> None:
     """The loop is blocked just as the second request should start (a busy gather): it
     starts late, and the third still waits the whole delay after it."""
-    policy = HostPolicy(per_host=1, delay=0.1)
+    clock = ManualClock(datetime(2026, 3, 2, 7, tzinfo=UTC))
+    policy = HostPolicy(per_host=1, delay=0.1, clock=clock)
     starts: list[float] = []
 
     async def request() -> None:
         async with policy.turn("a"):
-            starts.append(time.monotonic())
+            starts.append(clock.monotonic())
 
     async def block_the_loop() -> None:
-        await asyncio.sleep(0.09)
-        time.sleep(0.04)  # a parse or a store write holding the loop
+        await clock.sleep(0.09)
+        clock.advance(0.04)  # a parse or a store write holding the loop, no await between
 
     async def main() -> None:
         await asyncio.gather(block_the_loop(), *(request() for _ in range(3)))
@@ -323,6 +332,7 @@ def test_a_late_wake_up_does_not_shorten_the_next_pause() -> None:
     gaps = [b - a for a, b in pairwise(starts)]
     assert gaps[0] >= 0.12  # the second woke late
     assert gaps[1] >= 0.1, gaps
+    assert gaps == pytest.approx([0.14, 0.1])
 
 
 def test_the_configured_politeness_applies_to_one_gather(

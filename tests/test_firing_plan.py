@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import digest.reports
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.editions import digest_slot, local_time_bucket
 from digest.schedule.daemon import build_scheduler
@@ -56,17 +56,15 @@ def _app(write_config, changes: list[tuple[str, str]]) -> tuple[Path, App]:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_status_the_daemon_and_the_slot_agree_on_the_next_fire(
-    kind: str, write_config, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_status_the_daemon_and_the_slot_agree_on_the_next_fire(kind: str, write_config) -> None:
     changes, expected = KINDS[kind]
     path, app = _app(write_config, changes)
     try:
-        monkeypatch.setattr(digest.reports, "utcnow", lambda: NOW)
-        code, out, _ = run_cli("--config", str(path), "status", "--json")
+        clock = ManualClock(NOW)
+        code, out, _ = run_cli("--config", str(path), "status", "--json", clock=clock)
         assert code == 0
         shown = datetime.fromisoformat(json.loads(out)["next_runs"]["daily"])
-        _, text, _ = run_cli("--config", str(path), "status")
+        _, text, _ = run_cli("--config", str(path), "status", clock=clock)
         assert f"next daily: {expected:%Y-%m-%d %H:%M} UTC" in text
 
         scheduler = build_scheduler(app, NOW)
@@ -85,9 +83,7 @@ def test_status_the_daemon_and_the_slot_agree_on_the_next_fire(
 @pytest.mark.parametrize(
     "zone", ["Asia/Tokyo", "America/St_Johns", "Asia/Kathmandu", "America/New_York"]
 )
-def test_a_local_time_digest_fires_at_each_readers_seven_oclock(
-    zone: str, write_config, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_local_time_digest_fires_at_each_readers_seven_oclock(zone: str, write_config) -> None:
     """The daemon's job fires at 07:00 in each reader's zone, that fire is an edition's
     slot, and the slot's readers include that zone."""
     path, app = _app(write_config, KINDS["local time"][0])
@@ -105,8 +101,8 @@ def test_a_local_time_digest_fires_at_each_readers_seven_oclock(
         assert digest_slot(app, daily, at) == at
         assert zone in (local_time_bucket(app, daily, at) or set())
 
-        monkeypatch.setattr(digest.reports, "utcnow", lambda: at - timedelta(minutes=1))
-        _, out, _ = run_cli("--config", str(path), "status", "--json")
+        clock = ManualClock(at - timedelta(minutes=1))
+        _, out, _ = run_cli("--config", str(path), "status", "--json", clock=clock)
         assert datetime.fromisoformat(json.loads(out)["next_runs"]["daily"]) == at
     finally:
         app.close()

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.editions import rank_window
 from digest.pipeline import gather_sources
 from digest.rank import assign_stories
@@ -50,13 +51,14 @@ def source(name: str, url: str, kind: str = "feed", topics: str = "") -> str:
     return f'\n[[sources]]\nname = "{name}"\nkind = "{kind}"\nurl = "{url}"\n{extra}'
 
 
-async def gather_long_ago(app: App, monkeypatch: pytest.MonkeyPatch) -> datetime:
+async def gather_long_ago(app: App) -> datetime:
     """Gather (and prune) as if 40 days ago, past retention_days (30); returns that time."""
     then = utcnow() - timedelta(days=40)
-    with monkeypatch.context() as past:
-        past.setattr("digest.store.store.utcnow", lambda: then)
-        past.setattr("digest.pipeline.utcnow", lambda: then)
+    clock, app.store.clock = app.store.clock, ManualClock(then)
+    try:
         await gather_sources(app)
+    finally:
+        app.store.clock = clock
     return then
 
 
@@ -211,7 +213,7 @@ async def test_a_pruned_item_still_in_the_feed_does_not_come_back_as_new(
     dropped = {"title": "Last month's news", "link": "https://w.test/old-news"}
     url = feed_server.add("/w.xml", rss([evergreen, dropped]))
     app = open_app([("Wire", url)])
-    forty_days_ago = await gather_long_ago(app, monkeypatch)
+    forty_days_ago = await gather_long_ago(app)
     feed_server.add("/w.xml", rss([evergreen]))
     await gather_sources(app)  # the feed still lists the evergreen page; then the prune
     [report] = await gather_sources(app)
@@ -229,7 +231,7 @@ async def test_an_item_of_a_feed_unchanged_for_longer_than_retention_is_kept(
     evergreen = {"title": "About us: the evergreen page", "link": "https://w.test/about"}
     url = feed_server.add("/w.xml", rss([evergreen]), headers={"ETag": '"v1"'})
     app = open_app([("Wire", url)])
-    forty_days_ago = await gather_long_ago(app, monkeypatch)
+    forty_days_ago = await gather_long_ago(app)
     [unchanged] = await gather_sources(app)  # a 304; then the prune
     assert "HTTP 304" in " ".join(unchanged.notes)
     news = {"title": "Harbour strike ends", "link": "https://w.test/strike"}
@@ -249,9 +251,9 @@ async def test_an_item_a_304_answering_feed_no_longer_lists_is_pruned_after_rete
     dropped = {"title": "Last month's news", "link": "https://w.test/old-news"}
     url = feed_server.add("/w.xml", rss([evergreen, dropped]), headers={"ETag": '"v1"'})
     app = open_app([("Wire", url)])
-    await gather_long_ago(app, monkeypatch)
+    await gather_long_ago(app)
     feed_server.add("/w.xml", rss([evergreen]), headers={"ETag": '"v2"'})
-    await gather_long_ago(app, monkeypatch)  # the feed dropped the news then
+    await gather_long_ago(app)  # the feed dropped the news then
     for _ in range(2):
         [unchanged] = await gather_sources(app)  # a 304 each time; then the prune
         assert "HTTP 304" in " ".join(unchanged.notes)
@@ -271,13 +273,13 @@ async def test_a_page_article_still_linked_by_a_304_listing_is_kept(
         headers={"Content-Type": "text/html", "ETag": '"v1"'},
     )
     app = open_app([], extra=source("Site", listing_url, "page"))
-    await gather_long_ago(app, monkeypatch)  # the article is read and stored
+    await gather_long_ago(app)  # the article is read and stored
     feed_server.add(
         "/latest",
         listing + "<a href='/about'>About the council</a></main></body></html>",
         headers={"Content-Type": "text/html", "ETag": '"v2"'},
     )
-    await gather_long_ago(app, monkeypatch)  # a full read; the article is known by then
+    await gather_long_ago(app)  # a full read; the article is known by then
     [report] = await gather_sources(app)  # a 304; then the prune
     assert "HTTP 304" in " ".join(report.notes)
     assert any(a.url.endswith(path) for a, _ in stored(app))
@@ -290,7 +292,7 @@ async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored
     what keeps it from being pruned."""
     _, listing_url = council_site(feed_server)
     app = open_app([], extra=source("Site", listing_url, "page"))
-    forty_days_ago = await gather_long_ago(app, monkeypatch)
+    forty_days_ago = await gather_long_ago(app)
     await gather_sources(app)  # the listing still links the article; then the prune
     [report] = await gather_sources(app)
     assert report.new_items == 0, report

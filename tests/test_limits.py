@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.deliver.limits import ErrorBudget, RateLimiter, TokenBucket
 from digest.schedule.jobs import retry_job
@@ -121,13 +123,26 @@ def test_the_window_room_counts_recorded_sends(
 def test_a_limiter_with_a_turn_starts_no_wait_past_its_end() -> None:
     """The retry job's turn: under per_hour = 3600 a backlog would drip for an hour on the
     daemon's one worker; past the turn's end it stops, the rest left for the next turn."""
-    import time
-
-    limiter = RateLimiter.from_limits({"per_second": 1}, {})
-    limiter.deadline = time.monotonic() + 0.5
+    clock = ManualClock(datetime(2026, 3, 2, 7, tzinfo=UTC))
+    limiter = RateLimiter.from_limits({"per_second": 1}, {}, clock=clock)
+    limiter.deadline = clock.monotonic() + 0.5
     assert asyncio.run(limiter.acquire(10)) == 1
     assert asyncio.run(limiter.acquire(10)) == 0  # the next token is a second away
     assert "end of this turn" in limiter.exhausted()
+    assert clock.slept == []  # it stopped without starting the wait
+
+
+def test_a_limiter_waits_on_its_clock_and_the_window_moves_with_it() -> None:
+    """Two a second: a third message waits half a second of the limiter's clock, which a
+    set clock moves on at once; the wait is exact, and after it one more may go."""
+    clock = ManualClock(datetime(2026, 3, 2, 7, tzinfo=UTC))
+    limiter = RateLimiter.from_limits({"per_second": 2}, {}, clock=clock)
+    assert asyncio.run(limiter.acquire(10)) == 2
+    assert limiter.try_acquire(1) == 0  # the second's two are spent
+    assert asyncio.run(limiter.acquire(10)) == 1
+    assert clock.slept == [pytest.approx(0.5)]
+    clock.advance(1.0)  # a whole second later the bucket holds two again
+    assert limiter.try_acquire(10) == 2
 
 
 def test_the_limiter_takes_from_every_bucket_and_stops_at_a_spent_daily_quota() -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.pipeline import gather_sources, run_digest
 from digest.schedule import fires_at, latest_slot, local_time_schedule
@@ -232,7 +233,7 @@ def test_a_restart_catches_up_every_quarter_hour_it_missed(
         app.store.scheduled_since("daily", utc("2026-11-29 00:00"))  # running since then
         assert _next_run(app, back) == back  # due at once
         job = build_scheduler(app, back).get_job("digest:daily")
-        clock_at(monkeypatch, back)
+        clock_at(app, back)
         job.func(*job.args)
         received = {email: len(subjects) for email, subjects in _received(tmp_path).items()}
         assert received == {"kathmandu@example.org": 1, "kolkata@example.org": 1}
@@ -255,9 +256,9 @@ def test_a_job_started_late_still_sends_the_slot_it_was_for(
     app = App.open(load_config(config))
     try:
         job = build_scheduler(app, utc("2026-11-30 01:00")).get_job("digest:daily")
-        clock_at(monkeypatch, utc("2026-11-30 01:31"))
+        clock_at(app, utc("2026-11-30 01:31"))
         job.func(*job.args)
-        clock_at(monkeypatch, utc("2026-11-30 01:31:30"))
+        clock_at(app, utc("2026-11-30 01:31:30"))
         job.func(*job.args)
         received = {email: len(subjects) for email, subjects in _received(tmp_path).items()}
         assert received == {"kathmandu@example.org": 1, "kolkata@example.org": 1}
@@ -282,17 +283,16 @@ def test_a_long_gathering_keeps_the_run_in_the_slot_it_started_in(
     zone = PEOPLE["kathmandu@example.org"]
     args = ("subscribers", "add", "kathmandu@example.org", "--timezone", zone)
     assert run_cli("--config", str(config), *args)[0] == 0
-    clock = [utc("2026-11-30 01:15") + timedelta(seconds=30)]
+    clock = ManualClock(utc("2026-11-30 01:15") + timedelta(seconds=30))
     gather = pipeline.gather_sources
 
     async def slow_gather(app: App) -> list:
         reports = await gather(app)
-        clock[0] += timedelta(minutes=20)
+        clock.advance(timedelta(minutes=20))
         return reports
 
-    monkeypatch.setattr(pipeline, "utcnow", lambda: clock[0])
     monkeypatch.setattr(pipeline, "gather_sources", slow_gather)
-    app = App.open(load_config(config))
+    app = App.open(load_config(config), clock=clock)
     try:
         report = asyncio.run(run_digest(app, "daily"))
         assert report.edition is not None and report.edition.slot == utc("2026-11-30 01:15")

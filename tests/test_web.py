@@ -7,6 +7,7 @@ import base64
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.links import make_token
 from digest.web import create_app
@@ -41,12 +43,19 @@ def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Pa
 
 @pytest.fixture
 async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
-    app = App.open(load_config(config))
+    # A set clock, moved on by the tests that need time to pass (``_later``).
+    app = App.open(load_config(config), clock=ManualClock(datetime.now(UTC)))
     asgi = create_app(app, per_ip=RateLimit(100, 3600), per_address=RateLimit(3, 3600))
     transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
         yield c, app
     app.close()
+
+
+def _later(app: App, seconds: float) -> None:
+    """Move the app's set clock on: what it stamps and the links it dates are later."""
+    assert isinstance(app.clock, ManualClock)
+    app.clock.advance(seconds)
 
 
 async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
@@ -323,7 +332,7 @@ async def test_signing_up_again_comes_back_with_the_topics_chosen_this_time(
     await c.post(await _confirm_link(c, smtp_server, "di@example.org"))
     assert app.store.unsubscribe(email="di@example.org")
     # Subscribed to world, left; now signs up again choosing science, and confirms.
-    await asyncio.sleep(1.1)  # links are dated to the second: this one is after leaving
+    _later(app, 1.1)  # links are dated to the second: this one is after leaving
     again = await _confirm_link(c, smtp_server, "di@example.org", ("science",))
     assert "You are subscribed" in (await c.post(again)).text
     di = app.store.subscriber_by_email("di@example.org")
@@ -390,7 +399,7 @@ async def test_after_unsubscribing_the_page_says_so_and_the_way_back_works(
     assert row is not None and (row.status, row.topics) == ("unsubscribed", "science")
 
     sent = len(smtp_server.messages)
-    await asyncio.sleep(1.1)  # links are dated to the second: this one is after leaving
+    _later(app, 1.1)  # links are dated to the second: this one is after leaving
     back = await c.post(prefs, data={"action": "resubscribe", "csrf": csrf})
     assert "Check your inbox" in back.text
     assert _status(app, "ana@example.org") == "unsubscribed"  # not until they confirm

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import load_config
 from digest.web import create_app
 from tests.conftest import FeedServer, rss, run_cli
@@ -142,6 +143,32 @@ async def test_sendgrid(client) -> None:
     )
     assert tampered.status_code == stale.status_code == 401
     assert _statuses(app)["fine@example.org"] == "active"
+
+
+async def test_a_signed_timestamp_is_judged_by_the_apps_clock(config: Path) -> None:
+    """A request signed at a set instant, far from today, is fresh while the app's clock
+    is within five minutes of it and a replay once the clock has moved past them."""
+    signed_at = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+    clock = ManualClock(signed_at + dt.timedelta(minutes=4))
+    app = App.open(load_config(config), clock=clock)
+    body = json.dumps(
+        [{"email": "angry@example.org", "event": "spamreport", "sg_event_id": "c1"}]
+    ).encode()
+    headers = _sendgrid(body, str(int(signed_at.timestamp())))
+    transport = httpx.ASGITransport(app=create_app(app, fetch=lambda url: b""))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+            clock.advance(dt.timedelta(minutes=2))  # six minutes after signing: too old
+            assert (
+                await c.post("/webhooks/sendgrid", content=body, headers=headers)
+            ).status_code == 401
+            assert _statuses(app)["angry@example.org"] == "active"
+            clock.set(signed_at + dt.timedelta(minutes=4))
+            ok = await c.post("/webhooks/sendgrid", content=body, headers=headers)
+            assert ok.status_code == 200 and ok.json() == {"events": 1, "suppressed": 1}
+            assert _statuses(app)["angry@example.org"] == "complained"
+    finally:
+        app.close()
 
 
 def _mailgun(event: Mapping[str, object], key: str = MAILGUN_KEY) -> bytes:

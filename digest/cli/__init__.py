@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from digest import __version__, logs
 from digest.cli import admins, bounces, operate, setup, sources, subscribers, web, workers
 from digest.cli._common import Context
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.errors import DigestError
 
 
@@ -37,7 +38,9 @@ from digest.errors import DigestError
 def cli(ctx: click.Context, config_path: str | None, verbose: int, log_json: bool) -> None:
     """digest: gathers news feeds, groups and ranks the stories, and mails a digest."""
     logs.configure(verbose, log_json)
-    ctx.obj = Context(config_path)
+    # ``main`` hands its clock in as the context object; the commands get a Context on it.
+    clock = ctx.obj if ctx.obj is not None else SYSTEM_CLOCK
+    ctx.obj = Context(config_path, clock=clock)
 
 
 for module in (setup, operate, sources, subscribers, bounces, web, admins, workers):
@@ -45,10 +48,11 @@ for module in (setup, operate, sources, subscribers, bounces, web, admins, worke
         cli.add_command(command)
 
 
-def main() -> None:
-    """Entry point of the ``digest`` console script."""
+def main(clock: Clock = SYSTEM_CLOCK) -> None:
+    """Entry point of the ``digest`` console script (``clock``: the time the command runs
+    at; tests pass a set one)."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, obj=clock)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)

@@ -23,7 +23,6 @@ from digest.reports import EditionStatus, StatusReport, explain_report, status_r
 from digest.schedule.jobs import hand_send, record_gather
 from digest.sources.gather import SourceReport, end_waits
 from digest.states import FetchStatus
-from digest.store import utcnow
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -47,7 +46,7 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
     app = ctx.app()
     if force:
         end_waits(app.config, app.store)
-    started = utcnow()
+    started = app.clock.now()
     reports = run_async(gather_sources(app))
     record_gather(app, started, reports)
     if as_json:
@@ -73,7 +72,7 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
     app = ctx.app()
     digest = app.config.digest(digest_id)
     # Built as the send builds it: the admin's templates, the service's language, the link.
-    now = utcnow()
+    now = app.clock.now()
     ranked, rendered = next_edition_preview(app, digest, now)
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from digest.clock import Clock
 from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
@@ -26,7 +27,9 @@ log = logging.getLogger("digest.deliver")
 
 
 class DeliveryStore(Protocol):
-    """The store methods the dispatcher needs."""
+    """The store methods the dispatcher needs, and its clock (retry times are on it)."""
+
+    clock: Clock
 
     def queue_deliveries(self, edition_id: int) -> int: ...
     def requeue_deferred(self, edition_id: int) -> int: ...

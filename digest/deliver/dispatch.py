@@ -41,7 +41,7 @@ from digest.records import Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.states import SendStatus
-from digest.store import Delivery, Subscriber, utcnow
+from digest.store import Delivery, Subscriber
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
@@ -258,6 +258,8 @@ class _Run:
         """The batch on the wire, the next one claimed ahead meanwhile; its results, or
         None when the transport stopped (the report says why)."""
         on_wire = asyncio.create_task(self.sender.send_batch(batch.messages))
+        # Real seconds on the wire, not the clock's: they pace the claim ahead against the
+        # transport's own speed (an event-loop wait), and no stored time depends on them.
         wire_started = time.monotonic()
         self.ahead_failed = None
         if self.wire_time is not None and not self.stopping():
@@ -328,7 +330,7 @@ class _Run:
         retry_after = self.settings.retry_after
         if retry_after is None:
             return None
-        now = utcnow()
+        now = self.store.clock.now()
         return lambda row: now + timedelta(seconds=retry_after(row.attempts))
 
 

@@ -12,12 +12,12 @@ never refilling ahead of it.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from digest.clock import SYSTEM_CLOCK, Clock
 
 PERIODS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
 # Rates that refill within a run; hour and day quotas are windows the database counts.
@@ -41,7 +41,7 @@ class TokenBucket:
     rate: float
     period: float
     tokens: float = -1.0
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = SYSTEM_CLOCK.monotonic
     updated: float = field(default=0.0)
     refills: bool = True
     recount: Recount | None = None
@@ -111,12 +111,14 @@ class RateLimiter:
         max_wait: float = 3600.0,
         deadline: float | None = None,
         shared: list[SharedWindow] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.buckets = buckets
         self.max_wait = max_wait
-        # time.monotonic() after which no wait starts: a run with a turn of bounded length
+        # clock.monotonic() after which no wait starts: a run with a turn of bounded length
         self.deadline = deadline
         self.shared = shared or []
+        self.clock = clock  # the buckets' too: waits are on it, and sleeps
 
     @classmethod
     def from_limits(
@@ -125,6 +127,7 @@ class RateLimiter:
         sent_recently: dict[str, int],
         max_wait: float = 3600.0,
         recounts: Mapping[str, Recount] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> RateLimiter:
         """Buckets for the limits set, each less what was sent in its last period; the
         hour and day ones count their window again through ``recounts`` when empty."""
@@ -138,8 +141,9 @@ class RateLimiter:
                     tokens=start,
                     refills=name in REFILLING,
                     recount=(recounts or {}).get(name),
+                    clock=clock.monotonic,
                 )
-        return cls(buckets, max_wait)
+        return cls(buckets, max_wait, clock=clock)
 
     async def acquire(self, wanted: int) -> int:
         """Wait until at least one message may go; return how many (at most ``wanted``).
@@ -161,7 +165,7 @@ class RateLimiter:
             wait = max([wait, *(b.wait_for_one() for b in self.buckets.values())])
             if wait > self.max_wait or self._past_deadline(wait):
                 return 0
-            await asyncio.sleep(max(wait, 0.01))
+            await self.clock.sleep(max(wait, 0.01))
 
     def try_acquire(self, wanted: int) -> int:
         """As ``acquire``, without waiting: how many may go now (0: none now).
@@ -207,7 +211,7 @@ class RateLimiter:
         return all(b.available() >= 1 for b in self.buckets.values())
 
     def _past_deadline(self, wait: float) -> bool:
-        return self.deadline is not None and time.monotonic() + wait > self.deadline
+        return self.deadline is not None and self.clock.monotonic() + wait > self.deadline
 
     def exhausted(self) -> str:
         """Which limit stopped the run, for the report."""

@@ -26,7 +26,6 @@ from digest.config import Config, DigestConfig
 from digest.schedule.leading import elected, lead
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
-from digest.store import utcnow
 from digest.store.lock import daemon_lock
 from digest.store.pg import is_postgresql
 
@@ -53,7 +52,7 @@ def build_scheduler(
         },
     )
     config = app.config
-    now = now or utcnow()
+    now = now or app.clock.now()
     plans = [(digest, digest_plan(app, digest)) for digest in config.digests]
     for digest, plan in plans:
         owed = owed_slots(app, digest, plan, now)
@@ -71,7 +70,7 @@ def build_scheduler(
         IntervalTrigger(minutes=config.gather.interval_minutes),
         id="gather",
         name="gather",
-        next_run_time=datetime.now(UTC),
+        next_run_time=datetime.now(UTC),  # APScheduler's own (real) clock: gather at once
     )
     scheduler.add_job(
         partial(_retry_owed, app, plans, stop),
@@ -93,7 +92,7 @@ def _send_due(
     """
     from digest.schedule.jobs import send_job
 
-    now = utcnow()
+    now = app.clock.now()
     current = plan.slot(now)
     owed = [s for s in owed_slots(app, digest, plan, now) if s != current]
     for i, slot in enumerate(owed):
@@ -123,7 +122,7 @@ def _retry_owed(
     from digest.schedule.jobs import retry_job, send_job
 
     for digest, plan in plans:
-        for slot in owed_slots(app, digest, plan, utcnow()):
+        for slot in owed_slots(app, digest, plan, app.clock.now()):
             if superseding_edition(app, digest, slot) is not None:
                 continue  # a schedule moved: readers have a later edition already
             if app.store.edition(digest.id, slot) is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from digest.app import App, run
 from digest.deliver import DeliveryReport
@@ -31,7 +31,7 @@ def send_job(
     """Run one digest (``at``: the slot's time, for a slot sent late); None if it failed
     before reporting. Under `[schedule] send = false` it builds and queues, and workers
     send. ``stop``: asked before each batch."""
-    job, started = f"send {digest_id}", datetime.now(UTC)
+    job, started = f"send {digest_id}", app.clock.now()
     send = app.config.schedule.send
     try:
         report = run(
@@ -58,7 +58,7 @@ def hand_send(app: App, digest_id: str, gather_first: bool) -> RunReport:
     """`digest send`: one digest's run, recorded for `digest status` and the console as
     ``send ID (manual)``, failed runs too; the error itself goes on to the command line,
     which prints it with its hint (nothing is logged here a second time)."""
-    job, started = manual(f"send {digest_id}"), datetime.now(UTC)
+    job, started = manual(f"send {digest_id}"), app.clock.now()
     try:
         report = run(run_digest(app, digest_id, gather_first=gather_first))
     except Exception as exc:
@@ -97,7 +97,7 @@ def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunRepor
     reports = []
     failed_before = {r.job for r in app.store.job_runs() if not r.ok}
     for digest in app.config.digests:
-        job, started = f"retry {digest.id}", datetime.now(UTC)
+        job, started = f"retry {digest.id}", app.clock.now()
         if not app.store.unfinished_editions(digest.id):
             if job in failed_before:  # what failed then has gone since (a run sent it)
                 _record(app, job, started, True, "nothing waiting")
@@ -129,7 +129,7 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
 
 def gather_job(app: App) -> list[SourceReport] | None:
     """Gather every source once; None if the gathering itself failed."""
-    started = datetime.now(UTC)
+    started = app.clock.now()
     try:
         reports = run(gather_sources(app))
     except Exception as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC
 
@@ -89,10 +88,10 @@ class _Seat:
 
     def check(self) -> None:
         """Every ``leader_check_seconds``: take the lead, notice its loss, beat."""
-        if time.monotonic() < self.next_check:
+        if self.app.clock.monotonic() < self.next_check:
             return
         every = self.app.config.schedule.leader_check_seconds
-        self.next_check = time.monotonic() + every
+        self.next_check = self.app.clock.monotonic() + every
         if self.scheduler is None and self.lock.try_take():
             self.leading.set()
             log.info("leading: this scheduler gathers, builds and queues editions")
@@ -139,7 +138,7 @@ class _Seat:
 
 def _register(app: App) -> str:
     """This scheduler's heartbeat row (role scheduler), for `digest status`."""
-    me = this_process(WorkerRole.SCHEDULER, WorkerState.STANDBY)
+    me = this_process(WorkerRole.SCHEDULER, WorkerState.STANDBY, app.clock.now())
     app.store.register_worker(me)
     return me.id
 

@@ -72,10 +72,12 @@ def retry_after(value: str | None, now: datetime | None = None) -> datetime | No
         return None
 
 
-def status_error(name: str, response: httpx.Response) -> HttpStatusError:
+def status_error(
+    name: str, response: httpx.Response, now: datetime | None = None
+) -> HttpStatusError:
     status = response.status_code
     message = f"HTTP {status} {response.reason_phrase} from {response.url}"
-    retry_at = retry_after(response.headers.get("retry-after"))
+    retry_at = retry_after(response.headers.get("retry-after"), now)
     if status in (301, 302, 303, 307, 308):
         message += " (a redirect without a Location)"
     if retry_at is not None and status in (429, 503):

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
 from digest.sources.answers import (
@@ -93,8 +94,10 @@ class Fetcher:
         hosts: HostPolicy | None = None,
         concurrency: int = default(GatherConfig, "concurrency"),
         base_dir: Path | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.client = client
+        self.clock = clock  # what a Retry-After date is counted from
         self.limits = limits or Limits()
         self.hosts = hosts or HostPolicy()
         self.base_dir = base_dir or Path.cwd()
@@ -203,7 +206,7 @@ class Fetcher:
                     pass
                 return Fetched(b"", dict(response.headers), url, 304)
             if status >= 400 or status in REDIRECT:
-                raise status_error(name, response)
+                raise status_error(name, response, self.clock.now())
             cap = self.limits.max_body_bytes
             announced = response.headers.get("content-length", "")
             encoding = response.headers.get("content-encoding", "")

@@ -23,6 +23,7 @@ from functools import partial
 
 import httpx
 
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.records import FeedItem
@@ -45,7 +46,7 @@ from digest.sources.parse import parse_feed, within_limit
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.sources.site import Site
 from digest.states import SourceStatus
-from digest.store import Store, utcnow
+from digest.store import Store
 from digest.store.store import SourceState
 
 # Re-exported: the faces and tests import the report and the backoff from here.
@@ -90,7 +91,7 @@ def end_waits(config: Config, store: Store) -> list[str]:
     Its failures still count: failing again, it waits as long as it would have.
     """
     enabled = {s.name for s in config.sources if s.enabled}
-    now = utcnow()
+    now = store.clock.now()
     ended = []
     for row in store.source_states().values():
         due = row.next_attempt_at is None or row.next_attempt_at <= now
@@ -100,12 +101,17 @@ def end_waits(config: Config, store: Store) -> list[str]:
     return ended
 
 
-def fetcher_for(config: Config, client: httpx.AsyncClient, hosts: HostPolicy | None) -> Fetcher:
+def fetcher_for(
+    config: Config,
+    client: httpx.AsyncClient,
+    hosts: HostPolicy | None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Fetcher:
     """The polite fetcher of one gather, with the caps from the config's [gather] table."""
     g = config.gather
     limits = Limits(int(g.max_body_mb * 1024 * 1024), g.max_redirects, g.timeout_seconds)
-    hosts = hosts or HostPolicy(g.per_host_concurrency, g.per_host_delay_seconds)
-    return Fetcher(client, limits, hosts, g.concurrency, config.base_dir)
+    hosts = hosts or HostPolicy(g.per_host_concurrency, g.per_host_delay_seconds, clock)
+    return Fetcher(client, limits, hosts, g.concurrency, config.base_dir, clock)
 
 
 async def gather(
@@ -118,7 +124,7 @@ async def gather(
     sources = [s for s in config.sources if s.enabled]
     ids = store.sync_sources([(s.name, configured_as(s)) for s in config.sources])
     rows = store.source_states()  # one query, not one per source
-    fetcher = fetcher_for(config, client, hosts)
+    fetcher = fetcher_for(config, client, hosts, store.clock)
     writer = BatchWriter(store)
     fresh = sum(1 for s in sources if not _has_validators(rows.get(ids[s.name])))
     async with parser_pool(len(sources), eager=fresh >= POOL_THRESHOLD) as pool:
@@ -146,7 +152,7 @@ async def _gather_one(
     row = rows.get(source_id)
     if row is None:  # sync_sources just made it; only a concurrent delete gets here
         row = SourceState(source_id, source.name, source.url)
-    now = utcnow()
+    now = store.clock.now()
     if row.status == SourceStatus.GONE:
         return gone(report, row, source.url)
     if row.next_attempt_at is not None and row.next_attempt_at > now:

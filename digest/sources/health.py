@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from digest.states import SourceStatus
-from digest.store import Store, utcnow
+from digest.store import Store
 
 
 class SourceCondition(StrEnum):
@@ -44,7 +44,7 @@ def source_health(
 ) -> list[SourceHealth]:
     """Every source's health by name: the stored ones, and the ones the config enables
     (``gathered``) that no gather has met yet."""
-    now = now or utcnow()
+    now = now or store.clock.now()
     out = []
     rows = store.list_sources()
     for name in set(gathered) - {row.name for row in rows}:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default
 
 
 class HostPolicy:
-    """Politeness per host: at most ``per_host`` requests in flight, ``delay`` s between starts."""
+    """Politeness per host: at most ``per_host`` requests in flight, ``delay`` s between starts
+    (on ``clock``, which it also sleeps on)."""
 
     def __init__(
         self,
         per_host: int = default(GatherConfig, "per_host_concurrency"),
         delay: float = default(GatherConfig, "per_host_delay_seconds"),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.per_host = per_host
         self.delay = delay
+        self.clock = clock
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._next_start: dict[str, float] = {}
 
@@ -30,14 +33,14 @@ class HostPolicy:
         async with slots:
             if self.delay > 0:
                 # Claim the next start time before sleeping, so waiters queue up in order.
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 start = max(now, self._next_start.get(host, 0.0))
                 self._next_start[host] = start + self.delay
                 if start > now:
-                    await asyncio.sleep(start - now)
+                    await self.clock.sleep(start - now)
                     # A busy loop wakes us late: count the pause from when we really start,
                     # so the host never sees two requests closer than ``delay``.
-                    late = time.monotonic() - start
+                    late = self.clock.monotonic() - start
                     if late > 0:
                         self._next_start[host] += late
             yield

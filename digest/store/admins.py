@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from digest.states import QUEUED_DELIVERY_STATES, DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.tables import Admin, Delivery, Edition, Subscriber, utcnow
+from digest.store.tables import Admin, Delivery, Edition, Subscriber
 
 
 class AdminQueries(StoreBase):
@@ -24,7 +24,7 @@ class AdminQueries(StoreBase):
 
     def add_admin(self, email: str, password_hash: str) -> Admin | None:
         """A new account; None when one with this address exists already."""
-        row = Admin(email=email, password_hash=password_hash, created_at=utcnow())
+        row = Admin(email=email, password_hash=password_hash, created_at=self.clock.now())
         with self.session() as s:
             s.add(row)
             try:
@@ -66,7 +66,7 @@ class AdminQueries(StoreBase):
             row = s.get(Admin, admin_id)
             if row is None:
                 return
-            row.last_login_at = utcnow()
+            row.last_login_at = self.clock.now()
             if password_hash:
                 row.password_hash = password_hash
             s.add(row)

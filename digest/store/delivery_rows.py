@@ -8,7 +8,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from digest.states import DeliveryStatus
-from digest.store.tables import DELIVERIES, utcnow
+from digest.store.tables import DELIVERIES
 
 
 def held_by(claim_token: str) -> ColumnElement[bool]:
@@ -23,11 +23,10 @@ def went_out() -> ColumnElement[bool]:
     return DELIVERIES.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.SENDING))
 
 
-def unfinished(due_only: bool) -> ColumnElement[bool]:
+def unfinished(due_only: bool, now: datetime) -> ColumnElement[bool]:
     """Rows a run still has to send: pending, deferred (due ones only, if ``due_only``), or
     claimed by a sender whose lease ran out; without ``due_only`` paused ones too (they are
     not sent until `digest retry`, but an edition too old to send fails them)."""
-    now = utcnow()
     if due_only:
         return or_(
             DELIVERIES.c.status == DeliveryStatus.PENDING,

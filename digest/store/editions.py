@@ -103,7 +103,9 @@ class EditionQueries(StoreBase):
         claimed by a sender whose lease ran out."""
         query = select(Edition).where(
             Edition.digest_id == digest_id,
-            exists().where(DELIVERIES.c.edition_id == EDITIONS.c.id, unfinished(due_only)),
+            exists().where(
+                DELIVERIES.c.edition_id == EDITIONS.c.id, unfinished(due_only, self.clock.now())
+            ),
         )
         if since is not None:
             query = query.where(col(Edition.slot) >= since)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from digest.store.base import StoreBase
-from digest.store.tables import JobRun, utcnow
+from digest.store.tables import JobRun
 
 
 class JobQueries(StoreBase):
@@ -20,11 +20,11 @@ class JobQueries(StoreBase):
         """Keep the last result of a daemon job (one row per job, replaced each run)."""
         with self.session() as s:
             row = s.get(JobRun, job) or JobRun(
-                job=job, started_at=started_at, finished_at=utcnow(), ok=ok, summary=summary
+                job=job, started_at=started_at, finished_at=self.clock.now(), ok=ok, summary=summary
             )
             row.started_at, row.finished_at, row.ok, row.summary = (
                 started_at,
-                utcnow(),
+                self.clock.now(),
                 ok,
                 summary[:2000],
             )

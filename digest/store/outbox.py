@@ -30,7 +30,6 @@ from digest.store.tables import (
     Delivery,
     Subscriber,
     UTCDateTime,
-    utcnow,
 )
 
 
@@ -70,7 +69,7 @@ class OutboxQueries(StoreBase):
         ``timezones``, only subscribers whose own time zone is in it (None: those without
         one) are queued: a local-time digest's hourly bucket.
         """
-        now = utcnow()
+        now = self.clock.now()
         have = select(DELIVERIES.c.subscriber_id).where(DELIVERIES.c.edition_id == edition_id)
         chosen = core_select(
             literal(edition_id),
@@ -136,7 +135,7 @@ class OutboxQueries(StoreBase):
         them need it. An empty answer means "nothing claimable now", not "finished": rows
         may be locked by another claim at this moment (see ``outbox_state``).
         """
-        now = utcnow()
+        now = self.clock.now()
         token = secrets.token_hex(16)
         picked = (
             core_select(DELIVERIES.c.id)
@@ -173,7 +172,7 @@ class OutboxQueries(StoreBase):
         A sender renews while its batch is out, so a slow batch is never taken by another
         sender as if its sender had died; fewer rows than claimed means some were.
         """
-        now = utcnow()
+        now = self.clock.now()
         with self.engine.begin() as connection:
             result = connection.execute(
                 update(DELIVERIES)
@@ -196,7 +195,7 @@ class OutboxQueries(StoreBase):
         """
         if not results:
             return 0
-        now = utcnow()
+        now = self.clock.now()
         rows = [
             {
                 "row_id": delivery_id,
@@ -238,7 +237,7 @@ class OutboxQueries(StoreBase):
                     status=DeliveryStatus.PENDING,
                     lease_until=None,
                     claim_token=None,
-                    updated_at=utcnow(),
+                    updated_at=self.clock.now(),
                 )
             )
 
@@ -246,7 +245,7 @@ class OutboxQueries(StoreBase):
         """Rows still to send over every edition: pending, deferred, in flight (lease
         running) and orphaned (lease run out), the oldest pending row's time and when the
         last lease runs out. Reads the partial index of unfinished rows, not the table."""
-        now = utcnow()
+        now = self.clock.now()
         # One bound "now" in both places, so PostgreSQL sees the grouped expression as one.
         live = (
             DELIVERIES.c.lease_until.is_not(None)
@@ -292,7 +291,7 @@ class OutboxQueries(StoreBase):
         """What the edition still has to send: rows claimable now (pending, of active
         subscribers) and rows in flight (claimed, lease not run out), with the time the
         last lease runs out: if their sender stopped, they come back to pending then."""
-        now = utcnow()
+        now = self.clock.now()
         pending = (
             core_select(func.count())
             .select_from(

@@ -7,7 +7,6 @@ A mixin of ``Store``; all SQL stays in ``store/``.
 from __future__ import annotations
 
 import math
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,9 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from digest.clock import Clock
 from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
-from digest.store.tables import DELIVERIES, RATE_WINDOWS, utcnow
+from digest.store.tables import DELIVERIES, RATE_WINDOWS
 
 
 class RateQueries(StoreBase):
@@ -34,7 +34,8 @@ class RateQueries(StoreBase):
             DELIVERIES.c.status == DeliveryStatus.SENT, DELIVERIES.c.sent_at >= since
         )
         flying = core_select(func.count()).where(
-            DELIVERIES.c.status == DeliveryStatus.SENDING, DELIVERIES.c.lease_until >= utcnow()
+            DELIVERIES.c.status == DeliveryStatus.SENDING,
+            DELIVERIES.c.lease_until >= self.clock.now(),
         )
         with self.engine.connect() as connection:
             return int(connection.execute(sent).scalar() or 0) + int(
@@ -47,7 +48,7 @@ class RateQueries(StoreBase):
         """An hour or day quota as a window over the sends recorded: how many more may go
         now (``limit`` less those sent in the last ``period``), and when that is none, the
         seconds until the oldest send that keeps it full leaves the window."""
-        now = now or utcnow()
+        now = now or self.clock.now()
         since = now - period
         sent = self.sent_since(since)
         if sent < limit:
@@ -78,7 +79,9 @@ class RateQueries(StoreBase):
         machines with clocks apart agree.
         """
         pick = (
-            core_select(RATE_WINDOWS.c.tokens, RATE_WINDOWS.c.updated, _clock(self.engine))
+            core_select(
+                RATE_WINDOWS.c.tokens, RATE_WINDOWS.c.updated, _clock(self.engine, self.clock)
+            )
             .where(RATE_WINDOWS.c.name == name)
             .with_for_update()
         )
@@ -119,8 +122,9 @@ class RateQueries(StoreBase):
             )
 
 
-def _clock(engine: Engine) -> ColumnElement[Any]:
-    """Now, in Unix seconds, by the database's clock (SQLite: this machine's)."""
+def _clock(engine: Engine, clock: Clock) -> ColumnElement[Any]:
+    """Now, in Unix seconds, by the database's clock (SQLite: the store's), so that every
+    machine sharing a PostgreSQL window counts on one clock."""
     if engine.dialect.name == "postgresql":
         return func.extract("epoch", func.clock_timestamp())
-    return literal(time.time())
+    return literal(clock.now().timestamp())

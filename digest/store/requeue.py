@@ -14,7 +14,7 @@ from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import due, orphaned, unfinished
 from digest.store.pg import notify_outbox
-from digest.store.tables import DELIVERIES, SUBSCRIBERS, utcnow
+from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
 
 class RequeueQueries(StoreBase):
@@ -27,7 +27,7 @@ class RequeueQueries(StoreBase):
             edition_id,
             [
                 DELIVERIES.c.status == DeliveryStatus.DEFERRED,
-                *([due(utcnow())] if due_only else []),
+                *([due(self.clock.now())] if due_only else []),
             ],
             status=DeliveryStatus.PENDING,
         )
@@ -37,7 +37,7 @@ class RequeueQueries(StoreBase):
         sender) become failed with ``reason``: too late to send. Count them."""
         return self._update_deliveries(
             edition_id,
-            [unfinished(due_only=False)],
+            [unfinished(due_only=False, now=self.clock.now())],
             status=DeliveryStatus.FAILED,
             error=reason,
             lease_until=None,
@@ -70,7 +70,7 @@ class RequeueQueries(StoreBase):
         """Claimed rows whose lease ran out (their sender died) become pending again."""
         return self._update_deliveries(
             edition_id,
-            [orphaned(utcnow())],
+            [orphaned(self.clock.now())],
             status=DeliveryStatus.PENDING,
             lease_until=None,
             claim_token=None,
@@ -111,7 +111,7 @@ class RequeueQueries(StoreBase):
             result = connection.execute(
                 update(DELIVERIES)
                 .where(DELIVERIES.c.edition_id == edition_id, *conditions)
-                .values(**values, updated_at=utcnow())
+                .values(**values, updated_at=self.clock.now())
             )
             if result.rowcount and values.get("status") == DeliveryStatus.PENDING:
                 notify_outbox(connection)  # rows to send: wake the workers

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from digest.store.base import StoreBase
-from digest.store.tables import SUBSCRIBER_EVENTS, Subscriber, SubscriberEvent, saved_id, utcnow
+from digest.store.tables import SUBSCRIBER_EVENTS, Subscriber, SubscriberEvent, saved_id
 
 
 class StatusLogQueries(StoreBase):
@@ -36,14 +36,13 @@ def record_status(
     into: Session | Connection,
     changes: Sequence[tuple[int, str | None, str]],
     by: str,
-    at: datetime | None = None,
+    at: datetime,
 ) -> None:
     """Write status changes, (subscriber id, before, after), to the subscribers' history in
     the caller's transaction: every store method that sets a status calls this, so no change
     goes unrecorded. A status before of None means the row was made then."""
-    when = at or utcnow()
     rows = [
-        {"subscriber_id": i, "from_status": before, "to_status": after, "at": when, "by": by}
+        {"subscriber_id": i, "from_status": before, "to_status": after, "at": at, "by": by}
         for i, before, after in changes
     ]
     if not rows:
@@ -54,6 +53,6 @@ def record_status(
         into.execute(insert(SUBSCRIBER_EVENTS), rows)
 
 
-def record_change(s: Session, row: Subscriber, before: str | None, by: str) -> None:
-    """One row's change, the row in the session (flushed, so a new one has its id)."""
-    record_status(s, [(saved_id(row), before, row.status)], by)
+def record_change(s: Session, row: Subscriber, before: str | None, by: str, at: datetime) -> None:
+    """One row's change at ``at``, the row in the session (flushed, so a new one has its id)."""
+    record_status(s, [(saved_id(row), before, row.status)], by, at)

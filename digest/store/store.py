@@ -33,7 +33,6 @@ from digest.store.tables import (
     SOURCES,
     Article,
     Source,
-    utcnow,
 )
 from digest.store.workers import WorkerQueries
 
@@ -163,7 +162,7 @@ class Store(
         statements per batch (the look-ups, one multi-row insert, one executemany UPDATE per
         shape of change), not several per source; statement compilation dominated before.
         """
-        now = utcnow()
+        now = self.clock.now()
         for outcome in outcomes:
             unknown = set(outcome.changes) - set(SOURCES.c.keys())
             if unknown:
@@ -185,7 +184,7 @@ class Store(
         query = select(Article.id, Article.url, Article.last_seen_at).where(
             col(Article.url).in_(wanted), Article.source_id == source_id
         )
-        now = utcnow()
+        now = self.clock.now()
         with self.session() as s:
             rows = list(s.exec(query))
             stale = [i for i, _, seen in rows if seen is None or seen <= now - SEEN_EVERY]

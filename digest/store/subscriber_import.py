@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.states import LEFT, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.tables import SUBSCRIBER_EVENTS, SUBSCRIBERS, UTCDateTime, utcnow
+from digest.store.tables import SUBSCRIBER_EVENTS, SUBSCRIBERS, UTCDateTime
 
 LEFT_SHOWN = 1000  # addresses an import names of those it did not re-add (a count of all)
 
@@ -80,7 +80,7 @@ class ImportQueries(StoreBase):
         for attempt in range(3):
             try:
                 with self.engine.begin() as connection:
-                    chunk = _import_chunk(connection, people, added_after, by)
+                    chunk = _import_chunk(connection, people, added_after, by, self.clock.now())
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -94,9 +94,9 @@ class ImportQueries(StoreBase):
 
 
 def _import_chunk(
-    connection: Connection, people: Sequence[_Person], added_after: int, by: str
+    connection: Connection, people: Sequence[_Person], added_after: int, by: str, now: datetime
 ) -> ImportCounts:
-    """``import_subscribers`` for one chunk, in the caller's transaction."""
+    """``import_subscribers`` for one chunk at ``now``, in the caller's transaction."""
     found = {
         email: (row_id, status)
         for email, row_id, status in connection.execute(
@@ -106,7 +106,6 @@ def _import_chunk(
         )
     }
     chunk = ImportCounts()
-    now = utcnow()
     new = []
     for index, person in enumerate(people):
         row_id, status = found.get(person.email, (None, None))

@@ -21,7 +21,6 @@ from digest.store.status_log import record_change
 from digest.store.subscriber_import import ImportCounts
 from digest.store.tables import (
     Subscriber,
-    utcnow,
 )
 
 __all__ = ["LEFT", "ImportCounts", "SubscriberQueries"]
@@ -64,12 +63,12 @@ class SubscriberQueries(StoreBase):
                     topics=",".join(topics),
                     timezone=timezone,
                     locale=locale,
-                    created_at=utcnow(),
+                    created_at=self.clock.now(),
                 )
             s.add(row)
             try:
                 s.flush()
-                record_change(s, row, before, by)
+                record_change(s, row, before, by, self.clock.now())
                 s.commit()
             except IntegrityError:
                 s.rollback()
@@ -124,9 +123,9 @@ class SubscriberQueries(StoreBase):
             if row is None or row.status in LEFT:
                 return False
             before = row.status
-            row.status, row.unsubscribed_at = SubscriberStatus.UNSUBSCRIBED, utcnow()
+            row.status, row.unsubscribed_at = SubscriberStatus.UNSUBSCRIBED, self.clock.now()
             s.add(row)
-            record_change(s, row, before, by)
+            record_change(s, row, before, by, self.clock.now())
             s.commit()
             return True
 
@@ -144,10 +143,10 @@ class SubscriberQueries(StoreBase):
             if row is None or row.status in LEFT:
                 return False
             before = row.status
-            row.status, row.unsubscribed_at = status, utcnow()
+            row.status, row.unsubscribed_at = status, self.clock.now()
             s.add(row)
             default = "a complaint" if status == SubscriberStatus.COMPLAINED else "a bounce"
-            record_change(s, row, before, by or default)
+            record_change(s, row, before, by or default, self.clock.now())
             s.commit()
             return True
 
@@ -223,13 +222,13 @@ class SubscriberQueries(StoreBase):
             public_id=secrets.token_urlsafe(12),
             status=SubscriberStatus.PENDING,
             topics=",".join(topics),
-            created_at=utcnow(),
+            created_at=self.clock.now(),
         )
         with self.session() as s:
             s.add(row)
             try:
                 s.flush()
-                record_change(s, row, None, by)
+                record_change(s, row, None, by, self.clock.now())
                 s.commit()
             except IntegrityError:  # the same address signed up twice at once
                 s.rollback()
@@ -255,12 +254,12 @@ class SubscriberQueries(StoreBase):
             for key, value in changes.items():
                 setattr(row, key, value)
             if changes.get("status") in LEFT:
-                row.unsubscribed_at = utcnow()
+                row.unsubscribed_at = self.clock.now()
             elif "status" in changes:
                 row.unsubscribed_at = None
             s.add(row)
             if row.status != before:
-                record_change(s, row, before, by)
+                record_change(s, row, before, by, self.clock.now())
             s.commit()
             s.refresh(row)
             return row
@@ -301,7 +300,7 @@ class SubscriberQueries(StoreBase):
                 if topics is not None:
                     row.topics = ",".join(topics)
                 s.add(row)
-                record_change(s, row, before, by)
+                record_change(s, row, before, by, self.clock.now())
                 s.commit()
                 s.refresh(row)
             return row

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from digest.clock import SYSTEM_CLOCK
 from digest.states import (
     CLAIMABLE_DELIVERY_STATES,
     DeliveryStatus,
@@ -51,8 +52,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    """Aware UTC now; the only clock the store uses."""
-    return datetime.now(UTC)
+    """Aware UTC now from the system clock, for code with no store or app at hand
+    (benchmarks, tests). Nothing in the service calls it: the store stamps with its own
+    clock and the stages ask ``app.clock`` (``digest.clock``), so a test can set the time."""
+    return SYSTEM_CLOCK.now()
 
 
 def _when(nullable: bool = False, index: bool = False) -> Any:

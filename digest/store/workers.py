@@ -15,17 +15,18 @@ from sqlmodel import col, select
 
 from digest.states import WorkerRole, WorkerState
 from digest.store.base import StoreBase
-from digest.store.tables import WORKERS, Worker, utcnow
+from digest.store.tables import WORKERS, Worker
 
 # A heartbeat row not refreshed for this long names a process that stopped without saying
 # so (kill -9, a lost machine); after a day it is forgotten.
 FORGET_AFTER = timedelta(days=1)
 
 
-def this_process(role: WorkerRole, state: WorkerState) -> Worker:
-    """The heartbeat row of the running process (a worker or a scheduler): host, pid and a
-    random part, so a restarted process with a reused pid is a new row."""
-    host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+def this_process(role: WorkerRole, state: WorkerState, now: datetime) -> Worker:
+    """The heartbeat row of the running process (a worker or a scheduler) started at
+    ``now``: host, pid and a random part, so a restarted process with a reused pid is a
+    new row."""
+    host, pid = socket.gethostname(), os.getpid()
     return Worker(
         id=f"{host}:{pid}:{secrets.token_hex(4)}",
         role=role,
@@ -43,7 +44,9 @@ class WorkerQueries(StoreBase):
     def register_worker(self, worker: Worker) -> None:
         """Write a new process's heartbeat row; forget rows silent for a day."""
         with self.engine.begin() as connection:
-            connection.execute(delete(WORKERS).where(WORKERS.c.last_seen < utcnow() - FORGET_AFTER))
+            connection.execute(
+                delete(WORKERS).where(WORKERS.c.last_seen < self.clock.now() - FORGET_AFTER)
+            )
             connection.execute(insert(WORKERS).values(**worker.model_dump()))
 
     def beat(self, worker_id: str, sent: int, rate: float, state: str) -> None:
@@ -52,7 +55,7 @@ class WorkerQueries(StoreBase):
             connection.execute(
                 update(WORKERS)
                 .where(WORKERS.c.id == worker_id)
-                .values(last_seen=utcnow(), sent=sent, rate=rate, state=state)
+                .values(last_seen=self.clock.now(), sent=sent, rate=rate, state=state)
             )
 
     def forget_worker(self, worker_id: str) -> None:
@@ -70,8 +73,3 @@ class WorkerQueries(StoreBase):
                     )
                 )
             )
-
-
-def seen_ago(last_seen: datetime, now: datetime | None = None) -> float:
-    """Seconds since a heartbeat."""
-    return ((now or utcnow()) - last_seen).total_seconds()

@@ -12,7 +12,6 @@ reloaded from the console (a new transport, say) is likewise sent by a fresh sen
 from __future__ import annotations
 
 import dataclasses
-import time
 from email.message import EmailMessage
 from email.utils import parseaddr
 
@@ -56,12 +55,12 @@ class Mailer:
         self._app = app
         self._config = app.config  # what the sender was built from
         self._sender: Sender | None = None
-        self._used = 0.0  # time.monotonic() of the last send
+        self._used = 0.0  # the app clock's monotonic() at the last send
 
     async def sender(self) -> Sender:
         """The sender the next message goes through (built now if there is none, or the one
         there was sat idle too long or belongs to a config since reloaded)."""
-        now = time.monotonic()
+        now = self._app.clock.monotonic()
         stale = now - self._used > IDLE_SECONDS or self._config is not self._app.config
         if self._sender is not None and stale:
             await self.aclose()

@@ -131,7 +131,9 @@ class ReaderViews:
                 return ctx.too_many()
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
-                token = make_confirm_token(ctx.secret, subscriber.public_id, kept)
+                token = make_confirm_token(
+                    ctx.secret, subscriber.public_id, kept, ctx.app.clock.now()
+                )
                 try:
                     await ctx.mailer.send(subscriber.email, f"{ctx.base}/confirm/{token}")
                 except DeliveryError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -52,12 +51,12 @@ class WebhookReceiver:
         with self._lock:
             if url in self._certificates:
                 return self._certificates[url]
-            if time.monotonic() - self._failed.get(url, -_FAILED_FOR) < _FAILED_FOR:
+            if self.app.clock.monotonic() - self._failed.get(url, -_FAILED_FOR) < _FAILED_FOR:
                 raise WebhookRejected(f"the SNS certificate {url} failed to download just now")
             try:
                 certificate = self._get(url)
             except WebhookRejected:
-                self._failed[url] = time.monotonic()
+                self._failed[url] = self.app.clock.monotonic()
                 raise
             self._certificates[url] = certificate
             while len(self._certificates) > _KEPT_CERTIFICATES:
@@ -126,17 +125,18 @@ class WebhookReceiver:
     def _verified_events(
         self, provider: str, headers: dict[str, str], body: bytes, secret: str
     ) -> list[Suppression]:
+        now = self.app.clock.now().timestamp()  # how old a signed timestamp may be
         if provider == "sendgrid":
-            hooks.verify_sendgrid(headers, body, secret)
+            hooks.verify_sendgrid(headers, body, secret, now)
             return hooks.sendgrid_events(body)
         if provider == "mailgun":
-            hooks.verify_mailgun(body, secret)
+            hooks.verify_mailgun(body, secret, now)
             return hooks.mailgun_events(body)
         if provider == "postmark":
             hooks.verify_postmark(headers, secret)
             return hooks.postmark_events(body)
         if provider == "resend":
-            hooks.verify_resend(headers, body, secret)
+            hooks.verify_resend(headers, body, secret, now)
             return hooks.resend_events(body)
         envelope = hooks.verify_sns(body, secret, self._certificate)
         if envelope["Type"] == "SubscriptionConfirmation":

@@ -93,7 +93,9 @@ class SignUpViews:
             SubscriberStatus.UNSUBSCRIBED,
             SubscriberStatus.BOUNCED,
         ):
-            token = make_confirm_token(ctx.secret, subscriber.public_id, chosen)
+            token = make_confirm_token(
+                ctx.secret, subscriber.public_id, chosen, ctx.app.clock.now()
+            )
             try:
                 await ctx.mailer.send(email, f"{ctx.base}/confirm/{token}")
             except DeliveryError as exc:
@@ -107,7 +109,7 @@ class SignUpViews:
     async def confirm(self, request: Request) -> Response:
         """The confirmation link: a page with a button, and the button's POST confirms."""
         ctx = self.ctx
-        link = read_confirm_token(ctx.keys, request.path_params["token"])
+        link = read_confirm_token(ctx.keys, request.path_params["token"], now=ctx.app.clock.now())
         if link is None:
             return ctx.invalid_link()
         # Opening the link shows a button; only the button (a POST) confirms. Mail

@@ -184,7 +184,7 @@ class ConfigScreen:
 
     def __init__(self, console: Console) -> None:
         self.c, self.app = console, console.app
-        self.loaded_at = datetime.now(UTC)  # about when `digest serve` read the file
+        self.loaded_at = self.app.clock.now()  # about when `digest serve` read the file
 
     async def show(self, request: Request, admin: Admin) -> Response:
         return await self._page(request, admin)
@@ -237,7 +237,7 @@ class ConfigScreen:
                 request, admin, 400, [scrub(str(p)) for p in exc.problems], scrub(exc.hint)
             )
         self.app.config = config  # what every screen reads, from the next request on
-        self.loaded_at = datetime.now(UTC)
+        self.loaded_at = self.app.clock.now()
         log.info(
             "admin %s reloaded the config: %d sources, %d digests",
             admin.email,

@@ -22,7 +22,6 @@ from starlette.responses import PlainTextResponse, Response
 
 from digest.app import App
 from digest.states import QUEUED_DELIVERY_STATES
-from digest.store import utcnow
 from digest.store.tables import DELIVERY_STATES
 from digest.web.admin.reports import source_lines
 
@@ -44,7 +43,7 @@ class DigestCollector(Collector):
 
     def _deliveries(self) -> Iterator[Metric]:
         """The outbox: rows by outcome, the queue, its oldest row, each digest's last send."""
-        store, now = self.app.store, utcnow()
+        store, now = self.app.store, self.app.clock.now()
         totals = store.delivery_totals()
         messages = CounterMetricFamily(
             "digest_messages",

@@ -21,7 +21,7 @@ from digest.records import OutgoingMessage, RankedEdition, Recipient, RenderedEd
 from digest.render import build_template, substitute
 from digest.render.headers import header
 from digest.states import SendStatus
-from digest.store import Subscriber, utcnow
+from digest.store import Subscriber
 from digest.subscribers import check_subscriber_locale, check_subscriber_timezone, check_topics
 from digest.web.mailer import Mailer
 
@@ -77,7 +77,7 @@ def render_for(app: App, segment: Segment) -> tuple[RankedEdition, RenderedEditi
     """The next edition's stories and render for the segment (nothing stored)."""
     digest = app.config.digest(segment.digest_id)
     return next_edition_preview(
-        app, digest, utcnow(), segment.timezone, segment.locale, segment.topics
+        app, digest, app.clock.now(), segment.timezone, segment.locale, segment.topics
     )
 
 

@@ -15,7 +15,7 @@ from digest.records import RankedEdition
 from digest.reports import NextRun, next_runs
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
 from digest.states import SourceStatus
-from digest.store import Edition, Source, saved_id, utcnow
+from digest.store import Edition, Source, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
 
@@ -68,7 +68,7 @@ def edition_line(app: App, edition: Edition) -> EditionLine:
 
 def source_lines(app: App) -> list[SourceLine]:
     """Every configured source with its stored health (one not gathered yet: 'new')."""
-    now = utcnow()
+    now = app.clock.now()
     rows = {row.name: row for row in app.store.list_sources()}
     lines = []
     for source in app.config.sources:
@@ -101,7 +101,7 @@ def config_warnings(app: App) -> list[str]:
 
 def dashboard(app: App) -> Dashboard:
     """The dashboard's report."""
-    now = utcnow()
+    now = app.clock.now()
     return Dashboard(
         daemon=daemon_holder(app.engine),
         jobs=app.store.job_runs(),
