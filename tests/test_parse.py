@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +17,9 @@ from digest.sources import canonical_url, html_to_text, parse_feed
 from digest.sources.dates import parse_localised_date
 from digest.sources.parse import TITLE_LIMIT
 from digest.sources.summary import DEFAULT_CHARS
-from tests.conftest import rss
+from tests.conftest import SHARED, rss
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
+FEEDS = SHARED / "data" / "feeds"
 
 HOSTILE = (
     '<p>Ministers met.<script>alert("xss")</script></p>'
