@@ -31,7 +31,7 @@ TAKEN: list[tuple[Callable[..., Any], str, type[BaseModel], str]] = [
     (parse.parse_feed, "limit", GatherConfig, "max_items_per_source"),
     (parse.parse_feed, "summary_chars", GatherConfig, "summary_chars"),
     (summary.email_summary, "limit", GatherConfig, "summary_chars"),
-    # still written out where it is taken (editions.edition_info passes the digest's own)
+    # written out where it is taken: editions.edition_info is to pass the digest's own
     (EditionInfo, "latest_summary_chars", DigestConfig, "latest_summary_chars"),
     (ApiClient, "timeout", _ApiConfig, "timeout_seconds"),
     (ApiClient, "max_retries", _ApiConfig, "max_retries"),
