@@ -31,6 +31,10 @@ SUBJECT_LIMIT = 60
 WORDS_PER_MINUTE = 230
 # The top's list of headlines: Breaking, topped up from Latest to at least the minimum.
 CONTENTS_MAX, CONTENTS_MIN = 5, 3
+# The pictures' boxes: (width, height when the source gives no size: 16:9, the tallest it
+# may be: 4:3 for the lead, 4:3 beside a headline). See picture_size.
+LEAD_PICTURE = (584, 328, 438)
+THUMBNAIL = (128, 72, 96)
 # Han, kana: a reader's word is about one character; everything else is split at spaces.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
@@ -218,6 +222,8 @@ def _context(
         "group_heading": group_heading,
         "lang": lambda story: _story_language(story, loc.language),
         "image_alt": _image_alt,
+        "lead_size": lambda story: picture_size(story, LEAD_PICTURE),
+        "thumb_size": lambda story: picture_size(story, THUMBNAIL),
         "unsubscribe_url": tokens[UNSUBSCRIBE_URL],
         "preferences_url": tokens[PREFERENCES_URL],
         "greeting": tokens[GREETING],
@@ -230,6 +236,22 @@ def _story_language(story: Story, edition_language: str) -> str | None:
     tag = (story.lead.language or "").replace("_", "-")
     language = tag.split("-")[0].lower()
     return tag if language and language != edition_language.lower() else None
+
+
+def picture_size(story: Story, box: tuple[int, int, int]) -> tuple[int, int]:
+    """The width and height attributes of the story's picture in ``box`` (``LEAD_PICTURE``,
+    ``THUMBNAIL``). Outlook on Windows sizes a picture by these alone and stretches it to
+    them, so they keep the shape the source gave (its stated width and height): the box's
+    width, the height that follows, and a picture taller than the box allows narrower
+    instead. Without a stated size, the box's own 16:9: most news pictures are."""
+    width, usual_height, tallest = box
+    source_width, source_height = story.lead.image_width, story.lead.image_height
+    if not source_width or not source_height or source_width <= 0 or source_height <= 0:
+        return width, usual_height
+    height = max(1, round(width * source_height / source_width))
+    if height <= tallest:
+        return width, height
+    return max(1, round(tallest * source_width / source_height)), tallest
 
 
 def _image_alt(story: Story) -> str:
