@@ -8,7 +8,10 @@ steps:
 1. The HTML's blocks (paragraphs, list items, line breaks) are marked before
    ``html_to_text`` flattens them, so each block reads as a sentence of its own: a list
    item without a full stop gets one ("...on Wednesday. Former teams..."). A block that
-   is only a link (a list of related stories) is dropped: it points elsewhere.
+   is only a link (a list of related stories) is dropped: it points elsewhere; so is a
+   list item with a link once the text has begun (a live blog's standfirst: the other
+   blogs, the writer's book at a shop, "email Scott here"), and so are a live blog's
+   entries after its standfirst (from the first time stamp or minute mark on).
 2. Each block loses the furniture around the news (``BOILERPLATE`` names each kind):
    read-more links, "The post X appeared first on Y", share and tweet links, bare URLs,
    bylines, live-blog time stamps, photo credits, "[...]" and the like, in the languages
