@@ -80,6 +80,13 @@ def test_the_real_feeds_brief_is_under_700_words_with_whole_sentences_where_it_c
     # Latest: at most latest_summary_chars, a sentence's end or an ellipsis after a word.
     limit = brief.INFO.latest_summary_chars
     assert all(len(s) <= limit and re.search(r"(?:[.!?][\"'”’»)]*|\w…)$", s) for s in latest if s)
+    # A Latest summary cut here is the stored one's start, up to a whole word.
+    for story, text in zip(ranked.latest, latest, strict=True):
+        stored = story.lead.summary
+        if text != stored and text:
+            start = text[:-1]
+            assert text.endswith("…") and stored.startswith(start), (text, stored)
+            assert not stored[len(start)].isalnum(), (text, stored)  # not in mid-word
     # About half still end at a sentence's end; none stops on "de", "e", "the"...
     cut = [s for s in shown if s.endswith("…")]
     assert len(cut) <= len([s for s in shown if s]) // 2 + 1, cut
