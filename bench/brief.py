@@ -2,20 +2,23 @@
 
 Every feed in ``../shared/data/feeds/`` (RSS and Atom captured from real news sites) is
 parsed as gathering parses it, summaries written for the email at ``--summary-chars``
-(``gather.summary_chars``). The feeds were captured years apart, so each one's dates are
+(``gather.summary_chars``; Latest's shown at ``--latest-summary-chars``, the digest's
+``latest_summary_chars``). The feeds were captured years apart, so each one's dates are
 moved together until its newest item is ``NOW`` (the gaps between its items kept); then the
 articles are ranked as a 24-hour edition with the default digest settings, its first
 ``--stories`` stories kept (Breaking, then Latest) and rendered once, as the pipeline does.
 
 Printed: the words of the text part as one reader gets it, URLs left out (everything else
-counts: the email's own lines, headlines, source lines, headings, summaries), the reading
-time the email states (headlines and summaries at ``WORDS_PER_MINUTE``), the summaries'
-median and longest, pictures offered and shown, the HTML part's size as sent. ``--show``
+counts: the email's own lines, headlines, source and time lines, headings, summaries,
+footer; the HTML's "In this edition" list, which repeats the first headlines, is not in the
+text part, so nothing is counted twice), the reading time the email states (headlines and
+summaries at ``WORDS_PER_MINUTE``), the shown summaries' median and longest and how many
+end in an ellipsis, pictures offered and shown, the HTML part's size as sent. ``--show``
 prints the text part, for a person to read; ``--html`` writes the HTML part as the sample
 reader gets it.
 
     .venv/bin/python bench/brief.py [--feeds DIR] [--stories 20] [--summary-chars 250]
-                                    [--show] [--html OUT.html]
+                                    [--latest-summary-chars 180] [--show] [--html OUT.html]
 
 Last line: one JSON object of the figures.
 """
@@ -28,7 +31,7 @@ import os
 import re
 import statistics
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from digest.config import DigestConfig, RankConfig
 from digest.rank import rank
 from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition
 from digest.render import EditionInfo, qp, render_edition, substitute
-from digest.render.edition import WORDS_PER_MINUTE, reading_words
+from digest.render.edition import WORDS_PER_MINUTE, reading_words, shown_summary
 from digest.sources.parse import parse_feed
 from digest.sources.summary import DEFAULT_CHARS
 
@@ -136,9 +139,11 @@ class Figures:
     words: int  # of the text part, URLs left out
     reading_words: int  # headlines and summaries: what the stated reading time counts
     reading_minutes: int  # as the email states it
-    summary_median: float
+    summary_median: float  # of the summaries shown
     summary_max: int
+    summaries_cut: int  # shown summaries ending in an ellipsis (the source's cut or ours)
     summary_chars: int
+    latest_summary_chars: int
     images_offered: int
     images_shown: int
     html_bytes_sent: int
@@ -151,21 +156,36 @@ def text_words(text: str) -> int:
     return sum(1 for w in text.split() if any(c.isalnum() for c in w) and "://" not in w)
 
 
+def shown(ranked: RankedEdition, info: EditionInfo = INFO) -> list[str]:
+    """The summaries as the email prints them (Latest's at ``info.latest_summary_chars``);
+    empty where it prints none."""
+    latest = info.latest_summary_chars
+    return [shown_summary(s) for s in ranked.breaking] + [
+        shown_summary(s, latest) for s in ranked.latest
+    ]
+
+
 def measure(
-    ranked: RankedEdition, rendered: RenderedEdition, summary_chars: int = DEFAULT_CHARS
+    ranked: RankedEdition,
+    rendered: RenderedEdition,
+    summary_chars: int = DEFAULT_CHARS,
+    info: EditionInfo = INFO,
 ) -> Figures:
-    """The figures of ``rendered``, the render of ``ranked``."""
+    """The figures of ``rendered``, the render of ``ranked`` with ``info``."""
     stories = [*ranked.breaking, *ranked.latest]
-    summaries = [len(s.lead.summary) for s in stories if s.lead.summary] or [0]
+    summaries = [s for s in shown(ranked, info) if s]
+    lengths = [len(s) for s in summaries] or [0]
     minutes = re.search(r"(\d+) min read", rendered.html)
     return Figures(
         stories=len(stories),
         words=text_words(rendered.text),
-        reading_words=reading_words(ranked),
+        reading_words=reading_words(ranked, info.latest_summary_chars),
         reading_minutes=int(minutes.group(1)) if minutes else 0,
-        summary_median=statistics.median(summaries),
-        summary_max=max(summaries),
+        summary_median=statistics.median(lengths),
+        summary_max=max(lengths),
+        summaries_cut=sum(1 for s in summaries if s.endswith("…")),
         summary_chars=summary_chars,
+        latest_summary_chars=info.latest_summary_chars,
         images_offered=sum(1 for s in stories if s.lead.image_url),
         images_shown=len(re.findall(r"<img\b", rendered.html)),
         html_bytes_sent=len(qp.encode(rendered.html)),
@@ -177,25 +197,29 @@ def main() -> None:
     parser.add_argument("--feeds", type=Path, default=FEEDS, help="a folder of RSS/Atom files")
     parser.add_argument("--stories", type=int, default=STORIES, help="the edition's first N")
     parser.add_argument("--summary-chars", type=int, default=DEFAULT_CHARS)
+    parser.add_argument("--latest-summary-chars", type=int, default=INFO.latest_summary_chars)
     parser.add_argument("--show", action="store_true", help="print the text part")
     parser.add_argument("--html", type=Path, help="write the rendered HTML here")
     args = parser.parse_args()
     if not args.feeds.is_dir():
         sys.exit(f"no feeds folder at {args.feeds}; pass --feeds DIR")
     ranked = edition(args.feeds, args.summary_chars, args.stories)
-    rendered = render_edition(INFO, ranked)
+    info = replace(INFO, latest_summary_chars=args.latest_summary_chars)
+    rendered = render_edition(info, ranked)
     if args.html:
         args.html.write_text(substitute(rendered.html, READER, is_html=True))  # as READER gets it
     if args.show:
         print(rendered.text)
-    figures = measure(ranked, rendered, args.summary_chars)
+    figures = measure(ranked, rendered, args.summary_chars, info)
     print(f"subject: {rendered.subject}")
     print(
         f"{figures.stories} stories ({len(ranked.breaking)} breaking), {figures.words} words "
         f"in the text part; {figures.reading_minutes} min read ({figures.reading_words} words "
-        f"of headlines and summaries at {WORDS_PER_MINUTE} a minute); summaries median "
-        f"{figures.summary_median:.0f}, max {figures.summary_max} characters (limit "
-        f"{figures.summary_chars}); images {figures.images_shown} shown of "
+        f"of headlines and summaries at {WORDS_PER_MINUTE} a minute); summaries shown median "
+        f"{figures.summary_median:.0f}, max {figures.summary_max} characters (limits "
+        f"{figures.summary_chars}, Latest {figures.latest_summary_chars}), "
+        f"{figures.summaries_cut} of {len([s for s in shown(ranked, info) if s])} ending in "
+        f"an ellipsis; images {figures.images_shown} shown of "
         f"{figures.images_offered} offered; HTML {figures.html_bytes_sent:,} bytes as sent"
     )
     print(json.dumps(asdict(figures)))

@@ -198,6 +198,7 @@ def edition_info(
         web_url=web_view_url(service.base_url, digest.id, slot),
         locale=locale or service.locale,
         latest_group_by=digest.latest_group_by,
+        latest_summary_chars=digest.latest_summary_chars,
         subscribe_url=f"{service.base_url}/",  # the web app's sign-up page
     )
 

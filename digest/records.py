@@ -98,6 +98,9 @@ class FeedItem:
     language: str | None = None
     section: str | None = None
     breaking: bool = False  # the source itself marks it breaking (section, label, live flag)
+    # The picture's size as the source states it (both or neither): its shape in the email.
+    image_width: int | None = None
+    image_height: int | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -130,6 +133,9 @@ class ArticleRecord:
     # When digest first stored it (the velocity signal); None: count from published_at.
     first_seen_at: datetime | None = None
     language: str | None = None  # the feed's or page's language tag: how its words stem
+    # The picture's size as the source stated it (both or neither): the email keeps its shape.
+    image_width: int | None = None
+    image_height: int | None = None
 
     @property
     def seen_at(self) -> datetime:

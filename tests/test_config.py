@@ -365,6 +365,18 @@ def test_a_value_of_the_wrong_shape_says_what_to_write(
     assert fix in fixes[key], fixes
 
 
+def test_latest_summary_chars_is_0_or_room_for_a_sentence(tmp_path: Path) -> None:
+    schedule = 'schedule = "0 7 * * *"'
+    for chars in (0, 40, 180):
+        text = edit(BASE, schedule, f"{schedule}\nlatest_summary_chars = {chars}")
+        assert parse_config(text, tmp_path / "d.toml").digests[0].latest_summary_chars == chars
+    with pytest.raises(ConfigError) as caught:
+        parse_config(edit(BASE, schedule, f"{schedule}\nlatest_summary_chars = 12"), tmp_path)
+    [problem] = caught.value.problems
+    assert problem.key == "digests[0].latest_summary_chars"
+    assert problem.what.endswith("use 40 or more (180 is the default), or 0 for headlines only")
+
+
 def test_a_whole_number_is_still_a_number(tmp_path: Path) -> None:
     text = edit(BASE, "weight = 1.0", "weight = 2")
     text = edit(text, 'schedule = "0 7 * * *"', 'schedule = "0 7 * * *"\nlookback_hours = 12')

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from digest.config.models import DeliveryConfig, GatherConfig, RankConfig, default
+from digest.config.models import DeliveryConfig, DigestConfig, GatherConfig, RankConfig, default
 from digest.config.models.transports import _ApiConfig
 from digest.deliver.dispatch import DeliveryStore, DispatchSettings
 from digest.deliver.providers._http import ApiClient
 from digest.rank.cluster import StoryIndex
+from digest.render import EditionInfo
 from digest.sources import fetch, parse, summary
 from digest.store.outbox import OutboxQueries
 
@@ -30,6 +31,8 @@ TAKEN: list[tuple[Callable[..., Any], str, type[BaseModel], str]] = [
     (parse.parse_feed, "limit", GatherConfig, "max_items_per_source"),
     (parse.parse_feed, "summary_chars", GatherConfig, "summary_chars"),
     (summary.email_summary, "limit", GatherConfig, "summary_chars"),
+    # written out where it is taken: editions.edition_info is to pass the digest's own
+    (EditionInfo, "latest_summary_chars", DigestConfig, "latest_summary_chars"),
     (ApiClient, "timeout", _ApiConfig, "timeout_seconds"),
     (ApiClient, "max_retries", _ApiConfig, "max_retries"),
     (DispatchSettings, "batch_size", DeliveryConfig, "batch_size"),

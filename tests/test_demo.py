@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import re
 import shutil
 import subprocess
 import time
@@ -54,6 +55,27 @@ def test_demo_delivers_one_digest_per_sample_subscriber(demo_dir: Path) -> None:
         assert "https://metrogazette.example/isolde-coast-power" in text
     assert (demo_dir / "preview" / "digest.html").is_file()
     assert (demo_dir / ".secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_demo_shows_its_stories_pictures_offline(demo_dir: Path) -> None:
+    """The quick start shows the layout with pictures: the sample feeds give most stories
+    one (in their shapes: 2:1, 16:9, 4:3, square), the browser preview shows the demo's own
+    drawings from its folder, and the emails carry the made-up outlets' addresses, sized."""
+    preview = demo_dir / "preview" / "digest.html"
+    shown = re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', preview.read_text(encoding="utf-8"))
+    assert len(shown) >= 6
+    for src in shown:
+        assert src.startswith("pictures/") and src.endswith(".svg"), src
+        drawing = (preview.parent / src).read_text(encoding="utf-8")
+        assert drawing.startswith("<svg") and 'role="img"' in drawing
+    html = _messages(demo_dir)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    images = re.findall(r"<img\b[^>]*>", html)
+    assert len(images) == len(shown)
+    assert all('src="https://' in image for image in images)
+    # The lead's picture is 2:1 in its feed (1200x600): so in the email, not a 16:9 box.
+    assert 'src="https://harbourwire.example/pictures/storm-isolde-landfall.svg"' in images[0]
+    assert 'width="584" height="292"' in images[0]
+    assert 'alt="Waves over the harbour wall at Port Calder at dawn"' in images[0]
 
 
 def test_running_the_demo_again_sends_nothing_twice(demo_dir: Path) -> None:

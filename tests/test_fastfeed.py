@@ -93,7 +93,17 @@ def test_demo_feeds_take_the_fast_path_and_match(tmp_path: Path) -> None:
     for name, body in _demo_documents(tmp_path).items():
         both = _both(body)
         assert both is not None, f"{name} fell back to feedparser"
-        assert both[0] == both[1], name
+        ours, theirs = both
+        # The demo's pictures say what they show in their media:content's own
+        # media:description: the fast path reads it as the alt text, feedparser as the
+        # entry's content (see fastfeed._media_content); all else must match.
+        ours = [
+            type(a)(**{**a.__dict__, "image_alt": None})
+            if getattr(b, "image_alt", "") is None
+            else a
+            for a, b in zip(ours, theirs, strict=True)
+        ]
+        assert ours == theirs, name
 
 
 def test_what_is_not_plain_rss_or_atom_falls_back() -> None:

@@ -3,9 +3,19 @@ width it is shown at (584 px), so it is sharp on a 2x screen and no heavier than
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import pytest
 
+from digest.pipeline import gather_sources
+from digest.records import ArticleRecord, RankedEdition, Story
+from digest.render import EditionInfo, render_edition
+from digest.render.edition import LEAD_PICTURE, THUMBNAIL, picture_size
 from digest.sources import parse_feed
+from digest.sources.metadata import read_metadata
+from tests.conftest import FeedServer, OpenApp
 
 
 def _feed(*widths: int) -> bytes:
@@ -64,3 +74,130 @@ def test_a_pictures_own_description_is_its_alt_text() -> None:
         ("https://img.test/b.jpg", "Waves over the sea wall"),
         ("https://img.test/c.jpg", None),
     ]
+
+
+# --- the picture's shape -----------------------------------------------------------------------
+
+
+def _media(name: str, width: str | None = None, height: str | None = None) -> str:
+    size = (f' width="{width}"' if width else "") + (f' height="{height}"' if height else "")
+    return f'<media:content url="https://img.test/{name}.jpg" medium="image"{size}/>'
+
+
+def _sized(*renditions: str) -> bytes:
+    return (
+        '<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title>'
+        "<item><title>A story</title><link>https://x.test/a</link>"
+        f"{''.join(renditions)}</item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("renditions", "size"),
+    [
+        # The chosen rendition's own size, not another's.
+        (
+            (
+                _media("s", "300", "100"),
+                _media("m", "1000", "500"),
+            ),
+            (1000, 500),
+        ),
+        # media:thumbnail (the BBC's) states a size too.
+        (('<media:thumbnail url="https://img.test/t.jpg" width="240" height="135"/>',), (240, 135)),
+        # A width alone (The Guardian's) says nothing of the shape; nor does nonsense.
+        (('<media:content url="https://img.test/g.jpg" medium="image" width="460"/>',), None),
+        (
+            ('<media:content url="https://img.test/x.jpg" medium="image" width="0" height="9"/>',),
+            None,
+        ),
+        (
+            (_media("x", "1e9", "9"),),
+            None,
+        ),
+    ],
+)
+def test_the_chosen_renditions_stated_size_is_kept(
+    renditions: tuple[str, ...], size: tuple[int, int] | None
+) -> None:
+    (item,), _ = parse_feed("Wire", _sized(*renditions))
+    width, height = size or (None, None)
+    assert (item.image_width, item.image_height) == (width, height)
+
+
+def test_an_article_pages_picture_size_comes_from_og_image_or_its_image_object() -> None:
+    def page(head: str) -> bytes:
+        return (
+            f'<html><head><meta property="og:type" content="article">{head}</head>'
+            "<body><p>Text.</p></body></html>"
+        ).encode()
+
+    og = page(
+        '<meta property="og:image" content="https://img.test/o.jpg">'
+        '<meta property="og:image:width" content="1200">'
+        '<meta property="og:image:height" content="600">'
+    )
+    meta = read_metadata(og, "https://x.test/a")
+    assert (meta.image_url, meta.image_width, meta.image_height) == (
+        "https://img.test/o.jpg",
+        1200,
+        600,
+    )
+    ld = page(
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "H", '
+        '"image": {"@type": "ImageObject", "url": "https://img.test/l.jpg", '
+        '"width": {"@type": "QuantitativeValue", "value": 800}, "height": "450px"}}</script>'
+    )
+    meta = read_metadata(ld, "https://x.test/a")
+    assert (meta.image_url, meta.image_width, meta.image_height) == (
+        "https://img.test/l.jpg",
+        800,
+        450,
+    )
+
+
+async def test_a_2_to_1_picture_reaches_the_email_as_2_to_1(
+    feed_server: FeedServer, open_app: OpenApp
+) -> None:
+    """Gathered, stored, ranked and rendered: the picture's width and height attributes (all
+    Outlook on Windows sizes it by) keep the shape the feed stated, not a 16:9 box."""
+    now = datetime.now(UTC)
+    feed = _sized(
+        '<media:content url="https://img.test/wide.jpg" medium="image" width="1200" height="600"/>'
+    ).replace(
+        b"</title><link>", f"</title><pubDate>{format_datetime(now)}</pubDate><link>".encode(), 1
+    )
+    app = open_app([("Wire", feed_server.add("/w.xml", feed))])
+    await gather_sources(app)
+    [article] = app.store.window_articles(
+        now - timedelta(days=1), now + timedelta(minutes=1), ["Wire"]
+    )
+    assert (article.image_width, article.image_height) == (1200, 600)
+    story = Story(article, (), 1.0, ())
+    info = EditionInfo("Desk", "Daily", "https://d.test", "", "UTC", now)
+    html = render_edition(info, RankedEdition((story,), ())).html
+    [image] = re.findall(r"<img\b[^>]*>", html)
+    assert 'width="584" height="292"' in image
+
+
+def test_pictures_keep_their_shape_within_their_boxes() -> None:
+    def sized(width: int | None, height: int | None) -> Story:
+        article = ArticleRecord(
+            1, "Wire", "A story", "https://x.test/a", "", datetime(2026, 12, 1, tzinfo=UTC),
+            image_url="https://img.test/a.jpg", image_width=width, image_height=height,
+        )  # fmt: skip
+        return Story(article, (), 1.0, ())
+
+    assert picture_size(sized(1200, 600), LEAD_PICTURE) == (584, 292)  # 2:1
+    assert picture_size(sized(None, None), LEAD_PICTURE) == (584, 328)  # unknown: 16:9
+    assert picture_size(sized(1000, 1500), LEAD_PICTURE) == (292, 438)  # portrait: narrower
+    assert picture_size(sized(800, 800), THUMBNAIL) == (96, 96)
+    assert picture_size(sized(1600, 900), THUMBNAIL) == (128, 72)
+    assert picture_size(sized(None, None), THUMBNAIL) == (128, 72)
+    # A portrait lead narrower than the column grows no wider than its attribute elsewhere.
+    info = EditionInfo(
+        "Desk", "Daily", "https://d.test", "", "UTC", datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    html = render_edition(info, RankedEdition((sized(1000, 1500),), ())).html
+    [image] = re.findall(r"<img\b[^>]*>", html)
+    assert 'width="292" height="438"' in image and "max-width:292px" in image

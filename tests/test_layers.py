@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "digest"
 # Leaf modules anyone may import; they import only each other.
 LEAVES = frozenset(
     {"digest", "errors", "records", "resources", "domains", "links", "logs", "states", "clock"}
+    | {"sentences"}
 )
 # Two pure helpers inside stages, leaves too: the config validates with them.
 HELPERS = {"digest.render.i18n": "render.i18n", "digest.schedule.slots": "schedule.slots"}

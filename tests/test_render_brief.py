@@ -24,6 +24,7 @@ from digest.render.message import greeting
 from digest.render.qp import encode
 from digest.render.webview import WEB_FOOTER
 from digest.resources import email_templates_dir
+from tests.conftest import OpenApp
 
 NOW = datetime(2026, 11, 28, 6, 5, tzinfo=UTC)
 INFO = EditionInfo(
@@ -419,3 +420,56 @@ def test_the_footer_does_not_repeat_the_tops_links() -> None:
     assert html.count("Forwarded this?") == 1 and text.count("Forwarded this?") == 1
     footer = html[html.index('class="footer"') :]
     assert "Unsubscribe" in footer and "Preferences" in footer and "1 Test Street" in footer
+
+
+# --- Breaking in full, Latest in one short sentence ------------------------------------------
+
+LONG_LEAD = (
+    "The council voted on Tuesday evening to close the old harbour bridge to all traffic "
+    "from March, after engineers found cracks in two of its piers during a routine "
+    "inspection last month."
+)
+SECOND = "Repairs will take a year."
+
+
+def test_breaking_keeps_its_summary_and_latest_shows_one_short_sentence() -> None:
+    ranked = edition(
+        article(1, "Harbour bridge to close", summary=LONG_LEAD),
+        latest=(
+            article(2, "Bridge closes in March", summary=LONG_LEAD),
+            article(3, "Ferry timetable changes", summary=f"Ferries run hourly. {SECOND}"),
+        ),
+    )
+    info = dataclasses.replace(INFO, latest_summary_chars=130)
+    rendered = render_edition(info, ranked)
+    # Breaking: the stored summary whole, as gather wrote it (gather.summary_chars).
+    assert rendered.html.count(LONG_LEAD) == 1 and rendered.text.count("cracks in two") == 1
+    # Latest: the same lead sentence, cut after a whole word within 130 characters, no
+    # function word left hanging before the ellipsis ("cracks in…").
+    shown = re.search(r'<p class="summary"[^>]*>(The council[^<]*…)</p>', rendered.html)
+    assert shown, rendered.html
+    cut = shown.group(1)
+    assert len(cut) <= 130 and LONG_LEAD.startswith(cut[:-1])
+    assert cut.endswith(" after engineers found cracks…")
+    # A short lead sentence still takes the next one when both fit (sentences.THIN).
+    assert f"Ferries run hourly. {SECOND}" in rendered.html
+    # The reading time counts what is shown.
+    assert reading_words(ranked, 130) < reading_words(ranked)
+
+
+def test_latest_summary_chars_0_lists_latest_as_headlines() -> None:
+    ranked = edition(
+        article(1, "Harbour bridge to close", summary=LONG_LEAD),
+        latest=(article(2, "Bridge closes in March", summary="Engineers found cracks."),),
+    )
+    rendered = render_edition(dataclasses.replace(INFO, latest_summary_chars=0), ranked)
+    assert LONG_LEAD in rendered.html and "Bridge closes in March" in rendered.text
+    assert "Engineers found cracks" not in rendered.html + rendered.text
+
+
+def test_a_digests_latest_summary_chars_reaches_its_editions(open_app: OpenApp) -> None:
+    from digest.editions import edition_info
+
+    app = open_app([("Wire", "https://wire.test/feed")])
+    digest = app.config.digests[0].model_copy(update={"latest_summary_chars": 0})
+    assert edition_info(app, digest, NOW, NOW).latest_summary_chars == 0

@@ -105,6 +105,59 @@ def test_link_only_items_are_other_stories_not_this_one() -> None:
     assert summary_of(description) == "Town have completed the signing of the defender."
 
 
+def test_a_list_item_with_a_link_after_the_lead_points_away_and_is_left_out() -> None:
+    # A live blog's standfirst: the update, links to the other blogs, the writer's book at
+    # a shop, his address. Only the first is about this story.
+    description = (
+        "<ul><li>Latest updates from the 8pm kick-off at Wembley</li>"
+        '<li><a href="https://news.test/b">Clockwatch: all tonight’s other matches</a></li>'
+        '<li>Scott’s book, <a href="https://shop.test/title">The Title</a>, containing hot '
+        "Chas &amp; Dave action</li>"
+        '<li>And email <a href="mailto:scott@news.test">Scott</a> here</li></ul>'
+    )
+    assert summary_of(description) == "Latest updates from the 8pm kick-off at Wembley."
+    # Points of news carry no link, and all of them stay.
+    assert summary_of("<ul><li>One killed</li><li>Two hurt in the crash</li></ul>") == (
+        "One killed. Two hurt in the crash."
+    )
+    # The first item is the lead even with a link in it (a link blog's list).
+    assert summary_of(
+        '<ul><li>A <a href="https://x.test/">new compiler</a> is out</li><li>More soon</li></ul>'
+    ) == ("A new compiler is out. More soon.")
+
+
+def test_a_live_blogs_entries_after_the_standfirst_are_not_its_summary() -> None:
+    description = (
+        "<ul><li>Latest updates from the 8pm kick-off at Wembley</li></ul>"
+        '<p class="block-time"><time datetime="2018-01-31T20:13:54Z">8.13pm '
+        '<span class="timezone">GMT</span></time></p>'
+        "<p><strong>13 min: </strong>The impressive Lingard bursts down the channel.</p>"
+    )
+    assert summary_of(description) == "Latest updates from the 8pm kick-off at Wembley."
+    # Without a standfirst, the latest entry is all there is: it is the summary, alone.
+    assert (
+        summary_of(
+            "<p><strong>15 min: </strong>Kane shoots wide.</p>"
+            "<p><strong>13 min: </strong>The impressive Lingard bursts down the channel.</p>"
+        )
+        == "Kane shoots wide."
+    )
+
+
+def test_a_cut_leaves_no_function_word_hanging_before_the_ellipsis() -> None:
+    lead = (
+        "The council voted on Tuesday evening to close the old harbour bridge to all traffic "
+        "from March, after engineers found cracks in two of its piers during an inspection."
+    )
+    assert summary_of(f"<p>{lead}</p>", chars=130).endswith(" after engineers found cracks…")
+    assert summary_of(
+        "<p>O índice fechou em baixa em mais um pregão marcado pela disputa comercial entre "
+        "Estados Unidos e China e por especulações sobre a renúncia de Rod Rosenstein.</p>",
+        "pt",
+        chars=97,
+    ).endswith("entre Estados Unidos…")
+
+
 def test_sentences_split_with_each_languages_abbreviations() -> None:
     # "Dr." and "U.S." do not end the lead; "z.B." does not in German, "Sr." not in Spanish.
     assert summary_of(

@@ -163,6 +163,7 @@ def demo(click_ctx: click.Context, folder: Path) -> None:
     print_run(report)
     assert report.edition is not None
     html, text = write_preview(app.config, report.edition, folder / "preview")
+    pictures = demo_data.show_preview_pictures(html)
     mail = app.config.resolve_path(app.config.delivery.maildir.path)
     console.rule("the digest, as its plain-text part reads")
     # The preview's text: personal parts filled in as for a reader without a name.
@@ -171,6 +172,11 @@ def demo(click_ctx: click.Context, folder: Path) -> None:
     click.echo(f"The digest landed in the Maildir {mail} ({_count(mail)} messages in all).")
     click.echo(f"Open it in a mail client:  neomutt -f {mail}")
     click.echo(f"Or in a browser:           {html}")
+    if pictures:
+        click.echo(
+            f"The stories' {pictures} pictures show in the browser (drawn by the demo, in "
+            f"{html.parent / 'pictures'}); offline, a mail client shows their boxes."
+        )
     if not report.ok:
         raise SystemExit(1)
 

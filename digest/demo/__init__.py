@@ -1,7 +1,9 @@
 """The embedded default: a demo folder with its own config, sample feeds, SQLite and Maildir.
 
 Everything is local and offline: the sources are ``file:`` feeds written next to the
-config, the database is ``digest.db`` and the digest lands in the Maildir ``mail/``.
+config, the database is ``digest.db`` and the digest lands in the Maildir ``mail/``. The
+stories' pictures are drawn here (``demo.pictures``) and shown by the browser preview; in
+the Maildir their made-up addresses show as the boxes of pictures not loaded.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import secrets
 from pathlib import Path
 
 from digest.demo.feeds import write_feeds
+from digest.demo.pictures import DemoPicture, picture_url, show_pictures
 from digest.demo.stories import OUTLETS, SUBSCRIBERS
 
 CONFIG_NAME = "digest.toml"
@@ -76,4 +79,22 @@ def prepare(folder: Path) -> Path:
     return config
 
 
-__all__ = ["CONFIG_NAME", "SUBSCRIBERS", "demo_config_text", "prepare"]
+def pictures() -> dict[str, DemoPicture]:
+    """Every sample picture by the address its outlet's feed gives it."""
+    return {picture_url(o.site, i.slug): i.picture for o in OUTLETS for i in o.items if i.picture}
+
+
+def show_preview_pictures(html_file: Path) -> int:
+    """Point the preview's pictures at the demo's own drawings, written beside it: the
+    outlets are made up, their addresses lead nowhere (``demo.pictures``)."""
+    return show_pictures(html_file, pictures())
+
+
+__all__ = [
+    "CONFIG_NAME",
+    "SUBSCRIBERS",
+    "demo_config_text",
+    "pictures",
+    "prepare",
+    "show_preview_pictures",
+]

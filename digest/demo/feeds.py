@@ -8,7 +8,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from digest.demo.stories import OUTLETS, DemoOutlet
+from digest.demo.pictures import picture_url
+from digest.demo.stories import OUTLETS, DemoItem, DemoOutlet
+
+MEDIA = "http://search.yahoo.com/mrss/"
 
 
 def write_feeds(folder: Path, now: datetime | None = None) -> list[Path]:
@@ -36,12 +39,12 @@ def _rss(outlet: DemoOutlet, now: datetime) -> str:
       <link>{outlet.site}/{i.slug}?utm_source=rss</link>
       <guid isPermaLink="false">{outlet.site}/id/{i.slug}</guid>
       <pubDate>{format_datetime(_when(now, i.minutes_ago))}</pubDate>
-      <description>{escape(i.summary)}</description>
+      <description>{escape(i.summary)}</description>{_media(outlet, i)}
     </item>"""
         for i in outlet.items
     )
     return f"""<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0">
+<rss version="2.0" xmlns:media="{MEDIA}">
   <channel>
     <title>{escape(outlet.name)}</title>
     <link>{outlet.site}/</link>
@@ -59,12 +62,12 @@ def _atom(outlet: DemoOutlet, now: datetime) -> str:
     <link rel="alternate" href="{outlet.site}/{i.slug}"/>
     <id>tag:{outlet.site.removeprefix("https://")},2026:{i.slug}</id>
     <updated>{_when(now, i.minutes_ago).isoformat()}</updated>
-    <summary type="html">{escape(i.summary)}</summary>
+    <summary type="html">{escape(i.summary)}</summary>{_media(outlet, i, "    ")}
   </entry>"""
         for i in outlet.items
     )
     return f"""<?xml version="1.0" encoding="utf-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom">
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="{MEDIA}">
   <title>{escape(outlet.name)}</title>
   <id>{outlet.site}/</id>
   <updated>{now.replace(microsecond=0).isoformat()}</updated>{entries}
@@ -84,8 +87,23 @@ def _json_feed(outlet: DemoOutlet, now: datetime) -> str:
                 "title": i.title,
                 "content_html": i.summary,
                 "date_published": _when(now, i.minutes_ago).isoformat(),
+                # JSON Feed states no picture size: the email gives it a 16:9 box.
+                **({"image": picture_url(outlet.site, i.slug)} if i.picture else {}),
             }
             for i in outlet.items
         ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _media(outlet: DemoOutlet, item: DemoItem, indent: str = "      ") -> str:
+    """The item's picture as Media RSS says it (in RSS and Atom alike): address, size, and
+    what it shows."""
+    if item.picture is None:
+        return ""
+    p = item.picture
+    return (
+        f'\n{indent}<media:content url="{picture_url(outlet.site, item.slug)}" medium="image" '
+        f'type="image/svg+xml" width="{p.width}" height="{p.height}">'
+        f"<media:description>{escape(p.alt)}</media:description></media:content>"
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from digest.demo.pictures import DemoPicture
+
 
 @dataclass(frozen=True)
 class DemoItem:
@@ -17,6 +19,9 @@ class DemoItem:
     minutes_ago: int
     title: str
     summary: str
+    # Its picture, drawn by the demo (digest.demo.pictures); most stories have one, as most
+    # news does, and their shapes differ (2:1, 16:9, 4:3, square), as real pictures do.
+    picture: DemoPicture | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "<p>Storm Isolde came ashore near Port Calder before dawn with gusts of "
                 "140 km/h. Utility crews said <b>40,000 homes</b> were without power and "
                 "ferries were suspended until further notice.</p>",
+                picture=DemoPicture(
+                    1200,
+                    600,
+                    "Waves over the harbour wall at Port Calder at dawn",
+                    ("#3b4a5c", "#8a9bb0"),
+                    "#2c3e50",
+                    "#d9dee5",
+                ),
             ),
             DemoItem(
                 "central-bank-holds",
@@ -55,6 +68,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "Central bank holds interest rates at 4.25% as inflation cools",
                 "Policy makers voted 7-2 to keep the main rate unchanged, citing a third "
                 "month of easing prices and a cooling labour market.",
+                picture=DemoPicture(
+                    1200,
+                    675,
+                    "The central bank's columns in winter light",
+                    ("#f3d9b1", "#e9b77c"),
+                    "#8c6d4f",
+                    "#fff4e0",
+                ),
             ),
             DemoItem(
                 "metro-night-service",
@@ -69,6 +90,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "Grain export corridor reopens after three-week standoff",
                 "The first convoy of twelve bulk carriers left port on Thursday under "
                 "the renewed agreement.",
+                picture=DemoPicture(
+                    1024,
+                    768,
+                    "Bulk carriers leaving port in convoy",
+                    ("#9fc5e8", "#e6f0f7"),
+                    "#c9a227",
+                    "#fff8d6",
+                ),
             ),
             DemoItem(
                 "airline-strike-called-off",
@@ -83,6 +112,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "National museum agrees to return 32 bronze artefacts",
                 "The objects will travel home next spring under a loan-and-return deal "
                 "negotiated over four years.",
+                picture=DemoPicture(
+                    800,
+                    800,
+                    "A bronze head in a museum case",
+                    ("#2d2a26", "#5a4b3c"),
+                    "#9c6b30",
+                    "#e8c07d",
+                ),
             ),
         ),
     ),
@@ -121,6 +158,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "Central library reopens after two-year restoration",
                 "The 1904 reading room has its original skylight back, and opening hours "
                 "now run to 10 p.m.",
+                picture=DemoPicture(
+                    1200,
+                    675,
+                    "The reading room under its restored dome",
+                    ("#dfe9d8", "#b7ccb0"),
+                    "#4f6d47",
+                    "#fffbe8",
+                ),
             ),
             DemoItem(
                 "marathon-record",
@@ -150,6 +195,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "Researchers map 1,200 new deep-sea species in Pacific survey",
                 "A six-week expedition using remote vehicles found sponges, corals and a "
                 "translucent sea cucumber at depths below 4,000 metres.",
+                picture=DemoPicture(
+                    1200,
+                    675,
+                    "A translucent sea cucumber at 4,000 metres",
+                    ("#06213d", "#0b4f6c"),
+                    "#0a2a3a",
+                    "#9be7ff",
+                ),
             ),
             DemoItem(
                 "reef-heat",
@@ -162,6 +215,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 980,
                 "Volcano alert level lowered as eruption subsides",
                 "Residents within the 5 km zone may return home from Sunday.",
+                picture=DemoPicture(
+                    1200,
+                    800,
+                    "Steam over the volcano's crater at dusk",
+                    ("#5b2333", "#f28c28"),
+                    "#3a2a24",
+                    "#ffd29d",
+                ),
             ),
         ),
     ),
@@ -179,6 +240,14 @@ OUTLETS: tuple[DemoOutlet, ...] = (
                 "Chipmaker Veltro unveils 2-nanometre processor, shares jump 8%",
                 "The new part promises 30% lower power draw; volume shipments start in "
                 "the third quarter.",
+                picture=DemoPicture(
+                    1200,
+                    675,
+                    "A wafer of chips under clean-room light",
+                    ("#0f3d3e", "#2a9d8f"),
+                    "#14524f",
+                    "#e9fff9",
+                ),
             ),
             DemoItem(
                 "rates-tech-lending",

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import premailer
 
+from digest import sentences
 from digest.records import RankedEdition, RenderedEdition, Story
 from digest.render import plain, templates
 from digest.render.fit import HTML_LIMIT as HTML_LIMIT  # re-exported: imported from here
@@ -30,6 +31,10 @@ SUBJECT_LIMIT = 60
 WORDS_PER_MINUTE = 230
 # The top's list of headlines: Breaking, topped up from Latest to at least the minimum.
 CONTENTS_MAX, CONTENTS_MIN = 5, 3
+# The pictures' boxes: (width, height when the source gives no size: 16:9, the tallest it
+# may be: 4:3 for the lead, 4:3 beside a headline). See picture_size.
+LEAD_PICTURE = (584, 328, 438)
+THUMBNAIL = (128, 72, 96)
 # Han, kana: a reader's word is about one character; everything else is split at spaces.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
@@ -53,6 +58,9 @@ class EditionInfo:
     latest_group_by: str = "topic"  # "Latest" grouped by "topic" or by "source"
     # The public sign-up page, offered to readers of a forwarded copy ("Forwarded this?").
     subscribe_url: str | None = None
+    # A Latest item's summary at most this long (its lead sentence); 0: Latest shows
+    # headlines only. Breaking keeps the stored summary (gather.summary_chars).
+    latest_summary_chars: int = 180
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
@@ -76,37 +84,42 @@ def _cut(text: str, limit: int) -> str:
     return f"{cut.rstrip(',;:.-–— ')}…"
 
 
-def reading_words(ranked: RankedEdition) -> int:
-    """The words a reader reads in the edition: every headline and summary shown (a Han or
-    kana character counts as a word)."""
+def reading_words(ranked: RankedEdition, latest_chars: int | None = None) -> int:
+    """The words a reader reads in the edition: every headline and summary shown, Latest's
+    summaries at ``latest_chars`` (a Han or kana character counts as a word)."""
     return sum(
-        len(_WORD.findall(s.lead.title)) + len(_WORD.findall(shown_summary(s)))
-        for s in (*ranked.breaking, *ranked.latest)
+        len(_WORD.findall(s.lead.title)) + len(_WORD.findall(shown_summary(s, limit)))
+        for stories, limit in ((ranked.breaking, None), (ranked.latest, latest_chars))
+        for s in stories
     )
 
 
-def shown_summary(story: Story) -> str:
-    """The lead's summary as the email prints it; none when it only says the headline again
-    (every content word, stemmed, and every number of it in the headline): a reader would
-    read the same thing twice."""
+def shown_summary(story: Story, limit: int | None = None) -> str:
+    """The lead's summary as the email prints it: at most ``limit`` characters (its lead
+    sentence, ``sentences.lead``; 0: none), else as stored. None when it only says the
+    headline again (every content word, stemmed, and every number of it in the headline):
+    a reader would read the same thing twice."""
     # Imported here: the config imports the render's locales, and the rank package the config.
     from digest.rank.terms import title_terms
 
     lead = story.lead
-    if not lead.summary:
+    summary = lead.summary
+    if limit is not None and len(summary) > limit:
+        summary = sentences.lead(summary, lead.language, limit) if limit > 0 else ""
+    if not summary:
         return ""
-    words = set(title_terms(lead.summary, lead.language))
-    numbers = set(_NUMBER.findall(lead.summary))
+    words = set(title_terms(summary, lead.language))
+    numbers = set(_NUMBER.findall(summary))
     if words <= set(title_terms(lead.title, lead.language)) and numbers <= set(
         _NUMBER.findall(lead.title)
     ):
         return ""
-    return lead.summary
+    return summary
 
 
-def reading_minutes(ranked: RankedEdition) -> int:
+def reading_minutes(ranked: RankedEdition, latest_chars: int | None = None) -> int:
     """Minutes to read the edition at ``WORDS_PER_MINUTE``, rounded up; at least 1."""
-    return max(1, math.ceil(reading_words(ranked) / WORDS_PER_MINUTE))
+    return max(1, math.ceil(reading_words(ranked, latest_chars) / WORDS_PER_MINUTE))
 
 
 def render_edition(
@@ -167,7 +180,11 @@ def _context(
     shown = _shown(ranked, info.latest_group_by)
     numbers = {id(story): n for n, story in enumerate(shown, 1)}
     top = min(max(len(ranked.breaking), CONTENTS_MIN), CONTENTS_MAX)
-    minutes = reading_minutes(ranked)
+    minutes = reading_minutes(ranked, info.latest_summary_chars)
+    # Breaking's summaries as stored; Latest's one lead sentence, shorter (computed once:
+    # each template asks twice).
+    summaries = {id(s): shown_summary(s) for s in ranked.breaking}
+    summaries |= {id(s): shown_summary(s, info.latest_summary_chars) for s in ranked.latest}
     local_date = info.built_at.astimezone(tz)
 
     def when(story: Story) -> str:
@@ -200,11 +217,13 @@ def _context(
         "local_date": local_date,
         "when": when,
         "meta": meta,
-        "summary": shown_summary,
+        "summary": lambda story: summaries[id(story)],
         "group_source": group_source,
         "group_heading": group_heading,
         "lang": lambda story: _story_language(story, loc.language),
         "image_alt": _image_alt,
+        "lead_size": lambda story: picture_size(story, LEAD_PICTURE),
+        "thumb_size": lambda story: picture_size(story, THUMBNAIL),
         "unsubscribe_url": tokens[UNSUBSCRIBE_URL],
         "preferences_url": tokens[PREFERENCES_URL],
         "greeting": tokens[GREETING],
@@ -217,6 +236,22 @@ def _story_language(story: Story, edition_language: str) -> str | None:
     tag = (story.lead.language or "").replace("_", "-")
     language = tag.split("-")[0].lower()
     return tag if language and language != edition_language.lower() else None
+
+
+def picture_size(story: Story, box: tuple[int, int, int]) -> tuple[int, int]:
+    """The width and height attributes of the story's picture in ``box`` (``LEAD_PICTURE``,
+    ``THUMBNAIL``). Outlook on Windows sizes a picture by these alone and stretches it to
+    them, so they keep the shape the source gave (its stated width and height): the box's
+    width, the height that follows, and a picture taller than the box allows narrower
+    instead. Without a stated size, the box's own 16:9: most news pictures are."""
+    width, usual_height, tallest = box
+    source_width, source_height = story.lead.image_width, story.lead.image_height
+    if not source_width or not source_height or source_width <= 0 or source_height <= 0:
+        return width, usual_height
+    height = max(1, round(width * source_height / source_width))
+    if height <= tallest:
+        return width, height
+    return max(1, round(tallest * source_width / source_height)), tallest
 
 
 def _image_alt(story: Story) -> str:

@@ -12,13 +12,20 @@ import contextlib
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import parse_localised_date
-from digest.sources.normalise import canonical_url, headline, html_to_text, nesting_depth, too_deep
+from digest.sources.normalise import (
+    canonical_url,
+    headline,
+    html_to_text,
+    image_size,
+    nesting_depth,
+    too_deep,
+)
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
@@ -179,7 +186,7 @@ def _item_from_entry(
     language = _entry_language(entry) or feed_language
     title, summary = entry_text(entry, language, summary_chars)
     guid = entry.get("id") or url or _content_hash(title, summary)
-    image_url, image_alt = _entry_image(entry, base_url)
+    picture = _entry_image(entry, base_url)
     author = _repaired(str(entry.get("author") or ""))
     return FeedItem(
         guid=str(guid)[:500],
@@ -188,32 +195,46 @@ def _item_from_entry(
         summary=summary,
         author=html_to_text(author, 200) or None,
         published_at=entry_date(entry),
-        image_url=image_url,
-        image_alt=image_alt,
+        image_url=picture.url,
+        image_alt=picture.alt,
         language=language,
+        image_width=picture.width,
+        image_height=picture.height,
     )
 
 
-def _entry_image(entry: Any, base_url: str | None = None) -> tuple[str | None, str | None]:
-    """The entry's best image and its alt text: media:content, media:thumbnail, enclosure.
+class _Picture(NamedTuple):
+    """The picture an item gets: its address, alt text, and size as the source states it."""
+
+    url: str | None = None
+    alt: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def _entry_image(entry: Any, base_url: str | None = None) -> _Picture:
+    """The entry's best image, its alt text and its stated size: media:content,
+    media:thumbnail, enclosure.
 
     Among renditions of one kind, the one that suits the email best (``_rendition_order``);
-    only http(s) URLs are taken.
+    only http(s) URLs are taken. The size is the chosen rendition's own (width and height
+    attributes, both or neither): the email keeps the picture's shape by it.
     """
     candidates = [
         *_media_images(entry),
         *_thumbnails(entry),
         *_enclosed_images(entry, base_url),
     ]
-    for _, _, url, alt in sorted(candidates, key=lambda c: (c[0], _rendition_order(-c[1]))):
+    for _, _, url, alt, size in sorted(candidates, key=lambda c: (c[0], _rendition_order(-c[1]))):
         canonical = canonical_url(str(url or ""))
         if canonical is not None:
-            return canonical, html_to_text(str(alt or ""), ALT_LIMIT) or None
-    return None, None
+            alt_text = html_to_text(str(alt or ""), ALT_LIMIT) or None
+            return _Picture(canonical, alt_text, *image_size(*size))
+    return _Picture()
 
 
-# An image candidate: (rank of its kind, -width, url, alt).
-_Candidate = tuple[int, int, object, object]
+# An image candidate: (rank of its kind, -width, url, alt, (width, height) as stated).
+_Candidate = tuple[int, int, object, object, tuple[object, object]]
 
 
 def _media_images(entry: Any) -> list[_Candidate]:
@@ -226,14 +247,21 @@ def _media_images(entry: Any) -> list[_Candidate]:
         address = str(media.get("url") or "")
         if kind.startswith("image") or (not kind and _IMAGE_PATH.search(address.split("?")[0])):
             alt = media.get("description") or media.get("title")
-            out.append((0, -_number(media.get("width")), address, alt))
+            size = (media.get("width"), media.get("height"))
+            out.append((0, -_number(media.get("width")), address, alt, size))
     return out
 
 
 def _thumbnails(entry: Any) -> list[_Candidate]:
     """media:thumbnail elements, which carry no alt text."""
     return [
-        (1, -_number(thumb.get("width")), thumb.get("url"), None)
+        (
+            1,
+            -_number(thumb.get("width")),
+            thumb.get("url"),
+            None,
+            (thumb.get("width"), thumb.get("height")),
+        )
         for thumb in entry.get("media_thumbnail") or []
         if isinstance(thumb, dict)
     ]
@@ -246,7 +274,7 @@ def _enclosed_images(entry: Any, base_url: str | None) -> list[_Candidate]:
         is_enclosure = isinstance(link, dict) and link.get("rel") == "enclosure"
         if is_enclosure and str(link.get("type") or "").startswith("image/"):
             href = _resolved(str(link.get("href") or ""), base_url)
-            out.append((2, 0, href, link.get("title")))
+            out.append((2, 0, href, link.get("title"), (None, None)))
     return out
 
 

@@ -22,7 +22,13 @@ import lxml.etree
 import lxml.html
 
 from digest.sources.dates import iso_date
-from digest.sources.normalise import canonical_url, html_to_text, language_tag, unread_page
+from digest.sources.normalise import (
+    canonical_url,
+    html_to_text,
+    image_size,
+    language_tag,
+    unread_page,
+)
 
 TITLE_LIMIT = 300
 SUMMARY_LIMIT = 600
@@ -54,6 +60,9 @@ class ArticleMeta:
     modified_at: datetime | None = None
     image_url: str | None = None
     image_alt: str | None = None
+    # og:image:width/height or the ImageObject's width/height: both or neither.
+    image_width: int | None = None
+    image_height: int | None = None
     language: str | None = None
     section: str | None = None
     live: bool = False  # a LiveBlogPosting whose coverage has not ended
@@ -103,7 +112,7 @@ def read_metadata(
     modified = _first_date(
         now, ld.get("dateModified"), og.get("article:modified_time"), og.get("og:updated_time")
     )
-    image_url, image_alt = _image(ld, og, url)
+    image_url, image_alt, (image_width, image_height) = _image(ld, og, url)
     return ArticleMeta(
         canonical=_canonical(tree, og, url),
         title=title,
@@ -115,6 +124,8 @@ def read_metadata(
         modified_at=modified,
         image_url=image_url,
         image_alt=image_alt,
+        image_width=image_width,
+        image_height=image_height,
         language=_language(ld.get("inLanguage"), tree, og),
         section=_first_text(100, _one(ld.get("articleSection")), og.get("article:section")) or None,
         live=_is_live(ld, now),
@@ -223,22 +234,36 @@ def _canonical(tree: Any, og: dict[str, Any], url: str) -> str | None:
     return None
 
 
-def _image(ld: dict[str, Any], og: dict[str, Any], url: str) -> tuple[str | None, str | None]:
-    candidates: list[tuple[object, object]] = [
-        (og.get("og:image:secure_url") or og.get("og:image"), og.get("og:image:alt"))
+def _image(
+    ld: dict[str, Any], og: dict[str, Any], url: str
+) -> tuple[str | None, str | None, tuple[int | None, int | None]]:
+    """The page's picture: its address, alt text and stated size (og:image:width/height,
+    or an ImageObject's width and height)."""
+    candidates: list[tuple[object, object, tuple[object, object]]] = [
+        (
+            og.get("og:image:secure_url") or og.get("og:image"),
+            og.get("og:image:alt"),
+            (og.get("og:image:width"), og.get("og:image:height")),
+        )
     ]
     image = _one(ld.get("image"))
     if isinstance(image, dict):
-        candidates.append((image.get("url") or image.get("contentUrl"), image.get("caption")))
+        candidates.append(
+            (
+                image.get("url") or image.get("contentUrl"),
+                image.get("caption"),
+                (image.get("width"), image.get("height")),
+            )
+        )
     else:
-        candidates.append((image, None))
-    for src, alt in candidates:
+        candidates.append((image, None, (None, None)))
+    for src, alt, size in candidates:
         if isinstance(src, str) and src.strip():
             found = canonical_url(urljoin(url, src.strip()))
             if found:
                 text = html_to_text(alt, 300) if isinstance(alt, str) else ""
-                return found, text or None
-    return None, None
+                return found, text or None, image_size(*size)
+    return None, None, (None, None)
 
 
 def _language(value: object, tree: Any, og: dict[str, Any]) -> str | None:

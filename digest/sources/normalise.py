@@ -268,3 +268,24 @@ def language_tag(value: str) -> str | None:
     """``value`` stripped when it is a language tag ("en", "pt-BR"); None for anything else."""
     tag = value.strip()
     return tag if _LANGUAGE_TAG.match(tag) and len(tag) <= 35 else None
+
+
+# A picture's side as a source states it: "1200", 1200, "1200px", 1200.0.
+_PIXELS = re.compile(r"^\s*(\d{1,5})(?:\.0+)?\s*(?:px)?\s*$", re.I)
+_LARGEST_SIDE = 20_000
+
+
+def image_size(width: object, height: object) -> tuple[int | None, int | None]:
+    """A picture's width and height in pixels as its source states them (media:content's
+    attributes, og:image:width, a JSON-LD ImageObject's), when both are whole numbers from
+    1 to 20,000; else neither: its shape is known only from both."""
+    sides: list[int] = []
+    for value in (width, height):
+        if isinstance(value, dict):  # JSON-LD's QuantitativeValue: {"value": 1200}
+            value = value.get("value")
+        match = _PIXELS.match(str(value)) if isinstance(value, str | int | float) else None
+        side = int(match.group(1)) if match and not isinstance(value, bool) else 0
+        if not 0 < side <= _LARGEST_SIDE:
+            return None, None
+        sides.append(side)
+    return sides[0], sides[1]

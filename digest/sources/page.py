@@ -187,6 +187,8 @@ def _item(
         language=meta.language,
         section=meta.section,
         breaking=link.breaking or meta.live,
+        image_width=meta.image_width,
+        image_height=meta.image_height,
     )
     if not item.title:
         return None, "it has no title, no link text and no summary to take one from"

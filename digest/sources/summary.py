@@ -8,16 +8,18 @@ steps:
 1. The HTML's blocks (paragraphs, list items, line breaks) are marked before
    ``html_to_text`` flattens them, so each block reads as a sentence of its own: a list
    item without a full stop gets one ("...on Wednesday. Former teams..."). A block that
-   is only a link (a list of related stories) is dropped: it points elsewhere.
+   is only a link (a list of related stories) is dropped: it points elsewhere; so is a
+   list item with a link once the text has begun (a live blog's standfirst: the other
+   blogs, the writer's book at a shop, "email Scott here"), and so are a live blog's
+   entries after its standfirst (from the first time stamp or minute mark on).
 2. Each block loses the furniture around the news (``BOILERPLATE`` names each kind):
    read-more links, "The post X appeared first on Y", share and tweet links, bare URLs,
    bylines, live-blog time stamps, photo credits, "[...]" and the like, in the languages
    the email is localised to (en, fr, de, es) and Portuguese.
-3. sentencex (Wikimedia's rule-based segmenter, which knows each language's
-   abbreviations: "Dr.", "U.S.", "z.B.", "Sr.") splits the text into sentences; the lead
-   sentence is the summary, with the next while it is short (``THIN``), all within
-   ``limit`` characters. A lead sentence longer than that is cut after a whole word and
-   ends in an ellipsis. An agency's or a city's dateline before it is left out.
+3. ``sentences.lead`` (sentencex, which knows each language's abbreviations) takes the
+   lead sentence, with the next while it is short, all within ``limit`` characters; a lead
+   sentence longer than that is cut after a whole word and ends in an ellipsis. An
+   agency's or a city's dateline before it is left out.
 
 The result is plain text: ``html_to_text`` did the parsing, and nothing here adds markup.
 """
@@ -27,18 +29,12 @@ from __future__ import annotations
 import html
 import re
 
-import sentencex
-
 from digest.config.models import GatherConfig, default
+from digest.sentences import ends_sentence, lead
 from digest.sources.normalise import html_to_text, strip_tags, too_deep
 
 # gather.summary_chars's default, for callers without a config (a test keeps them equal).
 DEFAULT_CHARS: int = default(GatherConfig, "summary_chars")
-# A summary is the lead sentence, and the next ones while it is shorter than a third of the
-# limit: a short standfirst ("He was 38.", "Capra? Coppola?") says too little alone, while
-# a long one's next sentence mostly says it again (the standfirst, then the article's lead).
-THIN = 3
-
 # Marks a block boundary through html_to_text: printable, so no cleaner of invisible or
 # control characters takes it out; ASCII, so an ASCII text stays one byte a character on
 # its way through nh3 (a symbol such as U+241E made html_to_text a quarter slower). Text
@@ -56,6 +52,13 @@ _LINK_ONLY = re.compile(
     r"<a\b[^>]*>(?:[^<]|<(?!/?(?:a|li|p)\b))*</a>\s*(?:<br\s*/?>\s*)*</\1>",
     re.I,
 )
+# A list item that holds a link, after the text has begun: in a standfirst's list, the
+# items with links point away from the story (a live blog's links to the other blogs, the
+# writer's book at a shop, "email Scott here"), while its points of news carry none.
+_LINKED_ITEM = re.compile(
+    r"<li\b[^>]*>(?:[^<]|<(?!/?li\b))*?<a\b[^>]*\bhref(?:[^<]|<(?!/?li\b))*</li>", re.I
+)
+_ANY_TAG = re.compile(r"<[^>]*>")
 # Plain text (a JSON Feed's content_text, a page's description) marks paragraphs with a
 # blank line and list items with a bullet at the start of a line.
 _TEXT_BREAK = re.compile(r"\n\s*\n|\n(?=[ \t]*[-*•·][ \t])")
@@ -114,6 +117,14 @@ _BLOCK_START = re.compile(
     r")+",
     re.I,
 )
+# A live blog's entry begins at its time stamp or minute mark ("8.13pm GMT", "13 min:"):
+# after the standfirst, the entries are the running commentary, not the story's lead.
+_LIVE_ENTRY = re.compile(
+    rf"^\s*(?:\d{{1,2}}[.:h]\d{{2}}\s*(?:[ap]\.?m\.?)?(?:\s*{_ZONE}\b)?"
+    rf"|\d{{1,2}}\s*[ap]\.?m\.?(?:\s*{_ZONE}\b)?"
+    r"|\d{1,3}(?:\+\d{1,2})?\s*(?:min|mins|minute|minutes|’|')\s*[:.–—-])(?!\w)",
+    re.I,
+)
 # Furniture anywhere in the text.
 _ANYWHERE = re.compile(
     # WordPress's footer, in its English, French, German, Spanish and Portuguese words.
@@ -154,7 +165,6 @@ _SEPARATORS = "|–—•·"
 # The source's own cut: "[...]", "[…]", "(...)", "...", "…" at the end of the text.
 _CUT_BY_SOURCE = re.compile(r"\s*(?:[\[(]\s*(?:\.{3}|…)\s*[\])]|\.{3,}|…)\s*$")
 _HAS_WORD = re.compile(r"\w")
-_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’»)\]]*$")
 # A dateline before the lead: "MOSCOU, 24 SET (ANSA) - ", "Nova York, 24 set (EFE).- ",
 # "BRASÍLIA (Reuters) - ", "Bengaluru, May 3: ", "MANGALURU: ". A brief has no room for it.
 _DATELINE = re.compile(
@@ -191,23 +201,7 @@ def email_summary(
         return ""
     # sentencex is fast, but a dump of a whole article need not be split to the end:
     # enough for two sentences of the limit, with room for the one after.
-    window = _DATELINE.sub("", text[: 3 * limit + 200], count=1)
-    sentences = [s.strip() for s in sentencex.segment(_language(language), window)]
-    sentences = [s for s in sentences if s] or [window.strip()]
-    if len(sentences) > 1 and not _ends_sentence(sentences[-1]):
-        sentences.pop()  # the source's (or the window's) cut in mid-sentence
-    chosen: list[str] = []
-    length = -1
-    for sentence in sentences:
-        if length + 1 + len(sentence) > limit or not _ends_sentence(sentence):
-            break
-        if chosen and length >= limit // THIN:
-            break  # the lead sentence says enough; a second one would mostly repeat it
-        chosen.append(sentence)
-        length += 1 + len(sentence)
-    if chosen:
-        return " ".join(chosen)
-    return _shorten(sentences[0], limit)
+    return lead(_DATELINE.sub("", text[: 3 * limit + 200], count=1), language, limit)
 
 
 def _clean(value: str, window: int, markup: bool = True) -> str:
@@ -228,14 +222,30 @@ def _clean(value: str, window: int, markup: bool = True) -> str:
     if markup and "<" not in value and "&lt;" in value:
         value = html.unescape(value)  # escaped twice: html_to_text would read it as markup too
     if markup and "<" in value:
-        value = _BLOCK_TAG.sub(f" {_MARK} <", _LINK_ONLY.sub(" ", value))
+        value = _LINK_ONLY.sub(" ", value)
+        if "<li" in value or "<LI" in value:
+            value = _LINKED_ITEM.sub(lambda m: _pointer(value, m), value)
+        value = _BLOCK_TAG.sub(f" {_MARK} <", value)
     else:
         value = _TEXT_BREAK.sub(f" {_MARK} ", value)
-    blocks = [b for b in map(_block, html_to_text(value, markup=markup).split(_MARK)) if b]
+    blocks: list[str] = []
+    for raw in html_to_text(value, markup=markup).split(_MARK):
+        if blocks and _LIVE_ENTRY.match(raw):
+            cut_here = False  # the story's own text ended whole, before the first entry
+            break
+        if block := _block(raw):
+            blocks.append(block)
     if not blocks:
         return ""
     last = _last_block(blocks.pop(), cut_here)
     return " ".join([*map(_sentence_end, blocks), *([last] if last else [])])
+
+
+def _pointer(value: str, item: re.Match[str]) -> str:
+    """A list item with a link (``_LINKED_ITEM``) dropped when text comes before it; the
+    first item of the text is kept even so: it is the lead (a link blog's list)."""
+    before = html.unescape(_ANY_TAG.sub(" ", value[: item.start()]))
+    return " " if _HAS_WORD.search(before) else item.group()
 
 
 def _last_block(last: str, cut_here: bool) -> str:
@@ -289,30 +299,8 @@ def _end_trimmed(block: str) -> str:
     return block.rstrip(_SEPARATORS + " ") if block[-1:] in _SEPARATORS else block
 
 
-def _ends_sentence(text: str) -> bool:
-    """True when ``text`` ends as a sentence does (only its last characters are searched)."""
-    return _ENDS_SENTENCE.search(text, max(0, len(text) - 8)) is not None
-
-
 def _sentence_end(block: str) -> str:
     """``block`` as a sentence: a full stop after a headline-like fragment or a list item."""
-    if _ends_sentence(block):
+    if ends_sentence(block):
         return block
     return block.rstrip(_HANGING) + "."
-
-
-def _shorten(text: str, limit: int) -> str:
-    """``text`` cut after a whole word to at most ``limit`` characters, with an ellipsis."""
-    cut = text
-    if len(text) >= limit:
-        cut = text[: limit - 1]
-        if text[limit - 1] != " " and " " in cut:
-            cut = cut.rsplit(" ", 1)[0]  # the last word did not fit whole
-    return cut.rstrip(_HANGING).rstrip(".") + "…"
-
-
-def _language(tag: str | None) -> str:
-    """The language sentencex is asked for: the tag's primary subtag, English by default."""
-    if not tag:
-        return "en"
-    return tag.replace("_", "-").split("-", 1)[0].lower() or "en"

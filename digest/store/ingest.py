@@ -239,6 +239,8 @@ def _new_row(source_id: int, item: FeedItem, digest: str, now: datetime) -> dict
         "modified_at": item.modified_at,
         "image_url": item.image_url,
         "image_alt": item.image_alt,
+        "image_width": item.image_width,
+        "image_height": item.image_height,
         "language": item.language,
         "section": item.section,
         "breaking": item.breaking,

@@ -42,6 +42,8 @@ class StoryQueries(StoreBase):
                 ARTICLES.c.breaking,
                 ARTICLES.c.image_url,
                 ARTICLES.c.image_alt,
+                ARTICLES.c.image_width,
+                ARTICLES.c.image_height,
                 ARTICLES.c.story_id,
                 ARTICLES.c.language,
             )

@@ -118,6 +118,9 @@ class Article(SQLModel, table=True):
     modified_at: datetime | None = _when(nullable=True)
     image_url: str | None = None
     image_alt: str | None = None
+    # The picture's size as the source states it, both or neither (migration 0018).
+    image_width: int | None = None
+    image_height: int | None = None
     language: str | None = None
     section: str | None = None
     # The source itself marks it as breaking (a breaking section, label or live flag).

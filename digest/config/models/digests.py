@@ -43,6 +43,14 @@ class DigestConfig(_Model):
         default="topic",
         description="group 'Latest' by the lead's first topic ('topic') or its source ('source')",
     )
+    latest_summary_chars: int = Field(
+        default=180,
+        ge=0,
+        le=2000,
+        description="a Latest item's summary at most this many characters: its lead "
+        "sentence, cut after a whole word (with an ellipsis) when longer; "
+        "0 lists Latest as headlines only. Breaking keeps gather.summary_chars",
+    )
     send_empty: bool = Field(
         default=False,
         description="send an edition with no stories (a 'nothing new' email); off: no email "
@@ -55,6 +63,16 @@ class DigestConfig(_Model):
         if not _DIGEST_ID.match(value):
             raise ValueError(
                 f"{value!r} is not a valid id; use lower-case letters, digits, '-' and '_'"
+            )
+        return value
+
+    @field_validator("latest_summary_chars")
+    @classmethod
+    def _latest_chars(cls, value: int) -> int:
+        if 0 < value < 40:
+            raise ValueError(
+                f"{value} characters hold no sentence; use 40 or more (180 is the default), "
+                "or 0 for headlines only"
             )
         return value
 
