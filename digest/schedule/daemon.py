@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App
 from digest.config import Config, DigestConfig
 from digest.schedule.leading import elected, lead
+from digest.schedule.memory import releasing
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store import utcnow
@@ -39,7 +40,9 @@ def build_scheduler(
 ) -> BackgroundScheduler:
     """A scheduler with one job per digest on its firing plan (due at once when slots were
     missed while the daemon was down), a gathering job and a retry job. ``stop`` is asked by
-    the sending jobs before each batch: the lead is lost, or a second SIGTERM came."""
+    the sending jobs before each batch: the lead is lost, or a second SIGTERM came. Each job
+    hands the memory it freed back to the system when it ends (``releasing``), or the
+    daemon's RSS creeps up for as long as it runs."""
     from digest.editions import digest_plan
     from digest.schedule.jobs import gather_job
 
@@ -59,7 +62,7 @@ def build_scheduler(
         owed = owed_slots(app, digest, plan, now)
         _note_skipped(app, digest, plan, now, owed)
         scheduler.add_job(
-            _send_due,
+            releasing(_send_due),
             plan.trigger(),
             args=[app, digest, plan, stop],
             id=f"digest:{digest.id}",
@@ -67,14 +70,14 @@ def build_scheduler(
             **({"next_run_time": now} if owed else {}),
         )
     scheduler.add_job(
-        partial(gather_job, app),
+        releasing(partial(gather_job, app)),
         IntervalTrigger(minutes=config.gather.interval_minutes),
         id="gather",
         name="gather",
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(
-        partial(_retry_owed, app, plans, stop),
+        releasing(partial(_retry_owed, app, plans, stop)),
         IntervalTrigger(seconds=retry_interval_seconds(config)),
         id="retry",
         name="retry deferred",
