@@ -97,3 +97,58 @@ def test_release_memory_hands_a_threads_freed_heap_back_to_the_system() -> None:
     ).stdout.split()
     assert out[0] == "True"
     assert float(out[1]) > 50, f"only {out[1]} MB handed back"
+
+
+def test_the_daemon_caps_the_arenas_before_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Capped(Exception):
+        pass
+
+    def cap() -> bool:
+        raise Capped  # stops the daemon before it needs a database
+
+    monkeypatch.setattr(daemon, "cap_arenas", cap)
+    with pytest.raises(Capped):
+        daemon.run_daemon(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
+)
+def test_the_daemon_caps_glibc_at_two_arenas_however_many_threads_allocate_at_once() -> None:
+    """Eight threads that malloc at the same time would each get an arena of their own."""
+    script = textwrap.dedent(
+        """
+        import ctypes, sys, threading
+        from digest.schedule.memory import cap_arenas
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        print(cap_arenas(), flush=True)
+        together = threading.Barrier(8)
+
+        def job():
+            together.wait()
+            blocks = [libc.malloc(1000) for _ in range(2000)]
+            together.wait()  # all alive (and holding their arenas) until each has allocated
+
+        threads = [threading.Thread(target=job) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sys.stderr.flush()
+        libc.malloc_stats()  # one "Arena n:" paragraph per arena, on stderr
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.split() == ["True"]
+    arenas = [line for line in done.stderr.splitlines() if line.startswith("Arena ")]
+    assert 1 <= len(arenas) <= 2, done.stderr

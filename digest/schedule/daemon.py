@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App
 from digest.config import Config, DigestConfig
 from digest.schedule.leading import elected, lead
-from digest.schedule.memory import releasing
+from digest.schedule.memory import cap_arenas, releasing
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store import utcnow
@@ -256,6 +256,7 @@ def run_daemon(
     leader that loses the lock stops scheduling at once, and its running job stops after
     the batch on the wire. SQLite: one daemon per database; a second exits at once.
     """
+    cap_arenas()  # before the scheduler's threads start (schedule.memory says why)
     stop = stop or threading.Event()
     halt = threading.Event()  # stop after the batch on the wire, not after the job
     reload = threading.Event()

@@ -9,8 +9,12 @@ dropping whole documents, the ranking's dicts, the SMTP threads' message bytes) 
 free space fragmented a little differently, so the daemon's RSS crept up by tens of MB an
 hour while its Python objects and SQLite's heap stayed flat (issue 22, ``bench/soak.py``).
 ``malloc_trim(0)`` returns the free pages of every arena at once, a few milliseconds after
-a job that took seconds. Elsewhere (musl, macOS, Windows) it is a no-op: their allocators
-return memory on their own terms.
+a job that took seconds. The daemon also caps glibc at two arenas (``cap_arenas``): by default
+every thread that starts while the others are busy gets an arena of its own (up to eight per
+core), each keeping its own free space; the daemon's work is one job at a time and holds the
+GIL, so more arenas buy it nothing. In 8-minute soaks (bench/README.md, issue 22) the RSS
+between jobs settled lowest with both. Elsewhere (musl, macOS, Windows) both are no-ops: their
+allocators return memory on their own terms.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import ctypes
 import functools
 import gc
 import logging
+import os
 import platform
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -29,21 +34,35 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+M_ARENA_MAX = -8  # mallopt's parameter (malloc.h)
+ARENAS = 2
+
+
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library is not glibc."""
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
+    if not hasattr(libc, "malloc_trim") or not hasattr(libc, "mallopt"):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    return libc
+
+
+def cap_arenas(arenas: int = ARENAS) -> bool:
+    """Let glibc make at most ``arenas`` malloc arenas from now on (the daemon calls it
+    before its threads start). An admin's own ``MALLOC_ARENA_MAX`` wins. True if set."""
+    libc = _glibc()
+    if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, arenas))
 
 
 def release_memory() -> bool:
@@ -51,11 +70,11 @@ def release_memory() -> bool:
     the allocator's free pages back to the system. True when anything could be returned
     (glibc), False where there is nothing to call."""
     gc.collect()
-    trim = _malloc_trim()
-    if trim is None:
+    libc = _glibc()
+    if libc is None:
         return False
     try:
-        trim(0)
+        libc.malloc_trim(0)
     except Exception:  # never let housekeeping fail a job that went well
         log.debug("malloc_trim failed", exc_info=True)
         return False
