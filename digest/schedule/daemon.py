@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App
 from digest.config import Config, DigestConfig
 from digest.schedule.leading import elected, lead
+from digest.schedule.memory import cap_arenas, releasing
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.lock import daemon_lock
@@ -38,7 +39,9 @@ def build_scheduler(
 ) -> BackgroundScheduler:
     """A scheduler with one job per digest on its firing plan (due at once when slots were
     missed while the daemon was down), a gathering job and a retry job. ``stop`` is asked by
-    the sending jobs before each batch: the lead is lost, or a second SIGTERM came."""
+    the sending jobs before each batch: the lead is lost, or a second SIGTERM came. Each job
+    hands the memory it freed back to the system when it ends (``releasing``), or the
+    daemon's RSS creeps up for as long as it runs."""
     from digest.editions import digest_plan
     from digest.schedule.jobs import gather_job
 
@@ -58,7 +61,7 @@ def build_scheduler(
         owed = owed_slots(app, digest, plan, now)
         _note_skipped(app, digest, plan, now, owed)
         scheduler.add_job(
-            _send_due,
+            releasing(_send_due),
             plan.trigger(),
             args=[app, digest, plan, stop],
             id=f"digest:{digest.id}",
@@ -66,14 +69,14 @@ def build_scheduler(
             **({"next_run_time": now} if owed else {}),
         )
     scheduler.add_job(
-        partial(gather_job, app),
+        releasing(partial(gather_job, app)),
         IntervalTrigger(minutes=config.gather.interval_minutes),
         id="gather",
         name="gather",
         next_run_time=datetime.now(UTC),  # APScheduler's own (real) clock: gather at once
     )
     scheduler.add_job(
-        partial(_retry_owed, app, plans, stop),
+        releasing(partial(_retry_owed, app, plans, stop)),
         IntervalTrigger(seconds=retry_interval_seconds(config)),
         id="retry",
         name="retry deferred",
@@ -252,6 +255,7 @@ def run_daemon(
     leader that loses the lock stops scheduling at once, and its running job stops after
     the batch on the wire. SQLite: one daemon per database; a second exits at once.
     """
+    cap_arenas()  # before the scheduler's threads start (schedule.memory says why)
     stop = stop or threading.Event()
     halt = threading.Event()  # stop after the batch on the wire, not after the job
     reload = threading.Event()
