@@ -29,9 +29,9 @@ from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, Recipient, RenderedEdition, SendResult
 from digest.render import build_template
 from digest.render.edition import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
-from tests.conftest import FeedServer, rss, run_cli, write_config  # noqa: F401
+from tests.conftest import SHARED, FeedServer, rss, run_cli, write_config  # noqa: F401
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = SHARED / "specs"
 openapi_core = pytest.importorskip("openapi_core")
 yaml = pytest.importorskip("yaml")
 pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is absent")
