@@ -44,6 +44,7 @@ from sqlalchemy import create_engine, text
 from digest.app import App
 from digest.config import load_config
 from digest.store import utcnow
+from tests.pg import create_database, drop_database
 
 PEERS = ROOT / "scripts" / "peers.sh"
 SECRET = secrets.token_urlsafe(32)
@@ -100,22 +101,6 @@ def start_postgres() -> tuple[str, list[str]]:
         ["bash", "-c", script], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.splitlines()
     return out[0], shlex.split(out[1])
-
-
-def fresh_database(server: str) -> str:
-    name = f"digest_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(server: str, url: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def smtp_sink(folder: Path, port: int, delay: float = 0.0) -> subprocess.Popen[bytes]:
@@ -261,7 +246,7 @@ def stop_all(processes: list[subprocess.Popen[str]]) -> list[int]:
 
 def correctness(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """4 workers started together, a 5th later, one killed with kill -9 mid-run."""
-    database = fresh_database(server)
+    database = create_database(server, "digest_bench")
     port = free_port()
     sink, counted = counting_sink(folder, port)
     try:
@@ -320,7 +305,7 @@ def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str,
     result: dict[str, Any] = {"messages": args.throughput}
     try:
         for n in (1, 2, 4):
-            database = fresh_database(server)
+            database = create_database(server, "digest_bench")
             config = write_config(folder, database, port, batch=args.throughput_batch)
             edition_id = queued_edition(config, args.throughput)
             workers = [worker(config, folder / f"t{n}-{i}.log") for i in range(n)]
@@ -359,7 +344,7 @@ def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
     result: dict[str, Any] = {"recipients": args.latency_recipients}
     try:
         for n in (1, 4, 8):
-            database = fresh_database(server)
+            database = create_database(server, "digest_bench")
             config = write_config(folder, database, port, batch=50, connections=10, lease=120)
             edition_id = queued_edition(config, args.latency_recipients)
             workers = [worker(config, folder / f"l{n}-{i}.log") for i in range(n)]
@@ -386,7 +371,7 @@ def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
 
 def claims(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Claim latency with ``old_rows`` rows of earlier editions, no ANALYZE after queueing."""
-    database = fresh_database(server)
+    database = create_database(server, "digest_bench")
     config = write_config(folder, database, free_port())
     os.environ["DIGEST_BENCH_SECRET"] = SECRET
     app = App.open(load_config(config))
@@ -444,7 +429,7 @@ def claims(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any
 def failover(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Two `digest run`s; kill -9 the leader, then (again, two fresh ones)
     pg_terminate_backend its lock session: seconds until the standby leads."""
-    database = fresh_database(server)
+    database = create_database(server, "digest_bench")
     config = write_config(folder, database, free_port(), check=5.0)
     os.environ["DIGEST_BENCH_SECRET"] = SECRET
     App.open(load_config(config)).close()  # migrate once, before two processes race to

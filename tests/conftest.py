@@ -390,21 +390,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 def postgres_database() -> Iterator[str]:
     """A fresh database on the PostgreSQL server scripts/test starts, dropped afterwards
     (skipped without a server, unless DIGEST_REQUIRE_POSTGRES says it must be there)."""
-    import os
-    import uuid
+    from tests.pg import fresh_database
 
-    from sqlalchemy import create_engine, text
-
-    url = os.environ.get("DIGEST_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
-            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
-        pytest.skip("no PostgreSQL server (scripts/test starts one)")
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database() as url:
+        yield url

@@ -6,15 +6,13 @@ database failure on any path is that source's error, never the gather's.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 
 from digest.app import App
@@ -379,14 +377,8 @@ async def test_a_store_failure_on_any_path_is_that_sources_error_not_the_gathers
 # --- the same on PostgreSQL (scripts/test starts one) -----------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("DIGEST_TEST_POSTGRES_URL"), reason="no PostgreSQL server")
-def test_identity_updates_and_pruning_on_postgresql() -> None:
-    url = os.environ["DIGEST_TEST_POSTGRES_URL"]
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = open_engine(url.rsplit("/", 1)[0] + f"/{name}")
+def test_identity_updates_and_pruning_on_postgresql(postgres_database: str) -> None:
+    engine = open_engine(postgres_database)
     try:
         upgrade(engine, "0007")
         upgrade(engine)
@@ -416,6 +408,3 @@ def test_identity_updates_and_pruning_on_postgresql() -> None:
         assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 1
     finally:
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()

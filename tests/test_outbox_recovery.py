@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import create_engine, text
 
 from digest.app import App
 from digest.config import load_config
@@ -32,6 +30,7 @@ from digest.records import Recipient
 from digest.store import Subscriber, utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import ROOT, FeedServer, free_port, rss, run_cli
+from tests.pg import fresh_database
 from tests.test_outbox import _config
 from tests.test_smtp_faults import FaultyServer, _rows, _setup
 
@@ -74,19 +73,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    url = os.environ.get("DIGEST_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
-            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
-        pytest.skip("no PostgreSQL server (scripts/test starts one)")
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 def _on(config: Path, database: str | None) -> Path:
