@@ -241,6 +241,30 @@ def stop_all(processes: list[subprocess.Popen[str]]) -> list[int]:
     return sent
 
 
+def timed_drain(
+    server: str,
+    args: argparse.Namespace,
+    n: int,
+    logs: Path,
+    messages: int,
+    **settings: Any,
+) -> tuple[float, list[int]]:
+    """``n`` workers send an edition of ``messages`` on a database of their own: the wall
+    time from the first claim (not the processes' start-up) to the last row settled, and
+    what each worker says it sent. ``settings``: write_config's port, batch and the rest."""
+    database = create_database(server, "digest_bench")
+    config = write_config(logs.parent, database, **settings)
+    edition_id = queued_edition(config, messages)
+    workers = [worker(config, Path(f"{logs}-{i}.log")) for i in range(n)]
+    _until(partial(_started, database, edition_id), 120)
+    start = time.monotonic()
+    drain(database, edition_id, messages, args.time_limit)
+    wall = time.monotonic() - start
+    sent = stop_all(workers)
+    drop_database(server, database)
+    return wall, sent
+
+
 # --- the sections ------------------------------------------------------------------------------
 
 
@@ -305,16 +329,15 @@ def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str,
     result: dict[str, Any] = {"messages": args.throughput}
     try:
         for n in (1, 2, 4):
-            database = create_database(server, "digest_bench")
-            config = write_config(folder, database, port, batch=args.throughput_batch)
-            edition_id = queued_edition(config, args.throughput)
-            workers = [worker(config, folder / f"t{n}-{i}.log") for i in range(n)]
-            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
-            start = time.monotonic()
-            drain(database, edition_id, args.throughput, args.time_limit)
-            wall = time.monotonic() - start
-            stop_all(workers)
-            drop_database(server, database)
+            wall, _ = timed_drain(
+                server,
+                args,
+                n,
+                folder / f"t{n}",
+                args.throughput,
+                port=port,
+                batch=args.throughput_batch,
+            )
             result[f"workers_{n}_msgs_per_s"] = round(args.throughput / wall)
         start = time.monotonic()
         subprocess.run(
@@ -344,16 +367,17 @@ def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
     result: dict[str, Any] = {"recipients": args.latency_recipients}
     try:
         for n in (1, 4, 8):
-            database = create_database(server, "digest_bench")
-            config = write_config(folder, database, port, batch=50, connections=10, lease=120)
-            edition_id = queued_edition(config, args.latency_recipients)
-            workers = [worker(config, folder / f"l{n}-{i}.log") for i in range(n)]
-            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
-            start = time.monotonic()
-            drain(database, edition_id, args.latency_recipients, args.time_limit)
-            wall = time.monotonic() - start
-            sent = stop_all(workers)
-            drop_database(server, database)
+            wall, sent = timed_drain(
+                server,
+                args,
+                n,
+                folder / f"l{n}",
+                args.latency_recipients,
+                port=port,
+                batch=50,
+                connections=10,
+                lease=120,
+            )
             result[f"workers_{n}_s"] = round(wall, 1)
             result[f"workers_{n}_shares"] = sent
     finally:
