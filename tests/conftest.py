@@ -6,6 +6,7 @@ import contextlib
 import email
 import email.policy
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -381,6 +383,48 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+# --- web -----------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf(page: httpx.Response) -> str:
+    """The CSRF field of the page's form; the test fails, showing the page, without one."""
+    found = _CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def local_listener() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1, for a server to listen on."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    return listener
+
+
+@contextlib.contextmanager
+def uvicorn_thread(asgi: Any, listener: socket.socket) -> Iterator[None]:
+    """``asgi`` served by uvicorn in a thread, as `digest serve` configures it, on
+    ``listener``; stopped (and the listener closed) afterwards."""
+    import uvicorn
+
+    from digest.web.server import server_config
+
+    server = uvicorn.Server(server_config(asgi, "127.0.0.1", listener.getsockname()[1]))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

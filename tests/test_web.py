@@ -18,7 +18,7 @@ from digest.config import load_config
 from digest.links import make_token
 from digest.web import create_app
 from digest.web.security import RateLimit
-from tests.conftest import SECRET, FeedServer, SmtpServer, rss, run_cli
+from tests.conftest import SECRET, FeedServer, SmtpServer, csrf, rss, run_cli
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,10 +50,7 @@ async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
 
 
 async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
-    page = await client.get(path)
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
+    return csrf(await client.get(path))
 
 
 def _tampered(token: str) -> str:
