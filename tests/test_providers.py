@@ -673,16 +673,23 @@ def test_postmark_rejected_batch_fails_every_row(config: Config) -> None:
 # --- errors shared by every provider ----------------------------------------------------------
 
 
+class FirstThenOk:
+    """An API whose first call ends with ``first`` (an answer, or what it raises), and every
+    later one as the provider answers a good request; it counts the calls."""
+
+    def __init__(self, provider: str, first: Callable[[], Answer]) -> None:
+        self.provider, self.first, self.calls = provider, first, 0
+
+    def __call__(self, doc: Any) -> Answer:
+        self.calls += 1
+        return self.first() if self.calls == 1 else OK[self.provider](doc)
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_429_waits_as_asked_then_succeeds(provider: str, config: Config) -> None:
-    calls: list[int] = []
-
-    def limited(doc: Any) -> Answer:
-        calls.append(1)
-        if len(calls) == 1:
-            return Answer(429, {"message": "Too many requests"}, {"Retry-After": "2"})
-        return OK[provider](doc)
-
+    limited = FirstThenOk(
+        provider, lambda: Answer(429, {"message": "Too many requests"}, {"Retry-After": "2"})
+    )
     api = Api(provider, limited)
     results = send(provider, api, config, messages(2))
     assert waits == [2.0]
@@ -715,23 +722,20 @@ def test_5xx_is_retried_with_backoff_only_with_an_idempotency_key(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_timeout_is_retried_only_with_an_idempotency_key(provider: str, config: Config) -> None:
-    calls: list[int] = []
 
-    def slow_once(doc: Any) -> Answer:
-        calls.append(1)
-        if len(calls) == 1:
-            raise httpx.ReadTimeout("timed out")
-        return OK[provider](doc)
+    def time_out() -> Answer:
+        raise httpx.ReadTimeout("timed out")
 
+    slow_once = FirstThenOk(provider, time_out)
     api = Api(provider, slow_once)
     results = send(provider, api, config, messages(1))
     if provider != "resend":
         assert [r.status for r in results] == ["failed"]
-        assert len(calls) == 1
+        assert slow_once.calls == 1
         assert "fate unknown" in results[0].detail
         return
     assert [r.status for r in results] == ["sent"]
-    assert len(calls) == 2
+    assert slow_once.calls == 2
     (first, _), (again, _) = api.requests
     assert first["idempotency-key"] == again["idempotency-key"]
 
