@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -26,6 +26,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.app import App
 from digest.config import load_config
+
+if TYPE_CHECKING:
+    from tests.admin_site import Console
 
 SECRET = "test-secret-0123456789-abcdefghij"
 # The shared read-only data beside the checkout; DIGEST_SHARED points elsewhere (a worktree
@@ -425,6 +428,18 @@ def uvicorn_thread(asgi: Any, listener: socket.socket) -> Iterator[None]:
         server.should_exit = True
         thread.join(timeout=10)
         listener.close()
+
+
+@pytest.fixture
+def console(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> Iterator[Console]:
+    """The admin console over tests/admin_site.py's two sources, served as `digest serve`
+    serves it, with an admin account and the news gathered."""
+    from tests.admin_site import console_config, serving
+
+    with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
+        yield running
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ and 375 px (dark), and at 375 px nothing may scroll sideways."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,17 @@ import pytest
 
 from digest.app import run
 from digest.pipeline import run_digest
-from tests.admin_site import ADMIN, PASSWORD, Console, console_config, serving
+from tests.admin_site import ADMIN, PASSWORD, Console
 from tests.browser import launch, sync_api
-from tests.conftest import ROOT, FeedServer, SmtpServer
+from tests.conftest import ROOT, SmtpServer
 
 pytestmark = pytest.mark.slow  # drives Chromium through Playwright
 ARTIFACTS = Path(os.environ.get("DIGEST_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 
 
 @pytest.fixture
-def site(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
-) -> Iterator[Console]:
-    with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
-        yield running
+def site(console: Console) -> Console:
+    return console
 
 
 def _wait_for_mail(smtp_server: SmtpServer, count: int) -> None:

@@ -21,11 +21,8 @@ from tests.store_queries import source
 
 
 @pytest.fixture
-def site(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
-) -> Iterator[Console]:
-    with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
-        yield running
+def site(console: Console) -> Console:
+    return console
 
 
 @pytest.fixture

@@ -275,15 +275,20 @@ def test_unfinished_editions_are_those_with_rows_a_run_must_still_send(
         app.close()
 
 
+def _greylisting(feed_server: FeedServer, write_config, faulty: FaultyServer) -> Path:
+    """Ana and Later subscribed, the SMTP server greylisting Later (451) until told not to."""
+    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
+    return _sends_empty(
+        _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    )
+
+
 def test_a_greylisted_reader_gets_the_edition_on_the_next_days_run(
     feed_server: FeedServer, write_config, faulty: FaultyServer
 ) -> None:
     """The daemon fires once a day: tomorrow's run sends today's deferred row (earlier
     edition first) and nobody who subscribed since gets today's edition."""
-    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
-    config = _sends_empty(
-        _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    )
+    config = _greylisting(feed_server, write_config, faulty)
     app = _open(config)
     try:
         first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
@@ -344,10 +349,7 @@ def test_an_edition_too_old_to_go_out_is_marked_failed_with_a_reason(
 ) -> None:
     """Three days later the daily edition is stale: its waiting row is failed with a
     reason (and a log line naming the edition), not mailed late; `digest retry` still can."""
-    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
-    config = _sends_empty(
-        _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    )
+    config = _greylisting(feed_server, write_config, faulty)
     app = _open(config)
     try:
         first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
