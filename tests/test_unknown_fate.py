@@ -132,6 +132,18 @@ def _edition_id(config_path: Path) -> int:
         app.close()
 
 
+def _the_good_sent_and_one_failed(config_path: Path, address: str) -> tuple[str, str]:
+    """Send with a gather: every GOOD reader's row is sent and ``address``'s failed; the
+    command's stderr and that row's reason."""
+    code, _, err = _send(config_path, "--gather")
+    assert code == 0, err
+    rows = _rows(config_path)
+    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
+    status, reason = rows[address]
+    assert status == "failed"
+    return err, reason
+
+
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_a_connection_lost_after_the_final_dot_fails_the_message_and_never_sends_it_again(
     feed_server: FeedServer, write_config, losing: LosesTheReplyToTheDot, pipelining: bool
@@ -140,12 +152,7 @@ def test_a_connection_lost_after_the_final_dot_fails_the_message_and_never_sends
     losing.lose = {"lost": 1}
     config_path = _setup(feed_server, write_config, losing.port, *GOOD, "lost@example.org")
 
-    code, _, err = _send(config_path, "--gather")
-    assert code == 0, err
-    rows = _rows(config_path)
-    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
-    status, reason = rows["lost@example.org"]
-    assert status == "failed"
+    err, reason = _the_good_sent_and_one_failed(config_path, "lost@example.org")
     assert reason.startswith("connection lost after the message was sent")
     assert "fate unknown" in reason
     assert "Message-ID <" in reason and "digest retry" in reason
@@ -181,12 +188,7 @@ def test_no_reply_to_the_final_dot_within_the_timeout_fails_the_message_and_neve
     losing.stall = {"slow": 1}  # the server queued it, then took longer than timeout_seconds
     config_path = _setup(feed_server, write_config, losing.port, *GOOD, "slow@example.org")
 
-    code, _, err = _send(config_path, "--gather")
-    assert code == 0, err
-    rows = _rows(config_path)
-    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
-    status, reason = rows["slow@example.org"]
-    assert status == "failed"
+    _, reason = _the_good_sent_and_one_failed(config_path, "slow@example.org")
     assert reason.startswith("no reply within 1 s after the message was sent")
     assert "fate unknown" in reason and "digest retry" in reason
 

@@ -53,6 +53,11 @@ async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
     return csrf(await client.get(path))
 
 
+async def _sign_up(client: httpx.AsyncClient, **fields: str | list[str]) -> httpx.Response:
+    """The sign-up form sent with ``fields`` and the page's own CSRF field."""
+    return await client.post("/subscribe", data={**fields, "csrf": await _csrf(client)})
+
+
 def _tampered(token: str) -> str:
     """The token with one character of its signature changed (never a no-op: not the last
     character, whose low bits base64 does not use, and never to the same character)."""
@@ -69,15 +74,7 @@ async def test_double_opt_in_then_preferences_then_one_click(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
     c, app = client
-    response = await c.post(
-        "/subscribe",
-        data={
-            "email": "Ana@Example.org",
-            "name": "Ana",
-            "topics": ["world", "sport"],
-            "csrf": await _csrf(c),
-        },
-    )
+    response = await _sign_up(c, email="Ana@Example.org", name="Ana", topics=["world", "sport"])
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert _status(app, "ana@example.org") == "pending"
     (mail,) = smtp_server.messages
@@ -159,8 +156,8 @@ async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
 ) -> None:
     c, app = client
     assert run_cli("--config", str(config), "subscribers", "add", "known@example.org")[0] == 0
-    known = await c.post("/subscribe", data={"email": "known@example.org", "csrf": await _csrf(c)})
-    unknown = await c.post("/subscribe", data={"email": "new@example.org", "csrf": await _csrf(c)})
+    known = await _sign_up(c, email="known@example.org")
+    unknown = await _sign_up(c, email="new@example.org")
     assert known.status_code == unknown.status_code == 200
     assert known.text == unknown.text
     # A stranger re-subscribing a confirmed address leaves it confirmed, and mails nothing.
@@ -172,14 +169,7 @@ async def test_a_name_with_a_line_break_is_refused_at_sign_up(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
     c, app = client
-    response = await c.post(
-        "/subscribe",
-        data={
-            "email": "bob@example.org",
-            "name": "Bob\r\nBcc: x@evil.test",
-            "csrf": await _csrf(c),
-        },
-    )
+    response = await _sign_up(c, email="bob@example.org", name="Bob\r\nBcc: x@evil.test")
 
     assert response.status_code == 400
     assert "Please write your name on one line" in response.text
@@ -195,14 +185,12 @@ async def test_csrf_rate_limits_escaping_and_headers(
     no_csrf = await c.post("/subscribe", data={"email": "x@example.org"})
     assert no_csrf.status_code == 400 and _status(app, "x@example.org") is None
     xss = '"><script>alert(1)</script>'
-    bad = await c.post("/subscribe", data={"email": xss, "name": xss, "csrf": await _csrf(c)})
+    bad = await _sign_up(c, email=xss, name=xss)
     assert bad.status_code == 400 and "<script>alert(1)" not in bad.text
     assert "&lt;script&gt;" in bad.text
     for _ in range(3):
-        await c.post("/subscribe", data={"email": "flood@example.org", "csrf": await _csrf(c)})
-    limited = await c.post(
-        "/subscribe", data={"email": "flood@example.org", "csrf": await _csrf(c)}
-    )
+        await _sign_up(c, email="flood@example.org")
+    limited = await _sign_up(c, email="flood@example.org")
     assert limited.status_code == 429
     assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
     home = await c.get("/")
