@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -324,6 +326,11 @@ def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
     yield open_
     for app in apps:
         app.close()
+
+
+def ago(**delta: float) -> str:
+    """An RFC 2822 date that long before now, as a feed writes it: ``ago(hours=2)``."""
+    return format_datetime(datetime.now(UTC) - timedelta(**delta))
 
 
 def rss(items: list[dict[str, str]], title: str = "Test Feed") -> str:

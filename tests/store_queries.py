@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
+from digest.app import App
 from digest.records import FeedItem
 from digest.store import Article, Source, Store, utcnow
 from digest.store.ingest import store_items
@@ -42,6 +43,14 @@ def articles_between(
             .order_by(col(Article.published_at).desc())
         )
         return [(a, n) for a, n in rows]
+
+
+def every_article(app: App) -> list[tuple[Article, str]]:
+    """Every stored article of the config's sources, whatever its date, with its source's
+    name, newest first."""
+    far = timedelta(days=365 * 50)
+    now = datetime.now(UTC)
+    return articles_between(app.store, now - far, now + far, [s.name for s in app.config.sources])
 
 
 def source(store: Store, source_id: int) -> Source | None:
