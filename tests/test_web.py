@@ -203,17 +203,23 @@ async def test_csrf_rate_limits_escaping_and_headers(
     assert "set-cookie" not in (await c.get("/archive")).headers
 
 
-async def test_archive_web_view_feed_and_health(
-    client: tuple[httpx.AsyncClient, App], config: Path
-) -> None:
-    c, _ = client
+async def _one_edition_sent(c: httpx.AsyncClient, config: Path) -> str:
+    """One reader, one edition sent: the path of its web view, as the archive links to it."""
     assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
     sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
     assert sent[0] == 0, sent[2]
     archive = await c.get("/archive")
     link = re.search(r'href="https://digest\.test(/editions/daily/\d{8}T\d{4}Z)"', archive.text)
     assert link, archive.text
-    view = await c.get(link.group(1))
+    return link.group(1)
+
+
+async def test_archive_web_view_feed_and_health(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    c, _ = client
+    path = await _one_edition_sent(c, config)
+    view = await c.get(path)
     assert view.status_code == 200 and "Harbour strike ends" in view.text
     assert "DIGESTx" not in view.text and "/unsubscribe/" not in view.text
     feed = await c.get("/feed.atom")
@@ -504,19 +510,14 @@ async def test_the_web_view_has_no_personal_footer_greeting_or_link_to_itself(
     """Whoever reads the web view is not one recipient: no greeting, no Preferences or
     Unsubscribe link (those landed on the sign-up page), no "View in browser" to itself."""
     c, _ = client
-    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
-    sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
-    assert sent[0] == 0, sent[2]
-    archive = await c.get("/archive")
-    link = re.search(r'href="https://digest\.test(/editions/daily/\d{8}T\d{4}Z)"', archive.text)
-    assert link, archive.text
-    view = await c.get(link.group(1))
+    path = await _one_edition_sent(c, config)
+    view = await c.get(path)
     page = view.text
     assert view.status_code == 200 and "Harbour strike ends" in page
     assert "/unsubscribe" not in page and "/preferences" not in page
     anchors = re.findall(r"<a\b[^>]*>(.*?)</a>", page, re.S)
     assert not [a for a in anchors if a.strip() in ("Unsubscribe", "Preferences")], anchors
-    assert "View in browser" not in page and link.group(1) + '"' not in page
+    assert "View in browser" not in page and path + '"' not in page
     assert "Hello" not in page
     footer = "To change your settings or unsubscribe, use the links in the email you received."
     assert footer in page
