@@ -305,6 +305,17 @@ def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) 
     return asyncio.run(run())
 
 
+def refused(provider: str, config: Config, answer: Callable[[Any], Answer]) -> str:
+    """Send two messages to an API that refuses the call with ``answer`` (a documented
+    reply, valid per spec): both rows fail for one reason, which is returned."""
+    api = Api(provider, answer)
+    results = send(provider, api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert results[0].detail == results[1].detail
+    return results[0].detail
+
+
 # --- documented replies ----------------------------------------------------------------------
 
 
@@ -495,11 +506,8 @@ def test_sendgrid_rejected_batch_fails_every_row_with_its_errors(config: Config)
     errors = [
         {"message": "The from address does not match a verified Sender Identity.", "field": "from"}
     ]
-    api = Api("sendgrid", lambda doc: Answer(400, {"errors": errors}))
-    results = send("sendgrid", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "verified Sender Identity" in results[0].detail
+    detail = refused("sendgrid", config, lambda doc: Answer(400, {"errors": errors}))
+    assert "verified Sender Identity" in detail
 
 
 def test_mailgun_sends_the_content_once_with_recipient_variables(config: Config) -> None:
@@ -537,11 +545,8 @@ def test_mailgun_sends_the_content_once_with_recipient_variables(config: Config)
 
 def test_mailgun_rejected_batch_fails_every_row(config: Config) -> None:
     message = "'to' parameter is not a valid address. please check documentation"
-    api = Api("mailgun", lambda doc: Answer(400, {"message": message}))
-    results = send("mailgun", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "not a valid address" in results[0].detail
+    detail = refused("mailgun", config, lambda doc: Answer(400, {"message": message}))
+    assert "not a valid address" in detail
 
 
 def test_ses_sends_an_inline_template_with_each_recipients_data(config: Config) -> None:
@@ -602,12 +607,8 @@ def test_ses_rejected_batch_fails_every_row(config: Config) -> None:
             {"x-amzn-ErrorType": "BadRequestException:http://internal.amazon.com/"},
         )
 
-    api = Api("ses", reject)
-    results = send("ses", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "BadRequestException" in results[0].detail
-    assert "not valid JSON" in results[0].detail
+    detail = refused("ses", config, reject)
+    assert "BadRequestException" in detail and "not valid JSON" in detail
 
 
 def test_ses_batches_hold_at_most_50_destinations(config: Config) -> None:
@@ -663,11 +664,8 @@ def test_postmark_judges_each_result_of_a_200_reply(config: Config) -> None:
 
 
 def test_postmark_rejected_batch_fails_every_row(config: Config) -> None:
-    api = Api("postmark", lambda doc: Answer(422, {"ErrorCode": 300, "Message": "Invalid JSON"}))
-    results = send("postmark", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "Invalid JSON" in results[0].detail
+    reply = Answer(422, {"ErrorCode": 300, "Message": "Invalid JSON"})
+    assert "Invalid JSON" in refused("postmark", config, lambda doc: reply)
 
 
 # --- errors shared by every provider ----------------------------------------------------------
