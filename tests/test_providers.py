@@ -305,6 +305,15 @@ def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) 
     return asyncio.run(run())
 
 
+def accepted(provider: str, config: Config) -> tuple[Api, list[SendResult]]:
+    """Send two messages to an API that takes them as documented; every request valid per
+    spec. The API (its requests) and the results."""
+    api = Api(provider, OK[provider])
+    results = send(provider, api, config, messages(2))
+    assert api.problems == []
+    return api, results
+
+
 def refused(provider: str, config: Config, answer: Callable[[Any], Answer]) -> str:
     """Send two messages to an API that refuses the call with ``answer`` (a documented
     reply, valid per spec): both rows fail for one reason, which is returned."""
@@ -473,9 +482,7 @@ def test_postmark_request_carries_each_recipients_values_as_header_list(config: 
 
 
 def test_sendgrid_sends_the_content_once_with_substitutions_per_recipient(config: Config) -> None:
-    api = Api("sendgrid", sendgrid_ok)
-    results = send("sendgrid", api, config, messages(2))
-    assert api.problems == []
+    api, results = accepted("sendgrid", config)
     assert [r.detail for r in results] == ["sendgrid W86EgYT6SQKk0lRflfLRsA"] * 2
     ((headers, doc),) = api.requests
     assert headers["authorization"] == "Bearer SG.test-key"
@@ -511,9 +518,7 @@ def test_sendgrid_rejected_batch_fails_every_row_with_its_errors(config: Config)
 
 
 def test_mailgun_sends_the_content_once_with_recipient_variables(config: Config) -> None:
-    api = Api("mailgun", mailgun_ok)
-    results = send("mailgun", api, config, messages(2))
-    assert api.problems == []
+    api, results = accepted("mailgun", config)
     assert [r.status for r in results] == ["sent", "sent"]
     ((headers, form),) = api.requests
     assert headers["authorization"].startswith("Basic ")
@@ -550,9 +555,7 @@ def test_mailgun_rejected_batch_fails_every_row(config: Config) -> None:
 
 
 def test_ses_sends_an_inline_template_with_each_recipients_data(config: Config) -> None:
-    api = Api("ses", ses_ok)
-    results = send("ses", api, config, messages(2))
-    assert api.problems == []
+    api, results = accepted("ses", config)
     assert [r.detail for r in results] == [
         "ses 0100018c-0000-0000-0000-000000000000-000000",
         "ses 0100018c-0000-0000-0000-000000000001-000000",
