@@ -259,15 +259,26 @@ def messages(count: int, *, subject: str | None = None) -> list[OutgoingMessage]
     return out
 
 
+# Each provider's key, in the environment variable the example config names.
+API_KEYS = {
+    "RESEND_API_KEY": "re_test_key",
+    "POSTMARK_SERVER_TOKEN": "pm-test-token",
+    "SENDGRID_API_KEY": "SG.test-key",
+    "MAILGUN_API_KEY": "key-test",
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+}
+
+
+def set_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in API_KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789-abcdefghij")
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
-    monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    set_api_keys(monkeypatch)
     from tests.conftest import config_text
 
     path = tmp_path / "digest.toml"
@@ -305,11 +316,14 @@ def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) 
     return asyncio.run(run())
 
 
-def accepted(provider: str, config: Config) -> tuple[Api, list[SendResult]]:
-    """Send two messages to an API that takes them as documented; every request valid per
-    spec. The API (its requests) and the results."""
-    api = Api(provider, OK[provider])
-    results = send(provider, api, config, messages(2))
+def accepted(
+    provider: str, config: Config, answer: Callable[[Any], Answer] | None = None, count: int = 2
+) -> tuple[Api, list[SendResult]]:
+    """Send ``count`` messages to an API that takes the call and answers ``answer`` (by
+    default, that it took every message); every request valid per spec. The API (its
+    requests) and the results."""
+    api = Api(provider, answer or OK[provider])
+    results = send(provider, api, config, messages(count))
     assert api.problems == []
     return api, results
 
@@ -595,9 +609,7 @@ def test_ses_judges_each_entry_of_a_200_reply(config: Config) -> None:
         answer.body["BulkEmailEntryResults"][2] = {"Status": "ACCOUNT_THROTTLED"}
         return answer
 
-    api = Api("ses", mixed)
-    results = send("ses", api, config, messages(3))
-    assert api.problems == []
+    _, results = accepted("ses", config, mixed, count=3)
     assert [r.status for r in results] == ["sent", "failed", "deferred"]
     assert "not verified" in results[1].detail
 
@@ -658,9 +670,7 @@ def test_postmark_judges_each_result_of_a_200_reply(config: Config) -> None:
         answer.body[2] = {"ErrorCode": 300, "Message": "Invalid 'To' address.", "To": doc[2]["To"]}
         return answer
 
-    api = Api("postmark", mixed)
-    results = send("postmark", api, config, messages(3))
-    assert api.problems == []
+    _, results = accepted("postmark", config, mixed, count=3)
     assert [r.status for r in results] == ["sent", "bounced", "failed"]
     assert "marked as inactive" in results[1].detail
     assert "Invalid 'To' address." in results[2].detail
@@ -842,12 +852,7 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
     write_config: Callable[..., Path],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
-    monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    set_api_keys(monkeypatch)
 
     def reply(doc: Any) -> Answer:
         # The refused address: one message of the batch for Postmark, a whole batch for Resend.

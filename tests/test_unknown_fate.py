@@ -39,6 +39,7 @@ from tests.test_providers import (
     messages,
     resend_ok,
     send,
+    set_api_keys,
     waits,
 )
 from tests.test_smtp_faults import GOOD, Faults, FaultyServer, _rows, _send, _setup
@@ -224,18 +225,6 @@ def test_an_auth_error_on_a_later_call_carries_the_results_of_the_calls_before_i
     assert {r.status for r in results} == {"sent"}
 
 
-def _api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "RESEND_API_KEY": "re_test_key",
-        "POSTMARK_SERVER_TOKEN": "pm-test-token",
-        "SENDGRID_API_KEY": "SG.test-key",
-        "MAILGUN_API_KEY": "key-test",
-        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
-        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 def _import_subscribers(config_path: Path, count: int) -> list[str]:
     addresses = [f"reader{n}@example.org" for n in range(count)]
     csv = config_path.parent / "people.csv"
@@ -258,7 +247,7 @@ def test_rows_accepted_before_the_key_was_refused_are_recorded_sent_and_the_rest
     write_config: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _api_keys(monkeypatch)
+    set_api_keys(monkeypatch)
     accepted: Counter[str] = Counter()
     revoked = [True]
 
@@ -392,7 +381,7 @@ def test_a_batch_whose_answer_timed_out_is_failed_not_sent_again_by_a_later_run(
     write_config: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _api_keys(monkeypatch)
+    set_api_keys(monkeypatch)
 
     def slow_first_answer(doc: Any) -> Answer:
         if len(api.requests) == 1:
