@@ -14,7 +14,14 @@ from typing import Any, Self
 import httpx
 
 from digest.config import Config
-from digest.deliver.providers._http import ApiClient, Reply, Sleep, client_from, error_text
+from digest.deliver.providers._http import (
+    ApiClient,
+    Reply,
+    Sleep,
+    Transport,
+    client_from,
+    error_text,
+)
 from digest.errors import DeliveryError
 from digest.records import MessageFields, OutgoingMessage, SendResult
 from digest.states import SendStatus
@@ -87,12 +94,7 @@ class BatchApiSender:
         self.api = api
 
     @classmethod
-    def build(
-        cls,
-        config: Config,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep | None = None,
-    ) -> Self:
+    def build(cls, config: Config, transport: Transport = None, sleep: Sleep | None = None) -> Self:
         """A sender from the ``[delivery.NAME]`` table, its key read from the environment
         variable the table names (a test hands in an HTTP transport and a sleep)."""
         settings = getattr(config.delivery, cls.name)

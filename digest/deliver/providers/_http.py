@@ -41,6 +41,7 @@ _NOT_SENT = (
     httpx.UnsupportedProtocol,
 )
 Sleep = Callable[[float], Awaitable[None]]
+Transport = httpx.AsyncBaseTransport | None  # a test's stand-in for the network
 
 
 def api_key(provider: str, env: str) -> str:
@@ -239,7 +240,7 @@ def error_text(response: httpx.Response) -> str:
 def client_from(
     provider: str,
     settings: Any,
-    transport: httpx.AsyncBaseTransport | None,
+    transport: Transport,
     sleep: Sleep | None,
     credentials: Callable[[str], dict[str, Any]],
 ) -> ApiClient:

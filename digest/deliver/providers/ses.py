@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from botocore.auth import SigV4Auth
@@ -30,7 +30,7 @@ from digest.deliver.providers._batch import (
     per_entry,
     with_placeholders,
 )
-from digest.deliver.providers._http import ApiClient, Reply, Sleep, error_text
+from digest.deliver.providers._http import ApiClient, Reply, Sleep, Transport, error_text
 from digest.errors import DeliveryError
 from digest.records import SendResult
 from digest.states import SendStatus
@@ -76,6 +76,36 @@ class SesSender(BatchApiSender):
     def __init__(self, api: ApiClient, configuration_set: str | None = None) -> None:
         super().__init__(api)
         self.configuration_set = configuration_set
+
+    @classmethod
+    def build(cls, config: Config, transport: Transport = None, sleep: Sleep | None = None) -> Self:
+        """An SES sender from ``[delivery.ses]``: an AWS key pair signing each request
+        (SigV4), not one API key in a header."""
+        c = config.delivery.ses
+        envs = f"{c.access_key_id_env} and {c.secret_access_key_env}"
+        key_id = os.environ.get(c.access_key_id_env, "")
+        secret = os.environ.get(c.secret_access_key_env, "")
+        if not key_id or not secret:
+            raise DeliveryError(
+                f"ses: the environment variables {envs} are not both set",
+                "export the AWS access key of an IAM user allowed ses:SendBulkEmail",
+            )
+        token = os.environ.get(c.session_token_env, "") if c.session_token_env else ""
+        auth = SigV4(Credentials(key_id, secret, token or None), c.region)
+        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+        return cls(
+            ApiClient(
+                "ses",
+                c.base_url or f"https://email.{c.region}.amazonaws.com",
+                envs,
+                auth=auth,
+                timeout=c.timeout_seconds,
+                max_retries=c.max_retries,
+                transport=transport,
+                **extra,
+            ),
+            c.configuration_set,
+        )
 
     async def _post(self, chunk: Sequence[Pair]) -> Reply:
         body = json.dumps(self.request(chunk)).encode()
@@ -158,33 +188,4 @@ def _result(delivery_id: int, entry: dict[str, Any]) -> SendResult:
     )
 
 
-@register("ses")
-def build(
-    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
-) -> SesSender:
-    """An SES sender from ``[delivery.ses]``."""
-    c = config.delivery.ses
-    envs = f"{c.access_key_id_env} and {c.secret_access_key_env}"
-    key_id = os.environ.get(c.access_key_id_env, "")
-    secret = os.environ.get(c.secret_access_key_env, "")
-    if not key_id or not secret:
-        raise DeliveryError(
-            f"ses: the environment variables {envs} are not both set",
-            "export the AWS access key of an IAM user allowed ses:SendBulkEmail",
-        )
-    token = os.environ.get(c.session_token_env, "") if c.session_token_env else ""
-    auth = SigV4(Credentials(key_id, secret, token or None), c.region)
-    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
-    return SesSender(
-        ApiClient(
-            "ses",
-            c.base_url or f"https://email.{c.region}.amazonaws.com",
-            envs,
-            auth=auth,
-            timeout=c.timeout_seconds,
-            max_retries=c.max_retries,
-            transport=transport,
-            **extra,
-        ),
-        c.configuration_set,
-    )
+build = register("ses")(SesSender.build)
