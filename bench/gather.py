@@ -35,6 +35,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from multiprocessing.connection import Connection
@@ -152,15 +153,21 @@ def _build_responses(
     return table
 
 
-def serve(
-    conn: Connection,
-    hosts: int,
-    feeds_per_host: int,
-    items: int,
-    now: datetime,
-    delay: float,
-    lifetime: float,
-) -> None:
+@dataclass(frozen=True)
+class Site:
+    """What the feed server serves: ``hosts`` addresses with ``feeds_per_host`` feeds of
+    ``items`` items each, as of ``now``; every answer after ``delay`` seconds; it ends after
+    ``lifetime`` seconds at the latest."""
+
+    hosts: int
+    feeds_per_host: int
+    items: int
+    now: datetime
+    delay: float
+    lifetime: float
+
+
+def serve(conn: Connection, site: Site) -> None:
     """The server process: bind every host on one port, report it, serve until told to stop.
 
     It stops on "stop", when the parent goes away (the pipe closes), or after ``lifetime``.
@@ -172,22 +179,14 @@ def serve(
     try:
         import uvloop
     except ImportError:
-        asyncio.run(_serve(conn, hosts, feeds_per_host, items, now, delay, lifetime))
+        asyncio.run(_serve(conn, site))
         return
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(conn, hosts, feeds_per_host, items, now, delay, lifetime))
+        runner.run(_serve(conn, site))
 
 
-async def _serve(
-    conn: Connection,
-    hosts: int,
-    feeds_per_host: int,
-    items: int,
-    now: datetime,
-    delay: float,
-    lifetime: float,
-) -> None:
-    table = _build_responses(hosts, feeds_per_host, items, now)
+async def _serve(conn: Connection, site: Site) -> None:
+    table = _build_responses(site.hosts, site.feeds_per_host, site.items, site.now)
     statuses: Counter[str] = Counter()
     not_found = _response("404 Not Found", {"Content-Length": "0"})
 
@@ -203,7 +202,7 @@ async def _serve(
                     name, sep, value = line.partition(":")
                     if sep:
                         headers[name.strip().lower()] = value.strip()
-                await asyncio.sleep(delay)
+                await asyncio.sleep(site.delay)
                 entry = table.get((ip, path))
                 if entry is None:
                     statuses["404"] += 1
@@ -227,7 +226,7 @@ async def _serve(
         finally:
             writer.close()
 
-    servers = await _bind(handle, hosts)
+    servers = await _bind(handle, site.hosts)
     stop = asyncio.Event()
 
     def on_message() -> None:
@@ -246,7 +245,7 @@ async def _serve(
     loop.add_reader(conn.fileno(), on_message)
     conn.send(("ready", servers[0].sockets[0].getsockname()[1]))
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), lifetime)
+        await asyncio.wait_for(stop.wait(), site.lifetime)
     loop.remove_reader(conn.fileno())
     for server in servers:
         server.close()
@@ -274,15 +273,13 @@ async def _bind(handle: Handler, hosts: int, attempts: int = 20) -> list[asyncio
 
 
 @contextlib.contextmanager
-def feed_server(
-    hosts: int, feeds_per_host: int, items: int, now: datetime, delay: float, lifetime: float
-) -> Iterator[tuple[int, Connection]]:
+def feed_server(site: Site) -> Iterator[tuple[int, Connection]]:
     """Start the server process; yield its port and control pipe; always end it."""
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
     process = ctx.Process(
         target=serve,
-        args=(theirs, hosts, feeds_per_host, items, now, delay, lifetime),
+        args=(theirs, site),
         name="bench-feed-server",
         daemon=True,
     )
@@ -450,7 +447,7 @@ def main() -> None:
         f"timeout_seconds {args.timeout:g}"
     )
     with (
-        feed_server(args.hosts, per_host, args.items, now, args.delay, args.time_limit) as (
+        feed_server(Site(args.hosts, per_host, args.items, now, args.delay, args.time_limit)) as (
             port,
             control,
         ),

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,14 +125,9 @@ def fresh_database(server: str | None, folder: Path, name: str) -> str:
     """A SQLite file in ``folder``, or a new database on the PostgreSQL ``server``."""
     if server is None:
         return f"sqlite:///{folder / (name + '.db')}"
-    from sqlalchemy import create_engine, text
+    from tests.pg import create_database
 
-    database = f"digest_bench_{name}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{database}"
+    return create_database(server, f"digest_bench_{name}")
 
 
 def main() -> None:

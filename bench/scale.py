@@ -44,6 +44,7 @@ from sqlalchemy import create_engine, text
 from digest.app import App
 from digest.config import load_config
 from digest.store import utcnow
+from tests.pg import create_database, drop_database
 
 PEERS = ROOT / "scripts" / "peers.sh"
 SECRET = secrets.token_urlsafe(32)
@@ -100,22 +101,6 @@ def start_postgres() -> tuple[str, list[str]]:
         ["bash", "-c", script], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.splitlines()
     return out[0], shlex.split(out[1])
-
-
-def fresh_database(server: str) -> str:
-    name = f"digest_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(server: str, url: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def smtp_sink(folder: Path, port: int, delay: float = 0.0) -> subprocess.Popen[bytes]:
@@ -256,12 +241,36 @@ def stop_all(processes: list[subprocess.Popen[str]]) -> list[int]:
     return sent
 
 
+def timed_drain(
+    server: str,
+    args: argparse.Namespace,
+    n: int,
+    logs: Path,
+    messages: int,
+    **settings: Any,
+) -> tuple[float, list[int]]:
+    """``n`` workers send an edition of ``messages`` on a database of their own: the wall
+    time from the first claim (not the processes' start-up) to the last row settled, and
+    what each worker says it sent. ``settings``: write_config's port, batch and the rest."""
+    database = create_database(server, "digest_bench")
+    config = write_config(logs.parent, database, **settings)
+    edition_id = queued_edition(config, messages)
+    workers = [worker(config, Path(f"{logs}-{i}.log")) for i in range(n)]
+    _until(partial(_started, database, edition_id), 120)
+    start = time.monotonic()
+    drain(database, edition_id, messages, args.time_limit)
+    wall = time.monotonic() - start
+    sent = stop_all(workers)
+    drop_database(server, database)
+    return wall, sent
+
+
 # --- the sections ------------------------------------------------------------------------------
 
 
 def correctness(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """4 workers started together, a 5th later, one killed with kill -9 mid-run."""
-    database = fresh_database(server)
+    database = create_database(server, "digest_bench")
     port = free_port()
     sink, counted = counting_sink(folder, port)
     try:
@@ -320,16 +329,15 @@ def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str,
     result: dict[str, Any] = {"messages": args.throughput}
     try:
         for n in (1, 2, 4):
-            database = fresh_database(server)
-            config = write_config(folder, database, port, batch=args.throughput_batch)
-            edition_id = queued_edition(config, args.throughput)
-            workers = [worker(config, folder / f"t{n}-{i}.log") for i in range(n)]
-            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
-            start = time.monotonic()
-            drain(database, edition_id, args.throughput, args.time_limit)
-            wall = time.monotonic() - start
-            stop_all(workers)
-            drop_database(server, database)
+            wall, _ = timed_drain(
+                server,
+                args,
+                n,
+                folder / f"t{n}",
+                args.throughput,
+                port=port,
+                batch=args.throughput_batch,
+            )
             result[f"workers_{n}_msgs_per_s"] = round(args.throughput / wall)
         start = time.monotonic()
         subprocess.run(
@@ -359,16 +367,17 @@ def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
     result: dict[str, Any] = {"recipients": args.latency_recipients}
     try:
         for n in (1, 4, 8):
-            database = fresh_database(server)
-            config = write_config(folder, database, port, batch=50, connections=10, lease=120)
-            edition_id = queued_edition(config, args.latency_recipients)
-            workers = [worker(config, folder / f"l{n}-{i}.log") for i in range(n)]
-            _until(partial(_started, database, edition_id), 120)  # not the processes' start-up
-            start = time.monotonic()
-            drain(database, edition_id, args.latency_recipients, args.time_limit)
-            wall = time.monotonic() - start
-            sent = stop_all(workers)
-            drop_database(server, database)
+            wall, sent = timed_drain(
+                server,
+                args,
+                n,
+                folder / f"l{n}",
+                args.latency_recipients,
+                port=port,
+                batch=50,
+                connections=10,
+                lease=120,
+            )
             result[f"workers_{n}_s"] = round(wall, 1)
             result[f"workers_{n}_shares"] = sent
     finally:
@@ -386,7 +395,7 @@ def latency(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
 
 def claims(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Claim latency with ``old_rows`` rows of earlier editions, no ANALYZE after queueing."""
-    database = fresh_database(server)
+    database = create_database(server, "digest_bench")
     config = write_config(folder, database, free_port())
     os.environ["DIGEST_BENCH_SECRET"] = SECRET
     app = App.open(load_config(config))
@@ -444,7 +453,7 @@ def claims(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any
 def failover(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Two `digest run`s; kill -9 the leader, then (again, two fresh ones)
     pg_terminate_backend its lock session: seconds until the standby leads."""
-    database = fresh_database(server)
+    database = create_database(server, "digest_bench")
     config = write_config(folder, database, free_port(), check=5.0)
     os.environ["DIGEST_BENCH_SECRET"] = SECRET
     App.open(load_config(config)).close()  # migrate once, before two processes race to

@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 # ruff: noqa: E402  (digest and bench/render.py are imported after sys.path is set)
 
 from render import edition as ranked_edition
-from sqlalchemy import insert
 
 from digest.app import App
 from digest.config import load_config
@@ -47,8 +46,8 @@ from digest.records import (
 )
 from digest.render import render_edition
 from digest.sending import deliver_edition
-from digest.store import Edition, Subscriber, utcnow
-from digest.store.tables import SQLModel
+from digest.store import Edition, Subscriber
+from tests.store_queries import add_readers
 
 PEERS = ROOT / "scripts" / "peers.sh"
 SENDING = [0.0]  # seconds spent inside SmtpSender.send_batch; the rest is the outbox and render
@@ -96,24 +95,9 @@ timeout_seconds = 30
 """
 
 
-def add_subscribers(app: App, count: int, chunk: int = 10_000) -> None:
+def add_subscribers(app: App, count: int) -> None:
     """Insert ``count`` active subscribers in chunks (memory stays flat at 1,000,000)."""
-    table = SQLModel.metadata.tables["subscribers"]
-    now = utcnow()
-    with app.engine.begin() as connection:
-        for start in range(0, count, chunk):
-            rows = [
-                {
-                    "email": f"reader{i:07d}@example.org",
-                    "name": f"Reader {i}",
-                    "public_id": secrets.token_urlsafe(12),
-                    "status": "active",
-                    "topics": "",
-                    "created_at": now,
-                }
-                for i in range(start, min(count, start + chunk))
-            ]
-            connection.execute(insert(table), rows)
+    add_readers(app.engine, count)
 
 
 def save_edition(app: App) -> Edition:

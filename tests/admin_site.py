@@ -3,10 +3,6 @@ config mailing through the test SMTP server, with an admin account and fresh new
 
 from __future__ import annotations
 
-import re
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,15 +11,13 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from digest.app import App, run
 from digest.config import load_config
 from digest.pipeline import gather_sources
 from digest.web import create_app
 from digest.web.admin.auth import LoginGuard, hash_password
-from digest.web.server import server_config
-from tests.conftest import FeedServer, rss
+from tests.conftest import FeedServer, csrf, local_listener, rss, uvicorn_thread
 
 ADMIN, PASSWORD = "boss@example.org", "correct horse battery"
 STORIES = [
@@ -48,12 +42,17 @@ class Console:
     ) -> httpx.Response:
         """Log in through the form (the client keeps the cookies)."""
         page = client.get("/admin/login")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert token, page.text
         return client.post(
             "/admin/login",
-            data={"csrf": token.group(1), "email": email, "password": password, "next": ""},
+            data={"csrf": csrf(page), "email": email, "password": password, "next": ""},
         )
+
+    @contextmanager
+    def logged_in(self) -> Iterator[httpx.Client]:
+        """A client logged in as the admin."""
+        with self.client() as client:
+            assert self.login(client).status_code == 303
+            yield client
 
 
 def console_config(
@@ -95,20 +94,9 @@ def serving(
     app.store.add_admin(ADMIN, hash_password(PASSWORD))
     if gather:
         run(gather_sources(app))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(server_config(create_app(app, admin_guard=guard), "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
+    listener = local_listener()
     try:
-        yield Console(f"http://127.0.0.1:{port}", app)
+        with uvicorn_thread(create_app(app, admin_guard=guard), listener):
+            yield Console(f"http://127.0.0.1:{listener.getsockname()[1]}", app)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
         app.close()

@@ -6,6 +6,7 @@ import contextlib
 import email
 import email.policy
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,11 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -25,6 +29,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from digest.app import App
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config import load_config
+
+if TYPE_CHECKING:
+    from tests.admin_site import Console
 
 SECRET = "test-secret-0123456789-abcdefghij"
 # The shared read-only data beside the checkout; DIGEST_SHARED points elsewhere (a worktree
@@ -322,6 +329,11 @@ def open_app(write_config: Callable[..., Path]) -> Iterator[OpenApp]:
         app.close()
 
 
+def ago(**delta: float) -> str:
+    """An RFC 2822 date that long before now, as a feed writes it: ``ago(hours=2)``."""
+    return format_datetime(datetime.now(UTC) - timedelta(**delta))
+
+
 def rss(items: list[dict[str, str]], title: str = "Test Feed") -> str:
     """A small RSS 2.0 document; each item dict has title, link, and optional guid/date/desc."""
     from xml.sax.saxutils import escape
@@ -385,6 +397,60 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+# --- web -----------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf(page: httpx.Response) -> str:
+    """The CSRF field of the page's form; the test fails, showing the page, without one."""
+    found = _CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def local_listener() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1, for a server to listen on."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    return listener
+
+
+@contextlib.contextmanager
+def uvicorn_thread(asgi: Any, listener: socket.socket) -> Iterator[None]:
+    """``asgi`` served by uvicorn in a thread, as `digest serve` configures it, on
+    ``listener``; stopped (and the listener closed) afterwards."""
+    import uvicorn
+
+    from digest.web.server import server_config
+
+    server = uvicorn.Server(server_config(asgi, "127.0.0.1", listener.getsockname()[1]))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
+@pytest.fixture
+def console(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> Iterator[Console]:
+    """The admin console over tests/admin_site.py's two sources, served as `digest serve`
+    serves it, with an admin account and the news gathered."""
+    from tests.admin_site import console_config, serving
+
+    with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
+        yield running
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -392,21 +458,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 def postgres_database() -> Iterator[str]:
     """A fresh database on the PostgreSQL server scripts/test starts, dropped afterwards
     (skipped without a server, unless DIGEST_REQUIRE_POSTGRES says it must be there)."""
-    import os
-    import uuid
+    from tests.pg import fresh_database
 
-    from sqlalchemy import create_engine, text
-
-    url = os.environ.get("DIGEST_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
-            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
-        pytest.skip("no PostgreSQL server (scripts/test starts one)")
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database() as url:
+        yield url

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, select
 
+from digest.app import App
 from digest.records import FeedItem
 from digest.store import Article, Source, Store, utcnow
 from digest.store.ingest import store_items
@@ -41,7 +45,41 @@ def articles_between(
         return [(a, n) for a, n in rows]
 
 
+def every_article(app: App) -> list[tuple[Article, str]]:
+    """Every stored article of the config's sources, whatever its date, with its source's
+    name, newest first."""
+    far = timedelta(days=365 * 50)
+    now = datetime.now(UTC)
+    return articles_between(app.store, now - far, now + far, [s.name for s in app.config.sources])
+
+
 def source(store: Store, source_id: int) -> Source | None:
     """One source row with its fetch state."""
     with Session(store.engine, expire_on_commit=False) as s:
         return s.get(Source, source_id)
+
+
+def reader_address(i: int) -> str:
+    """The address ``add_readers`` gives its ``i``-th reader."""
+    return f"reader{i:07d}@example.org"
+
+
+def add_readers(engine: Engine, count: int, chunk: int = 10_000) -> None:
+    """``count`` active subscribers written straight into the table, in chunks (memory stays
+    flat at a million): what the tests and benchmarks of large lists start from."""
+    table = SQLModel.metadata.tables["subscribers"]
+    now = utcnow()
+    with engine.begin() as connection:
+        for start in range(0, count, chunk):
+            rows = [
+                {
+                    "email": reader_address(i),
+                    "name": f"Reader {i}",
+                    "public_id": secrets.token_urlsafe(12),
+                    "status": "active",
+                    "topics": "",
+                    "created_at": now,
+                }
+                for i in range(start, min(count, start + chunk))
+            ]
+            connection.execute(insert(table), rows)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +16,17 @@ import pytest
 
 from digest.app import run
 from digest.pipeline import run_digest
-from tests.admin_site import ADMIN, PASSWORD, Console, console_config, serving
-from tests.conftest import ROOT, FeedServer, SmtpServer
+from tests.admin_site import ADMIN, PASSWORD, Console
+from tests.browser import launch, sync_api
+from tests.conftest import ROOT, SmtpServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("DIGEST_REQUIRE_CHROMIUM"):
-        raise RuntimeError("Chromium is required here (scripts/test installs it) but missing")
-    pytest.skip("Chromium is not installed (scripts/test installs it)", allow_module_level=True)
 pytestmark = pytest.mark.slow  # drives Chromium through Playwright
-sync_api = pytest.importorskip("playwright.sync_api")
 ARTIFACTS = Path(os.environ.get("DIGEST_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 
 
 @pytest.fixture
-def site(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
-) -> Iterator[Console]:
-    with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
-        yield running
+def site(console: Console) -> Console:
+    return console
 
 
 def _wait_for_mail(smtp_server: SmtpServer, count: int) -> None:
@@ -133,11 +123,7 @@ def test_an_admin_walks_the_console(site: Console, smtp_server: SmtpServer) -> N
     mails_before = len(smtp_server.messages)
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+        browser = launch(playwright)
         shots = Shots(browser, site.base)
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
 

@@ -5,7 +5,6 @@ file is invalid (as the daemon's SIGHUP does) and is used at once when it is val
 from __future__ import annotations
 
 import html
-import re
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from digest.web.admin.config_screen import REDACTED, redact
 from tests.admin_site import Console, console_config, serving
-from tests.conftest import SECRET, FeedServer, SmtpServer
+from tests.conftest import SECRET, FeedServer, SmtpServer, csrf
 
 TOKEN = "metrics-token-d41d8cd98f"
 
@@ -44,15 +43,8 @@ def site(config: Path) -> Iterator[Console]:
 
 @pytest.fixture
 def client(site: Console) -> Iterator[httpx.Client]:
-    with site.client() as c:
-        assert site.login(c).status_code == 303
+    with site.logged_in() as c:
         yield c
-
-
-def _csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
 
 
 def _line_of(path: Path, needle: str) -> int:
@@ -109,7 +101,7 @@ def test_a_broken_file_is_not_reloaded_and_its_error_is_shown_with_its_line(
     running = site.app.config
     config.write_text(config.read_text().replace("breaking_items = 3", "breaking_items = -3"))
     page = client.get("/admin/config")
-    answer = client.post("/admin/config/reload", data={"csrf": _csrf(page)})
+    answer = client.post("/admin/config/reload", data={"csrf": csrf(page)})
     assert answer.status_code == 400
     text = html.unescape(answer.text)
     assert "The file was not reloaded: the running config is kept." in text
@@ -127,7 +119,7 @@ def test_a_valid_change_is_used_at_once_and_a_new_database_is_refused(
     assert "The file changed after the running config was read" in page.text
     assert client.post("/admin/config/reload", data={}).status_code == 403  # no CSRF field
     assert "Daily Test" in client.get("/admin/preview", params=params).text
-    done = client.post("/admin/config/reload", data={"csrf": _csrf(page)})
+    done = client.post("/admin/config/reload", data={"csrf": csrf(page)})
     assert done.status_code == 303 and done.headers["location"].startswith("/admin/config?")
     assert "Reloaded: 2 sources, 1 digests" in client.get(done.headers["location"]).text
     preview = client.get("/admin/preview", params=params).text
@@ -135,7 +127,7 @@ def test_a_valid_change_is_used_at_once_and_a_new_database_is_refused(
     assert "Morning Brief" in client.get("/admin/preview/email.html", params=params).text
 
     config.write_text(config.read_text().replace("sqlite:///digest.db", "sqlite:///other.db"))
-    refused = client.post("/admin/config/reload", data={"csrf": _csrf(page)})
+    refused = client.post("/admin/config/reload", data={"csrf": csrf(page)})
     assert refused.status_code == 400 and "restart to change the database" in refused.text
     assert site.app.config.service.database_url == "sqlite:///digest.db"
 
@@ -169,7 +161,7 @@ def test_the_daemon_on_this_machine_is_signalled_to_reload(
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         page = client.get("/admin/config")
         assert f"pid {holder.pid}" in page.text and f"kill -HUP {holder.pid}" in page.text
-        answer = client.post("/admin/config/signal", data={"csrf": _csrf(page)})
+        answer = client.post("/admin/config/signal", data={"csrf": csrf(page)})
         assert answer.status_code == 200 and "was told to reload" in answer.text
         holder.wait(timeout=10)
         deadline = time.monotonic() + 5

@@ -8,19 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from digest.app import run
 from digest.pipeline import run_digest
 from tests.admin_site import ADMIN, Console, console_config, serving
-from tests.conftest import FeedServer, SmtpServer
-
-
-def _field(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
+from tests.conftest import FeedServer, SmtpServer, csrf
 
 
 def _history(page: str) -> list[tuple[str, str, str]]:
@@ -43,7 +36,7 @@ def test_a_persons_page_shows_sign_up_confirm_pause_resume_and_bounce_newest_fir
     path = console_config(write_config, feed_server, smtp_server.port)
     with serving(path) as site, site.client() as reader, site.client() as admin:
         sign_up = reader.get("/")
-        form = {"email": "ana@example.org", "topics": ["world"], "csrf": _field(sign_up)}
+        form = {"email": "ana@example.org", "topics": ["world"], "csrf": csrf(sign_up)}
         assert reader.post("/subscribe", data=form).status_code == 200
         body = smtp_server.messages[-1].message().get_content()
         link = re.search(r"https://digest\.test(/confirm/\S+)", body)
@@ -56,7 +49,7 @@ def test_a_persons_page_shows_sign_up_confirm_pause_resume_and_bounce_newest_fir
         url = f"/admin/subscribers/{person.id}"
         for action in ("pause", "resume"):
             page = admin.get(url)
-            done = admin.post(url, data={"csrf": _field(page), "action": action})
+            done = admin.post(url, data={"csrf": csrf(page), "action": action})
             assert done.status_code == 200, done.text
 
         handler = smtp_server.handler

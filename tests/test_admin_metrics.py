@@ -3,7 +3,7 @@ served to this machine, or to whoever holds the token, and to nobody else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,16 +13,13 @@ from sqlmodel import Session, func, select
 from digest.app import run
 from digest.pipeline import run_digest
 from digest.store import Delivery
-from tests.admin_site import Console, console_config, serving
+from tests.admin_site import Console, console_config
 from tests.conftest import FeedServer, SmtpServer, run_cli
 
 
 @pytest.fixture
-def site(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
-) -> Iterator[Console]:
-    with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
-        yield running
+def site(console: Console) -> Console:
+    return console
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

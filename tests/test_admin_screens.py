@@ -14,38 +14,23 @@ import pytest
 from digest.app import run
 from digest.links import make_token
 from digest.pipeline import run_digest
-from digest.schedule.jobs import send_job
+from digest.schedule.jobs import hand_send, send_job
 from digest.store import utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving
-from tests.conftest import SECRET, FeedServer, Route, SmtpServer, free_port, run_cli
+from tests.conftest import SECRET, FeedServer, Route, SmtpServer, csrf, free_port
 from tests.store_queries import source
 
 
 @pytest.fixture
-def config(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
-) -> Path:
-    return console_config(write_config, feed_server, smtp_server.port)
-
-
-@pytest.fixture
-def site(config: Path) -> Iterator[Console]:
-    with serving(config) as running:
-        yield running
+def site(console: Console) -> Console:
+    return console
 
 
 @pytest.fixture
 def client(site: Console) -> Iterator[httpx.Client]:
-    with site.client() as c:
-        assert site.login(c).status_code == 303
+    with site.logged_in() as c:
         yield c
-
-
-def _csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
 
 
 def test_preview_as_one_subscriber_uses_their_topics_language_and_links(
@@ -93,14 +78,13 @@ def test_the_dashboard_shows_failing_sources_next_runs_in_their_zone_and_warning
 
 
 def test_last_jobs_include_a_send_run_by_hand_marked_manual(
-    config: Path, site: Console, client: httpx.Client, smtp_server: SmtpServer
+    site: Console, client: httpx.Client, smtp_server: SmtpServer
 ) -> None:
     """`digest send` is a send like the daemon's: the dashboard lists it, on a row of its
     own so the daemon's last result stays in view beside it."""
     site.app.store.add_subscriber("reader@example.org")
     assert send_job(site.app, "daily", gather_first=False) is not None  # the daemon's slot
-    code, _, err = run_cli("--config", str(config), "send")  # the admin, by hand, later
-    assert code == 0, err
+    assert hand_send(site.app, "daily", gather_first=False).ok  # `digest send`, later
 
     page = client.get("/admin/").text
     rows = re.findall(r"<tr><td>(send daily[^<]*)</td><td>[^<]+</td><td class=\"ok\">ok</td>", page)
@@ -135,7 +119,7 @@ def test_a_failed_row_is_retried_and_sent(
     page = client.get(f"/admin/editions/{edition_id}")
     assert "too old to send" in page.text
     smtp_server.handler.defer_later = False
-    done = client.post(f"/admin/editions/{edition_id}/retry", data={"csrf": _csrf(page)})
+    done = client.post(f"/admin/editions/{edition_id}/retry", data={"csrf": csrf(page)})
     assert done.status_code == 303
     assert "1%20failed%20re-queued" in done.headers["location"]
     assert store.delivery_counts(edition_id) == {"sent": 1}
@@ -147,10 +131,10 @@ def test_fetch_now_lifts_the_wait_of_one_source(site: Console, client: httpx.Cli
     store.update_source(state.id, next_attempt_at=utcnow() + timedelta(hours=3))
     page = client.get("/admin/sources")
     assert "waiting" in page.text
-    done = client.post("/admin/sources/fetch", data={"csrf": _csrf(page), "source": "World Wire"})
+    done = client.post("/admin/sources/fetch", data={"csrf": csrf(page), "source": "World Wire"})
     assert done.status_code == 303 and "World%20Wire%3A%202%20items" in done.headers["location"]
     assert source(store, state.id).next_attempt_at is None  # type: ignore[union-attr]
-    missing = client.post("/admin/sources/fetch", data={"csrf": _csrf(page), "source": "Nope"})
+    missing = client.post("/admin/sources/fetch", data={"csrf": csrf(page), "source": "Nope"})
     assert missing.status_code == 404
 
 
@@ -161,7 +145,7 @@ def test_the_transport_check_says_why_it_cannot_connect(
     with serving(path, gather=False) as site, site.client() as client:
         site.login(client)
         page = client.get("/admin/delivery")
-        answer = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        answer = client.post("/admin/delivery", data={"csrf": csrf(page)})
         assert answer.status_code == 502
         assert "cannot connect to the SMTP server" in answer.text and "Hint:" in answer.text
 
@@ -172,7 +156,7 @@ def test_an_import_with_an_unknown_column_is_refused_naming_it(
     page = client.get("/admin/import")
     answer = client.post(
         "/admin/import",
-        data={"csrf": _csrf(page), "action": "preview"},
+        data={"csrf": csrf(page), "action": "preview"},
         files={"file": ("people.csv", b"email,Department\na@example.org,Sales\n", "text/csv")},
     )
     assert answer.status_code == 400
@@ -193,11 +177,11 @@ def test_the_api_check_wants_the_key_and_reaches_the_api_sending_nothing(
     with serving(path, gather=False) as site, site.client() as client:
         site.login(client)
         page = client.get("/admin/delivery")
-        unset = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        unset = client.post("/admin/delivery", data={"csrf": csrf(page)})
         assert unset.status_code == 502 and "PM_KEY is not set" in unset.text
         monkeypatch.setenv("PM_KEY", "pm-test-key")
         feed_server.requests.clear()
-        ok = client.post("/admin/delivery", data={"csrf": _csrf(page)})
+        ok = client.post("/admin/delivery", data={"csrf": csrf(page)})
         assert ok.status_code == 200 and "answered (HTTP 200)" in ok.text
         assert [path for path, _ in feed_server.requests] == ["/postmark"]  # one GET, no mail
 
@@ -221,7 +205,7 @@ def test_each_test_send_has_a_message_id_of_its_own(
     never show."""
     page = client.get("/admin/preview", params={"digest": "daily"})
     for _ in range(2):
-        sent = client.post("/admin/preview/send", data={"digest": "daily", "csrf": _csrf(page)})
+        sent = client.post("/admin/preview/send", data={"digest": "daily", "csrf": csrf(page)})
         assert sent.status_code == 303, sent.text
     ids = [m.message()["Message-ID"] for m in smtp_server.messages]
     assert len(ids) == 2 and ids[0] != ids[1], ids

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from digest.web import create_app
 from digest.web.admin.auth import SESSION_COOKIE, LoginGuard, Sessions
 from tests.admin_site import ADMIN, PASSWORD, Console, console_config, serving
-from tests.conftest import SECRET, FeedServer, SmtpServer
+from tests.conftest import SECRET, FeedServer, SmtpServer, csrf
 
 
 @pytest.fixture
@@ -80,10 +80,7 @@ def test_a_form_without_its_csrf_field_changes_nothing(site: Console) -> None:
             assert refused.status_code == 403 and "The form expired" in refused.text
         assert site.app.store.subscriber_by_email("reader@example.org").status == "active"  # type: ignore[union-attr]
         # The page's own field is accepted.
-        page = client.get(url)
-        field = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert field
-        accepted = client.post(url, data={"action": "unsubscribe", "csrf": field.group(1)})
+        accepted = client.post(url, data={"action": "unsubscribe", "csrf": csrf(client.get(url))})
         assert accepted.status_code == 200 and "is unsubscribed" in accepted.text
     assert site.app.store.subscriber_by_email("reader@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 
@@ -204,11 +201,10 @@ def test_the_cookie_is_httponly_strict_and_secure_behind_https(site: Console) ->
         page = client.get("/admin/login")
         # The form's cookie is Secure too, so this plain-http client must be handed it.
         nonce = re.search(r"digest_form=([^;]+)", page.headers["set-cookie"])
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert nonce and token and "; secure" in page.headers["set-cookie"].lower()
+        assert nonce and "; secure" in page.headers["set-cookie"].lower()
         secure = client.post(
             "/admin/login",
-            data={"csrf": token.group(1), "email": ADMIN, "password": PASSWORD},
+            data={"csrf": csrf(page), "email": ADMIN, "password": PASSWORD},
             headers={"Cookie": f"digest_form={nonce.group(1)}"},
         )
         assert secure.status_code == 303
@@ -220,16 +216,14 @@ def test_log_out_everywhere_ends_every_session(site: Console) -> None:
         site.login(laptop)
         site.login(phone)
         assert phone.get("/admin/").status_code == 200
-        page = laptop.get("/admin/")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert token
-        out = laptop.post("/admin/logout", data={"csrf": token.group(1), "everywhere": "yes"})
+        token = csrf(laptop.get("/admin/"))
+        out = laptop.post("/admin/logout", data={"csrf": token, "everywhere": "yes"})
         assert out.status_code == 303
         assert phone.get("/admin/").status_code == 303
         assert laptop.get("/admin/").status_code == 303
         # The old CSRF field went with the old generation: logging in again needs a new page.
         site.login(laptop)
-        stale = laptop.post("/admin/delivery", data={"csrf": token.group(1)})
+        stale = laptop.post("/admin/delivery", data={"csrf": token})
         assert stale.status_code == 403
 
 

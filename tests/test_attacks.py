@@ -22,15 +22,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 
 from digest.app import App
 from digest.config import load_config
 from digest.web import create_app
 from digest.web.security import RateLimit
-from digest.web.server import server_config
-from tests.conftest import ROOT, FeedServer, RecordingHandler, SmtpServer, free_port, rss
+from tests.conftest import (
+    ROOT,
+    FeedServer,
+    RecordingHandler,
+    SmtpServer,
+    csrf,
+    free_port,
+    local_listener,
+    rss,
+    uvicorn_thread,
+)
 from tests.test_webhooks import CERT_URL, MAILGUN_KEY, TOPIC, _certificate, _mailgun, _sns
 
 MIB = 1024 * 1024
@@ -92,8 +100,7 @@ def serving(
     app = App.open(load_config(config))
     for address in SUBSCRIBERS:
         app.store.add_subscriber(address)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener = local_listener()
     port = listener.getsockname()[1]
     site = Site(f"http://127.0.0.1:{port}", port, app)
 
@@ -102,19 +109,10 @@ def serving(
         return _certificate() if url == CERT_URL else b""
 
     asgi = create_app(app, per_ip=per_ip, fetch=fetch or certificate)
-    server = uvicorn.Server(server_config(asgi, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
     try:
-        yield site
+        with uvicorn_thread(asgi, listener):
+            yield site
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
         app.close()
 
 
@@ -127,9 +125,8 @@ def site(make_config: Callable[..., Path], smtp_server: SmtpServer) -> Iterator[
 def _form(client: httpx.Client, headers: dict[str, str] | None = None) -> str:
     """GET the sign-up page (its cookie lands in the client's jar); its CSRF field."""
     page = client.get("/", headers=headers)
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert page.status_code == 200 and found, page.text
-    return found.group(1)
+    assert page.status_code == 200, page.text
+    return csrf(page)
 
 
 UNTOUCHED = {address: ("active", None) for address in SUBSCRIBERS}

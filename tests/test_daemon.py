@@ -57,28 +57,8 @@ def test_scheduler_has_one_job_per_digest_a_gathering_job_and_a_retry_job(
 @pytest.mark.slow
 def test_daemon_gathers_at_start_and_exits_cleanly_on_sigterm(write_config, feed_server) -> None:
     config = _config(write_config, feed_server)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "--config", str(config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(
-            p == "/f.xml" for p, _ in feed_server.requests
-        ):
-            time.sleep(0.1)
-        assert any(p == "/f.xml" for p, _ in feed_server.requests), "the daemon never gathered"
-        time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+    code, output = _run_until_gathered(config, feed_server)
+    assert code == 0, output
     assert "scheduled send daily" in output
     assert "received SIGTERM" in output and "stopped" in output
     assert "Traceback" not in output
@@ -107,6 +87,20 @@ def _wait_for_gather(feed_server: FeedServer, path: str, count: int = 1) -> None
             return
         time.sleep(0.1)
     raise AssertionError("the daemon never gathered")
+
+
+def _run_until_gathered(config: Path, feed_server: FeedServer) -> tuple[int, str]:
+    """Start the daemon, let it gather /f.xml, SIGTERM it: its exit code and output."""
+    process = _start_daemon(config)
+    try:
+        _wait_for_gather(feed_server, "/f.xml")
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, output
 
 
 @pytest.mark.slow
@@ -244,16 +238,8 @@ def test_a_restart_that_sends_the_missed_slot_says_so(
 def test_the_daemons_routine_lines_are_info_and_shown_without_v(write_config, feed_server) -> None:
     """Issue 20, point 7: routine scheduling was logged at WARNING."""
     config = _config(write_config, feed_server)
-    process = _start_daemon(config)
-    try:
-        _wait_for_gather(feed_server, "/f.xml")
-        time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+    code, output = _run_until_gathered(config, feed_server)
+    assert code == 0, output
     assert "INFO digest.schedule: scheduled send daily; next run" in output
     # The next run to the second, in UTC (not "07:00:00.123456+00:00"), and each gathering
     # says what it found: the log alone shows the daemon at work.

@@ -27,11 +27,12 @@ from tests.conftest import FeedServer, OpenApp, SmtpServer, rss
 TAKEN = "taken by another sender"
 
 
-def _app(open_app: OpenApp, feed_server: FeedServer, smtp: SmtpServer) -> App:
+@pytest.fixture
+def app(open_app: OpenApp, feed_server: FeedServer, smtp_server: SmtpServer) -> App:
     """One source with a story, gathered; three readers, one of a topic nothing is in."""
     story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
     url = feed_server.add("/wire.xml", rss([story]))
-    app = open_app([("Wire", url)], transport="smtp", smtp_port=smtp.port)
+    app = open_app([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
     app.store.add_subscriber("ana@example.org")
     app.store.add_subscriber("nobody@example.org", topics=["nosuchtopic"])
     app.store.add_subscriber("bob@example.org")
@@ -44,12 +45,8 @@ def _taken_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_a_skipped_reader_raises_no_stall_warning(
-    open_app: OpenApp,
-    feed_server: FeedServer,
-    smtp_server: SmtpServer,
-    caplog: pytest.LogCaptureFixture,
+    app: App, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = _app(open_app, feed_server, smtp_server)
 
     with caplog.at_level(logging.INFO, logger="digest"):
         report = asyncio.run(run_digest(app, gather_first=False))
@@ -95,12 +92,8 @@ def _recipient(s: Subscriber) -> Recipient:
 
 
 def test_rows_taken_by_a_second_sender_are_warned_of_once_with_their_count(
-    open_app: OpenApp,
-    feed_server: FeedServer,
-    smtp_server: SmtpServer,
-    caplog: pytest.LogCaptureFixture,
+    app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = _app(open_app, feed_server, smtp_server)
     digest = app.config.digests[0]
     edition, _ = build_edition(app, digest, utcnow())
     assert edition.id is not None

@@ -32,25 +32,13 @@ from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport
 from digest.sources.site import Site
-from digest.store import Article, Source
-from tests.conftest import FeedServer, OpenApp, rss, run_cli
-from tests.store_queries import articles_between
+from digest.store import Source
+from tests.conftest import FeedServer, OpenApp, ago, rss, run_cli
+from tests.store_queries import every_article
 
 # The modules, not the functions of the same name that digest.sources exports.
 fetch_module = importlib.import_module("digest.sources.fetch")
 gather_module = importlib.import_module("digest.sources.gather")
-
-
-def ago(**delta: float) -> str:
-    return format_datetime(datetime.now(UTC) - timedelta(**delta))
-
-
-def articles(app: App) -> list[tuple[Article, str]]:
-    """Every stored article with its source's name."""
-    names = [s.name for s in app.config.sources]
-    far = timedelta(days=365 * 50)
-    now = datetime.now(UTC)
-    return articles_between(app.store, now - far, now + far, names)
 
 
 def health(app: App) -> dict[str, Source]:
@@ -138,7 +126,7 @@ def test_gather_stores_the_healthy_source_and_records_every_source_health(
 ) -> None:
     app = open_app(broken_sources(feed_server), timeout=1.0)
     asyncio.run(gather_sources(app))
-    stored = articles(app)
+    stored = every_article(app)
     assert sorted((a.url, name) for a, name in stored) == [
         ("https://wire.test/bridge", "Wire"),
         ("https://wire.test/budget", "Wire"),
@@ -280,7 +268,7 @@ async def test_a_second_gather_stores_nothing_new(
     [second] = await gather_sources(app)
     assert (first.new_items, second.new_items) == (2, 0)
     assert (first.items_seen, second.items_seen) == (2, 2)
-    assert len(articles(app)) == 2
+    assert len(every_article(app)) == 2
 
 
 async def test_same_article_in_two_feeds_is_one_story_from_two_sources(
@@ -301,7 +289,7 @@ async def test_same_article_in_two_feeds_is_one_story_from_two_sources(
     app = open_app([("A", feed_server.add("/a.xml", one)), ("B", feed_server.add("/b.xml", two))])
     reports = by_name(await gather_sources(app))
     assert (reports["A"].new_items, reports["B"].new_items) == (1, 1)
-    stored = articles(app)
+    stored = every_article(app)
     assert sorted((a.url, name) for a, name in stored) == [
         ("https://news.test/story", "A"),
         ("https://news.test/story", "B"),
@@ -334,7 +322,7 @@ async def test_same_guid_twice_in_one_feed_is_stored_once(
     app = open_app([("X", feed_server.add("/x.xml", feed))])
     [report] = await gather_sources(app)
     assert (report.items_seen, report.new_items) == (2, 1)
-    assert [a.title for a, _ in articles(app)] == ["First copy"]
+    assert [a.title for a, _ in every_article(app)] == ["First copy"]
 
 
 async def test_future_and_missing_dates_count_from_first_seen(
@@ -356,7 +344,7 @@ async def test_future_and_missing_dates_count_from_first_seen(
     before = datetime.now(UTC)
     await gather_sources(app)
     after = datetime.now(UTC)
-    stored = {a.title: a for a, _ in articles(app)}
+    stored = {a.title: a for a, _ in every_article(app)}
     for title in ("From the future", "Undated"):
         article = stored[title]
         assert before - timedelta(seconds=1) <= article.published_at <= after
@@ -380,7 +368,7 @@ async def test_skipped_items_are_reported_not_dropped_silently(
     [report] = await gather_sources(app)
     assert report.status == "ok"
     assert report.new_items == 2
-    assert {a.url for a, _ in articles(app)} == {
+    assert {a.url for a, _ in every_article(app)} == {
         "https://x.test/good",
         feed_server.url("/news/relative"),  # resolved against the feed's address
     }
@@ -449,7 +437,7 @@ async def test_a_body_over_the_size_cap_is_cut_off(
     assert reports["Big"].status == "error"
     assert "'Big'" in reports["Big"].error and "2.0 KB" in reports["Big"].error
     assert reports["Wire"].new_items == 2
-    assert [name for _, name in articles(app)] == ["Wire", "Wire"]
+    assert [name for _, name in every_article(app)] == ["Wire", "Wire"]
 
 
 def test_a_local_file_over_the_size_cap_is_refused(
@@ -565,7 +553,7 @@ async def test_a_sitemap_source_is_read_by_parse_sitemap(
     assert (report.status, report.new_items) == ("ok", 1)
     assert calls == [("Map", b"<urlset/>", feed_server.url("/final-map.xml"))]
     assert "one entry skipped" in report.notes
-    assert [a.title for a, _ in articles(app)] == ["From the map"]
+    assert [a.title for a, _ in every_article(app)] == ["From the map"]
 
 
 async def test_a_sitemap_over_the_item_limit_is_cut_like_a_feed_and_says_so(
@@ -590,7 +578,7 @@ async def test_a_sitemap_over_the_item_limit_is_cut_like_a_feed_and_says_so(
     url = feed_server.add("/map.xml", b"<urlset/>")
     app = open_app([], extra=kind_source("Map", "sitemap", url), gather="max_items_per_source = 2")
     [report] = await gather_sources(app)
-    assert sorted(a.title for a, _ in articles(app)) == ["Story 0", "Undated, at the top"]
+    assert sorted(a.title for a, _ in every_article(app)) == ["Story 0", "Undated, at the top"]
     assert "2 older items past max_items_per_source = 2 (the limit in [gather]) left out" in (
         report.notes
     )
@@ -638,7 +626,7 @@ async def test_a_page_source_fetches_its_articles_through_the_same_client(
     reports = by_name(await gather_sources(app))
 
     assert reports["Site"].status == "ok"
-    assert ("https://site.test/story", "Site") in [(a.url, n) for a, n in articles(app)]
+    assert ("https://site.test/story", "Site") in [(a.url, n) for a, n in every_article(app)]
     assert seen["listing"] == ("Site", b"<html>links</html>", listing)
     assert seen["summary_chars"] == 250  # [gather] summary_chars, its default
     assert seen["known"] == {"https://site.test/story"}
@@ -755,7 +743,7 @@ def test_unstorable_characters_are_replaced_and_fail_no_batch(
     )
     reports = by_name(asyncio.run(gather_sources(app)))
     assert reports["Odd"].status == "ok" and reports["Wire"].new_items == 2
-    odd = [a for a, name in articles(app) if name == "Odd"]
+    odd = [a for a, name in every_article(app) if name == "Odd"]
     assert [(a.guid, a.title, a.summary) for a in odd] == [
         ("odd--1", "Bad \ufffd title", "text  bell.")
     ]
@@ -782,7 +770,7 @@ def test_a_source_the_database_refuses_fails_alone_by_name(
     assert reports["S2"].status == "error" and "could not be stored" in reports["S2"].error
     assert "character varying" in reports["S2"].error
     assert {n: r.new_items for n, r in reports.items() if n != "S2"} == {"S0": 2, "S1": 2, "S3": 2}
-    assert sorted({name for _, name in articles(app)}) == ["S0", "S1", "S3"]
+    assert sorted({name for _, name in every_article(app)}) == ["S0", "S1", "S3"]
     assert "could not be stored" in (health(app)["S2"].last_error or "")
 
 

@@ -6,15 +6,12 @@ database failure on any path is that source's error, never the gather's.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 
 from digest.app import App
@@ -24,22 +21,10 @@ from digest.pipeline import gather_sources
 from digest.rank import assign_stories
 from digest.records import FeedItem
 from digest.sources.gather import SourceReport
-from digest.store import Article, Store, open_engine, upgrade, utcnow
+from digest.store import Store, open_engine, upgrade, utcnow
 from digest.store.store import FetchOutcome
-from tests.conftest import FeedServer, OpenApp, rss
-from tests.store_queries import articles_between
-
-
-def ago(**delta: float) -> str:
-    return format_datetime(datetime.now(UTC) - timedelta(**delta))
-
-
-def stored(app: App) -> list[tuple[Article, str]]:
-    """Every stored article with its source's name, newest first."""
-    names = [s.name for s in app.config.sources]
-    far = timedelta(days=365 * 50)
-    now = datetime.now(UTC)
-    return articles_between(app.store, now - far, now + far, names)
+from tests.conftest import FeedServer, OpenApp, ago, rss
+from tests.store_queries import articles_between, every_article
 
 
 def by_name(reports: list[SourceReport]) -> dict[str, SourceReport]:
@@ -90,14 +75,14 @@ async def test_an_updated_entry_takes_its_new_title_and_keeps_its_id_and_story(
     app = open_app([("Wire", url)])
     await gather_sources(app)
     rank_window(app, app.config.digest(None), utcnow())  # places it in a story
-    [(before, _)] = stored(app)
+    [(before, _)] = every_article(app)
     assert before.story_id == before.id
 
     corrected = {**first, "title": "Bridge reopened after inspection", "desc": "Engineers agree."}
     feed_server.add("/w.xml", rss([corrected]))
     with caplog.at_level(logging.INFO, logger="digest.sources"):
         [report] = await gather_sources(app)
-    [(after, _)] = stored(app)
+    [(after, _)] = every_article(app)
     assert report.new_items == 0 and report.status == "ok"
     assert (after.title, after.summary) == ("Bridge reopened after inspection", "Engineers agree.")
     assert (after.id, after.story_id, after.published_at) == (
@@ -156,7 +141,7 @@ async def test_a_page_source_reads_an_article_another_source_stored(
     app = open_app([("Feed", feed)], extra=source("Site", listing_url, "page"))
     reports = by_name(await gather_sources(app))
     assert reports["Site"].new_items == 1, reports["Site"]
-    assert sorted(name for _, name in stored(app)) == ["Feed", "Site"]
+    assert sorted(name for _, name in every_article(app)) == ["Feed", "Site"]
 
 
 # --- the content hash ------------------------------------------------------------------------
@@ -180,7 +165,7 @@ async def test_a_new_edition_of_a_recurring_headline_is_stored(
     feed_server.add("/w.xml", rss([briefing("02", 1), briefing("01", 25)]))
     [report] = await gather_sources(app)
     assert report.new_items == 1, (report, report.notes)
-    assert len(stored(app)) == 2
+    assert len(every_article(app)) == 2
 
 
 async def test_an_item_without_a_guid_whose_link_changes_is_still_known_by_its_content(
@@ -200,7 +185,7 @@ async def test_an_item_without_a_guid_whose_link_changes_is_still_known_by_its_c
     await gather_sources(app)
     feed_server.add("/w.xml", rss([item("2")]))
     [report] = await gather_sources(app)
-    assert report.new_items == 0 and len(stored(app)) == 1
+    assert report.new_items == 0 and len(every_article(app)) == 1
 
 
 # --- pruning ---------------------------------------------------------------------------------
@@ -218,7 +203,7 @@ async def test_a_pruned_item_still_in_the_feed_does_not_come_back_as_new(
     await gather_sources(app)  # the feed still lists the evergreen page; then the prune
     [report] = await gather_sources(app)
     assert report.new_items == 0
-    [(article, _)] = stored(app)
+    [(article, _)] = every_article(app)
     assert article.title == evergreen["title"]
     assert article.published_at == forty_days_ago  # not re-dated as fresh news
 
@@ -238,7 +223,7 @@ async def test_an_item_of_a_feed_unchanged_for_longer_than_retention_is_kept(
     feed_server.add("/w.xml", rss([news, evergreen]), headers={"ETag": '"v2"'})
     [changed] = await gather_sources(app)
     assert changed.new_items == 1  # the news, not the evergreen page again
-    evergreen_row = next(a for a, _ in stored(app) if a.title == evergreen["title"])
+    evergreen_row = next(a for a, _ in every_article(app) if a.title == evergreen["title"])
     assert evergreen_row.published_at == forty_days_ago
 
 
@@ -257,7 +242,7 @@ async def test_an_item_a_304_answering_feed_no_longer_lists_is_pruned_after_rete
     for _ in range(2):
         [unchanged] = await gather_sources(app)  # a 304 each time; then the prune
         assert "HTTP 304" in " ".join(unchanged.notes)
-    assert [a.title for a, _ in stored(app)] == [evergreen["title"]]
+    assert [a.title for a, _ in every_article(app)] == [evergreen["title"]]
 
 
 async def test_a_page_article_still_linked_by_a_304_listing_is_kept(
@@ -282,7 +267,7 @@ async def test_a_page_article_still_linked_by_a_304_listing_is_kept(
     await gather_long_ago(app)  # a full read; the article is known by then
     [report] = await gather_sources(app)  # a 304; then the prune
     assert "HTTP 304" in " ".join(report.notes)
-    assert any(a.url.endswith(path) for a, _ in stored(app))
+    assert any(a.url.endswith(path) for a, _ in every_article(app))
 
 
 async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored_as_new(
@@ -296,7 +281,7 @@ async def test_a_page_article_the_listing_still_links_is_not_pruned_and_restored
     await gather_sources(app)  # the listing still links the article; then the prune
     [report] = await gather_sources(app)
     assert report.new_items == 0, report
-    [(stored_article, _)] = stored(app)
+    [(stored_article, _)] = every_article(app)
     assert stored_article.published_at == forty_days_ago  # not re-dated as fresh news
 
 
@@ -381,14 +366,8 @@ async def test_a_store_failure_on_any_path_is_that_sources_error_not_the_gathers
 # --- the same on PostgreSQL (scripts/test starts one) -----------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("DIGEST_TEST_POSTGRES_URL"), reason="no PostgreSQL server")
-def test_identity_updates_and_pruning_on_postgresql() -> None:
-    url = os.environ["DIGEST_TEST_POSTGRES_URL"]
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = open_engine(url.rsplit("/", 1)[0] + f"/{name}")
+def test_identity_updates_and_pruning_on_postgresql(postgres_database: str) -> None:
+    engine = open_engine(postgres_database)
     try:
         upgrade(engine, "0007")
         upgrade(engine)
@@ -418,6 +397,3 @@ def test_identity_updates_and_pruning_on_postgresql() -> None:
         assert store.prune_articles(utcnow() + timedelta(seconds=1)) == 1
     finally:
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import digest.store.history
 from digest.app import App
@@ -161,14 +159,8 @@ def test_an_edition_stored_in_full_by_an_earlier_version_still_reads() -> None:
 # --- the same on PostgreSQL (scripts/test starts one) -----------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("DIGEST_TEST_POSTGRES_URL"), reason="no PostgreSQL server")
-def test_history_pruning_and_first_schedules_on_postgresql() -> None:
-    url = os.environ["DIGEST_TEST_POSTGRES_URL"]
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = open_engine(url.rsplit("/", 1)[0] + f"/{name}")
+def test_history_pruning_and_first_schedules_on_postgresql(postgres_database: str) -> None:
+    engine = open_engine(postgres_database)
     try:
         upgrade(engine)
         store = Store(engine)
@@ -195,6 +187,3 @@ def test_history_pruning_and_first_schedules_on_postgresql() -> None:
         assert store.scheduled_since("daily", now + timedelta(hours=1)) == now - timedelta(days=200)
     finally:
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()

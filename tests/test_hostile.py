@@ -27,7 +27,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.store import Article, Source
 from tests.conftest import FeedServer, rss, run_cli
-from tests.store_queries import articles_between
+from tests.store_queries import every_article
 
 MAX_BODY_MB = 4
 CAP = MAX_BODY_MB * 1024 * 1024
@@ -577,11 +577,8 @@ CASES = [
 
 
 def all_stored(app: App) -> dict[str, list[Article]]:
-    names = [s.name for s in app.config.sources]
-    far = timedelta(days=365 * 50)
-    now = datetime.now(UTC)
     stored: dict[str, list[Article]] = {}
-    for article, name in articles_between(app.store, now - far, now + far, names):
+    for article, name in every_article(app):
         stored.setdefault(name, []).append(article)
     return stored
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -29,35 +30,38 @@ def _received(folder: Path) -> dict[str, list[str]]:
     return out
 
 
+def local_time_config(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    published: str,
+    lookback_hours: int,
+    people: Mapping[str, str | None],
+) -> Path:
+    """A 07:00 digest with local_time on, one source with one story ("Harbour strike ends",
+    dated ``published``), and ``people`` (address: time zone, or None) subscribed."""
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    url = feed_server.add("/f.xml", rss([{**story, "date": published}]))
+    config = write_config([("Wire", url)], schedule="0 7 * * *")
+    lookback = f"lookback_hours = {lookback_hours}\nlocal_time = true"
+    config.write_text(config.read_text().replace("lookback_hours = 48", lookback))
+    for email, zone in people.items():
+        args = ["--timezone", zone] if zone else []
+        assert run_cli("--config", str(config), "subscribers", "add", email, *args)[0] == 0
+    return config
+
+
 def test_each_time_zone_gets_the_digest_at_its_own_seven_once(
     write_config, feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    url = feed_server.add(
-        "/f.xml",
-        rss(
-            [
-                {
-                    "title": "Harbour strike ends",
-                    "guid": "1",
-                    "link": "https://wire.test/1",
-                    "date": "Sun, 29 Nov 2026 20:00:00 GMT",
-                }
-            ]
-        ),
-    )
-    config = write_config([("Wire", url)], schedule="0 7 * * *")
-    config.write_text(
-        config.read_text().replace("lookback_hours = 48", "lookback_hours = 48\nlocal_time = true")
-    )
     people = {
         "tokyo@example.org": "Asia/Tokyo",
         "paris@example.org": "Europe/Paris",
         "london@example.org": "Europe/London",
         "nozone@example.org": None,
     }
-    for email, zone in people.items():
-        args = ["--timezone", zone] if zone else []
-        assert run_cli("--config", str(config), "subscribers", "add", email, *args)[0] == 0
+    config = local_time_config(
+        write_config, feed_server, "Sun, 29 Nov 2026 20:00:00 GMT", 48, people
+    )
     app = App.open(load_config(config))
     try:
 

@@ -23,9 +23,9 @@ from digest.config import load_config
 from digest.pipeline import gather_sources, run_digest
 from digest.schedule import fires_at, latest_slot, local_time_schedule
 from digest.schedule.daemon import build_scheduler
-from tests.conftest import FeedServer, rss, run_cli
+from tests.conftest import FeedServer, rss
 from tests.test_daemon import clock_at
-from tests.test_local_time import _received
+from tests.test_local_time import _received, local_time_config
 
 QUARTER = timedelta(minutes=15)
 
@@ -138,28 +138,9 @@ def test_every_zone_gets_one_edition_a_day_at_its_own_seven(
     write_config, feed_server: FeedServer, tmp_path: Path
 ) -> None:
     """Two days of the daemon's quarter-hour runs through the real pipeline into a Maildir."""
-    url = feed_server.add(
-        "/f.xml",
-        rss(
-            [
-                {
-                    "title": "Harbour strike ends",
-                    "guid": "1",
-                    "link": "https://wire.test/1",
-                    "date": "Sun, 29 Nov 2026 12:00:00 GMT",
-                }
-            ]
-        ),
+    config = local_time_config(
+        write_config, feed_server, "Sun, 29 Nov 2026 12:00:00 GMT", 96, PEOPLE
     )
-    config = write_config([("Wire", url)], schedule="0 7 * * *")
-    config.write_text(
-        config.read_text().replace("lookback_hours = 48", "lookback_hours = 96\nlocal_time = true")
-    )
-    for email, zone in PEOPLE.items():
-        assert (
-            run_cli("--config", str(config), "subscribers", "add", email, "--timezone", zone)[0]
-            == 0
-        )
     app = App.open(load_config(config))
     try:
         asyncio.run(gather_sources(app))
@@ -199,14 +180,9 @@ def _next_run(app: App, now: datetime) -> datetime:
         scheduler.shutdown(wait=False)
 
 
-# Dated just before the runs below; until that date passes, digest dates it when first seen
-# (never in the future), which the long look-back also covers.
-HARBOUR = {
-    "title": "Harbour strike ends",
-    "guid": "1",
-    "link": "https://wire.test/1",
-    "date": "Mon, 30 Nov 2026 00:00:00 GMT",
-}
+# The story's date, just before the runs below; until that date passes, digest dates it
+# when first seen (never in the future), which the long look-back (240 h) also covers.
+HARBOUR = "Mon, 30 Nov 2026 00:00:00 GMT"
 
 
 def test_a_restart_catches_up_every_quarter_hour_it_missed(
@@ -214,19 +190,10 @@ def test_a_restart_catches_up_every_quarter_hour_it_missed(
 ) -> None:
     """Down from 01:00 to 01:40 UTC: Kathmandu's 07:00 (01:15) and Kolkata's (01:30) were
     both missed; the restart owes each zone its edition, and only those two slots."""
-    url = feed_server.add(
-        "/f.xml",
-        rss([HARBOUR]),
+    people = ("kolkata@example.org", "kathmandu@example.org", "london@example.org")
+    config = local_time_config(
+        write_config, feed_server, HARBOUR, 240, {email: PEOPLE[email] for email in people}
     )
-    config = write_config([("Wire", url)], schedule="0 7 * * *")
-    lookback = "lookback_hours = 240\nlocal_time = true"  # see HARBOUR
-    config.write_text(config.read_text().replace("lookback_hours = 48", lookback))
-    for email in ("kolkata@example.org", "kathmandu@example.org", "london@example.org"):
-        zone = PEOPLE[email]
-        assert (
-            run_cli("--config", str(config), "subscribers", "add", email, "--timezone", zone)[0]
-            == 0
-        )
     app = App.open(load_config(config))
     try:
         back = utc("2026-11-30 01:40")
@@ -247,12 +214,8 @@ def test_a_job_started_late_still_sends_the_slot_it_was_for(
 ) -> None:
     """Kathmandu's 01:15 fire waits 16 minutes behind a long job and starts at 01:31, in
     Kolkata's slot: it sends both; the 01:30 fire, coalesced behind it, sends nothing more."""
-    config = write_config([("Wire", feed_server.add("/f.xml", rss([HARBOUR])))])
-    lookback = "lookback_hours = 240\nlocal_time = true"  # see HARBOUR
-    config.write_text(config.read_text().replace("lookback_hours = 48", lookback))
-    for email in ("kolkata@example.org", "kathmandu@example.org"):
-        args = ("subscribers", "add", email, "--timezone", PEOPLE[email])
-        assert run_cli("--config", str(config), *args)[0] == 0
+    people = {email: PEOPLE[email] for email in ("kolkata@example.org", "kathmandu@example.org")}
+    config = local_time_config(write_config, feed_server, HARBOUR, 240, people)
     app = App.open(load_config(config))
     try:
         job = build_scheduler(app, utc("2026-11-30 01:00")).get_job("digest:daily")
@@ -273,16 +236,8 @@ def test_a_long_gathering_keeps_the_run_in_the_slot_it_started_in(
     minutes: the edition is still Kathmandu's, not the 01:30 slot's (Kolkata's)."""
     import digest.pipeline as pipeline
 
-    url = feed_server.add(
-        "/f.xml",
-        rss([HARBOUR]),
-    )
-    config = write_config([("Wire", url)], schedule="0 7 * * *")
-    lookback = "lookback_hours = 240\nlocal_time = true"  # see HARBOUR
-    config.write_text(config.read_text().replace("lookback_hours = 48", lookback))
-    zone = PEOPLE["kathmandu@example.org"]
-    args = ("subscribers", "add", "kathmandu@example.org", "--timezone", zone)
-    assert run_cli("--config", str(config), *args)[0] == 0
+    kathmandu = {"kathmandu@example.org": PEOPLE["kathmandu@example.org"]}
+    config = local_time_config(write_config, feed_server, HARBOUR, 240, kathmandu)
     clock = ManualClock(utc("2026-11-30 01:15") + timedelta(seconds=30))
     gather = pipeline.gather_sources
 

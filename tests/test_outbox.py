@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,13 +16,13 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import insert
 
 from digest.app import App
 from digest.config import load_config
 from digest.store import utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import ROOT, FeedServer, free_port, rss, run_cli
+from tests.store_queries import add_readers, reader_address
 
 CRASH_MESSAGES = int(os.environ.get("DIGEST_CRASH_MESSAGES", "20000"))
 
@@ -126,20 +125,7 @@ def test_a_lease_keeps_a_row_until_it_runs_out(write_config, feed_server: FeedSe
 def _add_subscribers(config: Path, count: int) -> None:
     app = App.open(load_config(config))
     try:
-        table = SQLModel.metadata.tables["subscribers"]
-        now = utcnow()
-        rows = [
-            {
-                "email": f"reader{i:06d}@example.org",
-                "public_id": secrets.token_urlsafe(12),
-                "status": "active",
-                "topics": "",
-                "created_at": now,
-            }
-            for i in range(count)
-        ]
-        with app.engine.begin() as connection:
-            connection.execute(insert(table), rows)
+        add_readers(app.engine, count)
     finally:
         app.close()
 
@@ -176,9 +162,7 @@ def test_kill_9_three_times_every_subscriber_gets_the_edition(
         kills += 1
         time.sleep(1.2)  # let the dead sender's lease run out
     assert kills == 3
-    missing = [
-        i for i in range(CRASH_MESSAGES) if not handler.received[f"reader{i:06d}@example.org"]
-    ]
+    missing = [i for i in range(CRASH_MESSAGES) if not handler.received[reader_address(i)]]
     assert missing == [], f"{len(missing)} subscribers never got the edition"
     duplicates = sum(handler.received.values()) - CRASH_MESSAGES
     print(

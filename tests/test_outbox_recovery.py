@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import create_engine, text
 
 from digest.app import App
 from digest.config import load_config
@@ -32,6 +30,7 @@ from digest.records import Recipient
 from digest.store import Subscriber, utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import ROOT, FeedServer, free_port, rss, run_cli
+from tests.pg import fresh_database
 from tests.test_outbox import _config
 from tests.test_smtp_faults import FaultyServer, _rows, _setup
 
@@ -74,19 +73,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    url = os.environ.get("DIGEST_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
-            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
-        pytest.skip("no PostgreSQL server (scripts/test starts one)")
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 def _on(config: Path, database: str | None) -> Path:
@@ -287,15 +275,20 @@ def test_unfinished_editions_are_those_with_rows_a_run_must_still_send(
         app.close()
 
 
+def _greylisting(feed_server: FeedServer, write_config, faulty: FaultyServer) -> Path:
+    """Ana and Later subscribed, the SMTP server greylisting Later (451) until told not to."""
+    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
+    return _sends_empty(
+        _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
+    )
+
+
 def test_a_greylisted_reader_gets_the_edition_on_the_next_days_run(
     feed_server: FeedServer, write_config, faulty: FaultyServer
 ) -> None:
     """The daemon fires once a day: tomorrow's run sends today's deferred row (earlier
     edition first) and nobody who subscribed since gets today's edition."""
-    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
-    config = _sends_empty(
-        _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    )
+    config = _greylisting(feed_server, write_config, faulty)
     app = _open(config)
     try:
         first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))
@@ -356,10 +349,7 @@ def test_an_edition_too_old_to_go_out_is_marked_failed_with_a_reason(
 ) -> None:
     """Three days later the daily edition is stale: its waiting row is failed with a
     reason (and a log line naming the edition), not mailed late; `digest retry` still can."""
-    faulty.faults.refuse = {"later": "451 4.7.1 Greylisted, try again later"}
-    config = _sends_empty(
-        _setup(feed_server, write_config, faulty.port, "ana@example.org", "later@example.org")
-    )
+    config = _greylisting(feed_server, write_config, faulty)
     app = _open(config)
     try:
         first = asyncio.run(run_digest(app, "daily", now=_seven_am(), gather_first=False))

@@ -19,7 +19,7 @@ from digest.sources.metadata import read_metadata
 from digest.sources.page import find_links
 from digest.sources.parse import parse_feed
 from tests.conftest import FeedServer, OpenApp, rss
-from tests.test_gather import articles
+from tests.store_queries import every_article
 
 
 def _source(name: str, url: str, kind: str) -> str:
@@ -102,7 +102,7 @@ async def test_a_json_feed_item_dated_year_9999_does_not_fail_the_others(
     app = open_app([("J", url)])
     [report] = await gather_sources(app)
     assert (report.status, report.new_items) == ("ok", 2), (report.error, report.hint)
-    assert {a.title for a, _ in articles(app)} == {"Good", "Odd"}
+    assert {a.title for a, _ in every_article(app)} == {"Good", "Odd"}
 
 
 async def test_a_sitemap_entry_dated_year_1_before_utc_does_not_fail_the_sitemap(
@@ -123,7 +123,7 @@ async def test_a_sitemap_entry_dated_year_1_before_utc_does_not_fail_the_sitemap
     app = open_app([], extra=_source("Map", url, "sitemap"))
     [report] = await gather_sources(app)
     assert (report.status, report.new_items) == ("ok", 2), (report.error, report.hint)
-    assert {a.title for a, _ in articles(app)} == {"Good one", "Odd one"}
+    assert {a.title for a, _ in every_article(app)} == {"Good one", "Odd one"}
 
 
 # --- the fast path reads what feedparser reads: encodings, xml:base ------------------------
@@ -164,7 +164,7 @@ async def test_a_feed_is_read_in_its_true_encoding(
     app = open_app([("X", url)])
     [report] = await gather_sources(app)
     expected = "Cafe Sao Paulo" if written == "ascii" else CAFE
-    assert [a.title for a, _ in articles(app)] == [expected], report.notes
+    assert [a.title for a, _ in every_article(app)] == [expected], report.notes
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ async def test_atom_links_resolve_against_the_nearest_xml_base(
     url = feed_server.add("/b/atom.xml", ATOM_WITH_BASES)
     app = open_app([("B", url)])
     await gather_sources(app)
-    assert sorted(a.url for a, _ in articles(app)) == [
+    assert sorted(a.url for a, _ in every_article(app)) == [
         "https://blog.test/archive/three.html",
         "https://blog.test/posts/2024/two.html",
         "https://blog.test/posts/one.html",
@@ -264,7 +264,7 @@ async def test_the_newest_undated_story_survives_the_item_limit_and_the_cut_is_n
     )
     app = open_app([("X", feed_server.add("/x.xml", feed))], gather="max_items_per_source = 2")
     [report] = await gather_sources(app)
-    assert {a.title for a, _ in articles(app)} == {"Breaking: newest story, undated", "Older"}
+    assert {a.title for a, _ in every_article(app)} == {"Breaking: newest story, undated", "Older"}
     assert (
         "1 older item past max_items_per_source = 2 (the limit in [gather]) left out"
         in report.notes
@@ -346,7 +346,7 @@ async def test_a_co_uk_listing_follows_its_own_site_and_not_another_co_uk_site(
     app = open_app([], extra=_source("News", "http://www.news.co.uk/latest", "page"))
     [report] = await gather_sources(app)
     assert report.status == "ok", (report.error, report.hint)
-    assert sorted(a.url for a, _ in articles(app)) == [sibling, own]
+    assert sorted(a.url for a, _ in every_article(app)) == [sibling, own]
     assert rival not in [path for path, _ in server.requests]
 
 
@@ -395,7 +395,7 @@ async def test_a_page_article_behind_a_login_redirect_is_skipped_and_tried_again
     url = feed_server.add("/latest", _listing(article), headers=HTML)
     app = open_app([], extra=_source("Site", url, "page"))
     [report] = await gather_sources(app)
-    assert (report.status, articles(app)) == ("ok", [])
+    assert (report.status, every_article(app)) == ("ok", [])
     assert report.notes == [
         f"article {feed_server.url(article)} skipped: it led to "
         f"{feed_server.url('/login?next=/2024/05')}, a sign-in or subscription page; "
@@ -403,7 +403,7 @@ async def test_a_page_article_behind_a_login_redirect_is_skipped_and_tried_again
     ]
     feed_server.add(article, _page("Council votes on the new budget"), headers=HTML)
     await gather_sources(app)  # the wall is gone (or the article free again): stored now
-    assert [a.title for a, _ in articles(app)] == ["Council votes on the new budget"]
+    assert [a.title for a, _ in every_article(app)] == ["Council votes on the new budget"]
 
 
 async def test_a_page_article_redirected_to_a_page_that_is_no_article_is_skipped(
@@ -421,7 +421,7 @@ async def test_a_page_article_redirected_to_a_page_that_is_no_article_is_skipped
     url = feed_server.add("/latest", _listing(gone, moved), headers=HTML)
     app = open_app([], extra=_source("Site", url, "page"))
     [report] = await gather_sources(app)
-    assert [a.title for a, _ in articles(app)] == ["New address of a story"]
+    assert [a.title for a, _ in every_article(app)] == ["New address of a story"]
     assert report.notes == [
         f"article {feed_server.url(gone)} skipped: it led to {feed_server.url('/')}, "
         "a page that is not an article; tried again next run"

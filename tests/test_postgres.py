@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy import create_engine, text
 from digest.store import open_engine, upgrade
 from digest.store.tables import SQLModel
 from tests.conftest import FeedServer, rss, run_cli
+from tests.pg import fresh_database
 from tests.test_state_checks import check_the_upgrade_keeps_rows_and_refuses_unknown_statuses
 
 URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
@@ -28,15 +28,8 @@ if not URL:
 def database() -> Iterator[str]:
     """A fresh database on the server for one test, dropped afterwards."""
     assert URL
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(URL) as url:
+        yield url
 
 
 def test_migrations_match_the_models_on_postgresql(database: str) -> None:

@@ -262,15 +262,26 @@ def messages(count: int, *, subject: str | None = None) -> list[OutgoingMessage]
     return out
 
 
+# Each provider's key, in the environment variable the example config names.
+API_KEYS = {
+    "RESEND_API_KEY": "re_test_key",
+    "POSTMARK_SERVER_TOKEN": "pm-test-token",
+    "SENDGRID_API_KEY": "SG.test-key",
+    "MAILGUN_API_KEY": "key-test",
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+}
+
+
+def set_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in API_KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789-abcdefghij")
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
-    monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    set_api_keys(monkeypatch)
     from tests.conftest import config_text
 
     path = tmp_path / "digest.toml"
@@ -306,6 +317,29 @@ def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) 
             await sender.aclose()
 
     return asyncio.run(run())
+
+
+def accepted(
+    provider: str, config: Config, answer: Callable[[Any], Answer] | None = None, count: int = 2
+) -> tuple[Api, list[SendResult]]:
+    """Send ``count`` messages to an API that takes the call and answers ``answer`` (by
+    default, that it took every message); every request valid per spec. The API (its
+    requests) and the results."""
+    api = Api(provider, answer or OK[provider])
+    results = send(provider, api, config, messages(count))
+    assert api.problems == []
+    return api, results
+
+
+def refused(provider: str, config: Config, answer: Callable[[Any], Answer]) -> str:
+    """Send two messages to an API that refuses the call with ``answer`` (a documented
+    reply, valid per spec): both rows fail for one reason, which is returned."""
+    api = Api(provider, answer)
+    results = send(provider, api, config, messages(2))
+    assert api.problems == []
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert results[0].detail == results[1].detail
+    return results[0].detail
 
 
 # --- documented replies ----------------------------------------------------------------------
@@ -465,9 +499,7 @@ def test_postmark_request_carries_each_recipients_values_as_header_list(config: 
 
 
 def test_sendgrid_sends_the_content_once_with_substitutions_per_recipient(config: Config) -> None:
-    api = Api("sendgrid", sendgrid_ok)
-    results = send("sendgrid", api, config, messages(2))
-    assert api.problems == []
+    api, results = accepted("sendgrid", config)
     assert [r.detail for r in results] == ["sendgrid W86EgYT6SQKk0lRflfLRsA"] * 2
     ((headers, doc),) = api.requests
     assert headers["authorization"] == "Bearer SG.test-key"
@@ -498,17 +530,12 @@ def test_sendgrid_rejected_batch_fails_every_row_with_its_errors(config: Config)
     errors = [
         {"message": "The from address does not match a verified Sender Identity.", "field": "from"}
     ]
-    api = Api("sendgrid", lambda doc: Answer(400, {"errors": errors}))
-    results = send("sendgrid", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "verified Sender Identity" in results[0].detail
+    detail = refused("sendgrid", config, lambda doc: Answer(400, {"errors": errors}))
+    assert "verified Sender Identity" in detail
 
 
 def test_mailgun_sends_the_content_once_with_recipient_variables(config: Config) -> None:
-    api = Api("mailgun", mailgun_ok)
-    results = send("mailgun", api, config, messages(2))
-    assert api.problems == []
+    api, results = accepted("mailgun", config)
     assert [r.status for r in results] == ["sent", "sent"]
     ((headers, form),) = api.requests
     assert headers["authorization"].startswith("Basic ")
@@ -540,17 +567,12 @@ def test_mailgun_sends_the_content_once_with_recipient_variables(config: Config)
 
 def test_mailgun_rejected_batch_fails_every_row(config: Config) -> None:
     message = "'to' parameter is not a valid address. please check documentation"
-    api = Api("mailgun", lambda doc: Answer(400, {"message": message}))
-    results = send("mailgun", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "not a valid address" in results[0].detail
+    detail = refused("mailgun", config, lambda doc: Answer(400, {"message": message}))
+    assert "not a valid address" in detail
 
 
 def test_ses_sends_an_inline_template_with_each_recipients_data(config: Config) -> None:
-    api = Api("ses", ses_ok)
-    results = send("ses", api, config, messages(2))
-    assert api.problems == []
+    api, results = accepted("ses", config)
     assert [r.detail for r in results] == [
         "ses 0100018c-0000-0000-0000-000000000000-000000",
         "ses 0100018c-0000-0000-0000-000000000001-000000",
@@ -590,9 +612,7 @@ def test_ses_judges_each_entry_of_a_200_reply(config: Config) -> None:
         answer.body["BulkEmailEntryResults"][2] = {"Status": "ACCOUNT_THROTTLED"}
         return answer
 
-    api = Api("ses", mixed)
-    results = send("ses", api, config, messages(3))
-    assert api.problems == []
+    _, results = accepted("ses", config, mixed, count=3)
     assert [r.status for r in results] == ["sent", "failed", "deferred"]
     assert "not verified" in results[1].detail
 
@@ -605,12 +625,8 @@ def test_ses_rejected_batch_fails_every_row(config: Config) -> None:
             {"x-amzn-ErrorType": "BadRequestException:http://internal.amazon.com/"},
         )
 
-    api = Api("ses", reject)
-    results = send("ses", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "BadRequestException" in results[0].detail
-    assert "not valid JSON" in results[0].detail
+    detail = refused("ses", config, reject)
+    assert "BadRequestException" in detail and "not valid JSON" in detail
 
 
 def test_ses_batches_hold_at_most_50_destinations(config: Config) -> None:
@@ -657,35 +673,37 @@ def test_postmark_judges_each_result_of_a_200_reply(config: Config) -> None:
         answer.body[2] = {"ErrorCode": 300, "Message": "Invalid 'To' address.", "To": doc[2]["To"]}
         return answer
 
-    api = Api("postmark", mixed)
-    results = send("postmark", api, config, messages(3))
-    assert api.problems == []
+    _, results = accepted("postmark", config, mixed, count=3)
     assert [r.status for r in results] == ["sent", "bounced", "failed"]
     assert "marked as inactive" in results[1].detail
     assert "Invalid 'To' address." in results[2].detail
 
 
 def test_postmark_rejected_batch_fails_every_row(config: Config) -> None:
-    api = Api("postmark", lambda doc: Answer(422, {"ErrorCode": 300, "Message": "Invalid JSON"}))
-    results = send("postmark", api, config, messages(2))
-    assert api.problems == []
-    assert [r.status for r in results] == ["failed", "failed"]
-    assert "Invalid JSON" in results[0].detail
+    reply = Answer(422, {"ErrorCode": 300, "Message": "Invalid JSON"})
+    assert "Invalid JSON" in refused("postmark", config, lambda doc: reply)
 
 
 # --- errors shared by every provider ----------------------------------------------------------
 
 
+class FirstThenOk:
+    """An API whose first call ends with ``first`` (an answer, or what it raises), and every
+    later one as the provider answers a good request; it counts the calls."""
+
+    def __init__(self, provider: str, first: Callable[[], Answer]) -> None:
+        self.provider, self.first, self.calls = provider, first, 0
+
+    def __call__(self, doc: Any) -> Answer:
+        self.calls += 1
+        return self.first() if self.calls == 1 else OK[self.provider](doc)
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_429_waits_as_asked_then_succeeds(provider: str, config: Config) -> None:
-    calls: list[int] = []
-
-    def limited(doc: Any) -> Answer:
-        calls.append(1)
-        if len(calls) == 1:
-            return Answer(429, {"message": "Too many requests"}, {"Retry-After": "2"})
-        return OK[provider](doc)
-
+    limited = FirstThenOk(
+        provider, lambda: Answer(429, {"message": "Too many requests"}, {"Retry-After": "2"})
+    )
     api = Api(provider, limited)
     results = send(provider, api, config, messages(2))
     assert waits == [2.0]
@@ -718,23 +736,20 @@ def test_5xx_is_retried_with_backoff_only_with_an_idempotency_key(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_timeout_is_retried_only_with_an_idempotency_key(provider: str, config: Config) -> None:
-    calls: list[int] = []
 
-    def slow_once(doc: Any) -> Answer:
-        calls.append(1)
-        if len(calls) == 1:
-            raise httpx.ReadTimeout("timed out")
-        return OK[provider](doc)
+    def time_out() -> Answer:
+        raise httpx.ReadTimeout("timed out")
 
+    slow_once = FirstThenOk(provider, time_out)
     api = Api(provider, slow_once)
     results = send(provider, api, config, messages(1))
     if provider != "resend":
         assert [r.status for r in results] == ["failed"]
-        assert len(calls) == 1
+        assert slow_once.calls == 1
         assert "fate unknown" in results[0].detail
         return
     assert [r.status for r in results] == ["sent"]
-    assert len(calls) == 2
+    assert slow_once.calls == 2
     (first, _), (again, _) = api.requests
     assert first["idempotency-key"] == again["idempotency-key"]
 
@@ -840,12 +855,7 @@ def test_send_through_the_cli_records_each_row_and_never_sends_twice(
     write_config: Callable[..., Path],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-test-token")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
-    monkeypatch.setenv("MAILGUN_API_KEY", "key-test")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    set_api_keys(monkeypatch)
 
     def reply(doc: Any) -> Answer:
         # The refused address: one message of the batch for Postmark, a whole batch for Resend.

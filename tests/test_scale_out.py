@@ -8,20 +8,19 @@ others run on SQLite, which keeps one writer.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
 from digest.deliver.dispatch import DeliveryReport, DispatchSettings, count_words, dispatch
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
-from digest.store.tables import SQLModel, Subscriber
+from digest.store.tables import Subscriber
+from tests.store_queries import add_readers
 
 
 def _store(url: str, readers: int) -> tuple[Store, int]:
@@ -29,19 +28,8 @@ def _store(url: str, readers: int) -> tuple[Store, int]:
     engine = open_engine(url)
     upgrade(engine)
     store = Store(engine)
+    add_readers(engine, readers)
     now = utcnow()
-    rows = [
-        {
-            "email": f"reader{i:05d}@example.org",
-            "public_id": secrets.token_urlsafe(12),
-            "status": "active",
-            "topics": "",
-            "created_at": now,
-        }
-        for i in range(readers)
-    ]
-    with engine.begin() as connection:
-        connection.execute(insert(SQLModel.metadata.tables["subscribers"]), rows)
     edition = store.save_edition(
         Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
     )

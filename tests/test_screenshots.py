@@ -11,7 +11,6 @@ nothing, and that every link is a tap target of at least 14px. The PNGs are writ
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,15 +18,10 @@ import pytest
 
 from digest.records import ArticleRecord, RankedEdition, Recipient, Story
 from digest.render import EditionInfo, render_edition, substitute
+from tests.browser import launch, sync_api
 from tests.conftest import ROOT
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("DIGEST_REQUIRE_CHROMIUM"):
-        raise RuntimeError("Chromium is required here (scripts/test installs it) but missing")
-    pytest.skip("Chromium is not installed (scripts/test installs it)", allow_module_level=True)
 pytestmark = pytest.mark.slow  # drives Chromium through Playwright
-sync_api = pytest.importorskip("playwright.sync_api")
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 ARTIFACTS = Path(os.environ.get("DIGEST_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
@@ -172,17 +166,7 @@ LINKS_JS = """() => [...document.querySelectorAll('a')].filter(a => a.offsetPare
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        launched = launch(playwright)
         yield launched
         launched.close()
 

@@ -3,20 +3,19 @@ a stored story is kept as it is, and an earlier edition's story is recognised by
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from digest.app import App
 from digest.config import load_config
 from digest.editions import build_edition, digest_slot, rank_window, sent_before
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story, ranked_to_json
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
+from tests.pg import fresh_database
 from tests.store_queries import add_articles
 
 STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
@@ -30,19 +29,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "sqlite":
         yield "sqlite:///digest.db"
         return
-    server = os.environ.get("DIGEST_TEST_POSTGRES_URL")
-    if not server:
-        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):
-            raise RuntimeError("DIGEST_TEST_POSTGRES_URL is not set but PostgreSQL is required")
-        pytest.skip("no PostgreSQL server (scripts/test starts one)")
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from tests.test_providers import (
     messages,
     resend_ok,
     send,
+    set_api_keys,
     waits,
 )
 from tests.test_smtp_faults import GOOD, Faults, FaultyServer, _rows, _send, _setup
@@ -134,6 +135,18 @@ def _edition_id(config_path: Path) -> int:
         app.close()
 
 
+def _the_good_sent_and_one_failed(config_path: Path, address: str) -> tuple[str, str]:
+    """Send with a gather: every GOOD reader's row is sent and ``address``'s failed; the
+    command's stderr and that row's reason."""
+    code, _, err = _send(config_path, "--gather")
+    assert code == 0, err
+    rows = _rows(config_path)
+    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
+    status, reason = rows[address]
+    assert status == "failed"
+    return err, reason
+
+
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_a_connection_lost_after_the_final_dot_fails_the_message_and_never_sends_it_again(
     feed_server: FeedServer, write_config, losing: LosesTheReplyToTheDot, pipelining: bool
@@ -142,12 +155,7 @@ def test_a_connection_lost_after_the_final_dot_fails_the_message_and_never_sends
     losing.lose = {"lost": 1}
     config_path = _setup(feed_server, write_config, losing.port, *GOOD, "lost@example.org")
 
-    code, _, err = _send(config_path, "--gather")
-    assert code == 0, err
-    rows = _rows(config_path)
-    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
-    status, reason = rows["lost@example.org"]
-    assert status == "failed"
+    err, reason = _the_good_sent_and_one_failed(config_path, "lost@example.org")
     assert reason.startswith("connection lost after the message was sent")
     assert "fate unknown" in reason
     assert "Message-ID <" in reason and "digest retry" in reason
@@ -183,12 +191,7 @@ def test_no_reply_to_the_final_dot_within_the_timeout_fails_the_message_and_neve
     losing.stall = {"slow": 1}  # the server queued it, then took longer than timeout_seconds
     config_path = _setup(feed_server, write_config, losing.port, *GOOD, "slow@example.org")
 
-    code, _, err = _send(config_path, "--gather")
-    assert code == 0, err
-    rows = _rows(config_path)
-    assert {a: rows[a][0] for a in GOOD} == dict.fromkeys(GOOD, "sent")
-    status, reason = rows["slow@example.org"]
-    assert status == "failed"
+    _, reason = _the_good_sent_and_one_failed(config_path, "slow@example.org")
     assert reason.startswith("no reply within 1 s after the message was sent")
     assert "fate unknown" in reason and "digest retry" in reason
 
@@ -224,18 +227,6 @@ def test_an_auth_error_on_a_later_call_carries_the_results_of_the_calls_before_i
     assert {r.status for r in results} == {"sent"}
 
 
-def _api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "RESEND_API_KEY": "re_test_key",
-        "POSTMARK_SERVER_TOKEN": "pm-test-token",
-        "SENDGRID_API_KEY": "SG.test-key",
-        "MAILGUN_API_KEY": "key-test",
-        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
-        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 def _import_subscribers(config_path: Path, count: int) -> list[str]:
     addresses = [f"reader{n}@example.org" for n in range(count)]
     csv = config_path.parent / "people.csv"
@@ -258,7 +249,7 @@ def test_rows_accepted_before_the_key_was_refused_are_recorded_sent_and_the_rest
     write_config: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _api_keys(monkeypatch)
+    set_api_keys(monkeypatch)
     accepted: Counter[str] = Counter()
     revoked = [True]
 
@@ -392,7 +383,7 @@ def test_a_batch_whose_answer_timed_out_is_failed_not_sent_again_by_a_later_run(
     write_config: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _api_keys(monkeypatch)
+    set_api_keys(monkeypatch)
 
     def slow_first_answer(doc: Any) -> Answer:
         if len(api.requests) == 1:

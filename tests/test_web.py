@@ -20,7 +20,7 @@ from digest.config import load_config
 from digest.links import make_token
 from digest.web import create_app
 from digest.web.security import RateLimit
-from tests.conftest import SECRET, FeedServer, SmtpServer, rss, run_cli
+from tests.conftest import SECRET, FeedServer, SmtpServer, csrf, rss, run_cli
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,10 +59,12 @@ def _later(app: App, seconds: float) -> None:
 
 
 async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
-    page = await client.get(path)
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
+    return csrf(await client.get(path))
+
+
+async def _sign_up(client: httpx.AsyncClient, **fields: str | list[str]) -> httpx.Response:
+    """The sign-up form sent with ``fields`` and the page's own CSRF field."""
+    return await client.post("/subscribe", data={**fields, "csrf": await _csrf(client)})
 
 
 def _tampered(token: str) -> str:
@@ -81,15 +83,7 @@ async def test_double_opt_in_then_preferences_then_one_click(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
     c, app = client
-    response = await c.post(
-        "/subscribe",
-        data={
-            "email": "Ana@Example.org",
-            "name": "Ana",
-            "topics": ["world", "sport"],
-            "csrf": await _csrf(c),
-        },
-    )
+    response = await _sign_up(c, email="Ana@Example.org", name="Ana", topics=["world", "sport"])
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert _status(app, "ana@example.org") == "pending"
     (mail,) = smtp_server.messages
@@ -171,8 +165,8 @@ async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
 ) -> None:
     c, app = client
     assert run_cli("--config", str(config), "subscribers", "add", "known@example.org")[0] == 0
-    known = await c.post("/subscribe", data={"email": "known@example.org", "csrf": await _csrf(c)})
-    unknown = await c.post("/subscribe", data={"email": "new@example.org", "csrf": await _csrf(c)})
+    known = await _sign_up(c, email="known@example.org")
+    unknown = await _sign_up(c, email="new@example.org")
     assert known.status_code == unknown.status_code == 200
     assert known.text == unknown.text
     # A stranger re-subscribing a confirmed address leaves it confirmed, and mails nothing.
@@ -184,14 +178,7 @@ async def test_a_name_with_a_line_break_is_refused_at_sign_up(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
     c, app = client
-    response = await c.post(
-        "/subscribe",
-        data={
-            "email": "bob@example.org",
-            "name": "Bob\r\nBcc: x@evil.test",
-            "csrf": await _csrf(c),
-        },
-    )
+    response = await _sign_up(c, email="bob@example.org", name="Bob\r\nBcc: x@evil.test")
 
     assert response.status_code == 400
     assert "Please write your name on one line" in response.text
@@ -207,14 +194,12 @@ async def test_csrf_rate_limits_escaping_and_headers(
     no_csrf = await c.post("/subscribe", data={"email": "x@example.org"})
     assert no_csrf.status_code == 400 and _status(app, "x@example.org") is None
     xss = '"><script>alert(1)</script>'
-    bad = await c.post("/subscribe", data={"email": xss, "name": xss, "csrf": await _csrf(c)})
+    bad = await _sign_up(c, email=xss, name=xss)
     assert bad.status_code == 400 and "<script>alert(1)" not in bad.text
     assert "&lt;script&gt;" in bad.text
     for _ in range(3):
-        await c.post("/subscribe", data={"email": "flood@example.org", "csrf": await _csrf(c)})
-    limited = await c.post(
-        "/subscribe", data={"email": "flood@example.org", "csrf": await _csrf(c)}
-    )
+        await _sign_up(c, email="flood@example.org")
+    limited = await _sign_up(c, email="flood@example.org")
     assert limited.status_code == 429
     assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
     home = await c.get("/")
@@ -227,17 +212,23 @@ async def test_csrf_rate_limits_escaping_and_headers(
     assert "set-cookie" not in (await c.get("/archive")).headers
 
 
-async def test_archive_web_view_feed_and_health(
-    client: tuple[httpx.AsyncClient, App], config: Path
-) -> None:
-    c, _ = client
+async def _one_edition_sent(c: httpx.AsyncClient, config: Path) -> str:
+    """One reader, one edition sent: the path of its web view, as the archive links to it."""
     assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
     sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
     assert sent[0] == 0, sent[2]
     archive = await c.get("/archive")
     link = re.search(r'href="https://digest\.test(/editions/daily/\d{8}T\d{4}Z)"', archive.text)
     assert link, archive.text
-    view = await c.get(link.group(1))
+    return link.group(1)
+
+
+async def test_archive_web_view_feed_and_health(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    c, _ = client
+    path = await _one_edition_sent(c, config)
+    view = await c.get(path)
     assert view.status_code == 200 and "Harbour strike ends" in view.text
     assert "DIGESTx" not in view.text and "/unsubscribe/" not in view.text
     feed = await c.get("/feed.atom")
@@ -551,19 +542,14 @@ async def test_the_web_view_has_no_personal_footer_greeting_or_link_to_itself(
     """Whoever reads the web view is not one recipient: no greeting, no Preferences or
     Unsubscribe link (those landed on the sign-up page), no "View in browser" to itself."""
     c, _ = client
-    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
-    sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
-    assert sent[0] == 0, sent[2]
-    archive = await c.get("/archive")
-    link = re.search(r'href="https://digest\.test(/editions/daily/\d{8}T\d{4}Z)"', archive.text)
-    assert link, archive.text
-    view = await c.get(link.group(1))
+    path = await _one_edition_sent(c, config)
+    view = await c.get(path)
     page = view.text
     assert view.status_code == 200 and "Harbour strike ends" in page
     assert "/unsubscribe" not in page and "/preferences" not in page
     anchors = re.findall(r"<a\b[^>]*>(.*?)</a>", page, re.S)
     assert not [a for a in anchors if a.strip() in ("Unsubscribe", "Preferences")], anchors
-    assert "View in browser" not in page and link.group(1) + '"' not in page
+    assert "View in browser" not in page and path + '"' not in page
     assert "Hello" not in page
     footer = "To change your settings or unsubscribe, use the links in the email you received."
     assert footer in page

@@ -5,9 +5,7 @@ checked in the database. Headless Chromium driven by Playwright; the app runs in
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -20,14 +18,9 @@ from digest.app import App
 from digest.config import load_config
 from digest.links import make_token
 from digest.web import create_app
+from tests.browser import launch, sync_api
 from tests.conftest import SECRET, FeedServer, SmtpServer, free_port, rss
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("DIGEST_REQUIRE_CHROMIUM"):
-        raise RuntimeError("Chromium is required here (scripts/test installs it) but missing")
-    pytest.skip("Chromium is not installed (scripts/test installs it)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
 
 
@@ -74,17 +67,7 @@ def test_a_reader_subscribes_confirms_chooses_and_leaves(
 ) -> None:
     base, app = site
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch(playwright)
         page = browser.new_page()
         page.goto(base + "/")
         page.fill("#email", "reader@example.org")

@@ -3,7 +3,6 @@ sends, closed when the server stops, and the sign-up limits named once."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from digest.web import create_app
 from digest.web.admin.preview import segment_of, send_test
 from digest.web.context import SIGNUP_PER_ADDRESS_PER_HOUR
 from digest.web.mailer import Mailer
-from tests.conftest import FeedServer, RecordingHandler, free_port, rss
+from tests.conftest import FeedServer, RecordingHandler, csrf, free_port, rss
 
 pytestmark = pytest.mark.asyncio
 
@@ -60,9 +59,7 @@ def config(write_config, feed_server: FeedServer, smtp: tuple[_SessionHandler, i
 
 async def _sign_up(client: httpx.AsyncClient, email: str) -> httpx.Response:
     page = await client.get("/")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return await client.post("/subscribe", data={"email": email, "csrf": found.group(1)})
+    return await client.post("/subscribe", data={"email": email, "csrf": csrf(page)})
 
 
 async def test_confirmations_go_through_one_sender_closed_when_the_server_stops(

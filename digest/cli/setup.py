@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from digest.cli._common import Context, console, pass_context, run_async
-from digest.config import Config, config_path, load_config, warnings_for
-from digest.deliver.signing import STRONG_KEY_BITS, key_bits, make_signer, private_key
-from digest.errors import ConfigError, ConfigProblem, DigestError, UsageError
+from digest.config import config_path, load_config
+from digest.deliver.checks import config_problems
+from digest.errors import ConfigError, UsageError
 from digest.render import check_templates
 from digest.resources import example_config
 from digest.store import current_revision
@@ -39,8 +39,8 @@ def init(ctx: Context, force: bool) -> None:
 def check(ctx: Context) -> None:
     """Validate the config: exit 0, or print every problem as file:line: key: what; fix."""
     config = load_config(ctx.config_path)
-    errors, warnings = _dkim_problems(config)
-    for warning in [*warnings_for(config), *warnings]:
+    errors, warnings = config_problems(config)
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if errors:
         raise ConfigError(errors)
@@ -58,49 +58,6 @@ def check(ctx: Context) -> None:
 def _count_of(count: int, noun: str) -> str:
     """``1 digest``, ``2 digests``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _dkim_problems(config: Config) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
-    """Errors and warnings of [delivery.dkim]: what make_signer, which a send calls, would do."""
-    settings = config.delivery.dkim
-    table = ("delivery", "dkim")
-    try:
-        signer = make_signer(config)
-    except DigestError as exc:
-        problem = config.problem(table, exc.message, exc.hint)
-        # A key read from the environment may be set where digest runs, if not here.
-        return ([], [problem]) if settings.private_key_env else ([problem], [])
-    keys = (settings.domain, settings.selector, settings.private_key_file, settings.private_key_env)
-    if signer is None and any(keys):  # some of the table is written, but signing is off
-        missing = "domain" if not settings.domain else "selector"
-        problem = config.problem(
-            (*table, missing),
-            f"DKIM is off without a {missing}, so mail goes out unsigned",
-            f"add {missing} = ... under [delivery.dkim], or comment out its other keys "
-            "if your relay signs",
-        )
-        return [], [problem]
-    if signer is None:
-        return [], []
-    return [], _weak_key(config)
-
-
-def _weak_key(config: Config) -> list[ConfigProblem]:
-    """A key that signs, but under the 2048 bits RFC 8301 asks for: a receiver may treat
-    a 1024-bit signature as weak, and one under 1024 bits as no signature at all."""
-    settings = config.delivery.dkim
-    bits = key_bits(private_key(config))
-    if bits is None or bits >= STRONG_KEY_BITS:
-        return []
-    where = "private_key_env" if settings.private_key_env else "private_key_file"
-    return [
-        config.problem(
-            ("delivery", "dkim", where),
-            f"the DKIM key is {bits} bits; receivers expect at least {STRONG_KEY_BITS}",
-            f"make a new key (openssl genrsa -out dkim.pem {STRONG_KEY_BITS}), publish its "
-            "public half under a new selector, then switch selector and key together",
-        )
-    ]
 
 
 @click.group()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import codecs
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from rich.console import Console
@@ -52,6 +54,19 @@ def _known_topics(config: Config) -> tuple[list[str], str]:
     return known, "no source declares topics: leave the topics out (they get every story)"
 
 
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def _usage(check: Callable[[_In], _Out], value: _In, hint: str) -> _Out:
+    """``check(value)``; its ValueError is bad usage (exit 2) with ``hint``: bad input on
+    the command line, as an unknown option is."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint) from exc
+
+
 @subscribers.command()
 @click.argument("email")
 @click.option("--name", default=None, help="how to greet them")
@@ -68,30 +83,20 @@ def add(
     locale: str | None,
 ) -> None:
     """Add a subscriber (or reactivate one who left); for one already in, set the details given."""
-    # Bad input on the command line is bad usage (exit 2), as a bad name or topic is.
-    try:
-        address = normalise_email(email)
-    except ValueError as exc:
-        raise UsageError(str(exc), "check the address") from exc
-    try:
-        timezone = check_subscriber_timezone(timezone)
-    except ValueError as exc:
-        raise UsageError(str(exc), "see `timedatectl list-timezones` for the names") from exc
-    try:
-        locale = check_subscriber_locale(locale)
-    except ValueError as exc:
-        raise UsageError(str(exc), "use a language code such as 'en', 'fr' or 'pt_BR'") from exc
-    try:
-        name = check_name(name)
-    except ValueError as exc:  # bad input on the command line, as an unknown topic is
-        raise UsageError(str(exc), "give the name they go by on one line, or none") from exc
+    address = _usage(normalise_email, email, "check the address")
+    timezone = _usage(
+        check_subscriber_timezone, timezone, "see `timedatectl list-timezones` for the names"
+    )
+    locale = _usage(
+        check_subscriber_locale, locale, "use a language code such as 'en', 'fr' or 'pt_BR'"
+    )
+    name = _usage(check_name, name, "give the name they go by on one line, or none")
     known, topics_hint = _known_topics(ctx.config())
-    try:
-        check_topics(topics, known)
-    except ValueError as exc:
-        raise UsageError(
-            str(exc), f"{topics_hint}; add topics = [...] to a [[sources]] table for a new one"
-        ) from exc
+    _usage(
+        partial(check_topics, known=known),
+        topics,
+        f"{topics_hint}; add topics = [...] to a [[sources]] table for a new one",
+    )
     store = ctx.app().store
     before = store.subscriber_by_email(address)
     row, changed = store.add_subscriber(address, name, topics, timezone, locale)

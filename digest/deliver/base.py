@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from digest.config import Config
 from digest.errors import DigestError
@@ -34,12 +34,14 @@ class Sender(Protocol):
 
 SenderFactory = Callable[[Config], Sender]
 _REGISTRY: dict[str, SenderFactory] = {}
+_Factory = TypeVar("_Factory", bound=SenderFactory)
 
 
-def register(name: str) -> Callable[[SenderFactory], SenderFactory]:
-    """Class or function decorator: make a transport available under ``delivery.transport``."""
+def register(name: str) -> Callable[[_Factory], _Factory]:
+    """Class or function decorator: make a transport available under ``delivery.transport``
+    (a function may take more, such as a test's HTTP transport, as long as it has defaults)."""
 
-    def add(factory: SenderFactory) -> SenderFactory:
+    def add(factory: _Factory) -> _Factory:
         _REGISTRY[name] = factory
         return factory
 

@@ -154,13 +154,8 @@ class RateLimiter:
         if not self.buckets and not self.shared:
             return wanted
         while True:
-            allowed = min([wanted, *(b.available() for b in self.buckets.values())])
-            wait = 0.0
+            allowed, wait = self._take(wanted)
             if allowed > 0:
-                allowed, wait = self._take_shared(allowed)
-            if allowed > 0:
-                for bucket in self.buckets.values():
-                    bucket.take(allowed)
                 return allowed
             wait = max([wait, *(b.wait_for_one() for b in self.buckets.values())])
             if wait > self.max_wait or self._past_deadline(wait):
@@ -175,13 +170,19 @@ class RateLimiter:
         """
         if not self.buckets and not self.shared:
             return wanted
+        return self._take(wanted)[0]
+
+    def _take(self, wanted: int) -> tuple[int, float]:
+        """Take what every bucket and shared window grants now, at most ``wanted``.
+        Returns (granted, seconds a shared window asks to wait when it granted none)."""
         allowed = min([wanted, *(b.available() for b in self.buckets.values())])
+        wait = 0.0
         if allowed > 0:
-            allowed, _ = self._take_shared(allowed)
+            allowed, wait = self._take_shared(allowed)
         if allowed > 0:
             for bucket in self.buckets.values():
                 bucket.take(allowed)
-        return allowed
+        return allowed, wait
 
     def _take_shared(self, wanted: int) -> tuple[int, float]:
         """Take ``wanted`` (or fewer) from every shared window; what one window could not

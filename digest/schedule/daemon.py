@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App
 from digest.config import Config, DigestConfig
-from digest.schedule.leading import elected, lead
+from digest.schedule.leading import Signals, elected, lead
 from digest.schedule.memory import cap_arenas, releasing
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
@@ -284,9 +284,10 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
+    signals = Signals(stop, halt, reload, reload_config)
     if is_postgresql(app.engine):
-        elected(app, stop, halt, reload, reload_config)
+        elected(app, signals)
     else:
         with daemon_lock(app.engine):
-            lead(app, stop, halt, reload, reload_config)
+            lead(app, signals)
     log.info("stopped")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,33 +21,35 @@ from digest.store.workers import this_process
 log = logging.getLogger("digest.schedule")
 
 
-def lead(
-    app: App,
-    stop: threading.Event,
-    halt: threading.Event,
-    reload: threading.Event,
-    reload_config: Callable[[Config], Config] | None,
-) -> None:
+@dataclass(frozen=True)
+class Signals:
+    """What the daemon's signal handler sets, and how it reloads the config.
+
+    ``stop``: finish the running job, then exit; ``halt``: stop after the batch on the wire;
+    ``reload``: read the config again through ``reload_config`` (None: this daemon cannot).
+    """
+
+    stop: threading.Event
+    halt: threading.Event
+    reload: threading.Event
+    reload_config: Callable[[Config], Config] | None
+
+
+def lead(app: App, signals: Signals) -> None:
     """The only daemon on the database (SQLite): schedule until stopped."""
-    scheduler = _start(app, halt.is_set)
-    while not stop.is_set():
-        if reload.wait(timeout=0.5):
-            reload.clear()
-            new_app = _reloaded(app, reload_config)
+    scheduler = _start(app, signals.halt.is_set)
+    while not signals.stop.is_set():
+        if signals.reload.wait(timeout=0.5):
+            signals.reload.clear()
+            new_app = _reloaded(app, signals.reload_config)
             if new_app is not None:
                 scheduler.shutdown(wait=True)
                 app = new_app
-                scheduler = _start(app, halt.is_set)
+                scheduler = _start(app, signals.halt.is_set)
     scheduler.shutdown(wait=True)
 
 
-def elected(
-    app: App,
-    stop: threading.Event,
-    halt: threading.Event,
-    reload: threading.Event,
-    reload_config: Callable[[Config], Config] | None,
-) -> None:
+def elected(app: App, signals: Signals) -> None:
     """One of many schedulers on PostgreSQL: lead while holding the lock, else stand by.
 
     The lock is asked for (standby) or checked (leader) every ``leader_check_seconds``: a
@@ -55,13 +58,13 @@ def elected(
     once for at most that long, and the building of an edition is idempotent (one per slot)
     and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
     """
-    seat = _Seat(app, halt)
+    seat = _Seat(app, signals.halt)
     try:
-        while not stop.is_set():
+        while not signals.stop.is_set():
             seat.check()
-            if reload.wait(timeout=0.2):
-                reload.clear()
-                new_app = _reloaded(seat.app, reload_config)
+            if signals.reload.wait(timeout=0.2):
+                signals.reload.clear()
+                new_app = _reloaded(seat.app, signals.reload_config)
                 if new_app is not None:
                     seat.reload(new_app)
     finally:

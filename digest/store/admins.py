@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from digest.states import QUEUED_DELIVERY_STATES, DeliveryStatus, SubscriberStatus
@@ -24,16 +23,9 @@ class AdminQueries(StoreBase):
 
     def add_admin(self, email: str, password_hash: str) -> Admin | None:
         """A new account; None when one with this address exists already."""
-        row = Admin(email=email, password_hash=password_hash, created_at=self.clock.now())
-        with self.session() as s:
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                return None
-            s.refresh(row)
-            return row
+        return self.insert_new(
+            Admin(email=email, password_hash=password_hash, created_at=self.clock.now())
+        )
 
     def admins(self) -> list[Admin]:
         """Every admin account, by address."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel
 
 from digest.clock import SYSTEM_CLOCK, Clock
+
+Row = TypeVar("Row", bound=SQLModel)
 
 
 class StoreBase:
@@ -19,3 +24,16 @@ class StoreBase:
     def session(self) -> Session:
         """A new session; expire_on_commit off so returned rows stay readable."""
         return Session(self.engine, expire_on_commit=False)
+
+    def insert_new(self, row: Row) -> Row | None:
+        """Insert ``row``; None when a unique key says it is there already (another process,
+        or a request at the same moment, stored it first)."""
+        with self.session() as s:
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return None
+            s.refresh(row)
+            return row

@@ -9,7 +9,6 @@ from datetime import datetime
 
 from sqlalchemy import exists, update
 from sqlalchemy import select as core_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from digest.store.base import StoreBase
@@ -40,17 +39,9 @@ class EditionQueries(StoreBase):
 
     def save_edition(self, edition: Edition) -> Edition:
         """Store a newly built edition; if another process stored this slot first, return theirs."""
-        with self.session() as s:
-            s.add(edition)
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                existing = self.edition(edition.digest_id, edition.slot)
-                assert existing is not None
-                return existing
-            s.refresh(edition)
-            return edition
+        saved = self.insert_new(edition) or self.edition(edition.digest_id, edition.slot)
+        assert saved is not None
+        return saved
 
     def edition_went_out(self, edition_id: int) -> bool:
         """A message of the edition went out, or may have: a row sent, or one in flight."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,31 +118,32 @@ class LeaderLock:
     def try_take(self) -> bool:
         """Take the lead if nobody holds it; False (and no error) when another does or the
         database cannot be reached."""
-        try:
-            if self.connection is None or self.connection.closed:
-                self.connection = dedicated_connection(self.engine)
-            row = self.connection.execute(
-                "SELECT pg_try_advisory_lock(%s)", (_ADVISORY_KEY,)
-            ).fetchone()
-            return bool(row and row[0])
-        except Exception as exc:
-            log.warning("could not ask for the scheduler's lead: %s", exc)
-            self._drop()
-            return False
+        return self._ask(
+            "SELECT pg_try_advisory_lock(%s)",
+            partial(log.warning, "could not ask for the scheduler's lead: %s"),
+            connect=True,
+        )
 
     def still_held(self) -> bool:
         """Whether this session still holds the lock (False when the session is gone)."""
         if self.connection is None:
             return False
+        return self._ask(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND objid = %s",
+            partial(log.error, "the scheduler's lock session failed: %s"),
+        )
+
+    def _ask(self, sql: str, report: Callable[[Exception], None], connect: bool = False) -> bool:
+        """A yes-or-no question about the lock on its own session; a failure is reported,
+        drops the session (the lock went with it) and answers no."""
         try:
-            row = self.connection.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND pid = pg_backend_pid() AND objid = %s",
-                (_ADVISORY_KEY,),
-            ).fetchone()
+            if connect and (self.connection is None or self.connection.closed):
+                self.connection = dedicated_connection(self.engine)
+            row = self.connection.execute(sql, (_ADVISORY_KEY,)).fetchone()
             return bool(row and row[0])
         except Exception as exc:
-            log.error("the scheduler's lock session failed: %s", exc)
+            report(exc)
             self._drop()
             return False
 

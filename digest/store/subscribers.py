@@ -159,12 +159,20 @@ class SubscriberQueries(StoreBase):
             return list(s.exec(query))
 
     def find_subscribers(
-        self, statuses: Sequence[str] = (), topic: str | None = None, text: str | None = None
+        self,
+        statuses: Sequence[str] = (),
+        topic: str | None = None,
+        text: str | None = None,
+        *,
+        by_address: bool = False,
+        limit: int | None = None,
     ) -> list[Subscriber]:
-        """Subscribers in the order they joined, narrowed to ``statuses`` (none: all), to
-        those who get ``topic``'s stories (it is one of theirs, or they chose none, which is
-        every topic), and to those whose address or name holds ``text`` in any case."""
-        query = select(Subscriber).order_by(col(Subscriber.id))
+        """Subscribers in the order they joined (or ``by_address``), narrowed to ``statuses``
+        (none: all), to those who get ``topic``'s stories (it is one of theirs, or they
+        chose none, which is every topic), and to those whose address or name holds
+        ``text`` in any case; at most ``limit``."""
+        order = col(Subscriber.email) if by_address else col(Subscriber.id)
+        query = select(Subscriber).order_by(order).limit(limit)
         if statuses:
             query = query.where(col(Subscriber.status).in_(statuses))
         if topic is not None:
@@ -177,18 +185,10 @@ class SubscriberQueries(StoreBase):
     def search_subscribers(
         self, text: str = "", status: str = "", topic: str = "", limit: int = 200
     ) -> list[Subscriber]:
-        """Subscribers whose address or name contains ``text``, in ``status``, choosing
-        ``topic`` (someone with no topics chosen gets every topic, so they match too), by
-        address: the admin console's search."""
-        query = select(Subscriber).order_by(col(Subscriber.email)).limit(limit)
-        if text:
-            query = query.where(holds_text(text))
-        if status:
-            query = query.where(Subscriber.status == status)
-        if topic:
-            query = query.where(gets_topic(topic))
-        with self.session() as s:
-            return list(s.exec(query))
+        """The admin console's search: ``find_subscribers`` by address, a page at most
+        (an empty field narrows nothing)."""
+        statuses = [status] if status else []
+        return self.find_subscribers(statuses, topic or None, text, by_address=True, limit=limit)
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """One subscriber row."""
@@ -197,8 +197,7 @@ class SubscriberQueries(StoreBase):
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         """The subscriber with this (normalised) address, if any."""
-        with self.session() as s:
-            return s.exec(select(Subscriber).where(Subscriber.email == email)).first()
+        return self._subscriber_where(Subscriber.email == email)
 
     def add_pending(
         self,
@@ -266,8 +265,11 @@ class SubscriberQueries(StoreBase):
 
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
         """The subscriber a signed link names, if any."""
+        return self._subscriber_where(Subscriber.public_id == public_id)
+
+    def _subscriber_where(self, clause: ColumnElement[bool] | bool) -> Subscriber | None:
         with self.session() as s:
-            return s.exec(select(Subscriber).where(Subscriber.public_id == public_id)).first()
+            return s.exec(select(Subscriber).where(clause)).first()
 
     def confirm_subscriber(
         self,

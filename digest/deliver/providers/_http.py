@@ -28,7 +28,7 @@ import httpx
 from digest.config.models import default
 from digest.config.models.transports import _ApiConfig
 from digest.errors import DeliveryError
-from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.records import SendResult
 from digest.states import SendStatus
 
 MAX_WAIT_SECONDS = 60.0  # a 429 asking for longer than this defers the batch instead
@@ -41,6 +41,7 @@ _NOT_SENT = (
     httpx.UnsupportedProtocol,
 )
 Sleep = Callable[[float], Awaitable[None]]
+Transport = httpx.AsyncBaseTransport | None  # a test's stand-in for the network
 
 
 def api_key(provider: str, env: str) -> str:
@@ -236,114 +237,16 @@ def error_text(response: httpx.Response) -> str:
     return str(doc)[:300]
 
 
-def unsafe_header(fields: MessageFields) -> str | None:
-    """The name of a header field whose value holds CR or LF (header injection), if any."""
-    named = {
-        "From": fields.sender,
-        "Reply-To": fields.reply_to or "",
-        "To": fields.to,
-        "To name": fields.to_name or "",
-        "Subject": fields.subject,
-        **fields.headers,
-    }
-    for name, value in named.items():
-        if "\r" in value or "\n" in value:
-            return name
-    return None
-
-
-def split_safe(
-    messages: Sequence[OutgoingMessage],
-) -> tuple[list[tuple[OutgoingMessage, MessageFields]], list[SendResult]]:
-    """Messages fit to send, and failed results for those with CR/LF in a header value."""
-    ok: list[tuple[OutgoingMessage, MessageFields]] = []
-    failed: list[SendResult] = []
-    for message in messages:
-        if message.fields is None:
-            raise DeliveryError("an API transport was handed MIME bytes instead of fields")
-        bad = unsafe_header(message.fields)
-        if bad:
-            failed.append(
-                SendResult(
-                    message.delivery_id, SendStatus.FAILED, f"CR or LF in the {bad} header value"
-                )
-            )
-        else:
-            ok.append((message, message.fields))
-    return ok, failed
-
-
-def display(address: str, name: str | None) -> str:
-    """``Name <address>`` for JSON APIs that take one string (no RFC 2047 encoding)."""
-    if not name:
-        return address
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{address}>'
-
-
-def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    """``items`` in slices of at most ``size``."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-Pair = tuple[OutgoingMessage, MessageFields]
-
-
-class BatchApiSender:
-    """What every API transport shares: rows with unsafe headers fail first, the rest go in
-    calls of at most ``batch`` (grouped by content when one call carries one content, as
-    with substitution-based APIs), and the client is closed once.
-    """
-
-    name = "api"
-    wants_fields = True  # every provider builds its own MIME from MessageFields
-    batch = 100
-    shared_content = False  # True: a call's recipients must share subject, text and html
-
-    def __init__(self, api: ApiClient) -> None:
-        self.api = api
-
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One result per message, calls of at most ``batch`` recipients.
-
-        A DeliveryError from a later call (the key refused) carries the results of the calls
-        before it, so the dispatcher records the rows the provider took instead of queuing
-        them to be sent again.
-        """
-        ok, results = split_safe(messages)
-        groups: list[list[Pair]] = [list(ok)]
-        if self.shared_content:  # recipients of other segments cannot share a call
-            by_content: dict[tuple[str, str, str], list[Pair]] = {}
-            for pair in ok:
-                fields = pair[1]
-                by_content.setdefault((fields.subject, fields.text, fields.html), []).append(pair)
-            groups = list(by_content.values())
-        for group in groups:
-            for chunk in chunks(group, self.batch):
-                try:
-                    results.extend(await self._call(chunk))
-                except DeliveryError as exc:
-                    exc.results = results + list(exc.results)
-                    raise
-        return results
-
-    async def _call(self, chunk: Sequence[Pair]) -> list[SendResult]:
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self.api.aclose()
-
-
 def client_from(
     provider: str,
     settings: Any,
-    transport: httpx.AsyncBaseTransport | None,
+    transport: Transport,
     sleep: Sleep | None,
-    **auth: Any,
+    credentials: Callable[[str], dict[str, Any]],
 ) -> ApiClient:
     """The ApiClient a ``[delivery.NAME]`` table describes (base_url, api_key_env, timeout,
-    max_retries), with the provider's own ``headers=`` or ``auth=``."""
+    max_retries); ``credentials`` turns the key into the provider's ``headers=`` or ``auth=``."""
+    key = api_key(provider, settings.api_key_env)
     extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
     return ApiClient(
         provider,
@@ -352,6 +255,6 @@ def client_from(
         timeout=settings.timeout_seconds,
         max_retries=settings.max_retries,
         transport=transport,
-        **auth,
+        **credentials(key),
         **extra,
     )

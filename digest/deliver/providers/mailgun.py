@@ -10,22 +10,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
-from digest.config import Config
+from digest.config.models import MailgunConfig
 from digest.deliver.base import register
-from digest.deliver.providers._http import (
-    ApiClient,
+from digest.deliver.providers._batch import (
     BatchApiSender,
-    Sleep,
-    api_key,
-    client_from,
+    Pair,
+    answer_json,
     display,
-    error_text,
+    failed,
+    with_placeholders,
 )
+from digest.deliver.providers._http import ApiClient, Reply
 from digest.errors import DeliveryError
-from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.records import SendResult
 from digest.states import SendStatus
 
 BATCH = 1000
@@ -43,31 +44,36 @@ class MailgunSender(BatchApiSender):
     batch = BATCH
     shared_content = True
 
-    def __init__(self, api: ApiClient, domain: str) -> None:
+    def __init__(self, api: ApiClient, settings: MailgunConfig) -> None:
         super().__init__(api)
-        self.domain = domain
+        self.domain = settings.domain
 
-    async def _call(
-        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
-    ) -> list[SendResult]:
-        ids = [m.delivery_id for m, _ in chunk]
+    @classmethod
+    def check(cls, settings: MailgunConfig) -> None:
+        """Mailgun's endpoint names the sending domain."""
+        if not settings.domain:
+            raise DeliveryError(
+                "mailgun: no sending domain", "set delivery.mailgun.domain, such as mg.example.org"
+            )
+
+    @staticmethod
+    def credentials(key: str) -> dict[str, Any]:
+        """Basic auth as the user ``api``."""
+        return {"auth": ("api", key)}
+
+    async def _post(self, chunk: Sequence[Pair]) -> Reply:
         # (None, value): a plain form field in a multipart body, no file name.
         form = [(name, (None, value)) for name, value in _form(chunk)]
-        reply = await self.api.post(f"/v3/{self.domain}/messages", files=form)
-        if reply.response is None:
-            return reply.unanswered(ids)
-        response = reply.response
-        if not response.is_success:
-            detail = f"mailgun HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
-        try:
-            queued = str(response.json().get("id", ""))
-        except (ValueError, AttributeError):
-            queued = ""
+        return await self.api.post(f"/v3/{self.domain}/messages", files=form)
+
+    def _accepted(self, ids: Sequence[int], response: httpx.Response) -> list[SendResult]:
+        doc = answer_json(response)
+        queued = str(doc.get("id", "")) if isinstance(doc, dict) else ""
         if not queued:
             # A wrong domain or base URL can land on Mailgun's 200 "Magnificent API" page.
-            detail = "mailgun answered 200 without a message id; check domain and base_url"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
+            return failed(
+                ids, "mailgun answered 200 without a message id; check domain and base_url"
+            )
         return [SendResult(i, SendStatus.SENT, f"mailgun {queued}") for i in ids]
 
 
@@ -77,13 +83,10 @@ def _literal(text: str) -> str:
 
 
 def _placeholders(body: str, tokens: Sequence[str]) -> str:
-    body = _literal(body)
-    for token in tokens:
-        body = body.replace(token, f"%recipient.{token}%")
-    return body
+    return with_placeholders(body, tokens, _literal, lambda token: f"%recipient.{token}%")
 
 
-def _form(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> list[tuple[str, str]]:
+def _form(chunk: Sequence[Pair]) -> list[tuple[str, str]]:
     first = chunk[0][1]
     tokens = list(first.values)
     form = [
@@ -114,22 +117,4 @@ def _form(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> list[tuple[
     return form
 
 
-def build(
-    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
-) -> MailgunSender:
-    """A Mailgun sender from ``[delivery.mailgun]``."""
-    c = config.delivery.mailgun
-    if not c.domain:
-        raise DeliveryError(
-            "mailgun: no sending domain", "set delivery.mailgun.domain, such as mg.example.org"
-        )
-    key = api_key("mailgun", c.api_key_env)
-    return MailgunSender(
-        client_from("mailgun", c, transport, sleep, auth=("api", key)),
-        c.domain,
-    )
-
-
-@register("mailgun")
-def _from_config(config: Config) -> MailgunSender:
-    return build(config)
+build = register("mailgun")(MailgunSender.build)

@@ -11,18 +11,11 @@ from typing import Any
 
 import httpx
 
-from digest.config import Config
+from digest.config.models import PostmarkConfig
 from digest.deliver.base import register
-from digest.deliver.providers._http import (
-    ApiClient,
-    BatchApiSender,
-    Sleep,
-    api_key,
-    client_from,
-    display,
-    error_text,
-)
-from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.deliver.providers._batch import BatchApiSender, Pair, answer_json, display, per_entry
+from digest.deliver.providers._http import ApiClient, Reply
+from digest.records import MessageFields, SendResult
 from digest.states import SendStatus
 
 BATCH = 500
@@ -37,30 +30,20 @@ class PostmarkSender(BatchApiSender):
     name = "postmark"
     batch = BATCH
 
-    def __init__(self, api: ApiClient, message_stream: str) -> None:
+    def __init__(self, api: ApiClient, settings: PostmarkConfig) -> None:
         super().__init__(api)
-        self.message_stream = message_stream
+        self.message_stream = settings.message_stream
 
-    async def _call(
-        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
-    ) -> list[SendResult]:
-        ids = [m.delivery_id for m, _ in chunk]
-        reply = await self.api.post("/email/batch", json=[self._email(f) for _, f in chunk])
-        if reply.response is None:
-            return reply.unanswered(ids)
-        response = reply.response
-        if not response.is_success:
-            detail = f"postmark HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
-        try:
-            entries = response.json()
-        except ValueError:
-            entries = None
-        if not isinstance(entries, list) or len(entries) != len(ids):
-            # Unknown fate: deferring could send twice, so the rows fail with the reason.
-            detail = "postmark answered 200 without one result per message"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
-        return [_result(i, e) for i, e in zip(ids, entries, strict=True)]
+    @staticmethod
+    def credentials(key: str) -> dict[str, Any]:
+        """The server token in its own header."""
+        return {"headers": {"X-Postmark-Server-Token": key, "Accept": "application/json"}}
+
+    async def _post(self, chunk: Sequence[Pair]) -> Reply:
+        return await self.api.post("/email/batch", json=[self._email(f) for _, f in chunk])
+
+    def _accepted(self, ids: Sequence[int], response: httpx.Response) -> list[SendResult]:
+        return per_entry("postmark", ids, answer_json(response), _result)
 
     def _email(self, fields: MessageFields) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -77,9 +60,7 @@ class PostmarkSender(BatchApiSender):
         return body
 
 
-def _result(delivery_id: int, entry: Any) -> SendResult:
-    if not isinstance(entry, dict):
-        return SendResult(delivery_id, SendStatus.FAILED, "postmark: malformed result")
+def _result(delivery_id: int, entry: dict[str, Any]) -> SendResult:
     code = entry.get("ErrorCode", 0)
     if code == 0:
         return SendResult(
@@ -93,24 +74,4 @@ def _result(delivery_id: int, entry: Any) -> SendResult:
     )
 
 
-def build(
-    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
-) -> PostmarkSender:
-    """A Postmark sender from ``[delivery.postmark]``."""
-    c = config.delivery.postmark
-    key = api_key("postmark", c.api_key_env)
-    return PostmarkSender(
-        client_from(
-            "postmark",
-            c,
-            transport,
-            sleep,
-            headers={"X-Postmark-Server-Token": key, "Accept": "application/json"},
-        ),
-        c.message_stream,
-    )
-
-
-@register("postmark")
-def _from_config(config: Config) -> PostmarkSender:
-    return build(config)
+build = register("postmark")(PostmarkSender.build)

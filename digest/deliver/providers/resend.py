@@ -13,17 +13,10 @@ from typing import Any
 
 import httpx
 
-from digest.config import Config
 from digest.deliver.base import register
-from digest.deliver.providers._http import (
-    BatchApiSender,
-    Sleep,
-    api_key,
-    client_from,
-    display,
-    error_text,
-)
-from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.deliver.providers._batch import BatchApiSender, Pair, answer_json, display
+from digest.deliver.providers._http import Reply
+from digest.records import MessageFields, SendResult
 from digest.states import SendStatus
 
 BATCH = 100
@@ -35,20 +28,13 @@ class ResendSender(BatchApiSender):
     name = "resend"
     batch = BATCH
 
-    async def _call(
-        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
-    ) -> list[SendResult]:
-        ids = [m.delivery_id for m, _ in chunk]
+    async def _post(self, chunk: Sequence[Pair]) -> Reply:
         key = hashlib.sha256("\n".join(m.message_id for m, _ in chunk).encode()).hexdigest()
-        reply = await self.api.post(
+        return await self.api.post(
             "/emails/batch", json=[_email(f) for _, f in chunk], idempotency_key=f"digest-{key}"
         )
-        if reply.response is None:
-            return reply.unanswered(ids)
-        response = reply.response
-        if not response.is_success:
-            detail = f"resend HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
+
+    def _accepted(self, ids: Sequence[int], response: httpx.Response) -> list[SendResult]:
         data = _data(response)
         return [
             SendResult(i, SendStatus.SENT, f"resend {data[n]}" if n < len(data) else "resend")
@@ -71,24 +57,12 @@ def _email(fields: MessageFields) -> dict[str, Any]:
 
 
 def _data(response: httpx.Response) -> list[str]:
-    try:
-        doc = response.json()
-        return [str(d.get("id", "")) for d in doc.get("data", [])]
-    except (ValueError, AttributeError):
+    """The ids Resend gave the messages, in order; none from an answer of another shape."""
+    doc = answer_json(response)
+    data = doc.get("data", []) if isinstance(doc, dict) else []
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         return []
+    return [str(d.get("id", "")) for d in data]
 
 
-def build(
-    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
-) -> ResendSender:
-    """A Resend sender from ``[delivery.resend]``."""
-    c = config.delivery.resend
-    key = api_key("resend", c.api_key_env)
-    return ResendSender(
-        client_from("resend", c, transport, sleep, headers={"Authorization": f"Bearer {key}"})
-    )
-
-
-@register("resend")
-def _from_config(config: Config) -> ResendSender:
-    return build(config)
+build = register("resend")(ResendSender.build)

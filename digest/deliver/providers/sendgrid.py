@@ -14,16 +14,10 @@ from typing import Any
 
 import httpx
 
-from digest.config import Config
 from digest.deliver.base import register
-from digest.deliver.providers._http import (
-    BatchApiSender,
-    Sleep,
-    api_key,
-    client_from,
-    error_text,
-)
-from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.deliver.providers._batch import BatchApiSender, Pair
+from digest.deliver.providers._http import Reply
+from digest.records import SendResult
 from digest.states import SendStatus
 
 BATCH = 1000
@@ -38,17 +32,10 @@ class SendGridSender(BatchApiSender):
     batch = BATCH
     shared_content = True
 
-    async def _call(
-        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
-    ) -> list[SendResult]:
-        ids = [m.delivery_id for m, _ in chunk]
-        reply = await self.api.post("/v3/mail/send", json=_body(chunk))
-        if reply.response is None:
-            return reply.unanswered(ids)
-        response = reply.response
-        if not response.is_success:
-            detail = f"sendgrid HTTP {response.status_code}: {error_text(response)}"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
+    async def _post(self, chunk: Sequence[Pair]) -> Reply:
+        return await self.api.post("/v3/mail/send", json=_body(chunk))
+
+    def _accepted(self, ids: Sequence[int], response: httpx.Response) -> list[SendResult]:
         detail = f"sendgrid {response.headers.get('x-message-id', '')}".strip()
         return [SendResult(i, SendStatus.SENT, detail) for i in ids]
 
@@ -58,7 +45,7 @@ def _mailbox(value: str) -> dict[str, str]:
     return {"email": address, "name": name} if name else {"email": address}
 
 
-def _body(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> dict[str, Any]:
+def _body(chunk: Sequence[Pair]) -> dict[str, Any]:
     first = chunk[0][1]
     body: dict[str, Any] = {
         "personalizations": [
@@ -83,17 +70,4 @@ def _body(chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> dict[str, A
     return body
 
 
-def build(
-    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
-) -> SendGridSender:
-    """A SendGrid sender from ``[delivery.sendgrid]``."""
-    c = config.delivery.sendgrid
-    key = api_key("sendgrid", c.api_key_env)
-    return SendGridSender(
-        client_from("sendgrid", c, transport, sleep, headers={"Authorization": f"Bearer {key}"})
-    )
-
-
-@register("sendgrid")
-def _from_config(config: Config) -> SendGridSender:
-    return build(config)
+build = register("sendgrid")(SendGridSender.build)

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from botocore.auth import SigV4Auth
@@ -22,9 +22,17 @@ from botocore.credentials import Credentials
 
 from digest.config import Config
 from digest.deliver.base import register
-from digest.deliver.providers._http import ApiClient, BatchApiSender, Sleep, display, error_text
+from digest.deliver.providers._batch import (
+    BatchApiSender,
+    Pair,
+    answer_json,
+    display,
+    per_entry,
+    with_placeholders,
+)
+from digest.deliver.providers._http import ApiClient, Reply, Sleep, Transport, error_text
 from digest.errors import DeliveryError
-from digest.records import MessageFields, OutgoingMessage, SendResult
+from digest.records import SendResult
 from digest.states import SendStatus
 
 BATCH = 50
@@ -69,31 +77,50 @@ class SesSender(BatchApiSender):
         super().__init__(api)
         self.configuration_set = configuration_set
 
-    async def _call(
-        self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]
-    ) -> list[SendResult]:
-        ids = [m.delivery_id for m, _ in chunk]
-        body = json.dumps(self.request(chunk)).encode()
-        reply = await self.api.post(
-            PATH, content=body, headers={"Content-Type": "application/json"}
+    @classmethod
+    def build(cls, config: Config, transport: Transport = None, sleep: Sleep | None = None) -> Self:
+        """An SES sender from ``[delivery.ses]``: an AWS key pair signing each request
+        (SigV4), not one API key in a header."""
+        c = config.delivery.ses
+        envs = f"{c.access_key_id_env} and {c.secret_access_key_env}"
+        key_id = os.environ.get(c.access_key_id_env, "")
+        secret = os.environ.get(c.secret_access_key_env, "")
+        if not key_id or not secret:
+            raise DeliveryError(
+                f"ses: the environment variables {envs} are not both set",
+                "export the AWS access key of an IAM user allowed ses:SendBulkEmail",
+            )
+        token = os.environ.get(c.session_token_env, "") if c.session_token_env else ""
+        auth = SigV4(Credentials(key_id, secret, token or None), c.region)
+        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+        return cls(
+            ApiClient(
+                "ses",
+                c.base_url or f"https://email.{c.region}.amazonaws.com",
+                envs,
+                auth=auth,
+                timeout=c.timeout_seconds,
+                max_retries=c.max_retries,
+                transport=transport,
+                **extra,
+            ),
+            c.configuration_set,
         )
-        if reply.response is None:
-            return reply.unanswered(ids)
-        response = reply.response
-        if not response.is_success:
-            kind = response.headers.get("x-amzn-errortype", "").split(":")[0]
-            detail = f"ses HTTP {response.status_code} {kind}: {error_text(response)}".strip()
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
-        try:
-            entries = response.json()["BulkEmailEntryResults"]
-        except (ValueError, KeyError, TypeError):
-            entries = None
-        if not isinstance(entries, list) or len(entries) != len(ids):
-            detail = "ses answered 200 without one result per destination"
-            return [SendResult(i, SendStatus.FAILED, detail) for i in ids]
-        return [_result(i, e) for i, e in zip(ids, entries, strict=True)]
 
-    def request(self, chunk: Sequence[tuple[OutgoingMessage, MessageFields]]) -> dict[str, Any]:
+    async def _post(self, chunk: Sequence[Pair]) -> Reply:
+        body = json.dumps(self.request(chunk)).encode()
+        return await self.api.post(PATH, content=body, headers={"Content-Type": "application/json"})
+
+    def _refusal(self, response: httpx.Response) -> str:
+        kind = response.headers.get("x-amzn-errortype", "").split(":")[0]
+        return f"ses HTTP {response.status_code} {kind}: {error_text(response)}".strip()
+
+    def _accepted(self, ids: Sequence[int], response: httpx.Response) -> list[SendResult]:
+        doc = answer_json(response)
+        entries = doc.get("BulkEmailEntryResults") if isinstance(doc, dict) else None
+        return per_entry("ses", ids, entries, _result, unit="destination")
+
+    def request(self, chunk: Sequence[Pair]) -> dict[str, Any]:
         """The SendBulkEmail input for one call."""
         first = chunk[0][1]
         tokens = list(first.values)
@@ -148,15 +175,10 @@ def _literal(text: str) -> str:
 
 
 def _placeholders(body: str, tokens: Sequence[str]) -> str:
-    body = _literal(body)
-    for token in tokens:
-        body = body.replace(token, "{{{" + token + "}}}")
-    return body
+    return with_placeholders(body, tokens, _literal, lambda token: "{{{" + token + "}}}")
 
 
-def _result(delivery_id: int, entry: Any) -> SendResult:
-    if not isinstance(entry, dict):
-        return SendResult(delivery_id, SendStatus.FAILED, "ses: malformed result")
+def _result(delivery_id: int, entry: dict[str, Any]) -> SendResult:
     status = entry.get("Status", "")
     if status == "SUCCESS":
         return SendResult(delivery_id, SendStatus.SENT, f"ses {entry.get('MessageId', '')}".strip())
@@ -166,37 +188,4 @@ def _result(delivery_id: int, entry: Any) -> SendResult:
     )
 
 
-def build(
-    config: Config, transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None
-) -> SesSender:
-    """An SES sender from ``[delivery.ses]``."""
-    c = config.delivery.ses
-    envs = f"{c.access_key_id_env} and {c.secret_access_key_env}"
-    key_id = os.environ.get(c.access_key_id_env, "")
-    secret = os.environ.get(c.secret_access_key_env, "")
-    if not key_id or not secret:
-        raise DeliveryError(
-            f"ses: the environment variables {envs} are not both set",
-            "export the AWS access key of an IAM user allowed ses:SendBulkEmail",
-        )
-    token = os.environ.get(c.session_token_env, "") if c.session_token_env else ""
-    auth = SigV4(Credentials(key_id, secret, token or None), c.region)
-    extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
-    return SesSender(
-        ApiClient(
-            "ses",
-            c.base_url or f"https://email.{c.region}.amazonaws.com",
-            envs,
-            auth=auth,
-            timeout=c.timeout_seconds,
-            max_retries=c.max_retries,
-            transport=transport,
-            **extra,
-        ),
-        c.configuration_set,
-    )
-
-
-@register("ses")
-def _from_config(config: Config) -> SesSender:
-    return build(config)
+build = register("ses")(SesSender.build)

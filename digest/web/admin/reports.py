@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from digest.app import App
-from digest.cli.setup import _dkim_problems  # what `digest check` adds to warnings_for
-from digest.config import Config, warnings_for
+from digest.config import Config
+from digest.deliver.checks import config_problems
 from digest.records import RankedEdition
 from digest.reports import NextRun, next_runs
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
@@ -89,8 +89,8 @@ def source_lines(app: App) -> list[SourceLine]:
 
 def check_problems(config: Config) -> tuple[list[str], list[str]]:
     """`digest check`'s errors and warnings of a loaded config, one line each."""
-    errors, warnings = _dkim_problems(config)
-    return [str(p) for p in errors], [str(p) for p in [*warnings_for(config), *warnings]]
+    errors, warnings = config_problems(config)
+    return [str(p) for p in errors], [str(p) for p in warnings]
 
 
 def config_warnings(app: App) -> list[str]:
