@@ -3,15 +3,14 @@
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
+from digest.rank.repeats import SentStories, grew, new_headline, sent_sources
 from digest.rank.score import (
     SIGNALS,
     Membership,
-    SentStories,
     assign_stories,
     narrow,
     rank,
     score_story,
-    sent_sources,
     story_index,
 )
 from digest.rank.terms import article_terms
@@ -27,7 +26,9 @@ __all__ = [
     "StoryIndex",
     "article_terms",
     "assign_stories",
+    "grew",
     "narrow",
+    "new_headline",
     "rank",
     "rank_memory",
     "score_story",

@@ -100,16 +100,26 @@ class StoryQueries(StoreBase):
         before: datetime,
         limit: int,
         slots: Sequence[datetime] | None = None,
+        since: datetime | None = None,
     ) -> list[str]:
-        """The stories JSON of the digest's last ``limit`` editions before ``before``, newest
-        first; with ``slots``, only editions of those slots (a local-time digest's bucket)."""
+        """The stories JSON of the digest's editions before ``before`` that carried stories,
+        newest first: the last ``limit`` of them, and with ``since`` every one whose slot is
+        at or after it too; with ``slots``, only editions of those slots (a local-time
+        digest's bucket)."""
         if limit <= 0:
             return []
-        query = select(EDITIONS.c.stories).where(
-            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, EDITIONS.c.stories != ""
+        query = select(EDITIONS.c.id, EDITIONS.c.stories).where(
+            EDITIONS.c.digest_id == digest_id,
+            EDITIONS.c.slot < before,
+            EDITIONS.c.stories != "",
+            EDITIONS.c.story_count > 0,
         )
         if slots is not None:
             query = query.where(EDITIONS.c.slot.in_(list(slots)))
-        query = query.order_by(EDITIONS.c.slot.desc()).limit(limit)
+        newest = query.order_by(EDITIONS.c.slot.desc())
         with self.engine.connect() as connection:
-            return [row[0] for row in connection.execute(query)]
+            found = dict(list(connection.execute(newest.limit(limit))))
+            if since is not None:
+                recent = newest.where(EDITIONS.c.slot >= since)
+                found.update({row[0]: row[1] for row in connection.execute(recent)})
+        return [found[i] for i in sorted(found, reverse=True)]

@@ -1,0 +1,116 @@
+"""What earlier editions sent, and whether a story has grown since: each story once.
+
+A story an earlier edition of the digest sent goes again only when it has grown: a source
+that did not carry it then carries it now, or its headline now says something materially
+new (``new_headline``). Then it goes marked as an update; otherwise it is left out of the
+edition (``rank(keep_sent=False)``, what the pipeline does). Its readers had it: the same
+story again is no news, and an edition holding only such stories mails nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from digest.rank.terms import title_terms
+from digest.records import ArticleRecord, RankedEdition
+
+# A headline is materially new when at most this share of its content words (stemmed) was
+# in a headline sent for the story: "Storm Isolde nears the coast" -> "Storm Isolde: 12
+# dead, 40,000 homes without power" is news; "... nears coast" -> "... nears the coast" is not.
+SAME_HEADLINE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SentStories:
+    """What earlier editions of one digest sent: the sources each story had then, and the
+    headlines it was sent under.
+
+    Known both by story id and by article id: a story keeps its id from run to run, but it
+    may merge into an older story and take that one's id, and its sent articles may leave
+    the window while new ones carry it. ``with_stories`` adds the current story ids of
+    the sent articles (the pipeline knows them over its whole story memory). A story
+    that takes up a sent one after a quiet spell is known through ``rank``'s ``follows``:
+    an item is sent if any story of its chain was.
+    """
+
+    by_story: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    by_article: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    # story id -> the headlines it was sent under (by_story's keys, and those with_stories adds)
+    titles: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    # article id -> the headlines of the story it was sent in
+    article_titles: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+    def with_stories(self, story_of: Mapping[int, int]) -> SentStories:
+        """The same, with each sent article's current story (``story_of``) known as sent."""
+        by_story = dict(self.by_story)
+        titles = dict(self.titles)
+        for article_id, sources in self.by_article.items():
+            if article_id in story_of:
+                sid = story_of[article_id]
+                by_story[sid] = by_story.get(sid, frozenset()) | sources
+                headlines = self.article_titles.get(article_id, frozenset())
+                titles[sid] = titles.get(sid, frozenset()) | headlines
+        return SentStories(by_story, self.by_article, titles, self.article_titles)
+
+    def sources(
+        self, story_ids: Iterable[int], articles: Sequence[ArticleRecord]
+    ) -> frozenset[str] | None:
+        """The sources an item had when sent; None when no edition sent any of it.
+
+        ``story_ids``: the item's stories (a story and those it follows or that follow it).
+        """
+        found = [self.by_article[a.id] for a in articles if a.id in self.by_article]
+        found += [self.by_story[s] for s in story_ids if s in self.by_story]
+        return frozenset().union(*found) if found else None
+
+    def headlines(
+        self, story_ids: Iterable[int], articles: Sequence[ArticleRecord]
+    ) -> frozenset[str]:
+        """The headlines an item was sent under (empty when never sent)."""
+        found = [self.article_titles[a.id] for a in articles if a.id in self.article_titles]
+        found += [self.titles[s] for s in story_ids if s in self.titles]
+        return frozenset().union(*found)
+
+
+def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
+    """The stories of earlier editions of one digest, with the sources each had when sent
+    and the headline it was sent under."""
+    by_story: dict[int, frozenset[str]] = {}
+    by_article: dict[int, frozenset[str]] = {}
+    titles: dict[int, frozenset[str]] = {}
+    article_titles: dict[int, frozenset[str]] = {}
+    for edition in editions:
+        for story in (*edition.breaking, *edition.latest):
+            sources = frozenset(story.sources)
+            headline = frozenset({story.lead.title})
+            by_story[story.story_id] = by_story.get(story.story_id, frozenset()) | sources
+            titles[story.story_id] = titles.get(story.story_id, frozenset()) | headline
+            for a in (story.lead, *story.others):
+                by_article[a.id] = by_article.get(a.id, frozenset()) | sources
+                article_titles[a.id] = article_titles.get(a.id, frozenset()) | headline
+    return SentStories(by_story, by_article, titles, article_titles)
+
+
+def new_headline(title: str, sent: Iterable[str], language: str | None = None) -> bool:
+    """Whether ``title`` says something materially new against every headline ``sent``
+    (none sent: no): at most ``SAME_HEADLINE_SHARE`` of its content words in any of them."""
+    words = set(title_terms(title, language))
+    before = [set(title_terms(t, language)) for t in sent]
+    if not words or not before:
+        return False
+    return all(len(words & b) <= SAME_HEADLINE_SHARE * len(words) for b in before)
+
+
+def grew(
+    sources: Iterable[str],
+    title: str,
+    sent_sources: frozenset[str] | None,
+    sent_titles: Iterable[str],
+    language: str | None = None,
+) -> bool | None:
+    """Whether a story sent before has grown since: a source that did not carry it then, or
+    a materially new headline. None: it was never sent."""
+    if sent_sources is None:
+        return None
+    return not set(sources) <= sent_sources or new_headline(title, sent_titles, language)
