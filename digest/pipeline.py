@@ -221,7 +221,6 @@ async def run_digest(
         if said := nothing_new(report.edition):
             # Routine, and said once: by the caller (the daemon's job logs it, `send` prints it)
             report.idle = said
-            log.debug("digest %s: %s", digest.id, report.idle)
             return report
         report.idle = f"edition {report.edition.id} has no stories: " + _why_empty(app, digest)
         log.warning("digest %s: %s", digest.id, report.idle)

@@ -102,15 +102,28 @@ def new_headline(title: str, sent: Iterable[str], language: str | None = None) -
     return all(len(words & b) <= SAME_HEADLINE_SHARE * len(words) for b in before)
 
 
+def news_lead(
+    articles: Sequence[ArticleRecord], sent_titles: Iterable[str]
+) -> ArticleRecord | None:
+    """The newest article whose headline is materially new against those ``sent_titles``
+    (None: none is): what a story sent before, grown since, leads with as an update. A
+    running story's first report would otherwise keep leading it, with yesterday's news."""
+    titles = list(sent_titles)
+    fresh = [
+        a for a in articles if a.title not in titles and new_headline(a.title, titles, a.language)
+    ]
+    return max(fresh, key=lambda a: (a.published_at, a.id), default=None)
+
+
 def grew(
     sources: Iterable[str],
-    title: str,
+    lead: ArticleRecord,
     sent_sources: frozenset[str] | None,
     sent_titles: Iterable[str],
-    language: str | None = None,
 ) -> bool | None:
     """Whether a story sent before has grown since: a source that did not carry it then, or
-    a materially new headline. None: it was never sent."""
+    a lead headline (``news_lead``) materially new against those it went under. None: it
+    was never sent."""
     if sent_sources is None:
         return None
-    return not set(sources) <= sent_sources or new_headline(title, sent_titles, language)
+    return not set(sources) <= sent_sources or new_headline(lead.title, sent_titles, lead.language)

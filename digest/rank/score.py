@@ -36,7 +36,7 @@ from digest.config import DigestConfig, RankConfig
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
-from digest.rank.repeats import SentStories, grew
+from digest.rank.repeats import SentStories, grew, news_lead
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -116,6 +116,8 @@ def score_story(
     earliest of equals (the first to report).
     """
     lead = _lead(leads or articles)
+    if sent_sources is not None:  # a new headline leads an update (the news of it)
+        lead = news_lead(leads or articles, sent_headlines) or lead
     others = tuple(a for a in articles if a is not lead)
     newest = max(a.published_at for a in articles)
     age_hours = max(0.0, (now - newest).total_seconds() / 3600)
@@ -130,7 +132,7 @@ def score_story(
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
     cue = _cue(articles)
-    grown = grew(source_weights, lead.title, sent_sources, sent_headlines, lead.language)
+    grown = grew(source_weights, lead, sent_sources, sent_headlines)
     repeat = 1.0 if grown is False else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
