@@ -64,15 +64,23 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SentStories, assign_stories, rank_memory
-from digest.records import ArticleRecord, Story
+from digest.rank import (
+    RankedMemory,
+    SentStories,
+    assign_stories,
+    grew,
+    rank_memory,
+    rank_stories,
+    sent_sources,
+)
+from digest.records import ArticleRecord, RankedEdition, Story
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared/data/uci_news_aggregator/uci_2014-03_to_04.tsv.gz"
@@ -191,6 +199,8 @@ class Precision:
     ours: Sequence[float] = ()
     baseline: Sequence[float] = ()
     months: Sequence[str] = ()
+    # Each ranking's repeat rate per digest (see ``Sending``), by ranking
+    repeats: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     @property
     def digests(self) -> int:
@@ -219,12 +229,17 @@ class Precision:
         return out
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
 def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
-    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline.
+    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
+    the repeat rate of three rankings (``Sending``).
 
     Empty when no digest had 10 candidates (a file too small or too short).
     """
@@ -240,6 +255,7 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
     known: dict[int, ArticleRecord] = {}
     memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
     ours, baseline, months = [], [], []
+    sendings = {name: Sending(name) for name in REPEAT_RANKINGS}
     for at in digest_times(rows):
         since = at - 24 * HOUR
         candidates = [s for s, t in first_seen.items() if since <= t < at]
@@ -255,7 +271,10 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
         ranked = rank_memory(remembered, in_window, at, digest, weights, SentStories())
         story_of = ranked.stories.story_of
         known.update({a.id: replace(a, story_id=story_of[a.id]) for a in remembered})
-        if len(candidates) < 10:
+        judged = len(candidates) >= 10
+        for sending in sendings.values():
+            sending.send(ranked, remembered, in_window, at, digest, weights, memory, judged)
+        if not judged:
             continue
         gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
         window = [a for a in known.values() if since <= a.seen_at < at]
@@ -266,7 +285,69 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
         top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
         baseline.append(len(gold & set(top)) / 10)
         months.append(month_of(at - timedelta(microseconds=1)))
-    return Precision(ours, baseline, months)
+    repeats = {name: sending.rates for name, sending in sendings.items()}
+    return Precision(ours, baseline, months, repeats)
+
+
+# The rankings whose repeat rate is measured: ``rule`` as the pipeline sends (a story sent
+# before is left out unless it grew), ``penalty`` as it sent before the rule (the sent
+# penalty alone), ``none`` with no memory of what was sent (the P@10 ranking).
+REPEAT_RANKINGS = ("rule", "penalty", "none")
+
+
+@dataclass
+class Sending:
+    """One ranking's digests as sent, each digest's top 10, and its repeat rate: the share
+    of a digest's top 10 that were in the previous digest's top 10 without growing since
+    (no new source, no materially new headline: ``rank.grew``)."""
+
+    name: str
+    sent: list[tuple[datetime, RankedEdition]] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+
+    def send(
+        self,
+        ranked: RankedMemory,
+        remembered: Sequence[ArticleRecord],
+        in_window: Callable[[ArticleRecord], bool],
+        at: datetime,
+        digest: DigestConfig,
+        weights: RankConfig,
+        memory: timedelta,
+        judged: bool,
+    ) -> None:
+        """Rank the digest at ``at`` as this ranking sends it (the memory's stories as
+        clustered for ``ranked``), record its top 10, and its repeat rate if ``judged``."""
+        edition = ranked.edition
+        if self.name != "none":
+            # As sent_before: the last few digests, and every one within the story memory.
+            recent = [e for t, e in self.sent[-weights.sent_lookback_editions :]]
+            recent += [
+                e for t, e in self.sent[: -weights.sent_lookback_editions] if t >= at - memory
+            ]
+            edition = rank_stories(
+                remembered,
+                ranked.stories,
+                in_window,
+                at,
+                digest,
+                weights,
+                sent_sources(recent),
+                keep_sent=self.name == "penalty",
+            )
+        top = (*edition.breaking, *edition.latest)[:10]
+        if judged and self.sent and top:
+            previous = sent_sources([self.sent[-1][1]]).with_stories(ranked.stories.story_of)
+            self.rates.append(sum(_repeated(s, previous) for s in top) / len(top))
+        self.sent.append((at, RankedEdition(tuple(top), ())))
+
+
+def _repeated(story: Story, previous: SentStories) -> bool:
+    """Whether ``previous`` sent the story and it has not grown since."""
+    articles = (story.lead, *story.others)
+    members = {a.story_id for a in articles if a.story_id is not None}
+    news = previous.news(members, articles)
+    return grew(story.sources, previous.sources(members, articles), news) is False
 
 
 def overlap_at_10(gold: set[str], stories: Sequence[Story], gold_of: Mapping[int, str]) -> float:
@@ -388,6 +469,11 @@ def main() -> None:
     print(
         f"P@10 {shown(p10)} over {precision_10.digests} digests (gold clusters: {shown(p10_gold)})"
     )
+    repeat = {name: _mean(rates) for name, rates in precision_10.repeats.items()}
+    print(
+        f"repeat rate {shown(repeat['rule'])} as sent (sent penalty alone: "
+        f"{shown(repeat['penalty'])}; no memory of what was sent: {shown(repeat['none'])})"
+    )
     figures: dict[str, object] = {
         "rows": len(rows),
         "stories": len(set(gold)),
@@ -402,6 +488,9 @@ def main() -> None:
         "p_at_10_gold_distinct": _round(p10_gold),
         "p_at_10_by_month": precision_10.by_month(),
         "digests": precision_10.digests,
+        "repeat_rate": _round(repeat["rule"]),
+        "repeat_rate_penalty_only": _round(repeat["penalty"]),
+        "repeat_rate_no_memory": _round(repeat["none"]),
         "jitter_hours": args.jitter_hours,
     }
     sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -14,7 +14,7 @@ from digest.rank.score import (
     story_index,
 )
 from digest.rank.terms import article_terms
-from digest.rank.window import RankedMemory, rank_memory
+from digest.rank.window import RankedMemory, rank_memory, rank_stories
 
 __all__ = [
     "SIGNALS",
@@ -31,6 +31,7 @@ __all__ = [
     "new_headline",
     "rank",
     "rank_memory",
+    "rank_stories",
     "score_story",
     "sent_sources",
     "story_index",

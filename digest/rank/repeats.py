@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from digest.rank.terms import title_terms
 from digest.records import ArticleRecord, RankedEdition
 
-# A headline is materially new when at most this share of its content words (stemmed) was
-# in a headline sent for the story: "Storm Isolde nears the coast" -> "Storm Isolde: 12
-# dead, 40,000 homes without power" is news; "... nears coast" -> "... nears the coast" is not.
+# A headline is materially new when fewer than this share of its content words (stemmed)
+# were in a headline the story was sent under: "Storm Isolde nears coast" -> "Storm Isolde:
+# 12 dead, 40,000 homes without power" is news; "... nears the coast tonight" is not, nor
+# is "Storm Isolde nears the coast" after "Storm Isolde makes landfall" (half its words).
 SAME_HEADLINE_SHARE = 0.5
 
 
@@ -72,6 +73,25 @@ class SentStories:
         found += [self.titles[s] for s in story_ids if s in self.titles]
         return frozenset().union(*found)
 
+    def news(
+        self, story_ids: Iterable[int], articles: Sequence[ArticleRecord]
+    ) -> ArticleRecord | None:
+        """The newest of the item's articles that no edition sent, under a headline
+        materially new against those it was sent under (``new_headline``); None when there
+        is none, or the item was never sent. A source that carried the story running a
+        new development of it: what an update leads with. (Two outlets' headlines for one
+        story differ anyway; only articles since the send count, and a new source is
+        growth of its own.)"""
+        titles = self.headlines(story_ids, articles)
+        if not titles:
+            return None
+        fresh = [
+            a
+            for a in articles
+            if a.id not in self.by_article and new_headline(a.title, titles, a.language)
+        ]
+        return max(fresh, key=lambda a: (a.published_at, a.id), default=None)
+
 
 def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
     """The stories of earlier editions of one digest, with the sources each had when sent
@@ -83,7 +103,8 @@ def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
     for edition in editions:
         for story in (*edition.breaking, *edition.latest):
             sources = frozenset(story.sources)
-            headline = frozenset({story.lead.title})
+            # The headlines a reader saw: the lead's, and each "Also" article's.
+            headline = frozenset({story.lead.title, *(a.title for a in story.also if a.title)})
             by_story[story.story_id] = by_story.get(story.story_id, frozenset()) | sources
             titles[story.story_id] = titles.get(story.story_id, frozenset()) | headline
             for a in (story.lead, *story.others):
@@ -94,36 +115,19 @@ def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
 
 def new_headline(title: str, sent: Iterable[str], language: str | None = None) -> bool:
     """Whether ``title`` says something materially new against every headline ``sent``
-    (none sent: no): at most ``SAME_HEADLINE_SHARE`` of its content words in any of them."""
+    (none sent: no): fewer than ``SAME_HEADLINE_SHARE`` of its content words in any of them."""
     words = set(title_terms(title, language))
     before = [set(title_terms(t, language)) for t in sent]
     if not words or not before:
         return False
-    return all(len(words & b) <= SAME_HEADLINE_SHARE * len(words) for b in before)
-
-
-def news_lead(
-    articles: Sequence[ArticleRecord], sent_titles: Iterable[str]
-) -> ArticleRecord | None:
-    """The newest article whose headline is materially new against those ``sent_titles``
-    (None: none is): what a story sent before, grown since, leads with as an update. A
-    running story's first report would otherwise keep leading it, with yesterday's news."""
-    titles = list(sent_titles)
-    fresh = [
-        a for a in articles if a.title not in titles and new_headline(a.title, titles, a.language)
-    ]
-    return max(fresh, key=lambda a: (a.published_at, a.id), default=None)
+    return all(len(words & b) < SAME_HEADLINE_SHARE * len(words) for b in before)
 
 
 def grew(
-    sources: Iterable[str],
-    lead: ArticleRecord,
-    sent_sources: frozenset[str] | None,
-    sent_titles: Iterable[str],
+    sources: Iterable[str], sent_sources: frozenset[str] | None, news: ArticleRecord | None
 ) -> bool | None:
-    """Whether a story sent before has grown since: a source that did not carry it then, or
-    a lead headline (``news_lead``) materially new against those it went under. None: it
-    was never sent."""
+    """Whether a story sent before has grown since: a source that did not carry it then,
+    or ``news`` (``SentStories.news``). None: it was never sent."""
     if sent_sources is None:
         return None
-    return not set(sources) <= sent_sources or new_headline(lead.title, sent_titles, lead.language)
+    return not set(sources) <= sent_sources or news is not None

@@ -36,7 +36,7 @@ from digest.config import DigestConfig, RankConfig
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
-from digest.rank.repeats import SentStories, grew, news_lead
+from digest.rank.repeats import SentStories, grew
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -103,21 +103,20 @@ def score_story(
     overlap: SourceOverlap | None = None,
     leads: Sequence[ArticleRecord] | None = None,
     growth: GrowthCurve | None = None,
-    sent_headlines: frozenset[str] = frozenset(),
+    news: ArticleRecord | None = None,
 ) -> Story:
     """One story from its articles, with every signal's value and contribution.
 
     ``sent_sources``: the sources the story had when an earlier edition sent it (None: not
-    sent), ``sent_headlines`` the headlines it went under; the penalty applies unless it
-    has grown since (``repeats.grew``), and a story that grew is an update. ``overlap``:
+    sent); ``news``: an article it did not have then, under a materially new headline
+    (``SentStories.news``), which leads it. The penalty applies unless it has grown since
+    (a source outside those, or news), and a story that grew is an update. ``overlap``:
     how often the sources carry the same stories, this story left out (None: every
     source a full vote). ``leads``: the articles the headline may come from (None: all).
     The lead is the best-weighted source's article with the longest summary, the
     earliest of equals (the first to report).
     """
-    lead = _lead(leads or articles)
-    if sent_sources is not None:  # a new headline leads an update (the news of it)
-        lead = news_lead(leads or articles, sent_headlines) or lead
+    lead = news or _lead(leads or articles)  # a new headline leads an update
     others = tuple(a for a in articles if a is not lead)
     newest = max(a.published_at for a in articles)
     age_hours = max(0.0, (now - newest).total_seconds() / 3600)
@@ -132,7 +131,7 @@ def score_story(
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
     cue = _cue(articles)
-    grown = grew(source_weights, lead, sent_sources, sent_headlines)
+    grown = grew(source_weights, sent_sources, news)
     repeat = 1.0 if grown is False else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
@@ -227,7 +226,7 @@ def rank(
                 overlap.excluding(members),
                 _newest_story(group),
                 growth,
-                sent.headlines(members, group),
+                sent.news(members, group),
             )
         )
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))

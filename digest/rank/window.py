@@ -45,6 +45,22 @@ def rank_memory(
     the edition unless it grew since (``keep_sent``: kept, lowered by the sent penalty).
     """
     stories = assign_stories(memory, weights)
+    edition = rank_stories(memory, stories, in_window, now, digest, weights, sent, keep_sent)
+    return RankedMemory(edition, stories)
+
+
+def rank_stories(
+    memory: Sequence[ArticleRecord],
+    stories: Membership,
+    in_window: Callable[[ArticleRecord], bool],
+    now: datetime,
+    digest: DigestConfig,
+    weights: RankConfig,
+    sent: SentStories,
+    keep_sent: bool = False,
+) -> RankedEdition:
+    """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
+    the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``)."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
     overlap = SourceOverlap.of(
@@ -52,7 +68,7 @@ def rank_memory(
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
     growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)
-    edition = rank(
+    return rank(
         window,
         now,
         digest,
@@ -63,4 +79,3 @@ def rank_memory(
         growth,
         keep_sent=keep_sent,
     )
-    return RankedMemory(edition, stories)
