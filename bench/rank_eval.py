@@ -42,6 +42,15 @@ Figures (last line, one JSON object):
   with the gold clusters given, measured the same way. ``p_at_10_by_month``: both, per
   calendar month of the digest's window (its last instant: the 00:00 digest of the 1st
   counts in the month before).
+- ``repeat_rate``: the share of a digest's top 10 that were in the previous digest's top 10
+  without growing since (no source outside those it had then, no article since under a
+  materially new headline: ``rank.grew``), averaged over the digests P@10 judges but the
+  first. Measured on the P@10 memory ranked as the pipeline sends: against what the
+  earlier digests' top 10s sent (the last ``sent_lookback_editions`` and every one within
+  the story memory), a story sent before left out unless it grew (``keep_sent=False``).
+  ``repeat_rate_penalty_only``: the same with such stories kept, lowered by the sent
+  penalty (the pipeline before issue 15's point 4); ``repeat_rate_no_memory``: the P@10
+  ranking itself, which knows nothing of what was sent.
 - ``seconds_10k`` / ``seconds_100k`` / ``ratio``: clustering 10,000 and 100,000 articles on
   one core (CPU time, the fastest of ``--repeat`` runs: the machine is shared). The file
   is tiled to the largest size with perturbed titles and URLs (``tiled``; the Mar-Apr
