@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from digest.rank.terms import title_terms
 from digest.records import ArticleRecord, RankedEdition
@@ -116,11 +117,18 @@ def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
 def new_headline(title: str, sent: Iterable[str], language: str | None = None) -> bool:
     """Whether ``title`` says something materially new against every headline ``sent``
     (none sent: no): fewer than ``SAME_HEADLINE_SHARE`` of its content words in any of them."""
-    words = set(title_terms(title, language))
-    before = [set(title_terms(t, language)) for t in sent]
+    words = _terms(title, language)
+    before = [_terms(t, language) for t in sent]
     if not words or not before:
         return False
     return all(len(words & b) < SAME_HEADLINE_SHARE * len(words) for b in before)
+
+
+@lru_cache(maxsize=4096)
+def _terms(title: str, language: str | None) -> frozenset[str]:
+    """A headline's content words, stemmed: a sent headline is compared with every article
+    since of its story, at every ranking."""
+    return frozenset(title_terms(title, language))
 
 
 def grew(
