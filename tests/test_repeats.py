@@ -196,6 +196,35 @@ def test_a_story_that_grew_is_sent_again_marked_as_an_update(
     assert "Update:" in english["Subject"]
 
 
+def test_a_story_the_morning_digest_sent_is_not_news_in_the_evening_one(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, monkeypatch
+) -> None:
+    """Every reader receives every digest: what one sent, another does not send again."""
+    config = _config(write_config, feed_server, smtp_server, "0 7 * * *")
+    config.write_text(
+        config.read_text()
+        + '\n[[digests]]\nid = "evening"\ntitle = "Evening Test"\nschedule = "0 19 * * *"\n'
+        "lookback_hours = 48\n"
+    )
+    app = App.open(load_config(config))
+    try:
+        _clock(monkeypatch, MONDAY.replace(hour=7, second=30))
+        asyncio.run(run_digest(app, "daily"))
+        news = _item(9, "Volcano erupts on remote island", MONDAY.replace(hour=12))
+        feed_server.add("/wire.xml", rss([*_items(), news]))
+        _clock(monkeypatch, MONDAY.replace(hour=19, second=30))
+        evening = asyncio.run(run_digest(app, "evening"))
+        assert evening.edition is not None and evening.edition.story_count == 1
+    finally:
+        app.close()
+
+    morning, at_19 = (m.message() for m in smtp_server.messages)
+    assert all(h in _text(morning) for h in HEADLINES)
+    text = _text(at_19)
+    assert "Volcano erupts on remote island" in text
+    assert not any(h in text for h in HEADLINES)
+
+
 def _article(i: int, source: str, title: str) -> ArticleRecord:
     when = MONDAY + timedelta(minutes=i)
     return ArticleRecord(i, source, title, f"https://{source}.test/{i}", "", when, story_id=1)

@@ -62,8 +62,11 @@ def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
     every one since the story memory began, since any story of the window can be one of
     theirs (an hourly digest's last three editions are three hours).
 
-    Its subscribers received those editions. A local-time digest's earlier editions went
-    to other time zones, so only the same hour on earlier days counts there.
+    Its subscribers received those editions, and every reader receives every digest: so
+    the other digests' editions within the story memory count too (a story the morning
+    digest sent is not news in the evening one). A local-time digest's editions go to the
+    time zones of their hour: only its own of the same hour on earlier days count there,
+    and its editions do not count for other digests.
     """
     slot = digest_slot(app, digest, now)
     weights = app.config.rank
@@ -76,7 +79,10 @@ def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
         days = max(count, (slot - memory) // timedelta(days=1) + 1)
         slots = [slot - timedelta(days=k) for k in range(1, days + 1)]
     editions = []
-    for doc in app.store.edition_stories(digest.id, slot, count, slots, since=memory):
+    others = [] if digest.local_time else [d.id for d in app.config.digests if not d.local_time]
+    for doc in app.store.edition_stories(
+        digest.id, slot, count, slots, since=memory, others=[d for d in others if d != digest.id]
+    ):
         try:
             editions.append(ranked_from_json(doc))
         except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version

@@ -101,25 +101,31 @@ class StoryQueries(StoreBase):
         limit: int,
         slots: Sequence[datetime] | None = None,
         since: datetime | None = None,
+        others: Sequence[str] = (),
     ) -> list[str]:
         """The stories JSON of the digest's editions before ``before`` that carried stories,
-        newest first: the last ``limit`` of them, and with ``since`` every one whose slot is
-        at or after it too; with ``slots``, only editions of those slots (a local-time
-        digest's bucket)."""
+        newest built first: the last ``limit`` of them, and with ``since`` every one whose
+        slot is at or after it too, with those of the ``others`` digests; with ``slots``,
+        only the digest's editions of those slots (a local-time digest's bucket)."""
         if limit <= 0:
             return []
-        query = select(EDITIONS.c.id, EDITIONS.c.stories).where(
-            EDITIONS.c.digest_id == digest_id,
-            EDITIONS.c.slot < before,
-            EDITIONS.c.stories != "",
-            EDITIONS.c.story_count > 0,
+        carried = (EDITIONS.c.slot < before, EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
+        own = select(EDITIONS.c.id, EDITIONS.c.stories).where(
+            EDITIONS.c.digest_id == digest_id, *carried
         )
         if slots is not None:
-            query = query.where(EDITIONS.c.slot.in_(list(slots)))
-        newest = query.order_by(EDITIONS.c.slot.desc())
+            own = own.where(EDITIONS.c.slot.in_(list(slots)))
+        queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
+        if since is not None:
+            queries.append(own.where(EDITIONS.c.slot >= since))
+            if others:
+                queries.append(
+                    select(EDITIONS.c.id, EDITIONS.c.stories).where(
+                        EDITIONS.c.digest_id.in_(list(others)), EDITIONS.c.slot >= since, *carried
+                    )
+                )
+        found: dict[int, str] = {}
         with self.engine.connect() as connection:
-            found = dict(list(connection.execute(newest.limit(limit))))
-            if since is not None:
-                recent = newest.where(EDITIONS.c.slot >= since)
-                found.update({row[0]: row[1] for row in connection.execute(recent)})
+            for query in queries:
+                found.update({row[0]: row[1] for row in connection.execute(query)})
         return [found[i] for i in sorted(found, reverse=True)]
