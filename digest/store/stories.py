@@ -105,13 +105,14 @@ class StoryQueries(StoreBase):
     ) -> list[str]:
         """The stories JSON of the digest's editions before ``before`` that carried stories,
         newest built first: the last ``limit`` of them, and with ``since`` every one whose
-        slot is at or after it too, with those of the ``others`` digests; with ``slots``,
+        slot is at or after it too, with those of the ``others`` digests (their slot may be
+        ``before`` itself); with ``slots``,
         only the digest's editions of those slots (a local-time digest's bucket)."""
         if limit <= 0:
             return []
-        carried = (EDITIONS.c.slot < before, EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
+        carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
         own = select(EDITIONS.c.id, EDITIONS.c.stories).where(
-            EDITIONS.c.digest_id == digest_id, *carried
+            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
         )
         if slots is not None:
             own = own.where(EDITIONS.c.slot.in_(list(slots)))
@@ -120,8 +121,12 @@ class StoryQueries(StoreBase):
             queries.append(own.where(EDITIONS.c.slot >= since))
             if others:
                 queries.append(
+                    # another digest's edition of the same slot, if built, was built first
                     select(EDITIONS.c.id, EDITIONS.c.stories).where(
-                        EDITIONS.c.digest_id.in_(list(others)), EDITIONS.c.slot >= since, *carried
+                        EDITIONS.c.digest_id.in_(list(others)),
+                        EDITIONS.c.slot >= since,
+                        EDITIONS.c.slot <= before,
+                        *carried,
                     )
                 )
         found: dict[int, str] = {}
