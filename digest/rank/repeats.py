@@ -1,10 +1,11 @@
 """What earlier editions sent, and whether a story has grown since: each story once.
 
-A story an earlier edition of the digest sent goes again only when it has grown: a source
-that did not carry it then carries it now, or its headline now says something materially
-new (``new_headline``). Then it goes marked as an update; otherwise it is left out of the
-edition (``rank(keep_sent=False)``, what the pipeline does). Its readers had it: the same
-story again is no news, and an edition holding only such stories mails nobody.
+A story an earlier edition sent goes again only when it has grown: a source that did not
+carry it then carries it now, or a source that did has run an article since under a
+materially new headline (``SentStories.news``, ``new_headline``), which then leads it.
+Then it goes marked as an update; otherwise it is left out of the edition
+(``rank(keep_sent=False)``, what the pipeline does). Its readers had it: the same story
+again is no news, and an edition holding only such stories mails nobody.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ SAME_HEADLINE_SHARE = 0.5
 
 @dataclass(frozen=True)
 class SentStories:
-    """What earlier editions of one digest sent: the sources each story had then, and the
-    headlines it was sent under.
+    """What earlier editions sent: the sources each story had then, and the headlines it
+    was sent under (the lead's and the "Also" ones a reader saw).
 
     Known both by story id and by article id: a story keeps its id from run to run, but it
     may merge into an older story and take that one's id, and its sent articles may leave
