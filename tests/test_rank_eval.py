@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import rank_eval  # noqa: E402
+import rank_repeats  # noqa: E402
 
 
 def test_bcubed_of_a_perfect_a_lumped_and_a_split_clustering() -> None:
@@ -129,8 +130,8 @@ def test_repeat_rate_counts_a_story_of_the_last_top_10_that_did_not_grow() -> No
 
     sent = story((1, "Wire", "Heartbleed bug hits routers"), (2, "Post", "Routers hit by bug"))
     previous = sent_sources([RankedEdition((sent,), ())])
-    assert rank_eval._repeated(sent, previous)  # the same story again
+    assert rank_repeats.repeated(sent, previous)  # the same story again
     wider = story(*((a.id, a.source, a.title) for a in (sent.lead, *sent.others)), (3, "Blog", "x"))
-    assert not rank_eval._repeated(wider, previous)  # a new source carries it
+    assert not rank_repeats.repeated(wider, previous)  # a new source carries it
     news = story((1, "Wire", "Heartbleed bug hits routers"), (4, "Wire", "Cisco patches routers"))
-    assert not rank_eval._repeated(news, previous)  # its source ran a new headline since
+    assert not rank_repeats.repeated(news, previous)  # its source ran a new headline since
