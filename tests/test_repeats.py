@@ -132,6 +132,26 @@ def test_a_rescheduled_daemon_mails_no_second_copy_of_the_same_stories(
     code, out, _ = run_cli("--config", str(config), "status")
     assert code == 0
     assert "03:17 edition (2026-11-30, UTC): nothing new since the last one, not sent" in out
+    # Nor is it an (empty) edition of the public archive and its feed: 03:15's is.
+    archive, feed = asyncio.run(_public(config, "/archive", "/feed.atom"))
+    for page in (archive, feed):
+        assert "/editions/daily/20261130T0315Z" in page
+        assert "/editions/daily/20261130T0317Z" not in page
+
+
+async def _public(config: Path, *paths: str) -> list[str]:
+    """The public web app's pages at ``paths`` (in-process, through ASGI)."""
+    import httpx
+
+    from digest.web import create_app
+
+    app = App.open(load_config(config))
+    try:
+        transport = httpx.ASGITransport(app=create_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+            return [(await c.get(path)).text for path in paths]
+    finally:
+        app.close()
 
 
 def test_an_early_manual_send_is_dated_by_its_slot_and_the_next_slot_repeats_nothing(
