@@ -42,6 +42,15 @@ Figures (last line, one JSON object):
   with the gold clusters given, measured the same way. ``p_at_10_by_month``: both, per
   calendar month of the digest's window (its last instant: the 00:00 digest of the 1st
   counts in the month before).
+- ``repeat_rate``: the share of a digest's top 10 that were in the previous digest's top 10
+  without growing since (no source outside those it had then, no article since under a
+  materially new headline: ``rank.grew``), averaged over the digests P@10 judges but the
+  first. Measured on the P@10 memory ranked as the pipeline sends: against what the
+  earlier digests' top 10s sent (the last ``sent_lookback_editions`` and every one within
+  the story memory), a story sent before left out unless it grew (``keep_sent=False``).
+  ``repeat_rate_penalty_only``: the same with such stories kept, lowered by the sent
+  penalty (the pipeline before issue 15's point 4); ``repeat_rate_no_memory``: the P@10
+  ranking itself, which knows nothing of what was sent.
 - ``seconds_10k`` / ``seconds_100k`` / ``ratio``: clustering 10,000 and 100,000 articles on
   one core (CPU time, the fastest of ``--repeat`` runs: the machine is shared). The file
   is tiled to the largest size with perturbed titles and URLs (``tiled``; the Mar-Apr
@@ -64,11 +73,14 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rank_repeats import REPEAT_RANKINGS, Sending
 
 from digest.config import DigestConfig, RankConfig
 from digest.rank import SentStories, assign_stories, rank_memory
@@ -191,6 +203,8 @@ class Precision:
     ours: Sequence[float] = ()
     baseline: Sequence[float] = ()
     months: Sequence[str] = ()
+    # Each ranking's repeat rate per digest (see ``Sending``), by ranking
+    repeats: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     @property
     def digests(self) -> int:
@@ -219,12 +233,17 @@ class Precision:
         return out
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
 def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
-    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline.
+    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
+    the repeat rate of three rankings (``Sending``).
 
     Empty when no digest had 10 candidates (a file too small or too short).
     """
@@ -240,6 +259,7 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
     known: dict[int, ArticleRecord] = {}
     memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
     ours, baseline, months = [], [], []
+    sendings = {name: Sending(name) for name in REPEAT_RANKINGS}
     for at in digest_times(rows):
         since = at - 24 * HOUR
         candidates = [s for s, t in first_seen.items() if since <= t < at]
@@ -255,7 +275,10 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
         ranked = rank_memory(remembered, in_window, at, digest, weights, SentStories())
         story_of = ranked.stories.story_of
         known.update({a.id: replace(a, story_id=story_of[a.id]) for a in remembered})
-        if len(candidates) < 10:
+        judged = len(candidates) >= 10
+        for sending in sendings.values():
+            sending.send(ranked, remembered, in_window, at, digest, weights, memory, judged)
+        if not judged:
             continue
         gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
         window = [a for a in known.values() if since <= a.seen_at < at]
@@ -266,7 +289,8 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
         top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
         baseline.append(len(gold & set(top)) / 10)
         months.append(month_of(at - timedelta(microseconds=1)))
-    return Precision(ours, baseline, months)
+    repeats = {name: sending.rates for name, sending in sendings.items()}
+    return Precision(ours, baseline, months, repeats)
 
 
 def overlap_at_10(gold: set[str], stories: Sequence[Story], gold_of: Mapping[int, str]) -> float:
@@ -388,6 +412,11 @@ def main() -> None:
     print(
         f"P@10 {shown(p10)} over {precision_10.digests} digests (gold clusters: {shown(p10_gold)})"
     )
+    repeat = {name: _mean(rates) for name, rates in precision_10.repeats.items()}
+    print(
+        f"repeat rate {shown(repeat['rule'])} as sent (sent penalty alone: "
+        f"{shown(repeat['penalty'])}; no memory of what was sent: {shown(repeat['none'])})"
+    )
     figures: dict[str, object] = {
         "rows": len(rows),
         "stories": len(set(gold)),
@@ -402,6 +431,9 @@ def main() -> None:
         "p_at_10_gold_distinct": _round(p10_gold),
         "p_at_10_by_month": precision_10.by_month(),
         "digests": precision_10.digests,
+        "repeat_rate": _round(repeat["rule"]),
+        "repeat_rate_penalty_only": _round(repeat["penalty"]),
+        "repeat_rate_no_memory": _round(repeat["none"]),
         "jitter_hours": args.jitter_hours,
     }
     sizes = [int(s) for s in args.sizes.split(",") if s]

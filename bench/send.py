@@ -105,7 +105,7 @@ def save_edition(app: App) -> Edition:
     digest = app.config.digests[0]
     now = datetime.now(UTC).replace(microsecond=0)
     ranked = ranked_edition(22)  # ~40 KB a message, like smtp-source -l 40000
-    rendered = render_edition(edition_info(app, digest, now, now), ranked)
+    rendered = render_edition(edition_info(app, digest, now), ranked)
     return app.store.save_edition(edition_row(digest.id, now, now, ranked, rendered))
 
 

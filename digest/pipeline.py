@@ -15,7 +15,13 @@ from digest.app import App, run
 from digest.config import DigestConfig
 from digest.deliver import DeliveryReport
 from digest.deliver.limits import RateLimiter
-from digest.editions import build_edition, digest_slot, local_time_bucket, superseding_edition
+from digest.editions import (
+    build_edition,
+    digest_slot,
+    local_time_bucket,
+    nothing_new,
+    superseding_edition,
+)
 from digest.errors import UsageError
 from digest.sending import (
     deliver_edition,
@@ -212,6 +218,10 @@ async def run_digest(
         return report  # nobody's 07:00 is this hour: no edition
     report.edition, report.created = build_edition(app, digest, now, slot)
     if report.edition.story_count == 0 and not digest.send_empty:
+        if said := nothing_new(report.edition):
+            # Routine, and said once: by the caller (the daemon's job logs it, `send` prints it)
+            report.idle = said
+            return report
         report.idle = f"edition {report.edition.id} has no stories: " + _why_empty(app, digest)
         log.warning("digest %s: %s", digest.id, report.idle)
         return report

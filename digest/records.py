@@ -160,6 +160,9 @@ class Story:
     others: tuple[ArticleRecord, ...]
     score: float
     signals: tuple[Signal, ...]
+    # An earlier edition sent it, and it has grown since (new sources, a new headline):
+    # shown marked as an update.
+    update: bool = False
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -198,6 +201,10 @@ class RankedEdition:
     latest: tuple[Story, ...]
     # How many stories the window held, those past breaking_items and latest_items too.
     candidates: int = 0
+    # Of those, how many were left out as sent by an earlier edition and not grown since
+    # (stored with the edition), and those stories, best first (as ranked; not stored).
+    repeats: int = 0
+    repeated: tuple[Story, ...] = ()
 
     @property
     def count(self) -> int:
@@ -296,10 +303,12 @@ def ranked_to_json(ranked: RankedEdition) -> str:
     only for the newest and topics only where they add one: a running story carried by
     two hundred feeds would otherwise store two hundred summaries an edition.
     """
-    doc = {
+    doc: dict[str, Any] = {
         "breaking": [_compact_story(s) for s in ranked.breaking],
         "latest": [_compact_story(s) for s in ranked.latest],
     }
+    if ranked.repeats:  # what `status` says of an edition with nothing new
+        doc["repeats"] = ranked.repeats
     return json.dumps(doc, default=_iso, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -321,12 +330,15 @@ def _compact_story(story: Story) -> dict[str, Any]:
             other["topics"] = list(a.topics)
             topics.update(a.topics)
         others.append(other)
-    return {
+    compact: dict[str, Any] = {
         "lead": asdict(story.lead),
         "others": others,
         "score": story.score,
         "signals": [asdict(s) for s in story.signals],
     }
+    if story.update:
+        compact["update"] = True
+    return compact
 
 
 def ranked_from_json(text: str) -> RankedEdition:
@@ -359,10 +371,13 @@ def ranked_from_json(text: str) -> RankedEdition:
             tuple(article(o, lead) for o in raw["others"]),
             raw["score"],
             tuple(Signal(**s) for s in raw["signals"]),
+            bool(raw.get("update", False)),
         )
 
     return RankedEdition(
-        tuple(story(s) for s in doc["breaking"]), tuple(story(s) for s in doc["latest"])
+        tuple(story(s) for s in doc["breaking"]),
+        tuple(story(s) for s in doc["latest"]),
+        repeats=int(doc.get("repeats", 0)),
     )
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from digest.app import App
 from digest.config import DigestConfig
-from digest.editions import digest_plan, left_out, next_edition_at, rank_window
+from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, rank_window
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
@@ -40,6 +40,8 @@ class EditionStatus:
     id: int
     counts: dict[str, int]
     reasons: dict[str, dict[str, int]]  # state -> reason -> rows, commonest first
+    # Why it mailed nobody, when that was by design ("nothing new since the last one")
+    note: str | None = None
 
     @property
     def progress(self) -> float:
@@ -58,6 +60,7 @@ class EditionStatus:
             "deliveries": self.counts,
             "reasons": self.reasons,
             "progress": self.progress,
+            "note": self.note,
         }
 
 
@@ -119,7 +122,9 @@ def edition_status(app: App, edition: Edition) -> EditionStatus:
     grouped: dict[str, dict[str, int]] = {}
     for state, reason, rows in app.store.delivery_reasons(edition_id, limit=100):
         grouped.setdefault(state, {})[reason] = rows
-    return EditionStatus(edition, edition_id, app.store.delivery_counts(edition_id), grouped)
+    counts = app.store.delivery_counts(edition_id)
+    note = None if counts else nothing_new(edition)
+    return EditionStatus(edition, edition_id, counts, grouped, note)
 
 
 def status_report(app: App, now: datetime | None = None) -> StatusReport:
@@ -190,7 +195,7 @@ class SignalShare:
 class ExplainedStory:
     """One story of the next edition with each signal's contribution to its score."""
 
-    section: str  # breaking or latest
+    section: str  # breaking, latest, or sent (left out: an earlier edition sent it)
     rank: int
     story_id: int
     score: float
@@ -265,7 +270,11 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
             list(story.sources),
             {s.name: SignalShare(s.value, round(s.contribution, 4)) for s in story.signals},
         )
-        for section, ranked_stories in (("breaking", ranked.breaking), ("latest", ranked.latest))
+        for section, ranked_stories in (
+            ("breaking", ranked.breaking),
+            ("latest", ranked.latest),
+            ("sent", ranked.repeated),  # left out: sent before, not grown since
+        )
         for rank, story in enumerate(ranked_stories, start=1)
     ]
     notes = left_out(app, digest, at, ranked)

@@ -406,7 +406,7 @@ def test_a_sign_up_while_the_smtp_server_is_down_asks_to_try_again(
 def test_an_unexpected_error_gets_the_sites_500_page_and_a_log_line(
     site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(limit: int = 20) -> list[object]:
+    def broken(limit: int = 20, published: bool = False) -> list[object]:
         raise RuntimeError("disk I/O error in editions")
 
     monkeypatch.setattr(site.app.store, "editions", broken)

@@ -141,6 +141,11 @@ def test_every_zone_gets_one_edition_a_day_at_its_own_seven(
     config = local_time_config(
         write_config, feed_server, "Sun, 29 Nov 2026 12:00:00 GMT", 96, PEOPLE
     )
+    # One story, sent on the first day: the second day's edition has nothing new, and goes
+    # only because the digest sends empty editions ("nothing new" emails).
+    config.write_text(
+        config.read_text().replace("local_time = true", "local_time = true\nsend_empty = true")
+    )
     app = App.open(load_config(config))
     try:
         asyncio.run(gather_sources(app))

@@ -39,12 +39,15 @@ def test_explain_after_a_send_shows_its_story_as_already_sent(write_config, feed
 
     assert code == 0
     [story] = json.loads(out)["stories"]
+    assert story["section"] == "sent"
     explained = story["signals"]["already_sent"]["adds"]
     app = App.open(load_config(config))
     try:  # what the next edition, at tomorrow's slot, does with the same story
         [edition] = app.store.editions()
         ranked = rank_window(app, app.config.digests[0], edition.slot + timedelta(days=1))
-        [tomorrow] = ranked.breaking + ranked.latest
+        # Sent and not grown since: left out of the edition, listed as such.
+        assert ranked.breaking + ranked.latest == ()
+        [tomorrow] = ranked.repeated
     finally:
         app.close()
     penalty = next(s.contribution for s in tomorrow.signals if s.name == "already_sent")

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import rank_eval  # noqa: E402
+import rank_repeats  # noqa: E402
 
 
 def test_bcubed_of_a_perfect_a_lumped_and_a_split_clustering() -> None:
@@ -59,6 +60,7 @@ def test_the_evaluation_runs_on_a_small_file_and_ends_with_its_json(tmp_path: Pa
     assert figures["bcubed_f1"] == 1.0  # two clearly different stories, told 12 times each
     assert figures["jitter_hours"] == 2.0
     assert figures["p_at_10_by_month"] == {}  # too few stories for a digest of 10
+    assert figures["repeat_rate"] is None and "repeat_rate_no_memory" in figures
 
 
 def _tsv(path: Path, times_ms: list[int]) -> Path:
@@ -112,3 +114,24 @@ def test_p_at_10_takes_our_first_ten_and_a_split_story_costs_a_place() -> None:
     assert rank_eval.overlap_at_10(gold, split, gold_of) == 0.9
     mixed = [story(10, 11, 25), *ours[1:]]  # most of its articles are g1
     assert rank_eval.overlap_at_10(gold, mixed, gold_of) == 1.0
+
+
+def test_repeat_rate_counts_a_story_of_the_last_top_10_that_did_not_grow() -> None:
+    from datetime import UTC, datetime
+
+    from digest.rank import sent_sources
+    from digest.records import ArticleRecord, RankedEdition, Story
+
+    when = datetime(2014, 4, 11, tzinfo=UTC)
+
+    def story(*articles: tuple[int, str, str]) -> Story:
+        arts = [ArticleRecord(i, p, t, "u", "", when, story_id=1) for i, p, t in articles]
+        return Story(arts[0], tuple(arts[1:]), 1.0, ())
+
+    sent = story((1, "Wire", "Heartbleed bug hits routers"), (2, "Post", "Routers hit by bug"))
+    previous = sent_sources([RankedEdition((sent,), ())])
+    assert rank_repeats.repeated(sent, previous)  # the same story again
+    wider = story(*((a.id, a.source, a.title) for a in (sent.lead, *sent.others)), (3, "Blog", "x"))
+    assert not rank_repeats.repeated(wider, previous)  # a new source carries it
+    news = story((1, "Wire", "Heartbleed bug hits routers"), (4, "Wire", "Cisco patches routers"))
+    assert not rank_repeats.repeated(news, previous)  # its source ran a new headline since

@@ -472,4 +472,4 @@ def test_a_digests_latest_summary_chars_reaches_its_editions(open_app: OpenApp) 
 
     app = open_app([("Wire", "https://wire.test/feed")])
     digest = app.config.digests[0].model_copy(update={"latest_summary_chars": 0})
-    assert edition_info(app, digest, NOW, NOW).latest_summary_chars == 0
+    assert edition_info(app, digest, NOW).latest_summary_chars == 0

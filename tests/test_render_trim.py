@@ -123,7 +123,9 @@ def test_segments_of_one_trimmed_edition_log_the_trim_once_and_share_renders(
         renders.append(f"{info.timezone}/{info.locale}")
         return real(info, ranked, override_dir)
 
-    monkeypatch.setattr("digest.editions.render_edition", counting)
+    # The edition's own render (build) and the other segments' (segments).
+    monkeypatch.setattr("digest.editions.build.render_edition", counting)
+    monkeypatch.setattr("digest.editions.segments.render_edition", counting)
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 0, err
     # Every topic choice here leaves every story: the edition's own render, and one in French.

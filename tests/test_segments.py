@@ -113,7 +113,9 @@ def test_subscribers_get_their_own_language_and_time_zone(
         renders.append(f"{info.timezone}/{info.locale}")
         return real(info, ranked, override_dir)
 
-    monkeypatch.setattr("digest.editions.render_edition", counting)
+    # The edition's own render (build) and the other segments' (segments).
+    monkeypatch.setattr("digest.editions.build.render_edition", counting)
+    monkeypatch.setattr("digest.editions.segments.render_edition", counting)
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 0, err
     # One render for the edition itself, then one per other (time zone, language) pair.

@@ -523,7 +523,7 @@ async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
         with app.store.session() as s:
             subject = "Daily Test, Tue 1 Dec"
             s.add(Edition(digest_id="daily", slot=slot, created_at=slot, subject=subject,
-                          html="<p>x</p>", text="x"))  # fmt: skip
+                          html="<p>x</p>", text="x", story_count=1))  # fmt: skip
             s.commit()
     archive = (await c.get("/archive")).text
     assert (

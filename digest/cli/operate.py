@@ -123,7 +123,7 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
     console.print(table)
     w = app.config.rank
     click.echo(
-        "#: B = Breaking, L = Latest; "
+        "#: B = Breaking, L = Latest, S = sent before and not grown since (left out); "
         + ", ".join(f"{_SHORT[n]} = {n}" for n in SIGNALS)
         + "; src = sources carrying the story.\n"
         "score = the sum of the signals, each weighted in [rank] of the config: freshness, "
@@ -131,8 +131,8 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         "sources that usually carry the same stories), the votes of sources joining "
         f"in the last {w.velocity_hours:g} h, the votes a young story can still expect "
         "(learned from how the stories of the last days grew here; 0 until there are "
-        "some), a breaking cue, minus the penalty for a story "
-        f"one of the last {w.sent_lookback_editions} editions sent (unless a source joined). "
+        "some), a breaking cue. A story an earlier edition sent is left out unless it grew "
+        "(a new source, a new headline): then it goes marked as an update. "
         f"Breaking: score >= {w.breaking_min_score:g} and {w.breaking_min_sources}+ sources "
         f"or a cue; {report.breaking} breaking, {report.latest} latest"
     )
@@ -266,6 +266,8 @@ def status(ctx: Context, as_json: bool) -> None:
         )
     console.print(table)
     for line in report.editions:
+        if line.note:
+            click.echo(f"edition {line.id} ({line.edition.digest_id}): {line.note}")
         _print_reasons(line)
     print_outbox(report.outbox)
     _print_daemon(report)

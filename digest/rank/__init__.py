@@ -3,19 +3,18 @@
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
+from digest.rank.repeats import SentStories, grew, new_headline, sent_sources
 from digest.rank.score import (
     SIGNALS,
     Membership,
-    SentStories,
     assign_stories,
     narrow,
     rank,
     score_story,
-    sent_sources,
     story_index,
 )
 from digest.rank.terms import article_terms
-from digest.rank.window import RankedMemory, rank_memory
+from digest.rank.window import RankedMemory, rank_memory, rank_stories
 
 __all__ = [
     "SIGNALS",
@@ -27,9 +26,12 @@ __all__ = [
     "StoryIndex",
     "article_terms",
     "assign_stories",
+    "grew",
     "narrow",
+    "new_headline",
     "rank",
     "rank_memory",
+    "rank_stories",
     "score_story",
     "sent_sources",
     "story_index",

@@ -14,8 +14,11 @@ score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
                            memory's settled stories grew: ``growth``; 0 without history)
       + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
                            or a source flagged the article breaking on its own page)
-      - sent_penalty    * (1 if an earlier edition of the digest sent the story and no
-                           source has joined it since)
+      - sent_penalty    * (1 if an earlier edition of the digest sent the story and it has
+                           not grown since: no new source, no materially new headline)
+
+A story sent before that has grown is marked an update (``Story.update``); one that has not
+is left out of the pipeline's editions altogether (``keep_sent=False``, see ``repeats``).
 
 Sections: "Breaking" holds the stories scoring at least ``breaking_min_score`` that are
 carried by ``breaking_min_sources`` sources or have a cue, best first, at most the digest's
@@ -25,7 +28,7 @@ carried by ``breaking_min_sources`` sources or have a cue, best first, at most t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -33,6 +36,7 @@ from digest.config import DigestConfig, RankConfig
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
+from digest.rank.repeats import SentStories, grew
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -99,17 +103,20 @@ def score_story(
     overlap: SourceOverlap | None = None,
     leads: Sequence[ArticleRecord] | None = None,
     growth: GrowthCurve | None = None,
+    news: ArticleRecord | None = None,
 ) -> Story:
     """One story from its articles, with every signal's value and contribution.
 
     ``sent_sources``: the sources the story had when an earlier edition sent it (None: not
-    sent); the penalty applies unless a source outside them carries it now. ``overlap``:
+    sent); ``news``: an article it did not have then, under a materially new headline
+    (``SentStories.news``), which leads it. The penalty applies unless it has grown since
+    (a source outside those, or news), and a story that grew is an update. ``overlap``:
     how often the sources carry the same stories, this story left out (None: every
     source a full vote). ``leads``: the articles the headline may come from (None: all).
     The lead is the best-weighted source's article with the longest summary, the
     earliest of equals (the first to report).
     """
-    lead = _lead(leads or articles)
+    lead = news or _lead(leads or articles)  # a new headline leads an update
     others = tuple(a for a in articles if a is not lead)
     newest = max(a.published_at for a in articles)
     age_hours = max(0.0, (now - newest).total_seconds() / 3600)
@@ -124,7 +131,8 @@ def score_story(
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
     cue = _cue(articles)
-    repeat = 1.0 if sent_sources is not None and set(source_weights) <= sent_sources else 0.0
+    grown = grew(source_weights, sent_sources, news)
+    repeat = 1.0 if grown is False else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
         Signal("source_weight", best_weight, weights.source_weight * best_weight),
@@ -134,7 +142,8 @@ def score_story(
         Signal("cue", cue, weights.cue_weight * cue),
         Signal("already_sent", repeat, 0.0 - weights.sent_penalty * repeat),
     )
-    return Story(lead, others, round(sum(s.contribution for s in signals), 4), signals)
+    score = round(sum(s.contribution for s in signals), 4)
+    return Story(lead, others, score, signals, update=bool(grown))
 
 
 def _lead(candidates: Sequence[ArticleRecord]) -> ArticleRecord:
@@ -175,55 +184,6 @@ def _to_come(
     return round(sum(votes.values()) * (growth.factor(age) - 1), 4)
 
 
-@dataclass(frozen=True)
-class SentStories:
-    """What earlier editions of one digest sent, and the sources each story had then.
-
-    Known both by story id and by article id: a story keeps its id from run to run, but it
-    may merge into an older story and take that one's id, and its sent articles may leave
-    the window while new ones carry it. ``with_stories`` adds the current story ids of
-    the sent articles (the pipeline knows them over its whole story memory). A story
-    that takes up a sent one after a quiet spell is known through ``rank``'s ``follows``:
-    an item is sent if any story of its chain was.
-    """
-
-    by_story: Mapping[int, frozenset[str]] = field(default_factory=dict)
-    by_article: Mapping[int, frozenset[str]] = field(default_factory=dict)
-
-    def with_stories(self, story_of: Mapping[int, int]) -> SentStories:
-        """The same, with each sent article's current story (``story_of``) known as sent."""
-        by_story = dict(self.by_story)
-        for article_id, sources in self.by_article.items():
-            if article_id in story_of:
-                sid = story_of[article_id]
-                by_story[sid] = by_story.get(sid, frozenset()) | sources
-        return SentStories(by_story, self.by_article)
-
-    def sources(
-        self, story_ids: Iterable[int], articles: Sequence[ArticleRecord]
-    ) -> frozenset[str] | None:
-        """The sources an item had when sent; None when no edition sent any of it.
-
-        ``story_ids``: the item's stories (a story and those it follows or that follow it).
-        """
-        found = [self.by_article[a.id] for a in articles if a.id in self.by_article]
-        found += [self.by_story[s] for s in story_ids if s in self.by_story]
-        return frozenset().union(*found) if found else None
-
-
-def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
-    """The stories of earlier editions of one digest, with the sources each had when sent."""
-    by_story: dict[int, frozenset[str]] = {}
-    by_article: dict[int, frozenset[str]] = {}
-    for edition in editions:
-        for story in (*edition.breaking, *edition.latest):
-            sources = frozenset(story.sources)
-            by_story[story.story_id] = by_story.get(story.story_id, frozenset()) | sources
-            for a in (story.lead, *story.others):
-                by_article[a.id] = by_article.get(a.id, frozenset()) | sources
-    return SentStories(by_story, by_article)
-
-
 def rank(
     articles: Sequence[ArticleRecord],
     now: datetime,
@@ -233,6 +193,8 @@ def rank(
     follows: Mapping[int, int] | None = None,
     overlap: SourceOverlap | None = None,
     growth: GrowthCurve | None = None,
+    *,
+    keep_sent: bool = True,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -241,7 +203,9 @@ def rank(
     ``follows`` (``Membership.follows``): a story and the stories taking it up after a
     quiet spell are one item in an edition whose window holds several of them, so a
     reader sees yesterday evening's story and this morning's follow-up once. ``overlap``,
-    ``growth``: see ``score_story``.
+    ``growth``: see ``score_story``. Without ``keep_sent`` (the pipeline), a story sent
+    before that has not grown is left out before the sections are filled, and counted in
+    ``RankedEdition.repeats``; with it, it stays in, lowered by the sent penalty.
     """
     if any(a.story_id is None for a in articles):
         articles, follows = _clustered(articles, weights, follows)
@@ -262,13 +226,18 @@ def rank(
                 overlap.excluding(members),
                 _newest_story(group),
                 growth,
+                sent.news(members, group),
             )
         )
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
+    candidates, repeated = len(stories), []
+    if not keep_sent:
+        repeated = [s for s in stories if _signal(s, "already_sent")]
+        stories = [s for s in stories if not _signal(s, "already_sent")]
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
     latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
-    return RankedEdition(tuple(breaking), tuple(latest), len(stories))
+    return RankedEdition(tuple(breaking), tuple(latest), candidates, len(repeated), tuple(repeated))
 
 
 def _clustered(
@@ -331,4 +300,4 @@ def narrow(ranked: RankedEdition, topics: set[str]) -> RankedEdition:
     def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
         return tuple(s for s in stories if s.topics & topics)
 
-    return RankedEdition(keep(ranked.breaking), keep(ranked.latest))
+    return RankedEdition(keep(ranked.breaking), keep(ranked.latest), repeats=ranked.repeats)

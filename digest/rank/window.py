@@ -4,7 +4,7 @@ The pipeline reads the memory from the store and writes the story ids back; betw
 two, everything is here and pure, so ``bench/rank_eval.py`` measures the very steps a send
 takes: stories formed over the whole memory (stored ids kept), the digest's window taken
 from it, sources' habits and how stories grew counted over the memory, and the window
-ranked with the chains of follow-ups and the sent penalty.
+ranked with the chains of follow-ups, a story sent before left out unless it grew.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from datetime import datetime
 from digest.config import DigestConfig, RankConfig
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
-from digest.rank.score import Membership, SentStories, assign_stories, rank
+from digest.rank.repeats import SentStories
+from digest.rank.score import Membership, assign_stories, rank
 from digest.records import ArticleRecord, RankedEdition
 
 
@@ -35,13 +36,31 @@ def rank_memory(
     digest: DigestConfig,
     weights: RankConfig,
     sent: SentStories,
+    keep_sent: bool = False,
 ) -> RankedMemory:
     """Rank the memory articles ``in_window`` admits, with stories formed over all of it.
 
     ``memory``: every enabled source's articles back to ``rank.story_memory_hours``, with
-    their stored story ids; ``sent``: what the digest's earlier editions sent.
+    their stored story ids; ``sent``: what the digest's earlier editions sent, left out of
+    the edition unless it grew since (``keep_sent``: kept, lowered by the sent penalty).
     """
     stories = assign_stories(memory, weights)
+    edition = rank_stories(memory, stories, in_window, now, digest, weights, sent, keep_sent)
+    return RankedMemory(edition, stories)
+
+
+def rank_stories(
+    memory: Sequence[ArticleRecord],
+    stories: Membership,
+    in_window: Callable[[ArticleRecord], bool],
+    now: datetime,
+    digest: DigestConfig,
+    weights: RankConfig,
+    sent: SentStories,
+    keep_sent: bool = False,
+) -> RankedEdition:
+    """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
+    the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``)."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
     overlap = SourceOverlap.of(
@@ -49,7 +68,14 @@ def rank_memory(
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
     growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)
-    edition = rank(
-        window, now, digest, weights, sent.with_stories(story_of), stories.follows, overlap, growth
+    return rank(
+        window,
+        now,
+        digest,
+        weights,
+        sent.with_stories(story_of),
+        stories.follows,
+        overlap,
+        growth,
+        keep_sent=keep_sent,
     )
-    return RankedMemory(edition, stories)

@@ -52,7 +52,7 @@ class EditionInfo:
     base_url: str
     postal_address: str
     timezone: str
-    built_at: datetime
+    dated: datetime  # the edition's date: its slot's (printed at its top)
     web_url: str | None = None  # the edition's web view, linked when the email is trimmed
     locale: str = DEFAULT_LOCALE  # language of the fixed strings, dates and numbers
     latest_group_by: str = "topic"  # "Latest" grouped by "topic" or by "source"
@@ -65,12 +65,23 @@ class EditionInfo:
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
     """``Morning Briefing: <lead headline>``, cut at a word to about ``SUBJECT_LIMIT``
-    characters. No date: the inbox shows when the message came."""
-    top = (ranked.breaking or ranked.latest or (None,))[0]
+    characters. No date: the inbox shows when the message came. The headline is the first
+    new story's; an edition of updates alone names its first, marked as one, so no subject
+    repeats the last edition's word for word."""
+    shown = (*ranked.breaking, *ranked.latest)
+    top = next((s for s in shown if not s.update), shown[0] if shown else None)
     if top is None:
         return info.title
     room = max(SUBJECT_LIMIT - len(info.title) - 2, 24)  # a long title still leaves a headline
-    return f"{info.title}: {_cut(top.lead.title, room)}"
+    return f"{info.title}: {_cut(headline(top, Localizer(info.locale)), room)}"
+
+
+def headline(story: Story, loc: Localizer) -> str:
+    """The story's headline as text, ``Update: `` before it for a story an earlier edition
+    sent that has grown since (new sources, a new headline)."""
+    if story.update:
+        return f"{loc.label(loc.gettext('Update'))} {story.lead.title}"
+    return story.lead.title
 
 
 def _cut(text: str, limit: int) -> str:
@@ -185,7 +196,7 @@ def _context(
     # each template asks twice).
     summaries = {id(s): shown_summary(s) for s in ranked.breaking}
     summaries |= {id(s): shown_summary(s, info.latest_summary_chars) for s in ranked.latest}
-    local_date = info.built_at.astimezone(tz)
+    local_date = info.dated.astimezone(tz)
 
     def when(story: Story) -> str:
         return loc.day_time(_newest(story).astimezone(tz), today=local_date)
@@ -218,6 +229,7 @@ def _context(
         "when": when,
         "meta": meta,
         "summary": lambda story: summaries[id(story)],
+        "headline": lambda story: headline(story, loc),
         "group_source": group_source,
         "group_heading": group_heading,
         "lang": lambda story: _story_language(story, loc.language),

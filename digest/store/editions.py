@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, update
+from sqlalchemy import exists, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -77,10 +77,15 @@ class EditionQueries(StoreBase):
         assert stored is not None
         return stored, rebuilt
 
-    def editions(self, limit: int = 20) -> list[Edition]:
-        """The newest editions first."""
+    def editions(self, limit: int = 20, published: bool = False) -> list[Edition]:
+        """The newest editions first; ``published``: only those with stories or a message
+        that went out (the public archive: not a slot with nothing new, mailed to nobody)."""
+        query = select(Edition)
+        if published:
+            sent = exists().where(DELIVERIES.c.edition_id == EDITIONS.c.id, went_out())
+            query = query.where(or_(col(Edition.story_count) > 0, sent))
         with self.session() as s:
-            return list(s.exec(select(Edition).order_by(col(Edition.slot).desc()).limit(limit)))
+            return list(s.exec(query.order_by(col(Edition.slot).desc()).limit(limit)))
 
     def unfinished_editions(
         self,

@@ -102,16 +102,37 @@ class StoryQueries(StoreBase):
         before: datetime,
         limit: int,
         slots: Sequence[datetime] | None = None,
+        since: datetime | None = None,
+        others: Sequence[str] = (),
     ) -> list[str]:
-        """The stories JSON of the digest's last ``limit`` editions before ``before``, newest
-        first; with ``slots``, only editions of those slots (a local-time digest's bucket)."""
+        """The stories JSON of the digest's editions before ``before`` that carried stories,
+        newest built first: the last ``limit`` of them, and with ``since`` every one whose
+        slot is at or after it too, with those of the ``others`` digests (their slot may be
+        ``before`` itself); with ``slots``,
+        only the digest's editions of those slots (a local-time digest's bucket)."""
         if limit <= 0:
             return []
-        query = select(EDITIONS.c.stories).where(
-            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, EDITIONS.c.stories != ""
+        carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
+        own = select(EDITIONS.c.id, EDITIONS.c.stories).where(
+            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
         )
         if slots is not None:
-            query = query.where(EDITIONS.c.slot.in_(list(slots)))
-        query = query.order_by(EDITIONS.c.slot.desc()).limit(limit)
+            own = own.where(EDITIONS.c.slot.in_(list(slots)))
+        queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
+        if since is not None:
+            queries.append(own.where(EDITIONS.c.slot >= since))
+            if others:
+                queries.append(
+                    # another digest's edition of the same slot, if built, was built first
+                    select(EDITIONS.c.id, EDITIONS.c.stories).where(
+                        EDITIONS.c.digest_id.in_(list(others)),
+                        EDITIONS.c.slot >= since,
+                        EDITIONS.c.slot <= before,
+                        *carried,
+                    )
+                )
+        found: dict[int, str] = {}
         with self.engine.connect() as connection:
-            return [row[0] for row in connection.execute(query)]
+            for query in queries:
+                found.update({row[0]: row[1] for row in connection.execute(query)})
+        return [found[i] for i in sorted(found, reverse=True)]

@@ -52,7 +52,8 @@ class PublicViews:
         return response
 
     async def archive(self, request: Request) -> Response:
-        """The newest editions, newest first, each at its time in the service's zone."""
+        """The newest editions, newest first, each at its time in the service's zone; not a
+        slot that mailed nobody (nothing new since the last one)."""
         ctx, service = self.ctx, self.ctx.service
         zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
         editions = [
@@ -62,14 +63,14 @@ class PublicViews:
                 "iso": e.slot.isoformat(),
                 "when": f"{e.slot.astimezone(zone):%Y-%m-%d %H:%M} {service.timezone}",
             }
-            for e in await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS)
+            for e in await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS, True)
         ]
         return ctx.page("archive.html.j2", title="Archive", editions=editions)
 
     async def feed(self, request: Request) -> Response:
         """The archive as an Atom feed."""
         ctx, base = self.ctx, self.ctx.base
-        editions = await run_in_threadpool(ctx.store.editions, FEED_EDITIONS)
+        editions = await run_in_threadpool(ctx.store.editions, FEED_EDITIONS, True)
         entries = "".join(
             f"<entry><title>{_xml(e.subject)}</title>"
             f'<link href="{_xml(web_view_url(base, e.digest_id, e.slot))}"/>'

@@ -37,10 +37,15 @@ class RankConfig(_Model):
     sent_penalty: float = Field(
         default=2.0,
         ge=0,
-        description="subtracted from a story an earlier edition sent, unless a new source joined",
+        description="subtracted from a story an earlier edition sent that has not grown "
+        "since, where a ranking keeps it (editions leave it out)",
     )
     sent_lookback_editions: int = Field(
-        default=3, ge=0, le=100, description="how many earlier editions the penalty looks at"
+        default=3,
+        ge=0,
+        le=100,
+        description="earlier editions remembered as sent: the last this many, and every one "
+        "within story_memory_hours; 0: none",
     )
     overlap_discount: float = Field(
         default=0.0,

@@ -1,0 +1,167 @@
+"""An edition: its stories ranked over the story memory (a story an earlier edition sent
+left out unless it grew), stored once per digest and slot. The build half of the
+composition root (``digest.pipeline``); when and for whom is ``slots``, the renders per
+segment of readers ``segments``, what was left out and why ``notes``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from digest.app import App
+from digest.config import DigestConfig
+from digest.editions.segments import log_trim
+from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
+from digest.rank import SentStories, narrow, rank_memory, sent_sources
+from digest.records import RankedEdition, RenderedEdition, ranked_from_json, ranked_to_json
+from digest.render import render_edition
+from digest.store import Edition, saved_id
+
+log = logging.getLogger("digest.pipeline")
+
+
+def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
+    """Rank the articles of the digest's look-back window ending at ``now``.
+
+    Stories are formed over every enabled source and back to ``rank.story_memory_hours``
+    (further than the window when that is longer), and each article's story is stored, so
+    a story keeps its id from run to run and digest to digest: that id is how an earlier
+    edition's story is recognised. A story the digest sent before is left out unless it
+    has grown since (new sources, a new headline), and then it is marked an update.
+    """
+    enabled = {s.name: s for s in app.config.sources if s.enabled}
+    wanted = set(digest.topics)
+    mine = {n for n, s in enabled.items() if not wanted or wanted & set(s.topics)}
+    weights = app.config.rank
+    since = now - timedelta(hours=digest.lookback_hours)
+    memory = min(since, now - timedelta(hours=weights.story_memory_hours))
+    records = [
+        replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
+        for a in app.store.window_articles(memory, now, enabled)
+    ]
+    ranked = rank_memory(
+        records,
+        lambda a: a.source in mine and a.published_at >= since,
+        now,
+        digest,
+        weights,
+        sent_before(app, digest, now),
+    )
+    story_of = ranked.stories.story_of
+    changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
+    if changed:
+        app.store.save_story_ids(changed)
+        log.info("stories: %d articles placed or moved", len(changed))
+    return ranked.edition
+
+
+def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
+    """What the digest's earlier editions sent, with the sources and headline each story
+    had then: the last ``rank.sent_lookback_editions`` (0: none, stories may repeat), and
+    every one since the story memory began, since any story of the window can be one of
+    theirs (an hourly digest's last three editions are three hours).
+
+    Its subscribers received those editions, and every reader receives every digest: so
+    the other digests' editions within the story memory count too (a story the morning
+    digest sent is not news in the evening one). A local-time digest's editions go to the
+    time zones of their hour: only its own of the same hour on earlier days count there,
+    and its editions do not count for other digests.
+    """
+    slot = digest_slot(app, digest, now)
+    weights = app.config.rank
+    count = weights.sent_lookback_editions
+    if count == 0:
+        return SentStories()
+    memory = now - timedelta(hours=max(digest.lookback_hours, weights.story_memory_hours))
+    slots = None
+    if digest.local_time:
+        days = max(count, (slot - memory) // timedelta(days=1) + 1)
+        slots = [slot - timedelta(days=k) for k in range(1, days + 1)]
+    editions = []
+    others = [] if digest.local_time else [d.id for d in app.config.digests if not d.local_time]
+    for doc in app.store.edition_stories(
+        digest.id, slot, count, slots, since=memory, others=[d for d in others if d != digest.id]
+    ):
+        try:
+            editions.append(ranked_from_json(doc))
+        except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
+            log.warning(
+                "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
+            )
+    return sent_sources(editions)
+
+
+def edition_row(
+    digest_id: str,
+    slot: datetime,
+    built_at: datetime,
+    ranked: RankedEdition,
+    rendered: RenderedEdition,
+) -> Edition:
+    """The stored form of an edition: its render, and its stories for later segments."""
+    return Edition(
+        digest_id=digest_id,
+        slot=slot,
+        created_at=built_at,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        story_count=ranked.count,
+        stories=ranked_to_json(ranked),
+    )
+
+
+def build_edition(
+    app: App, digest: DigestConfig, now: datetime, slot: datetime | None = None
+) -> tuple[Edition, bool]:
+    """The edition of ``slot`` (default: the slot of ``now``): the stored one, or a new one
+    ranked and rendered with the news up to ``now``; and whether this call built it.
+
+    A stored edition without stories that went to nobody (a `digest send` before the first
+    gather, or nothing new since the last edition) is rebuilt in place, keeping its id,
+    once there are stories: else the slot's digest would be lost, as nothing else builds
+    it again. It is dated by its slot, whenever it is built.
+    """
+    slot = slot or digest_slot(app, digest, now)
+    existing = app.store.edition(digest.id, slot)
+    if existing is not None and not rebuildable(app, existing):
+        return existing, False
+    ranked = rank_window(app, digest, now)
+    if existing is not None and ranked.count == 0 and not ranked.repeats:
+        return existing, False  # still nothing to say: the stored edition stands
+    rendered = render_edition(edition_info(app, digest, slot), ranked, app.config.templates_dir())
+    edition = edition_row(digest.id, slot, now, ranked, rendered)
+    if rendered.omitted:
+        log_trim(digest.id, slot, ranked.count, rendered.omitted)
+    if existing is not None:
+        saved, rebuilt = app.store.rebuild_edition(saved_id(existing), edition)
+        if rebuilt and ranked.count:
+            log.info(
+                "edition %s of %s rebuilt: %d stories (it had none)",
+                digest.id,
+                slot,
+                ranked.count,
+            )
+        return saved, rebuilt
+    saved = app.store.save_edition(edition)
+    log.info("edition %s of %s built: %d stories", digest.id, slot, ranked.count)
+    return saved, saved is edition
+
+
+def next_edition_preview(
+    app: App,
+    digest: DigestConfig,
+    now: datetime,
+    timezone: str | None = None,
+    locale: str | None = None,
+    topics: frozenset[str] = frozenset(),
+) -> tuple[RankedEdition, RenderedEdition]:
+    """The next edition as a send would build it (`digest preview`, the console's preview):
+    its ranked stories and its render for one segment, narrowed to ``topics`` when given,
+    in ``timezone`` and ``locale`` (default: the digest's own). Nothing is stored."""
+    at = next_edition_at(app, digest, now)
+    ranked = rank_window(app, digest, at)
+    shown = narrow(ranked, set(topics)) if topics else ranked
+    info = edition_info(app, digest, digest_slot(app, digest, at), timezone, locale)
+    return shown, render_edition(info, shown, app.config.templates_dir())

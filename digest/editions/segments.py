@@ -1,0 +1,127 @@
+"""An edition's messages per segment of readers (time zone, locale, topics), each
+rendered once, and the one log line of a trim.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from digest.app import App
+from digest.config import DigestConfig
+from digest.editions.slots import digest_timezone, edition_info
+from digest.rank import narrow
+from digest.records import RankedEdition, RenderedEdition, ranked_from_json
+from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
+from digest.store import Edition, Subscriber
+
+log = logging.getLogger("digest.pipeline")
+
+
+# Editions whose trim was logged, newest last: once per edition however many of its
+# segments are trimmed (the daemon builds and sends in one process). Bounded, not a cache.
+
+
+_TRIMS_LOGGED: OrderedDict[tuple[str, datetime], None] = OrderedDict()
+
+
+_TRIMS_REMEMBERED = 64
+
+
+def log_trim(digest_id: str, slot: datetime, count: int, omitted: int, segment: str = "") -> None:
+    """The one line that says an edition's email was trimmed to fit Gmail's clip: for the
+    first render of it that is, the edition's own or a segment's."""
+    if (digest_id, slot) in _TRIMS_LOGGED:
+        return
+    _TRIMS_LOGGED[(digest_id, slot)] = None
+    while len(_TRIMS_LOGGED) > _TRIMS_REMEMBERED:
+        _TRIMS_LOGGED.popitem(last=False)
+    log.warning(
+        "edition %s of %s trimmed to fit %d bytes%s: %d of %d stories kept, the rest on "
+        "its web view (logged once an edition; other segments may keep fewer)",
+        digest_id,
+        slot,
+        HTML_LIMIT,
+        f" for {segment}" if segment else "",
+        count - omitted,
+        count,
+    )
+
+
+class SegmentTemplates:
+    """One MessageTemplate per (time zone, locale, topics) among the recipients, built once.
+
+    The edition's stored render serves the digest's own time zone, the service's locale and
+    every topic; anyone else gets the same stories, narrowed to their topics, rendered in
+    their zone and language. Choices of topics that leave the same stories share one render
+    (most do: a story has several topics), and a trim to fit is logged once per edition.
+    """
+
+    def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
+        self.app, self.digest, self.edition = app, digest, edition
+        self.default = (digest_timezone(app, digest), app.config.service.locale, "")
+        self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
+        # (time zone, locale, the stories shown) -> its template: what a render depends on.
+        self._renders: dict[tuple[str, str, tuple[int, ...]], MessageTemplate] = {}
+        self._ranked: RankedEdition | None = None
+
+    def __call__(self, subscriber: Subscriber) -> MessageTemplate | None:
+        """Their message; None when none of the edition's stories is in their topics (and
+        the digest does not send empty editions): nothing to send them this time."""
+        topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))
+        key = (
+            subscriber.timezone or self.default[0],
+            subscriber.locale or self.default[1],
+            topics,
+        )
+        if key not in self._cache:
+            self._cache[key] = self._build(key)
+        return self._cache[key]
+
+    def _build(self, key: tuple[str, str, str]) -> MessageTemplate | None:
+        e = self.edition
+        timezone, locale, topics = key
+        if key == self.default or not e.stories:
+            return self._template(RenderedEdition(e.subject, e.html, e.text), locale)
+        if self._ranked is None:
+            self._ranked = ranked_from_json(e.stories)
+        ranked = self._ranked
+        if topics:
+            ranked = narrow(ranked, set(topics.split(",")))
+            if ranked.count == 0 and e.story_count and not self.digest.send_empty:
+                return None
+        shown = tuple(s.lead.id for s in (*ranked.breaking, *ranked.latest))
+        if ranked.count == self._ranked.count and (timezone, locale) == self.default[:2]:
+            if self.default not in self._cache:  # their topics cover every story
+                self._cache[self.default] = self._build(self.default)
+            return self._cache[self.default]
+        render_key = (timezone, locale, shown)
+        if render_key not in self._renders:
+            info = edition_info(self.app, self.digest, e.slot, timezone, locale)
+            rendered = render_edition(info, ranked, self.app.config.templates_dir())
+            log.debug(
+                "edition %s rendered for %s / %s / topics %s",
+                e.id,
+                timezone,
+                locale,
+                topics or "all",
+            )
+            if rendered.omitted:
+                segment = f"{timezone} / {locale} / topics {topics or 'all'}"
+                log_trim(self.digest.id, e.slot, ranked.count, rendered.omitted, segment)
+            self._renders[render_key] = self._template(rendered, locale)
+        return self._renders[render_key]
+
+    def _template(self, rendered: RenderedEdition, locale: str) -> MessageTemplate:
+        e, service = self.edition, self.app.config.service
+        return build_template(
+            rendered,
+            sender=service.sender,
+            reply_to=service.reply_to,
+            list_name=f"{self.digest.title} ({service.name})",
+            list_id=f"{self.digest.id}.{urlsplit(service.base_url).hostname}",
+            message_id_prefix=f"digest.{e.id}",
+            locale=locale,
+        )

@@ -1,0 +1,106 @@
+"""When an edition is built and for whom: its digest's firing plan and zone, the slot it
+belongs to, the time zones a local-time slot serves, and the date it carries.
+
+An edition is its slot's: built at 03:11 for the 07:00 slot of the day before, it is that
+07:00 edition (sent late), dated that day, never today's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from digest.app import App
+from digest.config import DigestConfig
+from digest.render import EditionInfo
+from digest.schedule import FiringPlan, fires_at, firing_plan
+from digest.store import Edition, saved_id
+
+
+def digest_timezone(app: App, digest: DigestConfig) -> str:
+    """The digest's own time zone, else the service's."""
+    return digest.timezone or app.config.service.timezone
+
+
+def digest_plan(app: App, digest: DigestConfig) -> FiringPlan:
+    """When the digest fires (``firing_plan`` in the service's zone)."""
+    return firing_plan(digest, app.config.service.timezone)
+
+
+def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """The slot an edition built now belongs to (a quarter hour for a local-time digest)."""
+    return digest_plan(app, digest).slot(now)
+
+
+def local_time_bucket(app: App, digest: DigestConfig, slot: datetime) -> set[str | None] | None:
+    """For a local-time digest, the subscribers' time zones whose local schedule is ``slot``.
+
+    None for an ordinary digest (everyone at once). A subscriber without a time zone of
+    their own counts in the digest's.
+    """
+    if not digest.local_time:
+        return None
+    default = digest_timezone(app, digest)
+    return {
+        zone
+        for zone in app.store.active_timezones()
+        if fires_at(digest.schedule, zone or default, slot)
+    }
+
+
+def superseding_edition(app: App, digest: DigestConfig, slot: datetime) -> Edition | None:
+    """The digest's edition of a later slot than ``slot``, if readers have one: the
+    schedule moved later in the day, and mailing ``slot``'s edition would send older news
+    after newer. Never for a local-time digest, whose quarter hours serve different zones."""
+    newest = app.store.newest_edition(digest.id)
+    if digest.local_time or newest is None or newest.slot <= slot:
+        return None
+    return newest
+
+
+def rebuildable(app: App, edition: Edition) -> bool:
+    """The stored edition has no story and no message of it went out: a later run of its
+    slot builds it again with the news it finds then."""
+    return edition.story_count == 0 and not app.store.edition_went_out(saved_id(edition))
+
+
+def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
+    """When the next edition is built: the current slot if its edition is not built yet
+    (or was built empty and is rebuilt), else the slot after it. What `explain` and
+    `preview` show is that edition: ranked as of then, with every edition sent before it
+    counted as sent."""
+    slot = digest_slot(app, digest, now)
+    stored = app.store.edition(digest.id, slot)
+    if stored is None or rebuildable(app, stored):
+        return now
+    return digest_plan(app, digest).next_fire(now) or now
+
+
+def web_view_url(base_url: str, digest_id: str, slot: datetime) -> str:
+    """The public address of an edition's web view (served by the web app)."""
+    return f"{base_url}/editions/{digest_id}/{slot:%Y%m%dT%H%MZ}"
+
+
+def edition_info(
+    app: App,
+    digest: DigestConfig,
+    slot: datetime,
+    timezone: str | None = None,
+    locale: str | None = None,
+) -> EditionInfo:
+    """What the templates need for one edition, in one time zone and language. It is dated
+    by its slot, whenever it was built (a late or early `digest send`): the slot is which
+    edition it is."""
+    service = app.config.service
+    return EditionInfo(
+        service.name,
+        digest.title,
+        service.base_url,
+        service.postal_address,
+        timezone or digest_timezone(app, digest),
+        slot,
+        web_url=web_view_url(service.base_url, digest.id, slot),
+        locale=locale or service.locale,
+        latest_group_by=digest.latest_group_by,
+        latest_summary_chars=digest.latest_summary_chars,
+        subscribe_url=f"{service.base_url}/",  # the web app's sign-up page
+    )
