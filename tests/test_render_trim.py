@@ -11,19 +11,15 @@ import premailer
 import pytest
 
 from digest.records import ArticleRecord, RankedEdition, Story
-from digest.render import HTML_LIMIT, EditionInfo, inline_css, qp, render_edition, templates
+from digest.render import HTML_LIMIT, inline_css, qp, render_edition, templates
 from digest.render import edition as edition_module
 from digest.render.tokens import Nonce
 from tests.conftest import FeedServer, rss, run_cli
+from tests.renders import count_renders, edition_info
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-INFO = EditionInfo(
-    "Test Desk",
-    "Daily Test",
-    "https://digest.test",
-    "1 Test Street",
-    "Europe/Paris",
-    NOW,
+INFO = edition_info(
+    timezone="Europe/Paris",
     web_url="https://digest.test/editions/daily/20261128T0700Z",
     locale="fr",
 )
@@ -116,16 +112,7 @@ def test_segments_of_one_trimmed_edition_log_the_trim_once_and_share_renders(
     ):
         assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
 
-    renders: list[str] = []
-    real = edition_module.render_edition
-
-    def counting(info, ranked, override_dir=None):
-        renders.append(f"{info.timezone}/{info.locale}")
-        return real(info, ranked, override_dir)
-
-    # The edition's own render (build) and the other segments' (segments).
-    monkeypatch.setattr("digest.editions.build.render_edition", counting)
-    monkeypatch.setattr("digest.editions.segments.render_edition", counting)
+    renders = count_renders(monkeypatch)  # the edition's own render and its segments'
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 0, err
     # Every topic choice here leaves every story: the edition's own render, and one in French.

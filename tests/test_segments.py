@@ -22,8 +22,8 @@ from digest.records import (
     ranked_from_json,
     ranked_to_json,
 )
-from digest.render import edition as edition_module
 from tests.conftest import FeedServer, rss, run_cli
+from tests.renders import count_renders
 
 
 def test_stories_survive_their_round_trip_through_the_edition_row() -> None:
@@ -106,16 +106,7 @@ def test_subscribers_get_their_own_language_and_time_zone(
     ):
         assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
 
-    renders: list[str] = []
-    real = edition_module.render_edition
-
-    def counting(info, ranked, override_dir=None):
-        renders.append(f"{info.timezone}/{info.locale}")
-        return real(info, ranked, override_dir)
-
-    # The edition's own render (build) and the other segments' (segments).
-    monkeypatch.setattr("digest.editions.build.render_edition", counting)
-    monkeypatch.setattr("digest.editions.segments.render_edition", counting)
+    renders = count_renders(monkeypatch)  # the edition's own render and its segments'
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 0, err
     # One render for the edition itself, then one per other (time zone, language) pair.
