@@ -12,6 +12,7 @@ import pytest
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import EditionInfo
 from digest.render import edition as edition_module
+from tests.conftest import run_cli
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
@@ -40,3 +41,16 @@ def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr("digest.editions.build.render_edition", counting)
     monkeypatch.setattr("digest.editions.segments.render_edition", counting)
     return renders
+
+
+def send_counting_renders(
+    config: Path, monkeypatch: pytest.MonkeyPatch, *subscribers: list[str]
+) -> tuple[list[str], str]:
+    """Add each subscriber (``subscribers add``'s arguments), then ``send --gather``: the
+    renders it made (``count_renders``) and what it wrote to stderr."""
+    for args in subscribers:
+        assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
+    renders = count_renders(monkeypatch)
+    code, _, err = run_cli("--config", str(config), "send", "--gather")
+    assert code == 0, err
+    return renders, err

@@ -14,8 +14,8 @@ from digest.records import ArticleRecord, RankedEdition, Story
 from digest.render import HTML_LIMIT, inline_css, qp, render_edition, templates
 from digest.render import edition as edition_module
 from digest.render.tokens import Nonce
-from tests.conftest import FeedServer, rss, run_cli
-from tests.renders import count_renders, edition_info
+from tests.conftest import FeedServer, rss
+from tests.renders import edition_info, send_counting_renders
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 INFO = edition_info(
@@ -102,19 +102,16 @@ def test_segments_of_one_trimmed_edition_log_the_trim_once_and_share_renders(
     config = write_config([("Wire", url)])
     text = config.read_text().replace("latest_items = 20", "latest_items = 150")
     config.write_text(text.replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["world", "news"]'))
-    for args in (
+    renders, err = send_counting_renders(
+        config,
+        monkeypatch,
         ["all@example.org"],
         ["world@example.org", "--topic", "world"],
         ["news@example.org", "--topic", "news"],
         ["both@example.org", "--topic", "world", "--topic", "news"],
         ["fr@example.org", "--locale", "fr", "--topic", "world"],
         ["fr2@example.org", "--locale", "fr", "--topic", "news"],
-    ):
-        assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
-
-    renders = count_renders(monkeypatch)  # the edition's own render and its segments'
-    code, _, err = run_cli("--config", str(config), "send", "--gather")
-    assert code == 0, err
+    )
     # Every topic choice here leaves every story: the edition's own render, and one in French.
     assert sorted(renders) == ["UTC/en", "UTC/fr"]
     trims = [line for line in err.splitlines() if "trimmed to fit" in line]

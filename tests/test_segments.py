@@ -23,7 +23,7 @@ from digest.records import (
     ranked_to_json,
 )
 from tests.conftest import FeedServer, rss, run_cli
-from tests.renders import count_renders
+from tests.renders import send_counting_renders
 
 
 def test_stories_survive_their_round_trip_through_the_edition_row() -> None:
@@ -98,17 +98,14 @@ def test_subscribers_get_their_own_language_and_time_zone(
         return day, format_dt(lead_at.astimezone(tz), pattern, locale=locale)
 
     config = write_config([("Wire", url)])
-    for args in (
+    renders, _ = send_counting_renders(
+        config,
+        monkeypatch,
         ["ana@example.org"],
         ["bea@example.org", "--locale", "fr", "--timezone", "Europe/Paris"],
         ["cat@example.org", "--locale", "fr", "--timezone", "Europe/Paris"],
         ["dan@example.org", "--locale", "de", "--timezone", "America/New_York"],
-    ):
-        assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
-
-    renders = count_renders(monkeypatch)  # the edition's own render and its segments'
-    code, _, err = run_cli("--config", str(config), "send", "--gather")
-    assert code == 0, err
+    )
     # One render for the edition itself, then one per other (time zone, language) pair.
     assert sorted(renders) == ["America/New_York/de", "Europe/Paris/fr", "UTC/en"]
 
