@@ -1,0 +1,174 @@
+"""Which picture a feed item gets, and the one it gives only inside its HTML.
+
+Many feeds (UOL, WordPress and Blogger sites, Drupal) give no media:content, thumbnail or
+enclosure: the item's picture is the first ``<img>`` of its description or content. That
+first image is often no picture at all but a tracking pixel (FeedBurner's, WordPress.com's
+stats), a share button, an avatar or an emoji; those are passed over by what they declare
+(a side under 50 px, a class), where they come from (known pixel and avatar hosts) and
+their path (``/pixel``, ``spacer.gif``, ``/smilies/``). What remains is taken with its
+declared width and height (its shape in the email) and its alt text.
+
+The tags are found by a bounded pattern, not a parser: this runs on every item of every
+feed, most of which have no ``<img>`` at all, and hostile HTML nested thousands deep costs
+a pattern nothing more than flat HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+from urllib.parse import urljoin, urlsplit
+
+from digest.sources.normalise import canonical_url, html_to_text, image_size
+
+ALT_LIMIT = 300
+# The email's widest picture is 584 px; twice that is sharp on a 2x screen and no heavier.
+IMAGE_SHOWN = 584
+IMAGE_SHARP = 2 * IMAGE_SHOWN
+# Smaller than this on either side (as declared) is an icon, a button or a pixel.
+_LEAST_SIDE = 50
+# How many <img> tags of one item are looked at before giving up: a gallery's first few.
+_MOST_TAGS = 20
+
+# An <img> start tag and its attributes, bounded so that a "<img" never closed costs a
+# scan of 4,000 characters, not of the rest of the item.
+_IMG = re.compile(r"<img\b([^<>]{0,4000})>", re.I)
+_ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
+# A side stated in a style attribute: "width: 700px; height: 467px".
+_STYLE_SIDE = re.compile(r"(?:^|[;\s])(width|height)\s*:\s*(\d{1,5})(?:\.0+)?\s*px", re.I)
+# A srcset's candidate with a width descriptor: "https://x/a-1024x683.jpg 1024w".
+_SRCSET = re.compile(r"\s*(\S+?)\s+(\d{1,5})w\s*(?:,|$)")
+# Hosts that serve no pictures of a story: tracking pixels, feed buttons, avatars, emoji.
+_NOT_PICTURE_HOST = re.compile(
+    r"^(?:feeds|pixel|stats)\."
+    r"|(?:^|\.)(?:feedburner\.com|feedblitz\.com|feedsportal\.com|gravatar\.com|s\.w\.org"
+    r"|doubleclick\.net)$"
+)
+# Paths of the same: a /pixel end point, spacers, 1x1 images, smilies, icons, avatars,
+# FeedBurner's /~r/ and /~ff/ links, SVG (which mail clients do not show).
+_NOT_PICTURE_PATH = re.compile(
+    r"/pixel(?:\.\w+)?(?:/|$)|/(?:spacer|blank|transparent|clear|1x1|pixel)\.(?:gif|png)$"
+    r"|/(?:smilies|smileys|emoji|emojis|icons?|avatars?)/|/~(?:r|ff|a)/|\.svg$"
+)
+# Class words of images that are not the story's picture (WordPress's "wp-smiley", "avatar").
+_NOT_PICTURE_CLASS = re.compile(r"smiley|emoji|avatar|icon|pixel|tracking|share|badge", re.I)
+
+
+class Picture(NamedTuple):
+    """The picture an item gets: its address, alt text, and size as the source states it."""
+
+    url: str | None = None
+    alt: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def rendition_order(width: int) -> tuple[int, int]:
+    """Sort key of a rendition ``width`` px wide (0: not said): first the largest up to twice
+    the width the email shows, if it fills it; then the smallest wider than that; then the
+    largest narrower one; then one of unknown width."""
+    if IMAGE_SHOWN <= width <= IMAGE_SHARP:
+        return (0, -width)
+    if width > IMAGE_SHARP:
+        return (1, width)
+    return (2, -width) if width else (3, 0)
+
+
+def inline_picture(markups: Iterable[str], page_url: str, headline: str = "") -> Picture:
+    """The first ``<img>`` of the item's HTML (``markups``, in order) that is a picture of
+    the story, as an absolute http(s) URL resolved against ``page_url``; its declared size
+    and its alt text (unless that only repeats ``headline``). No picture: an empty one.
+
+    Of a srcset, the rendition that suits the email (``rendition_order``), its height
+    scaled from the declared shape.
+    """
+    seen = 0
+    for markup in markups:
+        if "<img" not in markup and "<IMG" not in markup and "<Img" not in markup:
+            continue
+        for tag in _IMG.finditer(markup):
+            seen += 1
+            if seen > _MOST_TAGS:
+                return Picture()
+            picture = _picture(_attributes(tag.group(1)), page_url, headline)
+            if picture is not None:
+                return picture
+    return Picture()
+
+
+def _attributes(text: str) -> dict[str, str]:
+    """A tag's attributes by lower-case name, values decoded; the first of a repeated one."""
+    found: dict[str, str] = {}
+    for match in _ATTRIBUTE.finditer(text):
+        name = match.group(1).lower()
+        if name not in found:
+            value = next((v for v in match.groups()[1:] if v is not None), "")
+            found[name] = html.unescape(value).strip()
+    return found
+
+
+def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Picture | None:
+    """The picture one <img> gives, or None when it is no picture of the story."""
+    source = attributes.get("src", "")
+    if not source or source.startswith("data:"):  # a lazy loader's placeholder
+        lazy = ("data-src", "data-lazy-src", "data-original")
+        source = next((attributes[k] for k in lazy if attributes.get(k)), "")
+    url = canonical_url(urljoin(page_url, source)) if source else None
+    width, height = _declared(attributes)
+    if url is None or _not_a_picture(url, attributes.get("class", ""), width, height):
+        return None
+    shown = image_size(width, height)
+    url, shown = _rendition(url, shown, attributes.get("srcset", ""), page_url)
+    alt = html_to_text(attributes.get("alt", ""), ALT_LIMIT)
+    if " ".join(alt.split()).casefold() == " ".join(headline.split()).casefold():
+        alt = ""
+    return Picture(url, alt or None, *shown)
+
+
+def _declared(attributes: dict[str, str]) -> tuple[str | None, str | None]:
+    """The width and height the tag declares: its attributes, else its style's pixels."""
+    sides: dict[str, str | None] = {
+        "width": attributes.get("width"),
+        "height": attributes.get("height"),
+    }
+    for name, pixels in _STYLE_SIDE.findall(attributes.get("style", "")):
+        sides[name.lower()] = sides[name.lower()] or pixels
+    return sides["width"], sides["height"]
+
+
+def _not_a_picture(url: str, classes: str, width: str | None, height: str | None) -> bool:
+    """True for a tracking pixel, a button, an icon, an avatar or an emoji."""
+    for side in (width, height):
+        pixels = image_size(side, side)[0]
+        if pixels is not None and pixels < _LEAST_SIDE:
+            return True
+        if side is not None and side.strip() == "0":
+            return True
+    parts = urlsplit(url)
+    path = parts.path.lower()
+    return bool(
+        _NOT_PICTURE_HOST.search(parts.hostname or "")
+        or _NOT_PICTURE_PATH.search(path)
+        or (classes and _NOT_PICTURE_CLASS.search(classes))
+    )
+
+
+def _rendition(
+    url: str, size: tuple[int | None, int | None], srcset: str, page_url: str
+) -> tuple[str, tuple[int | None, int | None]]:
+    """Of ``url`` (``size`` as declared) and the srcset's renditions, the one that suits the
+    email, with its size: the declared shape scaled to its width, else nothing said."""
+    width, height = size
+    renditions: list[tuple[int, str]] = [(width or 0, url)]
+    for address, pixels in _SRCSET.findall(srcset):
+        absolute = canonical_url(urljoin(page_url, html.unescape(address)))
+        if absolute is not None and int(pixels) > 0:
+            renditions.append((int(pixels), absolute))
+    chosen_width, chosen = min(renditions, key=lambda r: rendition_order(r[0]))
+    if chosen == url:
+        return url, size
+    if width and height:
+        return chosen, image_size(chosen_width, max(1, round(height * chosen_width / width)))
+    return chosen, (None, None)
