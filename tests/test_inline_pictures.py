@@ -96,6 +96,8 @@ def test_a_wordpress_items_picture_in_its_content_is_its_picture(path: str) -> N
         '<img src="https://s.w.org/images/core/emoji/15.0.3/72x72/1f642.png" class="wp-smiley">',
         '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">',  # no http(s) address
         '<img src="https://news.test/logo.svg">',  # mail clients show no SVG
+        "<img src=x onerror=alert(1)>",  # an attack: nothing says it is a picture
+        '<img src="https://news.test/render?id=7">',  # nor here: no size, no picture file
     ],
 )
 def test_pixels_buttons_avatars_and_emoji_are_no_picture(path: str, img: str) -> None:

@@ -5,8 +5,11 @@ enclosure: the item's picture is the first ``<img>`` of its description or conte
 first image is often no picture at all but a tracking pixel (FeedBurner's, WordPress.com's
 stats), a share button, an avatar or an emoji; those are passed over by what they declare
 (a side under 50 px, a class), where they come from (known pixel and avatar hosts) and
-their path (``/pixel``, ``spacer.gif``, ``/smilies/``). What remains is taken with its
-declared width and height (its shape in the email) and its alt text.
+their path (``/pixel``, ``spacer.gif``, ``/smilies/``); and an ``<img>`` with nothing that
+says it is a picture (no size, no srcset, no picture file's name: ``<img src=x onerror=...>``)
+is none either. What remains is taken with its declared width and height (its shape in the
+email) and its alt text. A relative address resolves against the item's link: both parsing
+paths have that link, as an absolute URL, whatever base the feed declared.
 
 The tags are found by a bounded pattern, not a parser: this runs on every item of every
 feed, most of which have no ``<img>`` at all, and hostile HTML nested thousands deep costs
@@ -52,6 +55,8 @@ _NOT_PICTURE_PATH = re.compile(
     r"/pixel(?:\.\w+)?(?:/|$)|/(?:spacer|blank|transparent|clear|1x1|pixel)\.(?:gif|png)$"
     r"|/(?:smilies|smileys|emoji|emojis|icons?|avatars?)/|/~(?:r|ff|a)/|\.svg$"
 )
+# A path that names a picture file.
+_IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$")
 # Class words of images that are not the story's picture (WordPress's "wp-smiley", "avatar").
 _NOT_PICTURE_CLASS = re.compile(r"smiley|emoji|avatar|icon|pixel|tracking|share|badge", re.I)
 
@@ -119,6 +124,10 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
     width, height = _declared(attributes)
     if url is None or _not_a_picture(url, attributes.get("class", ""), width, height):
         return None
+    if not (width or height or attributes.get("srcset") or _IMAGE_FILE.search(_path(url))):
+        # Nothing says it is a picture: no size, no renditions, no picture file's name.
+        # "<img src=x onerror=...>" is an attack, not the story's picture.
+        return None
     shown = image_size(width, height)
     url, shown = _rendition(url, shown, attributes.get("srcset", ""), page_url)
     alt = html_to_text(attributes.get("alt", ""), ALT_LIMIT)
@@ -146,13 +155,16 @@ def _not_a_picture(url: str, classes: str, width: str | None, height: str | None
             return True
         if side is not None and side.strip() == "0":
             return True
-    parts = urlsplit(url)
-    path = parts.path.lower()
     return bool(
-        _NOT_PICTURE_HOST.search(parts.hostname or "")
-        or _NOT_PICTURE_PATH.search(path)
+        _NOT_PICTURE_HOST.search(urlsplit(url).hostname or "")
+        or _NOT_PICTURE_PATH.search(_path(url))
         or (classes and _NOT_PICTURE_CLASS.search(classes))
     )
+
+
+def _path(url: str) -> str:
+    """The URL's path in lower case, where its file's name is."""
+    return urlsplit(url).path.lower()
 
 
 def _rendition(
