@@ -41,6 +41,8 @@ _IMG = re.compile(r"<img\b([^<>]{0,4000})>", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
 # A side stated in a style attribute: "width: 700px; height: 467px".
 _STYLE_SIDE = re.compile(r"(?:^|[;\s])(width|height)\s*:\s*(\d{1,5})(?:\.0+)?\s*px", re.I)
+# A side as a tag declares it: "1", "1px", "1.0".
+_SIDE = re.compile(r"\s*(\d{1,6})(?:\.\d*)?\s*(?:px)?\s*$", re.I)
 # A srcset's candidate with a width descriptor: "https://x/a-1024x683.jpg 1024w".
 _SRCSET = re.compile(r"\s*(\S+?)\s+(\d{1,5})w\s*(?:,|$)")
 # Hosts that serve no pictures of a story: tracking pixels, feed buttons, avatars, emoji.
@@ -115,22 +117,37 @@ def _attributes(text: str) -> dict[str, str]:
 
 
 def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Picture | None:
-    """The picture one <img> gives, or None when it is no picture of the story."""
+    """The picture one <img> gives, or None when it is no picture of the story.
+
+    The cheap tests first: most images passed over are pixels that say they are 1x1.
+    """
+    width, height = _declared(attributes)
+    if any(side is not None and side < _LEAST_SIDE for side in (_side(width), _side(height))):
+        return None
+    classes = attributes.get("class")
+    if classes and _NOT_PICTURE_CLASS.search(classes):
+        return None
     source = attributes.get("src", "")
     if not source or source.startswith("data:"):  # a lazy loader's placeholder
         lazy = ("data-src", "data-lazy-src", "data-original")
         source = next((attributes[k] for k in lazy if attributes.get(k)), "")
-    url = canonical_url(urljoin(page_url, source)) if source else None
-    width, height = _declared(attributes)
-    if url is None or _not_a_picture(url, attributes.get("class", ""), width, height):
+    if not source.startswith(("https://", "http://")):
+        source = urljoin(page_url, source) if source else ""
+    url = canonical_url(source) if source else None
+    if url is None:
         return None
-    if not (width or height or attributes.get("srcset") or _IMAGE_FILE.search(_path(url))):
+    parts = urlsplit(url)
+    path = parts.path.lower()
+    if _NOT_PICTURE_HOST.search(parts.hostname or "") or _NOT_PICTURE_PATH.search(path):
+        return None
+    srcset = attributes.get("srcset", "")
+    if not (width or height or srcset or _IMAGE_FILE.search(path)):
         # Nothing says it is a picture: no size, no renditions, no picture file's name.
         # "<img src=x onerror=...>" is an attack, not the story's picture.
         return None
-    shown = image_size(width, height)
-    url, shown = _rendition(url, shown, attributes.get("srcset", ""), page_url)
-    alt = html_to_text(attributes.get("alt", ""), ALT_LIMIT)
+    url, shown = _rendition(url, image_size(width, height), srcset, page_url)
+    alt = attributes.get("alt", "")
+    alt = html_to_text(alt, ALT_LIMIT) if alt else ""
     if " ".join(alt.split()).casefold() == " ".join(headline.split()).casefold():
         alt = ""
     return Picture(url, alt or None, *shown)
@@ -138,33 +155,21 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
 
 def _declared(attributes: dict[str, str]) -> tuple[str | None, str | None]:
     """The width and height the tag declares: its attributes, else its style's pixels."""
-    sides: dict[str, str | None] = {
-        "width": attributes.get("width"),
-        "height": attributes.get("height"),
-    }
-    for name, pixels in _STYLE_SIDE.findall(attributes.get("style", "")):
-        sides[name.lower()] = sides[name.lower()] or pixels
-    return sides["width"], sides["height"]
+    width, height = attributes.get("width"), attributes.get("height")
+    style = attributes.get("style")
+    if style and (width is None or height is None):
+        for name, pixels in _STYLE_SIDE.findall(style):
+            if name.lower() == "width":
+                width = width or pixels
+            else:
+                height = height or pixels
+    return width, height
 
 
-def _not_a_picture(url: str, classes: str, width: str | None, height: str | None) -> bool:
-    """True for a tracking pixel, a button, an icon, an avatar or an emoji."""
-    for side in (width, height):
-        pixels = image_size(side, side)[0]
-        if pixels is not None and pixels < _LEAST_SIDE:
-            return True
-        if side is not None and side.strip() == "0":
-            return True
-    return bool(
-        _NOT_PICTURE_HOST.search(urlsplit(url).hostname or "")
-        or _NOT_PICTURE_PATH.search(_path(url))
-        or (classes and _NOT_PICTURE_CLASS.search(classes))
-    )
-
-
-def _path(url: str) -> str:
-    """The URL's path in lower case, where its file's name is."""
-    return urlsplit(url).path.lower()
+def _side(value: str | None) -> int | None:
+    """A declared side in whole pixels ("1", "1px", "0"); None for "100%", "auto" or none."""
+    match = _SIDE.match(value) if value else None
+    return int(match.group(1)) if match else None
 
 
 def _rendition(
