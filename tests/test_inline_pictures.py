@@ -5,6 +5,7 @@ pixel, an emoji, an avatar or a button is no picture."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -250,3 +251,16 @@ def test_jornal_de_noticias_feedburner_pixels_are_no_pictures() -> None:
     assert b"feeds.feedburner.com/~r/" in body
     items, _ = parse_feed("JN", body, base_url=BASE)
     assert items and all(i.image_url is None for i in items)
+
+
+def test_hostile_html_costs_a_bounded_look() -> None:
+    """A million characters of "<img" never closed, or of pixels, is looked at in bounded
+    time: twenty "<img" at most, each match at most 4,000 characters long."""
+    unclosed = "<img src='https://blog.test/a.jpg' " * 30_000
+    pixels = '<img src="https://blog.test/p.gif" width="1" height="1">' * 20_000
+    real = '<img src="https://blog.test/real.jpg" width="800" height="450">'
+    for html in (unclosed + real, pixels + real):
+        started = time.process_time()
+        (item,) = _fast(_rss(html))
+        assert time.process_time() - started < 0.5
+        assert item.image_url is None  # past the first twenty: given up, not searched for

@@ -32,12 +32,13 @@ IMAGE_SHOWN = 584
 IMAGE_SHARP = 2 * IMAGE_SHOWN
 # Smaller than this on either side (as declared) is an icon, a button or a pixel.
 _LEAST_SIDE = 50
-# How many <img> tags of one item are looked at before giving up: a gallery's first few.
+# How many "<img" of one item are looked at before giving up: a gallery's first few.
 _MOST_TAGS = 20
 
 # An <img> start tag and its attributes, bounded so that a "<img" never closed costs a
 # scan of 4,000 characters, not of the rest of the item.
 _IMG = re.compile(r"<img\b([^<>]{0,4000})>", re.I)
+_IMG_START = re.compile(r"<img\b", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
 # A side stated in a style attribute: "width: 700px; height: 467px".
 _STYLE_SIDE = re.compile(r"(?:^|[;\s])(width|height)\s*:\s*(\d{1,5})(?:\.0+)?\s*px", re.I)
@@ -91,17 +92,19 @@ def inline_picture(markups: Iterable[str], page_url: str, headline: str = "") ->
     Of a srcset, the rendition that suits the email (``rendition_order``), its height
     scaled from the declared shape.
     """
-    seen = 0
+    tried = 0
     for markup in markups:
-        if "<img" not in markup and "<IMG" not in markup and "<Img" not in markup:
-            continue
-        for tag in _IMG.finditer(markup):
-            seen += 1
-            if seen > _MOST_TAGS:
+        start = _IMG_START.search(markup)
+        while start is not None:
+            tried += 1
+            if tried > _MOST_TAGS:  # each "<img" tried costs at most one bounded match
                 return Picture()
-            picture = _picture(_attributes(tag.group(1)), page_url, headline)
-            if picture is not None:
-                return picture
+            tag = _IMG.match(markup, start.start())
+            if tag is not None:
+                picture = _picture(_attributes(tag.group(1)), page_url, headline)
+                if picture is not None:
+                    return picture
+            start = _IMG_START.search(markup, start.end())
     return Picture()
 
 
