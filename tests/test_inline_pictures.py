@@ -155,6 +155,20 @@ def test_a_relative_picture_resolves_against_the_items_link_with_its_styled_size
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_relative_picture_under_an_xml_base_resolves_against_it(path: str) -> None:
+    """feedparser resolves the HTML's addresses against the xml:base in scope; the fast
+    path's picture is the same."""
+    feed = (
+        b'<rss version="2.0"><channel xml:base="https://cdn.test/base/"><title>t</title>'
+        b"<item><title>A</title><link>https://blog.test/post/1</link><description>"
+        b'&lt;img src="pics/a.jpg" width="600" height="400"&gt; Text</description></item>'
+        b"</channel></rss>"
+    )
+    (item,) = PATHS[path](feed)
+    assert item.image_url == "https://cdn.test/base/pics/a.jpg"
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_an_alt_that_is_the_headline_is_no_alt_text(path: str) -> None:
     img = '<img src="https://blog.test/a.jpg" alt="Bridge  opens">'
     (item,) = PATHS[path](_rss(img, title="Bridge opens"))
