@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -557,3 +558,49 @@ async def test_the_web_view_has_no_personal_footer_greeting_or_link_to_itself(
     csp = view.headers["content-security-policy"]
     img_src = next(d for d in csp.split(";") if d.strip().startswith("img-src")).split()
     assert "http:" in img_src and "https:" in img_src and "data:" in img_src
+
+
+_TOPICS = (
+    "Harbour strike ends after talks",
+    "Volcano erupts near coastal village",
+    "Parliament passes budget reform",
+    "Astronomers spot distant comet",
+    "Rail line reopens after floods",
+    "Chess champion retires undefeated",
+    "Vaccine trial reports early results",
+    "Drought hits wheat harvest",
+    "Museum returns looted bronzes",
+    "Startup unveils quantum chip",
+)
+
+
+async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
+    client: tuple[httpx.AsyncClient, App],
+    config: Path,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An email too big for Gmail's clip drops its last stories and links to the web view
+    for them: there, with no size limit, the whole edition is shown."""
+    c, app = client
+    items = [
+        {"title": title, "guid": str(i), "link": f"https://wire.test/{i}", "desc": title}
+        for i, title in enumerate(_TOPICS)
+    ]
+    feed_server.add("/f.xml", rss(items))
+    monkeypatch.setattr("digest.render.fit.HTML_LIMIT", 9_000)  # a few stories fit, not all
+    # The trim is logged once an edition per process: this one's leaves later tests' alone.
+    monkeypatch.setattr("digest.editions.segments._TRIMS_LOGGED", OrderedDict())
+    path = await _one_edition_sent(c, config)
+    [edition] = app.store.editions(1)
+    mailed = edition.html.count('class="story"')
+    assert edition.story_count == len(_TOPICS) > mailed > 0  # the email was trimmed
+    assert "Read the whole edition on the web" in edition.html
+    view = await c.get(path)
+    assert view.status_code == 200
+    assert view.text.count('class="story"') == len(_TOPICS)
+    assert [t for t in _TOPICS if t not in view.text] == []
+    assert "did not fit" not in view.text and "Read the whole edition" not in view.text
+    assert "/unsubscribe" not in view.text and "Hello" not in view.text
+    footer = "To change your settings or unsubscribe, use the links in the email you received."
+    assert footer in view.text
