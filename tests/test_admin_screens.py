@@ -153,6 +153,11 @@ def test_a_failed_row_is_retried_and_sent(
     assert done.status_code == 303
     assert "1%20failed%20re-queued" in done.headers["location"]
     assert store.delivery_counts(edition_id) == {"sent": 1}
+    # A retry by hand, as `digest retry` records it: among the dashboard's last jobs.
+    assert re.search(
+        r"<tr><td>retry daily \(manual\)</td><td>[^<]+</td><td class=\"ok\">ok</td>",
+        client.get("/admin/").text,
+    )
 
 
 def test_fetch_now_lifts_the_wait_of_one_source(site: Console, client: httpx.Client) -> None:
