@@ -46,7 +46,8 @@ def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Pa
 async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
     # A set clock, moved on by the tests that need time to pass (``_later``).
     app = App.open(load_config(config), clock=ManualClock(datetime.now(UTC)))
-    asgi = create_app(app, per_ip=RateLimit(100, 3600), per_address=RateLimit(3, 3600))
+    # The per-address limit is the app's own (3 an hour, on its clock); the per-IP one wider.
+    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
     transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
         yield c, app
@@ -188,6 +189,23 @@ async def test_a_name_with_a_line_break_is_refused_at_sign_up(
     assert smtp_server.messages == []
 
 
+async def test_a_form_is_good_for_a_day_on_the_apps_clock(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """A CSRF field is dated by the app's clock: the sign-up form sent a day after it was
+    given still works, a form older than that has expired."""
+    c, app = client
+    fresh = await _csrf(c)
+    _later(app, 23 * 3600)
+    sent = await c.post("/subscribe", data={"email": "day@example.org", "csrf": fresh})
+    assert sent.status_code == 200 and _status(app, "day@example.org") == "pending"
+    old = await _csrf(c)
+    _later(app, 25 * 3600)
+    late = await c.post("/subscribe", data={"email": "late@example.org", "csrf": old})
+    assert late.status_code == 400 and "The form expired" in late.text
+    assert _status(app, "late@example.org") is None
+
+
 async def test_csrf_rate_limits_escaping_and_headers(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
@@ -203,6 +221,10 @@ async def test_csrf_rate_limits_escaping_and_headers(
     limited = await _sign_up(c, email="flood@example.org")
     assert limited.status_code == 429
     assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
+    _later(app, 3600 - 1)  # the window is the app's clock's hour
+    assert (await _sign_up(c, email="flood@example.org")).status_code == 429
+    _later(app, 1)
+    assert (await _sign_up(c, email="flood@example.org")).status_code == 200
     home = await c.get("/")
     assert "default-src 'none'" in home.headers["content-security-policy"]
     assert home.headers["x-frame-options"] == "DENY"
