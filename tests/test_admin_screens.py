@@ -34,6 +34,16 @@ def client(site: Console) -> Iterator[httpx.Client]:
         yield c
 
 
+def test_the_preview_after_a_send_says_nothing_is_new_not_that_nothing_was_gathered(
+    site: Console, client: httpx.Client, smtp_server: SmtpServer
+) -> None:
+    site.app.store.add_subscriber("reader@example.org")
+    assert send_job(site.app, "daily", gather_first=False) is not None  # all three stories
+    page = client.get("/admin/preview", params={"digest": "daily"}).text
+    assert "Nothing new since the last edition: 3 stories of the window went out before" in page
+    assert "would mail nobody" in page and "gather first" not in page
+
+
 def test_preview_as_one_subscriber_uses_their_topics_language_and_links(
     site: Console, client: httpx.Client
 ) -> None:
