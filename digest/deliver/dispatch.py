@@ -146,7 +146,8 @@ class _Run:
     from threads, so the event loop is free meanwhile): the sessions do not idle between
     batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
     at most one batch is held ahead (``upcoming``); a stop, a stopped transport or a spent
-    error budget releases it unsent.
+    error budget releases it unsent. A row's attempt is counted when its batch goes on the
+    wire, not at the claim: a batch held ahead by a sender killed meanwhile was not tried.
     """
 
     store: DeliveryStore
@@ -257,6 +258,14 @@ class _Run:
     async def send(self, batch: Batch) -> list[SendResult] | None:
         """The batch on the wire, the next one claimed ahead meanwhile; its results, or
         None when the transport stopped (the report says why)."""
+        try:
+            if batch.messages:  # the attempt is counted now, not at the claim
+                dropped = batch.keep(batch.claim.start(batch.rows))
+                if self.limiter and dropped:
+                    self.limiter.give_back(dropped)
+        except BaseException:  # the database: nothing went out; the lease brings them back
+            batch.claim.stop_renewing()
+            raise
         on_wire = asyncio.create_task(self.sender.send_batch(batch.messages))
         wire_started = time.monotonic()
         self.ahead_failed = None
