@@ -382,7 +382,7 @@ def test_a_batch_claimed_ahead_by_a_dead_sender_counts_no_attempt_and_never_goes
         stalled.thaw.set()
         run.join(60)
     with store.engine.connect() as connection:
-        attempts = dict(
+        attempts: dict[int, int] = dict(
             connection.execute(
                 text("SELECT id, attempts FROM deliveries WHERE edition_id = :e"),
                 {"e": edition_id},
