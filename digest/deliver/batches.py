@@ -19,7 +19,8 @@ from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
-from digest.store import Delivery, Subscriber, saved_id
+from digest.store import Subscriber
+from digest.store.claims import ClaimedRow
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -34,7 +35,7 @@ class DeliveryStore(Protocol):
     def suppress_inactive(self, edition_id: int) -> int: ...
     def claim_deliveries(
         self, edition_id: int, limit: int, lease_seconds: float = 300.0
-    ) -> list[tuple[Delivery, Subscriber]]: ...
+    ) -> list[tuple[ClaimedRow, Subscriber]]: ...
     def start_attempt(self, claim_token: str) -> set[int]: ...
     def renew_lease(self, claim_token: str, lease_seconds: float) -> int: ...
     def finish_deliveries(
@@ -64,10 +65,10 @@ class Row:
     message_id: str = ""  # set when its message is built ("" for a row settled before)
 
     @classmethod
-    def claimed(cls, delivery: Delivery, subscriber: Subscriber) -> Row:
+    def claimed(cls, delivery: ClaimedRow, subscriber: Subscriber) -> Row:
         """The record of one row as the claim returned it (the claim does not count the
         attempt: ``Claim.start`` does, when the batch goes out)."""
-        return cls(saved_id(delivery), subscriber.id, subscriber.email, delivery.attempts + 1)
+        return cls(delivery.id, subscriber.id, subscriber.email, delivery.attempts + 1)
 
 
 @dataclass

@@ -41,7 +41,8 @@ from digest.records import Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.states import SendStatus
-from digest.store import Delivery, Subscriber, utcnow
+from digest.store import Subscriber, utcnow
+from digest.store.claims import ClaimedRow
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
@@ -228,7 +229,7 @@ class _Run:
             log.warning("delivery paused: %s", self.report.waiting)
         return allowed
 
-    def build(self, batch: Batch, claimed: list[tuple[Delivery, Subscriber]]) -> Batch:
+    def build(self, batch: Batch, claimed: list[tuple[ClaimedRow, Subscriber]]) -> Batch:
         """Each claimed row's message into the batch; rows decided here (skipped, or
         refused) are recorded at once."""
         settled: list[SendResult] = []
