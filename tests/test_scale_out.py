@@ -395,3 +395,71 @@ def test_a_batch_claimed_ahead_by_a_dead_sender_counts_no_attempt_and_never_goes
     assert len(set(stalled.sent + other.sent)) == 30
     assert len(stalled.sent) + len(other.sent) == 30 + 7  # batch 2 twice, nothing else
     assert store.delivery_counts(edition_id) == {"sent": 30}
+
+
+class _SizeSink(_Sink):
+    """Remembers the size of each batch handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        self.sizes.append(len(messages))
+        return await super().send_batch(messages)
+
+
+def test_with_other_senders_live_a_claim_takes_its_share_of_what_is_left(
+    lite: tuple[Store, int],
+) -> None:
+    """Three workers live, batches of 20, 30 rows: full batches would leave one worker
+    sending the last 10 while the others idle. Each claim takes at most a third of the
+    rows left (rounded up), so the end is spread over all of them."""
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _SizeSink()
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    report = asyncio.run(
+        dispatch(
+            store, sink, lambda s: template, _recipient, edition_id,
+            DispatchSettings(batch_size=20), queue_all=False, senders=lambda: 3,
+        )
+    )  # fmt: skip
+    assert report.counts == {"sent": 30}
+    assert sink.sizes == [10, 7, 5, 3, 2, 1, 1, 1]
+    alone = _SizeSink()  # one sender: whole batches, as before
+    other = _another_edition(store)
+    store.queue_deliveries(other)
+    asyncio.run(
+        dispatch(
+            store, alone, lambda s: template, _recipient, other,
+            DispatchSettings(batch_size=20), queue_all=False, senders=lambda: 1,
+        )
+    )  # fmt: skip
+    assert alone.sizes == [20, 10]
+
+
+def _another_edition(store: Store) -> int:
+    now = utcnow() + timedelta(hours=1)
+    edition = store.save_edition(
+        Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
+    )
+    assert edition.id is not None
+    return edition.id
+
+
+def test_a_heartbeat_counts_the_workers_live_on_the_database(lite: tuple[Store, int]) -> None:
+    from digest.store.tables import Worker
+
+    store, _ = lite
+    now = utcnow()
+    for name, seen, role in (
+        ("a", now, "worker"),
+        ("b", now - timedelta(seconds=5), "worker"),
+        ("gone", now - timedelta(minutes=2), "worker"),  # killed: its row stays a while
+        ("lead", now, "scheduler"),
+    ):
+        store.register_worker(
+            Worker(id=name, host="h", pid=1, started_at=now, last_seen=seen, role=role)
+        )
+    assert store.beat("a", sent=1, rate=1.0, state="sending", live_within=15) == 2
