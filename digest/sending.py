@@ -42,7 +42,6 @@ async def deliver_edition(
     queue_new: bool = True,
     limiter: RateLimiter | None = None,
     stop: Callable[[], bool] | None = None,
-    senders: Callable[[], int] | None = None,
 ) -> DeliveryReport:
     """Send the edition to every active subscriber who has not had it (for a local-time
     digest: every subscriber of the slot's time-zone bucket).
@@ -51,7 +50,6 @@ async def deliver_edition(
     resumed): someone who subscribed after the edition's run gets the next one, not this.
     ``limiter``: the run's sending limits, shared by every edition the run sends (default:
     limits of their own). ``stop``: asked before each batch (a worker's SIGTERM).
-    ``senders``: how many workers share the outbox now (their claims shrink near the end).
     """
     edition_id = saved_id(edition)
     bucket = local_time_bucket(app, digest, edition.slot) if queue_new else None
@@ -70,7 +68,6 @@ async def deliver_edition(
             limiter=limiter or rate_limiter(app),
             queue_all=queue_new and bucket is None,
             stop=stop,
-            senders=senders,
         )
 
 

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from digest.app import App
@@ -42,7 +41,6 @@ class WorkerStats:
     sent: int = 0
     settled: int = 0  # rows recorded in any state (sent, failed, deferred, skipped)
     state: WorkerState = WorkerState.IDLE
-    senders: int = 1  # workers live on the database, this one included (each heartbeat)
 
 
 async def run_worker(app: App, stop: threading.Event, rounds: int | None = None) -> WorkerStats:
@@ -56,7 +54,7 @@ async def run_worker(app: App, stop: threading.Event, rounds: int | None = None)
     try:
         done = 0
         while not stop.is_set() and (rounds is None or done < rounds):
-            reports = await send_round(app, stop, lambda: stats.senders)
+            reports = await send_round(app, stop)
             done += 1
             for report in reports:
                 stats.sent += report.counts[DeliveryStatus.SENT]
@@ -81,11 +79,8 @@ async def run_worker(app: App, stop: threading.Event, rounds: int | None = None)
     return stats
 
 
-async def send_round(
-    app: App, stop: threading.Event, senders: Callable[[], int] | None = None
-) -> list[DeliveryReport]:
-    """One pass over every digest's editions with rows to send now, oldest first
-    (``senders``: how many workers share the outbox now)."""
+async def send_round(app: App, stop: threading.Event) -> list[DeliveryReport]:
+    """One pass over every digest's editions with rows to send now, oldest first."""
     reports: list[DeliveryReport] = []
     # One set of limits for the round; the per-second and per-minute ones are shared
     # with every other sender in the database. A round waits a minute at most for room.
@@ -96,13 +91,7 @@ async def send_round(
             if stop.is_set():
                 return reports
             report = await deliver_edition(
-                app,
-                digest,
-                edition,
-                queue_new=False,
-                limiter=limiter,
-                stop=stop.is_set,
-                senders=senders,
+                app, digest, edition, queue_new=False, limiter=limiter, stop=stop.is_set
             )
             reports.append(report)
             if sum(report.counts.values()) or report.stopped:
@@ -135,10 +124,7 @@ async def _heartbeat(app: App, stats: WorkerStats, stop: threading.Event) -> Non
             else stats.state
         )
         try:
-            # A worker is live while its heartbeat is at most three beats old.
-            stats.senders = await asyncio.to_thread(
-                app.store.beat, stats.worker_id, stats.sent, rate, state, max(3 * every, 5.0)
-            )
+            await asyncio.to_thread(app.store.beat, stats.worker_id, stats.sent, rate, state)
         except Exception as exc:  # a heartbeat must not stop the sending
             log.error("worker %s: could not write its heartbeat (%s)", stats.worker_id, exc)
 

@@ -102,16 +102,13 @@ async def dispatch(
     limiter: RateLimiter | None = None,
     queue_all: bool = True,
     stop: Callable[[], bool] | None = None,
-    senders: Callable[[], int] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
     ``limiter``: the sending limits (shared by every edition of a run). ``stop``: asked
     before each claim; when it says so, the run ends after the batch on the wire (a
     worker's SIGTERM, a scheduler that lost its lead). Without ``queue_all`` nobody new is
-    queued (a local-time digest's bucket was queued by the caller). ``senders``: how many
-    senders share the outbox now (a worker's heartbeat counts them); with more than one, a
-    claim takes at most its share of the rows left (see ``_Run.share_of``).
+    queued (a local-time digest's bucket was queued by the caller).
 
     Before the first batch: new subscribers are queued, deferred rows get their one retry
     of this run, rows whose sender died (lease expired) are taken back, and rows of people
@@ -138,7 +135,6 @@ async def dispatch(
         report,
         limiter,
         stop,
-        senders,
     )
     return await run.loop()
 
@@ -164,7 +160,6 @@ class _Run:
     report: DeliveryReport
     limiter: RateLimiter | None = None
     stop: Callable[[], bool] | None = None
-    senders: Callable[[], int] | None = None
     budget: ErrorBudget | None = field(init=False)  # this run's, from the settings
     upcoming: Batch | None = None  # claimed and built ahead
     wire_time: float | None = None  # the last batch's seconds on the wire
@@ -204,9 +199,7 @@ class _Run:
         allowed = await self.tokens(ahead)
         if not allowed:
             return None
-        claimed = self.store.claim_deliveries(
-            self.edition_id, self.share_of(allowed), self.settings.lease_seconds
-        )
+        claimed = self.store.claim_deliveries(self.edition_id, allowed, self.settings.lease_seconds)
         if not claimed:
             if self.limiter:
                 self.limiter.give_back(allowed)  # it may go on to the run's next edition
@@ -216,19 +209,6 @@ class _Run:
         claim = Claim(self.store, token, len(claimed), self.edition_id, self.settings.lease_seconds)
         claim.start_renewing()  # from the claim on: it may wait while the batch before sends
         return self.build(Batch(claim, allowed), claimed)
-
-    def share_of(self, allowed: int) -> int:
-        """Rows the next claim takes: ``allowed`` (a batch), or, with other senders live,
-        at most this one's share of the rows left (rounded up). Full batches while the
-        list is long; near its end the batches shrink, so the last rows are spread over
-        every sender instead of a few senders' last full batches (and those claimed
-        ahead) finishing alone while the others idle. Tokens not used go back in
-        ``build``."""
-        senders = self.senders() if self.senders is not None else 1
-        if senders <= 1:
-            return allowed
-        waiting = self.store.pending_upto(self.edition_id, allowed * senders)
-        return max(1, min(allowed, -(-waiting // senders)))
 
     async def tokens(self, ahead: bool) -> int:
         """How many rows the sending limits let this batch claim (0: none). Ahead of time it

@@ -106,23 +106,6 @@ class OutboxQueries(StoreBase):
             )
             return {row[0] for row in rows}
 
-    def pending_upto(self, edition_id: int, cap: int) -> int:
-        """How many rows of the edition are pending, counted up to ``cap`` at most (the
-        partial index of claimable rows: cheap however long the list)."""
-        waiting = (
-            core_select(DELIVERIES.c.id)
-            .where(
-                DELIVERIES.c.edition_id == edition_id,
-                DELIVERIES.c.status == DeliveryStatus.PENDING,
-            )
-            .limit(cap)
-            .subquery()
-        )
-        with self.engine.connect() as connection:
-            return int(
-                connection.execute(core_select(func.count()).select_from(waiting)).scalar() or 0
-            )
-
     def has_pending(self, edition_id: int) -> bool:
         """The edition has rows a sender could claim now."""
         query = core_select(DELIVERIES.c.id).where(

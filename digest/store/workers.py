@@ -10,8 +10,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, update
-from sqlalchemy import select as core_select
+from sqlalchemy import delete, insert, update
 from sqlmodel import col, select
 
 from digest.states import WorkerRole, WorkerState
@@ -47,26 +46,14 @@ class WorkerQueries(StoreBase):
             connection.execute(delete(WORKERS).where(WORKERS.c.last_seen < utcnow() - FORGET_AFTER))
             connection.execute(insert(WORKERS).values(**worker.model_dump()))
 
-    def beat(
-        self, worker_id: str, sent: int, rate: float, state: str, live_within: float = 15.0
-    ) -> int:
-        """Refresh a process's heartbeat: last seen now, what it sent, its rate and state.
-        The number of workers seen within ``live_within`` seconds, this one included: the
-        senders sharing the outbox now."""
-        now = utcnow()
+    def beat(self, worker_id: str, sent: int, rate: float, state: str) -> None:
+        """Refresh a process's heartbeat: last seen now, what it sent, its rate and state."""
         with self.engine.begin() as connection:
             connection.execute(
                 update(WORKERS)
                 .where(WORKERS.c.id == worker_id)
-                .values(last_seen=now, sent=sent, rate=rate, state=state)
+                .values(last_seen=utcnow(), sent=sent, rate=rate, state=state)
             )
-            live = connection.execute(
-                core_select(func.count()).where(
-                    WORKERS.c.role == WorkerRole.WORKER,
-                    WORKERS.c.last_seen >= now - timedelta(seconds=live_within),
-                )
-            ).scalar()
-            return int(live or 0)
 
     def forget_worker(self, worker_id: str) -> None:
         """A process that stops cleanly takes its row away."""
