@@ -308,6 +308,7 @@ def correctness(server: str, folder: Path, args: argparse.Namespace) -> dict[str
         "lost": args.subscribers - len(seen),
         "rows_sent": rows.get("sent", 0),
         "attempts_over_1": sum(n for a, n in attempts.items() if a > 1),
+        "rows_by_attempts": {str(a): n for a, n in sorted(attempts.items())},
         "batch": args.batch,
         "live_worker_sent": sent,
         "min_worker_share": round(min(sent) / max(1, sum(sent)), 3),
