@@ -345,8 +345,11 @@ class _FreezingSink(_Sink):
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         if len(self.sent) == 7:  # batch 2: on the wire, the next claimed ahead meanwhile
-            await asyncio.sleep(0.5)
-            self.held_when_frozen = self.store.delivery_counts(self.edition_id)["sending"]
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                self.held_when_frozen = self.store.delivery_counts(self.edition_id)["sending"]
+                if self.held_when_frozen >= 14:
+                    break
             self.frozen.set()
             self.thaw.wait(60)  # blocks the loop: the process is gone, as far as others see
         else:
