@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from itertools import combinations
 from operator import itemgetter
 
-_MIN_STORIES = 2  # stories a pair of words must share before they count as associated
+_MIN_STORIES = 3  # stories a pair of words must share before they count as associated
 _MIN_STRENGTH = 0.2  # n(a, b) / sqrt(n(a) n(b)) at least this
 _ASSOCIATES = 5  # a word's strongest associates kept
 _SHARE = 0.5  # of a word's weight, the share lent to an associate of strength 1
