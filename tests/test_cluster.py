@@ -228,3 +228,68 @@ def test_stories_out_of_reach_leave_the_look_up_but_are_still_followed() -> None
     assert len(index._index["market"]) <= 3  # only the stories still within reach
     index.add(2, "Heartbleed bug: banks and shops check servers", "", at=_at(24 * 200))
     assert index.assignments()[2] == 2 and index.continuations()[2] == 1
+
+
+# Earlier days' market wraps, each a story of three sources and each a day apart: "Wall
+# Street" and "Dow" are among the heaviest words of every one of them.
+MARKET_DAYS = [
+    ("Dow Jones slips as Wall Street weighs Fed", "Wall Street: Dow Jones edges lower on Fed"),
+    ("Dow Jones climbs as Wall Street cheers jobs", "Wall Street rallies, Dow Jones up"),
+    ("Dow Jones dips, Wall Street eyes earnings", "Wall Street pauses; Dow Jones before earnings"),
+    ("Dow Jones record as Wall Street shrugs off Ukraine", "Wall Street record: Dow Jones tops"),
+]
+# The day in question: two groups of sources say the same thing in words with none in common.
+WALL_STREET = ["Wall Street ends lower", "Wall Street closes lower", "Wall Street ends session low"]
+THE_DOW = ["Dow Jones slides", "Dow Jones drops", "Dow Jones falls"]
+
+
+def _market_index(history: bool) -> StoryIndex:
+    index = StoryIndex(gap_hours=6)
+    article = 0
+    if history:
+        for day, (one, other) in enumerate(MARKET_DAYS):
+            for title in (one, other, one):
+                article += 1
+                index.add(article, title, at=_at(24 * day))
+    for titles, first in ((WALL_STREET, 101), (THE_DOW, 201)):
+        for i, title in enumerate(titles):
+            index.add(first + i, title, at=_at(24 * len(MARKET_DAYS) + 0.1 * i))
+    return index
+
+
+def test_paraphrases_merge_through_words_the_stream_showed_to_go_together() -> None:
+    # "Wall Street ends lower" and "Dow Jones slides" share no word, so word overlap keeps
+    # them apart; earlier stories in which "Wall Street" and "Dow" kept coming together
+    # make them one story, under the older id.
+    stories = _market_index(history=True).assignments()
+    assert {stories[i] for i in (101, 102, 103, 201, 202, 203)} == {101}
+    assert len({stories[i] for i in range(1, 13)}) == len(MARKET_DAYS)  # days stay apart
+
+
+def test_without_such_history_the_paraphrases_stay_apart() -> None:
+    stories = _market_index(history=False).assignments()
+    assert {stories[i] for i in (101, 102, 103)} == {101}
+    assert {stories[i] for i in (201, 202, 203)} == {201}
+
+
+def test_stories_sharing_only_a_common_word_do_not_merge_by_association() -> None:
+    index = _market_index(history=True)
+    later = _at(24 * len(MARKET_DAYS) + 0.5)
+    for i, title in enumerate(APPLE + OIL):
+        index.add(301 + i, title, at=later)
+    stories = index.assignments()
+    assert {stories[301 + i] for i in range(len(APPLE))} == {301}
+    assert {stories[301 + len(APPLE) + i] for i in range(len(OIL))} == {301 + len(APPLE)}
+    assert stories[101] not in (301, 301 + len(APPLE))
+
+
+APPLE = [
+    "Apple iPhone sales beat forecasts; shares rise",
+    "Apple iPhone sales top estimates",
+    "Apple sells record number of iPhones",
+]
+OIL = [
+    "Crude oil gains on Libya supply worries; shares rise",
+    "Oil gains as Libya supply stalls",
+    "Libya supply worries lift crude oil",
+]

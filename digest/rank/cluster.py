@@ -11,7 +11,9 @@ time leaves that index (``_set_aside``), so the cost of an article does not grow
 window. ``assignments()`` then merges stories whose centroids have come to agree
 (cosine at least ``merge``; a story of one or two articles at the joining threshold, if
 lower): articles that arrived early, before their story had words in common with them,
-end up together.
+end up together. Then stories whose centroids agree once each word lends weight to the
+words the run's own stories showed to go with it ("wall street" and "dow"; ``associate``)
+merge too: paraphrases that share no word.
 
 Time bounds a story as an editor's desk does: with ``gap_hours`` set, an article joins
 only a story with an article published within that many hours of it, and two stories
@@ -40,6 +42,7 @@ from itertools import islice
 from operator import itemgetter
 
 from digest.config.models import RankConfig, default
+from digest.rank.associate import Associations
 from digest.rank.terms import article_terms
 
 Vector = dict[str, float]
@@ -97,6 +100,7 @@ class StoryIndex:
         index_terms: int = 12,
         slug_weight: float = 1.0,
         gap_hours: float | None = None,
+        associate: bool = True,
     ) -> None:
         self.similarity = similarity
         self.merge = merge
@@ -104,6 +108,7 @@ class StoryIndex:
         self.centroid_terms = centroid_terms
         self.index_terms = index_terms
         self.slug_weight = slug_weight
+        self.associate = associate
         self._documents = 0
         self._frequency: dict[str, int] = defaultdict(int)
         self._stories: dict[int, _Story] = {}
@@ -174,6 +179,8 @@ class StoryIndex:
             self._recentre(self._stories[story_id])
         self._aside.clear()
         self._merge_all()
+        if self.associate:
+            self._merge_associated()
         return {a: self._current(s) for a, s in self._story_of.items()}
 
     def continuations(self) -> dict[int, int]:
@@ -312,12 +319,41 @@ class StoryIndex:
             if absorbed:
                 self._absorb(story, absorbed)
 
+    def _merge_associated(self) -> None:
+        """Merge stories near in time whose centroids agree once expanded by association.
+
+        The associations are learned from this index's own stories of two or more
+        articles (``associate.Associations``); then, as in ``_merge_all``, the biggest
+        absorb first, at ``merge``. Only stories within the gap merge; no follow-up link is
+        made from an association alone.
+        """
+        stories = self._stories
+        learned = Associations(s.indexed for s in stories.values() if s.size >= _SMALL)
+        if not learned.related:
+            return
+        expanded = {s.id: learned.expand(s.centroid) for s in stories.values()}
+        for story in sorted(stories.values(), key=lambda s: (-s.size, s.id)):
+            if story.id not in stories:
+                continue
+            mine, absorbed = expanded[story.id], []
+            first, last = story.first, story.last
+            for c in self._shortlist(mine, self.index_terms, 4 * _SHORTLIST):
+                other = stories[c]
+                if c == story.id or cosine(mine, expanded[c]) < self.merge:
+                    continue
+                if self._near(other, first, last):
+                    absorbed.append(other)
+                    first, last = min(first, other.first), max(last, other.last)
+            if absorbed:
+                keeper = self._absorb(story, absorbed)
+                expanded[keeper.id] = learned.expand(keeper.centroid)
+
     def _follow(self, later: int, earlier: int) -> None:
         """Record that ``later`` takes up ``earlier``; of several, the oldest is kept."""
         self._follows[later] = min(earlier, self._follows.get(later, earlier))
 
-    def _absorb(self, story: _Story, others: list[_Story]) -> None:
-        """Fold ``others`` into ``story``; the merged story keeps the oldest id."""
+    def _absorb(self, story: _Story, others: list[_Story]) -> _Story:
+        """Fold ``others`` into ``story``; the merged story keeps the oldest id (returned)."""
         keeper = min([story, *others], key=lambda s: s.id)
         for other in [story, *others]:
             if other is keeper:
@@ -332,6 +368,7 @@ class StoryIndex:
             del self._stories[other.id]
             self._renamed[other.id] = keeper.id
         self._recentre(keeper)
+        return keeper
 
     def _current(self, story_id: int) -> int:
         """The id a story goes by now, after any merges."""

@@ -67,7 +67,11 @@ class RankConfig(_Model):
         "that makes it join the story",
     )
     merge_similarity: float = Field(
-        default=0.3, gt=0, le=1, description="cosine similarity at which two stories become one"
+        default=0.3,
+        gt=0,
+        le=1,
+        description="cosine similarity at which two stories become one (also once each "
+        "story's words are widened by the words the other stories show them to go with)",
     )
     story_gap_hours: float = Field(
         default=6.0,
