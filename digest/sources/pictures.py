@@ -125,11 +125,35 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
     The cheap tests first: most images passed over are pixels that say they are 1x1.
     """
     width, height = _declared(attributes)
-    if any(side is not None and side < _LEAST_SIDE for side in (_side(width), _side(height))):
+    if _too_small(width, height) or _marked_not_picture(attributes):
         return None
+    url = _address(attributes, page_url)
+    if url is None:
+        return None
+    path = urlsplit(url).path.lower()
+    srcset = attributes.get("srcset", "")
+    if not (width or height or srcset or _IMAGE_FILE.search(path)):
+        # Nothing says it is a picture: no size, no renditions, no picture file's name.
+        # "<img src=x onerror=...>" is an attack, not the story's picture.
+        return None
+    url, shown = _rendition(url, image_size(width, height), srcset, page_url)
+    return Picture(url, _alt(attributes, headline), *shown)
+
+
+def _too_small(width: str | None, height: str | None) -> bool:
+    """A side declared under the least a picture has: a pixel, an icon, a button."""
+    return any(side is not None and side < _LEAST_SIDE for side in (_side(width), _side(height)))
+
+
+def _marked_not_picture(attributes: dict[str, str]) -> bool:
+    """A class that says emoji, avatar, pixel and the like."""
     classes = attributes.get("class")
-    if classes and _NOT_PICTURE_CLASS.search(classes):
-        return None
+    return bool(classes and _NOT_PICTURE_CLASS.search(classes))
+
+
+def _address(attributes: dict[str, str], page_url: str) -> str | None:
+    """The picture's absolute address (a lazy loader's real one), or None when there is
+    none, or it is a tracker's, an avatar's or a spacer's."""
     source = attributes.get("src", "")
     if not source or source.startswith("data:"):  # a lazy loader's placeholder
         lazy = ("data-src", "data-lazy-src", "data-original")
@@ -140,20 +164,20 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
     if url is None:
         return None
     parts = urlsplit(url)
-    path = parts.path.lower()
-    if _NOT_PICTURE_HOST.search(parts.hostname or "") or _NOT_PICTURE_PATH.search(path):
+    if _NOT_PICTURE_HOST.search(parts.hostname or "") or _NOT_PICTURE_PATH.search(
+        parts.path.lower()
+    ):
         return None
-    srcset = attributes.get("srcset", "")
-    if not (width or height or srcset or _IMAGE_FILE.search(path)):
-        # Nothing says it is a picture: no size, no renditions, no picture file's name.
-        # "<img src=x onerror=...>" is an attack, not the story's picture.
-        return None
-    url, shown = _rendition(url, image_size(width, height), srcset, page_url)
+    return url
+
+
+def _alt(attributes: dict[str, str], headline: str) -> str | None:
+    """The alt text, unless it only repeats the headline printed beside the picture."""
     alt = attributes.get("alt", "")
     alt = html_to_text(alt, ALT_LIMIT) if alt else ""
     if " ".join(alt.split()).casefold() == " ".join(headline.split()).casefold():
-        alt = ""
-    return Picture(url, alt or None, *shown)
+        return None
+    return alt or None
 
 
 def _declared(attributes: dict[str, str]) -> tuple[str | None, str | None]:
