@@ -56,7 +56,7 @@ def main() -> None:
     from digest.app import App
     from digest.cli import main as cli_main
     from digest.config import load_config
-    from digest.schedule.jobs import gather_job, send_job
+    from digest.jobs import gather_job, send_job
 
     sys.argv = ["digest", "--config", "digest.toml", "subscribers", "import", "subscribers.csv"]
     with contextlib.suppress(SystemExit):

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from digest.app import run
+from digest.jobs import hand_send, send_job
 from digest.links import make_token
 from digest.pipeline import run_digest
 from digest.records import RankedEdition, ranked_to_json
-from digest.schedule.jobs import hand_send, send_job
 from digest.store import Edition, utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving

@@ -45,16 +45,18 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         | {"schedule.slots"},
         "pipeline": {"app", "config", "store", "sources", "deliver", "editions", "sending"},
         "worker": {"app", "store", "deliver", "sending"},
+        # The jobs of a run, recorded for status, whoever runs them: daemon, CLI, console.
+        "jobs": {"app", "deliver", "pipeline", "sending", "sources"},
         # Typed reports (status, explain) that the command line and the console print.
         "reports": {"app", "config", "store", "editions", "schedule.slots"},
         # The faces: the daemon, the web app and the command line compose everything above.
         "schedule": {"app", "config", "store", "sources", "deliver", "editions", "sending"}
-        | {"pipeline"},
+        | {"pipeline", "jobs"},
         "web": {"app", "config", "store", "sources", "deliver", "editions", "sending"}
-        | {"pipeline", "subscribers", "rank", "render", "schedule.slots", "reports"},
+        | {"pipeline", "subscribers", "rank", "render", "schedule.slots", "reports", "jobs"},
         "cli": {"app", "config", "store", "sources", "deliver", "editions", "sending"}
         | {"pipeline", "subscribers", "rank", "render", "schedule", "web", "worker", "demo"}
-        | {"reports"},
+        | {"reports", "jobs"},
         "__main__": {"cli"},
     }.items()
 }

@@ -14,7 +14,7 @@ from digest.app import App
 from digest.clock import ManualClock
 from digest.config import load_config
 from digest.deliver.limits import ErrorBudget, RateLimiter, TokenBucket
-from digest.schedule.jobs import retry_job
+from digest.jobs import retry_job
 from tests.conftest import FeedServer, SmtpServer, rss, run_cli
 
 

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import pytest
 
+from digest import jobs
 from digest.app import App
 from digest.config import load_config
-from digest.schedule import daemon, jobs, memory
+from digest.schedule import daemon, memory
 from tests.conftest import ROOT, FeedServer, rss
 
 _GLIBC = pytest.mark.skipif(

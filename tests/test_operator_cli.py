@@ -209,7 +209,7 @@ def test_a_locked_database_is_a_message_not_a_traceback(
 def test_a_job_that_dies_of_a_bug_is_recorded_as_failed(
     write_config, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import digest.schedule.jobs as jobs
+    import digest.jobs as jobs
 
     config = write_config([("Wire", _feed(feed_server))])
     app = App.open(load_config(config))

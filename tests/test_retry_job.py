@@ -18,9 +18,9 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
+from digest.jobs import retry_job
 from digest.pipeline import gather_sources, run_digest
 from digest.schedule.daemon import retry_interval_seconds
-from digest.schedule.jobs import retry_job
 from digest.sending import rate_limiter
 from digest.store import utcnow
 from digest.store.tables import SQLModel

@@ -16,11 +16,11 @@ from digest.deliver import DeliveryReport
 from digest.deliver.dispatch import count_words
 from digest.editions import left_out, next_edition_at, next_edition_preview
 from digest.errors import UsageError
+from digest.jobs import hand_retry, hand_send, record_gather
 from digest.pipeline import RunReport, gather_sources
 from digest.rank import SIGNALS
 from digest.render import write_preview
 from digest.reports import EditionStatus, StatusReport, explain_report, status_report
-from digest.schedule.jobs import hand_retry, hand_send, record_gather
 from digest.sources.gather import SourceReport, end_waits
 from digest.states import FetchStatus
 
@@ -168,7 +168,7 @@ def run(ctx: Context, once: bool) -> None:
     """Run as a daemon: each digest on its cron schedule, gathering on an interval."""
     app = ctx.app()
     if once:  # the daemon's jobs, once each, recorded for `digest status` as the daemon's are
-        from digest.schedule.jobs import gather_job, send_job
+        from digest.jobs import gather_job, send_job
 
         sources = gather_job(app)
         ok = sources is not None
@@ -226,7 +226,7 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
 
 def _retry_due(app: App) -> None:
     """`digest retry --due`: the daemon's retry job, once; exits 1 when a send stopped."""
-    from digest.schedule.jobs import retry_job
+    from digest.jobs import retry_job
 
     reports = retry_job(app)
     for run_report in reports:

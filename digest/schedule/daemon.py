@@ -43,7 +43,7 @@ def build_scheduler(
     hands the memory it freed back to the system when it ends (``releasing``), or the
     daemon's RSS creeps up for as long as it runs."""
     from digest.editions import digest_plan
-    from digest.schedule.jobs import gather_job
+    from digest.jobs import gather_job
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -93,7 +93,7 @@ def _send_due(
     Owed slots come from a restart, a job started late behind a long one (a local-time
     digest's slot is a quarter hour), or fires coalesced into one run.
     """
-    from digest.schedule.jobs import send_job
+    from digest.jobs import send_job
 
     now = app.clock.now()
     current = plan.slot(now)
@@ -122,7 +122,7 @@ def _retry_owed(
     edition at all: its send failed before building one (a locked database, a broken
     template fixed since), and no other job would come back to it."""
     from digest.editions import superseding_edition
-    from digest.schedule.jobs import retry_job, send_job
+    from digest.jobs import retry_job, send_job
 
     for digest, plan in plans:
         for slot in owed_slots(app, digest, plan, app.clock.now()):

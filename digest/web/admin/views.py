@@ -18,7 +18,7 @@ from digest.app import run
 from digest.config import Config
 from digest.deliver.base import build_sender
 from digest.errors import DigestError
-from digest.schedule.jobs import hand_retry
+from digest.jobs import hand_retry
 from digest.sources.gather import gather
 from digest.states import FetchStatus, SourceStatus
 from digest.store.tables import DELIVERY_STATES, Admin
