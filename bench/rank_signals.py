@@ -1,0 +1,159 @@
+"""Where P@10 is lost by the ranking: digest's own clusters ranked under many weightings.
+
+Clustering is what costs in ``rank_eval.py``'s P@10 loop, and it does not depend on the
+score's weights. This replays that loop once (the same digests, subscribed sources,
+story memory and stored story ids: ``rank_eval.precision_at_10``), keeps each judged
+digest's clustered memory, and then ranks it under each variant given, so a dozen
+weightings cost one clustering pass.
+
+    .venv/bin/python bench/rank_signals.py [--data FILE] [--jitter-hours H] [--months M,...]
+        [--cache FILE.pickle] VARIANT ...
+
+A VARIANT is ``name:key=value,key=value`` of ``[rank]`` keys (``default`` alone: the
+defaults). Printed: each variant's P@10 per month and over all, beside the gold-cluster
+count (``p_at_10_gold_distinct``); the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rank_eval import (
+    DEFAULT_DATA,
+    HOUR,
+    Row,
+    article,
+    digest_times,
+    load,
+    month_of,
+    overlap_at_10,
+)
+
+from digest.config import DigestConfig, RankConfig
+from digest.rank import SentStories, assign_stories, rank_stories
+from digest.rank.score import Membership
+from digest.records import ArticleRecord
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One judged digest: its clustered memory and what it is judged against."""
+
+    at: datetime
+    since: datetime
+    memory: list[ArticleRecord]
+    stories: Membership
+    gold: frozenset[str]
+    gold_of: dict[int, str]
+    baseline: float
+    month: str
+
+
+def replay(rows: Sequence[Row], weights: RankConfig) -> list[Judged]:
+    """``rank_eval.precision_at_10``'s loop, clustering only, each judged digest kept."""
+    first_seen: dict[str, datetime] = {}
+    publishers: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        first_seen[r.story] = min(first_seen.get(r.story, r.time), r.time)
+        publishers[r.story].add(r.publisher)
+    top50 = {p for p, _ in Counter(r.publisher for r in rows).most_common(50)}
+    subscribed = [(i, r) for i, r in enumerate(rows, 1) if r.publisher in top50]
+    gold_of = {i: r.story for i, r in subscribed}
+    known: dict[int, ArticleRecord] = {}
+    memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
+    out = []
+    for at in digest_times(rows):
+        since = at - 24 * HOUR
+        candidates = [s for s, t in first_seen.items() if since <= t < at]
+        new = [article(i, r, r.time) for i, r in subscribed if r.time < at and i not in known]
+        known.update({a.id: a for a in new})
+        remembered = [a for a in known.values() if a.seen_at >= at - memory]
+        stories = assign_stories(remembered, weights)
+        known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
+        if len(candidates) < 10:
+            continue
+        gold = frozenset(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
+        by_gold: dict[str, set[str]] = defaultdict(set)
+        for a in remembered:
+            if since <= a.seen_at < at:
+                by_gold[gold_of[a.id]].add(a.source)
+        top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
+        out.append(
+            Judged(
+                at, since, remembered, stories, gold,
+                {a.id: gold_of[a.id] for a in remembered},
+                len(gold & set(top)) / 10, month_of(at - timedelta(microseconds=1)),
+            )
+        )  # fmt: skip
+    return out
+
+
+def evaluate(judged: Sequence[Judged], weights: RankConfig) -> list[float]:
+    """P@10 of each judged digest ranked with ``weights`` (as ``rank_eval``'s P@10)."""
+    digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
+    scores = []
+    for j in judged:
+
+        def in_window(a: ArticleRecord, since: datetime = j.since, at: datetime = j.at) -> bool:
+            return since <= a.seen_at < at
+
+        edition = rank_stories(
+            j.memory, j.stories, in_window, j.at, digest, weights, SentStories(), keep_sent=True
+        )
+        scores.append(overlap_at_10(set(j.gold), edition.breaking + edition.latest, j.gold_of))
+    return scores
+
+
+def variant(spec: str) -> tuple[str, RankConfig]:
+    """``name:key=value,...`` as a RankConfig (``default``: the defaults)."""
+    name, _, settings = spec.partition(":")
+    values = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in settings.split(",") if kv)}
+    return name, RankConfig.model_validate(values)  # validated: a wrong key or value is named
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--jitter-hours", type=float, default=0.0)
+    parser.add_argument("--months", default="")
+    parser.add_argument("--cache", type=Path, help="keep the replay here and reuse it")
+    parser.add_argument("variants", nargs="*", default=["default"])
+    args = parser.parse_args()
+    variants = [variant(spec) for spec in args.variants]  # a wrong key fails before the replay
+    if args.cache and args.cache.exists():
+        judged = pickle.loads(args.cache.read_bytes())
+    else:
+        months = [m for m in args.months.split(",") if m]
+        judged = replay(load(args.data, args.seed, args.jitter_hours, months), RankConfig())
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(judged))
+    months = sorted({j.month for j in judged})
+    results: dict[str, dict[str, float]] = {}
+    gold = {m: [j.baseline for j in judged if j.month == m] for m in months}
+    gold["all"] = [j.baseline for j in judged]
+    means = {m: sum(v) / len(v) for m, v in gold.items()}
+    print("variant".ljust(28), *(m.ljust(15) for m in means))
+    print("gold count".ljust(28), *(f"{x:.3f}".ljust(15) for x in means.values()))
+    for name, weights in variants:
+        p = evaluate(judged, weights)
+        by = {m: [x for x, j in zip(p, judged, strict=True) if j.month == m] for m in months}
+        by["all"] = p
+        results[name] = {m: round(sum(v) / len(v), 4) for m, v in by.items()}
+        cells = (f"{results[name][m]:.3f} ({results[name][m] - means[m]:+.3f})" for m in by)
+        print(name.ljust(28), *(c.ljust(15) for c in cells), flush=True)
+    print(json.dumps({"gold": {m: round(x, 4) for m, x in means.items()}, **results}))
+
+
+if __name__ == "__main__":
+    main()
