@@ -443,8 +443,17 @@ def test_a_name_with_cr_or_lf_is_never_stored(site: Site) -> None:
 
 
 def _while_busy(site: Site, slow: Callable[[], object]) -> float:
-    """Seconds the sign-up page takes while ``slow`` (a request) is being served."""
-    worker = threading.Thread(target=slow)
+    """Seconds the sign-up page takes while ``slow`` (a request) is being served; what
+    ``slow`` asserts fails the test too (an exception in its thread is re-raised here)."""
+    failures: list[BaseException] = []
+
+    def run_slow() -> None:
+        try:
+            slow()
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    worker = threading.Thread(target=run_slow)
     worker.start()
     time.sleep(0.3)  # the slow request is in its blocking call now
     with site.client() as c:
@@ -452,6 +461,8 @@ def _while_busy(site: Site, slow: Callable[[], object]) -> float:
         assert c.get("/").status_code == 200
         took = time.monotonic() - started
     worker.join()
+    if failures:
+        raise failures[0]
     return took
 
 
@@ -488,9 +499,9 @@ def test_a_slow_database_call_stalls_no_other_request(
 ) -> None:
     editions = site.app.store.editions
 
-    def slow(limit: int = 20) -> object:
+    def slow(limit: int = 20, published: bool = False) -> object:
         time.sleep(2)
-        return editions(limit)
+        return editions(limit, published)
 
     monkeypatch.setattr(site.app.store, "editions", slow)
 
