@@ -52,10 +52,10 @@ _VOCABULARY = (
 WORDS = tuple(_VOCABULARY.split())
 
 SINK = r"""
-import asyncio, json, os, signal, sys
+import asyncio, json, os, signal, sys, threading
 from collections import Counter
 from aiosmtpd.controller import Controller
-seen, total = Counter(), [0]
+seen, total, lock = Counter(), [0], threading.Lock()  # the handler runs in aiosmtpd's thread
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         head = envelope.content.split(b"\r\n\r\n", 1)[0]
@@ -63,14 +63,17 @@ class Handler:
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"message-id:"):
                 edition = line.split(b"<", 1)[-1].split(b".")[1].decode()
-        for rcpt in envelope.rcpt_tos:
-            seen[(edition, rcpt)] += 1
-            total[0] += 1
+        with lock:
+            for rcpt in envelope.rcpt_tos:
+                seen[(edition, rcpt)] += 1
+                total[0] += 1
         return "250 OK"
 def dump(*_):
-    editions = Counter(e for e, _ in seen)
+    with lock:
+        counts, received = list(seen.items()), total[0]
+    editions = Counter(e for (e, _), _n in counts)
     with open(sys.argv[2] + ".tmp", "w") as out:
-        json.dump({"received": total[0], "duplicates": sum(n - 1 for n in seen.values() if n > 1),
+        json.dump({"received": received, "duplicates": sum(n - 1 for _, n in counts if n > 1),
                    "editions": dict(editions)}, out)
     os.replace(sys.argv[2] + ".tmp", sys.argv[2])
 controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]),
