@@ -110,6 +110,8 @@ def articles(feeds: Path = FEEDS, summary_chars: int = DEFAULT_CHARS) -> list[Ar
                     image_url=item.image_url,
                     image_alt=item.image_alt,
                     language=item.language,
+                    image_width=item.image_width,
+                    image_height=item.image_height,
                 )
             )
     return out

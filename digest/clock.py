@@ -6,7 +6,9 @@ test passes another) hands it to the store, and ``app.clock`` is that same clock
 is decided and what is stored agree. The command line's ``main(clock)`` opens its App on
 it. Stages take it from the app (``app.clock``), the store's queries from ``self.clock``,
 the sending limits, per-host pacing and the web's confirmation links from whoever built
-them. A test sets the instant a slot is decided at, or moves a rate window on, with a
+them; the web app's own timers too (CSRF fields' hour stamps, webhook freshness, admin
+sessions and the login guard, the sign-up rate windows) run on its app's clock. A test
+sets the instant a slot is decided at, or moves a rate window on, with a
 ``ManualClock`` instead of waiting or patching.
 
 A waiter that computes its wait from this clock also sleeps on it (``sleep``): on a set
@@ -21,9 +23,7 @@ for benchmarks and tests that have no app at hand. What stays on real time, on p
   lock retries, APScheduler's own triggers;
 - pure helpers with no app in reach that take ``now`` where it matters: feed, sitemap and
   article-page parsing (future dates), config validation (a cron that never fires), the
-  Date header of a built message, the sample edition of `digest check`, CSRF hour stamps,
-  admin sessions and sign-up rate windows (each self-contained; they compare only with
-  themselves).
+  Date header of a built message, the sample edition of `digest check`.
 """
 
 from __future__ import annotations

@@ -116,6 +116,13 @@ class StatusReport:
         return document | self.outbox
 
 
+def edition_note(edition: Edition, counts: dict[str, int]) -> str | None:
+    """Why an edition with no delivery rows (``counts``) mailed nobody, when that was by
+    design (``editions.nothing_new``); None for any other. `digest status` and the
+    console's editions both say it."""
+    return None if counts else nothing_new(edition)
+
+
 def edition_status(app: App, edition: Edition) -> EditionStatus:
     """An edition's delivery counts and reasons, as `digest status` shows them."""
     edition_id = saved_id(edition)
@@ -123,8 +130,7 @@ def edition_status(app: App, edition: Edition) -> EditionStatus:
     for state, reason, rows in app.store.delivery_reasons(edition_id, limit=100):
         grouped.setdefault(state, {})[reason] = rows
     counts = app.store.delivery_counts(edition_id)
-    note = None if counts else nothing_new(edition)
-    return EditionStatus(edition, edition_id, counts, grouped, note)
+    return EditionStatus(edition, edition_id, counts, grouped, edition_note(edition, counts))
 
 
 def status_report(app: App, now: datetime | None = None) -> StatusReport:

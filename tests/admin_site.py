@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from digest.app import App, run
+from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config import load_config
 from digest.pipeline import gather_sources
 from digest.web import create_app
@@ -87,10 +88,11 @@ def console_config(
 
 @contextmanager
 def serving(
-    config: Path, guard: LoginGuard | None = None, gather: bool = True
+    config: Path, guard: LoginGuard | None = None, gather: bool = True, clock: Clock | None = None
 ) -> Iterator[Console]:
-    """uvicorn in a thread, with `digest serve`'s settings, on a free port of 127.0.0.1."""
-    app = App.open(load_config(config))
+    """uvicorn in a thread, with `digest serve`'s settings, on a free port of 127.0.0.1;
+    ``clock``: the app's (a ``ManualClock`` to move its sessions and limits on)."""
+    app = App.open(load_config(config), clock=clock or SYSTEM_CLOCK)
     app.store.add_admin(ADMIN, hash_password(PASSWORD))
     if gather:
         run(gather_sources(app))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,11 +14,12 @@ import pytest
 from digest.app import run
 from digest.links import make_token
 from digest.pipeline import run_digest
+from digest.records import RankedEdition, ranked_to_json
 from digest.schedule.jobs import hand_send, send_job
-from digest.store import utcnow
+from digest.store import Edition, utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving
-from tests.conftest import SECRET, FeedServer, Route, SmtpServer, csrf, free_port
+from tests.conftest import SECRET, FeedServer, Route, SmtpServer, csrf, free_port, run_cli
 from tests.store_queries import source
 
 
@@ -31,6 +32,16 @@ def site(console: Console) -> Console:
 def client(site: Console) -> Iterator[httpx.Client]:
     with site.logged_in() as c:
         yield c
+
+
+def test_the_preview_after_a_send_says_nothing_is_new_not_that_nothing_was_gathered(
+    site: Console, client: httpx.Client, smtp_server: SmtpServer
+) -> None:
+    site.app.store.add_subscriber("reader@example.org")
+    assert send_job(site.app, "daily", gather_first=False) is not None  # all three stories
+    page = client.get("/admin/preview", params={"digest": "daily"}).text
+    assert "Nothing new since the last edition: 3 stories of the window went out before" in page
+    assert "would mail nobody" in page and "gather first" not in page
 
 
 def test_preview_as_one_subscriber_uses_their_topics_language_and_links(
@@ -93,6 +104,35 @@ def test_last_jobs_include_a_send_run_by_hand_marked_manual(
     assert "<td>send daily (manual)</td>" in page
 
 
+def test_an_edition_that_mailed_nobody_as_nothing_was_new_says_so(
+    site: Console, client: httpx.Client, tmp_path: Path
+) -> None:
+    """The console's editions say what `digest status` says of an edition with nothing new
+    since the last one: it mailed nobody by design, not by a fault."""
+    slot = datetime(2026, 11, 30, 3, 17, tzinfo=UTC)
+    nothing = RankedEdition((), (), candidates=7, repeats=7)  # as the pipeline stores it
+    site.app.store.save_edition(
+        Edition(
+            digest_id="daily",
+            slot=slot,
+            created_at=slot,
+            subject="Daily Test",
+            html="<p>-</p>",
+            text="-",
+            story_count=0,
+            stories=ranked_to_json(nothing),
+        )
+    )
+    said = (
+        "03:17 edition (2026-11-30, UTC): nothing new since the last one, not sent: the 7 "
+        "stories of its window went out before and none has grown since"
+    )
+    _, status, _ = run_cli("--config", str(tmp_path / "digest.toml"), "status")
+    assert said in status
+    for path in ("/admin/", "/admin/editions"):
+        assert said in client.get(path).text, path
+
+
 def test_subscribers_are_filtered_by_status_and_topic(site: Console, client: httpx.Client) -> None:
     store = site.app.store
     store.add_subscriber("world@example.org", topics=["world"])
@@ -123,6 +163,11 @@ def test_a_failed_row_is_retried_and_sent(
     assert done.status_code == 303
     assert "1%20failed%20re-queued" in done.headers["location"]
     assert store.delivery_counts(edition_id) == {"sent": 1}
+    # A retry by hand, as `digest retry` records it: among the dashboard's last jobs.
+    assert re.search(
+        r"<tr><td>retry daily \(manual\)</td><td>[^<]+</td><td class=\"ok\">ok</td>",
+        client.get("/admin/").text,
+    )
 
 
 def test_fetch_now_lifts_the_wait_of_one_source(site: Console, client: httpx.Client) -> None:

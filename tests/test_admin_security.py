@@ -7,14 +7,15 @@ too old, is refused."""
 from __future__ import annotations
 
 import re
-import unittest.mock
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.routing import Mount, Route
 
+from digest.clock import SYSTEM_CLOCK, ManualClock
 from digest.web import create_app
 from digest.web.admin.auth import SESSION_COOKIE, LoginGuard, Sessions
 from tests.admin_site import ADMIN, PASSWORD, Console, console_config, serving
@@ -122,18 +123,21 @@ def test_ten_wrong_passwords_lock_the_address_whether_or_not_it_has_an_account(
 
 
 def test_the_lock_ends_after_a_while(config: Path) -> None:
-    now = [1000.0]
-    guard = LoginGuard(10, 15 * 60, clock=lambda: now[0])
-    with serving(config, guard=guard, gather=False) as site, site.client() as client:
+    """The console's own guard counts on the app's clock: moved past the lockout, the right
+    password opens the account again."""
+    clock = ManualClock(datetime.now(UTC))
+    with serving(config, gather=False, clock=clock) as site, site.client() as client:
         for _ in range(10):
             site.login(client, ADMIN, "wrong password!")
         assert site.login(client).status_code == 429
-        now[0] += 15 * 60 + 1
+        clock.advance(15 * 60 - 10)
+        assert site.login(client).status_code == 429  # still locked
+        clock.advance(11)
         assert site.login(client).status_code == 303
 
 
 def test_one_address_cannot_try_passwords_for_ever(config: Path) -> None:
-    guard = LoginGuard(10, 15 * 60, per_client=5)
+    guard = LoginGuard(10, 15 * 60, SYSTEM_CLOCK.monotonic, per_client=5)
     with serving(config, guard=guard, gather=False) as site, site.client() as client:
         for i in range(5):
             site.login(client, f"guess{i}@example.org", "x")
@@ -150,7 +154,7 @@ def test_the_attempts_of_an_ipv6_client_count_by_its_64(config: Path) -> None:
             'secret_env = "DIGEST_SECRET"\ntrusted_proxies = ["127.0.0.1"]',  # the test client
         )
     )
-    guard = LoginGuard(10, 15 * 60, per_client=5)
+    guard = LoginGuard(10, 15 * 60, SYSTEM_CLOCK.monotonic, per_client=5)
     with serving(config, guard=guard, gather=False) as site:
 
         def login(forwarded: str, password: str = "x") -> httpx.Response:
@@ -169,8 +173,10 @@ def test_the_attempts_of_an_ipv6_client_count_by_its_64(config: Path) -> None:
 def test_a_session_cookie_signed_with_another_secret_is_refused(site: Console) -> None:
     admin = site.app.store.admin_by_email(ADMIN)
     assert admin is not None and admin.id is not None
-    forged = Sessions("another-secret-0123456789-abcdef", 3600).issue(admin.id, admin.generation)
-    genuine = Sessions(SECRET, 3600).issue(admin.id, admin.generation)
+    forged = Sessions("another-secret-0123456789-abcdef", 3600, site.app.clock).issue(
+        admin.id, admin.generation
+    )
+    genuine = Sessions(SECRET, 3600, site.app.clock).issue(admin.id, admin.generation)
     with site.client() as client:
         client.cookies.set(SESSION_COOKIE, forged, path="/admin")
         assert client.get("/admin/").status_code == 303
@@ -179,14 +185,18 @@ def test_a_session_cookie_signed_with_another_secret_is_refused(site: Console) -
         assert client.get("/admin/").status_code == 200
 
 
-def test_an_expired_session_is_refused(site: Console) -> None:
-    admin = site.app.store.admin_by_email(ADMIN)
-    assert admin is not None and admin.id is not None
-    with unittest.mock.patch("time.time", return_value=1_000_000_000.0):  # 2001
-        stale = Sessions(SECRET, 3600).issue(admin.id, admin.generation)
-    with site.client() as client:
-        client.cookies.set(SESSION_COOKIE, stale, path="/admin")
-        assert client.get("/admin/").status_code == 303
+def test_an_expired_session_is_refused(config: Path) -> None:
+    """A session is dated and aged by the app's clock: past admin.session_hours (12) the
+    cookie is refused, and the browser is sent to log in again."""
+    clock = ManualClock(datetime.now(UTC))
+    with serving(config, gather=False, clock=clock) as site, site.logged_in() as client:
+        assert client.get("/admin/").status_code == 200
+        clock.advance(timedelta(hours=12) - timedelta(seconds=5))
+        assert client.get("/admin/").status_code == 200
+        clock.advance(10)
+        expired = client.get("/admin/")
+        assert expired.status_code == 303
+        assert expired.headers["location"].startswith("/admin/login")
 
 
 def test_the_cookie_is_httponly_strict_and_secure_behind_https(site: Console) -> None:

@@ -25,6 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from digest.app import App
+from digest.clock import SYSTEM_CLOCK
 from digest.config import load_config
 from digest.web import create_app
 from digest.web.security import RateLimit
@@ -275,7 +276,7 @@ def test_x_forwarded_for_is_believed_only_from_a_configured_proxy(
     make_config: Callable[..., Path], smtp_server: SmtpServer
 ) -> None:
     config = make_config(smtp_server.port, 'trusted_proxies = ["10.0.0.0/8", "127.0.0.3/32"]')
-    with serving(config, per_ip=RateLimit(1, 3600)) as running:
+    with serving(config, per_ip=RateLimit(1, 3600, SYSTEM_CLOCK.monotonic)) as running:
 
         def sign_up(bind: str, forwarded: str, email: str) -> int:
             headers = {"X-Forwarded-For": forwarded}
@@ -310,7 +311,7 @@ def test_the_sign_up_limit_counts_an_ipv6_client_by_its_64(
     """A home line or a server gets a /64 and may use any address in it: counted per IPv6
     address, a client changing its address at each sign-up would have no limit at all."""
     config = make_config(smtp_server.port, 'trusted_proxies = ["127.0.0.3"]')
-    with serving(config, per_ip=RateLimit(1, 3600)) as running:
+    with serving(config, per_ip=RateLimit(1, 3600, SYSTEM_CLOCK.monotonic)) as running:
 
         def sign_up(forwarded: str, email: str) -> int:
             headers = {"X-Forwarded-For": forwarded}

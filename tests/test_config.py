@@ -646,6 +646,29 @@ WARNINGS: list[tuple[str, str, str, dict[str, str | None], str, str, str]] = [
         "[delivery.dkim]",
         "the DKIM key variable $DIGEST_DKIM_KEY is not set",
     ),
+    (
+        "unsubscribe mailto is the reply-to address",
+        'timezone = "UTC"',
+        'timezone = "UTC"\nreply_to = "Editors <Desk@example.com>"\n'
+        'unsubscribe_mailto = "desk@example.com"',
+        {},
+        "service.unsubscribe_mailto",
+        "unsubscribe_mailto",
+        "service.unsubscribe_mailto is desk@example.com, the same address as service.reply_to: "
+        "a reader's ordinary reply, quoting the digest, goes where unsubscribe requests go and "
+        "could be taken for one; set service.unsubscribe_mailto to an address of its own",
+    ),
+    (
+        "unsubscribe mailto by default is the sender",
+        'sender = "Test Desk <news@example.com>"',
+        'sender = "Test Desk <unsubscribe@example.com>"',
+        {},
+        "service.sender",
+        "sender",
+        "service.unsubscribe_mailto (unset: unsubscribe@ the sender's domain) is "
+        "unsubscribe@example.com, the same address as service.sender: a reader's ordinary "
+        "reply",
+    ),
 ]
 
 

@@ -17,7 +17,7 @@ from digest.deliver.providers._http import ApiClient
 from digest.rank.cluster import StoryIndex
 from digest.render import EditionInfo
 from digest.sources import fetch, parse, summary
-from digest.store.outbox import OutboxQueries
+from digest.store.claims import ClaimQueries
 
 # (callable, its parameter, the config model, the model's field)
 TAKEN: list[tuple[Callable[..., Any], str, type[BaseModel], str]] = [
@@ -41,7 +41,7 @@ TAKEN: list[tuple[Callable[..., Any], str, type[BaseModel], str]] = [
     # still written out where they are taken (to be read from DeliveryConfig): this keeps
     # them equal until then
     (DeliveryStore.claim_deliveries, "lease_seconds", DeliveryConfig, "lease_seconds"),
-    (OutboxQueries.claim_deliveries, "lease_seconds", DeliveryConfig, "lease_seconds"),
+    (ClaimQueries.claim_deliveries, "lease_seconds", DeliveryConfig, "lease_seconds"),
 ]
 
 

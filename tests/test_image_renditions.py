@@ -11,11 +11,12 @@ import pytest
 
 from digest.pipeline import gather_sources
 from digest.records import ArticleRecord, RankedEdition, Story
-from digest.render import EditionInfo, render_edition
+from digest.render import render_edition
 from digest.render.edition import LEAD_PICTURE, THUMBNAIL, picture_size
 from digest.sources import parse_feed
 from digest.sources.metadata import read_metadata
 from tests.conftest import FeedServer, OpenApp
+from tests.renders import edition_info
 
 
 def _feed(*widths: int) -> bytes:
@@ -174,7 +175,7 @@ async def test_a_2_to_1_picture_reaches_the_email_as_2_to_1(
     )
     assert (article.image_width, article.image_height) == (1200, 600)
     story = Story(article, (), 1.0, ())
-    info = EditionInfo("Desk", "Daily", "https://d.test", "", "UTC", now)
+    info = edition_info(dated=now)
     html = render_edition(info, RankedEdition((story,), ())).html
     [image] = re.findall(r"<img\b[^>]*>", html)
     assert 'width="584" height="292"' in image
@@ -195,9 +196,7 @@ def test_pictures_keep_their_shape_within_their_boxes() -> None:
     assert picture_size(sized(1600, 900), THUMBNAIL) == (128, 72)
     assert picture_size(sized(None, None), THUMBNAIL) == (128, 72)
     # A portrait lead narrower than the column grows no wider than its attribute elsewhere.
-    info = EditionInfo(
-        "Desk", "Daily", "https://d.test", "", "UTC", datetime(2026, 12, 1, tzinfo=UTC)
-    )
+    info = edition_info(dated=datetime(2026, 12, 1, tzinfo=UTC))
     html = render_edition(info, RankedEdition((sized(1000, 1500),), ())).html
     [image] = re.findall(r"<img\b[^>]*>", html)
     assert 'width="292" height="438"' in image and "max-width:292px" in image

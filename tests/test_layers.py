@@ -6,11 +6,13 @@ in the README, in the same commit) or a shortcut to undo."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "digest"
+README = PACKAGE.parent / "README.md"
 
 # Leaf modules anyone may import; they import only each other.
 LEAVES = frozenset(
@@ -179,3 +181,34 @@ def test_an_import_inside_a_function_and_a_relative_one_are_seen() -> None:
     assert "digest.demo" in _imports(PACKAGE / "cli" / "setup.py")  # `from digest import demo`
     providers = _imports(PACKAGE / "deliver" / "providers" / "__init__.py")  # `from . import`
     assert "digest.deliver.providers.mailgun" in providers
+
+
+def _readme_house() -> tuple[str, dict[str, frozenset[str] | None]]:
+    """README's "The house": the text above its table, and each row's unit with the units it
+    may import (None: "everything"; what follows a ";" is a reminder, not a rule)."""
+    section = README.read_text(encoding="utf-8").split("### The house", 1)[1].split("\n## ")[0]
+    prose, _, table = section.partition("| Package |")
+    rows: dict[str, frozenset[str] | None] = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        unit = cells[0].strip("`").removesuffix("/").removesuffix(".py")
+        allowed = cells[2].split(";")[0]
+        rows[unit] = (
+            None if allowed == "everything" else frozenset(re.findall(r"`([\w.]+)`", allowed))
+        )
+    return prose, rows
+
+
+def test_the_readme_draws_the_same_house() -> None:
+    """The Development section is where a newcomer learns the rules: a row per unit, each with
+    exactly the imports this test allows, and every leaf named."""
+    prose, rows = _readme_house()
+    units = set(MAY_IMPORT) - set(HELPERS.values()) - {"__main__"}
+    assert set(rows) == units, "README's table and MAY_IMPORT name different units"
+    for unit, allowed in rows.items():
+        everything = frozenset(units - {unit})
+        assert (everything if allowed is None else allowed) == MAY_IMPORT[unit], unit
+    missing = sorted(leaf for leaf in LEAVES - {"digest"} if f"`{leaf}`" not in prose)
+    assert not missing, f"README names no leaf {missing}"

@@ -17,6 +17,22 @@ from digest.config import load_config
 from digest.schedule import daemon, jobs, memory
 from tests.conftest import ROOT, FeedServer, rss
 
+_GLIBC = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
+)
+
+
+def _python(script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by a fresh interpreter (a heap of its own), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+
 
 def test_every_scheduled_job_releases_memory_when_it_ends_even_when_it_fails(
     write_config, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
@@ -52,9 +68,7 @@ def test_every_scheduled_job_releases_memory_when_it_ends_even_when_it_fails(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
-)
+@_GLIBC
 def test_release_memory_hands_a_threads_freed_heap_back_to_the_system() -> None:
     """100 MB malloc'd in a thread and freed but for the last block, which pins the heap's
     top: glibc keeps all of it until it is told to let go."""
@@ -87,14 +101,7 @@ def test_release_memory_hands_a_threads_freed_heap_back_to_the_system() -> None:
         print(released, round(before - rss_mb(), 1))
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    ).stdout.split()
+    out = _python(script).stdout.split()
     assert out[0] == "True"
     assert float(out[1]) > 50, f"only {out[1]} MB handed back"
 
@@ -112,9 +119,7 @@ def test_the_daemon_caps_the_arenas_before_anything_else(monkeypatch: pytest.Mon
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
-)
+@_GLIBC
 def test_the_daemon_caps_glibc_at_two_arenas_however_many_threads_allocate_at_once() -> None:
     """Eight threads that malloc at the same time would each get an arena of their own."""
     script = textwrap.dedent(
@@ -141,14 +146,7 @@ def test_the_daemon_caps_glibc_at_two_arenas_however_many_threads_allocate_at_on
         libc.malloc_stats()  # one "Arena n:" paragraph per arena, on stderr
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
+    done = _python(script)
     assert done.stdout.split() == ["True"]
     arenas = [line for line in done.stderr.splitlines() if line.startswith("Arena ")]
     assert 1 <= len(arenas) <= 2, done.stderr

@@ -22,7 +22,7 @@ from digest.editions import rank_window
 from digest.pipeline import run_digest
 from digest.store import utcnow
 from digest.store.lock import daemon_lock
-from tests.conftest import FeedServer, free_port, rss, run_cli
+from tests.conftest import FeedServer, SmtpServer, free_port, rss, run_cli
 
 
 def _feed(feed_server: FeedServer) -> str:
@@ -263,6 +263,41 @@ def test_a_send_by_hand_is_recorded_for_status_as_manual_failed_too(
         "send nope (manual)"
         not in json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
     )
+
+
+def test_a_retry_by_hand_is_recorded_for_status_as_manual_failed_too(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    port = free_port()
+    config = write_config([("Wire", _feed(feed_server))], transport="smtp", smtp_port=port)
+    assert run_cli("--config", str(config), "subscribers", "add", "ana@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 1  # SMTP is down
+    edition_id = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0][
+        "id"
+    ]
+
+    code, _, err = run_cli("--config", str(config), "retry", str(edition_id))  # still down
+
+    assert code == 1 and "delivery stopped" in err
+    jobs = json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
+    assert set(jobs) == {"gather", "send daily (manual)", "retry daily (manual)"}
+    assert jobs["retry daily (manual)"]["ok"] is False
+    assert jobs["retry daily (manual)"]["summary"].startswith(f"edition {edition_id}: ")
+    assert "stopped" in jobs["retry daily (manual)"]["summary"]
+    assert "last retry daily (manual): FAILED" in run_cli("--config", str(config), "status")[1]
+
+    # The mail server is back: the same retry sends, and its row says so.
+    config.write_text(config.read_text().replace(f"port = {port}", f"port = {smtp_server.port}"))
+    assert run_cli("--config", str(config), "retry", str(edition_id))[0] == 0
+    jobs = json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
+    assert jobs["retry daily (manual)"]["ok"] is True
+    assert "1 sent" in jobs["retry daily (manual)"]["summary"]
+    assert run_cli("--config", str(config), "retry", "999")[0] != 0  # no such edition
+    assert set(json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]) == {
+        "gather",
+        "send daily (manual)",
+        "retry daily (manual)",
+    }
 
 
 def test_status_says_whether_a_daemon_runs_on_the_database(

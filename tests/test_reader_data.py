@@ -54,6 +54,12 @@ def test_stored_bad_data_costs_the_reader_the_name_or_one_report_not_every_editi
         assert "Bcc" not in bob.message() and b"victim" not in bob.data
         assert "bob@example.org's stored name 'Bob\\r\\nBcc: victim@example.net'" in caplog.text
 
+        # Tomorrow's edition has a story of its own (each story goes once).
+        fresh = {"title": "U", "guid": "2", "link": "https://w.test/2"}
+        feed_server.add(
+            "/f.xml", rss([{"title": "T", "guid": "1", "link": "https://w.test/1"}, fresh])
+        )
+        asyncio.run(gather_sources(app))
         second = asyncio.run(run_digest(app, now=utcnow() + timedelta(days=1), gather_first=False))
 
         assert second.delivery is not None and second.edition is not None

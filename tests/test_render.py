@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -13,12 +12,10 @@ import pytest
 
 from digest.errors import TemplateError
 from digest.records import ArticleRecord, RankedEdition, Recipient, Story
-from digest.render import EditionInfo, MessageTemplate, build_template, render_edition
+from digest.render import MessageTemplate, build_template, render_edition
+from tests.renders import NOW, edition_info
 
-NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-INFO = EditionInfo(
-    "Test Desk", "Daily Test", "https://digest.test", "1 Test Street", "Europe/Paris", NOW
-)
+INFO = edition_info(timezone="Europe/Paris")
 
 
 def story(i: int, title: str, summary: str = "A summary.", source: str = "Wire") -> Story:
@@ -208,15 +205,7 @@ def _long_edition(n: int) -> RankedEdition:
 
 
 def test_size_guard_keeps_html_under_the_gmail_clip_for_200_long_items() -> None:
-    info = EditionInfo(
-        "Test Desk",
-        "Daily Test",
-        "https://digest.test",
-        "1 Test Street",
-        "UTC",
-        NOW,
-        web_url="https://digest.test/editions/daily/20261128T0700Z",
-    )
+    info = edition_info(web_url="https://digest.test/editions/daily/20261128T0700Z")
     rendered = render_edition(info, _long_edition(200))
     size = len(rendered.html.encode())
     assert size <= 100_000
@@ -252,15 +241,7 @@ def test_html_is_strictly_valid_and_safe_for_mail_clients() -> None:
         image_alt="",
     )
     edition = RankedEdition((Story(lead, (), 1.0, ()), story(2, "Two")), (story(3, "Three"),))
-    info = EditionInfo(
-        "Test Desk",
-        "Daily Test",
-        "https://digest.test",
-        "1 Test Street",
-        "UTC",
-        NOW,
-        web_url="https://digest.test/editions/daily/x",
-    )
+    info = edition_info(web_url="https://digest.test/editions/daily/x")
     rendered = render_edition(info, edition)
     _, data = build_template(
         rendered,

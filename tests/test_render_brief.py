@@ -17,7 +17,7 @@ import jinja2
 import pytest
 
 from digest.records import ArticleRecord, RankedEdition, Recipient, Story
-from digest.render import EditionInfo, build_template, render_edition
+from digest.render import build_template, render_edition
 from digest.render.edition import SUBJECT_LIMIT, WORDS_PER_MINUTE, reading_words
 from digest.render.i18n import _STRINGS, Localizer
 from digest.render.message import greeting
@@ -25,15 +25,14 @@ from digest.render.qp import encode
 from digest.render.webview import WEB_FOOTER
 from digest.resources import email_templates_dir
 from tests.conftest import OpenApp
+from tests.renders import edition_info
 
 NOW = datetime(2026, 11, 28, 6, 5, tzinfo=UTC)
-INFO = EditionInfo(
-    "The Desk",
-    "Morning Briefing",
-    "https://digest.test",
-    "1 Test Street",
-    "Europe/Paris",
-    NOW,
+INFO = edition_info(
+    service_name="The Desk",
+    title="Morning Briefing",
+    timezone="Europe/Paris",
+    dated=NOW,
     web_url="https://digest.test/editions/morning/20261128T0600Z",
     subscribe_url="https://digest.test/",
 )
@@ -213,7 +212,7 @@ def test_an_edition_of_one_story_has_no_list_of_one() -> None:
 
 
 def test_without_a_web_app_there_is_no_view_or_subscribe_link() -> None:
-    info = EditionInfo("D", "Brief", "https://d.test", "", "UTC", NOW)
+    info = edition_info(dated=NOW)
     rendered = render_edition(info, EDITION)
     assert "View in browser" not in rendered.html + rendered.text
     assert "Forwarded this?" not in rendered.html + rendered.text
@@ -291,7 +290,7 @@ def test_text_lines_fit_78_columns_and_hang_in_one_column_past_item_9() -> None:
 def test_times_carry_their_zone_in_both_parts() -> None:
     _, text, html = _sent(EDITION)
     assert "Wire · 07:04 CET" in text and "Wire · 07:04 CET" in html
-    info = EditionInfo("D", "Brief", "https://d.test", "", "America/Sao_Paulo", NOW)
+    info = edition_info(timezone="America/Sao_Paulo", dated=NOW)
     assert "Wire · 03:04 UTC-3" in render_edition(info, EDITION).text  # no letters: an offset
 
 
@@ -401,7 +400,7 @@ def test_a_source_is_named_once_above_the_stories_it_all_gave() -> None:
         )
 
     latest = (one(1, "Post", "world"), one(2, "Post", "world"), one(3, "Blog", "science"))
-    by_source = EditionInfo("D", "B", "https://d.test", "", "UTC", NOW, latest_group_by="source")
+    by_source = edition_info(dated=NOW, latest_group_by="source")
     text = render_edition(by_source, RankedEdition((), latest)).text
     assert "\nPost\n----\n\n1. Story 1\n   06:05 UTC\n" in text  # not "Post · 06:05 UTC"
     assert "\nBlog\n----\n\n3. Story 3\n   Blog · 06:05 UTC\n" in text

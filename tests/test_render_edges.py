@@ -32,10 +32,11 @@ from digest.records import (
     RenderedEdition,
     Story,
 )
-from digest.render import EditionInfo, build_template, render_edition
+from digest.render import build_template, render_edition
 from digest.render.message import HeaderInjection, MessageTemplate
 from digest.subscribers import NewSubscriber, normalise_email, parse_csv
 from tests.conftest import FeedServer, SmtpServer, rss, run_cli
+from tests.renders import edition_info
 from tests.test_render import INFO, NOW, recipient, story
 
 
@@ -130,16 +131,7 @@ def test_the_clip_guard_keeps_the_html_part_as_sent_under_102_kb(
 ) -> None:
     """Quoted-printable makes "=" three bytes and each non-ASCII byte three: the guard
     measures the part as it goes on the wire, not the decoded HTML."""
-    info = EditionInfo(
-        "Test Desk",
-        "Daily Test",
-        "https://digest.test",
-        "1 Test Street",
-        "UTC",
-        NOW,
-        web_url="https://digest.test/e/1",
-        locale=locale,
-    )
+    info = edition_info(web_url="https://digest.test/e/1", locale=locale)
     stories = [story(i, title.format(i=i), summary) for i in range(200)]
     rendered = render_edition(info, RankedEdition(tuple(stories[:5]), tuple(stories[5:])))
     _, data = _build(rendered).personalise(recipient(), 1)

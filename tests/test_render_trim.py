@@ -11,19 +11,15 @@ import premailer
 import pytest
 
 from digest.records import ArticleRecord, RankedEdition, Story
-from digest.render import HTML_LIMIT, EditionInfo, inline_css, qp, render_edition, templates
+from digest.render import HTML_LIMIT, inline_css, qp, render_edition, templates
 from digest.render import edition as edition_module
 from digest.render.tokens import Nonce
-from tests.conftest import FeedServer, rss, run_cli
+from tests.conftest import FeedServer, rss
+from tests.renders import edition_info, send_counting_renders
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-INFO = EditionInfo(
-    "Test Desk",
-    "Daily Test",
-    "https://digest.test",
-    "1 Test Street",
-    "Europe/Paris",
-    NOW,
+INFO = edition_info(
+    timezone="Europe/Paris",
     web_url="https://digest.test/editions/daily/20261128T0700Z",
     locale="fr",
 )
@@ -106,28 +102,16 @@ def test_segments_of_one_trimmed_edition_log_the_trim_once_and_share_renders(
     config = write_config([("Wire", url)])
     text = config.read_text().replace("latest_items = 20", "latest_items = 150")
     config.write_text(text.replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["world", "news"]'))
-    for args in (
+    renders, err = send_counting_renders(
+        config,
+        monkeypatch,
         ["all@example.org"],
         ["world@example.org", "--topic", "world"],
         ["news@example.org", "--topic", "news"],
         ["both@example.org", "--topic", "world", "--topic", "news"],
         ["fr@example.org", "--locale", "fr", "--topic", "world"],
         ["fr2@example.org", "--locale", "fr", "--topic", "news"],
-    ):
-        assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
-
-    renders: list[str] = []
-    real = edition_module.render_edition
-
-    def counting(info, ranked, override_dir=None):
-        renders.append(f"{info.timezone}/{info.locale}")
-        return real(info, ranked, override_dir)
-
-    # The edition's own render (build) and the other segments' (segments).
-    monkeypatch.setattr("digest.editions.build.render_edition", counting)
-    monkeypatch.setattr("digest.editions.segments.render_edition", counting)
-    code, _, err = run_cli("--config", str(config), "send", "--gather")
-    assert code == 0, err
+    )
     # Every topic choice here leaves every story: the edition's own render, and one in French.
     assert sorted(renders) == ["UTC/en", "UTC/fr"]
     trims = [line for line in err.splitlines() if "trimmed to fit" in line]

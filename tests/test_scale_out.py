@@ -318,3 +318,71 @@ def test_retry_due_names_rows_in_flight_and_when_they_come_back(write_config, fe
     assert code == 0, err
     said = "1 in flight under a sender's lease; if it stopped, they are pending again by "
     assert f"{said}{back:%Y-%m-%d %H:%M:%S} UTC" in out
+
+
+class _FreezingSink(_Sink):
+    """A sender that stalls like a process stopped dead (kill -9, SIGSTOP): batch 1 takes
+    0.2 s; batch 2 is on the wire long enough for the next batch to be claimed ahead, then
+    the whole event loop freezes (no lease renewal, no recording) until ``thaw``."""
+
+    def __init__(self, store: Store, edition_id: int) -> None:
+        super().__init__()
+        self.store, self.edition_id = store, edition_id
+        self.frozen, self.thaw = threading.Event(), threading.Event()
+        self.held_when_frozen = 0
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        if len(self.sent) == 7:  # batch 2: on the wire, the next claimed ahead meanwhile
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                self.held_when_frozen = self.store.delivery_counts(self.edition_id)["sending"]
+                if self.held_when_frozen >= 14:
+                    break
+            self.frozen.set()
+            self.thaw.wait(60)  # blocks the loop: the process is gone, as far as others see
+        else:
+            await asyncio.sleep(0.2)
+        return await super().send_batch(messages)
+
+
+def test_a_batch_claimed_ahead_by_a_dead_sender_counts_no_attempt_and_never_goes_out_twice(
+    lite: tuple[Store, int],
+) -> None:
+    """A sender stops dead with batch 2 on the wire and batch 3 claimed ahead. After the
+    lease runs out another sender sends both: the rows of batch 2 show two attempts (they
+    may have gone out), every other row one. When the stalled sender wakes, it records
+    nothing of theirs and does not send the batch it had claimed ahead."""
+    from sqlalchemy import text
+
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    stalled = _FreezingSink(store, edition_id)
+    run = threading.Thread(target=_send, args=(store, edition_id, stalled, False))
+    run.start()
+    try:
+        assert stalled.frozen.wait(30)
+        assert stalled.held_when_frozen == 14  # batch 2 on the wire, batch 3 ahead
+        with store.engine.begin() as connection:  # the dead sender's leases run out
+            connection.execute(
+                text("UPDATE deliveries SET lease_until = :past WHERE status = 'sending'"),
+                {"past": (utcnow() - timedelta(seconds=1)).replace(tzinfo=None)},
+            )
+        other = _Sink()
+        assert _send(store, edition_id, other, queue=False).counts == {"sent": 23}
+    finally:
+        stalled.thaw.set()
+        run.join(60)
+    with store.engine.connect() as connection:
+        attempts: dict[int, int] = dict(
+            connection.execute(
+                text("SELECT id, attempts FROM deliveries WHERE edition_id = :e"),
+                {"e": edition_id},
+            ).all()
+        )
+    on_the_wire = stalled.sent[7:14]
+    assert {i for i, n in attempts.items() if n != 1} == set(on_the_wire), attempts
+    assert all(attempts[i] == 2 for i in on_the_wire)
+    assert len(stalled.sent) == 14  # batches 1 and 2: the one claimed ahead stayed home
+    assert len(set(stalled.sent + other.sent)) == 30
+    assert len(stalled.sent) + len(other.sent) == 30 + 7  # batch 2 twice, nothing else
+    assert store.delivery_counts(edition_id) == {"sent": 30}

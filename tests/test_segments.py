@@ -22,8 +22,8 @@ from digest.records import (
     ranked_from_json,
     ranked_to_json,
 )
-from digest.render import edition as edition_module
 from tests.conftest import FeedServer, rss, run_cli
+from tests.renders import send_counting_renders
 
 
 def test_stories_survive_their_round_trip_through_the_edition_row() -> None:
@@ -98,26 +98,14 @@ def test_subscribers_get_their_own_language_and_time_zone(
         return day, format_dt(lead_at.astimezone(tz), pattern, locale=locale)
 
     config = write_config([("Wire", url)])
-    for args in (
+    renders, _ = send_counting_renders(
+        config,
+        monkeypatch,
         ["ana@example.org"],
         ["bea@example.org", "--locale", "fr", "--timezone", "Europe/Paris"],
         ["cat@example.org", "--locale", "fr", "--timezone", "Europe/Paris"],
         ["dan@example.org", "--locale", "de", "--timezone", "America/New_York"],
-    ):
-        assert run_cli("--config", str(config), "subscribers", "add", *args)[0] == 0
-
-    renders: list[str] = []
-    real = edition_module.render_edition
-
-    def counting(info, ranked, override_dir=None):
-        renders.append(f"{info.timezone}/{info.locale}")
-        return real(info, ranked, override_dir)
-
-    # The edition's own render (build) and the other segments' (segments).
-    monkeypatch.setattr("digest.editions.build.render_edition", counting)
-    monkeypatch.setattr("digest.editions.segments.render_edition", counting)
-    code, _, err = run_cli("--config", str(config), "send", "--gather")
-    assert code == 0, err
+    )
     # One render for the edition itself, then one per other (time zone, language) pair.
     assert sorted(renders) == ["America/New_York/de", "Europe/Paris/fr", "UTC/en"]
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +46,8 @@ def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Pa
 async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
     # A set clock, moved on by the tests that need time to pass (``_later``).
     app = App.open(load_config(config), clock=ManualClock(datetime.now(UTC)))
-    asgi = create_app(app, per_ip=RateLimit(100, 3600), per_address=RateLimit(3, 3600))
+    # The per-address limit is the app's own (3 an hour, on its clock); the per-IP one wider.
+    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
     transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
         yield c, app
@@ -187,6 +189,23 @@ async def test_a_name_with_a_line_break_is_refused_at_sign_up(
     assert smtp_server.messages == []
 
 
+async def test_a_form_is_good_for_a_day_on_the_apps_clock(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """A CSRF field is dated by the app's clock: the sign-up form sent a day after it was
+    given still works, a form older than that has expired."""
+    c, app = client
+    fresh = await _csrf(c)
+    _later(app, 23 * 3600)
+    sent = await c.post("/subscribe", data={"email": "day@example.org", "csrf": fresh})
+    assert sent.status_code == 200 and _status(app, "day@example.org") == "pending"
+    old = await _csrf(c)
+    _later(app, 25 * 3600)
+    late = await c.post("/subscribe", data={"email": "late@example.org", "csrf": old})
+    assert late.status_code == 400 and "The form expired" in late.text
+    assert _status(app, "late@example.org") is None
+
+
 async def test_csrf_rate_limits_escaping_and_headers(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
@@ -202,6 +221,10 @@ async def test_csrf_rate_limits_escaping_and_headers(
     limited = await _sign_up(c, email="flood@example.org")
     assert limited.status_code == 429
     assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
+    _later(app, 3600 - 1)  # the window is the app's clock's hour
+    assert (await _sign_up(c, email="flood@example.org")).status_code == 429
+    _later(app, 1)
+    assert (await _sign_up(c, email="flood@example.org")).status_code == 200
     home = await c.get("/")
     assert "default-src 'none'" in home.headers["content-security-policy"]
     assert home.headers["x-frame-options"] == "DENY"
@@ -557,3 +580,49 @@ async def test_the_web_view_has_no_personal_footer_greeting_or_link_to_itself(
     csp = view.headers["content-security-policy"]
     img_src = next(d for d in csp.split(";") if d.strip().startswith("img-src")).split()
     assert "http:" in img_src and "https:" in img_src and "data:" in img_src
+
+
+_TOPICS = (
+    "Harbour strike ends after talks",
+    "Volcano erupts near coastal village",
+    "Parliament passes budget reform",
+    "Astronomers spot distant comet",
+    "Rail line reopens after floods",
+    "Chess champion retires undefeated",
+    "Vaccine trial reports early results",
+    "Drought hits wheat harvest",
+    "Museum returns looted bronzes",
+    "Startup unveils quantum chip",
+)
+
+
+async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
+    client: tuple[httpx.AsyncClient, App],
+    config: Path,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An email too big for Gmail's clip drops its last stories and links to the web view
+    for them: there, with no size limit, the whole edition is shown."""
+    c, app = client
+    items = [
+        {"title": title, "guid": str(i), "link": f"https://wire.test/{i}", "desc": title}
+        for i, title in enumerate(_TOPICS)
+    ]
+    feed_server.add("/f.xml", rss(items))
+    monkeypatch.setattr("digest.render.fit.HTML_LIMIT", 9_000)  # a few stories fit, not all
+    # The trim is logged once an edition per process: this one's leaves later tests' alone.
+    monkeypatch.setattr("digest.editions.segments._TRIMS_LOGGED", OrderedDict())
+    path = await _one_edition_sent(c, config)
+    [edition] = app.store.editions(1)
+    mailed = edition.html.count('class="story"')
+    assert edition.story_count == len(_TOPICS) > mailed > 0  # the email was trimmed
+    assert "Read the whole edition on the web" in edition.html
+    view = await c.get(path)
+    assert view.status_code == 200
+    assert view.text.count('class="story"') == len(_TOPICS)
+    assert [t for t in _TOPICS if t not in view.text] == []
+    assert "did not fit" not in view.text and "Read the whole edition" not in view.text
+    assert "/unsubscribe" not in view.text and "Hello" not in view.text
+    footer = "To change your settings or unsubscribe, use the links in the email you received."
+    assert footer in view.text

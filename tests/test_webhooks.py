@@ -81,7 +81,8 @@ ses_topic_arn = "{TOPIC}"
 
 @pytest.fixture
 async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App, list[str]]]:
-    app = App.open(load_config(config))
+    # A set clock, at today (the helpers sign at the wall's time): freshness is its.
+    app = App.open(load_config(config), clock=ManualClock(dt.datetime.now(dt.UTC)))
     fetched: list[str] = []
 
     def fetch(url: str) -> bytes:
@@ -138,9 +139,10 @@ async def test_sendgrid(client) -> None:
     tampered = await c.post(
         "/webhooks/sendgrid", content=body.replace(b"gone", b"fine"), headers=_sendgrid(body)
     )
-    stale = await c.post(
-        "/webhooks/sendgrid", content=body, headers=_sendgrid(body, str(int(time.time()) - 3600))
-    )
+    assert isinstance(app.clock, ManualClock)
+    signed = _sendgrid(body, str(int(app.clock.now().timestamp())))
+    app.clock.advance(dt.timedelta(minutes=5, seconds=1))  # past the five minutes allowed
+    stale = await c.post("/webhooks/sendgrid", content=body, headers=signed)  # a replay
     assert tampered.status_code == stale.status_code == 401
     assert _statuses(app)["fine@example.org"] == "active"
 

@@ -16,11 +16,11 @@ from digest.deliver import DeliveryReport
 from digest.deliver.dispatch import count_words
 from digest.editions import left_out, next_edition_at, next_edition_preview
 from digest.errors import UsageError
-from digest.pipeline import RunReport, gather_sources, retry_edition
+from digest.pipeline import RunReport, gather_sources
 from digest.rank import SIGNALS
 from digest.render import write_preview
 from digest.reports import EditionStatus, StatusReport, explain_report, status_report
-from digest.schedule.jobs import hand_send, record_gather
+from digest.schedule.jobs import hand_retry, hand_send, record_gather
 from digest.sources.gather import SourceReport, end_waits
 from digest.states import FetchStatus
 
@@ -210,7 +210,8 @@ def retry(ctx: Context, edition_id: int | None, no_send: bool, due: bool) -> Non
     if edition_id is None:
         _retry_due(app)
         return
-    report = retry_edition(app, edition_id, send=not no_send)
+    # Recorded as "retry ID (manual)", for `digest status` and the console's last jobs.
+    report = hand_retry(app, edition_id, send=not no_send)
     click.echo(
         f"edition {edition_id}: {report.requeued} failed deliveries re-queued, "
         + (f"{report.resumed} paused ones resumed, " if report.resumed else "")

@@ -41,6 +41,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_webhook_secrets(config),
         *_templates_dir(config),
         *_dkim_alignment(config),
+        *_unsubscribe_mailto(config),
         *_host_pace(config),
         *_example_values(config),
     ]
@@ -135,6 +136,42 @@ def _dkim_alignment(config: Config) -> list[ConfigProblem]:
             "quarantine or reject applies",
             f"sign as {organisation} or a subdomain of it (publish the key there), or send "
             f"from an address at {settings.domain}",
+        )
+    ]
+
+
+def _unsubscribe_mailto(config: Config) -> list[ConfigProblem]:
+    """A List-Unsubscribe mailto address that is also the From or Reply-To address.
+
+    Replies go there too: a reader answering a story, quoting the digest (its footer and
+    its "unsubscribe" with it), writes to the address whose mail means "take me off", and
+    whoever or whatever reads that mailbox cannot tell a reply from a request to leave.
+    """
+    service = config.service
+    mailto = config.unsubscribe_mailto().casefold()
+    shared = [
+        key
+        for key, value in (("sender", service.sender), ("reply_to", service.reply_to))
+        if value and parseaddr(value)[1].casefold() == mailto
+    ]
+    if not shared:
+        return []
+    key = "unsubscribe_mailto" if service.unsubscribe_mailto else shared[0]
+    set_by = (
+        "service.unsubscribe_mailto"
+        if service.unsubscribe_mailto
+        else "service.unsubscribe_mailto (unset: unsubscribe@ the sender's domain)"
+    )
+    return [
+        config.problem(
+            ("service", key),
+            f"{set_by} is {mailto}, the same address as "
+            + " and ".join(f"service.{k}" for k in shared)
+            + ": a reader's ordinary reply, quoting the digest, goes where unsubscribe "
+            "requests go and could be taken for one",
+            "set service.unsubscribe_mailto to an address of its own that only receives "
+            "unsubscribe requests (such as unsubscribe@ your domain), apart from the "
+            "sender and reply_to",
         )
     ]
 

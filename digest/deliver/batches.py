@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -20,7 +20,8 @@ from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
-from digest.store import Delivery, Subscriber, saved_id
+from digest.store import Subscriber
+from digest.store.claims import ClaimedRow
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -37,7 +38,8 @@ class DeliveryStore(Protocol):
     def suppress_inactive(self, edition_id: int) -> int: ...
     def claim_deliveries(
         self, edition_id: int, limit: int, lease_seconds: float = 300.0
-    ) -> list[tuple[Delivery, Subscriber]]: ...
+    ) -> list[tuple[ClaimedRow, Subscriber]]: ...
+    def start_attempt(self, claim_token: str) -> set[int]: ...
     def renew_lease(self, claim_token: str, lease_seconds: float) -> int: ...
     def finish_deliveries(
         self,
@@ -62,13 +64,14 @@ class Row:
     delivery_id: int
     subscriber_id: int | None
     email: str
-    attempts: int  # tries before this one: a deferred row's next wait grows with them
+    attempts: int  # tries so far, this one included: a deferred row's next wait grows
     message_id: str = ""  # set when its message is built ("" for a row settled before)
 
     @classmethod
-    def claimed(cls, delivery: Delivery, subscriber: Subscriber) -> Row:
-        """The record of one row as the claim returned it."""
-        return cls(saved_id(delivery), subscriber.id, subscriber.email, delivery.attempts)
+    def claimed(cls, delivery: ClaimedRow, subscriber: Subscriber) -> Row:
+        """The record of one row as the claim returned it (the claim does not count the
+        attempt: ``Claim.start`` does, when the batch goes out)."""
+        return cls(delivery.id, subscriber.id, subscriber.email, delivery.attempts + 1)
 
 
 @dataclass
@@ -88,6 +91,16 @@ class Claim:
     warned: bool = False
 
     renewing: asyncio.Task[None] | None = None
+
+    def start(self, rows: Collection[int]) -> set[int]:
+        """The batch goes out now: one attempt counted on each row the claim still holds
+        (a batch claimed ahead and never sent counts none); those rows' ids. Rows of
+        ``rows`` not among them were taken by another sender (this one stalled past the
+        lease): said once, and they must not go out from here."""
+        held = self.store.start_attempt(self.token)
+        if len(held) < len(rows):
+            self._taken(len(set(rows) - held))
+        return held
 
     def start_renewing(self) -> None:
         """Renew the lease every third of it until ``stop_renewing`` (the first renewal
@@ -158,6 +171,13 @@ class Batch:
         row.message_id = message.message_id
         self.rows[row.delivery_id] = row
         self.messages.append(message)
+
+    def keep(self, held: Collection[int]) -> int:
+        """Only the rows the claim still holds go out; the count of the others, dropped."""
+        dropped = len(self.messages)
+        self.messages = [m for m in self.messages if m.delivery_id in held]
+        self.rows = {i: row for i, row in self.rows.items() if i in held}
+        return dropped - len(self.messages)
 
 
 def record(

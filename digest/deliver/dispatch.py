@@ -41,7 +41,8 @@ from digest.records import Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.states import SendStatus
-from digest.store import Delivery, Subscriber
+from digest.store import Subscriber
+from digest.store.claims import ClaimedRow
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
@@ -146,7 +147,8 @@ class _Run:
     from threads, so the event loop is free meanwhile): the sessions do not idle between
     batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
     at most one batch is held ahead (``upcoming``); a stop, a stopped transport or a spent
-    error budget releases it unsent.
+    error budget releases it unsent. A row's attempt is counted when its batch goes on the
+    wire, not at the claim: a batch held ahead by a sender killed meanwhile was not tried.
     """
 
     store: DeliveryStore
@@ -227,7 +229,7 @@ class _Run:
             log.warning("delivery paused: %s", self.report.waiting)
         return allowed
 
-    def build(self, batch: Batch, claimed: list[tuple[Delivery, Subscriber]]) -> Batch:
+    def build(self, batch: Batch, claimed: list[tuple[ClaimedRow, Subscriber]]) -> Batch:
         """Each claimed row's message into the batch; rows decided here (skipped, or
         refused) are recorded at once."""
         settled: list[SendResult] = []
@@ -257,6 +259,14 @@ class _Run:
     async def send(self, batch: Batch) -> list[SendResult] | None:
         """The batch on the wire, the next one claimed ahead meanwhile; its results, or
         None when the transport stopped (the report says why)."""
+        try:
+            if batch.messages:  # the attempt is counted now, not at the claim
+                dropped = batch.keep(batch.claim.start(batch.rows))
+                if self.limiter and dropped:
+                    self.limiter.give_back(dropped)
+        except BaseException:  # the database: nothing went out; the lease brings them back
+            batch.claim.stop_renewing()
+            raise
         on_wire = asyncio.create_task(self.sender.send_batch(batch.messages))
         # Real seconds on the wire, not the clock's: they pace the claim ahead against the
         # transport's own speed (an event-loop wait), and no stored time depends on them.

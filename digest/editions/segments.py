@@ -85,34 +85,40 @@ class SegmentTemplates:
         timezone, locale, topics = key
         if key == self.default or not e.stories:
             return self._template(RenderedEdition(e.subject, e.html, e.text), locale)
-        if self._ranked is None:
-            self._ranked = ranked_from_json(e.stories)
-        ranked = self._ranked
-        if topics:
-            ranked = narrow(ranked, set(topics.split(",")))
-            if ranked.count == 0 and e.story_count and not self.digest.send_empty:
-                return None
-        shown = tuple(s.lead.id for s in (*ranked.breaking, *ranked.latest))
-        if ranked.count == self._ranked.count and (timezone, locale) == self.default[:2]:
-            if self.default not in self._cache:  # their topics cover every story
+        whole = self._whole()
+        ranked = narrow(whole, set(topics.split(","))) if topics else whole
+        if topics and ranked.count == 0 and e.story_count and not self.digest.send_empty:
+            return None
+        if ranked.count == whole.count and (timezone, locale) == self.default[:2]:
+            # Their topics cover every story: the edition's own render serves them.
+            if self.default not in self._cache:
                 self._cache[self.default] = self._build(self.default)
             return self._cache[self.default]
+        shown = tuple(s.lead.id for s in (*ranked.breaking, *ranked.latest))
         render_key = (timezone, locale, shown)
         if render_key not in self._renders:
-            info = edition_info(self.app, self.digest, e.slot, timezone, locale)
-            rendered = render_edition(info, ranked, self.app.config.templates_dir())
-            log.debug(
-                "edition %s rendered for %s / %s / topics %s",
-                e.id,
-                timezone,
-                locale,
-                topics or "all",
-            )
-            if rendered.omitted:
-                segment = f"{timezone} / {locale} / topics {topics or 'all'}"
-                log_trim(self.digest.id, e.slot, ranked.count, rendered.omitted, segment)
-            self._renders[render_key] = self._template(rendered, locale)
+            self._renders[render_key] = self._render(key, ranked)
         return self._renders[render_key]
+
+    def _whole(self) -> RankedEdition:
+        """The edition's stories as ranked, read from the stored edition once."""
+        if self._ranked is None:
+            self._ranked = ranked_from_json(self.edition.stories)
+        return self._ranked
+
+    def _render(self, key: tuple[str, str, str], ranked: RankedEdition) -> MessageTemplate:
+        """A segment's own render: its stories, in its zone and language (a trim logged)."""
+        e = self.edition
+        timezone, locale, topics = key
+        info = edition_info(self.app, self.digest, e.slot, timezone, locale)
+        rendered = render_edition(info, ranked, self.app.config.templates_dir())
+        log.debug(
+            "edition %s rendered for %s / %s / topics %s", e.id, timezone, locale, topics or "all"
+        )
+        if rendered.omitted:
+            segment = f"{timezone} / {locale} / topics {topics or 'all'}"
+            log_trim(self.digest.id, e.slot, ranked.count, rendered.omitted, segment)
+        return self._template(rendered, locale)
 
     def _template(self, rendered: RenderedEdition, locale: str) -> MessageTemplate:
         e, service = self.edition, self.app.config.service

@@ -214,6 +214,20 @@ def rank(
     groups = _groups(articles, follows)
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
+    stories = _scored(groups, family, now, weights, sent, overlap, growth)
+    return _sections(stories, digest, weights, keep_sent=keep_sent)
+
+
+def _scored(
+    groups: Mapping[int, list[ArticleRecord]],
+    family: Mapping[int, set[int]],
+    now: datetime,
+    weights: RankConfig,
+    sent: SentStories,
+    overlap: SourceOverlap,
+    growth: GrowthCurve | None,
+) -> list[Story]:
+    """Each item scored (see ``rank``), best first."""
     stories = []
     for root, group in groups.items():
         members = {root, *family.get(root, ())}  # the item's stories, in or out of the window
@@ -230,6 +244,13 @@ def rank(
             )
         )
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
+    return stories
+
+
+def _sections(
+    stories: list[Story], digest: DigestConfig, weights: RankConfig, *, keep_sent: bool
+) -> RankedEdition:
+    """Breaking and Latest filled from the scored items (see ``rank``'s ``keep_sent``)."""
     candidates, repeated = len(stories), []
     if not keep_sent:
         repeated = [s for s in stories if _signal(s, "already_sent")]

@@ -6,8 +6,10 @@ from digest.render.edition import (
     check_templates,
     inline_css,
     render_edition,
+    render_whole,
     subject_for,
 )
+from digest.render.fit import shows_all
 from digest.render.message import MessageTemplate, build_template, substitute
 from digest.render.preview import write_preview
 from digest.render.tokens import TOKENS
@@ -22,6 +24,8 @@ __all__ = [
     "check_templates",
     "inline_css",
     "render_edition",
+    "render_whole",
+    "shows_all",
     "subject_for",
     "substitute",
     "web_view",

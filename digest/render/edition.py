@@ -168,6 +168,17 @@ def render_edition(
     )
 
 
+def render_whole(info: EditionInfo, ranked: RankedEdition, override_dir: Path | None = None) -> str:
+    """The HTML of every story of the edition, for its web view: no size limit there, so
+    nothing trimmed and no "did not fit" line. The personal tokens are in place, as in the
+    stored email (``render.web_view`` takes them out). The CSS stays in its ``<style>``: a
+    browser reads it, and inlining a long edition would cost seconds on every request."""
+    env = templates.environment(override_dir)
+    nonce = Nonce()
+    context = _context(info, ranked, 0, nonce.tokens())
+    return nonce.settle(templates.render(templates.load(env, "digest.html.j2"), **context))
+
+
 def _shown(ranked: RankedEdition, group_by: str) -> list[Story]:
     """The stories as the email shows (and numbers) them: Breaking, then Latest group by
     group."""

@@ -112,3 +112,10 @@ def _section_end(html: str, start: int) -> int:
 def size_of(html: str) -> int:
     """Bytes of the HTML part as sent: quoted-printable, as ``render.message`` encodes it."""
     return len(qp.encode(html))
+
+
+def shows_all(html: str, count: int) -> bool:
+    """Whether the rendered ``html`` shows all ``count`` stories of its edition: False for
+    one trimmed to fit (or rendered by an override template without the story ids, which
+    cannot tell)."""
+    return len({m.group(1) for m in _STORY_START.finditer(html)}) >= count

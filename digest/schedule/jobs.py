@@ -9,16 +9,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from digest.app import App, run
 from digest.deliver import DeliveryReport
 from digest.errors import DigestError
-from digest.pipeline import RunReport, gather_sources, resume_waiting, run_digest
+from digest.pipeline import (
+    RetryReport,
+    RunReport,
+    gather_sources,
+    resume_waiting,
+    retry_edition,
+    run_digest,
+)
 from digest.sending import rate_limiter
 from digest.sources.gather import SourceReport
 from digest.states import FetchStatus
 
 log = logging.getLogger("digest.schedule")
+
+T = TypeVar("T")
 
 
 def send_job(
@@ -58,16 +68,64 @@ def hand_send(app: App, digest_id: str, gather_first: bool) -> RunReport:
     """`digest send`: one digest's run, recorded for `digest status` and the console as
     ``send ID (manual)``, failed runs too; the error itself goes on to the command line,
     which prints it with its hint (nothing is logged here a second time)."""
-    job, started = manual(f"send {digest_id}"), app.clock.now()
-    try:
+    started = app.clock.now()
+
+    def send() -> RunReport:
         report = run(run_digest(app, digest_id, gather_first=gather_first))
+        if report.sources:
+            record_gather(app, started, report.sources)
+        return report
+
+    return _by_hand(app, f"send {digest_id}", started, send, lambda r: (r.ok, _sent(r)))
+
+
+def hand_retry(app: App, edition_id: int, send: bool = True) -> RetryReport:
+    """`digest retry EDITION` and the console's Retry: ``retry_edition``, recorded for
+    `digest status` and the console as ``retry ID (manual)`` (the daemon's retry job is
+    ``retry ID``), failed runs too; the error goes on to whoever called, as ``hand_send``'s.
+    An edition that does not exist is not a run: its error is raised unrecorded."""
+    edition = app.store.edition_by_id(edition_id)
+    if edition is None:
+        return retry_edition(app, edition_id, send=send)  # raises, naming recent editions
+    return _by_hand(
+        app,
+        f"retry {edition.digest_id}",
+        app.clock.now(),
+        lambda: retry_edition(app, edition_id, send=send),
+        lambda r: (r.run is None or r.run.ok, _retried(r)),
+    )
+
+
+def _by_hand(
+    app: App,
+    job: str,
+    started: datetime,
+    work: Callable[[], T],
+    outcome: Callable[[T], tuple[bool, str]],
+) -> T:
+    """Run a command's ``work`` and record it as the ``manual`` run of ``job``: its outcome
+    (ok, summary) when it returns, the failure when it raises; then raise it again, as the
+    command line prints it with its hint (not ``loud``: nothing logged a second time)."""
+    job = manual(job)
+    try:
+        result = work()
     except Exception as exc:
         _record(app, job, started, False, _failure(exc), loud=False)
         raise
-    if report.sources:
-        record_gather(app, started, report.sources)
-    _record(app, job, started, report.ok, _sent(report))
-    return report
+    ok, summary = outcome(result)
+    _record(app, job, started, ok, summary)
+    return result
+
+
+def _retried(report: RetryReport) -> str:
+    """A retry in a line: what it put back in the queue, then what its send delivered."""
+    line = (
+        f"edition {report.edition_id}: {report.requeued} failed re-queued, "
+        f"{report.resumed} paused resumed, {report.deferred} deferred due now"
+    )
+    if report.run is not None and report.run.delivery is not None:
+        line += f"; {_delivered(report.edition_id, report.run.delivery)}"
+    return line
 
 
 def _sent(report: RunReport) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urljoin
 
 from digest.errors import SourceError
@@ -26,16 +26,13 @@ from digest.sources.normalise import (
     nesting_depth,
     too_deep,
 )
+from digest.sources.pictures import ALT_LIMIT, Picture, inline_picture, rendition_order
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
-ALT_LIMIT = 300
 # A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
 _IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.I)
-# The email's widest picture is 584 px; twice that is sharp on a 2x screen and no heavier.
-_IMAGE_SHOWN = 584
-_IMAGE_SHARP = 2 * _IMAGE_SHOWN
 
 
 def _some_usable(source: str, count: int, items: list[FeedItem], notes: list[str]) -> None:
@@ -186,12 +183,15 @@ def _item_from_entry(
     language = _entry_language(entry) or feed_language
     title, summary = entry_text(entry, language, summary_chars)
     guid = entry.get("id") or url or _content_hash(title, summary)
-    picture = _entry_image(entry, base_url)
+    title = headline(title, summary)
+    picture = _entry_image(entry, base_url) or inline_picture(
+        _markups(entry), _html_base(entry) or url, title
+    )
     author = _repaired(str(entry.get("author") or ""))
     return FeedItem(
         guid=str(guid)[:500],
         url=url,
-        title=headline(title, summary),
+        title=title,
         summary=summary,
         author=html_to_text(author, 200) or None,
         published_at=entry_date(entry),
@@ -203,18 +203,9 @@ def _item_from_entry(
     )
 
 
-class _Picture(NamedTuple):
-    """The picture an item gets: its address, alt text, and size as the source states it."""
-
-    url: str | None = None
-    alt: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-
-def _entry_image(entry: Any, base_url: str | None = None) -> _Picture:
+def _entry_image(entry: Any, base_url: str | None = None) -> Picture | None:
     """The entry's best image, its alt text and its stated size: media:content,
-    media:thumbnail, enclosure.
+    media:thumbnail, enclosure; None when it gives none of those.
 
     Among renditions of one kind, the one that suits the email best (``_rendition_order``);
     only http(s) URLs are taken. The size is the chosen rendition's own (width and height
@@ -225,12 +216,31 @@ def _entry_image(entry: Any, base_url: str | None = None) -> _Picture:
         *_thumbnails(entry),
         *_enclosed_images(entry, base_url),
     ]
-    for _, _, url, alt, size in sorted(candidates, key=lambda c: (c[0], _rendition_order(-c[1]))):
+    for _, _, url, alt, size in sorted(candidates, key=lambda c: (c[0], rendition_order(-c[1]))):
         canonical = canonical_url(str(url or ""))
         if canonical is not None:
             alt_text = html_to_text(str(alt or ""), ALT_LIMIT) or None
-            return _Picture(canonical, alt_text, *image_size(*size))
-    return _Picture()
+            return Picture(canonical, alt_text, *image_size(*size))
+    return None
+
+
+def _html_base(entry: Any) -> str | None:
+    """What the fast path says the entry's HTML is written against (its xml:base); feedparser
+    has resolved the addresses in its HTML itself, and the rest resolve against the link."""
+    base = entry.get("html_base")
+    return base if isinstance(base, str) and base.startswith(("https://", "http://")) else None
+
+
+def _markups(entry: Any) -> list[str]:
+    """The entry's HTML, where a feed without media elements puts its picture: its summary,
+    then each content, of those whose type is HTML (a text one shows "<img" as written)."""
+    markups = []
+    if entry.get("summary") and _detail_is_html(entry, "summary_detail"):
+        markups.append(str(entry["summary"]))
+    for content in entry.get("content") or []:
+        if isinstance(content, dict) and str(content.get("type") or "").lower() in _HTML_TYPES:
+            markups.append(str(content.get("value") or ""))
+    return markups
 
 
 # An image candidate: (rank of its kind, -width, url, alt, (width, height) as stated).
@@ -276,17 +286,6 @@ def _enclosed_images(entry: Any, base_url: str | None) -> list[_Candidate]:
             href = _resolved(str(link.get("href") or ""), base_url)
             out.append((2, 0, href, link.get("title"), (None, None)))
     return out
-
-
-def _rendition_order(width: int) -> tuple[int, int]:
-    """Sort key of a rendition ``width`` px wide (0: not said): first the largest up to twice
-    the width the email shows, if it fills it; then the smallest wider than that; then the
-    largest narrower one; then one of unknown width."""
-    if _IMAGE_SHOWN <= width <= _IMAGE_SHARP:
-        return (0, -width)
-    if width > _IMAGE_SHARP:
-        return (1, width)
-    return (2, -width) if width else (3, 0)
 
 
 def _entry_language(entry: Any) -> str | None:

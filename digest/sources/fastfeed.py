@@ -199,6 +199,7 @@ def _rss_entry(item: Any, base: _Base) -> Entry:
     _date(entry, "updated", _text(children.get("updated")))
     _date(entry, "created", _text(children.get("created")))
     _media(entry, item)
+    _html_base(entry, item, base)
     entry["links"] = [
         {"rel": "enclosure", "href": e.get("url"), "type": e.get("type", "")}
         for e in item.iter("enclosure")
@@ -320,8 +321,20 @@ def _atom_entry(element: Any, base: _Base) -> Entry:
     _date(entry, "published", _text(children.get("published")))
     _date(entry, "updated", _text(children.get("updated")))
     _media(entry, element)
+    _html_base(entry, element, base)
     _title_language(entry, element)
     return entry
+
+
+def _html_base(entry: Entry, element: Any, base: _Base) -> None:
+    """The xml:base the item's HTML is written against, when the feed declares one.
+
+    feedparser resolves the relative addresses inside an item's HTML (an <img>'s src)
+    against it; the fast path leaves the HTML as written and says what it is written
+    against, so the item's picture is the same from both paths.
+    """
+    if base.has_xml_base and element.base:
+        entry["html_base"] = element.base
 
 
 def _atom_children(

@@ -18,6 +18,7 @@ from digest.sources.entries import (
     deep_notes,
 )
 from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.pictures import Picture, inline_picture
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 
@@ -87,6 +88,9 @@ def _item(
     if not title:
         notes.append(_untitled(index, url))
         return None
+    image = canonical_url(field.text("image") or field.text("banner_image"))
+    # No image of its own: the first picture of its HTML, as for RSS and Atom items.
+    picture = Picture(image) if image else inline_picture([field.text("content_html")], url, title)
     return FeedItem(
         guid=(field.text("id", number=True) or url)[:500],
         url=url,
@@ -94,8 +98,11 @@ def _item(
         summary=summary,
         author=html_to_text(field.author(), 200) or None,
         published_at=iso_date(field.text("date_published") or field.text("date_modified"), None),
-        image_url=canonical_url(field.text("image") or field.text("banner_image")),
+        image_url=picture.url,
+        image_alt=picture.alt,
         language=language,
+        image_width=picture.width,
+        image_height=picture.height,
     )
 
 

@@ -217,28 +217,37 @@ def _clean(value: str, window: int, markup: bool = True) -> str:
         # Hostile nesting (the feed's item gets a note): its text, never a parse.
         value, markup = strip_tags(value), False
     cut_here = len(value) > window
-    if cut_here:
-        value = value[:window]
-    if markup and "<" not in value and "&lt;" in value:
-        value = html.unescape(value)  # escaped twice: html_to_text would read it as markup too
-    if markup and "<" in value:
-        value = _LINK_ONLY.sub(" ", value)
-        if "<li" in value or "<LI" in value:
-            value = _LINKED_ITEM.sub(lambda m: _pointer(value, m), value)
-        value = _BLOCK_TAG.sub(f" {_MARK} <", value)
-    else:
-        value = _TEXT_BREAK.sub(f" {_MARK} ", value)
-    blocks: list[str] = []
-    for raw in html_to_text(value, markup=markup).split(_MARK):
-        if blocks and _LIVE_ENTRY.match(raw):
-            cut_here = False  # the story's own text ended whole, before the first entry
-            break
-        if block := _block(raw):
-            blocks.append(block)
+    marked = _marked(value[:window] if cut_here else value, markup)
+    blocks, cut_here = _blocks(html_to_text(marked, markup=markup), cut_here)
     if not blocks:
         return ""
     last = _last_block(blocks.pop(), cut_here)
     return " ".join([*map(_sentence_end, blocks), *([last] if last else [])])
+
+
+def _marked(value: str, markup: bool) -> str:
+    """``value`` with a mark at each block's edge, the links that point away dropped, ready
+    for ``html_to_text``; a text's line breaks are its block edges."""
+    if markup and "<" not in value and "&lt;" in value:
+        value = html.unescape(value)  # escaped twice: html_to_text would read it as markup too
+    if not (markup and "<" in value):
+        return _TEXT_BREAK.sub(f" {_MARK} ", value)
+    value = _LINK_ONLY.sub(" ", value)
+    if "<li" in value or "<LI" in value:
+        value = _LINKED_ITEM.sub(lambda m: _pointer(value, m), value)
+    return _BLOCK_TAG.sub(f" {_MARK} <", value)
+
+
+def _blocks(text: str, cut_here: bool) -> tuple[list[str], bool]:
+    """The marked text's blocks without their furniture, up to a live blog's first entry,
+    and whether the last of them was cut in mid-sentence (not if the entries were left)."""
+    blocks: list[str] = []
+    for raw in text.split(_MARK):
+        if blocks and _LIVE_ENTRY.match(raw):
+            return blocks, False  # the story's own text ended whole, before the first entry
+        if block := _block(raw):
+            blocks.append(block)
+    return blocks, cut_here
 
 
 def _pointer(value: str, item: re.Match[str]) -> str:

@@ -1,27 +1,24 @@
-"""The outbox: rows queued per edition and subscriber, claimed with a lease, finished.
+"""The outbox: rows queued per edition and subscriber, and what is still to send.
 
-A mixin of ``Store``; all SQL stays in ``store/``. Re-queueing between runs is in
-``requeue.py``; the row conditions both use are in ``delivery_rows.py``.
+A mixin of ``Store``; all SQL stays in ``store/``. A claim's life (claimed with a lease,
+attempted, renewed, finished, released) is in ``claims.py``; re-queueing between runs in
+``requeue.py``; the row conditions they share in ``delivery_rows.py``.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, literal, or_, text, update
+from sqlalchemy import bindparam, func, insert, literal, or_, text
 from sqlalchemy import select as core_select
-from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.delivery_rows import held_by
 from digest.store.pg import notify_outbox
 from digest.store.tables import (
     CLAIMABLE,
@@ -115,131 +112,6 @@ class OutboxQueries(StoreBase):
         )
         with self.engine.connect() as connection:
             return connection.execute(query.limit(1)).first() is not None
-
-    def claim_deliveries(
-        self, edition_id: int, limit: int, lease_seconds: float = 300.0
-    ) -> list[tuple[Delivery, Subscriber]]:
-        """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
-
-        One statement takes the rows: a MATERIALIZED CTE picks them ``FOR UPDATE SKIP
-        LOCKED`` (on PostgreSQL; SQLite has one writer), and the UPDATE joins it on id. Two
-        senders never claim the same row, and neither waits on the other's: each takes the
-        next rows nobody holds (Oban's fetch; a plain ``id IN (subquery LIMIT n)`` lets the
-        loser of a race re-check the winner's rows, find none and stop, and lets the planner
-        run the LIMIT subquery once per row). The partial index on claimable rows keeps
-        the pick fast however many old rows the table holds, even before ANALYZE.
-
-        The claim is committed before anything is sent. Rows come in id order (keyset), so
-        memory never holds more than one batch however long the list. Every row of the
-        claim carries one new random ``claim_token``: renewing, finishing and releasing
-        them need it. An empty answer means "nothing claimable now", not "finished": rows
-        may be locked by another claim at this moment (see ``outbox_state``).
-        """
-        now = self.clock.now()
-        token = secrets.token_hex(16)
-        picked = (
-            core_select(DELIVERIES.c.id)
-            .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
-            .where(
-                DELIVERIES.c.edition_id == edition_id,
-                DELIVERIES.c.status == DeliveryStatus.PENDING,
-                SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
-            )
-            .order_by(DELIVERIES.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=DELIVERIES)
-            .cte("picked")
-            .prefix_with("MATERIALIZED")
-        )
-        with self.engine.begin() as connection:
-            rows = connection.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id == picked.c.id)
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    attempts=DELIVERIES.c.attempts + 1,
-                    updated_at=now,
-                    lease_until=now + timedelta(seconds=lease_seconds),
-                    claim_token=token,
-                )
-                .returning(*DELIVERIES.c)
-            ).all()
-            return _with_subscribers(connection, rows) if rows else []
-
-    def renew_lease(self, claim_token: str, lease_seconds: float) -> int:
-        """Extend the lease of the claim's rows still in flight; count the rows still held.
-
-        A sender renews while its batch is out, so a slow batch is never taken by another
-        sender as if its sender had died; fewer rows than claimed means some were.
-        """
-        now = self.clock.now()
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(DELIVERIES)
-                .where(held_by(claim_token))
-                .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
-            )
-            return int(result.rowcount or 0)
-
-    def finish_deliveries(
-        self,
-        results: Sequence[tuple[int, str, str, str | None]],
-        claim_token: str,
-        retry_at: Mapping[int, datetime] | None = None,
-    ) -> int:
-        """Record a batch of (delivery id, status, detail, Message-ID) in one transaction;
-        ``retry_at`` says when each deferred row may be tried again. Count the rows recorded.
-
-        Only rows this claim still holds are written: a row whose lease ran out and which
-        another sender took belongs to that sender now, and its outcome is theirs to record.
-        """
-        if not results:
-            return 0
-        now = self.clock.now()
-        rows = [
-            {
-                "row_id": delivery_id,
-                "status": status,
-                "error": detail or None,
-                "message_id": message_id,
-                "updated_at": now,
-                "sent_at": now if status == DeliveryStatus.SENT else None,
-                "retry_at": (retry_at or {}).get(delivery_id),
-            }
-            for delivery_id, status, detail, message_id in results
-        ]
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id == bindparam("row_id"), held_by(claim_token))
-                .values(
-                    status=bindparam("status"),
-                    error=bindparam("error"),
-                    message_id=bindparam("message_id"),
-                    updated_at=bindparam("updated_at"),
-                    sent_at=bindparam("sent_at"),
-                    retry_at=bindparam("retry_at"),
-                    lease_until=None,
-                ),
-                rows,
-            )
-            return int(result.rowcount or 0)
-
-    def release_deliveries(self, delivery_ids: Sequence[int], claim_token: str) -> None:
-        """Put claimed rows that were never handed to the transport back to pending."""
-        if not delivery_ids:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_(list(delivery_ids)), held_by(claim_token))
-                .values(
-                    status=DeliveryStatus.PENDING,
-                    lease_until=None,
-                    claim_token=None,
-                    updated_at=self.clock.now(),
-                )
-            )
 
     def queue_summary(self) -> QueueSummary:
         """Rows still to send over every edition: pending, deferred, in flight (lease
@@ -365,23 +237,3 @@ class OutboxQueries(StoreBase):
                     .order_by(col(Delivery.id))
                 )
             )
-
-
-def _with_subscribers(
-    connection: Connection, rows: Sequence[Row[Any]]
-) -> list[tuple[Delivery, Subscriber]]:
-    """Claimed delivery rows, in id order, each with its subscriber (one query for all).
-
-    Core rows made into records without validation (model_construct): the ORM's load of a
-    batch cost 20-30 ms, a hundred times the claim itself.
-    """
-    people = {
-        row.id: Subscriber.model_construct(**row._asdict())
-        for row in connection.execute(
-            core_select(*SUBSCRIBERS.c).where(SUBSCRIBERS.c.id.in_({r.subscriber_id for r in rows}))
-        )
-    }
-    return [
-        (Delivery.model_construct(**row._asdict()), people[row.subscriber_id])
-        for row in sorted(rows, key=lambda r: r.id)
-    ]

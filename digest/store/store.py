@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from digest.records import FeedItem
 from digest.states import SourceStatus
 from digest.store.admins import AdminQueries
+from digest.store.claims import ClaimQueries
 from digest.store.editions import EditionQueries
 from digest.store.history import HistoryQueries
 from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
@@ -78,6 +79,7 @@ class Store(
     StatusLogQueries,
     EditionQueries,
     OutboxQueries,
+    ClaimQueries,
     RequeueQueries,
     JobQueries,
     RateQueries,

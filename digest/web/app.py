@@ -49,7 +49,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI app over one configured digest service (``per_ip``/``per_address`` replace
     the named sign-up limits, ``fetch`` the HTTPS client of the webhooks' certificates)."""
-    limits = Limits()
+    limits = Limits.on(app.clock)
     limits.signup_per_ip = per_ip or limits.signup_per_ip
     limits.signup_per_address = per_address or limits.signup_per_address
     ctx = WebContext.build(app, limits)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from digest.app import App
+from digest.clock import Clock
 from digest.config import Config
 from digest.config.models import ServiceConfig
 from digest.errors import DeliveryError
@@ -42,12 +43,16 @@ LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Es
 class Limits:
     """The web app's named rate limits, one counter each for the app's lifetime."""
 
-    signup_per_ip: RateLimit = field(
-        default_factory=lambda: RateLimit(SIGNUP_PER_IP_PER_HOUR, 3600)
-    )
-    signup_per_address: RateLimit = field(
-        default_factory=lambda: RateLimit(SIGNUP_PER_ADDRESS_PER_HOUR, 3600)
-    )
+    signup_per_ip: RateLimit
+    signup_per_address: RateLimit
+
+    @classmethod
+    def on(cls, clock: Clock) -> Limits:
+        """The named limits at their sizes, their windows on ``clock`` (the app's)."""
+        return cls(
+            RateLimit(SIGNUP_PER_IP_PER_HOUR, 3600, clock.monotonic),
+            RateLimit(SIGNUP_PER_ADDRESS_PER_HOUR, 3600, clock.monotonic),
+        )
 
     def allow_signup(self, ip: str, email: str) -> bool:
         """One more confirmation mail for this client and address (counted when allowed)."""

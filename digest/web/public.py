@@ -3,6 +3,7 @@ health check; and the providers' webhooks (which carry their own signatures)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -13,11 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from digest.editions import web_view_url
-from digest.render import web_view
+from digest.app import App
+from digest.editions import edition_info, web_view_url
+from digest.records import ranked_from_json
+from digest.render import render_whole, shows_all, web_view
+from digest.store import Edition
 from digest.web.context import WebContext
 from digest.web.receiver import WebhookReceiver, https_get
 from digest.web.security import SECURITY_HEADERS
+
+log = logging.getLogger("digest.web")
 
 ARCHIVE_EDITIONS = 100  # the newest editions the archive page lists
 FEED_EDITIONS = 50  # and the Atom feed
@@ -43,7 +49,8 @@ class PublicViews:
         if edition is None:
             return ctx.message("No such edition", "Check the address.", 404)
         url = web_view_url(ctx.base, edition.digest_id, edition.slot)
-        response = HTMLResponse(web_view(edition.html, url, ctx.service.locale))
+        body = await run_in_threadpool(whole_html, ctx.app, edition)
+        response = HTMLResponse(web_view(body, url, ctx.service.locale))
         # The email's pictures as the inbox shows them, http ones too: a feed's http image
         # was an empty box here.
         response.headers["Content-Security-Policy"] = SECURITY_HEADERS[
@@ -101,6 +108,30 @@ class PublicViews:
     async def webhook(self, request: Request) -> Response:
         """A provider's bounce or complaint report."""
         return await self.hooks.receive(request.path_params["provider"], request)
+
+
+def whole_html(app: App, edition: Edition) -> str:
+    """The edition's HTML with every story: the stored email's, unless that was trimmed to
+    fit Gmail's clip (its "Read the whole edition on the web" line links here), then its
+    stored stories rendered whole. The stored email stands when its digest is no longer
+    configured or its stories were not stored: there is nothing else to render it from."""
+    if shows_all(edition.html, edition.story_count) or not edition.stories:
+        return edition.html
+    digest = next((d for d in app.config.digests if d.id == edition.digest_id), None)
+    if digest is None:
+        return edition.html
+    try:
+        ranked = ranked_from_json(edition.stories)
+    except (ValueError, KeyError, TypeError) as exc:  # stored by an old version
+        log.warning(
+            "edition %s of %s: its stories are unreadable, the web view shows the email: %s",
+            edition.digest_id,
+            edition.slot,
+            exc,
+        )
+        return edition.html
+    info = edition_info(app, digest, edition.slot)
+    return render_whole(info, ranked, app.config.templates_dir())
 
 
 # Characters XML 1.0 does not allow (C0 controls but tab, CR, LF; surrogates; U+FFFE/FFFF):

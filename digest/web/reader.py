@@ -22,7 +22,7 @@ from digest.states import LEFT, SubscriberStatus
 from digest.store import Subscriber
 from digest.subscribers import check_subscriber_timezone
 from digest.web.context import LOCALES, WebContext, client_ip
-from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token
+from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token, now_stamp
 
 
 class ReaderViews:
@@ -76,7 +76,12 @@ class ReaderViews:
         entered = _stored_choices(subscriber)
         if request.method == "POST":
             form = await request.form()
-            if not csrf_ok(ctx.secret, subscriber.public_id, str(form.get("csrf", ""))):
+            if not csrf_ok(
+                ctx.secret,
+                subscriber.public_id,
+                str(form.get("csrf", "")),
+                now_stamp(ctx.app.clock),
+            ):
                 error = "The form expired; please save again."
             else:
                 try:
@@ -105,7 +110,7 @@ class ReaderViews:
             default_zone=ctx.service.timezone,
             saved=saved,
             error=error,
-            csrf=csrf_token(ctx.secret, subscriber.public_id),
+            csrf=csrf_token(ctx.secret, subscriber.public_id, now_stamp(ctx.app.clock)),
             unsubscribe_url=leave,
         )
         # The one script of the site, allowed by its hash on this page alone.
@@ -123,7 +128,12 @@ class ReaderViews:
         can_return = status != SubscriberStatus.COMPLAINED  # a spam report is not undone by a click
         if request.method == "POST":
             form = await request.form()
-            if not csrf_ok(ctx.secret, subscriber.public_id, str(form.get("csrf", ""))):
+            if not csrf_ok(
+                ctx.secret,
+                subscriber.public_id,
+                str(form.get("csrf", "")),
+                now_stamp(ctx.app.clock),
+            ):
                 error = "The form expired; please press the button again."
             elif form.get("action") != "resubscribe" or not can_return:
                 error = "Nothing was saved: nothing is sent to you, whatever the settings."
@@ -153,7 +163,7 @@ class ReaderViews:
             subscriber=subscriber,
             can_return=can_return,
             error=error,
-            csrf=csrf_token(ctx.secret, subscriber.public_id),
+            csrf=csrf_token(ctx.secret, subscriber.public_id, now_stamp(ctx.app.clock)),
         )
 
 

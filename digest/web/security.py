@@ -16,10 +16,11 @@ import hmac
 import ipaddress
 import re
 import secrets
-import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from hashlib import sha256
+
+from digest.clock import Clock
 
 SECURITY_HEADERS = {
     # The web view is an email's HTML: inline styles, https images, no script at all.
@@ -34,16 +35,17 @@ SECURITY_HEADERS = {
 }
 
 
-def csrf_token(secret: str, bound_to: str, now: float | None = None) -> str:
-    """A form field valid for a day, bound to ``bound_to``."""
-    stamp = str(int((now or time.time()) // 3600))
+def csrf_token(secret: str, bound_to: str, now: float) -> str:
+    """A form field valid for a day, bound to ``bound_to``; ``now``: the app's clock's time
+    (``now_stamp``), in seconds since the epoch."""
+    stamp = str(int(now // 3600))
     mac = hmac.new(secret.encode(), f"csrf:{bound_to}:{stamp}".encode(), sha256).hexdigest()
     return f"{stamp}.{mac[:32]}"
 
 
-def csrf_ok(secret: str, bound_to: str, token: str, now: float | None = None) -> bool:
-    """True for a genuine field issued in the last 24 hours for the same thing."""
-    hour = int((now or time.time()) // 3600)
+def csrf_ok(secret: str, bound_to: str, token: str, now: float) -> bool:
+    """True for a genuine field issued in the 24 hours before ``now`` for the same thing."""
+    hour = int(now // 3600)
     stamp, _, _ = token.partition(".")
     # isascii: str.isdigit() also admits digits int() refuses, such as '²'.
     if not (stamp.isascii() and stamp.isdigit()) or not 0 <= hour - int(stamp) <= 24:
@@ -64,14 +66,21 @@ def form_nonce(cookie: str | None) -> str:
     return secrets.token_urlsafe(16)  # 22 characters
 
 
-def signup_csrf(secret: str, nonce: str) -> str:
+def signup_csrf(secret: str, nonce: str, now: float) -> str:
     """The sign-up form's field, bound to the browser's nonce."""
-    return csrf_token(secret, f"signup:{nonce}")
+    return csrf_token(secret, f"signup:{nonce}", now)
 
 
-def signup_csrf_ok(secret: str, nonce: str | None, token: str) -> bool:
-    """True for a field issued to the browser that holds ``nonce`` in the last day."""
-    return bool(nonce and _NONCE.fullmatch(nonce)) and csrf_ok(secret, f"signup:{nonce}", token)
+def signup_csrf_ok(secret: str, nonce: str | None, token: str, now: float) -> bool:
+    """True for a field issued to the browser that holds ``nonce`` in the day before ``now``."""
+    return bool(nonce and _NONCE.fullmatch(nonce)) and csrf_ok(
+        secret, f"signup:{nonce}", token, now
+    )
+
+
+def now_stamp(clock: Clock) -> float:
+    """The clock's wall time in seconds since the epoch: what CSRF fields are dated by."""
+    return clock.now().timestamp()
 
 
 def rate_key(address: str) -> str:
@@ -92,9 +101,11 @@ def rate_key(address: str) -> str:
 
 
 class RateLimit:
-    """At most ``limit`` events per ``window`` seconds for each key (an IP, an address)."""
+    """At most ``limit`` events per ``window`` seconds for each key (an IP, an address).
+    ``clock``: the app's monotonic count (``app.clock.monotonic``), so a test moves the
+    window on with a ``ManualClock`` instead of waiting."""
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int, window: float, clock: Callable[[], float]):
         self.limit, self.window, self.clock = limit, window, clock
         self._events: dict[str, deque[float]] = defaultdict(deque)
 

@@ -15,7 +15,13 @@ from digest.links import make_confirm_token, make_token, read_confirm_token
 from digest.states import SubscriberStatus
 from digest.subscribers import check_name, normalise_email
 from digest.web.context import WebContext, client_ip
-from digest.web.security import FORM_COOKIE, form_nonce, signup_csrf, signup_csrf_ok
+from digest.web.security import (
+    FORM_COOKIE,
+    form_nonce,
+    now_stamp,
+    signup_csrf,
+    signup_csrf_ok,
+)
 
 FORM_COOKIE_SECONDS = 86400  # as long as the form's field is valid
 
@@ -40,7 +46,7 @@ class SignUpViews:
             error=error,
             email=email,
             name=name,
-            csrf=signup_csrf(ctx.secret, nonce),
+            csrf=signup_csrf(ctx.secret, nonce, now_stamp(ctx.app.clock)),
         )
         response.set_cookie(
             FORM_COOKIE,
@@ -66,7 +72,10 @@ class SignUpViews:
             return self.form(request, status, error, raw_email, raw_name)
 
         if not signup_csrf_ok(
-            ctx.secret, request.cookies.get(FORM_COOKIE), str(form.get("csrf", ""))
+            ctx.secret,
+            request.cookies.get(FORM_COOKIE),
+            str(form.get("csrf", "")),
+            now_stamp(ctx.app.clock),
         ):
             return again(
                 "The form expired; please send it again. (The form needs its cookie: if "

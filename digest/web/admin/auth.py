@@ -12,16 +12,17 @@ verification (against a dummy hash) and gets the same answers, lockout included.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
+from digest.clock import Clock
 from digest.web.security import RateLimit, rate_key
 
 SESSION_COOKIE = "digest_admin"
@@ -66,11 +67,26 @@ class SessionClaim:
     generation: int
 
 
-class Sessions:
-    """Issue and read session cookies signed with the service secret."""
+class _ClockSigner(TimestampSigner):
+    """itsdangerous's dated signer, dating and ageing by the app's clock, not the wall's."""
 
-    def __init__(self, secret: str, max_age_seconds: float) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        """The clock's now, in whole seconds since the epoch."""
+        return int(self._clock.now().timestamp())
+
+
+class Sessions:
+    """Issue and read session cookies signed with the service secret, dated by ``clock``
+    (the app's: a test moves a session past its age with a ``ManualClock``)."""
+
+    def __init__(self, secret: str, max_age_seconds: float, clock: Clock) -> None:
+        self._serializer = URLSafeTimedSerializer(
+            secret, salt=_SALT, signer=_ClockSigner, signer_kwargs={"clock": clock}
+        )
         self.max_age = max_age_seconds
 
     def issue(self, admin_id: int, generation: int) -> str:
@@ -97,7 +113,8 @@ class LoginGuard:
     """Wrong passwords per address tried (known account or not) and attempts per client.
 
     After ``max_failures`` wrong passwords in a row an address is locked for ``lockout``
-    seconds, whatever password comes next; the right password clears its count. Kept in
+    seconds, whatever password comes next; the right password clears its count. ``clock``:
+    the app's monotonic count (``app.clock.monotonic``). Kept in
     the process: `digest serve` is one process, and a restart forgetting a lock is the
     price of not writing a row per unknown address someone tries.
     """
@@ -106,8 +123,8 @@ class LoginGuard:
         self,
         max_failures: int,
         lockout: float,
+        clock: Callable[[], float],
         per_client: int = 30,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_failures, self.lockout, self.per_client = max_failures, lockout, per_client
         self.clock = clock

@@ -32,7 +32,7 @@ from digest.web.admin.auth import (
 )
 from digest.web.context import client_ip
 from digest.web.mailer import Mailer
-from digest.web.security import FORM_COOKIE, csrf_ok, csrf_token, form_nonce
+from digest.web.security import FORM_COOKIE, csrf_ok, csrf_token, form_nonce, now_stamp
 
 log = logging.getLogger("digest.web.admin")
 
@@ -53,8 +53,10 @@ class Console:
         settings = app.config.admin
         self.app, self.env, self.mailer = app, env, mailer
         self.secret = app.config.secret()
-        self.sessions = Sessions(self.secret, settings.session_hours * 3600)
-        self.guard = guard or LoginGuard(settings.max_failed_logins, settings.lockout_minutes * 60)
+        self.sessions = Sessions(self.secret, settings.session_hours * 3600, app.clock)
+        self.guard = guard or LoginGuard(
+            settings.max_failed_logins, settings.lockout_minutes * 60, app.clock.monotonic
+        )
         prepare()
 
     @property
@@ -84,7 +86,11 @@ class Console:
 
     def csrf(self, admin: Admin) -> str:
         """The CSRF field of this admin's current session generation."""
-        return csrf_token(self.secret, f"admin:{admin.id}:{admin.generation}")
+        return csrf_token(self.secret, f"admin:{admin.id}:{admin.generation}", self._now())
+
+    def _now(self) -> float:
+        """The app's clock's time, for the CSRF fields (``now_stamp``)."""
+        return now_stamp(self.app.clock)
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -115,7 +121,10 @@ class Console:
             if request.method == "POST":
                 form = await request.form()
                 if not csrf_ok(
-                    self.secret, f"admin:{admin.id}:{admin.generation}", str(form.get("csrf", ""))
+                    self.secret,
+                    f"admin:{admin.id}:{admin.generation}",
+                    str(form.get("csrf", "")),
+                    self._now(),
                 ):
                     return self.message(
                         request,
@@ -156,7 +165,7 @@ class Console:
             email=email,
             next_url=next_url or request.query_params.get("next", ""),
             logged_out=request.query_params.get("out") == "1" and not error,
-            csrf=csrf_token(self.secret, f"admin-login:{nonce}"),
+            csrf=csrf_token(self.secret, f"admin-login:{nonce}", self._now()),
         )
         response.set_cookie(
             FORM_COOKIE,
@@ -212,7 +221,7 @@ class Console:
         """The login form again when the attempt is not even checked: an expired form, too
         many attempts from the client, or a locked address; None to check the password."""
         nonce = request.cookies.get(FORM_COOKIE) or ""
-        if not nonce or not csrf_ok(self.secret, f"admin-login:{nonce}", csrf):
+        if not nonce or not csrf_ok(self.secret, f"admin-login:{nonce}", csrf, self._now()):
             return self.login_form(
                 request, 400, "The form expired; please log in again.", email, next_url
             )

@@ -66,6 +66,7 @@ class PreviewScreen:
             segment=segment,
             subject=rendered.subject,
             stories=reports.explained(ranked),
+            repeats=ranked.repeats,
             text=text,
             query=request.url.query,
             sent=params.get("sent", ""),

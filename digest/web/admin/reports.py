@@ -12,7 +12,7 @@ from digest.app import App
 from digest.config import Config
 from digest.deliver.checks import config_problems
 from digest.records import RankedEdition
-from digest.reports import NextRun, next_runs
+from digest.reports import NextRun, edition_note, next_runs
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
 from digest.states import SourceStatus
 from digest.store import Edition, Source, saved_id
@@ -29,6 +29,8 @@ class EditionLine:
     bounced: int
     progress: float
     reasons: list[tuple[str, str, int]]
+    # Why it mailed nobody, when that was by design: as `digest status` says it
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ def edition_line(app: App, edition: Edition) -> EditionLine:
         app.store.edition_bounces(edition_id),
         _progress(counts),
         app.store.delivery_reasons(edition_id),
+        edition_note(edition, counts),
     )
 
 

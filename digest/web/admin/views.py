@@ -18,7 +18,7 @@ from digest.app import run
 from digest.config import Config
 from digest.deliver.base import build_sender
 from digest.errors import DigestError
-from digest.pipeline import retry_edition
+from digest.schedule.jobs import hand_retry
 from digest.sources.gather import gather
 from digest.states import FetchStatus, SourceStatus
 from digest.store.tables import DELIVERY_STATES, Admin
@@ -85,11 +85,12 @@ class Screens:
         )
 
     async def retry(self, request: Request, admin: Admin) -> Response:
-        """`digest retry EDITION`: re-queue, then send what waits (in a thread of its own)."""
+        """`digest retry EDITION`: re-queue, then send what waits (in a thread of its own);
+        recorded as its run by hand is."""
         edition_id = int(request.path_params["edition_id"])
         if await run_in_threadpool(self.app.store.edition_by_id, edition_id) is None:
             return self.c.message(request, admin, "Not found", "No edition has this number.", 404)
-        retried = await run_in_threadpool(retry_edition, self.app, edition_id)
+        retried = await run_in_threadpool(hand_retry, self.app, edition_id)
         requeued, resumed, deferred = retried.requeued, retried.resumed, retried.deferred
         sent = ""
         if (report := retried.run) is not None and report.delivery is not None:
