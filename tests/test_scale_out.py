@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -386,3 +388,64 @@ def test_a_batch_claimed_ahead_by_a_dead_sender_counts_no_attempt_and_never_goes
     assert len(set(stalled.sent + other.sent)) == 30
     assert len(stalled.sent) + len(other.sent) == 30 + 7  # batch 2 twice, nothing else
     assert store.delivery_counts(edition_id) == {"sent": 30}
+
+
+class _SlowRecords(Store):
+    """A store whose record of a batch takes 0.3 s (a loaded database), on the event loop
+    as the dispatcher calls it; ``fail_start``: counting the attempt of that batch fails."""
+
+    def __init__(self, store: Store, fail_start: int = 0) -> None:
+        super().__init__(store.engine)
+        self.fail_start, self.starts = fail_start, 0
+
+    def finish_deliveries(self, *args: Any, **kwargs: Any) -> int:
+        time.sleep(0.3)
+        return super().finish_deliveries(*args, **kwargs)
+
+    def start_attempt(self, claim_token: str) -> set[int]:
+        self.starts += 1
+        if self.starts == self.fail_start:
+            raise RuntimeError("the database went away")
+        return super().start_attempt(claim_token)
+
+
+class _TimedSink(_Sink):
+    """Half a second on the wire per batch; when each batch went out and came back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans: list[tuple[float, float]] = []
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        started = time.monotonic()
+        await asyncio.sleep(0.5)
+        self.spans.append((started, time.monotonic()))
+        return await super().send_batch(messages)
+
+
+def test_the_sessions_do_not_wait_for_a_batch_to_be_recorded(lite: tuple[Store, int]) -> None:
+    """Recording a batch takes 0.3 s here; from the second batch on (claimed ahead), the
+    next batch goes on the wire as soon as the one before comes back, which is recorded
+    while the next is out. Before, the sessions idled while each batch was recorded."""
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _TimedSink()
+    report = _send(_SlowRecords(store), edition_id, sink, queue=False)
+    assert report.counts == {"sent": 30}
+    assert store.delivery_counts(edition_id) == {"sent": 30}  # the last one too
+    gaps = [b[0] - a[1] for a, b in zip(sink.spans, sink.spans[1:], strict=False)]
+    assert len(gaps) == 4 and max(gaps[1:]) < 0.2, gaps
+
+
+def test_a_sent_batch_is_recorded_when_the_next_cannot_go_out(lite: tuple[Store, int]) -> None:
+    """The database fails as the second batch goes out: the first batch, sent and waiting
+    for its record, is recorded all the same, and the second's rows are not counted as
+    tried (its lease brings them back)."""
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _TimedSink()
+    with pytest.raises(RuntimeError, match="went away"):
+        _send(_SlowRecords(store, fail_start=2), edition_id, sink, queue=False)
+    assert len(sink.sent) == 7
+    counts = store.delivery_counts(edition_id)
+    assert counts["sent"] == 7 and counts.get("sending") == 7, counts
