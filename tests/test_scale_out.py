@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -449,3 +449,55 @@ def test_a_sent_batch_is_recorded_when_the_next_cannot_go_out(lite: tuple[Store,
     assert len(sink.sent) == 7
     counts = store.delivery_counts(edition_id)
     assert counts["sent"] == 7 and counts.get("sending") == 7, counts
+
+
+@pytest.mark.parametrize("engine", ["lite", "pg"])
+def test_a_batch_s_results_are_recorded_alike_on_both_engines(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    """Sent, deferred (with its retry time) and failed rows of one claim recorded in one
+    go (on PostgreSQL one statement); a row another sender took since is left alone and
+    not counted."""
+    from sqlalchemy import text
+
+    store, edition_id = request.getfixturevalue(engine)
+    store.queue_deliveries(edition_id)
+    claimed = store.claim_deliveries(edition_id, 4, lease_seconds=60)
+    token = claimed[0][0].claim_token
+    ids = [row.id for row, _ in claimed]
+    with store.engine.begin() as connection:  # the last row: another sender's now
+        connection.execute(
+            text("UPDATE deliveries SET claim_token = 'other' WHERE id = :i"), {"i": ids[3]}
+        )
+    later = store.clock.now() + timedelta(minutes=5)
+    recorded = store.finish_deliveries(
+        [
+            (ids[0], "sent", "250 ok", "<a@t>"),
+            (ids[1], "deferred", "451 later", "<b@t>"),
+            (ids[2], "failed", "", "<c@t>"),
+            (ids[3], "sent", "250 ok", "<d@t>"),
+        ],
+        token,
+        {ids[1]: later},
+    )
+    assert recorded == 3
+    with store.engine.connect() as connection:
+        rows = {
+            row.id: row
+            for row in connection.execute(
+                text(
+                    "SELECT id, status, error, message_id, sent_at, retry_at, lease_until "
+                    "FROM deliveries WHERE id IN (:a, :b, :c, :d)"
+                ),
+                dict(zip("abcd", ids, strict=True)),
+            )
+        }
+    sent, deferred, failed, taken = (rows[i] for i in ids)
+    assert (sent.status, sent.error, sent.message_id) == ("sent", "250 ok", "<a@t>")
+    assert sent.sent_at is not None and sent.lease_until is None
+    assert (deferred.status, deferred.error, deferred.sent_at) == ("deferred", "451 later", None)
+    retry = deferred.retry_at  # SQLite gives the stored text back
+    retry = datetime.fromisoformat(retry) if isinstance(retry, str) else retry
+    assert retry is not None and abs(retry - later.replace(tzinfo=None)) < timedelta(seconds=1)
+    assert (failed.status, failed.error, failed.sent_at) == ("failed", None, None)
+    assert (taken.status, taken.message_id) == ("sending", None)
