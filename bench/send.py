@@ -101,10 +101,13 @@ def add_subscribers(app: App, count: int) -> None:
 
 
 def save_edition(app: App) -> Edition:
-    """A 25-story edition rendered by digest's own templates, stored as the pipeline does."""
+    """A 15-story edition (~41 KB a message) rendered by digest's own templates, stored as
+    the pipeline does."""
     digest = app.config.digests[0]
     now = datetime.now(UTC).replace(microsecond=0)
-    ranked = ranked_edition(22)  # ~40 KB a message, like smtp-source -l 40000
+    # ~41 KB a message, like smtp-source -l 40000: 15 stories since every story shows a
+    # picture (bench/render.py, 2026-12-07); the 22 before made 55 KB messages.
+    ranked = ranked_edition(15)
     rendered = render_edition(edition_info(app, digest, now), ranked)
     return app.store.save_edition(edition_row(digest.id, now, now, ranked, rendered))
 

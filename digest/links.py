@@ -10,9 +10,13 @@ the admin still lists (``Keys``), so rotating the secret does not break links al
 
 from __future__ import annotations
 
+import base64
+import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
@@ -30,9 +34,32 @@ def _keys(secret: Keys) -> list[str]:
     return [secret] if isinstance(secret, str) else list(reversed(secret))
 
 
+# A public_id whose JSON form is itself in quotes (``secrets.token_urlsafe``'s alphabet):
+# its token is made directly, never compressed.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 def make_token(secret: str, purpose: Purpose, public_id: str) -> str:
-    """The token for one subscriber and one purpose."""
-    return URLSafeSerializer(secret, salt=f"digest.{purpose}").dumps(public_id)
+    """The token for one subscriber and one purpose.
+
+    The string itsdangerous's ``URLSafeSerializer(secret, salt).dumps(public_id)`` makes
+    for every public_id digest makes (random ``token_urlsafe``, which never compresses); a
+    repetitive one itsdangerous would have compressed comes out uncompressed, and
+    ``read_token`` reads both forms. A send makes two or three tokens a message: through
+    itsdangerous (a serializer built, the JSON compressed on trial, the key derived each
+    time, 15 us) that was a sixth of a send's CPU; here the key is derived once per secret
+    and purpose (2.6 us)."""
+    if not _PLAIN_ID.fullmatch(public_id):
+        return URLSafeSerializer(secret, salt=f"digest.{purpose}").dumps(public_id)
+    payload = base64.urlsafe_b64encode(b'"' + public_id.encode("ascii") + b'"').rstrip(b"=")
+    mac = hmac.digest(_signing_key(secret, purpose), payload, "sha1")
+    return (payload + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode("ascii")
+
+
+@lru_cache(maxsize=64)
+def _signing_key(secret: str, purpose: Purpose) -> bytes:
+    """itsdangerous's key for the secret and the purpose's salt (its own derivation)."""
+    return URLSafeSerializer(secret, salt=f"digest.{purpose}").make_signer().derive_key()
 
 
 def read_token(secret: Keys, purpose: Purpose, token: str) -> str | None:

@@ -431,3 +431,35 @@ def test_a_drop_then_a_server_that_refuses_new_sessions_stops_the_run_and_loses_
     assert code == 0, err
     assert {status for status, _ in _rows(config).values()} == {"sent"}
     assert faulty.received == Counter(dict.fromkeys(["flaky@example.org", *addresses], 1))
+
+
+def test_leading_dots_survive_whether_or_not_the_caller_vouches_for_crlf(
+    smtp_server: Any,
+) -> None:
+    """A message marked CRLF throughout (a personalised template's bytes) skips the line-end
+    check but still has its leading dots doubled; an unmarked one with bare LFs is still
+    made CRLF. The server gets both bodies exactly."""
+    from digest.config.models import SmtpConfig
+    from digest.deliver.smtp import SmtpSender
+    from digest.records import OutgoingMessage
+
+    sender = SmtpSender(
+        SmtpConfig(host="127.0.0.1", port=smtp_server.port, security="none", connections=1),
+        None,
+    )
+    marked = b"Subject: a\r\n\r\n.one dot\r\n..two\r\nend\r\n"
+    bare = b"Subject: b\n\n.bare line\nend\n"
+    messages = [
+        OutgoingMessage(1, "n@example.org", "x@example.org", "<1@t>", marked, crlf=True),
+        OutgoingMessage(2, "n@example.org", "y@example.org", "<2@t>", bare),
+    ]
+
+    async def go() -> list[str]:
+        try:
+            return [r.status for r in await sender.send_batch(messages)]
+        finally:
+            await sender.aclose()
+
+    assert asyncio.run(go()) == ["sent", "sent"]
+    got = [m.data for m in smtp_server.handler.messages]
+    assert got == [marked, bare.replace(b"\n", b"\r\n")], got

@@ -272,4 +272,6 @@ def message(
     if signer is not None:
         data = signer(data)
     sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
-    return OutgoingMessage(row.delivery_id, sender, row.email, message_id, data)
+    # personalise's bytes are CRLF throughout; a signer's header is not vouched for here.
+    crlf = signer is None
+    return OutgoingMessage(row.delivery_id, sender, row.email, message_id, data, crlf=crlf)

@@ -48,8 +48,10 @@ __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words",
 
 log = logging.getLogger("digest.deliver")
 # The next batch is claimed and built when the one on the wire has had this share of the
-# last batch's time on the wire.
+# last batch's time on the wire at the latest; earlier when claiming and building the last
+# one ahead took longer than the rest (with MARGIN to spare), so it is ready in time.
 AHEAD_AT = 0.7
+MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -144,11 +146,15 @@ class _Run:
     """One dispatch of one edition: the loop and its claim / build / send / record steps.
 
     Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
-    from threads, so the event loop is free meanwhile): the sessions do not idle between
-    batches. From the second batch on, at AHEAD_AT of the last batch's time on the wire;
-    at most one batch is held ahead (``upcoming``); a stop, a stopped transport or a spent
-    error budget releases it unsent. A row's attempt is counted when its batch goes on the
-    wire, not at the claim: a batch held ahead by a sender killed meanwhile was not tried.
+    from threads, so the event loop is free meanwhile), and batch N's results are recorded
+    once N+1 is on the wire: the sessions do not idle between batches. The claim ahead
+    comes from the second batch on, timed to be ready when the batch on the wire ends
+    (``ahead_wait``); at most one batch is held ahead (``upcoming``) and one sent batch
+    waits for its record (``unrecorded``: recorded on every way out of the loop, an error
+    included). A stop, a stopped transport or a spent error budget (judged before the next
+    batch goes out) releases the batch ahead unsent. A row's attempt is counted when its
+    batch goes on the wire, not at the claim: a batch held ahead by a sender killed
+    meanwhile was not tried.
     """
 
     store: DeliveryStore
@@ -163,7 +169,11 @@ class _Run:
     budget: ErrorBudget | None = field(init=False)  # this run's, from the settings
     upcoming: Batch | None = None  # claimed and built ahead
     wire_time: float | None = None  # the last batch's seconds on the wire
-    ahead_failed: Exception | None = None  # a claim ahead's: raised once the batch is recorded
+    ahead_time: float = 0.0  # the last claim and build ahead's seconds
+    unrecorded: tuple[Batch, list[SendResult]] | None = None  # sent, its record to come
+    # The database's error from a claim ahead or the record of the batch before: raised
+    # once the batch on the wire has its results (the loop records them on its way out).
+    ahead_failed: Exception | None = None
 
     def __post_init__(self) -> None:
         self.budget = self.settings.budget()
@@ -173,15 +183,27 @@ class _Run:
         return self.stop is not None and self.stop()
 
     async def loop(self) -> DeliveryReport:
-        """Claim, build, send and record batches until none is left or the run stops."""
+        """Claim, build, send and record batches until none is left or the run stops; the
+        last batch sent is recorded however the loop ends."""
+        try:
+            return await self._loop()
+        finally:
+            self.record_sent()
+
+    async def _loop(self) -> DeliveryReport:
         while True:
             if self.stopping():
+                self.record_sent()
                 self.put_back(self.upcoming)
                 log.warning(
                     "edition %d: stopping after the batch in flight, as asked", self.edition_id
                 )
                 _note_in_flight(self.store, self.edition_id, self.report)
                 return self.report
+            if self.upcoming is None:
+                # Nothing ahead: the batch before is recorded first, as the limits count
+                # sends in the database and the outbox's state counts this sender's rows.
+                self.record_sent()
             batch, self.upcoming = self.upcoming or await self.prepare(), None
             if batch is None:
                 if self.report.waiting or self.stopping():
@@ -272,16 +294,23 @@ class _Run:
         # transport's own speed (an event-loop wait), and no stored time depends on them.
         wire_started = time.monotonic()
         self.ahead_failed = None
-        if self.wire_time is not None and not self.stopping():
+        await asyncio.sleep(0)  # the transport takes the batch; its sessions are busy now
+        try:
+            self.record_sent()  # the batch before, while this one is on the wire
+        except Exception as exc:  # the database: this batch's results are kept all the same
+            self.ahead_failed = exc
+        if self.wire_time is not None and self.ahead_failed is None and not self.stopping():
             # Claim ahead near the end of this batch's expected time on the wire (the last
             # one's), not at its start: a slow server's batch takes seconds, and a batch
             # held ahead all that time is work the other workers cannot take.
-            await asyncio.wait({on_wire}, timeout=AHEAD_AT * self.wire_time)
+            await asyncio.wait({on_wire}, timeout=self.ahead_wait(wire_started))
             if not on_wire.done():
+                started = time.monotonic()
                 try:
                     self.upcoming = await self.prepare(ahead=True)
                 except Exception as exc:  # the database: the batch on the wire is recorded
                     self.ahead_failed = exc
+                self.ahead_time = time.monotonic() - started
         try:
             results = await on_wire
         except DeliveryError as exc:
@@ -294,10 +323,18 @@ class _Run:
         self.wire_time = time.monotonic() - wire_started
         return results
 
+    def ahead_wait(self, wire_started: float) -> float:
+        """Seconds from now until the claim ahead: AHEAD_AT of the last batch's time on
+        the wire at the latest, earlier by what the last claim ahead took (with MARGIN)."""
+        assert self.wire_time is not None
+        at = min(AHEAD_AT * self.wire_time, self.wire_time - MARGIN * self.ahead_time)
+        return max(0.0, at - (time.monotonic() - wire_started))
+
     def finish(self, batch: Batch, results: list[SendResult]) -> bool:
-        """Record a sent batch; True when the error budget is spent (the run ends)."""
-        batch.claim.stop_renewing()
-        record(batch.claim, results, batch.rows, self.report, self.retry_at())
+        """A sent batch: its results wait to be recorded while the next goes out (see
+        ``record_sent``), unless the error budget is spent: then they are recorded now and
+        the run ends (True)."""
+        self.unrecorded = (batch, results)
         if self.ahead_failed is not None:
             raise self.ahead_failed
         if self.budget is None:
@@ -306,6 +343,7 @@ class _Run:
         reason = self.budget.exceeded(self.edition_id)
         if not reason:
             return False
+        self.record_sent()
         self.put_back(self.upcoming)
         # Paused until the admin says so: no later run or retry tick tries the rest against
         # the same refusals.
@@ -313,6 +351,14 @@ class _Run:
         self.report.stopped = reason
         log.info("delivery stopped, %d deliveries paused: %s", self.report.paused, reason)
         return True
+
+    def record_sent(self) -> None:
+        """Record the sent batch waiting for it, if any (once)."""
+        if self.unrecorded is None:
+            return
+        (batch, results), self.unrecorded = self.unrecorded, None
+        batch.claim.stop_renewing()
+        record(batch.claim, results, batch.rows, self.report, self.retry_at())
 
     def transport_stopped(self, batch: Batch, exc: DeliveryError) -> None:
         """The transport stopped mid-batch: record what it did send, release the rest."""

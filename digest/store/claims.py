@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, Update, bindparam, update
+from sqlalchemy import CTE, Update, bindparam, text, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 
@@ -103,6 +103,21 @@ def claim_statement(with_subscribers: bool) -> Update:
 
 _CLAIM_JOINED = claim_statement(with_subscribers=True)
 _CLAIM = claim_statement(with_subscribers=False)
+# A batch's results on PostgreSQL: one statement, the rows' values as arrays (unnest), in
+# autocommit. As 500 UPDATEs through executemany it was as much of a worker's CPU as
+# building the messages, and each statement the server's work too (on the same 2 cores).
+_FINISH_PG = text(
+    "UPDATE deliveries AS d SET status = v.status, error = v.error, "
+    "message_id = v.message_id, updated_at = :now, "
+    "sent_at = CASE WHEN v.status = :sent THEN CAST(:now AS timestamp) END, "
+    "retry_at = v.retry_at, lease_until = NULL "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:errors AS text[]), "
+    "CAST(:message_ids AS text[]), CAST(:retry_ats AS timestamp[])) "
+    "AS v(id, status, error, message_id, retry_at) "
+    "WHERE d.id = v.id AND d.status = :sending AND d.claim_token = :token"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+_NAIVE_UTC = UTCDateTime()
+
 _SUBSCRIBERS_OF = core_select(*SUBSCRIBERS.c).where(
     SUBSCRIBERS.c.id.in_(bindparam("claimed_ids", expanding=True))
 )
@@ -212,6 +227,8 @@ class ClaimQueries(StoreBase):
         if not results:
             return 0
         now = self.clock.now()
+        if self.engine.dialect.name == "postgresql":
+            return self._finish_in_one(results, claim_token, retry_at or {}, now)
         rows = [
             {
                 "row_id": delivery_id,
@@ -238,6 +255,34 @@ class ClaimQueries(StoreBase):
                     lease_until=None,
                 ),
                 rows,
+            )
+            return int(result.rowcount or 0)
+
+    def _finish_in_one(
+        self,
+        results: Sequence[tuple[int, str, str, str | None]],
+        claim_token: str,
+        retry_at: Mapping[int, datetime],
+        now: datetime,
+    ) -> int:
+        """``finish_deliveries`` on PostgreSQL: one UPDATE joined to the results as arrays."""
+        parameters = {
+            "ids": [r[0] for r in results],
+            "statuses": [str(r[1]) for r in results],  # str: psycopg sends an Enum's name
+            "errors": [r[2] or None for r in results],
+            "message_ids": [r[3] for r in results],
+            "retry_ats": [
+                _NAIVE_UTC.process_bind_param(retry_at.get(r[0]), self.engine.dialect)
+                for r in results
+            ],
+            "now": now,
+            "sent": str(DeliveryStatus.SENT),
+            "sending": str(DeliveryStatus.SENDING),
+            "token": claim_token,
+        }
+        with self.engine.connect() as connection:
+            result = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                _FINISH_PG, parameters
             )
             return int(result.rowcount or 0)
 
