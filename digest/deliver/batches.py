@@ -275,3 +275,34 @@ def message(
     # personalise's bytes are CRLF throughout; a signer's header is not vouched for here.
     crlf = signer is None
     return OutgoingMessage(row.delivery_id, sender, row.email, message_id, data, crlf=crlf)
+
+
+async def more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:
+    """After an empty claim: whether to claim again. Empty means "nothing claimable now":
+    pending rows another sender's claim has locked this instant come free in a moment
+    (try again), rows of a sender that died since the run began come back (take them);
+    rows in flight under a live lease are named in the report, and the run ends."""
+    for _ in range(50):  # a claim's lock lasts milliseconds; 50 x 0.1 s is more than enough
+        if store.reclaim_expired(edition_id):
+            log.warning("edition %d: rows of a sender that stopped came back; sending", edition_id)
+            return True
+        state = store.outbox_state(edition_id)
+        if state.pending:
+            await asyncio.sleep(0.1)
+            continue
+        report.in_flight, report.back_at = state.in_flight, state.last_back
+        if state.in_flight:
+            log.warning("edition %d: %s", edition_id, report.in_flight_note())
+        return False
+    log.warning(
+        "edition %d: pending rows stayed locked by another transaction for 5 s; the next "
+        "send (or a worker) takes them",
+        edition_id,
+    )
+    return False
+
+
+def note_in_flight(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> None:
+    """Name in the report the edition's rows another sender holds, and when they come back."""
+    state = store.outbox_state(edition_id)
+    report.in_flight, report.back_at = state.in_flight, state.last_back

@@ -30,6 +30,8 @@ from digest.deliver.batches import (
     DeliveryStore,
     Row,
     message,
+    more_to_claim,
+    note_in_flight,
     record,
     refused,
 )
@@ -198,7 +200,7 @@ class _Run:
                 log.warning(
                     "edition %d: stopping after the batch in flight, as asked", self.edition_id
                 )
-                _note_in_flight(self.store, self.edition_id, self.report)
+                note_in_flight(self.store, self.edition_id, self.report)
                 return self.report
             if self.upcoming is None:
                 # Nothing ahead: the batch before is recorded first, as the limits count
@@ -208,7 +210,7 @@ class _Run:
             if batch is None:
                 if self.report.waiting or self.stopping():
                     return self.report
-                if await _more_to_claim(self.store, self.edition_id, self.report):
+                if await more_to_claim(self.store, self.edition_id, self.report):
                     continue
                 return self.report
             results = await self.send(batch)
@@ -388,33 +390,3 @@ class _Run:
             return None
         now = self.store.clock.now()
         return lambda row: now + timedelta(seconds=retry_after(row.attempts))
-
-
-async def _more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:
-    """After an empty claim: whether to claim again. Empty means "nothing claimable now":
-    pending rows another sender's claim has locked this instant come free in a moment
-    (try again), rows of a sender that died since the run began come back (take them);
-    rows in flight under a live lease are named in the report, and the run ends."""
-    for _ in range(50):  # a claim's lock lasts milliseconds; 50 x 0.1 s is more than enough
-        if store.reclaim_expired(edition_id):
-            log.warning("edition %d: rows of a sender that stopped came back; sending", edition_id)
-            return True
-        state = store.outbox_state(edition_id)
-        if state.pending:
-            await asyncio.sleep(0.1)
-            continue
-        report.in_flight, report.back_at = state.in_flight, state.last_back
-        if state.in_flight:
-            log.warning("edition %d: %s", edition_id, report.in_flight_note())
-        return False
-    log.warning(
-        "edition %d: pending rows stayed locked by another transaction for 5 s; the next "
-        "send (or a worker) takes them",
-        edition_id,
-    )
-    return False
-
-
-def _note_in_flight(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> None:
-    state = store.outbox_state(edition_id)
-    report.in_flight, report.back_at = state.in_flight, state.last_back
