@@ -241,12 +241,12 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
-def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
-    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
-    the repeat rate of three rankings (``Sending``).
-
-    Empty when no digest had 10 candidates (a file too small or too short).
-    """
+def gold_frame(
+    rows: Sequence[Row],
+) -> tuple[dict[str, datetime], dict[str, set[str]], list[tuple[int, Row]], dict[int, str]]:
+    """What the judging reads from the labels: each gold story's first time and
+    publishers, the subscribed rows (the 50 most frequent publishers', numbered as article
+    ids) and each such article's gold story. The ranker sees only the subscribed rows."""
     first_seen: dict[str, datetime] = {}
     publishers: dict[str, set[str]] = defaultdict(set)
     for r in rows:
@@ -254,7 +254,16 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
         publishers[r.story].add(r.publisher)
     top50 = {p for p, _ in Counter(r.publisher for r in rows).most_common(50)}
     subscribed = [(i, r) for i, r in enumerate(rows, 1) if r.publisher in top50]
-    gold_of = {i: r.story for i, r in subscribed}
+    return first_seen, publishers, subscribed, {i: r.story for i, r in subscribed}
+
+
+def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
+    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
+    the repeat rate of three rankings (``Sending``).
+
+    Empty when no digest had 10 candidates (a file too small or too short).
+    """
+    first_seen, publishers, subscribed, gold_of = gold_frame(rows)
     digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
     known: dict[int, ArticleRecord] = {}
     memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))

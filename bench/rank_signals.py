@@ -20,7 +20,7 @@ import argparse
 import json
 import pickle
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,6 +34,7 @@ from rank_eval import (
     Row,
     article,
     digest_times,
+    gold_frame,
     load,
     month_of,
     overlap_at_10,
@@ -61,14 +62,7 @@ class Judged:
 
 def replay(rows: Sequence[Row], weights: RankConfig) -> list[Judged]:
     """``rank_eval.precision_at_10``'s loop, clustering only, each judged digest kept."""
-    first_seen: dict[str, datetime] = {}
-    publishers: dict[str, set[str]] = defaultdict(set)
-    for r in rows:
-        first_seen[r.story] = min(first_seen.get(r.story, r.time), r.time)
-        publishers[r.story].add(r.publisher)
-    top50 = {p for p, _ in Counter(r.publisher for r in rows).most_common(50)}
-    subscribed = [(i, r) for i, r in enumerate(rows, 1) if r.publisher in top50]
-    gold_of = {i: r.story for i, r in subscribed}
+    first_seen, publishers, subscribed, gold_of = gold_frame(rows)
     known: dict[int, ArticleRecord] = {}
     memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
     out = []
