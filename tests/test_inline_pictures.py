@@ -278,3 +278,20 @@ def test_hostile_html_costs_a_bounded_look() -> None:
         (item,) = _fast(_rss(html))
         assert time.process_time() - started < 0.5
         assert item.image_url is None  # past the first twenty: given up, not searched for
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_stated_size_padded_with_spaces_is_read_in_linear_time(path: str) -> None:
+    """A media:content width of a digit, 200,000 spaces and a letter (a hostile feed) is
+    no size, found out at once: the pattern read it in quadratic time (minutes)."""
+    pad = " " * 200_000
+    media = (
+        '<media:content url="https://blog.test/a.jpg" medium="image"'
+        f' width="1{pad}x" height="1{pad}x"/>'
+    )
+    body = _rss(media=media)
+    started = time.process_time()
+    (item,) = PATHS[path](body)
+    assert time.process_time() - started < 2
+    assert item.image_url == "https://blog.test/a.jpg"
+    assert (item.image_width, item.image_height) == (None, None)
