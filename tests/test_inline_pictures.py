@@ -144,6 +144,18 @@ def test_of_a_srcset_the_rendition_that_fits_the_email_keeps_the_declared_shape(
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_picture_declared_wide_enough_is_kept_over_a_smaller_rendition(path: str) -> None:
+    """A width stated without a height still says how wide the src is: a thumbnail of
+    its srcset is no better picture for the email's 584 px."""
+    img = (
+        '<img src="https://blog.test/b-1024.jpg" width="1024"'
+        ' srcset="https://blog.test/b-150.jpg 150w">'
+    )
+    (item,) = PATHS[path](_rss(img))
+    assert item.image_url == "https://blog.test/b-1024.jpg"
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_a_relative_picture_resolves_against_the_items_link_with_its_styled_size(
     path: str,
 ) -> None:

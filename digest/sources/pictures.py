@@ -137,7 +137,7 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
         # Nothing says it is a picture: no size, no renditions, no picture file's name.
         # "<img src=x onerror=...>" is an attack, not the story's picture.
         return None
-    url, shown = _rendition(url, image_size(width, height), srcset, page_url)
+    url, shown = _rendition(url, image_size(width, height), srcset, page_url, _side(width))
     return Picture(url, _alt(attributes, headline), *shown)
 
 
@@ -201,12 +201,18 @@ def _side(value: str | None) -> int | None:
 
 
 def _rendition(
-    url: str, size: tuple[int | None, int | None], srcset: str, page_url: str
+    url: str,
+    size: tuple[int | None, int | None],
+    srcset: str,
+    page_url: str,
+    declared_width: int | None = None,
 ) -> tuple[str, tuple[int | None, int | None]]:
     """Of ``url`` (``size`` as declared) and the srcset's renditions, the one that suits the
-    email, with its size: the declared shape scaled to its width, else nothing said."""
+    email, with its size: the declared shape scaled to its width, else nothing said.
+    ``declared_width``: the tag's width, said without a height too (no shape, but how wide
+    ``url`` is: a smaller rendition is no better)."""
     width, height = size
-    renditions: list[tuple[int, str]] = [(width or 0, url)]
+    renditions: list[tuple[int, str]] = [(width or declared_width or 0, url)]
     for address, pixels in _SRCSET.findall(srcset):
         absolute = canonical_url(urljoin(page_url, html.unescape(address)))
         if absolute is not None and int(pixels) > 0:
