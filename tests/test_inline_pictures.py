@@ -144,6 +144,18 @@ def test_of_a_srcset_the_rendition_that_fits_the_email_keeps_the_declared_shape(
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_picture_declared_wide_enough_is_kept_over_a_smaller_rendition(path: str) -> None:
+    """A width stated without a height still says how wide the src is: a thumbnail of
+    its srcset is no better picture for the email's 584 px."""
+    img = (
+        '<img src="https://blog.test/b-1024.jpg" width="1024"'
+        ' srcset="https://blog.test/b-150.jpg 150w">'
+    )
+    (item,) = PATHS[path](_rss(img))
+    assert item.image_url == "https://blog.test/b-1024.jpg"
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_a_relative_picture_resolves_against_the_items_link_with_its_styled_size(
     path: str,
 ) -> None:
@@ -278,3 +290,20 @@ def test_hostile_html_costs_a_bounded_look() -> None:
         (item,) = _fast(_rss(html))
         assert time.process_time() - started < 0.5
         assert item.image_url is None  # past the first twenty: given up, not searched for
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_stated_size_padded_with_spaces_is_read_in_linear_time(path: str) -> None:
+    """A media:content width of a digit, 200,000 spaces and a letter (a hostile feed) is
+    no size, found out at once: the pattern read it in quadratic time (minutes)."""
+    pad = " " * 200_000
+    media = (
+        '<media:content url="https://blog.test/a.jpg" medium="image"'
+        f' width="1{pad}x" height="1{pad}x"/>'
+    )
+    body = _rss(media=media)
+    started = time.process_time()
+    (item,) = PATHS[path](body)
+    assert time.process_time() - started < 2
+    assert item.image_url == "https://blog.test/a.jpg"
+    assert (item.image_width, item.image_height) == (None, None)

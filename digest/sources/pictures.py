@@ -43,7 +43,8 @@ _ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s
 # A side stated in a style attribute: "width: 700px; height: 467px".
 _STYLE_SIDE = re.compile(r"(?:^|[;\s])(width|height)\s*:\s*(\d{1,5})(?:\.0+)?\s*px", re.I)
 # A side as a tag declares it: "1", "1px", "1.0".
-_SIDE = re.compile(r"\s*(\d{1,6})(?:\.\d*)?\s*(?:px)?\s*$", re.I)
+# One run of spaces before "px" and one after (as ``normalise._PIXELS``): linear time.
+_SIDE = re.compile(r"\s*(\d{1,6})(?:\.\d*)?(?:\s*px)?\s*$", re.I)
 # A srcset's candidate with a width descriptor: "https://x/a-1024x683.jpg 1024w".
 _SRCSET = re.compile(r"\s*(\S+?)\s+(\d{1,5})w\s*(?:,|$)")
 # Hosts that serve no pictures of a story: tracking pixels, feed buttons, avatars, emoji.
@@ -136,7 +137,7 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
         # Nothing says it is a picture: no size, no renditions, no picture file's name.
         # "<img src=x onerror=...>" is an attack, not the story's picture.
         return None
-    url, shown = _rendition(url, image_size(width, height), srcset, page_url)
+    url, shown = _rendition(url, image_size(width, height), srcset, page_url, _side(width))
     return Picture(url, _alt(attributes, headline), *shown)
 
 
@@ -200,12 +201,18 @@ def _side(value: str | None) -> int | None:
 
 
 def _rendition(
-    url: str, size: tuple[int | None, int | None], srcset: str, page_url: str
+    url: str,
+    size: tuple[int | None, int | None],
+    srcset: str,
+    page_url: str,
+    declared_width: int | None = None,
 ) -> tuple[str, tuple[int | None, int | None]]:
     """Of ``url`` (``size`` as declared) and the srcset's renditions, the one that suits the
-    email, with its size: the declared shape scaled to its width, else nothing said."""
+    email, with its size: the declared shape scaled to its width, else nothing said.
+    ``declared_width``: the tag's width, said without a height too (no shape, but how wide
+    ``url`` is: a smaller rendition is no better)."""
     width, height = size
-    renditions: list[tuple[int, str]] = [(width or 0, url)]
+    renditions: list[tuple[int, str]] = [(width or declared_width or 0, url)]
     for address, pixels in _SRCSET.findall(srcset):
         absolute = canonical_url(urljoin(page_url, html.unescape(address)))
         if absolute is not None and int(pixels) > 0:
