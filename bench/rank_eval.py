@@ -257,6 +257,23 @@ def gold_frame(
     return first_seen, publishers, subscribed, {i: r.story for i, r in subscribed}
 
 
+def gold_top(candidates: Sequence[str], publishers: Mapping[str, set[str]]) -> set[str]:
+    """The digest's true top 10: the candidate stories with the most publishers overall."""
+    return set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
+
+
+def gold_count_precision(
+    gold: set[str] | frozenset[str], window: Sequence[ArticleRecord], gold_of: Mapping[int, str]
+) -> float:
+    """The baseline's P@10: the gold stories of the window's articles ranked by how many
+    subscribed sources carried each."""
+    by_gold: dict[str, set[str]] = defaultdict(set)
+    for a in window:
+        by_gold[gold_of[a.id]].add(a.source)
+    top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
+    return len(gold & set(top)) / 10
+
+
 def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
     """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
     the repeat rate of three rankings (``Sending``).
@@ -289,14 +306,10 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
             sending.send(ranked, remembered, in_window, at, digest, weights, memory, judged)
         if not judged:
             continue
-        gold = set(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
+        gold = gold_top(candidates, publishers)
         window = [a for a in known.values() if since <= a.seen_at < at]
         ours.append(overlap_at_10(gold, ranked.edition.breaking + ranked.edition.latest, gold_of))
-        by_gold: dict[str, set[str]] = defaultdict(set)
-        for a in window:
-            by_gold[gold_of[a.id]].add(a.source)
-        top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
-        baseline.append(len(gold & set(top)) / 10)
+        baseline.append(gold_count_precision(gold, window, gold_of))
         months.append(month_of(at - timedelta(microseconds=1)))
     repeats = {name: sending.rates for name, sending in sendings.items()}
     return Precision(ours, baseline, months, repeats)

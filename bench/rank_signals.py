@@ -20,7 +20,6 @@ import argparse
 import json
 import pickle
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,7 +33,9 @@ from rank_eval import (
     Row,
     article,
     digest_times,
+    gold_count_precision,
     gold_frame,
+    gold_top,
     load,
     month_of,
     overlap_at_10,
@@ -76,17 +77,14 @@ def replay(rows: Sequence[Row], weights: RankConfig) -> list[Judged]:
         known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
         if len(candidates) < 10:
             continue
-        gold = frozenset(sorted(candidates, key=lambda s: (-len(publishers[s]), s))[:10])
-        by_gold: dict[str, set[str]] = defaultdict(set)
-        for a in remembered:
-            if since <= a.seen_at < at:
-                by_gold[gold_of[a.id]].add(a.source)
-        top = sorted(by_gold, key=lambda s: (-len(by_gold[s]), s))[:10]
+        gold = frozenset(gold_top(candidates, publishers))
+        window = [a for a in remembered if since <= a.seen_at < at]
         out.append(
             Judged(
                 at, since, remembered, stories, gold,
                 {a.id: gold_of[a.id] for a in remembered},
-                len(gold & set(top)) / 10, month_of(at - timedelta(microseconds=1)),
+                gold_count_precision(gold, window, gold_of),
+                month_of(at - timedelta(microseconds=1)),
             )
         )  # fmt: skip
     return out
