@@ -1,11 +1,12 @@
 """Run the daemon for a while in compressed time and say whether it would run for months.
 
-`digest run` as a real subprocess, with a schedule of minutes (a gather every minute, a digest
-every two), local feeds that gain items and answer 304 to ETag / Last-Modified, a few
-thousand subscribers in four time zones, four languages and several topic choices, and an
-SMTP sink (aiosmtpd, counting in a subprocess of its own) that notes every (edition,
-recipient) it is handed. The daemon's memory, the database's size, the articles table and
-every job's duration (from `job_runs`) are sampled as it goes.
+`digest run` as a real subprocess (its RSS counted with that of the job processes it
+forks), with a schedule of minutes (a gather every minute, a digest every two), local
+feeds that gain items and answer 304 to ETag / Last-Modified, a few thousand subscribers in
+four time zones, four languages and several topic choices, and an SMTP sink (aiosmtpd,
+counting in a subprocess of its own) that notes every (edition, recipient) it is handed.
+The daemon's memory, the database's size, the articles table and every job's duration
+(from `job_runs`) are sampled as it goes.
 
     .venv/bin/python bench/soak.py --minutes 3      # smoke
     .venv/bin/python bench/soak.py                  # quick: 10 minutes
@@ -266,10 +267,37 @@ def slope(points: list[tuple[float, float]]) -> float | None:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # it ended while we looked
+        pass
     return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (a job's child, its parser processes)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """The daemon's RSS, and its with that of every process it started (each job runs in
+    a child: whatever a job holds counts while it runs)."""
+    own = rss_mb(pid)
+    return own, own + sum(rss_mb(child) for child in descendants(pid))
 
 
 def free_port() -> int:
@@ -323,7 +351,8 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
     started = time.monotonic()
-    rss: list[tuple[float, float]] = []
+    rss: list[tuple[float, float]] = []  # the daemon and its children
+    jobs_rss: list[float] = []  # its children alone: the jobs' own memory
     received: dict = {}
     db: list[tuple[float, float]] = []
     articles: list[tuple[float, int]] = []
@@ -332,7 +361,9 @@ def main() -> None:
     try:
         while (now := time.monotonic() - started) < minutes * 60 and daemon.poll() is None:
             feeds.tick()
-            rss.append((now, rss_mb(daemon.pid)))
+            own, tree = tree_rss_mb(daemon.pid)
+            rss.append((now, tree))
+            jobs_rss.append(tree - own)
             size = sum(p.stat().st_size for p in work.glob("digest.db*") if p.is_file())
             db.append((now, size / 2**20))
             if db_path.exists():
@@ -378,6 +409,7 @@ def main() -> None:
         "rss_mb_after_warm_up": next((round(m, 1) for t, m in rss if t >= warm), None),
         "rss_mb_end": round(rss[-1][1], 1) if rss else None,
         "rss_slope_mb_per_h": _round(slope(_between_jobs(rss, warm))),
+        "job_rss_peak_mb": round(max(jobs_rss, default=0.0), 1),
         "articles_max": max((n for _, n in articles), default=0),
         "articles_bound": int(args.feeds * (args.items + per_feed + 1)),
         "db_mb_end": round(db[-1][1], 1) if db else None,

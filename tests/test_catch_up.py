@@ -65,7 +65,7 @@ def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_ed
     job, retry, first_run = _jobs(app, start)
     assert first_run != start  # the cron's next slot: nothing is owed at once
     clock_at(app, start)
-    retry.func()  # the retry tick finds no lost slot either
+    retry.func(*retry.args)  # the retry tick finds no lost slot either
     assert _sent(app) == {}
 
     clock_at(app, utc("2026-11-30 12:02"))  # the first regular slot
@@ -79,7 +79,7 @@ def test_a_first_start_sends_no_backlog_and_a_restart_after_an_hour_sends_one_ed
     assert "29 slots missed while the daemon was down (12:06 to 13:02) not sent" in (caplog.text)
     clock_at(app, back)
     job.func(*job.args)
-    retry.func()
+    retry.func(*retry.args)
     assert _sent(app) == {
         utc("2026-11-30 12:02"): {"sent": 1},
         utc("2026-11-30 13:04"): {"sent": 1},  # the latest missed slot, alone
@@ -100,7 +100,7 @@ def test_slots_lost_behind_a_long_job_are_not_sent_late_nor_called_a_schedule_ch
     clock_at(app, utc("2026-11-30 12:08:10"))
     with caplog.at_level(logging.INFO):
         job.func(*job.args)
-        retry.func()
+        retry.func(*retry.args)
     assert "digest daily: edition" in caplog.text  # the log is heard
     assert "schedule changed" not in caplog.text and "has no edition" not in caplog.text
     assert sorted(_sent(app)) == [utc(f"2026-11-30 {t}") for t in ("12:00", "12:06", "12:08")]

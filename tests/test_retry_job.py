@@ -258,11 +258,11 @@ def test_the_daemon_s_retry_job_sends_a_slot_whose_send_failed_before_building(
         scheduler.start(paused=True)
         retry = scheduler.get_job("retry")
         assert app.store.edition("daily", slot) is None  # as if its send had failed
-        retry.func()
+        retry.func(*retry.args)
         edition = app.store.edition("daily", slot)
         assert edition is not None and edition.id is not None
         assert app.store.delivery_counts(edition.id) == {"sent": 1}
-        retry.func()  # the next tick: built, sent, nothing more
+        retry.func(*retry.args)  # the next tick: built, sent, nothing more
         assert app.store.delivery_counts(edition.id) == {"sent": 1}
         assert len(app.store.editions()) == 1
         scheduler.shutdown(wait=False)
@@ -296,7 +296,8 @@ def test_the_retry_job_leaves_alone_a_slot_older_than_the_last_edition(
         scheduler = build_scheduler(app)
         scheduler.start(paused=True)
         with caplog.at_level(logging.WARNING):
-            scheduler.get_job("retry").func()
+            retry = scheduler.get_job("retry")
+            retry.func(*retry.args)
         assert "has no edition" not in caplog.text and "is newer than" not in caplog.text
         assert len(app.store.editions()) == 1
         scheduler.shutdown(wait=False)

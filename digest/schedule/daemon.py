@@ -23,8 +23,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App
 from digest.config import Config, DigestConfig
+from digest.schedule.forked import JobRunner
 from digest.schedule.leading import Signals, elected, lead
-from digest.schedule.memory import cap_arenas, releasing
+from digest.schedule.memory import cap_arenas
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.lock import daemon_lock
@@ -40,8 +41,9 @@ def build_scheduler(
     """A scheduler with one job per digest on its firing plan (due at once when slots were
     missed while the daemon was down), a gathering job and a retry job. ``stop`` is asked by
     the sending jobs before each batch: the lead is lost, or a second SIGTERM came. Each job
-    hands the memory it freed back to the system when it ends (``releasing``), or the
-    daemon's RSS creeps up for as long as it runs."""
+    runs in a process of its own (``schedule.forked``: the daemon stays the size it started,
+    however long it runs), or where it cannot fork, in the daemon's thread followed by
+    handing back the memory it freed."""
     from digest.editions import digest_plan
     from digest.jobs import gather_job
 
@@ -55,29 +57,32 @@ def build_scheduler(
         },
     )
     config = app.config
+    runner = JobRunner(app, stop, forked=config.schedule.fork_jobs)
     now = now or app.clock.now()
     plans = [(digest, digest_plan(app, digest)) for digest in config.digests]
     for digest, plan in plans:
         owed = owed_slots(app, digest, plan, now)
         _note_skipped(app, digest, plan, now, owed)
         scheduler.add_job(
-            releasing(_send_due),
+            runner.run,
             plan.trigger(),
-            args=[app, digest, plan, stop],
+            args=[f"send {digest.id}", partial(_send_due, app, digest, plan)],
             id=f"digest:{digest.id}",
             name=f"send {digest.id}",
             **({"next_run_time": now} if owed else {}),
         )
     scheduler.add_job(
-        releasing(partial(gather_job, app)),
+        runner.run,
         IntervalTrigger(minutes=config.gather.interval_minutes),
+        args=["gather", lambda _stop: gather_job(app)],
         id="gather",
         name="gather",
         next_run_time=datetime.now(UTC),  # APScheduler's own (real) clock: gather at once
     )
     scheduler.add_job(
-        releasing(partial(_retry_owed, app, plans, stop)),
+        runner.run,
         IntervalTrigger(seconds=retry_interval_seconds(config)),
+        args=["retry", partial(_retry_owed, app, plans)],
         id="retry",
         name="retry deferred",
     )

@@ -22,6 +22,12 @@ class ScheduleConfig(_Model):
         description="how often a scheduler checks it still holds the lead (PostgreSQL), and "
         "a standby tries to take it; a standby leads within three of these",
     )
+    fork_jobs: bool = Field(
+        default=True,
+        description="run each gather, send and retry in a process of its own that exits "
+        "when the job ends, so the daemon stays the size it started however long it runs; "
+        "false: in the daemon itself (where the system cannot fork, always)",
+    )
 
 
 class WorkerConfig(_Model):
