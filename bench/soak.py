@@ -12,9 +12,10 @@ The daemon's memory, the database's size, the articles table and every job's dur
     .venv/bin/python bench/soak.py                  # quick: 10 minutes
     .venv/bin/python bench/soak.py --full           # 2 hours
 
-Last line: one JSON object. ``rss_slope_mb_per_h`` and ``db_mb_slope`` are fitted after the
-warm-up (the first quarter, at least 3 minutes); ``articles_bound`` is feeds x items plus
-the items added within the retention (here: within the run); ``send_s_slope_per_1k_articles``
+Last line: one JSON object. ``rss_slope_mb_per_h`` is fitted after the warm-up (the first
+quarter, at least 3 minutes), ``db_mb_slope`` over the second half (the retention,
+``--retention-minutes``, has let go of its first rows by then); ``articles_bound`` is
+feeds x items plus the items added within the retention; ``send_s_slope_per_1k_articles``
 is how send time grows with the articles held; ``duplicates`` counts an (edition,
 recipient) received more than once; ``skipped_fires`` counts APScheduler's skipped or missed
 runs in the daemon's log.
@@ -204,7 +205,7 @@ def serve(feeds: Feeds) -> tuple[ThreadingHTTPServer, dict[int, int]]:
     return server, statuses
 
 
-def config(port: int, smtp_port: int, feeds: int) -> str:
+def config(port: int, smtp_port: int, feeds: int, retention_minutes: float) -> str:
     sources = "".join(
         f'\n[[sources]]\nname = "Feed {i}"\nurl = "http://127.0.0.1:{port}/feed{i}.xml"\n'
         f'topics = ["{TOPICS[i % 4]}", "{TOPICS[(i + 1) % 4]}"]\n'
@@ -224,7 +225,11 @@ interval_minutes = 1
 timeout_seconds = 10
 per_host_delay_seconds = 0
 per_host_concurrency = 8
-retention_days = 1
+retention_days = {retention_minutes / 1440!r}
+
+[retention]
+editions_days = {2 * retention_minutes / 1440!r}
+deliveries_days = {retention_minutes / 1440!r}
 
 [[digests]]
 id = "soak"
@@ -317,6 +322,13 @@ def main() -> None:
     parser.add_argument("--item-seconds", type=float, default=120.0, help="a new item per feed")
     parser.add_argument("--subscribers", type=int, default=2000)
     parser.add_argument("--sample-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--retention-minutes",
+        type=float,
+        default=15.0,
+        help="articles no feed lists and delivery rows are kept this long, editions twice "
+        "as long (the database's size levels off within the run)",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="keep the run's files here")
     args = parser.parse_args()
     minutes = 120.0 if args.full else args.minutes
@@ -329,7 +341,7 @@ def main() -> None:
     sink_stats = work / "sink.json"
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(smtp_port), str(sink_stats)])
     cfg = work / "digest.toml"
-    cfg.write_text(config(server.server_address[1], smtp_port, args.feeds))
+    cfg.write_text(config(server.server_address[1], smtp_port, args.feeds, args.retention_minutes))
     env = {**os.environ, "DIGEST_SECRET": "soak-secret-" + "x" * 32, "PYTHONPATH": str(ROOT)}
     digest = [sys.executable, "-m", "digest", "--config", str(cfg)]
     subscribers_csv(work / "subscribers.csv", args.subscribers)
@@ -401,7 +413,7 @@ def main() -> None:
     sends = [(a / 1000, s) for (job, _), (s, a) in jobs.items() if job.startswith("send ")]
     gathers = [s for (job, _), (s, _) in jobs.items() if job == "gather"]
     run_hours = minutes / 60
-    per_feed = run_hours * 3600 / args.item_seconds
+    per_feed = min(run_hours * 60, args.retention_minutes) * 60 / args.item_seconds
     figures = {
         "minutes": minutes,
         "feeds": args.feeds,
@@ -413,7 +425,7 @@ def main() -> None:
         "articles_max": max((n for _, n in articles), default=0),
         "articles_bound": int(args.feeds * (args.items + per_feed + 1)),
         "db_mb_end": round(db[-1][1], 1) if db else None,
-        "db_mb_slope": _round(slope([(t / 3600, m) for t, m in db if t >= warm])),
+        "db_mb_slope": _round(slope([(t / 3600, m) for t, m in db if t >= minutes * 30])),
         "send_s_median": _round(statistics.median([s for _, s in sends]) if sends else None),
         "send_s_slope_per_1k_articles": _round(slope(sends)),
         "gather_s_median": _round(statistics.median(gathers) if gathers else None),

@@ -1122,3 +1122,26 @@ def test_check_warns_when_one_host_s_sources_outlast_the_gather_interval(
     path.write_text(edit(text, "interval_minutes = 1", "interval_minutes = 2"), encoding="utf-8")
     code, _, err = check(path)
     assert code == 0 and "warning" not in err, err
+
+
+def test_retention_takes_a_fraction_of_a_day_and_check_warns_when_bounces_would_find_nothing(
+    tmp_path: Path, secret: str
+) -> None:
+    """Retention in days, a fraction allowed (0.5: 12 hours); delivery rows kept less than
+    the two days a bounce can take to come back are valid, with a warning that says why."""
+    text = BASE + "\n[retention]\neditions_days = 0.5\ndeliveries_days = 0.25\n"
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert err.count("warning: ") == 1, err
+    assert f"{path}:{line_of(text, 'deliveries_days')}: retention.deliveries_days: " in err
+    assert "delivery rows are kept 6 hours" in err
+    assert "set retention.deliveries_days to 2 or more" in err
+    config = load_config(path)
+    assert (config.retention.editions_days, config.retention.deliveries_days) == (0.5, 0.25)
+
+    path.write_text(edit(text, "deliveries_days = 0.25", "deliveries_days = 0"), encoding="utf-8")
+    assert check(path)[0] != 0  # nothing kept at all is refused

@@ -43,6 +43,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_dkim_alignment(config),
         *_unsubscribe_mailto(config),
         *_host_pace(config),
+        *_short_deliveries(config),
         *_example_values(config),
     ]
 
@@ -207,6 +208,26 @@ def _host_pace(config: Config) -> list[ConfigProblem]:
             )
         )
     return problems
+
+
+BOUNCE_DAYS = 2  # how long a bounce report can take to come back
+
+
+def _short_deliveries(config: Config) -> list[ConfigProblem]:
+    """Delivery rows kept less long than a bounce can take to come back: the bounce finds
+    no Message-ID to match, and the address that bounced stays on the list."""
+    days = config.retention.deliveries_days
+    if days >= BOUNCE_DAYS:
+        return []
+    return [
+        config.problem(
+            ("retention", "deliveries_days"),
+            f"delivery rows are kept {days * 24:g} hours: a bounce report that comes back "
+            "later quotes a Message-ID no longer known, and the address that bounced is not "
+            "marked",
+            f"set retention.deliveries_days to {BOUNCE_DAYS} or more",
+        )
+    ]
 
 
 def _templates_dir(config: Config) -> list[ConfigProblem]:

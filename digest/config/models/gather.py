@@ -48,10 +48,11 @@ class GatherConfig(_Model):
         le=1000,
         description="a story's summary in the email: its lead sentences, at most this long",
     )
-    retention_days: int = Field(
+    retention_days: float = Field(
         default=30,
-        ge=1,
-        description="articles their source has not listed for this many days are pruned",
+        gt=0,
+        description="articles their source has not listed for this many days are pruned "
+        "(a fraction is part of a day: 0.5 is 12 hours)",
     )
 
 
@@ -59,15 +60,15 @@ class RetentionConfig(_Model):
     """How long sent editions and their per-reader delivery rows are kept (articles:
     gather.retention_days). Pruned by every gather and by `digest db prune`."""
 
-    editions_days: int = Field(
+    editions_days: float = Field(
         default=365,
-        ge=1,
+        gt=0,
         description="editions older than this many days leave the archive and web view, "
         "with their delivery rows (a digest's newest edition always stays)",
     )
-    deliveries_days: int = Field(
+    deliveries_days: float = Field(
         default=90,
-        ge=2,
+        gt=0,
         description="the per-reader delivery rows of editions older than this many days are "
         "deleted (the edition stays); bounces quoting their Message-IDs are not matched then",
     )
