@@ -205,7 +205,7 @@ def serve(feeds: Feeds) -> tuple[ThreadingHTTPServer, dict[int, int]]:
     return server, statuses
 
 
-def config(port: int, smtp_port: int, feeds: int, retention_minutes: float) -> str:
+def config(port: int, smtp_port: int, feeds: int, retention_minutes: float = 1440.0) -> str:
     sources = "".join(
         f'\n[[sources]]\nname = "Feed {i}"\nurl = "http://127.0.0.1:{port}/feed{i}.xml"\n'
         f'topics = ["{TOPICS[i % 4]}", "{TOPICS[(i + 1) % 4]}"]\n'
