@@ -18,12 +18,17 @@ from zoneinfo import ZoneInfo
 import premailer
 
 from digest import sentences
+from digest.config.models.base import default  # the submodules, not the package: (*)
+from digest.config.models.digests import DigestConfig
 from digest.records import RankedEdition, RenderedEdition, Story
 from digest.render import plain, templates
 from digest.render.fit import HTML_LIMIT as HTML_LIMIT  # re-exported: imported from here
 from digest.render.fit import fitting
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
 from digest.render.tokens import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Nonce
+
+# (*) the config's models import render.i18n, so this module may load while the package
+# digest.config.models is still half made; its submodules are whole.
 
 # Subjects past about 60 characters are cut by most inboxes, phones first.
 SUBJECT_LIMIT = 60
@@ -60,7 +65,7 @@ class EditionInfo:
     subscribe_url: str | None = None
     # A Latest item's summary at most this long (its lead sentence); 0: Latest shows
     # headlines only. Breaking keeps the stored summary (gather.summary_chars).
-    latest_summary_chars: int = 180
+    latest_summary_chars: int = default(DigestConfig, "latest_summary_chars")
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
