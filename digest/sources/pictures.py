@@ -13,7 +13,8 @@ paths have that link, as an absolute URL, whatever base the feed declared.
 
 The tags are found by a bounded pattern, not a parser: this runs on every item of every
 feed, most of which have no ``<img>`` at all, and hostile HTML nested thousands deep costs
-a pattern nothing more than flat HTML.
+a pattern nothing more than flat HTML. The pattern reads quoted attribute values whole, so
+an ``alt="a > b"`` is text, not the end of the tag.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ _LEAST_SIDE = 50
 # How many "<img" of one item are looked at before giving up: a gallery's first few.
 _MOST_TAGS = 20
 
-# An <img> start tag and its attributes, bounded so that a "<img" never closed costs a
-# scan of 4,000 characters, not of the rest of the item.
-_IMG = re.compile(r"<img\b([^<>]{0,4000})>", re.I)
+# An <img> start tag and its attributes. A quoted value is read whole, as a browser reads
+# it: alt="a > b" does not end the tag, nor hide the src after it (a quote never closed is
+# a character like any other). Possessive, so nothing is tried twice; matched with an end
+# (_TAG_END) so that a "<img" never closed costs a scan of 4,000 characters, not of the
+# rest of the item.
+_IMG = re.compile(r"""<img\b((?:=\s*"[^"]*"|=\s*'[^']*'|[^<>])*+)>""", re.I)
+_TAG_END = len("<img") + 4000 + len(">")
 _IMG_START = re.compile(r"<img\b", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
 # A side stated in a style attribute: "width: 700px; height: 467px".
@@ -100,7 +105,7 @@ def inline_picture(markups: Iterable[str], page_url: str, headline: str = "") ->
             tried += 1
             if tried > _MOST_TAGS:  # each "<img" tried costs at most one bounded match
                 return Picture()
-            tag = _IMG.match(markup, start.start())
+            tag = _IMG.match(markup, start.start(), start.start() + _TAG_END)
             if tag is not None:
                 picture = _picture(_attributes(tag.group(1)), page_url, headline)
                 if picture is not None:
