@@ -47,7 +47,7 @@ Figures (last line, one JSON object):
   materially new headline: ``rank.grew``), averaged over the digests P@10 judges but the
   first. Measured on the P@10 memory ranked as the pipeline sends: against what the
   earlier digests' top 10s sent (the last ``sent_lookback_editions`` and every one within
-  the story memory), a story sent before left out unless it grew (``keep_sent=False``).
+  the story memory), a story sent before left out unless it grew.
   ``repeat_rate_penalty_only``: the same with such stories kept, lowered by the sent
   penalty (the pipeline before issue 15's point 4); ``repeat_rate_no_memory``: the P@10
   ranking itself, which knows nothing of what was sent.

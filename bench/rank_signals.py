@@ -99,9 +99,7 @@ def evaluate(judged: Sequence[Judged], weights: RankConfig) -> list[float]:
         def in_window(a: ArticleRecord, since: datetime = j.since, at: datetime = j.at) -> bool:
             return since <= a.seen_at < at
 
-        edition = rank_stories(
-            j.memory, j.stories, in_window, j.at, digest, weights, SentStories(), keep_sent=True
-        )
+        edition = rank_stories(j.memory, j.stories, in_window, j.at, digest, weights, SentStories())
         scores.append(overlap_at_10(set(j.gold), edition.breaking + edition.latest, j.gold_of))
     return scores
 

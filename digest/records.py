@@ -165,6 +165,8 @@ class Story:
     # An earlier edition sent it, and it has grown since (new sources, a new headline):
     # shown marked as an update.
     update: bool = False
+    # An earlier edition sent it, and it has not grown since: left out of the edition.
+    repeat: bool = False
 
     @property
     def sources(self) -> tuple[str, ...]:
