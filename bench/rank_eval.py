@@ -3,8 +3,10 @@
 Reads a file in the format of ``../shared/data/uci_news_aggregator/`` (tab-separated:
 ID TITLE URL PUBLISHER CATEGORY STORY HOSTNAME TIMESTAMP; STORY is the aggregator's own
 cluster id) and runs digest's real code on it: ``rank.assign_stories`` (the StoryIndex the
-pipeline uses, configured from ``[rank]`` defaults) and ``rank.rank_memory`` (the steps of
-the pipeline's ``rank_window`` between reading the store and writing story ids back).
+pipeline uses, configured from ``[rank]`` defaults) and ``rank.rank_stories`` (with it,
+``rank.rank_memory``: the steps of the pipeline's ``rank_window`` between reading the
+store and writing story ids back). The digests' days are replayed once, in
+``judged_days``, which ``rank_signals.py`` replays too.
 
     .venv/bin/python bench/rank_eval.py [--data FILE.tsv[.gz]] [--seed 42] [--sizes 10000,100000]
         [--jitter-hours H] [--months 2014-03,...]
@@ -33,8 +35,8 @@ Figures (last line, one JSON object):
   publishers (the "subscribed" sources) that arrived before the digest, clusters them
   incrementally itself over its story memory (``rank.story_memory_hours``; stories from
   earlier digests keep their ids, as in the pipeline), and ranks the stories having an
-  article in the 24-hour window with ``rank.rank_memory`` and the ``[rank]`` defaults. The
-  already-sent penalty is off: each digest is judged on its own, as the gold lists are
+  article in the 24-hour window as ``rank.rank_memory`` does, with the ``[rank]`` defaults.
+  Nothing sent is remembered: each digest is judged on its own, as the gold lists are
   (they repeat a story in up to three digests). Each of our first 10 stories stands for
   the gold story most of its window articles belong to (``overlap_at_10``); P@10 =
   overlap with the gold top 10 / 10, averaged over the digests with at least 10
@@ -47,7 +49,7 @@ Figures (last line, one JSON object):
   materially new headline: ``rank.grew``), averaged over the digests P@10 judges but the
   first. Measured on the P@10 memory ranked as the pipeline sends: against what the
   earlier digests' top 10s sent (the last ``sent_lookback_editions`` and every one within
-  the story memory), a story sent before left out unless it grew (``keep_sent=False``).
+  the story memory), a story sent before left out unless it grew.
   ``repeat_rate_penalty_only``: the same with such stories kept, lowered by the sent
   penalty (the pipeline before issue 15's point 4); ``repeat_rate_no_memory``: the P@10
   ranking itself, which knows nothing of what was sent.
@@ -72,7 +74,7 @@ import sys
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,7 +85,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rank_repeats import REPEAT_RANKINGS, Sending
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SentStories, assign_stories, rank_memory
+from digest.rank import RankedMemory, SentStories, assign_stories, rank_stories
+from digest.rank.score import Membership
 from digest.records import ArticleRecord, Story
 
 DEFAULT_DATA = (
@@ -274,18 +277,52 @@ def gold_count_precision(
     return len(gold & set(top)) / 10
 
 
-def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
-    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
-    the repeat rate of three rankings (``Sending``).
+def story_memory(weights: RankConfig) -> timedelta:
+    """How far back the ranker remembers articles: the story memory, at least the window."""
+    return max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
 
-    Empty when no digest had 10 candidates (a file too small or too short).
-    """
+
+@dataclass(frozen=True)
+class Day:
+    """One digest of the replay (``judged_days``): the ranker's story memory at its time,
+    clustered, and what the digest is judged against."""
+
+    at: datetime
+    memory: list[ArticleRecord]  # the story memory at ``at``, with the ids stored before
+    stories: Membership  # the memory's stories, clustered at ``at`` (ids carried over)
+    gold: frozenset[str]  # the gold top 10; empty: under 10 candidates, not judged
+    gold_of: Mapping[int, str]  # each subscribed article's gold story
+    baseline: float  # the gold-count baseline's P@10 (0.0 when not judged)
+
+    @property
+    def since(self) -> datetime:
+        """The start of the digest's 24-hour window."""
+        return self.at - 24 * HOUR
+
+    @property
+    def judged(self) -> bool:
+        """Whether P@10 judges this digest (it had at least 10 candidates)."""
+        return bool(self.gold)
+
+    @property
+    def month(self) -> str:
+        """The calendar month of the window's last instant."""
+        return month_of(self.at - timedelta(microseconds=1))
+
+    def in_window(self, a: ArticleRecord) -> bool:
+        """Whether ``a`` reached the ranker in the digest's window."""
+        return self.since <= a.seen_at < self.at
+
+
+def judged_days(rows: Sequence[Row], weights: RankConfig) -> Iterator[Day]:
+    """Every digest of the file, in order, as the ranker lives it: the rows that arrived
+    before it join the story memory, its stories are formed over that memory (the
+    ``[rank]`` thresholds of ``weights``), and the ids carry over to the next digest, as
+    stored story ids do in the pipeline. Ranking is the caller's: ``precision_at_10``
+    ranks each day once, ``rank_signals.py`` under many weightings."""
     first_seen, publishers, subscribed, gold_of = gold_frame(rows)
-    digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
     known: dict[int, ArticleRecord] = {}
-    memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
-    ours, baseline, months = [], [], []
-    sendings = {name: Sending(name) for name in REPEAT_RANKINGS}
+    memory = story_memory(weights)
     for at in digest_times(rows):
         since = at - 24 * HOUR
         candidates = [s for s, t in first_seen.items() if since <= t < at]
@@ -294,23 +331,42 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
         known.update({a.id: a for a in new})
         # As rank_window: stories formed over the story memory, ids kept from before.
         remembered = [a for a in known.values() if a.seen_at >= at - memory]
+        stories = assign_stories(remembered, weights)
+        known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
+        gold: frozenset[str] = frozenset()
+        baseline = 0.0
+        if len(candidates) >= 10:
+            gold = frozenset(gold_top(candidates, publishers))
+            window = [a for a in remembered if since <= a.seen_at < at]
+            baseline = gold_count_precision(gold, window, gold_of)
+        yield Day(at, remembered, stories, gold, gold_of, baseline)
 
-        def in_window(a: ArticleRecord, since: datetime = since, at: datetime = at) -> bool:
-            return since <= a.seen_at < at
 
-        ranked = rank_memory(remembered, in_window, at, digest, weights, SentStories())
-        story_of = ranked.stories.story_of
-        known.update({a.id: replace(a, story_id=story_of[a.id]) for a in remembered})
-        judged = len(candidates) >= 10
+def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
+    """P@10 of our ranking with our own clusters, and of the gold-cluster baseline; and
+    the repeat rate of three rankings (``Sending``).
+
+    Empty when no digest had 10 candidates (a file too small or too short).
+    """
+    digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
+    memory = story_memory(weights)
+    ours, baseline, months = [], [], []
+    sendings = {name: Sending(name) for name in REPEAT_RANKINGS}
+    for day in judged_days(rows, weights):
+        # As rank_memory, past the clustering judged_days did: nothing sent is known.
+        edition = rank_stories(
+            day.memory, day.stories, day.in_window, day.at, digest, weights, SentStories()
+        )
+        ranked = RankedMemory(edition, day.stories)
         for sending in sendings.values():
-            sending.send(ranked, remembered, in_window, at, digest, weights, memory, judged)
-        if not judged:
+            sending.send(
+                ranked, day.memory, day.in_window, day.at, digest, weights, memory, day.judged
+            )
+        if not day.judged:
             continue
-        gold = gold_top(candidates, publishers)
-        window = [a for a in known.values() if since <= a.seen_at < at]
-        ours.append(overlap_at_10(gold, ranked.edition.breaking + ranked.edition.latest, gold_of))
-        baseline.append(gold_count_precision(gold, window, gold_of))
-        months.append(month_of(at - timedelta(microseconds=1)))
+        ours.append(overlap_at_10(set(day.gold), edition.breaking + edition.latest, day.gold_of))
+        baseline.append(day.baseline)
+        months.append(day.month)
     repeats = {name: sending.rates for name, sending in sendings.items()}
     return Precision(ours, baseline, months, repeats)
 

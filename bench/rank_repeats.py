@@ -22,6 +22,9 @@ from digest.records import ArticleRecord, RankedEdition, Story
 # before is left out unless it grew), ``penalty`` as it sent before the rule (the sent
 # penalty alone), ``none`` with no memory of what was sent (the P@10 ranking).
 REPEAT_RANKINGS = ("rule", "penalty", "none")
+# What ``penalty`` lowered a repeat by: [rank] sent_penalty's default before the rule (the
+# key is read no more).
+PENALTY_BEFORE = 2.0
 
 
 @dataclass
@@ -62,7 +65,7 @@ class Sending:
                 digest,
                 weights,
                 sent_sources(recent),
-                keep_sent=self.name == "penalty",
+                sent_penalty=PENALTY_BEFORE if self.name == "penalty" else None,
             )
         top = (*edition.breaking, *edition.latest)[:10]
         if judged and self.sent and top:

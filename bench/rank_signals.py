@@ -1,8 +1,8 @@
 """Where P@10 is lost by the ranking: digest's own clusters ranked under many weightings.
 
 Clustering is what costs in ``rank_eval.py``'s P@10 loop, and it does not depend on the
-score's weights. This replays that loop once (the same digests, subscribed sources,
-story memory and stored story ids: ``rank_eval.precision_at_10``), keeps each judged
+score's weights. This replays that loop's days once (``rank_eval.judged_days``: the same
+digests, subscribed sources, story memory and stored story ids), keeps each judged
 digest's clustered memory, and then ranks it under each variant given, so a dozen
 weightings cost one clustering pass.
 
@@ -21,86 +21,28 @@ import json
 import pickle
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rank_eval import (
-    DEFAULT_DATA,
-    HOUR,
-    Row,
-    article,
-    digest_times,
-    gold_count_precision,
-    gold_frame,
-    gold_top,
-    load,
-    month_of,
-    overlap_at_10,
-)
+from rank_eval import DEFAULT_DATA, Day, Row, judged_days, load, overlap_at_10
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SentStories, assign_stories, rank_stories
-from digest.rank.score import Membership
-from digest.records import ArticleRecord
+from digest.rank import SentStories, rank_stories
 
 
-@dataclass(frozen=True)
-class Judged:
-    """One judged digest: its clustered memory and what it is judged against."""
-
-    at: datetime
-    since: datetime
-    memory: list[ArticleRecord]
-    stories: Membership
-    gold: frozenset[str]
-    gold_of: dict[int, str]
-    baseline: float
-    month: str
+def replay(rows: Sequence[Row], weights: RankConfig) -> list[Day]:
+    """``rank_eval``'s days (``judged_days``: the same clustering), the judged ones kept."""
+    return [day for day in judged_days(rows, weights) if day.judged]
 
 
-def replay(rows: Sequence[Row], weights: RankConfig) -> list[Judged]:
-    """``rank_eval.precision_at_10``'s loop, clustering only, each judged digest kept."""
-    first_seen, publishers, subscribed, gold_of = gold_frame(rows)
-    known: dict[int, ArticleRecord] = {}
-    memory = max(24 * HOUR, timedelta(hours=weights.story_memory_hours))
-    out = []
-    for at in digest_times(rows):
-        since = at - 24 * HOUR
-        candidates = [s for s, t in first_seen.items() if since <= t < at]
-        new = [article(i, r, r.time) for i, r in subscribed if r.time < at and i not in known]
-        known.update({a.id: a for a in new})
-        remembered = [a for a in known.values() if a.seen_at >= at - memory]
-        stories = assign_stories(remembered, weights)
-        known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
-        if len(candidates) < 10:
-            continue
-        gold = frozenset(gold_top(candidates, publishers))
-        window = [a for a in remembered if since <= a.seen_at < at]
-        out.append(
-            Judged(
-                at, since, remembered, stories, gold,
-                {a.id: gold_of[a.id] for a in remembered},
-                gold_count_precision(gold, window, gold_of),
-                month_of(at - timedelta(microseconds=1)),
-            )
-        )  # fmt: skip
-    return out
-
-
-def evaluate(judged: Sequence[Judged], weights: RankConfig) -> list[float]:
+def evaluate(judged: Sequence[Day], weights: RankConfig) -> list[float]:
     """P@10 of each judged digest ranked with ``weights`` (as ``rank_eval``'s P@10)."""
     digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
     scores = []
     for j in judged:
-
-        def in_window(a: ArticleRecord, since: datetime = j.since, at: datetime = j.at) -> bool:
-            return since <= a.seen_at < at
-
         edition = rank_stories(
-            j.memory, j.stories, in_window, j.at, digest, weights, SentStories(), keep_sent=True
+            j.memory, j.stories, j.in_window, j.at, digest, weights, SentStories()
         )
         scores.append(overlap_at_10(set(j.gold), edition.breaking + edition.latest, j.gold_of))
     return scores

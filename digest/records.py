@@ -98,7 +98,8 @@ class FeedItem:
     language: str | None = None
     section: str | None = None
     breaking: bool = False  # the source itself marks it breaking (section, label, live flag)
-    # The picture's size as the source states it (both or neither): its shape in the email.
+    # The picture's size as the source states it, or its address writes it (The Guardian's
+    # crop), both or neither: its shape in the email.
     image_width: int | None = None
     image_height: int | None = None
 
@@ -133,7 +134,8 @@ class ArticleRecord:
     # When digest first stored it (the velocity signal); None: count from published_at.
     first_seen_at: datetime | None = None
     language: str | None = None  # the feed's or page's language tag: how its words stem
-    # The picture's size as the source stated it (both or neither): the email keeps its shape.
+    # The picture's size as the source stated it or its address wrote it (both or neither):
+    # the email keeps its shape.
     image_width: int | None = None
     image_height: int | None = None
 
@@ -163,6 +165,8 @@ class Story:
     # An earlier edition sent it, and it has grown since (new sources, a new headline):
     # shown marked as an update.
     update: bool = False
+    # An earlier edition sent it, and it has not grown since: left out of the edition.
+    repeat: bool = False
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -1124,6 +1124,31 @@ def test_check_warns_when_one_host_s_sources_outlast_the_gather_interval(
     assert code == 0 and "warning" not in err, err
 
 
+def test_a_key_that_no_longer_has_an_effect_loads_and_check_says_it_can_go(
+    tmp_path: Path, secret: str
+) -> None:
+    """[rank] sent_penalty lowered a story sent before; such a story is now left out of
+    the edition, so the key changes nothing. A file written with it still loads (every
+    other key as written), and `digest check` names it and says it has no effect."""
+    text = edit(
+        BASE, "[delivery.smtp]", "[rank]\nsent_penalty = 2.5\ncue_weight = 0.7\n\n[delivery.smtp]"
+    )
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+
+    config = load_config(path)
+    assert config.rank.cue_weight == 0.7 and "sent_penalty" not in type(config.rank).model_fields
+    code, out, err = check(path)
+
+    assert code == 0, err
+    assert err.count("warning: ") == 1, err
+    line = line_of(text, "sent_penalty")
+    assert f"warning: {path}:{line}: rank.sent_penalty: has no effect any more: " in err
+    assert "left out of the edition" in err and "remove it from the file" in err
+    assert f"{path}: ok" in out
+    assert "sent_penalty" not in EXAMPLE.read_text(encoding="utf-8")
+
+
 def test_retention_takes_a_fraction_of_a_day_and_check_warns_when_bounces_would_find_nothing(
     tmp_path: Path, secret: str
 ) -> None:
@@ -1133,7 +1158,7 @@ def test_retention_takes_a_fraction_of_a_day_and_check_warns_when_bounces_would_
     path = tmp_path / "digest.toml"
     path.write_text(text, encoding="utf-8")
 
-    code, out, err = check(path)
+    code, _, err = check(path)
 
     assert code == 0, err
     assert err.count("warning: ") == 1, err

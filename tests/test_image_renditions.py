@@ -15,7 +15,7 @@ from digest.render import render_edition
 from digest.render.edition import LEAD_PICTURE, THUMBNAIL, picture_size
 from digest.sources import parse_feed
 from digest.sources.metadata import read_metadata
-from tests.conftest import FeedServer, OpenApp
+from tests.conftest import SHARED, FeedServer, OpenApp
 from tests.renders import edition_info
 
 
@@ -190,13 +190,94 @@ def test_pictures_keep_their_shape_within_their_boxes() -> None:
         return Story(article, (), 1.0, ())
 
     assert picture_size(sized(1200, 600), LEAD_PICTURE) == (584, 292)  # 2:1
-    assert picture_size(sized(None, None), LEAD_PICTURE) == (584, 328)  # unknown: 16:9
+    assert picture_size(sized(None, None), LEAD_PICTURE) == (584, None)  # unknown: no height
     assert picture_size(sized(1000, 1500), LEAD_PICTURE) == (292, 438)  # portrait: narrower
     assert picture_size(sized(800, 800), THUMBNAIL) == (96, 96)
     assert picture_size(sized(1600, 900), THUMBNAIL) == (128, 72)
-    assert picture_size(sized(None, None), THUMBNAIL) == (128, 72)
+    assert picture_size(sized(None, None), THUMBNAIL) == (128, 72)  # the CSS box's own
     # A portrait lead narrower than the column grows no wider than its attribute elsewhere.
     info = edition_info(dated=datetime(2026, 12, 1, tzinfo=UTC))
     html = render_edition(info, RankedEdition((sized(1000, 1500),), ())).html
     [image] = re.findall(r"<img\b[^>]*>", html)
     assert 'width="292" height="438"' in image and "max-width:292px" in image
+
+
+# The Guardian states each rendition's width only; its address carries the crop (5:3 here).
+GUARDIAN = (
+    "https://i.guim.co.uk/img/media/b73c8752cd4667c923dff7f1542f1fb20089e421/0_108_3000_1799/"
+    "master/3000.jpg?w={w}&amp;q=55&amp;auto=format&amp;usm=12&amp;fit=max&amp;s=0a4f"
+)
+
+
+def _guardian(*widths: int) -> bytes:
+    """An item with The Guardian's renditions: no height, no medium, as it writes them."""
+    return _sized(*(f'<media:content width="{w}" url="{GUARDIAN.format(w=w)}"/>' for w in widths))
+
+
+def test_a_pictures_shape_written_in_its_address_completes_a_width_alone() -> None:
+    """The Guardian's media:content states a width alone; the crop in its address
+    (x_y_width_height) gives the shape, so the stored size is the rendition's, 5:3."""
+    (item,), _ = parse_feed("Guardian", _guardian(140, 460))
+    assert item.image_url and "w=460" in item.image_url
+    assert (item.image_width, item.image_height) == (460, 276)
+
+
+@pytest.mark.parametrize(
+    ("url", "size"),
+    [
+        (GUARDIAN.format(w=460).replace("&amp;", "&"), (3000, 1799)),  # nothing stated
+        ("https://img.test/media/ab/0_108_3000_1799/master/3000.jpg", None),  # another host
+        ("https://i.guim.co.uk/img/media/ab/0_0_0_1799/master/3000.jpg", None),  # no shape
+    ],
+)
+def test_only_a_known_services_address_gives_a_shape(
+    url: str, size: tuple[int, int] | None
+) -> None:
+    """A page's og:image without og:image:width/height: the shape its address writes, for
+    a service known to write one; any other address's numbers say nothing."""
+    html = (
+        '<html><head><meta property="og:type" content="article">'
+        f'<meta property="og:image" content="{url}"></head><body><p>Text.</p></body></html>'
+    ).encode()
+    meta = read_metadata(html, "https://x.test/a")
+    assert (meta.image_width, meta.image_height) == (size or (None, None))
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "feeds").is_dir(), reason="no shared feeds here")
+def test_the_guardians_lead_picture_is_boxed_5_to_3_not_16_to_9() -> None:
+    """Every item of the shared Guardian feed gets its 5:3 shape; its lead in the email is
+    584 x 350, where a 16:9 box (328) made the text below move 22 px when it loaded."""
+    body = (SHARED / "data" / "feeds" / "guardian.rss").read_bytes()
+    items, _ = parse_feed("The Guardian", body)
+    assert items and all(
+        i.image_width and i.image_height and abs(i.image_width / i.image_height - 5 / 3) < 0.01
+        for i in items
+    )
+    first = items[0]
+    article = ArticleRecord(
+        1, "The Guardian", first.title, first.url, "", datetime(2026, 12, 1, tzinfo=UTC),
+        image_url=first.image_url, image_width=first.image_width,
+        image_height=first.image_height,
+    )  # fmt: skip
+    html = render_edition(
+        edition_info(dated=datetime(2026, 12, 1, tzinfo=UTC)),
+        RankedEdition((Story(article, (), 1.0, ()),), ()),
+    ).html
+    [image] = re.findall(r"<img\b[^>]*>", html)
+    assert 'width="584" height="350"' in image
+
+
+def test_a_lead_of_unknown_shape_has_a_width_and_no_invented_height() -> None:
+    """No stated shape: the width Outlook needs, no height to stretch it to; height:auto
+    (the CSS) lets every client draw it in its own shape."""
+    article = ArticleRecord(
+        1, "Wire", "A story", "https://x.test/a", "", datetime(2026, 12, 1, tzinfo=UTC),
+        image_url="https://img.test/a.jpg",
+    )  # fmt: skip
+    html = render_edition(
+        edition_info(dated=datetime(2026, 12, 1, tzinfo=UTC)),
+        RankedEdition((Story(article, (), 1.0, ()),), ()),
+    ).html
+    [image] = re.findall(r"<img\b[^>]*>", html)
+    assert 'width="584"' in image and "height=" not in image
+    assert "height:auto" in image.replace(" ", "")

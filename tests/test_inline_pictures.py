@@ -307,3 +307,35 @@ def test_a_stated_size_padded_with_spaces_is_read_in_linear_time(path: str) -> N
     assert time.process_time() - started < 2
     assert item.image_url == "https://blog.test/a.jpg"
     assert (item.image_width, item.image_height) == (None, None)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    "img",
+    [
+        '<img alt="Rates > 5%, the Bank says" src="https://blog.test/rates.jpg" width="800"'
+        ' height="450">',
+        "<img title='Before > after' alt=\"Rates > 5%, the Bank says\""
+        ' src="https://blog.test/rates.jpg" width="800" height="450">',
+        '<img alt="Rates > 5%, the Bank says" title="<b>" src=https://blog.test/rates.jpg'
+        " width=800 height=450>",
+    ],
+)
+def test_a_greater_than_sign_in_a_quoted_value_does_not_end_the_tag(path: str, img: str) -> None:
+    """``>`` inside a quoted alt or title is text: the src, width and height after it are
+    the tag's still."""
+    (item,) = PATHS[path](_rss(f"<p>Text.</p>{img}"))
+    assert (item.image_url, item.image_alt, item.image_width, item.image_height) == (
+        "https://blog.test/rates.jpg",
+        "Rates > 5%, the Bank says",
+        800,
+        450,
+    )
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_quote_never_closed_is_read_as_a_character(path: str) -> None:
+    """A tag whose quote never closes (broken markup) is read as before: up to its ``>``."""
+    img = '<img src=https://blog.test/a.jpg alt="broken width=640 height=360><p>Text.</p>'
+    (item,) = PATHS[path](_rss(img))
+    assert item.image_url == "https://blog.test/a.jpg"

@@ -346,3 +346,41 @@ def _process(config: Path, folder: Path, messages: list[bytes]) -> str:
     )
     assert code == 0, err
     return out
+
+
+def test_a_reader_at_postmaster_unsubscribes_by_mail_but_a_postmasters_bounce_does_not(
+    config: Path, tmp_path: Path
+) -> None:
+    """postmaster@ is a mailbox a person reads and may subscribe with: their reply to the
+    mailto (sent to the unsubscribe address, the token in its subject) is a request. A
+    bounce from a postmaster is still none: one that quotes the digest below its own
+    subject, even sent to the unsubscribe address, or one from the null sender, whatever
+    its subject says."""
+    reader = "postmaster@reader.example"
+    assert run_cli("--config", str(config), "subscribers", "add", reader)[0] == 0
+    sent = delivered(config)
+    address, subject = mailto_of(sent[reader])
+    bounces = [
+        _plain(
+            {"From": reader, "To": address, "Subject": "Undeliverable: your message"},
+            f"Delivery has failed.\n\nOriginal message:\n\n{_text_of(sent[reader])}",
+        ),
+        _plain({"Return-Path": "<>", "From": reader, "To": address, "Subject": subject}, "x"),
+    ]
+
+    out = _process(config, tmp_path / "bounces", bounces)
+
+    assert "0 unsubscribe requests, 0 unsubscribed" in out
+    assert "('Undeliverable: your message'): a bounce (from postmaster@reader.example" in out
+    assert "a bounce (from the null sender; no delivery status report)" in out
+    assert _statuses(config)[reader] == "active"
+
+    out = _process(config, tmp_path / "request", [reply(address, subject, sender=reader)])
+
+    assert f"unsubscribe request from {reader}: {reader} unsubscribed" in out
+    assert "1 unsubscribe requests, 1 unsubscribed, 0 refused" in out
+    assert _statuses(config) == {
+        "ann@example.org": "active",
+        "bob@example.org": "active",
+        reader: "unsubscribed",
+    }

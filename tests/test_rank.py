@@ -110,9 +110,9 @@ def test_explain_shows_each_signal_and_they_add_up_to_the_score(tmp_path, monkey
     code, out, _ = run_cli("--config", str(tmp_path / "demo" / "digest.toml"), "explain", "--json")
     assert code == 0
     stories = json.loads(out)["stories"]
-    # The demo sent its edition: the next one counts its stories as already sent.
+    # The demo sent its edition: the next one leaves its stories out, listed as sent.
     storm = next(s for s in stories if s["headline"].startswith("Storm"))
-    assert len(storm["sources"]) == 3 and storm["signals"]["already_sent"]["adds"] < 0
+    assert len(storm["sources"]) == 3 and storm["section"] == "sent"
     for story in stories:
         assert list(story["signals"]) == list(SIGNALS) and isinstance(story["story_id"], int)
         total = sum(s["adds"] for s in story["signals"].values())
@@ -131,4 +131,5 @@ def test_explain_table_fits_a_terminal_and_names_its_columns(tmp_path, monkeypat
     table = out.split("#: B = Breaking")[0]
     assert all(len(line) <= 80 for line in table.splitlines())
     assert "Storm Isolde makes" in table  # the headline is readable, not a few letters a line
-    assert "fresh = recency" in out and "sent = already_sent" in out
+    assert "fresh = recency" in out and "S = sent before and not grown since" in out
+    assert "already_sent" not in out  # no penalty column: a repeat is left out, not lowered

@@ -53,9 +53,10 @@ def stored_edition(*items: ArticleRecord) -> RankedEdition:
     return ranked_from_json(ranked_to_json(rank(list(items), NOW, DIGEST, RankConfig())))
 
 
-def penalty(ranked: RankedEdition) -> float:
-    """The already_sent value of the edition's first item."""
-    return signals((*ranked.breaking, *ranked.latest)[0])["already_sent"][0]
+def is_repeat(ranked: RankedEdition) -> bool:
+    """Whether the window's first item is a repeat (sent before, not grown since): left
+    out of the edition, or the edition's first item."""
+    return (*ranked.repeated, *ranked.breaking, *ranked.latest)[0].repeat
 
 
 def test_every_signal_is_named_and_they_sum_to_the_score() -> None:
@@ -100,19 +101,34 @@ def test_velocity_counts_sources_whose_first_article_joined_within_the_window() 
     assert signals(story)["velocity"] == (2.0, 1.0)  # Post and Desk
 
 
-def test_the_sent_penalty_applies_until_a_new_source_joins() -> None:
-    weights = RankConfig(sent_penalty=2.5)
+def test_a_sent_story_is_a_repeat_until_a_new_source_joins_and_scores_as_any_other() -> None:
+    """A repeat is left out of the edition, not scored lower: no signal is about it."""
+    weights = RankConfig()
     sent = frozenset({"Wire", "Post"})
     same = score_story([article(1, "Wire"), article(2, "Post")], NOW, weights, sent)
-    assert signals(same)["already_sent"] == (1.0, -2.5)
     fewer = score_story([article(1, "Wire")], NOW, weights, sent)
-    assert signals(fewer)["already_sent"] == (1.0, -2.5)
+    assert same.repeat and fewer.repeat and not same.update
     grown = score_story(
         [article(1, "Wire"), article(2, "Post"), article(3, "Blog")], NOW, weights, sent
     )
-    assert signals(grown)["already_sent"] == (0.0, 0.0)
+    assert not grown.repeat and grown.update
     never = score_story([article(1, "Wire"), article(2, "Post")], NOW, weights)
-    assert signals(never)["already_sent"] == (0.0, 0.0)
+    assert not never.repeat and not never.update
+    assert same.score == never.score and same.signals == never.signals
+
+
+def test_a_ranking_given_a_sent_penalty_keeps_repeats_lowered_by_it() -> None:
+    """How editions were ranked before repeats were left out: bench/rank_repeats.py
+    replays it beside the rule."""
+    stored = stored_edition(article(1, "Wire", story=1), article(2, "Post", story=1))
+    again = [article(1, "Wire", story=1), article(2, "Post", story=1)]
+    later = NOW + timedelta(hours=1)
+    left_out = rank(again, later, DIGEST, RankConfig(), sent_sources([stored]))
+    kept = rank(again, later, DIGEST, RankConfig(), sent_sources([stored]), sent_penalty=2.5)
+    [repeat] = left_out.repeated
+    assert (*left_out.breaking, *left_out.latest) == () and left_out.repeats == 1
+    assert kept.breaking == () and kept.repeats == 0  # lowered below Breaking's threshold
+    assert kept.latest[0].repeat and kept.latest[0].score == pytest.approx(repeat.score - 2.5)
 
 
 def test_sent_stories_are_read_back_from_a_stored_edition_by_their_articles() -> None:
@@ -127,14 +143,14 @@ def test_sent_stories_are_read_back_from_a_stored_edition_by_their_articles() ->
     later = NOW + timedelta(hours=1)
     again = [article(1, "Wire", story=1), article(2, "Post", story=1)]
     ranked = rank(again, later, DIGEST, RankConfig(), sent_sources([stored]))
-    assert ranked.breaking == ()  # the penalty took it below the Breaking threshold
-    assert signals(ranked.latest[0])["already_sent"][0] == 1.0
+    assert (*ranked.breaking, *ranked.latest) == ()  # left out: its readers had it
+    assert ranked.repeated[0].repeat
     grown = [*again, article(3, "Blog", story=1)]
     assert rank(grown, later, DIGEST, RankConfig(), sent_sources([stored])).breaking != ()
     # The sent story merged into an older one (id 0) since: still recognised by its articles.
     merged = [article(0, "Post", story=0), *(replace(a, story_id=0) for a in again)]
     ranked = rank(merged, later, DIGEST, RankConfig(), sent_sources([stored]))
-    assert penalty(ranked) == 1.0
+    assert is_repeat(ranked)
 
 
 def test_a_sent_story_is_recognised_after_its_sent_articles_left_the_window() -> None:
@@ -143,17 +159,17 @@ def test_a_sent_story_is_recognised_after_its_sent_articles_left_the_window() ->
     tomorrow = NOW + timedelta(days=1)
     today = [article(5, "Wire", story=1, minutes_ago=-1440 + 10)]
     ranked = rank(today, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
-    assert penalty(ranked) == 1.0
+    assert is_repeat(ranked)
     # Merged since into story 0: known through the sent articles' current story.
     moved = [article(5, "Wire", story=0, minutes_ago=-1440 + 10)]
     sent = sent_sources([stored]).with_stories({1: 0, 2: 0, 5: 0})
     ranked = rank(moved, tomorrow, DIGEST, RankConfig(), sent)
-    assert penalty(ranked) == 1.0
+    assert is_repeat(ranked)
     unknown = rank(moved, tomorrow, DIGEST, RankConfig(), sent_sources([stored]))
-    assert penalty(unknown) == 0.0
+    assert not is_repeat(unknown)
 
 
-def test_a_story_following_a_sent_one_after_a_quiet_spell_is_penalised_unless_it_grew() -> None:
+def test_a_story_following_a_sent_one_after_a_quiet_spell_is_a_repeat_unless_it_grew() -> None:
     """Story 1 was sent; a day later story 9 takes it up (``follows``), then story 12 takes
     up 9: both are known as sent, until a source the sent story did not have carries one."""
     stored = stored_edition(article(1, "Wire", story=1), article(2, "Post", story=1))
@@ -163,12 +179,12 @@ def test_a_story_following_a_sent_one_after_a_quiet_spell_is_penalised_unless_it
     for story in (9, 12):
         again = [article(story, "Wire", story=story, minutes_ago=-1440 + 10)]
         ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent, follows)
-        assert penalty(ranked) == 1.0
+        assert is_repeat(ranked)
     grown = [article(9, "Wire", story=9), article(10, "Blog", story=9)]
     ranked = rank(grown, tomorrow, DIGEST, RankConfig(), sent, follows)
-    assert penalty(ranked) == 0.0
+    assert not is_repeat(ranked)
     ranked = rank(grown[:1], tomorrow, DIGEST, RankConfig(), sent)  # no follow-up known
-    assert penalty(ranked) == 0.0
+    assert not is_repeat(ranked)
 
 
 def test_rank_groups_by_story_id_and_clusters_articles_without_one() -> None:
@@ -284,7 +300,7 @@ def test_a_story_and_its_follow_up_in_one_window_are_one_item() -> None:
     assert len(apart.breaking) + len(apart.latest) == 3
 
 
-def test_an_item_whose_sent_story_sits_mid_chain_keeps_the_penalty() -> None:
+def test_an_item_whose_sent_story_sits_mid_chain_is_still_a_repeat() -> None:
     """Story 9 (Wire) was sent; it follows story 1, which this digest never sent. Next
     morning a new Wire article joins 9: the item (1 and 9 together) is still known as sent,
     and its headline comes from the newest story."""
@@ -296,8 +312,8 @@ def test_an_item_whose_sent_story_sits_mid_chain_keeps_the_penalty() -> None:
     ]
     sent = sent_sources([stored]).with_stories({1: 1, 90: 9, 91: 9})
     ranked = rank(items, tomorrow, DIGEST, RankConfig(), sent, follows={9: 1})
-    (item,) = (*ranked.breaking, *ranked.latest)
-    assert signals(item)["already_sent"][0] == 1.0
+    (item,) = ranked.repeated
+    assert item.repeat
     assert item.lead.id == 91  # the follow-up's headline leads
 
 
@@ -315,11 +331,11 @@ def test_a_follow_up_led_by_a_lighter_source_does_not_count_the_heavy_one_twice(
     assert signals(item)["coverage"][0] == 1.0
 
 
-def test_a_follow_up_is_penalised_when_its_sibling_was_sent() -> None:
+def test_a_follow_up_is_a_repeat_when_its_sibling_was_sent() -> None:
     """Stories 2 and 4 both take up story 1 (never sent here); 2 was sent with Wire and
-    Post. This morning 4, from Wire alone, is the same story again: penalised."""
+    Post. This morning 4, from Wire alone, is the same story again: a repeat."""
     stored = stored_edition(article(20, "Wire", story=2), article(21, "Post", story=2))
     tomorrow = NOW + timedelta(days=1)
     again = [article(40, "Wire", story=4, minutes_ago=-1440 + 10)]
     ranked = rank(again, tomorrow, DIGEST, RankConfig(), sent_sources([stored]), {2: 1, 4: 1})
-    assert penalty(ranked) == 1.0
+    assert is_repeat(ranked)

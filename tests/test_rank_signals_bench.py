@@ -58,3 +58,19 @@ def test_a_variant_is_a_validated_rank_config() -> None:
     assert rank_signals.variant("default") == ("default", RankConfig())
     with pytest.raises(pydantic.ValidationError, match="no_such_weight"):
         rank_signals.variant("bad:no_such_weight=1")
+
+
+def test_both_benches_replay_the_same_days() -> None:
+    """One replay of the digests' days (``rank_eval.judged_days``) serves both: every
+    digest time is a day, P@10 judges the days with ten candidates, and rank_signals
+    keeps exactly those."""
+    rows = _rows()
+    weights = RankConfig()
+    days = list(rank_eval.judged_days(rows, weights))
+    expected = rank_eval.precision_at_10(rows, weights)
+    judged = [d for d in days if d.judged]
+    assert [d.at for d in days] == rank_eval.digest_times(rows)
+    assert [d.month for d in judged] == list(expected.months)
+    assert [d.baseline for d in judged] == list(expected.baseline)
+    assert rank_signals.replay(rows, weights) == judged
+    assert all(len(d.gold) == 10 for d in judged) and not days[0].judged

@@ -255,7 +255,7 @@ def test_a_story_grows_with_a_materially_new_headline(headline: str, grown: bool
     sent = rank([_article(1, "Wire", "Storm Isolde nears coast")], MONDAY, digest, RankConfig())
     again = [_article(1, "Wire", "Storm Isolde nears coast"), _article(2, "Wire", headline)]
     later = MONDAY + timedelta(hours=1)
-    ranked = rank(again, later, digest, RankConfig(), sent_sources([sent]), keep_sent=False)
+    ranked = rank(again, later, digest, RankConfig(), sent_sources([sent]))
     shown = (*ranked.breaking, *ranked.latest)
     assert (len(shown), ranked.repeats) == ((1, 0) if grown else (0, 1))
     assert all(s.update and s.lead.title == headline for s in shown)  # the news leads

@@ -56,7 +56,10 @@ CONTRAST_JS = """() => {
 }"""
 
 
-def _stories() -> RankedEdition:
+def _stories(lead_size: tuple[int, int] | None = (1168, 656)) -> RankedEdition:
+    """The edition on screen; ``lead_size``: the lead picture's size as its source states
+    it (None: not stated)."""
+
     def story(
         i: int, title: str, summary: str, source: str, image: bool = True, **more: object
     ) -> Story:
@@ -84,6 +87,8 @@ def _stories() -> RankedEdition:
                 "Utility crews said power would return within two days. " * 3,
                 "Harbour Wire",
                 image_alt="Waves breaking over the harbour wall",
+                image_width=lead_size and lead_size[0],
+                image_height=lead_size and lead_size[1],
             ),
             story(2, f"Headline with {long_word}", "Summary.", "Metro Gazette"),
         ),
@@ -102,7 +107,7 @@ def _stories() -> RankedEdition:
     )
 
 
-def _html() -> str:
+def _html(ranked: RankedEdition | None = None) -> str:
     info = EditionInfo(
         "The Demo Desk",
         "Morning Briefing",
@@ -113,7 +118,7 @@ def _html() -> str:
         web_url="https://digest.example/editions/morning/x",
         subscribe_url="https://digest.example/",
     )
-    rendered = render_edition(info, _stories())
+    rendered = render_edition(info, ranked or _stories())
     who = Recipient(
         1,
         "ada@example.org",
@@ -125,8 +130,8 @@ def _html() -> str:
     return substitute(rendered.html, who, is_html=True)
 
 
-# A picture of the lead's shape (584x328), at twice its size, as a source's image arrives;
-# served for every image request.
+# A picture of the lead's shape (584x328, as its source states it), at twice its size, as a
+# source's image arrives; served for every image request.
 PICTURE = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="1168" height="656">'
     b'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">'
@@ -171,21 +176,29 @@ def browser():
         launched.close()
 
 
-def _page(browser, width: int, scheme: str, images: bool):
+def _page(
+    browser,
+    width: int,
+    scheme: str,
+    images: bool,
+    ranked: RankedEdition | None = None,
+    picture: bytes = PICTURE,
+    name: str = "digest",
+):
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
 
     def answer(route) -> None:
         # Nothing leaves the machine: pictures come from here, everything else is refused.
         if images and route.request.resource_type == "image":
-            route.fulfill(status=200, content_type="image/svg+xml", body=PICTURE)
+            route.fulfill(status=200, content_type="image/svg+xml", body=picture)
         else:
             route.abort()
 
     page.route("**/*", answer)
-    page.set_content(_html(), wait_until="load")
-    name = f"digest-{width}-{scheme}{'' if images else '-images-blocked'}.png"
+    page.set_content(_html(ranked), wait_until="load")
+    file = f"{name}-{width}-{scheme}{'' if images else '-images-blocked'}.png"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / file), full_page=True)
     return page
 
 
@@ -229,6 +242,27 @@ def test_email_fits_and_is_legible(browser, width: int, scheme: str) -> None:
     ]
     shown.close()
     blocked.close()
+
+
+# A 5:3 picture (The Guardian's shape) whose source stated no shape.
+PICTURE_5_3 = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="600">'
+    b'<rect width="1000" height="600" fill="#3b6e99"/></svg>'
+)
+
+
+@pytest.mark.parametrize("width", [640, 375])
+def test_a_lead_of_unknown_shape_is_drawn_in_its_own_shape(browser, width: int) -> None:
+    """No shape stated: the width attribute alone (no guessed 16:9 for Outlook to stretch
+    it to), and the picture is drawn 5:3 as it is, the column's width."""
+    page = _page(
+        browser, width, "light", True, _stories(lead_size=None), PICTURE_5_3, "unknown-shape"
+    )
+    lead = page.evaluate(STORIES_JS)[0]["img"]
+    page.close()
+    assert lead["loaded"] and lead["width"] == "584" and lead["height"] is None, lead
+    assert lead["box"][0] >= width - 60, lead
+    assert abs(lead["box"][0] / lead["box"][1] - 5 / 3) < 0.02, lead
 
 
 def _sorted_latest() -> list[Story]:

@@ -109,18 +109,15 @@ def test_a_sent_story_is_left_out_until_a_new_source_joins(app: App) -> None:
     edition, created = build_edition(app, digest, now)
     assert created and edition.story_count == 1
 
-    def signal(story: Story, name: str) -> float:
-        return next(s.value for s in story.signals if s.name == name)
-
     tomorrow = now + timedelta(days=1)  # the next slot of the daily digest
     ranked = rank_window(app, digest, tomorrow)
     [again] = ranked.repeated  # left out of the edition: its readers had it
-    assert again.story_id == storm and signal(again, "already_sent") == 1.0
+    assert again.story_id == storm and again.repeat
     assert stories(ranked) == [] and ranked.repeats == 1
     publish(app, "Post", "Storm Isolde: 40,000 homes without power after landfall", 10)
     ranked = rank_window(app, digest, tomorrow)
     [grown] = stories(ranked)  # it grew: sent again, as an update
-    assert grown.story_id == storm and signal(grown, "already_sent") == 0.0 and grown.update
+    assert grown.story_id == storm and not grown.repeat and grown.update
 
 
 def test_migration_0007_upgrades_a_database_with_articles(tmp_path: Path) -> None:
@@ -212,10 +209,10 @@ def test_a_sent_story_taken_up_after_a_quiet_day_is_a_left_out_follow_up(app: Ap
         (found,) = [s for s in (*stories(ranked), *ranked.repeated) if again in _ids(s)]
         return found
 
-    assert next(s.value for s in item().signals if s.name == "already_sent") == 1.0
+    assert item().repeat
     assert story_of(app, again) not in (None, storm)  # its own story, after the gap
     publish(app, "Post", "Storm Isolde: 40,000 homes still without power", 5)
-    assert next(s.value for s in item().signals if s.name == "already_sent") == 0.0
+    assert not item().repeat
 
 
 def _ids(story: Story) -> set[int]:

@@ -89,7 +89,6 @@ _SHORT = {
     "velocity": "vel",
     "growth": "grow",
     "cue": "cue",
-    "already_sent": "sent",
 }
 
 

@@ -45,6 +45,15 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_host_pace(config),
         *_short_deliveries(config),
         *_example_values(config),
+        *_ignored_keys(config),
+    ]
+
+
+def _ignored_keys(config: Config) -> list[ConfigProblem]:
+    """Keys an earlier version read that change nothing now: accepted, said to go."""
+    return [
+        config.problem(path, f"has no effect any more: {why}", "remove it from the file")
+        for path, why in config.ignored_keys.items()
     ]
 
 

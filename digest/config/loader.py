@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
+from digest.config._lines import Path as KeyPath
 from digest.config._lines import dotted, key_lines, line_of
 from digest.config.models import Config
 from digest.errors import ConfigError, ConfigProblem
@@ -95,10 +96,11 @@ def parse_config(text: str, file: Path) -> Config:
                 "remove it: relative paths are always relative to this file's folder",
             )
         )
+    raw, ignored = _without_deprecated(raw)
     try:
         config = Config.model_validate(
             {**raw, "base_dir": file.resolve().parent},
-            context={"file": str(file), "key_lines": lines},
+            context={"file": str(file), "key_lines": lines, "ignored_keys": ignored},
         )
     except ValidationError as exc:
         problems += [_problem(err, lines, str(file)) for err in exc.errors()]
@@ -217,6 +219,35 @@ RETIRED = {
     "match by the cosine similarity of their words: replace it with `story_similarity = 0.25` "
     "(lower joins more, higher splits more)",
 }
+
+
+# Keys an earlier version read that no longer change anything, and why: still accepted,
+# so a file written for that version loads as it is, and `digest check` says each can go
+# (``Config.ignored_keys``).
+DEPRECATED: dict[tuple[str, ...], str] = {
+    ("rank", "sent_penalty"): "a story an earlier edition sent is left out of the edition "
+    "unless it has grown since (then it goes again, as an update), so no score is lowered",
+}
+
+
+def _without_deprecated(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[KeyPath, str]]:
+    """The file's tables without the ``DEPRECATED`` keys (the tables on their way copied,
+    the rest shared), and the ones it had, with why they do nothing."""
+    ignored: dict[KeyPath, str] = {}
+    raw = dict(raw)
+    for path, why in DEPRECATED.items():
+        *tables, key = path
+        parent = raw
+        for name in tables:
+            child = parent.get(name)
+            if not isinstance(child, dict):
+                break
+            parent[name] = parent = dict(child)
+        else:
+            if key in parent:
+                del parent[key]
+                ignored[path] = why
+    return raw, ignored
 
 
 def _problem(err: Any, lines: dict[Any, int], file: str) -> ConfigProblem:

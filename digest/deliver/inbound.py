@@ -38,6 +38,7 @@ from digest.deliver.unsubscribes import (
     automatic_sign,
     bounce_sign,
     is_automatic_reply,
+    is_mailto_reply,
     is_unsubscribe_request,
     says_unsubscribe,
     sender_of,
@@ -138,11 +139,12 @@ def _weigh(message: Message, store: InboundStore, rules: InboundRules) -> tuple[
     """A message that is no DSN: whether it is an unsubscribe request, and what became of
     it. Mail that answers the digest quotes it, its unsubscribe token with it (in the
     List-Unsubscribe header, in the footer's link): only a reply to the mailto counts."""
-    if bounce := bounce_sign(message):
+    address = rules.unsubscribe_address
+    # A reader whose address is postmaster@ replies to the mailto like anyone else.
+    if bounce := bounce_sign(message, mailto_reply=is_mailto_reply(message, address)):
         return False, _other(message, f"a bounce ({bounce}; no delivery status report)")
     if is_automatic_reply(message):
         return False, _other(message, "an automatic reply")
-    address = rules.unsubscribe_address
     if not is_unsubscribe_request(message, address):
         if says_unsubscribe(message):
             why = (

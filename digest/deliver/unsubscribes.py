@@ -9,8 +9,10 @@ sender's address is not, since anyone can write any From.
 Mail servers and responders answer the digest's sender quoting the digest, whose header and
 links carry the same token, and its subject may say "unsubscribe" (a headline). So a subject
 alone makes no request; a bounce of any kind (``bounce_sign``) and an auto-reply never make
-one; other automatic mail (``automatic_sign``) counts only by the token in its subject, as a
-mail provider's one-click request sends the mailto, never by what its body quotes.
+one (postmaster@ in From alone is no bounce in a reply to the mailto: a reader may have
+that address); other automatic mail (``automatic_sign``) counts only by the token in its
+subject, as a mail provider's one-click request sends the mailto, never by what its body
+quotes.
 
 Parsing here stays pure: a Message in, candidate strings out; ``digest.deliver.inbound``
 checks the tokens and acts.
@@ -74,13 +76,19 @@ def is_automatic_reply(message: Message) -> bool:
     )
 
 
-def bounce_sign(message: Message) -> str:
+def bounce_sign(message: Message, mailto_reply: bool = False) -> str:
     """What shows a message that is no DSN to be a bounce ("" when nothing does): a mail
     server's sender, the null sender (``Return-Path: <>``, RFC 5321's for every
     notification), Exim's X-Failed-Recipients, or a report of another kind. Such mail
-    pastes the returned digest below its text, tokens and all."""
+    pastes the returned digest below its text, tokens and all.
+
+    ``mailto_reply``: the message went to the unsubscribe address with a token in its
+    subject, as the mailto writes it (``is_mailto_reply``). Then a server's name in From
+    says nothing on its own: postmaster@ is a mailbox people read, and subscribe with, and
+    a bounce carries the returned digest's subject, never the mailto's. The other signs
+    still make it a bounce."""
     sender = sender_of(message)
-    if sender.rpartition("@")[0].lower() in _SERVER_SENDERS:
+    if not mailto_reply and sender.rpartition("@")[0].lower() in _SERVER_SENDERS:
         return f"from {sender}"
     if str(message.get("Return-Path", "")).strip() == "<>":
         return "from the null sender"
@@ -114,6 +122,14 @@ def is_unsubscribe_request(message: Message, unsubscribe_address: str) -> bool:
     headers = ("To", "Cc", "Delivered-To", "X-Original-To")
     values = [str(v) for h in headers for v in message.get_all(h, [])]
     return any(address.lower() == wanted for _, address in getaddresses(values))
+
+
+def is_mailto_reply(message: Message, unsubscribe_address: str) -> bool:
+    """Sent to the unsubscribe address with a token in its subject: what a reply to the
+    List-Unsubscribe mailto looks like (whether the token is genuine is checked later)."""
+    return is_unsubscribe_request(message, unsubscribe_address) and bool(
+        token_candidates(message, body=False).subject
+    )
 
 
 def says_unsubscribe(message: Message) -> bool:

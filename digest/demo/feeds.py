@@ -87,7 +87,7 @@ def _json_feed(outlet: DemoOutlet, now: datetime) -> str:
                 "title": i.title,
                 "content_html": i.summary,
                 "date_published": _when(now, i.minutes_ago).isoformat(),
-                # JSON Feed states no picture size: the email gives it a 16:9 box.
+                # JSON Feed states no picture size: a lead gets its width alone in the email.
                 **({"image": picture_url(outlet.site, i.slug)} if i.picture else {}),
             }
             for i in outlet.items

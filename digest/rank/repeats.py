@@ -3,8 +3,8 @@
 A story an earlier edition sent goes again only when it has grown: a source that did not
 carry it then carries it now, or a source that did has run an article since under a
 materially new headline (``SentStories.news``, ``new_headline``), which then leads it.
-Then it goes marked as an update; otherwise it is left out of the edition
-(``rank(keep_sent=False)``, what the pipeline does). Its readers had it: the same story
+Then it goes marked as an update; otherwise it is a repeat (``Story.repeat``), left out
+of the edition (``rank``). Its readers had it: the same story
 again is no news, and an edition holding only such stories mails nobody.
 """
 

@@ -14,11 +14,11 @@ score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
                            memory's settled stories grew: ``growth``; 0 without history)
       + cue_weight      * (1 if a headline says 'breaking', 'live' or 'developing',
                            or a source flagged the article breaking on its own page)
-      - sent_penalty    * (1 if an earlier edition of the digest sent the story and it has
-                           not grown since: no new source, no materially new headline)
 
 A story sent before that has grown is marked an update (``Story.update``); one that has not
-is left out of the pipeline's editions altogether (``keep_sent=False``, see ``repeats``).
+(``Story.repeat``: no new source, no materially new headline) is left out of the edition
+altogether, whatever its score (see ``repeats``). No signal lowers it: the score is only
+ever the sum of the signals.
 
 Sections: "Breaking" holds the stories scoring at least ``breaking_min_score`` that are
 carried by ``breaking_min_sources`` sources or have a cue, best first, at most the digest's
@@ -41,7 +41,7 @@ from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
 
-SIGNALS = ("recency", "source_weight", "coverage", "velocity", "growth", "cue", "already_sent")
+SIGNALS = ("recency", "source_weight", "coverage", "velocity", "growth", "cue")
 
 
 def story_index(weights: RankConfig) -> StoryIndex:
@@ -109,8 +109,8 @@ def score_story(
 
     ``sent_sources``: the sources the story had when an earlier edition sent it (None: not
     sent); ``news``: an article it did not have then, under a materially new headline
-    (``SentStories.news``), which leads it. The penalty applies unless it has grown since
-    (a source outside those, or news), and a story that grew is an update. ``overlap``:
+    (``SentStories.news``), which leads it. Unless it has grown since (a source outside
+    those, or news) it is a repeat (``Story.repeat``); a story that grew is an update. ``overlap``:
     how often the sources carry the same stories, this story left out (None: every
     source a full vote). ``leads``: the articles the headline may come from (None: all).
     The lead is the best-weighted source's article with the longest summary, the
@@ -132,7 +132,6 @@ def score_story(
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
     cue = _cue(articles)
     grown = grew(source_weights, sent_sources, news)
-    repeat = 1.0 if grown is False else 0.0
     signals = (
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
         Signal("source_weight", best_weight, weights.source_weight * best_weight),
@@ -140,10 +139,9 @@ def score_story(
         Signal("velocity", velocity, weights.velocity_weight * velocity),
         Signal("growth", to_come, weights.growth_weight * to_come),
         Signal("cue", cue, weights.cue_weight * cue),
-        Signal("already_sent", repeat, 0.0 - weights.sent_penalty * repeat),
     )
     score = round(sum(s.contribution for s in signals), 4)
-    return Story(lead, others, score, signals, update=bool(grown))
+    return Story(lead, others, score, signals, update=bool(grown), repeat=grown is False)
 
 
 def _lead(candidates: Sequence[ArticleRecord]) -> ArticleRecord:
@@ -194,7 +192,7 @@ def rank(
     overlap: SourceOverlap | None = None,
     growth: GrowthCurve | None = None,
     *,
-    keep_sent: bool = True,
+    sent_penalty: float | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -203,9 +201,10 @@ def rank(
     ``follows`` (``Membership.follows``): a story and the stories taking it up after a
     quiet spell are one item in an edition whose window holds several of them, so a
     reader sees yesterday evening's story and this morning's follow-up once. ``overlap``,
-    ``growth``: see ``score_story``. Without ``keep_sent`` (the pipeline), a story sent
-    before that has not grown is left out before the sections are filled, and counted in
-    ``RankedEdition.repeats``; with it, it stays in, lowered by the sent penalty.
+    ``growth``: see ``score_story``. A story sent before that has not grown is left out
+    before the sections are filled, and counted in ``RankedEdition.repeats``; with a
+    ``sent_penalty``, it stays in instead, its score lowered by that much: how editions
+    were ranked before that rule, which ``bench/rank_repeats.py`` replays to compare.
     """
     if any(a.story_id is None for a in articles):
         articles, follows = _clustered(articles, weights, follows)
@@ -214,8 +213,8 @@ def rank(
     groups = _groups(articles, follows)
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
-    stories = _scored(groups, family, now, weights, sent, overlap, growth)
-    return _sections(stories, digest, weights, keep_sent=keep_sent)
+    stories = _scored(groups, family, now, weights, sent, overlap, growth, sent_penalty)
+    return _sections(stories, digest, weights, keep_sent=sent_penalty is not None)
 
 
 def _scored(
@@ -226,8 +225,9 @@ def _scored(
     sent: SentStories,
     overlap: SourceOverlap,
     growth: GrowthCurve | None,
+    sent_penalty: float | None = None,
 ) -> list[Story]:
-    """Each item scored (see ``rank``), best first."""
+    """Each item scored (see ``rank``), best first; a repeat lowered by ``sent_penalty``."""
     stories = []
     for root, group in groups.items():
         members = {root, *family.get(root, ())}  # the item's stories, in or out of the window
@@ -243,6 +243,10 @@ def _scored(
                 sent.news(members, group),
             )
         )
+    if sent_penalty:
+        stories = [
+            replace(s, score=round(s.score - sent_penalty, 4)) if s.repeat else s for s in stories
+        ]
     stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
     return stories
 
@@ -253,8 +257,8 @@ def _sections(
     """Breaking and Latest filled from the scored items (see ``rank``'s ``keep_sent``)."""
     candidates, repeated = len(stories), []
     if not keep_sent:
-        repeated = [s for s in stories if _signal(s, "already_sent")]
-        stories = [s for s in stories if not _signal(s, "already_sent")]
+        repeated = [s for s in stories if s.repeat]
+        stories = [s for s in stories if not s.repeat]
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
     latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]

@@ -36,16 +36,17 @@ def rank_memory(
     digest: DigestConfig,
     weights: RankConfig,
     sent: SentStories,
-    keep_sent: bool = False,
+    sent_penalty: float | None = None,
 ) -> RankedMemory:
     """Rank the memory articles ``in_window`` admits, with stories formed over all of it.
 
     ``memory``: every enabled source's articles back to ``rank.story_memory_hours``, with
     their stored story ids; ``sent``: what the digest's earlier editions sent, left out of
-    the edition unless it grew since (``keep_sent``: kept, lowered by the sent penalty).
+    the edition unless it grew since (``sent_penalty``: kept, lowered by that much; see
+    ``rank``).
     """
     stories = assign_stories(memory, weights)
-    edition = rank_stories(memory, stories, in_window, now, digest, weights, sent, keep_sent)
+    edition = rank_stories(memory, stories, in_window, now, digest, weights, sent, sent_penalty)
     return RankedMemory(edition, stories)
 
 
@@ -57,7 +58,7 @@ def rank_stories(
     digest: DigestConfig,
     weights: RankConfig,
     sent: SentStories,
-    keep_sent: bool = False,
+    sent_penalty: float | None = None,
 ) -> RankedEdition:
     """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
     the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``)."""
@@ -77,5 +78,5 @@ def rank_stories(
         stories.follows,
         overlap,
         growth,
-        keep_sent=keep_sent,
+        sent_penalty=sent_penalty,
     )

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 import premailer
 
 from digest import sentences
+from digest.config.models.base import default  # the submodules, not the package: (*)
+from digest.config.models.digests import DigestConfig
 from digest.records import RankedEdition, RenderedEdition, Story
 from digest.render import plain, templates
 from digest.render.fit import HTML_LIMIT as HTML_LIMIT  # re-exported: imported from here
@@ -25,16 +27,20 @@ from digest.render.fit import fitting
 from digest.render.i18n import DEFAULT_LOCALE, Localizer
 from digest.render.tokens import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Nonce
 
+# (*) the config's models import render.i18n, so this module may load while the package
+# digest.config.models is still half made; its submodules are whole.
+
 # Subjects past about 60 characters are cut by most inboxes, phones first.
 SUBJECT_LIMIT = 60
 # An adult's silent reading of news prose; what "N min read" at the top is counted with.
 WORDS_PER_MINUTE = 230
 # The top's list of headlines: Breaking, topped up from Latest to at least the minimum.
 CONTENTS_MAX, CONTENTS_MIN = 5, 3
-# The pictures' boxes: (width, height when the source gives no size: 16:9, the tallest it
-# may be: 4:3 for the lead, 4:3 beside a headline). See picture_size.
-LEAD_PICTURE = (584, 328, 438)
-THUMBNAIL = (128, 72, 96)
+# The pictures' boxes: (width, height when the source gives no shape, the tallest it may
+# be: 4:3). See picture_size. A lead of unknown shape gets no height: it sizes itself.
+# A thumbnail's CSS box is 128x72 whatever the picture (object-fit: cover): its own size.
+LEAD_PICTURE: tuple[int, int | None, int] = (584, None, 438)
+THUMBNAIL: tuple[int, int | None, int] = (128, 72, 96)
 # Han, kana: a reader's word is about one character; everything else is split at spaces.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
@@ -60,7 +66,7 @@ class EditionInfo:
     subscribe_url: str | None = None
     # A Latest item's summary at most this long (its lead sentence); 0: Latest shows
     # headlines only. Breaking keeps the stored summary (gather.summary_chars).
-    latest_summary_chars: int = 180
+    latest_summary_chars: int = default(DigestConfig, "latest_summary_chars")
 
 
 def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
@@ -261,12 +267,14 @@ def _story_language(story: Story, edition_language: str) -> str | None:
     return tag if language and language != edition_language.lower() else None
 
 
-def picture_size(story: Story, box: tuple[int, int, int]) -> tuple[int, int]:
+def picture_size(story: Story, box: tuple[int, int | None, int]) -> tuple[int, int | None]:
     """The width and height attributes of the story's picture in ``box`` (``LEAD_PICTURE``,
     ``THUMBNAIL``). Outlook on Windows sizes a picture by these alone and stretches it to
     them, so they keep the shape the source gave (its stated width and height): the box's
     width, the height that follows, and a picture taller than the box allows narrower
-    instead. Without a stated size, the box's own 16:9: most news pictures are."""
+    instead. Of a shape not known, no height (None) for the lead: a guessed 16:9 would
+    stretch a 5:3 picture in Outlook and move the text below by ~22 px elsewhere when it
+    loads; with the width alone each client keeps the picture's own shape."""
     width, usual_height, tallest = box
     source_width, source_height = story.lead.image_width, story.lead.image_height
     if not source_width or not source_height or source_width <= 0 or source_height <= 0:

@@ -3,8 +3,9 @@ on an interval, and between slots sends deferred rows when their retry time come
 SIGTERM or SIGINT lets the running job finish, then exits.
 
 Jobs run one at a time (a single worker thread, which forks each job a process of its own:
-``schedule.forked``), so a gather and a send never race on the same rows. After the daemon was down or the machine slept, each reader is sent the latest
-slot they missed within the grace period, once (``owed_slots``), never every slot missed.
+``schedule.forked``), so a gather and a send never race on the same rows. After the daemon
+was down or the machine slept, each reader is sent the latest slot they missed within the
+grace period, once (``owed_slots``), never every slot missed.
 """
 
 from __future__ import annotations

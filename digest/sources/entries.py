@@ -22,11 +22,16 @@ from digest.sources.normalise import (
     canonical_url,
     headline,
     html_to_text,
-    image_size,
     nesting_depth,
     too_deep,
 )
-from digest.sources.pictures import ALT_LIMIT, Picture, inline_picture, rendition_order
+from digest.sources.pictures import (
+    ALT_LIMIT,
+    Picture,
+    inline_picture,
+    rendition_order,
+    stated_size,
+)
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
@@ -220,7 +225,7 @@ def _entry_image(entry: Any, base_url: str | None = None) -> Picture | None:
         canonical = canonical_url(str(url or ""))
         if canonical is not None:
             alt_text = html_to_text(str(alt or ""), ALT_LIMIT) or None
-            return Picture(canonical, alt_text, *image_size(*size))
+            return Picture(canonical, alt_text, *stated_size(canonical, *size))
     return None
 
 

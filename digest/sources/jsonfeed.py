@@ -18,7 +18,7 @@ from digest.sources.entries import (
     deep_notes,
 )
 from digest.sources.normalise import canonical_url, headline, html_to_text
-from digest.sources.pictures import Picture, inline_picture
+from digest.sources.pictures import Picture, inline_picture, stated_size
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 
@@ -90,7 +90,10 @@ def _item(
         return None
     image = canonical_url(field.text("image") or field.text("banner_image"))
     # No image of its own: the first picture of its HTML, as for RSS and Atom items.
-    picture = Picture(image) if image else inline_picture([field.text("content_html")], url, title)
+    if image:  # JSON Feed states no size: the shape its address may write
+        picture = Picture(image, None, *stated_size(image, None, None))
+    else:
+        picture = inline_picture([field.text("content_html")], url, title)
     return FeedItem(
         guid=(field.text("id", number=True) or url)[:500],
         url=url,

@@ -25,10 +25,10 @@ from digest.sources.dates import iso_date
 from digest.sources.normalise import (
     canonical_url,
     html_to_text,
-    image_size,
     language_tag,
     unread_page,
 )
+from digest.sources.pictures import stated_size
 
 TITLE_LIMIT = 300
 SUMMARY_LIMIT = 600
@@ -262,7 +262,7 @@ def _image(
             found = canonical_url(urljoin(url, src.strip()))
             if found:
                 text = html_to_text(alt, 300) if isinstance(alt, str) else ""
-                return found, text or None, image_size(*size)
+                return found, text or None, stated_size(found, *size)
     return None, None, (None, None)
 
 

@@ -13,7 +13,8 @@ paths have that link, as an absolute URL, whatever base the feed declared.
 
 The tags are found by a bounded pattern, not a parser: this runs on every item of every
 feed, most of which have no ``<img>`` at all, and hostile HTML nested thousands deep costs
-a pattern nothing more than flat HTML.
+a pattern nothing more than flat HTML. The pattern reads quoted attribute values whole, so
+an ``alt="a > b"`` is text, not the end of the tag.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ _LEAST_SIDE = 50
 # How many "<img" of one item are looked at before giving up: a gallery's first few.
 _MOST_TAGS = 20
 
-# An <img> start tag and its attributes, bounded so that a "<img" never closed costs a
-# scan of 4,000 characters, not of the rest of the item.
-_IMG = re.compile(r"<img\b([^<>]{0,4000})>", re.I)
+# An <img> start tag and its attributes. A quoted value is read whole, as a browser reads
+# it: alt="a > b" does not end the tag, nor hide the src after it (a quote never closed is
+# a character like any other). Possessive, so nothing is tried twice; matched with an end
+# (_TAG_END) so that a "<img" never closed costs a scan of 4,000 characters, not of the
+# rest of the item.
+_IMG = re.compile(r"""<img\b((?:=\s*"[^"]*"|=\s*'[^']*'|[^<>])*+)>""", re.I)
+_TAG_END = len("<img") + 4000 + len(">")
 _IMG_START = re.compile(r"<img\b", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
 # A side stated in a style attribute: "width: 700px; height: 467px".
@@ -65,6 +70,14 @@ _IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$")
 _NOT_PICTURE_CLASS = re.compile(r"smiley|emoji|avatar|icon|pixel|tracking|share|badge", re.I)
 
 
+# Picture services that write a picture's shape into its address, by host: The Guardian's
+# crop rectangle, x_y_width_height (i.guim.co.uk/img/media/<id>/0_108_3000_1799/master/
+# 3000.jpg?w=460): its feed states each rendition's width only.
+_SHAPE_IN_ADDRESS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"(?:^|\.)guim\.co\.uk$"), re.compile(r"/\d{1,5}_\d{1,5}_(\d{1,5})_(\d{1,5})/")),
+)
+
+
 class Picture(NamedTuple):
     """The picture an item gets: its address, alt text, and size as the source states it."""
 
@@ -72,6 +85,31 @@ class Picture(NamedTuple):
     alt: str | None = None
     width: int | None = None
     height: int | None = None
+
+
+def stated_size(url: str | None, width: object, height: object) -> tuple[int | None, int | None]:
+    """The picture's width and height as its source states them (``image_size``: both or
+    neither); when it states less, the shape its address writes (The Guardian's crop), at
+    the stated width or height if one is: the email then boxes it in its own shape."""
+    size = image_size(width, height)
+    if size[0] is not None or not url:
+        return size
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    for hosts, path in _SHAPE_IN_ADDRESS:
+        match = path.search(parts.path) if hosts.search(host) else None
+        if match is None:
+            continue
+        shape = image_size(match.group(1), match.group(2))
+        if shape[0] is None or shape[1] is None:
+            return size
+        stated_width, stated_height = image_size(width, 1)[0], image_size(1, height)[1]
+        if stated_width:
+            return stated_width, max(1, round(stated_width * shape[1] / shape[0]))
+        if stated_height:
+            return max(1, round(stated_height * shape[0] / shape[1])), stated_height
+        return shape
+    return size
 
 
 def rendition_order(width: int) -> tuple[int, int]:
@@ -100,7 +138,7 @@ def inline_picture(markups: Iterable[str], page_url: str, headline: str = "") ->
             tried += 1
             if tried > _MOST_TAGS:  # each "<img" tried costs at most one bounded match
                 return Picture()
-            tag = _IMG.match(markup, start.start())
+            tag = _IMG.match(markup, start.start(), start.start() + _TAG_END)
             if tag is not None:
                 picture = _picture(_attributes(tag.group(1)), page_url, headline)
                 if picture is not None:
@@ -138,6 +176,8 @@ def _picture(attributes: dict[str, str], page_url: str, headline: str) -> Pictur
         # "<img src=x onerror=...>" is an attack, not the story's picture.
         return None
     url, shown = _rendition(url, image_size(width, height), srcset, page_url, _side(width))
+    if shown[0] is None:  # no shape stated: the one its address may write
+        shown = stated_size(url, None, None)
     return Picture(url, _alt(attributes, headline), *shown)
 
 

@@ -46,17 +46,25 @@ class Config(_Model):
     # missing folder) names its line too. parse_config passes them as validation context.
     _file: str = PrivateAttr(default="")
     _key_lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
+    # Keys of the file that an earlier version read and that change nothing now, and why.
+    _ignored_keys: dict[KeyPath, str] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
         """Keep the file name and key lines parse_config passed, if it passed them."""
         if isinstance(context, dict):
             self._file = str(context.get("file", ""))
             self._key_lines = dict(context.get("key_lines", {}))
+            self._ignored_keys = dict(context.get("ignored_keys", {}))
 
     @property
     def file(self) -> str:
         """The file this config was read from, as named when loading ("" if made in code)."""
         return self._file
+
+    @property
+    def ignored_keys(self) -> dict[KeyPath, str]:
+        """Keys the file sets that no longer have any effect (accepted, not read), and why."""
+        return dict(self._ignored_keys)
 
     def problem(self, path: KeyPath, what: str, fix: str = "") -> ConfigProblem:
         """A problem with the key at ``path``, placed at its line (or its table's) in the file."""

@@ -34,12 +34,6 @@ class RankConfig(_Model):
     cue_weight: float = Field(
         default=0.5, ge=0, description="bonus for 'breaking', 'live', 'developing' in a title"
     )
-    sent_penalty: float = Field(
-        default=2.0,
-        ge=0,
-        description="subtracted from a story an earlier edition sent that has not grown "
-        "since, where a ranking keeps it (editions leave it out)",
-    )
     sent_lookback_editions: int = Field(
         default=3,
         ge=0,
