@@ -564,6 +564,40 @@ def failover(server: str, folder: Path, args: argparse.Namespace) -> dict[str, A
     return result
 
 
+def imports(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """bench/import.py's run of the real `digest subscribers import` (`--import-rows`
+    people, an HR-style CSV) on SQLite and on PostgreSQL, each in a process of its own:
+    the slower engine's time and the larger peak (``import_1m_s`` only when a million ran:
+    a smaller run's start-up would be scaled with it)."""
+    import importlib.util
+
+    from tests.pg import create_database
+
+    spec = importlib.util.spec_from_file_location("import_bench", ROOT / "bench" / "import.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows, result = args.import_rows, {}
+    for engine in ("sqlite", "postgresql"):
+        work = folder / f"import-{engine}"
+        work.mkdir()
+        database = (
+            f"sqlite:///{work / 'digest.db'}"
+            if engine == "sqlite"
+            else create_database(server, "digest_bench_import")
+        )
+        result[engine] = bench.run("ours", rows, work, database)
+    slowest = max(r["wall_s"] for r in result.values())
+    return {
+        "import_rows": rows,
+        "import_1m_s": slowest if rows >= 1_000_000 else None,
+        "import_rows_per_s": min(r["rows_per_s"] for r in result.values()),
+        "import_1m_peak_mb": max(r["peak_mb"] for r in result.values()),
+        "import_s": {engine: r["wall_s"] for engine, r in result.items()},
+        "import_peak_mb": {engine: r["peak_mb"] for engine, r in result.items()},
+    }
+
+
 def _started(database: str, edition_id: int) -> bool:
     """A worker claimed its first batch (every worker has started by then, nearly)."""
     rows = counts(database, edition_id)
@@ -608,6 +642,9 @@ def main() -> None:
     parser.add_argument("--latency-recipients", type=int, default=400)
     parser.add_argument("--old-rows", type=int, default=500_000, help="claims: rows before")
     parser.add_argument("--claim-readers", type=int, default=20_000, help="claims: new edition")
+    parser.add_argument(
+        "--import-rows", type=int, default=100_000, help="import: people in the CSV (1M: full)"
+    )
     parser.add_argument("--time-limit", type=float, default=1800.0, help="per drain, seconds")
     parser.add_argument("--skip", default="", help="sections to skip, comma-separated")
     parser.add_argument(
@@ -630,6 +667,7 @@ def main() -> None:
             ("correctness", correctness),
             ("latency", latency),
             ("throughput", throughput),
+            ("import", imports),
         ):
             if name in skip or (only and name not in only):
                 continue
