@@ -164,6 +164,22 @@ def test_agreeing_stories_far_apart_in_time_do_not_merge_but_follow() -> None:
     assert index.continuations() == {9: 3}
 
 
+def test_a_lone_article_far_in_time_follows_only_at_the_merging_threshold() -> None:
+    """A story of one article merges at the joining threshold within the gap (what its
+    article would have joined), but a follow-up link across the gap needs merging's
+    agreement: a headline sharing one word with yesterday's story is a story of its own,
+    not the next chapter of it; the same headline again is."""
+    index = StoryIndex(similarity=0.2, merge=0.3, gap_hours=12)
+    for i, (_, title, url) in enumerate(STORM, 1):
+        index.add(i, title, url, at=_at(i))
+    # about 0.27 like the storm story, by "leaves", "homes", "without"
+    index.add(8, "Kansas tornado leaves homes without water", "", at=_at(40))
+    index.add(9, STORM[0][1], "https://late.test/i", at=_at(60))
+    assert index.assignments()[8] == 8
+    assert 8 not in index.continuations()
+    assert index.continuations()[9] == 1
+
+
 def test_assign_stories_dates_an_article_by_publication_unless_it_is_in_the_future() -> None:
     """A feed that dates its article a day ahead (a wrong clock) is placed when it arrived,
     so it still joins the story it reached digest with."""

@@ -319,7 +319,8 @@ def test_an_item_whose_sent_story_sits_mid_chain_is_still_a_repeat() -> None:
 
 def test_a_follow_up_led_by_a_lighter_source_does_not_count_the_heavy_one_twice() -> None:
     """Wire (weight 3) carried yesterday's story 1; Post (weight 1) leads this morning's
-    follow-up 5. Wire's weight is source_weight; coverage is Post's vote alone."""
+    follow-up 5. Wire's weight is source_weight, counted once; each story is one source
+    wide, so the item has no coverage beyond it (its widest story's, not the union's)."""
     items = [
         article(1, "Wire", minutes_ago=780, weight=3.0, story=1),
         article(5, "Post", "Storm Isolde: the morning after", weight=1.0, story=5),
@@ -328,7 +329,32 @@ def test_a_follow_up_led_by_a_lighter_source_does_not_count_the_heavy_one_twice(
     (item,) = (*ranked.breaking, *ranked.latest)
     assert item.lead.id == 5
     assert signals(item)["source_weight"][0] == 3.0
-    assert signals(item)["coverage"][0] == 1.0
+    assert signals(item)["coverage"][0] == 0.0
+
+
+def test_a_story_and_its_follow_up_count_as_wide_as_the_widest_of_them() -> None:
+    """Story 1 (yesterday evening, Wire, Post, Blog) and its follow-up 5 (this morning,
+    Desk, Herald) are one item with five sources listed, but it is as wide as story 1:
+    coverage 2 (three sources beyond the first), not 4. So a story four sources carried
+    today ranks above it: a story told again the next day is not wider for it."""
+    items = [
+        article(1, "Wire", minutes_ago=780, story=1),
+        article(2, "Post", minutes_ago=775, story=1),
+        article(3, "Blog", minutes_ago=770, story=1),
+        article(5, "Desk", "Storm Isolde: the morning after", minutes_ago=60, story=5),
+        article(6, "Herald", "Storm Isolde: the morning after", minutes_ago=55, story=5),
+        *(
+            article(i, s, "Comet visible tonight", minutes_ago=60 + i, story=10)
+            for i, s in enumerate(["Wire", "Post", "Desk", "Herald"], 10)
+        ),
+    ]
+    weights = RankConfig(velocity_weight=0, growth_weight=0, recency_weight=0)
+    ranked = rank(items, NOW, DIGEST, weights, follows={5: 1})
+    stories = (*ranked.breaking, *ranked.latest)
+    storm = next(s for s in stories if "Blog" in s.sources)
+    assert sorted(storm.sources) == ["Blog", "Desk", "Herald", "Post", "Wire"]
+    assert signals(storm)["coverage"][0] == 2.0
+    assert stories[0].lead.title == "Comet visible tonight"  # coverage 3
 
 
 def test_a_follow_up_is_a_repeat_when_its_sibling_was_sent() -> None:

@@ -6,7 +6,8 @@ score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
                            best-weighted one's: one vote per source however many articles
                            it ran, its configured weight shared with the sources that
                            usually come with it (``overlap``, ``rank.overlap_discount``);
-                           the best weight already counts in source_weight)
+                           the best weight already counts in source_weight. Of an item
+                           that is a story and its follow-ups, the widest of them counts)
       + velocity_weight * (the votes, as for coverage, of the sources whose first article
                            of the story reached digest in the last velocity_hours)
       + growth_weight   * (the votes still to come: all the story's votes times its age's
@@ -104,6 +105,7 @@ def score_story(
     leads: Sequence[ArticleRecord] | None = None,
     growth: GrowthCurve | None = None,
     news: ArticleRecord | None = None,
+    widest: Sequence[ArticleRecord] | None = None,
 ) -> Story:
     """One story from its articles, with every signal's value and contribution.
 
@@ -114,7 +116,9 @@ def score_story(
     how often the sources carry the same stories, this story left out (None: every
     source a full vote). ``leads``: the articles the headline may come from (None: all).
     The lead is the best-weighted source's article with the longest summary, the
-    earliest of equals (the first to report).
+    earliest of equals (the first to report). ``widest``: the articles whose sources
+    coverage counts (None: all), the item's widest story when it is a story and its
+    follow-ups (``rank``).
     """
     lead = news or _lead(leads or articles)  # a new headline leads an update
     others = tuple(a for a in articles if a is not lead)
@@ -123,10 +127,12 @@ def score_story(
     freshness = 0.5 ** (age_hours / weights.half_life_hours)
     source_weights, first_seen = _by_source(articles)
     best_weight = max(source_weights.values())
-    votes = (overlap or SourceOverlap()).votes(source_weights)
+    overlap = overlap or SourceOverlap()
+    votes = overlap.votes(source_weights)
+    counted = votes if widest is None else overlap.votes(_by_source(widest)[0])
     # The best-weighted source counts in source_weight; coverage is everyone else's vote.
-    best = max(source_weights, key=lambda s: (source_weights[s], votes[s]))
-    coverage = round(sum(votes.values()) - votes[best], 4)
+    best = max(counted, key=lambda s: (source_weights[s], counted[s]))
+    coverage = round(sum(counted.values()) - counted[best], 4)
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
@@ -200,7 +206,10 @@ def rank(
     (the pipeline passes them clustered and stored). ``sent``: see ``sent_sources``.
     ``follows`` (``Membership.follows``): a story and the stories taking it up after a
     quiet spell are one item in an edition whose window holds several of them, so a
-    reader sees yesterday evening's story and this morning's follow-up once. ``overlap``,
+    reader sees yesterday evening's story and this morning's follow-up once. Its
+    coverage is its widest story's, not the union of theirs: a story told again the next
+    day is not wider for it, and a follow-up joined by a word or two would otherwise add
+    another story's sources (bench/README.md: P@10 up on both months). ``overlap``,
     ``growth``: see ``score_story``. A story sent before that has not grown is left out
     before the sections are filled, and counted in ``RankedEdition.repeats``; with a
     ``sent_penalty``, it stays in instead, its score lowered by that much: how editions
@@ -241,6 +250,7 @@ def _scored(
                 _newest_story(group),
                 growth,
                 sent.news(members, group),
+                _widest_story(group),
             )
         )
     if sent_penalty:
@@ -300,6 +310,22 @@ def _newest_story(articles: Sequence[ArticleRecord]) -> list[ArticleRecord]:
     """The articles of the group's newest story: a follow-up's headline leads the item."""
     newest = max(articles, key=lambda a: (story_time(a), a.story_id or 0)).story_id
     return [a for a in articles if a.story_id == newest]
+
+
+def _widest_story(articles: Sequence[ArticleRecord]) -> list[ArticleRecord] | None:
+    """The articles of the item's story with the most sources; None if it is one story.
+
+    Ties go to the story with more articles, then the newer (its id is its first
+    article's, so the higher).
+    """
+    by_story: dict[int, list[ArticleRecord]] = {}
+    for a in articles:
+        by_story.setdefault(a.story_id or 0, []).append(a)
+    if len(by_story) < 2:
+        return None
+    return max(
+        by_story.items(), key=lambda kv: (len({a.source for a in kv[1]}), len(kv[1]), kv[0])
+    )[1]
 
 
 def _chain(story_id: int, follows: Mapping[int, int]) -> list[int]:
