@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.delivery_rows import held_by
+from digest.store.delivery_rows import held_by, in_state
 from digest.store.tables import DELIVERIES, SUBSCRIBERS, Subscriber, UTCDateTime
 
 _SUBSCRIBER = [c.name for c in SUBSCRIBERS.c]
@@ -63,7 +63,7 @@ def _picked() -> CTE:
         .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
         .where(
             DELIVERIES.c.edition_id == bindparam("claim_edition"),
-            DELIVERIES.c.status == DeliveryStatus.PENDING,
+            in_state(DeliveryStatus.PENDING),  # a literal: the partial index, prepared too
             SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
         )
         .order_by(DELIVERIES.c.id)
