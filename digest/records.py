@@ -270,6 +270,9 @@ class OutgoingMessage:
     (``wants_fields = True``): HTTP APIs build their own MIME. ``crlf``: every line of
     ``data`` ends in CRLF, no CR or LF stands alone (a personalised template's bytes), so
     the SMTP transport need not look (two scans of the message, a sixth of a send's CPU).
+    ``dot_safe``: no line of ``data`` starts with a dot either (qp.encode writes one as
+    ``=2E``), so SMTP's dot-stuffing has nothing to double and the transport sends the bytes
+    as they are (its scan for them cost 30 us a 41 KB message, the GIL held).
     """
 
     delivery_id: int
@@ -279,6 +282,7 @@ class OutgoingMessage:
     data: bytes = field(repr=False)
     fields: MessageFields | None = field(default=None, repr=False)
     crlf: bool = False
+    dot_safe: bool = False
 
 
 @dataclass(frozen=True)

@@ -463,3 +463,30 @@ def test_leading_dots_survive_whether_or_not_the_caller_vouches_for_crlf(
     assert asyncio.run(go()) == ["sent", "sent"]
     got = [m.data for m in smtp_server.handler.messages]
     assert got == [marked, bare.replace(b"\n", b"\r\n")], got
+
+
+def test_a_built_message_goes_out_dot_safe_unless_a_signer_adds_its_header() -> None:
+    """A personalised message is marked dot-safe (the transport skips the scan for leading
+    dots): its template has none and its values are quoted-printable; a DKIM signer's
+    header is not vouched for, so a signed message is stuffed as before."""
+    from digest.deliver.batches import Row, message
+    from digest.render import build_template, render_edition
+    from tests.test_render import INFO, recipient
+    from tests.test_render_edges import _one
+
+    template = build_template(
+        render_edition(INFO, _one("T", summary=".a dot first\n" + "x." * 60)),
+        sender="news@example.com",
+        reply_to=None,
+        list_name="Daily",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
+    row = Row(1, 1, "zoe@example.org", 1)
+    plain = message(template, recipient(), row, False, None)
+    assert plain.crlf and plain.dot_safe
+    assert not [line for line in plain.data.split(b"\r\n") if line.startswith(b".")]
+    signed = message(
+        template, recipient(), row, False, lambda data: b"DKIM-Signature: x\r\n" + data
+    )
+    assert not signed.dot_safe

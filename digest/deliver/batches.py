@@ -272,9 +272,19 @@ def message(
     if signer is not None:
         data = signer(data)
     sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
-    # personalise's bytes are CRLF throughout; a signer's header is not vouched for here.
-    crlf = signer is None
-    return OutgoingMessage(row.delivery_id, sender, row.email, message_id, data, crlf=crlf)
+    # personalise's bytes are CRLF throughout, and no line starts with a dot when the
+    # template's own bytes have none (its values are quoted-printable, its headers folded
+    # with a space); a signer's header is not vouched for here.
+    plain = signer is None
+    return OutgoingMessage(
+        row.delivery_id,
+        sender,
+        row.email,
+        message_id,
+        data,
+        crlf=plain,
+        dot_safe=plain and template.dot_safe,
+    )
 
 
 async def more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:

@@ -269,7 +269,7 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
             else:
                 _reset(client)
             return _result(message, code, _text(text))
-    _send(client, _dot_stuffed(message.data, message.crlf))
+    _send(client, _dot_stuffed(message.data, message.crlf, message.dot_safe))
     try:
         code, text = _reply(client)
     except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -303,14 +303,16 @@ def _reply(client: smtplib.SMTP) -> tuple[int, bytes]:
         raise
 
 
-def _dot_stuffed(data: bytes, crlf: bool = False) -> bytes:
+def _dot_stuffed(data: bytes, crlf: bool = False, dot_safe: bool = False) -> bytes:
     """The DATA payload: CRLF line ends, leading dots doubled, ended by CRLF . CRLF.
-    ``crlf``: the caller vouches the line ends are CRLF already (no need to count them)."""
+    ``crlf``: the caller vouches the line ends are CRLF already (no need to count them);
+    ``dot_safe`` (with ``crlf``): and no line starts with a dot (no need to look for one)."""
     if not crlf and data.count(b"\n") != data.count(b"\r\n"):
         data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
+    if not (crlf and dot_safe):
+        data = data.replace(b"\r\n.", b"\r\n..")
+        if data.startswith(b"."):
+            data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
