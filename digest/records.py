@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 # What no database column should hold: NUL (PostgreSQL refuses it), other C0 controls but
 # tab and line breaks, and lone UTF-16 surrogates (a JSON feed's "\ud800": UTF-8 cannot
@@ -220,6 +220,26 @@ class RenderedEdition:
     html: str
     text: str
     omitted: int = 0  # stories dropped to keep the HTML under Gmail's clip (on the web view)
+
+
+class Reader(Protocol):
+    """What sending reads of a subscriber: a stored ``Subscriber``, or the claim's plain
+    record of one (``store.claims.ClaimedSubscriber``)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def topics(self) -> str: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def locale(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

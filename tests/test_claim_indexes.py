@@ -208,3 +208,41 @@ def test_the_queries_of_the_partial_indexes_answer_as_before(lite: tuple[Store, 
     assert isinstance(oldest_pending, datetime)
     assert store.pause_unsent(edition_id, "budget") == 24  # 20 pending, 4 deferred
     assert store.oldest_queued() is not None  # paused rows are still queued
+
+
+def _claims_readers_as_plain_records(store: Store, edition_id: int) -> None:
+    from digest.store.claims import ClaimedSubscriber
+
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE subscribers SET topics = 'science,arts', timezone = 'Europe/Paris', "
+                "locale = 'fr' WHERE id = (SELECT min(id) FROM subscribers)"
+            )
+        )
+        first = connection.execute(
+            text("SELECT id, email, name, public_id FROM subscribers ORDER BY id LIMIT 1")
+        ).one()
+    store.queue_deliveries(edition_id)
+    claimed = store.claim_deliveries(edition_id, 1000)
+    assert {type(s) for _, s in claimed} == {ClaimedSubscriber}
+    assert all(s.id == row.subscriber_id for row, s in claimed)
+    by_id = {s.id: s for _, s in claimed}
+    assert by_id[first.id] == ClaimedSubscriber(
+        first.id, first.email, first.name, first.public_id, "science,arts", "Europe/Paris", "fr"
+    )
+    assert sum(s.timezone is None and s.topics == "" for s in by_id.values()) == len(by_id) - 1
+
+
+def test_a_claim_hands_each_subscriber_as_a_plain_record_of_what_sending_reads_sqlite(
+    lite: tuple[Store, int],
+) -> None:
+    """Not a SQLModel ``Subscriber`` made per row (a fifth of a worker's main thread): the
+    address, name, link id, topics, zone and language, on both engines alike."""
+    _claims_readers_as_plain_records(*lite)
+
+
+def test_a_claim_hands_each_subscriber_as_a_plain_record_of_what_sending_reads_pg(
+    pg: tuple[Store, int],
+) -> None:
+    _claims_readers_as_plain_records(*pg)
