@@ -17,10 +17,10 @@ from digest.deliver.limits import PERIODS, REFILLING, RateLimiter, SharedWindow
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
 from digest.links import personal_links
-from digest.records import Recipient
+from digest.records import Reader, Recipient
 from digest.schedule import latest_slot, next_slot
 from digest.states import DeliveryStatus
-from digest.store import Edition, Subscriber, saved_id
+from digest.store import Edition, saved_id
 from digest.store.pg import is_postgresql
 from digest.subscribers import sendable_name
 
@@ -70,14 +70,14 @@ async def deliver_edition(
         )
 
 
-def _recipients(config: Config) -> Callable[[Subscriber], Recipient]:
+def _recipients(config: Config) -> Callable[[Reader], Recipient]:
     """Each subscriber's recipient: address, sendable name and personal links (unsubscribe,
     preferences, VERP bounce address)."""
     service = config.service
     secret = config.secret()
     mailto = config.unsubscribe_mailto()
 
-    def recipient_for(s: Subscriber) -> Recipient:
+    def recipient_for(s: Reader) -> Recipient:
         name = sendable_name(s.name)
         if name is None and (s.name or "").strip():
             log.warning(

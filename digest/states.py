@@ -57,6 +57,11 @@ CLAIMABLE_DELIVERY_STATES = (
     DeliveryStatus.DEFERRED,
     DeliveryStatus.SENDING,
 )
+# The states a claim moves a row between (pending -> sending). An index that leaves them out
+# (partial) is not written by a claim: PostgreSQL adds no entry for a new row version
+# outside a partial index, and a claim changes the status, so every other index of
+# deliveries takes one entry a row.
+CLAIM_PATH_STATES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
 class SendStatus(StrEnum):
@@ -130,8 +135,17 @@ class WorkerState(StrEnum):
     STANDBY = "standby"  # a scheduler waiting to take over
 
 
+def sql_literal(value: str) -> str:
+    """``'a'``: one of this module's values as an SQL string literal. The values are this
+    module's own, never input, so quoting them is enough."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def sql_in(column: str, values: Iterable[str]) -> str:
-    """``column IN ('a', 'b')``: the SQL of a CHECK constraint or a partial index's WHERE.
-    The values are this module's own, never input, so quoting them is enough."""
-    quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
-    return f"{column} IN ({quoted})"
+    """``column IN ('a', 'b')``: the SQL of a CHECK constraint or a partial index's WHERE."""
+    return f"{column} IN ({', '.join(sql_literal(value) for value in values)})"
+
+
+def sql_not_in(column: str, values: Iterable[str]) -> str:
+    """``column NOT IN ('a', 'b')``: a partial index's WHERE."""
+    return f"{column} NOT IN ({', '.join(sql_literal(value) for value in values)})"

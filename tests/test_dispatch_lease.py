@@ -19,8 +19,8 @@ from digest.deliver.base import Sender
 from digest.deliver.dispatch import dispatch
 from digest.editions import SegmentTemplates, build_edition
 from digest.pipeline import gather_sources, run_digest
-from digest.records import OutgoingMessage, Recipient, SendResult
-from digest.store import Subscriber, utcnow
+from digest.records import OutgoingMessage, Reader, Recipient, SendResult
+from digest.store import utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import FeedServer, OpenApp, SmtpServer, rss
 
@@ -87,7 +87,7 @@ class Stalling:
         await self.inner.aclose()
 
 
-def _recipient(s: Subscriber) -> Recipient:
+def _recipient(s: Reader) -> Recipient:
     return Recipient(s.id or 0, s.email, None, "https://u.test", "mailto:u@x.test", "https://p")
 
 

@@ -26,8 +26,8 @@ from digest.config import load_config
 from digest.deliver.dispatch import DispatchSettings, dispatch
 from digest.editions import SegmentTemplates, build_edition
 from digest.pipeline import gather_sources, run_digest
-from digest.records import Recipient
-from digest.store import Subscriber, utcnow
+from digest.records import Reader, Recipient
+from digest.store import utcnow
 from digest.store.tables import SQLModel
 from tests.conftest import ROOT, FeedServer, free_port, rss, run_cli
 from tests.pg import fresh_database
@@ -91,7 +91,7 @@ def _subscribe(config: Path, *addresses: str) -> None:
         assert code == 0, err
 
 
-def _recipient(s: Subscriber) -> Recipient:
+def _recipient(s: Reader) -> Recipient:
     return Recipient(s.id or 0, s.email, None, "https://u.test", "mailto:u@x.test", "https://p")
 
 

@@ -111,6 +111,47 @@ def test_every_body_line_is_at_most_76_characters_whatever_the_values_length() -
         assert f'href="{who.preferences_url}"' in html
 
 
+def test_no_line_of_a_message_starts_with_a_dot_and_every_dot_reads_back() -> None:
+    """A dot at a line's start would have to be doubled on the SMTP wire: the encoder
+    writes it =2E (a wrap landing on a dot, a summary line starting with one, a value
+    after its soft break), so the template's messages are marked dot-safe and the transport
+    sends them as they are; a client reads every dot back."""
+    summary = ".hidden starts the summary\n" + "Dot.dot." * 40 + "\n...ellipsis first"
+    template = _build(render_edition(INFO, _one("T", summary=summary)))
+    assert template.dot_safe
+    for size in range(0, 90, 7):
+        who = Recipient(
+            1,
+            "zoe@example.org",
+            ("." + "N" * size) if size else None,
+            "https://digest.test/unsubscribe/" + "." * size,
+            "mailto:u@example.org",
+            "https://digest.test/preferences/" + ".é" * (size // 3),
+        )
+        _, data = template.personalise(who, 1)
+        dotted = [line for line in data.split(b"\r\n") if line.startswith(b".")]
+        assert not dotted, (size, dotted)
+        assert not [line for line in _body_lines(data) if len(line) > 76], size
+        text, html = _bodies(data)
+        assert "Dot.dot." * 40 in text.replace("\n", "")
+        assert "...ellipsis first" in text
+        assert f"Unsubscribe:\n{who.unsubscribe_url}\n" in text
+        assert f'href="{who.preferences_url}"' in html
+
+
+@pytest.mark.parametrize("text", [".", ".a", "a\n.b", "x" * 75 + ".y", "=" * 30 + "." * 60])
+def test_quoted_printable_escapes_a_leading_dot_and_decodes_to_the_same_text(text: str) -> None:
+    import binascii
+
+    from digest.render import qp
+
+    encoded = qp.encode(text)
+    lines = encoded.split(b"\r\n")
+    assert not [line for line in lines if line.startswith(b".")], encoded
+    assert max(map(len, lines)) <= 76 and len(lines[-1]) <= 75, encoded
+    assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode() == text
+
+
 # --- the Gmail clip guard --------------------------------------------------------------------
 
 

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from digest.deliver.dispatch import DeliveryReport, DispatchSettings, count_words, dispatch
-from digest.records import OutgoingMessage, Recipient, SendResult
+from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
-from digest.store.tables import Subscriber
 from tests.store_queries import add_readers
 
 
@@ -126,12 +125,13 @@ class _Template:
     """Enough of a MessageTemplate for the dispatcher: fixed bytes per recipient."""
 
     sender = "news@example.org"
+    dot_safe = True  # its bytes start no line with a dot
 
     def personalise(self, recipient: Recipient, delivery_id: int) -> tuple[str, bytes]:
         return f"<{delivery_id}@test>", b"Subject: s\r\n\r\nbody\r\n"
 
 
-def _recipient(s: Subscriber) -> Recipient:
+def _recipient(s: Reader) -> Recipient:
     return Recipient(s.id or 0, s.email, None, "https://u.test", "mailto:u@x.test", "https://p")
 
 

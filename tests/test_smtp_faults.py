@@ -405,7 +405,7 @@ def test_an_address_with_a_line_break_never_reaches_the_wire() -> None:
     from digest.records import OutgoingMessage
 
     message = OutgoingMessage(1, "news@example.org", "a@example.org\r\nRCPT TO:<b@x>", "", b"")
-    result = _transaction(None, message)  # type: ignore[arg-type]  # no session is touched
+    result, _ = _transaction(None, message)  # type: ignore[arg-type]  # no session is touched
     assert result.status == "failed" and "invalid address" in result.detail
 
 
@@ -463,3 +463,114 @@ def test_leading_dots_survive_whether_or_not_the_caller_vouches_for_crlf(
     assert asyncio.run(go()) == ["sent", "sent"]
     got = [m.data for m in smtp_server.handler.messages]
     assert got == [marked, bare.replace(b"\n", b"\r\n")], got
+
+
+def test_a_built_message_goes_out_dot_safe_unless_a_signer_adds_its_header() -> None:
+    """A personalised message is marked dot-safe (the transport skips the scan for leading
+    dots): its template has none and its values are quoted-printable; a DKIM signer's
+    header is not vouched for, so a signed message is stuffed as before."""
+    from digest.deliver.batches import Row, message
+    from digest.render import build_template, render_edition
+    from tests.test_render import INFO, recipient
+    from tests.test_render_edges import _one
+
+    template = build_template(
+        render_edition(INFO, _one("T", summary=".a dot first\n" + "x." * 60)),
+        sender="news@example.com",
+        reply_to=None,
+        list_name="Daily",
+        list_id="daily.digest.test",
+        message_id_prefix="digest.3",
+    )
+    row = Row(1, 1, "zoe@example.org", 1)
+    plain = message(template, recipient(), row, False, None)
+    assert plain.crlf and plain.dot_safe
+    assert not [line for line in plain.data.split(b"\r\n") if line.startswith(b".")]
+    signed = message(
+        template, recipient(), row, False, lambda data: b"DKIM-Signature: x\r\n" + data
+    )
+    assert not signed.dot_safe
+
+
+def _direct(port: int, messages: list[Any], connections: int = 1) -> list[Any]:
+    """Send ``messages`` through the SMTP transport straight, as one batch."""
+    from digest.config.models import SmtpConfig
+    from digest.deliver.smtp import SmtpSender
+
+    settings = SmtpConfig(
+        host="127.0.0.1", port=port, security="none", connections=connections, timeout_seconds=2
+    )
+    sender = SmtpSender(settings, None)
+
+    async def go() -> list[Any]:
+        try:
+            return list(await sender.send_batch(messages))
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(go())
+
+
+def _messages(*addresses: str) -> list[Any]:
+    from digest.records import OutgoingMessage
+
+    return [
+        OutgoingMessage(
+            i, "n@example.org", a, f"<{i}@t>", f"Subject: {i}\r\n\r\nbody\r\n".encode(), crlf=True
+        )
+        for i, a in enumerate(addresses)
+    ]
+
+
+def test_the_next_message_s_commands_go_behind_the_last_one_s_final_dot(
+    faulty: FaultyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 2920 lets the next MAIL, RCPT and DATA follow a message's final dot in one group:
+    with a pipelining server a session writes and waits once a message, not twice. Every
+    message still arrives once, with its own result, in the batch's order."""
+    import digest.deliver.smtp as smtp
+
+    writes: list[bytes] = []
+    real = smtp._send
+
+    def counted(client: Any, data: bytes) -> None:
+        writes.append(data)
+        real(client, data)
+
+    monkeypatch.setattr(smtp, "_send", counted)
+    addresses = [f"r{i}@example.org" for i in range(6)]
+    results = _direct(faulty.port, _messages(*addresses))
+    assert [(r.delivery_id, r.status) for r in results] == [(i, "sent") for i in range(6)]
+    assert faulty.received == Counter(addresses)
+    assert len(writes) == 7, [w[:40] for w in writes]  # the first commands, one a message
+    assert writes[1].endswith(
+        b"\r\n.\r\nMAIL FROM:<n@example.org>\r\nRCPT TO:<r1@example.org>\r\nDATA\r\n"
+    )
+    assert writes[-1].endswith(b"body\r\n.\r\n")  # nothing behind the last
+
+
+def test_commands_sent_ahead_are_void_when_their_session_ends_and_nothing_is_lost(
+    faulty: FaultyServer,
+) -> None:
+    """A refusal of the message sent ahead is its own (the one before is sent); a session
+    the server closes after each message, or drops at a DATA sent ahead, leaves the
+    message behind to go out on a fresh session: each recipient gets one copy."""
+    faulty.faults.refuse = {"bad": "550 5.1.1 No such user"}
+    faulty.faults.drop = {"flaky": 1}
+    addresses = [
+        "a@example.org",
+        "bad@example.org",
+        "b@example.org",
+        "flaky@example.org",
+        "c@x.org",
+    ]
+    results = _direct(faulty.port, _messages(*addresses))
+    assert [r.status for r in results] == ["sent", "bounced", "sent", "sent", "sent"]
+    assert faulty.received == Counter(a for a in addresses if not a.startswith("bad"))
+    assert faulty.drops == 1
+
+    faulty.received.clear()
+    faulty.faults.one_per_session = True
+    results = _direct(faulty.port, _messages(*[f"s{i}@example.org" for i in range(4)]))
+    assert [r.status for r in results] == ["sent"] * 4
+    assert faulty.received == Counter(f"s{i}@example.org" for i in range(4))

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from digest.clock import Clock
 from digest.deliver.report import DeliveryReport, refusal_reason
-from digest.records import OutgoingMessage, Recipient, SendResult
+from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
-from digest.store import Subscriber
 from digest.store.claims import ClaimedRow
 from digest.store.outbox import OutboxState
 
@@ -38,7 +37,7 @@ class DeliveryStore(Protocol):
     def suppress_inactive(self, edition_id: int) -> int: ...
     def claim_deliveries(
         self, edition_id: int, limit: int, lease_seconds: float = 300.0
-    ) -> list[tuple[ClaimedRow, Subscriber]]: ...
+    ) -> Sequence[tuple[ClaimedRow, Reader]]: ...
     def start_attempt(self, claim_token: str) -> set[int]: ...
     def renew_lease(self, claim_token: str, lease_seconds: float) -> int: ...
     def finish_deliveries(
@@ -68,7 +67,7 @@ class Row:
     message_id: str = ""  # set when its message is built ("" for a row settled before)
 
     @classmethod
-    def claimed(cls, delivery: ClaimedRow, subscriber: Subscriber) -> Row:
+    def claimed(cls, delivery: ClaimedRow, subscriber: Reader) -> Row:
         """The record of one row as the claim returned it (the claim does not count the
         attempt: ``Claim.start`` does, when the batch goes out)."""
         return cls(delivery.id, subscriber.id, subscriber.email, delivery.attempts + 1)
@@ -272,9 +271,19 @@ def message(
     if signer is not None:
         data = signer(data)
     sender = recipient.bounce_address or template.sender  # VERP: bounces name the subscriber
-    # personalise's bytes are CRLF throughout; a signer's header is not vouched for here.
-    crlf = signer is None
-    return OutgoingMessage(row.delivery_id, sender, row.email, message_id, data, crlf=crlf)
+    # personalise's bytes are CRLF throughout, and no line starts with a dot when the
+    # template's own bytes have none (its values are quoted-printable, its headers folded
+    # with a space); a signer's header is not vouched for here.
+    plain = signer is None
+    return OutgoingMessage(
+        row.delivery_id,
+        sender,
+        row.email,
+        message_id,
+        data,
+        crlf=plain,
+        dot_safe=plain and template.dot_safe,
+    )
 
 
 async def more_to_claim(store: DeliveryStore, edition_id: int, report: DeliveryReport) -> bool:

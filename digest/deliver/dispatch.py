@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -39,11 +39,10 @@ from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
 from digest.deliver.report import DeliveryReport, count_words
 from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
-from digest.records import Recipient, SendResult
+from digest.records import Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.states import SendStatus
-from digest.store import Subscriber
 from digest.store.claims import ClaimedRow
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
@@ -98,8 +97,8 @@ class DispatchSettings:
 async def dispatch(
     store: DeliveryStore,
     sender: Sender,
-    template_for: Callable[[Subscriber], MessageTemplate | None],
-    recipient_for: Callable[[Subscriber], Recipient],
+    template_for: Callable[[Reader], MessageTemplate | None],
+    recipient_for: Callable[[Reader], Recipient],
     edition_id: int,
     settings: DispatchSettings | None = None,
     *,
@@ -161,8 +160,8 @@ class _Run:
 
     store: DeliveryStore
     sender: Sender
-    template_for: Callable[[Subscriber], MessageTemplate | None]
-    recipient_for: Callable[[Subscriber], Recipient]
+    template_for: Callable[[Reader], MessageTemplate | None]
+    recipient_for: Callable[[Reader], Recipient]
     edition_id: int
     settings: DispatchSettings
     report: DeliveryReport
@@ -253,7 +252,7 @@ class _Run:
             log.warning("delivery paused: %s", self.report.waiting)
         return allowed
 
-    def build(self, batch: Batch, claimed: list[tuple[ClaimedRow, Subscriber]]) -> Batch:
+    def build(self, batch: Batch, claimed: Sequence[tuple[ClaimedRow, Reader]]) -> Batch:
         """Each claimed row's message into the batch; rows decided here (skipped, or
         refused) are recorded at once."""
         settled: list[SendResult] = []

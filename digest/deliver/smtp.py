@@ -6,16 +6,19 @@ transport 2,888 msg/s, smtplib's own ``sendmail`` in 10 threads 1,554, aiosmtpli
 connections 851; Postfix's C ``smtp-source`` 3,276 in the same run.
 
 Each session sends MAIL, RCPT and DATA in one write when the server offers PIPELINING, then
-the dot-stuffed body. Replies are judged per message: 4xx defers it (retried after its wait),
-5xx fails it with the server's code and text, 5.1.x marks a hard bounce. A connection that
-drops before the whole message is sent is reopened and the message tried once more; if that
-fails too the message is deferred, never lost. A server that stalls past ``timeout_seconds``
-defers the message it stalled on and the run goes on with a fresh session. Once the final
-dot is sent, though, the server may have queued the message: if its reply never comes (the
-line drops, or the timeout passes) the message's fate is unknown, so it fails with a reason
-that tells the operator to check the server's log and ``digest retry``, and is never sent
-again on its own. A server that cannot be reached, refuses the session (421 at connect) or
-the login raises DeliveryError, and the dispatcher leaves the untried rows pending.
+the dot-stuffed body with the next message's MAIL, RCPT and DATA behind its final dot (RFC
+2920: one write and one wait a message, not two). Replies are judged per message: 4xx
+defers it (retried after its wait), 5xx fails it with the server's code and text, 5.1.x
+marks a hard bounce. A connection that drops before the whole message is sent is reopened
+and the message tried once more; if that fails too the message is deferred, never lost
+(commands sent ahead on a session that closes are void: that message goes out afresh). A
+server that stalls past ``timeout_seconds`` defers the message it stalled on and the run
+goes on with a fresh session. Once the final dot is sent, though, the server may have
+queued the message: if its reply never comes (the line drops, or the timeout passes) the
+message's fate is unknown, so it fails with a reason that tells the operator to check the
+server's log and ``digest retry``, and is never sent again on its own. A server that cannot
+be reached, refuses the session (421 at connect) or the login raises DeliveryError, and the
+dispatcher leaves the untried rows pending.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from digest.config import Config, SmtpConfig
@@ -83,15 +86,36 @@ class SmtpSender:
         stop: threading.Event,
     ) -> None:
         client: smtplib.SMTP | None = None
-        try:
-            while not stop.is_set():
+        # The message taken to go behind the current one's final dot; once taken it is this
+        # session's to finish, a stop notwithstanding (its result must come back).
+        taken: list[int] = []
+        live = False  # its MAIL, RCPT and DATA went out on ``client``: replies pending
+
+        def following() -> OutgoingMessage | None:
+            if not taken:
+                if stop.is_set():
+                    return None
                 try:
-                    i = todo.get_nowait()
+                    taken.append(todo.get_nowait())
                 except queue.Empty:
-                    break
+                    return None
+            return messages[taken[0]]
+
+        try:
+            while True:
+                if taken:
+                    i = taken.pop()
+                else:
+                    if stop.is_set():
+                        break
+                    try:
+                        i = todo.get_nowait()
+                    except queue.Empty:
+                        break
+                    live = False
                 if client is None:
-                    client = self._take()
-                client, results[i] = self._send_one(client, messages[i])
+                    client, live = self._take(), False
+                client, results[i], live = self._send_one(client, messages[i], live, following)
         except BaseException:
             stop.set()  # the other workers finish their message and stop
             raise
@@ -106,15 +130,22 @@ class SmtpSender:
         return self._connect()
 
     def _send_one(
-        self, client: smtplib.SMTP, message: OutgoingMessage
-    ) -> tuple[smtplib.SMTP | None, SendResult]:
-        """Send on ``client``; returns the session to keep using (None: open a new one)."""
+        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: _Following
+    ) -> tuple[smtplib.SMTP | None, SendResult, bool]:
+        """Send on ``client`` (``sent``: its MAIL, RCPT and DATA are out already); returns
+        the session to keep using (None: open a new one), the result, and whether the
+        ``following`` message's commands went out on that session behind this one.
+
+        When the session is closed, commands sent ahead on it are void: the server got no
+        message from them, and the following message goes out afresh."""
         try:
-            return self._attempt(client, message)
+            return self._attempt(client, message, sent, following)
         except _Stalled as exc:
             _close(client)
-            return None, _deferred(
-                message, f"timed out after {self.settings.timeout_seconds:g} s: {exc}"
+            return (
+                None,
+                _deferred(message, f"timed out after {self.settings.timeout_seconds:g} s: {exc}"),
+                False,
             )
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             _close(client)
@@ -125,19 +156,19 @@ class SmtpSender:
         # the others not tried.
         client = self._connect()
         try:
-            return self._attempt(client, message)
+            return self._attempt(client, message, False, following)
         except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
             _close(client)
-            return None, _deferred(
-                message, f"connection lost twice ({first}; then {exc or type(exc).__name__})"
-            )
+            why = f"connection lost twice ({first}; then {exc or type(exc).__name__})"
+            return None, _deferred(message, why), False
 
     def _attempt(
-        self, client: smtplib.SMTP, message: OutgoingMessage
-    ) -> tuple[smtplib.SMTP | None, SendResult]:
+        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: _Following
+    ) -> tuple[smtplib.SMTP | None, SendResult, bool]:
         """One transaction; a message whose reply to the final dot never came fails."""
         try:
-            return client, _transaction(client, message)
+            result, ahead = _transaction(client, message, sent, following)
+            return client, result, ahead
         except _FateUnknown as exc:
             _close(client)
             cause, seconds = exc.__cause__, self.settings.timeout_seconds
@@ -147,12 +178,16 @@ class SmtpSender:
                 lost = str(cause) or type(cause).__name__
                 what = f"connection lost after the message was sent ({lost})"
             # Sending it again could deliver it twice: the operator decides, from the log.
-            return None, SendResult(
-                message.delivery_id,
-                SendStatus.FAILED,
-                f"{what}; fate unknown, so it is not sent again: look for Message-ID "
-                f"{message.message_id} in the SMTP server's log, and if it is not there, "
-                "run `digest retry` for this edition",
+            return (
+                None,
+                SendResult(
+                    message.delivery_id,
+                    SendStatus.FAILED,
+                    f"{what}; fate unknown, so it is not sent again: look for Message-ID "
+                    f"{message.message_id} in the SMTP server's log, and if it is not there, "
+                    "run `digest retry` for this edition",
+                ),
+                False,
             )
 
     def _connect(self) -> smtplib.SMTP:
@@ -239,20 +274,42 @@ class _FateUnknown(Exception):
     why): the server may have queued it."""
 
 
-def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
-    """One MAIL/RCPT/DATA exchange; pipelined when the server offers it."""
-    if _UNSAFE.search(message.sender + message.recipient):
-        # A line break would smuggle commands into the session: never put it on the wire.
-        return SendResult(message.delivery_id, SendStatus.FAILED, "invalid address: <, >, CR or LF")
-    commands = [
+# The message a session may send next, taken from the batch (None: none left, or stopping).
+_Following = Callable[[], OutgoingMessage | None]
+
+
+def _commands(message: OutgoingMessage) -> list[bytes]:
+    return [
         f"MAIL FROM:<{message.sender}>".encode(),
         f"RCPT TO:<{message.recipient}>".encode(),
         b"DATA",
     ]
+
+
+def _unsafe(message: OutgoingMessage) -> bool:
+    """A line break would smuggle commands into the session: never put it on the wire."""
+    return bool(_UNSAFE.search(message.sender + message.recipient))
+
+
+def _transaction(
+    client: smtplib.SMTP,
+    message: OutgoingMessage,
+    sent: bool = False,
+    following: _Following | None = None,
+) -> tuple[SendResult, bool]:
+    """One MAIL/RCPT/DATA exchange; pipelined when the server offers it, the next
+    message's commands behind the final dot. ``sent``: this message's commands went out
+    behind the last one's. Returns the result and whether the next message's did."""
+    if _unsafe(message):
+        failed = "invalid address: <, >, CR or LF"
+        return SendResult(message.delivery_id, SendStatus.FAILED, failed), False
+    commands = _commands(message)
     expected = ((250,), (250, 251), (354,))
     replies: list[tuple[int, bytes]] = []
-    if client.has_extn("pipelining"):
-        _send(client, b"".join(c + b"\r\n" for c in commands))
+    pipelining = client.has_extn("pipelining")
+    if pipelining:
+        if not sent:
+            _send(client, b"".join(c + b"\r\n" for c in commands))
         replies = [_reply(client) for _ in commands]
     else:
         for command, ok in zip(commands, expected, strict=True):
@@ -268,8 +325,12 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
                 client.close()
             else:
                 _reset(client)
-            return _result(message, code, _text(text))
-    _send(client, _dot_stuffed(message.data, message.crlf))
+            return _result(message, code, _text(text)), False
+    after = following() if pipelining and following is not None else None
+    if after is not None and _unsafe(after):
+        after = None  # it goes out alone next, and fails there with the reason
+    then = b"".join(c + b"\r\n" for c in _commands(after)) if after is not None else b""
+    _send(client, _dot_stuffed(message.data, message.crlf, message.dot_safe, then))
     try:
         code, text = _reply(client)
     except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -277,8 +338,9 @@ def _transaction(client: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
     if code == 421:  # an answer: the server refuses the message and closes the session
         raise smtplib.SMTPServerDisconnected(f"421 {_text(text)}")
     if code != 250:
-        return _result(message, code, _text(text))
-    return SendResult(message.delivery_id, SendStatus.SENT, f"{code} {_text(text)}")
+        return _result(message, code, _text(text)), after is not None
+    sent_ok = SendResult(message.delivery_id, SendStatus.SENT, f"{code} {_text(text)}")
+    return sent_ok, after is not None
 
 
 _UNSAFE = re.compile(r"[\r\n<>]")
@@ -303,17 +365,21 @@ def _reply(client: smtplib.SMTP) -> tuple[int, bytes]:
         raise
 
 
-def _dot_stuffed(data: bytes, crlf: bool = False) -> bytes:
-    """The DATA payload: CRLF line ends, leading dots doubled, ended by CRLF . CRLF.
-    ``crlf``: the caller vouches the line ends are CRLF already (no need to count them)."""
+def _dot_stuffed(
+    data: bytes, crlf: bool = False, dot_safe: bool = False, then: bytes = b""
+) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled, ended by CRLF . CRLF, and
+    ``then`` behind it (the next message's commands), in one copy.
+    ``crlf``: the caller vouches the line ends are CRLF already (no need to count them);
+    ``dot_safe`` (with ``crlf``): and no line starts with a dot (no need to look for one)."""
     if not crlf and data.count(b"\n") != data.count(b"\r\n"):
         data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    if not (crlf and dot_safe):
+        data = data.replace(b"\r\n.", b"\r\n..")
+        if data.startswith(b"."):
+            data = b"." + data
+    end = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
+    return b"".join((data, end, then))
 
 
 def _reset(client: smtplib.SMTP) -> None:

@@ -13,9 +13,9 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.slots import digest_timezone, edition_info
 from digest.rank import narrow
-from digest.records import RankedEdition, RenderedEdition, ranked_from_json
+from digest.records import RankedEdition, Reader, RenderedEdition, ranked_from_json
 from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
-from digest.store import Edition, Subscriber
+from digest.store import Edition
 
 log = logging.getLogger("digest.pipeline")
 
@@ -67,7 +67,7 @@ class SegmentTemplates:
         self._renders: dict[tuple[str, str, tuple[int, ...]], MessageTemplate] = {}
         self._ranked: RankedEdition | None = None
 
-    def __call__(self, subscriber: Subscriber) -> MessageTemplate | None:
+    def __call__(self, subscriber: Reader) -> MessageTemplate | None:
         """Their message; None when none of the edition's stories is in their topics (and
         the digest does not send empty editions): nothing to send them this time."""
         topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))

@@ -53,6 +53,9 @@ class MessageTemplate:
     text: str = ""
     html: str = ""  # its tokens spelled as html_token(token)
     list_id: str = ""
+    # No line of the template's own bytes starts with a dot (qp.encode escapes them), so
+    # neither does a personalised message's: the SMTP transport need not dot-stuff it.
+    dot_safe: bool = False
 
     def message_id(self, recipient: Recipient, delivery_id: int) -> str:
         """The Message-ID of one delivery: ``<digest.EDITION.DELIVERY.UNIQUE@domain>``.
@@ -242,10 +245,11 @@ def build_template(
         headers.append(address_header("Reply-To", *parseaddr(reply_to), strict=False))
     headers.append(header("Content-Type", f'multipart/alternative; boundary="{boundary.decode()}"'))
     pieces, slots = _body(rendered.text, rendered.html, boundary)
+    common = b"".join(headers)
     return MessageTemplate(
         sender=parseaddr(sender)[1],
         domain=domain,
-        common_headers=b"".join(headers),
+        common_headers=common,
         pieces=pieces,
         slots=slots,
         message_id_prefix=message_id_prefix,
@@ -256,7 +260,14 @@ def build_template(
         text=rendered.text,
         html=PATTERN.sub(lambda m: html_token(m.group(0)), rendered.html),
         list_id=f"{_quote_phrase(list_name)} <{list_id}>",
+        dot_safe=not any(_dot_first(part) for part in (common, *pieces)),
     )
+
+
+def _dot_first(data: bytes) -> bool:
+    """Some line of ``data`` may start with a dot (its first counts: it may follow a line
+    end)."""
+    return data.startswith(b".") or b"\n." in data
 
 
 def _format_sender(value: str) -> str:

@@ -9,11 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
-from digest.states import QUEUED_DELIVERY_STATES, DeliveryStatus, SubscriberStatus
+from digest.states import (
+    CLAIMABLE_DELIVERY_STATES,
+    QUEUED_DELIVERY_STATES,
+    DeliveryStatus,
+    SubscriberStatus,
+)
 from digest.store.base import StoreBase
-from digest.store.tables import Admin, Delivery, Edition, Subscriber
+from digest.store.delivery_rows import claimable, off_claim_path
+from digest.store.tables import DELIVERIES, Admin, Delivery, Edition, Subscriber
 
 
 class AdminQueries(StoreBase):
@@ -141,13 +148,19 @@ class AdminQueries(StoreBase):
             return {status: int(n) for status, n in rows}
 
     def oldest_queued(self) -> datetime | None:
-        """When the longest-waiting unsent row was last touched (None: nothing waits)."""
-        with self.session() as s:
-            return s.exec(
-                select(func.min(Delivery.updated_at)).where(
-                    col(Delivery.status).in_(QUEUED_DELIVERY_STATES)
-                )
-            ).one()
+        """When the longest-waiting unsent row was last touched (None: nothing waits).
+
+        Two looks, each through a partial index (the claimable rows, the paused ones off
+        the claim's path): no index of all rows starts with the status."""
+        claimable_states = [s for s in QUEUED_DELIVERY_STATES if s in CLAIMABLE_DELIVERY_STATES]
+        held = [s for s in QUEUED_DELIVERY_STATES if s not in CLAIMABLE_DELIVERY_STATES]
+        first = core_select(func.min(DELIVERIES.c.updated_at))
+        with self.engine.connect() as connection:
+            times = [
+                connection.execute(first.where(claimable(*claimable_states))).scalar(),
+                connection.execute(first.where(off_claim_path(*held))).scalar(),
+            ]
+        return min((t for t in times if t is not None), default=None)
 
     def last_sent_by_digest(self) -> dict[str, datetime]:
         """Each digest's latest message that went out."""
@@ -155,7 +168,7 @@ class AdminQueries(StoreBase):
             rows = s.exec(
                 select(Edition.digest_id, func.max(Delivery.sent_at))
                 .join(Edition, col(Edition.id) == col(Delivery.edition_id))
-                .where(Delivery.status == DeliveryStatus.SENT)
+                .where(off_claim_path(DeliveryStatus.SENT))
                 .group_by(col(Edition.digest_id))
             )
             return {digest: when for digest, when in rows if when is not None}

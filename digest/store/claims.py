@@ -26,10 +26,8 @@ from sqlalchemy.engine import Connection
 
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.delivery_rows import held_by
-from digest.store.tables import DELIVERIES, SUBSCRIBERS, Subscriber, UTCDateTime
-
-_SUBSCRIBER = [c.name for c in SUBSCRIBERS.c]
+from digest.store.delivery_rows import held_by, in_state
+from digest.store.tables import DELIVERIES, SUBSCRIBERS, UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +42,31 @@ class ClaimedRow:
     claim_token: str
     lease_until: datetime
 
+
+@dataclass(frozen=True, slots=True)
+class ClaimedSubscriber:
+    """A claimed row's subscriber: what sending reads of them (``records.Reader``). A plain
+    record, not a ``Subscriber``: SQLModel's ``model_construct`` of every column took a
+    fifth of a sending worker's main thread (py-spy, bench/README.md, scale.py)."""
+
+    id: int
+    email: str
+    name: str | None
+    public_id: str
+    topics: str
+    timezone: str | None
+    locale: str | None
+
+
+_READER = (
+    SUBSCRIBERS.c.id,
+    SUBSCRIBERS.c.email,
+    SUBSCRIBERS.c.name,
+    SUBSCRIBERS.c.public_id,
+    SUBSCRIBERS.c.topics,
+    SUBSCRIBERS.c.timezone,
+    SUBSCRIBERS.c.locale,
+)
 
 _CLAIMED = (
     DELIVERIES.c.id,
@@ -63,7 +86,7 @@ def _picked() -> CTE:
         .join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
         .where(
             DELIVERIES.c.edition_id == bindparam("claim_edition"),
-            DELIVERIES.c.status == DeliveryStatus.PENDING,
+            in_state(DeliveryStatus.PENDING),  # a literal: the partial index, prepared too
             SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
         )
         .order_by(DELIVERIES.c.id)
@@ -97,7 +120,7 @@ def claim_statement(with_subscribers: bool) -> Update:
     if not with_subscribers:
         return claim.returning(*_CLAIMED)
     return claim.where(SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id).returning(
-        *_CLAIMED, *(c.label(f"subscriber_{c.name}") for c in SUBSCRIBERS.c)
+        *_CLAIMED, *(c.label(f"subscriber_{c.name}") for c in _READER)
     )
 
 
@@ -118,7 +141,7 @@ _FINISH_PG = text(
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 _NAIVE_UTC = UTCDateTime()
 
-_SUBSCRIBERS_OF = core_select(*SUBSCRIBERS.c).where(
+_SUBSCRIBERS_OF = core_select(*_READER).where(
     SUBSCRIBERS.c.id.in_(bindparam("claimed_ids", expanding=True))
 )
 
@@ -141,7 +164,7 @@ class ClaimQueries(StoreBase):
 
     def claim_deliveries(
         self, edition_id: int, limit: int, lease_seconds: float = 300.0
-    ) -> list[tuple[ClaimedRow, Subscriber]]:
+    ) -> list[tuple[ClaimedRow, ClaimedSubscriber]]:
         """Up to ``limit`` pending rows of active subscribers, claimed with a lease.
 
         One statement takes the rows: a MATERIALIZED CTE picks them ``FOR UPDATE SKIP
@@ -170,10 +193,7 @@ class ClaimQueries(StoreBase):
                 )
             split = len(_CLAIMED)
             return _in_order(
-                [
-                    (ClaimedRow(*row[:split]), _record(Subscriber, _SUBSCRIBER, row[split:]))
-                    for row in rows
-                ]
+                [(ClaimedRow(*row[:split]), ClaimedSubscriber(*row[split:])) for row in rows]
             )
         with self.engine.begin() as connection:
             rows = connection.execute(_CLAIM, parameters).all()
@@ -303,26 +323,20 @@ class ClaimQueries(StoreBase):
             )
 
 
-def _record(model: Any, names: list[str], values: Sequence[Any]) -> Any:
-    """A record made from a row's values without validation (``model_construct``): the
-    ORM's load of a batch cost 20-30 ms, a hundred times the claim itself."""
-    return model.model_construct(**dict(zip(names, values, strict=True)))
-
-
 def _in_order(
-    claimed: list[tuple[ClaimedRow, Subscriber]],
-) -> list[tuple[ClaimedRow, Subscriber]]:
+    claimed: list[tuple[ClaimedRow, ClaimedSubscriber]],
+) -> list[tuple[ClaimedRow, ClaimedSubscriber]]:
     """Claimed rows in id order (RETURNING gives them in the order the UPDATE met them)."""
     return sorted(claimed, key=lambda pair: pair[0].id)
 
 
 def _with_subscribers(
     connection: Connection, rows: Sequence[Any]
-) -> list[tuple[ClaimedRow, Subscriber]]:
+) -> list[tuple[ClaimedRow, ClaimedSubscriber]]:
     """Claimed delivery rows (SQLite), in id order, each with its subscriber (one query)."""
     ids = sorted({row.subscriber_id for row in rows})
     people = {
-        person.id: _record(Subscriber, _SUBSCRIBER, person)
+        person.id: ClaimedSubscriber(*person)
         for person in connection.execute(_SUBSCRIBERS_OF, {"claimed_ids": ids})
     }
     return _in_order([(ClaimedRow(*row), people[row.subscriber_id]) for row in rows])

@@ -4,18 +4,58 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, literal_column, or_, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from digest.states import DeliveryStatus
+from digest.states import (
+    CLAIM_PATH_STATES,
+    CLAIMABLE_DELIVERY_STATES,
+    DeliveryStatus,
+    sql_in,
+    sql_literal,
+    sql_not_in,
+)
 from digest.store.tables import DELIVERIES
 
 
+def in_state(*states: DeliveryStatus) -> ColumnElement[bool]:
+    """``status = 'sent'`` (or ``IN``), the statuses written as SQL literals, not bound.
+
+    A partial index is used only when the query's WHERE implies the index's: PostgreSQL
+    proves it for a literal but not for a parameter in a generic plan (the one a prepared
+    statement settles on), nor SQLite ever. The values are the enum's, never input.
+    """
+    values: list[ColumnElement[str]] = [
+        literal_column(sql_literal(state.value)) for state in states
+    ]
+    if len(values) == 1:
+        return DELIVERIES.c.status == values[0]
+    return DELIVERIES.c.status.in_(values)
+
+
+def claimable(*states: DeliveryStatus) -> ColumnElement[bool]:
+    """Rows in these claimable states, found through the partial index of claimable rows
+    (``ix_deliveries_claimable``) even without an edition: the index's own condition is
+    repeated, since SQLite matches a partial index only to a query that names its WHERE
+    term as such (PostgreSQL would prove it from the literal statuses)."""
+    assert set(states) <= set(CLAIMABLE_DELIVERY_STATES)
+    return and_(text(sql_in("deliveries.status", CLAIMABLE_DELIVERY_STATES)), in_state(*states))
+
+
+def off_claim_path(*states: DeliveryStatus) -> ColumnElement[bool]:
+    """Rows in these states, none pending or claimed, found through the partial index of
+    rows off the claim's path (``ix_deliveries_status_sent_at_off_claim``): its condition
+    repeated for SQLite's sake, as in ``claimable``."""
+    assert not set(states) & set(CLAIM_PATH_STATES)
+    return and_(text(sql_not_in("deliveries.status", CLAIM_PATH_STATES)), in_state(*states))
+
+
 def held_by(claim_token: str) -> ColumnElement[bool]:
-    """Rows still in flight under this claim (not reclaimed, not taken by another sender)."""
-    return and_(
-        DELIVERIES.c.status == DeliveryStatus.SENDING, DELIVERIES.c.claim_token == claim_token
-    )
+    """Rows still in flight under this claim (not reclaimed, not taken by another sender).
+
+    Through the claimable rows' index: no index of all rows starts with the status, and
+    the claim token has none (a claim would have to write it)."""
+    return and_(claimable(DeliveryStatus.SENDING), DELIVERIES.c.claim_token == claim_token)
 
 
 def went_out() -> ColumnElement[bool]:

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from digest.clock import Clock
 from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
+from digest.store.delivery_rows import claimable, off_claim_path
 from digest.store.tables import DELIVERIES, RATE_WINDOWS
 
 
@@ -31,11 +32,10 @@ class RateQueries(StoreBase):
         sender builds its next batch while one is on the wire, and a window counted without
         those would grant their room twice."""
         sent = core_select(func.count()).where(
-            DELIVERIES.c.status == DeliveryStatus.SENT, DELIVERIES.c.sent_at >= since
+            off_claim_path(DeliveryStatus.SENT), DELIVERIES.c.sent_at >= since
         )
         flying = core_select(func.count()).where(
-            DELIVERIES.c.status == DeliveryStatus.SENDING,
-            DELIVERIES.c.lease_until >= self.clock.now(),
+            claimable(DeliveryStatus.SENDING), DELIVERIES.c.lease_until >= self.clock.now()
         )
         with self.engine.connect() as connection:
             return int(connection.execute(sent).scalar() or 0) + int(
@@ -55,7 +55,7 @@ class RateQueries(StoreBase):
             return limit - sent, 0.0
         query = (
             core_select(DELIVERIES.c.sent_at)
-            .where(DELIVERIES.c.status == DeliveryStatus.SENT, DELIVERIES.c.sent_at >= since)
+            .where(off_claim_path(DeliveryStatus.SENT), DELIVERIES.c.sent_at >= since)
             .order_by(DELIVERIES.c.sent_at)
             .offset(sent - limit)
             .limit(1)
