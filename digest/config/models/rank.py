@@ -47,6 +47,13 @@ class RankConfig(_Model):
         description="sources that usually carry the same stories share their coverage "
         "vote; 0: every source a full vote",
     )
+    rerun_discount: float = Field(
+        default=1.0,
+        ge=0,
+        description="a source that habitually runs a story in more articles than sources "
+        "usually do gets a smaller vote: (usual articles per story / its own) to this "
+        "power, learned from the story memory; 0: off",
+    )
     breaking_min_sources: int = Field(
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"
     )
