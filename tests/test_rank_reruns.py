@@ -14,7 +14,7 @@ from digest.records import ArticleRecord, Story
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 DIGEST = DigestConfig(id="d", title="D", schedule="0 7 * * *", latest_items=50)
 # Only the sources' votes: the other signals would not tell the two stories apart anyway.
-COUNTING = {"recency_weight": 0, "velocity_weight": 0, "growth_weight": 0}
+COUNTING = {"recency_weight": 0, "velocity_weight": 0, "growth_weight": 0, "overlap_discount": 0}
 
 
 def _article(i: int, source: str, seen: datetime, title: str) -> ArticleRecord:

@@ -20,7 +20,7 @@ class RankConfig(_Model):
         "one vote per source)",
     )
     velocity_weight: float = Field(
-        default=0.25, ge=0, description="weight per source (its vote) that joined the story lately"
+        default=0.1, ge=0, description="weight per source (its vote) that joined the story lately"
     )
     growth_weight: float = Field(
         default=1.0,
@@ -42,7 +42,7 @@ class RankConfig(_Model):
         "within story_memory_hours; 0: none",
     )
     overlap_discount: float = Field(
-        default=0.0,
+        default=0.1,
         ge=0,
         description="sources that usually carry the same stories share their coverage "
         "vote; 0: every source a full vote",
