@@ -76,12 +76,25 @@ def test_a_story_carried_by_a_habitual_rerunner_ranks_below_one_of_as_many_sourc
 
 def test_without_rerun_discount_or_settled_history_stories_are_counted() -> None:
     off = _ranked([*_history(), *_today()], RankConfig(**COUNTING, rerun_discount=0))
-    fresh = _ranked(_today(), RankConfig(**COUNTING))  # a new install: nothing has settled
-    for stories in (off, fresh):
+    for stories in (off, _ranked(_today(), RankConfig(**COUNTING))):
         # A tie of three sources each: the newer first, as counting ranks it.
         assert stories[0].lead.title == "Volcano erupts on island"
         assert all(_signal(s, "rerun") == 0 for s in stories)
         assert stories[0].score == stories[1].score
+
+
+def test_a_new_install_learns_no_rerun_habit_from_its_first_window() -> None:
+    """Nothing has settled yet: no rerun habit is believed, though the window shows the
+    wire running one story three times; the default weights count the sources."""
+    weights = RankConfig(recency_weight=0, velocity_weight=0, growth_weight=0)
+    assert weights.rerun_discount > 0  # the default
+    stories = _ranked(_today(), weights)
+    assert {s.lead.title: _signal(s, "coverage") for s in stories} == {
+        "Volcano erupts on island": 2.0,
+        "Senate passes budget bill": 2.0,
+    }
+    assert all(_signal(s, "rerun") == 0 for s in stories)
+    assert stories[0].score == stories[1].score
 
 
 def test_rerun_factor_is_the_usual_run_over_the_sources_own() -> None:
