@@ -314,13 +314,22 @@ class Day:
         return self.since <= a.seen_at < self.at
 
 
-def judged_days(rows: Sequence[Row], weights: RankConfig) -> Iterator[Day]:
+def judged_days(
+    rows: Sequence[Row], weights: RankConfig, gold_clusters: bool = False
+) -> Iterator[Day]:
     """Every digest of the file, in order, as the ranker lives it: the rows that arrived
     before it join the story memory, its stories are formed over that memory (the
     ``[rank]`` thresholds of ``weights``), and the ids carry over to the next digest, as
     stored story ids do in the pipeline. Ranking is the caller's: ``precision_at_10``
-    ranks each day once, ``rank_signals.py`` under many weightings."""
+    ranks each day once, ``rank_signals.py`` under many weightings.
+
+    ``gold_clusters``: each article's story is its gold story (named by its first
+    subscribed article's id, no follow-ups), not ours: the ranking judged apart from the
+    clustering, on perfect stories."""
     first_seen, publishers, subscribed, gold_of = gold_frame(rows)
+    gold_id: dict[str, int] = {}
+    for i, story in sorted(gold_of.items()):
+        gold_id.setdefault(story, i)
     known: dict[int, ArticleRecord] = {}
     memory = story_memory(weights)
     for at in digest_times(rows):
@@ -331,7 +340,11 @@ def judged_days(rows: Sequence[Row], weights: RankConfig) -> Iterator[Day]:
         known.update({a.id: a for a in new})
         # As rank_window: stories formed over the story memory, ids kept from before.
         remembered = [a for a in known.values() if a.seen_at >= at - memory]
-        stories = assign_stories(remembered, weights)
+        stories = (
+            Membership({a.id: gold_id[gold_of[a.id]] for a in remembered})
+            if gold_clusters
+            else assign_stories(remembered, weights)
+        )
         known.update({a.id: replace(a, story_id=stories.story_of[a.id]) for a in remembered})
         gold: frozenset[str] = frozenset()
         baseline = 0.0

@@ -31,9 +31,10 @@ from digest.config import DigestConfig, RankConfig
 from digest.rank import SentStories, rank_stories
 
 
-def replay(rows: Sequence[Row], weights: RankConfig) -> list[Day]:
-    """``rank_eval``'s days (``judged_days``: the same clustering), the judged ones kept."""
-    return [day for day in judged_days(rows, weights) if day.judged]
+def replay(rows: Sequence[Row], weights: RankConfig, gold_clusters: bool = False) -> list[Day]:
+    """``rank_eval``'s days (``judged_days``: the same clustering, or the gold stories
+    with ``gold_clusters``), the judged ones kept."""
+    return [day for day in judged_days(rows, weights, gold_clusters) if day.judged]
 
 
 def evaluate(judged: Sequence[Day], weights: RankConfig) -> list[float]:
@@ -62,6 +63,10 @@ def main() -> None:
     parser.add_argument("--jitter-hours", type=float, default=0.0)
     parser.add_argument("--months", default="")
     parser.add_argument("--cache", type=Path, help="keep the replay here and reuse it")
+    parser.add_argument(
+        "--gold-clusters", action="store_true",
+        help="rank the gold stories instead of ours (the ranking apart from the clustering)",
+    )  # fmt: skip
     parser.add_argument("variants", nargs="*", default=["default"])
     args = parser.parse_args()
     variants = [variant(spec) for spec in args.variants]  # a wrong key fails before the replay
@@ -69,7 +74,8 @@ def main() -> None:
         judged = pickle.loads(args.cache.read_bytes())
     else:
         months = [m for m in args.months.split(",") if m]
-        judged = replay(load(args.data, args.seed, args.jitter_hours, months), RankConfig())
+        rows = load(args.data, args.seed, args.jitter_hours, months)
+        judged = replay(rows, RankConfig(), args.gold_clusters)
         if args.cache:
             args.cache.write_bytes(pickle.dumps(judged))
     months = sorted({j.month for j in judged})

@@ -86,6 +86,7 @@ _SHORT = {
     "recency": "fresh",
     "source_weight": "wt",
     "coverage": "cov",
+    "rerun": "rerun",
     "velocity": "vel",
     "growth": "grow",
     "cue": "cue",
@@ -127,7 +128,9 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         + "; src = sources carrying the story.\n"
         "score = the sum of the signals, each weighted in [rank] of the config: freshness, "
         "the best source weight, the other sources' votes (a source's weight, shared with "
-        "sources that usually carry the same stories), the votes of sources joining "
+        "sources that usually carry the same stories), what the sources' habit of running a "
+        "story in several articles changes in those votes (learned from the last days' "
+        "stories), the votes of sources joining "
         f"in the last {w.velocity_hours:g} h, the votes a young story can still expect "
         "(learned from how the stories of the last days grew here; 0 until there are "
         "some), a breaking cue. A story an earlier edition sent is left out unless it grew "

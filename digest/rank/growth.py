@@ -3,7 +3,7 @@
 A story an hour old has only the sources that were quick to it; by the time the edition
 is read, others will have joined. Counting its sources so far ranks it below a day-old
 story that had all day to gather them. The subscribed sources' own past says by how much:
-over the settled stories of the story memory (first article ``_SETTLED_HOURS`` ago or
+over the settled stories of the story memory (first article ``SETTLED_HOURS`` ago or
 more), the ratio of their sources a day in to their sources ``h`` hours in is the growth
 a story ``h`` hours old can expect (``GrowthCurve.factor``). Nothing is fitted in advance
 and nothing reads a label: it is what digest saw happen, recomputed at each ranking from
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-_SETTLED_HOURS = 24.0  # a story this old has the sources it will get (and the curve's end)
+SETTLED_HOURS = 24.0  # a story this old has the sources it will get (and the curve's end)
 _AGES = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # hours a factor is known at
 _MIN_STORIES = 20  # settled stories needed before the curve is believed
 
@@ -46,7 +46,7 @@ class GrowthCurve:
             hours = seen.timestamp() / 3600
             sources = first.setdefault(story_id, {})
             sources[source] = min(sources.get(source, hours), hours)
-        cutoff = now.timestamp() / 3600 - _SETTLED_HOURS
+        cutoff = now.timestamp() / 3600 - SETTLED_HOURS
         started = {story_id: min(sources.values()) for story_id, sources in first.items()}
         settled = [
             [t - started[story_id] for t in sources.values()]
@@ -55,7 +55,7 @@ class GrowthCurve:
         ]
         if len(settled) < _MIN_STORIES:
             return cls((), len(settled), started)
-        final = sum(sum(1 for t in ages if t <= _SETTLED_HOURS) for ages in settled)
+        final = sum(sum(1 for t in ages if t <= SETTLED_HOURS) for ages in settled)
         points = []
         for age in _AGES:
             by_then = sum(sum(1 for t in ages if t <= age) for ages in settled)
@@ -77,7 +77,7 @@ class GrowthCurve:
         The factor of the latest known age not after ``age_hours`` (of the first known age
         for a younger story): 1 for a story older than the curve or without a curve.
         """
-        if not self.points or age_hours >= _SETTLED_HOURS:
+        if not self.points or age_hours >= SETTLED_HOURS:
             return 1.0
         found = self.points[0][1]
         for age, factor in self.points:

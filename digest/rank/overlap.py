@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from itertools import permutations
 
 _PRIOR = 5  # stories a source is assumed to have carried alone: few stories, small discount
+_MIN_SETTLED = 20  # settled stories needed before sources' rerun habits are believed
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,24 @@ class SourceOverlap:
     together: Mapping[tuple[str, str], int] = field(default_factory=dict)  # both carried
     story_sources: Mapping[int, frozenset[str]] = field(default_factory=dict)
     excluded: frozenset[int] = frozenset()  # stories left out of the counts
+    rerun: float = 0.0  # exponent of the rerun factor (``rank.rerun_discount``; 0: none)
+    runs: Mapping[str, float] = field(default_factory=dict)  # source -> articles per story
+    usual_run: float = 1.0  # articles per story over every source of the memory
 
     @classmethod
-    def of(cls, memberships: Iterable[tuple[int, str]], discount: float) -> SourceOverlap:
-        """From (story id, source) pairs: one per article of the story memory."""
+    def of(
+        cls,
+        memberships: Iterable[tuple[int, str]],
+        discount: float,
+        rerun: float = 0.0,
+        settled: Iterable[tuple[int, str]] | None = None,
+    ) -> SourceOverlap:
+        """From (story id, source) pairs: one per article of the story memory.
+
+        ``settled``: the same pairs of the memory's settled stories only (see ``reruns``),
+        whose articles per source say how many a source usually runs; ``rerun``: the
+        exponent of the factor that makes of it (``rank.rerun_discount``; 0: none).
+        """
         sources: dict[int, set[str]] = defaultdict(set)
         for story_id, source in memberships:
             sources[story_id].add(source)
@@ -52,17 +67,28 @@ class SourceOverlap:
             if len(names) > 1:
                 together.update(permutations(names, 2))
         frozen = {story_id: frozenset(names) for story_id, names in sources.items()}
-        return cls(discount, carried, together, frozen)
+        runs, usual = reruns(settled) if rerun and settled is not None else ({}, 1.0)
+        return cls(discount, carried, together, frozen, rerun=rerun, runs=runs, usual_run=usual)
 
     def excluding(self, story_ids: Iterable[int]) -> SourceOverlap:
         """The same counts with these stories (the one being scored) left out."""
         return replace(self, excluded=frozenset(story_ids).intersection(self.story_sources))
 
-    def votes(self, weights: Mapping[str, float]) -> dict[str, float]:
-        """Each source's vote for one story: its weight, shared with its usual companions.
+    def rerun_factor(self, source: str) -> float:
+        """How much a source's vote is worth for its habit of running a story in several
+        articles: (the usual articles per story / its own) ** ``rerun``; 1 unknown."""
+        if not self.runs:
+            return 1.0
+        return (self.usual_run / self.runs.get(source, self.usual_run)) ** self.rerun
+
+    def votes(self, weights: Mapping[str, float], reruns: bool = True) -> dict[str, float]:
+        """Each source's vote for one story: its weight, shared with its usual companions,
+        times its ``rerun_factor`` (``reruns=False``: without it).
 
         ``weights``: the story's sources and their configured weights.
         """
+        if reruns and self.runs:
+            weights = {s: w * self.rerun_factor(s) for s, w in weights.items()}
         if not self.discount:
             return dict(weights)
         own = [self.story_sources[s] for s in self.excluded]
@@ -77,3 +103,24 @@ class SourceOverlap:
             )
             votes[source] = weight / (1 + self.discount * companions / stories)
         return votes
+
+
+def reruns(settled: Iterable[tuple[int, str]]) -> tuple[dict[str, float], float]:
+    """Each source's articles per story it carried, and every source's together, over the
+    settled stories given as (story id, source) pairs, one per article.
+
+    Each source starts with ``_PRIOR`` stories of one article (a habit is believed once seen
+    a few times); with fewer than ``_MIN_SETTLED`` stories there is no habit to learn
+    (``{}``, every factor 1: a new install counts sources, as before).
+    """
+    articles: Counter[tuple[int, str]] = Counter(settled)
+    if len({story_id for story_id, _ in articles}) < _MIN_SETTLED:
+        return {}, 1.0
+    runs: Counter[str] = Counter()
+    carried: Counter[str] = Counter()
+    for (_, source), n in articles.items():
+        runs[source] += n
+        carried[source] += 1
+    per_source = {s: (runs[s] + _PRIOR) / (carried[s] + _PRIOR) for s in carried}
+    usual = (sum(runs.values()) + _PRIOR) / (sum(carried.values()) + _PRIOR)
+    return per_source, usual

@@ -8,6 +8,12 @@ score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
                            usually come with it (``overlap``, ``rank.overlap_discount``);
                            the best weight already counts in source_weight. Of an item
                            that is a story and its follow-ups, the widest of them counts)
+      + coverage_weight * rerun: what the sources' habits change in those votes: a
+                           source that runs a story in more articles than sources usually
+                           do (a wire filing updates) says less by carrying it, so its
+                           vote is (usual articles per story / its own) ** rerun_discount,
+                           learned over the story memory's settled stories (``overlap``;
+                           0 without enough of them, so a new install counts sources)
       + velocity_weight * (the votes, as for coverage, of the sources whose first article
                            of the story reached digest in the last velocity_hours)
       + growth_weight   * (the votes still to come: all the story's votes times its age's
@@ -42,7 +48,7 @@ from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
 
-SIGNALS = ("recency", "source_weight", "coverage", "velocity", "growth", "cue")
+SIGNALS = ("recency", "source_weight", "coverage", "rerun", "velocity", "growth", "cue")
 
 
 def story_index(weights: RankConfig) -> StoryIndex:
@@ -129,10 +135,14 @@ def score_story(
     best_weight = max(source_weights.values())
     overlap = overlap or SourceOverlap()
     votes = overlap.votes(source_weights)
-    counted = votes if widest is None else overlap.votes(_by_source(widest)[0])
+    counted_weights = source_weights if widest is None else _by_source(widest)[0]
+    plain = overlap.votes(counted_weights, reruns=False)
+    counted = overlap.votes(counted_weights)
     # The best-weighted source counts in source_weight; coverage is everyone else's vote.
     best = max(counted, key=lambda s: (source_weights[s], counted[s]))
-    coverage = round(sum(counted.values()) - counted[best], 4)
+    coverage = round(sum(plain.values()) - plain[best], 4)
+    # What the sources' rerun habits change in those votes (0 without a habit learned).
+    rerun = round(sum(counted.values()) - counted[best] - coverage, 4)
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
@@ -142,6 +152,7 @@ def score_story(
         Signal("recency", round(freshness, 4), weights.recency_weight * freshness),
         Signal("source_weight", best_weight, weights.source_weight * best_weight),
         Signal("coverage", coverage, weights.coverage_weight * coverage),
+        Signal("rerun", rerun, weights.coverage_weight * rerun),
         Signal("velocity", velocity, weights.velocity_weight * velocity),
         Signal("growth", to_come, weights.growth_weight * to_come),
         Signal("cue", cue, weights.cue_weight * cue),

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank.growth import GrowthCurve
+from digest.rank.growth import SETTLED_HOURS, GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories
 from digest.rank.score import Membership, assign_stories, rank
@@ -64,8 +64,15 @@ def rank_stories(
     the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``)."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
+    started: dict[int, datetime] = {}
+    for a in memory:
+        started[story_of[a.id]] = min(started.get(story_of[a.id], a.seen_at), a.seen_at)
+    settled = now - timedelta(hours=SETTLED_HOURS)
     overlap = SourceOverlap.of(
-        ((story_of[a.id], a.source) for a in memory), weights.overlap_discount
+        ((story_of[a.id], a.source) for a in memory),
+        weights.overlap_discount,
+        weights.rerun_discount,
+        ((story_of[a.id], a.source) for a in memory if started[story_of[a.id]] <= settled),
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
     growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)

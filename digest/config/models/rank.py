@@ -20,7 +20,7 @@ class RankConfig(_Model):
         "one vote per source)",
     )
     velocity_weight: float = Field(
-        default=0.25, ge=0, description="weight per source (its vote) that joined the story lately"
+        default=0.1, ge=0, description="weight per source (its vote) that joined the story lately"
     )
     growth_weight: float = Field(
         default=1.0,
@@ -42,10 +42,17 @@ class RankConfig(_Model):
         "within story_memory_hours; 0: none",
     )
     overlap_discount: float = Field(
-        default=0.0,
+        default=0.1,
         ge=0,
         description="sources that usually carry the same stories share their coverage "
         "vote; 0: every source a full vote",
+    )
+    rerun_discount: float = Field(
+        default=1.0,
+        ge=0,
+        description="a source that habitually runs a story in more articles than sources "
+        "usually do gets a smaller vote: (usual articles per story / its own) to this "
+        "power, learned from the story memory; 0: off",
     )
     breaking_min_sources: int = Field(
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"
