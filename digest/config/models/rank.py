@@ -58,7 +58,7 @@ class RankConfig(_Model):
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"
     )
     breaking_min_score: float = Field(
-        default=2.0, description="and a score of at least this to be 'Breaking'"
+        default=1.85, description="and a score of at least this to be 'Breaking'"
     )
     story_similarity: float = Field(
         default=0.2,
