@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from digest.app import run
+from digest.editions.stored import ranked_to_json
 from digest.jobs import hand_send, send_job
 from digest.links import make_token
 from digest.pipeline import run_digest
-from digest.records import RankedEdition, ranked_to_json
+from digest.records import RankedEdition
 from digest.store import Edition, utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 import digest.store.history
 from digest.app import App
+from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.pipeline import gather_sources
 from digest.rank import sent_sources
 from digest.records import (
@@ -22,8 +23,6 @@ from digest.records import (
     RankedEdition,
     Signal,
     Story,
-    ranked_from_json,
-    ranked_to_json,
 )
 from digest.render import EditionInfo, render_edition
 from digest.store import Edition, Store, open_engine, upgrade, utcnow

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.config import DigestConfig, RankConfig
+from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.rank import SIGNALS, rank, score_story, sent_sources
-from digest.records import ArticleRecord, RankedEdition, Story, ranked_from_json, ranked_to_json
+from digest.records import ArticleRecord, RankedEdition, Story
 from digest.render import EditionInfo, render_edition
 from digest.render.edition import group_latest
 

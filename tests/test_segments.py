@@ -14,13 +14,12 @@ import pytest
 from babel.dates import format_date
 from babel.dates import format_datetime as format_dt
 
+from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.records import (
     ArticleRecord,
     RankedEdition,
     Signal,
     Story,
-    ranked_from_json,
-    ranked_to_json,
 )
 from tests.conftest import FeedServer, rss, run_cli
 from tests.renders import send_counting_renders

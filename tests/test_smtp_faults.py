@@ -401,7 +401,7 @@ def test_a_server_that_hangs_up_after_each_message_gets_each_message_once(
 
 
 def test_an_address_with_a_line_break_never_reaches_the_wire() -> None:
-    from digest.deliver.smtp import _transaction
+    from digest.deliver.smtp_wire import transaction as _transaction
     from digest.records import OutgoingMessage
 
     message = OutgoingMessage(1, "news@example.org", "a@example.org\r\nRCPT TO:<b@x>", "", b"")
@@ -528,7 +528,7 @@ def test_the_next_message_s_commands_go_behind_the_last_one_s_final_dot(
     """RFC 2920 lets the next MAIL, RCPT and DATA follow a message's final dot in one group:
     with a pipelining server a session writes and waits once a message, not twice. Every
     message still arrives once, with its own result, in the batch's order."""
-    import digest.deliver.smtp as smtp
+    import digest.deliver.smtp_wire as smtp
 
     writes: list[bytes] = []
     real = smtp._send

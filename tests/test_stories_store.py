@@ -13,7 +13,8 @@ from sqlalchemy import inspect, text
 from digest.app import App
 from digest.config import load_config
 from digest.editions import build_edition, digest_slot, rank_window, sent_before
-from digest.records import ArticleRecord, FeedItem, RankedEdition, Story, ranked_to_json
+from digest.editions.stored import ranked_to_json
+from digest.records import ArticleRecord, FeedItem, RankedEdition, Story
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
 from tests.pg import fresh_database
 from tests.store_queries import add_articles

@@ -24,17 +24,24 @@ dispatcher leaves the untried rows pending.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
-import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from digest.config import Config, SmtpConfig
 from digest.deliver.base import register
+from digest.deliver.smtp_wire import (
+    FateUnknown,
+    Following,
+    Stalled,
+    close_quietly,
+    deferred,
+    reply_text,
+    transaction,
+)
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
 from digest.states import SendStatus
@@ -130,7 +137,7 @@ class SmtpSender:
         return self._connect()
 
     def _send_one(
-        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: _Following
+        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: Following
     ) -> tuple[smtplib.SMTP | None, SendResult, bool]:
         """Send on ``client`` (``sent``: its MAIL, RCPT and DATA are out already); returns
         the session to keep using (None: open a new one), the result, and whether the
@@ -140,15 +147,15 @@ class SmtpSender:
         message from them, and the following message goes out afresh."""
         try:
             return self._attempt(client, message, sent, following)
-        except _Stalled as exc:
-            _close(client)
+        except Stalled as exc:
+            close_quietly(client)
             return (
                 None,
-                _deferred(message, f"timed out after {self.settings.timeout_seconds:g} s: {exc}"),
+                deferred(message, f"timed out after {self.settings.timeout_seconds:g} s: {exc}"),
                 False,
             )
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            _close(client)
+            close_quietly(client)
             first = str(exc) or type(exc).__name__
         # The connection dropped before the final dot was sent (or the server answered 421):
         # the server kept nothing, so one more try on a fresh session. DeliveryError from
@@ -157,22 +164,22 @@ class SmtpSender:
         client = self._connect()
         try:
             return self._attempt(client, message, False, following)
-        except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
-            _close(client)
+        except (Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
+            close_quietly(client)
             why = f"connection lost twice ({first}; then {exc or type(exc).__name__})"
-            return None, _deferred(message, why), False
+            return None, deferred(message, why), False
 
     def _attempt(
-        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: _Following
+        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: Following
     ) -> tuple[smtplib.SMTP | None, SendResult, bool]:
         """One transaction; a message whose reply to the final dot never came fails."""
         try:
-            result, ahead = _transaction(client, message, sent, following)
+            result, ahead = transaction(client, message, sent, following)
             return client, result, ahead
-        except _FateUnknown as exc:
-            _close(client)
+        except FateUnknown as exc:
+            close_quietly(client)
             cause, seconds = exc.__cause__, self.settings.timeout_seconds
-            if isinstance(cause, _Stalled):
+            if isinstance(cause, Stalled):
                 what = f"no reply within {seconds:g} s after the message was sent"
             else:
                 lost = str(cause) or type(cause).__name__
@@ -212,22 +219,22 @@ class SmtpSender:
             if s.username:
                 client.login(s.username, self.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            _close(client)
+            close_quietly(client)
             raise DeliveryError(
                 f"the SMTP server {where} refused the login for {s.username!r}: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                f"{exc.smtp_code} {reply_text(exc.smtp_error)}",
                 f"check delivery.smtp.username and the password in ${s.password_env}",
             ) from exc
         except smtplib.SMTPResponseException as exc:
-            _close(client)
+            close_quietly(client)
             raise DeliveryError(
                 f"the SMTP server {where} refused the session: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                f"{exc.smtp_code} {reply_text(exc.smtp_error)}",
                 "the server is busy or limits connections: try again later, or lower "
                 "delivery.smtp.connections",
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            _close(client)
+            close_quietly(client)
             raise DeliveryError(
                 f"cannot connect to the SMTP server {where} (security {s.security}): {exc}",
                 _connect_hint(s.port, s.security, exc),
@@ -242,7 +249,7 @@ class SmtpSender:
             features = ", ".join(sorted(client.esmtp_features)) or "none"
             client.quit()
         except (smtplib.SMTPException, OSError):
-            _close(client)
+            close_quietly(client)
         s = self.settings
         login = f"logged in as {s.username}" if s.username else "no login configured"
         return (
@@ -259,165 +266,10 @@ class SmtpSender:
                 try:
                     client.quit()
                 except (smtplib.SMTPException, OSError):
-                    _close(client)
+                    close_quietly(client)
 
         await asyncio.get_running_loop().run_in_executor(self._executor, quit_all)
         self._executor.shutdown(wait=False)
-
-
-class _Stalled(Exception):
-    """The server did not answer within the timeout."""
-
-
-class _FateUnknown(Exception):
-    """The whole message was sent, but the reply to its final dot never came (the cause says
-    why): the server may have queued it."""
-
-
-# The message a session may send next, taken from the batch (None: none left, or stopping).
-_Following = Callable[[], OutgoingMessage | None]
-
-
-def _commands(message: OutgoingMessage) -> list[bytes]:
-    return [
-        f"MAIL FROM:<{message.sender}>".encode(),
-        f"RCPT TO:<{message.recipient}>".encode(),
-        b"DATA",
-    ]
-
-
-def _unsafe(message: OutgoingMessage) -> bool:
-    """A line break would smuggle commands into the session: never put it on the wire."""
-    return bool(_UNSAFE.search(message.sender + message.recipient))
-
-
-def _transaction(
-    client: smtplib.SMTP,
-    message: OutgoingMessage,
-    sent: bool = False,
-    following: _Following | None = None,
-) -> tuple[SendResult, bool]:
-    """One MAIL/RCPT/DATA exchange; pipelined when the server offers it, the next
-    message's commands behind the final dot. ``sent``: this message's commands went out
-    behind the last one's. Returns the result and whether the next message's did."""
-    if _unsafe(message):
-        failed = "invalid address: <, >, CR or LF"
-        return SendResult(message.delivery_id, SendStatus.FAILED, failed), False
-    commands = _commands(message)
-    expected = ((250,), (250, 251), (354,))
-    replies: list[tuple[int, bytes]] = []
-    pipelining = client.has_extn("pipelining")
-    if pipelining:
-        if not sent:
-            _send(client, b"".join(c + b"\r\n" for c in commands))
-        replies = [_reply(client) for _ in commands]
-    else:
-        for command, ok in zip(commands, expected, strict=True):
-            _send(client, command + b"\r\n")
-            replies.append(_reply(client))
-            if replies[-1][0] not in ok:
-                break
-    for (code, text), ok in zip(replies, expected, strict=False):
-        if code not in ok:
-            if code == 421:  # the server is closing this session
-                raise smtplib.SMTPServerDisconnected(f"421 {_text(text)}")
-            if replies[-1][0] == 354:  # a pipelining server that took DATA anyway
-                client.close()
-            else:
-                _reset(client)
-            return _result(message, code, _text(text)), False
-    after = following() if pipelining and following is not None else None
-    if after is not None and _unsafe(after):
-        after = None  # it goes out alone next, and fails there with the reason
-    then = b"".join(c + b"\r\n" for c in _commands(after)) if after is not None else b""
-    _send(client, _dot_stuffed(message.data, message.crlf, message.dot_safe, then))
-    try:
-        code, text = _reply(client)
-    except (_Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
-        raise _FateUnknown from exc
-    if code == 421:  # an answer: the server refuses the message and closes the session
-        raise smtplib.SMTPServerDisconnected(f"421 {_text(text)}")
-    if code != 250:
-        return _result(message, code, _text(text)), after is not None
-    sent_ok = SendResult(message.delivery_id, SendStatus.SENT, f"{code} {_text(text)}")
-    return sent_ok, after is not None
-
-
-_UNSAFE = re.compile(r"[\r\n<>]")
-
-
-def _send(client: smtplib.SMTP, data: bytes) -> None:
-    if client.sock is None:
-        raise smtplib.SMTPServerDisconnected("not connected")
-    try:
-        client.sock.sendall(data)
-    except TimeoutError as exc:
-        raise _Stalled(f"sending: {exc}") from exc
-
-
-def _reply(client: smtplib.SMTP) -> tuple[int, bytes]:
-    try:
-        return client.getreply()
-    except smtplib.SMTPServerDisconnected as exc:
-        # smtplib turns a read timeout into a disconnect; tell the two apart.
-        if "timed out" in str(exc):
-            raise _Stalled("waiting for a reply") from exc
-        raise
-
-
-def _dot_stuffed(
-    data: bytes, crlf: bool = False, dot_safe: bool = False, then: bytes = b""
-) -> bytes:
-    """The DATA payload: CRLF line ends, leading dots doubled, ended by CRLF . CRLF, and
-    ``then`` behind it (the next message's commands), in one copy.
-    ``crlf``: the caller vouches the line ends are CRLF already (no need to count them);
-    ``dot_safe`` (with ``crlf``): and no line starts with a dot (no need to look for one)."""
-    if not crlf and data.count(b"\n") != data.count(b"\r\n"):
-        data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    if not (crlf and dot_safe):
-        data = data.replace(b"\r\n.", b"\r\n..")
-        if data.startswith(b"."):
-            data = b"." + data
-    end = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
-    return b"".join((data, end, then))
-
-
-def _reset(client: smtplib.SMTP) -> None:
-    try:
-        client.rset()
-    except (smtplib.SMTPException, OSError):
-        _close(client)
-
-
-def _close(client: smtplib.SMTP | None) -> None:
-    if client is not None:
-        with contextlib.suppress(OSError):
-            client.close()
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-
-
-def _deferred(message: OutgoingMessage, why: str) -> SendResult:
-    return SendResult(message.delivery_id, SendStatus.DEFERRED, why)
-
-
-# RFC 3463 enhanced codes that mean the address itself is dead: bad mailbox (5.1.1), bad
-# address syntax (5.1.3), bad or null-MX domain (5.1.2, 5.1.10), moved (5.1.6).
-_HARD_BOUNCE = re.compile(r"^5\.1\.(?:0|1|2|3|6|10)\b")
-
-
-def _result(message: OutgoingMessage, code: int, text: str) -> SendResult:
-    """4xx: try again after the wait; 5xx: failed; 5.1.x (no such user or domain): a hard bounce."""
-    text = text.strip()
-    if 400 <= code < 500:
-        status = SendStatus.DEFERRED
-    elif code >= 500 and _HARD_BOUNCE.match(text):
-        status = SendStatus.BOUNCED
-    else:
-        status = SendStatus.FAILED
-    return SendResult(message.delivery_id, status, f"{code} {text}".strip())
 
 
 @register("smtp")

@@ -13,8 +13,9 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
+from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.rank import SentStories, narrow, rank_memory, sent_sources
-from digest.records import RankedEdition, RenderedEdition, ranked_from_json, ranked_to_json
+from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
 

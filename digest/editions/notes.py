@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from digest.app import App
 from digest.config import DigestConfig
-from digest.records import RankedEdition, ranked_from_json
+from digest.editions.stored import ranked_from_json
+from digest.records import RankedEdition
 from digest.store import Edition
 
 

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.slots import digest_timezone, edition_info
+from digest.editions.stored import ranked_from_json
 from digest.rank import narrow
-from digest.records import RankedEdition, Reader, RenderedEdition, ranked_from_json
+from digest.records import RankedEdition, Reader, RenderedEdition
 from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
 from digest.store import Edition
 

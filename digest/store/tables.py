@@ -169,7 +169,7 @@ class Edition(SQLModel, table=True):
     html: str = Field(sa_column=Column(Text, nullable=False))
     text: str = Field(sa_column=Column(Text, nullable=False))
     story_count: int = 0
-    # The ranked stories as JSON (records.ranked_to_json), so subscribers in another time
+    # The ranked stories as JSON (editions.stored.ranked_to_json), so subscribers in another time
     # zone or language get the same edition rendered for them.
     stories: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from digest.app import App
 from digest.editions import edition_info, web_view_url
-from digest.records import ranked_from_json
+from digest.editions.stored import ranked_from_json
 from digest.render import render_whole, shows_all, web_view
 from digest.store import Edition
 from digest.web.context import WebContext
