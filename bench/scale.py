@@ -564,6 +564,49 @@ def failover(server: str, folder: Path, args: argparse.Namespace) -> dict[str, A
     return result
 
 
+def limits(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """4 workers under ``[delivery.rate] per_second = --rate`` for ``--rate-seconds``: the
+    busiest second by ``sent_at``, against the limit plus one batch (a worker takes up to a
+    batch of tokens at once)."""
+    port = free_port()
+    sink = smtp_sink(folder, port)
+    rows = args.rate * args.rate_seconds
+    database = create_database(server, "digest_bench")
+    try:
+        extra = f"\n[delivery.rate]\nper_second = {args.rate}\n"
+        config = write_config(folder, database, port, batch=args.rate_batch, extra=extra)
+        edition_id = queued_edition(config, rows)
+        workers = [worker(config, folder / f"rate{i}.log") for i in range(4)]
+        drained = drain(database, edition_id, rows, args.time_limit)
+        stop_all(workers)
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        per_second = [
+            int(n)
+            for (n,) in connection.execute(
+                text(
+                    "SELECT count(*) FROM deliveries WHERE edition_id = :e AND sent_at IS NOT "
+                    "NULL GROUP BY date_trunc('second', sent_at)"
+                ),
+                {"e": edition_id},
+            )
+        ]
+    engine.dispose()
+    drop_database(server, database)
+    allowed = args.rate + args.rate_batch
+    return {
+        "rate_per_s": args.rate,
+        "rate_rows": rows,
+        "rate_drain_s": round(drained, 1),
+        "rate_busiest_second": max(per_second, default=0),
+        "rate_allowed": allowed,
+        "rate_seconds_over": sum(n > allowed for n in per_second),
+    }
+
+
 def imports(server: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """bench/import.py's run of the real `digest subscribers import` (`--import-rows`
     people, an HR-style CSV) on SQLite and on PostgreSQL, each in a process of its own:
@@ -642,6 +685,9 @@ def main() -> None:
     parser.add_argument("--latency-recipients", type=int, default=400)
     parser.add_argument("--old-rows", type=int, default=500_000, help="claims: rows before")
     parser.add_argument("--claim-readers", type=int, default=20_000, help="claims: new edition")
+    parser.add_argument("--rate", type=int, default=100, help="limits: per_second")
+    parser.add_argument("--rate-seconds", type=int, default=60, help="limits: rows = rate x this")
+    parser.add_argument("--rate-batch", type=int, default=50, help="limits: batch_size")
     parser.add_argument(
         "--import-rows", type=int, default=100_000, help="import: people in the CSV (1M: full)"
     )
@@ -667,6 +713,7 @@ def main() -> None:
             ("correctness", correctness),
             ("latency", latency),
             ("throughput", throughput),
+            ("limits", limits),
             ("import", imports),
         ):
             if name in skip or (only and name not in only):
