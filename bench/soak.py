@@ -414,13 +414,14 @@ def main() -> None:
     gathers = [s for (job, _), (s, _) in jobs.items() if job == "gather"]
     run_hours = minutes / 60
     per_feed = min(run_hours * 60, args.retention_minutes) * 60 / args.item_seconds
+    lows = _between_jobs(rss, warm)  # the RSS between jobs: a job's child is gone by then
     figures = {
         "minutes": minutes,
         "feeds": args.feeds,
         "subscribers": args.subscribers,
-        "rss_mb_after_warm_up": next((round(m, 1) for t, m in rss if t >= warm), None),
-        "rss_mb_end": round(rss[-1][1], 1) if rss else None,
-        "rss_slope_mb_per_h": _round(slope(_between_jobs(rss, warm))),
+        "rss_mb_after_warm_up": round(lows[0][1], 1) if lows else None,
+        "rss_mb_end": round(lows[-1][1], 1) if lows else None,
+        "rss_slope_mb_per_h": _round(slope(lows)),
         "job_rss_peak_mb": round(max(jobs_rss, default=0.0), 1),
         "articles_max": max((n for _, n in articles), default=0),
         "articles_bound": int(args.feeds * (args.items + per_feed + 1)),
