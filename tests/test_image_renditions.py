@@ -259,11 +259,7 @@ def test_the_guardians_lead_picture_is_boxed_5_to_3_not_16_to_9() -> None:
         image_url=first.image_url, image_width=first.image_width,
         image_height=first.image_height,
     )  # fmt: skip
-    html = render_edition(
-        edition_info(dated=datetime(2026, 12, 1, tzinfo=UTC)),
-        RankedEdition((Story(article, (), 1.0, ()),), ()),
-    ).html
-    [image] = re.findall(r"<img\b[^>]*>", html)
+    image = _lead_img(article)
     assert 'width="584" height="350"' in image
 
 
@@ -274,10 +270,16 @@ def test_a_lead_of_unknown_shape_has_a_width_and_no_invented_height() -> None:
         1, "Wire", "A story", "https://x.test/a", "", datetime(2026, 12, 1, tzinfo=UTC),
         image_url="https://img.test/a.jpg",
     )  # fmt: skip
+    image = _lead_img(article)
+    assert 'width="584"' in image and "height=" not in image
+    assert "height:auto" in image.replace(" ", "")
+
+
+def _lead_img(article: ArticleRecord) -> str:
+    """The one <img> of an edition whose only story (a lead) is ``article``."""
     html = render_edition(
         edition_info(dated=datetime(2026, 12, 1, tzinfo=UTC)),
         RankedEdition((Story(article, (), 1.0, ()),), ()),
     ).html
     [image] = re.findall(r"<img\b[^>]*>", html)
-    assert 'width="584"' in image and "height=" not in image
-    assert "height:auto" in image.replace(" ", "")
+    return image

@@ -18,7 +18,7 @@ daemon sets when its own ``stop`` says so (a second SIGTERM, a lost lead) or whe
 daemon is gone. The child's log lines go to the daemon through a pipe and out through the
 daemon's own handlers, in order, so the log reads as one program's whatever runs a job.
 Where there is no ``fork`` (Windows) or ``[schedule] fork_jobs = false``,
-jobs run in the daemon's thread and hand back what they freed (``memory.releasing``).
+jobs run in the daemon's thread and hand back what they freed (``memory.release_memory``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import select
 import signal
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from digest.app import App
@@ -54,12 +54,11 @@ class JobRunner:
     """How the daemon runs a scheduled job: ``run(name, job)`` with the daemon's ``stop``.
 
     ``forked``: in a child process (the default where the system can fork), else in the
-    daemon's own thread. ``children`` counts the children started, for tests."""
+    daemon's own thread."""
 
     app: App
     stop: Stop | None = None
     forked: bool = True
-    children: list[int] = field(default_factory=list)
 
     def run(self, name: str, job: Job) -> None:
         if not (self.forked and can_fork()):
@@ -83,7 +82,6 @@ class JobRunner:
                 _child(self.app, name, job, lambda: stopping[0] == 1 or os.getppid() != daemon)
             )
         os.close(log_pipe)
-        self.children.append(pid)
         try:
             status = self._wait(pid, stopping, _LogReader(logs))
         finally:

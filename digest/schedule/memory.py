@@ -25,13 +25,8 @@ import gc
 import logging
 import os
 import platform
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 log = logging.getLogger("digest.schedule")
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 M_ARENA_MAX = -8  # mallopt's parameter (malloc.h)
@@ -79,17 +74,3 @@ def release_memory() -> bool:
         log.debug("malloc_trim failed", exc_info=True)
         return False
     return True
-
-
-def releasing(job: Callable[P, R]) -> Callable[P, R]:
-    """``job``, followed by ``release_memory()`` however it ends: how the daemon runs
-    every scheduled job."""
-
-    @functools.wraps(job)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return job(*args, **kwargs)
-        finally:
-            release_memory()
-
-    return run
