@@ -143,9 +143,13 @@ def sql_literal(value: str) -> str:
 
 def sql_in(column: str, values: Iterable[str]) -> str:
     """``column IN ('a', 'b')``: the SQL of a CHECK constraint or a partial index's WHERE."""
-    return f"{column} IN ({', '.join(sql_literal(value) for value in values)})"
+    return f"{column} IN ({_sql_list(values)})"
 
 
 def sql_not_in(column: str, values: Iterable[str]) -> str:
     """``column NOT IN ('a', 'b')``: a partial index's WHERE."""
-    return f"{column} NOT IN ({', '.join(sql_literal(value) for value in values)})"
+    return f"{column} NOT IN ({_sql_list(values)})"
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return ", ".join(sql_literal(value) for value in values)
