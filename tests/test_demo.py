@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import mailbox
+import math
 import re
 import shutil
 import subprocess
@@ -135,3 +137,14 @@ def _wait_for_screen(session: str, needle: str, timeout: float = 15.0) -> str:
             return screen
         time.sleep(0.2)
     raise AssertionError(f"{needle!r} never appeared on the screen:\n{screen}")
+
+
+def test_explain_after_the_demo_prints_no_negative_zero(demo_dir: Path) -> None:
+    """After the demo's edition went out, its stories' rerun votes change nothing: explain
+    says 0.00, not the "-0.00" float rounding left (a difference of vote sums)."""
+    code, out, err = run_cli("--config", str(demo_dir / "digest.toml"), "explain", "--json")
+    assert code == 0, err
+    for story in json.loads(out)["stories"]:
+        for name, signal in story["signals"].items():
+            for number in (signal["value"], signal["adds"]):
+                assert number != 0 or math.copysign(1.0, number) > 0, (name, story["headline"])

@@ -142,7 +142,8 @@ def score_story(
     best = max(counted, key=lambda s: (source_weights[s], counted[s]))
     coverage = round(sum(plain.values()) - plain[best], 4)
     # What the sources' rerun habits change in those votes (0 without a habit learned).
-    rerun = round(sum(counted.values()) - counted[best] - coverage, 4)
+    # (+ 0.0: a difference rounded to nothing is 0.0, never the -0.0 explain prints "-0.00")
+    rerun = round(sum(counted.values()) - counted[best] - coverage, 4) + 0.0
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
