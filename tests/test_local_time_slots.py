@@ -5,7 +5,7 @@ Zones a whole hour from UTC are not the only ones: Kolkata is +5:30, Kathmandu +
 St John's -3:30 (-2:30 in summer), Adelaide +9:30 (+10:30), Tehran +3:30, Chatham +12:45
 (+13:45); Lord Howe moves its clocks by half an hour. On the night the clocks go back a
 fixed local time happens twice and fires the first time only; on the night they go
-forward a time the clocks skip fires as late as the jump, as an ordinary digest does.
+forward a time the clocks skip fires at the jump, as an ordinary digest does (crontab's rule).
 """
 
 from __future__ import annotations
@@ -61,14 +61,14 @@ Pacific/Chatham     | 0 7 * * *  | 11-30 | 11-30 17:15, 12-01 17:15, 12-02 17:15
 Europe/Paris        | 0 7 * * *  | 11-30 | 11-30 06:00, 12-01 06:00, 12-02 06:00 | +1
 
 # The clocks go forward (St John's at 05:30 UTC on 8 March, Adelaide at 16:30 UTC on 3 Oct,
-# Troll from +0 to +2 at 01:00 UTC on 29 March). A skipped time fires after the jump.
+# Troll from +0 to +2 at 01:00 UTC on 29 March). A skipped time fires at the jump.
 America/St_Johns    | 0 7 * * *  | 03-07 | 03-07 10:30, 03-08 09:30, 03-09 09:30 | -3:30 to -2:30
 Australia/Adelaide  | 0 7 * * *  | 10-02 | 10-02 21:30, 10-03 20:30, 10-04 20:30 | +9:30 to +10:30
-America/New_York    | 30 2 * * * | 03-07 | 03-07 07:30, 03-08 07:30, 03-09 06:30 | 02:30 skipped
-Europe/London       | 30 1 * * * | 03-28 | 03-28 01:30, 03-29 01:30, 03-30 00:30 | 01:30 skipped
-Australia/Adelaide  | 30 2 * * * | 10-02 | 10-02 17:00, 10-03 17:00, 10-04 16:00 | 02:30 skipped
-Australia/Lord_Howe | 15 2 * * * | 10-02 | 10-02 15:45, 10-03 15:45, 10-04 15:15 | 02:15 skipped
-Antarctica/Troll    | 30 2 * * * | 03-28 | 03-28 02:30, 03-29 02:30, 03-30 00:30 | 2 hours skipped
+America/New_York    | 30 2 * * * | 03-07 | 03-07 07:30, 03-08 07:00, 03-09 06:30 | 02:30 skipped
+Europe/London       | 30 1 * * * | 03-28 | 03-28 01:30, 03-29 01:00, 03-30 00:30 | 01:30 skipped
+Australia/Adelaide  | 30 2 * * * | 10-02 | 10-02 17:00, 10-03 16:30, 10-04 16:00 | 02:30 skipped
+Australia/Lord_Howe | 15 2 * * * | 10-02 | 10-02 15:45, 10-03 15:30, 10-04 15:15 | 02:15 skipped
+Antarctica/Troll    | 30 2 * * * | 03-28 | 03-28 02:30, 03-29 01:00, 03-30 00:30 | 2 hours skipped
 
 # The clocks go back: the repeated time fires the first time only.
 America/New_York    | 30 1 * * * | 10-31 | 10-31 05:30, 11-01 05:30, 11-02 06:30 | 01:30 twice

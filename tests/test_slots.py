@@ -57,8 +57,12 @@ TABLE = """
 0 7 * * 0    | London | 2024-10-27 12:00   | 2024-10-27 07:00 | 2024-11-03 07:00 | weekly 0, autumn
 0 7 * * 1-5  | London | 2024-10-27 12:00   | 2024-10-25 06:00 | 2024-10-28 07:00 | 1-5, autumn
 
-# 01:30 local does not happen on 31 March: it fires once, an hour late (02:30 BST).
-30 1 * * *   | London | 2024-03-31 12:00   | 2024-03-31 01:30 | 2024-04-01 00:30 | skipped time
+# 01:30 local does not happen on 31 March: it fires once, at the jump (02:00 BST), as
+# crontab runs it; two skipped times of one schedule fire together, once.
+30 1 * * *   | London | 2024-03-31 12:00   | 2024-03-31 01:00 | 2024-04-01 00:30 | skipped time
+30 1 * * *   | London | 2024-03-31 00:59   | 2024-03-30 01:30 | 2024-03-31 01:00 | before the jump
+0,30 1 * * * | London | 2024-03-31 12:00   | 2024-03-31 01:00 | 2024-04-01 00:00 | both skipped
+30 1,2 * * * | London | 2024-03-31 12:00   | 2024-03-31 01:30 | 2024-04-01 00:30 | skipped, then not
 # 01:30 local happens twice on 27 October: a fixed time fires the first time only...
 30 1 * * *   | London | 2024-10-27 12:00   | 2024-10-27 00:30 | 2024-10-28 01:30 | repeated time
 30 1 * * *   | London | 2024-10-27 01:00   | 2024-10-27 00:30 | 2024-10-28 01:30 | between repeats

@@ -5,8 +5,12 @@ An edition is identified by (digest, slot), so running `digest send` twice at 07
 
 Schedules follow crontab, not APScheduler, where the two differ: weekdays count from
 Sunday = 0 (7 is Sunday too); a day of month and a weekday both given means either one
-(``0 7 1 * 1``: the 1st and every Monday); and a fixed-time schedule fires once on the
-day the clocks go back, although its wall-clock time happens twice.
+(``0 7 1 * 1``: the 1st and every Monday); a fixed-time schedule fires once on the day
+the clocks go back, although its wall-clock time happens twice; and a fixed time the
+clocks skip when they go forward fires at the jump, the first instant after it (02:30 New
+York time on 8 March 2026 fires at 03:00 EDT; APScheduler would say 03:30). The daemon's
+job runs on these same fire times (``CrontabTrigger``), so it fires once in a repeated
+hour, and at the jump.
 
 A local-time digest runs on ``local_time_schedule`` (in UTC, every quarter hour a local time can
 fall on) and each run's slot goes to the time zones in which the schedule ``fires_at`` it.
@@ -99,6 +103,8 @@ def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
     """Fire times (UTC) at or after ``start``, strictly increasing."""
     cron = trigger(schedule, timezone)
     minute, hour = schedule.split()[:2]
+    # crontab's own test: a job with '*' in its minute or hour is a wildcard job, run at
+    # the times that happen; a fixed-time job runs once a day whatever the clocks do.
     fixed_time = "*" not in minute and "*" not in hour
     cursor = start
     while True:
@@ -106,6 +112,9 @@ def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
         if fire is None:
             return
         instant = fire.astimezone(UTC)
+        if fixed_time and _skipped(fire):
+            # (asked from before the jump only: from after it the cron looks at tomorrow)
+            instant = _jump(fire)
         if instant < cursor:
             # APScheduler can answer a time before the one asked for in the hour the clocks go
             # back; step on a minute (the finest cron unit) rather than loop on it.
@@ -121,6 +130,33 @@ def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
 def _repeated(fire: datetime) -> bool:
     """Whether ``fire`` is the second time its wall-clock time happens (the clocks went back)."""
     return fire.replace(fold=0).astimezone(UTC) < fire.astimezone(UTC)
+
+
+def _skipped(fire: datetime) -> bool:
+    """Whether ``fire``'s wall-clock time never happens (the clocks went forward over it)."""
+    return fire.astimezone(UTC).astimezone(fire.tzinfo).replace(tzinfo=None) != fire.replace(
+        tzinfo=None
+    )
+
+
+def _jump(skipped: datetime) -> datetime:
+    """The instant (UTC) the clocks went forward over the wall-clock time ``skipped``.
+
+    Read with the offset after the jump, ``skipped`` is an instant before it; with the
+    offset before, one after it (PEP 495's ``fold`` in a gap): the offset changes once in
+    between, found to the second.
+    """
+    zone = skipped.tzinfo
+    before = skipped.replace(fold=1).astimezone(UTC)
+    after = skipped.replace(fold=0).astimezone(UTC)
+    offset = after.astimezone(zone).utcoffset()
+    while after - before > timedelta(seconds=1):
+        middle = (before + (after - before) / 2).replace(microsecond=0)
+        if middle.astimezone(zone).utcoffset() == offset:
+            after = middle
+        else:
+            before = middle
+    return after
 
 
 def latest_slot(schedule: str, timezone: str, now: datetime) -> datetime:
@@ -175,13 +211,43 @@ def fires_at(schedule: str, timezone: str, moment: datetime) -> bool:
 
     As for an ordinary digest, a fixed-time schedule fires the first time only when its
     wall-clock time happens twice (the clocks go back), so a local-time subscriber gets one
-    edition that day; a time the clocks skip fires as late as the jump (02:30 New York time
-    on the night the clocks go forward fires at 03:30).
+    edition that day; a time the clocks skip fires at the jump (02:30 New York time on the
+    night the clocks go forward fires at 03:00).
     """
     # A skipped time fires at the instant after the jump, but APScheduler finds it only when
     # asked from before the jump: searching from ``moment`` (03:30 local) looks for tomorrow's.
     fires = _fires(schedule, timezone, moment - _LONGEST_CLOCK_JUMP)
     return next((fire for fire in fires if fire >= moment), None) == moment
+
+
+class CrontabTrigger(BaseTrigger):
+    """The daemon's trigger for a cron schedule: it fires at the schedule's fire times as
+    crontab reads them (``_fires``), the times slots are made of, so the job never fires
+    at a time that is no slot (APScheduler's own trigger fires a fixed time twice the
+    night the clocks go back, and a skipped one an hour after the jump)."""
+
+    __slots__ = ("schedule", "timezone")
+
+    def __init__(self, schedule: str, timezone: str) -> None:
+        trigger(schedule, timezone)  # a bad schedule fails here, not at the first fire
+        self.schedule = schedule
+        self.timezone = timezone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """The first fire after ``previous_fire_time`` (missed ones included, as for
+        APScheduler's cron trigger), else the first at or after ``now``."""
+        start = now
+        if previous_fire_time is not None:
+            start = min(now, previous_fire_time + timedelta(microseconds=1))
+        return next(_fires(self.schedule, self.timezone, start.astimezone(UTC)), None)
+
+    def __str__(self) -> str:
+        return f"crontab[{self.schedule!r} in {self.timezone}]"
+
+    def __repr__(self) -> str:
+        return f"<CrontabTrigger ({self.schedule!r}, timezone={self.timezone!r})>"
 
 
 @dataclass(frozen=True)
@@ -201,8 +267,8 @@ class FiringPlan:
     local_time: bool
 
     def trigger(self) -> BaseTrigger:
-        """The APScheduler trigger of the digest's job."""
-        return trigger(self.schedule, self.timezone)
+        """The APScheduler trigger of the digest's job: it fires at each slot."""
+        return CrontabTrigger(self.schedule, self.timezone)
 
     def slot(self, now: datetime) -> datetime:
         """The slot an edition built at ``now`` belongs to: the latest fire at or before it."""
