@@ -21,7 +21,7 @@ from digest.config import Config
 from digest.deliver import Sender, build_sender
 from digest.sources.network import ssl_context
 from digest.sources.transport import gather_transport, skip_cookieless_responses
-from digest.store import Store, open_engine, resolve_url, upgrade
+from digest.store import SendJournal, Store, open_engine, resolve_url, upgrade
 
 T = TypeVar("T")
 
@@ -58,7 +58,8 @@ class App:
         engine = open_engine(resolve_url(config.service.database_url, config.base_dir))
         if migrate:
             upgrade(engine)
-        return cls(config, engine, Store(engine, clock))
+        journal = SendJournal(config.resolve_path(config.delivery.unrecorded_file))
+        return cls(config, engine, Store(engine, clock, journal))
 
     @property
     def clock(self) -> Clock:

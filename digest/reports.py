@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, rank_window
-from digest.states import FINAL_DELIVERY_STATES
+from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
@@ -181,7 +181,31 @@ def outbox_document(app: App) -> dict[str, Any]:
             "oldest_pending_seconds": round((now - q.oldest).total_seconds()) if q.oldest else None,
             "in_flight_back_by": _iso(q.back_at),
         },
+        "unrecorded": unrecorded_sends(app),
         "workers": processes,
+    }
+
+
+def unrecorded_sends(app: App) -> dict[str, Any] | None:
+    """The journal of sends the database failed to record, if it holds any: per batch, the
+    edition, when the server took it and the database's error (None: nothing waiting)."""
+    journal = app.store.journal
+    if journal is None or not journal.waiting():
+        return None
+    entries, unreadable = journal.read()
+    return {
+        "file": str(journal.path),
+        "batches": [
+            {
+                "edition": e.edition_id,
+                "taken_at": e.at.isoformat(),
+                "deliveries": len(e.results),
+                "sent": sum(1 for r in e.results if r[1] == DeliveryStatus.SENT),
+                "reason": e.reason,
+            }
+            for e in entries
+        ],
+        "unreadable_lines": len(unreadable),
     }
 
 

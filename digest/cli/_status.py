@@ -31,6 +31,7 @@ def print_outbox(document: dict[str, Any]) -> None:
             "the next send or worker sends them)"
         )
     click.echo("queue: " + ", ".join(parts))
+    print_unrecorded(document.get("unrecorded"))
     workers = document["workers"]
     if not workers:
         click.echo(
@@ -51,6 +52,27 @@ def print_outbox(document: dict[str, Any]) -> None:
             f"{w['rate_per_second']:g}",
         )
     console.print(table)
+
+
+def print_unrecorded(journal: dict[str, Any] | None) -> None:
+    """Batches the mail server took that the database failed to record, one line each,
+    and what becomes of them."""
+    if journal is None:
+        return
+    for batch in journal["batches"]:
+        click.echo(
+            f"unrecorded: edition {batch['edition']}: {batch['deliveries']} deliveries "
+            f"({batch['sent']} accepted) the mail server took at "
+            f"{str(batch['taken_at'])[:19].replace('T', ' ')} UTC; the database could not "
+            f"record them ({batch['reason']}). Kept in {journal['file']}: the next send "
+            "records them before anything is sent again (if it fails, fix the database first)"
+        )
+    if journal["unreadable_lines"]:
+        click.echo(
+            f"unrecorded: {journal['file']} has {journal['unreadable_lines']} line(s) that are "
+            "not a batch's results (a write cut short?): their deliveries may be sent again; "
+            "read the lines, then delete them"
+        )
 
 
 def _age(seconds: float) -> str:

@@ -191,19 +191,35 @@ def record(
     A hard bounce (5.1.x: no such user, no such domain) fails the row and suppresses the
     subscriber, so no later edition is sent to a dead address.
     """
-    claim.finish(
-        [
-            (r.delivery_id, _stored(r.status), r.detail, rows[r.delivery_id].message_id)
-            for r in results
-        ],
-        {
-            r.delivery_id: retry_at(rows[r.delivery_id])
-            for r in results
-            if r.status == SendStatus.DEFERRED
-        }
-        if retry_at
-        else None,
-    )
+    claim.finish(*stored_results(results, rows, retry_at))
+    return counted(claim, results, rows, report)
+
+
+def stored_results(
+    results: list[SendResult],
+    rows: Mapping[int, Row],
+    retry_at: Callable[[Row], datetime] | None = None,
+) -> tuple[list[tuple[int, str, str, str | None]], dict[int, datetime] | None]:
+    """What ``Claim.finish`` writes for ``results``: each row's state, detail and
+    Message-ID, and when each deferred row may be tried again."""
+    stored: list[tuple[int, str, str, str | None]] = [
+        (r.delivery_id, _stored(r.status), r.detail, rows[r.delivery_id].message_id)
+        for r in results
+    ]
+    if retry_at is None:
+        return stored, None
+    return stored, {
+        r.delivery_id: retry_at(rows[r.delivery_id])
+        for r in results
+        if r.status == SendStatus.DEFERRED
+    }
+
+
+def counted(
+    claim: Claim, results: list[SendResult], rows: Mapping[int, Row], report: DeliveryReport
+) -> set[int]:
+    """After the record: each result in the report, and a hard bounce's subscriber
+    suppressed; the delivery ids."""
     for result in results:
         row = rows[result.delivery_id]
         if result.status == SendStatus.BOUNCED and row.subscriber_id is not None:

@@ -36,6 +36,7 @@ from digest.deliver.batches import (
     refused,
 )
 from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
+from digest.deliver.recording import record_batch
 from digest.deliver.report import DeliveryReport, count_words
 from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
@@ -44,6 +45,7 @@ from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.states import SendStatus
 from digest.store.claims import ClaimedRow
+from digest.store.journal import SendJournal
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
@@ -69,6 +71,10 @@ class DispatchSettings:
     error_budget: float | None = None
     error_budget_minimum: int = default(DeliveryConfig, "error_budget_minimum")
     signer: Callable[[bytes], bytes] | None = None  # DKIM
+    # How long a sent batch's record is retried while the database fails, and where its
+    # results are kept after that (None: nowhere; the error names the rows).
+    record_retry_seconds: float = default(DeliveryConfig, "record_retry_seconds")
+    journal: SendJournal | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> DispatchSettings:
@@ -85,6 +91,8 @@ class DispatchSettings:
             error_budget=delivery.error_budget,
             error_budget_minimum=delivery.error_budget_minimum,
             signer=make_signer(config),
+            record_retry_seconds=delivery.record_retry_seconds,
+            journal=SendJournal(config.resolve_path(delivery.unrecorded_file)),
         )
 
     def budget(self) -> ErrorBudget | None:
@@ -189,12 +197,12 @@ class _Run:
         try:
             return await self._loop()
         finally:
-            self.record_sent()
+            await self.record_sent()
 
     async def _loop(self) -> DeliveryReport:
         while True:
             if self.stopping():
-                self.record_sent()
+                await self.record_sent()
                 self.put_back(self.upcoming)
                 log.warning(
                     "edition %d: stopping after the batch in flight, as asked", self.edition_id
@@ -204,7 +212,7 @@ class _Run:
             if self.upcoming is None:
                 # Nothing ahead: the batch before is recorded first, as the limits count
                 # sends in the database and the outbox's state counts this sender's rows.
-                self.record_sent()
+                await self.record_sent()
             batch, self.upcoming = self.upcoming or await self.prepare(), None
             if batch is None:
                 if self.report.waiting or self.stopping():
@@ -213,7 +221,7 @@ class _Run:
                     continue
                 return self.report
             results = await self.send(batch)
-            if results is None or self.finish(batch, results):
+            if results is None or await self.finish(batch, results):
                 return self.report
 
     async def prepare(self, ahead: bool = False) -> Batch | None:
@@ -297,7 +305,7 @@ class _Run:
         self.ahead_failed = None
         await asyncio.sleep(0)  # the transport takes the batch; its sessions are busy now
         try:
-            self.record_sent()  # the batch before, while this one is on the wire
+            await self.record_sent()  # the batch before, while this one is on the wire
         except Exception as exc:  # the database: this batch's results are kept all the same
             self.ahead_failed = exc
         if self.wire_time is not None and self.ahead_failed is None and not self.stopping():
@@ -315,7 +323,7 @@ class _Run:
         try:
             results = await on_wire
         except DeliveryError as exc:
-            self.transport_stopped(batch, exc)
+            await self.transport_stopped(batch, exc)
             return None
         except BaseException:
             batch.claim.stop_renewing()
@@ -331,7 +339,7 @@ class _Run:
         at = min(AHEAD_AT * self.wire_time, self.wire_time - MARGIN * self.ahead_time)
         return max(0.0, at - (time.monotonic() - wire_started))
 
-    def finish(self, batch: Batch, results: list[SendResult]) -> bool:
+    async def finish(self, batch: Batch, results: list[SendResult]) -> bool:
         """A sent batch: its results wait to be recorded while the next goes out (see
         ``record_sent``), unless the error budget is spent: then they are recorded now and
         the run ends (True)."""
@@ -344,7 +352,7 @@ class _Run:
         reason = self.budget.exceeded(self.edition_id)
         if not reason:
             return False
-        self.record_sent()
+        await self.record_sent()
         self.put_back(self.upcoming)
         # Paused until the admin says so: no later run or retry tick tries the rest against
         # the same refusals.
@@ -353,19 +361,38 @@ class _Run:
         log.info("delivery stopped, %d deliveries paused: %s", self.report.paused, reason)
         return True
 
-    def record_sent(self) -> None:
-        """Record the sent batch waiting for it, if any (once)."""
+    async def record_sent(self) -> None:
+        """Record the sent batch waiting for it, if any (once). The claim keeps its lease
+        while the record is retried (``deliver.recording``)."""
         if self.unrecorded is None:
             return
         (batch, results), self.unrecorded = self.unrecorded, None
-        batch.claim.stop_renewing()
-        record(batch.claim, results, batch.rows, self.report, self.retry_at())
+        try:
+            await self.record_surely(batch, results)
+        finally:
+            batch.claim.stop_renewing()
 
-    def transport_stopped(self, batch: Batch, exc: DeliveryError) -> None:
+    async def record_surely(self, batch: Batch, results: list[SendResult]) -> set[int]:
+        """A sent batch's results recorded, retried while the database fails, else kept
+        in the journal of unrecorded sends (StoreError); the delivery ids recorded."""
+        settings = self.settings
+        return await record_batch(
+            batch.claim,
+            results,
+            batch.rows,
+            self.report,
+            self.retry_at(),
+            min(settings.record_retry_seconds, settings.lease_seconds / 3),
+            settings.journal,
+        )
+
+    async def transport_stopped(self, batch: Batch, exc: DeliveryError) -> None:
         """The transport stopped mid-batch: record what it did send, release the rest."""
-        batch.claim.stop_renewing()
         results = [r for r in exc.results if isinstance(r, SendResult)]
-        done = record(batch.claim, results, batch.rows, self.report, self.retry_at())
+        try:
+            done = await self.record_surely(batch, results)
+        finally:
+            batch.claim.stop_renewing()
         self.store.release_deliveries([i for i in batch.rows if i not in done], batch.claim.token)
         self.put_back(self.upcoming)
         self.report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message

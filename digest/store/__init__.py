@@ -1,6 +1,7 @@
 """The store: tables, migrations, and every query, beside the pipeline."""
 
 from digest.store.engine import current_revision, open_engine, resolve_url, upgrade
+from digest.store.journal import JournalEntry, SendJournal
 from digest.store.store import Store
 from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, saved_id, utcnow
 
@@ -8,6 +9,8 @@ __all__ = [
     "Article",
     "Delivery",
     "Edition",
+    "JournalEntry",
+    "SendJournal",
     "Source",
     "Store",
     "Subscriber",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -10,16 +10,23 @@ from sqlmodel import Session, SQLModel
 
 from digest.clock import SYSTEM_CLOCK, Clock
 
+if TYPE_CHECKING:  # the journal's module builds on this one
+    from digest.store.journal import SendJournal
+
 Row = TypeVar("Row", bound=SQLModel)
 
 
 class StoreBase:
-    """The engine the queries run on, and the clock that stamps what they write (and
-    decides what is due); ``Store`` is this plus its query mixins."""
+    """The engine the queries run on, the clock that stamps what they write (and decides
+    what is due), and the journal of sends the database failed to record (``journal``:
+    none, for a store that never sends); ``Store`` is this plus its query mixins."""
 
-    def __init__(self, engine: Engine, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock = SYSTEM_CLOCK, journal: SendJournal | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.journal = journal
 
     def session(self) -> Session:
         """A new session; expire_on_commit off so returned rows stay readable."""

@@ -11,14 +11,16 @@ from sqlalchemy import update
 from sqlalchemy.sql.elements import ColumnElement
 
 from digest.states import DeliveryStatus, SubscriberStatus
-from digest.store.base import StoreBase
 from digest.store.delivery_rows import due, orphaned, unfinished
+from digest.store.journal import JournalQueries
 from digest.store.pg import notify_outbox
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
 
-class RequeueQueries(StoreBase):
-    """The outbox's state changes between sends (``Store`` inherits them)."""
+class RequeueQueries(JournalQueries):
+    """The outbox's state changes between sends (``Store`` inherits them). Rows of a dead
+    sender are taken back only after the journal of unrecorded sends is recorded: a row the
+    server took must not be sent again, nor failed as too late."""
 
     def requeue_deferred(self, edition_id: int, due_only: bool = True) -> int:
         """Deferred rows (a 4xx last time) whose retry time has come become pending again
@@ -35,6 +37,7 @@ class RequeueQueries(StoreBase):
     def expire_unfinished(self, edition_id: int, reason: str) -> int:
         """The edition's rows still waiting to go (pending, deferred, or claimed by a dead
         sender) become failed with ``reason``: too late to send. Count them."""
+        self.replay_journal()
         return self._update_deliveries(
             edition_id,
             [unfinished(due_only=False, now=self.clock.now())],
@@ -68,6 +71,7 @@ class RequeueQueries(StoreBase):
 
     def reclaim_expired(self, edition_id: int) -> int:
         """Claimed rows whose lease ran out (their sender died) become pending again."""
+        self.replay_journal()
         return self._update_deliveries(
             edition_id,
             [orphaned(self.clock.now())],

@@ -68,6 +68,19 @@ class DeliveryConfig(_Model):
     batch_size: int = Field(
         default=200, ge=1, le=10000, description="deliveries claimed and sent per batch"
     )
+    record_retry_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long the record of a batch the server took is retried when the "
+        "database fails, before its results are kept in unrecorded_file (at most a third "
+        "of lease_seconds)",
+    )
+    unrecorded_file: str = Field(
+        default="unrecorded-sends.jsonl",
+        description="results of sent batches the database could not record, kept until the "
+        "next send records them; relative to this file",
+    )
     error_budget: float = Field(
         default=0.2,
         gt=0,

@@ -1,0 +1,257 @@
+"""Results the mail server gave for a batch that the database failed to record, kept in a
+small local file until it can: the journal of unrecorded sends.
+
+A batch the server took is still 'sending' in the database until its record is written;
+if that write fails (a lock held past the timeout, a full disk, a dropped connection) and
+keeps failing (``deliver.recording`` retries it), the rows' lease runs out and the next
+run would take them back and mail everyone in the batch again. So the results go to this
+journal (one JSON line a batch, fsynced), and the store records them from it before it
+takes back any row (``replay_journal``, called by ``reclaim_expired`` and
+``expire_unfinished``): a row the server took is recorded as it went, never sent again.
+
+Rows another sender took back before the journal was replayed (a worker on another
+machine, whose journal this is not) may have gone out twice; the replay says how many.
+The file lives beside the config on the sending machine (``delivery.unrecorded_file``);
+it is emptied, not removed, once replayed (a process waiting on its lock keeps a handle on
+the same file). `digest status` names what it holds.
+
+A mixin of ``Store``; all SQL stays in ``store/``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from digest.errors import StoreError
+from digest.states import DeliveryStatus
+from digest.store.base import StoreBase
+from digest.store.tables import DELIVERIES
+
+log = logging.getLogger("digest.store")
+
+Result = tuple[int, str, str, str | None]  # delivery id, status, detail, Message-ID
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One sent batch's results, as the claim would have recorded them."""
+
+    at: datetime  # when the server answered (a sent row's sent_at)
+    edition_id: int
+    token: str  # the claim's: its rows are recorded only if still its (or back to pending)
+    results: Sequence[Result]
+    retry_at: Mapping[int, datetime] = field(default_factory=dict)
+    reason: str = ""  # the database's error
+
+    def to_line(self) -> str:
+        """The entry as one JSON line."""
+        return json.dumps(
+            {
+                "at": self.at.isoformat(),
+                "edition": self.edition_id,
+                "token": self.token,
+                "results": [list(r) for r in self.results],
+                "retry_at": {str(k): v.isoformat() for k, v in self.retry_at.items()},
+                "reason": self.reason,
+            }
+        )
+
+    @classmethod
+    def from_line(cls, line: str) -> JournalEntry:
+        """An entry from its JSON line; ValueError (or KeyError, TypeError) when it is not one."""
+        data = json.loads(line)
+        return cls(
+            datetime.fromisoformat(data["at"]),
+            int(data["edition"]),
+            str(data["token"]),
+            [(int(i), str(s), str(d), m) for i, s, d, m in data["results"]],
+            {int(k): datetime.fromisoformat(v) for k, v in data["retry_at"].items()},
+            str(data.get("reason", "")),
+        )
+
+
+class SendJournal:
+    """The journal file: entries appended under a lock, fsynced, read back and emptied."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def keep(self, entry: JournalEntry) -> None:
+        """Append ``entry`` and fsync it; OSError when the file cannot be written."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked("a") as handle:
+            handle.write(entry.to_line() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def waiting(self) -> bool:
+        """Whether the journal holds anything (a stat: called before every reclaim)."""
+        try:
+            return self.path.stat().st_size > 0
+        except (FileNotFoundError, NotADirectoryError):  # (nothing was ever kept there)
+            return False
+
+    def read(self) -> tuple[list[JournalEntry], list[str]]:
+        """The entries it holds, and its lines that are none (a torn write), unlocked: for
+        `digest status`."""
+        if not self.waiting():
+            return [], []
+        return _parse(self.path.read_text(encoding="utf-8").splitlines())
+
+    @contextmanager
+    def replaying(self) -> Iterator[tuple[list[JournalEntry], list[str]]]:
+        """The entries and unreadable lines, under the lock; emptied (but for the
+        unreadable lines) when the block ends without an error, left as it was otherwise."""
+        with self._locked("r+") as handle:
+            entries, unreadable = _parse(handle.read().splitlines())
+            yield entries, unreadable
+            handle.seek(0)
+            handle.truncate()
+            handle.write("".join(line + "\n" for line in unreadable))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    @contextmanager
+    def _locked(self, mode: str) -> Iterator[IO[str]]:
+        with open(self.path, mode, encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # one writer or replayer on this machine
+            try:
+                yield handle
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _parse(lines: list[str]) -> tuple[list[JournalEntry], list[str]]:
+    entries: list[JournalEntry] = []
+    unreadable: list[str] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            entries.append(JournalEntry.from_line(line))
+        except (ValueError, KeyError, TypeError):
+            unreadable.append(line)
+    return entries, unreadable
+
+
+# A journaled row is written if its claim still holds it, or if it was taken back to
+# pending (its lease ran out) and nobody has claimed it since.
+_REPLAY = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id == bindparam("row_id"),
+        or_(
+            and_(
+                DELIVERIES.c.status == DeliveryStatus.SENDING,
+                DELIVERIES.c.claim_token == bindparam("token"),
+            ),
+            and_(
+                DELIVERIES.c.status == DeliveryStatus.PENDING,
+                DELIVERIES.c.claim_token.is_(None),
+            ),
+        ),
+    )
+    .values(
+        status=bindparam("status"),
+        error=bindparam("error"),
+        message_id=bindparam("message_id"),
+        updated_at=bindparam("updated_at"),
+        sent_at=bindparam("sent_at"),
+        retry_at=bindparam("retry_at"),
+        lease_until=None,
+    )
+)
+
+
+class JournalQueries(StoreBase):
+    """Recording the journal of unrecorded sends (``Store`` inherits it)."""
+
+    def replay_journal(self) -> int:
+        """Record what the journal holds; the count of rows recorded. A database error
+        leaves the journal as it was (and is raised: nothing is taken back meanwhile)."""
+        journal = self.journal
+        if journal is None or not journal.waiting():
+            return 0
+        recorded = 0
+        with journal.replaying() as (entries, unreadable):
+            for entry in entries:
+                try:
+                    recorded += self._replay(entry, journal.path)
+                except SQLAlchemyError as exc:
+                    raise _cannot_replay(journal.path, entry, exc) from exc
+            for line in unreadable:
+                log.error(
+                    "%s: a line that is not a batch's results (a write cut short?), kept in "
+                    "the file: %.200s. Its deliveries may be sent again when their lease runs "
+                    "out; check them in `digest status`, then delete the line",
+                    journal.path,
+                    line,
+                )
+        return recorded
+
+    def _replay(self, entry: JournalEntry, path: Path) -> int:
+        rows: list[dict[str, Any]] = [
+            {
+                "row_id": delivery_id,
+                "token": entry.token,
+                "status": status,
+                "error": detail or None,
+                "message_id": message_id,
+                "updated_at": self.clock.now(),
+                "sent_at": entry.at if status == DeliveryStatus.SENT else None,
+                "retry_at": entry.retry_at.get(delivery_id),
+            }
+            for delivery_id, status, detail, message_id in entry.results
+        ]
+        if not rows:
+            return 0
+        with self.engine.begin() as connection:
+            done = int(connection.execute(_REPLAY, rows).rowcount or 0)
+        log.warning(
+            "edition %d: recorded %d deliveries the mail server took at %s, kept in %s while "
+            "the database could not record them (%s)",
+            entry.edition_id,
+            done,
+            f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
+            path,
+            entry.reason or "its error was not kept",
+        )
+        if done < len(rows):
+            log.warning(
+                "edition %d: %d of those deliveries were no longer waiting for that record: "
+                "recorded by an earlier replay, or taken back by another sender after their "
+                "lease ran out (then they went out twice)",
+                entry.edition_id,
+                len(rows) - done,
+            )
+        return done
+
+
+def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> StoreError:
+    taken = f"{entry.at:%Y-%m-%d %H:%M:%S} UTC"
+    return StoreError(
+        f"the database cannot record the sends kept in {path} (edition {entry.edition_id}, "
+        f"{len(entry.results)} deliveries the mail server took at {taken}): "
+        f"{database_words(exc)}",
+        "fix the database (a lock another program holds, a full disk, a server that is "
+        "down), then send again: nothing is taken back or sent again until they are recorded",
+    )
+
+
+def database_words(exc: SQLAlchemyError) -> str:
+    """The driver's own words (``database is locked``), without SQLAlchemy's statement."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(cause).strip()
+    return text.splitlines()[0][:200] if text else type(cause).__name__

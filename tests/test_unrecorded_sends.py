@@ -1,0 +1,285 @@
+"""A batch the mail server took while the database failed to record it is never sent again.
+
+The database fails at the worst moment: the server has accepted the messages, and the write
+of their results fails (SQLite locked by another program past the busy timeout, a full
+disk, a dropped connection). The rows are still 'sending'; before, once their lease ran out
+the next send took them back and mailed everyone in the batch again. Now the record is
+retried for ``delivery.record_retry_seconds``, then the results are kept in the journal of
+unrecorded sends, `digest status` names them, and the next send records them from there
+before it takes back any row.
+
+The database is real SQLite, failed by another connection the moment the server takes the
+first message: a trigger that aborts the record (as a full disk would, at once), or an
+exclusive lock held past the busy timeout. The server is aiosmtpd, counting what it gets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from digest.app import App
+from digest.clock import ManualClock
+from digest.config import load_config
+from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
+from tests.conftest import FeedServer, free_port, rss, run_cli
+
+READERS = ("ana@example.org", "ben@example.org", "cy@example.org")
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+LEASE = 30.0  # seconds; the record is retried for a third of it at most
+
+# A full disk, played by another connection: every write of a result fails at once.
+BREAK = (
+    "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON deliveries "
+    "WHEN NEW.status != 'sending' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+)
+MEND = "DROP TRIGGER disk_full"
+
+
+class FailsTheDatabase:
+    """An aiosmtpd handler that accepts every message and counts it by recipient; the
+    first time it accepts one it runs ``on_first`` (which fails the database)."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.on_first: Callable[[], object] | None = None
+        self.port = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.update(str(r) for r in envelope.rcpt_tos)
+        run, self.on_first = self.on_first, None
+        if run is not None:
+            run()
+        return "250 2.0.0 Queued"
+
+
+@pytest.fixture
+def mail() -> Iterator[FailsTheDatabase]:
+    handler = FailsTheDatabase()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+def _config(
+    write_config, feed_server: FeedServer, port: int, retry_seconds: float, journal: str = ""
+) -> Path:
+    feed = rss([{"title": "Storm closes the coast road", "guid": "s1", "link": "https://n.test/1"}])
+    config = write_config(
+        [("News", feed_server.add("/news.xml", feed))], transport="smtp", smtp_port=port
+    )
+    more = f"lease_seconds = {LEASE}\nrecord_retry_seconds = {retry_seconds}\n"
+    if journal:
+        more += f'unrecorded_file = "{journal}"\n'
+    config.write_text(
+        config.read_text().replace("retry_base_seconds = 0", "retry_base_seconds = 0\n" + more)
+    )
+    for address in READERS:
+        assert run_cli("--config", str(config), "subscribers", "add", address)[0] == 0
+    return config
+
+
+def _database(config: Path) -> Path:
+    return config.parent / "digest.db"
+
+
+def _other_connection(config: Path, statement: str) -> None:
+    """Run one statement on a connection of another program, and close it."""
+    connection = sqlite3.connect(_database(config), isolation_level=None)
+    try:
+        connection.execute(statement)
+    finally:
+        connection.close()
+
+
+def _rows(config: Path) -> dict[str, tuple[str, datetime | None]]:
+    app = App.open(load_config(config))
+    try:
+        (edition,) = app.store.editions()
+        assert edition.id is not None
+        return {s.email: (d.status, d.sent_at) for d, s in app.store.deliveries(edition.id)}
+    finally:
+        app.close()
+
+
+def _send(config: Path, at: datetime, *extra: str) -> tuple[int, str, str]:
+    return run_cli("--config", str(config), "send", *extra, clock=ManualClock(at))
+
+
+def test_a_batch_the_server_took_is_recorded_from_the_journal_not_sent_again(
+    write_config, feed_server: FeedServer, mail: FailsTheDatabase
+) -> None:
+    config = _config(write_config, feed_server, mail.port, retry_seconds=1)
+    mail.on_first = lambda: _other_connection(config, BREAK)
+    received = mail.received
+
+    code, _, err = _send(config, NOW, "--gather")
+    assert code != 0
+    journal = config.parent / "unrecorded-sends.jsonl"
+    assert "the mail server took a batch (3 of 3 messages accepted)" in err
+    assert "database or disk is full" in err and str(journal) in err
+    assert "the next send records them from that file" in err
+    assert received == dict.fromkeys(READERS, 1)
+    assert {status for status, _ in _rows(config).values()} == {"sending"}
+    (entry,) = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert sorted(r[1] for r in entry["results"]) == ["sent"] * 3
+
+    code, out, _ = run_cli("--config", str(config), "status", clock=ManualClock(NOW))
+    assert code == 0
+    assert "unrecorded: edition 1: 3 deliveries (3 accepted) the mail server took at" in out
+    assert str(journal) in out
+
+    # Still broken after the lease ran out: the next send fails before it takes any back.
+    after_lease = NOW + timedelta(seconds=2 * LEASE)
+    code, _, err = _send(config, after_lease)
+    assert code != 0 and "database or disk is full" in err
+    assert received == dict.fromkeys(READERS, 1)
+    assert journal.read_text().strip()  # kept
+
+    _other_connection(config, MEND)  # the admin frees the disk
+    code, out, err = _send(config, after_lease + timedelta(minutes=1))
+    assert code == 0, err
+    assert received == dict.fromkeys(READERS, 1)  # nobody twice
+    rows = _rows(config)
+    assert {status for status, _ in rows.values()} == {"sent"}
+    assert {sent_at for _, sent_at in rows.values()} == {NOW}  # when the server took them
+    assert journal.read_text() == ""
+    code, out, _ = run_cli("--config", str(config), "status", clock=ManualClock(NOW))
+    assert "unrecorded" not in out
+
+
+def test_a_record_that_fails_for_a_moment_goes_through_on_a_later_try(
+    write_config, feed_server: FeedServer, mail: FailsTheDatabase
+) -> None:
+    config = _config(write_config, feed_server, mail.port, retry_seconds=8)
+
+    def fail_for_a_second() -> None:
+        _other_connection(config, BREAK)
+        threading.Timer(1.0, _other_connection, (config, MEND)).start()
+
+    mail.on_first = fail_for_a_second
+    received = mail.received
+    code, _, err = _send(config, NOW, "--gather")
+    assert code == 0, err
+    assert "the database failed to record a batch the mail server took" in err
+    assert "recorded at try" in err
+    assert received == dict.fromkeys(READERS, 1)
+    assert {status for status, _ in _rows(config).values()} == {"sent"}
+    assert not (config.parent / "unrecorded-sends.jsonl").exists()
+
+
+def test_without_a_journal_the_error_names_the_deliveries_in_flight(
+    write_config, feed_server: FeedServer, mail: FailsTheDatabase
+) -> None:
+    """The journal's folder cannot be made (a file is in its way): the error lists the
+    deliveries and says the lease is what is left to hold them."""
+    config = _config(
+        write_config, feed_server, mail.port, retry_seconds=0, journal="digest.toml/x.jsonl"
+    )
+    mail.on_first = lambda: _other_connection(config, BREAK)
+    code, _, err = _send(config, NOW, "--gather")
+    assert code != 0
+    assert "could not be written either" in err
+    assert "deliveries 1, 2, 3 are still marked in flight" in err
+    assert "before their lease runs out" in err
+
+
+@pytest.mark.slow  # the busy timeout: 10 seconds
+def test_a_database_locked_past_the_busy_timeout_keeps_the_batch_in_the_journal(
+    write_config, feed_server: FeedServer, mail: FailsTheDatabase
+) -> None:
+    config = _config(write_config, feed_server, mail.port, retry_seconds=0)
+    holder = sqlite3.connect(_database(config), isolation_level=None, check_same_thread=False)
+    mail.on_first = lambda: holder.execute("BEGIN EXCLUSIVE")
+    received = mail.received
+    try:
+        code, _, err = _send(config, NOW, "--gather")
+    finally:
+        holder.execute("ROLLBACK")  # the other program lets go
+        holder.close()
+    assert code != 0 and "database is locked" in err
+    assert received == dict.fromkeys(READERS, 1)
+    code, _, err = _send(config, NOW + timedelta(seconds=2 * LEASE))
+    assert code == 0, err
+    assert received == dict.fromkeys(READERS, 1)
+    assert {status for status, _ in _rows(config).values()} == {"sent"}
+
+
+def test_the_journal_records_rows_taken_back_to_pending_but_not_those_claimed_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows another sender took back (pending again) are recorded from the journal; one it
+    has claimed again is its own now, and the replay says it may go out twice."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    clock = ManualClock(NOW)
+    store = Store(engine, clock, SendJournal(tmp_path / "unrecorded.jsonl"))
+    try:
+        ids = [store.add_subscriber(address)[0].id for address in READERS]
+        edition = store.save_edition(
+            Edition(digest_id="daily", slot=NOW, created_at=NOW, subject="s", html="h", text="t")
+        )
+        assert edition.id is not None and all(ids)
+        store.queue_deliveries(edition.id)
+        claimed = store.claim_deliveries(edition.id, 3, lease_seconds=LEASE)
+        token = claimed[0][0].claim_token
+        rows = [row.id for row, _ in claimed]
+        store.start_attempt(token)
+        assert store.journal is not None
+        store.journal.keep(
+            JournalEntry(
+                NOW,
+                edition.id,
+                token,
+                [(i, "sent", "250 Queued", f"<m{i}@test>") for i in rows],
+                reason="database or disk is full",
+            )
+        )
+        # Another sender's journal is not this one: it took the rows back after the lease
+        # (recorded here as they would be there, without a replay) and claimed one again.
+        clock.advance(timedelta(seconds=2 * LEASE))
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE deliveries SET status = 'pending', lease_until = NULL, claim_token = NULL"
+            )
+        again = store.claim_deliveries(edition.id, 1, lease_seconds=LEASE)
+        assert [row.id for row, _ in again] == rows[:1]
+
+        with caplog.at_level(logging.WARNING, logger="digest.store"):
+            assert store.reclaim_expired(edition.id) == 0  # replayed first: nothing orphaned
+        statuses = {d.id: (d.status, d.message_id) for d, _ in store.deliveries(edition.id)}
+        assert statuses == {
+            rows[0]: ("sending", None),  # the other sender's now
+            rows[1]: ("sent", f"<m{rows[1]}@test>"),
+            rows[2]: ("sent", f"<m{rows[2]}@test>"),
+        }
+        said = [r.getMessage() for r in caplog.records]
+        assert any("recorded 2 deliveries the mail server took at" in line for line in said)
+        assert any("1 of those deliveries were no longer waiting" in line for line in said)
+        assert store.journal.read() == ([], [])
+        assert store.reclaim_expired(edition.id) == 0  # and once only
+    finally:
+        engine.dispose()
+
+
+def test_a_torn_line_is_kept_and_named_and_the_rest_recorded(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    entry = JournalEntry(NOW, 7, "t0k3n", [(1, "sent", "250 ok", "<a@b>")], {}, "locked")
+    journal.keep(entry)
+    with journal.path.open("a") as handle:
+        handle.write('{"at": "2026-12-07T09:00:00+00:00", "edit\n')
+    entries, unreadable = journal.read()
+    assert entries == [entry] and len(unreadable) == 1
+    assert JournalEntry.from_line(entry.to_line()) == entry
