@@ -131,4 +131,5 @@ class SegmentTemplates:
             list_id=f"{self.digest.id}.{urlsplit(service.base_url).hostname}",
             message_id_prefix=f"digest.{e.id}",
             locale=locale,
+            message_key=e.message_key or "",
         )

@@ -46,6 +46,7 @@ class MessageTemplate:
     slots: tuple[Slot, ...]
     message_id_prefix: str
     locale: str = DEFAULT_LOCALE  # language of the greeting
+    message_key: str = ""  # the edition's random key ("": an edition built without one)
     # The same message as fields, for HTTP APIs (``fields``); bodies keep their tokens.
     from_header: str = ""
     reply_to: str | None = None
@@ -61,13 +62,18 @@ class MessageTemplate:
         """The Message-ID of one delivery: ``<digest.EDITION.DELIVERY.UNIQUE@domain>``.
 
         UNIQUE hashes the delivery with the recipient's unsubscribe link, which only the
-        service secret and their random public id make: no other database or reader has
-        it, yet every attempt at one delivery row gets the same id, so a message sent again
-        after a crash keeps its id (a client shows one copy, and a bounce of either copy
-        matches the id stored on the row).
+        service secret and their random public id make (no reader has it), and with the
+        edition's random key, so a copy of the database with the same secret (a staging
+        install) does not repeat the ids of editions it builds after the copy. Every
+        attempt at one delivery row gets the same id, so a message sent again after a crash
+        keeps its id (a client shows one copy, and a bounce of either copy matches the id
+        stored on the row).
         """
         readable = f"{self.message_id_prefix}.{delivery_id}"
-        return make_message_id(readable, self.domain, f"{readable}\n{recipient.unsubscribe_url}")
+        key = f"{readable}\n{recipient.unsubscribe_url}"
+        if self.message_key:
+            key = f"{readable}\n{self.message_key}\n{recipient.unsubscribe_url}"
+        return make_message_id(readable, self.domain, key)
 
     def fields(self, recipient: Recipient) -> MessageFields:
         """One recipient's message as fields, with each token's value for them."""
@@ -226,6 +232,7 @@ def build_template(
     list_id: str,
     message_id_prefix: str,
     locale: str = DEFAULT_LOCALE,
+    message_key: str = "",
 ) -> MessageTemplate:
     """The per-edition part of every message: From, Subject, List-* headers, both bodies."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
@@ -254,6 +261,7 @@ def build_template(
         slots=slots,
         message_id_prefix=message_id_prefix,
         locale=locale,
+        message_key=message_key,
         from_header=_format_sender(sender),
         reply_to=_format_sender(reply_to) if reply_to else None,
         subject=rendered.subject,

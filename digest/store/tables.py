@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -172,6 +173,11 @@ class Edition(SQLModel, table=True):
     # The ranked stories as JSON (editions.stored.ranked_to_json), so subscribers in another time
     # zone or language get the same edition rendered for them.
     stories: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # A random key of this edition in its deliveries' Message-IDs, made when it is built: a
+    # copy of the database (a staging install with the same secret and base_url) numbers
+    # its next editions and deliveries as production does, and would repeat production's
+    # ids (Gmail hides a message whose id it has seen). None: built before keys existed.
+    message_key: str | None = Field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
 # The rows the claimable index holds: those still to send (now, after a retry wait) or in
