@@ -30,7 +30,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.app import App
 from digest.clock import ManualClock
-from digest.config import load_config
+from digest.config import load_config, warnings_for
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
 from tests.conftest import FeedServer, free_port, rss, run_cli
 
@@ -283,3 +283,19 @@ def test_a_torn_line_is_kept_and_named_and_the_rest_recorded(tmp_path: Path) -> 
     entries, unreadable = journal.read()
     assert entries == [entry] and len(unreadable) == 1
     assert JournalEntry.from_line(entry.to_line()) == entry
+
+
+def test_digest_check_warns_of_a_journal_it_cannot_write_and_of_one_that_holds_sends(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _config(write_config, feed_server, 25, 1, journal="digest.toml/x.jsonl")
+    said = [str(p) for p in warnings_for(load_config(config))]
+    assert any("delivery.unrecorded_file" in w and "cannot be written here" in w for w in said)
+
+    config = _config(write_config, feed_server, 25, 1)
+    assert not [w for w in map(str, warnings_for(load_config(config))) if "unrecorded" in w]
+    SendJournal(tmp_path / "unrecorded-sends.jsonl").keep(
+        JournalEntry(NOW, 1, "t0k3n", [(1, "sent", "250 ok", "<a@b>")])
+    )
+    said = [str(p) for p in warnings_for(load_config(config))]
+    assert any("holds sends the database failed to record" in w for w in said)

@@ -40,6 +40,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_transport_secrets(config),
         *_webhook_secrets(config),
         *_templates_dir(config),
+        *_unrecorded_file(config),
         *_dkim_alignment(config),
         *_unsubscribe_mailto(config),
         *_host_pace(config),
@@ -250,6 +251,33 @@ def _templates_dir(config: Config) -> list[ConfigProblem]:
             f"no folder at {folder}, so the built-in templates are used",
             "create the folder (relative paths start at this file's folder), or remove "
             "templates_dir",
+        )
+    ]
+
+
+def _unrecorded_file(config: Config) -> list[ConfigProblem]:
+    """The journal of unrecorded sends must be writable when it is needed: the moment the
+    database fails to record a batch the server took."""
+    path = config.resolve_path(config.delivery.unrecorded_file)
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), None)
+    if folder is not None and folder.is_dir() and os.access(folder, os.W_OK):
+        if path.is_file() and path.stat().st_size > 0:
+            return [
+                config.problem(
+                    ("delivery", "unrecorded_file"),
+                    f"{path} holds sends the database failed to record",
+                    "the next send records them; `digest status` lists them",
+                )
+            ]
+        if not path.exists() or (path.is_file() and os.access(path, os.W_OK)):
+            return []
+    return [
+        config.problem(
+            ("delivery", "unrecorded_file"),
+            f"{path} cannot be written here: if the database fails to record a batch the "
+            "server took, its results cannot be kept, and it may go out twice",
+            "point it at a file in a folder digest can write (relative paths start at this "
+            "file's folder)",
         )
     ]
 
