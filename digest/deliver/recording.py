@@ -47,6 +47,7 @@ async def record_batch(
     seconds while the database fails, then kept in ``journal`` and a StoreError raised.
     The delivery ids recorded."""
     stored, retries = stored_results(results, rows, retry_at)
+    taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
     pause = FIRST_PAUSE
     tries = 0
@@ -58,7 +59,11 @@ async def record_batch(
             tries += 1
             left = patience - (time.monotonic() - started)
             if left <= 0:
-                raise _kept(claim, stored, retries, journal, exc, tries) from exc
+                reason = database_words(exc)
+                entry = JournalEntry(
+                    taken_at, claim.edition_id, claim.token, stored, retries or {}, reason
+                )
+                raise _kept(entry, journal, tries) from exc
             if tries == 1:
                 log.warning(
                     "edition %d: the database failed to record a batch the mail server took "
@@ -75,30 +80,16 @@ async def record_batch(
     return counted(claim, results, rows, report)
 
 
-def _kept(
-    claim: Claim,
-    stored: list[tuple[int, str, str, str | None]],
-    retries: dict[int, datetime] | None,
-    journal: SendJournal | None,
-    exc: SQLAlchemyError,
-    tries: int,
-) -> StoreError:
+def _kept(entry: JournalEntry, journal: SendJournal | None, tries: int) -> StoreError:
     """The batch's results kept in the journal; the error that ends the run, saying so
     (or, when the journal could not keep them either, naming the deliveries)."""
-    reason = database_words(exc)
-    taken = sum(1 for _, status, _, _ in stored if status == DeliveryStatus.SENT)
+    taken = sum(1 for _, status, _, _ in entry.results if status == DeliveryStatus.SENT)
     what = (
-        f"edition {claim.edition_id}: the mail server took a batch ({taken} of "
-        f"{len(stored)} messages accepted) but the database could not record it after "
-        f"{tries} tries ({reason})"
+        f"edition {entry.edition_id}: the mail server took a batch ({taken} of "
+        f"{len(entry.results)} messages accepted) but the database could not record it after "
+        f"{tries} {'try' if tries == 1 else 'tries'} ({entry.reason})"
     )
-    fix = (
-        "fix the database (a lock another program holds, a full disk, a server that is "
-        "down; see the error above)"
-    )
-    entry = JournalEntry(
-        claim.store.clock.now(), claim.edition_id, claim.token, stored, retries or {}, reason
-    )
+    fix = "fix the database (a lock another program holds, a full disk, a server that is down)"
     problem = "no journal is configured"
     if journal is not None:
         try:
@@ -112,7 +103,7 @@ def _kept(
                 "send records them from that file before it takes back any row, so nobody "
                 "gets them twice. `digest status` lists them until then",
             )
-    ids = [str(delivery_id) for delivery_id, _, _, _ in stored]
+    ids = [str(delivery_id) for delivery_id, _, _, _ in entry.results]
     shown = ", ".join(ids[:_IDS_SHOWN]) + (" ..." if len(ids) > _IDS_SHOWN else "")
     return StoreError(
         f"{what}, and {problem}: deliveries {shown} are still marked in flight",
