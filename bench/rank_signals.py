@@ -10,8 +10,10 @@ weightings cost one clustering pass.
         [--cache FILE.pickle] VARIANT ...
 
 A VARIANT is ``name:key=value,key=value`` of ``[rank]`` keys (``default`` alone: the
-defaults). Printed: each variant's P@10 per month and over all, beside the gold-cluster
-count (``p_at_10_gold_distinct``); the last line is one JSON object.
+defaults); a name starting with ``memory`` ranks without the sources' habits kept across
+digests (``rank.habits``), from each digest's story memory alone, as before they were
+kept. Printed: each variant's P@10 per month and over all, beside the gold-cluster count
+(``p_at_10_gold_distinct``); the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rank_eval import DEFAULT_DATA, Day, Row, judged_days, load, overlap_at_10
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import SentStories, rank_stories
+from digest.rank import SentStories, SourceHabits, rank_stories
+from digest.rank.window import tallied
 
 
 def replay(rows: Sequence[Row], weights: RankConfig, gold_clusters: bool = False) -> list[Day]:
@@ -37,13 +40,18 @@ def replay(rows: Sequence[Row], weights: RankConfig, gold_clusters: bool = False
     return [day for day in judged_days(rows, weights, gold_clusters) if day.judged]
 
 
-def evaluate(judged: Sequence[Day], weights: RankConfig) -> list[float]:
-    """P@10 of each judged digest ranked with ``weights`` (as ``rank_eval``'s P@10)."""
+def evaluate(judged: Sequence[Day], weights: RankConfig, kept: bool = True) -> list[float]:
+    """P@10 of each judged digest ranked with ``weights`` (as ``rank_eval``'s P@10), the
+    sources' habits kept from digest to digest as the store keeps them (``kept=False``:
+    learned from each digest's story memory alone, as before they were kept)."""
     digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
     scores = []
+    habits = SourceHabits() if kept else None
     for j in judged:
+        if habits is not None:
+            habits = tallied(habits, j.memory, j.stories, j.at, weights)
         edition = rank_stories(
-            j.memory, j.stories, j.in_window, j.at, digest, weights, SentStories()
+            j.memory, j.stories, j.in_window, j.at, digest, weights, SentStories(), habits=habits
         )
         scores.append(overlap_at_10(set(j.gold), edition.breaking + edition.latest, j.gold_of))
     return scores
@@ -86,7 +94,7 @@ def main() -> None:
     print("variant".ljust(28), *(m.ljust(15) for m in means))
     print("gold count".ljust(28), *(f"{x:.3f}".ljust(15) for x in means.values()))
     for name, weights in variants:
-        p = evaluate(judged, weights)
+        p = evaluate(judged, weights, kept=not name.startswith("memory"))
         by = {m: [x for x, j in zip(p, judged, strict=True) if j.month == m] for m in months}
         by["all"] = p
         results[name] = {m: round(sum(v) / len(v), 4) for m, v in by.items()}
