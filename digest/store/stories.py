@@ -120,11 +120,17 @@ class StoryQueries(StoreBase):
             {"source": name, "stories": stories, "articles": articles, "tallied_until": until}
             for name, (stories, articles) in habits.items()
         ]
-        with self.engine.begin() as connection:
-            now = connection.execute(select(func.max(SOURCE_HABITS.c.tallied_until))).scalar()
-            if now != was:
+        kept = SOURCE_HABITS.c.tallied_until
+        with self.engine.connect() as connection, connection.begin() as transaction:
+            # The write first: on SQLite the transaction holds the write lock before it
+            # reads, so two runs saving at once wait for each other instead of failing.
+            gone = connection.execute(
+                delete(SOURCE_HABITS).where(kept.is_(None) if was is None else kept == was)
+            )
+            left = connection.execute(select(func.count()).select_from(SOURCE_HABITS)).scalar()
+            if left or (was is not None and not gone.rowcount):
+                transaction.rollback()
                 return False
-            connection.execute(delete(SOURCE_HABITS))
             if rows:
                 connection.execute(insert(SOURCE_HABITS), rows)
         return True
