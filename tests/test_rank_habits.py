@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import rank_window
 from digest.rank import SentStories, SourceHabits, rank_memory
@@ -118,8 +119,14 @@ SOURCES = ["Wire", "Gazette", "Post"]
 
 
 @pytest.fixture
-def app(write_config: Callable[..., Path]) -> Iterator[App]:
-    app = App.open(load_config(write_config([(n, f"file:{n.lower()}.xml") for n in SOURCES])))
+def clock() -> ManualClock:
+    return ManualClock(utcnow())
+
+
+@pytest.fixture
+def app(write_config: Callable[..., Path], clock: ManualClock) -> Iterator[App]:
+    config = load_config(write_config([(n, f"file:{n.lower()}.xml") for n in SOURCES]))
+    app = App.open(config, clock=clock)
     yield app
     app.close()
 
@@ -127,30 +134,34 @@ def app(write_config: Callable[..., Path]) -> Iterator[App]:
 def _publish(app: App, source: str, title: str) -> None:
     source_id = app.store.sync_sources([(n, f"file:{n.lower()}.xml") for n in SOURCES])[source]
     slug = f"{source}-{title}".replace(" ", "-")
-    published = utcnow() - timedelta(minutes=30)
+    published = app.clock.now() - timedelta(minutes=30)
     item = FeedItem(slug, f"https://{source.lower()}.test/{slug}", title, "", None, published)
     assert add_articles(app.store, source_id, [item]) == 1
 
 
-def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App) -> None:
+def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: ManualClock) -> None:
     digest = app.config.digest(None)
     assert app.store.source_habits() == ({}, None)  # a new install: nothing kept
     _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
     _publish(app, "Wire", "Storm Isolde makes landfall: 40,000 homes without power")
     _publish(app, "Gazette", "Storm Isolde makes landfall on the coast tonight")
     _publish(app, "Post", "Central bank holds interest rates at 4.25%")
-    rank_window(app, digest, utcnow())
+    rank_window(app, digest, clock.now())
     assert app.store.source_habits() == ({}, None)  # nothing has settled yet
+    # A ranking as of a later time (explain's next slot) counts nothing before it happens.
+    rank_window(app, digest, clock.now() + timedelta(hours=30))
+    assert app.store.source_habits() == ({}, None)
 
-    later = utcnow() + timedelta(hours=30)  # a day and more on, both stories have settled
-    rank_window(app, digest, later)
+    clock.advance(timedelta(hours=30))  # a day and more on, both stories have settled
+    rank_window(app, digest, clock.now())
     kept, until = app.store.source_habits()
     assert kept == {"Wire": (1, 2), "Gazette": (1, 1), "Post": (1, 1)}
-    assert until is not None and until > later - timedelta(hours=25)
-    rank_window(app, digest, later + timedelta(hours=1))  # another digest, an hour on
+    assert until == clock.now() - timedelta(hours=24)
+    clock.advance(timedelta(hours=1))
+    rank_window(app, digest, clock.now())  # another digest, an hour on
     assert app.store.source_habits()[0] == kept  # not counted twice
 
-    report = explain_report(app, digest, later + timedelta(hours=1))
+    report = explain_report(app, digest, clock.now())
     assert report.header()[3].startswith("learned: rerun habits of 3 sources, 3 stories")
     assert report.to_json()["learned"]["habit_sources"] == 3
 

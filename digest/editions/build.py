@@ -59,8 +59,15 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
     habits = ranked.habits
-    if habits is not None and habits.until is not None and habits.until != tallied_until:
-        # The stories settled since the last run, added to what each source was seen do.
+    # The stories settled since the last run, added to what each source was seen do; not
+    # by a ranking as of a later time (`explain` of the next slot): its stories would be
+    # counted before they had their day.
+    if (
+        habits is not None
+        and habits.until is not None
+        and habits.until != tallied_until
+        and now <= app.clock.now()
+    ):
         app.store.save_source_habits(habits.pairs(), habits.until, was=tallied_until)
     return ranked.edition
 
