@@ -1,21 +1,22 @@
 """Sources' habits, kept across runs: what the store has seen each source do, story after story.
 
-The story memory (``rank.story_memory_hours``, 48 h) holds a day of settled stories: too
-few to tell a wire that files five updates on every story from a paper that runs one
-article, for the fifty-odd sources of a real install. So each rank run adds the stories
-that have settled since the last one (first article ``growth.SETTLED_HOURS`` ago or more)
-to a per-source tally the store keeps (``SourceHabits``: stories carried, articles run in
-them), and the rerun factor (``overlap.SourceOverlap.rerun_factor``) is read from the whole
-tally, not only the memory's day. A story is tallied once, when it settles: the tally
-remembers up to when stories are counted (``until``), so a run that comes again (a
-preview, ``digest explain``, a second digest) adds nothing twice.
+The story memory (``rank.story_memory_hours``, 48 h) holds a day of settled stories: a
+few stories per source, too few to tell a wire that files five updates on every story
+from a paper that runs one article on a quiet day. So each rank run adds the stories that
+have settled since the last one (first article ``growth.SETTLED_HOURS`` ago or more) to a
+per-source tally the store keeps (``SourceHabits``: stories carried, articles run in
+them). A story is tallied once, when it settles: the tally remembers up to when stories
+are counted (``until``), so a run that comes again (a preview, ``digest explain``, a
+second digest) adds nothing twice.
 
 The memory's day still says what a source does now; the tally is what its few stories
 there are believed against (``overlap.reruns``: a source starts from ``_PRIOR`` stories at
-its long-run articles per story, not at one article). Nothing in it reads a label: it is
-which sources carried which stories, in how many articles, as digest formed them. A new
-install has an empty tally and learns from the memory alone, as before: no habit until
-``overlap._MIN_SETTLED`` stories have settled, sources counted as they are.
+its long-run articles per story, not at one article). Read from the tally alone, or
+fading it over days, ranked worse on our clusters (bench/README.md). Nothing in it reads
+a label: it is which sources carried which stories, in how many articles, as digest
+formed them. A new install has an empty tally and learns from the memory alone, as
+before: no habit until ``overlap._MIN_SETTLED`` stories have settled, sources counted as
+they are.
 
 Measured in ``bench/rank_eval.py`` and ``bench/rank_signals.py`` (bench/README.md,
 "Habits kept across runs").

@@ -87,8 +87,8 @@ def rank_stories(
 ) -> RankedEdition:
     """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
     the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``).
-    ``habits``: already ``tallied``; each source's rerun habit over the memory leans on
-    its habit there (``overlap.reruns``)."""
+    ``habits``: already ``tallied``; each source's rerun habit over the memory is believed
+    against its long run there (``overlap.reruns``)."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
     started: dict[int, datetime] = {}
