@@ -85,8 +85,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rank_repeats import REPEAT_RANKINGS, Sending
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank import RankedMemory, SentStories, assign_stories, rank_stories
+from digest.rank import RankedMemory, SentStories, SourceHabits, assign_stories, rank_stories
 from digest.rank.score import Membership
+from digest.rank.window import tallied
 from digest.records import ArticleRecord, Story
 
 DEFAULT_DATA = (
@@ -365,12 +366,15 @@ def precision_at_10(rows: Sequence[Row], weights: RankConfig) -> Precision:
     memory = story_memory(weights)
     ours, baseline, months = [], [], []
     sendings = {name: Sending(name) for name in REPEAT_RANKINGS}
+    habits = SourceHabits()  # a new install's: the sources' habits kept from run to run
     for day in judged_days(rows, weights):
         # As rank_memory, past the clustering judged_days did: nothing sent is known.
+        habits = tallied(habits, day.memory, day.stories, day.at, weights)
         edition = rank_stories(
-            day.memory, day.stories, day.in_window, day.at, digest, weights, SentStories()
-        )
-        ranked = RankedMemory(edition, day.stories)
+            day.memory, day.stories, day.in_window, day.at, digest, weights, SentStories(),
+            habits=habits,
+        )  # fmt: skip
+        ranked = RankedMemory(edition, day.stories, habits)
         for sending in sendings.values():
             sending.send(
                 ranked, day.memory, day.in_window, day.at, digest, weights, memory, day.judged

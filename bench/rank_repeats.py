@@ -66,6 +66,7 @@ class Sending:
                 weights,
                 sent_sources(recent),
                 sent_penalty=PENALTY_BEFORE if self.name == "penalty" else None,
+                habits=ranked.habits,
             )
         top = (*edition.breaking, *edition.latest)[:10]
         if judged and self.sent and top:

@@ -260,18 +260,34 @@ class ExplainReport:
     left_out: list[str]
     breaking: int
     latest: int
+    # The sources' habits the store keeps (``rank.habits``): sources, stories they carried
+    # in all, and up to when stories are tallied (None: nothing kept yet)
+    habit_sources: int = 0
+    habit_stories: int = 0
+    habits_until: datetime | None = None
 
     def header(self) -> list[str]:
         """Short lines naming what is shown (each fits a terminal beside the table):
         ``digest: daily (Morning Wire)``, ``slot: 2026-12-08 06:00 UTC (07:00
-        Europe/Paris)``, ``ranked as of: 2026-12-07 09:12 UTC``."""
+        Europe/Paris)``, ``ranked as of: 2026-12-07 09:12 UTC``, and what the ranking
+        learned from this store's history (the ``rerun`` column)."""
         local = self.slot.astimezone(ZoneInfo(self.zone))
         zone = f" ({local:%H:%M} {self.zone})" if self.zone != "UTC" else ""
         return [
             f"digest: {self.digest_id} ({self.title})",
             f"slot: {self.slot:%Y-%m-%d %H:%M} UTC{zone}",
             f"ranked as of: {self.ranked_at:%Y-%m-%d %H:%M} UTC",
+            self.learned(),
         ]
+
+    def learned(self) -> str:
+        """What the rerun votes lean on: the habits kept over the store's history, or none."""
+        if self.habits_until is None:
+            return "learned: no source habits kept yet (rerun: from the last day's stories)"
+        return (
+            f"learned: rerun habits of {self.habit_sources} sources, {self.habit_stories} "
+            f"stories carried, to {self.habits_until:%Y-%m-%d %H:%M} UTC"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document `digest explain --json` prints."""
@@ -283,6 +299,11 @@ class ExplainReport:
             "timezone": self.zone,
             "stories": [s.to_json() for s in self.stories],
             "left_out": self.left_out,
+            "learned": {
+                "habit_sources": self.habit_sources,
+                "habit_stories": self.habit_stories,
+                "habits_until": self.habits_until and self.habits_until.isoformat(),
+            },
         }
 
 
@@ -309,6 +330,7 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
     ]
     notes = left_out(app, digest, at, ranked)
     plan = digest_plan(app, digest)
+    habits, habits_until = app.store.source_habits()  # with this ranking's tally
     return ExplainReport(
         digest.id,
         digest.title,
@@ -319,4 +341,7 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         notes,
         len(ranked.breaking),
         len(ranked.latest),
+        len(habits),
+        sum(stories for stories, _ in habits.values()),
+        habits_until,
     )

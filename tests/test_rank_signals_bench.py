@@ -43,12 +43,13 @@ def test_the_replay_ranks_each_digest_as_rank_eval_does() -> None:
     rows = _rows()
     weights = RankConfig()
     expected = rank_eval.precision_at_10(rows, weights)
-    judged = rank_signals.replay(rows, weights)
+    days = rank_signals.replay(rows, weights)
+    judged = [j for j in days if j.judged]
     assert len(judged) == expected.digests > 0
-    assert rank_signals.evaluate(judged, weights) == list(expected.ours)
+    assert rank_signals.evaluate(days, weights) == list(expected.ours)
     assert [j.baseline for j in judged] == list(expected.baseline)
     # Another weighting ranks the same clustered memory: coverage off changes the order.
-    off = rank_signals.evaluate(judged, RankConfig(coverage_weight=0, growth_weight=0))
+    off = rank_signals.evaluate(days, RankConfig(coverage_weight=0, growth_weight=0))
     assert off != list(expected.ours)
 
 
@@ -63,7 +64,8 @@ def test_a_variant_is_a_validated_rank_config() -> None:
 def test_both_benches_replay_the_same_days() -> None:
     """One replay of the digests' days (``rank_eval.judged_days``) serves both: every
     digest time is a day, P@10 judges the days with ten candidates, and rank_signals
-    keeps exactly those."""
+    keeps every day (each adds its settled stories to the sources' habits, as in
+    rank_eval) and scores those."""
     rows = _rows()
     weights = RankConfig()
     days = list(rank_eval.judged_days(rows, weights))
@@ -72,5 +74,5 @@ def test_both_benches_replay_the_same_days() -> None:
     assert [d.at for d in days] == rank_eval.digest_times(rows)
     assert [d.month for d in judged] == list(expected.months)
     assert [d.baseline for d in judged] == list(expected.baseline)
-    assert rank_signals.replay(rows, weights) == judged
+    assert rank_signals.replay(rows, weights) == days
     assert all(len(d.gold) == 10 for d in judged) and not days[0].judged

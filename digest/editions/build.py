@@ -14,7 +14,7 @@ from digest.config import DigestConfig
 from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
 from digest.editions.stored import ranked_from_json, ranked_to_json
-from digest.rank import SentStories, narrow, rank_memory, sent_sources
+from digest.rank import SentStories, SourceHabits, narrow, rank_memory, sent_sources
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
@@ -28,8 +28,10 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
     Stories are formed over every enabled source and back to ``rank.story_memory_hours``
     (further than the window when that is longer), and each article's story is stored, so
     a story keeps its id from run to run and digest to digest: that id is how an earlier
-    edition's story is recognised. A story the digest sent before is left out unless it
-    has grown since (new sources, a new headline), and then it is marked an update.
+    edition's story is recognised. The stories settled since the last run are added to
+    the sources' habits the store keeps (``rank.habits``), which the ranking reads. A
+    story the digest sent before is left out unless it has grown since (new sources, a
+    new headline), and then it is marked an update.
     """
     enabled = {s.name: s for s in app.config.sources if s.enabled}
     wanted = set(digest.topics)
@@ -41,6 +43,7 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
         for a in app.store.window_articles(memory, now, enabled)
     ]
+    kept, tallied_until = app.store.source_habits()
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
@@ -48,12 +51,24 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         digest,
         weights,
         sent_before(app, digest, now),
+        habits=SourceHabits.kept(kept, tallied_until),
     )
     story_of = ranked.stories.story_of
     changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
     if changed:
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
+    habits = ranked.habits
+    # The stories settled since the last run, added to what each source was seen do; not
+    # by a ranking as of a later time (`explain` of the next slot): its stories would be
+    # counted before they had their day.
+    if (
+        habits is not None
+        and habits.until is not None
+        and habits.until != tallied_until
+        and now <= app.clock.now()
+    ):
+        app.store.save_source_habits(habits.pairs(), habits.until, was=tallied_until)
     return ranked.edition
 
 

@@ -2,6 +2,7 @@
 
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
+from digest.rank.habits import SourceHabits
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories, grew, new_headline, sent_sources
 from digest.rank.score import (
@@ -22,6 +23,7 @@ __all__ = [
     "Membership",
     "RankedMemory",
     "SentStories",
+    "SourceHabits",
     "SourceOverlap",
     "StoryIndex",
     "article_terms",

@@ -50,12 +50,16 @@ class SourceOverlap:
         discount: float,
         rerun: float = 0.0,
         settled: Iterable[tuple[int, str]] | None = None,
+        habits: Mapping[str, tuple[float, float]] | None = None,
     ) -> SourceOverlap:
         """From (story id, source) pairs: one per article of the story memory.
 
         ``settled``: the same pairs of the memory's settled stories only (see ``reruns``),
         whose articles per source say how many a source usually runs; ``rerun``: the
         exponent of the factor that makes of it (``rank.rerun_discount``; 0: none).
+        ``habits``: each source's (stories, articles) over every story settled since the
+        install (``habits.SourceHabits``, kept in the store): what a source's own few
+        stories in the memory are believed against (``reruns``).
         """
         sources: dict[int, set[str]] = defaultdict(set)
         for story_id, source in memberships:
@@ -67,7 +71,7 @@ class SourceOverlap:
             if len(names) > 1:
                 together.update(permutations(names, 2))
         frozen = {story_id: frozenset(names) for story_id, names in sources.items()}
-        runs, usual = reruns(settled) if rerun and settled is not None else ({}, 1.0)
+        runs, usual = reruns(settled, habits) if rerun and settled is not None else ({}, 1.0)
         return cls(discount, carried, together, frozen, rerun=rerun, runs=runs, usual_run=usual)
 
     def excluding(self, story_ids: Iterable[int]) -> SourceOverlap:
@@ -105,13 +109,18 @@ class SourceOverlap:
         return votes
 
 
-def reruns(settled: Iterable[tuple[int, str]]) -> tuple[dict[str, float], float]:
+def reruns(
+    settled: Iterable[tuple[int, str]], habits: Mapping[str, tuple[float, float]] | None = None
+) -> tuple[dict[str, float], float]:
     """Each source's articles per story it carried, and every source's together, over the
     settled stories given as (story id, source) pairs, one per article.
 
-    Each source starts with ``_PRIOR`` stories of one article (a habit is believed once seen
-    a few times); with fewer than ``_MIN_SETTLED`` stories there is no habit to learn
-    (``{}``, every factor 1: a new install counts sources, as before).
+    Each source starts with ``_PRIOR`` stories at its long-run articles per story, from
+    ``habits`` (stories, articles) when the store has kept them, else at one article (a
+    habit is believed once seen a few times): the memory's day says what a source does
+    now, the long run what it usually does, and its few stories a day are believed only
+    as far as they outweigh that. With fewer than ``_MIN_SETTLED`` stories in the memory
+    there is no habit to learn (``{}``, every factor 1: a new install counts sources).
     """
     articles: Counter[tuple[int, str]] = Counter(settled)
     if len({story_id for story_id, _ in articles}) < _MIN_SETTLED:
@@ -121,6 +130,18 @@ def reruns(settled: Iterable[tuple[int, str]]) -> tuple[dict[str, float], float]
     for (_, source), n in articles.items():
         runs[source] += n
         carried[source] += 1
-    per_source = {s: (runs[s] + _PRIOR) / (carried[s] + _PRIOR) for s in carried}
+    habits = habits or {}
+    per_source = {
+        s: (runs[s] + _PRIOR * _usual(habits.get(s))) / (carried[s] + _PRIOR) for s in carried
+    }
     usual = (sum(runs.values()) + _PRIOR) / (sum(carried.values()) + _PRIOR)
     return per_source, usual
+
+
+def _usual(habit: tuple[float, float] | None) -> float:
+    """A source's long-run articles per story (``_PRIOR`` stories of one article first);
+    1 without a habit kept."""
+    if habit is None:
+        return 1.0
+    stories, articles = habit
+    return (articles + _PRIOR) / (stories + _PRIOR)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
 from digest.rank.growth import SETTLED_HOURS, GrowthCurve
+from digest.rank.habits import SourceHabits
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories
 from digest.rank.score import Membership, assign_stories, rank
@@ -23,10 +24,11 @@ from digest.records import ArticleRecord, RankedEdition
 
 @dataclass(frozen=True)
 class RankedMemory:
-    """The edition, and every memory article's story (what to store)."""
+    """The edition, every memory article's story and the sources' habits (what to store)."""
 
     edition: RankedEdition
     stories: Membership
+    habits: SourceHabits | None = None  # with the stories settled since the last run
 
 
 def rank_memory(
@@ -37,17 +39,39 @@ def rank_memory(
     weights: RankConfig,
     sent: SentStories,
     sent_penalty: float | None = None,
+    habits: SourceHabits | None = None,
 ) -> RankedMemory:
     """Rank the memory articles ``in_window`` admits, with stories formed over all of it.
 
     ``memory``: every enabled source's articles back to ``rank.story_memory_hours``, with
     their stored story ids; ``sent``: what the digest's earlier editions sent, left out of
     the edition unless it grew since (``sent_penalty``: kept, lowered by that much; see
-    ``rank``).
+    ``rank``); ``habits``: the sources' habits the store kept (None: learned from the
+    memory alone), returned with this run's settled stories added.
     """
     stories = assign_stories(memory, weights)
-    edition = rank_stories(memory, stories, in_window, now, digest, weights, sent, sent_penalty)
-    return RankedMemory(edition, stories)
+    if habits is not None:
+        habits = tallied(habits, memory, stories, now, weights)
+    edition = rank_stories(
+        memory, stories, in_window, now, digest, weights, sent, sent_penalty, habits
+    )
+    return RankedMemory(edition, stories, habits)
+
+
+def tallied(
+    habits: SourceHabits,
+    memory: Sequence[ArticleRecord],
+    stories: Membership,
+    now: datetime,
+    weights: RankConfig,
+) -> SourceHabits:
+    """``habits`` with the memory's stories that settled since their last tally added."""
+    story_of = stories.story_of
+    return habits.tally(
+        ((story_of[a.id], a.source, a.seen_at) for a in memory),
+        now,
+        now - timedelta(hours=weights.story_memory_hours),
+    )
 
 
 def rank_stories(
@@ -59,9 +83,12 @@ def rank_stories(
     weights: RankConfig,
     sent: SentStories,
     sent_penalty: float | None = None,
+    habits: SourceHabits | None = None,
 ) -> RankedEdition:
     """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
-    the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``)."""
+    the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``).
+    ``habits``: already ``tallied``; each source's rerun habit over the memory is believed
+    against its long run there (``overlap.reruns``)."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
     started: dict[int, datetime] = {}
@@ -73,6 +100,7 @@ def rank_stories(
         weights.overlap_discount,
         weights.rerun_discount,
         ((story_of[a.id], a.source) for a in memory if started[story_of[a.id]] <= settled),
+        habits.pairs() if habits is not None else None,
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
     growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)

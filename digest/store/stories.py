@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from digest.records import ArticleRecord
 from digest.store.base import StoreBase
-from digest.store.tables import ARTICLES, EDITIONS, SOURCES
+from digest.store.tables import ARTICLES, EDITIONS, SOURCE_HABITS, SOURCES
 
 
 class StoryQueries(StoreBase):
@@ -95,6 +95,45 @@ class StoryQueries(StoreBase):
                 rows,
             )
         return len(rows)
+
+    def source_habits(self) -> tuple[dict[str, tuple[int, int]], datetime | None]:
+        """The sources' kept habits: each one's (stories, articles) over the settled stories
+        tallied so far, and up to when stories are tallied (None: nothing yet)."""
+        query = select(
+            SOURCE_HABITS.c.source,
+            SOURCE_HABITS.c.stories,
+            SOURCE_HABITS.c.articles,
+            SOURCE_HABITS.c.tallied_until,
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        until = max((row.tallied_until for row in rows), default=None)
+        return {row.source: (row.stories, row.articles) for row in rows}, until
+
+    def save_source_habits(
+        self, habits: Mapping[str, tuple[int, int]], until: datetime, was: datetime | None
+    ) -> bool:
+        """Replace the kept habits with ``habits``, tallied up to ``until``, if they are still
+        those read at ``was`` (``source_habits``); False if another run saved first (its
+        tally holds the same stories: adding this one's would count them twice)."""
+        rows = [
+            {"source": name, "stories": stories, "articles": articles, "tallied_until": until}
+            for name, (stories, articles) in habits.items()
+        ]
+        kept = SOURCE_HABITS.c.tallied_until
+        with self.engine.connect() as connection, connection.begin() as transaction:
+            # The write first: on SQLite the transaction holds the write lock before it
+            # reads, so two runs saving at once wait for each other instead of failing.
+            gone = connection.execute(
+                delete(SOURCE_HABITS).where(kept.is_(None) if was is None else kept == was)
+            )
+            left = connection.execute(select(func.count()).select_from(SOURCE_HABITS)).scalar()
+            if left or (was is not None and not gone.rowcount):
+                transaction.rollback()
+                return False
+            if rows:
+                connection.execute(insert(SOURCE_HABITS), rows)
+        return True
 
     def edition_stories(
         self,

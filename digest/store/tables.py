@@ -334,6 +334,19 @@ class RateWindow(SQLModel, table=True):
     updated: float = 0.0  # Unix time (the database's clock) the tokens were counted
 
 
+class SourceHabitRow(SQLModel, table=True):
+    """What the rank runs have seen one source do, over every story settled since the
+    install (``digest.rank.habits``): stories carried and articles run in them. Kept by
+    source name: a renamed source starts again. ``tallied_until`` is the same on every
+    row: stories begun before it are counted (migration 0020)."""
+
+    __tablename__ = "source_habits"
+    source: str = Field(primary_key=True)
+    stories: int = 0
+    articles: int = 0
+    tallied_until: datetime = _when()
+
+
 # A delivery row's states, kept under their old names: digest.states defines them.
 DELIVERY_STATES: tuple[str, ...] = tuple(DeliveryStatus)
 
@@ -355,6 +368,7 @@ DIGEST_STARTS = _table(DigestStart)
 SUBSCRIBER_EVENTS = _table(SubscriberEvent)
 WORKERS = _table(Worker)
 RATE_WINDOWS = _table(RateWindow)
+SOURCE_HABITS = _table(SourceHabitRow)
 
 
 class _Saved(Protocol):

@@ -52,7 +52,8 @@ class RankConfig(_Model):
         ge=0,
         description="a source that habitually runs a story in more articles than sources "
         "usually do gets a smaller vote: (usual articles per story / its own) to this "
-        "power, learned from the story memory; 0: off",
+        "power, learned from the story memory, each source against its long run the store "
+        "keeps; 0: off",
     )
     breaking_min_sources: int = Field(
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"

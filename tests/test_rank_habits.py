@@ -1,0 +1,184 @@
+"""Sources' habits kept across runs: each settled story tallied once, in the store, and a
+source's rerun vote believed against its long run; a new install ranks as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.app import App
+from digest.clock import ManualClock
+from digest.config import DigestConfig, RankConfig, load_config
+from digest.editions import rank_window
+from digest.rank import SentStories, SourceHabits, rank_memory
+from digest.records import ArticleRecord, FeedItem, Story
+from digest.reports import explain_report
+from digest.store import utcnow
+from tests.store_queries import add_articles
+
+NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+DIGEST = DigestConfig(id="d", title="D", schedule="0 7 * * *", latest_items=50)
+COUNTING = {"recency_weight": 0, "velocity_weight": 0, "growth_weight": 0, "overlap_discount": 0}
+PAPERS = ("Gazette", "Herald", "Courier", "Tribune")
+
+
+def _article(i: int, source: str, seen: datetime, title: str) -> ArticleRecord:
+    return ArticleRecord(
+        i, source, title, f"https://{source}.test/{i}", "", seen, first_seen_at=seen
+    )
+
+
+def _history() -> list[ArticleRecord]:
+    """Yesterday's 30 stories: the wire and four papers ran each once, the wire at its
+    quietest (one article a story)."""
+    memory = []
+    for s in range(30):
+        seen = NOW - timedelta(hours=30) + timedelta(minutes=s)
+        words = " ".join(f"w{s}x{j}" for j in range(4))  # its own words: one story each
+        memory.append(_article(1000 + s, "Wire", seen, words))
+        for k, paper in enumerate(PAPERS):
+            memory.append(_article(5000 + 10 * s + k, paper, seen, words))
+    return memory
+
+
+def _today() -> list[ArticleRecord]:
+    """Two stories of three sources each; the wire's is the newer (first on a tie)."""
+    quiet = [
+        _article(1 + k, paper, NOW - timedelta(hours=3), "Senate passes budget bill")
+        for k, paper in enumerate(PAPERS[:3])
+    ]
+    ago = NOW - timedelta(hours=1)
+    wired = [_article(10 + k, "Wire", ago, "Volcano erupts on island") for k in range(3)]
+    wired += [
+        _article(20 + k, p, ago, "Volcano erupts on island") for k, p in enumerate(PAPERS[2:])
+    ]
+    return [*quiet, *wired]
+
+
+def _ranked(habits: SourceHabits | None) -> list[Story]:
+    def in_window(a: ArticleRecord) -> bool:
+        return a.seen_at >= NOW - timedelta(hours=24)
+
+    memory = [*_history(), *_today()]
+    ranked = rank_memory(
+        memory, in_window, NOW, DIGEST, RankConfig(**COUNTING), SentStories(), habits=habits
+    )
+    return [*ranked.edition.breaking, *ranked.edition.latest]
+
+
+def _signal(story: Story, name: str) -> float:
+    return next(s.value for s in story.signals if s.name == name)
+
+
+def test_a_settled_story_is_tallied_once() -> None:
+    memory_from = NOW - timedelta(hours=48)
+    arrivals = [
+        (1, "Wire", NOW - timedelta(hours=30)),
+        (1, "Wire", NOW - timedelta(hours=29)),
+        (1, "Gazette", NOW - timedelta(hours=28)),
+        (2, "Gazette", NOW - timedelta(hours=20)),  # four hours short of settled
+    ]
+    habits = SourceHabits().tally(arrivals, NOW, memory_from)
+    assert habits.pairs() == {"Wire": (1, 2), "Gazette": (1, 1)}
+    assert habits.until == NOW - timedelta(hours=24)
+    assert habits.tally(arrivals, NOW, memory_from) == habits  # a second run adds nothing
+    later = NOW + timedelta(hours=8)  # story 2 has settled; story 1 is not counted again
+    again = habits.tally(arrivals, later, later - timedelta(hours=48))
+    assert again.pairs() == {"Wire": (1, 2), "Gazette": (2, 2)}
+
+
+def test_a_source_known_to_rerun_says_less_on_a_quiet_day() -> None:
+    # The memory's day shows the wire at one article a story; the store has seen it run
+    # four a story for months. Its day is believed against that: its vote is smaller, and
+    # the volcano (wire + two papers) falls below the budget bill (three papers).
+    kept = SourceHabits.kept(
+        {"Wire": (300, 1200), **{p: (300, 300) for p in PAPERS}}, NOW - timedelta(hours=32)
+    )
+    alone = _ranked(None)
+    learned = _ranked(kept)
+    assert alone[0].lead.title == "Volcano erupts on island"  # a tie, the newer first
+    assert learned[0].lead.title == "Senate passes budget bill"
+    volcano = next(s for s in learned if s.lead.title.startswith("Volcano"))
+    assert _signal(volcano, "rerun") < -0.2  # shown by name in `digest explain`
+
+
+def test_a_new_install_ranks_as_without_kept_habits() -> None:
+    fresh = _ranked(SourceHabits())
+    before = _ranked(None)
+    assert [(s.lead.id, s.score, s.signals) for s in fresh] == [
+        (s.lead.id, s.score, s.signals) for s in before
+    ]
+
+
+# The pipeline: rank runs keep the tally in the store.
+
+SOURCES = ["Wire", "Gazette", "Post"]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(utcnow())
+
+
+@pytest.fixture
+def app(write_config: Callable[..., Path], clock: ManualClock) -> Iterator[App]:
+    config = load_config(write_config([(n, f"file:{n.lower()}.xml") for n in SOURCES]))
+    app = App.open(config, clock=clock)
+    yield app
+    app.close()
+
+
+def _publish(app: App, source: str, title: str) -> None:
+    source_id = app.store.sync_sources([(n, f"file:{n.lower()}.xml") for n in SOURCES])[source]
+    slug = f"{source}-{title}".replace(" ", "-")
+    published = app.clock.now() - timedelta(minutes=30)
+    item = FeedItem(slug, f"https://{source.lower()}.test/{slug}", title, "", None, published)
+    assert add_articles(app.store, source_id, [item]) == 1
+
+
+def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: ManualClock) -> None:
+    digest = app.config.digest(None)
+    assert app.store.source_habits() == ({}, None)  # a new install: nothing kept
+    _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
+    _publish(app, "Wire", "Storm Isolde makes landfall: 40,000 homes without power")
+    _publish(app, "Gazette", "Storm Isolde makes landfall on the coast tonight")
+    _publish(app, "Post", "Central bank holds interest rates at 4.25%")
+    rank_window(app, digest, clock.now())
+    assert app.store.source_habits() == ({}, None)  # nothing has settled yet
+    # A ranking as of a later time (explain's next slot) counts nothing before it happens.
+    rank_window(app, digest, clock.now() + timedelta(hours=30))
+    assert app.store.source_habits() == ({}, None)
+
+    clock.advance(timedelta(hours=30))  # a day and more on, both stories have settled
+    rank_window(app, digest, clock.now())
+    kept, until = app.store.source_habits()
+    assert kept == {"Wire": (1, 2), "Gazette": (1, 1), "Post": (1, 1)}
+    assert until == clock.now() - timedelta(hours=24)
+    clock.advance(timedelta(hours=1))
+    rank_window(app, digest, clock.now())  # another digest, an hour on
+    assert app.store.source_habits()[0] == kept  # not counted twice
+
+    report = explain_report(app, digest, clock.now())
+    assert report.header()[3].startswith("learned: rerun habits of 3 sources, 3 stories")
+    assert report.to_json()["learned"]["habit_sources"] == 3
+
+
+def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
+    until = NOW - timedelta(hours=24)
+    assert app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)
+    # A run that read the store before that save would add the same stories again.
+    assert not app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)
+    assert app.store.source_habits() == ({"Wire": (2, 5)}, until)
+    later = until + timedelta(hours=8)
+    assert app.store.save_source_habits({"Wire": (3, 6), "Post": (1, 1)}, later, was=until)
+    assert app.store.source_habits() == ({"Wire": (3, 6), "Post": (1, 1)}, later)
+
+
+def test_explain_on_a_new_install_says_no_habit_is_kept(app: App) -> None:
+    _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
+    report = explain_report(app, app.config.digest(None))
+    assert report.header()[3].startswith("learned: no source habits kept yet")
+    assert report.to_json()["learned"]["habits_until"] is None
