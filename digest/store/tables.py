@@ -338,7 +338,7 @@ class SourceHabitRow(SQLModel, table=True):
     """What the rank runs have seen one source do, over every story settled since the
     install (``digest.rank.habits``): stories carried and articles run in them. Kept by
     source name: a renamed source starts again. ``tallied_until`` is the same on every
-    row: stories begun before it are counted (migration 0020)."""
+    row: stories begun before it are counted (migration 0021)."""
 
     __tablename__ = "source_habits"
     source: str = Field(primary_key=True)

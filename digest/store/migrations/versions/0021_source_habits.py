@@ -1,7 +1,7 @@
 """source_habits: what the rank runs saw each source do, kept across runs
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07 14:00:00
 
 The rerun habit (a source that runs a story in several articles) was learned from the
@@ -16,8 +16,8 @@ from alembic import op
 
 from digest.store.tables import UTCDateTime
 
-revision = '0020'
-down_revision = '0019'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
