@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from digest.records import ArticleRecord
 from digest.store.base import StoreBase
@@ -121,18 +122,23 @@ class StoryQueries(StoreBase):
             for name, (stories, articles) in habits.items()
         ]
         kept = SOURCE_HABITS.c.tallied_until
-        with self.engine.connect() as connection, connection.begin() as transaction:
-            # The write first: on SQLite the transaction holds the write lock before it
-            # reads, so two runs saving at once wait for each other instead of failing.
-            gone = connection.execute(
-                delete(SOURCE_HABITS).where(kept.is_(None) if was is None else kept == was)
-            )
-            left = connection.execute(select(func.count()).select_from(SOURCE_HABITS)).scalar()
-            if left or (was is not None and not gone.rowcount):
-                transaction.rollback()
-                return False
-            if rows:
-                connection.execute(insert(SOURCE_HABITS), rows)
+        try:
+            with self.engine.connect() as connection, connection.begin() as transaction:
+                # The write first: on SQLite the transaction holds the write lock before it
+                # reads, so two runs saving at once wait for each other instead of failing.
+                gone = connection.execute(
+                    delete(SOURCE_HABITS).where(kept.is_(None) if was is None else kept == was)
+                )
+                left = connection.execute(select(func.count()).select_from(SOURCE_HABITS)).scalar()
+                if left or (was is not None and not gone.rowcount):
+                    transaction.rollback()
+                    return False
+                if rows:
+                    connection.execute(insert(SOURCE_HABITS), rows)
+        except IntegrityError:
+            # PostgreSQL: two first saves both found the table empty (nothing to lock);
+            # the other's rows came first, and its tally holds the same stories.
+            return False
         return True
 
     def edition_stories(
