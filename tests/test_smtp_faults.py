@@ -400,13 +400,11 @@ def test_a_server_that_hangs_up_after_each_message_gets_each_message_once(
     assert faulty.sessions == 12
 
 
-def test_an_address_with_a_line_break_never_reaches_the_wire() -> None:
-    from digest.deliver.smtp_wire import transaction as _transaction
-    from digest.records import OutgoingMessage
-
-    message = OutgoingMessage(1, "news@example.org", "a@example.org\r\nRCPT TO:<b@x>", "", b"")
-    result, _ = _transaction(None, message)  # type: ignore[arg-type]  # no session is touched
-    assert result.status == "failed" and "invalid address" in result.detail
+def test_an_address_with_a_line_break_never_reaches_the_wire(faulty: FaultyServer) -> None:
+    results = _direct(faulty.port, _messages("a@example.org\r\nRCPT TO:<b@x>", "c@example.org"))
+    assert [r.status for r in results] == ["failed", "sent"]
+    assert "invalid address" in results[0].detail
+    assert faulty.received == Counter(["c@example.org"])  # never b@x, never the first
 
 
 def test_a_drop_then_a_server_that_refuses_new_sessions_stops_the_run_and_loses_nothing(
@@ -528,16 +526,16 @@ def test_the_next_message_s_commands_go_behind_the_last_one_s_final_dot(
     """RFC 2920 lets the next MAIL, RCPT and DATA follow a message's final dot in one group:
     with a pipelining server a session writes and waits once a message, not twice. Every
     message still arrives once, with its own result, in the batch's order."""
-    import digest.deliver.smtp_wire as smtp
+    import digest.deliver.smtp_drive as smtp
 
     writes: list[bytes] = []
-    real = smtp._send
+    real = smtp.send
 
     def counted(client: Any, data: bytes) -> None:
         writes.append(data)
         real(client, data)
 
-    monkeypatch.setattr(smtp, "_send", counted)
+    monkeypatch.setattr(smtp, "send", counted)
     addresses = [f"r{i}@example.org" for i in range(6)]
     results = _direct(faulty.port, _messages(*addresses))
     assert [(r.delivery_id, r.status) for r in results] == [(i, "sent") for i in range(6)]
@@ -574,3 +572,29 @@ def test_commands_sent_ahead_are_void_when_their_session_ends_and_nothing_is_los
     results = _direct(faulty.port, _messages(*[f"s{i}@example.org" for i in range(4)]))
     assert [r.status for r in results] == ["sent"] * 4
     assert faulty.received == Counter(f"s{i}@example.org" for i in range(4))
+
+
+def test_one_thread_writes_every_session_of_a_batch(
+    faulty: FaultyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sessions of a batch are driven by one thread (a thread a session handed the GIL
+    over at every read and write: CPU a send on two cores could not spare), yet the batch
+    is spread over every session, each message sent once, results in the batch's order."""
+    import digest.deliver.smtp_drive as smtp
+
+    writers: set[int] = set()
+    sessions: set[int] = set()
+    real = smtp.send
+
+    def watched(client: Any, data: bytes) -> None:
+        writers.add(threading.get_ident())
+        sessions.add(id(client))
+        real(client, data)
+
+    monkeypatch.setattr(smtp, "send", watched)
+    addresses = [f"r{i}@example.org" for i in range(9)]
+    results = _direct(faulty.port, _messages(*addresses), connections=3)
+    assert [(r.delivery_id, r.status) for r in results] == [(i, "sent") for i in range(9)]
+    assert faulty.received == Counter(addresses)
+    assert len(sessions) == faulty.sessions == 3
+    assert len(writers) == 1
