@@ -531,9 +531,9 @@ def test_the_next_message_s_commands_go_behind_the_last_one_s_final_dot(
     writes: list[bytes] = []
     real = smtp.send
 
-    def counted(client: Any, data: bytes) -> None:
-        writes.append(data)
-        real(client, data)
+    def counted(client: Any, *parts: bytes) -> None:
+        writes.append(b"".join(parts))
+        real(client, *parts)
 
     monkeypatch.setattr(smtp, "send", counted)
     addresses = [f"r{i}@example.org" for i in range(6)]
@@ -586,10 +586,10 @@ def test_one_thread_writes_every_session_of_a_batch(
     sessions: set[int] = set()
     real = smtp.send
 
-    def watched(client: Any, data: bytes) -> None:
+    def watched(client: Any, *parts: bytes) -> None:
         writers.add(threading.get_ident())
         sessions.add(id(client))
-        real(client, data)
+        real(client, *parts)
 
     monkeypatch.setattr(smtp, "send", watched)
     addresses = [f"r{i}@example.org" for i in range(9)]
@@ -598,3 +598,35 @@ def test_one_thread_writes_every_session_of_a_batch(
     assert faulty.received == Counter(addresses)
     assert len(sessions) == faulty.sessions == 3
     assert len(writers) == 1
+
+
+def test_a_write_the_socket_takes_a_piece_at_a_time_goes_out_whole_and_in_order() -> None:
+    """A body and its final dot go out in one sendmsg, not joined first; a socket whose
+    buffer takes only part of them each time still gets every byte once, in order."""
+    from types import SimpleNamespace
+
+    from digest.deliver.smtp_wire import dot_stuffed, send
+
+    class Narrow:
+        """A socket that takes at most 1,000 bytes a call."""
+
+        def __init__(self) -> None:
+            self.got = bytearray()
+            self.calls = 0
+
+        def sendmsg(self, buffers: list[memoryview]) -> int:
+            self.calls += 1
+            room = 1000
+            for buffer in buffers:
+                piece = bytes(buffer[:room])
+                self.got += piece
+                room -= len(piece)
+                if not room:
+                    break
+            return 1000 - room
+
+    body = b"".join(b"line %05d\r\n" % i for i in range(3000))
+    sock = Narrow()
+    send(SimpleNamespace(sock=sock), *dot_stuffed(body, True, True, b"MAIL FROM:<a@b>\r\n"))  # type: ignore[arg-type]
+    assert bytes(sock.got) == body + b".\r\nMAIL FROM:<a@b>\r\n"
+    assert sock.calls == -(-len(sock.got) // 1000)

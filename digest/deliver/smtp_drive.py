@@ -313,7 +313,7 @@ class Drive:
         client = lane.client
         assert client is not None
         try:
-            send(client, dot_stuffed(message.data, message.crlf, message.dot_safe, then))
+            send(client, *dot_stuffed(message.data, message.crlf, message.dot_safe, then))
         except (Stalled, Lost) as exc:
             lane.wait = _Wait.COMMANDS  # not all of it went out: the server kept nothing
             self._failed(lane, exc)
