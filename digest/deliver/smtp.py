@@ -1,20 +1,30 @@
-"""The ``smtp`` transport: a pool of reused smtplib sessions, each batch driven by one
-thread over all of them (``deliver.smtp_drive``, where each outcome's meaning is told).
+"""The ``smtp`` transport: a pool of reused smtplib sessions in worker threads.
 
-Why smtplib sessions and not aiosmtplib: measured into Postfix's smtp-sink on this machine
-(10,000 prebuilt 41 KB messages, 10 sessions, ``bench/send.py --compare-transports 10000``):
-this transport (then one thread a session) 2,888 msg/s, smtplib's own ``sendmail`` in 10
-threads 1,554, aiosmtplib with 10 connections 851; Postfix's C ``smtp-source`` 3,276 in the
-same run. smtplib opens each session (EHLO, STARTTLS, AUTH); the messages then go over its
-socket without it.
+Why threads and not aiosmtplib: measured into Postfix's smtp-sink on this machine (10,000
+prebuilt 41 KB messages, 10 sessions, ``bench/send.py --compare-transports 10000``): this
+transport 2,888 msg/s, smtplib's own ``sendmail`` in 10 threads 1,554, aiosmtplib with 10
+connections 851; Postfix's C ``smtp-source`` 3,276 in the same run.
 
-A server that cannot be reached, refuses the session (421 at connect) or the login raises
-DeliveryError, and the dispatcher leaves the untried rows pending.
+Each session sends MAIL, RCPT and DATA in one write when the server offers PIPELINING, then
+the dot-stuffed body with the next message's MAIL, RCPT and DATA behind its final dot (RFC
+2920: one write and one wait a message, not two). Replies are judged per message: 4xx
+defers it (retried after its wait), 5xx fails it with the server's code and text, 5.1.x
+marks a hard bounce. A connection that drops before the whole message is sent is reopened
+and the message tried once more; if that fails too the message is deferred, never lost
+(commands sent ahead on a session that closes are void: that message goes out afresh). A
+server that stalls past ``timeout_seconds`` defers the message it stalled on and the run
+goes on with a fresh session. Once the final dot is sent, though, the server may have
+queued the message: if its reply never comes (the line drops, or the timeout passes) the
+message's fate is unknown, so it fails with a reason that tells the operator to check the
+server's log and ``digest retry``, and is never sent again on its own. A server that cannot
+be reached, refuses the session (421 at connect) or the login raises DeliveryError, and the
+dispatcher leaves the untried rows pending.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import smtplib
 import ssl
 import threading
@@ -23,10 +33,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 from digest.config import Config, SmtpConfig
 from digest.deliver.base import register
-from digest.deliver.smtp_drive import Drive
-from digest.deliver.smtp_wire import close_quietly, reply_text
+from digest.deliver.smtp_wire import (
+    FateUnknown,
+    Following,
+    Stalled,
+    close_quietly,
+    deferred,
+    reply_text,
+    transaction,
+)
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
+from digest.states import SendStatus
 
 
 class SmtpSender:
@@ -40,47 +58,144 @@ class SmtpSender:
         self.password = password
         self._idle: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
-        # One thread drives a batch; the others open sessions side by side.
         self._executor = ThreadPoolExecutor(settings.connections, thread_name_prefix="smtp")
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """Spread the batch over the sessions; results come back in the batch's order."""
-        if not messages:
-            return []
-        clients = await self._sessions(min(self.settings.connections, len(messages)))
-        drive = Drive(messages, clients, self._take, self._connect, self.settings.timeout_seconds)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, drive.run)
-        finally:
-            with self._lock:
-                self._idle.extend(drive.kept)
-
-    async def _sessions(self, count: int) -> list[smtplib.SMTP]:
-        """``count`` open sessions: pooled ones first, the rest opened side by side (a TLS
-        handshake each: one after another they would add up before the first message)."""
-        with self._lock:
-            clients = [self._idle.pop() for _ in range(min(count, len(self._idle)))]
+        """Spread the batch over the pool; results come back in the batch's order."""
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for i in range(len(messages)):
+            todo.put(i)
+        results: list[SendResult | None] = [None] * len(messages)
+        stop = threading.Event()
         loop = asyncio.get_running_loop()
-        opened = await asyncio.gather(
+        workers = min(self.settings.connections, len(messages))
+        outcomes = await asyncio.gather(
             *(
-                loop.run_in_executor(self._executor, self._connect)
-                for _ in range(count - len(clients))
+                loop.run_in_executor(self._executor, self._worker, todo, messages, results, stop)
+                for _ in range(workers)
             ),
             return_exceptions=True,
         )
-        clients += [c for c in opened if isinstance(c, smtplib.SMTP)]
-        for outcome in opened:
-            if isinstance(outcome, BaseException):  # nothing was sent: every row stays queued
-                with self._lock:
-                    self._idle.extend(clients)
+        done = [r for r in results if r is not None]
+        for outcome in outcomes:
+            if isinstance(outcome, DeliveryError):
+                outcome.results = list(done)
                 raise outcome
-        return clients
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return done
+
+    def _worker(
+        self,
+        todo: queue.SimpleQueue[int],
+        messages: Sequence[OutgoingMessage],
+        results: list[SendResult | None],
+        stop: threading.Event,
+    ) -> None:
+        client: smtplib.SMTP | None = None
+        # The message taken to go behind the current one's final dot; once taken it is this
+        # session's to finish, a stop notwithstanding (its result must come back).
+        taken: list[int] = []
+        live = False  # its MAIL, RCPT and DATA went out on ``client``: replies pending
+
+        def following() -> OutgoingMessage | None:
+            if not taken:
+                if stop.is_set():
+                    return None
+                try:
+                    taken.append(todo.get_nowait())
+                except queue.Empty:
+                    return None
+            return messages[taken[0]]
+
+        try:
+            while True:
+                if taken:
+                    i = taken.pop()
+                else:
+                    if stop.is_set():
+                        break
+                    try:
+                        i = todo.get_nowait()
+                    except queue.Empty:
+                        break
+                    live = False
+                if client is None:
+                    client, live = self._take(), False
+                client, results[i], live = self._send_one(client, messages[i], live, following)
+        except BaseException:
+            stop.set()  # the other workers finish their message and stop
+            raise
+        if client is not None:
+            with self._lock:
+                self._idle.append(client)
 
     def _take(self) -> smtplib.SMTP:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return self._connect()
+
+    def _send_one(
+        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: Following
+    ) -> tuple[smtplib.SMTP | None, SendResult, bool]:
+        """Send on ``client`` (``sent``: its MAIL, RCPT and DATA are out already); returns
+        the session to keep using (None: open a new one), the result, and whether the
+        ``following`` message's commands went out on that session behind this one.
+
+        When the session is closed, commands sent ahead on it are void: the server got no
+        message from them, and the following message goes out afresh."""
+        try:
+            return self._attempt(client, message, sent, following)
+        except Stalled as exc:
+            close_quietly(client)
+            return (
+                None,
+                deferred(message, f"timed out after {self.settings.timeout_seconds:g} s: {exc}"),
+                False,
+            )
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            close_quietly(client)
+            first = str(exc) or type(exc).__name__
+        # The connection dropped before the final dot was sent (or the server answered 421):
+        # the server kept nothing, so one more try on a fresh session. DeliveryError from
+        # _connect stops the run, and the dispatcher leaves this message's row pending with
+        # the others not tried.
+        client = self._connect()
+        try:
+            return self._attempt(client, message, False, following)
+        except (Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
+            close_quietly(client)
+            why = f"connection lost twice ({first}; then {exc or type(exc).__name__})"
+            return None, deferred(message, why), False
+
+    def _attempt(
+        self, client: smtplib.SMTP, message: OutgoingMessage, sent: bool, following: Following
+    ) -> tuple[smtplib.SMTP | None, SendResult, bool]:
+        """One transaction; a message whose reply to the final dot never came fails."""
+        try:
+            result, ahead = transaction(client, message, sent, following)
+            return client, result, ahead
+        except FateUnknown as exc:
+            close_quietly(client)
+            cause, seconds = exc.__cause__, self.settings.timeout_seconds
+            if isinstance(cause, Stalled):
+                what = f"no reply within {seconds:g} s after the message was sent"
+            else:
+                lost = str(cause) or type(cause).__name__
+                what = f"connection lost after the message was sent ({lost})"
+            # Sending it again could deliver it twice: the operator decides, from the log.
+            return (
+                None,
+                SendResult(
+                    message.delivery_id,
+                    SendStatus.FAILED,
+                    f"{what}; fate unknown, so it is not sent again: look for Message-ID "
+                    f"{message.message_id} in the SMTP server's log, and if it is not there, "
+                    "run `digest retry` for this edition",
+                ),
+                False,
+            )
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

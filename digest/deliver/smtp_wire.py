@@ -1,140 +1,126 @@
-"""SMTP on the wire: the commands of one message, its dot-stuffed body, the replies read
-from a session's bytes, and each reply judged into a message's result. Who sends what
-when (the sessions of a batch, retrying on a fresh session) is ``deliver.smtp_drive``'s;
-opening sessions and the pool of them is ``deliver.smtp``'s."""
+"""One SMTP transaction on the wire: MAIL, RCPT, DATA (pipelined when the server offers
+it, the next message's commands behind the final dot), the dot-stuffed body and the
+replies, each judged into a message's result. The session's life (connecting, retrying
+on a fresh session, the pool of sessions) is ``deliver.smtp``'s."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 import smtplib
-import ssl
+from collections.abc import Callable
 
 from digest.records import OutgoingMessage, SendResult
 from digest.states import SendStatus
 
 
 class Stalled(Exception):
-    """The server did not answer (or take our bytes) within the timeout."""
+    """The server did not answer within the timeout."""
 
 
-class Lost(Exception):
-    """The session ended: the server closed it, the line dropped, or it answered 421."""
+class FateUnknown(Exception):
+    """The whole message was sent, but the reply to its final dot never came (the cause says
+    why): the server may have queued it."""
 
 
-# What each of MAIL, RCPT and DATA must be answered with to go on.
-EXPECTED = ((250,), (250, 251), (354,))
-# smtplib's limit on a reply line: a longer one is not SMTP.
-_MAX_LINE = 8192
+# The message a session may send next, taken from the batch (None: none left, or stopping).
+Following = Callable[[], OutgoingMessage | None]
 
 
-def commands(message: OutgoingMessage) -> list[bytes]:
-    """MAIL, RCPT and DATA of one message, each with its CRLF."""
+def _commands(message: OutgoingMessage) -> list[bytes]:
     return [
-        b"MAIL FROM:<%s>\r\n" % message.sender.encode(),
-        b"RCPT TO:<%s>\r\n" % message.recipient.encode(),
-        b"DATA\r\n",
+        f"MAIL FROM:<{message.sender}>".encode(),
+        f"RCPT TO:<{message.recipient}>".encode(),
+        b"DATA",
     ]
 
 
-def unsafe(message: OutgoingMessage) -> bool:
+def _unsafe(message: OutgoingMessage) -> bool:
     """A line break would smuggle commands into the session: never put it on the wire."""
     return bool(_UNSAFE.search(message.sender + message.recipient))
+
+
+def transaction(
+    client: smtplib.SMTP,
+    message: OutgoingMessage,
+    sent: bool = False,
+    following: Following | None = None,
+) -> tuple[SendResult, bool]:
+    """One MAIL/RCPT/DATA exchange; pipelined when the server offers it, the next
+    message's commands behind the final dot. ``sent``: this message's commands went out
+    behind the last one's. Returns the result and whether the next message's did."""
+    if _unsafe(message):
+        failed = "invalid address: <, >, CR or LF"
+        return SendResult(message.delivery_id, SendStatus.FAILED, failed), False
+    commands = _commands(message)
+    expected = ((250,), (250, 251), (354,))
+    replies: list[tuple[int, bytes]] = []
+    pipelining = client.has_extn("pipelining")
+    if pipelining:
+        if not sent:
+            _send(client, b"".join(c + b"\r\n" for c in commands))
+        replies = [_reply(client) for _ in commands]
+    else:
+        for command, ok in zip(commands, expected, strict=True):
+            _send(client, command + b"\r\n")
+            replies.append(_reply(client))
+            if replies[-1][0] not in ok:
+                break
+    for (code, text), ok in zip(replies, expected, strict=False):
+        if code not in ok:
+            if code == 421:  # the server is closing this session
+                raise smtplib.SMTPServerDisconnected(f"421 {reply_text(text)}")
+            if replies[-1][0] == 354:  # a pipelining server that took DATA anyway
+                client.close()
+            else:
+                _reset(client)
+            return _result(message, code, reply_text(text)), False
+    after = following() if pipelining and following is not None else None
+    if after is not None and _unsafe(after):
+        after = None  # it goes out alone next, and fails there with the reason
+    then = b"".join(c + b"\r\n" for c in _commands(after)) if after is not None else b""
+    _send(client, _dot_stuffed(message.data, message.crlf, message.dot_safe, then))
+    try:
+        code, text = _reply(client)
+    except (Stalled, smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise FateUnknown from exc
+    if code == 421:  # an answer: the server refuses the message and closes the session
+        raise smtplib.SMTPServerDisconnected(f"421 {reply_text(text)}")
+    if code != 250:
+        return _result(message, code, reply_text(text)), after is not None
+    sent_ok = SendResult(message.delivery_id, SendStatus.SENT, f"{code} {reply_text(text)}")
+    return sent_ok, after is not None
 
 
 _UNSAFE = re.compile(r"[\r\n<>]")
 
 
-def invalid(message: OutgoingMessage) -> SendResult:
-    """The result of a message whose addresses may not go on the wire."""
-    return SendResult(message.delivery_id, SendStatus.FAILED, "invalid address: <, >, CR or LF")
-
-
-def send(client: smtplib.SMTP, *parts: bytes) -> None:
-    """Write ``parts`` on the session, one after the other (blocking, up to the session's
-    timeout). On a plain socket in one ``sendmsg`` where it fits, not joined first: a 40 KB
-    copy a message, made in the sessions' thread, where the allocator grew and shrank its
-    heap for each (``mprotect``: a third of the thread's CPU, bench/README.md)."""
-    sock = client.sock
-    if sock is None:
-        raise Lost("not connected")
+def _send(client: smtplib.SMTP, data: bytes) -> None:
+    if client.sock is None:
+        raise smtplib.SMTPServerDisconnected("not connected")
     try:
-        if isinstance(sock, ssl.SSLSocket):  # no sendmsg through TLS
-            sock.sendall(b"".join(parts))
-            return
-        views = [memoryview(part) for part in parts if part]
-        while views:
-            sent = sock.sendmsg(views)
-            while sent:
-                first = len(views[0])
-                if sent < first:
-                    views[0] = views[0][sent:]
-                    break
-                sent -= first
-                views.pop(0)
+        client.sock.sendall(data)
     except TimeoutError as exc:
         raise Stalled(f"sending: {exc}") from exc
-    except OSError as exc:
-        raise Lost(str(exc) or type(exc).__name__) from exc
 
 
-def receive(client: smtplib.SMTP) -> bytes:
-    """What the server sent since, once the session is readable (TLS records decrypted
-    whole); raises Lost when the server closed the session."""
-    sock = client.sock
-    if sock is None:
-        raise Lost("not connected")
+def _reply(client: smtplib.SMTP) -> tuple[int, bytes]:
     try:
-        data = sock.recv(65536)
-        if isinstance(sock, ssl.SSLSocket):
-            while sock.pending():
-                data += sock.recv(sock.pending())
-    except TimeoutError as exc:  # a TLS record begun and never finished
-        raise Stalled(f"waiting for a reply: {exc}") from exc
-    except OSError as exc:
-        raise Lost(str(exc) or type(exc).__name__) from exc
-    if not data:
-        raise Lost("Connection unexpectedly closed")
-    return data
+        return client.getreply()
+    except smtplib.SMTPServerDisconnected as exc:
+        # smtplib turns a read timeout into a disconnect; tell the two apart.
+        if "timed out" in str(exc):
+            raise Stalled("waiting for a reply") from exc
+        raise
 
 
-class Replies:
-    """A session's replies, from its bytes as they come: whole replies out (code, text),
-    a multi-line reply once its last line is in (its lines' texts joined by LF, as
-    smtplib's ``getreply`` gives them)."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.texts: list[bytes] = []
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        """The replies completed by ``data``, in order."""
-        lines = (self.buffer + data).split(b"\n")
-        self.buffer = lines.pop()
-        if len(self.buffer) > _MAX_LINE:
-            raise Lost("a reply line longer than 8192 bytes: not an SMTP server")
-        out = []
-        for line in lines:
-            self.texts.append(line[4:].strip(b" \t\r\n"))
-            if line[3:4] == b"-":
-                continue
-            try:
-                code = int(line[:3])
-            except ValueError:
-                code = -1
-            out.append((code, b"\n".join(self.texts)))
-            self.texts = []
-        return out
-
-
-def dot_stuffed(
+def _dot_stuffed(
     data: bytes, crlf: bool = False, dot_safe: bool = False, then: bytes = b""
-) -> tuple[bytes, bytes]:
-    """The DATA payload in two parts: the body with CRLF line ends and leading dots
-    doubled, then CRLF . CRLF with ``then`` behind it (the next message's commands).
+) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled, ended by CRLF . CRLF, and
+    ``then`` behind it (the next message's commands), in one copy.
     ``crlf``: the caller vouches the line ends are CRLF already (no need to count them);
-    ``dot_safe`` (with ``crlf``): and no line starts with a dot (no need to look for one):
-    then the body goes out as the very bytes it was given, not a copy."""
+    ``dot_safe`` (with ``crlf``): and no line starts with a dot (no need to look for one)."""
     if not crlf and data.count(b"\n") != data.count(b"\r\n"):
         data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
     if not (crlf and dot_safe):
@@ -142,7 +128,14 @@ def dot_stuffed(
         if data.startswith(b"."):
             data = b"." + data
     end = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
-    return data, end + then
+    return b"".join((data, end, then))
+
+
+def _reset(client: smtplib.SMTP) -> None:
+    try:
+        client.rset()
+    except (smtplib.SMTPException, OSError):
+        close_quietly(client)
 
 
 def close_quietly(client: smtplib.SMTP | None) -> None:
@@ -164,7 +157,7 @@ def deferred(message: OutgoingMessage, why: str) -> SendResult:
 _HARD_BOUNCE = re.compile(r"^5\.1\.(?:0|1|2|3|6|10)\b")
 
 
-def judged(message: OutgoingMessage, code: int, text: str) -> SendResult:
+def _result(message: OutgoingMessage, code: int, text: str) -> SendResult:
     """4xx: try again after the wait; 5xx: failed; 5.1.x (no such user or domain): a hard bounce."""
     text = text.strip()
     if 400 <= code < 500:
@@ -174,20 +167,3 @@ def judged(message: OutgoingMessage, code: int, text: str) -> SendResult:
     else:
         status = SendStatus.FAILED
     return SendResult(message.delivery_id, status, f"{code} {text}".strip())
-
-
-def fate_unknown(message: OutgoingMessage, why: Exception, seconds: float) -> SendResult:
-    """The whole message went out but the reply to its final dot never came (``why``): the
-    server may have queued it, so it fails and is never sent again on its own."""
-    if isinstance(why, Stalled):
-        what = f"no reply within {seconds:g} s after the message was sent"
-    else:
-        what = f"connection lost after the message was sent ({str(why) or type(why).__name__})"
-    # Sending it again could deliver it twice: the operator decides, from the log.
-    return SendResult(
-        message.delivery_id,
-        SendStatus.FAILED,
-        f"{what}; fate unknown, so it is not sent again: look for Message-ID "
-        f"{message.message_id} in the SMTP server's log, and if it is not there, "
-        "run `digest retry` for this edition",
-    )
