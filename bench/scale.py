@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shlex
 import shutil
@@ -248,19 +249,26 @@ def timed_drain(
     n: int,
     logs: Path,
     messages: int,
+    cpu: dict[str, float] | None = None,
     **settings: Any,
 ) -> tuple[float, list[int]]:
     """``n`` workers send an edition of ``messages`` on a database of their own: the wall
     time from the first claim (not the processes' start-up) to the last row settled, and
-    what each worker says it sent. ``settings``: write_config's port, batch and the rest."""
+    what each worker says it sent. ``settings``: write_config's port, batch and the rest.
+    ``cpu``: filled with the CPU seconds the workers used over that time
+    (``workers_cpu_s``) and the share of the machine's two cores busy (``machine_busy``)."""
     database = create_database(server, "digest_bench")
     config = write_config(logs.parent, database, **settings)
     edition_id = queued_edition(config, messages)
     workers = [worker(config, Path(f"{logs}-{i}.log")) for i in range(n)]
     _until(partial(_started, database, edition_id), 120)
-    start = time.monotonic()
+    start, machine = time.monotonic(), _machine()
+    used = sum(cpu_seconds(w.pid) for w in workers)
     drain(database, edition_id, messages, args.time_limit)
     wall = time.monotonic() - start
+    if cpu is not None:
+        cpu["workers_cpu_s"] = round(sum(cpu_seconds(w.pid) for w in workers) - used, 2)
+        cpu["machine_busy"] = _busy_since(machine)
     sent = stop_all(workers)
     drop_database(server, database)
     return wall, sent
@@ -332,17 +340,25 @@ def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str,
     result: dict[str, Any] = {"messages": args.throughput}
     try:
         for n in args.throughput_workers:
+            cpu: dict[str, float] = {}
+            sink_used = cpu_seconds(sink.pid)
             wall, _ = timed_drain(
                 server,
                 args,
                 n,
                 folder / f"t{n}",
                 args.throughput,
+                cpu,
                 port=port,
                 batch=args.throughput_batch,
             )
             result[f"workers_{n}_msgs_per_s"] = round(args.throughput / wall)
-        start = time.monotonic()
+            if n == 1:  # where one worker's run spent the machine's CPU
+                result["worker_1_cpu_s"] = cpu["workers_cpu_s"]
+                result["worker_1_sink_cpu_s"] = round(cpu_seconds(sink.pid) - sink_used, 2)
+                result["worker_1_machine_busy"] = cpu["machine_busy"]
+        start, machine = time.monotonic(), _machine()
+        sink_used, children = cpu_seconds(sink.pid), _children_cpu()
         subprocess.run(
             [
                 *("smtp-source", "-d", "-s", "10", "-m", str(args.throughput), "-l", "40000"),
@@ -351,6 +367,9 @@ def throughput(server: str, folder: Path, args: argparse.Namespace) -> dict[str,
             check=True,
         )
         result["smtp_source_msgs_per_s"] = round(args.throughput / (time.monotonic() - start))
+        result["smtp_source_cpu_s"] = round(_children_cpu() - children, 2)
+        result["smtp_source_sink_cpu_s"] = round(cpu_seconds(sink.pid) - sink_used, 2)
+        result["smtp_source_machine_busy"] = _busy_since(machine)
     finally:
         sink.terminate()
         sink.wait(10)
@@ -645,6 +664,33 @@ def _started(database: str, edition_id: int) -> bool:
     """A worker claimed its first batch (every worker has started by then, nearly)."""
     rows = counts(database, edition_id)
     return bool(rows.get("sending") or rows.get("sent"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a live process has used (Linux /proc), 0 when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (smtp-source, once run)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _machine() -> tuple[int, int]:
+    """The machine's CPU time so far, all and idle (jiffies, /proc/stat)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]
+
+
+def _busy_since(before: tuple[int, int]) -> float:
+    """The share of the machine's CPU time busy since ``before`` (1.0: every core, always)."""
+    total, idle = _machine()
+    return round(1 - (idle - before[1]) / max(1, total - before[0]), 3)
 
 
 def _said(log: Path, *words: str) -> bool:
