@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from digest.config import RankConfig
 from digest.rank import StoryIndex, article_terms, assign_stories
+from digest.rank.associate import agreement
+from digest.rank.cluster import cosine
 from digest.rank.terms import fold, slug_terms, title_terms
 from digest.records import ArticleRecord
 
@@ -309,3 +311,17 @@ OIL = [
     "Oil gains as Libya supply stalls",
     "Libya supply worries lift crude oil",
 ]
+
+
+def test_an_agreement_carried_by_one_word_is_no_agreement() -> None:
+    """Association merges need agreement spread over words: "Windows XP support ends" and
+    "Office for the iPad" share "microsoft" and nothing else, however far expansion
+    spreads its weight."""
+    windows_xp = {"microsoft": 0.8, "window": 0.5, "xp": 0.33}
+    office_ipad = {"microsoft": 0.8, "offic": 0.45, "ipad": 0.4}
+    assert cosine(windows_xp, office_ipad) > 0.6  # what the merge compared before
+    assert agreement(windows_xp, office_ipad) == 0.0
+    wall_street = {"wall": 0.6, "street": 0.6, "dow": 0.4, "jone": 0.3}
+    the_dow = {"dow": 0.6, "jone": 0.6, "wall": 0.4, "street": 0.35}
+    assert agreement(wall_street, the_dow) == cosine(wall_street, the_dow) > 0.7
+    assert agreement(windows_xp, {"sbarro": 1.0}) == 0.0  # nothing in common

@@ -42,7 +42,7 @@ from itertools import islice
 from operator import itemgetter
 
 from digest.config.models import RankConfig, default
-from digest.rank.associate import Associations
+from digest.rank.associate import Associations, agreement
 from digest.rank.terms import article_terms
 
 Vector = dict[str, float]
@@ -331,7 +331,8 @@ class StoryIndex:
 
         The associations are learned from this index's own stories of two or more
         articles (``associate.Associations``); then, as in ``_merge_all``, the biggest
-        absorb first, at ``merge``. Only stories within the gap merge; no follow-up link is
+        absorb first, at ``merge``, if no one word gives most of their agreement
+        (``associate.agreement``). Only stories within the gap merge; no follow-up link is
         made from an association alone.
         """
         stories = self._stories
@@ -346,7 +347,7 @@ class StoryIndex:
             first, last = story.first, story.last
             for c in self._shortlist(mine, self.index_terms, 4 * _SHORTLIST):
                 other = stories[c]
-                if c == story.id or cosine(mine, expanded[c]) < self.merge:
+                if c == story.id or agreement(mine, expanded[c]) < self.merge:
                     continue
                 if self._near(other, first, last):
                     absorbed.append(other)
