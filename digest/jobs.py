@@ -181,8 +181,16 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
         + (d.counts_line() or ("nothing sent" if d.stopped else "nothing to send"))
         + (f"; {d.in_flight_note()}" if d.in_flight else "")
         + (f"; stopped: {d.stopped}" if d.stopped else "")
+        + (f"; every message refused ({_commonest(d)})" if d.refused_all() else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
+        + (f"; next: {d.next_step(edition_id)}" if d.next_step(edition_id) else "")
     )
+
+
+def _commonest(d: DeliveryReport) -> str:
+    """The refusal this run met most, as the run printed it: "failed: 530 5.7.0 ..."."""
+    top = d.refusals.most_common(1)
+    return top[0][0] if top else "see `digest status`"
 
 
 def gather_job(app: App) -> list[SourceReport] | None:

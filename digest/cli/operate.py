@@ -332,7 +332,7 @@ def print_run(report: RunReport) -> None:
             f"edition {edition.id} ({edition.digest_id}, slot {edition.slot:%Y-%m-%d %H:%M} "
             "UTC) resumed: rows an earlier run left waiting"
         )
-        _print_delivery(resumed)
+        _print_delivery(resumed, edition.id)
     e = report.edition
     if e is not None:
         verb = "built" if report.created else "already built"
@@ -341,12 +341,12 @@ def print_run(report: RunReport) -> None:
             f"{e.story_count} stories, subject {e.subject!r}"
         )
     if report.delivery is not None:
-        _print_delivery(report.delivery)
+        _print_delivery(report.delivery, e.id if e is not None else None)
     elif report.idle:
         click.echo(f"nothing sent: {report.idle}")
 
 
-def _print_delivery(d: DeliveryReport) -> None:
+def _print_delivery(d: DeliveryReport, edition_id: int | None) -> None:
     counts = d.counts_line() or (
         "nothing sent" if d.stopped else "nothing to send now" if d.in_flight else "nothing to send"
     )
@@ -360,12 +360,16 @@ def _print_delivery(d: DeliveryReport) -> None:
         click.echo(f"delivery in flight: {d.in_flight_note()}")
     if d.waiting:
         click.echo(f"delivery waiting: {d.waiting}")
+    if d.refused_all():
+        click.echo("delivery failed: the server refused every message it was given", err=True)
     if d.stopped and d.paused:
         click.echo(f"delivery stopped: {d.stopped}; {d.paused} unsent messages paused", err=True)
     elif d.stopped:
         click.echo(
             f"delivery stopped: {d.stopped}; unsent messages stay queued for the next run", err=True
         )
+    if step := d.next_step(edition_id):
+        click.echo(f"next: {step}", err=True)
 
 
 def _report_dict(r: SourceReport) -> dict[str, object]:

@@ -1,0 +1,88 @@
+"""The 7 a.m. digest that did not go out: each command names what failed, for whom, and
+the command that sends it once the cause is fixed; that command sends exactly the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.conftest import FeedServer, SmtpServer, free_port, rss, run_cli
+
+
+class Refusing:
+    """A relay that wants a login digest does not give: 530 to every MAIL FROM."""
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return "530 5.7.0 Authentication required"
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[int]:
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port
+    controller.stop()
+
+
+def _config(write_config, feed_server: FeedServer, port: int) -> Path:
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    config = write_config(
+        [("Wire", feed_server.add("/f.xml", rss([story])))], transport="smtp", smtp_port=port
+    )
+    for who in ("ana", "ben"):
+        assert run_cli("--config", str(config), "subscribers", "add", f"{who}@example.org")[0] == 0
+    return config
+
+
+def test_a_send_the_server_refused_whole_fails_and_names_the_retry(
+    write_config, feed_server: FeedServer, refusing_server: int, smtp_server: SmtpServer
+) -> None:
+    config = _config(write_config, feed_server, refusing_server)
+
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+
+    # Not "ok": nobody got it, though two refusals spend no error budget.
+    assert code == 1
+    assert "delivery: 2 failed" in out
+    assert "530 5.7.0 Authentication required" in err
+    assert "the server refused every message" in err
+    edition = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0]
+    assert f"`digest retry {edition['id']}` sends them again" in err
+    jobs = json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
+    job = jobs["send daily (manual)"]
+    assert job["ok"] is False
+    assert "every message refused (failed: 530 5.7.0 Authentication required)" in job["summary"]
+    assert f"`digest retry {edition['id']}`" in job["summary"]
+    assert "last send daily (manual): FAILED" in run_cli("--config", str(config), "status")[1]
+
+    # The relay is fixed: the retry the run named sends both, once each.
+    text = config.read_text().replace(f"port = {refusing_server}", f"port = {smtp_server.port}")
+    config.write_text(text)
+    code, out, _ = run_cli("--config", str(config), "retry", str(edition["id"]))
+    assert code == 0 and "delivery: 2 sent" in out
+    assert sorted(r for m in smtp_server.messages for r in m.recipients) == [
+        "ana@example.org",
+        "ben@example.org",
+    ]
+    assert run_cli("--config", str(config), "retry", "--due")[0] == 0
+    assert len(smtp_server.messages) == 2
+
+
+def test_a_send_with_one_refused_address_among_sent_ones_is_still_ok(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _config(write_config, feed_server, smtp_server.port)
+    assert run_cli("--config", str(config), "subscribers", "add", "later@example.org")[0] == 0
+
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+
+    assert code == 0 and "2 sent, 1 deferred" in out
+    assert "the deferred ones are tried again when their wait is over" in err
+    assert "digest retry --due" in err
