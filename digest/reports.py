@@ -180,6 +180,7 @@ def outbox_document(app: App) -> dict[str, Any]:
             "oldest_pending_since": _iso(q.oldest),
             "oldest_pending_seconds": round((now - q.oldest).total_seconds()) if q.oldest else None,
             "in_flight_back_by": _iso(q.back_at),
+            "next_deferred_due_at": _iso(q.next_retry),
         },
         "unrecorded": unrecorded_sends(app),
         "workers": processes,

@@ -86,3 +86,22 @@ def test_a_send_with_one_refused_address_among_sent_ones_is_still_ok(
     assert code == 0 and "2 sent, 1 deferred" in out
     assert "the deferred ones are tried again when their wait is over" in err
     assert "digest retry --due" in err
+
+
+def test_status_says_when_deferred_rows_go_again_and_how_to_retry_failed_ones(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _config(write_config, feed_server, smtp_server.port)
+    for who in ("later", "bounce"):
+        assert run_cli("--config", str(config), "subscribers", "add", f"{who}@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+
+    _, out, _ = run_cli("--config", str(config), "status")
+    document = json.loads(run_cli("--config", str(config), "status", "--json")[1])
+
+    due = document["queue"]["next_deferred_due_at"]
+    assert due is not None
+    assert f"1 deferred (the first due again at {due[:19].replace('T', ' ')} UTC" in out
+    assert "`digest retry --due`" in out
+    edition = document["editions"][0]["id"]
+    assert f"edition {edition}: once the cause is fixed, `digest retry {edition}`" in out

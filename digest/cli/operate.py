@@ -22,7 +22,7 @@ from digest.rank import SIGNALS
 from digest.render import write_preview
 from digest.reports import EditionStatus, StatusReport, explain_report, status_report
 from digest.sources.gather import SourceReport, end_waits
-from digest.states import FetchStatus
+from digest.states import DeliveryStatus, FetchStatus
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -277,7 +277,12 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 def _print_reasons(line: EditionStatus) -> None:
-    """An edition's five commonest reasons per state, the rest summed."""
+    """An edition's five commonest reasons per state, the rest summed, and the retry."""
+    if line.reasons.get(DeliveryStatus.FAILED):
+        click.echo(
+            f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "
+            "failed ones again (not bounced or unsubscribed people)"
+        )
     for state, reasons in line.reasons.items():
         for reason, rows in list(reasons.items())[:5]:
             click.echo(f"edition {line.id}: {state} {rows}: {reason}")
