@@ -22,6 +22,7 @@ from digest.rank import SIGNALS
 from digest.render import write_preview
 from digest.reports import EditionStatus, StatusReport, explain_report, status_report
 from digest.sources.gather import SourceReport, end_waits
+from digest.sources.outcomes import NOT_MODIFIED
 from digest.states import DeliveryStatus, FetchStatus
 
 _DIGEST_OPTION = click.option(
@@ -313,19 +314,27 @@ def _print_daemon(report: StatusReport) -> None:
 
 
 def print_sources(reports: list[SourceReport]) -> None:
-    """One line per source: new items, or the error and its hint."""
+    """One line per source: new items, or the error and its hint; then the source's notes
+    (what was left out of a feed cut short, when a failed one is tried next...), so an
+    "ok" with items lost is never all it says."""
     labels: dict[str, str] = {
         FetchStatus.ERROR: "FAIL",
         FetchStatus.GONE: "GONE",
         FetchStatus.SKIPPED: "WAIT",
     }
     for r in reports:
+        notes = [n for n in r.notes if n != NOT_MODIFIED]
         if r.status == FetchStatus.OK:
-            click.echo(f"  ok    {r.name}: {r.counts()}")
+            routine = " (not modified: HTTP 304)" if NOT_MODIFIED in r.notes else ""
+            click.echo(f"  ok    {r.name}: {r.counts()}{routine}")
         else:
             click.echo(f"  {labels.get(r.status, r.status.upper()):<5} {r.name}: {r.error}")
             if r.hint:
                 click.echo(f"        hint: {r.hint}")
+            if r.status == FetchStatus.SKIPPED:  # its error already says until when
+                notes = []
+        for note in notes:
+            click.echo(f"        note: {note}")
 
 
 def print_run(report: RunReport) -> None:

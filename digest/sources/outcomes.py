@@ -23,6 +23,8 @@ from digest.store.store import FetchOutcome, SourceState
 
 log = logging.getLogger("digest.sources")
 
+# The note of a 304: routine, so `digest gather` says it on the source's line.
+NOT_MODIFIED = "not modified since the last fetch (HTTP 304)"
 _VALIDATOR_LIMIT = 500  # a longer ETag is not stored (sending a wrong one only costs a 200)
 
 
@@ -195,7 +197,7 @@ async def unchanged(
 ) -> SourceReport:
     """A 304: the feed is as it was; its items are counted as last time and nothing is read."""
     report.items_seen = row.items_seen
-    report.notes.append("not modified since the last fetch (HTTP 304)")
+    report.notes.append(NOT_MODIFIED)
     outcome = FetchOutcome(
         row.id, (), {"next_attempt_at": None}, None, row.items_seen, unchanged=True
     )

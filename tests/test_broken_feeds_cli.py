@@ -1,0 +1,44 @@
+"""Two of five feeds broken on a bad morning: `digest gather` names each source, the cause
+and the fix, and an "ok" whose feed was cut short says what was lost."""
+
+from __future__ import annotations
+
+from tests.conftest import FeedServer, rss, run_cli
+
+
+def _items(n: int) -> list[dict[str, str]]:
+    return [
+        {"title": f"Story number {i}", "guid": str(i), "link": f"https://w.test/{i}"}
+        for i in range(n)
+    ]
+
+
+def test_gather_says_what_a_cut_off_feed_lost_and_keeps_a_304_on_its_line(
+    write_config, feed_server: FeedServer
+) -> None:
+    whole = rss(_items(6), title="Whole Wire")
+    cut = rss(_items(6), title="Cut Wire")
+    cut = cut[: cut.index("<item>", cut.index("Story number 4")) + 20]  # mid-item 5
+    sources = [
+        ("Whole", feed_server.add("/whole.xml", whole, headers={"ETag": '"w1"'})),
+        ("Cut", feed_server.add("/cut.xml", cut, headers={"Content-Type": "application/xml"})),
+        ("Missing", feed_server.url("/missing.xml")),
+    ]
+    config = write_config(sources)
+
+    code, out, _ = run_cli("--config", str(config), "gather")
+
+    assert code == 0
+    lines = out.splitlines()
+    cut_line = next(i for i, line in enumerate(lines) if "Cut:" in line)
+    assert lines[cut_line].startswith("  ok    Cut: 5 items")
+    note = lines[cut_line + 1]
+    assert note.startswith("        note: the feed is not well-formed XML (")
+    assert "5 items read from what parsed; a feed cut off in transfer" in note
+    assert "FAIL  Missing: source 'Missing': HTTP 404" in out
+    assert "hint: the feed is not there; find its new address or remove the source" in out
+
+    code, out, _ = run_cli("--config", str(config), "gather")  # the whole feed answers 304
+    assert "  ok    Whole: 6 items, 0 new (not modified: HTTP 304)\n" in out
+    assert "note: not modified" not in out
+    assert "FAIL  Missing" in out and "        note: next try at " in out
