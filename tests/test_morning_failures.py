@@ -105,3 +105,39 @@ def test_status_says_when_deferred_rows_go_again_and_how_to_retry_failed_ones(
     assert "`digest retry --due`" in out
     edition = document["editions"][0]["id"]
     assert f"edition {edition}: once the cause is fixed, `digest retry {edition}`" in out
+
+
+def test_subscribers_show_answers_why_a_reader_did_not_get_it(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _config(write_config, feed_server, smtp_server.port)
+    assert run_cli("--config", str(config), "subscribers", "add", "later@example.org")[0] == 0
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    edition = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0]
+    assert run_cli("--config", str(config), "subscribers", "add", "cat@example.org")[0] == 0
+
+    code, out, _ = run_cli("--config", str(config), "subscribers", "show", "Later@Example.org")
+
+    assert code == 0
+    assert out.startswith("later@example.org: active; topics all;")
+    slot = edition["slot"][:16].replace("T", " ")
+    assert (
+        f"  edition {edition['id']} (daily, slot {slot} UTC): deferred, 1 attempt: "
+        "451 4.7.1 Try again later"
+    ) in out
+    assert f"next: edition {edition['id']} is still queued for them (deferred)" in out
+    assert f"`digest retry {edition['id']}` now" in out
+
+    code, out, _ = run_cli("--config", str(config), "subscribers", "show", "ana@example.org")
+    assert f"edition {edition['id']} (daily, slot {slot} UTC): sent at " in out
+
+    code, out, _ = run_cli(
+        "--config", str(config), "subscribers", "show", "cat@example.org", "--json"
+    )
+    record = json.loads(out)
+    assert record["deliveries"] == []
+    [missing] = record["not_queued"]
+    assert missing["edition"] == edition["id"] and "after it was built" in missing["why"]
+
+    code, _, err = run_cli("--config", str(config), "subscribers", "show", "nobody@example.org")
+    assert code == 1 and "nobody@example.org is not a subscriber" in err
