@@ -137,9 +137,17 @@ MISTAKES = [
     (
         "bad time zone",
         'timezone = "UTC"',
+        'timezone = "Mars/Phobos"',
+        "service.timezone",
+        "unknown time zone 'Mars/Phobos'; use an IANA name",
+        "Phobos",
+    ),
+    (
+        "a misspelt time zone: the zone it is closest to",
+        'timezone = "UTC"',
         'timezone = "Europe/Lndon"',
         "service.timezone",
-        "unknown time zone 'Europe/Lndon'; use an IANA name",
+        "unknown time zone 'Europe/Lndon'; did you mean 'Europe/London'",
         "Lndon",
     ),
     (
