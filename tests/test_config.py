@@ -593,7 +593,8 @@ WARNINGS: list[tuple[str, str, str, dict[str, str | None], str, str, str]] = [
     (
         "SMTP password unset",
         "port = 587",
-        'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"\n\n[delivery]\ntransport = "smtp"',
+        'port = 587\nusername = "digest"\npassword_env = "DIGEST_SMTP_PASSWORD"\n\n'
+        '[delivery]\ntransport = "smtp"',
         {"DIGEST_SMTP_PASSWORD": None},
         "delivery.smtp.password_env",
         "password_env",

@@ -36,3 +36,30 @@ def test_a_misspelt_time_zone_is_answered_with_the_zone_meant(
             f"{config.name}:{line}: digests[0].timezone: unknown time zone {typed!r}; "
             f"did you mean {meant!r}"
         ) in err
+
+
+def test_check_warns_of_a_password_no_login_uses(write_config, monkeypatch) -> None:
+    """A password named without a username: no login is made, and a relay that wants one
+    answers 530 to every message of the 7 a.m. run."""
+    monkeypatch.setenv("SMTP_PASS", "secret")
+    config: Path = write_config([("Wire", "http://127.0.0.1:9/f.xml")], transport="smtp")
+    text = config.read_text().replace(
+        "connections = 2", 'connections = 2\npassword_env = "SMTP_PASS"'
+    )
+    config.write_text(text)
+    line = text.splitlines().index('password_env = "SMTP_PASS"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 0  # a warning: a relay on this machine may need no login
+    assert (
+        f"{config.name}:{line}: delivery.smtp.password_env: is set but delivery.smtp.username "
+        "is not: digest never logs in"
+    ) in err
+
+    config.write_text(text.replace('password_env = "SMTP_PASS"', 'username = "digest"'))
+    code, _, err = run_cli("--config", str(config), "check")
+    assert code == 0 and "delivery.smtp.username: is set but delivery.smtp.password_env" in err
+
+    config.write_text(text.replace("connections = 2", 'connections = 2\nusername = "digest"'))
+    assert "delivery.smtp" not in run_cli("--config", str(config), "check")[2]
