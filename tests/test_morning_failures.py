@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.conftest import FeedServer, SmtpServer, free_port, rss, run_cli
 
@@ -141,3 +141,53 @@ def test_subscribers_show_answers_why_a_reader_did_not_get_it(
 
     code, _, err = run_cli("--config", str(config), "subscribers", "show", "nobody@example.org")
     assert code == 1 and "nobody@example.org is not a subscriber" in err
+
+
+class _Accepting:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 OK"
+
+
+def _login(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: LoginPassword
+) -> AuthResult:
+    # handled=False: aiosmtpd answers 235 or 535 itself.
+    return AuthResult(success=(data.login, data.password) == (b"digest", b"right"), handled=False)
+
+
+def test_check_connect_logs_in_as_a_send_would_and_names_a_refused_password(
+    write_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class LoginServer(Controller):
+        def factory(self) -> SMTP:
+            return SMTP(self.handler, authenticator=_login, auth_require_tls=False)
+
+    controller = LoginServer(_Accepting(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        config = write_config(
+            [("Wire", "http://127.0.0.1:9/f.xml")], transport="smtp", smtp_port=controller.port
+        )
+        config.write_text(
+            config.read_text().replace(
+                "connections = 2",
+                'connections = 2\nusername = "digest"\npassword_env = "SMTP_PASS"',
+            )
+        )
+        monkeypatch.setenv("SMTP_PASS", "wrong")
+
+        code, out, err = run_cli("--config", str(config), "check", "--connect")
+
+        assert code == 1 and ": ok (" in out
+        assert "refused the login for 'digest': 535" in err
+        assert "hint: check delivery.smtp.username and the password in $SMTP_PASS" in err
+
+        monkeypatch.setenv("SMTP_PASS", "right")
+        code, out, _ = run_cli("--config", str(config), "check", "--connect")
+        assert code == 0
+        assert (
+            f"delivery: 127.0.0.1:{controller.port} answered (security none, logged in as digest"
+            in out
+        )
+    finally:
+        controller.stop()
