@@ -42,3 +42,21 @@ def test_gather_says_what_a_cut_off_feed_lost_and_keeps_a_304_on_its_line(
     assert "  ok    Whole: 6 items, 0 new (not modified: HTTP 304)\n" in out
     assert "note: not modified" not in out
     assert "FAIL  Missing" in out and "        note: next try at " in out
+
+
+def test_a_run_logs_a_gather_with_sources_not_read_as_a_warning_naming_them(
+    write_config, feed_server: FeedServer
+) -> None:
+    ok = feed_server.add("/ok.xml", rss(_items(1)))
+    config = write_config([("Wire", ok), ("Missing", feed_server.url("/missing.xml"))])
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    assert run_cli("--config", str(config), "gather")[0] == 0  # Missing now waits
+
+    code, _, err = run_cli("--config", str(config), "run", "--once")
+    assert code == 0  # the send of an edition with its one story, to nobody
+
+    # Missing waits out its backoff: not fetched, so nothing else logged it this time.
+    summary = "2 sources, 0 new articles; not ok: Missing (`digest sources` says why)"
+    assert f"WARNING digest.schedule: gather: {summary}" in err
+    _, out, _ = run_cli("--config", str(config), "status")
+    assert "last gather: ok at " in out and summary in out
