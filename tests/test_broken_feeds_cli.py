@@ -3,6 +3,9 @@ and the fix, and an "ok" whose feed was cut short says what was lost."""
 
 from __future__ import annotations
 
+import html as html_module
+import json
+
 from tests.conftest import FeedServer, rss, run_cli
 
 
@@ -60,3 +63,41 @@ def test_a_run_logs_a_gather_with_sources_not_read_as_a_warning_naming_them(
     assert f"WARNING digest.schedule: gather: {summary}" in err
     _, out, _ = run_cli("--config", str(config), "status")
     assert "last gather: ok at " in out and summary in out
+
+
+def test_sources_and_the_console_show_a_failing_sources_fix_beside_its_error(
+    write_config, feed_server: FeedServer
+) -> None:
+    from tests.admin_site import serving
+
+    page = "<!doctype html><html><head><title>News</title></head><body>Hi</body></html>"
+    html = feed_server.add("/home.xml", page, headers={"Content-Type": "text/html"})
+    ok = feed_server.add("/ok.xml", rss(_items(1)))
+    config = write_config(
+        [("Wire", ok), ("Missing", feed_server.url("/missing.xml")), ("Homepage", html)]
+    )
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    missing_hint = "the feed is not there; find its new address or remove the source"
+
+    _, out, _ = run_cli("--config", str(config), "sources")
+    assert f"hint: {missing_hint}" in out
+    assert 'set kind = "page"' in out
+
+    sources = json.loads(run_cli("--config", str(config), "sources", "--json")[1])["sources"]
+    hints = {s["name"]: s["last_hint"] for s in sources}
+    assert hints["Missing"] == missing_hint and hints["Wire"] is None
+    assert 'kind = "page"' in hints["Homepage"]
+
+    with serving(config, gather=False) as console, console.logged_in() as client:
+        for path in ("/admin/sources", "/admin/"):
+            assert missing_hint in html_text(client.get(path).text), path
+
+    # Fixed: the error and its hint go together.
+    feed_server.add("/missing.xml", rss(_items(2)))
+    assert run_cli("--config", str(config), "gather", "--force")[0] == 0
+    sources = json.loads(run_cli("--config", str(config), "sources", "--json")[1])["sources"]
+    assert {s["name"]: s["last_hint"] for s in sources}["Missing"] is None
+
+
+def html_text(page: str) -> str:
+    return html_module.unescape(page)

@@ -81,7 +81,9 @@ async def save(
             report.notes.append(problem)
         if count:  # the health columns, if the store takes that much
             with contextlib.suppress(Exception):
-                await writer.save(FetchOutcome(outcome.source_id, (), {}, report.error, count))
+                await writer.save(
+                    FetchOutcome(outcome.source_id, (), {}, report.error, count, hint=report.hint)
+                )
         return None
 
 
@@ -101,7 +103,9 @@ def failed(
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = FetchStatus.GONE
-        return report, FetchOutcome(source_id, (), {"status": SourceStatus.GONE}, exc.message)
+        return report, FetchOutcome(
+            source_id, (), {"status": SourceStatus.GONE}, exc.message, hint=exc.hint
+        )
     g = config.gather
     cap = timedelta(hours=g.backoff_max_hours)
     wait = backoff(row.consecutive_failures + 1, g.interval_minutes, g.backoff_max_hours)
@@ -113,7 +117,9 @@ def failed(
     if next_at is not None and next_at > now:
         report.next_attempt_at = next_at
         report.notes.append(f"next try at {_when(next_at)}")
-    return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
+    return report, FetchOutcome(
+        source_id, (), {"next_attempt_at": next_at}, exc.message, hint=exc.hint
+    )
 
 
 async def overran(
