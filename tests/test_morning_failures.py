@@ -3,6 +3,7 @@ the command that sends it once the cause is fixed; that command sends exactly th
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,21 @@ def test_check_connect_logs_in_as_a_send_would_and_names_a_refused_password(
         )
     finally:
         controller.stop()
+
+
+def test_the_console_subscriber_page_names_editions_that_never_queued_them(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    from tests.admin_site import serving
+
+    config = _config(write_config, feed_server, smtp_server.port)
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    assert run_cli("--config", str(config), "subscribers", "add", "cat@example.org")[0] == 0
+
+    with serving(config, gather=False) as console, console.logged_in() as client:
+        cat = console.app.store.subscriber_by_email("cat@example.org")
+        assert cat is not None
+        page = html.unescape(client.get(f"/admin/subscribers/{cat.id}").text)
+
+    assert "not queued" in page
+    assert "after it was built" in page
