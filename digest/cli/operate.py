@@ -278,12 +278,7 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 def _print_reasons(line: EditionStatus) -> None:
-    """An edition's five commonest reasons per state, the rest summed, and the retry."""
-    if line.reasons.get(DeliveryStatus.FAILED):
-        click.echo(
-            f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "
-            "failed ones again (not bounced or unsubscribed people)"
-        )
+    """An edition's five commonest reasons per state, the rest summed, then the retry."""
     for state, reasons in line.reasons.items():
         for reason, rows in list(reasons.items())[:5]:
             click.echo(f"edition {line.id}: {state} {rows}: {reason}")
@@ -293,6 +288,11 @@ def _print_reasons(line: EditionStatus) -> None:
                 f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
                 "reasons (--json lists all)"
             )
+    if line.reasons.get(DeliveryStatus.FAILED):
+        click.echo(
+            f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "
+            "failed ones again (not bounced or unsubscribed people)"
+        )
 
 
 def _print_daemon(report: StatusReport) -> None:
