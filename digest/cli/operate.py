@@ -235,7 +235,10 @@ def _retry_due(app: App) -> None:
     for run_report in reports:
         print_run(run_report)
     if not reports:
-        click.echo("nothing due: no deferred row's wait is over, and no limit has room")
+        click.echo(
+            "nothing due now: nothing queued, and no deferred row's wait is over (or a "
+            "sending limit has no room yet); `digest status` shows the queue"
+        )
     queue = app.store.queue_summary()
     if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
         click.echo(
