@@ -181,7 +181,7 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
         + (d.counts_line() or ("nothing sent" if d.stopped else "nothing to send"))
         + (f"; {d.in_flight_note()}" if d.in_flight else "")
         + (f"; stopped: {d.stopped}" if d.stopped else "")
-        + (f"; every message refused ({_commonest(d)})" if d.refused_all() else "")
+        + (f"; every message failed, none sent ({_commonest(d)})" if d.refused_all() else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
         + (f"; next: {d.next_step(edition_id)}" if d.next_step(edition_id) else "")
     )

@@ -56,7 +56,7 @@ class RunReport:
     @property
     def ok(self) -> bool:
         """A run fails when a delivery stopped, or when it sent nothing because the server
-        refused every message it tried (``refused_all``); a bad source or one refused
+        failed every message it tried (``refused_all``); a bad source or one refused
         address does not.
 
         Refused addresses are recorded on their delivery rows and printed with the run.

@@ -53,13 +53,14 @@ def test_a_send_the_server_refused_whole_fails_and_names_the_retry(
     assert code == 1
     assert "delivery: 2 failed" in out
     assert "530 5.7.0 Authentication required" in err
-    assert "the server refused every message" in err
+    assert "delivery failed: every message tried failed, none was sent" in err
     edition = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0]
     assert f"`digest retry {edition['id']}` sends them again" in err
     jobs = json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
     job = jobs["send daily (manual)"]
     assert job["ok"] is False
-    assert "every message refused (failed: 530 5.7.0 Authentication required)" in job["summary"]
+    summary = "every message failed, none sent (failed: 530 5.7.0 Authentication required)"
+    assert summary in job["summary"]
     assert f"`digest retry {edition['id']}`" in job["summary"]
     assert "last send daily (manual): FAILED" in run_cli("--config", str(config), "status")[1]
 

@@ -378,7 +378,7 @@ def _print_delivery(d: DeliveryReport, edition_id: int | None) -> None:
     if d.waiting:
         click.echo(f"delivery waiting: {d.waiting}")
     if d.refused_all():
-        click.echo("delivery failed: the server refused every message it was given", err=True)
+        click.echo("delivery failed: every message tried failed, none was sent", err=True)
     if d.stopped and d.paused:
         click.echo(f"delivery stopped: {d.stopped}; {d.paused} unsent messages paused", err=True)
     elif d.stopped:

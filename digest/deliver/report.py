@@ -44,9 +44,10 @@ class DeliveryReport:
         return line
 
     def refused_all(self) -> bool:
-        """Every message this run tried was refused (none sent), not for a dead address:
-        the server or the setup is at fault (a login it wants, a relay it denies), so the
-        run failed, however few the messages, though no error budget was spent."""
+        """Every message this run tried failed (none sent), not for a dead address: the
+        server or the setup is at fault (a login it wants, a relay it denies, a connection
+        lost after the data: fate unknown), so the run failed and wants the admin, however
+        few the messages, though no error budget was spent."""
         failed = self.counts[DeliveryStatus.FAILED] - self.bounced
         return failed > 0 and not self.counts[DeliveryStatus.SENT]
 
