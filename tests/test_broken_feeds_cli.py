@@ -101,3 +101,41 @@ def test_sources_and_the_console_show_a_failing_sources_fix_beside_its_error(
 
 def html_text(page: str) -> str:
     return html_module.unescape(page)
+
+
+def test_a_utf8_feed_with_one_bad_byte_keeps_its_accents_and_says_what_it_replaced(
+    write_config, feed_server: FeedServer
+) -> None:
+    """One Latin-1 byte pasted into a UTF-8 feed made feedparser read the whole document
+    as windows-1252: every headline's accents turned to 'ZÃ¼rich', and gather said ok."""
+    items = [
+        {"title": "Zürich café opens", "guid": "1", "link": "https://w.test/1"},
+        {"title": "Bad byte here", "guid": "2", "link": "https://w.test/2"},
+    ]
+    body = rss(items).encode("utf-8").replace(b"Bad byte", b"Bad \xff byte")
+    config = write_config([("Wire", feed_server.add("/f.xml", body))])
+
+    code, out, _ = run_cli("--config", str(config), "gather")
+
+    assert code == 0
+    assert "note: 1 byte sequence not valid UTF-8 in a UTF-8 feed, shown as \ufffd" in out
+    headlines = {
+        story["headline"]
+        for story in json.loads(run_cli("--config", str(config), "explain", "--json")[1])["stories"]
+    }
+    assert headlines == {"Zürich café opens", "Bad \ufffd byte here"}
+
+
+def test_a_latin1_feed_that_says_utf8_is_still_read_as_latin1(
+    write_config, feed_server: FeedServer
+) -> None:
+    """Where no text is UTF-8, the declaration is what lies: feedparser's reading stands."""
+    items = [{"title": "Café in Zürich", "guid": "1", "link": "https://w.test/1"}]
+    body = rss(items).encode("latin-1")
+    config = write_config([("Wire", feed_server.add("/f.xml", body))])
+
+    code, out, _ = run_cli("--config", str(config), "gather")
+
+    assert code == 0 and "UTF-8" not in out
+    [story] = json.loads(run_cli("--config", str(config), "explain", "--json")[1])["stories"]
+    assert story["headline"] == "Café in Zürich"
