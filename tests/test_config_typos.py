@@ -63,3 +63,36 @@ def test_check_warns_of_a_password_no_login_uses(write_config, monkeypatch) -> N
 
     config.write_text(text.replace("connections = 2", 'connections = 2\nusername = "digest"'))
     assert "delivery.smtp" not in run_cli("--config", str(config), "check")[2]
+
+
+def test_a_sources_header_lost_is_named_whether_its_keys_land_above_or_twice(
+    write_config,
+) -> None:
+    """Commenting out one [[sources]] line puts its keys in the table above: in
+    [delivery.maildir] they are unknown keys, in the [[sources]] entry above they are
+    keys set twice. Either way the error says which header went missing."""
+    config: Path = write_config(
+        [("Wire", "http://127.0.0.1:9/a.xml"), ("Desk", "http://127.0.0.1:9/b.xml")]
+    )
+    text = config.read_text()
+    lost = text.rindex("[[sources]]")
+    config.write_text(text[:lost] + "# " + text[lost:])  # the second source's header
+    line = config.read_text().splitlines().index('name = "Desk"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 2
+    assert f"{config.name}:{line}: (syntax): not valid TOML: Cannot overwrite a value" in err
+    assert "is a [[sources]] or [[digests]] line missing (or commented out)" in err
+
+    first = text.index("[[sources]]")  # the first one's: its keys land in [delivery.maildir]
+    config.write_text(text[:first] + "# " + text[first:])
+    line = config.read_text().splitlines().index('name = "Wire"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 2
+    assert (
+        f"{config.name}:{line}: delivery.maildir.name: unknown key; `name` is a key of "
+        "[[sources]]: is a [[sources]] line missing (or commented out) above it?"
+    ) in err
