@@ -113,7 +113,8 @@ def test_subscribers_show_answers_why_a_reader_did_not_get_it(
     write_config, feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
     config = _config(write_config, feed_server, smtp_server.port)
-    assert run_cli("--config", str(config), "subscribers", "add", "later@example.org")[0] == 0
+    for who in ("later", "bounce"):
+        assert run_cli("--config", str(config), "subscribers", "add", f"{who}@example.org")[0] == 0
     assert run_cli("--config", str(config), "send", "--gather")[0] == 0
     edition = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0]
     assert run_cli("--config", str(config), "subscribers", "add", "cat@example.org")[0] == 0
@@ -140,6 +141,12 @@ def test_subscribers_show_answers_why_a_reader_did_not_get_it(
     assert record["deliveries"] == []
     [missing] = record["not_queued"]
     assert missing["edition"] == edition["id"] and "after it was built" in missing["why"]
+
+    code, out, _ = run_cli("--config", str(config), "subscribers", "show", "bounce@example.org")
+    assert out.startswith("bounce@example.org: bounced;")
+    assert "550 5.1.1 <bounce@example.org>: Recipient address rejected" in out
+    assert "next: nothing is sent to them: their address bounced" in out
+    assert "`digest subscribers add bounce@example.org` at their request" in out
 
     code, _, err = run_cli("--config", str(config), "subscribers", "show", "nobody@example.org")
     assert code == 1 and "nobody@example.org is not a subscriber" in err

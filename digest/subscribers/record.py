@@ -35,8 +35,25 @@ class SubscriberRecord:
     unqueued: list[Unqueued]
 
     def next_steps(self) -> list[str]:
-        """What the admin can do about the rows not sent (a failed one: its retry)."""
+        """What the admin can do about the rows not sent (a failed one: its retry), and
+        about a reader nothing is sent to any more."""
         steps = []
+        status, email = self.person.status, self.person.email
+        if status == SubscriberStatus.BOUNCED:
+            steps.append(
+                "nothing is sent to them: their address bounced (the reason is on the "
+                "delivery above); if they say it works now, `digest subscribers add "
+                f"{email}` at their request brings them back"
+            )
+        elif status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED):
+            steps.append(
+                f"nothing is sent to them: they are {status}; only they can come back, by "
+                f"signing up (or `digest subscribers add {email}` at their request)"
+            )
+        elif status == SubscriberStatus.PENDING:
+            steps.append("nothing is sent to them until they click their confirmation link")
+        elif status == SubscriberStatus.PAUSED:
+            steps.append("nothing is sent to them while paused (their preferences page)")
         for delivery, edition in self.deliveries:
             if delivery.status == DeliveryStatus.FAILED and self.person.status in (
                 SubscriberStatus.ACTIVE,
