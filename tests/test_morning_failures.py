@@ -218,3 +218,22 @@ def test_the_console_subscriber_page_names_editions_that_never_queued_them(
 
     assert "not queued" in page
     assert "after it was built" in page
+
+
+def test_status_says_when_a_later_run_of_the_digest_went_ok_after_a_failed_one(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    down = free_port()
+    config = _config(write_config, feed_server, down)
+    assert run_cli("--config", str(config), "send", "--gather")[0] == 1  # the server is down
+    config.write_text(config.read_text().replace(f"port = {down}", f"port = {smtp_server.port}"))
+    assert run_cli("--config", str(config), "retry", "--due")[0] == 0
+
+    _, out, _ = run_cli("--config", str(config), "status")
+    jobs = json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
+
+    later = jobs["send daily (manual)"]["ok_since"]
+    assert later["job"] == "retry daily"
+    assert "last send daily (manual): FAILED at " in out
+    assert f"(a later run went ok: `retry daily` at {later['finished_at'][11:19]} UTC)" in out
+    assert jobs["retry daily"]["ok_since"] is None and jobs["gather"]["ok_since"] is None

@@ -313,7 +313,10 @@ def _print_daemon(report: StatusReport) -> None:
         click.echo(f"next {next_run.digest_id}: {shown}")
     for job, run in report.jobs.items():
         state = "ok" if run.ok else "FAILED"
-        click.echo(f"last {job}: {state} at {run.finished_at:%Y-%m-%d %H:%M:%S} UTC: {run.summary}")
+        at = f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+        if later := report.ok_since(job):
+            at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
+        click.echo(f"last {job}: {state} at {at}: {run.summary}")
 
 
 def print_sources(reports: list[SourceReport]) -> None:
