@@ -181,8 +181,16 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
         + (d.counts_line() or ("nothing sent" if d.stopped else "nothing to send"))
         + (f"; {d.in_flight_note()}" if d.in_flight else "")
         + (f"; stopped: {d.stopped}" if d.stopped else "")
+        + (f"; every message failed, none sent ({_commonest(d)})" if d.refused_all() else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
+        + (f"; next: {d.next_step(edition_id)}" if d.next_step(edition_id) else "")
     )
+
+
+def _commonest(d: DeliveryReport) -> str:
+    """The refusal this run met most, as the run printed it: "failed: 530 5.7.0 ..."."""
+    top = d.refusals.most_common(1)
+    return top[0][0] if top else "see `digest status`"
 
 
 def gather_job(app: App) -> list[SourceReport] | None:
@@ -195,7 +203,10 @@ def gather_job(app: App) -> list[SourceReport] | None:
         return None
     record_gather(app, started, reports)
     # The daemon's log is how an admin sees it work: each gathering says what it found.
-    log.info("gather: %s", gather_summary(reports))
+    # A source not read is a warning each time, also one waiting out its backoff (whose
+    # fetch, not made, logged nothing): the log at WARNING still shows the feed is broken.
+    ok = all(r.status == FetchStatus.OK for r in reports)
+    (log.info if ok else log.warning)("gather: %s", gather_summary(reports))
     return reports
 
 
@@ -210,7 +221,7 @@ def gather_summary(reports: list[SourceReport]) -> str:
     failing = [r.name for r in reports if r.status != FetchStatus.OK]
     new = sum(r.new_items for r in reports)
     return f"{len(reports)} sources, {new} new articles" + (
-        f"; not ok: {', '.join(failing)}" if failing else ""
+        f"; not ok: {', '.join(failing)} (`digest sources` says why)" if failing else ""
     )
 
 

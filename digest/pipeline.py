@@ -55,12 +55,14 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """A run fails when a delivery stopped; a bad source or one refused address does not.
+        """A run fails when a delivery stopped, or when it sent nothing because the server
+        failed every message it tried (``refused_all``); a bad source or one refused
+        address does not.
 
         Refused addresses are recorded on their delivery rows and printed with the run.
         """
         deliveries = [self.delivery, *(report for _, report in self.resumed)]
-        return not any(d is not None and d.stopped for d in deliveries)
+        return not any(d is not None and (d.stopped or d.refused_all()) for d in deliveries)
 
 
 async def gather_sources(app: App) -> list[SourceReport]:

@@ -96,6 +96,25 @@ class StatusReport:
     daemon: str | None  # the daemon's lock holder, None when none runs
     outbox: dict[str, Any]
 
+    def ok_since(self, job: str) -> JobRun | None:
+        """For a failed job, the latest run of the same digest's sending (send or retry, by
+        the daemon or by hand) that went ok after it: the failure may be old news. None when
+        there is none, or the job did not fail. Not a claim that the failure's rows went
+        out: the edition's counts say that."""
+        failed = self.jobs.get(job)
+        if failed is None or failed.ok:
+            return None
+        digest = _digest_of(job)
+        later = [
+            run
+            for name, run in self.jobs.items()
+            if digest is not None
+            and _digest_of(name) == digest
+            and run.ok
+            and run.finished_at > failed.finished_at
+        ]
+        return max(later, key=lambda run: run.finished_at, default=None)
+
     def to_json(self) -> dict[str, Any]:
         """The JSON document `digest status --json` prints."""
         document = {
@@ -108,12 +127,24 @@ class StatusReport:
                     "finished_at": run.finished_at.isoformat(),
                     "ok": run.ok,
                     "summary": run.summary,
+                    "ok_since": _ok_since_json(self.ok_since(job)),
                 }
                 for job, run in self.jobs.items()
             },
             "daemon": {"running": self.daemon is not None, "holder": self.daemon},
         }
         return document | self.outbox
+
+
+def _digest_of(job: str) -> str | None:
+    """The digest a sending job is of: ``send daily (manual)`` and ``retry daily`` are of
+    ``daily``; None for the gathering."""
+    verb, _, rest = job.removesuffix(" (manual)").partition(" ")
+    return rest if verb in ("send", "retry") and rest else None
+
+
+def _ok_since_json(run: JobRun | None) -> dict[str, str] | None:
+    return None if run is None else {"job": run.job, "finished_at": run.finished_at.isoformat()}
 
 
 def edition_note(edition: Edition, counts: dict[str, int]) -> str | None:
@@ -180,6 +211,7 @@ def outbox_document(app: App) -> dict[str, Any]:
             "oldest_pending_since": _iso(q.oldest),
             "oldest_pending_seconds": round((now - q.oldest).total_seconds()) if q.oldest else None,
             "in_flight_back_by": _iso(q.back_at),
+            "next_deferred_due_at": _iso(q.next_retry),
         },
         "unrecorded": unrecorded_sends(app),
         "workers": processes,

@@ -137,9 +137,17 @@ MISTAKES = [
     (
         "bad time zone",
         'timezone = "UTC"',
+        'timezone = "Mars/Phobos"',
+        "service.timezone",
+        "unknown time zone 'Mars/Phobos'; use an IANA name",
+        "Phobos",
+    ),
+    (
+        "a misspelt time zone: the zone it is closest to",
+        'timezone = "UTC"',
         'timezone = "Europe/Lndon"',
         "service.timezone",
-        "unknown time zone 'Europe/Lndon'; use an IANA name",
+        "unknown time zone 'Europe/Lndon'; did you mean 'Europe/London'",
         "Lndon",
     ),
     (
@@ -585,7 +593,8 @@ WARNINGS: list[tuple[str, str, str, dict[str, str | None], str, str, str]] = [
     (
         "SMTP password unset",
         "port = 587",
-        'port = 587\npassword_env = "DIGEST_SMTP_PASSWORD"\n\n[delivery]\ntransport = "smtp"',
+        'port = 587\nusername = "digest"\npassword_env = "DIGEST_SMTP_PASSWORD"\n\n'
+        '[delivery]\ntransport = "smtp"',
         {"DIGEST_SMTP_PASSWORD": None},
         "delivery.smtp.password_env",
         "password_env",

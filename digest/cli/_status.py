@@ -18,7 +18,12 @@ def print_outbox(document: dict[str, Any]) -> None:
     if q["oldest_pending_seconds"] is not None:
         parts[0] += f" (oldest waiting {_age(q['oldest_pending_seconds'])})"
     if q["deferred"]:
-        parts.append(f"{q['deferred']} deferred")
+        due = q.get("next_deferred_due_at")
+        when = f"the first due again at {str(due)[:19].replace('T', ' ')} UTC" if due else "due"
+        parts.append(
+            f"{q['deferred']} deferred ({when}: the daemon's retry job or `digest retry --due` "
+            "sends them then; `digest retry EDITION` now)"
+        )
     if q["in_flight"]:
         back = str(q["in_flight_back_by"])[11:19]
         parts.append(

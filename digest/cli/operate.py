@@ -22,7 +22,8 @@ from digest.rank import SIGNALS
 from digest.render import write_preview
 from digest.reports import EditionStatus, StatusReport, explain_report, status_report
 from digest.sources.gather import SourceReport, end_waits
-from digest.states import FetchStatus
+from digest.sources.outcomes import NOT_MODIFIED
+from digest.states import DeliveryStatus, FetchStatus
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -235,7 +236,10 @@ def _retry_due(app: App) -> None:
     for run_report in reports:
         print_run(run_report)
     if not reports:
-        click.echo("nothing due: no deferred row's wait is over, and no limit has room")
+        click.echo(
+            "nothing due now: nothing queued, and no deferred row's wait is over (or a "
+            "sending limit has no room yet); `digest status` shows the queue"
+        )
     queue = app.store.queue_summary()
     if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
         click.echo(
@@ -278,7 +282,7 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 def _print_reasons(line: EditionStatus) -> None:
-    """An edition's five commonest reasons per state, the rest summed."""
+    """An edition's five commonest reasons per state, the rest summed, then the retry."""
     for state, reasons in line.reasons.items():
         for reason, rows in list(reasons.items())[:5]:
             click.echo(f"edition {line.id}: {state} {rows}: {reason}")
@@ -288,6 +292,11 @@ def _print_reasons(line: EditionStatus) -> None:
                 f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
                 "reasons (--json lists all)"
             )
+    if line.reasons.get(DeliveryStatus.FAILED):
+        click.echo(
+            f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "
+            "failed ones again (not bounced or unsubscribed people)"
+        )
 
 
 def _print_daemon(report: StatusReport) -> None:
@@ -305,23 +314,34 @@ def _print_daemon(report: StatusReport) -> None:
         click.echo(f"next {next_run.digest_id}: {shown}")
     for job, run in report.jobs.items():
         state = "ok" if run.ok else "FAILED"
-        click.echo(f"last {job}: {state} at {run.finished_at:%Y-%m-%d %H:%M:%S} UTC: {run.summary}")
+        at = f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+        if later := report.ok_since(job):
+            at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
+        click.echo(f"last {job}: {state} at {at}: {run.summary}")
 
 
 def print_sources(reports: list[SourceReport]) -> None:
-    """One line per source: new items, or the error and its hint."""
+    """One line per source: new items, or the error and its hint; then the source's notes
+    (what was left out of a feed cut short, when a failed one is tried next...), so an
+    "ok" with items lost is never all it says."""
     labels: dict[str, str] = {
         FetchStatus.ERROR: "FAIL",
         FetchStatus.GONE: "GONE",
         FetchStatus.SKIPPED: "WAIT",
     }
     for r in reports:
+        notes = [n for n in r.notes if n != NOT_MODIFIED]
         if r.status == FetchStatus.OK:
-            click.echo(f"  ok    {r.name}: {r.counts()}")
+            routine = " (not modified: HTTP 304)" if NOT_MODIFIED in r.notes else ""
+            click.echo(f"  ok    {r.name}: {r.counts()}{routine}")
         else:
             click.echo(f"  {labels.get(r.status, r.status.upper()):<5} {r.name}: {r.error}")
             if r.hint:
                 click.echo(f"        hint: {r.hint}")
+            if r.status == FetchStatus.SKIPPED:  # its error already says until when
+                notes = []
+        for note in notes:
+            click.echo(f"        note: {note}")
 
 
 def print_run(report: RunReport) -> None:
@@ -333,7 +353,7 @@ def print_run(report: RunReport) -> None:
             f"edition {edition.id} ({edition.digest_id}, slot {edition.slot:%Y-%m-%d %H:%M} "
             "UTC) resumed: rows an earlier run left waiting"
         )
-        _print_delivery(resumed)
+        _print_delivery(resumed, edition.id)
     e = report.edition
     if e is not None:
         verb = "built" if report.created else "already built"
@@ -342,12 +362,12 @@ def print_run(report: RunReport) -> None:
             f"{e.story_count} stories, subject {e.subject!r}"
         )
     if report.delivery is not None:
-        _print_delivery(report.delivery)
+        _print_delivery(report.delivery, e.id if e is not None else None)
     elif report.idle:
         click.echo(f"nothing sent: {report.idle}")
 
 
-def _print_delivery(d: DeliveryReport) -> None:
+def _print_delivery(d: DeliveryReport, edition_id: int | None) -> None:
     counts = d.counts_line() or (
         "nothing sent" if d.stopped else "nothing to send now" if d.in_flight else "nothing to send"
     )
@@ -361,12 +381,16 @@ def _print_delivery(d: DeliveryReport) -> None:
         click.echo(f"delivery in flight: {d.in_flight_note()}")
     if d.waiting:
         click.echo(f"delivery waiting: {d.waiting}")
+    if d.refused_all():
+        click.echo("delivery failed: every message tried failed, none was sent", err=True)
     if d.stopped and d.paused:
         click.echo(f"delivery stopped: {d.stopped}; {d.paused} unsent messages paused", err=True)
     elif d.stopped:
         click.echo(
             f"delivery stopped: {d.stopped}; unsent messages stay queued for the next run", err=True
         )
+    if step := d.next_step(edition_id):
+        click.echo(f"next: {step}", err=True)
 
 
 def _report_dict(r: SourceReport) -> dict[str, object]:

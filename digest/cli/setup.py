@@ -35,9 +35,19 @@ def init(ctx: Context, force: bool) -> None:
 
 
 @click.command()
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="then connect and log in to the delivery transport as a send would, sending "
+    "nothing (the console's Delivery test)",
+)
 @pass_context
-def check(ctx: Context) -> None:
-    """Validate the config: exit 0, or print every problem as file:line: key: what; fix."""
+def check(ctx: Context, connect: bool) -> None:
+    """Validate the config: exit 0, or print every problem as file:line: key: what; fix.
+
+    With --connect, also reach the transport (SMTP: connect, TLS, login, QUIT; an API:
+    its address and keys): exit 1 with the server's answer and a hint when it refuses.
+    """
     config = load_config(ctx.config_path)
     errors, warnings = config_problems(config)
     for warning in warnings:
@@ -53,6 +63,10 @@ def check(ctx: Context) -> None:
         f"{path}: ok ({sources}, {_count_of(len(config.digests), 'digest')}, "
         f"delivery by {config.delivery.transport})"
     )
+    if connect:  # the console's Delivery test: one function, so the two cannot disagree
+        from digest.web.admin.views import check_transport
+
+        click.echo(f"delivery: {check_transport(config)}")
 
 
 def _count_of(count: int, noun: str) -> str:

@@ -43,7 +43,7 @@ def sources_cmd(click_ctx: click.Context, as_json: bool) -> None:
             str(h.consecutive_failures),
             str(h.items_seen),
             _state(h),
-            h.last_error or "",
+            (h.last_error or "") + (f"\nhint: {h.last_hint}" if h.last_hint else ""),
         )
     # Into a pipe or a file (cron mail, grep) the errors need not wrap at 80 columns.
     (console if console.is_terminal else Console(width=_PIPE_WIDTH)).print(table)
@@ -61,6 +61,7 @@ def _health_dict(h: SourceHealth) -> dict[str, object]:
         "consecutive_failures": h.consecutive_failures,
         "items_seen": h.items_seen,
         "last_error": h.last_error,
+        "last_hint": h.last_hint,
     }
 
 

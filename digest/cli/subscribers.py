@@ -6,6 +6,7 @@ import codecs
 import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +35,7 @@ from digest.subscribers import (
     to_csv,
     twice,
 )
+from digest.subscribers.record import SubscriberRecord, subscriber_record
 
 IMPORT_CHUNK = 1000  # rows per lookup and insert: flat memory, few round trips
 
@@ -130,6 +132,90 @@ def remove(ctx: Context, email: str) -> None:
     if row is None:
         raise DigestError(f"{address} is not a subscriber", "see `digest subscribers list --all`")
     click.echo(f"{address} is already {row.status}: nothing to do")
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document, for scripts")
+@pass_context
+def show(ctx: Context, email: str, as_json: bool) -> None:
+    """One reader's record, for "why didn't I get it?": status and its history, each
+    delivery with its state and reason, the recent editions that never queued them and
+    why, and the retry that sends what failed."""
+    store = ctx.app().store
+    address = stored_form(email)
+    row = store.subscriber_by_email(address)
+    if row is None:
+        raise DigestError(
+            f"{address} is not a subscriber",
+            "`digest subscribers list --all --search TEXT` finds an address by a part of it",
+        )
+    record = subscriber_record(store, row)
+    if as_json:
+        click.echo(json.dumps(_record_json(record), indent=2))
+        return
+    _print_record(record)
+
+
+def _print_record(record: SubscriberRecord) -> None:
+    p = record.person
+    zone = p.timezone or "the digest's"
+    click.echo(
+        f"{p.email}" + (f" ({p.name})" if p.name else "") + f": {p.status}; topics "
+        f"{p.topics or 'all'}; time zone {zone}; joined {p.created_at:%Y-%m-%d %H:%M} UTC"
+    )
+    click.echo("status history (newest first):")
+    for event in record.history:
+        click.echo(
+            f"  {event.at:%Y-%m-%d %H:%M} UTC  {event.from_status or '(new)'} -> "
+            f"{event.to_status}  by {event.by}"
+        )
+    click.echo("deliveries (newest first):" if record.deliveries else "deliveries: none yet")
+    for d, e in record.deliveries:
+        sent = f" at {d.sent_at:%Y-%m-%d %H:%M} UTC" if d.sent_at else ""
+        tries = f", {d.attempts} attempt{'' if d.attempts == 1 else 's'}"
+        click.echo(
+            f"  edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC): "
+            f"{d.status}{sent}{tries}" + (f": {d.error}" if d.error else "")
+        )
+    for missing in record.unqueued:
+        e = missing.edition
+        click.echo(
+            f"  edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC): no delivery "
+            f"for them: {missing.why}"
+        )
+    for step in record.next_steps():
+        click.echo(f"next: {step}")
+
+
+def _record_json(record: SubscriberRecord) -> dict[str, object]:
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        **_as_json(record.person),
+        "history": [
+            {"at": when(e.at), "from": e.from_status, "to": e.to_status, "by": e.by}
+            for e in record.history
+        ],
+        "deliveries": [
+            {
+                "edition": e.id,
+                "digest": e.digest_id,
+                "slot": when(e.slot),
+                "status": d.status,
+                "sent_at": when(d.sent_at),
+                "attempts": d.attempts,
+                "reason": d.error,
+            }
+            for d, e in record.deliveries
+        ],
+        "not_queued": [
+            {"edition": m.edition.id, "digest": m.edition.digest_id, "why": m.why}
+            for m in record.unqueued
+        ],
+        "next": record.next_steps(),
+    }
 
 
 @subscribers.command("list")

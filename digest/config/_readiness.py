@@ -38,6 +38,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_signing_secret(config),
         *_previous_secrets(config),
         *_transport_secrets(config),
+        *_smtp_login(config),
         *_webhook_secrets(config),
         *_templates_dir(config),
         *_unrecorded_file(config),
@@ -109,6 +110,34 @@ def _transport_secrets(config: Config) -> list[ConfigProblem]:
         )
         for key, env in unset
     ]
+
+
+def _smtp_login(config: Config) -> list[ConfigProblem]:
+    """A login half configured: a password no login uses (the server then answers 530
+    "Authentication required" to every message), or a login with an empty password."""
+    smtp = config.delivery.smtp
+    if config.delivery.transport != "smtp":
+        return []
+    if smtp.password_env and not smtp.username:
+        return [
+            config.problem(
+                ("delivery", "smtp", "password_env"),
+                "is set but delivery.smtp.username is not: digest never logs in, so the "
+                "password goes unused",
+                'add username = "..." (the login name) under [delivery.smtp], or remove '
+                "password_env if the server needs no login",
+            )
+        ]
+    if smtp.username and not smtp.password_env:
+        return [
+            config.problem(
+                ("delivery", "smtp", "username"),
+                "is set but delivery.smtp.password_env is not: digest logs in with an empty "
+                "password",
+                "name the environment variable holding the password in delivery.smtp.password_env",
+            )
+        ]
+    return []
 
 
 def _webhook_secrets(config: Config) -> list[ConfigProblem]:

@@ -65,6 +65,19 @@ def reload_config(current: Config, path: str | os.PathLike[str] | None = None) -
     return config
 
 
+def _syntax_fix(message: str) -> str:
+    """How to mend a TOML syntax error; a key set twice in one table is most often a
+    [[sources]] or [[digests]] header lost between two entries, not a quoting slip."""
+    if "Cannot overwrite a value" in message:
+        return (
+            "a key is set twice in the same table: is a [[sources]] or [[digests]] line "
+            "missing (or commented out) between two entries, or the key written twice?"
+        )
+    if "Cannot declare" in message:
+        return "a [table] is declared twice: merge the two into one"
+    return "check quotes, brackets and '=' on that line"
+
+
 def parse_config(text: str, file: Path) -> Config:
     """Validate config text; ``file`` names it in errors and anchors relative paths."""
     try:
@@ -78,7 +91,7 @@ def parse_config(text: str, file: Path) -> Config:
                     line,
                     "(syntax)",
                     f"not valid TOML: {exc}",
-                    "check quotes, brackets and '=' on that line",
+                    _syntax_fix(str(exc)),
                 )
             ]
         ) from exc
@@ -297,9 +310,23 @@ def _unknown_key_problem(path: tuple[Any, ...], file: str, line: int) -> ConfigP
         fix = misplaced
     elif close:
         fix = f"did you mean {close[0]!r}?"
+    elif headed := _lost_header(path):
+        fix = headed
     else:
         fix = f"known keys here: {', '.join(known)}"
     return ConfigProblem(file, line, key, "unknown key", fix)
+
+
+def _lost_header(path: tuple[Any, ...]) -> str:
+    """The header a key probably lost: ``name`` under [rank] is a [[sources]] key whose
+    ``[[sources]]`` line was deleted or commented out, which put it in the table above."""
+    for table in ("sources", "digests"):
+        if path[:1] != (table,) and path[-1] in _known_keys((table, 0)):
+            return (
+                f"`{path[-1]}` is a key of [[{table}]]: is a [[{table}]] line missing (or "
+                "commented out) above it?"
+            )
+    return ""
 
 
 def _value_problem(

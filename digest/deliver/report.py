@@ -43,6 +43,34 @@ class DeliveryReport:
             )
         return line
 
+    def refused_all(self) -> bool:
+        """Every message this run tried failed (none sent), not for a dead address: the
+        server or the setup is at fault (a login it wants, a relay it denies, a connection
+        lost after the data: fate unknown), so the run failed and wants the admin, however
+        few the messages, though no error budget was spent."""
+        failed = self.counts[DeliveryStatus.FAILED] - self.bounced
+        return failed > 0 and not self.counts[DeliveryStatus.SENT]
+
+    def next_step(self, edition_id: int | None) -> str:
+        """What the admin does about the rows this run left failed or deferred, or ""."""
+        retry = f"`digest retry {edition_id}`" if edition_id is not None else "`digest retry`"
+        steps = []
+        if self.counts[DeliveryStatus.FAILED] - self.bounced > 0:
+            steps.append(f"fix the cause of the failed ones, then {retry} sends them again")
+        if self.paused:
+            steps.append(f"fix the cause, then {retry} sends the {self.paused} paused ones")
+        elif self.stopped:
+            steps.append(
+                "fix the cause, then `digest retry --due` (or the next run) sends the ones "
+                "still queued"
+            )
+        if self.counts[DeliveryStatus.DEFERRED]:
+            steps.append(
+                "the deferred ones are tried again when their wait is over (the daemon's "
+                f"retry job, or `digest retry --due` under cron); {retry} tries them now"
+            )
+        return "; ".join(steps)
+
     def in_flight_note(self) -> str:
         """One line naming the rows in flight elsewhere and when they come back, or ""."""
         if not self.in_flight:

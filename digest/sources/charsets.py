@@ -28,6 +28,36 @@ def encoding_agreed(body: bytes, content_type: str) -> bool:
     return encoding == "utf-8" or not _utf8_beyond_ascii(body)
 
 
+def mend_utf8(body: bytes, content_type: str) -> tuple[bytes, int]:
+    """A UTF-8 feed with a few bytes that are not UTF-8 (a generator pasting Latin-1 into
+    it), with those replaced by U+FFFD, and how many were; the body unchanged, 0, otherwise.
+
+    Left alone, feedparser gives up on UTF-8 for the whole document and reads it as
+    windows-1252: every accent of every item turns to "ZÃ¼rich", and nothing says so. A
+    body whose non-ASCII text is mostly not UTF-8 is left to feedparser, which reads a
+    Latin-1 feed that declares UTF-8 better than replacing all its accents would.
+    """
+    declared = _DECLARED.match(body[:512])
+    encoding = _codec(declared.group(1).decode("latin-1")) if declared else "utf-8"
+    charset = _CHARSET.search(content_type)
+    if encoding != "utf-8" or (charset is not None and _codec(charset.group(1)) != "utf-8"):
+        return body, 0
+    if body.isascii():
+        return body, 0
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return body, 0
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - body.decode("utf-8", "ignore").count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd")
+    if good <= bad:
+        return body, 0
+    return text.encode("utf-8"), bad
+
+
 def _codec(name: str) -> str:
     """Python's name of an encoding ("UTF8" -> "utf-8", "latin1" -> "iso8859-1"); "" if unknown.
 

@@ -37,6 +37,7 @@ class SourceHealth:
     items_seen: int
     last_error: str | None
     next_attempt_at: datetime | None  # when a waiting source is tried again
+    last_hint: str | None = None  # what to do about last_error
 
 
 def source_health(
@@ -72,6 +73,7 @@ def source_health(
                 row.items_seen,
                 row.last_error,
                 row.next_attempt_at if waits else None,
+                row.last_hint if row.last_error else None,
             )
         )
     return sorted(out, key=lambda health: health.name)

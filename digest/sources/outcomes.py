@@ -23,6 +23,8 @@ from digest.store.store import FetchOutcome, SourceState
 
 log = logging.getLogger("digest.sources")
 
+# The note of a 304: routine, so `digest gather` says it on the source's line.
+NOT_MODIFIED = "not modified since the last fetch (HTTP 304)"
 _VALIDATOR_LIMIT = 500  # a longer ETag is not stored (sending a wrong one only costs a 200)
 
 
@@ -79,7 +81,9 @@ async def save(
             report.notes.append(problem)
         if count:  # the health columns, if the store takes that much
             with contextlib.suppress(Exception):
-                await writer.save(FetchOutcome(outcome.source_id, (), {}, report.error, count))
+                await writer.save(
+                    FetchOutcome(outcome.source_id, (), {}, report.error, count, hint=report.hint)
+                )
         return None
 
 
@@ -99,7 +103,9 @@ def failed(
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = FetchStatus.GONE
-        return report, FetchOutcome(source_id, (), {"status": SourceStatus.GONE}, exc.message)
+        return report, FetchOutcome(
+            source_id, (), {"status": SourceStatus.GONE}, exc.message, hint=exc.hint
+        )
     g = config.gather
     cap = timedelta(hours=g.backoff_max_hours)
     wait = backoff(row.consecutive_failures + 1, g.interval_minutes, g.backoff_max_hours)
@@ -111,7 +117,9 @@ def failed(
     if next_at is not None and next_at > now:
         report.next_attempt_at = next_at
         report.notes.append(f"next try at {_when(next_at)}")
-    return report, FetchOutcome(source_id, (), {"next_attempt_at": next_at}, exc.message)
+    return report, FetchOutcome(
+        source_id, (), {"next_attempt_at": next_at}, exc.message, hint=exc.hint
+    )
 
 
 async def overran(
@@ -195,7 +203,7 @@ async def unchanged(
 ) -> SourceReport:
     """A 304: the feed is as it was; its items are counted as last time and nothing is read."""
     report.items_seen = row.items_seen
-    report.notes.append("not modified since the last fetch (HTTP 304)")
+    report.notes.append(NOT_MODIFIED)
     outcome = FetchOutcome(
         row.id, (), {"next_attempt_at": None}, None, row.items_seen, unchanged=True
     )

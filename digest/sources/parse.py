@@ -19,6 +19,7 @@ import feedparser
 from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
 from digest.records import FeedItem
+from digest.sources.charsets import mend_utf8
 from digest.sources.entries import (
     TITLE_LIMIT,
     _items,
@@ -116,12 +117,21 @@ def newest_first(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], int
 def _parse_xml_feed(
     source: str, body: bytes, headers: dict[str, str], base_url: str | None, summary_chars: int
 ) -> tuple[list[FeedItem], list[str]]:
+    body, mended = mend_utf8(body, headers.get("content-type", ""))
+    mended_notes = (
+        [
+            f"{mended} byte sequence{'s' if mended != 1 else ''} not valid UTF-8 in a UTF-8 "
+            "feed, shown as \ufffd (the rest read as UTF-8); a broken generator (tell the site)"
+        ]
+        if mended
+        else []
+    )
     fast = read_entries(body, base_url, headers.get("content-type", ""))
     if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
         entries, language = fast
         items, notes = _items(entries, _language(language), None, summary_chars)
         _some_usable(source, len(entries), items, notes)
-        return items, notes
+        return items, mended_notes + notes
     body, unknown = _drop_unknown_entities(body)
     parsed = read_with_feedparser(body, headers)
     if not parsed.entries and not parsed.get("version"):
@@ -136,7 +146,7 @@ def _parse_xml_feed(
     broken = parsed.get("bozo_exception")
     _readable(source, broken, unknown, items)
     _some_usable(source, len(parsed.entries), items, notes)
-    return items, _malformed_notes(broken, unknown, len(items)) + notes
+    return items, mended_notes + _malformed_notes(broken, unknown, len(items)) + notes
 
 
 def _readable(source: str, broken: object, unknown: list[str], items: list[FeedItem]) -> None:

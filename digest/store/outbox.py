@@ -50,6 +50,7 @@ class QueueSummary:
     orphaned: int = 0  # claimed by a sender whose lease ran out: it stopped; sent again next
     oldest: datetime | None = None  # the pending row waiting longest, since
     back_at: datetime | None = None  # the last lease of a row in flight runs out then
+    next_retry: datetime | None = None  # the first deferred row is due again then
 
 
 class OutboxQueries(StoreBase):
@@ -130,14 +131,15 @@ class OutboxQueries(StoreBase):
                 func.count(),
                 func.min(DELIVERIES.c.updated_at),
                 func.max(DELIVERIES.c.lease_until),
+                func.min(DELIVERIES.c.retry_at),
             )
             .where(text(CLAIMABLE))
             .group_by(DELIVERIES.c.status, live)
         )
         counts: dict[str, int] = {}
-        oldest = back_at = None
+        oldest = back_at = next_retry = None
         with self.engine.connect() as connection:
-            for status, held, n, first, last in connection.execute(query):
+            for status, held, n, first, last, due in connection.execute(query):
                 key = (
                     status
                     if status != DeliveryStatus.SENDING
@@ -150,6 +152,8 @@ class OutboxQueries(StoreBase):
                     oldest = first if oldest is None else min(oldest, first)
                 if key == "in_flight" and last is not None:
                     back_at = last if back_at is None else max(back_at, last)
+                if status == DeliveryStatus.DEFERRED and due is not None:
+                    next_retry = due if next_retry is None else min(next_retry, due)
         return QueueSummary(
             counts.get(DeliveryStatus.PENDING, 0),
             counts.get(DeliveryStatus.DEFERRED, 0),
@@ -157,6 +161,7 @@ class OutboxQueries(StoreBase):
             counts.get("orphaned", 0),
             oldest,
             back_at,
+            next_retry,
         )
 
     def outbox_state(self, edition_id: int) -> OutboxState:

@@ -64,6 +64,7 @@ class FetchOutcome:
     changes: Mapping[str, object] = field(default_factory=dict)
     error: str | None = None
     items_seen: int = 0
+    hint: str | None = None  # what to do about ``error``
     # A 304: the source lists what it listed at its last full answer, which was not read
     # again, so the articles of that answer are marked as still listed (pruning keeps them).
     unchanged: bool = False
@@ -320,10 +321,12 @@ def _update_health(connection: Connection, outcomes: Sequence[FetchOutcome], now
                 last_success_at=now,
                 consecutive_failures=0,
                 last_error=None,
+                last_hint=None,
                 items_seen=outcome.items_seen,
             )
         else:
             values["last_error"] = outcome.error
+            values["last_hint"] = outcome.hint
         failed = outcome.error is not None
         groups.setdefault((failed, tuple(sorted(values))), []).append(
             {"_source_id": outcome.source_id, **values}

@@ -92,6 +92,9 @@ class Source(SQLModel, table=True):
     last_success_at: datetime | None = _when(nullable=True)
     consecutive_failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # What to do about last_error, as `digest gather` said it: `digest sources` and the
+    # console show it beside the error, so the fix is there after the run's output is gone.
+    last_hint: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     items_seen: int = 0
     # The ids of the articles its last full read (a 200) listed, comma-separated: a 304
     # means "still that list", so only these are marked as still listed, and an article

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from typing import Any
@@ -67,8 +68,14 @@ def _zone_keys() -> dict[str, list[str]]:
 
 def _zones_named(raw: str) -> list[str]:
     """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
-    is Europe/Paris, 'New York' is America/New_York."""
-    return _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])[:3]
+    is Europe/Paris, 'New York' is America/New_York; a misspelt one, the names closest to
+    it ('Europe/Londn' is Europe/London, 'US/Eastrn' US/Eastern)."""
+    keys = _zone_keys()
+    typed = raw.strip().lower().replace(" ", "_")
+    if typed in keys:
+        return keys[typed][:3]
+    close = difflib.get_close_matches(typed, keys, n=3, cutoff=0.8)
+    return list(dict.fromkeys(zone for key in close for zone in keys[key]))[:3]
 
 
 def secret_hint(env: str) -> str:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from digest.states import LEFT, SubscriberStatus
 from digest.store.tables import Admin
 from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_subscribers, parse_csv
+from digest.subscribers.record import subscriber_record
 from digest.web.admin.console import Console
 
 
@@ -65,8 +66,9 @@ class SubscriberScreens:
                 row.status,
             )
             row = await run_in_threadpool(self.app.store.subscriber_by_id, subscriber_id) or row
-        deliveries = await run_in_threadpool(self.app.store.subscriber_deliveries, subscriber_id)
-        history = await run_in_threadpool(self.app.store.subscriber_history, subscriber_id)
+        # The record `digest subscribers show` prints: deliveries, history, and the recent
+        # editions that never queued them, with why.
+        record = await run_in_threadpool(subscriber_record, self.app.store, row)
         return self.c.page(
             "subscriber.html.j2",
             request,
@@ -74,8 +76,9 @@ class SubscriberScreens:
             400 if error else 200,
             title=row.email,
             person=row,
-            deliveries=deliveries,
-            history=history,
+            deliveries=record.deliveries,
+            history=record.history,
+            unqueued=record.unqueued,
             left=row.status in LEFT,
             done=done,
             error=error,

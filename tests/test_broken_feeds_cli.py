@@ -1,0 +1,141 @@
+"""Two of five feeds broken on a bad morning: `digest gather` names each source, the cause
+and the fix, and an "ok" whose feed was cut short says what was lost."""
+
+from __future__ import annotations
+
+import html as html_module
+import json
+
+from tests.conftest import FeedServer, rss, run_cli
+
+
+def _items(n: int) -> list[dict[str, str]]:
+    return [
+        {"title": f"Story number {i}", "guid": str(i), "link": f"https://w.test/{i}"}
+        for i in range(n)
+    ]
+
+
+def test_gather_says_what_a_cut_off_feed_lost_and_keeps_a_304_on_its_line(
+    write_config, feed_server: FeedServer
+) -> None:
+    whole = rss(_items(6), title="Whole Wire")
+    cut = rss(_items(6), title="Cut Wire")
+    cut = cut[: cut.index("<item>", cut.index("Story number 4")) + 20]  # mid-item 5
+    sources = [
+        ("Whole", feed_server.add("/whole.xml", whole, headers={"ETag": '"w1"'})),
+        ("Cut", feed_server.add("/cut.xml", cut, headers={"Content-Type": "application/xml"})),
+        ("Missing", feed_server.url("/missing.xml")),
+    ]
+    config = write_config(sources)
+
+    code, out, _ = run_cli("--config", str(config), "gather")
+
+    assert code == 0
+    lines = out.splitlines()
+    cut_line = next(i for i, line in enumerate(lines) if "Cut:" in line)
+    assert lines[cut_line].startswith("  ok    Cut: 5 items")
+    note = lines[cut_line + 1]
+    assert note.startswith("        note: the feed is not well-formed XML (")
+    assert "5 items read from what parsed; a feed cut off in transfer" in note
+    assert "FAIL  Missing: source 'Missing': HTTP 404" in out
+    assert "hint: the feed is not there; find its new address or remove the source" in out
+
+    code, out, _ = run_cli("--config", str(config), "gather")  # the whole feed answers 304
+    assert "  ok    Whole: 6 items, 0 new (not modified: HTTP 304)\n" in out
+    assert "note: not modified" not in out
+    assert "FAIL  Missing" in out and "        note: next try at " in out
+
+
+def test_a_run_logs_a_gather_with_sources_not_read_as_a_warning_naming_them(
+    write_config, feed_server: FeedServer
+) -> None:
+    ok = feed_server.add("/ok.xml", rss(_items(1)))
+    config = write_config([("Wire", ok), ("Missing", feed_server.url("/missing.xml"))])
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    assert run_cli("--config", str(config), "gather")[0] == 0  # Missing now waits
+
+    code, _, err = run_cli("--config", str(config), "run", "--once")
+    assert code == 0  # the send of an edition with its one story, to nobody
+
+    # Missing waits out its backoff: not fetched, so nothing else logged it this time.
+    summary = "2 sources, 0 new articles; not ok: Missing (`digest sources` says why)"
+    assert f"WARNING digest.schedule: gather: {summary}" in err
+    _, out, _ = run_cli("--config", str(config), "status")
+    assert "last gather: ok at " in out and summary in out
+
+
+def test_sources_and_the_console_show_a_failing_sources_fix_beside_its_error(
+    write_config, feed_server: FeedServer
+) -> None:
+    from tests.admin_site import serving
+
+    page = "<!doctype html><html><head><title>News</title></head><body>Hi</body></html>"
+    html = feed_server.add("/home.xml", page, headers={"Content-Type": "text/html"})
+    ok = feed_server.add("/ok.xml", rss(_items(1)))
+    config = write_config(
+        [("Wire", ok), ("Missing", feed_server.url("/missing.xml")), ("Homepage", html)]
+    )
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    missing_hint = "the feed is not there; find its new address or remove the source"
+
+    _, out, _ = run_cli("--config", str(config), "sources")
+    assert f"hint: {missing_hint}" in out
+    assert 'set kind = "page"' in out
+
+    sources = json.loads(run_cli("--config", str(config), "sources", "--json")[1])["sources"]
+    hints = {s["name"]: s["last_hint"] for s in sources}
+    assert hints["Missing"] == missing_hint and hints["Wire"] is None
+    assert 'kind = "page"' in hints["Homepage"]
+
+    with serving(config, gather=False) as console, console.logged_in() as client:
+        for path in ("/admin/sources", "/admin/"):
+            assert missing_hint in html_text(client.get(path).text), path
+
+    # Fixed: the error and its hint go together.
+    feed_server.add("/missing.xml", rss(_items(2)))
+    assert run_cli("--config", str(config), "gather", "--force")[0] == 0
+    sources = json.loads(run_cli("--config", str(config), "sources", "--json")[1])["sources"]
+    assert {s["name"]: s["last_hint"] for s in sources}["Missing"] is None
+
+
+def html_text(page: str) -> str:
+    return html_module.unescape(page)
+
+
+def test_a_utf8_feed_with_one_bad_byte_keeps_its_accents_and_says_what_it_replaced(
+    write_config, feed_server: FeedServer
+) -> None:
+    """One Latin-1 byte pasted into a UTF-8 feed made feedparser read the whole document
+    as windows-1252: every headline's accents turned to 'ZÃ¼rich', and gather said ok."""
+    items = [
+        {"title": "Zürich café opens", "guid": "1", "link": "https://w.test/1"},
+        {"title": "Bad byte here", "guid": "2", "link": "https://w.test/2"},
+    ]
+    body = rss(items).encode("utf-8").replace(b"Bad byte", b"Bad \xff byte")
+    config = write_config([("Wire", feed_server.add("/f.xml", body))])
+
+    code, out, _ = run_cli("--config", str(config), "gather")
+
+    assert code == 0
+    assert "note: 1 byte sequence not valid UTF-8 in a UTF-8 feed, shown as \ufffd" in out
+    headlines = {
+        story["headline"]
+        for story in json.loads(run_cli("--config", str(config), "explain", "--json")[1])["stories"]
+    }
+    assert headlines == {"Zürich café opens", "Bad \ufffd byte here"}
+
+
+def test_a_latin1_feed_that_says_utf8_is_still_read_as_latin1(
+    write_config, feed_server: FeedServer
+) -> None:
+    """Where no text is UTF-8, the declaration is what lies: feedparser's reading stands."""
+    items = [{"title": "Café in Zürich", "guid": "1", "link": "https://w.test/1"}]
+    body = rss(items).encode("latin-1")
+    config = write_config([("Wire", feed_server.add("/f.xml", body))])
+
+    code, out, _ = run_cli("--config", str(config), "gather")
+
+    assert code == 0 and "UTF-8" not in out
+    [story] = json.loads(run_cli("--config", str(config), "explain", "--json")[1])["stories"]
+    assert story["headline"] == "Café in Zürich"

@@ -1,0 +1,98 @@
+"""A config typo on a bad morning: `digest check` and `digest run` name the file, the line,
+the key and the fix, a misspelt time zone with the zone it was meant to be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("US/Eastrn", "US/Eastern"),
+        ("Europe/Londn", "Europe/London"),
+        ("Asia/Kolkatta", "Asia/Kolkata"),
+    ],
+)
+def test_a_misspelt_time_zone_is_answered_with_the_zone_meant(
+    write_config, typed: str, meant: str
+) -> None:
+    config: Path = write_config([])
+    text = config.read_text().replace(
+        'schedule = "0 7 * * *"', f'schedule = "0 7 * * *"\ntimezone = "{typed}"'
+    )
+    config.write_text(text)
+    line = text.splitlines().index(f'timezone = "{typed}"') + 1
+
+    for command in (["check"], ["run", "--once"]):
+        code, _, err = run_cli("--config", str(config), *command)
+
+        assert code == 2
+        assert (
+            f"{config.name}:{line}: digests[0].timezone: unknown time zone {typed!r}; "
+            f"did you mean {meant!r}"
+        ) in err
+
+
+def test_check_warns_of_a_password_no_login_uses(write_config, monkeypatch) -> None:
+    """A password named without a username: no login is made, and a relay that wants one
+    answers 530 to every message of the 7 a.m. run."""
+    monkeypatch.setenv("SMTP_PASS", "secret")
+    config: Path = write_config([("Wire", "http://127.0.0.1:9/f.xml")], transport="smtp")
+    text = config.read_text().replace(
+        "connections = 2", 'connections = 2\npassword_env = "SMTP_PASS"'
+    )
+    config.write_text(text)
+    line = text.splitlines().index('password_env = "SMTP_PASS"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 0  # a warning: a relay on this machine may need no login
+    assert (
+        f"{config.name}:{line}: delivery.smtp.password_env: is set but delivery.smtp.username "
+        "is not: digest never logs in"
+    ) in err
+
+    config.write_text(text.replace('password_env = "SMTP_PASS"', 'username = "digest"'))
+    code, _, err = run_cli("--config", str(config), "check")
+    assert code == 0 and "delivery.smtp.username: is set but delivery.smtp.password_env" in err
+
+    config.write_text(text.replace("connections = 2", 'connections = 2\nusername = "digest"'))
+    assert "delivery.smtp" not in run_cli("--config", str(config), "check")[2]
+
+
+def test_a_sources_header_lost_is_named_whether_its_keys_land_above_or_twice(
+    write_config,
+) -> None:
+    """Commenting out one [[sources]] line puts its keys in the table above: in
+    [delivery.maildir] they are unknown keys, in the [[sources]] entry above they are
+    keys set twice. Either way the error says which header went missing."""
+    config: Path = write_config(
+        [("Wire", "http://127.0.0.1:9/a.xml"), ("Desk", "http://127.0.0.1:9/b.xml")]
+    )
+    text = config.read_text()
+    lost = text.rindex("[[sources]]")
+    config.write_text(text[:lost] + "# " + text[lost:])  # the second source's header
+    line = config.read_text().splitlines().index('name = "Desk"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 2
+    assert f"{config.name}:{line}: (syntax): not valid TOML: Cannot overwrite a value" in err
+    assert "is a [[sources]] or [[digests]] line missing (or commented out)" in err
+
+    first = text.index("[[sources]]")  # the first one's: its keys land in [delivery.maildir]
+    config.write_text(text[:first] + "# " + text[first:])
+    line = config.read_text().splitlines().index('name = "Wire"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 2
+    assert (
+        f"{config.name}:{line}: delivery.maildir.name: unknown key; `name` is a key of "
+        "[[sources]]: is a [[sources]] line missing (or commented out) above it?"
+    ) in err
