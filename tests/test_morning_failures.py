@@ -16,6 +16,15 @@ from tests.conftest import FeedServer, SmtpServer, free_port, rss, run_cli
 
 
 class Refusing:
+    """A relay that refuses every recipient (a relay not configured for this client)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return f"554 5.7.1 <{address}>: Relay access denied"
+
+
+class WantsLogin:
     """A relay that wants a login digest does not give: 530 to every MAIL FROM."""
 
     async def handle_MAIL(
@@ -24,12 +33,21 @@ class Refusing:
         return "530 5.7.0 Authentication required"
 
 
-@pytest.fixture
-def refusing_server() -> Iterator[int]:
-    controller = Controller(Refusing(), hostname="127.0.0.1", port=free_port())
+def _serving(handler: object) -> Iterator[int]:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller.port
     controller.stop()
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[int]:
+    yield from _serving(Refusing())
+
+
+@pytest.fixture
+def login_wanting_server() -> Iterator[int]:
+    yield from _serving(WantsLogin())
 
 
 def _config(write_config, feed_server: FeedServer, port: int) -> Path:
@@ -52,15 +70,14 @@ def test_a_send_the_server_refused_whole_fails_and_names_the_retry(
     # Not "ok": nobody got it, though two refusals spend no error budget.
     assert code == 1
     assert "delivery: 2 failed" in out
-    assert "530 5.7.0 Authentication required" in err
+    assert "554 5.7.1" in err and "Relay access denied" in err
     assert "delivery failed: every message tried failed, none was sent" in err
     edition = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0]
     assert f"`digest retry {edition['id']}` sends them again" in err
     jobs = json.loads(run_cli("--config", str(config), "status", "--json")[1])["jobs"]
     job = jobs["send daily (manual)"]
     assert job["ok"] is False
-    summary = "every message failed, none sent (failed: 530 5.7.0 Authentication required)"
-    assert summary in job["summary"]
+    assert "every message failed, none sent (failed: 554 5.7.1" in job["summary"]
     assert f"`digest retry {edition['id']}`" in job["summary"]
     assert "last send daily (manual): FAILED" in run_cli("--config", str(config), "status")[1]
 
@@ -74,6 +91,33 @@ def test_a_send_the_server_refused_whole_fails_and_names_the_retry(
         "ben@example.org",
     ]
     assert run_cli("--config", str(config), "retry", "--due")[0] == 0
+    assert len(smtp_server.messages) == 2
+
+
+def test_a_server_that_wants_a_login_stops_the_send_and_keeps_every_reader_queued(
+    write_config, feed_server: FeedServer, login_wanting_server: int, smtp_server: SmtpServer
+) -> None:
+    """530 to MAIL FROM holds for every message: the run stops at the first, names the
+    fix, and fails nobody; once the login is fixed the queued readers go, once each."""
+    config = _config(write_config, feed_server, login_wanting_server)
+
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+
+    assert code == 1
+    assert "refused the sender <" in err and "530 5.7.0 Authentication required" in err
+    assert "set delivery.smtp.username" in err
+    assert "failed" not in out  # nobody is marked failed: they wait for the fix
+    queue = json.loads(run_cli("--config", str(config), "status", "--json")[1])["queue"]
+    assert queue["pending"] == 2
+
+    text = config.read_text()
+    config.write_text(text.replace(f"port = {login_wanting_server}", f"port = {smtp_server.port}"))
+    assert run_cli("--config", str(config), "retry", "--due")[0] == 0
+    assert sorted(r for m in smtp_server.messages for r in m.recipients) == [
+        "ana@example.org",
+        "ben@example.org",
+    ]
+    assert run_cli("--config", str(config), "send")[0] == 0
     assert len(smtp_server.messages) == 2
 
 

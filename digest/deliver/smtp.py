@@ -36,6 +36,7 @@ from digest.deliver.base import register
 from digest.deliver.smtp_wire import (
     FateUnknown,
     Following,
+    SenderRefused,
     Stalled,
     close_quietly,
     deferred,
@@ -176,6 +177,20 @@ class SmtpSender:
         try:
             result, ahead = transaction(client, message, sent, following)
             return client, result, ahead
+        except SenderRefused as exc:
+            s = self.settings
+            hint = (
+                "the server wants a login: set delivery.smtp.username, and password_env to "
+                "the environment variable that holds the password"
+                if not s.username
+                else "ask the server's admin to let this login send as that address, or "
+                "set [service] sender to one it may use"
+            )
+            raise DeliveryError(
+                f"the SMTP server {s.host}:{s.port} refused the sender <{exc.sender}>: "
+                f"{exc.reply}; nothing more is sent until that is fixed",
+                hint,
+            ) from exc
         except FateUnknown as exc:
             close_quietly(client)
             cause, seconds = exc.__cause__, self.settings.timeout_seconds

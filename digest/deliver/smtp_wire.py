@@ -23,6 +23,27 @@ class FateUnknown(Exception):
     why): the server may have queued it."""
 
 
+class SenderRefused(Exception):
+    """The server refused MAIL FROM for a reason that holds for every message of the run,
+    not for this one's reader: it wants a login (530), or does not let this client send as
+    this sender (5.7.x). Every message would fail the same way; the run stops instead and
+    leaves them queued for when the cause is fixed."""
+
+    def __init__(self, sender: str, reply: str) -> None:
+        super().__init__(reply)
+        self.sender = sender
+        self.reply = reply
+
+
+# 530: authentication required (RFC 4954); 5.7.x on MAIL FROM: the sender or this client is
+# not allowed (RFC 3463: security or policy status), e.g. "5.7.1 Relaying denied".
+_POLICY = re.compile(r"^5\.7\.\d+\b")
+
+
+def _refuses_the_sender(code: int, text: str) -> bool:
+    return code == 530 or (500 <= code < 600 and bool(_POLICY.match(text.strip())))
+
+
 # The message a session may send next, taken from the batch (None: none left, or stopping).
 Following = Callable[[], OutgoingMessage | None]
 
@@ -66,10 +87,13 @@ def transaction(
             replies.append(_reply(client))
             if replies[-1][0] not in ok:
                 break
-    for (code, text), ok in zip(replies, expected, strict=False):
+    for n, ((code, text), ok) in enumerate(zip(replies, expected, strict=False)):
         if code not in ok:
             if code == 421:  # the server is closing this session
                 raise smtplib.SMTPServerDisconnected(f"421 {reply_text(text)}")
+            if n == 0 and _refuses_the_sender(code, reply_text(text)):
+                close_quietly(client)  # replies to the commands behind MAIL stay unread
+                raise SenderRefused(message.sender, f"{code} {reply_text(text).strip()}")
             if replies[-1][0] == 354:  # a pipelining server that took DATA anyway
                 client.close()
             else:
