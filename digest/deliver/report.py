@@ -94,5 +94,11 @@ def count_words(counts: Mapping[str, int]) -> str:
 
 
 def refusal_reason(detail: str) -> str:
-    """A refusal's reason without its address or ids: the server's code and first words."""
-    return " ".join(detail.split()[:6])[:80] or "no reason given"
+    """A refusal's reason without its address or ids: the server's code and first words
+    (an address a server repeats would make each refusal a reason of its own), never a
+    bracket left open by the cut ("connection lost twice", not "... twice (421")."""
+    words = [w for w in detail.split() if "@" not in w]  # "<ana@example.org>:" and the like
+    head = " ".join(words[:6])[:80]
+    if head.count("(") > head.count(")"):
+        head = head[: head.rindex("(")].rstrip(" ;:,")
+    return head or "no reason given"
