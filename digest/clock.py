@@ -69,6 +69,14 @@ class SystemClock:
 SYSTEM_CLOCK: Clock = SystemClock()
 
 
+def utc_time(moment: datetime) -> str:
+    """A time as digest shows it to an admin (the command line, a source's error and notes),
+    to the minute: ``2026-12-07 14:05 UTC``. The ``--json`` output stays ISO 8601, for
+    programs."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 class ManualClock:
     """A clock that stands still until told: tests set the instant and move it on.
 

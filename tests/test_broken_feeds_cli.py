@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import html as html_module
 import json
+from datetime import UTC, datetime
 
+from digest.clock import ManualClock
 from tests.conftest import FeedServer, rss, run_cli
 
 
@@ -139,3 +141,36 @@ def test_a_latin1_feed_that_says_utf8_is_still_read_as_latin1(
     assert code == 0 and "UTF-8" not in out
     [story] = json.loads(run_cli("--config", str(config), "explain", "--json")[1])["stories"]
     assert story["headline"] == "Café in Zürich"
+
+
+def test_when_a_failing_source_is_tried_next_is_said_as_the_cli_says_every_time(
+    write_config, feed_server: FeedServer
+) -> None:
+    url = feed_server.add("/busy.xml", "", status=429, headers={"Retry-After": "600"})
+    config = write_config([("Busy", url), ("Wire", feed_server.add("/ok.xml", rss(_items(1))))])
+    clock = ManualClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+
+    _, out, _ = run_cli("--config", str(config), "gather", clock=clock)
+    assert "        note: next try at 2026-03-02 07:10 UTC\n" in out
+
+    clock.advance(5)
+    _, out, _ = run_cli("--config", str(config), "gather", clock=clock)
+    assert "WAIT  Busy: source 'Busy': not fetched until 2026-03-02 07:10 UTC (1 failure" in out
+    assert "T07:10" not in out and "Z " not in out
+
+    # --json stays ISO, for programs.
+    _, out, _ = run_cli("--config", str(config), "gather", "--json", clock=clock)
+    [busy] = [s for s in json.loads(out)["sources"] if s["name"] == "Busy"]
+    assert busy["next_attempt_at"] == "2026-03-02T07:10:00+00:00"
+
+
+def test_status_shows_an_editions_slot_as_the_cli_says_every_time(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = write_config([("Wire", feed_server.add("/ok.xml", rss(_items(1))))])
+    assert run_cli("--config", str(config), "run", "--once")[0] == 0
+
+    [edition] = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"]
+    _, out, _ = run_cli("--config", str(config), "status")
+    slot = datetime.fromisoformat(edition["slot"])
+    assert f"{slot:%Y-%m-%d %H:%M}" in out and f"{slot:%Y-%m-%dT%H:%M}" not in out

@@ -267,7 +267,7 @@ def status(ctx: Context, as_json: bool) -> None:
         table.add_row(
             str(line.id),
             e.digest_id,
-            e.slot.isoformat()[:16],
+            f"{e.slot:%Y-%m-%d %H:%M}",  # the column says UTC
             str(e.story_count),
             f"{line.progress:.0%}",
             count_words(line.counts) or "none",

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context
+from digest.clock import utc_time
 from digest.config.loader import config_path, parse_config
 from digest.errors import ConfigError, DigestError
 from digest.sources.health import SourceCondition, SourceHealth, source_health
@@ -69,7 +70,7 @@ def _state(h: SourceHealth) -> str:
     """The state in words, a problem in capitals as `digest gather` labels it, and when the
     source is fetched again."""
     if h.condition is SourceCondition.WAITING and h.next_attempt_at is not None:
-        return f"WAIT until {h.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+        return f"WAIT until {utc_time(h.next_attempt_at)}"
     return _STATES[h.condition]
 
 

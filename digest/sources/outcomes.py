@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from digest.clock import utc_time
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.records import FeedItem
@@ -116,7 +117,7 @@ def failed(
         next_at = max(asked, next_at) if next_at else asked
     if next_at is not None and next_at > now:
         report.next_attempt_at = next_at
-        report.notes.append(f"next try at {_when(next_at)}")
+        report.notes.append(f"next try at {utc_time(next_at)}")
     return report, FetchOutcome(
         source_id, (), {"next_attempt_at": next_at}, exc.message, hint=exc.hint
     )
@@ -174,19 +175,15 @@ def skipped(report: SourceReport, row: SourceState, until: datetime) -> SourceRe
     failures = row.consecutive_failures
     report.error = SourceError(
         report.name,
-        f"not fetched until {_when(until)} ({failures} failure{'s' if failures != 1 else ''} "
+        f"not fetched until {utc_time(until)} ({failures} failure{'s' if failures != 1 else ''} "
         f"in a row; last: {row.last_error or 'none'})",
     ).message
     report.hint = (
         "digest tries it again by itself then; fix the cause in its settings (a changed "
         "setting is tried at once), or run `digest gather --force`"
     )
-    report.notes.append(f"next try at {_when(until)}")
+    report.notes.append(f"next try at {utc_time(until)}")
     return report
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _validator(fetched: Fetched, name: str) -> str | None:
