@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 NOISY = ("httpx", "httpcore", "alembic", "apscheduler", "mail.log", "uvicorn.access")
+
+# ``extra=`` of a record whose words a command's report also prints (a source's failure,
+# with its hint, is a line of `digest gather`'s table): ``printed_by_command`` keeps it off
+# that command's terminal; the daemon, `digest run --once` and the console log it as ever.
+IN_REPORT = {"in_report": True}
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,3 +51,32 @@ def configure(verbosity: int, json_lines: bool) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in NOISY:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+class _NotInReport(logging.Filter):
+    """Drops the records marked ``IN_REPORT``, but one carrying a traceback (-vv): the
+    report has the message and hint, not the cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "in_report", False) or record.exc_info is not None
+
+
+@contextmanager
+def printed_by_command(printed: bool = True) -> Iterator[None]:
+    """While a command runs what it then prints as a report (`digest gather`'s table), the
+    records marked ``IN_REPORT`` stay off the terminal, so the admin reads each failure
+    once, in the table, with its hint. Only readable lines are spared: JSON lines
+    (``--log-json``) go to a collector, which has no table. Other records (and every record
+    of the daemon, or of `digest run --once`, which logs for cron) pass as ever."""
+    if not printed:  # --json: a program reads the report, the admin the log
+        yield
+        return
+    quiet = _NotInReport()
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h.formatter, PlainFormatter)]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)

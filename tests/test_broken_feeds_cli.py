@@ -174,3 +174,34 @@ def test_status_shows_an_editions_slot_as_the_cli_says_every_time(
     _, out, _ = run_cli("--config", str(config), "status")
     slot = datetime.fromisoformat(edition["slot"])
     assert f"{slot:%Y-%m-%d %H:%M}" in out and f"{slot:%Y-%m-%dT%H:%M}" not in out
+
+
+def test_gather_says_a_failing_source_once_and_run_once_still_logs_it_once(
+    write_config, feed_server: FeedServer
+) -> None:
+    wire = ("Wire", feed_server.add("/ok.xml", rss(_items(1))))
+    config = write_config([wire, ("Missing", feed_server.url("/m"))])
+    failure = "source 'Missing': HTTP 404"
+
+    # Cron's `run --once` (and the daemon) log it once, beside the gather's summary.
+    code, out, err = run_cli("--config", str(config), "run", "--once")
+    warning = [line for line in err.splitlines() if failure in line]
+    assert len(warning) == 1 and "WARNING digest.sources: " in warning[0]
+    assert "(the feed is not there; find its new address" in warning[0]
+
+    code, out, err = run_cli("--config", str(config), "gather")
+    assert code == 0
+    assert out.count(failure) == 1 and "hint: the feed is not there" in out  # the table
+    assert "Missing" not in err  # not a log line again below it
+
+    config = write_config([wire, ("Missing", feed_server.url("/m2"))])  # tried at once
+    code, out, err = run_cli("--config", str(config), "send", "--gather")
+    assert out.count(failure) == 1 and "Missing" not in err
+
+    # At -vv the record comes with its traceback: that is more than the table says.
+    code, out, err = run_cli("-vv", "--config", str(config), "gather", "--force")
+    assert failure in err and "Traceback" in err
+
+    # No table to read it in: --json is for a program, --log-json for a collector.
+    assert failure in run_cli("--config", str(config), "gather", "--force", "--json")[2]
+    assert failure in run_cli("--log-json", "--config", str(config), "gather", "--force")[2]

@@ -17,6 +17,7 @@ from digest.deliver.dispatch import count_words
 from digest.editions import left_out, next_edition_at, next_edition_preview
 from digest.errors import UsageError
 from digest.jobs import hand_retry, hand_send, record_gather
+from digest.logs import printed_by_command
 from digest.pipeline import RunReport, gather_sources
 from digest.rank import SIGNALS
 from digest.render import write_preview
@@ -48,7 +49,8 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
     if force:
         end_waits(app.config, app.store)
     started = app.clock.now()
-    reports = run_async(gather_sources(app))
+    with printed_by_command(not as_json):  # each failure is said once, in the table below
+        reports = run_async(gather_sources(app))
     record_gather(app, started, reports)
     if as_json:
         click.echo(json.dumps({"sources": [_report_dict(r) for r in reports]}, indent=2))
@@ -159,7 +161,8 @@ def send(ctx: Context, digest_id: str | None, gather_first: bool) -> None:
     app = ctx.app()
     digest = app.config.digest(digest_id)  # an unknown id is bad usage, not a failed send
     # Recorded as "send ID (manual)", for `digest status` and the console's last jobs.
-    report = hand_send(app, digest.id, gather_first)
+    with printed_by_command():  # a gather's failures are said once, in print_run's table
+        report = hand_send(app, digest.id, gather_first)
     print_run(report)
     if not report.ok:
         raise SystemExit(1)

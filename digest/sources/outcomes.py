@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from digest.clock import utc_time
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
+from digest.logs import IN_REPORT
 from digest.records import FeedItem
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Deadline, Fetched, HttpStatusError
@@ -100,7 +101,8 @@ def failed(
     report.status, report.error, report.hint = FetchStatus.ERROR, exc.message, exc.hint
     # At -vv with the traceback and its cause (the network's or the parser's own error).
     trace = exc if log.isEnabledFor(logging.DEBUG) else None
-    log.warning("%s (%s)", exc.message, exc.hint, exc_info=trace)
+    # `digest gather` prints it in its table: there it is not logged a second time.
+    log.warning("%s (%s)", exc.message, exc.hint, exc_info=trace, extra=IN_REPORT)
     status = exc.status if isinstance(exc, HttpStatusError) else None
     if status == 410:
         report.status = FetchStatus.GONE
