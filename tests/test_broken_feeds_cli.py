@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html as html_module
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from digest.clock import ManualClock
 from tests.conftest import FeedServer, rss, run_cli
@@ -205,3 +205,48 @@ def test_gather_says_a_failing_source_once_and_run_once_still_logs_it_once(
     # No table to read it in: --json is for a program, --log-json for a collector.
     assert failure in run_cli("--config", str(config), "gather", "--force", "--json")[2]
     assert failure in run_cli("--log-json", "--config", str(config), "gather", "--force")[2]
+
+
+def test_check_warns_of_the_failing_sources_once_a_database_is_there(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = write_config(
+        [
+            ("Wire", feed_server.add("/ok.xml", rss(_items(1)))),
+            ("Missing", feed_server.url("/missing.xml")),
+            ("Old", feed_server.add("/old.xml", "gone", status=410)),
+        ]
+    )
+    database = config.parent / "digest.db"
+    clock = ManualClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+
+    code, out, err = run_cli("--config", str(config), "check", clock=clock)
+    assert code == 0 and "ok (3 sources" in out
+    assert "source '" not in err  # a new install: nothing to say, and nothing created
+    assert not database.exists()
+
+    run_cli("--config", str(config), "gather", clock=clock)
+    code, _, err = run_cli("--config", str(config), "check", clock=clock)
+    assert code == 0
+    missing = "HTTP 404 Not Found from " + feed_server.url("/missing.xml")
+    assert (
+        f"warning: source 'Missing': FAIL at its last gather; last error: {missing}\n"
+        "  hint: the feed is not there; find its new address or remove the source\n"
+    ) in err
+    assert "warning: source 'Old': GONE: not fetched until its url changes" in err
+    assert (
+        "(or `digest gather --force`); last error: HTTP 410 Gone from " in err
+        and "'Wire'" not in err
+    )
+
+    clock.advance(60)
+    run_cli("--config", str(config), "gather", clock=clock)  # Missing now backs off
+    code, _, err = run_cli("--config", str(config), "check", clock=clock)
+    assert code == 0
+    assert "warning: source 'Missing': WAIT until 2026-03-02 " in err
+    assert f" UTC after 2 failures in a row; last error: {missing}\n" in err
+
+    clock.advance(timedelta(days=1))  # its wait is over: tried at the next gather
+    code, _, err = run_cli("--config", str(config), "check", clock=clock)
+    assert code == 0
+    assert f"warning: source 'Missing': FAIL for 2 gathers in a row; last error: {missing}\n" in err

@@ -8,13 +8,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.cli._common import Context, console, pass_context
-from digest.clock import utc_time
+from digest.clock import Clock, utc_time
+from digest.config import Config
 from digest.config.loader import config_path, parse_config
 from digest.errors import ConfigError, DigestError
 from digest.sources.health import SourceCondition, SourceHealth, source_health
 from digest.sources.opml import append_sources, plan_import, read_opml
+from digest.store import Store, existing_engine, resolve_url
 
 
 @click.group("sources", invoke_without_command=True)
@@ -84,6 +87,42 @@ _STATES = {
     SourceCondition.NEW: "new",
     SourceCondition.OFF: "off",
 }
+
+
+def health_warnings(config: Config, clock: Clock) -> list[str]:
+    """`digest check`'s words on the sources that fail now (FAIL, WAIT, GONE), each with its
+    last error and, on a second line, its hint; none when the database is not made yet (a
+    new install: nothing is created to find that out), cannot be read, or is not migrated."""
+    engine = existing_engine(resolve_url(config.service.database_url, config.base_dir))
+    if engine is None:
+        return []
+    gathered = {s.name for s in config.sources if s.enabled}
+    try:
+        health = source_health(Store(engine, clock), gathered)
+    except SQLAlchemyError:  # locked, say: the config's check is what counts here
+        return []
+    finally:
+        engine.dispose()
+    return [line for h in health if (line := _health_warning(h))]
+
+
+def _health_warning(h: SourceHealth) -> str:
+    """One failing source as `digest check` warns of it; "" for one that is not failing."""
+    failures = h.consecutive_failures
+    in_a_row = f"{failures} failure{'s' if failures != 1 else ''} in a row"
+    if h.condition is SourceCondition.FAILING:
+        state = (
+            "FAIL at its last gather" if failures == 1 else f"FAIL for {failures} gathers in a row"
+        )
+    elif h.condition is SourceCondition.WAITING:
+        state = f"{_state(h)} after {in_a_row}"
+    elif h.condition is SourceCondition.GONE:
+        state = "GONE: not fetched until its url changes (or `digest gather --force`)"
+    else:
+        return ""
+    error = (h.last_error or "none recorded").removeprefix(f"source {h.name!r}: ")
+    hint = f"\n  hint: {h.last_hint}" if h.last_hint else ""
+    return f"source {h.name!r}: {state}; last error: {error}{hint}"
 
 
 @sources_cmd.command("import")

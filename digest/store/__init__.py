@@ -1,6 +1,12 @@
 """The store: tables, migrations, and every query, beside the pipeline."""
 
-from digest.store.engine import current_revision, open_engine, resolve_url, upgrade
+from digest.store.engine import (
+    current_revision,
+    existing_engine,
+    open_engine,
+    resolve_url,
+    upgrade,
+)
 from digest.store.journal import JournalEntry, SendJournal
 from digest.store.store import Store
 from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, saved_id, utcnow
@@ -15,6 +21,7 @@ __all__ = [
     "Store",
     "Subscriber",
     "current_revision",
+    "existing_engine",
     "open_engine",
     "resolve_url",
     "saved_id",

@@ -128,3 +128,30 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def existing_engine(url: str) -> Engine | None:
+    """The engine of a database that is there already, at the schema this digest writes;
+    None for one not made yet (a new install's SQLite file is not created), one that cannot
+    be reached, or one at an older migration (the next start migrates it). For a command
+    that reads the database without making or changing it: `digest check`."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        return None  # also ":memory:" and "": nothing there to read
+    try:
+        engine = open_engine(url)
+    except StoreError:
+        return None
+    try:
+        if current_revision(engine) == _head_revision():
+            return engine
+    except SQLAlchemyError:
+        pass
+    engine.dispose()
+    return None
+
+
+def _head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
