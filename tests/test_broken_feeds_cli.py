@@ -224,6 +224,10 @@ def test_check_warns_of_the_failing_sources_once_a_database_is_there(
     assert code == 0 and "ok (3 sources" in out
     assert "source '" not in err  # a new install: nothing to say, and nothing created
     assert not database.exists()
+    database.touch()  # an empty file (made ready by hand, say) is not written to either
+    assert run_cli("--config", str(config), "check", clock=clock)[0] == 0
+    assert database.stat().st_size == 0
+    database.unlink()
 
     run_cli("--config", str(config), "gather", clock=clock)
     code, _, err = run_cli("--config", str(config), "check", clock=clock)

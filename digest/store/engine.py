@@ -136,8 +136,10 @@ def existing_engine(url: str) -> Engine | None:
     be reached, or one at an older migration (the next start migrates it). For a command
     that reads the database without making or changing it: `digest check`."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
-        return None  # also ":memory:" and "": nothing there to read
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if not path.is_file() or path.stat().st_size == 0:
+            return None  # also ":memory:", "" and a file touched: nothing there to read
     try:
         engine = open_engine(url)
     except StoreError:
