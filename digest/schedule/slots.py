@@ -154,6 +154,7 @@ def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
             fire = _instant(match, offset)
             yield fire
             cursor = fire + timedelta(seconds=1)
+            stretch = fire  # the offset holds until here: look for the next change from it
             continue
         at, later = change
         left = _wall(at, offset)  # the wall-clock time the clocks change at
