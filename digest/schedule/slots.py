@@ -5,12 +5,31 @@ An edition is identified by (digest, slot), so running `digest send` twice at 07
 
 Schedules follow crontab, not APScheduler, where the two differ: weekdays count from
 Sunday = 0 (7 is Sunday too); a day of month and a weekday both given means either one
-(``0 7 1 * 1``: the 1st and every Monday); a fixed-time schedule fires once on the day
-the clocks go back, although its wall-clock time happens twice; and a fixed time the
-clocks skip when they go forward fires at the jump, the first instant after it (02:30 New
-York time on 8 March 2026 fires at 03:00 EDT; APScheduler would say 03:30). The daemon's
-job runs on these same fire times (``CrontabTrigger``), so it fires once in a repeated
-hour, and at the jump.
+(``0 7 1 * 1``: the 1st and every Monday).
+
+Across the clock changes they follow cronie (Vixie cron's successor, the cron of most
+Linux systems) exactly. cronie tells two kinds of job apart by the first character of
+the minute and hour fields (entry.c's ``MIN_STAR``/``HR_STAR``; cron.c's ``find_jobs``):
+
+- a *wildcard* job has a minute or an hour field starting with '*' (``*/15 * * * *``,
+  ``0 */2 * * *``, and ``*/30 2 * * *`` too: its minute field starts with '*'). It runs at
+  the wall-clock times that happen and match: none in the hour the clocks skip (``0 */2``
+  does not run at 03:00 the night New York's clocks go from 02:00 to 03:00, nor does
+  ``*/30 2`` run that night at all), and twice in an hour they repeat.
+- a *fixed-time* job is any other (``30 2 * * *``, ``15 1-3 * * *``, ``0,30 2``, and
+  ``0 0-23/1``: only a field's first character counts). It runs once at a wall-clock time
+  the clocks repeat (the first time), and when the clocks go forward over one or more of
+  its times it runs once at the jump, the first instant after it (02:30 New York time on
+  8 March 2026 fires at 03:00 EDT; ``15 1-3`` fires at 01:15, 03:00 and 03:15 that night).
+  cronie starts such a job once per skipped minute it names, one after the other at the
+  jump; a slot is an instant, so that is one slot.
+
+cronie reads a jump forward of more than 3 hours, or back by more than 3 hours, as the
+clock being set: it catches nothing up, and runs every job, fixed-time ones too, at the
+times that come (again); a jump forward of 5 minutes or less as a late wake-up: it runs
+every job whose minutes it missed. No zone's daylight saving does either today; the rules
+are kept for the zones that did. The daemon's job runs on these same fire times
+(``CrontabTrigger``).
 
 A local-time digest runs on ``local_time_schedule`` (in UTC, every quarter hour a local time can
 fall on) and each run's slot goes to the time zones in which the schedule ``fires_at`` it.
@@ -44,8 +63,13 @@ _SPANS = (
 
 # Zone offsets from UTC, daylight saving included, are whole multiples of this.
 _OFFSET_STEP_MINUTES = 15
-# The furthest a zone's clocks go forward at once: an hour mostly, two at Antarctica/Troll.
-_LONGEST_CLOCK_JUMP = timedelta(hours=2)
+# cronie (cron.c) catches up fixed-time jobs a jump forward skipped when the jump is longer
+# than this and at most the longest; longer, it takes the clock for set and runs nothing
+# skipped; shorter, for a late wake-up and runs every job skipped.
+_CATCH_UP_SHORTEST = timedelta(minutes=5)
+_CATCH_UP_LONGEST = timedelta(hours=3)
+# How far apart the offset is compared when looking for a jump: less than any two changes.
+_OFFSET_PROBE = timedelta(hours=6)
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DAY_PART = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
@@ -100,63 +124,123 @@ def _crontab_weekdays(field: str) -> str:
 
 
 def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
-    """Fire times (UTC) at or after ``start``, strictly increasing."""
-    cron = trigger(schedule, timezone)
-    minute, hour = schedule.split()[:2]
-    # crontab's own test: a job with '*' in its minute or hour is a wildcard job, run at
-    # the times that happen; a fixed-time job runs once a day whatever the clocks do.
-    fixed_time = "*" not in minute and "*" not in hour
-    cursor = start
-    while True:
-        fire = cron.get_next_fire_time(None, cursor)
-        if fire is None:
-            return
-        instant = fire.astimezone(UTC)
-        if fixed_time and _skipped(fire):
-            # (asked from before the jump only: from after it the cron looks at tomorrow)
-            instant = _jump(fire)
-        if instant < cursor:
-            # APScheduler can answer a time before the one asked for in the hour the clocks go
-            # back; step on a minute (the finest cron unit) rather than loop on it.
-            cursor = cursor.replace(second=0, microsecond=0) + timedelta(minutes=1)
-            continue
-        if not (fixed_time and _repeated(fire)):
-            yield instant
-        # Step in UTC: arithmetic on the zone's wall clock drops ``fold``, so in the hour the
-        # clocks go back ``fire + 1s`` would land an hour earlier and return ``fire`` forever.
-        cursor = instant + timedelta(seconds=1)
+    """Fire times (UTC) at or after ``start``, strictly increasing, as cronie runs the job.
 
-
-def _repeated(fire: datetime) -> bool:
-    """Whether ``fire`` is the second time its wall-clock time happens (the clocks went back)."""
-    return fire.replace(fold=0).astimezone(UTC) < fire.astimezone(UTC)
-
-
-def _skipped(fire: datetime) -> bool:
-    """Whether ``fire``'s wall-clock time never happens (the clocks went forward over it)."""
-    return fire.astimezone(UTC).astimezone(fire.tzinfo).replace(tzinfo=None) != fire.replace(
-        tzinfo=None
-    )
-
-
-def _jump(skipped: datetime) -> datetime:
-    """The instant (UTC) the clocks went forward over the wall-clock time ``skipped``.
-
-    Read with the offset after the jump, ``skipped`` is an instant before it; with the
-    offset before, one after it (PEP 495's ``fold`` in a gap): the offset changes once in
-    between, found to the second.
+    The zone's clocks are walked stretch by stretch, each a span of one UTC offset, in
+    which wall-clock time runs one to one with UTC; the cron is matched against wall-clock
+    times by the same trigger read in UTC, where every time happens once. APScheduler's
+    own zone arithmetic is not trusted across a change: it moves a time the clocks skip
+    into a later hour (``15 1-3`` then loses its fire at the jump, ``0 */2`` gains one at
+    03:00), and can pass over the next day's fire on Lord Howe Island.
     """
-    zone = skipped.tzinfo
-    before = skipped.replace(fold=1).astimezone(UTC)
-    after = skipped.replace(fold=0).astimezone(UTC)
-    offset = after.astimezone(zone).utcoffset()
-    while after - before > timedelta(seconds=1):
-        middle = (before + (after - before) / 2).replace(microsecond=0)
-        if middle.astimezone(zone).utcoffset() == offset:
-            after = middle
+    wall_cron = trigger(schedule, "UTC")
+    zone = ZoneInfo(timezone)
+    fixed_time = _fixed_time(schedule)
+    cursor = _ceil_second(start.astimezone(UTC))  # fires fall on whole minutes
+    # Walk from a while before ``start``: a fixed-time job asked from within a repeated hour
+    # must know which of its wall-clock times have already happened.
+    stretch = cursor - _CATCH_UP_LONGEST
+    offset = _offset(zone, stretch)
+    seen: datetime | None = None  # the wall-clock time the clocks went back from
+    while True:
+        wall = _wall(max(stretch, cursor), offset)
+        if fixed_time and seen is not None and seen > wall:
+            wall = seen  # these times happened before the clocks went back: not again
+        match = _next_wall_match(wall_cron, wall)
+        if match is None:
+            return
+        change = _next_change(zone, stretch, _instant(match, offset))
+        if change is None:
+            fire = _instant(match, offset)
+            yield fire
+            cursor = fire + timedelta(seconds=1)
+            stretch = fire  # the offset holds until here: look for the next change from it
+            continue
+        at, later = change
+        left = _wall(at, offset)  # the wall-clock time the clocks change at
+        shift = later - offset
+        if shift > timedelta(0):
+            skipped = _next_wall_match(wall_cron, left)
+            if (
+                at >= cursor
+                and skipped is not None
+                and skipped < left + shift
+                and _catches_up(fixed_time, shift)
+            ):
+                yield at
+                cursor = at + timedelta(seconds=1)
+        elif -shift <= _CATCH_UP_LONGEST:
+            seen = left if seen is None else max(seen, left)
         else:
-            before = middle
-    return after
+            seen = None  # cronie takes a long jump back for the clock set: runs all again
+        stretch, offset = at, later
+
+
+def _catches_up(fixed_time: bool, shift: timedelta) -> bool:
+    """Whether cronie runs a job whose time the clocks skipped going forward by ``shift``,
+    at the jump (cron.c's main loop): a jump of a few minutes it takes for a late wake-up
+    and runs every job missed; a longer one up to 3 hours for daylight saving and runs the
+    fixed-time jobs missed; a longer one still for the clock being set, and runs none."""
+    if shift <= _CATCH_UP_SHORTEST:
+        return True
+    return fixed_time and shift <= _CATCH_UP_LONGEST
+
+
+def _fixed_time(schedule: str) -> bool:
+    """cronie's test (entry.c sets ``MIN_STAR``/``HR_STAR`` on a field's first character):
+    a job whose minute or hour field starts with '*' ('*', '*/15') is a wildcard job; any
+    other, ranges and lists included ('0-23/1', '15 1-3'), is a fixed-time job."""
+    minute, hour = schedule.split()[:2]
+    return not (minute.startswith("*") or hour.startswith("*"))
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    if moment.microsecond:
+        return moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment
+
+
+def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def _wall(instant: datetime, offset: timedelta) -> datetime:
+    """The wall-clock time (naive) of ``instant`` on a clock ``offset`` ahead of UTC."""
+    return (instant + offset).replace(tzinfo=None)
+
+
+def _instant(wall: datetime, offset: timedelta) -> datetime:
+    """The instant (UTC) a clock ``offset`` ahead of UTC shows ``wall``."""
+    return wall.replace(tzinfo=UTC) - offset
+
+
+def _next_wall_match(wall_cron: BaseTrigger, wall: datetime) -> datetime | None:
+    """The first wall-clock time (naive) at or after ``wall`` the cron names."""
+    found = wall_cron.get_next_fire_time(None, wall.replace(tzinfo=UTC))
+    return None if found is None else found.replace(tzinfo=None)
+
+
+def _next_change(
+    zone: ZoneInfo, start: datetime, end: datetime
+) -> tuple[datetime, timedelta] | None:
+    """The first instant in (``start``, ``end``] the zone's offset changes at, and the new
+    offset. Offsets are compared a few hours apart (zones change them months apart), and
+    a change found to the second in between (they fall on whole seconds)."""
+    before, offset = start, _offset(zone, start)
+    while before < end:
+        after = min(before + _OFFSET_PROBE, end)
+        later = _offset(zone, after)
+        if later != offset:
+            low, high = before, after
+            while high - low > timedelta(seconds=1):
+                middle = low + timedelta(seconds=max(1, (high - low) // timedelta(seconds=2)))
+                if _offset(zone, middle) == later:
+                    high = middle
+                else:
+                    low = middle
+            return high, later
+        before = after
+    return None
 
 
 def latest_slot(schedule: str, timezone: str, now: datetime) -> datetime:
@@ -214,17 +298,15 @@ def fires_at(schedule: str, timezone: str, moment: datetime) -> bool:
     edition that day; a time the clocks skip fires at the jump (02:30 New York time on the
     night the clocks go forward fires at 03:00).
     """
-    # A skipped time fires at the instant after the jump, but APScheduler finds it only when
-    # asked from before the jump: searching from ``moment`` (03:30 local) looks for tomorrow's.
-    fires = _fires(schedule, timezone, moment - _LONGEST_CLOCK_JUMP)
-    return next((fire for fire in fires if fire >= moment), None) == moment
+    return next(_fires(schedule, timezone, moment), None) == moment
 
 
 class CrontabTrigger(BaseTrigger):
     """The daemon's trigger for a cron schedule: it fires at the schedule's fire times as
-    crontab reads them (``_fires``), the times slots are made of, so the job never fires
+    cronie reads them (``_fires``), the times slots are made of, so the job never fires
     at a time that is no slot (APScheduler's own trigger fires a fixed time twice the
-    night the clocks go back, and a skipped one an hour after the jump)."""
+    night the clocks go back, a skipped one an hour after the jump, and a wildcard hour
+    at a time the cron does not name)."""
 
     __slots__ = ("schedule", "timezone")
 
