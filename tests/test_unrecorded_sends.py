@@ -299,3 +299,16 @@ def test_digest_check_warns_of_a_journal_it_cannot_write_and_of_one_that_holds_s
     )
     said = [str(p) for p in warnings_for(load_config(config))]
     assert any("holds sends the database failed to record" in w for w in said)
+
+
+def test_an_entry_kept_after_a_line_cut_short_is_read_whole(tmp_path: Path) -> None:
+    """A worker killed mid-write leaves half a line without its end: the next batch's
+    entry starts a line of its own, and only the fragment is unreadable."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    cut = JournalEntry(NOW, 1, "tok1", [(1, "sent", "250 ok", "<a@x>")])
+    whole = JournalEntry(NOW, 1, "tok2", [(2, "sent", "250 ok", "<b@x>"), (3, "sent", "", None)])
+    journal.path.write_text(cut.to_line()[:40])
+    journal.keep(whole)
+    entries, unreadable = journal.read()
+    assert entries == [whole]
+    assert unreadable == [cut.to_line()[:40]]

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -89,12 +89,18 @@ class SendJournal:
         self.path = path
 
     def keep(self, entry: JournalEntry) -> None:
-        """Append ``entry`` and fsync it; OSError when the file cannot be written."""
+        """Append ``entry`` and fsync it; OSError when the file cannot be written.
+
+        A line cut short by a process killed mid-write is ended first (its own line, found
+        unreadable), or the entry written after it would join it and be lost with it. The
+        line goes out in one write on an append-only descriptor."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked("a") as handle:
-            handle.write(entry.to_line() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        line = (entry.to_line() + "\n").encode("utf-8")
+        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:
+            if _torn_end(fd):
+                line = b"\n" + line
+            os.write(fd, line)
+            os.fsync(fd)
 
     def waiting(self) -> bool:
         """Whether the journal holds anything (a stat: called before every reclaim)."""
@@ -114,23 +120,39 @@ class SendJournal:
     def replaying(self) -> Iterator[tuple[list[JournalEntry], list[str]]]:
         """The entries and unreadable lines, under the lock; emptied (but for the
         unreadable lines) when the block ends without an error, left as it was otherwise."""
-        with self._locked("r+") as handle:
-            entries, unreadable = _parse(handle.read().splitlines())
+        with self._locked(os.O_RDWR) as fd:
+            entries, unreadable = _parse(_read_all(fd).decode("utf-8").splitlines())
             yield entries, unreadable
-            handle.seek(0)
-            handle.truncate()
-            handle.write("".join(line + "\n" for line in unreadable))
-            handle.flush()
-            os.fsync(handle.fileno())
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, "".join(line + "\n" for line in unreadable).encode("utf-8"))
+            os.fsync(fd)
 
     @contextmanager
-    def _locked(self, mode: str) -> Iterator[IO[str]]:
-        with open(self.path, mode, encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # one writer or replayer on this machine
+    def _locked(self, flags: int) -> Iterator[int]:
+        fd = os.open(self.path, flags, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one writer or replayer on this machine
             try:
-                yield handle
+                yield fd
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _torn_end(fd: int) -> bool:
+    """Whether the file's last line has no end (a write cut short)."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse(lines: list[str]) -> tuple[list[JournalEntry], list[str]]:
