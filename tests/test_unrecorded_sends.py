@@ -15,10 +15,12 @@ exclusive lock held past the busy timeout. The server is aiosmtpd, counting what
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,10 +29,16 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import OperationalError
 
 from digest.app import App
-from digest.clock import ManualClock
+from digest.clock import SYSTEM_CLOCK, ManualClock
 from digest.config import load_config, warnings_for
+from digest.deliver.batches import Claim, Row
+from digest.deliver.recording import record_batch
+from digest.deliver.report import DeliveryReport
+from digest.records import SendResult
+from digest.states import SendStatus
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
 from tests.conftest import FeedServer, free_port, rss, run_cli
 
@@ -177,7 +185,8 @@ def test_a_record_that_fails_for_a_moment_goes_through_on_a_later_try(
     assert "recorded at try" in err
     assert received == dict.fromkeys(READERS, 1)
     assert {status for status, _ in _rows(config).values()} == {"sent"}
-    assert not (config.parent / "unrecorded-sends.jsonl").exists()
+    # Kept at the first failure, taken out once recorded.
+    assert (config.parent / "unrecorded-sends.jsonl").read_text() == ""
 
 
 def test_without_a_journal_the_error_names_the_deliveries_in_flight(
@@ -312,3 +321,55 @@ def test_an_entry_kept_after_a_line_cut_short_is_read_whole(tmp_path: Path) -> N
     entries, unreadable = journal.read()
     assert entries == [whole]
     assert unreadable == [cut.to_line()[:40]]
+
+
+class _LockedStore:
+    """A store whose every record fails as a locked SQLite does (at once here), after
+    ``busy`` seconds in the database; it counts the tries."""
+
+    clock = SYSTEM_CLOCK
+
+    def __init__(self, busy: float = 0.0, fail: int = 1_000_000) -> None:
+        self.busy, self.fail, self.tries = busy, fail, 0
+
+    def finish_deliveries(self, results, token, retry_at=None) -> int:  # type: ignore[no-untyped-def]
+        self.tries += 1
+        time.sleep(self.busy)
+        if self.tries <= self.fail:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return len(results)
+
+
+def _record(store: _LockedStore, journal: SendJournal, patience: float, lease: float = 300.0):  # type: ignore[no-untyped-def]
+    claim = Claim(store, "tok", 1, 7, lease)  # type: ignore[arg-type]
+    rows = {1: Row(1, 1, "a@example.org", 1, "<m@x>")}
+    sent = [SendResult(1, SendStatus.SENT, "250 ok")]
+    return record_batch(claim, sent, rows, DeliveryReport(), None, patience, journal)
+
+
+def test_a_cancel_during_the_retries_leaves_the_batch_in_the_journal(tmp_path: Path) -> None:
+    """Ctrl-C (asyncio.Runner cancels the main task) while the record waits between
+    tries: the results are in the journal already, not lost with the task."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+
+    async def cancelled() -> None:
+        task = asyncio.create_task(_record(_LockedStore(), journal, patience=60.0))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    entries, unreadable = journal.read()
+    assert [(e.token, [r[0] for r in e.results]) for e in entries] == [("tok", [1])]
+    assert unreadable == []
+
+
+def test_a_retry_that_records_the_batch_takes_it_out_of_the_journal(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    other = JournalEntry(NOW, 3, "other", [(9, "sent", "250 ok", "<o@x>")])
+    journal.keep(other)
+    store = _LockedStore(fail=2)
+    assert asyncio.run(_record(store, journal, patience=30.0)) == {1}
+    assert store.tries == 3
+    assert journal.read() == ([other], [])

@@ -2,12 +2,13 @@
 not turn into a second copy for everyone in the batch.
 
 The server has taken the messages; only the record is missing. Left 'sending', the rows
-would come back when their lease runs out and go out again. So the record is tried again
+would come back when their lease runs out and go out again. So at the first failure the
+results go to the journal of unrecorded sends (``store.journal``: the next send on this
+machine records them from it before it takes back any row), and the record is tried again
 with a growing pause for ``delivery.record_retry_seconds`` (at most a third of the lease,
-which the claim keeps renewing meanwhile), and if the database still fails the results go
-to the journal of unrecorded sends (``store.journal``), from which the next send on this
-machine records them before it takes back any row. The run then stops with a StoreError
-saying what happened and what to do.
+which the claim keeps renewing meanwhile). A try that goes through takes the entry out
+again; if the database still fails the run stops with a StoreError saying what happened
+and what to do. Kept first, the results survive a Ctrl-C or a kill during the retries.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,46 +45,95 @@ async def record_batch(
     patience: float,
     journal: SendJournal | None,
 ) -> set[int]:
-    """``batches.record`` for a batch that went out: the record retried for ``patience``
-    seconds while the database fails, then kept in ``journal`` and a StoreError raised.
-    The delivery ids recorded."""
+    """``batches.record`` for a batch that went out, surely. When the database fails, the
+    results go to ``journal`` at once (a Ctrl-C or a kill during the retries finds them
+    there) and the record is retried for ``patience`` seconds: a try that goes through
+    takes the entry out again; the last failure raises a StoreError. The delivery ids
+    recorded."""
     stored, retries = stored_results(results, rows, retry_at)
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
-    pause = FIRST_PAUSE
-    tries = 0
-    while True:
-        try:
-            claim.finish(stored, retries)
-            break
-        except SQLAlchemyError as exc:
-            tries += 1
-            left = patience - (time.monotonic() - started)
-            if left <= 0:
-                reason = database_words(exc)
-                entry = JournalEntry(
-                    taken_at, claim.edition_id, claim.token, stored, retries or {}, reason
-                )
-                raise _kept(entry, journal, tries) from exc
-            if tries == 1:
-                log.warning(
-                    "edition %d: the database failed to record a batch the mail server took "
-                    "(%d messages: %s); trying again for up to %.0f s",
-                    claim.edition_id,
-                    len(stored),
-                    database_words(exc),
-                    left,
-                )
-            await asyncio.sleep(min(pause, left))
-            pause = min(2 * pause, LONGEST_PAUSE)
-    if tries:
-        log.warning("edition %d: the batch was recorded at try %d", claim.edition_id, tries + 1)
+    entry = JournalEntry(taken_at, claim.edition_id, claim.token, stored, retries or {})
+    try:
+        claim.finish(stored, retries)
+    except SQLAlchemyError as exc:
+        await _record_again(
+            claim, replace(entry, reason=database_words(exc)), journal, patience, started
+        )
+    except BaseException:  # a Ctrl-C or a cancel during the write: its fate is unknown here
+        _keep_quietly(entry, journal)
+        raise
     return counted(claim, results, rows, report)
 
 
-def _kept(entry: JournalEntry, journal: SendJournal | None, tries: int) -> StoreError:
-    """The batch's results kept in the journal; the error that ends the run, saying so
-    (or, when the journal could not keep them either, naming the deliveries)."""
+async def _record_again(
+    claim: Claim, entry: JournalEntry, journal: SendJournal | None, patience: float, started: float
+) -> None:
+    """The first record failed: the entry kept, and the record tried again with a growing
+    pause while ``patience`` lasts; the entry taken out once it goes through."""
+    problem = _keep(entry, journal)
+    log.warning(
+        "edition %d: the database failed to record a batch the mail server took "
+        "(%d messages: %s); %s, trying again for up to %.0f s",
+        claim.edition_id,
+        len(entry.results),
+        entry.reason,
+        f"kept in {journal.path} meanwhile" if problem is None and journal else problem,
+        max(0.0, patience - (time.monotonic() - started)),
+    )
+    pause = FIRST_PAUSE
+    tries = 1
+    while True:
+        left = patience - (time.monotonic() - started)
+        if left <= 0:
+            raise _kept(entry, journal, tries, problem)
+        await asyncio.sleep(min(pause, left))
+        pause = min(2 * pause, LONGEST_PAUSE)
+        try:
+            claim.finish(list(entry.results), dict(entry.retry_at) or None)
+        except SQLAlchemyError as exc:
+            tries += 1
+            entry = replace(entry, reason=database_words(exc))
+            continue
+        break
+    log.warning("edition %d: the batch was recorded at try %d", claim.edition_id, tries + 1)
+    if problem is None and journal is not None:
+        try:
+            journal.void(entry.token)
+        except OSError as err:  # harmless: a replay finds its rows recorded already
+            log.warning("%s: could not take out a batch recorded since (%s)", journal.path, err)
+
+
+def _keep(entry: JournalEntry, journal: SendJournal | None) -> str | None:
+    """``entry`` kept in ``journal``; None, or why it could not be."""
+    if journal is None:
+        return "no journal is configured"
+    try:
+        journal.keep(entry)
+    except OSError as err:
+        return f"the journal {journal.path} could not be written either ({err})"
+    return None
+
+
+def _keep_quietly(entry: JournalEntry, journal: SendJournal | None) -> None:
+    """``entry`` kept on the way out of a cancel (the replay writes it only if the record
+    did not); a failure is logged, not raised over the cancel."""
+    problem = _keep(entry, journal)
+    if problem is not None:
+        log.error(
+            "edition %d: stopped while recording a batch the mail server took; %s: "
+            "deliveries %s may go out again after their lease",
+            entry.edition_id,
+            problem,
+            _ids(entry),
+        )
+
+
+def _kept(
+    entry: JournalEntry, journal: SendJournal | None, tries: int, problem: str | None
+) -> StoreError:
+    """The error that ends the run: the batch's results are in the journal (or, when the
+    journal could not keep them, which deliveries are in flight)."""
     taken = sum(1 for _, status, _, _ in entry.results if status == DeliveryStatus.SENT)
     what = (
         f"edition {entry.edition_id}: the mail server took a batch ({taken} of "
@@ -90,23 +141,20 @@ def _kept(entry: JournalEntry, journal: SendJournal | None, tries: int) -> Store
         f"{tries} {'try' if tries == 1 else 'tries'} ({entry.reason})"
     )
     fix = "fix the database (a lock another program holds, a full disk, a server that is down)"
-    problem = "no journal is configured"
-    if journal is not None:
-        try:
-            journal.keep(entry)
-        except OSError as err:
-            problem = f"the journal {journal.path} could not be written either ({err})"
-        else:
-            return StoreError(
-                f"{what}; its results are kept in {journal.path}",
-                f"{fix}, then run `digest send` or let the daemon's retry job come: the next "
-                "send records them from that file before it takes back any row, so nobody "
-                "gets them twice. `digest status` lists them until then",
-            )
-    ids = [str(delivery_id) for delivery_id, _, _, _ in entry.results]
-    shown = ", ".join(ids[:_IDS_SHOWN]) + (" ..." if len(ids) > _IDS_SHOWN else "")
+    if problem is None and journal is not None:
+        return StoreError(
+            f"{what}; its results are kept in {journal.path}",
+            f"{fix}, then run `digest send` or let the daemon's retry job come: the next "
+            "send records them from that file before it takes back any row, so nobody "
+            "gets them twice. `digest status` lists them until then",
+        )
     return StoreError(
-        f"{what}, and {problem}: deliveries {shown} are still marked in flight",
+        f"{what}, and {problem}: deliveries {_ids(entry)} are still marked in flight",
         f"{fix} before their lease runs out (delivery.lease_seconds after the send): "
         "after that the next send mails them again",
     )
+
+
+def _ids(entry: JournalEntry) -> str:
+    ids = [str(delivery_id) for delivery_id, _, _, _ in entry.results]
+    return ", ".join(ids[:_IDS_SHOWN]) + (" ..." if len(ids) > _IDS_SHOWN else "")

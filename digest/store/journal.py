@@ -116,6 +116,15 @@ class SendJournal:
             return [], []
         return _parse(self.path.read_text(encoding="utf-8").splitlines())
 
+    def void(self, token: str) -> None:
+        """Take out the entry of the claim ``token`` (the database recorded its batch after
+        all); OSError when the file cannot be rewritten."""
+        with self._locked(os.O_RDWR) as fd:
+            lines = _read_all(fd).decode("utf-8").splitlines()
+            kept = [line for line in lines if _token(line) != token]
+            if len(kept) < len(lines):
+                _rewrite(fd, kept)
+
     @contextmanager
     def replaying(self) -> Iterator[tuple[list[JournalEntry], list[str]]]:
         """The entries and unreadable lines, under the lock; emptied (but for the
@@ -123,10 +132,7 @@ class SendJournal:
         with self._locked(os.O_RDWR) as fd:
             entries, unreadable = _parse(_read_all(fd).decode("utf-8").splitlines())
             yield entries, unreadable
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, "".join(line + "\n" for line in unreadable).encode("utf-8"))
-            os.fsync(fd)
+            _rewrite(fd, unreadable)
 
     @contextmanager
     def _locked(self, flags: int) -> Iterator[int]:
@@ -145,6 +151,23 @@ def _torn_end(fd: int) -> bool:
     """Whether the file's last line has no end (a write cut short)."""
     size = os.fstat(fd).st_size
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _rewrite(fd: int, lines: list[str]) -> None:
+    """The file's lines replaced by ``lines`` (in place: a process waiting on the lock holds
+    the same file), fsynced."""
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
+    os.fsync(fd)
+
+
+def _token(line: str) -> str | None:
+    """The claim token of an entry's line (None: not an entry)."""
+    try:
+        return JournalEntry.from_line(line).token
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _read_all(fd: int) -> bytes:
