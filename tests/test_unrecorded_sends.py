@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from digest.config import load_config, warnings_for
 from digest.deliver.batches import Claim, Row
 from digest.deliver.recording import record_batch
 from digest.deliver.report import DeliveryReport
+from digest.errors import StoreError
 from digest.records import SendResult
 from digest.states import SendStatus
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
@@ -332,7 +333,7 @@ class _LockedStore:
     def __init__(self, busy: float = 0.0, fail: int = 1_000_000) -> None:
         self.busy, self.fail, self.tries = busy, fail, 0
 
-    def finish_deliveries(self, results, token, retry_at=None) -> int:  # type: ignore[no-untyped-def]
+    def finish_deliveries(self, results: list[object], token: str, retry_at: object = None) -> int:
         self.tries += 1
         time.sleep(self.busy)
         if self.tries <= self.fail:
@@ -340,7 +341,9 @@ class _LockedStore:
         return len(results)
 
 
-def _record(store: _LockedStore, journal: SendJournal, patience: float, lease: float = 300.0):  # type: ignore[no-untyped-def]
+def _record(
+    store: _LockedStore, journal: SendJournal, patience: float, lease: float = 300.0
+) -> Coroutine[object, object, set[int]]:
     claim = Claim(store, "tok", 1, 7, lease)  # type: ignore[arg-type]
     rows = {1: Row(1, 1, "a@example.org", 1, "<m@x>")}
     sent = [SendResult(1, SendStatus.SENT, "250 ok")]
@@ -373,3 +376,66 @@ def test_a_retry_that_records_the_batch_takes_it_out_of_the_journal(tmp_path: Pa
     assert asyncio.run(_record(store, journal, patience=30.0)) == {1}
     assert store.tries == 3
     assert journal.read() == ([other], [])
+
+
+def _claimed_edition(store: Store, count: int = 3) -> tuple[int, str, list[int]]:
+    """An edition queued for READERS and claimed in one batch: its id, the claim's token,
+    and the delivery ids."""
+    for address in READERS[:count]:
+        store.add_subscriber(address)
+    edition = store.save_edition(
+        Edition(digest_id="daily", slot=NOW, created_at=NOW, subject="s", html="h", text="t")
+    )
+    assert edition.id is not None
+    store.queue_deliveries(edition.id)
+    claimed = store.claim_deliveries(edition.id, count, lease_seconds=LEASE)
+    token = claimed[0][0].claim_token
+    assert token is not None
+    store.start_attempt(token)
+    return edition.id, token, [row.id for row, _ in claimed if row.id is not None]
+
+
+def test_a_hard_bounce_kept_in_the_journal_suppresses_its_reader_when_replayed(
+    tmp_path: Path,
+) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    # What the record path keeps: the transport said "bounced" for the reader's address.
+    asyncio.run(_bounced_batch(journal))
+    (kept,) = journal.read()[0]
+    assert list(kept.bounced) == [1] and kept.results[0][1] == "failed"
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    store = Store(engine, ManualClock(NOW), SendJournal(tmp_path / "replayed.jsonl"))
+    try:
+        edition_id, token, (bounced, sent) = _claimed_edition(store, 2)
+        assert store.journal is not None
+        store.journal.keep(
+            JournalEntry(
+                NOW,
+                edition_id,
+                token,
+                [(bounced, "failed", "550 5.1.1 no such user", "<a@x>"), (sent, "sent", "", None)],
+                bounced=[bounced],
+            )
+        )
+        store.reclaim_expired(edition_id)
+        status = {s.email: s.status for s in store.subscribers()}
+        assert status == {READERS[0]: "bounced", READERS[1]: "active"}
+        (ana,) = [s for s in store.subscribers() if s.email == READERS[0]]
+        assert ana.id is not None
+        (event, *_) = store.subscriber_history(ana.id)
+        assert (event.to_status, event.by) == (
+            "bounced",
+            "a bounce (the server refused the address)",
+        )
+    finally:
+        engine.dispose()
+
+
+async def _bounced_batch(journal: SendJournal) -> None:
+    claim = Claim(_LockedStore(), "tok", 1, 7, 300.0)  # type: ignore[arg-type]
+    rows = {1: Row(1, 1, "gone@example.org", 1, "<m@x>")}
+    bounce = [SendResult(1, SendStatus.BOUNCED, "550 5.1.1 no such user")]
+    with pytest.raises(StoreError):
+        await record_batch(claim, bounce, rows, DeliveryReport(), None, 0.0, journal)

@@ -21,6 +21,7 @@ from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
 from digest.store.claims import ClaimedRow
+from digest.store.journal import HARD_BOUNCE_BY
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -226,7 +227,7 @@ def counted(
             claim.store.suppress_subscriber(
                 row.subscriber_id,
                 SubscriberStatus.BOUNCED,
-                "a bounce (the server refused the address)",
+                HARD_BOUNCE_BY,
             )
         _count(result, row, report)
     return {r.delivery_id for r in results}

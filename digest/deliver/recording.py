@@ -26,7 +26,7 @@ from digest.deliver.batches import Claim, Row, counted, stored_results
 from digest.deliver.report import DeliveryReport
 from digest.errors import StoreError
 from digest.records import SendResult
-from digest.states import DeliveryStatus
+from digest.states import DeliveryStatus, SendStatus
 from digest.store.journal import JournalEntry, SendJournal, database_words
 
 log = logging.getLogger("digest.deliver")
@@ -53,7 +53,10 @@ async def record_batch(
     stored, retries = stored_results(results, rows, retry_at)
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
-    entry = JournalEntry(taken_at, claim.edition_id, claim.token, stored, retries or {})
+    bounced = tuple(r.delivery_id for r in results if r.status == SendStatus.BOUNCED)
+    entry = JournalEntry(
+        taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
+    )
     try:
         claim.finish(stored, retries)
     except SQLAlchemyError as exc:

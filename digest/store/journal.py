@@ -31,15 +31,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.states import DeliveryStatus
+from digest.states import LEFT, DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.tables import DELIVERIES
+from digest.store.status_log import record_status
+from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
 log = logging.getLogger("digest.store")
+
+HARD_BOUNCE_BY = "a bounce (the server refused the address)"  # in the subscriber's history
 
 Result = tuple[int, str, str, str | None]  # delivery id, status, detail, Message-ID
 
@@ -54,6 +58,9 @@ class JournalEntry:
     results: Sequence[Result]
     retry_at: Mapping[int, datetime] = field(default_factory=dict)
     reason: str = ""  # the database's error
+    # Rows the server refused as a hard bounce (stored as failed): their subscribers are
+    # suppressed when the entry is recorded, as the record of the batch would have.
+    bounced: Sequence[int] = ()
 
     def to_line(self) -> str:
         """The entry as one JSON line."""
@@ -65,6 +72,7 @@ class JournalEntry:
                 "results": [list(r) for r in self.results],
                 "retry_at": {str(k): v.isoformat() for k, v in self.retry_at.items()},
                 "reason": self.reason,
+                "bounced": list(self.bounced),
             }
         )
 
@@ -79,6 +87,7 @@ class JournalEntry:
             [(int(i), str(s), str(d), m) for i, s, d, m in data["results"]],
             {int(k): datetime.fromisoformat(v) for k, v in data["retry_at"].items()},
             str(data.get("reason", "")),
+            tuple(int(i) for i in data.get("bounced", [])),
         )
 
 
@@ -264,6 +273,7 @@ class JournalQueries(StoreBase):
             return 0
         with self.engine.begin() as connection:
             done = int(connection.execute(_REPLAY, rows).rowcount or 0)
+            suppressed = _suppress_bounced(connection, entry.bounced, self.clock.now())
         log.warning(
             "edition %d: recorded %d deliveries the mail server took at %s, kept in %s while "
             "the database could not record them (%s)",
@@ -273,6 +283,12 @@ class JournalQueries(StoreBase):
             path,
             entry.reason or "its error was not kept",
         )
+        if suppressed:
+            log.warning(
+                "edition %d: %d subscribers suppressed: the mail server refused their address",
+                entry.edition_id,
+                suppressed,
+            )
         if done < len(rows):
             log.warning(
                 "edition %d: %d of those deliveries were no longer waiting for that record: "
@@ -282,6 +298,28 @@ class JournalQueries(StoreBase):
                 len(rows) - done,
             )
         return done
+
+
+def _suppress_bounced(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
+    """The subscribers of hard-bounced rows suppressed in the replay's transaction (as
+    ``deliver.batches.counted`` does after a record), unless they left; count them."""
+    if not delivery_ids:
+        return 0
+    found = connection.execute(
+        select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
+        .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
+        .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
+    ).all()
+    if not found:
+        return 0
+    connection.execute(
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
+        .values(status=SubscriberStatus.BOUNCED, unsubscribed_at=now)
+    )
+    changes = [(i, before, str(SubscriberStatus.BOUNCED)) for i, before in found]
+    record_status(connection, changes, HARD_BOUNCE_BY, now)
+    return len(found)
 
 
 def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> StoreError:
