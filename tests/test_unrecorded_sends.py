@@ -34,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from digest.app import App
 from digest.clock import SYSTEM_CLOCK, ManualClock
 from digest.config import load_config, warnings_for
+from digest.deliver import recording
 from digest.deliver.batches import Claim, Row
 from digest.deliver.recording import record_batch
 from digest.deliver.report import DeliveryReport
@@ -439,3 +440,26 @@ async def _bounced_batch(journal: SendJournal) -> None:
     bounce = [SendResult(1, SendStatus.BOUNCED, "550 5.1.1 no such user")]
     with pytest.raises(StoreError):
         await record_batch(claim, bounce, rows, DeliveryReport(), None, 0.0, journal)
+
+
+def test_no_try_is_started_that_could_outlast_the_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try may wait the busy timeout for a lock: once the lease (from its last claim
+    or renewal) could run out during one, the tries stop and the run says so, however long
+    record_retry_seconds would have let them go on."""
+    monkeypatch.setattr(recording, "BUSY_TIMEOUT_SECONDS", 0.3, raising=False)
+    monkeypatch.setattr(recording, "LEASE_MARGIN", 0.2, raising=False)
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    store = _LockedStore(busy=0.3)
+    lease = 3.0
+    started = time.monotonic()
+
+    async def record() -> None:
+        with pytest.raises(StoreError, match="could not record it after"):
+            await asyncio.wait_for(_record(store, journal, patience=60.0, lease=lease), 6.0)
+
+    asyncio.run(record())
+    assert time.monotonic() - started < lease
+    assert store.tries >= 2  # retried while the lease allowed
+    assert len(journal.read()[0]) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,6 +92,14 @@ class Claim:
     warned: bool = False
 
     renewing: asyncio.Task[None] | None = None
+    # When the lease last set went from (time.monotonic, taken before the claim or renewal
+    # that set it): the record of a sent batch must be kept before it runs out.
+    leased_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def lease_ends(self) -> float:
+        """When the lease runs out unless renewed again (time.monotonic)."""
+        return self.leased_at + self.lease_seconds
 
     def start(self, rows: Collection[int]) -> set[int]:
         """The batch goes out now: one attempt counted on each row the claim still holds
@@ -117,6 +126,7 @@ class Claim:
         if first_wait:
             await asyncio.sleep(self.lease_seconds / 3)
         while True:
+            started = time.monotonic()
             try:
                 held = self.store.renew_lease(self.token, self.lease_seconds)
             except Exception as exc:  # a heartbeat must not break the send in flight
@@ -128,6 +138,7 @@ class Claim:
                     exc,
                 )
             else:
+                self.leased_at = started
                 if held < self.held:
                     self._taken(self.held - held)
             await asyncio.sleep(self.lease_seconds / 3)

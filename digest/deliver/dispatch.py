@@ -230,6 +230,7 @@ class _Run:
         allowed = await self.tokens(ahead)
         if not allowed:
             return None
+        leased_at = time.monotonic()  # the lease runs from the claim's start at the latest
         claimed = self.store.claim_deliveries(self.edition_id, allowed, self.settings.lease_seconds)
         if not claimed:
             if self.limiter:
@@ -237,7 +238,14 @@ class _Run:
             return None
         token = claimed[0][0].claim_token
         assert token is not None
-        claim = Claim(self.store, token, len(claimed), self.edition_id, self.settings.lease_seconds)
+        claim = Claim(
+            self.store,
+            token,
+            len(claimed),
+            self.edition_id,
+            self.settings.lease_seconds,
+            leased_at=leased_at,
+        )
         claim.start_renewing()  # from the claim on: it may wait while the batch before sends
         return self.build(Batch(claim, allowed), claimed)
 

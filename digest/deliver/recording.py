@@ -27,12 +27,14 @@ from digest.deliver.report import DeliveryReport
 from digest.errors import StoreError
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus
+from digest.store.engine import BUSY_TIMEOUT_SECONDS
 from digest.store.journal import JournalEntry, SendJournal, database_words
 
 log = logging.getLogger("digest.deliver")
 
 FIRST_PAUSE = 0.5  # seconds before the second try; doubling, at most LONGEST_PAUSE
 LONGEST_PAUSE = 10.0
+LEASE_MARGIN = 2.0  # seconds a try must end before the lease does
 _IDS_SHOWN = 50  # delivery ids an error names when no journal could keep them
 
 
@@ -87,10 +89,15 @@ async def _record_again(
     pause = FIRST_PAUSE
     tries = 1
     while True:
-        left = patience - (time.monotonic() - started)
-        if left <= 0:
+        now = time.monotonic()
+        left = patience - (now - started)
+        wait = min(pause, left)
+        # A try may wait the busy timeout for a lock: none starts that could outlast the
+        # lease (another machine's sender takes the rows back then, not knowing this
+        # journal), reckoned from the last claim or renewal that went through.
+        if left <= 0 or now + wait + BUSY_TIMEOUT_SECONDS + LEASE_MARGIN > claim.lease_ends:
             raise _kept(entry, journal, tries, problem)
-        await asyncio.sleep(min(pause, left))
+        await asyncio.sleep(wait)
         pause = min(2 * pause, LONGEST_PAUSE)
         try:
             claim.finish(list(entry.results), dict(entry.retry_at) or None)
