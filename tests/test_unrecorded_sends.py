@@ -463,3 +463,28 @@ def test_no_try_is_started_that_could_outlast_the_lease(
     assert time.monotonic() - started < lease
     assert store.tries >= 2  # retried while the lease allowed
     assert len(journal.read()[0]) == 1
+
+
+def test_the_record_and_its_retries_leave_the_event_loop_free(tmp_path: Path) -> None:
+    """A try waits on SQLite's lock (the busy timeout) in a thread: the loop goes on
+    meanwhile (the lease's renewal, the batch on the wire, a worker's heartbeat)."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def main() -> None:
+        ticking = asyncio.create_task(ticker())
+        with pytest.raises(StoreError):
+            await _record(_LockedStore(busy=0.6), journal, patience=1.0)
+        ticking.cancel()
+
+    asyncio.run(main())
+    assert len(gaps) > 10
+    assert max(gaps) < 0.4

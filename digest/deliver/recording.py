@@ -60,7 +60,7 @@ async def record_batch(
         taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
     )
     try:
-        claim.finish(stored, retries)
+        await asyncio.to_thread(claim.finish, stored, retries)
     except SQLAlchemyError as exc:
         await _record_again(
             claim, replace(entry, reason=database_words(exc)), journal, patience, started
@@ -68,7 +68,7 @@ async def record_batch(
     except BaseException:  # a Ctrl-C or a cancel during the write: its fate is unknown here
         _keep_quietly(entry, journal)
         raise
-    return counted(claim, results, rows, report)
+    return await asyncio.to_thread(counted, claim, results, rows, report)
 
 
 async def _record_again(
@@ -76,7 +76,7 @@ async def _record_again(
 ) -> None:
     """The first record failed: the entry kept, and the record tried again with a growing
     pause while ``patience`` lasts; the entry taken out once it goes through."""
-    problem = _keep(entry, journal)
+    problem = await asyncio.to_thread(_keep, entry, journal)
     log.warning(
         "edition %d: the database failed to record a batch the mail server took "
         "(%d messages: %s); %s, trying again for up to %.0f s",
@@ -100,7 +100,9 @@ async def _record_again(
         await asyncio.sleep(wait)
         pause = min(2 * pause, LONGEST_PAUSE)
         try:
-            claim.finish(list(entry.results), dict(entry.retry_at) or None)
+            await asyncio.to_thread(
+                claim.finish, list(entry.results), dict(entry.retry_at) or None
+            )
         except SQLAlchemyError as exc:
             tries += 1
             entry = replace(entry, reason=database_words(exc))
@@ -109,7 +111,7 @@ async def _record_again(
     log.warning("edition %d: the batch was recorded at try %d", claim.edition_id, tries + 1)
     if problem is None and journal is not None:
         try:
-            journal.void(entry.token)
+            await asyncio.to_thread(journal.void, entry.token)
         except OSError as err:  # harmless: a replay finds its rows recorded already
             log.warning("%s: could not take out a batch recorded since (%s)", journal.path, err)
 
