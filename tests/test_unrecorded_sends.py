@@ -16,6 +16,7 @@ exclusive lock held past the busy timeout. The server is aiosmtpd, counting what
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import sqlite3
@@ -140,7 +141,8 @@ def test_a_batch_the_server_took_is_recorded_from_the_journal_not_sent_again(
     journal = config.parent / "unrecorded-sends.jsonl"
     assert "the mail server took a batch (3 of 3 messages accepted)" in err
     assert "database or disk is full" in err and str(journal) in err
-    assert "the next send records them from that file" in err
+    assert "the next send on this machine records them from that file" in err
+    assert "Workers on other machines cannot read it" in err
     assert received == dict.fromkeys(READERS, 1)
     assert {status for status, _ in _rows(config).values()} == {"sending"}
     (entry,) = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -278,7 +280,11 @@ def test_the_journal_records_rows_taken_back_to_pending_but_not_those_claimed_ag
         }
         said = [r.getMessage() for r in caplog.records]
         assert any("recorded 2 deliveries the mail server took at" in line for line in said)
-        assert any("1 of those deliveries were no longer waiting" in line for line in said)
+        assert any(
+            f"deliveries {rows[0]} were taken back by another sender" in line
+            and "they went out twice" in line
+            for line in said
+        )
         assert store.journal.read() == ([], [])
         assert store.reclaim_expired(edition.id) == 0  # and once only
     finally:
@@ -488,3 +494,122 @@ def test_the_record_and_its_retries_leave_the_event_loop_free(tmp_path: Path) ->
     asyncio.run(main())
     assert len(gaps) > 10
     assert max(gaps) < 0.4
+
+
+def _store(tmp_path: Path) -> Store:
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    return Store(engine, ManualClock(NOW), SendJournal(tmp_path / "unrecorded.jsonl"))
+
+
+def _sent(edition_id: int, token: str, delivery_id: int) -> JournalEntry:
+    return JournalEntry(NOW, edition_id, token, [(delivery_id, "sent", "250 ok", "<m@x>")])
+
+
+def test_the_replay_records_with_the_journal_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender keeping a batch must not wait on a replay's database work."""
+    store = _store(tmp_path)
+    journal = store.journal
+    assert journal is not None
+    edition_id, token, (row, *_) = _claimed_edition(store, 1)
+    journal.keep(_sent(edition_id, token, row))
+    free_while_recording: list[bool] = []
+    replay = Store._replay
+
+    def watched(self: Store, entry: JournalEntry, path: Path) -> int:
+        with path.open("rb") as other:  # another process's handle on the file
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                free_while_recording.append(False)
+            else:
+                free_while_recording.append(True)
+                fcntl.flock(other, fcntl.LOCK_UN)
+        return replay(self, entry, path)
+
+    monkeypatch.setattr(Store, "_replay", watched)
+    try:
+        assert store.replay_journal() == 1
+        assert free_while_recording == [True]
+        assert journal.read() == ([], [])
+    finally:
+        store.engine.dispose()
+
+
+def test_a_replay_that_fails_partway_leaves_only_what_it_did_not_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path)
+    journal = store.journal
+    assert journal is not None
+    edition_id, token, (first, second) = _claimed_edition(store, 2)
+    journal.keep(_sent(edition_id, token, first))
+    journal.keep(_sent(edition_id, "second", second))
+    replay = Store._replay
+
+    def fails_on_the_second(self: Store, entry: JournalEntry, path: Path) -> int:
+        if entry.token == "second":
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return replay(self, entry, path)
+
+    monkeypatch.setattr(Store, "_replay", fails_on_the_second)
+    try:
+        with pytest.raises(StoreError, match="database is locked"):
+            store.replay_journal()
+        assert [e.token for e in journal.read()[0]] == ["second"]
+    finally:
+        store.engine.dispose()
+
+
+def test_an_entry_with_a_status_that_is_none_is_unreadable(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    line = _sent(1, "tok", 1).to_line().replace('"sent"', '"snet"')
+    journal.path.write_text(line + "\n")
+    assert journal.read() == ([], [line])
+
+
+def test_a_journal_file_digest_cannot_use_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    """A file in the journal's way (here a folder; a root-owned file after `sudo digest
+    send` in real life): the send says which file and what to do, not a bare OSError."""
+    store = _store(tmp_path)
+    assert store.journal is not None
+    store.journal.path.mkdir()
+    (store.journal.path / "x").write_text("x")
+    try:
+        with pytest.raises(StoreError) as raised:
+            store.reclaim_expired(1)
+        assert str(store.journal.path) in raised.value.message
+        assert "sudo digest send" in raised.value.hint
+        with pytest.raises(StoreError):
+            store.journal.keep(_sent(1, "tok", 1))
+    finally:
+        store.engine.dispose()
+
+
+def test_unreadable_lines_are_moved_aside_once_and_digest_check_names_them(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = _config(write_config, feed_server, 25, 1)
+    app = App.open(load_config(config))
+    try:
+        journal = app.store.journal
+        assert journal is not None
+        journal.path.write_text('{"at": "2026-12-07T09:00:00+00:00", "edit\n')
+        said: list[str] = []
+        handler = logging.Handler(logging.ERROR)
+        handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("digest.store").addHandler(handler)  # (the CLI's setup stops propagation)
+        try:
+            app.store.replay_journal()
+            app.store.replay_journal()
+        finally:
+            logging.getLogger("digest.store").removeHandler(handler)
+        assert len([line for line in said if "moved to" in line]) == 1
+        assert not journal.waiting()
+        assert journal.rejected.read_text().startswith('{"at": "2026-12-07T09:00:00+00:00"')
+    finally:
+        app.close()
+    checked = [str(p) for p in warnings_for(load_config(config))]
+    assert any(".rejected holds 1 line(s)" in w for w in checked)

@@ -100,9 +100,7 @@ async def _record_again(
         await asyncio.sleep(wait)
         pause = min(2 * pause, LONGEST_PAUSE)
         try:
-            await asyncio.to_thread(
-                claim.finish, list(entry.results), dict(entry.retry_at) or None
-            )
+            await asyncio.to_thread(claim.finish, list(entry.results), dict(entry.retry_at) or None)
         except SQLAlchemyError as exc:
             tries += 1
             entry = replace(entry, reason=database_words(exc))
@@ -112,7 +110,7 @@ async def _record_again(
     if problem is None and journal is not None:
         try:
             await asyncio.to_thread(journal.void, entry.token)
-        except OSError as err:  # harmless: a replay finds its rows recorded already
+        except StoreError as err:  # harmless: a replay finds its rows recorded already
             log.warning("%s: could not take out a batch recorded since (%s)", journal.path, err)
 
 
@@ -122,8 +120,8 @@ def _keep(entry: JournalEntry, journal: SendJournal | None) -> str | None:
         return "no journal is configured"
     try:
         journal.keep(entry)
-    except OSError as err:
-        return f"the journal {journal.path} could not be written either ({err})"
+    except StoreError as err:
+        return f"the journal could not be written either ({err.message}; {err.hint})"
     return None
 
 
@@ -157,8 +155,10 @@ def _kept(
         return StoreError(
             f"{what}; its results are kept in {journal.path}",
             f"{fix}, then run `digest send` or let the daemon's retry job come: the next "
-            "send records them from that file before it takes back any row, so nobody "
-            "gets them twice. `digest status` lists them until then",
+            "send on this machine records them from that file before it takes back any "
+            "row. Workers on other machines cannot read it: they take the rows back when "
+            "the lease runs out (delivery.lease_seconds) and mail them again, so fix the "
+            "database before then or stop them. `digest status` lists them until then",
         )
     return StoreError(
         f"{what}, and {problem}: deliveries {_ids(entry)} are still marked in flight",

@@ -24,7 +24,8 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,7 +85,7 @@ class JournalEntry:
             datetime.fromisoformat(data["at"]),
             int(data["edition"]),
             str(data["token"]),
-            [(int(i), str(s), str(d), m) for i, s, d, m in data["results"]],
+            [(int(i), str(DeliveryStatus(s)), str(d), _text(m)) for i, s, d, m in data["results"]],
             {int(k): datetime.fromisoformat(v) for k, v in data["retry_at"].items()},
             str(data.get("reason", "")),
             tuple(int(i) for i in data.get("bounced", [])),
@@ -92,20 +93,25 @@ class JournalEntry:
 
 
 class SendJournal:
-    """The journal file: entries appended under a lock, fsynced, read back and emptied."""
+    """The journal file: entries appended under a lock, fsynced, read back and taken out
+    once recorded. Every error on the file is a StoreError that says how to fix it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @property
+    def rejected(self) -> Path:
+        """Where lines that are no entry (a write cut short) are moved, once, for the admin."""
+        return self.path.with_name(self.path.name + ".rejected")
+
     def keep(self, entry: JournalEntry) -> None:
-        """Append ``entry`` and fsync it; OSError when the file cannot be written.
+        """Append ``entry`` and fsync it.
 
         A line cut short by a process killed mid-write is ended first (its own line, found
         unreadable), or the entry written after it would join it and be lost with it. The
         line goes out in one write on an append-only descriptor."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (entry.to_line() + "\n").encode("utf-8")
-        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT) as fd:
+        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT, "write") as fd:
             if _torn_end(fd):
                 line = b"\n" + line
             os.write(fd, line)
@@ -117,43 +123,105 @@ class SendJournal:
             return self.path.stat().st_size > 0
         except (FileNotFoundError, NotADirectoryError):  # (nothing was ever kept there)
             return False
+        except OSError as exc:
+            raise _unusable(self.path, "read", exc) from exc
 
     def read(self) -> tuple[list[JournalEntry], list[str]]:
         """The entries it holds, and its lines that are none (a torn write), unlocked: for
         `digest status`."""
         if not self.waiting():
             return [], []
-        return _parse(self.path.read_text(encoding="utf-8").splitlines())
+        try:
+            return _parse(self.path.read_text(encoding="utf-8").splitlines())
+        except OSError as exc:
+            raise _unusable(self.path, "read", exc) from exc
+
+    def snapshot(self) -> tuple[list[JournalEntry], list[str]]:
+        """``read`` under the lock (no entry half written): what a replay records, the
+        file unlocked meanwhile."""
+        with self._locked(os.O_RDWR, "read") as fd:
+            return _parse(_lines(fd))
 
     def void(self, token: str) -> None:
-        """Take out the entry of the claim ``token`` (the database recorded its batch after
-        all); OSError when the file cannot be rewritten."""
-        with self._locked(os.O_RDWR) as fd:
-            lines = _read_all(fd).decode("utf-8").splitlines()
-            kept = [line for line in lines if _token(line) != token]
+        """Take out the entry of the claim ``token`` (its batch is recorded)."""
+        self.drop({token}, [])
+
+    def drop(self, tokens: Collection[str], unreadable: Collection[str]) -> None:
+        """Take out the entries of the claims ``tokens`` (recorded) and the lines
+        ``unreadable``, which go to ``rejected`` first; what was kept meanwhile stays."""
+        with self._locked(os.O_RDWR, "rewrite") as fd:
+            lines = _lines(fd)
+            moved = [line for line in lines if line in unreadable]
+            kept = [line for line in lines if line not in unreadable and _token(line) not in tokens]
+            if moved:
+                self._reject(moved)
             if len(kept) < len(lines):
                 _rewrite(fd, kept)
 
-    @contextmanager
-    def replaying(self) -> Iterator[tuple[list[JournalEntry], list[str]]]:
-        """The entries and unreadable lines, under the lock; emptied (but for the
-        unreadable lines) when the block ends without an error, left as it was otherwise."""
-        with self._locked(os.O_RDWR) as fd:
-            entries, unreadable = _parse(_read_all(fd).decode("utf-8").splitlines())
-            yield entries, unreadable
-            _rewrite(fd, unreadable)
+    def _reject(self, lines: list[str]) -> None:
+        try:
+            fd = os.open(self.rejected, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _unusable(self.rejected, "write", exc) from exc
 
     @contextmanager
-    def _locked(self, flags: int) -> Iterator[int]:
-        fd = os.open(self.path, flags, 0o644)
+    def _locked(self, flags: int, doing: str) -> Iterator[int]:
+        """The file open with ``flags`` under its lock (one writer or replayer on this
+        machine), waited for LOCK_WAIT seconds at most."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # one writer or replayer on this machine
+            if flags & os.O_CREAT:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise _unusable(self.path, doing, exc) from exc
+        try:
+            _lock(fd, self.path)
             try:
                 yield fd
+            except OSError as exc:
+                raise _unusable(self.path, doing, exc) from exc
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+LOCK_WAIT = 30.0  # seconds; a journal's lock is held for one read or write of the file
+
+
+def _lock(fd: int, path: Path) -> None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"{path} stayed locked by another process for {LOCK_WAIT:.0f} s",
+                    f"see which process holds it (`fuser {path}`); a digest process stuck "
+                    "on a full or hung disk is the likely one",
+                ) from None
+            time.sleep(0.05)
+
+
+def _unusable(path: Path, doing: str, exc: OSError) -> StoreError:
+    """An error on the journal's file, with the likely fix."""
+    return StoreError(
+        f"cannot {doing} the journal of unrecorded sends {path}: {exc.strerror or exc}",
+        "the user digest runs as must be able to write the file and its folder: a file "
+        "made by `sudo digest send` belongs to root (`chown` it back), or set "
+        "delivery.unrecorded_file to a writable place",
+    )
+
+
+def _lines(fd: int) -> list[str]:
+    return _read_all(fd).decode("utf-8", errors="replace").splitlines()
 
 
 def _torn_end(fd: int) -> bool:
@@ -185,6 +253,12 @@ def _read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 1 << 16):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"not a Message-ID: {value!r}")
 
 
 def _parse(lines: list[str]) -> tuple[list[JournalEntry], list[str]]:
@@ -233,26 +307,36 @@ class JournalQueries(StoreBase):
     """Recording the journal of unrecorded sends (``Store`` inherits it)."""
 
     def replay_journal(self) -> int:
-        """Record what the journal holds; the count of rows recorded. A database error
-        leaves the journal as it was (and is raised: nothing is taken back meanwhile)."""
+        """Record what the journal holds; the count of rows recorded. The file is read
+        under its lock, the entries recorded with it unlocked (a sender keeping a batch is
+        not held up by the database), and the recorded ones taken out under the lock again:
+        a database error partway leaves only the entries not yet recorded (and is raised:
+        nothing is taken back meanwhile). Lines that are no entry go to ``<file>.rejected``."""
         journal = self.journal
         if journal is None or not journal.waiting():
             return 0
+        entries, unreadable = journal.snapshot()
         recorded = 0
-        with journal.replaying() as (entries, unreadable):
+        done: list[str] = []
+        try:
             for entry in entries:
                 try:
                     recorded += self._replay(entry, journal.path)
                 except SQLAlchemyError as exc:
                     raise _cannot_replay(journal.path, entry, exc) from exc
-            for line in unreadable:
-                log.error(
-                    "%s: a line that is not a batch's results (a write cut short?), kept in "
-                    "the file: %.200s. Its deliveries may be sent again when their lease runs "
-                    "out; check them in `digest status`, then delete the line",
-                    journal.path,
-                    line,
-                )
+                done.append(entry.token)
+        finally:
+            if done or unreadable:
+                journal.drop(done, unreadable)
+        for line in unreadable:
+            log.error(
+                "%s: a line that is not a batch's results (a write cut short?), moved to %s: "
+                "%.200s. Its deliveries may be sent again when their lease runs out; check "
+                "them in `digest status`, then delete that file",
+                journal.path,
+                journal.rejected,
+                line,
+            )
         return recorded
 
     def _replay(self, entry: JournalEntry, path: Path) -> int:
@@ -272,6 +356,7 @@ class JournalQueries(StoreBase):
         if not rows:
             return 0
         with self.engine.begin() as connection:
+            twice = _taken_by_another(connection, entry)
             done = int(connection.execute(_REPLAY, rows).rowcount or 0)
             suppressed = _suppress_bounced(connection, entry.bounced, self.clock.now())
         log.warning(
@@ -289,15 +374,30 @@ class JournalQueries(StoreBase):
                 entry.edition_id,
                 suppressed,
             )
-        if done < len(rows):
+        if twice:
             log.warning(
-                "edition %d: %d of those deliveries were no longer waiting for that record: "
-                "recorded by an earlier replay, or taken back by another sender after their "
-                "lease ran out (then they went out twice)",
+                "edition %d: deliveries %s were taken back by another sender after their "
+                "lease ran out, before this record: they went out twice (or are going out "
+                "again now). Their second send is recorded by that sender",
                 entry.edition_id,
-                len(rows) - done,
+                ", ".join(map(str, twice[:50])) + (" ..." if len(twice) > 50 else ""),
             )
         return done
+
+
+def _taken_by_another(connection: Connection, entry: JournalEntry) -> list[int]:
+    """The entry's rows another claim holds or recorded (a sender that took them back
+    when their lease ran out): they went out twice. Rows the claim itself recorded after
+    all (or an earlier replay did) still carry its token; rows back to pending carry none."""
+    token = DELIVERIES.c.claim_token
+    found = connection.execute(
+        select(DELIVERIES.c.id).where(
+            DELIVERIES.c.id.in_([r[0] for r in entry.results]),
+            token.is_not(None),
+            token != entry.token,
+        )
+    )
+    return sorted(int(i) for (i,) in found)
 
 
 def _suppress_bounced(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
