@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -37,13 +38,16 @@ from digest.clock import SYSTEM_CLOCK, ManualClock
 from digest.config import load_config, warnings_for
 from digest.deliver import recording
 from digest.deliver.batches import Claim, Row
+from digest.deliver.dispatch import DispatchSettings, dispatch
 from digest.deliver.recording import record_batch
 from digest.deliver.report import DeliveryReport
 from digest.errors import StoreError
 from digest.records import SendResult
+from digest.render import MessageTemplate
 from digest.states import SendStatus
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
 from tests.conftest import FeedServer, free_port, rss, run_cli
+from tests.test_scale_out import _recipient, _Sink, _Template, lite  # noqa: F401
 
 READERS = ("ana@example.org", "ben@example.org", "cy@example.org")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -613,3 +617,37 @@ def test_unreadable_lines_are_moved_aside_once_and_digest_check_names_them(
         app.close()
     checked = [str(p) for p in warnings_for(load_config(config))]
     assert any(".rejected holds 1 line(s)" in w for w in checked)
+
+
+class _DiskFull(Store):
+    """A store whose every record of a batch fails as a full disk does."""
+
+    def finish_deliveries(self, *args: Any, **kwargs: Any) -> int:
+        raise OperationalError("UPDATE", {}, Exception("database or disk is full"))
+
+
+def test_the_dispatcher_keeps_a_failed_record_in_the_stores_own_journal(
+    lite: tuple[Store, int],  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """One journal, the store's (built once, by App.open): the dispatcher keeps a batch
+    there, where the replay reads it, without being handed one of its own."""
+    store, edition_id = lite
+    failing = _DiskFull(store.engine, store.clock, SendJournal(tmp_path / "store.jsonl"))
+    failing.queue_deliveries(edition_id)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="kept in"):
+        asyncio.run(
+            dispatch(
+                failing,
+                _Sink(),
+                lambda s: template,
+                _recipient,
+                edition_id,
+                DispatchSettings(batch_size=7, record_retry_seconds=0),
+                queue_all=False,
+            )
+        )
+    assert failing.journal is not None
+    (entry,) = failing.journal.read()[0]
+    assert len(entry.results) == 7

@@ -22,7 +22,7 @@ from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
 from digest.store.claims import ClaimedRow
-from digest.store.journal import HARD_BOUNCE_BY
+from digest.store.journal import HARD_BOUNCE_BY, SendJournal
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -32,6 +32,7 @@ class DeliveryStore(Protocol):
     """The store methods the dispatcher needs, and its clock (retry times are on it)."""
 
     clock: Clock
+    journal: SendJournal | None  # where a sent batch's record is kept while it fails
 
     def queue_deliveries(self, edition_id: int) -> int: ...
     def requeue_deferred(self, edition_id: int) -> int: ...

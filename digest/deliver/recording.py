@@ -17,14 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.deliver.batches import Claim, Row, counted, stored_results
+from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
 from digest.deliver.report import DeliveryReport
-from digest.errors import StoreError
+from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus
 from digest.store.engine import BUSY_TIMEOUT_SECONDS
@@ -36,6 +36,44 @@ FIRST_PAUSE = 0.5  # seconds before the second try; doubling, at most LONGEST_PA
 LONGEST_PAUSE = 10.0
 LEASE_MARGIN = 2.0  # seconds a try must end before the lease does
 _IDS_SHOWN = 50  # delivery ids an error names when no journal could keep them
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """How a run records its sent batches: where results are counted, when a deferred
+    row is tried again, how long a failing record is retried, and the journal."""
+
+    report: DeliveryReport
+    retry_at: Callable[[Row], datetime] | None
+    patience: float  # seconds
+    journal: SendJournal | None
+
+    async def sent(self, batch: Batch, results: list[SendResult]) -> set[int]:
+        """A sent batch's results recorded surely (``record_batch``); the claim stops
+        renewing however that ends. The delivery ids recorded."""
+        try:
+            return await record_batch(
+                batch.claim,
+                results,
+                batch.rows,
+                self.report,
+                self.retry_at,
+                self.patience,
+                self.journal,
+            )
+        finally:
+            batch.claim.stop_renewing()
+
+    async def stopped(self, batch: Batch, exc: DeliveryError) -> None:
+        """The transport stopped mid-batch: what it did send recorded, the rest released
+        for the next run, and the reason in the report."""
+        done = await self.sent(batch, [r for r in exc.results if isinstance(r, SendResult)])
+        claim = batch.claim
+        claim.store.release_deliveries([i for i in batch.rows if i not in done], claim.token)
+        self.report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        # The report carries it to whoever prints the run (the CLI, the daemon's log line):
+        # logged as an error here too, it was said twice.
+        log.info("delivery stopped: %s", self.report.stopped)
 
 
 async def record_batch(
