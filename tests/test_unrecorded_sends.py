@@ -46,6 +46,7 @@ from digest.records import SendResult
 from digest.render import MessageTemplate
 from digest.states import SendStatus
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
+from digest.store import journal as journal_module
 from tests.conftest import FeedServer, free_port, rss, run_cli
 from tests.test_scale_out import _recipient, _Sink, _Template, lite  # noqa: F401
 
@@ -651,3 +652,17 @@ def test_the_dispatcher_keeps_a_failed_record_in_the_stores_own_journal(
     assert failing.journal is not None
     (entry,) = failing.journal.read()[0]
     assert len(entry.results) == 7
+
+
+def test_a_journal_locked_too_long_is_an_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "LOCK_WAIT", 0.3)
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    journal.keep(_sent(1, "tok", 1))
+    with journal.path.open("rb") as holder:  # a process stuck while holding the lock
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="stayed locked by another process"):
+            journal.keep(_sent(1, "tok2", 2))
+        assert time.monotonic() - started < 2.0
