@@ -666,3 +666,33 @@ def test_a_journal_locked_too_long_is_an_error_not_a_hang(
         with pytest.raises(StoreError, match="stayed locked by another process"):
             journal.keep(_sent(1, "tok2", 2))
         assert time.monotonic() - started < 2.0
+
+
+class _Watched(_LockedStore):
+    """Records at once, and notes whether the journal held the batch during the write."""
+
+    def __init__(self, journal: SendJournal) -> None:
+        super().__init__(fail=0)
+        self.journal = journal
+        self.kept_during: list[bool] = []
+
+    def finish_deliveries(self, results: list[object], token: str, retry_at: object = None) -> int:
+        self.kept_during.append(bool(self.journal.read()[0]))
+        return super().finish_deliveries(results, token, retry_at)
+
+
+def test_a_lease_too_short_for_a_whole_try_has_the_batch_kept_before_the_first(
+    tmp_path: Path,
+) -> None:
+    """The first try may wait the busy timeout too: when the lease could run out during it,
+    the results are in the journal before it starts, and taken out once it goes through."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    store = _Watched(journal)
+    assert asyncio.run(_record(store, journal, patience=60.0, lease=1.0)) == {1}
+    assert store.kept_during == [True]
+    assert journal.read() == ([], [])
+
+    store = _Watched(journal)  # a lease long enough: nothing written on the way
+    assert asyncio.run(_record(store, journal, patience=60.0, lease=300.0)) == {1}
+    assert store.kept_during == [False]
+    assert not journal.waiting()

@@ -97,24 +97,55 @@ async def record_batch(
     entry = JournalEntry(
         taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
     )
+    # A try may wait the busy timeout for a lock: when the lease could run out meanwhile
+    # (another machine's sender takes the rows back then, not knowing this journal), the
+    # entry is kept before the first try, not after it.
+    early = not _time_for_a_try(claim, 0.0)
+    problem = await asyncio.to_thread(_keep, entry, journal) if early else None
     try:
         await asyncio.to_thread(claim.finish, stored, retries)
     except SQLAlchemyError as exc:
-        await _record_again(
-            claim, replace(entry, reason=database_words(exc)), journal, patience, started
-        )
+        entry = replace(entry, reason=database_words(exc))
+        if not early:
+            problem = await asyncio.to_thread(_keep, entry, journal)
+        await _record_again(claim, entry, journal, patience, started, problem)
     except BaseException:  # a Ctrl-C or a cancel during the write: its fate is unknown here
-        _keep_quietly(entry, journal)
+        if not early:
+            _keep_quietly(entry, journal)
         raise
+    else:
+        if early and problem is None:
+            await _void(entry, journal)
     return await asyncio.to_thread(counted, claim, results, rows, report)
 
 
+def _time_for_a_try(claim: Claim, wait: float) -> bool:
+    """Whether a try started after ``wait`` seconds ends, busy timeout included, before
+    the lease does (reckoned from the last claim or renewal that went through)."""
+    return time.monotonic() + wait + BUSY_TIMEOUT_SECONDS + LEASE_MARGIN <= claim.lease_ends
+
+
+async def _void(entry: JournalEntry, journal: SendJournal | None) -> None:
+    """The entry taken out of the journal: its batch is recorded."""
+    if journal is None:
+        return
+    try:
+        await asyncio.to_thread(journal.void, entry.token)
+    except StoreError as err:  # harmless: a replay finds its rows recorded already
+        log.warning("%s: could not take out a batch recorded since (%s)", journal.path, err)
+
+
 async def _record_again(
-    claim: Claim, entry: JournalEntry, journal: SendJournal | None, patience: float, started: float
+    claim: Claim,
+    entry: JournalEntry,
+    journal: SendJournal | None,
+    patience: float,
+    started: float,
+    problem: str | None,
 ) -> None:
-    """The first record failed: the entry kept, and the record tried again with a growing
-    pause while ``patience`` lasts; the entry taken out once it goes through."""
-    problem = await asyncio.to_thread(_keep, entry, journal)
+    """The first record failed, its entry kept (``problem``: why it could not be): the
+    record tried again with a growing pause while ``patience`` and the lease last; the
+    entry taken out once it goes through."""
     log.warning(
         "edition %d: the database failed to record a batch the mail server took "
         "(%d messages: %s); %s, trying again for up to %.0f s",
@@ -127,13 +158,9 @@ async def _record_again(
     pause = FIRST_PAUSE
     tries = 1
     while True:
-        now = time.monotonic()
-        left = patience - (now - started)
+        left = patience - (time.monotonic() - started)
         wait = min(pause, left)
-        # A try may wait the busy timeout for a lock: none starts that could outlast the
-        # lease (another machine's sender takes the rows back then, not knowing this
-        # journal), reckoned from the last claim or renewal that went through.
-        if left <= 0 or now + wait + BUSY_TIMEOUT_SECONDS + LEASE_MARGIN > claim.lease_ends:
+        if left <= 0 or not _time_for_a_try(claim, wait):
             raise _kept(entry, journal, tries, problem)
         await asyncio.sleep(wait)
         pause = min(2 * pause, LONGEST_PAUSE)
@@ -145,11 +172,8 @@ async def _record_again(
             continue
         break
     log.warning("edition %d: the batch was recorded at try %d", claim.edition_id, tries + 1)
-    if problem is None and journal is not None:
-        try:
-            await asyncio.to_thread(journal.void, entry.token)
-        except StoreError as err:  # harmless: a replay finds its rows recorded already
-            log.warning("%s: could not take out a batch recorded since (%s)", journal.path, err)
+    if problem is None:
+        await _void(entry, journal)
 
 
 def _keep(entry: JournalEntry, journal: SendJournal | None) -> str | None:
