@@ -2,18 +2,20 @@
 small local file until it can: the journal of unrecorded sends.
 
 A batch the server took is still 'sending' in the database until its record is written;
-if that write fails (a lock held past the timeout, a full disk, a dropped connection) and
-keeps failing (``deliver.recording`` retries it), the rows' lease runs out and the next
-run would take them back and mail everyone in the batch again. So the results go to this
-journal (one JSON line a batch, fsynced), and the store records them from it before it
-takes back any row (``replay_journal``, called by ``reclaim_expired`` and
-``expire_unfinished``): a row the server took is recorded as it went, never sent again.
+if that write fails (a lock held past the timeout, a full disk, a dropped connection), the
+rows' lease runs out and the next run would take them back and mail everyone in the batch
+again. So the results go to this journal (one JSON line a batch, fsynced; kept at the
+first failure by ``deliver.recording``, taken out again if a retry records them), and the
+store records them from it before it takes back any row (``replay_journal``, called by
+``reclaim_expired`` and ``expire_unfinished``): a row the server took is recorded as it
+went, never sent again from this machine.
 
 Rows another sender took back before the journal was replayed (a worker on another
-machine, whose journal this is not) may have gone out twice; the replay says how many.
+machine, whose journal this is not) may have gone out twice; the replay names them.
 The file lives beside the config on the sending machine (``delivery.unrecorded_file``);
-it is emptied, not removed, once replayed (a process waiting on its lock keeps a handle on
-the same file). `digest status` names what it holds.
+recorded entries are taken out of it, not the file removed (a process waiting on its lock
+keeps a handle on the same file); lines that are no entry go to ``<file>.rejected``.
+`digest status` names what it holds, `digest check` the rejected lines.
 
 A mixin of ``Store``; all SQL stays in ``store/``.
 """
@@ -359,15 +361,16 @@ class JournalQueries(StoreBase):
             twice = _taken_by_another(connection, entry)
             done = int(connection.execute(_REPLAY, rows).rowcount or 0)
             suppressed = _suppress_bounced(connection, entry.bounced, self.clock.now())
-        log.warning(
-            "edition %d: recorded %d deliveries the mail server took at %s, kept in %s while "
-            "the database could not record them (%s)",
-            entry.edition_id,
-            done,
-            f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
-            path,
-            entry.reason or "its error was not kept",
-        )
+        if done:  # (none: its claim recorded it after all, or an earlier replay did)
+            log.warning(
+                "edition %d: recorded %d deliveries the mail server took at %s, kept in %s "
+                "while the database could not record them (%s)",
+                entry.edition_id,
+                done,
+                f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
+                path,
+                entry.reason or "its error was not kept",
+            )
         if suppressed:
             log.warning(
                 "edition %d: %d subscribers suppressed: the mail server refused their address",
