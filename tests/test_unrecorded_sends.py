@@ -696,3 +696,11 @@ def test_a_lease_too_short_for_a_whole_try_has_the_batch_kept_before_the_first(
     assert asyncio.run(_record(store, journal, patience=60.0, lease=300.0)) == {1}
     assert store.kept_during == [False]
     assert not journal.waiting()
+
+
+def test_a_line_that_is_not_utf8_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    journal.path.write_bytes(b"\xff\xfe cut\n" + (_sent(1, "tok", 1).to_line() + "\n").encode())
+    entries, unreadable = journal.read()
+    assert [e.token for e in entries] == ["tok"] and len(unreadable) == 1
+    assert journal.snapshot() == (entries, unreadable)

@@ -134,7 +134,7 @@ class SendJournal:
         if not self.waiting():
             return [], []
         try:
-            return _parse(self.path.read_text(encoding="utf-8").splitlines())
+            return _parse(self.path.read_text(encoding="utf-8", errors="replace").splitlines())
         except OSError as exc:
             raise _unusable(self.path, "read", exc) from exc
 
