@@ -15,24 +15,40 @@ exclusive lock held past the busy timeout. The server is aiosmtpd, counting what
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import logging
 import sqlite3
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import OperationalError
 
 from digest.app import App
-from digest.clock import ManualClock
+from digest.clock import SYSTEM_CLOCK, ManualClock
 from digest.config import load_config, warnings_for
+from digest.deliver import recording
+from digest.deliver.batches import Claim, Row
+from digest.deliver.dispatch import DispatchSettings, dispatch
+from digest.deliver.recording import record_batch
+from digest.deliver.report import DeliveryReport
+from digest.errors import StoreError
+from digest.records import SendResult
+from digest.render import MessageTemplate
+from digest.states import SendStatus
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
+from digest.store import journal as journal_module
 from tests.conftest import FeedServer, free_port, rss, run_cli
+from tests.test_scale_out import _recipient, _Sink, _Template, lite  # noqa: F401
 
 READERS = ("ana@example.org", "ben@example.org", "cy@example.org")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -130,7 +146,8 @@ def test_a_batch_the_server_took_is_recorded_from_the_journal_not_sent_again(
     journal = config.parent / "unrecorded-sends.jsonl"
     assert "the mail server took a batch (3 of 3 messages accepted)" in err
     assert "database or disk is full" in err and str(journal) in err
-    assert "the next send records them from that file" in err
+    assert "the next send on this machine records them from that file" in err
+    assert "Workers on other machines cannot read it" in err
     assert received == dict.fromkeys(READERS, 1)
     assert {status for status, _ in _rows(config).values()} == {"sending"}
     (entry,) = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -177,7 +194,8 @@ def test_a_record_that_fails_for_a_moment_goes_through_on_a_later_try(
     assert "recorded at try" in err
     assert received == dict.fromkeys(READERS, 1)
     assert {status for status, _ in _rows(config).values()} == {"sent"}
-    assert not (config.parent / "unrecorded-sends.jsonl").exists()
+    # Kept at the first failure, taken out once recorded.
+    assert (config.parent / "unrecorded-sends.jsonl").read_text() == ""
 
 
 def test_without_a_journal_the_error_names_the_deliveries_in_flight(
@@ -267,7 +285,11 @@ def test_the_journal_records_rows_taken_back_to_pending_but_not_those_claimed_ag
         }
         said = [r.getMessage() for r in caplog.records]
         assert any("recorded 2 deliveries the mail server took at" in line for line in said)
-        assert any("1 of those deliveries were no longer waiting" in line for line in said)
+        assert any(
+            f"deliveries {rows[0]} were taken back by another sender" in line
+            and "they went out twice" in line
+            for line in said
+        )
         assert store.journal.read() == ([], [])
         assert store.reclaim_expired(edition.id) == 0  # and once only
     finally:
@@ -299,3 +321,386 @@ def test_digest_check_warns_of_a_journal_it_cannot_write_and_of_one_that_holds_s
     )
     said = [str(p) for p in warnings_for(load_config(config))]
     assert any("holds sends the database failed to record" in w for w in said)
+
+
+def test_an_entry_kept_after_a_line_cut_short_is_read_whole(tmp_path: Path) -> None:
+    """A worker killed mid-write leaves half a line without its end: the next batch's
+    entry starts a line of its own, and only the fragment is unreadable."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    cut = JournalEntry(NOW, 1, "tok1", [(1, "sent", "250 ok", "<a@x>")])
+    whole = JournalEntry(NOW, 1, "tok2", [(2, "sent", "250 ok", "<b@x>"), (3, "sent", "", None)])
+    journal.path.write_text(cut.to_line()[:40])
+    journal.keep(whole)
+    entries, unreadable = journal.read()
+    assert entries == [whole]
+    assert unreadable == [cut.to_line()[:40]]
+
+
+class _LockedStore:
+    """A store whose every record fails as a locked SQLite does (at once here), after
+    ``busy`` seconds in the database; it counts the tries."""
+
+    clock = SYSTEM_CLOCK
+
+    def __init__(self, busy: float = 0.0, fail: int = 1_000_000) -> None:
+        self.busy, self.fail, self.tries = busy, fail, 0
+
+    def finish_deliveries(self, results: list[object], token: str, retry_at: object = None) -> int:
+        self.tries += 1
+        time.sleep(self.busy)
+        if self.tries <= self.fail:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return len(results)
+
+
+def _record(
+    store: _LockedStore, journal: SendJournal, patience: float, lease: float = 300.0
+) -> Coroutine[object, object, set[int]]:
+    claim = Claim(store, "tok", 1, 7, lease)  # type: ignore[arg-type]
+    rows = {1: Row(1, 1, "a@example.org", 1, "<m@x>")}
+    sent = [SendResult(1, SendStatus.SENT, "250 ok")]
+    return record_batch(claim, sent, rows, DeliveryReport(), None, patience, journal)
+
+
+def test_a_cancel_during_the_retries_leaves_the_batch_in_the_journal(tmp_path: Path) -> None:
+    """Ctrl-C (asyncio.Runner cancels the main task) while the record waits between
+    tries: the results are in the journal already, not lost with the task."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+
+    async def cancelled() -> None:
+        task = asyncio.create_task(_record(_LockedStore(), journal, patience=60.0))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    entries, unreadable = journal.read()
+    assert [(e.token, [r[0] for r in e.results]) for e in entries] == [("tok", [1])]
+    assert unreadable == []
+
+
+def test_a_retry_that_records_the_batch_takes_it_out_of_the_journal(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    other = JournalEntry(NOW, 3, "other", [(9, "sent", "250 ok", "<o@x>")])
+    journal.keep(other)
+    store = _LockedStore(fail=2)
+    assert asyncio.run(_record(store, journal, patience=30.0)) == {1}
+    assert store.tries == 3
+    assert journal.read() == ([other], [])
+
+
+def _claimed_edition(store: Store, count: int = 3) -> tuple[int, str, list[int]]:
+    """An edition queued for READERS and claimed in one batch: its id, the claim's token,
+    and the delivery ids."""
+    for address in READERS[:count]:
+        store.add_subscriber(address)
+    edition = store.save_edition(
+        Edition(digest_id="daily", slot=NOW, created_at=NOW, subject="s", html="h", text="t")
+    )
+    assert edition.id is not None
+    store.queue_deliveries(edition.id)
+    claimed = store.claim_deliveries(edition.id, count, lease_seconds=LEASE)
+    token = claimed[0][0].claim_token
+    assert token is not None
+    store.start_attempt(token)
+    return edition.id, token, [row.id for row, _ in claimed if row.id is not None]
+
+
+def test_a_hard_bounce_kept_in_the_journal_suppresses_its_reader_when_replayed(
+    tmp_path: Path,
+) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    # What the record path keeps: the transport said "bounced" for the reader's address.
+    asyncio.run(_bounced_batch(journal))
+    (kept,) = journal.read()[0]
+    assert list(kept.bounced) == [1] and kept.results[0][1] == "failed"
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    store = Store(engine, ManualClock(NOW), SendJournal(tmp_path / "replayed.jsonl"))
+    try:
+        edition_id, token, (bounced, sent) = _claimed_edition(store, 2)
+        assert store.journal is not None
+        store.journal.keep(
+            JournalEntry(
+                NOW,
+                edition_id,
+                token,
+                [(bounced, "failed", "550 5.1.1 no such user", "<a@x>"), (sent, "sent", "", None)],
+                bounced=[bounced],
+            )
+        )
+        store.reclaim_expired(edition_id)
+        status = {s.email: s.status for s in store.subscribers()}
+        assert status == {READERS[0]: "bounced", READERS[1]: "active"}
+        (ana,) = [s for s in store.subscribers() if s.email == READERS[0]]
+        assert ana.id is not None
+        (event, *_) = store.subscriber_history(ana.id)
+        assert (event.to_status, event.by) == (
+            "bounced",
+            "a bounce (the server refused the address)",
+        )
+    finally:
+        engine.dispose()
+
+
+async def _bounced_batch(journal: SendJournal) -> None:
+    claim = Claim(_LockedStore(), "tok", 1, 7, 300.0)  # type: ignore[arg-type]
+    rows = {1: Row(1, 1, "gone@example.org", 1, "<m@x>")}
+    bounce = [SendResult(1, SendStatus.BOUNCED, "550 5.1.1 no such user")]
+    with pytest.raises(StoreError):
+        await record_batch(claim, bounce, rows, DeliveryReport(), None, 0.0, journal)
+
+
+def test_no_try_is_started_that_could_outlast_the_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try may wait the busy timeout for a lock: once the lease (from its last claim
+    or renewal) could run out during one, the tries stop and the run says so, however long
+    record_retry_seconds would have let them go on."""
+    monkeypatch.setattr(recording, "BUSY_TIMEOUT_SECONDS", 0.3, raising=False)
+    monkeypatch.setattr(recording, "LEASE_MARGIN", 0.2, raising=False)
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    store = _LockedStore(busy=0.3)
+    lease = 3.0
+    started = time.monotonic()
+
+    async def record() -> None:
+        with pytest.raises(StoreError, match="could not record it after"):
+            await asyncio.wait_for(_record(store, journal, patience=60.0, lease=lease), 6.0)
+
+    asyncio.run(record())
+    assert time.monotonic() - started < lease
+    assert store.tries >= 2  # retried while the lease allowed
+    assert len(journal.read()[0]) == 1
+
+
+def test_the_record_and_its_retries_leave_the_event_loop_free(tmp_path: Path) -> None:
+    """A try waits on SQLite's lock (the busy timeout) in a thread: the loop goes on
+    meanwhile (the lease's renewal, the batch on the wire, a worker's heartbeat)."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def main() -> None:
+        ticking = asyncio.create_task(ticker())
+        with pytest.raises(StoreError):
+            await _record(_LockedStore(busy=0.6), journal, patience=1.0)
+        ticking.cancel()
+
+    asyncio.run(main())
+    assert len(gaps) > 10
+    assert max(gaps) < 0.4
+
+
+def _store(tmp_path: Path) -> Store:
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    return Store(engine, ManualClock(NOW), SendJournal(tmp_path / "unrecorded.jsonl"))
+
+
+def _sent(edition_id: int, token: str, delivery_id: int) -> JournalEntry:
+    return JournalEntry(NOW, edition_id, token, [(delivery_id, "sent", "250 ok", "<m@x>")])
+
+
+def test_the_replay_records_with_the_journal_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender keeping a batch must not wait on a replay's database work."""
+    store = _store(tmp_path)
+    journal = store.journal
+    assert journal is not None
+    edition_id, token, (row, *_) = _claimed_edition(store, 1)
+    journal.keep(_sent(edition_id, token, row))
+    free_while_recording: list[bool] = []
+    replay = Store._replay
+
+    def watched(self: Store, entry: JournalEntry, path: Path) -> int:
+        with path.open("rb") as other:  # another process's handle on the file
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                free_while_recording.append(False)
+            else:
+                free_while_recording.append(True)
+                fcntl.flock(other, fcntl.LOCK_UN)
+        return replay(self, entry, path)
+
+    monkeypatch.setattr(Store, "_replay", watched)
+    try:
+        assert store.replay_journal() == 1
+        assert free_while_recording == [True]
+        assert journal.read() == ([], [])
+    finally:
+        store.engine.dispose()
+
+
+def test_a_replay_that_fails_partway_leaves_only_what_it_did_not_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path)
+    journal = store.journal
+    assert journal is not None
+    edition_id, token, (first, second) = _claimed_edition(store, 2)
+    journal.keep(_sent(edition_id, token, first))
+    journal.keep(_sent(edition_id, "second", second))
+    replay = Store._replay
+
+    def fails_on_the_second(self: Store, entry: JournalEntry, path: Path) -> int:
+        if entry.token == "second":
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return replay(self, entry, path)
+
+    monkeypatch.setattr(Store, "_replay", fails_on_the_second)
+    try:
+        with pytest.raises(StoreError, match="database is locked"):
+            store.replay_journal()
+        assert [e.token for e in journal.read()[0]] == ["second"]
+    finally:
+        store.engine.dispose()
+
+
+def test_an_entry_with_a_status_that_is_none_is_unreadable(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    line = _sent(1, "tok", 1).to_line().replace('"sent"', '"snet"')
+    journal.path.write_text(line + "\n")
+    assert journal.read() == ([], [line])
+
+
+def test_a_journal_file_digest_cannot_use_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    """A file in the journal's way (here a folder; a root-owned file after `sudo digest
+    send` in real life): the send says which file and what to do, not a bare OSError."""
+    store = _store(tmp_path)
+    assert store.journal is not None
+    store.journal.path.mkdir()
+    (store.journal.path / "x").write_text("x")
+    try:
+        with pytest.raises(StoreError) as raised:
+            store.reclaim_expired(1)
+        assert str(store.journal.path) in raised.value.message
+        assert "sudo digest send" in raised.value.hint
+        with pytest.raises(StoreError):
+            store.journal.keep(_sent(1, "tok", 1))
+    finally:
+        store.engine.dispose()
+
+
+def test_unreadable_lines_are_moved_aside_once_and_digest_check_names_them(
+    write_config, feed_server: FeedServer
+) -> None:
+    config = _config(write_config, feed_server, 25, 1)
+    app = App.open(load_config(config))
+    try:
+        journal = app.store.journal
+        assert journal is not None
+        journal.path.write_text('{"at": "2026-12-07T09:00:00+00:00", "edit\n')
+        said: list[str] = []
+        handler = logging.Handler(logging.ERROR)
+        handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("digest.store").addHandler(handler)  # (the CLI's setup stops propagation)
+        try:
+            app.store.replay_journal()
+            app.store.replay_journal()
+        finally:
+            logging.getLogger("digest.store").removeHandler(handler)
+        assert len([line for line in said if "moved to" in line]) == 1
+        assert not journal.waiting()
+        assert journal.rejected.read_text().startswith('{"at": "2026-12-07T09:00:00+00:00"')
+    finally:
+        app.close()
+    checked = [str(p) for p in warnings_for(load_config(config))]
+    assert any(".rejected holds 1 line(s)" in w for w in checked)
+
+
+class _DiskFull(Store):
+    """A store whose every record of a batch fails as a full disk does."""
+
+    def finish_deliveries(self, *args: Any, **kwargs: Any) -> int:
+        raise OperationalError("UPDATE", {}, Exception("database or disk is full"))
+
+
+def test_the_dispatcher_keeps_a_failed_record_in_the_stores_own_journal(
+    lite: tuple[Store, int],  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """One journal, the store's (built once, by App.open): the dispatcher keeps a batch
+    there, where the replay reads it, without being handed one of its own."""
+    store, edition_id = lite
+    failing = _DiskFull(store.engine, store.clock, SendJournal(tmp_path / "store.jsonl"))
+    failing.queue_deliveries(edition_id)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="kept in"):
+        asyncio.run(
+            dispatch(
+                failing,
+                _Sink(),
+                lambda s: template,
+                _recipient,
+                edition_id,
+                DispatchSettings(batch_size=7, record_retry_seconds=0),
+                queue_all=False,
+            )
+        )
+    assert failing.journal is not None
+    (entry,) = failing.journal.read()[0]
+    assert len(entry.results) == 7
+
+
+def test_a_journal_locked_too_long_is_an_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "LOCK_WAIT", 0.3)
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    journal.keep(_sent(1, "tok", 1))
+    with journal.path.open("rb") as holder:  # a process stuck while holding the lock
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="stayed locked by another process"):
+            journal.keep(_sent(1, "tok2", 2))
+        assert time.monotonic() - started < 2.0
+
+
+class _Watched(_LockedStore):
+    """Records at once, and notes whether the journal held the batch during the write."""
+
+    def __init__(self, journal: SendJournal) -> None:
+        super().__init__(fail=0)
+        self.journal = journal
+        self.kept_during: list[bool] = []
+
+    def finish_deliveries(self, results: list[object], token: str, retry_at: object = None) -> int:
+        self.kept_during.append(bool(self.journal.read()[0]))
+        return super().finish_deliveries(results, token, retry_at)
+
+
+def test_a_lease_too_short_for_a_whole_try_has_the_batch_kept_before_the_first(
+    tmp_path: Path,
+) -> None:
+    """The first try may wait the busy timeout too: when the lease could run out during it,
+    the results are in the journal before it starts, and taken out once it goes through."""
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    store = _Watched(journal)
+    assert asyncio.run(_record(store, journal, patience=60.0, lease=1.0)) == {1}
+    assert store.kept_during == [True]
+    assert journal.read() == ([], [])
+
+    store = _Watched(journal)  # a lease long enough: nothing written on the way
+    assert asyncio.run(_record(store, journal, patience=60.0, lease=300.0)) == {1}
+    assert store.kept_during == [False]
+    assert not journal.waiting()
+
+
+def test_a_line_that_is_not_utf8_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    journal.path.write_bytes(b"\xff\xfe cut\n" + (_sent(1, "tok", 1).to_line() + "\n").encode())
+    entries, unreadable = journal.read()
+    assert [e.token for e in entries] == ["tok"] and len(unreadable) == 1
+    assert journal.snapshot() == (entries, unreadable)

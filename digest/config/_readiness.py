@@ -14,6 +14,7 @@ import tomllib
 from collections import Counter
 from email.utils import parseaddr
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -288,6 +289,7 @@ def _unrecorded_file(config: Config) -> list[ConfigProblem]:
     """The journal of unrecorded sends must be writable when it is needed: the moment the
     database fails to record a batch the server took."""
     path = config.resolve_path(config.delivery.unrecorded_file)
+    rejected = _rejected_lines(config, path)
     folder = next((p for p in (path.parent, *path.parents) if p.exists()), None)
     if folder is not None and folder.is_dir() and os.access(folder, os.W_OK):
         if path.is_file() and path.stat().st_size > 0:
@@ -296,10 +298,11 @@ def _unrecorded_file(config: Config) -> list[ConfigProblem]:
                     ("delivery", "unrecorded_file"),
                     f"{path} holds sends the database failed to record",
                     "the next send records them; `digest status` lists them",
-                )
+                ),
+                *rejected,
             ]
         if not path.exists() or (path.is_file() and os.access(path, os.W_OK)):
-            return []
+            return rejected
     return [
         config.problem(
             ("delivery", "unrecorded_file"),
@@ -352,3 +355,24 @@ def _example_values(config: Config) -> list[ConfigProblem]:
                     )
                 )
     return problems
+
+
+def _rejected_lines(config: Config, path: Path) -> list[ConfigProblem]:
+    """Lines of the journal that were no entry (a write cut short), moved aside by a replay:
+    their deliveries may have gone out again, which only the admin can check."""
+    rejected = path.with_name(path.name + ".rejected")
+    try:
+        count = len(rejected.read_text(encoding="utf-8", errors="replace").splitlines())
+    except OSError:  # none (or unreadable: the journal's own check names the folder)
+        return []
+    if not count:
+        return []
+    return [
+        config.problem(
+            ("delivery", "unrecorded_file"),
+            f"{rejected} holds {count} line(s) of the journal that "
+            "were no batch's results (a write cut short); their deliveries may have gone out "
+            "twice",
+            "look the deliveries up in `digest status` / `digest deliveries`, then delete the file",
+        )
+    ]

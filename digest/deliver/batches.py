@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
 from digest.store.claims import ClaimedRow
+from digest.store.journal import HARD_BOUNCE_BY, SendJournal
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -30,6 +32,7 @@ class DeliveryStore(Protocol):
     """The store methods the dispatcher needs, and its clock (retry times are on it)."""
 
     clock: Clock
+    journal: SendJournal | None  # where a sent batch's record is kept while it fails
 
     def queue_deliveries(self, edition_id: int) -> int: ...
     def requeue_deferred(self, edition_id: int) -> int: ...
@@ -90,6 +93,14 @@ class Claim:
     warned: bool = False
 
     renewing: asyncio.Task[None] | None = None
+    # When the lease last set went from (time.monotonic, taken before the claim or renewal
+    # that set it): the record of a sent batch must be kept before it runs out.
+    leased_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def lease_ends(self) -> float:
+        """When the lease runs out unless renewed again (time.monotonic)."""
+        return self.leased_at + self.lease_seconds
 
     def start(self, rows: Collection[int]) -> set[int]:
         """The batch goes out now: one attempt counted on each row the claim still holds
@@ -116,6 +127,7 @@ class Claim:
         if first_wait:
             await asyncio.sleep(self.lease_seconds / 3)
         while True:
+            started = time.monotonic()
             try:
                 held = self.store.renew_lease(self.token, self.lease_seconds)
             except Exception as exc:  # a heartbeat must not break the send in flight
@@ -127,6 +139,7 @@ class Claim:
                     exc,
                 )
             else:
+                self.leased_at = started
                 if held < self.held:
                     self._taken(self.held - held)
             await asyncio.sleep(self.lease_seconds / 3)
@@ -226,7 +239,7 @@ def counted(
             claim.store.suppress_subscriber(
                 row.subscriber_id,
                 SubscriberStatus.BOUNCED,
-                "a bounce (the server refused the address)",
+                HARD_BOUNCE_BY,
             )
         _count(result, row, report)
     return {r.delivery_id for r in results}

@@ -36,7 +36,7 @@ from digest.deliver.batches import (
     refused,
 )
 from digest.deliver.limits import ErrorBudget, RateLimiter, retry_delay
-from digest.deliver.recording import record_batch
+from digest.deliver.recording import Recorder
 from digest.deliver.report import DeliveryReport, count_words
 from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
@@ -45,7 +45,6 @@ from digest.render import MessageTemplate
 from digest.render.message import HeaderInjection
 from digest.states import SendStatus
 from digest.store.claims import ClaimedRow
-from digest.store.journal import SendJournal
 
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
@@ -71,10 +70,9 @@ class DispatchSettings:
     error_budget: float | None = None
     error_budget_minimum: int = default(DeliveryConfig, "error_budget_minimum")
     signer: Callable[[bytes], bytes] | None = None  # DKIM
-    # How long a sent batch's record is retried while the database fails, and where its
-    # results are kept after that (None: nowhere; the error names the rows).
+    # How long a sent batch's record is retried while the database fails (its results are
+    # kept meanwhile in the store's journal of unrecorded sends, if it has one).
     record_retry_seconds: float = default(DeliveryConfig, "record_retry_seconds")
-    journal: SendJournal | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> DispatchSettings:
@@ -92,7 +90,6 @@ class DispatchSettings:
             error_budget_minimum=delivery.error_budget_minimum,
             signer=make_signer(config),
             record_retry_seconds=delivery.record_retry_seconds,
-            journal=SendJournal(config.resolve_path(delivery.unrecorded_file)),
         )
 
     def budget(self) -> ErrorBudget | None:
@@ -230,14 +227,15 @@ class _Run:
         allowed = await self.tokens(ahead)
         if not allowed:
             return None
-        claimed = self.store.claim_deliveries(self.edition_id, allowed, self.settings.lease_seconds)
+        lease, leased_at = self.settings.lease_seconds, time.monotonic()  # (its start at latest)
+        claimed = self.store.claim_deliveries(self.edition_id, allowed, lease)
         if not claimed:
             if self.limiter:
                 self.limiter.give_back(allowed)  # it may go on to the run's next edition
             return None
         token = claimed[0][0].claim_token
         assert token is not None
-        claim = Claim(self.store, token, len(claimed), self.edition_id, self.settings.lease_seconds)
+        claim = Claim(self.store, token, len(claimed), self.edition_id, lease, leased_at=leased_at)
         claim.start_renewing()  # from the claim on: it may wait while the batch before sends
         return self.build(Batch(claim, allowed), claimed)
 
@@ -323,7 +321,8 @@ class _Run:
         try:
             results = await on_wire
         except DeliveryError as exc:
-            await self.transport_stopped(batch, exc)
+            await self.recorder().stopped(batch, exc)
+            self.put_back(self.upcoming)
             return None
         except BaseException:
             batch.claim.stop_renewing()
@@ -367,38 +366,17 @@ class _Run:
         if self.unrecorded is None:
             return
         (batch, results), self.unrecorded = self.unrecorded, None
-        try:
-            await self.record_surely(batch, results)
-        finally:
-            batch.claim.stop_renewing()
+        await self.recorder().sent(batch, results)
 
-    async def record_surely(self, batch: Batch, results: list[SendResult]) -> set[int]:
-        """A sent batch's results recorded, retried while the database fails, else kept
-        in the journal of unrecorded sends (StoreError); the delivery ids recorded."""
+    def recorder(self) -> Recorder:
+        """How this run records a sent batch surely (retried for a third of the lease at most)."""
         settings = self.settings
-        return await record_batch(
-            batch.claim,
-            results,
-            batch.rows,
+        return Recorder(
             self.report,
             self.retry_at(),
             min(settings.record_retry_seconds, settings.lease_seconds / 3),
-            settings.journal,
+            self.store.journal,
         )
-
-    async def transport_stopped(self, batch: Batch, exc: DeliveryError) -> None:
-        """The transport stopped mid-batch: record what it did send, release the rest."""
-        results = [r for r in exc.results if isinstance(r, SendResult)]
-        try:
-            done = await self.record_surely(batch, results)
-        finally:
-            batch.claim.stop_renewing()
-        self.store.release_deliveries([i for i in batch.rows if i not in done], batch.claim.token)
-        self.put_back(self.upcoming)
-        self.report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-        # The report carries it to whoever prints the run (the CLI, the daemon's log line):
-        # logged as an error here too, it was said twice.
-        log.info("delivery stopped: %s", self.report.stopped)
 
     def put_back(self, batch: Batch | None) -> None:
         """A batch claimed ahead that will not be sent: its rows go back to pending."""

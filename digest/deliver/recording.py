@@ -2,12 +2,13 @@
 not turn into a second copy for everyone in the batch.
 
 The server has taken the messages; only the record is missing. Left 'sending', the rows
-would come back when their lease runs out and go out again. So the record is tried again
+would come back when their lease runs out and go out again. So at the first failure the
+results go to the journal of unrecorded sends (``store.journal``: the next send on this
+machine records them from it before it takes back any row), and the record is tried again
 with a growing pause for ``delivery.record_retry_seconds`` (at most a third of the lease,
-which the claim keeps renewing meanwhile), and if the database still fails the results go
-to the journal of unrecorded sends (``store.journal``), from which the next send on this
-machine records them before it takes back any row. The run then stops with a StoreError
-saying what happened and what to do.
+which the claim keeps renewing meanwhile). A try that goes through takes the entry out
+again; if the database still fails the run stops with a StoreError saying what happened
+and what to do. Kept first, the results survive a Ctrl-C or a kill during the retries.
 """
 
 from __future__ import annotations
@@ -16,22 +17,63 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.deliver.batches import Claim, Row, counted, stored_results
+from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
 from digest.deliver.report import DeliveryReport
-from digest.errors import StoreError
+from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
-from digest.states import DeliveryStatus
+from digest.states import DeliveryStatus, SendStatus
+from digest.store.engine import BUSY_TIMEOUT_SECONDS
 from digest.store.journal import JournalEntry, SendJournal, database_words
 
 log = logging.getLogger("digest.deliver")
 
 FIRST_PAUSE = 0.5  # seconds before the second try; doubling, at most LONGEST_PAUSE
 LONGEST_PAUSE = 10.0
+LEASE_MARGIN = 2.0  # seconds a try must end before the lease does
 _IDS_SHOWN = 50  # delivery ids an error names when no journal could keep them
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """How a run records its sent batches: where results are counted, when a deferred
+    row is tried again, how long a failing record is retried, and the journal."""
+
+    report: DeliveryReport
+    retry_at: Callable[[Row], datetime] | None
+    patience: float  # seconds
+    journal: SendJournal | None
+
+    async def sent(self, batch: Batch, results: list[SendResult]) -> set[int]:
+        """A sent batch's results recorded surely (``record_batch``); the claim stops
+        renewing however that ends. The delivery ids recorded."""
+        try:
+            return await record_batch(
+                batch.claim,
+                results,
+                batch.rows,
+                self.report,
+                self.retry_at,
+                self.patience,
+                self.journal,
+            )
+        finally:
+            batch.claim.stop_renewing()
+
+    async def stopped(self, batch: Batch, exc: DeliveryError) -> None:
+        """The transport stopped mid-batch: what it did send recorded, the rest released
+        for the next run, and the reason in the report."""
+        done = await self.sent(batch, [r for r in exc.results if isinstance(r, SendResult)])
+        claim = batch.claim
+        claim.store.release_deliveries([i for i in batch.rows if i not in done], claim.token)
+        self.report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        # The report carries it to whoever prints the run (the CLI, the daemon's log line):
+        # logged as an error here too, it was said twice.
+        log.info("delivery stopped: %s", self.report.stopped)
 
 
 async def record_batch(
@@ -43,46 +85,127 @@ async def record_batch(
     patience: float,
     journal: SendJournal | None,
 ) -> set[int]:
-    """``batches.record`` for a batch that went out: the record retried for ``patience``
-    seconds while the database fails, then kept in ``journal`` and a StoreError raised.
-    The delivery ids recorded."""
+    """``batches.record`` for a batch that went out, surely. When the database fails, the
+    results go to ``journal`` at once (a Ctrl-C or a kill during the retries finds them
+    there) and the record is retried for ``patience`` seconds: a try that goes through
+    takes the entry out again; the last failure raises a StoreError. The delivery ids
+    recorded."""
     stored, retries = stored_results(results, rows, retry_at)
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
+    bounced = tuple(r.delivery_id for r in results if r.status == SendStatus.BOUNCED)
+    entry = JournalEntry(
+        taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
+    )
+    # A try may wait the busy timeout for a lock: when the lease could run out meanwhile
+    # (another machine's sender takes the rows back then, not knowing this journal), the
+    # entry is kept before the first try, not after it.
+    early = not _time_for_a_try(claim, 0.0)
+    problem = await asyncio.to_thread(_keep, entry, journal) if early else None
+    try:
+        await asyncio.to_thread(claim.finish, stored, retries)
+    except SQLAlchemyError as exc:
+        entry = replace(entry, reason=database_words(exc))
+        if not early:
+            problem = await asyncio.to_thread(_keep, entry, journal)
+        await _record_again(claim, entry, journal, patience, started, problem)
+    except BaseException:  # a Ctrl-C or a cancel during the write: its fate is unknown here
+        if not early:
+            _keep_quietly(entry, journal)
+        raise
+    else:
+        if early and problem is None:
+            await _void(entry, journal)
+    return await asyncio.to_thread(counted, claim, results, rows, report)
+
+
+def _time_for_a_try(claim: Claim, wait: float) -> bool:
+    """Whether a try started after ``wait`` seconds ends, busy timeout included, before
+    the lease does (reckoned from the last claim or renewal that went through)."""
+    return time.monotonic() + wait + BUSY_TIMEOUT_SECONDS + LEASE_MARGIN <= claim.lease_ends
+
+
+async def _void(entry: JournalEntry, journal: SendJournal | None) -> None:
+    """The entry taken out of the journal: its batch is recorded."""
+    if journal is None:
+        return
+    try:
+        await asyncio.to_thread(journal.void, entry.token)
+    except StoreError as err:  # harmless: a replay finds its rows recorded already
+        log.warning("%s: could not take out a batch recorded since (%s)", journal.path, err)
+
+
+async def _record_again(
+    claim: Claim,
+    entry: JournalEntry,
+    journal: SendJournal | None,
+    patience: float,
+    started: float,
+    problem: str | None,
+) -> None:
+    """The first record failed, its entry kept (``problem``: why it could not be): the
+    record tried again with a growing pause while ``patience`` and the lease last; the
+    entry taken out once it goes through."""
+    log.warning(
+        "edition %d: the database failed to record a batch the mail server took "
+        "(%d messages: %s); %s, trying again for up to %.0f s",
+        claim.edition_id,
+        len(entry.results),
+        entry.reason,
+        f"kept in {journal.path} meanwhile" if problem is None and journal else problem,
+        max(0.0, patience - (time.monotonic() - started)),
+    )
     pause = FIRST_PAUSE
-    tries = 0
+    tries = 1
     while True:
+        left = patience - (time.monotonic() - started)
+        wait = min(pause, left)
+        if left <= 0 or not _time_for_a_try(claim, wait):
+            raise _kept(entry, journal, tries, problem)
+        await asyncio.sleep(wait)
+        pause = min(2 * pause, LONGEST_PAUSE)
         try:
-            claim.finish(stored, retries)
-            break
+            await asyncio.to_thread(claim.finish, list(entry.results), dict(entry.retry_at) or None)
         except SQLAlchemyError as exc:
             tries += 1
-            left = patience - (time.monotonic() - started)
-            if left <= 0:
-                reason = database_words(exc)
-                entry = JournalEntry(
-                    taken_at, claim.edition_id, claim.token, stored, retries or {}, reason
-                )
-                raise _kept(entry, journal, tries) from exc
-            if tries == 1:
-                log.warning(
-                    "edition %d: the database failed to record a batch the mail server took "
-                    "(%d messages: %s); trying again for up to %.0f s",
-                    claim.edition_id,
-                    len(stored),
-                    database_words(exc),
-                    left,
-                )
-            await asyncio.sleep(min(pause, left))
-            pause = min(2 * pause, LONGEST_PAUSE)
-    if tries:
-        log.warning("edition %d: the batch was recorded at try %d", claim.edition_id, tries + 1)
-    return counted(claim, results, rows, report)
+            entry = replace(entry, reason=database_words(exc))
+            continue
+        break
+    log.warning("edition %d: the batch was recorded at try %d", claim.edition_id, tries + 1)
+    if problem is None:
+        await _void(entry, journal)
 
 
-def _kept(entry: JournalEntry, journal: SendJournal | None, tries: int) -> StoreError:
-    """The batch's results kept in the journal; the error that ends the run, saying so
-    (or, when the journal could not keep them either, naming the deliveries)."""
+def _keep(entry: JournalEntry, journal: SendJournal | None) -> str | None:
+    """``entry`` kept in ``journal``; None, or why it could not be."""
+    if journal is None:
+        return "no journal is configured"
+    try:
+        journal.keep(entry)
+    except StoreError as err:
+        return f"the journal could not be written either ({err.message}; {err.hint})"
+    return None
+
+
+def _keep_quietly(entry: JournalEntry, journal: SendJournal | None) -> None:
+    """``entry`` kept on the way out of a cancel (the replay writes it only if the record
+    did not); a failure is logged, not raised over the cancel."""
+    problem = _keep(entry, journal)
+    if problem is not None:
+        log.error(
+            "edition %d: stopped while recording a batch the mail server took; %s: "
+            "deliveries %s may go out again after their lease",
+            entry.edition_id,
+            problem,
+            _ids(entry),
+        )
+
+
+def _kept(
+    entry: JournalEntry, journal: SendJournal | None, tries: int, problem: str | None
+) -> StoreError:
+    """The error that ends the run: the batch's results are in the journal (or, when the
+    journal could not keep them, which deliveries are in flight)."""
     taken = sum(1 for _, status, _, _ in entry.results if status == DeliveryStatus.SENT)
     what = (
         f"edition {entry.edition_id}: the mail server took a batch ({taken} of "
@@ -90,23 +213,22 @@ def _kept(entry: JournalEntry, journal: SendJournal | None, tries: int) -> Store
         f"{tries} {'try' if tries == 1 else 'tries'} ({entry.reason})"
     )
     fix = "fix the database (a lock another program holds, a full disk, a server that is down)"
-    problem = "no journal is configured"
-    if journal is not None:
-        try:
-            journal.keep(entry)
-        except OSError as err:
-            problem = f"the journal {journal.path} could not be written either ({err})"
-        else:
-            return StoreError(
-                f"{what}; its results are kept in {journal.path}",
-                f"{fix}, then run `digest send` or let the daemon's retry job come: the next "
-                "send records them from that file before it takes back any row, so nobody "
-                "gets them twice. `digest status` lists them until then",
-            )
-    ids = [str(delivery_id) for delivery_id, _, _, _ in entry.results]
-    shown = ", ".join(ids[:_IDS_SHOWN]) + (" ..." if len(ids) > _IDS_SHOWN else "")
+    if problem is None and journal is not None:
+        return StoreError(
+            f"{what}; its results are kept in {journal.path}",
+            f"{fix}, then run `digest send` or let the daemon's retry job come: the next "
+            "send on this machine records them from that file before it takes back any "
+            "row. Workers on other machines cannot read it: they take the rows back when "
+            "the lease runs out (delivery.lease_seconds) and mail them again, so fix the "
+            "database before then or stop them. `digest status` lists them until then",
+        )
     return StoreError(
-        f"{what}, and {problem}: deliveries {shown} are still marked in flight",
+        f"{what}, and {problem}: deliveries {_ids(entry)} are still marked in flight",
         f"{fix} before their lease runs out (delivery.lease_seconds after the send): "
         "after that the next send mails them again",
     )
+
+
+def _ids(entry: JournalEntry) -> str:
+    ids = [str(delivery_id) for delivery_id, _, _, _ in entry.results]
+    return ", ".join(ids[:_IDS_SHOWN]) + (" ..." if len(ids) > _IDS_SHOWN else "")

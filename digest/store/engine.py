@@ -35,6 +35,11 @@ def resolve_url(url: str, base_dir: Path) -> str:
     return url
 
 
+# How long a SQLite statement waits for another writer's lock before "database is locked":
+# the longest one try of a write can take (deliver.recording keeps a lease's worth of it).
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
 def open_engine(url: str) -> Engine:
     """Create the engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     try:
@@ -59,7 +64,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

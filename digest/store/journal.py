@@ -2,18 +2,20 @@
 small local file until it can: the journal of unrecorded sends.
 
 A batch the server took is still 'sending' in the database until its record is written;
-if that write fails (a lock held past the timeout, a full disk, a dropped connection) and
-keeps failing (``deliver.recording`` retries it), the rows' lease runs out and the next
-run would take them back and mail everyone in the batch again. So the results go to this
-journal (one JSON line a batch, fsynced), and the store records them from it before it
-takes back any row (``replay_journal``, called by ``reclaim_expired`` and
-``expire_unfinished``): a row the server took is recorded as it went, never sent again.
+if that write fails (a lock held past the timeout, a full disk, a dropped connection), the
+rows' lease runs out and the next run would take them back and mail everyone in the batch
+again. So the results go to this journal (one JSON line a batch, fsynced; kept at the
+first failure by ``deliver.recording``, taken out again if a retry records them), and the
+store records them from it before it takes back any row (``replay_journal``, called by
+``reclaim_expired`` and ``expire_unfinished``): a row the server took is recorded as it
+went, never sent again from this machine.
 
 Rows another sender took back before the journal was replayed (a worker on another
-machine, whose journal this is not) may have gone out twice; the replay says how many.
+machine, whose journal this is not) may have gone out twice; the replay names them.
 The file lives beside the config on the sending machine (``delivery.unrecorded_file``);
-it is emptied, not removed, once replayed (a process waiting on its lock keeps a handle on
-the same file). `digest status` names what it holds.
+recorded entries are taken out of it, not the file removed (a process waiting on its lock
+keeps a handle on the same file); lines that are no entry go to ``<file>.rejected``.
+`digest status` names what it holds, `digest check` the rejected lines.
 
 A mixin of ``Store``; all SQL stays in ``store/``.
 """
@@ -24,22 +26,27 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.states import DeliveryStatus
+from digest.states import LEFT, DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.tables import DELIVERIES
+from digest.store.status_log import record_status
+from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
 log = logging.getLogger("digest.store")
+
+HARD_BOUNCE_BY = "a bounce (the server refused the address)"  # in the subscriber's history
 
 Result = tuple[int, str, str, str | None]  # delivery id, status, detail, Message-ID
 
@@ -54,6 +61,9 @@ class JournalEntry:
     results: Sequence[Result]
     retry_at: Mapping[int, datetime] = field(default_factory=dict)
     reason: str = ""  # the database's error
+    # Rows the server refused as a hard bounce (stored as failed): their subscribers are
+    # suppressed when the entry is recorded, as the record of the batch would have.
+    bounced: Sequence[int] = ()
 
     def to_line(self) -> str:
         """The entry as one JSON line."""
@@ -65,6 +75,7 @@ class JournalEntry:
                 "results": [list(r) for r in self.results],
                 "retry_at": {str(k): v.isoformat() for k, v in self.retry_at.items()},
                 "reason": self.reason,
+                "bounced": list(self.bounced),
             }
         )
 
@@ -76,25 +87,37 @@ class JournalEntry:
             datetime.fromisoformat(data["at"]),
             int(data["edition"]),
             str(data["token"]),
-            [(int(i), str(s), str(d), m) for i, s, d, m in data["results"]],
+            [(int(i), str(DeliveryStatus(s)), str(d), _text(m)) for i, s, d, m in data["results"]],
             {int(k): datetime.fromisoformat(v) for k, v in data["retry_at"].items()},
             str(data.get("reason", "")),
+            tuple(int(i) for i in data.get("bounced", [])),
         )
 
 
 class SendJournal:
-    """The journal file: entries appended under a lock, fsynced, read back and emptied."""
+    """The journal file: entries appended under a lock, fsynced, read back and taken out
+    once recorded. Every error on the file is a StoreError that says how to fix it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @property
+    def rejected(self) -> Path:
+        """Where lines that are no entry (a write cut short) are moved, once, for the admin."""
+        return self.path.with_name(self.path.name + ".rejected")
+
     def keep(self, entry: JournalEntry) -> None:
-        """Append ``entry`` and fsync it; OSError when the file cannot be written."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked("a") as handle:
-            handle.write(entry.to_line() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append ``entry`` and fsync it.
+
+        A line cut short by a process killed mid-write is ended first (its own line, found
+        unreadable), or the entry written after it would join it and be lost with it. The
+        line goes out in one write on an append-only descriptor."""
+        line = (entry.to_line() + "\n").encode("utf-8")
+        with self._locked(os.O_RDWR | os.O_APPEND | os.O_CREAT, "write") as fd:
+            if _torn_end(fd):
+                line = b"\n" + line
+            os.write(fd, line)
+            os.fsync(fd)
 
     def waiting(self) -> bool:
         """Whether the journal holds anything (a stat: called before every reclaim)."""
@@ -102,35 +125,142 @@ class SendJournal:
             return self.path.stat().st_size > 0
         except (FileNotFoundError, NotADirectoryError):  # (nothing was ever kept there)
             return False
+        except OSError as exc:
+            raise _unusable(self.path, "read", exc) from exc
 
     def read(self) -> tuple[list[JournalEntry], list[str]]:
         """The entries it holds, and its lines that are none (a torn write), unlocked: for
         `digest status`."""
         if not self.waiting():
             return [], []
-        return _parse(self.path.read_text(encoding="utf-8").splitlines())
+        try:
+            return _parse(self.path.read_text(encoding="utf-8", errors="replace").splitlines())
+        except OSError as exc:
+            raise _unusable(self.path, "read", exc) from exc
 
-    @contextmanager
-    def replaying(self) -> Iterator[tuple[list[JournalEntry], list[str]]]:
-        """The entries and unreadable lines, under the lock; emptied (but for the
-        unreadable lines) when the block ends without an error, left as it was otherwise."""
-        with self._locked("r+") as handle:
-            entries, unreadable = _parse(handle.read().splitlines())
-            yield entries, unreadable
-            handle.seek(0)
-            handle.truncate()
-            handle.write("".join(line + "\n" for line in unreadable))
-            handle.flush()
-            os.fsync(handle.fileno())
+    def snapshot(self) -> tuple[list[JournalEntry], list[str]]:
+        """``read`` under the lock (no entry half written): what a replay records, the
+        file unlocked meanwhile."""
+        with self._locked(os.O_RDWR, "read") as fd:
+            return _parse(_lines(fd))
 
-    @contextmanager
-    def _locked(self, mode: str) -> Iterator[IO[str]]:
-        with open(self.path, mode, encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # one writer or replayer on this machine
+    def void(self, token: str) -> None:
+        """Take out the entry of the claim ``token`` (its batch is recorded)."""
+        self.drop({token}, [])
+
+    def drop(self, tokens: Collection[str], unreadable: Collection[str]) -> None:
+        """Take out the entries of the claims ``tokens`` (recorded) and the lines
+        ``unreadable``, which go to ``rejected`` first; what was kept meanwhile stays."""
+        with self._locked(os.O_RDWR, "rewrite") as fd:
+            lines = _lines(fd)
+            moved = [line for line in lines if line in unreadable]
+            kept = [line for line in lines if line not in unreadable and _token(line) not in tokens]
+            if moved:
+                self._reject(moved)
+            if len(kept) < len(lines):
+                _rewrite(fd, kept)
+
+    def _reject(self, lines: list[str]) -> None:
+        try:
+            fd = os.open(self.rejected, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                yield handle
+                os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
+                os.fsync(fd)
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                os.close(fd)
+        except OSError as exc:
+            raise _unusable(self.rejected, "write", exc) from exc
+
+    @contextmanager
+    def _locked(self, flags: int, doing: str) -> Iterator[int]:
+        """The file open with ``flags`` under its lock (one writer or replayer on this
+        machine), waited for LOCK_WAIT seconds at most."""
+        try:
+            if flags & os.O_CREAT:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise _unusable(self.path, doing, exc) from exc
+        try:
+            _lock(fd, self.path)
+            try:
+                yield fd
+            except OSError as exc:
+                raise _unusable(self.path, doing, exc) from exc
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+LOCK_WAIT = 30.0  # seconds; a journal's lock is held for one read or write of the file
+
+
+def _lock(fd: int, path: Path) -> None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"{path} stayed locked by another process for {LOCK_WAIT:.0f} s",
+                    f"see which process holds it (`fuser {path}`); a digest process stuck "
+                    "on a full or hung disk is the likely one",
+                ) from None
+            time.sleep(0.05)
+
+
+def _unusable(path: Path, doing: str, exc: OSError) -> StoreError:
+    """An error on the journal's file, with the likely fix."""
+    return StoreError(
+        f"cannot {doing} the journal of unrecorded sends {path}: {exc.strerror or exc}",
+        "the user digest runs as must be able to write the file and its folder: a file "
+        "made by `sudo digest send` belongs to root (`chown` it back), or set "
+        "delivery.unrecorded_file to a writable place",
+    )
+
+
+def _lines(fd: int) -> list[str]:
+    return _read_all(fd).decode("utf-8", errors="replace").splitlines()
+
+
+def _torn_end(fd: int) -> bool:
+    """Whether the file's last line has no end (a write cut short)."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _rewrite(fd: int, lines: list[str]) -> None:
+    """The file's lines replaced by ``lines`` (in place: a process waiting on the lock holds
+    the same file), fsynced."""
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
+    os.fsync(fd)
+
+
+def _token(line: str) -> str | None:
+    """The claim token of an entry's line (None: not an entry)."""
+    try:
+        return JournalEntry.from_line(line).token
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"not a Message-ID: {value!r}")
 
 
 def _parse(lines: list[str]) -> tuple[list[JournalEntry], list[str]]:
@@ -179,26 +309,36 @@ class JournalQueries(StoreBase):
     """Recording the journal of unrecorded sends (``Store`` inherits it)."""
 
     def replay_journal(self) -> int:
-        """Record what the journal holds; the count of rows recorded. A database error
-        leaves the journal as it was (and is raised: nothing is taken back meanwhile)."""
+        """Record what the journal holds; the count of rows recorded. The file is read
+        under its lock, the entries recorded with it unlocked (a sender keeping a batch is
+        not held up by the database), and the recorded ones taken out under the lock again:
+        a database error partway leaves only the entries not yet recorded (and is raised:
+        nothing is taken back meanwhile). Lines that are no entry go to ``<file>.rejected``."""
         journal = self.journal
         if journal is None or not journal.waiting():
             return 0
+        entries, unreadable = journal.snapshot()
         recorded = 0
-        with journal.replaying() as (entries, unreadable):
+        done: list[str] = []
+        try:
             for entry in entries:
                 try:
                     recorded += self._replay(entry, journal.path)
                 except SQLAlchemyError as exc:
                     raise _cannot_replay(journal.path, entry, exc) from exc
-            for line in unreadable:
-                log.error(
-                    "%s: a line that is not a batch's results (a write cut short?), kept in "
-                    "the file: %.200s. Its deliveries may be sent again when their lease runs "
-                    "out; check them in `digest status`, then delete the line",
-                    journal.path,
-                    line,
-                )
+                done.append(entry.token)
+        finally:
+            if done or unreadable:
+                journal.drop(done, unreadable)
+        for line in unreadable:
+            log.error(
+                "%s: a line that is not a batch's results (a write cut short?), moved to %s: "
+                "%.200s. Its deliveries may be sent again when their lease runs out; check "
+                "them in `digest status`, then delete that file",
+                journal.path,
+                journal.rejected,
+                line,
+            )
         return recorded
 
     def _replay(self, entry: JournalEntry, path: Path) -> int:
@@ -218,25 +358,71 @@ class JournalQueries(StoreBase):
         if not rows:
             return 0
         with self.engine.begin() as connection:
+            twice = _taken_by_another(connection, entry)
             done = int(connection.execute(_REPLAY, rows).rowcount or 0)
-        log.warning(
-            "edition %d: recorded %d deliveries the mail server took at %s, kept in %s while "
-            "the database could not record them (%s)",
-            entry.edition_id,
-            done,
-            f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
-            path,
-            entry.reason or "its error was not kept",
-        )
-        if done < len(rows):
+            suppressed = _suppress_bounced(connection, entry.bounced, self.clock.now())
+        if done:  # (none: its claim recorded it after all, or an earlier replay did)
             log.warning(
-                "edition %d: %d of those deliveries were no longer waiting for that record: "
-                "recorded by an earlier replay, or taken back by another sender after their "
-                "lease ran out (then they went out twice)",
+                "edition %d: recorded %d deliveries the mail server took at %s, kept in %s "
+                "while the database could not record them (%s)",
                 entry.edition_id,
-                len(rows) - done,
+                done,
+                f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
+                path,
+                entry.reason or "its error was not kept",
+            )
+        if suppressed:
+            log.warning(
+                "edition %d: %d subscribers suppressed: the mail server refused their address",
+                entry.edition_id,
+                suppressed,
+            )
+        if twice:
+            log.warning(
+                "edition %d: deliveries %s were taken back by another sender after their "
+                "lease ran out, before this record: they went out twice (or are going out "
+                "again now). Their second send is recorded by that sender",
+                entry.edition_id,
+                ", ".join(map(str, twice[:50])) + (" ..." if len(twice) > 50 else ""),
             )
         return done
+
+
+def _taken_by_another(connection: Connection, entry: JournalEntry) -> list[int]:
+    """The entry's rows another claim holds or recorded (a sender that took them back
+    when their lease ran out): they went out twice. Rows the claim itself recorded after
+    all (or an earlier replay did) still carry its token; rows back to pending carry none."""
+    token = DELIVERIES.c.claim_token
+    found = connection.execute(
+        select(DELIVERIES.c.id).where(
+            DELIVERIES.c.id.in_([r[0] for r in entry.results]),
+            token.is_not(None),
+            token != entry.token,
+        )
+    )
+    return sorted(int(i) for (i,) in found)
+
+
+def _suppress_bounced(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
+    """The subscribers of hard-bounced rows suppressed in the replay's transaction (as
+    ``deliver.batches.counted`` does after a record), unless they left; count them."""
+    if not delivery_ids:
+        return 0
+    found = connection.execute(
+        select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
+        .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
+        .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
+    ).all()
+    if not found:
+        return 0
+    connection.execute(
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
+        .values(status=SubscriberStatus.BOUNCED, unsubscribed_at=now)
+    )
+    changes = [(i, before, str(SubscriberStatus.BOUNCED)) for i, before in found]
+    record_status(connection, changes, HARD_BOUNCE_BY, now)
+    return len(found)
 
 
 def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> StoreError:

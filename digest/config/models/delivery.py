@@ -73,7 +73,7 @@ class DeliveryConfig(_Model):
         ge=0,
         le=3600,
         description="how long the record of a batch the server took is retried when the "
-        "database fails, before its results are kept in unrecorded_file (at most a third "
+        "database fails, its results kept in unrecorded_file meanwhile (at most a third "
         "of lease_seconds)",
     )
     unrecorded_file: str = Field(
