@@ -28,7 +28,8 @@ from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus
 from digest.store.engine import BUSY_TIMEOUT_SECONDS
-from digest.store.journal import JournalEntry, SendJournal, database_words
+from digest.store.journal import JournalEntry, SendJournal
+from digest.store.journal_replay import database_words
 
 log = logging.getLogger("digest.deliver")
 

@@ -6,9 +6,9 @@ if that write fails (a lock held past the timeout, a full disk, a dropped connec
 rows' lease runs out and the next run would take them back and mail everyone in the batch
 again. So the results go to this journal (one JSON line a batch, fsynced; kept at the
 first failure by ``deliver.recording``, taken out again if a retry records them), and the
-store records them from it before it takes back any row (``replay_journal``, called by
-``reclaim_expired`` and ``expire_unfinished``): a row the server took is recorded as it
-went, never sent again from this machine.
+store records them from it before it takes back any row (``replay_journal`` in
+``store.journal_replay``, called by ``reclaim_expired`` and ``expire_unfinished``): a row
+the server took is recorded as it went, never sent again from this machine.
 
 Rows another sender took back before the journal was replayed (a worker on another
 machine, whose journal this is not) may have gone out twice; the replay names them.
@@ -17,7 +17,7 @@ recorded entries are taken out of it, not the file removed (a process waiting on
 keeps a handle on the same file); lines that are no entry go to ``<file>.rejected``.
 `digest status` names what it holds, `digest check` the rejected lines.
 
-A mixin of ``Store``; all SQL stays in ``store/``.
+This module is the file; ``store.journal_replay`` records it in the database.
 """
 
 from __future__ import annotations
@@ -32,17 +32,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.states import LEFT, DeliveryStatus, SubscriberStatus
-from digest.store.base import StoreBase
-from digest.store.status_log import record_status
-from digest.store.tables import DELIVERIES, SUBSCRIBERS
+from digest.states import DeliveryStatus
 
 log = logging.getLogger("digest.store")
 
@@ -274,170 +266,3 @@ def _parse(lines: list[str]) -> tuple[list[JournalEntry], list[str]]:
         except (ValueError, KeyError, TypeError):
             unreadable.append(line)
     return entries, unreadable
-
-
-# A journaled row is written if its claim still holds it, or if it was taken back to
-# pending (its lease ran out) and nobody has claimed it since.
-_REPLAY = (
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.id == bindparam("row_id"),
-        or_(
-            and_(
-                DELIVERIES.c.status == DeliveryStatus.SENDING,
-                DELIVERIES.c.claim_token == bindparam("token"),
-            ),
-            and_(
-                DELIVERIES.c.status == DeliveryStatus.PENDING,
-                DELIVERIES.c.claim_token.is_(None),
-            ),
-        ),
-    )
-    .values(
-        status=bindparam("status"),
-        error=bindparam("error"),
-        message_id=bindparam("message_id"),
-        updated_at=bindparam("updated_at"),
-        sent_at=bindparam("sent_at"),
-        retry_at=bindparam("retry_at"),
-        lease_until=None,
-    )
-)
-
-
-class JournalQueries(StoreBase):
-    """Recording the journal of unrecorded sends (``Store`` inherits it)."""
-
-    def replay_journal(self) -> int:
-        """Record what the journal holds; the count of rows recorded. The file is read
-        under its lock, the entries recorded with it unlocked (a sender keeping a batch is
-        not held up by the database), and the recorded ones taken out under the lock again:
-        a database error partway leaves only the entries not yet recorded (and is raised:
-        nothing is taken back meanwhile). Lines that are no entry go to ``<file>.rejected``."""
-        journal = self.journal
-        if journal is None or not journal.waiting():
-            return 0
-        entries, unreadable = journal.snapshot()
-        recorded = 0
-        done: list[str] = []
-        try:
-            for entry in entries:
-                try:
-                    recorded += self._replay(entry, journal.path)
-                except SQLAlchemyError as exc:
-                    raise _cannot_replay(journal.path, entry, exc) from exc
-                done.append(entry.token)
-        finally:
-            if done or unreadable:
-                journal.drop(done, unreadable)
-        for line in unreadable:
-            log.error(
-                "%s: a line that is not a batch's results (a write cut short?), moved to %s: "
-                "%.200s. Its deliveries may be sent again when their lease runs out; check "
-                "them in `digest status`, then delete that file",
-                journal.path,
-                journal.rejected,
-                line,
-            )
-        return recorded
-
-    def _replay(self, entry: JournalEntry, path: Path) -> int:
-        rows: list[dict[str, Any]] = [
-            {
-                "row_id": delivery_id,
-                "token": entry.token,
-                "status": status,
-                "error": detail or None,
-                "message_id": message_id,
-                "updated_at": self.clock.now(),
-                "sent_at": entry.at if status == DeliveryStatus.SENT else None,
-                "retry_at": entry.retry_at.get(delivery_id),
-            }
-            for delivery_id, status, detail, message_id in entry.results
-        ]
-        if not rows:
-            return 0
-        with self.engine.begin() as connection:
-            twice = _taken_by_another(connection, entry)
-            done = int(connection.execute(_REPLAY, rows).rowcount or 0)
-            suppressed = _suppress_bounced(connection, entry.bounced, self.clock.now())
-        if done:  # (none: its claim recorded it after all, or an earlier replay did)
-            log.warning(
-                "edition %d: recorded %d deliveries the mail server took at %s, kept in %s "
-                "while the database could not record them (%s)",
-                entry.edition_id,
-                done,
-                f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
-                path,
-                entry.reason or "its error was not kept",
-            )
-        if suppressed:
-            log.warning(
-                "edition %d: %d subscribers suppressed: the mail server refused their address",
-                entry.edition_id,
-                suppressed,
-            )
-        if twice:
-            log.warning(
-                "edition %d: deliveries %s were taken back by another sender after their "
-                "lease ran out, before this record: they went out twice (or are going out "
-                "again now). Their second send is recorded by that sender",
-                entry.edition_id,
-                ", ".join(map(str, twice[:50])) + (" ..." if len(twice) > 50 else ""),
-            )
-        return done
-
-
-def _taken_by_another(connection: Connection, entry: JournalEntry) -> list[int]:
-    """The entry's rows another claim holds or recorded (a sender that took them back
-    when their lease ran out): they went out twice. Rows the claim itself recorded after
-    all (or an earlier replay did) still carry its token; rows back to pending carry none."""
-    token = DELIVERIES.c.claim_token
-    found = connection.execute(
-        select(DELIVERIES.c.id).where(
-            DELIVERIES.c.id.in_([r[0] for r in entry.results]),
-            token.is_not(None),
-            token != entry.token,
-        )
-    )
-    return sorted(int(i) for (i,) in found)
-
-
-def _suppress_bounced(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
-    """The subscribers of hard-bounced rows suppressed in the replay's transaction (as
-    ``deliver.batches.counted`` does after a record), unless they left; count them."""
-    if not delivery_ids:
-        return 0
-    found = connection.execute(
-        select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
-        .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
-        .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
-    ).all()
-    if not found:
-        return 0
-    connection.execute(
-        update(SUBSCRIBERS)
-        .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
-        .values(status=SubscriberStatus.BOUNCED, unsubscribed_at=now)
-    )
-    changes = [(i, before, str(SubscriberStatus.BOUNCED)) for i, before in found]
-    record_status(connection, changes, HARD_BOUNCE_BY, now)
-    return len(found)
-
-
-def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> StoreError:
-    taken = f"{entry.at:%Y-%m-%d %H:%M:%S} UTC"
-    return StoreError(
-        f"the database cannot record the sends kept in {path} (edition {entry.edition_id}, "
-        f"{len(entry.results)} deliveries the mail server took at {taken}): "
-        f"{database_words(exc)}",
-        "fix the database (a lock another program holds, a full disk, a server that is "
-        "down), then send again: nothing is taken back or sent again until they are recorded",
-    )
-
-
-def database_words(exc: SQLAlchemyError) -> str:
-    """The driver's own words (``database is locked``), without SQLAlchemy's statement."""
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    text = str(cause).strip()
-    return text.splitlines()[0][:200] if text else type(cause).__name__

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.delivery_rows import due, orphaned, unfinished
-from digest.store.journal import JournalQueries
+from digest.store.journal_replay import JournalQueries
 from digest.store.pg import notify_outbox
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
