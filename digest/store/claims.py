@@ -249,31 +249,12 @@ class ClaimQueries(StoreBase):
         now = self.clock.now()
         if self.engine.dialect.name == "postgresql":
             return self._finish_in_one(results, claim_token, retry_at or {}, now)
-        rows = [
-            {
-                "row_id": delivery_id,
-                "status": status,
-                "error": detail or None,
-                "message_id": message_id,
-                "updated_at": now,
-                "sent_at": now if status == DeliveryStatus.SENT else None,
-                "retry_at": (retry_at or {}).get(delivery_id),
-            }
-            for delivery_id, status, detail, message_id in results
-        ]
+        rows = finished_rows(results, retry_at or {}, now, sent_at=now)
         with self.engine.begin() as connection:
             result = connection.execute(
                 update(DELIVERIES)
                 .where(DELIVERIES.c.id == bindparam("row_id"), held_by(claim_token))
-                .values(
-                    status=bindparam("status"),
-                    error=bindparam("error"),
-                    message_id=bindparam("message_id"),
-                    updated_at=bindparam("updated_at"),
-                    sent_at=bindparam("sent_at"),
-                    retry_at=bindparam("retry_at"),
-                    lease_until=None,
-                ),
+                .values(FINISHED),
                 rows,
             )
             return int(result.rowcount or 0)
@@ -340,3 +321,38 @@ def _with_subscribers(
         for person in connection.execute(_SUBSCRIBERS_OF, {"claimed_ids": ids})
     }
     return _in_order([(ClaimedRow(*row), people[row.subscriber_id]) for row in rows])
+
+
+# What recording a row writes, as bound values (``finished_rows`` binds them): the record
+# of a batch and the replay of its journal (``store.journal_replay``) write the same row.
+FINISHED: dict[str, Any] = {
+    "status": bindparam("status"),
+    "error": bindparam("error"),
+    "message_id": bindparam("message_id"),
+    "updated_at": bindparam("updated_at"),
+    "sent_at": bindparam("sent_at"),
+    "retry_at": bindparam("retry_at"),
+    "lease_until": None,
+}
+
+
+def finished_rows(
+    results: Sequence[tuple[int, str, str, str | None]],
+    retry_at: Mapping[int, datetime],
+    updated_at: datetime,
+    sent_at: datetime,
+) -> list[dict[str, Any]]:
+    """Each result's bound values for ``FINISHED`` (``row_id``: the row it goes to); a row
+    sent is stamped ``sent_at``, the others not."""
+    return [
+        {
+            "row_id": delivery_id,
+            "status": status,
+            "error": detail or None,
+            "message_id": message_id,
+            "updated_at": updated_at,
+            "sent_at": sent_at if status == DeliveryStatus.SENT else None,
+            "retry_at": retry_at.get(delivery_id),
+        }
+        for delivery_id, status, detail, message_id in results
+    ]

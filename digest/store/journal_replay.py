@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
@@ -20,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from digest.errors import StoreError
 from digest.states import LEFT, DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
+from digest.store.claims import FINISHED, finished_rows
 from digest.store.journal import HARD_BOUNCE_BY, JournalEntry
 from digest.store.status_log import record_status
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
@@ -44,15 +44,7 @@ _REPLAY = (
             ),
         ),
     )
-    .values(
-        status=bindparam("status"),
-        error=bindparam("error"),
-        message_id=bindparam("message_id"),
-        updated_at=bindparam("updated_at"),
-        sent_at=bindparam("sent_at"),
-        retry_at=bindparam("retry_at"),
-        lease_until=None,
-    )
+    .values(FINISHED)
 )
 
 
@@ -93,19 +85,9 @@ class JournalQueries(StoreBase):
         return recorded
 
     def _replay(self, entry: JournalEntry, path: Path) -> int:
-        rows: list[dict[str, Any]] = [
-            {
-                "row_id": delivery_id,
-                "token": entry.token,
-                "status": status,
-                "error": detail or None,
-                "message_id": message_id,
-                "updated_at": self.clock.now(),
-                "sent_at": entry.at if status == DeliveryStatus.SENT else None,
-                "retry_at": entry.retry_at.get(delivery_id),
-            }
-            for delivery_id, status, detail, message_id in entry.results
-        ]
+        rows = finished_rows(entry.results, entry.retry_at, self.clock.now(), sent_at=entry.at)
+        for row in rows:
+            row["token"] = entry.token
         if not rows:
             return 0
         with self.engine.begin() as connection:
