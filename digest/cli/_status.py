@@ -1,5 +1,6 @@
-"""`digest status`'s outbox part: the queue over every edition, and the processes sending
-it (workers and schedulers, by their heartbeat rows), as ``digest.reports`` reports them."""
+"""`digest status` for a person: each recent edition and its reasons, the queue over every
+edition, the processes sending it (workers and schedulers, by their heartbeat rows), the
+daemon and each job's last run, as ``digest.reports`` reports them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import click
 from rich.table import Table
 
 from digest.cli._common import console
+from digest.deliver.dispatch import count_words
+from digest.reports import EditionStatus, StatusReport
+from digest.states import DeliveryStatus
 
 
 def print_outbox(document: dict[str, Any]) -> None:
@@ -87,3 +91,64 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds // 60} min"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def print_status(report: StatusReport) -> None:
+    """The editions' table and reasons, the outbox, then the daemon and the jobs."""
+    table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
+    for line in report.editions:
+        e = line.edition
+        table.add_row(
+            str(line.id),
+            e.digest_id,
+            f"{e.slot:%Y-%m-%d %H:%M}",  # the column says UTC
+            str(e.story_count),
+            f"{line.progress:.0%}",
+            count_words(line.counts) or "none",
+        )
+    console.print(table)
+    for line in report.editions:
+        if line.note:
+            click.echo(f"edition {line.id} ({line.edition.digest_id}): {line.note}")
+        _print_reasons(line)
+    print_outbox(report.outbox)
+    _print_daemon(report)
+
+
+def _print_reasons(line: EditionStatus) -> None:
+    """An edition's five commonest reasons per state, the rest summed, then the retry."""
+    for state, reasons in line.reasons.items():
+        for reason, rows in list(reasons.items())[:5]:
+            click.echo(f"edition {line.id}: {state} {rows}: {reason}")
+        if len(reasons) > 5:
+            more = sum(list(reasons.values())[5:])
+            click.echo(
+                f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
+                "reasons (--json lists all)"
+            )
+    if line.reasons.get(DeliveryStatus.FAILED):
+        click.echo(
+            f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "
+            "failed ones again (not bounced or unsubscribed people)"
+        )
+
+
+def _print_daemon(report: StatusReport) -> None:
+    """Whether a daemon runs, when each digest fires next, how each job last went."""
+    if report.daemon is not None:
+        click.echo(f"daemon: running ({report.daemon})")
+    else:
+        click.echo(
+            "daemon: not running on this database; digests go out only when `digest run` "
+            "(or cron's `digest run --once`) runs"
+        )
+    for next_run in report.next_runs:
+        when = next_run.utc
+        shown = f"{when:%Y-%m-%d %H:%M} UTC" if when else "never (its schedule)"
+        click.echo(f"next {next_run.digest_id}: {shown}")
+    for job, run in report.jobs.items():
+        state = "ok" if run.ok else "FAILED"
+        at = f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+        if later := report.ok_since(job):
+            at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
+        click.echo(f"last {job}: {state} at {at}: {run.summary}")

@@ -11,9 +11,8 @@ from rich.table import Table
 
 from digest.app import App
 from digest.cli._common import Context, console, pass_context, run_async
-from digest.cli._status import print_outbox
+from digest.cli._status import print_status
 from digest.deliver import DeliveryReport
-from digest.deliver.dispatch import count_words
 from digest.editions import left_out, next_edition_at, next_edition_preview
 from digest.errors import UsageError
 from digest.jobs import hand_retry, hand_send, record_gather
@@ -21,10 +20,10 @@ from digest.logs import printed_by_command
 from digest.pipeline import RunReport, gather_sources
 from digest.rank import SIGNALS
 from digest.render import write_preview
-from digest.reports import EditionStatus, StatusReport, explain_report, status_report
+from digest.reports import explain_report, status_report
 from digest.sources.gather import SourceReport, end_waits
 from digest.sources.outcomes import NOT_MODIFIED
-from digest.states import DeliveryStatus, FetchStatus
+from digest.states import FetchStatus
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -264,63 +263,7 @@ def status(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
-    table = Table("edition", "digest", "slot (UTC)", "stories", "done", "deliveries")
-    for line in report.editions:
-        e = line.edition
-        table.add_row(
-            str(line.id),
-            e.digest_id,
-            f"{e.slot:%Y-%m-%d %H:%M}",  # the column says UTC
-            str(e.story_count),
-            f"{line.progress:.0%}",
-            count_words(line.counts) or "none",
-        )
-    console.print(table)
-    for line in report.editions:
-        if line.note:
-            click.echo(f"edition {line.id} ({line.edition.digest_id}): {line.note}")
-        _print_reasons(line)
-    print_outbox(report.outbox)
-    _print_daemon(report)
-
-
-def _print_reasons(line: EditionStatus) -> None:
-    """An edition's five commonest reasons per state, the rest summed, then the retry."""
-    for state, reasons in line.reasons.items():
-        for reason, rows in list(reasons.items())[:5]:
-            click.echo(f"edition {line.id}: {state} {rows}: {reason}")
-        if len(reasons) > 5:
-            more = sum(list(reasons.values())[5:])
-            click.echo(
-                f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
-                "reasons (--json lists all)"
-            )
-    if line.reasons.get(DeliveryStatus.FAILED):
-        click.echo(
-            f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "
-            "failed ones again (not bounced or unsubscribed people)"
-        )
-
-
-def _print_daemon(report: StatusReport) -> None:
-    """Whether a daemon runs, when each digest fires next, how each job last went."""
-    if report.daemon is not None:
-        click.echo(f"daemon: running ({report.daemon})")
-    else:
-        click.echo(
-            "daemon: not running on this database; digests go out only when `digest run` "
-            "(or cron's `digest run --once`) runs"
-        )
-    for next_run in report.next_runs:
-        when = next_run.utc
-        shown = f"{when:%Y-%m-%d %H:%M} UTC" if when else "never (its schedule)"
-        click.echo(f"next {next_run.digest_id}: {shown}")
-    for job, run in report.jobs.items():
-        state = "ok" if run.ok else "FAILED"
-        at = f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC"
-        if later := report.ok_since(job):
-            at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
-        click.echo(f"last {job}: {state} at {at}: {run.summary}")
+    print_status(report)
 
 
 def print_sources(reports: list[SourceReport]) -> None:

@@ -6,7 +6,6 @@ import codecs
 import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.cli._common import Context, console, pass_context
+from digest.cli._people import person_json, print_record, record_json
 from digest.config import Config
 from digest.errors import DigestError, UsageError
 from digest.states import SubscriberStatus
@@ -35,7 +35,7 @@ from digest.subscribers import (
     to_csv,
     twice,
 )
-from digest.subscribers.record import SubscriberRecord, subscriber_record
+from digest.subscribers.record import subscriber_record
 
 IMPORT_CHUNK = 1000  # rows per lookup and insert: flat memory, few round trips
 
@@ -152,70 +152,9 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
         )
     record = subscriber_record(store, row)
     if as_json:
-        click.echo(json.dumps(_record_json(record), indent=2))
+        click.echo(json.dumps(record_json(record), indent=2))
         return
-    _print_record(record)
-
-
-def _print_record(record: SubscriberRecord) -> None:
-    p = record.person
-    zone = p.timezone or "the digest's"
-    click.echo(
-        f"{p.email}" + (f" ({p.name})" if p.name else "") + f": {p.status}; topics "
-        f"{p.topics or 'all'}; time zone {zone}; joined {p.created_at:%Y-%m-%d %H:%M} UTC"
-    )
-    click.echo("status history (newest first):")
-    for event in record.history:
-        click.echo(
-            f"  {event.at:%Y-%m-%d %H:%M} UTC  {event.from_status or '(new)'} -> "
-            f"{event.to_status}  by {event.by}"
-        )
-    click.echo("deliveries (newest first):" if record.deliveries else "deliveries: none yet")
-    for d, e in record.deliveries:
-        sent = f" at {d.sent_at:%Y-%m-%d %H:%M} UTC" if d.sent_at else ""
-        tries = f", {d.attempts} attempt{'' if d.attempts == 1 else 's'}"
-        click.echo(
-            f"  edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC): "
-            f"{d.status}{sent}{tries}" + (f": {d.error}" if d.error else "")
-        )
-    for missing in record.unqueued:
-        e = missing.edition
-        click.echo(
-            f"  edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC): no delivery "
-            f"for them: {missing.why}"
-        )
-    for step in record.next_steps():
-        click.echo(f"next: {step}")
-
-
-def _record_json(record: SubscriberRecord) -> dict[str, object]:
-    def when(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment else None
-
-    return {
-        **_as_json(record.person),
-        "history": [
-            {"at": when(e.at), "from": e.from_status, "to": e.to_status, "by": e.by}
-            for e in record.history
-        ],
-        "deliveries": [
-            {
-                "edition": e.id,
-                "digest": e.digest_id,
-                "slot": when(e.slot),
-                "status": d.status,
-                "sent_at": when(d.sent_at),
-                "attempts": d.attempts,
-                "reason": d.error,
-            }
-            for d, e in record.deliveries
-        ],
-        "not_queued": [
-            {"edition": m.edition.id, "digest": m.edition.digest_id, "why": m.why}
-            for m in record.unqueued
-        ],
-        "next": record.next_steps(),
-    }
+    print_record(record)
 
 
 @subscribers.command("list")
@@ -255,7 +194,7 @@ def list_cmd(
     wanted = statuses or (() if show_all else (SubscriberStatus.ACTIVE,))
     rows = store.find_subscribers(wanted, topic, search)
     if as_json:
-        click.echo(json.dumps([_as_json(r) for r in rows], indent=2))
+        click.echo(json.dumps([person_json(r) for r in rows], indent=2))
         return
     _print_table(rows)
     plural = "" if len(rows) == 1 else "s"
@@ -295,18 +234,6 @@ def _print_table(rows: Sequence[Subscriber]) -> None:
         )
     # Piped or captured, the table keeps its natural width instead of a guessed 80 columns.
     (console if console.is_terminal else Console(width=1000)).print(table)
-
-
-def _as_json(row: Subscriber) -> dict[str, object]:
-    return {
-        "email": row.email,
-        "name": row.name,
-        "status": row.status,
-        "topics": [t for t in row.topics.split(",") if t],
-        "timezone": row.timezone,
-        "locale": row.locale,
-        "since": row.created_at.isoformat(),
-    }
 
 
 @subscribers.command("import")

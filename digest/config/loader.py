@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from digest.config._lines import Path as KeyPath
 from digest.config._lines import dotted, key_lines, line_of
+from digest.config._selectors import selector_problems
 from digest.config.models import Config
 from digest.errors import ConfigError, ConfigProblem
 
@@ -96,9 +96,7 @@ def parse_config(text: str, file: Path) -> Config:
             ]
         ) from exc
     lines = key_lines(text)
-    problems = _duplicate_problems(raw, lines, str(file)) + _selector_problems(
-        raw, lines, str(file)
-    )
+    problems = _duplicate_problems(raw, lines, str(file)) + selector_problems(raw, lines, str(file))
     if "base_dir" in raw:  # set from the file's place, never from the file
         problems.append(
             ConfigProblem(
@@ -159,70 +157,6 @@ def _duplicate_problems(
             else:
                 seen[value] = index
     return problems
-
-
-def _selector_problems(
-    raw: dict[str, Any], lines: dict[Any, int], file: str
-) -> list[ConfigProblem]:
-    """A page source's CSS selectors, compiled by selectolax as the page reader compiles them.
-
-    Checked here rather than in the model so a mistake fails `digest check` with its line,
-    while a SourceConfig built in code still reaches the reader's own SourceError.
-    """
-    problems = []
-    items = raw.get("sources")
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        for key in ("links", "breaking"):
-            value = item.get(key) if isinstance(item, dict) else None
-            if not isinstance(value, str):
-                continue  # unset, or of the wrong type: validation reports that
-            unclosed = _unclosed(value)
-            try:
-                LexborHTMLParser("").css(value)
-            except (SelectolaxError, ValueError):
-                unclosed = unclosed or "?"
-            if unclosed:
-                path = ("sources", index, key)
-                why = f": a {unclosed} is never closed" if unclosed != "?" else ""
-                problems.append(
-                    ConfigProblem(
-                        file,
-                        line_of(lines, path),
-                        dotted(path),
-                        f"{value!r} is not a CSS selector selectolax can read{why}",
-                        "write one such as 'section.latest a' (descendant), 'ul > li > a' "
-                        f"(child) or '.breaking a', or remove `{key}` to let digest find them",
-                    )
-                )
-    return problems
-
-
-_CLOSERS = {"[": "]", "(": ")"}
-
-
-def _unclosed(selector: str) -> str:
-    """The bracket, parenthesis or quote a selector opens and never closes, or "".
-
-    selectolax closes them itself at the end (``div[class=latest`` reads as
-    ``div[class=latest]``, which matches the div, never a link), so a typo would pass.
-    """
-    stack: list[str] = []
-    quote = ""
-    escaped = False
-    for char in selector:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in _CLOSERS:
-            stack.append(char)
-        elif stack and char == _CLOSERS[stack[-1]]:
-            stack.pop()
-    return quote or (stack[-1] if stack else "")
 
 
 # Keys an earlier version read, and what replaces them: an upgrade must not silently

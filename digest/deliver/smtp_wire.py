@@ -73,32 +73,11 @@ def transaction(
     if _unsafe(message):
         failed = "invalid address: <, >, CR or LF"
         return SendResult(message.delivery_id, SendStatus.FAILED, failed), False
-    commands = _commands(message)
-    expected = ((250,), (250, 251), (354,))
-    replies: list[tuple[int, bytes]] = []
     pipelining = client.has_extn("pipelining")
-    if pipelining:
-        if not sent:
-            _send(client, b"".join(c + b"\r\n" for c in commands))
-        replies = [_reply(client) for _ in commands]
-    else:
-        for command, ok in zip(commands, expected, strict=True):
-            _send(client, command + b"\r\n")
-            replies.append(_reply(client))
-            if replies[-1][0] not in ok:
-                break
-    for n, ((code, text), ok) in enumerate(zip(replies, expected, strict=False)):
-        if code not in ok:
-            if code == 421:  # the server is closing this session
-                raise smtplib.SMTPServerDisconnected(f"421 {reply_text(text)}")
-            if n == 0 and _refuses_the_sender(code, reply_text(text)):
-                close_quietly(client)  # replies to the commands behind MAIL stay unread
-                raise SenderRefused(message.sender, f"{code} {reply_text(text).strip()}")
-            if replies[-1][0] == 354:  # a pipelining server that took DATA anyway
-                client.close()
-            else:
-                _reset(client)
-            return _result(message, code, reply_text(text)), False
+    replies = _envelope(client, message, pipelining, sent)
+    refused = _refused(client, message, replies, _EXPECTED)
+    if refused is not None:
+        return refused, False
     after = following() if pipelining and following is not None else None
     if after is not None and _unsafe(after):
         after = None  # it goes out alone next, and fails there with the reason
@@ -114,6 +93,55 @@ def transaction(
         return _result(message, code, reply_text(text)), after is not None
     sent_ok = SendResult(message.delivery_id, SendStatus.SENT, f"{code} {reply_text(text)}")
     return sent_ok, after is not None
+
+
+# What MAIL, RCPT and DATA are answered when they go through.
+_EXPECTED = ((250,), (250, 251), (354,))
+
+
+def _envelope(
+    client: smtplib.SMTP, message: OutgoingMessage, pipelining: bool, sent: bool
+) -> list[tuple[int, bytes]]:
+    """The replies to the message's MAIL, RCPT and DATA: sent in one write with
+    PIPELINING (``sent``: they went out behind the last message's final dot), else one by
+    one until one is refused."""
+    commands = _commands(message)
+    if pipelining:
+        if not sent:
+            _send(client, b"".join(c + b"\r\n" for c in commands))
+        return [_reply(client) for _ in commands]
+    replies: list[tuple[int, bytes]] = []
+    for command, ok in zip(commands, _EXPECTED, strict=True):
+        _send(client, command + b"\r\n")
+        replies.append(_reply(client))
+        if replies[-1][0] not in ok:
+            break
+    return replies
+
+
+def _refused(
+    client: smtplib.SMTP,
+    message: OutgoingMessage,
+    replies: list[tuple[int, bytes]],
+    expected: tuple[tuple[int, ...], ...],
+) -> SendResult | None:
+    """The message's result if a reply to MAIL, RCPT or DATA refused it (the session left
+    ready for the next), None if all three went through. A refusal that holds for the
+    session or every message is raised: 421 (closing), the sender refused."""
+    for n, ((code, text), ok) in enumerate(zip(replies, expected, strict=False)):
+        if code in ok:
+            continue
+        if code == 421:  # the server is closing this session
+            raise smtplib.SMTPServerDisconnected(f"421 {reply_text(text)}")
+        if n == 0 and _refuses_the_sender(code, reply_text(text)):
+            close_quietly(client)  # replies to the commands behind MAIL stay unread
+            raise SenderRefused(message.sender, f"{code} {reply_text(text).strip()}")
+        if replies[-1][0] == 354:  # a pipelining server that took DATA anyway
+            client.close()
+        else:
+            _reset(client)
+        return _result(message, code, reply_text(text))
+    return None
 
 
 _UNSAFE = re.compile(r"[\r\n<>]")
