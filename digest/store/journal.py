@@ -200,7 +200,7 @@ def _lock(fd: int, path: Path) -> None:
                     f"{path} stayed locked by another process for {LOCK_WAIT:.0f} s",
                     f"see which process holds it (`fuser {path}`); a digest process stuck "
                     "on a full or hung disk is the likely one",
-                ) from None
+                ) from None  # the BlockingIOError says only "would block"
             time.sleep(0.05)
 
 
