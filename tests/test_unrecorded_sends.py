@@ -704,3 +704,31 @@ def test_a_line_that_is_not_utf8_is_unreadable_not_a_crash(tmp_path: Path) -> No
     entries, unreadable = journal.read()
     assert [e.token for e in entries] == ["tok"] and len(unreadable) == 1
     assert journal.snapshot() == (entries, unreadable)
+
+
+def test_a_batch_another_process_recorded_from_the_journal_is_not_said_taken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While this sender retries its record, another digest process of the machine replays
+    the journal entry: when the retry then finds the rows recorded under its own claim,
+    nothing was taken by another sender and nothing went out twice, so it says nothing."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    journal = SendJournal(tmp_path / "unrecorded.jsonl")
+    store = Store(engine, ManualClock(NOW), journal)
+    try:
+        edition_id, token, ids = _claimed_edition(store)
+        results = [(i, "sent", "250 ok", f"<{i}@x>") for i in ids]
+        journal.keep(JournalEntry(NOW, edition_id, token, results))
+        assert Store(engine, ManualClock(NOW), journal).replay_journal() == 3  # the other one
+        claim = Claim(store, token, len(ids), edition_id, LEASE)
+        with caplog.at_level(logging.WARNING, logger="digest"):
+            claim.finish(list(results), None)  # this sender's retry goes through now
+        assert "taken by another sender" not in caplog.text
+        # A claim whose rows are recorded under another claim's token still says so.
+        stalled = Claim(store, "a-claim-that-stalled", len(ids), edition_id, LEASE)
+        with caplog.at_level(logging.WARNING, logger="digest"):
+            stalled.finish(list(results), None)
+        assert "3 deliveries of a batch in flight were taken by another sender" in caplog.text
+    finally:
+        engine.dispose()

@@ -49,6 +49,7 @@ class DeliveryStore(Protocol):
         claim_token: str,
         retry_at: dict[int, datetime] | None = None,
     ) -> int: ...
+    def recorded_under(self, claim_token: str, delivery_ids: Sequence[int]) -> int: ...
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
@@ -152,7 +153,11 @@ class Claim:
         """Record the results on the rows the claim still holds; say so if some were lost."""
         recorded = self.store.finish_deliveries(results, self.token, retry_at)
         if recorded < len(results):
-            self._taken(len(results) - recorded)
+            # A process of this machine may have recorded them from the journal meanwhile.
+            ids = [r[0] for r in results]
+            taken = len(results) - recorded - self.store.recorded_under(self.token, ids)
+            if taken > 0:
+                self._taken(taken)
         self.held -= len(results)  # recorded, or another sender's now: not this claim's
 
     def _taken(self, count: int) -> None:

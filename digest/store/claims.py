@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, Update, bindparam, text, update
+from sqlalchemy import CTE, Update, bindparam, func, text, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 
@@ -216,6 +216,21 @@ class ClaimQueries(StoreBase):
                 .returning(DELIVERIES.c.id)
             )
             return {int(row_id) for (row_id,) in rows}
+
+    def recorded_under(self, claim_token: str, delivery_ids: Sequence[int]) -> int:
+        """How many of ``delivery_ids`` are recorded under this claim already (by a replay
+        of its journal entry, another process on this machine): not another sender's."""
+        query = (
+            core_select(func.count())
+            .select_from(DELIVERIES)
+            .where(
+                DELIVERIES.c.id.in_(list(delivery_ids)),
+                DELIVERIES.c.claim_token == claim_token,
+                DELIVERIES.c.status != DeliveryStatus.SENDING,
+            )
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
 
     def renew_lease(self, claim_token: str, lease_seconds: float) -> int:
         """Extend the lease of the claim's rows still in flight; count the rows still held.
