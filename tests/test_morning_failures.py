@@ -134,13 +134,21 @@ def test_a_send_with_one_refused_address_among_sent_ones_is_still_ok(
     assert "digest retry --due" in err
 
 
-def test_status_says_when_deferred_rows_go_again_and_how_to_retry_failed_ones(
+def _sent_with_a_deferral_and_a_bounce(
     write_config, feed_server: FeedServer, smtp_server: SmtpServer
-) -> None:
+) -> Path:
+    """A send to ana and ben, and to later@ (the server defers it) and bounce@ (refused)."""
     config = _config(write_config, feed_server, smtp_server.port)
     for who in ("later", "bounce"):
         assert run_cli("--config", str(config), "subscribers", "add", f"{who}@example.org")[0] == 0
     assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    return config
+
+
+def test_status_says_when_deferred_rows_go_again_and_how_to_retry_failed_ones(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    config = _sent_with_a_deferral_and_a_bounce(write_config, feed_server, smtp_server)
 
     _, out, _ = run_cli("--config", str(config), "status")
     document = json.loads(run_cli("--config", str(config), "status", "--json")[1])
@@ -156,10 +164,7 @@ def test_status_says_when_deferred_rows_go_again_and_how_to_retry_failed_ones(
 def test_subscribers_show_answers_why_a_reader_did_not_get_it(
     write_config, feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
-    config = _config(write_config, feed_server, smtp_server.port)
-    for who in ("later", "bounce"):
-        assert run_cli("--config", str(config), "subscribers", "add", f"{who}@example.org")[0] == 0
-    assert run_cli("--config", str(config), "send", "--gather")[0] == 0
+    config = _sent_with_a_deferral_and_a_bounce(write_config, feed_server, smtp_server)
     edition = json.loads(run_cli("--config", str(config), "status", "--json")[1])["editions"][0]
     assert run_cli("--config", str(config), "subscribers", "add", "cat@example.org")[0] == 0
 
