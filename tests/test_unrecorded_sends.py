@@ -712,10 +712,9 @@ def test_a_batch_another_process_recorded_from_the_journal_is_not_said_taken(
     """While this sender retries its record, another digest process of the machine replays
     the journal entry: when the retry then finds the rows recorded under its own claim,
     nothing was taken by another sender and nothing went out twice, so it says nothing."""
-    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
-    upgrade(engine)
-    journal = SendJournal(tmp_path / "unrecorded.jsonl")
-    store = Store(engine, ManualClock(NOW), journal)
+    store = _store(tmp_path)
+    journal, engine = store.journal, store.engine
+    assert journal is not None
     try:
         edition_id, token, ids = _claimed_edition(store)
         results = [(i, "sent", "250 ok", f"<{i}@x>") for i in ids]
