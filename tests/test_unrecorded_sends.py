@@ -722,7 +722,7 @@ def test_a_batch_another_process_recorded_from_the_journal_is_not_said_taken(
         assert Store(engine, ManualClock(NOW), journal).replay_journal() == 3  # the other one
         claim = Claim(store, token, len(ids), edition_id, LEASE)
         with caplog.at_level(logging.WARNING, logger="digest"):
-            claim.finish(list(results), None)  # this sender's retry goes through now
+            claim.finish(list(results), None, journaled=True)  # this sender's retry, now
         assert "taken by another sender" not in caplog.text
         # A claim whose rows are recorded under another claim's token still says so.
         stalled = Claim(store, "a-claim-that-stalled", len(ids), edition_id, LEASE)

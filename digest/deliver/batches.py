@@ -149,13 +149,16 @@ class Claim:
         self,
         results: list[tuple[int, str, str, str | None]],
         retry_at: dict[int, datetime] | None,
+        journaled: bool = False,
     ) -> None:
-        """Record the results on the rows the claim still holds; say so if some were lost."""
+        """Record the results on the rows the claim still holds; say so if some were lost.
+        ``journaled``: the results are in the journal, where another process of this
+        machine may have recorded them meanwhile (those rows were not lost)."""
         recorded = self.store.finish_deliveries(results, self.token, retry_at)
         if recorded < len(results):
-            # A process of this machine may have recorded them from the journal meanwhile.
-            ids = [r[0] for r in results]
-            taken = len(results) - recorded - self.store.recorded_under(self.token, ids)
+            taken = len(results) - recorded
+            if journaled:
+                taken -= self.store.recorded_under(self.token, [r[0] for r in results])
             if taken > 0:
                 self._taken(taken)
         self.held -= len(results)  # recorded, or another sender's now: not this claim's

@@ -104,7 +104,7 @@ async def record_batch(
     early = not _time_for_a_try(claim, 0.0)
     problem = await asyncio.to_thread(_keep, entry, journal) if early else None
     try:
-        await asyncio.to_thread(claim.finish, stored, retries)
+        await asyncio.to_thread(claim.finish, stored, retries, early and problem is None)
     except SQLAlchemyError as exc:
         entry = replace(entry, reason=database_words(exc))
         if not early:
@@ -166,7 +166,9 @@ async def _record_again(
         await asyncio.sleep(wait)
         pause = min(2 * pause, LONGEST_PAUSE)
         try:
-            await asyncio.to_thread(claim.finish, list(entry.results), dict(entry.retry_at) or None)
+            await asyncio.to_thread(
+                claim.finish, list(entry.results), dict(entry.retry_at) or None, problem is None
+            )
         except SQLAlchemyError as exc:
             tries += 1
             entry = replace(entry, reason=database_words(exc))
