@@ -160,7 +160,8 @@ def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: Ma
     assert until == clock.now() - timedelta(hours=24)
     clock.advance(timedelta(hours=1))
     rank_window(app, digest, clock.now())  # another digest, an hour on
-    assert app.store.source_habits()[0] == kept  # not counted twice
+    # Not counted twice, and with nothing settled since, not written again either.
+    assert app.store.source_habits() == (kept, until)
 
     report = explain_report(app, digest, clock.now())
     assert report.header()[3].startswith("learned: rerun habits of 3 sources, 3 stories")

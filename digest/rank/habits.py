@@ -80,6 +80,8 @@ class SourceHabits:
             started[story_id] = min(started.get(story_id, seen), seen)
             articles[story_id, source] += 1
         new = {s for s, t in started.items() if since <= t < settled}
+        if not new:  # nothing settled since: the store keeps what it has, not rewritten
+            return self
         sources = dict(self.sources)
         for (story_id, source), n in articles.items():
             if story_id in new:
