@@ -75,7 +75,7 @@ def transaction(
         return SendResult(message.delivery_id, SendStatus.FAILED, failed), False
     pipelining = client.has_extn("pipelining")
     replies = _envelope(client, message, pipelining, sent)
-    refused = _refused(client, message, replies, _EXPECTED)
+    refused = _refused(client, message, replies)
     if refused is not None:
         return refused, False
     after = following() if pipelining and following is not None else None
@@ -123,12 +123,11 @@ def _refused(
     client: smtplib.SMTP,
     message: OutgoingMessage,
     replies: list[tuple[int, bytes]],
-    expected: tuple[tuple[int, ...], ...],
 ) -> SendResult | None:
     """The message's result if a reply to MAIL, RCPT or DATA refused it (the session left
     ready for the next), None if all three went through. A refusal that holds for the
     session or every message is raised: 421 (closing), the sender refused."""
-    for n, ((code, text), ok) in enumerate(zip(replies, expected, strict=False)):
+    for n, ((code, text), ok) in enumerate(zip(replies, _EXPECTED, strict=False)):
         if code in ok:
             continue
         if code == 421:  # the server is closing this session

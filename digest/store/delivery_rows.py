@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import and_, literal_column, or_, text
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from digest.states import (
     CLAIM_PATH_STATES,
@@ -50,8 +50,9 @@ def off_claim_path(*states: DeliveryStatus) -> ColumnElement[bool]:
     return and_(text(sql_not_in("deliveries.status", CLAIM_PATH_STATES)), in_state(*states))
 
 
-def held_by(claim_token: str) -> ColumnElement[bool]:
-    """Rows still in flight under this claim (not reclaimed, not taken by another sender).
+def held_by(claim_token: str | BindParameter[str]) -> ColumnElement[bool]:
+    """Rows still in flight under this claim (not reclaimed, not taken by another sender);
+    the token as a value or a bound parameter (a statement run for many rows).
 
     Through the claimable rows' index: no index of all rows starts with the status, and
     the claim token has none (a claim would have to write it)."""

@@ -20,6 +20,7 @@ from digest.errors import StoreError
 from digest.states import LEFT, DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.claims import FINISHED, finished_rows
+from digest.store.delivery_rows import claimable, held_by
 from digest.store.journal import HARD_BOUNCE_BY, JournalEntry
 from digest.store.status_log import record_status
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
@@ -34,14 +35,8 @@ _REPLAY = (
     .where(
         DELIVERIES.c.id == bindparam("row_id"),
         or_(
-            and_(
-                DELIVERIES.c.status == DeliveryStatus.SENDING,
-                DELIVERIES.c.claim_token == bindparam("token"),
-            ),
-            and_(
-                DELIVERIES.c.status == DeliveryStatus.PENDING,
-                DELIVERIES.c.claim_token.is_(None),
-            ),
+            held_by(bindparam("token")),
+            and_(claimable(DeliveryStatus.PENDING), DELIVERIES.c.claim_token.is_(None)),
         ),
     )
     .values(FINISHED)
