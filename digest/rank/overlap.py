@@ -49,7 +49,7 @@ class SourceOverlap:
         memberships: Iterable[tuple[int, str]],
         discount: float,
         rerun: float = 0.0,
-        settled: Iterable[tuple[int, str]] | None = None,
+        settled: Iterable[tuple[int, str]] = (),
         habits: Mapping[str, tuple[float, float]] | None = None,
     ) -> SourceOverlap:
         """From (story id, source) pairs: one per article of the story memory.
@@ -71,7 +71,7 @@ class SourceOverlap:
             if len(names) > 1:
                 together.update(permutations(names, 2))
         frozen = {story_id: frozenset(names) for story_id, names in sources.items()}
-        runs, usual = reruns(settled, habits) if rerun and settled is not None else ({}, 1.0)
+        runs, usual = reruns(settled, habits) if rerun else ({}, 1.0)
         return cls(discount, carried, together, frozen, rerun=rerun, runs=runs, usual_run=usual)
 
     def excluding(self, story_ids: Iterable[int]) -> SourceOverlap:
