@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.app import App
+from digest.clock import utc_time
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, rank_window
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
@@ -307,8 +308,8 @@ class ExplainReport:
         zone = f" ({local:%H:%M} {self.zone})" if self.zone != "UTC" else ""
         return [
             f"digest: {self.digest_id} ({self.title})",
-            f"slot: {self.slot:%Y-%m-%d %H:%M} UTC{zone}",
-            f"ranked as of: {self.ranked_at:%Y-%m-%d %H:%M} UTC",
+            f"slot: {utc_time(self.slot)}{zone}",
+            f"ranked as of: {utc_time(self.ranked_at)}",
             self.learned(),
         ]
 
@@ -318,7 +319,7 @@ class ExplainReport:
             return "learned: no source habits kept yet (rerun: from the last day's stories)"
         return (
             f"learned: rerun habits of {self.habit_sources} sources, {self.habit_stories} "
-            f"stories carried, to {self.habits_until:%Y-%m-%d %H:%M} UTC"
+            f"stories carried, to {utc_time(self.habits_until)}"
         )
 
     def to_json(self) -> dict[str, Any]:

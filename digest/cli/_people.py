@@ -7,6 +7,7 @@ from datetime import datetime
 
 import click
 
+from digest.clock import utc_time
 from digest.store import Subscriber
 from digest.subscribers.record import SubscriberRecord
 
@@ -30,26 +31,26 @@ def print_record(record: SubscriberRecord) -> None:
     zone = p.timezone or "the digest's"
     click.echo(
         f"{p.email}" + (f" ({p.name})" if p.name else "") + f": {p.status}; topics "
-        f"{p.topics or 'all'}; time zone {zone}; joined {p.created_at:%Y-%m-%d %H:%M} UTC"
+        f"{p.topics or 'all'}; time zone {zone}; joined {utc_time(p.created_at)}"
     )
     click.echo("status history (newest first):")
     for event in record.history:
         click.echo(
-            f"  {event.at:%Y-%m-%d %H:%M} UTC  {event.from_status or '(new)'} -> "
+            f"  {utc_time(event.at)}  {event.from_status or '(new)'} -> "
             f"{event.to_status}  by {event.by}"
         )
     click.echo("deliveries (newest first):" if record.deliveries else "deliveries: none yet")
     for d, e in record.deliveries:
-        sent = f" at {d.sent_at:%Y-%m-%d %H:%M} UTC" if d.sent_at else ""
+        sent = f" at {utc_time(d.sent_at)}" if d.sent_at else ""
         tries = f", {d.attempts} attempt{'' if d.attempts == 1 else 's'}"
         click.echo(
-            f"  edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC): "
+            f"  edition {e.id} ({e.digest_id}, slot {utc_time(e.slot)}): "
             f"{d.status}{sent}{tries}" + (f": {d.error}" if d.error else "")
         )
     for missing in record.unqueued:
         e = missing.edition
         click.echo(
-            f"  edition {e.id} ({e.digest_id}, slot {e.slot:%Y-%m-%d %H:%M} UTC): no delivery "
+            f"  edition {e.id} ({e.digest_id}, slot {utc_time(e.slot)}): no delivery "
             f"for them: {missing.why}"
         )
     for step in record.next_steps():

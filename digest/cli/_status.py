@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from digest.cli._common import console
+from digest.clock import utc_time
 from digest.deliver.dispatch import count_words
 from digest.reports import EditionStatus, StatusReport
 from digest.states import DeliveryStatus
@@ -144,7 +145,7 @@ def _print_daemon(report: StatusReport) -> None:
         )
     for next_run in report.next_runs:
         when = next_run.utc
-        shown = f"{when:%Y-%m-%d %H:%M} UTC" if when else "never (its schedule)"
+        shown = f"{utc_time(when)}" if when else "never (its schedule)"
         click.echo(f"next {next_run.digest_id}: {shown}")
     for job, run in report.jobs.items():
         state = "ok" if run.ok else "FAILED"

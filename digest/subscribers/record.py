@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from digest.clock import utc_time
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store import Delivery, Edition, Store, Subscriber
 from digest.store.tables import SubscriberEvent
@@ -92,7 +93,7 @@ def _why_not(
 ) -> str:
     """Why an edition has no row for the reader: the first cause that fits."""
     if edition.created_at < person.created_at:
-        return f"they joined at {person.created_at:%Y-%m-%d %H:%M} UTC, after it was built"
+        return f"they joined at {utc_time(person.created_at)}, after it was built"
     status = _status_at(history, edition.created_at) or person.status
     if status != SubscriberStatus.ACTIVE:
         return f"they were {status} when it was built: only active readers are queued"
