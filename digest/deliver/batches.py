@@ -20,9 +20,9 @@ from digest.clock import Clock
 from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
-from digest.states import DeliveryStatus, SendStatus, SubscriberStatus
+from digest.states import DeliveryStatus, SendStatus
 from digest.store.claims import ClaimedRow
-from digest.store.journal import HARD_BOUNCE_BY, SendJournal
+from digest.store.journal import SendJournal
 from digest.store.outbox import OutboxState
 
 log = logging.getLogger("digest.deliver")
@@ -51,12 +51,10 @@ class DeliveryStore(Protocol):
     ) -> int: ...
     def recorded_under(self, claim_token: str, delivery_ids: Sequence[int]) -> int: ...
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
+    def suppress_bounced(self, delivery_ids: Sequence[int]) -> int: ...
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
     def outbox_state(self, edition_id: int) -> OutboxState: ...
-    def suppress_subscriber(
-        self, subscriber_id: int, status: str = SubscriberStatus.BOUNCED, by: str = ""
-    ) -> bool: ...
     def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
 
 
@@ -241,15 +239,11 @@ def counted(
 ) -> set[int]:
     """After the record: each result in the report, and a hard bounce's subscriber
     suppressed; the delivery ids."""
+    bounced = [r.delivery_id for r in results if r.status == SendStatus.BOUNCED]
+    if bounced:
+        claim.store.suppress_bounced(bounced)
     for result in results:
-        row = rows[result.delivery_id]
-        if result.status == SendStatus.BOUNCED and row.subscriber_id is not None:
-            claim.store.suppress_subscriber(
-                row.subscriber_id,
-                SubscriberStatus.BOUNCED,
-                HARD_BOUNCE_BY,
-            )
-        _count(result, row, report)
+        _count(result, rows[result.delivery_id], report)
     return {r.delivery_id for r in results}
 
 

@@ -38,7 +38,6 @@ from digest.states import DeliveryStatus
 
 log = logging.getLogger("digest.store")
 
-HARD_BOUNCE_BY = "a bounce (the server refused the address)"  # in the subscriber's history
 
 Result = tuple[int, str, str, str | None]  # delivery id, status, detail, Message-ID
 

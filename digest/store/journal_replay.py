@@ -8,8 +8,6 @@ A mixin of ``Store``; all SQL stays in ``store/``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -17,13 +15,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.states import LEFT, DeliveryStatus, SubscriberStatus
+from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
 from digest.store.claims import FINISHED, finished_rows
 from digest.store.delivery_rows import claimable, held_by
-from digest.store.journal import HARD_BOUNCE_BY, JournalEntry
-from digest.store.status_log import record_status
-from digest.store.tables import DELIVERIES, SUBSCRIBERS
+from digest.store.journal import JournalEntry
+from digest.store.subscribers import bounced_suppressed
+from digest.store.tables import DELIVERIES
 
 log = logging.getLogger("digest.store")
 
@@ -88,7 +86,7 @@ class JournalQueries(StoreBase):
         with self.engine.begin() as connection:
             twice = _taken_by_another(connection, entry)
             done = int(connection.execute(_REPLAY, rows).rowcount or 0)
-            suppressed = _suppress_bounced(connection, entry.bounced, self.clock.now())
+            suppressed = bounced_suppressed(connection, entry.bounced, self.clock.now())
         if done:  # (none: its claim recorded it after all, or an earlier replay did)
             log.warning(
                 "edition %d: recorded %d deliveries the mail server took at %s, kept in %s "
@@ -129,28 +127,6 @@ def _taken_by_another(connection: Connection, entry: JournalEntry) -> list[int]:
         )
     )
     return sorted(int(i) for (i,) in found)
-
-
-def _suppress_bounced(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
-    """The subscribers of hard-bounced rows suppressed in the replay's transaction (as
-    ``deliver.batches.counted`` does after a record), unless they left; count them."""
-    if not delivery_ids:
-        return 0
-    found = connection.execute(
-        select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
-        .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
-        .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
-    ).all()
-    if not found:
-        return 0
-    connection.execute(
-        update(SUBSCRIBERS)
-        .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
-        .values(status=SubscriberStatus.BOUNCED, unsubscribed_at=now)
-    )
-    changes = [(i, before, str(SubscriberStatus.BOUNCED)) for i, before in found]
-    record_status(connection, changes, HARD_BOUNCE_BY, now)
-    return len(found)
 
 
 def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> StoreError:

@@ -10,18 +10,18 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from digest.states import LEFT, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.status_log import record_change
+from digest.store.status_log import record_change, record_status
 from digest.store.subscriber_import import ImportCounts
-from digest.store.tables import (
-    Subscriber,
-)
+from digest.store.tables import DELIVERIES, SUBSCRIBERS, Subscriber
 
 __all__ = ["LEFT", "ImportCounts", "SubscriberQueries"]
 
@@ -149,6 +149,13 @@ class SubscriberQueries(StoreBase):
             record_change(s, row, before, by or default, self.clock.now())
             s.commit()
             return True
+
+    def suppress_bounced(self, delivery_ids: Sequence[int]) -> int:
+        """The readers of these hard-bounced deliveries suppressed, as ``suppress_subscriber``
+        does one (paused and pending ones too; not those who left), in one statement for a
+        batch; count them."""
+        with self.engine.begin() as connection:
+            return bounced_suppressed(connection, delivery_ids, self.clock.now())
 
     def subscribers(self, status: str | None = None) -> list[Subscriber]:
         """Subscribers in the order they joined, optionally only those with ``status``."""
@@ -329,3 +336,29 @@ def holds_text(text: str) -> ColumnElement[bool]:
         func.lower(col(Subscriber.email)).contains(needle, autoescape=True),
         func.lower(func.coalesce(col(Subscriber.name), "")).contains(needle, autoescape=True),
     )
+
+
+# What a hard bounce's suppression writes in the reader's status history.
+HARD_BOUNCE_BY = "a bounce (the server refused the address)"
+
+
+def bounced_suppressed(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
+    """``suppress_bounced`` in the caller's transaction (the journal's replay records the
+    rows and suppresses their readers in one)."""
+    if not delivery_ids:
+        return 0
+    found = connection.execute(
+        core_select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
+        .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
+        .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
+    ).all()
+    if not found:
+        return 0
+    connection.execute(
+        update(SUBSCRIBERS)
+        .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
+        .values(status=SubscriberStatus.BOUNCED, unsubscribed_at=now)
+    )
+    changes = [(i, before, str(SubscriberStatus.BOUNCED)) for i, before in found]
+    record_status(connection, changes, HARD_BOUNCE_BY, now)
+    return len(found)
