@@ -5,6 +5,7 @@ A mixin of ``Store``; all SQL stays in ``store/``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import exists, or_, update
@@ -45,11 +46,18 @@ class EditionQueries(StoreBase):
 
     def edition_went_out(self, edition_id: int) -> bool:
         """A message of the edition went out, or may have: a row sent, or one in flight."""
-        query = core_select(DELIVERIES.c.id).where(
-            DELIVERIES.c.edition_id == edition_id, went_out()
-        )
+        return edition_id in self.editions_went_out([edition_id])
+
+    def editions_went_out(self, edition_ids: Iterable[int]) -> set[int]:
+        """Which of these editions a message of went out, or may have (a row sent, or one
+        in flight): one query for a page of editions, each answered by its first such row."""
+        ids = set(edition_ids)
+        if not ids:
+            return set()
+        sent = exists().where(DELIVERIES.c.edition_id == EDITIONS.c.id, went_out())
+        query = core_select(EDITIONS.c.id).where(EDITIONS.c.id.in_(ids), sent)
         with self.engine.connect() as connection:
-            return connection.execute(query.limit(1)).first() is not None
+            return set(connection.execute(query).scalars())
 
     def rebuild_edition(self, edition_id: int, edition: Edition) -> tuple[Edition, bool]:
         """Put ``edition``'s render and stories in place of the stored edition ``edition_id``

@@ -80,24 +80,26 @@ def subscriber_record(store: Store, subscriber: Subscriber, editions: int = 10) 
     deliveries = store.subscriber_deliveries(subscriber.id)
     history = store.subscriber_history(subscriber.id)
     have = {edition.id for _, edition in deliveries}
+    missing = [edition for edition in store.editions(limit=editions) if edition.id not in have]
+    went_out = store.editions_went_out(e.id for e in missing if e.id is not None)
     unqueued = [
-        Unqueued(edition, _why_not(store, subscriber, history, edition))
-        for edition in store.editions(limit=editions)
-        if edition.id not in have
+        Unqueued(edition, _why_not(subscriber, history, edition, edition.id in went_out))
+        for edition in missing
     ]
     return SubscriberRecord(subscriber, history, deliveries, unqueued)
 
 
 def _why_not(
-    store: Store, person: Subscriber, history: list[SubscriberEvent], edition: Edition
+    person: Subscriber, history: list[SubscriberEvent], edition: Edition, went_out: bool
 ) -> str:
-    """Why an edition has no row for the reader: the first cause that fits."""
+    """Why an edition has no row for the reader (``went_out``: a message of it went to
+    someone): the first cause that fits."""
     if edition.created_at < person.created_at:
         return f"they joined at {utc_time(person.created_at)}, after it was built"
     status = _status_at(history, edition.created_at) or person.status
     if status != SubscriberStatus.ACTIVE:
         return f"they were {status} when it was built: only active readers are queued"
-    if edition.id is not None and not store.edition_went_out(edition.id):
+    if edition.id is not None and not went_out:
         return "it mailed nobody (nothing new since the last one, or nobody in its audience)"
     return (
         "not queued for them: their topics or time zone do not take this digest, or they "
