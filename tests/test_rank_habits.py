@@ -15,6 +15,7 @@ from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import rank_window
 from digest.rank import SentStories, SourceHabits, rank_memory
+from digest.rank.growth import SETTLED_HOURS, first_arrivals, settled_stories
 from digest.records import ArticleRecord, FeedItem, Story
 from digest.reports import explain_report
 from digest.store import Store, open_engine, upgrade, utcnow
@@ -74,21 +75,50 @@ def _signal(story: Story, name: str) -> float:
     return next(s.value for s in story.signals if s.name == name)
 
 
+def _tally(
+    habits: SourceHabits, arrivals: list[tuple[int, str, datetime]], now: datetime
+) -> SourceHabits:
+    """``habits`` tallied at ``now`` over a 48-hour memory of these arrivals, as
+    ``rank_memory`` tallies it (first arrivals worked out once)."""
+    started = first_arrivals((story, seen) for story, _, seen in arrivals)
+    carried = [(story, source) for story, source, _ in arrivals]
+    return habits.tally(carried, started, now, now - timedelta(hours=48))
+
+
 def test_a_settled_story_is_tallied_once() -> None:
-    memory_from = NOW - timedelta(hours=48)
     arrivals = [
         (1, "Wire", NOW - timedelta(hours=30)),
         (1, "Wire", NOW - timedelta(hours=29)),
         (1, "Gazette", NOW - timedelta(hours=28)),
         (2, "Gazette", NOW - timedelta(hours=20)),  # four hours short of settled
     ]
-    habits = SourceHabits().tally(arrivals, NOW, memory_from)
+    habits = _tally(SourceHabits(), arrivals, NOW)
     assert habits.pairs() == {"Wire": (1, 2), "Gazette": (1, 1)}
     assert habits.until == NOW - timedelta(hours=24)
-    assert habits.tally(arrivals, NOW, memory_from) == habits  # a second run adds nothing
+    assert _tally(habits, arrivals, NOW) == habits  # a second run adds nothing
     later = NOW + timedelta(hours=8)  # story 2 has settled; story 1 is not counted again
-    again = habits.tally(arrivals, later, later - timedelta(hours=48))
+    again = _tally(habits, arrivals, later)
     assert again.pairs() == {"Wire": (1, 2), "Gazette": (2, 2)}
+
+
+def test_a_story_first_in_exactly_a_day_ago_is_settled_for_the_tally_as_for_the_ranking() -> None:
+    """Settled is "first article ``SETTLED_HOURS`` ago or more": a story that first arrived
+    at that very instant is tallied in this run (the run's rerun habits already count it
+    settled), and not again in the next one, which starts after ``until``."""
+    boundary = NOW - timedelta(hours=SETTLED_HOURS)
+    arrivals = [
+        (1, "Wire", boundary),
+        (1, "Wire", boundary + timedelta(hours=1)),
+        (2, "Gazette", boundary + timedelta(microseconds=1)),  # not settled yet
+    ]
+    started = first_arrivals((story, seen) for story, _, seen in arrivals)
+    assert settled_stories(started, NOW) == {1}
+
+    habits = _tally(SourceHabits(), arrivals, NOW)
+    assert habits.pairs() == {"Wire": (1, 2)}
+    assert habits.until == boundary
+    later = _tally(habits, arrivals, NOW + timedelta(hours=1))
+    assert later.pairs() == {"Wire": (1, 2), "Gazette": (1, 1)}  # story 1 not again
 
 
 def test_a_source_known_to_rerun_says_less_on_a_quiet_day() -> None:

@@ -21,11 +21,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 SETTLED_HOURS = 24.0  # a story this old has the sources it will get (and the curve's end)
 _AGES = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # hours a factor is known at
 _MIN_STORIES = 20  # settled stories needed before the curve is believed
+
+
+def first_arrivals(arrivals: Iterable[tuple[int, datetime]]) -> dict[int, datetime]:
+    """Each story's first arrival, from (story id, when an article of it reached digest):
+    its age counts from there, and whether it has settled (``settled_stories``)."""
+    started: dict[int, datetime] = {}
+    for story_id, seen in arrivals:
+        was = started.get(story_id)
+        if was is None or seen < was:
+            started[story_id] = seen
+    return started
+
+
+def settled_at(now: datetime) -> datetime:
+    """The latest first arrival of a story settled at ``now``: ``SETTLED_HOURS`` before."""
+    return now - timedelta(hours=SETTLED_HOURS)
+
+
+def settled_stories(started: Mapping[int, datetime], now: datetime) -> set[int]:
+    """The stories settled at ``now``: first arrival ``SETTLED_HOURS`` ago or more (exactly
+    then included), so they have the sources they will get."""
+    cutoff = settled_at(now)
+    return {story_id for story_id, first in started.items() if first <= cutoff}
 
 
 @dataclass(frozen=True)

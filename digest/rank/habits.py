@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from digest.rank.growth import SETTLED_HOURS
+from digest.rank.growth import settled_at, settled_stories
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class SourceHabit:
 class SourceHabits:
     """Every source's tally over the stories settled so far, and up to when it counts.
 
-    ``until``: stories whose first article reached digest before it are tallied (None:
-    nothing yet).
+    ``until``: stories whose first article reached digest at or before it are tallied
+    (None: nothing yet).
     """
 
     sources: Mapping[str, SourceHabit] = field(default_factory=dict)
@@ -58,35 +58,37 @@ class SourceHabits:
 
     def tally(
         self,
-        arrivals: Iterable[tuple[int, str, datetime]],
+        carried: Iterable[tuple[int, str]],
+        started: Mapping[int, datetime],
         now: datetime,
         memory_from: datetime,
     ) -> SourceHabits:
         """The tally with the stories of the memory that settled since ``until`` added.
 
-        ``arrivals``: (story id, source, when the article reached digest), one per article
-        of the story memory, which reaches back to ``memory_from``. A story is added when
-        its first article is at least ``SETTLED_HOURS`` old. After a gap between runs
-        longer than a day, the stories that settled in it and left the memory are not
-        seen: the tally goes on from the memory's beginning.
+        ``carried``: (story id, source), one per article of the story memory, which
+        reaches back to ``memory_from``; ``started``: each of its stories' first arrival
+        (``growth.first_arrivals``). A story is added when its first article is at least
+        ``SETTLED_HOURS`` old (``growth.settled_stories``), once: a later run counts only
+        those that first arrived after ``until``. After a gap between runs longer than a
+        day, the stories that settled in it and left the memory are not seen: the tally
+        goes on from the memory's beginning.
         """
-        settled = now - timedelta(hours=SETTLED_HOURS)
-        since = memory_from if self.until is None else max(self.until, memory_from)
-        if since >= settled:
+        settled = settled_at(now)
+        if memory_from > settled or (self.until is not None and self.until >= settled):
             return self
-        started: dict[int, datetime] = {}
-        articles: Counter[tuple[int, str]] = Counter()
-        for story_id, source, seen in arrivals:
-            started[story_id] = min(started.get(story_id, seen), seen)
-            articles[story_id, source] += 1
-        new = {s for s, t in started.items() if since <= t < settled}
+        new = {
+            story_id
+            for story_id in settled_stories(started, now)
+            if memory_from <= started[story_id]
+            and (self.until is None or started[story_id] > self.until)
+        }
         if not new:  # nothing settled since: the store keeps what it has, not rewritten
             return self
+        articles = Counter(pair for pair in carried if pair[0] in new)
         sources = dict(self.sources)
-        for (story_id, source), n in articles.items():
-            if story_id in new:
-                was = sources.get(source, SourceHabit())
-                sources[source] = SourceHabit(was.stories + 1, was.articles + n)
+        for (_, source), n in articles.items():
+            was = sources.get(source, SourceHabit())
+            sources[source] = SourceHabit(was.stories + 1, was.articles + n)
         return SourceHabits(sources, settled)
 
     def pairs(self) -> dict[str, tuple[int, int]]:

@@ -9,12 +9,12 @@ ranked with the chains of follow-ups, a story sent before left out unless it gre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank.growth import SETTLED_HOURS, GrowthCurve
+from digest.rank.growth import GrowthCurve, first_arrivals, settled_stories
 from digest.rank.habits import SourceHabits
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories
@@ -50,12 +50,20 @@ def rank_memory(
     memory alone), returned with this run's settled stories added.
     """
     stories = assign_stories(memory, weights)
+    started = story_starts(memory, stories)
     if habits is not None:
-        habits = tallied(habits, memory, stories, now, weights)
+        habits = tallied(habits, memory, stories, now, weights, started)
     edition = rank_stories(
-        memory, stories, in_window, now, digest, weights, sent, sent_penalty, habits
+        memory, stories, in_window, now, digest, weights, sent, sent_penalty, habits, started
     )
     return RankedMemory(edition, stories, habits)
+
+
+def story_starts(memory: Sequence[ArticleRecord], stories: Membership) -> dict[int, datetime]:
+    """Each of the memory's stories' first arrival: when it counts as settled, for the
+    tally (``tallied``) and the rerun habits of the memory (``rank_stories``) alike."""
+    story_of = stories.story_of
+    return first_arrivals((story_of[a.id], a.seen_at) for a in memory)
 
 
 def tallied(
@@ -64,11 +72,14 @@ def tallied(
     stories: Membership,
     now: datetime,
     weights: RankConfig,
+    started: Mapping[int, datetime] | None = None,
 ) -> SourceHabits:
-    """``habits`` with the memory's stories that settled since their last tally added."""
+    """``habits`` with the memory's stories that settled since their last tally added
+    (``started``: ``story_starts``, if the caller has it already)."""
     story_of = stories.story_of
     return habits.tally(
-        ((story_of[a.id], a.source, a.seen_at) for a in memory),
+        ((story_of[a.id], a.source) for a in memory),
+        story_starts(memory, stories) if started is None else started,
         now,
         now - timedelta(hours=weights.story_memory_hours),
     )
@@ -84,22 +95,21 @@ def rank_stories(
     sent: SentStories,
     sent_penalty: float | None = None,
     habits: SourceHabits | None = None,
+    started: Mapping[int, datetime] | None = None,
 ) -> RankedEdition:
     """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
     the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``).
     ``habits``: already ``tallied``; each source's rerun habit over the memory is believed
-    against its long run there (``overlap.reruns``)."""
+    against its long run there (``overlap.reruns``). ``started``: ``story_starts``, if
+    the caller has it already."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
-    started: dict[int, datetime] = {}
-    for a in memory:
-        started[story_of[a.id]] = min(started.get(story_of[a.id], a.seen_at), a.seen_at)
-    settled = now - timedelta(hours=SETTLED_HOURS)
+    settled = settled_stories(story_starts(memory, stories) if started is None else started, now)
     overlap = SourceOverlap.of(
         ((story_of[a.id], a.source) for a in memory),
         weights.overlap_discount,
         weights.rerun_discount,
-        ((story_of[a.id], a.source) for a in memory if started[story_of[a.id]] <= settled),
+        ((story_of[a.id], a.source) for a in memory if story_of[a.id] in settled),
         habits.pairs() if habits is not None else None,
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
