@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.clock import utc_time
 from digest.config import DigestConfig
-from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, rank_window
+from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, window_ranking
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
@@ -343,7 +343,8 @@ class ExplainReport:
 def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) -> ExplainReport:
     """The next edition ranked as of when it is built, each signal's share of each score."""
     at = next_edition_at(app, digest, now or app.clock.now())
-    ranked = rank_window(app, digest, at)
+    ranking = window_ranking(app, digest, at)  # with the tally the store keeps after it
+    ranked, kept = ranking.edition, ranking.kept
     stories = [
         ExplainedStory(
             section,
@@ -363,7 +364,6 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
     ]
     notes = left_out(app, digest, at, ranked)
     plan = digest_plan(app, digest)
-    habits, habits_until = app.store.source_habits()  # with this ranking's tally
     return ExplainReport(
         digest.id,
         digest.title,
@@ -374,7 +374,7 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         notes,
         len(ranked.breaking),
         len(ranked.latest),
-        len(habits),
-        sum(stories for stories, _ in habits.values()),
-        habits_until,
+        len(kept.sources),
+        sum(habit.stories for habit in kept.sources.values()),
+        kept.until,
     )

@@ -198,6 +198,31 @@ def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: Ma
     assert report.to_json()["learned"]["habit_sources"] == 3
 
 
+def test_explain_shows_the_tally_its_own_ranking_saved_reading_it_once(
+    app: App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digest explain` as the run that tallies: its header counts the stories its ranking
+    just added, handed on by the ranking, not read from the store a second time."""
+    digest = app.config.digest(None)
+    _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
+    _publish(app, "Post", "Central bank holds interest rates at 4.25%")
+    clock.advance(timedelta(hours=30))
+    reads = []
+    read = app.store.source_habits
+
+    def counted() -> tuple[dict[str, tuple[int, int]], datetime | None]:
+        reads.append(1)
+        return read()
+
+    monkeypatch.setattr(app.store, "source_habits", counted)
+    report = explain_report(app, digest, clock.now())
+
+    assert report.header()[3].startswith("learned: rerun habits of 2 sources, 2 stories")
+    assert report.habits_until == clock.now() - timedelta(hours=SETTLED_HOURS)
+    assert len(reads) == 1
+    assert read() == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until)
+
+
 def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
     until = NOW - timedelta(hours=24)
     assert app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)

@@ -4,11 +4,13 @@ what it leaves out and why (``notes``). The build half of the composition root
 (``digest.pipeline``)."""
 
 from digest.editions.build import (
+    WindowRanking,
     build_edition,
     edition_row,
     next_edition_preview,
     rank_window,
     sent_before,
+    window_ranking,
 )
 from digest.editions.notes import left_out, nothing_new
 from digest.editions.segments import SegmentTemplates, log_trim
@@ -26,6 +28,7 @@ from digest.editions.slots import (
 
 __all__ = [
     "SegmentTemplates",
+    "WindowRanking",
     "build_edition",
     "digest_plan",
     "digest_slot",
@@ -43,4 +46,5 @@ __all__ = [
     "sent_before",
     "superseding_edition",
     "web_view_url",
+    "window_ranking",
 ]

@@ -6,7 +6,7 @@ segment of readers ``segments``, what was left out and why ``notes``."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest.app import App
@@ -22,7 +22,22 @@ from digest.store import Edition, saved_id
 log = logging.getLogger("digest.pipeline")
 
 
+@dataclass(frozen=True)
+class WindowRanking:
+    """An edition's ranking, and the sources' habits the store keeps after it
+    (``rank.habits``): this ranking's tally when it saved one, else the tally it read."""
+
+    edition: RankedEdition
+    kept: SourceHabits
+
+
 def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
+    """Rank the articles of the digest's look-back window ending at ``now``
+    (``window_ranking``, for a caller that needs only the edition)."""
+    return window_ranking(app, digest, now).edition
+
+
+def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanking:
     """Rank the articles of the digest's look-back window ending at ``now``.
 
     Stories are formed over every enabled source and back to ``rank.story_memory_hours``
@@ -43,7 +58,7 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
         for a in app.store.window_articles(memory, now, enabled)
     ]
-    kept, tallied_until = app.store.source_habits()
+    read = SourceHabits.kept(*app.store.source_habits())
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
@@ -51,25 +66,27 @@ def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
         digest,
         weights,
         sent_before(app, digest, now),
-        habits=SourceHabits.kept(kept, tallied_until),
+        habits=read,
     )
     story_of = ranked.stories.story_of
     changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
     if changed:
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
-    habits = ranked.habits
-    # The stories settled since the last run, added to what each source was seen do; not
-    # by a ranking as of a later time (`explain` of the next slot): its stories would be
-    # counted before they had their day.
-    if (
-        habits is not None
-        and habits.until is not None
-        and habits.until != tallied_until
-        and now <= app.clock.now()
-    ):
-        app.store.save_source_habits(habits.pairs(), habits.until, was=tallied_until)
-    return ranked.edition
+    tally = read if ranked.habits is None else ranked.habits
+    return WindowRanking(ranked.edition, _keep_tally(app, read, tally, now))
+
+
+def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime) -> SourceHabits:
+    """Save ``tally``, the stories settled since the last run (``read``) added to what each
+    source was seen do; return the tally the store keeps then. Not by a ranking as of a
+    later time (`explain` of the next slot): its stories would be counted before they had
+    their day. Not over another run's tally saved since ``read``: the store keeps that one
+    (this call returns ``read``, the one this ranking started from)."""
+    if tally.until is None or tally.until == read.until or now > app.clock.now():
+        return read
+    saved = app.store.save_source_habits(tally.pairs(), tally.until, was=read.until)
+    return tally if saved else read
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
