@@ -15,7 +15,9 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.triggers.base import BaseTrigger
 
+from digest.schedule import slots
 from digest.schedule.slots import latest_slot, next_slot, trigger
 
 LONDON = "Europe/London"
@@ -156,3 +158,24 @@ def test_a_schedule_that_never_fires_falls_back_to_now() -> None:
 def test_bad_schedules_raise_value_error(schedule: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         trigger(schedule, "UTC")
+
+
+def test_a_schedule_is_parsed_once_however_often_its_fires_are_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every `fires_at` and every step of the daemon's trigger walks the schedule's fire
+    times: the cron is parsed into APScheduler's trigger once, not at each of them."""
+    built: list[str] = []
+
+    def counted(schedule: str, timezone: str) -> BaseTrigger:
+        built.append(schedule)
+        return trigger(schedule, timezone)
+
+    monkeypatch.setattr(slots, "trigger", counted)
+    schedule = "17 5 * * 2"  # a schedule no other test asks for
+    start = utc("2024-06-10 00:00")  # a Monday
+    for day in range(7):
+        moment = start + timedelta(days=day, hours=4, minutes=17)  # 05:17 in London (BST)
+        assert slots.fires_at(schedule, LONDON, moment) == (day == 1)
+    assert next_slot(schedule, "UTC", start) == utc("2024-06-11 05:17")
+    assert built == [schedule]

@@ -37,6 +37,7 @@ fall on) and each run's slot goes to the time zones in which the schedule ``fire
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,6 +100,16 @@ def trigger(schedule: str, timezone: str) -> BaseTrigger:
     return OrTrigger([cron(day, "*"), cron("*", weekdays)])
 
 
+@functools.lru_cache(maxsize=256)
+def _shared_trigger(schedule: str, timezone: str) -> BaseTrigger:
+    """``trigger``, built once per schedule and zone: ``_fires`` runs at every fire time
+    asked for (each ``fires_at``, each step of the daemon's trigger), and need not parse the
+    cron again each time. Shared, so read only: APScheduler's cron and
+    combining triggers change no state of theirs in ``get_next_fire_time``, the one
+    method called on it (``_next_wall_match``); never hand it to a scheduler."""
+    return trigger(schedule, timezone)
+
+
 def _crontab_weekdays(field: str) -> str:
     if field == "*":
         return field
@@ -133,7 +144,7 @@ def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
     into a later hour (``15 1-3`` then loses its fire at the jump, ``0 */2`` gains one at
     03:00), and can pass over the next day's fire on Lord Howe Island.
     """
-    wall_cron = trigger(schedule, "UTC")
+    wall_cron = _shared_trigger(schedule, "UTC")
     zone = ZoneInfo(timezone)
     fixed_time = _fixed_time(schedule)
     cursor = _ceil_second(start.astimezone(UTC))  # fires fall on whole minutes
