@@ -22,6 +22,7 @@ from digest.config.models import Config, secret_hint
 from digest.domains import registrable_domain, same_organisation
 from digest.errors import ConfigProblem
 from digest.resources import example_config
+from digest.unrecorded import holds_entries, rejected_file
 
 # The settings naming the variables a transport's credentials are in; "api_key_env" if unlisted.
 _KEY_SETTINGS = {"maildir": (), "ses": ("access_key_id_env", "secret_access_key_env")}
@@ -292,7 +293,7 @@ def _unrecorded_file(config: Config) -> list[ConfigProblem]:
     rejected = _rejected_lines(config, path)
     folder = next((p for p in (path.parent, *path.parents) if p.exists()), None)
     if folder is not None and folder.is_dir() and os.access(folder, os.W_OK):
-        if path.is_file() and path.stat().st_size > 0:
+        if path.is_file() and holds_entries(path):
             return [
                 config.problem(
                     ("delivery", "unrecorded_file"),
@@ -360,7 +361,7 @@ def _example_values(config: Config) -> list[ConfigProblem]:
 def _rejected_lines(config: Config, path: Path) -> list[ConfigProblem]:
     """Lines of the journal that were no entry (a write cut short), moved aside by a replay:
     their deliveries may have gone out again, which only the admin can check."""
-    rejected = path.with_name(path.name + ".rejected")
+    rejected = rejected_file(path)
     try:
         count = len(rejected.read_text(encoding="utf-8", errors="replace").splitlines())
     except OSError:  # none (or unreadable: the journal's own check names the folder)

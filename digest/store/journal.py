@@ -35,6 +35,7 @@ from pathlib import Path
 
 from digest.errors import StoreError
 from digest.states import DeliveryStatus
+from digest.unrecorded import holds_entries, rejected_file
 
 log = logging.getLogger("digest.store")
 
@@ -95,7 +96,7 @@ class SendJournal:
     @property
     def rejected(self) -> Path:
         """Where lines that are no entry (a write cut short) are moved, once, for the admin."""
-        return self.path.with_name(self.path.name + ".rejected")
+        return rejected_file(self.path)
 
     def keep(self, entry: JournalEntry) -> None:
         """Append ``entry`` and fsync it.
@@ -113,9 +114,7 @@ class SendJournal:
     def waiting(self) -> bool:
         """Whether the journal holds anything (a stat: called before every reclaim)."""
         try:
-            return self.path.stat().st_size > 0
-        except (FileNotFoundError, NotADirectoryError):  # (nothing was ever kept there)
-            return False
+            return holds_entries(self.path)
         except OSError as exc:
             raise _unusable(self.path, "read", exc) from exc
 
