@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from digest.states import DeliveryStatus
 from digest.store import Store, utcnow
+from digest.store.delivery_rows import claimable, off_claim_path
 from tests.test_scale_out import _store
 
 PARTIAL = {  # index: its WHERE, as SQLite keeps it or PostgreSQL prints it
@@ -246,3 +247,15 @@ def test_a_claim_hands_each_subscriber_as_a_plain_record_of_what_sending_reads_p
     pg: tuple[Store, int],
 ) -> None:
     _claims_readers_as_plain_records(*pg)
+
+
+def test_the_index_conditions_are_built_once_per_set_of_states() -> None:
+    """``claimable`` / ``off_claim_path`` are in every claim, reclaim and rate count: the
+    same expression is handed out each time, not its SQL written anew."""
+    pending, sent = DeliveryStatus.PENDING, DeliveryStatus.SENT
+    assert claimable(pending) is claimable(pending)
+    assert off_claim_path(sent) is off_claim_path(sent)
+    assert claimable(pending) is not claimable(pending, DeliveryStatus.DEFERRED)
+    written = str(claimable(pending).compile(compile_kwargs={"literal_binds": True}))
+    assert written.startswith("deliveries.status IN ('pending', ")
+    assert written.endswith("AND deliveries.status = 'pending'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from sqlalchemy import and_, literal_column, or_, text
@@ -33,21 +34,31 @@ def in_state(*states: DeliveryStatus) -> ColumnElement[bool]:
     return DELIVERIES.c.status.in_(values)
 
 
+# The partial indexes' own WHERE terms, as the queries repeat them (``claimable``,
+# ``off_claim_path``): the same text for SQLite and PostgreSQL, so written once.
+_CLAIMABLE_TERM = text(sql_in("deliveries.status", CLAIMABLE_DELIVERY_STATES))
+_OFF_CLAIM_PATH_TERM = text(sql_not_in("deliveries.status", CLAIM_PATH_STATES))
+
+
+# Cached per set of states, as ``off_claim_path``: an SQL expression is never changed in
+# place (``where``, ``and_`` build new ones), so one may serve every statement.
+@functools.cache
 def claimable(*states: DeliveryStatus) -> ColumnElement[bool]:
     """Rows in these claimable states, found through the partial index of claimable rows
     (``ix_deliveries_claimable``) even without an edition: the index's own condition is
     repeated, since SQLite matches a partial index only to a query that names its WHERE
     term as such (PostgreSQL would prove it from the literal statuses)."""
     assert set(states) <= set(CLAIMABLE_DELIVERY_STATES)
-    return and_(text(sql_in("deliveries.status", CLAIMABLE_DELIVERY_STATES)), in_state(*states))
+    return and_(_CLAIMABLE_TERM, in_state(*states))
 
 
+@functools.cache
 def off_claim_path(*states: DeliveryStatus) -> ColumnElement[bool]:
     """Rows in these states, none pending or claimed, found through the partial index of
     rows off the claim's path (``ix_deliveries_status_sent_at_off_claim``): its condition
     repeated for SQLite's sake, as in ``claimable``."""
     assert not set(states) & set(CLAIM_PATH_STATES)
-    return and_(text(sql_not_in("deliveries.status", CLAIM_PATH_STATES)), in_state(*states))
+    return and_(_OFF_CLAIM_PATH_TERM, in_state(*states))
 
 
 def held_by(claim_token: str | BindParameter[str]) -> ColumnElement[bool]:
