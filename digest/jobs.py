@@ -176,6 +176,7 @@ def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunRepor
 
 def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
     """One edition's delivery in a line: "edition 12: 3 sent, 1 deferred; waiting: ..."."""
+    step = d.next_step(edition_id)
     return (
         f"edition {edition_id if edition_id is not None else '-'}: "
         + (d.counts_line() or ("nothing sent" if d.stopped else "nothing to send"))
@@ -183,7 +184,7 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
         + (f"; stopped: {d.stopped}" if d.stopped else "")
         + (f"; every message failed, none sent ({_commonest(d)})" if d.refused_all() else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
-        + (f"; next: {d.next_step(edition_id)}" if d.next_step(edition_id) else "")
+        + (f"; next: {step}" if step else "")
     )
 
 
