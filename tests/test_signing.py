@@ -17,6 +17,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.deliver.signing import make_signer
 from digest.errors import DigestError
+from digest.render.headers import make_message_id
 from digest.store import Delivery, Subscriber
 from digest.web.mailer import send_confirmation
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
@@ -319,3 +320,18 @@ def test_a_line_break_in_a_stored_name_is_left_out_not_injected(
         "mallory@example.org",
     ]
     assert all(b"victim" not in m.data for m in smtp_server.messages)
+
+
+def test_a_message_id_hashes_the_delivery_the_editions_key_and_the_unsubscribe_link() -> None:
+    """The id's UNIQUE part is the hash of ``readable \\n [edition key \\n] unsubscribe
+    link``: an edition built before editions had a key keeps the ids it had."""
+    ana = recipient("Ana")
+    keyless = _template()
+    keyed = replace(keyless, message_key="k3y")
+    readable = f"{keyless.message_id_prefix}.7"
+    assert keyless.message_id(ana, 7) == make_message_id(
+        readable, keyless.domain, f"{readable}\n{ana.unsubscribe_url}"
+    )
+    assert keyed.message_id(ana, 7) == make_message_id(
+        readable, keyless.domain, f"{readable}\nk3y\n{ana.unsubscribe_url}"
+    )

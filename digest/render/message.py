@@ -70,9 +70,9 @@ class MessageTemplate:
         stored on the row).
         """
         readable = f"{self.message_id_prefix}.{delivery_id}"
-        key = f"{readable}\n{recipient.unsubscribe_url}"
-        if self.message_key:
-            key = f"{readable}\n{self.message_key}\n{recipient.unsubscribe_url}"
+        # An edition built before editions had a key has none: its ids stay as they were.
+        edition = f"{self.message_key}\n" if self.message_key else ""
+        key = f"{readable}\n{edition}{recipient.unsubscribe_url}"
         return make_message_id(readable, self.domain, key)
 
     def fields(self, recipient: Recipient) -> MessageFields:
