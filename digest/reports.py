@@ -223,9 +223,11 @@ def unrecorded_sends(app: App) -> dict[str, Any] | None:
     """The journal of sends the database failed to record, if it holds any: per batch, the
     edition, when the server took it and the database's error (None: nothing waiting)."""
     journal = app.store.journal
-    if journal is None or not journal.waiting():
+    if journal is None:
         return None
-    entries, unreadable = journal.read()
+    entries, unreadable = journal.read()  # ([], []) when empty: it stats the file itself
+    if not entries and not unreadable:
+        return None
     return {
         "file": str(journal.path),
         "batches": [

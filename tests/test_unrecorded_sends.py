@@ -44,6 +44,7 @@ from digest.deliver.report import DeliveryReport
 from digest.errors import StoreError
 from digest.records import SendResult
 from digest.render import MessageTemplate
+from digest.reports import unrecorded_sends
 from digest.states import SendStatus
 from digest.store import Edition, JournalEntry, SendJournal, Store, open_engine, upgrade
 from digest.store import journal as journal_module
@@ -321,6 +322,21 @@ def test_digest_check_warns_of_a_journal_it_cannot_write_and_of_one_that_holds_s
     )
     said = [str(p) for p in warnings_for(load_config(config))]
     assert any("holds sends the database failed to record" in w for w in said)
+
+
+def test_status_names_a_journal_only_when_it_holds_a_line(open_app: Callable[..., App]) -> None:
+    """`digest status` lists the journal's batches and unreadable lines: none for a journal
+    that is absent, empty or blank (it said "0 batches, 0 lines" of a blank one)."""
+    app = open_app([("one", "https://one.example.com/feed")])
+    journal = app.store.journal
+    assert journal is not None
+    assert unrecorded_sends(app) is None  # never made
+    journal.path.write_text("\n")
+    assert unrecorded_sends(app) is None
+    journal.keep(JournalEntry(NOW, 1, "t0k3n", [(1, "sent", "250 ok", "<a@b>")], {}, "locked"))
+    found = unrecorded_sends(app)
+    assert found is not None
+    assert [b["edition"] for b in found["batches"]] == [1] and found["unreadable_lines"] == 0
 
 
 def test_an_entry_kept_after_a_line_cut_short_is_read_whole(tmp_path: Path) -> None:
