@@ -213,8 +213,8 @@ def main() -> None:
     rendered = render_edition(info, ranked)
     if args.html:
         args.html.write_text(substitute(rendered.html, READER, is_html=True))  # as READER gets it
-    if args.show:
-        print(rendered.text)
+    if args.show:  # as READER gets it, greeting and personal links in place
+        print(substitute(rendered.text, READER, is_html=False))
     figures = measure(ranked, rendered, args.summary_chars, info)
     print(f"subject: {rendered.subject}")
     print(

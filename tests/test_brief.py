@@ -100,3 +100,17 @@ def test_the_real_feeds_brief_is_under_700_words_with_whole_sentences_where_it_c
     # The live blog's lead is its update, not the writer's book nor the running commentary.
     [live] = [s for s in ranked.breaking if "Tottenham Hotspur v Manchester" in s.lead.title]
     assert live.lead.summary == "Latest updates from the 8pm kick-off at Wembley."
+
+
+def test_show_prints_the_text_part_as_the_reader_gets_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--show`` is for a person to read: the greeting and the links are the reader's, not
+    the tokens each recipient's copy replaces ("DIGESTxGREETING")."""
+    brief = _bench()
+    monkeypatch.setattr(sys, "argv", ["brief.py", "--feeds", str(FEEDS), "--show"])
+    brief.main()
+    out = capsys.readouterr().out
+    assert "Hello Ada," in out
+    assert brief.READER.unsubscribe_url in out
+    assert "DIGESTx" not in out
