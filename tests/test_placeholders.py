@@ -43,6 +43,11 @@ def item(title: str, summary: str = "", url: str = "https://news.test/a") -> Fee
         ("Test post", "", "its title is the default"),
         ("  TEST  ", "", "its title is the default"),
         ("Welcome to Jekyll!", "", "its title is the default"),
+        ("Olá, mundo!", "", "its title is the default"),  # WordPress in Portuguese
+        ("¡Hola, mundo!", "", "its title is the default"),
+        ("Bonjour tout le monde !", "", "its title is the default"),
+        ("Hallo Welt!", "", "its title is the default"),
+        ("Página de exemplo", "", "its title is the default"),
         ("Lorem ipsum dolor sit amet", "", "its title is lorem ipsum filler"),
         # A real-looking title over a body of filler: an unfinished or test item.
         (
@@ -74,6 +79,8 @@ def test_placeholders_are_told_by_their_whole_title_or_a_filler_body(
         ("My first Instant Article went live, and readers noticed", ""),
         ("Test match: England bowled out for 120", ""),
         ("Testing times for the coalition", ""),
+        ("Olá, mundo: a primeira imagem do novo telescópio", ""),
+        ("Hallo Welt, hier spricht der Kanzler", ""),
         ("Sample Page from the 1455 Gutenberg Bible sold at auction", ""),
         # A title or a summary about lorem ipsum is news; only filler itself is not.
         ("Lorem Ipsum publisher sold", ""),

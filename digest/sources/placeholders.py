@@ -25,6 +25,20 @@ _DEFAULT_TITLES = frozenset(
     {
         "hello world",  # WordPress's first post ("Hello world!"), Hexo's, many tutorials'
         "sample page",  # WordPress's first page
+        # WordPress's first post and page as it names them in the languages the email
+        # speaks (pt, es, fr, de) and a few more.
+        "olá mundo",
+        "página de exemplo",
+        "hola mundo",
+        "página de ejemplo",
+        "bonjour tout le monde",
+        "page d exemple",
+        "hallo welt",
+        "beispiel seite",
+        "ciao mondo",
+        "pagina di esempio",
+        "hallo wereld",
+        "voorbeeldpagina",
         "sample post",
         "example post",
         "my first post",  # Hugo's quick start, and many a blog's
