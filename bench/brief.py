@@ -1,12 +1,13 @@
 """The email as a reader meets it: an edition built from real news feeds, measured as a brief.
 
 Every feed in ``../shared/data/feeds/`` (RSS and Atom captured from real news sites) is
-parsed as gathering parses it, summaries written for the email at ``--summary-chars``
-(``gather.summary_chars``; Latest's shown at ``--latest-summary-chars``, the digest's
-``latest_summary_chars``). The feeds were captured years apart, so each one's dates are
-moved together until its newest item is ``NOW`` (the gaps between its items kept); then the
-articles are ranked as a 24-hour edition with the default digest settings, its first
-``--stories`` stories kept (Breaking, then Latest) and rendered once, as the pipeline does.
+parsed as gathering parses it, a placeholder or test item left out as gathering leaves it
+out, summaries written for the email at ``--summary-chars`` (``gather.summary_chars``;
+Latest's shown at ``--latest-summary-chars``, the digest's ``latest_summary_chars``). The
+feeds were captured years apart, so each one's dates are moved together until its newest
+item is ``NOW`` (the gaps between its items kept); then the articles are ranked as a
+24-hour edition with the default digest settings, its first ``--stories`` stories kept
+(Breaking, then Latest) and rendered once, as the pipeline does.
 
 Printed: the words of the text part as one reader gets it, URLs left out (everything else
 counts: the email's own lines, headlines, source and time lines, headings, summaries,
@@ -43,6 +44,7 @@ from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdit
 from digest.render import EditionInfo, qp, render_edition, substitute
 from digest.render.edition import WORDS_PER_MINUTE, reading_words, shown_summary
 from digest.sources.parse import parse_feed
+from digest.sources.placeholders import without_placeholders
 from digest.sources.summary import DEFAULT_CHARS
 
 # The shared data beside the checkout, or where DIGEST_SHARED says (as for the tests).
@@ -92,6 +94,7 @@ def articles(feeds: Path = FEEDS, summary_chars: int = DEFAULT_CHARS) -> list[Ar
             base_url=f"https://{path.stem}.example/",
             summary_chars=summary_chars,
         )
+        items, _ = without_placeholders(items)  # as gathering leaves them out
         dated = [i for i in items if i.published_at is not None]
         if not dated:
             continue
@@ -210,8 +213,8 @@ def main() -> None:
     rendered = render_edition(info, ranked)
     if args.html:
         args.html.write_text(substitute(rendered.html, READER, is_html=True))  # as READER gets it
-    if args.show:
-        print(rendered.text)
+    if args.show:  # as READER gets it, greeting and personal links in place
+        print(substitute(rendered.text, READER, is_html=False))
     figures = measure(ranked, rendered, args.summary_chars, info)
     print(f"subject: {rendered.subject}")
     print(

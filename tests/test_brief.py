@@ -64,7 +64,8 @@ def test_the_real_feeds_brief_is_under_700_words_with_whole_sentences_where_it_c
     it, so nothing is counted twice): 1,158 words with 600-character summaries; 829 with
     summaries written for the email; 738 without what a reader would not miss; 727 without
     the live blog's promotion; 666 with Latest at 180 characters (8 of 15 summaries end in
-    an ellipsis, 3 of them the source's own cut).
+    an ellipsis, 3 of them the source's own cut); 689 once the sample feed's test item ("My
+    first Instant Article", "Lorem ipsum") gave its place to a real story.
     """
     brief = _bench()
     ranked = brief.edition(FEEDS)
@@ -91,6 +92,25 @@ def test_the_real_feeds_brief_is_under_700_words_with_whole_sentences_where_it_c
     cut = [s for s in shown if s.endswith("…")]
     assert len(cut) <= len([s for s in shown if s]) // 2 + 1, cut
     assert not any(re.search(r"\s(?:de|e|a|o|the|and|of|und|der)…$", s) for s in cut), cut
+    # A site's test item is no story: the sample feed's "My first Instant Article" with
+    # its "Lorem ipsum" is left out, as gathering leaves it out.
+    titles = [s.lead.title for s in [*ranked.breaking, *ranked.latest]]
+    assert "My first Instant Article" not in titles
+    assert not any(s.lower().startswith("lorem ipsum") for s in shown)
     # The live blog's lead is its update, not the writer's book nor the running commentary.
     [live] = [s for s in ranked.breaking if "Tottenham Hotspur v Manchester" in s.lead.title]
     assert live.lead.summary == "Latest updates from the 8pm kick-off at Wembley."
+
+
+def test_show_prints_the_text_part_as_the_reader_gets_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--show`` is for a person to read: the greeting and the links are the reader's, not
+    the tokens each recipient's copy replaces ("DIGESTxGREETING")."""
+    brief = _bench()
+    monkeypatch.setattr(sys, "argv", ["brief.py", "--feeds", str(FEEDS), "--show"])
+    brief.main()
+    out = capsys.readouterr().out
+    assert "Hello Ada," in out
+    assert brief.READER.unsubscribe_url in out
+    assert "DIGESTx" not in out

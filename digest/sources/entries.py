@@ -20,6 +20,7 @@ from digest.records import FeedItem
 from digest.sources.dates import parse_localised_date
 from digest.sources.normalise import (
     canonical_url,
+    fitting_language,
     headline,
     html_to_text,
     nesting_depth,
@@ -187,6 +188,7 @@ def _item_from_entry(
         return None
     language = _entry_language(entry) or feed_language
     title, summary = entry_text(entry, language, summary_chars)
+    language = fitting_language(language, title, summary)
     guid = entry.get("id") or url or _content_hash(title, summary)
     title = headline(title, summary)
     picture = _entry_image(entry, base_url) or inline_picture(

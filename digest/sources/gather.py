@@ -44,6 +44,7 @@ from digest.sources.outcomes import (
 )
 from digest.sources.parse import parse_feed, within_limit
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
+from digest.sources.placeholders import without_placeholders
 from digest.sources.site import Site
 from digest.states import SourceStatus
 from digest.store import Store
@@ -213,6 +214,7 @@ async def _read(
     listed: set[str] | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """The items of a fetched document, read as its kind says; any surprise is a SourceError.
+    A placeholder or test item (``placeholders``) is left out here, with a note naming it.
 
     ``requested`` is the address asked for: when redirects ended elsewhere, the error names
     where. A page source's article pages share the source's ``deadline``; the links of its
@@ -248,8 +250,9 @@ async def _read(
             f"could not parse the {source.kind}: {type(exc).__name__}: {exc}",
             "this is a bug in digest; please report it with the source's address",
         ) from exc
+    items, placeholders = without_placeholders(items)  # for every kind of source, here
     items, cut = within_limit(items, limit)  # a feed's parser cut it already
-    return items, notes + cut
+    return items, notes + placeholders + cut
 
 
 async def _read_page(

@@ -17,7 +17,7 @@ from digest.sources.entries import (
     _untitled,
     deep_notes,
 )
-from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.normalise import canonical_url, fitting_language, headline, html_to_text
 from digest.sources.pictures import Picture, inline_picture, stated_size
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
@@ -88,6 +88,7 @@ def _item(
     if not title:
         notes.append(_untitled(index, url))
         return None
+    language = fitting_language(language, title, summary)
     image = canonical_url(field.text("image") or field.text("banner_image"))
     # No image of its own: the first picture of its HTML, as for RSS and Atom items.
     if image:  # JSON Feed states no size: the shape its address may write

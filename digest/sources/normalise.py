@@ -270,6 +270,39 @@ def language_tag(value: str) -> str | None:
     return tag if _LANGUAGE_TAG.match(tag) and len(tag) <= 35 else None
 
 
+# Languages written in a script other than Latin, by their primary subtag: text in one of
+# them holds letters of that script. (Serbian, Azerbaijani, Uzbek and the like are written
+# in Latin too, so they are not here.)
+_NON_LATIN = """
+am ar as be bg bn bo chr dv el fa gu he hi hy iu ja ka kk km kn ko ky lo mk ml mn mr my ne
+or pa ps ru sa si ta te tg th ti uk ur yi zh
+"""
+_NON_LATIN_LANGUAGES = frozenset(_NON_LATIN.split())
+
+
+def fitting_language(tag: str | None, *texts: str) -> str | None:
+    """``tag``, unless it names a language written in another script than Latin while not
+    one letter of ``texts`` (the item's title and summary) is outside Latin: then None.
+
+    A feed declares one language for all its items, and a Kannada news portal's feed of
+    its English section says "kn": each English headline would be marked lang="kn" in the
+    email, which a screen reader reads in a Kannada voice, and ranked as Kannada. Unknown
+    is the truth there; which language it is instead is not guessed.
+    """
+    if not tag or tag.replace("_", "-").split("-")[0].lower() not in _NON_LATIN_LANGUAGES:
+        return tag
+    letters = [c for text in texts for c in text if c.isalpha()]
+    if letters and all(_latin(c) for c in letters):
+        return None
+    return tag
+
+
+def _latin(letter: str) -> bool:
+    """True for a letter of the Latin script (ASCII, its accented and extended forms)."""
+    code = ord(letter)
+    return code < 0x2B0 or 0x1E00 <= code < 0x1F00 or 0xFF21 <= code <= 0xFF5A
+
+
 # A picture's side as a source states it: "1200", 1200, "1200px", 1200.0.
 # "(?:\s*px)?\s*$", not "\s*(?:px)?\s*$": two runs of spaces side by side are read in
 # quadratic time, minutes for a hostile attribute of 200,000 spaces and a letter.

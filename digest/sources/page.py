@@ -27,7 +27,7 @@ from digest.records import FeedItem
 from digest.sources.fetch import Fetched
 from digest.sources.listing import ListingLink, article_path, find_links, read_listing
 from digest.sources.metadata import read_metadata
-from digest.sources.normalise import canonical_url, headline, html_to_text
+from digest.sources.normalise import canonical_url, fitting_language, headline, html_to_text
 from digest.sources.site import Site
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
@@ -172,19 +172,21 @@ def _item(
     detour = _detour(link.url, page.url, meta.article)
     if detour:
         return None, detour
+    title = headline(meta.title) or headline(html_to_text(link.text, _TITLE_LIMIT), meta.summary)
+    summary = email_summary(meta.summary, meta.language, summary_chars)
     item = FeedItem(
         # The listing's link, canonicalised, is the identity: it is what ``known`` is asked
         # about on the next run, so an article page is fetched once.
         guid=link.url,
         url=link.url,
-        title=headline(meta.title) or headline(html_to_text(link.text, _TITLE_LIMIT), meta.summary),
-        summary=email_summary(meta.summary, meta.language, summary_chars),
+        title=title,
+        summary=summary,
         author=meta.author,
         published_at=meta.published_at,
         modified_at=meta.modified_at,
         image_url=meta.image_url,
         image_alt=meta.image_alt,
-        language=meta.language,
+        language=fitting_language(meta.language, title, summary),
         section=meta.section,
         breaking=link.breaking or meta.live,
         image_width=meta.image_width,

@@ -30,7 +30,13 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
-from digest.sources.normalise import canonical_url, headline, html_to_text, language_tag
+from digest.sources.normalise import (
+    canonical_url,
+    fitting_language,
+    headline,
+    html_to_text,
+    language_tag,
+)
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
 _TITLE_LIMIT = 300
@@ -142,7 +148,7 @@ def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | N
         modified_at=modified,
         image_url=image_url,
         image_alt=image_alt,
-        language=language_tag(language),
+        language=fitting_language(language_tag(language), title),
         section=None,
     ), ""
 
