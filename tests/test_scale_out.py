@@ -285,8 +285,45 @@ def test_the_next_batch_is_claimed_while_one_is_on_the_wire(lite: tuple[Store, i
     sink = _SlowSink(store, edition_id)
     report = _send(store, edition_id, sink, queue=False)
     assert report.counts == {"sent": 30}
-    # Batches of 7: from the second on, while each is out the next 7 are claimed too.
-    assert sink.in_flight_seen == [7, 14, 14, 9, 2], sink.in_flight_seen  # 30 rows
+    # Batches of 7, each 0.2 s on the wire: from the first on, while each is out the next
+    # 7 are claimed too.
+    assert sink.in_flight_seen == [14, 14, 14, 9, 2], sink.in_flight_seen  # 30 rows
+
+
+class _SampledSink(_Sink):
+    """Each batch 0.5 s on the wire; the rows in flight seen early in it and near its end."""
+
+    def __init__(self, store: Store, edition_id: int) -> None:
+        super().__init__()
+        self.store, self.edition_id = store, edition_id
+        self.seen: list[tuple[int, int]] = []
+
+    def _sending(self) -> int:
+        return self.store.delivery_counts(self.edition_id).get("sending", 0)
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        await asyncio.sleep(0.05)
+        early = self._sending()
+        await asyncio.sleep(0.43)
+        self.seen.append((early, self._sending()))
+        return await super().send_batch(messages)
+
+
+def test_a_slow_batch_holds_the_next_only_near_its_end(
+    lite: tuple[Store, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches slower than AHEAD_AT_ONCE_UNDER (here 0.1 s) have the next claimed at 0.7 of
+    the last one's time on the wire, not as they go out: a slow server's batch held ahead
+    all along is work the other workers cannot take. The first batch's time is not known,
+    so the next is claimed at once."""
+    import sys
+
+    monkeypatch.setattr(sys.modules["digest.deliver.dispatch"], "AHEAD_AT_ONCE_UNDER", 0.1)
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    sink = _SampledSink(store, edition_id)
+    assert _send(store, edition_id, sink, queue=False).counts == {"sent": 30}
+    assert sink.seen == [(14, 14), (7, 14), (7, 14), (7, 9), (2, 2)], sink.seen
 
 
 def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int]) -> None:

@@ -54,6 +54,13 @@ log = logging.getLogger("digest.deliver")
 # one ahead took longer than the rest (with MARGIN to spare), so it is ready in time.
 AHEAD_AT = 0.7
 MARGIN = 1.5
+# Batches shorter on the wire than this (seconds) have the next one claimed ahead as soon
+# as they go out, and so does the first batch of a run (its time is not known yet, and it
+# opens the sessions): held ahead for less than a second, a batch costs the other workers
+# nothing they would notice, and built at once it is surely ready when the sessions are.
+# (Into a fast server a batch of 500 is on the wire ~70 ms, its claim and build take
+# 30-50 ms of it; waiting for AHEAD_AT left the sessions idle whenever the build ran late.)
+AHEAD_AT_ONCE_UNDER = 1.0
 
 
 @dataclass(frozen=True)
@@ -154,8 +161,8 @@ class _Run:
     Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
     from threads, so the event loop is free meanwhile), and batch N's results are recorded
     once N+1 is on the wire: the sessions do not idle between batches. The claim ahead
-    comes from the second batch on, timed to be ready when the batch on the wire ends
-    (``ahead_wait``); at most one batch is held ahead (``upcoming``) and one sent batch
+    comes as the batch goes out while batches are quick, else timed to be ready when the
+    batch on the wire ends (``ahead_wait``); at most one batch is held ahead (``upcoming``) and one sent batch
     waits for its record (``unrecorded``: recorded on every way out of the loop, an error
     included). A stop, a stopped transport or a spent error budget (judged before the next
     batch goes out) releases the batch ahead unsent. A row's attempt is counted when its
@@ -306,10 +313,11 @@ class _Run:
             await self.record_sent()  # the batch before, while this one is on the wire
         except Exception as exc:  # the database: this batch's results are kept all the same
             self.ahead_failed = exc
-        if self.wire_time is not None and self.ahead_failed is None and not self.stopping():
+        if self.ahead_failed is None and not self.stopping():
             # Claim ahead near the end of this batch's expected time on the wire (the last
-            # one's), not at its start: a slow server's batch takes seconds, and a batch
-            # held ahead all that time is work the other workers cannot take.
+            # one's), not at its start, when batches are slow: a slow server's batch takes
+            # seconds, and a batch held ahead all that time is work the other workers
+            # cannot take.
             await asyncio.wait({on_wire}, timeout=self.ahead_wait(wire_started))
             if not on_wire.done():
                 started = time.monotonic()
@@ -332,9 +340,11 @@ class _Run:
         return results
 
     def ahead_wait(self, wire_started: float) -> float:
-        """Seconds from now until the claim ahead: AHEAD_AT of the last batch's time on
+        """Seconds from now until the claim ahead: none for the run's first batch and after
+        a batch quicker than AHEAD_AT_ONCE_UNDER; else AHEAD_AT of the last batch's time on
         the wire at the latest, earlier by what the last claim ahead took (with MARGIN)."""
-        assert self.wire_time is not None
+        if self.wire_time is None or self.wire_time < AHEAD_AT_ONCE_UNDER:
+            return 0.0
         at = min(AHEAD_AT * self.wire_time, self.wire_time - MARGIN * self.ahead_time)
         return max(0.0, at - (time.monotonic() - wire_started))
 
