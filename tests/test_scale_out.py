@@ -112,6 +112,46 @@ def test_the_claim_uses_the_partial_index_of_claimable_rows(pg: tuple[Store, int
     assert "ix_deliveries_claimable" in plan, plan
 
 
+def test_counting_a_batch_s_attempt_writes_each_row_on_its_own_page(
+    pg: tuple[Store, int],
+) -> None:
+    """Claimed rows keep room on their page (fillfactor, migration 0023), so the attempt,
+    which changes no indexed column, is written in place (a HOT update) and not as a new
+    row version on another page with an entry in every index."""
+    from sqlalchemy import text
+
+    from digest.store.tables import DELIVERIES_FILLFACTOR
+
+    store, edition_id = pg
+    store.queue_deliveries(edition_id)
+    claimed = store.claim_deliveries(edition_id, 500, lease_seconds=600)
+    token = claimed[0][0].claim_token
+    assert token is not None
+
+    def pages() -> dict[int, int]:
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT id, (ctid::text::point)[0]::int FROM deliveries "
+                    "WHERE claim_token = :t"
+                ),
+                {"t": token},
+            )
+            return dict(rows.all())
+
+    before = pages()
+    assert len(store.start_attempt(token)) == 500
+    after = pages()
+    moved = sum(1 for i, page in after.items() if before[i] != page)
+    # ~500 at fillfactor 100, ~200 at 70, ~20 at 50
+    assert moved <= 50, f"{moved} of 500 rows went to another page"
+    with store.engine.connect() as connection:
+        options = connection.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+        ).scalar()
+    assert f"fillfactor={DELIVERIES_FILLFACTOR}" in (options or [])
+
+
 class _Sink:
     """A transport that accepts every message and remembers the rows it sent."""
 

@@ -160,13 +160,13 @@ class _Run:
 
     Batch N+1 is claimed and built while batch N is on the wire (the SMTP transport sends
     from threads, so the event loop is free meanwhile), and batch N's results are recorded
-    once N+1 is on the wire: the sessions do not idle between batches. The claim ahead
-    comes as the batch goes out while batches are quick, else timed to be ready when the
-    batch on the wire ends (``ahead_wait``); at most one batch is held ahead (``upcoming``) and one sent batch
-    waits for its record (``unrecorded``: recorded on every way out of the loop, an error
-    included). A stop, a stopped transport or a spent error budget (judged before the next
-    batch goes out) releases the batch ahead unsent. A row's attempt is counted when its
-    batch goes on the wire, not at the claim: a batch held ahead by a sender killed
+    once N+1 is on the wire: the sessions do not idle between batches. The claim ahead comes
+    as the batch goes out while batches are quick, else timed to be ready when the batch on
+    the wire ends (``ahead_wait``); at most one batch is held ahead (``upcoming``) and one
+    sent batch waits for its record (``unrecorded``: recorded on every way out of the loop,
+    an error included). A stop, a stopped transport or a spent error budget (judged before
+    the next batch goes out) releases the batch ahead unsent. A row's attempt is counted
+    when its batch goes on the wire, not at the claim: a batch held ahead by a sender killed
     meanwhile was not tried.
     """
 
