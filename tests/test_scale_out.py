@@ -132,8 +132,7 @@ def test_counting_a_batch_s_attempt_writes_each_row_on_its_own_page(
         with store.engine.connect() as connection:
             rows = connection.execute(
                 text(
-                    "SELECT id, (ctid::text::point)[0]::int FROM deliveries "
-                    "WHERE claim_token = :t"
+                    "SELECT id, (ctid::text::point)[0]::int FROM deliveries WHERE claim_token = :t"
                 ),
                 {"t": token},
             )
