@@ -220,13 +220,36 @@ def counts(database: str, edition_id: int) -> dict[str, int]:
     return result
 
 
+# The rows of an edition not settled yet, through the claimable rows' small partial index
+# (its statuses as literals, as the index names them); and whether a worker has claimed.
+_UNSETTLED = text(
+    "SELECT count(*) FROM deliveries WHERE edition_id = :e "
+    "AND status IN ('pending', 'deferred', 'sending')"
+)
+_CLAIMED = text(
+    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE edition_id = :e "
+    "AND status IN ('sending', 'sent'))"
+)
+
+
 def drain(database: str, edition_id: int, total: int, limit: float) -> float:
-    """Seconds until every row of the edition is recorded sent (or ``limit`` passes)."""
+    """Seconds until every row of the edition is recorded sent (or ``limit`` passes).
+
+    Asked on one connection, every 0.2 s while more than a tenth is left, then every 5 ms:
+    a throughput run of 3 s measured to the next 0.2 s tick was 0.1 s (3%) slow on
+    average, and a count a tick is cheap through the claimable rows' index."""
+    engine = create_engine(database)
     start = time.monotonic()
-    while counts(database, edition_id).get("sent", 0) < total:
-        if time.monotonic() - start > limit:
-            break
-        time.sleep(0.2)
+    with engine.connect() as connection:
+        while True:
+            left = int(connection.execute(_UNSETTLED, {"e": edition_id}).scalar() or 0)
+            connection.rollback()  # a fresh snapshot for the next count
+            if left == 0 or time.monotonic() - start > limit:
+                break
+            time.sleep(0.2 if left > total / 10 else 0.005)
+    engine.dispose()
+    if counts(database, edition_id).get("sent", 0) < total:
+        print(f"drain: not every row of edition {edition_id} was sent", file=sys.stderr)
     return time.monotonic() - start
 
 
@@ -261,7 +284,7 @@ def timed_drain(
     config = write_config(logs.parent, database, **settings)
     edition_id = queued_edition(config, messages)
     workers = [worker(config, Path(f"{logs}-{i}.log")) for i in range(n)]
-    _until(partial(_started, database, edition_id), 120)
+    _first_claim(database, edition_id, 120)
     start, machine = time.monotonic(), _machine()
     used = sum(cpu_seconds(w.pid) for w in workers)
     drain(database, edition_id, messages, args.time_limit)
@@ -660,10 +683,19 @@ def imports(server: str, folder: Path, args: argparse.Namespace) -> dict[str, An
     }
 
 
-def _started(database: str, edition_id: int) -> bool:
-    """A worker claimed its first batch (every worker has started by then, nearly)."""
-    rows = counts(database, edition_id)
-    return bool(rows.get("sending") or rows.get("sent"))
+def _first_claim(database: str, edition_id: int, seconds: float) -> None:
+    """Wait until a worker claimed its first batch (every worker has started by then,
+    nearly), asking every 5 ms on one connection: the timed run starts then, not at the
+    next tick of a coarser poll."""
+    engine = create_engine(database)
+    start = time.monotonic()
+    with engine.connect() as connection:
+        while not connection.execute(_CLAIMED, {"e": edition_id}).scalar():
+            connection.rollback()
+            if time.monotonic() - start > seconds:
+                raise SystemExit("timed out waiting for a worker's first claim")
+            time.sleep(0.005)
+    engine.dispose()
 
 
 def cpu_seconds(pid: int) -> float:
