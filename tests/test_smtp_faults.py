@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -310,14 +311,16 @@ def test_an_unreachable_server_stops_the_run_with_the_reason(
 
 
 def test_sessions_are_reused_across_messages_and_batches(
-    feed_server: FeedServer, write_config, faulty: FaultyServer
+    feed_server: FeedServer, write_config, faulty: FaultyServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     addresses = [f"reader{i}@example.org" for i in range(30)]
     config = _setup(feed_server, write_config, faulty.port, *addresses)
+    made = _count_tls_settings(monkeypatch)
     code, _, err = _send(config, "--gather")
     assert code == 0, err
     assert faulty.received == Counter(dict.fromkeys(addresses, 1))
     assert faulty.sessions <= 2  # delivery.smtp.connections = 2
+    assert made == [0]  # security = "none": no CA certificates loaded for plain sessions
 
 
 # --- TLS and AUTH --------------------------------------------------------------------------
@@ -380,11 +383,28 @@ def test_tls_verifies_the_certificate_by_default_and_logs_in(
         assert "refused the login for 'digest': 535" in err
 
         monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+        made = _count_tls_settings(monkeypatch)
         code, _, err = _send(config)
         assert code == 0, err
         assert sorted(m.recipients[0] for m in handler.messages) == sorted(GOOD)
+        assert made == [1]  # the CA certificates loaded once for both sessions, not each
     finally:
         controller.stop()
+
+
+def _count_tls_settings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many TLS settings (each loading the system's CA certificates) the SMTP transport
+    makes from now (the feeds' HTTP client makes its own)."""
+    made = [0]
+    create = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        if sys._getframe(1).f_globals.get("__name__") == "digest.deliver.smtp":
+            made[0] += 1
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    return made
 
 
 def test_a_server_that_hangs_up_after_each_message_gets_each_message_once(
