@@ -222,26 +222,31 @@ def article_page(title: str, description: str) -> str:
     )
 
 
-def serve_every_kind(server: FeedServer) -> dict[str, tuple[str, str]]:
-    """One source of each kind, each with one placeholder and one real item: name -> (kind,
-    url)."""
-    base = server.url("").rstrip("/")
-    utf8 = rss(
+def placeholder_and_real(base: str) -> str:
+    """An RSS feed of a placeholder (Facebook's sample Instant Article) and a real item."""
+    return rss(
         [
             {
                 "title": "My first Instant Article",
-                "link": f"{base}/rss/first",
+                "link": f"{base}/first",
                 "desc": "Lorem ipsum",
                 "date": ago(hours=1),
             },
             {
                 "title": REAL,
-                "link": f"{base}/rss/bridge",
+                "link": f"{base}/bridge",
                 "desc": "Traffic flows again.",
                 "date": ago(hours=2),
             },
         ]
     )
+
+
+def serve_every_kind(server: FeedServer) -> dict[str, tuple[str, str]]:
+    """One source of each kind, each with one placeholder and one real item: name -> (kind,
+    url)."""
+    base = server.url("").rstrip("/")
+    utf8 = placeholder_and_real(f"{base}/rss")
     server.add(
         "/pages/2026/11/27/hello-world",
         article_page("Hello world!", "Welcome to WordPress. This is your first post."),
@@ -325,22 +330,7 @@ def test_digest_gather_prints_the_placeholder_left_out(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     base = feed_server.url("").rstrip("/")
-    feed = rss(
-        [
-            {
-                "title": "My first Instant Article",
-                "link": f"{base}/first",
-                "desc": "Lorem ipsum",
-                "date": ago(hours=1),
-            },
-            {
-                "title": REAL,
-                "link": f"{base}/bridge",
-                "desc": "Traffic flows again.",
-                "date": ago(hours=2),
-            },
-        ]
-    )
+    feed = placeholder_and_real(base)
     config = write_config([("Instant Article", feed_server.add("/ia.xml", feed))])
     code, out, err = run_cli("--config", str(config), "gather")
     assert code == 0, err
