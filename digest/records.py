@@ -101,6 +101,10 @@ class FeedItem:
     # crop), both or neither: its shape in the email.
     image_width: int | None = None
     image_height: int | None = None
+    # The link as the feed wrote it (canonical), when ``url`` is the article's own address
+    # behind it (FeedBurner's origLink, a redirector's target); None when they are one. An
+    # item without an id of its own keeps it as its guid: its identity is what it was.
+    feed_link: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):

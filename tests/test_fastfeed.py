@@ -43,6 +43,18 @@ MADE_UP = {
 <published>2026-11-27T23:00:00Z</published><content type="html">&lt;p&gt;Body&lt;/p&gt;</content>
 <link rel="enclosure" type="image/jpeg" href="https://img.example.org/4.jpg" title="A cat"/></entry>
 </feed>""",
+    "atom-feedburner-origlink": b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"
+      xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><title>B</title>
+<id>urn:b</id><updated>2026-11-28T06:00:00Z</updated>
+<entry><title>Proxied</title><id>tag:b,2026:1</id><updated>2026-11-28T06:00:00Z</updated>
+<link rel="alternate" href="http://feedproxy.google.com/~r/B/~3/x/spring.html"/>
+<feedburner:origLink>https://blog.example.org/2026/spring.html</feedburner:origLink></entry>
+<entry><title>Proxied, no address</title><id>tag:b,2026:2</id>
+<updated>2026-11-28T05:00:00Z</updated>
+<link rel="alternate" href="http://feedproxy.google.com/~r/B/~3/y/autumn.html"/>
+<feedburner:origLink>javascript:void(0)</feedburner:origLink></entry>
+</feed>""",
 }
 
 

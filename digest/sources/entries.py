@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +32,7 @@ from digest.sources.pictures import (
     rendition_order,
     stated_size,
 )
+from digest.sources.redirects import article_url
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
@@ -182,14 +182,19 @@ def _item_from_entry(
     base_url: str | None = None,
     summary_chars: int = DEFAULT_CHARS,
 ) -> FeedItem | None:
-    """The entry's FeedItem; None without an http(s) link, an empty title without words."""
-    url = canonical_url(entry_link(entry, base_url))
+    """The entry's FeedItem; None without an http(s) link, an empty title without words.
+
+    Its url is the article's own address (``redirects.article_url``); the link as the feed
+    wrote it stays the guid of an entry without an id, as it was before origLinks were read.
+    """
+    written = canonical_url(entry_link(entry, base_url))
+    url = article_url(written, entry.get("feedburner_origlink"))
     if url is None:
         return None
     language = _entry_language(entry) or feed_language
     title, summary = entry_text(entry, language, summary_chars)
     language = fitting_language(language, title, summary)
-    guid = entry.get("id") or url or _content_hash(title, summary)
+    guid = entry.get("id") or written or url
     title = headline(title, summary)
     picture = _entry_image(entry, base_url) or inline_picture(
         _markups(entry), _html_base(entry) or url, title
@@ -207,6 +212,7 @@ def _item_from_entry(
         language=language,
         image_width=picture.width,
         image_height=picture.height,
+        feed_link=written if written != url else None,
     )
 
 
@@ -331,7 +337,3 @@ def entry_date(entry: Any) -> datetime | None:
         if isinstance(raw, str) and (localised := parse_localised_date(raw)) is not None:
             return localised
     return None
-
-
-def _content_hash(*parts: str) -> str:
-    return "sha1:" + hashlib.sha1("\x00".join(parts).encode()).hexdigest()

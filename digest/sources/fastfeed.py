@@ -37,6 +37,8 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 DCTERMS = "{http://purl.org/dc/terms/}"
 XHTML = "{http://www.w3.org/1999/xhtml}"
+# FeedBurner's namespace: its feeds give each item's own address in <feedburner:origLink>.
+FEEDBURNER = "{http://rssnamespace.org/feedburner/ext/1.0}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # No entities resolved, no DTD, no network: a feed cannot make us read files or URLs.
@@ -180,6 +182,7 @@ _RSS_CHILDREN: dict[str, str] = {
     f"{ATOM}updated": "updated",
     "updated": "updated",
     f"{DCTERMS}created": "created",
+    f"{FEEDBURNER}origLink": "origlink",
 }
 # Keys the first element fills, as feedparser reads them: a second description is content,
 # and content is a list. For every other key the last element wins, as in feedparser.
@@ -191,6 +194,7 @@ def _rss_entry(item: Any, base: _Base) -> Entry:
     title = _text(children.get("title"))
     entry: Entry = {"title": title, "title_detail": {"type": rss_title_type(title)}}
     _rss_link(entry, children.get("link"), children.get("guid"), base)
+    _orig_link(entry, children)
     _rss_content(entry, item, children)
     author = _text(children.get("author"))
     if author:
@@ -237,6 +241,14 @@ def _rss_link(entry: Entry, link_element: Any, guid: Any, base: _Base) -> None:
             link, link_element = _text(guid), guid
     if link:
         entry["link"] = base.resolve(link_element, link)
+
+
+def _orig_link(entry: Entry, children: dict[str, Any]) -> None:
+    """FeedBurner's origLink, the item's own address, under feedparser's key for it
+    (``entries`` decides whether it is a link to take)."""
+    orig = _text(children.get("origlink"))
+    if orig:
+        entry["feedburner_origlink"] = orig
 
 
 def _rss_content(entry: Entry, item: Any, children: dict[str, Any]) -> None:
@@ -291,6 +303,7 @@ _ATOM_CHILDREN: dict[str, str] = {
     f"{ATOM}updated": "updated",
     f"{MEDIA}description": "media",
     f"{MEDIA}group": "group",
+    f"{FEEDBURNER}origLink": "origlink",
 }
 
 
@@ -308,6 +321,7 @@ def _atom_entry(element: Any, base: _Base) -> Entry:
     if link is not None:
         entry["link"] = link
     entry["links"] = links
+    _orig_link(entry, children)
     summary = _atom_summary(children)
     content = _atom_text(children.get("content"))
     if summary is not None and summary["value"]:

@@ -19,6 +19,7 @@ from digest.sources.entries import (
 )
 from digest.sources.normalise import canonical_url, fitting_language, headline, html_to_text
 from digest.sources.pictures import Picture, inline_picture, stated_size
+from digest.sources.redirects import article_url
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 
@@ -74,7 +75,8 @@ def _item(
     """The item's FeedItem; None, with a note, without an http(s) link or a title."""
     index, notes = field.index, field.notes
     link = field.text("url") or field.text("external_url")
-    url = canonical_url(urljoin(base_url, link) if base_url else link)
+    written = canonical_url(urljoin(base_url, link) if base_url else link)
+    url = article_url(written)  # a redirector's target, as for RSS and Atom items
     if url is None:
         notes.append(_skipped(index, field.text("title", noted=False), link))
         return None
@@ -96,7 +98,7 @@ def _item(
     else:
         picture = inline_picture([field.text("content_html")], url, title)
     return FeedItem(
-        guid=(field.text("id", number=True) or url)[:500],
+        guid=(field.text("id", number=True) or written or url)[:500],
         url=url,
         title=title,
         summary=summary,
@@ -107,6 +109,7 @@ def _item(
         language=language,
         image_width=picture.width,
         image_height=picture.height,
+        feed_link=written if written != url else None,
     )
 
 

@@ -7,7 +7,10 @@ a source, an item is
 
 - the stored article with the same guid; a changed title, summary or link updates that row
   in place (it keeps its id and its story);
-- else the stored article with the same canonical URL (a feed that makes up new guids);
+- else the stored article with the same canonical URL (a feed that makes up new guids),
+  or with the link the feed wrote when the item's URL is the article's own address behind
+  it (``FeedItem.feed_link``: an article stored before origLinks and redirectors were
+  read stays known by that link);
 - else, for an item without a guid of its own (its guid is its URL), the stored article with
   the same title and summary (a content hash: a feed whose links carry a changing session
   parameter). An item with a guid of its own and a new URL is new, however often its
@@ -147,6 +150,8 @@ class _Plan:
         same_entry = known is not None  # the same guid: its text may have changed
         if known is None:
             known = self.by_url.get((source_id, item.url))
+        if known is None and item.feed_link:
+            known = self.by_url.get((source_id, item.feed_link))
         if known is None and not _has_own_guid(item):
             known = self.by_hash.get((source_id, digest))
         self.by_guid[guid] = _TAKEN  # a second copy in the same fetch is the same article
@@ -155,6 +160,8 @@ class _Plan:
         if known is None:
             self.rows.append(_new_row(source_id, item, digest, self.now))
             self.by_url[(source_id, item.url)] = self.by_hash[(source_id, digest)] = _TAKEN
+            if item.feed_link:
+                self.by_url[(source_id, item.feed_link)] = _TAKEN
             listing.new_keys.append(guid)
             listing.new += 1
             return
@@ -194,7 +201,8 @@ def _plan(
     of the items the guids did not place."""
     by_guid = _by_guid(connection, ARTICLES, ids, {i.guid for _, items in hashed for i, _ in items})
     rest = [(s, i, d) for s, items in hashed for i, d in items if (s, i.guid) not in by_guid]
-    by_url = _look_up(connection, ARTICLES, "url", ids, {i.url for _, i, _ in rest})
+    urls = {u for _, i, _ in rest for u in (i.url, i.feed_link) if u}
+    by_url = _look_up(connection, ARTICLES, "url", ids, urls)
     no_guid = {d for _, i, d in rest if not _has_own_guid(i)}
     by_hash = _look_up(connection, ARTICLES, "content_hash", ids, no_guid)
     return _Plan(now, by_guid, by_url, by_hash)
@@ -202,7 +210,7 @@ def _plan(
 
 def _has_own_guid(item: FeedItem) -> bool:
     """False when the reader made the guid from the link (the entry had no id)."""
-    return item.guid != item.url
+    return item.guid not in (item.url, item.feed_link)
 
 
 def _changed(known: _Row, item: FeedItem) -> tuple[str, ...]:
