@@ -240,14 +240,16 @@ def drain(database: str, edition_id: int, total: int, limit: float) -> float:
     average, and a count a tick is cheap through the claimable rows' index."""
     engine = create_engine(database)
     start = time.monotonic()
-    with engine.connect() as connection:
-        while True:
-            left = int(connection.execute(_UNSETTLED, {"e": edition_id}).scalar() or 0)
-            connection.rollback()  # a fresh snapshot for the next count
-            if left == 0 or time.monotonic() - start > limit:
-                break
-            time.sleep(0.2 if left > total / 10 else 0.005)
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            while True:
+                left = int(connection.execute(_UNSETTLED, {"e": edition_id}).scalar() or 0)
+                connection.rollback()  # a fresh snapshot for the next count
+                if left == 0 or time.monotonic() - start > limit:
+                    break
+                time.sleep(0.2 if left > total / 10 else 0.005)
+    finally:
+        engine.dispose()
     if counts(database, edition_id).get("sent", 0) < total:
         print(f"drain: not every row of edition {edition_id} was sent", file=sys.stderr)
     return time.monotonic() - start
@@ -689,13 +691,15 @@ def _first_claim(database: str, edition_id: int, seconds: float) -> None:
     next tick of a coarser poll."""
     engine = create_engine(database)
     start = time.monotonic()
-    with engine.connect() as connection:
-        while not connection.execute(_CLAIMED, {"e": edition_id}).scalar():
-            connection.rollback()
-            if time.monotonic() - start > seconds:
-                raise SystemExit("timed out waiting for a worker's first claim")
-            time.sleep(0.005)
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            while not connection.execute(_CLAIMED, {"e": edition_id}).scalar():
+                connection.rollback()
+                if time.monotonic() - start > seconds:
+                    raise SystemExit("timed out waiting for a worker's first claim")
+                time.sleep(0.005)
+    finally:
+        engine.dispose()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -324,45 +324,106 @@ def test_the_next_batch_is_claimed_while_one_is_on_the_wire(lite: tuple[Store, i
     sink = _SlowSink(store, edition_id)
     report = _send(store, edition_id, sink, queue=False)
     assert report.counts == {"sent": 30}
-    # Batches of 7, each 0.2 s on the wire: from the first on, while each is out the next
-    # 7 are claimed too.
-    assert sink.in_flight_seen == [14, 14, 14, 9, 2], sink.in_flight_seen  # 30 rows
+    # Batches of 7: from the second on, while each is out the next 7 are claimed too.
+    assert sink.in_flight_seen == [7, 14, 14, 9, 2], sink.in_flight_seen  # 30 rows
 
 
-class _SampledSink(_Sink):
-    """Each batch 0.5 s on the wire; the rows in flight seen early in it and near its end."""
+class _AheadSink(_Sink):
+    """Each batch 0.9 s on the wire; how many rows are held ahead (claimed, neither in this
+    batch nor in the one before, whose record may still be under way) 0.3 s into it and at
+    its end."""
 
     def __init__(self, store: Store, edition_id: int) -> None:
         super().__init__()
         self.store, self.edition_id = store, edition_id
         self.seen: list[tuple[int, int]] = []
+        self.before: set[int] = set()
 
-    def _sending(self) -> int:
-        return self.store.delivery_counts(self.edition_id).get("sending", 0)
+    def _ahead(self, on_wire: set[int]) -> int:
+        from sqlalchemy import text
+
+        with self.store.engine.connect() as connection:
+            sending = connection.execute(
+                text("SELECT id FROM deliveries WHERE edition_id = :e AND status = 'sending'"),
+                {"e": self.edition_id},
+            )
+            return len({i for (i,) in sending} - on_wire - self.before)
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        await asyncio.sleep(0.05)
-        early = self._sending()
-        await asyncio.sleep(0.43)
-        self.seen.append((early, self._sending()))
+        on_wire = {m.delivery_id for m in messages}
+        await asyncio.sleep(0.3)
+        early = self._ahead(on_wire)
+        await asyncio.sleep(0.6)
+        self.seen.append((early, self._ahead(on_wire)))
+        self.before = on_wire
         return await super().send_batch(messages)
 
 
-def test_a_slow_batch_holds_the_next_only_near_its_end(
+def _ahead_seen(store: Store, edition_id: int) -> list[tuple[int, int]]:
+    """30 rows in batches of 10 through an _AheadSink: the rows it saw held ahead."""
+    store.queue_deliveries(edition_id)
+    sink = _AheadSink(store, edition_id)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    report = asyncio.run(
+        dispatch(
+            store, sink, lambda s: template, _recipient, edition_id,
+            DispatchSettings(batch_size=10), queue_all=False,
+        )
+    )  # fmt: skip
+    assert report.counts == {"sent": 30}
+    return sink.seen
+
+
+def test_after_a_quick_batch_the_next_is_claimed_as_a_batch_goes_out(
     lite: tuple[Store, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches slower than AHEAD_AT_ONCE_UNDER (here 0.1 s) have the next claimed at 0.7 of
-    the last one's time on the wire, not as they go out: a slow server's batch held ahead
-    all along is work the other workers cannot take. The first batch's time is not known,
-    so the next is claimed at once."""
+    """Batches quicker than AHEAD_AT_ONCE_UNDER (here 5 s): the next is claimed as soon as
+    a batch goes out, so it is built when the sessions want it. The run's first batch
+    claims none ahead: the server's speed is not known yet."""
     import sys
 
-    monkeypatch.setattr(sys.modules["digest.deliver.dispatch"], "AHEAD_AT_ONCE_UNDER", 0.1)
+    monkeypatch.setattr(sys.modules["digest.deliver.dispatch"], "AHEAD_AT_ONCE_UNDER", 5.0)
+    assert _ahead_seen(*lite) == [(0, 0), (10, 10), (0, 0)]
+
+
+def test_after_a_slow_batch_the_next_is_claimed_only_near_the_end(
+    lite: tuple[Store, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches slower than AHEAD_AT_ONCE_UNDER (here 0.5 s): the next is claimed at
+    AHEAD_AT (here 0.5) of the last one's time on the wire, not as it goes out: a slow
+    server's batch held ahead all along is work the other workers cannot take."""
+    import sys
+
+    dispatching = sys.modules["digest.deliver.dispatch"]
+    monkeypatch.setattr(dispatching, "AHEAD_AT_ONCE_UNDER", 0.5)
+    monkeypatch.setattr(dispatching, "AHEAD_AT", 0.5)
+    assert _ahead_seen(*lite) == [(0, 0), (0, 10), (0, 0)]
+
+
+def test_a_batch_whose_build_fails_gives_its_rows_back_at_once(
+    lite: tuple[Store, int],
+) -> None:
+    """Nothing of a batch whose messages could not be built went out: its rows are pending
+    again at once, not held under a lease its renewal would keep alive."""
     store, edition_id = lite
     store.queue_deliveries(edition_id)
-    sink = _SampledSink(store, edition_id)
-    assert _send(store, edition_id, sink, queue=False).counts == {"sent": 30}
-    assert sink.seen == [(14, 14), (7, 14), (7, 14), (7, 9), (2, 2)], sink.seen
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    built: list[int] = []
+
+    def template_for(reader: Reader) -> MessageTemplate:
+        built.append(reader.id or 0)
+        if len(built) == 3:
+            raise RuntimeError("a template that cannot be made")
+        return template
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(
+            dispatch(
+                store, _Sink(), template_for, _recipient, edition_id,
+                DispatchSettings(batch_size=7), queue_all=False,
+            )
+        )  # fmt: skip
+    assert store.delivery_counts(edition_id) == {"pending": 30}
 
 
 def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int]) -> None:

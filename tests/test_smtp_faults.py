@@ -594,3 +594,21 @@ def test_commands_sent_ahead_are_void_when_their_session_ends_and_nothing_is_los
     results = _direct(faulty.port, _messages(*[f"s{i}@example.org" for i in range(4)]))
     assert [r.status for r in results] == ["sent"] * 4
     assert faulty.received == Counter(f"s{i}@example.org" for i in range(4))
+
+
+def test_tls_settings_that_cannot_be_made_name_the_certificates_not_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digest.config import SmtpConfig
+    from digest.deliver.smtp import SmtpSender
+    from digest.errors import DeliveryError
+
+    def broken(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        raise ssl.SSLError("unknown error (_ssl.c:4293)")
+
+    monkeypatch.setattr(ssl, "create_default_context", broken)
+    sender = SmtpSender(SmtpConfig(host="127.0.0.1", port=free_port(), security="tls"), None)
+    with pytest.raises(DeliveryError) as raised:
+        sender.check_connection()
+    assert "cannot load this machine's CA certificates" in str(raised.value)
+    assert "SSL_CERT_FILE" in (raised.value.hint or "")

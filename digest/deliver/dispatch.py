@@ -14,6 +14,7 @@ instead of MIME bytes; the SMTP and Maildir path is unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -47,20 +48,23 @@ from digest.store.claims import ClaimedRow
 __all__ = ["DeliveryReport", "DeliveryStore", "DispatchSettings", "count_words", "dispatch"]
 
 log = logging.getLogger("digest.deliver")
-# The next batch is claimed and built when the one on the wire has had this share of the
-# last batch's time on the wire at the latest; earlier when claiming and building the last
-# one ahead took longer than the rest (with MARGIN to spare), so it is ready in time.
+# After a batch slower than AHEAD_AT_ONCE_UNDER, the next is claimed and built when the
+# one on the wire has had this share of the last batch's time on the wire at the latest;
+# earlier when claiming and building the last one ahead took longer than the rest (with
+# MARGIN to spare), so it is ready in time. A run's first batch claims none ahead: how slow
+# the server is is not known yet, and a batch held ahead all through a slow first batch is
+# work the other workers cannot take (with few rows, all of it).
 AHEAD_AT = 0.7
 MARGIN = 1.5
-# Batches shorter on the wire than this (seconds) have the next one claimed ahead as soon
-# as they go out, and so does the first batch of a run (its time is not known yet, and it
-# opens the sessions): held ahead for less than a second, a batch costs the other workers
+# After a batch shorter on the wire than this (seconds), the next is claimed ahead as soon
+# as the batch goes out: held ahead for less than a second, a batch costs the other workers
 # nothing they would notice, and built at once it is surely ready when the sessions are.
 # (Into a fast server a batch of 500 is on the wire ~70 ms, its claim and build take
 # 30-50 ms of it; waiting for AHEAD_AT left the sessions idle whenever the build ran late.)
 AHEAD_AT_ONCE_UNDER = 1.0
-# Messages built between two moments the build lets go of the GIL (and the core). The
-# batch ahead is built on the event loop's thread while the SMTP sessions' threads send;
+# Messages built between two moments the build of a batch ahead lets go of the GIL (and
+# the core). The batch ahead is built on the event loop's thread while the SMTP sessions'
+# threads send;
 # a session woken by the server's reply waits for the GIL, and a thread that never blocks
 # gives it up only when the interpreter's switch interval (5 ms) forces it: meanwhile
 # every session has its reply and the server nothing to read. ``os.sched_yield`` releases
@@ -210,7 +214,12 @@ class _Run:
         assert token is not None
         claim = Claim(self.store, token, len(claimed), self.edition_id, lease, leased_at=leased_at)
         claim.start_renewing()  # from the claim on: it may wait while the batch before sends
-        return self.build(Batch(claim, allowed), claimed)
+        batch = Batch(claim, allowed)
+        try:
+            return self.build(batch, claimed, ahead)
+        except BaseException:
+            self.abandon(batch, [row.id or 0 for row, _ in claimed])
+            raise
 
     async def tokens(self, ahead: bool) -> int:
         """How many rows the sending limits let this batch claim (0: none). Ahead of time it
@@ -231,13 +240,15 @@ class _Run:
             log.warning("delivery paused: %s", self.report.waiting)
         return allowed
 
-    def build(self, batch: Batch, claimed: Sequence[tuple[ClaimedRow, Reader]]) -> Batch:
+    def build(
+        self, batch: Batch, claimed: Sequence[tuple[ClaimedRow, Reader]], ahead: bool = False
+    ) -> Batch:
         """Each claimed row's message into the batch; rows decided here (skipped, or
         refused) are recorded at once."""
         settled: list[SendResult] = []
         rows: dict[int, Row] = {}
         for n, (delivery, subscriber) in enumerate(claimed, 1):
-            if n % YIELD_EVERY == 0:
+            if ahead and n % YIELD_EVERY == 0:
                 _yield_gil()  # releases the GIL: see YIELD_EVERY
             row = rows[delivery.id or 0] = Row.claimed(delivery, subscriber)
             template = self.template_for(subscriber)  # one per zone and language, built once
@@ -281,7 +292,7 @@ class _Run:
             await self.record_sent()  # the batch before, while this one is on the wire
         except Exception as exc:  # the database: this batch's results are kept all the same
             self.ahead_failed = exc
-        if self.ahead_failed is None and not self.stopping():
+        if self.wire_time is not None and self.ahead_failed is None and not self.stopping():
             # Claim ahead near the end of this batch's expected time on the wire (the last
             # one's), not at its start, when batches are slow: a slow server's batch takes
             # seconds, and a batch held ahead all that time is work the other workers
@@ -308,10 +319,11 @@ class _Run:
         return results
 
     def ahead_wait(self, wire_started: float) -> float:
-        """Seconds from now until the claim ahead: none for the run's first batch and after
-        a batch quicker than AHEAD_AT_ONCE_UNDER; else AHEAD_AT of the last batch's time on
-        the wire at the latest, earlier by what the last claim ahead took (with MARGIN)."""
-        if self.wire_time is None or self.wire_time < AHEAD_AT_ONCE_UNDER:
+        """Seconds from now until the claim ahead: none after a batch quicker than
+        AHEAD_AT_ONCE_UNDER; else AHEAD_AT of the last batch's time on the wire at the
+        latest, earlier by what the last claim ahead took (with MARGIN)."""
+        assert self.wire_time is not None
+        if self.wire_time < AHEAD_AT_ONCE_UNDER:
             return 0.0
         at = min(AHEAD_AT * self.wire_time, self.wire_time - MARGIN * self.ahead_time)
         return max(0.0, at - (time.monotonic() - wire_started))
@@ -364,6 +376,15 @@ class _Run:
         self.store.release_deliveries(list(batch.rows), batch.claim.token)
         if self.limiter:
             self.limiter.give_back(len(batch.messages))
+
+    def abandon(self, batch: Batch, claimed: Sequence[int]) -> None:
+        """A batch whose build failed (the database, a bug): nothing of it went out, so its
+        rows still held go back to pending now, not after the lease (which its renewal would
+        otherwise keep alive for as long as the process runs). Best effort: the error being
+        raised is the one to say; if the database is what failed, the lease still ends."""
+        batch.claim.stop_renewing()
+        with contextlib.suppress(Exception):
+            self.store.release_deliveries(list(claimed), batch.claim.token)
 
     def retry_at(self) -> Callable[[Row], datetime] | None:
         """When each deferred row of a batch may be tried again (None: at the next run)."""

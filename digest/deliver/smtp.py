@@ -24,7 +24,6 @@ dispatcher leaves the untried rows pending.
 from __future__ import annotations
 
 import asyncio
-import functools
 import queue
 import smtplib
 import ssl
@@ -60,6 +59,7 @@ class SmtpSender:
         self.password = password
         self._idle: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
+        self._tls_context: ssl.SSLContext | None = None
         self._executor = ThreadPoolExecutor(settings.connections, thread_name_prefix="smtp")
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
@@ -213,16 +213,27 @@ class SmtpSender:
                 False,
             )
 
-    @functools.cached_property
     def _tls(self) -> ssl.SSLContext:
-        """The sessions' TLS settings, made once: loading the system's CA certificates takes
-        ~10 ms of CPU, and made for each session it held up the first batch of a run (ten
-        sessions opening at once) by ~100 ms. Only a session that starts TLS asks for it."""
-        context = ssl.create_default_context()
-        if not self.settings.verify_certificate:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        """The sessions' TLS settings, made once (under a lock: the sessions open at once
+        from their threads): loading the system's CA certificates takes ~10 ms of CPU, and
+        made for each session it held up the first batch of a run (ten sessions opening at
+        once) by ~100 ms. Only a session that starts TLS asks for it."""
+        with self._lock:
+            if self._tls_context is None:
+                try:
+                    context = ssl.create_default_context()
+                except (ssl.SSLError, OSError) as exc:
+                    raise DeliveryError(
+                        f"cannot load this machine's CA certificates for TLS to the SMTP "
+                        f"server: {exc}",
+                        "check SSL_CERT_FILE / SSL_CERT_DIR if set, and that the "
+                        "ca-certificates package is installed",
+                    ) from exc
+                if not self.settings.verify_certificate:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                self._tls_context = context
+            return self._tls_context
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -231,13 +242,13 @@ class SmtpSender:
         try:
             if s.security == "tls":
                 client = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout_seconds, context=self._tls
+                    s.host, s.port, timeout=s.timeout_seconds, context=self._tls()
                 )
             else:
                 client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
             client.ehlo()
             if s.security == "starttls":
-                client.starttls(context=self._tls)
+                client.starttls(context=self._tls())
                 client.ehlo()
             if s.username:
                 client.login(s.username, self.password or "")
