@@ -208,6 +208,9 @@ class RankedEdition:
     # (stored with the edition), and those stories, best first (as ranked; not stored).
     repeats: int = 0
     repeated: tuple[Story, ...] = ()
+    # Stories passed over for Latest as their source had latest_per_source there already,
+    # best first: not in the edition, so not sent (candidates of a later one); not stored.
+    capped: tuple[Story, ...] = ()
 
     @property
     def count(self) -> int:
