@@ -202,7 +202,7 @@ class RankedEdition:
 
     breaking: tuple[Story, ...]
     latest: tuple[Story, ...]
-    # How many stories the window held, those past breaking_items and latest_items too.
+    # How many stories the window held, those past the section sizes and the cap too.
     candidates: int = 0
     # Of those, how many were left out as sent by an earlier edition and not grown since
     # (stored with the edition), and those stories, best first (as ranked; not stored).

@@ -30,13 +30,12 @@ ever the sum of the signals.
 Sections: "Breaking" holds the stories scoring at least ``breaking_min_score`` that are
 carried by ``breaking_min_sources`` sources or have a cue, best first, at most the digest's
 ``breaking_items``; "Latest" the rest, best first, at most ``latest_items``, and at most
-``latest_per_source`` of them led by one source's article (``_latest``).
+``latest_per_source`` of them led by one source's article (``sections.fill_latest``).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,6 +45,7 @@ from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories, grew
+from digest.rank.sections import fill_latest
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -285,58 +285,12 @@ def _sections(
         stories = [s for s in stories if not s.repeat]
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
-    latest, capped = _latest(
+    latest, capped = fill_latest(
         [s for s in stories if id(s) not in chosen], digest.latest_items, digest.latest_per_source
     )
     return RankedEdition(
         tuple(breaking), tuple(latest), candidates, len(repeated), tuple(repeated), tuple(capped)
     )
-
-
-def _latest(
-    stories: Sequence[Story], limit: int, per_source: int
-) -> tuple[list[Story], list[Story]]:
-    """Latest from the stories best first, and those passed over for the per-source cap.
-
-    Single-source stories tie on score and go by recency, so without a cap the source that
-    posts most fills the section; with one, a story whose lead's source has ``per_source``
-    in Latest already is passed over and the next taken, until the section is full. When
-    the stories run out first, the cap rises one story at a time for every source (each
-    one's next best, best first) until the section is full, and those go after the
-    others: a reader gets a full section, its extra stories spread over the sources
-    rather than given to the one that posts most, and it still opens with their breadth.
-    What is still passed over is not sent, so it stays a candidate for a later edition;
-    the stories never reached (past ``limit``) are not among them. 0: no cap.
-    """
-    if not per_source:
-        return list(stories[:limit]), []
-    taken: Counter[str] = Counter()
-    latest, passed, _ = _within(stories, limit, per_source, taken)
-    cap = per_source
-    while passed and len(latest) < limit:
-        cap += 1
-        more, over, rest = _within(passed, limit - len(latest), cap, taken)
-        latest += more
-        passed = over + rest  # both best first, every one of ``over`` before ``rest``
-    return latest, passed
-
-
-def _within(
-    stories: Sequence[Story], room: int, cap: int, taken: Counter[str]
-) -> tuple[list[Story], list[Story], list[Story]]:
-    """Up to ``room`` of the stories, best first, no source past ``cap`` (``taken``: each
-    source's stories so far, updated); those passed over, and those not reached."""
-    chosen: list[Story] = []
-    over: list[Story] = []
-    for i, story in enumerate(stories):
-        if len(chosen) == room:
-            return chosen, over, list(stories[i:])
-        if taken[story.lead.source] >= cap:
-            over.append(story)
-            continue
-        taken[story.lead.source] += 1
-        chosen.append(story)
-    return chosen, over, []
 
 
 def _clustered(
