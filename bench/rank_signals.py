@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rank_eval import DEFAULT_DATA, Day, Row, judged_days, load, overlap_at_10
+from rank_eval import DEFAULT_DATA, EVAL_DIGEST, Day, Row, judged_days, load, overlap_at_10
 
-from digest.config import DigestConfig, RankConfig
+from digest.config import RankConfig
 from digest.rank import SentStories, SourceHabits, rank_stories
 from digest.rank.window import tallied
 
@@ -45,7 +45,7 @@ def evaluate(days: Sequence[Day], weights: RankConfig, kept: bool = True) -> lis
     """P@10 of each judged digest ranked with ``weights`` (as ``rank_eval``'s P@10), the
     sources' habits kept from digest to digest as the store keeps them (``kept=False``:
     learned from each digest's story memory alone, as before they were kept)."""
-    digest = DigestConfig(id="eval", title="eval", schedule="0 */8 * * *", latest_items=200)
+    digest = EVAL_DIGEST  # as rank_eval's P@10 ranks them
     scores = []
     habits = SourceHabits() if kept else None
     for j in days:

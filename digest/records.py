@@ -206,12 +206,15 @@ class RankedEdition:
 
     breaking: tuple[Story, ...]
     latest: tuple[Story, ...]
-    # How many stories the window held, those past breaking_items and latest_items too.
+    # How many stories the window held, those past the section sizes and the cap too.
     candidates: int = 0
     # Of those, how many were left out as sent by an earlier edition and not grown since
     # (stored with the edition), and those stories, best first (as ranked; not stored).
     repeats: int = 0
     repeated: tuple[Story, ...] = ()
+    # Stories passed over for Latest as their source had latest_per_source there already,
+    # best first: not in the edition, so not sent (candidates of a later one); not stored.
+    capped: tuple[Story, ...] = ()
 
     @property
     def count(self) -> int:

@@ -4,6 +4,7 @@ the run that mails nobody because nothing is new.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from digest.app import App
@@ -17,7 +18,8 @@ def left_out(app: App, digest: DigestConfig, now: datetime, ranked: RankedEditio
     """What the edition ranked at ``now`` (``rank_window``) leaves out and why, with the
     numbers: articles older than the look-back window, articles of sources outside the
     digest's topics, stories an earlier edition sent that have not grown since, stories
-    past the section sizes, and stories under the Breaking bar.
+    passed over for ``latest_per_source``, stories past the section sizes, and stories
+    under the Breaking bar.
 
     An edition of fewer stories than were gathered says why rather than showing less
     without a word (``explain`` and ``preview`` print these lines).
@@ -65,14 +67,16 @@ def _window_notes(
 
 
 def _ranking_notes(app: App, digest: DigestConfig, ranked: RankedEdition) -> list[str]:
-    """Stories past the section sizes, and stories of enough sources under the Breaking bar."""
+    """Stories past the section sizes, stories passed over for one source's cap in Latest,
+    and stories of enough sources under the Breaking bar."""
     notes = []
     if ranked.repeats:
         notes.append(
             f"{_stories(ranked.repeats)} an earlier edition sent, not grown since (no new "
             "source, no new headline): readers had them"
         )
-    past = ranked.candidates - ranked.repeats - ranked.count
+    notes += _capped_notes(digest, ranked)
+    past = ranked.candidates - ranked.repeats - ranked.count - len(ranked.capped)
     if past > 0:
         notes.append(
             f"{past} more stor{'y' if past == 1 else 'ies'} in the window, past "
@@ -91,6 +95,18 @@ def _ranking_notes(app: App, digest: DigestConfig, ranked: RankedEdition) -> lis
             f"under breaking_min_score = {weights.breaking_min_score:g} in [rank]"
         )
     return notes
+
+
+def _capped_notes(digest: DigestConfig, ranked: RankedEdition) -> list[str]:
+    """One line per source with stories passed over for Latest's per-source cap, the most
+    first: ``9 more stories from UOL: latest_per_source = 3 ...``."""
+    counts = Counter(s.lead.source for s in ranked.capped)
+    return [
+        f"{n} more stor{'y' if n == 1 else 'ies'} from {source}: latest_per_source = "
+        f"{digest.latest_per_source} in [[digests]] {digest.id!r} (not sent: candidates "
+        "for a later edition)"
+        for source, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
 
 
 def nothing_new(edition: Edition) -> str | None:

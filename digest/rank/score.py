@@ -29,7 +29,8 @@ ever the sum of the signals.
 
 Sections: "Breaking" holds the stories scoring at least ``breaking_min_score`` that are
 carried by ``breaking_min_sources`` sources or have a cue, best first, at most the digest's
-``breaking_items``; "Latest" the rest, best first, at most ``latest_items``.
+``breaking_items``; "Latest" the rest, best first, at most ``latest_items``, and at most
+``latest_per_source`` of them led by one source's article (``sections.fill_latest``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories, grew
+from digest.rank.sections import fill_latest
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -283,8 +285,12 @@ def _sections(
         stories = [s for s in stories if not s.repeat]
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
-    latest = [s for s in stories if id(s) not in chosen][: digest.latest_items]
-    return RankedEdition(tuple(breaking), tuple(latest), candidates, len(repeated), tuple(repeated))
+    latest, capped = fill_latest(
+        [s for s in stories if id(s) not in chosen], digest.latest_items, digest.latest_per_source
+    )
+    return RankedEdition(
+        tuple(breaking), tuple(latest), candidates, len(repeated), tuple(repeated), tuple(capped)
+    )
 
 
 def _clustered(

@@ -27,6 +27,14 @@ class DigestConfig(_Model):
     )
     breaking_items: int = Field(default=5, ge=0, le=50, description="at most this many breaking")
     latest_items: int = Field(default=20, ge=0, le=200, description="at most this many latest")
+    latest_per_source: int = Field(
+        default=3,
+        ge=0,
+        le=200,
+        description="at most this many Latest stories led by one source's article, best "
+        "first, so a source that posts a lot does not fill the section; more of it only "
+        "when the section would otherwise be short. 0: no cap. Breaking is not capped",
+    )
     lookback_hours: float = Field(
         default=24, gt=0, le=24 * 31, description="articles published in this window count"
     )
