@@ -52,7 +52,7 @@ class DigestConfig(_Model):
         description="group 'Latest' by the lead's first topic ('topic') or its source ('source')",
     )
     latest_summary_chars: int = Field(
-        default=180,
+        default=160,
         ge=0,
         le=2000,
         description="a Latest item's summary at most this many characters: its lead "
