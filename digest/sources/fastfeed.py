@@ -244,10 +244,8 @@ def _rss_link(entry: Entry, link_element: Any, guid: Any, base: _Base) -> None:
 
 
 def _orig_link(entry: Entry, children: dict[str, Any]) -> None:
-    """FeedBurner's origLink, the item's own address, under feedparser's key for it
-    (``entries`` decides whether it is a link to take)."""
-    orig = _text(children.get("origlink"))
-    if orig:
+    """FeedBurner's origLink (the item's own address) under feedparser's key for it."""
+    if orig := _text(children.get("origlink")):
         entry["feedburner_origlink"] = orig
 
 
