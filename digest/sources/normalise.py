@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 import nh3
 
 from digest.records import invisible_encoded, strip_invisible
+from digest.sentences import language_code
 
 # Query parameters that only track the reader; two URLs differing in them are one article.
 _TRACKING = re.compile(
@@ -289,12 +290,12 @@ def fitting_language(tag: str | None, *texts: str) -> str | None:
     email, which a screen reader reads in a Kannada voice, and ranked as Kannada. Unknown
     is the truth there; which language it is instead is not guessed.
     """
-    if not tag or tag.replace("_", "-").split("-")[0].lower() not in _NON_LATIN_LANGUAGES:
+    if not tag or language_code(tag) not in _NON_LATIN_LANGUAGES:
         return tag
     letters = [c for text in texts for c in text if c.isalpha()]
-    if letters and all(_latin(c) for c in letters):
-        return None
-    return tag
+    if any(not _latin(c) for c in letters) or not letters:
+        return tag
+    return None
 
 
 def _latin(letter: str) -> bool:

@@ -88,13 +88,14 @@ _WORD = re.compile(r"\w+")
 def placeholder(item: FeedItem) -> str:
     """Why ``item`` is a placeholder, not news ("its summary is lorem ipsum filler"); ""
     when it may be news."""
-    if _words(item.title) in _DEFAULT_TITLES:
+    title, summary = _words(item.title), _words(item.summary)
+    if title in _DEFAULT_TITLES:
         return "its title is the default of a blog engine or a test post"
-    if is_filler(item.title):
+    if _filler(title):
         return "its title is lorem ipsum filler"
-    if is_filler(item.summary):
+    if _filler(summary):
         return "its summary is lorem ipsum filler"
-    if _words(item.summary).startswith(_DEFAULT_BODIES):
+    if summary.startswith(_DEFAULT_BODIES):
         return "its text is a blog engine's default post"
     return ""
 
@@ -102,8 +103,13 @@ def placeholder(item: FeedItem) -> str:
 def is_filler(text: str) -> bool:
     """True for lorem ipsum filler: text that starts "Lorem ipsum" and whose first words are
     all the filler's Latin. A text about lorem ipsum soon leaves it ("Lorem ipsum is...")."""
-    words = _words(text).split()[:_FILLER_WORDS]
-    return words[:2] == ["lorem", "ipsum"] and all(w in _LOREM for w in words)
+    return _filler(_words(text))
+
+
+def _filler(words: str) -> bool:
+    """``is_filler`` of a text already as ``_words`` writes it."""
+    first = words.split(maxsplit=_FILLER_WORDS)[:_FILLER_WORDS]
+    return first[:2] == ["lorem", "ipsum"] and all(w in _LOREM for w in first)
 
 
 def without_placeholders(items: list[FeedItem]) -> tuple[list[FeedItem], list[str]]:
