@@ -27,16 +27,14 @@ from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus
-from digest.store.engine import BUSY_TIMEOUT_SECONDS
-from digest.store.journal import JournalEntry, SendJournal
-from digest.store.journal_replay import database_words
+from digest.store.engine import BUSY_TIMEOUT_SECONDS, database_words
+from digest.store.journal import JournalEntry, SendJournal, shown_ids
 
 log = logging.getLogger("digest.deliver")
 
 FIRST_PAUSE = 0.5  # seconds before the second try; doubling, at most LONGEST_PAUSE
 LONGEST_PAUSE = 10.0
 LEASE_MARGIN = 2.0  # seconds a try must end before the lease does
-_IDS_SHOWN = 50  # delivery ids an error names when no journal could keep them
 
 
 @dataclass(frozen=True)
@@ -233,5 +231,4 @@ def _kept(
 
 
 def _ids(entry: JournalEntry) -> str:
-    ids = [str(delivery_id) for delivery_id, _, _, _ in entry.results]
-    return ", ".join(ids[:_IDS_SHOWN]) + (" ..." if len(ids) > _IDS_SHOWN else "")
+    return shown_ids([delivery_id for delivery_id, _, _, _ in entry.results])

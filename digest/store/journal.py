@@ -264,3 +264,12 @@ def _parse(lines: list[str]) -> tuple[list[JournalEntry], list[str]]:
         except (ValueError, KeyError, TypeError):
             unreadable.append(line)
     return entries, unreadable
+
+
+# Delivery ids a message names before it stops (" ..."): enough to look a few up.
+_IDS_SHOWN = 50
+
+
+def shown_ids(ids: Sequence[int]) -> str:
+    """``ids`` as a log or error names them: the first 50, then " ..." when there are more."""
+    return ", ".join(map(str, ids[:_IDS_SHOWN])) + (" ..." if len(ids) > _IDS_SHOWN else "")

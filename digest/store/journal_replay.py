@@ -12,14 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import StoreError
 from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
 from digest.store.claims import FINISHED, finished_rows
 from digest.store.delivery_rows import claimable, held_by
-from digest.store.journal import JournalEntry
+from digest.store.engine import database_words
+from digest.store.journal import JournalEntry, shown_ids
 from digest.store.subscribers import bounced_suppressed
 from digest.store.tables import DELIVERIES
 
@@ -109,7 +110,7 @@ class JournalQueries(StoreBase):
                 "lease ran out, before this record: they went out twice (or are going out "
                 "again now). Their second send is recorded by that sender",
                 entry.edition_id,
-                ", ".join(map(str, twice[:50])) + (" ..." if len(twice) > 50 else ""),
+                shown_ids(twice),
             )
         return done
 
@@ -138,10 +139,3 @@ def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> Sto
         "fix the database (a lock another program holds, a full disk, a server that is "
         "down), then send again: nothing is taken back or sent again until they are recorded",
     )
-
-
-def database_words(exc: SQLAlchemyError) -> str:
-    """The driver's own words (``database is locked``), without SQLAlchemy's statement."""
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    text = str(cause).strip()
-    return text.splitlines()[0][:200] if text else type(cause).__name__
