@@ -122,6 +122,12 @@ class Claim:
             self.renewing.cancel()
             self.renewing = None
 
+    def release(self, delivery_ids: Collection[int]) -> None:
+        """Nothing more of the claim goes out: renewing stops and ``delivery_ids`` (those
+        still held) go back to pending now, not when the lease runs out."""
+        self.stop_renewing()
+        self.store.release_deliveries(list(delivery_ids), self.token)
+
     async def _renew(self, first_wait: bool = False) -> None:
         if first_wait:
             await asyncio.sleep(self.lease_seconds / 3)

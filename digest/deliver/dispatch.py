@@ -372,8 +372,7 @@ class _Run:
         """A batch claimed ahead that will not be sent: its rows go back to pending."""
         if batch is None:
             return
-        batch.claim.stop_renewing()
-        self.store.release_deliveries(list(batch.rows), batch.claim.token)
+        batch.claim.release(batch.rows)
         if self.limiter:
             self.limiter.give_back(len(batch.messages))
 
@@ -382,9 +381,9 @@ class _Run:
         rows still held go back to pending now, not after the lease (which its renewal would
         otherwise keep alive for as long as the process runs). Best effort: the error being
         raised is the one to say; if the database is what failed, the lease still ends."""
-        batch.claim.stop_renewing()
         with contextlib.suppress(Exception):
-            self.store.release_deliveries(list(claimed), batch.claim.token)
+            batch.claim.release(claimed)
+        batch.claim.stop_renewing()  # (released or not)
 
     def retry_at(self) -> Callable[[Row], datetime] | None:
         """When each deferred row of a batch may be tried again (None: at the next run)."""

@@ -67,8 +67,7 @@ class Recorder:
         """The transport stopped mid-batch: what it did send recorded, the rest released
         for the next run, and the reason in the report."""
         done = await self.sent(batch, [r for r in exc.results if isinstance(r, SendResult)])
-        claim = batch.claim
-        claim.store.release_deliveries([i for i in batch.rows if i not in done], claim.token)
+        batch.claim.release([i for i in batch.rows if i not in done])
         self.report.stopped = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
         # The report carries it to whoever prints the run (the CLI, the daemon's log line):
         # logged as an error here too, it was said twice.

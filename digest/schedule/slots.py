@@ -101,13 +101,14 @@ def trigger(schedule: str, timezone: str) -> BaseTrigger:
 
 
 @functools.lru_cache(maxsize=256)
-def _shared_trigger(schedule: str, timezone: str) -> BaseTrigger:
-    """``trigger``, built once per schedule and zone: ``_fires`` runs at every fire time
-    asked for (each ``fires_at``, each step of the daemon's trigger), and need not parse the
-    cron again each time. Shared, so read only: APScheduler's cron and
-    combining triggers change no state of theirs in ``get_next_fire_time``, the one
-    method called on it (``_next_wall_match``); never hand it to a scheduler."""
-    return trigger(schedule, timezone)
+def _wall_trigger(schedule: str) -> BaseTrigger:
+    """``trigger`` on wall-clock time (read as UTC: no clock changes), built once per
+    schedule: ``_fires`` runs at every fire time asked for (each ``fires_at``, each step of
+    the daemon's trigger), and need not parse the cron again each time. Shared, so read
+    only: APScheduler's cron and combining triggers change no state of theirs in
+    ``get_next_fire_time``, the one method called on it (``_next_wall_match``); never hand
+    it to a scheduler."""
+    return trigger(schedule, "UTC")
 
 
 def _crontab_weekdays(field: str) -> str:
@@ -144,7 +145,7 @@ def _fires(schedule: str, timezone: str, start: datetime) -> Iterator[datetime]:
     into a later hour (``15 1-3`` then loses its fire at the jump, ``0 */2`` gains one at
     03:00), and can pass over the next day's fire on Lord Howe Island.
     """
-    wall_cron = _shared_trigger(schedule, "UTC")
+    wall_cron = _wall_trigger(schedule)
     zone = ZoneInfo(timezone)
     fixed_time = _fixed_time(schedule)
     cursor = _ceil_second(start.astimezone(UTC))  # fires fall on whole minutes
