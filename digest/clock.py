@@ -69,12 +69,12 @@ class SystemClock:
 SYSTEM_CLOCK: Clock = SystemClock()
 
 
-def utc_time(moment: datetime) -> str:
+def utc_time(moment: datetime, seconds: bool = False) -> str:
     """A time as digest shows it to an admin (the command line, a source's error and notes),
-    to the minute: ``2026-12-07 14:05 UTC``. The ``--json`` output stays ISO 8601, for
-    programs."""
+    to the minute: ``2026-12-07 14:05 UTC`` (``seconds``: ``14:05:09``, where runs a minute
+    apart must be told apart). The ``--json`` output stays ISO 8601, for programs."""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if seconds else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 class ManualClock:

@@ -145,11 +145,11 @@ def _print_daemon(report: StatusReport) -> None:
         )
     for next_run in report.next_runs:
         when = next_run.utc
-        shown = f"{utc_time(when)}" if when else "never (its schedule)"
+        shown = utc_time(when) if when else "never (its schedule)"
         click.echo(f"next {next_run.digest_id}: {shown}")
     for job, run in report.jobs.items():
         state = "ok" if run.ok else "FAILED"
-        at = f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+        at = utc_time(run.finished_at, seconds=True)
         if later := report.ok_since(job):
             at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
         click.echo(f"last {job}: {state} at {at}: {run.summary}")

@@ -14,6 +14,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.clock import utc_time
 from digest.errors import StoreError
 from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
@@ -94,7 +95,7 @@ class JournalQueries(StoreBase):
                 "while the database could not record them (%s)",
                 entry.edition_id,
                 done,
-                f"{entry.at:%Y-%m-%d %H:%M:%S} UTC",
+                utc_time(entry.at, seconds=True),
                 path,
                 entry.reason or "its error was not kept",
             )
@@ -131,7 +132,7 @@ def _taken_by_another(connection: Connection, entry: JournalEntry) -> list[int]:
 
 
 def _cannot_replay(path: Path, entry: JournalEntry, exc: SQLAlchemyError) -> StoreError:
-    taken = f"{entry.at:%Y-%m-%d %H:%M:%S} UTC"
+    taken = utc_time(entry.at, seconds=True)
     return StoreError(
         f"the database cannot record the sends kept in {path} (edition {entry.edition_id}, "
         f"{len(entry.results)} deliveries the mail server took at {taken}): "
