@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, update
 from sqlalchemy import select as core_select
@@ -138,17 +139,14 @@ class SubscriberQueries(StoreBase):
         bounces must not be mailed again when they resume. ``by``: where the news came
         from, for their history (default: "a bounce" or "a complaint").
         """
-        with self.session() as s:
-            row = s.get(Subscriber, subscriber_id)
-            if row is None or row.status in LEFT:
-                return False
-            before = row.status
-            row.status, row.unsubscribed_at = status, self.clock.now()
-            s.add(row)
-            default = "a complaint" if status == SubscriberStatus.COMPLAINED else "a bounce"
-            record_change(s, row, before, by or default, self.clock.now())
-            s.commit()
-            return True
+        default = "a complaint" if status == SubscriberStatus.COMPLAINED else "a bounce"
+        with self.engine.begin() as connection:
+            found = connection.execute(
+                core_select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status).where(
+                    SUBSCRIBERS.c.id == subscriber_id, SUBSCRIBERS.c.status.not_in(LEFT)
+                )
+            ).all()
+            return suppressed(connection, found, status, by or default, self.clock.now()) > 0
 
     def suppress_bounced(self, delivery_ids: Sequence[int]) -> int:
         """The readers of these hard-bounced deliveries suppressed, as ``suppress_subscriber``
@@ -352,13 +350,21 @@ def bounced_suppressed(connection: Connection, delivery_ids: Sequence[int], now:
         .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
         .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
     ).all()
+    return suppressed(connection, found, SubscriberStatus.BOUNCED, HARD_BOUNCE_BY, now)
+
+
+def suppressed(
+    connection: Connection, found: Sequence[Any], status: str, by: str, now: datetime
+) -> int:
+    """Suppress the readers ``found`` ((id, status before) rows of readers who have not
+    left) with ``status``, their history saying ``by``; count them. The one rule of a
+    suppression, for one reader (``suppress_subscriber``) and a batch's bounces alike."""
     if not found:
         return 0
     connection.execute(
         update(SUBSCRIBERS)
         .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
-        .values(status=SubscriberStatus.BOUNCED, unsubscribed_at=now)
+        .values(status=status, unsubscribed_at=now)
     )
-    changes = [(i, before, str(SubscriberStatus.BOUNCED)) for i, before in found]
-    record_status(connection, changes, HARD_BOUNCE_BY, now)
+    record_status(connection, [(i, before, str(status)) for i, before in found], by, now)
     return len(found)
