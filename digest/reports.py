@@ -300,12 +300,13 @@ class ExplainReport:
     habit_sources: int = 0
     habit_stories: int = 0
     habits_until: datetime | None = None
+    breadth_sources: int = 0  # sources with a breadth learned (0: not yet, or off)
 
     def header(self) -> list[str]:
         """Short lines naming what is shown (each fits a terminal beside the table):
         ``digest: daily (Morning Wire)``, ``slot: 2026-12-08 06:00 UTC (07:00
         Europe/Paris)``, ``ranked as of: 2026-12-07 09:12 UTC``, and what the ranking
-        learned from this store's history (the ``rerun`` column)."""
+        learned from this store's history (the ``rerun`` and ``breadth`` columns)."""
         local = self.slot.astimezone(ZoneInfo(self.zone))
         zone = f" ({local:%H:%M} {self.zone})" if self.zone != "UTC" else ""
         return [
@@ -316,12 +317,18 @@ class ExplainReport:
         ]
 
     def learned(self) -> str:
-        """What the rerun votes lean on: the habits kept over the store's history, or none."""
+        """What the rerun and breadth votes lean on: the habits kept over the store's
+        history, or none."""
         if self.habits_until is None:
             return "learned: no source habits kept yet (rerun: from the last day's stories)"
+        breadth = (
+            f"breadth of {self.breadth_sources} sources"
+            if self.breadth_sources
+            else "breadth: not yet (needs a few thousand stories carried)"
+        )
         return (
             f"learned: rerun habits of {self.habit_sources} sources, {self.habit_stories} "
-            f"stories carried, to {utc_time(self.habits_until)}"
+            f"stories carried, to {utc_time(self.habits_until)}; {breadth}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -338,6 +345,7 @@ class ExplainReport:
                 "habit_sources": self.habit_sources,
                 "habit_stories": self.habit_stories,
                 "habits_until": self.habits_until and self.habits_until.isoformat(),
+                "breadth_sources": self.breadth_sources,
             },
         }
 
@@ -379,4 +387,5 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         len(kept.sources),
         sum(habit.stories for habit in kept.sources.values()),
         kept.until,
+        len(kept.breadths(app.config.rank.breadth_weight)),
     )

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,26 +173,27 @@ def _publish(app: App, source: str, title: str) -> None:
 
 def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: ManualClock) -> None:
     digest = app.config.digest(None)
-    assert app.store.source_habits() == ({}, None)  # a new install: nothing kept
+    assert app.store.source_habits() == ({}, None, {})  # a new install: nothing kept
     _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
     _publish(app, "Wire", "Storm Isolde makes landfall: 40,000 homes without power")
     _publish(app, "Gazette", "Storm Isolde makes landfall on the coast tonight")
     _publish(app, "Post", "Central bank holds interest rates at 4.25%")
     rank_window(app, digest, clock.now())
-    assert app.store.source_habits() == ({}, None)  # nothing has settled yet
+    assert app.store.source_habits() == ({}, None, {})  # nothing has settled yet
     # A ranking as of a later time (explain's next slot) counts nothing before it happens.
     rank_window(app, digest, clock.now() + timedelta(hours=30))
-    assert app.store.source_habits() == ({}, None)
+    assert app.store.source_habits() == ({}, None, {})
 
     clock.advance(timedelta(hours=30))  # a day and more on, both stories have settled
     rank_window(app, digest, clock.now())
-    kept, until = app.store.source_habits()
+    kept, until, together = app.store.source_habits()
     assert kept == {"Wire": (1, 2), "Gazette": (1, 1), "Post": (1, 1)}
     assert until == clock.now() - timedelta(hours=24)
+    assert together == {("Gazette", "Wire"): 1}  # the storm: both carried it
     clock.advance(timedelta(hours=1))
     rank_window(app, digest, clock.now())  # another digest, an hour on
     # Not counted twice, and with nothing settled since, not written again either.
-    assert app.store.source_habits() == (kept, until)
+    assert app.store.source_habits() == (kept, until, together)
 
     report = explain_report(app, digest, clock.now())
     assert report.header()[3].startswith("learned: rerun habits of 3 sources, 3 stories")
@@ -210,7 +212,7 @@ def test_explain_shows_the_tally_its_own_ranking_saved_reading_it_once(
     reads = []
     read = app.store.source_habits
 
-    def counted() -> tuple[dict[str, tuple[int, int]], datetime | None]:
+    def counted() -> tuple[dict[str, tuple[int, int]], datetime | None, dict[Any, int]]:
         reads.append(1)
         return read()
 
@@ -220,7 +222,7 @@ def test_explain_shows_the_tally_its_own_ranking_saved_reading_it_once(
     assert report.header()[3].startswith("learned: rerun habits of 2 sources, 2 stories")
     assert report.habits_until == clock.now() - timedelta(hours=SETTLED_HOURS)
     assert len(reads) == 1
-    assert read() == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until)
+    assert read() == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until, {})
 
 
 def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
@@ -228,10 +230,16 @@ def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
     assert app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)
     # A run that read the store before that save would add the same stories again.
     assert not app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)
-    assert app.store.source_habits() == ({"Wire": (2, 5)}, until)
+    assert app.store.source_habits() == ({"Wire": (2, 5)}, until, {})
     later = until + timedelta(hours=8)
-    assert app.store.save_source_habits({"Wire": (3, 6), "Post": (1, 1)}, later, was=until)
-    assert app.store.source_habits() == ({"Wire": (3, 6), "Post": (1, 1)}, later)
+    pairs = {("Post", "Wire"): 1}
+    assert app.store.save_source_habits(
+        {"Wire": (3, 6), "Post": (1, 1)}, later, was=until, together=pairs
+    )
+    assert app.store.source_habits() == ({"Wire": (3, 6), "Post": (1, 1)}, later, pairs)
+    # Another run's stale save leaves the pairs as they are too.
+    assert not app.store.save_source_habits({"Wire": (9, 9)}, later, was=until, together={})
+    assert app.store.source_habits()[2] == pairs
 
 
 def test_explain_on_a_new_install_says_no_habit_is_kept(app: App) -> None:
@@ -276,6 +284,6 @@ def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database:
             with engine.begin() as connection:
                 connection.exec_driver_sql("DELETE FROM source_habits")
             assert sorted(_two_first_saves(stores, until), key=str) == [False, True]
-            assert stores[0].source_habits() == (TALLY, until)
+            assert stores[0].source_habits() == (TALLY, until, {})
     finally:
         engine.dispose()

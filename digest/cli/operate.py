@@ -89,6 +89,7 @@ _SHORT = {
     "source_weight": "wt",
     "coverage": "cov",
     "rerun": "rerun",
+    "breadth": "brd",
     "velocity": "vel",
     "growth": "grow",
     "cue": "cue",
@@ -132,8 +133,9 @@ def explain(ctx: Context, digest_id: str | None, as_json: bool) -> None:
         "the best source weight, the other sources' votes (a source's weight, shared with "
         "sources that usually carry the same stories), what the sources' habit of running a "
         "story in several articles changes in those votes (learned from the last days' "
-        "stories, each source against its long run: the 'learned' line), the votes of "
-        "sources joining "
+        "stories, each source against its long run: the 'learned' line), what each "
+        "source's breadth changes in them (a general newsroom's vote counts more than a "
+        "specialist's, learned over the store's history), the votes of sources joining "
         f"in the last {w.velocity_hours:g} h, the votes a young story can still expect "
         "(learned from how the stories of the last days grew here; 0 until there are "
         "some), a breaking cue. A story an earlier edition sent is left out unless it grew "

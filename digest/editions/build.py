@@ -85,7 +85,9 @@ def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime
     (this call returns ``read``, the one this ranking started from)."""
     if tally.until is None or tally.until == read.until or now > app.clock.now():
         return read
-    saved = app.store.save_source_habits(tally.pairs(), tally.until, was=read.until)
+    saved = app.store.save_source_habits(
+        tally.pairs(), tally.until, was=read.until, together=tally.together
+    )
     return tally if saved else read
 
 

@@ -42,6 +42,7 @@ class SourceOverlap:
     rerun: float = 0.0  # exponent of the rerun factor (``rank.rerun_discount``; 0: none)
     runs: Mapping[str, float] = field(default_factory=dict)  # source -> articles per story
     usual_run: float = 1.0  # articles per story over every source of the memory
+    breadths: Mapping[str, float] = field(default_factory=dict)  # source -> breadth factor
 
     @classmethod
     def of(
@@ -51,6 +52,7 @@ class SourceOverlap:
         rerun: float = 0.0,
         settled: Iterable[tuple[int, str]] = (),
         habits: Mapping[str, tuple[float, float]] | None = None,
+        breadths: Mapping[str, float] | None = None,
     ) -> SourceOverlap:
         """From (story id, source) pairs: one per article of the story memory.
 
@@ -59,7 +61,8 @@ class SourceOverlap:
         exponent of the factor that makes of it (``rank.rerun_discount``; 0: none).
         ``habits``: each source's (stories, articles) over every story settled since the
         install (``habits.SourceHabits``, kept in the store): what a source's own few
-        stories in the memory are believed against (``reruns``).
+        stories in the memory are believed against (``reruns``). ``breadths``: each
+        source's breadth factor (``habits.SourceHabits.breadths``; none: every factor 1).
         """
         sources: dict[int, set[str]] = defaultdict(set)
         for story_id, source in memberships:
@@ -72,7 +75,16 @@ class SourceOverlap:
                 together.update(permutations(names, 2))
         frozen = {story_id: frozenset(names) for story_id, names in sources.items()}
         runs, usual = reruns(settled, habits) if rerun else ({}, 1.0)
-        return cls(discount, carried, together, frozen, rerun=rerun, runs=runs, usual_run=usual)
+        return cls(
+            discount,
+            carried,
+            together,
+            frozen,
+            rerun=rerun,
+            runs=runs,
+            usual_run=usual,
+            breadths=dict(breadths or {}),
+        )
 
     def excluding(self, story_ids: Iterable[int]) -> SourceOverlap:
         """The same counts with these stories (the one being scored) left out."""
@@ -85,14 +97,19 @@ class SourceOverlap:
             return 1.0
         return (self.usual_run / self.runs.get(source, self.usual_run)) ** self.rerun
 
-    def votes(self, weights: Mapping[str, float], reruns: bool = True) -> dict[str, float]:
+    def votes(
+        self, weights: Mapping[str, float], reruns: bool = True, breadths: bool = True
+    ) -> dict[str, float]:
         """Each source's vote for one story: its weight, shared with its usual companions,
-        times its ``rerun_factor`` (``reruns=False``: without it).
+        times its ``rerun_factor`` and its breadth factor (``reruns=False``,
+        ``breadths=False``: without them).
 
         ``weights``: the story's sources and their configured weights.
         """
         if reruns and self.runs:
             weights = {s: w * self.rerun_factor(s) for s, w in weights.items()}
+        if breadths and self.breadths:
+            weights = {s: w * self.breadths.get(s, 1.0) for s, w in weights.items()}
         if not self.discount:
             return dict(weights)
         own = [self.story_sources[s] for s in self.excluded]

@@ -14,6 +14,11 @@ score = recency_weight  * 0.5 ** (age_hours / half_life_hours)
                            vote is (usual articles per story / its own) ** rerun_discount,
                            learned over the story memory's settled stories (``overlap``;
                            0 without enough of them, so a new install counts sources)
+      + coverage_weight * breadth: what the sources' breadth changes in those votes: a
+                           general newsroom's vote counts more than a specialist's, by
+                           (its breadth / the sources' mean) ** breadth_weight, learned
+                           over every story the store has tallied (``habits``; 0 until
+                           a few thousand are)
       + velocity_weight * (the votes, as for coverage, of the sources whose first article
                            of the story reached digest in the last velocity_hours)
       + growth_weight   * (the votes still to come: all the story's votes times its age's
@@ -50,7 +55,9 @@ from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
 
-SIGNALS = ("recency", "source_weight", "coverage", "rerun", "velocity", "growth", "cue")
+SIGNALS = (
+    "recency", "source_weight", "coverage", "rerun", "breadth", "velocity", "growth", "cue",
+)  # fmt: skip
 
 
 def story_index(weights: RankConfig) -> StoryIndex:
@@ -138,14 +145,17 @@ def score_story(
     overlap = overlap or SourceOverlap()
     votes = overlap.votes(source_weights)
     counted_weights = source_weights if widest is None else _by_source(widest)[0]
-    plain = overlap.votes(counted_weights, reruns=False)
+    plain = overlap.votes(counted_weights, reruns=False, breadths=False)
+    reran = overlap.votes(counted_weights, breadths=False)
     counted = overlap.votes(counted_weights)
     # The best-weighted source counts in source_weight; coverage is everyone else's vote.
     best = max(counted, key=lambda s: (source_weights[s], counted[s]))
     coverage = round(sum(plain.values()) - plain[best], 4)
-    # What the sources' rerun habits change in those votes (0 without a habit learned).
-    # (+ 0.0: a difference rounded to nothing is 0.0, never the -0.0 explain prints "-0.00")
-    rerun = round(sum(counted.values()) - counted[best] - coverage, 4) + 0.0
+    # What the sources' rerun habits, then their breadth, change in those votes (0 without
+    # a habit learned). (+ 0.0: a difference rounded to nothing is 0.0, never the -0.0
+    # explain prints "-0.00")
+    rerun = round(sum(reran.values()) - reran[best] - coverage, 4) + 0.0
+    breadth = round(sum(counted.values()) - counted[best] - coverage - rerun, 4) + 0.0
     lately = now - timedelta(hours=weights.velocity_hours)
     velocity = round(sum((votes[s] for s, seen in first_seen.items() if seen >= lately), 0.0), 4)
     to_come = _to_come(articles, now, first_seen, votes, growth or GrowthCurve())
@@ -156,6 +166,7 @@ def score_story(
         Signal("source_weight", best_weight, weights.source_weight * best_weight),
         Signal("coverage", coverage, weights.coverage_weight * coverage),
         Signal("rerun", rerun, weights.coverage_weight * rerun),
+        Signal("breadth", breadth, weights.coverage_weight * breadth),
         Signal("velocity", velocity, weights.velocity_weight * velocity),
         Signal("growth", to_come, weights.growth_weight * to_come),
         Signal("cue", cue, weights.cue_weight * cue),

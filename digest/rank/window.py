@@ -111,6 +111,7 @@ def rank_stories(
         weights.rerun_discount,
         ((story_of[a.id], a.source) for a in memory if story_of[a.id] in settled),
         habits.pairs() if habits is not None else None,
+        habits.breadths(weights.breadth_weight) if habits is not None else None,
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
     growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)

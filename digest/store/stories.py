@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.records import ArticleRecord
 from digest.store.base import StoreBase
-from digest.store.tables import ARTICLES, EDITIONS, SOURCE_HABITS, SOURCES
+from digest.store.tables import ARTICLES, EDITIONS, SOURCE_HABITS, SOURCE_PAIRS, SOURCES
 
 
 class StoryQueries(StoreBase):
@@ -97,29 +97,43 @@ class StoryQueries(StoreBase):
             )
         return len(rows)
 
-    def source_habits(self) -> tuple[dict[str, tuple[int, int]], datetime | None]:
+    def source_habits(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], datetime | None, dict[tuple[str, str], int]]:
         """The sources' kept habits: each one's (stories, articles) over the settled stories
-        tallied so far, and up to when stories are tallied (None: nothing yet)."""
+        tallied so far, up to when stories are tallied (None: nothing yet), and each pair
+        of sources' stories carried together."""
         query = select(
             SOURCE_HABITS.c.source,
             SOURCE_HABITS.c.stories,
             SOURCE_HABITS.c.articles,
             SOURCE_HABITS.c.tallied_until,
         )
+        pairs = select(SOURCE_PAIRS.c.source, SOURCE_PAIRS.c.other, SOURCE_PAIRS.c.stories)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
+            together = {(r.source, r.other): r.stories for r in connection.execute(pairs)}
         until = max((row.tallied_until for row in rows), default=None)
-        return {row.source: (row.stories, row.articles) for row in rows}, until
+        return {row.source: (row.stories, row.articles) for row in rows}, until, together
 
     def save_source_habits(
-        self, habits: Mapping[str, tuple[int, int]], until: datetime, was: datetime | None
+        self,
+        habits: Mapping[str, tuple[int, int]],
+        until: datetime,
+        was: datetime | None,
+        together: Mapping[tuple[str, str], int] | None = None,
     ) -> bool:
-        """Replace the kept habits with ``habits``, tallied up to ``until``, if they are still
-        those read at ``was`` (``source_habits``); False if another run saved first (its
-        tally holds the same stories: adding this one's would count them twice)."""
+        """Replace the kept habits with ``habits`` and ``together`` (each pair of sources'
+        stories carried together), tallied up to ``until``, if they are still those read
+        at ``was`` (``source_habits``); False if another run saved first (its tally holds
+        the same stories: adding this one's would count them twice)."""
         rows = [
             {"source": name, "stories": stories, "articles": articles, "tallied_until": until}
             for name, (stories, articles) in habits.items()
+        ]
+        pair_rows = [
+            {"source": source, "other": other, "stories": n}
+            for (source, other), n in (together or {}).items()
         ]
         kept = SOURCE_HABITS.c.tallied_until
         try:
@@ -135,6 +149,9 @@ class StoryQueries(StoreBase):
                     return False
                 if rows:
                     connection.execute(insert(SOURCE_HABITS), rows)
+                connection.execute(delete(SOURCE_PAIRS))
+                if pair_rows:
+                    connection.execute(insert(SOURCE_PAIRS), pair_rows)
         except IntegrityError:
             # PostgreSQL: two first saves both found the table empty (nothing to lock);
             # the other's rows came first, and its tally holds the same stories.

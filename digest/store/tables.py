@@ -357,6 +357,18 @@ class SourceHabitRow(SQLModel, table=True):
     tallied_until: datetime = _when()
 
 
+class SourcePairRow(SQLModel, table=True):
+    """How many settled stories two sources both carried, over every story the rank runs
+    have tallied (``digest.rank.habits``): what each source's breadth is learned from.
+    One row per pair, ``source`` before ``other``; saved with ``source_habits``, whose
+    ``tallied_until`` it shares (migration 0024)."""
+
+    __tablename__ = "source_pairs"
+    source: str = Field(primary_key=True)
+    other: str = Field(primary_key=True)
+    stories: int = 0
+
+
 # A delivery row's states, kept under their old names: digest.states defines them.
 DELIVERY_STATES: tuple[str, ...] = tuple(DeliveryStatus)
 
@@ -379,6 +391,7 @@ SUBSCRIBER_EVENTS = _table(SubscriberEvent)
 WORKERS = _table(Worker)
 RATE_WINDOWS = _table(RateWindow)
 SOURCE_HABITS = _table(SourceHabitRow)
+SOURCE_PAIRS = _table(SourcePairRow)
 
 
 class _Saved(Protocol):

@@ -55,6 +55,14 @@ class RankConfig(_Model):
         "power, learned from the story memory, each source against its long run the store "
         "keeps; 0: off",
     )
+    breadth_weight: float = Field(
+        default=8.0,
+        ge=0,
+        description="a general newsroom's vote counts more than a specialist's: (how much "
+        "what a source carries alongside looks like what every source carries, over the "
+        "sources' mean) to this power, learned over every story the store has tallied, "
+        "once it has a few thousand; 0: off",
+    )
     breaking_min_sources: int = Field(
         default=2, ge=1, description="a story needs this many sources to be 'Breaking'"
     )
