@@ -16,6 +16,7 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, window_ranking
+from digest.rank import SourceHabits
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
@@ -300,7 +301,7 @@ class ExplainReport:
     habit_sources: int = 0
     habit_stories: int = 0
     habits_until: datetime | None = None
-    breadth_sources: int = 0  # sources with a breadth learned (0: not yet, or off)
+    breadth_sources: int | None = 0  # configured sources with a breadth (0: not yet; None: off)
 
     def header(self) -> list[str]:
         """Short lines naming what is shown (each fits a terminal beside the table):
@@ -314,22 +315,25 @@ class ExplainReport:
             f"slot: {utc_time(self.slot)}{zone}",
             f"ranked as of: {utc_time(self.ranked_at)}",
             self.learned(),
+            self.breadth(),
         ]
 
     def learned(self) -> str:
-        """What the rerun and breadth votes lean on: the habits kept over the store's
-        history, or none."""
+        """What the rerun votes lean on: the habits kept over the store's history, or none."""
         if self.habits_until is None:
             return "learned: no source habits kept yet (rerun: from the last day's stories)"
-        breadth = (
-            f"breadth of {self.breadth_sources} sources"
-            if self.breadth_sources
-            else "breadth: not yet (needs a few thousand stories carried)"
-        )
         return (
             f"learned: rerun habits of {self.habit_sources} sources, {self.habit_stories} "
-            f"stories carried, to {utc_time(self.habits_until)}; {breadth}"
+            f"stories carried, to {utc_time(self.habits_until)}"
         )
+
+    def breadth(self) -> str:
+        """What the breadth votes lean on: how many configured sources have one."""
+        if self.breadth_sources is None:
+            return "breadth: off (rank.breadth_weight = 0)"
+        if not self.breadth_sources:
+            return "breadth: not yet (needs a few thousand stories tallied)"
+        return f"breadth: learned for {self.breadth_sources} sources"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document `digest explain --json` prints."""
@@ -387,5 +391,13 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         len(kept.sources),
         sum(habit.stories for habit in kept.sources.values()),
         kept.until,
-        len(kept.breadths(app.config.rank.breadth_weight)),
+        _breadth_sources(app, kept),
     )
+
+
+def _breadth_sources(app: App, kept: SourceHabits) -> int | None:
+    """How many of the configured sources the ranking gave a breadth (None: off)."""
+    weight = app.config.rank.breadth_weight
+    if not weight:
+        return None
+    return len({s.name for s in app.config.sources}.intersection(kept.breadths(weight)))

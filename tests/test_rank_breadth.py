@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
@@ -38,6 +40,7 @@ def _kept(scale: int = 1) -> SourceHabits:
             general = a in GENERAL or b in GENERAL
             n = 500 if same_beat else 300 if general else 5
             together[(a, b) if a < b else (b, a)] = n // scale
+    together.update({(name, name): 800 // scale for name in sources})
     counts = {name: (800 // scale, 800 // scale) for name in sources}
     return SourceHabits.kept(counts, NOW - timedelta(hours=32), together)
 
@@ -59,6 +62,24 @@ def test_breadth_waits_for_a_long_history() -> None:
     assert SourceHabits().breadths(8.0) == {}  # a new install counts sources
 
 
+def test_an_upgraded_install_waits_for_pairs_of_its_own() -> None:
+    """Sources' stories were tallied before pairs were (migration 0024): breadth waits
+    until the pairs themselves hold a long history, not the older per-source counts."""
+    long = _kept()
+    upgraded = SourceHabits.kept(long.pairs(), long.until, {("Chronicle", "Wire"): 2})
+    assert upgraded.breadths(8.0) == {}
+
+
+def test_a_source_new_to_the_tally_keeps_its_vote() -> None:
+    """A source added (or renamed) lately has a few stories only: it gets no factor, and
+    the others' factors do not move for it (it is not in their mean)."""
+    kept = _kept()
+    newcomer = {**kept.together, ("Chronicle", "Newcomer"): 1, ("Newcomer", "Newcomer"): 1}
+    grown = SourceHabits.kept(kept.pairs(), kept.until, newcomer)
+    assert "Newcomer" not in grown.breadths(8.0)
+    assert grown.breadths(8.0)["Wire"] == pytest.approx(kept.breadths(8.0)["Wire"], rel=1e-4)
+
+
 def test_the_tally_counts_each_pair_of_sources_once_a_story() -> None:
     arrivals = [
         (1, "Wire", NOW - timedelta(hours=30)),
@@ -78,6 +99,10 @@ def test_the_tally_counts_each_pair_of_sources_once_a_story() -> None:
         (PAPER, "Wire"): 1,
         ("Markets", "Wire"): 1,
         (PAPER, "Gossip"): 1,
+        (PAPER, PAPER): 2,
+        ("Wire", "Wire"): 1,
+        ("Markets", "Markets"): 1,
+        ("Gossip", "Gossip"): 1,
     }
     later = habits.tally(carried, started, NOW + timedelta(hours=23), NOW - timedelta(hours=25))
     assert later.together[(PAPER, "Wire")] == 2  # story 3 settled since, story 1 not again
@@ -129,17 +154,26 @@ def test_explain_names_the_breadth_learned_from_the_store(
     app = App.open(config, clock=ManualClock(NOW))
     try:
         short, long = _kept(scale=100), _kept()
-        app.store.save_source_habits(short.pairs(), NOW, was=None, together=short.together)
+        app.store.save_source_habits(short.pairs(), NOW, was=None, pairs=short.together)
         report = explain_report(app, app.config.digest(None), NOW)
-        assert report.header()[3].endswith(
-            "breadth: not yet (needs a few thousand stories carried)"
-        )
+        assert report.header()[4] == "breadth: not yet (needs a few thousand stories tallied)"
         assert report.to_json()["learned"]["breadth_sources"] == 0
 
         later = NOW + timedelta(hours=8)
-        assert app.store.save_source_habits(long.pairs(), later, was=NOW, together=long.together)
+        assert app.store.save_source_habits(
+            long.pairs(), later, was=NOW, pairs=long.changed_pairs(short)
+        )
         report = explain_report(app, app.config.digest(None), later)
-        assert report.header()[3].endswith("; breadth of 9 sources")
-        assert report.to_json()["learned"]["breadth_sources"] == 9
+        # Of the nine sources with a breadth, three are in this install's config.
+        assert report.header()[4] == "breadth: learned for 3 sources"
+        assert report.to_json()["learned"]["breadth_sources"] == 3
+    finally:
+        app.close()
+    off = config.model_copy(update={"rank": config.rank.model_copy(update={"breadth_weight": 0})})
+    app = App.open(off, clock=ManualClock(later))
+    try:
+        report = explain_report(app, app.config.digest(None), later)
+        assert report.header()[4] == "breadth: off (rank.breadth_weight = 0)"
+        assert report.to_json()["learned"]["breadth_sources"] is None
     finally:
         app.close()

@@ -189,7 +189,8 @@ def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: Ma
     kept, until, together = app.store.source_habits()
     assert kept == {"Wire": (1, 2), "Gazette": (1, 1), "Post": (1, 1)}
     assert until == clock.now() - timedelta(hours=24)
-    assert together == {("Gazette", "Wire"): 1}  # the storm: both carried it
+    # The storm: both carried it; each source's own stories on the diagonal.
+    assert together == {("Gazette", "Wire"): 1, **{(n, n): 1 for n in SOURCES}}
     clock.advance(timedelta(hours=1))
     rank_window(app, digest, clock.now())  # another digest, an hour on
     # Not counted twice, and with nothing settled since, not written again either.
@@ -222,24 +223,33 @@ def test_explain_shows_the_tally_its_own_ranking_saved_reading_it_once(
     assert report.header()[3].startswith("learned: rerun habits of 2 sources, 2 stories")
     assert report.habits_until == clock.now() - timedelta(hours=SETTLED_HOURS)
     assert len(reads) == 1
-    assert read() == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until, {})
+    own = {("Wire", "Wire"): 1, ("Post", "Post"): 1}
+    assert read() == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until, own)
 
 
 def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
     until = NOW - timedelta(hours=24)
-    assert app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)
+    first = {("Wire", "Wire"): 2}
+    assert app.store.save_source_habits({"Wire": (2, 5)}, until, was=None, pairs=first)
     # A run that read the store before that save would add the same stories again.
-    assert not app.store.save_source_habits({"Wire": (2, 5)}, until, was=None)
-    assert app.store.source_habits() == ({"Wire": (2, 5)}, until, {})
+    assert not app.store.save_source_habits({"Wire": (2, 5)}, until, was=None, pairs=first)
+    assert app.store.source_habits() == ({"Wire": (2, 5)}, until, first)
     later = until + timedelta(hours=8)
-    pairs = {("Post", "Wire"): 1}
+    changed = {("Post", "Wire"): 1, ("Wire", "Wire"): 3, ("Post", "Post"): 1}
     assert app.store.save_source_habits(
-        {"Wire": (3, 6), "Post": (1, 1)}, later, was=until, together=pairs
+        {"Wire": (3, 6), "Post": (1, 1)}, later, was=until, pairs=changed
     )
-    assert app.store.source_habits() == ({"Wire": (3, 6), "Post": (1, 1)}, later, pairs)
+    assert app.store.source_habits() == ({"Wire": (3, 6), "Post": (1, 1)}, later, changed)
+    # Only the pairs given are written; the others are kept as they are.
+    last = later + timedelta(hours=8)
+    assert app.store.save_source_habits(
+        {"Wire": (4, 7), "Post": (1, 1)}, last, was=later, pairs={("Wire", "Wire"): 4}
+    )
+    assert app.store.source_habits()[2] == {**changed, ("Wire", "Wire"): 4}
     # Another run's stale save leaves the pairs as they are too.
-    assert not app.store.save_source_habits({"Wire": (9, 9)}, later, was=until, together={})
-    assert app.store.source_habits()[2] == pairs
+    stale = {("Wire", "Wire"): 9}
+    assert not app.store.save_source_habits({"Wire": (9, 9)}, last, was=later, pairs=stale)
+    assert app.store.source_habits()[2] == {**changed, ("Wire", "Wire"): 4}
 
 
 def test_explain_on_a_new_install_says_no_habit_is_kept(app: App) -> None:
@@ -250,6 +260,7 @@ def test_explain_on_a_new_install_says_no_habit_is_kept(app: App) -> None:
 
 
 TALLY = {"Wire": (2, 5), "Post": (1, 1)}
+PAIRS = {("Post", "Wire"): 1, ("Post", "Post"): 1, ("Wire", "Wire"): 2}
 
 
 def _two_first_saves(stores: list[Store], until: datetime) -> list[object]:
@@ -260,7 +271,7 @@ def _two_first_saves(stores: list[Store], until: datetime) -> list[object]:
     def save(store: Store) -> None:
         start.wait()
         try:
-            saved.append(store.save_source_habits(TALLY, until, was=None))
+            saved.append(store.save_source_habits(TALLY, until, was=None, pairs=PAIRS))
         except Exception as error:
             saved.append(type(error).__name__)
 
@@ -283,7 +294,8 @@ def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database:
         for _ in range(20):  # the race was lost about one time in four
             with engine.begin() as connection:
                 connection.exec_driver_sql("DELETE FROM source_habits")
+                connection.exec_driver_sql("DELETE FROM source_pairs")
             assert sorted(_two_first_saves(stores, until), key=str) == [False, True]
-            assert stores[0].source_habits() == (TALLY, until, {})
+            assert stores[0].source_habits() == (TALLY, until, PAIRS)
     finally:
         engine.dispose()

@@ -86,7 +86,7 @@ def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime
     if tally.until is None or tally.until == read.until or now > app.clock.now():
         return read
     saved = app.store.save_source_habits(
-        tally.pairs(), tally.until, was=read.until, together=tally.together
+        tally.pairs(), tally.until, was=read.until, pairs=tally.changed_pairs(read)
     )
     return tally if saved else read
 

@@ -44,6 +44,7 @@ from itertools import combinations
 from digest.rank.growth import settled_at, settled_stories
 
 _MIN_BREADTH_CARRIED = 3000  # stories carried, summed over sources, before breadth counts
+_MIN_BREADTH_STORIES = 50  # a source's own stories before it has a breadth (else factor 1)
 # No source's vote is made more than 4 times or less than a quarter of what it was, however
 # odd the set of sources (on two months of news the factors ran from 0.31 to 2.1).
 _BREADTH_BOUNDS = (0.25, 4.0)
@@ -69,7 +70,9 @@ class SourceHabits:
 
     sources: Mapping[str, SourceHabit] = field(default_factory=dict)
     until: datetime | None = None
-    together: Mapping[Pair, int] = field(default_factory=dict)  # settled stories both carried
+    # Settled stories both carried, each pair once in name order; (a, a): a's own stories,
+    # counted from when pairs were first kept (migration 0024), as the pairs are.
+    together: Mapping[Pair, int] = field(default_factory=dict)
 
     @classmethod
     def kept(
@@ -120,26 +123,37 @@ class SourceHabits:
             carriers[story_id].append(source)
         together = Counter(self.together)
         for names in carriers.values():
+            together.update((name, name) for name in names)
             together.update(combinations(sorted(names), 2))
         return SourceHabits(sources, settled, dict(together))
 
     def breadths(self, power: float) -> dict[str, float]:
         """Each source's breadth, as a factor on its vote: (the cosine of the stories it
         carried with each other source and the stories each other source carried, over
-        the mean of every source's) ** ``power``, within ``_BREADTH_BOUNDS``. Empty (every
-        factor 1) with ``power`` 0 or before ``_MIN_BREADTH_CARRIED`` stories are
-        tallied: a new install counts sources as they are."""
-        carried = {name: h.stories for name, h in self.sources.items()}
+        the mean of every source's) ** ``power``, within ``_BREADTH_BOUNDS``.
+
+        Counted over the pairs alone (``together``; its own stories are ``(a, a)``), so
+        both sides of the cosine cover the same stories. Empty (every factor 1) with
+        ``power`` 0 or before ``_MIN_BREADTH_CARRIED`` stories are tallied: a new install
+        counts sources as they are. A source with fewer than ``_MIN_BREADTH_STORIES`` of
+        its own (new, or renamed) has no factor and is not in the mean: its first few
+        stories would make it look like a specialist.
+        """
+        carried = {a: n for (a, b), n in self.together.items() if a == b}
         if not power or sum(carried.values()) < _MIN_BREADTH_CARRIED:
             return {}
-        alongside: dict[str, dict[str, int]] = defaultdict(dict)
+        alongside: dict[str, Counter[str]] = defaultdict(Counter)
         for (a, b), n in self.together.items():
-            alongside[a][b] = alongside[b][a] = n
+            if a != b:
+                alongside[a][b] += n
+                alongside[b][a] += n
         squares = sum(n * n for n in carried.values())
         cosines = {}
         for name, others in alongside.items():
+            if carried.get(name, 0) < _MIN_BREADTH_STORIES:
+                continue
             dot = sum(n * carried.get(other, 0) for other, n in others.items())
-            norm = sum(n * n for n in others.values()) * (squares - carried.get(name, 0) ** 2)
+            norm = sum(n * n for n in others.values()) * (squares - carried[name] ** 2)
             if dot and norm:
                 cosines[name] = dot / math.sqrt(norm)
         if not cosines:
@@ -147,6 +161,11 @@ class SourceHabits:
         mean = sum(cosines.values()) / len(cosines)
         low, high = _BREADTH_BOUNDS
         return {name: min(high, max(low, (c / mean) ** power)) for name, c in cosines.items()}
+
+    def changed_pairs(self, since: SourceHabits) -> dict[Pair, int]:
+        """The pairs whose counts differ from ``since``'s (the tally this one grew from):
+        all a save need write, the rest kept as they are."""
+        return {pair: n for pair, n in self.together.items() if since.together.get(pair) != n}
 
     def pairs(self) -> dict[str, tuple[int, int]]:
         """Each source's (stories, articles): what ``overlap.reruns`` leans on, and what the

@@ -121,19 +121,23 @@ class StoryQueries(StoreBase):
         habits: Mapping[str, tuple[int, int]],
         until: datetime,
         was: datetime | None,
-        together: Mapping[tuple[str, str], int] | None = None,
+        *,
+        pairs: Mapping[tuple[str, str], int],
     ) -> bool:
-        """Replace the kept habits with ``habits`` and ``together`` (each pair of sources'
-        stories carried together), tallied up to ``until``, if they are still those read
-        at ``was`` (``source_habits``); False if another run saved first (its tally holds
-        the same stories: adding this one's would count them twice)."""
+        """Replace the kept habits with ``habits``, tallied up to ``until``, and write
+        ``pairs`` (the pairs of sources whose stories carried together changed since
+        ``was``: ``SourceHabits.changed_pairs``; the rest stay as they are), if the kept
+        habits are still those read at ``was`` (``source_habits``); False if another run
+        saved first (its tally holds the same stories: adding this one's would count them
+        twice). Only the changed pairs are written: with hundreds of sources the pairs
+        are tens of thousands of rows, and SQLite's write lock is held while they go."""
         rows = [
             {"source": name, "stories": stories, "articles": articles, "tallied_until": until}
             for name, (stories, articles) in habits.items()
         ]
         pair_rows = [
-            {"source": source, "other": other, "stories": n}
-            for (source, other), n in (together or {}).items()
+            {"pair_source": source, "pair_other": other, "stories": n}
+            for (source, other), n in pairs.items()
         ]
         kept = SOURCE_HABITS.c.tallied_until
         try:
@@ -149,9 +153,22 @@ class StoryQueries(StoreBase):
                     return False
                 if rows:
                     connection.execute(insert(SOURCE_HABITS), rows)
-                connection.execute(delete(SOURCE_PAIRS))
                 if pair_rows:
-                    connection.execute(insert(SOURCE_PAIRS), pair_rows)
+                    connection.execute(
+                        delete(SOURCE_PAIRS).where(
+                            SOURCE_PAIRS.c.source == bindparam("pair_source"),
+                            SOURCE_PAIRS.c.other == bindparam("pair_other"),
+                        ),
+                        pair_rows,
+                    )
+                    connection.execute(
+                        insert(SOURCE_PAIRS).values(
+                            source=bindparam("pair_source"),
+                            other=bindparam("pair_other"),
+                            stories=bindparam("stories"),
+                        ),
+                        pair_rows,
+                    )
         except IntegrityError:
             # PostgreSQL: two first saves both found the table empty (nothing to lock);
             # the other's rows came first, and its tally holds the same stories.
