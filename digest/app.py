@@ -21,7 +21,7 @@ from digest.config import Config
 from digest.deliver import Sender, build_sender
 from digest.sources.network import ssl_context
 from digest.sources.transport import gather_transport, skip_cookieless_responses
-from digest.store import SendJournal, Store, open_engine, resolve_url, upgrade
+from digest.store import SendJournal, Store, existing_engine, open_engine, resolve_url, upgrade
 
 T = TypeVar("T")
 
@@ -58,6 +58,18 @@ class App:
         engine = open_engine(resolve_url(config.service.database_url, config.base_dir))
         if migrate:
             upgrade(engine)
+        return cls._over(config, engine, clock)
+
+    @classmethod
+    def existing(cls, config: Config, clock: Clock = SYSTEM_CLOCK) -> App | None:
+        """The App over a database that is there already at this digest's schema, which
+        nothing makes or migrates (``existing_engine``); None for one not made yet, out of
+        reach or at an older migration. For a command that only reads: `digest check`."""
+        engine = existing_engine(resolve_url(config.service.database_url, config.base_dir))
+        return None if engine is None else cls._over(config, engine, clock)
+
+    @classmethod
+    def _over(cls, config: Config, engine: Engine, clock: Clock) -> App:
         journal = SendJournal(config.resolve_path(config.delivery.unrecorded_file))
         return cls(config, engine, Store(engine, clock, journal))
 

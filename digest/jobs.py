@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from digest.app import App, run
 from digest.deliver import DeliveryReport
@@ -27,6 +27,8 @@ from digest.sources.gather import SourceReport
 from digest.states import FetchStatus
 
 log = logging.getLogger("digest.schedule")
+_MANUAL = " (manual)"  # what ``manual`` adds to a job's name
+SendingVerb = Literal["send", "retry"]  # the jobs that send one digest (``sending``)
 
 T = TypeVar("T")
 
@@ -41,7 +43,7 @@ def send_job(
     """Run one digest (``at``: the slot's time, for a slot sent late); None if it failed
     before reporting. Under `[schedule] send = false` it builds and queues, and workers
     send. ``stop``: asked before each batch."""
-    job, started = f"send {digest_id}", app.clock.now()
+    job, started = sending("send", digest_id), app.clock.now()
     send = app.config.schedule.send
     try:
         report = run(
@@ -58,10 +60,23 @@ def send_job(
     return report
 
 
+def sending(verb: SendingVerb, digest_id: str) -> str:
+    """The name a job that sends one digest is recorded under: ``send daily`` (its slot's
+    run), ``retry daily`` (its rows due between slots); ``digest_of`` reads it back."""
+    return f"{verb} {digest_id}"
+
+
 def manual(job: str) -> str:
     """The name a job run by hand is recorded under: ``send daily (manual)``. A row of its
     own, so the daemon's last result stays in view (and in `digest_job_ok`) beside it."""
-    return f"{job} (manual)"
+    return f"{job}{_MANUAL}"
+
+
+def digest_of(job: str) -> str | None:
+    """The digest a sending job (``sending``, or its ``manual`` run) is of: ``send daily
+    (manual)`` and ``retry daily`` are of ``daily``; None for the gathering."""
+    verb, _, rest = job.removesuffix(_MANUAL).partition(" ")
+    return rest if verb in get_args(SendingVerb) and rest else None
 
 
 def hand_send(app: App, digest_id: str, gather_first: bool) -> RunReport:
@@ -76,7 +91,7 @@ def hand_send(app: App, digest_id: str, gather_first: bool) -> RunReport:
             record_gather(app, started, report.sources)
         return report
 
-    return _by_hand(app, f"send {digest_id}", started, send, lambda r: (r.ok, _sent(r)))
+    return _by_hand(app, sending("send", digest_id), started, send, lambda r: (r.ok, _sent(r)))
 
 
 def hand_retry(app: App, edition_id: int, send: bool = True) -> RetryReport:
@@ -89,7 +104,7 @@ def hand_retry(app: App, edition_id: int, send: bool = True) -> RetryReport:
         return retry_edition(app, edition_id, send=send)  # raises, naming recent editions
     return _by_hand(
         app,
-        f"retry {edition.digest_id}",
+        sending("retry", edition.digest_id),
         app.clock.now(),
         lambda: retry_edition(app, edition_id, send=send),
         lambda r: (r.run is None or r.run.ok, _retried(r)),
@@ -155,7 +170,7 @@ def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunRepor
     reports = []
     failed_before = {r.job for r in app.store.job_runs() if not r.ok}
     for digest in app.config.digests:
-        job, started = f"retry {digest.id}", app.clock.now()
+        job, started = sending("retry", digest.id), app.clock.now()
         if not app.store.unfinished_editions(digest.id):
             if job in failed_before:  # what failed then has gone since (a run sent it)
                 _record(app, job, started, True, "nothing waiting")

@@ -16,6 +16,7 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import DigestConfig
 from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, window_ranking
+from digest.jobs import digest_of
 from digest.rank import SourceHabits
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
@@ -106,12 +107,12 @@ class StatusReport:
         failed = self.jobs.get(job)
         if failed is None or failed.ok:
             return None
-        digest = _digest_of(job)
+        digest = digest_of(job)
         later = [
             run
             for name, run in self.jobs.items()
             if digest is not None
-            and _digest_of(name) == digest
+            and digest_of(name) == digest
             and run.ok
             and run.finished_at > failed.finished_at
         ]
@@ -136,13 +137,6 @@ class StatusReport:
             "daemon": {"running": self.daemon is not None, "holder": self.daemon},
         }
         return document | self.outbox
-
-
-def _digest_of(job: str) -> str | None:
-    """The digest a sending job is of: ``send daily (manual)`` and ``retry daily`` are of
-    ``daily``; None for the gathering."""
-    verb, _, rest = job.removesuffix(" (manual)").partition(" ")
-    return rest if verb in ("send", "retry") and rest else None
 
 
 def _ok_since_json(run: JobRun | None) -> dict[str, str] | None:

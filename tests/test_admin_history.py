@@ -3,6 +3,7 @@ to and what made it, newest first, written by the store methods that change a st
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from digest.app import run
 from digest.pipeline import run_digest
 from tests.admin_site import ADMIN, Console, console_config, serving
-from tests.conftest import FeedServer, SmtpServer, csrf
+from tests.conftest import FeedServer, SmtpServer, csrf, run_cli
 
 
 def _history(page: str) -> list[tuple[str, str, str]]:
@@ -111,3 +112,28 @@ def site_app(
 ) -> Any:
     with serving(console_config(write_config, feed_server, smtp_server.port), gather=False) as s:
         yield s
+
+
+def test_the_console_and_subscribers_show_tell_the_same_way_back(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Only a reader who left can undo it: their page in the console, the console's refusal
+    to bring them back and `digest subscribers show` say how in the same words."""
+    path = console_config(write_config, feed_server, smtp_server.port)
+    with serving(path, gather=False) as site, site.logged_in() as admin:
+        row, _ = site.app.store.add_subscriber("bo@example.org")
+        site.app.store.unsubscribe(email="bo@example.org")
+        url = f"/admin/subscribers/{row.id}"
+        page = admin.get(url)
+        refused = admin.post(url, data={"csrf": csrf(page), "action": "resume"})
+    code, out, _ = run_cli("--config", str(path), "subscribers", "show", "bo@example.org")
+
+    way_back = (
+        "Only they can come back, by signing up again (or, at their request, "
+        "`digest subscribers add bo@example.org`)."
+    )
+    assert refused.status_code == 400
+    assert f"bo@example.org left. {way_back}" in html.unescape(page.text)
+    assert f"bo@example.org is unsubscribed. {way_back}" in html.unescape(refused.text)
+    assert code == 0
+    assert f"next: nothing is sent to them: they are unsubscribed. {way_back}\n" in out

@@ -47,8 +47,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         "worker": {"app", "store", "deliver", "sending"},
         # The jobs of a run, recorded for status, whoever runs them: daemon, CLI, console.
         "jobs": {"app", "deliver", "pipeline", "sending", "sources"},
-        # Typed reports (status, explain) that the command line and the console print.
-        "reports": {"app", "config", "store", "editions", "schedule.slots"},
+        # Typed reports (status, explain) that the command line and the console print; the
+        # jobs' recorded names are read back where the jobs name them.
+        "reports": {"app", "config", "store", "editions", "schedule.slots", "jobs"},
         # The faces: the daemon, the web app and the command line compose everything above.
         "schedule": {"app", "config", "store", "sources", "deliver", "editions", "sending"}
         | {"pipeline", "jobs"},

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.app import App
 from digest.cli._common import Context, console, pass_context
 from digest.clock import Clock, utc_time
 from digest.config import Config
@@ -17,7 +18,6 @@ from digest.config.loader import config_path, parse_config
 from digest.errors import ConfigError, DigestError
 from digest.sources.health import SourceCondition, SourceHealth, source_health
 from digest.sources.opml import append_sources, plan_import, read_opml
-from digest.store import Store, existing_engine, resolve_url
 
 
 @click.group("sources", invoke_without_command=True)
@@ -93,16 +93,16 @@ def health_warnings(config: Config, clock: Clock) -> list[str]:
     """`digest check`'s words on the sources that fail now (FAIL, WAIT, GONE), each with its
     last error and, on a second line, its hint; none when the database is not made yet (a
     new install: nothing is created to find that out), cannot be read, or is not migrated."""
-    engine = existing_engine(resolve_url(config.service.database_url, config.base_dir))
-    if engine is None:
+    app = App.existing(config, clock)
+    if app is None:
         return []
     gathered = {s.name for s in config.sources if s.enabled}
     try:
-        health = source_health(Store(engine, clock), gathered)
+        health = source_health(app.store, gathered)
     except SQLAlchemyError:  # locked, say: the config's check is what counts here
         return []
     finally:
-        engine.dispose()
+        app.close()
     return [line for h in health if (line := _health_warning(h))]
 
 

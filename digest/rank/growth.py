@@ -19,7 +19,7 @@ Measured in ``bench/rank_eval.py`` (see bench/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,28 +62,41 @@ class GrowthCurve:
     started: Mapping[int, float] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, arrivals: Iterable[tuple[int, str, datetime]], now: datetime) -> GrowthCurve:
-        """From (story id, source, when the article reached digest): the story memory."""
+    def of(
+        cls,
+        arrivals: Iterable[tuple[int, str, datetime]],
+        now: datetime,
+        started: Mapping[int, datetime] | None = None,
+        settled: Set[int] | None = None,
+    ) -> GrowthCurve:
+        """From (story id, source, when the article reached digest): the story memory.
+
+        ``started``: its stories' ``first_arrivals`` and ``settled``: the
+        ``settled_stories`` among them at ``now``, if the caller has them already.
+        """
+        arrivals = list(arrivals)
+        if started is None:
+            started = first_arrivals((story_id, seen) for story_id, _, seen in arrivals)
+        if settled is None:
+            settled = settled_stories(started, now)
         first: dict[int, dict[str, float]] = {}
         for story_id, source, seen in arrivals:
-            hours = seen.timestamp() / 3600
-            sources = first.setdefault(story_id, {})
-            sources[source] = min(sources.get(source, hours), hours)
-        cutoff = now.timestamp() / 3600 - SETTLED_HOURS
-        started = {story_id: min(sources.values()) for story_id, sources in first.items()}
-        settled = [
-            [t - started[story_id] for t in sources.values()]
-            for story_id, sources in first.items()
-            if started[story_id] <= cutoff
+            if story_id in settled:
+                hours = seen.timestamp() / 3600
+                sources = first.setdefault(story_id, {})
+                sources[source] = min(sources.get(source, hours), hours)
+        begun = {story_id: seen.timestamp() / 3600 for story_id, seen in started.items()}
+        grown = [  # each settled story's sources, by hours from its first arrival
+            [t - begun[story_id] for t in sources.values()] for story_id, sources in first.items()
         ]
-        if len(settled) < _MIN_STORIES:
-            return cls((), len(settled), started)
-        final = sum(sum(1 for t in ages if t <= SETTLED_HOURS) for ages in settled)
+        if len(grown) < _MIN_STORIES:
+            return cls((), len(grown), begun)
+        final = sum(sum(1 for t in ages if t <= SETTLED_HOURS) for ages in grown)
         points = []
         for age in _AGES:
-            by_then = sum(sum(1 for t in ages if t <= age) for ages in settled)
+            by_then = sum(sum(1 for t in ages if t <= age) for ages in grown)
             points.append((age, max(1.0, final / by_then)))
-        return cls(tuple(points), len(settled), started)
+        return cls(tuple(points), len(grown), begun)
 
     def age(self, story_ids: Iterable[int], now: datetime, first_seen: datetime) -> float:
         """Hours since the story's first article reached digest, over the memory.

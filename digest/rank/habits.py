@@ -59,6 +59,19 @@ class SourceHabit:
     stories: int = 0
     articles: int = 0
 
+    def __add__(self, other: SourceHabit) -> SourceHabit:
+        return SourceHabit(self.stories + other.stories, self.articles + other.articles)
+
+
+def source_counts(carried: Iterable[tuple[int, str]]) -> dict[str, SourceHabit]:
+    """Each source's stories and its articles in them, from (story id, source) pairs, one
+    per article: what the tally adds (``SourceHabits.tally``) and what a source's rerun
+    habit is read from (``overlap.reruns``)."""
+    counts: dict[str, SourceHabit] = {}
+    for (_, source), n in Counter(carried).items():
+        counts[source] = counts.get(source, SourceHabit()) + SourceHabit(1, n)
+    return counts
+
 
 @dataclass(frozen=True)
 class SourceHabits:
@@ -114,13 +127,13 @@ class SourceHabits:
         }
         if not new:  # nothing settled since: the store keeps what it has, not rewritten
             return self
-        articles = Counter(pair for pair in carried if pair[0] in new)
+        articles = [pair for pair in carried if pair[0] in new]
         sources = dict(self.sources)
-        carriers: dict[int, list[str]] = defaultdict(list)
-        for (story_id, source), n in articles.items():
-            was = sources.get(source, SourceHabit())
-            sources[source] = SourceHabit(was.stories + 1, was.articles + n)
-            carriers[story_id].append(source)
+        for source, counts in source_counts(articles).items():
+            sources[source] = sources.get(source, SourceHabit()) + counts
+        carriers: dict[int, set[str]] = defaultdict(set)
+        for story_id, source in articles:
+            carriers[story_id].add(source)
         together = Counter(self.together)
         for names in carriers.values():
             together.update((name, name) for name in names)

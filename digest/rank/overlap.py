@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import permutations
 
+from digest.rank.habits import SourceHabit, source_counts
+
 _PRIOR = 5  # stories a source is assumed to have carried alone: few stories, small discount
 _MIN_SETTLED = 20  # settled stories needed before sources' rerun habits are believed
 
@@ -139,26 +141,23 @@ def reruns(
     as far as they outweigh that. With fewer than ``_MIN_SETTLED`` stories in the memory
     there is no habit to learn (``{}``, every factor 1: a new install counts sources).
     """
-    articles: Counter[tuple[int, str]] = Counter(settled)
-    if len({story_id for story_id, _ in articles}) < _MIN_SETTLED:
+    settled = list(settled)
+    if len({story_id for story_id, _ in settled}) < _MIN_SETTLED:
         return {}, 1.0
-    runs: Counter[str] = Counter()
-    carried: Counter[str] = Counter()
-    for (_, source), n in articles.items():
-        runs[source] += n
-        carried[source] += 1
+    counts = source_counts(settled)
     habits = habits or {}
-    per_source = {
-        s: (runs[s] + _PRIOR * _usual(habits.get(s))) / (carried[s] + _PRIOR) for s in carried
-    }
-    usual = (sum(runs.values()) + _PRIOR) / (sum(carried.values()) + _PRIOR)
-    return per_source, usual
+    per_source = {s: _run(c.stories, c.articles, _usual(habits.get(s))) for s, c in counts.items()}
+    every = sum(counts.values(), SourceHabit())
+    return per_source, _run(every.stories, every.articles)
 
 
 def _usual(habit: tuple[float, float] | None) -> float:
     """A source's long-run articles per story (``_PRIOR`` stories of one article first);
     1 without a habit kept."""
-    if habit is None:
-        return 1.0
-    stories, articles = habit
-    return (articles + _PRIOR) / (stories + _PRIOR)
+    return 1.0 if habit is None else _run(*habit)
+
+
+def _run(stories: float, articles: float, prior: float = 1.0) -> float:
+    """Articles per story over these, believed against ``_PRIOR`` stories of ``prior``
+    articles each: a run is believed only once seen a few times."""
+    return (articles + _PRIOR * prior) / (stories + _PRIOR)

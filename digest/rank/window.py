@@ -104,7 +104,9 @@ def rank_stories(
     the caller has it already."""
     story_of = stories.story_of
     window = [replace(a, story_id=story_of[a.id]) for a in memory if in_window(a)]
-    settled = settled_stories(story_starts(memory, stories) if started is None else started, now)
+    if started is None:
+        started = story_starts(memory, stories)
+    settled = settled_stories(started, now)
     overlap = SourceOverlap.of(
         ((story_of[a.id], a.source) for a in memory),
         weights.overlap_discount,
@@ -114,7 +116,9 @@ def rank_stories(
         habits.breadths(weights.breadth_weight) if habits is not None else None,
     )
     # How stories grew, from the memory's settled ones: what this store has seen happen.
-    growth = GrowthCurve.of(((story_of[a.id], a.source, a.seen_at) for a in memory), now)
+    growth = GrowthCurve.of(
+        ((story_of[a.id], a.source, a.seen_at) for a in memory), now, started, settled
+    )
     return rank(
         window,
         now,

@@ -46,7 +46,7 @@ def build_scheduler(
     however long it runs), or where it cannot fork, in the daemon's thread followed by
     handing back the memory it freed."""
     from digest.editions import digest_plan
-    from digest.jobs import gather_job
+    from digest.jobs import gather_job, sending
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -67,9 +67,9 @@ def build_scheduler(
         scheduler.add_job(
             runner.run,
             plan.trigger(),
-            args=[f"send {digest.id}", partial(_send_due, app, digest, plan)],
+            args=[sending("send", digest.id), partial(_send_due, app, digest, plan)],
             id=f"digest:{digest.id}",
-            name=f"send {digest.id}",
+            name=sending("send", digest.id),
             **({"next_run_time": now} if owed else {}),
         )
     scheduler.add_job(

@@ -17,6 +17,15 @@ from digest.store import Delivery, Edition, Store, Subscriber
 from digest.store.tables import SubscriberEvent
 
 
+def come_back(email: str) -> str:
+    """How a reader who left comes back, as their record says it (`digest subscribers show`
+    and their page in the console): they sign up again; an admin adds them only when asked."""
+    return (
+        "Only they can come back, by signing up again (or, at their request, "
+        f"`digest subscribers add {email}`)."
+    )
+
+
 @dataclass(frozen=True)
 class Unqueued:
     """A recent edition with no delivery row for the reader, and why, as far as we know."""
@@ -47,10 +56,7 @@ class SubscriberRecord:
                 f"{email}` at their request brings them back"
             )
         elif status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED):
-            steps.append(
-                f"nothing is sent to them: they are {status}; only they can come back, by "
-                f"signing up (or `digest subscribers add {email}` at their request)"
-            )
+            steps.append(f"nothing is sent to them: they are {status}. {come_back(email)}")
         elif status == SubscriberStatus.PENDING:
             steps.append("nothing is sent to them until they click their confirmation link")
         elif status == SubscriberStatus.PAUSED:

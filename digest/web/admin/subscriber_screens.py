@@ -13,7 +13,7 @@ from starlette.responses import Response
 from digest.states import LEFT, SubscriberStatus
 from digest.store.tables import Admin
 from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_subscribers, parse_csv
-from digest.subscribers.record import subscriber_record
+from digest.subscribers.record import come_back, subscriber_record
 from digest.web.admin.console import Console
 
 
@@ -80,6 +80,7 @@ class SubscriberScreens:
             history=record.history,
             unqueued=record.unqueued,
             left=row.status in LEFT,
+            come_back=come_back(row.email),
             done=done,
             error=error,
         )
@@ -102,10 +103,7 @@ class SubscriberScreens:
             store.set_subscriber(subscriber_id, by=by, status=SubscriberStatus.ACTIVE)
             return f"{email} is active again.", ""
         if status in LEFT:
-            return "", (
-                f"{email} is {status}: only they can come back, by signing up again "
-                "(or by asking you: `digest subscribers add` at their request)."
-            )
+            return "", f"{email} is {status}. {come_back(email)}"
         return "", f"{email} is {status}: that change does not apply."
 
     async def import_page(self, request: Request, admin: Admin) -> Response:
