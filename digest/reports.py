@@ -15,9 +15,15 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.clock import utc_time
 from digest.config import DigestConfig
-from digest.editions import digest_plan, left_out, next_edition_at, nothing_new, window_ranking
+from digest.editions import (
+    breadth_sources,
+    digest_plan,
+    left_out,
+    next_edition_at,
+    nothing_new,
+    window_ranking,
+)
 from digest.jobs import digest_of
-from digest.rank import SourceHabits
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
@@ -385,13 +391,5 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         len(kept.sources),
         sum(habit.stories for habit in kept.sources.values()),
         kept.until,
-        _breadth_sources(app, kept),
+        breadth_sources(app, kept),
     )
-
-
-def _breadth_sources(app: App, kept: SourceHabits) -> int | None:
-    """How many of the configured sources the ranking gave a breadth (None: off)."""
-    weight = app.config.rank.breadth_weight
-    if not weight:
-        return None
-    return len({s.name for s in app.config.sources}.intersection(kept.breadths(weight)))

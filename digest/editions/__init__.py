@@ -5,6 +5,7 @@ what it leaves out and why (``notes``). The build half of the composition root
 
 from digest.editions.build import (
     WindowRanking,
+    breadth_sources,
     build_edition,
     edition_row,
     next_edition_preview,
@@ -29,6 +30,7 @@ from digest.editions.slots import (
 __all__ = [
     "SegmentTemplates",
     "WindowRanking",
+    "breadth_sources",
     "build_edition",
     "digest_plan",
     "digest_slot",

@@ -77,6 +77,15 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
     return WindowRanking(ranked.edition, _keep_tally(app, read, tally, now))
 
 
+def breadth_sources(app: App, kept: SourceHabits) -> int | None:
+    """How many of the configured sources have a breadth in ``kept`` (None: off), for
+    `digest explain`'s header."""
+    weight = app.config.rank.breadth_weight
+    if not weight:
+        return None
+    return len({s.name for s in app.config.sources}.intersection(kept.breadths(weight)))
+
+
 def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime) -> SourceHabits:
     """Save ``tally``, the stories settled since the last run (``read``) added to what each
     source was seen do; return the tally the store keeps then. Not by a ranking as of a
