@@ -200,7 +200,7 @@ def test_a_saved_row_hands_its_id_and_an_unsaved_one_says_it_was_never_saved(
     import pytest
 
     from digest.store import Edition, Store, utcnow
-    from digest.store.tables import saved_id
+    from digest.store.base import saved_id
 
     engine = open_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     upgrade(engine)

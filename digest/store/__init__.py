@@ -1,5 +1,6 @@
 """The store: tables, migrations, and every query, beside the pipeline."""
 
+from digest.store.base import saved_id
 from digest.store.engine import (
     current_revision,
     existing_engine,
@@ -9,7 +10,7 @@ from digest.store.engine import (
 )
 from digest.store.journal import JournalEntry, SendJournal
 from digest.store.store import Store
-from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, saved_id, utcnow
+from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, utcnow
 
 __all__ = [
     "Article",

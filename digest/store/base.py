@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -44,3 +44,15 @@ class StoreBase:
                 return None
             s.refresh(row)
             return row
+
+
+class _Saved(Protocol):
+    id: int | None
+
+
+def saved_id(row: _Saved) -> int:
+    """The id of a row the store returned (saved rows always have one); raises for a row
+    never saved, whose id the database has not given yet."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id: it was never saved")
+    return row.id

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from digest.store.base import StoreBase
-from digest.store.tables import SUBSCRIBER_EVENTS, Subscriber, SubscriberEvent, saved_id
+from digest.store.base import StoreBase, saved_id
+from digest.store.tables import SUBSCRIBER_EVENTS, Subscriber, SubscriberEvent
 
 
 class StatusLogQueries(StoreBase):

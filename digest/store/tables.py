@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -345,10 +345,9 @@ class RateWindow(SQLModel, table=True):
 
 
 class SourceHabitRow(SQLModel, table=True):
-    """What the rank runs have seen one source do, over every story settled since the
-    install (``digest.rank.habits``): stories carried and articles run in them. Kept by
-    source name: a renamed source starts again. ``tallied_until`` is the same on every
-    row: stories begun before it are counted (migration 0021)."""
+    """One source's settled stories and its articles in them (``digest.rank.habits``), by
+    name (a renamed source starts again); ``tallied_until``, the same on every row: stories
+    begun before it are counted (migration 0021)."""
 
     __tablename__ = "source_habits"
     source: str = Field(primary_key=True)
@@ -358,10 +357,8 @@ class SourceHabitRow(SQLModel, table=True):
 
 
 class SourcePairRow(SQLModel, table=True):
-    """How many settled stories two sources both carried, over every story the rank runs
-    have tallied (``digest.rank.habits``): what each source's breadth is learned from.
-    One row per pair, ``source`` before ``other``; saved with ``source_habits``, whose
-    ``tallied_until`` it shares (migration 0024)."""
+    """The settled stories two sources both carried (``digest.rank.habits``: breadth),
+    ``source`` before ``other``; (a, a): a's own. Saved with ``source_habits`` (0024)."""
 
     __tablename__ = "source_pairs"
     source: str = Field(primary_key=True)
@@ -379,8 +376,7 @@ def _table(model: type[SQLModel]) -> Table:
     return table
 
 
-# The core tables by name, for the statements that skip the ORM (bulk writes, claims, counts):
-# one handle each, imported where used, instead of a look-up in the metadata per query.
+# The core tables by name, for the statements that skip the ORM (bulk writes, claims, counts).
 SOURCES = _table(Source)
 ARTICLES = _table(Article)
 SUBSCRIBERS = _table(Subscriber)
@@ -392,15 +388,3 @@ WORKERS = _table(Worker)
 RATE_WINDOWS = _table(RateWindow)
 SOURCE_HABITS = _table(SourceHabitRow)
 SOURCE_PAIRS = _table(SourcePairRow)
-
-
-class _Saved(Protocol):
-    id: int | None
-
-
-def saved_id(row: _Saved) -> int:
-    """The id of a row the store returned (saved rows always have one); raises for a row
-    never saved, whose id the database has not given yet."""
-    if row.id is None:
-        raise ValueError(f"{type(row).__name__} has no id: it was never saved")
-    return row.id
