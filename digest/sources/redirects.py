@@ -16,6 +16,7 @@ like (a short code).
 The link as the feed wrote it stays the item's identity where the feed gives no id
 (``entries``, ``jsonfeed``): an install that stored the FeedBurner link knows the item
 again by it and updates its link in place, rather than storing and mailing it again.
+``item_links`` gives both, and the ``feed_link`` that matches the old copy, to every reader.
 """
 
 from __future__ import annotations
@@ -67,6 +68,33 @@ _WRAPPERS = (
     # LinkedIn's external-link redirect: /redir/redirect?url=<target>.
     _Wrapper(re.compile(r"(?:www\.)?linkedin\.com"), re.compile(r"/redir/redirect/?$"), ("url",)),
 )
+
+
+@dataclass(frozen=True)
+class ItemLinks:
+    """An item's two links: the one it is known by and the one it is shown by."""
+
+    # The link as the feed wrote it (canonical), else the article's: the item's guid where
+    # the feed gives it no id, as it was before origLinks and redirectors were read.
+    identity: str
+    # The article's own address (``article_url``): the link shown and matched across feeds.
+    url: str
+
+    @property
+    def feed_link(self) -> str | None:
+        """``FeedItem.feed_link``: the link as written when it is not the article's, by
+        which an article stored under it is found again; None when the two are one."""
+        return self.identity if self.identity != self.url else None
+
+
+def item_links(link: str, orig_link: object = None) -> ItemLinks | None:
+    """The links of an item whose feed links it to ``link`` (resolved, as written) and
+    perhaps gives a ``feedburner:origLink``; None when it has no http(s) link to show."""
+    written = canonical_url(link)
+    url = article_url(written, orig_link)
+    if url is None:
+        return None
+    return ItemLinks(written or url, url)
 
 
 def article_url(link: str | None, orig_link: object = None) -> str | None:
