@@ -116,8 +116,20 @@ def unwrapped(url: str) -> str:
     return url
 
 
+# A link on the host of one of _WRAPPERS: the host as ``urlsplit`` finds it (after any
+# user info, before any port), tried before the full parse that almost every link fails.
+_WRAPPER_HOST = re.compile(
+    r"https?://(?:[^/?#]*@)?(?:"
+    + "|".join(f"(?:{wrapper.host.pattern})" for wrapper in _WRAPPERS)
+    + r")(?::[^/?#]*)?(?:[/?#]|$)",
+    re.I,
+)
+
+
 def _target(url: str) -> str | None:
     """The canonical target of a known redirector's link; None for any other link."""
+    if not _WRAPPER_HOST.match(url):  # most links: no split, no pattern per redirector
+        return None
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     for wrapper in _WRAPPERS:
