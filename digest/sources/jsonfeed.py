@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urljoin
 
 from digest.errors import SourceError
 from digest.records import FeedItem
@@ -12,6 +11,7 @@ from digest.sources.dates import iso_date
 from digest.sources.entries import (
     TITLE_LIMIT,
     _language,
+    _resolved,
     _skipped,
     _some_usable,
     _untitled,
@@ -76,7 +76,7 @@ def _item(
     index, notes = field.index, field.notes
     link = field.text("url") or field.text("external_url")
     # A redirector's target, the written link its identity, as for RSS and Atom items.
-    links = item_links(urljoin(base_url, link) if base_url else link)
+    links = item_links(_resolved(link, base_url))  # none: no link, not the feed's own
     if links is None:
         notes.append(_skipped(index, field.text("title", noted=False), link))
         return None
