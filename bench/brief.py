@@ -38,13 +38,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from digest.config import DigestConfig, RankConfig
+from digest.config import DigestConfig, GatherConfig, RankConfig
 from digest.rank import rank
 from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition
 from digest.render import EditionInfo, qp, render_edition, substitute
 from digest.render.edition import WORDS_PER_MINUTE, reading_words, shown_summary
-from digest.sources.parse import parse_feed
-from digest.sources.placeholders import without_placeholders
+from digest.sources.parse import kept_items, parse_feed
 from digest.sources.summary import DEFAULT_CHARS
 
 # The shared data beside the checkout, or where DIGEST_SHARED says (as for the tests).
@@ -86,15 +85,17 @@ READER = Recipient(
 def articles(feeds: Path = FEEDS, summary_chars: int = DEFAULT_CHARS) -> list[ArticleRecord]:
     """Every item of every feed in ``feeds``, as stored articles, newest of each feed at NOW."""
     out: list[ArticleRecord] = []
+    limit = GatherConfig().max_items_per_source
     for path in sorted(feeds.iterdir()):
         source, topics = SOURCES.get(path.name, (path.stem, ()))
         items, _ = parse_feed(
             source,
             path.read_bytes(),
+            limit=limit,
             base_url=f"https://{path.stem}.example/",
             summary_chars=summary_chars,
         )
-        items, _ = without_placeholders(items)  # as gathering leaves them out
+        items, _ = kept_items(items, limit)  # as gathering keeps them
         dated = [i for i in items if i.published_at is not None]
         if not dated:
             continue

@@ -87,6 +87,23 @@ TARGET = "https://www1.folha.uol.com.br/poder/2018/09/match-eleitoral.shtml"
         ),
         ("https://www.google.com/url?q=https://news.test/b&sa=D", "https://news.test/b"),
         ("https://l.facebook.com/l.php?u=https%3A%2F%2Fnews.test%2Fc&h=AT0", "https://news.test/c"),
+        # Each other redirector, as its link is written; a port or user info in the link
+        # leaves its host as it is.
+        ("https://lm.facebook.com/l.php?u=https%3A%2F%2Fnews.test%2Fd", "https://news.test/d"),
+        ("https://l.messenger.com/l.php?u=https%3A%2F%2Fnews.test%2Fe", "https://news.test/e"),
+        ("https://m.youtube.com/redirect?q=https%3A%2F%2Fnews.test%2Ff", "https://news.test/f"),
+        (
+            "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fnews.test%2Fg",
+            "https://news.test/g",
+        ),
+        (
+            "https://www.linkedin.com/redir/redirect?url=https%3A%2F%2Fnews.test%2Fh",
+            "https://news.test/h",
+        ),
+        ("https://www.google.com:443/url?q=https://news.test/i", "https://news.test/i"),
+        ("https://someone@www.google.com/url?q=https://news.test/j", "https://news.test/j"),
+        ("https://www.google.com@news.test/url?q=https://news.test/k", None),  # news.test's
+        ("https://www.google.com.news.test/url?q=https://news.test/k", None),
         # A redirector around a redirector: both come off.
         ("https://www.google.com/url?url=" + FOLHA.replace(":", "%3A") + TARGET, TARGET),
         # Not decodable offline, or no redirector: as written.

@@ -191,6 +191,16 @@ def test_a_json_feed_item_whose_only_url_is_a_list_is_skipped_with_notes() -> No
     ]
 
 
+def test_a_json_feed_item_without_a_url_is_skipped_not_linked_to_the_feed() -> None:
+    body = json_feed(
+        {"id": "a", "title": "Lost"},
+        {"id": "b", "url": "/b", "title": "Kept"},  # relative: against the feed's address
+    )
+    [item], notes = parse_feed("J", body, base_url="https://x.test/feed.json")
+    assert (item.title, item.url) == ("Kept", "https://x.test/b")
+    assert notes == ["item 1 ('Lost') has no link; skipped"]
+
+
 # --- titles that are no headline -------------------------------------------------------------
 
 SUMMARY = "<description>Ministers agreed on the budget late on Sunday. Talks went on.</description>"

@@ -20,10 +20,8 @@ _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
 
 def encoding_agreed(body: bytes, content_type: str) -> bool:
     """True when lxml, which believes the XML declaration, reads the text as feedparser would."""
-    declared = _DECLARED.match(body[:512])
-    encoding = _codec(declared.group(1).decode("latin-1")) if declared else "utf-8"
-    charset = _CHARSET.search(content_type)
-    if not encoding or (charset is not None and _codec(charset.group(1)) != encoding):
+    encoding = _stated_encoding(body, content_type)
+    if not encoding:
         return False
     return encoding == "utf-8" or not _utf8_beyond_ascii(body)
 
@@ -37,25 +35,30 @@ def mend_utf8(body: bytes, content_type: str) -> tuple[bytes, int]:
     body whose non-ASCII text is mostly not UTF-8 is left to feedparser, which reads a
     Latin-1 feed that declares UTF-8 better than replacing all its accents would.
     """
-    declared = _DECLARED.match(body[:512])
-    encoding = _codec(declared.group(1).decode("latin-1")) if declared else "utf-8"
-    charset = _CHARSET.search(content_type)
-    if encoding != "utf-8" or (charset is not None and _codec(charset.group(1)) != "utf-8"):
-        return body, 0
-    if body.isascii():
-        return body, 0
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    if _stated_encoding(body, content_type) != "utf-8" or body.isascii():
         return body, 0
     text = body.decode("utf-8", "replace")
-    bad = text.count("\ufffd") - body.decode("utf-8", "ignore").count("\ufffd")
+    # A U+FFFD the feed wrote is its three bytes, whole wherever they stand (their first
+    # byte is no continuation byte, so no broken sequence before them takes it): the rest
+    # replace bytes that are not UTF-8. None at all: the body is UTF-8, nothing to mend.
+    bad = text.count("\ufffd") - body.count("\ufffd".encode())
+    if not bad:
+        return body, 0
     good = sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd")
     if good <= bad:
         return body, 0
     return text.encode("utf-8"), bad
+
+
+def _stated_encoding(body: bytes, content_type: str) -> str:
+    """The encoding the XML declaration names (UTF-8 without one), as ``_codec`` names it,
+    when the HTTP charset, if any, names it too; "" when they differ or it is unknown."""
+    declared = _DECLARED.match(body[:512])
+    encoding = _codec(declared.group(1).decode("latin-1")) if declared else "utf-8"
+    charset = _CHARSET.search(content_type)
+    if charset is not None and _codec(charset.group(1)) != encoding:
+        return ""
+    return encoding
 
 
 def _codec(name: str) -> str:

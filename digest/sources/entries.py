@@ -32,7 +32,7 @@ from digest.sources.pictures import (
     rendition_order,
     stated_size,
 )
-from digest.sources.redirects import article_url
+from digest.sources.redirects import item_links
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
@@ -184,17 +184,17 @@ def _item_from_entry(
 ) -> FeedItem | None:
     """The entry's FeedItem; None without an http(s) link, an empty title without words.
 
-    Its url is the article's own address (``redirects.article_url``); the link as the feed
-    wrote it stays the guid of an entry without an id, as it was before origLinks were read.
+    Its url is the article's own address and the link as the feed wrote it the guid of an
+    entry without an id (``redirects.item_links``).
     """
-    written = canonical_url(entry_link(entry, base_url))
-    url = article_url(written, entry.get("feedburner_origlink"))
-    if url is None:
+    links = item_links(entry_link(entry, base_url), entry.get("feedburner_origlink"))
+    if links is None:
         return None
+    url = links.url
     language = _entry_language(entry) or feed_language
     title, summary = entry_text(entry, language, summary_chars)
     language = fitting_language(language, title, summary)
-    guid = entry.get("id") or written or url
+    guid = entry.get("id") or links.identity
     title = headline(title, summary)
     picture = _entry_image(entry, base_url) or inline_picture(
         _markups(entry), _html_base(entry) or url, title
@@ -212,7 +212,7 @@ def _item_from_entry(
         language=language,
         image_width=picture.width,
         image_height=picture.height,
-        feed_link=written if written != url else None,
+        feed_link=links.feed_link,
     )
 
 

@@ -42,9 +42,8 @@ from digest.sources.outcomes import (
     stored,
     unchanged,
 )
-from digest.sources.parse import parse_feed, within_limit
+from digest.sources.parse import kept_items, parse_feed
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
-from digest.sources.placeholders import without_placeholders
 from digest.sources.site import Site
 from digest.states import SourceStatus
 from digest.store import Store
@@ -214,7 +213,8 @@ async def _read(
     listed: set[str] | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """The items of a fetched document, read as its kind says; any surprise is a SourceError.
-    A placeholder or test item (``placeholders``) is left out here, with a note naming it.
+    What gathering keeps of them is decided here (``parse.kept_items``): no placeholder or
+    test item, at most max_items_per_source, with a note naming each left out.
 
     ``requested`` is the address asked for: when redirects ended elsewhere, the error names
     where. A page source's article pages share the source's ``deadline``; the links of its
@@ -250,9 +250,8 @@ async def _read(
             f"could not parse the {source.kind}: {type(exc).__name__}: {exc}",
             "this is a bug in digest; please report it with the source's address",
         ) from exc
-    items, placeholders = without_placeholders(items)  # for every kind of source, here
-    items, cut = within_limit(items, limit)  # a feed's parser cut it already
-    return items, notes + placeholders + cut
+    items, left_out = kept_items(items, limit)  # for every kind of source, here
+    return items, notes + left_out
 
 
 async def _read_page(

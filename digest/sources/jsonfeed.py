@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urljoin
 
 from digest.errors import SourceError
 from digest.records import FeedItem
@@ -12,6 +11,7 @@ from digest.sources.dates import iso_date
 from digest.sources.entries import (
     TITLE_LIMIT,
     _language,
+    _resolved,
     _skipped,
     _some_usable,
     _untitled,
@@ -19,7 +19,7 @@ from digest.sources.entries import (
 )
 from digest.sources.normalise import canonical_url, fitting_language, headline, html_to_text
 from digest.sources.pictures import Picture, inline_picture, stated_size
-from digest.sources.redirects import article_url
+from digest.sources.redirects import item_links
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 
@@ -75,11 +75,12 @@ def _item(
     """The item's FeedItem; None, with a note, without an http(s) link or a title."""
     index, notes = field.index, field.notes
     link = field.text("url") or field.text("external_url")
-    written = canonical_url(urljoin(base_url, link) if base_url else link)
-    url = article_url(written)  # a redirector's target, as for RSS and Atom items
-    if url is None:
+    # A redirector's target, the written link its identity, as for RSS and Atom items.
+    links = item_links(_resolved(link, base_url))  # none: no link, not the feed's own
+    if links is None:
         notes.append(_skipped(index, field.text("title", noted=False), link))
         return None
+    url = links.url
     # summary and content_text are plain text by the spec, but feeds put markup in
     # them too: everything goes through html_to_text, so no markup can get through.
     summary_html = field.text("summary") or field.text("content_html") or field.text("content_text")
@@ -98,7 +99,7 @@ def _item(
     else:
         picture = inline_picture([field.text("content_html")], url, title)
     return FeedItem(
-        guid=(field.text("id", number=True) or written or url)[:500],
+        guid=(field.text("id", number=True) or links.identity)[:500],
         url=url,
         title=title,
         summary=summary,
@@ -109,7 +110,7 @@ def _item(
         language=language,
         image_width=picture.width,
         image_height=picture.height,
-        feed_link=written if written != url else None,
+        feed_link=links.feed_link,
     )
 
 

@@ -32,6 +32,7 @@ from digest.sources.entries import (
 from digest.sources.fastfeed import read_entries, rss_title_type
 from digest.sources.jsonfeed import parse_json_feed
 from digest.sources.notfeed import html_page, not_a_feed
+from digest.sources.placeholders import without_placeholders
 from digest.sources.summary import DEFAULT_CHARS
 
 # Re-exported: tests and callers read entries through here, as before the split.
@@ -40,6 +41,7 @@ __all__ = [
     "entry_date",
     "entry_link",
     "entry_text",
+    "kept_items",
     "newest_first",
     "parse_feed",
     "read_with_feedparser",
@@ -80,6 +82,15 @@ def parse_feed(
         items, notes = _parse_xml_feed(source, body, headers, base_url, summary_chars)
     items, cut = within_limit(items, limit)
     return items, notes + cut
+
+
+def kept_items(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[str]]:
+    """What gathering keeps of a reader's items, a feed's, a page's or a sitemap's: no
+    placeholder or test item (``placeholders``), then the ``limit`` newest (``within_limit``);
+    with a note on each left out. Whatever measures gathered items calls this too."""
+    items, placeholders = without_placeholders(items)  # before the cut: no slot taken
+    items, cut = within_limit(items, limit)  # a feed's parser cut it already
+    return items, placeholders + cut
 
 
 def within_limit(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[str]]:

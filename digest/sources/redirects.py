@@ -16,6 +16,7 @@ like (a short code).
 The link as the feed wrote it stays the item's identity where the feed gives no id
 (``entries``, ``jsonfeed``): an install that stored the FeedBurner link knows the item
 again by it and updates its link in place, rather than storing and mailing it again.
+``item_links`` gives both, and the ``feed_link`` that matches the old copy, to every reader.
 """
 
 from __future__ import annotations
@@ -69,6 +70,33 @@ _WRAPPERS = (
 )
 
 
+@dataclass(frozen=True)
+class ItemLinks:
+    """An item's two links: the one it is known by and the one it is shown by."""
+
+    # The link as the feed wrote it (canonical), else the article's: the item's guid where
+    # the feed gives it no id, as it was before origLinks and redirectors were read.
+    identity: str
+    # The article's own address (``article_url``): the link shown and matched across feeds.
+    url: str
+
+    @property
+    def feed_link(self) -> str | None:
+        """``FeedItem.feed_link``: the link as written when it is not the article's, by
+        which an article stored under it is found again; None when the two are one."""
+        return self.identity if self.identity != self.url else None
+
+
+def item_links(link: str, orig_link: object = None) -> ItemLinks | None:
+    """The links of an item whose feed links it to ``link`` (resolved, as written) and
+    perhaps gives a ``feedburner:origLink``; None when it has no http(s) link to show."""
+    written = canonical_url(link)
+    url = article_url(written, orig_link)
+    if url is None:
+        return None
+    return ItemLinks(written or url, url)
+
+
 def article_url(link: str | None, orig_link: object = None) -> str | None:
     """The address an item is shown and matched by, canonical: its ``orig_link`` (the
     feed's ``feedburner:origLink``) when that is an http(s) URL, else ``link`` (canonical
@@ -88,8 +116,20 @@ def unwrapped(url: str) -> str:
     return url
 
 
+# A link on the host of one of _WRAPPERS: the host as ``urlsplit`` finds it (after any
+# user info, before any port), tried before the full parse that almost every link fails.
+_WRAPPER_HOST = re.compile(
+    r"https?://(?:[^/?#]*@)?(?:"
+    + "|".join(f"(?:{wrapper.host.pattern})" for wrapper in _WRAPPERS)
+    + r")(?::[^/?#]*)?(?:[/?#]|$)",
+    re.I,
+)
+
+
 def _target(url: str) -> str | None:
     """The canonical target of a known redirector's link; None for any other link."""
+    if not _WRAPPER_HOST.match(url):  # most links: no split, no pattern per redirector
+        return None
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     for wrapper in _WRAPPERS:
