@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal, TypeVar, get_args
+from typing import TypeVar
 
 from digest.app import App, run
 from digest.deliver import DeliveryReport
 from digest.errors import DigestError
+from digest.job_names import manual, sending
 from digest.pipeline import (
     RetryReport,
     RunReport,
@@ -27,8 +28,6 @@ from digest.sources.gather import SourceReport
 from digest.states import FetchStatus
 
 log = logging.getLogger("digest.schedule")
-_MANUAL = " (manual)"  # what ``manual`` adds to a job's name
-SendingVerb = Literal["send", "retry"]  # the jobs that send one digest (``sending``)
 
 T = TypeVar("T")
 
@@ -58,25 +57,6 @@ def send_job(
     (log.info if report.ok else log.warning)("digest %s: %s", digest_id, summary)
     _record(app, job, started, report.ok, summary)
     return report
-
-
-def sending(verb: SendingVerb, digest_id: str) -> str:
-    """The name a job that sends one digest is recorded under: ``send daily`` (its slot's
-    run), ``retry daily`` (its rows due between slots); ``digest_of`` reads it back."""
-    return f"{verb} {digest_id}"
-
-
-def manual(job: str) -> str:
-    """The name a job run by hand is recorded under: ``send daily (manual)``. A row of its
-    own, so the daemon's last result stays in view (and in `digest_job_ok`) beside it."""
-    return f"{job}{_MANUAL}"
-
-
-def digest_of(job: str) -> str | None:
-    """The digest a sending job (``sending``, or its ``manual`` run) is of: ``send daily
-    (manual)`` and ``retry daily`` are of ``daily``; None for the gathering."""
-    verb, _, rest = job.removesuffix(_MANUAL).partition(" ")
-    return rest if verb in get_args(SendingVerb) and rest else None
 
 
 def hand_send(app: App, digest_id: str, gather_first: bool) -> RunReport:

@@ -23,7 +23,7 @@ from digest.editions import (
     nothing_new,
     window_ranking,
 )
-from digest.jobs import digest_of
+from digest.job_names import digest_of
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder

@@ -46,7 +46,8 @@ def build_scheduler(
     however long it runs), or where it cannot fork, in the daemon's thread followed by
     handing back the memory it freed."""
     from digest.editions import digest_plan
-    from digest.jobs import gather_job, sending
+    from digest.job_names import sending
+    from digest.jobs import gather_job
 
     scheduler = BackgroundScheduler(
         timezone=UTC,
