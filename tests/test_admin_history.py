@@ -137,3 +137,18 @@ def test_the_console_and_subscribers_show_tell_the_same_way_back(
     assert f"bo@example.org is unsubscribed. {way_back}" in html.unescape(refused.text)
     assert code == 0
     assert f"next: nothing is sent to them: they are unsubscribed. {way_back}\n" in out
+
+
+def test_how_a_reader_who_left_comes_back_depends_on_how_they_left() -> None:
+    """One who reported the mail as spam is mailed no confirmation when they sign up again
+    (digest.web.signup), so their way back is the admin's add alone; the others sign up."""
+    from digest.states import SubscriberStatus
+    from digest.subscribers.record import come_back
+
+    email = "bo@example.org"
+    complained = come_back(email, SubscriberStatus.COMPLAINED)
+    assert "only `digest subscribers add bo@example.org`, at their own request" in complained
+    assert "no confirmation" in complained
+    for status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
+        way_back = come_back(email, status)
+        assert "up again" in way_back and "`digest subscribers add bo@example.org`" in way_back

@@ -88,7 +88,9 @@ def kept_items(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[
     """What gathering keeps of a reader's items, a feed's, a page's or a sitemap's: no
     placeholder or test item (``placeholders``), then the ``limit`` newest (``within_limit``);
     with a note on each left out. Whatever measures gathered items calls this too."""
-    items, placeholders = without_placeholders(items)  # before the cut: no slot taken
+    # Placeholders go before the cut, so on a page or a sitemap they take no slot; a feed's
+    # parser has cut already (``parse_feed``), so there one took a slot of the limit.
+    items, placeholders = without_placeholders(items)
     items, cut = within_limit(items, limit)  # a feed's parser cut it already
     return items, placeholders + cut
 

@@ -17,13 +17,24 @@ from digest.store import Delivery, Edition, Store, Subscriber
 from digest.store.tables import SubscriberEvent
 
 
-def come_back(email: str) -> str:
+def come_back(email: str, status: str) -> str:
     """How a reader who left comes back, as their record says it (`digest subscribers show`
-    and their page in the console): they sign up again; an admin adds them only when asked."""
-    return (
-        "Only they can come back, by signing up again (or, at their request, "
-        f"`digest subscribers add {email}`)."
-    )
+    and their page in the console), by how they left: one who unsubscribed or bounced signs
+    up again (the signup page mails them a confirmation); one who reported the mail as spam
+    is mailed nothing unasked, so signing up does not bring them back: only an admin's
+    add, at their own request."""
+    add = f"`digest subscribers add {email}`"
+    if status == SubscriberStatus.COMPLAINED:
+        return (
+            "Signing up again mails them no confirmation (they reported our mail as spam): "
+            f"only {add}, at their own request, brings them back."
+        )
+    if status == SubscriberStatus.BOUNCED:
+        return (
+            "If they say their address works now, they can sign up again (or, at their "
+            f"request, {add})."
+        )
+    return f"Only they can come back, by signing up again (or, at their request, {add})."
 
 
 @dataclass(frozen=True)
@@ -52,11 +63,10 @@ class SubscriberRecord:
         if status == SubscriberStatus.BOUNCED:
             steps.append(
                 "nothing is sent to them: their address bounced (the reason is on the "
-                "delivery above); if they say it works now, `digest subscribers add "
-                f"{email}` at their request brings them back"
+                f"delivery above). {come_back(email, status)}"
             )
         elif status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED):
-            steps.append(f"nothing is sent to them: they are {status}. {come_back(email)}")
+            steps.append(f"nothing is sent to them: they are {status}. {come_back(email, status)}")
         elif status == SubscriberStatus.PENDING:
             steps.append("nothing is sent to them until they click their confirmation link")
         elif status == SubscriberStatus.PAUSED:

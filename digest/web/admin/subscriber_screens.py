@@ -80,7 +80,7 @@ class SubscriberScreens:
             history=record.history,
             unqueued=record.unqueued,
             left=row.status in LEFT,
-            come_back=come_back(row.email),
+            come_back=come_back(row.email, row.status),
             done=done,
             error=error,
         )
@@ -103,7 +103,7 @@ class SubscriberScreens:
             store.set_subscriber(subscriber_id, by=by, status=SubscriberStatus.ACTIVE)
             return f"{email} is active again.", ""
         if status in LEFT:
-            return "", f"{email} is {status}. {come_back(email)}"
+            return "", f"{email} is {status}. {come_back(email, status)}"
         return "", f"{email} is {status}: that change does not apply."
 
     async def import_page(self, request: Request, admin: Admin) -> Response:
