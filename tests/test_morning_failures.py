@@ -195,7 +195,7 @@ def test_subscribers_show_answers_why_a_reader_did_not_get_it(
     assert out.startswith("bounce@example.org: bounced;")
     assert "550 5.1.1 <bounce@example.org>: Recipient address rejected" in out
     assert "next: nothing is sent to them: their address bounced" in out
-    assert "`digest subscribers add bounce@example.org` at their request" in out
+    assert "at their request, `digest subscribers add bounce@example.org`" in out
 
     code, _, err = run_cli("--config", str(config), "subscribers", "show", "nobody@example.org")
     assert code == 1 and "nobody@example.org is not a subscriber" in err
