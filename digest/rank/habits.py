@@ -86,6 +86,11 @@ class SourceHabits:
     # Settled stories both carried, each pair once in name order; (a, a): a's own stories,
     # counted from when pairs were first kept (migration 0024), as the pairs are.
     together: Mapping[Pair, int] = field(default_factory=dict)
+    # ``breadths`` by power, worked out once per tally: the ranking and explain's header
+    # both ask (the pairs grow with the square of the sources).
+    _breadths: dict[float, dict[str, float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def kept(
@@ -152,6 +157,11 @@ class SourceHabits:
         its own (new, or renamed) has no factor and is not in the mean: its first few
         stories would make it look like a specialist.
         """
+        if power not in self._breadths:
+            self._breadths[power] = self._breadths_at(power)
+        return self._breadths[power]
+
+    def _breadths_at(self, power: float) -> dict[str, float]:
         carried = {a: n for (a, b), n in self.together.items() if a == b}
         if not power or sum(carried.values()) < _MIN_BREADTH_CARRIED:
             return {}
