@@ -74,8 +74,8 @@ class GrowthCurve:
         ``started``: its stories' ``first_arrivals`` and ``settled``: the
         ``settled_stories`` among them at ``now``, if the caller has them already.
         """
-        arrivals = list(arrivals)
         if started is None:
+            arrivals = list(arrivals)  # read twice: here, and below
             started = first_arrivals((story_id, seen) for story_id, _, seen in arrivals)
         if settled is None:
             settled = settled_stories(started, now)

@@ -86,11 +86,6 @@ class SourceHabits:
     # Settled stories both carried, each pair once in name order; (a, a): a's own stories,
     # counted from when pairs were first kept (migration 0024), as the pairs are.
     together: Mapping[Pair, int] = field(default_factory=dict)
-    # ``breadths`` by power, worked out once per tally: the ranking and explain's header
-    # both ask (the pairs grow with the square of the sources).
-    _breadths: dict[float, dict[str, float]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     @classmethod
     def kept(
@@ -102,7 +97,7 @@ class SourceHabits:
         """As the store keeps them: each source's (stories, articles), ``until``, and each
         pair of sources' stories carried together."""
         habits = {name: SourceHabit(*counts) for name, counts in pairs.items()}
-        return cls(habits, until, dict(together or {}))
+        return cls(habits, until, together or {})
 
     def tally(
         self,
@@ -157,11 +152,6 @@ class SourceHabits:
         its own (new, or renamed) has no factor and is not in the mean: its first few
         stories would make it look like a specialist.
         """
-        if power not in self._breadths:
-            self._breadths[power] = self._breadths_at(power)
-        return self._breadths[power]
-
-    def _breadths_at(self, power: float) -> dict[str, float]:
         carried = {a: n for (a, b), n in self.together.items() if a == b}
         if not power or sum(carried.values()) < _MIN_BREADTH_CARRIED:
             return {}

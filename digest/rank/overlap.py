@@ -100,13 +100,18 @@ class SourceOverlap:
         return (self.usual_run / self.runs.get(source, self.usual_run)) ** self.rerun
 
     def votes(
-        self, weights: Mapping[str, float], reruns: bool = True, breadths: bool = True
+        self,
+        weights: Mapping[str, float],
+        reruns: bool = True,
+        breadths: bool = True,
+        shares: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
         """Each source's vote for one story: its weight, shared with its usual companions,
         times its ``rerun_factor`` and its breadth factor (``reruns=False``,
         ``breadths=False``: without them).
 
-        ``weights``: the story's sources and their configured weights.
+        ``weights``: the story's sources and their configured weights; ``shares``: their
+        ``shares``, if the caller has them already (they depend on the sources alone).
         """
         if reruns and self.runs:
             weights = {s: w * self.rerun_factor(s) for s, w in weights.items()}
@@ -114,18 +119,27 @@ class SourceOverlap:
             weights = {s: w * self.breadths.get(s, 1.0) for s, w in weights.items()}
         if not self.discount:
             return dict(weights)
+        shares = shares if shares is not None else self.shares(weights)
+        return {source: weight / shares[source] for source, weight in weights.items()}
+
+    def shares(self, sources: Iterable[str]) -> dict[str, float]:
+        """What each of a story's sources divides its vote by: 1 + discount x how often
+        its companions in the story carry what it carries (1 each without a discount)."""
+        names = list(sources)
+        if not self.discount:
+            return dict.fromkeys(names, 1.0)
         own = [self.story_sources[s] for s in self.excluded]
-        votes = {}
-        for source, weight in weights.items():
-            mine = [names for names in own if source in names]
+        shares = {}
+        for source in names:
+            mine = [story for story in own if source in story]
             stories = self.carried.get(source, 0) - len(mine) + _PRIOR
             companions = sum(
-                self.together.get((source, o), 0) - sum(o in names for names in mine)
-                for o in weights
+                self.together.get((source, o), 0) - sum(o in story for story in mine)
+                for o in names
                 if o != source
             )
-            votes[source] = weight / (1 + self.discount * companions / stories)
-        return votes
+            shares[source] = 1 + self.discount * companions / stories
+        return shares
 
 
 def reruns(

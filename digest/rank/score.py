@@ -143,11 +143,12 @@ def score_story(
     source_weights, first_seen = _by_source(articles)
     best_weight = max(source_weights.values())
     overlap = overlap or SourceOverlap()
-    votes = overlap.votes(source_weights)
     counted_weights = source_weights if widest is None else _by_source(widest)[0]
-    plain = overlap.votes(counted_weights, reruns=False, breadths=False)
-    reran = overlap.votes(counted_weights, breadths=False)
-    counted = overlap.votes(counted_weights)
+    shares = overlap.shares(counted_weights)  # the sources alone decide them: once
+    plain = overlap.votes(counted_weights, reruns=False, breadths=False, shares=shares)
+    reran = overlap.votes(counted_weights, breadths=False, shares=shares)
+    counted = overlap.votes(counted_weights, shares=shares)
+    votes = counted if widest is None else overlap.votes(source_weights)
     # The best-weighted source counts in source_weight; coverage is everyone else's vote.
     best = max(counted, key=lambda s: (source_weights[s], counted[s]))
     coverage = round(sum(plain.values()) - plain[best], 4)
