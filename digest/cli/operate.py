@@ -12,6 +12,7 @@ from rich.table import Table
 from digest.app import App
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.cli._status import print_status
+from digest.clock import utc_time
 from digest.deliver import DeliveryReport
 from digest.editions import left_out, next_edition_at, next_edition_preview
 from digest.errors import UsageError
@@ -245,10 +246,10 @@ def _retry_due(app: App) -> None:
             "sending limit has no room yet); `digest status` shows the queue"
         )
     queue = app.store.queue_summary()
-    if queue.in_flight:  # held by a sender, maybe one that stopped: say when they return
+    if queue.in_flight and queue.back_at:  # held by a sender, maybe stopped: when they return
         click.echo(
             f"{queue.in_flight} in flight under a sender's lease; if it stopped, they are "
-            f"pending again by {queue.back_at:%Y-%m-%d %H:%M:%S} UTC and the next send "
+            f"pending again by {utc_time(queue.back_at, seconds=True)} and the next send "
             "(or a worker) sends them"
         )
     if not all(r.ok for r in reports):

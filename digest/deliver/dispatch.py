@@ -382,8 +382,7 @@ class _Run:
         otherwise keep alive for as long as the process runs). Best effort: the error being
         raised is the one to say; if the database is what failed, the lease still ends."""
         with contextlib.suppress(Exception):
-            batch.claim.release(claimed)
-        batch.claim.stop_renewing()  # (released or not)
+            batch.claim.release(claimed)  # renewing stops first, whatever the database does
 
     def retry_at(self) -> Callable[[Row], datetime] | None:
         """When each deferred row of a batch may be tried again (None: at the next run)."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from digest.clock import utc_time
 from digest.states import DeliveryStatus
 from digest.store.tables import DELIVERY_STATES
 
@@ -75,7 +76,7 @@ class DeliveryReport:
         """One line naming the rows in flight elsewhere and when they come back, or ""."""
         if not self.in_flight:
             return ""
-        when = f"{self.back_at:%Y-%m-%d %H:%M:%S} UTC" if self.back_at else "their lease's end"
+        when = utc_time(self.back_at, seconds=True) if self.back_at else "their lease's end"
         return (
             f"{self.in_flight} in flight, held by another sender; if it stopped, they are "
             f"pending again at {when} and the next send (or a worker) sends them"

@@ -65,12 +65,13 @@ def build_scheduler(
     for digest, plan in plans:
         owed = owed_slots(app, digest, plan, now)
         _note_skipped(app, digest, plan, now, owed)
+        job = sending("send", digest.id)
         scheduler.add_job(
             runner.run,
             plan.trigger(),
-            args=[sending("send", digest.id), partial(_send_due, app, digest, plan)],
+            args=[job, partial(_send_due, app, digest, plan)],
             id=f"digest:{digest.id}",
-            name=sending("send", digest.id),
+            name=job,
             **({"next_run_time": now} if owed else {}),
         )
     scheduler.add_job(

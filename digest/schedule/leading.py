@@ -7,11 +7,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from digest.app import App
+from digest.clock import utc_time
 from digest.config import Config
 from digest.errors import ConfigError
 from digest.states import WorkerRole, WorkerState
@@ -161,7 +161,7 @@ def _start(app: App, stop: Callable[[], bool] | None = None) -> BackgroundSchedu
     for job in scheduler.get_jobs():
         when = job.next_run_time
         # To the second, in UTC like every log line: "2026-12-07 07:00:00 UTC".
-        shown = f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if when else "none (paused)"
+        shown = utc_time(when, seconds=True) if when else "none (paused)"
         log.info("scheduled %s; next run %s", job.name, shown)
     return scheduler
 

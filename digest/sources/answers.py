@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from digest.clock import utc_time
 from digest.errors import SourceError
 from digest.sources.site import Site
 
@@ -81,7 +82,7 @@ def status_error(
     if status in (301, 302, 303, 307, 308):
         message += " (a redirect without a Location)"
     if retry_at is not None and status in (429, 503):
-        message += f"; asked to come back after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+        message += f"; asked to come back after {utc_time(retry_at, seconds=True)}"
     return HttpStatusError(name, status, message, _status_hint(status), retry_at)
 
 

@@ -37,6 +37,8 @@ def mend_utf8(body: bytes, content_type: str) -> tuple[bytes, int]:
     """
     if _stated_encoding(body, content_type) != "utf-8" or body.isascii():
         return body, 0
+    if _utf8_beyond_ascii(body):  # most feeds: UTF-8 already, one strict decode says so
+        return body, 0
     text = body.decode("utf-8", "replace")
     # A U+FFFD the feed wrote is its three bytes, whole wherever they stand (their first
     # byte is no continuation byte, so no broken sequence before them takes it): the rest

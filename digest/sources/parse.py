@@ -91,7 +91,7 @@ def kept_items(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[
     # Placeholders go before the cut, so on a page or a sitemap they take no slot; a feed's
     # parser has cut already (``parse_feed``), so there one took a slot of the limit.
     items, placeholders = without_placeholders(items)
-    items, cut = within_limit(items, limit)  # a feed's parser cut it already
+    items, cut = within_limit(items, limit)
     return items, placeholders + cut
 
 
