@@ -12,7 +12,7 @@ from datetime import datetime
 from digest.app import App
 from digest.config import DigestConfig
 from digest.render import EditionInfo
-from digest.schedule import FiringPlan, fires_at, firing_plan
+from digest.schedule import FiringPlan, fires_at, local_time_schedule
 from digest.store import Edition, saved_id
 
 
@@ -22,8 +22,12 @@ def digest_timezone(app: App, digest: DigestConfig) -> str:
 
 
 def digest_plan(app: App, digest: DigestConfig) -> FiringPlan:
-    """When the digest fires (``firing_plan`` in the service's zone)."""
-    return firing_plan(digest, app.config.service.timezone)
+    """When the digest fires: its schedule in its zone (``digest_timezone``), or for a
+    local-time digest, in UTC every time its schedule is due in some zone."""
+    zone = digest_timezone(app, digest)
+    if digest.local_time:
+        return FiringPlan(local_time_schedule(digest.schedule), "UTC", zone, True)
+    return FiringPlan(digest.schedule, zone, zone, False)
 
 
 def digest_slot(app: App, digest: DigestConfig, now: datetime) -> datetime:

@@ -3,7 +3,6 @@
 from digest.schedule.slots import (
     FiringPlan,
     fires_at,
-    firing_plan,
     latest_slot,
     local_time_schedule,
     next_slot,
@@ -13,7 +12,6 @@ from digest.schedule.slots import (
 __all__ = [
     "FiringPlan",
     "fires_at",
-    "firing_plan",
     "latest_slot",
     "local_time_schedule",
     "next_slot",

@@ -292,7 +292,11 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
-    signals = Signals(stop, halt, reload, reload_config)
+
+    def build(app: App, stopping: Callable[[], bool]) -> BackgroundScheduler:
+        return build_scheduler(app, stop=stopping)
+
+    signals = Signals(stop, halt, reload, reload_config, build)
     if is_postgresql(app.engine):
         elected(app, signals)
     else:

@@ -20,24 +20,32 @@ from digest.store.workers import this_process
 
 log = logging.getLogger("digest.schedule")
 
+# The daemon's scheduler for an app, given ``stop`` (``daemon.build_scheduler``).
+BuildScheduler = Callable[[App, Callable[[], bool]], BackgroundScheduler]
+
 
 @dataclass(frozen=True)
 class Signals:
-    """What the daemon's signal handler sets, and how it reloads the config.
+    """What the daemon's signal handler sets, how it reloads the config, and how it builds
+    its scheduler.
 
     ``stop``: finish the running job, then exit; ``halt``: stop after the batch on the wire;
-    ``reload``: read the config again through ``reload_config`` (None: this daemon cannot).
+    ``reload``: read the config again through ``reload_config`` (None: this daemon cannot);
+    ``build``: the scheduler to run while leading, handed in by the daemon, which knows
+    the jobs (who leads need not know what is scheduled, nor import the daemon that
+    calls it).
     """
 
     stop: threading.Event
     halt: threading.Event
     reload: threading.Event
     reload_config: Callable[[Config], Config] | None
+    build: BuildScheduler
 
 
 def lead(app: App, signals: Signals) -> None:
     """The only daemon on the database (SQLite): schedule until stopped."""
-    scheduler = _start(app, signals.halt.is_set)
+    scheduler = _start(app, signals.build, signals.halt.is_set)
     while not signals.stop.is_set():
         if signals.reload.wait(timeout=0.5):
             signals.reload.clear()
@@ -45,7 +53,7 @@ def lead(app: App, signals: Signals) -> None:
             if new_app is not None:
                 scheduler.shutdown(wait=True)
                 app = new_app
-                scheduler = _start(app, signals.halt.is_set)
+                scheduler = _start(app, signals.build, signals.halt.is_set)
     scheduler.shutdown(wait=True)
 
 
@@ -58,7 +66,7 @@ def elected(app: App, signals: Signals) -> None:
     once for at most that long, and the building of an edition is idempotent (one per slot)
     and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
     """
-    seat = _Seat(app, signals.halt)
+    seat = _Seat(app, signals.halt, signals.build)
     try:
         while not signals.stop.is_set():
             seat.check()
@@ -75,9 +83,10 @@ class _Seat:
     """A scheduler's place in the election: its lock, its heartbeat row, and its scheduler
     while it leads."""
 
-    def __init__(self, app: App, halt: threading.Event) -> None:
+    def __init__(self, app: App, halt: threading.Event, build: BuildScheduler) -> None:
         self.app = app
         self.halt = halt
+        self.build = build
         self.lock = LeaderLock(app.engine)
         self.leading = threading.Event()
         self.me = _register(app)
@@ -98,7 +107,7 @@ class _Seat:
         if self.scheduler is None and self.lock.try_take():
             self.leading.set()
             log.info("leading: this scheduler gathers, builds and queues editions")
-            self.scheduler = _start(self.app, self.stopping)
+            self.scheduler = _start(self.app, self.build, self.stopping)
             self.said_standby = False
         elif self.scheduler is not None and not self.lock.still_held():
             self.leading.clear()  # the running job stops after its batch on the wire
@@ -125,7 +134,7 @@ class _Seat:
         self.app = app
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
-            self.scheduler = _start(app, self.stopping)
+            self.scheduler = _start(app, self.build, self.stopping)
 
     def close(self) -> None:
         """Stop scheduling, give up the lock and remove the heartbeat row."""
@@ -153,10 +162,8 @@ def _beat(app: App, me: str, state: str) -> None:
         log.error("could not write this scheduler's heartbeat: %s", exc)
 
 
-def _start(app: App, stop: Callable[[], bool] | None = None) -> BackgroundScheduler:
-    from digest.schedule.daemon import build_scheduler
-
-    scheduler = build_scheduler(app, stop=stop)
+def _start(app: App, build: BuildScheduler, stop: Callable[[], bool]) -> BackgroundScheduler:
+    scheduler = build(app, stop)
     scheduler.start()
     for job in scheduler.get_jobs():
         when = job.next_run_time

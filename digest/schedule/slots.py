@@ -43,15 +43,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
-
-if TYPE_CHECKING:  # the config package reads schedules with this module: no import circle
-    from digest.config import DigestConfig
 
 _SPANS = (
     timedelta(hours=1),
@@ -375,11 +371,3 @@ class FiringPlan:
     def slots_between(self, start: datetime, end: datetime) -> list[datetime]:
         """The fires in [``start``, ``end``] (UTC), oldest first."""
         return slots_between(self.schedule, self.timezone, start, end)
-
-
-def firing_plan(digest: DigestConfig, service_timezone: str) -> FiringPlan:
-    """The digest's firing plan (its zone, else ``service_timezone``, the service's)."""
-    zone = digest.timezone or service_timezone
-    if digest.local_time:
-        return FiringPlan(local_time_schedule(digest.schedule), "UTC", zone, True)
-    return FiringPlan(digest.schedule, zone, zone, False)
