@@ -89,6 +89,18 @@ def ends_sentence(text: str) -> bool:
     return _ENDS_SENTENCE.search(text, max(0, len(text) - 8)) is not None
 
 
+# A BCP 47 language tag as pages, sitemaps and admins write it ("en", "pt-BR").
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def language_tag(value: str) -> str | None:
+    """``value`` stripped when it is a language tag ("en", "pt-BR"), at most 35 characters;
+    None for anything else. One rule for what a page or a sitemap declares and for a
+    source's ``language`` in the config."""
+    tag = value.strip()
+    return tag if _LANGUAGE_TAG.match(tag) and len(tag) <= 35 else None
+
+
 def language_code(tag: str | None) -> str:
     """The language sentencex is asked for: the tag's primary subtag, English by default."""
     if not tag:

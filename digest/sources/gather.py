@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from functools import partial
 
 import httpx
@@ -251,6 +252,12 @@ async def _read(
             "this is a bug in digest; please report it with the source's address",
         ) from exc
     items, left_out = kept_items(items, limit)  # for every kind of source, here
+    if source.language:
+        # The admin's word for what the source writes in wins: a feed that declares none
+        # (heise, UOL) or a CMS's default ("en-US" on a Portuguese blog) would otherwise
+        # have its headlines stemmed as another language and read by a screen reader in
+        # the wrong voice.
+        items = [replace(item, language=source.language) for item in items]
     return items, notes + left_out
 
 

@@ -21,13 +21,9 @@ from urllib.parse import urljoin, urlsplit
 import lxml.etree
 import lxml.html
 
+from digest.sentences import language_tag
 from digest.sources.dates import iso_date
-from digest.sources.normalise import (
-    canonical_url,
-    html_to_text,
-    language_tag,
-    unread_page,
-)
+from digest.sources.normalise import canonical_url, html_to_text, unread_page
 from digest.sources.pictures import stated_size
 
 TITLE_LIMIT = 300

@@ -19,8 +19,6 @@ _TRACKING = re.compile(
     re.I,
 )
 _SPACE = re.compile(r"\s+")
-# A BCP 47 language tag as pages and sitemaps write it ("en", "pt-BR"), at most 35 characters.
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _PLAIN_HOST = re.compile(r"[^@:\[\]%]+")  # a netloc that is only a host name
 # Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
@@ -263,12 +261,6 @@ def _known_entity(match: re.Match[str]) -> str:
 def _has_words(text: str) -> bool:
     """Text a reader can read as a headline: a letter or digit, and no placeholder."""
     return any(c.isalnum() for c in text) and text.casefold() not in _NO_TITLE
-
-
-def language_tag(value: str) -> str | None:
-    """``value`` stripped when it is a language tag ("en", "pt-BR"); None for anything else."""
-    tag = value.strip()
-    return tag if _LANGUAGE_TAG.match(tag) and len(tag) <= 35 else None
 
 
 # Languages written in a script other than Latin, by their primary subtag: text in one of

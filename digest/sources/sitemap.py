@@ -28,6 +28,7 @@ from defusedxml import DefusedXmlException
 
 from digest.errors import SourceError
 from digest.records import FeedItem
+from digest.sentences import language_tag
 from digest.sources.dates import iso_date
 from digest.sources.fetch import MAX_BODY_BYTES
 from digest.sources.normalise import (
@@ -35,7 +36,6 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
-    language_tag,
 )
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from digest.config.models.base import _Model
+from digest.sentences import language_tag
 
 
 class GatherConfig(_Model):
@@ -98,6 +99,25 @@ class SourceConfig(_Model):
     weight: float = Field(default=1.0, ge=0, le=10, description="how much this source counts")
     topics: list[str] = Field(default_factory=list, description="topics its articles belong to")
     enabled: bool = Field(default=True, description="set to false to pause the source")
+    language: str | None = Field(
+        default=None,
+        description="the language its articles are written in (a BCP 47 tag: 'pt-BR', "
+        "'de'), for a source that declares none or a wrong one; unset: what it declares",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        """A tag as BCP 47 writes it: "pt_BR" (how some feeds write it) becomes "pt-BR"."""
+        if value is None:
+            return None
+        tag = language_tag(value.replace("_", "-"))
+        if tag is None:
+            raise ValueError(
+                f"{value!r} is not a language tag; write the language as a BCP 47 tag such "
+                "as 'en', 'pt-BR' or 'de' (or leave language unset)"
+            )
+        return tag
 
     @field_validator("url")
     @classmethod
