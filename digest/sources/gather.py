@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
 from functools import partial
 
 import httpx
@@ -43,7 +42,7 @@ from digest.sources.outcomes import (
     stored,
     unchanged,
 )
-from digest.sources.parse import kept_items, parse_feed
+from digest.sources.parse import in_language, kept_items, parse_feed
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.sources.site import Site
 from digest.states import SourceStatus
@@ -252,13 +251,7 @@ async def _read(
             "this is a bug in digest; please report it with the source's address",
         ) from exc
     items, left_out = kept_items(items, limit)  # for every kind of source, here
-    if source.language:
-        # The admin's word for what the source writes in wins: a feed that declares none
-        # (heise, UOL) or a CMS's default ("en-US" on a Portuguese blog) would otherwise
-        # have its headlines stemmed as another language and read by a screen reader in
-        # the wrong voice.
-        items = [replace(item, language=source.language) for item in items]
-    return items, notes + left_out
+    return in_language(items, source.language), notes + left_out
 
 
 async def _read_page(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html.entities
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -93,6 +94,16 @@ def kept_items(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[
     items, placeholders = without_placeholders(items)
     items, cut = within_limit(items, limit)
     return items, placeholders + cut
+
+
+def in_language(items: list[FeedItem], language: str | None) -> list[FeedItem]:
+    """The items as written in ``language``, the source's configured one (None: each as
+    it declares). The admin's word wins: a feed that declares no language (heise, UOL) or
+    a site's default ("en-US" over Portuguese articles) would otherwise have its headlines
+    stemmed as another language and read by a screen reader in the wrong voice."""
+    if not language:
+        return items
+    return [replace(item, language=language) for item in items]
 
 
 def within_limit(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[str]]:
