@@ -38,6 +38,43 @@ def test_a_misspelt_time_zone_is_answered_with_the_zone_meant(
         ) in err
 
 
+@pytest.mark.parametrize(
+    ("typed", "fix"),
+    [
+        ("GMT+1", "for UTC+1 write 'Etc/GMT-1'"),
+        ("GMT-5", "for UTC-5 write 'Etc/GMT+5'"),
+        ("UTC+2", "for UTC+2 write 'Etc/GMT-2'"),
+        ("UTC+05:30", "no IANA zone is a fixed UTC+5:30"),
+    ],
+)
+def test_an_offset_for_a_zone_is_answered_with_the_zone_on_its_own_side_of_utc(
+    write_config, typed: str, fix: str
+) -> None:
+    """'GMT+1' is no zone; IANA's near name 'Etc/GMT+1' is UTC-1 (its Etc names count the
+    other way round), so suggesting it would send a Paris digest two hours late, and one
+    for 'GMT-5' (New York) ten hours early."""
+    config: Path = write_config([])
+    text = config.read_text().replace(
+        'schedule = "0 7 * * *"', f'schedule = "0 7 * * *"\ntimezone = "{typed}"'
+    )
+    config.write_text(text)
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 2
+    assert f"digests[0].timezone: unknown time zone {typed!r}; {fix}" in err
+    wrong = f"Etc/GMT{typed[3:]}"  # the same sign: the other side of UTC
+    assert f"did you mean '{wrong}'" not in err
+
+    # A subscriber's zone is checked by the same rule.
+    config.write_text(text.replace(f'timezone = "{typed}"\n', ""))
+    code, _, err = run_cli(
+        "--config", str(config), "subscribers", "add", "ann@example.org", "--timezone", typed
+    )
+    assert code == 2
+    assert fix in err
+
+
 def test_check_warns_of_a_password_no_login_uses(write_config, monkeypatch) -> None:
     """A password named without a username: no login is made, and a relay that wants one
     answers 530 to every message of the 7 a.m. run."""
