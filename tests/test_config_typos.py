@@ -133,3 +133,33 @@ def test_a_sources_header_lost_is_named_whether_its_keys_land_above_or_twice(
         f"{config.name}:{line}: delivery.maildir.name: unknown key; `name` is a key of "
         "[[sources]]: is a [[sources]] line missing (or commented out) above it?"
     ) in err
+
+
+def test_check_warns_of_a_digest_topic_no_source_has(write_config) -> None:
+    """A digest takes only the stories of sources with one of its topics: 'wrld' for
+    'world' would leave every edition empty, and mail nobody, without a word."""
+    source = '\n[[sources]]\nname = "Wire"\nurl = "http://127.0.0.1:9/f.xml"\n'
+    config: Path = write_config([], extra=source + 'topics = ["world", "business"]\n')
+    base = config.read_text()
+
+    def check(topics: str) -> tuple[int, str, int]:
+        text = base.replace('id = "daily"', f'id = "daily"\ntopics = {topics}')
+        config.write_text(text)
+        code, _, err = run_cli("--config", str(config), "check")
+        return code, err, text.splitlines().index(f"topics = {topics}") + 1
+
+    code, err, line = check('["wrld"]')
+    assert code == 0  # a warning: the config loads, and the daemon keeps running
+    assert (
+        f"{config.name}:{line}: digests[0].topics: no source has the topic 'wrld', so its "
+        "editions have no stories; did you mean 'world'?"
+    ) in err
+
+    code, err, line = check('["world", "sport"]')
+    assert code == 0
+    assert (
+        f"{config.name}:{line}: digests[0].topics: no source has the topic 'sport': it adds "
+        "no stories; the sources' topics are: business, world"
+    ) in err
+
+    assert "digests[0].topics" not in check('["business"]')[1]
