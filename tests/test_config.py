@@ -185,12 +185,21 @@ MISTAKES = [
         "31 2",
     ),
     (
-        "top-level key under a table",
+        "a table's name as a key of another table",
         "port = 587",
         "port = 587\nsources = []",
         "delivery.smtp.sources",
-        "`sources` is top-level: move it above the first [table] header",
+        "`sources` is not a key of [delivery.smtp]: its settings go in [[sources]] tables",
         "sources = []",
+    ),
+    (
+        "a digest's sources named: a digest takes them by topic",
+        'schedule = "0 7 * * *"',
+        'schedule = "0 7 * * *"\nsources = ["Wire"]',
+        "digests[0].sources",
+        "a digest takes the stories of every source that has one of its topics: give those "
+        "[[sources]] topics = [...] and list the topic in this digest's topics",
+        'sources = ["Wire"]',
     ),
     (
         "parent table's key under a sub-table",
