@@ -101,6 +101,45 @@ def test_sources_and_the_console_show_a_failing_sources_fix_beside_its_error(
     assert {s["name"]: s["last_hint"] for s in sources}["Missing"] is None
 
 
+def test_a_source_no_longer_fetched_does_not_promise_a_next_try(
+    write_config, feed_server: FeedServer
+) -> None:
+    """The example config's sources failed on a first gather, then were replaced: `digest
+    sources` still lists them, off, and their stored hints said "digest will try again on
+    the next run" or "find its new address", about fetches that never come."""
+    ok = feed_server.add("/ok.xml", rss(_items(1)))
+    config = write_config(
+        [
+            ("Wire", ok),
+            ("Missing", feed_server.url("/missing.xml")),
+            ("Paused", "http://127.0.0.1:9/"),
+        ]
+    )
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    text = config.read_text()
+    missing = f'\n[[sources]]\nname = "Missing"\nurl = "{feed_server.url("/missing.xml")}"\n'
+    assert missing in text
+    config.write_text(
+        text.replace(missing, "").replace(
+            'url = "http://127.0.0.1:9/"', 'url = "http://127.0.0.1:9/"\nenabled = false'
+        )
+    )
+
+    _, out, _ = run_cli("--config", str(config), "sources")
+    assert "find its new address" not in out
+    assert "will try again on the next run" not in out
+
+    sources = json.loads(run_cli("--config", str(config), "sources", "--json")[1])["sources"]
+    by_name = {s["name"]: s for s in sources}
+    for name in ("Missing", "Paused"):
+        assert by_name[name]["state"] == "off"
+        assert by_name[name]["last_error"]  # the error stays, as a record
+        assert by_name[name]["last_hint"] == (
+            "not fetched any more: it is disabled or no longer in the config (the error is old)"
+        )
+    assert by_name["Wire"]["last_hint"] is None
+
+
 def html_text(page: str) -> str:
     return html_module.unescape(page)
 

@@ -19,6 +19,8 @@ from pydantic.fields import FieldInfo
 
 from digest.config import Config, load_config, parse_config, warnings_for
 from digest.config._lines import key_lines
+from digest.config.models.base import default
+from digest.config.models.digests import DigestConfig
 from digest.errors import ConfigError, DigestError
 from digest.store.engine import resolve_url
 from tests.conftest import ROOT, SECRET, run_cli
@@ -183,12 +185,21 @@ MISTAKES = [
         "31 2",
     ),
     (
-        "top-level key under a table",
+        "a table's name as a key of another table",
         "port = 587",
         "port = 587\nsources = []",
         "delivery.smtp.sources",
-        "`sources` is top-level: move it above the first [table] header",
+        "`sources` is not a key of [delivery.smtp]: its settings go in [[sources]] tables",
         "sources = []",
+    ),
+    (
+        "a digest's sources named: a digest takes them by topic",
+        'schedule = "0 7 * * *"',
+        'schedule = "0 7 * * *"\nsources = ["Wire"]',
+        "digests[0].sources",
+        "a digest takes the stories of every source that has one of its topics: give those "
+        "[[sources]] topics = [...] and list the topic in this digest's topics",
+        'sources = ["Wire"]',
     ),
     (
         "parent table's key under a sub-table",
@@ -382,7 +393,10 @@ def test_latest_summary_chars_is_0_or_room_for_a_sentence(tmp_path: Path) -> Non
         parse_config(edit(BASE, schedule, f"{schedule}\nlatest_summary_chars = 12"), tmp_path)
     [problem] = caught.value.problems
     assert problem.key == "digests[0].latest_summary_chars"
-    assert problem.what.endswith("use 40 or more (180 is the default), or 0 for headlines only")
+    chars = default(DigestConfig, "latest_summary_chars")  # the default it names is the real one
+    assert problem.what.endswith(
+        f"use 40 or more ({chars} is the default), or 0 for headlines only"
+    )
 
 
 def test_a_whole_number_is_still_a_number(tmp_path: Path) -> None:

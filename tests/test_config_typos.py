@@ -38,6 +38,43 @@ def test_a_misspelt_time_zone_is_answered_with_the_zone_meant(
         ) in err
 
 
+@pytest.mark.parametrize(
+    ("typed", "fix"),
+    [
+        ("GMT+1", "for UTC+1 write 'Etc/GMT-1'"),
+        ("GMT-5", "for UTC-5 write 'Etc/GMT+5'"),
+        ("UTC+2", "for UTC+2 write 'Etc/GMT-2'"),
+        ("UTC+05:30", "no IANA zone is a fixed UTC+5:30"),
+    ],
+)
+def test_an_offset_for_a_zone_is_answered_with_the_zone_on_its_own_side_of_utc(
+    write_config, typed: str, fix: str
+) -> None:
+    """'GMT+1' is no zone; IANA's near name 'Etc/GMT+1' is UTC-1 (its Etc names count the
+    other way round), so suggesting it would send a Paris digest two hours late, and one
+    for 'GMT-5' (New York) ten hours early."""
+    config: Path = write_config([])
+    text = config.read_text().replace(
+        'schedule = "0 7 * * *"', f'schedule = "0 7 * * *"\ntimezone = "{typed}"'
+    )
+    config.write_text(text)
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 2
+    assert f"digests[0].timezone: unknown time zone {typed!r}; {fix}" in err
+    wrong = f"Etc/GMT{typed[3:]}"  # the same sign: the other side of UTC
+    assert f"did you mean '{wrong}'" not in err
+
+    # A subscriber's zone is checked by the same rule.
+    config.write_text(text.replace(f'timezone = "{typed}"\n', ""))
+    code, _, err = run_cli(
+        "--config", str(config), "subscribers", "add", "ann@example.org", "--timezone", typed
+    )
+    assert code == 2
+    assert fix in err
+
+
 def test_check_warns_of_a_password_no_login_uses(write_config, monkeypatch) -> None:
     """A password named without a username: no login is made, and a relay that wants one
     answers 530 to every message of the 7 a.m. run."""
@@ -96,3 +133,33 @@ def test_a_sources_header_lost_is_named_whether_its_keys_land_above_or_twice(
         f"{config.name}:{line}: delivery.maildir.name: unknown key; `name` is a key of "
         "[[sources]]: is a [[sources]] line missing (or commented out) above it?"
     ) in err
+
+
+def test_check_warns_of_a_digest_topic_no_source_has(write_config) -> None:
+    """A digest takes only the stories of sources with one of its topics: 'wrld' for
+    'world' would leave every edition empty, and mail nobody, without a word."""
+    source = '\n[[sources]]\nname = "Wire"\nurl = "http://127.0.0.1:9/f.xml"\n'
+    config: Path = write_config([], extra=source + 'topics = ["world", "business"]\n')
+    base = config.read_text()
+
+    def check(topics: str) -> tuple[int, str, int]:
+        text = base.replace('id = "daily"', f'id = "daily"\ntopics = {topics}')
+        config.write_text(text)
+        code, _, err = run_cli("--config", str(config), "check")
+        return code, err, text.splitlines().index(f"topics = {topics}") + 1
+
+    code, err, line = check('["wrld"]')
+    assert code == 0  # a warning: the config loads, and the daemon keeps running
+    assert (
+        f"{config.name}:{line}: digests[0].topics: no source has the topic 'wrld', so its "
+        "editions have no stories; did you mean 'world'?"
+    ) in err
+
+    code, err, line = check('["world", "sport"]')
+    assert code == 0
+    assert (
+        f"{config.name}:{line}: digests[0].topics: no source has the topic 'sport': it adds "
+        "no stories; the sources' topics are: business, world"
+    ) in err
+
+    assert "digests[0].topics" not in check('["business"]')[1]

@@ -251,6 +251,35 @@ def test_check_connect_logs_in_as_a_send_would_and_names_a_refused_password(
         controller.stop()
 
 
+def test_a_login_the_server_does_not_offer_is_named_as_such_not_as_a_connection_failure(
+    write_config, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that offers no AUTH (a relay, or one that offers it only after STARTTLS)
+    with a username set: the connection works, so "cannot connect ... check host, port and
+    security, and that the server is up" sent the admin looking in the wrong place."""
+    config = write_config(
+        [("Wire", "http://127.0.0.1:9/f.xml")], transport="smtp", smtp_port=smtp_server.port
+    )
+    config.write_text(
+        config.read_text().replace(
+            "connections = 2", 'connections = 2\nusername = "digest"\npassword_env = "SMTP_PASS"'
+        )
+    )
+    monkeypatch.setenv("SMTP_PASS", "right")
+
+    code, _, err = run_cli("--config", str(config), "check", "--connect")
+
+    assert code == 1
+    assert "cannot connect" not in err
+    assert (
+        f"error: the SMTP server 127.0.0.1:{smtp_server.port} (security none) offers no login "
+        "(no AUTH in its EHLO reply), but delivery.smtp.username is set"
+    ) in err
+    assert 'hint: most servers offer a login only over TLS: set security = "starttls"' in err
+    assert "remove delivery.smtp.username and password_env" in err
+    assert smtp_server.handler.messages == []
+
+
 def test_the_console_subscriber_page_names_editions_that_never_queued_them(
     write_config, feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:

@@ -7,6 +7,7 @@ not exported here may be exported where digest runs, so they warn rather than fa
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -47,6 +48,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
         *_dkim_alignment(config),
         *_unsubscribe_mailto(config),
         *_host_pace(config),
+        *_digest_topics(config),
         *_short_deliveries(config),
         *_example_values(config),
         *_ignored_keys(config),
@@ -248,6 +250,35 @@ def _host_pace(config: Config) -> list[ConfigProblem]:
                 "lower gather.per_host_delay_seconds",
             )
         )
+    return problems
+
+
+def _digest_topics(config: Config) -> list[ConfigProblem]:
+    """A digest's topics that no source declares: a digest takes only the stories of
+    sources with one of its topics, so a misspelt one ('wrld') gets none of them, and a
+    digest of only such topics mails nobody, day after day, without a word."""
+    known = sorted({topic for source in config.sources for topic in source.topics})
+    problems = []
+    for index, digest in enumerate(config.digests):
+        unknown = [topic for topic in digest.topics if topic not in known]
+        if not unknown:
+            continue
+        what = f"no source has the topic {', '.join(map(repr, unknown))}"
+        what += (
+            ", so its editions have no stories"
+            if len(unknown) == len(digest.topics)
+            else ": it adds no stories"
+        )
+        close = [difflib.get_close_matches(topic, known, n=1) for topic in unknown]
+        meant = [f"{match[0]!r}" for match in close if match]
+        if meant and len(meant) == len(unknown):
+            fix = f"did you mean {', '.join(meant)}?"
+        elif known:
+            fix = f"the sources' topics are: {', '.join(known)}"
+        else:
+            fix = "no source declares topics: give a [[sources]] table topics = [...]"
+        fix += " (or add the topic to a source's topics; [] takes every source)"
+        problems.append(config.problem(("digests", index, "topics"), what, fix))
     return problems
 
 

@@ -295,9 +295,32 @@ def _misplaced(path: tuple[Any, ...]) -> str:
         if key not in _known_keys(parent):
             continue
         if not parent:
-            return f"`{key}` is top-level: move it above the first [table] header"
+            return _top_level(str(key), table)
         return f"`{key}` belongs to {_header(parent)}: move it above {_header(table)}"
     return ""
+
+
+# A table's name written as a key of another table: not a line in the wrong place, but
+# another idea of how the two relate, answered with how they do.
+_RELATIONS = {
+    ("digests", "sources"): "a digest takes the stories of every source that has one of its "
+    "topics: give those [[sources]] topics = [...] and list the topic in this digest's "
+    "topics (topics = [] takes every source)",
+}
+
+
+def _top_level(key: str, table: tuple[Any, ...]) -> str:
+    """Where a top-level key written inside a table goes: above the first header, unless
+    it names a table of its own, which no move above a header would make right."""
+    relation = _RELATIONS.get((str(table[0]), key))
+    if relation:
+        return relation
+    info = Config.model_fields[key]
+    if _model_in(info.annotation) is None:
+        return f"`{key}` is top-level: move it above the first [table] header"
+    many = typing.get_origin(info.annotation) is list
+    own = f"[[{key}]] tables of its own" if many else f"a [{key}] table of its own"
+    return f"`{key}` is not a key of {_header(table)}: its settings go in {own}"
 
 
 def _header(table: tuple[Any, ...]) -> str:

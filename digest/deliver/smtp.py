@@ -251,6 +251,9 @@ class SmtpSender:
                 client.starttls(context=self._tls())
                 client.ehlo()
             if s.username:
+                if not client.has_extn("auth"):
+                    close_quietly(client)
+                    raise _no_login_offered(s)
                 client.login(s.username, self.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             close_quietly(client)
@@ -309,6 +312,28 @@ class SmtpSender:
 @register("smtp")
 def _from_config(config: Config) -> SmtpSender:
     return SmtpSender(config.delivery.smtp, config.smtp_password())
+
+
+def _no_login_offered(s: SmtpConfig) -> DeliveryError:
+    """A server that offers no login while the config has one: no connection problem (the
+    host, port and up-ness the generic hint names are fine), but a login asked of a server
+    that takes none here, or takes one only once TLS is on."""
+    if s.security == "none":
+        hint = (
+            'most servers offer a login only over TLS: set security = "starttls" (port 587) '
+            'or "tls" (port 465); for a relay that takes mail without a login, remove '
+            "delivery.smtp.username and password_env"
+        )
+    else:
+        hint = (
+            "for a relay that takes mail without a login, remove delivery.smtp.username and "
+            "password_env; otherwise check that host and port name the server your login is for"
+        )
+    return DeliveryError(
+        f"the SMTP server {s.host}:{s.port} (security {s.security}) offers no login (no AUTH "
+        f"in its EHLO reply), but delivery.smtp.username is set",
+        hint,
+    )
 
 
 def _connect_hint(port: int, security: str, exc: Exception) -> str:

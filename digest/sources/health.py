@@ -26,6 +26,11 @@ class SourceCondition(StrEnum):
     OFF = "off"  # stored from an earlier config, but disabled or no longer configured
 
 
+# The hint beside an off source's last error: the one stored with it ("digest will try
+# again on the next run", "find its new address") is about a fetch that no longer comes.
+OFF_HINT = "not fetched any more: it is disabled or no longer in the config (the error is old)"
+
+
 @dataclass(frozen=True)
 class SourceHealth:
     """One source's health as `digest sources` prints it."""
@@ -73,7 +78,15 @@ def source_health(
                 row.items_seen,
                 row.last_error,
                 row.next_attempt_at if waits else None,
-                row.last_hint if row.last_error else None,
+                _hint(condition, row.last_error, row.last_hint),
             )
         )
     return sorted(out, key=lambda health: health.name)
+
+
+def _hint(condition: SourceCondition, error: str | None, stored: str | None) -> str | None:
+    """What to do about a source's last error: the stored hint, or, for a source no longer
+    fetched, that it is not (its stored one would promise a next try)."""
+    if not error:
+        return None
+    return OFF_HINT if condition is SourceCondition.OFF else stored

@@ -51,9 +51,41 @@ def check_timezone(
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         close = _zones_named(value)
-        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
+        hint = _offset_hint(value) or (
+            f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
+        )
         raise ValueError(f"unknown time zone {value!r}; {hint}") from exc
     return value
+
+
+_OFFSET = re.compile(r"^(?:gmt|utc)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+
+
+def _offset_hint(raw: str) -> str:
+    """The zone an offset such as 'GMT+1' or 'UTC-05:00' means, else "".
+
+    IANA's fixed-offset names count the other way round ('Etc/GMT+1' is UTC-1), so the
+    near miss for 'GMT+1' is an hour on the wrong side of UTC, and for 'GMT-5' ten hours
+    off: the answer names the Etc zone of the offset meant, and the place's zone, which
+    also follows its summer time.
+    """
+    match = _OFFSET.match(raw.strip())
+    if not match:
+        return ""
+    sign, hours, minutes = match[1], int(match[2]), int(match[3] or 0)
+    if minutes >= 60 or hours > 14:
+        return ""
+    place = "the place's own zone, named Area/City ('Europe/Paris', 'America/New_York')"
+    if not hours and not minutes:
+        return f"write 'UTC', or better {place}, which follows its summer time"
+    offset = f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+    if minutes or (sign == "-" and hours > 12):
+        return f"no IANA zone is a fixed {offset}: use {place}"
+    etc = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+    return (
+        f"for {offset} write {etc!r} (IANA's Etc names count the other way round), or "
+        f"better {place}, which follows its summer time"
+    )
 
 
 @functools.cache

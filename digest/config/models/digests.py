@@ -78,9 +78,10 @@ class DigestConfig(_Model):
     @classmethod
     def _latest_chars(cls, value: int) -> int:
         if 0 < value < 40:
+            chars = cls.model_fields["latest_summary_chars"].default
             raise ValueError(
-                f"{value} characters hold no sentence; use 40 or more (180 is the default), "
-                "or 0 for headlines only"
+                f"{value} characters hold no sentence; use 40 or more ({chars} is the "
+                "default), or 0 for headlines only"
             )
         return value
 
