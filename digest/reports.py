@@ -296,8 +296,9 @@ class ExplainReport:
     left_out: list[str]
     breaking: int
     latest: int
-    # The sources' habits the store keeps (``rank.habits``): sources, stories they carried
-    # in all, and up to when stories are tallied (None: nothing kept yet)
+    # The sources' habits the store keeps (``rank.habits``), of the sources enabled now (those
+    # the ranking reads): sources, stories they carried in all, and up to when stories are
+    # tallied (None: nothing kept yet)
     habit_sources: int = 0
     habit_stories: int = 0
     habits_until: datetime | None = None

@@ -58,7 +58,9 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
         replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
         for a in app.store.window_articles(memory, now, enabled)
     ]
-    read = SourceHabits.kept(*app.store.source_habits())
+    # The tally of the sources enabled now alone: one removed or renamed stops weighing in
+    # the others' breadth at once (its rows are kept, for when it comes back).
+    read = SourceHabits.kept(*app.store.source_habits(enabled))
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
