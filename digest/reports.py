@@ -392,5 +392,5 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         len(kept.sources),
         sum(habit.stories for habit in kept.sources.values()),
         kept.until,
-        breadth_sources(app, kept),
+        breadth_sources(kept, app.config.rank.breadth_weight, (s.name for s in app.config.sources)),
     )

@@ -6,6 +6,7 @@ segment of readers ``segments``, what was left out and why ``notes``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -79,13 +80,12 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
     return WindowRanking(ranked.edition, _keep_tally(app, read, tally, now))
 
 
-def breadth_sources(app: App, kept: SourceHabits) -> int | None:
-    """How many of the configured sources have a breadth in ``kept`` (None: off), for
-    `digest explain`'s header."""
-    weight = app.config.rank.breadth_weight
+def breadth_sources(kept: SourceHabits, weight: float, sources: Iterable[str]) -> int | None:
+    """How many of the ``sources`` (the configured ones) have a breadth in ``kept`` at
+    ``rank.breadth_weight`` ``weight`` (None: off), for `digest explain`'s header."""
     if not weight:
         return None
-    return len({s.name for s in app.config.sources}.intersection(kept.breadths(weight)))
+    return len(set(sources).intersection(kept.breadths(weight)))
 
 
 def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime) -> SourceHabits:
