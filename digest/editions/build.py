@@ -16,6 +16,7 @@ from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
 from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.rank import SentStories, SourceHabits, narrow, rank_memory, sent_sources
+from digest.rank.growth import settled_at
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
@@ -77,7 +78,7 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
     tally = read if ranked.habits is None else ranked.habits
-    return WindowRanking(ranked.edition, _keep_tally(app, read, tally, now))
+    return WindowRanking(ranked.edition, _keep_tally(app, read, tally))
 
 
 def breadth_sources(kept: SourceHabits, weight: float, sources: Iterable[str]) -> int | None:
@@ -88,13 +89,17 @@ def breadth_sources(kept: SourceHabits, weight: float, sources: Iterable[str]) -
     return len(set(sources).intersection(kept.breadths(weight)))
 
 
-def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime) -> SourceHabits:
+def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits) -> SourceHabits:
     """Save ``tally``, the stories settled since the last run (``read``) added to what each
-    source was seen do; return the tally the store keeps then. Not by a ranking as of a
-    later time (`explain` of the next slot): its stories would be counted before they had
-    their day. Not over another run's tally saved since ``read``: the store keeps that one
-    (this call returns ``read``, the one this ranking started from)."""
-    if tally.until is None or tally.until == read.until or now > app.clock.now():
+    source was seen do; return the tally the store keeps then. Not a tally that reaches
+    past what has settled by the clock (a ranking as of a later time: `explain` of the
+    next slot): its last day's stories would be counted before they had their day, with
+    the sources they have so far, and never again, as the next run starts after ``until``.
+    Not over another run's tally saved since ``read``: the store keeps that one (this call
+    returns ``read``, the one this ranking started from)."""
+    if tally.until is None or tally.until == read.until:
+        return read
+    if tally.until > settled_at(app.clock.now()):
         return read
     saved = app.store.save_source_habits(
         tally.pairs(), tally.until, was=read.until, pairs=tally.changed_pairs(read)
