@@ -296,8 +296,9 @@ class ExplainReport:
     left_out: list[str]
     breaking: int
     latest: int
-    # The sources' habits the store keeps (``rank.habits``): sources, stories they carried
-    # in all, and up to when stories are tallied (None: nothing kept yet)
+    # The sources' habits the store keeps (``rank.habits``), of the sources enabled now (those
+    # the ranking reads): sources, stories they carried in all, and up to when stories are
+    # tallied (None: nothing kept yet)
     habit_sources: int = 0
     habit_stories: int = 0
     habits_until: datetime | None = None
@@ -391,5 +392,5 @@ def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) 
         len(kept.sources),
         sum(habit.stories for habit in kept.sources.values()),
         kept.until,
-        breadth_sources(app, kept),
+        breadth_sources(kept, app.config.rank.breadth_weight, (s.name for s in app.config.sources)),
     )

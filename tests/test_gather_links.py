@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
 
 from digest.app import App
-from digest.config import load_config
 from digest.pipeline import gather_sources, run_digest
 from digest.records import FeedItem
 from digest.sources.jsonfeed import parse_json_feed
 from digest.sources.redirects import article_url, unwrapped
 from digest.store import utcnow
 from digest.store.store import FetchOutcome
-from tests.conftest import FeedServer, SmtpServer, ago
+from tests.conftest import FeedServer, OpenApp, SmtpServer, ago
 from tests.store_queries import every_article, source
 
 FEEDBURNER = "http://rssnamespace.org/feedburner/ext/1.0"
@@ -156,10 +153,10 @@ def test_the_origlink_is_taken_only_when_it_is_an_http_url(orig: object, expecte
 # --- real feeds, gathered, stored and mailed -------------------------------------------------
 
 
-def open_service(
-    write_config: Callable[..., Path], smtp_server: SmtpServer, sources: list[tuple[str, str]]
-) -> App:
-    app = App.open(load_config(write_config(sources, transport="smtp", smtp_port=smtp_server.port)))
+def open_service(open_app: OpenApp, smtp_server: SmtpServer, sources: list[tuple[str, str]]) -> App:
+    """The service over ``sources``, mailing through ``smtp_server`` to one reader (closed
+    after the test, as ``open_app`` closes every app it opened)."""
+    app = open_app(sources, transport="smtp", smtp_port=smtp_server.port)
     app.store.add_subscriber("ana@example.org", "Ana")
     return app
 
@@ -178,7 +175,7 @@ WRAPPED_LEFT = [
 
 
 def test_the_stored_and_mailed_link_is_the_articles_own(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+    open_app: OpenApp, feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
     jn = [
         {"title": "Mãe de utente é a nova presidente", "link": JN_LINK, "orig": JN_OWN},
@@ -215,42 +212,39 @@ def test_the_stored_and_mailed_link_is_the_articles_own(
         ("Blog", feed_server.add("/blog.atom", atom_feed(blog))),
         ("JN Porto", feed_server.add("/porto.xml", rss_feed(ported, doctype))),
     ]
-    app = open_service(write_config, smtp_server, sources)
-    try:
-        reports = asyncio.run(gather_sources(app))
-        assert all(r.status == "ok" for r in reports), reports
-        stored = {(name, a.title): a.url for a, name in every_article(app)}
-        assert stored == {
-            ("JN", "Mãe de utente é a nova presidente"): JN_OWN,
-            ("JN", "Reações dos partidos ao veto"): (
-                "https://www.jn.test/nacional/interior/reacoes-9021587.html"
-            ),
-            ("JN", "Tempestade atinge a Europa"): (
-                "https://www.jn.test/mundo/interior/tempestade-9021583.html"
-            ),
-            ("UOL", "Match Eleitoral soma 500 mil testes"): TARGET,
-            ("UOL", "Wrapped around a script"): WRAPPED_LEFT[0],
-            ("UOL", "Wrapped around nothing"): WRAPPED_LEFT[1],
-            ("Blog", "Release notes for the spring"): "https://blog.test/2026/spring.html",
-            ("JN Porto", "Mãe de utente é a nova presidente (Porto)"): JN_OWN,
-        }
+    app = open_service(open_app, smtp_server, sources)
+    reports = asyncio.run(gather_sources(app))
+    assert all(r.status == "ok" for r in reports), reports
+    stored = {(name, a.title): a.url for a, name in every_article(app)}
+    assert stored == {
+        ("JN", "Mãe de utente é a nova presidente"): JN_OWN,
+        ("JN", "Reações dos partidos ao veto"): (
+            "https://www.jn.test/nacional/interior/reacoes-9021587.html"
+        ),
+        ("JN", "Tempestade atinge a Europa"): (
+            "https://www.jn.test/mundo/interior/tempestade-9021583.html"
+        ),
+        ("UOL", "Match Eleitoral soma 500 mil testes"): TARGET,
+        ("UOL", "Wrapped around a script"): WRAPPED_LEFT[0],
+        ("UOL", "Wrapped around nothing"): WRAPPED_LEFT[1],
+        ("Blog", "Release notes for the spring"): "https://blog.test/2026/spring.html",
+        ("JN Porto", "Mãe de utente é a nova presidente (Porto)"): JN_OWN,
+    }
 
-        report = asyncio.run(run_digest(app, gather_first=False))
-        assert report.delivery is not None and report.delivery.counts == {"sent": 1}
-        html = mailed_html(smtp_server)
-        for own in (JN_OWN, TARGET, "https://blog.test/2026/spring.html"):
-            assert f'href="{own}"' in html
-        for hop in ("feeds.jn.test", "feedproxy.google.com", "rss091/*https"):
-            assert hop not in html
-    finally:
-        app.close()
+    report = asyncio.run(run_digest(app, gather_first=False))
+    assert report.delivery is not None and report.delivery.counts == {"sent": 1}
+    html = mailed_html(smtp_server)
+    for own in (JN_OWN, TARGET, "https://blog.test/2026/spring.html"):
+        assert f'href="{own}"' in html
+    for hop in ("feeds.jn.test", "feedproxy.google.com", "rss091/*https"):
+        assert hop not in html
 
 
 # --- an install that stored the FeedBurner links before --------------------------------------
 
 
 def test_items_stored_with_their_feedburner_link_are_known_again_and_not_mailed_twice(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+    open_app: OpenApp, feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
     corrected = "http://feeds.jn.test/~r/JN-ULTIMAS/~3/GfXqkJnHUcM/reacoes-9021587.html"
     items = [
@@ -263,70 +257,58 @@ def test_items_stored_with_their_feedburner_link_are_known_again_and_not_mailed_
         },
     ]
     url = feed_server.add("/jn.xml", rss_feed(items), headers={"ETag": '"v1"'})
-    app = open_service(write_config, smtp_server, [("JN", url)])
-    try:
-        # What the version that did not read origLinks stored: the ~r link as guid and url.
-        ids = app.store.sync_sources([("JN", url)])
-        old = [
-            FeedItem(
-                JN_LINK, JN_LINK, items[0]["title"], items[0]["title"] + ", in full.", None, None
-            ),
-            FeedItem(
-                corrected, corrected, "Reações dos partidos", "Reações dos partidos.", None, None
-            ),
-        ]
-        [saved] = app.store.save_fetches([FetchOutcome(ids["JN"], old)])
-        assert saved.new == 2
-        first = asyncio.run(run_digest(app, gather_first=False))
-        assert first.delivery is not None and first.delivery.counts == {"sent": 1}
-        assert JN_LINK in mailed_html(smtp_server)  # the old version mailed the ~r link
-        before = {a.id for a, _ in every_article(app)}
+    app = open_service(open_app, smtp_server, [("JN", url)])
+    # What the version that did not read origLinks stored: the ~r link as guid and url.
+    ids = app.store.sync_sources([("JN", url)])
+    old = [
+        FeedItem(JN_LINK, JN_LINK, items[0]["title"], items[0]["title"] + ", in full.", None, None),
+        FeedItem(corrected, corrected, "Reações dos partidos", "Reações dos partidos.", None, None),
+    ]
+    [saved] = app.store.save_fetches([FetchOutcome(ids["JN"], old)])
+    assert saved.new == 2
+    first = asyncio.run(run_digest(app, gather_first=False))
+    assert first.delivery is not None and first.delivery.counts == {"sent": 1}
+    assert JN_LINK in mailed_html(smtp_server)  # the old version mailed the ~r link
+    before = {a.id for a, _ in every_article(app)}
 
-        [report] = asyncio.run(gather_sources(app))  # the upgraded reader, origLink and all
+    [report] = asyncio.run(gather_sources(app))  # the upgraded reader, origLink and all
 
-        assert (report.status, report.new_items) == ("ok", 0), report
-        after = {a.id: (a.url, a.title) for a, _ in every_article(app)}
-        assert set(after) == before  # the same rows, links updated in place
-        assert sorted(after.values()) == [
-            (JN_OWN, "Mãe de utente é a nova presidente"),
-            (
-                "https://www.jn.test/nacional/interior/reacoes-9021587.html",
-                "Reações dos partidos ao veto de Marcelo",
-            ),
-        ]
-        # A 304 next: what the last full read listed is the same articles.
-        [unchanged] = asyncio.run(gather_sources(app))
-        assert unchanged.new_items == 0
-        row = source(app.store, ids["JN"])
-        assert row is not None and set(map(int, (row.listing or "").split(","))) == before
+    assert (report.status, report.new_items) == ("ok", 0), report
+    after = {a.id: (a.url, a.title) for a, _ in every_article(app)}
+    assert set(after) == before  # the same rows, links updated in place
+    assert sorted(after.values()) == [
+        (JN_OWN, "Mãe de utente é a nova presidente"),
+        (
+            "https://www.jn.test/nacional/interior/reacoes-9021587.html",
+            "Reações dos partidos ao veto de Marcelo",
+        ),
+    ]
+    # A 304 next: what the last full read listed is the same articles.
+    [unchanged] = asyncio.run(gather_sources(app))
+    assert unchanged.new_items == 0
+    row = source(app.store, ids["JN"])
+    assert row is not None and set(map(int, (row.listing or "").split(","))) == before
 
-        tomorrow = asyncio.run(
-            run_digest(app, now=utcnow() + timedelta(days=1), gather_first=False)
-        )
-        assert tomorrow.delivery is None, tomorrow  # nothing new: no second mail
-        assert len(smtp_server.messages) == 1
-    finally:
-        app.close()
+    tomorrow = asyncio.run(run_digest(app, now=utcnow() + timedelta(days=1), gather_first=False))
+    assert tomorrow.delivery is None, tomorrow  # nothing new: no second mail
+    assert len(smtp_server.messages) == 1
 
 
 def test_an_item_whose_feed_makes_up_guids_is_known_by_its_old_feedburner_link(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+    open_app: OpenApp, feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
     item = {"title": "Mãe de utente é a nova presidente", "link": JN_LINK, "orig": JN_OWN}
     url = feed_server.add("/jn.xml", rss_feed([{**item, "guid": "fetch-2"}]))
-    app = open_service(write_config, smtp_server, [("JN", url)])
-    try:
-        ids = app.store.sync_sources([("JN", url)])
-        # Stored by the old version under the guid of an earlier fetch, with the ~r link.
-        old = FeedItem("fetch-1", JN_LINK, item["title"], item["title"] + ", in full.", None, None)
-        app.store.save_fetches([FetchOutcome(ids["JN"], [old])])
+    app = open_service(open_app, smtp_server, [("JN", url)])
+    ids = app.store.sync_sources([("JN", url)])
+    # Stored by the old version under the guid of an earlier fetch, with the ~r link.
+    old = FeedItem("fetch-1", JN_LINK, item["title"], item["title"] + ", in full.", None, None)
+    app.store.save_fetches([FetchOutcome(ids["JN"], [old])])
 
-        [report] = asyncio.run(gather_sources(app))
+    [report] = asyncio.run(gather_sources(app))
 
-        assert (report.status, report.new_items) == ("ok", 0), report
-        assert len(every_article(app)) == 1
-    finally:
-        app.close()
+    assert (report.status, report.new_items) == ("ok", 0), report
+    assert len(every_article(app)) == 1
 
 
 def test_a_json_feed_items_redirector_link_is_unwrapped_and_keeps_its_identity() -> None:

@@ -13,6 +13,7 @@ import pytest
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
+from digest.editions import window_ranking
 from digest.rank import SentStories, SourceHabits, rank_memory
 from digest.rank.growth import first_arrivals
 from digest.records import ArticleRecord, Story
@@ -146,12 +147,39 @@ def test_a_story_the_general_paper_carries_ranks_above_a_packs_story() -> None:
     assert all(s.name != "breadth" or s.value == 0 for s in off[0].signals)
 
 
+CONFIGURED = (*FINANCE, *GENERAL)  # the celebrity sites removed from the config
+
+
+def test_a_removed_source_weighs_no_more_in_the_others_breadth(
+    write_config: Callable[..., Path],
+) -> None:
+    """The celebrity sites' months in the store, kept since they left the config, count
+    for nothing in the breadth of the sources the ranking reads now: the factors are those
+    of the configured sources' pairs alone, at once, not once the history outgrows them."""
+    config = load_config(write_config([(n, f"file:{n.lower()}.xml") for n in CONFIGURED]))
+    app = App.open(config, clock=ManualClock(NOW))
+    try:
+        kept = _kept()
+        assert kept.until is not None
+        app.store.save_source_habits(kept.pairs(), kept.until, was=None, pairs=kept.together)
+        ranked = window_ranking(app, app.config.digest(None), NOW).kept
+    finally:
+        app.close()
+    weight = config.rank.breadth_weight
+    configured = {p: n for p, n in kept.together.items() if not set(p) & set(CELEBRITY)}
+    alone = SourceHabits.kept({}, kept.until, configured).breadths(weight)
+    assert set(alone) == set(CONFIGURED)
+    assert ranked.breadths(weight) == alone
+    # The removed sites' pairs did move the wire's factor while they were read.
+    assert kept.breadths(weight)["Wire"] != pytest.approx(alone["Wire"], rel=1e-3)
+
+
 def test_explain_names_the_breadth_learned_from_the_store(
     write_config: Callable[..., Path],
 ) -> None:
     """The tally the store keeps, pairs and all, is what `digest explain` says it learned
     from: no breadth on a short history, the sources' breadth once it is long."""
-    config = load_config(write_config([(n, f"file:{n.lower()}.xml") for n in FINANCE]))
+    config = load_config(write_config([(n, f"file:{n.lower()}.xml") for n in CONFIGURED]))
     app = App.open(config, clock=ManualClock(NOW))
     try:
         short, long = _kept(scale=100), _kept()
@@ -165,9 +193,9 @@ def test_explain_names_the_breadth_learned_from_the_store(
             long.pairs(), later, was=NOW, pairs=long.changed_pairs(short)
         )
         report = explain_report(app, app.config.digest(None), later)
-        # Of the nine sources with a breadth, three are in this install's config.
-        assert report.header()[4] == "breadth: learned for 3 sources"
-        assert report.to_json()["learned"]["breadth_sources"] == 3
+        # Of the nine sources tallied, six are in this install's config, each with a breadth.
+        assert report.header()[4] == "breadth: learned for 6 sources"
+        assert report.to_json()["learned"]["breadth_sources"] == 6
     finally:
         app.close()
     off = config.model_copy(update={"rank": config.rank.model_copy(update={"breadth_weight": 0})})

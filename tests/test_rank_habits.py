@@ -4,7 +4,7 @@ source's rerun vote believed against its long run; a new install ranks as before
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -173,20 +173,20 @@ def _publish(app: App, source: str, title: str) -> None:
 
 def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: ManualClock) -> None:
     digest = app.config.digest(None)
-    assert app.store.source_habits() == ({}, None, {})  # a new install: nothing kept
+    assert app.store.source_habits(SOURCES) == ({}, None, {})  # a new install: nothing kept
     _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
     _publish(app, "Wire", "Storm Isolde makes landfall: 40,000 homes without power")
     _publish(app, "Gazette", "Storm Isolde makes landfall on the coast tonight")
     _publish(app, "Post", "Central bank holds interest rates at 4.25%")
     rank_window(app, digest, clock.now())
-    assert app.store.source_habits() == ({}, None, {})  # nothing has settled yet
+    assert app.store.source_habits(SOURCES) == ({}, None, {})  # nothing has settled yet
     # A ranking as of a later time (explain's next slot) counts nothing before it happens.
     rank_window(app, digest, clock.now() + timedelta(hours=30))
-    assert app.store.source_habits() == ({}, None, {})
+    assert app.store.source_habits(SOURCES) == ({}, None, {})
 
     clock.advance(timedelta(hours=30))  # a day and more on, both stories have settled
     rank_window(app, digest, clock.now())
-    kept, until, together = app.store.source_habits()
+    kept, until, together = app.store.source_habits(SOURCES)
     assert kept == {"Wire": (1, 2), "Gazette": (1, 1), "Post": (1, 1)}
     assert until == clock.now() - timedelta(hours=24)
     # The storm: both carried it; each source's own stories on the diagonal.
@@ -194,7 +194,7 @@ def test_rank_runs_keep_each_settled_story_once_in_the_store(app: App, clock: Ma
     clock.advance(timedelta(hours=1))
     rank_window(app, digest, clock.now())  # another digest, an hour on
     # Not counted twice, and with nothing settled since, not written again either.
-    assert app.store.source_habits() == (kept, until, together)
+    assert app.store.source_habits(SOURCES) == (kept, until, together)
 
     report = explain_report(app, digest, clock.now())
     assert report.header()[3].startswith("learned: rerun habits of 3 sources, 3 stories")
@@ -213,9 +213,11 @@ def test_explain_shows_the_tally_its_own_ranking_saved_reading_it_once(
     reads = []
     read = app.store.source_habits
 
-    def counted() -> tuple[dict[str, tuple[int, int]], datetime | None, dict[Any, int]]:
+    def counted(
+        sources: Iterable[str],
+    ) -> tuple[dict[str, tuple[int, int]], datetime | None, dict[Any, int]]:
         reads.append(1)
-        return read()
+        return read(sources)
 
     monkeypatch.setattr(app.store, "source_habits", counted)
     report = explain_report(app, digest, clock.now())
@@ -224,7 +226,7 @@ def test_explain_shows_the_tally_its_own_ranking_saved_reading_it_once(
     assert report.habits_until == clock.now() - timedelta(hours=SETTLED_HOURS)
     assert len(reads) == 1
     own = {("Wire", "Wire"): 1, ("Post", "Post"): 1}
-    assert read() == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until, own)
+    assert read(SOURCES) == ({"Wire": (1, 1), "Post": (1, 1)}, report.habits_until, own)
 
 
 def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
@@ -233,23 +235,71 @@ def test_a_tally_saved_by_another_run_is_not_overwritten(app: App) -> None:
     assert app.store.save_source_habits({"Wire": (2, 5)}, until, was=None, pairs=first)
     # A run that read the store before that save would add the same stories again.
     assert not app.store.save_source_habits({"Wire": (2, 5)}, until, was=None, pairs=first)
-    assert app.store.source_habits() == ({"Wire": (2, 5)}, until, first)
+    assert app.store.source_habits(SOURCES) == ({"Wire": (2, 5)}, until, first)
     later = until + timedelta(hours=8)
     changed = {("Post", "Wire"): 1, ("Wire", "Wire"): 3, ("Post", "Post"): 1}
     assert app.store.save_source_habits(
         {"Wire": (3, 6), "Post": (1, 1)}, later, was=until, pairs=changed
     )
-    assert app.store.source_habits() == ({"Wire": (3, 6), "Post": (1, 1)}, later, changed)
+    assert app.store.source_habits(SOURCES) == ({"Wire": (3, 6), "Post": (1, 1)}, later, changed)
     # Only the pairs given are written; the others are kept as they are.
     last = later + timedelta(hours=8)
     assert app.store.save_source_habits(
         {"Wire": (4, 7), "Post": (1, 1)}, last, was=later, pairs={("Wire", "Wire"): 4}
     )
-    assert app.store.source_habits()[2] == {**changed, ("Wire", "Wire"): 4}
+    assert app.store.source_habits(SOURCES)[2] == {**changed, ("Wire", "Wire"): 4}
     # Another run's stale save leaves the pairs as they are too.
     stale = {("Wire", "Wire"): 9}
     assert not app.store.save_source_habits({"Wire": (9, 9)}, last, was=later, pairs=stale)
-    assert app.store.source_habits()[2] == {**changed, ("Wire", "Wire"): 4}
+    assert app.store.source_habits(SOURCES)[2] == {**changed, ("Wire", "Wire"): 4}
+
+
+def test_a_removed_sources_tally_is_kept_as_it_was_through_the_saves_without_it(
+    app: App, clock: ManualClock
+) -> None:
+    """A source gone from the config keeps its rows, untouched, while the runs read and
+    save the tally of the sources configured now (and its ``tallied_until`` moves on with
+    theirs, so it is tallied from there on if it comes back)."""
+    digest = app.config.digest(None)
+    before = clock.now() - timedelta(hours=30)
+    old = {"Wire": (5, 9), "Gone": (4, 4)}
+    old_pairs = {("Gone", "Wire"): 3, ("Gone", "Gone"): 4, ("Wire", "Wire"): 5}
+    assert app.store.save_source_habits(old, before, was=None, pairs=old_pairs)
+    assert app.store.source_habits(SOURCES) == ({"Wire": (5, 9)}, before, {("Wire", "Wire"): 5})
+
+    _publish(app, "Wire", "Storm Isolde makes landfall on the coast")
+    _publish(app, "Gazette", "Storm Isolde makes landfall on the coast tonight")
+    clock.advance(timedelta(hours=30))
+    rank_window(app, digest, clock.now())
+    kept, until, together = app.store.source_habits([*SOURCES, "Gone"])
+    assert until == clock.now() - timedelta(hours=SETTLED_HOURS)
+    assert kept == {"Wire": (6, 10), "Gazette": (1, 1), "Gone": (4, 4)}
+    assert together == {
+        **old_pairs,
+        ("Wire", "Wire"): 6,
+        ("Gazette", "Wire"): 1,
+        ("Gazette", "Gazette"): 1,
+    }
+
+    clock.advance(timedelta(hours=1))
+    rank_window(app, digest, clock.now())  # nothing settled since: nothing written
+    assert app.store.source_habits([*SOURCES, "Gone"]) == (kept, until, together)
+
+
+def test_a_tally_of_none_of_the_configured_sources_is_still_a_tally_kept(app: App) -> None:
+    """Every source renamed since the last save: the read holds none of their rows, but
+    says up to when the store tallied, so the next save goes on from there (a save as the
+    first would be refused: the store is not empty)."""
+    until = NOW - timedelta(hours=24)
+    assert app.store.save_source_habits({"Gone": (2, 2)}, until, was=None, pairs={})
+    assert app.store.source_habits(SOURCES) == ({}, until, {})
+    assert not app.store.save_source_habits({"Wire": (1, 1)}, until, was=None, pairs={})
+    later = until + timedelta(hours=8)
+    assert app.store.save_source_habits(
+        {"Wire": (1, 1)}, later, was=until, pairs={("Wire", "Wire"): 1}
+    )
+    kept = {"Wire": (1, 1), "Gone": (2, 2)}
+    assert app.store.source_habits([*SOURCES, "Gone"]) == (kept, later, {("Wire", "Wire"): 1})
 
 
 def test_explain_on_a_new_install_says_no_habit_is_kept(app: App) -> None:
@@ -296,6 +346,6 @@ def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database:
                 connection.exec_driver_sql("DELETE FROM source_habits")
                 connection.exec_driver_sql("DELETE FROM source_pairs")
             assert sorted(_two_first_saves(stores, until), key=str) == [False, True]
-            assert stores[0].source_habits() == (TALLY, until, PAIRS)
+            assert stores[0].source_habits(TALLY) == (TALLY, until, PAIRS)
     finally:
         engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,17 +182,29 @@ def _recipient(s: Reader) -> Recipient:
     return Recipient(s.id or 0, s.email, None, "https://u.test", "mailto:u@x.test", "https://p")
 
 
-def _send(store: Store, edition_id: int, sink: _Sink, queue: bool = True) -> DeliveryReport:
+def _send(
+    store: Store,
+    edition_id: int,
+    sink: _Sink,
+    queue: bool = True,
+    *,
+    batch_size: int = 7,
+    template_for: Callable[[Reader], MessageTemplate] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> DeliveryReport:
+    """Dispatch the edition through ``sink`` (every reader's message a ``_Template``'s
+    unless ``template_for`` is given), in batches of ``batch_size``."""
     template: MessageTemplate = _Template()  # type: ignore[assignment]
     return asyncio.run(
         dispatch(
             store,
             sink,
-            lambda s: template,
+            template_for or (lambda s: template),
             _recipient,
             edition_id,
-            DispatchSettings(batch_size=7),
+            DispatchSettings(batch_size=batch_size),
             queue_all=queue,
+            stop=stop,
         )
     )
 
@@ -363,13 +375,7 @@ def _ahead_seen(store: Store, edition_id: int) -> list[tuple[int, int]]:
     """30 rows in batches of 10 through an _AheadSink: the rows it saw held ahead."""
     store.queue_deliveries(edition_id)
     sink = _AheadSink(store, edition_id)
-    template: MessageTemplate = _Template()  # type: ignore[assignment]
-    report = asyncio.run(
-        dispatch(
-            store, sink, lambda s: template, _recipient, edition_id,
-            DispatchSettings(batch_size=10), queue_all=False,
-        )
-    )  # fmt: skip
+    report = _send(store, edition_id, sink, queue=False, batch_size=10)
     assert report.counts == {"sent": 30}
     return sink.seen
 
@@ -417,12 +423,7 @@ def test_a_batch_whose_build_fails_gives_its_rows_back_at_once(
         return template
 
     with pytest.raises(RuntimeError):
-        asyncio.run(
-            dispatch(
-                store, _Sink(), template_for, _recipient, edition_id,
-                DispatchSettings(batch_size=7), queue_all=False,
-            )
-        )  # fmt: skip
+        _send(store, edition_id, _Sink(), queue=False, template_for=template_for)
     assert store.delivery_counts(edition_id) == {"pending": 30}
 
 
@@ -430,13 +431,7 @@ def test_a_stop_releases_the_batch_claimed_ahead_unsent(lite: tuple[Store, int])
     store, edition_id = lite
     store.queue_deliveries(edition_id)
     sink = _SlowSink(store, edition_id, stop_after=1)
-    template: MessageTemplate = _Template()  # type: ignore[assignment]
-    report = asyncio.run(
-        dispatch(
-            store, sink, lambda s: template, _recipient, edition_id,
-            DispatchSettings(batch_size=7), queue_all=False, stop=sink.stopping,
-        )
-    )  # fmt: skip
+    report = _send(store, edition_id, sink, queue=False, stop=sink.stopping)
     assert report.counts == {"sent": 7}
     assert store.delivery_counts(edition_id) == {"sent": 7, "pending": 23}
 

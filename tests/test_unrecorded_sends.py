@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from digest.deliver.dispatch import DispatchSettings, dispatch
 from digest.deliver.recording import record_batch
 from digest.deliver.report import DeliveryReport
 from digest.errors import StoreError
-from digest.records import SendResult
+from digest.records import OutgoingMessage, SendResult
 from digest.render import MessageTemplate
 from digest.reports import unrecorded_sends
 from digest.states import SendStatus
@@ -361,7 +361,9 @@ class _LockedStore:
     def __init__(self, busy: float = 0.0, fail: int = 1_000_000) -> None:
         self.busy, self.fail, self.tries = busy, fail, 0
 
-    def finish_deliveries(self, results: list[object], token: str, retry_at: object = None) -> int:
+    def finish_deliveries(
+        self, results: list[object], token: str, retry_at: object = None, bounced: object = ()
+    ) -> int:
         self.tries += 1
         time.sleep(self.busy)
         if self.tries <= self.fail:
@@ -670,6 +672,61 @@ def test_the_dispatcher_keeps_a_failed_record_in_the_stores_own_journal(
     assert len(entry.results) == 7
 
 
+class _BouncingSink(_Sink):
+    """Accepts every message of a batch but its first, whose address the server refuses."""
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        first, *rest = await super().send_batch(messages)
+        return [SendResult(first.delivery_id, SendStatus.BOUNCED, "550 5.1.1 no such user"), *rest]
+
+
+# The suppression's write fails, as a full disk would: the bounce's reader cannot be marked.
+NO_SUPPRESSION = (
+    "CREATE TRIGGER no_suppression BEFORE UPDATE OF status ON subscribers "
+    "WHEN NEW.status = 'bounced' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+)
+
+
+def test_a_bounce_is_suppressed_in_its_batchs_record_or_kept_in_the_journal_with_it(
+    lite: tuple[Store, int],  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """A hard bounce's reader is suppressed in the batch's record, one write: when it fails
+    the batch is kept whole in the journal (not recorded with its bounce lost), and the
+    replay records the rows and suppresses the reader."""
+    store, edition_id = lite
+    journaled = Store(store.engine, store.clock, SendJournal(tmp_path / "store.jsonl"))
+    journaled.queue_deliveries(edition_id)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(NO_SUPPRESSION)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="kept in"):
+        asyncio.run(
+            dispatch(
+                journaled,
+                _BouncingSink(),
+                lambda s: template,
+                _recipient,
+                edition_id,
+                DispatchSettings(batch_size=7, record_retry_seconds=0),
+                queue_all=False,
+            )
+        )
+    assert journaled.journal is not None
+    (entry,) = journaled.journal.read()[0]
+    assert len(entry.results) == 7 and len(entry.bounced) == 1
+    assert journaled.delivery_counts(edition_id)["sending"] == 7  # not recorded
+    assert all(s.status == "active" for s in journaled.subscribers())
+
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER no_suppression")
+    journaled.reclaim_expired(edition_id)  # the journal replayed first
+    counts = journaled.delivery_counts(edition_id)
+    assert (counts["sent"], counts["failed"]) == (6, 1)
+    gone = {s.email for d, s in journaled.deliveries(edition_id) if d.id == entry.bounced[0]}
+    assert {s.email for s in journaled.subscribers() if s.status == "bounced"} == gone
+
+
 def test_a_journal_locked_too_long_is_an_error_not_a_hang(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -692,9 +749,11 @@ class _Watched(_LockedStore):
         self.journal = journal
         self.kept_during: list[bool] = []
 
-    def finish_deliveries(self, results: list[object], token: str, retry_at: object = None) -> int:
+    def finish_deliveries(
+        self, results: list[object], token: str, retry_at: object = None, bounced: object = ()
+    ) -> int:
         self.kept_during.append(bool(self.journal.read()[0]))
-        return super().finish_deliveries(results, token, retry_at)
+        return super().finish_deliveries(results, token, retry_at, bounced)
 
 
 def test_a_lease_too_short_for_a_whole_try_has_the_batch_kept_before_the_first(

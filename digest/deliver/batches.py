@@ -48,10 +48,10 @@ class DeliveryStore(Protocol):
         results: list[tuple[int, str, str, str | None]],
         claim_token: str,
         retry_at: dict[int, datetime] | None = None,
+        bounced: Sequence[int] = (),
     ) -> int: ...
     def recorded_under(self, claim_token: str, delivery_ids: Sequence[int]) -> int: ...
     def release_deliveries(self, delivery_ids: list[int], claim_token: str) -> None: ...
-    def suppress_bounced(self, delivery_ids: Sequence[int]) -> int: ...
     def pause_unsent(self, edition_id: int, reason: str) -> int: ...
     def has_pending(self, edition_id: int) -> bool: ...
     def outbox_state(self, edition_id: int) -> OutboxState: ...
@@ -153,12 +153,14 @@ class Claim:
         self,
         results: list[tuple[int, str, str, str | None]],
         retry_at: dict[int, datetime] | None,
+        bounced: Sequence[int] = (),
         journaled: bool = False,
     ) -> None:
-        """Record the results on the rows the claim still holds; say so if some were lost.
+        """Record the results on the rows the claim still holds, the readers of the
+        ``bounced`` among them suppressed with them; say so if some rows were lost.
         ``journaled``: the results are in the journal, where another process of this
         machine may have recorded them meanwhile (those rows were not lost)."""
-        recorded = self.store.finish_deliveries(results, self.token, retry_at)
+        recorded = self.store.finish_deliveries(results, self.token, retry_at, bounced)
         if recorded < len(results):
             taken = len(results) - recorded
             if journaled:
@@ -217,37 +219,38 @@ def record(
     subscriber, so no later edition is sent to a dead address.
     """
     claim.finish(*stored_results(results, rows, retry_at))
-    return counted(claim, results, rows, report)
+    return counted(results, rows, report)
 
 
 def stored_results(
     results: list[SendResult],
     rows: Mapping[int, Row],
     retry_at: Callable[[Row], datetime] | None = None,
-) -> tuple[list[tuple[int, str, str, str | None]], dict[int, datetime] | None]:
+) -> tuple[list[tuple[int, str, str, str | None]], dict[int, datetime] | None, tuple[int, ...]]:
     """What ``Claim.finish`` writes for ``results``: each row's state, detail and
-    Message-ID, and when each deferred row may be tried again."""
+    Message-ID, when each deferred row may be tried again, and the hard bounces (whose
+    readers it suppresses)."""
     stored: list[tuple[int, str, str, str | None]] = [
         (r.delivery_id, _stored(r.status), r.detail, rows[r.delivery_id].message_id)
         for r in results
     ]
+    bounced = tuple(r.delivery_id for r in results if r.status == SendStatus.BOUNCED)
     if retry_at is None:
-        return stored, None
-    return stored, {
-        r.delivery_id: retry_at(rows[r.delivery_id])
-        for r in results
-        if r.status == SendStatus.DEFERRED
-    }
+        return stored, None, bounced
+    return (
+        stored,
+        {
+            r.delivery_id: retry_at(rows[r.delivery_id])
+            for r in results
+            if r.status == SendStatus.DEFERRED
+        },
+        bounced,
+    )
 
 
-def counted(
-    claim: Claim, results: list[SendResult], rows: Mapping[int, Row], report: DeliveryReport
-) -> set[int]:
-    """After the record: each result in the report, and a hard bounce's subscriber
-    suppressed; the delivery ids."""
-    bounced = [r.delivery_id for r in results if r.status == SendStatus.BOUNCED]
-    if bounced:
-        claim.store.suppress_bounced(bounced)
+def counted(results: list[SendResult], rows: Mapping[int, Row], report: DeliveryReport) -> set[int]:
+    """After the record (which suppressed the hard bounces' readers): each result in the
+    report; the delivery ids."""
     for result in results:
         _count(result, rows[result.delivery_id], report)
     return {r.delivery_id for r in results}

@@ -26,7 +26,7 @@ from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
 from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
-from digest.states import DeliveryStatus, SendStatus
+from digest.states import DeliveryStatus
 from digest.store.engine import BUSY_TIMEOUT_SECONDS, database_words
 from digest.store.journal import JournalEntry, SendJournal, shown_ids
 
@@ -88,10 +88,9 @@ async def record_batch(
     there) and the record is retried for ``patience`` seconds: a try that goes through
     takes the entry out again; the last failure raises a StoreError. The delivery ids
     recorded."""
-    stored, retries = stored_results(results, rows, retry_at)
+    stored, retries, bounced = stored_results(results, rows, retry_at)
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
-    bounced = tuple(r.delivery_id for r in results if r.status == SendStatus.BOUNCED)
     entry = JournalEntry(
         taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
     )
@@ -101,7 +100,7 @@ async def record_batch(
     early = not _time_for_a_try(claim, 0.0)
     problem = await asyncio.to_thread(_keep, entry, journal) if early else None
     try:
-        await asyncio.to_thread(claim.finish, stored, retries, early and problem is None)
+        await asyncio.to_thread(claim.finish, stored, retries, bounced, early and problem is None)
     except SQLAlchemyError as exc:
         entry = replace(entry, reason=database_words(exc))
         if not early:
@@ -114,7 +113,9 @@ async def record_batch(
     else:
         if early and problem is None:
             await _void(entry, journal)
-    return await asyncio.to_thread(counted, claim, results, rows, report)
+    # Counted here, not in a second trip to a thread: the record suppressed the bounces'
+    # readers in its own transaction, and the report reads no database.
+    return counted(results, rows, report)
 
 
 def _time_for_a_try(claim: Claim, wait: float) -> bool:
@@ -164,7 +165,11 @@ async def _record_again(
         pause = min(2 * pause, LONGEST_PAUSE)
         try:
             await asyncio.to_thread(
-                claim.finish, list(entry.results), dict(entry.retry_at) or None, problem is None
+                claim.finish,
+                list(entry.results),
+                dict(entry.retry_at) or None,
+                entry.bounced,
+                problem is None,
             )
         except SQLAlchemyError as exc:
             tries += 1

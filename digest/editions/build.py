@@ -6,6 +6,7 @@ segment of readers ``segments``, what was left out and why ``notes``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
 from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.rank import SentStories, SourceHabits, narrow, rank_memory, sent_sources
+from digest.rank.growth import settled_at
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
@@ -58,7 +60,9 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
         replace(a, source_weight=enabled[a.source].weight, topics=tuple(enabled[a.source].topics))
         for a in app.store.window_articles(memory, now, enabled)
     ]
-    read = SourceHabits.kept(*app.store.source_habits())
+    # The tally of the sources enabled now alone: one removed or renamed stops weighing in
+    # the others' breadth at once (its rows are kept, for when it comes back).
+    read = SourceHabits.kept(*app.store.source_habits(enabled))
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
@@ -74,25 +78,28 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
         app.store.save_story_ids(changed)
         log.info("stories: %d articles placed or moved", len(changed))
     tally = read if ranked.habits is None else ranked.habits
-    return WindowRanking(ranked.edition, _keep_tally(app, read, tally, now))
+    return WindowRanking(ranked.edition, _keep_tally(app, read, tally))
 
 
-def breadth_sources(app: App, kept: SourceHabits) -> int | None:
-    """How many of the configured sources have a breadth in ``kept`` (None: off), for
-    `digest explain`'s header."""
-    weight = app.config.rank.breadth_weight
+def breadth_sources(kept: SourceHabits, weight: float, sources: Iterable[str]) -> int | None:
+    """How many of the ``sources`` (the configured ones) have a breadth in ``kept`` at
+    ``rank.breadth_weight`` ``weight`` (None: off), for `digest explain`'s header."""
     if not weight:
         return None
-    return len({s.name for s in app.config.sources}.intersection(kept.breadths(weight)))
+    return len(set(sources).intersection(kept.breadths(weight)))
 
 
-def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits, now: datetime) -> SourceHabits:
+def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits) -> SourceHabits:
     """Save ``tally``, the stories settled since the last run (``read``) added to what each
-    source was seen do; return the tally the store keeps then. Not by a ranking as of a
-    later time (`explain` of the next slot): its stories would be counted before they had
-    their day. Not over another run's tally saved since ``read``: the store keeps that one
-    (this call returns ``read``, the one this ranking started from)."""
-    if tally.until is None or tally.until == read.until or now > app.clock.now():
+    source was seen do; return the tally the store keeps then. Not a tally that reaches
+    past what has settled by the clock (a ranking as of a later time: `explain` of the
+    next slot): its last day's stories would be counted before they had their day, with
+    the sources they have so far, and never again, as the next run starts after ``until``.
+    Not over another run's tally saved since ``read``: the store keeps that one (this call
+    returns ``read``, the one this ranking started from)."""
+    if tally.until is None or tally.until == read.until:
+        return read
+    if tally.until > settled_at(app.clock.now()):
         return read
     saved = app.store.save_source_habits(
         tally.pairs(), tally.until, was=read.until, pairs=tally.changed_pairs(read)

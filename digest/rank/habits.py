@@ -75,7 +75,11 @@ def source_counts(carried: Iterable[tuple[int, str]]) -> dict[str, SourceHabit]:
 
 @dataclass(frozen=True)
 class SourceHabits:
-    """Every source's tally over the stories settled so far, and up to when it counts.
+    """Each source's tally over the stories settled so far, and up to when it counts.
+
+    A ranking reads the tally of the sources configured now alone (``store.source_habits``):
+    a source removed or renamed keeps its rows in the store, but its pairs would weigh in
+    the others' breadth (``breadths``) until the history outgrew them.
 
     ``until``: stories whose first article reached digest at or before it are tallied
     (None: nothing yet).
@@ -146,11 +150,13 @@ class SourceHabits:
         the mean of every source's) ** ``power``, within ``_BREADTH_BOUNDS``.
 
         Counted over the pairs alone (``together``; its own stories are ``(a, a)``), so
-        both sides of the cosine cover the same stories. Empty (every factor 1) with
-        ``power`` 0 or before ``_MIN_BREADTH_CARRIED`` stories are tallied: a new install
-        counts sources as they are. A source with fewer than ``_MIN_BREADTH_STORIES`` of
-        its own (new, or renamed) has no factor and is not in the mean: its first few
-        stories would make it look like a specialist.
+        both sides of the cosine cover the same stories; over the sources this tally holds,
+        which for a ranking are those configured now (the store reads no other's pairs):
+        what a removed source carried says nothing of the press the digest reads now.
+        Empty (every factor 1) with ``power`` 0 or before ``_MIN_BREADTH_CARRIED``
+        stories are tallied: a new install counts sources as they are. A source with fewer
+        than ``_MIN_BREADTH_STORIES`` of its own (new, or renamed) has no factor and is not
+        in the mean: its first few stories would make it look like a specialist.
         """
         carried = {a: n for (a, b), n in self.together.items() if a == b}
         if not power or sum(carried.values()) < _MIN_BREADTH_CARRIED:
@@ -177,7 +183,10 @@ class SourceHabits:
 
     def changed_pairs(self, since: SourceHabits) -> dict[Pair, int]:
         """The pairs whose counts differ from ``since``'s (the tally this one grew from):
-        all a save need write, the rest kept as they are."""
+        all a save need write, the rest kept as they are. ``since`` read the sources the
+        ranking ranks (the store's read names them) and the tally adds their stories
+        alone, so each pair written is one whose kept count ``since`` held: a pair of a
+        source left out of the read is not written over, nor counted twice."""
         return {pair: n for pair, n in self.together.items() if since.together.get(pair) != n}
 
     def pairs(self) -> dict[str, tuple[int, int]]:

@@ -100,14 +100,10 @@ def placeholder(item: FeedItem) -> str:
     return ""
 
 
-def is_filler(text: str) -> bool:
-    """True for lorem ipsum filler: text that starts "Lorem ipsum" and whose first words are
-    all the filler's Latin. A text about lorem ipsum soon leaves it ("Lorem ipsum is...")."""
-    return _filler(_words(text))
-
-
 def _filler(words: str) -> bool:
-    """``is_filler`` of a text already as ``_words`` writes it."""
+    """True for lorem ipsum filler, ``words`` as ``_words`` writes a text: one that starts
+    "Lorem ipsum" and whose first words are all the filler's Latin. A text about lorem
+    ipsum soon leaves it ("Lorem ipsum is...")."""
     first = words.split(maxsplit=_FILLER_WORDS)[:_FILLER_WORDS]
     return first[:2] == ["lorem", "ipsum"] and all(w in _LOREM for w in first)
 

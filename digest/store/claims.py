@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import held_by, in_state
+from digest.store.subscribers import bounced_suppressed
 from digest.store.tables import DELIVERIES, SUBSCRIBERS, UTCDateTime
 
 
@@ -252,18 +253,23 @@ class ClaimQueries(StoreBase):
         results: Sequence[tuple[int, str, str, str | None]],
         claim_token: str,
         retry_at: Mapping[int, datetime] | None = None,
+        bounced: Sequence[int] = (),
     ) -> int:
         """Record a batch of (delivery id, status, detail, Message-ID) in one transaction;
         ``retry_at`` says when each deferred row may be tried again. Count the rows recorded.
 
         Only rows this claim still holds are written: a row whose lease ran out and which
         another sender took belongs to that sender now, and its outcome is theirs to record.
+        The readers of the ``bounced`` deliveries (hard bounces) are suppressed in the same
+        transaction, as the journal's replay does: the record and the suppression go through
+        or fail together (one try to repeat, one lock to wait for), and a record that went
+        through has no bounce left to lose.
         """
         if not results:
             return 0
         now = self.clock.now()
         if self.engine.dialect.name == "postgresql":
-            return self._finish_in_one(results, claim_token, retry_at or {}, now)
+            return self._finish_in_one(results, claim_token, retry_at or {}, now, bounced)
         rows = finished_rows(results, retry_at or {}, now, sent_at=now)
         with self.engine.begin() as connection:
             result = connection.execute(
@@ -272,6 +278,7 @@ class ClaimQueries(StoreBase):
                 .values(FINISHED),
                 rows,
             )
+            bounced_suppressed(connection, bounced, now)
             return int(result.rowcount or 0)
 
     def _finish_in_one(
@@ -280,8 +287,10 @@ class ClaimQueries(StoreBase):
         claim_token: str,
         retry_at: Mapping[int, datetime],
         now: datetime,
+        bounced: Sequence[int],
     ) -> int:
-        """``finish_deliveries`` on PostgreSQL: one UPDATE joined to the results as arrays."""
+        """``finish_deliveries`` on PostgreSQL: one UPDATE joined to the results as arrays
+        (in a transaction with the suppression when there are bounces, else autocommit)."""
         parameters = {
             "ids": [r[0] for r in results],
             "statuses": [str(r[1]) for r in results],  # str: psycopg sends an Enum's name
@@ -296,6 +305,11 @@ class ClaimQueries(StoreBase):
             "sending": str(DeliveryStatus.SENDING),
             "token": claim_token,
         }
+        if bounced:
+            with self.engine.begin() as connection:
+                result = connection.execute(_FINISH_PG, parameters)
+                bounced_suppressed(connection, bounced, now)
+                return int(result.rowcount or 0)
         with self.engine.connect() as connection:
             result = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
                 _FINISH_PG, parameters

@@ -98,23 +98,31 @@ class StoryQueries(StoreBase):
         return len(rows)
 
     def source_habits(
-        self,
+        self, sources: Iterable[str]
     ) -> tuple[dict[str, tuple[int, int]], datetime | None, dict[tuple[str, str], int]]:
-        """The sources' kept habits: each one's (stories, articles) over the settled stories
-        tallied so far, up to when stories are tallied (None: nothing yet), and each pair
-        of sources' stories carried together."""
+        """The named sources' kept habits: each one's (stories, articles) over the settled
+        stories tallied so far, up to when stories are tallied (None: nothing yet), and
+        each pair of them's stories carried together.
+
+        Only the named sources (a ranking names those configured now): a source removed
+        or renamed keeps its rows (disabled for a week, it comes back with its tally), but
+        its pairs must not weigh in the others' breadth at once, and the pairs read grow
+        with the square of the sources named, not of every source ever seen. ``until`` is
+        every row's (the same on each, ``save_source_habits``): a tally of none of the
+        named sources is still a tally saved, which a first save must not count twice."""
+        names = list(sources)
+        until = select(func.max(SOURCE_HABITS.c.tallied_until))
         query = select(
-            SOURCE_HABITS.c.source,
-            SOURCE_HABITS.c.stories,
-            SOURCE_HABITS.c.articles,
-            SOURCE_HABITS.c.tallied_until,
+            SOURCE_HABITS.c.source, SOURCE_HABITS.c.stories, SOURCE_HABITS.c.articles
+        ).where(SOURCE_HABITS.c.source.in_(names))
+        pairs = select(SOURCE_PAIRS.c.source, SOURCE_PAIRS.c.other, SOURCE_PAIRS.c.stories).where(
+            SOURCE_PAIRS.c.source.in_(names), SOURCE_PAIRS.c.other.in_(names)
         )
-        pairs = select(SOURCE_PAIRS.c.source, SOURCE_PAIRS.c.other, SOURCE_PAIRS.c.stories)
         with self.engine.connect() as connection:
+            kept = connection.execute(until).scalar()
             rows = connection.execute(query).all()
             together = {(r.source, r.other): r.stories for r in connection.execute(pairs)}
-        until = max((row.tallied_until for row in rows), default=None)
-        return {row.source: (row.stories, row.articles) for row in rows}, until, together
+        return {row.source: (row.stories, row.articles) for row in rows}, kept, together
 
     def save_source_habits(
         self,
@@ -124,13 +132,19 @@ class StoryQueries(StoreBase):
         *,
         pairs: Mapping[tuple[str, str], int],
     ) -> bool:
-        """Replace the kept habits with ``habits``, tallied up to ``until``, and write
-        ``pairs`` (the pairs of sources whose stories carried together changed since
-        ``was``: ``SourceHabits.changed_pairs``; the rest stay as they are), if the kept
-        habits are still those read at ``was`` (``source_habits``); False if another run
-        saved first (its tally holds the same stories: adding this one's would count them
-        twice). Only the changed pairs are written: with hundreds of sources the pairs
-        are tens of thousands of rows, and SQLite's write lock is held while they go."""
+        """Write ``habits`` (the sources' tallies, up to ``until``) over those sources' kept
+        ones, and ``pairs`` (the pairs of sources whose stories carried together changed
+        since ``was``: ``SourceHabits.changed_pairs``; the rest stay as they are), if the
+        kept habits are still those read at ``was`` (``source_habits``); False if another
+        run saved first (its tally holds the same stories: adding this one's would count
+        them twice). Only the changed pairs are written: with hundreds of sources the
+        pairs are tens of thousands of rows, and SQLite's write lock is held while they go.
+
+        The rows of sources not in ``habits`` (not configured now: ``source_habits`` read
+        only the configured) keep their counts, as their pairs do: none of their stories
+        was in this tally, so nothing of theirs changed. Their ``tallied_until`` moves on
+        with the rest, so that every row says the same (what the check against ``was``
+        leans on), and a source that comes back is tallied from there on."""
         rows = [
             {"source": name, "stories": stories, "articles": articles, "tallied_until": until}
             for name, (stories, articles) in habits.items()
@@ -144,14 +158,22 @@ class StoryQueries(StoreBase):
             with self.engine.connect() as connection, connection.begin() as transaction:
                 # The write first: on SQLite the transaction holds the write lock before it
                 # reads, so two runs saving at once wait for each other instead of failing.
-                gone = connection.execute(
-                    delete(SOURCE_HABITS).where(kept.is_(None) if was is None else kept == was)
+                moved = connection.execute(
+                    update(SOURCE_HABITS)
+                    .where(kept.is_(None) if was is None else kept == was)
+                    .values(tallied_until=until)
                 )
-                left = connection.execute(select(func.count()).select_from(SOURCE_HABITS)).scalar()
-                if left or (was is not None and not gone.rowcount):
+                others = select(func.count()).select_from(SOURCE_HABITS)
+                if was is not None:
+                    others = others.where(kept != until)
+                left = connection.execute(others).scalar()
+                if left or (was is not None and not moved.rowcount):
                     transaction.rollback()
                     return False
                 if rows:
+                    connection.execute(
+                        delete(SOURCE_HABITS).where(SOURCE_HABITS.c.source.in_(list(habits)))
+                    )
                     connection.execute(insert(SOURCE_HABITS), rows)
                 if pair_rows:
                     connection.execute(

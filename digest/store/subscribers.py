@@ -148,13 +148,6 @@ class SubscriberQueries(StoreBase):
             ).all()
             return suppressed(connection, found, status, by or default, self.clock.now()) > 0
 
-    def suppress_bounced(self, delivery_ids: Sequence[int]) -> int:
-        """The readers of these hard-bounced deliveries suppressed, as ``suppress_subscriber``
-        does one (paused and pending ones too; not those who left), in one statement for a
-        batch; count them."""
-        with self.engine.begin() as connection:
-            return bounced_suppressed(connection, delivery_ids, self.clock.now())
-
     def subscribers(self, status: str | None = None) -> list[Subscriber]:
         """Subscribers in the order they joined, optionally only those with ``status``."""
         with self.session() as s:
@@ -341,8 +334,10 @@ HARD_BOUNCE_BY = "a bounce (the server refused the address)"
 
 
 def bounced_suppressed(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
-    """``suppress_bounced`` in the caller's transaction (the journal's replay records the
-    rows and suppresses their readers in one)."""
+    """The readers of these hard-bounced deliveries suppressed, as ``suppress_subscriber``
+    does one (paused and pending ones too; not those who left), in one statement for a
+    batch, in the caller's transaction (a batch's record, ``finish_deliveries``, and the
+    journal's replay record the rows and suppress their readers in one); count them."""
     if not delivery_ids:
         return 0
     found = connection.execute(
