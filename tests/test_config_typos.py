@@ -3,6 +3,7 @@ the key and the fix, a misspelt time zone with the zone it was meant to be."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,21 @@ def test_check_warns_of_a_digest_topic_no_source_has(write_config) -> None:
     ) in err
 
     assert "digests[0].topics" not in check('["business"]')[1]
+
+
+def test_check_warns_of_a_file_source_whose_file_is_not_there(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A valid config whose every gather would fail on a source: check says so at its line."""
+    (tmp_path / "here.xml").write_text("<rss/>")
+    config: Path = write_config([("Here", "file:here.xml"), ("Lost", "file:feeds/lost.xml")])
+    line = config.read_text().splitlines().index('url = "file:feeds/lost.xml"') + 1
+
+    code, _, err = run_cli("--config", str(config), "check")
+
+    assert code == 0  # a warning: the file may be written before the first gather
+    assert (
+        f"{config.name}:{line}: sources[1].url: source 'Lost' names "
+        f"{tmp_path / 'feeds' / 'lost.xml'}, which does not exist; fix the path"
+    ) in err
+    assert "here.xml" not in err

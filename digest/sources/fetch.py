@@ -236,7 +236,11 @@ def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:
             raise too_large(name, f"{path} is {size_text(size)}", cap)
         return Fetched(path.read_bytes(), url=path.resolve().as_uri())
     except OSError as exc:
-        raise SourceError(name, f"cannot read {path}: {exc.strerror}", "check the path") from exc
+        raise SourceError(
+            name,
+            f"cannot read {path}: {exc.strerror}",
+            "fix the source's file: path (a relative one starts at the config file's folder)",
+        ) from exc
 
 
 async def fetch(
