@@ -171,9 +171,13 @@ class StoryQueries(StoreBase):
                     transaction.rollback()
                     return False
                 if rows:
-                    connection.execute(
-                        delete(SOURCE_HABITS).where(SOURCE_HABITS.c.source.in_(list(habits)))
-                    )
+                    if was is not None:
+                        # A first save found the table empty and deletes nothing: one
+                        # deleting here would remove, on PostgreSQL, the rows another first
+                        # save committed since the count, and both would stand.
+                        connection.execute(
+                            delete(SOURCE_HABITS).where(SOURCE_HABITS.c.source.in_(list(habits)))
+                        )
                     connection.execute(insert(SOURCE_HABITS), rows)
                 if pair_rows:
                     connection.execute(
