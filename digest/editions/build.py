@@ -20,7 +20,14 @@ from digest.editions.views import (
     topic_edition,
     with_topic_extra,
 )
-from digest.rank import SentStories, SourceHabits, rank_memory, sent_sources, topic_key
+from digest.rank import (
+    SentStories,
+    SourceHabits,
+    passed_over,
+    rank_memory,
+    sent_sources,
+    topic_key,
+)
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
@@ -211,6 +218,6 @@ def next_edition_preview(
     if topics:
         key = topic_key(topics)
         had = next_slot_memory(app, digest, at, key)
-        shown = topic_edition(digest, ranked, ranked.capped, key, had)
+        shown = topic_edition(digest, ranked, passed_over(ranked), key, had)
     info = edition_info(app, digest, digest_slot(app, digest, at), timezone, locale)
     return shown, render_edition(info, shown, app.config.templates_dir())

@@ -2,8 +2,8 @@
 shown, remembered.
 
 The edition's Latest is capped per source for everyone (``latest_per_source``); a topic
-reader's is filled again by the same rule from their topics' stories, those the cap
-passed over included (``rank.for_topics``), which the edition stores for them
+reader's is filled again by the same rule from their topics' stories, those the edition
+left out of its Latest included (``rank.for_topics``), which the edition stores for them
 (``RankedEdition.extra``). What the readers of one choice of topics (its key: sorted,
 comma-joined) were shown is kept per edition (``Store.save_edition_view``), and a later
 edition leaves those stories out for them unless they grew, over the same earlier
@@ -97,8 +97,9 @@ def topic_edition(
     had: SentStories,
 ) -> RankedEdition:
     """The edition for the readers of topic ``key``: ``rank.for_topics`` with the
-    digest's Latest size and cap, over ``pool`` (the stories the cap passed over: the
-    stored edition's ``extra``, or a ranking's ``capped``), less what they ``had``."""
+    digest's Latest size and cap, over ``pool`` (the stories left out of Latest: the
+    stored edition's ``extra``, or a ranking's ``rank.passed_over``), less what they
+    ``had``."""
     return for_topics(
         ranked, pool, key.split(","), digest.latest_items, digest.latest_per_source, had
     )
@@ -114,9 +115,10 @@ def record_view(app: App, edition_id: int, key: str, shown: RankedEdition) -> No
 
 
 def with_topic_extra(app: App, digest: DigestConfig, ranked: RankedEdition) -> RankedEdition:
-    """The edition with the passed-over stories its active subscribers' choices of topics
-    take (``rank.topic_extra``, one query for the choices), to store with it."""
-    if not ranked.capped:
+    """The edition with the stories left out of its Latest that its active subscribers'
+    choices of topics take (``rank.topic_extra``, one query for the choices), to store
+    with it."""
+    if not ranked.capped and not ranked.unreached:
         return ranked
     extra = topic_extra(
         ranked, app.store.topic_choices(), digest.latest_items, digest.latest_per_source

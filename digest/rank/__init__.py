@@ -14,7 +14,14 @@ from digest.rank.score import (
     score_story,
     story_index,
 )
-from digest.rank.sections import best_first, fill_latest, for_topics, topic_extra, topic_key
+from digest.rank.sections import (
+    best_first,
+    fill_latest,
+    for_topics,
+    passed_over,
+    topic_extra,
+    topic_key,
+)
 from digest.rank.terms import article_terms
 from digest.rank.window import RankedMemory, rank_memory, rank_stories
 
@@ -36,6 +43,7 @@ __all__ = [
     "grew",
     "narrow",
     "new_headline",
+    "passed_over",
     "rank",
     "rank_memory",
     "rank_stories",

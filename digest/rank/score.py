@@ -296,11 +296,17 @@ def _sections(
         stories = [s for s in stories if not s.repeat]
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
-    latest, capped = fill_latest(
-        [s for s in stories if id(s) not in chosen], digest.latest_items, digest.latest_per_source
-    )
+    rest = [s for s in stories if id(s) not in chosen]
+    latest, capped = fill_latest(rest, digest.latest_items, digest.latest_per_source)
+    taken = {id(s) for s in (*latest, *capped)}
     return RankedEdition(
-        tuple(breaking), tuple(latest), candidates, len(repeated), tuple(repeated), tuple(capped)
+        tuple(breaking),
+        tuple(latest),
+        candidates,
+        len(repeated),
+        tuple(repeated),
+        tuple(capped),
+        tuple(s for s in rest if id(s) not in taken),
     )
 
 

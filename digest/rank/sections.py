@@ -2,9 +2,9 @@
 
 Pure: the scored stories in, the section and the stories passed over out (``rank``); and
 the same for the readers of a choice of topics (``for_topics``), whose Latest is filled
-by the same rule from their topics' stories, those the edition's cap passed over
-included, less what they were shown before (``topic_extra``: which of those passed over
-an edition keeps for them).
+by the same rule from their topics' stories, those the edition left out of its Latest
+included, less what they were shown before (``topic_extra``: which of those left out an
+edition keeps for them).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def for_topics(
     """The edition for the readers of ``topics``: Breaking's stories about one of them, in
     order, and a Latest filled by ``fill_latest`` (``limit``, ``per_source``: the digest's)
     from the stories about one of them among the edition's Latest and ``pool`` (stories
-    the edition's cap passed over), best first as ``rank`` orders them.
+    the edition left out of Latest: ``passed_over``, or the stored edition's ``extra``),
+    best first as ``rank`` orders them.
 
     So the cap applies to what they get: a topic one source serves fills their Latest as
     far as the source has stories, the cap rising as it does for the edition. ``had``:
@@ -71,30 +72,39 @@ def for_topics(
     return RankedEdition(tuple(breaking), tuple(latest), repeats=ranked.repeats)
 
 
+def passed_over(ranked: RankedEdition) -> tuple[Story, ...]:
+    """The stories a ranking left out of Latest, best first: those its cap passed over
+    and those it never reached (full before them). What a topic reader's Latest is filled
+    from beside the edition's (``for_topics``): their topics' best may be either."""
+    return tuple(best_first((*ranked.capped, *ranked.unreached)))
+
+
 def topic_extra(
     ranked: RankedEdition, choices: Iterable[str], limit: int, per_source: int
 ) -> tuple[Story, ...]:
-    """The stories the edition's cap passed over (``ranked.capped``) that the Latest of a
+    """The stories the edition left out of Latest (``passed_over``) that the Latest of a
     reader of one of ``choices`` (topic keys) takes, nothing had (``for_topics``), best
     first: what the stored edition keeps for its topic readers, at most ``limit`` a key.
 
     Each story's topics are worked out once, not once a key: a running story's articles
     are many, and an install may have hundreds of choices of topics.
     """
-    if not ranked.capped:
+    passed = passed_over(ranked)
+    if not passed:
         return ()
     latest = {s.story_id for s in ranked.latest}
-    stories = (*ranked.latest, *ranked.capped)
+    stories = best_first((*ranked.latest, *passed))
     topics_of = {id(s): s.topics for s in stories}
     taken: set[int] = set()
     for key in {topic_key(c.split(",")) for c in choices} - {""}:
         wanted = set(key.split(","))
-        if not any(topics_of[id(s)] & wanted for s in ranked.capped):
+        if not any(topics_of[id(s)] & wanted for s in passed):
             continue
-        pool = best_first(s for s in stories if topics_of[id(s)] & wanted)
-        filled, _ = fill_latest(pool, limit, per_source)
+        filled, _ = fill_latest(
+            [s for s in stories if topics_of[id(s)] & wanted], limit, per_source
+        )
         taken.update(s.story_id for s in filled if s.story_id not in latest)
-    return tuple(s for s in ranked.capped if s.story_id in taken)
+    return tuple(s for s in passed if s.story_id in taken)
 
 
 def fill_latest(
