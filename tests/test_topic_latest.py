@@ -38,6 +38,7 @@ from digest.store import Edition
 from digest.store.tables import EDITION_VIEWS
 from tests.conftest import FeedServer, SmtpServer, rss
 from tests.pg import fresh_database
+from tests.renders import count_renders
 from tests.test_daemon import clock_at
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
@@ -287,7 +288,10 @@ def _titles(text: str, ids: range | list[int]) -> list[int]:
 
 
 def test_a_technology_reader_gets_a_full_latest_and_nothing_they_had(
-    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+    write_config,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Tech's twelve (ids 1 to 12) and World's twelve (101 to 112), interleaved in time,
     # the higher id the newer.
@@ -307,15 +311,22 @@ def test_a_technology_reader_gets_a_full_latest_and_nothing_they_had(
     try:
         app.store.add_subscriber("all@example.org")
         app.store.add_subscriber("tech@example.org", topics=["technology"])
+        app.store.add_subscriber("both@example.org", topics=["world", "technology"])
+        renders = count_renders(monkeypatch)
         clock_at(app, MONDAY.replace(hour=7, second=30))
         asyncio.run(run_digest(app, "daily"))
         first = {m.recipients[0]: m.message() for m in smtp_server.messages}
+        # The edition's render, and the technology reader's: a reader of both topics
+        # (every story of the edition) gets the edition's own, as before.
+        assert renders == ["UTC/en", "UTC/en"]
+        assert app.store.topic_choices() == ["technology", "world,technology"]
         # Tuesday: Tech has two new stories (13, 14).
         tuesday = _items("tech", 13, 2, start + timedelta(days=1, hours=4))
         feed_server.add("/tech.xml", rss(_items("tech", 1, 12, start) + tuesday))
         clock_at(app, MONDAY.replace(hour=7, second=30) + timedelta(days=1))
         asyncio.run(run_digest(app, "daily"))
-        second = {m.recipients[0]: m.message() for m in smtp_server.messages[2:]}
+        second = {m.recipients[0]: m.message() for m in smtp_server.messages[3:]}
+        views = app.store.edition_views("technology", "daily", MONDAY + timedelta(days=2), 3)
     finally:
         app.close()
 
@@ -329,6 +340,8 @@ def test_a_technology_reader_gets_a_full_latest_and_nothing_they_had(
     # The technology reader: a full Latest of Tech, not Tech's five of the edition.
     assert _titles(reader, range(1, 13)) == list(range(3, 13))
     assert _titles(reader, range(101, 113)) == []
+    both = body(first["both@example.org"])
+    assert _titles(both, range(1, 113)) == _titles(everyone, range(1, 113))
 
     everyone2, reader2 = body(second["all@example.org"]), body(second["tech@example.org"])
     had_everyone = set(_titles(everyone, range(1, 113)))
@@ -340,3 +353,11 @@ def test_a_technology_reader_gets_a_full_latest_and_nothing_they_had(
     # The technology reader: the two new ones, and Tech's two they never had; none again.
     assert _titles(reader2, range(1, 115)) == [1, 2, 13, 14]
     assert not had_reader & set(_titles(reader2, range(1, 115)))
+    both2 = body(second["both@example.org"])
+    assert _titles(both2, range(1, 115)) == _titles(everyone2, range(1, 115))
+    # What the technology reader was shown, kept per edition, newest first.
+    headlines = [" ".join(h for s in shown_from_json(v) for h in s.headlines) for v in views]
+    assert [_titles(h, range(1, 115)) for h in headlines] == [
+        [1, 2, 13, 14],
+        list(range(3, 13)),
+    ]
