@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from digest.app import App
 from digest.config import DigestConfig, RankConfig, load_config
+from digest.editions import next_edition_preview
 from digest.editions.stored import ranked_from_json, ranked_to_json, shown_from_json, shown_to_json
 from digest.pipeline import run_digest
 from digest.rank import (
@@ -320,6 +321,12 @@ def test_a_technology_reader_gets_a_full_latest_and_nothing_they_had(
         # (every story of the edition) gets the edition's own, as before.
         assert renders == ["UTC/en", "UTC/en"]
         assert app.store.topic_choices() == ["technology", "world,technology"]
+        # `digest preview` of the next edition for the technology reader: what they would
+        # get now, Tech's two they never had (nothing new yet).
+        ranked, _ = next_edition_preview(
+            app, app.config.digests[0], app.clock.now(), topics=frozenset({"technology"})
+        )
+        assert sorted(_titles(s.lead.title, range(1, 113))[0] for s in ranked.latest) == [1, 2]
         # Tuesday: Tech has two new stories (13, 14).
         tuesday = _items("tech", 13, 2, start + timedelta(days=1, hours=4))
         feed_server.add("/tech.xml", rss(_items("tech", 1, 12, start) + tuesday))

@@ -131,7 +131,7 @@ def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
         others=earlier.others,
     ):
         try:
-            editions.append(ranked_from_json(doc))
+            editions.append(ranked_from_json(doc, extra=False))
         except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
             log.warning(
                 "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc

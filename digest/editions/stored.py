@@ -66,8 +66,9 @@ def _compact_story(story: Story) -> dict[str, Any]:
     return compact
 
 
-def ranked_from_json(text: str) -> RankedEdition:
+def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
     """The stories stored by ``ranked_to_json`` (or in full, as earlier versions stored them).
+    Without ``extra``, not the stories kept for topic readers (the repeat rule reads none).
 
     An article stored compactly gets an empty title, link and summary, and the lead's date:
     none of them is what anything reads of it.
@@ -103,7 +104,7 @@ def ranked_from_json(text: str) -> RankedEdition:
         tuple(story(s) for s in doc["breaking"]),
         tuple(story(s) for s in doc["latest"]),
         repeats=int(doc.get("repeats", 0)),
-        extra=tuple(story(s) for s in doc.get("extra", ())),  # none before topic extras
+        extra=tuple(story(s) for s in doc.get("extra", ()) if extra),  # none stored before
     )
 
 
