@@ -45,9 +45,11 @@ def for_topics(
     far as the source has stories, the cap rising as it does for the edition. ``had``:
     what readers of these topics were shown before (``SentStories``); a story they had is
     left out unless it has grown since (``grew``), then it goes marked an update, as the
-    edition's repeat rule does for everyone. Nothing had, and topics that take every
-    story of the edition: its Breaking and Latest (a smaller pool that holds the Latest
-    fills the same Latest).
+    edition's repeat rule does for everyone. A story is matched with what they had by
+    its id and its articles' (a stored edition's stories hold no chain of follow-ups: a
+    follow-up under a new id with none of the had articles is new to them). Nothing had,
+    and topics that take every story of the edition: its Breaking and Latest (a smaller
+    pool that holds the Latest fills the same Latest).
     """
     wanted = set(topics)
     had = had or SentStories()
