@@ -43,7 +43,7 @@ from digest.rank import rank
 from digest.records import ArticleRecord, RankedEdition, Recipient, RenderedEdition
 from digest.render import EditionInfo, qp, render_edition, substitute
 from digest.render.edition import WORDS_PER_MINUTE, reading_words, shown_summary
-from digest.sources.parse import in_language, kept_items, parse_feed
+from digest.sources.parse import kept_items, parse_feed
 from digest.sources.summary import DEFAULT_CHARS
 
 # The shared data beside the checkout, or where DIGEST_SHARED says (as for the tests).
@@ -96,9 +96,9 @@ def articles(feeds: Path = FEEDS, summary_chars: int = DEFAULT_CHARS) -> list[Ar
             limit=limit,
             base_url=f"https://{path.stem}.example/",
             summary_chars=summary_chars,
+            language=language,
         )
         items, _ = kept_items(items, limit)  # as gathering keeps them
-        items = in_language(items, language)
         dated = [i for i in items if i.published_at is not None]
         if not dated:
             continue

@@ -541,7 +541,9 @@ async def test_a_sitemap_source_is_read_by_parse_sitemap(
 ) -> None:
     calls: list[tuple[str, bytes, str]] = []
 
-    def fake(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
+    def fake(
+        source: str, body: bytes, base_url: str, language: str | None = None
+    ) -> tuple[list[FeedItem], list[str]]:
         calls.append((source, body, base_url))
         return [story("https://map.test/a", "From the map")], ["one entry skipped"]
 
@@ -563,7 +565,9 @@ async def test_a_sitemap_over_the_item_limit_is_cut_like_a_feed_and_says_so(
     top stays), and the cut is a note on the report, as for a feed."""
     dated = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
-    def fake(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
+    def fake(
+        source: str, body: bytes, base_url: str, language: str | None = None
+    ) -> tuple[list[FeedItem], list[str]]:
         undated = story("https://map.test/newest", "Undated, at the top")
         older = [
             replace(

@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 
 from digest.errors import SourceError
 from digest.records import FeedItem
+from digest.sentences import language_tag
 from digest.sources.dates import parse_localised_date
 from digest.sources.normalise import (
     canonical_url,
@@ -36,8 +37,6 @@ from digest.sources.redirects import item_links
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 TITLE_LIMIT = 300
-# A BCP 47 language tag as feeds write it ("en", "pt-BR", "zh_Hant"); anything else is dropped.
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
 _IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.I)
 
 
@@ -60,16 +59,18 @@ def _items(
     feed_language: str | None,
     base_url: str | None = None,
     summary_chars: int = DEFAULT_CHARS,
+    language: str | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """FeedItems of feedparser-shaped entries, and a note for each one skipped.
 
     ``base_url`` resolves links the reader left relative (feedparser is given no base, so
-    that it leaves ids as the feed wrote them).
+    that it leaves ids as the feed wrote them). ``language``: the source's configured one,
+    which wins over what the feed and its entries declare.
     """
     notes: list[str] = []
     items: list[FeedItem] = []
     for index, entry in enumerate(entries):
-        item = _item_from_entry(entry, feed_language, base_url, summary_chars)
+        item = _item_from_entry(entry, feed_language, base_url, summary_chars, language)
         notes.extend(deep_notes(index, title=entry.get("title"), summary=entry.get("summary")))
         if item is None:
             notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
@@ -181,6 +182,7 @@ def _item_from_entry(
     feed_language: str | None = None,
     base_url: str | None = None,
     summary_chars: int = DEFAULT_CHARS,
+    configured: str | None = None,
 ) -> FeedItem | None:
     """The entry's FeedItem; None without an http(s) link, an empty title without words.
 
@@ -191,7 +193,8 @@ def _item_from_entry(
     if links is None:
         return None
     url = links.url
-    language = _entry_language(entry) or feed_language
+    # The source's configured language first: its summary is cut by that language's rules.
+    language = configured or _entry_language(entry) or feed_language
     title, summary = entry_text(entry, language, summary_chars)
     language = fitting_language(language, title, summary)
     guid = entry.get("id") or links.identity
@@ -310,9 +313,9 @@ def _entry_language(entry: Any) -> str | None:
 
 
 def _language(value: object) -> str | None:
-    """A language tag, if it looks like one (feeds put all sorts in <language>)."""
-    text = str(value or "").strip()
-    return text if _LANGUAGE.match(text) else None
+    """A language tag, if it looks like one (feeds put all sorts in <language>), as BCP 47
+    writes it: "pt_BR", as some feeds write it, is "pt-BR" (``sentences.language_tag``)."""
+    return language_tag(str(value or "").replace("_", "-"))
 
 
 def _number(value: object) -> int:

@@ -42,7 +42,7 @@ from digest.sources.outcomes import (
     stored,
     unchanged,
 )
-from digest.sources.parse import in_language, kept_items, parse_feed
+from digest.sources.parse import kept_items, parse_feed
 from digest.sources.parsers import POOL_THRESHOLD, ParserPool, parser_pool
 from digest.sources.site import Site
 from digest.states import SourceStatus
@@ -228,7 +228,11 @@ async def _read(
             )
         elif source.kind == "sitemap":
             items, notes = await asyncio.to_thread(
-                sitemap_source.parse_sitemap, source.name, fetched.body, fetched.url or source.url
+                sitemap_source.parse_sitemap,
+                source.name,
+                fetched.body,
+                fetched.url or source.url,
+                source.language,
             )
         else:
             items, notes = await _parse(config, source, fetched, pool)
@@ -251,7 +255,7 @@ async def _read(
             "this is a bug in digest; please report it with the source's address",
         ) from exc
     items, left_out = kept_items(items, limit)  # for every kind of source, here
-    return in_language(items, source.language), notes + left_out
+    return items, notes + left_out
 
 
 async def _read_page(
@@ -297,6 +301,7 @@ async def _parse(
         g.max_items_per_source,
         base,
         g.summary_chars,
+        source.language,
     )
     if pool is None:
         return await asyncio.to_thread(job)

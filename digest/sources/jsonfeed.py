@@ -24,9 +24,14 @@ from digest.sources.summary import DEFAULT_CHARS, email_summary
 
 
 def parse_json_feed(
-    source: str, body: bytes, base_url: str | None, summary_chars: int = DEFAULT_CHARS
+    source: str,
+    body: bytes,
+    base_url: str | None,
+    summary_chars: int = DEFAULT_CHARS,
+    language: str | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
-    """JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1)."""
+    """JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1); ``language``: the source's
+    configured one, which wins over what the feed and its items declare."""
     doc = _document(source, body)
     notes: list[str] = []
     items: list[FeedItem] = []
@@ -42,7 +47,8 @@ def parse_json_feed(
         if not isinstance(raw, dict):
             notes.append(f"item {index + 1} is not an object; skipped")
             continue
-        item = _item(_JsonFields(raw, index, notes), base_url, feed_language, summary_chars)
+        fields = _JsonFields(raw, index, notes)
+        item = _item(fields, base_url, feed_language, summary_chars, language)
         if item is not None:
             items.append(item)
     _some_usable(source, len(raw_items), items, notes)
@@ -70,7 +76,11 @@ def _document(source: str, body: bytes) -> dict[str, Any]:
 
 
 def _item(
-    field: _JsonFields, base_url: str | None, feed_language: str | None, summary_chars: int
+    field: _JsonFields,
+    base_url: str | None,
+    feed_language: str | None,
+    summary_chars: int,
+    configured: str | None = None,
 ) -> FeedItem | None:
     """The item's FeedItem; None, with a note, without an http(s) link or a title."""
     index, notes = field.index, field.notes
@@ -85,7 +95,7 @@ def _item(
     # them too: everything goes through html_to_text, so no markup can get through.
     summary_html = field.text("summary") or field.text("content_html") or field.text("content_text")
     notes.extend(deep_notes(index, title=field.text("title", noted=False), summary=summary_html))
-    language = _language(field.text("language")) or feed_language
+    language = configured or _language(field.text("language")) or feed_language
     summary = email_summary(summary_html, language, summary_chars)
     title = headline(html_to_text(field.text("title"), TITLE_LIMIT), summary)
     if not title:

@@ -19,6 +19,7 @@ import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from urllib.parse import urlsplit
 
 from digest.config import SourceConfig
@@ -30,6 +31,9 @@ from digest.sources.metadata import read_metadata
 from digest.sources.normalise import canonical_url, fitting_language, headline, html_to_text
 from digest.sources.site import Site
 from digest.sources.summary import DEFAULT_CHARS, email_summary
+
+# How an article page is read into its item (``_item`` with the source's settings).
+_ReadArticle = Callable[[ListingLink, Fetched], tuple[FeedItem | None, str]]
 
 # Re-exported: the listing's readers lived here, and tests import them from here.
 __all__ = ["ListingLink", "find_links", "read_listing", "read_page_source"]
@@ -81,7 +85,10 @@ async def read_page_source(
     # would take every slot of the host until the source's deadline on every run, and
     # the pages after them would never be read.
     order = sorted(new, key=lambda link: (not link.breaking, random.random()))
-    reads = await _read_articles(order, site, fetch_article, summary_chars)
+    # Each article page read with the source's configured language first (it wins over
+    # what the page declares, before its summary is cut by that language's rules).
+    read = partial(_item, summary_chars=summary_chars, configured=source.language)
+    reads = await _read_articles(order, site, fetch_article, read)
     items: list[FeedItem] = []
     for link in new:  # items and notes in the listing's order
         item, note = reads[link.url]
@@ -116,13 +123,14 @@ async def _read_articles(
     order: list[ListingLink],
     site: Site,
     fetch_article: Callable[[str, Site], Awaitable[Fetched]],
-    summary_chars: int,
+    read: _ReadArticle,
 ) -> dict[str, tuple[FeedItem | None, str]]:
-    """Each link's item or note, the article pages fetched concurrently, started in ``order``."""
+    """Each link's item or note, the article pages fetched concurrently, started in ``order``
+    and each ``read`` (``_item``, with the source's settings)."""
     try:
         async with asyncio.TaskGroup() as group:
             reads = {
-                link.url: group.create_task(_read_article(link, site, fetch_article, summary_chars))
+                link.url: group.create_task(_read_article(link, site, fetch_article, read))
                 for link in order
             }
     except ExceptionGroup as failed:  # a bug on one page: the gatherer reports it as before
@@ -137,7 +145,7 @@ async def _read_article(
     link: ListingLink,
     site: Site,
     fetch_article: Callable[[str, Site], Awaitable[Fetched]],
-    summary_chars: int = DEFAULT_CHARS,
+    read: _ReadArticle,
 ) -> tuple[FeedItem | None, str]:
     """The link's item, or None and a note on why it was skipped."""
     try:
@@ -145,7 +153,7 @@ async def _read_article(
     except SourceError as exc:
         return None, f"article {link.url} skipped: {exc.message}"
     # Parsing a large article page takes milliseconds: off the loop, so fetches go on.
-    item, detour = await asyncio.to_thread(_item, link, page, summary_chars)
+    item, detour = await asyncio.to_thread(read, link, page)
     if item is None:
         # Not stored, so the link is new again on the next run and fetched again then.
         return None, f"article {link.url} skipped: {detour}; tried again next run"
@@ -163,9 +171,14 @@ def _no_links_hint(source: SourceConfig, listing: Fetched) -> str:
 
 
 def _item(
-    link: ListingLink, page: Fetched, summary_chars: int = DEFAULT_CHARS
+    link: ListingLink,
+    page: Fetched,
+    summary_chars: int = DEFAULT_CHARS,
+    configured: str | None = None,
 ) -> tuple[FeedItem | None, str]:
-    """The link's item from its article page; None and why when the page is not the article."""
+    """The link's item from its article page; None and why when the page is not the article.
+    ``configured``: the source's language (``[[sources]] language``), which wins over the
+    page's."""
     meta = read_metadata(page.body, page.url or link.url, content_type=page.header("content-type"))
     if meta.refused:  # nested past the limit: not parsed, as a listing page would not be
         return None, meta.refused
@@ -173,7 +186,8 @@ def _item(
     if detour:
         return None, detour
     title = headline(meta.title) or headline(html_to_text(link.text, _TITLE_LIMIT), meta.summary)
-    summary = email_summary(meta.summary, meta.language, summary_chars)
+    language = configured or meta.language
+    summary = email_summary(meta.summary, language, summary_chars)
     item = FeedItem(
         # The listing's link, canonicalised, is the identity: it is what ``known`` is asked
         # about on the next run, so an article page is fetched once.
@@ -186,7 +200,7 @@ def _item(
         modified_at=meta.modified_at,
         image_url=meta.image_url,
         image_alt=meta.image_alt,
-        language=fitting_language(meta.language, title, summary),
+        language=fitting_language(language, title, summary),
         section=meta.section,
         breaking=link.breaking or meta.live,
         image_width=meta.image_width,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html.entities
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -60,12 +59,14 @@ def parse_feed(
     limit: int = default(GatherConfig, "max_items_per_source"),
     base_url: str | None = None,
     summary_chars: int = DEFAULT_CHARS,
+    language: str | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     """Items of the feed (newest first, at most ``limit``) and notes on what was skipped.
 
     ``base_url`` is where the feed was fetched from; relative item links resolve against it.
     ``limit`` and ``summary_chars`` are max_items_per_source and summary_chars from the
-    config's [gather] table.
+    config's [gather] table; ``language`` is the source's (``[[sources]] language``): set,
+    it wins over what the feed and its items declare, before summaries are cut by its rules.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     # Relative links resolve against the document's URL: a Content-Location header names
@@ -78,9 +79,9 @@ def parse_feed(
     if not stripped:
         raise SourceError(source, "the response body is empty", "check the feed URL in the config")
     if stripped[:1] == b"{" or "json" in content_type:
-        items, notes = parse_json_feed(source, stripped, base_url, summary_chars)
+        items, notes = parse_json_feed(source, stripped, base_url, summary_chars, language)
     else:
-        items, notes = _parse_xml_feed(source, body, headers, base_url, summary_chars)
+        items, notes = _parse_xml_feed(source, body, headers, base_url, summary_chars, language)
     items, cut = within_limit(items, limit)
     return items, notes + cut
 
@@ -94,16 +95,6 @@ def kept_items(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[
     items, placeholders = without_placeholders(items)
     items, cut = within_limit(items, limit)
     return items, placeholders + cut
-
-
-def in_language(items: list[FeedItem], language: str | None) -> list[FeedItem]:
-    """The items as written in ``language``, the source's configured one (None: each as
-    it declares). The admin's word wins: a feed that declares no language (heise, UOL) or
-    a site's default ("en-US" over Portuguese articles) would otherwise have its headlines
-    stemmed as another language and read by a screen reader in the wrong voice."""
-    if not language:
-        return items
-    return [replace(item, language=language) for item in items]
 
 
 def within_limit(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], list[str]]:
@@ -139,7 +130,12 @@ def newest_first(items: list[FeedItem], limit: int) -> tuple[list[FeedItem], int
 
 
 def _parse_xml_feed(
-    source: str, body: bytes, headers: dict[str, str], base_url: str | None, summary_chars: int
+    source: str,
+    body: bytes,
+    headers: dict[str, str],
+    base_url: str | None,
+    summary_chars: int,
+    language: str | None = None,
 ) -> tuple[list[FeedItem], list[str]]:
     body, mended = mend_utf8(body, headers.get("content-type", ""))
     mended_notes = (
@@ -152,8 +148,8 @@ def _parse_xml_feed(
     )
     fast = read_entries(body, base_url, headers.get("content-type", ""))
     if fast is not None:  # plain RSS 2.0 / Atom 1.0 in UTF-8: lxml, ten times faster
-        entries, language = fast
-        items, notes = _items(entries, _language(language), None, summary_chars)
+        entries, declared = fast
+        items, notes = _items(entries, _language(declared), None, summary_chars, language)
         _some_usable(source, len(entries), items, notes)
         return items, mended_notes + notes
     body, unknown = _drop_unknown_entities(body)
@@ -164,9 +160,8 @@ def _parse_xml_feed(
         if html_type or b"<html" in head or b"<!doctype html" in head:
             raise html_page(source, body, headers, base_url or "")
         raise not_a_feed(source, parsed.get("bozo_exception"))
-    items, notes = _items(
-        parsed.entries, _language(parsed.feed.get("language")), base_url, summary_chars
-    )
+    declared = _language(parsed.feed.get("language"))
+    items, notes = _items(parsed.entries, declared, base_url, summary_chars, language)
     broken = parsed.get("bozo_exception")
     _readable(source, broken, unknown, items)
     _some_usable(source, len(parsed.entries), items, notes)

@@ -43,8 +43,11 @@ _TITLE_LIMIT = 300
 _SLUG_WORDS = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)
 
 
-def parse_sitemap(source: str, body: bytes, base_url: str) -> tuple[list[FeedItem], list[str]]:
-    """Items of a news sitemap and notes on skipped entries; SourceError if it is not one."""
+def parse_sitemap(
+    source: str, body: bytes, base_url: str, language: str | None = None
+) -> tuple[list[FeedItem], list[str]]:
+    """Items of a news sitemap and notes on skipped entries; SourceError if it is not one.
+    ``language``: the source's configured one, which wins over what the sitemap declares."""
     root = _parse(source, body)
     kind = _local(root.tag)
     if kind == "sitemapindex":
@@ -70,7 +73,7 @@ def parse_sitemap(source: str, body: bytes, base_url: str) -> tuple[list[FeedIte
         notes.append(f"{len(entries) - MAX_ENTRIES} entries past the first {MAX_ENTRIES} ignored")
         entries = entries[:MAX_ENTRIES]
     for index, entry in enumerate(entries, 1):
-        item, note = _item(entry, base_url, now)
+        item, note = _item(entry, base_url, now, language)
         if item is not None:
             items.append(item)
         if note:
@@ -122,7 +125,9 @@ def _parse(source: str, body: bytes) -> ET.Element:
         ) from exc
 
 
-def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | None, str]:
+def _item(
+    entry: ET.Element, base_url: str, now: datetime, configured: str | None = None
+) -> tuple[FeedItem | None, str]:
     """The <url> entry's item, or None and why it was skipped. A missing element reads as
     "" (``_text`` of no parent), so an entry without <news:news> takes its title from its
     address and its date from <lastmod>."""
@@ -148,7 +153,7 @@ def _item(entry: ET.Element, base_url: str, now: datetime) -> tuple[FeedItem | N
         modified_at=modified,
         image_url=image_url,
         image_alt=image_alt,
-        language=fitting_language(language_tag(language), title),
+        language=fitting_language(configured or language_tag(language), title),
         section=None,
     ), ""
 
