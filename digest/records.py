@@ -213,17 +213,8 @@ class RankedEdition:
     repeats: int = 0
     repeated: tuple[Story, ...] = ()
     # Stories passed over for Latest as their source had latest_per_source there already,
-    # best first: not in the edition, so not sent to readers without topics (candidates
-    # of a later one); not stored.
+    # best first: not in the edition, so not sent (candidates of a later one); not stored.
     capped: tuple[Story, ...] = ()
-    # The stories Latest never reached (it was full before them), best first: candidates
-    # of a later edition, as those passed over; not stored.
-    unreached: tuple[Story, ...] = ()
-    # Of those two, the ones a topic reader's Latest takes (``rank.topic_extra``), best first:
-    # stored with the edition, so each choice of topics gets its Latest filled from them
-    # (``rank.for_topics``). Never in what the edition sent every reader (the repeat rule's
-    # memory reads Breaking and Latest).
-    extra: tuple[Story, ...] = ()
 
     @property
     def count(self) -> int:

@@ -15,20 +15,7 @@ from digest.config import DigestConfig
 from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
 from digest.editions.stored import ranked_from_json, ranked_to_json
-from digest.editions.views import (
-    earlier_editions,
-    next_slot_memory,
-    topic_edition,
-    with_topic_extra,
-)
-from digest.rank import (
-    SentStories,
-    SourceHabits,
-    passed_over,
-    rank_memory,
-    sent_sources,
-    topic_key,
-)
+from digest.rank import SentStories, SourceHabits, narrow, rank_memory, sent_sources
 from digest.rank.growth import settled_at
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
@@ -121,24 +108,34 @@ def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits) -> SourceHabi
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
-    """What the digest's earlier editions sent (``views.earlier_editions``), with the
-    sources and headline each story had then. Their Breaking and Latest only: a story the
-    edition kept for its topic readers (``RankedEdition.extra``) was not sent to the
-    others, so it stays a candidate for them."""
-    earlier = earlier_editions(app, digest, digest_slot(app, digest, now), now)
-    if earlier is None:
+    """What the digest's earlier editions sent, with the sources and headline each story
+    had then: the last ``rank.sent_lookback_editions`` (0: none, stories may repeat), and
+    every one since the story memory began, since any story of the window can be one of
+    theirs (an hourly digest's last three editions are three hours).
+
+    Its subscribers received those editions, and every reader receives every digest: so
+    the other digests' editions within the story memory count too (a story the morning
+    digest sent is not news in the evening one). A local-time digest's editions go to the
+    time zones of their hour: only its own of the same hour on earlier days count there,
+    and its editions do not count for other digests.
+    """
+    slot = digest_slot(app, digest, now)
+    weights = app.config.rank
+    count = weights.sent_lookback_editions
+    if count == 0:
         return SentStories()
+    memory = now - timedelta(hours=max(digest.lookback_hours, weights.story_memory_hours))
+    slots = None
+    if digest.local_time:
+        days = max(count, (slot - memory) // timedelta(days=1) + 1)
+        slots = [slot - timedelta(days=k) for k in range(1, days + 1)]
     editions = []
+    others = [] if digest.local_time else [d.id for d in app.config.digests if not d.local_time]
     for doc in app.store.edition_stories(
-        earlier.digest_id,
-        earlier.before,
-        earlier.limit,
-        earlier.slots,
-        since=earlier.since,
-        others=earlier.others,
+        digest.id, slot, count, slots, since=memory, others=[d for d in others if d != digest.id]
     ):
         try:
-            editions.append(ranked_from_json(doc, extra=False))
+            editions.append(ranked_from_json(doc))
         except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
             log.warning(
                 "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
@@ -184,7 +181,6 @@ def build_edition(
     ranked = rank_window(app, digest, now)
     if existing is not None and ranked.count == 0 and not ranked.repeats:
         return existing, False  # still nothing to say: the stored edition stands
-    ranked = with_topic_extra(app, digest, ranked)  # what its topic readers' Latest takes
     rendered = render_edition(edition_info(app, digest, slot), ranked, app.config.templates_dir())
     edition = edition_row(digest.id, slot, now, ranked, rendered)
     if rendered.omitted:
@@ -214,17 +210,9 @@ def next_edition_preview(
 ) -> tuple[RankedEdition, RenderedEdition]:
     """The next edition as a send would build it (`digest preview`, the console's preview):
     its ranked stories and its render for one segment, narrowed to ``topics`` when given,
-    in ``timezone`` and ``locale`` (default: the digest's own). Nothing is stored.
-
-    With ``topics``, what a reader of them gets: their Latest filled from their topics'
-    stories, those the cap passed over included, less what readers of the same topics
-    were shown before and has not grown since (``views``)."""
+    in ``timezone`` and ``locale`` (default: the digest's own). Nothing is stored."""
     at = next_edition_at(app, digest, now)
     ranked = rank_window(app, digest, at)
-    shown = ranked
-    if topics:
-        key = topic_key(topics)
-        had = next_slot_memory(app, digest, at, key)
-        shown = topic_edition(digest, ranked, passed_over(ranked), key, had)
+    shown = narrow(ranked, set(topics)) if topics else ranked
     info = edition_info(app, digest, digest_slot(app, digest, at), timezone, locale)
     return shown, render_edition(info, shown, app.config.templates_dir())

@@ -13,11 +13,10 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.slots import digest_timezone, edition_info
 from digest.editions.stored import ranked_from_json
-from digest.editions.views import record_view, topic_edition, topic_memory
-from digest.rank import narrow, topic_key
+from digest.rank import narrow
 from digest.records import RankedEdition, Reader, RenderedEdition
 from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
-from digest.store import Edition, saved_id
+from digest.store import Edition
 
 log = logging.getLogger("digest.pipeline")
 
@@ -52,30 +51,13 @@ def log_trim(digest_id: str, slot: datetime, count: int, omitted: int, segment: 
     )
 
 
-# What a reader is shown: Breaking's and Latest's stories, each by its lead and whether an
-# update.
-_Shown = tuple[tuple[tuple[int, bool], ...], tuple[tuple[int, bool], ...]]
-
-
-def _shown(ranked: RankedEdition) -> _Shown:
-    """What a reader of ``ranked`` is shown, as a key: the same key, the same render."""
-    return (
-        tuple((s.lead.id, s.update) for s in ranked.breaking),
-        tuple((s.lead.id, s.update) for s in ranked.latest),
-    )
-
-
 class SegmentTemplates:
     """One MessageTemplate per (time zone, locale, topics) among the recipients, built once.
 
     The edition's stored render serves the digest's own time zone, the service's locale and
     every topic; anyone else gets the same stories, narrowed to their topics, rendered in
-    their zone and language. A reader who picked topics gets their own Latest
-    (``views``): filled from their topics' stories, those the edition's cap passed over
-    included, less what readers of the same topics were shown before (unless it grew);
-    what they are shown is recorded. Choices of topics that leave the same stories share
-    one render (most do: a story has several topics), and a trim to fit is logged once
-    per edition.
+    their zone and language. Choices of topics that leave the same stories share one render
+    (most do: a story has several topics), and a trim to fit is logged once per edition.
     """
 
     def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
@@ -83,15 +65,13 @@ class SegmentTemplates:
         self.default = (digest_timezone(app, digest), app.config.service.locale, "")
         self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
         # (time zone, locale, the stories shown) -> its template: what a render depends on.
-        self._renders: dict[tuple[str, str, _Shown], MessageTemplate] = {}
+        self._renders: dict[tuple[str, str, tuple[int, ...]], MessageTemplate] = {}
         self._ranked: RankedEdition | None = None
-        self._topics: dict[str, RankedEdition] = {}  # topic key -> what its readers get
 
     def __call__(self, subscriber: Reader) -> MessageTemplate | None:
-        """Their message; None when none of the edition's stories is in their topics, or
-        readers of their topics had all of those (and the digest does not send empty
-        editions): nothing to send them this time."""
-        topics = topic_key(subscriber.topics.split(","))
+        """Their message; None when none of the edition's stories is in their topics (and
+        the digest does not send empty editions): nothing to send them this time."""
+        topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))
         key = (
             subscriber.timezone or self.default[0],
             subscriber.locale or self.default[1],
@@ -108,37 +88,18 @@ class SegmentTemplates:
             return self._template(RenderedEdition(e.subject, e.html, e.text), locale)
         whole = self._whole()
         ranked = narrow(whole, set(topics.split(","))) if topics else whole
-        own = False
-        if topics:
-            mine = self._topic_edition(topics)
-            # Their own stories where the edition's, narrowed, are not theirs (a fuller
-            # Latest, or stories readers of their topics had left out): else as before.
-            own = _shown(mine) != _shown(ranked)
-            ranked = mine if own else ranked
         if topics and ranked.count == 0 and e.story_count and not self.digest.send_empty:
             return None
-        if not own and ranked.count == whole.count and (timezone, locale) == self.default[:2]:
+        if ranked.count == whole.count and (timezone, locale) == self.default[:2]:
             # Their topics cover every story: the edition's own render serves them.
             if self.default not in self._cache:
                 self._cache[self.default] = self._build(self.default)
             return self._cache[self.default]
-        render_key = (timezone, locale, _shown(ranked))
+        shown = tuple(s.lead.id for s in (*ranked.breaking, *ranked.latest))
+        render_key = (timezone, locale, shown)
         if render_key not in self._renders:
             self._renders[render_key] = self._render(key, ranked)
         return self._renders[render_key]
-
-    def _topic_edition(self, key: str) -> RankedEdition:
-        """What the readers of topic ``key`` get of the edition (``views.topic_edition``,
-        less what they were shown of the earlier ones), worked out and recorded once per
-        key (recorded once per edition and key, whoever renders it first)."""
-        if key not in self._topics:
-            e = self.edition
-            had = topic_memory(self.app, self.digest, e.slot, e.created_at, key)
-            whole = self._whole()
-            mine = topic_edition(self.digest, whole, whole.extra, key, had)
-            record_view(self.app, saved_id(e), key, mine)
-            self._topics[key] = mine
-        return self._topics[key]
 
     def _whole(self) -> RankedEdition:
         """The edition's stories as ranked, read from the stored edition once."""

@@ -1,17 +1,14 @@
 """An edition's ranked stories as stored with it: compact JSON, written once when the
 edition is built and read back by every later render (other zones, languages, topics),
-the repeat checks of later editions, `status` and the web view; and what the readers of
-one choice of topics were shown of it, stored when their render is made."""
+the repeat checks of later editions, `status` and the web view."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from digest.rank import Shown
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 
@@ -32,8 +29,6 @@ def ranked_to_json(ranked: RankedEdition) -> str:
     }
     if ranked.repeats:  # what `status` says of an edition with nothing new
         doc["repeats"] = ranked.repeats
-    if ranked.extra:  # what its topic readers' Latest takes beyond it (``rank.topic_extra``)
-        doc["extra"] = [_compact_story(s) for s in ranked.extra]
     return json.dumps(doc, default=_iso, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -66,9 +61,8 @@ def _compact_story(story: Story) -> dict[str, Any]:
     return compact
 
 
-def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
+def ranked_from_json(text: str) -> RankedEdition:
     """The stories stored by ``ranked_to_json`` (or in full, as earlier versions stored them).
-    Without ``extra``, not the stories kept for topic readers (the repeat rule reads none).
 
     An article stored compactly gets an empty title, link and summary, and the lead's date:
     none of them is what anything reads of it.
@@ -104,40 +98,7 @@ def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
         tuple(story(s) for s in doc["breaking"]),
         tuple(story(s) for s in doc["latest"]),
         repeats=int(doc.get("repeats", 0)),
-        extra=tuple(story(s) for s in doc.get("extra", ()) if extra),  # none stored before
     )
-
-
-def shown_to_json(stories: Iterable[Story]) -> str:
-    """What the readers of one choice of topics were shown of an edition, as stored
-    (``Store.save_edition_view``): each story's id, article ids, sources and headlines,
-    all the repeat rule compares a later story with (``rank.Shown``)."""
-    return json.dumps(
-        [
-            {
-                "id": shown.story_id,
-                "articles": list(shown.articles),
-                "sources": sorted(shown.sources),
-                "headlines": sorted(shown.headlines),
-            }
-            for shown in map(Shown.of, stories)
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def shown_from_json(text: str) -> list[Shown]:
-    """The stories ``shown_to_json`` stored."""
-    return [
-        Shown(
-            int(raw["id"]),
-            tuple(int(a) for a in raw["articles"]),
-            frozenset(raw["sources"]),
-            frozenset(raw["headlines"]),
-        )
-        for raw in json.loads(text)
-    ]
 
 
 def _iso(value: object) -> str:

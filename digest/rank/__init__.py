@@ -4,7 +4,7 @@ from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.habits import SourceHabits
 from digest.rank.overlap import SourceOverlap
-from digest.rank.repeats import SentStories, Shown, grew, new_headline, sent_from, sent_sources
+from digest.rank.repeats import SentStories, grew, new_headline, sent_sources
 from digest.rank.score import (
     SIGNALS,
     Membership,
@@ -13,14 +13,6 @@ from digest.rank.score import (
     rank,
     score_story,
     story_index,
-)
-from digest.rank.sections import (
-    best_first,
-    fill_latest,
-    for_topics,
-    passed_over,
-    topic_extra,
-    topic_key,
 )
 from digest.rank.terms import article_terms
 from digest.rank.window import RankedMemory, rank_memory, rank_stories
@@ -31,26 +23,18 @@ __all__ = [
     "Membership",
     "RankedMemory",
     "SentStories",
-    "Shown",
     "SourceHabits",
     "SourceOverlap",
     "StoryIndex",
     "article_terms",
     "assign_stories",
-    "best_first",
-    "fill_latest",
-    "for_topics",
     "grew",
     "narrow",
     "new_headline",
-    "passed_over",
     "rank",
     "rank_memory",
     "rank_stories",
     "score_story",
-    "sent_from",
     "sent_sources",
     "story_index",
-    "topic_extra",
-    "topic_key",
 ]

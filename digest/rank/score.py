@@ -50,7 +50,7 @@ from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories, grew
-from digest.rank.sections import best_first, fill_latest
+from digest.rank.sections import fill_latest
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -283,7 +283,8 @@ def _scored(
         stories = [
             replace(s, score=round(s.score - sent_penalty, 4)) if s.repeat else s for s in stories
         ]
-    return best_first(stories)
+    stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
+    return stories
 
 
 def _sections(
@@ -296,17 +297,11 @@ def _sections(
         stories = [s for s in stories if not s.repeat]
     breaking = [s for s in stories if _is_breaking(s, weights)][: digest.breaking_items]
     chosen = {id(s) for s in breaking}
-    rest = [s for s in stories if id(s) not in chosen]
-    latest, capped = fill_latest(rest, digest.latest_items, digest.latest_per_source)
-    taken = {id(s) for s in (*latest, *capped)}
+    latest, capped = fill_latest(
+        [s for s in stories if id(s) not in chosen], digest.latest_items, digest.latest_per_source
+    )
     return RankedEdition(
-        tuple(breaking),
-        tuple(latest),
-        candidates,
-        len(repeated),
-        tuple(repeated),
-        tuple(capped),
-        tuple(s for s in rest if id(s) not in taken),
+        tuple(breaking), tuple(latest), candidates, len(repeated), tuple(repeated), tuple(capped)
     )
 
 
@@ -381,9 +376,7 @@ def _signal(story: Story, name: str) -> float:
 
 
 def narrow(ranked: RankedEdition, topics: set[str]) -> RankedEdition:
-    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order:
-    whether their topics take every story of the edition (what a topic reader gets is
-    ``sections.for_topics``)."""
+    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order."""
 
     def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
         return tuple(s for s in stories if s.topics & topics)

@@ -1,5 +1,4 @@
-"""Story queries: the articles a rank run clusters, their stored story ids, earlier editions
-and what each choice of topics was shown of them.
+"""Story queries: the articles a rank run clusters, their stored story ids, earlier editions.
 
 A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in ``store/``.
 """
@@ -8,22 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from digest.records import ArticleRecord
 from digest.store.base import StoreBase
-from digest.store.tables import (
-    ARTICLES,
-    EDITION_VIEWS,
-    EDITIONS,
-    SOURCE_HABITS,
-    SOURCE_PAIRS,
-    SOURCES,
-    EditionView,
-)
+from digest.store.tables import ARTICLES, EDITIONS, SOURCE_HABITS, SOURCE_PAIRS, SOURCES
 
 
 class StoryQueries(StoreBase):
@@ -225,74 +215,29 @@ class StoryQueries(StoreBase):
         slot is at or after it too, with those of the ``others`` digests (their slot may be
         ``before`` itself); with ``slots``,
         only the digest's editions of those slots (a local-time digest's bucket)."""
-        columns = (EDITIONS.c.id, EDITIONS.c.stories)
+        if limit <= 0:
+            return []
+        carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
+        own = select(EDITIONS.c.id, EDITIONS.c.stories).where(
+            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
+        )
+        if slots is not None:
+            own = own.where(EDITIONS.c.slot.in_(list(slots)))
+        queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
+        if since is not None:
+            queries.append(own.where(EDITIONS.c.slot >= since))
+            if others:
+                queries.append(
+                    # another digest's edition of the same slot, if built, was built first
+                    select(EDITIONS.c.id, EDITIONS.c.stories).where(
+                        EDITIONS.c.digest_id.in_(list(others)),
+                        EDITIONS.c.slot >= since,
+                        EDITIONS.c.slot <= before,
+                        *carried,
+                    )
+                )
         found: dict[int, str] = {}
         with self.engine.connect() as connection:
-            for query in _earlier(columns, digest_id, before, limit, slots, since, others):
+            for query in queries:
                 found.update({row[0]: row[1] for row in connection.execute(query)})
         return [found[i] for i in sorted(found, reverse=True)]
-
-    def edition_views(
-        self,
-        topic_key: str,
-        digest_id: str,
-        before: datetime,
-        limit: int,
-        slots: Sequence[datetime] | None = None,
-        since: datetime | None = None,
-        others: Sequence[str] = (),
-    ) -> list[str]:
-        """What the readers of ``topic_key`` were shown (``save_edition_view``) of the
-        editions ``edition_stories`` reads with the same arguments, newest built first."""
-        found: dict[int, str] = {}
-        with self.engine.connect() as connection:
-            ids = (EDITIONS.c.id,)
-            for earlier in _earlier(ids, digest_id, before, limit, slots, since, others):
-                query = select(EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.stories).where(
-                    EDITION_VIEWS.c.topic_key == topic_key,
-                    EDITION_VIEWS.c.edition_id.in_(earlier),
-                )
-                found.update({row[0]: row[1] for row in connection.execute(query)})
-        return [found[i] for i in sorted(found, reverse=True)]
-
-    def save_edition_view(self, edition_id: int, topic_key: str, stories: str) -> bool:
-        """Keep what the readers of ``topic_key`` were shown of the edition, unless it is
-        kept already: the first render's stands (two workers may render the same segment
-        at once; both show the same). Whether this call stored it."""
-        row = EditionView(edition_id=edition_id, topic_key=topic_key, stories=stories)
-        return self.insert_new(row) is not None
-
-
-def _earlier(
-    columns: Sequence[ColumnElement[Any]],
-    digest_id: str,
-    before: datetime,
-    limit: int,
-    slots: Sequence[datetime] | None,
-    since: datetime | None,
-    others: Sequence[str],
-) -> list[Select[Any]]:
-    """The queries of ``columns`` of the earlier editions whose stories count as sent
-    (``edition_stories``); none when ``limit`` is 0."""
-    if limit <= 0:
-        return []
-    carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
-    own = select(*columns).where(
-        EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
-    )
-    if slots is not None:
-        own = own.where(EDITIONS.c.slot.in_(list(slots)))
-    queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
-    if since is not None:
-        queries.append(own.where(EDITIONS.c.slot >= since))
-        if others:
-            queries.append(
-                # another digest's edition of the same slot, if built, was built first
-                select(*columns).where(
-                    EDITIONS.c.digest_id.in_(list(others)),
-                    EDITIONS.c.slot >= since,
-                    EDITIONS.c.slot <= before,
-                    *carried,
-                )
-            )
-    return queries

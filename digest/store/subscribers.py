@@ -156,17 +156,6 @@ class SubscriberQueries(StoreBase):
                 query = query.where(Subscriber.status == status)
             return list(s.exec(query))
 
-    def topic_choices(self) -> list[str]:
-        """The distinct choices of topics (comma-joined, as stored) of the active
-        subscribers: whose Latest an edition keeps passed-over stories for."""
-        query = (
-            core_select(SUBSCRIBERS.c.topics)
-            .where(SUBSCRIBERS.c.topics != "", SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE)
-            .distinct()
-        )
-        with self.engine.connect() as connection:
-            return sorted(connection.execute(query).scalars())
-
     def find_subscribers(
         self,
         statuses: Sequence[str] = (),

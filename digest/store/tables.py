@@ -183,19 +183,6 @@ class Edition(SQLModel, table=True):
     message_key: str | None = Field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
-class EditionView(SQLModel, table=True):
-    """What the readers of one choice of topics (``topic_key``: sorted, comma-joined) were
-    shown of an edition, written when their render is made, once (a second render of the
-    same key, by another worker, changes nothing): the stories as JSON
-    (``editions.stored.shown_to_json``), what a later edition leaves out for them unless
-    it grew (migration 0025)."""
-
-    __tablename__ = "edition_views"
-    edition_id: int = Field(foreign_key="editions.id", primary_key=True)
-    topic_key: str = Field(primary_key=True)
-    stories: str = Field(sa_column=Column(Text, nullable=False))
-
-
 # The rows the claimable index holds: those still to send (now, after a retry wait) or in
 # flight; every sent or failed row leaves it.
 CLAIMABLE = sql_in("status", CLAIMABLE_DELIVERY_STATES)
@@ -395,7 +382,6 @@ SOURCES = _table(Source)
 ARTICLES = _table(Article)
 SUBSCRIBERS = _table(Subscriber)
 EDITIONS = _table(Edition)
-EDITION_VIEWS = _table(EditionView)
 DELIVERIES = _table(Delivery)
 DIGEST_STARTS = _table(DigestStart)
 SUBSCRIBER_EVENTS = _table(SubscriberEvent)
