@@ -141,7 +141,8 @@ def test_a_source_no_longer_fetched_does_not_promise_a_next_try(
         assert by_name[name]["state"] == "off"
         assert by_name[name]["last_error"]  # the error stays, as a record
         assert by_name[name]["last_hint"] == (
-            "not fetched any more: it is disabled or no longer in the config (the error is old)"
+            "not fetched any more: it is disabled or no longer in the config (the error is"
+            " old); set enabled = true (or put it back in the config) to fetch it again"
         )
     assert by_name["Wire"]["last_hint"] is None
     # Disabled before any gather met it: off too, with nothing to say about it.

@@ -29,7 +29,10 @@ class SourceCondition(StrEnum):
 
 # The hint beside an off source's last error: the one stored with it ("digest will try
 # again on the next run", "find its new address") is about a fetch that no longer comes.
-OFF_HINT = "not fetched any more: it is disabled or no longer in the config (the error is old)"
+OFF_HINT = (
+    "not fetched any more: it is disabled or no longer in the config (the error is old); "
+    "set enabled = true (or put it back in the config) to fetch it again"
+)
 
 
 @dataclass(frozen=True)
