@@ -363,3 +363,45 @@ def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database:
         b.join(30)
         engine_a.dispose()
         engine_b.dispose()
+
+
+def test_a_read_of_the_habits_is_one_moment_while_a_save_commits_on_postgresql(
+    postgres_database: str,
+) -> None:
+    """A run reads the kept tally while another run's save commits: it gets the tally as
+    it was before that save, ``until``, counts and pairs alike, or as it is after, never
+    an old ``until`` with new counts (its next tally would count the stories between the
+    two again). The save is forced in right after the read's first statement."""
+    engine_a, engine_b = open_engine(postgres_database), open_engine(postgres_database)
+    upgrade(engine_a)
+    first = NOW - timedelta(hours=48)
+    second = first + timedelta(hours=24)
+    later = {"Wire": (3, 7), "Post": (2, 2)}
+    later_pairs = {("Post", "Wire"): 2}
+    assert Store(engine_a).save_source_habits(TALLY, first, was=None, pairs=PAIRS)
+    b_read, a_committed = threading.Event(), threading.Event()
+
+    def pause_after_first_read(
+        connection: Any, cursor: Any, statement: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """On B's engine: after the statement that reads ``until``, wait for A's save."""
+        if "max(source_habits.tallied_until)" in statement and not b_read.is_set():
+            b_read.set()
+            assert a_committed.wait(30), "run A did not save while run B read"
+
+    event.listen(engine_b, "after_cursor_execute", pause_after_first_read)
+    read: list[object] = []
+    b = threading.Thread(target=lambda: read.append(Store(engine_b).source_habits(TALLY)))
+    try:
+        b.start()
+        assert b_read.wait(30), "run B never read the tally"
+        assert Store(engine_a).save_source_habits(later, second, was=first, pairs=later_pairs)
+        a_committed.set()
+        b.join(30)
+        assert read == [(TALLY, first, PAIRS)]
+        assert Store(engine_a).source_habits(TALLY) == (later, second, PAIRS | later_pairs)
+    finally:
+        a_committed.set()
+        b.join(30)
+        engine_a.dispose()
+        engine_b.dispose()
