@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import html as html_module
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from digest.clock import ManualClock
+from digest.sources.health import OFF_HINT
 from tests.conftest import FeedServer, rss, run_cli
 
 
@@ -105,8 +107,11 @@ def test_a_source_no_longer_fetched_does_not_promise_a_next_try(
     write_config, feed_server: FeedServer
 ) -> None:
     """The example config's sources failed on a first gather, then were replaced: `digest
-    sources` still lists them, off, and their stored hints said "digest will try again on
-    the next run" or "find its new address", about fetches that never come."""
+    sources` and the console still list them, off, and their stored hints said "digest will
+    try again on the next run" or "find its new address", about fetches that never come (the
+    console also said "next gather" beside them)."""
+    from tests.admin_site import serving
+
     ok = feed_server.add("/ok.xml", rss(_items(1)))
     config = write_config(
         [
@@ -119,8 +124,9 @@ def test_a_source_no_longer_fetched_does_not_promise_a_next_try(
     text = config.read_text()
     missing = f'\n[[sources]]\nname = "Missing"\nurl = "{feed_server.url("/missing.xml")}"\n'
     assert missing in text
+    spare = '\n[[sources]]\nname = "Spare"\nurl = "http://127.0.0.1:9/spare"\nenabled = false\n'
     config.write_text(
-        text.replace(missing, "").replace(
+        text.replace(missing, spare).replace(
             'url = "http://127.0.0.1:9/"', 'url = "http://127.0.0.1:9/"\nenabled = false'
         )
     )
@@ -135,9 +141,38 @@ def test_a_source_no_longer_fetched_does_not_promise_a_next_try(
         assert by_name[name]["state"] == "off"
         assert by_name[name]["last_error"]  # the error stays, as a record
         assert by_name[name]["last_hint"] == (
-            "not fetched any more: it is disabled or no longer in the config (the error is old)"
+            "not fetched any more: it is disabled or no longer in the config (the error is"
+            " old); set enabled = true (or put it back in the config) to fetch it again"
         )
     assert by_name["Wire"]["last_hint"] is None
+    # Disabled before any gather met it: off too, with nothing to say about it.
+    assert by_name["Spare"]["state"] == "off" and by_name["Spare"]["last_hint"] is None
+
+    with serving(config, gather=False) as console, console.logged_in() as client:
+        page = html_text(client.get("/admin/sources").text)
+        rows = {
+            name: row
+            for row in re.findall(r"<tr><td>.*?</tr>", page, re.DOTALL)
+            if (name := row.removeprefix("<tr><td>").split("<br>")[0])
+        }
+        assert set(rows) >= {"Wire", "Missing", "Paused", "Spare"}
+        for name in ("Missing", "Paused", "Spare"):
+            assert ">off</td>" in rows[name], rows[name]
+            assert "next gather" not in rows[name] and "Fetch now" not in rows[name]
+        for name in ("Missing", "Paused"):
+            assert OFF_HINT in rows[name]
+            assert "find its new address" not in rows[name]
+            assert "will try again" not in rows[name]
+        assert ">ok</td>" in rows["Wire"] and "next gather" in rows["Wire"]
+        # The dashboard lists the sources that need a look: not those no longer fetched.
+        dashboard = html_text(client.get("/admin/").text)
+        assert "sources ok." in dashboard and "need a look" not in dashboard
+        assert "find its new address" not in dashboard and OFF_HINT not in dashboard
+        # /metrics counts them by the same rule; their old failures raise no alert.
+        metrics = client.get("/metrics").text
+        assert 'digest_sources{health="off"} 3.0' in metrics
+        assert 'digest_source_consecutive_failures{source="Wire"} 0.0' in metrics
+        assert 'source="Missing"' not in metrics and 'source="Paused"' not in metrics
 
 
 def html_text(page: str) -> str:

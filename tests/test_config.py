@@ -408,6 +408,15 @@ def test_a_whole_number_is_still_a_number(tmp_path: Path) -> None:
     assert config.digests[0].lookback_hours == 12.0
 
 
+def test_the_topics_are_every_source_s_once_sorted_a_disabled_one_s_too(tmp_path: Path) -> None:
+    """The one list the sign-up form, the preferences, the console, `digest subscribers`
+    and `digest check` offer and check a topic against."""
+    text = edit(BASE, 'name = "one"', 'name = "one"\ntopics = ["world", "science"]')
+    text = edit(text, "weight = 1.0", 'weight = 1.0\ntopics = ["arts", "world"]\nenabled = false')
+    assert parse_config(text, tmp_path / "digest.toml").topics() == ["arts", "science", "world"]
+    assert parse_config(BASE, tmp_path / "digest.toml").topics() == []
+
+
 def test_wrong_types_in_a_name_do_not_crash_the_duplicate_check(tmp_path: Path) -> None:
     text = edit(BASE, 'name = "one"', 'name = ["one"]')
     text = edit(text, 'name = "two"', 'name = ["one"]')

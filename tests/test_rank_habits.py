@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from digest.app import App
 from digest.clock import ManualClock
@@ -313,39 +314,94 @@ TALLY = {"Wire": (2, 5), "Post": (1, 1)}
 PAIRS = {("Post", "Wire"): 1, ("Post", "Post"): 1, ("Wire", "Wire"): 2}
 
 
-def _two_first_saves(stores: list[Store], until: datetime) -> list[object]:
-    """What each of two runs' first saves, started together, returned (or raised)."""
-    start = threading.Barrier(2)
+def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database: str) -> None:
+    """Two rank runs on a new install (the daemon's, an admin's ``explain``) save at once:
+    one tally stands and the other run goes on without error (a source is the key).
+
+    The interleaving that lost the race is forced, not waited for: run B counts the kept
+    rows (none), then pauses there until run A's save has committed. B must then fail on
+    the key, not delete A's rows (committed since its count, so its DELETE sees them) and
+    write its own: both runs would say they saved, and the tally would hold its stories
+    as often as the runs that raced."""
+    engine_a, engine_b = open_engine(postgres_database), open_engine(postgres_database)
+    upgrade(engine_a)
+    until = NOW - timedelta(hours=24)
+    b_counted, a_committed = threading.Event(), threading.Event()
+
+    def pause_after_count(
+        connection: Any, cursor: Any, statement: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """On B's engine: after the save's count of the kept rows, wait for A's commit."""
+        if statement.lstrip().lower().startswith("select count(*)") and "source_habits" in (
+            statement
+        ):
+            b_counted.set()
+            assert a_committed.wait(30), "run A did not save while run B waited"
+
+    event.listen(engine_b, "after_cursor_execute", pause_after_count)
     saved: list[object] = []
 
-    def save(store: Store) -> None:
-        start.wait()
+    def run_b() -> None:
         try:
-            saved.append(store.save_source_habits(TALLY, until, was=None, pairs=PAIRS))
+            saved.append(Store(engine_b).save_source_habits(TALLY, until, was=None, pairs=PAIRS))
         except Exception as error:
             saved.append(type(error).__name__)
 
-    threads = [threading.Thread(target=save, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return saved
-
-
-def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database: str) -> None:
-    """Two rank runs on a new install (the daemon's, an admin's ``explain``) save at once:
-    one tally stands and the other run goes on without error (a source is the key)."""
-    engine = open_engine(postgres_database)
-    upgrade(engine)
-    stores = [Store(engine), Store(engine)]
-    until = NOW - timedelta(hours=24)
+    b = threading.Thread(target=run_b)
     try:
-        for _ in range(20):  # the race was lost about one time in four
-            with engine.begin() as connection:
-                connection.exec_driver_sql("DELETE FROM source_habits")
-                connection.exec_driver_sql("DELETE FROM source_pairs")
-            assert sorted(_two_first_saves(stores, until), key=str) == [False, True]
-            assert stores[0].source_habits(TALLY) == (TALLY, until, PAIRS)
+        b.start()
+        assert b_counted.wait(30), "run B never counted the kept rows"
+        # B holds no lock yet (its UPDATE matched nothing): A saves and commits meanwhile.
+        assert Store(engine_a).save_source_habits(TALLY, until, was=None, pairs=PAIRS)
+        a_committed.set()
+        b.join(30)
+        assert not b.is_alive()
+        assert saved == [False]
+        assert Store(engine_a).source_habits(TALLY) == (TALLY, until, PAIRS)
     finally:
-        engine.dispose()
+        a_committed.set()  # a failed assertion above must not leave B waiting
+        b.join(30)
+        engine_a.dispose()
+        engine_b.dispose()
+
+
+def test_a_read_of_the_habits_is_one_moment_while_a_save_commits_on_postgresql(
+    postgres_database: str,
+) -> None:
+    """A run reads the kept tally while another run's save commits: it gets the tally as
+    it was before that save, ``until``, counts and pairs alike, or as it is after, never
+    an old ``until`` with new counts (its next tally would count the stories between the
+    two again). The save is forced in right after the read's first statement."""
+    engine_a, engine_b = open_engine(postgres_database), open_engine(postgres_database)
+    upgrade(engine_a)
+    first = NOW - timedelta(hours=48)
+    second = first + timedelta(hours=24)
+    later = {"Wire": (3, 7), "Post": (2, 2)}
+    later_pairs = {("Post", "Wire"): 2}
+    assert Store(engine_a).save_source_habits(TALLY, first, was=None, pairs=PAIRS)
+    b_read, a_committed = threading.Event(), threading.Event()
+
+    def pause_after_first_read(
+        connection: Any, cursor: Any, statement: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """On B's engine: after the statement that reads ``until``, wait for A's save."""
+        if "max(source_habits.tallied_until)" in statement and not b_read.is_set():
+            b_read.set()
+            assert a_committed.wait(30), "run A did not save while run B read"
+
+    event.listen(engine_b, "after_cursor_execute", pause_after_first_read)
+    read: list[object] = []
+    b = threading.Thread(target=lambda: read.append(Store(engine_b).source_habits(TALLY)))
+    try:
+        b.start()
+        assert b_read.wait(30), "run B never read the tally"
+        assert Store(engine_a).save_source_habits(later, second, was=first, pairs=later_pairs)
+        a_committed.set()
+        b.join(30)
+        assert read == [(TALLY, first, PAIRS)]
+        assert Store(engine_a).source_habits(TALLY) == (later, second, PAIRS | later_pairs)
+    finally:
+        a_committed.set()
+        b.join(30)
+        engine_a.dispose()
+        engine_b.dispose()

@@ -595,19 +595,23 @@ def test_a_sent_batch_is_recorded_when_the_next_cannot_go_out(lite: tuple[Store,
 def test_a_batch_s_results_are_recorded_alike_on_both_engines(
     engine: str, request: pytest.FixtureRequest
 ) -> None:
-    """Sent, deferred (with its retry time) and failed rows of one claim recorded in one
-    go (on PostgreSQL one statement); a row another sender took since is left alone and
-    not counted."""
+    """Sent, deferred (with its retry time), failed and hard-bounced rows of one claim
+    recorded in one go (on PostgreSQL one statement, in one transaction with the bounces'
+    suppression); a row another sender took since is left alone and not counted, but the
+    reader of a bounce on such a row is suppressed all the same (the server's word on the
+    address), and nobody else is."""
     from sqlalchemy import text
 
     store, edition_id = request.getfixturevalue(engine)
     store.queue_deliveries(edition_id)
-    claimed = store.claim_deliveries(edition_id, 4, lease_seconds=60)
+    claimed = store.claim_deliveries(edition_id, 6, lease_seconds=60)
     token = claimed[0][0].claim_token
     ids = [row.id for row, _ in claimed]
-    with store.engine.begin() as connection:  # the last row: another sender's now
+    readers = {row.id: row.subscriber_id for row, _ in claimed}
+    with store.engine.begin() as connection:  # the last two rows: another sender's now
         connection.execute(
-            text("UPDATE deliveries SET claim_token = 'other' WHERE id = :i"), {"i": ids[3]}
+            text("UPDATE deliveries SET claim_token = 'other' WHERE id IN (:i, :j)"),
+            {"i": ids[3], "j": ids[5]},
         )
     later = store.clock.now() + timedelta(minutes=5)
     recorded = store.finish_deliveries(
@@ -616,23 +620,32 @@ def test_a_batch_s_results_are_recorded_alike_on_both_engines(
             (ids[1], "deferred", "451 later", "<b@t>"),
             (ids[2], "failed", "", "<c@t>"),
             (ids[3], "sent", "250 ok", "<d@t>"),
+            (ids[4], "failed", "550 no such user", "<e@t>"),  # a hard bounce, held
+            (ids[5], "failed", "550 no such user", "<f@t>"),  # a hard bounce, taken
         ],
         token,
         {ids[1]: later},
+        bounced=[ids[4], ids[5]],
     )
-    assert recorded == 3
+    assert recorded == 4
     with store.engine.connect() as connection:
         rows = {
             row.id: row
             for row in connection.execute(
                 text(
                     "SELECT id, status, error, message_id, sent_at, retry_at, lease_until "
-                    "FROM deliveries WHERE id IN (:a, :b, :c, :d)"
+                    "FROM deliveries WHERE id IN (:a, :b, :c, :d, :e, :f)"
                 ),
-                dict(zip("abcd", ids, strict=True)),
+                dict(zip("abcdef", ids, strict=True)),
             )
         }
-    sent, deferred, failed, taken = (rows[i] for i in ids)
+        statuses = dict(
+            connection.execute(
+                text("SELECT id, status FROM subscribers WHERE id IN (:a, :b, :c, :d, :e, :f)"),
+                dict(zip("abcdef", readers.values(), strict=True)),
+            ).all()
+        )
+    sent, deferred, failed, taken, bounced, bounced_taken = (rows[i] for i in ids)
     assert (sent.status, sent.error, sent.message_id) == ("sent", "250 ok", "<a@t>")
     assert sent.sent_at is not None and sent.lease_until is None
     assert (deferred.status, deferred.error, deferred.sent_at) == ("deferred", "451 later", None)
@@ -641,3 +654,10 @@ def test_a_batch_s_results_are_recorded_alike_on_both_engines(
     assert retry is not None and abs(retry - later.replace(tzinfo=None)) < timedelta(seconds=1)
     assert (failed.status, failed.error, failed.sent_at) == ("failed", None, None)
     assert (taken.status, taken.message_id) == ("sending", None)
+    assert (bounced.status, bounced.error) == ("failed", "550 no such user")
+    assert (bounced_taken.status, bounced_taken.message_id) == ("sending", None)
+    suppressed = {readers[ids[4]], readers[ids[5]]}
+    assert {i: s for i, s in statuses.items() if s != "active"} == dict.fromkeys(
+        suppressed, "bounced"
+    )
+    assert len(statuses) == 6

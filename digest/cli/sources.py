@@ -32,8 +32,7 @@ def sources_cmd(click_ctx: click.Context, as_json: bool) -> None:
     ctx = click_ctx.find_object(Context)
     assert ctx is not None
     app = ctx.app()
-    gathered = {s.name for s in app.config.sources if s.enabled}
-    health = source_health(app.store, gathered)
+    health = source_health(app.store, app.config.sources)
     if as_json:
         click.echo(json.dumps({"sources": [_health_dict(h) for h in health]}, indent=2))
         return
@@ -97,9 +96,8 @@ def health_warnings(config: Config, clock: Clock) -> list[str]:
     app = App.existing(config, clock)
     if app is None:
         return []
-    gathered = {s.name for s in config.sources if s.enabled}
     try:
-        health = source_health(app.store, gathered)
+        health = source_health(app.store, config.sources)
     except SQLAlchemyError:  # locked, say: the config's check is what counts here
         return []
     finally:

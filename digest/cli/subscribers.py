@@ -50,7 +50,7 @@ def subscribers() -> None:
 def _known_topics(config: Config) -> tuple[list[str], str]:
     """The topics the sources declare (a subscriber may choose only these), and a hint
     naming them."""
-    known = sorted({topic for source in config.sources for topic in source.topics})
+    known = config.topics()
     if known:
         return known, f"the sources' topics are: {', '.join(known)}"
     return known, "no source declares topics: leave the topics out (they get every story)"

@@ -257,7 +257,7 @@ def _digest_topics(config: Config) -> list[ConfigProblem]:
     """A digest's topics that no source declares: a digest takes only the stories of
     sources with one of its topics, so a misspelt one ('wrld') gets none of them, and a
     digest of only such topics mails nobody, day after day, without a word."""
-    known = sorted({topic for source in config.sources for topic in source.topics})
+    known = config.topics()
     problems = []
     for index, digest in enumerate(config.digests):
         unknown = [topic for topic in digest.topics if topic not in known]

@@ -156,10 +156,12 @@ class Claim:
         bounced: Sequence[int] = (),
         journaled: bool = False,
     ) -> None:
-        """Record the results on the rows the claim still holds, the readers of the
-        ``bounced`` among them suppressed with them; say so if some rows were lost.
-        ``journaled``: the results are in the journal, where another process of this
-        machine may have recorded them meanwhile (those rows were not lost)."""
+        """Record the results on the rows the claim still holds and suppress the reader of
+        every ``bounced`` row with them, a row whose lease was lost to another sender too: a
+        hard bounce is the server's word that the address is dead, whoever records the row;
+        say so if some rows were lost. ``journaled``: the results are in the journal, where
+        another process of this machine may have recorded them meanwhile (those rows were
+        not lost)."""
         recorded = self.store.finish_deliveries(results, self.token, retry_at, bounced)
         if recorded < len(results):
             taken = len(results) - recorded

@@ -6,11 +6,12 @@ A row's columns say it piecemeal (failures in a row, a backoff's ``next_attempt_
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from digest.config import SourceConfig
 from digest.states import SourceStatus
 from digest.store import Store
 
@@ -28,7 +29,10 @@ class SourceCondition(StrEnum):
 
 # The hint beside an off source's last error: the one stored with it ("digest will try
 # again on the next run", "find its new address") is about a fetch that no longer comes.
-OFF_HINT = "not fetched any more: it is disabled or no longer in the config (the error is old)"
+OFF_HINT = (
+    "not fetched any more: it is disabled or no longer in the config (the error is old); "
+    "set enabled = true (or put it back in the config) to fetch it again"
+)
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,18 @@ class SourceHealth:
 
 
 def source_health(
-    store: Store, gathered: Collection[str], now: datetime | None = None
+    store: Store, sources: Sequence[SourceConfig], now: datetime | None = None
 ) -> list[SourceHealth]:
-    """Every source's health by name: the stored ones, and the ones the config enables
-    (``gathered``) that no gather has met yet."""
+    """Every source's health by name: the stored ones, and the configured ones (``sources``:
+    the config's ``[[sources]]``) that no gather has met yet: new, or off when disabled.
+    `digest sources`, `digest check` and the console all read it, so they say one thing."""
     now = now or store.clock.now()
+    gathered = {source.name for source in sources if source.enabled}
     out = []
     rows = store.list_sources()
-    for name in set(gathered) - {row.name for row in rows}:
-        out.append(SourceHealth(name, SourceCondition.NEW, None, 0, 0, None, None))
+    for name in {source.name for source in sources} - {row.name for row in rows}:
+        condition = SourceCondition.NEW if name in gathered else SourceCondition.OFF
+        out.append(SourceHealth(name, condition, None, 0, 0, None, None))
     for row in rows:
         waits = row.next_attempt_at is not None and row.next_attempt_at > now
         if row.name not in gathered:

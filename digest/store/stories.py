@@ -109,20 +109,32 @@ class StoryQueries(StoreBase):
         its pairs must not weigh in the others' breadth at once, and the pairs read grow
         with the square of the sources named, not of every source ever seen. ``until`` is
         every row's (the same on each, ``save_source_habits``): a tally of none of the
-        named sources is still a tally saved, which a first save must not count twice."""
+        named sources is still a tally saved, which a first save must not count twice.
+
+        ``until`` and the counts come from one statement (the one-row max joined to the
+        named rows, a row of nulls when none is stored), so a save committing meanwhile
+        cannot pair an old ``until`` with its new counts: the next tally would count its
+        stories again. On PostgreSQL the pairs are read in the same REPEATABLE READ
+        snapshot too (each statement of a READ COMMITTED transaction sees the latest)."""
         names = list(sources)
-        until = select(func.max(SOURCE_HABITS.c.tallied_until))
+        tallied = select(func.max(SOURCE_HABITS.c.tallied_until).label("until")).subquery()
         query = select(
-            SOURCE_HABITS.c.source, SOURCE_HABITS.c.stories, SOURCE_HABITS.c.articles
-        ).where(SOURCE_HABITS.c.source.in_(names))
+            tallied.c.until,
+            SOURCE_HABITS.c.source,
+            SOURCE_HABITS.c.stories,
+            SOURCE_HABITS.c.articles,
+        ).select_from(tallied.outerjoin(SOURCE_HABITS, SOURCE_HABITS.c.source.in_(names)))
         pairs = select(SOURCE_PAIRS.c.source, SOURCE_PAIRS.c.other, SOURCE_PAIRS.c.stories).where(
             SOURCE_PAIRS.c.source.in_(names), SOURCE_PAIRS.c.other.in_(names)
         )
         with self.engine.connect() as connection:
-            kept = connection.execute(until).scalar()
-            rows = connection.execute(query).all()
-            together = {(r.source, r.other): r.stories for r in connection.execute(pairs)}
-        return {row.source: (row.stories, row.articles) for row in rows}, kept, together
+            if self.engine.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                rows = connection.execute(query).all()
+                together = {(r.source, r.other): r.stories for r in connection.execute(pairs)}
+        habits = {row.source: (row.stories, row.articles) for row in rows if row.source is not None}
+        return habits, rows[0].until, together
 
     def save_source_habits(
         self,

@@ -74,7 +74,7 @@ class WebContext:
     def __post_init__(self) -> None:
         self.secret = self.config.secret()
         self.keys = self.config.secrets()
-        self.topics = sorted({t for s in self.config.sources for t in s.topics})
+        self.topics = self.config.topics()
 
     @classmethod
     def build(cls, app: App, limits: Limits) -> WebContext:

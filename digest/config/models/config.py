@@ -83,6 +83,12 @@ class Config(_Model):
 
         raise UsageError(f"no digest with id {digest_id!r}", f"the config defines: {known}")
 
+    def topics(self) -> list[str]:
+        """The topics the configured sources declare, sorted: the only ones a story can
+        carry, so the only ones a reader or a digest may choose. A disabled source's count
+        too: a reader who chose its topic keeps the choice while it is off."""
+        return sorted({topic for source in self.sources for topic in source.topics})
+
     def secret(self) -> str:
         """The signing secret from the environment variable the config names."""
         value = os.environ.get(self.service.secret_env, "")

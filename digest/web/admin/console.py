@@ -62,7 +62,7 @@ class Console:
     @property
     def topics(self) -> list[str]:
         """The sources' topics, from the config as loaded now (the Config screen reloads it)."""
-        return sorted({t for s in self.app.config.sources for t in s.topics})
+        return self.app.config.topics()
 
     # --- rendering -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from digest.app import App
+from digest.sources.health import SourceCondition
 from digest.states import QUEUED_DELIVERY_STATES
 from digest.store.tables import DELIVERY_STATES
 from digest.web.admin.reports import source_lines
@@ -81,20 +82,26 @@ class DigestCollector(Collector):
         """The sources' health and failures in a row."""
         health = GaugeMetricFamily(
             "digest_sources",
-            "Configured sources by health (ok, failing, waiting, gone, new, disabled)",
+            "Sources by health, as `digest sources` says it (ok, failing, waiting, gone, new, "
+            "off: disabled or no longer in the config)",
             labels=["health"],
         )
         lines = source_lines(self.app)
-        for state in ("ok", "failing", "waiting", "gone", "new", "disabled"):
-            health.add_metric([state], sum(1 for line in lines if line.health == state))
+        for state in SourceCondition:
+            health.add_metric(
+                [state.value], sum(1 for line in lines if line.health.condition is state)
+            )
         yield health
         failures = GaugeMetricFamily(
             "digest_source_consecutive_failures",
-            "Failed fetches in a row, per source",
+            "Failed fetches in a row, per source fetched (not off)",
             labels=["source"],
         )
+        # An off source's failures are old: an alert on them would fire for a source that
+        # nobody fetches any more.
         for line in lines:
-            failures.add_metric([line.row.name], line.row.consecutive_failures)
+            if line.health.condition is not SourceCondition.OFF:
+                failures.add_metric([line.row.name], line.row.consecutive_failures)
         yield failures
 
     def _jobs(self) -> Iterator[Metric]:

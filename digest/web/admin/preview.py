@@ -63,7 +63,7 @@ def segment_of(
             raise ValueError(f"no subscriber has the address {email!r}")
         chosen = frozenset(t for t in row.topics.split(",") if t)
         return Segment(digest.id, row, row.timezone, row.locale, chosen)
-    check_topics(sorted(set(topics or ())), {t for s in app.config.sources for t in s.topics})
+    check_topics(sorted(set(topics or ())), app.config.topics())
     return Segment(
         digest.id,
         None,

@@ -14,7 +14,7 @@ from digest.deliver.checks import config_problems
 from digest.records import RankedEdition
 from digest.reports import NextRun, edition_note, next_runs
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
-from digest.states import SourceStatus
+from digest.sources.health import SourceHealth, source_health
 from digest.store import Edition, Source, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
@@ -35,11 +35,12 @@ class EditionLine:
 
 @dataclass(frozen=True)
 class SourceLine:
-    """A source's health in the words the dashboard uses: ok, failing, waiting, gone."""
+    """A source's stored row (its address, last attempt) with its health as `digest sources`
+    reads it: ok, failing, waiting, gone, new or off, the next try and the hint."""
 
     row: Source
-    health: str
-    enabled: bool
+    health: SourceHealth
+    enabled: bool  # fetched by a gather: the console offers "Fetch now"
 
 
 @dataclass
@@ -70,24 +71,17 @@ def edition_line(app: App, edition: Edition) -> EditionLine:
 
 
 def source_lines(app: App) -> list[SourceLine]:
-    """Every configured source with its stored health (one not gathered yet: 'new')."""
-    now = app.clock.now()
+    """Every source `digest sources` lists, in the config's order, then those stored from an
+    earlier config; each with its health by the same rule (`source_health`)."""
+    configured = {source.name: source for source in app.config.sources}
+    order = {name: index for index, name in enumerate(configured)}
     rows = {row.name: row for row in app.store.list_sources()}
     lines = []
-    for source in app.config.sources:
-        row = rows.get(source.name) or Source(name=source.name, url=source.url)
-        if row.status == SourceStatus.GONE:
-            health = "gone"
-        elif row.next_attempt_at is not None and row.next_attempt_at > now:
-            health = "waiting"
-        elif row.consecutive_failures:
-            health = "failing"
-        elif row.last_success_at is None:
-            health = "new"
-        else:
-            health = "ok"
-        lines.append(SourceLine(row, health if source.enabled else "disabled", source.enabled))
-    return lines
+    for health in source_health(app.store, app.config.sources, app.clock.now()):
+        source = configured.get(health.name)
+        row = rows.get(health.name) or Source(name=health.name, url=source.url if source else "")
+        lines.append(SourceLine(row, health, source is not None and source.enabled))
+    return sorted(lines, key=lambda line: (order.get(line.row.name, len(order)), line.row.name))
 
 
 def check_problems(config: Config) -> tuple[list[str], list[str]]:
