@@ -654,12 +654,21 @@ def test_the_dispatcher_keeps_a_failed_record_in_the_stores_own_journal(
     store, edition_id = lite
     failing = _DiskFull(store.engine, store.clock, SendJournal(tmp_path / "store.jsonl"))
     failing.queue_deliveries(edition_id)
+    _dispatch_until_kept(failing, _Sink(), edition_id)
+    assert failing.journal is not None
+    (entry,) = failing.journal.read()[0]
+    assert len(entry.results) == 7
+
+
+def _dispatch_until_kept(store: Store, sink: _Sink, edition_id: int) -> None:
+    """Dispatch the edition in batches of 7, the record tried once: the store's failure to
+    record the first batch stops it with a StoreError saying where the batch is kept."""
     template: MessageTemplate = _Template()  # type: ignore[assignment]
     with pytest.raises(StoreError, match="kept in"):
         asyncio.run(
             dispatch(
-                failing,
-                _Sink(),
+                store,
+                sink,
                 lambda s: template,
                 _recipient,
                 edition_id,
@@ -667,9 +676,6 @@ def test_the_dispatcher_keeps_a_failed_record_in_the_stores_own_journal(
                 queue_all=False,
             )
         )
-    assert failing.journal is not None
-    (entry,) = failing.journal.read()[0]
-    assert len(entry.results) == 7
 
 
 class _BouncingSink(_Sink):
@@ -699,19 +705,7 @@ def test_a_bounce_is_suppressed_in_its_batchs_record_or_kept_in_the_journal_with
     journaled.queue_deliveries(edition_id)
     with store.engine.begin() as connection:
         connection.exec_driver_sql(NO_SUPPRESSION)
-    template: MessageTemplate = _Template()  # type: ignore[assignment]
-    with pytest.raises(StoreError, match="kept in"):
-        asyncio.run(
-            dispatch(
-                journaled,
-                _BouncingSink(),
-                lambda s: template,
-                _recipient,
-                edition_id,
-                DispatchSettings(batch_size=7, record_retry_seconds=0),
-                queue_all=False,
-            )
-        )
+    _dispatch_until_kept(journaled, _BouncingSink(), edition_id)
     assert journaled.journal is not None
     (entry,) = journaled.journal.read()[0]
     assert len(entry.results) == 7 and len(entry.bounced) == 1
