@@ -46,11 +46,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
+from digest.rank.choices import Mine, beyond, choice_editions
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories, grew
-from digest.rank.sections import fill_latest
+from digest.rank.sections import best_first, fill_latest
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -225,6 +226,7 @@ def rank(
     growth: GrowthCurve | None = None,
     *,
     sent_penalty: float | None = None,
+    choices: Mapping[str, SentStories] | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -240,6 +242,12 @@ def rank(
     before the sections are filled, and counted in ``RankedEdition.repeats``; with a
     ``sent_penalty``, it stays in instead, its score lowered by that much: how editions
     were ranked before that rule, which ``bench/rank_repeats.py`` replays to compare.
+
+    ``choices``: what each choice of topics (its key) was shown beyond the editions the
+    ``sent`` memory holds; each gets its own edition (``RankedEdition.views``,
+    ``choices.choice_editions``), a story it had matched as ``sent`` is (its chain of
+    follow-ups, its articles, its merged ids), and the stories those show beyond the
+    edition's own are its ``extra``. Not with a ``sent_penalty``.
     """
     if any(a.story_id is None for a in articles):
         articles, follows = _clustered(articles, weights, follows)
@@ -248,43 +256,55 @@ def rank(
     groups = _groups(articles, follows)
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
-    stories = _scored(groups, family, now, weights, sent, overlap, growth, sent_penalty)
-    return _sections(stories, digest, weights, keep_sent=sent_penalty is not None)
 
-
-def _scored(
-    groups: Mapping[int, list[ArticleRecord]],
-    family: Mapping[int, set[int]],
-    now: datetime,
-    weights: RankConfig,
-    sent: SentStories,
-    overlap: SourceOverlap,
-    growth: GrowthCurve | None,
-    sent_penalty: float | None = None,
-) -> list[Story]:
-    """Each item scored (see ``rank``), best first; a repeat lowered by ``sent_penalty``."""
-    stories = []
-    for root, group in groups.items():
+    def scored(root: int, memory: SentStories) -> Story:
+        group = groups[root]
         members = {root, *family.get(root, ())}  # the item's stories, in or out of the window
-        stories.append(
-            score_story(
-                group,
-                now,
-                weights,
-                sent.sources(members, group),
-                overlap.excluding(members),
-                _newest_story(group),
-                growth,
-                sent.news(members, group),
-                _widest_story(group),
-            )
+        return score_story(
+            group,
+            now,
+            weights,
+            memory.sources(members, group),
+            overlap.excluding(members),
+            _newest_story(group),
+            growth,
+            memory.news(members, group),
+            _widest_story(group),
         )
+
+    items = {root: scored(root, sent) for root in groups}
+    root_of = {id(story): root for root, story in items.items()}
+    stories = list(items.values())
     if sent_penalty:
         stories = [
             replace(s, score=round(s.score - sent_penalty, 4)) if s.repeat else s for s in stories
         ]
-    stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
-    return stories
+    stories = best_first(stories)
+    edition = _sections(stories, digest, weights, keep_sent=sent_penalty is not None)
+    if not choices or sent_penalty is not None:
+        return edition
+
+    def mine(had: SentStories) -> Mine:
+        memory = sent.merged(had)  # the edition's memory and the choice's, as one
+
+        def theirs(story: Story) -> Story | None:
+            root = root_of[id(story)]
+            if had.sources({root, *family.get(root, ())}, groups[root]) is None:
+                return story  # never shown to them beyond the edition: as ranked
+            again = scored(root, memory)
+            return None if again.repeat else again
+
+        return theirs
+
+    candidates = [s for s in stories if not s.repeat]
+    views = choice_editions(
+        edition,
+        candidates,
+        {key: mine(had) for key, had in choices.items()},
+        digest.latest_items,
+        digest.latest_per_source,
+    )
+    return replace(edition, views=views, extra=beyond(edition, views))
 
 
 def _sections(
