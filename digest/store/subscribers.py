@@ -156,6 +156,17 @@ class SubscriberQueries(StoreBase):
                 query = query.where(Subscriber.status == status)
             return list(s.exec(query))
 
+    def topic_choices(self) -> list[str]:
+        """The distinct choices of topics (comma-joined, as stored) of the active
+        subscribers: the choices an edition's build works out an edition for."""
+        query = (
+            core_select(SUBSCRIBERS.c.topics)
+            .where(SUBSCRIBERS.c.topics != "", SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE)
+            .distinct()
+        )
+        with self.engine.connect() as connection:
+            return sorted(connection.execute(query).scalars())
+
     def find_subscribers(
         self,
         statuses: Sequence[str] = (),
