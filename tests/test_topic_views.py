@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from digest.app import App
+from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import SegmentTemplates, build_edition, next_edition_preview
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_memory
@@ -29,7 +30,7 @@ from digest.rank import SentStories, Shown, choice_editions, fill_latest, rank, 
 from digest.records import ArticleRecord, RankedEdition, Story
 from digest.store import Edition, Subscriber
 from digest.store.tables import EDITION_VIEWS
-from tests.conftest import FeedServer, SmtpServer, config_text, rss
+from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
 from tests.test_daemon import clock_at
 
 MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
@@ -499,3 +500,34 @@ def test_a_choice_s_latest_holds_every_story_of_the_edition_s_latest_about_its_t
         view = choice_editions(edition, stories, {"sport": mine}, limit, cap)["sport"]
         owed = {s.lead.id for s in latest if "sport" in s.topics} - had
         assert owed <= {s.lead.id for s in view.latest}
+
+
+def test_digest_preview_topics_writes_what_their_readers_are_sent(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    """`digest preview --topics technology` renders the technology choice's own edition:
+    the one the send then gives a technology reader; a topic no source has is refused."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    config = str(tmp_path / "digest.toml")
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        at = ManualClock(_at(0))
+        code, out, err = run_cli(
+            "--config", config, "preview", "--topics", "technology", "--out", str(tmp_path / "p"),
+            clock=at,
+        )  # fmt: skip
+        assert code == 0, err
+        assert out.startswith("10 stories")
+        previewed = _titles((tmp_path / "p" / "daily.txt").read_text(), range(1, 113))
+        code, _, err = run_cli("--config", config, "preview", "--topics", "tech", "--out",
+                               str(tmp_path / "q"), clock=at)  # fmt: skip
+        assert code == 2 and "'tech'" in err
+        asyncio.run(run_digest(app, "daily", gather_first=False))
+        sent = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+    finally:
+        app.close()
+    assert previewed == _titles(sent["tech@example.org"], range(1, 113)) == list(range(21, 31))
