@@ -531,3 +531,40 @@ def test_digest_preview_topics_writes_what_their_readers_are_sent(
     finally:
         app.close()
     assert previewed == _titles(sent["tech@example.org"], range(1, 113)) == list(range(21, 31))
+
+
+def test_two_digests_of_one_slot_share_a_choice_s_memory(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    """Every reader gets every digest: a second digest of the same slot, built after the
+    first, leaves out for the technology choice what the first showed it beyond its own
+    edition, as it leaves out the first's edition for everyone."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    app.close()
+    path = tmp_path / "digest.toml"
+    second = (
+        '\n[[digests]]\nid = "second"\ntitle = "Second"\nschedule = "0 7 * * *"\n'
+        "latest_items = 10\nlatest_per_source = 3\nlookback_hours = 48\n"
+    )
+    text = path.read_text()
+    at = text.index("\n[delivery]")
+    path.write_text(text[:at] + second + text[at:])
+    app = App.open(load_config(path))
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        daily, _ = build_edition(app, app.config.digest("daily"), app.clock.now())
+        other, _ = build_edition(app, app.config.digest("second"), app.clock.now())
+        reader = _tech_reader(app)
+        shown = {}
+        for name, edition in (("daily", daily), ("second", other)):
+            templates = SegmentTemplates(app, app.config.digest(name), edition)
+            templates(reader)
+            shown[name] = _shown_ids(templates._topics["technology"])
+    finally:
+        app.close()
+    assert len(shown["daily"]) == 10 and len(shown["second"]) == 10
+    assert not set(shown["daily"]) & set(shown["second"])
