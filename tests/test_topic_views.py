@@ -568,3 +568,70 @@ def test_two_digests_of_one_slot_share_a_choice_s_memory(
         app.close()
     assert len(shown["daily"]) == 10 and len(shown["second"]) == 10
     assert not set(shown["daily"]) & set(shown["second"])
+
+
+def test_an_extra_story_the_choice_had_goes_to_it_again_as_an_update_when_it_grew(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Monday the technology reader had Tech's 22 beyond the edition; Tuesday World runs it
+    too: a new source, so it goes to them again marked an update, while for readers
+    without topics (who never had it) it is no update."""
+    app, start = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(run_digest(app, "daily"))
+        monday = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+        world = _items("world", 101, 12, start + timedelta(minutes=1))
+        carried = {
+            "title": _title(22),
+            "guid": "world-22",
+            "link": "https://world.test/22",
+            "date": f"{start + timedelta(hours=2):%a, %d %b %Y %H:%M:%S} GMT",
+        }
+        feed_server.add("/world.xml", rss([*world, carried]))
+        clock_at(app, _at(1))
+        asyncio.run(run_digest(app, "daily"))
+        tuesday = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages[2:]}
+    finally:
+        app.close()
+    assert 22 in _titles(monday["tech@example.org"], range(1, 31))
+    assert 22 not in _titles(monday["all@example.org"], range(1, 31))
+    assert f"Update: {_title(22)}" in tuesday["tech@example.org"]
+    assert f"Update: {_title(22)}" not in tuesday["all@example.org"]
+
+
+def test_a_view_that_differs_from_the_edition_only_in_an_update_flag_has_its_own_render(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The same stories, one marked an update for this choice: not the edition's render."""
+    app, _ = _setup(
+        write_config, feed_server, smtp_server, 3,
+        {"all@example.org": [], "both@example.org": ["technology", "world"]},
+    )  # fmt: skip
+    try:
+        digest = app.config.digests[0]
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, digest, app.clock.now())
+        assert edition.id is not None
+        view = json.loads(app.store.edition_views(edition.id)["technology,world"])
+        whole = ranked_from_json(edition.stories)
+        assert [s for s, _, _ in view["latest"]] == [s.story_id for s in whole.latest]
+        view["latest"][0][2] = 1
+        with app.store.engine.begin() as connection:
+            connection.execute(
+                EDITION_VIEWS.update()
+                .where(EDITION_VIEWS.c.edition_id == edition.id)
+                .values(view=json.dumps(view))
+            )
+        readers = {s.email: s for s in app.store.subscribers()}
+        templates = SegmentTemplates(app, digest, edition)
+        mine, everyone = (
+            templates(readers["both@example.org"]),
+            templates(readers["all@example.org"]),
+        )
+    finally:
+        app.close()
+    assert mine is not None and everyone is not None and mine is not everyone
+    assert f"Update: {whole.latest[0].lead.title}" in mine.text
+    assert "Update:" not in everyone.text
