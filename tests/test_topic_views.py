@@ -290,6 +290,14 @@ def replace_time(a: ArticleRecord, hours: float) -> ArticleRecord:
     return replace(a, published_at=a.published_at + timedelta(hours=hours))
 
 
+def replace_lead(story: Story, source: str) -> Story:
+    """The story as an update led by another source's article (news since it was had)."""
+    from dataclasses import replace
+
+    lead = replace(story.lead, id=story.lead.id + 500, source=source, story_id=story.story_id)
+    return replace(story, lead=lead, others=(story.lead,), update=True)
+
+
 def _with_story(a: ArticleRecord, story: int | None = None) -> ArticleRecord:
     from dataclasses import replace
 
@@ -638,3 +646,26 @@ def test_a_view_that_differs_from_the_edition_only_in_an_update_flag_has_its_own
     assert mine is not None and everyone is not None and mine is not everyone
     assert f"Update: {whole.latest[0].lead.title}" in mine.text
     assert "Update:" not in everyone.text
+
+
+def test_a_story_of_the_edition_s_latest_the_choice_gets_under_another_lead_stays_in() -> None:
+    """The edition took Arena's story within the cap; the choice gets it as an update led
+    by news from Bugle, whose cap the choice's Latest has filled already: it still holds
+    it (everyone was sent it: left out here, it would never reach them), and its own
+    lowest story gives way."""
+
+    def story(i: int, source: str, score: float) -> Story:
+        lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
+        return Story(lead, (), score, ())
+
+    bugle, arena, wire = story(1, "Bugle", 10), story(2, "Arena", 9), story(3, "Wire", 8)
+    news = replace_lead(arena, "Bugle")
+
+    def mine(s: Story) -> Story | None:
+        return news if s is arena else s
+
+    edition = RankedEdition((), (arena,))
+    view = choice_editions(edition, [bugle, arena, wire], {"sport": mine}, 2, 1)["sport"]
+    assert [(s.story_id, s.lead.source, s.update) for s in view.latest] == [
+        (1, "Bugle", False), (2, "Bugle", True),
+    ]  # fmt: skip

@@ -43,18 +43,45 @@ def choice_editions(
     views: dict[str, RankedEdition] = {}
     for key, mine in choices.items():
         wanted = set(key.split(","))
+        seen: dict[int, Story | None] = {}  # a story rescored for them once
 
         def theirs(
-            stories: Sequence[Story], wanted: set[str] = wanted, mine: Mine = mine
+            stories: Sequence[Story],
+            wanted: set[str] = wanted,
+            mine: Mine = mine,
+            seen: dict[int, Story | None] = seen,
         ) -> list[Story]:
-            kept = (mine(s) for s in stories if topics_of[id(s)] & wanted)
+            for s in stories:
+                if id(s) not in seen and topics_of[id(s)] & wanted:
+                    seen[id(s)] = mine(s)
+            kept = (seen.get(id(s)) for s in stories)
             return [s for s in kept if s is not None]
 
         latest, _ = fill_latest(best_first(theirs(rest)), limit, per_source)
         views[key] = RankedEdition(
-            tuple(theirs(edition.breaking)), tuple(latest), repeats=edition.repeats
+            tuple(theirs(edition.breaking)),
+            tuple(_owed_kept(latest, theirs(edition.latest), limit)),
+            repeats=edition.repeats,
         )
     return views
+
+
+def _owed_kept(latest: list[Story], owed: list[Story], limit: int) -> list[Story]:
+    """``latest`` holding every one of ``owed`` (the edition's Latest stories about the
+    choice's topics, as the choice gets them): everyone was sent those, so the repeat rule
+    leaves them out of every later edition, and one the choice's Latest left out would
+    never reach its readers. The cap keeps them in as a rule (a story the edition took
+    within the cap is within it among fewer stories); not always when the choice gets a
+    story under another lead (an update led by news from another source): then its
+    lowest stories of its own give way to them."""
+    have = {s.story_id for s in latest}
+    missing = [s for s in owed if s.story_id not in have]
+    if not missing:
+        return latest
+    owed_ids = {s.story_id for s in owed}
+    own = [s for s in latest if s.story_id not in owed_ids][: max(0, limit - len(owed))]
+    kept = {s.story_id for s in own} | owed_ids
+    return best_first([*(s for s in latest if s.story_id in kept), *missing])
 
 
 def shown_as(story: Story) -> tuple[int, int]:
