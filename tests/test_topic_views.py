@@ -395,8 +395,8 @@ def _view_rows(app: App) -> int:
 def test_a_choice_first_seen_after_the_build_gets_the_edition_narrowed(
     write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
-    """The build stored the technology choice's edition only; a reader who picks world
-    after it gets the edition narrowed to world (as before views), and nothing is written;
+    """The build stored the choices of its subscribers' topics only; a reader who picks
+    world after it gets the edition narrowed to world (as before views), and nothing is written;
     the technology reader gets the stored view."""
     app, _ = _setup(write_config, feed_server, smtp_server, 30)
     try:
@@ -407,8 +407,8 @@ def test_a_choice_first_seen_after_the_build_gets_the_edition_narrowed(
         asyncio.run(gather_sources(app))
         edition, _ = build_edition(app, digest, app.clock.now())
         assert edition.id is not None
-        # Only the active subscribers' choices: one who left is not worked out for.
-        assert sorted(app.store.edition_views(edition.id)) == ["technology"]
+        # Every subscriber's choice, one who left too (they may come back before the send).
+        assert sorted(app.store.edition_views(edition.id)) == ["technology", "technology,world"]
         app.store.add_subscriber("world@example.org", topics=["world"])
         rows = _view_rows(app)
         world = next(s for s in app.store.subscribers() if s.email == "world@example.org")
@@ -669,3 +669,72 @@ def test_a_story_of_the_edition_s_latest_the_choice_gets_under_another_lead_stay
     assert [(s.story_id, s.lead.source, s.update) for s in view.latest] == [
         (1, "Bugle", False), (2, "Bugle", True),
     ]  # fmt: skip
+
+
+def _tech_titles_over_two_days(
+    app: App, smtp_server: SmtpServer, between: Callable[[Subscriber], None]
+) -> list[list[int]]:
+    """The Tech stories the technology reader got on Monday and on Tuesday, ``between``
+    run around Tuesday's build (before it, then the reader set back as they were)."""
+    got: list[list[int]] = []
+    tech = _tech_reader(app)
+    for day in range(2):
+        clock_at(app, _at(day))
+        asyncio.run(gather_sources(app))
+        if day == 1:
+            between(tech)
+        sent = len(smtp_server.messages)
+        asyncio.run(run_digest(app, "daily"))
+        mine = [
+            m.message()
+            for m in smtp_server.messages[sent:]
+            if m.recipients[0] == "tech@example.org"
+        ]
+        got.append(_titles(_body(mine[0]), range(1, 31)) if mine else [])
+    return got
+
+
+def test_a_reader_paused_over_the_build_gets_no_story_twice(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The technology reader (the only one of that choice) pauses on Tuesday before the
+    build and resumes before the send: their choice still has its view (every choice of
+    every subscriber gets one), and Monday's Tech stories do not come again."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+
+    def pause_over_build(tech: Subscriber) -> None:
+        assert tech.id is not None
+        app.store.set_subscriber(tech.id, status="paused")
+        build_edition(app, app.config.digests[0], app.clock.now())
+        app.store.set_subscriber(tech.id, status="active")
+
+    try:
+        got = _tech_titles_over_two_days(app, smtp_server, pause_over_build)
+    finally:
+        app.close()
+    assert got[0] and got[1], got
+    assert not set(got[0]) & set(got[1]), got
+
+
+def test_a_topic_change_after_the_build_repeats_nothing_the_choice_was_shown(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The technology reader picks world before Tuesday's build and technology again
+    after it: Tuesday's edition has no view of technology, so they get it narrowed, less
+    what Monday's view of technology showed beyond Monday's edition."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+
+    def change_over_build(tech: Subscriber) -> None:
+        assert tech.id is not None
+        app.store.set_subscriber(tech.id, topics="world")
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        assert edition.id is not None and "technology" not in app.store.edition_views(edition.id)
+        app.store.set_subscriber(tech.id, topics="technology")
+
+    try:
+        got = _tech_titles_over_two_days(app, smtp_server, change_over_build)
+    finally:
+        app.close()
+    assert len(got[0]) == 10, got
+    assert not set(got[0]) & set(got[1]), got
+

@@ -17,10 +17,10 @@ from digest.editions.slots import digest_slot, edition_info, next_edition_at, re
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_to_json
 from digest.editions.views import (
     EarlierEditions,
-    active_choices,
     choice_memory,
     earlier_editions,
     prune_views,
+    subscriber_choices,
 )
 from digest.rank import SentStories, SourceHabits, rank_memory, sent_sources, topic_key
 from digest.rank.growth import settled_at
@@ -188,7 +188,7 @@ def build_edition(
     existing = app.store.edition(digest.id, slot)
     if existing is not None and not rebuildable(app, existing):
         return existing, False
-    ranked = rank_window(app, digest, now, active_choices(app))
+    ranked = rank_window(app, digest, now, subscriber_choices(app))
     if existing is not None and ranked.count == 0 and not ranked.repeats:
         return existing, False  # still nothing to say: the stored edition stands
     # Each choice of topics' own edition, stored with it: what the send gives its readers.

@@ -13,6 +13,7 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.slots import digest_timezone, edition_info
 from digest.editions.stored import ranked_from_json, view_from_json
+from digest.editions.views import choice_memory, earlier_editions
 from digest.rank import narrow, shown_as, topic_key
 from digest.records import RankedEdition, Reader, RenderedEdition
 from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
@@ -139,9 +140,21 @@ class SegmentTemplates:
                         exc,
                     )
             if mine is None:
-                mine = narrow(self._whole(), set(key.split(",")))
+                mine = self._narrowed(key)
             self._topics[key] = mine
         return self._topics[key]
+
+    def _narrowed(self, key: str) -> RankedEdition:
+        """The edition narrowed to topics ``key``, less what that choice was shown beyond
+        the earlier editions this one's build read (their stored views: its memory, read
+        only, the same for every worker), unless it grew since (then an update). Matched
+        by story and article ids and by sources, from what is stored: not the build's
+        rescoring (a follow-up under a new id, or news under a new headline, is not seen),
+        so in this rare case (a choice picked after the build) a follow-up may repeat."""
+        e = self.edition
+        earlier = earlier_editions(self.app, self.digest, e.slot, e.created_at)
+        had = choice_memory(self.app, earlier, [key])[key]
+        return narrow(self._whole(), set(key.split(",")), had)
 
     def _whole(self) -> RankedEdition:
         """The edition's stories as ranked, read from the stored edition once."""

@@ -76,8 +76,9 @@ def earlier_editions(
     )
 
 
-def active_choices(app: App) -> list[str]:
-    """The distinct choices of topics of the active subscribers, as keys (one query)."""
+def subscriber_choices(app: App) -> list[str]:
+    """The distinct choices of topics of every subscriber, whatever their status (one
+    may be active again before the send), as keys (one query)."""
     return sorted({topic_key(c.split(",")) for c in app.store.topic_choices()} - {""})
 
 

@@ -395,10 +395,26 @@ def _signal(story: Story, name: str) -> float:
     return next(s.value for s in story.signals if s.name == name)
 
 
-def narrow(ranked: RankedEdition, topics: set[str]) -> RankedEdition:
-    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order."""
+def narrow(
+    ranked: RankedEdition, topics: set[str], had: SentStories | None = None
+) -> RankedEdition:
+    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order;
+    with ``had`` (what that choice was shown beyond earlier editions), less those it had,
+    unless they grew since (a source they did not have then): then as an update."""
+
+    def theirs(story: Story) -> Story | None:
+        if had is None:
+            return story
+        articles = (story.lead, *story.others)
+        before = had.sources((story.story_id,), articles)
+        if before is None:
+            return story
+        if not grew(story.sources, before, had.news((story.story_id,), articles)):
+            return None
+        return story if story.update else replace(story, update=True)
 
     def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
-        return tuple(s for s in stories if s.topics & topics)
+        kept = (theirs(s) for s in stories if s.topics & topics)
+        return tuple(s for s in kept if s is not None)
 
     return RankedEdition(keep(ranked.breaking), keep(ranked.latest), repeats=ranked.repeats)
