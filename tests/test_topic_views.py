@@ -651,8 +651,8 @@ def test_a_view_that_differs_from_the_edition_only_in_an_update_flag_has_its_own
 def test_a_story_of_the_edition_s_latest_the_choice_gets_under_another_lead_stays_in() -> None:
     """The edition took Arena's story within the cap; the choice gets it as an update led
     by news from Bugle, whose cap the choice's Latest has filled already: it still holds
-    it (everyone was sent it: left out here, it would never reach them), and its own
-    lowest story gives way."""
+    it (everyone was sent it: left out here, it would never reach them), under Arena's
+    lead as the edition counted it (an update still), and its own lowest story gives way."""
 
     def story(i: int, source: str, score: float) -> Story:
         lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
@@ -667,7 +667,7 @@ def test_a_story_of_the_edition_s_latest_the_choice_gets_under_another_lead_stay
     edition = RankedEdition((), (arena,))
     view = choice_editions(edition, [bugle, arena, wire], {"sport": mine}, 2, 1)["sport"]
     assert [(s.story_id, s.lead.source, s.update) for s in view.latest] == [
-        (1, "Bugle", False), (2, "Bugle", True),
+        (1, "Bugle", False), (2, "Arena", True),
     ]  # fmt: skip
 
 
@@ -738,3 +738,25 @@ def test_a_topic_change_after_the_build_repeats_nothing_the_choice_was_shown(
     assert len(got[0]) == 10, got
     assert not set(got[0]) & set(got[1]), got
 
+
+def test_a_choice_s_latest_keeps_the_cap_when_owed_stories_come_under_another_lead() -> None:
+    """Edition (limit 3, cap 1): Bugle, Arena, Court. The choice had Arena's and Court's
+    stories and both grew with Bugle's news: the edition counted them under Arena and
+    Court, and so does the choice's Latest: Bugle leads no more than its cap allows."""
+
+    def story(i: int, source: str, score: float) -> Story:
+        lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
+        return Story(lead, (), score, ())
+
+    bugle, arena, court = story(1, "Bugle", 10), story(2, "Arena", 9), story(3, "Court", 8)
+    wire = story(4, "Wire", 7)
+    news = {id(arena): replace_lead(arena, "Bugle"), id(court): replace_lead(court, "Bugle")}
+    edition = RankedEdition((), (bugle, arena, court))
+    view = choice_editions(
+        edition, [bugle, arena, court, wire], {"sport": lambda s: news.get(id(s), s)}, 3, 1
+    )["sport"]
+    # Every story of the edition's Latest is owed to them; no source leads more than the
+    # cap, counted under the source the edition counted each under.
+    assert sorted(s.story_id for s in view.latest) == [1, 2, 3]
+    assert sorted(s.lead.source for s in view.latest) == ["Arena", "Bugle", "Court"]
+    assert [s.update for s in view.latest] == [False, True, True]

@@ -16,7 +16,9 @@ edition's own (``beyond``) out.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from digest.rank.sections import best_first, fill_latest
 from digest.records import RankedEdition, Story
@@ -58,30 +60,46 @@ def choice_editions(
             return [s for s in kept if s is not None]
 
         latest, _ = fill_latest(best_first(theirs(rest)), limit, per_source)
+        owed = [
+            (s, seen[id(s)]) for s in edition.latest if topics_of[id(s)] & wanted and seen[id(s)]
+        ]
         views[key] = RankedEdition(
             tuple(theirs(edition.breaking)),
-            tuple(_owed_kept(latest, theirs(edition.latest), limit)),
+            tuple(_owed_kept(latest, owed, limit, per_source)),
             repeats=edition.repeats,
         )
     return views
 
 
-def _owed_kept(latest: list[Story], owed: list[Story], limit: int) -> list[Story]:
+def _owed_kept(
+    latest: list[Story], owed: list[tuple[Story, Story | None]], limit: int, per_source: int
+) -> list[Story]:
     """``latest`` holding every one of ``owed`` (the edition's Latest stories about the
-    choice's topics, as the choice gets them): everyone was sent those, so the repeat rule
-    leaves them out of every later edition, and one the choice's Latest left out would
-    never reach its readers. The cap keeps them in as a rule (a story the edition took
-    within the cap is within it among fewer stories); not always when the choice gets a
-    story under another lead (an update led by news from another source): then its
-    lowest stories of its own give way to them."""
+    choice's topics, each as the edition has it and as the choice gets it): everyone was
+    sent those, so the repeat rule leaves them out of every later edition, and one the
+    choice's Latest left out would never reach its readers. Its lowest stories of its own
+    give way to them. An owed story the choice gets under another lead (an update led by
+    news from another source) keeps that lead while its source is within the cap (its
+    own stories counted first, then the owed best first); past it, it is shown under the
+    lead the edition counted it under (as an update still): the cap holds as it does in
+    the edition."""
     have = {s.story_id for s in latest}
-    missing = [s for s in owed if s.story_id not in have]
-    if not missing:
+    theirs = [mine for _, mine in owed if mine is not None]
+    if all(s.story_id in have for s in theirs):
         return latest
-    owed_ids = {s.story_id for s in owed}
-    own = [s for s in latest if s.story_id not in owed_ids][: max(0, limit - len(owed))]
-    kept = {s.story_id for s in own} | owed_ids
-    return best_first([*(s for s in latest if s.story_id in kept), *missing])
+    owed_ids = {s.story_id for s in theirs}
+    own = [s for s in latest if s.story_id not in owed_ids][: max(0, limit - len(theirs))]
+    leads = Counter(s.lead.source for s in own)
+    kept = list(own)
+    as_edition = {id(m): e for e, m in owed if m is not None}
+    for mine in best_first(theirs):
+        shown, counted = mine, as_edition[id(mine)]
+        over = per_source and leads[mine.lead.source] >= per_source
+        if mine.lead.id != counted.lead.id and over:
+            shown = replace(counted, update=mine.update)
+        leads[shown.lead.source] += 1
+        kept.append(shown)
+    return best_first(kept)
 
 
 def shown_as(story: Story) -> tuple[int, int]:
