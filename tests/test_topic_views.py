@@ -10,6 +10,7 @@ narrowed; readers without topics get the edition as before.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import random
 import re
@@ -17,19 +18,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import func, select
 
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
-from digest.editions import SegmentTemplates, build_edition, next_edition_preview
+from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_memory
 from digest.pipeline import gather_sources, run_digest
 from digest.rank import SentStories, Shown, choice_editions, fill_latest, rank, sent_from
 from digest.records import ArticleRecord, RankedEdition, Story
 from digest.store import Edition, Subscriber
 from digest.store.tables import EDITION_VIEWS
+from digest.web import create_app
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
 from tests.test_daemon import clock_at
 
@@ -760,3 +764,38 @@ def test_a_choice_s_latest_keeps_the_cap_when_owed_stories_come_under_another_le
     assert sorted(s.story_id for s in view.latest) == [1, 2, 3]
     assert sorted(s.lead.source for s in view.latest) == ["Arena", "Bugle", "Court"]
     assert [s.update for s in view.latest] == [False, True, True]
+
+
+def test_the_web_view_shows_the_stories_choices_of_topics_were_shown_beyond_the_edition(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Monday's technology view holds ten Tech stories, more than the edition's Latest:
+    the web view (where a trimmed email's "read the whole edition" line leads) shows the
+    others too, after the edition's own; the stored email (readers without topics) has
+    none of them."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        whole = ranked_from_json(edition.stories)
+        extra = [s.lead.title for s in whole.extra]
+        own = [s.lead.title for s in (*whole.breaking, *whole.latest)]
+        assert extra and not set(extra) & set(own)
+        path = urlsplit(web_view_url("https://digest.test", "daily", edition.slot)).path
+
+        async def get() -> httpx.Response:
+            transport = httpx.ASGITransport(app=create_app(app))
+            async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+                return await c.get(path)
+
+        page = asyncio.run(get())
+    finally:
+        app.close()
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    for title in (*own, *extra):
+        assert text.count(title) >= 1, title
+    assert text.count('class="story"') == len(own) + len(extra)  # each story once
+    for title in extra:
+        assert title not in html.unescape(edition.html)

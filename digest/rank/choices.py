@@ -117,3 +117,14 @@ def beyond(edition: RankedEdition, views: Mapping[str, RankedEdition]) -> tuple[
             if shown_as(story) not in own:
                 extra.setdefault(shown_as(story), story)
     return tuple(best_first(extra.values()))
+
+
+def with_extra(edition: RankedEdition) -> RankedEdition:
+    """The edition with every story its choices of topics were shown beyond it (its
+    ``extra``) after its own Latest, each story once: its web view, where a topic reader
+    whose email was trimmed to fit finds the rest of their own edition."""
+    own = {s.story_id for s in (*edition.breaking, *edition.latest)}
+    more = tuple(s for s in edition.extra if s.story_id not in own)
+    if not more:
+        return edition
+    return RankedEdition(edition.breaking, (*edition.latest, *more), repeats=edition.repeats)
