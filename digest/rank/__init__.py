@@ -1,6 +1,6 @@
 """The rank stage: group articles into stories and score them, explainably."""
 
-from digest.rank.choices import beyond, choice_editions, shown_as, with_extra
+from digest.rank.choices import beyond, choice_editions, narrow, shown_as, with_extra
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.habits import SourceHabits
@@ -10,7 +10,6 @@ from digest.rank.score import (
     SIGNALS,
     Membership,
     assign_stories,
-    narrow,
     rank,
     score_story,
     story_index,

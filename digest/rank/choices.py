@@ -11,7 +11,9 @@ then marked an update, matched as the edition's repeat rule matches (``rank`` re
 the story with the edition's memory and the choice's as one: ``mine``).
 
 Pure: the ranked stories in, each choice's edition and the stories shown beyond the
-edition's own (``beyond``) out.
+edition's own (``beyond``) out (``with_choices``, called by ``rank`` with its rescoring);
+and the edition narrowed to a choice the build did not know (``narrow``), and the edition
+with every choice's stories for its web view (``with_extra``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,56 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from digest.rank.repeats import SentStories, grew
 from digest.rank.sections import best_first, fill_latest
 from digest.records import RankedEdition, Story
 
 # A choice's look at one story: the story as the choice gets it (rescored against its
 # memory: an update), or None when the choice had it and it has not grown.
 Mine = Callable[[Story], Story | None]
+
+
+# Rescore one story of the ranking against a memory (the edition's and a choice's as one).
+Rescore = Callable[[Story, SentStories], Story]
+# Whether a memory holds any of a story (its chain of follow-ups, merged ids, articles).
+Holds = Callable[[SentStories, Story], bool]
+
+
+def with_choices(
+    edition: RankedEdition,
+    stories: Sequence[Story],
+    sent: SentStories,
+    choices: Mapping[str, SentStories],
+    rescore: Rescore,
+    holds: Holds,
+    limit: int,
+    per_source: int,
+) -> RankedEdition:
+    """``edition`` with each choice's own edition (``views``) and the stories those show
+    beyond it (``extra``): ``stories`` are the ranking's, best first, ``sent`` the
+    edition's memory, ``choices`` what each choice was shown beyond it. A story a choice
+    had is rescored against both memories as one (``rescore``: matched as the edition's
+    repeat rule matches), and left out unless it grew."""
+
+    def mine(had: SentStories) -> Mine:
+        memory = sent.merged(had)  # the edition's memory and the choice's, as one
+
+        def theirs(story: Story) -> Story | None:
+            if not holds(had, story):
+                return story  # never shown to them beyond the edition: as ranked
+            again = rescore(story, memory)
+            return None if again.repeat else again
+
+        return theirs
+
+    views = choice_editions(
+        edition,
+        [s for s in stories if not s.repeat],
+        {key: mine(had) for key, had in choices.items()},
+        limit,
+        per_source,
+    )
+    return replace(edition, views=views, extra=beyond(edition, views))
 
 
 def choice_editions(
@@ -128,3 +174,28 @@ def with_extra(edition: RankedEdition) -> RankedEdition:
     if not more:
         return edition
     return RankedEdition(edition.breaking, (*edition.latest, *more), repeats=edition.repeats)
+
+
+def narrow(
+    ranked: RankedEdition, topics: set[str], had: SentStories | None = None
+) -> RankedEdition:
+    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order;
+    with ``had`` (what that choice was shown beyond earlier editions), less those it had,
+    unless they grew since (a source they did not have then): then as an update."""
+
+    def theirs(story: Story) -> Story | None:
+        if had is None:
+            return story
+        articles = (story.lead, *story.others)
+        before = had.sources((story.story_id,), articles)
+        if before is None:
+            return story
+        if not grew(story.sources, before, had.news((story.story_id,), articles)):
+            return None
+        return story if story.update else replace(story, update=True)
+
+    def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
+        kept = (theirs(s) for s in stories if s.topics & topics)
+        return tuple(s for s in kept if s is not None)
+
+    return RankedEdition(keep(ranked.breaking), keep(ranked.latest), repeats=ranked.repeats)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
-from digest.rank.choices import Mine, beyond, choice_editions
+from digest.rank.choices import with_choices
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
@@ -284,27 +284,20 @@ def rank(
     if not choices or sent_penalty is not None:
         return edition
 
-    def mine(had: SentStories) -> Mine:
-        memory = sent.merged(had)  # the edition's memory and the choice's, as one
+    def holds(memory: SentStories, story: Story) -> bool:
+        root = root_of[id(story)]
+        return memory.sources({root, *family.get(root, ())}, groups[root]) is not None
 
-        def theirs(story: Story) -> Story | None:
-            root = root_of[id(story)]
-            if had.sources({root, *family.get(root, ())}, groups[root]) is None:
-                return story  # never shown to them beyond the edition: as ranked
-            again = scored(root, memory)
-            return None if again.repeat else again
-
-        return theirs
-
-    candidates = [s for s in stories if not s.repeat]
-    views = choice_editions(
+    return with_choices(
         edition,
-        candidates,
-        {key: mine(had) for key, had in choices.items()},
+        stories,
+        sent,
+        choices,
+        lambda story, memory: scored(root_of[id(story)], memory),
+        holds,
         digest.latest_items,
         digest.latest_per_source,
     )
-    return replace(edition, views=views, extra=beyond(edition, views))
 
 
 def _sections(
@@ -393,28 +386,3 @@ def _is_breaking(story: Story, weights: RankConfig) -> bool:
 
 def _signal(story: Story, name: str) -> float:
     return next(s.value for s in story.signals if s.name == name)
-
-
-def narrow(
-    ranked: RankedEdition, topics: set[str], had: SentStories | None = None
-) -> RankedEdition:
-    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order;
-    with ``had`` (what that choice was shown beyond earlier editions), less those it had,
-    unless they grew since (a source they did not have then): then as an update."""
-
-    def theirs(story: Story) -> Story | None:
-        if had is None:
-            return story
-        articles = (story.lead, *story.others)
-        before = had.sources((story.story_id,), articles)
-        if before is None:
-            return story
-        if not grew(story.sources, before, had.news((story.story_id,), articles)):
-            return None
-        return story if story.update else replace(story, update=True)
-
-    def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
-        kept = (theirs(s) for s in stories if s.topics & topics)
-        return tuple(s for s in kept if s is not None)
-
-    return RankedEdition(keep(ranked.breaking), keep(ranked.latest), repeats=ranked.repeats)
