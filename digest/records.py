@@ -6,6 +6,7 @@ Each stage takes and returns these, never ORM rows, so every stage's core is tes
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Protocol
@@ -215,6 +216,13 @@ class RankedEdition:
     # Stories passed over for Latest as their source had latest_per_source there already,
     # best first: not in the edition, so not sent (candidates of a later one); not stored.
     capped: tuple[Story, ...] = ()
+    # Stories the edition of some choice of topics shows beyond this edition's own (or
+    # with another lead): stored with it ("extra"), so a send renders them; never in what
+    # every reader was sent (the repeat rule reads Breaking and Latest).
+    extra: tuple[Story, ...] = ()
+    # Each choice of topics' own edition (its key: sorted, comma-joined), worked out at
+    # the build with its memory (``rank``'s ``choices``); stored apart as views.
+    views: Mapping[str, RankedEdition] = field(default_factory=dict)
 
     @property
     def count(self) -> int:

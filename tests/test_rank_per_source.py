@@ -145,7 +145,7 @@ def test_explain_names_the_stories_passed_over_for_the_cap_and_they_stay_candida
     assert latest == [["Busy Wire"], ["Busy Wire"], ["Quiet Wire"]]
     expected = [
         "3 more stories from Busy Wire: latest_per_source = 2 in [[digests]] 'daily' (not "
-        "sent: candidates for a later edition)",
+        "sent to readers without topics: candidates for a later edition)",
         # Quiet Wire's second story was never reached: the section was full.
         "1 more story in the window, past breaking_items = 3 and latest_items = 3",
     ]

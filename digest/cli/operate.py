@@ -25,6 +25,7 @@ from digest.reports import explain_report, status_report
 from digest.sources.gather import SourceReport, end_waits
 from digest.sources.outcomes import NOT_MODIFIED
 from digest.states import FetchStatus
+from digest.subscribers import check_topics
 
 _DIGEST_OPTION = click.option(
     "--digest", "digest_id", default=None, help="digest id (default: first)"
@@ -68,15 +69,26 @@ def gather_cmd(ctx: Context, as_json: bool, force: bool) -> None:
     required=True,
     help="folder to write DIGEST.html and DIGEST.txt into",
 )
+@click.option(
+    "--topics",
+    default="",
+    help="comma-separated topics: what a reader of them would get (their choice's own "
+    "edition, as the build would store it)",
+)
 @_DIGEST_OPTION
 @pass_context
-def preview(ctx: Context, out_dir: Path, digest_id: str | None) -> None:
+def preview(ctx: Context, out_dir: Path, digest_id: str | None, topics: str) -> None:
     """Render the next edition from stored articles; write its HTML and text, send nothing."""
     app = ctx.app()
     digest = app.config.digest(digest_id)
+    chosen = frozenset(t.strip() for t in topics.split(",") if t.strip())
+    try:
+        check_topics(sorted(chosen), {t for s in app.config.sources for t in s.topics})
+    except ValueError as exc:
+        raise UsageError(str(exc), "the topics are those of [[sources]] in the config") from exc
     # Built as the send builds it: the admin's templates, the service's language, the link.
     now = app.clock.now()
-    ranked, rendered = next_edition_preview(app, digest, now)
+    ranked, rendered = next_edition_preview(app, digest, now, topics=chosen)
     html, text = write_preview(app.config, rendered, out_dir, name=digest.id)
     click.echo(f"{ranked.count} stories ({len(ranked.breaking)} breaking)")
     for note in left_out(app, digest, next_edition_at(app, digest, now), ranked):

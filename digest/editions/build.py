@@ -14,8 +14,15 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
-from digest.editions.stored import ranked_from_json, ranked_to_json
-from digest.rank import SentStories, SourceHabits, narrow, rank_memory, sent_sources
+from digest.editions.stored import ranked_from_json, ranked_to_json, view_to_json
+from digest.editions.views import (
+    EarlierEditions,
+    choice_memory,
+    earlier_editions,
+    prune_views,
+    subscriber_choices,
+)
+from digest.rank import SentStories, SourceHabits, rank_memory, sent_sources, topic_key
 from digest.rank.growth import settled_at
 from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
@@ -33,13 +40,17 @@ class WindowRanking:
     kept: SourceHabits
 
 
-def rank_window(app: App, digest: DigestConfig, now: datetime) -> RankedEdition:
+def rank_window(
+    app: App, digest: DigestConfig, now: datetime, choices: Iterable[str] = ()
+) -> RankedEdition:
     """Rank the articles of the digest's look-back window ending at ``now``
     (``window_ranking``, for a caller that needs only the edition)."""
-    return window_ranking(app, digest, now).edition
+    return window_ranking(app, digest, now, choices).edition
 
 
-def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanking:
+def window_ranking(
+    app: App, digest: DigestConfig, now: datetime, choices: Iterable[str] = ()
+) -> WindowRanking:
     """Rank the articles of the digest's look-back window ending at ``now``.
 
     Stories are formed over every enabled source and back to ``rank.story_memory_hours``
@@ -49,6 +60,10 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
     the sources' habits the store keeps (``rank.habits``), which the ranking reads. A
     story the digest sent before is left out unless it has grown since (new sources, a
     new headline), and then it is marked an update.
+
+    ``choices``: keys of choices of topics, each given its own edition
+    (``RankedEdition.views``) with what it was shown beyond the earlier editions
+    (``views.choice_memory``).
     """
     enabled = {s.name: s for s in app.config.sources if s.enabled}
     wanted = set(digest.topics)
@@ -63,14 +78,16 @@ def window_ranking(app: App, digest: DigestConfig, now: datetime) -> WindowRanki
     # The tally of the sources enabled now alone: one removed or renamed stops weighing in
     # the others' breadth at once (its rows are kept, for when it comes back).
     read = SourceHabits.kept(*app.store.source_habits(enabled))
+    earlier = earlier_editions(app, digest, digest_slot(app, digest, now), now)
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
         now,
         digest,
         weights,
-        sent_before(app, digest, now),
+        _sent(app, digest, earlier),
         habits=read,
+        choices=choice_memory(app, earlier, choices) if choices else None,
     )
     story_of = ranked.stories.story_of
     changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
@@ -108,34 +125,27 @@ def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits) -> SourceHabi
 
 
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
-    """What the digest's earlier editions sent, with the sources and headline each story
-    had then: the last ``rank.sent_lookback_editions`` (0: none, stories may repeat), and
-    every one since the story memory began, since any story of the window can be one of
-    theirs (an hourly digest's last three editions are three hours).
+    """What the digest's earlier editions sent (``views.earlier_editions``), with the
+    sources and headline each story had then."""
+    return _sent(app, digest, earlier_editions(app, digest, digest_slot(app, digest, now), now))
 
-    Its subscribers received those editions, and every reader receives every digest: so
-    the other digests' editions within the story memory count too (a story the morning
-    digest sent is not news in the evening one). A local-time digest's editions go to the
-    time zones of their hour: only its own of the same hour on earlier days count there,
-    and its editions do not count for other digests.
-    """
-    slot = digest_slot(app, digest, now)
-    weights = app.config.rank
-    count = weights.sent_lookback_editions
-    if count == 0:
+
+def _sent(app: App, digest: DigestConfig, earlier: EarlierEditions | None) -> SentStories:
+    """What the ``earlier`` editions sent: their Breaking and Latest (a story they showed
+    only to a choice of topics, their ``extra``, was not sent to the others)."""
+    if earlier is None:
         return SentStories()
-    memory = now - timedelta(hours=max(digest.lookback_hours, weights.story_memory_hours))
-    slots = None
-    if digest.local_time:
-        days = max(count, (slot - memory) // timedelta(days=1) + 1)
-        slots = [slot - timedelta(days=k) for k in range(1, days + 1)]
     editions = []
-    others = [] if digest.local_time else [d.id for d in app.config.digests if not d.local_time]
     for doc in app.store.edition_stories(
-        digest.id, slot, count, slots, since=memory, others=[d for d in others if d != digest.id]
+        earlier.digest_id,
+        earlier.before,
+        earlier.limit,
+        earlier.slots,
+        since=earlier.since,
+        others=earlier.others,
     ):
         try:
-            editions.append(ranked_from_json(doc))
+            editions.append(ranked_from_json(doc, extra=False))
         except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
             log.warning(
                 "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
@@ -178,15 +188,17 @@ def build_edition(
     existing = app.store.edition(digest.id, slot)
     if existing is not None and not rebuildable(app, existing):
         return existing, False
-    ranked = rank_window(app, digest, now)
+    ranked = rank_window(app, digest, now, subscriber_choices(app))
     if existing is not None and ranked.count == 0 and not ranked.repeats:
         return existing, False  # still nothing to say: the stored edition stands
+    # Each choice of topics' own edition, stored with it: what the send gives its readers.
+    views = {key: view_to_json(ranked, view) for key, view in ranked.views.items()}
     rendered = render_edition(edition_info(app, digest, slot), ranked, app.config.templates_dir())
     edition = edition_row(digest.id, slot, now, ranked, rendered)
     if rendered.omitted:
         log_trim(digest.id, slot, ranked.count, rendered.omitted)
     if existing is not None:
-        saved, rebuilt = app.store.rebuild_edition(saved_id(existing), edition)
+        saved, rebuilt = app.store.rebuild_edition(saved_id(existing), edition, views)
         if rebuilt and ranked.count:
             log.info(
                 "edition %s of %s rebuilt: %d stories (it had none)",
@@ -195,8 +207,10 @@ def build_edition(
                 ranked.count,
             )
         return saved, rebuilt
-    saved = app.store.save_edition(edition)
+    saved = app.store.save_edition(edition, views)
     log.info("edition %s of %s built: %d stories", digest.id, slot, ranked.count)
+    if saved is edition:
+        prune_views(app, digest, now, earlier_editions(app, digest, slot, now))
     return saved, saved is edition
 
 
@@ -210,9 +224,13 @@ def next_edition_preview(
 ) -> tuple[RankedEdition, RenderedEdition]:
     """The next edition as a send would build it (`digest preview`, the console's preview):
     its ranked stories and its render for one segment, narrowed to ``topics`` when given,
-    in ``timezone`` and ``locale`` (default: the digest's own). Nothing is stored."""
+    in ``timezone`` and ``locale`` (default: the digest's own). Nothing is stored.
+
+    With ``topics``, their choice's own edition, as the build would store it and the send
+    give its readers (``views``)."""
     at = next_edition_at(app, digest, now)
-    ranked = rank_window(app, digest, at)
-    shown = narrow(ranked, set(topics)) if topics else ranked
+    key = topic_key(topics)
+    ranked = rank_window(app, digest, at, [key] if key else [])
+    shown = ranked.views[key] if key else ranked
     info = edition_info(app, digest, digest_slot(app, digest, at), timezone, locale)
     return shown, render_edition(info, shown, app.config.templates_dir())

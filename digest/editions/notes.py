@@ -103,8 +103,8 @@ def _capped_notes(digest: DigestConfig, ranked: RankedEdition) -> list[str]:
     counts = Counter(s.lead.source for s in ranked.capped)
     return [
         f"{n} more stor{'y' if n == 1 else 'ies'} from {source}: latest_per_source = "
-        f"{digest.latest_per_source} in [[digests]] {digest.id!r} (not sent: candidates "
-        "for a later edition)"
+        f"{digest.latest_per_source} in [[digests]] {digest.id!r} (not sent to readers "
+        "without topics: candidates for a later edition)"
         for source, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
 

@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.slots import digest_timezone, edition_info
-from digest.editions.stored import ranked_from_json
-from digest.rank import narrow
+from digest.editions.stored import ranked_from_json, view_from_json
+from digest.editions.views import choice_memory, earlier_editions
+from digest.rank import narrow, shown_as, topic_key
 from digest.records import RankedEdition, Reader, RenderedEdition
 from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
-from digest.store import Edition
+from digest.store import Edition, saved_id
 
 log = logging.getLogger("digest.pipeline")
 
@@ -51,13 +52,29 @@ def log_trim(digest_id: str, slot: datetime, count: int, omitted: int, segment: 
     )
 
 
+# What a reader is shown: Breaking's and Latest's stories, each as (story id, lead id) and
+# whether an update: the same key, the same render.
+_Shown = tuple[tuple[tuple[tuple[int, int], bool], ...], ...]
+
+
+def _shown(ranked: RankedEdition) -> _Shown:
+    """What a reader of ``ranked`` is shown, as a key."""
+    return tuple(
+        tuple((shown_as(s), s.update) for s in part) for part in (ranked.breaking, ranked.latest)
+    )
+
+
 class SegmentTemplates:
     """One MessageTemplate per (time zone, locale, topics) among the recipients, built once.
 
     The edition's stored render serves the digest's own time zone, the service's locale and
-    every topic; anyone else gets the same stories, narrowed to their topics, rendered in
-    their zone and language. Choices of topics that leave the same stories share one render
-    (most do: a story has several topics), and a trim to fit is logged once per edition.
+    every topic; anyone else gets the same stories rendered in their zone and language.
+    A reader who picked topics gets their choice's own edition as the build stored it
+    (``views``): exactly that, whoever renders it when, and nothing is written here; a
+    choice the build did not know (a reader who picked it since) gets the edition
+    narrowed to their topics. Choices of topics that show the same stories share one
+    render (most do: a story has several topics), and a trim to fit is logged once per
+    edition.
     """
 
     def __init__(self, app: App, digest: DigestConfig, edition: Edition) -> None:
@@ -65,13 +82,15 @@ class SegmentTemplates:
         self.default = (digest_timezone(app, digest), app.config.service.locale, "")
         self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
         # (time zone, locale, the stories shown) -> its template: what a render depends on.
-        self._renders: dict[tuple[str, str, tuple[int, ...]], MessageTemplate] = {}
+        self._renders: dict[tuple[str, str, _Shown], MessageTemplate] = {}
         self._ranked: RankedEdition | None = None
+        self._views: dict[str, str] | None = None  # topic key -> its stored own edition
+        self._topics: dict[str, RankedEdition] = {}  # topic key -> what its readers get
 
     def __call__(self, subscriber: Reader) -> MessageTemplate | None:
         """Their message; None when none of the edition's stories is in their topics (and
         the digest does not send empty editions): nothing to send them this time."""
-        topics = ",".join(sorted(t for t in subscriber.topics.split(",") if t))
+        topics = topic_key(subscriber.topics.split(","))
         key = (
             subscriber.timezone or self.default[0],
             subscriber.locale or self.default[1],
@@ -87,19 +106,55 @@ class SegmentTemplates:
         if key == self.default or not e.stories:
             return self._template(RenderedEdition(e.subject, e.html, e.text), locale)
         whole = self._whole()
-        ranked = narrow(whole, set(topics.split(","))) if topics else whole
+        ranked = self._topic_edition(topics) if topics else whole
         if topics and ranked.count == 0 and e.story_count and not self.digest.send_empty:
             return None
-        if ranked.count == whole.count and (timezone, locale) == self.default[:2]:
-            # Their topics cover every story: the edition's own render serves them.
+        if _shown(ranked) == _shown(whole) and (timezone, locale) == self.default[:2]:
+            # They get every story of the edition, as it: the edition's own render serves them.
             if self.default not in self._cache:
                 self._cache[self.default] = self._build(self.default)
             return self._cache[self.default]
-        shown = tuple(s.lead.id for s in (*ranked.breaking, *ranked.latest))
-        render_key = (timezone, locale, shown)
+        render_key = (timezone, locale, _shown(ranked))
         if render_key not in self._renders:
             self._renders[render_key] = self._render(key, ranked)
         return self._renders[render_key]
+
+    def _topic_edition(self, key: str) -> RankedEdition:
+        """What the readers of topic ``key`` get: their choice's own edition as the build
+        stored it, else (a choice first seen since, or an edition built before views
+        were kept) the edition narrowed to their topics. Read once per key."""
+        if key not in self._topics:
+            if self._views is None:
+                self._views = self.app.store.edition_views(saved_id(self.edition))
+            view = self._views.get(key)
+            mine = None
+            if view is not None:
+                try:
+                    mine = view_from_json(view, self._whole())
+                except (ValueError, KeyError, TypeError) as exc:  # stored by hand, or damaged
+                    log.warning(
+                        "edition %s: the view of topics %s is unreadable (%s); its readers "
+                        "get the edition narrowed",
+                        self.edition.id,
+                        key,
+                        exc,
+                    )
+            if mine is None:
+                mine = self._narrowed(key)
+            self._topics[key] = mine
+        return self._topics[key]
+
+    def _narrowed(self, key: str) -> RankedEdition:
+        """The edition narrowed to topics ``key``, less what that choice was shown beyond
+        the earlier editions this one's build read (their stored views: its memory, read
+        only, the same for every worker), unless it grew since (then an update). Matched
+        by story and article ids and by sources, from what is stored: not the build's
+        rescoring (a follow-up under a new id, or news under a new headline, is not seen),
+        so in this rare case (a choice picked after the build) a follow-up may repeat."""
+        e = self.edition
+        earlier = earlier_editions(self.app, self.digest, e.slot, e.created_at)
+        had = choice_memory(self.app, earlier, [key])[key]
+        return narrow(self._whole(), set(key.split(",")), had)
 
     def _whole(self) -> RankedEdition:
         """The edition's stories as ranked, read from the stored edition once."""

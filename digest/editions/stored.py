@@ -1,14 +1,17 @@
 """An edition's ranked stories as stored with it: compact JSON, written once when the
 edition is built and read back by every later render (other zones, languages, topics),
-the repeat checks of later editions, `status` and the web view."""
+the repeat checks of later editions, `status` and the web view; and each choice of
+topics' own edition, stored beside it (``view_to_json``)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
+from digest.rank import Shown, shown_as
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 
@@ -29,6 +32,8 @@ def ranked_to_json(ranked: RankedEdition) -> str:
     }
     if ranked.repeats:  # what `status` says of an edition with nothing new
         doc["repeats"] = ranked.repeats
+    if ranked.extra:  # what choices of topics show beyond it (``RankedEdition.extra``)
+        doc["extra"] = [_compact_story(s) for s in ranked.extra]
     return json.dumps(doc, default=_iso, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -61,8 +66,10 @@ def _compact_story(story: Story) -> dict[str, Any]:
     return compact
 
 
-def ranked_from_json(text: str) -> RankedEdition:
+def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
     """The stories stored by ``ranked_to_json`` (or in full, as earlier versions stored them).
+    Without ``extra``, not the stories shown to choices of topics beyond the edition (the
+    repeat rule reads none of them; an edition stored before has none).
 
     An article stored compactly gets an empty title, link and summary, and the lead's date:
     none of them is what anything reads of it.
@@ -98,7 +105,70 @@ def ranked_from_json(text: str) -> RankedEdition:
         tuple(story(s) for s in doc["breaking"]),
         tuple(story(s) for s in doc["latest"]),
         repeats=int(doc.get("repeats", 0)),
+        extra=tuple(story(s) for s in doc.get("extra", ()) if extra),
     )
+
+
+def view_to_json(edition: RankedEdition, view: RankedEdition) -> str:
+    """One choice of topics' own edition (``view``, of ``edition``), as stored with it:
+    its stories in order, each as [story id, lead id, update] (the send finds them among
+    the edition's own and its ``extra``), and those it shows beyond the edition's own
+    (or under another lead) as the repeat rule reads them (``Shown``): what later builds
+    leave out for that choice unless it grew. The rest the edition's memory holds."""
+    own = {shown_as(s) for s in (*edition.breaking, *edition.latest)}
+
+    def ids(stories: Iterable[Story]) -> list[list[int]]:
+        return [[s.story_id, s.lead.id, int(s.update)] for s in stories]
+
+    had = [Shown.of(s) for s in (*view.breaking, *view.latest) if shown_as(s) not in own]
+    doc = {
+        "breaking": ids(view.breaking),
+        "latest": ids(view.latest),
+        "had": [
+            {
+                "id": h.story_id,
+                "articles": list(h.articles),
+                "sources": sorted(h.sources),
+                "headlines": sorted(h.headlines),
+            }
+            for h in had
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def view_from_json(text: str, edition: RankedEdition) -> RankedEdition:
+    """A choice's own edition as ``view_to_json`` stored it, its stories taken from the
+    stored ``edition`` (its own and its ``extra``), each with its update flag. A story
+    not found (an edition stored by hand) raises KeyError."""
+    doc = json.loads(text)
+    stories: Mapping[tuple[int, int], Story] = {
+        shown_as(s): s for s in (*edition.extra, *edition.latest, *edition.breaking)
+    }
+
+    def section(raw: list[list[int]]) -> tuple[Story, ...]:
+        found = []
+        for story_id, lead_id, update in raw:
+            story = stories[(int(story_id), int(lead_id))]
+            found.append(
+                story if story.update == bool(update) else replace(story, update=bool(update))
+            )
+        return tuple(found)
+
+    return RankedEdition(section(doc["breaking"]), section(doc["latest"]), repeats=edition.repeats)
+
+
+def view_memory(text: str) -> list[Shown]:
+    """What a choice's own edition showed beyond the edition's own (``view_to_json``)."""
+    return [
+        Shown(
+            int(raw["id"]),
+            tuple(int(a) for a in raw["articles"]),
+            frozenset(raw["sources"]),
+            frozenset(raw["headlines"]),
+        )
+        for raw in json.loads(text).get("had", ())
+    ]
 
 
 def _iso(value: object) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from digest.rank.terms import title_terms
-from digest.records import ArticleRecord, RankedEdition
+from digest.records import ArticleRecord, RankedEdition, Story
 
 # A headline is materially new when fewer than this share of its content words (stemmed)
 # were in a headline the story was sent under: "Storm Isolde nears coast" -> "Storm Isolde:
@@ -56,6 +56,25 @@ class SentStories:
                 titles[sid] = titles.get(sid, frozenset()) | headlines
         return SentStories(by_story, self.by_article, titles, self.article_titles)
 
+    def merged(self, other: SentStories) -> SentStories:
+        """What either sent, as one memory: the edition rule's memory with what one choice
+        of topics was shown beyond it (``rank``'s ``choices``), matched as one."""
+
+        def union(
+            a: Mapping[int, frozenset[str]], b: Mapping[int, frozenset[str]]
+        ) -> dict[int, frozenset[str]]:
+            both = dict(a)
+            for key, value in b.items():
+                both[key] = both.get(key, frozenset()) | value
+            return both
+
+        return SentStories(
+            union(self.by_story, other.by_story),
+            union(self.by_article, other.by_article),
+            union(self.titles, other.titles),
+            union(self.article_titles, other.article_titles),
+        )
+
     def sources(
         self, story_ids: Iterable[int], articles: Sequence[ArticleRecord]
     ) -> frozenset[str] | None:
@@ -95,23 +114,50 @@ class SentStories:
         return max(fresh, key=lambda a: (a.published_at, a.id), default=None)
 
 
+@dataclass(frozen=True)
+class Shown:
+    """One story as its readers were shown it, with what the repeat rule compares a later
+    story with (``sent_from``): its id, every article's id, its sources, and the headlines
+    they saw (the lead's and each "Also" article's). An edition's stories
+    (``sent_sources``), or what one choice of topics was shown beyond them (stored apart)."""
+
+    story_id: int
+    articles: tuple[int, ...]
+    sources: frozenset[str]
+    headlines: frozenset[str]
+
+    @classmethod
+    def of(cls, story: Story) -> Shown:
+        """The story as shown."""
+        return cls(
+            story.story_id,
+            tuple(a.id for a in (story.lead, *story.others)),
+            frozenset(story.sources),
+            frozenset({story.lead.title, *(a.title for a in story.also if a.title)}),
+        )
+
+
 def sent_sources(editions: Iterable[RankedEdition]) -> SentStories:
     """The stories of earlier editions of one digest, with the sources each had when sent
     and the headline it was sent under."""
+    return sent_from(
+        Shown.of(story) for edition in editions for story in (*edition.breaking, *edition.latest)
+    )
+
+
+def sent_from(shown: Iterable[Shown]) -> SentStories:
+    """What readers were shown (``Shown``), as the repeat rule reads it (``SentStories``)."""
     by_story: dict[int, frozenset[str]] = {}
     by_article: dict[int, frozenset[str]] = {}
     titles: dict[int, frozenset[str]] = {}
     article_titles: dict[int, frozenset[str]] = {}
-    for edition in editions:
-        for story in (*edition.breaking, *edition.latest):
-            sources = frozenset(story.sources)
-            # The headlines a reader saw: the lead's, and each "Also" article's.
-            headline = frozenset({story.lead.title, *(a.title for a in story.also if a.title)})
-            by_story[story.story_id] = by_story.get(story.story_id, frozenset()) | sources
-            titles[story.story_id] = titles.get(story.story_id, frozenset()) | headline
-            for a in (story.lead, *story.others):
-                by_article[a.id] = by_article.get(a.id, frozenset()) | sources
-                article_titles[a.id] = article_titles.get(a.id, frozenset()) | headline
+    for story in shown:
+        sources, headline = story.sources, story.headlines
+        by_story[story.story_id] = by_story.get(story.story_id, frozenset()) | sources
+        titles[story.story_id] = titles.get(story.story_id, frozenset()) | headline
+        for article_id in story.articles:
+            by_article[article_id] = by_article.get(article_id, frozenset()) | sources
+            article_titles[article_id] = article_titles.get(article_id, frozenset()) | headline
     return SentStories(by_story, by_article, titles, article_titles)
 
 

@@ -46,11 +46,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from digest.config import DigestConfig, RankConfig
+from digest.rank.choices import with_choices
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.overlap import SourceOverlap
 from digest.rank.repeats import SentStories, grew
-from digest.rank.sections import fill_latest
+from digest.rank.sections import best_first, fill_latest
 from digest.records import ArticleRecord, RankedEdition, Signal, Story
 
 _CUES = re.compile(r"\b(breaking|live|developing|just in|urgent)\b", re.IGNORECASE)
@@ -225,6 +226,7 @@ def rank(
     growth: GrowthCurve | None = None,
     *,
     sent_penalty: float | None = None,
+    choices: Mapping[str, SentStories] | None = None,
 ) -> RankedEdition:
     """Score the window's stories and split them into Breaking and Latest.
 
@@ -240,6 +242,12 @@ def rank(
     before the sections are filled, and counted in ``RankedEdition.repeats``; with a
     ``sent_penalty``, it stays in instead, its score lowered by that much: how editions
     were ranked before that rule, which ``bench/rank_repeats.py`` replays to compare.
+
+    ``choices``: what each choice of topics (its key) was shown beyond the editions the
+    ``sent`` memory holds; each gets its own edition (``RankedEdition.views``,
+    ``choices.choice_editions``), a story it had matched as ``sent`` is (its chain of
+    follow-ups, its articles, its merged ids), and the stories those show beyond the
+    edition's own are its ``extra``. Not with a ``sent_penalty``.
     """
     if any(a.story_id is None for a in articles):
         articles, follows = _clustered(articles, weights, follows)
@@ -248,43 +256,48 @@ def rank(
     groups = _groups(articles, follows)
     sent = sent or SentStories()
     overlap = overlap or SourceOverlap()
-    stories = _scored(groups, family, now, weights, sent, overlap, growth, sent_penalty)
-    return _sections(stories, digest, weights, keep_sent=sent_penalty is not None)
 
-
-def _scored(
-    groups: Mapping[int, list[ArticleRecord]],
-    family: Mapping[int, set[int]],
-    now: datetime,
-    weights: RankConfig,
-    sent: SentStories,
-    overlap: SourceOverlap,
-    growth: GrowthCurve | None,
-    sent_penalty: float | None = None,
-) -> list[Story]:
-    """Each item scored (see ``rank``), best first; a repeat lowered by ``sent_penalty``."""
-    stories = []
-    for root, group in groups.items():
+    def scored(root: int, memory: SentStories) -> Story:
+        group = groups[root]
         members = {root, *family.get(root, ())}  # the item's stories, in or out of the window
-        stories.append(
-            score_story(
-                group,
-                now,
-                weights,
-                sent.sources(members, group),
-                overlap.excluding(members),
-                _newest_story(group),
-                growth,
-                sent.news(members, group),
-                _widest_story(group),
-            )
+        return score_story(
+            group,
+            now,
+            weights,
+            memory.sources(members, group),
+            overlap.excluding(members),
+            _newest_story(group),
+            growth,
+            memory.news(members, group),
+            _widest_story(group),
         )
+
+    items = {root: scored(root, sent) for root in groups}
+    root_of = {id(story): root for root, story in items.items()}
+    stories = list(items.values())
     if sent_penalty:
         stories = [
             replace(s, score=round(s.score - sent_penalty, 4)) if s.repeat else s for s in stories
         ]
-    stories.sort(key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
-    return stories
+    stories = best_first(stories)
+    edition = _sections(stories, digest, weights, keep_sent=sent_penalty is not None)
+    if not choices or sent_penalty is not None:
+        return edition
+
+    def holds(memory: SentStories, story: Story) -> bool:
+        root = root_of[id(story)]
+        return memory.sources({root, *family.get(root, ())}, groups[root]) is not None
+
+    return with_choices(
+        edition,
+        stories,
+        sent,
+        choices,
+        lambda story, memory: scored(root_of[id(story)], memory),
+        holds,
+        digest.latest_items,
+        digest.latest_per_source,
+    )
 
 
 def _sections(
@@ -373,12 +386,3 @@ def _is_breaking(story: Story, weights: RankConfig) -> bool:
 
 def _signal(story: Story, name: str) -> float:
     return next(s.value for s in story.signals if s.name == name)
-
-
-def narrow(ranked: RankedEdition, topics: set[str]) -> RankedEdition:
-    """Only the stories about one of ``topics`` (a subscriber's choice), in the same order."""
-
-    def keep(stories: tuple[Story, ...]) -> tuple[Story, ...]:
-        return tuple(s for s in stories if s.topics & topics)
-
-    return RankedEdition(keep(ranked.breaking), keep(ranked.latest), repeats=ranked.repeats)

@@ -6,9 +6,19 @@ Pure: the scored stories in, the section and the stories passed over out (``rank
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from digest.records import Story
+
+
+def best_first(stories: Iterable[Story]) -> list[Story]:
+    """The stories in rank order: the best score first, then the newer lead, then its id."""
+    return sorted(stories, key=lambda s: (-s.score, -s.lead.published_at.timestamp(), s.lead.id))
+
+
+def topic_key(topics: Iterable[str]) -> str:
+    """A choice of topics as one key: sorted, comma-joined, each once ("" for none)."""
+    return ",".join(sorted({t.strip() for t in topics if t.strip()}))
 
 
 def fill_latest(

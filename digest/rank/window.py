@@ -40,6 +40,7 @@ def rank_memory(
     sent: SentStories,
     sent_penalty: float | None = None,
     habits: SourceHabits | None = None,
+    choices: Mapping[str, SentStories] | None = None,
 ) -> RankedMemory:
     """Rank the memory articles ``in_window`` admits, with stories formed over all of it.
 
@@ -47,14 +48,25 @@ def rank_memory(
     their stored story ids; ``sent``: what the digest's earlier editions sent, left out of
     the edition unless it grew since (``sent_penalty``: kept, lowered by that much; see
     ``rank``); ``habits``: the sources' habits the store kept (None: learned from the
-    memory alone), returned with this run's settled stories added.
+    memory alone), returned with this run's settled stories added; ``choices``: what each
+    choice of topics was shown beyond those editions (``rank``).
     """
     stories = assign_stories(memory, weights)
     started = story_starts(memory, stories)
     if habits is not None:
         habits = tallied(habits, memory, stories, now, weights, started)
     edition = rank_stories(
-        memory, stories, in_window, now, digest, weights, sent, sent_penalty, habits, started
+        memory,
+        stories,
+        in_window,
+        now,
+        digest,
+        weights,
+        sent,
+        sent_penalty,
+        habits,
+        started,
+        choices=choices,
     )
     return RankedMemory(edition, stories, habits)
 
@@ -96,6 +108,8 @@ def rank_stories(
     sent_penalty: float | None = None,
     habits: SourceHabits | None = None,
     started: Mapping[int, datetime] | None = None,
+    *,
+    choices: Mapping[str, SentStories] | None = None,
 ) -> RankedEdition:
     """``rank_memory`` past the clustering: the memory's stories (``stories``) given, so
     the same memory can be ranked again against another ``sent`` (``bench/rank_eval.py``).
@@ -129,4 +143,5 @@ def rank_stories(
         overlap,
         growth,
         sent_penalty=sent_penalty,
+        choices={k: had.with_stories(story_of) for k, had in (choices or {}).items()},
     )

@@ -149,7 +149,9 @@ def render_edition(
     same ``qp.encode`` the message is built with (quoted-printable makes a French edition
     about 1.5 times its decoded size, a Chinese one about 2.3 times). When the part would
     pass ``HTML_LIMIT``, the lowest stories are dropped (Latest from the end, then Breaking)
-    and a "more on the web" line takes their place; the web view keeps the whole edition.
+    and a "more on the web" line takes their place; the web view keeps the whole edition
+    (with the stories its choices of topics were shown beyond it: a topic reader's trimmed
+    stories are there).
     """
     env = templates.environment(override_dir)
     html_template = templates.load(env, "digest.html.j2")

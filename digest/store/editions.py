@@ -5,16 +5,17 @@ A mixin of ``Store``; all SQL stays in ``store/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import exists, or_, update
+from sqlalchemy import delete, exists, insert, or_, update
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import unfinished, went_out
-from digest.store.tables import DELIVERIES, EDITIONS, Edition
+from digest.store.tables import DELIVERIES, EDITION_VIEWS, EDITIONS, Edition, EditionView
 
 
 class EditionQueries(StoreBase):
@@ -38,11 +39,35 @@ class EditionQueries(StoreBase):
             query = select(Edition).where(Edition.digest_id == digest_id)
             return s.exec(query.order_by(col(Edition.slot).desc())).first()
 
-    def save_edition(self, edition: Edition) -> Edition:
-        """Store a newly built edition; if another process stored this slot first, return theirs."""
-        saved = self.insert_new(edition) or self.edition(edition.digest_id, edition.slot)
-        assert saved is not None
-        return saved
+    def save_edition(self, edition: Edition, views: Mapping[str, str] | None = None) -> Edition:
+        """Store a newly built edition, with each choice of topics' own edition (``views``:
+        topic key -> ``editions.stored.view_to_json``) in the same transaction: a send
+        never finds the edition without them. If another process stored this slot first,
+        return theirs (with its views: these are not written)."""
+        with self.session() as s:
+            s.add(edition)
+            try:
+                s.flush()
+                assert edition.id is not None
+                for key, view in (views or {}).items():
+                    s.add(EditionView(edition_id=edition.id, topic_key=key, view=view))
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                saved = self.edition(edition.digest_id, edition.slot)
+                assert saved is not None
+                return saved
+            s.refresh(edition)
+            return edition
+
+    def edition_views(self, edition_id: int) -> dict[str, str]:
+        """Each choice of topics' own edition as stored with the edition (topic key ->
+        its JSON): what the send gives that choice's readers."""
+        query = core_select(EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.view).where(
+            EDITION_VIEWS.c.edition_id == edition_id
+        )
+        with self.engine.connect() as connection:
+            return {key: view for key, view in connection.execute(query)}
 
     def edition_went_out(self, edition_id: int) -> bool:
         """A message of the edition went out, or may have: a row sent, or one in flight."""
@@ -59,9 +84,12 @@ class EditionQueries(StoreBase):
         with self.engine.connect() as connection:
             return set(connection.execute(query).scalars())
 
-    def rebuild_edition(self, edition_id: int, edition: Edition) -> tuple[Edition, bool]:
+    def rebuild_edition(
+        self, edition_id: int, edition: Edition, views: Mapping[str, str] | None = None
+    ) -> tuple[Edition, bool]:
         """Put ``edition``'s render and stories in place of the stored edition ``edition_id``
-        (which keeps its id and slot), if that one still has no story and went to nobody;
+        (which keeps its id and slot), if that one still has no story and went to nobody,
+        and its ``views`` (``save_edition``) in place of its own, in one transaction;
         return the stored edition and whether it was rebuilt.
 
         One conditional UPDATE: when another run rebuilt or sent it meanwhile, theirs stands.
@@ -81,6 +109,18 @@ class EditionQueries(StoreBase):
                 )
             )
             rebuilt = bool(result.rowcount)
+            if rebuilt:
+                connection.execute(
+                    delete(EDITION_VIEWS).where(EDITION_VIEWS.c.edition_id == edition_id)
+                )
+                if views:
+                    connection.execute(
+                        insert(EDITION_VIEWS),
+                        [
+                            {"edition_id": edition_id, "topic_key": key, "view": view}
+                            for key, view in views.items()
+                        ],
+                    )
         stored = self.edition_by_id(edition_id)
         assert stored is not None
         return stored, rebuilt

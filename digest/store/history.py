@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
-from digest.store.tables import DELIVERIES, EDITIONS
+from digest.store.tables import DELIVERIES, EDITION_VIEWS, EDITIONS
 
 DELIVERY_BATCH = 5000  # delivery rows deleted per transaction
 EDITION_BATCH = 20  # editions (each up to a few hundred kB) deleted per transaction
@@ -49,6 +49,11 @@ class HistoryQueries(StoreBase):
         for edition_ids in self._prunable(editions_before, with_rows=False):
             rows += self._delete_deliveries(edition_ids)
             with self.engine.begin() as connection:
+                # each choice of topics' own edition goes with it (most went sooner:
+                # ``prune_edition_views``)
+                connection.execute(
+                    delete(EDITION_VIEWS).where(EDITION_VIEWS.c.edition_id.in_(edition_ids))
+                )
                 result = connection.execute(delete(EDITIONS).where(EDITIONS.c.id.in_(edition_ids)))
                 editions += int(result.rowcount or 0)
         return HistoryPruned(editions, rows)

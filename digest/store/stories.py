@@ -7,13 +7,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from digest.records import ArticleRecord
+from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
-from digest.store.tables import ARTICLES, EDITIONS, SOURCE_HABITS, SOURCE_PAIRS, SOURCES
+from digest.store.tables import (
+    ARTICLES,
+    DELIVERIES,
+    EDITION_VIEWS,
+    EDITIONS,
+    SOURCE_HABITS,
+    SOURCE_PAIRS,
+    SOURCES,
+)
 
 
 class StoryQueries(StoreBase):
@@ -227,29 +247,109 @@ class StoryQueries(StoreBase):
         slot is at or after it too, with those of the ``others`` digests (their slot may be
         ``before`` itself); with ``slots``,
         only the digest's editions of those slots (a local-time digest's bucket)."""
-        if limit <= 0:
-            return []
-        carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
-        own = select(EDITIONS.c.id, EDITIONS.c.stories).where(
-            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
-        )
-        if slots is not None:
-            own = own.where(EDITIONS.c.slot.in_(list(slots)))
-        queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
-        if since is not None:
-            queries.append(own.where(EDITIONS.c.slot >= since))
-            if others:
-                queries.append(
-                    # another digest's edition of the same slot, if built, was built first
-                    select(EDITIONS.c.id, EDITIONS.c.stories).where(
-                        EDITIONS.c.digest_id.in_(list(others)),
-                        EDITIONS.c.slot >= since,
-                        EDITIONS.c.slot <= before,
-                        *carried,
-                    )
-                )
+        columns = (EDITIONS.c.id, EDITIONS.c.stories)
         found: dict[int, str] = {}
         with self.engine.connect() as connection:
-            for query in queries:
+            for query in _earlier(columns, digest_id, before, limit, slots, since, others):
                 found.update({row[0]: row[1] for row in connection.execute(query)})
         return [found[i] for i in sorted(found, reverse=True)]
+
+    def earlier_views(
+        self,
+        keys: Iterable[str],
+        digest_id: str,
+        before: datetime,
+        limit: int,
+        slots: Sequence[datetime] | None = None,
+        since: datetime | None = None,
+        others: Sequence[str] = (),
+    ) -> dict[str, list[str]]:
+        """The stored own editions of the choices of topics ``keys`` (``save_edition``'s
+        views) of the editions ``edition_stories`` reads with the same arguments, each
+        choice's newest built first: one query per kind of earlier edition, every key."""
+        wanted = sorted(set(keys))
+        views: dict[str, dict[int, str]] = {key: {} for key in wanted}
+        if not wanted:
+            return {}
+        with self.engine.connect() as connection:
+            for earlier in _earlier(
+                (EDITIONS.c.id,), digest_id, before, limit, slots, since, others
+            ):
+                query = select(
+                    EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
+                ).where(
+                    EDITION_VIEWS.c.topic_key.in_(wanted),
+                    EDITION_VIEWS.c.edition_id.in_(earlier.scalar_subquery()),
+                )
+                for key, edition_id, view in connection.execute(query):
+                    views[key][edition_id] = view
+        return {
+            key: [found[i] for i in sorted(found, reverse=True)] for key, found in views.items()
+        }
+
+    def prune_edition_views(self, digest_id: str, before: datetime, keep: int) -> int:
+        """Delete the stored own editions of choices of topics (``save_edition``'s views)
+        of the digest's editions whose slot is before ``before``, but its last ``keep``
+        that carried stories and any with a message still to send (a send renders its
+        choices' views): no later build reads them (``earlier_views``). How many went."""
+        kept = (
+            select(EDITIONS.c.id)
+            .where(
+                EDITIONS.c.digest_id == digest_id,
+                EDITIONS.c.stories != "",
+                EDITIONS.c.story_count > 0,
+            )
+            .order_by(EDITIONS.c.slot.desc())
+            .limit(max(keep, 1))
+        )
+        sending = exists().where(
+            DELIVERIES.c.edition_id == EDITIONS.c.id,
+            DELIVERIES.c.status.not_in(list(FINAL_DELIVERY_STATES)),
+        )
+        old = select(EDITIONS.c.id).where(
+            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, ~sending
+        )
+        with self.engine.begin() as connection:
+            keep_ids = list(connection.execute(kept).scalars())
+            result = connection.execute(
+                delete(EDITION_VIEWS).where(
+                    EDITION_VIEWS.c.edition_id.in_(old.scalar_subquery()),
+                    EDITION_VIEWS.c.edition_id.not_in(keep_ids),
+                )
+            )
+        return int(result.rowcount or 0)
+
+
+def _earlier(
+    columns: Sequence[ColumnElement[Any]],
+    digest_id: str,
+    before: datetime,
+    limit: int,
+    slots: Sequence[datetime] | None,
+    since: datetime | None,
+    others: Sequence[str],
+) -> list[Select[Any]]:
+    """The queries of ``columns`` of the earlier editions whose stories count as sent
+    (``edition_stories``); none when ``limit`` is 0."""
+    if limit <= 0:
+        return []
+    carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
+    own = select(*columns).where(
+        EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
+    )
+    if slots is not None:
+        own = own.where(EDITIONS.c.slot.in_(list(slots)))
+    queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
+    if since is not None:
+        queries.append(own.where(EDITIONS.c.slot >= since))
+        if others:
+            queries.append(
+                # another digest's edition of the same slot, if built, was built first
+                select(*columns).where(
+                    EDITIONS.c.digest_id.in_(list(others)),
+                    EDITIONS.c.slot >= since,
+                    EDITIONS.c.slot <= before,
+                    *carried,
+                )
+            )
+    return queries

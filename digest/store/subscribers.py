@@ -156,6 +156,15 @@ class SubscriberQueries(StoreBase):
                 query = query.where(Subscriber.status == status)
             return list(s.exec(query))
 
+    def topic_choices(self) -> list[str]:
+        """The distinct choices of topics (comma-joined, as stored) of every subscriber,
+        whatever their status: the choices an edition's build works out an edition for.
+        A paused, bounced or unsubscribed reader may be active again before the edition's
+        send (it is queued for the whole slot), and must find their choice's view there."""
+        query = core_select(SUBSCRIBERS.c.topics).where(SUBSCRIBERS.c.topics != "").distinct()
+        with self.engine.connect() as connection:
+            return sorted(connection.execute(query).scalars())
+
     def find_subscribers(
         self,
         statuses: Sequence[str] = (),

@@ -183,6 +183,20 @@ class Edition(SQLModel, table=True):
     message_key: str | None = Field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
+class EditionView(SQLModel, table=True):
+    """One choice of topics' own edition (``topic_key``: sorted, comma-joined), worked out
+    and stored when the edition is built, with it (migration 0025): ``view`` is JSON
+    (``editions.stored.view_to_json``): its stories in order, each by id, lead and update
+    flag, and what it shows beyond the edition's own, as the repeat rule reads it (that
+    choice's memory for later builds). Read by the send (its readers get exactly this)
+    and by the builds of later editions; pruned once out of their look-back."""
+
+    __tablename__ = "edition_views"
+    edition_id: int = Field(foreign_key="editions.id", primary_key=True)
+    topic_key: str = Field(primary_key=True)
+    view: str = Field(sa_column=Column(Text, nullable=False))
+
+
 # The rows the claimable index holds: those still to send (now, after a retry wait) or in
 # flight; every sent or failed row leaves it.
 CLAIMABLE = sql_in("status", CLAIMABLE_DELIVERY_STATES)
@@ -382,6 +396,7 @@ SOURCES = _table(Source)
 ARTICLES = _table(Article)
 SUBSCRIBERS = _table(Subscriber)
 EDITIONS = _table(Edition)
+EDITION_VIEWS = _table(EditionView)
 DELIVERIES = _table(Delivery)
 DIGEST_STARTS = _table(DigestStart)
 SUBSCRIBER_EVENTS = _table(SubscriberEvent)

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from digest.app import App
 from digest.editions import edition_info, web_view_url
 from digest.editions.stored import ranked_from_json
+from digest.rank import with_extra
 from digest.render import render_whole, shows_all, web_view
 from digest.store import Edition
 from digest.web.context import WebContext
@@ -112,16 +113,21 @@ class PublicViews:
 
 def whole_html(app: App, edition: Edition) -> str:
     """The edition's HTML with every story: the stored email's, unless that was trimmed to
-    fit Gmail's clip (its "Read the whole edition on the web" line links here), then its
-    stored stories rendered whole. The stored email stands when its digest is no longer
-    configured or its stories were not stored: there is nothing else to render it from."""
-    if shows_all(edition.html, edition.story_count) or not edition.stories:
+    fit Gmail's clip (its "Read the whole edition on the web" line links here) or choices
+    of topics were shown stories beyond it (its ``extra``: a topic reader's email trimmed
+    links here too), then its stored stories rendered whole, the extra ones after its
+    Latest. The stored email stands when its digest is no longer configured or its stories
+    were not stored: there is nothing else to render it from."""
+    if not edition.stories:
         return edition.html
     digest = next((d for d in app.config.digests if d.id == edition.digest_id), None)
     if digest is None:
         return edition.html
     try:
         ranked = ranked_from_json(edition.stories)
+        whole = with_extra(ranked)
+        if whole is ranked and shows_all(edition.html, edition.story_count):
+            return edition.html
     except (ValueError, KeyError, TypeError) as exc:  # stored by an old version
         log.warning(
             "edition %s of %s: its stories are unreadable, the web view shows the email: %s",
@@ -131,7 +137,7 @@ def whole_html(app: App, edition: Edition) -> str:
         )
         return edition.html
     info = edition_info(app, digest, edition.slot)
-    return render_whole(info, ranked, app.config.templates_dir())
+    return render_whole(info, whole, app.config.templates_dir())
 
 
 # Characters XML 1.0 does not allow (C0 controls but tab, CR, LF; surrogates; U+FFFE/FFFF):

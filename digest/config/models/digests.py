@@ -33,7 +33,8 @@ class DigestConfig(_Model):
         le=200,
         description="at most this many Latest stories led by one source's article, best "
         "first, so a source that posts a lot does not fill the section; more of it only "
-        "when the section would otherwise be short. 0: no cap. Breaking is not capped",
+        "when the section would otherwise be short; a choice of topics gets its own Latest "
+        "by the same rule. 0: no cap. Breaking is not capped",
     )
     lookback_hours: float = Field(
         default=24, gt=0, le=24 * 31, description="articles published in this window count"

@@ -1,0 +1,801 @@
+"""A reader who picked topics gets their choice's own edition, worked out at the build and
+stored with the edition (``editions.views``): ``latest_per_source`` caps what each source
+leads of their Latest, not of the edition's before their topics narrow it, and what the
+choice was shown beyond the edition before is left out for it (unless it grew: an update),
+matched as the edition's repeat rule matches. The send gives its readers exactly the
+stored view, in any order, in any batch; a choice the build did not know gets the edition
+narrowed; readers without topics get the edition as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import func, select
+
+from digest.app import App
+from digest.clock import ManualClock
+from digest.config import DigestConfig, RankConfig, load_config
+from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
+from digest.editions.stored import ranked_from_json, ranked_to_json, view_memory
+from digest.pipeline import gather_sources, run_digest
+from digest.rank import SentStories, Shown, choice_editions, fill_latest, rank, sent_from
+from digest.records import ArticleRecord, RankedEdition, Story
+from digest.store import Edition, Subscriber
+from digest.store.tables import EDITION_VIEWS
+from digest.web import create_app
+from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
+from tests.test_daemon import clock_at
+
+MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+DIGEST = DigestConfig(id="d", title="D", latest_items=8, latest_per_source=3)
+
+
+def _word(i: int) -> str:
+    """A made-up word of its own for each ``i``: headlines that share none."""
+    letters = "bcdfghjklmnpqrstvwz"
+    return "".join(letters[int(d)] for d in f"{i:03d}") + "ax"
+
+
+def _title(i: int) -> str:
+    return f"{_word(i)} {_word(i + 300)} {_word(i + 600)}"
+
+
+def _titles(text: str, ids: range | list[int]) -> list[int]:
+    return [i for i in ids if _title(i) in text]
+
+
+def _items(site: str, first: int, count: int, start: datetime) -> list[dict[str, str]]:
+    """``count`` items of ``site`` two minutes apart from ``start``, the newest last, each
+    a headline of its own (``_title(first + n)``)."""
+    return [
+        {
+            "title": _title(first + n),
+            "guid": f"{site}-{first + n}",
+            "link": f"https://{site}.test/{first + n}",
+            "date": f"{start + timedelta(minutes=2 * n):%a, %d %b %Y %H:%M:%S} GMT",
+        }
+        for n in range(count)
+    ]
+
+
+def _body(message: EmailMessage, kind: str = "plain") -> str:
+    part = message.get_body((kind,))
+    assert part is not None
+    return str(part.get_content())
+
+
+def _setup(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tech_count: int,
+    readers: dict[str, list[str]] | None = None,
+) -> tuple[App, datetime]:
+    """Tech (``tech_count`` stories, ids 1 up) and World (twelve, 101 to 112), interleaved,
+    the higher id the newer; latest_items 10, latest_per_source 3; a reader without
+    topics and a technology reader (or ``readers``)."""
+    start = MONDAY + timedelta(hours=1)
+    tech = feed_server.add("/tech.xml", rss(_items("tech", 1, tech_count, start)))
+    world = feed_server.add(
+        "/world.xml", rss(_items("world", 101, 12, start + timedelta(minutes=1)))
+    )
+    config = write_config(
+        [("Tech", tech), ("World", world)], transport="smtp", smtp_port=smtp_server.port
+    )
+    text = config.read_text()
+    text = text.replace("latest_items = 20", "latest_items = 10\nlatest_per_source = 3")
+    text = text.replace(f'url = "{tech}"', f'url = "{tech}"\ntopics = ["technology"]')
+    text = text.replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
+    config.write_text(text)
+    app = App.open(load_config(config))
+    for email, topics in (
+        readers or {"all@example.org": [], "tech@example.org": ["technology"]}
+    ).items():
+        app.store.add_subscriber(email, topics=topics)
+    return app, start
+
+
+def _blank(text: str) -> str:
+    """A message's text with its reader's own links (their token) blanked."""
+    return re.sub(r"https://digest\.test/[^\s\"<>]+", "LINK", text)
+
+
+def _at(day: int) -> datetime:
+    return MONDAY.replace(hour=7, second=30) + timedelta(days=day)
+
+
+def _shown_ids(ranked: RankedEdition) -> list[int]:
+    return [s.story_id for s in (*ranked.breaking, *ranked.latest)]
+
+
+# The reviewer's three: a full Latest from the second edition on; editions rendered out of
+# order; one edition in two batches.
+
+
+def test_second_edition_topic_reader_latest_is_full(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Tech has 30 stories; the tech reader gets 10 on Monday; on Tuesday plenty of Tech
+    stories they never had remain (1..20): their Latest is full (10), none had again,
+    and `digest preview` for them shows what the send gives them."""
+    app, start = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(run_digest(app, "daily"))
+        first = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+        tuesday = _items("tech", 31, 2, start + timedelta(days=1, hours=4))
+        feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + tuesday))
+        clock_at(app, _at(1))
+        asyncio.run(gather_sources(app))
+        preview, _ = next_edition_preview(
+            app, app.config.digests[0], app.clock.now(), topics=frozenset({"technology"})
+        )
+        asyncio.run(run_digest(app, "daily", gather_first=False))
+        second = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages[2:]}
+    finally:
+        app.close()
+    had = set(_titles(first["tech@example.org"], range(1, 33)))
+    assert sorted(had) == list(range(21, 31))
+    got = _titles(second["tech@example.org"], range(1, 33))
+    prev = sorted(_titles(s.lead.title, range(1, 33))[0] for s in preview.latest)
+    assert not had & set(got)
+    assert prev == got, "preview differs from the send"
+    assert got == [13, 14, 15, 16, 17, 18, 19, 20, 31, 32]
+    # Readers without topics: what the edition gives, nothing they had.
+    everyone = set(_titles(first["all@example.org"], range(1, 113)))
+    assert not everyone & set(_titles(second["all@example.org"], range(1, 113)))
+
+
+def _two_editions(app: App) -> tuple[Edition, Edition]:
+    digest = app.config.digests[0]
+    clock_at(app, _at(0))
+    asyncio.run(gather_sources(app))
+    ed1, _ = build_edition(app, digest, app.clock.now())
+    clock_at(app, _at(1))
+    ed2, _ = build_edition(app, digest, app.clock.now())
+    return ed1, ed2
+
+
+def _tech_reader(app: App) -> Subscriber:
+    return next(s for s in app.store.subscribers() if s.email == "tech@example.org")
+
+
+def test_later_edition_rendered_first_repeats_nothing(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Ed1's tech rows not yet rendered (held by a limit, workers busy, a stopped run)
+    when ed2's are: ed2's view was worked out at its build, against ed1's stored at
+    ed1's build, so nothing reaches them in both."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        ed1, ed2 = _two_editions(app)
+        reader = _tech_reader(app)
+        t2 = SegmentTemplates(app, digest, ed2)
+        t2(reader)
+        t1 = SegmentTemplates(app, digest, ed1)
+        t1(reader)
+        got2, got1 = _shown_ids(t2._topics["technology"]), _shown_ids(t1._topics["technology"])
+    finally:
+        app.close()
+    assert len(got1) == 10 and len(got2) == 10
+    assert not set(got1) & set(got2)
+
+
+def test_one_edition_two_batches_same_content(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """ed2's first batch renders the tech key, ed1's is rendered, ed2's resumed batch (a
+    new SegmentTemplates) gives the same Latest, which is what the build stored."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        ed1, ed2 = _two_editions(app)
+        reader = _tech_reader(app)
+        a = SegmentTemplates(app, digest, ed2)
+        first_message = a(reader)
+        SegmentTemplates(app, digest, ed1)(reader)
+        b = SegmentTemplates(app, digest, ed2)
+        later_message = b(reader)
+        first = [s.story_id for s in a._topics["technology"].latest]
+        later = [s.story_id for s in b._topics["technology"].latest]
+        assert ed2.id is not None
+        view = app.store.edition_views(ed2.id)["technology"]
+        own = {s.story_id for s in (*ranked_from_json(ed2.stories).latest,)}
+    finally:
+        app.close()
+    assert first == later == [story_id for story_id, _, _ in json.loads(view)["latest"]]
+    # Remembered for later builds: only what it showed beyond the edition's own.
+    assert sorted(h.story_id for h in view_memory(view)) == sorted(set(first) - own)
+    assert len(set(first) - own) >= 5
+    assert first_message is not None and later_message is not None
+    assert first_message.html == later_message.html
+
+
+# What a choice was shown beyond the edition: matched as the edition's rule matches.
+
+
+def _article(i: int, source: str, minutes_ago: int, *topics: str, title: str = "") -> ArticleRecord:
+    return ArticleRecord(
+        i, source, title or _title(i), f"https://{source.lower()}.test/{i}", "",
+        NOW - timedelta(minutes=minutes_ago), 1.0, topics,
+    )  # fmt: skip
+
+
+def _window() -> list[ArticleRecord]:
+    """Twelve sport stories of Arena (ids 1 to 12), the newest first, then three each of
+    Post and Herald, older, of no topic."""
+    arena = [_article(i, "Arena", i, "sport") for i in range(1, 13)]
+    others = [_article(100 + i, ("Post", "Herald")[i % 2], 30 + 10 * i) for i in range(6)]
+    return arena + others
+
+
+def _ids(stories: tuple[Story, ...]) -> list[int]:
+    return [s.lead.id for s in stories]
+
+
+def test_a_choice_s_edition_is_filled_by_the_edition_s_rule_from_every_candidate() -> None:
+    ranked = rank(_window(), NOW, DIGEST, RankConfig(), choices={"sport": SentStories()})
+    assert _ids(ranked.latest) == [1, 2, 3, 100, 101, 102, 103, 104]
+    sport = ranked.views["sport"]
+    assert _ids(sport.latest) == list(range(1, 9))  # the cap raised: Arena is all there is
+    assert _ids(ranked.extra) == list(range(4, 9))  # what the send must render beyond
+    assert not any(s.update for s in sport.latest)
+    # Without choices, the edition as before.
+    plain = rank(_window(), NOW, DIGEST, RankConfig())
+    assert (plain.breaking, plain.latest, plain.extra, dict(plain.views)) == (
+        ranked.breaking, ranked.latest, (), {},
+    )  # fmt: skip
+
+
+def test_a_follow_up_of_an_extra_story_under_a_new_id_is_not_new_to_that_choice() -> None:
+    """Arena's 5th story went to sport readers as extra; after a quiet spell a follow-up
+    (another story id, ``follows``) carries it: for sport readers it is no news, unless it
+    grew (then an update); for everyone else it is new."""
+    first = rank(_window(), NOW, DIGEST, RankConfig(), choices={"sport": SentStories()})
+    five = next(s for s in first.views["sport"].latest if s.lead.id == 5)
+    had = sent_from([Shown.of(five)])
+    later = NOW + timedelta(hours=30)
+    follow = _article(500, "Arena", -30 * 60 + 5, "sport", title=_title(5))
+    window = [*(replace_time(a, hours=30) for a in _window() if a.id != 5), follow]
+    # story ids as the pipeline stores them: each its own, the follow-up taking up 5
+    stored = [_with_story(a) for a in window]
+    follows = {500: 5}
+    ranked = rank(stored, later, DIGEST, RankConfig(), follows=follows, choices={"sport": had})
+    ids = {s.story_id for s in (*ranked.views["sport"].breaking, *ranked.views["sport"].latest)}
+    assert 500 not in ids and 5 not in ids
+    assert 500 in {s.story_id for s in (*ranked.latest, *ranked.capped)}  # new to everyone
+    # Grown: Post carries the follow-up too: theirs again, as an update.
+    post = _with_story(_article(501, "Post", -30 * 60 + 3, "sport", title=_title(5)), 500)
+    grown = rank([*stored, post], later, DIGEST, RankConfig(), follows=follows,
+                 choices={"sport": had})  # fmt: skip
+    view = grown.views["sport"]
+    [again] = [s for s in (*view.breaking, *view.latest) if s.story_id == 500]
+    assert again.update
+    edition = (*grown.breaking, *grown.latest, *grown.capped)
+    assert not next(s for s in edition if s.story_id == 500).update
+
+
+def replace_time(a: ArticleRecord, hours: float) -> ArticleRecord:
+    from dataclasses import replace
+
+    return replace(a, published_at=a.published_at + timedelta(hours=hours))
+
+
+def replace_lead(story: Story, source: str) -> Story:
+    """The story as an update led by another source's article (news since it was had)."""
+    from dataclasses import replace
+
+    lead = replace(story.lead, id=story.lead.id + 500, source=source, story_id=story.story_id)
+    return replace(story, lead=lead, others=(story.lead,), update=True)
+
+
+def _with_story(a: ArticleRecord, story: int | None = None) -> ArticleRecord:
+    from dataclasses import replace
+
+    return replace(a, story_id=story or a.id)
+
+
+def test_an_edition_stored_before_reads_back_without_extra_stories() -> None:
+    ranked = rank(_window(), NOW, DIGEST, RankConfig(), choices={"sport": SentStories()})
+    doc = json.loads(ranked_to_json(ranked))
+    assert len(doc["extra"]) == 5
+    del doc["extra"]
+    old = ranked_from_json(json.dumps(doc))
+    assert old.extra == () and _ids(old.latest) == _ids(ranked.latest)
+    assert ranked_from_json(ranked_to_json(ranked), extra=False).extra == ()
+
+
+# Readers without topics: the edition as before, whoever else reads it.
+
+
+def test_readers_without_topics_get_the_same_editions_over_three_days(
+    tmp_path: Path, secret: str, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Two installs read the same feeds for three days, one with topic readers beside its
+    reader without topics, one without: that reader's messages are the same, byte for
+    byte, and so are the editions' stories (what a choice is shown beyond the edition is
+    no part of what everyone was sent); the technology reader gets full Latests."""
+    start = MONDAY + timedelta(hours=1)
+    tech, world = feed_server.url("/tech.xml"), feed_server.url("/world.xml")
+
+    def feeds(day: int) -> None:
+        items = _items("tech", 1, 30, start)
+        for d in range(1, day + 1):
+            items += _items("tech", 30 + 3 * d - 2, 3, start + timedelta(days=d, hours=3))
+        feed_server.add("/tech.xml", rss(items))
+        feed_server.add("/world.xml", rss(_items("world", 101, 12, start + timedelta(minutes=1))))
+
+    def install(name: str, readers: dict[str, list[str]]) -> App:
+        folder = tmp_path / name
+        folder.mkdir()
+        text = config_text([("Tech", tech), ("World", world)], transport="smtp",
+                           smtp_port=smtp_server.port)  # fmt: skip
+        text = text.replace("latest_items = 20", "latest_items = 10\nlatest_per_source = 3")
+        text = text.replace(f'url = "{tech}"', f'url = "{tech}"\ntopics = ["technology"]')
+        text = text.replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
+        (folder / "digest.toml").write_text(text)
+        app = App.open(load_config(folder / "digest.toml"))
+        for email, topics in readers.items():
+            app.store.add_subscriber(email, topics=topics)
+        return app
+
+    with_topics = install(
+        "a", {"all@example.org": [], "tech@example.org": ["technology"], "w@example.org": ["world"]}
+    )
+    without = install("b", {"all@example.org": []})
+    bodies: dict[str, list[dict[str, str]]] = {"a": [], "b": []}
+    stories: dict[str, list[object]] = {"a": [], "b": []}
+    try:
+        for day in range(3):
+            feeds(day)
+            for name, app in (("a", with_topics), ("b", without)):
+                sent = len(smtp_server.messages)
+                clock_at(app, _at(day))
+                asyncio.run(run_digest(app, "daily"))
+                got = {m.recipients[0]: m.message() for m in smtp_server.messages[sent:]}
+                bodies[name].append({r: _blank(_body(m) + _body(m, "html"))
+                                     for r, m in got.items()})  # fmt: skip
+                edition = app.store.newest_edition("daily")
+                assert edition is not None
+                ranked = ranked_from_json(edition.stories, extra=False)
+                # by headline: the two installs number their articles as the gather
+                # happens to store them
+                stories[name].append(
+                    [
+                        [(s.lead.title, s.update) for s in part]
+                        for part in (ranked.breaking, ranked.latest)
+                    ]
+                )
+    finally:
+        with_topics.close()
+        without.close()
+    for day in range(3):
+        assert bodies["a"][day]["all@example.org"] == bodies["b"][day]["all@example.org"]
+        assert stories["a"][day] == stories["b"][day]
+    reader = [_titles(bodies["a"][day]["tech@example.org"], range(1, 40)) for day in range(3)]
+    # Monday's 30 fall out of the 48-hour window on Wednesday: only the new ones are left.
+    assert [len(t) for t in reader] == [10, 10, 3] and reader[2] == [34, 35, 36]
+    assert len(set(reader[0] + reader[1] + reader[2])) == 23  # none twice
+
+
+def _view_rows(app: App) -> int:
+    with app.store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(EDITION_VIEWS)).scalar_one())
+
+
+def test_a_choice_first_seen_after_the_build_gets_the_edition_narrowed(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The build stored the choices of its subscribers' topics only; a reader who picks
+    world after it gets the edition narrowed to world (as before views), and nothing is written;
+    the technology reader gets the stored view."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        app.store.add_subscriber("left@example.org", topics=["world", "technology"])
+        assert app.store.unsubscribe(email="left@example.org")
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, digest, app.clock.now())
+        assert edition.id is not None
+        # Every subscriber's choice, one who left too (they may come back before the send).
+        assert sorted(app.store.edition_views(edition.id)) == ["technology", "technology,world"]
+        app.store.add_subscriber("world@example.org", topics=["world"])
+        rows = _view_rows(app)
+        world = next(s for s in app.store.subscribers() if s.email == "world@example.org")
+        templates = SegmentTemplates(app, digest, edition)
+        assert templates(world) is not None and templates(_tech_reader(app)) is not None
+        whole = ranked_from_json(edition.stories)
+        assert _shown_ids(templates._topics["world"]) == [
+            s.story_id for s in (*whole.breaking, *whole.latest) if "world" in s.topics
+        ]
+        assert len(templates._topics["technology"].latest) == 10
+        assert _view_rows(app) == rows
+    finally:
+        app.close()
+
+
+def test_views_no_later_build_reads_are_pruned(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The daily digest reads its last 3 editions and every one of the last 48 hours: a
+    view older than both is dropped at the next build, unless its edition is still being
+    sent; pruning an edition (history) takes its views with it."""
+    app, start = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        ids = []
+        for day in range(6):
+            news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
+            feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
+            clock_at(app, _at(day))
+            asyncio.run(gather_sources(app))
+            edition, built = build_edition(app, digest, app.clock.now())
+            assert built and edition.id is not None and edition.story_count
+            ids.append(edition.id)
+            if day == 1:
+                assert app.store.queue_deliveries(edition.id) == 2  # Tuesday's: being sent
+            assert "technology" in app.store.edition_views(edition.id)
+        kept = [i for i in ids if app.store.edition_views(i)]
+        pruned = app.store.prune_history(_at(3) + timedelta(hours=1), _at(0))
+        rows = _view_rows(app)
+    finally:
+        app.close()
+    # Saturday's build: Monday's and Wednesday's views go; Tuesday's edition has rows still
+    # to send; Thursday's to Saturday's are its last 3 (and the 48 hours).
+    assert kept == [ids[1], ids[3], ids[4], ids[5]]
+    # Pruning the editions to Thursday's (not Tuesday's: rows to send) takes Thursday's view.
+    assert pruned.editions == 3 and rows == 3
+
+
+def test_an_edition_saved_with_views_keeps_them_once(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The views go in with the edition; a second save of the slot (another process) gets
+    the first's edition and views; a rebuild of an edition with no story replaces them."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 1)
+    try:
+
+        def edition(count: int) -> Edition:
+            stories = '{"breaking":[],"latest":[]}'
+            return Edition(digest_id="daily", slot=NOW, created_at=NOW, subject="S", html="",
+                           text="", story_count=count, stories=stories)  # fmt: skip
+
+        first = app.store.save_edition(edition(0), {"a": "1", "b": "2"})
+        assert first.id is not None
+        again = app.store.save_edition(edition(0), {"a": "3"})
+        assert again.id == first.id and app.store.edition_views(first.id) == {"a": "1", "b": "2"}
+        _, rebuilt = app.store.rebuild_edition(first.id, edition(2), {"c": "4"})
+        assert rebuilt and app.store.edition_views(first.id) == {"c": "4"}
+        _, rebuilt = app.store.rebuild_edition(first.id, edition(3), {"d": "5"})
+        assert not rebuilt and app.store.edition_views(first.id) == {"c": "4"}
+    finally:
+        app.close()
+
+
+def test_a_choice_s_latest_holds_every_story_of_the_edition_s_latest_about_its_topics() -> None:
+    """What the edition sent everyone is in the repeat rule's memory, so a story of its
+    Latest about a choice's topics that the choice's own Latest left out would never reach
+    its readers: over many random editions (lead sources, carriers, sizes, caps, stories
+    the choice had), the choice's Latest holds every one it did not have."""
+    rng = random.Random(7)
+    topics = {"A": ("sport",), "B": ("news",), "C": ("news",), "D": ("sport",), "E": ("x",)}
+
+    def article(i: int, source: str) -> ArticleRecord:
+        return ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, topics[source], story_id=i)
+
+    for _ in range(3000):
+        stories = []
+        for k in range(rng.randint(3, 10)):
+            lead = rng.choice("ABCDE")
+            carriers = [s for s in rng.sample("ABCDE", rng.randint(0, 2)) if s != lead]
+            others = tuple(article(1000 * k + j, s) for j, s in enumerate(carriers))
+            stories.append(Story(article(k, lead), others, float(100 - k), ()))
+        limit, cap = rng.randint(1, 6), rng.randint(1, 3)
+        latest, _ = fill_latest(stories, limit, cap)
+        edition = RankedEdition((), tuple(latest))
+        had = {s.lead.id for s in stories if rng.random() < 0.3}
+
+        def mine(story: Story, had: set[int] = had) -> Story | None:
+            return None if story.lead.id in had else story
+
+        view = choice_editions(edition, stories, {"sport": mine}, limit, cap)["sport"]
+        owed = {s.lead.id for s in latest if "sport" in s.topics} - had
+        assert owed <= {s.lead.id for s in view.latest}
+
+
+def test_digest_preview_topics_writes_what_their_readers_are_sent(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    """`digest preview --topics technology` renders the technology choice's own edition:
+    the one the send then gives a technology reader; a topic no source has is refused."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    config = str(tmp_path / "digest.toml")
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        at = ManualClock(_at(0))
+        code, out, err = run_cli(
+            "--config", config, "preview", "--topics", "technology", "--out", str(tmp_path / "p"),
+            clock=at,
+        )  # fmt: skip
+        assert code == 0, err
+        assert out.startswith("10 stories")
+        previewed = _titles((tmp_path / "p" / "daily.txt").read_text(), range(1, 113))
+        code, _, err = run_cli("--config", config, "preview", "--topics", "tech", "--out",
+                               str(tmp_path / "q"), clock=at)  # fmt: skip
+        assert code == 2 and "'tech'" in err
+        asyncio.run(run_digest(app, "daily", gather_first=False))
+        sent = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+    finally:
+        app.close()
+    assert previewed == _titles(sent["tech@example.org"], range(1, 113)) == list(range(21, 31))
+
+
+def test_two_digests_of_one_slot_share_a_choice_s_memory(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    """Every reader gets every digest: a second digest of the same slot, built after the
+    first, leaves out for the technology choice what the first showed it beyond its own
+    edition, as it leaves out the first's edition for everyone."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    app.close()
+    path = tmp_path / "digest.toml"
+    second = (
+        '\n[[digests]]\nid = "second"\ntitle = "Second"\nschedule = "0 7 * * *"\n'
+        "latest_items = 10\nlatest_per_source = 3\nlookback_hours = 48\n"
+    )
+    text = path.read_text()
+    at = text.index("\n[delivery]")
+    path.write_text(text[:at] + second + text[at:])
+    app = App.open(load_config(path))
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        daily, _ = build_edition(app, app.config.digest("daily"), app.clock.now())
+        other, _ = build_edition(app, app.config.digest("second"), app.clock.now())
+        reader = _tech_reader(app)
+        shown = {}
+        for name, edition in (("daily", daily), ("second", other)):
+            templates = SegmentTemplates(app, app.config.digest(name), edition)
+            templates(reader)
+            shown[name] = _shown_ids(templates._topics["technology"])
+    finally:
+        app.close()
+    assert len(shown["daily"]) == 10 and len(shown["second"]) == 10
+    assert not set(shown["daily"]) & set(shown["second"])
+
+
+def test_an_extra_story_the_choice_had_goes_to_it_again_as_an_update_when_it_grew(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Monday the technology reader had Tech's 22 beyond the edition; Tuesday World runs it
+    too: a new source, so it goes to them again marked an update, while for readers
+    without topics (who never had it) it is no update."""
+    app, start = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(run_digest(app, "daily"))
+        monday = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+        world = _items("world", 101, 12, start + timedelta(minutes=1))
+        carried = {
+            "title": _title(22),
+            "guid": "world-22",
+            "link": "https://world.test/22",
+            "date": f"{start + timedelta(hours=2):%a, %d %b %Y %H:%M:%S} GMT",
+        }
+        feed_server.add("/world.xml", rss([*world, carried]))
+        clock_at(app, _at(1))
+        asyncio.run(run_digest(app, "daily"))
+        tuesday = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages[2:]}
+    finally:
+        app.close()
+    assert 22 in _titles(monday["tech@example.org"], range(1, 31))
+    assert 22 not in _titles(monday["all@example.org"], range(1, 31))
+    assert f"Update: {_title(22)}" in tuesday["tech@example.org"]
+    assert f"Update: {_title(22)}" not in tuesday["all@example.org"]
+
+
+def test_a_view_that_differs_from_the_edition_only_in_an_update_flag_has_its_own_render(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The same stories, one marked an update for this choice: not the edition's render."""
+    app, _ = _setup(
+        write_config, feed_server, smtp_server, 3,
+        {"all@example.org": [], "both@example.org": ["technology", "world"]},
+    )  # fmt: skip
+    try:
+        digest = app.config.digests[0]
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, digest, app.clock.now())
+        assert edition.id is not None
+        view = json.loads(app.store.edition_views(edition.id)["technology,world"])
+        whole = ranked_from_json(edition.stories)
+        assert [s for s, _, _ in view["latest"]] == [s.story_id for s in whole.latest]
+        view["latest"][0][2] = 1
+        with app.store.engine.begin() as connection:
+            connection.execute(
+                EDITION_VIEWS.update()
+                .where(EDITION_VIEWS.c.edition_id == edition.id)
+                .values(view=json.dumps(view))
+            )
+        readers = {s.email: s for s in app.store.subscribers()}
+        templates = SegmentTemplates(app, digest, edition)
+        mine, everyone = (
+            templates(readers["both@example.org"]),
+            templates(readers["all@example.org"]),
+        )
+    finally:
+        app.close()
+    assert mine is not None and everyone is not None and mine is not everyone
+    assert f"Update: {whole.latest[0].lead.title}" in mine.text
+    assert "Update:" not in everyone.text
+
+
+def test_a_story_of_the_edition_s_latest_the_choice_gets_under_another_lead_stays_in() -> None:
+    """The edition took Arena's story within the cap; the choice gets it as an update led
+    by news from Bugle, whose cap the choice's Latest has filled already: it still holds
+    it (everyone was sent it: left out here, it would never reach them), under Arena's
+    lead as the edition counted it (an update still), and its own lowest story gives way."""
+
+    def story(i: int, source: str, score: float) -> Story:
+        lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
+        return Story(lead, (), score, ())
+
+    bugle, arena, wire = story(1, "Bugle", 10), story(2, "Arena", 9), story(3, "Wire", 8)
+    news = replace_lead(arena, "Bugle")
+
+    def mine(s: Story) -> Story | None:
+        return news if s is arena else s
+
+    edition = RankedEdition((), (arena,))
+    view = choice_editions(edition, [bugle, arena, wire], {"sport": mine}, 2, 1)["sport"]
+    assert [(s.story_id, s.lead.source, s.update) for s in view.latest] == [
+        (1, "Bugle", False), (2, "Arena", True),
+    ]  # fmt: skip
+
+
+def _tech_titles_over_two_days(
+    app: App, smtp_server: SmtpServer, between: Callable[[Subscriber], None]
+) -> list[list[int]]:
+    """The Tech stories the technology reader got on Monday and on Tuesday, ``between``
+    run around Tuesday's build (before it, then the reader set back as they were)."""
+    got: list[list[int]] = []
+    tech = _tech_reader(app)
+    for day in range(2):
+        clock_at(app, _at(day))
+        asyncio.run(gather_sources(app))
+        if day == 1:
+            between(tech)
+        sent = len(smtp_server.messages)
+        asyncio.run(run_digest(app, "daily"))
+        mine = [
+            m.message()
+            for m in smtp_server.messages[sent:]
+            if m.recipients[0] == "tech@example.org"
+        ]
+        got.append(_titles(_body(mine[0]), range(1, 31)) if mine else [])
+    return got
+
+
+def test_a_reader_paused_over_the_build_gets_no_story_twice(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The technology reader (the only one of that choice) pauses on Tuesday before the
+    build and resumes before the send: their choice still has its view (every choice of
+    every subscriber gets one), and Monday's Tech stories do not come again."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+
+    def pause_over_build(tech: Subscriber) -> None:
+        assert tech.id is not None
+        app.store.set_subscriber(tech.id, status="paused")
+        build_edition(app, app.config.digests[0], app.clock.now())
+        app.store.set_subscriber(tech.id, status="active")
+
+    try:
+        got = _tech_titles_over_two_days(app, smtp_server, pause_over_build)
+    finally:
+        app.close()
+    assert got[0] and got[1], got
+    assert not set(got[0]) & set(got[1]), got
+
+
+def test_a_topic_change_after_the_build_repeats_nothing_the_choice_was_shown(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The technology reader picks world before Tuesday's build and technology again
+    after it: Tuesday's edition has no view of technology, so they get it narrowed, less
+    what Monday's view of technology showed beyond Monday's edition."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+
+    def change_over_build(tech: Subscriber) -> None:
+        assert tech.id is not None
+        app.store.set_subscriber(tech.id, topics="world")
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        assert edition.id is not None and "technology" not in app.store.edition_views(edition.id)
+        app.store.set_subscriber(tech.id, topics="technology")
+
+    try:
+        got = _tech_titles_over_two_days(app, smtp_server, change_over_build)
+    finally:
+        app.close()
+    assert len(got[0]) == 10, got
+    assert not set(got[0]) & set(got[1]), got
+
+
+def test_a_choice_s_latest_keeps_the_cap_when_owed_stories_come_under_another_lead() -> None:
+    """Edition (limit 3, cap 1): Bugle, Arena, Court. The choice had Arena's and Court's
+    stories and both grew with Bugle's news: the edition counted them under Arena and
+    Court, and so does the choice's Latest: Bugle leads no more than its cap allows."""
+
+    def story(i: int, source: str, score: float) -> Story:
+        lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
+        return Story(lead, (), score, ())
+
+    bugle, arena, court = story(1, "Bugle", 10), story(2, "Arena", 9), story(3, "Court", 8)
+    wire = story(4, "Wire", 7)
+    news = {id(arena): replace_lead(arena, "Bugle"), id(court): replace_lead(court, "Bugle")}
+    edition = RankedEdition((), (bugle, arena, court))
+    view = choice_editions(
+        edition, [bugle, arena, court, wire], {"sport": lambda s: news.get(id(s), s)}, 3, 1
+    )["sport"]
+    # Every story of the edition's Latest is owed to them; no source leads more than the
+    # cap, counted under the source the edition counted each under.
+    assert sorted(s.story_id for s in view.latest) == [1, 2, 3]
+    assert sorted(s.lead.source for s in view.latest) == ["Arena", "Bugle", "Court"]
+    assert [s.update for s in view.latest] == [False, True, True]
+
+
+def test_the_web_view_shows_the_stories_choices_of_topics_were_shown_beyond_the_edition(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Monday's technology view holds ten Tech stories, more than the edition's Latest:
+    the web view (where a trimmed email's "read the whole edition" line leads) shows the
+    others too, after the edition's own; the stored email (readers without topics) has
+    none of them."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        whole = ranked_from_json(edition.stories)
+        extra = [s.lead.title for s in whole.extra]
+        own = [s.lead.title for s in (*whole.breaking, *whole.latest)]
+        assert extra and not set(extra) & set(own)
+        path = urlsplit(web_view_url("https://digest.test", "daily", edition.slot)).path
+
+        async def get() -> httpx.Response:
+            transport = httpx.ASGITransport(app=create_app(app))
+            async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+                return await c.get(path)
+
+        page = asyncio.run(get())
+    finally:
+        app.close()
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    for title in (*own, *extra):
+        assert text.count(title) >= 1, title
+    assert text.count('class="story"') == len(own) + len(extra)  # each story once
+    for title in extra:
+        assert title not in html.unescape(edition.html)
