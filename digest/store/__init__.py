@@ -1,6 +1,7 @@
 """The store: tables, migrations, and every query, beside the pipeline."""
 
 from digest.store.base import saved_id
+from digest.store.columns import utcnow
 from digest.store.engine import (
     current_revision,
     existing_engine,
@@ -10,7 +11,7 @@ from digest.store.engine import (
 )
 from digest.store.journal import JournalEntry, SendJournal
 from digest.store.store import Store
-from digest.store.tables import Article, Delivery, Edition, Source, Subscriber, utcnow
+from digest.store.tables import Article, Delivery, Edition, Source, Subscriber
 
 __all__ = [
     "Article",

@@ -26,9 +26,10 @@ from sqlalchemy.engine import Connection
 
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
+from digest.store.columns import UTCDateTime
 from digest.store.delivery_rows import held_by, in_state
 from digest.store.subscribers import bounced_suppressed
-from digest.store.tables import DELIVERIES, SUBSCRIBERS, UTCDateTime
+from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.store.base import StoreBase
+from digest.store.columns import UTCDateTime
 from digest.store.pg import notify_outbox
 from digest.store.tables import (
     CLAIMABLE,
@@ -26,7 +27,6 @@ from digest.store.tables import (
     SUBSCRIBERS,
     Delivery,
     Subscriber,
-    UTCDateTime,
 )
 
 

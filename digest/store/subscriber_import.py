@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.states import LEFT, SubscriberStatus
 from digest.store.base import StoreBase
-from digest.store.tables import SUBSCRIBER_EVENTS, SUBSCRIBERS, UTCDateTime
+from digest.store.columns import UTCDateTime
+from digest.store.tables import SUBSCRIBER_EVENTS, SUBSCRIBERS
 
 LEFT_SHOWN = 1000  # addresses an import names of those it did not re-add (a count of all)
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
-    CheckConstraint,
     Column,
-    DateTime,
     Index,
     Table,
     Text,
@@ -17,11 +14,8 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from digest.clock import SYSTEM_CLOCK
 from digest.states import (
     CLAIM_PATH_STATES,
     CLAIMABLE_DELIVERY_STATES,
@@ -34,47 +28,16 @@ from digest.states import (
     sql_not_in,
 )
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC without a zone (SQLite has none) and always hands back aware UTC datetimes."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """Aware UTC now from the system clock, for code with no store or app at hand
-    (benchmarks, tests). Nothing in the service calls it: the store stamps with its own
-    clock and the stages ask ``app.clock`` (``digest.clock``), so a test can set the time."""
-    return SYSTEM_CLOCK.now()
-
-
-def _when(nullable: bool = False, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
-def _one_of(table: str, column: str, values: Any) -> CheckConstraint:
-    """A state column holds one of its type's values (digest.states); migration 0017."""
-    return CheckConstraint(sql_in(column, values), name=f"ck_{table}_{column}")
+# Named here too: migrations name the store's column types from this module (test_layers).
+from digest.store.columns import UTCDateTime as UTCDateTime
+from digest.store.columns import one_of, when
 
 
 class Source(SQLModel, table=True):
     """A source from the config, with its fetch health. Known by its configured name."""
 
     __tablename__ = "sources"
-    __table_args__ = (_one_of("sources", "status", SourceStatus),)
+    __table_args__ = (one_of("sources", "status", SourceStatus),)
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
     url: str  # as configured
@@ -87,9 +50,9 @@ class Source(SQLModel, table=True):
         default=SourceStatus.ACTIVE, sa_column_kwargs={"server_default": SourceStatus.ACTIVE.value}
     )
     # active | gone (answered 410: not fetched again until its configured URL changes)
-    next_attempt_at: datetime | None = _when(nullable=True)  # backoff / Retry-After
-    last_attempt_at: datetime | None = _when(nullable=True)
-    last_success_at: datetime | None = _when(nullable=True)
+    next_attempt_at: datetime | None = when(nullable=True)  # backoff / Retry-After
+    last_attempt_at: datetime | None = when(nullable=True)
+    last_success_at: datetime | None = when(nullable=True)
     consecutive_failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # What to do about last_error, as `digest gather` said it: `digest sources` and the
@@ -119,9 +82,9 @@ class Article(SQLModel, table=True):
     title: str
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     author: str | None = None
-    published_at: datetime = _when()
-    first_seen_at: datetime = _when(index=True)
-    modified_at: datetime | None = _when(nullable=True)
+    published_at: datetime = when()
+    first_seen_at: datetime = when(index=True)
+    modified_at: datetime | None = when(nullable=True)
     image_url: str | None = None
     image_alt: str | None = None
     # The picture's size as the source states it, both or neither (migration 0018).
@@ -135,7 +98,7 @@ class Article(SQLModel, table=True):
     # When a gather last found it in its source (refreshed every few hours, not every
     # gather): pruning goes by it, so an item its feed still lists is kept, not stored again
     # as new. None on rows stored before migration 0009: first_seen_at stands in.
-    last_seen_at: datetime | None = _when(nullable=True, index=True)
+    last_seen_at: datetime | None = when(nullable=True, index=True)
     # The story it tells, named by the id of the story's first article (rank.StoryIndex);
     # None until a rank run has placed it. Stored so stories keep their ids across runs.
     story_id: int | None = Field(default=None, index=True)
@@ -145,7 +108,7 @@ class Subscriber(SQLModel, table=True):
     """A person who receives digests. ``public_id`` is the random id inside signed links."""
 
     __tablename__ = "subscribers"
-    __table_args__ = (_one_of("subscribers", "status", SubscriberStatus),)
+    __table_args__ = (one_of("subscribers", "status", SubscriberStatus),)
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True)
     name: str | None = None
@@ -156,8 +119,8 @@ class Subscriber(SQLModel, table=True):
     topics: str = ""  # comma-separated; empty means every topic
     timezone: str | None = None  # dates in their email; None: the digest's time zone
     locale: str | None = None  # language of their email; None: the service's locale
-    created_at: datetime = _when()
-    unsubscribed_at: datetime | None = _when(nullable=True)
+    created_at: datetime = when()
+    unsubscribed_at: datetime | None = when(nullable=True)
 
 
 class Edition(SQLModel, table=True):
@@ -167,8 +130,8 @@ class Edition(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("digest_id", "slot", name="uq_editions_digest_slot"),)
     id: int | None = Field(default=None, primary_key=True)
     digest_id: str
-    slot: datetime = _when()
-    created_at: datetime = _when()
+    slot: datetime = when()
+    created_at: datetime = when()
     subject: str
     html: str = Field(sa_column=Column(Text, nullable=False))
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -222,7 +185,7 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
-        _one_of("deliveries", "status", DeliveryStatus),
+        one_of("deliveries", "status", DeliveryStatus),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
         # The sending limits count what was sent in the last second, minute, hour and day;
         # the metrics find the paused rows. Partial (off the claim's path) and the one
@@ -264,16 +227,16 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     message_id: str | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    updated_at: datetime = _when()
-    sent_at: datetime | None = _when(nullable=True)
+    updated_at: datetime = when()
+    sent_at: datetime | None = when(nullable=True)
     # A claimed row belongs to the sender that claimed it until then; after a crash it
     # returns to pending (so at most the messages in flight at the crash go out twice).
-    lease_until: datetime | None = _when(nullable=True)
+    lease_until: datetime | None = when(nullable=True)
     # Which claim holds the row: finishing, releasing and renewing need it, so a sender
     # whose lease ran out (and whose rows another sender took) cannot overwrite theirs.
     claim_token: str | None = None
     # A deferred row (a 4xx) is not tried again before this: exponential backoff, jitter.
-    retry_at: datetime | None = _when(nullable=True)
+    retry_at: datetime | None = when(nullable=True)
 
 
 class DigestStart(SQLModel, table=True):
@@ -282,7 +245,7 @@ class DigestStart(SQLModel, table=True):
 
     __tablename__ = "digest_starts"
     digest_id: str = Field(primary_key=True)
-    scheduled_at: datetime = _when()
+    scheduled_at: datetime = when()
 
 
 class JobRun(SQLModel, table=True):
@@ -291,8 +254,8 @@ class JobRun(SQLModel, table=True):
 
     __tablename__ = "job_runs"
     job: str = Field(primary_key=True)
-    started_at: datetime = _when()
-    finished_at: datetime = _when()
+    started_at: datetime = when()
+    finished_at: datetime = when()
     ok: bool
     summary: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -306,8 +269,8 @@ class Admin(SQLModel, table=True):
     email: str = Field(unique=True)
     password_hash: str
     generation: int = 1
-    created_at: datetime = _when()
-    last_login_at: datetime | None = _when(nullable=True)
+    created_at: datetime = when()
+    last_login_at: datetime | None = when(nullable=True)
 
 
 class SubscriberEvent(SQLModel, table=True):
@@ -316,12 +279,12 @@ class SubscriberEvent(SQLModel, table=True):
 
     __tablename__ = "subscriber_events"
     __table_args__ = (
-        _one_of("subscriber_events", "from_status", SubscriberStatus),  # NULL passes a CHECK
-        _one_of("subscriber_events", "to_status", SubscriberStatus),
+        one_of("subscriber_events", "from_status", SubscriberStatus),  # NULL passes a CHECK
+        one_of("subscriber_events", "to_status", SubscriberStatus),
     )
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
-    at: datetime = _when()
+    at: datetime = when()
     from_status: str | None = None
     to_status: str
     by: str = Field(sa_column=Column(Text, nullable=False))
@@ -333,15 +296,15 @@ class Worker(SQLModel, table=True):
 
     __tablename__ = "workers"
     __table_args__ = (
-        _one_of("workers", "role", WorkerRole),
-        _one_of("workers", "state", ["", *WorkerState]),  # '': not said yet (the default)
+        one_of("workers", "role", WorkerRole),
+        one_of("workers", "state", ["", *WorkerState]),  # '': not said yet (the default)
     )
     id: str = Field(primary_key=True)  # host:pid:random, unique per process start
     role: str = WorkerRole.WORKER  # worker | scheduler
     host: str
     pid: int
-    started_at: datetime = _when()
-    last_seen: datetime = _when()
+    started_at: datetime = when()
+    last_seen: datetime = when()
     sent: int = 0  # messages this process sent since it started
     rate: float = 0.0  # messages a second between its last two heartbeats
     state: str = ""  # what it does: sending, idle, stopping; leading, standby
@@ -368,7 +331,7 @@ class SourceHabitRow(SQLModel, table=True):
     source: str = Field(primary_key=True)
     stories: int = 0
     articles: int = 0
-    tallied_until: datetime = _when()
+    tallied_until: datetime = when()
 
 
 class SourcePairRow(SQLModel, table=True):
