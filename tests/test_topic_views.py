@@ -15,6 +15,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,7 +30,16 @@ from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_memory
 from digest.pipeline import gather_sources, run_digest
-from digest.rank import SentStories, Shown, choice_editions, fill_latest, rank, sent_from
+from digest.rank import (
+    SentStories,
+    Shown,
+    beyond,
+    choice_editions,
+    fill_latest,
+    rank,
+    sent_from,
+    with_extra,
+)
 from digest.records import ArticleRecord, RankedEdition, Story
 from digest.store import Edition, Subscriber
 from digest.store.tables import EDITION_VIEWS
@@ -799,3 +809,23 @@ def test_the_web_view_shows_the_stories_choices_of_topics_were_shown_beyond_the_
     assert text.count('class="story"') == len(own) + len(extra)  # each story once
     for title in extra:
         assert title not in html.unescape(edition.html)
+
+
+def test_a_story_two_choices_got_under_two_leads_is_in_the_web_view_once() -> None:
+    """A story is beyond the edition for two choices: one gets it as ranked, the other
+    (which had it) as an update led by Arena's news. The edition stores it under both
+    leads (each choice's send renders its own); the web view shows it once."""
+
+    def story(i: int, source: str, score: float) -> Story:
+        lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
+        return Story(lead, (), score, ())
+
+    a, s = story(1, "Bugle", 10), story(2, "Court", 9)
+    edition = RankedEdition((), (a,))
+    views = {
+        "k1": RankedEdition((), (a, s)),
+        "k2": RankedEdition((), (a, replace_lead(s, "Arena"))),
+    }
+    stored = replace(edition, extra=beyond(edition, views))
+    assert len(stored.extra) == 2
+    assert [x.story_id for x in with_extra(stored).latest] == [1, 2]

@@ -169,8 +169,12 @@ def with_extra(edition: RankedEdition) -> RankedEdition:
     """The edition with every story its choices of topics were shown beyond it (its
     ``extra``) after its own Latest, each story once: its web view, where a topic reader
     whose email was trimmed to fit finds the rest of their own edition."""
-    own = {s.story_id for s in (*edition.breaking, *edition.latest)}
-    more = tuple(s for s in edition.extra if s.story_id not in own)
+    seen = {s.story_id for s in (*edition.breaking, *edition.latest)}
+    more: list[Story] = []
+    for s in edition.extra:  # beyond() keeps a story under each lead a choice got it
+        if s.story_id not in seen:
+            seen.add(s.story_id)
+            more.append(s)
     if not more:
         return edition
     return RankedEdition(edition.breaking, (*edition.latest, *more), repeats=edition.repeats)
