@@ -15,11 +15,9 @@ import json
 import random
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
@@ -28,17 +26,15 @@ from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
-from digest.editions.stored import ranked_from_json, ranked_to_json, view_memory
+from digest.editions.stored import ranked_from_json, ranked_to_json, view_from_json, view_memory
 from digest.pipeline import gather_sources, run_digest
 from digest.rank import (
     SentStories,
     Shown,
-    beyond,
     choice_editions,
     fill_latest,
     rank,
     sent_from,
-    with_extra,
 )
 from digest.records import ArticleRecord, RankedEdition, Story
 from digest.store import Edition, Subscriber
@@ -776,56 +772,49 @@ def test_a_choice_s_latest_keeps_the_cap_when_owed_stories_come_under_another_le
     assert [s.update for s in view.latest] == [False, True, True]
 
 
-def test_the_web_view_shows_the_stories_choices_of_topics_were_shown_beyond_the_edition(
+def test_a_topic_reader_s_web_link_shows_their_edition_and_the_plain_one_the_mailed(
     write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
     """Monday's technology view holds ten Tech stories, more than the edition's Latest:
-    the web view (where a trimmed email's "read the whole edition" line leads) shows the
-    others too, after the edition's own; the stored email (readers without topics) has
-    none of them."""
+    the tech reader's email links to a web view of exactly their stories (those beyond the
+    edition too); the edition's own web view (the link of a reader without topics, whose
+    email is as before) is the edition as mailed, none of the choice's extra stories."""
     app, _ = _setup(write_config, feed_server, smtp_server, 30)
     try:
         clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
-        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        asyncio.run(run_digest(app, "daily"))
+        edition = app.store.editions(1)[0]
         whole = ranked_from_json(edition.stories)
-        extra = [s.lead.title for s in whole.extra]
-        own = [s.lead.title for s in (*whole.breaking, *whole.latest)]
-        assert extra and not set(extra) & set(own)
-        path = urlsplit(web_view_url("https://digest.test", "daily", edition.slot)).path
+        assert edition.id is not None
+        view = view_from_json(app.store.edition_views(edition.id)["technology"], whole)
+        mails = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+        plain = web_view_url("https://digest.test", "daily", edition.slot)
+        links = {
+            who: re.findall(r"https://digest\.test/editions/[^\s\"<>]+", text)
+            for who, text in mails.items()
+        }
 
-        async def get() -> httpx.Response:
+        async def get(url: str) -> httpx.Response:
             transport = httpx.ASGITransport(app=create_app(app))
             async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
-                return await c.get(path)
+                return await c.get(url)
 
-        page = asyncio.run(get())
+        assert set(links["all@example.org"]) == {plain}
+        assert set(links["tech@example.org"]) == {f"{plain}?topics=technology"}
+        mine = asyncio.run(get(links["tech@example.org"][0]))
+        everyone = asyncio.run(get(plain))
+        unknown = asyncio.run(get(f"{plain}?topics=science"))  # no view of it: as mailed
     finally:
         app.close()
-    assert page.status_code == 200
-    text = html.unescape(page.text)
-    for title in (*own, *extra):
-        assert text.count(title) >= 1, title
-    assert text.count('class="story"') == len(own) + len(extra)  # each story once
-    for title in extra:
-        assert title not in html.unescape(edition.html)
-
-
-def test_a_story_two_choices_got_under_two_leads_is_in_the_web_view_once() -> None:
-    """A story is beyond the edition for two choices: one gets it as ranked, the other
-    (which had it) as an update led by Arena's news. The edition stores it under both
-    leads (each choice's send renders its own); the web view shows it once."""
-
-    def story(i: int, source: str, score: float) -> Story:
-        lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, ("sport",), story_id=i)
-        return Story(lead, (), score, ())
-
-    a, s = story(1, "Bugle", 10), story(2, "Court", 9)
-    edition = RankedEdition((), (a,))
-    views = {
-        "k1": RankedEdition((), (a, s)),
-        "k2": RankedEdition((), (a, replace_lead(s, "Arena"))),
-    }
-    stored = replace(edition, extra=beyond(edition, views))
-    assert len(stored.extra) == 2
-    assert [x.story_id for x in with_extra(stored).latest] == [1, 2]
+    extra = [s.lead.title for s in whole.extra]
+    own = [s.lead.title for s in (*whole.breaking, *whole.latest)]
+    theirs = [s.lead.title for s in (*view.breaking, *view.latest)]
+    assert extra and set(extra) <= set(theirs) and not set(extra) & set(own)
+    assert mine.status_code == everyone.status_code == 200
+    text = html.unescape(mine.text)
+    assert sorted(_titles(text, range(1, 113))) == sorted(_titles(" ".join(theirs), range(1, 113)))
+    assert text.count('class="story"') == len(theirs)
+    text = html.unescape(everyone.text)
+    assert sorted(_titles(text, range(1, 113))) == sorted(_titles(" ".join(own), range(1, 113)))
+    assert text.count('class="story"') == len(own)
+    assert unknown.text == everyone.text

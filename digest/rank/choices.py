@@ -12,8 +12,7 @@ the story with the edition's memory and the choice's as one: ``mine``).
 
 Pure: the ranked stories in, each choice's edition and the stories shown beyond the
 edition's own (``beyond``) out (``with_choices``, called by ``rank`` with its rescoring);
-and the edition narrowed to a choice the build did not know (``narrow``), and the edition
-with every choice's stories for its web view (``with_extra``).
+and the edition narrowed to a choice the build did not know (``narrow``).
 """
 
 from __future__ import annotations
@@ -163,21 +162,6 @@ def beyond(edition: RankedEdition, views: Mapping[str, RankedEdition]) -> tuple[
             if shown_as(story) not in own:
                 extra.setdefault(shown_as(story), story)
     return tuple(best_first(extra.values()))
-
-
-def with_extra(edition: RankedEdition) -> RankedEdition:
-    """The edition with every story its choices of topics were shown beyond it (its
-    ``extra``) after its own Latest, each story once: its web view, where a topic reader
-    whose email was trimmed to fit finds the rest of their own edition."""
-    seen = {s.story_id for s in (*edition.breaking, *edition.latest)}
-    more: list[Story] = []
-    for s in edition.extra:  # beyond() keeps a story under each lead a choice got it
-        if s.story_id not in seen:
-            seen.add(s.story_id)
-            more.append(s)
-    if not more:
-        return edition
-    return RankedEdition(edition.breaking, (*edition.latest, *more), repeats=edition.repeats)
 
 
 def narrow(
