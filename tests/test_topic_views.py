@@ -818,3 +818,42 @@ def test_a_topic_reader_s_web_link_shows_their_edition_and_the_plain_one_the_mai
     assert sorted(_titles(text, range(1, 113))) == sorted(_titles(" ".join(own), range(1, 113)))
     assert text.count('class="story"') == len(own)
     assert unknown.text == everyone.text
+
+
+def _sport(i: int, source: str, score: float, topic: str = "sport") -> Story:
+    lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, (topic,), story_id=i)
+    return Story(lead, (), score, ())
+
+
+def test_an_owed_story_that_keeps_its_lead_counts_before_a_news_led_one() -> None:
+    """Limit 3, cap 1. Edition Latest: X (Bugle), A (Arena), C (Court); B (Bugle) left out
+    by the cap. The choice had X, which grew with Arena's news. A (owed, Arena's whatever
+    happens) counts first: X is shown under Bugle, as the edition counted it."""
+    x, a = _sport(1, "Bugle", 11), _sport(2, "Arena", 10)
+    b, c = _sport(3, "Bugle", 9), _sport(4, "Court", 8)
+    edition = RankedEdition((), tuple(fill_latest([x, a, b, c], 3, 1)[0]))
+    assert edition.latest == (x, a, c)
+    news = {id(x): replace_lead(x, "Arena")}
+    view = choice_editions(edition, [x, a, b, c], {"sport": lambda s: news.get(id(s), s)}, 3, 1)
+    assert [(s.story_id, s.lead.source, s.update) for s in view["sport"].latest] == [
+        (1, "Bugle", True), (2, "Arena", False), (4, "Court", False),
+    ]  # fmt: skip
+
+
+def test_the_choice_s_own_news_led_updates_make_room_within_the_cap() -> None:
+    """Limit 4, cap 2. Edition Latest: C1 C2 (Court, world), A1 A2 (Arena, sport). The
+    choice (sport) had Z1, Z2 (Court), which grew with Arena's news: its own fill is Z1'
+    Z2' (Arena) W1 W2 (Wire). A1 and A2 are owed (Arena: two); the room left goes to
+    Wire's, not to two more led by Arena."""
+    c1, c2 = _sport(7, "Court", 13, "world"), _sport(8, "Court", 12.5, "world")
+    z1, z2 = _sport(1, "Court", 12), _sport(2, "Court", 11.5)
+    a1, a2 = _sport(3, "Arena", 10), _sport(4, "Arena", 9.5)
+    w1, w2 = _sport(5, "Wire", 9), _sport(6, "Wire", 8)
+    ranking = [c1, c2, z1, z2, a1, a2, w1, w2]
+    edition = RankedEdition((), tuple(fill_latest(ranking, 4, 2)[0]))
+    assert [s.story_id for s in edition.latest] == [7, 8, 3, 4]
+    news = {id(z1): replace_lead(z1, "Arena"), id(z2): replace_lead(z2, "Arena")}
+    view = choice_editions(edition, ranking, {"sport": lambda s: news.get(id(s), s)}, 4, 2)
+    assert [(s.story_id, s.lead.source) for s in view["sport"].latest] == [
+        (3, "Arena"), (4, "Arena"), (5, "Wire"), (6, "Wire"),
+    ]  # fmt: skip
