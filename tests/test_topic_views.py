@@ -439,7 +439,8 @@ def test_views_no_later_build_reads_are_pruned(
 ) -> None:
     """The daily digest reads its last 3 editions and every one of the last 48 hours: a
     view older than both is dropped at the next build, unless its edition is still being
-    sent; pruning an edition (history) takes its views with it."""
+    sent or an edition still being sent reads it for its fallback (a choice first seen
+    after its build); pruning an edition (history) takes its views with it."""
     app, start = _setup(write_config, feed_server, smtp_server, 30)
     try:
         digest = app.config.digests[0]
@@ -460,9 +461,9 @@ def test_views_no_later_build_reads_are_pruned(
         rows = _view_rows(app)
     finally:
         app.close()
-    # Saturday's build: Monday's and Wednesday's views go; Tuesday's edition has rows still
-    # to send; Thursday's to Saturday's are its last 3 (and the 48 hours).
-    assert kept == [ids[1], ids[3], ids[4], ids[5]]
+    # Saturday's build: Wednesday's views go; Tuesday's edition has rows still to send, and
+    # its fallback reads Monday's; Thursday's to Saturday's are its last 3 (and 48 hours).
+    assert kept == [ids[0], ids[1], ids[3], ids[4], ids[5]]
     # Pruning the editions to Thursday's (not Tuesday's: rows to send) takes Thursday's view.
     assert pruned.editions == 3 and rows == 3
 
@@ -857,3 +858,59 @@ def test_the_choice_s_own_news_led_updates_make_room_within_the_cap() -> None:
     assert [(s.story_id, s.lead.source) for s in view["sport"].latest] == [
         (3, "Arena"), (4, "Arena"), (5, "Wire"), (6, "Wire"),
     ]  # fmt: skip
+
+
+def test_a_send_s_fallback_reads_the_same_after_later_builds_prune(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Tuesday's edition is built while the tech reader had other topics (no technology
+    view) and is still being sent when they pick technology again: its fallback leaves out
+    what Monday's technology view showed. Wednesday's build (memory: one edition, 24
+    hours) would prune Monday's view; Tuesday's fallback reads it, so it stays and the
+    rest of Tuesday's send gives what its first batch gave."""
+
+    def with_rank(*args: object, **kwargs: object) -> Path:
+        path = write_config(*args, **kwargs)
+        path.write_text(
+            path.read_text() + "\n[rank]\nsent_lookback_editions = 1\nstory_memory_hours = 24\n"
+        )
+        return path
+
+    app, start = _setup(with_rank, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        tech = _tech_reader(app)
+        assert tech.id is not None
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        monday, _ = build_edition(app, digest, app.clock.now())
+        assert monday.id is not None
+        whole = ranked_from_json(monday.stories)
+        own = {s.story_id for s in (*whole.breaking, *whole.latest)}
+        view = view_from_json(app.store.edition_views(monday.id)["technology"], whole)
+        shown = set(_shown_ids(view)) - own
+        tuesday_news = _items("tech", 31, 2, start + timedelta(days=1, hours=4))
+        feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + tuesday_news))
+        clock_at(app, _at(1))
+        asyncio.run(gather_sources(app))
+        app.store.set_subscriber(tech.id, topics="world")
+        tuesday, _ = build_edition(app, digest, app.clock.now())
+        assert tuesday.id is not None and "technology" not in app.store.edition_views(tuesday.id)
+        tuesday_whole = ranked_from_json(tuesday.stories)
+        assert app.store.queue_deliveries(tuesday.id) == 2
+        app.store.set_subscriber(tech.id, topics="technology")
+        tech = _tech_reader(app)
+        first = SegmentTemplates(app, digest, tuesday)
+        first(tech)
+        clock_at(app, _at(2))
+        build_edition(app, digest, app.clock.now())
+        later = SegmentTemplates(app, digest, tuesday)
+        later(tech)
+        kept = app.store.edition_views(monday.id)
+    finally:
+        app.close()
+    got = _shown_ids(first._topics["technology"])
+    edition = {s.story_id for s in (*tuesday_whole.breaking, *tuesday_whole.latest)}
+    assert shown and got and not set(got) & shown and edition & shown
+    assert _shown_ids(later._topics["technology"]) == got
+    assert "technology" in kept
