@@ -914,3 +914,25 @@ def test_a_send_s_fallback_reads_the_same_after_later_builds_prune(
     assert shown and got and not set(got) & shown and edition & shown
     assert _shown_ids(later._topics["technology"]) == got
     assert "technology" in kept
+
+
+def test_a_pending_sign_up_s_choice_gets_no_view_a_reader_who_left_keeps_theirs(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A sign-up not confirmed (pending) with world gets no view of world (if they confirm
+    after the build, the send narrows the edition for them); the technology reader, who
+    unsubscribed, keeps theirs (they may come back before the send)."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        tech = _tech_reader(app)
+        assert tech.id is not None
+        app.store.set_subscriber(tech.id, status="unsubscribed")
+        app.store.add_pending("new@example.org", None, ["world"])
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        assert edition.id is not None
+        views = app.store.edition_views(edition.id)
+    finally:
+        app.close()
+    assert sorted(views) == ["technology"]

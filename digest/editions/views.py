@@ -77,8 +77,8 @@ def earlier_editions(
 
 
 def subscriber_choices(app: App) -> list[str]:
-    """The distinct choices of topics of every subscriber, whatever their status (one
-    may be active again before the send), as keys (one query)."""
+    """The distinct choices of topics of every subscriber but the pending, whatever their
+    status (one may be active again before the send), as keys (one query)."""
     return sorted({topic_key(c.split(",")) for c in app.store.topic_choices()} - {""})
 
 

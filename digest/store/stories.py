@@ -294,9 +294,7 @@ class StoryQueries(StoreBase):
             DELIVERIES.c.edition_id == EDITIONS.c.id,
             DELIVERIES.c.status.not_in(list(FINAL_DELIVERY_STATES)),
         )
-        query = select(EDITIONS.c.digest_id, EDITIONS.c.slot, EDITIONS.c.created_at).where(
-            sending
-        )
+        query = select(EDITIONS.c.digest_id, EDITIONS.c.slot, EDITIONS.c.created_at).where(sending)
         with self.engine.connect() as connection:
             return [(d, slot, at) for d, slot, at in connection.execute(query)]
 
