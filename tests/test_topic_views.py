@@ -936,3 +936,28 @@ def test_a_pending_sign_up_s_choice_gets_no_view_a_reader_who_left_keeps_theirs(
     finally:
         app.close()
     assert sorted(views) == ["technology"]
+
+
+def test_a_reader_without_topics_shares_no_topic_web_link(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Both readers in Paris: the one who picked every topic gets every story of the
+    edition (their choice's view is the edition), rendered first; the reader without topics
+    gets that same render, whose web link is the edition's own, not a choice's."""
+    readers = {"both@example.org": ["technology", "world"], "all@example.org": []}
+    app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
+    try:
+        by = {s.email: s for s in app.store.subscribers()}
+        for s in by.values():
+            assert s.id is not None
+            app.store.set_subscriber(s.id, timezone="Europe/Paris")
+        by = {s.email: s for s in app.store.subscribers()}
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        templates = SegmentTemplates(app, app.config.digests[0], edition)
+        both, everyone = templates(by["both@example.org"]), templates(by["all@example.org"])
+    finally:
+        app.close()
+    assert both is not None and everyone is not None
+    assert "/editions/" in everyone.html and "?topics=" not in everyone.html
