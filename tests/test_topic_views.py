@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from digest.app import App
@@ -37,6 +38,7 @@ from digest.rank import (
     sent_from,
 )
 from digest.records import ArticleRecord, RankedEdition, Story
+from digest.render import fit
 from digest.store import Edition, Subscriber
 from digest.store.tables import EDITION_VIEWS
 from digest.web import create_app
@@ -773,13 +775,21 @@ def test_a_choice_s_latest_keeps_the_cap_when_owed_stories_come_under_another_le
     assert [s.update for s in view.latest] == [False, True, True]
 
 
+@pytest.mark.parametrize("trimmed", [False, True])
 def test_a_topic_reader_s_web_link_shows_their_edition_and_the_plain_one_the_mailed(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    trimmed: bool,
 ) -> None:
     """Monday's technology view holds ten Tech stories, more than the edition's Latest:
-    the tech reader's email links to a web view of exactly their stories (those beyond the
-    edition too); the edition's own web view (the link of a reader without topics, whose
-    email is as before) is the edition as mailed, none of the choice's extra stories."""
+    the tech reader's email (trimmed to fit or not) links to a web view of exactly their
+    stories (those beyond the edition too); the edition's own web view (the link of a
+    reader without topics, whose email is as before) is the edition as mailed (whole),
+    none of the choice's extra stories."""
+    if trimmed:
+        monkeypatch.setattr(fit, "HTML_LIMIT", 9_000)
     app, _ = _setup(write_config, feed_server, smtp_server, 30)
     try:
         clock_at(app, _at(0))
@@ -789,6 +799,8 @@ def test_a_topic_reader_s_web_link_shows_their_edition_and_the_plain_one_the_mai
         assert edition.id is not None
         view = view_from_json(app.store.edition_views(edition.id)["technology"], whole)
         mails = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+        fits = ["did not fit in this email" in " ".join(t.split()) for t in mails.values()]
+        assert fits == [trimmed, trimmed], fits
         plain = web_view_url("https://digest.test", "daily", edition.slot)
         links = {
             who: re.findall(r"https://digest\.test/editions/[^\s\"<>]+", text)
