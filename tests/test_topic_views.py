@@ -18,19 +18,27 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
-from digest.editions.stored import ranked_from_json, ranked_to_json, view_memory
+from digest.editions.stored import ranked_from_json, ranked_to_json, view_from_json, view_memory
 from digest.pipeline import gather_sources, run_digest
-from digest.rank import SentStories, Shown, choice_editions, fill_latest, rank, sent_from
+from digest.rank import (
+    SentStories,
+    Shown,
+    choice_editions,
+    fill_latest,
+    rank,
+    sent_from,
+)
 from digest.records import ArticleRecord, RankedEdition, Story
+from digest.render import fit
 from digest.store import Edition, Subscriber
 from digest.store.tables import EDITION_VIEWS
 from digest.web import create_app
@@ -433,7 +441,8 @@ def test_views_no_later_build_reads_are_pruned(
 ) -> None:
     """The daily digest reads its last 3 editions and every one of the last 48 hours: a
     view older than both is dropped at the next build, unless its edition is still being
-    sent; pruning an edition (history) takes its views with it."""
+    sent or an edition still being sent reads it for its fallback (a choice first seen
+    after its build); pruning an edition (history) takes its views with it."""
     app, start = _setup(write_config, feed_server, smtp_server, 30)
     try:
         digest = app.config.digests[0]
@@ -454,9 +463,9 @@ def test_views_no_later_build_reads_are_pruned(
         rows = _view_rows(app)
     finally:
         app.close()
-    # Saturday's build: Monday's and Wednesday's views go; Tuesday's edition has rows still
-    # to send; Thursday's to Saturday's are its last 3 (and the 48 hours).
-    assert kept == [ids[1], ids[3], ids[4], ids[5]]
+    # Saturday's build: Wednesday's views go; Tuesday's edition has rows still to send, and
+    # its fallback reads Monday's; Thursday's to Saturday's are its last 3 (and 48 hours).
+    assert kept == [ids[0], ids[1], ids[3], ids[4], ids[5]]
     # Pruning the editions to Thursday's (not Tuesday's: rows to send) takes Thursday's view.
     assert pruned.editions == 3 and rows == 3
 
@@ -766,36 +775,201 @@ def test_a_choice_s_latest_keeps_the_cap_when_owed_stories_come_under_another_le
     assert [s.update for s in view.latest] == [False, True, True]
 
 
-def test_the_web_view_shows_the_stories_choices_of_topics_were_shown_beyond_the_edition(
-    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+@pytest.mark.parametrize("trimmed", [False, True])
+def test_a_topic_reader_s_web_link_shows_their_edition_and_the_plain_one_the_mailed(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    trimmed: bool,
 ) -> None:
     """Monday's technology view holds ten Tech stories, more than the edition's Latest:
-    the web view (where a trimmed email's "read the whole edition" line leads) shows the
-    others too, after the edition's own; the stored email (readers without topics) has
-    none of them."""
+    the tech reader's email (trimmed to fit or not) links to a web view of exactly their
+    stories (those beyond the edition too); the edition's own web view (the link of a
+    reader without topics, whose email is as before) is the edition as mailed (whole),
+    none of the choice's extra stories."""
+    if trimmed:
+        monkeypatch.setattr(fit, "HTML_LIMIT", 9_000)
     app, _ = _setup(write_config, feed_server, smtp_server, 30)
     try:
         clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
-        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        asyncio.run(run_digest(app, "daily"))
+        edition = app.store.editions(1)[0]
         whole = ranked_from_json(edition.stories)
-        extra = [s.lead.title for s in whole.extra]
-        own = [s.lead.title for s in (*whole.breaking, *whole.latest)]
-        assert extra and not set(extra) & set(own)
-        path = urlsplit(web_view_url("https://digest.test", "daily", edition.slot)).path
+        assert edition.id is not None
+        view = view_from_json(app.store.edition_views(edition.id)["technology"], whole)
+        mails = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
+        fits = ["did not fit in this email" in " ".join(t.split()) for t in mails.values()]
+        assert fits == [trimmed, trimmed], fits
+        plain = web_view_url("https://digest.test", "daily", edition.slot)
+        links = {
+            who: re.findall(r"https://digest\.test/editions/[^\s\"<>]+", text)
+            for who, text in mails.items()
+        }
 
-        async def get() -> httpx.Response:
+        async def get(url: str) -> httpx.Response:
             transport = httpx.ASGITransport(app=create_app(app))
             async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
-                return await c.get(path)
+                return await c.get(url)
 
-        page = asyncio.run(get())
+        assert set(links["all@example.org"]) == {plain}
+        assert set(links["tech@example.org"]) == {f"{plain}?topics=technology"}
+        mine = asyncio.run(get(links["tech@example.org"][0]))
+        everyone = asyncio.run(get(plain))
+        unknown = asyncio.run(get(f"{plain}?topics=science"))  # no view of it: as mailed
     finally:
         app.close()
-    assert page.status_code == 200
-    text = html.unescape(page.text)
-    for title in (*own, *extra):
-        assert text.count(title) >= 1, title
-    assert text.count('class="story"') == len(own) + len(extra)  # each story once
-    for title in extra:
-        assert title not in html.unescape(edition.html)
+    extra = [s.lead.title for s in whole.extra]
+    own = [s.lead.title for s in (*whole.breaking, *whole.latest)]
+    theirs = [s.lead.title for s in (*view.breaking, *view.latest)]
+    assert extra and set(extra) <= set(theirs) and not set(extra) & set(own)
+    assert mine.status_code == everyone.status_code == 200
+    text = html.unescape(mine.text)
+    assert sorted(_titles(text, range(1, 113))) == sorted(_titles(" ".join(theirs), range(1, 113)))
+    assert text.count('class="story"') == len(theirs)
+    text = html.unescape(everyone.text)
+    assert sorted(_titles(text, range(1, 113))) == sorted(_titles(" ".join(own), range(1, 113)))
+    assert text.count('class="story"') == len(own)
+    assert unknown.text == everyone.text
+
+
+def _sport(i: int, source: str, score: float, topic: str = "sport") -> Story:
+    lead = ArticleRecord(i, source, f"t{i}", f"u{i}", "", NOW, 1.0, (topic,), story_id=i)
+    return Story(lead, (), score, ())
+
+
+def test_an_owed_story_that_keeps_its_lead_counts_before_a_news_led_one() -> None:
+    """Limit 3, cap 1. Edition Latest: X (Bugle), A (Arena), C (Court); B (Bugle) left out
+    by the cap. The choice had X, which grew with Arena's news. A (owed, Arena's whatever
+    happens) counts first: X is shown under Bugle, as the edition counted it."""
+    x, a = _sport(1, "Bugle", 11), _sport(2, "Arena", 10)
+    b, c = _sport(3, "Bugle", 9), _sport(4, "Court", 8)
+    edition = RankedEdition((), tuple(fill_latest([x, a, b, c], 3, 1)[0]))
+    assert edition.latest == (x, a, c)
+    news = {id(x): replace_lead(x, "Arena")}
+    view = choice_editions(edition, [x, a, b, c], {"sport": lambda s: news.get(id(s), s)}, 3, 1)
+    assert [(s.story_id, s.lead.source, s.update) for s in view["sport"].latest] == [
+        (1, "Bugle", True), (2, "Arena", False), (4, "Court", False),
+    ]  # fmt: skip
+
+
+def test_the_choice_s_own_news_led_updates_make_room_within_the_cap() -> None:
+    """Limit 4, cap 2. Edition Latest: C1 C2 (Court, world), A1 A2 (Arena, sport). The
+    choice (sport) had Z1, Z2 (Court), which grew with Arena's news: its own fill is Z1'
+    Z2' (Arena) W1 W2 (Wire). A1 and A2 are owed (Arena: two); the room left goes to
+    Wire's, not to two more led by Arena."""
+    c1, c2 = _sport(7, "Court", 13, "world"), _sport(8, "Court", 12.5, "world")
+    z1, z2 = _sport(1, "Court", 12), _sport(2, "Court", 11.5)
+    a1, a2 = _sport(3, "Arena", 10), _sport(4, "Arena", 9.5)
+    w1, w2 = _sport(5, "Wire", 9), _sport(6, "Wire", 8)
+    ranking = [c1, c2, z1, z2, a1, a2, w1, w2]
+    edition = RankedEdition((), tuple(fill_latest(ranking, 4, 2)[0]))
+    assert [s.story_id for s in edition.latest] == [7, 8, 3, 4]
+    news = {id(z1): replace_lead(z1, "Arena"), id(z2): replace_lead(z2, "Arena")}
+    view = choice_editions(edition, ranking, {"sport": lambda s: news.get(id(s), s)}, 4, 2)
+    assert [(s.story_id, s.lead.source) for s in view["sport"].latest] == [
+        (3, "Arena"), (4, "Arena"), (5, "Wire"), (6, "Wire"),
+    ]  # fmt: skip
+
+
+def test_a_send_s_fallback_reads_the_same_after_later_builds_prune(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Tuesday's edition is built while the tech reader had other topics (no technology
+    view) and is still being sent when they pick technology again: its fallback leaves out
+    what Monday's technology view showed. Wednesday's build (memory: one edition, 24
+    hours) would prune Monday's view; Tuesday's fallback reads it, so it stays and the
+    rest of Tuesday's send gives what its first batch gave."""
+
+    def with_rank(*args: object, **kwargs: object) -> Path:
+        path = write_config(*args, **kwargs)
+        path.write_text(
+            path.read_text() + "\n[rank]\nsent_lookback_editions = 1\nstory_memory_hours = 24\n"
+        )
+        return path
+
+    app, start = _setup(with_rank, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        tech = _tech_reader(app)
+        assert tech.id is not None
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        monday, _ = build_edition(app, digest, app.clock.now())
+        assert monday.id is not None
+        whole = ranked_from_json(monday.stories)
+        own = {s.story_id for s in (*whole.breaking, *whole.latest)}
+        view = view_from_json(app.store.edition_views(monday.id)["technology"], whole)
+        shown = set(_shown_ids(view)) - own
+        tuesday_news = _items("tech", 31, 2, start + timedelta(days=1, hours=4))
+        feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + tuesday_news))
+        clock_at(app, _at(1))
+        asyncio.run(gather_sources(app))
+        app.store.set_subscriber(tech.id, topics="world")
+        tuesday, _ = build_edition(app, digest, app.clock.now())
+        assert tuesday.id is not None and "technology" not in app.store.edition_views(tuesday.id)
+        tuesday_whole = ranked_from_json(tuesday.stories)
+        assert app.store.queue_deliveries(tuesday.id) == 2
+        app.store.set_subscriber(tech.id, topics="technology")
+        tech = _tech_reader(app)
+        first = SegmentTemplates(app, digest, tuesday)
+        first(tech)
+        clock_at(app, _at(2))
+        build_edition(app, digest, app.clock.now())
+        later = SegmentTemplates(app, digest, tuesday)
+        later(tech)
+        kept = app.store.edition_views(monday.id)
+    finally:
+        app.close()
+    got = _shown_ids(first._topics["technology"])
+    edition = {s.story_id for s in (*tuesday_whole.breaking, *tuesday_whole.latest)}
+    assert shown and got and not set(got) & shown and edition & shown
+    assert _shown_ids(later._topics["technology"]) == got
+    assert "technology" in kept
+
+
+def test_a_pending_sign_up_s_choice_gets_no_view_a_reader_who_left_keeps_theirs(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A sign-up not confirmed (pending) with world gets no view of world (if they confirm
+    after the build, the send narrows the edition for them); the technology reader, who
+    unsubscribed, keeps theirs (they may come back before the send)."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        tech = _tech_reader(app)
+        assert tech.id is not None
+        app.store.set_subscriber(tech.id, status="unsubscribed")
+        app.store.add_pending("new@example.org", None, ["world"])
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        assert edition.id is not None
+        views = app.store.edition_views(edition.id)
+    finally:
+        app.close()
+    assert sorted(views) == ["technology"]
+
+
+def test_a_reader_without_topics_shares_no_topic_web_link(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Both readers in Paris: the one who picked every topic gets every story of the
+    edition (their choice's view is the edition), rendered first; the reader without topics
+    gets that same render, whose web link is the edition's own, not a choice's."""
+    readers = {"both@example.org": ["technology", "world"], "all@example.org": []}
+    app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
+    try:
+        by = {s.email: s for s in app.store.subscribers()}
+        for s in by.values():
+            assert s.id is not None
+            app.store.set_subscriber(s.id, timezone="Europe/Paris")
+        by = {s.email: s for s in app.store.subscribers()}
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        templates = SegmentTemplates(app, app.config.digests[0], edition)
+        both, everyone = templates(by["both@example.org"]), templates(by["all@example.org"])
+    finally:
+        app.close()
+    assert both is not None and everyone is not None
+    assert "/editions/" in everyone.html and "?topics=" not in everyone.html

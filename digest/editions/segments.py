@@ -166,7 +166,10 @@ class SegmentTemplates:
         """A segment's own render: its stories, in its zone and language (a trim logged)."""
         e = self.edition
         timezone, locale, topics = key
-        info = edition_info(self.app, self.digest, e.slot, timezone, locale)
+        # A topic reader's web link leads to their choice's own edition, untrimmed; not when
+        # it shows every story of the edition: that render serves readers without topics.
+        own = topics if _shown(ranked) != _shown(self._whole()) else ""
+        info = edition_info(self.app, self.digest, e.slot, timezone, locale, own)
         rendered = render_edition(info, ranked, self.app.config.templates_dir())
         log.debug(
             "edition %s rendered for %s / %s / topics %s", e.id, timezone, locale, topics or "all"

@@ -8,6 +8,7 @@ An edition is its slot's: built at 03:11 for the 07:00 slot of the day before, i
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 
 from digest.app import App
 from digest.config import DigestConfig
@@ -79,9 +80,11 @@ def next_edition_at(app: App, digest: DigestConfig, now: datetime) -> datetime:
     return digest_plan(app, digest).next_fire(now) or now
 
 
-def web_view_url(base_url: str, digest_id: str, slot: datetime) -> str:
-    """The public address of an edition's web view (served by the web app)."""
-    return f"{base_url}/editions/{digest_id}/{slot:%Y%m%dT%H%MZ}"
+def web_view_url(base_url: str, digest_id: str, slot: datetime, topics: str = "") -> str:
+    """The public address of an edition's web view (served by the web app); with a choice
+    of topics (its key), of that choice's own edition: where its readers' email links."""
+    url = f"{base_url}/editions/{digest_id}/{slot:%Y%m%dT%H%MZ}"
+    return f"{url}?topics={quote(topics, safe=',')}" if topics else url
 
 
 def edition_info(
@@ -90,10 +93,12 @@ def edition_info(
     slot: datetime,
     timezone: str | None = None,
     locale: str | None = None,
+    topics: str = "",
 ) -> EditionInfo:
-    """What the templates need for one edition, in one time zone and language. It is dated
-    by its slot, whenever it was built (a late or early `digest send`): the slot is which
-    edition it is."""
+    """What the templates need for one edition, in one time zone and language (and for a
+    choice of topics, its key: its web view is that choice's). It is dated by its slot,
+    whenever it was built (a late or early `digest send`): the slot is which edition it
+    is."""
     service = app.config.service
     return EditionInfo(
         service.name,
@@ -102,7 +107,7 @@ def edition_info(
         service.postal_address,
         timezone or digest_timezone(app, digest),
         slot,
-        web_url=web_view_url(service.base_url, digest.id, slot),
+        web_url=web_view_url(service.base_url, digest.id, slot, topics),
         locale=locale or service.locale,
         latest_group_by=digest.latest_group_by,
         latest_summary_chars=digest.latest_summary_chars,

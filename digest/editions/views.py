@@ -77,8 +77,8 @@ def earlier_editions(
 
 
 def subscriber_choices(app: App) -> list[str]:
-    """The distinct choices of topics of every subscriber, whatever their status (one
-    may be active again before the send), as keys (one query)."""
+    """The distinct choices of topics of every subscriber but the pending, whatever their
+    status (one may be active again before the send), as keys (one query)."""
     return sorted({topic_key(c.split(",")) for c in app.store.topic_choices()} - {""})
 
 
@@ -109,14 +109,30 @@ def prune_views(
 ) -> None:
     """Drop the digest's stored views no later build reads (``choice_memory``): of slots
     before every digest's story memory as of ``now`` (and, local-time, before the days
-    its bucket reads), but its last ``rank.sent_lookback_editions`` and those of editions
-    still being sent (their readers get their view)."""
+    its bucket reads), but its last ``rank.sent_lookback_editions``, those of editions
+    still being sent (their readers get their view), and those of the earlier editions
+    an edition still being sent reads for its fallback (``SegmentTemplates._narrowed``:
+    a choice first seen after its build), so what that send gives reads the same
+    whatever later builds do."""
     weights = app.config.rank
     reach = max([weights.story_memory_hours, *(d.lookback_hours for d in app.config.digests)])
     before = now - timedelta(hours=reach)
     if earlier is not None and earlier.slots:
         before = min(before, *earlier.slots)
     keep = earlier.limit if earlier is not None else 0
-    pruned = app.store.prune_edition_views(digest.id, before, keep)
+    pruned = app.store.prune_edition_views(digest.id, before, keep, fallback_reads(app))
     if pruned:
         log.debug("digest %s: %d views of earlier editions pruned", digest.id, pruned)
+
+
+def fallback_reads(app: App) -> set[int]:
+    """The ids of the earlier editions whose views the fallback of an edition still being
+    sent reads (of any digest still configured: a digest's editions count for others)."""
+    digests = {d.id: d for d in app.config.digests}
+    ids: set[int] = set()
+    for digest_id, slot, built in app.store.editions_being_sent():
+        digest = digests.get(digest_id)
+        earlier = earlier_editions(app, digest, slot, built) if digest else None
+        if earlier is not None:
+            ids |= app.store.earlier_edition_ids(*earlier.args())
+    return ids

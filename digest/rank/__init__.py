@@ -1,6 +1,6 @@
 """The rank stage: group articles into stories and score them, explainably."""
 
-from digest.rank.choices import beyond, choice_editions, narrow, shown_as, with_extra
+from digest.rank.choices import beyond, choice_editions, narrow, shown_as
 from digest.rank.cluster import StoryIndex
 from digest.rank.growth import GrowthCurve
 from digest.rank.habits import SourceHabits
@@ -46,5 +46,4 @@ __all__ = [
     "shown_as",
     "story_index",
     "topic_key",
-    "with_extra",
 ]

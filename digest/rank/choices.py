@@ -4,16 +4,16 @@
 for everyone, so a reader whose topics one source serves would get that source's few
 stories of it. A choice of topics (its key: sorted, comma-joined) gets its own edition
 instead, by the edition's rules: its Breaking is the edition's about its topics, its
-Latest filled by ``fill_latest`` (same size, same cap) from its topics' stories among all
-the window's stories that are not repeats, best first as ``rank`` orders them. What the
+Latest filled by ``fill_latest`` (same size, same cap: ``_owed_kept`` says where it
+gives) from its topics' stories among all the window's stories that are not repeats,
+best first as ``rank`` orders them. What the
 choice was shown beyond the edition before (its memory) is left out unless it grew, and
 then marked an update, matched as the edition's repeat rule matches (``rank`` rescored
 the story with the edition's memory and the choice's as one: ``mine``).
 
 Pure: the ranked stories in, each choice's edition and the stories shown beyond the
 edition's own (``beyond``) out (``with_choices``, called by ``rank`` with its rescoring);
-and the edition narrowed to a choice the build did not know (``narrow``), and the edition
-with every choice's stories for its web view (``with_extra``).
+and the edition narrowed to a choice the build did not know (``narrow``).
 """
 
 from __future__ import annotations
@@ -105,44 +105,56 @@ def choice_editions(
             kept = (seen.get(id(s)) for s in stories)
             return [s for s in kept if s is not None]
 
-        latest, _ = fill_latest(best_first(theirs(rest)), limit, per_source)
+        pool = best_first(theirs(rest))
+        latest, _ = fill_latest(pool, limit, per_source)
         owed = [
             (s, seen[id(s)]) for s in edition.latest if topics_of[id(s)] & wanted and seen[id(s)]
         ]
         views[key] = RankedEdition(
             tuple(theirs(edition.breaking)),
-            tuple(_owed_kept(latest, owed, limit, per_source)),
+            tuple(_owed_kept(latest, pool, owed, limit, per_source)),
             repeats=edition.repeats,
         )
     return views
 
 
 def _owed_kept(
-    latest: list[Story], owed: list[tuple[Story, Story | None]], limit: int, per_source: int
+    latest: list[Story],
+    pool: list[Story],
+    owed: list[tuple[Story, Story | None]],
+    limit: int,
+    per_source: int,
 ) -> list[Story]:
-    """``latest`` holding every one of ``owed`` (the edition's Latest stories about the
-    choice's topics, each as the edition has it and as the choice gets it): everyone was
-    sent those, so the repeat rule leaves them out of every later edition, and one the
-    choice's Latest left out would never reach its readers. Its lowest stories of its own
-    give way to them. An owed story the choice gets under another lead (an update led by
-    news from another source) keeps that lead while its source is within the cap (its
-    own stories counted first, then the owed best first); past it, it is shown under the
-    lead the edition counted it under (as an update still): the cap holds as it does in
-    the edition."""
+    """``latest`` (the choice's Latest, filled from ``pool``) holding every one of ``owed``
+    (the edition's Latest stories about the choice's topics, each as the edition has it
+    and as the choice gets it): everyone was sent those, so the repeat rule leaves them out
+    of every later edition, and one the choice's Latest left out would never reach its
+    readers. Counted against the cap first, the owed that keep the edition's lead; then
+    the choice's own stories (its news-led updates under their new lead) fill the room
+    left by ``fill_latest``; then best first the owed the choice gets under another lead
+    (an update led by news from another source) keep it while its source is within the
+    cap, and past it are shown under the lead the edition counted them under (as an
+    update still). The cap is passed only where ``fill_latest`` passes it (the choice's
+    stories ran out: its rule fills the section), or by an owed story shown under the
+    edition's lead when the choice's own stories of that source reached the cap already
+    (everyone was sent it, under that lead)."""
     have = {s.story_id for s in latest}
     theirs = [mine for _, mine in owed if mine is not None]
     if all(s.story_id in have for s in theirs):
         return latest
     owed_ids = {s.story_id for s in theirs}
-    own = [s for s in latest if s.story_id not in owed_ids][: max(0, limit - len(theirs))]
-    leads = Counter(s.lead.source for s in own)
-    kept = list(own)
     as_edition = {id(m): e for e, m in owed if m is not None}
-    for mine in best_first(theirs):
-        shown, counted = mine, as_edition[id(mine)]
-        over = per_source and leads[mine.lead.source] >= per_source
-        if mine.lead.id != counted.lead.id and over:
-            shown = replace(counted, update=mine.update)
+    fixed = [m for m in theirs if m.lead.id == as_edition[id(m)].lead.id]
+    moved = [m for m in theirs if m.lead.id != as_edition[id(m)].lead.id]
+    leads = Counter(s.lead.source for s in fixed)
+    rest = [s for s in pool if s.story_id not in owed_ids]
+    own, _ = fill_latest(rest, max(0, limit - len(theirs)), per_source, leads)
+    leads.update(s.lead.source for s in own)
+    kept = [*fixed, *own]
+    for mine in best_first(moved):
+        shown = mine
+        if per_source and leads[mine.lead.source] >= per_source:
+            shown = replace(as_edition[id(mine)], update=mine.update)
         leads[shown.lead.source] += 1
         kept.append(shown)
     return best_first(kept)
@@ -163,17 +175,6 @@ def beyond(edition: RankedEdition, views: Mapping[str, RankedEdition]) -> tuple[
             if shown_as(story) not in own:
                 extra.setdefault(shown_as(story), story)
     return tuple(best_first(extra.values()))
-
-
-def with_extra(edition: RankedEdition) -> RankedEdition:
-    """The edition with every story its choices of topics were shown beyond it (its
-    ``extra``) after its own Latest, each story once: its web view, where a topic reader
-    whose email was trimmed to fit finds the rest of their own edition."""
-    own = {s.story_id for s in (*edition.breaking, *edition.latest)}
-    more = tuple(s for s in edition.extra if s.story_id not in own)
-    if not more:
-        return edition
-    return RankedEdition(edition.breaking, (*edition.latest, *more), repeats=edition.repeats)
 
 
 def narrow(

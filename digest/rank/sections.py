@@ -6,7 +6,7 @@ Pure: the scored stories in, the section and the stories passed over out (``rank
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from digest.records import Story
 
@@ -22,7 +22,7 @@ def topic_key(topics: Iterable[str]) -> str:
 
 
 def fill_latest(
-    stories: Sequence[Story], limit: int, per_source: int
+    stories: Sequence[Story], limit: int, per_source: int, taken: Mapping[str, int] | None = None
 ) -> tuple[list[Story], list[Story]]:
     """Latest from the stories best first, and those passed over for the per-source cap.
 
@@ -34,16 +34,17 @@ def fill_latest(
     others: a reader gets a full section, its extra stories spread over the sources
     rather than given to the one that posts most, and it still opens with their breadth.
     What is still passed over is not sent, so it stays a candidate for a later edition;
-    the stories never reached (past ``limit``) are not among them. 0: no cap.
+    the stories never reached (past ``limit``) are not among them. 0: no cap. ``taken``:
+    each source's stories already in the section (a choice's owed ones), counted first.
     """
     if not per_source:
         return list(stories[:limit]), []
-    taken: Counter[str] = Counter()
-    latest, passed, _ = _within(stories, limit, per_source, taken)
+    counted: Counter[str] = Counter(taken or {})
+    latest, passed, _ = _within(stories, limit, per_source, counted)
     cap = per_source
     while passed and len(latest) < limit:
         cap += 1
-        more, over, rest = _within(passed, limit - len(latest), cap, taken)
+        more, over, rest = _within(passed, limit - len(latest), cap, counted)
         latest += more
         passed = over + rest  # both best first, every one of ``over`` before ``rest``
     return latest, passed

@@ -287,11 +287,43 @@ class StoryQueries(StoreBase):
             key: [found[i] for i in sorted(found, reverse=True)] for key, found in views.items()
         }
 
-    def prune_edition_views(self, digest_id: str, before: datetime, keep: int) -> int:
+    def editions_being_sent(self) -> list[tuple[str, datetime, datetime]]:
+        """Each edition with a message still to send, of any digest, as (digest id, slot,
+        built at): its send may yet read the views of the editions before it."""
+        sending = exists().where(
+            DELIVERIES.c.edition_id == EDITIONS.c.id,
+            DELIVERIES.c.status.not_in(list(FINAL_DELIVERY_STATES)),
+        )
+        query = select(EDITIONS.c.digest_id, EDITIONS.c.slot, EDITIONS.c.created_at).where(sending)
+        with self.engine.connect() as connection:
+            return [(d, slot, at) for d, slot, at in connection.execute(query)]
+
+    def earlier_edition_ids(
+        self,
+        digest_id: str,
+        before: datetime,
+        limit: int,
+        slots: Sequence[datetime] | None = None,
+        since: datetime | None = None,
+        others: Sequence[str] = (),
+    ) -> set[int]:
+        """The ids of the editions ``edition_stories`` reads with the same arguments."""
+        ids: set[int] = set()
+        with self.engine.connect() as connection:
+            for earlier in _earlier(
+                (EDITIONS.c.id,), digest_id, before, limit, slots, since, others
+            ):
+                ids.update(connection.execute(earlier).scalars())
+        return ids
+
+    def prune_edition_views(
+        self, digest_id: str, before: datetime, keep: int, spare: Iterable[int] = ()
+    ) -> int:
         """Delete the stored own editions of choices of topics (``save_edition``'s views)
         of the digest's editions whose slot is before ``before``, but its last ``keep``
-        that carried stories and any with a message still to send (a send renders its
-        choices' views): no later build reads them (``earlier_views``). How many went."""
+        that carried stories, any with a message still to send (a send renders its
+        choices' views) and those of the editions ``spare`` (that a send's fallback reads):
+        no later build reads them (``earlier_views``). How many went."""
         kept = (
             select(EDITIONS.c.id)
             .where(
@@ -314,7 +346,7 @@ class StoryQueries(StoreBase):
             result = connection.execute(
                 delete(EDITION_VIEWS).where(
                     EDITION_VIEWS.c.edition_id.in_(old.scalar_subquery()),
-                    EDITION_VIEWS.c.edition_id.not_in(keep_ids),
+                    EDITION_VIEWS.c.edition_id.not_in([*keep_ids, *spare]),
                 )
             )
         return int(result.rowcount or 0)

@@ -157,11 +157,18 @@ class SubscriberQueries(StoreBase):
             return list(s.exec(query))
 
     def topic_choices(self) -> list[str]:
-        """The distinct choices of topics (comma-joined, as stored) of every subscriber,
-        whatever their status: the choices an edition's build works out an edition for.
-        A paused, bounced or unsubscribed reader may be active again before the edition's
-        send (it is queued for the whole slot), and must find their choice's view there."""
-        query = core_select(SUBSCRIBERS.c.topics).where(SUBSCRIBERS.c.topics != "").distinct()
+        """The distinct choices of topics (comma-joined, as stored) of every subscriber
+        but the pending: the choices an edition's build works out an edition for. A
+        paused, bounced or unsubscribed reader may be active again before the edition's
+        send (it is queued for the whole slot), and must find their choice's view there.
+        A pending one (never confirmed, so never sent an edition) is left out: sign-ups
+        nobody confirms would each cost every build a view; one who confirms after the
+        build gets the edition narrowed to their topics (the send's fallback)."""
+        query = (
+            core_select(SUBSCRIBERS.c.topics)
+            .where(SUBSCRIBERS.c.topics != "", SUBSCRIBERS.c.status != SubscriberStatus.PENDING)
+            .distinct()
+        )
         with self.engine.connect() as connection:
             return sorted(connection.execute(query).scalars())
 

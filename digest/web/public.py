@@ -16,10 +16,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from digest.app import App
 from digest.editions import edition_info, web_view_url
-from digest.editions.stored import ranked_from_json
-from digest.rank import with_extra
+from digest.editions.stored import ranked_from_json, view_from_json
+from digest.rank import topic_key
 from digest.render import render_whole, shows_all, web_view
-from digest.store import Edition
+from digest.store import Edition, saved_id
 from digest.web.context import WebContext
 from digest.web.receiver import WebhookReceiver, https_get
 from digest.web.security import SECURITY_HEADERS
@@ -38,7 +38,10 @@ class PublicViews:
         self.hooks = WebhookReceiver(ctx.app, fetch or https_get)
 
     async def edition(self, request: Request) -> Response:
-        """One edition as it was mailed, without what was personal to each recipient."""
+        """One edition as it was mailed, without what was personal to each recipient; with
+        ``?topics=`` (a topic reader's email links there), that choice of topics' own
+        edition as the build stored it, whole, else (a choice the build did not know) the
+        edition as mailed."""
         ctx = self.ctx
         try:
             slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
@@ -49,8 +52,11 @@ class PublicViews:
         )
         if edition is None:
             return ctx.message("No such edition", "Check the address.", 404)
-        url = web_view_url(ctx.base, edition.digest_id, edition.slot)
-        body = await run_in_threadpool(whole_html, ctx.app, edition)
+        topics = topic_key(request.query_params.get("topics", "").split(","))
+        body = await run_in_threadpool(choice_html, ctx.app, edition, topics) if topics else None
+        if body is None:
+            topics, body = "", await run_in_threadpool(whole_html, ctx.app, edition)
+        url = web_view_url(ctx.base, edition.digest_id, edition.slot, topics)
         response = HTMLResponse(web_view(body, url, ctx.service.locale))
         # The email's pictures as the inbox shows them, http ones too: a feed's http image
         # was an empty box here.
@@ -113,20 +119,20 @@ class PublicViews:
 
 def whole_html(app: App, edition: Edition) -> str:
     """The edition's HTML with every story: the stored email's, unless that was trimmed to
-    fit Gmail's clip (its "Read the whole edition on the web" line links here) or choices
-    of topics were shown stories beyond it (its ``extra``: a topic reader's email trimmed
-    links here too), then its stored stories rendered whole, the extra ones after its
-    Latest. The stored email stands when its digest is no longer configured or its stories
-    were not stored: there is nothing else to render it from."""
+    fit Gmail's clip (its "Read the whole edition on the web" line links here), then its
+    stored stories rendered whole. Not what choices of topics were shown beyond it (its
+    ``extra``): those are their readers' (see ``choice_html``), and a reader without
+    topics may get one by email later. The stored email stands when its digest is no
+    longer configured or its stories were not stored: there is nothing else to render it
+    from."""
     if not edition.stories:
         return edition.html
     digest = next((d for d in app.config.digests if d.id == edition.digest_id), None)
     if digest is None:
         return edition.html
     try:
-        ranked = ranked_from_json(edition.stories)
-        whole = with_extra(ranked)
-        if whole is ranked and shows_all(edition.html, edition.story_count):
+        whole = ranked_from_json(edition.stories)
+        if shows_all(edition.html, edition.story_count):
             return edition.html
     except (ValueError, KeyError, TypeError) as exc:  # stored by an old version
         log.warning(
@@ -138,6 +144,33 @@ def whole_html(app: App, edition: Edition) -> str:
         return edition.html
     info = edition_info(app, digest, edition.slot)
     return render_whole(info, whole, app.config.templates_dir())
+
+
+def choice_html(app: App, edition: Edition, topics: str) -> str | None:
+    """The HTML of choice of topics ``topics``' own edition as the build stored it (its
+    Breaking and Latest, nothing trimmed): where its readers' email links. None when
+    there is none to show (a choice the build did not know, an edition stored before
+    views were kept, its digest no longer configured): the edition as mailed serves."""
+    digest = next((d for d in app.config.digests if d.id == edition.digest_id), None)
+    if digest is None or not edition.stories or edition.id is None:
+        return None
+    view = app.store.edition_views(saved_id(edition)).get(topics)
+    if view is None:
+        return None
+    try:
+        mine = view_from_json(view, ranked_from_json(edition.stories))
+    except (ValueError, KeyError, TypeError) as exc:  # stored by hand, or damaged
+        log.warning(
+            "edition %s of %s: the view of topics %s is unreadable, the web view shows "
+            "the edition: %s",
+            edition.digest_id,
+            edition.slot,
+            topics,
+            exc,
+        )
+        return None
+    info = edition_info(app, digest, edition.slot, topics=topics)
+    return render_whole(info, mine, app.config.templates_dir())
 
 
 # Characters XML 1.0 does not allow (C0 controls but tab, CR, LF; surrogates; U+FFFE/FFFF):
