@@ -973,3 +973,28 @@ def test_a_reader_without_topics_shares_no_topic_web_link(
         app.close()
     assert both is not None and everyone is not None
     assert "/editions/" in everyone.html and "?topics=" not in everyone.html
+
+
+def test_readers_of_two_choices_shown_the_same_stories_each_get_their_own_web_link(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Choices that show the same stories once shared a render, and its web link carried the
+    key of whichever reader was rendered first: one reader's email named another's topics."""
+    readers = {"ts@example.org": ["science", "technology"], "tech@example.org": ["technology"]}
+    app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
+    try:
+        by = {s.email: s for s in app.store.subscribers()}
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+        templates = SegmentTemplates(app, app.config.digests[0], edition)
+        both, tech = templates(by["ts@example.org"]), templates(by["tech@example.org"])
+    finally:
+        app.close()
+    assert both is not None and tech is not None
+    links = {
+        name: set(re.findall(r"/editions/[^\s\"<>]+", template.html))
+        for name, template in (("both", both), ("tech", tech))
+    }
+    assert all("topics=" in link for link in links["tech"]), links
+    assert not any("science" in link for link in links["tech"]), links

@@ -82,7 +82,7 @@ class SegmentTemplates:
         self.default = (digest_timezone(app, digest), app.config.service.locale, "")
         self._cache: dict[tuple[str, str, str], MessageTemplate | None] = {}
         # (time zone, locale, the stories shown) -> its template: what a render depends on.
-        self._renders: dict[tuple[str, str, _Shown], MessageTemplate] = {}
+        self._renders: dict[tuple[str, str, _Shown, str], MessageTemplate] = {}
         self._ranked: RankedEdition | None = None
         self._views: dict[str, str] | None = None  # topic key -> its stored own edition
         self._topics: dict[str, RankedEdition] = {}  # topic key -> what its readers get
@@ -114,9 +114,13 @@ class SegmentTemplates:
             if self.default not in self._cache:
                 self._cache[self.default] = self._build(self.default)
             return self._cache[self.default]
-        render_key = (timezone, locale, _shown(ranked))
+        # A topic reader's web link leads to their choice's own edition, untrimmed; not when
+        # it shows every story of the edition: that render serves readers without topics.
+        # Their key is part of the render's, so no reader's link names another's choice.
+        own = topics if _shown(ranked) != _shown(whole) else ""
+        render_key = (timezone, locale, _shown(ranked), own)
         if render_key not in self._renders:
-            self._renders[render_key] = self._render(key, ranked)
+            self._renders[render_key] = self._render(key, ranked, own)
         return self._renders[render_key]
 
     def _topic_edition(self, key: str) -> RankedEdition:
@@ -162,13 +166,13 @@ class SegmentTemplates:
             self._ranked = ranked_from_json(self.edition.stories)
         return self._ranked
 
-    def _render(self, key: tuple[str, str, str], ranked: RankedEdition) -> MessageTemplate:
-        """A segment's own render: its stories, in its zone and language (a trim logged)."""
+    def _render(
+        self, key: tuple[str, str, str], ranked: RankedEdition, own: str
+    ) -> MessageTemplate:
+        """A segment's own render: its stories, in its zone and language, its web link to
+        the choice ``own`` ("": the edition as mailed); a trim logged."""
         e = self.edition
         timezone, locale, topics = key
-        # A topic reader's web link leads to their choice's own edition, untrimmed; not when
-        # it shows every story of the edition: that render serves readers without topics.
-        own = topics if _shown(ranked) != _shown(self._whole()) else ""
         info = edition_info(self.app, self.digest, e.slot, timezone, locale, own)
         rendered = render_edition(info, ranked, self.app.config.templates_dir())
         log.debug(
