@@ -21,6 +21,7 @@ from digest.records import (
     Signal,
     Story,
 )
+from digest.schedule import latest_slot
 from tests.conftest import FeedServer, rss, run_cli
 from tests.renders import send_counting_renders
 
@@ -64,7 +65,7 @@ def test_subscribers_get_their_own_language_and_time_zone(
     write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The articles are forty minutes old whenever the test runs: the dates shown are the
-    # day the edition is built, in each reader's zone, and the lead's time there.
+    # day of the edition's slot, in each reader's zone, and the lead's time there.
     built = datetime.now(UTC)
     lead_at = (built - timedelta(minutes=40)).replace(second=0, microsecond=0)
     url = feed_server.add(
@@ -87,12 +88,16 @@ def test_subscribers_get_their_own_language_and_time_zone(
         ),
     )
 
+    # An edition is dated by its slot (the config's 07:00 UTC), not by when it is built:
+    # between 23:00 and 24:00 UTC a Paris reader's day is already the next one.
+    slot = latest_slot("0 7 * * *", "UTC", built)
+
     def shown(zone: str, locale: str) -> tuple[str, str]:
         """The dateline's day and the lead's time, as a reader in ``zone`` reads them."""
         tz = ZoneInfo(zone)
-        day = format_date(built.astimezone(tz), format="full", locale=locale)
+        day = format_date(slot.astimezone(tz), format="full", locale=locale)
         # A time of the edition's own day (printed at its top) goes without its weekday.
-        same_day = lead_at.astimezone(tz).date() == built.astimezone(tz).date()
+        same_day = lead_at.astimezone(tz).date() == slot.astimezone(tz).date()
         pattern = "HH:mm" if same_day else "EEE HH:mm"
         return day, format_dt(lead_at.astimezone(tz), pattern, locale=locale)
 
