@@ -487,6 +487,9 @@ def test_an_edition_saved_with_views_keeps_them_once(
         assert first.id is not None
         again = app.store.save_edition(edition(0), {"a": "3"})
         assert again.id == first.id and app.store.edition_views(first.id) == {"a": "1", "b": "2"}
+        # The web view reads the one it is asked for; an unknown key reads none.
+        assert app.store.edition_views(first.id, ["b"]) == {"b": "2"}
+        assert app.store.edition_views(first.id, ["science"]) == {}
         _, rebuilt = app.store.rebuild_edition(first.id, edition(2), {"c": "4"})
         assert rebuilt and app.store.edition_views(first.id) == {"c": "4"}
         _, rebuilt = app.store.rebuild_edition(first.id, edition(3), {"d": "5"})

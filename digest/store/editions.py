@@ -5,7 +5,7 @@ A mixin of ``Store``; all SQL stays in ``store/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import delete, exists, insert, or_, update
@@ -60,12 +60,15 @@ class EditionQueries(StoreBase):
             s.refresh(edition)
             return edition
 
-    def edition_views(self, edition_id: int) -> dict[str, str]:
+    def edition_views(self, edition_id: int, keys: Collection[str] | None = None) -> dict[str, str]:
         """Each choice of topics' own edition as stored with the edition (topic key ->
-        its JSON): what the send gives that choice's readers."""
+        its JSON): what the send gives that choice's readers. ``keys``: only those (the
+        web view asks for one; an edition may hold hundreds, a few kB each)."""
         query = core_select(EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.view).where(
             EDITION_VIEWS.c.edition_id == edition_id
         )
+        if keys is not None:
+            query = query.where(EDITION_VIEWS.c.topic_key.in_(list(keys)))
         with self.engine.connect() as connection:
             return {key: view for key, view in connection.execute(query)}
 

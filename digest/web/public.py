@@ -154,7 +154,7 @@ def choice_html(app: App, edition: Edition, topics: str) -> str | None:
     digest = next((d for d in app.config.digests if d.id == edition.digest_id), None)
     if digest is None or not edition.stories or edition.id is None:
         return None
-    view = app.store.edition_views(saved_id(edition)).get(topics)
+    view = app.store.edition_views(saved_id(edition), [topics]).get(topics)
     if view is None:
         return None
     try:
