@@ -335,3 +335,19 @@ class SendResult:
     delivery_id: int
     status: str  # a digest.states.SendStatus
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class EarlierEditions:
+    """Which earlier editions' stories a digest's readers had: the digest's last ``limit``
+    before ``before``, every one since ``since`` (the story memory), of the ``slots`` only
+    for a local-time digest, and the ``others`` digests' within the story memory. Worked
+    out by ``editions.views.earlier_editions``; what the store's reads of earlier
+    editions (their stories, their views, their ids) take."""
+
+    digest_id: str
+    before: datetime
+    limit: int
+    slots: list[datetime] | None
+    since: datetime
+    others: list[str]

@@ -16,7 +16,6 @@ from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_to_json
 from digest.editions.views import (
-    EarlierEditions,
     choice_memory,
     earlier_editions,
     prune_views,
@@ -24,7 +23,7 @@ from digest.editions.views import (
 )
 from digest.rank import SentStories, SourceHabits, rank_memory, sent_sources, topic_key
 from digest.rank.growth import settled_at
-from digest.records import RankedEdition, RenderedEdition
+from digest.records import EarlierEditions, RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
 
@@ -136,14 +135,7 @@ def _sent(app: App, digest: DigestConfig, earlier: EarlierEditions | None) -> Se
     if earlier is None:
         return SentStories()
     editions = []
-    for doc in app.store.edition_stories(
-        earlier.digest_id,
-        earlier.before,
-        earlier.limit,
-        earlier.slots,
-        since=earlier.since,
-        others=earlier.others,
-    ):
+    for doc in app.store.edition_stories(earlier):
         try:
             editions.append(ranked_from_json(doc, extra=False))
         except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version

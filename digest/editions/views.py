@@ -17,34 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.stored import view_memory
 from digest.rank import SentStories, sent_from, topic_key
+from digest.records import EarlierEditions
 
 log = logging.getLogger("digest.pipeline")
-
-
-@dataclass(frozen=True)
-class EarlierEditions:
-    """Which earlier editions' stories a digest's readers had (``Store.edition_stories``'
-    arguments): the digest's last ``limit`` before ``before``, every one since ``since``
-    (the story memory), of the ``slots`` only for a local-time digest, and the ``others``
-    digests' within the story memory."""
-
-    digest_id: str
-    before: datetime
-    limit: int
-    slots: list[datetime] | None
-    since: datetime
-    others: list[str]
-
-    def args(self) -> tuple[str, datetime, int, list[datetime] | None, datetime, list[str]]:
-        """The store's arguments, in its order."""
-        return self.digest_id, self.before, self.limit, self.slots, self.since, self.others
 
 
 def earlier_editions(
@@ -91,7 +72,7 @@ def choice_memory(
     keys = list(keys)
     if earlier is None:
         return {key: SentStories() for key in keys}
-    views = app.store.earlier_views(keys, *earlier.args())
+    views = app.store.earlier_views(keys, earlier)
     memory = {}
     for key in keys:
         shown = []
@@ -134,5 +115,5 @@ def fallback_reads(app: App) -> set[int]:
         digest = digests.get(digest_id)
         earlier = earlier_editions(app, digest, slot, built) if digest else None
         if earlier is not None:
-            ids |= app.store.earlier_edition_ids(*earlier.args())
+            ids |= app.store.earlier_edition_ids(earlier)
     return ids

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from digest.records import ArticleRecord
+from digest.records import ArticleRecord, EarlierEditions
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
 from digest.store.tables import (
@@ -233,53 +233,31 @@ class StoryQueries(StoreBase):
             return False
         return True
 
-    def edition_stories(
-        self,
-        digest_id: str,
-        before: datetime,
-        limit: int,
-        slots: Sequence[datetime] | None = None,
-        since: datetime | None = None,
-        others: Sequence[str] = (),
-    ) -> list[str]:
-        """The stories JSON of the digest's editions before ``before`` that carried stories,
-        newest built first: the last ``limit`` of them, and with ``since`` every one whose
-        slot is at or after it too, with those of the ``others`` digests (their slot may be
-        ``before`` itself); with ``slots``,
-        only the digest's editions of those slots (a local-time digest's bucket)."""
+    def edition_stories(self, earlier: EarlierEditions) -> list[str]:
+        """The stories JSON of the ``earlier`` editions that carried stories, newest built
+        first (``_earlier`` says which)."""
         columns = (EDITIONS.c.id, EDITIONS.c.stories)
         found: dict[int, str] = {}
         with self.engine.connect() as connection:
-            for query in _earlier(columns, digest_id, before, limit, slots, since, others):
+            for query in _earlier(columns, earlier):
                 found.update({row[0]: row[1] for row in connection.execute(query)})
         return [found[i] for i in sorted(found, reverse=True)]
 
-    def earlier_views(
-        self,
-        keys: Iterable[str],
-        digest_id: str,
-        before: datetime,
-        limit: int,
-        slots: Sequence[datetime] | None = None,
-        since: datetime | None = None,
-        others: Sequence[str] = (),
-    ) -> dict[str, list[str]]:
+    def earlier_views(self, keys: Iterable[str], earlier: EarlierEditions) -> dict[str, list[str]]:
         """The stored own editions of the choices of topics ``keys`` (``save_edition``'s
-        views) of the editions ``edition_stories`` reads with the same arguments, each
+        views) of the ``earlier`` editions (as ``edition_stories`` reads them), each
         choice's newest built first: one query per kind of earlier edition, every key."""
         wanted = sorted(set(keys))
         views: dict[str, dict[int, str]] = {key: {} for key in wanted}
         if not wanted:
             return {}
         with self.engine.connect() as connection:
-            for earlier in _earlier(
-                (EDITIONS.c.id,), digest_id, before, limit, slots, since, others
-            ):
+            for ids in _earlier((EDITIONS.c.id,), earlier):
                 query = select(
                     EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
                 ).where(
                     EDITION_VIEWS.c.topic_key.in_(wanted),
-                    EDITION_VIEWS.c.edition_id.in_(earlier.scalar_subquery()),
+                    EDITION_VIEWS.c.edition_id.in_(ids.scalar_subquery()),
                 )
                 for key, edition_id, view in connection.execute(query):
                     views[key][edition_id] = view
@@ -298,22 +276,12 @@ class StoryQueries(StoreBase):
         with self.engine.connect() as connection:
             return [(d, slot, at) for d, slot, at in connection.execute(query)]
 
-    def earlier_edition_ids(
-        self,
-        digest_id: str,
-        before: datetime,
-        limit: int,
-        slots: Sequence[datetime] | None = None,
-        since: datetime | None = None,
-        others: Sequence[str] = (),
-    ) -> set[int]:
-        """The ids of the editions ``edition_stories`` reads with the same arguments."""
+    def earlier_edition_ids(self, earlier: EarlierEditions) -> set[int]:
+        """The ids of the ``earlier`` editions (as ``edition_stories`` reads them)."""
         ids: set[int] = set()
         with self.engine.connect() as connection:
-            for earlier in _earlier(
-                (EDITIONS.c.id,), digest_id, before, limit, slots, since, others
-            ):
-                ids.update(connection.execute(earlier).scalars())
+            for query in _earlier((EDITIONS.c.id,), earlier):
+                ids.update(connection.execute(query).scalars())
         return ids
 
     def prune_edition_views(
@@ -352,18 +320,20 @@ class StoryQueries(StoreBase):
         return int(result.rowcount or 0)
 
 
-def _earlier(
-    columns: Sequence[ColumnElement[Any]],
-    digest_id: str,
-    before: datetime,
-    limit: int,
-    slots: Sequence[datetime] | None,
-    since: datetime | None,
-    others: Sequence[str],
-) -> list[Select[Any]]:
-    """The queries of ``columns`` of the earlier editions whose stories count as sent
-    (``edition_stories``); none when ``limit`` is 0."""
-    if limit <= 0:
+def _earlier(columns: Sequence[ColumnElement[Any]], earlier: EarlierEditions) -> list[Select[Any]]:
+    """The queries of ``columns`` of the ``earlier`` editions that carried stories: the
+    digest's last ``limit`` before ``before``, every one whose slot is at or after
+    ``since`` too, with those of the ``others`` digests (their slot may be ``before``
+    itself); with ``slots``, only the digest's editions of those slots (a local-time
+    digest's bucket). None when ``limit`` is 0."""
+    digest_id, before, slots, since, others = (
+        earlier.digest_id,
+        earlier.before,
+        earlier.slots,
+        earlier.since,
+        earlier.others,
+    )
+    if earlier.limit <= 0:
         return []
     carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
     own = select(*columns).where(
@@ -371,17 +341,18 @@ def _earlier(
     )
     if slots is not None:
         own = own.where(EDITIONS.c.slot.in_(list(slots)))
-    queries = [own.order_by(EDITIONS.c.slot.desc()).limit(limit)]
-    if since is not None:
-        queries.append(own.where(EDITIONS.c.slot >= since))
-        if others:
-            queries.append(
-                # another digest's edition of the same slot, if built, was built first
-                select(*columns).where(
-                    EDITIONS.c.digest_id.in_(list(others)),
-                    EDITIONS.c.slot >= since,
-                    EDITIONS.c.slot <= before,
-                    *carried,
-                )
+    queries = [
+        own.order_by(EDITIONS.c.slot.desc()).limit(earlier.limit),
+        own.where(EDITIONS.c.slot >= since),
+    ]
+    if others:
+        queries.append(
+            # another digest's edition of the same slot, if built, was built first
+            select(*columns).where(
+                EDITIONS.c.digest_id.in_(list(others)),
+                EDITIONS.c.slot >= since,
+                EDITIONS.c.slot <= before,
+                *carried,
             )
+        )
     return queries
