@@ -101,6 +101,11 @@ def language_tag(value: str) -> str | None:
     return tag if _LANGUAGE_TAG.match(tag) and len(tag) <= 35 else None
 
 
+def written_tag(value: str) -> str | None:
+    """``language_tag`` of a tag as feeds and admins write it: "pt_BR" is "pt-BR"."""
+    return language_tag(value.replace("_", "-"))
+
+
 def language_code(tag: str | None) -> str:
     """The language sentencex is asked for: the tag's primary subtag, English by default."""
     if not tag:

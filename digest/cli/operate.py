@@ -83,7 +83,7 @@ def preview(ctx: Context, out_dir: Path, digest_id: str | None, topics: str) -> 
     digest = app.config.digest(digest_id)
     chosen = frozenset(t.strip() for t in topics.split(",") if t.strip())
     try:
-        check_topics(sorted(chosen), {t for s in app.config.sources for t in s.topics})
+        check_topics(sorted(chosen), app.config.topics())
     except ValueError as exc:
         raise UsageError(str(exc), "the topics are those of [[sources]] in the config") from exc
     # Built as the send builds it: the admin's templates, the service's language, the link.

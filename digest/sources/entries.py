@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 
 from digest.errors import SourceError
 from digest.records import FeedItem
-from digest.sentences import language_tag
+from digest.sentences import written_tag
 from digest.sources.dates import parse_localised_date
 from digest.sources.normalise import (
     canonical_url,
@@ -179,10 +179,10 @@ def _resolved(link: str, base_url: str | None) -> str:
 
 def _item_from_entry(
     entry: Any,
-    feed_language: str | None = None,
-    base_url: str | None = None,
-    summary_chars: int = DEFAULT_CHARS,
-    configured: str | None = None,
+    feed_language: str | None,
+    base_url: str | None,
+    summary_chars: int,
+    configured: str | None,
 ) -> FeedItem | None:
     """The entry's FeedItem; None without an http(s) link, an empty title without words.
 
@@ -315,7 +315,7 @@ def _entry_language(entry: Any) -> str | None:
 def _language(value: object) -> str | None:
     """A language tag, if it looks like one (feeds put all sorts in <language>), as BCP 47
     writes it: "pt_BR", as some feeds write it, is "pt-BR" (``sentences.language_tag``)."""
-    return language_tag(str(value or "").replace("_", "-"))
+    return written_tag(str(value or ""))
 
 
 def _number(value: object) -> int:

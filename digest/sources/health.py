@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from digest.config import SourceConfig
 from digest.states import SourceStatus
-from digest.store import Store
+from digest.store import Source, Store
 
 
 class SourceCondition(StrEnum):
@@ -55,10 +55,15 @@ def source_health(
     """Every source's health by name: the stored ones, and the configured ones (``sources``:
     the config's ``[[sources]]``) that no gather has met yet: new, or off when disabled.
     `digest sources`, `digest check` and the console all read it, so they say one thing."""
-    now = now or store.clock.now()
+    return health_of(store.list_sources(), sources, now or store.clock.now())
+
+
+def health_of(
+    rows: Sequence[Source], sources: Sequence[SourceConfig], now: datetime
+) -> list[SourceHealth]:
+    """``source_health`` of the stored source ``rows`` (for a caller that has them)."""
     gathered = {source.name for source in sources if source.enabled}
     out = []
-    rows = store.list_sources()
     for name in {source.name for source in sources} - {row.name for row in rows}:
         condition = SourceCondition.NEW if name in gathered else SourceCondition.OFF
         out.append(SourceHealth(name, condition, None, 0, 0, None, None))

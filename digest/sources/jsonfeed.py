@@ -80,7 +80,7 @@ def _item(
     base_url: str | None,
     feed_language: str | None,
     summary_chars: int,
-    configured: str | None = None,
+    configured: str | None,
 ) -> FeedItem | None:
     """The item's FeedItem; None, with a note, without an http(s) link or a title."""
     index, notes = field.index, field.notes

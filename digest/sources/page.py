@@ -173,8 +173,9 @@ def _no_links_hint(source: SourceConfig, listing: Fetched) -> str:
 def _item(
     link: ListingLink,
     page: Fetched,
-    summary_chars: int = DEFAULT_CHARS,
-    configured: str | None = None,
+    *,
+    summary_chars: int,
+    configured: str | None,
 ) -> tuple[FeedItem | None, str]:
     """The link's item from its article page; None and why when the page is not the article.
     ``configured``: the source's language (``[[sources]] language``), which wins over the

@@ -135,7 +135,7 @@ def _parse_xml_feed(
     headers: dict[str, str],
     base_url: str | None,
     summary_chars: int,
-    language: str | None = None,
+    language: str | None,
 ) -> tuple[list[FeedItem], list[str]]:
     body, mended = mend_utf8(body, headers.get("content-type", ""))
     mended_notes = (

@@ -126,7 +126,7 @@ def _parse(source: str, body: bytes) -> ET.Element:
 
 
 def _item(
-    entry: ET.Element, base_url: str, now: datetime, configured: str | None = None
+    entry: ET.Element, base_url: str, now: datetime, configured: str | None
 ) -> tuple[FeedItem | None, str]:
     """The <url> entry's item, or None and why it was skipped. A missing element reads as
     "" (``_text`` of no parent), so an entry without <news:news> takes its title from its

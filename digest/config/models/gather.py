@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from digest.config.models.base import _Model
-from digest.sentences import language_tag
+from digest.sentences import written_tag
 
 
 class GatherConfig(_Model):
@@ -111,7 +111,7 @@ class SourceConfig(_Model):
         """A tag as BCP 47 writes it: "pt_BR" (how some feeds write it) becomes "pt-BR"."""
         if value is None:
             return None
-        tag = language_tag(value.replace("_", "-"))
+        tag = written_tag(value)
         if tag is None:
             raise ValueError(
                 f"{value!r} is not a language tag; write the language as a BCP 47 tag such "

@@ -14,7 +14,7 @@ from digest.deliver.checks import config_problems
 from digest.records import RankedEdition
 from digest.reports import NextRun, edition_note, next_runs
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
-from digest.sources.health import SourceHealth, source_health
+from digest.sources.health import SourceCondition, SourceHealth, health_of
 from digest.store import Edition, Source, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
@@ -40,7 +40,11 @@ class SourceLine:
 
     row: Source
     health: SourceHealth
-    enabled: bool  # fetched by a gather: the console offers "Fetch now"
+
+    @property
+    def enabled(self) -> bool:
+        """Fetched by a gather (configured and enabled): the console offers "Fetch now"."""
+        return self.health.condition is not SourceCondition.OFF
 
 
 @dataclass
@@ -75,12 +79,13 @@ def source_lines(app: App) -> list[SourceLine]:
     earlier config; each with its health by the same rule (`source_health`)."""
     configured = {source.name: source for source in app.config.sources}
     order = {name: index for index, name in enumerate(configured)}
-    rows = {row.name: row for row in app.store.list_sources()}
+    stored = app.store.list_sources()
+    rows = {row.name: row for row in stored}
     lines = []
-    for health in source_health(app.store, app.config.sources, app.clock.now()):
+    for health in health_of(stored, app.config.sources, app.clock.now()):
         source = configured.get(health.name)
         row = rows.get(health.name) or Source(name=health.name, url=source.url if source else "")
-        lines.append(SourceLine(row, health, source is not None and source.enabled))
+        lines.append(SourceLine(row, health))
     return sorted(lines, key=lambda line: (order.get(line.row.name, len(order)), line.row.name))
 
 
