@@ -109,7 +109,9 @@ class SegmentTemplates:
         ranked = self._topic_edition(topics) if topics else whole
         if topics and ranked.count == 0 and e.story_count and not self.digest.send_empty:
             return None
-        if _shown(ranked) == _shown(whole) and (timezone, locale) == self.default[:2]:
+        shown = _shown(ranked)
+        every = shown == _shown(whole)  # every story of the edition, as it
+        if every and (timezone, locale) == self.default[:2]:
             # They get every story of the edition, as it: the edition's own render serves them.
             if self.default not in self._cache:
                 self._cache[self.default] = self._build(self.default)
@@ -117,8 +119,8 @@ class SegmentTemplates:
         # A topic reader's web link leads to their choice's own edition, untrimmed; not when
         # it shows every story of the edition: that render serves readers without topics.
         # Their key is part of the render's, so no reader's link names another's choice.
-        own = topics if _shown(ranked) != _shown(whole) else ""
-        render_key = (timezone, locale, _shown(ranked), own)
+        own = "" if every else topics
+        render_key = (timezone, locale, shown, own)
         if render_key not in self._renders:
             self._renders[render_key] = self._render(key, ranked, own)
         return self._renders[render_key]

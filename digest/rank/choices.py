@@ -54,12 +54,14 @@ def with_choices(
     repeat rule matches), and left out unless it grew."""
 
     def mine(had: SentStories) -> Mine:
-        memory = sent.merged(had)  # the edition's memory and the choice's, as one
+        memory: list[SentStories] = []  # the edition's and the choice's as one, once needed
 
         def theirs(story: Story) -> Story | None:
             if not holds(had, story):
                 return story  # never shown to them beyond the edition: as ranked
-            again = rescore(story, memory)
+            if not memory:
+                memory.append(sent.merged(had))
+            again = rescore(story, memory[0])
             return None if again.repeat else again
 
         return theirs

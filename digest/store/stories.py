@@ -5,12 +5,11 @@ A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     bindparam,
     delete,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from digest.records import ArticleRecord, EarlierEditions
@@ -236,31 +236,29 @@ class StoryQueries(StoreBase):
     def edition_stories(self, earlier: EarlierEditions) -> list[str]:
         """The stories JSON of the ``earlier`` editions that carried stories, newest built
         first (``_earlier`` says which)."""
-        columns = (EDITIONS.c.id, EDITIONS.c.stories)
-        found: dict[int, str] = {}
         with self.engine.connect() as connection:
-            for query in _earlier(columns, earlier):
-                found.update({row[0]: row[1] for row in connection.execute(query)})
+            ids = _earlier_ids(connection, earlier)
+            query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(ids))
+            found = {i: stories for i, stories in connection.execute(query)}
         return [found[i] for i in sorted(found, reverse=True)]
 
     def earlier_views(self, keys: Iterable[str], earlier: EarlierEditions) -> dict[str, list[str]]:
         """The stored own editions of the choices of topics ``keys`` (``save_edition``'s
         views) of the ``earlier`` editions (as ``edition_stories`` reads them), each
-        choice's newest built first: one query per kind of earlier edition, every key."""
+        choice's newest built first."""
         wanted = sorted(set(keys))
-        views: dict[str, dict[int, str]] = {key: {} for key in wanted}
         if not wanted:
             return {}
+        views: dict[str, dict[int, str]] = {key: {} for key in wanted}
         with self.engine.connect() as connection:
-            for ids in _earlier((EDITIONS.c.id,), earlier):
-                query = select(
-                    EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
-                ).where(
-                    EDITION_VIEWS.c.topic_key.in_(wanted),
-                    EDITION_VIEWS.c.edition_id.in_(ids.scalar_subquery()),
-                )
-                for key, edition_id, view in connection.execute(query):
-                    views[key][edition_id] = view
+            query = select(
+                EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
+            ).where(
+                EDITION_VIEWS.c.topic_key.in_(wanted),
+                EDITION_VIEWS.c.edition_id.in_(_earlier_ids(connection, earlier)),
+            )
+            for key, edition_id, view in connection.execute(query):
+                views[key][edition_id] = view
         return {
             key: [found[i] for i in sorted(found, reverse=True)] for key, found in views.items()
         }
@@ -278,11 +276,8 @@ class StoryQueries(StoreBase):
 
     def earlier_edition_ids(self, earlier: EarlierEditions) -> set[int]:
         """The ids of the ``earlier`` editions (as ``edition_stories`` reads them)."""
-        ids: set[int] = set()
         with self.engine.connect() as connection:
-            for query in _earlier((EDITIONS.c.id,), earlier):
-                ids.update(connection.execute(query).scalars())
-        return ids
+            return _earlier_ids(connection, earlier)
 
     def prune_edition_views(
         self, digest_id: str, before: datetime, keep: int, spare: Iterable[int] = ()
@@ -320,8 +315,16 @@ class StoryQueries(StoreBase):
         return int(result.rowcount or 0)
 
 
-def _earlier(columns: Sequence[ColumnElement[Any]], earlier: EarlierEditions) -> list[Select[Any]]:
-    """The queries of ``columns`` of the ``earlier`` editions that carried stories: the
+def _earlier_ids(connection: Connection, earlier: EarlierEditions) -> set[int]:
+    """The ids of the ``earlier`` editions (``_earlier``'s queries, run)."""
+    ids: set[int] = set()
+    for query in _earlier(earlier):
+        ids.update(connection.execute(query).scalars())
+    return ids
+
+
+def _earlier(earlier: EarlierEditions) -> list[Select[Any]]:
+    """The queries of the ids of the ``earlier`` editions that carried stories: the
     digest's last ``limit`` before ``before``, every one whose slot is at or after
     ``since`` too, with those of the ``others`` digests (their slot may be ``before``
     itself); with ``slots``, only the digest's editions of those slots (a local-time
@@ -336,7 +339,7 @@ def _earlier(columns: Sequence[ColumnElement[Any]], earlier: EarlierEditions) ->
     if earlier.limit <= 0:
         return []
     carried = (EDITIONS.c.stories != "", EDITIONS.c.story_count > 0)
-    own = select(*columns).where(
+    own = select(EDITIONS.c.id).where(
         EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, *carried
     )
     if slots is not None:
@@ -348,7 +351,7 @@ def _earlier(columns: Sequence[ColumnElement[Any]], earlier: EarlierEditions) ->
     if others:
         queries.append(
             # another digest's edition of the same slot, if built, was built first
-            select(*columns).where(
+            select(EDITIONS.c.id).where(
                 EDITIONS.c.digest_id.in_(list(others)),
                 EDITIONS.c.slot >= since,
                 EDITIONS.c.slot <= before,

@@ -125,15 +125,13 @@ def whole_html(app: App, edition: Edition) -> str:
     topics may get one by email later. The stored email stands when its digest is no
     longer configured or its stories were not stored: there is nothing else to render it
     from."""
-    if not edition.stories:
+    if not edition.stories or shows_all(edition.html, edition.story_count):
         return edition.html
     digest = next((d for d in app.config.digests if d.id == edition.digest_id), None)
     if digest is None:
         return edition.html
     try:
-        whole = ranked_from_json(edition.stories)
-        if shows_all(edition.html, edition.story_count):
-            return edition.html
+        whole = ranked_from_json(edition.stories, extra=False)
     except (ValueError, KeyError, TypeError) as exc:  # stored by an old version
         log.warning(
             "edition %s of %s: its stories are unreadable, the web view shows the email: %s",
