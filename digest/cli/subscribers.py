@@ -17,6 +17,7 @@ from rich.table import Table
 from digest.cli._common import Context, console, pass_context
 from digest.cli._people import person_json, print_record, record_json
 from digest.config import Config
+from digest.config.models import NO_SOURCE_HAS
 from digest.errors import DigestError, UsageError
 from digest.states import SubscriberStatus
 from digest.store import Subscriber
@@ -261,7 +262,7 @@ def import_cmd(ctx: Context, csv_file: Path) -> None:
         nonlocal problems, topic_problems
         for line, what in sorted(found):
             click.echo(f"{csv_file}:{line}: {what}", err=True)
-            topic_problems += what.startswith("no source has the topic")
+            topic_problems += what.startswith(NO_SOURCE_HAS)
         problems += len(found)
 
     with csv_file.open(encoding="utf-8-sig", newline="") as lines:

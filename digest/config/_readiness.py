@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from digest.config._secrets_ready import secret_warnings
-from digest.config.models import Config
+from digest.config.models import Config, no_source_has, unknown_topics
 from digest.domains import registrable_domain, same_organisation
 from digest.errors import ConfigProblem
 from digest.resources import example_config
@@ -151,10 +151,10 @@ def _digest_topics(config: Config) -> list[ConfigProblem]:
     known = config.topics()
     problems = []
     for index, digest in enumerate(config.digests):
-        unknown = [topic for topic in digest.topics if topic not in known]
+        unknown = unknown_topics(digest.topics, known)
         if not unknown:
             continue
-        what = f"no source has the topic {', '.join(map(repr, unknown))}"
+        what = no_source_has(unknown)
         what += (
             ", so its editions have no stories"
             if len(unknown) == len(digest.topics)

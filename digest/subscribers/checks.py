@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest.config.models import check_timezone
+from digest.config.models import check_timezone, no_source_has, unknown_topics
 from digest.render.i18n import check_locale
 from digest.states import SUBSCRIBER_STATUSES, SubscriberStatus
 
@@ -162,6 +162,6 @@ def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:
     A reader is sent only stories of their topics, and only sources give stories topics:
     a misspelt topic would have every edition skip them without a word.
     """
-    unknown = [topic for topic in chosen if topic not in known]
+    unknown = unknown_topics(chosen, known)
     if unknown:
-        raise ValueError(f"no source has the topic {', '.join(map(repr, unknown))}")
+        raise ValueError(no_source_has(unknown))

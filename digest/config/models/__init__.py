@@ -11,7 +11,15 @@ Import them from here. A function elsewhere that takes a setting defaults to
 ``default(Model, "field")``, never to the number written out again.
 """
 
-from digest.config.models.base import check_env_name, check_timezone, default, secret_hint
+from digest.config.models.base import (
+    NO_SOURCE_HAS,
+    check_env_name,
+    check_timezone,
+    default,
+    no_source_has,
+    secret_hint,
+    unknown_topics,
+)
 from digest.config.models.config import Config
 from digest.config.models.delivery import DeliveryConfig, DkimConfig, RateConfig
 from digest.config.models.digests import DigestConfig
@@ -31,6 +39,7 @@ from digest.config.models.transports import (
 from digest.config.models.web import AdminConfig, WebhooksConfig
 
 __all__ = [
+    "NO_SOURCE_HAS",
     "AdminConfig",
     "Config",
     "DeliveryConfig",
@@ -55,5 +64,7 @@ __all__ = [
     "check_env_name",
     "check_timezone",
     "default",
+    "no_source_has",
     "secret_hint",
+    "unknown_topics",
 ]

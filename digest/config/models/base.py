@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -36,6 +37,22 @@ def default(model: type[BaseModel], name: str) -> Any:
     if field.is_required():
         raise TypeError(f"{model.__name__}.{name} has no default to take")
     return field.get_default(call_default_factory=True)
+
+
+# What a reader's or a digest's topic that no source declares is told (the CSV import
+# counts its lines by it).
+NO_SOURCE_HAS = "no source has the topic"
+
+
+def unknown_topics(chosen: Iterable[str], known: Collection[str]) -> list[str]:
+    """The topics of ``chosen`` no source declares (``known``: ``Config.topics``): a reader
+    or a digest is sent only stories of its topics, so a misspelt one gets none."""
+    return [topic for topic in chosen if topic not in known]
+
+
+def no_source_has(topics: Sequence[str]) -> str:
+    """The words for ``unknown_topics``: "no source has the topic 'wrld'"."""
+    return f"{NO_SOURCE_HAS} {', '.join(map(repr, topics))}"
 
 
 def check_timezone(
