@@ -65,6 +65,21 @@ def test_the_screen_shows_the_file_and_its_warnings_and_never_a_secret(
     assert TOKEN not in text and SECRET not in text
 
 
+def test_the_screen_warns_of_a_file_source_whose_file_is_not_there(
+    config: Path, client: httpx.Client
+) -> None:
+    """`digest check` says so; the console's check of the same file says it too."""
+    config.write_text(config.read_text() + '\n[[sources]]\nname = "Lost"\nurl = "file:lost.xml"\n')
+    line = _line_of(config, 'url = "file:lost.xml"')
+
+    text = html.unescape(client.get("/admin/config").text)
+
+    assert (
+        f"{config}:{line}: sources[2].url: source 'Lost' names {config.parent / 'lost.xml'}, "
+        "which does not exist; fix the path"
+    ) in text
+
+
 def test_a_pasted_secret_is_redacted_from_the_file_and_from_its_error(
     config: Path, client: httpx.Client
 ) -> None:

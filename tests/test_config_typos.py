@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.config import parse_config, warnings_for
 from tests.conftest import run_cli
 
 
@@ -182,3 +183,26 @@ def test_check_warns_of_a_file_source_whose_file_is_not_there(
         f"{tmp_path / 'feeds' / 'lost.xml'}, which does not exist; fix the path"
     ) in err
     assert "here.xml" not in err
+
+
+def test_the_missing_file_is_one_of_the_configs_own_warnings(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The rule lives with the config's other readiness warnings, so every face that shows
+    them (the command line, the console's Config screen and dashboard) names the file; a
+    paused source's file is not looked for."""
+    text = write_config([("Lost", "file:lost.xml"), ("Paused", "file:paused.xml")]).read_text()
+    config = parse_config(
+        text.replace('url = "file:paused.xml"', 'url = "file:paused.xml"\nenabled = false'),
+        tmp_path / "digest.toml",
+    )
+
+    line = text.splitlines().index('url = "file:lost.xml"') + 1
+
+    said = [str(p) for p in warnings_for(config) if "does not exist" in str(p)]
+
+    assert said == [
+        f"{tmp_path / 'digest.toml'}:{line}: sources[0].url: "
+        f"source 'Lost' names {tmp_path / 'lost.xml'}, which does not exist; fix the path "
+        "(a relative file: path starts at the config file's folder)"
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from digest.cli._common import Context, console, pass_context, run_async
-from digest.cli.sources import health_warnings, missing_files
+from digest.cli.sources import health_warnings
 from digest.config import config_path, load_config
 from digest.deliver.checks import config_problems
 from digest.errors import ConfigError, UsageError
@@ -52,7 +52,7 @@ def check(ctx: Context, connect: bool) -> None:
     config = load_config(ctx.config_path)
     errors, warnings = config_problems(config)
     # The sources failing now, when a database is there: warnings, never a failed check.
-    for warning in [*warnings, *missing_files(config), *health_warnings(config, ctx.clock)]:
+    for warning in [*warnings, *health_warnings(config, ctx.clock)]:
         click.echo(f"warning: {warning}", err=True)
     if errors:
         raise ConfigError(errors)

@@ -16,7 +16,6 @@ from digest.clock import Clock, utc_time
 from digest.config import Config
 from digest.config.loader import config_path, parse_config
 from digest.errors import ConfigError, DigestError
-from digest.sources.fetch import file_path
 from digest.sources.health import SourceCondition, SourceHealth, source_health
 from digest.sources.opml import append_sources, plan_import, read_opml
 
@@ -103,24 +102,6 @@ def health_warnings(config: Config, clock: Clock) -> list[str]:
     finally:
         app.close()
     return [line for h in health if (line := _health_warning(h))]
-
-
-def missing_files(config: Config) -> list[str]:
-    """`digest check`'s words on enabled ``file:`` sources whose file is not there: the
-    config is valid, but every gather would fail on them."""
-    return [
-        str(
-            config.problem(
-                ("sources", index, "url"),
-                f"source {source.name!r} names {path}, which does not exist",
-                "fix the path (a relative file: path starts at the config file's folder)",
-            )
-        )
-        for index, source in enumerate(config.sources)
-        if source.enabled
-        and source.url.startswith("file:")
-        and not (path := file_path(source.url, config.base_dir)).exists()
-    ]
 
 
 def _health_warning(h: SourceHealth) -> str:

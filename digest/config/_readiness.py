@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from digest.config._secrets_ready import secret_warnings
-from digest.config.models import Config, no_source_has, unknown_topics
+from digest.config.models import Config, file_path, no_source_has, unknown_topics
 from digest.domains import registrable_domain, same_organisation
 from digest.errors import ConfigProblem
 from digest.resources import example_config
@@ -32,6 +32,7 @@ def warnings_for(config: Config) -> list[ConfigProblem]:
     return [
         *secret_warnings(config),
         *_templates_dir(config),
+        *_missing_files(config),
         *_unrecorded_file(config),
         *_dkim_alignment(config),
         *_unsubscribe_mailto(config),
@@ -205,6 +206,22 @@ def _templates_dir(config: Config) -> list[ConfigProblem]:
             "create the folder (relative paths start at this file's folder), or remove "
             "templates_dir",
         )
+    ]
+
+
+def _missing_files(config: Config) -> list[ConfigProblem]:
+    """Enabled ``file:`` sources whose file is not there: the config is valid (the file may
+    be written before the first gather), but every gather would fail on them."""
+    return [
+        config.problem(
+            ("sources", index, "url"),
+            f"source {source.name!r} names {path}, which does not exist",
+            "fix the path (a relative file: path starts at the config file's folder)",
+        )
+        for index, source in enumerate(config.sources)
+        if source.enabled
+        and source.url.startswith("file:")
+        and not (path := file_path(source.url, config.base_dir)).exists()
     ]
 
 

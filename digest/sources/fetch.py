@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from digest.clock import SYSTEM_CLOCK, Clock
-from digest.config.models import GatherConfig, default
+from digest.config.models import GatherConfig, default, file_path
 from digest.errors import SourceError
 from digest.sources.answers import (
     PERMANENT,
@@ -37,7 +37,8 @@ from digest.sources.bodies import MAX_BODY_BYTES, read_capped, size_text, too_la
 from digest.sources.pacing import Deadline, HostPolicy
 from digest.sources.site import Site
 
-# Re-exported: callers and tests import these from here, as before the split.
+# Re-exported: callers and tests import these from here, as before the split (file_path
+# from the config, where `digest check` resolves a file: source's path by the same rule).
 __all__ = [
     "MAX_BODY_BYTES",
     "Deadline",
@@ -216,16 +217,6 @@ class Fetcher:
             return Fetched(body, dict(response.headers), url, status)
         finally:
             await response.aclose()
-
-
-def file_path(url: str, base_dir: Path) -> Path:
-    """The local path a ``file:`` source names; relative paths start at the config's folder."""
-    parts = urlsplit(url)
-    raw = unquote(
-        parts.path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{parts.path}"
-    )
-    path = Path(raw)
-    return path if path.is_absolute() else base_dir / path
 
 
 def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:

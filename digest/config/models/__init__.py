@@ -23,7 +23,7 @@ from digest.config.models.base import (
 from digest.config.models.config import Config
 from digest.config.models.delivery import DeliveryConfig, DkimConfig, RateConfig
 from digest.config.models.digests import DigestConfig
-from digest.config.models.gather import GatherConfig, RetentionConfig, SourceConfig
+from digest.config.models.gather import GatherConfig, RetentionConfig, SourceConfig, file_path
 from digest.config.models.rank import RankConfig
 from digest.config.models.schedule import ScheduleConfig, WorkerConfig
 from digest.config.models.service import ServiceConfig
@@ -64,6 +64,7 @@ __all__ = [
     "check_env_name",
     "check_timezone",
     "default",
+    "file_path",
     "no_source_has",
     "secret_hint",
     "unknown_topics",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -128,3 +130,16 @@ class SourceConfig(_Model):
                 "'https://example.org/feed.xml' (or 'file:path' for a local file)"
             )
         return value
+
+
+def file_path(url: str, base_dir: Path) -> Path:
+    """The local path a ``file:`` source names; relative paths start at the config's folder.
+
+    Here, beside the source's url, so the fetcher that reads the file and `digest check`
+    (and the console's check) that looks for it resolve it by one rule."""
+    parts = urlsplit(url)
+    raw = unquote(
+        parts.path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{parts.path}"
+    )
+    path = Path(raw)
+    return path if path.is_absolute() else base_dir / path
