@@ -20,7 +20,9 @@ import pytest
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import load_config
+from digest.editions.views import earlier_editions
 from digest.pipeline import gather_sources, run_digest
+from digest.records import EarlierEditions
 from digest.schedule import fires_at, latest_slot, local_time_schedule
 from digest.schedule.daemon import build_scheduler
 from tests.conftest import FeedServer, rss
@@ -257,5 +259,56 @@ def test_a_long_gathering_keeps_the_run_in_the_slot_it_started_in(
         report = asyncio.run(run_digest(app, "daily"))
         assert report.edition is not None and report.edition.slot == utc("2026-11-30 01:15")
         assert {e: len(s) for e, s in _received(tmp_path).items()} == {"kathmandu@example.org": 1}
+    finally:
+        app.close()
+
+
+def test_a_gather_that_runs_into_the_next_quarter_hour_reads_the_edition_s_earlier_editions(
+    write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run for London's 07:00 starts at 07:14:50 and its gather ends at 07:15:20: the
+    edition is the 07:00 slot's, and its build reads the earlier editions of that slot (the
+    same a topic reader's fallback at the send reads, from the stored slot and build time),
+    not the 07:15 slot's (Kathmandu's, none): yesterday's story is not mailed again."""
+    config = local_time_config(
+        write_config, feed_server, "Mon, 30 Nov 2026 06:00:00 GMT", 48,
+        {"london@example.org": "Europe/London"},
+    )  # fmt: skip
+    app = App.open(load_config(config))
+    gather = gather_sources
+
+    async def long_gather(app: App) -> object:
+        reports = await gather(app)
+        app.store.clock = ManualClock(utc("2026-12-01 07:15:20"))
+        return reports
+
+    built: list[EarlierEditions] = []
+    read = app.store.edition_stories
+
+    def edition_stories(earlier: EarlierEditions) -> list[str]:
+        built.append(earlier)
+        return read(earlier)
+
+    monkeypatch.setattr(app.store, "edition_stories", edition_stories)
+    try:
+        digest = app.config.digests[0]
+        clock_at(app, utc("2026-11-30 07:00:30"))
+        first = asyncio.run(run_digest(app, "daily"))
+        assert first.edition is not None and first.edition.story_count == 1
+        assert len(_received(tmp_path)["london@example.org"]) == 1
+        clock_at(app, utc("2026-12-01 07:14:50"))
+        monkeypatch.setattr("digest.pipeline.gather_sources", long_gather)
+        built.clear()
+
+        second = asyncio.run(run_digest(app, "daily"))
+
+        edition = second.edition
+        assert edition is not None and edition.slot == utc("2026-12-01 07:00")
+        fallback = earlier_editions(app, digest, edition.slot, edition.created_at)
+        assert fallback is not None and built
+        assert app.store.earlier_edition_ids(fallback) == {first.edition.id}
+        assert [app.store.earlier_edition_ids(e) for e in built] == [{first.edition.id}]
+        assert edition.story_count == 0 and second.delivery is None  # nothing new
+        assert len(_received(tmp_path)["london@example.org"]) == 1
     finally:
         app.close()

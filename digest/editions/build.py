@@ -40,17 +40,26 @@ class WindowRanking:
 
 
 def rank_window(
-    app: App, digest: DigestConfig, now: datetime, choices: Iterable[str] = ()
+    app: App,
+    digest: DigestConfig,
+    now: datetime,
+    choices: Iterable[str] = (),
+    slot: datetime | None = None,
 ) -> RankedEdition:
     """Rank the articles of the digest's look-back window ending at ``now``
     (``window_ranking``, for a caller that needs only the edition)."""
-    return window_ranking(app, digest, now, choices).edition
+    return window_ranking(app, digest, now, choices, slot).edition
 
 
 def window_ranking(
-    app: App, digest: DigestConfig, now: datetime, choices: Iterable[str] = ()
+    app: App,
+    digest: DigestConfig,
+    now: datetime,
+    choices: Iterable[str] = (),
+    slot: datetime | None = None,
 ) -> WindowRanking:
-    """Rank the articles of the digest's look-back window ending at ``now``.
+    """Rank the articles of the digest's look-back window ending at ``now`` for the
+    edition of ``slot`` (default: the slot of ``now``).
 
     Stories are formed over every enabled source and back to ``rank.story_memory_hours``
     (further than the window when that is longer), and each article's story is stored, so
@@ -63,6 +72,10 @@ def window_ranking(
     ``choices``: keys of choices of topics, each given its own edition
     (``RankedEdition.views``) with what it was shown beyond the earlier editions
     (``views.choice_memory``).
+
+    The earlier editions read are the edition's slot's (``earlier_editions``), which a
+    send's fallback reads too: not the slot of ``now``, which a long gather can carry past
+    the slot the run was started for.
     """
     enabled = {s.name: s for s in app.config.sources if s.enabled}
     wanted = set(digest.topics)
@@ -77,7 +90,7 @@ def window_ranking(
     # The tally of the sources enabled now alone: one removed or renamed stops weighing in
     # the others' breadth at once (its rows are kept, for when it comes back).
     read = SourceHabits.kept(*app.store.source_habits(enabled))
-    earlier = earlier_editions(app, digest, digest_slot(app, digest, now), now)
+    earlier = earlier_editions(app, digest, slot or digest_slot(app, digest, now), now)
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
@@ -180,7 +193,7 @@ def build_edition(
     existing = app.store.edition(digest.id, slot)
     if existing is not None and not rebuildable(app, existing):
         return existing, False
-    ranked = rank_window(app, digest, now, subscriber_choices(app))
+    ranked = rank_window(app, digest, now, subscriber_choices(app), slot)
     if existing is not None and ranked.count == 0 and not ranked.repeats:
         return existing, False  # still nothing to say: the stored edition stands
     # Each choice of topics' own edition, stored with it: what the send gives its readers.

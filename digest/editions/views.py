@@ -41,6 +41,11 @@ def earlier_editions(
     digest sent is not news in the evening one). A local-time digest's editions go to the
     time zones of their hour: only its own of the same hour on earlier days count there,
     and its editions do not count for other digests.
+
+    ``slot`` is the edition's own slot and ``now`` its build time, as stored with it:
+    the build (``build.window_ranking``) and a send's fallback (``SegmentTemplates``)
+    then read the same editions, even when a long gather carried the build past the
+    slot the run was started for (whose slot of the clock is the next one).
     """
     weights = app.config.rank
     count = weights.sent_lookback_editions
