@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from digest.app import App
 from digest.clock import ManualClock
@@ -314,7 +316,71 @@ TALLY = {"Wire": (2, 5), "Post": (1, 1)}
 PAIRS = {("Post", "Wire"): 1, ("Post", "Post"): 1, ("Wire", "Wire"): 2}
 
 
-def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database: str) -> None:
+@dataclass(frozen=True)
+class _Paused:
+    """Run B, on a thread of its own, stopped right after one of its statements."""
+
+    results: list[object]
+    go: threading.Event
+    thread: threading.Thread
+
+    def resume(self) -> list[object]:
+        """Run A has committed: let B go on and wait for its end; what it returned (or the
+        name of the error it raised)."""
+        self.go.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        return self.results
+
+
+@contextmanager
+def _paused_after(
+    engine: Engine, matches: Callable[[str], bool], run: Callable[[Store], object]
+) -> Iterator[_Paused]:
+    """Run B (``run`` on a store of ``engine``) on its own thread, paused right after its
+    first statement that ``matches`` until the body calls ``resume``: the interleaving
+    that loses a race is forced (run A's save goes in there), not waited for. On leaving,
+    B is let go and joined whatever happened: a failed assertion must not leave it waiting."""
+    reached, go = threading.Event(), threading.Event()
+
+    def pause(connection: Any, cursor: Any, statement: str, *args: Any, **kwargs: Any) -> None:
+        if matches(statement) and not reached.is_set():
+            reached.set()
+            assert go.wait(30), "run A did not save while run B waited"
+
+    results: list[object] = []
+
+    def run_b() -> None:
+        try:
+            results.append(run(Store(engine)))
+        except Exception as error:
+            results.append(type(error).__name__)
+
+    event.listen(engine, "after_cursor_execute", pause)
+    thread = threading.Thread(target=run_b)
+    thread.start()
+    try:
+        assert reached.wait(30), "run B never ran the statement it pauses after"
+        yield _Paused(results, go, thread)
+    finally:
+        go.set()
+        thread.join(30)
+        event.remove(engine, "after_cursor_execute", pause)
+
+
+@pytest.fixture
+def engines(postgres_database: str) -> Iterator[tuple[Engine, Engine]]:
+    """Two engines on one fresh, migrated PostgreSQL database: run A's and run B's."""
+    engine_a, engine_b = open_engine(postgres_database), open_engine(postgres_database)
+    upgrade(engine_a)
+    yield engine_a, engine_b
+    engine_a.dispose()
+    engine_b.dispose()
+
+
+def test_two_first_saves_at_once_on_postgresql_keep_one_tally(
+    engines: tuple[Engine, Engine],
+) -> None:
     """Two rank runs on a new install (the daemon's, an admin's ``explain``) save at once:
     one tally stands and the other run goes on without error (a source is the key).
 
@@ -323,85 +389,44 @@ def test_two_first_saves_at_once_on_postgresql_keep_one_tally(postgres_database:
     the key, not delete A's rows (committed since its count, so its DELETE sees them) and
     write its own: both runs would say they saved, and the tally would hold its stories
     as often as the runs that raced."""
-    engine_a, engine_b = open_engine(postgres_database), open_engine(postgres_database)
-    upgrade(engine_a)
+    engine_a, engine_b = engines
     until = NOW - timedelta(hours=24)
-    b_counted, a_committed = threading.Event(), threading.Event()
 
-    def pause_after_count(
-        connection: Any, cursor: Any, statement: str, *args: Any, **kwargs: Any
-    ) -> None:
-        """On B's engine: after the save's count of the kept rows, wait for A's commit."""
-        if statement.lstrip().lower().startswith("select count(*)") and "source_habits" in (
-            statement
-        ):
-            b_counted.set()
-            assert a_committed.wait(30), "run A did not save while run B waited"
+    def the_count(statement: str) -> bool:
+        """The save's count of the kept rows."""
+        return statement.lstrip().lower().startswith("select count(*)") and (
+            "source_habits" in statement
+        )
 
-    event.listen(engine_b, "after_cursor_execute", pause_after_count)
-    saved: list[object] = []
+    def save(store: Store) -> object:
+        return store.save_source_habits(TALLY, until, was=None, pairs=PAIRS)
 
-    def run_b() -> None:
-        try:
-            saved.append(Store(engine_b).save_source_habits(TALLY, until, was=None, pairs=PAIRS))
-        except Exception as error:
-            saved.append(type(error).__name__)
-
-    b = threading.Thread(target=run_b)
-    try:
-        b.start()
-        assert b_counted.wait(30), "run B never counted the kept rows"
+    with _paused_after(engine_b, the_count, save) as b:
         # B holds no lock yet (its UPDATE matched nothing): A saves and commits meanwhile.
         assert Store(engine_a).save_source_habits(TALLY, until, was=None, pairs=PAIRS)
-        a_committed.set()
-        b.join(30)
-        assert not b.is_alive()
-        assert saved == [False]
+        assert b.resume() == [False]
         assert Store(engine_a).source_habits(TALLY) == (TALLY, until, PAIRS)
-    finally:
-        a_committed.set()  # a failed assertion above must not leave B waiting
-        b.join(30)
-        engine_a.dispose()
-        engine_b.dispose()
 
 
 def test_a_read_of_the_habits_is_one_moment_while_a_save_commits_on_postgresql(
-    postgres_database: str,
+    engines: tuple[Engine, Engine],
 ) -> None:
     """A run reads the kept tally while another run's save commits: it gets the tally as
     it was before that save, ``until``, counts and pairs alike, or as it is after, never
     an old ``until`` with new counts (its next tally would count the stories between the
     two again). The save is forced in right after the read's first statement."""
-    engine_a, engine_b = open_engine(postgres_database), open_engine(postgres_database)
-    upgrade(engine_a)
+    engine_a, engine_b = engines
     first = NOW - timedelta(hours=48)
     second = first + timedelta(hours=24)
     later = {"Wire": (3, 7), "Post": (2, 2)}
     later_pairs = {("Post", "Wire"): 2}
     assert Store(engine_a).save_source_habits(TALLY, first, was=None, pairs=PAIRS)
-    b_read, a_committed = threading.Event(), threading.Event()
 
-    def pause_after_first_read(
-        connection: Any, cursor: Any, statement: str, *args: Any, **kwargs: Any
-    ) -> None:
-        """On B's engine: after the statement that reads ``until``, wait for A's save."""
-        if "max(source_habits.tallied_until)" in statement and not b_read.is_set():
-            b_read.set()
-            assert a_committed.wait(30), "run A did not save while run B read"
+    def reads_until(statement: str) -> bool:
+        """The statement that reads ``until``."""
+        return "max(source_habits.tallied_until)" in statement
 
-    event.listen(engine_b, "after_cursor_execute", pause_after_first_read)
-    read: list[object] = []
-    b = threading.Thread(target=lambda: read.append(Store(engine_b).source_habits(TALLY)))
-    try:
-        b.start()
-        assert b_read.wait(30), "run B never read the tally"
+    with _paused_after(engine_b, reads_until, lambda store: store.source_habits(TALLY)) as b:
         assert Store(engine_a).save_source_habits(later, second, was=first, pairs=later_pairs)
-        a_committed.set()
-        b.join(30)
-        assert read == [(TALLY, first, PAIRS)]
+        assert b.resume() == [(TALLY, first, PAIRS)]
         assert Store(engine_a).source_habits(TALLY) == (later, second, PAIRS | later_pairs)
-    finally:
-        a_committed.set()
-        b.join(30)
-        engine_a.dispose()
-        engine_b.dispose()
