@@ -75,12 +75,14 @@ async def gather_sources(app: App) -> list[SourceReport]:
 
 @dataclass(frozen=True)
 class PruneReport:
-    """What one prune deleted: articles no source lists any more, old editions, and the
-    delivery rows of old editions."""
+    """What one prune deleted: articles no source lists any more, old editions, the
+    delivery rows of old editions, and the kept habits of sources long gone from the
+    config (how many sources)."""
 
     articles: int
     editions: int
     deliveries: int
+    habits: int = 0
 
 
 def prune_stored(app: App) -> PruneReport:
@@ -107,7 +109,17 @@ def prune_stored(app: App) -> PruneReport:
             history.deliveries,
             keep.deliveries_days,
         )
-    return PruneReport(articles, history.editions, history.deliveries)
+    configured = [source.name for source in app.config.sources]
+    habits = app.store.forget_source_habits(
+        configured, now - timedelta(days=keep.source_habits_days)
+    )
+    if habits:
+        log.info(
+            "forgot the habits of %d sources not configured nor fetched for %g days",
+            habits,
+            keep.source_habits_days,
+        )
+    return PruneReport(articles, history.editions, history.deliveries, habits)
 
 
 async def deliver_stored(app: App, edition_id: int) -> RunReport:

@@ -18,11 +18,14 @@ from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
 from digest.editions import rank_window
+from digest.pipeline import prune_stored
 from digest.rank import SentStories, SourceHabits, rank_memory
 from digest.rank.growth import SETTLED_HOURS, first_arrivals, settled_stories
 from digest.records import ArticleRecord, FeedItem, Story
 from digest.reports import explain_report
 from digest.store import Store, open_engine, upgrade, utcnow
+from digest.store.store import FetchOutcome
+from tests.conftest import run_cli
 from tests.store_queries import add_articles
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
@@ -303,6 +306,46 @@ def test_a_tally_of_none_of_the_configured_sources_is_still_a_tally_kept(app: Ap
     )
     kept = {"Wire": (1, 1), "Gone": (2, 2)}
     assert app.store.source_habits([*SOURCES, "Gone"]) == (kept, later, {("Wire", "Wire"): 1})
+
+
+def test_a_source_gone_from_the_config_for_long_is_forgotten_one_back_sooner_is_not(
+    app: App, clock: ManualClock
+) -> None:
+    """A removed or renamed source's rows are kept for when it comes back, but not
+    forever: the prune every gather runs forgets the tally and pairs of a source not
+    configured and not fetched for ``retention.source_habits_days`` (180); one fetched
+    within that time keeps them, as does a configured source however long since its last
+    fetch (paused, or failing), and the tally goes on from its ``until``."""
+
+    def fetched(name: str, days_ago: float) -> None:
+        source_id = app.store.sync_sources([(name, f"file:{name.lower()}.xml")])[name]
+        app.store.clock = ManualClock(clock.now() - timedelta(days=days_ago))
+        app.store.save_fetches([FetchOutcome(source_id, error="cannot read it")])
+        app.store.clock = clock
+
+    fetched("Wire", 300)
+    fetched("Renamed", 200)
+    fetched("Away", 100)
+    until = clock.now() - timedelta(hours=24)
+    habits = {"Wire": (5, 9), "Renamed": (4, 4), "Away": (3, 3)}
+    pairs = {("Renamed", "Wire"): 2, ("Away", "Renamed"): 1, ("Away", "Wire"): 1}
+    own = {("Wire", "Wire"): 5, ("Renamed", "Renamed"): 4, ("Away", "Away"): 3}
+    assert app.store.save_source_habits(habits, until, was=None, pairs=pairs | own)
+    every = [*SOURCES, "Renamed", "Away"]
+
+    code, out, err = run_cli("--config", app.config.file, "db", "prune")  # as a gather does
+
+    assert code == 0, err
+    assert "the habits of 1 source not configured nor fetched for 180 days" in out
+    assert app.store.source_habits(every) == (
+        {"Wire": (5, 9), "Away": (3, 3)},
+        until,
+        {("Away", "Wire"): 1, ("Wire", "Wire"): 5, ("Away", "Away"): 3},
+    )
+    clock.advance(timedelta(days=100))  # Away's last fetch is 200 days old now
+    assert prune_stored(app).habits == 1
+    assert app.store.source_habits(every) == ({"Wire": (5, 9)}, until, {("Wire", "Wire"): 5})
+    assert prune_stored(app).habits == 0
 
 
 def test_explain_on_a_new_install_says_no_habit_is_kept(app: App) -> None:

@@ -93,8 +93,8 @@ def upgrade(ctx: Context) -> None:
 @pass_context
 def prune(ctx: Context) -> None:
     """Delete what the retention settings let go: articles no source lists any more
-    (gather.retention_days), old editions and old delivery rows ([retention]); every
-    gather does this too."""
+    (gather.retention_days), old editions and old delivery rows, the habits of sources
+    long gone from the config ([retention]); every gather does this too."""
     from digest.pipeline import prune_stored
 
     app = ctx.app()
@@ -106,6 +106,12 @@ def prune(ctx: Context) -> None:
         f"{_count_of(report.editions, 'edition')} older than {keep.editions_days} days, "
         f"{_count_of(report.deliveries, 'delivery row')} of editions older than "
         f"{keep.deliveries_days} days"
+        + (
+            f", the habits of {_count_of(report.habits, 'source')} not configured nor "
+            f"fetched for {keep.source_habits_days} days"
+            if report.habits
+            else ""
+        )
     )
 
 

@@ -88,7 +88,8 @@ def window_ranking(
         for a in app.store.window_articles(memory, now, enabled)
     ]
     # The tally of the sources enabled now alone: one removed or renamed stops weighing in
-    # the others' breadth at once (its rows are kept, for when it comes back).
+    # the others' breadth at once (its rows are kept, for when it comes back, until
+    # retention.source_habits_days after its last fetch).
     read = SourceHabits.kept(*app.store.source_habits(enabled))
     earlier = earlier_editions(app, digest, slot or digest_slot(app, digest, now), now)
     ranked = rank_memory(

@@ -78,7 +78,8 @@ class SourceHabits:
     """Each source's tally over the stories settled so far, and up to when it counts.
 
     A ranking reads the tally of the sources configured now alone (``store.source_habits``):
-    a source removed or renamed keeps its rows in the store, but its pairs would weigh in
+    a source removed or renamed keeps its rows in the store (for
+    ``retention.source_habits_days`` after its last fetch), but its pairs would weigh in
     the others' breadth (``breadths``) until the history outgrew them.
 
     ``until``: stories whose first article reached digest at or before it are tallied

@@ -16,6 +16,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from digest.records import ArticleRecord, EarlierEditions
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
+from digest.store.ingest import in_chunks
 from digest.store.tables import (
     ARTICLES,
     DELIVERIES,
@@ -125,7 +127,8 @@ class StoryQueries(StoreBase):
         each pair of them's stories carried together.
 
         Only the named sources (a ranking names those configured now): a source removed
-        or renamed keeps its rows (disabled for a week, it comes back with its tally), but
+        or renamed keeps its rows (away for a week, it comes back with its tally; until
+        ``forget_source_habits``), but
         its pairs must not weigh in the others' breadth at once, and the pairs read grow
         with the square of the sources named, not of every source ever seen. ``until`` is
         every row's (the same on each, ``save_source_habits``): a tally of none of the
@@ -232,6 +235,36 @@ class StoryQueries(StoreBase):
             # the other's rows came first, and its tally holds the same stories.
             return False
         return True
+
+    def forget_source_habits(self, configured: Iterable[str], before: datetime) -> int:
+        """Delete the kept habits (the ``source_habits`` row, and every pair naming it) of
+        each source not ``configured`` (enabled or not: a paused source keeps its tally)
+        and not fetched since ``before``: a source removed long ago, or a renamed one's
+        old name. One fetched since comes back with its tally. How many were forgotten.
+
+        The other rows keep their ``tallied_until``, and the tally goes on from it. Were
+        every row to go (no source configured now has one), the next save would be a first
+        one, and count nothing twice: a source that carried a tallied story has a row."""
+        names = set(configured)
+        last = (
+            select(SOURCE_HABITS.c.source, func.max(SOURCES.c.last_attempt_at))
+            .select_from(SOURCE_HABITS.outerjoin(SOURCES, SOURCES.c.name == SOURCE_HABITS.c.source))
+            .group_by(SOURCE_HABITS.c.source)
+        )
+        with self.engine.begin() as connection:
+            gone = [
+                name
+                for name, fetched in connection.execute(last)
+                if name not in names and (fetched is None or fetched < before)
+            ]
+            for chunk in in_chunks(gone):
+                connection.execute(
+                    delete(SOURCE_PAIRS).where(
+                        or_(SOURCE_PAIRS.c.source.in_(chunk), SOURCE_PAIRS.c.other.in_(chunk))
+                    )
+                )
+                connection.execute(delete(SOURCE_HABITS).where(SOURCE_HABITS.c.source.in_(chunk)))
+        return len(gone)
 
     def edition_stories(self, earlier: EarlierEditions) -> list[str]:
         """The stories JSON of the ``earlier`` editions that carried stories, newest built

@@ -324,8 +324,8 @@ class RateWindow(SQLModel, table=True):
 class SourceHabitRow(SQLModel, table=True):
     """One source's settled stories and its articles in them (``digest.rank.habits``), by
     name (a renamed source starts again; the old name's row is kept, unread while it is not
-    configured); ``tallied_until``, the same on every row: stories begun before it are
-    counted (migration 0021)."""
+    configured, until ``forget_source_habits``); ``tallied_until``, the same on every row:
+    stories begun before it are counted (migration 0021)."""
 
     __tablename__ = "source_habits"
     source: str = Field(primary_key=True)

@@ -61,7 +61,8 @@ class GatherConfig(_Model):
 
 class RetentionConfig(_Model):
     """How long sent editions and their per-reader delivery rows are kept (articles:
-    gather.retention_days). Pruned by every gather and by `digest db prune`."""
+    gather.retention_days), and the habits of a source gone from the config. Pruned by
+    every gather and by `digest db prune`."""
 
     editions_days: float = Field(
         default=365,
@@ -74,6 +75,13 @@ class RetentionConfig(_Model):
         gt=0,
         description="the per-reader delivery rows of editions older than this many days are "
         "deleted (the edition stays); bounces quoting their Message-IDs are not matched then",
+    )
+    source_habits_days: float = Field(
+        default=180,
+        gt=0,
+        description="a source no longer in [[sources]] (removed, or renamed: its old name) "
+        "and not fetched for this many days loses its kept habits (rank.habits); one back "
+        "sooner picks its tally up again",
     )
 
 
