@@ -26,8 +26,15 @@ from sqlalchemy import func, select
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
-from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
+from digest.editions import (
+    SegmentTemplates,
+    build_edition,
+    digest_slot,
+    next_edition_preview,
+    web_view_url,
+)
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_from_json, view_memory
+from digest.editions.views import choice_memory, earlier_editions, earlier_memory
 from digest.pipeline import gather_sources, run_digest
 from digest.rank import (
     SentStories,
@@ -36,11 +43,12 @@ from digest.rank import (
     fill_latest,
     rank,
     sent_from,
+    shown_as,
 )
 from digest.records import ArticleRecord, RankedEdition, Story
 from digest.render import fit
 from digest.store import Edition, Subscriber
-from digest.store.tables import EDITION_VIEWS
+from digest.store.tables import EDITION_VIEWS, EDITIONS
 from digest.web import create_app
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
 from tests.test_daemon import clock_at
@@ -221,15 +229,107 @@ def test_one_edition_two_batches_same_content(
         later = [s.story_id for s in b._topics["technology"].latest]
         assert ed2.id is not None
         view = app.store.edition_views(ed2.id)["technology"]
-        own = {s.story_id for s in (*ranked_from_json(ed2.stories).latest,)}
+        whole = ranked_from_json(ed2.stories)
+        own = {s.story_id for s in (*whole.latest,)}
     finally:
         app.close()
     assert first == later == [story_id for story_id, _, _ in json.loads(view)["latest"]]
     # Remembered for later builds: only what it showed beyond the edition's own.
-    assert sorted(h.story_id for h in view_memory(view)) == sorted(set(first) - own)
+    assert sorted(h.story_id for h in view_memory(view, whole)) == sorted(set(first) - own)
     assert len(set(first) - own) >= 5
     assert first_message is not None and later_message is not None
     assert first_message.html == later_message.html
+
+
+def _as_stored_before(view: str, whole: RankedEdition) -> str:
+    """A view as the version before stored it: with its own copy of what it showed beyond
+    the edition's own ("had": each story's id, article ids, sources and headlines)."""
+    doc = json.loads(view)
+    own = {shown_as(s) for s in (*whole.breaking, *whole.latest)}
+    mine = view_from_json(view, whole)
+    had = [Shown.of(s) for s in (*mine.breaking, *mine.latest) if shown_as(s) not in own]
+    doc["had"] = [
+        {
+            "id": h.story_id,
+            "articles": list(h.articles),
+            "sources": sorted(h.sources),
+            "headlines": sorted(h.headlines),
+        }
+        for h in had
+    ]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_view_stores_ids_and_its_memory_is_the_edition_s_extra_as_before(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A choice's stored view is its stories' ids alone: what it showed beyond the
+    edition's own is in the edition's ``extra``, stored once, where Tuesday's build reads
+    it. Views stored before, each with its own copy ("had"), give the same memory, even
+    with the edition's ``extra`` gone: an upgraded install reads them as they are."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        app.store.add_subscriber("both@example.org", topics=["technology", "world"])
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        monday, _ = build_edition(app, digest, app.clock.now())
+        assert monday.id is not None
+        rows = app.store.edition_views(monday.id)
+        whole = ranked_from_json(monday.stories)
+        now = _at(1)
+        earlier = earlier_editions(app, digest, digest_slot(app, digest, now), now)
+        keys = sorted(rows)
+        new = earlier_memory(app, digest, earlier, keys)
+        fallback = choice_memory(app, digest, earlier, keys)
+        with app.store.engine.begin() as connection:
+            for key, view in rows.items():
+                connection.execute(
+                    EDITION_VIEWS.update()
+                    .where(
+                        EDITION_VIEWS.c.edition_id == monday.id, EDITION_VIEWS.c.topic_key == key
+                    )
+                    .values(view=_as_stored_before(view, whole))
+                )
+        old = earlier_memory(app, digest, earlier, keys)
+        doc = json.loads(monday.stories)
+        del doc["extra"]
+        with app.store.engine.begin() as connection:
+            connection.execute(
+                EDITIONS.update().where(EDITIONS.c.id == monday.id).values(stories=json.dumps(doc))
+            )
+        alone = earlier_memory(app, digest, earlier, keys)
+    finally:
+        app.close()
+    assert keys == ["technology", "technology,world"]
+    assert all(set(json.loads(view)) == {"breaking", "latest"} for view in rows.values())
+    own = {shown_as(s) for s in (*whole.breaking, *whole.latest)}
+    tech = view_from_json(rows["technology"], whole)
+    beyond = [s for s in (*tech.breaking, *tech.latest) if shown_as(s) not in own]
+    assert len(beyond) >= 5 and {shown_as(s) for s in beyond} <= {shown_as(s) for s in whole.extra}
+    assert new.choices["technology"] == sent_from([Shown.of(s) for s in beyond])
+    assert new.choices == fallback == old.choices == alone.choices
+    assert (
+        new.sent
+        == old.sent
+        == alone.sent
+        == sent_from(Shown.of(s) for s in (*whole.breaking, *whole.latest))
+    )
+
+
+def test_a_view_stored_before_is_read_from_its_own_copy() -> None:
+    """A view as the version before stored it carries what it showed beyond its edition."""
+    row = (
+        '{"breaking":[],"latest":[[5,5,0],[7,7,1]],"had":[{"id":7,"articles":[7,9],'
+        '"sources":["Arena","Post"],"headlines":["Arena wins","Post: Arena wins"]}]}'
+    )
+    shown = Shown(
+        7, (7, 9), frozenset({"Arena", "Post"}), frozenset({"Arena wins", "Post: Arena wins"})
+    )
+    assert view_memory(row, None) == [shown]
+    assert view_memory('{"breaking":[],"latest":[]}', None) == []
+    with pytest.raises(KeyError, match=r"story 7 \(lead 7\)"):
+        view_memory('{"breaking":[],"latest":[[7,7,0]]}', RankedEdition((), ()))
 
 
 # What a choice was shown beyond the edition: matched as the edition's rule matches.

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from digest.records import ArticleRecord, EarlierEditions
+from digest.records import ArticleRecord, EarlierEditions, EarlierStored
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
 from digest.store.tables import (
@@ -233,35 +233,30 @@ class StoryQueries(StoreBase):
             return False
         return True
 
-    def edition_stories(self, earlier: EarlierEditions) -> list[str]:
-        """The stories JSON of the ``earlier`` editions that carried stories, newest built
-        first (``_earlier`` says which)."""
-        with self.engine.connect() as connection:
-            ids = _earlier_ids(connection, earlier)
-            query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(ids))
-            found = {i: stories for i, stories in connection.execute(query)}
-        return [found[i] for i in sorted(found, reverse=True)]
-
-    def earlier_views(self, keys: Iterable[str], earlier: EarlierEditions) -> dict[str, list[str]]:
-        """The stored own editions of the choices of topics ``keys`` (``save_edition``'s
-        views) of the ``earlier`` editions (as ``edition_stories`` reads them), each
-        choice's newest built first."""
+    def earlier_stored(
+        self, earlier: EarlierEditions, keys: Iterable[str] = (), *, viewed: bool = False
+    ) -> EarlierStored:
+        """The ``earlier`` editions that carried stories (``_earlier`` says which), as
+        stored: their stories, and the views (``save_edition``'s) of the choices of topics
+        ``keys`` they hold, found by one read of their ids. ``viewed``: the stories only
+        of the editions holding one of those views (a choice's memory reads no other)."""
         wanted = sorted(set(keys))
-        if not wanted:
-            return {}
         views: dict[str, dict[int, str]] = {key: {} for key in wanted}
         with self.engine.connect() as connection:
-            query = select(
-                EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
-            ).where(
-                EDITION_VIEWS.c.topic_key.in_(wanted),
-                EDITION_VIEWS.c.edition_id.in_(_earlier_ids(connection, earlier)),
-            )
-            for key, edition_id, view in connection.execute(query):
-                views[key][edition_id] = view
-        return {
-            key: [found[i] for i in sorted(found, reverse=True)] for key, found in views.items()
-        }
+            ids = _earlier_ids(connection, earlier)
+            if wanted and ids:
+                rows = select(
+                    EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
+                ).where(EDITION_VIEWS.c.topic_key.in_(wanted), EDITION_VIEWS.c.edition_id.in_(ids))
+                for key, edition_id, view in connection.execute(rows):
+                    views[key][edition_id] = view
+            if viewed:
+                ids = {edition_id for of_key in views.values() for edition_id in of_key}
+            found: dict[int, str] = {}
+            if ids:
+                query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(ids))
+                found = {i: stories for i, stories in connection.execute(query)}
+        return EarlierStored({i: found[i] for i in sorted(found, reverse=True)}, views)
 
     def editions_being_sent(self) -> list[tuple[str, datetime, datetime]]:
         """Each edition with a message still to send, of any digest, as (digest id, slot,
@@ -275,7 +270,7 @@ class StoryQueries(StoreBase):
             return [(d, slot, at) for d, slot, at in connection.execute(query)]
 
     def earlier_edition_ids(self, earlier: EarlierEditions) -> set[int]:
-        """The ids of the ``earlier`` editions (as ``edition_stories`` reads them)."""
+        """The ids of the ``earlier`` editions (as ``earlier_stored`` reads them)."""
         with self.engine.connect() as connection:
             return _earlier_ids(connection, earlier)
 
@@ -286,7 +281,7 @@ class StoryQueries(StoreBase):
         of the digest's editions whose slot is before ``before``, but its last ``keep``
         that carried stories, any with a message still to send (a send renders its
         choices' views) and those of the editions ``spare`` (that a send's fallback reads):
-        no later build reads them (``earlier_views``). How many went."""
+        no later build reads them (``earlier_stored``). How many went."""
         kept = (
             select(EDITIONS.c.id)
             .where(
