@@ -78,14 +78,15 @@ def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
 
     def article(raw: dict[str, Any], lead: ArticleRecord | None = None) -> ArticleRecord:
         if lead is not None:
-            raw = {
-                "title": "",
-                "url": "",
-                "summary": "",
-                "published_at": lead.published_at.isoformat(),
-                **raw,
-            }
-        raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
+            # the lead's date as it is: a running story's hundreds of compact articles
+            # each wrote it out and read it back
+            published = raw.get("published_at")
+            raw = {"title": "", "url": "", "summary": "", **raw}
+            raw["published_at"] = (
+                lead.published_at if published is None else datetime.fromisoformat(published)
+            )
+        else:
+            raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
         if raw.get("first_seen_at"):
             raw["first_seen_at"] = datetime.fromisoformat(raw["first_seen_at"])
         raw["topics"] = tuple(raw.get("topics", ()))
