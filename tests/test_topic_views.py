@@ -47,7 +47,7 @@ from digest.rank import (
 )
 from digest.records import ArticleRecord, RankedEdition, Story
 from digest.render import fit
-from digest.store import Edition, Subscriber
+from digest.store import Edition, Subscriber, saved_id
 from digest.store.tables import EDITION_VIEWS, EDITIONS
 from digest.web import create_app
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
@@ -568,6 +568,42 @@ def test_views_no_later_build_reads_are_pruned(
     assert kept == [ids[0], ids[1], ids[3], ids[4], ids[5]]
     # Pruning the editions to Thursday's (not Tuesday's: rows to send) takes Thursday's view.
     assert pruned.editions == 3 and rows == 3
+
+
+def test_an_edition_s_extra_stories_go_with_its_last_view(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The digest reads its last edition and 48 hours back: Wednesday's build prunes
+    Monday's views, and Monday's ``extra`` (what only its views showed) goes with them:
+    nothing reads it without a view (a technology reader's web link then shows the edition
+    as mailed). Its own stories stay as stored; Tuesday's, whose views are kept, keeps
+    its extra."""
+
+    def with_rank(*args: object, **kwargs: object) -> Path:
+        path = write_config(*args, **kwargs)
+        path.write_text(path.read_text() + "\n[rank]\nsent_lookback_editions = 1\n")
+        return path
+
+    app, _ = _setup(with_rank, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        built = []
+        for day in range(3):
+            clock_at(app, _at(day))
+            asyncio.run(gather_sources(app))
+            edition, _ = build_edition(app, digest, app.clock.now())
+            assert edition.id is not None
+            built.append(edition)
+        monday, tuesday = (app.store.edition_by_id(saved_id(e)) for e in built[:2])
+        views = [app.store.edition_views(saved_id(e)) for e in built[:2]]
+    finally:
+        app.close()
+    assert monday is not None and tuesday is not None
+    before = [json.loads(e.stories) for e in built[:2]]
+    assert before[0]["extra"] and before[1]["extra"]
+    assert views[0] == {} and "technology" in views[1]
+    assert json.loads(monday.stories) == {k: v for k, v in before[0].items() if k != "extra"}
+    assert json.loads(tuesday.stories) == before[1]
 
 
 def test_an_edition_saved_with_views_keeps_them_once(

@@ -110,6 +110,17 @@ def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
     )
 
 
+def without_extra(text: str) -> str | None:
+    """The stories stored by ``ranked_to_json`` less what only its choices' views showed
+    (its ``extra``), all else as stored; None when it holds none: what its stored
+    stories are once no view of it is kept (``Store.prune_edition_views``)."""
+    doc = json.loads(text)
+    if "extra" not in doc:
+        return None
+    del doc["extra"]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
 def view_to_json(view: RankedEdition) -> str:
     """One choice of topics' own edition (``view``), as stored with its edition: its
     stories in order, each as [story id, lead id, update]. Ids alone: the stories are the

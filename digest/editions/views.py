@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from digest.app import App
 from digest.config import DigestConfig
-from digest.editions.stored import ViewMemory, ranked_from_json
+from digest.editions.stored import ViewMemory, ranked_from_json, without_extra
 from digest.rank import SentStories, sent_from, sent_sources, topic_key
 from digest.records import EarlierEditions, EarlierStored, RankedEdition
 
@@ -154,16 +154,24 @@ def prune_views(
     still being sent (their readers get their view), and those of the earlier editions
     an edition still being sent reads for its fallback (``SegmentTemplates._narrowed``:
     a choice first seen after its build), so what that send gives reads the same
-    whatever later builds do."""
+    whatever later builds do. With an edition's last view goes its ``extra`` (what only
+    its views showed): a send or web view of a choice without a view reads none of it."""
     weights = app.config.rank
     reach = max([weights.story_memory_hours, *(d.lookback_hours for d in app.config.digests)])
     before = now - timedelta(hours=reach)
     if earlier is not None and earlier.slots:
         before = min(before, *earlier.slots)
     keep = earlier.limit if earlier is not None else 0
-    pruned = app.store.prune_edition_views(digest.id, before, keep, fallback_reads(app))
+    pruned, cleared = app.store.prune_edition_views(
+        digest.id, before, keep, fallback_reads(app), without_extra
+    )
     if pruned:
-        log.debug("digest %s: %d views of earlier editions pruned", digest.id, pruned)
+        log.debug(
+            "digest %s: %d views of earlier editions pruned (%d editions' extra stories with them)",
+            digest.id,
+            pruned,
+            cleared,
+        )
 
 
 def fallback_reads(app: App) -> set[int]:

@@ -5,12 +5,13 @@ A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Select,
+    and_,
     bindparam,
     delete,
     exists,
@@ -275,13 +276,22 @@ class StoryQueries(StoreBase):
             return _earlier_ids(connection, earlier)
 
     def prune_edition_views(
-        self, digest_id: str, before: datetime, keep: int, spare: Iterable[int] = ()
-    ) -> int:
+        self,
+        digest_id: str,
+        before: datetime,
+        keep: int,
+        spare: Iterable[int] = (),
+        without_extra: Callable[[str], str | None] | None = None,
+    ) -> tuple[int, int]:
         """Delete the stored own editions of choices of topics (``save_edition``'s views)
         of the digest's editions whose slot is before ``before``, but its last ``keep``
         that carried stories, any with a message still to send (a send renders its
         choices' views) and those of the editions ``spare`` (that a send's fallback reads):
-        no later build reads them (``earlier_stored``). How many went."""
+        no later build reads them (``earlier_stored``). The stories of an edition whose
+        views went are rewritten ``without_extra`` (its stories JSON less what only its
+        views showed; None: it has none), in the same transaction: nothing reads them
+        without a view (a send or web view of a choice without one reads the edition's
+        own). How many views went, and how many editions' stories were rewritten."""
         kept = (
             select(EDITIONS.c.id)
             .where(
@@ -299,15 +309,32 @@ class StoryQueries(StoreBase):
         old = select(EDITIONS.c.id).where(
             EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, ~sending
         )
+        rewritten = 0
         with self.engine.begin() as connection:
             keep_ids = list(connection.execute(kept).scalars())
-            result = connection.execute(
-                delete(EDITION_VIEWS).where(
-                    EDITION_VIEWS.c.edition_id.in_(old.scalar_subquery()),
-                    EDITION_VIEWS.c.edition_id.not_in([*keep_ids, *spare]),
-                )
+            prunable = and_(
+                EDITION_VIEWS.c.edition_id.in_(old.scalar_subquery()),
+                EDITION_VIEWS.c.edition_id.not_in([*keep_ids, *spare]),
             )
-        return int(result.rowcount or 0)
+            emptied = list(
+                connection.execute(
+                    select(EDITION_VIEWS.c.edition_id).where(prunable).distinct()
+                ).scalars()
+            )
+            result = connection.execute(delete(EDITION_VIEWS).where(prunable))
+            if without_extra is not None and emptied:
+                query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(emptied))
+                for edition_id, stories in connection.execute(query).all():
+                    cleared = without_extra(stories)
+                    if cleared is None:
+                        continue
+                    done = connection.execute(
+                        update(EDITIONS)
+                        .where(EDITIONS.c.id == edition_id, EDITIONS.c.stories == stories)
+                        .values(stories=cleared)
+                    )
+                    rewritten += int(done.rowcount or 0)
+        return int(result.rowcount or 0), rewritten
 
 
 def _earlier_ids(connection: Connection, earlier: EarlierEditions) -> set[int]:

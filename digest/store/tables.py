@@ -153,7 +153,8 @@ class EditionView(SQLModel, table=True):
     flag; the stories themselves are the edition's, those it shows beyond the edition's
     own in the edition's ``extra`` (that choice's memory for later builds: a view stored
     before carries its own copy, "had"). Read by the send (its readers get exactly this)
-    and by the builds of later editions; pruned once out of their look-back."""
+    and by the builds of later editions; pruned once out of their look-back, and the
+    edition's ``extra`` with the last of them."""
 
     __tablename__ = "edition_views"
     edition_id: int = Field(foreign_key="editions.id", primary_key=True)
