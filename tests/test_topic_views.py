@@ -46,7 +46,7 @@ from digest.rank import (
     shown_as,
 )
 from digest.records import ArticleRecord, RankedEdition, Story
-from digest.render import fit
+from digest.render import MessageTemplate, fit
 from digest.store import Edition, Subscriber, saved_id
 from digest.store.tables import EDITION_VIEWS, EDITIONS
 from digest.web import create_app
@@ -1089,6 +1089,17 @@ def test_a_pending_sign_up_s_choice_gets_no_view_a_reader_who_left_keeps_theirs(
     assert sorted(views) == ["technology"]
 
 
+def _rendered_for(app: App, *emails: str) -> list[MessageTemplate | None]:
+    """Monday's news gathered and its edition built, then rendered for the readers
+    ``emails`` in turn, as one send renders them (one ``SegmentTemplates``)."""
+    by = {s.email: s for s in app.store.subscribers()}
+    clock_at(app, _at(0))
+    asyncio.run(gather_sources(app))
+    edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+    templates = SegmentTemplates(app, app.config.digests[0], edition)
+    return [templates(by[email]) for email in emails]
+
+
 def test_a_reader_without_topics_shares_no_topic_web_link(
     write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
@@ -1098,16 +1109,10 @@ def test_a_reader_without_topics_shares_no_topic_web_link(
     readers = {"both@example.org": ["technology", "world"], "all@example.org": []}
     app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
     try:
-        by = {s.email: s for s in app.store.subscribers()}
-        for s in by.values():
+        for s in app.store.subscribers():
             assert s.id is not None
             app.store.set_subscriber(s.id, timezone="Europe/Paris")
-        by = {s.email: s for s in app.store.subscribers()}
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
-        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
-        templates = SegmentTemplates(app, app.config.digests[0], edition)
-        both, everyone = templates(by["both@example.org"]), templates(by["all@example.org"])
+        both, everyone = _rendered_for(app, "both@example.org", "all@example.org")
     finally:
         app.close()
     assert both is not None and everyone is not None
@@ -1122,12 +1127,7 @@ def test_readers_of_two_choices_shown_the_same_stories_each_get_their_own_web_li
     readers = {"ts@example.org": ["science", "technology"], "tech@example.org": ["technology"]}
     app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
     try:
-        by = {s.email: s for s in app.store.subscribers()}
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
-        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
-        templates = SegmentTemplates(app, app.config.digests[0], edition)
-        both, tech = templates(by["ts@example.org"]), templates(by["tech@example.org"])
+        both, tech = _rendered_for(app, "ts@example.org", "tech@example.org")
     finally:
         app.close()
     assert both is not None and tech is not None
