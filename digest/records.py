@@ -351,3 +351,14 @@ class EarlierEditions:
     slots: list[datetime] | None
     since: datetime
     others: list[str]
+
+
+@dataclass(frozen=True)
+class EarlierStored:
+    """The earlier editions (``EarlierEditions``) as stored, read at once: each one's
+    stories JSON (``stories``: edition id -> ``editions.stored.ranked_to_json``, the
+    newest built first) and the views of the choices of topics asked for (``views``:
+    topic key -> edition id -> ``editions.stored.view_to_json``)."""
+
+    stories: Mapping[int, str]
+    views: Mapping[str, Mapping[int, str]]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +23,7 @@ from digest.clock import ManualClock
 from digest.config import load_config
 from digest.editions.views import earlier_editions
 from digest.pipeline import gather_sources, run_digest
-from digest.records import EarlierEditions
+from digest.records import EarlierEditions, EarlierStored
 from digest.schedule import fires_at, latest_slot, local_time_schedule
 from digest.schedule.daemon import build_scheduler
 from tests.conftest import FeedServer, rss
@@ -283,13 +284,13 @@ def test_a_gather_that_runs_into_the_next_quarter_hour_reads_the_edition_s_earli
         return reports
 
     built: list[EarlierEditions] = []
-    read = app.store.edition_stories
+    read = app.store.earlier_stored
 
-    def edition_stories(earlier: EarlierEditions) -> list[str]:
+    def earlier_stored(earlier: EarlierEditions, *args: Any, **kwargs: Any) -> EarlierStored:
         built.append(earlier)
-        return read(earlier)
+        return read(earlier, *args, **kwargs)
 
-    monkeypatch.setattr(app.store, "edition_stories", edition_stories)
+    monkeypatch.setattr(app.store, "earlier_stored", earlier_stored)
     try:
         digest = app.config.digests[0]
         clock_at(app, utc("2026-11-30 07:00:30"))

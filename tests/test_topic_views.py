@@ -26,8 +26,15 @@ from sqlalchemy import func, select
 from digest.app import App
 from digest.clock import ManualClock
 from digest.config import DigestConfig, RankConfig, load_config
-from digest.editions import SegmentTemplates, build_edition, next_edition_preview, web_view_url
+from digest.editions import (
+    SegmentTemplates,
+    build_edition,
+    digest_slot,
+    next_edition_preview,
+    web_view_url,
+)
 from digest.editions.stored import ranked_from_json, ranked_to_json, view_from_json, view_memory
+from digest.editions.views import choice_memory, earlier_editions, earlier_memory
 from digest.pipeline import gather_sources, run_digest
 from digest.rank import (
     SentStories,
@@ -36,11 +43,12 @@ from digest.rank import (
     fill_latest,
     rank,
     sent_from,
+    shown_as,
 )
 from digest.records import ArticleRecord, RankedEdition, Story
-from digest.render import fit
-from digest.store import Edition, Subscriber
-from digest.store.tables import EDITION_VIEWS
+from digest.render import MessageTemplate, fit
+from digest.store import Edition, Subscriber, saved_id
+from digest.store.tables import EDITION_VIEWS, EDITIONS
 from digest.web import create_app
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
 from tests.test_daemon import clock_at
@@ -221,15 +229,107 @@ def test_one_edition_two_batches_same_content(
         later = [s.story_id for s in b._topics["technology"].latest]
         assert ed2.id is not None
         view = app.store.edition_views(ed2.id)["technology"]
-        own = {s.story_id for s in (*ranked_from_json(ed2.stories).latest,)}
+        whole = ranked_from_json(ed2.stories)
+        own = {s.story_id for s in (*whole.latest,)}
     finally:
         app.close()
     assert first == later == [story_id for story_id, _, _ in json.loads(view)["latest"]]
     # Remembered for later builds: only what it showed beyond the edition's own.
-    assert sorted(h.story_id for h in view_memory(view)) == sorted(set(first) - own)
+    assert sorted(h.story_id for h in view_memory(view, whole)) == sorted(set(first) - own)
     assert len(set(first) - own) >= 5
     assert first_message is not None and later_message is not None
     assert first_message.html == later_message.html
+
+
+def _as_stored_before(view: str, whole: RankedEdition) -> str:
+    """A view as the version before stored it: with its own copy of what it showed beyond
+    the edition's own ("had": each story's id, article ids, sources and headlines)."""
+    doc = json.loads(view)
+    own = {shown_as(s) for s in (*whole.breaking, *whole.latest)}
+    mine = view_from_json(view, whole)
+    had = [Shown.of(s) for s in (*mine.breaking, *mine.latest) if shown_as(s) not in own]
+    doc["had"] = [
+        {
+            "id": h.story_id,
+            "articles": list(h.articles),
+            "sources": sorted(h.sources),
+            "headlines": sorted(h.headlines),
+        }
+        for h in had
+    ]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_view_stores_ids_and_its_memory_is_the_edition_s_extra_as_before(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A choice's stored view is its stories' ids alone: what it showed beyond the
+    edition's own is in the edition's ``extra``, stored once, where Tuesday's build reads
+    it. Views stored before, each with its own copy ("had"), give the same memory, even
+    with the edition's ``extra`` gone: an upgraded install reads them as they are."""
+    app, _ = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        app.store.add_subscriber("both@example.org", topics=["technology", "world"])
+        clock_at(app, _at(0))
+        asyncio.run(gather_sources(app))
+        monday, _ = build_edition(app, digest, app.clock.now())
+        assert monday.id is not None
+        rows = app.store.edition_views(monday.id)
+        whole = ranked_from_json(monday.stories)
+        now = _at(1)
+        earlier = earlier_editions(app, digest, digest_slot(app, digest, now), now)
+        keys = sorted(rows)
+        new = earlier_memory(app, digest, earlier, keys)
+        fallback = choice_memory(app, digest, earlier, keys)
+        with app.store.engine.begin() as connection:
+            for key, view in rows.items():
+                connection.execute(
+                    EDITION_VIEWS.update()
+                    .where(
+                        EDITION_VIEWS.c.edition_id == monday.id, EDITION_VIEWS.c.topic_key == key
+                    )
+                    .values(view=_as_stored_before(view, whole))
+                )
+        old = earlier_memory(app, digest, earlier, keys)
+        doc = json.loads(monday.stories)
+        del doc["extra"]
+        with app.store.engine.begin() as connection:
+            connection.execute(
+                EDITIONS.update().where(EDITIONS.c.id == monday.id).values(stories=json.dumps(doc))
+            )
+        alone = earlier_memory(app, digest, earlier, keys)
+    finally:
+        app.close()
+    assert keys == ["technology", "technology,world"]
+    assert all(set(json.loads(view)) == {"breaking", "latest"} for view in rows.values())
+    own = {shown_as(s) for s in (*whole.breaking, *whole.latest)}
+    tech = view_from_json(rows["technology"], whole)
+    beyond = [s for s in (*tech.breaking, *tech.latest) if shown_as(s) not in own]
+    assert len(beyond) >= 5 and {shown_as(s) for s in beyond} <= {shown_as(s) for s in whole.extra}
+    assert new.choices["technology"] == sent_from([Shown.of(s) for s in beyond])
+    assert new.choices == fallback == old.choices == alone.choices
+    assert (
+        new.sent
+        == old.sent
+        == alone.sent
+        == sent_from(Shown.of(s) for s in (*whole.breaking, *whole.latest))
+    )
+
+
+def test_a_view_stored_before_is_read_from_its_own_copy() -> None:
+    """A view as the version before stored it carries what it showed beyond its edition."""
+    row = (
+        '{"breaking":[],"latest":[[5,5,0],[7,7,1]],"had":[{"id":7,"articles":[7,9],'
+        '"sources":["Arena","Post"],"headlines":["Arena wins","Post: Arena wins"]}]}'
+    )
+    shown = Shown(
+        7, (7, 9), frozenset({"Arena", "Post"}), frozenset({"Arena wins", "Post: Arena wins"})
+    )
+    assert view_memory(row, None) == [shown]
+    assert view_memory('{"breaking":[],"latest":[]}', None) == []
+    with pytest.raises(KeyError, match=r"story 7 \(lead 7\)"):
+        view_memory('{"breaking":[],"latest":[[7,7,0]]}', RankedEdition((), ()))
 
 
 # What a choice was shown beyond the edition: matched as the edition's rule matches.
@@ -468,6 +568,42 @@ def test_views_no_later_build_reads_are_pruned(
     assert kept == [ids[0], ids[1], ids[3], ids[4], ids[5]]
     # Pruning the editions to Thursday's (not Tuesday's: rows to send) takes Thursday's view.
     assert pruned.editions == 3 and rows == 3
+
+
+def test_an_edition_s_extra_stories_go_with_its_last_view(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The digest reads its last edition and 48 hours back: Wednesday's build prunes
+    Monday's views, and Monday's ``extra`` (what only its views showed) goes with them:
+    nothing reads it without a view (a technology reader's web link then shows the edition
+    as mailed). Its own stories stay as stored; Tuesday's, whose views are kept, keeps
+    its extra."""
+
+    def with_rank(*args: object, **kwargs: object) -> Path:
+        path = write_config(*args, **kwargs)
+        path.write_text(path.read_text() + "\n[rank]\nsent_lookback_editions = 1\n")
+        return path
+
+    app, _ = _setup(with_rank, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        built = []
+        for day in range(3):
+            clock_at(app, _at(day))
+            asyncio.run(gather_sources(app))
+            edition, _ = build_edition(app, digest, app.clock.now())
+            assert edition.id is not None
+            built.append(edition)
+        monday, tuesday = (app.store.edition_by_id(saved_id(e)) for e in built[:2])
+        views = [app.store.edition_views(saved_id(e)) for e in built[:2]]
+    finally:
+        app.close()
+    assert monday is not None and tuesday is not None
+    before = [json.loads(e.stories) for e in built[:2]]
+    assert before[0]["extra"] and before[1]["extra"]
+    assert views[0] == {} and "technology" in views[1]
+    assert json.loads(monday.stories) == {k: v for k, v in before[0].items() if k != "extra"}
+    assert json.loads(tuesday.stories) == before[1]
 
 
 def test_an_edition_saved_with_views_keeps_them_once(
@@ -953,6 +1089,17 @@ def test_a_pending_sign_up_s_choice_gets_no_view_a_reader_who_left_keeps_theirs(
     assert sorted(views) == ["technology"]
 
 
+def _rendered_for(app: App, *emails: str) -> list[MessageTemplate | None]:
+    """Monday's news gathered and its edition built, then rendered for the readers
+    ``emails`` in turn, as one send renders them (one ``SegmentTemplates``)."""
+    by = {s.email: s for s in app.store.subscribers()}
+    clock_at(app, _at(0))
+    asyncio.run(gather_sources(app))
+    edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
+    templates = SegmentTemplates(app, app.config.digests[0], edition)
+    return [templates(by[email]) for email in emails]
+
+
 def test_a_reader_without_topics_shares_no_topic_web_link(
     write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
@@ -962,16 +1109,10 @@ def test_a_reader_without_topics_shares_no_topic_web_link(
     readers = {"both@example.org": ["technology", "world"], "all@example.org": []}
     app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
     try:
-        by = {s.email: s for s in app.store.subscribers()}
-        for s in by.values():
+        for s in app.store.subscribers():
             assert s.id is not None
             app.store.set_subscriber(s.id, timezone="Europe/Paris")
-        by = {s.email: s for s in app.store.subscribers()}
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
-        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
-        templates = SegmentTemplates(app, app.config.digests[0], edition)
-        both, everyone = templates(by["both@example.org"]), templates(by["all@example.org"])
+        both, everyone = _rendered_for(app, "both@example.org", "all@example.org")
     finally:
         app.close()
     assert both is not None and everyone is not None
@@ -986,12 +1127,7 @@ def test_readers_of_two_choices_shown_the_same_stories_each_get_their_own_web_li
     readers = {"ts@example.org": ["science", "technology"], "tech@example.org": ["technology"]}
     app, _ = _setup(write_config, feed_server, smtp_server, 30, readers)
     try:
-        by = {s.email: s for s in app.store.subscribers()}
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
-        edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
-        templates = SegmentTemplates(app, app.config.digests[0], edition)
-        both, tech = templates(by["ts@example.org"]), templates(by["tech@example.org"])
+        both, tech = _rendered_for(app, "ts@example.org", "tech@example.org")
     finally:
         app.close()
     assert both is not None and tech is not None

@@ -14,16 +14,16 @@ from digest.app import App
 from digest.config import DigestConfig
 from digest.editions.segments import log_trim
 from digest.editions.slots import digest_slot, edition_info, next_edition_at, rebuildable
-from digest.editions.stored import ranked_from_json, ranked_to_json, view_to_json
+from digest.editions.stored import ranked_to_json, view_to_json
 from digest.editions.views import (
-    choice_memory,
     earlier_editions,
+    earlier_memory,
     prune_views,
     subscriber_choices,
 )
-from digest.rank import SentStories, SourceHabits, rank_memory, sent_sources, topic_key
+from digest.rank import SentStories, SourceHabits, rank_memory, topic_key
 from digest.rank.growth import settled_at
-from digest.records import EarlierEditions, RankedEdition, RenderedEdition
+from digest.records import RankedEdition, RenderedEdition
 from digest.render import render_edition
 from digest.store import Edition, saved_id
 
@@ -71,7 +71,7 @@ def window_ranking(
 
     ``choices``: keys of choices of topics, each given its own edition
     (``RankedEdition.views``) with what it was shown beyond the earlier editions
-    (``views.choice_memory``).
+    (``views.earlier_memory``).
 
     The earlier editions read are the edition's slot's (``earlier_editions``), which a
     send's fallback reads too: not the slot of ``now``, which a long gather can carry past
@@ -92,15 +92,16 @@ def window_ranking(
     # retention.source_habits_days after its last fetch).
     read = SourceHabits.kept(*app.store.source_habits(enabled))
     earlier = earlier_editions(app, digest, slot or digest_slot(app, digest, now), now)
+    remembered = earlier_memory(app, digest, earlier, choices)
     ranked = rank_memory(
         records,
         lambda a: a.source in mine and a.published_at >= since,
         now,
         digest,
         weights,
-        _sent(app, digest, earlier),
+        remembered.sent,
         habits=read,
-        choices=choice_memory(app, earlier, choices) if choices else None,
+        choices=remembered.choices or None,
     )
     story_of = ranked.stories.story_of
     changed = {a.id: story_of[a.id] for a in records if story_of[a.id] != a.story_id}
@@ -140,23 +141,8 @@ def _keep_tally(app: App, read: SourceHabits, tally: SourceHabits) -> SourceHabi
 def sent_before(app: App, digest: DigestConfig, now: datetime) -> SentStories:
     """What the digest's earlier editions sent (``views.earlier_editions``), with the
     sources and headline each story had then."""
-    return _sent(app, digest, earlier_editions(app, digest, digest_slot(app, digest, now), now))
-
-
-def _sent(app: App, digest: DigestConfig, earlier: EarlierEditions | None) -> SentStories:
-    """What the ``earlier`` editions sent: their Breaking and Latest (a story they showed
-    only to a choice of topics, their ``extra``, was not sent to the others)."""
-    if earlier is None:
-        return SentStories()
-    editions = []
-    for doc in app.store.edition_stories(earlier):
-        try:
-            editions.append(ranked_from_json(doc, extra=False))
-        except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
-            log.warning(
-                "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
-            )
-    return sent_sources(editions)
+    earlier = earlier_editions(app, digest, digest_slot(app, digest, now), now)
+    return earlier_memory(app, digest, earlier).sent
 
 
 def edition_row(
@@ -198,7 +184,7 @@ def build_edition(
     if existing is not None and ranked.count == 0 and not ranked.repeats:
         return existing, False  # still nothing to say: the stored edition stands
     # Each choice of topics' own edition, stored with it: what the send gives its readers.
-    views = {key: view_to_json(ranked, view) for key, view in ranked.views.items()}
+    views = {key: view_to_json(view) for key, view in ranked.views.items()}
     rendered = render_edition(edition_info(app, digest, slot), ranked, app.config.templates_dir())
     edition = edition_row(digest.id, slot, now, ranked, rendered)
     if rendered.omitted:

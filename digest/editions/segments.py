@@ -159,7 +159,7 @@ class SegmentTemplates:
         so in this rare case (a choice picked after the build) a follow-up may repeat."""
         e = self.edition
         earlier = earlier_editions(self.app, self.digest, e.slot, e.created_at)
-        had = choice_memory(self.app, earlier, [key])[key]
+        had = choice_memory(self.app, self.digest, earlier, [key])[key]
         return narrow(self._whole(), set(key.split(",")), had)
 
     def _whole(self) -> RankedEdition:

@@ -78,14 +78,15 @@ def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
 
     def article(raw: dict[str, Any], lead: ArticleRecord | None = None) -> ArticleRecord:
         if lead is not None:
-            raw = {
-                "title": "",
-                "url": "",
-                "summary": "",
-                "published_at": lead.published_at.isoformat(),
-                **raw,
-            }
-        raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
+            # the lead's date as it is: a running story's hundreds of compact articles
+            # each wrote it out and read it back
+            published = raw.get("published_at")
+            raw = {"title": "", "url": "", "summary": "", **raw}
+            raw["published_at"] = (
+                lead.published_at if published is None else datetime.fromisoformat(published)
+            )
+        else:
+            raw = {**raw, "published_at": datetime.fromisoformat(raw["published_at"])}
         if raw.get("first_seen_at"):
             raw["first_seen_at"] = datetime.fromisoformat(raw["first_seen_at"])
         raw["topics"] = tuple(raw.get("topics", ()))
@@ -109,32 +110,29 @@ def ranked_from_json(text: str, *, extra: bool = True) -> RankedEdition:
     )
 
 
-def view_to_json(edition: RankedEdition, view: RankedEdition) -> str:
-    """One choice of topics' own edition (``view``, of ``edition``), as stored with it:
-    its stories in order, each as [story id, lead id, update] (the send finds them among
-    the edition's own and its ``extra``), and those it shows beyond the edition's own
-    (or under another lead) as the repeat rule reads them (``Shown``): what later builds
-    leave out for that choice unless it grew. The rest the edition's memory holds."""
-    own = {shown_as(s) for s in (*edition.breaking, *edition.latest)}
+def without_extra(text: str) -> str | None:
+    """The stories stored by ``ranked_to_json`` less what only its choices' views showed
+    (its ``extra``), all else as stored; None when it holds none: what its stored
+    stories are once no view of it is kept (``Store.prune_edition_views``)."""
+    doc = json.loads(text)
+    if "extra" not in doc:
+        return None
+    del doc["extra"]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def view_to_json(view: RankedEdition) -> str:
+    """One choice of topics' own edition (``view``), as stored with its edition: its
+    stories in order, each as [story id, lead id, update]. Ids alone: the stories are the
+    edition's own and its ``extra`` (stored with it once, however many choices show
+    one), where the send finds them (``view_from_json``) and later builds what the choice
+    was shown beyond the edition's own (``view_memory``)."""
 
     def ids(stories: Iterable[Story]) -> list[list[int]]:
         return [[s.story_id, s.lead.id, int(s.update)] for s in stories]
 
-    had = [Shown.of(s) for s in (*view.breaking, *view.latest) if shown_as(s) not in own]
-    doc = {
-        "breaking": ids(view.breaking),
-        "latest": ids(view.latest),
-        "had": [
-            {
-                "id": h.story_id,
-                "articles": list(h.articles),
-                "sources": sorted(h.sources),
-                "headlines": sorted(h.headlines),
-            }
-            for h in had
-        ],
-    }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    doc = {"breaking": ids(view.breaking), "latest": ids(view.latest)}
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def view_from_json(text: str, edition: RankedEdition) -> RankedEdition:
@@ -158,17 +156,56 @@ def view_from_json(text: str, edition: RankedEdition) -> RankedEdition:
     return RankedEdition(section(doc["breaking"]), section(doc["latest"]), repeats=edition.repeats)
 
 
-def view_memory(text: str) -> list[Shown]:
-    """What a choice's own edition showed beyond the edition's own (``view_to_json``)."""
-    return [
-        Shown(
-            int(raw["id"]),
-            tuple(int(a) for a in raw["articles"]),
-            frozenset(raw["sources"]),
-            frozenset(raw["headlines"]),
-        )
-        for raw in json.loads(text).get("had", ())
-    ]
+def view_memory(text: str, edition: RankedEdition | None) -> list[Shown]:
+    """What a choice's own edition (``view_to_json``) showed beyond the stored
+    ``edition``'s own (read with its ``extra``), as the repeat rule reads it
+    (``ViewMemory``, for one view)."""
+    return ViewMemory(edition)(text)
+
+
+class ViewMemory:
+    """What the choices' views of one stored edition (read with its ``extra``; None:
+    unreadable) showed beyond its own, as the repeat rule reads it: those of a view's
+    stories its Breaking and Latest do not hold under the same lead, as its ``extra``
+    stored them (once, however many choices were shown one). Each such story is worked
+    out once for every view read through it: an edition may have hundreds of choices.
+    A view stored before views held ids alone carries its own copy of them ("had"), read
+    as it is. A story not found (``extra`` unreadable) raises KeyError."""
+
+    def __init__(self, edition: RankedEdition | None) -> None:
+        self._own: set[tuple[int, int]] = set()
+        self._extra: dict[tuple[int, int], Story] = {}
+        if edition is not None:
+            self._own = {shown_as(s) for s in (*edition.breaking, *edition.latest)}
+            self._extra = {shown_as(s): s for s in edition.extra}
+        self._shown: dict[tuple[int, int], Shown] = {}
+
+    def __call__(self, text: str) -> list[Shown]:
+        """What the view ``text`` showed beyond the edition's own."""
+        doc = json.loads(text)
+        if "had" in doc:
+            return [
+                Shown(
+                    int(raw["id"]),
+                    tuple(int(a) for a in raw["articles"]),
+                    frozenset(raw["sources"]),
+                    frozenset(raw["headlines"]),
+                )
+                for raw in doc["had"]
+            ]
+        shown = []
+        for story_id, lead_id, _ in (*doc["breaking"], *doc["latest"]):
+            key = (int(story_id), int(lead_id))
+            if key in self._own:
+                continue
+            if key not in self._shown:
+                if key not in self._extra:
+                    raise KeyError(
+                        f"story {story_id} (lead {lead_id}) is not among the edition's stories"
+                    )
+                self._shown[key] = Shown.of(self._extra[key])
+            shown.append(self._shown[key])
+        return shown
 
 
 def _iso(value: object) -> str:

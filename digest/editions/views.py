@@ -16,14 +16,15 @@ before (within the memory window), even if they never had it themselves.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from digest.app import App
 from digest.config import DigestConfig
-from digest.editions.stored import view_memory
-from digest.rank import SentStories, sent_from, topic_key
-from digest.records import EarlierEditions
+from digest.editions.stored import ViewMemory, ranked_from_json, without_extra
+from digest.rank import SentStories, sent_from, sent_sources, topic_key
+from digest.records import EarlierEditions, EarlierStored, RankedEdition
 
 log = logging.getLogger("digest.pipeline")
 
@@ -68,22 +69,81 @@ def subscriber_choices(app: App) -> list[str]:
     return sorted({topic_key(c.split(",")) for c in app.store.topic_choices()} - {""})
 
 
+@dataclass(frozen=True)
+class EarlierMemory:
+    """What the earlier editions sent everyone (``sent``: their Breaking and Latest) and
+    what each choice of topics (its key) was shown beyond them (``choices``)."""
+
+    sent: SentStories
+    choices: dict[str, SentStories]
+
+
+def earlier_memory(
+    app: App, digest: DigestConfig, earlier: EarlierEditions | None, keys: Iterable[str] = ()
+) -> EarlierMemory:
+    """What the ``earlier`` editions sent (a story they showed only to a choice of topics,
+    their ``extra``, was not sent to the others), with the sources and headlines each
+    story had then, and what each choice of topics ``keys`` was shown beyond them (their
+    stored views: ``view_memory``): each edition read and parsed once for both. Nothing
+    when the digest reads no earlier editions (``rank.sent_lookback_editions`` = 0)."""
+    keys = list(keys)
+    if earlier is None:
+        return EarlierMemory(SentStories(), {key: SentStories() for key in keys})
+    stored = app.store.earlier_stored(earlier, keys)
+    editions = _parsed(digest, stored)
+    sent = sent_sources(editions.values())
+    return EarlierMemory(sent, _shown_to(keys, stored, editions))
+
+
 def choice_memory(
-    app: App, earlier: EarlierEditions | None, keys: Iterable[str]
+    app: App, digest: DigestConfig, earlier: EarlierEditions | None, keys: Iterable[str]
 ) -> dict[str, SentStories]:
     """What each choice of topics (its key) was shown beyond the ``earlier`` editions'
-    own (their stored views), as the repeat rule reads it; nothing when the digest reads
-    no earlier editions (``rank.sent_lookback_editions`` = 0)."""
+    own (``earlier_memory``'s ``choices``), reading only the editions it has views of."""
     keys = list(keys)
     if earlier is None:
         return {key: SentStories() for key in keys}
-    views = app.store.earlier_views(keys, earlier)
+    stored = app.store.earlier_stored(earlier, keys, viewed=True)
+    return _shown_to(keys, stored, _parsed(digest, stored))
+
+
+def _parsed(digest: DigestConfig, stored: EarlierStored) -> dict[int, RankedEdition]:
+    """The ``stored`` editions' stories, each parsed once: with its ``extra`` when it holds
+    one of the views read (what they showed beyond its own is there); one unreadable is
+    logged and left out. One whose ``extra`` alone is damaged is read without it: its own
+    stories still count for everyone (its views then cannot be read)."""
+    viewed = {edition_id for of_key in stored.views.values() for edition_id in of_key}
+    parsed: dict[int, RankedEdition] = {}
+    for edition_id, doc in stored.stories.items():
+        with_extra = edition_id in viewed
+        try:
+            try:
+                parsed[edition_id] = ranked_from_json(doc, extra=with_extra)
+            except (ValueError, KeyError, TypeError):
+                if not with_extra:
+                    raise
+                parsed[edition_id] = ranked_from_json(doc, extra=False)
+        except (ValueError, KeyError, TypeError) as exc:  # an edition stored by an old version
+            log.warning(
+                "digest %s: an earlier edition's stories are unreadable: %s", digest.id, exc
+            )
+    return parsed
+
+
+def _shown_to(
+    keys: list[str], stored: EarlierStored, editions: Mapping[int, RankedEdition]
+) -> dict[str, SentStories]:
+    """Each choice's memory: what its ``stored`` views of the ``editions`` showed beyond
+    their own, as the repeat rule reads it; a view it cannot read is logged and left out."""
+    readers: dict[int, ViewMemory] = {}  # each edition's, shared by its views
     memory = {}
     for key in keys:
         shown = []
-        for doc in views.get(key, ()):
+        for edition_id, view in stored.views.get(key, {}).items():
+            if edition_id not in readers:
+                readers[edition_id] = ViewMemory(editions.get(edition_id))
             try:
-                shown += view_memory(doc)
+                shown += readers[edition_id](view)
             except (ValueError, KeyError, TypeError) as exc:  # stored by hand, or damaged
                 log.warning("topics %s: an earlier edition's view is unreadable: %s", key, exc)
         memory[key] = sent_from(shown)
@@ -93,22 +153,30 @@ def choice_memory(
 def prune_views(
     app: App, digest: DigestConfig, now: datetime, earlier: EarlierEditions | None
 ) -> None:
-    """Drop the digest's stored views no later build reads (``choice_memory``): of slots
+    """Drop the digest's stored views no later build reads (``earlier_memory``): of slots
     before every digest's story memory as of ``now`` (and, local-time, before the days
     its bucket reads), but its last ``rank.sent_lookback_editions``, those of editions
     still being sent (their readers get their view), and those of the earlier editions
     an edition still being sent reads for its fallback (``SegmentTemplates._narrowed``:
     a choice first seen after its build), so what that send gives reads the same
-    whatever later builds do."""
+    whatever later builds do. With an edition's last view goes its ``extra`` (what only
+    its views showed): a send or web view of a choice without a view reads none of it."""
     weights = app.config.rank
     reach = max([weights.story_memory_hours, *(d.lookback_hours for d in app.config.digests)])
     before = now - timedelta(hours=reach)
     if earlier is not None and earlier.slots:
         before = min(before, *earlier.slots)
     keep = earlier.limit if earlier is not None else 0
-    pruned = app.store.prune_edition_views(digest.id, before, keep, fallback_reads(app))
+    pruned, cleared = app.store.prune_edition_views(
+        digest.id, before, keep, fallback_reads(app), without_extra
+    )
     if pruned:
-        log.debug("digest %s: %d views of earlier editions pruned", digest.id, pruned)
+        log.debug(
+            "digest %s: %d views of earlier editions pruned (%d editions' extra stories with them)",
+            digest.id,
+            pruned,
+            cleared,
+        )
 
 
 def fallback_reads(app: App) -> set[int]:

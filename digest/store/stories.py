@@ -5,12 +5,13 @@ A mixin of ``Store`` (kept apart so store.py stays readable); all SQL stays in `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Select,
+    and_,
     bindparam,
     delete,
     exists,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from digest.records import ArticleRecord, EarlierEditions
+from digest.records import ArticleRecord, EarlierEditions, EarlierStored
 from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
 from digest.store.ingest import in_chunks
@@ -266,35 +267,30 @@ class StoryQueries(StoreBase):
                 connection.execute(delete(SOURCE_HABITS).where(SOURCE_HABITS.c.source.in_(chunk)))
         return len(gone)
 
-    def edition_stories(self, earlier: EarlierEditions) -> list[str]:
-        """The stories JSON of the ``earlier`` editions that carried stories, newest built
-        first (``_earlier`` says which)."""
-        with self.engine.connect() as connection:
-            ids = _earlier_ids(connection, earlier)
-            query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(ids))
-            found = {i: stories for i, stories in connection.execute(query)}
-        return [found[i] for i in sorted(found, reverse=True)]
-
-    def earlier_views(self, keys: Iterable[str], earlier: EarlierEditions) -> dict[str, list[str]]:
-        """The stored own editions of the choices of topics ``keys`` (``save_edition``'s
-        views) of the ``earlier`` editions (as ``edition_stories`` reads them), each
-        choice's newest built first."""
+    def earlier_stored(
+        self, earlier: EarlierEditions, keys: Iterable[str] = (), *, viewed: bool = False
+    ) -> EarlierStored:
+        """The ``earlier`` editions that carried stories (``_earlier`` says which), as
+        stored: their stories, and the views (``save_edition``'s) of the choices of topics
+        ``keys`` they hold, found by one read of their ids. ``viewed``: the stories only
+        of the editions holding one of those views (a choice's memory reads no other)."""
         wanted = sorted(set(keys))
-        if not wanted:
-            return {}
         views: dict[str, dict[int, str]] = {key: {} for key in wanted}
         with self.engine.connect() as connection:
-            query = select(
-                EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
-            ).where(
-                EDITION_VIEWS.c.topic_key.in_(wanted),
-                EDITION_VIEWS.c.edition_id.in_(_earlier_ids(connection, earlier)),
-            )
-            for key, edition_id, view in connection.execute(query):
-                views[key][edition_id] = view
-        return {
-            key: [found[i] for i in sorted(found, reverse=True)] for key, found in views.items()
-        }
+            ids = _earlier_ids(connection, earlier)
+            if wanted and ids:
+                rows = select(
+                    EDITION_VIEWS.c.topic_key, EDITION_VIEWS.c.edition_id, EDITION_VIEWS.c.view
+                ).where(EDITION_VIEWS.c.topic_key.in_(wanted), EDITION_VIEWS.c.edition_id.in_(ids))
+                for key, edition_id, view in connection.execute(rows):
+                    views[key][edition_id] = view
+            if viewed:
+                ids = {edition_id for of_key in views.values() for edition_id in of_key}
+            found: dict[int, str] = {}
+            if ids:
+                query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(ids))
+                found = {i: stories for i, stories in connection.execute(query)}
+        return EarlierStored({i: found[i] for i in sorted(found, reverse=True)}, views)
 
     def editions_being_sent(self) -> list[tuple[str, datetime, datetime]]:
         """Each edition with a message still to send, of any digest, as (digest id, slot,
@@ -308,18 +304,27 @@ class StoryQueries(StoreBase):
             return [(d, slot, at) for d, slot, at in connection.execute(query)]
 
     def earlier_edition_ids(self, earlier: EarlierEditions) -> set[int]:
-        """The ids of the ``earlier`` editions (as ``edition_stories`` reads them)."""
+        """The ids of the ``earlier`` editions (as ``earlier_stored`` reads them)."""
         with self.engine.connect() as connection:
             return _earlier_ids(connection, earlier)
 
     def prune_edition_views(
-        self, digest_id: str, before: datetime, keep: int, spare: Iterable[int] = ()
-    ) -> int:
+        self,
+        digest_id: str,
+        before: datetime,
+        keep: int,
+        spare: Iterable[int] = (),
+        without_extra: Callable[[str], str | None] | None = None,
+    ) -> tuple[int, int]:
         """Delete the stored own editions of choices of topics (``save_edition``'s views)
         of the digest's editions whose slot is before ``before``, but its last ``keep``
         that carried stories, any with a message still to send (a send renders its
         choices' views) and those of the editions ``spare`` (that a send's fallback reads):
-        no later build reads them (``earlier_views``). How many went."""
+        no later build reads them (``earlier_stored``). The stories of an edition whose
+        views went are rewritten ``without_extra`` (its stories JSON less what only its
+        views showed; None: it has none), in the same transaction: nothing reads them
+        without a view (a send or web view of a choice without one reads the edition's
+        own). How many views went, and how many editions' stories were rewritten."""
         kept = (
             select(EDITIONS.c.id)
             .where(
@@ -337,15 +342,32 @@ class StoryQueries(StoreBase):
         old = select(EDITIONS.c.id).where(
             EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, ~sending
         )
+        rewritten = 0
         with self.engine.begin() as connection:
             keep_ids = list(connection.execute(kept).scalars())
-            result = connection.execute(
-                delete(EDITION_VIEWS).where(
-                    EDITION_VIEWS.c.edition_id.in_(old.scalar_subquery()),
-                    EDITION_VIEWS.c.edition_id.not_in([*keep_ids, *spare]),
-                )
+            prunable = and_(
+                EDITION_VIEWS.c.edition_id.in_(old.scalar_subquery()),
+                EDITION_VIEWS.c.edition_id.not_in([*keep_ids, *spare]),
             )
-        return int(result.rowcount or 0)
+            emptied = list(
+                connection.execute(
+                    select(EDITION_VIEWS.c.edition_id).where(prunable).distinct()
+                ).scalars()
+            )
+            result = connection.execute(delete(EDITION_VIEWS).where(prunable))
+            if without_extra is not None and emptied:
+                query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(emptied))
+                for edition_id, stories in connection.execute(query).all():
+                    cleared = without_extra(stories)
+                    if cleared is None:
+                        continue
+                    done = connection.execute(
+                        update(EDITIONS)
+                        .where(EDITIONS.c.id == edition_id, EDITIONS.c.stories == stories)
+                        .values(stories=cleared)
+                    )
+                    rewritten += int(done.rowcount or 0)
+        return int(result.rowcount or 0), rewritten
 
 
 def _earlier_ids(connection: Connection, earlier: EarlierEditions) -> set[int]:

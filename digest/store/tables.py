@@ -150,9 +150,11 @@ class EditionView(SQLModel, table=True):
     """One choice of topics' own edition (``topic_key``: sorted, comma-joined), worked out
     and stored when the edition is built, with it (migration 0025): ``view`` is JSON
     (``editions.stored.view_to_json``): its stories in order, each by id, lead and update
-    flag, and what it shows beyond the edition's own, as the repeat rule reads it (that
-    choice's memory for later builds). Read by the send (its readers get exactly this)
-    and by the builds of later editions; pruned once out of their look-back."""
+    flag; the stories themselves are the edition's, those it shows beyond the edition's
+    own in the edition's ``extra`` (that choice's memory for later builds: a view stored
+    before carries its own copy, "had"). Read by the send (its readers get exactly this)
+    and by the builds of later editions; pruned once out of their look-back, and the
+    edition's ``extra`` with the last of them."""
 
     __tablename__ = "edition_views"
     edition_id: int = Field(foreign_key="editions.id", primary_key=True)
