@@ -170,7 +170,8 @@ async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
     known = await _sign_up(c, email="known@example.org")
     unknown = await _sign_up(c, email="new@example.org")
     assert known.status_code == unknown.status_code == 200
-    assert known.text == unknown.text
+    # Each page names the address typed into it, and otherwise they are the same.
+    assert known.text.replace("known@", "new@") == unknown.text
     # A stranger re-subscribing a confirmed address leaves it confirmed, and mails nothing.
     assert _status(app, "known@example.org") == "active"
     assert [m.recipients for m in smtp_server.messages] == [["new@example.org"]]

@@ -109,11 +109,10 @@ class SignUpViews:
                 await ctx.mailer.send(email, f"{ctx.base}/confirm/{token}")
             except DeliveryError as exc:
                 return ctx.mail_down(email, exc)
-        return ctx.message(
-            "Check your inbox",
-            "If the address can receive mail, a confirmation link is on its way. "
-            "Open it within two days to start receiving the newsletter.",
-        )
+        # The page names the address as typed (normalised): a typo ("gmial.com") is the
+        # commonest reason a confirmation never comes, and it tells nothing the visitor
+        # did not type.
+        return ctx.page("check_inbox.html.j2", title="Check your inbox", email=email)
 
     async def confirm(self, request: Request) -> Response:
         """The confirmation link: a page with a button, and the button's POST confirms."""
