@@ -71,3 +71,70 @@ async def test_the_check_your_inbox_page_names_the_address_typed_and_the_way_to_
     # Escaped like everything typed into a form.
     odd = await _sign_up(c, email='"<b>x</b>"@example.org')
     assert "<b>x</b>" not in odd.text
+
+
+def _later(app: App, seconds: float) -> None:
+    assert isinstance(app.clock, ManualClock)
+    app.clock.advance(seconds)
+
+
+async def test_an_expired_confirmation_link_offers_a_new_one_to_the_same_address(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """A reader who opens the confirmation mail on the third day found "This link is not
+    valid ... copy the whole link" (it was whole) and a blank form. The link is genuine, so
+    it says it expired and mails a fresh one, with the topics chosen, to the same address."""
+    c, app = client
+    await _sign_up(c, email="late@example.org", topics=["science"])
+    old = _mailed_link(smtp_server, "late@example.org")
+    _later(app, 2 * 86400 + 1)
+
+    page = await c.get(old)
+    assert page.status_code == 200 and "expired" in page.text
+    assert "<strong>late@example.org</strong>" in page.text and '<form method="post">' in page.text
+    assert len(smtp_server.messages) == 1  # opening the page (a scanner, say) mails nothing
+    assert app.store.subscriber_by_email("late@example.org").status == "pending"  # type: ignore[union-attr]
+
+    again = await c.post(old, data={"action": "resend"})
+    assert again.status_code == 200 and "Check your inbox" in again.text
+    fresh = _mailed_link(smtp_server, "late@example.org")
+    assert fresh != old
+    assert "You are subscribed" in (await c.post(fresh)).text
+    row = app.store.subscriber_by_email("late@example.org")
+    assert row is not None and (row.status, row.topics) == ("active", "science")
+
+    # Once subscribed, the old link says so, and mails nothing more.
+    sent = len(smtp_server.messages)
+    done = await c.post(old, data={"action": "resend"})
+    assert "already subscribed" in done.text and len(smtp_server.messages) == sent
+    # A link that is not ours is still refused, expired or not.
+    i = len(old) - 5
+    forged = old[:i] + ("A" if old[i] != "A" else "B") + old[i + 1 :]
+    assert (await c.get(forged)).status_code == 404
+    assert (await c.post(forged, data={"action": "resend"})).status_code == 404
+
+
+async def test_new_links_for_an_expired_one_are_limited_as_sign_ups_are(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _sign_up(c, email="flood@example.org")
+    old = _mailed_link(smtp_server, "flood@example.org")
+    _later(app, 2 * 86400 + 1)
+    answers = [(await c.post(old, data={"action": "resend"})).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]  # the app's three an hour to one address
+    assert len(smtp_server.messages) == 4
+
+
+async def test_a_valid_link_opened_again_after_confirming_says_so(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """Opening the confirmation mail again asked "Start receiving ...?" as if nothing had
+    happened; the reader is told they are subscribed, and where their settings are."""
+    c, _ = client
+    await _sign_up(c, email="twice@example.org")
+    link = _mailed_link(smtp_server, "twice@example.org")
+    assert "You are subscribed" in (await c.post(link)).text
+    again = await c.get(link)
+    assert again.status_code == 200 and "already subscribed" in again.text
+    assert "Yes, subscribe me" not in again.text and "/preferences/" in again.text

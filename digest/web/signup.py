@@ -13,6 +13,7 @@ from starlette.responses import Response
 from digest.errors import DeliveryError
 from digest.links import make_confirm_token, make_token, read_confirm_token
 from digest.states import SubscriberStatus
+from digest.store import Subscriber
 from digest.subscribers import check_name, normalise_email
 from digest.web.context import WebContext, client_ip
 from digest.web.security import (
@@ -117,9 +118,10 @@ class SignUpViews:
     async def confirm(self, request: Request) -> Response:
         """The confirmation link: a page with a button, and the button's POST confirms."""
         ctx = self.ctx
-        link = read_confirm_token(ctx.keys, request.path_params["token"], now=ctx.app.clock.now())
+        token = request.path_params["token"]
+        link = read_confirm_token(ctx.keys, token, now=ctx.app.clock.now())
         if link is None:
-            return ctx.invalid_link()
+            return await self.expired(request, token)
         # Opening the link shows a button; only the button (a POST) confirms. Mail
         # scanners fetch every link in a message, and a stranger may have typed the
         # address into the form: a fetch alone must not subscribe anyone.
@@ -130,6 +132,8 @@ class SignUpViews:
             pending = await run_in_threadpool(ctx.store.subscriber_by_public_id, link.public_id)
             if pending is None:
                 return ctx.invalid_link()
+            if pending.status == SubscriberStatus.ACTIVE:  # the mail opened again, say
+                return self.already(pending)
             return ctx.page("confirm.html.j2", title="Confirm", email=pending.email)
         subscriber = await run_in_threadpool(
             ctx.store.confirm_subscriber, link.public_id, link.requested_at, link.topics
@@ -158,3 +162,40 @@ class SignUpViews:
             f"{name} will reach {email} from the next edition.",
             link={"url": preferences, "label": "Choose your topics"},
         )
+
+    def already(self, subscriber: Subscriber) -> Response:
+        """The answer to a confirmation link of someone already receiving the newsletter."""
+        token = make_token(self.ctx.secret, "preferences", subscriber.public_id)
+        return self.ctx.message(
+            "You are already subscribed",
+            f"{self.ctx.service.name} is sent to {subscriber.email}; nothing to confirm.",
+            link={"url": f"/preferences/{token}", "label": "Your topics and settings"},
+        )
+
+    async def expired(self, request: Request, token: str) -> Response:
+        """A genuine confirmation link past its two days: it says so and, on its button (a
+        POST, as confirming is), mails a fresh link with the topics chosen to the same
+        address, limited as a sign-up is. Nothing else: a link not ours stays invalid, and
+        one who reported the mail as spam is not mailed unasked (as at sign-up)."""
+        ctx = self.ctx
+        old = read_confirm_token(ctx.keys, token, max_age=None)
+        if old is None:
+            return ctx.invalid_link()
+        found = await run_in_threadpool(ctx.store.subscriber_by_public_id, old.public_id)
+        if found is None or found.status == SubscriberStatus.COMPLAINED:
+            return ctx.invalid_link()
+        if found.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+            return self.already(found)
+        if request.method != "POST":
+            return ctx.page("confirm_expired.html.j2", title="Link expired", email=found.email)
+        if not ctx.limits.allow_signup(client_ip(request), found.email):
+            return ctx.too_many()
+        topics = old.topics
+        if topics is None:  # a link made before links carried topics: the row's
+            topics = tuple(t for t in found.topics.split(",") if t in ctx.topics)
+        fresh = make_confirm_token(ctx.secret, found.public_id, topics, ctx.app.clock.now())
+        try:
+            await ctx.mailer.send(found.email, f"{ctx.base}/confirm/{fresh}")
+        except DeliveryError as exc:
+            return ctx.mail_down(found.email, exc)
+        return ctx.page("check_inbox.html.j2", title="Check your inbox", email=found.email)
