@@ -138,3 +138,55 @@ async def test_a_valid_link_opened_again_after_confirming_says_so(
     again = await c.get(link)
     assert again.status_code == 200 and "already subscribed" in again.text
     assert "Yes, subscribe me" not in again.text and "/preferences/" in again.text
+
+
+async def test_a_refused_sign_up_keeps_the_topics_and_marks_the_field_at_fault(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """A mistyped address came back with the topics ticked a moment ago all unticked; and
+    a screen reader heard the error but not which field it was about."""
+    c, _ = client
+    refused = await _sign_up(c, email="ana.example.org", name="Ana", topics=["science"])
+    assert refused.status_code == 400
+    assert re.search(r'value="science" checked', refused.text)
+    assert not re.search(r'value="world" checked', refused.text)
+    error = re.search(r'<p class="error" role="alert" id="([\w-]+)">', refused.text)
+    assert error, refused.text
+    email = re.search(r"<input id=\"email\"[^>]*>", refused.text)
+    assert email and 'aria-invalid="true"' in email.group(0)
+    assert f'aria-describedby="{error.group(1)}"' in email.group(0)
+    assert "autofocus" in email.group(0)
+    name = re.search(r"<input id=\"name\"[^>]*>", refused.text)
+    assert name and "aria-invalid" not in name.group(0)
+
+    bad_name = await _sign_up(c, email="ana@example.org", name="A\nB")
+    name = re.search(r"<input id=\"name\"[^>]*>", bad_name.text)
+    assert name and 'aria-invalid="true"' in name.group(0)
+    email = re.search(r"<input id=\"email\"[^>]*>", bad_name.text)
+    assert email and "aria-invalid" not in email.group(0)
+    # A fresh form marks nothing.
+    assert "aria-invalid" not in (await c.get("/")).text
+
+
+async def test_a_refused_zone_on_the_preferences_page_is_marked_as_the_field_at_fault(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _sign_up(c, email="zed@example.org")
+    await c.post(_mailed_link(smtp_server, "zed@example.org"))
+    row = app.store.subscriber_by_email("zed@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    refused = await c.post(
+        prefs, data={"timezone": "Mars/Olympus", "csrf": csrf(await c.get(prefs))}
+    )
+    assert refused.status_code == 400
+    error = re.search(r'<p class="error" role="alert" id="([\w-]+)">', refused.text)
+    zone = re.search(r'<input id="timezone"[^>]*>', refused.text)
+    assert error and zone, refused.text
+    assert 'aria-invalid="true"' in zone.group(0) and "autofocus" in zone.group(0)
+    assert f'aria-describedby="timezone-help {error.group(1)}"' in zone.group(0)
+    assert "aria-invalid" not in (await c.get(prefs)).text

@@ -72,7 +72,7 @@ class ReaderViews:
             return ctx.invalid_link()
         if subscriber.status in (*LEFT, SubscriberStatus.PENDING):
             return await self.not_receiving(request, subscriber)
-        saved, error = False, ""
+        saved, error, field = False, "", ""
         entered = _stored_choices(subscriber)
         if request.method == "POST":
             form = await request.form()
@@ -86,8 +86,8 @@ class ReaderViews:
             else:
                 try:
                     changes = _preference_changes(form, ctx.topics, subscriber)
-                except ValueError as exc:
-                    error = str(exc)
+                except Refused as exc:
+                    error, field = str(exc), exc.field
                     entered = _entered_choices(form)  # kept as typed, to fix the one field
                 else:
                     changed = await run_in_threadpool(
@@ -110,6 +110,7 @@ class ReaderViews:
             default_zone=ctx.service.timezone,
             saved=saved,
             error=error,
+            field=field,
             csrf=csrf_token(ctx.secret, subscriber.public_id, now_stamp(ctx.app.clock)),
             unsubscribe_url=leave,
         )
@@ -167,14 +168,29 @@ class ReaderViews:
         )
 
 
+class Refused(ValueError):
+    """A preferences field refused: which one (the page marks it), and why (the page says)."""
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(why)
+        self.field = field
+
+
 def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:
-    """What a preferences form changes; ValueError names a bad field."""
+    """What a preferences form changes; ``Refused`` names a bad field."""
     changes: dict[str, object] = {
         "topics": ",".join(t for t in form.getlist("topics") if t in topics)
     }
-    changes["timezone"] = check_subscriber_timezone(str(form.get("timezone", "")).strip() or None)
+    try:
+        zone = str(form.get("timezone", "")).strip() or None
+        changes["timezone"] = check_subscriber_timezone(zone)
+    except ValueError as exc:
+        raise Refused("timezone", str(exc)) from exc
     locale = str(form.get("locale", "")).strip()
-    changes["locale"] = check_locale(locale) if locale else None
+    try:
+        changes["locale"] = check_locale(locale) if locale else None
+    except ValueError as exc:
+        raise Refused("locale", str(exc)) from exc
     paused = form.get("paused") == "yes"
     if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         changes["status"] = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE

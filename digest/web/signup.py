@@ -6,6 +6,8 @@ about who is subscribed; only a POST confirms, since mail scanners fetch every l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +29,16 @@ from digest.web.security import (
 FORM_COOKIE_SECONDS = 86400  # as long as the form's field is valid
 
 
+@dataclass(frozen=True)
+class Entered:
+    """The sign-up form as the reader sent it, and the field refused ("" for none)."""
+
+    email: str = ""
+    name: str = ""
+    topics: frozenset[str] = frozenset()
+    field: str = ""
+
+
 class SignUpViews:
     """``/``, ``POST /subscribe`` and ``/confirm/{token}``."""
 
@@ -34,10 +46,17 @@ class SignUpViews:
         self.ctx = ctx
 
     def form(
-        self, request: Request, status: int = 200, error: str = "", email: str = "", name: str = ""
+        self,
+        request: Request,
+        status: int = 200,
+        error: str = "",
+        entered: Entered | None = None,
     ) -> Response:
-        """The sign-up page, its field bound to the browser's nonce cookie (set or renewed)."""
+        """The sign-up page, its field bound to the browser's nonce cookie (set or renewed);
+        a refused one comes back as ``entered``, the field at fault marked for assistive
+        technology and focused."""
         ctx = self.ctx
+        entered = entered or Entered()
         nonce = form_nonce(request.cookies.get(FORM_COOKIE))
         response = ctx.page(
             "subscribe.html.j2",
@@ -45,8 +64,7 @@ class SignUpViews:
             title="Subscribe",
             topics=ctx.topics,
             error=error,
-            email=email,
-            name=name,
+            entered=entered,
             csrf=signup_csrf(ctx.secret, nonce, now_stamp(ctx.app.clock)),
         )
         response.set_cookie(
@@ -68,9 +86,11 @@ class SignUpViews:
         ctx = self.ctx
         form = await request.form()
         raw_email, raw_name = str(form.get("email", "")), str(form.get("name", ""))
+        chosen = [t for t in form.getlist("topics") if t in ctx.topics]
 
-        def again(error: str, status: int) -> Response:
-            return self.form(request, status, error, raw_email, raw_name)
+        def again(error: str, status: int, field: str = "") -> Response:
+            entered = Entered(raw_email, raw_name, frozenset(chosen), field)
+            return self.form(request, status, error, entered)
 
         if not signup_csrf_ok(
             ctx.secret,
@@ -86,14 +106,15 @@ class SignUpViews:
         try:
             email = normalise_email(raw_email)
         except ValueError:
-            return again("That does not look like an email address.", 400)
+            return again("That does not look like an email address.", 400, "email")
         try:
             name = check_name(raw_name)
         except ValueError:
-            return again("Please write your name on one line, without special characters.", 400)
+            return again(
+                "Please write your name on one line, without special characters.", 400, "name"
+            )
         if not ctx.limits.allow_signup(client_ip(request), email):
             return ctx.too_many()
-        chosen = [t for t in form.getlist("topics") if t in ctx.topics]
         subscriber = await run_in_threadpool(ctx.store.add_pending, email, name, chosen)
         # Only pending, unsubscribed or bounced addresses get a confirmation (one who
         # reported the mail as spam is not mailed unasked); the page is the same whatever
