@@ -190,3 +190,27 @@ async def test_a_refused_zone_on_the_preferences_page_is_marked_as_the_field_at_
     assert 'aria-invalid="true"' in zone.group(0) and "autofocus" in zone.group(0)
     assert f'aria-describedby="timezone-help {error.group(1)}"' in zone.group(0)
     assert "aria-invalid" not in (await c.get(prefs)).text
+
+
+async def test_after_unsubscribing_the_way_back_keeps_the_readers_choices(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """One click leaves, so one click by mistake is common. The page offered "Subscribe
+    again": the blank sign-up form, the topics, zone and language to choose again. It names
+    the address left and leads to the button that mails a link back with them kept."""
+    c, app = client
+    await _sign_up(c, email="oops@example.org", topics=["science"])
+    await c.post(_mailed_link(smtp_server, "oops@example.org"))
+    row = app.store.subscriber_by_email("oops@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}"
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    for answer in (await c.post(leave), await c.get(leave)):  # the button, then the link again
+        assert "You are unsubscribed" in answer.text and "oops@example.org" in answer.text
+        assert f'<a href="{prefs}">' in answer.text, answer.text
+        assert '<a href="/">' not in answer.text.split("<main>")[1]
+    back = await c.get(prefs)
+    assert 'value="resubscribe"' in back.text and "Your topics and language are kept" in back.text

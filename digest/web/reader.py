@@ -39,16 +39,18 @@ class ReaderViews:
             return ctx.invalid_link()
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
         # is what link scanners send, so it shows the page with the button.
+        preferences = f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
+        # The way back is the preferences page's button (a link mailed, the reader's topics,
+        # zone and language kept), not the blank sign-up form: one click leaves, so one
+        # click by mistake is common.
+        back = {"url": preferences, "label": "Unsubscribed by mistake? Come back"}
         if request.method != "POST":
             if subscriber.status in LEFT:  # (after a one-click unsubscribe, say): no question
                 return ctx.message(
                     _LEFT_TITLES[subscriber.status],
                     _left_text(subscriber.status, ctx.service.name, subscriber.email),
-                    link={"url": "/", "label": "Subscribe again"},
+                    link=back,
                 )
-            preferences = (
-                f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
-            )
             return ctx.page(
                 "unsubscribe.html.j2",
                 title="Unsubscribe",
@@ -60,8 +62,8 @@ class ReaderViews:
         await run_in_threadpool(ctx.store.unsubscribe, public_id=subscriber.public_id)
         return ctx.message(
             "You are unsubscribed",
-            f"{ctx.service.name} will not be sent to you again.",
-            link={"url": "/", "label": "Subscribe again"},
+            f"{ctx.service.name} will not be sent to {subscriber.email} again.",
+            link=back,
         )
 
     async def preferences(self, request: Request) -> Response:
