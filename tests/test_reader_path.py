@@ -214,3 +214,30 @@ async def test_after_unsubscribing_the_way_back_keeps_the_readers_choices(
         assert '<a href="/">' not in answer.text.split("<main>")[1]
     back = await c.get(prefs)
     assert 'value="resubscribe"' in back.text and "Your topics and language are kept" in back.text
+
+
+async def test_a_city_the_zone_help_suggests_typing_is_saved_as_its_zone(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """The help under the field says "Type a city ... such as Paris or Karachi"; a reader
+    who did and pressed Save without picking from the list was told 'unknown time zone'.
+    A city that names one zone is saved as that zone, shown in the field as saved."""
+    c, app = client
+    await _sign_up(c, email="city@example.org")
+    await c.post(_mailed_link(smtp_server, "city@example.org"))
+    row = app.store.subscriber_by_email("city@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    page = await c.get(prefs)
+    assert "such as Paris or Karachi" in page.text
+    for typed, zone in (("Karachi", "Asia/Karachi"), ("new york", "America/New_York")):
+        saved = await c.post(prefs, data={"timezone": typed, "csrf": csrf(page)})
+        assert saved.status_code == 200 and "Saved." in saved.text, saved.text
+        assert f'value="{zone}"' in saved.text
+        assert app.store.subscriber_by_email("city@example.org").timezone == zone  # type: ignore[union-attr]
+    # A misspelt one is still refused, naming the zone meant.
+    refused = await c.post(prefs, data={"timezone": "Karachii", "csrf": csrf(page)})
+    assert refused.status_code == 400 and "did you mean &#39;Asia/Karachi&#39;" in refused.text

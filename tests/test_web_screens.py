@@ -52,7 +52,7 @@ async def _pages(config: Path, smtp_server: SmtpServer) -> dict[str, str]:
             assert row is not None
             prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
             pages["preferences"] = (page := (await c.get(prefs))).text
-            zone = {"csrf": csrf(page), "timezone": "Karachi"}
+            zone = {"csrf": csrf(page), "timezone": "Karachii"}
             pages["preferences-refused"] = (await c.post(prefs, data=zone)).text
             pages["preferences-saved"] = (await c.post(prefs, data={**zone, "timezone": ""})).text
             leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}"

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from digest.config.models import zone_named
 from digest.errors import DeliveryError
 from digest.links import make_confirm_token, make_token
 from digest.render.i18n import check_locale
@@ -184,8 +185,9 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
         "topics": ",".join(t for t in form.getlist("topics") if t in topics)
     }
     try:
-        zone = str(form.get("timezone", "")).strip() or None
-        changes["timezone"] = check_subscriber_timezone(zone)
+        # The help says to type a city: one that names a single zone is that zone.
+        zone = str(form.get("timezone", "")).strip()
+        changes["timezone"] = check_subscriber_timezone(zone_named(zone) or zone or None)
     except ValueError as exc:
         raise Refused("timezone", str(exc)) from exc
     locale = str(form.get("locale", "")).strip()
