@@ -241,3 +241,36 @@ async def test_a_city_the_zone_help_suggests_typing_is_saved_as_its_zone(
     # A misspelt one is still refused, naming the zone meant.
     refused = await c.post(prefs, data={"timezone": "Karachii", "csrf": csrf(page)})
     assert refused.status_code == 400 and "did you mean &#39;Asia/Karachi&#39;" in refused.text
+
+
+async def test_a_preferences_form_left_open_past_its_day_keeps_the_changes_made(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """A tab left open overnight: Save answered "The form expired; please save again."
+    with the form reset to what was stored, so saving again, as asked, saved the old
+    choices and said "Saved." The form comes back as the reader sent it."""
+    c, app = client
+    await _sign_up(c, email="tab@example.org", topics=["science"])
+    await c.post(_mailed_link(smtp_server, "tab@example.org"))
+    row = app.store.subscriber_by_email("tab@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    old = csrf(await c.get(prefs))
+    _later(app, 25 * 3600)
+    sent = {"topics": ["world"], "timezone": "Europe/Paris", "locale": "fr", "csrf": old}
+    expired = await c.post(prefs, data=sent)
+    assert expired.status_code == 400 and "The form expired" in expired.text
+    assert re.search(r'value="world" checked', expired.text)
+    assert not re.search(r'value="science" checked', expired.text)
+    assert 'value="Europe/Paris"' in expired.text and '<option value="fr" selected>' in expired.text
+    again = await c.post(prefs, data={**sent, "csrf": csrf(expired)})
+    assert "Saved." in again.text
+    row = app.store.subscriber_by_email("tab@example.org")
+    assert row is not None and (row.topics, row.timezone, row.locale) == (
+        "world",
+        "Europe/Paris",
+        "fr",
+    )

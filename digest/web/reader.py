@@ -86,6 +86,7 @@ class ReaderViews:
                 now_stamp(ctx.app.clock),
             ):
                 error = "The form expired; please save again."
+                entered = _entered_choices(form)  # saving again saves what was chosen
             else:
                 try:
                     changes = _preference_changes(form, ctx.topics, subscriber)
