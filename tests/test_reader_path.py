@@ -274,3 +274,14 @@ async def test_a_preferences_form_left_open_past_its_day_keeps_the_changes_made(
         "Europe/Paris",
         "fr",
     )
+
+
+async def test_the_sign_up_page_says_what_is_sent_and_when(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """Someone deciding whether to subscribe asks what they will get and how often; the
+    page named neither. It names each digest and, when its schedule is one time of day,
+    the days and time."""
+    c, _ = client
+    page = await c.get("/")
+    assert "<strong>Daily Test</strong>: every day at 07:00 (UTC)" in page.text

@@ -18,6 +18,7 @@ from digest.states import SubscriberStatus
 from digest.store import Subscriber
 from digest.subscribers import check_name, normalise_email
 from digest.web.context import WebContext, client_ip
+from digest.web.schedule_words import when_sent
 from digest.web.security import (
     FORM_COOKIE,
     form_nonce,
@@ -63,6 +64,7 @@ class SignUpViews:
             status,
             title="Subscribe",
             topics=ctx.topics,
+            digests=[(d.title, when_sent(d, ctx.service.timezone)) for d in ctx.config.digests],
             error=error,
             entered=entered,
             csrf=signup_csrf(ctx.secret, nonce, now_stamp(ctx.app.clock)),
