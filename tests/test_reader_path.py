@@ -285,3 +285,24 @@ async def test_the_sign_up_page_says_what_is_sent_and_when(
     c, _ = client
     page = await c.get("/")
     assert "<strong>Daily Test</strong>: every day at 07:00 (UTC)" in page.text
+
+
+async def test_the_pages_words_match_what_happens(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """Three sentences that sent readers the wrong way: "Check your inbox" for an address
+    already subscribed (no mail comes, by design: the page reveals nothing), "Choose your
+    topics" just after choosing them on the form, and an unsubscribe page that did not
+    say the other way to get less mail is a pause."""
+    c, app = client
+    sent = await _sign_up(c, email="words@example.org", topics=["world"])
+    assert "and is not subscribed already" in sent.text
+    done = await c.post(_mailed_link(smtp_server, "words@example.org"))
+    assert ">Your topics and settings</a>" in done.text and "Choose your topics" not in done.text
+    row = app.store.subscriber_by_email("words@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    ask = await c.get(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    assert "pause" in ask.text and "Changed your mind about what you receive" not in ask.text

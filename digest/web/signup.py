@@ -183,7 +183,7 @@ class SignUpViews:
         return ctx.message(
             "You are subscribed",
             f"{name} will reach {email} from the next edition.",
-            link={"url": preferences, "label": "Choose your topics"},
+            link={"url": preferences, "label": "Your topics and settings"},
         )
 
     def already(self, subscriber: Subscriber) -> Response:
