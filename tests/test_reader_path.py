@@ -306,3 +306,28 @@ async def test_the_pages_words_match_what_happens(
 
     ask = await c.get(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
     assert "pause" in ask.text and "Changed your mind about what you receive" not in ask.text
+
+
+async def test_a_broken_unsubscribe_link_says_how_to_leave_not_how_to_join(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    """An unsubscribe link a mail client cut short, or one signed with a secret since
+    withdrawn, answered "... or subscribe again" with a Subscribe link: the reader wanting
+    out found no way out, and the spam button is next. It says how to leave without it."""
+    c, app = client
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    row = app.store.add_pending("out@example.org", "", [])
+    token = make_token(SECRET, "unsubscribe", row.public_id)
+    for answer in (
+        await c.get(f"/unsubscribe/{token[:-6]}"),
+        await c.post(f"/unsubscribe/{token}x"),
+    ):
+        assert answer.status_code == 404
+        main = answer.text.split("<main>")[1]
+        assert "Subscribe" not in main and "subscribe again" not in main
+        sender = app.config.service.sender.split("<")[-1].rstrip(">")
+        assert "Unsubscribe link of a more recent email" in main and sender in main
+    # A broken confirmation link still leads to the form.
+    assert '<a href="/">Subscribe</a>' in (await c.get("/confirm/nope")).text

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 import jinja2
@@ -121,8 +122,19 @@ class WebContext:
         """A page that says one thing, with at most one link onwards."""
         return self.page("message.html.j2", status, title=title, text=text, link=link)
 
-    def invalid_link(self) -> HTMLResponse:
-        """The answer to a token that is not ours, is cut short or out of date."""
+    def invalid_link(self, purpose: str = "") -> HTMLResponse:
+        """The answer to a token that is not ours, is cut short or out of date. For an
+        unsubscribe link, the way out without it (never "subscribe again": the reader wants
+        to leave, and the spam button is the next thing they see)."""
+        if purpose == "unsubscribe":
+            address = parseaddr(self.service.reply_to or self.service.sender)[1]
+            return self.message(
+                "This unsubscribe link is not valid",
+                "It may be cut short or out of date. Use the Unsubscribe link of a more "
+                f"recent email, or write to {address} from the address you receive it at, "
+                "asking to leave.",
+                404,
+            )
         return self.message(
             "This link is not valid",
             "It may be incomplete or out of date. Copy the whole link from the "

@@ -37,7 +37,7 @@ class ReaderViews:
         ctx = self.ctx
         subscriber = await ctx.subscriber_for("unsubscribe", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
-            return ctx.invalid_link()
+            return ctx.invalid_link("unsubscribe")
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
         # is what link scanners send, so it shows the page with the button.
         preferences = f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
