@@ -331,3 +331,35 @@ async def test_a_broken_unsubscribe_link_says_how_to_leave_not_how_to_join(
         assert "Unsubscribe link of a more recent email" in main and sender in main
     # A broken confirmation link still leads to the form.
     assert '<a href="/">Subscribe</a>' in (await c.get("/confirm/nope")).text
+
+
+async def test_coming_back_in_the_second_of_leaving_works(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """Links are dated to the second, and one made in the second the reader left counts
+    as older than their leaving (so no old link undoes it). "Unsubscribed by mistake?
+    Come back" at once mailed a link that answered "This link has been used up". A link
+    the reader asks for after leaving is dated after it."""
+    c, app = client
+    await _sign_up(c, email="quick@example.org", topics=["world"])
+    await c.post(_mailed_link(smtp_server, "quick@example.org"))
+    row = app.store.subscriber_by_email("quick@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    left = await c.get(prefs)  # the clock does not move: all in one second
+    back = await c.post(prefs, data={"action": "resubscribe", "csrf": csrf(left)})
+    assert "Check your inbox" in back.text
+    done = await c.post(_mailed_link(smtp_server, "quick@example.org"))
+    assert "You are subscribed" in done.text, done.text
+    row = app.store.subscriber_by_email("quick@example.org")
+    assert row is not None and (row.status, row.topics) == ("active", "world")
+    # And signing up again on the form in the second of leaving.
+    await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    await _sign_up(c, email="quick@example.org", topics=["science"])
+    assert (
+        "You are subscribed" in (await c.post(_mailed_link(smtp_server, "quick@example.org"))).text
+    )

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from digest.config.models import zone_named
 from digest.errors import DeliveryError
-from digest.links import make_confirm_token, make_token
+from digest.links import make_token
 from digest.render.i18n import check_locale
 from digest.states import LEFT, SubscriberStatus
 from digest.store import Subscriber
@@ -146,11 +146,8 @@ class ReaderViews:
                 return ctx.too_many()
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
-                token = make_confirm_token(
-                    ctx.secret, subscriber.public_id, kept, ctx.app.clock.now()
-                )
                 try:
-                    await ctx.mailer.send(subscriber.email, f"{ctx.base}/confirm/{token}")
+                    await ctx.mailer.send(subscriber.email, await ctx.confirm_url(subscriber, kept))
                 except DeliveryError as exc:
                     return ctx.mail_down(subscriber.email, exc)
                 return ctx.message(

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.errors import DeliveryError
-from digest.links import make_confirm_token, make_token, read_confirm_token
+from digest.links import make_token, read_confirm_token
 from digest.states import SubscriberStatus
 from digest.store import Subscriber
 from digest.subscribers import check_name, normalise_email
@@ -126,11 +126,8 @@ class SignUpViews:
             SubscriberStatus.UNSUBSCRIBED,
             SubscriberStatus.BOUNCED,
         ):
-            token = make_confirm_token(
-                ctx.secret, subscriber.public_id, chosen, ctx.app.clock.now()
-            )
             try:
-                await ctx.mailer.send(email, f"{ctx.base}/confirm/{token}")
+                await ctx.mailer.send(email, await ctx.confirm_url(subscriber, chosen))
             except DeliveryError as exc:
                 return ctx.mail_down(email, exc)
         # The page names the address as typed (normalised): a typo ("gmial.com") is the
@@ -216,9 +213,8 @@ class SignUpViews:
         topics = old.topics
         if topics is None:  # a link made before links carried topics: the row's
             topics = tuple(t for t in found.topics.split(",") if t in ctx.topics)
-        fresh = make_confirm_token(ctx.secret, found.public_id, topics, ctx.app.clock.now())
         try:
-            await ctx.mailer.send(found.email, f"{ctx.base}/confirm/{fresh}")
+            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics))
         except DeliveryError as exc:
             return ctx.mail_down(found.email, exc)
         return ctx.page("check_inbox.html.j2", title="Check your inbox", email=found.email)
