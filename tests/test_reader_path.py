@@ -363,3 +363,21 @@ async def test_coming_back_in_the_second_of_leaving_works(
     assert (
         "You are subscribed" in (await c.post(_mailed_link(smtp_server, "quick@example.org"))).text
     )
+
+
+async def test_a_broken_preferences_link_points_to_a_recent_emails(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """A subscriber whose preferences link is broken was told to "subscribe again"; they
+    are subscribed, and every email's footer has a working link."""
+    c, app = client
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    row = app.store.add_pending("prefs@example.org", "", [])
+    token = make_token(SECRET, "preferences", row.public_id)
+    answer = await c.get(f"/preferences/{token[:-6]}")
+    assert answer.status_code == 404
+    main = answer.text.split("<main>")[1]
+    assert "Preferences link at the foot of a more recent email" in main
+    assert "subscribe again" not in main

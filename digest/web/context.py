@@ -136,6 +136,13 @@ class WebContext:
                 "asking to leave.",
                 404,
             )
+        if purpose == "preferences":
+            return self.message(
+                "This preferences link is not valid",
+                "It may be cut short or out of date. Use the Preferences link at the foot "
+                "of a more recent email.",
+                404,
+            )
         return self.message(
             "This link is not valid",
             "It may be incomplete or out of date. Copy the whole link from the "

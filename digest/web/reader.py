@@ -72,7 +72,7 @@ class ReaderViews:
         ctx = self.ctx
         subscriber = await ctx.subscriber_for("preferences", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
-            return ctx.invalid_link()
+            return ctx.invalid_link("preferences")
         if subscriber.status in (*LEFT, SubscriberStatus.PENDING):
             return await self.not_receiving(request, subscriber)
         saved, error, field = False, "", ""
