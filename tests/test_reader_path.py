@@ -381,3 +381,18 @@ async def test_a_broken_preferences_link_points_to_a_recent_emails(
     main = answer.text.split("<main>")[1]
     assert "Preferences link at the foot of a more recent email" in main
     assert "subscribe again" not in main
+
+
+async def test_an_expired_link_of_a_paused_reader_says_paused(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _sign_up(c, email="rest@example.org")
+    link = _mailed_link(smtp_server, "rest@example.org")
+    await c.post(link)
+    row = app.store.subscriber_by_email("rest@example.org")
+    assert row is not None and row.id is not None
+    app.store.set_subscriber(row.id, status="paused")
+    _later(app, 3 * 86400)
+    page = await c.get(link)
+    assert "Your subscription is paused" in page.text and "is sent to" not in page.text

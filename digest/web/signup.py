@@ -184,8 +184,15 @@ class SignUpViews:
         )
 
     def already(self, subscriber: Subscriber) -> Response:
-        """The answer to a confirmation link of someone already receiving the newsletter."""
+        """The answer to a confirmation link of someone already subscribed (or paused)."""
         token = make_token(self.ctx.secret, "preferences", subscriber.public_id)
+        if subscriber.status == SubscriberStatus.PAUSED:
+            return self.ctx.message(
+                "Your subscription is paused",
+                f"{self.ctx.service.name} is paused for {subscriber.email}; resume it on "
+                "your preferences page.",
+                link={"url": f"/preferences/{token}", "label": "Resume or change your topics"},
+            )
         return self.ctx.message(
             "You are already subscribed",
             f"{self.ctx.service.name} is sent to {subscriber.email}; nothing to confirm.",
