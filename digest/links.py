@@ -145,9 +145,11 @@ def make_confirm_token(
 
 
 def read_confirm_token(
-    secret: Keys, token: str, max_age: int = CONFIRM_MAX_AGE, now: datetime | None = None
+    secret: Keys, token: str, max_age: int | None = CONFIRM_MAX_AGE, now: datetime | None = None
 ) -> Confirmation | None:
-    """The confirmation in a genuine token unexpired at ``now`` (else the system clock's)."""
+    """The confirmation in a genuine token unexpired at ``now`` (else the system clock's);
+    with ``max_age`` None, whatever its age (what an expired link was for, so its reader
+    can be offered a fresh one)."""
     serializer = URLSafeTimedSerializer(_keys(secret), salt="digest.confirm", **_dated(now))
     try:
         value, made = serializer.loads(token, max_age=max_age, return_timestamp=True)

@@ -170,7 +170,8 @@ async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
     known = await _sign_up(c, email="known@example.org")
     unknown = await _sign_up(c, email="new@example.org")
     assert known.status_code == unknown.status_code == 200
-    assert known.text == unknown.text
+    # Each page names the address typed into it, and otherwise they are the same.
+    assert known.text.replace("known@", "new@") == unknown.text
     # A stranger re-subscribing a confirmed address leaves it confirmed, and mails nothing.
     assert _status(app, "known@example.org") == "active"
     assert [m.recipients for m in smtp_server.messages] == [["new@example.org"]]
@@ -467,19 +468,19 @@ async def test_a_wrong_zone_keeps_every_other_choice_and_names_the_zone_meant(
         prefs,
         data={
             "topics": ["world"],
-            "timezone": "Karachi",
+            "timezone": "Karachii",
             "locale": "fr",
             "paused": "yes",
             "csrf": await _csrf(c, prefs),
         },
     )
     assert refused.status_code == 400
-    assert "Nothing was saved: unknown time zone &#39;Karachi&#39;; did you mean" in refused.text
+    assert "Nothing was saved: unknown time zone &#39;Karachii&#39;; did you mean" in refused.text
     assert "Saved." not in refused.text
     # What was entered comes back, to fix the one field: not what is stored
     assert re.search(r'value="world" checked', refused.text)
     assert not re.search(r'value="science" checked', refused.text)
-    assert 'value="Karachi"' in refused.text
+    assert 'value="Karachii"' in refused.text
     assert '<option value="fr" selected>' in refused.text
     assert re.search(r'name="paused" value="yes" checked', refused.text)
     row = app.store.subscriber_by_email("ana@example.org")

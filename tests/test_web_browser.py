@@ -90,7 +90,7 @@ def test_a_reader_subscribes_confirms_chooses_and_leaves(
         assert "You are subscribed" in page.content()
         assert app.store.subscriber_by_email("reader@example.org").status == "active"  # type: ignore[union-attr]
 
-        page.click("text=Choose your topics")
+        page.click("text=Your topics and settings")
         page.check("input[value=world]")
         page.uncheck("input[value=science]")
         page.fill("#timezone", "Asia/Tokyo")

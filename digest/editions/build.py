@@ -225,4 +225,5 @@ def next_edition_preview(
     ranked = rank_window(app, digest, at, [key] if key else [])
     shown = ranked.views[key] if key else ranked
     info = edition_info(app, digest, digest_slot(app, digest, at), timezone, locale)
+    info = replace(info, topics=frozenset(topics))  # Latest headed by their topics
     return shown, render_edition(info, shown, app.config.templates_dir())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -16,7 +17,13 @@ from digest.editions.stored import ranked_from_json, view_from_json
 from digest.editions.views import choice_memory, earlier_editions
 from digest.rank import narrow, shown_as, topic_key
 from digest.records import RankedEdition, Reader, RenderedEdition
-from digest.render import HTML_LIMIT, MessageTemplate, build_template, render_edition
+from digest.render import (
+    HTML_LIMIT,
+    MessageTemplate,
+    build_template,
+    group_latest,
+    render_edition,
+)
 from digest.store import Edition, saved_id
 
 log = logging.getLogger("digest.pipeline")
@@ -110,7 +117,10 @@ class SegmentTemplates:
         if topics and ranked.count == 0 and e.story_count and not self.digest.send_empty:
             return None
         shown = _shown(ranked)
-        every = shown == _shown(whole)  # every story of the edition, as it
+        # Every story of the edition, as it, under the same headings (a topic reader's
+        # Latest is headed by their own topics: a story of "technology" and "science"
+        # stands under Science for a reader of Science).
+        every = shown == _shown(whole) and self._headed(ranked, topics) == self._headed(ranked)
         if every and (timezone, locale) == self.default[:2]:
             # They get every story of the edition, as it: the edition's own render serves them.
             if self.default not in self._cache:
@@ -124,6 +134,14 @@ class SegmentTemplates:
         if render_key not in self._renders:
             self._renders[render_key] = self._render(key, ranked, own)
         return self._renders[render_key]
+
+    def _headed(self, ranked: RankedEdition, topics: str = "") -> list[tuple[str, list[int]]]:
+        """Latest's groups as a reader of ``topics`` is shown them: headings (none for one
+        group: the email shows none then) and stories."""
+        chosen = topics.split(",") if topics else ()
+        groups = group_latest(ranked.latest, self.digest.latest_group_by, chosen)
+        headed = len(groups) > 1
+        return [(h if headed else "", [s.story_id for s in stories]) for h, stories in groups]
 
     def _topic_edition(self, key: str) -> RankedEdition:
         """What the readers of topic ``key`` get: their choice's own edition as the build
@@ -176,6 +194,7 @@ class SegmentTemplates:
         e = self.edition
         timezone, locale, topics = key
         info = edition_info(self.app, self.digest, e.slot, timezone, locale, own)
+        info = replace(info, topics=frozenset(topics.split(",")) if topics else frozenset())
         rendered = render_edition(info, ranked, self.app.config.templates_dir())
         log.debug(
             "edition %s rendered for %s / %s / topics %s", e.id, timezone, locale, topics or "all"

@@ -110,6 +110,7 @@ def edition_info(
         web_url=web_view_url(service.base_url, digest.id, slot, topics),
         locale=locale or service.locale,
         latest_group_by=digest.latest_group_by,
+        topics=frozenset(topics.split(",")) if topics else frozenset(),
         latest_summary_chars=digest.latest_summary_chars,
         subscribe_url=f"{service.base_url}/",  # the web app's sign-up page
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +63,8 @@ class EditionInfo:
     web_url: str | None = None  # the edition's web view, linked when the email is trimmed
     locale: str = DEFAULT_LOCALE  # language of the fixed strings, dates and numbers
     latest_group_by: str = "topic"  # "Latest" grouped by "topic" or by "source"
+    # The readers' choice of topics: a group is headed by the first of them its lead has.
+    topics: frozenset[str] = frozenset()
     # The public sign-up page, offered to readers of a forwarded copy ("Forwarded this?").
     subscribe_url: str | None = None
     # A Latest item's summary at most this long (its lead sentence); 0: Latest shows
@@ -165,7 +168,7 @@ def render_edition(
     def html(keep: int) -> str:
         return templates.render(html_template, **context(keep))
 
-    shown = _shown(ranked, info.latest_group_by)
+    shown = _shown(ranked, info)
     keep, inlined = fitting(html, inline_css, ranked, shown)
     final = context(keep)
     return RenderedEdition(
@@ -187,10 +190,10 @@ def render_whole(info: EditionInfo, ranked: RankedEdition, override_dir: Path | 
     return nonce.settle(templates.render(templates.load(env, "digest.html.j2"), **context))
 
 
-def _shown(ranked: RankedEdition, group_by: str) -> list[Story]:
+def _shown(ranked: RankedEdition, info: EditionInfo) -> list[Story]:
     """The stories as the email shows (and numbers) them: Breaking, then Latest group by
     group."""
-    groups = group_latest(ranked.latest, group_by)
+    groups = group_latest(ranked.latest, info.latest_group_by, info.topics)
     return [*ranked.breaking, *(s for _, stories in groups for s in stories)]
 
 
@@ -205,9 +208,9 @@ def _context(
 ) -> dict[str, Any]:
     tz = ZoneInfo(info.timezone)
     loc = Localizer(info.locale)
-    latest_groups = group_latest(ranked.latest, info.latest_group_by)
+    latest_groups = group_latest(ranked.latest, info.latest_group_by, info.topics)
     # Stories are numbered as they are shown: Breaking, then Latest group by group.
-    shown = _shown(ranked, info.latest_group_by)
+    shown = _shown(ranked, info)
     numbers = {id(story): n for n, story in enumerate(shown, 1)}
     top = min(max(len(ranked.breaking), CONTENTS_MIN), CONTENTS_MAX)
     minutes = reading_minutes(ranked, info.latest_summary_chars)
@@ -334,16 +337,20 @@ def _preheader(ranked: RankedEdition, loc: Localizer, minutes: int) -> str:
     return f"{summary} — {size}" if summary else size
 
 
-def group_latest(stories: tuple[Story, ...], by: str = "topic") -> list[tuple[str, list[Story]]]:
-    """Latest stories grouped by their lead's first topic (else its source), or with
-    ``by="source"`` by the lead's source, in rank order.
+def group_latest(
+    stories: tuple[Story, ...], by: str = "topic", prefer: Collection[str] = ()
+) -> list[tuple[str, list[Story]]]:
+    """Latest stories grouped by their lead's first topic (the first it has of ``prefer``,
+    a reader's choice, when it has one), else its source, or with ``by="source"`` by the
+    lead's source, in rank order.
 
     Groups appear in the order of their first story; one group means no sub-headings.
     """
     groups: dict[str, list[Story]] = {}
     for story in stories:
         lead = story.lead
-        key = lead.topics[0].capitalize() if by == "topic" and lead.topics else lead.source
+        topics = [t for t in lead.topics if t in prefer] or lead.topics
+        key = topics[0].capitalize() if by == "topic" and topics else lead.source
         groups.setdefault(key, []).append(story)
     return list(groups.items())
 

@@ -5,9 +5,11 @@ few page helpers all views share (a page, a message, "this link is not valid")."
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import parseaddr
 from typing import Any
 
 import jinja2
@@ -21,7 +23,7 @@ from digest.clock import Clock
 from digest.config import Config
 from digest.config.models import ServiceConfig
 from digest.errors import DeliveryError
-from digest.links import Purpose, read_token
+from digest.links import Purpose, make_confirm_token, read_token
 from digest.resources import _find
 from digest.store import Store, Subscriber
 from digest.web.mailer import Mailer
@@ -121,8 +123,26 @@ class WebContext:
         """A page that says one thing, with at most one link onwards."""
         return self.page("message.html.j2", status, title=title, text=text, link=link)
 
-    def invalid_link(self) -> HTMLResponse:
-        """The answer to a token that is not ours, is cut short or out of date."""
+    def invalid_link(self, purpose: str = "") -> HTMLResponse:
+        """The answer to a token that is not ours, is cut short or out of date. For an
+        unsubscribe link, the way out without it (never "subscribe again": the reader wants
+        to leave, and the spam button is the next thing they see)."""
+        if purpose == "unsubscribe":
+            address = parseaddr(self.service.reply_to or self.service.sender)[1]
+            return self.message(
+                "This unsubscribe link is not valid",
+                "It may be cut short or out of date. Use the Unsubscribe link of a more "
+                f"recent email, or write to {address} from the address you receive it at, "
+                "asking to leave.",
+                404,
+            )
+        if purpose == "preferences":
+            return self.message(
+                "This preferences link is not valid",
+                "It may be cut short or out of date. Use the Preferences link at the foot "
+                "of a more recent email.",
+                404,
+            )
         return self.message(
             "This link is not valid",
             "It may be incomplete or out of date. Copy the whole link from the "
@@ -174,6 +194,20 @@ class WebContext:
         )
         response.headers["Retry-After"] = str(MAIL_DOWN_RETRY_AFTER_SECONDS)
         return response
+
+    async def confirm_url(self, subscriber: Subscriber, topics: Sequence[str]) -> str:
+        """A new confirmation link for ``subscriber`` with ``topics``, dated when it is
+        made, but never in the second they left: links are dated to the second, and one of
+        the second of leaving counts as older than it (so no old link undoes leaving). A
+        reader coming back at once ("Unsubscribed by mistake?") waits for the next second,
+        at most one, instead of being mailed a link that says "used up"."""
+        clock = self.app.clock
+        if subscriber.unsubscribed_at is not None:
+            after = subscriber.unsubscribed_at.replace(microsecond=0) + timedelta(seconds=1)
+            if clock.now() < after:
+                await clock.sleep((after - clock.now()).total_seconds())
+        token = make_confirm_token(self.secret, subscriber.public_id, topics, clock.now())
+        return f"{self.base}/confirm/{token}"
 
     async def subscriber_for(self, purpose: Purpose, token: str) -> Subscriber | None:
         """The subscriber a signed link names, or None for a link that is not valid."""

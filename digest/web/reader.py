@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from digest.config.models import zone_named
 from digest.errors import DeliveryError
-from digest.links import make_confirm_token, make_token
+from digest.links import make_token
 from digest.render.i18n import check_locale
 from digest.states import LEFT, SubscriberStatus
 from digest.store import Subscriber
@@ -36,19 +37,21 @@ class ReaderViews:
         ctx = self.ctx
         subscriber = await ctx.subscriber_for("unsubscribe", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
-            return ctx.invalid_link()
+            return ctx.invalid_link("unsubscribe")
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
         # is what link scanners send, so it shows the page with the button.
+        preferences = f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
+        # The way back is the preferences page's button (a link mailed, the reader's topics,
+        # zone and language kept), not the blank sign-up form: one click leaves, so one
+        # click by mistake is common.
+        back = {"url": preferences, "label": "Unsubscribed by mistake? Come back"}
         if request.method != "POST":
             if subscriber.status in LEFT:  # (after a one-click unsubscribe, say): no question
                 return ctx.message(
                     _LEFT_TITLES[subscriber.status],
                     _left_text(subscriber.status, ctx.service.name, subscriber.email),
-                    link={"url": "/", "label": "Subscribe again"},
+                    link=back,
                 )
-            preferences = (
-                f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
-            )
             return ctx.page(
                 "unsubscribe.html.j2",
                 title="Unsubscribe",
@@ -60,8 +63,8 @@ class ReaderViews:
         await run_in_threadpool(ctx.store.unsubscribe, public_id=subscriber.public_id)
         return ctx.message(
             "You are unsubscribed",
-            f"{ctx.service.name} will not be sent to you again.",
-            link={"url": "/", "label": "Subscribe again"},
+            f"{ctx.service.name} will not be sent to {subscriber.email} again.",
+            link=back,
         )
 
     async def preferences(self, request: Request) -> Response:
@@ -69,10 +72,10 @@ class ReaderViews:
         ctx = self.ctx
         subscriber = await ctx.subscriber_for("preferences", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
-            return ctx.invalid_link()
+            return ctx.invalid_link("preferences")
         if subscriber.status in (*LEFT, SubscriberStatus.PENDING):
             return await self.not_receiving(request, subscriber)
-        saved, error = False, ""
+        saved, error, field = False, "", ""
         entered = _stored_choices(subscriber)
         if request.method == "POST":
             form = await request.form()
@@ -83,11 +86,12 @@ class ReaderViews:
                 now_stamp(ctx.app.clock),
             ):
                 error = "The form expired; please save again."
+                entered = _entered_choices(form)  # saving again saves what was chosen
             else:
                 try:
                     changes = _preference_changes(form, ctx.topics, subscriber)
-                except ValueError as exc:
-                    error = str(exc)
+                except Refused as exc:
+                    error, field = str(exc), exc.field
                     entered = _entered_choices(form)  # kept as typed, to fix the one field
                 else:
                     changed = await run_in_threadpool(
@@ -110,6 +114,7 @@ class ReaderViews:
             default_zone=ctx.service.timezone,
             saved=saved,
             error=error,
+            field=field,
             csrf=csrf_token(ctx.secret, subscriber.public_id, now_stamp(ctx.app.clock)),
             unsubscribe_url=leave,
         )
@@ -141,11 +146,8 @@ class ReaderViews:
                 return ctx.too_many()
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
-                token = make_confirm_token(
-                    ctx.secret, subscriber.public_id, kept, ctx.app.clock.now()
-                )
                 try:
-                    await ctx.mailer.send(subscriber.email, f"{ctx.base}/confirm/{token}")
+                    await ctx.mailer.send(subscriber.email, await ctx.confirm_url(subscriber, kept))
                 except DeliveryError as exc:
                     return ctx.mail_down(subscriber.email, exc)
                 return ctx.message(
@@ -167,14 +169,30 @@ class ReaderViews:
         )
 
 
+class Refused(ValueError):
+    """A preferences field refused: which one (the page marks it), and why (the page says)."""
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(why)
+        self.field = field
+
+
 def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:
-    """What a preferences form changes; ValueError names a bad field."""
+    """What a preferences form changes; ``Refused`` names a bad field."""
     changes: dict[str, object] = {
         "topics": ",".join(t for t in form.getlist("topics") if t in topics)
     }
-    changes["timezone"] = check_subscriber_timezone(str(form.get("timezone", "")).strip() or None)
+    try:
+        # The help says to type a city: one that names a single zone is that zone.
+        zone = str(form.get("timezone", "")).strip()
+        changes["timezone"] = check_subscriber_timezone(zone_named(zone) or zone or None)
+    except ValueError as exc:
+        raise Refused("timezone", str(exc)) from exc
     locale = str(form.get("locale", "")).strip()
-    changes["locale"] = check_locale(locale) if locale else None
+    try:
+        changes["locale"] = check_locale(locale) if locale else None
+    except ValueError as exc:
+        raise Refused("locale", str(exc)) from exc
     paused = form.get("paused") == "yes"
     if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         changes["status"] = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE

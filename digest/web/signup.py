@@ -6,15 +6,19 @@ about who is subscribed; only a POST confirms, since mail scanners fetch every l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.errors import DeliveryError
-from digest.links import make_confirm_token, make_token, read_confirm_token
+from digest.links import make_token, read_confirm_token
 from digest.states import SubscriberStatus
+from digest.store import Subscriber
 from digest.subscribers import check_name, normalise_email
 from digest.web.context import WebContext, client_ip
+from digest.web.schedule_words import when_sent
 from digest.web.security import (
     FORM_COOKIE,
     form_nonce,
@@ -26,6 +30,16 @@ from digest.web.security import (
 FORM_COOKIE_SECONDS = 86400  # as long as the form's field is valid
 
 
+@dataclass(frozen=True)
+class Entered:
+    """The sign-up form as the reader sent it, and the field refused ("" for none)."""
+
+    email: str = ""
+    name: str = ""
+    topics: frozenset[str] = frozenset()
+    field: str = ""
+
+
 class SignUpViews:
     """``/``, ``POST /subscribe`` and ``/confirm/{token}``."""
 
@@ -33,19 +47,26 @@ class SignUpViews:
         self.ctx = ctx
 
     def form(
-        self, request: Request, status: int = 200, error: str = "", email: str = "", name: str = ""
+        self,
+        request: Request,
+        status: int = 200,
+        error: str = "",
+        entered: Entered | None = None,
     ) -> Response:
-        """The sign-up page, its field bound to the browser's nonce cookie (set or renewed)."""
+        """The sign-up page, its field bound to the browser's nonce cookie (set or renewed);
+        a refused one comes back as ``entered``, the field at fault marked for assistive
+        technology and focused."""
         ctx = self.ctx
+        entered = entered or Entered()
         nonce = form_nonce(request.cookies.get(FORM_COOKIE))
         response = ctx.page(
             "subscribe.html.j2",
             status,
             title="Subscribe",
             topics=ctx.topics,
+            digests=[(d.title, when_sent(d, ctx.service.timezone)) for d in ctx.config.digests],
             error=error,
-            email=email,
-            name=name,
+            entered=entered,
             csrf=signup_csrf(ctx.secret, nonce, now_stamp(ctx.app.clock)),
         )
         response.set_cookie(
@@ -67,9 +88,11 @@ class SignUpViews:
         ctx = self.ctx
         form = await request.form()
         raw_email, raw_name = str(form.get("email", "")), str(form.get("name", ""))
+        chosen = [t for t in form.getlist("topics") if t in ctx.topics]
 
-        def again(error: str, status: int) -> Response:
-            return self.form(request, status, error, raw_email, raw_name)
+        def again(error: str, status: int, field: str = "") -> Response:
+            entered = Entered(raw_email, raw_name, frozenset(chosen), field)
+            return self.form(request, status, error, entered)
 
         if not signup_csrf_ok(
             ctx.secret,
@@ -85,14 +108,15 @@ class SignUpViews:
         try:
             email = normalise_email(raw_email)
         except ValueError:
-            return again("That does not look like an email address.", 400)
+            return again("That does not look like an email address.", 400, "email")
         try:
             name = check_name(raw_name)
         except ValueError:
-            return again("Please write your name on one line, without special characters.", 400)
+            return again(
+                "Please write your name on one line, without special characters.", 400, "name"
+            )
         if not ctx.limits.allow_signup(client_ip(request), email):
             return ctx.too_many()
-        chosen = [t for t in form.getlist("topics") if t in ctx.topics]
         subscriber = await run_in_threadpool(ctx.store.add_pending, email, name, chosen)
         # Only pending, unsubscribed or bounced addresses get a confirmation (one who
         # reported the mail as spam is not mailed unasked); the page is the same whatever
@@ -102,25 +126,22 @@ class SignUpViews:
             SubscriberStatus.UNSUBSCRIBED,
             SubscriberStatus.BOUNCED,
         ):
-            token = make_confirm_token(
-                ctx.secret, subscriber.public_id, chosen, ctx.app.clock.now()
-            )
             try:
-                await ctx.mailer.send(email, f"{ctx.base}/confirm/{token}")
+                await ctx.mailer.send(email, await ctx.confirm_url(subscriber, chosen))
             except DeliveryError as exc:
                 return ctx.mail_down(email, exc)
-        return ctx.message(
-            "Check your inbox",
-            "If the address can receive mail, a confirmation link is on its way. "
-            "Open it within two days to start receiving the newsletter.",
-        )
+        # The page names the address as typed (normalised): a typo ("gmial.com") is the
+        # commonest reason a confirmation never comes, and it tells nothing the visitor
+        # did not type.
+        return ctx.page("check_inbox.html.j2", title="Check your inbox", email=email)
 
     async def confirm(self, request: Request) -> Response:
         """The confirmation link: a page with a button, and the button's POST confirms."""
         ctx = self.ctx
-        link = read_confirm_token(ctx.keys, request.path_params["token"], now=ctx.app.clock.now())
+        token = request.path_params["token"]
+        link = read_confirm_token(ctx.keys, token, now=ctx.app.clock.now())
         if link is None:
-            return ctx.invalid_link()
+            return await self.expired(request, token)
         # Opening the link shows a button; only the button (a POST) confirms. Mail
         # scanners fetch every link in a message, and a stranger may have typed the
         # address into the form: a fetch alone must not subscribe anyone.
@@ -131,6 +152,8 @@ class SignUpViews:
             pending = await run_in_threadpool(ctx.store.subscriber_by_public_id, link.public_id)
             if pending is None:
                 return ctx.invalid_link()
+            if pending.status == SubscriberStatus.ACTIVE:  # the mail opened again, say
+                return self.already(pending)
             return ctx.page("confirm.html.j2", title="Confirm", email=pending.email)
         subscriber = await run_in_threadpool(
             ctx.store.confirm_subscriber, link.public_id, link.requested_at, link.topics
@@ -157,5 +180,48 @@ class SignUpViews:
         return ctx.message(
             "You are subscribed",
             f"{name} will reach {email} from the next edition.",
-            link={"url": preferences, "label": "Choose your topics"},
+            link={"url": preferences, "label": "Your topics and settings"},
         )
+
+    def already(self, subscriber: Subscriber) -> Response:
+        """The answer to a confirmation link of someone already subscribed (or paused)."""
+        token = make_token(self.ctx.secret, "preferences", subscriber.public_id)
+        if subscriber.status == SubscriberStatus.PAUSED:
+            return self.ctx.message(
+                "Your subscription is paused",
+                f"{self.ctx.service.name} is paused for {subscriber.email}; resume it on "
+                "your preferences page.",
+                link={"url": f"/preferences/{token}", "label": "Resume or change your topics"},
+            )
+        return self.ctx.message(
+            "You are already subscribed",
+            f"{self.ctx.service.name} is sent to {subscriber.email}; nothing to confirm.",
+            link={"url": f"/preferences/{token}", "label": "Your topics and settings"},
+        )
+
+    async def expired(self, request: Request, token: str) -> Response:
+        """A genuine confirmation link past its two days: it says so and, on its button (a
+        POST, as confirming is), mails a fresh link with the topics chosen to the same
+        address, limited as a sign-up is. Nothing else: a link not ours stays invalid, and
+        one who reported the mail as spam is not mailed unasked (as at sign-up)."""
+        ctx = self.ctx
+        old = read_confirm_token(ctx.keys, token, max_age=None)
+        if old is None:
+            return ctx.invalid_link()
+        found = await run_in_threadpool(ctx.store.subscriber_by_public_id, old.public_id)
+        if found is None or found.status == SubscriberStatus.COMPLAINED:
+            return ctx.invalid_link()
+        if found.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+            return self.already(found)
+        if request.method != "POST":
+            return ctx.page("confirm_expired.html.j2", title="Link expired", email=found.email)
+        if not ctx.limits.allow_signup(client_ip(request), found.email):
+            return ctx.too_many()
+        topics = old.topics
+        if topics is None:  # a link made before links carried topics: the row's
+            topics = tuple(t for t in found.topics.split(",") if t in ctx.topics)
+        try:
+            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics))
+        except DeliveryError as exc:
+            return ctx.mail_down(found.email, exc)
+        return ctx.page("check_inbox.html.j2", title="Check your inbox", email=found.email)

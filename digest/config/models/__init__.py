@@ -19,6 +19,7 @@ from digest.config.models.base import (
     no_source_has,
     secret_hint,
     unknown_topics,
+    zone_named,
 )
 from digest.config.models.config import Config
 from digest.config.models.delivery import DeliveryConfig, DkimConfig, RateConfig
@@ -68,4 +69,5 @@ __all__ = [
     "no_source_has",
     "secret_hint",
     "unknown_topics",
+    "zone_named",
 ]

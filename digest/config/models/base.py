@@ -115,6 +115,17 @@ def _zone_keys() -> dict[str, list[str]]:
     return keys
 
 
+def zone_named(raw: str) -> str | None:
+    """The one zone a name that is not one names exactly: a city ('Karachi', 'new york')
+    or a zone in the wrong case ('europe/paris'); None when it names none or several, or
+    is a zone itself. Never a near miss ('Karachii'): that stays for ``check_timezone``
+    to suggest."""
+    if raw in available_timezones():
+        return None
+    found = _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])
+    return found[0] if len(found) == 1 else None
+
+
 def _zones_named(raw: str) -> list[str]:
     """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
     is Europe/Paris, 'New York' is America/New_York; a misspelt one, the names closest to

@@ -1,0 +1,398 @@
+"""What a subscriber trips over on the way in and out: an address mistyped on the form,
+a confirmation link opened after it expired, a form refused for one field, an unsubscribe
+by mistake. In-process through httpx's ASGI transport, mailing through a real SMTP server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.app import App
+from digest.clock import ManualClock
+from digest.config import load_config
+from digest.web import create_app
+from digest.web.security import RateLimit
+from tests.conftest import FeedServer, SmtpServer, csrf, rss
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Path:
+    url = feed_server.add(
+        "/f.xml", rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://w.test/1"}])
+    )
+    path = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+    path.write_text(
+        path.read_text().replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["world", "science"]')
+    )
+    return path
+
+
+@pytest.fixture
+async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
+    app = App.open(load_config(config), clock=ManualClock(datetime.now(UTC)))
+    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+        yield c, app
+    app.close()
+
+
+async def _sign_up(c: httpx.AsyncClient, **fields: str | list[str]) -> httpx.Response:
+    return await c.post("/subscribe", data={**fields, "csrf": csrf(await c.get("/"))})
+
+
+def _mailed_link(smtp_server: SmtpServer, to: str) -> str:
+    """The path of the confirmation link last mailed to ``to``."""
+    mail = smtp_server.messages[-1]
+    found = re.search(r"https://digest\.test(/confirm/\S+)", mail.message().get_content())
+    assert found and mail.recipients == [to]
+    return found.group(1)
+
+
+async def test_the_check_your_inbox_page_names_the_address_typed_and_the_way_to_fix_it(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """A typo in the address ('gmial.com') is the commonest reason a confirmation never
+    comes: the page says where it went, so the reader can see it and sign up again."""
+    c, _ = client
+    sent = await _sign_up(c, email="Ana@Gmial.com", name="Ana")
+    assert sent.status_code == 200
+    assert "Check your inbox" in sent.text
+    assert "<strong>ana@gmial.com</strong>" in sent.text
+    assert 'Not your address, or mistyped? <a href="/">Sign up with the right' in sent.text
+    # Escaped like everything typed into a form.
+    odd = await _sign_up(c, email='"<b>x</b>"@example.org')
+    assert "<b>x</b>" not in odd.text
+
+
+def _later(app: App, seconds: float) -> None:
+    assert isinstance(app.clock, ManualClock)
+    app.clock.advance(seconds)
+
+
+async def test_an_expired_confirmation_link_offers_a_new_one_to_the_same_address(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """A reader who opens the confirmation mail on the third day found "This link is not
+    valid ... copy the whole link" (it was whole) and a blank form. The link is genuine, so
+    it says it expired and mails a fresh one, with the topics chosen, to the same address."""
+    c, app = client
+    await _sign_up(c, email="late@example.org", topics=["science"])
+    old = _mailed_link(smtp_server, "late@example.org")
+    _later(app, 2 * 86400 + 1)
+
+    page = await c.get(old)
+    assert page.status_code == 200 and "expired" in page.text
+    assert "<strong>late@example.org</strong>" in page.text and '<form method="post">' in page.text
+    assert len(smtp_server.messages) == 1  # opening the page (a scanner, say) mails nothing
+    assert app.store.subscriber_by_email("late@example.org").status == "pending"  # type: ignore[union-attr]
+
+    again = await c.post(old, data={"action": "resend"})
+    assert again.status_code == 200 and "Check your inbox" in again.text
+    fresh = _mailed_link(smtp_server, "late@example.org")
+    assert fresh != old
+    assert "You are subscribed" in (await c.post(fresh)).text
+    row = app.store.subscriber_by_email("late@example.org")
+    assert row is not None and (row.status, row.topics) == ("active", "science")
+
+    # Once subscribed, the old link says so, and mails nothing more.
+    sent = len(smtp_server.messages)
+    done = await c.post(old, data={"action": "resend"})
+    assert "already subscribed" in done.text and len(smtp_server.messages) == sent
+    # A link that is not ours is still refused, expired or not.
+    i = len(old) - 5
+    forged = old[:i] + ("A" if old[i] != "A" else "B") + old[i + 1 :]
+    assert (await c.get(forged)).status_code == 404
+    assert (await c.post(forged, data={"action": "resend"})).status_code == 404
+
+
+async def test_new_links_for_an_expired_one_are_limited_as_sign_ups_are(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _sign_up(c, email="flood@example.org")
+    old = _mailed_link(smtp_server, "flood@example.org")
+    _later(app, 2 * 86400 + 1)
+    answers = [(await c.post(old, data={"action": "resend"})).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]  # the app's three an hour to one address
+    assert len(smtp_server.messages) == 4
+
+
+async def test_a_valid_link_opened_again_after_confirming_says_so(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """Opening the confirmation mail again asked "Start receiving ...?" as if nothing had
+    happened; the reader is told they are subscribed, and where their settings are."""
+    c, _ = client
+    await _sign_up(c, email="twice@example.org")
+    link = _mailed_link(smtp_server, "twice@example.org")
+    assert "You are subscribed" in (await c.post(link)).text
+    again = await c.get(link)
+    assert again.status_code == 200 and "already subscribed" in again.text
+    assert "Yes, subscribe me" not in again.text and "/preferences/" in again.text
+
+
+async def test_a_refused_sign_up_keeps_the_topics_and_marks_the_field_at_fault(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """A mistyped address came back with the topics ticked a moment ago all unticked; and
+    a screen reader heard the error but not which field it was about."""
+    c, _ = client
+    refused = await _sign_up(c, email="ana.example.org", name="Ana", topics=["science"])
+    assert refused.status_code == 400
+    assert re.search(r'value="science" checked', refused.text)
+    assert not re.search(r'value="world" checked', refused.text)
+    error = re.search(r'<p class="error" role="alert" id="([\w-]+)">', refused.text)
+    assert error, refused.text
+    email = re.search(r"<input id=\"email\"[^>]*>", refused.text)
+    assert email and 'aria-invalid="true"' in email.group(0)
+    assert f'aria-describedby="{error.group(1)}"' in email.group(0)
+    assert "autofocus" in email.group(0)
+    name = re.search(r"<input id=\"name\"[^>]*>", refused.text)
+    assert name and "aria-invalid" not in name.group(0)
+
+    bad_name = await _sign_up(c, email="ana@example.org", name="A\nB")
+    name = re.search(r"<input id=\"name\"[^>]*>", bad_name.text)
+    assert name and 'aria-invalid="true"' in name.group(0)
+    email = re.search(r"<input id=\"email\"[^>]*>", bad_name.text)
+    assert email and "aria-invalid" not in email.group(0)
+    # A fresh form marks nothing.
+    assert "aria-invalid" not in (await c.get("/")).text
+
+
+async def test_a_refused_zone_on_the_preferences_page_is_marked_as_the_field_at_fault(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _sign_up(c, email="zed@example.org")
+    await c.post(_mailed_link(smtp_server, "zed@example.org"))
+    row = app.store.subscriber_by_email("zed@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    refused = await c.post(
+        prefs, data={"timezone": "Mars/Olympus", "csrf": csrf(await c.get(prefs))}
+    )
+    assert refused.status_code == 400
+    error = re.search(r'<p class="error" role="alert" id="([\w-]+)">', refused.text)
+    zone = re.search(r'<input id="timezone"[^>]*>', refused.text)
+    assert error and zone, refused.text
+    assert 'aria-invalid="true"' in zone.group(0) and "autofocus" in zone.group(0)
+    assert f'aria-describedby="timezone-help {error.group(1)}"' in zone.group(0)
+    assert "aria-invalid" not in (await c.get(prefs)).text
+
+
+async def test_after_unsubscribing_the_way_back_keeps_the_readers_choices(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """One click leaves, so one click by mistake is common. The page offered "Subscribe
+    again": the blank sign-up form, the topics, zone and language to choose again. It names
+    the address left and leads to the button that mails a link back with them kept."""
+    c, app = client
+    await _sign_up(c, email="oops@example.org", topics=["science"])
+    await c.post(_mailed_link(smtp_server, "oops@example.org"))
+    row = app.store.subscriber_by_email("oops@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}"
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    for answer in (await c.post(leave), await c.get(leave)):  # the button, then the link again
+        assert "You are unsubscribed" in answer.text and "oops@example.org" in answer.text
+        assert f'<a href="{prefs}">' in answer.text, answer.text
+        assert '<a href="/">' not in answer.text.split("<main>")[1]
+    back = await c.get(prefs)
+    assert 'value="resubscribe"' in back.text and "Your topics and language are kept" in back.text
+
+
+async def test_a_city_the_zone_help_suggests_typing_is_saved_as_its_zone(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """The help under the field says "Type a city ... such as Paris or Karachi"; a reader
+    who did and pressed Save without picking from the list was told 'unknown time zone'.
+    A city that names one zone is saved as that zone, shown in the field as saved."""
+    c, app = client
+    await _sign_up(c, email="city@example.org")
+    await c.post(_mailed_link(smtp_server, "city@example.org"))
+    row = app.store.subscriber_by_email("city@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    page = await c.get(prefs)
+    assert "such as Paris or Karachi" in page.text
+    for typed, zone in (("Karachi", "Asia/Karachi"), ("new york", "America/New_York")):
+        saved = await c.post(prefs, data={"timezone": typed, "csrf": csrf(page)})
+        assert saved.status_code == 200 and "Saved." in saved.text, saved.text
+        assert f'value="{zone}"' in saved.text
+        assert app.store.subscriber_by_email("city@example.org").timezone == zone  # type: ignore[union-attr]
+    # A misspelt one is still refused, naming the zone meant.
+    refused = await c.post(prefs, data={"timezone": "Karachii", "csrf": csrf(page)})
+    assert refused.status_code == 400 and "did you mean &#39;Asia/Karachi&#39;" in refused.text
+
+
+async def test_a_preferences_form_left_open_past_its_day_keeps_the_changes_made(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """A tab left open overnight: Save answered "The form expired; please save again."
+    with the form reset to what was stored, so saving again, as asked, saved the old
+    choices and said "Saved." The form comes back as the reader sent it."""
+    c, app = client
+    await _sign_up(c, email="tab@example.org", topics=["science"])
+    await c.post(_mailed_link(smtp_server, "tab@example.org"))
+    row = app.store.subscriber_by_email("tab@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    old = csrf(await c.get(prefs))
+    _later(app, 25 * 3600)
+    sent = {"topics": ["world"], "timezone": "Europe/Paris", "locale": "fr", "csrf": old}
+    expired = await c.post(prefs, data=sent)
+    assert expired.status_code == 400 and "The form expired" in expired.text
+    assert re.search(r'value="world" checked', expired.text)
+    assert not re.search(r'value="science" checked', expired.text)
+    assert 'value="Europe/Paris"' in expired.text and '<option value="fr" selected>' in expired.text
+    again = await c.post(prefs, data={**sent, "csrf": csrf(expired)})
+    assert "Saved." in again.text
+    row = app.store.subscriber_by_email("tab@example.org")
+    assert row is not None and (row.topics, row.timezone, row.locale) == (
+        "world",
+        "Europe/Paris",
+        "fr",
+    )
+
+
+async def test_the_sign_up_page_says_what_is_sent_and_when(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """Someone deciding whether to subscribe asks what they will get and how often; the
+    page named neither. It names each digest and, when its schedule is one time of day,
+    the days and time."""
+    c, _ = client
+    page = await c.get("/")
+    assert "<strong>Daily Test</strong>: every day at 07:00 (UTC)" in page.text
+
+
+async def test_the_pages_words_match_what_happens(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """Three sentences that sent readers the wrong way: "Check your inbox" for an address
+    already subscribed (no mail comes, by design: the page reveals nothing), "Choose your
+    topics" just after choosing them on the form, and an unsubscribe page that did not
+    say the other way to get less mail is a pause."""
+    c, app = client
+    sent = await _sign_up(c, email="words@example.org", topics=["world"])
+    assert "and is not subscribed already" in sent.text
+    done = await c.post(_mailed_link(smtp_server, "words@example.org"))
+    assert ">Your topics and settings</a>" in done.text and "Choose your topics" not in done.text
+    row = app.store.subscriber_by_email("words@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    ask = await c.get(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    assert "pause" in ask.text and "Changed your mind about what you receive" not in ask.text
+
+
+async def test_a_broken_unsubscribe_link_says_how_to_leave_not_how_to_join(
+    client: tuple[httpx.AsyncClient, App], config: Path
+) -> None:
+    """An unsubscribe link a mail client cut short, or one signed with a secret since
+    withdrawn, answered "... or subscribe again" with a Subscribe link: the reader wanting
+    out found no way out, and the spam button is next. It says how to leave without it."""
+    c, app = client
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    row = app.store.add_pending("out@example.org", "", [])
+    token = make_token(SECRET, "unsubscribe", row.public_id)
+    for answer in (
+        await c.get(f"/unsubscribe/{token[:-6]}"),
+        await c.post(f"/unsubscribe/{token}x"),
+    ):
+        assert answer.status_code == 404
+        main = answer.text.split("<main>")[1]
+        assert "Subscribe" not in main and "subscribe again" not in main
+        sender = app.config.service.sender.split("<")[-1].rstrip(">")
+        assert "Unsubscribe link of a more recent email" in main and sender in main
+    # A broken confirmation link still leads to the form.
+    assert '<a href="/">Subscribe</a>' in (await c.get("/confirm/nope")).text
+
+
+async def test_coming_back_in_the_second_of_leaving_works(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """Links are dated to the second, and one made in the second the reader left counts
+    as older than their leaving (so no old link undoes it). "Unsubscribed by mistake?
+    Come back" at once mailed a link that answered "This link has been used up". A link
+    the reader asks for after leaving is dated after it."""
+    c, app = client
+    await _sign_up(c, email="quick@example.org", topics=["world"])
+    await c.post(_mailed_link(smtp_server, "quick@example.org"))
+    row = app.store.subscriber_by_email("quick@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    left = await c.get(prefs)  # the clock does not move: all in one second
+    back = await c.post(prefs, data={"action": "resubscribe", "csrf": csrf(left)})
+    assert "Check your inbox" in back.text
+    done = await c.post(_mailed_link(smtp_server, "quick@example.org"))
+    assert "You are subscribed" in done.text, done.text
+    row = app.store.subscriber_by_email("quick@example.org")
+    assert row is not None and (row.status, row.topics) == ("active", "world")
+    # And signing up again on the form in the second of leaving.
+    await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    await _sign_up(c, email="quick@example.org", topics=["science"])
+    assert (
+        "You are subscribed" in (await c.post(_mailed_link(smtp_server, "quick@example.org"))).text
+    )
+
+
+async def test_a_broken_preferences_link_points_to_a_recent_emails(
+    client: tuple[httpx.AsyncClient, App],
+) -> None:
+    """A subscriber whose preferences link is broken was told to "subscribe again"; they
+    are subscribed, and every email's footer has a working link."""
+    c, app = client
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    row = app.store.add_pending("prefs@example.org", "", [])
+    token = make_token(SECRET, "preferences", row.public_id)
+    answer = await c.get(f"/preferences/{token[:-6]}")
+    assert answer.status_code == 404
+    main = answer.text.split("<main>")[1]
+    assert "Preferences link at the foot of a more recent email" in main
+    assert "subscribe again" not in main
+
+
+async def test_an_expired_link_of_a_paused_reader_says_paused(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    c, app = client
+    await _sign_up(c, email="rest@example.org")
+    link = _mailed_link(smtp_server, "rest@example.org")
+    await c.post(link)
+    row = app.store.subscriber_by_email("rest@example.org")
+    assert row is not None and row.id is not None
+    app.store.set_subscriber(row.id, status="paused")
+    _later(app, 3 * 86400)
+    page = await c.get(link)
+    assert "Your subscription is paused" in page.text and "is sent to" not in page.text
