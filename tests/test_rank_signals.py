@@ -11,8 +11,7 @@ from digest.config import DigestConfig, RankConfig
 from digest.editions.stored import ranked_from_json, ranked_to_json
 from digest.rank import SIGNALS, rank, score_story, sent_sources
 from digest.records import ArticleRecord, RankedEdition, Story
-from digest.render import EditionInfo, render_edition
-from digest.render.edition import group_latest
+from digest.render import EditionInfo, group_latest, render_edition
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 DIGEST = DigestConfig(id="d", title="D", breaking_items=5, latest_items=20)

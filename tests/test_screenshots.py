@@ -267,6 +267,6 @@ def test_a_lead_of_unknown_shape_is_drawn_in_its_own_shape(browser, width: int) 
 
 def _sorted_latest() -> list[Story]:
     """Latest in the order the email shows it: grouped by topic."""
-    from digest.render.edition import group_latest
+    from digest.render import group_latest
 
     return [s for _, group in group_latest(_stories().latest) for s in group]

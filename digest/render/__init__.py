@@ -4,13 +4,13 @@ from digest.render.edition import (
     HTML_LIMIT,
     EditionInfo,
     check_templates,
-    group_latest,
     inline_css,
     render_edition,
     render_whole,
     subject_for,
 )
 from digest.render.fit import shows_all
+from digest.render.groups import group_latest
 from digest.render.message import MessageTemplate, build_template, substitute
 from digest.render.preview import write_preview
 from digest.render.tokens import TOKENS

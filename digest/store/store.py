@@ -17,6 +17,7 @@ from digest.states import SourceStatus
 from digest.store.admins import AdminQueries
 from digest.store.claims import ClaimQueries
 from digest.store.editions import EditionQueries
+from digest.store.habits import HabitQueries
 from digest.store.history import HistoryQueries
 from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
 from digest.store.jobs import JobQueries
@@ -75,6 +76,7 @@ class FetchOutcome:
 
 class Store(
     StoryQueries,
+    HabitQueries,
     SubscriberQueries,
     ImportQueries,
     StatusLogQueries,
