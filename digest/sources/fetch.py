@@ -4,7 +4,8 @@
 goes through the same rules: a bound on requests in flight overall and per host, a pause
 between requests to one host, conditional GET, redirects followed by hand (at most N, http
 and https only, each hop checked before it is requested, noting whether every hop was
-permanent), a body cap counted while streaming, after decompression, so a gzip bomb is cut
+permanent; never from the source's own kind of network to an internal one, see
+addresses.py), a body cap counted while streaming, after decompression, so a gzip bomb is cut
 off early, and a deadline: a request's own, or the one its source shares with all its
 requests (``Deadline``).
 
@@ -24,6 +25,7 @@ import httpx
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
+from digest.sources.addresses import host_kinds, redirect_refusal
 from digest.sources.answers import (
     PERMANENT,
     REDIRECT,
@@ -129,10 +131,15 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         permanent = True
         current = url
+        origin: set[str] | None = None  # the kinds of network the source's own host is on
         for hop in range(self.limits.max_redirects + 1):
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
+            if hop:
+                wait = self.limits.timeout_seconds
+                origin = origin if origin is not None else await _kinds(url, wait)
+                await _check_reach(name, url, current, origin, wait)
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
@@ -216,6 +223,30 @@ class Fetcher:
             return Fetched(body, dict(response.headers), url, status)
         finally:
             await response.aclose()
+
+
+async def _kinds(url: str, timeout: float) -> set[str]:
+    """The kinds of network ``url``'s host resolves to (``addresses.host_kinds``)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:  # not a number: the request fails on its own
+        return set()
+    return await host_kinds(parts.hostname or "", port, timeout)
+
+
+async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
+    """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
+    ``url`` stays on the public internet or on the source's own kind of network."""
+    refused = redirect_refusal(origin, await _kinds(url, timeout))
+    if refused is not None:
+        raise SourceError(
+            name,
+            f"{first} redirected to {url[:200]}, an address on {refused}; refused: a feed "
+            "may not send digest to internal services",
+            "nothing to do if the feed's server is not yours (tell its owner); if the feed "
+            "really lives there, set the source's url to that address",
+        )
 
 
 def file_path(url: str, base_dir: Path) -> Path:

@@ -1,0 +1,96 @@
+"""Which network a host is on: the public internet, or one of the internal kinds (this
+machine, a private network, a link-local one, where cloud metadata services answer).
+
+A source's own address is the admin's choice, and a feed on the intranet or on this
+machine is a fair one. What a remote document names is not: a redirect from a public feed
+to ``http://169.254.169.254/`` or ``http://10.0.0.5/wiki/feed`` would have the gatherer
+request an internal service for whoever controls that feed (and mail an internal feed's
+items to every reader), and a picture at ``http://192.168.1.1/reboot`` in an email has
+every reader's mail client request their own router. So a redirect may reach an internal
+kind of address only when the source's own address is of that kind (``redirect_refusal``),
+and a picture at an internal address is no picture (``internal_host``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+PUBLIC = "public"
+# The internal kinds, each with the words an error says it with.
+_KIND_WORDS = {
+    "loopback": "this machine (loopback)",
+    "private": "a private network",
+    "link-local": "a link-local network (where cloud metadata services answer)",
+    "reserved": "a reserved or multicast range",
+}
+
+
+def literal_kind(host: str) -> str | None:
+    """The kind of network ``host`` names by itself: an IP address's (any written form
+    Python reads, IPv4 inside IPv6 included), or loopback for ``localhost`` names; None
+    for any other name (resolving it says)."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"  # RFC 6761: always this machine, whatever DNS says
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])  # an IPv6 zone id is no address
+    except ValueError:
+        return None
+    return ip_kind(ip)
+
+
+def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """PUBLIC, or the internal kind of network ``ip`` is on."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is not None:
+            return ip_kind(inner)
+    if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 and :: reach this machine too
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast or ip.is_reserved:
+        return "reserved"
+    if ip.is_global:
+        return PUBLIC
+    return "private"  # RFC 1918, unique local, shared (CGNAT), documentation ranges
+
+
+def internal_host(host: str) -> bool:
+    """Whether ``host`` names an internal address by itself (an IP literal, localhost)."""
+    kind = literal_kind(host)
+    return kind is not None and kind != PUBLIC
+
+
+async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
+    """The kinds of every address ``host`` resolves to; empty when it does not resolve in
+    ``timeout`` seconds (the request then fails on its own, or a proxy resolves it)."""
+    kind = literal_kind(host)
+    if kind is not None:
+        return {kind}
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, TimeoutError):
+        return set()
+    kinds = set()
+    for *_, sockaddr in infos:
+        try:
+            kinds.add(ip_kind(ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])))
+        except ValueError:
+            continue
+    return kinds
+
+
+def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
+    """Why a redirect from a source whose own address is of the kinds ``origin`` to a host
+    of the kinds ``target`` is refused, or None when it may be followed: every kind of the
+    target must be public or one of the source's own."""
+    allowed = origin | {PUBLIC}
+    refused = sorted(target - allowed)
+    if not refused:
+        return None
+    return " and ".join(_KIND_WORDS.get(kind, kind) for kind in refused)
