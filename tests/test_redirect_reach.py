@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from digest.sources.addresses import internal_host, literal_kind, redirect_refusal
+from digest.sources.addresses import literal_kind, redirect_refusal
 from tests.conftest import FeedServer, rss, run_cli
 
 FEED = rss([{"title": "Harbour reopens", "link": "https://wire.test/harbour", "guid": "h1"}])
@@ -109,4 +109,3 @@ def test_the_rule_for_each_kind_of_network(
 )
 def test_what_a_host_names_by_itself(host: str, kind: str | None) -> None:
     assert literal_kind(host) == kind
-    assert internal_host(host) is (kind not in (None, "public"))

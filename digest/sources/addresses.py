@@ -8,14 +8,18 @@ request an internal service for whoever controls that feed (and mail an internal
 items to every reader), and a picture at ``http://192.168.1.1/reboot`` in an email has
 every reader's mail client request their own router. So a redirect may reach an internal
 kind of address only when the source's own address is of that kind (``redirect_refusal``),
-and a picture at an internal address is no picture (``internal_host``).
+and a picture at an internal address is left out of the email (``picture_refusal``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import socket
+from urllib.parse import urlsplit
+
+from digest.records import FeedItem
 
 PUBLIC = "public"
 # The internal kinds, each with the words an error says it with.
@@ -58,12 +62,6 @@ def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return "private"  # RFC 1918, unique local, shared (CGNAT), documentation ranges
 
 
-def internal_host(host: str) -> bool:
-    """Whether ``host`` names an internal address by itself (an IP literal, localhost)."""
-    kind = literal_kind(host)
-    return kind is not None and kind != PUBLIC
-
-
 async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     """The kinds of every address ``host`` resolves to; empty when it does not resolve in
     ``timeout`` seconds (the request then fails on its own, or a proxy resolves it)."""
@@ -94,3 +92,71 @@ def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
     if not refused:
         return None
     return " and ".join(_KIND_WORDS.get(kind, kind) for kind in refused)
+
+
+# Internal kinds no reader's picture is on, whatever the source: a reader's mail client or
+# browser would request their own machine, their own router's network, or nothing real.
+_NEVER_SHOWN = frozenset({"loopback", "link-local", "reserved"})
+
+
+def picture_refusal(url: str, source_kinds: set[str]) -> str | None:
+    """Why the picture at ``url`` is not shown to readers, or None when it may be: its host
+    names an internal address by itself (an IP literal, localhost), and only a private
+    network's picture from a source on a private network is kept (an intranet's digest
+    read on that intranet)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return None
+    kind = literal_kind(host)
+    if kind is None or kind == PUBLIC or (kind not in _NEVER_SHOWN and kind in source_kinds):
+        return None
+    return _KIND_WORDS.get(kind, kind)
+
+
+async def without_internal_pictures(
+    items: list[FeedItem], source_url: str, timeout: float
+) -> tuple[list[FeedItem], list[str]]:
+    """``items`` with each picture ``picture_refusal`` refuses taken off (the story stays),
+    and a note naming each one. The source's own address (``source_url``) is resolved only
+    when a picture on a private network asks whether the source is on one too."""
+    private = any(_picture_kind(item) == "private" for item in items)
+    own = await url_kinds(source_url, timeout) if private else set()
+    kept: list[FeedItem] = []
+    notes: list[str] = []
+    for item in items:
+        refused = picture_refusal(item.image_url, own) if item.image_url else None
+        if refused is None:
+            kept.append(item)
+            continue
+        notes.append(
+            f"item {item.title[:80]!r}: its picture {str(item.image_url)[:200]} is on "
+            f"{refused}; left out (each reader's mail client would request it from their "
+            "own network)"
+        )
+        kept.append(
+            dataclasses.replace(
+                item, image_url=None, image_alt=None, image_width=None, image_height=None
+            )
+        )
+    return kept, notes
+
+
+def _picture_kind(item: FeedItem) -> str | None:
+    if not item.image_url:
+        return None
+    try:
+        return literal_kind(urlsplit(item.image_url).hostname or "")
+    except ValueError:
+        return None
+
+
+async def url_kinds(url: str, timeout: float) -> set[str]:
+    """The kinds of network ``url``'s host resolves to (``host_kinds``); empty for an
+    address without a usable host or port (its request fails on its own)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return set()
+    return await host_kinds(parts.hostname or "", port, timeout)

@@ -25,7 +25,7 @@ import httpx
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
-from digest.sources.addresses import host_kinds, redirect_refusal
+from digest.sources.addresses import redirect_refusal, url_kinds
 from digest.sources.answers import (
     PERMANENT,
     REDIRECT,
@@ -138,7 +138,7 @@ class Fetcher:
                 raise off_site(name, url, current, within)
             if hop:
                 wait = self.limits.timeout_seconds
-                origin = origin if origin is not None else await _kinds(url, wait)
+                origin = origin if origin is not None else await url_kinds(url, wait)
                 await _check_reach(name, url, current, origin, wait)
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
@@ -225,20 +225,10 @@ class Fetcher:
             await response.aclose()
 
 
-async def _kinds(url: str, timeout: float) -> set[str]:
-    """The kinds of network ``url``'s host resolves to (``addresses.host_kinds``)."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError:  # not a number: the request fails on its own
-        return set()
-    return await host_kinds(parts.hostname or "", port, timeout)
-
-
 async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
     """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
     ``url`` stays on the public internet or on the source's own kind of network."""
-    refused = redirect_refusal(origin, await _kinds(url, timeout))
+    refused = redirect_refusal(origin, await url_kinds(url, timeout))
     if refused is not None:
         raise SourceError(
             name,
