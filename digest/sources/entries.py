@@ -23,6 +23,7 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
+    length_words,
     nesting_depth,
     too_deep,
 )
@@ -99,6 +100,9 @@ def _skipped(index: int, title: object, link: object) -> str:
     link = str(link or "").strip()
     if not link:
         return f"{named} has no link; skipped"
+    long = length_words(link)
+    if long is not None:
+        return f"{named} has a link {long}; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
