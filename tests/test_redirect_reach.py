@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from digest.app import App
+from digest.config import load_config
 from digest.sources.addresses import literal_kind, redirect_refusal
 from tests.conftest import FeedServer, rss, run_cli
 
@@ -109,3 +111,25 @@ def test_the_rule_for_each_kind_of_network(
 )
 def test_what_a_host_names_by_itself(host: str, kind: str | None) -> None:
     assert literal_kind(host) == kind
+
+
+def test_a_stored_move_to_an_internal_network_is_refused_too(
+    feed_server: FeedServer, write_config: Any
+) -> None:
+    """Where a permanent redirect led is fetched from then on: one stored before redirects
+    were checked (or whose name now resolves elsewhere) is held to the configured address's
+    network as a redirect is."""
+    url = feed_server.add("/feed.xml", FEED)
+    config: Path = write_config([("Moved", url)])
+    app = App.open(load_config(config))
+    try:
+        moved = app.store.sync_sources([("Moved", url)])["Moved"]
+        app.store.update_source(moved, fetch_url="http://169.254.169.254/latest/feed.xml")
+    finally:
+        app.close()
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 1, err  # every source failed
+    [report] = json.loads(out)["sources"]
+    assert report["status"] == "error", report
+    assert "led to http://169.254.169.254/latest/feed.xml" in report["error"], report
+    assert "link-local" in report["error"] and "refused" in report["error"], report

@@ -115,12 +115,16 @@ class Fetcher:
         accept: str = FEED_ACCEPT,
         within: Site | None = None,
         deadline: Deadline | None = None,
+        home: str | None = None,
     ) -> Fetched:
         """The document at ``url`` (a 304 when the validators still hold), or SourceError.
 
         ``within``: every hop, the first included, must be on that site; one that is not is
         refused before it is requested. ``deadline``: the source's, shared by its requests;
-        without one, each request has gather.timeout_seconds of its own.
+        without one, each request has gather.timeout_seconds of its own. ``home``: the
+        source's configured address when ``url`` is where a permanent redirect led before:
+        no hop, ``url`` included, may reach an internal network ``home`` is not on
+        (``addresses.redirect_refusal``); without it, ``url`` is the home.
         """
         if url.startswith("file:"):
             return read_file(name, file_path(url, self.base_dir), self.limits.max_body_bytes)
@@ -131,15 +135,16 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         permanent = True
         current = url
-        origin: set[str] | None = None  # the kinds of network the source's own host is on
+        home = home or url
+        origin: set[str] | None = None  # the kinds of network the home's host is on
         for hop in range(self.limits.max_redirects + 1):
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
-            if hop:
+            if _other_host(current, home):  # the same host is on the same network
                 wait = self.limits.timeout_seconds
-                origin = origin if origin is not None else await url_kinds(url, wait)
-                await _check_reach(name, url, current, origin, wait)
+                origin = origin if origin is not None else await url_kinds(home, wait)
+                await _check_reach(name, home, current, origin, wait)
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
@@ -225,6 +230,14 @@ class Fetcher:
             await response.aclose()
 
 
+def _other_host(url: str, home: str) -> bool:
+    """Whether ``url`` is on another host than ``home`` (or either has none to compare)."""
+    try:
+        return urlsplit(url).hostname != urlsplit(home).hostname or not urlsplit(url).hostname
+    except ValueError:
+        return True
+
+
 async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
     """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
     ``url`` stays on the public internet or on the source's own kind of network."""
@@ -232,8 +245,8 @@ async def _check_reach(name: str, first: str, url: str, origin: set[str], timeou
     if refused is not None:
         raise SourceError(
             name,
-            f"{first} redirected to {url[:200]}, an address on {refused}; refused: a feed "
-            "may not send digest to internal services",
+            f"{first} led to {url[:200]}, an address on {refused}; refused: a feed may "
+            "not send digest to internal services",
             "nothing to do if the feed's server is not yours (tell its owner); if the feed "
             "really lives there, set the source's url to that address",
         )

@@ -164,7 +164,12 @@ async def _gather_one(
     listed: set[str] = set()
     try:
         fetched = await fetcher.get(
-            source.name, url, etag=row.etag, last_modified=row.last_modified, deadline=deadline
+            source.name,
+            url,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            deadline=deadline,
+            home=source.url,
         )
         if fetched.status == 304:
             return await unchanged(writer, source, row, report)
