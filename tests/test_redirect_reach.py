@@ -19,6 +19,7 @@ import pytest
 from digest.app import App
 from digest.config import load_config
 from digest.sources.addresses import literal_kind, redirect_refusal
+from digest.sources.transport import environment_proxies
 from tests.conftest import FeedServer, rss, run_cli
 
 FEED = rss([{"title": "Harbour reopens", "link": "https://wire.test/harbour", "guid": "h1"}])
@@ -133,3 +134,22 @@ def test_a_stored_move_to_an_internal_network_is_refused_too(
     assert report["status"] == "error", report
     assert "led to http://169.254.169.254/latest/feed.xml" in report["error"], report
     assert "link-local" in report["error"] and "refused" in report["error"], report
+
+
+@pytest.mark.skipif(environment_proxies(), reason="behind a proxy, the proxy connects")
+def test_a_name_that_resolves_to_the_metadata_address_is_never_connected_to(
+    write_config: Any,
+) -> None:
+    """Whoever runs a name's DNS chooses where it points, and may point it at the metadata
+    service at any time (or only between a check and the connection): a name is refused
+    a link-local address where the connection is made. These are names to an URL parser,
+    169.254.169.254 to the resolver."""
+    names = ["http://2852039166/latest/meta-data/", "http://0xa9fea9fe/latest/meta-data/"]
+    config: Path = write_config([(f"name-{n}", url) for n, url in enumerate(names)])
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 1, err  # every source failed
+    for report in json.loads(out)["sources"]:
+        assert report["status"] == "error", report
+        error = report["error"]
+        assert "resolves to a link-local address (169.254.169.254)" in error, error
+        assert "refused" in error, error

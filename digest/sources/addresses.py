@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 from digest.records import FeedItem
 
 PUBLIC = "public"
+LINK_LOCAL = "link-local"
 # The internal kinds, each with the words an error says it with.
 _KIND_WORDS = {
     "loopback": "this machine (loopback)",
     "private": "a private network",
-    "link-local": "a link-local network (where cloud metadata services answer)",
+    LINK_LOCAL: "a link-local network (where cloud metadata services answer)",
     "reserved": "a reserved or multicast range",
 }
 
@@ -54,7 +55,7 @@ def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 and :: reach this machine too
         return "loopback"
     if ip.is_link_local:
-        return "link-local"
+        return LINK_LOCAL
     if ip.is_multicast or ip.is_reserved:
         return "reserved"
     if ip.is_global:
@@ -96,7 +97,7 @@ def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
 
 # Internal kinds no reader's picture is on, whatever the source: a reader's mail client or
 # browser would request their own machine, their own router's network, or nothing real.
-_NEVER_SHOWN = frozenset({"loopback", "link-local", "reserved"})
+_NEVER_SHOWN = frozenset({"loopback", LINK_LOCAL, "reserved"})
 
 
 def picture_refusal(url: str, source_kinds: set[str]) -> str | None:
@@ -160,3 +161,16 @@ async def url_kinds(url: str, timeout: float) -> set[str]:
     except ValueError:
         return set()
     return await host_kinds(parts.hostname or "", port, timeout)
+
+
+async def home_kinds(url: str, timeout: float) -> set[str]:
+    """The kinds of network a source's own address ``url`` puts it on, for
+    ``redirect_refusal``: an address written as one, its kind; a name, the kinds it resolves
+    to but link-local (whoever runs a name's DNS chooses where it points, and no feed is
+    served by a name at the metadata service's address: the connection refuses it too)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return set()
+    kinds = await url_kinds(url, timeout)
+    return kinds if literal_kind(host) is not None else kinds - {LINK_LOCAL}

@@ -25,7 +25,7 @@ import httpx
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default
 from digest.errors import SourceError
-from digest.sources.addresses import redirect_refusal, url_kinds
+from digest.sources.addresses import home_kinds, redirect_refusal, url_kinds
 from digest.sources.answers import (
     PERMANENT,
     REDIRECT,
@@ -143,7 +143,7 @@ class Fetcher:
                 raise off_site(name, url, current, within)
             if _other_host(current, home):  # the same host is on the same network
                 wait = self.limits.timeout_seconds
-                origin = origin if origin is not None else await url_kinds(home, wait)
+                origin = origin if origin is not None else await home_kinds(home, wait)
                 await _check_reach(name, home, current, origin, wait)
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
