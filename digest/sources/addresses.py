@@ -95,6 +95,16 @@ def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
     return " and ".join(_KIND_WORDS.get(kind, kind) for kind in refused)
 
 
+def internal_words(url: str) -> str | None:
+    """The words for the internal network ``url``'s host names by itself (an IP address,
+    localhost): "this machine (loopback)"; None for a public address or a name."""
+    try:
+        kind = literal_kind(urlsplit(url).hostname or "")
+    except ValueError:
+        return None
+    return None if kind is None or kind == PUBLIC else _KIND_WORDS.get(kind, kind)
+
+
 # Internal kinds no reader's picture is on, whatever the source: a reader's mail client or
 # browser would request their own machine, their own router's network, or nothing real.
 _NEVER_SHOWN = frozenset({"loopback", LINK_LOCAL, "reserved"})
