@@ -626,3 +626,19 @@ async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
     assert "/unsubscribe" not in view.text and "Hello" not in view.text
     footer = "To change your settings or unsubscribe, use the links in the email you received."
     assert footer in view.text
+
+
+async def test_an_address_with_letters_we_cannot_send_to_says_so(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """ "josé@" is an address, just not one plain SMTP can carry: the reader is told that,
+    not sent looking for a typo; an internationalised domain is fine (sent as punycode)."""
+    c, app = client
+    refused = await _sign_up(c, email="josé@exemplo.br")
+    assert refused.status_code == 400
+    assert "We cannot send to an address with é before the @" in refused.text
+    assert "does not look like" not in refused.text
+    assert (await _sign_up(c, email="not an address")).status_code == 400
+    assert (await _sign_up(c, email="ana@bücher.example")).status_code == 200
+    assert _status(app, "ana@xn--bcher-kva.example") == "pending"
+    assert [m.recipients for m in smtp_server.messages] == [["ana@xn--bcher-kva.example"]]
