@@ -9,6 +9,7 @@ import feedparser
 import pytest
 
 from digest.demo.feeds import write_feeds
+from digest.records import FeedItem
 from digest.sources import parse as parse_module
 from digest.sources.fastfeed import read_entries
 from tests.conftest import SHARED
@@ -168,4 +169,4 @@ def test_a_credit_line_ahead_of_the_description_leaves_the_summary() -> None:
     both = _both(CREDIT_FIRST)
     assert both is not None
     for items in both:
-        assert [item.summary for item in items if not isinstance(item, str)] == wanted
+        assert [item.summary for item in items if isinstance(item, FeedItem)] == wanted
