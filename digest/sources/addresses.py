@@ -7,8 +7,11 @@ to ``http://169.254.169.254/`` or ``http://10.0.0.5/wiki/feed`` would have the g
 request an internal service for whoever controls that feed (and mail an internal feed's
 items to every reader), and a picture at ``http://192.168.1.1/reboot`` in an email has
 every reader's mail client request their own router. So a redirect may reach an internal
-kind of address only when the source's own address is of that kind (``redirect_refusal``),
-and a picture at an internal address is left out of the email (``picture_refusal``).
+kind of address only when the source's own address is of that kind (``redirect_refusal``,
+which the fetcher applies to every hop to another host), a host name never connects to a
+link-local address (``network._reachable``: DNS is its owner's to change), a picture at an
+internal address is left out of the email (``picture_refusal``), and an OPML list adds no
+feed at one (``internal_words``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ def literal_kind(host: str) -> str | None:
     return ip_kind(ip)
 
 
+def url_literal_kind(url: str) -> str | None:
+    """``literal_kind`` of ``url``'s host; None for a name, or an address without one."""
+    try:
+        return literal_kind(urlsplit(url).hostname or "")
+    except ValueError:  # unbalanced IPv6 brackets
+        return None
+
+
 def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """PUBLIC, or the internal kind of network ``ip`` is on."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -69,13 +80,15 @@ async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     kind = literal_kind(host)
     if kind is not None:
         return {kind}
+    if not host:  # a file: source's, say
+        return set()
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, TimeoutError):
         return set()
-    kinds = set()
+    kinds: set[str] = set()
     for *_, sockaddr in infos:
         try:
             kinds.add(ip_kind(ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])))
@@ -98,10 +111,7 @@ def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
 def internal_words(url: str) -> str | None:
     """The words for the internal network ``url``'s host names by itself (an IP address,
     localhost): "this machine (loopback)"; None for a public address or a name."""
-    try:
-        kind = literal_kind(urlsplit(url).hostname or "")
-    except ValueError:
-        return None
+    kind = url_literal_kind(url)
     return None if kind is None or kind == PUBLIC else _KIND_WORDS.get(kind, kind)
 
 
@@ -115,11 +125,7 @@ def picture_refusal(url: str, source_kinds: set[str]) -> str | None:
     names an internal address by itself (an IP literal, localhost), and only a private
     network's picture from a source on a private network is kept (an intranet's digest
     read on that intranet)."""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return None
-    kind = literal_kind(host)
+    kind = url_literal_kind(url)
     if kind is None or kind == PUBLIC or (kind not in _NEVER_SHOWN and kind in source_kinds):
         return None
     return _KIND_WORDS.get(kind, kind)
@@ -131,7 +137,7 @@ async def without_internal_pictures(
     """``items`` with each picture ``picture_refusal`` refuses taken off (the story stays),
     and a note naming each one. The source's own address (``source_url``) is resolved only
     when a picture on a private network asks whether the source is on one too."""
-    private = any(_picture_kind(item) == "private" for item in items)
+    private = any(url_literal_kind(item.image_url or "") == "private" for item in items)
     own = await url_kinds(source_url, timeout) if private else set()
     kept: list[FeedItem] = []
     notes: list[str] = []
@@ -153,15 +159,6 @@ async def without_internal_pictures(
     return kept, notes
 
 
-def _picture_kind(item: FeedItem) -> str | None:
-    if not item.image_url:
-        return None
-    try:
-        return literal_kind(urlsplit(item.image_url).hostname or "")
-    except ValueError:
-        return None
-
-
 async def url_kinds(url: str, timeout: float) -> set[str]:
     """The kinds of network ``url``'s host resolves to (``host_kinds``); empty for an
     address without a usable host or port (its request fails on its own)."""
@@ -178,9 +175,5 @@ async def home_kinds(url: str, timeout: float) -> set[str]:
     ``redirect_refusal``: an address written as one, its kind; a name, the kinds it resolves
     to but link-local (whoever runs a name's DNS chooses where it points, and no feed is
     served by a name at the metadata service's address: the connection refuses it too)."""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return set()
     kinds = await url_kinds(url, timeout)
-    return kinds if literal_kind(host) is not None else kinds - {LINK_LOCAL}
+    return kinds if url_literal_kind(url) is not None else kinds - {LINK_LOCAL}
