@@ -142,7 +142,7 @@ class Fetcher:
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
             if _other_host(current, home):  # the same host is on the same network
-                wait = self.limits.timeout_seconds
+                wait = _left(deadline, self.limits.timeout_seconds)
                 origin = origin if origin is not None else await home_kinds(home, wait)
                 await _check_reach(name, home, current, origin, wait)
             result = await self._one(name, current, headers, deadline)
@@ -228,6 +228,14 @@ class Fetcher:
             return Fetched(body, dict(response.headers), url, status)
         finally:
             await response.aclose()
+
+
+def _left(deadline: Deadline | None, seconds: float) -> float:
+    """What is left of the source's ``deadline`` once it runs (its look-ups of addresses
+    count against it too), else ``seconds``."""
+    if deadline is None or deadline.at is None:
+        return seconds
+    return max(0.05, deadline.at - asyncio.get_running_loop().time())
 
 
 def _other_host(url: str, home: str) -> bool:
