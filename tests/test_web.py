@@ -642,3 +642,20 @@ async def test_an_address_with_letters_we_cannot_send_to_says_so(
     assert (await _sign_up(c, email="ana@bücher.example")).status_code == 200
     assert _status(app, "ana@xn--bcher-kva.example") == "pending"
     assert [m.recipients for m in smtp_server.messages] == [["ana@xn--bcher-kva.example"]]
+
+
+async def test_an_address_with_a_line_break_mails_nobody(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """An address carrying CR LF and a header of its own (raw or percent-encoded) is no
+    address: nothing is stored and no confirmation leaves, to it or to the header's."""
+    c, app = client
+    for email in (
+        "ann@example.org\r\nBcc: victim@evil.test",
+        "ann@example.org\nBcc: victim@evil.test",
+        "ann@example.org%0d%0aBcc:victim@evil.test",
+    ):
+        answer = await _sign_up(c, email=email)
+        assert answer.status_code == 400, email
+    assert app.store.subscribers() == []
+    assert smtp_server.messages == []
