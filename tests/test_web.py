@@ -228,6 +228,9 @@ async def test_csrf_rate_limits_escaping_and_headers(
     home = await c.get("/")
     assert "default-src 'none'" in home.headers["content-security-policy"]
     assert home.headers["x-frame-options"] == "DENY"
+    assert home.headers["strict-transport-security"] == "max-age=31536000"  # came over https
+    plain = await c.get("http://digest.test/archive")
+    assert "strict-transport-security" not in plain.headers  # a browser ignores it on http
     # One cookie, the sign-up form's nonce: no script reads it, no other site sends it.
     cookie = home.headers["set-cookie"].lower()
     assert cookie.startswith("digest_form=") and "httponly" in cookie

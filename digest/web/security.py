@@ -34,6 +34,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+# Sent over https only (a browser ignores it over http): a year, this host alone (a
+# subdomain may still serve plain http).
+HSTS = "max-age=31536000"
+
 
 def csrf_token(secret: str, bound_to: str, now: float) -> str:
     """A form field valid for a day, bound to ``bound_to``; ``now``: the app's clock's time
