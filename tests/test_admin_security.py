@@ -257,3 +257,25 @@ def test_an_unknown_address_costs_the_same_password_check_as_a_known_one() -> No
     known, unknown = cost(stored), cost(None)
     assert 1 / 3 < unknown / known < 3, (known, unknown)  # an argon2 verification each
     assert known > 0.005  # a real key derivation, not a string comparison
+
+
+def test_after_logging_in_only_a_console_page_is_gone_to(site: Console) -> None:
+    """The login form's ``next`` comes from a link anyone can write: it is followed only to
+    a page of the console, never off the site (an open redirect a phishing mail would use)."""
+    for target, went in (
+        ("/admin/subscribers", "/admin/subscribers"),
+        ("https://evil.test/admin", "/admin/"),
+        ("//evil.test/admin", "/admin/"),
+        ("/\\evil.test/admin", "/admin/"),
+        ("/admin\\@evil.test", "/admin/"),
+        ("javascript:alert(1)", "/admin/"),
+        ("/archive", "/admin/"),
+    ):
+        with site.client() as client:
+            page = client.get("/admin/login", params={"next": target})
+            answer = client.post(
+                "/admin/login",
+                data={"csrf": csrf(page), "email": ADMIN, "password": PASSWORD, "next": target},
+            )
+            assert answer.status_code == 303, target
+            assert answer.headers["location"] == went, target

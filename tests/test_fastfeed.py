@@ -9,11 +9,23 @@ import feedparser
 import pytest
 
 from digest.demo.feeds import write_feeds
+from digest.records import FeedItem
 from digest.sources import parse as parse_module
 from digest.sources.fastfeed import read_entries
 from tests.conftest import SHARED
 
 BASE = "https://example.org/feeds/main.xml"
+# An item-level media:description (a picture credit) ahead of the description: feedparser
+# files the first as the summary and the description as content.
+CREDIT_FIRST = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>C</title>
+<item><title>Harbour strike ends</title><link>https://example.org/h/1</link>
+<media:description>Photo: Reuters</media:description>
+<description>Dockers voted to return to work after nine days.</description></item>
+<item><title>Tram line opens</title><link>https://example.org/t/2</link>
+<media:description>  </media:description>
+<description>The first trams ran at dawn.</description></item>
+</channel></rss>"""
 MADE_UP = {
     "rss-media-and-relative-links": b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"
@@ -55,6 +67,7 @@ MADE_UP = {
 <link rel="alternate" href="http://feedproxy.google.com/~r/B/~3/y/autumn.html"/>
 <feedburner:origLink>javascript:void(0)</feedburner:origLink></entry>
 </feed>""",
+    "rss-credit-ahead-of-description": CREDIT_FIRST,
 }
 
 
@@ -147,3 +160,13 @@ def test_errors_survive_the_trip_from_a_parser_process() -> None:
     ):
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and copy.__dict__ == error.__dict__
+
+
+def test_a_credit_line_ahead_of_the_description_leaves_the_summary() -> None:
+    """The summary read as nothing (a credit, a blank): the description, which feedparser
+    files as content, is the item's text on both paths; it was lost on both."""
+    wanted = ["Dockers voted to return to work after nine days.", "The first trams ran at dawn."]
+    both = _both(CREDIT_FIRST)
+    assert both is not None
+    for items in both:
+        assert [item.summary for item in items if isinstance(item, FeedItem)] == wanted

@@ -211,6 +211,16 @@ def expect_dates(*wanted: datetime) -> Check:
     return check
 
 
+def expect_urls(*wanted: str) -> Check:
+    """The links stored: a link's user and password are never shown (a host written as
+    user info, "paypal.example:login@evil.test", would hide where it goes)."""
+
+    def check(articles: list[Article], report: dict[str, Any]) -> None:
+        assert sorted(a.url for a in articles) == sorted(wanted)
+
+    return check
+
+
 def first_seen_dates(articles: list[Article], report: dict[str, Any]) -> None:
     for a in articles:
         assert a.published_at == a.first_seen_at, a.title
@@ -467,6 +477,17 @@ CASES = [
         ),
         new=1,
         check=a_note("no http(s) link"),
+    ),
+    Case(
+        "credentials-in-links",
+        body(
+            channel(
+                item("Pay now", "https://paypal.example:login@evil.test/account")
+                + item("Keys", "https://user:secret@x.test/keys")
+            )
+        ),
+        new=2,
+        check=expect_urls("https://evil.test/account", "https://x.test/keys"),
     ),
     Case(
         "hostile-images",

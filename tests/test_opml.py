@@ -143,3 +143,34 @@ def test_plan_and_append_are_pure() -> None:
     text = append_sources("[service]\nname = 'x'", plan.added)
     assert tomllib.loads(text)["sources"][0]["name"] == 'Quote " and \\ backslash'
     assert append_sources("a = 1\n", []) == "a = 1\n"
+
+
+def test_an_internal_address_in_a_list_from_elsewhere_is_not_added(
+    config: Path, tmp_path: Path
+) -> None:
+    """An OPML file is someone else's list: a "feed" at the metadata service's address, on
+    this machine or on a private network would have the gather request it (and mail what
+    it found), so it is skipped, saying why and how to add it knowingly."""
+    opml = """<?xml version="1.0"?><opml version="2.0"><head/><body>
+      <outline type="rss" text="Metadata" xmlUrl="http://169.254.169.254/latest/meta-data/"/>
+      <outline type="rss" text="Router" xmlUrl="http://192.168.1.1/feed"/>
+      <outline type="rss" text="Here" xmlUrl="http://localhost:8080/admin/feed"/>
+      <outline type="rss" text="Harbour News" xmlUrl="https://harbour.example/feed"/>
+    </body></opml>"""
+    code, out, err = run_cli(
+        "--config", str(config), "sources", "import", str(write_opml(tmp_path, opml))
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    for name, url, where in (
+        ("Metadata", "http://169.254.169.254/latest/meta-data/", "a link-local network"),
+        ("Router", "http://192.168.1.1/feed", "a private network"),
+        ("Here", "http://localhost:8080/admin/feed", "this machine (loopback)"),
+    ):
+        assert any(
+            line.startswith(f"  skip  {name}: {url} is on {where}") and "by hand" in line
+            for line in lines
+        ), lines
+    assert "  add   Harbour News: https://harbour.example/feed" in lines
+    urls = [s["url"] for s in tomllib.loads(config.read_text(encoding="utf-8"))["sources"]]
+    assert urls == ["https://already.example/feed.xml", "https://harbour.example/feed"]

@@ -229,6 +229,9 @@ async def test_csrf_rate_limits_escaping_and_headers(
     home = await c.get("/")
     assert "default-src 'none'" in home.headers["content-security-policy"]
     assert home.headers["x-frame-options"] == "DENY"
+    assert home.headers["strict-transport-security"] == "max-age=31536000"  # came over https
+    plain = await c.get("http://digest.test/archive")
+    assert "strict-transport-security" not in plain.headers  # a browser ignores it on http
     # One cookie, the sign-up form's nonce: no script reads it, no other site sends it.
     cookie = home.headers["set-cookie"].lower()
     assert cookie.startswith("digest_form=") and "httponly" in cookie
@@ -627,3 +630,36 @@ async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
     assert "/unsubscribe" not in view.text and "Hello" not in view.text
     footer = "To change your settings or unsubscribe, use the links in the email you received."
     assert footer in view.text
+
+
+async def test_an_address_with_letters_we_cannot_send_to_says_so(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """ "josé@" is an address, just not one plain SMTP can carry: the reader is told that,
+    not sent looking for a typo; an internationalised domain is fine (sent as punycode)."""
+    c, app = client
+    refused = await _sign_up(c, email="josé@exemplo.br")
+    assert refused.status_code == 400
+    assert "We cannot send to an address with é before the @" in refused.text
+    assert "does not look like" not in refused.text
+    assert (await _sign_up(c, email="not an address")).status_code == 400
+    assert (await _sign_up(c, email="ana@bücher.example")).status_code == 200
+    assert _status(app, "ana@xn--bcher-kva.example") == "pending"
+    assert [m.recipients for m in smtp_server.messages] == [["ana@xn--bcher-kva.example"]]
+
+
+async def test_an_address_with_a_line_break_mails_nobody(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """An address carrying CR LF and a header of its own (raw or percent-encoded) is no
+    address: nothing is stored and no confirmation leaves, to it or to the header's."""
+    c, app = client
+    for email in (
+        "ann@example.org\r\nBcc: victim@evil.test",
+        "ann@example.org\nBcc: victim@evil.test",
+        "ann@example.org%0d%0aBcc:victim@evil.test",
+    ):
+        answer = await _sign_up(c, email=email)
+        assert answer.status_code == 400, email
+    assert app.store.subscribers() == []
+    assert smtp_server.messages == []

@@ -163,3 +163,25 @@ async def test_the_consoles_test_sends_share_the_apps_one_sender(
     assert [m.recipients for m in handler.messages] == [["admin@example.org"]] * 2
     assert len(set(handler.sessions)) == 1, handler.sessions
     assert handler.quits == 1
+
+
+async def test_one_mailbox_written_many_ways_shares_its_limit(
+    config: Path, smtp: tuple[_SessionHandler, int]
+) -> None:
+    """A stranger cannot flood one mailbox by writing its address a new way each time:
+    subaddresses (ann+1@) and Gmail's dots reach the same inbox and count as one."""
+    app = App.open(load_config(config))
+    transport = httpx.ASGITransport(app=create_app(app), client=("203.0.113.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+        ann = [f"ann+{n}@example.org" for n in range(SIGNUP_PER_ADDRESS_PER_HOUR)]
+        ann_answers = [(await _sign_up(c, email)).status_code for email in ann]
+        ann_more = (await _sign_up(c, "Ann+more@Example.org")).status_code
+        lee = ["an.lee@gmail.com", "anlee@gmail.com", "a.n.l.e.e+x@googlemail.com"]
+        lee_answers = [(await _sign_up(c, email)).status_code for email in lee]
+        lee_more = (await _sign_up(c, "anl.ee@gmail.com")).status_code
+        other = (await _sign_up(c, "bob@example.org")).status_code
+    app.close()
+    assert ann_answers == lee_answers == [200] * SIGNUP_PER_ADDRESS_PER_HOUR
+    assert (ann_more, lee_more, other) == (429, 429, 200)
+    handler, _ = smtp
+    assert len(handler.messages) == 2 * SIGNUP_PER_ADDRESS_PER_HOUR + 1

@@ -23,6 +23,7 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
+    length_words,
     nesting_depth,
     too_deep,
 )
@@ -99,6 +100,9 @@ def _skipped(index: int, title: object, link: object) -> str:
     link = str(link or "").strip()
     if not link:
         return f"{named} has no link; skipped"
+    long = length_words(link)
+    if long is not None:
+        return f"{named} has a link {long}; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
@@ -148,7 +152,8 @@ def entry_text(
     the summary written for the email (``email_summary``).
 
     A text construct ("History of the <blink> tag") stays as written; an HTML one loses its
-    markup. The summary is the entry's summary, else its first content.
+    markup. The summary is the entry's summary, else (none, or none left once read) its
+    first content.
     """
     title = _repaired(str(entry.get("title") or ""))
     title_text = html_to_text(title, TITLE_LIMIT, markup=_detail_is_html(entry, "title_detail"))
@@ -162,6 +167,14 @@ def entry_text(
     summary_text = email_summary(
         _repaired(str(summary)), language, summary_chars, markup=summary_html
     )
+    if not summary_text and content.get("value") and content.get("value") != summary:
+        # The summary read as nothing, a credit line say ("Photo: Reuters" in an item's
+        # media:description ahead of its description, which feedparser then files as
+        # content): the content is the item's text.
+        content_html = str(content.get("type") or "").lower() in _HTML_TYPES
+        summary_text = email_summary(
+            _repaired(str(content["value"])), language, summary_chars, markup=content_html
+        )
     return title_text, summary_text
 
 

@@ -184,9 +184,9 @@ _RSS_CHILDREN: dict[str, str] = {
     f"{DCTERMS}created": "created",
     f"{FEEDBURNER}origLink": "origlink",
 }
-# Keys the first element fills, as feedparser reads them: a second description is content,
-# and content is a list. For every other key the last element wins, as in feedparser.
-_FIRST_WINS = frozenset({"summary", "content"})
+# Keys the first element fills, as feedparser reads them (a second description, which it
+# files as content, fills "more"). For every other key the last element wins.
+_FIRST_WINS = frozenset({"summary", "content", "more"})
 
 
 def _rss_entry(item: Any, base: _Base) -> Entry:
@@ -222,6 +222,7 @@ def _rss_children(item: Any) -> dict[str, Any]:
     children: dict[str, Any] = {}
     for child in item:
         key = _RSS_CHILDREN.get(child.tag)  # a comment's tag is a function: no key
+        key = "more" if key == "summary" and key in children else key  # a 2nd description
         if key is None or (key in _FIRST_WINS and key in children):
             continue
         if key == "link" and child.get("rel", "alternate") != "alternate":
@@ -264,6 +265,8 @@ def _rss_content(entry: Entry, item: Any, children: dict[str, Any]) -> None:
         entry["content"] = [_typed(encoded, "text/html")]
     elif body_markup := _text(body):
         entry["content"] = [_typed(body_markup, "application/xhtml+xml")]
+    elif more := _text(children.get("more")):  # a second description: the content left
+        entry["content"] = [_typed(more, "text/html")]
 
 
 def _title_language(entry: Entry, element: Any) -> None:

@@ -4,7 +4,8 @@
 goes through the same rules: a bound on requests in flight overall and per host, a pause
 between requests to one host, conditional GET, redirects followed by hand (at most N, http
 and https only, each hop checked before it is requested, noting whether every hop was
-permanent), a body cap counted while streaming, after decompression, so a gzip bomb is cut
+permanent; never from the source's own kind of network to an internal one, see
+addresses.py), a body cap counted while streaming, after decompression, so a gzip bomb is cut
 off early, and a deadline: a request's own, or the one its source shares with all its
 requests (``Deadline``).
 
@@ -24,6 +25,7 @@ import httpx
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default, file_path
 from digest.errors import SourceError
+from digest.sources.addresses import home_kinds, redirect_refusal, url_kinds
 from digest.sources.answers import (
     PERMANENT,
     REDIRECT,
@@ -114,12 +116,16 @@ class Fetcher:
         accept: str = FEED_ACCEPT,
         within: Site | None = None,
         deadline: Deadline | None = None,
+        home: str | None = None,
     ) -> Fetched:
         """The document at ``url`` (a 304 when the validators still hold), or SourceError.
 
         ``within``: every hop, the first included, must be on that site; one that is not is
         refused before it is requested. ``deadline``: the source's, shared by its requests;
-        without one, each request has gather.timeout_seconds of its own.
+        without one, each request has gather.timeout_seconds of its own. ``home``: the
+        source's configured address when ``url`` is where a permanent redirect led before:
+        no hop, ``url`` included, may reach an internal network ``home`` is not on
+        (``addresses.redirect_refusal``); without it, ``url`` is the home.
         """
         if url.startswith("file:"):
             return read_file(name, file_path(url, self.base_dir), self.limits.max_body_bytes)
@@ -130,10 +136,16 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         permanent = True
         current = url
+        home = home or url
+        origin: set[str] | None = None  # the kinds of network the home's host is on
         for hop in range(self.limits.max_redirects + 1):
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
+            if _other_host(current, home):  # the same host is on the same network
+                wait = _left(deadline, self.limits.timeout_seconds)
+                origin = origin if origin is not None else await home_kinds(home, wait)
+                await _check_reach(name, home, current, origin, wait)
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
@@ -217,6 +229,36 @@ class Fetcher:
             return Fetched(body, dict(response.headers), url, status)
         finally:
             await response.aclose()
+
+
+def _left(deadline: Deadline | None, seconds: float) -> float:
+    """What is left of the source's ``deadline`` once it runs (its look-ups of addresses
+    count against it too), else ``seconds``."""
+    if deadline is None or deadline.at is None:
+        return seconds
+    return max(0.05, deadline.at - asyncio.get_running_loop().time())
+
+
+def _other_host(url: str, home: str) -> bool:
+    """Whether ``url`` is on another host than ``home`` (or either has none to compare)."""
+    try:
+        return urlsplit(url).hostname != urlsplit(home).hostname or not urlsplit(url).hostname
+    except ValueError:
+        return True
+
+
+async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
+    """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
+    ``url`` stays on the public internet or on the source's own kind of network."""
+    refused = redirect_refusal(origin, await url_kinds(url, timeout))
+    if refused is not None:
+        raise SourceError(
+            name,
+            f"{first} led to {url[:200]}, an address on {refused}; refused: a feed may "
+            "not send digest to internal services",
+            "nothing to do if the feed's server is not yours (tell its owner); if the feed "
+            "really lives there, set the source's url to that address",
+        )
 
 
 def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:

@@ -29,6 +29,7 @@ from digest.errors import SourceError
 from digest.records import FeedItem
 from digest.sources import page as page_source
 from digest.sources import sitemap as sitemap_source
+from digest.sources.addresses import without_internal_pictures
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Deadline, Fetched, Fetcher, HostPolicy, Limits
 from digest.sources.outcomes import (
@@ -163,7 +164,12 @@ async def _gather_one(
     listed: set[str] = set()
     try:
         fetched = await fetcher.get(
-            source.name, url, etag=row.etag, last_modified=row.last_modified, deadline=deadline
+            source.name,
+            url,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            deadline=deadline,
+            home=source.url,
         )
         if fetched.status == 304:
             return await unchanged(writer, source, row, report)
@@ -255,7 +261,9 @@ async def _read(
             "this is a bug in digest; please report it with the source's address",
         ) from exc
     items, left_out = kept_items(items, limit)  # for every kind of source, here
-    return items, notes + left_out
+    timeout = config.gather.timeout_seconds
+    items, pictures = await without_internal_pictures(items, source.url, timeout)
+    return items, notes + left_out + pictures
 
 
 async def _read_page(

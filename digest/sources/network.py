@@ -20,6 +20,8 @@ from typing import Any, cast
 import httpcore
 import httpx
 
+from digest.sources.addresses import LINK_LOCAL, literal_kind
+
 
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
@@ -211,6 +213,24 @@ async def _resolve(host: str, port: int) -> list[_Address]:
     return [address for group in interleaved for address in group if address is not None]
 
 
+def _reachable(host: str, addresses: list[_Address]) -> list[_Address]:
+    """``host``'s addresses but the link-local ones, when ``host`` is a name: the cloud
+    metadata service answers at 169.254.169.254, and no feed is served there by a name.
+    Checked here, where the connection is made, so a name whose DNS changes between a
+    check and the connection (a feed's own, or one a redirect names) cannot reach it; an
+    address written as one (an admin's choice, or a redirect's, which the fetcher checks)
+    is left as it is. OSError when no other address is left."""
+    if literal_kind(host) is not None:
+        return addresses
+    kept = [address for address in addresses if literal_kind(address[1]) != LINK_LOCAL]
+    if addresses and not kept:
+        raise OSError(
+            f"{host} resolves to a link-local address ({addresses[0][1]}), where cloud metadata "
+            "services answer; refused"
+        )
+    return kept
+
+
 async def _connect_first(
     addresses: list[_Address], local: tuple[str, int] | None, delay: float
 ) -> _Connected:
@@ -299,7 +319,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local = (local_address, 0) if local_address else None
         try:
             async with asyncio.timeout(timeout):
-                addresses = await _resolve(host, port)
+                addresses = _reachable(host, await _resolve(host, port))
                 transport, connection = await _connect_first(addresses, local, HAPPY_EYEBALLS_DELAY)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"no connection in {timeout:g} s") from exc

@@ -19,6 +19,11 @@ _TRACKING = re.compile(
     re.I,
 )
 _SPACE = re.compile(r"\s+")
+# The longest link or picture address kept, in UTF-8 bytes: the sitemap protocol's limit,
+# which real articles keep well under. A feed's link of tens of kilobytes is a broken or
+# hostile generator's, and PostgreSQL cannot index one past ~2,700 bytes: the insert of
+# its source's items failed whole.
+URL_LIMIT = 2048
 _PLAIN_HOST = re.compile(r"[^@:\[\]%]+")  # a netloc that is only a host name
 # Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
@@ -98,7 +103,25 @@ def canonical_url(url: str) -> str | None:
         if port and (scheme, port) not in (("http", 80), ("https", 443)):
             host = f"{host}:{port}"
     query = "&".join(pair for pair in parts.query.split("&") if pair and not _tracking(pair))
-    return urlunsplit((scheme, host, parts.path or "/", query, ""))
+    canonical = urlunsplit((scheme, host, parts.path or "/", query, ""))
+    if len(canonical) > URL_LIMIT // 4 and too_long(canonical):
+        return None
+    return canonical
+
+
+def too_long(url: str) -> bool:
+    """Whether ``url`` is past ``URL_LIMIT`` (``canonical_url`` refuses it)."""
+    return len(url.encode("utf-8", "surrogatepass")) > URL_LIMIT
+
+
+def length_words(url: str) -> str | None:
+    """For an http(s) address ``canonical_url`` refuses for its length, what a note on the
+    item skipped says of it ("12,034 bytes long ('https://...'...), past the 2,048 digest
+    keeps"); None for any other address."""
+    if not (url.lower().startswith(("http://", "https://")) and too_long(url)):
+        return None
+    size = len(url.encode("utf-8", "surrogatepass"))
+    return f"{size:,} bytes long ({url[:60]!r}...), past the {URL_LIMIT:,} digest keeps"
 
 
 def _tracking(pair: str) -> bool:

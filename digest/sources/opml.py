@@ -21,6 +21,7 @@ import tomlkit
 from defusedxml import DefusedXmlException
 
 from digest.errors import DigestError
+from digest.sources.addresses import internal_words
 from digest.sources.normalise import canonical_url, html_to_text
 
 _NAME_LIMIT = 100
@@ -79,6 +80,14 @@ def plan_import(feeds: Iterable[OpmlFeed], names: Iterable[str], urls: Iterable[
         url = canonical_url(feed.url)
         if url is None:
             skipped.append((feed.name, f"{feed.url[:80]!r} is not an http(s) address"))
+        elif internal := internal_words(url):
+            skipped.append(
+                (
+                    feed.name,
+                    f"{url} is on {internal}: a list from elsewhere adds no internal "
+                    "address (add it to the config by hand if it is yours)",
+                )
+            )
         elif url in seen_urls:
             skipped.append((feed.name, f"{feed.url} is already a source"))
         elif feed.name.casefold() in seen_names:

@@ -36,6 +36,7 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
+    length_words,
 )
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
@@ -134,7 +135,12 @@ def _item(
     loc = _text(entry, "loc")
     url = canonical_url(urljoin(base_url, loc)) if loc else None
     if url is None:
-        return None, f"no http(s) <loc> ({loc[:80]!r}); skipped" if loc else "no <loc>; skipped"
+        if not loc:
+            return None, "no <loc>; skipped"
+        long = length_words(urljoin(base_url, loc))
+        if long is not None:
+            return None, f"its <loc> is {long}; skipped"
+        return None, f"no http(s) <loc> ({loc[:80]!r}); skipped"
     news = _child(entry, "news")
     title = headline(html_to_text(_text(news, "title"), _TITLE_LIMIT)) or _title_from_slug(url)
     if not title:

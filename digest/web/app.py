@@ -28,7 +28,7 @@ from digest.web.context import Limits, WebContext
 from digest.web.guard import BodyLimit, CatchAll
 from digest.web.public import PublicViews
 from digest.web.reader import ReaderViews
-from digest.web.security import SECURITY_HEADERS, RateLimit
+from digest.web.security import HSTS, SECURITY_HEADERS, RateLimit
 from digest.web.signup import SignUpViews
 
 
@@ -37,6 +37,10 @@ class _Headers(BaseHTTPMiddleware):
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.url.scheme == "https":  # (through a trusted proxy's X-Forwarded-Proto)
+            # A reader who typed the bare name is not left on http, where a network on the
+            # way could change the sign-up form or read a preferences link, next time.
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
 

@@ -27,7 +27,7 @@ from digest.links import Purpose, make_confirm_token, read_token
 from digest.resources import _find
 from digest.store import Store, Subscriber
 from digest.web.mailer import Mailer
-from digest.web.security import RateLimit, rate_key
+from digest.web.security import RateLimit, mailbox_key, rate_key
 
 log = logging.getLogger("digest.web")
 
@@ -57,8 +57,11 @@ class Limits:
         )
 
     def allow_signup(self, ip: str, email: str) -> bool:
-        """One more confirmation mail for this client and address (counted when allowed)."""
-        return self.signup_per_ip.allow(rate_key(ip)) and self.signup_per_address.allow(email)
+        """One more confirmation mail for this client and the mailbox of ``email`` (counted
+        when allowed)."""
+        return self.signup_per_ip.allow(rate_key(ip)) and self.signup_per_address.allow(
+            mailbox_key(email)
+        )
 
 
 @dataclass

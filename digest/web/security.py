@@ -34,6 +34,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+# Sent over https only (a browser ignores it over http): a year, this host alone (a
+# subdomain may still serve plain http).
+HSTS = "max-age=31536000"
+
 
 def csrf_token(secret: str, bound_to: str, now: float) -> str:
     """A form field valid for a day, bound to ``bound_to``; ``now``: the app's clock's time
@@ -98,6 +102,23 @@ def rate_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     return str(ip)
+
+
+# Providers known to ignore the dots of a local part (ann.lee@ is annlee@), by domain, and
+# the one domain each delivers as.
+_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox_key(address: str) -> str:
+    """What confirmations to an address are counted under: the mailbox they land in. A
+    subaddress (``ann+1@``, ``ann+2@``: RFC 5233, which most providers deliver to ``ann@``)
+    and Gmail's dots are taken off, so a stranger cannot send one mailbox a flood of
+    confirmations by writing its address a new way each time."""
+    local, _, domain = address.lower().rpartition("@")
+    local = local.partition("+")[0] or local  # an address that begins with "+" is its own
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", "") or local, _DOTLESS[domain]
+    return f"{local}@{domain}"
 
 
 class RateLimit:

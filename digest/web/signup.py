@@ -108,7 +108,7 @@ class SignUpViews:
         try:
             email = normalise_email(raw_email)
         except ValueError:
-            return again("That does not look like an email address.", 400, "email")
+            return again(_address_problem(raw_email), 400, "email")
         try:
             name = check_name(raw_name)
         except ValueError:
@@ -225,3 +225,18 @@ class SignUpViews:
         except DeliveryError as exc:
             return ctx.mail_down(found.email, exc)
         return ctx.page("check_inbox.html.j2", title="Check your inbox", email=found.email)
+
+
+def _address_problem(raw: str) -> str:
+    """What the reader is told of an address ``normalise_email`` refuses: one whose part
+    before the @ has letters outside ASCII is an address, but not one digest can send to
+    (it speaks plain SMTP, not SMTPUTF8), and "does not look like an address" would send
+    the reader looking for a typo that is not there."""
+    local, at, _ = raw.strip().rpartition("@")
+    foreign = "".join(dict.fromkeys(c for c in local if not c.isascii() and c.isprintable()))
+    if at and foreign:
+        return (
+            f"We cannot send to an address with {foreign[:5]} before the @: our mail "
+            "server only handles plain Latin letters there. Please use another address."
+        )
+    return "That does not look like an email address."

@@ -1,0 +1,179 @@
+"""Which network a host is on: the public internet, or one of the internal kinds (this
+machine, a private network, a link-local one, where cloud metadata services answer).
+
+A source's own address is the admin's choice, and a feed on the intranet or on this
+machine is a fair one. What a remote document names is not: a redirect from a public feed
+to ``http://169.254.169.254/`` or ``http://10.0.0.5/wiki/feed`` would have the gatherer
+request an internal service for whoever controls that feed (and mail an internal feed's
+items to every reader), and a picture at ``http://192.168.1.1/reboot`` in an email has
+every reader's mail client request their own router. So a redirect may reach an internal
+kind of address only when the source's own address is of that kind (``redirect_refusal``,
+which the fetcher applies to every hop to another host), a host name never connects to a
+link-local address (``network._reachable``: DNS is its owner's to change), a picture at an
+internal address is left out of the email (``picture_refusal``), and an OPML list adds no
+feed at one (``internal_words``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from digest.records import FeedItem
+
+PUBLIC = "public"
+LINK_LOCAL = "link-local"
+# The internal kinds, each with the words an error says it with.
+_KIND_WORDS = {
+    "loopback": "this machine (loopback)",
+    "private": "a private network",
+    LINK_LOCAL: "a link-local network (where cloud metadata services answer)",
+    "reserved": "a reserved or multicast range",
+}
+
+
+def literal_kind(host: str) -> str | None:
+    """The kind of network ``host`` names by itself: an IP address's (any written form
+    Python reads, IPv4 inside IPv6 included), or loopback for ``localhost`` names; None
+    for any other name (resolving it says)."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"  # RFC 6761: always this machine, whatever DNS says
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])  # an IPv6 zone id is no address
+    except ValueError:
+        return None
+    return ip_kind(ip)
+
+
+def url_literal_kind(url: str) -> str | None:
+    """``literal_kind`` of ``url``'s host; None for a name, or an address without one."""
+    try:
+        return literal_kind(urlsplit(url).hostname or "")
+    except ValueError:  # unbalanced IPv6 brackets
+        return None
+
+
+def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """PUBLIC, or the internal kind of network ``ip`` is on."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is not None:
+            return ip_kind(inner)
+    if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 and :: reach this machine too
+        return "loopback"
+    if ip.is_link_local:
+        return LINK_LOCAL
+    if ip.is_multicast or ip.is_reserved:
+        return "reserved"
+    if ip.is_global:
+        return PUBLIC
+    return "private"  # RFC 1918, unique local, shared (CGNAT), documentation ranges
+
+
+async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
+    """The kinds of every address ``host`` resolves to; empty when it does not resolve in
+    ``timeout`` seconds (the request then fails on its own, or a proxy resolves it)."""
+    kind = literal_kind(host)
+    if kind is not None:
+        return {kind}
+    if not host:  # a file: source's, say
+        return set()
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, TimeoutError):
+        return set()
+    kinds: set[str] = set()
+    for *_, sockaddr in infos:
+        try:
+            kinds.add(ip_kind(ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])))
+        except ValueError:
+            continue
+    return kinds
+
+
+def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
+    """Why a redirect from a source whose own address is of the kinds ``origin`` to a host
+    of the kinds ``target`` is refused, or None when it may be followed: every kind of the
+    target must be public or one of the source's own."""
+    allowed = origin | {PUBLIC}
+    refused = sorted(target - allowed)
+    if not refused:
+        return None
+    return " and ".join(_KIND_WORDS.get(kind, kind) for kind in refused)
+
+
+def internal_words(url: str) -> str | None:
+    """The words for the internal network ``url``'s host names by itself (an IP address,
+    localhost): "this machine (loopback)"; None for a public address or a name."""
+    kind = url_literal_kind(url)
+    return None if kind is None or kind == PUBLIC else _KIND_WORDS.get(kind, kind)
+
+
+# Internal kinds no reader's picture is on, whatever the source: a reader's mail client or
+# browser would request their own machine, their own router's network, or nothing real.
+_NEVER_SHOWN = frozenset({"loopback", LINK_LOCAL, "reserved"})
+
+
+def picture_refusal(url: str, source_kinds: set[str]) -> str | None:
+    """Why the picture at ``url`` is not shown to readers, or None when it may be: its host
+    names an internal address by itself (an IP literal, localhost), and only a private
+    network's picture from a source on a private network is kept (an intranet's digest
+    read on that intranet)."""
+    kind = url_literal_kind(url)
+    if kind is None or kind == PUBLIC or (kind not in _NEVER_SHOWN and kind in source_kinds):
+        return None
+    return _KIND_WORDS.get(kind, kind)
+
+
+async def without_internal_pictures(
+    items: list[FeedItem], source_url: str, timeout: float
+) -> tuple[list[FeedItem], list[str]]:
+    """``items`` with each picture ``picture_refusal`` refuses taken off (the story stays),
+    and a note naming each one. The source's own address (``source_url``) is resolved only
+    when a picture on a private network asks whether the source is on one too."""
+    private = any(url_literal_kind(item.image_url or "") == "private" for item in items)
+    own = await url_kinds(source_url, timeout) if private else set()
+    kept: list[FeedItem] = []
+    notes: list[str] = []
+    for item in items:
+        refused = picture_refusal(item.image_url, own) if item.image_url else None
+        if refused is None:
+            kept.append(item)
+            continue
+        notes.append(
+            f"item {item.title[:80]!r}: its picture {str(item.image_url)[:200]} is on "
+            f"{refused}; left out (each reader's mail client would request it from their "
+            "own network)"
+        )
+        kept.append(
+            dataclasses.replace(
+                item, image_url=None, image_alt=None, image_width=None, image_height=None
+            )
+        )
+    return kept, notes
+
+
+async def url_kinds(url: str, timeout: float) -> set[str]:
+    """The kinds of network ``url``'s host resolves to (``host_kinds``); empty for an
+    address without a usable host or port (its request fails on its own)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return set()
+    return await host_kinds(parts.hostname or "", port, timeout)
+
+
+async def home_kinds(url: str, timeout: float) -> set[str]:
+    """The kinds of network a source's own address ``url`` puts it on, for
+    ``redirect_refusal``: an address written as one, its kind; a name, the kinds it resolves
+    to but link-local (whoever runs a name's DNS chooses where it points, and no feed is
+    served by a name at the metadata service's address: the connection refuses it too)."""
+    kinds = await url_kinds(url, timeout)
+    return kinds if url_literal_kind(url) is not None else kinds - {LINK_LOCAL}

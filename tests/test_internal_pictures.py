@@ -1,0 +1,102 @@
+"""A picture a feed places on an internal address never reaches a reader.
+
+An email's pictures are requested by every reader's mail client (and the web view's by
+their browser): one at ``http://192.168.1.1/...`` or ``http://127.0.0.1:631/...`` has each
+reader request their own router or machine for whoever wrote the feed. Such a picture is
+left out at gathering, with a note naming it; the story stays, and pictures on the public
+internet are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.sources.addresses import picture_refusal
+from tests.conftest import FeedServer, ago, run_cli
+
+MEDIA = 'xmlns:media="http://search.yahoo.com/mrss/"'
+PICTURES = {  # headline: picture
+    "Harbour strike ends after nine days": "http://192.168.1.1/cgi-bin/reboot.jpg",
+    "Council approves new tram line": "http://169.254.169.254/latest/meta-data/a.jpg",
+    "Museum reopens its east wing": "http://127.0.0.1:631/admin/a.jpg",
+    "Floods close mountain pass": "http://[::1]/a.jpg",
+    "Orchestra names young conductor": "http://localhost/a.jpg",
+    "Bakery wins national bread prize": "https://img.example.org/bread.jpg",
+}
+PUBLIC = "Bakery wins national bread prize"
+
+
+def _feed() -> str:
+    items = "".join(
+        f"<item><title>{headline}</title>"
+        f"<link>https://wire.example.org/{n}</link><guid>{n}</guid>"
+        f"<pubDate>{ago(minutes=10 + n)}</pubDate>"
+        f"<description>{headline}, the desk reports.</description>"
+        f'<media:content url="{url}" medium="image" width="800" height="600"/></item>'
+        for n, (headline, url) in enumerate(PICTURES.items())
+    )
+    inline = (
+        "<item><title>Wiki editors meet in Lyon</title>"
+        "<link>https://wire.example.org/inline</link><guid>inline</guid>"
+        f"<pubDate>{ago(minutes=5)}</pubDate><description>"
+        '&lt;img src="http://10.0.0.7/wiki/photo.jpg" width="800" height="600"&gt;'
+        "Trains run late.</description></item>"
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0" {MEDIA}><channel><title>Wire</title>'
+        f"{items}{inline}</channel></rss>"
+    )
+
+
+@pytest.fixture
+def sent(feed_server: FeedServer, write_config: Any) -> tuple[dict[str, Any], str]:
+    """One gather and send: the source's JSON report and the HTML of the email."""
+    config: Path = write_config([("Wire", feed_server.add("/wire.xml", _feed()))])
+    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 0, err
+    [report] = json.loads(out)["sources"]
+    code, _, err = run_cli("--config", str(config), "send")
+    assert code == 0, err
+    [mail] = list((config.parent / "mail" / "new").iterdir())
+    message = message_from_bytes(mail.read_bytes(), policy=default)
+    assert isinstance(message, EmailMessage)
+    html = message.get_body(("html",))
+    assert html is not None
+    return report, html.get_content()
+
+
+def test_internal_pictures_are_left_out_with_a_note_and_their_stories_kept(
+    sent: tuple[dict[str, Any], str],
+) -> None:
+    report, html = sent
+    assert (report["status"], report["new_items"]) == ("ok", len(PICTURES) + 1), report
+    internal = [url for headline, url in PICTURES.items() if headline != PUBLIC]
+    for url in [*internal, "http://10.0.0.7/wiki/photo.jpg"]:
+        assert url not in html
+        assert any(url in note and "left out" in note for note in report["notes"]), url
+    assert PICTURES[PUBLIC] in html  # a picture on the public internet is shown
+    for headline in [*PICTURES, "Wiki editors meet in Lyon"]:
+        assert headline in html  # each story stays, without its picture
+
+
+@pytest.mark.parametrize(
+    ("url", "source", "shown"),
+    [
+        ("https://img.example.org/a.jpg", set(), True),
+        ("http://192.168.1.1/a.jpg", {"public"}, False),
+        ("http://192.168.1.1/a.jpg", {"private"}, True),  # an intranet's own digest
+        ("http://127.0.0.1/a.jpg", {"loopback"}, False),  # a reader's own machine: never
+        ("http://169.254.169.254/a.jpg", {"link-local"}, False),
+        ("http://pictures.example.org:8080/a.jpg", set(), True),  # a name is not judged
+    ],
+)
+def test_which_pictures_are_shown(url: str, source: set[str], shown: bool) -> None:
+    assert (picture_refusal(url, source) is None) is shown

@@ -1,0 +1,118 @@
+"""A link of tens of kilobytes is a broken or hostile feed's, and costs only its own item.
+
+PostgreSQL cannot index an address past ~2,700 bytes: one such link in a feed failed the
+insert of all its source's items, and the source with it. Now an item whose link is past
+``URL_LIMIT`` is skipped with a note naming it and its length, a picture address past it
+is no picture, and the feed's other items are stored, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from digest.sources.normalise import URL_LIMIT
+from tests.conftest import FeedServer, ago, run_cli
+from tests.pg import fresh_database
+from tests.store_queries import every_article
+
+# Letters at random: PostgreSQL compresses a repetitive value under its index limit.
+LONG = "".join(random.Random(7).choices(string.ascii_letters, k=12_000))
+MEDIA = 'xmlns:media="http://search.yahoo.com/mrss/"'
+
+
+def _rss() -> str:
+    def item(title: str, link: str, extra: str = "") -> str:
+        return (
+            f"<item><title>{title}</title><link>{link}</link>"
+            f"<pubDate>{ago(minutes=5)}</pubDate>{extra}</item>"
+        )
+
+    picture = f'<media:content url="https://img.example.org/{LONG}.jpg" medium="image"/>'
+    return (
+        f'<?xml version="1.0"?><rss version="2.0" {MEDIA}><channel><title>Wire</title>'
+        + item("Endless link", f"https://wire.example.org/{LONG}")
+        + item("Harbour strike ends", "https://wire.example.org/harbour", picture)
+        + "</channel></rss>"
+    )
+
+
+def _json_feed() -> str:
+    return json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Post",
+            "items": [
+                {"id": "1", "url": f"https://post.example.org/{LONG}", "title": "Endless"},
+                {"id": "2", "url": "https://post.example.org/tram", "title": "Tram line opens"},
+            ],
+        }
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """SQLite beside the config, or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield "sqlite:///digest.db"
+        return
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def gathered(
+    feed_server: FeedServer, write_config: Callable[..., Path], database_url: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[Any]]]:
+    """One gather of both feeds: the JSON reports and the stored articles, by source."""
+    json_type = {"Content-Type": "application/feed+json"}
+    config = write_config(
+        [
+            ("Wire", feed_server.add("/wire.xml", _rss())),
+            ("Post", feed_server.add("/post.json", _json_feed(), headers=json_type)),
+        ]
+    )
+    text = config.read_text(encoding="utf-8").replace("sqlite:///digest.db", database_url)
+    config.write_text(text, encoding="utf-8")
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 0, err
+    app = App.open(load_config(config))
+    try:
+        stored: dict[str, list[Any]] = {}
+        for article, name in every_article(app):
+            stored.setdefault(name, []).append(article)
+    finally:
+        app.close()
+    return {r["name"]: r for r in json.loads(out)["sources"]}, stored
+
+
+def test_an_endless_link_skips_its_item_with_a_note_and_the_rest_is_stored(
+    gathered: tuple[dict[str, dict[str, Any]], dict[str, list[Any]]],
+) -> None:
+    reports, stored = gathered
+    for name, kept in (("Wire", "Harbour strike ends"), ("Post", "Tram line opens")):
+        report = reports[name]
+        assert (report["status"], report["new_items"]) == ("ok", 1), report
+        assert [a.title for a in stored[name]] == [kept]
+        [note] = [n for n in report["notes"] if "Endless" in n]
+        assert f"a link {len(LONG) + 25:,} bytes long" in note, note  # host, "/" and LONG
+        assert f"past the {URL_LIMIT:,} digest keeps; skipped" in note, note
+
+
+def test_a_picture_address_past_the_limit_is_no_picture(
+    gathered: tuple[dict[str, dict[str, Any]], dict[str, list[Any]]],
+) -> None:
+    _, stored = gathered
+    [harbour] = stored["Wire"]
+    assert harbour.image_url is None
+    for articles in stored.values():
+        for article in articles:
+            assert len(article.url.encode()) <= URL_LIMIT
