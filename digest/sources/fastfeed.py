@@ -11,10 +11,8 @@ fields, feedparser's precedence where an element repeats; tests check both paths
 real feeds and on feedparser's own corpus.
 
 Encodings: the fast path takes a feed only when lxml would read its text as feedparser
-reads it (``charsets.encoding_agreed``); feedparser reads the rest.
-
-Relative links resolve against the nearest ``xml:base`` (lxml's ``element.base``), else
-the feed's own URL, as feedparser resolves them.
+reads it (``charsets.encoding_agreed``). Relative links resolve against the nearest
+``xml:base`` (lxml's ``element.base``), else the feed's own URL, as feedparser's do.
 """
 
 from __future__ import annotations
@@ -37,8 +35,7 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 DCTERMS = "{http://purl.org/dc/terms/}"
 XHTML = "{http://www.w3.org/1999/xhtml}"
-# FeedBurner's namespace: its feeds give each item's own address in <feedburner:origLink>.
-FEEDBURNER = "{http://rssnamespace.org/feedburner/ext/1.0}"
+FEEDBURNER = "{http://rssnamespace.org/feedburner/ext/1.0}"  # <feedburner:origLink>
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # No entities resolved, no DTD, no network: a feed cannot make us read files or URLs.
