@@ -243,6 +243,28 @@ async def test_a_city_the_zone_help_suggests_typing_is_saved_as_its_zone(
     assert refused.status_code == 400 and "did you mean &#39;Asia/Karachi&#39;" in refused.text
 
 
+async def test_an_offset_typed_is_not_saved_as_the_zone_of_the_opposite_offset(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """'GMT+5' is no zone, but 'gmt+5' is the last part of Etc/GMT+5, which IANA counts the
+    other way round: UTC-5. Read as a city, a reader in Karachi typing GMT+5 was saved ten
+    hours off without a word. It is refused with the Etc zone of the offset meant."""
+    c, app = client
+    await _sign_up(c, email="offset@example.org")
+    await c.post(_mailed_link(smtp_server, "offset@example.org"))
+    row = app.store.subscriber_by_email("offset@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    page = await c.get(prefs)
+    for typed, meant in (("GMT+5", "Etc/GMT-5"), ("gmt-5", "Etc/GMT+5")):
+        refused = await c.post(prefs, data={"timezone": typed, "csrf": csrf(page)})
+        assert refused.status_code == 400 and f"write &#39;{meant}&#39;" in refused.text
+        assert app.store.subscriber_by_email("offset@example.org").timezone is None  # type: ignore[union-attr]
+
+
 async def test_a_preferences_form_left_open_past_its_day_keeps_the_changes_made(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:

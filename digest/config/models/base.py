@@ -119,8 +119,9 @@ def zone_named(raw: str) -> str | None:
     """The one zone a name that is not one names exactly: a city ('Karachi', 'new york')
     or a zone in the wrong case ('europe/paris'); None when it names none or several, or
     is a zone itself. Never a near miss ('Karachii'): that stays for ``check_timezone``
-    to suggest."""
-    if raw in available_timezones():
+    to suggest. Never an offset ('GMT+5'): its Etc zone counts the other way round
+    (Etc/GMT+5 is UTC-5), so it stays for ``check_timezone``'s ``_offset_hint``."""
+    if raw in available_timezones() or _OFFSET.match(raw.strip()):
         return None
     found = _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])
     return found[0] if len(found) == 1 else None
