@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -385,6 +385,29 @@ async def test_coming_back_in_the_second_of_leaving_works(
     assert (
         "You are subscribed" in (await c.post(_mailed_link(smtp_server, "quick@example.org"))).text
     )
+
+
+async def test_a_leaving_stamped_ahead_of_the_clock_does_not_hold_the_way_back(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """The way back waits for the second after the reader's leaving, "at most one"; a
+    leaving stamped an hour ahead of the web app's clock (a bounce or a command run on a
+    machine whose clock is fast, or this one set back since) held the request an hour."""
+    c, app = client
+    await _sign_up(c, email="skew@example.org")
+    await c.post(_mailed_link(smtp_server, "skew@example.org"))
+    row = app.store.subscriber_by_email("skew@example.org")
+    assert row is not None
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    assert isinstance(app.clock, ManualClock)
+    app.clock.set(app.clock.now() - timedelta(hours=1))
+    prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    back = await c.post(prefs, data={"action": "resubscribe", "csrf": csrf(await c.get(prefs))})
+    assert "Check your inbox" in back.text
+    assert app.clock.slept and max(app.clock.slept) <= 1
 
 
 async def test_a_broken_preferences_link_points_to_a_recent_emails(

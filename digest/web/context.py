@@ -36,6 +36,8 @@ log = logging.getLogger("digest.web")
 SIGNUP_PER_IP_PER_HOUR = 10
 SIGNUP_PER_ADDRESS_PER_HOUR = 3
 MAIL_DOWN_RETRY_AFTER_SECONDS = 300  # Retry-After when the confirmation could not be sent
+# The longest a new confirmation link waits to be dated after its reader's leaving.
+CONFIRM_WAIT_MAX_SECONDS = 1.0
 # The languages a reader may choose (the preferences page) and the console previews: the
 # email's translations (render/i18n.py), each named in its own language.
 LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
@@ -208,7 +210,11 @@ class WebContext:
         if subscriber.unsubscribed_at is not None:
             after = subscriber.unsubscribed_at.replace(microsecond=0) + timedelta(seconds=1)
             if clock.now() < after:
-                await clock.sleep((after - clock.now()).total_seconds())
+                # At most the second promised: a leaving stamped ahead of this clock (by a
+                # process on a machine whose clock is fast, or before this one was set
+                # back) must not hold the request, and a worker's connection, for as long.
+                wait = min((after - clock.now()).total_seconds(), CONFIRM_WAIT_MAX_SECONDS)
+                await clock.sleep(wait)
         token = make_confirm_token(self.secret, subscriber.public_id, topics, clock.now())
         return f"{self.base}/confirm/{token}"
 
