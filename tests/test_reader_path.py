@@ -114,6 +114,26 @@ async def test_an_expired_confirmation_link_offers_a_new_one_to_the_same_address
     assert (await c.post(forged, data={"action": "resend"})).status_code == 404
 
 
+async def test_a_new_link_for_an_expired_one_keeps_only_topics_a_source_still_has(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+) -> None:
+    """An expired link may be weeks old, its topics chosen on a form that offered one since
+    dropped from the config. Carried into the new link, a reader of that topic alone was
+    subscribed to be sent nothing; the form itself never keeps a topic no source has."""
+    c, app = client
+    from digest.links import make_confirm_token
+    from tests.conftest import SECRET
+
+    row = app.store.add_pending("old@example.org", "", ["sport", "science"])
+    made = app.clock.now() - timedelta(days=20)
+    old = f"/confirm/{make_confirm_token(SECRET, row.public_id, ['sport', 'science'], made)}"
+    assert "expired" in (await c.get(old)).text
+    await c.post(old, data={"action": "resend"})
+    assert "You are subscribed" in (await c.post(_mailed_link(smtp_server, "old@example.org"))).text
+    after = app.store.subscriber_by_email("old@example.org")
+    assert after is not None and (after.status, after.topics) == ("active", "science")
+
+
 async def test_new_links_for_an_expired_one_are_limited_as_sign_ups_are(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:

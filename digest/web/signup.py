@@ -217,9 +217,11 @@ class SignUpViews:
             return ctx.page("confirm_expired.html.j2", title="Link expired", email=found.email)
         if not ctx.limits.allow_signup(client_ip(request), found.email):
             return ctx.too_many()
-        topics = old.topics
-        if topics is None:  # a link made before links carried topics: the row's
-            topics = tuple(t for t in found.topics.split(",") if t in ctx.topics)
+        # The old link's topics, or for a link made before links carried topics the row's;
+        # either way only those a source still has, as the sign-up form keeps: an old
+        # link's topic since dropped from the config would have the reader sent nothing.
+        topics = old.topics if old.topics is not None else tuple(found.topics.split(","))
+        topics = tuple(t for t in topics if t in ctx.topics)
         try:
             await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics))
         except DeliveryError as exc:
