@@ -15,7 +15,13 @@ from digest.web.schedule_words import when_sent
         ("0 7 * * *", None, False, "every day at 07:00 (Europe/London)"),
         ("30 6 * * 1-5", "Europe/Paris", False, "every weekday at 06:30 (Europe/Paris)"),
         ("0 18 * * 0", None, False, "every Sunday at 18:00 (Europe/London)"),
-        ("0 8 * * mon,thu", None, True, "every Monday and Thursday at 08:00 (your time)"),
+        (
+            "0 8 * * mon,thu",
+            None,
+            True,
+            "every Monday and Thursday at 08:00 in your time zone (Europe/London until you "
+            "choose yours)",
+        ),
         (
             "0 8 * * 7,1,3",
             None,

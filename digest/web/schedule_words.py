@@ -49,5 +49,10 @@ def when_sent(digest: DigestConfig, service_zone: str) -> str:
     days = _days(weekday)
     if not (_NUMBER.match(minute) and _NUMBER.match(hour)) or days is None:
         return ""
-    zone = "your time" if digest.local_time else (digest.timezone or service_zone)
-    return f"{days} at {int(hour):02d}:{int(minute):02d} ({zone})"
+    at = f"{days} at {int(hour):02d}:{int(minute):02d}"
+    zone = digest.timezone or service_zone
+    if digest.local_time:
+        # Sent at that time in each reader's own zone; one signing up has none yet (the
+        # form asks none) and counts in the digest's until they choose theirs.
+        return f"{at} in your time zone ({zone} until you choose yours)"
+    return f"{at} ({zone})"
