@@ -152,7 +152,8 @@ class SignUpViews:
             pending = await run_in_threadpool(ctx.store.subscriber_by_public_id, link.public_id)
             if pending is None:
                 return ctx.invalid_link()
-            if pending.status == SubscriberStatus.ACTIVE:  # the mail opened again, say
+            # The mail opened again, say: as an expired link of theirs answers.
+            if pending.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
                 return self.already(pending)
             return ctx.page("confirm.html.j2", title="Confirm", email=pending.email)
         subscriber = await run_in_threadpool(
