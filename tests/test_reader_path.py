@@ -236,6 +236,33 @@ async def test_after_unsubscribing_the_way_back_keeps_the_readers_choices(
     assert 'value="resubscribe"' in back.text and "Your topics and language are kept" in back.text
 
 
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("bounced", "Your mailbox works again? Receive it again"),
+        ("complained", "How to receive it again"),
+    ],
+)
+async def test_the_way_back_is_not_offered_as_a_mistake_to_who_did_not_click(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer, status: str, words: str
+) -> None:
+    """ "Unsubscribed by mistake?" is said to a reader who clicked to leave; one whose
+    mail bounced, or who reported it as spam, did not, and is told the way back in
+    words that fit (for a spam report, the page says to write)."""
+    from digest.links import make_token
+    from digest.states import SubscriberStatus
+    from tests.conftest import SECRET
+
+    c, app = client
+    await _sign_up(c, email="gone@example.org", topics=["science"])
+    await c.post(_mailed_link(smtp_server, "gone@example.org"))
+    row = app.store.subscriber_by_email("gone@example.org")
+    assert row is not None and row.id is not None
+    assert app.store.suppress_subscriber(row.id, SubscriberStatus(status))
+    page = await c.get(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    assert words in page.text and "by mistake" not in page.text, page.text
+
+
 async def test_a_city_the_zone_help_suggests_typing_is_saved_as_its_zone(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:

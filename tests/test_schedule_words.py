@@ -35,4 +35,4 @@ from digest.web.schedule_words import when_sent
 )
 def test_schedules_in_words(schedule: str, zone: str | None, local: bool, words: str) -> None:
     digest = DigestConfig(id="d", title="D", schedule=schedule, timezone=zone, local_time=local)
-    assert when_sent(digest, "Europe/London") == words
+    assert when_sent(digest, zone or "Europe/London") == words  # as Config.digest_timezone

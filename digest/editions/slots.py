@@ -18,8 +18,8 @@ from digest.store import Edition, saved_id
 
 
 def digest_timezone(app: App, digest: DigestConfig) -> str:
-    """The digest's own time zone, else the service's."""
-    return digest.timezone or app.config.service.timezone
+    """The digest's own time zone, else the service's (``Config.digest_timezone``)."""
+    return app.config.digest_timezone(digest)
 
 
 def digest_plan(app: App, digest: DigestConfig) -> FiringPlan:

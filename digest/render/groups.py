@@ -1,7 +1,7 @@
 """How an email's Latest is grouped and headed: by topic (a reader's own first) or source.
 
-Apart from the rendering so the segments of a send (``editions.segments``), which decide
-whether two choices of topics share a render, group exactly as the email shows.
+Kept apart from the rendering so that the segments of a send (``editions.segments``),
+which decide whether two choices of topics share a render, group exactly as the email does.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class ReaderViews:
         # The way back is the preferences page's button (a link mailed, the reader's topics,
         # zone and language kept), not the blank sign-up form: one click leaves, so one
         # click by mistake is common.
-        back = {"url": preferences, "label": "Unsubscribed by mistake? Come back"}
+        back = {"url": preferences, "label": _WAY_BACK.get(subscriber.status, _WAY_BACK[""])}
         if request.method != "POST":
             if subscriber.status in LEFT:  # (after a one-click unsubscribe, say): no question
                 return ctx.message(
@@ -239,6 +239,14 @@ _ZONE_SCRIPT_HASH = (
     "sha256-" + base64.b64encode(hashlib.sha256(_ZONE_SCRIPT.encode()).digest()).decode()
 )
 
+
+# The way back's words by why the reader left: "by mistake" is said to one who clicked,
+# not to one whose mail bounced or who reported it as spam (whose way back is a letter).
+_WAY_BACK: dict[str, str] = {
+    "": "Unsubscribed by mistake? Come back",
+    SubscriberStatus.BOUNCED: "Your mailbox works again? Receive it again",
+    SubscriberStatus.COMPLAINED: "How to receive it again",
+}
 
 _LEFT_TITLES: dict[str, str] = {
     SubscriberStatus.UNSUBSCRIBED: "You are unsubscribed",

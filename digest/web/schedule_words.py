@@ -39,9 +39,9 @@ def _days(field: str) -> str | None:
     return f"every {listed}"
 
 
-def when_sent(digest: DigestConfig, service_zone: str) -> str:
-    """``digest``'s schedule in words ("every day at 07:00 (Europe/London)"), or "" when
-    it is not one time on whole days."""
+def when_sent(digest: DigestConfig, zone: str) -> str:
+    """``digest``'s schedule in words ("every day at 07:00 (Europe/London)"), its ``zone``
+    the digest's (``Config.digest_timezone``), or "" when it is not one time on whole days."""
     fields = digest.schedule.split()
     if len(fields) != 5 or fields[2:4] != ["*", "*"]:
         return ""
@@ -50,7 +50,6 @@ def when_sent(digest: DigestConfig, service_zone: str) -> str:
     if not (_NUMBER.match(minute) and _NUMBER.match(hour)) or days is None:
         return ""
     at = f"{days} at {int(hour):02d}:{int(minute):02d}"
-    zone = digest.timezone or service_zone
     if digest.local_time:
         # Sent at that time in each reader's own zone; one signing up has none yet (the
         # form asks none) and counts in the digest's until they choose theirs.

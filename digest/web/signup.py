@@ -64,7 +64,9 @@ class SignUpViews:
             status,
             title="Subscribe",
             topics=ctx.topics,
-            digests=[(d.title, when_sent(d, ctx.service.timezone)) for d in ctx.config.digests],
+            digests=[
+                (d.title, when_sent(d, ctx.config.digest_timezone(d))) for d in ctx.config.digests
+            ],
             error=error,
             entered=entered,
             csrf=signup_csrf(ctx.secret, nonce, now_stamp(ctx.app.clock)),

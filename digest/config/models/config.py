@@ -83,6 +83,11 @@ class Config(_Model):
 
         raise UsageError(f"no digest with id {digest_id!r}", f"the config defines: {known}")
 
+    def digest_timezone(self, digest: DigestConfig) -> str:
+        """The digest's own time zone, else the service's: the zone its schedule is read
+        in and its editions are dated by (for a local-time digest, a reader's default)."""
+        return digest.timezone or self.service.timezone
+
     def topics(self) -> list[str]:
         """The topics the configured sources declare, sorted: the only ones a story can
         carry, so the only ones a reader or a digest may choose. A disabled source's count
