@@ -102,8 +102,8 @@ def prune_stored(app: App) -> PruneReport:
     )
     if history.editions or history.deliveries:
         log.info(
-            "pruned %d editions older than %d days and %d delivery rows of editions older "
-            "than %d days",
+            "pruned %d editions older than %g days and %d delivery rows of editions older "
+            "than %g days",
             history.editions,
             keep.editions_days,
             history.deliveries,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +85,26 @@ def test_old_editions_and_delivery_rows_are_pruned_and_what_still_matters_is_kep
     code, out, err = run_cli("--config", str(config), "db", "prune")
     assert code == 0, err
     assert "0 editions older than 365 days, 0 delivery rows" in out
+
+
+def test_prune_says_the_days_as_written_in_the_config(
+    write_config: Callable[..., Path],
+) -> None:
+    """Days set in the config are read as numbers with a fraction (half a day is allowed):
+    `digest db prune` says them as the admin wrote them, "365 days", not "365.0 days"."""
+    config = write_config(
+        [("Wire", "file:wire.xml")],
+        gather="retention_days = 30",
+        extra="\n[retention]\neditions_days = 365\ndeliveries_days = 90.5\n",
+    )
+
+    code, out, err = run_cli("--config", str(config), "db", "prune")
+
+    assert code == 0, err
+    assert out.strip() == (
+        "pruned 0 articles not listed for 30 days, 0 editions older than 365 days, "
+        "0 delivery rows of editions older than 90.5 days"
+    )
 
 
 def _article(

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from digest.app import App
 from digest.config import load_config
 from digest.editions import build_edition, digest_slot, rank_window, sent_before
-from digest.editions.stored import ranked_to_json
+from digest.editions.stored import ranked_to_json, without_extra
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
 from tests.pg import fresh_database
@@ -218,3 +219,52 @@ def test_a_sent_story_taken_up_after_a_quiet_day_is_a_left_out_follow_up(app: Ap
 
 def _ids(story: Story) -> set[int]:
     return {a.id for a in (story.lead, *story.others)}
+
+
+def test_an_edition_that_becomes_owed_while_its_views_are_pruned_keeps_them_and_its_extra(
+    app: App,
+) -> None:
+    """A prune finds an old edition's views prunable; before it deletes them, that edition
+    gets rows to send again (as `digest retry` puts failed ones back): its views stay (a
+    send renders them), and so does its ``extra``, where they find the stories they show
+    beyond the edition."""
+    now = utcnow().replace(microsecond=0)
+    stories = '{"breaking":[],"latest":[],"extra":[{"kept":"for the view"}]}'
+    view = '{"breaking":[],"latest":[[7,7,0]]}'
+
+    def edition(days_ago: int) -> int:
+        slot = now - timedelta(days=days_ago)
+        saved = app.store.save_edition(
+            Edition(
+                digest_id="daily",
+                slot=slot,
+                created_at=slot,
+                subject="s",
+                html="h",
+                text="t",
+                story_count=1,
+                stories=stories,
+            ),
+            {"technology": view},
+        )
+        assert saved.id is not None
+        return saved.id
+
+    old, newest = edition(10), edition(0)
+    app.store.add_subscriber("tech@example.org", topics=["technology"])
+    requeued: list[int] = []
+
+    def retry_meanwhile(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "DISTINCT edition_views.edition_id" in statement and not requeued:
+            requeued.append(app.store.queue_deliveries(old))  # on a connection of its own
+
+    event.listen(app.store.engine, "after_cursor_execute", retry_meanwhile)
+    try:
+        app.store.prune_edition_views("daily", now - timedelta(days=2), 1, (), without_extra)
+    finally:
+        event.remove(app.store.engine, "after_cursor_execute", retry_meanwhile)
+    kept = app.store.edition_by_id(old)
+    assert requeued == [1]
+    assert app.store.edition_views(old) == {"technology": view}
+    assert kept is not None and kept.stories == stories
+    assert app.store.edition_views(newest) == {"technology": view}

@@ -540,14 +540,15 @@ def test_views_no_later_build_reads_are_pruned(
     write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
 ) -> None:
     """The daily digest reads its last 3 editions and every one of the last 48 hours: a
-    view older than both is dropped at the next build, unless its edition is still being
-    sent or an edition still being sent reads it for its fallback (a choice first seen
-    after its build); pruning an edition (history) takes its views with it."""
+    view older than both is dropped at a later build, unless its edition is still being
+    sent, or an edition still being sent (or the one just built, whose send comes next)
+    reads it for its fallback (a choice first seen after its build); pruning an edition
+    (history) takes its views with it."""
     app, start = _setup(write_config, feed_server, smtp_server, 30)
     try:
         digest = app.config.digests[0]
         ids = []
-        for day in range(6):
+        for day in range(7):
             news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
             feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
             clock_at(app, _at(day))
@@ -563,11 +564,51 @@ def test_views_no_later_build_reads_are_pruned(
         rows = _view_rows(app)
     finally:
         app.close()
-    # Saturday's build: Wednesday's views go; Tuesday's edition has rows still to send, and
-    # its fallback reads Monday's; Thursday's to Saturday's are its last 3 (and 48 hours).
-    assert kept == [ids[0], ids[1], ids[3], ids[4], ids[5]]
+    # Sunday's build: Wednesday's views go; Tuesday's edition has rows still to send, and
+    # its fallback reads Monday's; Friday's to Sunday's are its last 3 (and 48 hours), and
+    # Sunday's own send reads Thursday's. (Saturday's build kept Wednesday's: its send's.)
+    assert kept == [ids[0], ids[1], ids[3], ids[4], ids[5], ids[6]]
     # Pruning the editions to Thursday's (not Tuesday's: rows to send) takes Thursday's view.
-    assert pruned.editions == 3 and rows == 3
+    assert pruned.editions == 3 and rows == 4
+
+
+def test_the_edition_just_built_keeps_the_views_its_own_send_reads(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """Thursday's build prunes what no later build reads; its own send comes next, and a
+    choice first seen after the build (a reader who changed topics meanwhile) gets the
+    edition narrowed less what that choice was shown in Monday's to Wednesday's editions:
+    Monday's view, and the extra stories it showed, are still there for it, so that send
+    reads the same memory the build read."""
+    app, start = _setup(write_config, feed_server, smtp_server, 30)
+    try:
+        digest = app.config.digests[0]
+        built = []
+        for day in range(4):
+            news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
+            feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
+            clock_at(app, _at(day))
+            asyncio.run(gather_sources(app))
+            now = app.clock.now()
+            read = earlier_editions(app, digest, digest_slot(app, digest, now), now)
+            before = choice_memory(app, digest, read, ["technology"])
+            edition, _ = build_edition(app, digest, now)
+            built.append(edition)
+        thursday = built[3]
+        after = choice_memory(
+            app,
+            digest,
+            earlier_editions(app, digest, thursday.slot, thursday.created_at),
+            ["technology"],
+        )
+        monday = app.store.edition_by_id(saved_id(built[0]))
+        views = app.store.edition_views(saved_id(built[0]))
+    finally:
+        app.close()
+    assert monday is not None and "extra" in json.loads(monday.stories)
+    assert "technology" in views
+    assert after == before
+    assert before["technology"].by_story  # Monday's to Wednesday's views showed something
 
 
 def test_an_edition_s_extra_stories_go_with_its_last_view(

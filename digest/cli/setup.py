@@ -102,13 +102,13 @@ def prune(ctx: Context) -> None:
     keep = app.config.retention
     click.echo(
         f"pruned {_count_of(report.articles, 'article')} not listed for "
-        f"{app.config.gather.retention_days} days, "
-        f"{_count_of(report.editions, 'edition')} older than {keep.editions_days} days, "
+        f"{app.config.gather.retention_days:g} days, "
+        f"{_count_of(report.editions, 'edition')} older than {keep.editions_days:g} days, "
         f"{_count_of(report.deliveries, 'delivery row')} of editions older than "
-        f"{keep.deliveries_days} days"
+        f"{keep.deliveries_days:g} days"
         + (
             f", the habits of {_count_of(report.habits, 'source')} not configured nor "
-            f"fetched for {keep.source_habits_days} days"
+            f"fetched for {keep.source_habits_days:g} days"
             if report.habits
             else ""
         )

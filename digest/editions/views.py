@@ -157,19 +157,23 @@ def prune_views(
     before every digest's story memory as of ``now`` (and, local-time, before the days
     its bucket reads), but its last ``rank.sent_lookback_editions``, those of editions
     still being sent (their readers get their view), and those of the earlier editions
-    an edition still being sent reads for its fallback (``SegmentTemplates._narrowed``:
-    a choice first seen after its build), so what that send gives reads the same
-    whatever later builds do. With an edition's last view goes its ``extra`` (what only
-    its views showed): a send or web view of a choice without a view reads none of it."""
+    an edition still being sent, or the one just built (``earlier`` is its: its send is
+    next), reads for its fallback (``SegmentTemplates._narrowed``: a choice first seen
+    after its build), so what that send gives reads the same whatever later builds do,
+    this one's included. With an edition's last view goes its ``extra`` (what only its
+    views showed): a send or web view of a choice without a view reads none of it."""
     weights = app.config.rank
     reach = max([weights.story_memory_hours, *(d.lookback_hours for d in app.config.digests)])
     before = now - timedelta(hours=reach)
     if earlier is not None and earlier.slots:
         before = min(before, *earlier.slots)
     keep = earlier.limit if earlier is not None else 0
-    pruned, cleared = app.store.prune_edition_views(
-        digest.id, before, keep, fallback_reads(app), without_extra
-    )
+    spare = fallback_reads(app)
+    if earlier is not None:
+        # The edition just built (``earlier`` is its): its send comes next, and has no row
+        # to send yet, so ``fallback_reads`` does not know it; its fallback reads these.
+        spare |= app.store.earlier_edition_ids(earlier)
+    pruned, cleared = app.store.prune_edition_views(digest.id, before, keep, spare, without_extra)
     if pruned:
         log.debug(
             "digest %s: %d views of earlier editions pruned (%d editions' extra stories with them)",

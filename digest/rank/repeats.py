@@ -119,7 +119,8 @@ class Shown:
     """One story as its readers were shown it, with what the repeat rule compares a later
     story with (``sent_from``): its id, every article's id, its sources, and the headlines
     they saw (the lead's and each "Also" article's). An edition's stories
-    (``sent_sources``), or what one choice of topics was shown beyond them (stored apart)."""
+    (``sent_sources``), or what one choice of topics was shown beyond them (its view's
+    ids, found in the edition's ``extra``: ``editions.stored.ViewMemory``)."""
 
     story_id: int
     articles: tuple[int, ...]

@@ -168,10 +168,11 @@ class StoryQueries(StoreBase):
         that carried stories, any with a message still to send (a send renders its
         choices' views) and those of the editions ``spare`` (that a send's fallback reads):
         no later build reads them (``earlier_stored``). The stories of an edition whose
-        views went are rewritten ``without_extra`` (its stories JSON less what only its
-        views showed; None: it has none), in the same transaction: nothing reads them
-        without a view (a send or web view of a choice without one reads the edition's
-        own). How many views went, and how many editions' stories were rewritten."""
+        views all went (none left: one owed again meanwhile keeps them) are rewritten
+        ``without_extra`` (its stories JSON less what only its views showed; None: it
+        has none), in the same transaction: nothing reads them without a view (a send or
+        web view of a choice without one reads the edition's own). How many views went,
+        and how many editions' stories were rewritten."""
         kept = (
             select(EDITIONS.c.id)
             .where(
@@ -202,6 +203,9 @@ class StoryQueries(StoreBase):
                 ).scalars()
             )
             result = connection.execute(delete(EDITION_VIEWS).where(prunable))
+            # Not one whose views the delete left (it re-read which editions are owed: one
+            # put back to send since `emptied` was read keeps them, and needs its extra).
+            viewed = exists().where(EDITION_VIEWS.c.edition_id == EDITIONS.c.id)
             if without_extra is not None and emptied:
                 query = select(EDITIONS.c.id, EDITIONS.c.stories).where(EDITIONS.c.id.in_(emptied))
                 for edition_id, stories in connection.execute(query).all():
@@ -210,7 +214,11 @@ class StoryQueries(StoreBase):
                         continue
                     done = connection.execute(
                         update(EDITIONS)
-                        .where(EDITIONS.c.id == edition_id, EDITIONS.c.stories == stories)
+                        .where(
+                            EDITIONS.c.id == edition_id,
+                            EDITIONS.c.stories == stories,
+                            ~viewed,
+                        )
                         .values(stories=cleared)
                     )
                     rewritten += int(done.rowcount or 0)
