@@ -30,9 +30,9 @@ class HabitQueries(StoreBase):
 
         Only the named sources (a ranking names those configured now): a source removed
         or renamed keeps its rows (away for a week, it comes back with its tally; until
-        ``forget_source_habits``), but
-        its pairs must not weigh in the others' breadth at once, and the pairs read grow
-        with the square of the sources named, not of every source ever seen. ``until`` is
+        ``forget_source_habits``), but its pairs must not weigh in the others' breadth at
+        once, and the pairs read grow with the square of the sources named, not of every
+        source ever seen. ``until`` is
         every row's (the same on each, ``save_source_habits``): a tally of none of the
         named sources is still a tally saved, which a first save must not count twice.
 
