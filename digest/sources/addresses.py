@@ -57,12 +57,26 @@ def url_literal_kind(url: str) -> str | None:
         return None
 
 
+# NAT64's well-known prefix (RFC 6052): on an IPv6-only host, DNS64 answers a name with
+# only IPv4 addresses with 64:ff9b::a.b.c.d, which the gateway translates to a.b.c.d. The
+# address is the IPv4 one's kind: ipaddress files the whole prefix under ::/8, "reserved",
+# which refused every redirect to such a host from one with an IPv6 address of its own.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Site-local (fec0::/10): deprecated by RFC 3879, still routed inside some networks, and
+# not among ipaddress's private ranges.
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
+
 def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """PUBLIC, or the internal kind of network ``ip`` is on."""
     if isinstance(ip, ipaddress.IPv6Address):
         inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is not None:
             return ip_kind(inner)
+        if ip in _SITE_LOCAL:
+            return "private"
     if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 and :: reach this machine too
         return "loopback"
     if ip.is_link_local:
