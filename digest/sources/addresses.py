@@ -42,6 +42,10 @@ def literal_kind(host: str) -> str | None:
     host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"  # RFC 6761: always this machine, whatever DNS says
+    if not (host[-1:].isdigit() or ":" in host):
+        # Every address ipaddress reads ends in a digit (IPv4) or has a colon (IPv6): a
+        # name is told in a test, not a failed parse (each picture of a gather asks).
+        return None
     try:
         ip = ipaddress.ip_address(host.partition("%")[0])  # an IPv6 zone id is no address
     except ValueError:
@@ -139,7 +143,11 @@ def picture_refusal(url: str, source_kinds: set[str]) -> str | None:
     names an internal address by itself (an IP literal, localhost), and only a private
     network's picture from a source on a private network is kept (an intranet's digest
     read on that intranet)."""
-    kind = url_literal_kind(url)
+    return _kind_refusal(url_literal_kind(url), source_kinds)
+
+
+def _kind_refusal(kind: str | None, source_kinds: set[str]) -> str | None:
+    """``picture_refusal`` for a picture whose host names ``kind`` by itself."""
     if kind is None or kind == PUBLIC or (kind not in _NEVER_SHOWN and kind in source_kinds):
         return None
     return _KIND_WORDS.get(kind, kind)
@@ -151,12 +159,13 @@ async def without_internal_pictures(
     """``items`` with each picture ``picture_refusal`` refuses taken off (the story stays),
     and a note naming each one. The source's own address (``source_url``) is resolved only
     when a picture on a private network asks whether the source is on one too."""
-    private = any(url_literal_kind(item.image_url or "") == "private" for item in items)
-    own = await url_kinds(source_url, timeout) if private else set()
+    # Each address read once: a gather asks this of every item of every source.
+    kinds = [url_literal_kind(item.image_url) if item.image_url else None for item in items]
+    own = await url_kinds(source_url, timeout) if "private" in kinds else set()
     kept: list[FeedItem] = []
     notes: list[str] = []
-    for item in items:
-        refused = picture_refusal(item.image_url, own) if item.image_url else None
+    for item, kind in zip(items, kinds, strict=True):
+        refused = _kind_refusal(kind, own)
         if refused is None:
             kept.append(item)
             continue
