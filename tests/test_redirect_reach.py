@@ -9,16 +9,20 @@ any other internal kind of network is refused before it is requested, the source
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from digest.app import App
 from digest.config import load_config
+from digest.sources import addresses
 from digest.sources.addresses import literal_kind, redirect_refusal
+from digest.sources.fetch import Fetched, Fetcher, HostPolicy, Limits
 from digest.sources.network import _reachable
 from digest.sources.transport import environment_proxies
 from tests.conftest import FeedServer, rss, run_cli
@@ -171,3 +175,32 @@ def test_an_ipv6_only_host_behind_nat64_follows_a_redirect_to_an_ipv4_only_site(
     )
     with pytest.raises(OSError, match="link-local"):
         _reachable("metadata.example", [(socket.AF_INET6, "64:ff9b::a9fe:a9fe", 80)])
+
+
+def test_a_hops_look_ups_share_one_budget(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-ups a hop to another host makes (the source's own host's, then the
+    target's) count against the source's time together: a resolver that answers at the
+    last moment costs the source its time once, not once per look-up."""
+    given: list[float] = []
+
+    async def slow_kinds(host: str, port: int, timeout: float) -> set[str]:
+        given.append(timeout)
+        await asyncio.sleep(timeout)  # the answer comes as the time runs out
+        return {"loopback"}
+
+    monkeypatch.setattr(addresses, "host_kinds", slow_kinds)
+    url = feed_server.add("/feed.xml", FEED)
+    budget = 0.4
+
+    async def fetch() -> Fetched:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            fetcher = Fetcher(client, Limits(timeout_seconds=budget), HostPolicy(delay=0))
+            # where a permanent redirect led before, held to the configured address
+            return await fetcher.get("Moved", url, home="http://feeds.slow.test/feed.xml")
+
+    fetched = asyncio.run(fetch())
+    assert fetched.status == 200
+    assert len(given) == 2 and given[0] == pytest.approx(budget, abs=0.05), given
+    assert given[1] <= 0.1, given  # what was left of the budget: nothing
