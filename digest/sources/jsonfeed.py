@@ -88,7 +88,7 @@ def _item(
     # A redirector's target, the written link its identity, as for RSS and Atom items.
     links = item_links(_resolved(link, base_url))  # none: no link, not the feed's own
     if links is None:
-        notes.append(_skipped(index, field.text("title", noted=False), link))
+        notes.append(_skipped(index, field.text("title", noted=False), link, base_url))
         return None
     url = links.url
     # summary and content_text are plain text by the spec, but feeds put markup in
