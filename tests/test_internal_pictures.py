@@ -100,6 +100,11 @@ def test_internal_pictures_are_left_out_with_a_note_and_their_stories_kept(
         ("http://127.0.0.1/a.jpg", {"loopback"}, False),  # a reader's own machine: never
         ("http://169.254.169.254/a.jpg", {"link-local"}, False),
         ("http://pictures.example.org:8080/a.jpg", set(), True),  # a name is not judged
+        # IPv4 written as numbers, which a reader's browser and mail client read as one
+        ("http://3232235777/cgi-bin/reboot.jpg", {"public"}, False),  # 192.168.1.1
+        ("http://0xa9fea9fe/a.jpg", set(), False),  # 169.254.169.254
+        ("http://127.1:631/a.jpg", set(), False),
+        ("http://1.2.3.4.5/a.jpg", set(), True),  # no address: a name
     ],
 )
 def test_which_pictures_are_shown(url: str, source: set[str], shown: bool) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -53,12 +54,27 @@ def literal_kind(host: str) -> str | None:
     return ip_kind(ip)
 
 
+# An IPv4 address in a form inet_aton and browsers' URL parsers (WHATWG) read, beside the
+# dotted quad: one number (2852039166), hex or octal parts (0xa9fea9fe, 0251.0376...), or
+# fewer than four parts (127.1).
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?")
+
+
 def url_literal_kind(url: str) -> str | None:
-    """``literal_kind`` of ``url``'s host; None for a name, or an address without one."""
+    """``literal_kind`` of ``url``'s host, or of the IPv4 address it writes as numbers: a
+    link's host is read by a reader's mail client and browser, which take
+    ``http://3232235777/`` for 192.168.1.1; None for a name, or an address without one."""
     try:
-        return literal_kind(urlsplit(url).hostname or "")
+        host = urlsplit(url).hostname or ""
     except ValueError:  # unbalanced IPv6 brackets
         return None
+    kind = literal_kind(host)
+    if kind is None and host[:1].isdigit() and _NUMERIC_HOST.fullmatch(host):
+        try:
+            return ip_kind(ipaddress.IPv4Address(socket.inet_aton(host.rstrip("."))))
+        except OSError:  # past 32 bits, or a part past its size: a name after all
+            return None
+    return kind
 
 
 # NAT64's well-known prefix (RFC 6052): on an IPv6-only host, DNS64 answers a name with
