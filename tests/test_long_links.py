@@ -53,7 +53,12 @@ def _json_feed() -> str:
             "title": "Post",
             "items": [
                 {"id": "1", "url": f"https://post.example.org/{LONG}", "title": "Endless"},
-                {"id": "2", "url": "https://post.example.org/tram", "title": "Tram line opens"},
+                {
+                    "id": "2",
+                    "url": "https://post.example.org/tram",
+                    "title": "Tram line opens",
+                    "image": f"https://img.example.org/{LONG}.jpg",
+                },
             ],
         }
     )
@@ -111,9 +116,17 @@ def test_an_endless_link_skips_its_item_with_a_note_and_the_rest_is_stored(
 def test_a_picture_address_past_the_limit_is_no_picture(
     gathered: tuple[dict[str, dict[str, Any]], dict[str, list[Any]]],
 ) -> None:
-    _, stored = gathered
+    reports, stored = gathered
     [harbour] = stored["Wire"]
     assert harbour.image_url is None
+    [tram] = stored["Post"]
+    assert tram.image_url is None
+    for name, title in (("Wire", "Harbour strike ends"), ("Post", "Tram line opens")):
+        # the story is kept, and the picture left out is said, not lost without a word
+        [note] = [n for n in reports[name]["notes"] if title in n]
+        size = len(f"https://img.example.org/{LONG}.jpg")
+        assert f"its picture's address is {size:,} bytes long" in note, note
+        assert note.endswith("left out"), note
     for articles in stored.values():
         for article in articles:
             assert len(article.url.encode()) <= URL_LIMIT

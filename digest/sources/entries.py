@@ -79,6 +79,8 @@ def _items(
             notes.append(_untitled(index, item.url))
         else:
             items.append(item)
+            if item.image_url is None and (long := _long_picture(entry, base_url)):
+                notes.append(long_picture_note(index, item.title, long))
     return items, notes
 
 
@@ -105,6 +107,21 @@ def _skipped(index: int, title: object, link: object, base_url: str | None = Non
     if long is not None:
         return f"{named} has a link {long}; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
+
+
+def _long_picture(entry: Any, base_url: str | None) -> str | None:
+    """``length_words`` of the first of the entry's pictures left out for its length (asked
+    of an item that has none: one may have been too long to keep)."""
+    candidates = [*_media_images(entry), *_thumbnails(entry), *_enclosed_images(entry, base_url)]
+    for _, _, url, _, _ in candidates:
+        if long := length_words(_resolved(str(url or "").strip(), base_url)):
+            return long
+    return None
+
+
+def long_picture_note(index: int, title: str, long: str) -> str:
+    """The note for an item kept without its picture, whose address was ``long``."""
+    return f"item {index + 1} ({title[:80]!r}): its picture's address is {long}; left out"
 
 
 def _untitled(index: int, url: str) -> str:
