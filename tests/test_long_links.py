@@ -20,6 +20,7 @@ import pytest
 from digest.app import App
 from digest.config import load_config
 from digest.sources.normalise import URL_LIMIT
+from digest.sources.parse import parse_feed
 from tests.conftest import FeedServer, ago, run_cli
 from tests.pg import fresh_database
 from tests.store_queries import every_article
@@ -52,7 +53,12 @@ def _json_feed() -> str:
             "title": "Post",
             "items": [
                 {"id": "1", "url": f"https://post.example.org/{LONG}", "title": "Endless"},
-                {"id": "2", "url": "https://post.example.org/tram", "title": "Tram line opens"},
+                {
+                    "id": "2",
+                    "url": "https://post.example.org/tram",
+                    "title": "Tram line opens",
+                    "image": f"https://img.example.org/{LONG}.jpg",
+                },
             ],
         }
     )
@@ -110,9 +116,54 @@ def test_an_endless_link_skips_its_item_with_a_note_and_the_rest_is_stored(
 def test_a_picture_address_past_the_limit_is_no_picture(
     gathered: tuple[dict[str, dict[str, Any]], dict[str, list[Any]]],
 ) -> None:
-    _, stored = gathered
+    reports, stored = gathered
     [harbour] = stored["Wire"]
     assert harbour.image_url is None
+    [tram] = stored["Post"]
+    assert tram.image_url is None
+    for name, title in (("Wire", "Harbour strike ends"), ("Post", "Tram line opens")):
+        # the story is kept, and the picture left out is said, not lost without a word
+        [note] = [n for n in reports[name]["notes"] if title in n]
+        size = len(f"https://img.example.org/{LONG}.jpg")
+        assert f"its picture's address is {size:,} bytes long" in note, note
+        assert note.endswith("left out"), note
     for articles in stored.values():
         for article in articles:
             assert len(article.url.encode()) <= URL_LIMIT
+
+
+@pytest.mark.parametrize("kind", ["rss", "rdf", "json"])  # fast path, feedparser, JSON
+def test_a_relative_link_past_the_limit_is_named_for_its_length(kind: str) -> None:
+    """A relative link is read against the feed's address: when that makes it too long,
+    the note says so, not that the item has no http(s) link."""
+    relative = f"/stories/{LONG[:2040]}"
+    if kind == "rss":
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+            f"<item><title>Endless</title><link>{relative}</link></item>"
+            "<item><title>Tram line opens</title><link>/tram</link></item></channel></rss>"
+        ).encode()
+        headers = {"Content-Type": "application/rss+xml"}
+    elif kind == "rdf":  # RSS 1.0: feedparser reads it, and leaves the link relative
+        body = (
+            '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+            ' xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>Wire</title>'
+            "</channel>"
+            f'<item rdf:about="1"><title>Endless</title><link>{relative}</link></item>'
+            '<item rdf:about="2"><title>Tram line opens</title><link>/tram</link></item>'
+            "</rdf:RDF>"
+        ).encode()
+        headers = {"Content-Type": "application/rdf+xml"}
+    else:
+        feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Post"}
+        feed["items"] = [  # type: ignore[assignment]
+            {"id": "1", "url": relative, "title": "Endless"},
+            {"id": "2", "url": "/tram", "title": "Tram line opens"},
+        ]
+        body, headers = json.dumps(feed).encode(), {"Content-Type": "application/feed+json"}
+    items, notes = parse_feed("Wire", body, headers, 50, "https://wire.example.org/feed")
+    assert [item.title for item in items] == ["Tram line opens"]
+    [note] = notes
+    size = len("https://wire.example.org") + len(relative)
+    assert f"has a link {size:,} bytes long ('https://wire.example.org/stories/" in note, note
+    assert "skipped" in note, note

@@ -155,6 +155,7 @@ def test_an_internal_address_in_a_list_from_elsewhere_is_not_added(
       <outline type="rss" text="Metadata" xmlUrl="http://169.254.169.254/latest/meta-data/"/>
       <outline type="rss" text="Router" xmlUrl="http://192.168.1.1/feed"/>
       <outline type="rss" text="Here" xmlUrl="http://localhost:8080/admin/feed"/>
+      <outline type="rss" text="Numbers" xmlUrl="http://2852039166/latest/meta-data/"/>
       <outline type="rss" text="Harbour News" xmlUrl="https://harbour.example/feed"/>
     </body></opml>"""
     code, out, err = run_cli(
@@ -166,6 +167,7 @@ def test_an_internal_address_in_a_list_from_elsewhere_is_not_added(
         ("Metadata", "http://169.254.169.254/latest/meta-data/", "a link-local network"),
         ("Router", "http://192.168.1.1/feed", "a private network"),
         ("Here", "http://localhost:8080/admin/feed", "this machine (loopback)"),
+        ("Numbers", "http://2852039166/latest/meta-data/", "a link-local network"),
     ):
         assert any(
             line.startswith(f"  skip  {name}: {url} is on {where}") and "by hand" in line

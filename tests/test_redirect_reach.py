@@ -9,15 +9,21 @@ any other internal kind of network is refused before it is requested, the source
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from digest.app import App
 from digest.config import load_config
+from digest.sources import addresses
 from digest.sources.addresses import literal_kind, redirect_refusal
+from digest.sources.fetch import Fetched, Fetcher, HostPolicy, Limits
+from digest.sources.network import _reachable
 from digest.sources.transport import environment_proxies
 from tests.conftest import FeedServer, rss, run_cli
 
@@ -104,6 +110,11 @@ def test_the_rule_for_each_kind_of_network(
         ("224.0.0.1", "reserved"),
         ("93.184.215.14", "public"),
         ("[2606:4700::1111]", "public"),
+        # NAT64 (RFC 6052), as DNS64 answers on an IPv6-only host: the IPv4 address inside
+        ("[64:ff9b::5db8:d70e]", "public"),  # 93.184.215.14
+        ("[64:ff9b::a9fe:a9fe]", "link-local"),  # 169.254.169.254
+        ("[64:ff9b::10.0.0.5]", "private"),
+        ("[fec0::1]", "private"),  # site-local, deprecated but still routed here and there
         ("example.org", None),  # a name: resolving it says
     ],
 )
@@ -150,3 +161,46 @@ def test_a_name_that_resolves_to_the_metadata_address_is_never_connected_to(
         error = report["error"]
         assert "resolves to a link-local address (169.254.169.254)" in error, error
         assert "refused" in error, error
+
+
+def test_an_ipv6_only_host_behind_nat64_follows_a_redirect_to_an_ipv4_only_site() -> None:
+    """On an IPv6-only host, DNS64 answers a name that has only IPv4 addresses with
+    64:ff9b::a.b.c.d: a feed on a host with an IPv6 address of its own that redirects to
+    such a site stays on the public internet, and the metadata address stays refused,
+    at the redirect and where the connection is made."""
+    public = {literal_kind("[2606:4700::1111]") or ""}
+    assert redirect_refusal(public, {literal_kind("64:ff9b::5db8:d70e") or ""}) is None
+    assert "link-local" in (
+        redirect_refusal(public, {literal_kind("64:ff9b::a9fe:a9fe") or ""}) or ""
+    )
+    with pytest.raises(OSError, match="link-local"):
+        _reachable("metadata.example", [(socket.AF_INET6, "64:ff9b::a9fe:a9fe", 80)])
+
+
+def test_a_hops_look_ups_share_one_budget(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-ups a hop to another host makes (the source's own host's, then the
+    target's) count against the source's time together: a resolver that answers at the
+    last moment costs the source its time once, not once per look-up."""
+    given: list[float] = []
+
+    async def slow_kinds(host: str, port: int, timeout: float) -> set[str]:
+        given.append(timeout)
+        await asyncio.sleep(timeout)  # the answer comes as the time runs out
+        return {"loopback"}
+
+    monkeypatch.setattr(addresses, "host_kinds", slow_kinds)
+    url = feed_server.add("/feed.xml", FEED)
+    budget = 0.4
+
+    async def fetch() -> Fetched:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            fetcher = Fetcher(client, Limits(timeout_seconds=budget), HostPolicy(delay=0))
+            # where a permanent redirect led before, held to the configured address
+            return await fetcher.get("Moved", url, home="http://feeds.slow.test/feed.xml")
+
+    fetched = asyncio.run(fetch())
+    assert fetched.status == 200
+    assert len(given) == 2 and given[0] == pytest.approx(budget, abs=0.05), given
+    assert given[1] <= 0.1, given  # what was left of the budget: nothing

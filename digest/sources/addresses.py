@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -42,6 +43,10 @@ def literal_kind(host: str) -> str | None:
     host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"  # RFC 6761: always this machine, whatever DNS says
+    if not (host[-1:].isdigit() or ":" in host):
+        # Every address ipaddress reads ends in a digit (IPv4) or has a colon (IPv6): a
+        # name is told in a test, not a failed parse (each picture of a gather asks).
+        return None
     try:
         ip = ipaddress.ip_address(host.partition("%")[0])  # an IPv6 zone id is no address
     except ValueError:
@@ -49,20 +54,49 @@ def literal_kind(host: str) -> str | None:
     return ip_kind(ip)
 
 
+# An IPv4 address in a form inet_aton and browsers' URL parsers (WHATWG) read, beside the
+# dotted quad: one number (2852039166), hex or octal parts (0xa9fea9fe, 0251.0376...), or
+# fewer than four parts (127.1).
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?")
+
+
 def url_literal_kind(url: str) -> str | None:
-    """``literal_kind`` of ``url``'s host; None for a name, or an address without one."""
+    """``literal_kind`` of ``url``'s host, or of the IPv4 address it writes as numbers: a
+    link's host is read by a reader's mail client and browser, which take
+    ``http://3232235777/`` for 192.168.1.1; None for a name, or an address without one."""
     try:
-        return literal_kind(urlsplit(url).hostname or "")
+        host = urlsplit(url).hostname or ""
     except ValueError:  # unbalanced IPv6 brackets
         return None
+    kind = literal_kind(host)
+    if kind is None and host[:1].isdigit() and _NUMERIC_HOST.fullmatch(host):
+        try:
+            return ip_kind(ipaddress.IPv4Address(socket.inet_aton(host.rstrip("."))))
+        except OSError:  # past 32 bits, or a part past its size: a name after all
+            return None
+    return kind
+
+
+# NAT64's well-known prefix (RFC 6052): on an IPv6-only host, DNS64 answers a name with
+# only IPv4 addresses with 64:ff9b::a.b.c.d, which the gateway translates to a.b.c.d. The
+# address is the IPv4 one's kind: ipaddress files the whole prefix under ::/8, "reserved",
+# which refused every redirect to such a host from one with an IPv6 address of its own.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Site-local (fec0::/10): deprecated by RFC 3879, still routed inside some networks, and
+# not among ipaddress's private ranges.
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
 
 def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """PUBLIC, or the internal kind of network ``ip`` is on."""
     if isinstance(ip, ipaddress.IPv6Address):
         inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is not None:
             return ip_kind(inner)
+        if ip in _SITE_LOCAL:
+            return "private"
     if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 and :: reach this machine too
         return "loopback"
     if ip.is_link_local:
@@ -125,7 +159,11 @@ def picture_refusal(url: str, source_kinds: set[str]) -> str | None:
     names an internal address by itself (an IP literal, localhost), and only a private
     network's picture from a source on a private network is kept (an intranet's digest
     read on that intranet)."""
-    kind = url_literal_kind(url)
+    return _kind_refusal(url_literal_kind(url), source_kinds)
+
+
+def _kind_refusal(kind: str | None, source_kinds: set[str]) -> str | None:
+    """``picture_refusal`` for a picture whose host names ``kind`` by itself."""
     if kind is None or kind == PUBLIC or (kind not in _NEVER_SHOWN and kind in source_kinds):
         return None
     return _KIND_WORDS.get(kind, kind)
@@ -137,12 +175,13 @@ async def without_internal_pictures(
     """``items`` with each picture ``picture_refusal`` refuses taken off (the story stays),
     and a note naming each one. The source's own address (``source_url``) is resolved only
     when a picture on a private network asks whether the source is on one too."""
-    private = any(url_literal_kind(item.image_url or "") == "private" for item in items)
-    own = await url_kinds(source_url, timeout) if private else set()
+    # Each address read once: a gather asks this of every item of every source.
+    kinds = [url_literal_kind(item.image_url) if item.image_url else None for item in items]
+    own = await url_kinds(source_url, timeout) if "private" in kinds else set()
     kept: list[FeedItem] = []
     notes: list[str] = []
-    for item in items:
-        refused = picture_refusal(item.image_url, own) if item.image_url else None
+    for item, kind in zip(items, kinds, strict=True):
+        refused = _kind_refusal(kind, own)
         if refused is None:
             kept.append(item)
             continue

@@ -74,11 +74,13 @@ def _items(
         item = _item_from_entry(entry, feed_language, base_url, summary_chars, language)
         notes.extend(deep_notes(index, title=entry.get("title"), summary=entry.get("summary")))
         if item is None:
-            notes.append(_skipped(index, entry.get("title", ""), entry.get("link")))
+            notes.append(_skipped(index, entry.get("title", ""), entry.get("link"), base_url))
         elif not item.title:
             notes.append(_untitled(index, item.url))
         else:
             items.append(item)
+            if item.image_url is None and (long := _long_picture(entry, base_url)):
+                notes.append(long_picture_note(index, item.title, long))
     return items, notes
 
 
@@ -93,17 +95,33 @@ def deep_notes(index: int, **fields: object) -> list[str]:
     ]
 
 
-def _skipped(index: int, title: object, link: object) -> str:
-    """The note for an item without a usable link: which item, and what its link was."""
+def _skipped(index: int, title: object, link: object, base_url: str | None = None) -> str:
+    """The note for an item without a usable link: which item, and what its link was (its
+    length judged as it was read: resolved against ``base_url``, as a relative one is)."""
     label = html_to_text(str(title or ""), 80)
     named = f"item {index + 1} ({label!r})" if label else f"item {index + 1}"
     link = str(link or "").strip()
     if not link:
         return f"{named} has no link; skipped"
-    long = length_words(link)
+    long = length_words(_resolved(link, base_url))
     if long is not None:
         return f"{named} has a link {long}; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
+
+
+def _long_picture(entry: Any, base_url: str | None) -> str | None:
+    """``length_words`` of the first of the entry's pictures left out for its length (asked
+    of an item that has none: one may have been too long to keep)."""
+    candidates = [*_media_images(entry), *_thumbnails(entry), *_enclosed_images(entry, base_url)]
+    for _, _, url, _, _ in candidates:
+        if long := length_words(_resolved(str(url or "").strip(), base_url)):
+            return long
+    return None
+
+
+def long_picture_note(index: int, title: str, long: str) -> str:
+    """The note for an item kept without its picture, whose address was ``long``."""
+    return f"item {index + 1} ({title[:80]!r}): its picture's address is {long}; left out"
 
 
 def _untitled(index: int, url: str) -> str:

@@ -143,9 +143,14 @@ class Fetcher:
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
             if _other_host(current, home):  # the same host is on the same network
-                wait = _left(deadline, self.limits.timeout_seconds)
-                origin = origin if origin is not None else await home_kinds(home, wait)
-                await _check_reach(name, home, current, origin, wait)
+                # One budget for the hop's look-ups: the home's and the target's, one after
+                # the other, each given all that was left took the source twice its time.
+                until = asyncio.get_running_loop().time() + _left(
+                    deadline, self.limits.timeout_seconds
+                )
+                if origin is None:
+                    origin = await home_kinds(home, _until(until))
+                await _check_reach(name, home, current, origin, _until(until))
             result = await self._one(name, current, headers, deadline)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
@@ -237,6 +242,11 @@ def _left(deadline: Deadline | None, seconds: float) -> float:
     if deadline is None or deadline.at is None:
         return seconds
     return max(0.05, deadline.at - asyncio.get_running_loop().time())
+
+
+def _until(at: float) -> float:
+    """The seconds from now to the loop time ``at`` (a look-up is given at least 50 ms)."""
+    return max(0.05, at - asyncio.get_running_loop().time())
 
 
 def _other_host(url: str, home: str) -> bool:

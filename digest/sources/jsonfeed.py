@@ -16,8 +16,15 @@ from digest.sources.entries import (
     _some_usable,
     _untitled,
     deep_notes,
+    long_picture_note,
 )
-from digest.sources.normalise import canonical_url, fitting_language, headline, html_to_text
+from digest.sources.normalise import (
+    canonical_url,
+    fitting_language,
+    headline,
+    html_to_text,
+    length_words,
+)
 from digest.sources.pictures import Picture, inline_picture, stated_size
 from digest.sources.redirects import item_links
 from digest.sources.summary import DEFAULT_CHARS, email_summary
@@ -88,7 +95,7 @@ def _item(
     # A redirector's target, the written link its identity, as for RSS and Atom items.
     links = item_links(_resolved(link, base_url))  # none: no link, not the feed's own
     if links is None:
-        notes.append(_skipped(index, field.text("title", noted=False), link))
+        notes.append(_skipped(index, field.text("title", noted=False), link, base_url))
         return None
     url = links.url
     # summary and content_text are plain text by the spec, but feeds put markup in
@@ -102,12 +109,15 @@ def _item(
         notes.append(_untitled(index, url))
         return None
     language = fitting_language(language, title, summary)
-    image = canonical_url(field.text("image") or field.text("banner_image"))
+    written = field.text("image") or field.text("banner_image")
+    image = canonical_url(written)
     # No image of its own: the first picture of its HTML, as for RSS and Atom items.
     if image:  # JSON Feed states no size: the shape its address may write
         picture = Picture(image, None, *stated_size(image, None, None))
     else:
         picture = inline_picture([field.text("content_html")], url, title)
+        if picture.url is None and (long := length_words(written.strip())):
+            notes.append(long_picture_note(index, title, long))
     return FeedItem(
         guid=(field.text("id", number=True) or links.identity)[:500],
         url=url,
