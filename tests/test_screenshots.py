@@ -270,3 +270,59 @@ def _sorted_latest() -> list[Story]:
     from digest.render import group_latest
 
     return [s for _, group in group_latest(_stories().latest) for s in group]
+
+
+# Each line of each element matched, as the browser laid it out: its visible characters
+# (spaces, no-break ones too, left out), a line begun where a character sits lower.
+LINES_JS = """(selector) => [...document.querySelectorAll(selector)].map(el => {
+  const lines = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    for (let i = 0; i < n.data.length; i++) {
+      if (/\\s/.test(n.data[i])) continue;
+      const range = document.createRange();
+      range.setStart(n, i);
+      range.setEnd(n, i + 1);
+      const box = range.getBoundingClientRect();
+      if (!box.width && !box.height) continue;
+      const last = lines[lines.length - 1];
+      if (!last || box.top > last.top + box.height / 2) lines.push({top: box.top, text: ''});
+      lines[lines.length - 1].text += n.data[i];
+    }
+  }
+  return lines.map(line => line.text);
+})"""
+
+
+@pytest.mark.parametrize("locale", ["en_US", "fr", "de"])
+def test_no_line_of_the_header_ends_with_a_separator_at_375px(browser, locale: str) -> None:
+    """A long US date ("Wednesday, September 30, 2026") wrapped the dateline after its
+    "·", left dangling at the end of the line: a separator goes with what follows it."""
+    info = EditionInfo(
+        "The Morning Desk",
+        "Morning Briefing",
+        "https://digest.example",
+        "1 Example Street",
+        "America/New_York",
+        datetime(2026, 9, 30, 11, 0, tzinfo=UTC),
+        web_url="https://digest.example/editions/morning/x",
+        subscribe_url="https://digest.example/",
+        locale=locale,
+    )
+    who = Recipient(
+        1,
+        "ada@example.org",
+        "Ada",
+        "https://digest.example/u/t",
+        "mailto:u@example.org",
+        "https://digest.example/p/t",
+    )
+    page = browser.new_page(viewport={"width": 375, "height": 900})
+    page.route("**/*", lambda route: route.abort())
+    page.set_content(substitute(render_edition(info, _stories()).html, who, is_html=True))
+    topbar, dateline, footer = page.evaluate(LINES_JS, ".topbar, .dateline, .footer p:first-child")
+    page.close()
+    if locale == "en_US":
+        assert len(dateline) > 1, dateline  # it wraps at 375 px: what this is about
+    for lines in (topbar, dateline, footer):
+        assert not [line for line in lines if line.endswith("·")], lines

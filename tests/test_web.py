@@ -554,12 +554,12 @@ async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
             s.commit()
     archive = (await c.get("/archive")).text
     assert (
-        '<time class="note" datetime="2026-12-01T07:00:00+00:00">2026-12-01 07:00 UTC</time>'
-        in archive
+        '<time class="note" datetime="2026-12-01T07:00:00+00:00">'
+        "Tuesday, December 1, 2026, 07:00 UTC</time>" in archive
     )
     assert (
-        '<time class="note" datetime="2026-12-01T18:00:00+00:00">2026-12-01 18:00 UTC</time>'
-        in archive
+        '<time class="note" datetime="2026-12-01T18:00:00+00:00">'
+        "Tuesday, December 1, 2026, 18:00 UTC</time>" in archive
     )
 
 

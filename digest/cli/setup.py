@@ -6,15 +6,18 @@ import shutil
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
+from digest.app import App
 from digest.cli._common import Context, console, pass_context, run_async
 from digest.cli.sources import health_warnings
-from digest.config import config_path, load_config
+from digest.config import Config, config_path, load_config
 from digest.deliver.checks import config_problems
 from digest.errors import ConfigError, UsageError
 from digest.render import check_templates
 from digest.resources import example_config
 from digest.store import current_revision
+from digest.subscribers import withdrawn_topics
 
 
 @click.command()
@@ -52,7 +55,7 @@ def check(ctx: Context, connect: bool) -> None:
     config = load_config(ctx.config_path)
     errors, warnings = config_problems(config)
     # The sources failing now, when a database is there: warnings, never a failed check.
-    for warning in [*warnings, *health_warnings(config, ctx.clock)]:
+    for warning in [*warnings, *health_warnings(config, ctx.clock), *_reader_warnings(config, ctx)]:
         click.echo(f"warning: {warning}", err=True)
     if errors:
         raise ConfigError(errors)
@@ -69,6 +72,22 @@ def check(ctx: Context, connect: bool) -> None:
         from digest.web.admin.views import check_transport
 
         click.echo(f"delivery: {check_transport(config)}")
+
+
+def _reader_warnings(config: Config, ctx: Context) -> list[str]:
+    """Readers whose chosen topics no source declares any more (a source removed, or its
+    topics changed), when a database is there: warnings, never a failed check."""
+    app = App.existing(config, ctx.clock)
+    if app is None:
+        return []
+    try:
+        choices = app.store.topic_choice_counts()
+    except SQLAlchemyError:  # locked, say: the config's check is what counts here
+        return []
+    finally:
+        app.close()
+    warning = withdrawn_topics(choices, config.topics())
+    return [warning] if warning else []
 
 
 def _count_of(count: int, noun: str) -> str:

@@ -19,7 +19,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
     import uvicorn
 
     from digest.web import create_app
-    from digest.web.server import server_config
+    from digest.web.server import base_url_warning, server_config
 
     app = ctx.app()
     asgi = create_app(app)  # before saying "serving": a missing secret stops it here
@@ -27,6 +27,9 @@ def serve(ctx: Context, host: str, port: int) -> None:
         f"serving {app.config.service.name} on http://{host}:{port} "
         f"(public address {app.config.service.base_url})"
     )
+    warning = base_url_warning(app.config.service.base_url, host)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if os.environ.get("FORWARDED_ALLOW_IPS"):
         click.echo(
             "warning: FORWARDED_ALLOW_IPS is not read; the proxies trusted are "

@@ -77,12 +77,23 @@ def subject_for(info: EditionInfo, ranked: RankedEdition) -> str:
     characters. No date: the inbox shows when the message came. The headline is the first
     new story's; an edition of updates alone names its first, marked as one, so no subject
     repeats the last edition's word for word."""
+    return edition_subject(info.title, ranked, info.locale, SUBJECT_LIMIT)
+
+
+def edition_subject(
+    title: str, ranked: RankedEdition, locale: str, limit: int | None = None
+) -> str:
+    """``subject_for``'s words, cut to about ``limit`` characters, or whole without one:
+    the archive page has room for the headline an inbox cuts."""
     shown = (*ranked.breaking, *ranked.latest)
     top = next((s for s in shown if not s.update), shown[0] if shown else None)
     if top is None:
-        return info.title
-    room = max(SUBJECT_LIMIT - len(info.title) - 2, 24)  # a long title still leaves a headline
-    return f"{info.title}: {_cut(headline(top, Localizer(info.locale)), room)}"
+        return title
+    text = headline(top, Localizer(locale))
+    if limit is None:
+        return f"{title}: {text}"
+    room = max(limit - len(title) - 2, 24)  # a long title still leaves a headline
+    return f"{title}: {_cut(text, room)}"
 
 
 def headline(story: Story, loc: Localizer) -> str:

@@ -170,6 +170,16 @@ class Localizer:
         """``Sat, Nov 28`` / ``sam. 28 nov.``: for the subject line."""
         return format_date(when, format="EEE d MMM", locale=self.locale)
 
+    def date_time(self, when: datetime) -> str:
+        """``Monday, December 7, 2026, 07:00 GMT`` / ``lundi 7 décembre 2026, 07:00 CET``:
+        the date as the email's top prints it, and the time as its stories' (several
+        editions of a day are told apart by it), joined as the language joins them."""
+        time = f"{format_datetime(when, 'HH:mm', locale=self.locale)} {zone_name(when)}"
+        # CLDR's pattern quotes its literal words ("{1} 'at' {0}"); '' is an apostrophe.
+        joined = str(Locale.parse(self.locale).datetime_formats["full"])
+        joined = joined.replace("''", "\0").replace("'", "").replace("\0", "'")
+        return joined.format(time, self.long_date(when))
+
     def day_time(self, when: datetime, today: datetime | None = None) -> str:
         """``Sat 07:05 CET`` / ``sam. 07:05 CET``: when a story was last updated, with the
         zone, so a forwarded copy or a reader away from home knows which 07:05 it is.

@@ -172,6 +172,21 @@ class SubscriberQueries(StoreBase):
         with self.engine.connect() as connection:
             return sorted(connection.execute(query).scalars())
 
+    def topic_choice_counts(self) -> dict[str, int]:
+        """How many active or paused readers hold each choice of topics (comma-joined, as
+        stored; readers of every topic left out): what `digest check` holds against the
+        topics the sources declare."""
+        query = (
+            core_select(SUBSCRIBERS.c.topics, func.count())
+            .where(
+                SUBSCRIBERS.c.topics != "",
+                SUBSCRIBERS.c.status.in_((SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)),
+            )
+            .group_by(SUBSCRIBERS.c.topics)
+        )
+        with self.engine.connect() as connection:
+            return {topics: count for topics, count in connection.execute(query)}
+
     def find_subscribers(
         self,
         statuses: Sequence[str] = (),

@@ -21,6 +21,7 @@ from digest.subscribers.checks import (
     normalise_email,
     sendable_name,
     stored_form,
+    withdrawn_topics,
 )
 from digest.subscribers.csvfile import (
     CSV_COLUMNS,
@@ -53,6 +54,7 @@ __all__ = [
     "stored_form",
     "to_csv",
     "twice",
+    "withdrawn_topics",
 ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -165,3 +165,34 @@ def check_topics(chosen: Sequence[str], known: Collection[str]) -> None:
     unknown = unknown_topics(chosen, known)
     if unknown:
         raise ValueError(no_source_has(unknown))
+
+
+def withdrawn_topics(choices: Mapping[str, int], known: Collection[str]) -> str:
+    """`digest check`'s warning of readers who chose topics no source declares any more
+    (``choices``: ``Store.topic_choice_counts``), or "". They keep their choice (their
+    preferences page marks such a topic "no longer offered"), so a reader of such topics
+    alone is sent nothing, edition after edition: the admin should hear of it."""
+    gone: dict[str, int] = {}
+    readers = stranded = 0
+    for choice, count in choices.items():
+        chosen = [t for t in choice.split(",") if t]
+        unknown = unknown_topics(chosen, known)
+        for topic in unknown:
+            gone[topic] = gone.get(topic, 0) + count
+        readers += count if unknown else 0
+        stranded += count if unknown and len(unknown) == len(chosen) else 0
+    if not gone:
+        return ""
+    each = ", ".join(f"{topic!r} ({n})" for topic, n in sorted(gone.items()))
+    line = f"{_readers(readers)} chose topics no source has any more: {each}"
+    if stranded:
+        verb = "is" if stranded == 1 else "are"
+        line += f"; {stranded} of them chose no other topic and {verb} sent nothing"
+    return (
+        f"{line}\n  hint: add the topic back to a [[sources]] table's topics, or ask these "
+        "readers to choose again (their preferences page marks it no longer offered)"
+    )
+
+
+def _readers(count: int) -> str:
+    return f"{count} reader{'s' if count != 1 else ''}"

@@ -18,7 +18,8 @@ from digest.app import App
 from digest.editions import edition_info, web_view_url
 from digest.editions.stored import ranked_from_json, view_from_json
 from digest.rank import topic_key
-from digest.render import render_whole, shows_all, web_view
+from digest.render import edition_subject, render_whole, shows_all, web_view
+from digest.render.i18n import Localizer
 from digest.store import Edition, saved_id
 from digest.web.context import WebContext
 from digest.web.receiver import WebhookReceiver, https_get
@@ -66,20 +67,13 @@ class PublicViews:
         return response
 
     async def archive(self, request: Request) -> Response:
-        """The newest editions, newest first, each at its time in the service's zone; not a
+        """The newest editions, newest first, each with its whole subject (the email's is
+        cut for inboxes) and its date and time in the service's zone and language; not a
         slot that mailed nobody (nothing new since the last one)."""
-        ctx, service = self.ctx, self.ctx.service
-        zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
-        editions = [
-            {
-                "subject": e.subject,
-                "url": web_view_url(ctx.base, e.digest_id, e.slot),
-                "iso": e.slot.isoformat(),
-                "when": f"{e.slot.astimezone(zone):%Y-%m-%d %H:%M} {service.timezone}",
-            }
-            for e in await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS, True)
-        ]
-        return ctx.page("archive.html.j2", title="Archive", editions=editions)
+        ctx = self.ctx
+        editions = await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS, True)
+        listed = await run_in_threadpool(archive_entries, ctx.app, editions)
+        return ctx.page("archive.html.j2", title="Archive", editions=listed)
 
     async def feed(self, request: Request) -> Response:
         """The archive as an Atom feed."""
@@ -147,6 +141,36 @@ def whole_html(app: App, edition: Edition) -> str:
         return edition.html
     info = edition_info(app, digest, edition.slot)
     return render_whole(info, whole, app.config.templates_dir())
+
+
+def archive_entries(app: App, editions: list[Edition]) -> list[dict[str, str]]:
+    """The archive page's lines: each edition's subject whole (its lead's headline as
+    stored; the stored subject as mailed when it was not cut, or its digest is gone from
+    the config), its link, and when, as a reader of the service's language reads a date."""
+    service = app.config.service
+    zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
+    loc = Localizer(service.locale)
+    digests = {d.id: d for d in app.config.digests}
+    lines = []
+    for e in editions:
+        subject = e.subject
+        digest = digests.get(e.digest_id)
+        if subject.endswith("…") and digest is not None and e.stories:
+            try:
+                ranked = ranked_from_json(e.stories, extra=False)
+            except (ValueError, KeyError, TypeError) as exc:  # stored by hand, or damaged
+                log.warning("edition %s: its stories are unreadable (%s)", e.id, exc)
+            else:
+                subject = edition_subject(digest.title, ranked, service.locale)
+        lines.append(
+            {
+                "subject": subject,
+                "url": web_view_url(app.config.service.base_url, e.digest_id, e.slot),
+                "iso": e.slot.isoformat(),
+                "when": loc.date_time(e.slot.astimezone(zone)),
+            }
+        )
+    return lines
 
 
 def choice_html(app: App, edition: Edition, topics: str) -> str | None:

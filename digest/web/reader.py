@@ -77,6 +77,10 @@ class ReaderViews:
             return await self.not_receiving(request, subscriber)
         saved, error, field = False, "", ""
         entered = _stored_choices(subscriber)
+        # Topics of theirs no source declares any more stay theirs until they untick them:
+        # dropped, a reader of such topics alone would be widened to every topic, unasked.
+        withdrawn = [t for t in _chosen(subscriber) if t not in ctx.topics]
+        offered = [*ctx.topics, *withdrawn]
         if request.method == "POST":
             form = await request.form()
             if not csrf_ok(
@@ -89,7 +93,7 @@ class ReaderViews:
                 entered = _entered_choices(form)  # saving again saves what was chosen
             else:
                 try:
-                    changes = _preference_changes(form, ctx.topics, subscriber)
+                    changes = _preference_changes(form, offered, subscriber)
                 except Refused as exc:
                     error, field = str(exc), exc.field
                     entered = _entered_choices(form)  # kept as typed, to fix the one field
@@ -100,6 +104,7 @@ class ReaderViews:
                     subscriber = changed or subscriber
                     entered = _stored_choices(subscriber)
                     saved = True
+        withdrawn = [t for t in _chosen(subscriber) if t not in ctx.topics]  # as saved
         leave = f"/unsubscribe/{make_token(ctx.secret, 'unsubscribe', subscriber.public_id)}"
         response = ctx.page(
             "preferences.html.j2",
@@ -107,6 +112,9 @@ class ReaderViews:
             title="Preferences",
             subscriber=subscriber,
             topics=ctx.topics,
+            withdrawn=withdrawn,
+            # Only such topics: every edition skips them (the page says so, and why).
+            stranded=bool(withdrawn) and withdrawn == _chosen(subscriber),
             locales=LOCALES,
             entered=entered,
             zones=_ZONES,
@@ -197,6 +205,11 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
     if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         changes["status"] = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE
     return changes
+
+
+def _chosen(subscriber: Subscriber) -> list[str]:
+    """The topics the subscriber chose, as stored ([] for none: every topic)."""
+    return [t for t in subscriber.topics.split(",") if t]
 
 
 def _stored_choices(subscriber: Subscriber) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""A reader whose topics no source declares any more (the admin removed the source, or
+changed its topics) keeps their choice: their preferences page shows it "no longer
+offered", saving the page keeps it, and they are sent nothing rather than every topic;
+`digest check` tells the admin who is left with nothing. Sign-up to send, end to end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.app import App
+from digest.config import load_config
+from digest.links import make_token
+from digest.pipeline import run_digest
+from digest.subscribers import withdrawn_topics
+from digest.web import create_app
+from digest.web.security import RateLimit
+from tests.conftest import SECRET, FeedServer, SmtpServer, ago, csrf, rss, run_cli
+
+
+def _sources(world: str, science: str | None) -> list[tuple[str, str]]:
+    return [("Wire", world)] + ([("Lab", science)] if science else [])
+
+
+def _write(write_config: Callable[..., Path], world: str, science: str | None, port: int) -> Path:
+    path = write_config(_sources(world, science), transport="smtp", smtp_port=port)
+    text = path.read_text().replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
+    if science:
+        text = text.replace(f'url = "{science}"', f'url = "{science}"\ntopics = ["science"]')
+    path.write_text(text)
+    return path
+
+
+async def _client(app: App) -> httpx.AsyncClient:
+    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    return httpx.AsyncClient(transport=transport, base_url="https://digest.test")
+
+
+async def _join(c: httpx.AsyncClient, smtp: SmtpServer, email: str, topic: str) -> None:
+    await c.post(
+        "/subscribe", data={"email": email, "topics": [topic], "csrf": csrf(await c.get("/"))}
+    )
+    found = re.search(
+        r"https://digest\.test(/confirm/\S+)", smtp.messages[-1].message().get_content()
+    )
+    assert found and smtp.messages[-1].recipients == [email]
+    assert "You are subscribed" in (await c.post(found.group(1))).text
+
+
+@pytest.mark.asyncio
+async def test_a_reader_of_a_withdrawn_topic_alone_is_not_widened_to_every_topic(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = feed_server.add(
+        "/w.xml",
+        rss([{"title": "Harbour strike ends", "link": "https://w.test/1", "date": ago(hours=1)}]),
+    )
+    science = feed_server.add(
+        "/s.xml",
+        rss([{"title": "Comet seen at noon", "link": "https://s.test/1", "date": ago(hours=1)}]),
+    )
+    path = _write(write_config, world, science, smtp_server.port)
+    monkeypatch.chdir(path.parent)
+    app = App.open(load_config(path))
+    async with await _client(app) as c:
+        await _join(c, smtp_server, "sci@example.org", "science")
+        await _join(c, smtp_server, "globe@example.org", "world")
+    app.close()
+
+    # The admin removes the only source of 'science'.
+    path = _write(write_config, world, None, smtp_server.port)
+    app = App.open(load_config(path))
+    try:
+        row = app.store.subscriber_by_email("sci@example.org")
+        assert row is not None
+        prefs = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+        async with await _client(app) as c:
+            page = await c.get(prefs)
+            # Their choice is shown as theirs, ticked, and what it means is said.
+            box = re.search(
+                r'<input type="checkbox" name="topics" value="science"[^>]*>([^<]*)', page.text
+            )
+            assert box and " checked" in box.group(0) and "no longer offered" in box.group(1)
+            assert "nothing is sent to you" in page.text
+            # Saving the page as it is (the reader changes their zone) keeps the choice.
+            form = {"topics": ["science"], "timezone": "Europe/Paris", "csrf": csrf(page)}
+            saved = await c.post(prefs, data=form)
+            assert saved.status_code == 200 and "Saved." in saved.text
+            row = app.store.subscriber_by_email("sci@example.org")
+            assert row is not None and (row.topics, row.timezone) == ("science", "Europe/Paris")
+            assert "no longer offered" in saved.text
+
+            # A form cannot add a topic no source has that was not theirs.
+            other = app.store.subscriber_by_email("globe@example.org")
+            assert other is not None
+            theirs = f"/preferences/{make_token(SECRET, 'preferences', other.public_id)}"
+            form = {"topics": ["world", "science"], "csrf": csrf(await c.get(theirs))}
+            await c.post(theirs, data=form)
+            other = app.store.subscriber_by_email("globe@example.org")
+            assert other is not None and other.topics == "world"
+            assert "no longer offered" not in (await c.get(theirs)).text
+
+        # What they are mailed: nothing (not every topic); the world reader their digest.
+        before = len(smtp_server.messages)
+        report = await run_digest(app, "daily")
+        mailed = smtp_server.messages[before:]
+        assert [m.recipients for m in mailed] == [["globe@example.org"]]
+        body = mailed[0].message().get_body(("plain",))
+        assert body is not None and "Harbour strike ends" in body.get_content()
+        assert report.delivery is not None
+        assert report.delivery.counts == {"sent": 1, "skipped": 1}
+        assert any("(science)" in why for why in report.delivery.skipped)
+
+        # The admin is told who is left with nothing, and how to mend it.
+        code, _, err = run_cli("--config", str(path), "check")
+        assert code == 0, err
+        assert "1 reader chose topics no source has any more: 'science' (1)" in err
+        assert "1 of them chose no other topic and is sent nothing" in err
+    finally:
+        app.close()
+
+
+def test_the_warning_counts_readers_by_topic_and_those_left_with_nothing() -> None:
+    choices = {"science": 2, "science,world": 1, "sport": 1, "world": 5}
+    warning = withdrawn_topics(choices, ["world"])
+    assert warning.startswith(
+        "4 readers chose topics no source has any more: 'science' (3), 'sport' (1); "
+        "3 of them chose no other topic and are sent nothing\n  hint: add the topic back"
+    )
+    assert withdrawn_topics({"world": 5}, ["world"]) == ""
+    assert withdrawn_topics({}, []) == ""
