@@ -46,12 +46,12 @@ class PublicViews:
         try:
             slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
         except ValueError:
-            return ctx.message("No such edition", "Check the address.", 404)
+            return self.no_such_edition(request)
         edition = await run_in_threadpool(
             ctx.store.edition, request.path_params["digest_id"], slot.replace(tzinfo=UTC)
         )
         if edition is None:
-            return ctx.message("No such edition", "Check the address.", 404)
+            return self.no_such_edition(request)
         topics = topic_key(request.query_params.get("topics", "").split(","))
         body = await run_in_threadpool(choice_html, ctx.app, edition, topics) if topics else None
         if body is None:
@@ -64,6 +64,13 @@ class PublicViews:
             "Content-Security-Policy"
         ].replace("img-src https: data:;", "img-src https: http: data:;")
         return response
+
+    def no_such_edition(self, request: Request) -> Response:
+        """The page at an edition's address that names none."""
+        tr = self.ctx.visitor(request)
+        return self.ctx.message(
+            tr.gettext("No such edition"), tr.gettext("Check the address."), 404, tr=tr
+        )
 
     async def archive(self, request: Request) -> Response:
         """The newest editions, newest first, each at its time in the service's zone; not a
@@ -79,7 +86,8 @@ class PublicViews:
             }
             for e in await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS, True)
         ]
-        return ctx.page("archive.html.j2", title="Archive", editions=editions)
+        tr = ctx.visitor(request)
+        return ctx.page("archive.html.j2", tr=tr, title=tr.gettext("Archive"), editions=editions)
 
     async def feed(self, request: Request) -> Response:
         """The archive as an Atom feed."""
