@@ -11,6 +11,7 @@ import string
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import jinja2
@@ -109,7 +110,7 @@ async def _reader(
     return row
 
 
-def _link(purpose: str, row: Subscriber) -> str:
+def _link(purpose: Literal["unsubscribe", "preferences"], row: Subscriber) -> str:
     return f"/{purpose}/{make_token(SECRET, purpose, row.public_id)}"
 
 
@@ -152,6 +153,12 @@ async def test_a_french_reader_s_confirm_unsubscribe_and_preferences_pages_are_f
         assert words in prefs.text, words
     saved = await c.post(_link("preferences", row), data={"locale": "fr", "csrf": csrf(prefs)})
     assert "<strong>Enregistré.</strong>" in saved.text
+    typo = await c.post(
+        _link("preferences", row), data={"timezone": "Karachii", "csrf": csrf(prefs)}
+    )
+    assert typo.status_code == 400
+    meant = "vouliez-vous dire &#39;Asia/Karachi&#39;\u202f?"
+    assert f"fuseau horaire inconnu &#39;Karachii&#39;\u202f; {meant}" in typo.text
     expired = await c.post(_link("preferences", row), data={"locale": "fr", "csrf": "x"})
     assert expired.status_code == 400
     assert "Rien n’a été enregistré\u202f: Le formulaire a expiré" in expired.text
@@ -262,9 +269,10 @@ def _page_strings() -> set[str]:
         for _, _, strings in extract_from_ast(
             env.parse(path.read_text()), ("_",), babel_style=False
         ):
-            used.update(s for s in strings if s)
+            found = strings if isinstance(strings, tuple) else (strings,)
+            used.update(s for s in found if isinstance(s, str) and s)
     web = Path(web_package.__file__).parent
-    for name in ("context", "reader", "signup", "public", "schedule_words"):
+    for name in ("context", "reader", "signup", "public", "schedule_words", "zone_words"):
         source = (web / f"{name}.py").read_bytes()
         for _, _, messages, _ in extract_python(
             io.BytesIO(source), {"gettext": None, "N_": None}, [], {}

@@ -24,6 +24,7 @@ from digest.store import Subscriber
 from digest.subscribers import check_subscriber_timezone
 from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token, now_stamp
+from digest.web.zone_words import zone_refused
 
 
 class ReaderViews:
@@ -101,7 +102,7 @@ class ReaderViews:
                 entered = _entered_choices(form)  # saving again saves what was chosen
             else:
                 try:
-                    changes = _preference_changes(form, ctx.topics, subscriber)
+                    changes = _preference_changes(form, ctx.topics, subscriber, tr)
                 except Refused as exc:
                     error, field = str(exc), exc.field
                     entered = _entered_choices(form)  # kept as typed, to fix the one field
@@ -201,7 +202,9 @@ class Refused(ValueError):
         self.field = field
 
 
-def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:
+def _preference_changes(
+    form: Any, topics: list[str], subscriber: Subscriber, tr: Localizer
+) -> dict[str, object]:
     """What a preferences form changes; ``Refused`` names a bad field."""
     changes: dict[str, object] = {
         "topics": ",".join(t for t in form.getlist("topics") if t in topics)
@@ -211,12 +214,13 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
         zone = str(form.get("timezone", "")).strip()
         changes["timezone"] = check_subscriber_timezone(zone_named(zone) or zone or None)
     except ValueError as exc:
-        raise Refused("timezone", str(exc)) from exc
+        raise Refused("timezone", zone_refused(tr, zone)) from exc
     locale = str(form.get("locale", "")).strip()
     try:
         changes["locale"] = check_locale(locale) if locale else None
     except ValueError as exc:
-        raise Refused("locale", str(exc)) from exc
+        why = tr.gettext("unknown language {code}; choose one from the list", code=repr(locale))
+        raise Refused("locale", why) from exc
     paused = form.get("paused") == "yes"
     if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         changes["status"] = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE

@@ -127,6 +127,13 @@ WEB: dict[str, str] = {
     "{days} at {time}": "{days} um {time}",
     "{when} in your time zone ({zone} until you choose yours)": "{when} in Ihrer Zeitzone ({zone}, bis Sie Ihre wählen)",
     "{when} ({zone})": "{when} ({zone})",
+    "unknown time zone {zone}; write 'UTC', or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "unbekannte Zeitzone {zone}; schreiben Sie 'UTC' oder besser die Zeitzone Ihres Ortes, benannt als Gebiet/Stadt ('Europe/Paris', 'America/New_York'), die auch die Sommerzeit berücksichtigt",
+    "unknown time zone {zone}; no IANA zone is a fixed {offset}: use the place's own zone, named Area/City ('Europe/Paris', 'America/New_York')": "unbekannte Zeitzone {zone}; keine IANA-Zeitzone hat den festen Versatz {offset}: Verwenden Sie die Zeitzone Ihres Ortes, benannt als Gebiet/Stadt ('Europe/Paris', 'America/New_York')",
+    "unknown time zone {zone}; for {offset} write {etc} (IANA's Etc names count the other way round), or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "unbekannte Zeitzone {zone}; für {offset} schreiben Sie {etc} (die Etc-Namen der IANA zählen andersherum) oder besser die Zeitzone Ihres Ortes, benannt als Gebiet/Stadt ('Europe/Paris', 'America/New_York'), die auch die Sommerzeit berücksichtigt",
+    "{first} or {last}": "{first} oder {last}",
+    "unknown time zone {zone}; did you mean {zones}?": "unbekannte Zeitzone {zone}; meinten Sie {zones}?",
+    "unknown time zone {zone}; use a name like 'Europe/Paris'": "unbekannte Zeitzone {zone}; verwenden Sie einen Namen wie 'Europe/Paris'",
+    "unknown language {code}; choose one from the list": "unbekannte Sprache {code}; wählen Sie eine aus der Liste",
 }
 
 STRINGS: dict[str, str] = EMAIL | WEB

@@ -127,6 +127,13 @@ WEB: dict[str, str] = {
     "{days} at {time}": "{days} a las {time}",
     "{when} in your time zone ({zone} until you choose yours)": "{when} en tu zona horaria ({zone} hasta que elijas la tuya)",
     "{when} ({zone})": "{when} ({zone})",
+    "unknown time zone {zone}; write 'UTC', or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "zona horaria desconocida {zone}; escribe 'UTC' o, mejor, la zona de tu lugar, con el nombre Región/Ciudad ('Europe/Paris', 'America/New_York'), que sigue su horario de verano",
+    "unknown time zone {zone}; no IANA zone is a fixed {offset}: use the place's own zone, named Area/City ('Europe/Paris', 'America/New_York')": "zona horaria desconocida {zone}; ninguna zona IANA tiene un desfase fijo de {offset}: usa la zona de tu lugar, con el nombre Región/Ciudad ('Europe/Paris', 'America/New_York')",
+    "unknown time zone {zone}; for {offset} write {etc} (IANA's Etc names count the other way round), or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "zona horaria desconocida {zone}; para {offset} escribe {etc} (los nombres Etc de la IANA cuentan al revés) o, mejor, la zona de tu lugar, con el nombre Región/Ciudad ('Europe/Paris', 'America/New_York'), que sigue su horario de verano",
+    "{first} or {last}": "{first} o {last}",
+    "unknown time zone {zone}; did you mean {zones}?": "zona horaria desconocida {zone}; ¿quisiste decir {zones}?",
+    "unknown time zone {zone}; use a name like 'Europe/Paris'": "zona horaria desconocida {zone}; usa un nombre como 'Europe/Paris'",
+    "unknown language {code}; choose one from the list": "idioma desconocido {code}; elige uno de la lista",
 }
 
 STRINGS: dict[str, str] = EMAIL | WEB

@@ -127,6 +127,13 @@ WEB: dict[str, str] = {
     "{days} at {time}": "{days} à {time}",
     "{when} in your time zone ({zone} until you choose yours)": "{when} dans votre fuseau horaire ({zone} tant que vous n’avez pas choisi le vôtre)",
     "{when} ({zone})": "{when} ({zone})",
+    "unknown time zone {zone}; write 'UTC', or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "fuseau horaire inconnu {zone}\u202f; écrivez 'UTC', ou mieux, le fuseau de votre lieu, nommé Région/Ville ('Europe/Paris', 'America/New_York'), qui suit son heure d’été",
+    "unknown time zone {zone}; no IANA zone is a fixed {offset}: use the place's own zone, named Area/City ('Europe/Paris', 'America/New_York')": "fuseau horaire inconnu {zone}\u202f; aucun fuseau IANA n’est un décalage fixe de {offset}\u202f: utilisez le fuseau de votre lieu, nommé Région/Ville ('Europe/Paris', 'America/New_York')",
+    "unknown time zone {zone}; for {offset} write {etc} (IANA's Etc names count the other way round), or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "fuseau horaire inconnu {zone}\u202f; pour {offset}, écrivez {etc} (les noms Etc de l’IANA comptent à l’envers), ou mieux, le fuseau de votre lieu, nommé Région/Ville ('Europe/Paris', 'America/New_York'), qui suit son heure d’été",
+    "{first} or {last}": "{first} ou {last}",
+    "unknown time zone {zone}; did you mean {zones}?": "fuseau horaire inconnu {zone}\u202f; vouliez-vous dire {zones}\u202f?",
+    "unknown time zone {zone}; use a name like 'Europe/Paris'": "fuseau horaire inconnu {zone}\u202f; utilisez un nom comme 'Europe/Paris'",
+    "unknown language {code}; choose one from the list": "langue inconnue {code}\u202f; choisissez-en une dans la liste",
 }
 
 STRINGS: dict[str, str] = EMAIL | WEB
