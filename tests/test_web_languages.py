@@ -302,6 +302,18 @@ def test_every_string_of_the_reader_s_pages_has_a_translation_in_every_language(
             )
 
 
+def test_no_words_of_the_reader_s_pages_are_left_outside_the_translations() -> None:
+    """A word typed into a template as bare text would stay English on every page: the
+    reader's templates hold words only inside ``_()`` (the admin's are English only)."""
+    env = jinja2.Environment()
+    for path in sorted(_find("templates", "web").glob("*.j2")):
+        ast = env.parse(path.read_text())
+        text = "".join(node.data for node in ast.find_all(jinja2.nodes.TemplateData))
+        text = re.sub(r"<style>.*?</style>", "", text, flags=re.S)
+        text = re.sub(r"<[^>]*>|[a-z-]+=\"[^\"]*\"|\bautofocus\b", " ", text)
+        assert not re.findall(r"[^\W\d_]{2,}", text), (path.name, text)
+
+
 def test_the_pages_translations_cannot_change_an_email() -> None:
     """The web's strings are a table of their own beside the email's: none redefines an
     email string, so a page's wording never changes an email."""
