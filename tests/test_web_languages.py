@@ -169,6 +169,11 @@ async def test_a_french_reader_s_confirm_unsubscribe_and_preferences_pages_are_f
     back = await c.get(_link("preferences", row))
     assert "Vous vous êtes désabonné·e de Test Desk" in back.text
     assert ">M’envoyer un lien pour me réabonner</button>" in back.text
+    # The way back: its confirmation email speaks French too, as the page it links to.
+    await c.post(_link("preferences", row), data={"action": "resubscribe", "csrf": csrf(back)})
+    mail = smtp_server.messages[-1].message()
+    assert mail["Subject"] == "Confirmez votre abonnement à Test Desk"
+    assert "Pour confirmer, ouvrez ce lien dans les deux jours" in mail.get_content()
 
 
 @pytest.mark.asyncio
@@ -272,7 +277,8 @@ def _page_strings() -> set[str]:
             found = strings if isinstance(strings, tuple) else (strings,)
             used.update(s for s in found if isinstance(s, str) and s)
     web = Path(web_package.__file__).parent
-    for name in ("context", "reader", "signup", "public", "schedule_words", "zone_words"):
+    modules = ("context", "reader", "signup", "public", "schedule_words", "zone_words", "mailer")
+    for name in modules:
         source = (web / f"{name}.py").read_bytes()
         for _, _, messages, _ in extract_python(
             io.BytesIO(source), {"gettext": None, "N_": None}, [], {}

@@ -13,6 +13,7 @@ from email.utils import parseaddr
 from typing import Any
 
 import jinja2
+from babel import Locale
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from digest.config.models import ServiceConfig
 from digest.errors import DeliveryError
 from digest.links import Purpose, make_confirm_token, read_token
 from digest.render.i18n import Localizer, negotiate, page_locale
+from digest.render.translations import LANGUAGES
 from digest.resources import _find
 from digest.store import Store, Subscriber
 from digest.web.mailer import Mailer
@@ -39,9 +41,11 @@ SIGNUP_PER_ADDRESS_PER_HOUR = 3
 MAIL_DOWN_RETRY_AFTER_SECONDS = 300  # Retry-After when the confirmation could not be sent
 # The longest a new confirmation link waits to be dated after its reader's leaving.
 CONFIRM_WAIT_MAX_SECONDS = 1.0
-# The languages a reader may choose (the preferences page) and the console previews: the
-# email's translations (render/i18n.py), each named in its own language.
-LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
+# The languages a reader may choose (the preferences page) and the console previews: those
+# digest has words for (render/translations/), each named in its own language ("Français").
+LOCALES = tuple(
+    (code, (Locale.parse(code).get_display_name(code) or code).capitalize()) for code in LANGUAGES
+)
 
 
 @dataclass

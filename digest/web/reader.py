@@ -164,7 +164,9 @@ class ReaderViews:
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
                 try:
-                    await ctx.mailer.send(subscriber.email, await ctx.confirm_url(subscriber, kept))
+                    await ctx.mailer.send(
+                        subscriber.email, await ctx.confirm_url(subscriber, kept), tr
+                    )
                 except DeliveryError as exc:
                     return ctx.mail_down(subscriber.email, exc, tr)
                 return ctx.message(

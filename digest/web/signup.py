@@ -138,7 +138,9 @@ class SignUpViews:
             SubscriberStatus.BOUNCED,
         ):
             try:
-                await ctx.mailer.send(email, await ctx.confirm_url(subscriber, chosen))
+                await ctx.mailer.send(
+                    email, await ctx.confirm_url(subscriber, chosen), ctx.reader(subscriber)
+                )
             except DeliveryError as exc:
                 return ctx.mail_down(email, exc, tr)
         # The page names the address as typed (normalised): a typo ("gmial.com") is the
@@ -258,7 +260,7 @@ class SignUpViews:
         topics = old.topics if old.topics is not None else tuple(found.topics.split(","))
         topics = tuple(t for t in topics if t in ctx.topics)
         try:
-            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics))
+            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics), tr)
         except DeliveryError as exc:
             return ctx.mail_down(found.email, exc, tr)
         return ctx.page(

@@ -31,7 +31,8 @@ EMAIL: dict[str, str] = {
     "And {n} more stories below.": "Und {n} weitere Meldungen weiter unten.",
 }
 
-# The reader's web pages (sign-up, confirm, preferences, unsubscribe, archive).
+# The reader's web pages (sign-up, confirm, preferences, unsubscribe, archive) and the
+# confirmation email the sign-up sends.
 WEB: dict[str, str] = {
     "Archive": "Archiv",
     "Atom feed of editions": "Atom-Feed der Ausgaben",
@@ -134,6 +135,10 @@ WEB: dict[str, str] = {
     "unknown time zone {zone}; did you mean {zones}?": "unbekannte Zeitzone {zone}; meinten Sie {zones}?",
     "unknown time zone {zone}; use a name like 'Europe/Paris'": "unbekannte Zeitzone {zone}; verwenden Sie einen Namen wie 'Europe/Paris'",
     "unknown language {code}; choose one from the list": "unbekannte Sprache {code}; wählen Sie eine aus der Liste",
+    "Confirm your subscription to {service}": "Bestätigen Sie Ihr Abonnement von {service}",
+    "Someone (we hope you) asked to receive {service} at this address.": "Jemand (hoffentlich Sie) möchte {service} an diese Adresse erhalten.",
+    "To confirm, open this link within two days and press the button:": "Öffnen Sie zur Bestätigung diesen Link innerhalb von zwei Tagen und klicken Sie auf die Schaltfläche:",
+    "If it was not you, ignore this message: nothing will be sent to you.": "Wenn Sie es nicht waren, ignorieren Sie diese Nachricht: Sie erhalten nichts.",
 }
 
 STRINGS: dict[str, str] = EMAIL | WEB

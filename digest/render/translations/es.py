@@ -31,7 +31,8 @@ EMAIL: dict[str, str] = {
     "And {n} more stories below.": "Y {n} noticias más abajo.",
 }
 
-# The reader's web pages (sign-up, confirm, preferences, unsubscribe, archive).
+# The reader's web pages (sign-up, confirm, preferences, unsubscribe, archive) and the
+# confirmation email the sign-up sends.
 WEB: dict[str, str] = {
     "Archive": "Archivo",
     "Atom feed of editions": "Canal Atom de las ediciones",
@@ -134,6 +135,10 @@ WEB: dict[str, str] = {
     "unknown time zone {zone}; did you mean {zones}?": "zona horaria desconocida {zone}; ¿quisiste decir {zones}?",
     "unknown time zone {zone}; use a name like 'Europe/Paris'": "zona horaria desconocida {zone}; usa un nombre como 'Europe/Paris'",
     "unknown language {code}; choose one from the list": "idioma desconocido {code}; elige uno de la lista",
+    "Confirm your subscription to {service}": "Confirma tu suscripción a {service}",
+    "Someone (we hope you) asked to receive {service} at this address.": "Alguien (esperamos que tú) pidió recibir {service} en esta dirección.",
+    "To confirm, open this link within two days and press the button:": "Para confirmar, abre este enlace en un plazo de dos días y pulsa el botón:",
+    "If it was not you, ignore this message: nothing will be sent to you.": "Si no fuiste tú, ignora este mensaje: no se te enviará nada.",
 }
 
 STRINGS: dict[str, str] = EMAIL | WEB

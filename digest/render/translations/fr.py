@@ -31,7 +31,8 @@ EMAIL: dict[str, str] = {
     "And {n} more stories below.": "Et {n} autres articles plus bas.",
 }
 
-# The reader's web pages (sign-up, confirm, preferences, unsubscribe, archive).
+# The reader's web pages (sign-up, confirm, preferences, unsubscribe, archive) and the
+# confirmation email the sign-up sends.
 WEB: dict[str, str] = {
     "Archive": "Archives",
     "Atom feed of editions": "Flux Atom des éditions",
@@ -134,6 +135,10 @@ WEB: dict[str, str] = {
     "unknown time zone {zone}; did you mean {zones}?": "fuseau horaire inconnu {zone}\u202f; vouliez-vous dire {zones}\u202f?",
     "unknown time zone {zone}; use a name like 'Europe/Paris'": "fuseau horaire inconnu {zone}\u202f; utilisez un nom comme 'Europe/Paris'",
     "unknown language {code}; choose one from the list": "langue inconnue {code}\u202f; choisissez-en une dans la liste",
+    "Confirm your subscription to {service}": "Confirmez votre abonnement à {service}",
+    "Someone (we hope you) asked to receive {service} at this address.": "Quelqu’un (vous, nous l’espérons) a demandé à recevoir {service} à cette adresse.",
+    "To confirm, open this link within two days and press the button:": "Pour confirmer, ouvrez ce lien dans les deux jours et appuyez sur le bouton\u202f:",
+    "If it was not you, ignore this message: nothing will be sent to you.": "Si ce n’était pas vous, ignorez ce message\u202f: rien ne vous sera envoyé.",
 }
 
 STRINGS: dict[str, str] = EMAIL | WEB
