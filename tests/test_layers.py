@@ -23,6 +23,11 @@ LEAVES = frozenset(
 HELPERS = {"digest.render.i18n": "render.i18n", "digest.schedule.slots": "schedule.slots"}
 # `digest.schedule` itself re-exports only the slot arithmetic; the daemon is schedule.daemon.
 HELPERS["digest.schedule"] = "schedule.slots"
+# The translations are render.i18n's data (one module per language), part of that helper.
+HELPERS |= {
+    f"digest.render.translations{'' if p.stem == '__init__' else '.' + p.stem}": "render.i18n"
+    for p in (PACKAGE / "render" / "translations").glob("*.py")
+}
 
 # What each unit may import besides the leaves and its own package.
 MAY_IMPORT: dict[str, frozenset[str]] = {

@@ -1,7 +1,9 @@
-"""The few fixed strings of the email, per language, and locale-aware dates (Babel).
+"""The fixed strings of the email and of the reader's web pages, per language, and
+locale-aware dates (Babel).
 
-English is the source text; a language missing a string falls back to English, so a
-partial translation never breaks an email. Dates and times are formatted by Babel from
+English is the source text (the translations are in ``render.translations``); a language
+missing a string falls back to English, so a partial translation never breaks an email
+or a page. Dates and times are formatted by Babel from
 the CLDR data for the subscriber's locale (``fr``, ``de_AT``, ``pt_BR``, ...).
 """
 
@@ -11,95 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, negotiate_locale
 from babel.dates import format_date, format_datetime
+from markupsafe import Markup
+
+from digest.render.translations import LANGUAGES
+from digest.render.translations import STRINGS as _STRINGS
 
 DEFAULT_LOCALE = "en"
 
-# English source text -> translation. Plural forms are separate keys ("{n} sources").
-_STRINGS: dict[str, dict[str, str]] = {
-    "fr": {
-        "Hello {name},": "Bonjour {name},",
-        "Hello,": "Bonjour,",
-        "Breaking": "À la une",
-        "Latest": "Dernières nouvelles",
-        "Also": "Aussi",
-        "Update": "Mise à jour",
-        "{n} sources": "{n} sources",
-        "{n} more story did not fit in this email.": "{n} autre article n’a pas tenu dans cet e-mail.",
-        "{n} more stories did not fit in this email.": "{n} autres articles n’ont pas tenu dans cet e-mail.",
-        "Read the whole edition on the web": "Lire l’édition complète sur le web",
-        "The whole edition": "L’édition complète",
-        "No new stories since the last edition.": "Rien de nouveau depuis la dernière édition.",
-        "You receive {title} because you subscribed to {service}.": "Vous recevez {title} car vous êtes abonné·e à {service}.",
-        "Preferences": "Préférences",
-        "Unsubscribe": "Se désabonner",
-        "To change your settings or unsubscribe, use the links in the email you received.": "Pour modifier vos préférences ou vous désabonner, utilisez les liens de l’e-mail que vous avez reçu.",
-        "View in browser": "Voir dans le navigateur",
-        "Forwarded this?": "On vous a transféré cet e-mail\u202f?",
-        "Subscribe": "S’abonner",
-        "In this edition": "Dans cette édition",
-        "{n} min read": "{n}\u00a0min de lecture",
-        "{n} story": "{n} article",
-        "{n} stories": "{n} articles",
-        "And {n} more story below.": "Et {n} autre article plus bas.",
-        "And {n} more stories below.": "Et {n} autres articles plus bas.",
-    },
-    "de": {
-        "Hello {name},": "Hallo {name},",
-        "Hello,": "Hallo,",
-        "Breaking": "Eilmeldungen",
-        "Latest": "Neueste Meldungen",
-        "Also": "Auch",
-        "Update": "Aktualisiert",
-        "{n} sources": "{n} Quellen",
-        "{n} more story did not fit in this email.": "{n} weitere Meldung passte nicht in diese E-Mail.",
-        "{n} more stories did not fit in this email.": "{n} weitere Meldungen passten nicht in diese E-Mail.",
-        "Read the whole edition on the web": "Die ganze Ausgabe im Web lesen",
-        "The whole edition": "Die ganze Ausgabe",
-        "No new stories since the last edition.": "Seit der letzten Ausgabe gibt es nichts Neues.",
-        "You receive {title} because you subscribed to {service}.": "Sie erhalten {title}, weil Sie {service} abonniert haben.",
-        "Preferences": "Einstellungen",
-        "Unsubscribe": "Abbestellen",
-        "To change your settings or unsubscribe, use the links in the email you received.": "Um Ihre Einstellungen zu ändern oder abzubestellen, nutzen Sie die Links in der erhaltenen E-Mail.",
-        "View in browser": "Im Browser ansehen",
-        "Forwarded this?": "Weitergeleitet bekommen?",
-        "Subscribe": "Abonnieren",
-        "In this edition": "In dieser Ausgabe",
-        "{n} min read": "{n}\u00a0Min. Lesezeit",
-        "{n} story": "{n} Meldung",
-        "{n} stories": "{n} Meldungen",
-        "And {n} more story below.": "Und {n} weitere Meldung weiter unten.",
-        "And {n} more stories below.": "Und {n} weitere Meldungen weiter unten.",
-    },
-    "es": {
-        "Hello {name},": "Hola, {name}:",
-        "Hello,": "Hola:",
-        "Breaking": "Última hora",
-        "Latest": "Lo más reciente",
-        "Also": "También",
-        "Update": "Actualización",
-        "{n} sources": "{n} fuentes",
-        "{n} more story did not fit in this email.": "{n} noticia más no cupo en este correo.",
-        "{n} more stories did not fit in this email.": "{n} noticias más no cupieron en este correo.",
-        "Read the whole edition on the web": "Leer la edición completa en la web",
-        "The whole edition": "La edición completa",
-        "No new stories since the last edition.": "No hay noticias nuevas desde la última edición.",
-        "You receive {title} because you subscribed to {service}.": "Recibes {title} porque te suscribiste a {service}.",
-        "Preferences": "Preferencias",
-        "Unsubscribe": "Darse de baja",
-        "To change your settings or unsubscribe, use the links in the email you received.": "Para cambiar tus preferencias o darte de baja, usa los enlaces del correo que recibiste.",
-        "View in browser": "Ver en el navegador",
-        "Forwarded this?": "¿Te lo reenviaron?",
-        "Subscribe": "Suscríbete",
-        "In this edition": "En esta edición",
-        "{n} min read": "{n}\u00a0min de lectura",
-        "{n} story": "{n} noticia",
-        "{n} stories": "{n} noticias",
-        "And {n} more story below.": "Y {n} noticia más abajo.",
-        "And {n} more stories below.": "Y {n} noticias más abajo.",
-    },
-}
+
+def N_(text: str) -> str:
+    """Mark ``text`` as a string to translate where it is defined (a table of messages);
+    it is translated where it is shown, in the reader's language."""
+    return text
 
 
 def zone_name(when: datetime) -> str:
@@ -154,9 +81,18 @@ class Localizer:
         """The language part, used for ``<html lang>``: ``pt_BR`` -> ``pt``."""
         return self.locale.split("_")[0]
 
+    def translate(self, text: str) -> str:
+        """The translation of ``text``, English when there is none: the one lookup."""
+        return _STRINGS.get(self.language, {}).get(text, text)
+
     def gettext(self, text: str, **values: object) -> str:
         """The translation of ``text`` (English when there is none), with values filled in."""
-        return _STRINGS.get(self.language, {}).get(text, text).format(**values)
+        return self.translate(text).format(**values)
+
+    def markup(self, text: str, **values: object) -> Markup:
+        """``gettext`` for an HTML page: the translation may hold markup (``<strong>``),
+        the values are escaped as they are filled in."""
+        return Markup(self.translate(text)).format(**values)
 
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         """Singular or plural by ``n``, translated."""
@@ -195,3 +131,31 @@ class Localizer:
     def jinja_globals(self) -> dict[str, Callable[..., str]]:
         """``_``, ``ngettext`` and ``label`` (a label and its colon) for the templates."""
         return {"_": self.gettext, "ngettext": self.ngettext, "label": self.label}
+
+
+def page_locale(locale: str) -> str:
+    """The locale a web page is written in for a reader of ``locale``: theirs when digest
+    has their language, else English (a page is not half one language, half another)."""
+    return locale if locale.split("_")[0] in LANGUAGES else DEFAULT_LOCALE
+
+
+def negotiate(accept_language: str, default: str) -> str:
+    """The locale a visitor's ``Accept-Language`` header asks for among the languages
+    digest has, best first by its q-values; ``default`` (the service's) when it asks for
+    none of them or is malformed."""
+    ranked: list[tuple[float, int, str]] = []
+    for order, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if tag.strip() and tag.strip() != "*" and q > 0:
+            ranked.append((-q, order, tag.strip().replace("-", "_")))
+    wanted = [tag for _, _, tag in sorted(ranked)]
+    found = negotiate_locale(wanted, list(LANGUAGES), sep="_")
+    return found or page_locale(default)

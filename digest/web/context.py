@@ -13,6 +13,7 @@ from email.utils import parseaddr
 from typing import Any
 
 import jinja2
+from babel import Locale
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,6 +25,8 @@ from digest.config import Config
 from digest.config.models import ServiceConfig
 from digest.errors import DeliveryError
 from digest.links import Purpose, make_confirm_token, read_token
+from digest.render.i18n import Localizer, negotiate, page_locale
+from digest.render.translations import LANGUAGES
 from digest.resources import _find
 from digest.store import Store, Subscriber
 from digest.web.mailer import Mailer
@@ -38,9 +41,11 @@ SIGNUP_PER_ADDRESS_PER_HOUR = 3
 MAIL_DOWN_RETRY_AFTER_SECONDS = 300  # Retry-After when the confirmation could not be sent
 # The longest a new confirmation link waits to be dated after its reader's leaving.
 CONFIRM_WAIT_MAX_SECONDS = 1.0
-# The languages a reader may choose (the preferences page) and the console previews: the
-# email's translations (render/i18n.py), each named in its own language.
-LOCALES = (("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español"))
+# The languages a reader may choose (the preferences page) and the console previews: those
+# digest has words for (render/translations/), each named in its own language ("Français").
+LOCALES = tuple(
+    (code, (Locale.parse(code).get_display_name(code) or code).capitalize()) for code in LANGUAGES
+)
 
 
 @dataclass
@@ -91,6 +96,9 @@ class WebContext:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        # The admin's pages share base.html.j2 and stay English; a reader's page overrides
+        # these per request (``page``).
+        templates.globals.update(_=Localizer("en").markup, lang="en")
         return cls(app, templates, Mailer(app), limits)
 
     @property
@@ -117,70 +125,120 @@ class WebContext:
         finally:
             await self.mailer.aclose()
 
-    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        """A page of the site, rendered from templates/web."""
-        html = self.templates.get_template(template).render(service=self.service, **context)
-        return HTMLResponse(html, status_code=status)
+    def reader(self, subscriber: Subscriber) -> Localizer:
+        """The language of a page reached by ``subscriber``'s signed link: their email's
+        (their locale, else the service's), English where digest has not that language."""
+        return Localizer(page_locale(subscriber.locale or self.service.locale))
+
+    def visitor(self, request: Request) -> Localizer:
+        """The language of a public page: the best of the browser's Accept-Language that
+        digest has, else the service's."""
+        accept = request.headers.get("accept-language", "")
+        return Localizer(negotiate(accept, self.service.locale))
+
+    def page(
+        self, template: str, status: int = 200, tr: Localizer | None = None, **context: Any
+    ) -> HTMLResponse:
+        """A page of the site, rendered from templates/web in ``tr``'s language (by default
+        the service's)."""
+        tr = tr or Localizer(page_locale(self.service.locale))
+        html = self.templates.get_template(template).render(
+            service=self.service, _=tr.markup, lang=tr.language, **context
+        )
+        # A public page's language follows the request's Accept-Language: caches keep one
+        # copy per language.
+        return HTMLResponse(html, status, headers={"Vary": "Accept-Language"})
 
     def message(
-        self, title: str, text: str, status: int = 200, link: dict[str, str] | None = None
+        self,
+        title: str,
+        text: str,
+        status: int = 200,
+        link: dict[str, str] | None = None,
+        tr: Localizer | None = None,
     ) -> HTMLResponse:
-        """A page that says one thing, with at most one link onwards."""
-        return self.page("message.html.j2", status, title=title, text=text, link=link)
+        """A page that says one thing (``title`` and ``text`` already in ``tr``'s
+        language), with at most one link onwards."""
+        return self.page("message.html.j2", status, tr, title=title, text=text, link=link)
 
-    def invalid_link(self, purpose: str = "") -> HTMLResponse:
+    def invalid_link(self, tr: Localizer, purpose: str = "") -> HTMLResponse:
         """The answer to a token that is not ours, is cut short or out of date. For an
         unsubscribe link, the way out without it (never "subscribe again": the reader wants
         to leave, and the spam button is the next thing they see)."""
         if purpose == "unsubscribe":
             address = parseaddr(self.service.reply_to or self.service.sender)[1]
             return self.message(
-                "This unsubscribe link is not valid",
-                "It may be cut short or out of date. Use the Unsubscribe link of a more "
-                f"recent email, or write to {address} from the address you receive it at, "
-                "asking to leave.",
+                tr.gettext("This unsubscribe link is not valid"),
+                tr.gettext(
+                    "It may be cut short or out of date. Use the Unsubscribe link of a more "
+                    "recent email, or write to {address} from the address you receive it "
+                    "at, asking to leave.",
+                    address=address,
+                ),
                 404,
+                tr=tr,
             )
         if purpose == "preferences":
             return self.message(
-                "This preferences link is not valid",
-                "It may be cut short or out of date. Use the Preferences link at the foot "
-                "of a more recent email.",
+                tr.gettext("This preferences link is not valid"),
+                tr.gettext(
+                    "It may be cut short or out of date. Use the Preferences link at the "
+                    "foot of a more recent email."
+                ),
                 404,
+                tr=tr,
             )
         return self.message(
-            "This link is not valid",
-            "It may be incomplete or out of date. Copy the whole link from the "
-            "email, or subscribe again.",
+            tr.gettext("This link is not valid"),
+            tr.gettext(
+                "It may be incomplete or out of date. Copy the whole link from the "
+                "email, or subscribe again."
+            ),
             404,
-            {"url": "/", "label": "Subscribe"},
+            {"url": "/", "label": tr.gettext("Subscribe")},
+            tr,
         )
 
-    def too_many(self) -> HTMLResponse:
+    def too_many(self, tr: Localizer) -> HTMLResponse:
         """The answer when a named limit refuses."""
-        return self.message("Too many requests", "Please try again in an hour.", 429)
+        return self.message(
+            tr.gettext("Too many requests"), tr.gettext("Please try again in an hour."), 429, tr=tr
+        )
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         """Any address with no route."""
-        return self.message("Not found", "There is nothing at this address.", 404)
+        tr = self.visitor(request)
+        return self.message(
+            tr.gettext("Not found"), tr.gettext("There is nothing at this address."), 404, tr=tr
+        )
 
     def too_large(self) -> Response:
-        """A request body over ``service.max_body_bytes``."""
+        """A request body over ``service.max_body_bytes`` (in the service's language: the
+        limit answers before any view reads the request)."""
+        tr = Localizer(page_locale(self.service.locale))
         return self.message(
-            "Too large",
-            f"This site reads at most {self.service.max_body_bytes} bytes in one request.",
+            tr.gettext("Too large"),
+            tr.gettext(
+                "This site reads at most {size} bytes in one request.",
+                size=self.service.max_body_bytes,
+            ),
             413,
+            tr=tr,
         )
 
     def failed(self) -> Response:
-        """An error no view expected (logged by CatchAll)."""
+        """An error no view expected (logged by CatchAll), in the service's language."""
+        tr = Localizer(page_locale(self.service.locale))
         return self.message(
-            "Something went wrong",
-            "The error was logged for the site's admin. Please try again in a few minutes.",
+            tr.gettext("Something went wrong"),
+            tr.gettext(
+                "The error was logged for the site's admin. Please try again in a few minutes."
+            ),
             500,
+            tr=tr,
         )
 
-    def mail_down(self, email: str, exc: DeliveryError) -> Response:
+    def mail_down(self, email: str, exc: DeliveryError, tr: Localizer) -> Response:
         """The confirmation did not go: the reader is asked to send the form again (the row
         stays pending, and a new try sends a new link)."""
         log.warning(
@@ -191,11 +249,14 @@ class WebContext:
             exc.hint,
         )
         response = self.message(
-            "Your confirmation could not be sent yet",
-            "Our mail server is not answering just now. Please try again in a few minutes; "
-            "nothing you sent was lost.",
+            tr.gettext("Your confirmation could not be sent yet"),
+            tr.gettext(
+                "Our mail server is not answering just now. Please try again in a few "
+                "minutes; nothing you sent was lost."
+            ),
             503,
-            {"url": "/", "label": "Back to the form"},
+            {"url": "/", "label": tr.gettext("Back to the form")},
+            tr,
         )
         response.headers["Retry-After"] = str(MAIL_DOWN_RETRY_AFTER_SECONDS)
         return response

@@ -24,26 +24,37 @@ from digest.deliver.signing import make_signer
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
 from digest.render.headers import date_now, make_message_id
+from digest.render.i18n import Localizer, page_locale
 from digest.states import SendStatus
 
 IDLE_SECONDS = 60.0  # well under Postfix's smtpd_timeout (300 s) and common NAT timeouts
 
 
-def confirmation_message(config: Config, email: str, confirm_url: str) -> EmailMessage:
-    """A short plain-text message with the confirmation link."""
+def confirmation_message(
+    config: Config, email: str, confirm_url: str, tr: Localizer | None = None
+) -> EmailMessage:
+    """A short plain-text message with the confirmation link, in ``tr``'s language (the
+    reader's, as the page it links to; by default the service's)."""
     service = config.service
+    tr = tr or Localizer(page_locale(service.locale))
     message = EmailMessage()
     message["From"] = service.sender
     message["To"] = email
-    message["Subject"] = f"Confirm your subscription to {service.name}"
+    message["Subject"] = tr.gettext("Confirm your subscription to {service}", service=service.name)
     message["Date"] = date_now()
     domain = parseaddr(service.sender)[1].rpartition("@")[2] or "localhost"
     message["Message-ID"] = make_message_id("digest.confirm", domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
-        f"Someone (we hope you) asked to receive {service.name} at this address.\n\n"
-        f"To confirm, open this link within two days and press the button:\n\n{confirm_url}\n\n"
-        "If it was not you, ignore this message: nothing will be sent to you.\n"
+        tr.gettext(
+            "Someone (we hope you) asked to receive {service} at this address.",
+            service=service.name,
+        )
+        + "\n\n"
+        + tr.gettext("To confirm, open this link within two days and press the button:")
+        + f"\n\n{confirm_url}\n\n"
+        + tr.gettext("If it was not you, ignore this message: nothing will be sent to you.")
+        + "\n"
     )
     return message
 
@@ -86,14 +97,14 @@ class Mailer:
         results = await sender.send_batch([message])
         return results[0] if results else None
 
-    async def send(self, email: str, confirm_url: str) -> str:
-        """Send one confirmation; returns the transport's status.
+    async def send(self, email: str, confirm_url: str, tr: Localizer | None = None) -> str:
+        """Send one confirmation (in ``tr``'s language); returns the transport's status.
 
         DeliveryError when it did not go and may later (the server is down or deferred it):
         nothing retries a confirmation, so the reader must be told to try again.
         """
         config = self._app.config
-        message = confirmation_message(config, email, confirm_url)
+        message = confirmation_message(config, email, confirm_url, tr)
         data = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         outgoing = OutgoingMessage(
             0, parseaddr(config.service.sender)[1], email, str(message["Message-ID"]), data

@@ -47,12 +47,12 @@ class PublicViews:
         try:
             slot = datetime.strptime(request.path_params["stamp"], "%Y%m%dT%H%MZ")
         except ValueError:
-            return ctx.message("No such edition", "Check the address.", 404)
+            return self.no_such_edition(request)
         edition = await run_in_threadpool(
             ctx.store.edition, request.path_params["digest_id"], slot.replace(tzinfo=UTC)
         )
         if edition is None:
-            return ctx.message("No such edition", "Check the address.", 404)
+            return self.no_such_edition(request)
         topics = topic_key(request.query_params.get("topics", "").split(","))
         body = await run_in_threadpool(choice_html, ctx.app, edition, topics) if topics else None
         if body is None:
@@ -66,14 +66,22 @@ class PublicViews:
         ].replace("img-src https: data:;", "img-src https: http: data:;")
         return response
 
+    def no_such_edition(self, request: Request) -> Response:
+        """The page at an edition's address that names none."""
+        tr = self.ctx.visitor(request)
+        return self.ctx.message(
+            tr.gettext("No such edition"), tr.gettext("Check the address."), 404, tr=tr
+        )
+
     async def archive(self, request: Request) -> Response:
         """The newest editions, newest first, each with its whole subject (the email's is
         cut for inboxes) and its date and time in the service's zone and language; not a
         slot that mailed nobody (nothing new since the last one)."""
         ctx = self.ctx
+        tr = ctx.visitor(request)
         editions = await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS, True)
-        listed = await run_in_threadpool(archive_entries, ctx.app, editions)
-        return ctx.page("archive.html.j2", title="Archive", editions=listed)
+        listed = await run_in_threadpool(archive_entries, ctx.app, editions, tr)
+        return ctx.page("archive.html.j2", tr=tr, title=tr.gettext("Archive"), editions=listed)
 
     async def feed(self, request: Request) -> Response:
         """The archive as an Atom feed."""
@@ -143,13 +151,12 @@ def whole_html(app: App, edition: Edition) -> str:
     return render_whole(info, whole, app.config.templates_dir())
 
 
-def archive_entries(app: App, editions: list[Edition]) -> list[dict[str, str]]:
+def archive_entries(app: App, editions: list[Edition], loc: Localizer) -> list[dict[str, str]]:
     """The archive page's lines: each edition's subject whole (its lead's headline as
     stored; the stored subject as mailed when it was not cut, or its digest is gone from
-    the config), its link, and when, as a reader of the service's language reads a date."""
+    the config), its link, and when, as a reader of ``loc``'s language reads a date."""
     service = app.config.service
     zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
-    loc = Localizer(service.locale)
     digests = {d.id: d for d in app.config.digests}
     lines = []
     for e in editions:

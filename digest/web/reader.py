@@ -18,12 +18,13 @@ from starlette.responses import Response
 from digest.config.models import zone_named
 from digest.errors import DeliveryError
 from digest.links import make_token
-from digest.render.i18n import check_locale
+from digest.render.i18n import N_, Localizer, check_locale
 from digest.states import LEFT, SubscriberStatus
 from digest.store import Subscriber
 from digest.subscribers import check_subscriber_timezone
 from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token, now_stamp
+from digest.web.zone_words import zone_refused
 
 
 class ReaderViews:
@@ -37,24 +38,30 @@ class ReaderViews:
         ctx = self.ctx
         subscriber = await ctx.subscriber_for("unsubscribe", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
-            return ctx.invalid_link("unsubscribe")
+            return ctx.invalid_link(ctx.visitor(request), "unsubscribe")
+        tr = ctx.reader(subscriber)
         # Only a POST unsubscribes: GET (and HEAD, which Starlette answers on GET routes)
         # is what link scanners send, so it shows the page with the button.
         preferences = f"/preferences/{make_token(ctx.secret, 'preferences', subscriber.public_id)}"
         # The way back is the preferences page's button (a link mailed, the reader's topics,
         # zone and language kept), not the blank sign-up form: one click leaves, so one
         # click by mistake is common.
-        back = {"url": preferences, "label": _WAY_BACK.get(subscriber.status, _WAY_BACK[""])}
+        back = {
+            "url": preferences,
+            "label": tr.gettext(_WAY_BACK.get(subscriber.status, _WAY_BACK[""])),
+        }
         if request.method != "POST":
             if subscriber.status in LEFT:  # (after a one-click unsubscribe, say): no question
                 return ctx.message(
-                    _LEFT_TITLES[subscriber.status],
-                    _left_text(subscriber.status, ctx.service.name, subscriber.email),
+                    tr.gettext(_LEFT_TITLES[subscriber.status]),
+                    _left_text(tr, subscriber.status, ctx.service.name, subscriber.email),
                     link=back,
+                    tr=tr,
                 )
             return ctx.page(
                 "unsubscribe.html.j2",
-                title="Unsubscribe",
+                tr=tr,
+                title=tr.gettext("Unsubscribe"),
                 preferences_url=preferences,
                 email=subscriber.email,
             )
@@ -62,9 +69,14 @@ class ReaderViews:
         # token is the proof, no cookie or session is needed; it takes effect at once.
         await run_in_threadpool(ctx.store.unsubscribe, public_id=subscriber.public_id)
         return ctx.message(
-            "You are unsubscribed",
-            f"{ctx.service.name} will not be sent to {subscriber.email} again.",
+            tr.gettext("You are unsubscribed"),
+            tr.gettext(
+                "{service} will not be sent to {email} again.",
+                service=ctx.service.name,
+                email=subscriber.email,
+            ),
             link=back,
+            tr=tr,
         )
 
     async def preferences(self, request: Request) -> Response:
@@ -72,7 +84,8 @@ class ReaderViews:
         ctx = self.ctx
         subscriber = await ctx.subscriber_for("preferences", request.path_params["token"])
         if subscriber is None or subscriber.id is None:
-            return ctx.invalid_link("preferences")
+            return ctx.invalid_link(ctx.visitor(request), "preferences")
+        tr = ctx.reader(subscriber)
         if subscriber.status in (*LEFT, SubscriberStatus.PENDING):
             return await self.not_receiving(request, subscriber)
         saved, error, field = False, "", ""
@@ -89,11 +102,11 @@ class ReaderViews:
                 str(form.get("csrf", "")),
                 now_stamp(ctx.app.clock),
             ):
-                error = "The form expired; please save again."
+                error = tr.gettext("The form expired; please save again.")
                 entered = _entered_choices(form)  # saving again saves what was chosen
             else:
                 try:
-                    changes = _preference_changes(form, offered, subscriber)
+                    changes = _preference_changes(form, offered, subscriber, tr)
                 except Refused as exc:
                     error, field = str(exc), exc.field
                     entered = _entered_choices(form)  # kept as typed, to fix the one field
@@ -109,7 +122,8 @@ class ReaderViews:
         response = ctx.page(
             "preferences.html.j2",
             400 if error else 200,
-            title="Preferences",
+            tr,
+            title=tr.gettext("Preferences"),
             subscriber=subscriber,
             topics=ctx.topics,
             withdrawn=withdrawn,
@@ -137,6 +151,7 @@ class ReaderViews:
         back (a confirmation link, as signing up again sends), never a form that would
         answer "Saved." while they stay unsubscribed."""
         ctx = self.ctx
+        tr = ctx.reader(subscriber)
         status, error = subscriber.status, ""
         can_return = status != SubscriberStatus.COMPLAINED  # a spam report is not undone by a click
         if request.method == "POST":
@@ -147,29 +162,41 @@ class ReaderViews:
                 str(form.get("csrf", "")),
                 now_stamp(ctx.app.clock),
             ):
-                error = "The form expired; please press the button again."
+                error = tr.gettext("The form expired; please press the button again.")
             elif form.get("action") != "resubscribe" or not can_return:
-                error = "Nothing was saved: nothing is sent to you, whatever the settings."
+                error = tr.gettext(
+                    "Nothing was saved: nothing is sent to you, whatever the settings."
+                )
             elif not ctx.limits.allow_signup(client_ip(request), subscriber.email):
-                return ctx.too_many()
+                return ctx.too_many(tr)
             else:
                 kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
                 try:
-                    await ctx.mailer.send(subscriber.email, await ctx.confirm_url(subscriber, kept))
+                    await ctx.mailer.send(
+                        subscriber.email, await ctx.confirm_url(subscriber, kept), tr
+                    )
                 except DeliveryError as exc:
-                    return ctx.mail_down(subscriber.email, exc)
+                    return ctx.mail_down(subscriber.email, exc, tr)
                 return ctx.message(
-                    "Check your inbox",
-                    f"A confirmation link is on its way to {subscriber.email}. Open it "
-                    f"within two days and press its button to receive {ctx.service.name} again.",
+                    tr.gettext("Check your inbox"),
+                    tr.gettext(
+                        "A confirmation link is on its way to {email}. Open it within two "
+                        "days and press its button to receive {service} again.",
+                        email=subscriber.email,
+                        service=ctx.service.name,
+                    ),
+                    tr=tr,
                 )
         return ctx.page(
             "preferences_left.html.j2",
             400 if error else 200,
-            title=_LEFT_TITLES[status],
-            status_text=_left_text(status, ctx.service.name, subscriber.email),
-            way_back="To receive it again, write to "
-            f"{parseaddr(ctx.service.reply_to or ctx.service.sender)[1]} from this address.",
+            tr,
+            title=tr.gettext(_LEFT_TITLES[status]),
+            status_text=_left_text(tr, status, ctx.service.name, subscriber.email),
+            way_back=tr.gettext(
+                "To receive it again, write to {address} from this address.",
+                address=parseaddr(ctx.service.reply_to or ctx.service.sender)[1],
+            ),
             subscriber=subscriber,
             can_return=can_return,
             error=error,
@@ -185,7 +212,9 @@ class Refused(ValueError):
         self.field = field
 
 
-def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) -> dict[str, object]:
+def _preference_changes(
+    form: Any, topics: list[str], subscriber: Subscriber, tr: Localizer
+) -> dict[str, object]:
     """What a preferences form changes; ``Refused`` names a bad field."""
     changes: dict[str, object] = {
         "topics": ",".join(t for t in form.getlist("topics") if t in topics)
@@ -195,12 +224,13 @@ def _preference_changes(form: Any, topics: list[str], subscriber: Subscriber) ->
         zone = str(form.get("timezone", "")).strip()
         changes["timezone"] = check_subscriber_timezone(zone_named(zone) or zone or None)
     except ValueError as exc:
-        raise Refused("timezone", str(exc)) from exc
+        raise Refused("timezone", zone_refused(tr, zone)) from exc
     locale = str(form.get("locale", "")).strip()
     try:
         changes["locale"] = check_locale(locale) if locale else None
     except ValueError as exc:
-        raise Refused("locale", str(exc)) from exc
+        why = tr.gettext("unknown language {code}; choose one from the list", code=repr(locale))
+        raise Refused("locale", why) from exc
     paused = form.get("paused") == "yes"
     if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         changes["status"] = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE
@@ -256,31 +286,32 @@ _ZONE_SCRIPT_HASH = (
 # The way back's words by why the reader left: "by mistake" is said to one who clicked,
 # not to one whose mail bounced or who reported it as spam (whose way back is a letter).
 _WAY_BACK: dict[str, str] = {
-    "": "Unsubscribed by mistake? Come back",
-    SubscriberStatus.BOUNCED: "Your mailbox works again? Receive it again",
-    SubscriberStatus.COMPLAINED: "How to receive it again",
+    "": N_("Unsubscribed by mistake? Come back"),
+    SubscriberStatus.BOUNCED: N_("Your mailbox works again? Receive it again"),
+    SubscriberStatus.COMPLAINED: N_("How to receive it again"),
 }
 
 _LEFT_TITLES: dict[str, str] = {
-    SubscriberStatus.UNSUBSCRIBED: "You are unsubscribed",
-    SubscriberStatus.BOUNCED: "Mail to you bounced",
-    SubscriberStatus.COMPLAINED: "You reported our email as spam",
-    SubscriberStatus.PENDING: "Your subscription is not confirmed",
+    SubscriberStatus.UNSUBSCRIBED: N_("You are unsubscribed"),
+    SubscriberStatus.BOUNCED: N_("Mail to you bounced"),
+    SubscriberStatus.COMPLAINED: N_("You reported our email as spam"),
+    SubscriberStatus.PENDING: N_("Your subscription is not confirmed"),
+}
+
+_LEFT_TEXTS: dict[str, str] = {
+    SubscriberStatus.UNSUBSCRIBED: N_("You left {name}: nothing is sent to {email}."),
+    SubscriberStatus.BOUNCED: N_(
+        "Mail to {email} was refused by its mail server, so {name} is no longer sent to it."
+    ),
+    SubscriberStatus.COMPLAINED: N_(
+        "An email from {name} to {email} was reported as spam, so nothing is sent to it."
+    ),
+    SubscriberStatus.PENDING: N_(
+        "{email} has not confirmed its subscription to {name} yet, so nothing is sent to it."
+    ),
 }
 
 
-def _left_text(status: str, name: str, email: str) -> str:
-    """Why nothing is sent to this address, in the reader's terms."""
-    texts: dict[str, str] = {
-        SubscriberStatus.UNSUBSCRIBED: f"You left {name}: nothing is sent to {email}.",
-        SubscriberStatus.BOUNCED: (
-            f"Mail to {email} was refused by its mail server, so {name} is no longer sent to it."
-        ),
-        SubscriberStatus.COMPLAINED: (
-            f"An email from {name} to {email} was reported as spam, so nothing is sent to it."
-        ),
-        SubscriberStatus.PENDING: (
-            f"{email} has not confirmed its subscription to {name} yet, so nothing is sent to it."
-        ),
-    }
-    return texts[status]
+def _left_text(tr: Localizer, status: str, name: str, email: str) -> str:
+    """Why nothing is sent to this address, in the reader's terms and language."""
+    return tr.gettext(_LEFT_TEXTS[status], name=name, email=email)

@@ -4,14 +4,19 @@ how often; the page named neither.
 
 Only the schedules people write for a newsletter are put into words (one time of day on
 every day, on weekdays, or on named weekdays); any other cron expression is not guessed
-at, and the digest is named without a time.
+at, and the digest is named without a time. The words are the page's language (the day
+names and the time from Babel's CLDR data, the phrases from ``render.translations``).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import time
+
+from babel.dates import format_time, get_day_names
 
 from digest.config.models import DigestConfig
+from digest.render.i18n import DEFAULT_LOCALE, Localizer
 
 _DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _NAMES = {d[:3].lower(): i for i, d in enumerate(_DAYS)}
@@ -25,33 +30,44 @@ def _day(field: str) -> int | None:
     return _NAMES.get(field.lower())
 
 
-def _days(field: str) -> str | None:
+def _days(field: str, tr: Localizer) -> str | None:
     """The days a cron weekday field names, in words, or None when not simply put."""
     if field == "*":
-        return "every day"
+        return tr.gettext("every day")
     if field.lower() in ("1-5", "mon-fri"):
-        return "every weekday"
+        return tr.gettext("every weekday")
     days = [_day(part) for part in field.split(",")]
     if not days or None in days:
         return None
-    names = [_DAYS[d] for d in sorted(set(d for d in days if d is not None), key=lambda d: d or 7)]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"every {listed}"
+    wide = get_day_names("wide", locale=tr.locale)  # 0 is Monday there, Sunday in cron
+    chosen = sorted(set(d for d in days if d is not None), key=lambda d: d or 7)
+    names = [wide[(d - 1) % 7] for d in chosen]
+    listed = names[0]
+    if len(names) > 1:
+        listed = tr.gettext("{first} and {last}", first=", ".join(names[:-1]), last=names[-1])
+    return tr.gettext("every {days}", days=listed)
 
 
-def when_sent(digest: DigestConfig, zone: str) -> str:
-    """``digest``'s schedule in words ("every day at 07:00 (Europe/London)"), its ``zone``
-    the digest's (``Config.digest_timezone``), or "" when it is not one time on whole days."""
+def when_sent(digest: DigestConfig, zone: str, tr: Localizer | None = None) -> str:
+    """``digest``'s schedule in words ("every day at 07:00 (Europe/London)") in ``tr``'s
+    language (English by default), its ``zone`` the digest's (``Config.digest_timezone``),
+    or "" when it is not one time on whole days."""
+    tr = tr or Localizer(DEFAULT_LOCALE)
     fields = digest.schedule.split()
     if len(fields) != 5 or fields[2:4] != ["*", "*"]:
         return ""
     minute, hour, _, _, weekday = fields
-    days = _days(weekday)
+    days = _days(weekday, tr)
     if not (_NUMBER.match(minute) and _NUMBER.match(hour)) or days is None:
         return ""
-    at = f"{days} at {int(hour):02d}:{int(minute):02d}"
+    if int(hour) > 23 or int(minute) > 59:  # not a time of day (cron refuses it too)
+        return ""
+    clock = format_time(time(int(hour), int(minute)), "HH:mm", locale=tr.locale)
+    at = tr.gettext("{days} at {time}", days=days, time=clock)
     if digest.local_time:
         # Sent at that time in each reader's own zone; one signing up has none yet (the
         # form asks none) and counts in the digest's until they choose theirs.
-        return f"{at} in your time zone ({zone} until you choose yours)"
-    return f"{at} ({zone})"
+        return tr.gettext(
+            "{when} in your time zone ({zone} until you choose yours)", when=at, zone=zone
+        )
+    return tr.gettext("{when} ({zone})", when=at, zone=zone)

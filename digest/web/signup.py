@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from digest.errors import DeliveryError
 from digest.links import make_token, read_confirm_token
+from digest.render.i18n import N_, Localizer
 from digest.states import SubscriberStatus
 from digest.store import Subscriber
 from digest.subscribers import check_name, normalise_email
@@ -57,15 +58,18 @@ class SignUpViews:
         a refused one comes back as ``entered``, the field at fault marked for assistive
         technology and focused."""
         ctx = self.ctx
+        tr = ctx.visitor(request)
         entered = entered or Entered()
         nonce = form_nonce(request.cookies.get(FORM_COOKIE))
         response = ctx.page(
             "subscribe.html.j2",
             status,
-            title="Subscribe",
+            tr,
+            title=tr.gettext("Subscribe"),
             topics=ctx.topics,
             digests=[
-                (d.title, when_sent(d, ctx.config.digest_timezone(d))) for d in ctx.config.digests
+                (d.title, when_sent(d, ctx.config.digest_timezone(d), tr))
+                for d in ctx.config.digests
             ],
             error=error,
             entered=entered,
@@ -88,6 +92,7 @@ class SignUpViews:
     async def subscribe(self, request: Request) -> Response:
         """Record a pending subscriber and mail the confirmation link."""
         ctx = self.ctx
+        tr = ctx.visitor(request)
         form = await request.form()
         raw_email, raw_name = str(form.get("email", "")), str(form.get("name", ""))
         chosen = [t for t in form.getlist("topics") if t in ctx.topics]
@@ -103,22 +108,26 @@ class SignUpViews:
             now_stamp(ctx.app.clock),
         ):
             return again(
-                "The form expired; please send it again. (The form needs its cookie: if "
-                "this repeats, allow cookies for this site.)",
+                tr.gettext(
+                    "The form expired; please send it again. (The form needs its cookie: if "
+                    "this repeats, allow cookies for this site.)"
+                ),
                 400,
             )
         try:
             email = normalise_email(raw_email)
         except ValueError:
-            return again(_address_problem(raw_email), 400, "email")
+            return again(_address_problem(tr, raw_email), 400, "email")
         try:
             name = check_name(raw_name)
         except ValueError:
             return again(
-                "Please write your name on one line, without special characters.", 400, "name"
+                tr.gettext("Please write your name on one line, without special characters."),
+                400,
+                "name",
             )
         if not ctx.limits.allow_signup(client_ip(request), email):
-            return ctx.too_many()
+            return ctx.too_many(tr)
         subscriber = await run_in_threadpool(ctx.store.add_pending, email, name, chosen)
         # Only pending, unsubscribed or bounced addresses get a confirmation (one who
         # reported the mail as spam is not mailed unasked); the page is the same whatever
@@ -129,13 +138,17 @@ class SignUpViews:
             SubscriberStatus.BOUNCED,
         ):
             try:
-                await ctx.mailer.send(email, await ctx.confirm_url(subscriber, chosen))
+                await ctx.mailer.send(
+                    email, await ctx.confirm_url(subscriber, chosen), ctx.reader(subscriber)
+                )
             except DeliveryError as exc:
-                return ctx.mail_down(email, exc)
+                return ctx.mail_down(email, exc, tr)
         # The page names the address as typed (normalised): a typo ("gmial.com") is the
         # commonest reason a confirmation never comes, and it tells nothing the visitor
         # did not type.
-        return ctx.page("check_inbox.html.j2", title="Check your inbox", email=email)
+        return ctx.page(
+            "check_inbox.html.j2", tr=tr, title=tr.gettext("Check your inbox"), email=email
+        )
 
     async def confirm(self, request: Request) -> Response:
         """The confirmation link: a page with a button, and the button's POST confirms."""
@@ -153,53 +166,68 @@ class SignUpViews:
             # received the link, so it tells a visitor nothing they did not have.
             pending = await run_in_threadpool(ctx.store.subscriber_by_public_id, link.public_id)
             if pending is None:
-                return ctx.invalid_link()
+                return ctx.invalid_link(ctx.visitor(request))
             # The mail opened again, say: as an expired link of theirs answers.
             if pending.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
                 return self.already(pending)
-            return ctx.page("confirm.html.j2", title="Confirm", email=pending.email)
+            tr = ctx.reader(pending)
+            return ctx.page(
+                "confirm.html.j2", tr=tr, title=tr.gettext("Confirm"), email=pending.email
+            )
         subscriber = await run_in_threadpool(
             ctx.store.confirm_subscriber, link.public_id, link.requested_at, link.topics
         )
         if subscriber is None:
-            return ctx.invalid_link()
+            return ctx.invalid_link(ctx.visitor(request))
+        tr = ctx.reader(subscriber)
         token = make_token(ctx.secret, "preferences", subscriber.public_id)
         preferences = f"/preferences/{token}"
         # Each answer names the address it is about (the page template escapes it).
         name, email = ctx.service.name, subscriber.email
         if subscriber.status == SubscriberStatus.PAUSED:
             return ctx.message(
-                "Your subscription is paused",
-                f"{name} is paused for {email}; resume it on your preferences page.",
-                link={"url": preferences, "label": "Resume or change your topics"},
+                tr.gettext("Your subscription is paused"),
+                tr.gettext(_PAUSED, name=name, email=email),
+                link={"url": preferences, "label": tr.gettext("Resume or change your topics")},
+                tr=tr,
             )
         if subscriber.status != SubscriberStatus.ACTIVE:  # the link is older than their leaving
             return ctx.message(
-                "This link has been used up",
-                f"{email} left the newsletter after this link was sent. "
-                "To receive it again, subscribe again.",
-                link={"url": "/", "label": "Subscribe again"},
+                tr.gettext("This link has been used up"),
+                tr.gettext(
+                    "{email} left the newsletter after this link was sent. "
+                    "To receive it again, subscribe again.",
+                    email=email,
+                ),
+                link={"url": "/", "label": tr.gettext("Subscribe again")},
+                tr=tr,
             )
         return ctx.message(
-            "You are subscribed",
-            f"{name} will reach {email} from the next edition.",
-            link={"url": preferences, "label": "Your topics and settings"},
+            tr.gettext("You are subscribed"),
+            tr.gettext("{name} will reach {email} from the next edition.", name=name, email=email),
+            link={"url": preferences, "label": tr.gettext("Your topics and settings")},
+            tr=tr,
         )
 
     def already(self, subscriber: Subscriber) -> Response:
         """The answer to a confirmation link of someone already subscribed (or paused)."""
         token = make_token(self.ctx.secret, "preferences", subscriber.public_id)
+        tr, name, email = self.ctx.reader(subscriber), self.ctx.service.name, subscriber.email
         if subscriber.status == SubscriberStatus.PAUSED:
             return self.ctx.message(
-                "Your subscription is paused",
-                f"{self.ctx.service.name} is paused for {subscriber.email}; resume it on "
-                "your preferences page.",
-                link={"url": f"/preferences/{token}", "label": "Resume or change your topics"},
+                tr.gettext("Your subscription is paused"),
+                tr.gettext(_PAUSED, name=name, email=email),
+                link={
+                    "url": f"/preferences/{token}",
+                    "label": tr.gettext("Resume or change your topics"),
+                },
+                tr=tr,
             )
         return self.ctx.message(
-            "You are already subscribed",
-            f"{self.ctx.service.name} is sent to {subscriber.email}; nothing to confirm.",
-            link={"url": f"/preferences/{token}", "label": "Your topics and settings"},
+            tr.gettext("You are already subscribed"),
+            tr.gettext("{name} is sent to {email}; nothing to confirm.", name=name, email=email),
+            link={"url": f"/preferences/{token}", "label": tr.gettext("Your topics and settings")},
+            tr=tr,
         )
 
     async def expired(self, request: Request, token: str) -> Response:
@@ -210,29 +238,40 @@ class SignUpViews:
         ctx = self.ctx
         old = read_confirm_token(ctx.keys, token, max_age=None)
         if old is None:
-            return ctx.invalid_link()
+            return ctx.invalid_link(ctx.visitor(request))
         found = await run_in_threadpool(ctx.store.subscriber_by_public_id, old.public_id)
         if found is None or found.status == SubscriberStatus.COMPLAINED:
-            return ctx.invalid_link()
+            return ctx.invalid_link(ctx.visitor(request))
         if found.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
             return self.already(found)
+        tr = ctx.reader(found)
         if request.method != "POST":
-            return ctx.page("confirm_expired.html.j2", title="Link expired", email=found.email)
+            return ctx.page(
+                "confirm_expired.html.j2",
+                tr=tr,
+                title=tr.gettext("Link expired"),
+                email=found.email,
+            )
         if not ctx.limits.allow_signup(client_ip(request), found.email):
-            return ctx.too_many()
+            return ctx.too_many(tr)
         # The old link's topics, or for a link made before links carried topics the row's;
         # either way only those a source still has, as the sign-up form keeps: an old
         # link's topic since dropped from the config would have the reader sent nothing.
         topics = old.topics if old.topics is not None else tuple(found.topics.split(","))
         topics = tuple(t for t in topics if t in ctx.topics)
         try:
-            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics))
+            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics), tr)
         except DeliveryError as exc:
-            return ctx.mail_down(found.email, exc)
-        return ctx.page("check_inbox.html.j2", title="Check your inbox", email=found.email)
+            return ctx.mail_down(found.email, exc, tr)
+        return ctx.page(
+            "check_inbox.html.j2", tr=tr, title=tr.gettext("Check your inbox"), email=found.email
+        )
 
 
-def _address_problem(raw: str) -> str:
+_PAUSED = N_("{name} is paused for {email}; resume it on your preferences page.")
+
+
+def _address_problem(tr: Localizer, raw: str) -> str:
     """What the reader is told of an address ``normalise_email`` refuses: one whose part
     before the @ has letters outside ASCII is an address, but not one digest can send to
     (it speaks plain SMTP, not SMTPUTF8), and "does not look like an address" would send
@@ -240,8 +279,9 @@ def _address_problem(raw: str) -> str:
     local, at, _ = raw.strip().rpartition("@")
     foreign = "".join(dict.fromkeys(c for c in local if not c.isascii() and c.isprintable()))
     if at and foreign:
-        return (
-            f"We cannot send to an address with {foreign[:5]} before the @: our mail "
-            "server only handles plain Latin letters there. Please use another address."
+        return tr.gettext(
+            "We cannot send to an address with {letters} before the @: our mail "
+            "server only handles plain Latin letters there. Please use another address.",
+            letters=foreign[:5],
         )
-    return "That does not look like an email address."
+    return tr.gettext("That does not look like an email address.")

@@ -17,9 +17,11 @@ from digest.config.models.base import (
     check_timezone,
     default,
     no_source_has,
+    offset_meant,
     secret_hint,
     unknown_topics,
     zone_named,
+    zones_meant,
 )
 from digest.config.models.config import Config
 from digest.config.models.delivery import DeliveryConfig, DkimConfig, RateConfig
@@ -67,7 +69,9 @@ __all__ = [
     "default",
     "file_path",
     "no_source_has",
+    "offset_meant",
     "secret_hint",
     "unknown_topics",
     "zone_named",
+    "zones_meant",
 ]

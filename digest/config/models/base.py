@@ -67,7 +67,7 @@ def check_timezone(
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        close = _zones_named(value)
+        close = zones_meant(value)
         hint = _offset_hint(value) or (
             f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
         )
@@ -78,6 +78,25 @@ def check_timezone(
 _OFFSET = re.compile(r"^(?:gmt|utc)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
 
+def offset_meant(raw: str) -> tuple[str, str] | None:
+    """An offset typed for a zone ('GMT+1', 'UTC-05:00'): the offset as written ('UTC+1')
+    and the IANA zone that is that offset ('Etc/GMT-1', counted the other way round;
+    'UTC' for no offset; "" where no IANA zone is that fixed offset). None for a name that
+    is no offset. (The reader's pages word it in the reader's language.)"""
+    match = _OFFSET.match(raw.strip())
+    if not match:
+        return None
+    sign, hours, minutes = match[1], int(match[2]), int(match[3] or 0)
+    if minutes >= 60 or hours > 14:
+        return None
+    if not hours and not minutes:
+        return "UTC", "UTC"
+    offset = f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+    if minutes or (sign == "-" and hours > 12):
+        return offset, ""
+    return offset, f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+
+
 def _offset_hint(raw: str) -> str:
     """The zone an offset such as 'GMT+1' or 'UTC-05:00' means, else "".
 
@@ -86,19 +105,15 @@ def _offset_hint(raw: str) -> str:
     off: the answer names the Etc zone of the offset meant, and the place's zone, which
     also follows its summer time.
     """
-    match = _OFFSET.match(raw.strip())
-    if not match:
+    meant = offset_meant(raw)
+    if meant is None:
         return ""
-    sign, hours, minutes = match[1], int(match[2]), int(match[3] or 0)
-    if minutes >= 60 or hours > 14:
-        return ""
+    offset, etc = meant
     place = "the place's own zone, named Area/City ('Europe/Paris', 'America/New_York')"
-    if not hours and not minutes:
+    if etc == "UTC":
         return f"write 'UTC', or better {place}, which follows its summer time"
-    offset = f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
-    if minutes or (sign == "-" and hours > 12):
+    if not etc:
         return f"no IANA zone is a fixed {offset}: use {place}"
-    etc = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
     return (
         f"for {offset} write {etc!r} (IANA's Etc names count the other way round), or "
         f"better {place}, which follows its summer time"
@@ -127,7 +142,7 @@ def zone_named(raw: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def _zones_named(raw: str) -> list[str]:
+def zones_meant(raw: str) -> list[str]:
     """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
     is Europe/Paris, 'New York' is America/New_York; a misspelt one, the names closest to
     it ('Europe/Londn' is Europe/London, 'US/Eastrn' US/Eastern)."""
