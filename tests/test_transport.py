@@ -375,3 +375,29 @@ async def test_without_a_proxy_the_apps_client_keeps_a_pool_per_origin(
     monkeypatch.setenv("NO_PROXY", "*")  # httpx: no proxy for any host
     async with open_app.http() as http:
         assert isinstance(http._transport, PoolPerOriginTransport)
+
+
+async def test_a_connection_made_for_one_reach_is_not_reused_for_a_narrower_one() -> None:
+    """A kept-alive connection to a host on this machine, made for a request that may reach
+    it (its source's own), does not carry a public source's redirect there."""
+    async with keep_alive_server() as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/feed.xml"
+        assert (await http.get(url)).content == b"hello"
+        public_only = {transport.REACH: frozenset({"public"})}
+        with pytest.raises(httpx.ConnectError, match="this machine"):
+            await http.get(url, extensions=public_only)
+        loopback = {transport.REACH: frozenset({"public", "loopback"})}
+        assert (await http.get(url, extensions=loopback)).content == b"hello"
+    assert server.connections == 2  # one per reach
+
+
+async def test_only_the_gathers_own_transport_judges_addresses_where_it_connects(
+    forward_proxy: ForwardProxy, open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_app.http() as http:
+        assert transport.judges_addresses(http)
+    async with httpx.AsyncClient() as http:
+        assert not transport.judges_addresses(http)
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    async with open_app.http() as http:  # the proxy connects: judged beforehand
+        assert not transport.judges_addresses(http)
