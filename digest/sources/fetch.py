@@ -285,9 +285,7 @@ class Fetcher:
 def _left(deadline: Deadline | None, seconds: float) -> float:
     """What is left of the source's ``deadline`` once it runs (its look-ups of addresses
     count against it too), else ``seconds``."""
-    if deadline is None or deadline.at is None:
-        return seconds
-    return max(0.05, deadline.at - asyncio.get_running_loop().time())
+    return seconds if deadline is None else deadline.left()
 
 
 def _until(at: float) -> float:
