@@ -158,12 +158,13 @@ class Fetcher:
                 raise off_site(name, url, current, within)
             reach = ANY
             if _other_host(current, home):  # the same host is on the same network
-                # One budget for the hop's look-ups: the home's and the target's, one after
-                # the other, each given all that was left took the source twice its time.
+                # One budget for the hop's look-ups: the home's and (behind a proxy) the
+                # target's, one after the other; each given all that was left took the
+                # source twice its time.
                 until = asyncio.get_running_loop().time() + _left(
                     deadline, self.limits.timeout_seconds
                 )
-                if origin is None:  # a stored move: the home was not requested
+                if origin is None:  # not learnt from the home's connection (a stored move)
                     origin = await home_kinds(home, _until(until))
                 if judged:
                     # Judged where it connects (network._reachable), on the addresses it
@@ -198,7 +199,8 @@ class Fetcher:
         reach: frozenset[str] = ANY,
         home: str = "",
     ) -> Fetched | _Redirect:
-        """One request: the answer, or (status, absolute Location) for a redirect."""
+        """One request: the answer, or (status, absolute Location, kinds of network of the
+        host that answered) for a redirect. Its connection may reach the kinds ``reach``."""
         host = urlsplit(url).hostname or ""
         own = deadline is None
         clock = deadline or Deadline(self.limits.timeout_seconds)

@@ -242,6 +242,7 @@ class AddressRefused(OSError):
         self.hint = hint
 
 
+_UNUSABLE = "unusable"  # 0.0.0.0 or :: as a name's address, in _reachable's refusals
 _LINK_LOCAL_HINT = (
     "digest never connects a name to a link-local address, where cloud metadata services "
     "answer: if the feed really is served there, set the source's url to that address "
@@ -298,9 +299,6 @@ def _reachable(host: str, addresses: list[_Address], reach: frozenset[str] = ANY
     shown = ", ".join(refused[kind] for kind in sorted(refused))
     reason = f"{host} resolves to {shown}, an address on {words}; refused"
     raise AddressRefused(host, reason, words, REDIRECT_HINT)
-
-
-_UNUSABLE = "unusable"
 
 
 async def _connect_first(
