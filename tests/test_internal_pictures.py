@@ -149,3 +149,26 @@ def test_a_gathers_pictures_at_names_cost_one_read_of_each_address(
     assert (kept, notes) == (items, [])
     assert len(splits) == len(items)
     assert parsed == []
+
+
+def test_the_look_up_a_picture_asks_for_has_what_is_left_of_the_sources_time(
+    feed_server: FeedServer, write_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A picture on a private network asks whether the source is on one too, by a look-up
+    of its own address: that look-up is the source's time (gather.timeout_seconds, its
+    requests included), not as much again."""
+    given: list[float] = []
+    host_kinds = addresses.host_kinds
+
+    async def recorded(host: str, port: int, timeout: float) -> set[str]:
+        given.append(timeout)
+        return await host_kinds(host, port, timeout)
+
+    monkeypatch.setattr(addresses, "host_kinds", recorded)
+    url = feed_server.add("/wire.xml", _feed(), delay=0.6)  # the feed takes 0.6 s of 1.5
+    config: Path = write_config([("Wire", url)], timeout=1.5)
+    code, out, err = run_cli("--config", str(config), "gather", "--json")
+    assert code == 0, err
+    [report] = json.loads(out)["sources"]
+    assert report["status"] == "ok", report
+    assert len(given) == 1 and given[0] <= 0.95, given

@@ -20,11 +20,12 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
+from digest.errors import SourceError
 from digest.sources import addresses
 from digest.sources.addresses import literal_kind, redirect_refusal
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, Limits
 from digest.sources.network import _reachable
-from digest.sources.transport import environment_proxies
+from digest.sources.transport import PoolPerOriginTransport, environment_proxies
 from tests.conftest import FeedServer, rss, run_cli
 
 FEED = rss([{"title": "Harbour reopens", "link": "https://wire.test/harbour", "guid": "h1"}])
@@ -161,6 +162,9 @@ def test_a_name_that_resolves_to_the_metadata_address_is_never_connected_to(
         error = report["error"]
         assert "resolves to a link-local address (169.254.169.254)" in error, error
         assert "refused" in error, error
+        # not a network fault that a later run gets past: what the admin can do
+        assert "try again" not in report["hint"], report
+        assert "set the source's url to that address written as one" in report["hint"], report
 
 
 def test_an_ipv6_only_host_behind_nat64_follows_a_redirect_to_an_ipv4_only_site() -> None:
@@ -204,3 +208,168 @@ def test_a_hops_look_ups_share_one_budget(
     assert fetched.status == 200
     assert len(given) == 2 and given[0] == pytest.approx(budget, abs=0.05), given
     assert given[1] <= 0.1, given  # what was left of the budget: nothing
+
+
+# --- judged where the connection is made --------------------------------------------------
+
+PUBLIC_HOME = "http://feed.example/feed.xml"  # a public source's own address
+FAILS = "no answer"  # a Resolver's answer: the look-up fails
+
+
+class Resolver:
+    """The machine's resolver, answering for the names in ``answers`` itself: each look-up
+    of a name takes its next answer, the last one again once they run out (DNS cannot run
+    here; a name whose answer changes is DNS rebinding's). Counts every look-up."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            self.calls.append(name)
+            if name not in self.answers:
+                return real(host, port, *args, **kwargs)
+            seen = self.calls.count(name)
+            ip = self.answers[name][min(seen, len(self.answers[name])) - 1]
+            if ip == FAILS:
+                raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]
+
+        # asyncio's loop.getaddrinfo asks socket.getaddrinfo, in a thread, at each call
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def judging_client() -> httpx.AsyncClient:
+    """A client on the gather's own transport, as the app builds it without a proxy."""
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=2)
+    return httpx.AsyncClient(transport=PoolPerOriginTransport(limits, max_pools=64))
+
+
+async def fetch_moved(url: str, timeout: float = 1.0) -> Fetched:
+    """``url`` fetched as a public source's stored move (the hop held to PUBLIC_HOME's rule)."""
+    async with judging_client() as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=timeout), HostPolicy(delay=0))
+        return await fetcher.get("Moved", url, home=PUBLIC_HOME)
+
+
+async def test_a_name_that_rebinds_to_this_machine_after_a_check_is_not_connected_to_it(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A public source's hop to a name whose DNS answers a public address first and
+    127.0.0.1 after: the name is resolved once, where it is connected, so this machine's
+    feed server is never asked."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    dns = Resolver(
+        monkeypatch,
+        {"feed.example": ["93.184.215.14"], "moved.test": ["93.184.215.15", "127.0.0.1"]},
+    )
+    with pytest.raises(SourceError):
+        await fetch_moved(f"http://moved.test:{port}/feed.xml")
+    assert feed_server.requests == []
+    assert dns.calls.count("moved.test") == 1  # no second look-up to answer otherwise
+
+
+async def test_a_public_sources_hop_to_a_name_on_this_machine_is_refused_where_it_connects(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    Resolver(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": ["127.0.0.1"]})
+    url = f"http://moved.test:{port}/feed.xml"
+    with pytest.raises(SourceError) as refused:
+        await fetch_moved(url)
+    error = refused.value
+    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in error.reason
+    assert "refused" in error.reason and "set the source's url" in error.hint
+    assert feed_server.requests == []
+
+
+async def test_a_hop_whose_name_fails_to_resolve_at_a_check_is_not_let_through(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look-up that fails (or times out) no longer counts as allowed: there is no look-up
+    but the connection's, so a name that fails once and answers 127.0.0.1 next reaches
+    nothing."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    dns = Resolver(
+        monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": [FAILS, "127.0.0.1"]}
+    )
+    with pytest.raises(SourceError, match=r"cannot connect to moved\.test"):
+        await fetch_moved(f"http://moved.test:{port}/feed.xml")
+    assert feed_server.requests == []
+    assert dns.calls.count("moved.test") == 1
+
+
+async def test_a_source_on_this_machine_still_follows_a_name_to_this_machine(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    back = {"Location": f"http://moved.test:{port}/feed.xml"}
+    url = feed_server.add("/r", b"", status=302, headers=back)
+    dns = Resolver(monkeypatch, {"moved.test": ["127.0.0.1"]})
+    async with judging_client() as client:
+        fetched = await Fetcher(client, hosts=HostPolicy(delay=0)).get("Local", url)
+    assert fetched.status == 200 and b"Harbour reopens" in fetched.body
+    assert dns.calls.count("moved.test") == 1
+
+
+async def test_a_redirect_to_another_host_looks_each_host_up_once(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gather of sources that each redirect to another host: one look-up per host
+    connected to (the source's own network is learnt from its connection), none to check."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    count = 6
+    names = [f"s{n}.test" for n in range(count)] + [f"to{n}.test" for n in range(count)]
+    dns = Resolver(monkeypatch, {name: ["127.0.0.1"] for name in names})
+    for n in range(count):
+        back = {"Location": f"http://to{n}.test:{port}/feed.xml"}
+        feed_server.add(f"/r{n}", b"", status=302, headers=back)
+    async with judging_client() as client:
+        fetcher = Fetcher(client, hosts=HostPolicy(delay=0))
+        fetched = await asyncio.gather(
+            *(fetcher.get(f"s{n}", f"http://s{n}.test:{port}/r{n}") for n in range(count))
+        )
+    assert all(f.status == 200 for f in fetched)
+    assert sorted(dns.calls) == sorted(names)  # each once
+
+
+async def test_a_name_a_dns_blocklist_answers_with_0000_does_not_resolve_to_a_usable_address(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0.0.0.0 (or ::) is what Pi-hole and filtering resolvers answer for a blocked name;
+    the kernel connects it to this machine. A name answered so is never connected to, and
+    is said as not resolving, not as a refusal of this machine."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    Resolver(monkeypatch, {"blocked.test": ["0.0.0.0"], "feed.example": ["93.184.215.14"]})
+    url = f"http://blocked.test:{port}/feed.xml"
+    async with judging_client() as client:
+        with pytest.raises(SourceError) as own:
+            await Fetcher(client, hosts=HostPolicy(delay=0)).get("Blocked", url)
+    with pytest.raises(SourceError) as hop:
+        await fetch_moved(url)
+    for error in (own.value, hop.value):
+        assert "blocked.test does not resolve to a usable address (it answers 0.0.0.0)" in str(
+            error
+        ), error
+        assert "this machine" not in str(error) and "DNS blocklist" in error.hint, error
+        assert "try again" not in error.hint, error
+    assert feed_server.requests == []
+
+
+def test_behind_a_proxy_a_name_answered_with_0000_does_not_read_as_this_machine() -> None:
+    """Behind a proxy a hop is judged by this machine's DNS beforehand: a blocklist's
+    0.0.0.0 is no address (the proxy's resolver says where the name is), not loopback."""
+
+    async def kinds() -> set[str]:
+        return await addresses.host_kinds("blocked.test", 80, 1.0)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("0.0.0.0", 80))],
+        )
+        assert asyncio.run(kinds()) == set()

@@ -375,3 +375,68 @@ async def test_without_a_proxy_the_apps_client_keeps_a_pool_per_origin(
     monkeypatch.setenv("NO_PROXY", "*")  # httpx: no proxy for any host
     async with open_app.http() as http:
         assert isinstance(http._transport, PoolPerOriginTransport)
+
+
+async def test_a_connection_made_for_one_reach_is_not_reused_for_a_narrower_one() -> None:
+    """A kept-alive connection to a host on this machine, made for a request that may reach
+    it (its source's own), does not carry a public source's redirect there."""
+    async with keep_alive_server() as server, client() as http:
+        url = f"http://127.0.0.1:{server.port}/feed.xml"
+        assert (await http.get(url)).content == b"hello"
+        public_only = {transport.REACH: frozenset({"public"})}
+        with pytest.raises(httpx.ConnectError, match="this machine"):
+            await http.get(url, extensions=public_only)
+        loopback = {transport.REACH: frozenset({"public", "loopback"})}
+        assert (await http.get(url, extensions=loopback)).content == b"hello"
+    assert server.connections == 2  # one per reach
+
+
+async def test_only_the_gathers_own_transport_judges_addresses_where_it_connects(
+    forward_proxy: ForwardProxy, open_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_app.http() as http:
+        assert transport.judges_addresses(http)
+    async with httpx.AsyncClient() as http:
+        assert not transport.judges_addresses(http)
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    async with open_app.http() as http:  # the proxy connects: judged beforehand
+        assert not transport.judges_addresses(http)
+
+
+async def test_a_name_connected_to_the_address_judged_keeps_its_name_for_tls_and_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the address the name resolved to, once; the certificate is
+    verified for the name, which TLS (SNI) and the Host header still carry."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=feeds.test", "-addext", "subjectAltName=DNS:feeds.test"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    names: list[str | None] = []
+
+    def sni(sock: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
+        names.append(name)
+
+    served.sni_callback = sni
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with keep_alive_server(tls=served) as server:
+        resolving_to(monkeypatch, ("127.0.0.1", server.port))
+        reach = {transport.REACH: frozenset({"public", "loopback"})}
+        async with client(verify=trusting) as http:
+            url = f"https://feeds.test:{server.port}/"
+            assert (await http.get(url, extensions=reach)).content == b"hello"
+    assert names == ["feeds.test"]
+    assert f"host: feeds.test:{server.port}" in server.heads[0]

@@ -8,10 +8,14 @@ request an internal service for whoever controls that feed (and mail an internal
 items to every reader), and a picture at ``http://192.168.1.1/reboot`` in an email has
 every reader's mail client request their own router. So a redirect may reach an internal
 kind of address only when the source's own address is of that kind (``redirect_refusal``,
-which the fetcher applies to every hop to another host), a host name never connects to a
-link-local address (``network._reachable``: DNS is its owner's to change), a picture at an
-internal address is left out of the email (``picture_refusal``), and an OPML list adds no
-feed at one (``internal_words``).
+``hop_reach``), a host name never connects to a link-local address (DNS is its owner's to
+change), a picture at an internal address is left out of the email (``picture_refusal``),
+and an OPML list adds no feed at one (``internal_words``).
+
+A hop's host name is judged where the connection is made (``network._reachable``), on the
+addresses it is connected to: resolved once, so a DNS answer that changes between a check
+and the connection (DNS rebinding) reaches nothing it may not. Only behind a proxy, which
+resolves names itself, is a redirect judged beforehand by what this machine's DNS says.
 """
 
 from __future__ import annotations
@@ -34,6 +38,26 @@ _KIND_WORDS = {
     LINK_LOCAL: "a link-local network (where cloud metadata services answer)",
     "reserved": "a reserved or multicast range",
 }
+
+
+# Every kind: what a request to the source's own host may reach (the admin's choice; a name
+# still never a link-local address).
+ANY = frozenset({PUBLIC, *_KIND_WORDS})
+REDIRECT_HINT = (
+    "nothing to do if the feed's server is not yours (tell its owner); if the feed "
+    "really lives there, set the source's url to that address"
+)
+
+
+def kind_words(kind: str) -> str:
+    """The words an error says the kind of network ``kind`` with."""
+    return _KIND_WORDS.get(kind, kind)
+
+
+def hop_reach(origin: set[str]) -> frozenset[str]:
+    """The kinds of network a hop to another host may reach from a source whose own
+    address is on ``origin`` (``redirect_refusal``'s rule): public, and the source's own."""
+    return frozenset(origin | {PUBLIC})
 
 
 def literal_kind(host: str) -> str | None:
@@ -110,7 +134,8 @@ def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     """The kinds of every address ``host`` resolves to; empty when it does not resolve in
-    ``timeout`` seconds (the request then fails on its own, or a proxy resolves it)."""
+    ``timeout`` seconds (the request then fails on its own, or a proxy resolves it), or
+    only to 0.0.0.0 or :: (what a DNS blocklist answers for a name it blocks)."""
     kind = literal_kind(host)
     if kind is not None:
         return {kind}
@@ -125,9 +150,11 @@ async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     kinds: set[str] = set()
     for *_, sockaddr in infos:
         try:
-            kinds.add(ip_kind(ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])))
+            ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
         except ValueError:
             continue
+        if not ip.is_unspecified:  # a DNS blocklist's answer: no usable address
+            kinds.add(ip_kind(ip))
     return kinds
 
 
@@ -139,7 +166,7 @@ def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
     refused = sorted(target - allowed)
     if not refused:
         return None
-    return " and ".join(_KIND_WORDS.get(kind, kind) for kind in refused)
+    return " and ".join(kind_words(kind) for kind in refused)
 
 
 def internal_words(url: str) -> str | None:

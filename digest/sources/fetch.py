@@ -25,7 +25,15 @@ import httpx
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.config.models import GatherConfig, default, file_path
 from digest.errors import SourceError
-from digest.sources.addresses import home_kinds, redirect_refusal, url_kinds
+from digest.sources.addresses import (
+    ANY,
+    REDIRECT_HINT,
+    home_kinds,
+    hop_reach,
+    redirect_refusal,
+    url_kinds,
+    url_literal_kind,
+)
 from digest.sources.answers import (
     PERMANENT,
     REDIRECT,
@@ -36,8 +44,10 @@ from digest.sources.answers import (
     transport_error,
 )
 from digest.sources.bodies import MAX_BODY_BYTES, read_capped, size_text, too_large
+from digest.sources.network import KINDS, AddressRefused
 from digest.sources.pacing import Deadline, HostPolicy
 from digest.sources.site import Site
+from digest.sources.transport import REACH, judges_addresses
 
 # Re-exported: callers and tests import these from here, as before the split (file_path
 # from the config, where `digest check` resolves a file: source's path by the same rule).
@@ -60,6 +70,9 @@ FEED_ACCEPT = (
 )
 # Only what bodies._Decoder can undo with a bound on its output.
 ACCEPT_ENCODING = "gzip, deflate"
+# A redirect: its status, the absolute Location, and the kinds of network of the host that
+# answered it, when its connection says (network.KINDS).
+_Redirect = tuple[int, str, frozenset[str] | None]
 
 
 @dataclass(frozen=True)
@@ -138,24 +151,36 @@ class Fetcher:
         current = url
         home = home or url
         origin: set[str] | None = None  # the kinds of network the home's host is on
+        judged = judges_addresses(self.client)
         for hop in range(self.limits.max_redirects + 1):
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
+            reach = ANY
             if _other_host(current, home):  # the same host is on the same network
-                # One budget for the hop's look-ups: the home's and the target's, one after
-                # the other, each given all that was left took the source twice its time.
+                # One budget for the hop's look-ups: the home's and (behind a proxy) the
+                # target's, one after the other; each given all that was left took the
+                # source twice its time.
                 until = asyncio.get_running_loop().time() + _left(
                     deadline, self.limits.timeout_seconds
                 )
-                if origin is None:
+                if origin is None:  # not learnt from the home's connection (a stored move)
                     origin = await home_kinds(home, _until(until))
-                await _check_reach(name, home, current, origin, _until(until))
-            result = await self._one(name, current, headers, deadline)
+                if judged:
+                    # Judged where it connects (network._reachable), on the addresses it
+                    # connects to; an address written as one, here and now.
+                    reach = hop_reach(origin)
+                    literal = url_literal_kind(current)
+                    _check_kinds(name, home, current, origin, {literal} if literal else set())
+                else:  # behind a proxy, which resolves the name itself
+                    await _check_reach(name, home, current, origin, _until(until))
+            result = await self._one(name, current, headers, deadline, reach, home)
             if isinstance(result, Fetched):
                 moved = current if hop and permanent and current != url else None
                 return Fetched(result.body, result.headers, current, result.status, moved)
-            status, location = result
+            status, location, kinds = result
+            if origin is None and kinds and not _other_host(current, home):
+                origin = set(kinds)  # where the home was reached: no look-up of its own
             permanent = permanent and status in PERMANENT
             current = location
         raise SourceError(
@@ -166,9 +191,16 @@ class Fetcher:
         )
 
     async def _one(
-        self, name: str, url: str, headers: dict[str, str], deadline: Deadline | None
-    ) -> Fetched | tuple[int, str]:
-        """One request: the answer, or (status, absolute Location) for a redirect."""
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        deadline: Deadline | None,
+        reach: frozenset[str] = ANY,
+        home: str = "",
+    ) -> Fetched | _Redirect:
+        """One request: the answer, or (status, absolute Location, kinds of network of the
+        host that answered) for a redirect. Its connection may reach the kinds ``reach``."""
         host = urlsplit(url).hostname or ""
         own = deadline is None
         clock = deadline or Deadline(self.limits.timeout_seconds)
@@ -180,7 +212,7 @@ class Fetcher:
             async with asyncio.timeout_at(clock.at) as bound:
                 async with self.hosts.turn(host), self._overall:
                     bound.reschedule(clock.start())
-                    return await self._attempt(name, url, headers, host)
+                    return await self._attempt(name, url, headers, host, reach, home)
         except TimeoutError as exc:
             clock.cut += 1
             if own:
@@ -198,25 +230,41 @@ class Fetcher:
             ) from exc
 
     async def _attempt(
-        self, name: str, url: str, headers: dict[str, str], host: str
-    ) -> Fetched | tuple[int, str]:
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        host: str,
+        reach: frozenset[str],
+        home: str,
+    ) -> Fetched | _Redirect:
         """The request, with httpx's errors said as SourceErrors naming the host and url."""
         try:
-            return await self._request(name, url, headers)
+            return await self._request(name, url, headers, reach)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise transport_error(name, url, host, exc) from exc
+            refused = _refusal(exc)
+            if refused is None:
+                raise transport_error(name, url, host, exc) from exc
+            if reach != ANY and refused.words:  # a hop to another host: the redirect rule's
+                raise _reach_error(name, home, url, refused.words) from exc
+            raise SourceError(
+                name, f"cannot connect to {host} for {url}: {refused}", refused.hint
+            ) from exc
 
     async def _request(
-        self, name: str, url: str, headers: dict[str, str]
-    ) -> Fetched | tuple[int, str]:
+        self, name: str, url: str, headers: dict[str, str], reach: frozenset[str]
+    ) -> Fetched | _Redirect:
         # client.send(stream=True) and aclose, as client.stream() does, without its
         # generator-based context manager (a gather makes hundreds of these).
-        request = self.client.build_request("GET", url, headers=headers)
+        extensions = {REACH: reach} if reach != ANY else None
+        request = self.client.build_request("GET", url, headers=headers, extensions=extensions)
         response = await self.client.send(request, stream=True, follow_redirects=False)
         try:
             status = response.status_code
             if status in REDIRECT and "location" in response.headers:
-                return status, urljoin(url, response.headers["location"].strip())
+                stream = response.extensions.get("network_stream")
+                kinds = stream.get_extra_info(KINDS) if stream is not None else None
+                return status, urljoin(url, response.headers["location"].strip()), kinds
             if status == 304:
                 # A 304 has no body; reading its end lets the connection be reused (httpcore
                 # closes one whose answer was left unread).
@@ -239,9 +287,7 @@ class Fetcher:
 def _left(deadline: Deadline | None, seconds: float) -> float:
     """What is left of the source's ``deadline`` once it runs (its look-ups of addresses
     count against it too), else ``seconds``."""
-    if deadline is None or deadline.at is None:
-        return seconds
-    return max(0.05, deadline.at - asyncio.get_running_loop().time())
+    return seconds if deadline is None else deadline.left()
 
 
 def _until(at: float) -> float:
@@ -259,16 +305,36 @@ def _other_host(url: str, home: str) -> bool:
 
 async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
     """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
-    ``url`` stays on the public internet or on the source's own kind of network."""
-    refused = redirect_refusal(origin, await url_kinds(url, timeout))
+    ``url`` stays on the public internet or on the source's own kind of network, by what
+    this machine's DNS says of ``url``'s host (behind a proxy, which connects)."""
+    _check_kinds(name, first, url, origin, await url_kinds(url, timeout))
+
+
+def _check_kinds(name: str, first: str, url: str, origin: set[str], target: set[str]) -> None:
+    """``_check_reach`` for a ``url`` whose host is on the kinds ``target``."""
+    refused = redirect_refusal(origin, target)
     if refused is not None:
-        raise SourceError(
-            name,
-            f"{first} led to {url[:200]}, an address on {refused}; refused: a feed may "
-            "not send digest to internal services",
-            "nothing to do if the feed's server is not yours (tell its owner); if the feed "
-            "really lives there, set the source's url to that address",
-        )
+        raise _reach_error(name, first, url, refused)
+
+
+def _reach_error(name: str, first: str, url: str, refused: str) -> SourceError:
+    """The refusal of a hop from ``first`` to ``url``, on the network(s) ``refused`` says."""
+    return SourceError(
+        name,
+        f"{first} led to {url[:200]}, an address on {refused}; refused: a feed may "
+        "not send digest to internal services",
+        REDIRECT_HINT,
+    )
+
+
+def _refusal(exc: BaseException) -> AddressRefused | None:
+    """The AddressRefused behind httpx's ConnectError, if that is why it failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AddressRefused):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def read_file(name: str, path: Path, cap: int = MAX_BODY_BYTES) -> Fetched:

@@ -261,8 +261,9 @@ async def _read(
             "this is a bug in digest; please report it with the source's address",
         ) from exc
     items, left_out = kept_items(items, limit)  # for every kind of source, here
-    timeout = config.gather.timeout_seconds
-    items, pictures = await without_internal_pictures(items, source.url, timeout)
+    # The look-up of the source's own address, should a picture ask, is the source's time
+    # too: given what is left of it, not gather.timeout_seconds afresh.
+    items, pictures = await without_internal_pictures(items, source.url, deadline.left())
     return items, notes + left_out + pictures
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import itertools
 import socket
 import ssl
@@ -20,7 +21,14 @@ from typing import Any, cast
 import httpcore
 import httpx
 
-from digest.sources.addresses import LINK_LOCAL, literal_kind
+from digest.sources.addresses import (
+    ANY,
+    LINK_LOCAL,
+    REDIRECT_HINT,
+    ip_kind,
+    kind_words,
+    literal_kind,
+)
 
 
 @functools.cache
@@ -28,6 +36,11 @@ def ssl_context() -> ssl.SSLContext:
     """httpx's verifying TLS context, built once per process (loading the CAs takes ~40 ms)."""
     return httpx.create_ssl_context()
 
+
+# What a connection's stream answers, asked for this: the kinds of network of the
+# addresses its host resolved to and that it could be connected to (the redirect rule's
+# "source's own network", learnt without a look-up of its own).
+KINDS = "digest.kinds"
 
 _HIGH_WATER = 256 * 1024  # bytes received and not yet read before the socket is paused
 _LOW_WATER = _HIGH_WATER // 4
@@ -109,8 +122,9 @@ class _Stream(httpcore.AsyncNetworkStream):
     is the common case; only an empty buffer waits, with the read timeout.
     """
 
-    def __init__(self, connection: _Connection) -> None:
+    def __init__(self, connection: _Connection, kinds: frozenset[str] = frozenset()) -> None:
         self._connection = connection
+        self._kinds = kinds  # of the host's addresses it may be connected to (KINDS)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` (b"" at the end), within ``timeout`` seconds."""
@@ -178,6 +192,8 @@ class _Stream(httpcore.AsyncNetworkStream):
         """What httpcore and httpx ask of a connection (see httpcore's anyio backend)."""
         connection = self._connection
         transport = connection.tcp()
+        if info == KINDS:
+            return self._kinds
         if info == "is_readable":
             # Asked of an idle kept-alive connection: anything readable (the server's close,
             # or bytes nobody asked for) means it must not be reused.
@@ -213,22 +229,76 @@ async def _resolve(host: str, port: int) -> list[_Address]:
     return [address for group in interleaved for address in group if address is not None]
 
 
-def _reachable(host: str, addresses: list[_Address]) -> list[_Address]:
-    """``host``'s addresses but the link-local ones, when ``host`` is a name: the cloud
-    metadata service answers at 169.254.169.254, and no feed is served there by a name.
-    Checked here, where the connection is made, so a name whose DNS changes between a
-    check and the connection (a feed's own, or one a redirect names) cannot reach it; an
-    address written as one (an admin's choice, or a redirect's, which the fetcher checks)
-    is left as it is. OSError when no other address is left."""
-    if literal_kind(host) is not None:
-        return addresses
-    kept = [address for address in addresses if literal_kind(address[1]) != LINK_LOCAL]
-    if addresses and not kept:
-        raise OSError(
-            f"{host} resolves to a link-local address ({addresses[0][1]}), where cloud metadata "
-            "services answer; refused"
+class AddressRefused(OSError):
+    """No address of ``host`` may be connected to for this request; ``reason`` says why
+    (said as "resolves to ..., an address on ...; refused"), ``words`` names the refused
+    kinds of network for a redirect's refusal ("" when the name resolves to no usable
+    address), and ``hint`` says what the admin can do."""
+
+    def __init__(self, host: str, reason: str, words: str, hint: str) -> None:
+        super().__init__(reason)
+        self.host = host
+        self.words = words
+        self.hint = hint
+
+
+_UNUSABLE = "unusable"  # 0.0.0.0 or :: as a name's address, in _reachable's refusals
+_LINK_LOCAL_HINT = (
+    "digest never connects a name to a link-local address, where cloud metadata services "
+    "answer: if the feed really is served there, set the source's url to that address "
+    "written as one (http://169.254.x.x/...); otherwise tell the name's owner"
+)
+_UNUSABLE_HINT = (
+    "0.0.0.0 or :: is what a DNS blocklist (Pi-hole, a filtering resolver) answers for a "
+    "name it blocks: allow the name there, or check the source's url"
+)
+
+
+def _reachable(host: str, addresses: list[_Address], reach: frozenset[str] = ANY) -> list[_Address]:
+    """``host``'s addresses that may be connected to for a request that may reach the kinds
+    of network ``reach`` (a redirect's: public and the source's own; see addresses.py).
+
+    Judged here, where the connection is made, on the very addresses it is made to: a
+    name whose DNS answers one address to a check and another to the connection (DNS
+    rebinding) cannot reach an internal service. A name is never connected to a
+    link-local address (the cloud metadata service answers at 169.254.169.254, and no feed
+    is served there by a name) nor to 0.0.0.0 or :: (a DNS blocklist's answer, which the
+    kernel takes for this machine). AddressRefused when no address is left."""
+    literal = literal_kind(host) is not None
+    kept: list[_Address] = []
+    refused: dict[str, str] = {}  # kind: the first address of it
+    for address in addresses:
+        ip = ipaddress.ip_address(address[1].partition("%")[0])
+        if not literal and ip.is_unspecified:
+            refused.setdefault(_UNUSABLE, address[1])
+            continue
+        kind = ip_kind(ip)
+        if kind not in reach or (kind == LINK_LOCAL and not literal):
+            refused.setdefault(kind, address[1])
+            continue
+        kept.append(address)
+    if kept or not addresses:
+        return kept
+    if set(refused) == {_UNUSABLE}:
+        raise AddressRefused(
+            host,
+            f"{host} does not resolve to a usable address (it answers {refused[_UNUSABLE]})",
+            "",
+            _UNUSABLE_HINT,
         )
-    return kept
+    refused.pop(_UNUSABLE, None)
+    if set(refused) == {LINK_LOCAL} and LINK_LOCAL in reach:
+        raise AddressRefused(
+            host,
+            f"{host} resolves to a link-local address ({refused[LINK_LOCAL]}), where cloud "
+            "metadata services answer; refused",
+            kind_words(LINK_LOCAL),
+            _LINK_LOCAL_HINT,
+        )
+    words = " and ".join(kind_words(kind) for kind in sorted(refused))
+    shown = ", ".join(refused[kind] for kind in sorted(refused))
+    reason = f"{host} resolves to {shown}, an address on {words}; refused"
+    raise AddressRefused(host, reason, words, REDIRECT_HINT)
 
 
 async def _connect_first(
@@ -305,7 +375,11 @@ async def _cancel_losers(
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default)."""
+    """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default),
+    connecting only to addresses on the kinds of network ``reach`` (``_reachable``)."""
+
+    def __init__(self, reach: frozenset[str] = ANY) -> None:
+        self.reach = reach
 
     async def connect_tcp(
         self,
@@ -315,11 +389,12 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        """A connection to host:port, within ``timeout`` seconds, its addresses raced."""
+        """A connection to host:port, within ``timeout`` seconds, its addresses raced: those
+        host resolves to once, here, judged and connected to (no second look-up)."""
         local = (local_address, 0) if local_address else None
         try:
             async with asyncio.timeout(timeout):
-                addresses = _reachable(host, await _resolve(host, port))
+                addresses = _reachable(host, await _resolve(host, port), self.reach)
                 transport, connection = await _connect_first(addresses, local, HAPPY_EYEBALLS_DELAY)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"no connection in {timeout:g} s") from exc
@@ -328,7 +403,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
-        return _Stream(connection)
+        kinds = frozenset(ip_kind(ipaddress.ip_address(a[1].partition("%")[0])) for a in addresses)
+        return _Stream(connection, kinds)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep (httpcore's retry back-off)."""

@@ -65,3 +65,10 @@ class Deadline:
         if self.at is None:
             self.at = asyncio.get_running_loop().time() + self.seconds
         return self.at
+
+    def left(self) -> float:
+        """The seconds left once the clock runs (at least 50 ms, the least a look-up of an
+        address is given), else all of them: what the source's next step may still take."""
+        if self.at is None:
+            return self.seconds
+        return max(0.05, self.at - asyncio.get_running_loop().time())

@@ -8,7 +8,9 @@ connection for the price of a dictionary look-up. Pools idle longest are closed 
 than ``max_pools`` are open, which bounds the sockets kept open whatever the number of hosts.
 
 The pools talk to the network through ``network.AsyncioBackend``, a small asyncio protocol
-in place of httpcore's anyio backend (see that module for why).
+in place of httpcore's anyio backend (see that module for why), which connects a request
+only to addresses on the kinds of network its ``REACH`` extension allows (a redirect hop's:
+see addresses.py); requests that may reach different kinds never share a connection.
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from typing import cast
 import httpcore
 import httpx
 
+from digest.sources.addresses import ANY
 from digest.sources.network import AsyncioBackend, ssl_context
 
 log = logging.getLogger("digest.sources")
 
 
-_Origin = tuple[bytes, bytes, int | None]
+# A request's extension (httpx passes it on to httpcore): the frozenset of kinds of network
+# its connection may reach (addresses.hop_reach); without it, any (addresses.ANY).
+REACH = "digest.reach"
+
+_Origin = tuple[bytes, bytes, int | None, frozenset[str]]
 
 
 class _PoolPerOrigin(httpcore.AsyncConnectionPool):
@@ -51,13 +58,15 @@ class _PoolPerOrigin(httpcore.AsyncConnectionPool):
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         """Send the request through its origin's pool (made on first use)."""
         url = request.url
-        key = (url.scheme, url.host, url.port)
+        reach = request.extensions.get(REACH, ANY)
+        key = (url.scheme, url.host, url.port, reach)
         # Counted before any await, so a pool made here is never closed under this request.
         self._in_flight[key] += 1
         try:
             pool = self._pools.get(key)
             if pool is None:
-                pool = httpcore.AsyncConnectionPool(**self._options)  # type: ignore[arg-type]
+                options = {**self._options, "network_backend": AsyncioBackend(reach)}
+                pool = httpcore.AsyncConnectionPool(**options)  # type: ignore[arg-type]
                 self._pools[key] = pool
                 await self._close_idle_pools()
             else:
@@ -139,6 +148,17 @@ class PoolPerOriginTransport(httpx.AsyncHTTPTransport):
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
         )
+
+
+def judges_addresses(client: httpx.AsyncClient) -> bool:
+    """Whether ``client`` connects through ``AsyncioBackend``, which judges a request's
+    addresses where it connects (``REACH``); not behind a proxy (httpx's own transport),
+    nor a client built without ours. httpx keeps both in private attributes; should that
+    change, this says no and the fetcher judges a redirect beforehand, as behind a proxy."""
+    mounts = getattr(client, "_mounts", None)
+    return isinstance(getattr(client, "_transport", None), PoolPerOriginTransport) and not any(
+        (mounts or {}).values()
+    )
 
 
 def environment_proxies() -> bool:

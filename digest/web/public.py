@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +30,38 @@ log = logging.getLogger("digest.web")
 
 ARCHIVE_EDITIONS = 100  # the newest editions the archive page lists
 FEED_EDITIONS = 50  # and the Atom feed
+OUTAGE_LOG_SECONDS = 60.0  # an outage's /healthz warnings: the first, then one a minute
+
+
+class _OutageLog:
+    """The log of one database outage as /healthz sees it: anyone may ask it, as often as
+    they like, so a warning per request would let them flood the log. The first failure
+    is logged at once, then at most one every OUTAGE_LOG_SECONDS with how many checks
+    failed unlogged since, and the database answering again once."""
+
+    def __init__(self) -> None:
+        self._logged_at: float | None = None  # the last warning's monotonic time
+        self._unlogged = 0
+
+    def failed(self, exc: Exception) -> None:
+        """Log this failure, unless one was logged less than OUTAGE_LOG_SECONDS ago."""
+        now = time.monotonic()
+        if self._logged_at is not None and now - self._logged_at < OUTAGE_LOG_SECONDS:
+            self._unlogged += 1
+            return
+        more = f" ({self._unlogged} more failed checks since the last warning)"
+        log.warning(
+            "/healthz: the database is unavailable: %s%s", exc, more if self._unlogged else ""
+        )
+        self._logged_at, self._unlogged = now, 0
+
+    def answered(self) -> None:
+        """The database answers: say so once, if an outage was logged."""
+        if self._logged_at is None:
+            return
+        more = f" ({self._unlogged} more failed checks before)" if self._unlogged else ""
+        log.warning("/healthz: the database answers again%s", more)
+        self._logged_at, self._unlogged = None, 0
 
 
 class PublicViews:
@@ -37,6 +70,7 @@ class PublicViews:
     def __init__(self, ctx: WebContext, fetch: Callable[[str], bytes] | None = None) -> None:
         self.ctx = ctx
         self.hooks = WebhookReceiver(ctx.app, fetch or https_get)
+        self._outage = _OutageLog()
 
     async def edition(self, request: Request) -> Response:
         """One edition as it was mailed, without what was personal to each recipient; with
@@ -111,12 +145,14 @@ class PublicViews:
 
         Anyone may ask: the driver's message names the database server's address, port,
         database and user ("connection to server at "10.0.0.5", port 5432 failed: FATAL:
-        password authentication failed for user ..."), which is the admin's to read."""
+        password authentication failed for user ..."), which is the admin's to read; the
+        first of an outage and then one a minute (``_OutageLog``)."""
         try:
             await run_in_threadpool(self.ctx.store.editions, 1)
         except Exception as exc:  # the point of a health check: say that something is wrong
-            log.warning("/healthz: the database is unavailable: %s", exc)
+            self._outage.failed(exc)
             return JSONResponse({"status": "error", "database": "unavailable"}, 503)
+        self._outage.answered()
         return JSONResponse({"status": "ok"})
 
     async def webhook(self, request: Request) -> Response:
