@@ -22,9 +22,8 @@ from digest.app import App
 from digest.config import load_config
 from digest.errors import SourceError
 from digest.sources import addresses
-from digest.sources.addresses import literal_kind, redirect_refusal
+from digest.sources.addresses import literal_kind, reachable, redirect_refusal
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, Limits
-from digest.sources.network import _reachable
 from digest.sources.transport import PoolPerOriginTransport, environment_proxies
 from tests.conftest import FeedServer, rss, run_cli
 
@@ -178,7 +177,7 @@ def test_an_ipv6_only_host_behind_nat64_follows_a_redirect_to_an_ipv4_only_site(
         redirect_refusal(public, {literal_kind("64:ff9b::a9fe:a9fe") or ""}) or ""
     )
     with pytest.raises(OSError, match="link-local"):
-        _reachable("metadata.example", [(socket.AF_INET6, "64:ff9b::a9fe:a9fe", 80)])
+        reachable("metadata.example", [(socket.AF_INET6, "64:ff9b::a9fe:a9fe", 80)])
 
 
 def test_a_hops_look_ups_share_one_budget(

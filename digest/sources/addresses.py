@@ -12,7 +12,7 @@ kind of address only when the source's own address is of that kind (``redirect_r
 change), a picture at an internal address is left out of the email (``picture_refusal``),
 and an OPML list adds no feed at one (``internal_words``).
 
-A hop's host name is judged where the connection is made (``network._reachable``), on the
+A hop's host name is judged where the connection is made (``reachable``), on the
 addresses it is connected to: resolved once, so a DNS answer that changes between a check
 and the connection (DNS rebinding) reaches nothing it may not. Only behind a proxy, which
 resolves names itself, is a redirect judged beforehand by what this machine's DNS says.
@@ -243,3 +243,78 @@ async def home_kinds(url: str, timeout: float) -> set[str]:
     served by a name at the metadata service's address: the connection refuses it too)."""
     kinds = await url_kinds(url, timeout)
     return kinds if url_literal_kind(url) is not None else kinds - {LINK_LOCAL}
+
+
+Address = tuple[int, str, int]  # family, IP address, port: a name resolved for TCP
+
+
+class AddressRefused(OSError):
+    """No address of ``host`` may be connected to for this request; ``reason`` says why
+    (said as "resolves to ..., an address on ...; refused"), ``words`` names the refused
+    kinds of network for a redirect's refusal ("" when the name resolves to no usable
+    address), and ``hint`` says what the admin can do."""
+
+    def __init__(self, host: str, reason: str, words: str, hint: str) -> None:
+        super().__init__(reason)
+        self.host = host
+        self.words = words
+        self.hint = hint
+
+
+_UNUSABLE = "unusable"  # 0.0.0.0 or :: as a name's address, in reachable's refusals
+_LINK_LOCAL_HINT = (
+    "digest never connects a name to a link-local address, where cloud metadata services "
+    "answer: if the feed really is served there, set the source's url to that address "
+    "written as one (http://169.254.x.x/...); otherwise tell the name's owner"
+)
+_UNUSABLE_HINT = (
+    "0.0.0.0 or :: is what a DNS blocklist (Pi-hole, a filtering resolver) answers for a "
+    "name it blocks: allow the name there, or check the source's url"
+)
+
+
+def reachable(host: str, addresses: list[Address], reach: frozenset[str] = ANY) -> list[Address]:
+    """``host``'s addresses that may be connected to for a request that may reach the kinds
+    of network ``reach`` (a redirect's: public and the source's own; see addresses.py).
+
+    Judged here, where the connection is made, on the very addresses it is made to: a
+    name whose DNS answers one address to a check and another to the connection (DNS
+    rebinding) cannot reach an internal service. A name is never connected to a
+    link-local address (the cloud metadata service answers at 169.254.169.254, and no feed
+    is served there by a name) nor to 0.0.0.0 or :: (a DNS blocklist's answer, which the
+    kernel takes for this machine). AddressRefused when no address is left."""
+    literal = literal_kind(host) is not None
+    kept: list[Address] = []
+    refused: dict[str, str] = {}  # kind: the first address of it
+    for address in addresses:
+        ip = ipaddress.ip_address(address[1].partition("%")[0])
+        if not literal and ip.is_unspecified:
+            refused.setdefault(_UNUSABLE, address[1])
+            continue
+        kind = ip_kind(ip)
+        if kind not in reach or (kind == LINK_LOCAL and not literal):
+            refused.setdefault(kind, address[1])
+            continue
+        kept.append(address)
+    if kept or not addresses:
+        return kept
+    if set(refused) == {_UNUSABLE}:
+        raise AddressRefused(
+            host,
+            f"{host} does not resolve to a usable address (it answers {refused[_UNUSABLE]})",
+            "",
+            _UNUSABLE_HINT,
+        )
+    refused.pop(_UNUSABLE, None)
+    if set(refused) == {LINK_LOCAL} and LINK_LOCAL in reach:
+        raise AddressRefused(
+            host,
+            f"{host} resolves to a link-local address ({refused[LINK_LOCAL]}), where cloud "
+            "metadata services answer; refused",
+            kind_words(LINK_LOCAL),
+            _LINK_LOCAL_HINT,
+        )
+    words = " and ".join(kind_words(kind) for kind in sorted(refused))
+    shown = ", ".join(refused[kind] for kind in sorted(refused))
+    reason = f"{host} resolves to {shown}, an address on {words}; refused"
+    raise AddressRefused(host, reason, words, REDIRECT_HINT)

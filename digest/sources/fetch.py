@@ -28,6 +28,7 @@ from digest.errors import SourceError
 from digest.sources.addresses import (
     ANY,
     REDIRECT_HINT,
+    AddressRefused,
     home_kinds,
     hop_reach,
     redirect_refusal,
@@ -44,7 +45,7 @@ from digest.sources.answers import (
     transport_error,
 )
 from digest.sources.bodies import MAX_BODY_BYTES, read_capped, size_text, too_large
-from digest.sources.network import KINDS, AddressRefused
+from digest.sources.network import KINDS
 from digest.sources.pacing import Deadline, HostPolicy
 from digest.sources.site import Site
 from digest.sources.transport import REACH, judges_addresses
@@ -167,7 +168,7 @@ class Fetcher:
                 if origin is None:  # not learnt from the home's connection (a stored move)
                     origin = await home_kinds(home, _until(until))
                 if judged:
-                    # Judged where it connects (network._reachable), on the addresses it
+                    # Judged where it connects (addresses.reachable), on the addresses it
                     # connects to; an address written as one, here and now.
                     reach = hop_reach(origin)
                     literal = url_literal_kind(current)

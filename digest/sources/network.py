@@ -23,11 +23,9 @@ import httpx
 
 from digest.sources.addresses import (
     ANY,
-    LINK_LOCAL,
-    REDIRECT_HINT,
+    Address,
     ip_kind,
-    kind_words,
-    literal_kind,
+    reachable,
 )
 
 
@@ -211,16 +209,15 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-_Address = tuple[int, str, int]  # family, IP address, port
 _Connected = tuple[asyncio.BaseTransport, _Connection]
 
 HAPPY_EYEBALLS_DELAY = 0.25  # s before the next address is tried (RFC 8305's default)
 
 
-async def _resolve(host: str, port: int) -> list[_Address]:
+async def _resolve(host: str, port: int) -> list[Address]:
     """host's addresses for TCP, alternating families, first family first (RFC 8305 4)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    by_family: dict[int, list[_Address]] = {}
+    by_family: dict[int, list[Address]] = {}
     for family, _, _, _, sockaddr in infos:
         address = (family, str(sockaddr[0]), int(sockaddr[1]))
         if address not in by_family.setdefault(family, []):
@@ -229,80 +226,8 @@ async def _resolve(host: str, port: int) -> list[_Address]:
     return [address for group in interleaved for address in group if address is not None]
 
 
-class AddressRefused(OSError):
-    """No address of ``host`` may be connected to for this request; ``reason`` says why
-    (said as "resolves to ..., an address on ...; refused"), ``words`` names the refused
-    kinds of network for a redirect's refusal ("" when the name resolves to no usable
-    address), and ``hint`` says what the admin can do."""
-
-    def __init__(self, host: str, reason: str, words: str, hint: str) -> None:
-        super().__init__(reason)
-        self.host = host
-        self.words = words
-        self.hint = hint
-
-
-_UNUSABLE = "unusable"  # 0.0.0.0 or :: as a name's address, in _reachable's refusals
-_LINK_LOCAL_HINT = (
-    "digest never connects a name to a link-local address, where cloud metadata services "
-    "answer: if the feed really is served there, set the source's url to that address "
-    "written as one (http://169.254.x.x/...); otherwise tell the name's owner"
-)
-_UNUSABLE_HINT = (
-    "0.0.0.0 or :: is what a DNS blocklist (Pi-hole, a filtering resolver) answers for a "
-    "name it blocks: allow the name there, or check the source's url"
-)
-
-
-def _reachable(host: str, addresses: list[_Address], reach: frozenset[str] = ANY) -> list[_Address]:
-    """``host``'s addresses that may be connected to for a request that may reach the kinds
-    of network ``reach`` (a redirect's: public and the source's own; see addresses.py).
-
-    Judged here, where the connection is made, on the very addresses it is made to: a
-    name whose DNS answers one address to a check and another to the connection (DNS
-    rebinding) cannot reach an internal service. A name is never connected to a
-    link-local address (the cloud metadata service answers at 169.254.169.254, and no feed
-    is served there by a name) nor to 0.0.0.0 or :: (a DNS blocklist's answer, which the
-    kernel takes for this machine). AddressRefused when no address is left."""
-    literal = literal_kind(host) is not None
-    kept: list[_Address] = []
-    refused: dict[str, str] = {}  # kind: the first address of it
-    for address in addresses:
-        ip = ipaddress.ip_address(address[1].partition("%")[0])
-        if not literal and ip.is_unspecified:
-            refused.setdefault(_UNUSABLE, address[1])
-            continue
-        kind = ip_kind(ip)
-        if kind not in reach or (kind == LINK_LOCAL and not literal):
-            refused.setdefault(kind, address[1])
-            continue
-        kept.append(address)
-    if kept or not addresses:
-        return kept
-    if set(refused) == {_UNUSABLE}:
-        raise AddressRefused(
-            host,
-            f"{host} does not resolve to a usable address (it answers {refused[_UNUSABLE]})",
-            "",
-            _UNUSABLE_HINT,
-        )
-    refused.pop(_UNUSABLE, None)
-    if set(refused) == {LINK_LOCAL} and LINK_LOCAL in reach:
-        raise AddressRefused(
-            host,
-            f"{host} resolves to a link-local address ({refused[LINK_LOCAL]}), where cloud "
-            "metadata services answer; refused",
-            kind_words(LINK_LOCAL),
-            _LINK_LOCAL_HINT,
-        )
-    words = " and ".join(kind_words(kind) for kind in sorted(refused))
-    shown = ", ".join(refused[kind] for kind in sorted(refused))
-    reason = f"{host} resolves to {shown}, an address on {words}; refused"
-    raise AddressRefused(host, reason, words, REDIRECT_HINT)
-
-
 async def _connect_first(
-    addresses: list[_Address], local: tuple[str, int] | None, delay: float
+    addresses: list[Address], local: tuple[str, int] | None, delay: float
 ) -> _Connected:
     """A connection to the first of ``addresses`` to answer ("happy eyeballs", RFC 8305).
 
@@ -313,7 +238,7 @@ async def _connect_first(
     """
     loop = asyncio.get_running_loop()
 
-    async def attempt(address: _Address) -> _Connected:
+    async def attempt(address: Address) -> _Connected:
         family, ip, port = address
         return await loop.create_connection(_Connection, ip, port, family=family, local_addr=local)
 
@@ -331,8 +256,8 @@ async def _connect_first(
 
 
 async def _race(
-    waiting: list[_Address],
-    attempt: Callable[[_Address], Coroutine[Any, Any, _Connected]],
+    waiting: list[Address],
+    attempt: Callable[[Address], Coroutine[Any, Any, _Connected]],
     delay: float,
     started: list[asyncio.Task[_Connected]],
 ) -> asyncio.Task[_Connected]:
@@ -376,7 +301,7 @@ async def _cancel_losers(
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default),
-    connecting only to addresses on the kinds of network ``reach`` (``_reachable``)."""
+    connecting only to addresses on the kinds of network ``reach`` (``addresses.reachable``)."""
 
     def __init__(self, reach: frozenset[str] = ANY) -> None:
         self.reach = reach
@@ -394,7 +319,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local = (local_address, 0) if local_address else None
         try:
             async with asyncio.timeout(timeout):
-                addresses = _reachable(host, await _resolve(host, port), self.reach)
+                addresses = reachable(host, await _resolve(host, port), self.reach)
                 transport, connection = await _connect_first(addresses, local, HAPPY_EYEBALLS_DELAY)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"no connection in {timeout:g} s") from exc
