@@ -1,0 +1,56 @@
+"""The console's long lists at a newsroom's size: every row of an edition's deliveries and
+every subscriber can be reached a page at a time (a page is a few rows here, so a handful
+of readers stands for 100,000)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from digest.app import run
+from digest.pipeline import run_digest
+from digest.web.admin import views
+from tests.admin_site import Console
+from tests.conftest import SmtpServer
+
+READERS = [f"reader{i}@example.org" for i in range(5)]
+
+
+@pytest.fixture
+def client(console: Console) -> Iterator[httpx.Client]:
+    with console.logged_in() as c:
+        yield c
+
+
+def walk(client: httpx.Client, path: str) -> list[str]:
+    """The addresses listed on ``path`` and every page its "Next" links lead to, in order."""
+    seen: list[str] = []
+    while path:
+        page = client.get(path)
+        assert page.status_code == 200, path
+        seen += re.findall(r'<a href="/admin/subscribers/\d+">([^<]+)</a>', page.text)
+        found = re.search(r'<a href="([^"]+)" rel="next">', page.text)
+        path = found.group(1).replace("&amp;", "&") if found else ""
+    return seen
+
+
+def test_every_delivery_row_of_an_edition_is_reached_page_by_page(
+    console: Console,
+    client: httpx.Client,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for email in READERS:
+        console.app.store.add_subscriber(email)
+    report = run(run_digest(console.app))
+    assert report.edition is not None
+    monkeypatch.setattr(views, "DELIVERIES_PAGE", 2, raising=False)
+    edition = f"/admin/editions/{report.edition.id}"
+    first = client.get(edition).text
+    assert "2 of 5 rows on this page." in first
+    assert walk(client, edition) == READERS  # each once, in the order they were queued
+    assert walk(client, f"{edition}?state=sent") == READERS
+    assert walk(client, f"{edition}?state=failed") == []
