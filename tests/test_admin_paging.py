@@ -54,3 +54,20 @@ def test_every_delivery_row_of_an_edition_is_reached_page_by_page(
     assert walk(client, edition) == READERS  # each once, in the order they were queued
     assert walk(client, f"{edition}?state=sent") == READERS
     assert walk(client, f"{edition}?state=failed") == []
+
+
+def test_every_subscriber_is_reached_page_by_page_with_the_filters_kept(
+    console: Console, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.web.admin import subscriber_screens
+
+    store = console.app.store
+    for email in reversed(READERS):  # joined in the other order: the list goes by address
+        store.add_subscriber(email)
+    paused, _ = store.add_subscriber("reader9@example.org")
+    store.set_subscriber(paused.id, status="paused")  # type: ignore[arg-type]
+    monkeypatch.setattr(subscriber_screens, "SUBSCRIBERS_PAGE", 2, raising=False)
+    assert "2 of 6 on this page" in client.get("/admin/subscribers").text
+    assert walk(client, "/admin/subscribers") == [*READERS, "reader9@example.org"]
+    assert walk(client, "/admin/subscribers?status=active") == READERS
+    assert walk(client, "/admin/subscribers?q=reader&status=paused") == ["reader9@example.org"]

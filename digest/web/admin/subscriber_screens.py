@@ -4,6 +4,7 @@ changes), and the CSV import with its preview of how each row will be read."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -16,6 +17,9 @@ from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_sub
 from digest.subscribers.record import come_back, subscriber_record
 from digest.web.admin.console import Console
 
+# Subscribers the list shows at once, by address; "Next" goes on from the last one shown.
+SUBSCRIBERS_PAGE = 200
+
 
 class SubscriberScreens:
     """/admin/subscribers, /admin/subscribers/{id} and /admin/import."""
@@ -26,20 +30,39 @@ class SubscriberScreens:
     async def subscribers(self, request: Request, admin: Admin) -> Response:
         q = request.query_params
         text, status, topic = q.get("q", "").strip(), q.get("status", ""), q.get("topic", "")
+        status = status if status in STATUSES else ""
+        topic = topic if topic in self.c.topics else ""
+        after = q.get("after", "")
+        # One row past the page says whether there is a next one.
         rows = await run_in_threadpool(
-            self.app.store.search_subscribers,
-            text,
-            status if status in STATUSES else "",
-            topic if topic in self.c.topics else "",
+            self.app.store.search_subscribers, text, status, topic, SUBSCRIBERS_PAGE + 1, after
         )
+        page = rows[:SUBSCRIBERS_PAGE]
         counts = await run_in_threadpool(self.app.store.subscriber_counts)
+        narrowed = {"q": text, "status": status, "topic": topic}
+        next_page = (
+            "/admin/subscribers?"
+            + urlencode({**{k: v for k, v in narrowed.items() if v}, "after": page[-1].email})
+            if len(rows) > SUBSCRIBERS_PAGE
+            else ""
+        )
+        first_page = (
+            "/admin/subscribers?" + urlencode({k: v for k, v in narrowed.items() if v})
+            if after
+            else ""
+        )
         return self.c.page(
             "subscribers.html.j2",
             request,
             admin,
             title="Subscribers",
-            rows=rows,
+            rows=page,
             counts=counts,
+            # How many the status filter holds (a search or a topic narrows past it)
+            total=None if text or topic else counts.get(status) if status else sum(counts.values()),
+            next_page=next_page,
+            first_page=first_page,
+            after=after,
             q=text,
             chosen_status=status,
             topic=topic,
