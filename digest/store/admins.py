@@ -20,7 +20,7 @@ from digest.states import (
 )
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import claimable, off_claim_path
-from digest.store.tables import DELIVERIES, Admin, Delivery, Edition, Subscriber
+from digest.store.tables import DELIVERIES, SUBSCRIBERS, Admin, Delivery, Edition, Subscriber
 
 
 class AdminQueries(StoreBase):
@@ -134,24 +134,39 @@ class AdminQueries(StoreBase):
             return list(s.exec(query))
 
     def edition_bounces(self, edition_id: int) -> int:
-        """Recipients of the edition whose address bounced or who complained after it was
-        sent to them (a bounce arrives after the row is marked sent)."""
-        with self.session() as s:
-            return int(
-                s.exec(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-                    .where(
-                        Delivery.edition_id == edition_id,
-                        Delivery.status == DeliveryStatus.SENT,
-                        col(Subscriber.status).in_(
-                            (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-                        ),
-                        col(Subscriber.unsubscribed_at) >= col(Delivery.sent_at),
-                    )
-                ).one()
+        """Readers this edition's message bounced (or who complained of it): their address
+        was suppressed when its message failed (a 5.1.1 at the send) or after it went out
+        (a bounce report arrives later), and no later message to them, sent or failed,
+        came between. A bounce belongs to the last mail before it: counted on every earlier
+        edition too, the one that bounced could not be told from those that arrived."""
+        mine, later = DELIVERIES.alias("mine"), DELIVERIES.alias("later")
+        tried = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
+        at = func.coalesce(mine.c.sent_at, mine.c.updated_at)
+        later_at = func.coalesce(later.c.sent_at, later.c.updated_at)
+        after_it = (
+            core_select(later.c.id)
+            .where(
+                later.c.subscriber_id == mine.c.subscriber_id,
+                later.c.id != mine.c.id,
+                later.c.status.in_(tried),
+                later_at > at,
+                later_at <= SUBSCRIBERS.c.unsubscribed_at,
             )
+            .exists()
+        )
+        query = (
+            core_select(func.count())
+            .select_from(mine.join(SUBSCRIBERS, SUBSCRIBERS.c.id == mine.c.subscriber_id))
+            .where(
+                mine.c.edition_id == edition_id,
+                mine.c.status.in_(tried),
+                SUBSCRIBERS.c.status.in_((SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)),
+                SUBSCRIBERS.c.unsubscribed_at >= at,
+                ~after_it,
+            )
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
 
     def delivery_reasons(self, edition_id: int, limit: int = 10) -> list[tuple[str, str, int]]:
         """The edition's (state, reason, rows) for rows that carry a reason, commonest first."""

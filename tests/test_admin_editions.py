@@ -1,0 +1,55 @@
+"""The console's editions as an admin reads them the morning after: a bounce is counted on
+the edition whose message bounced, not on every edition that reader ever had."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from digest.app import run
+from digest.jobs import hand_retry
+from digest.pipeline import run_digest
+from digest.store import Edition
+from digest.web.admin.reports import edition_line
+from tests.admin_site import Console
+from tests.conftest import SmtpServer
+
+
+def next_day(console: Console, first: Edition) -> int:
+    """The same digest's next edition (the first one's content a day later), sent now to
+    every active reader; its id."""
+    second = console.app.store.save_edition(
+        Edition(
+            digest_id=first.digest_id,
+            slot=first.slot + timedelta(days=1),
+            created_at=first.created_at,
+            subject=first.subject,
+            html=first.html,
+            text=first.text,
+            story_count=first.story_count,
+            stories=first.stories,
+        )
+    )
+    assert second.id is not None
+    console.app.store.queue_deliveries(second.id)
+    hand_retry(console.app, second.id)
+    return second.id
+
+
+def test_a_bounce_counts_on_the_edition_that_bounced_not_on_the_ones_before(
+    console: Console, smtp_server: SmtpServer
+) -> None:
+    store = console.app.store
+    store.add_subscriber("ann@example.org")
+    bob, _ = store.add_subscriber("bob@example.org")
+    first = run(run_digest(console.app)).edition
+    assert first is not None and first.id is not None
+    store.add_subscriber("bounce@example.org")  # joins after the first: refused at the send
+    second = next_day(console, first)
+    assert store.delivery_counts(first.id) == {"sent": 2}
+    assert store.delivery_counts(second) == {"sent": 2, "failed": 1}
+    assert bob.id is not None
+    store.suppress_subscriber(bob.id)  # bob's bounce report arrives after the second
+    lines = {e.id: edition_line(console.app, e).bounced for e in store.editions(limit=5)}
+    # The first reached both (bob's address bounced a message later); the second bounced
+    # at the send (bounce@) and after it (bob).
+    assert lines == {first.id: 0, second: 2}
