@@ -172,7 +172,7 @@ class SubscriberScreens:
         """What an import of ``text`` would do, row by row, writing nothing."""
         header, columns = csv_columns(text)
         good, problems = parse_csv(text, self.c.topics)
-        known = {s.email: s.status for s in self.app.store.subscribers()}
+        known = self.app.store.statuses_of([s.email for s in good])
         rows = []
         for s in good:
             before = known.get(s.email)
