@@ -1,5 +1,6 @@
-"""The console's editions as an admin reads them the morning after: a bounce is counted on
-the edition whose message bounced, not on every edition that reader ever had."""
+"""The console as an admin reads it the morning after: a bounce is counted on the edition
+whose message bounced, not on every edition that reader ever had; and what cannot be undone
+from the console is asked twice."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from digest.pipeline import run_digest
 from digest.store import Edition
 from digest.web.admin.reports import edition_line
 from tests.admin_site import Console
-from tests.conftest import SmtpServer
+from tests.conftest import SmtpServer, csrf
 
 
 def next_day(console: Console, first: Edition) -> int:
@@ -53,3 +54,19 @@ def test_a_bounce_counts_on_the_edition_that_bounced_not_on_the_ones_before(
     # The first reached both (bob's address bounced a message later); the second bounced
     # at the send (bounce@) and after it (bob).
     assert lines == {first.id: 0, second: 2}
+
+
+def test_unsubscribe_asks_first_and_changes_nothing_until_answered(console: Console) -> None:
+    row, _ = console.app.store.add_subscriber("reader@example.org")
+    url = f"/admin/subscribers/{row.id}"
+    with console.logged_in() as client:
+        asked = client.post(url, data={"action": "unsubscribe", "csrf": csrf(client.get(url))})
+        assert asked.status_code == 200
+        assert "Unsubscribe reader@example.org?" in asked.text
+        assert 'name="confirm" value="yes"' in asked.text
+        assert console.app.store.subscriber_by_email("reader@example.org").status == "active"  # type: ignore[union-attr]
+        done = client.post(
+            url, data={"action": "unsubscribe", "confirm": "yes", "csrf": csrf(asked)}
+        )
+        assert "reader@example.org is unsubscribed." in done.text
+    assert console.app.store.subscriber_by_email("reader@example.org").status == "unsubscribed"  # type: ignore[union-attr]

@@ -77,16 +77,16 @@ class SubscriberScreens:
             return self.c.message(
                 request, admin, "Not found", "No subscriber has this number.", 404
             )
-        done, error = "", ""
-        if request.method == "POST":
-            form = await request.form()
+        done, error, confirm = "", "", False
+        form = await request.form() if request.method == "POST" else None
+        action = str(form.get("action", "")) if form else ""
+        if form and action == "unsubscribe" and form.get("confirm") != "yes":
+            # Unsubscribing is final for the admin (only the reader can come back): the
+            # button asks first, on the page again, as the console has no JavaScript.
+            confirm = row.status not in LEFT
+        if form and not confirm:
             done, error = await run_in_threadpool(
-                self._change_status,
-                admin,
-                row.email,
-                subscriber_id,
-                str(form.get("action", "")),
-                row.status,
+                self._change_status, admin, row.email, subscriber_id, action, row.status
             )
             row = await run_in_threadpool(self.app.store.subscriber_by_id, subscriber_id) or row
         # The record `digest subscribers show` prints: deliveries, history, and the recent
@@ -106,6 +106,7 @@ class SubscriberScreens:
             come_back=come_back(row.email, row.status),
             done=done,
             error=error,
+            confirm=confirm,
         )
 
     def _change_status(
