@@ -101,3 +101,30 @@ def test_an_import_preview_looks_up_the_files_addresses_not_the_whole_list(
         ("gone@example.org", "not re-added: unsubscribed earlier"),
         ("here@example.org", "already subscribed"),
     ]
+
+
+def test_the_export_writes_everyone_the_filters_find_in_the_import_s_columns(
+    console: Console, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.subscribers import parse_csv
+    from digest.web.admin import subscriber_screens
+
+    store = console.app.store
+    for email in READERS:
+        store.add_subscriber(email, name="=HYPERLINK()" if email == READERS[0] else None)
+    paused, _ = store.add_subscriber("reader9@example.org", topics=["world"])
+    store.set_subscriber(paused.id, status="paused")  # type: ignore[arg-type]
+    monkeypatch.setattr(subscriber_screens, "SUBSCRIBERS_PAGE", 2, raising=False)
+    monkeypatch.setattr(subscriber_screens, "EXPORT_PART", 2, raising=False)
+    listed = client.get("/admin/subscribers", params={"status": "active"}).text
+    assert 'href="/admin/subscribers.csv?status=active"' in listed
+    export = client.get("/admin/subscribers.csv", params={"status": "active"})
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert 'filename="subscribers-active.csv"' in export.headers["content-disposition"]
+    lines = export.text.splitlines()
+    assert lines[0] == "email,name,topics,timezone,locale,status"  # once, however many parts
+    assert lines[1] == "reader0@example.org,'=HYPERLINK(),,,,active"  # a formula kept as text
+    good, problems = parse_csv(export.text)  # what the import reads back
+    assert [s.email for s in good] == READERS and problems == []
+    everyone = client.get("/admin/subscribers.csv").text
+    assert "reader9@example.org,,world,,,paused" in everyone

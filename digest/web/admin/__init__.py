@@ -37,6 +37,7 @@ def admin_routes(
         Route("/preview/email.html", g(p.preview_html), methods=get),
         Route("/preview/send", g(p.preview_send), methods=["POST"]),
         Route("/subscribers", g(people.subscribers), methods=get),
+        Route("/subscribers.csv", g(people.export), methods=get),
         Route("/subscribers/{subscriber_id:int}", g(people.subscriber), methods=both),
         Route("/import", g(people.import_page), methods=both),
         Route("/editions", g(s.editions), methods=get),
