@@ -70,3 +70,41 @@ def test_unsubscribe_asks_first_and_changes_nothing_until_answered(console: Cons
         )
         assert "reader@example.org is unsubscribed." in done.text
     assert console.app.store.subscriber_by_email("reader@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_an_admin_adds_one_reader_with_each_problem_said_by_its_field(
+    console: Console,
+) -> None:
+    store = console.app.store
+    with console.logged_in() as client:
+        form = client.get("/admin/subscribers/add")
+        assert form.status_code == 200 and 'value="world"' in form.text  # the sources' topics
+        bad = client.post(
+            "/admin/subscribers/add",
+            data={"csrf": csrf(form), "email": "ann@", "timezone": "Mars/Olympus"},
+        )
+        assert bad.status_code == 400 and "Nothing was added: 2 fields need a fix" in bad.text
+        assert "unknown time zone &#39;Mars/Olympus&#39;" in bad.text
+        assert 'value="Mars/Olympus"' in bad.text  # the form kept as typed
+        added = client.post(
+            "/admin/subscribers/add",
+            data={
+                "csrf": csrf(form),
+                "email": "Ann@Example.org",
+                "name": "Ann",
+                "topics": "world",
+                "timezone": "Europe/Paris",
+            },
+            follow_redirects=True,
+        )
+        assert added.status_code == 200 and "ann@example.org is added (active)." in added.text
+        ann = store.subscriber_by_email("ann@example.org")
+        assert ann is not None and (ann.topics, ann.timezone) == ("world", "Europe/Paris")
+        assert "in the console" in added.text  # their history says who added them
+        store.unsubscribe(email="ann@example.org")
+        again = client.post(
+            "/admin/subscribers/add", data={"csrf": csrf(form), "email": "ann@example.org"}
+        )
+        assert again.status_code == 400
+        assert "ann@example.org is a subscriber already (unsubscribed)" in again.text
+    assert store.subscriber_by_email("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]

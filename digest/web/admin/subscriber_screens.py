@@ -123,6 +123,8 @@ class SubscriberScreens:
                 request, admin, "Not found", "No subscriber has this number.", 404
             )
         done, error, confirm = "", "", False
+        if request.query_params.get("added"):
+            done = f"{row.email} is added ({row.status})."
         form = await request.form() if request.method == "POST" else None
         action = str(form.get("action", "")) if form else ""
         if form and action == "unsubscribe" and form.get("confirm") != "yes":
