@@ -108,3 +108,21 @@ def test_an_admin_adds_one_reader_with_each_problem_said_by_its_field(
         assert again.status_code == 400
         assert "ann@example.org is a subscriber already (unsubscribed)" in again.text
     assert store.subscriber_by_email("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_the_retry_button_counts_only_the_rows_a_retry_sends(
+    console: Console, smtp_server: SmtpServer
+) -> None:
+    """A 5.1.1 at the send fails the row and suppresses its reader: a retry does not mail
+    them, so the button must not promise it."""
+    store = console.app.store
+    store.add_subscriber("ann@example.org")
+    store.add_subscriber("bounce@example.org")
+    store.add_subscriber("later@example.org")  # 451: deferred
+    edition = run(run_digest(console.app)).edition
+    assert edition is not None
+    assert store.delivery_counts(edition.id) == {"sent": 1, "failed": 1, "deferred": 1}  # type: ignore[arg-type]
+    with console.logged_in() as client:
+        page = client.get(f"/admin/editions/{edition.id}").text
+    assert "Retry 1 failed, paused or deferred row and send" in page
+    assert "Of its 2 failed, paused or deferred rows, 1 is not retried: its reader bounced" in page

@@ -168,6 +168,23 @@ class AdminQueries(StoreBase):
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar() or 0)
 
+    def retryable(self, edition_id: int) -> int:
+        """The edition's rows a `digest retry` would send: failed, paused or deferred, of
+        readers still active (the rest are not mailed: they bounced or left)."""
+        waiting = (DeliveryStatus.FAILED, DeliveryStatus.PAUSED, DeliveryStatus.DEFERRED)
+        readers = DELIVERIES.join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+        query = (
+            core_select(func.count())
+            .select_from(readers)
+            .where(
+                DELIVERIES.c.edition_id == edition_id,
+                DELIVERIES.c.status.in_(waiting),
+                SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
+            )
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
     def delivery_reasons(self, edition_id: int, limit: int = 10) -> list[tuple[str, str, int]]:
         """The edition's (state, reason, rows) for rows that carry a reason, commonest first."""
         with self.session() as s:

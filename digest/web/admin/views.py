@@ -96,6 +96,7 @@ class Screens:
             next_after=page[-1][0].id if len(rows) > DELIVERIES_PAGE else None,
             page_size=DELIVERIES_PAGE,
             total=line.counts.get(state, 0) if state else sum(line.counts.values()),
+            retryable=await run_in_threadpool(self.app.store.retryable, edition_id),
             state=state,
             states=DELIVERY_STATES,
             done=request.query_params.get("done", ""),
