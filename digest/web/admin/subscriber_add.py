@@ -82,11 +82,11 @@ class AddSubscriber:
             "name": (lambda v: check_name(v or None), ""),
             "timezone": (
                 lambda v: check_subscriber_timezone(v or None),
-                " (a name such as Europe/London; empty: the digest's own)",
+                " (or leave it empty: the digest's own zone)",
             ),
             "locale": (
                 lambda v: check_subscriber_locale(v or None),
-                " (a code such as en, fr or pt_BR; empty: the service's)",
+                " (or leave it empty: the service's language)",
             ),
         }
         values: dict[str, Any] = {}

@@ -123,7 +123,7 @@ class SubscriberScreens:
                 request, admin, "Not found", "No subscriber has this number.", 404
             )
         done, error, confirm = "", "", False
-        if request.query_params.get("added"):
+        if request.method == "GET" and request.query_params.get("added"):
             done = f"{row.email} is added ({row.status})."
         form = await request.form() if request.method == "POST" else None
         action = str(form.get("action", "")) if form else ""
