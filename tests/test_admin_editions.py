@@ -126,3 +126,17 @@ def test_the_retry_button_counts_only_the_rows_a_retry_sends(
         page = client.get(f"/admin/editions/{edition.id}").text
     assert "Retry 1 failed, paused or deferred row and send" in page
     assert "Of its 2 failed, paused or deferred rows, 1 is not retried: its reader bounced" in page
+
+
+def test_the_dashboard_counts_each_status_once_each_a_link_to_its_readers(
+    console: Console,
+) -> None:
+    store = console.app.store
+    store.add_subscriber("ann@example.org")
+    bob, _ = store.add_subscriber("bob@example.org")
+    store.set_subscriber(bob.id, status="paused")  # type: ignore[arg-type]
+    with console.logged_in() as client:
+        page = client.get("/admin/").text
+    assert page.count("1 active") == 1  # the card's figure, not repeated under it
+    assert '<a href="/admin/subscribers?status=active">1 active</a>' in page
+    assert '<a href="/admin/subscribers?status=paused">1 paused</a>' in page
