@@ -128,3 +128,25 @@ def test_the_export_writes_everyone_the_filters_find_in_the_import_s_columns(
     assert [s.email for s in good] == READERS and problems == []
     everyone = client.get("/admin/subscribers.csv").text
     assert "reader9@example.org,,world,,,paused" in everyone
+
+
+def test_a_long_import_preview_puts_the_refused_rows_first_and_sums_up_the_rest(
+    console: Console, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 15,000-row file's preview listed every accepted row (2.5 MB) before the one
+    refused row at its end."""
+    from digest.web.admin import subscriber_screens
+
+    console.app.store.add_subscriber("reader1@example.org")
+    monkeypatch.setattr(subscriber_screens, "PREVIEW_ROWS", 2, raising=False)
+    text = "email\n" + "\n".join(READERS) + "\nnot-an-address\n"
+    page = client.get("/admin/import")
+    preview = client.post(
+        "/admin/import", data={"csrf": csrf(page), "text": text, "action": "preview"}
+    ).text
+    refused, accepted = preview.index("1 row refused"), preview.index("5 rows accepted")
+    assert refused < accepted and "not-an-address" in preview[refused:accepted]
+    assert "4 new · 1 already subscribed; the first 2 below." in preview
+    listed = re.findall(r"<tr><td>(reader\d@example\.org)</td>", preview)
+    assert listed == READERS[:2]
+    assert "Import 4 new rows" in preview  # every row is imported, not the ones listed

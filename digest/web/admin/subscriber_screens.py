@@ -4,6 +4,7 @@ changes), and the CSV import with its preview of how each row will be read."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +31,10 @@ log = logging.getLogger("digest.web.admin")
 
 # Subscribers an export reads from the database at once (and writes as one part).
 EXPORT_PART = 5000
+
+# Accepted rows an import's preview lists (the refused ones are all listed, first): a
+# 15,000-row file's preview was a 2.5 MB page with its refused rows at the bottom.
+PREVIEW_ROWS = 100
 
 # Subscribers the list shows at once, by address; "Next" goes on from the last one shown.
 SUBSCRIBERS_PAGE = 200
@@ -214,7 +219,7 @@ class SubscriberScreens:
                     else:
                         context["plan"] = plan
         status = 400 if context["error"] else 200
-        return self.c.page("import.html.j2", request, admin, status, **context)
+        return self.c.page("import.html.j2", request, admin, status, shown=PREVIEW_ROWS, **context)
 
     def _plan(self, text: str) -> dict[str, Any]:
         """What an import of ``text`` would do, row by row, writing nothing."""
@@ -239,5 +244,6 @@ class SubscriberScreens:
             "columns": columns,
             "good": good,
             "rows": rows,
+            "fates": Counter(fate for _, fate in rows).most_common(),
             "problems": problems,
         }
