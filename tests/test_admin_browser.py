@@ -205,6 +205,10 @@ def test_an_admin_walks_the_console(
         assert "is paused" in page.inner_text("main")
         assert store.subscriber_by_email("bob@example.org").status == "paused"  # type: ignore[union-attr]
         page.click("button[value=unsubscribe]")
+        # Final for the admin: the page asks first, and nothing changes until it is answered.
+        assert "Unsubscribe bob@example.org?" in page.inner_text("main")
+        assert store.subscriber_by_email("bob@example.org").status == "paused"  # type: ignore[union-attr]
+        page.click("text=Yes, unsubscribe bob@example.org")
         assert store.subscriber_by_email("bob@example.org").status == "unsubscribed"  # type: ignore[union-attr]
         assert "Only they can come back" in page.inner_text("main")
         assert page.locator("button[value=resume]").count() == 0  # no way back from here

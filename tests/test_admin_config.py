@@ -16,7 +16,7 @@ import pytest
 
 from digest.web.admin.config_screen import REDACTED, redact
 from tests.admin_site import Console, console_config, serving
-from tests.conftest import SECRET, FeedServer, SmtpServer, csrf
+from tests.conftest import SECRET, FeedServer, Route, SmtpServer, csrf, run_cli
 
 TOKEN = "metrics-token-d41d8cd98f"
 
@@ -187,3 +187,18 @@ def test_the_daemon_on_this_machine_is_signalled_to_reload(
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_the_config_check_warns_of_a_failing_source_as_digest_check_does(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """The screen's "digest check" said ok where the command warned of a source failing."""
+    path = console_config(write_config, feed_server, smtp_server.port)
+    feed_server.routes["/science.xml"] = Route(b"down", status=500)
+    with serving(path) as site, site.logged_in() as client:
+        page = html.unescape(client.get("/admin/config").text)
+        code, _, err = run_cli("--config", str(path), "check")
+    assert code == 0
+    said = [line for line in err.splitlines() if "Science Daily" in line]
+    assert said and said[0].startswith("warning: source 'Science Daily': FAIL")
+    assert said[0].removeprefix("warning: ") in page

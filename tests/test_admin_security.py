@@ -81,7 +81,9 @@ def test_a_form_without_its_csrf_field_changes_nothing(site: Console) -> None:
             assert refused.status_code == 403 and "The form expired" in refused.text
         assert site.app.store.subscriber_by_email("reader@example.org").status == "active"  # type: ignore[union-attr]
         # The page's own field is accepted.
-        accepted = client.post(url, data={"action": "unsubscribe", "csrf": csrf(client.get(url))})
+        accepted = client.post(
+            url, data={"action": "unsubscribe", "confirm": "yes", "csrf": csrf(client.get(url))}
+        )
         assert accepted.status_code == 200 and "is unsubscribed" in accepted.text
     assert site.app.store.subscriber_by_email("reader@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 

@@ -12,11 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from digest.app import App
 from digest.cli._common import Context, console, pass_context
-from digest.clock import Clock, utc_time
+from digest.clock import Clock
 from digest.config import Config
 from digest.config.loader import config_path, parse_config
 from digest.errors import ConfigError, DigestError
-from digest.sources.health import SourceCondition, SourceHealth, source_health
+from digest.sources.health import SourceHealth, health_warning, source_health, state_words
 from digest.sources.opml import append_sources, plan_import, read_opml
 
 
@@ -45,7 +45,7 @@ def sources_cmd(click_ctx: click.Context, as_json: bool) -> None:
             when,
             str(h.consecutive_failures),
             str(h.items_seen),
-            _state(h),
+            state_words(h),
             (h.last_error or "") + (f"\nhint: {h.last_hint}" if h.last_hint else ""),
         )
     # Into a pipe or a file (cron mail, grep) the errors need not wrap at 80 columns.
@@ -68,26 +68,6 @@ def _health_dict(h: SourceHealth) -> dict[str, object]:
     }
 
 
-def _state(h: SourceHealth) -> str:
-    """The state in words, a problem in capitals as `digest gather` labels it, and when the
-    source is fetched again."""
-    if h.condition is SourceCondition.WAITING and h.next_attempt_at is not None:
-        return f"WAIT until {utc_time(h.next_attempt_at)}"
-    return _STATES[h.condition]
-
-
-# FAIL: tried again at the next gather; GONE: not fetched until its url changes (or
-# `digest gather --force`); off: disabled or no longer in the config (README, Commands).
-_STATES = {
-    SourceCondition.OK: "ok",
-    SourceCondition.FAILING: "FAIL",
-    SourceCondition.WAITING: "WAIT",
-    SourceCondition.GONE: "GONE",
-    SourceCondition.NEW: "new",
-    SourceCondition.OFF: "off",
-}
-
-
 def health_warnings(config: Config, clock: Clock) -> list[str]:
     """`digest check`'s words on the sources that fail now (FAIL, WAIT, GONE), each with its
     last error and, on a second line, its hint; none when the database is not made yet (a
@@ -101,26 +81,7 @@ def health_warnings(config: Config, clock: Clock) -> list[str]:
         return []
     finally:
         app.close()
-    return [line for h in health if (line := _health_warning(h))]
-
-
-def _health_warning(h: SourceHealth) -> str:
-    """One failing source as `digest check` warns of it; "" for one that is not failing."""
-    failures = h.consecutive_failures
-    in_a_row = f"{failures} failure{'s' if failures != 1 else ''} in a row"
-    if h.condition is SourceCondition.FAILING:
-        state = (
-            "FAIL at its last gather" if failures == 1 else f"FAIL for {failures} gathers in a row"
-        )
-    elif h.condition is SourceCondition.WAITING:
-        state = f"{_state(h)} after {in_a_row}"
-    elif h.condition is SourceCondition.GONE:
-        state = "GONE: not fetched until its url changes (or `digest gather --force`)"
-    else:
-        return ""
-    error = (h.last_error or "none recorded").removeprefix(f"source {h.name!r}: ")
-    hint = f"\n  hint: {h.last_hint}" if h.last_hint else ""
-    return f"source {h.name!r}: {state}; last error: {error}{hint}"
+    return [line for h in health if (line := health_warning(h))]
 
 
 @sources_cmd.command("import")

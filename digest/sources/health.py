@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from digest.clock import utc_time
 from digest.config import SourceConfig
 from digest.states import SourceStatus
 from digest.store import Source, Store
@@ -102,3 +103,43 @@ def _hint(condition: SourceCondition, error: str | None, stored: str | None) -> 
     if not error:
         return None
     return OFF_HINT if condition is SourceCondition.OFF else stored
+
+
+def state_words(h: SourceHealth) -> str:
+    """The state in words, a problem in capitals as `digest gather` labels it, and when the
+    source is fetched again."""
+    if h.condition is SourceCondition.WAITING and h.next_attempt_at is not None:
+        return f"WAIT until {utc_time(h.next_attempt_at)}"
+    return _STATES[h.condition]
+
+
+# FAIL: tried again at the next gather; GONE: not fetched until its url changes (or
+# `digest gather --force`); off: disabled or no longer in the config (README, Commands).
+_STATES = {
+    SourceCondition.OK: "ok",
+    SourceCondition.FAILING: "FAIL",
+    SourceCondition.WAITING: "WAIT",
+    SourceCondition.GONE: "GONE",
+    SourceCondition.NEW: "new",
+    SourceCondition.OFF: "off",
+}
+
+
+def health_warning(h: SourceHealth) -> str:
+    """One failing source as `digest check` (and the console's Config screen) warns of it;
+    "" for one that is not failing."""
+    failures = h.consecutive_failures
+    in_a_row = f"{failures} failure{'s' if failures != 1 else ''} in a row"
+    if h.condition is SourceCondition.FAILING:
+        state = (
+            "FAIL at its last gather" if failures == 1 else f"FAIL for {failures} gathers in a row"
+        )
+    elif h.condition is SourceCondition.WAITING:
+        state = f"{state_words(h)} after {in_a_row}"
+    elif h.condition is SourceCondition.GONE:
+        state = "GONE: not fetched until its url changes (or `digest gather --force`)"
+    else:
+        return ""
+    error = (h.last_error or "none recorded").removeprefix(f"source {h.name!r}: ")
+    hint = f"\n  hint: {h.last_hint}" if h.last_hint else ""
+    return f"source {h.name!r}: {state}; last error: {error}{hint}"

@@ -20,7 +20,7 @@ from digest.states import (
 )
 from digest.store.base import StoreBase
 from digest.store.delivery_rows import claimable, off_claim_path
-from digest.store.tables import DELIVERIES, Admin, Delivery, Edition, Subscriber
+from digest.store.tables import DELIVERIES, SUBSCRIBERS, Admin, Delivery, Edition, Subscriber
 
 
 class AdminQueries(StoreBase):
@@ -105,25 +105,85 @@ class AdminQueries(StoreBase):
                 )
             )
 
-    def edition_bounces(self, edition_id: int) -> int:
-        """Recipients of the edition whose address bounced or who complained after it was
-        sent to them (a bounce arrives after the row is marked sent)."""
-        with self.session() as s:
-            return int(
-                s.exec(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-                    .where(
-                        Delivery.edition_id == edition_id,
-                        Delivery.status == DeliveryStatus.SENT,
-                        col(Subscriber.status).in_(
-                            (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-                        ),
-                        col(Subscriber.unsubscribed_at) >= col(Delivery.sent_at),
-                    )
-                ).one()
+    def edition_deliveries(
+        self, edition_id: int, state: str = "", after: int = 0, limit: int = 500
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """A page of the edition's delivery rows (in ``state``, any when empty) with their
+        readers, in row order from after row ``after``: the console's list, which must not
+        load an edition's 100,000 rows to show 500. The walk in row order starts at the
+        edition's first row: a new edition's rows come after every earlier one's."""
+        first = (
+            core_select(func.min(DELIVERIES.c.id))
+            .where(DELIVERIES.c.edition_id == edition_id)
+            .scalar_subquery()
+        )
+        query = (
+            select(Delivery, Subscriber)
+            .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+            .where(
+                Delivery.edition_id == edition_id,
+                col(Delivery.id) > after,
+                col(Delivery.id) >= first,
             )
+            .order_by(col(Delivery.id))
+            .limit(limit)
+        )
+        if state:
+            query = query.where(Delivery.status == state)
+        with self.session() as s:
+            return list(s.exec(query))
+
+    def edition_bounces(self, edition_id: int) -> int:
+        """Readers this edition's message bounced (or who complained of it): their address
+        was suppressed when its message failed (a 5.1.1 at the send) or after it went out
+        (a bounce report arrives later), and no later message to them, sent or failed,
+        came between. A bounce belongs to the last mail before it: counted on every earlier
+        edition too, the one that bounced could not be told from those that arrived."""
+        mine, later = DELIVERIES.alias("mine"), DELIVERIES.alias("later")
+        tried = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
+        at = func.coalesce(mine.c.sent_at, mine.c.updated_at)
+        later_at = func.coalesce(later.c.sent_at, later.c.updated_at)
+        after_it = (
+            core_select(later.c.id)
+            .where(
+                later.c.subscriber_id == mine.c.subscriber_id,
+                later.c.id != mine.c.id,
+                later.c.status.in_(tried),
+                later_at > at,
+                later_at <= SUBSCRIBERS.c.unsubscribed_at,
+            )
+            .exists()
+        )
+        query = (
+            core_select(func.count())
+            .select_from(mine.join(SUBSCRIBERS, SUBSCRIBERS.c.id == mine.c.subscriber_id))
+            .where(
+                mine.c.edition_id == edition_id,
+                mine.c.status.in_(tried),
+                SUBSCRIBERS.c.status.in_((SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)),
+                SUBSCRIBERS.c.unsubscribed_at >= at,
+                ~after_it,
+            )
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
+    def retryable(self, edition_id: int) -> int:
+        """The edition's rows a `digest retry` would send: failed, paused or deferred, of
+        readers still active (the rest are not mailed: they bounced or left)."""
+        waiting = (DeliveryStatus.FAILED, DeliveryStatus.PAUSED, DeliveryStatus.DEFERRED)
+        readers = DELIVERIES.join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
+        query = (
+            core_select(func.count())
+            .select_from(readers)
+            .where(
+                DELIVERIES.c.edition_id == edition_id,
+                DELIVERIES.c.status.in_(waiting),
+                SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
+            )
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
 
     def delivery_reasons(self, edition_id: int, limit: int = 10) -> list[tuple[str, str, int]]:
         """The edition's (state, reason, rows) for rows that carry a reason, commonest first."""

@@ -62,6 +62,23 @@ class ImportQueries(StoreBase):
         with self.engine.connect() as connection:
             return int(connection.execute(core_select(func.max(SUBSCRIBERS.c.id))).scalar() or 0)
 
+    def statuses_of(self, emails: Sequence[str], chunk: int = 1000) -> dict[str, str]:
+        """The status of each of these addresses that is a subscriber already: what an
+        import's preview says each row will do, looked up by the addresses in the file
+        (a chunk per query) rather than by reading the whole list."""
+        unique = sorted(set(emails))
+        found: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(unique), chunk):
+                part = unique[start : start + chunk]
+                rows = connection.execute(
+                    core_select(SUBSCRIBERS.c.email, SUBSCRIBERS.c.status).where(
+                        SUBSCRIBERS.c.email.in_(part)
+                    )
+                )
+                found.update((email, status) for email, status in rows)
+        return found
+
     def import_subscribers(
         self,
         people: Sequence[_Person],

@@ -195,13 +195,17 @@ class SubscriberQueries(StoreBase):
         *,
         by_address: bool = False,
         limit: int | None = None,
+        after: str = "",
     ) -> list[Subscriber]:
-        """Subscribers in the order they joined (or ``by_address``), narrowed to ``statuses``
-        (none: all), to those who get ``topic``'s stories (it is one of theirs, or they
-        chose none, which is every topic), and to those whose address or name holds
-        ``text`` in any case; at most ``limit``."""
+        """Subscribers in the order they joined (or ``by_address``, then from the address
+        ``after`` on: the console's next page), narrowed to ``statuses`` (none: all), to
+        those who get ``topic``'s stories (it is one of theirs, or they chose none, which
+        is every topic), and to those whose address or name holds ``text`` in any case; at
+        most ``limit``."""
         order = col(Subscriber.email) if by_address else col(Subscriber.id)
         query = select(Subscriber).order_by(order).limit(limit)
+        if by_address and after:
+            query = query.where(col(Subscriber.email) > after)
         if statuses:
             query = query.where(col(Subscriber.status).in_(statuses))
         if topic is not None:
@@ -212,12 +216,14 @@ class SubscriberQueries(StoreBase):
             return list(s.exec(query))
 
     def search_subscribers(
-        self, text: str = "", status: str = "", topic: str = "", limit: int = 200
+        self, text: str = "", status: str = "", topic: str = "", limit: int = 200, after: str = ""
     ) -> list[Subscriber]:
-        """The admin console's search: ``find_subscribers`` by address, a page at most
-        (an empty field narrows nothing)."""
+        """The admin console's search: ``find_subscribers`` by address, a page at most from
+        the address ``after`` on (an empty field narrows nothing)."""
         statuses = [status] if status else []
-        return self.find_subscribers(statuses, topic or None, text, by_address=True, limit=limit)
+        return self.find_subscribers(
+            statuses, topic or None, text, by_address=True, limit=limit, after=after
+        )
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """One subscriber row."""

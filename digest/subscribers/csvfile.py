@@ -146,8 +146,11 @@ def csv_columns(text: str) -> tuple[bool, list[tuple[str, str]]]:
     return False, []
 
 
-def to_csv(rows: list[tuple[str, str | None, str, str | None, str | None, str]]) -> str:
-    """CSV of (email, name, topics, timezone, locale, status) rows, with a header, for export.
+def to_csv(
+    rows: list[tuple[str, str | None, str, str | None, str | None, str]], header: bool = True
+) -> str:
+    """CSV of (email, name, topics, timezone, locale, status) rows, with a header (unless
+    ``header`` is False: a later part of an export written a part at a time), for export.
 
     A cell that a spreadsheet would run as a formula (it starts with ``= + - @``, a tab or a
     CR: a name typed into the public form, say) is written with a ``'`` before it, which
@@ -155,7 +158,8 @@ def to_csv(rows: list[tuple[str, str | None, str, str | None, str | None, str]])
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_IMPORT_COLUMNS)
+    if header:
+        writer.writerow(_IMPORT_COLUMNS)
     for email, name, topics, tz, locale, status in rows:
         cells = [email, name or "", topics.replace(",", ";"), tz or "", locale or "", status]
         writer.writerow([_guarded(cell) for cell in cells])

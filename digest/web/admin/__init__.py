@@ -12,6 +12,7 @@ from digest.web.admin.config_screen import ConfigScreen
 from digest.web.admin.console import Console
 from digest.web.admin.metrics import metrics_endpoint
 from digest.web.admin.preview_screen import PreviewScreen
+from digest.web.admin.subscriber_add import AddSubscriber
 from digest.web.admin.subscriber_screens import SubscriberScreens
 from digest.web.admin.views import Screens
 from digest.web.mailer import Mailer
@@ -26,7 +27,7 @@ def admin_routes(
     one (context.py), which sends the preview's tests."""
     console = Console(app, env, mailer, guard)
     s, p, people = Screens(console), PreviewScreen(console), SubscriberScreens(console)
-    config = ConfigScreen(console)
+    config, adding = ConfigScreen(console), AddSubscriber(console)
     g = console.guarded
     get, both = ["GET"], ["GET", "POST"]
     routes = [
@@ -37,6 +38,8 @@ def admin_routes(
         Route("/preview/email.html", g(p.preview_html), methods=get),
         Route("/preview/send", g(p.preview_send), methods=["POST"]),
         Route("/subscribers", g(people.subscribers), methods=get),
+        Route("/subscribers.csv", g(people.export), methods=get),
+        Route("/subscribers/add", g(adding.add), methods=both),
         Route("/subscribers/{subscriber_id:int}", g(people.subscriber), methods=both),
         Route("/import", g(people.import_page), methods=both),
         Route("/editions", g(s.editions), methods=get),

@@ -30,6 +30,8 @@ from starlette.responses import RedirectResponse, Response
 from digest.config import Config, reload_config
 from digest.errors import ConfigError, TemplateError
 from digest.render import check_templates
+from digest.sources.health import health_warning, source_health
+from digest.store import Store
 from digest.store.lock import daemon_holder
 from digest.store.tables import Admin
 from digest.web.admin.console import Console
@@ -150,9 +152,10 @@ def _sensitive(key: str) -> bool:
     return bool(_SENSITIVE.search(key)) and not key.endswith(_NOT_SECRET)
 
 
-def check_file(running: Config) -> FileCheck:
+def check_file(running: Config, store: Store | None = None) -> FileCheck:
     """The running config's file as it is on disk now, and what `digest check` says of it
-    (with what a reload would refuse: a changed database)."""
+    (with what a reload would refuse: a changed database); with the ``store``, as the
+    command does when the database is there, a warning for each source failing now."""
     path = running.file
     try:
         raw = Path(path).read_text(encoding="utf-8")
@@ -165,6 +168,9 @@ def check_file(running: Config) -> FileCheck:
     except ConfigError as exc:
         return FileCheck(path, text, modified, [scrub(str(p)) for p in exc.problems], [])
     errors, warnings = check_problems(config)
+    if store is not None:
+        health = source_health(store, config.sources)
+        warnings += [line for h in health if (line := health_warning(h))]
     try:
         check_templates(config.templates_dir())
     except TemplateError as exc:
@@ -203,7 +209,7 @@ class ConfigScreen:
             return self.c.message(
                 request, admin, "Config", "This service's config was not read from a file.", 404
             )
-        report = await run_in_threadpool(check_file, running)
+        report = await run_in_threadpool(check_file, running, self.app.store)
         holder = await run_in_threadpool(daemon_holder, self.app.engine)
         return self.c.page(
             "config.html.j2",

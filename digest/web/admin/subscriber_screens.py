@@ -3,18 +3,41 @@ changes), and the CSV import with its preview of how each row will be read."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from digest.states import LEFT, SubscriberStatus
 from digest.store.tables import Admin
-from digest.subscribers import STATUSES, CsvHeaderError, csv_columns, import_subscribers, parse_csv
+from digest.subscribers import (
+    STATUSES,
+    CsvHeaderError,
+    csv_columns,
+    import_subscribers,
+    parse_csv,
+    to_csv,
+)
 from digest.subscribers.record import come_back, subscriber_record
 from digest.web.admin.console import Console
+
+log = logging.getLogger("digest.web.admin")
+
+# Subscribers an export reads from the database at once (and writes as one part).
+EXPORT_PART = 5000
+
+# Accepted rows an import's preview lists (the refused ones are all listed, first): a
+# 15,000-row file's preview was a 2.5 MB page with its refused rows at the bottom.
+PREVIEW_ROWS = 100
+
+# Subscribers the list shows at once, by address; "Next" goes on from the last one shown.
+SUBSCRIBERS_PAGE = 200
 
 
 class SubscriberScreens:
@@ -26,25 +49,75 @@ class SubscriberScreens:
     async def subscribers(self, request: Request, admin: Admin) -> Response:
         q = request.query_params
         text, status, topic = q.get("q", "").strip(), q.get("status", ""), q.get("topic", "")
+        status = status if status in STATUSES else ""
+        topic = topic if topic in self.c.topics else ""
+        after = q.get("after", "")
+        # One row past the page says whether there is a next one.
         rows = await run_in_threadpool(
-            self.app.store.search_subscribers,
-            text,
-            status if status in STATUSES else "",
-            topic if topic in self.c.topics else "",
+            self.app.store.search_subscribers, text, status, topic, SUBSCRIBERS_PAGE + 1, after
         )
+        page = rows[:SUBSCRIBERS_PAGE]
         counts = await run_in_threadpool(self.app.store.subscriber_counts)
+        narrowed = {"q": text, "status": status, "topic": topic}
+        next_page = (
+            "/admin/subscribers?"
+            + urlencode({**{k: v for k, v in narrowed.items() if v}, "after": page[-1].email})
+            if len(rows) > SUBSCRIBERS_PAGE
+            else ""
+        )
+        first_page = (
+            "/admin/subscribers?" + urlencode({k: v for k, v in narrowed.items() if v})
+            if after
+            else ""
+        )
         return self.c.page(
             "subscribers.html.j2",
             request,
             admin,
             title="Subscribers",
-            rows=rows,
+            rows=page,
             counts=counts,
+            # How many the status filter holds (a search or a topic narrows past it)
+            total=None if text or topic else counts.get(status) if status else sum(counts.values()),
+            next_page=next_page,
+            first_page=first_page,
+            export_query=urlencode({k: v for k, v in narrowed.items() if v}),
+            after=after,
             q=text,
             chosen_status=status,
             topic=topic,
             statuses=STATUSES,
             topics=self.c.topics,
+        )
+
+    async def export(self, request: Request, admin: Admin) -> Response:
+        """Everyone the list's search and filters find (not one page), as the CSV `digest
+        subscribers export` writes and the import reads; written a part at a time, so
+        100,000 readers are never all in memory."""
+        q = request.query_params
+        text, status, topic = q.get("q", "").strip(), q.get("status", ""), q.get("topic", "")
+        status = status if status in STATUSES else ""
+        topic = topic if topic in self.c.topics else ""
+        store = self.app.store
+        log.info("admin %s exported the subscribers (%s)", admin.email, q)
+
+        def parts() -> Iterator[str]:
+            after, header = "", True
+            while True:
+                rows = store.search_subscribers(text, status, topic, EXPORT_PART, after)
+                if not rows and not header:
+                    return
+                cells = [(r.email, r.name, r.topics, r.timezone, r.locale, r.status) for r in rows]
+                yield to_csv(cells, header=header)
+                if len(rows) < EXPORT_PART:
+                    return
+                after, header = rows[-1].email, False
+
+        named = "-".join(x for x in ("subscribers", status, topic) if x)
+        return StreamingResponse(
+            parts(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{named}.csv"'},
         )
 
     async def subscriber(self, request: Request, admin: Admin) -> Response:
@@ -54,16 +127,18 @@ class SubscriberScreens:
             return self.c.message(
                 request, admin, "Not found", "No subscriber has this number.", 404
             )
-        done, error = "", ""
-        if request.method == "POST":
-            form = await request.form()
+        done, error, confirm = "", "", False
+        if request.method == "GET" and request.query_params.get("added"):
+            done = f"{row.email} is added ({row.status})."
+        form = await request.form() if request.method == "POST" else None
+        action = str(form.get("action", "")) if form else ""
+        if form and action == "unsubscribe" and form.get("confirm") != "yes":
+            # Unsubscribing is final for the admin (only the reader can come back): the
+            # button asks first, on the page again, as the console has no JavaScript.
+            confirm = row.status not in LEFT
+        if form and not confirm:
             done, error = await run_in_threadpool(
-                self._change_status,
-                admin,
-                row.email,
-                subscriber_id,
-                str(form.get("action", "")),
-                row.status,
+                self._change_status, admin, row.email, subscriber_id, action, row.status
             )
             row = await run_in_threadpool(self.app.store.subscriber_by_id, subscriber_id) or row
         # The record `digest subscribers show` prints: deliveries, history, and the recent
@@ -83,6 +158,7 @@ class SubscriberScreens:
             come_back=come_back(row.email, row.status),
             done=done,
             error=error,
+            confirm=confirm,
         )
 
     def _change_status(
@@ -143,13 +219,13 @@ class SubscriberScreens:
                     else:
                         context["plan"] = plan
         status = 400 if context["error"] else 200
-        return self.c.page("import.html.j2", request, admin, status, **context)
+        return self.c.page("import.html.j2", request, admin, status, shown=PREVIEW_ROWS, **context)
 
     def _plan(self, text: str) -> dict[str, Any]:
         """What an import of ``text`` would do, row by row, writing nothing."""
         header, columns = csv_columns(text)
         good, problems = parse_csv(text, self.c.topics)
-        known = {s.email: s.status for s in self.app.store.subscribers()}
+        known = self.app.store.statuses_of([s.email for s in good])
         rows = []
         for s in good:
             before = known.get(s.email)
@@ -168,5 +244,6 @@ class SubscriberScreens:
             "columns": columns,
             "good": good,
             "rows": rows,
+            "fates": Counter(fate for _, fate in rows).most_common(),
             "problems": problems,
         }

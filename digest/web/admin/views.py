@@ -27,6 +27,16 @@ from digest.web.admin.console import Console
 
 log = logging.getLogger("digest.web.admin")
 
+# Delivery rows an edition's page lists at once; "Next" goes on from the last one shown.
+DELIVERIES_PAGE = 500
+
+
+def page_after(request: Request) -> int:
+    """The row a list page goes on after (``?after=``); 0, the start, when absent or not a
+    number (a hand-edited address shows the first page, not an error)."""
+    value = request.query_params.get("after", "")
+    return int(value) if value.isdigit() else 0
+
 
 class Screens:
     """The dashboard, editions, sources and delivery screens over one Console."""
@@ -67,18 +77,26 @@ class Screens:
         if edition is None:
             return self.c.message(request, admin, "Not found", "No edition has this number.", 404)
         state = request.query_params.get("state", "")
+        state = state if state in DELIVERY_STATES else ""
+        after = page_after(request)
         line = await run_in_threadpool(reports.edition_line, self.app, edition)
-        rows = await run_in_threadpool(self.app.store.deliveries, edition_id)
-        if state:
-            rows = [(d, s) for d, s in rows if d.status == state]
+        # One row past the page says whether there is a next one.
+        rows = await run_in_threadpool(
+            self.app.store.edition_deliveries, edition_id, state, after, DELIVERIES_PAGE + 1
+        )
+        page = rows[:DELIVERIES_PAGE]
         return self.c.page(
             "edition.html.j2",
             request,
             admin,
             title=f"Edition {edition_id}",
             line=line,
-            rows=rows[:500],
-            more=max(0, len(rows) - 500),
+            rows=page,
+            after=after,
+            next_after=page[-1][0].id if len(rows) > DELIVERIES_PAGE else None,
+            page_size=DELIVERIES_PAGE,
+            total=line.counts.get(state, 0) if state else sum(line.counts.values()),
+            retryable=await run_in_threadpool(self.app.store.retryable, edition_id),
             state=state,
             states=DELIVERY_STATES,
             done=request.query_params.get("done", ""),
