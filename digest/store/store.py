@@ -27,6 +27,7 @@ from digest.store.requeue import RequeueQueries
 from digest.store.status_log import StatusLogQueries
 from digest.store.stories import StoryQueries
 from digest.store.subscriber_import import ImportQueries
+from digest.store.subscriber_lists import SubscriberListQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.tables import (
     ARTICLES,
@@ -78,6 +79,7 @@ class Store(
     StoryQueries,
     HabitQueries,
     SubscriberQueries,
+    SubscriberListQueries,
     ImportQueries,
     StatusLogQueries,
     EditionQueries,
