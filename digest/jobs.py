@@ -124,11 +124,16 @@ def _retried(report: RetryReport) -> str:
 
 
 def _sent(report: RunReport) -> str:
-    """A send in a line: what it delivered, or why nothing was meant to go."""
+    """A send in a line: what it delivered, or why nothing was meant to go, then what it
+    sent of earlier editions' waiting rows (a run that fails there says so, not only
+    "nothing new")."""
     d = report.delivery
     if d is None:
-        return report.idle or "nothing to send"
-    return _delivered(report.edition.id if report.edition else None, d)
+        line = report.idle or "nothing to send"
+    else:
+        line = _delivered(report.edition.id if report.edition else None, d)
+    earlier = [_delivered(e.id, r) for e, r in report.resumed if r.counts or r.stopped]
+    return line + "".join(f"; and earlier {e}" for e in earlier)
 
 
 def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunReport]:
