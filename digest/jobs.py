@@ -14,7 +14,7 @@ from typing import TypeVar
 from digest.app import App, run
 from digest.deliver import DeliveryReport
 from digest.errors import DigestError
-from digest.job_names import manual, sending
+from digest.job_names import RELOAD, manual, sending
 from digest.pipeline import (
     RetryReport,
     RunReport,
@@ -224,6 +224,12 @@ def gather_summary(reports: list[SourceReport]) -> str:
     return f"{len(reports)} sources, {new} new articles" + (
         f"; not ok: {', '.join(failing)} (`digest sources` says why)" if failing else ""
     )
+
+
+def record_reload(app: App, ok: bool, summary: str) -> None:
+    """The daemon's reading of its config (at start, on SIGHUP), recorded as the job
+    ``reload`` for `digest status`, the console and /metrics (best effort)."""
+    _record(app, RELOAD, app.clock.now(), ok, summary)
 
 
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:

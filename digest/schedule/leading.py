@@ -4,6 +4,7 @@ PostgreSQL (the others stand by). Both restart their scheduler on a reloaded con
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,14 +175,41 @@ def _start(app: App, build: BuildScheduler, stop: Callable[[], bool]) -> Backgro
 
 
 def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
-    """The app with the new config, or None (and a log line) to keep the old one."""
+    """The app with the new config, or None (and a log line) to keep the old one; either
+    way recorded as the ``reload`` job, for `digest status`, the console and /metrics."""
+    from digest.jobs import record_reload
+
     if reload_config is None:
         log.error("this daemon cannot reload its config; restart it instead")
         return None
     try:
         config = reload_config(app.config)
     except ConfigError as exc:
-        log.error("the new config is invalid; keeping the old one:\n%s", exc.message)
+        refused = refused_reload(app.config, exc)
+        log.error("%s", refused)
+        record_reload(app, False, refused)
         return None
-    log.info("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
-    return App(config, app.engine, app.store)
+    summary = config_summary(config)
+    log.info("config reloaded: %s", summary)
+    new_app = App(config, app.engine, app.store)
+    record_reload(new_app, True, f"reloaded on SIGHUP: {summary}")
+    return new_app
+
+
+def config_summary(config: Config) -> str:
+    """A config in a few words: "4 sources, 1 digests"."""
+    return f"{len(config.sources)} sources, {len(config.digests)} digests"
+
+
+def refused_reload(running: Config, exc: ConfigError) -> str:
+    """Why a reload kept the running config, and what to do: the daemon runs on, but a
+    restart (a reboot in the night) reads the file as it is, and fails while it is
+    invalid, so no digest goes out until someone looks."""
+    where = os.path.basename(running.file) if running.file else "the config file"
+    return (
+        f"the new config is invalid; keeping the old one: the daemon keeps running the "
+        f"config it read before, but a restart (a reboot) reads {where} as it is and "
+        f"would not start while it is invalid:\n{exc.message}\n"
+        f"fix it (`digest check` lists every problem), then reload: kill -HUP {os.getpid()} "
+        "(or `systemctl reload`)"
+    )
