@@ -19,6 +19,7 @@ from digest.editions import (
     breadth_sources,
     digest_plan,
     left_out,
+    missed_slot,
     next_edition_at,
     nothing_new,
     window_ranking,
@@ -82,16 +83,32 @@ class NextRun:
     utc: datetime | None
     local: datetime | None
     zone: str
+    # The latest slot, passed with no edition (``missed_slot``): its send failed, maybe
+    # before it could record even that, so the last job's "ok" is not today's.
+    missed: datetime | None = None
+
+    def missed_words(self) -> str:
+        """The missed slot and what to do, in one line; "" when none is."""
+        if self.missed is None:
+            return ""
+        return (
+            f"the {utc_time(self.missed)} slot has no edition: its send failed before "
+            "building one (the database's disk full or locked, the daemon down: the "
+            "daemon's log says why); the daemon's retry job sends it while within the hour "
+            f"of the slot, `digest send --digest {self.digest_id}` sends it now (until the "
+            "next slot)"
+        )
 
 
 def next_runs(app: App, now: datetime) -> list[NextRun]:
-    """Each digest's next fire, as the daemon's job has it (``digest_plan``)."""
+    """Each digest's next fire, as the daemon's job has it (``digest_plan``), and its
+    latest slot if that passed without an edition (``missed_slot``)."""
     runs = []
     for d in app.config.digests:
         plan = digest_plan(app, d)
         fire = plan.next_fire(now)
         local = fire.astimezone(ZoneInfo(plan.zone)) if fire else None
-        runs.append(NextRun(d.id, d.title, fire, local, plan.zone))
+        runs.append(NextRun(d.id, d.title, fire, local, plan.zone, missed_slot(app, d, now)))
     return runs
 
 
@@ -131,6 +148,7 @@ class StatusReport:
             "next_runs": {
                 r.digest_id: r.utc.isoformat() if r.utc else None for r in self.next_runs
             },
+            "missed": {r.digest_id: r.missed.isoformat() for r in self.next_runs if r.missed},
             "jobs": {
                 job: {
                     "finished_at": run.finished_at.isoformat(),

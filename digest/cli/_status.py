@@ -147,6 +147,8 @@ def _print_daemon(report: StatusReport) -> None:
         when = next_run.utc
         shown = utc_time(when) if when else "never (its schedule)"
         click.echo(f"next {next_run.digest_id}: {shown}")
+        if missed := next_run.missed_words():
+            click.echo(f"MISSED {next_run.digest_id}: {missed}")
     for job, run in report.jobs.items():
         state = "ok" if run.ok else "FAILED"
         at = utc_time(run.finished_at, seconds=True)
