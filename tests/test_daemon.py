@@ -187,6 +187,9 @@ def test_a_reload_refused_for_a_bad_config_is_recorded_for_status_and_metrics(
         assert "would not start while it is invalid" in summary and "kill -HUP" in summary
         _, out, _ = run_cli("--config", str(same_db), "status")
         assert "last reload: FAILED" in out
+        second = _start_daemon(same_db)  # exits at once: this one leads; its start says nothing
+        assert second.wait(timeout=20) == 1
+        assert "would not start" in _wait_for_job(same_db, "reload", False)
 
         config.write_text(good)
         daemon.send_signal(signal.SIGHUP)
@@ -294,3 +297,20 @@ def test_the_daemons_routine_lines_are_info_and_shown_without_v(write_config, fe
     assert "INFO digest.schedule: received SIGTERM" in output
     assert "INFO digest.schedule: stopped" in output
     assert "WARNING" not in output
+
+
+def test_a_database_folder_the_daemon_cannot_write_stops_it_with_what_to_do(
+    write_config, feed_server, tmp_path: Path
+) -> None:
+    """A restore made as another user, a disk mounted read-only: the daemon's lock beside
+    the database cannot be made, and no job could write either. It says so, not with a
+    traceback."""
+    config = _config(write_config, feed_server)
+    (tmp_path / "digest.db.daemon.lock").mkdir()  # as unopenable as a read-only folder's
+
+    code, out, err = run_cli("--config", str(config), "run")
+
+    assert code == 1
+    assert "error: cannot open the daemon's lock file" in err and "digest.db.daemon.lock" in err
+    assert "hint: the database's folder must be writable by the user digest runs as" in err
+    assert "Traceback" not in out + err

@@ -24,9 +24,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App
 from digest.config import Config, DigestConfig
-from digest.jobs import record_reload
 from digest.schedule.forked import JobRunner
-from digest.schedule.leading import Signals, config_summary, elected, lead
+from digest.schedule.leading import Signals, elected, lead
 from digest.schedule.memory import cap_arenas
 from digest.schedule.slots import FiringPlan, slots_between
 from digest.states import FINAL_DELIVERY_STATES
@@ -298,8 +297,6 @@ def run_daemon(
         return build_scheduler(app, stop=stopping)
 
     signals = Signals(stop, halt, reload, reload_config, build)
-    # A reload refused before this start is history now: the file read is good.
-    record_reload(app, True, f"read at the daemon's start: {config_summary(app.config)}")
     if is_postgresql(app.engine):
         elected(app, signals)
     else:

@@ -46,6 +46,7 @@ class Signals:
 
 def lead(app: App, signals: Signals) -> None:
     """The only daemon on the database (SQLite): schedule until stopped."""
+    _started(app)
     scheduler = _start(app, signals.build, signals.halt.is_set)
     while not signals.stop.is_set():
         if signals.reload.wait(timeout=0.5):
@@ -108,6 +109,7 @@ class _Seat:
         if self.scheduler is None and self.lock.try_take():
             self.leading.set()
             log.info("leading: this scheduler gathers, builds and queues editions")
+            _started(self.app)
             self.scheduler = _start(self.app, self.build, self.stopping)
             self.said_standby = False
         elif self.scheduler is not None and not self.lock.still_held():
@@ -172,6 +174,15 @@ def _start(app: App, build: BuildScheduler, stop: Callable[[], bool]) -> Backgro
         shown = utc_time(when, seconds=True) if when else "none (paused)"
         log.info("scheduled %s; next run %s", job.name, shown)
     return scheduler
+
+
+def _started(app: App) -> None:
+    """The config this leader starts on, recorded as the ``reload`` job: a reload refused
+    before (a bad file since fixed, then a restart) is history now. Only once leading, so
+    a second daemon that exits at once, or a standby, never hides the leader's refusal."""
+    from digest.jobs import record_reload
+
+    record_reload(app, True, f"read at the daemon's start: {config_summary(app.config)}")
 
 
 def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
