@@ -58,10 +58,15 @@ def test_status_names_a_slot_the_daemon_scheduled_that_has_no_edition(
     assert "MISSED" not in out and document["missed"] == {}
 
 
-def test_the_dashboard_names_the_missed_slot(write_config, feed_server: FeedServer) -> None:
+def test_the_dashboard_and_metrics_name_the_missed_slot(
+    write_config, feed_server: FeedServer
+) -> None:
     config, slot = _config(write_config, feed_server)
     with serving(config, gather=False) as site:
         site.app.store.scheduled_since("daily", slot - timedelta(days=2))
         with site.logged_in() as client:
             page = client.get("/admin/").text
+        with site.client() as client:
+            metrics = client.get("/metrics").text
     assert f"{slot:%Y-%m-%d %H:%M} UTC slot has no edition" in page, page
+    assert 'digest_slot_missed{digest="daily"} 1.0' in metrics, metrics
