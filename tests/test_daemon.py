@@ -193,7 +193,8 @@ def test_a_reload_refused_for_a_bad_config_is_recorded_for_status_and_metrics(
 
         config.write_text(good)
         daemon.send_signal(signal.SIGHUP)
-        assert "1 sources, 1 digests" in _wait_for_job(same_db, "reload", True)
+        taken = _wait_for_job(same_db, "reload", True)
+        assert taken.startswith("reloaded on SIGHUP: 1 sources, 1 digests; next: send daily at")
     finally:
         daemon.send_signal(signal.SIGTERM)
         output, _ = daemon.communicate(timeout=20)
