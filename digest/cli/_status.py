@@ -138,6 +138,8 @@ def _print_daemon(report: StatusReport) -> None:
     """Whether a daemon runs, when each digest fires next, how each job last went."""
     if report.daemon is not None:
         click.echo(f"daemon: running ({report.daemon})")
+        if unread := report.unread_words():
+            click.echo(f"daemon: CONFIG NOT RELOADED: {unread}")
     else:
         click.echo(
             "daemon: not running on this database; digests go out only when `digest run` "
