@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from digest.app import App
 from digest.config import load_config
 from digest.jobs import send_job
+from digest.sources.gather import SourceReport, gather
 from digest.store import engine as store_engine
 from digest.store.engine import database_error
 from tests.conftest import FeedServer, rss
@@ -64,3 +65,38 @@ def test_a_daemon_job_failing_on_the_database_says_so_not_a_bug(
     finally:
         holder.close()
         app.close()
+
+
+def test_a_gather_on_a_database_it_cannot_write_says_so_per_source(
+    write_config, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each source's line says what the database said and what to do, not SQLAlchemy's
+    statement and its documentation link."""
+    import asyncio
+
+    from digest.pipeline import gather_sources
+
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([story])))])
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_SECONDS", 0.2)
+    app = App.open(load_config(config))
+    asyncio.run(gather_sources(app))  # the source is known; the next fetch has state to store
+    holder = sqlite3.connect(tmp_path / "digest.db", timeout=1)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        (report,) = asyncio.run(_fetch_only(app))  # (the prune after it fails alone)
+        holder.rollback()
+    finally:
+        holder.close()
+        app.close()
+    assert report.status == "error"
+    assert "could not be stored: the database is unavailable: database is locked" in (
+        report.error or ""
+    ), report.error
+    assert "sqlalche.me" not in (report.error or "") and "[SQL:" not in (report.error or "")
+    assert report.hint and "another process may be writing to it" in report.hint
+
+
+async def _fetch_only(app: App) -> list[SourceReport]:
+    async with app.http() as client:
+        return await gather(app.config, app.store, client)
