@@ -10,6 +10,9 @@ from typing import Literal, get_args
 
 _MANUAL = " (manual)"  # what ``manual`` adds to a job's name
 SendingVerb = Literal["send", "retry"]  # the jobs that send one digest (``sending``)
+# The daemon reading its config, at start and on SIGHUP: a refused reload is recorded, so
+# `digest status`, the console and `digest_job_ok{job="reload"}` show it, not one log line.
+RELOAD = "reload"
 
 
 def sending(verb: SendingVerb, digest_id: str) -> str:

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
+
 from digest.app import App, run
 from digest.deliver import DeliveryReport
 from digest.errors import DigestError
-from digest.job_names import manual, sending
+from digest.job_names import RELOAD, manual, sending
 from digest.pipeline import (
     RetryReport,
     RunReport,
@@ -26,6 +28,7 @@ from digest.pipeline import (
 from digest.sending import rate_limiter
 from digest.sources.gather import SourceReport
 from digest.states import FetchStatus
+from digest.store.engine import database_error
 
 log = logging.getLogger("digest.schedule")
 
@@ -124,11 +127,16 @@ def _retried(report: RetryReport) -> str:
 
 
 def _sent(report: RunReport) -> str:
-    """A send in a line: what it delivered, or why nothing was meant to go."""
+    """A send in a line: what it delivered, or why nothing was meant to go, then what it
+    sent of earlier editions' waiting rows (a run that fails there says so, not only
+    "nothing new")."""
     d = report.delivery
     if d is None:
-        return report.idle or "nothing to send"
-    return _delivered(report.edition.id if report.edition else None, d)
+        line = report.idle or "nothing to send"
+    else:
+        line = _delivered(report.edition.id if report.edition else None, d)
+    earlier = [_delivered(e.id, r) for e, r in report.resumed if r.counts or r.stopped]
+    return line + "".join(f"; and earlier {e}" for e in earlier)
 
 
 def retry_job(app: App, stop: Callable[[], bool] | None = None) -> list[RunReport]:
@@ -221,7 +229,16 @@ def gather_summary(reports: list[SourceReport]) -> str:
     )
 
 
+def record_reload(app: App, ok: bool, summary: str) -> None:
+    """The daemon's reading of its config (at start, on SIGHUP), recorded as the job
+    ``reload`` for `digest status`, the console and /metrics (best effort)."""
+    _record(app, RELOAD, app.clock.now(), ok, summary)
+
+
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
+    if isinstance(exc, OperationalError):  # locked, full, read-only: not a bug in digest
+        log.debug("%s failed on the database", job, exc_info=exc)
+        exc = database_error(exc)
     if isinstance(exc, DigestError):
         log.error("%s failed: %s (%s)", job, exc.message, exc.hint)
     else:
@@ -231,6 +248,8 @@ def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
 
 def _failure(exc: Exception) -> str:
     """A failed job's summary: the message and hint of our errors, else the exception."""
+    if isinstance(exc, OperationalError):
+        exc = database_error(exc)
     if isinstance(exc, DigestError):
         return f"{exc.message} ({exc.hint})"
     return f"{type(exc).__name__}: {exc}"
@@ -243,6 +262,15 @@ def _record(
     prints the failure itself: then the traceback waits for -vv."""
     try:
         app.store.record_job(job, started, ok, summary)
+    except OperationalError as exc:  # the database said why: no traceback (it is at -vv)
+        log.debug("could not record the %s job's outcome", job, exc_info=True)
+        (log.error if loud else log.debug)(
+            "could not record the %s job's outcome (%s): %s; `digest status` shows the run "
+            "before it until one is recorded",
+            job,
+            summary,
+            database_error(exc).message,
+        )
     except Exception:
         (log.exception if loud else log.debug)(
             "could not record the %s job's outcome (%s)", job, summary, exc_info=True

@@ -110,3 +110,29 @@ def test_slots_lost_behind_a_long_job_are_not_sent_late_nor_called_a_schedule_ch
     # Asked for by hand, an old slot is refused for what it is: it has passed.
     late = asyncio.run(run_digest(app, "daily", now=utc("2026-11-30 12:02"), gather_first=False))
     assert "has passed" in late.idle and "schedule changed" not in late.idle
+
+
+def test_a_daemon_back_past_the_hour_of_grace_says_the_slot_it_will_not_send(
+    write_config, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Down from 06:30 to 08:30 (a reboot that hung): the 07:00 edition is not sent late on
+    return, as designed; the daemon's log said nothing of it. It says so now, with the
+    command that sends it."""
+    from datetime import timedelta
+
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    app = App.open(load_config(write_config([("Wire", url)], schedule="0 7 * * *")))
+    try:
+        seven = utc("2026-11-30 07:00")
+        app.store.scheduled_since("daily", seven - timedelta(days=2))  # running since then
+        back = seven + timedelta(hours=1, minutes=30)
+        clock_at(app, back)
+        with caplog.at_level(logging.WARNING):
+            _jobs(app, back)
+    finally:
+        app.close()
+    assert (
+        "digest daily: the 2026-11-30 07:00 UTC slot passed while the daemon was down, over "
+        "an hour ago: not sent" in caplog.text
+    ), caplog.text
+    assert "`digest send --digest daily` sends it now" in caplog.text

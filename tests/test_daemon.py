@@ -151,6 +151,56 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
     assert "config reloaded: 2 sources, 1 digests" in output
 
 
+def _wait_for_job(config: Path, job: str, ok: bool) -> str:
+    """The summary of ``job``'s last run once it is recorded as ``ok`` (read through a
+    copy of the config, as the file itself may be the broken one)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        code, out, _ = run_cli("--config", str(config), "status", "--json")
+        run = json.loads(out)["jobs"].get(job) if code == 0 else None
+        if run is not None and run["ok"] is ok:
+            return str(run["summary"])
+        time.sleep(0.2)
+    raise AssertionError(f"the daemon never recorded {job} as ok={ok}")
+
+
+@pytest.mark.slow
+def test_a_reload_refused_for_a_bad_config_is_recorded_for_status_and_metrics(
+    write_config, feed_server
+) -> None:
+    """A typo then SIGHUP: the daemon keeps its old config, and would not start on the
+    file (a reboot at night: no digest at 07:00). Beyond one log line, `digest status`, the
+    console's last jobs and `digest_job_ok{job="reload"}` say so until a reload or restart
+    takes a good file."""
+    config = _config(write_config, feed_server)
+    good = config.read_text()
+    same_db = config.with_name("same.toml")  # status reads the database through this one
+    same_db.write_text(good)
+    daemon = _start_daemon(config)
+    try:
+        _wait_for_gather(feed_server, "/f.xml")
+        assert "read at the daemon's start" in _wait_for_job(same_db, "reload", True)
+        config.write_text(good.replace("[gather]\n", '[gather]\ninterval_minutes = "30m"\n'))
+        daemon.send_signal(signal.SIGHUP)
+        summary = _wait_for_job(same_db, "reload", False)
+        assert "gather.interval_minutes" in summary and "keeps running the config" in summary
+        assert "would not start while it is invalid" in summary and "kill -HUP" in summary
+        _, out, _ = run_cli("--config", str(same_db), "status")
+        assert "last reload: FAILED" in out
+        second = _start_daemon(same_db)  # exits at once: this one leads; its start says nothing
+        assert second.wait(timeout=20) == 1
+        assert "would not start" in _wait_for_job(same_db, "reload", False)
+
+        config.write_text(good)
+        daemon.send_signal(signal.SIGHUP)
+        taken = _wait_for_job(same_db, "reload", True)
+        assert taken.startswith("reloaded on SIGHUP: 1 sources, 1 digests; next: send daily at")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=20)
+    assert daemon.returncode == 0, output
+
+
 def clock_at(app: App, when: datetime) -> None:
     """The app's clock (its store's: the daemon, the pipeline and the store read it) stands
     at ``when``."""
@@ -248,3 +298,20 @@ def test_the_daemons_routine_lines_are_info_and_shown_without_v(write_config, fe
     assert "INFO digest.schedule: received SIGTERM" in output
     assert "INFO digest.schedule: stopped" in output
     assert "WARNING" not in output
+
+
+def test_a_database_folder_the_daemon_cannot_write_stops_it_with_what_to_do(
+    write_config, feed_server, tmp_path: Path
+) -> None:
+    """A restore made as another user, a disk mounted read-only: the daemon's lock beside
+    the database cannot be made, and no job could write either. It says so, not with a
+    traceback."""
+    config = _config(write_config, feed_server)
+    (tmp_path / "digest.db.daemon.lock").mkdir()  # as unopenable as a read-only folder's
+
+    code, out, err = run_cli("--config", str(config), "run")
+
+    assert code == 1
+    assert "error: cannot open the daemon's lock file" in err and "digest.db.daemon.lock" in err
+    assert "hint: the database's folder must be writable by the user digest runs as" in err
+    assert "Traceback" not in out + err

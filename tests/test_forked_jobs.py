@@ -162,3 +162,32 @@ def test_a_job_leaves_the_daemons_connections_and_leader_lock_alone(
     finally:
         lock.release()
         app.close()
+
+
+def test_a_send_killed_mid_batch_says_its_rows_go_again_and_may_go_twice(
+    app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The OOM killer takes the send with a batch on the wire: its rows are 'sending' until
+    their lease runs out, then sent again, so readers the server took before the kill get
+    the edition twice. The failure says when, and that, not only "killed"."""
+    import asyncio
+
+    from digest.pipeline import run_digest
+
+    app.store.add_subscriber("ana@example.org")
+    queued = asyncio.run(run_digest(app, "daily", send=False))
+    assert queued.edition is not None and queued.edition.id is not None
+    edition_id = queued.edition.id
+
+    def killed_mid_batch(*_args: object) -> None:
+        assert app.store.claim_deliveries(edition_id, 10, lease_seconds=300.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    send = _scheduled_send(app, monkeypatch, killed_mid_batch)
+    with caplog.at_level(logging.ERROR):
+        send()
+    [run] = [r for r in app.store.job_runs() if r.job == "send daily"]
+    assert "killed by SIGKILL" in run.summary
+    assert "1 delivery was in flight" in run.summary, run.summary
+    assert "sent again when its lease runs out at" in run.summary
+    assert "may get the edition twice" in run.summary

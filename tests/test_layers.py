@@ -53,8 +53,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         "worker": {"app", "store", "deliver", "sending"},
         # The names jobs are recorded under: built by the jobs, read back by the reports.
         "job_names": set(),
-        # The jobs of a run, recorded for status, whoever runs them: daemon, CLI, console.
-        "jobs": {"app", "deliver", "pipeline", "sending", "sources", "job_names"},
+        # The jobs of a run, recorded for status, whoever runs them: daemon, CLI, console;
+        # a job the database failed is said in its words (store.engine.database_error).
+        "jobs": {"app", "store", "deliver", "pipeline", "sending", "sources", "job_names"},
         # Typed reports (status, explain) that the command line and the console print.
         "reports": {"app", "config", "store", "editions", "schedule.slots", "job_names"},
         # The faces: the daemon, the web app and the command line compose everything above.

@@ -18,7 +18,7 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
-from digest.jobs import retry_job
+from digest.jobs import retry_job, send_job
 from digest.pipeline import gather_sources, run_digest
 from digest.schedule.daemon import retry_interval_seconds
 from digest.sending import rate_limiter
@@ -301,5 +301,29 @@ def test_the_retry_job_leaves_alone_a_slot_older_than_the_last_edition(
         assert "has no edition" not in caplog.text and "is newer than" not in caplog.text
         assert len(app.store.editions()) == 1
         scheduler.shutdown(wait=False)
+    finally:
+        app.close()
+
+
+def test_a_run_whose_resumed_edition_failed_says_which_in_its_summary(
+    feed_server: FeedServer, write_config, faulty: FaultyServer
+) -> None:
+    """The next slot finds nothing new to send but resumes the earlier edition's deferred
+    reader, whom the relay now refuses: the run is FAILED, and its summary (the daemon's
+    log line, `digest status`, the console) names that edition and the refusal, not only
+    "nothing new"."""
+    _, app, edition_id = _greylisted(feed_server, write_config, faulty)
+    try:
+        faulty.faults.refuse = {"later": "554 5.7.1 Message refused by policy"}
+        _wait_passes(app)
+        first = app.store.edition_by_id(edition_id)
+        assert first is not None
+        report = send_job(app, "daily", at=first.slot + timedelta(days=1), gather_first=False)
+
+        assert report is not None and not report.ok
+        ok, summary = _jobs(app)["send daily"]
+        assert not ok
+        assert f"edition {edition_id}: 1 failed" in summary, summary
+        assert "554 5.7.1" in summary and f"`digest retry {edition_id}`" in summary, summary
     finally:
         app.close()

@@ -16,6 +16,7 @@ from digest.cli import admins, bounces, operate, setup, sources, subscribers, we
 from digest.cli._common import Context
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.errors import DigestError
+from digest.store.engine import database_error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,15 +66,12 @@ def main(clock: Clock = SYSTEM_CLOCK) -> None:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except OperationalError as exc:  # locked, gone, refused: the database, not the command
+    except OperationalError as exc:  # locked, full, read-only: the database, not the command
         _trace(exc)
-        click.echo(f"error: the database is unavailable: {exc.orig}", err=True)
-        click.echo(
-            "hint: another process may be writing to it (a backup, a long import, a second "
-            "digest); run the command again, and check service.database_url",
-            err=True,
-        )
-        sys.exit(1)
+        error = database_error(exc)
+        click.echo(f"error: {error.message}", err=True)
+        click.echo(f"hint: {error.hint}", err=True)
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(1)

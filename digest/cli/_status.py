@@ -138,6 +138,8 @@ def _print_daemon(report: StatusReport) -> None:
     """Whether a daemon runs, when each digest fires next, how each job last went."""
     if report.daemon is not None:
         click.echo(f"daemon: running ({report.daemon})")
+        if unread := report.unread_words():
+            click.echo(f"daemon: CONFIG NOT RELOADED: {unread}")
     else:
         click.echo(
             "daemon: not running on this database; digests go out only when `digest run` "
@@ -147,6 +149,8 @@ def _print_daemon(report: StatusReport) -> None:
         when = next_run.utc
         shown = utc_time(when) if when else "never (its schedule)"
         click.echo(f"next {next_run.digest_id}: {shown}")
+        if missed := next_run.missed_words():
+            click.echo(f"MISSED {next_run.digest_id}: {missed}")
     for job, run in report.jobs.items():
         state = "ok" if run.ok else "FAILED"
         at = utc_time(run.finished_at, seconds=True)

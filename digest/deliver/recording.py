@@ -26,7 +26,7 @@ from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
 from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
-from digest.states import DeliveryStatus
+from digest.states import DeliveryStatus, SendStatus
 from digest.store.engine import BUSY_TIMEOUT_SECONDS, database_words
 from digest.store.journal import JournalEntry, SendJournal, shown_ids
 
@@ -88,6 +88,7 @@ async def record_batch(
     there) and the record is retried for ``patience`` seconds: a try that goes through
     takes the entry out again; the last failure raises a StoreError. The delivery ids
     recorded."""
+    results = believed_bounces(results, report)
     stored, retries, bounced = stored_results(results, rows, retry_at)
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
@@ -116,6 +117,33 @@ async def record_batch(
     # Counted here, not in a second trip to a thread: the record suppressed the bounces'
     # readers in its own transaction, and the report reads no database.
     return counted(results, rows, report)
+
+
+NOT_BELIEVED = (
+    " (not suppressed: the server took no message of this run, so the fault is likely its "
+    "own, a relay that refuses every address; `digest retry` once it is mended)"
+)
+
+
+def believed_bounces(results: list[SendResult], report: DeliveryReport) -> list[SendResult]:
+    """``results`` with their hard bounces doubted when the server refused every reader it
+    was offered in this run, more than one: a relay answering "5.1.1 user unknown" to
+    everyone is misconfigured (a Postfix that takes their domain for its own), and
+    suppressing on its word would end the whole list's subscriptions. Doubted, a bounce is
+    a plain failure: the run fails for the admin and `digest retry` sends it once the relay
+    is mended; a dead address is suppressed by the next run that gets mail through. One
+    lone bounce (a list of one, a retry of one row) is believed: nothing says otherwise."""
+    if report.counts[DeliveryStatus.SENT] or any(r.status == SendStatus.SENT for r in results):
+        return results
+    bounces = sum(r.status == SendStatus.BOUNCED for r in results)
+    if bounces < 2 and not report.counts[DeliveryStatus.FAILED]:
+        return results
+    return [
+        replace(r, status=SendStatus.FAILED, detail=r.detail + NOT_BELIEVED)
+        if r.status == SendStatus.BOUNCED
+        else r
+        for r in results
+    ]
 
 
 def _time_for_a_try(claim: Claim, wait: float) -> bool:

@@ -7,7 +7,7 @@ An edition is its slot's: built at 03:11 for the 07:00 slot of the day before, i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from digest.app import App
@@ -114,3 +114,25 @@ def edition_info(
         latest_summary_chars=digest.latest_summary_chars,
         subscribe_url=f"{service.base_url}/",  # the web app's sign-up page
     )
+
+
+# How long after its slot a digest's send may still be building its edition (a gather
+# first, a slow database) before the slot without one is said to be missed.
+MISSED_AFTER = timedelta(minutes=5)
+
+
+def missed_slot(app: App, digest: DigestConfig, now: datetime) -> datetime | None:
+    """The digest's latest slot, if the daemon scheduled it and it passed over
+    ``MISSED_AFTER`` ago with no edition: its send failed before building one (the
+    database's disk full or locked, the daemon down), maybe too early to record even that.
+    None for a digest the daemon never scheduled (sent by hand), a slot readers have a
+    later edition than, or a local-time quarter hour that is nobody's."""
+    since = app.store.first_scheduled(digest.id)
+    slot = digest_slot(app, digest, now)
+    if since is None or slot < since or now - slot < MISSED_AFTER:
+        return None
+    if app.store.edition(digest.id, slot) is not None:
+        return None
+    if superseding_edition(app, digest, slot) is not None:
+        return None
+    return None if local_time_bucket(app, digest, slot) == set() else slot

@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import App
+from digest.clock import utc_time
 from digest.config import Config, DigestConfig
 from digest.schedule.forked import JobRunner
 from digest.schedule.leading import Signals, elected, lead
@@ -65,6 +66,7 @@ def build_scheduler(
     for digest, plan in plans:
         owed = owed_slots(app, digest, plan, now)
         _note_skipped(app, digest, plan, now, owed)
+        _note_lost(app, digest, now, owed)
         job = sending("send", digest.id)
         scheduler.add_job(
             runner.run,
@@ -236,6 +238,23 @@ def _note_skipped(
             f"{skipped[-1]:%H:%M}",
             f" ({', '.join(f'{s:%H:%M}' for s in owed)})" if owed else "",
         )
+
+
+def _note_lost(app: App, digest: DigestConfig, now: datetime, owed: list[datetime]) -> None:
+    """Say at start that the digest's latest slot has no edition and is not owed (the
+    daemon was down past the hour of grace): nothing sends it unless the admin does."""
+    from digest.editions import missed_slot
+
+    slot = missed_slot(app, digest, now)
+    if slot is None or slot in owed or now - slot <= timedelta(seconds=MISFIRE_GRACE_SECONDS):
+        return
+    log.warning(
+        "digest %s: the %s slot passed while the daemon was down, over an hour ago: not "
+        "sent (the next goes at its slot); `digest send --digest %s` sends it now",
+        digest.id,
+        utc_time(slot),
+        digest.id,
+    )
 
 
 def _unsent(app: App, digest_id: str, slot: datetime) -> bool:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.app import App
+from digest.clock import utc_time
+from digest.job_names import digest_of
 from digest.schedule.memory import release_memory
 
 log = logging.getLogger("digest.schedule")
@@ -199,12 +201,34 @@ def _report(app: App, name: str, started: datetime, status: int) -> None:
             cause += " (out of memory? see the system log: journalctl -k | grep -i oom)"
     else:
         cause = f"exited with code {os.WEXITSTATUS(status)} (its traceback is logged above)"
-    summary = f"the job's process {cause}"
+    summary = f"the job's process {cause}" + _in_flight(app, name)
     log.error("%s: %s", name, summary)
     try:
         app.store.record_job(name, started, False, summary)
     except Exception:
         log.exception("%s: could not record its failure for `digest status`", name)
+
+
+def _in_flight(app: App, name: str) -> str:
+    """For a sending job that died, what becomes of the batch it had on the wire: its rows
+    go out again when their lease runs out, and a reader the server took before the death
+    gets the edition twice (at most a batch of them); "" when none is in flight."""
+    if digest_of(name) is None:
+        return ""
+    try:
+        queue = app.store.queue_summary()
+    except Exception:  # the database may be why the job died: the death is the news
+        return ""
+    n = queue.in_flight
+    if not n or queue.back_at is None:
+        return ""
+    rows = "1 delivery was" if n == 1 else f"{n} deliveries were"
+    its = "its" if n == 1 else "their"
+    return (
+        f"; {rows} in flight: sent again when {its} lease runs out at "
+        f"{utc_time(queue.back_at, seconds=True)}, so a reader the server took before the "
+        "kill may get the edition twice (at most one batch, delivery.batch_size)"
+    )
 
 
 def _never() -> bool:

@@ -4,6 +4,7 @@ PostgreSQL (the others stand by). Both restart their scheduler on a reloaded con
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class Signals:
 
 def lead(app: App, signals: Signals) -> None:
     """The only daemon on the database (SQLite): schedule until stopped."""
-    scheduler = _start(app, signals.build, signals.halt.is_set)
+    scheduler = _start(app, signals.build, signals.halt.is_set, STARTED)
     while not signals.stop.is_set():
         if signals.reload.wait(timeout=0.5):
             signals.reload.clear()
@@ -53,7 +54,7 @@ def lead(app: App, signals: Signals) -> None:
             if new_app is not None:
                 scheduler.shutdown(wait=True)
                 app = new_app
-                scheduler = _start(app, signals.build, signals.halt.is_set)
+                scheduler = _start(app, signals.build, signals.halt.is_set, RELOADED)
     scheduler.shutdown(wait=True)
 
 
@@ -107,7 +108,7 @@ class _Seat:
         if self.scheduler is None and self.lock.try_take():
             self.leading.set()
             log.info("leading: this scheduler gathers, builds and queues editions")
-            self.scheduler = _start(self.app, self.build, self.stopping)
+            self.scheduler = _start(self.app, self.build, self.stopping, STARTED)
             self.said_standby = False
         elif self.scheduler is not None and not self.lock.still_held():
             self.leading.clear()  # the running job stops after its batch on the wire
@@ -134,7 +135,7 @@ class _Seat:
         self.app = app
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
-            self.scheduler = _start(app, self.build, self.stopping)
+            self.scheduler = _start(app, self.build, self.stopping, RELOADED)
 
     def close(self) -> None:
         """Stop scheduling, give up the lock and remove the heartbeat row."""
@@ -162,26 +163,73 @@ def _beat(app: App, me: str, state: str) -> None:
         log.error("could not write this scheduler's heartbeat: %s", exc)
 
 
-def _start(app: App, build: BuildScheduler, stop: Callable[[], bool]) -> BackgroundScheduler:
+# Why a leader starts its scheduler, as its ``reload`` job records it.
+STARTED = "read at the daemon's start"
+RELOADED = "reloaded on SIGHUP"
+
+
+def _start(
+    app: App, build: BuildScheduler, stop: Callable[[], bool], why: str
+) -> BackgroundScheduler:
+    """The scheduler started on ``app``'s config, its jobs' next runs logged, and the config
+    recorded as the ``reload`` job with when each digest goes next, as this daemon has it
+    (the console's and `digest status`'s "next" are read from the file, which may differ).
+    Recorded only by a leader, so a second daemon that exits at once, or a standby, never
+    hides the leader's refused reload; a refusal before (a bad file fixed since, then a
+    restart) is history now."""
+    from digest.jobs import record_reload
+
     scheduler = build(app, stop)
-    scheduler.start()
+    # Paused while this thread writes the record: a job forked meanwhile by the scheduler's
+    # thread would inherit the database pool's lock held, and hang.
+    scheduler.start(paused=True)
+    nexts = []
     for job in scheduler.get_jobs():
         when = job.next_run_time
         # To the second, in UTC like every log line: "2026-12-07 07:00:00 UTC".
         shown = utc_time(when, seconds=True) if when else "none (paused)"
         log.info("scheduled %s; next run %s", job.name, shown)
+        if job.id.startswith("digest:"):
+            nexts.append(f"{job.name} at {utc_time(when) if when else 'never'}")
+    summary = f"{why}: {config_summary(app.config)}; next: {', '.join(nexts) or 'none'}"
+    record_reload(app, True, summary)
+    scheduler.resume()
     return scheduler
 
 
 def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
-    """The app with the new config, or None (and a log line) to keep the old one."""
+    """The app with the new config, or None (and a log line) to keep the old one: the
+    refusal recorded as the ``reload`` job (``_start`` records a config it takes)."""
+    from digest.jobs import record_reload
+
     if reload_config is None:
         log.error("this daemon cannot reload its config; restart it instead")
         return None
     try:
         config = reload_config(app.config)
     except ConfigError as exc:
-        log.error("the new config is invalid; keeping the old one:\n%s", exc.message)
+        refused = refused_reload(app.config, exc)
+        log.error("%s", refused)
+        record_reload(app, False, refused)
         return None
-    log.info("config reloaded: %d sources, %d digests", len(config.sources), len(config.digests))
+    log.info("config reloaded: %s", config_summary(config))
     return App(config, app.engine, app.store)
+
+
+def config_summary(config: Config) -> str:
+    """A config in a few words: "4 sources, 1 digests"."""
+    return f"{len(config.sources)} sources, {len(config.digests)} digests"
+
+
+def refused_reload(running: Config, exc: ConfigError) -> str:
+    """Why a reload kept the running config, and what to do: the daemon runs on, but a
+    restart (a reboot in the night) reads the file as it is, and fails while it is
+    invalid, so no digest goes out until someone looks."""
+    where = os.path.basename(running.file) if running.file else "the config file"
+    return (
+        f"the new config is invalid; keeping the old one: the daemon keeps running the "
+        f"config it read before, but a restart (a reboot) reads {where} as it is and "
+        f"would not start while it is invalid:\n{exc.message}\n"
+        f"fix it (`digest check` lists every problem), then reload: kill -HUP {os.getpid()} "
+        "(or `systemctl reload`)"
+    )

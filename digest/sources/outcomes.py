@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+
 from digest.clock import utc_time
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
@@ -20,6 +22,7 @@ from digest.records import FeedItem
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Deadline, Fetched, HttpStatusError
 from digest.states import FetchStatus, SourceStatus
+from digest.store.engine import database_error
 from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
 
@@ -73,12 +76,19 @@ async def save(
     except Exception as exc:
         count = len(outcome.items)
         what = f"its {count} items" if count else "its fetch state"
-        problem = f"{what} could not be stored: {exc}"
+        # The database's own trouble (full, read-only, locked) in its words and remedy,
+        # not SQLAlchemy's statement and link; anything else as it came.
+        said = database_error(exc) if isinstance(exc, OperationalError) else None
+        problem = f"{what} could not be stored: {said.message if said else exc}"
         log.error("source %r: %s", source.name, problem)
         if report.status == FetchStatus.OK:
             report.status = FetchStatus.ERROR
             report.error = SourceError(source.name, problem).message
-            report.hint = "see the log for the database's message; the next run tries again"
+            report.hint = (
+                f"{said.hint}; the next run tries again"
+                if said
+                else "see the log for the database's message; the next run tries again"
+            )
         else:  # the fetch failed first: that stays the error, this is a note beside it
             report.notes.append(problem)
         if count:  # the health columns, if the store takes that much

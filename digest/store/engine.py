@@ -169,3 +169,35 @@ def database_words(exc: SQLAlchemyError) -> str:
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     text = str(cause).strip()
     return text.splitlines()[0][:200] if text else type(cause).__name__
+
+
+# What the drivers say when the database cannot be written, and what the admin does then.
+_FULL = ("disk is full", "no space left", "could not extend file", "disk full")
+_READ_ONLY = ("readonly database", "read-only transaction", "read-only file system")
+
+
+def database_error(exc: SQLAlchemyError) -> StoreError:
+    """A database failure (an OperationalError: locked, full, read-only, gone) in the
+    admin's words, with what to do: the CLI prints it, the daemon's jobs log and record it
+    (not "a bug in digest"). Raise it ``from exc``: the driver's error stays the cause."""
+    words = database_words(exc)
+    said = words.lower()
+    if any(w in said for w in _FULL):
+        return StoreError(
+            f"the database cannot be written: its disk is full ({words})",
+            "free space on the disk that holds the database (service.database_url), then "
+            "run the command again; the daemon sends a slot whose send failed once it can, "
+            "within the hour of the slot, or `digest send` sends it now",
+        )
+    if any(w in said for w in _READ_ONLY):
+        return StoreError(
+            f"the database cannot be written: it is read-only ({words})",
+            "make the database file and its folder writable by the user digest runs as "
+            "(SQLite writes -wal and -shm files beside it; a restore or a copy made as "
+            "another user often leaves them read-only), or remount its disk read-write",
+        )
+    return StoreError(
+        f"the database is unavailable: {words}",
+        "another process may be writing to it (a backup, a long import, a second digest); "
+        "run the command again, and check service.database_url",
+    )

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from digest.errors import DigestError
+from digest.errors import DigestError, StoreError
 from digest.store.pg import dedicated_connection
 
 log = logging.getLogger("digest.schedule")
@@ -57,7 +57,16 @@ def daemon_lock(engine: Engine) -> Iterator[None]:
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    handle = path.open("a+")
+    try:
+        handle = path.open("a+")
+    except OSError as exc:  # a read-only disk or folder: no job could write either
+        raise StoreError(
+            f"cannot open the daemon's lock file {path}: {exc.strerror or exc}",
+            "the database's folder must be writable by the user digest runs as: SQLite "
+            "writes the database, its -wal and -shm files and this lock beside it (a "
+            "restore or a copy made as another user, or a disk mounted read-only, stops "
+            "every job); fix it, then start the daemon again",
+        ) from exc
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -207,6 +207,15 @@ class Store(
 
     # --- digests ---------------------------------------------------------------------------
 
+    def first_scheduled(self, digest_id: str) -> datetime | None:
+        """When the daemon first scheduled the digest, read only; None if it never did."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                core_select(DIGEST_STARTS.c.scheduled_at).where(
+                    DIGEST_STARTS.c.digest_id == digest_id
+                )
+            ).scalar()
+
     def scheduled_since(self, digest_id: str, now: datetime) -> datetime:
         """When the daemon first scheduled the digest; recorded now if it never did.
 

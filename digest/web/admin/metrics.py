@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from digest.app import App
+from digest.reports import next_runs
 from digest.sources.health import SourceCondition
 from digest.states import QUEUED_DELIVERY_STATES
 from digest.store.tables import DELIVERY_STATES
@@ -77,6 +78,15 @@ class DigestCollector(Collector):
             if digest.id in sent:
                 last.add_metric([digest.id], sent[digest.id].timestamp())
         yield last
+        missed = GaugeMetricFamily(
+            "digest_slot_missed",
+            "1 when the digest's latest slot passed over five minutes ago with no edition "
+            "(its send failed before building one), as `digest status` says MISSED",
+            labels=["digest"],
+        )
+        for run in next_runs(self.app, now):
+            missed.add_metric([run.digest_id], 1.0 if run.missed else 0.0)
+        yield missed
 
     def _sources(self) -> Iterator[Metric]:
         """The sources' health and failures in a row."""

@@ -7,23 +7,17 @@ the CLI and the console cannot count or time a thing differently.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.app import App
 from digest.clock import utc_time
-from digest.config import DigestConfig
-from digest.editions import (
-    breadth_sources,
-    digest_plan,
-    left_out,
-    next_edition_at,
-    nothing_new,
-    window_ranking,
-)
-from digest.job_names import digest_of
+from digest.editions import digest_plan, missed_slot, nothing_new
+from digest.job_names import RELOAD, digest_of
+from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
 from digest.store.lock import daemon_holder
@@ -82,16 +76,32 @@ class NextRun:
     utc: datetime | None
     local: datetime | None
     zone: str
+    # The latest slot, passed with no edition (``missed_slot``): its send failed, maybe
+    # before it could record even that, so the last job's "ok" is not today's.
+    missed: datetime | None = None
+
+    def missed_words(self) -> str:
+        """The missed slot and what to do, in one line; "" when none is."""
+        if self.missed is None:
+            return ""
+        return (
+            f"the {utc_time(self.missed)} slot has no edition: its send failed before "
+            "building one (the database's disk full or locked, the daemon down: the "
+            "daemon's log says why); the daemon's retry job sends it while within the hour "
+            f"of the slot, `digest send --digest {self.digest_id}` sends it now (until the "
+            "next slot)"
+        )
 
 
 def next_runs(app: App, now: datetime) -> list[NextRun]:
-    """Each digest's next fire, as the daemon's job has it (``digest_plan``)."""
+    """Each digest's next fire, as the daemon's job has it (``digest_plan``), and its
+    latest slot if that passed without an edition (``missed_slot``)."""
     runs = []
     for d in app.config.digests:
         plan = digest_plan(app, d)
         fire = plan.next_fire(now)
         local = fire.astimezone(ZoneInfo(plan.zone)) if fire else None
-        runs.append(NextRun(d.id, d.title, fire, local, plan.zone))
+        runs.append(NextRun(d.id, d.title, fire, local, plan.zone, missed_slot(app, d, now)))
     return runs
 
 
@@ -104,6 +114,22 @@ class StatusReport:
     jobs: dict[str, JobRun]  # the latest run of each job
     daemon: str | None  # the daemon's lock holder, None when none runs
     outbox: dict[str, Any]
+    # When the config file changed after the running daemon last read it (its ``reload``
+    # record): it runs the old config, and the next runs shown (the file's) may not be its.
+    unread_change: datetime | None = None
+
+    def unread_words(self) -> str:
+        """The config change the daemon has not read, and what to do; "" when none."""
+        read = self.jobs.get(RELOAD)
+        if self.unread_change is None or read is None:
+            return ""
+        pid = self.daemon.removeprefix("pid ") if self.daemon else "PID"
+        return (
+            f"it read the config at {utc_time(read.finished_at, seconds=True)}, before the "
+            f"file's last change at {utc_time(self.unread_change, seconds=True)}: it runs the "
+            f"old one (the next runs below are the file's) until reloaded: kill -HUP {pid}, "
+            "or `systemctl reload digest`"
+        )
 
     def ok_since(self, job: str) -> JobRun | None:
         """For a failed job, the latest run of the same digest's sending (send or retry, by
@@ -131,6 +157,7 @@ class StatusReport:
             "next_runs": {
                 r.digest_id: r.utc.isoformat() if r.utc else None for r in self.next_runs
             },
+            "missed": {r.digest_id: r.missed.isoformat() for r in self.next_runs if r.missed},
             "jobs": {
                 job: {
                     "finished_at": run.finished_at.isoformat(),
@@ -141,6 +168,8 @@ class StatusReport:
                 for job, run in self.jobs.items()
             },
             "daemon": {"running": self.daemon is not None, "holder": self.daemon},
+            # The config file changed after the running daemon read it (``unread_change``)
+            "config_changed_since_daemon_read": _iso(self.unread_change),
         }
         return document | self.outbox
 
@@ -169,13 +198,30 @@ def edition_status(app: App, edition: Edition) -> EditionStatus:
 def status_report(app: App, now: datetime | None = None) -> StatusReport:
     """The service's state as `digest status` shows it."""
     now = now or app.clock.now()
+    jobs = {run.job: run for run in app.store.job_runs()}
+    daemon = daemon_holder(app.engine)
     return StatusReport(
         editions=[edition_status(app, e) for e in app.store.editions(limit=20)],
         next_runs=next_runs(app, now),
-        jobs={run.job: run for run in app.store.job_runs()},
-        daemon=daemon_holder(app.engine),
+        jobs=jobs,
+        daemon=daemon,
         outbox=outbox_document(app),
+        unread_change=unread_change(app, jobs.get(RELOAD)) if daemon else None,
     )
+
+
+def unread_change(app: App, read: JobRun | None) -> datetime | None:
+    """When the config file changed, if after the daemon's last reading of it (``read``,
+    its ``reload`` record): an edit not reloaded, the classic "I moved it to 06:00 and it
+    went at 07:00". None when the daemon read it since, or nothing says when it did."""
+    if read is None or not app.config.file:
+        return None
+    try:
+        changed = datetime.fromtimestamp(os.stat(app.config.file).st_mtime, UTC)
+    except OSError:
+        return None
+    # A second's grace: the reading may be recorded in the second of the edit it read.
+    return changed if changed > read.finished_at + timedelta(seconds=1) else None
 
 
 def outbox_document(app: App) -> dict[str, Any]:
@@ -249,148 +295,20 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
-@dataclass(frozen=True)
-class SignalShare:
-    """One signal of a story's score: its value and what it adds, weighted."""
-
-    value: float
-    adds: float
-
-
-@dataclass(frozen=True)
-class ExplainedStory:
-    """One story of the next edition with each signal's contribution to its score."""
-
-    section: str  # breaking, latest, or sent (left out: an earlier edition sent it)
-    rank: int
-    story_id: int
-    score: float
-    headline: str
-    sources: list[str]
-    signals: dict[str, SignalShare]
-
-    def to_json(self) -> dict[str, Any]:
-        """As `digest explain --json` lists it."""
-        return {
-            "section": self.section,
-            "rank": self.rank,
-            "story_id": self.story_id,
-            "score": self.score,
-            "headline": self.headline,
-            "sources": self.sources,
-            "signals": {n: {"value": s.value, "adds": s.adds} for n, s in self.signals.items()},
-        }
-
-
-@dataclass(frozen=True)
-class ExplainReport:
-    """`digest explain`: the next edition's ranked stories and what was left out, named by
-    digest and slot (the edition `status` will list) and the moment it is ranked as of."""
-
-    digest_id: str
-    title: str
-    slot: datetime  # UTC, as `digest status` lists editions
-    ranked_at: datetime  # UTC: now when the slot's edition is still to build, else its fire
-    zone: str  # the digest's own zone, for the slot in local time
-    stories: list[ExplainedStory]
-    left_out: list[str]
-    breaking: int
-    latest: int
-    # The sources' habits the store keeps (``rank.habits``), of the sources enabled now (those
-    # the ranking reads): sources, stories they carried in all, and up to when stories are
-    # tallied (None: nothing kept yet)
-    habit_sources: int = 0
-    habit_stories: int = 0
-    habits_until: datetime | None = None
-    breadth_sources: int | None = 0  # configured sources with a breadth (0: not yet; None: off)
-
-    def header(self) -> list[str]:
-        """Short lines naming what is shown (each fits a terminal beside the table):
-        ``digest: daily (Morning Wire)``, ``slot: 2026-12-08 06:00 UTC (07:00
-        Europe/Paris)``, ``ranked as of: 2026-12-07 09:12 UTC``, and what the ranking
-        learned from this store's history (the ``rerun`` and ``breadth`` columns)."""
-        local = self.slot.astimezone(ZoneInfo(self.zone))
-        zone = f" ({local:%H:%M} {self.zone})" if self.zone != "UTC" else ""
-        return [
-            f"digest: {self.digest_id} ({self.title})",
-            f"slot: {utc_time(self.slot)}{zone}",
-            f"ranked as of: {utc_time(self.ranked_at)}",
-            self.learned(),
-            self.breadth(),
-        ]
-
-    def learned(self) -> str:
-        """What the rerun votes lean on: the habits kept over the store's history, or none."""
-        if self.habits_until is None:
-            return "learned: no source habits kept yet (rerun: from the last day's stories)"
-        return (
-            f"learned: rerun habits of {self.habit_sources} sources, {self.habit_stories} "
-            f"stories carried, to {utc_time(self.habits_until)}"
-        )
-
-    def breadth(self) -> str:
-        """What the breadth votes lean on: how many configured sources have one."""
-        if self.breadth_sources is None:
-            return "breadth: off (rank.breadth_weight = 0)"
-        if not self.breadth_sources:
-            return "breadth: not yet (needs a few thousand stories tallied)"
-        return f"breadth: learned for {self.breadth_sources} sources"
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON document `digest explain --json` prints."""
-        return {
-            "digest": self.digest_id,
-            "title": self.title,
-            "slot": self.slot.isoformat(),
-            "ranked_at": self.ranked_at.isoformat(),
-            "timezone": self.zone,
-            "stories": [s.to_json() for s in self.stories],
-            "left_out": self.left_out,
-            "learned": {
-                "habit_sources": self.habit_sources,
-                "habit_stories": self.habit_stories,
-                "habits_until": self.habits_until and self.habits_until.isoformat(),
-                "breadth_sources": self.breadth_sources,
-            },
-        }
-
-
-def explain_report(app: App, digest: DigestConfig, now: datetime | None = None) -> ExplainReport:
-    """The next edition ranked as of when it is built, each signal's share of each score."""
-    at = next_edition_at(app, digest, now or app.clock.now())
-    ranking = window_ranking(app, digest, at)  # with the tally the store keeps after it
-    ranked, kept = ranking.edition, ranking.kept
-    stories = [
-        ExplainedStory(
-            section,
-            rank,
-            story.story_id,
-            story.score,
-            story.lead.title,
-            list(story.sources),
-            {s.name: SignalShare(s.value, round(s.contribution, 4)) for s in story.signals},
-        )
-        for section, ranked_stories in (
-            ("breaking", ranked.breaking),
-            ("latest", ranked.latest),
-            ("sent", ranked.repeated),  # left out: sent before, not grown since
-        )
-        for rank, story in enumerate(ranked_stories, start=1)
-    ]
-    notes = left_out(app, digest, at, ranked)
-    plan = digest_plan(app, digest)
-    return ExplainReport(
-        digest.id,
-        digest.title,
-        plan.slot(at),
-        at.astimezone(UTC).replace(microsecond=0),
-        plan.zone,
-        stories,
-        notes,
-        len(ranked.breaking),
-        len(ranked.latest),
-        len(kept.sources),
-        sum(habit.stories for habit in kept.sources.values()),
-        kept.until,
-        breadth_sources(kept, app.config.rank.breadth_weight, (s.name for s in app.config.sources)),
-    )
+__all__ = [
+    "EditionStatus",
+    "ExplainReport",
+    "ExplainedStory",
+    "NextRun",
+    "SignalShare",
+    "StatusReport",
+    "edition_note",
+    "edition_status",
+    "explain_report",
+    "next_runs",
+    "outbox_document",
+    "progress",
+    "status_report",
+    "unread_change",
+    "unrecorded_sends",
+]
