@@ -253,6 +253,8 @@ async def test_an_english_reader_of_a_spanish_service_reads_english(
         ("*", "fr", "fr"),
         ("garbage;q=x", "fr", "fr"),
         ("ja", "pt_BR", "en"),  # a service language digest has no words for: English
+        ("FR", "en", "fr"),  # tags are case-insensitive: digest's own code comes back
+        ("DE-de, en;q=0.1", "en", "de"),
     ],
 )
 def test_accept_language_picks_among_the_languages_digest_has(
