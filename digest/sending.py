@@ -11,8 +11,9 @@ from functools import partial
 
 from digest.app import App
 from digest.config import Config, DigestConfig
+from digest.config.models import no_source_has, unknown_topics
 from digest.deliver import DeliveryReport, dispatch
-from digest.deliver.dispatch import DispatchSettings
+from digest.deliver.dispatch import DispatchSettings, no_story_in_topics
 from digest.deliver.limits import PERIODS, REFILLING, RateLimiter, SharedWindow
 from digest.editions import SegmentTemplates, digest_timezone, local_time_bucket
 from digest.errors import DigestError
@@ -67,7 +68,24 @@ async def deliver_edition(
             limiter=limiter or rate_limiter(app),
             queue_all=queue_new and bucket is None,
             stop=stop,
+            skip_reason=_skip_reason(app.config),
         )
+
+
+def _skip_reason(config: Config) -> Callable[[Reader], str]:
+    """Why a topic reader is sent nothing, naming their topics no source declares any
+    more: the run's output and `digest status` then say that no edition will have a story
+    for them until they choose again, not that this one had none."""
+    known = config.topics()
+
+    def skip_reason(reader: Reader) -> str:
+        reason = no_story_in_topics(reader)
+        gone = unknown_topics([t for t in reader.topics.split(",") if t], known)
+        if gone:
+            reason += f"; {no_source_has(gone)} any more (`digest check` lists such readers)"
+        return reason
+
+    return skip_reason
 
 
 def _recipients(config: Config) -> Callable[[Reader], Recipient]:

@@ -253,6 +253,8 @@ async def test_an_english_reader_of_a_spanish_service_reads_english(
         ("*", "fr", "fr"),
         ("garbage;q=x", "fr", "fr"),
         ("ja", "pt_BR", "en"),  # a service language digest has no words for: English
+        ("FR", "en", "fr"),  # tags are case-insensitive: digest's own code comes back
+        ("DE-de, en;q=0.1", "en", "de"),
     ],
 )
 def test_accept_language_picks_among_the_languages_digest_has(
@@ -332,3 +334,41 @@ def test_a_translation_holds_markup_but_the_values_are_escaped() -> None:
         "Start receiving {service} at <strong>{email}</strong>?", service="A&B", email="<x>"
     )
     assert page == "Commencer à recevoir A&amp;B à l’adresse <strong>&lt;x&gt;</strong>\u202f?"
+
+
+@pytest.mark.asyncio
+async def test_a_visitor_who_signs_up_on_the_french_page_is_mailed_and_confirms_in_french(
+    english: Client, smtp_server: SmtpServer
+) -> None:
+    """The confirmation of a sign-up on the French page (an English service, a visitor of
+    no stored language) is French, and so are the pages its link opens: not a French form
+    answered by an English email. Their stored language is not set by it (their digest
+    stays the service's until they choose); a visitor of the service's language is mailed
+    the link as before."""
+    c, app = english
+    fr = {"Accept-Language": "fr-FR,fr;q=0.9"}
+    page = await c.get("/", headers=fr)
+    inbox = await c.post(
+        "/subscribe", data={"email": "lea@example.org", "csrf": csrf(page)}, headers=fr
+    )
+    assert _lang(inbox) == "fr"
+    mail = smtp_server.messages[-1].message()
+    assert mail["Subject"] == "Confirmez votre abonnement à Test Desk"
+    assert "Pour confirmer, ouvrez ce lien dans les deux jours" in mail.get_content()
+    path = _confirm_path(smtp_server, "lea@example.org")
+    english_browser = {"Accept-Language": "en"}  # opened elsewhere: the link decides
+    confirm = await c.get(path, headers=english_browser)
+    assert _lang(confirm) == "fr" and ">Oui, je m’abonne</button>" in confirm.text
+    done = await c.post(path, headers=english_browser)
+    assert _lang(done) == "fr" and "Vous êtes abonné·e" in done.text
+    again = await c.get(path, headers=english_browser)  # opened again: already subscribed
+    assert _lang(again) == "fr" and "Vous êtes déjà abonné·e" in again.text
+    row = app.store.subscriber_by_email("lea@example.org")
+    assert row is not None and row.locale is None
+
+    en = {"Accept-Language": "en"}
+    page = await c.get("/", headers=en)
+    await c.post("/subscribe", data={"email": "tom@example.org", "csrf": csrf(page)}, headers=en)
+    mail = smtp_server.messages[-1].message()
+    assert mail["Subject"] == "Confirm your subscription to Test Desk"
+    assert "?" not in _confirm_path(smtp_server, "tom@example.org")

@@ -116,6 +116,11 @@ async def test_a_reader_of_a_withdrawn_topic_alone_is_not_widened_to_every_topic
         assert report.delivery is not None
         assert report.delivery.counts == {"sent": 1, "skipped": 1}
         assert any("(science)" in why for why in report.delivery.skipped)
+        # The run says why, so the admin reading it does not wait for tomorrow's stories.
+        assert list(report.delivery.skipped) == [
+            "no story of this edition is in their topics (science); no source has the topic "
+            "'science' any more (`digest check` lists such readers)"
+        ]
 
         # The admin is told who is left with nothing, and how to mend it.
         code, _, err = run_cli("--config", str(path), "check")

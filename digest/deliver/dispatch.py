@@ -87,13 +87,16 @@ async def dispatch(
     limiter: RateLimiter | None = None,
     queue_all: bool = True,
     stop: Callable[[], bool] | None = None,
+    skip_reason: Callable[[Reader], str] | None = None,
 ) -> DeliveryReport:
     """Deliver the edition to every active subscriber who has not had it yet.
 
     ``limiter``: the sending limits (shared by every edition of a run). ``stop``: asked
     before each claim; when it says so, the run ends after the batch on the wire (a
     worker's SIGTERM, a scheduler that lost its lead). Without ``queue_all`` nobody new is
-    queued (a local-time digest's bucket was queued by the caller).
+    queued (a local-time digest's bucket was queued by the caller). ``skip_reason``: what a
+    reader nothing of the edition is for is recorded as skipped for (by default
+    ``no_story_in_topics``).
 
     Before the first batch: new subscribers are queued, deferred rows get their one retry
     of this run, rows whose sender died (lease expired) are taken back, and rows of people
@@ -120,8 +123,14 @@ async def dispatch(
         report,
         limiter,
         stop,
+        skip_reason or no_story_in_topics,
     )
     return await run.loop()
+
+
+def no_story_in_topics(reader: Reader) -> str:
+    """Why a reader is skipped: none of the edition's stories is in their topics."""
+    return f"no story of this edition is in their topics ({reader.topics})"
 
 
 @dataclass
@@ -149,6 +158,7 @@ class _Run:
     report: DeliveryReport
     limiter: RateLimiter | None = None
     stop: Callable[[], bool] | None = None
+    skip_reason: Callable[[Reader], str] = no_story_in_topics
     budget: ErrorBudget | None = field(init=False)  # this run's, from the settings
     upcoming: Batch | None = None  # claimed and built ahead
     wire_time: float | None = None  # the last batch's seconds on the wire
@@ -253,7 +263,7 @@ class _Run:
             row = rows[delivery.id or 0] = Row.claimed(delivery, subscriber)
             template = self.template_for(subscriber)  # one per zone and language, built once
             if template is None:  # nothing of this edition is in their topics
-                detail = f"no story of this edition is in their topics ({subscriber.topics})"
+                detail = self.skip_reason(subscriber)
                 settled.append(SendResult(row.delivery_id, SendStatus.SKIPPED, detail))
                 continue
             recipient = self.recipient_for(subscriber)

@@ -155,7 +155,9 @@ def negotiate(accept_language: str, default: str) -> str:
                 except ValueError:
                     q = 0.0
         if tag.strip() and tag.strip() != "*" and q > 0:
-            ranked.append((-q, order, tag.strip().replace("-", "_")))
+            # Tags are case-insensitive (RFC 4647): "FR" is French, and the match must be
+            # digest's own code ("fr"), else the page is English words in French dates.
+            ranked.append((-q, order, tag.strip().replace("-", "_").lower()))
     wanted = [tag for _, _, tag in sorted(ranked)]
     found = negotiate_locale(wanted, list(LANGUAGES), sep="_")
     return found or page_locale(default)

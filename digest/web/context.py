@@ -41,6 +41,8 @@ SIGNUP_PER_ADDRESS_PER_HOUR = 3
 MAIL_DOWN_RETRY_AFTER_SECONDS = 300  # Retry-After when the confirmation could not be sent
 # The longest a new confirmation link waits to be dated after its reader's leaving.
 CONFIRM_WAIT_MAX_SECONDS = 1.0
+# The query parameter of a confirmation link that names the sign-up page's language.
+LINK_LANGUAGE = "lang"
 # The languages a reader may choose (the preferences page) and the console previews: those
 # digest has words for (render/translations/), each named in its own language ("Français").
 LOCALES = tuple(
@@ -125,10 +127,26 @@ class WebContext:
         finally:
             await self.mailer.aclose()
 
-    def reader(self, subscriber: Subscriber) -> Localizer:
-        """The language of a page reached by ``subscriber``'s signed link: their email's
-        (their locale, else the service's), English where digest has not that language."""
-        return Localizer(page_locale(subscriber.locale or self.service.locale))
+    def reader(self, subscriber: Subscriber, came_in: str = "") -> Localizer:
+        """The language of a page reached by ``subscriber``'s signed link, and of the
+        confirmation email leading there: their locale, else ``came_in`` (the language of
+        the sign-up page they came from, which their confirmation link carries: a French
+        visitor who signed up on the French page reads a French confirmation), else the
+        service's; English where digest has not that language."""
+        chosen = subscriber.locale or (came_in if came_in in LANGUAGES else "")
+        return Localizer(page_locale(chosen or self.service.locale))
+
+    def came_in(self, request: Request) -> str:
+        """The sign-up page's language a confirmation link carries (``?lang=``), when one
+        of digest's languages, else "". Not signed: it chooses only the page's words."""
+        lang = request.query_params.get(LINK_LANGUAGE, "")
+        return lang if lang in LANGUAGES else ""
+
+    def page_language(self, tr: Localizer) -> str:
+        """What a confirmation link mailed from a page in ``tr``'s language carries: that
+        language, or "" when it is the service's (the link is as before)."""
+        service = Localizer(page_locale(self.service.locale)).language
+        return "" if tr.language == service else tr.language
 
     def visitor(self, request: Request) -> Localizer:
         """The language of a public page: the best of the browser's Accept-Language that
@@ -261,7 +279,9 @@ class WebContext:
         response.headers["Retry-After"] = str(MAIL_DOWN_RETRY_AFTER_SECONDS)
         return response
 
-    async def confirm_url(self, subscriber: Subscriber, topics: Sequence[str]) -> str:
+    async def confirm_url(
+        self, subscriber: Subscriber, topics: Sequence[str], came_in: str = ""
+    ) -> str:
         """A new confirmation link for ``subscriber`` with ``topics``, dated when it is
         made, but never in the second they left: links are dated to the second, and one of
         the second of leaving counts as older than it (so no old link undoes leaving). A
@@ -277,7 +297,8 @@ class WebContext:
                 wait = min((after - clock.now()).total_seconds(), CONFIRM_WAIT_MAX_SECONDS)
                 await clock.sleep(wait)
         token = make_confirm_token(self.secret, subscriber.public_id, topics, clock.now())
-        return f"{self.base}/confirm/{token}"
+        language = f"?{LINK_LANGUAGE}={came_in}" if came_in else ""
+        return f"{self.base}/confirm/{token}{language}"
 
     async def subscriber_for(self, purpose: Purpose, token: str) -> Subscriber | None:
         """The subscriber a signed link names, or None for a link that is not valid."""

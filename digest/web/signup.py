@@ -137,9 +137,14 @@ class SignUpViews:
             SubscriberStatus.UNSUBSCRIBED,
             SubscriberStatus.BOUNCED,
         ):
+            # In the reader's language, else this page's: the link carries it, so the
+            # confirm page speaks it too (a French page's visitor is not mailed English).
+            came_in = ctx.page_language(tr)
             try:
                 await ctx.mailer.send(
-                    email, await ctx.confirm_url(subscriber, chosen), ctx.reader(subscriber)
+                    email,
+                    await ctx.confirm_url(subscriber, chosen, came_in),
+                    ctx.reader(subscriber, came_in),
                 )
             except DeliveryError as exc:
                 return ctx.mail_down(email, exc, tr)
@@ -169,8 +174,8 @@ class SignUpViews:
                 return ctx.invalid_link(ctx.visitor(request))
             # The mail opened again, say: as an expired link of theirs answers.
             if pending.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-                return self.already(pending)
-            tr = ctx.reader(pending)
+                return self.already(pending, ctx.came_in(request))
+            tr = ctx.reader(pending, ctx.came_in(request))
             return ctx.page(
                 "confirm.html.j2", tr=tr, title=tr.gettext("Confirm"), email=pending.email
             )
@@ -179,7 +184,7 @@ class SignUpViews:
         )
         if subscriber is None:
             return ctx.invalid_link(ctx.visitor(request))
-        tr = ctx.reader(subscriber)
+        tr = ctx.reader(subscriber, ctx.came_in(request))
         token = make_token(ctx.secret, "preferences", subscriber.public_id)
         preferences = f"/preferences/{token}"
         # Each answer names the address it is about (the page template escapes it).
@@ -209,10 +214,11 @@ class SignUpViews:
             tr=tr,
         )
 
-    def already(self, subscriber: Subscriber) -> Response:
+    def already(self, subscriber: Subscriber, came_in: str = "") -> Response:
         """The answer to a confirmation link of someone already subscribed (or paused)."""
         token = make_token(self.ctx.secret, "preferences", subscriber.public_id)
-        tr, name, email = self.ctx.reader(subscriber), self.ctx.service.name, subscriber.email
+        tr = self.ctx.reader(subscriber, came_in)
+        name, email = self.ctx.service.name, subscriber.email
         if subscriber.status == SubscriberStatus.PAUSED:
             return self.ctx.message(
                 tr.gettext("Your subscription is paused"),
@@ -243,8 +249,9 @@ class SignUpViews:
         if found is None or found.status == SubscriberStatus.COMPLAINED:
             return ctx.invalid_link(ctx.visitor(request))
         if found.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-            return self.already(found)
-        tr = ctx.reader(found)
+            return self.already(found, ctx.came_in(request))
+        came_in = ctx.came_in(request)
+        tr = ctx.reader(found, came_in)
         if request.method != "POST":
             return ctx.page(
                 "confirm_expired.html.j2",
@@ -260,7 +267,7 @@ class SignUpViews:
         topics = old.topics if old.topics is not None else tuple(found.topics.split(","))
         topics = tuple(t for t in topics if t in ctx.topics)
         try:
-            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics), tr)
+            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics, came_in), tr)
         except DeliveryError as exc:
             return ctx.mail_down(found.email, exc, tr)
         return ctx.page(
