@@ -188,12 +188,12 @@ def test_a_hops_look_ups_share_one_budget(
     last moment costs the source its time once, not once per look-up."""
     given: list[float] = []
 
-    async def slow_kinds(host: str, port: int, timeout: float) -> set[str]:
+    async def slow_addresses(host: str, port: int, timeout: float) -> list[addresses.Address]:
         given.append(timeout)
         await asyncio.sleep(timeout)  # the answer comes as the time runs out
-        return {"loopback"}
+        return [(socket.AF_INET, "127.0.0.1", port)]
 
-    monkeypatch.setattr(addresses, "host_kinds", slow_kinds)
+    monkeypatch.setattr(addresses, "host_addresses", slow_addresses)
     url = feed_server.add("/feed.xml", FEED)
     budget = 0.4
 
@@ -372,3 +372,64 @@ def test_behind_a_proxy_a_name_answered_with_0000_does_not_read_as_this_machine(
             lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("0.0.0.0", 80))],
         )
         assert asyncio.run(kinds()) == set()
+
+
+# --- judged beforehand, where someone else connects (behind a proxy) ----------------------
+
+
+def answering(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    """This machine's resolver answering each name in ``answers`` with all of its addresses
+    at once (a ``Resolver`` answers one per look-up)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in answers:
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", sa)
+            for ip in answers[name]
+            for sa in [(ip, int(port or 0)) if ":" not in ip else (ip, int(port or 0), 0, 0)]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("answer", [["0.0.0.0"], ["0.0.0.0", "93.184.215.15"]])
+async def test_behind_a_proxy_a_hop_to_a_name_answered_with_0000_is_refused_beforehand(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, answer: list[str]
+) -> None:
+    """Checked before a connection someone else makes (the proxy; here httpx's own
+    transport, as behind one), a name answered with 0.0.0.0 is no address the hop may
+    reach: whoever connects to it reaches their own machine (this one, here). The check
+    had taken it for no answer at all, and let the hop through to this machine's server."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    answering(monkeypatch, {"feed.example": ["93.184.215.14"], "blocked.test": answer})
+    url = f"http://blocked.test:{port}/feed.xml"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
+        with pytest.raises(SourceError) as refused:
+            await fetcher.get("Moved", url, home=PUBLIC_HOME)
+    assert feed_server.requests == []
+    error = refused.value
+    said = "blocked.test does not resolve to a usable address (it answers 0.0.0.0)"
+    assert said in str(error) and "DNS blocklist" in error.hint, error
+
+
+async def test_behind_a_proxy_every_address_of_a_hops_name_must_be_one_it_may_reach(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy picks which of a name's addresses it connects to, so one internal address
+    among public ones refuses the hop beforehand, naming the network."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    both = ["93.184.215.15", "127.0.0.1"]
+    answering(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": both})
+    url = f"http://moved.test:{port}/feed.xml"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
+        with pytest.raises(SourceError) as refused:
+            await fetcher.get("Moved", url, home=PUBLIC_HOME)
+    assert feed_server.requests == []
+    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
+        refused.value
+    )
