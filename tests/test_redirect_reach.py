@@ -22,6 +22,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.errors import SourceError
 from digest.sources import addresses
+from digest.sources import fetch as fetch_module
 from digest.sources.addresses import literal_kind, reachable, redirect_refusal
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, Limits
 from digest.sources.transport import PoolPerOriginTransport, environment_proxies
@@ -430,6 +431,29 @@ async def test_behind_a_proxy_every_address_of_a_hops_name_must_be_one_it_may_re
         with pytest.raises(SourceError) as refused:
             await fetcher.get("Moved", url, home=PUBLIC_HOME)
     assert feed_server.requests == []
+    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
+        refused.value
+    )
+
+
+async def test_when_httpx_hides_the_transport_a_hop_is_still_judged_where_it_connects(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should httpx rename the private attributes ``judges_addresses`` reads, it says no
+    and a hop is judged beforehand, as behind a proxy; the connection, still made by the
+    gather's own transport, still judges it too, so a name that answers a public address
+    to the check and this machine to the connection (DNS rebinding) reaches nothing."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    dns = Resolver(
+        monkeypatch,
+        {"feed.example": ["93.184.215.14"], "moved.test": ["93.184.215.15", "127.0.0.1"]},
+    )
+    monkeypatch.setattr(fetch_module, "judges_addresses", lambda client: False)
+    url = f"http://moved.test:{port}/feed.xml"
+    with pytest.raises(SourceError) as refused:
+        await fetch_moved(url)
+    assert feed_server.requests == []
+    assert dns.calls.count("moved.test") == 2  # the check's, then the connection's
     assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
         refused.value
     )

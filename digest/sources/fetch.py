@@ -171,11 +171,11 @@ class Fetcher:
                 # An address written as one (or localhost), here and now, whoever connects.
                 literal = url_literal_kind(current)
                 _check_kinds(name, home, current, origin, {literal} if literal else set())
-                if judged:
-                    # Judged where it connects (addresses.reachable), on the addresses it
-                    # connects to.
-                    reach = hop_reach(origin)
-                else:  # behind a proxy, which resolves the name itself
+                # Judged where it connects (addresses.reachable), on the addresses it
+                # connects to, whenever the connection is ours: asked of every hop, even
+                # when judges_addresses cannot tell (httpx's private attributes changed).
+                reach = hop_reach(origin)
+                if not judged:  # behind a proxy, which resolves the name itself
                     await _check_reach(name, home, current, origin, _until(until))
             result = await self._one(name, current, headers, deadline, reach, home)
             if isinstance(result, Fetched):
