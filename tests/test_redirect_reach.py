@@ -457,3 +457,62 @@ async def test_when_httpx_hides_the_transport_a_hop_is_still_judged_where_it_con
     assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
         refused.value
     )
+
+
+# --- a page source's article pages -------------------------------------------------------
+
+
+async def test_a_public_listings_article_on_a_sibling_host_inside_is_not_fetched(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, write_config: Any
+) -> None:
+    """A page source's listing may link article pages on a sibling host of its site
+    (www.corp.example's listing, jenkins.corp.example's page); where this machine's DNS
+    puts that sibling on an internal network the listing is not on (split-horizon DNS),
+    the article is not fetched, and its text not mailed to every reader: the source's own
+    network is what an article's connection may reach, as for a redirect. Here 127.0.0.2
+    plays the public listing's address and the sibling answers 127.0.0.1."""
+    import http.server
+    import threading
+
+    from digest.sources import network
+    from digest.sources.gather import gather
+
+    real_kind = addresses.ip_kind
+
+    def ip_kind(ip: Any) -> str:
+        return addresses.PUBLIC if str(ip) == "127.0.0.2" else real_kind(ip)
+
+    monkeypatch.setattr(addresses, "ip_kind", ip_kind)
+    monkeypatch.setattr(network, "ip_kind", ip_kind)
+    port = int(feed_server.add("/world/2026/11/27/envoy", FEED).rsplit(":", 1)[1].split("/")[0])
+    sibling = f"http://intranet.news.example:{port}"
+    listing = (Path(__file__).parent / "data" / "pages" / "listing.html").read_text()
+    listing_body = listing.replace('href="/', f'href="{sibling}/').encode()
+
+    class Listing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(listing_body)))
+            self.end_headers()
+            self.wfile.write(listing_body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    public = http.server.ThreadingHTTPServer(("127.0.0.2", port), Listing)
+    threading.Thread(target=public.serve_forever, daemon=True).start()
+    answering(monkeypatch, {"news.example": ["127.0.0.2"], "intranet.news.example": ["127.0.0.1"]})
+    url = f"http://news.example:{port}/news/latest"
+    extra = f'\n[[sources]]\nname = "Corp news"\nkind = "page"\nurl = "{url}"\n'
+    app = App.open(load_config(write_config([], extra=extra, timeout=3.0)))
+    try:
+        async with app.http() as client:
+            [report] = await gather(app.config, app.store, client, HostPolicy(delay=0))
+    finally:
+        app.close()
+        public.shutdown()
+        public.server_close()
+    assert feed_server.requests == [], report
+    said = " ".join(report.notes) + report.error
+    assert "an address on this machine (loopback); refused" in said, report
