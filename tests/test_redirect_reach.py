@@ -515,4 +515,16 @@ async def test_a_public_listings_article_on_a_sibling_host_inside_is_not_fetched
         public.server_close()
     assert feed_server.requests == [], report
     said = " ".join(report.notes) + report.error
-    assert "an address on this machine (loopback); refused" in said, report
+    assert "an address on this machine (loopback)" in said and "refused" in said, report
+
+
+async def test_a_hop_refused_where_it_connects_says_what_the_name_resolved_to(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin who looks the name up afterwards may be answered otherwise (DNS
+    rebinding, or a resolver of their own): the refusal says what the connection was given."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    Resolver(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": ["127.0.0.1"]})
+    with pytest.raises(SourceError) as refused:
+        await fetch_moved(f"http://moved.test:{port}/feed.xml")
+    assert "this machine (loopback): moved.test resolves to 127.0.0.1;" in str(refused.value)

@@ -274,13 +274,15 @@ class AddressRefused(OSError):
     """No address of ``host`` may be connected to for this request; ``reason`` says why
     (said as "resolves to ..., an address on ...; refused"), ``words`` names the refused
     kinds of network for a redirect's refusal ("" when the name resolves to no usable
-    address), and ``hint`` says what the admin can do."""
+    address), ``shown`` the addresses refused (one of each kind), and ``hint`` says what
+    the admin can do."""
 
-    def __init__(self, host: str, reason: str, words: str, hint: str) -> None:
+    def __init__(self, host: str, reason: str, words: str, hint: str, shown: str = "") -> None:
         super().__init__(reason)
         self.host = host
         self.words = words
         self.hint = hint
+        self.shown = shown
 
 
 _UNUSABLE = "unusable"  # 0.0.0.0 or :: as a name's address, in reachable's refusals
@@ -339,8 +341,9 @@ def reachable(
             "metadata services answer; refused",
             kind_words(LINK_LOCAL),
             _LINK_LOCAL_HINT,
+            refused[LINK_LOCAL],
         )
     words = " and ".join(kind_words(kind) for kind in sorted(refused))
     shown = ", ".join(refused[kind] for kind in sorted(refused))
     reason = f"{host} resolves to {shown}, an address on {words}; refused"
-    raise AddressRefused(host, reason, words, REDIRECT_HINT)
+    raise AddressRefused(host, reason, words, REDIRECT_HINT, shown)

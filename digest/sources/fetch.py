@@ -340,7 +340,9 @@ def _refused_error(
     rule's refusal; otherwise (the source's own host, or a name without a usable address)
     the connection's own words and hint."""
     if hop and refused.words:
-        return _reach_error(name, first, url, refused.words)
+        # What the connection was given: the admin's own look-up may be answered otherwise.
+        said = f"{refused.words}: {refused.host} resolves to {refused.shown}"
+        return _reach_error(name, first, url, said if refused.shown else refused.words)
     return SourceError(name, f"cannot connect to {host} for {url}: {refused}", refused.hint)
 
 
