@@ -528,3 +528,13 @@ async def test_a_hop_refused_where_it_connects_says_what_the_name_resolved_to(
     with pytest.raises(SourceError) as refused:
         await fetch_moved(f"http://moved.test:{port}/feed.xml")
     assert "this machine (loopback): moved.test resolves to 127.0.0.1;" in str(refused.value)
+
+
+@pytest.mark.parametrize("answer", ["0.0.0.0", "::", "::ffff:0.0.0.0"])
+def test_every_spelling_of_the_unspecified_address_is_no_usable_address(answer: str) -> None:
+    """::ffff:0.0.0.0 is 0.0.0.0 to a dual-stack socket, which the kernel connects to this
+    machine: a source's own name answered so is no more connected to than one answered
+    0.0.0.0, and says so the same way."""
+    family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+    with pytest.raises(addresses.AddressRefused, match="does not resolve to a usable address"):
+        reachable("blocked.test", [(family, answer, 80)])

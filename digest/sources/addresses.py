@@ -135,6 +135,13 @@ def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 Address = tuple[int, str, int]  # family, IP address, port: a name resolved for TCP
 
 
+def unspecified(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` is 0.0.0.0 or :: (a DNS blocklist's answer for a name it blocks),
+    however written: ::ffff:0.0.0.0 is 0.0.0.0 to a dual-stack socket."""
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_unspecified or (mapped is not None and mapped.is_unspecified)
+
+
 async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     """The kinds of every address ``host`` resolves to; empty when it does not resolve in
     ``timeout`` seconds (the request then fails on its own, or a proxy resolves it), or
@@ -147,7 +154,7 @@ async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     kinds: set[str] = set()
     for address in await host_addresses(host, port, timeout):
         ip = ipaddress.ip_address(address[1].partition("%")[0])
-        if not ip.is_unspecified:  # a DNS blocklist's answer: no usable address
+        if not unspecified(ip):  # a DNS blocklist's answer: no usable address
             kinds.add(ip_kind(ip))
     return kinds
 
@@ -316,7 +323,7 @@ def reachable(
     refused: dict[str, str] = {}  # kind: the first address of it
     for address in addresses:
         ip = ipaddress.ip_address(address[1].partition("%")[0])
-        if not literal and ip.is_unspecified:
+        if not literal and unspecified(ip):
             refused.setdefault(_UNUSABLE, address[1])
             continue
         kind = ip_kind(ip)
