@@ -22,6 +22,7 @@ from digest.app import App
 from digest.config import load_config
 from digest.errors import SourceError
 from digest.sources import addresses
+from digest.sources import fetch as fetch_module
 from digest.sources.addresses import literal_kind, reachable, redirect_refusal
 from digest.sources.fetch import Fetched, Fetcher, HostPolicy, Limits
 from digest.sources.transport import PoolPerOriginTransport, environment_proxies
@@ -188,12 +189,12 @@ def test_a_hops_look_ups_share_one_budget(
     last moment costs the source its time once, not once per look-up."""
     given: list[float] = []
 
-    async def slow_kinds(host: str, port: int, timeout: float) -> set[str]:
+    async def slow_addresses(host: str, port: int, timeout: float) -> list[addresses.Address]:
         given.append(timeout)
         await asyncio.sleep(timeout)  # the answer comes as the time runs out
-        return {"loopback"}
+        return [(socket.AF_INET, "127.0.0.1", port)]
 
-    monkeypatch.setattr(addresses, "host_kinds", slow_kinds)
+    monkeypatch.setattr(addresses, "host_addresses", slow_addresses)
     url = feed_server.add("/feed.xml", FEED)
     budget = 0.4
 
@@ -372,3 +373,168 @@ def test_behind_a_proxy_a_name_answered_with_0000_does_not_read_as_this_machine(
             lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("0.0.0.0", 80))],
         )
         assert asyncio.run(kinds()) == set()
+
+
+# --- judged beforehand, where someone else connects (behind a proxy) ----------------------
+
+
+def answering(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    """This machine's resolver answering each name in ``answers`` with all of its addresses
+    at once (a ``Resolver`` answers one per look-up)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in answers:
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", sa)
+            for ip in answers[name]
+            for sa in [(ip, int(port or 0)) if ":" not in ip else (ip, int(port or 0), 0, 0)]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("answer", [["0.0.0.0"], ["0.0.0.0", "93.184.215.15"]])
+async def test_behind_a_proxy_a_hop_to_a_name_answered_with_0000_is_refused_beforehand(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, answer: list[str]
+) -> None:
+    """Checked before a connection someone else makes (the proxy; here httpx's own
+    transport, as behind one), a name answered with 0.0.0.0 is no address the hop may
+    reach: whoever connects to it reaches their own machine (this one, here). The check
+    had taken it for no answer at all, and let the hop through to this machine's server."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    answering(monkeypatch, {"feed.example": ["93.184.215.14"], "blocked.test": answer})
+    url = f"http://blocked.test:{port}/feed.xml"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
+        with pytest.raises(SourceError) as refused:
+            await fetcher.get("Moved", url, home=PUBLIC_HOME)
+    assert feed_server.requests == []
+    error = refused.value
+    said = "blocked.test does not resolve to a usable address (it answers 0.0.0.0)"
+    assert said in str(error) and "DNS blocklist" in error.hint, error
+
+
+async def test_behind_a_proxy_every_address_of_a_hops_name_must_be_one_it_may_reach(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy picks which of a name's addresses it connects to, so one internal address
+    among public ones refuses the hop beforehand, naming the network."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    both = ["93.184.215.15", "127.0.0.1"]
+    answering(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": both})
+    url = f"http://moved.test:{port}/feed.xml"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
+        with pytest.raises(SourceError) as refused:
+            await fetcher.get("Moved", url, home=PUBLIC_HOME)
+    assert feed_server.requests == []
+    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
+        refused.value
+    )
+
+
+async def test_when_httpx_hides_the_transport_a_hop_is_still_judged_where_it_connects(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should httpx rename the private attributes ``judges_addresses`` reads, it says no
+    and a hop is judged beforehand, as behind a proxy; the connection, still made by the
+    gather's own transport, still judges it too, so a name that answers a public address
+    to the check and this machine to the connection (DNS rebinding) reaches nothing."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    dns = Resolver(
+        monkeypatch,
+        {"feed.example": ["93.184.215.14"], "moved.test": ["93.184.215.15", "127.0.0.1"]},
+    )
+    monkeypatch.setattr(fetch_module, "judges_addresses", lambda client: False)
+    url = f"http://moved.test:{port}/feed.xml"
+    with pytest.raises(SourceError) as refused:
+        await fetch_moved(url)
+    assert feed_server.requests == []
+    assert dns.calls.count("moved.test") == 2  # the check's, then the connection's
+    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
+        refused.value
+    )
+
+
+# --- a page source's article pages -------------------------------------------------------
+
+
+async def test_a_public_listings_article_on_a_sibling_host_inside_is_not_fetched(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, write_config: Any
+) -> None:
+    """A page source's listing may link article pages on a sibling host of its site
+    (www.corp.example's listing, jenkins.corp.example's page); where this machine's DNS
+    puts that sibling on an internal network the listing is not on (split-horizon DNS),
+    the article is not fetched, and its text not mailed to every reader: the source's own
+    network is what an article's connection may reach, as for a redirect. Here 127.0.0.2
+    plays the public listing's address and the sibling answers 127.0.0.1."""
+    import http.server
+    import threading
+
+    from digest.sources import network
+    from digest.sources.gather import gather
+
+    real_kind = addresses.ip_kind
+
+    def ip_kind(ip: Any) -> str:
+        return addresses.PUBLIC if str(ip) == "127.0.0.2" else real_kind(ip)
+
+    monkeypatch.setattr(addresses, "ip_kind", ip_kind)
+    monkeypatch.setattr(network, "ip_kind", ip_kind)
+    port = int(feed_server.add("/world/2026/11/27/envoy", FEED).rsplit(":", 1)[1].split("/")[0])
+    sibling = f"http://intranet.news.example:{port}"
+    listing = (Path(__file__).parent / "data" / "pages" / "listing.html").read_text()
+    listing_body = listing.replace('href="/', f'href="{sibling}/').encode()
+
+    class Listing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(listing_body)))
+            self.end_headers()
+            self.wfile.write(listing_body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    public = http.server.ThreadingHTTPServer(("127.0.0.2", port), Listing)
+    threading.Thread(target=public.serve_forever, daemon=True).start()
+    answering(monkeypatch, {"news.example": ["127.0.0.2"], "intranet.news.example": ["127.0.0.1"]})
+    url = f"http://news.example:{port}/news/latest"
+    extra = f'\n[[sources]]\nname = "Corp news"\nkind = "page"\nurl = "{url}"\n'
+    app = App.open(load_config(write_config([], extra=extra, timeout=3.0)))
+    try:
+        async with app.http() as client:
+            [report] = await gather(app.config, app.store, client, HostPolicy(delay=0))
+    finally:
+        app.close()
+        public.shutdown()
+        public.server_close()
+    assert feed_server.requests == [], report
+    said = " ".join(report.notes) + report.error
+    assert "an address on this machine (loopback)" in said and "refused" in said, report
+
+
+async def test_a_hop_refused_where_it_connects_says_what_the_name_resolved_to(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin who looks the name up afterwards may be answered otherwise (DNS
+    rebinding, or a resolver of their own): the refusal says what the connection was given."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    Resolver(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": ["127.0.0.1"]})
+    with pytest.raises(SourceError) as refused:
+        await fetch_moved(f"http://moved.test:{port}/feed.xml")
+    assert "this machine (loopback): moved.test resolves to 127.0.0.1;" in str(refused.value)
+
+
+@pytest.mark.parametrize("answer", ["0.0.0.0", "::", "::ffff:0.0.0.0"])
+def test_every_spelling_of_the_unspecified_address_is_no_usable_address(answer: str) -> None:
+    """::ffff:0.0.0.0 is 0.0.0.0 to a dual-stack socket, which the kernel connects to this
+    machine: a source's own name answered so is no more connected to than one answered
+    0.0.0.0, and says so the same way."""
+    family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+    with pytest.raises(addresses.AddressRefused, match="does not resolve to a usable address"):
+        reachable("blocked.test", [(family, answer, 80)])

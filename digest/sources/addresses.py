@@ -132,6 +132,16 @@ def ip_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return "private"  # RFC 1918, unique local, shared (CGNAT), documentation ranges
 
 
+Address = tuple[int, str, int]  # family, IP address, port: a name resolved for TCP
+
+
+def unspecified(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` is 0.0.0.0 or :: (a DNS blocklist's answer for a name it blocks),
+    however written: ::ffff:0.0.0.0 is 0.0.0.0 to a dual-stack socket."""
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_unspecified or (mapped is not None and mapped.is_unspecified)
+
+
 async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
     """The kinds of every address ``host`` resolves to; empty when it does not resolve in
     ``timeout`` seconds (the request then fails on its own, or a proxy resolves it), or
@@ -141,21 +151,31 @@ async def host_kinds(host: str, port: int, timeout: float) -> set[str]:
         return {kind}
     if not host:  # a file: source's, say
         return set()
+    kinds: set[str] = set()
+    for address in await host_addresses(host, port, timeout):
+        ip = ipaddress.ip_address(address[1].partition("%")[0])
+        if not unspecified(ip):  # a DNS blocklist's answer: no usable address
+            kinds.add(ip_kind(ip))
+    return kinds
+
+
+async def host_addresses(host: str, port: int, timeout: float) -> list[Address]:
+    """``host``'s addresses for TCP, as this machine's resolver gives them; empty when it
+    does not answer in ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, TimeoutError):
-        return set()
-    kinds: set[str] = set()
-    for *_, sockaddr in infos:
+        return []
+    found: list[Address] = []
+    for family, _, _, _, sockaddr in infos:
         try:
-            ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
+            ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
         except ValueError:
             continue
-        if not ip.is_unspecified:  # a DNS blocklist's answer: no usable address
-            kinds.add(ip_kind(ip))
-    return kinds
+        found.append((int(family), str(sockaddr[0]), int(sockaddr[1])))
+    return found
 
 
 def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
@@ -236,6 +256,18 @@ async def url_kinds(url: str, timeout: float) -> set[str]:
     return await host_kinds(parts.hostname or "", port, timeout)
 
 
+async def url_addresses(url: str, timeout: float) -> tuple[str, list[Address]]:
+    """``url``'s host and the addresses it resolves to (``host_addresses``); no address
+    for an address without a usable host or port (its request fails on its own)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return "", []
+    host = parts.hostname or ""
+    return host, await host_addresses(host, port, timeout) if host else []
+
+
 async def home_kinds(url: str, timeout: float) -> set[str]:
     """The kinds of network a source's own address ``url`` puts it on, for
     ``redirect_refusal``: an address written as one, its kind; a name, the kinds it resolves
@@ -245,20 +277,19 @@ async def home_kinds(url: str, timeout: float) -> set[str]:
     return kinds if url_literal_kind(url) is not None else kinds - {LINK_LOCAL}
 
 
-Address = tuple[int, str, int]  # family, IP address, port: a name resolved for TCP
-
-
 class AddressRefused(OSError):
     """No address of ``host`` may be connected to for this request; ``reason`` says why
     (said as "resolves to ..., an address on ...; refused"), ``words`` names the refused
     kinds of network for a redirect's refusal ("" when the name resolves to no usable
-    address), and ``hint`` says what the admin can do."""
+    address), ``shown`` the addresses refused (one of each kind), and ``hint`` says what
+    the admin can do."""
 
-    def __init__(self, host: str, reason: str, words: str, hint: str) -> None:
+    def __init__(self, host: str, reason: str, words: str, hint: str, shown: str = "") -> None:
         super().__init__(reason)
         self.host = host
         self.words = words
         self.hint = hint
+        self.shown = shown
 
 
 _UNUSABLE = "unusable"  # 0.0.0.0 or :: as a name's address, in reachable's refusals
@@ -273,7 +304,9 @@ _UNUSABLE_HINT = (
 )
 
 
-def reachable(host: str, addresses: list[Address], reach: frozenset[str] = ANY) -> list[Address]:
+def reachable(
+    host: str, addresses: list[Address], reach: frozenset[str] = ANY, *, every: bool = False
+) -> list[Address]:
     """``host``'s addresses that may be connected to for a request that may reach the kinds
     of network ``reach`` (a redirect's: public and the source's own; see addresses.py).
 
@@ -282,13 +315,15 @@ def reachable(host: str, addresses: list[Address], reach: frozenset[str] = ANY) 
     rebinding) cannot reach an internal service. A name is never connected to a
     link-local address (the cloud metadata service answers at 169.254.169.254, and no feed
     is served there by a name) nor to 0.0.0.0 or :: (a DNS blocklist's answer, which the
-    kernel takes for this machine). AddressRefused when no address is left."""
+    kernel takes for this machine). AddressRefused when no address is left, or with
+    ``every`` when any address is refused: a check made before a connection that someone
+    else makes (a proxy), which may pick any of them."""
     literal = literal_kind(host) is not None
     kept: list[Address] = []
     refused: dict[str, str] = {}  # kind: the first address of it
     for address in addresses:
         ip = ipaddress.ip_address(address[1].partition("%")[0])
-        if not literal and ip.is_unspecified:
+        if not literal and unspecified(ip):
             refused.setdefault(_UNUSABLE, address[1])
             continue
         kind = ip_kind(ip)
@@ -296,7 +331,7 @@ def reachable(host: str, addresses: list[Address], reach: frozenset[str] = ANY) 
             refused.setdefault(kind, address[1])
             continue
         kept.append(address)
-    if kept or not addresses:
+    if not refused or (kept and not every):
         return kept
     if set(refused) == {_UNUSABLE}:
         raise AddressRefused(
@@ -313,8 +348,9 @@ def reachable(host: str, addresses: list[Address], reach: frozenset[str] = ANY) 
             "metadata services answer; refused",
             kind_words(LINK_LOCAL),
             _LINK_LOCAL_HINT,
+            refused[LINK_LOCAL],
         )
     words = " and ".join(kind_words(kind) for kind in sorted(refused))
     shown = ", ".join(refused[kind] for kind in sorted(refused))
     reason = f"{host} resolves to {shown}, an address on {words}; refused"
-    raise AddressRefused(host, reason, words, REDIRECT_HINT)
+    raise AddressRefused(host, reason, words, REDIRECT_HINT, shown)

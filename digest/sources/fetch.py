@@ -31,8 +31,9 @@ from digest.sources.addresses import (
     AddressRefused,
     home_kinds,
     hop_reach,
+    reachable,
     redirect_refusal,
-    url_kinds,
+    url_addresses,
     url_literal_kind,
 )
 from digest.sources.answers import (
@@ -167,13 +168,14 @@ class Fetcher:
                 )
                 if origin is None:  # not learnt from the home's connection (a stored move)
                     origin = await home_kinds(home, _until(until))
-                if judged:
-                    # Judged where it connects (addresses.reachable), on the addresses it
-                    # connects to; an address written as one, here and now.
-                    reach = hop_reach(origin)
-                    literal = url_literal_kind(current)
-                    _check_kinds(name, home, current, origin, {literal} if literal else set())
-                else:  # behind a proxy, which resolves the name itself
+                # An address written as one (or localhost), here and now, whoever connects.
+                literal = url_literal_kind(current)
+                _check_kinds(name, home, current, origin, {literal} if literal else set())
+                # Judged where it connects (addresses.reachable), on the addresses it
+                # connects to, whenever the connection is ours: asked of every hop, even
+                # when judges_addresses cannot tell (httpx's private attributes changed).
+                reach = hop_reach(origin)
+                if not judged:  # behind a proxy, which resolves the name itself
                     await _check_reach(name, home, current, origin, _until(until))
             result = await self._one(name, current, headers, deadline, reach, home)
             if isinstance(result, Fetched):
@@ -246,11 +248,7 @@ class Fetcher:
             refused = _refusal(exc)
             if refused is None:
                 raise transport_error(name, url, host, exc) from exc
-            if reach != ANY and refused.words:  # a hop to another host: the redirect rule's
-                raise _reach_error(name, home, url, refused.words) from exc
-            raise SourceError(
-                name, f"cannot connect to {host} for {url}: {refused}", refused.hint
-            ) from exc
+            raise _refused_error(name, home, url, host, refused, reach != ANY) from exc
 
     async def _request(
         self, name: str, url: str, headers: dict[str, str], reach: frozenset[str]
@@ -307,8 +305,14 @@ def _other_host(url: str, home: str) -> bool:
 async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
     """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
     ``url`` stays on the public internet or on the source's own kind of network, by what
-    this machine's DNS says of ``url``'s host (behind a proxy, which connects)."""
-    _check_kinds(name, first, url, origin, await url_kinds(url, timeout))
+    this machine's DNS says of ``url``'s host (behind a proxy, which connects): every
+    address it gives must be one a hop may reach (``addresses.reachable``), as the proxy
+    may connect to any of them; a name that does not resolve here is left to the proxy."""
+    host, found = await url_addresses(url, timeout)
+    try:
+        reachable(host, found, hop_reach(origin), every=True)
+    except AddressRefused as refused:
+        raise _refused_error(name, first, url, host, refused, True) from refused
 
 
 def _check_kinds(name: str, first: str, url: str, origin: set[str], target: set[str]) -> None:
@@ -326,6 +330,20 @@ def _reach_error(name: str, first: str, url: str, refused: str) -> SourceError:
         "not send digest to internal services",
         REDIRECT_HINT,
     )
+
+
+def _refused_error(
+    name: str, first: str, url: str, host: str, refused: AddressRefused, hop: bool
+) -> SourceError:
+    """The SourceError for ``url``'s addresses refused (``addresses.reachable``): a hop
+    from ``first`` to another host refused an internal network says so as the redirect
+    rule's refusal; otherwise (the source's own host, or a name without a usable address)
+    the connection's own words and hint."""
+    if hop and refused.words:
+        # What the connection was given: the admin's own look-up may be answered otherwise.
+        said = f"{refused.words}: {refused.host} resolves to {refused.shown}"
+        return _reach_error(name, first, url, said if refused.shown else refused.words)
+    return SourceError(name, f"cannot connect to {host} for {url}: {refused}", refused.hint)
 
 
 def _refusal(exc: BaseException) -> AddressRefused | None:

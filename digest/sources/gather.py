@@ -280,8 +280,16 @@ async def _read_page(
     """A page source: its listing's article links, each article fetched within ``deadline``."""
 
     async def fetch_article(url: str, site: Site) -> Fetched:
+        # Held to the source's own network, as a redirect is: a sibling host of the site
+        # that this machine's DNS puts on an internal network (split-horizon DNS) is not
+        # the listing's to send the gatherer to, nor its pages' text to every reader.
         return await fetcher.get(
-            source.name, url, accept=HTML_ACCEPT, within=site, deadline=deadline
+            source.name,
+            url,
+            accept=HTML_ACCEPT,
+            within=site,
+            deadline=deadline,
+            home=source.url,
         )
 
     def known(urls: list[str]) -> set[str]:

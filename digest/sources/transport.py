@@ -154,7 +154,8 @@ def judges_addresses(client: httpx.AsyncClient) -> bool:
     """Whether ``client`` connects through ``AsyncioBackend``, which judges a request's
     addresses where it connects (``REACH``); not behind a proxy (httpx's own transport),
     nor a client built without ours. httpx keeps both in private attributes; should that
-    change, this says no and the fetcher judges a redirect beforehand, as behind a proxy."""
+    change, this says no and the fetcher judges a redirect beforehand too, as behind a
+    proxy (its requests still carry ``REACH``, which our transport applies)."""
     mounts = getattr(client, "_mounts", None)
     return isinstance(getattr(client, "_transport", None), PoolPerOriginTransport) and not any(
         (mounts or {}).values()
