@@ -64,15 +64,12 @@ MARGIN = 1.5
 AHEAD_AT_ONCE_UNDER = 1.0
 # Messages built between two moments the build of a batch ahead lets go of the GIL (and
 # the core). The batch ahead is built on the event loop's thread while the SMTP sessions'
-# threads send;
-# a session woken by the server's reply waits for the GIL, and a thread that never blocks
-# gives it up only when the interpreter's switch interval (5 ms) forces it: meanwhile
-# every session has its reply and the server nothing to read. ``os.sched_yield`` releases
-# the GIL in its system call. One worker into smtp-sink, 5 runs each way: 5,876 -> 6,198
-# msg/s (bench/README "issue 18, point 6"); a shorter switch interval instead cost more
-# CPU than it saved.
+# threads send; a session woken by the server's reply waits for the GIL, which a thread
+# that never blocks gives up only at the switch interval (5 ms): meanwhile every session
+# has its reply and the server nothing to read. ``os.sched_yield`` (Unix only) releases
+# it in its system call. One worker into smtp-sink, 5 runs each way: 5,876 -> 6,198 msg/s
+# (bench/README "issue 18, point 6"); a shorter switch interval cost more CPU than it saved.
 YIELD_EVERY = 16
-# (Unix only: elsewhere the build goes on without it.)
 _yield_gil: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 
