@@ -315,3 +315,45 @@ def test_a_database_folder_the_daemon_cannot_write_stops_it_with_what_to_do(
     assert "error: cannot open the daemon's lock file" in err and "digest.db.daemon.lock" in err
     assert "hint: the database's folder must be writable by the user digest runs as" in err
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("failure", ["database", "bug", "recording"])
+def test_a_start_whose_reload_record_fails_still_schedules(
+    write_config, feed_server, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The scheduler starts paused while the config's reading is recorded: a record that
+    fails (the database's disk full at start, or a bug) must not leave it paused, or no
+    digest would fire again while the daemon looks alive."""
+    import sqlite3
+    import threading
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import STATE_RUNNING
+    from sqlalchemy.exc import OperationalError
+
+    from digest.schedule import leading
+
+    app = App.open(load_config(_config(write_config, feed_server)))
+    fired = threading.Event()
+
+    def refuse(*_args: object) -> None:
+        if failure == "database":
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("disk is full"))
+        raise RuntimeError("a bug")
+
+    def build(_app: App, _stop: object) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(fired.set, "interval", seconds=0.2, id="digest:daily", name="tick")
+        return scheduler
+
+    if failure == "recording":  # the recording itself, not only the store under it
+        monkeypatch.setattr("digest.jobs.record_reload", refuse)
+    else:
+        monkeypatch.setattr(app.store, "record_job", refuse)
+    scheduler = leading._start(app, build, lambda: False, leading.STARTED)
+    try:
+        assert scheduler.state == STATE_RUNNING
+        assert fired.wait(timeout=5), "the scheduler stayed paused"
+    finally:
+        scheduler.shutdown(wait=False)
+        app.close()

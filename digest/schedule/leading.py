@@ -192,8 +192,12 @@ def _start(
         if job.id.startswith("digest:"):
             nexts.append(f"{job.name} at {utc_time(when) if when else 'never'}")
     summary = f"{why}: {config_summary(app.config)}; next: {', '.join(nexts) or 'none'}"
-    record_reload(app, True, summary)
-    scheduler.resume()
+    try:
+        record_reload(app, True, summary)  # best effort: it logs a database's refusal
+    except Exception:
+        log.exception("could not record the config's reading for `digest status`")
+    finally:
+        scheduler.resume()  # whatever the record did: paused, no digest would fire again
     return scheduler
 
 
