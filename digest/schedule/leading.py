@@ -15,6 +15,7 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import Config
 from digest.errors import ConfigError
+from digest.job_names import RELOAD_FINGERPRINT
 from digest.states import WorkerRole, WorkerState
 from digest.store.lock import LeaderLock
 from digest.store.workers import this_process
@@ -192,6 +193,8 @@ def _start(
         if job.id.startswith("digest:"):
             nexts.append(f"{job.name} at {utc_time(when) if when else 'never'}")
     summary = f"{why}: {config_summary(app.config)}; next: {', '.join(nexts) or 'none'}"
+    if app.config.fingerprint:  # what `digest status` compares the file with
+        summary += f"{RELOAD_FINGERPRINT}{app.config.fingerprint}"
     try:
         record_reload(app, True, summary)  # best effort: it logs a database's refusal
     except Exception:
