@@ -357,3 +357,32 @@ def test_a_start_whose_reload_record_fails_still_schedules(
     finally:
         scheduler.shutdown(wait=False)
         app.close()
+
+
+def test_a_refused_reload_is_recorded_with_the_scheduler_paused_then_resumed(
+    write_config, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As at start: a job forked while this thread writes could inherit a lock held."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+
+    from digest.config import Config
+    from digest.errors import ConfigError, ConfigProblem
+    from digest.schedule import leading
+
+    app = App.open(load_config(_config(write_config, feed_server)))
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start()
+    states: list[int] = []
+    monkeypatch.setattr(app.store, "record_job", lambda *_a: states.append(scheduler.state))
+
+    def refuse(_config: Config) -> Config:
+        raise ConfigError([ConfigProblem("digest.toml", 3, "gather", "a typo", "fix it")])
+
+    try:
+        assert leading._reloaded(app, refuse, scheduler) is None
+        assert states == [STATE_PAUSED]
+        assert scheduler.state == STATE_RUNNING
+    finally:
+        scheduler.shutdown(wait=False)
+        app.close()
