@@ -30,6 +30,19 @@ CASES = [
     # PostgreSQL's (a standby, a database set read-only): its remedy is not SQLite's files
     ("cannot execute INSERT in a read-only transaction", "it is read-only", "the primary"),
     ("database is locked", "the database is unavailable: database is locked", "backup"),
+    # PostgreSQL gone (stopped, restarted, its machine lost): not "another process writing"
+    (
+        'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
+        "Connection refused",
+        "the database server cannot be reached",
+        "PostgreSQL is running",
+    ),
+    (
+        "terminating connection due to administrator command",
+        "the database server cannot be reached",
+        "PostgreSQL is running",
+    ),
+    ("server closed the connection unexpectedly", "cannot be reached", "is running"),
 ]
 
 

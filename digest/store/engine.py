@@ -174,6 +174,20 @@ def database_words(exc: SQLAlchemyError) -> str:
 # What the drivers say when the database cannot be written, and what the admin does then.
 _FULL = ("disk is full", "no space left", "could not extend file", "disk full")
 _READ_ONLY = ("readonly database", "read-only file system")
+# PostgreSQL stopped, restarting, unreachable, or ending the session: no other process holds
+# anything, the server has to be back.
+_GONE = (
+    "connection refused",
+    "could not connect",
+    "connection failed",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is",  # starting up, shutting down, in recovery mode
+    "no route to host",
+    "could not translate host name",
+    "timeout expired",
+    "consuming input failed",
+)
 # PostgreSQL's read_only_sql_transaction (a hot standby, a database or role set
 # default_transaction_read_only): psycopg raises it as an InternalError, not an
 # OperationalError, and its remedy is the server's, not a file's.
@@ -222,6 +236,14 @@ def database_error(exc: SQLAlchemyError) -> StoreError:
             "make the database file and its folder writable by the user digest runs as "
             "(SQLite writes -wal and -shm files beside it; a restore or a copy made as "
             "another user often leaves them read-only), or remount its disk read-write",
+        )
+    if any(w in said for w in _GONE):
+        return StoreError(
+            f"the database server cannot be reached: {words}",
+            "check that PostgreSQL is running and reachable at service.database_url (its "
+            "log says why it stopped or ended the session), then run the command again; the "
+            "daemon's next jobs try again by themselves, and a slot whose send failed is "
+            "sent within the hour of the slot once the server is back",
         )
     return StoreError(
         f"the database is unavailable: {words}",
