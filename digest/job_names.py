@@ -13,6 +13,9 @@ SendingVerb = Literal["send", "retry"]  # the jobs that send one digest (``sendi
 # The daemon reading its config, at start and on SIGHUP: a refused reload is recorded, so
 # `digest status`, the console and `digest_job_ok{job="reload"}` show it, not one log line.
 RELOAD = "reload"
+# How a taken config's ``reload`` record ends: "; config " and the fingerprint of the text
+# read (``config.config_fingerprint``), which `digest status` compares with the file's.
+RELOAD_FINGERPRINT = "; config "
 
 
 def sending(verb: SendingVerb, digest_id: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from digest.app import App, run
 from digest.deliver import DeliveryReport
@@ -28,7 +28,7 @@ from digest.pipeline import (
 from digest.sending import rate_limiter
 from digest.sources.gather import SourceReport
 from digest.states import FetchStatus
-from digest.store.engine import database_error
+from digest.store.engine import database_error, database_trouble
 
 log = logging.getLogger("digest.schedule")
 
@@ -236,7 +236,7 @@ def record_reload(app: App, ok: bool, summary: str) -> None:
 
 
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
-    if isinstance(exc, OperationalError):  # locked, full, read-only: not a bug in digest
+    if isinstance(exc, DBAPIError) and database_trouble(exc):  # locked, full, read-only
         log.debug("%s failed on the database", job, exc_info=exc)
         exc = database_error(exc)
     if isinstance(exc, DigestError):
@@ -248,7 +248,7 @@ def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
 
 def _failure(exc: Exception) -> str:
     """A failed job's summary: the message and hint of our errors, else the exception."""
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, DBAPIError) and database_trouble(exc):
         exc = database_error(exc)
     if isinstance(exc, DigestError):
         return f"{exc.message} ({exc.hint})"
@@ -262,16 +262,24 @@ def _record(
     prints the failure itself: then the traceback waits for -vv."""
     try:
         app.store.record_job(job, started, ok, summary)
-    except OperationalError as exc:  # the database said why: no traceback (it is at -vv)
-        log.debug("could not record the %s job's outcome", job, exc_info=True)
-        (log.error if loud else log.debug)(
-            "could not record the %s job's outcome (%s): %s; `digest status` shows the run "
-            "before it until one is recorded",
-            job,
-            summary,
-            database_error(exc).message,
-        )
+    except DBAPIError as exc:
+        if database_trouble(exc):  # the database said why: no traceback (it is at -vv)
+            log.debug("could not record the %s job's outcome", job, exc_info=True)
+            (log.error if loud else log.debug)(
+                "could not record the %s job's outcome (%s): %s; `digest status` shows the "
+                "run before it until one is recorded",
+                job,
+                summary,
+                database_error(exc).message,
+            )
+        else:
+            _unrecorded(job, summary, loud)
     except Exception:
-        (log.exception if loud else log.debug)(
-            "could not record the %s job's outcome (%s)", job, summary, exc_info=True
-        )
+        _unrecorded(job, summary, loud)
+
+
+def _unrecorded(job: str, summary: str, loud: bool) -> None:
+    """A job's outcome the store refused for a reason of its own: with the traceback."""
+    (log.exception if loud else log.debug)(
+        "could not record the %s job's outcome (%s)", job, summary, exc_info=True
+    )

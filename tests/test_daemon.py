@@ -315,3 +315,74 @@ def test_a_database_folder_the_daemon_cannot_write_stops_it_with_what_to_do(
     assert "error: cannot open the daemon's lock file" in err and "digest.db.daemon.lock" in err
     assert "hint: the database's folder must be writable by the user digest runs as" in err
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("failure", ["database", "bug", "recording"])
+def test_a_start_whose_reload_record_fails_still_schedules(
+    write_config, feed_server, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The scheduler starts paused while the config's reading is recorded: a record that
+    fails (the database's disk full at start, or a bug) must not leave it paused, or no
+    digest would fire again while the daemon looks alive."""
+    import sqlite3
+    import threading
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import STATE_RUNNING
+    from sqlalchemy.exc import OperationalError
+
+    from digest.schedule import leading
+
+    app = App.open(load_config(_config(write_config, feed_server)))
+    fired = threading.Event()
+
+    def refuse(*_args: object) -> None:
+        if failure == "database":
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("disk is full"))
+        raise RuntimeError("a bug")
+
+    def build(_app: App, _stop: object) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(fired.set, "interval", seconds=0.2, id="digest:daily", name="tick")
+        return scheduler
+
+    if failure == "recording":  # the recording itself, not only the store under it
+        monkeypatch.setattr("digest.jobs.record_reload", refuse)
+    else:
+        monkeypatch.setattr(app.store, "record_job", refuse)
+    scheduler = leading._start(app, build, lambda: False, leading.STARTED)
+    try:
+        assert scheduler.state == STATE_RUNNING
+        assert fired.wait(timeout=5), "the scheduler stayed paused"
+    finally:
+        scheduler.shutdown(wait=False)
+        app.close()
+
+
+def test_a_refused_reload_is_recorded_with_the_scheduler_paused_then_resumed(
+    write_config, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As at start: a job forked while this thread writes could inherit a lock held."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+
+    from digest.config import Config
+    from digest.errors import ConfigError, ConfigProblem
+    from digest.schedule import leading
+
+    app = App.open(load_config(_config(write_config, feed_server)))
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start()
+    states: list[int] = []
+    monkeypatch.setattr(app.store, "record_job", lambda *_a: states.append(scheduler.state))
+
+    def refuse(_config: Config) -> Config:
+        raise ConfigError([ConfigProblem("digest.toml", 3, "gather", "a typo", "fix it")])
+
+    try:
+        assert leading._reloaded(app, refuse, scheduler) is None
+        assert states == [STATE_PAUSED]
+        assert scheduler.state == STATE_RUNNING
+    finally:
+        scheduler.shutdown(wait=False)
+        app.close()

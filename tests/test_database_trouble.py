@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from digest.app import App
@@ -17,15 +20,29 @@ from digest.jobs import send_job
 from digest.sources.gather import SourceReport, gather
 from digest.store import engine as store_engine
 from digest.store.engine import database_error
-from tests.conftest import FeedServer, rss
+from tests.conftest import FeedServer, rss, run_cli
 
 CASES = [
     # (what the driver said, words of the message, words of the hint)
     ("database or disk is full", "its disk is full", "free space on the disk"),
     ("could not extend file: No space left on device", "its disk is full", "free space"),
     ("attempt to write a readonly database", "it is read-only", "writable by the user"),
-    ("cannot execute INSERT in a read-only transaction", "it is read-only", "writable"),
+    # PostgreSQL's (a standby, a database set read-only): its remedy is not SQLite's files
+    ("cannot execute INSERT in a read-only transaction", "it is read-only", "the primary"),
     ("database is locked", "the database is unavailable: database is locked", "backup"),
+    # PostgreSQL gone (stopped, restarted, its machine lost): not "another process writing"
+    (
+        'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
+        "Connection refused",
+        "the database server cannot be reached",
+        "PostgreSQL is running",
+    ),
+    (
+        "terminating connection due to administrator command",
+        "the database server cannot be reached",
+        "PostgreSQL is running",
+    ),
+    ("server closed the connection unexpectedly", "cannot be reached", "is running"),
 ]
 
 
@@ -100,3 +117,51 @@ def test_a_gather_on_a_database_it_cannot_write_says_so_per_source(
 async def _fetch_only(app: App) -> list[SourceReport]:
     async with app.http() as client:
         return await gather(app.config, app.store, client)
+
+
+@contextmanager
+def _read_only(url: str) -> Iterator[None]:
+    """The PostgreSQL database set to refuse writes, as a hot standby does (SQLSTATE 25006,
+    which psycopg raises as an InternalError, not an OperationalError)."""
+    name = make_url(url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+            )
+        yield
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+        engine.dispose()
+
+
+def test_a_read_only_postgresql_is_said_with_its_remedy_by_the_cli_and_the_jobs(
+    postgres_database: str,
+    write_config,
+    feed_server: FeedServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A PostgreSQL that takes no writes (service.database_url on a standby, the old primary
+    after a failover) was a traceback: its error is not an OperationalError."""
+    story = {"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([story])))])
+    config.write_text(config.read_text().replace('"sqlite:///digest.db"', f'"{postgres_database}"'))
+    app = App.open(load_config(config))
+    app.store.add_subscriber("ana@example.org")
+    app.close()
+    with _read_only(postgres_database):
+        app = App.open(load_config(config))  # (before run_cli: its logging drops caplog's)
+        try:
+            with caplog.at_level(logging.INFO, logger="digest"):
+                assert send_job(app, "daily") is None
+        finally:
+            app.close()
+        code, out, err = run_cli("--config", str(config), "subscribers", "add", "bo@example.org")
+    assert code == 1, (out, err)
+    assert "error: the database cannot be written: it is read-only" in err, err
+    assert "the primary" in err and "Traceback" not in err and "[SQL:" not in err, err
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("send daily failed: the database cannot be written" in f for f in failures), failures
+    assert not any("a bug in digest" in f for f in failures), failures

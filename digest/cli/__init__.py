@@ -9,14 +9,14 @@ import logging
 import sys
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from digest import __version__, logs
 from digest.cli import admins, bounces, operate, setup, sources, subscribers, web, workers
 from digest.cli._common import Context
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.errors import DigestError
-from digest.store.engine import database_error
+from digest.store.engine import database_error, database_trouble
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,7 +66,9 @@ def main(clock: Clock = SYSTEM_CLOCK) -> None:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except OperationalError as exc:  # locked, full, read-only: the database, not the command
+    except DBAPIError as exc:  # locked, full, read-only: the database, not the command
+        if not database_trouble(exc):
+            raise
         _trace(exc)
         error = database_error(exc)
         click.echo(f"error: {error.message}", err=True)

@@ -1,7 +1,13 @@
 """The config stage: one TOML file, parsed into typed, validated models."""
 
 from digest.config._readiness import warnings_for
-from digest.config.loader import config_path, load_config, parse_config, reload_config
+from digest.config.loader import (
+    config_fingerprint,
+    config_path,
+    load_config,
+    parse_config,
+    reload_config,
+)
 from digest.config.models import (
     Config,
     DeliveryConfig,
@@ -24,6 +30,7 @@ __all__ = [
     "ServiceConfig",
     "SmtpConfig",
     "SourceConfig",
+    "config_fingerprint",
     "config_path",
     "load_config",
     "parse_config",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import tomllib
@@ -111,7 +112,12 @@ def parse_config(text: str, file: Path) -> Config:
     try:
         config = Config.model_validate(
             {**raw, "base_dir": file.resolve().parent},
-            context={"file": str(file), "key_lines": lines, "ignored_keys": ignored},
+            context={
+                "file": str(file),
+                "key_lines": lines,
+                "ignored_keys": ignored,
+                "fingerprint": config_fingerprint(text),
+            },
         )
     except ValidationError as exc:
         problems += [_problem(err, lines, str(file)) for err in exc.errors()]
@@ -120,6 +126,12 @@ def parse_config(text: str, file: Path) -> Config:
         problems.sort(key=lambda p: p.line)
         raise ConfigError(problems)
     return config
+
+
+def config_fingerprint(text: str) -> str:
+    """A config file's text in twelve hex digits (as ``load_config`` reads it): equal for a
+    file written again unchanged, different for any edit."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def _line_from_message(message: str, text: str) -> int:

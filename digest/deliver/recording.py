@@ -120,24 +120,32 @@ async def record_batch(
 
 
 NOT_BELIEVED = (
-    " (not suppressed: the server took no message of this run, so the fault is likely its "
-    "own, a relay that refuses every address; `digest retry` once it is mended)"
+    " (not suppressed: the server refused more of this run's readers as unknown than it "
+    "took, so the fault is likely its own, a relay that refuses every address or a whole "
+    "domain; `digest retry EDITION` once it is mended, or `digest subscribers remove "
+    "EMAIL` for an address truly gone)"
 )
 
 
 def believed_bounces(results: list[SendResult], report: DeliveryReport) -> list[SendResult]:
-    """``results`` with their hard bounces doubted when the server refused every reader it
-    was offered in this run, more than one: a relay answering "5.1.1 user unknown" to
-    everyone is misconfigured (a Postfix that takes their domain for its own), and
-    suppressing on its word would end the whole list's subscriptions. Doubted, a bounce is
-    a plain failure: the run fails for the admin and `digest retry` sends it once the relay
-    is mended; a dead address is suppressed by the next run that gets mail through. One
-    lone bounce (a list of one, a retry of one row) is believed: nothing says otherwise."""
-    if report.counts[DeliveryStatus.SENT] or any(r.status == SendStatus.SENT for r in results):
-        return results
+    """``results`` with their hard bounces doubted when the server, over this run so far
+    (this batch included), refused more readers as unknown than it took, two or more: a
+    relay answering "5.1.1 user unknown" to everyone, or to all but the one address it
+    knows (a Postfix that takes the readers' domain for its own), is misconfigured, and
+    suppressing on its word would end the list's subscriptions. An ordinary list's dead
+    addresses are a few in a hundred. Doubted, a bounce is a plain failure: the run's rows
+    say so, and `digest retry` sends them once the relay is mended; a dead address is
+    suppressed by the next run that gets most of its mail through. One lone bounce (a list
+    of one, a retry of one row) is believed, unless nothing else of the run got through."""
     bounces = sum(r.status == SendStatus.BOUNCED for r in results)
-    if bounces < 2 and not report.counts[DeliveryStatus.FAILED]:
+    if not bounces:
         return results
+    taken = report.counts[DeliveryStatus.SENT] + sum(r.status == SendStatus.SENT for r in results)
+    unknown = report.bounced + report.doubted + bounces
+    most_refused = unknown >= 2 and unknown > taken
+    if not most_refused and (taken or not report.counts[DeliveryStatus.FAILED]):
+        return results
+    report.doubted += bounces
     return [
         replace(r, status=SendStatus.FAILED, detail=r.detail + NOT_BELIEVED)
         if r.status == SendStatus.BOUNCED

@@ -30,6 +30,9 @@ class DeliveryReport:
     back_at: datetime | None = None
     for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
     bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
+    # of the failed: hard bounces not believed (``recording.believed_bounces``): nobody
+    # suppressed, as the server refused more readers as unknown than it took
+    doubted: int = 0
     refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
 
     def counts_line(self) -> str:

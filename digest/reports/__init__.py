@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.app import App
 from digest.clock import utc_time
+from digest.config import config_fingerprint
 from digest.editions import digest_plan, missed_slot, nothing_new
-from digest.job_names import RELOAD, digest_of
+from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, saved_id
@@ -124,11 +126,18 @@ class StatusReport:
         if self.unread_change is None or read is None:
             return ""
         pid = self.daemon.removeprefix("pid ") if self.daemon else "PID"
+        at = utc_time(read.finished_at, seconds=True)
+        edited = utc_time(self.unread_change, seconds=True)
+        if self.unread_change > read.finished_at:
+            said = f"it read the config at {at}, before the file's last change at {edited}"
+        else:  # its text differs, edited before: a copy on another machine, a restore
+            said = (
+                f"it read the config at {at}, not this file's text (changed at {edited}; "
+                "a daemon on another machine reads its own copy, which may differ)"
+            )
         return (
-            f"it read the config at {utc_time(read.finished_at, seconds=True)}, before the "
-            f"file's last change at {utc_time(self.unread_change, seconds=True)}: it runs the "
-            f"old one (the next runs below are the file's) until reloaded: kill -HUP {pid}, "
-            "or `systemctl reload digest`"
+            f"{said}: it runs the old one (the next runs below are the file's) until "
+            f"reloaded: kill -HUP {pid}, or `systemctl reload digest`"
         )
 
     def ok_since(self, job: str) -> JobRun | None:
@@ -211,15 +220,25 @@ def status_report(app: App, now: datetime | None = None) -> StatusReport:
 
 
 def unread_change(app: App, read: JobRun | None) -> datetime | None:
-    """When the config file changed, if after the daemon's last reading of it (``read``,
-    its ``reload`` record): an edit not reloaded, the classic "I moved it to 06:00 and it
-    went at 07:00". None when the daemon read it since, or nothing says when it did."""
+    """When the config file changed, if the daemon's last reading of it (``read``, its
+    ``reload`` record) is not what it says now: an edit not reloaded, the classic "I moved it
+    to 06:00 and it went at 07:00". None when the daemon read it since, or nothing says when
+    it did. A record that names the text it read (``RELOAD_FINGERPRINT``) is compared by
+    content, so a file written again unchanged (a `touch`, a config-management run) or
+    another machine's identical copy is no change; else by the file's time."""
     if read is None or not app.config.file:
         return None
     try:
         changed = datetime.fromtimestamp(os.stat(app.config.file).st_mtime, UTC)
     except OSError:
         return None
+    held = read.summary.rpartition(RELOAD_FINGERPRINT)[2] if read.ok else ""
+    if RELOAD_FINGERPRINT in read.summary and held:
+        try:
+            now = config_fingerprint(Path(app.config.file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return changed
+        return None if now == held else changed
     # A second's grace: the reading may be recorded in the second of the edit it read.
     return changed if changed > read.finished_at + timedelta(seconds=1) else None
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from digest.app import App
 from digest.clock import utc_time
 from digest.config import Config
 from digest.errors import ConfigError
+from digest.job_names import RELOAD_FINGERPRINT
 from digest.states import WorkerRole, WorkerState
 from digest.store.lock import LeaderLock
 from digest.store.workers import this_process
@@ -50,7 +53,7 @@ def lead(app: App, signals: Signals) -> None:
     while not signals.stop.is_set():
         if signals.reload.wait(timeout=0.5):
             signals.reload.clear()
-            new_app = _reloaded(app, signals.reload_config)
+            new_app = _reloaded(app, signals.reload_config, scheduler)
             if new_app is not None:
                 scheduler.shutdown(wait=True)
                 app = new_app
@@ -73,7 +76,7 @@ def elected(app: App, signals: Signals) -> None:
             seat.check()
             if signals.reload.wait(timeout=0.2):
                 signals.reload.clear()
-                new_app = _reloaded(seat.app, signals.reload_config)
+                new_app = _reloaded(seat.app, signals.reload_config, seat.scheduler)
                 if new_app is not None:
                     seat.reload(new_app)
     finally:
@@ -192,14 +195,26 @@ def _start(
         if job.id.startswith("digest:"):
             nexts.append(f"{job.name} at {utc_time(when) if when else 'never'}")
     summary = f"{why}: {config_summary(app.config)}; next: {', '.join(nexts) or 'none'}"
-    record_reload(app, True, summary)
-    scheduler.resume()
+    if app.config.fingerprint:  # what `digest status` compares the file with
+        summary += f"{RELOAD_FINGERPRINT}{app.config.fingerprint}"
+    try:
+        record_reload(app, True, summary)  # best effort: it logs a database's refusal
+    except Exception:
+        log.exception("could not record the config's reading for `digest status`")
+    finally:
+        scheduler.resume()  # whatever the record did: paused, no digest would fire again
     return scheduler
 
 
-def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App | None:
+def _reloaded(
+    app: App,
+    reload_config: Callable[[Config], Config] | None,
+    running: BackgroundScheduler | None = None,
+) -> App | None:
     """The app with the new config, or None (and a log line) to keep the old one: the
-    refusal recorded as the ``reload`` job (``_start`` records a config it takes)."""
+    refusal recorded as the ``reload`` job (``_start`` records a config it takes), with the
+    ``running`` scheduler paused meanwhile, as ``_start`` does, so no job forks while this
+    thread writes."""
     from digest.jobs import record_reload
 
     if reload_config is None:
@@ -210,10 +225,25 @@ def _reloaded(app: App, reload_config: Callable[[Config], Config] | None) -> App
     except ConfigError as exc:
         refused = refused_reload(app.config, exc)
         log.error("%s", refused)
-        record_reload(app, False, refused)
+        with _paused(running):
+            record_reload(app, False, refused)
         return None
     log.info("config reloaded: %s", config_summary(config))
     return App(config, app.engine, app.store)
+
+
+@contextmanager
+def _paused(scheduler: BackgroundScheduler | None) -> Iterator[None]:
+    """``scheduler`` paused (its running job goes on; none starts) and resumed however the
+    block ends; nothing for None (a standby)."""
+    if scheduler is None or scheduler.state != STATE_RUNNING:
+        yield
+        return
+    scheduler.pause()
+    try:
+        yield
+    finally:
+        scheduler.resume()
 
 
 def config_summary(config: Config) -> str:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from digest.clock import utc_time
 from digest.config import Config, SourceConfig
@@ -22,7 +22,7 @@ from digest.records import FeedItem
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Deadline, Fetched, HttpStatusError
 from digest.states import FetchStatus, SourceStatus
-from digest.store.engine import database_error
+from digest.store.engine import database_error, database_trouble
 from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
 
@@ -78,7 +78,9 @@ async def save(
         what = f"its {count} items" if count else "its fetch state"
         # The database's own trouble (full, read-only, locked) in its words and remedy,
         # not SQLAlchemy's statement and link; anything else as it came.
-        said = database_error(exc) if isinstance(exc, OperationalError) else None
+        said = (
+            database_error(exc) if isinstance(exc, DBAPIError) and database_trouble(exc) else None
+        )
         problem = f"{what} could not be stored: {said.message if said else exc}"
         log.error("source %r: %s", source.name, problem)
         if report.status == FetchStatus.OK:

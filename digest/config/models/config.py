@@ -48,6 +48,8 @@ class Config(_Model):
     _key_lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
     # Keys of the file that an earlier version read and that change nothing now, and why.
     _ignored_keys: dict[KeyPath, str] = PrivateAttr(default_factory=dict)
+    # The file's text as read, in a few hex digits (``loader.config_fingerprint``)
+    _fingerprint: str = PrivateAttr(default="")
 
     def model_post_init(self, context: Any, /) -> None:
         """Keep the file name and key lines parse_config passed, if it passed them."""
@@ -55,11 +57,18 @@ class Config(_Model):
             self._file = str(context.get("file", ""))
             self._key_lines = dict(context.get("key_lines", {}))
             self._ignored_keys = dict(context.get("ignored_keys", {}))
+            self._fingerprint = str(context.get("fingerprint", ""))
 
     @property
     def file(self) -> str:
         """The file this config was read from, as named when loading ("" if made in code)."""
         return self._file
+
+    @property
+    def fingerprint(self) -> str:
+        """The text this config was read from, hashed ("" if made in code): whether a
+        running daemon runs what the file says now, whatever its time stamp says."""
+        return self._fingerprint
 
     @property
     def ignored_keys(self) -> dict[KeyPath, str]:
