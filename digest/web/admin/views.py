@@ -27,13 +27,15 @@ from digest.web.admin.console import Console
 
 log = logging.getLogger("digest.web.admin")
 
-# Delivery rows an edition's page lists at once; "Next" goes on from the last one shown.
+# Delivery rows an edition's page lists at once, in the order the readers joined; "Next"
+# goes on after the last reader shown.
 DELIVERIES_PAGE = 500
 
 
 def page_after(request: Request) -> int:
-    """The row a list page goes on after (``?after=``); 0, the start, when absent or not a
-    number (a hand-edited address shows the first page, not an error)."""
+    """The reader (subscriber id) an edition's list goes on after (``?after=``); 0, the
+    start, when absent or not a number (a hand-edited address shows the first page, not
+    an error)."""
     value = request.query_params.get("after", "")
     return int(value) if value.isdigit() else 0
 
@@ -93,7 +95,7 @@ class Screens:
             line=line,
             rows=page,
             after=after,
-            next_after=page[-1][0].id if len(rows) > DELIVERIES_PAGE else None,
+            next_after=page[-1][0].subscriber_id if len(rows) > DELIVERIES_PAGE else None,
             page_size=DELIVERIES_PAGE,
             total=line.counts.get(state, 0) if state else sum(line.counts.values()),
             retryable=await run_in_threadpool(self.app.store.retryable, edition_id),
