@@ -103,3 +103,46 @@ def test_a_page_of_the_newest_edition_costs_what_the_oldest_ones_does(
         more = app.store.edition_deliveries(last, "sent", page[-1][1].id or 0, 51)
     assert more[0][1].id == page[-1][1].id + 1  # type: ignore[operator]
     assert following[0] <= 2 * oldest[0] + 5, (oldest, following)
+
+
+def test_the_retry_count_reads_the_waiting_rows_not_the_whole_list(open_app: OpenApp) -> None:
+    """The count walked every active reader to find the few whose row waits."""
+    app = open_app([("wire", "https://wire.example/feed.xml")])
+    add_readers(app.engine, READERS)
+    *_, edition = queued_editions(app, 4)
+    with app.engine.begin() as connection:
+        connection.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.edition_id == edition, DELIVERIES.c.subscriber_id <= 5)
+            .values(status="failed", sent_at=None)
+        )
+        connection.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.subscriber_id % 7 == 0)
+            .values(status="deferred", sent_at=None)
+        )
+        connection.exec_driver_sql("ANALYZE")
+    with vm_steps(app.engine) as few:
+        assert app.store.retryable(edition) == 5 + 42
+    with vm_steps(app.engine) as counted:  # the edition's rows by state: all 300 read
+        assert sum(app.store.delivery_counts(edition).values()) == READERS
+    assert few[0] <= counted[0], (few, counted)
+    # Ten times the readers (who joined since: no row of this edition): the same work.
+    with app.engine.begin() as connection:
+        connection.execute(
+            insert(SUBSCRIBERS),
+            [
+                {
+                    "email": f"later{i}@example.org",
+                    "public_id": f"later-{i}",
+                    "status": "active",
+                    "topics": "",
+                    "created_at": datetime(2026, 2, 1, tzinfo=UTC),
+                }
+                for i in range(10 * READERS)
+            ],
+        )
+        connection.exec_driver_sql("ANALYZE")
+    with vm_steps(app.engine) as many:
+        assert app.store.retryable(edition) == 5 + 42
+    assert many[0] <= 2 * few[0] + 5, (few, many)
