@@ -31,13 +31,19 @@ log = logging.getLogger("digest.web.admin")
 # goes on after the last reader shown.
 DELIVERIES_PAGE = 500
 
+# The largest id an integer column holds (PostgreSQL's integer).
+MAX_ID = 2**31 - 1
+
 
 def page_after(request: Request) -> int:
     """The reader (subscriber id) an edition's list goes on after (``?after=``); 0, the
     start, when absent or not a number (a hand-edited address shows the first page, not
     an error)."""
     value = request.query_params.get("after", "")
-    return int(value) if value.isdigit() else 0
+    # isascii: isdigit() admits digits int() refuses ("²"); the bound: an id's column holds
+    # no more (PostgreSQL refuses a larger number in the query).
+    number = int(value) if value.isascii() and value.isdigit() else 0
+    return number if number <= MAX_ID else 0
 
 
 class Screens:
