@@ -5,7 +5,8 @@ of readers stands for 100,000)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,8 +15,8 @@ from digest.app import run
 from digest.pipeline import run_digest
 from digest.store import Store, open_engine, upgrade
 from digest.web.admin import views
-from tests.admin_site import Console
-from tests.conftest import SmtpServer, csrf
+from tests.admin_site import Console, console_config, serving
+from tests.conftest import FeedServer, SmtpServer, csrf
 from tests.store_queries import add_readers, reader_address
 
 READERS = [f"reader{i}@example.org" for i in range(5)]
@@ -186,3 +187,20 @@ def test_a_nul_in_the_search_or_the_page_finds_nobody_on_postgresql(
         assert [s.email for s in after] == [reader_address(1), reader_address(2)]
     finally:
         engine.dispose()
+
+
+def test_an_export_by_a_topic_in_any_script_is_named_after_it(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A topic's name went into the download's header as it is, and a header holds Latin-1
+    only: the export of the readers of a topic in Greek or Chinese was a server error."""
+    config = console_config(write_config, feed_server, smtp_server.port)
+    config.write_text(config.read_text().replace('["science"]', '["science", "政治"]'))
+    with serving(config, gather=False) as site, site.logged_in() as client:
+        site.app.store.add_subscriber("ann@example.org", topics=["政治"])
+        export = client.get("/admin/subscribers.csv", params={"topic": "政治"})
+    assert export.status_code == 200
+    named = export.headers["content-disposition"]
+    assert named.startswith('attachment; filename="subscribers-__.csv"')  # every browser
+    assert "filename*=UTF-8''subscribers-%E6%94%BF%E6%B2%BB.csv" in named  # RFC 6266's
+    assert "ann@example.org,,政治,,,active" in export.text
