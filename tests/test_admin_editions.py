@@ -54,6 +54,10 @@ def test_a_bounce_counts_on_the_edition_that_bounced_not_on_the_ones_before(
     # The first reached both (bob's address bounced a message later); the second bounced
     # at the send (bounce@) and after it (bob).
     assert lines == {first.id: 0, second: 2}
+    with console.logged_in() as client:  # the figure's rule, said where it is shown
+        page = client.get("/admin/").text
+    assert "bounced: readers whose address bounced, or who reported the mail as spam" in page
+    assert "counted on that edition alone, not on the ones they had before" in page
 
 
 def test_unsubscribe_asks_first_and_changes_nothing_until_answered(console: Console) -> None:

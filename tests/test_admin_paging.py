@@ -5,16 +5,19 @@ of readers stands for 100,000)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from digest.app import run
 from digest.pipeline import run_digest
+from digest.store import Store, open_engine, upgrade
 from digest.web.admin import views
-from tests.admin_site import Console
-from tests.conftest import SmtpServer, csrf
+from tests.admin_site import Console, console_config, serving
+from tests.conftest import FeedServer, SmtpServer, csrf
+from tests.store_queries import add_readers, reader_address
 
 READERS = [f"reader{i}@example.org" for i in range(5)]
 
@@ -150,3 +153,54 @@ def test_a_long_import_preview_puts_the_refused_rows_first_and_sums_up_the_rest(
     listed = re.findall(r"<tr><td>(reader\d@example\.org)</td>", preview)
     assert listed == READERS[:2]
     assert "Import 4 new rows" in preview  # every row is imported, not the ones listed
+
+
+def test_a_hand_edited_page_address_shows_the_first_page(
+    console: Console, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digit int() refuses, or a number past any id (which PostgreSQL refuses in the
+    query), was a server error."""
+    for email in READERS:
+        console.app.store.add_subscriber(email)
+    report = run(run_digest(console.app))
+    assert report.edition is not None
+    monkeypatch.setattr(views, "DELIVERIES_PAGE", 2, raising=False)
+    edition = f"/admin/editions/{report.edition.id}"
+    for after in ("²", "9" * 30):
+        page = client.get(f"{edition}?after={after}")
+        assert page.status_code == 200, after
+        assert "2 of 5 rows on this page." in page.text
+
+
+def test_a_nul_in_the_search_or_the_page_finds_nobody_on_postgresql(
+    postgres_database: str,
+) -> None:
+    """PostgreSQL refuses a NUL in a query's text: a hand-edited ?q= or ?after= with %00
+    was a server error there."""
+    engine = open_engine(postgres_database)
+    upgrade(engine)
+    store = Store(engine)
+    try:
+        add_readers(engine, 3)
+        assert store.search_subscribers("reader\x00") == []
+        after = store.search_subscribers(after=f"{reader_address(0)}\x00zz")
+        assert [s.email for s in after] == [reader_address(1), reader_address(2)]
+    finally:
+        engine.dispose()
+
+
+def test_an_export_by_a_topic_in_any_script_is_named_after_it(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A topic's name went into the download's header as it is, and a header holds Latin-1
+    only: the export of the readers of a topic in Greek or Chinese was a server error."""
+    config = console_config(write_config, feed_server, smtp_server.port)
+    config.write_text(config.read_text().replace('["science"]', '["science", "政治"]'))
+    with serving(config, gather=False) as site, site.logged_in() as client:
+        site.app.store.add_subscriber("ann@example.org", topics=["政治"])
+        export = client.get("/admin/subscribers.csv", params={"topic": "政治"})
+    assert export.status_code == 200
+    named = export.headers["content-disposition"]
+    assert named.startswith('attachment; filename="subscribers-__.csv"')  # every browser
+    assert "filename*=UTF-8''subscribers-%E6%94%BF%E6%B2%BB.csv" in named  # RFC 6266's
+    assert "ann@example.org,,政治,,,active" in export.text

@@ -109,23 +109,16 @@ class AdminQueries(StoreBase):
         self, edition_id: int, state: str = "", after: int = 0, limit: int = 500
     ) -> list[tuple[Delivery, Subscriber]]:
         """A page of the edition's delivery rows (in ``state``, any when empty) with their
-        readers, in row order from after row ``after``: the console's list, which must not
-        load an edition's 100,000 rows to show 500. The walk in row order starts at the
-        edition's first row: a new edition's rows come after every earlier one's."""
-        first = (
-            core_select(func.min(DELIVERIES.c.id))
-            .where(DELIVERIES.c.edition_id == edition_id)
-            .scalar_subquery()
-        )
+        readers, in the order the readers joined (subscriber id), from after the reader
+        ``after``: the console's list, which must not load an edition's 100,000 rows to
+        show 500. The order is the one of the (edition, subscriber) unique index, so a page
+        reads that edition's rows alone; in row order, the walk had to find the edition's
+        first row, and read every earlier edition's rows on the way."""
         query = (
             select(Delivery, Subscriber)
             .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-            .where(
-                Delivery.edition_id == edition_id,
-                col(Delivery.id) > after,
-                col(Delivery.id) >= first,
-            )
-            .order_by(col(Delivery.id))
+            .where(Delivery.edition_id == edition_id, col(Delivery.subscriber_id) > after)
+            .order_by(col(Delivery.subscriber_id))
             .limit(limit)
         )
         if state:
@@ -170,17 +163,20 @@ class AdminQueries(StoreBase):
 
     def retryable(self, edition_id: int) -> int:
         """The edition's rows a `digest retry` would send: failed, paused or deferred, of
-        readers still active (the rest are not mailed: they bounced or left)."""
+        readers still active (the rest are not mailed: they bounced or left). Each waiting
+        row looks up its reader: as a join, the planner could walk every active reader
+        (100,000) to find the few whose row waits."""
         waiting = (DeliveryStatus.FAILED, DeliveryStatus.PAUSED, DeliveryStatus.DEFERRED)
-        readers = DELIVERIES.join(SUBSCRIBERS, SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id)
-        query = (
-            core_select(func.count())
-            .select_from(readers)
+        active = (
+            core_select(SUBSCRIBERS.c.id)
             .where(
-                DELIVERIES.c.edition_id == edition_id,
-                DELIVERIES.c.status.in_(waiting),
+                SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id,
                 SUBSCRIBERS.c.status == SubscriberStatus.ACTIVE,
             )
+            .exists()
+        )
+        query = core_select(func.count()).where(
+            DELIVERIES.c.edition_id == edition_id, DELIVERIES.c.status.in_(waiting), active
         )
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar() or 0)

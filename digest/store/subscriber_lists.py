@@ -75,7 +75,12 @@ class SubscriberListQueries(StoreBase):
         ``after`` on: the console's next page), narrowed to ``statuses`` (none: all), to
         those who get ``topic``'s stories (it is one of theirs, or they chose none, which
         is every topic), and to those whose address or name holds ``text`` in any case; at
-        most ``limit``."""
+        most ``limit``. A NUL, which no stored text holds (PostgreSQL refuses one in a
+        query's text too), finds nobody in ``text`` and ends ``after`` (a hand-edited
+        address of the console)."""
+        if text and "\x00" in text:
+            return []
+        after = after.partition("\x00")[0]
         order = col(Subscriber.email) if by_address else col(Subscriber.id)
         query = select(Subscriber).order_by(order).limit(limit)
         if by_address and after:

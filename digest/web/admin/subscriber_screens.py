@@ -4,10 +4,11 @@ changes), and the CSV import with its preview of how each row will be read."""
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -38,6 +39,14 @@ PREVIEW_ROWS = 100
 
 # Subscribers the list shows at once, by address; "Next" goes on from the last one shown.
 SUBSCRIBERS_PAGE = 200
+
+
+def attachment(filename: str) -> str:
+    """The Content-Disposition of a download named ``filename``: its name in ASCII for
+    every browser, and as it is, in UTF-8, for those that read RFC 6266's ``filename*``
+    (all current ones). A topic in the name may be in any script; a header holds Latin-1."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class SubscriberScreens:
@@ -117,7 +126,7 @@ class SubscriberScreens:
         return StreamingResponse(
             parts(),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{named}.csv"'},
+            headers={"Content-Disposition": attachment(f"{named}.csv")},
         )
 
     async def subscriber(self, request: Request, admin: Admin) -> Response:

@@ -27,15 +27,23 @@ from digest.web.admin.console import Console
 
 log = logging.getLogger("digest.web.admin")
 
-# Delivery rows an edition's page lists at once; "Next" goes on from the last one shown.
+# Delivery rows an edition's page lists at once, in the order the readers joined; "Next"
+# goes on after the last reader shown.
 DELIVERIES_PAGE = 500
+
+# The largest id an integer column holds (PostgreSQL's integer).
+MAX_ID = 2**31 - 1
 
 
 def page_after(request: Request) -> int:
-    """The row a list page goes on after (``?after=``); 0, the start, when absent or not a
-    number (a hand-edited address shows the first page, not an error)."""
+    """The reader (subscriber id) an edition's list goes on after (``?after=``); 0, the
+    start, when absent or not a number (a hand-edited address shows the first page, not
+    an error)."""
     value = request.query_params.get("after", "")
-    return int(value) if value.isdigit() else 0
+    # isascii: isdigit() admits digits int() refuses ("²"); the bound: an id's column holds
+    # no more (PostgreSQL refuses a larger number in the query).
+    number = int(value) if value.isascii() and value.isdigit() else 0
+    return number if number <= MAX_ID else 0
 
 
 class Screens:
@@ -93,7 +101,7 @@ class Screens:
             line=line,
             rows=page,
             after=after,
-            next_after=page[-1][0].id if len(rows) > DELIVERIES_PAGE else None,
+            next_after=page[-1][0].subscriber_id if len(rows) > DELIVERIES_PAGE else None,
             page_size=DELIVERIES_PAGE,
             total=line.counts.get(state, 0) if state else sum(line.counts.values()),
             retryable=await run_in_threadpool(self.app.store.retryable, edition_id),
