@@ -8,7 +8,7 @@ the CLI and the console cannot count or time a thing differently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from digest.clock import utc_time
 from digest.config import config_fingerprint
 from digest.editions import digest_plan, missed_slot, nothing_new
 from digest.errors import ConfigError
-from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of
+from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of, next_runs_of
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, SendJournal, Store, saved_id
@@ -82,6 +82,9 @@ class NextRun:
     # The latest slot, passed with no edition (``missed_slot``): its send failed, maybe
     # before it could record even that, so the last job's "ok" is not today's.
     missed: datetime | None = None
+    # Whose it is: "" the file's (its plan); else why it is the running daemon's (its
+    # ``reload`` record's), or why the daemon does not schedule it
+    daemon_note: str = ""
 
     def missed_words(self) -> str:
         """The missed slot and what to do, in one line; "" when none is."""
@@ -108,6 +111,38 @@ def next_runs(app: App, now: datetime) -> list[NextRun]:
     return runs
 
 
+def daemon_next_runs(
+    app: App, now: datetime, read: JobRun | None, daemon: str | None
+) -> list[NextRun]:
+    """Each digest's next fire as the running ``daemon`` has it: its last ``reload`` record
+    (``read``) names them, from the config it read, which may not be the file's yet (an
+    edit not reloaded, a refused one). The file's (``next_runs``) where no daemon runs, its
+    record names none, or a time it names has passed (the daemon fired it since: its next
+    is by its schedule, the file's too unless CONFIG NOT RELOADED says otherwise)."""
+    runs = next_runs(app, now)
+    named = next_runs_of(read.summary) if read is not None and daemon else None
+    if named is None:
+        return runs
+    at = utc_time(read.finished_at) if read else ""
+    mine = []
+    for run in runs:
+        if run.digest_id not in named:
+            note = "the running daemon does not schedule it (its config has no such digest)"
+            mine.append(replace(run, utc=None, local=None, missed=None, daemon_note=note))
+            continue
+        when = named.pop(run.digest_id)
+        if when is not None and when < now:
+            mine.append(run)
+            continue
+        local = when.astimezone(ZoneInfo(run.zone)) if when else None
+        note = f"as the running daemon has it (its config read at {at})"
+        mine.append(replace(run, utc=when, local=local, daemon_note=note))
+    for digest, when in named.items():  # the daemon's, gone from the file since
+        note = f"the running daemon's, a digest no longer in the file (read at {at})"
+        mine.append(NextRun(digest, digest, when, when, "UTC", daemon_note=note))
+    return mine
+
+
 @dataclass(frozen=True)
 class StatusReport:
     """`digest status`: recent editions, the outbox, the daemon, next runs and last jobs."""
@@ -126,7 +161,8 @@ class StatusReport:
 
     def unread_words(self) -> str:
         """The config change the daemon has not read, and what to do; "" when none."""
-        return unread_words(self.jobs.get(RELOAD), self.daemon, self.unread_change, "below")
+        read, aside = self.jobs.get(RELOAD), "the next runs below are the file's"
+        return unread_words(read, self.daemon, self.unread_change, aside)
 
     def ok_since(self, job: str) -> JobRun | None:
         """For a failed job, the latest run of the same digest's sending (send or retry, by
@@ -173,11 +209,11 @@ class StatusReport:
 
 
 def unread_words(
-    read: JobRun | None, daemon: str | None, changed: datetime | None, where: str
+    read: JobRun | None, daemon: str | None, changed: datetime | None, aside: str
 ) -> str:
     """The config change (at ``changed``) the ``daemon`` has not read since its reading
-    (``read``, its ``reload`` record), and what to do; "" when none. ``where`` the next runs
-    (the file's) are shown: "below" in `digest status`."""
+    (``read``, its ``reload`` record), and what to do; "" when none. ``aside``: whose next
+    runs the face shows beside it (`digest status`: the file's)."""
     if changed is None or read is None:
         return ""
     pid = daemon.removeprefix("pid ") if daemon else "PID"
@@ -191,7 +227,7 @@ def unread_words(
             "a daemon on another machine reads its own copy, which may differ)"
         )
     return (
-        f"{said}: it runs the old one (the next runs {where} are the file's) until "
+        f"{said}: it runs the old one ({aside}) until "
         f"reloaded: kill -HUP {pid}, or `systemctl reload digest`"
     )
 
@@ -353,6 +389,7 @@ __all__ = [
     "NextRun",
     "SignalShare",
     "StatusReport",
+    "daemon_next_runs",
     "edition_note",
     "edition_status",
     "explain_report",
@@ -361,5 +398,6 @@ __all__ = [
     "progress",
     "status_report",
     "unread_change",
+    "unread_words",
     "unrecorded_sends",
 ]
