@@ -273,7 +273,10 @@ def _retry_due(app: App) -> None:
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
     """Each recent edition with its delivery counts, the queue (pending, in flight, the
-    oldest row's age), the workers and schedulers, and when each digest fires next."""
+    oldest row's age), the workers and schedulers, and when each digest fires next.
+
+    While the config is invalid: its errors first, then what the database holds; exit 2.
+    """
     try:
         app = ctx.app()
     except ConfigError as exc:  # what the database holds is shown still: exit 2 after

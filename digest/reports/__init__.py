@@ -111,6 +111,12 @@ def next_runs(app: App, now: datetime) -> list[NextRun]:
     return runs
 
 
+def daemon_reading(jobs: list[JobRun]) -> JobRun | None:
+    """The daemon's last reading of its config among the last ``jobs``: its ``reload``
+    record (taken or refused), None when it wrote none."""
+    return next((run for run in jobs if run.job == RELOAD), None)
+
+
 def daemon_next_runs(
     app: App, now: datetime, read: JobRun | None, daemon: str | None
 ) -> list[NextRun]:
@@ -390,6 +396,7 @@ __all__ = [
     "SignalShare",
     "StatusReport",
     "daemon_next_runs",
+    "daemon_reading",
     "edition_note",
     "edition_status",
     "explain_report",

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from digest.app import App
 from digest.config import Config
 from digest.deliver.checks import config_problems
-from digest.job_names import RELOAD
 from digest.records import RankedEdition
 from digest.reports import (
     NextRun,
     daemon_next_runs,
+    daemon_reading,
     edition_note,
     unread_change,
     unread_words,
@@ -115,7 +115,7 @@ def dashboard(app: App) -> Dashboard:
     """The dashboard's report."""
     now = app.clock.now()
     jobs = app.store.job_runs()
-    read = next((run for run in jobs if run.job == RELOAD), None)
+    read = daemon_reading(jobs)
     daemon = daemon_holder(app.engine)
     changed = unread_change(app, read) if daemon else None
     return Dashboard(
