@@ -8,7 +8,7 @@ the CLI and the console cannot count or time a thing differently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from digest.clock import utc_time
 from digest.config import config_fingerprint
 from digest.editions import digest_plan, missed_slot, nothing_new
 from digest.errors import ConfigError
-from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of, next_runs_of
+from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, SendJournal, Store, saved_id
@@ -109,44 +109,6 @@ def next_runs(app: App, now: datetime) -> list[NextRun]:
         local = fire.astimezone(ZoneInfo(plan.zone)) if fire else None
         runs.append(NextRun(d.id, d.title, fire, local, plan.zone, missed_slot(app, d, now)))
     return runs
-
-
-def daemon_reading(jobs: list[JobRun]) -> JobRun | None:
-    """The daemon's last reading of its config among the last ``jobs``: its ``reload``
-    record (taken or refused), None when it wrote none."""
-    return next((run for run in jobs if run.job == RELOAD), None)
-
-
-def daemon_next_runs(
-    app: App, now: datetime, read: JobRun | None, daemon: str | None
-) -> list[NextRun]:
-    """Each digest's next fire as the running ``daemon`` has it: its last ``reload`` record
-    (``read``) names them, from the config it read, which may not be the file's yet (an
-    edit not reloaded, a refused one). The file's (``next_runs``) where no daemon runs, its
-    record names none, or a time it names has passed (the daemon fired it since: its next
-    is by its schedule, the file's too unless CONFIG NOT RELOADED says otherwise)."""
-    runs = next_runs(app, now)
-    named = next_runs_of(read.summary) if read is not None and daemon else None
-    if named is None:
-        return runs
-    at = utc_time(read.finished_at) if read else ""
-    mine = []
-    for run in runs:
-        if run.digest_id not in named:
-            note = "the running daemon does not schedule it (its config has no such digest)"
-            mine.append(replace(run, utc=None, local=None, missed=None, daemon_note=note))
-            continue
-        when = named.pop(run.digest_id)
-        if when is not None and when < now:
-            mine.append(run)
-            continue
-        local = when.astimezone(ZoneInfo(run.zone)) if when else None
-        note = f"as the running daemon has it (its config read at {at})"
-        mine.append(replace(run, utc=when, local=local, daemon_note=note))
-    for digest, when in named.items():  # the daemon's, gone from the file since
-        note = f"the running daemon's, a digest no longer in the file (read at {at})"
-        mine.append(NextRun(digest, digest, when, when, "UTC", daemon_note=note))
-    return mine
 
 
 @dataclass(frozen=True)
@@ -395,8 +357,6 @@ __all__ = [
     "NextRun",
     "SignalShare",
     "StatusReport",
-    "daemon_next_runs",
-    "daemon_reading",
     "edition_note",
     "edition_status",
     "explain_report",
