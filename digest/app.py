@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -67,6 +68,17 @@ class App:
         reach or at an older migration. For a command that only reads: `digest check`."""
         engine = existing_engine(resolve_url(config.service.database_url, config.base_dir))
         return None if engine is None else cls._over(config, engine, clock)
+
+    @staticmethod
+    def database_only(url: str, base_dir: Path, clock: Clock, journal: Path | None) -> Store | None:
+        """The store over the database at ``url`` (relative to ``base_dir``), there already
+        at this digest's schema (``existing``), without a config: for `digest status` while
+        the config file is invalid. None when there is none; the caller disposes its engine.
+        ``journal``: the file of sends the database failed to record, if known."""
+        engine = existing_engine(resolve_url(url, base_dir))
+        if engine is None:
+            return None
+        return Store(engine, clock, SendJournal(journal) if journal else None)
 
     @classmethod
     def _over(cls, config: Config, engine: Engine, clock: Clock) -> App:

@@ -6,6 +6,7 @@ should not load the pipeline that runs it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal, get_args
 
 _MANUAL = " (manual)"  # what ``manual`` adds to a job's name
@@ -16,6 +17,11 @@ RELOAD = "reload"
 # How a taken config's ``reload`` record ends: "; config " and the fingerprint of the text
 # read (``config.config_fingerprint``), which `digest status` compares with the file's.
 RELOAD_FINGERPRINT = "; config "
+# Where a ``reload`` record names each digest's next run as the daemon has it, taken or
+# refused: "; next: send daily at 2026-12-08 07:00 UTC, send weekly at never".
+RELOAD_NEXT = "; next: "
+_NEXT_AT = " at "
+_NEXT_TIME = "%Y-%m-%d %H:%M UTC"  # ``clock.utc_time``'s, to the minute
 
 
 def sending(verb: SendingVerb, digest_id: str) -> str:
@@ -35,3 +41,32 @@ def digest_of(job: str) -> str | None:
     (manual)`` and ``retry daily`` are of ``daily``; None for the gathering."""
     verb, _, rest = job.removesuffix(_MANUAL).partition(" ")
     return rest if verb in get_args(SendingVerb) and rest else None
+
+
+def reload_next(jobs: list[tuple[str, datetime | None]]) -> str:
+    """What a ``reload`` record says of the daemon's digest jobs (name, next run): its
+    ``RELOAD_NEXT`` part, which ``next_runs_of`` reads back."""
+    said = [
+        f"{job}{_NEXT_AT}{when.astimezone(UTC):{_NEXT_TIME}}" if when else f"{job}{_NEXT_AT}never"
+        for job, when in jobs
+    ]
+    return f"{RELOAD_NEXT}{', '.join(said) or 'none'}"
+
+
+def next_runs_of(summary: str) -> dict[str, datetime | None] | None:
+    """Each digest's next run (None: never) as a ``reload`` record names it, by digest id;
+    None for a record that names none (one written before records did)."""
+    if RELOAD_NEXT not in summary:
+        return None
+    said = summary.rpartition(RELOAD_NEXT)[2].partition(RELOAD_FINGERPRINT)[0]
+    runs: dict[str, datetime | None] = {}
+    for part in said.split(", "):
+        job, at, when = part.rpartition(_NEXT_AT)
+        digest = digest_of(job)
+        if not at or digest is None:
+            continue  # "none": the daemon schedules no digest
+        try:
+            runs[digest] = datetime.strptime(when.strip(), _NEXT_TIME).replace(tzinfo=UTC)
+        except ValueError:
+            runs[digest] = None  # "never": its schedule does not fire
+    return runs

@@ -4,15 +4,23 @@ daemon and each job's last run, as ``digest.reports`` reports them."""
 
 from __future__ import annotations
 
+import json
+from contextlib import suppress
 from typing import Any
 
 import click
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from digest.cli._common import console
+from digest.app import App
+from digest.cli._common import Context, console
 from digest.clock import utc_time
+from digest.config import config_path, lenient_setting
 from digest.deliver.dispatch import count_words
+from digest.errors import ConfigError, StoreError
 from digest.reports import EditionStatus, StatusReport
+from digest.reports.without_config import status_without_config
 from digest.states import DeliveryStatus
 
 
@@ -140,11 +148,24 @@ def _print_daemon(report: StatusReport) -> None:
         click.echo(f"daemon: running ({report.daemon})")
         if unread := report.unread_words():
             click.echo(f"daemon: CONFIG NOT RELOADED: {unread}")
+    elif report.config_error is not None:
+        click.echo(
+            "daemon: not running on this database; `digest run` (and cron's `digest run "
+            "--once`) cannot start while the config is invalid: no digest goes out"
+        )
     else:
         click.echo(
             "daemon: not running on this database; digests go out only when `digest run` "
             "(or cron's `digest run --once`) runs"
         )
+    if report.config_error is not None and report.daemon is not None:
+        if report.next_runs:
+            click.echo("next runs: as the daemon's last `reload` record names them (below)")
+        else:
+            click.echo(
+                "next runs: unknown: the config cannot be read and the daemon's last "
+                "`reload` record does not name them"
+            )
     for next_run in report.next_runs:
         when = next_run.utc
         shown = utc_time(when) if when else "never (its schedule)"
@@ -157,3 +178,58 @@ def _print_daemon(report: StatusReport) -> None:
         if later := report.ok_since(job):
             at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
         click.echo(f"last {job}: {state} at {at}: {run.summary}")
+
+
+def print_config_error(error: ConfigError, err: bool = False) -> None:
+    """The config's problems, each naming its line, key and fix, then the hint: first, above
+    what the database says (``err``: on stderr, beside a JSON document)."""
+    click.echo(f"error: the config cannot be read: {error.message}", err=err)
+    click.echo(f"hint: {error.hint}", err=err)
+
+
+def print_without_config(report: StatusReport, database: str) -> None:
+    """`digest status` on a config it cannot read: what ``database`` holds, as ever."""
+    click.echo(
+        f"status: from the database alone ({database}), the config being invalid; a "
+        "running daemon keeps the config it read last (its `reload` record below)"
+    )
+    print_status(report)
+
+
+def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -> None:
+    """`digest status` while the config is invalid: the error first, then what the database
+    holds, found by the ``database_url`` the broken file still says (or its default)."""
+    print_config_error(error, err=as_json)
+    file = config_path(ctx.config_path)
+    url = lenient_setting(file, "service", "database_url")
+    journal = lenient_setting(file, "delivery", "unrecorded_file")
+    store = None
+    if url is not None:
+        with suppress(StoreError):  # a URL that does not parse: not found either
+            base = file.resolve().parent
+            store = App.database_only(url, base, ctx.clock, base / journal if journal else None)
+    if store is None:
+        where = (
+            f"{file} does not say which (`database_url` under [service]), because of the "
+            "error above"
+            if url is None
+            else f"none is there at {_shown_url(url)} (or it cannot be reached)"
+        )
+        click.echo(f"status: cannot find the database: {where}", err=as_json)
+        return
+    try:
+        report = status_without_config(store, error)
+    finally:
+        store.engine.dispose()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_without_config(report, _shown_url(url or ""))
+
+
+def _shown_url(url: str) -> str:
+    """A database URL as status prints it: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url

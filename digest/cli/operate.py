@@ -11,11 +11,11 @@ from rich.table import Table
 
 from digest.app import App
 from digest.cli._common import Context, console, pass_context, run_async
-from digest.cli._status import print_status
+from digest.cli._status import print_status, status_without_config_cmd
 from digest.clock import utc_time
 from digest.deliver import DeliveryReport
 from digest.editions import left_out, next_edition_at, next_edition_preview
-from digest.errors import UsageError
+from digest.errors import ConfigError, UsageError
 from digest.jobs import hand_retry, hand_send, record_gather
 from digest.logs import printed_by_command
 from digest.pipeline import RunReport, gather_sources
@@ -273,8 +273,16 @@ def _retry_due(app: App) -> None:
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
     """Each recent edition with its delivery counts, the queue (pending, in flight, the
-    oldest row's age), the workers and schedulers, and when each digest fires next."""
-    report = status_report(ctx.app())
+    oldest row's age), the workers and schedulers, and when each digest fires next.
+
+    While the config is invalid: its errors first, then what the database holds; exit 2.
+    """
+    try:
+        app = ctx.app()
+    except ConfigError as exc:  # what the database holds is shown still: exit 2 after
+        status_without_config_cmd(ctx, exc, as_json)
+        raise SystemExit(exc.exit_code) from exc
+    report = status_report(app)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return

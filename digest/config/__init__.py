@@ -4,6 +4,7 @@ from digest.config._readiness import warnings_for
 from digest.config.loader import (
     config_fingerprint,
     config_path,
+    lenient_setting,
     load_config,
     parse_config,
     reload_config,
@@ -32,6 +33,7 @@ __all__ = [
     "SourceConfig",
     "config_fingerprint",
     "config_path",
+    "lenient_setting",
     "load_config",
     "parse_config",
     "reload_config",

@@ -66,6 +66,47 @@ def reload_config(current: Config, path: str | os.PathLike[str] | None = None) -
     return config
 
 
+def lenient_setting(path: str | os.PathLike[str] | None, table: str, key: str) -> str | None:
+    """A string setting, ``[table] key``, of a config file that may not load: what the file
+    says, the model's default when it leaves the key out, None when it cannot be told (no
+    file, or the key's own line broken). A TOML syntax error elsewhere does not hide it: the
+    lines are read one by one then. For `digest status`, which finds the database this way
+    while the file is invalid."""
+    try:
+        text = config_path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    info = _field_info((table, key))
+    default = info.default if info is not None and isinstance(info.default, str) else None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return _scanned_setting(text, table, key, default)
+    section = raw.get(table, {})
+    value = section.get(key, default) if isinstance(section, dict) else None
+    return value if isinstance(value, str) else None
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _scanned_setting(text: str, table: str, key: str, default: str | None) -> str | None:
+    """``lenient_setting`` of a text that is not valid TOML: its ``key = ...`` line under the
+    ``[table]`` header read on its own."""
+    current = ""
+    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for line in text.splitlines():
+        if header := _HEADER.match(line):
+            current = header.group(1)
+        elif current == table and assignment.match(line):
+            try:
+                value = tomllib.loads(line.strip()).get(key)
+            except tomllib.TOMLDecodeError:
+                return None  # the key's own line is broken: its value is not known
+            return value if isinstance(value, str) else None
+    return default
+
+
 def _syntax_fix(message: str) -> str:
     """How to mend a TOML syntax error; a key set twice in one table is most often a
     [[sources]] or [[digests]] header lost between two entries, not a quoting slip."""

@@ -18,10 +18,11 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import config_fingerprint
 from digest.editions import digest_plan, missed_slot, nothing_new
+from digest.errors import ConfigError
 from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
-from digest.store import Edition, saved_id
+from digest.store import Edition, SendJournal, Store, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.tables import JobRun
 
@@ -81,6 +82,9 @@ class NextRun:
     # The latest slot, passed with no edition (``missed_slot``): its send failed, maybe
     # before it could record even that, so the last job's "ok" is not today's.
     missed: datetime | None = None
+    # Whose it is: "" the file's (its plan); else why it is the running daemon's (its
+    # ``reload`` record's), or why the daemon does not schedule it
+    daemon_note: str = ""
 
     def missed_words(self) -> str:
         """The missed slot and what to do, in one line; "" when none is."""
@@ -119,26 +123,14 @@ class StatusReport:
     # When the config file changed after the running daemon last read it (its ``reload``
     # record): it runs the old config, and the next runs shown (the file's) may not be its.
     unread_change: datetime | None = None
+    # The config file could not be read (`digest status` then reports what the database
+    # holds, the next runs as the daemon's ``reload`` record names them): why
+    config_error: ConfigError | None = None
 
     def unread_words(self) -> str:
         """The config change the daemon has not read, and what to do; "" when none."""
-        read = self.jobs.get(RELOAD)
-        if self.unread_change is None or read is None:
-            return ""
-        pid = self.daemon.removeprefix("pid ") if self.daemon else "PID"
-        at = utc_time(read.finished_at, seconds=True)
-        edited = utc_time(self.unread_change, seconds=True)
-        if self.unread_change > read.finished_at:
-            said = f"it read the config at {at}, before the file's last change at {edited}"
-        else:  # its text differs, edited before: a copy on another machine, a restore
-            said = (
-                f"it read the config at {at}, not this file's text (changed at {edited}; "
-                "a daemon on another machine reads its own copy, which may differ)"
-            )
-        return (
-            f"{said}: it runs the old one (the next runs below are the file's) until "
-            f"reloaded: kill -HUP {pid}, or `systemctl reload digest`"
-        )
+        read, aside = self.jobs.get(RELOAD), "the next runs below are the file's"
+        return unread_words(read, self.daemon, self.unread_change, aside)
 
     def ok_since(self, job: str) -> JobRun | None:
         """For a failed job, the latest run of the same digest's sending (send or retry, by
@@ -179,8 +171,39 @@ class StatusReport:
             "daemon": {"running": self.daemon is not None, "holder": self.daemon},
             # The config file changed after the running daemon read it (``unread_change``)
             "config_changed_since_daemon_read": _iso(self.unread_change),
+            "config_error": _config_error_json(self.config_error),
         }
         return document | self.outbox
+
+
+def unread_words(
+    read: JobRun | None, daemon: str | None, changed: datetime | None, aside: str
+) -> str:
+    """The config change (at ``changed``) the ``daemon`` has not read since its reading
+    (``read``, its ``reload`` record), and what to do; "" when none. ``aside``: whose next
+    runs the face shows beside it (`digest status`: the file's)."""
+    if changed is None or read is None:
+        return ""
+    pid = daemon.removeprefix("pid ") if daemon else "PID"
+    at = utc_time(read.finished_at, seconds=True)
+    edited = utc_time(changed, seconds=True)
+    if changed > read.finished_at:
+        said = f"it read the config at {at}, before the file's last change at {edited}"
+    else:  # its text differs, edited before: a copy on another machine, a restore
+        said = (
+            f"it read the config at {at}, not this file's text (changed at {edited}; "
+            "a daemon on another machine reads its own copy, which may differ)"
+        )
+    return (
+        f"{said}: it runs the old one ({aside}) until "
+        f"reloaded: kill -HUP {pid}, or `systemctl reload digest`"
+    )
+
+
+def _config_error_json(error: ConfigError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"problems": [str(p) for p in error.problems], "hint": error.hint}
 
 
 def _ok_since_json(run: JobRun | None) -> dict[str, str] | None:
@@ -196,11 +219,16 @@ def edition_note(edition: Edition, counts: dict[str, int]) -> str | None:
 
 def edition_status(app: App, edition: Edition) -> EditionStatus:
     """An edition's delivery counts and reasons, as `digest status` shows them."""
+    return store_edition_status(app.store, edition)
+
+
+def store_edition_status(store: Store, edition: Edition) -> EditionStatus:
+    """``edition_status`` from the store alone (`digest status` on a config it cannot read)."""
     edition_id = saved_id(edition)
     grouped: dict[str, dict[str, int]] = {}
-    for state, reason, rows in app.store.delivery_reasons(edition_id, limit=100):
+    for state, reason, rows in store.delivery_reasons(edition_id, limit=100):
         grouped.setdefault(state, {})[reason] = rows
-    counts = app.store.delivery_counts(edition_id)
+    counts = store.delivery_counts(edition_id)
     return EditionStatus(edition, edition_id, counts, grouped, edition_note(edition, counts))
 
 
@@ -246,14 +274,19 @@ def unread_change(app: App, read: JobRun | None) -> datetime | None:
 def outbox_document(app: App) -> dict[str, Any]:
     """The queue over every edition and the processes sending it (workers and schedulers,
     by their heartbeat rows), as `digest status --json` prints them."""
-    now = app.clock.now()
-    q = app.store.queue_summary()
     every = {
         "worker": app.config.worker.heartbeat_seconds,
         "scheduler": app.config.schedule.leader_check_seconds,
     }
+    return store_outbox_document(app.store, every)
+
+
+def store_outbox_document(store: Store, every: dict[str, float]) -> dict[str, Any]:
+    """``outbox_document`` from the store, ``every`` role's heartbeat interval given."""
+    now = store.clock.now()
+    q = store.queue_summary()
     processes = []
-    for w in app.store.workers():
+    for w in store.workers():
         ago = (now - w.last_seen).total_seconds()
         processes.append(
             {
@@ -280,7 +313,7 @@ def outbox_document(app: App) -> dict[str, Any]:
             "in_flight_back_by": _iso(q.back_at),
             "next_deferred_due_at": _iso(q.next_retry),
         },
-        "unrecorded": unrecorded_sends(app),
+        "unrecorded": _unrecorded(store.journal),
         "workers": processes,
     }
 
@@ -288,7 +321,10 @@ def outbox_document(app: App) -> dict[str, Any]:
 def unrecorded_sends(app: App) -> dict[str, Any] | None:
     """The journal of sends the database failed to record, if it holds any: per batch, the
     edition, when the server took it and the database's error (None: nothing waiting)."""
-    journal = app.store.journal
+    return _unrecorded(app.store.journal)
+
+
+def _unrecorded(journal: SendJournal | None) -> dict[str, Any] | None:
     if journal is None:
         return None
     entries, unreadable = journal.read()  # ([], []) when empty: it stats the file itself
@@ -329,5 +365,6 @@ __all__ = [
     "progress",
     "status_report",
     "unread_change",
+    "unread_words",
     "unrecorded_sends",
 ]

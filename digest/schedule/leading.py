@@ -17,7 +17,7 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import Config
 from digest.errors import ConfigError
-from digest.job_names import RELOAD_FINGERPRINT
+from digest.job_names import RELOAD_FINGERPRINT, reload_next
 from digest.states import WorkerRole, WorkerState
 from digest.store.lock import LeaderLock
 from digest.store.workers import this_process
@@ -186,15 +186,12 @@ def _start(
     # Paused while this thread writes the record: a job forked meanwhile by the scheduler's
     # thread would inherit the database pool's lock held, and hang.
     scheduler.start(paused=True)
-    nexts = []
     for job in scheduler.get_jobs():
         when = job.next_run_time
         # To the second, in UTC like every log line: "2026-12-07 07:00:00 UTC".
         shown = utc_time(when, seconds=True) if when else "none (paused)"
         log.info("scheduled %s; next run %s", job.name, shown)
-        if job.id.startswith("digest:"):
-            nexts.append(f"{job.name} at {utc_time(when) if when else 'never'}")
-    summary = f"{why}: {config_summary(app.config)}; next: {', '.join(nexts) or 'none'}"
+    summary = f"{why}: {config_summary(app.config)}{_next_said(scheduler)}"
     if app.config.fingerprint:  # what `digest status` compares the file with
         summary += f"{RELOAD_FINGERPRINT}{app.config.fingerprint}"
     try:
@@ -225,11 +222,20 @@ def _reloaded(
     except ConfigError as exc:
         refused = refused_reload(app.config, exc)
         log.error("%s", refused)
+        if running is not None:  # what it runs on: `digest status` shows it, file or not
+            refused += _next_said(running)
         with _paused(running):
             record_reload(app, False, refused)
         return None
     log.info("config reloaded: %s", config_summary(config))
     return App(config, app.engine, app.store)
+
+
+def _next_said(scheduler: BackgroundScheduler) -> str:
+    """The ``reload`` record's words for when each digest goes next, as ``scheduler`` has
+    it (the console's and `digest status`'s "next" read them back: ``next_runs_of``)."""
+    jobs = scheduler.get_jobs()
+    return reload_next([(j.name, j.next_run_time) for j in jobs if j.id.startswith("digest:")])
 
 
 @contextmanager

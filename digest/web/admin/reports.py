@@ -12,8 +12,9 @@ from digest.app import App
 from digest.config import Config
 from digest.deliver.checks import config_problems
 from digest.records import RankedEdition
-from digest.reports import NextRun, edition_note, next_runs
+from digest.reports import NextRun, edition_note, unread_change, unread_words
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
+from digest.reports.daemon_runs import daemon_next_runs, daemon_reading
 from digest.sources.health import SourceCondition, SourceHealth, health_of
 from digest.store import Edition, Source, saved_id
 from digest.store.lock import daemon_holder
@@ -58,6 +59,9 @@ class Dashboard:
     sources: list[SourceLine]
     subscribers: dict[str, int]
     warnings: list[str] = field(default_factory=list)
+    # The config change the running daemon has not read (`digest status`'s CONFIG NOT
+    # RELOADED), and what to do; "" when none
+    unread: str = ""
 
 
 def edition_line(app: App, edition: Edition) -> EditionLine:
@@ -104,14 +108,20 @@ def config_warnings(app: App) -> list[str]:
 def dashboard(app: App) -> Dashboard:
     """The dashboard's report."""
     now = app.clock.now()
+    jobs = app.store.job_runs()
+    read = daemon_reading(jobs)
+    daemon = daemon_holder(app.engine)
+    changed = unread_change(app, read) if daemon else None
     return Dashboard(
-        daemon=daemon_holder(app.engine),
-        jobs=app.store.job_runs(),
-        next_runs=next_runs(app, now),
+        daemon=daemon,
+        jobs=jobs,
+        # The daemon's, not this console's config: it may run an older one
+        next_runs=daemon_next_runs(app, now, read, daemon),
         editions=[edition_line(app, e) for e in app.store.editions(limit=8)],
         sources=source_lines(app),
         subscribers=app.store.subscriber_counts(),
         warnings=config_warnings(app),
+        unread=unread_words(read, daemon, changed, "the Next cards above show its runs"),
     )
 
 

@@ -1,0 +1,116 @@
+"""The admin breaks the config at 7 a.m. (`interval_minutes = "30m"`): the daemon runs on
+the config it read last, but `digest status` failed outright on the file. It now shows the
+config's error first, then what the database holds (editions, jobs, the daemon's refused
+reload, the next runs the daemon has), and exits 2: the config is broken."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from digest.app import App
+from digest.clock import utc_time
+from digest.config import load_config, reload_config
+from digest.schedule import leading
+from digest.store.lock import daemon_lock
+from tests.conftest import FeedServer, rss, run_cli
+
+
+def _scheduler(_app: App, _stop: object) -> BackgroundScheduler:
+    """The daemon's scheduler, its one digest job firing at 07:00 (nothing else runs)."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    trigger = CronTrigger(hour=7, minute=0, timezone="UTC")
+    scheduler.add_job(lambda: None, trigger, id="digest:daily", name="send daily")
+    return scheduler
+
+
+def _break(config: Path) -> None:
+    text = config.read_text()
+    assert "interval_minutes = 30\n" in text
+    config.write_text(text.replace("interval_minutes = 30\n", 'interval_minutes = "30m"\n'))
+
+
+def test_status_reports_the_database_while_the_config_is_invalid(
+    write_config, feed_server: FeedServer
+) -> None:
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], gather="interval_minutes = 30")
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    assert run_cli("--config", str(config), "send")[0] == 0
+    app = App.open(load_config(config))
+    try:
+        with daemon_lock(app.engine):  # a daemon runs on the database: this process
+            scheduler = leading._start(app, _scheduler, lambda: False, leading.STARTED)
+            try:
+                _break(config)
+                # The daemon's SIGHUP: refused, recorded, the old config kept
+                assert leading._reloaded(app, lambda c: reload_config(c, config), scheduler) is None
+                fires = scheduler.get_job("digest:daily").next_run_time
+            finally:
+                scheduler.shutdown(wait=False)
+            code, out, err = run_cli("--config", str(config), "status")
+            as_json = run_cli("--config", str(config), "status", "--json")
+    finally:
+        app.close()
+    assert code == 2, (out, err)
+    lines = out.splitlines()
+    assert lines[0].startswith("error: the config cannot be read:"), out
+    assert "gather.interval_minutes" in out.split("hint:")[0]  # the key at fault, first
+    assert lines[1].startswith("hint: ")  # one problem, then its hint, then the rest
+    assert "status: from the database alone" in out
+    assert "daemon: running (pid" in out
+    assert "last reload: FAILED" in out and "keeping the old one" in out
+    assert f"next daily: {utc_time(fires)}" in out
+    assert "last send daily (manual): ok" in out
+
+    json_code, document_text, json_err = as_json
+    assert json_code == 2
+    document = json.loads(document_text)  # stdout is the document; the error on stderr
+    assert "gather.interval_minutes" in json_err
+    assert any("gather.interval_minutes" in p for p in document["config_error"]["problems"])
+    assert [e["digest"] for e in document["editions"]] == ["daily"]
+    assert document["jobs"]["reload"]["ok"] is False
+    assert document["jobs"]["send daily (manual)"]["ok"] is True
+    assert document["next_runs"] == {"daily": fires.isoformat()}
+
+
+def test_status_says_it_cannot_find_the_database_when_the_broken_file_hides_it(
+    write_config, feed_server: FeedServer
+) -> None:
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)])
+    assert run_cli("--config", str(config), "gather")[0] == 0
+    good = config.read_text()
+
+    # A syntax error elsewhere: the database_url line still says where the database is
+    config.write_text(good.replace('name = "Wire"', 'name = "Wire'))
+    code, out, _ = run_cli("--config", str(config), "status")
+    assert code == 2
+    assert out.startswith("error: the config cannot be read:") and "not valid TOML" in out
+    assert "last gather: ok" in out
+
+    # The database_url line itself broken: status cannot tell which database, and says so
+    config.write_text(good.replace('"sqlite:///digest.db"', '"sqlite:///digest.db'))
+    code, out, _ = run_cli("--config", str(config), "status")
+    assert code == 2
+    assert out.startswith("error: the config cannot be read:")
+    assert "status: cannot find the database:" in out and "database_url" in out
+    assert "because of the error above" in out
+    assert "last gather" not in out
+
+
+def test_lenient_setting_reads_a_key_of_a_file_that_does_not_load(tmp_path: Path) -> None:
+    from digest.config import lenient_setting
+
+    file = tmp_path / "digest.toml"
+    file.write_text('[service]\nname = "x"\ndatabase_url = "sqlite:///a.db"\n[gather]\nx = "\n')
+    assert lenient_setting(file, "service", "database_url") == "sqlite:///a.db"
+    file.write_text('[service]\nname = "x"\n[gather]\ninterval_minutes = "30m"\n')
+    assert lenient_setting(file, "service", "database_url") == "sqlite:///digest.db"  # default
+    assert lenient_setting(file, "delivery", "unrecorded_file") == "unrecorded-sends.jsonl"
+    file.write_text("[service]\ndatabase_url = 5\n")
+    assert lenient_setting(file, "service", "database_url") is None
+    assert lenient_setting(tmp_path / "none.toml", "service", "database_url") is None
