@@ -192,3 +192,26 @@ def test_the_pages_cost_the_same_queries_whatever_the_editions_shown(console: Co
     many = pages()
     assert few == many, (few, many)
     assert many[0] <= 4, many  # counts, bounces, reasons (and a page's own)
+
+
+def test_a_retried_message_and_a_tie_keep_the_rule(open_app: OpenApp) -> None:
+    """The last message is the last one sent, not the newest edition: a retry of day 0's
+    mail sent after day 1's takes the bounce; two messages at one time both count."""
+    app = open_app([("wire", "https://wire.example/feed.xml")])
+    add_readers(app.engine, 3)
+    first, second = new_edition(app, 0), new_edition(app, 1)
+    retried = row(first, 1, 1, "sent") | {"sent_at": DAY0 + timedelta(days=1, hours=2)}
+    rows = [retried, row(second, 1, 1, "sent"), row(first, 2, 1, "sent"), row(second, 2, 1, "sent")]
+    rows += [row(first, 3, 0, "sent"), row(second, 3, 1, "failed", BOUNCE_511)]
+    with app.engine.begin() as connection:
+        connection.execute(insert(DELIVERIES), rows)
+        for reader, minutes in ((1, 300), (2, 300), (3, 5)):
+            connection.execute(
+                update(SUBSCRIBERS)
+                .where(SUBSCRIBERS.c.id == reader)
+                .values(status="bounced", unsubscribed_at=DAY0 + timedelta(days=1, minutes=minutes))
+            )
+    # 1: the retry (first) went out last; 2: both at one time; 3: a 5.1.1 at the send, at
+    # the very time of the suppression.
+    assert app.store.editions_bounces([first, second]) == {first: 2, second: 2}
+    assert [app.store.edition_bounces(e) for e in (first, second)] == [2, 2]

@@ -143,39 +143,57 @@ class AdminQueries(StoreBase):
         absent): one per edition made the editions page cost a query per line."""
         if not edition_ids:
             return {}
-        mine, later = DELIVERIES.alias("mine"), DELIVERIES.alias("later")
+        # Said as: the row is the reader's last message (sent or failed) at or before
+        # their suppression (ties all count). Each such reader's rows are read once for
+        # that last time, not once per row of theirs shown (a NOT EXISTS of a later one).
+        mine, theirs = DELIVERIES.alias("mine"), DELIVERIES.alias("theirs")
         tried = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
-        at = func.coalesce(mine.c.sent_at, mine.c.updated_at)
-        later_at = func.coalesce(later.c.sent_at, later.c.updated_at)
-        after_it = (
-            core_select(later.c.id)
-            .where(
-                later.c.subscriber_id == mine.c.subscriber_id,
-                later.c.id != mine.c.id,
-                later.c.status.in_(tried),
-                later_at > at,
-                later_at <= SUBSCRIBERS.c.unsubscribed_at,
-            )
-            .exists()
-        )
         gone = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-        query = (
-            core_select(mine.c.edition_id, func.count())
+        at = func.coalesce(mine.c.sent_at, mine.c.updated_at)
+        # Rows of the editions shown, tried before their reader's suppression. The few
+        # readers who bounced are a list the (edition, subscriber) index is probed with:
+        # joined alone, SQLite read every row of the editions to find those few.
+        shown = (
+            core_select(
+                mine.c.edition_id.label("edition_id"),
+                mine.c.subscriber_id.label("subscriber_id"),
+                at.label("at"),
+            )
             .select_from(mine.join(SUBSCRIBERS, SUBSCRIBERS.c.id == mine.c.subscriber_id))
             .where(
                 mine.c.edition_id.in_(sorted(set(edition_ids))),
-                # The few readers who bounced, as a list the (edition, subscriber) index is
-                # probed with: joined alone, SQLite read every row of the editions (all of
-                # their readers) to find those few.
                 mine.c.subscriber_id.in_(
                     core_select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.status.in_(gone))
                 ),
                 mine.c.status.in_(tried),
                 SUBSCRIBERS.c.status.in_(gone),
                 SUBSCRIBERS.c.unsubscribed_at >= at,
-                ~after_it,
             )
-            .group_by(mine.c.edition_id)
+            .cte("shown")
+        )
+        their_at = func.coalesce(theirs.c.sent_at, theirs.c.updated_at)
+        last = (
+            core_select(
+                theirs.c.subscriber_id.label("subscriber_id"), func.max(their_at).label("at")
+            )
+            .select_from(theirs.join(SUBSCRIBERS, SUBSCRIBERS.c.id == theirs.c.subscriber_id))
+            .where(
+                theirs.c.subscriber_id.in_(core_select(shown.c.subscriber_id)),
+                theirs.c.status.in_(tried),
+                their_at <= SUBSCRIBERS.c.unsubscribed_at,
+            )
+            .group_by(theirs.c.subscriber_id)
+            .cte("last")
+        )
+        query = (
+            core_select(shown.c.edition_id, func.count())
+            .select_from(
+                shown.join(
+                    last,
+                    (last.c.subscriber_id == shown.c.subscriber_id) & (last.c.at == shown.c.at),
+                )
+            )
+            .group_by(shown.c.edition_id)
         )
         with self.engine.connect() as connection:
             return {int(e): int(n) for e, n in connection.execute(query)}
