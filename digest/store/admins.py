@@ -6,6 +6,7 @@ queries like any other, so they live here, not in the views.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func
@@ -127,39 +128,75 @@ class AdminQueries(StoreBase):
             return list(s.exec(query))
 
     def edition_bounces(self, edition_id: int) -> int:
-        """Readers this edition's message bounced (or who complained of it): their address
+        """Readers this edition's message bounced (or who complained of it); the rule is
+        ``editions_bounces``'s."""
+        return self.editions_bounces([edition_id]).get(edition_id, 0)
+
+    def editions_bounces(self, edition_ids: Collection[int]) -> dict[int, int]:
+        """Readers each edition's message bounced (or who complained of it): their address
         was suppressed when its message failed (a 5.1.1 at the send) or after it went out
         (a bounce report arrives later), and no later message to them, sent or failed,
         came between. A bounce belongs to the last mail before it: counted on every earlier
-        edition too, the one that bounced could not be told from those that arrived."""
-        mine, later = DELIVERIES.alias("mine"), DELIVERIES.alias("later")
+        edition too, the one that bounced could not be told from those that arrived.
+
+        One grouped query for all the editions a page shows (an edition with none is
+        absent): one per edition made the editions page cost a query per line."""
+        if not edition_ids:
+            return {}
+        # Said as: the row is the reader's last message (sent or failed) at or before
+        # their suppression (ties all count). Each such reader's rows are read once for
+        # that last time, not once per row of theirs shown (a NOT EXISTS of a later one).
+        mine, theirs = DELIVERIES.alias("mine"), DELIVERIES.alias("theirs")
         tried = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
+        gone = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
         at = func.coalesce(mine.c.sent_at, mine.c.updated_at)
-        later_at = func.coalesce(later.c.sent_at, later.c.updated_at)
-        after_it = (
-            core_select(later.c.id)
-            .where(
-                later.c.subscriber_id == mine.c.subscriber_id,
-                later.c.id != mine.c.id,
-                later.c.status.in_(tried),
-                later_at > at,
-                later_at <= SUBSCRIBERS.c.unsubscribed_at,
+        # Rows of the editions shown, tried before their reader's suppression. The few
+        # readers who bounced are a list the (edition, subscriber) index is probed with:
+        # joined alone, SQLite read every row of the editions to find those few.
+        shown = (
+            core_select(
+                mine.c.edition_id.label("edition_id"),
+                mine.c.subscriber_id.label("subscriber_id"),
+                at.label("at"),
             )
-            .exists()
-        )
-        query = (
-            core_select(func.count())
             .select_from(mine.join(SUBSCRIBERS, SUBSCRIBERS.c.id == mine.c.subscriber_id))
             .where(
-                mine.c.edition_id == edition_id,
+                mine.c.edition_id.in_(sorted(set(edition_ids))),
+                mine.c.subscriber_id.in_(
+                    core_select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.status.in_(gone))
+                ),
                 mine.c.status.in_(tried),
-                SUBSCRIBERS.c.status.in_((SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)),
+                SUBSCRIBERS.c.status.in_(gone),
                 SUBSCRIBERS.c.unsubscribed_at >= at,
-                ~after_it,
             )
+            .cte("shown")
+        )
+        their_at = func.coalesce(theirs.c.sent_at, theirs.c.updated_at)
+        last = (
+            core_select(
+                theirs.c.subscriber_id.label("subscriber_id"), func.max(their_at).label("at")
+            )
+            .select_from(theirs.join(SUBSCRIBERS, SUBSCRIBERS.c.id == theirs.c.subscriber_id))
+            .where(
+                theirs.c.subscriber_id.in_(core_select(shown.c.subscriber_id)),
+                theirs.c.status.in_(tried),
+                their_at <= SUBSCRIBERS.c.unsubscribed_at,
+            )
+            .group_by(theirs.c.subscriber_id)
+            .cte("last")
+        )
+        query = (
+            core_select(shown.c.edition_id, func.count())
+            .select_from(
+                shown.join(
+                    last,
+                    (last.c.subscriber_id == shown.c.subscriber_id) & (last.c.at == shown.c.at),
+                )
+            )
+            .group_by(shown.c.edition_id)
         )
         with self.engine.connect() as connection:
-            return int(connection.execute(query).scalar() or 0)
+            return {int(e): int(n) for e, n in connection.execute(query)}
 
     def retryable(self, edition_id: int) -> int:
         """The edition's rows a `digest retry` would send: failed, paused or deferred, of
@@ -183,19 +220,67 @@ class AdminQueries(StoreBase):
 
     def delivery_reasons(self, edition_id: int, limit: int = 10) -> list[tuple[str, str, int]]:
         """The edition's (state, reason, rows) for rows that carry a reason, commonest first."""
-        with self.session() as s:
-            rows = s.exec(
-                select(Delivery.status, Delivery.error, func.count())
-                .where(
-                    Delivery.edition_id == edition_id,
-                    col(Delivery.error).is_not(None),
-                    Delivery.status != DeliveryStatus.SENT,  # the server's 250 is no reason
+        return self.editions_delivery_reasons([edition_id], limit).get(edition_id, [])
+
+    def editions_delivery_reasons(
+        self, edition_ids: Collection[int], limit: int = 10
+    ) -> dict[int, list[tuple[str, str, int]]]:
+        """Each edition's (state, reason, rows) for rows that carry a reason, commonest
+        first, at most ``limit`` of them (an edition with none is absent). One query for
+        all the editions a page shows; the window keeps each edition's first ``limit``
+        in the database, as reasons that name the address could be one per row."""
+        if not edition_ids:
+            return {}
+        rows = func.count()
+        grouped = (
+            core_select(
+                DELIVERIES.c.edition_id,
+                DELIVERIES.c.status,
+                DELIVERIES.c.error,
+                rows.label("n"),
+                func.row_number()
+                .over(
+                    partition_by=DELIVERIES.c.edition_id,
+                    order_by=(rows.desc(), DELIVERIES.c.status, DELIVERIES.c.error),
                 )
-                .group_by(col(Delivery.status), col(Delivery.error))
-                .order_by(func.count().desc())
-                .limit(limit)
+                .label("place"),
             )
-            return [(status, str(error), int(n)) for status, error, n in rows]
+            .where(
+                DELIVERIES.c.edition_id.in_(sorted(set(edition_ids))),
+                DELIVERIES.c.error.is_not(None),
+                # The server's 250 is no reason. A list, not "!=": it reads the other
+                # states' rows through the (edition, status) index, not every sent one.
+                DELIVERIES.c.status.in_([s for s in DeliveryStatus if s != DeliveryStatus.SENT]),
+            )
+            .group_by(DELIVERIES.c.edition_id, DELIVERIES.c.status, DELIVERIES.c.error)
+            .subquery()
+        )
+        query = (
+            core_select(grouped.c.edition_id, grouped.c.status, grouped.c.error, grouped.c.n)
+            .where(grouped.c.place <= limit)
+            .order_by(grouped.c.edition_id, grouped.c.place)
+        )
+        reasons: dict[int, list[tuple[str, str, int]]] = {}
+        with self.engine.connect() as connection:
+            for edition, status, error, n in connection.execute(query):
+                reasons.setdefault(int(edition), []).append((status, str(error), int(n)))
+        return reasons
+
+    def editions_delivery_counts(self, edition_ids: Collection[int]) -> dict[int, dict[str, int]]:
+        """How many rows of each edition are in each state (`delivery_counts` of each), in
+        one query for all the editions a page shows (an edition with no row is absent)."""
+        if not edition_ids:
+            return {}
+        query = (
+            core_select(DELIVERIES.c.edition_id, DELIVERIES.c.status, func.count())
+            .where(DELIVERIES.c.edition_id.in_(sorted(set(edition_ids))))
+            .group_by(DELIVERIES.c.edition_id, DELIVERIES.c.status)
+        )
+        counts: dict[int, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            for edition, status, n in connection.execute(query):
+                counts.setdefault(int(edition), {})[status] = int(n)
+        return counts
 
     def delivery_totals(self) -> dict[str, int]:
         """Every delivery row ever, by state (the metrics' messages by outcome)."""

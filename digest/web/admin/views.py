@@ -69,7 +69,7 @@ class Screens:
 
     async def editions(self, request: Request, admin: Admin) -> Response:
         def lines() -> list[reports.EditionLine]:
-            return [reports.edition_line(self.app, e) for e in self.app.store.editions(limit=50)]
+            return reports.edition_lines(self.app, self.app.store.editions(limit=50))
 
         return self.c.page(
             "editions.html.j2",
