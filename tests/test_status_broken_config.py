@@ -114,3 +114,34 @@ def test_lenient_setting_reads_a_key_of_a_file_that_does_not_load(tmp_path: Path
     file.write_text("[service]\ndatabase_url = 5\n")
     assert lenient_setting(file, "service", "database_url") is None
     assert lenient_setting(tmp_path / "none.toml", "service", "database_url") is None
+
+
+def test_a_refused_reload_with_a_long_error_still_names_the_next_runs(write_config) -> None:
+    """A file broken in many places: its refusal is longer than the store keeps of a
+    record, which cut it at the end, where the next runs were, or left half a time
+    ("send daily at 2026-12-08 07:0" read as "never")."""
+    from digest.errors import ConfigError, ConfigProblem
+    from digest.job_names import RELOAD, next_runs_of
+
+    config = write_config([("Wire", "http://127.0.0.1:9/f.xml")])
+    app = App.open(load_config(config))
+    problems = [
+        ConfigProblem(str(config), n, f"sources[{n}].url", "not an http(s) address", "fix it")
+        for n in range(60)
+    ]
+
+    def refuse(_running: object) -> object:
+        raise ConfigError(problems)
+
+    try:
+        scheduler = leading._start(app, _scheduler, lambda: False, leading.STARTED)
+        try:
+            assert leading._reloaded(app, refuse, scheduler) is None  # type: ignore[arg-type]
+            fires = scheduler.get_job("digest:daily").next_run_time
+        finally:
+            scheduler.shutdown(wait=False)
+        record = next(run for run in app.store.job_runs() if run.job == RELOAD)
+    finally:
+        app.close()
+    assert not record.ok and "keeping the old one" in record.summary
+    assert next_runs_of(record.summary) == {"daily": fires.replace(second=0, microsecond=0)}
