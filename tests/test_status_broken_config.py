@@ -145,3 +145,28 @@ def test_a_refused_reload_with_a_long_error_still_names_the_next_runs(write_conf
         app.close()
     assert not record.ok and "keeping the old one" in record.summary
     assert next_runs_of(record.summary) == {"daily": fires.replace(second=0, microsecond=0)}
+
+
+def test_status_without_config_finds_a_home_relative_unrecorded_file(
+    write_config, tmp_path: Path, monkeypatch
+) -> None:
+    """``unrecorded_file = "~/..."`` is the admin's home, as the loader reads it
+    (``Config.resolve_path``), not a folder named "~" beside the config: the sends the
+    database failed to record are shown while the file is invalid too."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    config = write_config([("Wire", "http://127.0.0.1:9/f.xml")], gather="interval_minutes = 30")
+    text = config.read_text()
+    assert "[delivery]\n" in text
+    config.write_text(
+        text.replace("[delivery]\n", '[delivery]\nunrecorded_file = "~/unrec.jsonl"\n')
+    )
+    App.open(load_config(config)).close()  # the database, made as `digest run` makes it
+    (home / "unrec.jsonl").write_text("not a journal line\n")
+    _break(config)
+    code, document_text, _ = run_cli("--config", str(config), "status", "--json")
+    assert code == 2
+    unrecorded = json.loads(document_text)["unrecorded"]
+    assert unrecorded is not None and unrecorded["file"] == str(home / "unrec.jsonl")
+    assert unrecorded["unreadable_lines"] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import click
@@ -207,7 +208,9 @@ def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -
     if url is not None:
         with suppress(StoreError):  # a URL that does not parse: not found either
             base = file.resolve().parent
-            store = App.database_only(url, base, ctx.clock, base / journal if journal else None)
+            # Resolved as ``Config.resolve_path`` does: "~" is the home, relative is the file's
+            kept = base / Path(journal).expanduser() if journal else None
+            store = App.database_only(url, base, ctx.clock, kept)
     if store is None:
         where = (
             f"{file} does not say which (`database_url` under [service]), because of the "
