@@ -170,3 +170,24 @@ def test_status_without_config_finds_a_home_relative_unrecorded_file(
     unrecorded = json.loads(document_text)["unrecorded"]
     assert unrecorded is not None and unrecorded["file"] == str(home / "unrec.jsonl")
     assert unrecorded["unreadable_lines"] == 1
+
+
+def test_status_on_a_database_url_that_does_not_parse_says_so_without_its_password(
+    write_config,
+) -> None:
+    """A port mistyped (``:54x2``): SQLAlchemy raises ValueError, not ArgumentError, and
+    status, meant for a broken file, failed with a traceback; the URL it cannot parse is
+    shown with its password hidden all the same."""
+    config = write_config([("Wire", "http://127.0.0.1:9/f.xml")])
+    text = config.read_text()
+    assert '"sqlite:///digest.db"' in text
+    bad = "postgresql+psycopg://bob:s3cret-pw@db.internal:54x2/digest"
+    config.write_text(text.replace('"sqlite:///digest.db"', f'"{bad}"'))
+    code, out, err = run_cli("--config", str(config), "status")
+    assert code == 2, (out, err)
+    assert out.startswith("error: the config cannot be read:")
+    assert "status: cannot find the database:" in out
+    assert "db.internal" in out and "s3cret-pw" not in out + err
+    code, document_text, err = run_cli("--config", str(config), "status", "--json")
+    assert code == 2 and "status: cannot find the database:" in err
+    assert "s3cret-pw" not in document_text + err

@@ -5,6 +5,7 @@ daemon and each job's last run, as ``digest.reports`` reports them."""
 from __future__ import annotations
 
 import json
+import re
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -234,5 +235,9 @@ def _shown_url(url: str) -> str:
     """A database URL as status prints it: its password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return _USER_PASSWORD.sub(r"\1***@", url)
+
+
+# "://user:password@" in a URL SQLAlchemy cannot parse: the password hidden all the same
+_USER_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")

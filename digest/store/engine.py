@@ -23,7 +23,7 @@ def resolve_url(url: str, base_dir: Path) -> str:
     """Make a relative SQLite path relative to the config's folder, not the working directory."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise StoreError(
             f"database_url {url!r} is not a database URL",
             "write it as 'sqlite:///digest.db' or 'postgresql+psycopg://user@host/db'",
