@@ -5,15 +5,12 @@ daemon and each job's last run, as ``digest.reports`` reports them."""
 from __future__ import annotations
 
 import json
-import re
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from digest.app import App
 from digest.cli._common import Context, console
@@ -24,6 +21,7 @@ from digest.errors import ConfigError, StoreError
 from digest.reports import EditionStatus, StatusReport
 from digest.reports.without_config import status_without_config
 from digest.states import DeliveryStatus
+from digest.store.engine import shown_url
 
 
 def print_outbox(document: dict[str, Any]) -> None:
@@ -217,7 +215,7 @@ def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -
             f"{file} does not say which (`database_url` under [service]), because of the "
             "error above"
             if url is None
-            else f"none is there at {_shown_url(url)} (or it cannot be reached)"
+            else f"none is there at {shown_url(url)} (or it cannot be reached)"
         )
         click.echo(f"status: cannot find the database: {where}", err=as_json)
         return
@@ -228,16 +226,4 @@ def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_without_config(report, _shown_url(url or ""))
-
-
-def _shown_url(url: str) -> str:
-    """A database URL as status prints it: its password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        return _USER_PASSWORD.sub(r"\1***@", url)
-
-
-# "://user:password@" in a URL SQLAlchemy cannot parse: the password hidden all the same
-_USER_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+        print_without_config(report, shown_url(url or ""))
