@@ -191,3 +191,20 @@ def test_status_on_a_database_url_that_does_not_parse_says_so_without_its_passwo
     code, document_text, err = run_cli("--config", str(config), "status", "--json")
     assert code == 2 and "status: cannot find the database:" in err
     assert "s3cret-pw" not in document_text + err
+
+
+def test_a_reload_record_cut_short_names_no_next_runs() -> None:
+    """Half a time at a record's end is not "never": the record is not read as naming
+    the next runs, and the file's plan (or "unknown") is shown instead of a false never."""
+    from datetime import UTC, datetime
+
+    from digest.job_names import next_runs_of, reload_next
+
+    at = datetime(2026, 12, 8, 7, 0, tzinfo=UTC)
+    said = "started: 1 sources, 2 digests" + reload_next(
+        [("send daily", at), ("send weekly", None)]
+    )
+    assert next_runs_of(said) == {"daily": at, "weekly": None}
+    assert next_runs_of(said + "; config 0123456789ab") == {"daily": at, "weekly": None}
+    cut = "started: 1 sources, 2 digests" + reload_next([("send weekly", None), ("send daily", at)])
+    assert next_runs_of(cut[:-8]) is None  # "... send daily at 2026-12-08 0"
