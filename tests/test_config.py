@@ -1202,3 +1202,22 @@ def test_retention_takes_a_fraction_of_a_day_and_check_warns_when_bounces_would_
 
     path.write_text(edit(text, "deliveries_days = 0.25", "deliveries_days = 0"), encoding="utf-8")
     assert check(path)[0] != 0  # nothing kept at all is refused
+
+
+def test_a_secret_pasted_in_an_env_key_is_not_repeated_in_the_error() -> None:
+    """``secret_env = "<the secret>"``: the error names the line and key, not the value,
+    since it goes into a refused reload's record, which `digest status` and the console's
+    dashboard show, and the daemon's log."""
+    from tests.conftest import config_text
+
+    text = config_text([("Wire", "http://127.0.0.1:9/f.xml")])
+    pasted = "hunter2-Pasted-Secret"
+    if "secret_env = " in text:
+        text = re.sub(r'secret_env = "[^"]*"', f'secret_env = "{pasted}"', text)
+    else:
+        text = text.replace("[service]\n", f'[service]\nsecret_env = "{pasted}"\n', 1)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, Path("digest.toml"))
+    message = raised.value.message
+    assert "service.secret_env" in message and "not an environment variable name" in message
+    assert pasted not in f"{message} {raised.value.hint}"
