@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
-from digest.errors import StoreError
+from digest.errors import StoreError, without_password
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,11 +25,7 @@ def shown_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        return _USER_PASSWORD.sub(r"\1***@", url)
-
-
-# "://user:password@" in a URL SQLAlchemy cannot parse
-_USER_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+        return without_password(url)
 
 
 def resolve_url(url: str, base_dir: Path) -> str:
