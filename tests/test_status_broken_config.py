@@ -208,3 +208,21 @@ def test_a_reload_record_cut_short_names_no_next_runs() -> None:
     assert next_runs_of(said + "; config 0123456789ab") == {"daily": at, "weekly": None}
     cut = "started: 1 sources, 2 digests" + reload_next([("send weekly", None), ("send daily", at)])
     assert next_runs_of(cut[:-8]) is None  # "... send daily at 2026-12-08 0"
+
+
+def test_status_without_config_names_the_database_file_in_full(
+    write_config, tmp_path: Path, monkeypatch
+) -> None:
+    """Run from another folder, a relative ``sqlite:///digest.db`` is the config folder's
+    (the loader's rule): status reads that one and says its full path, not a bare
+    "digest.db" the admin would look for in the folder they are in."""
+    config = write_config([("Wire", "http://127.0.0.1:9/f.xml")], gather="interval_minutes = 30")
+    App.open(load_config(config)).close()
+    _break(config)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = run_cli("--config", str(Path("..") / config.name), "status")
+    assert code == 2
+    assert f"status: from the database alone (sqlite:///{config.parent / 'digest.db'})" in out
+    assert not (elsewhere / "digest.db").exists()
