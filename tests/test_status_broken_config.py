@@ -226,3 +226,18 @@ def test_status_without_config_names_the_database_file_in_full(
     assert code == 2
     assert f"status: from the database alone (sqlite:///{config.parent / 'digest.db'})" in out
     assert not (elsewhere / "digest.db").exists()
+
+
+def test_lenient_setting_does_not_guess_when_the_table_header_is_the_broken_line(
+    tmp_path: Path,
+) -> None:
+    """``[service`` without its bracket: the database_url line below it is not under a
+    [service] header any more, and the default (another database, perhaps one there) was
+    read instead of saying the database cannot be told."""
+    from digest.config import lenient_setting
+
+    file = tmp_path / "digest.toml"
+    file.write_text('[service\nname = "x"\ndatabase_url = "postgresql+psycopg://h/db"\n')
+    assert lenient_setting(file, "service", "database_url") is None
+    file.write_text('[service]\nname = "x\n[delivery]\nbatch = 1\n')  # not written: default
+    assert lenient_setting(file, "service", "database_url") == "sqlite:///digest.db"
