@@ -16,6 +16,7 @@ error travels with them; ``from None`` only where the cause would leak something
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -108,3 +109,15 @@ class DeliveryError(DigestError):
     def __init__(self, message: str, hint: str = "", results: list[object] | None = None) -> None:
         super().__init__(message, hint)
         self.results = results or []
+
+
+# "://user:password@" in a URL (a database's, a proxy's); then "user:password@" after a
+# slash or a space, in a URL mistyped ("postgresql//user:pw@host"), its password up to a "/"
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_MISTYPED_PASSWORD = re.compile(r"((?:^|[\s/'\"])[^:/@\s'\"]+:)[^@\s/'\"]*@")
+
+
+def without_password(text: str) -> str:
+    """``text`` with the password of each ``scheme://user:password@`` in it hidden: for an
+    error that names a URL, shown on a terminal, in a log, in a job's record."""
+    return _MISTYPED_PASSWORD.sub(r"\1***@", _URL_PASSWORD.sub(r"\1***@", text))

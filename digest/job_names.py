@@ -55,7 +55,8 @@ def reload_next(jobs: list[tuple[str, datetime | None]]) -> str:
 
 def next_runs_of(summary: str) -> dict[str, datetime | None] | None:
     """Each digest's next run (None: never) as a ``reload`` record names it, by digest id;
-    None for a record that names none (one written before records did)."""
+    None for a record that names none (one written before records did) or one it cannot
+    read whole (a record cut short at its end: half a time is not "never")."""
     if RELOAD_NEXT not in summary:
         return None
     said = summary.rpartition(RELOAD_NEXT)[2].partition(RELOAD_FINGERPRINT)[0]
@@ -65,8 +66,11 @@ def next_runs_of(summary: str) -> dict[str, datetime | None] | None:
         digest = digest_of(job)
         if not at or digest is None:
             continue  # "none": the daemon schedules no digest
+        if when.strip() == "never":  # its schedule does not fire
+            runs[digest] = None
+            continue
         try:
             runs[digest] = datetime.strptime(when.strip(), _NEXT_TIME).replace(tzinfo=UTC)
         except ValueError:
-            runs[digest] = None  # "never": its schedule does not fire
+            return None
     return runs

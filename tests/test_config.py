@@ -1202,3 +1202,40 @@ def test_retention_takes_a_fraction_of_a_day_and_check_warns_when_bounces_would_
 
     path.write_text(edit(text, "deliveries_days = 0.25", "deliveries_days = 0"), encoding="utf-8")
     assert check(path)[0] != 0  # nothing kept at all is refused
+
+
+def test_a_secret_pasted_in_an_env_key_is_not_repeated_in_the_error() -> None:
+    """``secret_env = "<the secret>"``: the error names the line and key, not the value,
+    since it goes into a refused reload's record, which `digest status` and the console's
+    dashboard show, and the daemon's log."""
+    from tests.conftest import config_text
+
+    text = config_text([("Wire", "http://127.0.0.1:9/f.xml")])
+    pasted = "hunter2-Pasted-Secret"
+    if "secret_env = " in text:
+        text = re.sub(r'secret_env = "[^"]*"', f'secret_env = "{pasted}"', text)
+    else:
+        text = text.replace("[service]\n", f'[service]\nsecret_env = "{pasted}"\n', 1)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, Path("digest.toml"))
+    message = raised.value.message
+    assert "service.secret_env" in message and "not an environment variable name" in message
+    assert pasted not in f"{message} {raised.value.hint}"
+
+
+def test_a_database_url_that_does_not_parse_is_named_without_its_password() -> None:
+    """A mistyped port or scheme: the error shows the URL, its password hidden (the error
+    goes into a refused reload's record and the daemon's log), and says how to write one."""
+    from tests.conftest import config_text
+
+    good = config_text([("Wire", "http://127.0.0.1:9/f.xml")])
+    assert '"sqlite:///digest.db"' in good
+    for bad in (
+        "postgresql+psycopg://bob:s3cret-pw@db.internal:54x2/digest",
+        "postgresql+psycopg//bob:s3cret-pw@db.internal/digest",
+    ):
+        with pytest.raises(ConfigError) as raised:
+            parse_config(good.replace('"sqlite:///digest.db"', f'"{bad}"'), Path("digest.toml"))
+        message = raised.value.message
+        assert "service.database_url" in message and "is not a database URL" in message
+        assert "bob:***@db.internal" in message and "s3cret-pw" not in message

@@ -165,3 +165,20 @@ def test_a_read_only_postgresql_is_said_with_its_remedy_by_the_cli_and_the_jobs(
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("send daily failed: the database cannot be written" in f for f in failures), failures
     assert not any("a bug in digest" in f for f in failures), failures
+
+
+def test_a_database_url_in_an_error_keeps_its_password_hidden() -> None:
+    """`digest run` with no PostgreSQL driver (or a mistyped one), or a port mistyped: the
+    error names the database, to the terminal and the service's journal, but never its
+    password."""
+    from digest.errors import StoreError
+    from digest.store.engine import open_engine, resolve_url
+
+    for fails in (
+        lambda: open_engine("postgresql+nosuchdriver://bob:s3cret-pw@db.internal/digest"),
+        lambda: resolve_url("postgresql+psycopg://bob:s3cret-pw@db.internal:54x2/digest", Path()),
+    ):
+        with pytest.raises(StoreError) as raised:
+            fails()
+        assert "db.internal" in raised.value.message
+        assert "s3cret-pw" not in f"{raised.value.message} {raised.value.hint}"

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from digest.app import App
 from digest.cli._common import Context, console
@@ -22,6 +21,7 @@ from digest.errors import ConfigError, StoreError
 from digest.reports import EditionStatus, StatusReport
 from digest.reports.without_config import status_without_config
 from digest.states import DeliveryStatus
+from digest.store.engine import resolve_url, shown_url
 
 
 def print_outbox(document: dict[str, Any]) -> None:
@@ -204,16 +204,18 @@ def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -
     url = lenient_setting(file, "service", "database_url")
     journal = lenient_setting(file, "delivery", "unrecorded_file")
     store = None
+    base = file.resolve().parent
     if url is not None:
         with suppress(StoreError):  # a URL that does not parse: not found either
-            base = file.resolve().parent
-            store = App.database_only(url, base, ctx.clock, base / journal if journal else None)
+            # Resolved as ``Config.resolve_path`` does: "~" is the home, relative is the file's
+            kept = base / Path(journal).expanduser() if journal else None
+            store = App.database_only(url, base, ctx.clock, kept)
     if store is None:
         where = (
             f"{file} does not say which (`database_url` under [service]), because of the "
             "error above"
             if url is None
-            else f"none is there at {_shown_url(url)} (or it cannot be reached)"
+            else f"none is there at {_shown(url, base)} (or it cannot be reached)"
         )
         click.echo(f"status: cannot find the database: {where}", err=as_json)
         return
@@ -224,12 +226,12 @@ def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_without_config(report, _shown_url(url or ""))
+        print_without_config(report, _shown(url or "", base))
 
 
-def _shown_url(url: str) -> str:
-    """A database URL as status prints it: its password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+def _shown(url: str, base: Path) -> str:
+    """The database status reads, as the loader finds it: a relative SQLite path is the
+    config folder's (``base``), said in full, since status may run from anywhere."""
+    with suppress(StoreError):
+        return shown_url(resolve_url(url, base))
+    return shown_url(url)

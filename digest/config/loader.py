@@ -88,19 +88,23 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
 
 def _scanned_setting(text: str, table: str, key: str, default: str | None) -> str | None:
     """``lenient_setting`` of a text that is not valid TOML: its ``key = ...`` line under the
-    ``[table]`` header read on its own."""
+    ``[table]`` header read on its own. The default only when no such line is anywhere: one
+    under another header may be the table's own, its header being the broken line."""
     current = ""
     assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    elsewhere = False
     for line in text.splitlines():
         if header := _HEADER.match(line):
             current = header.group(1)
+        elif assignment.match(line) and current != table:
+            elsewhere = True
         elif current == table and assignment.match(line):
             try:
                 value = tomllib.loads(line.strip()).get(key)
             except tomllib.TOMLDecodeError:
                 return None  # the key's own line is broken: its value is not known
             return value if isinstance(value, str) else None
-    return default
+    return None if elsewhere else default
 
 
 def _syntax_fix(message: str) -> str:

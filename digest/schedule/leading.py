@@ -19,6 +19,7 @@ from digest.config import Config
 from digest.errors import ConfigError
 from digest.job_names import RELOAD_FINGERPRINT, reload_next
 from digest.states import WorkerRole, WorkerState
+from digest.store.jobs import SUMMARY_CHARS
 from digest.store.lock import LeaderLock
 from digest.store.workers import this_process
 
@@ -223,7 +224,7 @@ def _reloaded(
         refused = refused_reload(app.config, exc)
         log.error("%s", refused)
         if running is not None:  # what it runs on: `digest status` shows it, file or not
-            refused += _next_said(running)
+            refused = _kept_with(refused, _next_said(running))
         with _paused(running):
             record_reload(app, False, refused)
         return None
@@ -236,6 +237,16 @@ def _next_said(scheduler: BackgroundScheduler) -> str:
     it (the console's and `digest status`'s "next" read them back: ``next_runs_of``)."""
     jobs = scheduler.get_jobs()
     return reload_next([(j.name, j.next_run_time) for j in jobs if j.id.startswith("digest:")])
+
+
+def _kept_with(text: str, tail: str) -> str:
+    """``text`` then ``tail``, ``text`` cut short so the whole fits the record
+    (``SUMMARY_CHARS``): the store cuts a long summary at its end, and a long error
+    (many problems) would cut off the next runs ``tail`` names, or leave half a time."""
+    room = SUMMARY_CHARS - len(tail)
+    if len(text) > room:
+        text = text[: max(0, room - 1)] + "…"
+    return text + tail
 
 
 @contextmanager

@@ -14,18 +14,27 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
-from digest.errors import StoreError
+from digest.errors import StoreError, without_password
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def shown_url(url: str) -> str:
+    """A database URL as an error or `digest status` shows it: its password hidden (the
+    terminal, the journal a service logs to), also in a URL SQLAlchemy cannot parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return without_password(url)
 
 
 def resolve_url(url: str, base_dir: Path) -> str:
     """Make a relative SQLite path relative to the config's folder, not the working directory."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise StoreError(
-            f"database_url {url!r} is not a database URL",
+            f"database_url {shown_url(url)!r} is not a database URL",
             "write it as 'sqlite:///digest.db' or 'postgresql+psycopg://user@host/db'",
         ) from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -51,7 +60,7 @@ def open_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
     except (ArgumentError, ModuleNotFoundError, OSError) as exc:
         raise StoreError(
-            f"cannot open database {url!r}: {exc}",
+            f"cannot open database {shown_url(url)!r}: {exc}",
             "for PostgreSQL install the driver (`pip install 'digest[postgres]'`) and use "
             "'postgresql+psycopg://...'; for SQLite check the folder is writable",
         ) from exc

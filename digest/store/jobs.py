@@ -12,6 +12,9 @@ from sqlmodel import col, select
 from digest.store.base import StoreBase
 from digest.store.tables import JobRun
 
+# The most of a job's summary kept: a longer one is cut at its end (``record_job``).
+SUMMARY_CHARS = 2000
+
 
 class JobQueries(StoreBase):
     """The job-run queries (``Store`` inherits them)."""
@@ -26,7 +29,7 @@ class JobQueries(StoreBase):
                 started_at,
                 self.clock.now(),
                 ok,
-                summary[:2000],
+                summary[:SUMMARY_CHARS],
             )
             s.add(row)
             s.commit()

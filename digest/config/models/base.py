@@ -166,10 +166,14 @@ def secret_hint(env: str) -> str:
 
 
 def check_env_name(value: str) -> str:
-    """Accept the name of an environment variable (the secret itself never sits in the file)."""
+    """Accept the name of an environment variable (the secret itself never sits in the file).
+    The value is not repeated in the error: it is most often the secret pasted in, and the
+    error goes where a secret must not (a refused reload's record, shown by `digest status`
+    and the console's dashboard; the daemon's log)."""
     if not _ENV_NAME.match(value):
         raise ValueError(
-            f"{value!r} is not an environment variable name; name the variable that holds "
-            "the secret (such as 'DIGEST_SECRET'), never the secret itself"
+            "not an environment variable name (its value is not shown: it may be the secret "
+            "itself); name the variable that holds the secret (such as 'DIGEST_SECRET'), "
+            "never the secret itself"
         )
     return value

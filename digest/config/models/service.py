@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.config.models.base import _Model, check_env_name, check_timezone
+from digest.errors import without_password
 from digest.render.i18n import check_locale
 
 
@@ -100,12 +101,15 @@ class ServiceConfig(_Model):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        """Parsed here as the store parses it, so a typo fails `digest check`, not a run."""
+        """Parsed here as the store parses it, so a typo fails `digest check`, not a run.
+        The URL's password is hidden in the error, which goes into a refused reload's
+        record (status, the dashboard) and the daemon's log."""
         try:
             make_url(value)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
             raise ValueError(
-                f"{value!r} is not a database URL; write it as 'sqlite:///digest.db' (three "
+                f"{without_password(value)!r} is not a database URL; write it as "
+                "'sqlite:///digest.db' (three "
                 "slashes, then a path relative to this file) or "
                 "'postgresql+psycopg://user@host/dbname'"
             ) from exc
