@@ -114,7 +114,8 @@ async def test_double_opt_in_then_preferences_then_one_click(
             "csrf": await _csrf(c, prefs),
         },
     )
-    assert saved.status_code == 200 and "Saved." in saved.text
+    # The page answers in the language just chosen, not the one the form was in.
+    assert saved.status_code == 200 and "Enregistré." in saved.text and 'lang="fr"' in saved.text
     subscriber = app.store.subscriber_by_email("ana@example.org")
     assert subscriber is not None
     assert (subscriber.topics, subscriber.timezone, subscriber.locale, subscriber.status) == (

@@ -96,13 +96,13 @@ def test_a_reader_subscribes_confirms_chooses_and_leaves(
         page.fill("#timezone", "Asia/Tokyo")
         page.select_option("#locale", "de")
         page.click("button[type=submit]")
-        assert "Saved." in page.content()
+        assert "Gespeichert." in page.content()  # in the language just chosen
         row = app.store.subscriber_by_email("reader@example.org")
         assert row is not None
         assert (row.topics, row.timezone, row.locale) == ("world", "Asia/Tokyo", "de")
 
-        page.click("text=Unsubscribe")
-        page.click("button[type=submit]")  # the next page speaks the language chosen
+        page.click("text=Abbestellen")  # the saved page speaks the language chosen
+        page.click("button[type=submit]")
         assert "Sie sind abgemeldet" in page.content()
         assert app.store.subscriber_by_email("reader@example.org").status == "unsubscribed"  # type: ignore[union-attr]
         browser.close()

@@ -117,6 +117,7 @@ class ReaderViews:
                     subscriber = changed or subscriber
                     entered = _stored_choices(subscriber)
                     saved = True
+                    tr = ctx.reader(subscriber)  # "Saved." in the language just chosen
         withdrawn = [t for t in _chosen(subscriber) if t not in ctx.topics]  # as saved
         leave = f"/unsubscribe/{make_token(ctx.secret, 'unsubscribe', subscriber.public_id)}"
         response = ctx.page(
