@@ -492,3 +492,36 @@ async def test_an_expired_link_of_a_paused_reader_says_paused(
     for page in pages:
         assert "Your subscription is paused" in page.text and "is sent to" not in page.text
         assert "Yes, subscribe me" not in page.text
+
+
+async def test_the_zone_help_names_the_zone_the_digest_dates_its_editions_in(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer
+) -> None:
+    """A digest with its own zone dates its editions in it (``Config.digest_timezone``), not
+    the service's: the preferences page said "Left empty, dates are in the newsletter's time
+    zone (UTC)" to a reader whose editions came dated in New York time."""
+    from digest.links import make_token
+    from tests.conftest import SECRET
+
+    url = feed_server.add(
+        "/z.xml", rss([{"title": "Port", "guid": "1", "link": "https://w.test/1"}])
+    )
+    path = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+    path.write_text(
+        path.read_text().replace('id = "daily"', 'id = "daily"\ntimezone = "America/New_York"')
+    )
+    app = App.open(load_config(path), clock=ManualClock(datetime.now(UTC)))
+    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
+    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
+            await _sign_up(c, email="zone@example.org")
+            await c.post(_mailed_link(smtp_server, "zone@example.org"))
+            row = app.store.subscriber_by_email("zone@example.org")
+            assert row is not None
+            page = await c.get(f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}")
+    finally:
+        app.close()
+    assert "newsletter&#39;s time zone (America/New_York)" in page.text or (
+        "newsletter's time zone (America/New_York)" in page.text
+    ), page.text

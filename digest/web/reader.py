@@ -134,7 +134,7 @@ class ReaderViews:
             entered=entered,
             zones=_ZONES,
             zone_script=_ZONE_SCRIPT,
-            default_zone=ctx.service.timezone,
+            default_zone=_digests_zones(ctx),
             saved=saved,
             error=error,
             field=field,
@@ -316,3 +316,12 @@ _LEFT_TEXTS: dict[str, str] = {
 def _left_text(tr: Localizer, status: str, name: str, email: str) -> str:
     """Why nothing is sent to this address, in the reader's terms and language."""
     return tr.gettext(_LEFT_TEXTS[status], name=name, email=email)
+
+
+def _digests_zones(ctx: WebContext) -> str:
+    """The zone(s) a reader who sets none is dated in: each digest's own, else the
+    service's (``Config.digest_timezone``, the rule the editions and the sign-up page's
+    schedule words read), each named once; the service's when there is no digest."""
+    config = ctx.config
+    zones = dict.fromkeys(config.digest_timezone(d) for d in config.digests)
+    return ", ".join(zones) or config.service.timezone
