@@ -90,6 +90,12 @@ def test_an_admin_adds_one_reader_with_each_problem_said_by_its_field(
         assert bad.status_code == 400 and "Nothing was added: 2 fields need a fix" in bad.text
         assert "unknown time zone &#39;Mars/Olympus&#39;" in bad.text
         assert 'value="Mars/Olympus"' in bad.text  # the form kept as typed
+        region = client.post(  # zoneinfo reads 'Europe' as a folder: it was a 500
+            "/admin/subscribers/add",
+            data={"csrf": csrf(form), "email": "ann@example.org", "timezone": "Europe"},
+        )
+        assert region.status_code == 400
+        assert "&#39;Europe&#39; is a region, not a zone" in region.text
         added = client.post(
             "/admin/subscribers/add",
             data={

@@ -161,6 +161,15 @@ MISTAKES = [
         "Karachi",
     ),
     (
+        "a region for a time zone (zoneinfo reads it as a folder: was a traceback)",
+        'timezone = "UTC"',
+        'timezone = "Europe"',
+        "service.timezone",
+        "unknown time zone 'Europe'; 'Europe' is a region, not a zone: name a place in it, "
+        "such as 'Europe/Amsterdam'",
+        "Europe",
+    ),
+    (
         "value out of range, nested table",
         "port = 587",
         "port = 70000",

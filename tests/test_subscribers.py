@@ -72,6 +72,25 @@ def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
     assert active(cli) == []
 
 
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("Australia", "unknown time zone 'Australia'; 'Australia' is a region, not a zone"),
+        ("x" * 300, "unknown time zone 'xxxxxxxxxx"),  # zoneinfo: "File name too long"
+    ],
+)
+def test_a_region_or_an_overlong_name_as_a_time_zone_is_bad_usage(
+    cli: Cli, typed: str, said: str
+) -> None:
+    """zoneinfo reads a zone from a file named by the value: a region's folder or a name
+    too long for a file raised OSError, not the "unknown zone" the check caught (a traceback)."""
+    code, out, err = cli("subscribers", "add", "ann@example.com", "--timezone", typed)
+    assert code == 2
+    assert said in err
+    assert "Traceback" not in err + out
+    assert active(cli) == []
+
+
 def test_a_city_given_as_a_time_zone_is_bad_usage_naming_its_zone(cli: Cli) -> None:
     """Issue 20, point 7: `--timezone Karachi` exited 1 with no way to the right name."""
     code, _, err = cli("subscribers", "add", "ann@example.com", "--timezone", "Karachi")

@@ -491,6 +491,27 @@ async def test_a_wrong_zone_keeps_every_other_choice_and_names_the_zone_meant(
     assert row is not None and (row.topics, row.timezone, row.status) == ("science", None, "active")
 
 
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("Europe", "unknown time zone &#39;Europe&#39;; that is a region: name a place in it"),
+        ("a" * 300, "unknown time zone &#39;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…&#39;"),
+    ],
+)
+async def test_a_region_or_an_overlong_zone_is_refused_not_a_500(
+    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer, typed: str, said: str
+) -> None:
+    """zoneinfo reads a zone from a file named by the value: a region's folder ('Europe')
+    or a name too long for a file raised OSError, which gave the reader a 500."""
+    c, app = client
+    prefs = await _subscribed(c, smtp_server, app, "ana@example.org")
+    refused = await c.post(prefs, data={"timezone": typed, "csrf": await _csrf(c, prefs)})
+    assert refused.status_code == 400
+    assert "Nothing was saved: " + said in refused.text
+    row = app.store.subscriber_by_email("ana@example.org")
+    assert row is not None and row.timezone is None
+
+
 async def test_the_form_names_its_address_offers_the_zones_and_says_saved_plainly(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from functools import reduce
 
-from digest.config.models import offset_meant, zones_meant
+from digest.config.models import offset_meant, region_places, zones_meant
 from digest.render.i18n import Localizer
 
 
 def zone_refused(tr: Localizer, typed: str) -> str:
     """Why ``typed`` is not a time zone, and the zone it probably means, in ``tr``'s
     language (the first suggestion that fits, as the config's check orders them)."""
-    zone = repr(typed)
+    zone = repr(typed if len(typed) <= 40 else typed[:40] + "…")
     offset = offset_meant(typed)
     if offset is not None:
         written, etc = offset
@@ -42,6 +42,13 @@ def zone_refused(tr: Localizer, typed: str) -> str:
             zone=zone,
             offset=written,
             etc=repr(etc),
+        )
+    places = [repr(z) for z in region_places(typed)]
+    if places:
+        return tr.gettext(
+            "unknown time zone {zone}; that is a region: name a place in it, such as {zones}",
+            zone=zone,
+            zones=reduce(lambda a, b: tr.gettext("{first} or {last}", first=a, last=b), places),
         )
     close = [repr(z) for z in zones_meant(typed)]
     if close:

@@ -64,15 +64,46 @@ def check_timezone(
     A name that is not a zone but names one (a city, 'europe/paris', 'New York') gets the
     zones it probably means; any other gets ``otherwise``, worded for who is asked.
     """
+    if len(value) > LONGEST_ZONE_NAME:  # no zone is; nor worth a guess (or an echo)
+        raise ValueError(f"unknown time zone {value[:40]!r}...; {otherwise}")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # zoneinfo reads a file named by the value: a region's folder ('Europe') is an
+    # IsADirectoryError, another odd name another OSError; none is a zone.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         close = zones_meant(value)
-        hint = _offset_hint(value) or (
-            f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
+        hint = (
+            _offset_hint(value)
+            or _region_hint(value)
+            or (f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise)
         )
         raise ValueError(f"unknown time zone {value!r}; {hint}") from exc
     return value
+
+
+LONGEST_ZONE_NAME = 64  # the longest IANA name is 32 characters
+
+
+def _region_hint(raw: str) -> str | None:
+    """'Europe' or 'australia' is a region, not a zone: name a place in it."""
+    places = region_places(raw)
+    if not places:
+        return None
+    region, shown = places[0].split("/")[0], " or ".join(map(repr, places))
+    return f"{region!r} is a region, not a zone: name a place in it, such as {shown}"
+
+
+def region_places(raw: str) -> list[str]:
+    """A few zones of the region ``raw`` names ('Europe', 'australia'), for a hint; none
+    when it names no region (nor 'Etc': offsets, not places, which ``_offset_hint`` words)."""
+    region = raw.strip().strip("/").lower()
+    if region == "etc" or len(raw) > LONGEST_ZONE_NAME:
+        return []
+    return [
+        zone
+        for zone in sorted(available_timezones())
+        if zone.lower().startswith(region + "/") and not zone.split("/")[-1].isupper()
+    ][:3]
 
 
 _OFFSET = re.compile(r"^(?:gmt|utc)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
@@ -146,6 +177,8 @@ def zones_meant(raw: str) -> list[str]:
     """The zones a mistyped name probably means: 'Karachi' is Asia/Karachi, 'europe/paris'
     is Europe/Paris, 'New York' is America/New_York; a misspelt one, the names closest to
     it ('Europe/Londn' is Europe/London, 'US/Eastrn' US/Eastern)."""
+    if len(raw) > LONGEST_ZONE_NAME:  # no zone is: nothing it is close to
+        return []
     keys = _zone_keys()
     typed = raw.strip().lower().replace(" ", "_")
     if typed in keys:

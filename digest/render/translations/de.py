@@ -135,6 +135,7 @@ WEB: dict[str, str] = {
     "unknown time zone {zone}; for {offset} write {etc} (IANA's Etc names count the other way round), or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "unbekannte Zeitzone {zone}; für {offset} schreiben Sie {etc} (die Etc-Namen der IANA zählen andersherum) oder besser die Zeitzone Ihres Ortes, benannt als Gebiet/Stadt ('Europe/Paris', 'America/New_York'), die auch die Sommerzeit berücksichtigt",
     "{first} or {last}": "{first} oder {last}",
     "unknown time zone {zone}; did you mean {zones}?": "unbekannte Zeitzone {zone}; meinten Sie {zones}?",
+    "unknown time zone {zone}; that is a region: name a place in it, such as {zones}": "unbekannte Zeitzone {zone}; das ist eine Region: nennen Sie einen Ort darin, etwa {zones}",
     "unknown time zone {zone}; use a name like 'Europe/Paris'": "unbekannte Zeitzone {zone}; verwenden Sie einen Namen wie 'Europe/Paris'",
     "unknown language {code}; choose one from the list": "unbekannte Sprache {code}; wählen Sie eine aus der Liste",
     "Confirm your subscription to {service}": "Bestätigen Sie Ihr Abonnement von {service}",

@@ -135,6 +135,7 @@ WEB: dict[str, str] = {
     "unknown time zone {zone}; for {offset} write {etc} (IANA's Etc names count the other way round), or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "zona horaria desconocida {zone}; para {offset} escribe {etc} (los nombres Etc de la IANA cuentan al revés) o, mejor, la zona de tu lugar, con el nombre Región/Ciudad ('Europe/Paris', 'America/New_York'), que sigue su horario de verano",
     "{first} or {last}": "{first} o {last}",
     "unknown time zone {zone}; did you mean {zones}?": "zona horaria desconocida {zone}; ¿quisiste decir {zones}?",
+    "unknown time zone {zone}; that is a region: name a place in it, such as {zones}": "zona horaria desconocida {zone}; es una región: indica un lugar de ella, como {zones}",
     "unknown time zone {zone}; use a name like 'Europe/Paris'": "zona horaria desconocida {zone}; usa un nombre como 'Europe/Paris'",
     "unknown language {code}; choose one from the list": "idioma desconocido {code}; elige uno de la lista",
     "Confirm your subscription to {service}": "Confirma tu suscripción a {service}",

@@ -135,6 +135,7 @@ WEB: dict[str, str] = {
     "unknown time zone {zone}; for {offset} write {etc} (IANA's Etc names count the other way round), or better the place's own zone, named Area/City ('Europe/Paris', 'America/New_York'), which follows its summer time": "fuseau horaire inconnu {zone}\u202f; pour {offset}, écrivez {etc} (les noms Etc de l’IANA comptent à l’envers), ou mieux, le fuseau de votre lieu, nommé Région/Ville ('Europe/Paris', 'America/New_York'), qui suit son heure d’été",
     "{first} or {last}": "{first} ou {last}",
     "unknown time zone {zone}; did you mean {zones}?": "fuseau horaire inconnu {zone}\u202f; vouliez-vous dire {zones}\u202f?",
+    "unknown time zone {zone}; that is a region: name a place in it, such as {zones}": "fuseau horaire inconnu {zone}\u202f; c’est une région\u202f: nommez un lieu de cette région, comme {zones}",
     "unknown time zone {zone}; use a name like 'Europe/Paris'": "fuseau horaire inconnu {zone}\u202f; utilisez un nom comme 'Europe/Paris'",
     "unknown language {code}; choose one from the list": "langue inconnue {code}\u202f; choisissez-en une dans la liste",
     "Confirm your subscription to {service}": "Confirmez votre abonnement à {service}",
