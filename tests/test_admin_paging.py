@@ -131,6 +131,14 @@ def test_the_export_writes_everyone_the_filters_find_in_the_import_s_columns(
     assert [s.email for s in good] == READERS and problems == []
     everyone = client.get("/admin/subscribers.csv").text
     assert "reader9@example.org,,world,,,paused" in everyone
+    # Unfiltered, the page's first export is the active readers, as `digest subscribers
+    # export` writes: an admin moving the list must not mail the people who left.
+    unfiltered = client.get("/admin/subscribers").text
+    assert re.search(
+        r'<a href="/admin/subscribers.csv\?status=active" download>Export the active readers',
+        unfiltered,
+    )
+    assert ">everyone, every status</a>" in unfiltered
 
 
 def test_a_long_import_preview_puts_the_refused_rows_first_and_sums_up_the_rest(
