@@ -280,7 +280,16 @@ def _page_strings() -> set[str]:
             found = strings if isinstance(strings, tuple) else (strings,)
             used.update(s for s in found if isinstance(s, str) and s)
     web = Path(web_package.__file__).parent
-    modules = ("context", "reader", "signup", "public", "schedule_words", "zone_words", "mailer")
+    modules = (
+        "context",
+        "reader",
+        "signup",
+        "public",
+        "schedule_words",
+        "zone_words",
+        "mailer",
+        "topic_choice",
+    )
     for name in modules:
         source = (web / f"{name}.py").read_bytes()
         for _, _, messages, _ in extract_python(
