@@ -242,3 +242,34 @@ async def _leave_and_post_back(
     page = await c.get(pages[email])
     answer = await c.post(pages[email], data={"action": "resubscribe", "csrf": csrf(page)})
     return answer.status_code
+
+
+@pytest.mark.asyncio
+async def test_confirming_topics_withdrawn_since_the_link_was_mailed_says_nothing_is_sent(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-up's link carries its topics; the only one withdrawn before the reader
+    confirms, "from the next edition" was untrue: the page says they are subscribed, that
+    nothing is sent to them, and leads to their preferences to choose."""
+    world = feed_server.add("/w.xml", rss([]))
+    science = feed_server.add("/s.xml", rss([]))
+    path = _write(write_config, world, science, smtp_server.port)
+    monkeypatch.chdir(path.parent)
+    app = App.open(load_config(path))
+    async with await _client(app) as c:
+        form = {"email": "late@example.org", "topics": ["science"], "csrf": csrf(await c.get("/"))}
+        await c.post("/subscribe", data=form)
+    app.close()
+    app = App.open(load_config(_write(write_config, world, None, smtp_server.port)))
+    try:
+        async with await _client(app) as c:
+            mailed = smtp_server.messages[-1].message().get_content()
+            link = re.search(r"https://digest\.test(/confirm/\S+)", mailed)
+            assert link
+            done = await c.post(link.group(1))
+            assert "You are subscribed" in done.text and "nothing is sent to you" in done.text
+            assert "from the next edition" not in done.text and "/preferences/" in done.text
+            row = app.store.subscriber_by_email("late@example.org")
+            assert row is not None and (row.status, row.topics) == ("active", "science")
+    finally:
+        app.close()

@@ -208,6 +208,18 @@ class SignUpViews:
                 link={"url": "/", "label": tr.gettext("Subscribe again")},
                 tr=tr,
             )
+        if TopicChoice.of(subscriber.topics.split(","), ctx.topics).stranded:
+            # Topics withdrawn since the link was mailed: "from the next edition" would be
+            # untrue, as every edition skips them.
+            return ctx.message(
+                tr.gettext("You are subscribed"),
+                tr.gettext(
+                    "Your topics are no longer offered, so nothing is sent to you: choose "
+                    "others, or none for all."
+                ),
+                link={"url": preferences, "label": tr.gettext("Your topics and settings")},
+                tr=tr,
+            )
         return ctx.message(
             tr.gettext("You are subscribed"),
             tr.gettext("{name} will reach {email} from the next edition.", name=name, email=email),
