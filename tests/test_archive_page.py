@@ -1,6 +1,7 @@
 """The public archive as a reader reads it: each edition's whole subject (the email's is cut
-at about 60 characters for inboxes; the page has room) and its date as the service's
-language writes one, not ``2026-12-07 07:00 Europe/London``."""
+at about 60 characters for inboxes; the page has room) and its date as the visitor's
+language writes one, not ``2026-12-07 07:00 Europe/London``, in its digest's zone (the
+date its email carried)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from babel.dates import format_date
 
 from digest.app import App
 from digest.config import load_config
@@ -31,8 +34,13 @@ def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Pa
         "/f.xml", rss([{"title": HEADLINE, "link": "https://wire.test/1", "date": ago(hours=1)}])
     )
     path = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
+    # The service in Paris; the digest in Auckland, at 07:00 there: 19:00 or 20:00 of the
+    # day before in Paris, whatever the season, so the two zones date it differently.
+    text = path.read_text().replace('timezone = "UTC"', 'timezone = "Europe/Paris"\nlocale = "fr"')
     path.write_text(
-        path.read_text().replace('timezone = "UTC"', 'timezone = "Europe/Paris"\nlocale = "fr"')
+        text.replace(
+            'schedule = "0 7 * * *"', 'schedule = "0 7 * * *"\ntimezone = "Pacific/Auckland"'
+        )
     )
     return path
 
@@ -46,8 +54,15 @@ async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
     app.close()
 
 
-async def test_the_archive_shows_the_whole_subject_and_a_date_in_the_services_language(
-    client: tuple[httpx.AsyncClient, App], config: Path
+def _when(page: str) -> tuple[str, str]:
+    """The archive's one edition's ``datetime`` and its date as the page writes it."""
+    when = re.search(r'<time class="note" datetime="([^"]+)">([^<]+)</time>', page)
+    assert when, page
+    return when.group(1), when.group(2)
+
+
+async def test_the_archive_shows_the_whole_subject_and_the_date_its_email_carried(
+    client: tuple[httpx.AsyncClient, App], config: Path, smtp_server: SmtpServer
 ) -> None:
     c, app = client
     assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
@@ -55,13 +70,26 @@ async def test_the_archive_shows_the_whole_subject_and_a_date_in_the_services_la
     assert sent[0] == 0, sent[2]
     (edition,) = app.store.editions(5)
     assert edition.subject.endswith("…")  # the email's subject, cut for the inbox
+    # The date the email carried at its top ("Test Desk · mardi 8 décembre 2026"), in
+    # the digest's zone: the day after the slot's day in the service's.
+    body = smtp_server.messages[-1].message().get_body(("plain",))
+    assert body is not None
+    dateline = re.search(r"Test Desk · (\w+ \d{1,2} \w+ \d{4})", body.get_content())
+    assert dateline, body.get_content()
+    in_paris = format_date(edition.slot.astimezone(ZoneInfo("Europe/Paris")), "full", locale="fr")
+    assert dateline.group(1) != in_paris
 
     page = html.unescape((await c.get("/archive")).text)
     assert f"Daily Test: {HEADLINE}</a>" in page and "…" not in page
-    when = re.search(r'<time class="note" datetime="([^"]+)">([^<]+)</time>', page)
-    assert when and when.group(1) == edition.slot.isoformat()
-    # The day, as French writes it, then the edition's time in the service's zone.
-    assert re.fullmatch(
-        r"(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) \d{1,2} \w+ \d{4}, 07:00 CET",
-        when.group(2),
-    ), when.group(2)
+    iso, when = _when(page)
+    assert iso == edition.slot.isoformat()
+    # The day the email carried, as French writes it, then the edition's time there.
+    assert re.fullmatch(rf"{dateline.group(1)}, 07:00 NZ[DS]T", when), when
+    assert in_paris not in when
+
+    # In a German browser's language, the same day, as German writes it.
+    german = html.unescape((await c.get("/archive", headers={"Accept-Language": "de"})).text)
+    local = edition.slot.astimezone(ZoneInfo("Pacific/Auckland"))
+    day = f"{format_date(local, 'EEEE', locale='de')}, {local.day}. "
+    assert _when(german)[1].startswith(day), _when(german)[1]
+    assert re.search(r"07:00 NZ[DS]T$", _when(german)[1]), _when(german)[1]

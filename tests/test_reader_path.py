@@ -114,12 +114,14 @@ async def test_an_expired_confirmation_link_offers_a_new_one_to_the_same_address
     assert (await c.post(forged, data={"action": "resend"})).status_code == 404
 
 
-async def test_a_new_link_for_an_expired_one_keeps_only_topics_a_source_still_has(
+async def test_a_new_link_for_an_expired_one_keeps_topics_no_source_has_any_more(
     client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
 ) -> None:
     """An expired link may be weeks old, its topics chosen on a form that offered one since
-    dropped from the config. Carried into the new link, a reader of that topic alone was
-    subscribed to be sent nothing; the form itself never keeps a topic no source has."""
+    dropped from the config. The new link dropped it: a reader of that topic alone came back
+    to every topic, unasked. It keeps the choice as it was, the withdrawn topic shown as the
+    preferences page shows it; a choice of such topics alone is told so and asked to choose
+    (kept, the reader would be sent nothing)."""
     c, app = client
     from digest.links import make_confirm_token
     from tests.conftest import SECRET
@@ -127,10 +129,28 @@ async def test_a_new_link_for_an_expired_one_keeps_only_topics_a_source_still_ha
     row = app.store.add_pending("old@example.org", "", ["sport", "science"])
     made = app.clock.now() - timedelta(days=20)
     old = f"/confirm/{make_confirm_token(SECRET, row.public_id, ['sport', 'science'], made)}"
-    assert "expired" in (await c.get(old)).text
+    page = await c.get(old)
+    assert "expired" in page.text and "Your topics are no longer offered" not in page.text
+    assert re.search(r'value="sport" checked> Sport \(no longer offered\)', page.text)
     await c.post(old, data={"action": "resend"})
     assert "You are subscribed" in (await c.post(_mailed_link(smtp_server, "old@example.org"))).text
     after = app.store.subscriber_by_email("old@example.org")
+    assert after is not None and (after.status, after.topics) == ("active", "sport,science")
+
+    alone = app.store.add_pending("sport@example.org", "", ["sport"])
+    old = f"/confirm/{make_confirm_token(SECRET, alone.public_id, ['sport'], made)}"
+    page = await c.get(old)
+    assert "Your topics are no longer offered" in page.text
+    mailed = len(smtp_server.messages)
+    refused = await c.post(old, data={"action": "resend"})
+    assert refused.status_code == 400 and "Choose a topic still offered" in refused.text
+    assert len(smtp_server.messages) == mailed
+    chosen = {"action": "resend", "choosing_topics": "yes", "topics": ["science"]}
+    assert "Check your inbox" in (await c.post(old, data=chosen)).text
+    assert (
+        "You are subscribed" in (await c.post(_mailed_link(smtp_server, "sport@example.org"))).text
+    )
+    after = app.store.subscriber_by_email("sport@example.org")
     assert after is not None and (after.status, after.topics) == ("active", "science")
 
 

@@ -6,6 +6,7 @@ in German. In-process through httpx's ASGI transport, mailing through a real SMT
 from __future__ import annotations
 
 import io
+import logging
 import re
 import string
 from collections.abc import AsyncIterator, Callable
@@ -280,7 +281,16 @@ def _page_strings() -> set[str]:
             found = strings if isinstance(strings, tuple) else (strings,)
             used.update(s for s in found if isinstance(s, str) and s)
     web = Path(web_package.__file__).parent
-    modules = ("context", "reader", "signup", "public", "schedule_words", "zone_words", "mailer")
+    modules = (
+        "context",
+        "reader",
+        "signup",
+        "public",
+        "schedule_words",
+        "zone_words",
+        "mailer",
+        "topic_choice",
+    )
     for name in modules:
         source = (web / f"{name}.py").read_bytes()
         for _, _, messages, _ in extract_python(
@@ -373,3 +383,30 @@ async def test_a_visitor_who_signs_up_on_the_french_page_is_mailed_and_confirms_
     mail = smtp_server.messages[-1].message()
     assert mail["Subject"] == "Confirm your subscription to Test Desk"
     assert "?" not in _confirm_path(smtp_server, "tom@example.org")
+
+
+@pytest.mark.asyncio
+async def test_the_500_page_speaks_the_browser_s_language_and_english_when_that_fails(
+    english: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last-resort page was English whatever the visitor's language; it is in the
+    browser's, as every public page, and in English when the translation itself fails
+    (the page must not fail for its words)."""
+    c, app = english
+    # A real fault: the archive's table is gone from under the running app.
+    with app.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE editions RENAME TO editions_gone")
+    page = await c.get("/archive", headers={"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.8"})
+    assert page.status_code == 500 and _lang(page) == "fr"
+    assert "Une erreur s’est produite" in page.text and "Something went wrong" not in page.text
+    assert "editions_gone" not in page.text and "Traceback" not in page.text
+    german = await c.get("/archive", headers={"Accept-Language": "de"})
+    assert german.status_code == 500 and "Etwas ist schiefgelaufen" in german.text
+
+    # A French translation with a placeholder the page does not fill: English, still 500.
+    monkeypatch.setitem(translations.fr.STRINGS, "Something went wrong", "Erreur {oops}")
+    with caplog.at_level(logging.ERROR, logger="digest.web"):
+        broken = await c.get("/archive", headers={"Accept-Language": "fr"})
+    assert broken.status_code == 500 and _lang(broken) == "en"
+    assert "Something went wrong" in broken.text and "<html" in broken.text
+    assert any("in English" in r.getMessage() for r in caplog.records), caplog.text

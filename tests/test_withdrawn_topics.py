@@ -140,3 +140,136 @@ def test_the_warning_counts_readers_by_topic_and_those_left_with_nothing() -> No
     )
     assert withdrawn_topics({"world": 5}, ["world"]) == ""
     assert withdrawn_topics({}, []) == ""
+
+
+def _ticked(page: httpx.Response) -> list[str]:
+    """The topics a page's form has ticked: what the browser sends when it is sent as is."""
+    return re.findall(r'<input type="checkbox" name="topics" value="([^"]+)" checked>', page.text)
+
+
+@pytest.mark.asyncio
+async def test_the_way_back_keeps_withdrawn_topics_and_asks_a_stranded_reader_to_choose(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The way back ("Unsubscribed by mistake? Come back", and the expired confirmation
+    link's "Email me a new link") dropped the topics no source has any more: a reader of
+    such topics alone came back to every topic, unasked, and one of others too lost theirs.
+    It keeps them as stored, shown "no longer offered" as the preferences page shows them,
+    and asks a reader left with only such topics to choose before mailing a link."""
+    world = feed_server.add("/w.xml", rss([]))
+    science = feed_server.add("/s.xml", rss([]))
+    path = _write(write_config, world, science, smtp_server.port)
+    monkeypatch.chdir(path.parent)
+    app = App.open(load_config(path))
+    async with await _client(app) as c:
+        await _join(c, smtp_server, "sci@example.org", "science")
+        await _join(c, smtp_server, "both@example.org", "world")
+    both = app.store.subscriber_by_email("both@example.org")
+    assert both is not None and both.id is not None
+    app.store.set_subscriber(both.id, topics="world,science")
+    app.close()
+
+    path = _write(write_config, world, None, smtp_server.port)  # 'science' withdrawn
+    app = App.open(load_config(path))
+    try:
+        async with await _client(app) as c:
+            pages = {}
+            for email in ("sci@example.org", "both@example.org"):
+                row = app.store.subscriber_by_email(email)
+                assert row is not None
+                await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+                pages[email] = f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+
+            # A reader of other topics too comes back with all of theirs, the withdrawn
+            # one shown as such, ticked, and kept when the form is sent as it is.
+            page = await c.get(pages["both@example.org"])
+            assert re.search(r'value="science" checked> Science \(no longer offered\)', page.text)
+            assert "nothing is sent to you" not in page.text
+            form = {"action": "resubscribe", "csrf": csrf(page), "topics": _ticked(page)}
+            form["choosing_topics"] = "yes"
+            assert "Check your inbox" in (await c.post(pages["both@example.org"], data=form)).text
+            await _confirm_last(c, smtp_server, "both@example.org")
+            row = app.store.subscriber_by_email("both@example.org")
+            assert row is not None and row.status == "active"
+            assert sorted(row.topics.split(",")) == ["science", "world"]
+
+            # A form without the topics (a page from before they were shown) keeps them too.
+            assert await _leave_and_post_back(c, app, "both@example.org", pages) == 200
+            await _confirm_last(c, smtp_server, "both@example.org")
+            row = app.store.subscriber_by_email("both@example.org")
+            assert row is not None and sorted(row.topics.split(",")) == ["science", "world"]
+
+            # A reader of the withdrawn topic alone is told, as their preferences page
+            # tells them, and asked to choose: sent as it is, the form mails nothing.
+            page = await c.get(pages["sci@example.org"])
+            assert "Your topics are no longer offered" in page.text
+            assert _ticked(page) == ["science"]
+            mailed = len(smtp_server.messages)
+            form = {"action": "resubscribe", "csrf": csrf(page), "topics": _ticked(page)}
+            form["choosing_topics"] = "yes"
+            again = await c.post(pages["sci@example.org"], data=form)
+            assert again.status_code == 400 and len(smtp_server.messages) == mailed
+            assert "Choose a topic still offered" in again.text
+            assert _ticked(again) == ["science"]  # the page as sent, to change
+            plain = {"action": "resubscribe", "csrf": csrf(again)}  # nor without the topics
+            assert (await c.post(pages["sci@example.org"], data=plain)).status_code == 400
+            assert len(smtp_server.messages) == mailed
+            # Choosing one still offered brings them back with it.
+            form["topics"], form["csrf"] = ["world"], csrf(again)
+            assert "Check your inbox" in (await c.post(pages["sci@example.org"], data=form)).text
+            await _confirm_last(c, smtp_server, "sci@example.org")
+            row = app.store.subscriber_by_email("sci@example.org")
+            assert row is not None and (row.status, row.topics) == ("active", "world")
+    finally:
+        app.close()
+
+
+async def _confirm_last(c: httpx.AsyncClient, smtp: SmtpServer, email: str) -> None:
+    found = re.search(
+        r"https://digest\.test(/confirm/\S+)", smtp.messages[-1].message().get_content()
+    )
+    assert found and smtp.messages[-1].recipients == [email]
+    assert "You are subscribed" in (await c.post(found.group(1))).text
+
+
+async def _leave_and_post_back(
+    c: httpx.AsyncClient, app: App, email: str, pages: dict[str, str]
+) -> int:
+    """Leave, then press the way back's button of a form that has no topics."""
+    row = app.store.subscriber_by_email(email)
+    assert row is not None
+    await c.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}")
+    page = await c.get(pages[email])
+    answer = await c.post(pages[email], data={"action": "resubscribe", "csrf": csrf(page)})
+    return answer.status_code
+
+
+@pytest.mark.asyncio
+async def test_confirming_topics_withdrawn_since_the_link_was_mailed_says_nothing_is_sent(
+    write_config, feed_server: FeedServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-up's link carries its topics; the only one withdrawn before the reader
+    confirms, "from the next edition" was untrue: the page says they are subscribed, that
+    nothing is sent to them, and leads to their preferences to choose."""
+    world = feed_server.add("/w.xml", rss([]))
+    science = feed_server.add("/s.xml", rss([]))
+    path = _write(write_config, world, science, smtp_server.port)
+    monkeypatch.chdir(path.parent)
+    app = App.open(load_config(path))
+    async with await _client(app) as c:
+        form = {"email": "late@example.org", "topics": ["science"], "csrf": csrf(await c.get("/"))}
+        await c.post("/subscribe", data=form)
+    app.close()
+    app = App.open(load_config(_write(write_config, world, None, smtp_server.port)))
+    try:
+        async with await _client(app) as c:
+            mailed = smtp_server.messages[-1].message().get_content()
+            link = re.search(r"https://digest\.test(/confirm/\S+)", mailed)
+            assert link
+            done = await c.post(link.group(1))
+            assert "You are subscribed" in done.text and "nothing is sent to you" in done.text
+            assert "from the next edition" not in done.text and "/preferences/" in done.text
+            row = app.store.subscriber_by_email("late@example.org")
+            assert row is not None and (row.status, row.topics) == ("active", "science")
+    finally:
+        app.close()

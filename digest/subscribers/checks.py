@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest.config.models import check_timezone, no_source_has, unknown_topics
+from digest.config.models import check_timezone, no_source_has, stranded, unknown_topics
 from digest.render.i18n import check_locale
 from digest.states import SUBSCRIBER_STATUSES, SubscriberStatus
 
@@ -173,21 +173,21 @@ def withdrawn_topics(choices: Mapping[str, int], known: Collection[str]) -> str:
     preferences page marks such a topic "no longer offered"), so a reader of such topics
     alone is sent nothing, edition after edition: the admin should hear of it."""
     gone: dict[str, int] = {}
-    readers = stranded = 0
+    readers = left_with_none = 0
     for choice, count in choices.items():
         chosen = [t for t in choice.split(",") if t]
         unknown = unknown_topics(chosen, known)
         for topic in unknown:
             gone[topic] = gone.get(topic, 0) + count
         readers += count if unknown else 0
-        stranded += count if unknown and len(unknown) == len(chosen) else 0
+        left_with_none += count if stranded(chosen, known) else 0
     if not gone:
         return ""
     each = ", ".join(f"{topic!r} ({n})" for topic, n in sorted(gone.items()))
     line = f"{_readers(readers)} chose topics no source has any more: {each}"
-    if stranded:
-        verb = "is" if stranded == 1 else "are"
-        line += f"; {stranded} of them chose no other topic and {verb} sent nothing"
+    if left_with_none:
+        verb = "is" if left_with_none == 1 else "are"
+        line += f"; {left_with_none} of them chose no other topic and {verb} sent nothing"
     return (
         f"{line}\n  hint: add the topic back to a [[sources]] table's topics, or ask these "
         "readers to choose again (their preferences page marks it no longer offered)"

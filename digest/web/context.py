@@ -25,7 +25,7 @@ from digest.config import Config
 from digest.config.models import ServiceConfig
 from digest.errors import DeliveryError
 from digest.links import Purpose, make_confirm_token, read_token
-from digest.render.i18n import Localizer, negotiate, page_locale
+from digest.render.i18n import DEFAULT_LOCALE, Localizer, negotiate, page_locale
 from digest.render.translations import LANGUAGES
 from digest.resources import _find
 from digest.store import Store, Subscriber
@@ -244,9 +244,17 @@ class WebContext:
             tr=tr,
         )
 
-    def failed(self) -> Response:
-        """An error no view expected (logged by CatchAll), in the service's language."""
-        tr = Localizer(page_locale(self.service.locale))
+    def failed(self, request: Request) -> Response:
+        """An error no view expected (logged by CatchAll), in the visitor's language as
+        every public page; in English when that fails (a translation with a broken
+        placeholder, say): the last-resort page must not fail for its words."""
+        try:
+            return self._failed(self.visitor(request))
+        except Exception:  # the page in English, and why not in theirs in the log
+            log.exception("the error page in the visitor's language failed; it is in English")
+            return self._failed(Localizer(DEFAULT_LOCALE))
+
+    def _failed(self, tr: Localizer) -> Response:
         return self.message(
             tr.gettext("Something went wrong"),
             tr.gettext(

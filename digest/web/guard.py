@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,9 +84,10 @@ class BodyLimit:
 
 
 class CatchAll:
-    """The site's 500 page for any error a handler let through, and the cause in the log."""
+    """The site's 500 page for any error a handler let through (``failed``, given the
+    request: the page is in the visitor's language), and the cause in the log."""
 
-    def __init__(self, app: ASGIApp, failed: Callable[[], Response]) -> None:
+    def __init__(self, app: ASGIApp, failed: Callable[[Request], Response]) -> None:
         self.app, self.failed = app, failed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -100,7 +102,7 @@ class CatchAll:
             if watched.started:  # half a response is out: let the server drop the connection
                 raise
             try:
-                page = self.failed()
+                page = self.failed(Request(scope))
             except Exception:  # the page's own template is what fails
                 log.exception("the error page cannot be rendered either")
                 page = PlainTextResponse("Something went wrong; the error was logged.", 500)

@@ -109,8 +109,9 @@ class PublicViews:
 
     async def archive(self, request: Request) -> Response:
         """The newest editions, newest first, each with its whole subject (the email's is
-        cut for inboxes) and its date and time in the service's zone and language; not a
-        slot that mailed nobody (nothing new since the last one)."""
+        cut for inboxes) and its date and time in its digest's zone (as the email dated
+        it) and the visitor's language; not a slot that mailed nobody (nothing new since
+        the last one)."""
         ctx = self.ctx
         tr = ctx.visitor(request)
         editions = await run_in_threadpool(ctx.store.editions, ARCHIVE_EDITIONS, True)
@@ -190,14 +191,20 @@ def whole_html(app: App, edition: Edition) -> str:
 def archive_entries(app: App, editions: list[Edition], loc: Localizer) -> list[dict[str, str]]:
     """The archive page's lines: each edition's subject whole (its lead's headline as
     stored; the stored subject as mailed when it was not cut, or its digest is gone from
-    the config), its link, and when, as a reader of ``loc``'s language reads a date."""
-    service = app.config.service
-    zone = zoneinfo.ZoneInfo(service.timezone)  # editions of one day told apart by time
-    digests = {d.id: d for d in app.config.digests}
+    the config), its link, and when, as a reader of ``loc``'s language reads a date.
+
+    An edition is dated by its slot in its digest's zone (``Config.digest_timezone``), as
+    its email was: the service's zone would date a 07:00 edition in Auckland the day
+    before. The service's for an edition whose digest is gone from the config."""
+    config = app.config
+    service = config.service
+    digests = {d.id: d for d in config.digests}
     lines = []
     for e in editions:
         subject = e.subject
         digest = digests.get(e.digest_id)
+        # With the time: editions of one day are told apart by it.
+        zone = zoneinfo.ZoneInfo(config.digest_timezone(digest) if digest else service.timezone)
         if subject.endswith("…") and digest is not None and e.stories:
             try:
                 ranked = ranked_from_json(e.stories, extra=False)

@@ -24,6 +24,7 @@ from digest.store import Subscriber
 from digest.subscribers import check_subscriber_timezone
 from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token, now_stamp
+from digest.web.topic_choice import STRANDED, TopicChoice
 from digest.web.zone_words import zone_refused
 
 
@@ -92,8 +93,7 @@ class ReaderViews:
         entered = _stored_choices(subscriber)
         # Topics of theirs no source declares any more stay theirs until they untick them:
         # dropped, a reader of such topics alone would be widened to every topic, unasked.
-        withdrawn = [t for t in _chosen(subscriber) if t not in ctx.topics]
-        offered = [*ctx.topics, *withdrawn]
+        offered = [*ctx.topics, *TopicChoice.of(_chosen(subscriber), ctx.topics).withdrawn]
         if request.method == "POST":
             form = await request.form()
             if not csrf_ok(
@@ -118,7 +118,7 @@ class ReaderViews:
                     entered = _stored_choices(subscriber)
                     saved = True
                     tr = ctx.reader(subscriber)  # "Saved." in the language just chosen
-        withdrawn = [t for t in _chosen(subscriber) if t not in ctx.topics]  # as saved
+        choice = TopicChoice.of(_chosen(subscriber), ctx.topics)  # as saved
         leave = f"/unsubscribe/{make_token(ctx.secret, 'unsubscribe', subscriber.public_id)}"
         response = ctx.page(
             "preferences.html.j2",
@@ -127,9 +127,9 @@ class ReaderViews:
             title=tr.gettext("Preferences"),
             subscriber=subscriber,
             topics=ctx.topics,
-            withdrawn=withdrawn,
+            withdrawn=list(choice.withdrawn),
             # Only such topics: every edition skips them (the page says so, and why).
-            stranded=bool(withdrawn) and withdrawn == _chosen(subscriber),
+            stranded=choice.stranded,
             locales=LOCALES,
             entered=entered,
             zones=_ZONES,
@@ -155,8 +155,11 @@ class ReaderViews:
         tr = ctx.reader(subscriber)
         status, error = subscriber.status, ""
         can_return = status != SubscriberStatus.COMPLAINED  # a spam report is not undone by a click
+        # Their topics as stored, those no longer offered included (see topic_choice.py).
+        choice = TopicChoice.of(_chosen(subscriber), ctx.topics)
         if request.method == "POST":
             form = await request.form()
+            choice = choice.sent(form)  # kept as ticked, should the page come back
             if not csrf_ok(
                 ctx.secret,
                 subscriber.public_id,
@@ -168,14 +171,14 @@ class ReaderViews:
                 error = tr.gettext(
                     "Nothing was saved: nothing is sent to you, whatever the settings."
                 )
+            elif choice.stranded:
+                error = tr.gettext(STRANDED)
             elif not ctx.limits.allow_signup(client_ip(request), subscriber.email):
                 return ctx.too_many(tr)
             else:
-                kept = [t for t in subscriber.topics.split(",") if t in ctx.topics]
                 try:
-                    await ctx.mailer.send(
-                        subscriber.email, await ctx.confirm_url(subscriber, kept), tr
-                    )
+                    link = await ctx.confirm_url(subscriber, choice.chosen)
+                    await ctx.mailer.send(subscriber.email, link, tr)
                 except DeliveryError as exc:
                     return ctx.mail_down(subscriber.email, exc, tr)
                 return ctx.message(
@@ -201,6 +204,7 @@ class ReaderViews:
             subscriber=subscriber,
             can_return=can_return,
             error=error,
+            **choice.fields(),
             csrf=csrf_token(ctx.secret, subscriber.public_id, now_stamp(ctx.app.clock)),
         )
 

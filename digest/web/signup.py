@@ -27,6 +27,7 @@ from digest.web.security import (
     signup_csrf,
     signup_csrf_ok,
 )
+from digest.web.topic_choice import STRANDED, TopicChoice
 
 FORM_COOKIE_SECONDS = 86400  # as long as the form's field is valid
 
@@ -207,6 +208,18 @@ class SignUpViews:
                 link={"url": "/", "label": tr.gettext("Subscribe again")},
                 tr=tr,
             )
+        if TopicChoice.of(subscriber.topics.split(","), ctx.topics).stranded:
+            # Topics withdrawn since the link was mailed: "from the next edition" would be
+            # untrue, as every edition skips them.
+            return ctx.message(
+                tr.gettext("You are subscribed"),
+                tr.gettext(
+                    "Your topics are no longer offered, so nothing is sent to you: choose "
+                    "others, or none for all."
+                ),
+                link={"url": preferences, "label": tr.gettext("Your topics and settings")},
+                tr=tr,
+            )
         return ctx.message(
             tr.gettext("You are subscribed"),
             tr.gettext("{name} will reach {email} from the next edition.", name=name, email=email),
@@ -238,9 +251,10 @@ class SignUpViews:
 
     async def expired(self, request: Request, token: str) -> Response:
         """A genuine confirmation link past its two days: it says so and, on its button (a
-        POST, as confirming is), mails a fresh link with the topics chosen to the same
-        address, limited as a sign-up is. Nothing else: a link not ours stays invalid, and
-        one who reported the mail as spam is not mailed unasked (as at sign-up)."""
+        POST, as confirming is), mails a fresh link with the topics chosen (the old link's,
+        as ticked on the page) to the same address, limited as a sign-up is. Nothing else: a
+        link not ours stays invalid, and one who reported the mail as spam is not mailed
+        unasked (as at sign-up)."""
         ctx = self.ctx
         old = read_confirm_token(ctx.keys, token, max_age=None)
         if old is None:
@@ -252,22 +266,28 @@ class SignUpViews:
             return self.already(found, ctx.came_in(request))
         came_in = ctx.came_in(request)
         tr = ctx.reader(found, came_in)
-        if request.method != "POST":
+        # The old link's topics, or for a link made before links carried topics the row's;
+        # those no source has any more included, shown as such (see topic_choice.py).
+        topics = old.topics if old.topics is not None else tuple(found.topics.split(","))
+        choice, error = TopicChoice.of(topics, ctx.topics), ""
+        if request.method == "POST":
+            choice = choice.sent(await request.form())
+            error = tr.gettext(STRANDED) if choice.stranded else ""
+        if request.method != "POST" or error:
             return ctx.page(
                 "confirm_expired.html.j2",
-                tr=tr,
+                400 if error else 200,
+                tr,
                 title=tr.gettext("Link expired"),
                 email=found.email,
+                error=error,
+                **choice.fields(),
             )
         if not ctx.limits.allow_signup(client_ip(request), found.email):
             return ctx.too_many(tr)
-        # The old link's topics, or for a link made before links carried topics the row's;
-        # either way only those a source still has, as the sign-up form keeps: an old
-        # link's topic since dropped from the config would have the reader sent nothing.
-        topics = old.topics if old.topics is not None else tuple(found.topics.split(","))
-        topics = tuple(t for t in topics if t in ctx.topics)
         try:
-            await ctx.mailer.send(found.email, await ctx.confirm_url(found, topics, came_in), tr)
+            link = await ctx.confirm_url(found, choice.chosen, came_in)
+            await ctx.mailer.send(found.email, link, tr)
         except DeliveryError as exc:
             return ctx.mail_down(found.email, exc, tr)
         return ctx.page(

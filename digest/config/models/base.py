@@ -50,6 +50,12 @@ def unknown_topics(chosen: Iterable[str], known: Collection[str]) -> list[str]:
     return [topic for topic in chosen if topic not in known]
 
 
+def stranded(chosen: Sequence[str], known: Collection[str]) -> bool:
+    """Every topic of ``chosen`` is one no source declares: a reader of that choice is sent
+    nothing. Not an empty choice, which is every topic."""
+    return bool(chosen) and len(unknown_topics(chosen, known)) == len(chosen)
+
+
 def no_source_has(topics: Sequence[str]) -> str:
     """The words for ``unknown_topics``: "no source has the topic 'wrld'"."""
     return f"{NO_SOURCE_HAS} {', '.join(map(repr, topics))}"

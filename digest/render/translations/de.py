@@ -91,6 +91,7 @@ WEB: dict[str, str] = {
     "{service} will not be sent to {email} again.": "{service} wird nicht mehr an {email} gesendet.",
     "The form expired; please save again.": "Das Formular ist abgelaufen; bitte speichern Sie erneut.",
     "The form expired; please press the button again.": "Das Formular ist abgelaufen; bitte klicken Sie erneut auf die Schaltfläche.",
+    "Choose a topic still offered, or none for all, to receive it again.": "Um ihn wieder zu erhalten, wählen Sie ein noch angebotenes Thema oder keines für alle.",
     "Nothing was saved: nothing is sent to you, whatever the settings.": "Es wurde nichts gespeichert: An Sie wird nichts gesendet, unabhängig von den Einstellungen.",
     "A confirmation link is on its way to {email}. Open it within two days and press its button to receive {service} again.": "Ein Bestätigungslink ist an {email} unterwegs. Öffnen Sie ihn innerhalb von zwei Tagen und klicken Sie auf seine Schaltfläche, um {service} wieder zu erhalten.",
     "To receive it again, write to {address} from this address.": "Um ihn wieder zu erhalten, schreiben Sie von dieser Adresse an {address}.",

@@ -91,6 +91,7 @@ WEB: dict[str, str] = {
     "{service} will not be sent to {email} again.": "{service} no se volverá a enviar a {email}.",
     "The form expired; please save again.": "El formulario caducó; vuelve a guardar.",
     "The form expired; please press the button again.": "El formulario caducó; vuelve a pulsar el botón.",
+    "Choose a topic still offered, or none for all, to receive it again.": "Para volver a recibirlo, elige un tema que aún se ofrezca, o ninguno para recibirlos todos.",
     "Nothing was saved: nothing is sent to you, whatever the settings.": "No se guardó nada: no se te envía nada, sea cual sea la configuración.",
     "A confirmation link is on its way to {email}. Open it within two days and press its button to receive {service} again.": "Va de camino un enlace de confirmación a {email}. Ábrelo en un plazo de dos días y pulsa su botón para volver a recibir {service}.",
     "To receive it again, write to {address} from this address.": "Para volver a recibirlo, escribe a {address} desde esta dirección.",

@@ -91,6 +91,7 @@ WEB: dict[str, str] = {
     "{service} will not be sent to {email} again.": "Vous ne recevrez plus {service} à l’adresse {email}.",
     "The form expired; please save again.": "Le formulaire a expiré\u202f; veuillez enregistrer à nouveau.",
     "The form expired; please press the button again.": "Le formulaire a expiré\u202f; veuillez appuyer à nouveau sur le bouton.",
+    "Choose a topic still offered, or none for all, to receive it again.": "Pour le recevoir à nouveau, choisissez un thème encore proposé, ou aucun pour tout recevoir.",
     "Nothing was saved: nothing is sent to you, whatever the settings.": "Rien n’a été enregistré\u202f: rien ne vous est envoyé, quels que soient les réglages.",
     "A confirmation link is on its way to {email}. Open it within two days and press its button to receive {service} again.": "Un lien de confirmation est en route vers {email}. Ouvrez-le dans les deux jours et appuyez sur son bouton pour recevoir à nouveau {service}.",
     "To receive it again, write to {address} from this address.": "Pour recevoir à nouveau la newsletter, écrivez à {address} depuis cette adresse.",
