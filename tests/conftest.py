@@ -12,7 +12,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -32,6 +32,7 @@ from digest.config import load_config
 
 if TYPE_CHECKING:
     from tests.admin_site import Console
+    from tests.reader_web import Client
 
 SECRET = "test-secret-0123456789-abcdefghij"
 # The shared read-only data beside the checkout; DIGEST_SHARED points elsewhere (a worktree
@@ -449,6 +450,30 @@ def console(
 
     with serving(console_config(write_config, feed_server, smtp_server.port)) as running:
         yield running
+
+
+@pytest.fixture
+def reader_config(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> Path:
+    """The config the reader's pages are tried on: one source, "Wire", with one story,
+    offering the topics world and science, mailing through the test SMTP server."""
+    from tests.reader_web import topics_config
+
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    return topics_config(write_config, url, smtp_server.port, ["world", "science"])
+
+
+@pytest.fixture
+async def reader_client(reader_config: Path) -> AsyncIterator[Client]:
+    """The web app over ``reader_config`` in-process, and its App (tests/reader_web.py)."""
+    from tests.reader_web import web_client
+
+    async with web_client(reader_config) as client:
+        yield client
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
