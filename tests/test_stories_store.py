@@ -18,7 +18,7 @@ from digest.editions.stored import ranked_to_json, without_extra
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
 from tests.pg import fresh_database
-from tests.store_queries import add_articles
+from tests.store_queries import add_articles, add_edition
 
 STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
 RATES = "Central bank holds interest rates at 4.25%"
@@ -234,21 +234,7 @@ def test_an_edition_that_becomes_owed_while_its_views_are_pruned_keeps_them_and_
 
     def edition(days_ago: int) -> int:
         slot = now - timedelta(days=days_ago)
-        saved = app.store.save_edition(
-            Edition(
-                digest_id="daily",
-                slot=slot,
-                created_at=slot,
-                subject="s",
-                html="h",
-                text="t",
-                story_count=1,
-                stories=stories,
-            ),
-            {"technology": view},
-        )
-        assert saved.id is not None
-        return saved.id
+        return add_edition(app.store, slot, {"technology": view}, story_count=1, stories=stories)
 
     old, newest = edition(10), edition(0)
     app.store.add_subscriber("tech@example.org", topics=["technology"])
