@@ -245,8 +245,10 @@ def config_text(
     timeout: float = 5.0,
     gather: str = "",
     per_host_delay: float = 0.0,
+    database_url: str = "sqlite:///digest.db",
 ) -> str:
-    """A complete config: the given (name, url) sources, SQLite beside it, one digest.
+    """A complete config: the given (name, url) sources, SQLite beside it (unless
+    ``database_url`` says another database), one digest.
 
     ``gather`` is more TOML lines for the [gather] table, such as "max_body_mb = 1". All
     sources of the local servers share one host, so its politeness pause is off unless given.
@@ -256,7 +258,7 @@ def config_text(
 name = "Test Desk"
 base_url = "https://digest.test"
 timezone = "UTC"
-database_url = "sqlite:///digest.db"
+database_url = "{database_url}"
 sender = "Test Desk <news@example.com>"
 postal_address = "1 Test Street"
 secret_env = "DIGEST_SECRET"
@@ -483,6 +485,19 @@ async def reader_client(reader_config: Path) -> AsyncIterator[Client]:
 def postgres_database() -> Iterator[str]:
     """A fresh database on the PostgreSQL server scripts/test starts, dropped afterwards
     (skipped without a server, unless DIGEST_REQUIRE_POSTGRES says it must be there)."""
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test runs twice: on SQLite beside the config, and on a fresh database on the
+    test PostgreSQL server (as ``postgres_database``); for ``write_config(database_url=)``."""
+    if request.param == "sqlite":
+        yield "sqlite:///digest.db"
+        return
     from tests.pg import fresh_database
 
     with fresh_database() as url:

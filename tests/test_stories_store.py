@@ -17,7 +17,6 @@ from digest.editions import build_edition, digest_slot, rank_window, sent_before
 from digest.editions.stored import ranked_to_json, without_extra
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
-from tests.pg import fresh_database
 from tests.store_queries import add_articles, add_edition
 
 STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
@@ -25,21 +24,10 @@ RATES = "Central bank holds interest rates at 4.25%"
 SOURCES = ["Wire", "Gazette", "Post"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """SQLite beside the config, or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield "sqlite:///digest.db"
-        return
-    with fresh_database() as url:
-        yield url
-
-
 @pytest.fixture
 def app(write_config: Callable[..., Path], database_url: str) -> Iterator[App]:
-    config = write_config([(name, f"file:{name.lower()}.xml") for name in SOURCES])
-    text_ = config.read_text(encoding="utf-8")
-    config.write_text(text_.replace("sqlite:///digest.db", database_url), encoding="utf-8")
+    sources = [(name, f"file:{name.lower()}.xml") for name in SOURCES]
+    config = write_config(sources, database_url=database_url)
     app = App.open(load_config(config))
     yield app
     app.close()
