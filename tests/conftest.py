@@ -382,22 +382,29 @@ def run_cli(*args: str, clock: Clock = SYSTEM_CLOCK) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (openssl)."""
+def self_signed(folder: Path, name: str, alt_name: str) -> tuple[Path, Path]:
+    """A self-signed certificate (openssl) for ``name`` with the subjectAltName
+    ``alt_name`` ("IP:127.0.0.1", "DNS:feeds.test"), and its key, written in ``folder``;
+    the test skips without openssl."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-subj", f"/CN={name}", "-addext", f"subjectAltName={alt_name}"),
             *("-keyout", str(key), "-out", str(cert)),
         ],
         check=True,
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl)."""
+    return self_signed(tmp_path, "127.0.0.1", "IP:127.0.0.1")
 
 
 # --- web -----------------------------------------------------------------------------------
