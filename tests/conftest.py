@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -246,9 +247,10 @@ def config_text(
     gather: str = "",
     per_host_delay: float = 0.0,
     database_url: str = "sqlite:///digest.db",
+    topics: Mapping[str, list[str]] | None = None,
 ) -> str:
-    """A complete config: the given (name, url) sources, SQLite beside it (unless
-    ``database_url`` says another database), one digest.
+    """A complete config: the given (name, url) sources, with ``topics`` by source name,
+    SQLite beside it (unless ``database_url`` says another database), one digest.
 
     ``gather`` is more TOML lines for the [gather] table, such as "max_body_mb = 1". All
     sources of the local servers share one host, so its politeness pause is off unless given.
@@ -293,6 +295,8 @@ path = "mail"
     ]
     for name, url in sources:
         parts.append(f'\n[[sources]]\nname = "{name}"\nurl = "{url}"\n')
+        if topics and name in topics:
+            parts.append(f"topics = {json.dumps(topics[name])}\n")
     parts.append(extra)
     return "".join(parts)
 

@@ -30,12 +30,9 @@ def topics_config(
 ) -> Path:
     """A config of one source, "Wire" at ``url``, offering ``topics`` on the sign-up form,
     mailing through the test SMTP server on ``smtp_port``."""
-    path = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_port)
-    listed = ", ".join(f'"{topic}"' for topic in topics)
-    path.write_text(
-        path.read_text().replace(f'url = "{url}"', f'url = "{url}"\ntopics = [{listed}]')
+    return write_config(
+        [("Wire", url)], transport="smtp", smtp_port=smtp_port, topics={"Wire": topics}
     )
-    return path
 
 
 @asynccontextmanager
