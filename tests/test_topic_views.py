@@ -144,11 +144,12 @@ def _gather_on(app: App, day: int) -> None:
     asyncio.run(gather_sources(app))
 
 
-def _tech_news(feed_server: FeedServer, start: datetime, day: int) -> None:
+def _gather_news_on(app: App, feed_server: FeedServer, start: datetime, day: int) -> None:
     """Tech's feed on ``day``: its 30 stories from ``start`` and three new ones (ids
-    40 + 3 * day up), three hours into the day."""
+    40 + 3 * day up), three hours into the day; gathered at ``_at(day)``."""
     news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
     feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
+    _gather_on(app, day)
 
 
 def _shown_ids(ranked: RankedEdition) -> list[int]:
@@ -558,8 +559,7 @@ def test_views_no_later_build_reads_are_pruned(
         digest = app.config.digests[0]
         ids = []
         for day in range(7):
-            _tech_news(feed_server, start, day)
-            _gather_on(app, day)
+            _gather_news_on(app, feed_server, start, day)
             edition, built = build_edition(app, digest, app.clock.now())
             assert built and edition.id is not None and edition.story_count
             ids.append(edition.id)
@@ -592,8 +592,7 @@ def test_the_edition_just_built_keeps_the_views_its_own_send_reads(
         digest = app.config.digests[0]
         built = []
         for day in range(4):
-            _tech_news(feed_server, start, day)
-            _gather_on(app, day)
+            _gather_news_on(app, feed_server, start, day)
             now = app.clock.now()
             read = earlier_editions(app, digest, digest_slot(app, digest, now), now)
             before = choice_memory(app, digest, read, ["technology"])
