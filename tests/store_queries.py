@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from digest.app import App
 from digest.records import FeedItem
-from digest.store import Article, Edition, Source, Store, utcnow
+from digest.store import Article, Edition, Source, Store, open_engine, upgrade, utcnow
 from digest.store.ingest import store_items
 
 
@@ -112,3 +113,18 @@ def delivery_row(
         "sent_at": when if status == "sent" else None,
         "error": error,
     }
+
+
+@contextmanager
+def store_with_an_edition(url: str, readers: int) -> Iterator[tuple[Store, int]]:
+    """A migrated store at ``url`` with ``readers`` active subscribers and one edition,
+    made now and not yet queued: the store and the edition's id (the engine is disposed
+    afterwards)."""
+    engine = open_engine(url)
+    upgrade(engine)
+    add_readers(engine, readers)
+    store = Store(engine)
+    try:
+        yield store, add_edition(store, utcnow())
+    finally:
+        engine.dispose()
