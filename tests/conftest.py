@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -32,6 +33,7 @@ from digest.config import load_config
 
 if TYPE_CHECKING:
     from tests.admin_site import Console
+    from tests.reader_web import Client
 
 SECRET = "test-secret-0123456789-abcdefghij"
 # The shared read-only data beside the checkout; DIGEST_SHARED points elsewhere (a worktree
@@ -244,8 +246,11 @@ def config_text(
     timeout: float = 5.0,
     gather: str = "",
     per_host_delay: float = 0.0,
+    database_url: str = "sqlite:///digest.db",
+    topics: Mapping[str, list[str]] | None = None,
 ) -> str:
-    """A complete config: the given (name, url) sources, SQLite beside it, one digest.
+    """A complete config: the given (name, url) sources, with ``topics`` by source name,
+    SQLite beside it (unless ``database_url`` says another database), one digest.
 
     ``gather`` is more TOML lines for the [gather] table, such as "max_body_mb = 1". All
     sources of the local servers share one host, so its politeness pause is off unless given.
@@ -255,7 +260,7 @@ def config_text(
 name = "Test Desk"
 base_url = "https://digest.test"
 timezone = "UTC"
-database_url = "sqlite:///digest.db"
+database_url = "{database_url}"
 sender = "Test Desk <news@example.com>"
 postal_address = "1 Test Street"
 secret_env = "DIGEST_SECRET"
@@ -290,6 +295,8 @@ path = "mail"
     ]
     for name, url in sources:
         parts.append(f'\n[[sources]]\nname = "{name}"\nurl = "{url}"\n')
+        if topics and name in topics:
+            parts.append(f"topics = {json.dumps(topics[name])}\n")
     parts.append(extra)
     return "".join(parts)
 
@@ -379,22 +386,29 @@ def run_cli(*args: str, clock: Clock = SYSTEM_CLOCK) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (openssl)."""
+def self_signed(folder: Path, name: str, alt_name: str) -> tuple[Path, Path]:
+    """A self-signed certificate (openssl) for ``name`` with the subjectAltName
+    ``alt_name`` ("IP:127.0.0.1", "DNS:feeds.test"), and its key, written in ``folder``;
+    the test skips without openssl."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-subj", f"/CN={name}", "-addext", f"subjectAltName={alt_name}"),
             *("-keyout", str(key), "-out", str(cert)),
         ],
         check=True,
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl)."""
+    return self_signed(tmp_path, "127.0.0.1", "IP:127.0.0.1")
 
 
 # --- web -----------------------------------------------------------------------------------
@@ -451,6 +465,30 @@ def console(
         yield running
 
 
+@pytest.fixture
+def reader_config(
+    write_config: Callable[..., Path], feed_server: FeedServer, smtp_server: SmtpServer
+) -> Path:
+    """The config the reader's pages are tried on: one source, "Wire", with one story,
+    offering the topics world and science, mailing through the test SMTP server."""
+    from tests.reader_web import topics_config
+
+    url = feed_server.add(
+        "/f.xml",
+        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
+    )
+    return topics_config(write_config, url, smtp_server.port, ["world", "science"])
+
+
+@pytest.fixture
+async def reader_client(reader_config: Path) -> AsyncIterator[Client]:
+    """The web app over ``reader_config`` in-process, and its App (tests/reader_web.py)."""
+    from tests.reader_web import web_client
+
+    async with web_client(reader_config) as client:
+        yield client
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -458,6 +496,19 @@ def console(
 def postgres_database() -> Iterator[str]:
     """A fresh database on the PostgreSQL server scripts/test starts, dropped afterwards
     (skipped without a server, unless DIGEST_REQUIRE_POSTGRES says it must be there)."""
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test runs twice: on SQLite beside the config, and on a fresh database on the
+    test PostgreSQL server (as ``postgres_database``); for ``write_config(database_url=)``."""
+    if request.param == "sqlite":
+        yield "sqlite:///digest.db"
+        return
     from tests.pg import fresh_database
 
     with fresh_database() as url:

@@ -1,9 +1,14 @@
-"""What the render tests share: an edition's info with defaults, and a count of renders."""
+"""What the render tests share: an edition's info with defaults, a count of renders, and
+what a send left in the maildir."""
 
 from __future__ import annotations
 
+import mailbox
 from dataclasses import replace
 from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +59,22 @@ def send_counting_renders(
     code, _, err = run_cli("--config", str(config), "send", "--gather")
     assert code == 0, err
     return renders, err
+
+
+def mailed(folder: Path) -> dict[str, EmailMessage]:
+    """Each message the maildir transport left in ``folder``/mail, by its recipient's
+    address (one message each)."""
+    box = mailbox.Maildir(str(folder / "mail"), create=False)
+    messages: dict[str, EmailMessage] = {}
+    for key in box.iterkeys():
+        message = BytesParser(policy=policy.default).parsebytes(box.get_bytes(key))
+        assert isinstance(message, EmailMessage)
+        messages[message["To"].addresses[0].addr_spec] = message
+    return messages
+
+
+def plain_text(message: EmailMessage) -> str:
+    """The message's text/plain body."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())

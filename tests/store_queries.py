@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -12,7 +14,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from digest.app import App
 from digest.records import FeedItem
-from digest.store import Article, Source, Store, utcnow
+from digest.store import Article, Edition, Source, Store, open_engine, upgrade, utcnow
 from digest.store.ingest import store_items
 
 
@@ -83,3 +85,46 @@ def add_readers(engine: Engine, count: int, chunk: int = 10_000) -> None:
                 for i in range(start, min(count, start + chunk))
             ]
             connection.execute(insert(table), rows)
+
+
+def add_edition(
+    store: Store, slot: datetime, views: Mapping[str, str] | None = None, **fields: Any
+) -> int:
+    """An edition of the "daily" digest for ``slot``, made at it, with stand-in content
+    unless ``fields`` (the Edition's) say otherwise, and ``views`` (``save_edition``'s);
+    its id."""
+    made: dict[str, Any] = {"digest_id": "daily", "slot": slot, "created_at": slot}
+    stand_in = {"subject": "s", "html": "h", "text": "t"}
+    edition = store.save_edition(Edition(**(made | stand_in | fields)), views)
+    assert edition.id is not None
+    return edition.id
+
+
+def delivery_row(
+    edition: int, reader: int, status: str, when: datetime, error: str | None = None
+) -> dict[str, Any]:
+    """A row of the deliveries table as a send leaves it at ``when`` (``sent_at`` set if it
+    went out), to write straight into the table."""
+    return {
+        "edition_id": edition,
+        "subscriber_id": reader,
+        "status": status,
+        "updated_at": when,
+        "sent_at": when if status == "sent" else None,
+        "error": error,
+    }
+
+
+@contextmanager
+def store_with_an_edition(url: str, readers: int) -> Iterator[tuple[Store, int]]:
+    """A migrated store at ``url`` with ``readers`` active subscribers and one edition,
+    made now and not yet queued: the store and the edition's id (the engine is disposed
+    afterwards)."""
+    engine = open_engine(url)
+    upgrade(engine)
+    add_readers(engine, readers)
+    store = Store(engine)
+    try:
+        yield store, add_edition(store, utcnow())
+    finally:
+        engine.dispose()

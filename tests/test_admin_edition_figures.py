@@ -13,29 +13,17 @@ from sqlalchemy import event, insert, update
 from sqlalchemy.engine import Engine
 
 from digest.app import App
-from digest.store import Edition
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
 from digest.web.admin.reports import edition_lines
 from tests.admin_site import Console
 from tests.conftest import OpenApp
-from tests.store_queries import add_readers
+from tests.store_queries import add_edition, add_readers, delivery_row
 
 DAY0 = datetime(2026, 3, 1, 7, tzinfo=UTC)
 
 
 def new_edition(app: App, day: int) -> int:
-    edition = app.store.save_edition(
-        Edition(
-            digest_id="daily",
-            slot=DAY0 + timedelta(days=day),
-            created_at=DAY0 + timedelta(days=day),
-            subject=f"Day {day}",
-            html="<p>news</p>",
-            text="news",
-        )
-    )
-    assert edition.id is not None
-    return edition.id
+    return add_edition(app.store, DAY0 + timedelta(days=day), subject=f"Day {day}")
 
 
 def row(
@@ -43,15 +31,7 @@ def row(
 ) -> dict[str, Any]:
     """A delivery row as a send leaves it, on ``day`` at 07:05."""
     when = DAY0 + timedelta(days=day, minutes=5)
-    sent = status == "sent"
-    return {
-        "edition_id": edition,
-        "subscriber_id": reader,
-        "status": status,
-        "updated_at": when,
-        "sent_at": when if sent else None,
-        "error": "250 ok" if sent else error,
-    }
+    return delivery_row(edition, reader, status, when, "250 ok" if status == "sent" else error)
 
 
 BOUNCE_511 = "550 5.1.1 no such user"

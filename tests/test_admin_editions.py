@@ -13,27 +13,17 @@ from digest.store import Edition
 from digest.web.admin.reports import edition_line
 from tests.admin_site import Console
 from tests.conftest import SmtpServer, csrf
+from tests.store_queries import add_edition
 
 
 def next_day(console: Console, first: Edition) -> int:
     """The same digest's next edition (the first one's content a day later), sent now to
     every active reader; its id."""
-    second = console.app.store.save_edition(
-        Edition(
-            digest_id=first.digest_id,
-            slot=first.slot + timedelta(days=1),
-            created_at=first.created_at,
-            subject=first.subject,
-            html=first.html,
-            text=first.text,
-            story_count=first.story_count,
-            stories=first.stories,
-        )
-    )
-    assert second.id is not None
-    console.app.store.queue_deliveries(second.id)
-    hand_retry(console.app, second.id)
-    return second.id
+    same = first.model_dump(exclude={"id", "slot", "message_key"})  # a key of its own
+    second = add_edition(console.app.store, first.slot + timedelta(days=1), **same)
+    console.app.store.queue_deliveries(second)
+    hand_retry(console.app, second)
+    return second
 
 
 def test_a_bounce_counts_on_the_edition_that_bounced_not_on_the_ones_before(

@@ -28,6 +28,16 @@ def client(console: Console) -> Iterator[httpx.Client]:
         yield c
 
 
+def edition_paged_by_two(console: Console, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The console's page of an edition sent to READERS, two delivery rows a page."""
+    for email in READERS:
+        console.app.store.add_subscriber(email)
+    report = run(run_digest(console.app))
+    assert report.edition is not None
+    monkeypatch.setattr(views, "DELIVERIES_PAGE", 2, raising=False)
+    return f"/admin/editions/{report.edition.id}"
+
+
 def walk(client: httpx.Client, path: str) -> list[str]:
     """The addresses listed on ``path`` and every page its "Next" links lead to, in order."""
     seen: list[str] = []
@@ -46,12 +56,7 @@ def test_every_delivery_row_of_an_edition_is_reached_page_by_page(
     smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for email in READERS:
-        console.app.store.add_subscriber(email)
-    report = run(run_digest(console.app))
-    assert report.edition is not None
-    monkeypatch.setattr(views, "DELIVERIES_PAGE", 2, raising=False)
-    edition = f"/admin/editions/{report.edition.id}"
+    edition = edition_paged_by_two(console, monkeypatch)
     first = client.get(edition).text
     assert "2 of 5 rows on this page." in first
     assert walk(client, edition) == READERS  # each once, in the order they were queued
@@ -168,12 +173,7 @@ def test_a_hand_edited_page_address_shows_the_first_page(
 ) -> None:
     """A digit int() refuses, or a number past any id (which PostgreSQL refuses in the
     query), was a server error."""
-    for email in READERS:
-        console.app.store.add_subscriber(email)
-    report = run(run_digest(console.app))
-    assert report.edition is not None
-    monkeypatch.setattr(views, "DELIVERIES_PAGE", 2, raising=False)
-    edition = f"/admin/editions/{report.edition.id}"
+    edition = edition_paged_by_two(console, monkeypatch)
     for after in ("²", "9" * 30):
         page = client.get(f"{edition}?after={after}")
         assert page.status_code == 200, after

@@ -16,10 +16,9 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Engine
 
 from digest.app import App
-from digest.store import Edition
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
 from tests.conftest import OpenApp
-from tests.store_queries import add_readers
+from tests.store_queries import add_edition, add_readers, delivery_row
 
 READERS = 300
 
@@ -52,33 +51,13 @@ def queued_editions(app: App, editions: int, status: str = "sent") -> list[int]:
     slot = datetime(2026, 1, 1, 7, tzinfo=UTC)
     ids = []
     for day in range(editions):
-        edition = app.store.save_edition(
-            Edition(
-                digest_id="daily",
-                slot=slot + timedelta(days=day),
-                created_at=slot + timedelta(days=day),
-                subject=f"Day {day}",
-                html="<p>news</p>",
-                text="news",
-            )
-        )
-        assert edition.id is not None
+        edition = add_edition(app.store, slot + timedelta(days=day), subject=f"Day {day}")
         when = slot + timedelta(days=day, minutes=5)
         with app.engine.begin() as connection:
             connection.execute(
-                insert(DELIVERIES),
-                [
-                    {
-                        "edition_id": edition.id,
-                        "subscriber_id": reader,
-                        "status": status,
-                        "updated_at": when,
-                        "sent_at": when if status == "sent" else None,
-                    }
-                    for reader in readers
-                ],
+                insert(DELIVERIES), [delivery_row(edition, r, status, when) for r in readers]
             )
-        ids.append(edition.id)
+        ids.append(edition)
     return ids
 
 

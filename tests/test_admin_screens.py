@@ -17,11 +17,11 @@ from digest.jobs import hand_send, send_job
 from digest.links import make_token
 from digest.pipeline import run_digest
 from digest.records import RankedEdition
-from digest.store import Edition, utcnow
+from digest.store import utcnow
 from digest.web.admin.reports import config_warnings
 from tests.admin_site import Console, console_config, serving
 from tests.conftest import SECRET, FeedServer, Route, SmtpServer, csrf, free_port, run_cli
-from tests.store_queries import source
+from tests.store_queries import add_edition, source
 
 
 @pytest.fixture
@@ -112,17 +112,14 @@ def test_an_edition_that_mailed_nobody_as_nothing_was_new_says_so(
     since the last one: it mailed nobody by design, not by a fault."""
     slot = datetime(2026, 11, 30, 3, 17, tzinfo=UTC)
     nothing = RankedEdition((), (), candidates=7, repeats=7)  # as the pipeline stores it
-    site.app.store.save_edition(
-        Edition(
-            digest_id="daily",
-            slot=slot,
-            created_at=slot,
-            subject="Daily Test",
-            html="<p>-</p>",
-            text="-",
-            story_count=0,
-            stories=ranked_to_json(nothing),
-        )
+    add_edition(
+        site.app.store,
+        slot,
+        subject="Daily Test",
+        html="<p>-</p>",
+        text="-",
+        story_count=0,
+        stories=ranked_to_json(nothing),
     )
     said = (
         "03:17 edition (2026-11-30, UTC): nothing new since the last one, not sent: the 7 "

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from digest.states import DeliveryStatus
 from digest.store import Store, utcnow
 from digest.store.delivery_rows import claimable, off_claim_path
-from tests.test_scale_out import _store
+from tests.store_queries import store_with_an_edition
 
 PARTIAL = {  # index: its WHERE, as SQLite keeps it or PostgreSQL prints it
     "ix_deliveries_status_sent_at_off_claim": r"WHERE .*(NOT IN|<> ALL).*'pending'.*'sending'",
@@ -31,16 +31,14 @@ PARTIAL = {  # index: its WHERE, as SQLite keeps it or PostgreSQL prints it
 
 @pytest.fixture
 def pg(postgres_database: str) -> Iterator[tuple[Store, int]]:
-    store, edition_id = _store(postgres_database, 300)
-    yield store, edition_id
-    store.engine.dispose()
+    with store_with_an_edition(postgres_database, 300) as made:
+        yield made
 
 
 @pytest.fixture
 def lite(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    store, edition_id = _store(f"sqlite:///{tmp_path / 'digest.db'}", 30)
-    yield store, edition_id
-    store.engine.dispose()
+    with store_with_an_edition(f"sqlite:///{tmp_path / 'digest.db'}", 30) as made:
+        yield made
 
 
 def _sent(store: Store, call: Callable[[], Any]) -> list[tuple[str, Any]]:

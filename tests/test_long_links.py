@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from digest.config import load_config
 from digest.sources.normalise import URL_LIMIT
 from digest.sources.parse import parse_feed
 from tests.conftest import FeedServer, ago, run_cli
-from tests.pg import fresh_database
 from tests.store_queries import every_article
 
 # Letters at random: PostgreSQL compresses a repetitive value under its index limit.
@@ -64,16 +63,6 @@ def _json_feed() -> str:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """SQLite beside the config, or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield "sqlite:///digest.db"
-        return
-    with fresh_database() as url:
-        yield url
-
-
 @pytest.fixture
 def gathered(
     feed_server: FeedServer, write_config: Callable[..., Path], database_url: str
@@ -84,10 +73,9 @@ def gathered(
         [
             ("Wire", feed_server.add("/wire.xml", _rss())),
             ("Post", feed_server.add("/post.json", _json_feed(), headers=json_type)),
-        ]
+        ],
+        database_url=database_url,
     )
-    text = config.read_text(encoding="utf-8").replace("sqlite:///digest.db", database_url)
-    config.write_text(text, encoding="utf-8")
     code, out, err = run_cli("--config", str(config), "gather", "--json")
     assert code == 0, err
     app = App.open(load_config(config))

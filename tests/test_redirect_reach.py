@@ -39,11 +39,15 @@ REFUSED = {
 }
 
 
+def serving_feed(feed_server: FeedServer, path: str = "/feed.xml") -> int:
+    """The feed server's port, with FEED served at ``path``."""
+    return int(feed_server.add(path, FEED).rsplit(":", 1)[1].split("/")[0])
+
+
 @pytest.fixture
 def gathered(feed_server: FeedServer, write_config: Any) -> dict[str, dict[str, Any]]:
     """One gather of a redirect to each refused target and one to localhost, by name."""
-    local = feed_server.add("/feed.xml", FEED)
-    port = local.rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     sources = [
         (f"to-{n}", feed_server.add(f"/r{n}", b"", status=302, headers={"Location": target}))
         for n, target in enumerate(REFUSED)
@@ -261,7 +265,7 @@ async def test_a_name_that_rebinds_to_this_machine_after_a_check_is_not_connecte
     """A public source's hop to a name whose DNS answers a public address first and
     127.0.0.1 after: the name is resolved once, where it is connected, so this machine's
     feed server is never asked."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     dns = Resolver(
         monkeypatch,
         {"feed.example": ["93.184.215.14"], "moved.test": ["93.184.215.15", "127.0.0.1"]},
@@ -275,7 +279,7 @@ async def test_a_name_that_rebinds_to_this_machine_after_a_check_is_not_connecte
 async def test_a_public_sources_hop_to_a_name_on_this_machine_is_refused_where_it_connects(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     Resolver(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": ["127.0.0.1"]})
     url = f"http://moved.test:{port}/feed.xml"
     with pytest.raises(SourceError) as refused:
@@ -292,7 +296,7 @@ async def test_a_hop_whose_name_fails_to_resolve_at_a_check_is_not_let_through(
     """A look-up that fails (or times out) no longer counts as allowed: there is no look-up
     but the connection's, so a name that fails once and answers 127.0.0.1 next reaches
     nothing."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     dns = Resolver(
         monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": [FAILS, "127.0.0.1"]}
     )
@@ -305,7 +309,7 @@ async def test_a_hop_whose_name_fails_to_resolve_at_a_check_is_not_let_through(
 async def test_a_source_on_this_machine_still_follows_a_name_to_this_machine(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     back = {"Location": f"http://moved.test:{port}/feed.xml"}
     url = feed_server.add("/r", b"", status=302, headers=back)
     dns = Resolver(monkeypatch, {"moved.test": ["127.0.0.1"]})
@@ -320,7 +324,7 @@ async def test_a_redirect_to_another_host_looks_each_host_up_once(
 ) -> None:
     """A gather of sources that each redirect to another host: one look-up per host
     connected to (the source's own network is learnt from its connection), none to check."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     count = 6
     names = [f"s{n}.test" for n in range(count)] + [f"to{n}.test" for n in range(count)]
     dns = Resolver(monkeypatch, {name: ["127.0.0.1"] for name in names})
@@ -342,7 +346,7 @@ async def test_a_name_a_dns_blocklist_answers_with_0000_does_not_resolve_to_a_us
     """0.0.0.0 (or ::) is what Pi-hole and filtering resolvers answer for a blocked name;
     the kernel connects it to this machine. A name answered so is never connected to, and
     is said as not resolving, not as a refusal of this machine."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     Resolver(monkeypatch, {"blocked.test": ["0.0.0.0"], "feed.example": ["93.184.215.14"]})
     url = f"http://blocked.test:{port}/feed.xml"
     async with judging_client() as client:
@@ -396,6 +400,23 @@ def answering(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) ->
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
+async def refused_behind_a_proxy(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, name: str, answer: list[str]
+) -> tuple[str, SourceError]:
+    """A public source's hop to ``name``, which this machine's DNS answers with ``answer``,
+    fetched as behind a proxy (httpx's own transport, which judges nothing where it
+    connects): refused beforehand, this machine's feed server never asked. The hop's url
+    and the refusal."""
+    url = f"http://{name}:{serving_feed(feed_server)}/feed.xml"
+    answering(monkeypatch, {"feed.example": ["93.184.215.14"], name: answer})
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
+        with pytest.raises(SourceError) as refused:
+            await fetcher.get("Moved", url, home=PUBLIC_HOME)
+    assert feed_server.requests == []
+    return url, refused.value
+
+
 @pytest.mark.parametrize("answer", [["0.0.0.0"], ["0.0.0.0", "93.184.215.15"]])
 async def test_behind_a_proxy_a_hop_to_a_name_answered_with_0000_is_refused_beforehand(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, answer: list[str]
@@ -404,15 +425,7 @@ async def test_behind_a_proxy_a_hop_to_a_name_answered_with_0000_is_refused_befo
     transport, as behind one), a name answered with 0.0.0.0 is no address the hop may
     reach: whoever connects to it reaches their own machine (this one, here). The check
     had taken it for no answer at all, and let the hop through to this machine's server."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
-    answering(monkeypatch, {"feed.example": ["93.184.215.14"], "blocked.test": answer})
-    url = f"http://blocked.test:{port}/feed.xml"
-    async with httpx.AsyncClient(trust_env=False) as client:
-        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
-        with pytest.raises(SourceError) as refused:
-            await fetcher.get("Moved", url, home=PUBLIC_HOME)
-    assert feed_server.requests == []
-    error = refused.value
+    _, error = await refused_behind_a_proxy(feed_server, monkeypatch, "blocked.test", answer)
     said = "blocked.test does not resolve to a usable address (it answers 0.0.0.0)"
     assert said in str(error) and "DNS blocklist" in error.hint, error
 
@@ -422,18 +435,9 @@ async def test_behind_a_proxy_every_address_of_a_hops_name_must_be_one_it_may_re
 ) -> None:
     """The proxy picks which of a name's addresses it connects to, so one internal address
     among public ones refuses the hop beforehand, naming the network."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
     both = ["93.184.215.15", "127.0.0.1"]
-    answering(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": both})
-    url = f"http://moved.test:{port}/feed.xml"
-    async with httpx.AsyncClient(trust_env=False) as client:
-        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
-        with pytest.raises(SourceError) as refused:
-            await fetcher.get("Moved", url, home=PUBLIC_HOME)
-    assert feed_server.requests == []
-    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(
-        refused.value
-    )
+    url, error = await refused_behind_a_proxy(feed_server, monkeypatch, "moved.test", both)
+    assert f"{PUBLIC_HOME} led to {url}, an address on this machine (loopback)" in str(error)
 
 
 async def test_when_httpx_hides_the_transport_a_hop_is_still_judged_where_it_connects(
@@ -443,7 +447,7 @@ async def test_when_httpx_hides_the_transport_a_hop_is_still_judged_where_it_con
     and a hop is judged beforehand, as behind a proxy; the connection, still made by the
     gather's own transport, still judges it too, so a name that answers a public address
     to the check and this machine to the connection (DNS rebinding) reaches nothing."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     dns = Resolver(
         monkeypatch,
         {"feed.example": ["93.184.215.14"], "moved.test": ["93.184.215.15", "127.0.0.1"]},
@@ -484,7 +488,7 @@ async def test_a_public_listings_article_on_a_sibling_host_inside_is_not_fetched
 
     monkeypatch.setattr(addresses, "ip_kind", ip_kind)
     monkeypatch.setattr(network, "ip_kind", ip_kind)
-    port = int(feed_server.add("/world/2026/11/27/envoy", FEED).rsplit(":", 1)[1].split("/")[0])
+    port = serving_feed(feed_server, "/world/2026/11/27/envoy")
     sibling = f"http://intranet.news.example:{port}"
     listing = (Path(__file__).parent / "data" / "pages" / "listing.html").read_text()
     listing_body = listing.replace('href="/', f'href="{sibling}/').encode()
@@ -523,7 +527,7 @@ async def test_a_hop_refused_where_it_connects_says_what_the_name_resolved_to(
 ) -> None:
     """The admin who looks the name up afterwards may be answered otherwise (DNS
     rebinding, or a resolver of their own): the refusal says what the connection was given."""
-    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    port = serving_feed(feed_server)
     Resolver(monkeypatch, {"feed.example": ["93.184.215.14"], "moved.test": ["127.0.0.1"]})
     with pytest.raises(SourceError) as refused:
         await fetch_moved(f"http://moved.test:{port}/feed.xml")

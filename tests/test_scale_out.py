@@ -20,36 +20,20 @@ import pytest
 from digest.deliver.dispatch import DeliveryReport, DispatchSettings, count_words, dispatch
 from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
-from digest.store import Edition, Store, open_engine, upgrade, utcnow
-from tests.store_queries import add_readers
-
-
-def _store(url: str, readers: int) -> tuple[Store, int]:
-    """A migrated store with ``readers`` active subscribers and one edition queued to all."""
-    engine = open_engine(url)
-    upgrade(engine)
-    store = Store(engine)
-    add_readers(engine, readers)
-    now = utcnow()
-    edition = store.save_edition(
-        Edition(digest_id="daily", slot=now, created_at=now, subject="s", html="h", text="t")
-    )
-    assert edition.id is not None
-    return store, edition.id
+from digest.store import Edition, Store, utcnow
+from tests.store_queries import store_with_an_edition
 
 
 @pytest.fixture
 def pg(postgres_database: str) -> Iterator[tuple[Store, int]]:
-    store, edition_id = _store(postgres_database, 1000)
-    yield store, edition_id
-    store.engine.dispose()
+    with store_with_an_edition(postgres_database, 1000) as made:
+        yield made
 
 
 @pytest.fixture
 def lite(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    store, edition_id = _store(f"sqlite:///{tmp_path / 'digest.db'}", 30)
-    yield store, edition_id
-    store.engine.dispose()
+    with store_with_an_edition(f"sqlite:///{tmp_path / 'digest.db'}", 30) as made:
+        yield made
 
 
 def test_queueing_on_postgresql_counts_the_rows_it_queued(pg: tuple[Store, int]) -> None:

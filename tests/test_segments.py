@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import mailbox
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +20,7 @@ from digest.records import (
 )
 from digest.schedule import latest_slot
 from tests.conftest import FeedServer, rss, run_cli
-from tests.renders import send_counting_renders
+from tests.renders import mailed, plain_text, send_counting_renders
 
 
 def test_stories_survive_their_round_trip_through_the_edition_row() -> None:
@@ -51,14 +48,8 @@ def test_stories_survive_their_round_trip_through_the_edition_row() -> None:
 
 
 def _bodies(folder: Path) -> dict[str, str]:
-    box = mailbox.Maildir(str(folder / "mail"), create=False)
-    out = {}
-    for key in box.iterkeys():
-        message = BytesParser(policy=policy.default).parsebytes(box.get_bytes(key))
-        text = message.get_body(("plain",))
-        assert text is not None
-        out[str(message["To"])] = f"{message['Subject']}\n{text.get_content()}"
-    return out
+    """Each reader's message: its Subject, then its text."""
+    return {to: f"{m['Subject']}\n{plain_text(m)}" for to, m in mailed(folder).items()}
 
 
 def test_subscribers_get_their_own_language_and_time_zone(
@@ -158,11 +149,10 @@ def test_a_subscriber_with_topics_gets_only_those_stories(
             ]
         ),
     )
-    config = write_config([("World Desk", world), ("Science Desk", science)])
-    text = config.read_text()
-    text = text.replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
-    text = text.replace(f'url = "{science}"', f'url = "{science}"\ntopics = ["science"]')
-    config.write_text(text)
+    config = write_config(
+        [("World Desk", world), ("Science Desk", science)],
+        topics={"World Desk": ["world"], "Science Desk": ["science"]},
+    )
     assert run_cli("--config", str(config), "subscribers", "add", "all@example.org")[0] == 0
     assert (
         run_cli(

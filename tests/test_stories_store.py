@@ -17,29 +17,17 @@ from digest.editions import build_edition, digest_slot, rank_window, sent_before
 from digest.editions.stored import ranked_to_json, without_extra
 from digest.records import ArticleRecord, FeedItem, RankedEdition, Story
 from digest.store import Edition, Store, open_engine, upgrade, utcnow
-from tests.pg import fresh_database
-from tests.store_queries import add_articles
+from tests.store_queries import add_articles, add_edition
 
 STORM = "Storm Isolde makes landfall, leaving 40,000 homes without power"
 RATES = "Central bank holds interest rates at 4.25%"
 SOURCES = ["Wire", "Gazette", "Post"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """SQLite beside the config, or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield "sqlite:///digest.db"
-        return
-    with fresh_database() as url:
-        yield url
-
-
 @pytest.fixture
 def app(write_config: Callable[..., Path], database_url: str) -> Iterator[App]:
-    config = write_config([(name, f"file:{name.lower()}.xml") for name in SOURCES])
-    text_ = config.read_text(encoding="utf-8")
-    config.write_text(text_.replace("sqlite:///digest.db", database_url), encoding="utf-8")
+    sources = [(name, f"file:{name.lower()}.xml") for name in SOURCES]
+    config = write_config(sources, database_url=database_url)
     app = App.open(load_config(config))
     yield app
     app.close()
@@ -234,21 +222,7 @@ def test_an_edition_that_becomes_owed_while_its_views_are_pruned_keeps_them_and_
 
     def edition(days_ago: int) -> int:
         slot = now - timedelta(days=days_ago)
-        saved = app.store.save_edition(
-            Edition(
-                digest_id="daily",
-                slot=slot,
-                created_at=slot,
-                subject="s",
-                html="h",
-                text="t",
-                story_count=1,
-                stories=stories,
-            ),
-            {"technology": view},
-        )
-        assert saved.id is not None
-        return saved.id
+        return add_edition(app.store, slot, {"technology": view}, story_count=1, stories=stories)
 
     old, newest = edition(10), edition(0)
     app.store.add_subscriber("tech@example.org", topics=["technology"])

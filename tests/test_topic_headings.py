@@ -8,25 +8,12 @@ each group with the first of their own topics the lead has; everyone else's is a
 
 from __future__ import annotations
 
-import mailbox
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 from digest.records import ArticleRecord, Story
 from digest.render import group_latest
 from tests.conftest import FeedServer, ago, rss, run_cli
-
-
-def _texts(folder: Path) -> dict[str, str]:
-    box = mailbox.Maildir(str(folder / "mail"), create=False)
-    out = {}
-    for key in box.iterkeys():
-        message = BytesParser(policy=policy.default).parsebytes(box.get_bytes(key))
-        body = message.get_body(("plain",))
-        assert body is not None
-        out[message["To"].addresses[0].addr_spec] = body.get_content()
-    return out
+from tests.renders import mailed, plain_text
 
 
 def test_each_reader_sees_latest_headed_by_their_own_topics(
@@ -70,11 +57,10 @@ def test_each_reader_sees_latest_headed_by_their_own_topics(
             ]
         ),
     )
-    config = write_config([("Ledger", tech), ("Gazette", local)])
-    text = config.read_text()
-    text = text.replace(f'url = "{tech}"', f'url = "{tech}"\ntopics = ["technology", "science"]')
-    text = text.replace(f'url = "{local}"', f'url = "{local}"\ntopics = ["local", "world"]')
-    config.write_text(text)
+    config = write_config(
+        [("Ledger", tech), ("Gazette", local)],
+        topics={"Ledger": ["technology", "science"], "Gazette": ["local", "world"]},
+    )
     base = ("--config", str(config))
     assert run_cli(*base, "subscribers", "add", "all@example.org")[0] == 0
     assert (
@@ -109,7 +95,7 @@ def test_each_reader_sees_latest_headed_by_their_own_topics(
     code, out, err = run_cli(*base, "send", "--gather")
     assert code == 0, out + err
 
-    texts = _texts(tmp_path)
+    texts = {to: plain_text(message) for to, message in mailed(tmp_path).items()}
     everyone = texts["all@example.org"]
     assert "\nTechnology · Ledger\n" in everyone and "\nLocal · Gazette\n" in everyone
     for reader in ("mine@example.org", "far@example.org"):

@@ -53,6 +53,7 @@ from digest.web import create_app
 from tests.conftest import FeedServer, SmtpServer, config_text, rss, run_cli
 from tests.test_daemon import clock_at
 
+TOPICS = {"Tech": ["technology"], "World": ["world"]}  # _setup's sources' topics
 MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 DIGEST = DigestConfig(id="d", title="D", latest_items=8, latest_per_source=3)
@@ -108,19 +109,24 @@ def _setup(
         "/world.xml", rss(_items("world", 101, 12, start + timedelta(minutes=1)))
     )
     config = write_config(
-        [("Tech", tech), ("World", world)], transport="smtp", smtp_port=smtp_server.port
+        [("Tech", tech), ("World", world)],
+        transport="smtp",
+        smtp_port=smtp_server.port,
+        topics=TOPICS,
     )
+    readers = readers or {"all@example.org": [], "tech@example.org": ["technology"]}
+    return _open(config, readers), start
+
+
+def _open(config: Path, readers: dict[str, list[str]]) -> App:
+    """The App over ``config`` (Tech's and World's, with TOPICS) set to latest_items 10 and
+    latest_per_source 3, with ``readers`` (address: topics) subscribed."""
     text = config.read_text()
-    text = text.replace("latest_items = 20", "latest_items = 10\nlatest_per_source = 3")
-    text = text.replace(f'url = "{tech}"', f'url = "{tech}"\ntopics = ["technology"]')
-    text = text.replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
-    config.write_text(text)
+    config.write_text(text.replace("latest_items = 20", "latest_items = 10\nlatest_per_source = 3"))
     app = App.open(load_config(config))
-    for email, topics in (
-        readers or {"all@example.org": [], "tech@example.org": ["technology"]}
-    ).items():
+    for email, topics in readers.items():
         app.store.add_subscriber(email, topics=topics)
-    return app, start
+    return app
 
 
 def _blank(text: str) -> str:
@@ -130,6 +136,20 @@ def _blank(text: str) -> str:
 
 def _at(day: int) -> datetime:
     return MONDAY.replace(hour=7, second=30) + timedelta(days=day)
+
+
+def _gather_on(app: App, day: int) -> None:
+    """The app's clock at ``_at(day)``, and its sources gathered then."""
+    clock_at(app, _at(day))
+    asyncio.run(gather_sources(app))
+
+
+def _gather_news_on(app: App, feed_server: FeedServer, start: datetime, day: int) -> None:
+    """Tech's feed on ``day``: its 30 stories from ``start`` and three new ones (ids
+    40 + 3 * day up), three hours into the day; gathered at ``_at(day)``."""
+    news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
+    feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
+    _gather_on(app, day)
 
 
 def _shown_ids(ranked: RankedEdition) -> list[int]:
@@ -153,8 +173,7 @@ def test_second_edition_topic_reader_latest_is_full(
         first = {m.recipients[0]: _body(m.message()) for m in smtp_server.messages}
         tuesday = _items("tech", 31, 2, start + timedelta(days=1, hours=4))
         feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + tuesday))
-        clock_at(app, _at(1))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 1)
         preview, _ = next_edition_preview(
             app, app.config.digests[0], app.clock.now(), topics=frozenset({"technology"})
         )
@@ -176,8 +195,7 @@ def test_second_edition_topic_reader_latest_is_full(
 
 def _two_editions(app: App) -> tuple[Edition, Edition]:
     digest = app.config.digests[0]
-    clock_at(app, _at(0))
-    asyncio.run(gather_sources(app))
+    _gather_on(app, 0)
     ed1, _ = build_edition(app, digest, app.clock.now())
     clock_at(app, _at(1))
     ed2, _ = build_edition(app, digest, app.clock.now())
@@ -271,8 +289,7 @@ def test_a_view_stores_ids_and_its_memory_is_the_edition_s_extra_as_before(
     try:
         digest = app.config.digests[0]
         app.store.add_subscriber("both@example.org", topics=["technology", "world"])
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         monday, _ = build_edition(app, digest, app.clock.now())
         assert monday.id is not None
         rows = app.store.edition_views(monday.id)
@@ -449,16 +466,10 @@ def test_readers_without_topics_get_the_same_editions_over_three_days(
     def install(name: str, readers: dict[str, list[str]]) -> App:
         folder = tmp_path / name
         folder.mkdir()
-        text = config_text([("Tech", tech), ("World", world)], transport="smtp",
-                           smtp_port=smtp_server.port)  # fmt: skip
-        text = text.replace("latest_items = 20", "latest_items = 10\nlatest_per_source = 3")
-        text = text.replace(f'url = "{tech}"', f'url = "{tech}"\ntopics = ["technology"]')
-        text = text.replace(f'url = "{world}"', f'url = "{world}"\ntopics = ["world"]')
+        sources = [("Tech", tech), ("World", world)]
+        text = config_text(sources, transport="smtp", smtp_port=smtp_server.port, topics=TOPICS)
         (folder / "digest.toml").write_text(text)
-        app = App.open(load_config(folder / "digest.toml"))
-        for email, topics in readers.items():
-            app.store.add_subscriber(email, topics=topics)
-        return app
+        return _open(folder / "digest.toml", readers)
 
     with_topics = install(
         "a", {"all@example.org": [], "tech@example.org": ["technology"], "w@example.org": ["world"]}
@@ -515,8 +526,7 @@ def test_a_choice_first_seen_after_the_build_gets_the_edition_narrowed(
         digest = app.config.digests[0]
         app.store.add_subscriber("left@example.org", topics=["world", "technology"])
         assert app.store.unsubscribe(email="left@example.org")
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         edition, _ = build_edition(app, digest, app.clock.now())
         assert edition.id is not None
         # Every subscriber's choice, one who left too (they may come back before the send).
@@ -549,10 +559,7 @@ def test_views_no_later_build_reads_are_pruned(
         digest = app.config.digests[0]
         ids = []
         for day in range(7):
-            news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
-            feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
-            clock_at(app, _at(day))
-            asyncio.run(gather_sources(app))
+            _gather_news_on(app, feed_server, start, day)
             edition, built = build_edition(app, digest, app.clock.now())
             assert built and edition.id is not None and edition.story_count
             ids.append(edition.id)
@@ -585,10 +592,7 @@ def test_the_edition_just_built_keeps_the_views_its_own_send_reads(
         digest = app.config.digests[0]
         built = []
         for day in range(4):
-            news = _items("tech", 40 + 3 * day, 3, start + timedelta(days=day, hours=3))
-            feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + news))
-            clock_at(app, _at(day))
-            asyncio.run(gather_sources(app))
+            _gather_news_on(app, feed_server, start, day)
             now = app.clock.now()
             read = earlier_editions(app, digest, digest_slot(app, digest, now), now)
             before = choice_memory(app, digest, read, ["technology"])
@@ -630,8 +634,7 @@ def test_an_edition_s_extra_stories_go_with_its_last_view(
         digest = app.config.digests[0]
         built = []
         for day in range(3):
-            clock_at(app, _at(day))
-            asyncio.run(gather_sources(app))
+            _gather_on(app, day)
             edition, _ = build_edition(app, digest, app.clock.now())
             assert edition.id is not None
             built.append(edition)
@@ -717,8 +720,7 @@ def test_digest_preview_topics_writes_what_their_readers_are_sent(
     app, _ = _setup(write_config, feed_server, smtp_server, 30)
     config = str(tmp_path / "digest.toml")
     try:
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         at = ManualClock(_at(0))
         code, out, err = run_cli(
             "--config", config, "preview", "--topics", "technology", "--out", str(tmp_path / "p"),
@@ -758,8 +760,7 @@ def test_two_digests_of_one_slot_share_a_choice_s_memory(
     path.write_text(text[:at] + second + text[at:])
     app = App.open(load_config(path))
     try:
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         daily, _ = build_edition(app, app.config.digest("daily"), app.clock.now())
         other, _ = build_edition(app, app.config.digest("second"), app.clock.now())
         reader = _tech_reader(app)
@@ -814,8 +815,7 @@ def test_a_view_that_differs_from_the_edition_only_in_an_update_flag_has_its_own
     )  # fmt: skip
     try:
         digest = app.config.digests[0]
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         edition, _ = build_edition(app, digest, app.clock.now())
         assert edition.id is not None
         view = json.loads(app.store.edition_views(edition.id)["technology,world"])
@@ -872,8 +872,7 @@ def _tech_titles_over_two_days(
     got: list[list[int]] = []
     tech = _tech_reader(app)
     for day in range(2):
-        clock_at(app, _at(day))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, day)
         if day == 1:
             between(tech)
         sent = len(smtp_server.messages)
@@ -1073,8 +1072,7 @@ def test_a_send_s_fallback_reads_the_same_after_later_builds_prune(
         digest = app.config.digests[0]
         tech = _tech_reader(app)
         assert tech.id is not None
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         monday, _ = build_edition(app, digest, app.clock.now())
         assert monday.id is not None
         whole = ranked_from_json(monday.stories)
@@ -1083,8 +1081,7 @@ def test_a_send_s_fallback_reads_the_same_after_later_builds_prune(
         shown = set(_shown_ids(view)) - own
         tuesday_news = _items("tech", 31, 2, start + timedelta(days=1, hours=4))
         feed_server.add("/tech.xml", rss(_items("tech", 1, 30, start) + tuesday_news))
-        clock_at(app, _at(1))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 1)
         app.store.set_subscriber(tech.id, topics="world")
         tuesday, _ = build_edition(app, digest, app.clock.now())
         assert tuesday.id is not None and "technology" not in app.store.edition_views(tuesday.id)
@@ -1120,8 +1117,7 @@ def test_a_pending_sign_up_s_choice_gets_no_view_a_reader_who_left_keeps_theirs(
         assert tech.id is not None
         app.store.set_subscriber(tech.id, status="unsubscribed")
         app.store.add_pending("new@example.org", None, ["world"])
-        clock_at(app, _at(0))
-        asyncio.run(gather_sources(app))
+        _gather_on(app, 0)
         edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
         assert edition.id is not None
         views = app.store.edition_views(edition.id)
@@ -1134,8 +1130,7 @@ def _rendered_for(app: App, *emails: str) -> list[MessageTemplate | None]:
     """Monday's news gathered and its edition built, then rendered for the readers
     ``emails`` in turn, as one send renders them (one ``SegmentTemplates``)."""
     by = {s.email: s for s in app.store.subscribers()}
-    clock_at(app, _at(0))
-    asyncio.run(gather_sources(app))
+    _gather_on(app, 0)
     edition, _ = build_edition(app, app.config.digests[0], app.clock.now())
     templates = SegmentTemplates(app, app.config.digests[0], edition)
     return [templates(by[email]) for email in emails]

@@ -23,6 +23,7 @@ from digest.config import load_config
 from digest.sources import network, transport
 from digest.sources.fetch import Fetcher, HostPolicy
 from digest.sources.transport import PoolPerOriginTransport, skip_cookieless_responses
+from tests.conftest import self_signed
 
 
 class KeepAliveServer:
@@ -408,21 +409,7 @@ async def test_a_name_connected_to_the_address_judged_keeps_its_name_for_tls_and
 ) -> None:
     """The connection goes to the address the name resolved to, once; the certificate is
     verified for the name, which TLS (SNI) and the Host header still carry."""
-    import shutil
-    import subprocess
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-subj", "/CN=feeds.test", "-addext", "subjectAltName=DNS:feeds.test"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path, "feeds.test", "DNS:feeds.test")
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     served.load_cert_chain(cert, key)
     names: list[str | None] = []

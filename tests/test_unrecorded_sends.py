@@ -525,6 +525,13 @@ def _store(tmp_path: Path) -> Store:
     return Store(engine, ManualClock(NOW), SendJournal(tmp_path / "unrecorded.jsonl"))
 
 
+def _journaled(tmp_path: Path) -> tuple[Store, SendJournal]:
+    """``_store`` and the journal it keeps."""
+    store = _store(tmp_path)
+    assert store.journal is not None
+    return store, store.journal
+
+
 def _sent(edition_id: int, token: str, delivery_id: int) -> JournalEntry:
     return JournalEntry(NOW, edition_id, token, [(delivery_id, "sent", "250 ok", "<m@x>")])
 
@@ -533,9 +540,7 @@ def test_the_replay_records_with_the_journal_unlocked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sender keeping a batch must not wait on a replay's database work."""
-    store = _store(tmp_path)
-    journal = store.journal
-    assert journal is not None
+    store, journal = _journaled(tmp_path)
     edition_id, token, (row, *_) = _claimed_edition(store, 1)
     journal.keep(_sent(edition_id, token, row))
     free_while_recording: list[bool] = []
@@ -564,9 +569,7 @@ def test_the_replay_records_with_the_journal_unlocked(
 def test_a_replay_that_fails_partway_leaves_only_what_it_did_not_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = _store(tmp_path)
-    journal = store.journal
-    assert journal is not None
+    store, journal = _journaled(tmp_path)
     edition_id, token, (first, second) = _claimed_edition(store, 2)
     journal.keep(_sent(edition_id, token, first))
     journal.keep(_sent(edition_id, "second", second))
@@ -781,9 +784,8 @@ def test_a_batch_another_process_recorded_from_the_journal_is_not_said_taken(
     """While this sender retries its record, another digest process of the machine replays
     the journal entry: when the retry then finds the rows recorded under its own claim,
     nothing was taken by another sender and nothing went out twice, so it says nothing."""
-    store = _store(tmp_path)
-    journal, engine = store.journal, store.engine
-    assert journal is not None
+    store, journal = _journaled(tmp_path)
+    engine = store.engine
     try:
         edition_id, token, ids = _claimed_edition(store)
         results = [(i, "sent", "250 ok", f"<{i}@x>") for i in ids]

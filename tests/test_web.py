@@ -7,7 +7,6 @@ import base64
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
@@ -16,57 +15,21 @@ import httpx
 import pytest
 
 from digest.app import App
-from digest.clock import ManualClock
-from digest.config import load_config
 from digest.links import make_token
-from digest.web import create_app
-from digest.web.security import RateLimit
 from tests.conftest import SECRET, FeedServer, SmtpServer, csrf, rss, run_cli
+from tests.reader_web import (
+    Client,
+    later,
+    mailed_confirm_path,
+    sign_up,
+    signed_link,
+)
 
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-def config(write_config, feed_server: FeedServer, smtp_server: SmtpServer) -> Path:
-    url = feed_server.add(
-        "/f.xml",
-        rss([{"title": "Harbour strike ends", "guid": "1", "link": "https://wire.test/1"}]),
-    )
-    path = write_config([("Wire", url)], transport="smtp", smtp_port=smtp_server.port)
-    path.write_text(
-        path.read_text().replace(
-            f'name = "Wire"\nurl = "{url}"',
-            f'name = "Wire"\nurl = "{url}"\ntopics = ["world", "science"]',
-        )
-    )
-    return path
-
-
-@pytest.fixture
-async def client(config: Path) -> AsyncIterator[tuple[httpx.AsyncClient, App]]:
-    # A set clock, moved on by the tests that need time to pass (``_later``).
-    app = App.open(load_config(config), clock=ManualClock(datetime.now(UTC)))
-    # The per-address limit is the app's own (3 an hour, on its clock); the per-IP one wider.
-    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
-    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
-    async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
-        yield c, app
-    app.close()
-
-
-def _later(app: App, seconds: float) -> None:
-    """Move the app's set clock on: what it stamps and the links it dates are later."""
-    assert isinstance(app.clock, ManualClock)
-    app.clock.advance(seconds)
-
-
 async def _csrf(client: httpx.AsyncClient, path: str = "/") -> str:
     return csrf(await client.get(path))
-
-
-async def _sign_up(client: httpx.AsyncClient, **fields: str | list[str]) -> httpx.Response:
-    """The sign-up form sent with ``fields`` and the page's own CSRF field."""
-    return await client.post("/subscribe", data={**fields, "csrf": await _csrf(client)})
 
 
 def _tampered(token: str) -> str:
@@ -82,28 +45,26 @@ def _status(app: App, email: str) -> str | None:
 
 
 async def test_double_opt_in_then_preferences_then_one_click(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
-    response = await _sign_up(c, email="Ana@Example.org", name="Ana", topics=["world", "sport"])
+    c, app = reader_client
+    response = await sign_up(c, email="Ana@Example.org", name="Ana", topics=["world", "sport"])
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert _status(app, "ana@example.org") == "pending"
-    (mail,) = smtp_server.messages
-    body = mail.message().get_content()
-    link = re.search(r"https://digest\.test(/confirm/\S+)", body)
-    assert link and mail.recipients == ["ana@example.org"]
+    assert len(smtp_server.messages) == 1
+    link = mailed_confirm_path(smtp_server, "ana@example.org")
 
     for fetch in (c.head, c.get):  # a mail scanner fetching the link confirms nothing
-        assert (await fetch(link.group(1))).status_code == 200
+        assert (await fetch(link)).status_code == 200
     assert _status(app, "ana@example.org") == "pending"
-    assert '<form method="post">' in (await c.get(link.group(1))).text
-    confirmed = await c.post(link.group(1))
+    assert '<form method="post">' in (await c.get(link)).text
+    confirmed = await c.post(link)
     assert "You are subscribed" in confirmed.text
     assert _status(app, "ana@example.org") == "active"
     subscriber = app.store.subscriber_by_email("ana@example.org")
     assert subscriber is not None and subscriber.topics == "world"  # 'sport' is not offered
 
-    prefs = f"/preferences/{make_token(SECRET, 'preferences', subscriber.public_id)}"
+    prefs = signed_link("preferences", subscriber)
     saved = await c.post(
         prefs,
         data={
@@ -125,7 +86,7 @@ async def test_double_opt_in_then_preferences_then_one_click(
         "paused",
     )
 
-    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', subscriber.public_id)}"
+    leave = signed_link("unsubscribe", subscriber)
     page = await c.get(leave)
     assert '<form method="post">' in page.text and _status(app, "ana@example.org") == "paused"
     one_click = await c.post(
@@ -138,10 +99,10 @@ async def test_double_opt_in_then_preferences_then_one_click(
 
 
 async def test_forged_swapped_and_expired_tokens_fail(
-    client: tuple[httpx.AsyncClient, App], config: Path
+    reader_client: Client, reader_config: Path
 ) -> None:
-    c, app = client
-    assert run_cli("--config", str(config), "subscribers", "add", "bob@example.org")[0] == 0
+    c, app = reader_client
+    assert run_cli("--config", str(reader_config), "subscribers", "add", "bob@example.org")[0] == 0
     bob = app.store.subscriber_by_email("bob@example.org")
     assert bob is not None
     good = make_token(SECRET, "unsubscribe", bob.public_id)
@@ -164,12 +125,14 @@ async def test_forged_swapped_and_expired_tokens_fail(
 
 
 async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
-    client: tuple[httpx.AsyncClient, App], config: Path, smtp_server: SmtpServer
+    reader_client: Client, reader_config: Path, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
-    assert run_cli("--config", str(config), "subscribers", "add", "known@example.org")[0] == 0
-    known = await _sign_up(c, email="known@example.org")
-    unknown = await _sign_up(c, email="new@example.org")
+    c, app = reader_client
+    assert (
+        run_cli("--config", str(reader_config), "subscribers", "add", "known@example.org")[0] == 0
+    )
+    known = await sign_up(c, email="known@example.org")
+    unknown = await sign_up(c, email="new@example.org")
     assert known.status_code == unknown.status_code == 200
     # Each page names the address typed into it, and otherwise they are the same.
     assert known.text.replace("known@", "new@") == unknown.text
@@ -179,10 +142,10 @@ async def test_the_answer_is_the_same_for_known_and_unknown_addresses(
 
 
 async def test_a_name_with_a_line_break_is_refused_at_sign_up(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
-    response = await _sign_up(c, email="bob@example.org", name="Bob\r\nBcc: x@evil.test")
+    c, app = reader_client
+    response = await sign_up(c, email="bob@example.org", name="Bob\r\nBcc: x@evil.test")
 
     assert response.status_code == 400
     assert "Please write your name on one line" in response.text
@@ -192,41 +155,41 @@ async def test_a_name_with_a_line_break_is_refused_at_sign_up(
 
 
 async def test_a_form_is_good_for_a_day_on_the_apps_clock(
-    client: tuple[httpx.AsyncClient, App],
+    reader_client: Client,
 ) -> None:
     """A CSRF field is dated by the app's clock: the sign-up form sent a day after it was
     given still works, a form older than that has expired."""
-    c, app = client
+    c, app = reader_client
     fresh = await _csrf(c)
-    _later(app, 23 * 3600)
+    later(app, 23 * 3600)
     sent = await c.post("/subscribe", data={"email": "day@example.org", "csrf": fresh})
     assert sent.status_code == 200 and _status(app, "day@example.org") == "pending"
     old = await _csrf(c)
-    _later(app, 25 * 3600)
+    later(app, 25 * 3600)
     late = await c.post("/subscribe", data={"email": "late@example.org", "csrf": old})
     assert late.status_code == 400 and "The form expired" in late.text
     assert _status(app, "late@example.org") is None
 
 
 async def test_csrf_rate_limits_escaping_and_headers(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     no_csrf = await c.post("/subscribe", data={"email": "x@example.org"})
     assert no_csrf.status_code == 400 and _status(app, "x@example.org") is None
     xss = '"><script>alert(1)</script>'
-    bad = await _sign_up(c, email=xss, name=xss)
+    bad = await sign_up(c, email=xss, name=xss)
     assert bad.status_code == 400 and "<script>alert(1)" not in bad.text
     assert "&lt;script&gt;" in bad.text
     for _ in range(3):
-        await _sign_up(c, email="flood@example.org")
-    limited = await _sign_up(c, email="flood@example.org")
+        await sign_up(c, email="flood@example.org")
+    limited = await sign_up(c, email="flood@example.org")
     assert limited.status_code == 429
     assert len([m for m in smtp_server.messages if m.recipients == ["flood@example.org"]]) == 3
-    _later(app, 3600 - 1)  # the window is the app's clock's hour
-    assert (await _sign_up(c, email="flood@example.org")).status_code == 429
-    _later(app, 1)
-    assert (await _sign_up(c, email="flood@example.org")).status_code == 200
+    later(app, 3600 - 1)  # the window is the app's clock's hour
+    assert (await sign_up(c, email="flood@example.org")).status_code == 429
+    later(app, 1)
+    assert (await sign_up(c, email="flood@example.org")).status_code == 200
     home = await c.get("/")
     assert "default-src 'none'" in home.headers["content-security-policy"]
     assert home.headers["x-frame-options"] == "DENY"
@@ -251,11 +214,9 @@ async def _one_edition_sent(c: httpx.AsyncClient, config: Path) -> str:
     return link.group(1)
 
 
-async def test_archive_web_view_feed_and_health(
-    client: tuple[httpx.AsyncClient, App], config: Path
-) -> None:
-    c, _ = client
-    path = await _one_edition_sent(c, config)
+async def test_archive_web_view_feed_and_health(reader_client: Client, reader_config: Path) -> None:
+    c, _ = reader_client
+    path = await _one_edition_sent(c, reader_config)
     view = await c.get(path)
     assert view.status_code == 200 and "Harbour strike ends" in view.text
     assert "DIGESTx" not in view.text and "/unsubscribe/" not in view.text
@@ -273,13 +234,13 @@ async def test_archive_web_view_feed_and_health(
 
 
 async def test_a_head_request_or_a_get_never_unsubscribes(
-    client: tuple[httpx.AsyncClient, App],
+    reader_client: Client,
 ) -> None:
-    c, app = client
+    c, app = reader_client
     app.store.add_subscriber("ana@example.org")
     ana = app.store.subscriber_by_email("ana@example.org")
     assert ana is not None
-    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', ana.public_id)}"
+    leave = signed_link("unsubscribe", ana)
     assert (await c.head(leave)).status_code == 200  # a link scanner checking the URL
     assert (await c.get(leave)).status_code == 200
     assert _status(app, "ana@example.org") == "active"
@@ -289,18 +250,14 @@ async def _confirm_link(
     c: httpx.AsyncClient, smtp_server: SmtpServer, email: str, topics: tuple[str, ...] = ("world",)
 ) -> str:
     """Sign ``email`` up through the form and return the path of the link it was mailed."""
-    form = {"email": email, "topics": list(topics), "csrf": await _csrf(c)}
-    await c.post("/subscribe", data=form)
-    body = smtp_server.messages[-1].message().get_content()
-    found = re.search(r"https://digest\.test(/confirm/\S+)", body)
-    assert found and smtp_server.messages[-1].recipients == [email]
-    return found.group(1)
+    await sign_up(c, email=email, topics=list(topics))
+    return mailed_confirm_path(smtp_server, email)
 
 
 async def test_an_old_confirmation_link_never_undoes_leaving_or_a_pause(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     emails = ("bo@example.org", "cy@example.org", "di@example.org")
     links = {e: await _confirm_link(c, smtp_server, e) for e in emails}
     for email in emails:
@@ -322,11 +279,11 @@ async def test_an_old_confirmation_link_never_undoes_leaving_or_a_pause(
 
 
 async def test_the_confirm_page_names_the_address_escaped(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
     """A reader with several addresses sees which one the button subscribes, before and
     after pressing it; the address is text on the page, never markup."""
-    c, app = client
+    c, app = reader_client
     email = "o'brien&co@example.org"  # both are allowed in an address and special in HTML
     shown = "o&#39;brien&amp;co@example.org"
     link = await _confirm_link(c, smtp_server, email)
@@ -345,13 +302,13 @@ async def test_the_confirm_page_names_the_address_escaped(
 
 
 async def test_signing_up_again_comes_back_with_the_topics_chosen_this_time(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     await c.post(await _confirm_link(c, smtp_server, "di@example.org"))
     assert app.store.unsubscribe(email="di@example.org")
     # Subscribed to world, left; now signs up again choosing science, and confirms.
-    _later(app, 1.1)  # links are dated to the second: this one is after leaving
+    later(app, 1.1)  # links are dated to the second: this one is after leaving
     again = await _confirm_link(c, smtp_server, "di@example.org", ("science",))
     assert "You are subscribed" in (await c.post(again)).text
     di = app.store.subscriber_by_email("di@example.org")
@@ -359,25 +316,25 @@ async def test_signing_up_again_comes_back_with_the_topics_chosen_this_time(
 
 
 async def test_a_csrf_field_with_a_non_ascii_digit_is_refused_not_a_crash(
-    client: tuple[httpx.AsyncClient, App],
+    reader_client: Client,
 ) -> None:
-    c, app = client
+    c, app = reader_client
     refused = await c.post("/subscribe", data={"email": "x@example.org", "csrf": "\u00b2.abc"})
     assert refused.status_code == 400 and _status(app, "x@example.org") is None
 
 
 async def test_a_headline_xml_cannot_hold_keeps_the_atom_feed_readable(
-    client: tuple[httpx.AsyncClient, App], config: Path, feed_server: FeedServer
+    reader_client: Client, reader_config: Path, feed_server: FeedServer
 ) -> None:
-    c, _ = client
+    c, _ = reader_client
     feed_server.add(
         "/f.xml",
         rss(
             [{"title": "Harbour &#xFFFE; strike ends", "guid": "1", "link": "https://wire.test/1"}]
         ),
     )
-    assert run_cli("--config", str(config), "subscribers", "add", "ann@example.org")[0] == 0
-    sent = await asyncio.to_thread(run_cli, "--config", str(config), "send", "--gather")
+    assert run_cli("--config", str(reader_config), "subscribers", "add", "ann@example.org")[0] == 0
+    sent = await asyncio.to_thread(run_cli, "--config", str(reader_config), "send", "--gather")
     assert sent[0] == 0, sent[2]
     feed = await c.get("/feed.atom")
     ElementTree.fromstring(feed.content)  # well-formed: U+FFFE is not an XML character
@@ -395,13 +352,13 @@ async def _subscribed(c: httpx.AsyncClient, smtp_server: SmtpServer, app: App, e
     row = app.store.subscriber_by_email(email)
     assert row is not None and row.id is not None
     app.store.set_subscriber(row.id, topics="science")
-    return f"/preferences/{make_token(SECRET, 'preferences', row.public_id)}"
+    return signed_link("preferences", row)
 
 
 async def test_after_unsubscribing_the_page_says_so_and_the_way_back_works(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     prefs = await _subscribed(c, smtp_server, app, "ana@example.org")
     csrf = await _csrf(c, prefs)
     assert app.store.unsubscribe(email="ana@example.org")
@@ -418,23 +375,21 @@ async def test_after_unsubscribing_the_page_says_so_and_the_way_back_works(
     assert row is not None and (row.status, row.topics) == ("unsubscribed", "science")
 
     sent = len(smtp_server.messages)
-    _later(app, 1.1)  # links are dated to the second: this one is after leaving
+    later(app, 1.1)  # links are dated to the second: this one is after leaving
     back = await c.post(prefs, data={"action": "resubscribe", "csrf": csrf})
     assert "Check your inbox" in back.text
     assert _status(app, "ana@example.org") == "unsubscribed"  # not until they confirm
     assert len(smtp_server.messages) == sent + 1
-    body = smtp_server.messages[-1].message().get_content()
-    link = re.search(r"https://digest\.test(/confirm/\S+)", body)
-    assert link and smtp_server.messages[-1].recipients == ["ana@example.org"]
-    assert "You are subscribed" in (await c.post(link.group(1))).text
+    link = mailed_confirm_path(smtp_server, "ana@example.org")
+    assert "You are subscribed" in (await c.post(link)).text
     row = app.store.subscriber_by_email("ana@example.org")
     assert row is not None and (row.status, row.topics) == ("active", "science")
 
 
 async def test_a_spam_report_is_not_undone_by_a_click(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     prefs = await _subscribed(c, smtp_server, app, "bo@example.org")
     row = app.store.subscriber_by_email("bo@example.org")
     assert row is not None and row.id is not None
@@ -451,9 +406,9 @@ async def test_a_spam_report_is_not_undone_by_a_click(
 
 
 async def test_a_paused_subscriber_is_told_how_to_resume(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     prefs = await _subscribed(c, smtp_server, app, "cy@example.org")
     paused = await c.post(prefs, data={"paused": "yes", "csrf": await _csrf(c, prefs)})
     assert "Saved." in paused.text and "Your subscription is paused" in paused.text
@@ -464,9 +419,9 @@ async def test_a_paused_subscriber_is_told_how_to_resume(
 
 
 async def test_a_wrong_zone_keeps_every_other_choice_and_names_the_zone_meant(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     prefs = await _subscribed(c, smtp_server, app, "ana@example.org")  # topics: science
     refused = await c.post(
         prefs,
@@ -499,11 +454,11 @@ async def test_a_wrong_zone_keeps_every_other_choice_and_names_the_zone_meant(
     ],
 )
 async def test_a_region_or_an_overlong_zone_is_refused_not_a_500(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer, typed: str, said: str
+    reader_client: Client, smtp_server: SmtpServer, typed: str, said: str
 ) -> None:
     """zoneinfo reads a zone from a file named by the value: a region's folder ('Europe')
     or a name too long for a file raised OSError, which gave the reader a 500."""
-    c, app = client
+    c, app = reader_client
     prefs = await _subscribed(c, smtp_server, app, "ana@example.org")
     refused = await c.post(prefs, data={"timezone": typed, "csrf": await _csrf(c, prefs)})
     assert refused.status_code == 400
@@ -513,9 +468,9 @@ async def test_a_region_or_an_overlong_zone_is_refused_not_a_500(
 
 
 async def test_the_form_names_its_address_offers_the_zones_and_says_saved_plainly(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     prefs = await _subscribed(c, smtp_server, app, "ana@example.org")
     page = await c.get(prefs)
     assert "For ana@example.org" in page.text
@@ -538,13 +493,13 @@ async def test_the_form_names_its_address_offers_the_zones_and_says_saved_plainl
 
 
 async def test_after_a_one_click_unsubscribe_the_link_no_longer_asks(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
-    c, app = client
+    c, app = reader_client
     await _subscribed(c, smtp_server, app, "ana@example.org")
     row = app.store.subscriber_by_email("ana@example.org")
     assert row is not None
-    leave = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', row.public_id)}"
+    leave = signed_link("unsubscribe", row)
     asked = await c.get(leave)
     assert "Stop receiving Test Desk at ana@example.org?" in asked.text
     await c.post(
@@ -559,14 +514,13 @@ async def test_after_a_one_click_unsubscribe_the_link_no_longer_asks(
 
 
 async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
-    client: tuple[httpx.AsyncClient, App],
+    reader_client: Client,
 ) -> None:
     """Issue 20, point 7: two editions of one day looked the same in the archive."""
-    from datetime import UTC, datetime
 
     from digest.store import Edition
 
-    c, app = client
+    c, app = reader_client
     for hour in (7, 18):
         slot = datetime(2026, 12, 1, hour, 0, tzinfo=UTC)
         with app.store.session() as s:
@@ -586,12 +540,12 @@ async def test_archive_entries_of_one_day_are_told_apart_by_their_time(
 
 
 async def test_the_web_view_has_no_personal_footer_greeting_or_link_to_itself(
-    client: tuple[httpx.AsyncClient, App], config: Path
+    reader_client: Client, reader_config: Path
 ) -> None:
     """Whoever reads the web view is not one recipient: no greeting, no Preferences or
     Unsubscribe link (those landed on the sign-up page), no "View in browser" to itself."""
-    c, _ = client
-    path = await _one_edition_sent(c, config)
+    c, _ = reader_client
+    path = await _one_edition_sent(c, reader_config)
     view = await c.get(path)
     page = view.text
     assert view.status_code == 200 and "Harbour strike ends" in page
@@ -623,14 +577,14 @@ _TOPICS = (
 
 
 async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
-    client: tuple[httpx.AsyncClient, App],
-    config: Path,
+    reader_client: Client,
+    reader_config: Path,
     feed_server: FeedServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An email too big for Gmail's clip drops its last stories and links to the web view
     for them: there, with no size limit, the whole edition is shown."""
-    c, app = client
+    c, app = reader_client
     items = [
         {"title": title, "guid": str(i), "link": f"https://wire.test/{i}", "desc": title}
         for i, title in enumerate(_TOPICS)
@@ -639,7 +593,7 @@ async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
     monkeypatch.setattr("digest.render.fit.HTML_LIMIT", 9_000)  # a few stories fit, not all
     # The trim is logged once an edition per process: this one's leaves later tests' alone.
     monkeypatch.setattr("digest.editions.segments._TRIMS_LOGGED", OrderedDict())
-    path = await _one_edition_sent(c, config)
+    path = await _one_edition_sent(c, reader_config)
     [edition] = app.store.editions(1)
     mailed = edition.html.count('class="story"')
     assert edition.story_count == len(_TOPICS) > mailed > 0  # the email was trimmed
@@ -655,33 +609,33 @@ async def test_the_web_view_of_a_trimmed_edition_shows_every_story(
 
 
 async def test_an_address_with_letters_we_cannot_send_to_says_so(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
     """ "josé@" is an address, just not one plain SMTP can carry: the reader is told that,
     not sent looking for a typo; an internationalised domain is fine (sent as punycode)."""
-    c, app = client
-    refused = await _sign_up(c, email="josé@exemplo.br")
+    c, app = reader_client
+    refused = await sign_up(c, email="josé@exemplo.br")
     assert refused.status_code == 400
     assert "We cannot send to an address with é before the @" in refused.text
     assert "does not look like" not in refused.text
-    assert (await _sign_up(c, email="not an address")).status_code == 400
-    assert (await _sign_up(c, email="ana@bücher.example")).status_code == 200
+    assert (await sign_up(c, email="not an address")).status_code == 400
+    assert (await sign_up(c, email="ana@bücher.example")).status_code == 200
     assert _status(app, "ana@xn--bcher-kva.example") == "pending"
     assert [m.recipients for m in smtp_server.messages] == [["ana@xn--bcher-kva.example"]]
 
 
 async def test_an_address_with_a_line_break_mails_nobody(
-    client: tuple[httpx.AsyncClient, App], smtp_server: SmtpServer
+    reader_client: Client, smtp_server: SmtpServer
 ) -> None:
     """An address carrying CR LF and a header of its own (raw or percent-encoded) is no
     address: nothing is stored and no confirmation leaves, to it or to the header's."""
-    c, app = client
+    c, app = reader_client
     for email in (
         "ann@example.org\r\nBcc: victim@evil.test",
         "ann@example.org\nBcc: victim@evil.test",
         "ann@example.org%0d%0aBcc:victim@evil.test",
     ):
-        answer = await _sign_up(c, email=email)
+        answer = await sign_up(c, email=email)
         assert answer.status_code == 400, email
     assert app.store.subscribers() == []
     assert smtp_server.messages == []

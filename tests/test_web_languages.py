@@ -10,9 +10,7 @@ import logging
 import re
 import string
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import httpx
 import jinja2
@@ -23,35 +21,22 @@ from jinja2.ext import extract_from_ast
 import digest.web as web_package
 from digest.app import App
 from digest.clock import ManualClock
-from digest.config import load_config
-from digest.links import make_token
 from digest.render import translations
 from digest.render.i18n import Localizer, negotiate
 from digest.resources import _find
 from digest.store import Subscriber
-from digest.web import create_app
-from digest.web.security import RateLimit
-from tests.conftest import SECRET, FeedServer, SmtpServer, csrf, rss
-
-Client = tuple[httpx.AsyncClient, App]
+from tests.conftest import FeedServer, SmtpServer, csrf, rss
+from tests.reader_web import Client, mailed_confirm_path, signed_link, topics_config, web_client
 
 
 def _config(write_config: Callable[..., Path], url: str, port: int, locale: str) -> Path:
-    path = write_config([("Wire", url)], transport="smtp", smtp_port=port)
-    text = path.read_text().replace(
-        'timezone = "UTC"\n', f'timezone = "UTC"\nlocale = "{locale}"\n', 1
+    path = topics_config(write_config, url, port, ["world"])
+    path.write_text(
+        path.read_text().replace(
+            'timezone = "UTC"\n', f'timezone = "UTC"\nlocale = "{locale}"\n', 1
+        )
     )
-    path.write_text(text.replace(f'url = "{url}"', f'url = "{url}"\ntopics = ["world"]'))
     return path
-
-
-async def _client(path: Path) -> AsyncIterator[Client]:
-    app = App.open(load_config(path), clock=ManualClock(datetime.now(UTC)))
-    asgi = create_app(app, per_ip=RateLimit(100, 3600, app.clock.monotonic))
-    transport = httpx.ASGITransport(app=asgi, client=("203.0.113.7", 1234))
-    async with httpx.AsyncClient(transport=transport, base_url="https://digest.test") as c:
-        yield c, app
-    app.close()
 
 
 @pytest.fixture
@@ -64,14 +49,14 @@ def feed(feed_server: FeedServer) -> str:
 @pytest.fixture
 async def english(write_config, feed: str, smtp_server: SmtpServer) -> AsyncIterator[Client]:
     """A service whose locale is English (the default)."""
-    async for client in _client(_config(write_config, feed, smtp_server.port, "en")):
+    async with web_client(_config(write_config, feed, smtp_server.port, "en")) as client:
         yield client
 
 
 @pytest.fixture
 async def spanish(write_config, feed: str, smtp_server: SmtpServer) -> AsyncIterator[Client]:
     """A service whose locale is Spanish."""
-    async for client in _client(_config(write_config, feed, smtp_server.port, "es")):
+    async with web_client(_config(write_config, feed, smtp_server.port, "es")) as client:
         yield client
 
 
@@ -93,26 +78,15 @@ async def _pending(c: httpx.AsyncClient, app: App, email: str, locale: str | Non
     return changed
 
 
-def _confirm_path(smtp_server: SmtpServer, to: str) -> str:
-    mail = smtp_server.messages[-1]
-    found = re.search(r"https://digest\.test(/confirm/\S+)", mail.message().get_content())
-    assert found and mail.recipients == [to]
-    return found.group(1)
-
-
 async def _reader(
     c: httpx.AsyncClient, app: App, smtp: SmtpServer, email: str, locale: str | None
 ) -> Subscriber:
     """A confirmed subscriber with ``locale`` stored."""
     await _pending(c, app, email, locale)
-    await c.post(_confirm_path(smtp, email))
+    await c.post(mailed_confirm_path(smtp, email))
     row = app.store.subscriber_by_email(email)
     assert row is not None and row.status == "active"
     return row
-
-
-def _link(purpose: Literal["unsubscribe", "preferences"], row: Subscriber) -> str:
-    return f"/{purpose}/{make_token(SECRET, purpose, row.public_id)}"
 
 
 @pytest.mark.asyncio
@@ -124,26 +98,26 @@ async def test_a_french_reader_s_confirm_unsubscribe_and_preferences_pages_are_f
     at work."""
     c, app = english
     await _pending(c, app, "marie@example.org", "fr")
-    confirm = await c.get(_confirm_path(smtp_server, "marie@example.org"))
+    confirm = await c.get(mailed_confirm_path(smtp_server, "marie@example.org"))
     assert _lang(confirm) == "fr"
     assert "Confirmez votre abonnement" in confirm.text and "Oui, je m’abonne" in confirm.text
     assert (
         "<strong>marie@example.org</strong>" in confirm.text
     )  # the value escaped, the markup kept
-    done = await c.post(_confirm_path(smtp_server, "marie@example.org"))
+    done = await c.post(mailed_confirm_path(smtp_server, "marie@example.org"))
     assert _lang(done) == "fr" and "Vous êtes abonné·e" in done.text
     row = app.store.subscriber_by_email("marie@example.org")
     assert row is not None
 
     browser = {"Accept-Language": "en-US,en;q=0.9"}
-    leave = await c.get(_link("unsubscribe", row), headers=browser)
+    leave = await c.get(signed_link("unsubscribe", row), headers=browser)
     assert _lang(leave) == "fr"
     assert "<title>Se désabonner · Test Desk</title>" in leave.text
     assert "Ne plus recevoir Test Desk à l’adresse marie@example.org\u202f?" in leave.text
     assert ">Se désabonner</button>" in leave.text and ">Préférences</a>" in leave.text
     assert "Unsubscribe" not in leave.text
 
-    prefs = await c.get(_link("preferences", row), headers=browser)
+    prefs = await c.get(signed_link("preferences", row), headers=browser)
     assert _lang(prefs) == "fr"
     for words in (
         "Vos préférences",
@@ -152,27 +126,31 @@ async def test_a_french_reader_s_confirm_unsubscribe_and_preferences_pages_are_f
         ">Enregistrer</button>",
     ):
         assert words in prefs.text, words
-    saved = await c.post(_link("preferences", row), data={"locale": "fr", "csrf": csrf(prefs)})
+    saved = await c.post(
+        signed_link("preferences", row), data={"locale": "fr", "csrf": csrf(prefs)}
+    )
     assert "<strong>Enregistré.</strong>" in saved.text
     typo = await c.post(
-        _link("preferences", row), data={"timezone": "Karachii", "csrf": csrf(prefs)}
+        signed_link("preferences", row), data={"timezone": "Karachii", "csrf": csrf(prefs)}
     )
     assert typo.status_code == 400
     meant = "vouliez-vous dire &#39;Asia/Karachi&#39;\u202f?"
     assert f"fuseau horaire inconnu &#39;Karachii&#39;\u202f; {meant}" in typo.text
-    expired = await c.post(_link("preferences", row), data={"locale": "fr", "csrf": "x"})
+    expired = await c.post(signed_link("preferences", row), data={"locale": "fr", "csrf": "x"})
     assert expired.status_code == 400
     assert "Rien n’a été enregistré\u202f: Le formulaire a expiré" in expired.text
 
-    gone = await c.post(_link("unsubscribe", row))
+    gone = await c.post(signed_link("unsubscribe", row))
     assert _lang(gone) == "fr"
     assert "Vous ne recevrez plus Test Desk à l’adresse marie@example.org." in gone.text
     assert ">Désabonné·e par erreur\u202f? Revenez</a>" in gone.text  # the way back
-    back = await c.get(_link("preferences", row))
+    back = await c.get(signed_link("preferences", row))
     assert "Vous vous êtes désabonné·e de Test Desk" in back.text
     assert ">M’envoyer un lien pour me réabonner</button>" in back.text
     # The way back: its confirmation email speaks French too, as the page it links to.
-    await c.post(_link("preferences", row), data={"action": "resubscribe", "csrf": csrf(back)})
+    await c.post(
+        signed_link("preferences", row), data={"action": "resubscribe", "csrf": csrf(back)}
+    )
     mail = smtp_server.messages[-1].message()
     assert mail["Subject"] == "Confirmez votre abonnement à Test Desk"
     assert "Pour confirmer, ouvrez ce lien dans les deux jours" in mail.get_content()
@@ -185,7 +163,7 @@ async def test_an_expired_confirmation_link_speaks_the_reader_s_language(
     """Two days later the link says so in the reader's language, and offers a new one."""
     c, app = english
     await _pending(c, app, "jonas@example.org", "de")
-    path = _confirm_path(smtp_server, "jonas@example.org")
+    path = mailed_confirm_path(smtp_server, "jonas@example.org")
     assert isinstance(app.clock, ManualClock)
     app.clock.advance(3 * 86400)
     page = await c.get(path)
@@ -235,12 +213,12 @@ async def test_an_english_reader_of_a_spanish_service_reads_english(
     who chose nothing reads the service's language, as their email does."""
     c, app = spanish
     chose = await _reader(c, app, smtp_server, "ann@example.org", "en")
-    page = await c.get(_link("unsubscribe", chose), headers={"Accept-Language": "es"})
+    page = await c.get(signed_link("unsubscribe", chose), headers={"Accept-Language": "es"})
     assert _lang(page) == "en"
     assert "<h1>Unsubscribe</h1>" in page.text
     assert "Stop receiving Test Desk at ann@example.org?" in page.text
     default = await _reader(c, app, smtp_server, "pepe@example.org", None)
-    page = await c.get(_link("unsubscribe", default), headers={"Accept-Language": "en"})
+    page = await c.get(signed_link("unsubscribe", default), headers={"Accept-Language": "en"})
     assert _lang(page) == "es" and "¿Dejar de recibir Test Desk en pepe@example.org?" in page.text
 
 
@@ -366,7 +344,7 @@ async def test_a_visitor_who_signs_up_on_the_french_page_is_mailed_and_confirms_
     mail = smtp_server.messages[-1].message()
     assert mail["Subject"] == "Confirmez votre abonnement à Test Desk"
     assert "Pour confirmer, ouvrez ce lien dans les deux jours" in mail.get_content()
-    path = _confirm_path(smtp_server, "lea@example.org")
+    path = mailed_confirm_path(smtp_server, "lea@example.org")
     english_browser = {"Accept-Language": "en"}  # opened elsewhere: the link decides
     confirm = await c.get(path, headers=english_browser)
     assert _lang(confirm) == "fr" and ">Oui, je m’abonne</button>" in confirm.text
@@ -382,7 +360,7 @@ async def test_a_visitor_who_signs_up_on_the_french_page_is_mailed_and_confirms_
     await c.post("/subscribe", data={"email": "tom@example.org", "csrf": csrf(page)}, headers=en)
     mail = smtp_server.messages[-1].message()
     assert mail["Subject"] == "Confirm your subscription to Test Desk"
-    assert "?" not in _confirm_path(smtp_server, "tom@example.org")
+    assert "?" not in mailed_confirm_path(smtp_server, "tom@example.org")
 
 
 @pytest.mark.asyncio
