@@ -7,7 +7,9 @@ none runs, and say whose they are."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ def test_status_shows_the_running_daemon_s_next_runs_not_the_unread_file_s(
     seven, six = _next_at(7), _next_at(6)
     daemon = _start_daemon(config)
     try:
-        assert "read at the daemon's start" in _wait_for_job(config, "reload", True)
+        assert "read at the daemon's start" in _wait_for_job(config, "reload", True, seconds=60)
         out, document = _status(config)
         assert "next runs: the running daemon's, as its last `reload` record" in out, out
         assert f"next daily: {seven:%Y-%m-%d %H:%M} UTC\n" in out, out
@@ -57,7 +59,7 @@ def test_status_shows_the_running_daemon_s_next_runs_not_the_unread_file_s(
         assert document["next_runs_from"] == "daemon"
 
         daemon.send_signal(signal.SIGHUP)  # now it runs the file's 06:00
-        assert "reloaded on SIGHUP" in _wait_for_job(config, "reload", True)
+        assert "reloaded on SIGHUP" in _wait_for_job(config, "reload", True, seconds=60)
         out, document = _status(config)
         assert "CONFIG NOT RELOADED" not in out
         assert f"next daily: {six:%Y-%m-%d %H:%M} UTC\n" in out, out
@@ -72,3 +74,45 @@ def test_status_shows_the_running_daemon_s_next_runs_not_the_unread_file_s(
     assert "next runs: the config file's (no daemon runs on this database)" in out, out
     assert f"next daily: {_next_at(5):%Y-%m-%d %H:%M} UTC\n" in out, out
     assert document["next_runs_from"] == "file"
+
+
+def _digests(count: int) -> str:
+    """``count`` (at most 60) more digests, each at its own minute of 08:00 UTC."""
+    return "".join(
+        f'\n[[digests]]\nid = "regional-bulletin-{n:02d}"\ntitle = "Bulletin {n}"\n'
+        f'schedule = "{n - 1} 8 * * *"\n'
+        for n in range(1, count + 1)
+    )
+
+
+@pytest.mark.slow
+def test_a_daemon_of_sixty_digests_keeps_its_fingerprint_and_every_next_run(
+    write_config, feed_server: FeedServer
+) -> None:
+    """The ``reload`` record names every digest's next run, then the config's fingerprint:
+    the store cut summaries at 2,000 characters, so with ~45 digests it cut the
+    fingerprint (CONFIG NOT RELOADED for a file the daemon had read) and the last digests'
+    next runs (which status then said the daemon did not schedule)."""
+    url = feed_server.add("/f.xml", rss([{"title": "Tide", "guid": "1", "link": "https://t/1"}]))
+    config = write_config([("Wire", url)], schedule="0 7 * * *", extra=_digests(60))
+    daemon = _start_daemon(config)
+    try:
+        summary = _wait_for_job(config, "reload", True, seconds=90)  # 61 digests: slower
+        assert len(summary) > 2000  # longer than the store kept of a summary
+        config.write_text(config.read_text())  # written again unchanged, after the reading
+        os.utime(config, (time.time() + 5, time.time() + 5))
+        out, document = _status(config)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=20)
+    assert daemon.returncode == 0, output
+    assert "CONFIG NOT RELOADED" not in out, out
+    assert document["config_changed_since_daemon_read"] is None
+    assert document["next_runs_from"] == "daemon"
+    at = _next_at(8)
+    expected = {"daily": _next_at(7).isoformat()} | {
+        f"regional-bulletin-{n:02d}": (at + timedelta(minutes=n - 1)).isoformat()
+        for n in range(1, 61)
+    }
+    assert document["next_runs"] == expected
+    assert "does not schedule it" not in out
