@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import Config
 from digest.errors import ConfigError
-from digest.job_names import RELOAD_FINGERPRINT, reload_next
+from digest.job_names import RELOAD, RELOAD_FINGERPRINT, reload_next, standby_reload
 from digest.states import WorkerRole, WorkerState
 from digest.store.lock import LeaderLock
 from digest.store.workers import this_process
@@ -211,12 +212,15 @@ def _reloaded(
     """The app with the new config, or None (and a log line) to keep the old one: the
     refusal recorded as the ``reload`` job (``_start`` records a config it takes), with the
     ``running`` scheduler paused meanwhile, as ``_start`` does, so no job forks while this
-    thread writes."""
+    thread writes. No ``running`` scheduler: a standby's (PostgreSQL), whose reading, taken
+    or refused, is its host's record (``standby_reload``): the leader's ``reload`` record
+    names the next runs that fire, and a standby has none to name."""
     from digest.jobs import record_reload
 
     if reload_config is None:
         log.error("this daemon cannot reload its config; restart it instead")
         return None
+    job = standby_reload(socket.gethostname()) if running is None else RELOAD
     try:
         config = reload_config(app.config)
     except ConfigError as exc:
@@ -225,9 +229,11 @@ def _reloaded(
         # What it runs on (a leader): `digest status` shows it, file or not
         said = _next_said(running) if running is not None else ""
         with _paused(running):
-            record_reload(app, False, refused, said)
+            record_reload(app, False, refused, said, job=job)
         return None
     log.info("config reloaded: %s", config_summary(config))
+    if running is None:  # a refusal before is this standby's history now
+        record_reload(app, True, f"{RELOADED}, standing by: {config_summary(config)}", job=job)
     return App(config, app.engine, app.store)
 
 
