@@ -59,7 +59,7 @@ def test_status_shows_the_running_daemon_s_next_runs_not_the_unread_file_s(
         assert document["next_runs_from"] == "daemon"
 
         daemon.send_signal(signal.SIGHUP)  # now it runs the file's 06:00
-        assert "reloaded on SIGHUP" in _wait_for_job(config, "reload", True, seconds=60)
+        _wait_for_job(config, "reload", True, seconds=60, words="reloaded on SIGHUP")
         out, document = _status(config)
         assert "CONFIG NOT RELOADED" not in out
         assert f"next daily: {six:%Y-%m-%d %H:%M} UTC\n" in out, out

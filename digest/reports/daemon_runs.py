@@ -108,11 +108,19 @@ def daemon_next_runs(
             continue
         local = when.astimezone(ZoneInfo(run.zone)) if when else None
         note = f"as the running daemon has it: its config read at {at}"
-        mine.append(replace(run, utc=when, local=local, daemon_note=note))
+        missed = None if _not_its_slot(run.missed, read, when) else run.missed
+        mine.append(replace(run, utc=when, local=local, missed=missed, daemon_note=note))
     for digest, when in named.items():  # the daemon's, gone from the file since
         note = f"the running daemon's, a digest no longer in the file (read at {at})"
         mine.append(NextRun(digest, digest, when, when, "UTC", daemon_note=note))
     return mine
+
+
+def _not_its_slot(slot: datetime | None, read: JobRun, fires: datetime | None) -> bool:
+    """The file's missed ``slot`` was not the running daemon's: when it read its config
+    (``read``), its next run came after that slot (``fires``; None: never), so it never
+    meant to fire then (the file's schedule, moved and not reloaded, has that slot)."""
+    return slot is not None and read.finished_at < slot and (fires is None or slot < fires)
 
 
 def recorded_next_runs(read: JobRun | None) -> list[NextRun]:

@@ -257,6 +257,27 @@ def _note_lost(app: App, digest: DigestConfig, now: datetime, owed: list[datetim
     )
 
 
+def rescheduled(before: App, app: App, now: datetime) -> list[str]:
+    """The digests the daemon schedules from ``now`` on another plan than it did on the
+    config it ran (``before``): a reload moved their schedule (or zone), or added them. Each
+    is recorded as scheduled since ``now`` (``Store.rescheduled``): a slot of the new plan
+    before the reload was never the daemon's, so it is neither owed (sent late) nor
+    reported MISSED; moved from 07:00 to 06:00 at 07:05, today's 06:00 was never due."""
+    from digest.editions import digest_plan
+
+    ran = {digest.id: digest_plan(before, digest) for digest in before.config.digests}
+    moved = [d.id for d in app.config.digests if ran.get(d.id) != digest_plan(app, d)]
+    for digest_id in moved:
+        app.store.rescheduled(digest_id, now)
+        log.info(
+            "digest %s: scheduled anew from %s (its schedule changed): a slot of the new "
+            "schedule before it is not sent late",
+            digest_id,
+            utc_time(now),
+        )
+    return moved
+
+
 def _unsent(app: App, digest_id: str, slot: datetime) -> bool:
     edition = app.store.edition(digest_id, slot)
     if edition is None or edition.id is None:
@@ -312,7 +333,12 @@ def run_daemon(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
 
+    ran: list[App] = []  # the app this daemon last scheduled, if it did
+
     def build(app: App, stopping: Callable[[], bool]) -> BackgroundScheduler:
+        if ran:
+            rescheduled(ran[0], app, app.clock.now())
+        ran[:] = [app]
         return build_scheduler(app, stop=stopping)
 
     signals = Signals(stop, halt, reload, reload_config, build)
