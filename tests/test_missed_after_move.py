@@ -69,6 +69,36 @@ def test_a_schedule_moved_earlier_and_reloaded_after_its_slot_missed_nothing(
     assert document["next_runs"] == {"daily": (slot + timedelta(days=1)).isoformat()}
 
 
+def _run_once(config: Path, words: str) -> str:
+    """A daemon started on ``config`` until its ``reload`` record says ``words``, stopped:
+    its output."""
+    daemon = _start_daemon(config)
+    try:
+        _wait_for_job(config, "reload", True, seconds=60, words=words)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=20)
+    assert daemon.returncode == 0, output
+    return output
+
+
+@pytest.mark.slow
+def test_a_schedule_moved_earlier_while_no_daemon_ran_missed_nothing(
+    write_config, feed_server: FeedServer
+) -> None:
+    """The daemon stopped, the file moved, the daemon started an hour after the new slot:
+    its last ``reload`` record shows it was not going to fire then (its next run named
+    came after), so the slot was never its own."""
+    config = _config(write_config, feed_server)
+    slot = (datetime.now(UTC) - timedelta(minutes=65)).replace(second=0, microsecond=0)
+    _run_once(config, "read at the daemon's start")
+    _moved_to(config, slot)
+    output = _run_once(config, f"send daily at {slot + timedelta(days=1):%Y-%m-%d %H:%M} UTC")
+    assert "digest daily: scheduled anew from" in output
+    out, document = _status(config)
+    assert "MISSED" not in out and document["missed"] == {}, out
+
+
 @pytest.mark.slow
 def test_a_slot_the_daemon_scheduled_and_missed_still_shows(
     write_config, feed_server: FeedServer
@@ -93,6 +123,9 @@ def test_a_slot_the_daemon_scheduled_and_missed_still_shows(
     assert "scheduled anew" not in output
     assert f"MISSED daily: the {slot:%Y-%m-%d %H:%M} UTC slot has no edition" in out, out
     assert document["missed"] == {"daily": slot.isoformat()}
+    output = _run_once(config, "read at the daemon's start")  # a restart: the same plan
+    assert "scheduled anew" not in output
+    assert _status(config)[1]["missed"] == {"daily": slot.isoformat()}
 
 
 def test_a_slot_of_the_file_s_unread_schedule_is_not_the_daemon_s_miss(
