@@ -20,6 +20,7 @@ from digest.deliver.dispatch import count_words
 from digest.errors import ConfigError, StoreError
 from digest.job_names import RELOAD
 from digest.reports import EditionStatus, NextRunsFrom, StatusReport
+from digest.reports.daemon_runs import AS_THE_DAEMON_HAS_IT
 from digest.reports.without_config import status_without_config
 from digest.states import DeliveryStatus
 from digest.store.engine import resolve_url, shown_url
@@ -203,7 +204,7 @@ def _print_whose_next_runs(report: StatusReport) -> None:
 
 def _aside(note: str) -> str:
     """A next run's note, when it is not what the header above it said already."""
-    return f" ({note})" if note and not note.startswith("as the running daemon has it") else ""
+    return f" ({note})" if note and not note.startswith(AS_THE_DAEMON_HAS_IT) else ""
 
 
 def print_config_error(error: ConfigError, err: bool = False) -> None:

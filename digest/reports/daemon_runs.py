@@ -47,6 +47,11 @@ class NextRun:
         )
 
 
+# How a next run the running daemon's record names begins its note: `digest status` says it
+# once, above them all, and adds only the other notes to a digest's line
+AS_THE_DAEMON_HAS_IT = "as the running daemon has it"
+
+
 class NextRunsFrom(StrEnum):
     """Whose next runs a face shows (``next_runs_from`` in `digest status --json`)."""
 
@@ -107,7 +112,7 @@ def daemon_next_runs(
             mine.append(replace(run, daemon_note=note))
             continue
         local = when.astimezone(ZoneInfo(run.zone)) if when else None
-        note = f"as the running daemon has it: its config read at {at}"
+        note = f"{AS_THE_DAEMON_HAS_IT}: its config read at {at}"
         missed = None if _not_its_slot(run.missed, read, when) else run.missed
         mine.append(replace(run, utc=when, local=local, missed=missed, daemon_note=note))
     for digest, when in named.items():  # the daemon's, gone from the file since

@@ -11,7 +11,7 @@ from digest.config.models import ScheduleConfig, WorkerConfig
 from digest.errors import ConfigError
 from digest.job_names import RELOAD
 from digest.reports import StatusReport, store_edition_status, store_outbox_document
-from digest.reports.daemon_runs import NextRunsFrom, recorded_next_runs
+from digest.reports.daemon_runs import next_runs_from, recorded_next_runs
 from digest.store import Store
 from digest.store.lock import daemon_holder
 
@@ -35,5 +35,5 @@ def status_without_config(store: Store, error: ConfigError) -> StatusReport:
         daemon=daemon,
         outbox=store_outbox_document(store, _EVERY),
         config_error=error,
-        next_runs_from=NextRunsFrom.DAEMON,  # the file's cannot be read: none, or the daemon's
+        next_runs_from=next_runs_from(jobs.get(RELOAD), daemon),  # the file's: none
     )
