@@ -14,6 +14,10 @@ SendingVerb = Literal["send", "retry"]  # the jobs that send one digest (``sendi
 # The daemon reading its config, at start and on SIGHUP: a refused reload is recorded, so
 # `digest status`, the console and `digest_job_ok{job="reload"}` show it, not one log line.
 RELOAD = "reload"
+# A standby scheduler's reading of its config (PostgreSQL): a row per host, ``reload on
+# web2``, so a standby's refused reload shows as that host's, and never replaces the
+# leader's ``reload`` record, whose next runs are the ones that fire.
+_ON_HOST = " on "
 # How a taken config's ``reload`` record ends: "; config " and the fingerprint of the text
 # read (``config.config_fingerprint``), which `digest status` compares with the file's.
 RELOAD_FINGERPRINT = "; config "
@@ -22,6 +26,11 @@ RELOAD_FINGERPRINT = "; config "
 RELOAD_NEXT = "; next: "
 _NEXT_AT = " at "
 _NEXT_TIME = "%Y-%m-%d %H:%M UTC"  # ``clock.utc_time``'s, to the minute
+
+
+def standby_reload(host: str) -> str:
+    """The name a standby's reading of its config on ``host`` is recorded under."""
+    return f"{RELOAD}{_ON_HOST}{host}"
 
 
 def sending(verb: SendingVerb, digest_id: str) -> str:

@@ -229,10 +229,12 @@ def gather_summary(reports: list[SourceReport]) -> str:
     )
 
 
-def record_reload(app: App, ok: bool, summary: str) -> None:
+def record_reload(app: App, ok: bool, summary: str, said: str = "", job: str = RELOAD) -> None:
     """The daemon's reading of its config (at start, on SIGHUP), recorded as the job
-    ``reload`` for `digest status`, the console and /metrics (best effort)."""
-    _record(app, RELOAD, app.clock.now(), ok, summary)
+    ``reload`` for `digest status`, the console and /metrics (best effort): ``summary`` in
+    words (cut if long), then what ``said`` names for programs to read back (its next runs
+    and config fingerprint: ``job_names``), kept whole."""
+    _record(app, job, app.clock.now(), ok, summary, whole=said)
 
 
 def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
@@ -256,12 +258,19 @@ def _failure(exc: Exception) -> str:
 
 
 def _record(
-    app: App, job: str, started: datetime, ok: bool, summary: str, loud: bool = True
+    app: App,
+    job: str,
+    started: datetime,
+    ok: bool,
+    summary: str,
+    loud: bool = True,
+    whole: str = "",
 ) -> None:
     """Best effort: the database may be what failed. Not ``loud`` when the command line
-    prints the failure itself: then the traceback waits for -vv."""
+    prints the failure itself: then the traceback waits for -vv. ``whole``: the end of the
+    summary kept whole (``Store.record_job``)."""
     try:
-        app.store.record_job(job, started, ok, summary)
+        app.store.record_job(job, started, ok, summary, whole)
     except DBAPIError as exc:
         if database_trouble(exc):  # the database said why: no traceback (it is at -vv)
             log.debug("could not record the %s job's outcome", job, exc_info=True)

@@ -151,14 +151,14 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
     assert "config reloaded: 2 sources, 1 digests" in output
 
 
-def _wait_for_job(config: Path, job: str, ok: bool) -> str:
+def _wait_for_job(config: Path, job: str, ok: bool, seconds: float = 20, words: str = "") -> str:
     """The summary of ``job``'s last run once it is recorded as ``ok`` (read through a
-    copy of the config, as the file itself may be the broken one)."""
-    deadline = time.monotonic() + 20
+    copy of the config, as the file itself may be the broken one), and says ``words``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         code, out, _ = run_cli("--config", str(config), "status", "--json")
         run = json.loads(out)["jobs"].get(job) if code == 0 else None
-        if run is not None and run["ok"] is ok:
+        if run is not None and run["ok"] is ok and words in run["summary"]:
             return str(run["summary"])
         time.sleep(0.2)
     raise AssertionError(f"the daemon never recorded {job} as ok={ok}")

@@ -7,18 +7,21 @@ Real processes on the PostgreSQL server scripts/test starts (skipped without one
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, FeedServer, rss
+from tests.conftest import ROOT, FeedServer, rss, run_cli
 
 KEY = 7_311_991  # digest.store.lock._ADVISORY_KEY
 
@@ -114,3 +117,52 @@ def test_a_killed_leader_is_replaced_within_15_seconds(
     took = _until(lambda: second.said("leading:"), 15, "no standby led within 15 s")
     assert took < 15
     assert len(_leaders(postgres_database)) == 1
+
+
+def _jobs(config: Path) -> dict[str, Any]:
+    code, out, err = run_cli("--config", str(config), "status", "--json")
+    assert code == 0, err
+    document: dict[str, Any] = json.loads(out)
+    return document
+
+
+@pytest.mark.slow
+def test_a_standby_s_refused_reload_is_its_host_s_and_keeps_the_leader_s_next_runs(
+    config: Path, tmp_path: Path
+) -> None:
+    """A standby's refused reload wrote the ``reload`` record over the leader's, with no
+    next runs (a standby schedules nothing): `digest status` lost the leader's. It is now
+    the standby host's own job, refused; the leader's record names the next runs still."""
+    leader = Daemon(config, tmp_path / "leader.log")
+    _until(lambda: leader.said("leading:"), 60, "the first scheduler never led")
+    copy = tmp_path / "standby.toml"  # another machine's copy of the same file
+    copy.write_text(config.read_text())
+    standby = Daemon(copy, tmp_path / "standby.log")
+    mine = f"reload on {socket.gethostname()}"
+    broken = copy.read_text().replace("[gather]\n", '[gather]\ninterval_minutes = "x"\n')
+    try:
+        _until(lambda: standby.said("standing by"), 60, "the second never stood by")
+        _until(lambda: "reload" in _jobs(config)["jobs"], 30, "the leader never recorded")
+        fires = _jobs(config)["next_runs"]
+        assert _jobs(config)["next_runs_from"] == "daemon" and fires["daily"]
+
+        copy.write_text(broken)
+        standby.process.send_signal(signal.SIGHUP)
+        _until(lambda: mine in _jobs(config)["jobs"], 30, "the standby never recorded")
+        document = _jobs(config)
+        assert document["jobs"][mine]["ok"] is False
+        assert "gather.interval_minutes" in document["jobs"][mine]["summary"]
+        assert document["jobs"]["reload"]["ok"] is True  # the leader's, as it was
+        assert document["next_runs_from"] == "daemon" and document["next_runs"] == fires
+        _, out, _ = run_cli("--config", str(config), "status")
+        assert f"last {mine}: FAILED" in out, out
+
+        copy.write_text(config.read_text())  # fixed: the standby's record says so
+        standby.process.send_signal(signal.SIGHUP)
+        _until(lambda: _jobs(config)["jobs"][mine]["ok"], 30, "the standby never took it")
+        assert _jobs(config)["next_runs"] == fires
+    finally:
+        for daemon in (standby, leader):
+            daemon.process.send_signal(signal.SIGTERM)
+        for daemon in (standby, leader):
+            daemon.process.wait(30)

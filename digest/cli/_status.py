@@ -18,7 +18,9 @@ from digest.clock import utc_time
 from digest.config import config_path, lenient_setting
 from digest.deliver.dispatch import count_words
 from digest.errors import ConfigError, StoreError
-from digest.reports import EditionStatus, StatusReport
+from digest.job_names import RELOAD
+from digest.reports import EditionStatus, NextRunsFrom, StatusReport
+from digest.reports.daemon_runs import AS_THE_DAEMON_HAS_IT
 from digest.reports.without_config import status_without_config
 from digest.states import DeliveryStatus
 from digest.store.engine import resolve_url, shown_url
@@ -158,18 +160,11 @@ def _print_daemon(report: StatusReport) -> None:
             "daemon: not running on this database; digests go out only when `digest run` "
             "(or cron's `digest run --once`) runs"
         )
-    if report.config_error is not None and report.daemon is not None:
-        if report.next_runs:
-            click.echo("next runs: as the daemon's last `reload` record names them (below)")
-        else:
-            click.echo(
-                "next runs: unknown: the config cannot be read and the daemon's last "
-                "`reload` record does not name them"
-            )
+    _print_whose_next_runs(report)
     for next_run in report.next_runs:
         when = next_run.utc
         shown = utc_time(when) if when else "never (its schedule)"
-        click.echo(f"next {next_run.digest_id}: {shown}")
+        click.echo(f"next {next_run.digest_id}: {shown}" + _aside(next_run.daemon_note))
         if missed := next_run.missed_words():
             click.echo(f"MISSED {next_run.digest_id}: {missed}")
     for job, run in report.jobs.items():
@@ -178,6 +173,38 @@ def _print_daemon(report: StatusReport) -> None:
         if later := report.ok_since(job):
             at += f" (a later run went ok: `{later.job}` at {later.finished_at:%H:%M:%S} UTC)"
         click.echo(f"last {job}: {state} at {at}: {run.summary}")
+
+
+def _print_whose_next_runs(report: StatusReport) -> None:
+    """Whose next runs follow: the running daemon's (its last ``reload`` record), or the
+    config file's, and why; they differ while the daemon runs an older config."""
+    if report.config_error is not None and report.daemon is not None:
+        if report.next_runs:
+            click.echo("next runs: as the daemon's last `reload` record names them (below)")
+        else:
+            click.echo(
+                "next runs: unknown: the config cannot be read and the daemon's last "
+                "`reload` record does not name them"
+            )
+    elif report.next_runs_from is NextRunsFrom.DAEMON and report.daemon is not None:
+        read = report.jobs.get(RELOAD)
+        at = f" of {utc_time(read.finished_at, seconds=True)}" if read else ""
+        click.echo(
+            f"next runs: the running daemon's, as its last `reload` record{at} names them "
+            "(the config it runs, which may be older than the file)"
+        )
+    elif report.daemon is not None:
+        click.echo(
+            "next runs: the config file's: the running daemon's last `reload` record does "
+            "not name them (a daemon of an older version?)"
+        )
+    elif report.config_error is None:
+        click.echo("next runs: the config file's (no daemon runs on this database)")
+
+
+def _aside(note: str) -> str:
+    """A next run's note, when it is not what the header above it said already."""
+    return f" ({note})" if note and not note.startswith(AS_THE_DAEMON_HAS_IT) else ""
 
 
 def print_config_error(error: ConfigError, err: bool = False) -> None:

@@ -12,14 +12,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from digest.app import App
 from digest.clock import utc_time
 from digest.config import config_fingerprint
-from digest.editions import digest_plan, missed_slot, nothing_new
+from digest.editions import nothing_new
 from digest.errors import ConfigError
 from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of
+from digest.reports.daemon_runs import (
+    NextRun,
+    NextRunsFrom,
+    daemon_next_runs,
+    daemon_reading,
+    next_runs,
+    next_runs_from,
+)
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
 from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
 from digest.store import Edition, SendJournal, Store, saved_id
@@ -71,47 +78,6 @@ class EditionStatus:
 
 
 @dataclass(frozen=True)
-class NextRun:
-    """When a digest fires next (its firing plan), in UTC and in its own zone."""
-
-    digest_id: str
-    title: str
-    utc: datetime | None
-    local: datetime | None
-    zone: str
-    # The latest slot, passed with no edition (``missed_slot``): its send failed, maybe
-    # before it could record even that, so the last job's "ok" is not today's.
-    missed: datetime | None = None
-    # Whose it is: "" the file's (its plan); else why it is the running daemon's (its
-    # ``reload`` record's), or why the daemon does not schedule it
-    daemon_note: str = ""
-
-    def missed_words(self) -> str:
-        """The missed slot and what to do, in one line; "" when none is."""
-        if self.missed is None:
-            return ""
-        return (
-            f"the {utc_time(self.missed)} slot has no edition: its send failed before "
-            "building one (the database's disk full or locked, the daemon down: the "
-            "daemon's log says why); the daemon's retry job sends it while within the hour "
-            f"of the slot, `digest send --digest {self.digest_id}` sends it now (until the "
-            "next slot)"
-        )
-
-
-def next_runs(app: App, now: datetime) -> list[NextRun]:
-    """Each digest's next fire, as the daemon's job has it (``digest_plan``), and its
-    latest slot if that passed without an edition (``missed_slot``)."""
-    runs = []
-    for d in app.config.digests:
-        plan = digest_plan(app, d)
-        fire = plan.next_fire(now)
-        local = fire.astimezone(ZoneInfo(plan.zone)) if fire else None
-        runs.append(NextRun(d.id, d.title, fire, local, plan.zone, missed_slot(app, d, now)))
-    return runs
-
-
-@dataclass(frozen=True)
 class StatusReport:
     """`digest status`: recent editions, the outbox, the daemon, next runs and last jobs."""
 
@@ -121,15 +87,18 @@ class StatusReport:
     daemon: str | None  # the daemon's lock holder, None when none runs
     outbox: dict[str, Any]
     # When the config file changed after the running daemon last read it (its ``reload``
-    # record): it runs the old config, and the next runs shown (the file's) may not be its.
+    # record): it runs the old config; the next runs shown are its (``next_runs_from``).
     unread_change: datetime | None = None
+    # Whose ``next_runs`` are: the running daemon's (its last ``reload`` record's), or the
+    # config file's where no daemon runs or its record names none
+    next_runs_from: NextRunsFrom = NextRunsFrom.FILE
     # The config file could not be read (`digest status` then reports what the database
     # holds, the next runs as the daemon's ``reload`` record names them): why
     config_error: ConfigError | None = None
 
     def unread_words(self) -> str:
         """The config change the daemon has not read, and what to do; "" when none."""
-        read, aside = self.jobs.get(RELOAD), "the next runs below are the file's"
+        read, aside = self.jobs.get(RELOAD), "the next runs below are its own"
         return unread_words(read, self.daemon, self.unread_change, aside)
 
     def ok_since(self, job: str) -> JobRun | None:
@@ -158,6 +127,7 @@ class StatusReport:
             "next_runs": {
                 r.digest_id: r.utc.isoformat() if r.utc else None for r in self.next_runs
             },
+            "next_runs_from": str(self.next_runs_from),
             "missed": {r.digest_id: r.missed.isoformat() for r in self.next_runs if r.missed},
             "jobs": {
                 job: {
@@ -235,15 +205,19 @@ def store_edition_status(store: Store, edition: Edition) -> EditionStatus:
 def status_report(app: App, now: datetime | None = None) -> StatusReport:
     """The service's state as `digest status` shows it."""
     now = now or app.clock.now()
-    jobs = {run.job: run for run in app.store.job_runs()}
+    runs = app.store.job_runs()
+    jobs = {run.job: run for run in runs}
     daemon = daemon_holder(app.engine)
+    read = daemon_reading(runs)
     return StatusReport(
         editions=[edition_status(app, e) for e in app.store.editions(limit=20)],
-        next_runs=next_runs(app, now),
+        # The daemon's, as the dashboard shows them: it may run an older config than the file
+        next_runs=daemon_next_runs(app, now, read, daemon),
         jobs=jobs,
         daemon=daemon,
         outbox=outbox_document(app),
-        unread_change=unread_change(app, jobs.get(RELOAD)) if daemon else None,
+        unread_change=unread_change(app, read) if daemon else None,
+        next_runs_from=next_runs_from(read, daemon),
     )
 
 
@@ -355,12 +329,14 @@ __all__ = [
     "ExplainReport",
     "ExplainedStory",
     "NextRun",
+    "NextRunsFrom",
     "SignalShare",
     "StatusReport",
     "edition_note",
     "edition_status",
     "explain_report",
     "next_runs",
+    "next_runs_from",
     "outbox_document",
     "progress",
     "status_report",

@@ -7,15 +7,13 @@ with a refused one) is reported as ever; the next runs are the ones the daemon's
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from digest.config.models import ScheduleConfig, WorkerConfig
 from digest.errors import ConfigError
-from digest.job_names import RELOAD, next_runs_of
-from digest.reports import NextRun, StatusReport, store_edition_status, store_outbox_document
+from digest.job_names import RELOAD
+from digest.reports import StatusReport, store_edition_status, store_outbox_document
+from digest.reports.daemon_runs import next_runs_from, recorded_next_runs
 from digest.store import Store
 from digest.store.lock import daemon_holder
-from digest.store.tables import JobRun
 
 # Each role's heartbeat interval, which the file would set: the models' defaults.
 _EVERY = {
@@ -37,11 +35,5 @@ def status_without_config(store: Store, error: ConfigError) -> StatusReport:
         daemon=daemon,
         outbox=store_outbox_document(store, _EVERY),
         config_error=error,
+        next_runs_from=next_runs_from(jobs.get(RELOAD), daemon),  # the file's: none
     )
-
-
-def recorded_next_runs(read: JobRun | None) -> list[NextRun]:
-    """Each digest's next run as a ``reload`` record (``read``) names it, in UTC: the file
-    that would give its title and zone cannot be read."""
-    named: dict[str, datetime | None] = (next_runs_of(read.summary) if read else None) or {}
-    return [NextRun(digest, digest, when, when, "UTC") for digest, when in named.items()]

@@ -257,6 +257,53 @@ def _note_lost(app: App, digest: DigestConfig, now: datetime, owed: list[datetim
     )
 
 
+def rescheduled(before: App | None, app: App, now: datetime) -> list[str]:
+    """The digests the daemon schedules from ``now`` on another plan than it did: a reload
+    moved their schedule (or zone), or added them, against the config it ran (``before``);
+    at start (None), against the last ``reload`` record of the daemon before
+    (``moved_since_read``). Each is recorded as scheduled since ``now``
+    (``Store.rescheduled``): a slot of the new plan before then was never the daemon's, so
+    it is neither owed (sent late) nor reported MISSED; moved from 07:00 to 06:00 at 07:05,
+    today's 06:00 was never due."""
+    from digest.editions import digest_plan
+
+    if before is None:
+        moved = moved_since_read(app)
+    else:
+        ran = {digest.id: digest_plan(before, digest) for digest in before.config.digests}
+        moved = [d.id for d in app.config.digests if ran.get(d.id) != digest_plan(app, d)]
+    for digest_id in moved:
+        app.store.rescheduled(digest_id, now)
+        log.info(
+            "digest %s: scheduled anew from %s (its schedule changed): a slot of the new "
+            "schedule before it is not sent late",
+            digest_id,
+            utc_time(now),
+        )
+    return moved
+
+
+def moved_since_read(app: App) -> list[str]:
+    """At start, the digests whose plan the daemon before did not run, as its last
+    ``reload`` record says: one it did not name (added since), or one whose plan fires
+    between that reading and the next run it named (moved earlier, the file edited while
+    no daemon ran). None when no record names the next runs."""
+    from digest.editions import digest_plan
+    from digest.job_names import RELOAD, next_runs_of
+
+    read = next((run for run in app.store.job_runs() if run.job == RELOAD), None)
+    named = next_runs_of(read.summary) if read is not None else None
+    if read is None or named is None:
+        return []
+    moved = []
+    for digest in app.config.digests:
+        fires = digest_plan(app, digest).next_fire(read.finished_at)
+        was = named.get(digest.id)  # to the minute, as a cron's fires are
+        if digest.id not in named or (fires is not None and (was is None or fires < was)):
+            moved.append(digest.id)
+    return moved
+
+
 def _unsent(app: App, digest_id: str, slot: datetime) -> bool:
     edition = app.store.edition(digest_id, slot)
     if edition is None or edition.id is None:
@@ -312,7 +359,11 @@ def run_daemon(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
 
+    ran: list[App] = []  # the app this daemon last scheduled, if it did
+
     def build(app: App, stopping: Callable[[], bool]) -> BackgroundScheduler:
+        rescheduled(ran[0] if ran else None, app, app.clock.now())
+        ran[:] = [app]
         return build_scheduler(app, stop=stopping)
 
     signals = Signals(stop, halt, reload, reload_config, build)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,9 +18,8 @@ from digest.app import App
 from digest.clock import utc_time
 from digest.config import Config
 from digest.errors import ConfigError
-from digest.job_names import RELOAD_FINGERPRINT, reload_next
+from digest.job_names import RELOAD, RELOAD_FINGERPRINT, reload_next, standby_reload
 from digest.states import WorkerRole, WorkerState
-from digest.store.jobs import SUMMARY_CHARS
 from digest.store.lock import LeaderLock
 from digest.store.workers import this_process
 
@@ -192,11 +192,11 @@ def _start(
         # To the second, in UTC like every log line: "2026-12-07 07:00:00 UTC".
         shown = utc_time(when, seconds=True) if when else "none (paused)"
         log.info("scheduled %s; next run %s", job.name, shown)
-    summary = f"{why}: {config_summary(app.config)}{_next_said(scheduler)}"
+    said = _next_said(scheduler)
     if app.config.fingerprint:  # what `digest status` compares the file with
-        summary += f"{RELOAD_FINGERPRINT}{app.config.fingerprint}"
-    try:
-        record_reload(app, True, summary)  # best effort: it logs a database's refusal
+        said += f"{RELOAD_FINGERPRINT}{app.config.fingerprint}"
+    try:  # best effort: it logs a database's refusal
+        record_reload(app, True, f"{why}: {config_summary(app.config)}", said)
     except Exception:
         log.exception("could not record the config's reading for `digest status`")
     finally:
@@ -212,23 +212,28 @@ def _reloaded(
     """The app with the new config, or None (and a log line) to keep the old one: the
     refusal recorded as the ``reload`` job (``_start`` records a config it takes), with the
     ``running`` scheduler paused meanwhile, as ``_start`` does, so no job forks while this
-    thread writes."""
+    thread writes. No ``running`` scheduler: a standby's (PostgreSQL), whose reading, taken
+    or refused, is its host's record (``standby_reload``): the leader's ``reload`` record
+    names the next runs that fire, and a standby has none to name."""
     from digest.jobs import record_reload
 
     if reload_config is None:
         log.error("this daemon cannot reload its config; restart it instead")
         return None
+    job = standby_reload(socket.gethostname()) if running is None else RELOAD
     try:
         config = reload_config(app.config)
     except ConfigError as exc:
         refused = refused_reload(app.config, exc)
         log.error("%s", refused)
-        if running is not None:  # what it runs on: `digest status` shows it, file or not
-            refused = _kept_with(refused, _next_said(running))
+        # What it runs on (a leader): `digest status` shows it, file or not
+        said = _next_said(running) if running is not None else ""
         with _paused(running):
-            record_reload(app, False, refused)
+            record_reload(app, False, refused, said, job=job)
         return None
     log.info("config reloaded: %s", config_summary(config))
+    if running is None:  # a refusal before is this standby's history now
+        record_reload(app, True, f"{RELOADED}, standing by: {config_summary(config)}", job=job)
     return App(config, app.engine, app.store)
 
 
@@ -237,16 +242,6 @@ def _next_said(scheduler: BackgroundScheduler) -> str:
     it (the console's and `digest status`'s "next" read them back: ``next_runs_of``)."""
     jobs = scheduler.get_jobs()
     return reload_next([(j.name, j.next_run_time) for j in jobs if j.id.startswith("digest:")])
-
-
-def _kept_with(text: str, tail: str) -> str:
-    """``text`` then ``tail``, ``text`` cut short so the whole fits the record
-    (``SUMMARY_CHARS``): the store cuts a long summary at its end, and a long error
-    (many problems) would cut off the next runs ``tail`` names, or leave half a time."""
-    room = SUMMARY_CHARS - len(tail)
-    if len(text) > room:
-        text = text[: max(0, room - 1)] + "…"
-    return text + tail
 
 
 @contextmanager

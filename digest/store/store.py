@@ -208,7 +208,8 @@ class Store(
     # --- digests ---------------------------------------------------------------------------
 
     def first_scheduled(self, digest_id: str) -> datetime | None:
-        """When the daemon first scheduled the digest, read only; None if it never did."""
+        """When the daemon first scheduled the digest on its plan of now (``scheduled_since``),
+        read only; None if it never did."""
         with self.engine.connect() as connection:
             return connection.execute(
                 core_select(DIGEST_STARTS.c.scheduled_at).where(
@@ -216,8 +217,24 @@ class Store(
                 )
             ).scalar()
 
+    def rescheduled(self, digest_id: str, now: datetime) -> None:
+        """The daemon schedules the digest on a new plan from ``now`` (a reload moved its
+        schedule, or added it): a slot of that plan before now was never the daemon's, so
+        it is neither owed nor missed (``scheduled_since`` returns ``now`` from here on)."""
+        moved = (
+            update(DIGEST_STARTS)
+            .where(DIGEST_STARTS.c.digest_id == digest_id)
+            .values(scheduled_at=now)
+        )
+        with self.engine.begin() as connection:
+            if not connection.execute(moved).rowcount:
+                connection.execute(
+                    insert(DIGEST_STARTS).values(digest_id=digest_id, scheduled_at=now)
+                )
+
     def scheduled_since(self, digest_id: str, now: datetime) -> datetime:
-        """When the daemon first scheduled the digest; recorded now if it never did.
+        """When the daemon first scheduled the digest (on its plan of now: a reload that
+        moved it counts from then, ``rescheduled``); recorded now if it never did.
 
         A digest that had editions before this was recorded (an upgrade, or `digest send`
         run by cron before) counts from its first edition's slot.

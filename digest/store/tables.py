@@ -242,8 +242,10 @@ class Delivery(SQLModel, table=True):
 
 
 class DigestStart(SQLModel, table=True):
-    """When the daemon first scheduled a digest: a slot before that was never owed, so a
-    first start on a fresh database catches nothing up."""
+    """When the daemon first scheduled a digest on its plan of now (a reload that moved its
+    schedule counts from then): a slot before that was never owed nor missed, so a first
+    start on a fresh database catches nothing up, and a schedule moved earlier is not
+    said to have missed the slot the old one never had."""
 
     __tablename__ = "digest_starts"
     digest_id: str = Field(primary_key=True)

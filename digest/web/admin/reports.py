@@ -12,9 +12,9 @@ from digest.app import App
 from digest.config import Config
 from digest.deliver.checks import config_problems
 from digest.records import RankedEdition
-from digest.reports import NextRun, edition_note, unread_change, unread_words
+from digest.reports import edition_note, unread_change, unread_words
 from digest.reports import progress as _progress  # the share `digest status` prints as "done"
-from digest.reports.daemon_runs import daemon_next_runs, daemon_reading
+from digest.reports.daemon_runs import NextRun, daemon_next_runs, daemon_reading
 from digest.sources.health import SourceCondition, SourceHealth, health_of
 from digest.store import Edition, Source, saved_id
 from digest.store.lock import daemon_holder
