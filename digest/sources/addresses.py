@@ -32,6 +32,7 @@ from collections.abc import Set as AbstractSet
 from urllib.parse import urlsplit
 
 from digest.records import FeedItem
+from digest.sources.normalise import web_host
 
 PUBLIC = "public"
 LINK_LOCAL = "link-local"
@@ -92,11 +93,15 @@ _NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){
 def url_literal_kind(url: str) -> str | None:
     """``literal_kind`` of ``url``'s host, or of the IPv4 address it writes as numbers: a
     link's host is read by a reader's mail client and browser, which take
-    ``http://3232235777/`` for 192.168.1.1; None for a name, or an address without one."""
+    ``http://3232235777/`` for 192.168.1.1, and ``http://%31%39%32.168.1.1/`` or
+    ``http://１９２.168.1.1/`` too (``web_host``: canonical_url stores the host so read);
+    None for a name, or an address without one."""
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:  # unbalanced IPv6 brackets
         return None
+    if ("%" in host or not host.isascii()) and ":" not in host:
+        host = web_host(host) or ""  # none it reads is no address: canonical_url drops it
     kind = literal_kind(host)
     if kind is None and host[:1].isdigit() and _NUMERIC_HOST.fullmatch(host):
         try:

@@ -23,8 +23,8 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
-    length_words,
     nesting_depth,
+    refused_words,
     too_deep,
 )
 from digest.sources.pictures import (
@@ -103,18 +103,18 @@ def _skipped(index: int, title: object, link: object, base_url: str | None = Non
     link = str(link or "").strip()
     if not link:
         return f"{named} has no link; skipped"
-    long = length_words(_resolved(link, base_url))
+    long = refused_words(_resolved(link, base_url))
     if long is not None:
         return f"{named} has a link {long}; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
 def _long_picture(entry: Any, base_url: str | None) -> str | None:
-    """``length_words`` of the first of the entry's pictures left out for its length (asked
+    """``refused_words`` of the first of the entry's pictures left out for its length (asked
     of an item that has none: one may have been too long to keep)."""
     candidates = [*_media_images(entry), *_thumbnails(entry), *_enclosed_images(entry, base_url)]
     for _, _, url, _, _ in candidates:
-        if long := length_words(_resolved(str(url or "").strip(), base_url)):
+        if long := refused_words(_resolved(str(url or "").strip(), base_url)):
             return long
     return None
 

@@ -23,7 +23,7 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
-    length_words,
+    refused_words,
 )
 from digest.sources.pictures import Picture, inline_picture, stated_size
 from digest.sources.redirects import item_links
@@ -116,7 +116,7 @@ def _item(
         picture = Picture(image, None, *stated_size(image, None, None))
     else:
         picture = inline_picture([field.text("content_html")], url, title)
-        if picture.url is None and (long := length_words(written.strip())):
+        if picture.url is None and (long := refused_words(written.strip())):
             notes.append(long_picture_note(index, title, long))
     return FeedItem(
         guid=(field.text("id", number=True) or links.identity)[:500],

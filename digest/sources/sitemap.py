@@ -36,7 +36,7 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
-    length_words,
+    refused_words,
 )
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
@@ -137,7 +137,7 @@ def _item(
     if url is None:
         if not loc:
             return None, "no <loc>; skipped"
-        long = length_words(urljoin(base_url, loc))
+        long = refused_words(urljoin(base_url, loc))
         if long is not None:
             return None, f"its <loc> is {long}; skipped"
         return None, f"no http(s) <loc> ({loc[:80]!r}); skipped"
