@@ -8,9 +8,12 @@ request an internal service for whoever controls that feed (and mail an internal
 items to every reader), and a picture at ``http://192.168.1.1/reboot`` in an email has
 every reader's mail client request their own router. So a redirect may reach an internal
 kind of address only when the source's own address is of that kind (``redirect_refusal``,
-``hop_reach``), a host name never connects to a link-local address (DNS is its owner's to
-change), a picture at an internal address is left out of the email (``picture_refusal``),
-and an OPML list adds no feed at one (``internal_words``).
+``hop_reach``): the kind of the very address its first request connected to, not of
+every address its name gave, and a redirect to the source's own host name is held to it
+too (the name is looked up again for the hop, and its owner may answer otherwise, or the
+hop name another port). A host name never connects to a link-local address (DNS is its
+owner's to change), a picture at an internal address is left out of the email
+(``picture_refusal``), and an OPML list adds no feed at one (``internal_words``).
 
 A hop's host name is judged where the connection is made (``reachable``), on the
 addresses it is connected to: resolved once, so a DNS answer that changes between a check
@@ -25,9 +28,11 @@ import dataclasses
 import ipaddress
 import re
 import socket
+from collections.abc import Set as AbstractSet
 from urllib.parse import urlsplit
 
 from digest.records import FeedItem
+from digest.sources.normalise import web_host
 
 PUBLIC = "public"
 LINK_LOCAL = "link-local"
@@ -54,10 +59,11 @@ def kind_words(kind: str) -> str:
     return _KIND_WORDS.get(kind, kind)
 
 
-def hop_reach(origin: set[str]) -> frozenset[str]:
-    """The kinds of network a hop to another host may reach from a source whose own
-    address is on ``origin`` (``redirect_refusal``'s rule): public, and the source's own."""
-    return frozenset(origin | {PUBLIC})
+def hop_reach(origin: AbstractSet[str]) -> frozenset[str]:
+    """The kinds of network a hop (any request but the source's first, to its own address)
+    may reach from a source whose own address is on ``origin`` (``redirect_refusal``'s
+    rule): public, and the source's own."""
+    return frozenset(origin) | {PUBLIC}
 
 
 def literal_kind(host: str) -> str | None:
@@ -87,11 +93,15 @@ _NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){
 def url_literal_kind(url: str) -> str | None:
     """``literal_kind`` of ``url``'s host, or of the IPv4 address it writes as numbers: a
     link's host is read by a reader's mail client and browser, which take
-    ``http://3232235777/`` for 192.168.1.1; None for a name, or an address without one."""
+    ``http://3232235777/`` for 192.168.1.1, and ``http://%31%39%32.168.1.1/`` or
+    ``http://１９２.168.1.1/`` too (``web_host``: canonical_url stores the host so read);
+    None for a name, or an address without one."""
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:  # unbalanced IPv6 brackets
         return None
+    if ("%" in host or not host.isascii()) and ":" not in host:
+        host = web_host(host) or ""  # none it reads is no address: canonical_url drops it
     kind = literal_kind(host)
     if kind is None and host[:1].isdigit() and _NUMERIC_HOST.fullmatch(host):
         try:
@@ -178,11 +188,11 @@ async def host_addresses(host: str, port: int, timeout: float) -> list[Address]:
     return found
 
 
-def redirect_refusal(origin: set[str], target: set[str]) -> str | None:
+def redirect_refusal(origin: AbstractSet[str], target: AbstractSet[str]) -> str | None:
     """Why a redirect from a source whose own address is of the kinds ``origin`` to a host
     of the kinds ``target`` is refused, or None when it may be followed: every kind of the
     target must be public or one of the source's own."""
-    allowed = origin | {PUBLIC}
+    allowed = hop_reach(origin)
     refused = sorted(target - allowed)
     if not refused:
         return None

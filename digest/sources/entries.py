@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -23,14 +24,16 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
-    length_words,
     nesting_depth,
+    refused_words,
     too_deep,
 )
 from digest.sources.pictures import (
     ALT_LIMIT,
     Picture,
+    inline_addresses,
     inline_picture,
+    left_out_note,
     rendition_order,
     stated_size,
 )
@@ -79,8 +82,12 @@ def _items(
             notes.append(_untitled(index, item.url))
         else:
             items.append(item)
-            if item.image_url is None and (long := _long_picture(entry, base_url)):
-                notes.append(long_picture_note(index, item.title, long))
+            if item.image_url is None and (
+                note := left_out_note(
+                    index, item.title, _written_pictures(entry, base_url, item.url)
+                )
+            ):
+                notes.append(note)
     return items, notes
 
 
@@ -103,25 +110,20 @@ def _skipped(index: int, title: object, link: object, base_url: str | None = Non
     link = str(link or "").strip()
     if not link:
         return f"{named} has no link; skipped"
-    long = length_words(_resolved(link, base_url))
+    long = refused_words(_resolved(link, base_url))
     if long is not None:
         return f"{named} has a link {long}; skipped"
     return f"{named} has no http(s) link (it has {link[:80]!r}); skipped"
 
 
-def _long_picture(entry: Any, base_url: str | None) -> str | None:
-    """``length_words`` of the first of the entry's pictures left out for its length (asked
-    of an item that has none: one may have been too long to keep)."""
+def _written_pictures(entry: Any, base_url: str | None, link: str) -> Iterator[str]:
+    """Every address the entry writes for its picture, resolved, in the order they are
+    tried (media, thumbnail, enclosure, then its HTML's ``<img>``s): asked of an item kept
+    without one, whose picture may have been left out (``pictures.left_out``)."""
     candidates = [*_media_images(entry), *_thumbnails(entry), *_enclosed_images(entry, base_url)]
     for _, _, url, _, _ in candidates:
-        if long := length_words(_resolved(str(url or "").strip(), base_url)):
-            return long
-    return None
-
-
-def long_picture_note(index: int, title: str, long: str) -> str:
-    """The note for an item kept without its picture, whose address was ``long``."""
-    return f"item {index + 1} ({title[:80]!r}): its picture's address is {long}; left out"
+        yield _resolved(str(url or "").strip(), base_url)
+    yield from inline_addresses(_markups(entry), _html_base(entry) or link)
 
 
 def _untitled(index: int, url: str) -> str:

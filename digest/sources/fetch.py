@@ -4,10 +4,10 @@
 goes through the same rules: a bound on requests in flight overall and per host, a pause
 between requests to one host, conditional GET, redirects followed by hand (at most N, http
 and https only, each hop checked before it is requested, noting whether every hop was
-permanent; never from the source's own kind of network to an internal one, see
-addresses.py), a body cap counted while streaming, after decompression, so a gzip bomb is cut
-off early, and a deadline: a request's own, or the one its source shares with all its
-requests (``Deadline``).
+permanent; never from the source's own kind of network to an internal one, the source's
+own host included, see addresses.py), a body cap counted while streaming, after
+decompression, so a gzip bomb is cut off early, and a deadline: a request's own, or the
+one its source shares with all its requests (``Deadline``).
 
 Errors are ``SourceError``; an HTTP status the gatherer must act on (410, 429, 503) comes as
 ``HttpStatusError``, which carries the status and any Retry-After time.
@@ -16,6 +16,7 @@ Errors are ``SourceError``; an HTTP status the gatherer must act on (410, 429, 5
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -72,8 +73,8 @@ FEED_ACCEPT = (
 )
 # Only what bodies._Decoder can undo with a bound on its output.
 ACCEPT_ENCODING = "gzip, deflate"
-# A redirect: its status, the absolute Location, and the kinds of network of the host that
-# answered it, when its connection says (network.KINDS).
+# A redirect: its status, the absolute Location, and the kind of network of the address
+# whose connection answered it, when the connection says (network.KINDS).
 _Redirect = tuple[int, str, frozenset[str] | None]
 
 
@@ -86,6 +87,11 @@ class Fetched:
     url: str = ""  # where the body came from, after redirects; relative links resolve here
     status: int = 200  # 304: not modified since the validators we sent; body is empty
     moved_to: str | None = None  # the final URL when every redirect hop was permanent
+    # The kinds of network the source is on, as this fetch judged its hops by: the kind of
+    # the address its own first request connected to, else what its configured address
+    # resolves to; None when nothing said (a file, a proxy). Fetcher.get takes it back for
+    # the source's next requests (a page source's articles).
+    origin: frozenset[str] | None = None
 
     def header(self, name: str) -> str:
         """The response header ``name`` (lower case), whatever case the server wrote it in;
@@ -132,6 +138,7 @@ class Fetcher:
         within: Site | None = None,
         deadline: Deadline | None = None,
         home: str | None = None,
+        origin: frozenset[str] | None = None,
     ) -> Fetched:
         """The document at ``url`` (a 304 when the validators still hold), or SourceError.
 
@@ -140,7 +147,14 @@ class Fetcher:
         without one, each request has gather.timeout_seconds of its own. ``home``: the
         source's configured address when ``url`` is where a permanent redirect led before:
         no hop, ``url`` included, may reach an internal network ``home`` is not on
-        (``addresses.redirect_refusal``); without it, ``url`` is the home.
+        (``addresses.redirect_refusal``); without it, ``url`` is the home. ``origin``: the
+        kinds of network the source is on, as an earlier fetch of it learnt them
+        (``Fetched.origin``), so its host is not looked up again.
+
+        Only the first request to the home itself may reach any kind of network (the
+        admin's choice). Every other request is a hop, held to the kind of the address that
+        request connected to: the source's own host too, whose name is looked up again for
+        the hop (DNS rebinding) and may be on another port.
         """
         if url.startswith("file:"):
             return read_file(name, file_path(url, self.base_dir), self.limits.max_body_bytes)
@@ -152,22 +166,23 @@ class Fetcher:
         permanent = True
         current = url
         home = home or url
-        origin: set[str] | None = None  # the kinds of network the home's host is on
         judged = judges_addresses(self.client)
         for hop in range(self.limits.max_redirects + 1):
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
+            first = not hop and current == home
             reach = ANY
-            if _other_host(current, home):  # the same host is on the same network
+            if not first:
                 # One budget for the hop's look-ups: the home's and (behind a proxy) the
                 # target's, one after the other; each given all that was left took the
                 # source twice its time.
                 until = asyncio.get_running_loop().time() + _left(
                     deadline, self.limits.timeout_seconds
                 )
-                if origin is None:  # not learnt from the home's connection (a stored move)
-                    origin = await home_kinds(home, _until(until))
+                if origin is None:  # not learnt from the home's connection (a stored move,
+                    # or behind a proxy): what this machine's DNS says of the home
+                    origin = frozenset(await home_kinds(home, _until(until)))
                 # An address written as one (or localhost), here and now, whoever connects.
                 literal = url_literal_kind(current)
                 _check_kinds(name, home, current, origin, {literal} if literal else set())
@@ -179,11 +194,13 @@ class Fetcher:
                     await _check_reach(name, home, current, origin, _until(until))
             result = await self._one(name, current, headers, deadline, reach, home)
             if isinstance(result, Fetched):
+                if first and result.origin:
+                    origin = result.origin  # the kind of the address it connected to
                 moved = current if hop and permanent and current != url else None
-                return Fetched(result.body, result.headers, current, result.status, moved)
+                return Fetched(result.body, result.headers, current, result.status, moved, origin)
             status, location, kinds = result
-            if origin is None and kinds and not _other_host(current, home):
-                origin = set(kinds)  # where the home was reached: no look-up of its own
+            if first and kinds:
+                origin = kinds  # where the home was reached: no look-up of its own
             permanent = permanent and status in PERMANENT
             current = location
         raise SourceError(
@@ -260,16 +277,16 @@ class Fetcher:
         response = await self.client.send(request, stream=True, follow_redirects=False)
         try:
             status = response.status_code
+            stream = response.extensions.get("network_stream")
+            kinds = stream.get_extra_info(KINDS) if stream is not None else None
             if status in REDIRECT and "location" in response.headers:
-                stream = response.extensions.get("network_stream")
-                kinds = stream.get_extra_info(KINDS) if stream is not None else None
                 return status, urljoin(url, response.headers["location"].strip()), kinds
             if status == 304:
                 # A 304 has no body; reading its end lets the connection be reused (httpcore
                 # closes one whose answer was left unread).
                 async for _ in response.aiter_raw():
                     pass
-                return Fetched(b"", dict(response.headers), url, 304)
+                return Fetched(b"", dict(response.headers), url, 304, origin=kinds)
             if status >= 400 or status in REDIRECT:
                 raise status_error(name, response, self.clock.now())
             cap = self.limits.max_body_bytes
@@ -278,7 +295,7 @@ class Fetcher:
             if not encoding and announced.isdigit() and int(announced) > cap:
                 raise too_large(name, f"{url} announces {size_text(int(announced))}", cap)
             body = await read_capped(name, url, response, encoding, cap)
-            return Fetched(body, dict(response.headers), url, status)
+            return Fetched(body, dict(response.headers), url, status, origin=kinds)
         finally:
             await response.aclose()
 
@@ -294,15 +311,9 @@ def _until(at: float) -> float:
     return max(0.05, at - asyncio.get_running_loop().time())
 
 
-def _other_host(url: str, home: str) -> bool:
-    """Whether ``url`` is on another host than ``home`` (or either has none to compare)."""
-    try:
-        return urlsplit(url).hostname != urlsplit(home).hostname or not urlsplit(url).hostname
-    except ValueError:
-        return True
-
-
-async def _check_reach(name: str, first: str, url: str, origin: set[str], timeout: float) -> None:
+async def _check_reach(
+    name: str, first: str, url: str, origin: AbstractSet[str], timeout: float
+) -> None:
     """SourceError unless a redirect from ``first`` (its host on the kinds ``origin``) to
     ``url`` stays on the public internet or on the source's own kind of network, by what
     this machine's DNS says of ``url``'s host (behind a proxy, which connects): every
@@ -315,7 +326,9 @@ async def _check_reach(name: str, first: str, url: str, origin: set[str], timeou
         raise _refused_error(name, first, url, host, refused, True) from refused
 
 
-def _check_kinds(name: str, first: str, url: str, origin: set[str], target: set[str]) -> None:
+def _check_kinds(
+    name: str, first: str, url: str, origin: AbstractSet[str], target: set[str]
+) -> None:
     """``_check_reach`` for a ``url`` whose host is on the kinds ``target``."""
     refused = redirect_refusal(origin, target)
     if refused is not None:

@@ -282,7 +282,9 @@ async def _read_page(
     async def fetch_article(url: str, site: Site) -> Fetched:
         # Held to the source's own network, as a redirect is: a sibling host of the site
         # that this machine's DNS puts on an internal network (split-horizon DNS) is not
-        # the listing's to send the gatherer to, nor its pages' text to every reader.
+        # the listing's to send the gatherer to, nor its pages' text to every reader; nor
+        # its own host, once its name answers another address. The source's network is
+        # the one its listing was fetched from (no look-up of it per article).
         return await fetcher.get(
             source.name,
             url,
@@ -290,6 +292,7 @@ async def _read_page(
             within=site,
             deadline=deadline,
             home=source.url,
+            origin=fetched.origin,
         )
 
     def known(urls: list[str]) -> set[str]:

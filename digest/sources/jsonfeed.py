@@ -16,16 +16,20 @@ from digest.sources.entries import (
     _some_usable,
     _untitled,
     deep_notes,
-    long_picture_note,
 )
 from digest.sources.normalise import (
     canonical_url,
     fitting_language,
     headline,
     html_to_text,
-    length_words,
 )
-from digest.sources.pictures import Picture, inline_picture, stated_size
+from digest.sources.pictures import (
+    Picture,
+    inline_addresses,
+    inline_picture,
+    left_out_note,
+    stated_size,
+)
 from digest.sources.redirects import item_links
 from digest.sources.summary import DEFAULT_CHARS, email_summary
 
@@ -116,8 +120,14 @@ def _item(
         picture = Picture(image, None, *stated_size(image, None, None))
     else:
         picture = inline_picture([field.text("content_html")], url, title)
-        if picture.url is None and (long := length_words(written.strip())):
-            notes.append(long_picture_note(index, title, long))
+        if picture.url is None and (
+            note := left_out_note(
+                index,
+                title,
+                [written.strip(), *inline_addresses([field.text("content_html")], url)],
+            )
+        ):
+            notes.append(note)
     return FeedItem(
         guid=(field.text("id", number=True) or links.identity)[:500],
         url=url,

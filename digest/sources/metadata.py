@@ -24,7 +24,7 @@ import lxml.html
 from digest.sentences import language_tag
 from digest.sources.dates import iso_date
 from digest.sources.normalise import canonical_url, html_to_text, unread_page
-from digest.sources.pictures import stated_size
+from digest.sources.pictures import left_out, stated_size
 
 TITLE_LIMIT = 300
 SUMMARY_LIMIT = 600
@@ -59,6 +59,8 @@ class ArticleMeta:
     # og:image:width/height or the ImageObject's width/height: both or neither.
     image_width: int | None = None
     image_height: int | None = None
+    # The note on the page's picture when its address was left out (pictures.left_out).
+    image_left_out: str | None = None
     language: str | None = None
     section: str | None = None
     live: bool = False  # a LiveBlogPosting whose coverage has not ended
@@ -108,7 +110,7 @@ def read_metadata(
     modified = _first_date(
         now, ld.get("dateModified"), og.get("article:modified_time"), og.get("og:updated_time")
     )
-    image_url, image_alt, (image_width, image_height) = _image(ld, og, url)
+    image_url, image_alt, (image_width, image_height), left = _image(ld, og, url)
     return ArticleMeta(
         canonical=_canonical(tree, og, url),
         title=title,
@@ -122,6 +124,7 @@ def read_metadata(
         image_alt=image_alt,
         image_width=image_width,
         image_height=image_height,
+        image_left_out=left,
         language=_language(ld.get("inLanguage"), tree, og),
         section=_first_text(100, _one(ld.get("articleSection")), og.get("article:section")) or None,
         live=_is_live(ld, now),
@@ -232,9 +235,10 @@ def _canonical(tree: Any, og: dict[str, Any], url: str) -> str | None:
 
 def _image(
     ld: dict[str, Any], og: dict[str, Any], url: str
-) -> tuple[str | None, str | None, tuple[int | None, int | None]]:
+) -> tuple[str | None, str | None, tuple[int | None, int | None], str | None]:
     """The page's picture: its address, alt text and stated size (og:image:width/height,
-    or an ImageObject's width and height)."""
+    or an ImageObject's width and height); without one, the note on an address left out."""
+    written: list[str] = []
     candidates: list[tuple[object, object, tuple[object, object]]] = [
         (
             og.get("og:image:secure_url") or og.get("og:image"),
@@ -255,11 +259,12 @@ def _image(
         candidates.append((image, None, (None, None)))
     for src, alt, size in candidates:
         if isinstance(src, str) and src.strip():
-            found = canonical_url(urljoin(url, src.strip()))
+            written.append(urljoin(url, src.strip()))
+            found = canonical_url(written[-1])
             if found:
                 text = html_to_text(alt, 300) if isinstance(alt, str) else ""
-                return found, text or None, stated_size(found, *size)
-    return None, None, (None, None)
+                return found, text or None, stated_size(found, *size), None
+    return None, None, (None, None), left_out(written)
 
 
 def _language(value: object, tree: Any, og: dict[str, Any]) -> str | None:

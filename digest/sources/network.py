@@ -35,9 +35,10 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-# What a connection's stream answers, asked for this: the kinds of network of the
-# addresses its host resolved to and that it could be connected to (the redirect rule's
-# "source's own network", learnt without a look-up of its own).
+# What a connection's stream answers, asked for this: the kind of network of the address it
+# is connected to, as a frozenset (empty if the socket cannot say). The redirect rule's
+# "source's own network", learnt without a look-up of its own: of the very address, not of
+# every address the name resolved to, one of which the name's owner may have put inside.
 KINDS = "digest.kinds"
 
 _HIGH_WATER = 256 * 1024  # bytes received and not yet read before the socket is paused
@@ -122,7 +123,7 @@ class _Stream(httpcore.AsyncNetworkStream):
 
     def __init__(self, connection: _Connection, kinds: frozenset[str] = frozenset()) -> None:
         self._connection = connection
-        self._kinds = kinds  # of the host's addresses it may be connected to (KINDS)
+        self._kinds = kinds  # of the address it is connected to (KINDS)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` (b"" at the end), within ``timeout`` seconds."""
@@ -299,6 +300,15 @@ async def _cancel_losers(
             task.result()[0].close()
 
 
+def _peer_kind(transport: asyncio.BaseTransport) -> frozenset[str]:
+    """The kind of network of the address ``transport`` is connected to (``KINDS``)."""
+    peer = transport.get_extra_info("peername")
+    try:
+        return frozenset({ip_kind(ipaddress.ip_address(str(peer[0]).partition("%")[0]))})
+    except (TypeError, IndexError, ValueError):  # no peer (closed at once), or not IP
+        return frozenset()
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network on an asyncio protocol (TCP only; TCP_NODELAY is asyncio's default),
     connecting only to addresses on the kinds of network ``reach`` (``addresses.reachable``)."""
@@ -328,8 +338,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
-        kinds = frozenset(ip_kind(ipaddress.ip_address(a[1].partition("%")[0])) for a in addresses)
-        return _Stream(connection, kinds)
+        return _Stream(connection, _peer_kind(transport))
 
     async def sleep(self, seconds: float) -> None:
         """Sleep (httpcore's retry back-off)."""

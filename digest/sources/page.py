@@ -94,7 +94,7 @@ async def read_page_source(
         item, note = reads[link.url]
         if item is not None:
             items.append(item)
-        else:
+        if note:  # why it was skipped, or why its picture was left out
             notes.append(note)
     return items, notes
 
@@ -147,7 +147,7 @@ async def _read_article(
     fetch_article: Callable[[str, Site], Awaitable[Fetched]],
     read: _ReadArticle,
 ) -> tuple[FeedItem | None, str]:
-    """The link's item, or None and a note on why it was skipped."""
+    """The link's item and any note on it, or None and a note on why it was skipped."""
     try:
         page = await fetch_article(link.url, site)
     except SourceError as exc:
@@ -157,7 +157,7 @@ async def _read_article(
     if item is None:
         # Not stored, so the link is new again on the next run and fetched again then.
         return None, f"article {link.url} skipped: {detour}; tried again next run"
-    return item, ""
+    return item, detour  # a note on its picture left out, or ""
 
 
 def _no_links_hint(source: SourceConfig, listing: Fetched) -> str:
@@ -177,7 +177,8 @@ def _item(
     summary_chars: int,
     configured: str | None,
 ) -> tuple[FeedItem | None, str]:
-    """The link's item from its article page; None and why when the page is not the article.
+    """The link's item from its article page and the note on its picture left out (or
+    ""); None and why when the page is not the article.
     ``configured``: the source's language (``[[sources]] language``), which wins over the
     page's."""
     meta = read_metadata(page.body, page.url or link.url, content_type=page.header("content-type"))
@@ -209,7 +210,7 @@ def _item(
     )
     if not item.title:
         return None, "it has no title, no link text and no summary to take one from"
-    return item, ""
+    return item, f"article {link.url}: {meta.image_left_out}" if meta.image_left_out else ""
 
 
 def _detour(link: str, final: str, is_article: bool) -> str:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from digest.sources.normalise import canonical_url, html_to_text, image_size
+from digest.sources.normalise import canonical_url, html_to_text, image_size, refused_words
 
 ALT_LIMIT = 300
 # The email's widest picture is 584 px; twice that is sharp on a 2x screen and no heavier.
@@ -131,20 +131,54 @@ def inline_picture(markups: Iterable[str], page_url: str, headline: str = "") ->
     Of a srcset, the rendition that suits the email (``rendition_order``), its height
     scaled from the declared shape.
     """
+    for attributes in _images(markups):
+        picture = _picture(attributes, page_url, headline)
+        if picture is not None:
+            return picture
+    return Picture()
+
+
+def inline_addresses(markups: Iterable[str], page_url: str) -> list[str]:
+    """The address, resolved against ``page_url``, of each ``<img>`` of ``markups`` that
+    ``inline_picture`` asks for one (not one that says it is a pixel or an icon): what
+    ``left_out`` is asked of an item without a picture."""
+    return [
+        _written(attributes, page_url)
+        for attributes in _images(markups)
+        if not _too_small(*_declared(attributes)) and not _marked_not_picture(attributes)
+    ]
+
+
+def left_out(addresses: Iterable[str]) -> str | None:
+    """For an item kept without a picture, what a note says of the first of the
+    ``addresses`` its source wrote for one (absolute: media, enclosure, sitemap image,
+    ``<img>``) that ``canonical_url`` refused ("its picture's address is 3,023 bytes long
+    ...; left out"); None when none was. The one rule of every kind of source."""
+    for address in addresses:
+        if words := refused_words(address):
+            return f"its picture's address is {words}; left out"
+    return None
+
+
+def left_out_note(index: int, title: str, addresses: Iterable[str]) -> str | None:
+    """``left_out`` as a feed's note on its item ``index`` (from 0) titled ``title``."""
+    why = left_out(addresses)
+    return None if why is None else f"item {index + 1} ({title[:80]!r}): {why}"
+
+
+def _images(markups: Iterable[str]) -> Iterator[dict[str, str]]:
+    """The attributes of each ``<img>`` of ``markups``, in order, of the first _MOST_TAGS."""
     tried = 0
     for markup in markups:
         start = _IMG_START.search(markup)
         while start is not None:
             tried += 1
             if tried > _MOST_TAGS:  # each "<img" tried costs at most one bounded match
-                return Picture()
+                return
             tag = _IMG.match(markup, start.start(), start.start() + _TAG_END)
             if tag is not None:
-                picture = _picture(_attributes(tag.group(1)), page_url, headline)
-                if picture is not None:
-                    return picture
+                yield _attributes(tag.group(1))
             start = _IMG_START.search(markup, start.end())
-    return Picture()
 
 
 def _attributes(text: str) -> dict[str, str]:
@@ -195,12 +229,7 @@ def _marked_not_picture(attributes: dict[str, str]) -> bool:
 def _address(attributes: dict[str, str], page_url: str) -> str | None:
     """The picture's absolute address (a lazy loader's real one), or None when there is
     none, or it is a tracker's, an avatar's or a spacer's."""
-    source = attributes.get("src", "")
-    if not source or source.startswith("data:"):  # a lazy loader's placeholder
-        lazy = ("data-src", "data-lazy-src", "data-original")
-        source = next((attributes[k] for k in lazy if attributes.get(k)), "")
-    if not source.startswith(("https://", "http://")):
-        source = urljoin(page_url, source) if source else ""
+    source = _written(attributes, page_url)
     url = canonical_url(source) if source else None
     if url is None:
         return None
@@ -210,6 +239,17 @@ def _address(attributes: dict[str, str], page_url: str) -> str | None:
     ):
         return None
     return url
+
+
+def _written(attributes: dict[str, str], page_url: str) -> str:
+    """The picture's address as written (a lazy loader's real one), resolved; "" if none."""
+    source = attributes.get("src", "")
+    if not source or source.startswith("data:"):  # a lazy loader's placeholder
+        lazy = ("data-src", "data-lazy-src", "data-original")
+        source = next((attributes[k] for k in lazy if attributes.get(k)), "")
+    if not source.startswith(("https://", "http://")):
+        source = urljoin(page_url, source) if source else ""
+    return source
 
 
 def _alt(attributes: dict[str, str], headline: str) -> str | None:

@@ -36,8 +36,9 @@ from digest.sources.normalise import (
     fitting_language,
     headline,
     html_to_text,
-    length_words,
+    refused_words,
 )
+from digest.sources.pictures import left_out
 
 MAX_ENTRIES = 1000  # a news sitemap holds at most 1,000 URLs by Google's rules
 _TITLE_LIMIT = 300
@@ -47,7 +48,8 @@ _SLUG_WORDS = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+){2,}", re.I)
 def parse_sitemap(
     source: str, body: bytes, base_url: str, language: str | None = None
 ) -> tuple[list[FeedItem], list[str]]:
-    """Items of a news sitemap and notes on skipped entries; SourceError if it is not one.
+    """Items of a news sitemap and notes on skipped entries and pictures left out;
+    SourceError if it is not one.
     ``language``: the source's configured one, which wins over what the sitemap declares."""
     root = _parse(source, body)
     kind = _local(root.tag)
@@ -129,15 +131,15 @@ def _parse(source: str, body: bytes) -> ET.Element:
 def _item(
     entry: ET.Element, base_url: str, now: datetime, configured: str | None
 ) -> tuple[FeedItem | None, str]:
-    """The <url> entry's item, or None and why it was skipped. A missing element reads as
-    "" (``_text`` of no parent), so an entry without <news:news> takes its title from its
-    address and its date from <lastmod>."""
+    """The <url> entry's item and the note on its picture left out (or ""), or None and why
+    it was skipped. A missing element reads as "" (``_text`` of no parent), so an entry
+    without <news:news> takes its title from its address and its date from <lastmod>."""
     loc = _text(entry, "loc")
     url = canonical_url(urljoin(base_url, loc)) if loc else None
     if url is None:
         if not loc:
             return None, "no <loc>; skipped"
-        long = length_words(urljoin(base_url, loc))
+        long = refused_words(urljoin(base_url, loc))
         if long is not None:
             return None, f"its <loc> is {long}; skipped"
         return None, f"no http(s) <loc> ({loc[:80]!r}); skipped"
@@ -148,7 +150,7 @@ def _item(
     published = iso_date(_text(news, "publication_date"), now)
     modified = iso_date(_text(entry, "lastmod"), now)
     language = _text(_child(news, "publication"), "language")
-    image_url, image_alt = _image(_child(entry, "image"), base_url)
+    image_url, image_alt, left = _image(_child(entry, "image"), base_url)
     return FeedItem(
         guid=url,
         url=url,
@@ -161,16 +163,20 @@ def _item(
         image_alt=image_alt,
         language=fitting_language(configured or language_tag(language), title),
         section=None,
-    ), ""
+    ), left or ""
 
 
-def _image(image: ET.Element | None, base_url: str) -> tuple[str | None, str | None]:
-    """An <image:image>'s http(s) address and its caption (or title) as alt text."""
+def _image(image: ET.Element | None, base_url: str) -> tuple[str | None, str | None, str | None]:
+    """An <image:image>'s http(s) address, its caption (or title) as alt text, and the
+    note on it when its address is left out (``pictures.left_out``)."""
     if image is None:
-        return None, None
-    image_url = canonical_url(urljoin(base_url, _text(image, "loc")))
+        return None, None, None
+    written = urljoin(base_url, _text(image, "loc"))
+    image_url = canonical_url(written)
+    if image_url is None:
+        return None, None, left_out([written])
     image_alt = html_to_text(_text(image, "caption") or _text(image, "title"), 300) or None
-    return image_url, image_alt if image_url else None
+    return image_url, image_alt, None
 
 
 def _title_from_slug(url: str) -> str:
