@@ -135,6 +135,8 @@ def _print_reasons(line: EditionStatus) -> None:
                 f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
                 "reasons (--json lists all)"
             )
+    for note in line.doubt_notes():
+        click.echo(f"edition {line.id}: {note}")
     if line.reasons.get(DeliveryStatus.FAILED):
         click.echo(
             f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,9 +30,12 @@ class DeliveryReport:
     back_at: datetime | None = None
     for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
     bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
-    # of the failed: hard bounces not believed (``recording.believed_bounces``): nobody
+    # of the failed: hard bounces not believed (``doubts.believed_bounces``): nobody
     # suppressed, as the server refused more readers as unknown than it took
     doubted: int = 0
+    # of the doubted: readers refused so again on a later day, yet still doubted: why
+    # (a ``doubts.StillDoubted``) -> their addresses
+    still_doubted: dict[str, list[str]] = field(default_factory=dict)
     refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
 
     def counts_line(self) -> str:
@@ -75,6 +78,13 @@ class DeliveryReport:
             )
         return "; ".join(steps)
 
+    def doubt_notes(self) -> list[str]:
+        """One line per reason readers refused as unknown again stay doubted, with the fix."""
+        return [
+            still_doubted_words(why, len(emails), emails)
+            for why, emails in self.still_doubted.items()
+        ]
+
     def in_flight_note(self) -> str:
         """One line naming the rows in flight elsewhere and when they come back, or ""."""
         if not self.in_flight:
@@ -95,6 +105,19 @@ def count_words(counts: Mapping[str, int]) -> str:
         for state, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))
         if n
     )
+
+
+def still_doubted_words(why: str, rows: int, emails: Sequence[str]) -> str:
+    """Readers refused as unknown again and still not suppressed, in the words the run's
+    output and `digest status` share: how many, why, and the fix (the first few named)."""
+    named = ", ".join(emails[:SHOWN_ADDRESSES]) + (", ..." if rows > SHOWN_ADDRESSES else "")
+    return (
+        f"{rows} {why}: if those addresses are really gone, `digest subscribers remove EMAIL` "
+        f"for each ({named}); if not, check the relay"
+    )
+
+
+SHOWN_ADDRESSES = 5
 
 
 def refusal_reason(detail: str) -> str:
