@@ -242,9 +242,11 @@ def test_a_relay_refusing_all_but_one_on_two_days_still_suppresses_nobody(
     assert code == 0, said
     assert _statuses(config) == dict.fromkeys((ANA, *UNKNOWN_READERS), "active")
     assert (
-        "5 refused as unknown again along with too many others (more than the server "
-        "accepted, and more than 3 in the run): if those addresses are really gone" in said
+        "5 refused as unknown again along with too many others at once: if those addresses "
+        "are really gone, `digest subscribers remove EMAIL` for each" in said
     ), said
+    reason = _reasons(config, 2)["u1@example.org"][1]
+    assert "(5 in the run, more than it accepted and more than 3), as on 2026-12-07" in reason
     code, out, err = run_cli(
         "--config", str(config), "status", clock=ManualClock(DAY_ONE + timedelta(days=1))
     )

@@ -22,7 +22,7 @@ The rule, written once here:
    relay that refuses all but the few addresses it knows would otherwise end the list's
    subscriptions on its second day, while a small list's dead are a few. Those stay
    doubted, and the row, the run's output and `digest status` say so with the fix
-   (``StillDoubted``).
+   (``digest.states.StillDoubted``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest.deliver.batches import Row
 from digest.deliver.report import DeliveryReport
 from digest.records import SendResult
-from digest.states import DeliveryStatus, SendStatus
+from digest.states import DeliveryStatus, SendStatus, StillDoubted
 from digest.store.engine import database_words
 from digest.store.refusals import Attempt
 
@@ -67,23 +66,11 @@ NOT_BELIEVED = (
 )
 
 
-class StillDoubted(StrEnum):
-    """Why a reader refused as unknown again on a later day is still not suppressed. The
-    value is the words the row's reason, the run's output and `digest status` use (status
-    finds the rows by them)."""
-
-    NO_ONE_ACCEPTED = "refused as unknown again while the server accepted no one"
-    TOO_MANY_REFUSED = (
-        "refused as unknown again along with too many others (more than the server "
-        f"accepted, and more than {REPEAT_AT_MOST} in the run)"
-    )
-
-
 class RefusalHistory(Protocol):
     """The store's read of the readers' earlier answers, and its clock."""
 
     def earlier_attempts(
-        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 20
+        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]: ...
 
 
@@ -157,7 +144,7 @@ def believed_bounces(
         elif first is not None and taken and unknown <= REPEAT_AT_MOST:
             judged.append(replace(result, detail=result.detail + _believed_again(first, now)))
         else:
-            judged.append(_doubted(result, row, report, first, taken))
+            judged.append(_doubted(result, row, report, first, taken, unknown))
     return judged
 
 
@@ -186,7 +173,12 @@ def _believed_again(first: datetime, now: datetime) -> str:
 
 
 def _doubted(
-    result: SendResult, row: Row, report: DeliveryReport, first: datetime | None, taken: int
+    result: SendResult,
+    row: Row,
+    report: DeliveryReport,
+    first: datetime | None,
+    taken: int,
+    unknown: int,
 ) -> SendResult:
     """A bounce the rule doubts, as a plain failure whose reason says why (and, refused
     again, what the admin does about it), counted in ``report``."""
@@ -195,8 +187,13 @@ def _doubted(
         return replace(result, status=SendStatus.FAILED, detail=result.detail + NOT_BELIEVED)
     verdict = StillDoubted.TOO_MANY_REFUSED if taken else StillDoubted.NO_ONE_ACCEPTED
     report.still_doubted.setdefault(verdict, []).append(row.email)
+    many = (
+        f" ({unknown} in the run, more than it accepted and more than {REPEAT_AT_MOST})"
+        if taken
+        else ""
+    )
     why = (
-        f"{DOUBTED}{verdict}, as on {first:%Y-%m-%d}: if {row.email} is really "
+        f"{DOUBTED}{verdict}{many}, as on {first:%Y-%m-%d}: if {row.email} is really "
         f"gone, `digest subscribers remove {row.email}`; if not, check the relay)"
     )
     return replace(result, status=SendStatus.FAILED, detail=result.detail + why)

@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
-from digest.deliver.doubts import judged_bounces
+from digest.deliver.doubts import believed_bounces, judged_bounces
 from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
@@ -90,12 +90,17 @@ async def record_batch(
     takes the entry out again; the last failure raises a StoreError. The delivery ids
     recorded."""
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
-    results = await judged_bounces(results, rows, report, claim.store, claim.edition_id, taken_at)
-    stored, retries, bounced = stored_results(results, rows, retry_at)
     started = time.monotonic()
-    entry = JournalEntry(
-        taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
-    )
+    try:  # the readers' earlier answers may be read for a doubted bounce
+        results = await judged_bounces(
+            results, rows, report, claim.store, claim.edition_id, taken_at
+        )
+    except BaseException:  # a Ctrl-C or a cancel meanwhile: the batch went out all the same
+        doubted = believed_bounces(results, rows, report, {}, taken_at)
+        _keep_quietly(_entry(claim, doubted, rows, retry_at, taken_at), journal)
+        raise
+    entry = _entry(claim, results, rows, retry_at, taken_at)
+    stored, retries, bounced = list(entry.results), dict(entry.retry_at) or None, entry.bounced
     # A try may wait the busy timeout for a lock: when the lease could run out meanwhile
     # (another machine's sender takes the rows back then, not knowing this journal), the
     # entry is kept before the first try, not after it.
@@ -118,6 +123,20 @@ async def record_batch(
     # Counted here, not in a second trip to a thread: the record suppressed the bounces'
     # readers in its own transaction, and the report reads no database.
     return counted(results, rows, report)
+
+
+def _entry(
+    claim: Claim,
+    results: list[SendResult],
+    rows: Mapping[int, Row],
+    retry_at: Callable[[Row], datetime] | None,
+    taken_at: datetime,
+) -> JournalEntry:
+    """The journal's entry for a sent batch's results: what its record writes."""
+    stored, retries, bounced = stored_results(results, rows, retry_at)
+    return JournalEntry(
+        taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
+    )
 
 
 def _time_for_a_try(claim: Claim, wait: float) -> bool:

@@ -34,7 +34,7 @@ class DeliveryReport:
     # suppressed, as the server refused more readers as unknown than it took
     doubted: int = 0
     # of the doubted: readers refused so again on a later day, yet still doubted: why
-    # (a ``doubts.StillDoubted``) -> their addresses
+    # (a ``states.StillDoubted``) -> their addresses
     still_doubted: dict[str, list[str]] = field(default_factory=dict)
     refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
 

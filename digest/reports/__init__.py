@@ -17,13 +17,11 @@ from zoneinfo import ZoneInfo
 from digest.app import App
 from digest.clock import utc_time
 from digest.config import config_fingerprint
-from digest.deliver.doubts import StillDoubted
-from digest.deliver.report import still_doubted_words
 from digest.editions import digest_plan, missed_slot, nothing_new
 from digest.errors import ConfigError
 from digest.job_names import RELOAD, RELOAD_FINGERPRINT, digest_of
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
-from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
+from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus, StillDoubted
 from digest.store import Edition, SendJournal, Store, saved_id
 from digest.store.lock import daemon_holder
 from digest.store.refusals import FailedSaying
@@ -53,10 +51,6 @@ class EditionStatus:
     note: str | None = None
     # Readers refused as unknown again and still not suppressed: why -> rows, first few
     still_doubted: dict[str, FailedSaying] = field(default_factory=dict)
-
-    def doubt_notes(self) -> list[str]:
-        """One line per reason readers stay doubted, with the fix (the run's words)."""
-        return [still_doubted_words(w, f.rows, f.emails) for w, f in self.still_doubted.items()]
 
     @property
     def progress(self) -> float:

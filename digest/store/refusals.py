@@ -42,11 +42,12 @@ class RefusalQueries(StoreBase):
     """The reads behind the doubt of a hard bounce."""
 
     def earlier_attempts(
-        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 20
+        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]:
         """Each reader's last ``per_reader`` answers from the server on other editions than
         ``edition_id`` (sent or failed rows: skipped, deferred and never-sent ones say
-        nothing about the address), newest first."""
+        nothing about the address), newest first. Fifty reach back a day even for a
+        digest sent every half hour."""
         if not subscriber_ids:
             return {}
         place = (
