@@ -10,6 +10,7 @@ the chosen readers at RCPT; on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,6 +179,17 @@ def test_a_relay_refusing_everyone_for_three_editions_suppresses_nobody_and_says
     assert code == 0, err
     assert f"edition 3: {fix}" in out and f"edition 2: {fix}" in out, out
     assert "edition 1: 3 refused as unknown again" not in out
+    code, out, err = run_cli(
+        "--config", str(config), "status", "--json", clock=ManualClock(DAY_ONE + timedelta(days=2))
+    )
+    assert code == 0, err
+    newest = json.loads(out)["editions"][0]
+    assert newest["still_doubted"] == {
+        "refused as unknown again while the server accepted no one": {
+            "rows": 3,
+            "emails": [ANA, GONE1, GONE2],
+        }
+    }
     each = _reasons(config, 3)[GONE1][1]
     assert "`digest subscribers remove gone1@example.org`; if not, check the relay" in each
 
