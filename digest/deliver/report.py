@@ -107,6 +107,9 @@ def count_words(counts: Mapping[str, int]) -> str:
     )
 
 
+SHOWN_ADDRESSES = 5  # addresses a still-doubted line names
+
+
 def still_doubted_words(why: str, rows: int, emails: Sequence[str]) -> str:
     """Readers refused as unknown again and still not suppressed, in the words the run's
     output and `digest status` share: how many, why, and the fix (the first few named)."""
@@ -115,9 +118,6 @@ def still_doubted_words(why: str, rows: int, emails: Sequence[str]) -> str:
         f"{rows} {why}: if those addresses are really gone, `digest subscribers remove EMAIL` "
         f"for each ({named}); if not, check the relay"
     )
-
-
-SHOWN_ADDRESSES = 5
 
 
 def refusal_reason(detail: str) -> str:
