@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
-from digest.deliver.doubts import believed_bounces, judged_bounces
+from digest.deliver.doubts import held_for_weighing
 from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
@@ -91,15 +91,8 @@ async def record_batch(
     recorded."""
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
-    try:  # the readers' earlier answers may be read for a doubted bounce
-        results = await judged_bounces(
-            results, rows, report, claim.store, claim.edition_id, taken_at
-        )
-    except BaseException:  # a Ctrl-C or a cancel meanwhile: the batch went out all the same
-        doubted = believed_bounces(results, rows, report, {}, taken_at)
-        _keep_quietly(_entry(claim, doubted, rows, retry_at, taken_at), journal)
-        raise
-    entry = _entry(claim, results, rows, retry_at, taken_at)
+    held = held_for_weighing(results, rows, report)  # the run's end weighs its bounces
+    entry = _entry(claim, held, rows, retry_at, taken_at)
     stored, retries, bounced = list(entry.results), dict(entry.retry_at) or None, entry.bounced
     # A try may wait the busy timeout for a lock: when the lease could run out meanwhile
     # (another machine's sender takes the rows back then, not knowing this journal), the
@@ -120,8 +113,8 @@ async def record_batch(
     else:
         if early and problem is None:
             await _void(entry, journal)
-    # Counted here, not in a second trip to a thread: the record suppressed the bounces'
-    # readers in its own transaction, and the report reads no database.
+    # Counted here, not in a second trip to a thread: the report reads no database. Its
+    # bounces are counted as the server said; the run's end weighs them.
     return counted(results, rows, report)
 
 

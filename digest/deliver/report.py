@@ -12,6 +12,18 @@ from digest.states import DeliveryStatus
 from digest.store.tables import DELIVERY_STATES
 
 
+@dataclass(frozen=True)
+class UnknownRefusal:
+    """A reader the server refused as unknown (a hard bounce) in this run: recorded as
+    doubted, and weighed against the whole run's answers when it ends
+    (``doubts.weigh_refusals``)."""
+
+    delivery_id: int
+    subscriber_id: int | None
+    email: str
+    detail: str  # the server's words
+
+
 @dataclass
 class DeliveryReport:
     """What one dispatch did: how many rows ended in each state, and the failures' reasons."""
@@ -30,9 +42,12 @@ class DeliveryReport:
     back_at: datetime | None = None
     for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
     bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
-    # of the failed: hard bounces not believed (``doubts.believed_bounces``): nobody
+    # of the failed: hard bounces not believed (``doubts.weigh_refusals``): nobody
     # suppressed, as the server refused more readers as unknown than it took
     doubted: int = 0
+    # hard bounces recorded as doubted until the run's end weighs them (counted as
+    # ``bounced`` meanwhile, the server's word)
+    unweighed: list[UnknownRefusal] = field(default_factory=list)
     # of the doubted: readers refused so again on a later day, yet still doubted: why
     # (a ``states.StillDoubted``) -> their addresses
     still_doubted: dict[str, list[str]] = field(default_factory=dict)

@@ -1,21 +1,23 @@
 """What a reader's earlier editions said about their address: the evidence a doubted
-"user unknown" is weighed against (``digest.deliver.doubts``), and the readers an edition
-left doubted on repetition, for `digest status`.
+"user unknown" is weighed against (``digest.deliver.doubts``), the write that settles a
+run's refusals once it has weighed them, and the readers an edition left doubted on
+repetition, for `digest status`.
 
 A mixin of ``Store``; all SQL stays in ``store/``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as core_select
 
 from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
+from digest.store.subscribers import bounced_suppressed
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
 
@@ -90,6 +92,26 @@ class RefusalQueries(StoreBase):
                     Attempt(str(status), str(error or ""), at)
                 )
         return found
+
+    def settle_refusals(self, reasons: Mapping[int, str], bounced: Sequence[int]) -> int:
+        """A run's refusals as unknown, weighed at its end: each failed row of ``reasons``
+        (delivery id -> its reason now) given its reason, and the readers of ``bounced``
+        suppressed as a hard bounce's are, in one transaction (a row put back to pending
+        since, by `digest retry`, keeps its state). The readers suppressed."""
+        if not reasons:
+            return 0
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.id == bindparam("row_id"),
+                    DELIVERIES.c.status == DeliveryStatus.FAILED,
+                )
+                .values(error=bindparam("reason")),  # updated_at: when the server answered
+                [{"row_id": i, "reason": reason} for i, reason in reasons.items()],
+            )
+            return bounced_suppressed(connection, bounced, now)
 
     def editions_failed_saying(
         self, edition_ids: Collection[int], phrase: str, sample: int = 5
