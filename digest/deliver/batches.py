@@ -60,7 +60,9 @@ class DeliveryStore(Protocol):
     def earlier_attempts(
         self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]: ...
-    def settle_refusals(self, reasons: Mapping[int, str], bounced: Sequence[int]) -> int: ...
+    def settle_refusals(
+        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
+    ) -> int: ...
 
 
 @dataclass

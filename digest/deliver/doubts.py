@@ -97,7 +97,9 @@ class RefusalStore(Protocol):
     def earlier_attempts(
         self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]: ...
-    def settle_refusals(self, reasons: Mapping[int, str], bounced: Sequence[int]) -> int: ...
+    def settle_refusals(
+        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
+    ) -> int: ...
 
 
 def held_for_weighing(
@@ -158,7 +160,10 @@ async def weigh_refusals(
             )
     verdict = weighed(refused, report, earlier, now)
     bounced = [r.delivery_id for r in verdict.believed]
-    settled = await _settled(store, verdict.reasons, bounced, edition_id, patience)
+    reasons = {
+        r.delivery_id: (r.detail + UNWEIGHED, verdict.reasons[r.delivery_id]) for r in refused
+    }
+    settled = await _settled(store, reasons, bounced, edition_id, patience)
     believed = verdict.believed if settled else []
     report.bounced += len(believed) - len(refused)  # counted as bounces when recorded
     report.doubted += len(refused) - len(believed)
@@ -231,7 +236,7 @@ def refused_before(attempts: Sequence[Attempt], now: datetime) -> datetime | Non
 
 async def _settled(
     store: RefusalStore,
-    reasons: Mapping[int, str],
+    reasons: Mapping[int, tuple[str, str]],
     bounced: Sequence[int],
     edition_id: int,
     patience: float,

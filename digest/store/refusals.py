@@ -93,11 +93,15 @@ class RefusalQueries(StoreBase):
                 )
         return found
 
-    def settle_refusals(self, reasons: Mapping[int, str], bounced: Sequence[int]) -> int:
-        """A run's refusals as unknown, weighed at its end: each failed row of ``reasons``
-        (delivery id -> its reason now) given its reason, and the readers of ``bounced``
-        suppressed as a hard bounce's are, in one transaction (a row put back to pending
-        since, by `digest retry`, keeps its state). The readers suppressed."""
+    def settle_refusals(
+        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
+    ) -> int:
+        """A run's refusals as unknown, weighed at its end: each row of ``reasons``
+        (delivery id -> the reason the run recorded it with, its reason now) still failed
+        with that reason given the new one, and the readers of ``bounced`` suppressed as a
+        hard bounce's are, in one transaction. A row put back to pending since (`digest
+        retry`), or recorded by another sender that took it, keeps what it has. The
+        readers suppressed."""
         if not reasons:
             return 0
         now = self.clock.now()
@@ -107,9 +111,13 @@ class RefusalQueries(StoreBase):
                 .where(
                     DELIVERIES.c.id == bindparam("row_id"),
                     DELIVERIES.c.status == DeliveryStatus.FAILED,
+                    DELIVERIES.c.error == bindparam("was"),
                 )
                 .values(error=bindparam("reason")),  # updated_at: when the server answered
-                [{"row_id": i, "reason": reason} for i, reason in reasons.items()],
+                [
+                    {"row_id": i, "was": was, "reason": reason}
+                    for i, (was, reason) in reasons.items()
+                ],
             )
             return bounced_suppressed(connection, bounced, now)
 
