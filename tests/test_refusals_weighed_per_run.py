@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from digest.app import App
+from digest.config import load_config
 from digest.deliver.doubts import DOUBTED
 from tests.test_repeated_refusals import (
     DAY_ONE,
@@ -67,3 +69,29 @@ def test_dead_addresses_are_suppressed_wherever_in_the_run_they_come(
     relay.asked.clear()
     assert _send(config, DAY_ONE.replace(day=DAY_ONE.day + 1))[0] == 0
     assert sorted(relay.asked) == sorted(LIVE)  # the next edition does not mail them
+
+
+def test_the_verdict_rewrites_only_rows_still_as_the_run_recorded_them(setup, relay: Relay) -> None:
+    """A row recorded otherwise since (another sender took it, `digest retry` put it back)
+    keeps what it has; the readers believed are suppressed all the same."""
+    config = setup(GHOSTS[0], GHOSTS[1], LIVE[0])
+    relay.refused = ("ghost",)
+    assert _send(config, DAY_ONE)[0] == 0  # 2 refused > 1 taken: doubted
+    rows = _reasons(config, 1)
+    app = App.open(load_config(config))
+    try:
+        ids = {s.email: d.id for d, s in app.store.deliveries(1)}
+        mine, other = ids[GHOSTS[0]], ids[GHOSTS[1]]
+        assert mine is not None and other is not None
+        recorded = rows[GHOSTS[0]][1]
+        suppressed = app.store.settle_refusals(
+            {mine: (recorded, "550 believed"), other: (recorded, "550 believed")}, [mine]
+        )
+        assert suppressed == 1
+    finally:
+        app.close()
+    after = _reasons(config, 1)
+    assert after[GHOSTS[0]] == ("failed", "550 believed")
+    assert after[GHOSTS[1]] == rows[GHOSTS[1]]  # its reason was not the one given
+    assert _statuses(config)[GHOSTS[0]] == "bounced"
+    assert _statuses(config)[GHOSTS[1]] == "active"
