@@ -170,17 +170,22 @@ async def weigh_refusals(
     if settled:
         for why, emails in verdict.still_doubted.items():
             report.still_doubted.setdefault(why, []).extend(emails)
-    for refusal in refused:
-        if refusal in believed:
-            log.info("%s suppressed: %s", refusal.email, verdict.reasons[refusal.delivery_id])
-            continue
+    suppressed = {r.delivery_id for r in believed}
+    doubted = [r for r in refused if r.delivery_id not in suppressed]
+    for refusal in believed:
+        log.info("%s suppressed: %s", refusal.email, verdict.reasons[refusal.delivery_id])
+    for refusal in doubted:  # counted as bounces when recorded
         reason = refusal_reason(refusal.detail)
         _recount(report, f"{SendStatus.BOUNCED}: {reason}", -1)
         _recount(report, f"{SendStatus.FAILED}: {reason}", 1)
-        if settled:
-            log.warning(
-                "%s not suppressed: %s", refusal.email, verdict.reasons[refusal.delivery_id]
-            )
+    if settled and doubted:  # once: a relay refusing everyone refuses thousands
+        log.warning(
+            "edition %d: %d readers refused as unknown are not suppressed (%s: %s)",
+            edition_id,
+            len(doubted),
+            doubted[0].email,
+            verdict.reasons[doubted[0].delivery_id],
+        )
 
 
 def doubted_by_counts(report: DeliveryReport, unknown: int) -> bool:
