@@ -815,3 +815,39 @@ def test_a_batch_another_process_recorded_from_the_journal_is_not_said_taken(
         assert "3 deliveries of a batch in flight were taken by another sender" in caplog.text
     finally:
         engine.dispose()
+
+
+def test_a_run_stopped_as_asked_weighs_the_refusals_of_what_it_sent(
+    lite: tuple[Store, int],  # noqa: F811 (the fixture)
+) -> None:
+    """A stop asked for (a worker's SIGTERM) ends the run after the batch on the wire: the
+    run still ends, so it weighs its refusals on what it sent (one refused of seven: the
+    reader suppressed); the rows it never sent wait for the next run."""
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    asked: list[bool] = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) > 1  # after the first batch
+
+    report = asyncio.run(
+        dispatch(
+            store,
+            _BouncingSink(),
+            lambda s: template,
+            _recipient,
+            edition_id,
+            DispatchSettings(batch_size=7),
+            queue_all=False,
+            stop=stop,
+        )
+    )
+    counts = store.delivery_counts(edition_id)
+    assert (counts["sent"], counts["failed"]) == (6, 1) and counts["pending"] > 0
+    assert (report.bounced, report.doubted) == (1, 0)
+    (gone,) = [s for d, s in store.deliveries(edition_id) if d.status == "failed"]
+    assert {s.email for s in store.subscribers() if s.status == "bounced"} == {gone.email}
+    (row,) = [d for d, _ in store.deliveries(edition_id) if d.status == "failed"]
+    assert row.error == "550 5.1.1 no such user"  # the doubt it was recorded with is gone
