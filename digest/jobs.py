@@ -187,6 +187,7 @@ def _delivered(edition_id: int | None, d: DeliveryReport) -> str:
         + (f"; stopped: {d.stopped}" if d.stopped else "")
         + (f"; every message failed, none sent ({_commonest(d)})" if d.refused_all() else "")
         + (f"; waiting: {d.waiting}" if d.waiting else "")
+        + "".join(f"; {note}" for note in d.doubt_notes())
         + (f"; next: {step}" if step else "")
     )
 

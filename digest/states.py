@@ -78,6 +78,16 @@ class SendStatus(StrEnum):
     SKIPPED = "skipped"  # nothing of the edition is in their topics: decided before sending
 
 
+class StillDoubted(StrEnum):
+    """Why a reader refused as unknown again on a later day is still not suppressed (the
+    rule: ``digest.deliver.doubts``). Not a column of its own: the value is the words the
+    failed row's reason, the run's output and `digest status` use, and status finds the
+    rows by them."""
+
+    NO_ONE_ACCEPTED = "refused as unknown again while the server accepted no one"
+    TOO_MANY_REFUSED = "refused as unknown again along with too many others at once"
+
+
 class SubscriberStatus(StrEnum):
     """A subscriber: ``subscribers.status`` and their history's ``subscriber_events``.
 

@@ -39,6 +39,7 @@ from digest.config import load_config, warnings_for
 from digest.deliver import recording
 from digest.deliver.batches import Claim, Row
 from digest.deliver.dispatch import DispatchSettings, dispatch
+from digest.deliver.doubts import UNWEIGHED, refused_before
 from digest.deliver.recording import record_batch
 from digest.deliver.report import DeliveryReport
 from digest.errors import StoreError
@@ -429,10 +430,14 @@ def test_a_hard_bounce_kept_in_the_journal_suppresses_its_reader_when_replayed(
     tmp_path: Path,
 ) -> None:
     journal = SendJournal(tmp_path / "unrecorded.jsonl")
-    # What the record path keeps: the transport said "bounced" for the reader's address.
+    # What the record path keeps: the transport said "bounced" for the reader's address,
+    # and the run's end, never reached, was to weigh it: kept as doubted, nobody suppressed.
     asyncio.run(_bounced_batch(journal))
     (kept,) = journal.read()[0]
-    assert list(kept.bounced) == [1] and kept.results[0][1] == "failed"
+    assert list(kept.bounced) == [] and kept.results[0][1] == "failed"
+    assert kept.results[0][2] == "550 5.1.1 no such user" + UNWEIGHED
+    # An entry with bounces (a batch whose record suppressed them, as one before the run's
+    # end weighed them did) suppresses them when replayed.
 
     engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
     upgrade(engine)
@@ -696,32 +701,42 @@ NO_SUPPRESSION = (
 )
 
 
-def test_a_bounce_is_suppressed_in_its_batchs_record_or_kept_in_the_journal_with_it(
+def test_bounces_whose_suppression_fails_at_the_runs_end_stay_doubted_as_evidence(
     lite: tuple[Store, int],  # noqa: F811 (the fixture)
     tmp_path: Path,
 ) -> None:
-    """A hard bounce's reader is suppressed in the batch's record, one write: when it fails
-    the batch is kept whole in the journal (not recorded with its bounce lost), and the
-    replay records the rows and suppresses the reader."""
+    """The run's batches are recorded with their bounces as doubted; the run's end weighs
+    them and writes the verdict. When that write fails (tried for record_retry_seconds),
+    nothing is lost: the rows stay failed and doubted, nobody suppressed, and they are the
+    evidence the next edition reads (a refusal so again a day later is believed)."""
     store, edition_id = lite
-    journaled = Store(store.engine, store.clock, SendJournal(tmp_path / "store.jsonl"))
-    journaled.queue_deliveries(edition_id)
+    store.queue_deliveries(edition_id)
     with store.engine.begin() as connection:
         connection.exec_driver_sql(NO_SUPPRESSION)
-    _dispatch_until_kept(journaled, _BouncingSink(), edition_id)
-    assert journaled.journal is not None
-    (entry,) = journaled.journal.read()[0]
-    assert len(entry.results) == 7 and len(entry.bounced) == 1
-    assert journaled.delivery_counts(edition_id)["sending"] == 7  # not recorded
-    assert all(s.status == "active" for s in journaled.subscribers())
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    report = asyncio.run(
+        dispatch(
+            store,
+            _BouncingSink(),
+            lambda s: template,
+            _recipient,
+            edition_id,
+            DispatchSettings(batch_size=7, record_retry_seconds=0),
+            queue_all=False,
+        )
+    )
+    counts = store.delivery_counts(edition_id)
+    refused = counts["failed"]
+    assert refused > 1 and counts["sent"] > refused  # the run took most: believed by counts
+    assert (report.bounced, report.doubted) == (0, refused)
+    assert all(s.status == "active" for s in store.subscribers())
+    failed = [(d, s) for d, s in store.deliveries(edition_id) if d.status == "failed"]
+    assert {d.error for d, _ in failed} == {"550 5.1.1 no such user" + UNWEIGHED}
 
-    with store.engine.begin() as connection:
-        connection.exec_driver_sql("DROP TRIGGER no_suppression")
-    journaled.reclaim_expired(edition_id)  # the journal replayed first
-    counts = journaled.delivery_counts(edition_id)
-    assert (counts["sent"], counts["failed"]) == (6, 1)
-    gone = {s.email for d, s in journaled.deliveries(edition_id) if d.id == entry.bounced[0]}
-    assert {s.email for s in journaled.subscribers() if s.status == "bounced"} == gone
+    readers = [s.id for _, s in failed if s.id is not None]
+    earlier = store.earlier_attempts(readers, edition_id + 1)
+    a_day_later = store.clock.now() + timedelta(days=1)
+    assert all(refused_before(earlier[r], a_day_later) is not None for r in readers)
 
 
 def test_a_journal_locked_too_long_is_an_error_not_a_hang(
@@ -802,3 +817,39 @@ def test_a_batch_another_process_recorded_from_the_journal_is_not_said_taken(
         assert "3 deliveries of a batch in flight were taken by another sender" in caplog.text
     finally:
         engine.dispose()
+
+
+def test_a_run_stopped_as_asked_weighs_the_refusals_of_what_it_sent(
+    lite: tuple[Store, int],  # noqa: F811 (the fixture)
+) -> None:
+    """A stop asked for (a worker's SIGTERM) ends the run after the batch on the wire: the
+    run still ends, so it weighs its refusals on what it sent (one refused of seven: the
+    reader suppressed); the rows it never sent wait for the next run."""
+    store, edition_id = lite
+    store.queue_deliveries(edition_id)
+    template: MessageTemplate = _Template()  # type: ignore[assignment]
+    asked: list[bool] = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) > 1  # after the first batch
+
+    report = asyncio.run(
+        dispatch(
+            store,
+            _BouncingSink(),
+            lambda s: template,
+            _recipient,
+            edition_id,
+            DispatchSettings(batch_size=7),
+            queue_all=False,
+            stop=stop,
+        )
+    )
+    counts = store.delivery_counts(edition_id)
+    assert (counts["sent"], counts["failed"]) == (6, 1) and counts["pending"] > 0
+    assert (report.bounced, report.doubted) == (1, 0)
+    (gone,) = [s for d, s in store.deliveries(edition_id) if d.status == "failed"]
+    assert {s.email for s in store.subscribers() if s.status == "bounced"} == {gone.email}
+    (row,) = [d for d, _ in store.deliveries(edition_id) if d.status == "failed"]
+    assert row.error == "550 5.1.1 no such user"  # the doubt it was recorded with is gone

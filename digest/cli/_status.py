@@ -17,6 +17,7 @@ from digest.cli._common import Context, console
 from digest.clock import utc_time
 from digest.config import config_path, lenient_setting
 from digest.deliver.dispatch import count_words
+from digest.deliver.report import still_doubted_words
 from digest.errors import ConfigError, StoreError
 from digest.job_names import RELOAD
 from digest.reports import EditionStatus, NextRunsFrom, StatusReport
@@ -137,6 +138,8 @@ def _print_reasons(line: EditionStatus) -> None:
                 f"edition {line.id}: {state} {more}: for {len(reasons) - 5} other "
                 "reasons (--json lists all)"
             )
+    for why, found in line.still_doubted.items():
+        click.echo(f"edition {line.id}: {still_doubted_words(why, found.rows, found.emails)}")
     if line.reasons.get(DeliveryStatus.FAILED):
         click.echo(
             f"edition {line.id}: once the cause is fixed, `digest retry {line.id}` sends the "

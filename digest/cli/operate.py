@@ -346,6 +346,8 @@ def _print_delivery(d: DeliveryReport, edition_id: int | None) -> None:
     # Each refusal was logged once as it happened; here its totals, per reason.
     for reason, n in d.refusals.most_common():
         click.echo(f"  {n} x {reason}", err=True)
+    for note in d.doubt_notes():
+        click.echo(f"delivery: {note}", err=True)
     if d.in_flight:
         click.echo(f"delivery in flight: {d.in_flight_note()}")
     if d.waiting:

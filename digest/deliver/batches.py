@@ -24,6 +24,7 @@ from digest.states import DeliveryStatus, SendStatus
 from digest.store.claims import ClaimedRow
 from digest.store.journal import SendJournal
 from digest.store.outbox import OutboxState
+from digest.store.refusals import Attempt
 
 log = logging.getLogger("digest.deliver")
 
@@ -56,6 +57,12 @@ class DeliveryStore(Protocol):
     def has_pending(self, edition_id: int) -> bool: ...
     def outbox_state(self, edition_id: int) -> OutboxState: ...
     def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
+    def earlier_attempts(
+        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
+    ) -> dict[int, list[Attempt]]: ...
+    def settle_refusals(
+        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
+    ) -> int: ...
 
 
 @dataclass

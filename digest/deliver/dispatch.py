@@ -3,8 +3,7 @@
 Rows are claimed in batches (marked 'sending' before anything leaves), personalised from the
 edition's MessageTemplate, handed to the Sender, and each result recorded: claim, build,
 send, record (the batch, its rows and its lease are in ``digest.deliver.batches``). A
-transport that stops entirely leaves the rows it never tried back in 'pending' for the next
-run.
+transport that stops leaves the rows it never tried in 'pending' for the next run.
 
 A transport with ``wants_fields = True`` (the HTTP API providers) gets each message as
 MessageFields (subject, bodies with tokens, this recipient's values and list headers)
@@ -34,6 +33,7 @@ from digest.deliver.batches import (
     record,
     refused,
 )
+from digest.deliver.doubts import weigh_refusals
 from digest.deliver.limits import ErrorBudget, RateLimiter
 from digest.deliver.recording import Recorder
 from digest.deliver.report import DeliveryReport, count_words
@@ -173,12 +173,14 @@ class _Run:
         return self.stop is not None and self.stop()
 
     async def loop(self) -> DeliveryReport:
-        """Claim, build, send and record batches until none is left or the run stops; the
-        last batch sent is recorded however the loop ends."""
+        """Claim, build, send and record batches until none is left or the run stops (the
+        last batch sent recorded however it ends); then weigh its bounces (``doubts``)."""
         try:
-            return await self._loop()
+            await self._loop()
         finally:
             await self.record_sent()
+        await weigh_refusals(self.store, self.report, self.edition_id, self.recorder().patience)
+        return self.report
 
     async def _loop(self) -> DeliveryReport:
         while True:
@@ -350,8 +352,7 @@ class _Run:
             return False
         await self.record_sent()
         self.put_back(self.upcoming)
-        # Paused until the admin says so: no later run or retry tick tries the rest against
-        # the same refusals.
+        # Paused until the admin says so: no later run tries the rest against the same refusals.
         self.report.paused = self.store.pause_unsent(self.edition_id, reason)
         self.report.stopped = reason
         log.info("delivery stopped, %d deliveries paused: %s", self.report.paused, reason)
@@ -384,10 +385,9 @@ class _Run:
             self.limiter.give_back(len(batch.messages))
 
     def abandon(self, batch: Batch, claimed: Sequence[int]) -> None:
-        """A batch whose build failed (the database, a bug): nothing of it went out, so its
-        rows still held go back to pending now, not after the lease (which its renewal would
-        otherwise keep alive for as long as the process runs). Best effort: the error being
-        raised is the one to say; if the database is what failed, the lease still ends."""
+        """A batch whose build failed (the database, a bug): none of it went out, so its rows
+        go back to pending now, not after the lease (which its renewal would keep alive).
+        Best effort: the error raised is the one to say; the lease ends all the same."""
         with contextlib.suppress(Exception):
             batch.claim.release(claimed)  # renewing stops first, whatever the database does
 

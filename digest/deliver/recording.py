@@ -23,10 +23,11 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.deliver.batches import Batch, Claim, Row, counted, stored_results
+from digest.deliver.doubts import held_for_weighing
 from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
-from digest.states import DeliveryStatus, SendStatus
+from digest.states import DeliveryStatus
 from digest.store.engine import BUSY_TIMEOUT_SECONDS, database_words
 from digest.store.journal import JournalEntry, SendJournal, shown_ids
 
@@ -88,13 +89,11 @@ async def record_batch(
     there) and the record is retried for ``patience`` seconds: a try that goes through
     takes the entry out again; the last failure raises a StoreError. The delivery ids
     recorded."""
-    results = believed_bounces(results, report)
-    stored, retries, bounced = stored_results(results, rows, retry_at)
     taken_at = claim.store.clock.now()  # the server's answers are in: a sent row's sent_at
     started = time.monotonic()
-    entry = JournalEntry(
-        taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
-    )
+    held = held_for_weighing(results, rows, report)  # the run's end weighs its bounces
+    entry = _entry(claim, held, rows, retry_at, taken_at)
+    stored, retries, bounced = list(entry.results), dict(entry.retry_at) or None, entry.bounced
     # A try may wait the busy timeout for a lock: when the lease could run out meanwhile
     # (another machine's sender takes the rows back then, not knowing this journal), the
     # entry is kept before the first try, not after it.
@@ -114,44 +113,23 @@ async def record_batch(
     else:
         if early and problem is None:
             await _void(entry, journal)
-    # Counted here, not in a second trip to a thread: the record suppressed the bounces'
-    # readers in its own transaction, and the report reads no database.
+    # Counted here, not in a second trip to a thread: the report reads no database. Its
+    # bounces are counted as the server said; the run's end weighs them.
     return counted(results, rows, report)
 
 
-NOT_BELIEVED = (
-    " (not suppressed: the server refused more of this run's readers as unknown than it "
-    "took, so the fault is likely its own, a relay that refuses every address or a whole "
-    "domain; `digest retry EDITION` once it is mended, or `digest subscribers remove "
-    "EMAIL` for an address truly gone)"
-)
-
-
-def believed_bounces(results: list[SendResult], report: DeliveryReport) -> list[SendResult]:
-    """``results`` with their hard bounces doubted when the server, over this run so far
-    (this batch included), refused more readers as unknown than it took, two or more: a
-    relay answering "5.1.1 user unknown" to everyone, or to all but the one address it
-    knows (a Postfix that takes the readers' domain for its own), is misconfigured, and
-    suppressing on its word would end the list's subscriptions. An ordinary list's dead
-    addresses are a few in a hundred. Doubted, a bounce is a plain failure: the run's rows
-    say so, and `digest retry` sends them once the relay is mended; a dead address is
-    suppressed by the next run that gets most of its mail through. One lone bounce (a list
-    of one, a retry of one row) is believed, unless nothing else of the run got through."""
-    bounces = sum(r.status == SendStatus.BOUNCED for r in results)
-    if not bounces:
-        return results
-    taken = report.counts[DeliveryStatus.SENT] + sum(r.status == SendStatus.SENT for r in results)
-    unknown = report.bounced + report.doubted + bounces
-    most_refused = unknown >= 2 and unknown > taken
-    if not most_refused and (taken or not report.counts[DeliveryStatus.FAILED]):
-        return results
-    report.doubted += bounces
-    return [
-        replace(r, status=SendStatus.FAILED, detail=r.detail + NOT_BELIEVED)
-        if r.status == SendStatus.BOUNCED
-        else r
-        for r in results
-    ]
+def _entry(
+    claim: Claim,
+    results: list[SendResult],
+    rows: Mapping[int, Row],
+    retry_at: Callable[[Row], datetime] | None,
+    taken_at: datetime,
+) -> JournalEntry:
+    """The journal's entry for a sent batch's results: what its record writes."""
+    stored, retries, bounced = stored_results(results, rows, retry_at)
+    return JournalEntry(
+        taken_at, claim.edition_id, claim.token, stored, retries or {}, bounced=bounced
+    )
 
 
 def _time_for_a_try(claim: Claim, wait: float) -> bool:

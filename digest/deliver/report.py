@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.clock import utc_time
 from digest.states import DeliveryStatus
 from digest.store.tables import DELIVERY_STATES
+
+
+@dataclass(frozen=True)
+class UnknownRefusal:
+    """A reader the server refused as unknown (a hard bounce) in this run: recorded as
+    doubted, and weighed against the whole run's answers when it ends
+    (``doubts.weigh_refusals``)."""
+
+    delivery_id: int
+    subscriber_id: int | None
+    email: str
+    detail: str  # the server's words
 
 
 @dataclass
@@ -30,9 +42,15 @@ class DeliveryReport:
     back_at: datetime | None = None
     for_workers: bool = False  # queued only: `digest worker`s send it ([schedule] send)
     bounced: int = 0  # of the failed: hard bounces, whose addresses are now suppressed
-    # of the failed: hard bounces not believed (``recording.believed_bounces``): nobody
+    # of the failed: hard bounces not believed (``doubts.weigh_refusals``): nobody
     # suppressed, as the server refused more readers as unknown than it took
     doubted: int = 0
+    # hard bounces recorded as doubted until the run's end weighs them (counted as
+    # ``bounced`` meanwhile, the server's word)
+    unweighed: list[UnknownRefusal] = field(default_factory=list)
+    # of the doubted: readers refused so again on a later day, yet still doubted: why
+    # (a ``states.StillDoubted``) -> their addresses
+    still_doubted: dict[str, list[str]] = field(default_factory=dict)
     refusals: Counter[str] = field(default_factory=Counter)  # failed/deferred, by reason
 
     def counts_line(self) -> str:
@@ -75,6 +93,13 @@ class DeliveryReport:
             )
         return "; ".join(steps)
 
+    def doubt_notes(self) -> list[str]:
+        """One line per reason readers refused as unknown again stay doubted, with the fix."""
+        return [
+            still_doubted_words(why, len(emails), emails)
+            for why, emails in self.still_doubted.items()
+        ]
+
     def in_flight_note(self) -> str:
         """One line naming the rows in flight elsewhere and when they come back, or ""."""
         if not self.in_flight:
@@ -94,6 +119,19 @@ def count_words(counts: Mapping[str, int]) -> str:
         f"{n} {state}"
         for state, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))
         if n
+    )
+
+
+SHOWN_ADDRESSES = 5  # addresses a still-doubted line names
+
+
+def still_doubted_words(why: str, rows: int, emails: Sequence[str]) -> str:
+    """Readers refused as unknown again and still not suppressed, in the words the run's
+    output and `digest status` share: how many, why, and the fix (the first few named)."""
+    named = ", ".join(emails[:SHOWN_ADDRESSES]) + (", ..." if rows > SHOWN_ADDRESSES else "")
+    return (
+        f"{rows} {why}: if those addresses are really gone, `digest subscribers remove EMAIL` "
+        f"for each ({named}); if not, check the relay"
     )
 
 

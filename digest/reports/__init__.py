@@ -8,7 +8,7 @@ the CLI and the console cannot count or time a thing differently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ from digest.reports.daemon_runs import (
     next_runs_from,
 )
 from digest.reports.explain import ExplainedStory, ExplainReport, SignalShare, explain_report
-from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus
+from digest.states import FINAL_DELIVERY_STATES, DeliveryStatus, StillDoubted
 from digest.store import Edition, SendJournal, Store, saved_id
 from digest.store.lock import daemon_holder
+from digest.store.refusals import FailedSaying
 from digest.store.tables import JobRun
 
 # A process whose heartbeat is older than this many of its intervals has stopped (killed,
@@ -55,6 +56,8 @@ class EditionStatus:
     reasons: dict[str, dict[str, int]]  # state -> reason -> rows, commonest first
     # Why it mailed nobody, when that was by design ("nothing new since the last one")
     note: str | None = None
+    # Readers refused as unknown again and still not suppressed: why -> rows, first few
+    still_doubted: dict[str, FailedSaying] = field(default_factory=dict)
 
     @property
     def progress(self) -> float:
@@ -74,6 +77,10 @@ class EditionStatus:
             "reasons": self.reasons,
             "progress": self.progress,
             "note": self.note,
+            "still_doubted": {
+                why: {"rows": f.rows, "emails": list(f.emails)}
+                for why, f in self.still_doubted.items()
+            },
         }
 
 
@@ -196,10 +203,22 @@ def store_edition_status(store: Store, edition: Edition) -> EditionStatus:
     """``edition_status`` from the store alone (`digest status` on a config it cannot read)."""
     edition_id = saved_id(edition)
     grouped: dict[str, dict[str, int]] = {}
-    for state, reason, rows in store.delivery_reasons(edition_id, limit=100):
+    for state, reason, rows in store.delivery_reasons(edition_id, limit=REASONS_READ):
         grouped.setdefault(state, {})[reason] = rows
     counts = store.delivery_counts(edition_id)
-    return EditionStatus(edition, edition_id, counts, grouped, edition_note(edition, counts))
+    failed = grouped.get(DeliveryStatus.FAILED, {})
+    cut = sum(map(len, grouped.values())) >= REASONS_READ  # the reasons read may miss some
+    doubted: dict[str, FailedSaying] = {
+        why: found
+        for why in StillDoubted
+        if cut or any(why in reason for reason in failed)
+        if (found := store.editions_failed_saying([edition_id], why).get(edition_id))
+    }
+    note = edition_note(edition, counts)
+    return EditionStatus(edition, edition_id, counts, grouped, note, doubted)
+
+
+REASONS_READ = 100  # the most reasons of an edition `digest status` reads
 
 
 def status_report(app: App, now: datetime | None = None) -> StatusReport:

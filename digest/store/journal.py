@@ -54,7 +54,9 @@ class JournalEntry:
     retry_at: Mapping[int, datetime] = field(default_factory=dict)
     reason: str = ""  # the database's error
     # Rows the server refused as a hard bounce (stored as failed): their subscribers are
-    # suppressed when the entry is recorded, as the record of the batch would have.
+    # suppressed when the entry is recorded, as the record of the batch would have. Only
+    # entries kept by earlier versions have any: a run now records its bounces as doubted
+    # and suppresses at its end (``deliver.doubts.weigh_refusals``).
     bounced: Sequence[int] = ()
 
     def to_line(self) -> str:

@@ -23,6 +23,7 @@ from digest.store.ingest import SEEN_EVERY, ItemsStored, in_chunks, store_items
 from digest.store.jobs import JobQueries
 from digest.store.outbox import OutboxQueries
 from digest.store.rates import RateQueries
+from digest.store.refusals import RefusalQueries
 from digest.store.requeue import RequeueQueries
 from digest.store.status_log import StatusLogQueries
 from digest.store.stories import StoryQueries
@@ -91,6 +92,7 @@ class Store(
     AdminQueries,
     HistoryQueries,
     WorkerQueries,
+    RefusalQueries,
 ):
     """The database, seen through the operations the pipeline and the CLI need."""
 
