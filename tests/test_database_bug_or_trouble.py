@@ -265,3 +265,19 @@ async def _gather(app: App) -> list[SourceReport]:
     from digest.pipeline import gather_sources
 
     return await gather_sources(app)
+
+
+def test_a_migration_failing_on_another_program_database_is_not_told_as_unopenable(
+    write_config, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A migration's SQL failing (a table of that name there already) was "cannot open or
+    migrate the database ... check that its folder is writable and the server is up"."""
+    config = write_config([("Wire", feed_server.add("/f.xml", rss([])))])
+    other = sqlite3.connect(tmp_path / "digest.db")  # another program's database
+    other.execute("CREATE TABLE sources (address TEXT)")
+    other.commit()
+    other.close()
+    code, out, err = run_cli("--config", str(config), "subscribers", "add", "ana@example.org")
+    assert code == 1, (out, err)
+    assert "error: database migration failed: table sources already exists" in err, err
+    assert "another program" in err and "cannot open" not in err and "writable" not in err

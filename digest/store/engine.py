@@ -11,10 +11,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from digest.errors import StoreError, without_password
+from digest.store.trouble import database_trouble, database_words
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -96,13 +97,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
             _no_dangling_references(connection)
-    except OperationalError as exc:
-        raise StoreError(
-            f"cannot open or migrate the database: {exc.orig}",
-            "check service.database_url, that its folder is writable and the server is up",
-        ) from exc
     except SQLAlchemyError as exc:
-        raise StoreError(f"database migration failed: {exc}", "see the error above") from exc
+        if database_trouble(exc):  # locked, unreachable, read-only: not the migration's
+            raise StoreError(
+                f"cannot open or migrate the database: {database_words(exc)}",
+                "check service.database_url, that its folder is writable and the server is up",
+            ) from exc
+        # A migration's SQL failing ("table sources already exists": another program's
+        # database at service.database_url, or a bug): its own words, not "cannot open".
+        raise StoreError(
+            f"database migration failed: {database_words(exc)}",
+            "service.database_url may name a database another program made (digest "
+            "migrates an empty one, or one it made); if it is digest's own, this is a bug "
+            "in digest: `-vv` shows the failing statement and its traceback to report",
+        ) from exc
 
 
 @contextmanager
