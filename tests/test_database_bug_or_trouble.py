@@ -156,6 +156,20 @@ def test_postgresql_trouble_is_told_by_its_sqlstate(state: str) -> None:
     assert schema_behind(exc) is (state in ("42703", "42P01"))
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "the connection is closed",  # psycopg's own, of a session the server ended
+        "consuming input failed: server closed the connection unexpectedly",
+        "SSL connection has been closed unexpectedly",
+    ],
+)
+def test_a_postgresql_connection_lost_without_a_sqlstate_is_the_server_trouble(said: str) -> None:
+    exc = DBAPIError.instance("SELECT 1", {}, pg_errors.OperationalError(said), pg_errors.Error)
+    assert database_trouble(exc)
+    assert "cannot be reached" in database_error(exc).message
+
+
 def test_postgresql_errors_of_a_real_server_are_told_apart(postgres_database: str) -> None:
     engine = create_engine(postgres_database, pool_size=2)
     other = create_engine(postgres_database, isolation_level="AUTOCOMMIT")

@@ -45,6 +45,8 @@ _GONE = (
     "could not translate host name",
     "timeout expired",
     "consuming input failed",
+    "the connection is closed",  # psycopg's, of a connection the server ended
+    "ssl connection has been closed",
 )
 _TROUBLE_WORDS = (*_LOCKED, *_FULL, *_READ_ONLY, *_UNREADABLE, *_DAMAGED, *_GONE)
 
