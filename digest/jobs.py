@@ -28,7 +28,13 @@ from digest.pipeline import (
 from digest.sending import rate_limiter
 from digest.sources.gather import SourceReport
 from digest.states import FetchStatus
-from digest.store.engine import database_error, database_trouble
+from digest.store.trouble import (
+    SCHEMA_HINT,
+    database_error,
+    database_trouble,
+    database_words,
+    schema_behind,
+)
 
 log = logging.getLogger("digest.schedule")
 
@@ -244,6 +250,8 @@ def _failed(app: App, job: str, started: datetime, exc: Exception) -> None:
         exc = database_error(exc)
     if isinstance(exc, DigestError):
         log.error("%s failed: %s (%s)", job, exc.message, exc.hint)
+    elif isinstance(exc, DBAPIError) and schema_behind(exc):  # with its traceback
+        log.exception("%s failed: %s (%s)", job, database_words(exc), SCHEMA_HINT)
     else:
         log.exception("%s failed: a bug in digest or an unreadable database", job)
     _record(app, job, started, False, _failure(exc))
@@ -255,6 +263,8 @@ def _failure(exc: Exception) -> str:
         exc = database_error(exc)
     if isinstance(exc, DigestError):
         return f"{exc.message} ({exc.hint})"
+    if isinstance(exc, DBAPIError) and schema_behind(exc):
+        return f"{database_words(exc)} ({SCHEMA_HINT})"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -43,13 +43,10 @@ FINAL_DELIVERY_STATES = (
     DeliveryStatus.SKIPPED,
 )
 # The rows still owed, in flight or held (every state but the final ones): what /metrics
-# calls the queue.
-QUEUED_DELIVERY_STATES = (
-    DeliveryStatus.PENDING,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.DEFERRED,
-    DeliveryStatus.PAUSED,
-)
+# calls the queue. A query asks for these (`status IN`), never `NOT IN` the final ones:
+# the (edition_id, status) index then reads an edition's few owed rows, where `NOT IN`
+# reads every row of every edition (store.delivery_rows.STILL_OWED).
+QUEUED_DELIVERY_STATES = tuple(s for s in DeliveryStatus if s not in FINAL_DELIVERY_STATES)
 # The rows a sender may still claim (now, after a retry wait) or that are in flight: the
 # partial index of claimable rows holds exactly these.
 CLAIMABLE_DELIVERY_STATES = (

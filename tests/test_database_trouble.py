@@ -19,7 +19,7 @@ from digest.config import load_config
 from digest.jobs import send_job
 from digest.sources.gather import SourceReport, gather
 from digest.store import engine as store_engine
-from digest.store.engine import database_error
+from digest.store.trouble import database_error
 from tests.conftest import FeedServer, rss, run_cli
 
 CASES = [

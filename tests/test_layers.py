@@ -54,7 +54,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         # The names jobs are recorded under: built by the jobs, read back by the reports.
         "job_names": set(),
         # The jobs of a run, recorded for status, whoever runs them: daemon, CLI, console;
-        # a job the database failed is said in its words (store.engine.database_error).
+        # a job the database failed is said in its words (store.trouble.database_error).
         "jobs": {"app", "store", "deliver", "pipeline", "sending", "sources", "job_names"},
         # Typed reports (status, explain) that the command line and the console print.
         "reports": {"app", "config", "store", "editions", "schedule.slots", "job_names"},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -16,7 +17,13 @@ from digest.cli import admins, bounces, operate, setup, sources, subscribers, we
 from digest.cli._common import Context
 from digest.clock import SYSTEM_CLOCK, Clock
 from digest.errors import DigestError
-from digest.store.engine import database_error, database_trouble
+from digest.store.trouble import (
+    SCHEMA_HINT,
+    database_error,
+    database_trouble,
+    database_words,
+    schema_behind,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,6 +74,11 @@ def main(clock: Clock = SYSTEM_CLOCK) -> None:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
     except DBAPIError as exc:  # locked, full, read-only: the database, not the command
+        if schema_behind(exc):  # a migration missed, or a bug: the traceback, then the hint
+            traceback.print_exception(exc)
+            click.echo(f"error: {database_words(exc)}", err=True)
+            click.echo(f"hint: {SCHEMA_HINT}", err=True)
+            sys.exit(1)
         if not database_trouble(exc):
             raise
         _trace(exc)

@@ -52,8 +52,8 @@ from digest.deliver.batches import Row
 from digest.deliver.report import DeliveryReport, UnknownRefusal, refusal_reason
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus, StillDoubted
-from digest.store.engine import database_words
 from digest.store.refusals import Attempt
+from digest.store.trouble import database_words
 
 log = logging.getLogger("digest.deliver")
 

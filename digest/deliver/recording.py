@@ -28,8 +28,9 @@ from digest.deliver.report import DeliveryReport
 from digest.errors import DeliveryError, StoreError
 from digest.records import SendResult
 from digest.states import DeliveryStatus
-from digest.store.engine import BUSY_TIMEOUT_SECONDS, database_words
+from digest.store.engine import BUSY_TIMEOUT_SECONDS
 from digest.store.journal import JournalEntry, SendJournal, shown_ids
+from digest.store.trouble import database_words
 
 log = logging.getLogger("digest.deliver")
 

@@ -22,9 +22,15 @@ from digest.records import FeedItem
 from digest.sources.batch import BatchWriter
 from digest.sources.fetch import Deadline, Fetched, HttpStatusError
 from digest.states import FetchStatus, SourceStatus
-from digest.store.engine import database_error, database_trouble
 from digest.store.ingest import ItemsStored
 from digest.store.store import FetchOutcome, SourceState
+from digest.store.trouble import (
+    SCHEMA_HINT,
+    database_error,
+    database_trouble,
+    database_words,
+    schema_behind,
+)
 
 log = logging.getLogger("digest.sources")
 
@@ -77,18 +83,23 @@ async def save(
         count = len(outcome.items)
         what = f"its {count} items" if count else "its fetch state"
         # The database's own trouble (full, read-only, locked) in its words and remedy,
-        # not SQLAlchemy's statement and link; anything else as it came.
+        # not SQLAlchemy's statement and link; anything else (a bug, a schema behind the
+        # code) as it came, with its traceback in the log.
         said = (
             database_error(exc) if isinstance(exc, DBAPIError) and database_trouble(exc) else None
         )
-        problem = f"{what} could not be stored: {said.message if said else exc}"
-        log.error("source %r: %s", source.name, problem)
+        behind = schema_behind(exc)
+        cause = said.message if said else database_words(exc) if behind else exc
+        problem = f"{what} could not be stored: {cause}"
+        log.error("source %r: %s", source.name, problem, exc_info=None if said else exc)
         if report.status == FetchStatus.OK:
             report.status = FetchStatus.ERROR
             report.error = SourceError(source.name, problem).message
             report.hint = (
                 f"{said.hint}; the next run tries again"
                 if said
+                else SCHEMA_HINT
+                if behind
                 else "see the log for the database's message; the next run tries again"
             )
         else:  # the fetch failed first: that stays the error, this is a note beside it

@@ -11,10 +11,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from digest.errors import StoreError, without_password
+from digest.store.trouble import database_trouble, database_words
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -96,13 +97,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
             _no_dangling_references(connection)
-    except OperationalError as exc:
-        raise StoreError(
-            f"cannot open or migrate the database: {exc.orig}",
-            "check service.database_url, that its folder is writable and the server is up",
-        ) from exc
     except SQLAlchemyError as exc:
-        raise StoreError(f"database migration failed: {exc}", "see the error above") from exc
+        if database_trouble(exc):  # locked, unreachable, read-only: not the migration's
+            raise StoreError(
+                f"cannot open or migrate the database: {database_words(exc)}",
+                "check service.database_url, that its folder is writable and the server is up",
+            ) from exc
+        # A migration's SQL failing ("table sources already exists": another program's
+        # database at service.database_url, or a bug): its own words, not "cannot open".
+        raise StoreError(
+            f"database migration failed: {database_words(exc)}",
+            "service.database_url may name a database another program made (digest "
+            "migrates an empty one, or one it made); if it is digest's own, this is a bug "
+            "in digest: `-vv` shows the failing statement and its traceback to report",
+        ) from exc
 
 
 @contextmanager
@@ -171,91 +179,3 @@ def _head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
-
-
-def database_words(exc: SQLAlchemyError) -> str:
-    """The driver's own words (``database is locked``), without SQLAlchemy's statement."""
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    text = str(cause).strip()
-    return text.splitlines()[0][:200] if text else type(cause).__name__
-
-
-# What the drivers say when the database cannot be written, and what the admin does then.
-_FULL = ("disk is full", "no space left", "could not extend file", "disk full")
-_READ_ONLY = ("readonly database", "read-only file system")
-# PostgreSQL stopped, restarting, unreachable, or ending the session: no other process holds
-# anything, the server has to be back.
-_GONE = (
-    "connection refused",
-    "could not connect",
-    "connection failed",
-    "server closed the connection",
-    "terminating connection",
-    "the database system is",  # starting up, shutting down, in recovery mode
-    "no route to host",
-    "could not translate host name",
-    "timeout expired",
-    "consuming input failed",
-)
-# PostgreSQL's read_only_sql_transaction (a hot standby, a database or role set
-# default_transaction_read_only): psycopg raises it as an InternalError, not an
-# OperationalError, and its remedy is the server's, not a file's.
-PG_READ_ONLY = "25006"
-
-
-def database_trouble(exc: BaseException) -> bool:
-    """Whether ``exc`` is the database's own trouble (locked, full, read-only, gone), the
-    admin's to mend, which ``database_error`` words: an OperationalError, or PostgreSQL
-    refusing writes (an InternalError). Anything else may be a bug and keeps its traceback."""
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and _sqlstate(exc) == PG_READ_ONLY
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    state = getattr(exc.orig, "sqlstate", None)
-    return state if isinstance(state, str) else None
-
-
-def database_error(exc: SQLAlchemyError) -> StoreError:
-    """A database failure (``database_trouble``: locked, full, read-only, gone) in the
-    admin's words, with what to do: the CLI prints it, the daemon's jobs log and record it
-    (not "a bug in digest"). Raise it ``from exc``: the driver's error stays the cause."""
-    words = database_words(exc)
-    said = words.lower()
-    if any(w in said for w in _FULL):
-        return StoreError(
-            f"the database cannot be written: its disk is full ({words})",
-            "free space on the disk that holds the database (service.database_url), then "
-            "run the command again; the daemon sends a slot whose send failed once it can, "
-            "within the hour of the slot, or `digest send` sends it now",
-        )
-    pg_read_only = isinstance(exc, DBAPIError) and _sqlstate(exc) == PG_READ_ONLY
-    if pg_read_only or "read-only transaction" in said:
-        return StoreError(
-            f"the database cannot be written: it is read-only ({words})",
-            "service.database_url names a PostgreSQL server that takes no writes: a standby "
-            "(a replica, or the old primary after a failover): point it at the primary; or "
-            "the database or its user is set read-only (`ALTER DATABASE NAME RESET "
-            "default_transaction_read_only`)",
-        )
-    if any(w in said for w in _READ_ONLY):
-        return StoreError(
-            f"the database cannot be written: it is read-only ({words})",
-            "make the database file and its folder writable by the user digest runs as "
-            "(SQLite writes -wal and -shm files beside it; a restore or a copy made as "
-            "another user often leaves them read-only), or remount its disk read-write",
-        )
-    if any(w in said for w in _GONE):
-        return StoreError(
-            f"the database server cannot be reached: {words}",
-            "check that PostgreSQL is running and reachable at service.database_url (its "
-            "log says why it stopped or ended the session), then run the command again; the "
-            "daemon's next jobs try again by themselves, and a slot whose send failed is "
-            "sent within the hour of the slot once the server is back",
-        )
-    return StoreError(
-        f"the database is unavailable: {words}",
-        "another process may be writing to it (a backup, a long import, a second digest); "
-        "run the command again, and check service.database_url",
-    )

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select
+from sqlalchemy import and_, delete, exists, func, select
 
-from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
+from digest.store.delivery_rows import BEING_SENT
 from digest.store.tables import DELIVERIES, EDITION_VIEWS, EDITIONS
 
 DELIVERY_BATCH = 5000  # delivery rows deleted per transaction
@@ -70,13 +70,9 @@ class HistoryQueries(StoreBase):
             .where(latest.c.digest_id == EDITIONS.c.digest_id)
             .scalar_subquery()
         )
-        rows = DELIVERIES.c.edition_id == EDITIONS.c.id
-        waiting: ColumnElement[bool] = exists().where(
-            rows, DELIVERIES.c.status.not_in(FINAL_DELIVERY_STATES)
-        )
-        conditions = [EDITIONS.c.slot < before, EDITIONS.c.slot < newest, ~waiting]
+        conditions = [EDITIONS.c.slot < before, EDITIONS.c.slot < newest, ~BEING_SENT]
         if with_rows:
-            conditions.append(exists().where(rows))
+            conditions.append(exists().where(DELIVERIES.c.edition_id == EDITIONS.c.id))
         with self.engine.connect() as connection:
             ids = list(
                 connection.execute(

@@ -20,10 +20,10 @@ from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
 from digest.store.claims import FINISHED, finished_rows
 from digest.store.delivery_rows import claimable, held_by
-from digest.store.engine import database_words
 from digest.store.journal import JournalEntry, shown_ids
 from digest.store.subscribers import bounced_suppressed
 from digest.store.tables import DELIVERIES
+from digest.store.trouble import database_words
 
 log = logging.getLogger("digest.store")
 

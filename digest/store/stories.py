@@ -22,11 +22,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from digest.records import ArticleRecord, EarlierEditions, EarlierStored
-from digest.states import FINAL_DELIVERY_STATES
 from digest.store.base import StoreBase
+from digest.store.delivery_rows import BEING_SENT
 from digest.store.tables import (
     ARTICLES,
-    DELIVERIES,
     EDITION_VIEWS,
     EDITIONS,
     SOURCES,
@@ -142,11 +141,9 @@ class StoryQueries(StoreBase):
     def editions_being_sent(self) -> list[tuple[str, datetime, datetime]]:
         """Each edition with a message still to send, of any digest, as (digest id, slot,
         built at): its send may yet read the views of the editions before it."""
-        sending = exists().where(
-            DELIVERIES.c.edition_id == EDITIONS.c.id,
-            DELIVERIES.c.status.not_in(list(FINAL_DELIVERY_STATES)),
+        query = select(EDITIONS.c.digest_id, EDITIONS.c.slot, EDITIONS.c.created_at).where(
+            BEING_SENT
         )
-        query = select(EDITIONS.c.digest_id, EDITIONS.c.slot, EDITIONS.c.created_at).where(sending)
         with self.engine.connect() as connection:
             return [(d, slot, at) for d, slot, at in connection.execute(query)]
 
@@ -183,12 +180,8 @@ class StoryQueries(StoreBase):
             .order_by(EDITIONS.c.slot.desc())
             .limit(max(keep, 1))
         )
-        sending = exists().where(
-            DELIVERIES.c.edition_id == EDITIONS.c.id,
-            DELIVERIES.c.status.not_in(list(FINAL_DELIVERY_STATES)),
-        )
         old = select(EDITIONS.c.id).where(
-            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, ~sending
+            EDITIONS.c.digest_id == digest_id, EDITIONS.c.slot < before, ~BEING_SENT
         )
         rewritten = 0
         with self.engine.begin() as connection:
