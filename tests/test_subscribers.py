@@ -76,6 +76,12 @@ def test_add_rejects_an_unknown_time_zone(cli: Cli) -> None:
     ("typed", "said"),
     [
         ("Australia", "unknown time zone 'Australia'; 'Australia' is a region, not a zone"),
+        # A region within one: it is the region, not 'America' ('America' was said).
+        (
+            "america/argentina",
+            "unknown time zone 'america/argentina'; 'America/Argentina' is a region, not a "
+            "zone: name a place in it, such as 'America/Argentina/Buenos_Aires'",
+        ),
         ("x" * 300, "unknown time zone 'xxxxxxxxxx"),  # zoneinfo: "File name too long"
     ],
 )

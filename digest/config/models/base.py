@@ -96,11 +96,13 @@ LONGEST_ZONE_NAME = 64  # the longest IANA name is 32 characters
 
 
 def _region_hint(raw: str) -> str | None:
-    """'Europe' or 'australia' is a region, not a zone: name a place in it."""
+    """'Europe' or 'australia' is a region, not a zone: name a place in it. The region
+    as typed, in its own case: 'America/Argentina' is one too (not 'America')."""
     places = region_places(raw)
     if not places:
         return None
-    region, shown = places[0].split("/")[0], " or ".join(map(repr, places))
+    typed = raw.strip().strip("/")
+    region, shown = places[0][: len(typed)], " or ".join(map(repr, places))
     return f"{region!r} is a region, not a zone: name a place in it, such as {shown}"
 
 
