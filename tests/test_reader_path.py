@@ -211,6 +211,40 @@ async def test_after_unsubscribing_the_way_back_keeps_the_readers_choices(
     assert 'value="resubscribe"' in back.text and "Your topics and language are kept" in back.text
 
 
+async def test_the_way_back_s_button_pressed_again_after_confirming_changes_nothing(
+    reader_client: Client, smtp_server: SmtpServer
+) -> None:
+    """The way back's page posts to the preferences page's address. Pressed again once its
+    link was confirmed (Back to it, a second tab), the reader is subscribed, so the post was
+    read as the preferences form: without its fields, it cleared the reader's zone and
+    language (and would resume a pause) and answered "Saved."."""
+    c, app = reader_client
+    row = await confirmed(c, app, smtp_server, "twice@example.org", topics=["science"])
+    prefs = signed_link("preferences", row)
+    chosen = {"topics": ["science"], "timezone": "Asia/Karachi", "locale": "fr"}
+    await c.post(prefs, data={**chosen, "csrf": csrf(await c.get(prefs))})
+    await c.post(signed_link("unsubscribe", row))
+    later(app, 2)  # a link made in the second of leaving counts as older
+    back = await c.get(prefs)
+    button = {"csrf": csrf(back), "action": "resubscribe", "choosing_topics": "yes"}
+    button["topics"] = "science"
+    mailed = len(smtp_server.messages)
+    assert (await c.post(prefs, data=button)).status_code == 200  # the pages are French now
+    assert len(smtp_server.messages) == mailed + 1
+    assert (await c.post(mailed_confirm_path(smtp_server, "twice@example.org"))).status_code == 200
+    again = await c.post(prefs, data=button)
+    assert again.status_code == 200 and "Saved" not in again.text
+    assert "Vous êtes déjà abonné" in again.text  # they are subscribed, said in their language
+    after = app.store.subscriber_by_email("twice@example.org")
+    assert after is not None
+    assert (after.status, after.topics, after.timezone, after.locale) == (
+        "active",
+        "science",
+        "Asia/Karachi",
+        "fr",
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "words"),
     [
