@@ -145,6 +145,23 @@ async def test_a_valid_link_opened_again_after_confirming_says_so(
     again = await c.get(link)
     assert again.status_code == 200 and "already subscribed" in again.text
     assert "Yes, subscribe me" not in again.text and "/preferences/" in again.text
+    assert "is sent to twice@example.org" in again.text
+
+
+async def test_a_link_opened_again_by_a_reader_of_withdrawn_topics_alone_says_nothing_is_sent(
+    reader_client: Client, smtp_server: SmtpServer
+) -> None:
+    """Confirming says nothing is sent to a reader whose topics were all withdrawn; the
+    mail opened again said "Test Desk is sent to you; nothing to confirm." all the same."""
+    c, app = reader_client
+    row = await confirmed(c, app, smtp_server, "left@example.org", topics=["science"])
+    link = mailed_confirm_path(smtp_server, "left@example.org")
+    assert row.id is not None
+    app.store.set_subscriber(row.id, topics="sport")  # a topic since gone from the config
+    again = await c.get(link)
+    assert again.status_code == 200 and "already subscribed" in again.text
+    assert "nothing is sent to you" in again.text and "is sent to left@" not in again.text
+    assert "/preferences/" in again.text
 
 
 async def test_a_refused_sign_up_keeps_the_topics_and_marks_the_field_at_fault(
