@@ -145,6 +145,23 @@ async def test_a_valid_link_opened_again_after_confirming_says_so(
     again = await c.get(link)
     assert again.status_code == 200 and "already subscribed" in again.text
     assert "Yes, subscribe me" not in again.text and "/preferences/" in again.text
+    assert "is sent to twice@example.org" in again.text
+
+
+async def test_a_link_opened_again_by_a_reader_of_withdrawn_topics_alone_says_nothing_is_sent(
+    reader_client: Client, smtp_server: SmtpServer
+) -> None:
+    """Confirming says nothing is sent to a reader whose topics were all withdrawn; the
+    mail opened again said "Test Desk is sent to you; nothing to confirm." all the same."""
+    c, app = reader_client
+    row = await confirmed(c, app, smtp_server, "left@example.org", topics=["science"])
+    link = mailed_confirm_path(smtp_server, "left@example.org")
+    assert row.id is not None
+    app.store.set_subscriber(row.id, topics="sport")  # a topic since gone from the config
+    again = await c.get(link)
+    assert again.status_code == 200 and "already subscribed" in again.text
+    assert "nothing is sent to you" in again.text and "is sent to left@" not in again.text
+    assert "/preferences/" in again.text
 
 
 async def test_a_refused_sign_up_keeps_the_topics_and_marks_the_field_at_fault(
@@ -209,6 +226,40 @@ async def test_after_unsubscribing_the_way_back_keeps_the_readers_choices(
         assert '<a href="/">' not in answer.text.split("<main>")[1]
     back = await c.get(prefs)
     assert 'value="resubscribe"' in back.text and "Your topics and language are kept" in back.text
+
+
+async def test_the_way_back_s_button_pressed_again_after_confirming_changes_nothing(
+    reader_client: Client, smtp_server: SmtpServer
+) -> None:
+    """The way back's page posts to the preferences page's address. Pressed again once its
+    link was confirmed (Back to it, a second tab), the reader is subscribed, so the post was
+    read as the preferences form: without its fields, it cleared the reader's zone and
+    language (and would resume a pause) and answered "Saved."."""
+    c, app = reader_client
+    row = await confirmed(c, app, smtp_server, "twice@example.org", topics=["science"])
+    prefs = signed_link("preferences", row)
+    chosen = {"topics": ["science"], "timezone": "Asia/Karachi", "locale": "fr"}
+    await c.post(prefs, data={**chosen, "csrf": csrf(await c.get(prefs))})
+    await c.post(signed_link("unsubscribe", row))
+    later(app, 2)  # a link made in the second of leaving counts as older
+    back = await c.get(prefs)
+    button = {"csrf": csrf(back), "action": "resubscribe", "choosing_topics": "yes"}
+    button["topics"] = "science"
+    mailed = len(smtp_server.messages)
+    assert (await c.post(prefs, data=button)).status_code == 200  # the pages are French now
+    assert len(smtp_server.messages) == mailed + 1
+    assert (await c.post(mailed_confirm_path(smtp_server, "twice@example.org"))).status_code == 200
+    again = await c.post(prefs, data=button)
+    assert again.status_code == 200 and "Saved" not in again.text
+    assert "Vous êtes déjà abonné" in again.text  # they are subscribed, said in their language
+    after = app.store.subscriber_by_email("twice@example.org")
+    assert after is not None
+    assert (after.status, after.topics, after.timezone, after.locale) == (
+        "active",
+        "science",
+        "Asia/Karachi",
+        "fr",
+    )
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from digest.store import Subscriber
 from digest.subscribers import check_subscriber_timezone
 from digest.web.context import LOCALES, WebContext, client_ip
 from digest.web.security import SECURITY_HEADERS, csrf_ok, csrf_token, now_stamp
+from digest.web.signup import SignUpViews
 from digest.web.topic_choice import STRANDED, TopicChoice
 from digest.web.zone_words import zone_refused
 
@@ -96,6 +97,11 @@ class ReaderViews:
         offered = [*ctx.topics, *TopicChoice.of(_chosen(subscriber), ctx.topics).withdrawn]
         if request.method == "POST":
             form = await request.form()
+            if form.get("action") == "resubscribe":
+                # The way back's button, pressed again once its link was confirmed (Back, a
+                # second tab): that form has none of this page's fields, and saved it would
+                # clear the reader's zone and language, and resume a pause. Nothing to do.
+                return SignUpViews(ctx).already(subscriber)
             if not csrf_ok(
                 ctx.secret,
                 subscriber.public_id,

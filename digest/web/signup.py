@@ -27,7 +27,7 @@ from digest.web.security import (
     signup_csrf,
     signup_csrf_ok,
 )
-from digest.web.topic_choice import STRANDED, TopicChoice
+from digest.web.topic_choice import NOTHING_SENT, STRANDED, TopicChoice
 
 FORM_COOKIE_SECONDS = 86400  # as long as the form's field is valid
 
@@ -213,10 +213,7 @@ class SignUpViews:
             # untrue, as every edition skips them.
             return ctx.message(
                 tr.gettext("You are subscribed"),
-                tr.gettext(
-                    "Your topics are no longer offered, so nothing is sent to you: choose "
-                    "others, or none for all."
-                ),
+                tr.gettext(NOTHING_SENT),
                 link={"url": preferences, "label": tr.gettext("Your topics and settings")},
                 tr=tr,
             )
@@ -242,9 +239,15 @@ class SignUpViews:
                 },
                 tr=tr,
             )
+        # "is sent to" would be untrue of one whose topics were all withdrawn since.
+        stranded = TopicChoice.of(subscriber.topics.split(","), self.ctx.topics).stranded
         return self.ctx.message(
             tr.gettext("You are already subscribed"),
-            tr.gettext("{name} is sent to {email}; nothing to confirm.", name=name, email=email),
+            tr.gettext(NOTHING_SENT)
+            if stranded
+            else tr.gettext(
+                "{name} is sent to {email}; nothing to confirm.", name=name, email=email
+            ),
             link={"url": f"/preferences/{token}", "label": tr.gettext("Your topics and settings")},
             tr=tr,
         )

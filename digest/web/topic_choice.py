@@ -24,6 +24,10 @@ CHOOSING = "choosing_topics"
 
 # What a reader who asked to come back with only topics no longer offered is told.
 STRANDED = N_("Choose a topic still offered, or none for all, to receive it again.")
+# What a subscriber of such topics alone is told of them (the topics' box says it too).
+NOTHING_SENT = N_(
+    "Your topics are no longer offered, so nothing is sent to you: choose others, or none for all."
+)
 
 
 @dataclass(frozen=True)

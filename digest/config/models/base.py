@@ -77,25 +77,32 @@ def check_timezone(
     # zoneinfo reads a file named by the value: a region's folder ('Europe') is an
     # IsADirectoryError, another odd name another OSError; none is a zone.
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        close = zones_meant(value)
-        hint = (
-            _offset_hint(value)
-            or _region_hint(value)
-            or (f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise)
-        )
-        raise ValueError(f"unknown time zone {value!r}; {hint}") from exc
+        raise ValueError(f"unknown time zone {value!r}; {_zone_hint(value, otherwise)}") from exc
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_hint(value: str, otherwise: str) -> str:
+    """What ``value``, not a zone, probably means; worked out once per value: a CSV from
+    another tool often has the same wrong name (a Windows one, 'Eastern Standard Time')
+    on every row, and each guess compares it with every zone."""
+    if hint := _offset_hint(value) or _region_hint(value):
+        return hint
+    close = zones_meant(value)
+    return f"did you mean {' or '.join(map(repr, close))}?" if close else otherwise
 
 
 LONGEST_ZONE_NAME = 64  # the longest IANA name is 32 characters
 
 
 def _region_hint(raw: str) -> str | None:
-    """'Europe' or 'australia' is a region, not a zone: name a place in it."""
+    """'Europe' or 'australia' is a region, not a zone: name a place in it. The region
+    as typed, in its own case: 'America/Argentina' is one too (not 'America')."""
     places = region_places(raw)
     if not places:
         return None
-    region, shown = places[0].split("/")[0], " or ".join(map(repr, places))
+    typed = raw.strip().strip("/")
+    region, shown = places[0][: len(typed)], " or ".join(map(repr, places))
     return f"{region!r} is a region, not a zone: name a place in it, such as {shown}"
 
 
@@ -107,7 +114,7 @@ def region_places(raw: str) -> list[str]:
         return []
     return [
         zone
-        for zone in sorted(available_timezones())
+        for zone in sorted(_zones())
         if zone.lower().startswith(region + "/") and not zone.split("/")[-1].isupper()
     ][:3]
 
@@ -158,10 +165,18 @@ def _offset_hint(raw: str) -> str:
 
 
 @functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA zones this machine has, read once: ``available_timezones`` walks the zone
+    folders and opens each file on every call (tens of milliseconds), and a hint for a
+    refused zone, or each refused row of a CSV, asked for them."""
+    return frozenset(available_timezones())
+
+
+@functools.cache
 def _zone_keys() -> dict[str, list[str]]:
     """IANA zones by their full name and by their city, in lower case."""
     keys: dict[str, list[str]] = {}
-    for zone in sorted(available_timezones()):
+    for zone in sorted(_zones()):
         for key in {zone.lower(), zone.rsplit("/", 1)[-1].lower()}:
             keys.setdefault(key, []).append(zone)
     return keys
@@ -173,7 +188,7 @@ def zone_named(raw: str) -> str | None:
     is a zone itself. Never a near miss ('Karachii'): that stays for ``check_timezone``
     to suggest. Never an offset ('GMT+5'): its Etc zone counts the other way round
     (Etc/GMT+5 is UTC-5), so it stays for ``check_timezone``'s ``_offset_hint``."""
-    if raw in available_timezones() or _OFFSET.match(raw.strip()):
+    if raw in _zones() or _OFFSET.match(raw.strip()):
         return None
     found = _zone_keys().get(raw.strip().lower().replace(" ", "_"), [])
     return found[0] if len(found) == 1 else None
