@@ -49,9 +49,10 @@ class Recorder:
 
     async def sent(self, batch: Batch, results: list[SendResult]) -> set[int]:
         """A sent batch's results recorded surely (``record_batch``); the claim stops
-        renewing however that ends. The delivery ids recorded."""
+        renewing however that ends; its progress goes once it is recorded (or stays, for the
+        replay, when not). The delivery ids recorded."""
         try:
-            return await record_batch(
+            done = await record_batch(
                 batch.claim,
                 results,
                 batch.rows,
@@ -60,8 +61,11 @@ class Recorder:
                 self.patience,
                 self.journal,
             )
-        finally:
-            batch.claim.stop_renewing()
+        except BaseException:
+            batch.unrecorded()
+            raise
+        batch.recorded()
+        return done
 
     async def stopped(self, batch: Batch, exc: DeliveryError) -> None:
         """The transport stopped mid-batch: what it did send recorded, the rest released
