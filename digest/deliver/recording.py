@@ -239,7 +239,8 @@ def _keep_quietly(entry: JournalEntry, journal: SendJournal | None) -> None:
     if problem is not None:
         log.error(
             "edition %d: stopped while recording a batch the mail server took; %s: "
-            "deliveries %s may go out again after their lease",
+            "deliveries %s go out again after their lease, unless the batch's progress "
+            "file has them (the next send on this machine records those)",
             entry.edition_id,
             problem,
             _ids(entry),
@@ -270,7 +271,8 @@ def _kept(
     return StoreError(
         f"{what}, and {problem}: deliveries {_ids(entry)} are still marked in flight",
         f"{fix} before their lease runs out (delivery.lease_seconds after the send): "
-        "after that the next send mails them again",
+        "after that the next send mails them again, but for those the batch's progress "
+        "file beside delivery.unrecorded_file has (that send on this machine records them)",
     )
 
 
