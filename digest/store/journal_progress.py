@@ -40,6 +40,7 @@ from digest.states import SendStatus
 log = logging.getLogger("digest.store")
 
 SUFFIX = ".jsonl"
+_UNWRITABLE: set[Path] = set()  # folders this process could not keep a progress file in
 _KEPT = frozenset({SendStatus.SENT, SendStatus.FAILED})  # final: see the module's doc
 
 
@@ -104,12 +105,15 @@ class ProgressFile:
                     return cls(path, fd, edition_id, token, clock)
                 os.close(fd)  # a replay took it for a dead one's, before the lock: again
         except OSError as exc:
-            log.warning(
-                "%s: cannot keep the progress of a batch (%s); if this sender is killed "
-                "mid-batch, the messages the server took go out again",
-                path,
-                exc.strerror or exc,
-            )
+            if folder not in _UNWRITABLE:  # said once a process: every batch would say it
+                _UNWRITABLE.add(folder)
+                log.warning(
+                    "%s: cannot keep the progress of a batch (%s); if this sender is killed "
+                    "mid-batch, the messages the server took go out again. The user digest "
+                    "runs as must be able to write that folder",
+                    path,
+                    exc.strerror or exc,
+                )
             return None
 
     def answered(self, message: OutgoingMessage, result: SendResult) -> None:
