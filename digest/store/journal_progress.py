@@ -105,9 +105,13 @@ class ProgressFile:
             folder.mkdir(parents=True, exist_ok=True)
             while True:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                fcntl.flock(fd, fcntl.LOCK_EX)  # new: only a replay can hold it, a moment
-                if _same_file(fd, path):
-                    return cls(path, fd, edition_id, token, clock)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # new: only a replay can hold it, a moment
+                    if _same_file(fd, path):
+                        return cls(path, fd, edition_id, token, clock)
+                except BaseException:
+                    os.close(fd)
+                    raise
                 os.close(fd)  # a replay took it for a dead one's, before the lock: again
         except OSError as exc:
             if folder not in _UNWRITABLE:  # said once a process: every batch would say it
