@@ -38,11 +38,13 @@ from render import edition as ranked_edition
 
 from digest.app import App
 from digest.config import load_config
+from digest.deliver.base import Answered
 from digest.deliver.smtp import SmtpSender
 from digest.editions import SegmentTemplates, edition_info, edition_row
 from digest.records import (
     OutgoingMessage,
     Recipient,
+    SendResult,
 )
 from digest.render import render_edition
 from digest.sending import deliver_edition
@@ -54,10 +56,12 @@ SENDING = [0.0]  # seconds spent inside SmtpSender.send_batch; the rest is the o
 _send_batch = SmtpSender.send_batch
 
 
-async def _timed_send_batch(self: SmtpSender, messages: Sequence[OutgoingMessage]) -> list:
+async def _timed_send_batch(
+    self: SmtpSender, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+) -> list[SendResult]:
     start = time.perf_counter()
     try:
-        return await _send_batch(self, messages)
+        return await _send_batch(self, messages, answered)  # (the progress file's writes too)
     finally:
         SENDING[0] += time.perf_counter() - start
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from digest.app import App
-from digest.deliver.base import Sender
+from digest.deliver.base import Answered, Sender
 from digest.deliver.dispatch import dispatch
 from digest.editions import SegmentTemplates, build_edition
 from digest.pipeline import gather_sources, run_digest
@@ -70,7 +70,9 @@ class Stalling:
         self.name, self.wants_fields = inner.name, inner.wants_fields
         self.taken: list[int] = []
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         deliveries = SQLModel.metadata.tables["deliveries"]
         with self.app.engine.begin() as connection:  # the lease runs out while stalled
             connection.execute(

@@ -164,12 +164,13 @@ def test_a_job_leaves_the_daemons_connections_and_leader_lock_alone(
         app.close()
 
 
-def test_a_send_killed_mid_batch_says_its_rows_go_again_and_may_go_twice(
+def test_a_send_killed_mid_batch_says_its_rows_go_again_and_what_may_go_twice(
     app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The OOM killer takes the send with a batch on the wire: its rows are 'sending' until
-    their lease runs out, then sent again, so readers the server took before the kill get
-    the edition twice. The failure says when, and that, not only "killed"."""
+    """The OOM killer takes the send with a batch claimed: its rows are 'sending' until
+    their lease runs out, then sent again (what the server took before the kill is
+    recorded from the batch's progress file: here nothing had gone out). The failure says
+    when, and what may still reach a reader twice, not only "killed"."""
     import asyncio
 
     from digest.pipeline import run_digest
@@ -190,4 +191,6 @@ def test_a_send_killed_mid_batch_says_its_rows_go_again_and_may_go_twice(
     assert "killed by SIGKILL" in run.summary
     assert "1 delivery was in flight" in run.summary, run.summary
     assert "sent again when its lease runs out at" in run.summary
-    assert "may get the edition twice" in run.summary
+    assert "only a message on the wire at the kill" in run.summary
+    assert "may reach its reader twice" in run.summary
+    assert "recorded from the batch's progress file" not in run.summary  # none went out

@@ -24,6 +24,7 @@ import pytest
 from digest.app import App
 from digest.config import Config, load_config
 from digest.deliver import Sender
+from digest.deliver.base import Answered
 from digest.deliver.providers import mailgun, postmark, resend, sendgrid, ses
 from digest.deliver.providers._http import retry_after
 from digest.errors import DeliveryError
@@ -305,14 +306,20 @@ BUILDERS: dict[str, Callable[..., Sender]] = {
 }
 
 
-def send(provider: str, api: Api, config: Config, batch: list[OutgoingMessage]) -> list[SendResult]:
+def send(
+    provider: str,
+    api: Api,
+    config: Config,
+    batch: list[OutgoingMessage],
+    answered: Answered | None = None,
+) -> list[SendResult]:
     """Run one send_batch of ``provider`` against ``api``."""
     waits.clear()
 
     async def run() -> list[SendResult]:
         sender = BUILDERS[provider](config, api.transport(), _no_wait)
         try:
-            return await sender.send_batch(batch)
+            return await sender.send_batch(batch, answered)
         finally:
             await sender.aclose()
 
@@ -426,11 +433,21 @@ def test_a_full_batch_is_valid_per_spec_and_split_at_the_provider_limit(
 ) -> None:
     limit = LIMITS[provider]
     api = Api(provider, OK[provider])
-    results = send(provider, api, config, messages(limit + 1))
+    # Each answer, and how many calls had been made when it came: a call's rows are kept
+    # in the batch's progress as its answer comes, before the next call goes.
+    answers: list[tuple[int, str, int]] = []
+    results = send(
+        provider,
+        api,
+        config,
+        messages(limit + 1),
+        lambda m, r: answers.append((m.delivery_id, r.status, len(api.requests))),
+    )
     assert api.problems == []
     assert [size(doc) for _, doc in api.requests] == [limit, 1]
     assert [r.status for r in results] == ["sent"] * (limit + 1)
     assert sorted(r.delivery_id for r in results) == list(range(1, limit + 2))
+    assert sorted(answers) == [(i, "sent", 1 if i <= limit else 2) for i in range(1, limit + 2)]
 
 
 @pytest.mark.parametrize(

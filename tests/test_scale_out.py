@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from digest.deliver.base import Answered
 from digest.deliver.dispatch import DeliveryReport, DispatchSettings, count_words, dispatch
 from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
@@ -144,7 +145,9 @@ class _Sink:
     def __init__(self) -> None:
         self.sent: list[int] = []
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         self.sent.extend(m.delivery_id for m in messages)
         return [SendResult(m.delivery_id, "sent", "250 ok") for m in messages]
 
@@ -304,7 +307,9 @@ class _SlowSink(_Sink):
         self.in_flight_seen: list[int] = []
         self.batches = 0
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         await asyncio.sleep(0.2)  # on the wire: the dispatcher builds the next batch now
         self.in_flight_seen.append(self.store.delivery_counts(self.edition_id).get("sending", 0))
         self.batches += 1
@@ -345,7 +350,9 @@ class _AheadSink(_Sink):
             )
             return len({i for (i,) in sending} - on_wire - self.before)
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         on_wire = {m.delivery_id for m in messages}
         await asyncio.sleep(0.3)
         early = self._ahead(on_wire)
@@ -457,7 +464,9 @@ class _FreezingSink(_Sink):
         self.frozen, self.thaw = threading.Event(), threading.Event()
         self.held_when_frozen = 0
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         if len(self.sent) == 7:  # batch 2: on the wire, the next claimed ahead meanwhile
             for _ in range(200):
                 await asyncio.sleep(0.05)
@@ -540,7 +549,9 @@ class _TimedSink(_Sink):
         super().__init__()
         self.spans: list[tuple[float, float]] = []
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         started = time.monotonic()
         await asyncio.sleep(0.5)
         self.spans.append((started, time.monotonic()))

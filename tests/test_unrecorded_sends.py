@@ -37,6 +37,7 @@ from digest.app import App
 from digest.clock import SYSTEM_CLOCK, ManualClock
 from digest.config import load_config, warnings_for
 from digest.deliver import recording
+from digest.deliver.base import Answered
 from digest.deliver.batches import Claim, Row
 from digest.deliver.dispatch import DispatchSettings, dispatch
 from digest.deliver.doubts import UNWEIGHED, refused_before
@@ -689,7 +690,9 @@ def _dispatch_until_kept(store: Store, sink: _Sink, edition_id: int) -> None:
 class _BouncingSink(_Sink):
     """Accepts every message of a batch but its first, whose address the server refuses."""
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         first, *rest = await super().send_batch(messages)
         return [SendResult(first.delivery_id, SendStatus.BOUNCED, "550 5.1.1 no such user"), *rest]
 

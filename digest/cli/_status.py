@@ -49,7 +49,8 @@ def print_outbox(document: dict[str, Any]) -> None:
     if q["held_by_stopped_senders"]:
         parts.append(
             f"{q['held_by_stopped_senders']} held by a sender that stopped (lease run out: "
-            "the next send or worker sends them)"
+            "the next send or worker on its machine records those the server took before "
+            "the stop from the batch's progress file, and sends the others)"
         )
     click.echo("queue: " + ", ".join(parts))
     print_unrecorded(document.get("unrecorded"))

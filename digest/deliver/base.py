@@ -9,9 +9,15 @@ from digest.config import Config
 from digest.errors import DigestError
 from digest.records import OutgoingMessage, SendResult
 
+# Called by a transport with each message's result as soon as it has it (from any thread):
+# the batch's progress (``store.journal_progress``), which a sender killed mid-batch leaves.
+Answered = Callable[[OutgoingMessage, SendResult], None]
+
 
 class Sender(Protocol):
-    """A transport. ``send_batch`` returns one result per message it was handed.
+    """A transport. ``send_batch`` returns one result per message it was handed, and hands
+    each to ``answered`` (if given) the moment the server's answer is in: the SMTP server's
+    reply after DATA, a Maildir's file in place, an API's answer to its call.
 
     Per-message trouble (a refused recipient) is a SendResult; trouble that stops every
     message (no connection, login refused) raises DeliveryError so the dispatcher stops
@@ -23,7 +29,9 @@ class Sender(Protocol):
     # recipient's values and list headers), not MIME bytes; an HTTP API builds its own MIME.
     wants_fields: bool
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
         """Send each message; never raise for one recipient's problem."""
         ...
 

@@ -17,12 +17,14 @@ from datetime import datetime
 from typing import Protocol
 
 from digest.clock import Clock
+from digest.deliver.base import Sender
 from digest.deliver.report import DeliveryReport, refusal_reason
 from digest.records import OutgoingMessage, Reader, Recipient, SendResult
 from digest.render import MessageTemplate
 from digest.states import DeliveryStatus, SendStatus
 from digest.store.claims import ClaimedRow
 from digest.store.journal import SendJournal
+from digest.store.journal_progress import ProgressFile
 from digest.store.outbox import OutboxState
 from digest.store.refusals import Attempt
 
@@ -200,6 +202,30 @@ class Batch:
     allowed: int  # tokens the limiter granted for it
     messages: list[OutgoingMessage] = field(default_factory=list)
     rows: dict[int, Row] = field(default_factory=dict)  # delivery id -> row, going out
+    progress: ProgressFile | None = None  # what the server answered, until the record
+
+    async def go_out(self, sender: Sender) -> list[SendResult]:
+        """The batch sent, each answer kept in its progress file as it comes (with a
+        journal: ``store.journal_progress``), so a kill mid-batch sends only the rest again."""
+        store, claim = self.claim.store, self.claim
+        if store.journal is not None and self.messages:
+            folder = store.journal.progress
+            self.progress = ProgressFile.open(folder, claim.token, claim.edition_id, store.clock)
+        answered = self.progress.answered if self.progress else None
+        return await sender.send_batch(self.messages, answered)
+
+    def recorded(self) -> None:
+        """The batch is recorded: its progress goes, and the lease is not renewed."""
+        self.claim.stop_renewing()
+        if self.progress is not None:
+            self.progress.recorded()
+
+    def unrecorded(self) -> None:
+        """The batch leaves without its record (an error, a cancel): the lease is not
+        renewed and its progress stays, for the replay before its rows are taken back."""
+        self.claim.stop_renewing()
+        if self.progress is not None:
+            self.progress.close()
 
     def add(self, row: Row, message: OutgoingMessage) -> None:
         """A row's message goes out with this batch."""

@@ -291,7 +291,7 @@ class _Run:
         except BaseException:  # the database: nothing went out; the lease brings them back
             batch.claim.stop_renewing()
             raise
-        on_wire = asyncio.create_task(self.sender.send_batch(batch.messages))
+        on_wire = asyncio.create_task(batch.go_out(self.sender))
         # Real seconds on the wire, not the clock's: they pace the claim ahead against the
         # transport's own speed (an event-loop wait), and no stored time depends on them.
         wire_started = time.monotonic()
@@ -321,7 +321,7 @@ class _Run:
             self.put_back(self.upcoming)
             return None
         except BaseException:
-            batch.claim.stop_renewing()
+            batch.unrecorded()
             self.put_back(self.upcoming)
             raise
         self.wire_time = time.monotonic() - wire_started

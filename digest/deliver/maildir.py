@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from digest.config import Config
-from digest.deliver.base import register
+from digest.deliver.base import Answered, register
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
 from digest.states import SendStatus
@@ -30,11 +30,16 @@ class MaildirSender:
                 "set delivery.maildir.path to a writable folder",
             ) from exc
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """Add each message; Maildir files use LF line ends, as mail clients expect."""
-        return await asyncio.to_thread(self._write, messages)
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
+        """Add each message (to ``answered`` once its file is in place); Maildir files use
+        LF line ends, as mail clients expect."""
+        return await asyncio.to_thread(self._write, messages, answered)
 
-    def _write(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def _write(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None
+    ) -> list[SendResult]:
         results = []
         for message in messages:
             try:
@@ -45,6 +50,8 @@ class MaildirSender:
                     "check the folder's permissions and free space",
                 ) from exc
             results.append(SendResult(message.delivery_id, SendStatus.SENT, f"maildir {key}"))
+            if answered is not None:
+                answered(message, results[-1])
         return results
 
     async def aclose(self) -> None:

@@ -51,9 +51,10 @@ class Recorder:
 
     async def sent(self, batch: Batch, results: list[SendResult]) -> set[int]:
         """A sent batch's results recorded surely (``record_batch``); the claim stops
-        renewing however that ends. The delivery ids recorded."""
+        renewing however that ends; its progress goes once it is recorded (or stays, for the
+        replay, when not). The delivery ids recorded."""
         try:
-            return await record_batch(
+            done = await record_batch(
                 batch.claim,
                 results,
                 batch.rows,
@@ -62,8 +63,11 @@ class Recorder:
                 self.patience,
                 self.journal,
             )
-        finally:
-            batch.claim.stop_renewing()
+        except BaseException:
+            batch.unrecorded()
+            raise
+        batch.recorded()
+        return done
 
     async def stopped(self, batch: Batch, exc: DeliveryError) -> None:
         """The transport stopped mid-batch: what it did send recorded, the rest released
@@ -214,7 +218,8 @@ def _keep_quietly(entry: JournalEntry, journal: SendJournal | None) -> None:
     if problem is not None:
         log.error(
             "edition %d: stopped while recording a batch the mail server took; %s: "
-            "deliveries %s may go out again after their lease",
+            "deliveries %s go out again after their lease, unless the batch's progress "
+            "file has them (the next send on this machine records those)",
             entry.edition_id,
             problem,
             _ids(entry),
@@ -245,7 +250,8 @@ def _kept(
     return StoreError(
         f"{what}, and {problem}: deliveries {_ids(entry)} are still marked in flight",
         f"{fix} before their lease runs out (delivery.lease_seconds after the send): "
-        "after that the next send mails them again",
+        "after that the next send mails them again, but for those the batch's progress "
+        "file beside delivery.unrecorded_file has (that send on this machine records them)",
     )
 
 

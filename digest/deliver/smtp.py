@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from digest.config import Config, SmtpConfig
-from digest.deliver.base import register
+from digest.deliver.base import Answered, register
 from digest.deliver.smtp_wire import (
     FateUnknown,
     Following,
@@ -62,8 +62,11 @@ class SmtpSender:
         self._tls_context: ssl.SSLContext | None = None
         self._executor = ThreadPoolExecutor(settings.connections, thread_name_prefix="smtp")
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """Spread the batch over the pool; results come back in the batch's order."""
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
+        """Spread the batch over the pool; results come back in the batch's order, and each
+        to ``answered`` from its session's thread as the server's reply comes."""
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(len(messages)):
             todo.put(i)
@@ -73,7 +76,9 @@ class SmtpSender:
         workers = min(self.settings.connections, len(messages))
         outcomes = await asyncio.gather(
             *(
-                loop.run_in_executor(self._executor, self._worker, todo, messages, results, stop)
+                loop.run_in_executor(
+                    self._executor, self._worker, todo, messages, results, stop, answered
+                )
                 for _ in range(workers)
             ),
             return_exceptions=True,
@@ -93,6 +98,7 @@ class SmtpSender:
         messages: Sequence[OutgoingMessage],
         results: list[SendResult | None],
         stop: threading.Event,
+        answered: Answered | None,
     ) -> None:
         client: smtplib.SMTP | None = None
         # The message taken to go behind the current one's final dot; once taken it is this
@@ -124,7 +130,10 @@ class SmtpSender:
                     live = False
                 if client is None:
                     client, live = self._take(), False
-                client, results[i], live = self._send_one(client, messages[i], live, following)
+                client, result, live = self._send_one(client, messages[i], live, following)
+                results[i] = result
+                if answered is not None:
+                    answered(messages[i], result)
         except BaseException:
             stop.set()  # the other workers finish their message and stop
             raise

@@ -210,24 +210,33 @@ def _report(app: App, name: str, started: datetime, status: int) -> None:
 
 
 def _in_flight(app: App, name: str) -> str:
-    """For a sending job that died, what becomes of the batch it had on the wire: its rows
-    go out again when their lease runs out, and a reader the server took before the death
-    gets the edition twice (at most a batch of them); "" when none is in flight."""
+    """For a sending job that died, what becomes of the batch it had on the wire: what the
+    server took before the death is recorded now from the batch's progress file (the
+    replay the next send would do first), the rest goes out again when its lease runs
+    out; only a message whose reply was on its way at the kill (one per SMTP session at
+    most) may reach its reader twice. "" when nothing was in flight."""
     if digest_of(name) is None:
         return ""
     try:
+        recorded = app.store.replay_journal()
         queue = app.store.queue_summary()
     except Exception:  # the database may be why the job died: the death is the news
         return ""
+    kept = (
+        f"; {recorded} deliveries the server took before the kill were recorded from the "
+        "batch's progress file (not sent again)"
+        if recorded
+        else ""
+    )
     n = queue.in_flight
     if not n or queue.back_at is None:
-        return ""
+        return kept
     rows = "1 delivery was" if n == 1 else f"{n} deliveries were"
     its = "its" if n == 1 else "their"
     return (
-        f"; {rows} in flight: sent again when {its} lease runs out at "
-        f"{utc_time(queue.back_at, seconds=True)}, so a reader the server took before the "
-        "kill may get the edition twice (at most one batch, delivery.batch_size)"
+        f"{kept}; {rows} in flight: sent again when {its} lease runs out at "
+        f"{utc_time(queue.back_at, seconds=True)}; only a message on the wire at the kill "
+        "(one per SMTP session at most) may reach its reader twice"
     )
 
 

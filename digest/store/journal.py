@@ -17,6 +17,10 @@ recorded entries are taken out of it, not the file removed (a process waiting on
 keeps a handle on the same file); lines that are no entry go to ``<file>.rejected``.
 `digest status` names what it holds, `digest check` the rejected lines.
 
+Beside it, ``<file>.progress/`` keeps the progress of each batch on the wire, one small
+file a claim (``store.journal_progress``): a sender killed mid-batch leaves there what the
+server answered, and the same replay records it.
+
 This module is the file; ``store.journal_replay`` records it in the database.
 """
 
@@ -35,7 +39,7 @@ from pathlib import Path
 
 from digest.errors import StoreError
 from digest.states import DeliveryStatus
-from digest.unrecorded import holds_entries, rejected_file
+from digest.unrecorded import holds_entries, progress_folder, rejected_file
 
 log = logging.getLogger("digest.store")
 
@@ -99,6 +103,11 @@ class SendJournal:
     def rejected(self) -> Path:
         """Where lines that are no entry (a write cut short) are moved, once, for the admin."""
         return rejected_file(self.path)
+
+    @property
+    def progress(self) -> Path:
+        """Where each batch on the wire keeps its progress (``store.journal_progress``)."""
+        return progress_folder(self.path)
 
     def keep(self, entry: JournalEntry) -> None:
         """Append ``entry`` and fsync it.

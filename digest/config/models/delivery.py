@@ -79,7 +79,8 @@ class DeliveryConfig(_Model):
     unrecorded_file: str = Field(
         default="unrecorded-sends.jsonl",
         description="results of sent batches the database could not record, kept until the "
-        "next send records them; relative to this file",
+        "next send records them (and beside it, in <file>.progress/, what the server took of "
+        "each batch on the wire, for a sender killed mid-batch); relative to this file",
     )
     error_budget: float = Field(
         default=0.2,

@@ -14,6 +14,7 @@ from typing import Any, Self
 import httpx
 
 from digest.config import Config
+from digest.deliver.base import Answered
 from digest.deliver.providers._http import (
     ApiClient,
     Reply,
@@ -110,8 +111,11 @@ class BatchApiSender:
         """The key as the provider takes it: ``Authorization: Bearer`` unless it says other."""
         return {"headers": {"Authorization": f"Bearer {key}"}}
 
-    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One result per message, calls of at most ``batch`` recipients.
+    async def send_batch(
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None = None
+    ) -> list[SendResult]:
+        """One result per message, calls of at most ``batch`` recipients; each call's
+        results to ``answered`` as its answer comes (a call is taken whole or not at all).
 
         A DeliveryError from a later call (the key refused) carries the results of the calls
         before it, so the dispatcher records the rows the provider took instead of queuing
@@ -128,10 +132,15 @@ class BatchApiSender:
         for group in groups:
             for chunk in chunks(group, self.batch):
                 try:
-                    results.extend(await self._call(chunk))
+                    answers = await self._call(chunk)
                 except DeliveryError as exc:
                     exc.results = results + list(exc.results)
                     raise
+                results.extend(answers)
+                if answered is not None:
+                    sent = {m.delivery_id: m for m, _ in chunk}
+                    for answer in answers:
+                        answered(sent[answer.delivery_id], answer)
         return results
 
     async def _call(self, chunk: Sequence[Pair]) -> list[SendResult]:
