@@ -20,7 +20,7 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
-from digest.sources.normalise import canonical_url
+from digest.sources.normalise import canonical_url, refused_words
 from digest.sources.parse import parse_feed
 from tests.conftest import FeedServer, ago, run_cli
 from tests.store_queries import every_article
@@ -111,6 +111,7 @@ def test_a_picture_on_an_internal_address_however_written_is_left_out_with_a_not
         "Tram line approved": "http://１９２.168.1.1/reboot.jpg",
         "Museum reopens": "http://①②⑦.0.0.1:631/admin.jpg",
         "Pass closes": "http://%2531%2539%2532.168.1.1/a.jpg",
+        "Ferry delayed": "http://192.168.1.1\\cgi-bin\\reboot.jpg",
         "Bakery wins prize": "https://%69mg.example.org/bread.jpg",
     }
     config: Path = write_config([("Wire", feed_server.add("/wire.xml", _feed(pictures)))])
@@ -139,6 +140,26 @@ def test_a_picture_on_an_internal_address_however_written_is_left_out_with_a_not
     said = note("Pass closes")
     assert "written with a host mail clients may read as another" in said, said
     assert said.endswith("left out"), said
+    said = note("Ferry delayed")
+    assert "written with a host mail clients may read as another" in said, said
+
+
+# Addresses whose authority holds a backslash: a WHATWG parser ends the host there (it
+# reads "\\" as "/" in an http(s) address), Python's urlsplit does not.
+BACKSLASHED = [
+    "http://192.168.1.1\\reboot.jpg",  # browsers: 192.168.1.1, /reboot.jpg
+    "http://127.0.0.1\\.cdn.example.org/a.jpg",  # browsers: 127.0.0.1
+    "http://192.168.1.1\\@cdn.example.org/a.jpg",  # Python: cdn.example.org
+]
+
+
+@pytest.mark.parametrize("written", BACKSLASHED)
+def test_an_address_with_a_backslash_in_its_host_is_refused(written: str) -> None:
+    """Stored as it was, the host Python reads is not the one a reader's client opens:
+    http://192.168.1.1\\reboot.jpg passed the picture rule as a name, and every reader's
+    browser requested http://192.168.1.1/reboot.jpg."""
+    assert canonical_url(written) is None
+    assert "host mail clients may read as another" in (refused_words(written) or "")
 
 
 def test_an_item_whose_link_host_reads_as_no_plain_host_is_skipped_with_a_note() -> None:

@@ -90,6 +90,8 @@ def canonical_url(url: str) -> str | None:
     if scheme not in ("http", "https"):
         return None
     host = parts.netloc
+    if "\\" in host:  # browsers end the host at it (as at "/"); urlsplit does not
+        return None
     if host.isascii() and _PLAIN_HOST.fullmatch(host):
         # No user, port, brackets, zone, "%" or other than ASCII: the host is the netloc
         # (hostname and port would each split it again; a feed's every link and image
@@ -147,7 +149,8 @@ def web_host(host: str) -> str | None:
 
 def _host_words(url: str) -> str | None:
     """Why ``canonical_url`` refuses the http(s) address ``url`` for its host
-    (``web_host``), in ``refused_words``' way; None otherwise."""
+    (``web_host``, or a backslash in its authority, where browsers end the host), in
+    ``refused_words``' way; None otherwise."""
     try:
         parts = urlsplit(url.strip())
         hostname = parts.hostname or ""
@@ -155,7 +158,9 @@ def _host_words(url: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not hostname:
         return None
-    if ":" in hostname:
+    if "\\" in parts.netloc:
+        hostname = parts.netloc
+    elif ":" in hostname:
         if "%" not in hostname:
             return None
     elif web_host(hostname) is not None:
