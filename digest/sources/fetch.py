@@ -149,7 +149,8 @@ class Fetcher:
         no hop, ``url`` included, may reach an internal network ``home`` is not on
         (``addresses.redirect_refusal``); without it, ``url`` is the home. ``origin``: the
         kinds of network the source is on, as an earlier fetch of it learnt them
-        (``Fetched.origin``), so its host is not looked up again.
+        (``Fetched.origin``), so its host is not looked up again, and every request is a
+        hop, ``home`` itself included.
 
         Only the first request to the home itself may reach any kind of network (the
         admin's choice). Every other request is a hop, held to the kind of the address that
@@ -171,7 +172,9 @@ class Fetcher:
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
-            first = not hop and current == home
+            # Given ``origin``, the source was fetched before: no request now is its first
+            # (a page source's article at its own configured address).
+            first = not hop and current == home and origin is None
             reach = ANY
             if not first:
                 # One budget for the hop's look-ups: the home's and (behind a proxy) the
