@@ -176,3 +176,45 @@ def test_an_item_whose_link_host_reads_as_no_plain_host_is_skipped_with_a_note()
     [note] = notes
     assert "'Elsewhere'" in note and "written with a host mail clients may read as" in note
     assert note.endswith("skipped"), note
+
+
+# Names whose script needs a zero-width joiner or non-joiner where IDNA 2008 allows one
+# (after a virama; between joining letters): the joiner is kept, written percent-encoded as
+# every invisible character of an address is, which browsers read as the same name.
+JOINED = {
+    "ශ්\u200dරී.lk": "ශ්%E2%80%8Dරී.lk",  # Sinhala "Sri"
+    "می\u200cخواهم.ir": "می%E2%80%8Cخواهم.ir",  # Persian, a non-joiner between letters
+}
+
+
+@pytest.mark.parametrize(("written", "kept"), JOINED.items())
+def test_a_name_whose_script_needs_a_joiner_is_kept(written: str, kept: str) -> None:
+    """Refused as "invisible" before, each of the site's items was skipped."""
+    url = canonical_url(f"https://{written}/news/1")
+    assert url == f"https://{kept}/news/1"
+    assert canonical_url(url) == url
+
+
+@pytest.mark.parametrize("written", ["exa\u200dmple.org", "ශ\u200dරී.lk", "\u200cwire.example"])
+def test_a_joiner_where_no_script_needs_one_is_refused(written: str) -> None:
+    """Between Latin letters, or after a letter that is no virama, a joiner only hides:
+    the host is refused, with a note, as any other invisible character."""
+    url = f"https://{written}/news/1"
+    assert canonical_url(url) is None
+    assert "host mail clients may read as another" in (refused_words(url) or "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_kept_joiner_is_read_by_a_whatwg_parser_as_the_name_written() -> None:
+    script = (
+        "const [a, b] = JSON.parse(process.argv[1]);"
+        " console.log(JSON.stringify([new URL(a).hostname, new URL(b).hostname]))"
+    )
+    for written in JOINED:
+        pair = [f"https://{written}/", canonical_url(f"https://{written}/")]
+        done = subprocess.run(
+            ["node", "-e", script, json.dumps(pair)], capture_output=True, text=True, check=True
+        )
+        as_written, as_kept = json.loads(done.stdout)
+        assert as_written == as_kept and as_kept.startswith("xn--"), (as_written, as_kept)

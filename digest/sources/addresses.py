@@ -32,7 +32,7 @@ from collections.abc import Set as AbstractSet
 from urllib.parse import urlsplit
 
 from digest.records import FeedItem
-from digest.sources.normalise import web_host
+from digest.sources.hosts import web_host
 
 PUBLIC = "public"
 LINK_LOCAL = "link-local"
