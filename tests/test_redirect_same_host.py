@@ -262,3 +262,17 @@ async def test_an_article_at_the_sources_own_address_is_held_to_the_listings_net
         front.close()
     assert dns.calls.count("feed.test") == 2
     assert internal.requests == []
+
+
+async def test_a_stored_move_is_held_to_the_public_internet_when_its_name_gives_both(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No connection says where the source is when a stored move is fetched in its stead:
+    its configured name answering a public address and 127.0.0.1 at once put the source on
+    both, and the move reached this machine's server. Now only the public address is
+    tried (and, being no server here, fails)."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    answering(monkeypatch, {"feed.example": ["93.184.215.14", "127.0.0.1"]})
+    with pytest.raises(SourceError, match=r"93\.184\.215\.14"):
+        await get(f"http://feed.example:{port}/feed.xml", home="http://feed.example/feed.xml")
+    assert feed_server.requests == []
