@@ -218,3 +218,12 @@ def test_a_kept_joiner_is_read_by_a_whatwg_parser_as_the_name_written() -> None:
         )
         as_written, as_kept = json.loads(done.stdout)
         assert as_written == as_kept and as_kept.startswith("xn--"), (as_written, as_kept)
+
+
+@pytest.mark.parametrize("host", ["news.example.org^x", "news example.org", "n<b>.org", "a|b.org"])
+def test_a_host_with_a_character_no_host_holds_is_refused(host: str) -> None:
+    """A WHATWG parser finds no address in these (the link opens nothing in any reader's
+    client); they were stored and mailed as written, with no note."""
+    url = f"https://{host}/news/1"
+    assert canonical_url(url) is None
+    assert "host mail clients may read as another" in (refused_words(url) or "")

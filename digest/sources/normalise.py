@@ -25,7 +25,9 @@ _SPACE = re.compile(r"\s+")
 # hostile generator's, and PostgreSQL cannot index one past ~2,700 bytes: the insert of
 # its source's items failed whole.
 URL_LIMIT = 2048
-_PLAIN_HOST = re.compile(r"[^@:\[\]%]+")  # a netloc that is only a host name (if ASCII)
+# A netloc that is only a host name (if ASCII): no user, port, brackets, "%", nor a
+# character no host holds (hosts.web_host refuses what the standard forbids).
+_PLAIN_HOST = re.compile(r"[^@:\[\]%\\\x00-\x20<>^|\x7f]+")
 # Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
 # Elements that end a line or a block: a space goes in before each of their tags, so
