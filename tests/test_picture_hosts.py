@@ -20,7 +20,7 @@ import pytest
 
 from digest.app import App
 from digest.config import load_config
-from digest.sources.normalise import canonical_url
+from digest.sources.normalise import canonical_url, refused_words
 from digest.sources.parse import parse_feed
 from tests.conftest import FeedServer, ago, run_cli
 from tests.store_queries import every_article
@@ -111,6 +111,7 @@ def test_a_picture_on_an_internal_address_however_written_is_left_out_with_a_not
         "Tram line approved": "http://１９２.168.1.1/reboot.jpg",
         "Museum reopens": "http://①②⑦.0.0.1:631/admin.jpg",
         "Pass closes": "http://%2531%2539%2532.168.1.1/a.jpg",
+        "Ferry delayed": "http://192.168.1.1\\cgi-bin\\reboot.jpg",
         "Bakery wins prize": "https://%69mg.example.org/bread.jpg",
     }
     config: Path = write_config([("Wire", feed_server.add("/wire.xml", _feed(pictures)))])
@@ -139,6 +140,26 @@ def test_a_picture_on_an_internal_address_however_written_is_left_out_with_a_not
     said = note("Pass closes")
     assert "written with a host mail clients may read as another" in said, said
     assert said.endswith("left out"), said
+    said = note("Ferry delayed")
+    assert "written with a host mail clients may read as another" in said, said
+
+
+# Addresses whose authority holds a backslash: a WHATWG parser ends the host there (it
+# reads "\\" as "/" in an http(s) address), Python's urlsplit does not.
+BACKSLASHED = [
+    "http://192.168.1.1\\reboot.jpg",  # browsers: 192.168.1.1, /reboot.jpg
+    "http://127.0.0.1\\.cdn.example.org/a.jpg",  # browsers: 127.0.0.1
+    "http://192.168.1.1\\@cdn.example.org/a.jpg",  # Python: cdn.example.org
+]
+
+
+@pytest.mark.parametrize("written", BACKSLASHED)
+def test_an_address_with_a_backslash_in_its_host_is_refused(written: str) -> None:
+    """Stored as it was, the host Python reads is not the one a reader's client opens:
+    http://192.168.1.1\\reboot.jpg passed the picture rule as a name, and every reader's
+    browser requested http://192.168.1.1/reboot.jpg."""
+    assert canonical_url(written) is None
+    assert "host mail clients may read as another" in (refused_words(written) or "")
 
 
 def test_an_item_whose_link_host_reads_as_no_plain_host_is_skipped_with_a_note() -> None:
@@ -155,3 +176,54 @@ def test_an_item_whose_link_host_reads_as_no_plain_host_is_skipped_with_a_note()
     [note] = notes
     assert "'Elsewhere'" in note and "written with a host mail clients may read as" in note
     assert note.endswith("skipped"), note
+
+
+# Names whose script needs a zero-width joiner or non-joiner where IDNA 2008 allows one
+# (after a virama; between joining letters): the joiner is kept, written percent-encoded as
+# every invisible character of an address is, which browsers read as the same name.
+JOINED = {
+    "ශ්\u200dරී.lk": "ශ්%E2%80%8Dරී.lk",  # Sinhala "Sri"
+    "می\u200cخواهم.ir": "می%E2%80%8Cخواهم.ir",  # Persian, a non-joiner between letters
+}
+
+
+@pytest.mark.parametrize(("written", "kept"), JOINED.items())
+def test_a_name_whose_script_needs_a_joiner_is_kept(written: str, kept: str) -> None:
+    """Refused as "invisible" before, each of the site's items was skipped."""
+    url = canonical_url(f"https://{written}/news/1")
+    assert url == f"https://{kept}/news/1"
+    assert canonical_url(url) == url
+
+
+@pytest.mark.parametrize("written", ["exa\u200dmple.org", "ශ\u200dරී.lk", "\u200cwire.example"])
+def test_a_joiner_where_no_script_needs_one_is_refused(written: str) -> None:
+    """Between Latin letters, or after a letter that is no virama, a joiner only hides:
+    the host is refused, with a note, as any other invisible character."""
+    url = f"https://{written}/news/1"
+    assert canonical_url(url) is None
+    assert "host mail clients may read as another" in (refused_words(url) or "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_kept_joiner_is_read_by_a_whatwg_parser_as_the_name_written() -> None:
+    script = (
+        "const [a, b] = JSON.parse(process.argv[1]);"
+        " console.log(JSON.stringify([new URL(a).hostname, new URL(b).hostname]))"
+    )
+    for written in JOINED:
+        pair = [f"https://{written}/", canonical_url(f"https://{written}/")]
+        done = subprocess.run(
+            ["node", "-e", script, json.dumps(pair)], capture_output=True, text=True, check=True
+        )
+        as_written, as_kept = json.loads(done.stdout)
+        assert as_written == as_kept and as_kept.startswith("xn--"), (as_written, as_kept)
+
+
+@pytest.mark.parametrize("host", ["news.example.org^x", "news example.org", "n<b>.org", "a|b.org"])
+def test_a_host_with_a_character_no_host_holds_is_refused(host: str) -> None:
+    """A WHATWG parser finds no address in these (the link opens nothing in any reader's
+    client); they were stored and mailed as written, with no note."""
+    url = f"https://{host}/news/1"
+    assert canonical_url(url) is None
+    assert "host mail clients may read as another" in (refused_words(url) or "")

@@ -542,3 +542,19 @@ def test_every_spelling_of_the_unspecified_address_is_no_usable_address(answer: 
     family = socket.AF_INET6 if ":" in answer else socket.AF_INET
     with pytest.raises(addresses.AddressRefused, match="does not resolve to a usable address"):
         reachable("blocked.test", [(family, answer, 80)])
+
+
+async def test_behind_a_proxy_an_article_at_the_sources_own_address_is_checked_beforehand(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a proxy a listing learns no origin from its connection, so a page source's
+    article at the configured address itself (as gather fetches it: ``again``) was taken
+    for the source's first request and sent unchecked: with its name now answering
+    127.0.0.1 too, the proxy would fetch this machine's service. It is checked first."""
+    home = f"http://feed.test:{serving_feed(feed_server)}/feed.xml"
+    answering(monkeypatch, {"feed.test": ["93.184.215.15", "127.0.0.1"]})
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(client, Limits(timeout_seconds=2.0), HostPolicy(delay=0))
+        with pytest.raises(SourceError, match=r"this machine \(loopback\)"):
+            await fetcher.get("Page", home, home=home, again=True)
+    assert feed_server.requests == []

@@ -239,3 +239,40 @@ async def test_a_page_sources_articles_are_held_to_its_listings_network_without_
         app.close()
     assert (report.error, report.new_items) == ("", len(ARTICLES)), report
     assert asked == []
+
+
+async def test_an_article_at_the_sources_own_address_is_held_to_the_listings_network(
+    monkeypatch: pytest.MonkeyPatch, internal: Server
+) -> None:
+    """A listing that was redirected (/news to /news/) may link to the configured address
+    itself, which is then fetched as one of its articles (gather's fetch_article: home and
+    origin given). That request is no first request: with feed.test rebound to 127.0.0.1
+    on the same port, it must not reach this machine's service."""
+    outside_is(monkeypatch, addresses.PUBLIC)
+    html = {"Content-Type": "text/html"}
+    front = Server(OUTSIDE, {"/admin/secret": (200, html, "<p>public</p>")}, internal.port)
+    dns = Resolver(monkeypatch, {"feed.test": [OUTSIDE, "127.0.0.1"]})
+    home = f"http://feed.test:{internal.port}/admin/secret"
+    try:
+        listing = await get(home)
+        assert listing.origin == {addresses.PUBLIC}
+        with pytest.raises(SourceError, match=r"this machine \(loopback\)"):
+            await get(home, home=home, origin=listing.origin)
+    finally:
+        front.close()
+    assert dns.calls.count("feed.test") == 2
+    assert internal.requests == []
+
+
+async def test_a_stored_move_is_held_to_the_public_internet_when_its_name_gives_both(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No connection says where the source is when a stored move is fetched in its stead:
+    its configured name answering a public address and 127.0.0.1 at once put the source on
+    both, and the move reached this machine's server. Now only the public address is
+    tried (and, being no server here, fails)."""
+    port = feed_server.add("/feed.xml", FEED).rsplit(":", 1)[1].split("/")[0]
+    answering(monkeypatch, {"feed.example": ["93.184.215.14", "127.0.0.1"]})
+    with pytest.raises(SourceError, match=r"93\.184\.215\.14"):
+        await get(f"http://feed.example:{port}/feed.xml", home="http://feed.example/feed.xml")
+    assert feed_server.requests == []

@@ -32,7 +32,7 @@ from collections.abc import Set as AbstractSet
 from urllib.parse import urlsplit
 
 from digest.records import FeedItem
-from digest.sources.normalise import web_host
+from digest.sources.hosts import web_host
 
 PUBLIC = "public"
 LINK_LOCAL = "link-local"
@@ -282,9 +282,15 @@ async def home_kinds(url: str, timeout: float) -> set[str]:
     """The kinds of network a source's own address ``url`` puts it on, for
     ``redirect_refusal``: an address written as one, its kind; a name, the kinds it resolves
     to but link-local (whoever runs a name's DNS chooses where it points, and no feed is
-    served by a name at the metadata service's address: the connection refuses it too)."""
+    served by a name at the metadata service's address: the connection refuses it too).
+    A name with a public address is on the public internet only: an internal address
+    beside it is its owner's to add (no split-horizon view answers both), and would open
+    every hop to that network where no connection says which address the source is on (a
+    stored move, behind a proxy)."""
     kinds = await url_kinds(url, timeout)
-    return kinds if url_literal_kind(url) is not None else kinds - {LINK_LOCAL}
+    if url_literal_kind(url) is not None:
+        return kinds
+    return {PUBLIC} if PUBLIC in kinds else kinds - {LINK_LOCAL}
 
 
 class AddressRefused(OSError):

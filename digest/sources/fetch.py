@@ -139,6 +139,7 @@ class Fetcher:
         deadline: Deadline | None = None,
         home: str | None = None,
         origin: frozenset[str] | None = None,
+        again: bool = False,
     ) -> Fetched:
         """The document at ``url`` (a 304 when the validators still hold), or SourceError.
 
@@ -149,7 +150,10 @@ class Fetcher:
         no hop, ``url`` included, may reach an internal network ``home`` is not on
         (``addresses.redirect_refusal``); without it, ``url`` is the home. ``origin``: the
         kinds of network the source is on, as an earlier fetch of it learnt them
-        (``Fetched.origin``), so its host is not looked up again.
+        (``Fetched.origin``), so its host is not looked up again. ``again`` (implied by
+        ``origin``): the source was requested before, so every request is a hop, ``home``
+        itself included (a page source's article at its configured address; behind a
+        proxy its listing learns no origin).
 
         Only the first request to the home itself may reach any kind of network (the
         admin's choice). Every other request is a hop, held to the kind of the address that
@@ -171,7 +175,7 @@ class Fetcher:
             check_scheme(name, current, url)
             if within is not None and not within.holds(current):
                 raise off_site(name, url, current, within)
-            first = not hop and current == home
+            first = not hop and current == home and not again and origin is None
             reach = ANY
             if not first:
                 # One budget for the hop's look-ups: the home's and (behind a proxy) the

@@ -293,6 +293,7 @@ async def _read_page(
             deadline=deadline,
             home=source.url,
             origin=fetched.origin,
+            again=True,
         )
 
     def known(urls: list[str]) -> set[str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 import html.entities
 import re
-from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-import idna
 import nh3
 
 from digest.records import invisible_encoded, strip_invisible
 from digest.sentences import language_code
+from digest.sources.hosts import host_words, web_host
 
 # Query parameters that only track the reader; two URLs differing in them are one article.
 _TRACKING = re.compile(
@@ -25,10 +25,9 @@ _SPACE = re.compile(r"\s+")
 # hostile generator's, and PostgreSQL cannot index one past ~2,700 bytes: the insert of
 # its source's items failed whole.
 URL_LIMIT = 2048
-_PLAIN_HOST = re.compile(r"[^@:\[\]%]+")  # a netloc that is only a host name (if ASCII)
-# What no host may hold once read (the WHATWG URL standard's forbidden domain code points):
-# a percent-encoded "/" or "@" decoded would make another address of the link.
-_NOT_IN_HOST = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|%\x7f]")
+# A netloc that is only a host name (if ASCII): no user, port, brackets, "%", nor a
+# character no host holds (hosts.web_host refuses what the standard forbids).
+_PLAIN_HOST = re.compile(r"[^@:\[\]%\\\x00-\x20<>^|\x7f]+")
 # Elements whose text is never prose (code, frames, fallbacks): dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "noscript", "template", "object"}
 # Elements that end a line or a block: a space goes in before each of their tags, so
@@ -90,6 +89,8 @@ def canonical_url(url: str) -> str | None:
     if scheme not in ("http", "https"):
         return None
     host = parts.netloc
+    if "\\" in host:  # browsers end the host at it (as at "/"); urlsplit does not
+        return None
     if host.isascii() and _PLAIN_HOST.fullmatch(host):
         # No user, port, brackets, zone, "%" or other than ASCII: the host is the netloc
         # (hostname and port would each split it again; a feed's every link and image
@@ -120,49 +121,6 @@ def canonical_url(url: str) -> str | None:
     return canonical
 
 
-def web_host(host: str) -> str | None:
-    """``host`` (a name or an IPv4 address, not IPv6) as browsers and mail clients read
-    it, the WHATWG URL standard's way short of punycode: percent-decoded (UTF-8), mapped by
-    UTS #46 (case folded; full-width or circled digits to ASCII ones, ideographic full
-    stops to dots), so ``%31%39%32.168.1.1`` and ``１９２.168.1.1`` are 192.168.1.1 here
-    too. None when what is left is no plain host: a "%" or a character no host holds
-    (``_NOT_IN_HOST``), bytes that are not UTF-8, an invisible character, or digits other
-    than ASCII ones, which one reader's software or another may take for numbers."""
-    if "%" in host:
-        try:
-            host = unquote(host, errors="strict")
-        except UnicodeDecodeError:
-            return None
-    if not host.isascii():
-        try:
-            host = idna.uts46_remap(host, std3_rules=False, transitional=False)
-        except (idna.IDNAError, ValueError):
-            return None
-        if invisible_encoded(host) != host or any(c.isdigit() for c in host if not c.isascii()):
-            return None
-    if not host or _NOT_IN_HOST.search(host):
-        return None
-    return host.lower()
-
-
-def _host_words(url: str) -> str | None:
-    """Why ``canonical_url`` refuses the http(s) address ``url`` for its host
-    (``web_host``), in ``refused_words``' way; None otherwise."""
-    try:
-        parts = urlsplit(url.strip())
-        hostname = parts.hostname or ""
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not hostname:
-        return None
-    if ":" in hostname:
-        if "%" not in hostname:
-            return None
-    elif web_host(hostname) is not None:
-        return None
-    return f"written with a host mail clients may read as another ({hostname[:60]!r})"
-
-
 def too_long(url: str) -> bool:
     """Whether ``url`` is past ``URL_LIMIT`` (``canonical_url`` refuses it)."""
     return len(url.encode("utf-8", "surrogatepass")) > URL_LIMIT
@@ -177,7 +135,7 @@ def refused_words(url: str) -> str | None:
     if not url.lower().startswith(("http://", "https://")):
         return None
     if not too_long(url):
-        return _host_words(url)
+        return host_words(url)
     size = len(url.encode("utf-8", "surrogatepass"))
     return f"{size:,} bytes long ({url[:60]!r}...), past the {URL_LIMIT:,} digest keeps"
 
