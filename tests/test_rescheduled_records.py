@@ -1,0 +1,49 @@
+"""What the daemon takes for a digest scheduled anew (``rescheduled``): a slot before it is
+neither owed nor MISSED, so a wrong answer loses a catch-up send or hides a miss.
+
+A ``reload`` record written before records kept their next runs whole was cut at 2,000
+characters, sometimes inside a digest's name: read as naming the digests before the cut
+only, the first start after the upgrade took every later digest for one added while no
+daemon ran, and a daemon down over their slot sent none of them late. A local-time
+digest moved (07:00 to 06:00) keeps the same quarter-hour UTC plan, so a reload did not
+count it as moved, and it sent the slot it never had late."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from digest.clock import ManualClock
+from digest.editions import digest_plan
+from digest.job_names import RELOAD, next_runs_of, reload_next
+from digest.schedule.daemon import rescheduled
+from tests.conftest import OpenApp
+
+_BULLETINS = "".join(
+    f'\n[[digests]]\nid = "regional-bulletin-{n:02d}"\ntitle = "Bulletin {n}"\n'
+    f'schedule = "{n} 8 * * *"\n'
+    for n in range(1, 4)
+)
+
+
+def test_an_old_reload_record_cut_in_a_digest_s_name_reschedules_nothing(
+    open_app: OpenApp,
+) -> None:
+    app = open_app([("Wire", "http://127.0.0.1:9/f.xml")], schedule="0 7 * * *", extra=_BULLETINS)
+    days_ago = datetime.now(UTC) - timedelta(days=2)
+    digests = [d.id for d in app.config.digests]
+    for digest_id in digests:
+        app.store.scheduled_since(digest_id, days_ago)
+    read_at = datetime.now(UTC) - timedelta(hours=5)
+    plans = {d.id: d for d in app.config.digests}
+    said = reload_next(
+        [(f"send {i}", digest_plan(app, plans[i]).next_fire(read_at)) for i in digests]
+    )
+    # As the store kept it before: cut at its end, here inside the third digest's name
+    cut = said[: said.index("regional-bulletin-02") + len("regional-bul")]
+    app.store.clock = ManualClock(read_at)
+    app.store.record_job(RELOAD, read_at, True, f"started: 4 digests{cut}")
+    now = datetime.now(UTC)
+    assert rescheduled(None, app, now) == []
+    assert next_runs_of(f"started{cut}") is None  # not "only the first two"
+    for digest_id in digests:
+        assert app.store.first_scheduled(digest_id) == days_ago, digest_id
