@@ -11,12 +11,15 @@ count it as moved, and it sent the slot it never had late."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from digest.app import App
 from digest.clock import ManualClock
+from digest.config import load_config
 from digest.editions import digest_plan
 from digest.job_names import RELOAD, next_runs_of, reload_next
-from digest.schedule.daemon import rescheduled
-from tests.conftest import OpenApp
+from digest.schedule.daemon import owed_slots, rescheduled
+from tests.conftest import OpenApp, run_cli
 
 _BULLETINS = "".join(
     f'\n[[digests]]\nid = "regional-bulletin-{n:02d}"\ntitle = "Bulletin {n}"\n'
@@ -47,3 +50,39 @@ def test_an_old_reload_record_cut_in_a_digest_s_name_reschedules_nothing(
     assert next_runs_of(f"started{cut}") is None  # not "only the first two"
     for digest_id in digests:
         assert app.store.first_scheduled(digest_id) == days_ago, digest_id
+
+
+def _local_time(config: Path) -> None:
+    text = config.read_text()
+    config.write_text(text.replace("lookback_hours = 48", "lookback_hours = 48\nlocal_time = true"))
+
+
+def test_a_local_time_digest_moved_earlier_and_reloaded_after_its_slot_owes_nothing(
+    write_config,
+) -> None:
+    """Moved from 07:00 to 06:00 local time and reloaded at 06:30 UTC: London's readers'
+    06:00 was never the daemon's slot (it ran 07:00), so it is not sent late; a reload that
+    leaves the schedule alone keeps a slot it missed owed."""
+    source = [("Wire", "http://127.0.0.1:9/f.xml")]
+    config = write_config(source, schedule="0 7 * * *")
+    _local_time(config)
+    add = ("subscribers", "add", "l@example.org", "--timezone", "Europe/London")
+    code, _, err = run_cli("--config", str(config), *add)
+    assert code == 0, err
+    before = App.open(load_config(config))
+    try:
+        config.write_text(config.read_text().replace('"0 7 * * *"', '"0 6 * * *"'))
+        after = App(load_config(config), before.engine, before.store)
+        now = datetime(2026, 12, 7, 6, 30, tzinfo=UTC)  # London is on UTC in December
+        after.store.scheduled_since("daily", now - timedelta(days=2))
+        (digest,) = after.config.digests
+        plan = digest_plan(after, digest)
+        assert plan == digest_plan(before, before.config.digests[0])  # the same quarter hours
+        owed = owed_slots(after, digest, plan, now)
+        assert owed == [now.replace(minute=0)]  # London's 06:00, were it the daemon's
+        assert rescheduled(after, after, now) == []  # unchanged: still owed
+        assert owed_slots(after, digest, plan, now) == owed
+        assert rescheduled(before, after, now) == ["daily"]
+        assert owed_slots(after, digest, plan, now) == []
+    finally:
+        before.close()

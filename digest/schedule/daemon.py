@@ -270,8 +270,12 @@ def rescheduled(before: App | None, app: App, now: datetime) -> list[str]:
     if before is None:
         moved = moved_since_read(app)
     else:
-        ran = {digest.id: digest_plan(before, digest) for digest in before.config.digests}
-        moved = [d.id for d in app.config.digests if ran.get(d.id) != digest_plan(app, d)]
+        # The schedule too: a local-time digest's plan is every quarter hour in UTC, whatever
+        # local time it names, so 07:00 moved to 06:00 leaves its plan as it was
+        ran = {d.id: (digest_plan(before, d), d.schedule) for d in before.config.digests}
+        moved = [
+            d.id for d in app.config.digests if ran.get(d.id) != (digest_plan(app, d), d.schedule)
+        ]
     for digest_id in moved:
         app.store.rescheduled(digest_id, now)
         log.info(
