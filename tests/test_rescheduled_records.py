@@ -19,7 +19,8 @@ from digest.config import load_config
 from digest.editions import digest_plan
 from digest.job_names import RELOAD, next_runs_of, reload_next
 from digest.schedule.daemon import owed_slots, rescheduled
-from tests.conftest import OpenApp, run_cli
+from tests.conftest import FeedServer, OpenApp, run_cli
+from tests.test_missed_after_move import _config, _moved_to
 
 _BULLETINS = "".join(
     f'\n[[digests]]\nid = "regional-bulletin-{n:02d}"\ntitle = "Bulletin {n}"\n'
@@ -86,3 +87,37 @@ def test_a_local_time_digest_moved_earlier_and_reloaded_after_its_slot_owes_noth
         assert owed_slots(after, digest, plan, now) == []
     finally:
         before.close()
+
+
+def test_a_file_s_unread_slot_is_not_missed_after_the_daemon_s_recorded_next_passed(
+    write_config, feed_server: FeedServer
+) -> None:
+    """The daemon read its config two days ago (its recorded next run passed since: it
+    fired and went on); the file, edited and not reloaded, has the digest at a slot 65
+    minutes ago, which the daemon's plan (another hour) never had: not MISSED. The file's
+    plan that fires where the daemon's record says its does (the same schedule) keeps a
+    real miss."""
+    from digest.jobs import record_reload
+    from digest.reports.daemon_runs import daemon_next_runs, daemon_reading
+
+    config = _config(write_config, feed_server)
+    now = datetime.now(UTC)
+    slot = (now - timedelta(minutes=65)).replace(second=0, microsecond=0)
+    _moved_to(config, slot)
+    read_at = now - timedelta(days=2)
+    app = App.open(load_config(config))
+    try:
+        fires = digest_plan(app, app.config.digests[0]).next_fire(read_at)
+        assert fires is not None
+        for daemon_next, missed in (
+            (fires - timedelta(hours=3), None),  # another hour's plan
+            (fires, slot),  # the file's plan: a real miss
+        ):
+            app.store.clock = ManualClock(read_at)
+            said = reload_next([("send daily", daemon_next)])
+            record_reload(app, True, "read at the daemon's start", said)
+            read = daemon_reading(app.store.job_runs())
+            (run,) = daemon_next_runs(app, now, read, "pid 1")
+            assert run.missed == missed, daemon_next
+    finally:
+        app.close()
