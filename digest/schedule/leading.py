@@ -71,6 +71,9 @@ def elected(app: App, signals: Signals) -> None:
     once for at most that long, and the building of an edition is idempotent (one per slot)
     and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
     """
+    # Started, so its file was read whole: a refused reload its host's standby recorded
+    # before (``reload on HOST``, FAILED) holds no more, and would stay FAILED for ever
+    _forget_refusal(app, standby_reload(socket.gethostname()))
     seat = _Seat(app, signals.halt, signals.build)
     try:
         while not signals.stop.is_set():
@@ -82,6 +85,14 @@ def elected(app: App, signals: Signals) -> None:
                     seat.reload(new_app)
     finally:
         seat.close()
+
+
+def _forget_refusal(app: App, job: str) -> None:
+    """Best effort, as recording it was: the database may be what fails."""
+    try:
+        app.store.forget_job(job)
+    except Exception:
+        log.exception("could not clear the %s job's last result", job)
 
 
 class _Seat:
