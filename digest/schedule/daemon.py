@@ -365,8 +365,10 @@ def run_daemon(
 
     ran: list[App] = []  # the app this daemon last scheduled, if it did
 
-    def build(app: App, stopping: Callable[[], bool]) -> BackgroundScheduler:
-        rescheduled(ran[0] if ran else None, app, app.clock.now())
+    def build(app: App, stopping: Callable[[], bool], reloading: bool) -> BackgroundScheduler:
+        # Taking the lead (PostgreSQL), the plans before are the last leader's, as its
+        # ``reload`` record names them, not the ones this daemon ran when it last led
+        rescheduled(ran[0] if ran and reloading else None, app, app.clock.now())
         ran[:] = [app]
         return build_scheduler(app, stop=stopping)
 

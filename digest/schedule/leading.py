@@ -26,7 +26,10 @@ from digest.store.workers import this_process
 log = logging.getLogger("digest.schedule")
 
 # The daemon's scheduler for an app, given ``stop`` (``daemon.build_scheduler``).
-BuildScheduler = Callable[[App, Callable[[], bool]], BackgroundScheduler]
+# The scheduler built on an app's config (``stopping``: asked before each batch); the
+# last: True when it replaces the one this daemon ran (a SIGHUP while leading), False at
+# a start or a take-over of the lead, where the plans before are the last leader's.
+BuildScheduler = Callable[[App, Callable[[], bool], bool], BackgroundScheduler]
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def _start(
     restart) is history now."""
     from digest.jobs import record_reload
 
-    scheduler = build(app, stop)
+    scheduler = build(app, stop, why == RELOADED)
     # Paused while this thread writes the record: a job forked meanwhile by the scheduler's
     # thread would inherit the database pool's lock held, and hang.
     scheduler.start(paused=True)
