@@ -121,3 +121,30 @@ def test_a_file_s_unread_slot_is_not_missed_after_the_daemon_s_recorded_next_pas
             assert run.missed == missed, daemon_next
     finally:
         app.close()
+
+
+def test_a_slot_added_while_down_over_a_kept_one_still_owes_the_kept_one(write_config) -> None:
+    """The daemon down over 07:00; meanwhile an evening edition added (07:00 and 19:00),
+    then a restart at 07:20 (or, up, a SIGHUP after a failed 07:00): 07:00 was the daemon's
+    slot on either plan, so it is still owed (sent late), not taken for the new plan's."""
+    source = [("Wire", "http://127.0.0.1:9/f.xml")]
+    config = write_config(source, schedule="0 7 * * *")
+    before = App.open(load_config(config))
+    try:
+        config.write_text(config.read_text().replace('"0 7 * * *"', '"0 7,19 * * *"'))
+        after = App(load_config(config), before.engine, before.store)
+        now = datetime(2026, 12, 7, 7, 20, tzinfo=UTC)
+        read_at = now - timedelta(hours=19)  # yesterday at noon: its next run, 07:00
+        after.store.scheduled_since("daily", now - timedelta(days=2))
+        (old,), (digest,) = before.config.digests, after.config.digests
+        said = reload_next([("send daily", digest_plan(before, old).next_fire(read_at))])
+        after.store.clock = ManualClock(read_at)
+        after.store.record_job(RELOAD, read_at, True, f"read at the daemon's start{said}")
+        plan = digest_plan(after, digest)
+        owed = owed_slots(after, digest, plan, now)
+        assert owed == [now.replace(minute=0)]
+        assert rescheduled(None, after, now) == []  # a restart
+        assert rescheduled(before, after, now) == []  # a SIGHUP
+        assert owed_slots(after, digest, plan, now) == owed
+    finally:
+        before.close()
