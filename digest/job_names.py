@@ -25,6 +25,7 @@ RELOAD_FINGERPRINT = "; config "
 # refused: "; next: send daily at 2026-12-08 07:00 UTC, send weekly at never".
 RELOAD_NEXT = "; next: "
 _NEXT_AT = " at "
+_NONE = "none"  # a ``reload`` record's next runs when the daemon schedules no digest
 _NEXT_TIME = "%Y-%m-%d %H:%M UTC"  # ``clock.utc_time``'s, to the minute
 
 
@@ -59,7 +60,7 @@ def reload_next(jobs: list[tuple[str, datetime | None]]) -> str:
         f"{job}{_NEXT_AT}{when.astimezone(UTC):{_NEXT_TIME}}" if when else f"{job}{_NEXT_AT}never"
         for job, when in jobs
     ]
-    return f"{RELOAD_NEXT}{', '.join(said) or 'none'}"
+    return f"{RELOAD_NEXT}{', '.join(said) or _NONE}"
 
 
 def next_runs_of(summary: str) -> dict[str, datetime | None] | None:
@@ -72,9 +73,13 @@ def next_runs_of(summary: str) -> dict[str, datetime | None] | None:
     runs: dict[str, datetime | None] = {}
     for part in said.split(", "):
         job, at, when = part.rpartition(_NEXT_AT)
+        if not at:
+            if part.strip() == _NONE:
+                continue  # the daemon schedules no digest
+            return None  # cut inside a name (a record of before ``whole``): not "no more"
         digest = digest_of(job)
-        if not at or digest is None:
-            continue  # "none": the daemon schedules no digest
+        if digest is None:
+            continue
         if when.strip() == "never":  # its schedule does not fire
             runs[digest] = None
             continue

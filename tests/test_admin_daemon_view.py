@@ -33,7 +33,7 @@ def _daemon_reads(app: App, hour: int) -> datetime:
     """The daemon's start on a config whose digest fires at ``hour`` UTC (its ``reload``
     record, as ``leading._start`` writes it); when it fires next."""
 
-    def build(_app: App, _stop: object) -> BackgroundScheduler:
+    def build(_app: App, _stop: object, _reloading: bool) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone="UTC")
         trigger = CronTrigger(hour=hour, minute=0, timezone="UTC")
         scheduler.add_job(lambda: None, trigger, id="digest:daily", name="send daily")

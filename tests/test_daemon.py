@@ -341,7 +341,7 @@ def test_a_start_whose_reload_record_fails_still_schedules(
             raise OperationalError("INSERT", {}, sqlite3.OperationalError("disk is full"))
         raise RuntimeError("a bug")
 
-    def build(_app: App, _stop: object) -> BackgroundScheduler:
+    def build(_app: App, _stop: object, _reloading: bool) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone="UTC")
         scheduler.add_job(fired.set, "interval", seconds=0.2, id="digest:daily", name="tick")
         return scheduler

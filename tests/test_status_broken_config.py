@@ -19,7 +19,7 @@ from digest.store.lock import daemon_lock
 from tests.conftest import FeedServer, rss, run_cli
 
 
-def _scheduler(_app: App, _stop: object) -> BackgroundScheduler:
+def _scheduler(_app: App, _stop: object, _reloading: bool) -> BackgroundScheduler:
     """The daemon's scheduler, its one digest job firing at 07:00 (nothing else runs)."""
     scheduler = BackgroundScheduler(timezone="UTC")
     trigger = CronTrigger(hour=7, minute=0, timezone="UTC")

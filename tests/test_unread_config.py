@@ -54,7 +54,7 @@ def _record_a_start(app: App) -> None:
 
     from digest.schedule import leading
 
-    def build(_app: App, _stop: object) -> BackgroundScheduler:
+    def build(_app: App, _stop: object, _reloading: bool) -> BackgroundScheduler:
         return BackgroundScheduler(timezone="UTC")
 
     leading._start(app, build, lambda: False, leading.STARTED).shutdown(wait=False)

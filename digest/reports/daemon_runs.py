@@ -100,6 +100,7 @@ def daemon_next_runs(
         note = "the config file's: the running daemon's `reload` record does not name it"
         return [replace(run, daemon_note=note) for run in runs]
     at = utc_time(read.finished_at)
+    plans = {d.id: digest_plan(app, d) for d in app.config.digests}
     mine = []
     for run in runs:
         if run.digest_id not in named:
@@ -109,7 +110,10 @@ def daemon_next_runs(
         when = named.pop(run.digest_id)
         if when is not None and when < now:
             note = f"the file's schedule's: the daemon's recorded next, {utc_time(when)}, passed"
-            mine.append(replace(run, daemon_note=note))
+            # The file's missed slot is the daemon's only where the file's plan is its own
+            # as far as the record tells: from the reading, it fires when the daemon said
+            ours = plans[run.digest_id].next_fire(read.finished_at) == when
+            mine.append(replace(run, missed=run.missed if ours else None, daemon_note=note))
             continue
         local = when.astimezone(ZoneInfo(run.zone)) if when else None
         note = f"{AS_THE_DAEMON_HAS_IT}: its config read at {at}"

@@ -268,10 +268,21 @@ def rescheduled(before: App | None, app: App, now: datetime) -> list[str]:
     from digest.editions import digest_plan
 
     if before is None:
-        moved = moved_since_read(app)
+        moved = moved_since_read(app, now)
     else:
-        ran = {digest.id: digest_plan(before, digest) for digest in before.config.digests}
-        moved = [d.id for d in app.config.digests if ran.get(d.id) != digest_plan(app, d)]
+        # The schedule too: a local-time digest's plan is every quarter hour in UTC, whatever
+        # local time it names, so 07:00 moved to 06:00 leaves its plan as it was
+        ran = {d.id: (digest_plan(before, d), d.schedule) for d in before.config.digests}
+        moved = []
+        for d in app.config.digests:
+            plan, was = digest_plan(app, d), ran.get(d.id)
+            if was == (plan, d.schedule):
+                continue
+            # Its latest slot a slot of the plan it ran too (07:00 kept, 19:00 added): the
+            # daemon's, owed still if its send failed
+            latest = plan.slot(now)
+            if was is None or d.local_time or was[0].slot(latest) != latest:
+                moved.append(d.id)
     for digest_id in moved:
         app.store.rescheduled(digest_id, now)
         log.info(
@@ -283,11 +294,13 @@ def rescheduled(before: App | None, app: App, now: datetime) -> list[str]:
     return moved
 
 
-def moved_since_read(app: App) -> list[str]:
+def moved_since_read(app: App, now: datetime) -> list[str]:
     """At start, the digests whose plan the daemon before did not run, as its last
     ``reload`` record says: one it did not name (added since), or one whose plan fires
     between that reading and the next run it named (moved earlier, the file edited while
-    no daemon ran). None when no record names the next runs."""
+    no daemon ran), unless its latest slot before ``now`` is that next run (07:00 kept,
+    19:00 added, a daemon down over 07:00: 07:00 was its slot, owed still). None when no
+    record names the next runs."""
     from digest.editions import digest_plan
     from digest.job_names import RELOAD, next_runs_of
 
@@ -297,9 +310,12 @@ def moved_since_read(app: App) -> list[str]:
         return []
     moved = []
     for digest in app.config.digests:
-        fires = digest_plan(app, digest).next_fire(read.finished_at)
+        plan = digest_plan(app, digest)
+        fires = plan.next_fire(read.finished_at)
         was = named.get(digest.id)  # to the minute, as a cron's fires are
-        if digest.id not in named or (fires is not None and (was is None or fires < was)):
+        earlier = digest.id not in named or (fires is not None and (was is None or fires < was))
+        kept = was is not None and not digest.local_time and plan.slot(now) == was
+        if earlier and not kept:
             moved.append(digest.id)
     return moved
 
@@ -361,8 +377,10 @@ def run_daemon(
 
     ran: list[App] = []  # the app this daemon last scheduled, if it did
 
-    def build(app: App, stopping: Callable[[], bool]) -> BackgroundScheduler:
-        rescheduled(ran[0] if ran else None, app, app.clock.now())
+    def build(app: App, stopping: Callable[[], bool], reloading: bool) -> BackgroundScheduler:
+        # Taking the lead (PostgreSQL), the plans before are the last leader's, as its
+        # ``reload`` record names them, not the ones this daemon ran when it last led
+        rescheduled(ran[0] if ran and reloading else None, app, app.clock.now())
         ran[:] = [app]
         return build_scheduler(app, stop=stopping)
 

@@ -26,7 +26,10 @@ from digest.store.workers import this_process
 log = logging.getLogger("digest.schedule")
 
 # The daemon's scheduler for an app, given ``stop`` (``daemon.build_scheduler``).
-BuildScheduler = Callable[[App, Callable[[], bool]], BackgroundScheduler]
+# The scheduler built on an app's config (``stopping``: asked before each batch); the
+# last: True when it replaces the one this daemon ran (a SIGHUP while leading), False at
+# a start or a take-over of the lead, where the plans before are the last leader's.
+BuildScheduler = Callable[[App, Callable[[], bool], bool], BackgroundScheduler]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def elected(app: App, signals: Signals) -> None:
     once for at most that long, and the building of an edition is idempotent (one per slot)
     and its rows are claimed with SKIP LOCKED, so even then nobody gets a second copy.
     """
+    # Started, so its file was read whole: a refused reload its host's standby recorded
+    # before (``reload on HOST``, FAILED) holds no more, and would stay FAILED for ever
+    _forget_refusal(app, standby_reload(socket.gethostname()))
     seat = _Seat(app, signals.halt, signals.build)
     try:
         while not signals.stop.is_set():
@@ -82,6 +88,14 @@ def elected(app: App, signals: Signals) -> None:
                     seat.reload(new_app)
     finally:
         seat.close()
+
+
+def _forget_refusal(app: App, job: str) -> None:
+    """Best effort, as recording it was: the database may be what fails."""
+    try:
+        app.store.forget_job(job)
+    except Exception:
+        log.exception("could not clear the %s job's last result", job)
 
 
 class _Seat:
@@ -183,7 +197,7 @@ def _start(
     restart) is history now."""
     from digest.jobs import record_reload
 
-    scheduler = build(app, stop)
+    scheduler = build(app, stop, why == RELOADED)
     # Paused while this thread writes the record: a job forked meanwhile by the scheduler's
     # thread would inherit the database pool's lock held, and hang.
     scheduler.start(paused=True)

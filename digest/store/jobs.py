@@ -43,6 +43,15 @@ class JobQueries(StoreBase):
             s.add(row)
             s.commit()
 
+    def forget_job(self, job: str) -> None:
+        """Drop a job's last result: what it said holds no more (a standby's refused reload,
+        its host's scheduler started again on a file it read whole)."""
+        with self.session() as s:
+            row = s.get(JobRun, job)
+            if row is not None:
+                s.delete(row)
+                s.commit()
+
     def job_runs(self) -> list[JobRun]:
         """The last result of every daemon job, by name."""
         with self.session() as s:
