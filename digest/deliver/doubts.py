@@ -53,7 +53,7 @@ from digest.deliver.report import DeliveryReport, UnknownRefusal, refusal_reason
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus, StillDoubted
 from digest.store.engine import database_words
-from digest.store.refusals import Attempt
+from digest.store.refusals import Attempt, EditionAnswers
 
 log = logging.getLogger("digest.deliver")
 
@@ -97,6 +97,7 @@ class RefusalStore(Protocol):
     def earlier_attempts(
         self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]: ...
+    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers: ...
     def settle_refusals(
         self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
     ) -> int: ...
@@ -145,8 +146,20 @@ async def weigh_refusals(
     if not refused:
         return
     now = store.clock.now()
+    answers = run_answers(report, len(refused))
+    try:  # the edition's other runs too: a retry of one deferred row is a run of one
+        answers = answers.with_edition(
+            await asyncio.to_thread(store.edition_answers, edition_id, DOUBTED)
+        )
+    except SQLAlchemyError as exc:
+        log.warning(
+            "edition %d: could not count its answers (%s): its refusals as unknown are "
+            "weighed on this run's alone",
+            edition_id,
+            database_words(exc),
+        )
     earlier: Mapping[int, Sequence[Attempt]] = {}
-    if doubted_by_counts(report, len(refused)):
+    if doubted_by_counts(answers):
         readers = [r.subscriber_id for r in refused if r.subscriber_id is not None]
         try:
             earlier = await asyncio.to_thread(store.earlier_attempts, readers, edition_id)
@@ -158,7 +171,7 @@ async def weigh_refusals(
                 len(readers),
                 database_words(exc),
             )
-    verdict = weighed(refused, report, earlier, now)
+    verdict = weighed(refused, report, earlier, now, answers)
     bounced = [r.delivery_id for r in verdict.believed]
     reasons = {
         r.delivery_id: (r.detail + UNWEIGHED, verdict.reasons[r.delivery_id]) for r in refused
@@ -188,12 +201,37 @@ async def weigh_refusals(
         )
 
 
-def doubted_by_counts(report: DeliveryReport, unknown: int) -> bool:
-    """Whether the rule's first part doubts the run's ``unknown`` refusals (counted in
-    ``report`` as failed)."""
-    taken = report.counts[DeliveryStatus.SENT]
+@dataclass(frozen=True)
+class Answers:
+    """The answers the rule weighs refusals against: readers taken, failed, and of the
+    failed those refused as unknown (and not believed)."""
+
+    taken: int
+    failed: int
+    unknown: int
+
+    def with_edition(self, edition: EditionAnswers) -> Answers:
+        """These (a run's) with the rest of its edition's (other runs: the workers sending
+        it, a retry of its deferred rows): a run of one row left over weighs its refusal
+        against the edition's answers, not alone (a relay refusing everyone took nobody)."""
+        return Answers(
+            max(self.taken, edition.taken),
+            max(self.failed, edition.failed),
+            max(self.unknown, edition.saying),
+        )
+
+
+def run_answers(report: DeliveryReport, unknown: int) -> Answers:
+    """A run's answers: ``report``'s counts, ``unknown`` refusals among its failed."""
+    counts = report.counts
+    return Answers(counts[DeliveryStatus.SENT], counts[DeliveryStatus.FAILED], unknown)
+
+
+def doubted_by_counts(answers: Answers) -> bool:
+    """Whether the rule's first part doubts the refusals as unknown."""
+    taken, unknown = answers.taken, answers.unknown
     most_refused = unknown >= 2 and unknown > taken
-    return most_refused or (not taken and report.counts[DeliveryStatus.FAILED] > unknown)
+    return most_refused or (not taken and answers.failed > unknown)
 
 
 def weighed(
@@ -201,16 +239,17 @@ def weighed(
     report: DeliveryReport,
     earlier: Mapping[int, Sequence[Attempt]],
     now: datetime,
+    answers: Answers | None = None,
 ) -> Verdict:
     """The rule on the run's refusals (``earlier``: each reader's earlier answers, newest
-    first; ``report``: the run's counts, the refusals among its failed)."""
+    first; ``answers``: the edition's, by default the run's counts in ``report``)."""
     verdict = Verdict()
-    if not doubted_by_counts(report, len(refused)):
+    answers = answers or run_answers(report, len(refused))
+    if not doubted_by_counts(answers):
         verdict.believed = list(refused)
         verdict.reasons = {r.delivery_id: r.detail for r in refused}
         return verdict
-    taken = report.counts[DeliveryStatus.SENT]
-    unknown = len(refused)
+    taken, unknown = answers.taken, answers.unknown
     for refusal in refused:
         first = (
             refused_before(earlier.get(refusal.subscriber_id, ()), now)

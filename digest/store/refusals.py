@@ -32,6 +32,16 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class EditionAnswers:
+    """An edition's rows the server answered, over all its runs: taken, failed, and of the
+    failed those whose reason says a given phrase (the refusals as unknown still doubted)."""
+
+    taken: int
+    failed: int
+    saying: int
+
+
+@dataclass(frozen=True)
 class FailedSaying:
     """An edition's rows doubted on repetition for one reason: how many, and the first
     few addresses (by address)."""
@@ -93,6 +103,20 @@ class RefusalQueries(StoreBase):
                 )
         return found
 
+    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers:
+        """``edition_id``'s rows sent and failed, and its failed rows whose reason says
+        ``phrase``: every run's answers for the edition (workers, retries of deferred rows),
+        in one aggregate over the edition's rows."""
+        failed = DELIVERIES.c.status == DeliveryStatus.FAILED
+        query = core_select(
+            func.count().filter(DELIVERIES.c.status == DeliveryStatus.SENT),
+            func.count().filter(failed),
+            func.count().filter(failed, DELIVERIES.c.error.like(_containing(phrase), escape="\\")),
+        ).where(DELIVERIES.c.edition_id == edition_id)
+        with self.engine.connect() as connection:
+            taken, failed_rows, saying = connection.execute(query).one()
+        return EditionAnswers(int(taken or 0), int(failed_rows or 0), int(saying or 0))
+
     def settle_refusals(
         self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
     ) -> int:
@@ -128,7 +152,7 @@ class RefusalQueries(StoreBase):
         first ``sample`` addresses; an edition with none is absent. One query for all."""
         if not edition_ids:
             return {}
-        pattern = "%" + phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _containing(phrase)
         matching = (
             core_select(
                 DELIVERIES.c.edition_id,
@@ -158,3 +182,8 @@ class RefusalQueries(StoreBase):
                 rows[int(edition_id)] = int(n)
                 emails.setdefault(int(edition_id), []).append(str(email))
         return {e: FailedSaying(rows[e], tuple(emails[e])) for e in rows}
+
+
+def _containing(phrase: str) -> str:
+    """A LIKE pattern (escaped with a backslash) matching text that contains ``phrase``."""
+    return "%" + phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
