@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import Select, bindparam, func, update
 from sqlalchemy import select as core_select
 
 from digest.states import DeliveryStatus
 from digest.store.base import StoreBase
+from digest.store.ingest import in_chunks
 from digest.store.subscribers import bounced_suppressed
 from digest.store.tables import DELIVERIES, SUBSCRIBERS
 
@@ -60,47 +62,15 @@ class RefusalQueries(StoreBase):
         ``edition_id`` (sent or failed rows: skipped, deferred and never-sent ones say
         nothing about the address), newest first. Fifty reach back a day even for a
         digest sent every half hour."""
-        if not subscriber_ids:
-            return {}
-        place = (
-            func.row_number()
-            .over(
-                partition_by=DELIVERIES.c.subscriber_id,
-                order_by=(DELIVERIES.c.updated_at.desc(), DELIVERIES.c.id.desc()),
-            )
-            .label("place")
-        )
-        answered = (
-            core_select(
-                DELIVERIES.c.subscriber_id,
-                DELIVERIES.c.status,
-                DELIVERIES.c.error,
-                DELIVERIES.c.updated_at,
-                place,
-            )
-            .where(
-                DELIVERIES.c.subscriber_id.in_(sorted(set(subscriber_ids))),
-                DELIVERIES.c.edition_id != edition_id,
-                DELIVERIES.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED)),
-            )
-            .subquery()
-        )
-        query = (
-            core_select(
-                answered.c.subscriber_id,
-                answered.c.status,
-                answered.c.error,
-                answered.c.updated_at,
-            )
-            .where(answered.c.place <= per_reader)
-            .order_by(answered.c.subscriber_id, answered.c.place)
-        )
         found: dict[int, list[Attempt]] = {}
         with self.engine.connect() as connection:
-            for subscriber_id, status, error, at in connection.execute(query):
-                found.setdefault(int(subscriber_id), []).append(
-                    Attempt(str(status), str(error or ""), at)
-                )
+            for chunk in in_chunks(sorted(set(subscriber_ids))):  # a relay refusing 100,000
+                for subscriber_id, status, error, at in connection.execute(
+                    _answers_of(chunk, edition_id, per_reader)
+                ):
+                    found.setdefault(int(subscriber_id), []).append(
+                        Attempt(str(status), str(error or ""), at)
+                    )
         return found
 
     def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers:
@@ -187,3 +157,40 @@ class RefusalQueries(StoreBase):
 def _containing(phrase: str) -> str:
     """A LIKE pattern (escaped with a backslash) matching text that contains ``phrase``."""
     return "%" + phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _answers_of(subscriber_ids: Sequence[object], edition_id: int, per_reader: int) -> Select[Any]:
+    """``earlier_attempts``'s query for one chunk of readers."""
+    place = (
+        func.row_number()
+        .over(
+            partition_by=DELIVERIES.c.subscriber_id,
+            order_by=(DELIVERIES.c.updated_at.desc(), DELIVERIES.c.id.desc()),
+        )
+        .label("place")
+    )
+    answered = (
+        core_select(
+            DELIVERIES.c.subscriber_id,
+            DELIVERIES.c.status,
+            DELIVERIES.c.error,
+            DELIVERIES.c.updated_at,
+            place,
+        )
+        .where(
+            DELIVERIES.c.subscriber_id.in_(subscriber_ids),
+            DELIVERIES.c.edition_id != edition_id,
+            DELIVERIES.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED)),
+        )
+        .subquery()
+    )
+    return (
+        core_select(
+            answered.c.subscriber_id,
+            answered.c.status,
+            answered.c.error,
+            answered.c.updated_at,
+        )
+        .where(answered.c.place <= per_reader)
+        .order_by(answered.c.subscriber_id, answered.c.place)
+    )
