@@ -11,7 +11,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import update
 
+from digest.app import App
+from digest.config import load_config
+from digest.store.tables import DELIVERIES
 from tests.test_repeated_refusals import (
     ANA,
     DAY_ONE,
@@ -62,3 +66,36 @@ def test_a_relay_refusing_everyone_suppresses_nobody_when_the_edition_takes_two_
     assert {state for state, _ in rows.values()} == {"failed"}, rows
     assert "not suppressed" in rows[ANA][1], rows
     assert _statuses(config) == dict.fromkeys((ANA, GONE1, GONE2), "active")
+
+
+def test_the_verdict_suppresses_no_reader_whose_row_another_sender_recorded_since(
+    setup, relay: Relay
+) -> None:
+    """A row whose lease ran out while its run's record waited was taken by another sender,
+    and the server accepted it: the first run's verdict on its refusal rewrites nothing
+    there, and suppresses nobody for it (the reader just got the edition)."""
+    config = setup(GONE1, GONE2, ANA)
+    relay.refused = ("gone",)
+    assert _send(config, DAY_ONE)[0] == 0  # 2 refused > 1 taken: doubted
+    recorded = {a: reason for a, (_, reason) in _reasons(config, 1).items()}
+    app = App.open(load_config(config))
+    try:
+        ids = {s.email: d.id for d, s in app.store.deliveries(1)}
+        taken, still = ids[GONE1], ids[GONE2]
+        assert taken is not None and still is not None
+        with app.engine.begin() as connection:  # as the other sender's record leaves it
+            connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == taken)
+                .values(status="sent", error="250 2.0.0 Queued")
+            )
+        believed = {
+            taken: (recorded[GONE1], "550 believed"),
+            still: (recorded[GONE2], "550 believed"),
+        }
+        suppressed = app.store.settle_refusals(believed, [taken, still])
+    finally:
+        app.close()
+    assert suppressed == 1
+    assert _reasons(config, 1)[GONE1] == ("sent", "250 2.0.0 Queued")
+    assert _statuses(config) == {GONE1: "active", GONE2: "bounced", ANA: "active"}

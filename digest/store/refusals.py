@@ -92,10 +92,11 @@ class RefusalQueries(StoreBase):
     ) -> int:
         """A run's refusals as unknown, weighed at its end: each row of ``reasons``
         (delivery id -> the reason the run recorded it with, its reason now) still failed
-        with that reason given the new one, and the readers of ``bounced`` suppressed as a
-        hard bounce's are, in one transaction. A row put back to pending since (`digest
-        retry`), or recorded by another sender that took it, keeps what it has. The
-        readers suppressed."""
+        with that reason given the new one, and the readers of the rows of ``bounced`` so
+        rewritten suppressed as a hard bounce's are, in one transaction. A row put back to
+        pending since (`digest retry`), or recorded by another sender that took it (the
+        server may have accepted it), keeps what it has and suppresses nobody. The readers
+        suppressed."""
         if not reasons:
             return 0
         now = self.clock.now()
@@ -113,7 +114,19 @@ class RefusalQueries(StoreBase):
                     for i, (was, reason) in reasons.items()
                 ],
             )
-            return bounced_suppressed(connection, bounced, now)
+            rewritten = []  # the rows this transaction holds (locked) with their new reason
+            for chunk in in_chunks(bounced):
+                rewritten += [
+                    int(i)
+                    for i, error in connection.execute(
+                        core_select(DELIVERIES.c.id, DELIVERIES.c.error).where(
+                            DELIVERIES.c.id.in_(chunk),
+                            DELIVERIES.c.status == DeliveryStatus.FAILED,
+                        )
+                    )
+                    if int(i) in reasons and error == reasons[int(i)][1]
+                ]
+            return bounced_suppressed(connection, rewritten, now)
 
     def editions_failed_saying(
         self, edition_ids: Collection[int], phrase: str, sample: int = 5
