@@ -9,6 +9,7 @@ Through the CLI against a real aiosmtpd relay; on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import update
@@ -99,3 +100,69 @@ def test_the_verdict_suppresses_no_reader_whose_row_another_sender_recorded_sinc
     assert suppressed == 1
     assert _reasons(config, 1)[GONE1] == ("sent", "250 2.0.0 Queued")
     assert _statuses(config) == {GONE1: "active", GONE2: "bounced", ANA: "active"}
+
+
+class Breaking(Relay):
+    """Accepts the first ``accept`` recipients, then refuses every address as unknown (a
+    relay whose recipient map broke mid-run: a deploy, a map being rebuilt)."""
+
+    accept: int
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.accept > 0:
+            self.accept -= 1
+        else:
+            self.refused = ("",)
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+LIVE = tuple(f"live{i}@example.org" for i in range(10))
+
+
+def _in_batches_of_two(config: Path) -> None:
+    text = config.read_text()
+    assert "[delivery]\n" in text
+    config.write_text(text.replace("[delivery]\n", "[delivery]\nbatch_size = 2\n", 1))
+
+
+def test_a_relay_breaking_mid_run_suppresses_nobody(setup, relay: Relay) -> None:
+    """Six taken, then every address refused as unknown: the four refused outnumber no
+    one, yet they are the relay's fault (before, all four were suppressed: a relay
+    breaking at 80% of a 100,000 list ended 20,000 before the error budget stopped it)."""
+    relay.__class__ = Breaking
+    relay.accept = 6  # type: ignore[attr-defined]
+    config = setup(*LIVE)
+    _in_batches_of_two(config)
+
+    code, said = _send(config, DAY_ONE)
+
+    assert code == 0, said
+    rows = _reasons(config, 1)
+    assert [rows[a][0] for a in LIVE] == ["sent"] * 6 + ["failed"] * 4, rows
+    assert all("not suppressed: the server took no message" in rows[a][1] for a in LIVE[6:])
+    assert set(_statuses(config).values()) == {"active"}, said
+    assert "4 bounced" not in said
+
+    relay.refused = ()  # mended: the next edition reaches everyone
+    relay.accept = 100  # type: ignore[attr-defined]
+    assert _send(config, DAY_ONE + timedelta(days=1))[0] == 0
+    assert {state for state, _ in _reasons(config, 2).values()} == {"sent"}
+
+
+def test_dead_addresses_at_the_runs_end_are_suppressed_the_next_day(setup, relay: Relay) -> None:
+    """The newest import's dead addresses, claimed last, look like a relay broken at the
+    end: doubted the first day, suppressed when refused so again the next."""
+    config = setup(*LIVE[:4], GONE1, GONE2)
+    _in_batches_of_two(config)
+    relay.refused = ("gone",)
+    assert _send(config, DAY_ONE)[0] == 0
+    assert _statuses(config)[GONE1] == "active"
+
+    code, said = _send(config, DAY_ONE + timedelta(days=1))
+
+    assert code == 0, said
+    assert _statuses(config)[GONE1] == "bounced" and _statuses(config)[GONE2] == "bounced"
+    assert "on 2026-12-07 and 2026-12-08" in _reasons(config, 2)[GONE1][1]
+    assert _statuses(config)[LIVE[0]] == "active"
