@@ -80,7 +80,8 @@ def test_dead_addresses_are_suppressed_wherever_in_the_run_they_come(
 
 def test_the_verdict_rewrites_only_rows_still_as_the_run_recorded_them(setup, relay: Relay) -> None:
     """A row recorded otherwise since (another sender took it, `digest retry` put it back)
-    keeps what it has; the readers believed are suppressed all the same."""
+    keeps what it has (and suppresses nobody: test_refusals_across_runs); the believed
+    readers of rows it rewrote are suppressed."""
     config = setup(GHOSTS[0], GHOSTS[1], LIVE[0])
     relay.refused = ("ghost",)
     assert _send(config, DAY_ONE)[0] == 0  # 2 refused > 1 taken: doubted
