@@ -26,7 +26,7 @@ from digest.store.claims import ClaimedRow
 from digest.store.journal import SendJournal
 from digest.store.journal_progress import ProgressFile
 from digest.store.outbox import OutboxState
-from digest.store.refusals import Attempt
+from digest.store.refusals import Attempt, EditionAnswers
 
 log = logging.getLogger("digest.deliver")
 
@@ -62,6 +62,7 @@ class DeliveryStore(Protocol):
     def earlier_attempts(
         self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]: ...
+    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers: ...
     def settle_refusals(
         self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
     ) -> int: ...

@@ -13,13 +13,15 @@ the run sent.
 
 The rule, written once here:
 
-1. Over the run: when the server refused more of the run's readers as unknown than it
-   took, two or more, its bounces are doubted. A relay answering "5.1.1 user unknown" to
-   everyone, or to all but the one address it knows (a Postfix that takes the readers'
-   domain for its own), is misconfigured, and suppressing on its word would end the
-   list's subscriptions; an ordinary list's dead addresses are a few in a hundred. One
-   lone bounce (a list of one, a retry of one row) is believed, unless nothing else of
-   the run got through.
+1. Over the edition (the run's answers with those its other runs recorded: a run of one
+   row left over is no list of one): when the server refused more readers as unknown
+   than it took, two or more, its bounces are doubted; so are two or more that came
+   after the run's last batch it took anything of (``after_the_last_taken``). A relay
+   answering "5.1.1 user unknown" to everyone, or to all but the one address it knows
+   (a Postfix that takes the readers' domain for its own), is misconfigured, and
+   suppressing on its word would end the list's subscriptions; an ordinary list's dead
+   addresses are a few in a hundred. One lone bounce (a list of one) is believed, unless
+   nothing else of the edition got through.
 2. Across editions: a doubted refusal stays on its row as evidence (failed, its reason
    saying "not suppressed"). When the same reader is refused as unknown again by an
    edition at least ``REPEAT_GAP`` later (another day), every answer for them in between
@@ -28,8 +30,8 @@ The rule, written once here:
    others is gone. This is what ends a small list's dead addresses (two gone of three),
    which part 1 doubts for ever. It is not believed when the server accepted no one (a
    relay refusing everyone, or a list of two whose both are gone, looks the same every
-   day), nor when the run has more than ``REPEAT_AT_MOST`` readers refused as unknown: a
-   relay that refuses all but the few addresses it knows would otherwise end the list's
+   day), nor when the edition has more than ``REPEAT_AT_MOST`` readers refused as
+   unknown: a relay that refuses all but the few addresses it knows would otherwise end the list's
    subscriptions on its second day, while a small list's dead are a few. Those stay
    doubted, and the row, the run's output and `digest status` say so with the fix
    (``digest.states.StillDoubted``).
@@ -52,7 +54,7 @@ from digest.deliver.batches import Row
 from digest.deliver.report import DeliveryReport, UnknownRefusal, refusal_reason
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus, StillDoubted
-from digest.store.refusals import Attempt
+from digest.store.refusals import Attempt, EditionAnswers
 from digest.store.trouble import database_words
 
 log = logging.getLogger("digest.deliver")
@@ -85,6 +87,13 @@ NOT_BELIEVED = (
     "it is suppressed)"
 )
 
+AFTER_THE_LAST_TAKEN = (
+    f"{DOUBTED}the server took no message of this run after refusing it and others as "
+    "unknown, as a relay whose recipient map broke mid-run does; `digest retry EDITION` "
+    "once it is mended, or `digest subscribers remove EMAIL` for an address truly gone; "
+    "refused so again on a later day, it is suppressed)"
+)
+
 FIRST_PAUSE = 0.5  # seconds before the settling write's second try; doubling
 
 
@@ -97,6 +106,7 @@ class RefusalStore(Protocol):
     def earlier_attempts(
         self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
     ) -> dict[int, list[Attempt]]: ...
+    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers: ...
     def settle_refusals(
         self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
     ) -> int: ...
@@ -109,13 +119,18 @@ def held_for_weighing(
     (``UNWEIGHED``), noted in ``report`` for the run's end to weigh (the report counts it
     as the server's word, a bounce, until then)."""
     held = []
+    report.batches_sent += 1
+    if any(r.status == SendStatus.SENT for r in results):
+        report.last_taken = report.batches_sent
     for result in results:
         if result.status != SendStatus.BOUNCED:
             held.append(result)
             continue
         row = rows[result.delivery_id]
         report.unweighed.append(
-            UnknownRefusal(row.delivery_id, row.subscriber_id, row.email, result.detail)
+            UnknownRefusal(
+                row.delivery_id, row.subscriber_id, row.email, result.detail, report.batches_sent
+            )
         )
         held.append(replace(result, status=SendStatus.FAILED, detail=result.detail + UNWEIGHED))
     return held
@@ -145,9 +160,22 @@ async def weigh_refusals(
     if not refused:
         return
     now = store.clock.now()
+    answers = run_answers(report, len(refused))
+    try:  # the edition's other runs too: a retry of one deferred row is a run of one
+        answers = answers.with_edition(
+            await asyncio.to_thread(store.edition_answers, edition_id, DOUBTED)
+        )
+    except SQLAlchemyError as exc:
+        log.warning(
+            "edition %d: could not count its answers (%s): its refusals as unknown are "
+            "weighed on this run's alone",
+            edition_id,
+            database_words(exc),
+        )
     earlier: Mapping[int, Sequence[Attempt]] = {}
-    if doubted_by_counts(report, len(refused)):
-        readers = [r.subscriber_id for r in refused if r.subscriber_id is not None]
+    weighed_again = refused if doubted_by_counts(answers) else after_the_last_taken(refused, report)
+    if weighed_again:
+        readers = [r.subscriber_id for r in weighed_again if r.subscriber_id is not None]
         try:
             earlier = await asyncio.to_thread(store.earlier_attempts, readers, edition_id)
         except SQLAlchemyError as exc:
@@ -158,7 +186,7 @@ async def weigh_refusals(
                 len(readers),
                 database_words(exc),
             )
-    verdict = weighed(refused, report, earlier, now)
+    verdict = weighed(refused, report, earlier, now, answers)
     bounced = [r.delivery_id for r in verdict.believed]
     reasons = {
         r.delivery_id: (r.detail + UNWEIGHED, verdict.reasons[r.delivery_id]) for r in refused
@@ -188,12 +216,37 @@ async def weigh_refusals(
         )
 
 
-def doubted_by_counts(report: DeliveryReport, unknown: int) -> bool:
-    """Whether the rule's first part doubts the run's ``unknown`` refusals (counted in
-    ``report`` as failed)."""
-    taken = report.counts[DeliveryStatus.SENT]
+@dataclass(frozen=True)
+class Answers:
+    """The answers the rule weighs refusals against: readers taken, failed, and of the
+    failed those refused as unknown (and not believed)."""
+
+    taken: int
+    failed: int
+    unknown: int
+
+    def with_edition(self, edition: EditionAnswers) -> Answers:
+        """These (a run's) with the rest of its edition's (other runs: the workers sending
+        it, a retry of its deferred rows): a run of one row left over weighs its refusal
+        against the edition's answers, not alone (a relay refusing everyone took nobody)."""
+        return Answers(
+            max(self.taken, edition.taken),
+            max(self.failed, edition.failed),
+            max(self.unknown, edition.saying),
+        )
+
+
+def run_answers(report: DeliveryReport, unknown: int) -> Answers:
+    """A run's answers: ``report``'s counts, ``unknown`` refusals among its failed."""
+    counts = report.counts
+    return Answers(counts[DeliveryStatus.SENT], counts[DeliveryStatus.FAILED], unknown)
+
+
+def doubted_by_counts(answers: Answers) -> bool:
+    """Whether the rule's first part doubts the refusals as unknown."""
+    taken, unknown = answers.taken, answers.unknown
     most_refused = unknown >= 2 and unknown > taken
-    return most_refused or (not taken and report.counts[DeliveryStatus.FAILED] > unknown)
+    return most_refused or (not taken and answers.failed > unknown)
 
 
 def weighed(
@@ -201,22 +254,29 @@ def weighed(
     report: DeliveryReport,
     earlier: Mapping[int, Sequence[Attempt]],
     now: datetime,
+    answers: Answers | None = None,
 ) -> Verdict:
     """The rule on the run's refusals (``earlier``: each reader's earlier answers, newest
-    first; ``report``: the run's counts, the refusals among its failed)."""
+    first; ``answers``: the edition's, by default the run's counts in ``report``)."""
     verdict = Verdict()
-    if not doubted_by_counts(report, len(refused)):
-        verdict.believed = list(refused)
-        verdict.reasons = {r.delivery_id: r.detail for r in refused}
+    answers = answers or run_answers(report, len(refused))
+    if not doubted_by_counts(answers):
+        trailing = {r.delivery_id for r in after_the_last_taken(refused, report)}
+        for refusal in refused:
+            first = _refused_before(refusal, earlier, now)
+            if refusal.delivery_id not in trailing:
+                verdict.believed.append(refusal)
+                verdict.reasons[refusal.delivery_id] = refusal.detail
+            elif first is not None:  # refused so on a later day: the tail is no evidence
+                verdict.believed.append(refusal)
+                verdict.reasons[refusal.delivery_id] = refusal.detail + _believed_again(first, now)
+            else:
+                verdict.doubted.append(refusal)
+                verdict.reasons[refusal.delivery_id] = refusal.detail + AFTER_THE_LAST_TAKEN
         return verdict
-    taken = report.counts[DeliveryStatus.SENT]
-    unknown = len(refused)
+    taken, unknown = answers.taken, answers.unknown
     for refusal in refused:
-        first = (
-            refused_before(earlier.get(refusal.subscriber_id, ()), now)
-            if refusal.subscriber_id is not None
-            else None
-        )
+        first = _refused_before(refusal, earlier, now)
         if first is not None and taken and unknown <= REPEAT_AT_MOST:
             verdict.believed.append(refusal)
             reason = refusal.detail + _believed_again(first, now)
@@ -225,6 +285,26 @@ def weighed(
             reason = _doubted(refusal, verdict, first, taken, unknown)
         verdict.reasons[refusal.delivery_id] = reason
     return verdict
+
+
+def after_the_last_taken(
+    refused: Sequence[UnknownRefusal], report: DeliveryReport
+) -> list[UnknownRefusal]:
+    """The refusals that came after the run's last batch the server took anything of, when
+    two or more did: a relay whose recipient map broke mid-run (a deploy, a map rebuilt)
+    refuses everyone from then on, while its earlier acceptances outnumber them (the error
+    budget stops a run only after a fifth of it is refused). Doubted the first time;
+    refused so again on a later day, believed."""
+    trailing = [r for r in refused if r.batch > report.last_taken]
+    return trailing if len(trailing) >= 2 else []
+
+
+def _refused_before(
+    refusal: UnknownRefusal, earlier: Mapping[int, Sequence[Attempt]], now: datetime
+) -> datetime | None:
+    if refusal.subscriber_id is None:
+        return None
+    return refused_before(earlier.get(refusal.subscriber_id, ()), now)
 
 
 def refused_before(attempts: Sequence[Attempt], now: datetime) -> datetime | None:

@@ -22,6 +22,7 @@ class UnknownRefusal:
     subscriber_id: int | None
     email: str
     detail: str  # the server's words
+    batch: int = 0  # the run's sent batch it came in, counted from 1
 
 
 @dataclass
@@ -48,6 +49,8 @@ class DeliveryReport:
     # hard bounces recorded as doubted until the run's end weighs them (counted as
     # ``bounced`` meanwhile, the server's word)
     unweighed: list[UnknownRefusal] = field(default_factory=list)
+    batches_sent: int = 0  # the run's batches answered, and the last one the server took
+    last_taken: int = 0  # a message of (0: none), which refusals after it are weighed by
     # of the doubted: readers refused so again on a later day, yet still doubted: why
     # (a ``states.StillDoubted``) -> their addresses
     still_doubted: dict[str, list[str]] = field(default_factory=dict)

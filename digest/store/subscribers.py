@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from digest.states import LEFT, SubscriberStatus
 from digest.store.base import StoreBase
+from digest.store.ingest import in_chunks
 from digest.store.status_log import record_change, record_status
 from digest.store.subscriber_import import ImportCounts
 from digest.store.tables import DELIVERIES, SUBSCRIBERS, Subscriber
@@ -273,16 +274,17 @@ HARD_BOUNCE_BY = "a bounce (the server refused the address)"
 
 def bounced_suppressed(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> int:
     """The readers of these hard-bounced deliveries suppressed, as ``suppress_subscriber``
-    does one (paused and pending ones too; not those who left), in one statement for a
-    batch, in the caller's transaction (a batch's record, ``finish_deliveries``, and the
-    journal's replay record the rows and suppress their readers in one); count them."""
-    if not delivery_ids:
-        return 0
-    found = connection.execute(
-        core_select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
-        .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
-        .where(DELIVERIES.c.id.in_(list(delivery_ids)), SUBSCRIBERS.c.status.not_in(LEFT))
-    ).all()
+    does one (paused and pending ones too; not those who left), in the caller's
+    transaction (a batch's record, ``finish_deliveries``, the journal's replay and a run's
+    verdict on its refusals record the rows and suppress their readers in one), in chunks
+    (a run's verdict may believe tens of thousands); count them."""
+    found: list[Any] = []
+    for chunk in in_chunks(delivery_ids):
+        found += connection.execute(
+            core_select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.status)
+            .join(DELIVERIES, DELIVERIES.c.subscriber_id == SUBSCRIBERS.c.id)
+            .where(DELIVERIES.c.id.in_(chunk), SUBSCRIBERS.c.status.not_in(LEFT))
+        ).all()
     return suppressed(connection, found, SubscriberStatus.BOUNCED, HARD_BOUNCE_BY, now)
 
 
@@ -294,10 +296,11 @@ def suppressed(
     suppression, for one reader (``suppress_subscriber``) and a batch's bounces alike."""
     if not found:
         return 0
-    connection.execute(
-        update(SUBSCRIBERS)
-        .where(SUBSCRIBERS.c.id.in_([i for i, _ in found]))
-        .values(status=status, unsubscribed_at=now)
-    )
+    for chunk in in_chunks([i for i, _ in found]):
+        connection.execute(
+            update(SUBSCRIBERS)
+            .where(SUBSCRIBERS.c.id.in_(chunk))
+            .values(status=status, unsubscribed_at=now)
+        )
     record_status(connection, [(i, before, str(status)) for i, before in found], by, now)
     return len(found)
