@@ -42,6 +42,7 @@ log = logging.getLogger("digest.store")
 
 SUFFIX = ".jsonl"
 _UNWRITABLE: set[Path] = set()  # folders this process could not keep a progress file in
+_UNREPLAYABLE: set[tuple[Path, str]] = set()  # (folder or file, "read"/"remove") said once
 _KEPT = frozenset({SendStatus.SENT, SendStatus.FAILED})  # final: see the module's doc
 
 
@@ -191,6 +192,9 @@ def dead_senders(folder: Path) -> Iterator[list[Trace]]:
         names = sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIX))
     except (FileNotFoundError, NotADirectoryError):  # no batch ever went out from here
         names = []
+    except OSError as exc:  # made by another user (a `sudo digest send`): the send goes on
+        _cannot_replay(folder, exc, "read")
+        names = []
     with ExitStack() as stack:
         traces = []
         for path in names:
@@ -203,8 +207,12 @@ def dead_senders(folder: Path) -> Iterator[list[Trace]]:
 
 
 def done(trace: Trace) -> None:
-    """``trace`` is recorded: its file goes (under the replay's lock, still held)."""
-    trace.path.unlink(missing_ok=True)
+    """``trace`` is recorded: its file goes (under the replay's lock, still held). One this
+    user cannot remove stays (said once): the next replay finds its rows recorded."""
+    try:
+        trace.path.unlink(missing_ok=True)
+    except OSError as exc:
+        _cannot_replay(trace.path, exc, "remove")
 
 
 def _locked(path: Path) -> int | None:
@@ -212,6 +220,9 @@ def _locked(path: Path) -> int | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:  # recorded and removed meanwhile
+        return None
+    except OSError as exc:
+        _cannot_replay(path, exc, "read")
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -241,6 +252,24 @@ def _trace(path: Path, fd: int) -> Trace:
         except (ValueError, KeyError, TypeError):
             unreadable.append(line)
     return Trace(path, answers, unreadable, torn)
+
+
+def _cannot_replay(path: Path, exc: OSError, what: str) -> None:
+    """A progress folder or file this user cannot ``what`` (made by another user, say a
+    `sudo digest send`): said once a process, and the send goes on without it."""
+    if (path, what) in _UNREPLAYABLE:
+        return
+    _UNREPLAYABLE.add((path, what))
+    log.warning(
+        "%s: cannot %s a stopped sender's progress (%s): %s. The user digest runs as must "
+        "own that folder and its files (chown them to it)",
+        path,
+        what,
+        exc.strerror or exc,
+        "its deliveries go out again when their lease runs out"
+        if what == "read"
+        else "its deliveries are recorded; it is read again at each replay until removed",
+    )
 
 
 def _same_file(fd: int, path: Path) -> bool:

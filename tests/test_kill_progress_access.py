@@ -1,0 +1,109 @@
+"""A progress folder the sending user cannot read or clear (made by another user: a
+`sudo digest send` once, root's umask 077) costs the progress, never the send: the replay
+before any row is taken back warns and goes on.
+
+The replay runs in a real `python` process as another user (nobody, when the tests run as
+root; else this user against a folder it took its own rights from), on a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.clock import ManualClock
+from digest.store import SendJournal, Store, open_engine, upgrade
+from tests.conftest import ROOT
+from tests.test_kill_progress import LEASE, NOW, _answer, _claimed, _progress, _rows
+
+NOBODY = 65534
+_REPLAY = """
+import logging, sys
+from datetime import datetime
+from pathlib import Path
+from digest.clock import ManualClock
+from digest.store import SendJournal, Store, open_engine
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+url, journal, now, edition = sys.argv[1:]
+clock = ManualClock(datetime.fromisoformat(now))
+store = Store(open_engine(url), clock, SendJournal(Path(journal)))
+print("taken back", store.reclaim_expired(int(edition)))
+print("taken back", store.reclaim_expired(int(edition)))
+"""
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder another user can work in (pytest's own are this user's alone)."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        folder.chmod(0o777)
+        yield folder
+        for path in folder.rglob("*"):  # a folder the test made unreadable, cleared
+            if path.is_dir():
+                path.chmod(0o755)
+        if folder.is_dir():
+            folder.chmod(0o755)
+
+
+def _replay_as_another_user(url: str, journal: Path, edition_id: int) -> str:
+    """The replay's log and counts, from a process that does not own the progress."""
+    user: list[str] = []
+    if os.geteuid() == 0:  # as nobody (setpriv: the interpreter lies under root's home)
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: no other user to be")
+        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    later = NOW + timedelta(seconds=2 * LEASE)
+    replay = [sys.executable, "-c", _REPLAY, url, str(journal), str(later), str(edition_id)]
+    done = subprocess.run(
+        user + replay, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow  # a replay in a process of another user
+@pytest.mark.parametrize(
+    ("mode", "taken_back"),
+    [(0o000, 3), (0o555, 2)],
+    ids=["folder-unreadable", "files-unremovable"],
+)
+def test_a_progress_folder_the_sender_cannot_use_is_warned_and_the_send_goes_on(
+    shared: Path, mode: int, taken_back: int
+) -> None:
+    """Unreadable: the dead sender's rows come back whole (as before the progress
+    existed), said once; readable but not clearable: its answer is recorded all the same,
+    the file stays and is said once."""
+    url = f"sqlite:///{shared / 'digest.db'}"
+    engine = open_engine(url)
+    upgrade(engine)
+    journal = shared / "unrecorded.jsonl"
+    store = Store(engine, ManualClock(NOW), SendJournal(journal))
+    try:
+        edition_id, token, (a, b, c) = _claimed(store)
+        progress = _progress(store, edition_id, token)
+        _answer(progress, a)
+        progress.close()  # the sender is killed
+        for path in shared.glob("digest.db*"):
+            path.chmod(0o666)
+        folder = journal.with_name(journal.name + ".progress")
+        folder.chmod(mode)
+
+        said = _replay_as_another_user(url, journal, edition_id)
+
+        assert said.count("taken back") == 2
+        assert f"taken back {taken_back}" in said
+        assert said.count("stopped sender's progress") == 1, said
+        rows = _rows(store, edition_id)
+        assert rows[a][0] == ("pending" if taken_back == 3 else "sent")
+        assert (rows[b][0], rows[c][0]) == ("pending", "pending")
+    finally:
+        engine.dispose()
