@@ -193,7 +193,12 @@ def dead_senders(folder: Path) -> Iterator[list[Trace]]:
     except (FileNotFoundError, NotADirectoryError):  # no batch ever went out from here
         names = []
     except OSError as exc:  # made by another user (a `sudo digest send`): the send goes on
-        _cannot_replay(folder, exc, "read")
+        _cannot_replay(folder, str(exc.strerror or exc), "read")
+        names = []
+    if names and not os.access(folder, os.W_OK | os.X_OK):
+        # A file recorded but left would be recorded again at each replay: over a row
+        # `digest retry` queued again since, say. Not read, its rows go out again.
+        _cannot_replay(folder, "not writable by this user", "read")
         names = []
     with ExitStack() as stack:
         traces = []
@@ -207,12 +212,11 @@ def dead_senders(folder: Path) -> Iterator[list[Trace]]:
 
 
 def done(trace: Trace) -> None:
-    """``trace`` is recorded: its file goes (under the replay's lock, still held). One this
-    user cannot remove stays (said once): the next replay finds its rows recorded."""
+    """``trace`` is recorded: its file goes (under the replay's lock, still held)."""
     try:
         trace.path.unlink(missing_ok=True)
-    except OSError as exc:
-        _cannot_replay(trace.path, exc, "remove")
+    except OSError as exc:  # (a folder this user cannot write is not read: dead_senders)
+        _cannot_replay(trace.path, str(exc.strerror or exc), "remove")
 
 
 def _locked(path: Path) -> int | None:
@@ -222,7 +226,7 @@ def _locked(path: Path) -> int | None:
     except FileNotFoundError:  # recorded and removed meanwhile
         return None
     except OSError as exc:
-        _cannot_replay(path, exc, "read")
+        _cannot_replay(path, str(exc.strerror or exc), "read")
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -254,7 +258,7 @@ def _trace(path: Path, fd: int) -> Trace:
     return Trace(path, answers, unreadable, torn)
 
 
-def _cannot_replay(path: Path, exc: OSError, what: str) -> None:
+def _cannot_replay(path: Path, why: str, what: str) -> None:
     """A progress folder or file this user cannot ``what`` (made by another user, say a
     `sudo digest send`): said once a process, and the send goes on without it."""
     if (path, what) in _UNREPLAYABLE:
@@ -265,10 +269,10 @@ def _cannot_replay(path: Path, exc: OSError, what: str) -> None:
         "own that folder and its files (chown them to it)",
         path,
         what,
-        exc.strerror or exc,
+        why,
         "its deliveries go out again when their lease runs out"
         if what == "read"
-        else "its deliveries are recorded; it is read again at each replay until removed",
+        else "its deliveries are recorded, but it is read again at each replay",
     )
 
 
