@@ -8,6 +8,8 @@ root; else this user against a folder it took its own rights from), on a real SQ
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -20,9 +22,14 @@ from pathlib import Path
 import pytest
 
 from digest.clock import ManualClock
+from digest.deliver.dispatch import DispatchSettings, dispatch
+from digest.deliver.maildir import MaildirSender
+from digest.render import MessageTemplate
 from digest.store import SendJournal, Store, open_engine, upgrade
 from tests.conftest import ROOT
-from tests.test_kill_progress import LEASE, NOW, _answer, _claimed, _progress, _rows
+from tests.store_queries import add_readers
+from tests.test_kill_progress import LEASE, NOW, _answer, _claimed, _edition, _progress, _rows
+from tests.test_scale_out import _recipient, _Template
 
 NOBODY = 65534
 _REPLAY = """
@@ -30,6 +37,9 @@ import logging, sys
 from datetime import datetime
 from pathlib import Path
 from digest.clock import ManualClock
+from digest.deliver.dispatch import DispatchSettings, dispatch
+from digest.deliver.maildir import MaildirSender
+from digest.render import MessageTemplate
 from digest.store import SendJournal, Store, open_engine
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
 url, journal, now, edition = sys.argv[1:]
@@ -103,5 +113,38 @@ def test_a_progress_folder_the_sender_cannot_use_is_warned_and_the_send_goes_on(
         assert said.splitlines()[-2:] == ["taken back 3", "taken back 0"], said
         assert said.count("stopped sender's progress") == 1, said
         assert {row[0] for row in _rows(store, edition_id).values()} == {"pending"}
+    finally:
+        engine.dispose()
+
+
+def test_a_send_that_cannot_keep_progress_warns_once_and_sends_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The progress folder's place taken by a file (as a folder this user cannot write,
+    which root cannot be shown): every batch goes out and is recorded, said once."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    upgrade(engine)
+    journal = tmp_path / "unrecorded.jsonl"
+    journal.with_name(journal.name + ".progress").write_text("not a folder\n")
+    store = Store(engine, ManualClock(NOW), SendJournal(journal))
+    try:
+        add_readers(engine, 25)
+        template: MessageTemplate = _Template()  # type: ignore[assignment]
+        edition_id = _edition(store, NOW)
+        with caplog.at_level(logging.WARNING, logger="digest.store"):
+            report = asyncio.run(
+                dispatch(
+                    store,
+                    MaildirSender(tmp_path / "mail"),
+                    lambda s: template,
+                    _recipient,
+                    edition_id,
+                    DispatchSettings(batch_size=10),
+                )
+            )
+        assert report.counts["sent"] == 25
+        assert store.delivery_counts(edition_id) == {"sent": 25}
+        said = [r.getMessage() for r in caplog.records]
+        assert sum("cannot keep the progress of a batch" in line for line in said) == 1
     finally:
         engine.dispose()
