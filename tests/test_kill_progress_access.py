@@ -26,6 +26,7 @@ from digest.deliver.dispatch import DispatchSettings, dispatch
 from digest.deliver.maildir import MaildirSender
 from digest.render import MessageTemplate
 from digest.store import SendJournal, Store, open_engine, upgrade
+from digest.store.journal_progress import dead_senders
 from tests.conftest import ROOT
 from tests.store_queries import add_readers
 from tests.test_kill_progress import LEASE, NOW, _answer, _claimed, _edition, _progress, _rows
@@ -148,3 +149,49 @@ def test_a_send_that_cannot_keep_progress_warns_once_and_sends_all(
         assert sum("cannot keep the progress of a batch" in line for line in said) == 1
     finally:
         engine.dispose()
+
+
+_FULL_DISK = """
+import resource, signal, sys, time
+from pathlib import Path
+from digest.clock import SystemClock
+from digest.records import OutgoingMessage, SendResult
+from digest.states import SendStatus
+from digest.store.journal_progress import ProgressFile
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+progress = ProgressFile.open(Path(sys.argv[1]), "a" * 32, 1, SystemClock())
+assert progress is not None
+resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))  # the disk fills up mid-batch
+for i in range(1, 6):
+    message = OutgoingMessage(i, "news@x.test", "r@x.test", f"<m{i}@x>", b"")
+    progress.answered(message, SendResult(i, SendStatus.SENT, "250 queued"))
+print("answered", flush=True)
+time.sleep(60)  # the rest of the batch on the wire: alive, its record to come
+"""
+
+
+@pytest.mark.slow  # a sender in a process of its own
+def test_a_sender_that_cannot_write_its_progress_still_holds_it(tmp_path: Path) -> None:
+    """Its disk full mid-batch, a live sender stops writing its progress but keeps the
+    file's lock until its record: another process's replay leaves it alone (else it took
+    the live batch's rows for a dead one's and recorded them under it)."""
+    folder = tmp_path / "unrecorded.jsonl.progress"
+    sender = subprocess.Popen(
+        [sys.executable, "-c", _FULL_DISK, str(folder)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sender.stdout is not None
+        assert sender.stdout.readline() == "answered\n", sender.stderr
+        assert [p.name for p in folder.iterdir()] == ["a" * 32 + ".jsonl"]
+        with dead_senders(folder) as traces:
+            assert traces == []  # alive: not a dead sender's
+    finally:
+        sender.kill()
+        _, said = sender.communicate()
+    assert "cannot write the progress of a batch" in said
+    with dead_senders(folder) as traces:  # dead now: its answers before the disk filled
+        assert [len(t.answers) for t in traces] == [1]

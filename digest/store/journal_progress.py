@@ -96,6 +96,7 @@ class ProgressFile:
         # The transport's threads write; a thread left running after a cancel must not
         # write to a descriptor closed (or, worse, its number reused) meanwhile.
         self._lock = threading.Lock()
+        self._writing = True  # until a write fails (a full disk)
 
     @classmethod
     def open(cls, folder: Path, token: str, edition_id: int, clock: Clock) -> ProgressFile | None:
@@ -137,7 +138,7 @@ class ProgressFile:
             f'"detail": {_quoted(result.detail)}}}\n'
         ).encode()
         with self._lock:
-            if self._fd is None:
+            if self._fd is None or not self._writing:
                 return
             try:
                 os.write(self._fd, line)
@@ -148,7 +149,9 @@ class ProgressFile:
                     self.path,
                     exc.strerror or exc,
                 )
-                self._close()
+                # No more lines, but the file stays open (locked) until the record: a file
+                # let go of is a dead sender's, which a replay records under the live claim.
+                self._writing = False
 
     def recorded(self) -> None:
         """The batch is recorded: the file goes (the lock with it)."""
