@@ -15,13 +15,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.app import App
+from digest.clock import SystemClock
 from digest.config import load_config
+from digest.deliver.maildir import MaildirSender
+from digest.records import OutgoingMessage, SendResult
+from digest.store.journal_progress import ProgressFile
 from tests.conftest import ROOT, FeedServer, free_port
 from tests.store_queries import add_readers, reader_address
 from tests.test_kill_progress import _config
@@ -81,3 +86,37 @@ def test_a_send_interrupted_mid_batch_mails_nobody_twice(
         assert counts == [1] * readers, (first, Counter(counts), out)
     finally:
         controller.stop()
+
+
+def test_a_maildir_batch_cancelled_writes_no_file_its_progress_lacks(tmp_path: Path) -> None:
+    """A cancel mid-batch: the writer stops after its file, the cancel waits for it, and
+    every file written has its line in the progress (closed right after, as the dispatcher
+    does); a thread left writing made files whose lines came after the close."""
+    folder = tmp_path / "progress"
+    progress = ProgressFile.open(folder, "b" * 32, 1, SystemClock())
+    assert progress is not None
+    sender = MaildirSender(tmp_path / "mail")
+    messages = [
+        OutgoingMessage(i, "news@x.test", f"r{i}@x.test", f"<m{i}@x>", b"Subject: s\r\n\r\nb\r\n")
+        for i in range(1, 201)
+    ]
+
+    def answered(message: OutgoingMessage, result: SendResult) -> None:
+        progress.answered(message, result)
+        time.sleep(0.005)  # a slow disk
+
+    async def cancelled() -> None:
+        going = asyncio.create_task(sender.send_batch(messages, answered))
+        await asyncio.sleep(0.1)
+        going.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await going
+        progress.close()  # the batch leaves unrecorded (``Batch.unrecorded``)
+        await asyncio.sleep(0.3)  # a thread still writing would write on meanwhile
+        await sender.aclose()
+
+    asyncio.run(cancelled())
+    files = len(list((tmp_path / "mail" / "new").iterdir()))
+    lines = (folder / ("b" * 32 + ".jsonl")).read_bytes().count(b"\n")
+    assert 0 < files < len(messages)
+    assert files == lines
