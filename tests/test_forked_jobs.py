@@ -194,3 +194,44 @@ def test_a_send_killed_mid_batch_says_its_rows_go_again_and_what_may_go_twice(
     assert "only a message on the wire at the kill" in run.summary
     assert "may reach its reader twice" in run.summary
     assert "recorded from the batch's progress file" not in run.summary  # none went out
+
+
+def test_a_send_killed_mid_batch_has_what_the_server_took_recorded_by_the_daemon(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's child holds its batch's progress file locked; killed (SIGKILL), the lock
+    goes with it (the daemon forked before the file was made, so holds no copy of it), and
+    the daemon records at once the reader the server had taken: not sent again."""
+    import asyncio
+
+    from digest.pipeline import run_digest
+    from digest.records import OutgoingMessage, SendResult
+    from digest.states import SendStatus
+    from digest.store.journal_progress import ProgressFile
+
+    for address in ("ana@example.org", "ben@example.org"):
+        app.store.add_subscriber(address)
+    queued = asyncio.run(run_digest(app, "daily", send=False))
+    assert queued.edition is not None and queued.edition.id is not None
+    edition_id = queued.edition.id
+
+    def killed_mid_batch(*_args: object) -> None:
+        claimed = app.store.claim_deliveries(edition_id, 10, lease_seconds=300.0)
+        token = claimed[0][0].claim_token
+        assert token is not None and app.store.journal is not None
+        progress = ProgressFile.open(app.store.journal.progress, token, edition_id, app.clock)
+        assert progress is not None
+        first = claimed[0][0].id or 0
+        message = OutgoingMessage(first, "news@x.test", "ana@example.org", "<m@x>", b"")
+        progress.answered(message, SendResult(first, SendStatus.SENT, "250 queued"))
+        os.kill(os.getpid(), signal.SIGKILL)  # the second on the wire
+
+    send = _scheduled_send(app, monkeypatch, killed_mid_batch)
+    send()
+    [run] = [r for r in app.store.job_runs() if r.job == "send daily"]
+    assert "killed by SIGKILL" in run.summary
+    assert "1 delivery the server took before the kill was recorded" in run.summary
+    assert "1 delivery was in flight" in run.summary, run.summary
+    assert sorted(d.status for d, _ in app.store.deliveries(edition_id)) == ["sending", "sent"]
+    assert app.store.journal is not None
+    assert list(app.store.journal.progress.iterdir()) == []

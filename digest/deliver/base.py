@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from concurrent.futures import wait as all_done
 from typing import Protocol, TypeVar
 
 from digest.config import Config
@@ -38,6 +42,29 @@ class Sender(Protocol):
     async def aclose(self) -> None:
         """Close connections and files."""
         ...
+
+
+_T = TypeVar("_T")
+
+
+async def in_threads(
+    executor: Executor, calls: Sequence[Callable[[], _T]], stop: threading.Event
+) -> list[_T | BaseException]:
+    """Each of ``calls`` run in ``executor``, their outcomes (an exception as a value).
+
+    A cancel (Ctrl-C) cannot stop a thread, and one left running goes on handing messages to
+    the server after its batch's progress is closed: mailed again by the next send. So a
+    cancel sets ``stop`` (each thread finishes the message it has on the wire, and stops) and
+    waits for them all, every answer handed to ``answered`` first; then it goes on."""
+    running = [executor.submit(call) for call in calls]
+    try:
+        return await asyncio.gather(
+            *(asyncio.wrap_future(f) for f in running), return_exceptions=True
+        )
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.to_thread(all_done, running)
+        raise
 
 
 SenderFactory = Callable[[Config], Sender]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import mailbox
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from digest.config import Config
-from digest.deliver.base import Answered, register
+from digest.deliver.base import Answered, in_threads, register
 from digest.errors import DeliveryError
 from digest.records import OutgoingMessage, SendResult
 from digest.states import SendStatus
@@ -22,6 +24,7 @@ class MaildirSender:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="maildir")  # a batch at a time
         try:
             self._box = mailbox.Maildir(str(path), create=True)
         except OSError as exc:
@@ -35,13 +38,21 @@ class MaildirSender:
     ) -> list[SendResult]:
         """Add each message (to ``answered`` once its file is in place); Maildir files use
         LF line ends, as mail clients expect."""
-        return await asyncio.to_thread(self._write, messages, answered)
+        stop = threading.Event()  # a cancel: the files written so far, kept; no more
+        (outcome,) = await in_threads(
+            self._writer, [partial(self._write, messages, answered, stop)], stop
+        )
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def _write(
-        self, messages: Sequence[OutgoingMessage], answered: Answered | None
+        self, messages: Sequence[OutgoingMessage], answered: Answered | None, stop: threading.Event
     ) -> list[SendResult]:
         results = []
         for message in messages:
+            if stop.is_set():
+                break
             try:
                 key = self._box.add(message.data.replace(b"\r\n", b"\n"))
             except OSError as exc:
@@ -57,6 +68,7 @@ class MaildirSender:
     async def aclose(self) -> None:
         """Nothing stays open between writes."""
         self._box.close()
+        self._writer.shutdown(wait=False)
 
 
 @register("maildir")

@@ -30,9 +30,10 @@ import ssl
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from digest.config import Config, SmtpConfig
-from digest.deliver.base import Answered, register
+from digest.deliver.base import Answered, in_threads, register
 from digest.deliver.smtp_wire import (
     FateUnknown,
     Following,
@@ -72,17 +73,9 @@ class SmtpSender:
             todo.put(i)
         results: list[SendResult | None] = [None] * len(messages)
         stop = threading.Event()
-        loop = asyncio.get_running_loop()
         workers = min(self.settings.connections, len(messages))
-        outcomes = await asyncio.gather(
-            *(
-                loop.run_in_executor(
-                    self._executor, self._worker, todo, messages, results, stop, answered
-                )
-                for _ in range(workers)
-            ),
-            return_exceptions=True,
-        )
+        work = partial(self._worker, todo, messages, results, stop, answered)
+        outcomes = await in_threads(self._executor, [work] * workers, stop)
         done = [r for r in results if r is not None]
         for outcome in outcomes:
             if isinstance(outcome, DeliveryError):

@@ -222,9 +222,10 @@ def _in_flight(app: App, name: str) -> str:
         queue = app.store.queue_summary()
     except Exception:  # the database may be why the job died: the death is the news
         return ""
+    took = "1 delivery" if recorded == 1 else f"{recorded} deliveries"
     kept = (
-        f"; {recorded} deliveries the server took before the kill were recorded from the "
-        "batch's progress file (not sent again)"
+        f"; {took} the server took before the kill {'was' if recorded == 1 else 'were'} "
+        "recorded from the batch's progress file (not sent again)"
         if recorded
         else ""
     )

@@ -42,6 +42,7 @@ log = logging.getLogger("digest.store")
 
 SUFFIX = ".jsonl"
 _UNWRITABLE: set[Path] = set()  # folders this process could not keep a progress file in
+_UNREPLAYABLE: set[tuple[Path, str]] = set()  # (folder or file, "read"/"remove") said once
 _KEPT = frozenset({SendStatus.SENT, SendStatus.FAILED})  # final: see the module's doc
 
 
@@ -95,6 +96,7 @@ class ProgressFile:
         # The transport's threads write; a thread left running after a cancel must not
         # write to a descriptor closed (or, worse, its number reused) meanwhile.
         self._lock = threading.Lock()
+        self._writing = True  # until a write fails (a full disk)
 
     @classmethod
     def open(cls, folder: Path, token: str, edition_id: int, clock: Clock) -> ProgressFile | None:
@@ -136,7 +138,7 @@ class ProgressFile:
             f'"detail": {_quoted(result.detail)}}}\n'
         ).encode()
         with self._lock:
-            if self._fd is None:
+            if self._fd is None or not self._writing:
                 return
             try:
                 os.write(self._fd, line)
@@ -147,7 +149,9 @@ class ProgressFile:
                     self.path,
                     exc.strerror or exc,
                 )
-                self._close()
+                # No more lines, but the file stays open (locked) until the record: a file
+                # let go of is a dead sender's, which a replay records under the live claim.
+                self._writing = False
 
     def recorded(self) -> None:
         """The batch is recorded: the file goes (the lock with it)."""
@@ -191,6 +195,14 @@ def dead_senders(folder: Path) -> Iterator[list[Trace]]:
         names = sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIX))
     except (FileNotFoundError, NotADirectoryError):  # no batch ever went out from here
         names = []
+    except OSError as exc:  # made by another user (a `sudo digest send`): the send goes on
+        _cannot_replay(folder, str(exc.strerror or exc), "read")
+        names = []
+    if names and not os.access(folder, os.W_OK | os.X_OK):
+        # A file recorded but left would be recorded again at each replay: over a row
+        # `digest retry` queued again since, say. Not read, its rows go out again.
+        _cannot_replay(folder, "not writable by this user", "read")
+        names = []
     with ExitStack() as stack:
         traces = []
         for path in names:
@@ -204,7 +216,10 @@ def dead_senders(folder: Path) -> Iterator[list[Trace]]:
 
 def done(trace: Trace) -> None:
     """``trace`` is recorded: its file goes (under the replay's lock, still held)."""
-    trace.path.unlink(missing_ok=True)
+    try:
+        trace.path.unlink(missing_ok=True)
+    except OSError as exc:  # (a folder this user cannot write is not read: dead_senders)
+        _cannot_replay(trace.path, str(exc.strerror or exc), "remove")
 
 
 def _locked(path: Path) -> int | None:
@@ -212,6 +227,9 @@ def _locked(path: Path) -> int | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:  # recorded and removed meanwhile
+        return None
+    except OSError as exc:
+        _cannot_replay(path, str(exc.strerror or exc), "read")
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -241,6 +259,24 @@ def _trace(path: Path, fd: int) -> Trace:
         except (ValueError, KeyError, TypeError):
             unreadable.append(line)
     return Trace(path, answers, unreadable, torn)
+
+
+def _cannot_replay(path: Path, why: str, what: str) -> None:
+    """A progress folder or file this user cannot ``what`` (made by another user, say a
+    `sudo digest send`): said once a process, and the send goes on without it."""
+    if (path, what) in _UNREPLAYABLE:
+        return
+    _UNREPLAYABLE.add((path, what))
+    log.warning(
+        "%s: cannot %s a stopped sender's progress (%s): %s. The user digest runs as must "
+        "own that folder and its files (chown them to it)",
+        path,
+        what,
+        why,
+        "its deliveries go out again when their lease runs out"
+        if what == "read"
+        else "its deliveries are recorded, but it is read again at each replay",
+    )
 
 
 def _same_file(fd: int, path: Path) -> bool:
