@@ -31,10 +31,24 @@ from digest.store.refusals import Attempt, EditionAnswers
 log = logging.getLogger("digest.deliver")
 
 
-class DeliveryStore(Protocol):
-    """The store methods the dispatcher needs, and its clock (retry times are on it)."""
+class RefusalStore(Protocol):
+    """The store's read of the readers' earlier answers, its write of the verdict, and
+    its clock: what ``doubts`` weighs a run's 'user unknown' refusals with."""
 
     clock: Clock
+
+    def earlier_attempts(
+        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
+    ) -> dict[int, list[Attempt]]: ...
+    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers: ...
+    def settle_refusals(
+        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
+    ) -> int: ...
+
+
+class DeliveryStore(RefusalStore, Protocol):
+    """The store methods the dispatcher needs, and its clock (retry times are on it)."""
+
     journal: SendJournal | None  # where a sent batch's record is kept while it fails
 
     def queue_deliveries(self, edition_id: int) -> int: ...
@@ -59,13 +73,6 @@ class DeliveryStore(Protocol):
     def has_pending(self, edition_id: int) -> bool: ...
     def outbox_state(self, edition_id: int) -> OutboxState: ...
     def failed_before(self, subscriber_id: int, edition_id: int, reason: str) -> int | None: ...
-    def earlier_attempts(
-        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
-    ) -> dict[int, list[Attempt]]: ...
-    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers: ...
-    def settle_refusals(
-        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
-    ) -> int: ...
 
 
 @dataclass

@@ -42,15 +42,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.clock import Clock
-from digest.deliver.batches import Row
+from digest.deliver.batches import RefusalStore, Row
 from digest.deliver.report import DeliveryReport, UnknownRefusal, refusal_reason
 from digest.records import SendResult
 from digest.states import DeliveryStatus, SendStatus, StillDoubted
@@ -95,21 +93,6 @@ AFTER_THE_LAST_TAKEN = (
 )
 
 FIRST_PAUSE = 0.5  # seconds before the settling write's second try; doubling
-
-
-class RefusalStore(Protocol):
-    """The store's read of the readers' earlier answers, its write of the verdict, and
-    its clock."""
-
-    clock: Clock
-
-    def earlier_attempts(
-        self, subscriber_ids: Collection[int], edition_id: int, per_reader: int = 50
-    ) -> dict[int, list[Attempt]]: ...
-    def edition_answers(self, edition_id: int, phrase: str) -> EditionAnswers: ...
-    def settle_refusals(
-        self, reasons: Mapping[int, tuple[str, str]], bounced: Sequence[int]
-    ) -> int: ...
 
 
 def held_for_weighing(
