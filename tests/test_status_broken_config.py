@@ -191,6 +191,12 @@ def test_status_on_a_database_url_that_does_not_parse_says_so_without_its_passwo
     code, document_text, err = run_cli("--config", str(config), "status", "--json")
     assert code == 2 and "status: cannot find the database:" in err
     assert "s3cret-pw" not in document_text + err
+    # stdout is a JSON document still (a script piping it to jq read nothing): the
+    # config's error and that no database was found.
+    document = json.loads(document_text)
+    assert document["database_found"] is False
+    assert "db.internal" in document["database_error"]
+    assert document["config_error"]["problems"] and document["config_error"]["hint"]
 
 
 def test_a_reload_record_cut_short_names_no_next_runs() -> None:

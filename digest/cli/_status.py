@@ -20,7 +20,7 @@ from digest.deliver.dispatch import count_words
 from digest.deliver.report import still_doubted_words
 from digest.errors import ConfigError, StoreError
 from digest.job_names import RELOAD
-from digest.reports import EditionStatus, NextRunsFrom, StatusReport
+from digest.reports import EditionStatus, NextRunsFrom, StatusReport, config_error_json
 from digest.reports.daemon_runs import AS_THE_DAEMON_HAS_IT
 from digest.reports.without_config import status_without_config
 from digest.states import DeliveryStatus
@@ -249,6 +249,9 @@ def status_without_config_cmd(ctx: Context, error: ConfigError, as_json: bool) -
             else f"none is there at {_shown(url, base)} (or it cannot be reached)"
         )
         click.echo(f"status: cannot find the database: {where}", err=as_json)
+        if as_json:  # a script reading stdout gets a document still, saying what is known
+            lost = {"config_error": config_error_json(error), "database_found": False}
+            click.echo(json.dumps({**lost, "database_error": f"cannot find the database: {where}"}))
         return
     try:
         report = status_without_config(store, error)

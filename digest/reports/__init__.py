@@ -148,7 +148,7 @@ class StatusReport:
             "daemon": {"running": self.daemon is not None, "holder": self.daemon},
             # The config file changed after the running daemon read it (``unread_change``)
             "config_changed_since_daemon_read": _iso(self.unread_change),
-            "config_error": _config_error_json(self.config_error),
+            "config_error": config_error_json(self.config_error),
         }
         return document | self.outbox
 
@@ -177,7 +177,8 @@ def unread_words(
     )
 
 
-def _config_error_json(error: ConfigError | None) -> dict[str, Any] | None:
+def config_error_json(error: ConfigError | None) -> dict[str, Any] | None:
+    """The config's errors as `digest status --json` gives them."""
     if error is None:
         return None
     return {"problems": [str(p) for p in error.problems], "hint": error.hint}
