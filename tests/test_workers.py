@@ -137,7 +137,7 @@ def test_a_killed_workers_rows_come_back_after_their_lease(
 ) -> None:
     slow_sink.delay = 0.3  # a batch of 5 takes 1.5 s: time to kill it with rows in flight
     # A lease long enough that the retry below starts well inside it on a busy machine.
-    config = _config(write_config, feed_server, postgres_database, slow_sink.port, lease=12)
+    config = _config(write_config, feed_server, postgres_database, slow_sink.port, lease=30)
     app, edition_id = _queued(config)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = subprocess.Popen(
